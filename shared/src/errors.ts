@@ -1,0 +1,48 @@
+/**
+ * Expected domain failures: one class, stable codes from one catalogue [STYLE 5]. Codes are
+ * mapped to HTTP statuses or MQTT replies only at the edges. Programmer errors throw plain
+ * `Error`/`TypeError` instead. Add new codes here, in their area, and to the README's list.
+ */
+export const ERROR_CATALOGUE = {
+  EF_ERR_CONFIG_INVALID: { status: 400, summary: 'configuration failed validation' },
+  EF_ERR_CONFIG_FILE: { status: 400, summary: 'configuration file could not be read or parsed' },
+  EF_ERR_STORE_OPEN: { status: 500, summary: 'the SQLite store could not be opened' },
+  EF_ERR_STORE_MIGRATION: { status: 500, summary: 'a store schema migration failed' },
+  EF_ERR_BROKER_LISTEN: { status: 500, summary: 'the embedded MQTT broker could not listen' },
+  EF_ERR_BROKER_CONNECT: { status: 502, summary: 'could not connect to the MQTT broker' },
+  EF_ERR_DEVICE_NOT_FOUND: { status: 404, summary: 'no such device' },
+  EF_ERR_MODEL_PARSE: { status: 400, summary: 'the ONNX model could not be decoded' },
+  EF_ERR_MODEL_INVALID: { status: 422, summary: 'the ONNX model failed verification' },
+  EF_ERR_MODEL_UNSUPPORTED: { status: 422, summary: 'the ONNX model uses something edgefleet does not support' },
+  EF_ERR_MODEL_TOO_LARGE: { status: 413, summary: 'the ONNX model or one of its tensors is larger than allowed' },
+  EF_ERR_DATA_SHAPE: { status: 422, summary: 'evaluation or calibration data does not match the model input' },
+  EF_ERR_DATA_SOURCE: { status: 400, summary: 'a data source specification could not be understood or read' },
+  EF_ERR_EVAL_RUNTIME: { status: 500, summary: 'onnxruntime failed while evaluating a model' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class EdgefleetError extends Error {
+  override readonly name = 'EdgefleetError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = Object.freeze({ ...details });
+  }
+
+  /** HTTP status for this error at the API edge. */
+  get status(): number {
+    return ERROR_CATALOGUE[this.code].status;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isEdgefleetError(err: unknown, code?: ErrorCode): err is EdgefleetError {
+  return err instanceof EdgefleetError && (code === undefined || err.code === code);
+}

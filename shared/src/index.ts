@@ -1,0 +1,9 @@
+/** @edgefleet/shared: protocol, schemas and error catalogue shared by server, agent and simulators. No I/O. */
+export * from './topics.js';
+export * from './limits.js';
+export * from './errors.js';
+export * from './messages/common.js';
+export * from './messages/presence.js';
+export * from './messages/registry.js';
+export * from './messages/decode.js';
+export * from './runtime/spawn-worker.js';

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../limits.js';
+import { parseTopic, type ParsedTopic } from '../topics.js';
+import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.js';
+
+/** Why an inbound message was rejected; also the label of the rejection counter. */
+export const REJECT_REASONS = ['bad-topic', 'oversize', 'malformed-json', 'unknown-type', 'wrong-channel', 'schema', 'device-mismatch'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type DecodeResult =
+  | { readonly ok: true; readonly topic: ParsedTopic; readonly message: AnyMessage }
+  | { readonly ok: false; readonly reason: RejectReason; readonly detail: string; readonly deviceId: string | null };
+
+export interface DecodeOptions {
+  /** Largest payload accepted, in bytes. Default {@link DEFAULT_MAX_PAYLOAD_BYTES}. */
+  readonly maxPayloadBytes?: number;
+}
+
+function reject(reason: RejectReason, detail: string, deviceId: string | null = null): DecodeResult {
+  return { ok: false, reason, detail, deviceId };
+}
+
+/**
+ * Parses one inbound MQTT message at the edge: topic scheme, size, JSON, `type`, channel and
+ * schema, and that the payload's `deviceId` matches the topic. Never throws.
+ */
+export function decodeMessage(topic: string, payload: Uint8Array, options: DecodeOptions = {}): DecodeResult {
+  const parsed = parseTopic(topic);
+  if (!parsed) return reject('bad-topic', `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`);
+  const deviceId = parsed.deviceId;
+  const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (payload.byteLength > max) return reject('oversize', `payload of ${payload.byteLength} bytes exceeds the limit of ${max}`, deviceId);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+  } catch (err: unknown) {
+    return reject('malformed-json', `payload is not JSON: ${(err as Error).message}`, deviceId);
+  }
+  const type = typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
+  if (typeof type !== 'string' || !Object.hasOwn(MESSAGE_SCHEMAS, type)) {
+    return reject('unknown-type', `unknown message type ${JSON.stringify(type)}`, deviceId);
+  }
+  const entry = MESSAGE_SCHEMAS[type as MessageType];
+  if (entry.channel !== parsed.channel) {
+    return reject('wrong-channel', `a ${type} message does not belong on channel ${parsed.channel}`, deviceId);
+  }
+  const result = entry.schema.safeParse(json);
+  if (!result.success) return reject('schema', z.prettifyError(result.error), deviceId);
+  const message = result.data as AnyMessage;
+  if ('deviceId' in message && message.deviceId !== deviceId) {
+    return reject('device-mismatch', `payload says device ${message.deviceId} but the topic says ${deviceId}`, deviceId);
+  }
+  return { ok: true, topic: parsed, message };
+}
+
+/** Serialises a message for publishing (the inverse of {@link decodeMessage}). */
+export function encodeMessage(message: AnyMessage): Buffer {
+  return Buffer.from(JSON.stringify(message), 'utf8');
+}

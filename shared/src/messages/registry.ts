@@ -1,0 +1,17 @@
+import type { z } from 'zod';
+import type { Channel } from '../topics.js';
+import { heartbeatSchema, helloSchema, statusSchema } from './presence.js';
+
+/**
+ * Every message schema by `type`, with the channel it travels on. PROTOCOL.md must describe
+ * each of them (a test checks this). Later issues add telemetry, events, manifests, chunks.
+ */
+export const MESSAGE_SCHEMAS = {
+  hello: { channel: 'hello', schema: helloSchema },
+  status: { channel: 'status', schema: statusSchema },
+  heartbeat: { channel: 'heartbeat', schema: heartbeatSchema },
+} as const satisfies Record<string, { channel: Channel; schema: z.ZodType }>;
+
+export type MessageType = keyof typeof MESSAGE_SCHEMAS;
+export type MessageOf<T extends MessageType> = z.infer<(typeof MESSAGE_SCHEMAS)[T]['schema']>;
+export type AnyMessage = { [T in MessageType]: MessageOf<T> }[MessageType];

@@ -1,0 +1,64 @@
+/**
+ * MQTT topic scheme. Every topic string edgefleet uses is built and parsed here and nowhere
+ * else [EF-PROTO 2].
+ *
+ *   ef/v1/devices/{deviceId}/{channel}
+ *
+ * Device-to-server channels are published by the agent; server-to-device channels are
+ * published by the server (see PROTOCOL.md for QoS and retain flags).
+ */
+
+/** Root of every edgefleet topic; the version segment changes only with an incompatible protocol. */
+export const TOPIC_PREFIX = 'ef/v1';
+
+/** Channels a device publishes on. */
+export const DEVICE_CHANNELS = ['hello', 'status', 'heartbeat', 'telemetry', 'events', 'chunk-req'] as const;
+/** Channels the server publishes on for one device. */
+export const SERVER_CHANNELS = ['desired', 'chunks', 'commands'] as const;
+
+export type DeviceChannel = (typeof DEVICE_CHANNELS)[number];
+export type ServerChannel = (typeof SERVER_CHANNELS)[number];
+export type Channel = DeviceChannel | ServerChannel;
+
+/** Device ids: 1–64 chars, letters, digits, `_`, `.`, `-`; never MQTT wildcards or separators. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function isValidDeviceId(id: string): boolean {
+  return DEVICE_ID_PATTERN.test(id);
+}
+
+/** Builds `ef/v1/devices/{id}/{channel}`; throws on an invalid id (a programmer error). */
+export function deviceTopic(deviceId: string, channel: Channel): string {
+  if (!isValidDeviceId(deviceId)) throw new TypeError(`invalid device id: ${JSON.stringify(deviceId)}`);
+  return `${TOPIC_PREFIX}/devices/${deviceId}/${channel}`;
+}
+
+/** Subscription filter for one channel of every device, e.g. `ef/v1/devices/+/hello`. */
+export function allDevicesFilter(channel: Channel): string {
+  return `${TOPIC_PREFIX}/devices/+/${channel}`;
+}
+
+/** Subscription filter for everything under one device. */
+export function deviceSubtreeFilter(deviceId: string): string {
+  if (!isValidDeviceId(deviceId)) throw new TypeError(`invalid device id: ${JSON.stringify(deviceId)}`);
+  return `${TOPIC_PREFIX}/devices/${deviceId}/#`;
+}
+
+export interface ParsedTopic {
+  readonly deviceId: string;
+  readonly channel: Channel;
+  readonly direction: 'device-to-server' | 'server-to-device';
+}
+
+const ALL_CHANNELS: ReadonlySet<string> = new Set<string>([...DEVICE_CHANNELS, ...SERVER_CHANNELS]);
+
+/** Parses a topic of the scheme; returns null for anything outside it. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  const parts = topic.split('/');
+  if (parts.length !== 5) return null;
+  const [root, version, devices, deviceId, channel] = parts as [string, string, string, string, string];
+  if (`${root}/${version}` !== TOPIC_PREFIX || devices !== 'devices') return null;
+  if (!isValidDeviceId(deviceId) || !ALL_CHANNELS.has(channel)) return null;
+  const direction = (DEVICE_CHANNELS as readonly string[]).includes(channel) ? 'device-to-server' : 'server-to-device';
+  return { deviceId, channel: channel as Channel, direction };
+}
