@@ -1,0 +1,29 @@
+import { Command, CommanderError } from 'commander';
+import { isEdgefleetError } from '@edgefleet/shared';
+import { COMMANDS } from './commands/index.js';
+
+/**
+ * The `edgefleet` command. Each subcommand lives in `commands/<name>.ts` and exports a
+ * factory returning a commander `Command`; this file only assembles them and maps errors
+ * to exit codes (2 for bad usage or config, 1 for failures).
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command('edgefleet')
+    .description('Compress ONNX models per class of edge device, ship them over MQTT, and keep each class within its budgets.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const make of COMMANDS) program.addCommand(make());
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err: unknown) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+    }
+    if (isEdgefleetError(err)) {
+      console.error(`error ${err.code}: ${err.message}`);
+      return err.code.startsWith('EF_ERR_CONFIG') ? 2 : 1;
+    }
+    throw err;
+  }
+}
