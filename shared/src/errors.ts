@@ -11,6 +11,7 @@ export const ERROR_CATALOGUE = {
   EF_ERR_BROKER_LISTEN: { status: 500, summary: 'the embedded MQTT broker could not listen' },
   EF_ERR_BROKER_CONNECT: { status: 502, summary: 'could not connect to the MQTT broker' },
   EF_ERR_DEVICE_NOT_FOUND: { status: 404, summary: 'no such device' },
+  EF_ERR_LINK_OFFLINE: { status: 503, summary: 'the agent is not connected to the broker; the message was not sent' },
   EF_ERR_MODEL_PARSE: { status: 400, summary: 'the ONNX model could not be decoded' },
   EF_ERR_MODEL_INVALID: { status: 422, summary: 'the ONNX model failed verification' },
   EF_ERR_MODEL_UNSUPPORTED: { status: 422, summary: 'the ONNX model uses something edgefleet does not support' },

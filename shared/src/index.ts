@@ -4,6 +4,7 @@ export * from './limits.js';
 export * from './errors.js';
 export * from './messages/common.js';
 export * from './messages/presence.js';
+export * from './messages/commands.js';
 export * from './messages/registry.js';
 export * from './messages/decode.js';
 export * from './runtime/spawn-worker.js';

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Channel } from '../topics.js';
+import { commandSchema } from './commands.js';
 import { heartbeatSchema, helloSchema, statusSchema } from './presence.js';
 
 /**
@@ -10,6 +11,7 @@ export const MESSAGE_SCHEMAS = {
   hello: { channel: 'hello', schema: helloSchema },
   status: { channel: 'status', schema: statusSchema },
   heartbeat: { channel: 'heartbeat', schema: heartbeatSchema },
+  command: { channel: 'commands', schema: commandSchema },
 } as const satisfies Record<string, { channel: Channel; schema: z.ZodType }>;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
