@@ -1,0 +1,58 @@
+import t from 'tap';
+import { dequantizeMatMulNBits4, getNibble, isValidBlockSize, quantizeMatMulNBits4 } from '@edgefleet/server/compress/quant/int4';
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+t.test('block sizes', async (t) => {
+  for (const [bs, ok] of [[16, true], [32, true], [64, true], [128, true], [8, false], [48, false], [0, false]] as const) t.equal(isValidBlockSize(bs), ok, String(bs));
+  t.throws(() => quantizeMatMulNBits4(new Float32Array(4), 2, 2, { blockSize: 24, symmetric: true }), RangeError);
+  t.throws(() => quantizeMatMulNBits4(new Float32Array(5), 2, 2, { blockSize: 32, symmetric: true }), RangeError);
+});
+
+t.test('layout: [N, k_blocks, blob], low nibble first, per-row packed zero points', async (t) => {
+  // K=40 with block 32: two blocks per column, the second padded.
+  const K = 40;
+  const N = 2;
+  const w = new Float32Array(K * N);
+  w[0 * N + 0] = -8; // k=0,n=0: the largest magnitude → level 0
+  w[1 * N + 0] = 7; // k=1,n=0
+  const q = quantizeMatMulNBits4(w, K, N, { blockSize: 32, symmetric: true });
+  t.equal(q.kBlocks, 2);
+  t.equal(q.b.length, N * 2 * 16, 'N × k_blocks × blob_size bytes');
+  t.equal(q.scales[0], 1, 'scale = -(-8)/8');
+  t.equal(q.b[0], 0x0 | (15 << 4), 'k=0 in the low nibble (-8 → 0), k=1 in the high nibble (7 → 15)');
+  t.equal(getNibble(q.b, 16, 8), 8, 'padding past K holds the implicit zero point');
+  t.equal(q.zeroPoints, undefined, 'symmetric: no zero_points input');
+  const a = quantizeMatMulNBits4(w, K, N, { blockSize: 16, symmetric: false });
+  t.equal(a.kBlocks, 3);
+  t.equal(a.zeroPoints?.length, N * 2, 'zero points: N × ceil(k_blocks / 2) bytes');
+});
+
+t.test('round-trip error ≤ scale/2 per block', async (t) => {
+  const r = rng(21);
+  for (const bs of [16, 32, 64, 128]) {
+    for (const symmetric of [true, false]) {
+      const K = 200;
+      const N = 7;
+      const w = Float32Array.from({ length: K * N }, () => (r() - 0.3) * 2);
+      const q = quantizeMatMulNBits4(w, K, N, { blockSize: bs, symmetric });
+      const back = dequantizeMatMulNBits4(q);
+      let worst = 0;
+      for (let k = 0; k < K; k++) {
+        for (let n = 0; n < N; n++) {
+          const s = Math.abs(q.scales[n * q.kBlocks + Math.floor(k / bs)] ?? 0);
+          worst = Math.max(worst, Math.abs((back[k * N + n] ?? 0) - (w[k * N + n] ?? 0)) / s);
+        }
+      }
+      t.ok(worst <= 0.5 + 1e-5, `bs=${bs} symmetric=${symmetric}: worst error ${worst.toFixed(4)} scales`);
+    }
+  }
+});
