@@ -1,1 +1,14 @@
-export {};
+/**
+ * @edgefleet/server: the control server. Import subpaths (`@edgefleet/server/store/db`) for
+ * single modules; this index re-exports what the CLI and tests need most.
+ */
+export { createServer, type EdgefleetServer, type ServerAddress, type CreateServerOptions } from './server.js';
+export { loadServerConfig, formatConfigIssues, serverConfigSchema, CONFIG_ENV_VARS, CONFIG_FILE_ENV_VAR, type ServerConfig, type ServerConfigInput } from './config/index.js';
+export { createLogger, redactUrl, REDACT_PATHS, type Logger, type CreateLoggerOptions } from './log/logger.js';
+export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
+export { createBrokerClient, type BrokerClient, type MessageHandler, type MessageInfo } from './broker/client.js';
+export { openStore, STORE_FILE, type Store } from './store/db.js';
+export type { DeviceRecord, DeviceState, StateReason } from './store/devices.js';
+export { createRejectionCounter, type RejectionCounter, type Rejection } from './registry/rejections.js';
+export { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
+export { listDevices } from './registry/list-devices.js';

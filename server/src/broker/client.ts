@@ -1,0 +1,98 @@
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { EdgefleetError } from '@edgefleet/shared';
+import { redactUrl, type Logger } from '../log/logger.js';
+
+export type QoS = 0 | 1 | 2;
+
+/** Delivery details a handler may need. */
+export interface MessageInfo {
+  /** True when the broker replayed a stored retained message on subscribe. */
+  readonly retained: boolean;
+}
+
+/** Handler for one inbound message; it must not throw (errors are logged and dropped). */
+export type MessageHandler = (topic: string, payload: Buffer, info: MessageInfo) => void;
+
+/**
+ * What the server's logic knows of MQTT. The same implementation serves the embedded broker
+ * (an mqtt.js client on loopback) and an external one (mqtt.js to its URL), so both modes run
+ * one code path.
+ */
+export interface BrokerClient {
+  publish(topic: string, payload: Buffer | string, options?: { qos?: QoS; retain?: boolean }): Promise<void>;
+  subscribe(filters: readonly string[], qos?: QoS): Promise<void>;
+  /** Registers a handler; returns a function that removes it. */
+  onMessage(handler: MessageHandler): () => void;
+  readonly connected: boolean;
+  /** Disconnects cleanly (sends DISCONNECT). Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface BrokerClientOptions {
+  /** `mqtt://host:port`. */
+  readonly url: string;
+  readonly clientId: string;
+  readonly logger: Logger;
+  /** Keepalive in seconds. Default 30. */
+  readonly keepaliveS?: number;
+  /** ms to wait for the first CONNACK. Default 10000. */
+  readonly connectTimeoutMs?: number;
+}
+
+/** Connects to a broker; throws `EF_ERR_BROKER_CONNECT` if the first connection fails. */
+export async function createBrokerClient(options: BrokerClientOptions): Promise<BrokerClient> {
+  const log = options.logger;
+  const mqttOptions: IClientOptions = {
+    clientId: options.clientId,
+    protocolVersion: 4,
+    clean: true,
+    keepalive: options.keepaliveS ?? 30,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    reconnectPeriod: 1000,
+    // A subscribe made while disconnected is replayed on reconnect.
+    resubscribe: true,
+  };
+  let client: MqttClient;
+  try {
+    client = await connectAsync(options.url, mqttOptions, false);
+  } catch (err: unknown) {
+    throw new EdgefleetError('EF_ERR_BROKER_CONNECT', `cannot connect to MQTT broker ${redactUrl(options.url)}: ${(err as Error).message}; check that it runs and the URL is right`, { url: redactUrl(options.url) }, { cause: err });
+  }
+  const handlers = new Set<MessageHandler>();
+  client.on('message', (topic, payload, packet) => {
+    // [MQTT-3.3.1-9]: retain is set on delivery only for stored messages sent on subscribe.
+    const info: MessageInfo = { retained: packet.retain };
+    for (const handler of handlers) {
+      try {
+        handler(topic, payload, info);
+      } catch (err: unknown) {
+        log.error({ err, topic }, 'message handler threw; message dropped');
+      }
+    }
+  });
+  client.on('error', (err) => log.warn({ err: err.message }, 'MQTT client error'));
+  client.on('offline', () => log.warn('MQTT connection lost; reconnecting'));
+  client.on('reconnect', () => log.debug('MQTT reconnecting'));
+  let closing: Promise<void> | null = null;
+  return {
+    async publish(topic, payload, publishOptions = {}) {
+      await client.publishAsync(topic, payload, { qos: publishOptions.qos ?? 1, retain: publishOptions.retain ?? false });
+    },
+    async subscribe(filters, qos = 1) {
+      const granted = await client.subscribeAsync([...filters], { qos });
+      const refused = granted.filter((g) => g.qos === 128);
+      if (refused.length > 0) throw new EdgefleetError('EF_ERR_BROKER_CONNECT', `broker refused subscriptions ${refused.map((g) => g.topic).join(', ')}; check its ACLs`);
+    },
+    onMessage(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    get connected() {
+      return client.connected;
+    },
+    close() {
+      closing ??= client.endAsync(false).then(() => undefined);
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { MAX_CHUNK_BYTES, parseTopic, type RejectReason } from '@edgefleet/shared';
+
+/** Why the embedded broker refused a publish, before any subscriber saw it. */
+export interface PublishRejection {
+  readonly reason: Extract<RejectReason, 'bad-topic' | 'oversize'>;
+  readonly detail: string;
+  readonly deviceId: string | null;
+}
+
+export interface PublishLimits {
+  /** Largest payload for ordinary channels, in bytes. */
+  readonly maxPayloadBytes: number;
+}
+
+/**
+ * Artifact chunks carry up to {@link MAX_CHUNK_BYTES} of data, base64 inside JSON, so their
+ * envelope may exceed the ordinary limit; they get 4/3 of the chunk plus 16 KiB of headers.
+ */
+const CHUNK_ENVELOPE_BYTES = Math.ceil((MAX_CHUNK_BYTES * 4) / 3) + 16 * 1024;
+
+/**
+ * Checks a publish against the topic scheme and payload limit [EF-PROTO 5]. aedes has no
+ * packet size limit of its own, so the embedded broker runs this in `authorizePublish`.
+ * `$SYS/` topics fall outside the scheme and are refused as aedes' default does.
+ */
+export function checkPublish(topic: string, payloadBytes: number, limits: PublishLimits): PublishRejection | null {
+  const parsed = parseTopic(topic);
+  if (!parsed) return { reason: 'bad-topic', detail: `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`, deviceId: null };
+  const max = parsed.channel === 'chunks' ? Math.max(limits.maxPayloadBytes, CHUNK_ENVELOPE_BYTES) : limits.maxPayloadBytes;
+  if (payloadBytes > max) {
+    return { reason: 'oversize', detail: `payload of ${payloadBytes} bytes on ${parsed.channel} exceeds the limit of ${max}`, deviceId: parsed.deviceId };
+  }
+  return null;
+}

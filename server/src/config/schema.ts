@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { DEFAULT_KEEPALIVE_S, DEFAULT_MAX_PAYLOAD_BYTES } from '@edgefleet/shared';
+
+/**
+ * Accepts a number, or a string that spells one (env values are strings); anything else is
+ * left alone so zod reports "expected number" with the offending path.
+ */
+function numeric<T extends z.ZodNumber>(schema: T) {
+  return z.preprocess((value) => {
+    if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+    return value;
+  }, schema);
+}
+
+const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+const brokerUrlSchema = z
+  .string()
+  .refine((value) => {
+    try {
+      return ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:'].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, 'broker must be a URL such as mqtt://host:1883');
+
+/**
+ * The control server's whole configuration. Parsed once (env < config file < flags, over
+ * these defaults) and frozen [STYLE 6].
+ */
+export const serverConfigSchema = z.strictObject({
+  /** Directory holding the SQLite store and later artifacts. Default `./.edgefleet`. */
+  dataDir: z.string().min(1).default('./.edgefleet'),
+  /**
+   * External MQTT broker URL (`mqtt://host:port`). Default null: run the embedded aedes
+   * broker and connect to it over loopback.
+   */
+  brokerUrl: brokerUrlSchema.nullable().default(null),
+  /** TCP port of the embedded broker. Default 1883; 0 picks a free port. Ignored with `brokerUrl`. */
+  port: numeric(z.number().int().min(0).max(65535)).default(1883),
+  /** Interface the embedded broker listens on. Default `0.0.0.0` so devices on the LAN can reach it. */
+  host: z.string().min(1).default('0.0.0.0'),
+  /**
+   * How long the embedded broker waits for a slow subscriber before dropping it, in ms.
+   * Default 15000; 0 would let one frozen client stall delivery to all of them.
+   */
+  drainTimeoutMs: numeric(z.number().int().positive().max(600_000)).default(15_000),
+  /** Largest accepted payload for ordinary messages, in bytes. Default 262144 (256 KiB). */
+  maxPayloadBytes: numeric(z.number().int().min(1024).max(64 * 1024 * 1024)).default(DEFAULT_MAX_PAYLOAD_BYTES),
+  presence: z
+    .strictObject({
+      /**
+       * A device silent this long (ms, by the server's clock) is marked offline even if no
+       * last will arrived. Default 15000 (1.5 × the agents' default keepalive).
+       */
+      offlineAfterMs: numeric(z.number().int().positive()).default(DEFAULT_KEEPALIVE_S * 1500),
+      /** How often the stale-device sweep runs, in ms. Default 1000. */
+      sweepIntervalMs: numeric(z.number().int().positive()).default(1000),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      /** pino level. Default `info`. */
+      level: logLevelSchema.default('info'),
+    })
+    .prefault({}),
+});
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+/** What callers may pass before defaults are applied. */
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+
+/**
+ * Environment variables the server reads, and the config path each one sets. Nothing else in
+ * the code reads `process.env` for configuration; the README lists these (a test checks).
+ */
+export const CONFIG_ENV_VARS = {
+  EDGEFLEET_DATA_DIR: 'dataDir',
+  EDGEFLEET_BROKER: 'brokerUrl',
+  EDGEFLEET_PORT: 'port',
+  EDGEFLEET_HOST: 'host',
+  EDGEFLEET_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
+  EDGEFLEET_MAX_PAYLOAD_BYTES: 'maxPayloadBytes',
+  EDGEFLEET_OFFLINE_AFTER_MS: 'presence.offlineAfterMs',
+  EDGEFLEET_SWEEP_INTERVAL_MS: 'presence.sweepIntervalMs',
+  EDGEFLEET_LOG_LEVEL: 'log.level',
+} as const satisfies Record<string, string>;
+
+/** Env var naming the optional JSON config file (the `--config` flag wins over it). */
+export const CONFIG_FILE_ENV_VAR = 'EDGEFLEET_CONFIG';

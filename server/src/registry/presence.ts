@@ -1,0 +1,89 @@
+import { allDevicesFilter, decodeMessage, type Heartbeat, type Hello, type Status } from '@edgefleet/shared';
+import type { MessageInfo } from '../broker/client.js';
+import type { Logger } from '../log/logger.js';
+import type { DeviceRepository } from '../store/devices.js';
+import type { RejectionCounter } from './rejections.js';
+
+/** Topic filters the presence service needs [EF-PROTO 2]. */
+export const PRESENCE_FILTERS: readonly string[] = [allDevicesFilter('hello'), allDevicesFilter('status'), allDevicesFilter('heartbeat')];
+
+export interface PresenceServiceOptions {
+  readonly devices: DeviceRepository;
+  readonly rejections: RejectionCounter;
+  readonly logger: Logger;
+  /** Injected clock, ms. */
+  readonly now: () => number;
+  readonly maxPayloadBytes: number;
+  /** Silence after which the sweep marks a device offline, ms. */
+  readonly offlineAfterMs: number;
+}
+
+export interface PresenceService {
+  /** Entry point for every message on {@link PRESENCE_FILTERS}. Never throws. */
+  handleMessage(topic: string, payload: Buffer, info: MessageInfo): void;
+  /** Marks devices silent for longer than `offlineAfterMs` offline; returns their ids. */
+  sweep(): string[];
+}
+
+/**
+ * Presence ingestion: `hello` registers a device, `status` (retained, and the broker's last
+ * will) sets online/offline, `heartbeat` moves last-seen [EF-PROTO 3]. Rejected payloads are
+ * counted; the registry never sees an unparsed message.
+ */
+export function createPresenceService(options: PresenceServiceOptions): PresenceService {
+  const { devices, rejections, now } = options;
+  const log = options.logger;
+  const unknownWarned = new Map<string, number>();
+
+  /** A device we never heard `hello` from: warn once a minute; its next connection registers it. */
+  function warnUnknown(deviceId: string, channel: string): void {
+    const at = now();
+    const last = unknownWarned.get(deviceId);
+    if (last !== undefined && at - last < 60_000) return;
+    unknownWarned.set(deviceId, at);
+    log.warn({ deviceId, channel }, 'presence message from a device that has not said hello; it is registered on its next connection');
+  }
+
+  function handleHello(hello: Hello): void {
+    devices.upsertHello(hello, now());
+    log.child({ deviceId: hello.deviceId }).info({ deviceClass: hello.deviceClass, agentVersion: hello.agentVersion }, 'device said hello');
+  }
+
+  function handleStatus(status: Status, info: MessageInfo): void {
+    const reason = status.state === 'online' ? 'connect' : status.reason === 'connect' ? 'lost' : status.reason;
+    // A retained replay says nothing about liveness now, so it does not move last-seen.
+    const applied = devices.setState(status.deviceId, status.state, reason, status.sentAt, info.retained ? null : now());
+    if (!applied) return warnUnknown(status.deviceId, 'status');
+    log.child({ deviceId: status.deviceId }).info({ state: status.state, reason, retained: info.retained }, 'device presence changed');
+  }
+
+  function handleHeartbeat(heartbeat: Heartbeat): void {
+    if (!devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel)) return warnUnknown(heartbeat.deviceId, 'heartbeat');
+    // A heartbeat proves the device is up even if its online status was lost or swept.
+    const device = devices.get(heartbeat.deviceId);
+    if (device?.state === 'offline') devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
+  }
+
+  return {
+    handleMessage(topic, payload, info) {
+      try {
+        const decoded = decodeMessage(topic, payload, { maxPayloadBytes: options.maxPayloadBytes });
+        if (!decoded.ok) return rejections.record({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
+        const message = decoded.message;
+        switch (message.type) {
+          case 'hello': return handleHello(message);
+          case 'status': return handleStatus(message, info);
+          case 'heartbeat': return handleHeartbeat(message);
+        }
+      } catch (err: unknown) {
+        // A store failure must not take the server down; the message is lost, the device resends.
+        log.error({ err, topic }, 'presence message could not be stored');
+      }
+    },
+    sweep() {
+      const ids = devices.markStale(now() - options.offlineAfterMs, now());
+      for (const id of ids) log.child({ deviceId: id }).info({ offlineAfterMs: options.offlineAfterMs }, 'device silent too long; marked offline');
+      return ids;
+    },
+  };
+}

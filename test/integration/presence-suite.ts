@@ -1,0 +1,118 @@
+/**
+ * The presence contract, run once per broker mode (embedded aedes, and an external broker
+ * that the test starts itself): the same assertions must hold for both [STYLE 12].
+ */
+import type { Test } from 'tap';
+import { pino } from 'pino';
+import { createAgentLink, type AgentLink } from '@edgefleet/agent/link/agent-link';
+import type { Capabilities } from '@edgefleet/shared';
+import { createServer, loadServerConfig, startEmbeddedBroker, type EdgefleetServer } from '@edgefleet/server';
+
+export const silent = pino({ level: 'silent' });
+
+/** Polls `predicate` every 20 ms; resolves with the elapsed ms, rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<number> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return Date.now() - start;
+}
+
+export function capabilitiesFor(i: number): Capabilities {
+  return {
+    cpuModel: `Test CPU ${i}`, cores: 2 + i, memoryBytes: (1 + i) * 1024 ** 3,
+    executionProviders: ['cpu'], precisions: i === 0 ? ['fp32'] : ['fp32', 'int8'], powerSource: i === 2 ? 'modelled' : 'none',
+  };
+}
+
+export interface AgentSpec {
+  readonly deviceId: string;
+  readonly deviceClass: string;
+  readonly capabilities: Capabilities;
+}
+
+/** A real agent link (the code devices run) with a short keepalive so loss shows fast. */
+export function startAgent(brokerUrl: string, spec: AgentSpec, keepaliveS: number): AgentLink {
+  const link = createAgentLink({
+    ...spec, brokerUrl, logger: silent, keepaliveS, heartbeatMs: 300,
+    agentVersion: '0.1.0-test', runtime: { node: process.version, onnxruntime: '1.30.0' },
+  });
+  void link.start().catch(() => undefined);
+  return link;
+}
+
+export function makeServer(dataDir: string, brokerUrl: string | null): EdgefleetServer {
+  const config = loadServerConfig({
+    flags: {
+      dataDir, brokerUrl: brokerUrl ?? undefined, port: 0, host: '127.0.0.1', 'log.level': 'silent',
+      // Long enough that the last will, not the sweep, is what marks a killed agent offline.
+      'presence.offlineAfterMs': 60_000,
+    },
+  });
+  return createServer(config, { logger: silent });
+}
+
+const KEEPALIVE_S = 1;
+const AGENTS: AgentSpec[] = [0, 1, 2].map((i) => ({ deviceId: `dev-${i}`, deviceClass: ['rpi4', 'jetson', 'gateway'][i] as string, capabilities: capabilitiesFor(i) }));
+
+export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Promise<void> {
+  const dataDir = t.testdir();
+  const external = mode === 'external' ? await startEmbeddedBroker({ port: 0 }) : null;
+  t.teardown(() => external?.close());
+  let server = makeServer(dataDir, external?.url ?? null);
+  t.teardown(() => server.stop());
+  const address = await server.start();
+  t.equal(address.brokerMode, mode, `server runs in ${mode} mode`);
+  const agents = AGENTS.map((spec) => startAgent(address.brokerUrl, spec, KEEPALIVE_S));
+  t.teardown(() => Promise.all(agents.map((a) => a.stop({ clean: false }))));
+  const online = () => server.store().devices.list().filter((d) => d.state === 'online');
+
+  await t.test('three agents connect and the registry lists them with their capabilities', async (t) => {
+    await waitFor(() => online().length === 3, 10_000, 'three devices online');
+    const listed = server.store().devices.list();
+    t.same(listed.map((d) => d.id).sort(), AGENTS.map((a) => a.deviceId));
+    for (const spec of AGENTS) {
+      const device = server.store().devices.get(spec.deviceId);
+      t.equal(device?.deviceClass, spec.deviceClass);
+      t.same(device?.capabilities, spec.capabilities, `${spec.deviceId} capabilities stored as sent`);
+      t.equal(device?.agentVersion, '0.1.0-test');
+    }
+    const before = server.store().devices.get('dev-1')?.lastSeen ?? 0;
+    await waitFor(() => (server.store().devices.get('dev-1')?.lastSeen ?? 0) > before, 5_000, 'a heartbeat to move last-seen');
+  });
+
+  await t.test(`an agent killed without a clean disconnect is offline within 1.5 × keepalive (${KEEPALIVE_S} s)`, async (t) => {
+    const victim = agents[0] as AgentLink;
+    // `hang` keeps the socket open but silent (a pulled cable): only the keepalive can tell.
+    victim.kill({ hang: true });
+    // The bound is the protocol's (aedes waits keepalive × 1.5), plus 500 ms for delivery and the write.
+    const bound = KEEPALIVE_S * 1500 + 500;
+    const elapsed = await waitFor(() => server.store().devices.get('dev-0')?.state === 'offline', bound, 'dev-0 offline');
+    t.ok(elapsed <= bound, `offline after ${elapsed} ms`);
+    t.equal(server.store().devices.get('dev-0')?.stateReason, 'lost', 'marked by the last will');
+    t.equal(online().length, 2, 'the others stay online');
+  });
+
+  await t.test('a clean stop is recorded as offline/clean', async (t) => {
+    await (agents[1] as AgentLink).stop();
+    await waitFor(() => server.store().devices.get('dev-1')?.state === 'offline', 5_000, 'dev-1 offline');
+    t.equal(server.store().devices.get('dev-1')?.stateReason, 'clean');
+  });
+
+  await t.test('the server restarted on the same data directory still lists every device', async (t) => {
+    await server.stop();
+    server = makeServer(dataDir, external?.url ?? null);
+    const again = await server.start();
+    t.equal(again.brokerMode, mode);
+    const ids = server.store().devices.list().map((d) => d.id).sort();
+    t.same(ids, AGENTS.map((a) => a.deviceId), 'every device survives the restart');
+    t.same(server.store().devices.get('dev-2')?.capabilities, AGENTS[2]?.capabilities);
+    if (mode === 'external') {
+      // The broker kept running, so dev-2's retained status and heartbeats reach the new server.
+      await waitFor(() => server.store().devices.get('dev-2')?.state === 'online', 5_000, 'dev-2 still online');
+    }
+    t.equal(server.rejections.total(), 0, 'no message was rejected');
+  });
+}
