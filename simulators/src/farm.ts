@@ -1,0 +1,101 @@
+/**
+ * A farm of virtual devices in one process, each a real MQTT connection through the real
+ * agent link. Class assignment and every device's randomness come from one seed.
+ */
+import type { Logger } from 'pino';
+import { describeOrt, type Clock } from '@edgefleet/agent';
+import { isValidDeviceId } from '@edgefleet/shared';
+import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
+import { createSeededRandom, deriveSeed, shuffled } from './random.js';
+import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
+
+export interface FarmOptions {
+  readonly brokerUrl: string;
+  /** Number of devices, 1–100 000. */
+  readonly devices: number;
+  /** Class names, each a key of the profiles (default: the built-in profiles). */
+  readonly classes: readonly string[];
+  /** Seed for class assignment and per-device jitter. Default 1. */
+  readonly seed?: number;
+  readonly logger: Logger;
+  /** Device ids are `${idPrefix}-${n}`. Default `sim`. */
+  readonly idPrefix?: string;
+  readonly keepaliveS?: number;
+  readonly heartbeatMs?: number;
+  readonly clock?: Clock;
+  /** Profiles to draw from. Default {@link BUILTIN_PROFILES}. */
+  readonly profiles?: ReadonlyMap<string, DeviceProfile>;
+}
+
+export interface Farm {
+  readonly devices: readonly VirtualDevice[];
+  /** Stops every device with a clean disconnect. */
+  stop(): Promise<void>;
+  /** Devices online now, per class (every farm class present, zero included). */
+  onlineCount(): Record<string, number>;
+}
+
+/**
+ * Spreads `count` devices over `classes` as evenly as possible (counts differ by at most one)
+ * and shuffles the result with the seed, so which device gets which class is reproducible.
+ */
+export function assignClasses(count: number, classes: readonly string[], seed: number): string[] {
+  const plan: string[] = [];
+  for (let i = 0; i < count; i += 1) plan.push(classes[i % classes.length] as string);
+  return shuffled(plan, createSeededRandom(deriveSeed(seed, 'classes')));
+}
+
+function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, DeviceProfile>): void {
+  if (!Number.isInteger(options.devices) || options.devices < 1 || options.devices > 100_000) {
+    throw new RangeError(`devices must be an integer from 1 to 100000, got ${options.devices}`);
+  }
+  if (options.classes.length === 0) throw new RangeError('at least one device class is needed');
+  const unknown = options.classes.filter((c) => !profiles.has(c));
+  if (unknown.length > 0) {
+    throw new RangeError(`unknown device class ${unknown.join(', ')}; known classes: ${[...profiles.keys()].join(', ')}`);
+  }
+  const prefix = options.idPrefix ?? 'sim';
+  if (!isValidDeviceId(`${prefix}-${options.devices}`)) throw new RangeError(`id prefix ${JSON.stringify(prefix)} does not make valid device ids`);
+}
+
+/** Starts a farm: devices begin connecting at once; watch `onlineCount()` for progress. */
+export async function startFarm(options: FarmOptions): Promise<Farm> {
+  const profiles = options.profiles ?? BUILTIN_PROFILES;
+  checkFarmOptions(options, profiles);
+  const seed = options.seed ?? 1;
+  const prefix = options.idPrefix ?? 'sim';
+  const width = String(options.devices).length;
+  const ort = await describeOrt();
+  const log = options.logger.child({ component: 'farm' });
+  const plan = assignClasses(options.devices, options.classes, seed);
+  const devices = plan.map((cls, i) => {
+    const deviceId = `${prefix}-${String(i + 1).padStart(width, '0')}`;
+    return createVirtualDevice({
+      deviceId,
+      profile: profiles.get(cls) as DeviceProfile,
+      brokerUrl: options.brokerUrl,
+      logger: options.logger,
+      onnxruntimeVersion: ort.version,
+      random: createSeededRandom(deriveSeed(seed, deviceId)),
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
+      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    });
+  });
+  for (const device of devices) {
+    device.start().catch((err: unknown) => log.debug({ err, deviceId: device.deviceId }, 'device stopped before it came online'));
+  }
+  log.info({ devices: devices.length, classes: options.classes, seed }, 'farm started');
+  return Object.freeze({
+    devices: Object.freeze(devices),
+    stop: async () => {
+      await Promise.all(devices.map((d) => d.stop({ clean: true })));
+      log.info('farm stopped');
+    },
+    onlineCount: () => {
+      const counts: Record<string, number> = Object.fromEntries(options.classes.map((c) => [c, 0]));
+      for (const d of devices) if (d.isOnline()) counts[d.deviceClass] = (counts[d.deviceClass] ?? 0) + 1;
+      return counts;
+    },
+  });
+}
