@@ -1,0 +1,245 @@
+/**
+ * Builders for IR pieces (tensors, attributes, value infos, models) and typed readers of
+ * attributes, so passes and exporters never assemble the unions by hand.
+ */
+import { storageLengthOf, type DType, type TensorDataMap } from './dtype.js';
+import { createGraph, Graph, type GraphInit } from './graph.js';
+import type { Attribute, Dim, Model, Node, OpsetImport, Tensor, TensorOf, ValueInfo } from './types.js';
+import { canonicalDomain } from './verify.js';
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/** A tensor from typed data; throws (programmer error) when the data length does not match dims. */
+export function makeTensor<D extends DType>(name: string, dtype: D, dims: readonly number[], data: TensorDataMap[D]): TensorOf<D> {
+  const elements = dims.reduce((a, b) => a * b, 1);
+  const expected = dtype === 'string' ? elements : storageLengthOf(dtype as Exclude<DType, 'string'>, elements);
+  if (data.length !== expected) throw new RangeError(`tensor ${name}: dims [${dims.join(', ')}] need ${expected} ${dtype} entries, got ${data.length}`);
+  return { name, dtype, dims: [...dims], data, docString: '' };
+}
+
+/** A float32 tensor from any numbers. */
+export function floatTensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'float32'> {
+  return makeTensor(name, 'float32', dims, Float32Array.from(values));
+}
+
+/** An int64 tensor from numbers or bigints. */
+export function int64Tensor(name: string, dims: readonly number[], values: ArrayLike<number | bigint>): TensorOf<'int64'> {
+  return makeTensor(name, 'int64', dims, BigInt64Array.from(Array.from(values, (v) => BigInt(v))));
+}
+
+/** An int32 tensor. */
+export function int32Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'int32'> {
+  return makeTensor(name, 'int32', dims, Int32Array.from(values));
+}
+
+/** An int8 tensor. */
+export function int8Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'int8'> {
+  return makeTensor(name, 'int8', dims, Int8Array.from(values));
+}
+
+/** A uint8 tensor. */
+export function uint8Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'uint8'> {
+  return makeTensor(name, 'uint8', dims, Uint8Array.from(values));
+}
+
+/** A float16 tensor from float32 values (rounded to nearest even). */
+export function float16Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'float16'> {
+  return makeTensor(name, 'float16', dims, Uint16Array.from(values, float32ToFloat16Bits));
+}
+
+/** A declared tensor value (graph input/output or value info); `shape` undefined means unknown rank. */
+export function tensorValueInfo(name: string, elemType: DType, shape?: readonly Dim[]): ValueInfo {
+  return { name, type: { kind: 'tensor', elemType, shape: shape ? [...shape] : undefined, denotation: '' }, docString: '' };
+}
+
+const meta = (name: string): { name: string; refAttrName: string; docString: string } => ({ name, refAttrName: '', docString: '' });
+
+/** Attribute builders, one per ONNX attribute kind. */
+export const attr = {
+  float: (name: string, value: number): Attribute => ({ ...meta(name), kind: 'float', value }),
+  int: (name: string, value: number | bigint): Attribute => ({ ...meta(name), kind: 'int', value: BigInt(value) }),
+  string: (name: string, value: string): Attribute => ({ ...meta(name), kind: 'string', value: utf8.encode(value) }),
+  tensor: (name: string, value: Tensor): Attribute => ({ ...meta(name), kind: 'tensor', value }),
+  graph: (name: string, value: Graph): Attribute => ({ ...meta(name), kind: 'graph', value }),
+  floats: (name: string, value: readonly number[]): Attribute => ({ ...meta(name), kind: 'floats', value: [...value] }),
+  ints: (name: string, value: ReadonlyArray<number | bigint>): Attribute => ({ ...meta(name), kind: 'ints', value: value.map((v) => BigInt(v)) }),
+  strings: (name: string, value: readonly string[]): Attribute => ({ ...meta(name), kind: 'strings', value: value.map((s) => utf8.encode(s)) }),
+  tensors: (name: string, value: readonly Tensor[]): Attribute => ({ ...meta(name), kind: 'tensors', value: [...value] }),
+  graphs: (name: string, value: readonly Graph[]): Attribute => ({ ...meta(name), kind: 'graphs', value: [...value] }),
+};
+
+/** The attribute called `name` on a node, if present. */
+export function getAttr(node: Node, name: string): Attribute | undefined {
+  return node.attributes.find((a) => a.name === name);
+}
+
+function wrongKind(node: Node, a: Attribute, want: string): Error {
+  return new TypeError(`attribute '${a.name}' of node '${node.name}' is ${a.kind}, not ${want}`);
+}
+
+/** An int attribute as a number (throws if it is not an int or not a safe integer). */
+export function getAttrInt(node: Node, name: string, fallback?: number): number | undefined {
+  const a = getAttr(node, name);
+  if (!a) return fallback;
+  if (a.kind !== 'int') throw wrongKind(node, a, 'int');
+  return safeInt(a.value, node, name);
+}
+
+/** A float attribute. */
+export function getAttrFloat(node: Node, name: string, fallback?: number): number | undefined {
+  const a = getAttr(node, name);
+  if (!a) return fallback;
+  if (a.kind !== 'float') throw wrongKind(node, a, 'float');
+  return a.value;
+}
+
+/** A string attribute decoded as UTF-8. */
+export function getAttrString(node: Node, name: string, fallback?: string): string | undefined {
+  const a = getAttr(node, name);
+  if (!a) return fallback;
+  if (a.kind !== 'string') throw wrongKind(node, a, 'string');
+  return fromUtf8.decode(a.value);
+}
+
+/** An ints attribute as numbers. */
+export function getAttrInts(node: Node, name: string, fallback?: readonly number[]): number[] | undefined {
+  const a = getAttr(node, name);
+  if (!a) return fallback ? [...fallback] : undefined;
+  if (a.kind !== 'ints') throw wrongKind(node, a, 'ints');
+  return a.value.map((v) => safeInt(v, node, name));
+}
+
+/** A floats attribute. */
+export function getAttrFloats(node: Node, name: string, fallback?: readonly number[]): number[] | undefined {
+  const a = getAttr(node, name);
+  if (!a) return fallback ? [...fallback] : undefined;
+  if (a.kind !== 'floats') throw wrongKind(node, a, 'floats');
+  return [...a.value];
+}
+
+/** A tensor attribute. */
+export function getAttrTensor(node: Node, name: string): Tensor | undefined {
+  const a = getAttr(node, name);
+  if (!a) return undefined;
+  if (a.kind !== 'tensor') throw wrongKind(node, a, 'tensor');
+  return a.value;
+}
+
+/** Set (replace or append) an attribute on a node. */
+export function setAttr(node: Node, a: Attribute): void {
+  const i = node.attributes.findIndex((x) => x.name === a.name);
+  if (i >= 0) node.attributes[i] = a;
+  else node.attributes.push(a);
+}
+
+function safeInt(v: bigint, node: Node, name: string): number {
+  if (v < BigInt(Number.MIN_SAFE_INTEGER) || v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RangeError(`attribute '${name}' of node '${node.name}' (${v}) is outside the safe integer range; read it with getAttr`);
+  }
+  return Number(v);
+}
+
+/**
+ * The constant tensor behind a value, if it is one: an initializer of this graph (or an
+ * enclosing one), or the output of a `Constant` node with a `value` attribute.
+ */
+export function constantTensorOf(graph: Graph, value: string): Tensor | undefined {
+  for (let g: Graph | undefined = graph; g; g = g.parent) {
+    const init = g.initializers.get(value);
+    if (init) return init;
+    const producer = g.producerOf(value);
+    if (producer) {
+      if (producer.opType !== 'Constant' || canonicalDomain(producer.domain) !== '') return undefined;
+      return getAttrTensor(producer, 'value');
+    }
+  }
+  return undefined;
+}
+
+/** Everything `createModel` needs; opsets map domain → version (e.g. `{ '': 13, 'com.microsoft': 1 }`). */
+export interface ModelInit {
+  graph: Graph | GraphInit;
+  opsets: Readonly<Record<string, number>>;
+  /** ONNX IR version. Default 8 (ONNX 1.10, the newest our protobuf schema covers). */
+  irVersion?: number;
+  /** Default 'edgefleet'. */
+  producerName?: string;
+  producerVersion?: string;
+  docString?: string;
+}
+
+/** A model around a graph (or graph fields). Opset entries are written sorted by domain. */
+export function createModel(init: ModelInit): Model {
+  const graph = init.graph instanceof Graph ? init.graph : createGraph(init.graph);
+  const opsetImports: OpsetImport[] = Object.keys(init.opsets).sort().map((domain) => ({ domain, version: init.opsets[domain] as number }));
+  return {
+    irVersion: init.irVersion ?? 8,
+    opsetImports,
+    producerName: init.producerName ?? 'edgefleet',
+    producerVersion: init.producerVersion ?? '',
+    domain: '',
+    modelVersion: 0n,
+    docString: init.docString ?? '',
+    metadataProps: [],
+    graph,
+    functions: [],
+    trainingInfo: [],
+  };
+}
+
+/** The opset version a model imports for `domain` ('' = ai.onnx), if any. */
+export function getOpsetVersion(model: Model, domain: string): number | undefined {
+  const d = canonicalDomain(domain);
+  return model.opsetImports.find((o) => canonicalDomain(o.domain) === d)?.version;
+}
+
+/** Import `domain` at `version` (appended if new, updated in place otherwise). */
+export function setOpsetVersion(model: Model, domain: string, version: number): void {
+  const d = canonicalDomain(domain);
+  const entry = model.opsetImports.find((o) => canonicalDomain(o.domain) === d);
+  if (entry) entry.version = version;
+  else model.opsetImports.push({ domain: d, version });
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE half-precision bits of a number (round to nearest even; overflow to ±Inf; NaN kept). */
+export function float32ToFloat16Bits(value: number): number {
+  f32[0] = value;
+  const x = u32[0] as number;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let m = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    if (rest > half || (rest === half && (m & 1) === 1)) m++;
+    return sign | m;
+  }
+  let m = mant >>> 13;
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (m & 1) === 1)) {
+    m++;
+    if (m === 0x400) { m = 0; e++; if (e >= 0x1f) return sign | 0x7c00; }
+  }
+  return sign | (e << 10) | m;
+}
+
+/** The number a float16 bit pattern stands for. */
+export function float16BitsToFloat32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >>> 10) & 0x1f;
+  const mant = bits & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}

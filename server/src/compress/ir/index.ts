@@ -1,0 +1,14 @@
+/**
+ * The ONNX IR: load (decode + verify), an indexed mutable graph, builders, verification and
+ * deterministic writing. Import from here: `@edgefleet/server/compress/ir/index`.
+ */
+export * from './dtype.js';
+export * from './types.js';
+export { Graph, createGraph, type GraphInit } from './graph.js';
+export { topoOrder, stableTopoOrder, freeNamesOf, readsOf, type TopoResult } from './topo.js';
+export { loadModel, DEFAULT_LOAD_LIMITS, type LoadOptions } from './decode.js';
+export { writeModel, sha256Hex } from './encode.js';
+export { readModelBytes, readModelFile, writeModelFile, writeBytesAtomic } from './io.js';
+export { verifyGraph, verifyModel, checkTensor, unknownDomains, canonicalDomain, KNOWN_DOMAINS, type VerifyResult } from './verify.js';
+export { elementCountOf } from './tensor-codec.js';
+export * from './builders.js';
