@@ -12,3 +12,4 @@ export type { DeviceRecord, DeviceState, StateReason } from './store/devices.js'
 export { createRejectionCounter, type RejectionCounter, type Rejection } from './registry/rejections.js';
 export { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 export { listDevices } from './registry/list-devices.js';
+export { summarizePresence, type ClassPresence } from './registry/summary.js';

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
+import { demoCommand } from './demo.js';
+import { devicesCommand } from './devices.js';
+import { serverCommand } from './server.js';
 
 /**
  * Every subcommand, in the order `edgefleet --help` lists them. Each module exports one
  * factory; add new commands here.
  */
-export const COMMANDS: ReadonlyArray<() => Command> = [];
+export const COMMANDS: ReadonlyArray<() => Command> = [
+  serverCommand,
+  devicesCommand,
+  demoCommand,
+];

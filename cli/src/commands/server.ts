@@ -1,0 +1,51 @@
+import { Command, Option } from 'commander';
+import { createServer, loadServerConfig } from '@edgefleet/server';
+import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
+
+/** Flags shared by commands that build a server config; values left undefined fall through to env/file/defaults. */
+export interface ServerFlags {
+  dataDir?: string;
+  broker?: string;
+  port?: string;
+  host?: string;
+  config?: string;
+  logLevel?: string;
+}
+
+/** Adds `--data-dir --broker --port --host --config --log-level` to a command. */
+export function addServerFlags(command: Command): Command {
+  return command
+    .option('--data-dir <dir>', 'data directory holding the SQLite store (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
+    .option('--broker <url>', 'use this external MQTT broker (mqtt://host:port) instead of the embedded one (env EDGEFLEET_BROKER)')
+    .option('--port <n>', 'TCP port of the embedded broker (default 1883, 0 = any free port; env EDGEFLEET_PORT)')
+    .option('--host <addr>', 'interface the embedded broker listens on (default 0.0.0.0; env EDGEFLEET_HOST)')
+    .option('--config <file>', 'JSON config file; flags and EDGEFLEET_* variables override it (env EDGEFLEET_CONFIG)')
+    .addOption(new Option('--log-level <level>', 'log level (default info; env EDGEFLEET_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+}
+
+/** Turns parsed flags into the config loader's flag layer (dotted keys). */
+export function serverFlagLayer(flags: ServerFlags): Record<string, unknown> {
+  return { dataDir: flags.dataDir, brokerUrl: flags.broker, port: flags.port, host: flags.host, 'log.level': flags.logLevel };
+}
+
+/** `edgefleet server`: the control server, until SIGINT/SIGTERM. */
+export function serverCommand(): Command {
+  return addServerFlags(new Command('server'))
+    .description('Run the control server: embedded MQTT broker (or --broker), SQLite registry, device presence. Stops cleanly on Ctrl-C / SIGTERM.')
+    .action(async (flags: ServerFlags) => {
+      const config = loadServerConfig({ env: process.env, configFile: flags.config, flags: serverFlagLayer(flags) });
+      const logger = createCliLogger(config.log.level);
+      const server = createServer(config, { logger });
+      const stopped = waitForShutdownSignal();
+      try {
+        const address = await server.start();
+        logger.info({ brokerUrl: address.brokerUrl }, `agents connect to ${address.port === null ? address.brokerUrl : `mqtt://<this host>:${address.port}`}`);
+      } catch (err: unknown) {
+        await server.stop();
+        throw err;
+      }
+      const signal = await stopped;
+      logger.info({ signal }, 'shutting down');
+      await server.stop();
+    });
+}
