@@ -33,6 +33,8 @@ export interface Farm {
   stop(): Promise<void>;
   /** Devices online now, per class (every farm class present, zero included). */
   onlineCount(): Record<string, number>;
+  /** Devices per class, online or not. */
+  classTotals(): Record<string, number>;
 }
 
 /**
@@ -56,6 +58,12 @@ function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, De
   }
   const prefix = options.idPrefix ?? 'sim';
   if (!isValidDeviceId(`${prefix}-${options.devices}`)) throw new RangeError(`id prefix ${JSON.stringify(prefix)} does not make valid device ids`);
+}
+
+function countByClass(classes: readonly string[], devices: readonly VirtualDevice[]): Record<string, number> {
+  const counts: Record<string, number> = Object.fromEntries(classes.map((c) => [c, 0]));
+  for (const d of devices) counts[d.deviceClass] = (counts[d.deviceClass] ?? 0) + 1;
+  return counts;
 }
 
 /** Starts a farm: devices begin connecting at once; watch `onlineCount()` for progress. */
@@ -92,10 +100,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       await Promise.all(devices.map((d) => d.stop({ clean: true })));
       log.info('farm stopped');
     },
-    onlineCount: () => {
-      const counts: Record<string, number> = Object.fromEntries(options.classes.map((c) => [c, 0]));
-      for (const d of devices) if (d.isOnline()) counts[d.deviceClass] = (counts[d.deviceClass] ?? 0) + 1;
-      return counts;
-    },
+    onlineCount: () => countByClass(options.classes, devices.filter((d) => d.isOnline())),
+    classTotals: () => countByClass(options.classes, devices),
   });
 }

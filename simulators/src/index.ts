@@ -3,3 +3,4 @@ export { startFarm, assignClasses, type Farm, type FarmOptions } from './farm.js
 export { createVirtualDevice, type VirtualDevice, type VirtualDeviceOptions } from './virtual-device.js';
 export { BUILTIN_PROFILES, deviceProfileSchema, parseProfiles, simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
 export { createSeededRandom, deriveSeed, shuffled } from './random.js';
+export { farmConfigSchema, formatOnlineSummary, parseFarmConfig, type FarmConfig } from './farm-config.js';

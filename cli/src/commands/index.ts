@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { agentCommand } from './agent.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
+import { farmCommand } from './farm.js';
 import { serverCommand } from './server.js';
 
 /**
@@ -10,5 +12,7 @@ import { serverCommand } from './server.js';
 export const COMMANDS: ReadonlyArray<() => Command> = [
   serverCommand,
   devicesCommand,
+  agentCommand,
+  farmCommand,
   demoCommand,
 ];

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { classNameSchema, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, deviceIdSchema } from '@edgefleet/shared';
+
+/** Accepts numbers spelled as strings (env values and flags are strings); anything else is left for zod to report. */
+function numeric<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value), schema);
+}
+
+const brokerUrlSchema = z.string().refine((value) => {
+  try {
+    return ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, 'broker must be a URL such as mqtt://host:1883');
+
+/**
+ * The agent's whole configuration: parsed once from defaults < JSON file < `EDGEFLEET_AGENT_*`
+ * env < flags, then frozen [STYLE 6].
+ */
+export const agentConfigSchema = z.strictObject({
+  /** Unique id of this device; also the MQTT client id. Default: the host name, made id-safe. */
+  deviceId: deviceIdSchema,
+  /** Device class the server plans models for. Default `generic`. */
+  deviceClass: classNameSchema.default('generic'),
+  /** MQTT broker of the control server. Default `mqtt://127.0.0.1:1883`. */
+  brokerUrl: brokerUrlSchema.default('mqtt://127.0.0.1:1883'),
+  /** Where the agent keeps models and its telemetry outbox. Default `./.edgefleet-agent`. */
+  dataDir: z.string().min(1).default('./.edgefleet-agent'),
+  /** MQTT keepalive in seconds (the broker declares the device lost after 1.5× this). Default 10. */
+  keepaliveS: numeric(z.number().int().min(1).max(3600)).default(DEFAULT_KEEPALIVE_S),
+  /** Heartbeat interval in ms. Default 5000. */
+  heartbeatMs: numeric(z.number().int().min(100).max(3_600_000)).default(DEFAULT_HEARTBEAT_MS),
+  /** Log level. Default `info`. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type AgentConfig = Readonly<z.infer<typeof agentConfigSchema>>;
+
+/** Env variable → config key. `EDGEFLEET_AGENT_CONFIG` names the JSON file. */
+export const AGENT_ENV_VARS: Readonly<Record<string, keyof AgentConfig>> = Object.freeze({
+  EDGEFLEET_AGENT_DEVICE_ID: 'deviceId',
+  EDGEFLEET_AGENT_CLASS: 'deviceClass',
+  EDGEFLEET_AGENT_BROKER: 'brokerUrl',
+  EDGEFLEET_AGENT_DATA_DIR: 'dataDir',
+  EDGEFLEET_AGENT_KEEPALIVE_S: 'keepaliveS',
+  EDGEFLEET_AGENT_HEARTBEAT_MS: 'heartbeatMs',
+  EDGEFLEET_AGENT_LOG_LEVEL: 'logLevel',
+});
+export const AGENT_CONFIG_FILE_ENV_VAR = 'EDGEFLEET_AGENT_CONFIG';
+
+/** A command-line flag of the agent, shared by `edgefleet-agent` and `edgefleet agent`. */
+export interface AgentFlag {
+  /** Long name without dashes, e.g. `device-id`. */
+  readonly name: string;
+  readonly key: keyof AgentConfig | 'config';
+  readonly placeholder: string;
+  readonly description: string;
+}
+
+export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
+  { name: 'device-id', key: 'deviceId', placeholder: 'id', description: 'unique device id, also the MQTT client id (default: host name; env EDGEFLEET_AGENT_DEVICE_ID)' },
+  { name: 'class', key: 'deviceClass', placeholder: 'name', description: 'device class (default generic; env EDGEFLEET_AGENT_CLASS)' },
+  { name: 'broker', key: 'brokerUrl', placeholder: 'url', description: 'MQTT broker URL (default mqtt://127.0.0.1:1883; env EDGEFLEET_AGENT_BROKER)' },
+  { name: 'data-dir', key: 'dataDir', placeholder: 'dir', description: 'data directory (default ./.edgefleet-agent; env EDGEFLEET_AGENT_DATA_DIR)' },
+  { name: 'keepalive', key: 'keepaliveS', placeholder: 's', description: 'MQTT keepalive in seconds (default 10; env EDGEFLEET_AGENT_KEEPALIVE_S)' },
+  { name: 'heartbeat-ms', key: 'heartbeatMs', placeholder: 'ms', description: 'heartbeat interval in ms (default 5000; env EDGEFLEET_AGENT_HEARTBEAT_MS)' },
+  { name: 'log-level', key: 'logLevel', placeholder: 'level', description: 'fatal|error|warn|info|debug|trace|silent (default info; env EDGEFLEET_AGENT_LOG_LEVEL)' },
+  { name: 'config', key: 'config', placeholder: 'file', description: 'JSON config file with the same keys as above in camelCase (env EDGEFLEET_AGENT_CONFIG)' },
+]);

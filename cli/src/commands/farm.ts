@@ -1,0 +1,61 @@
+import { Command, Option } from 'commander';
+import { BUILTIN_PROFILES, formatOnlineSummary, parseFarmConfig, startFarm } from '@edgefleet/simulators';
+import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
+
+interface FarmFlags {
+  devices?: string;
+  classes?: string;
+  broker?: string;
+  seed?: string;
+  idPrefix?: string;
+  keepalive?: string;
+  heartbeatMs?: string;
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  json?: boolean;
+  intervalMs?: string;
+}
+
+/** `edgefleet farm`: N virtual devices in this process, each a real MQTT connection, until Ctrl-C. */
+export function farmCommand(): Command {
+  return new Command('farm')
+    .description(`Start N simulated devices in one process, each its own MQTT connection through the real agent link, with a hardware profile per class (${[...BUILTIN_PROFILES.keys()].join(', ')}). Prints devices online per class; Ctrl-C disconnects them cleanly.`)
+    .option('--devices <n>', 'number of devices (default 10)')
+    .option('--classes <a,b,c>', 'device classes, comma-separated (default: all built-in profiles)')
+    .option('--broker <url>', 'MQTT broker of the server (default mqtt://127.0.0.1:1883)')
+    .option('--seed <n>', 'seed for class assignment and jitter; same seed, same farm (default 1)')
+    .option('--id-prefix <p>', 'device ids are <p>-<n> (default sim)')
+    .option('--keepalive <s>', 'MQTT keepalive per device in seconds (default 10)')
+    .option('--heartbeat-ms <ms>', 'heartbeat interval per device (default 5000)')
+    .option('--interval-ms <ms>', 'how often to check and print progress', '1000')
+    .addOption(new Option('--log-level <level>', 'device log level, on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
+    .option('--json', 'print progress as JSON lines ({at, online, totals}) instead of text')
+    .action(async (flags: FarmFlags) => {
+      const config = parseFarmConfig({
+        devices: flags.devices, classes: flags.classes, brokerUrl: flags.broker, seed: flags.seed,
+        idPrefix: flags.idPrefix, keepaliveS: flags.keepalive, heartbeatMs: flags.heartbeatMs,
+      });
+      const intervalMs = Math.max(100, Number(flags.intervalMs) || 1000);
+      const logger = createCliLogger(flags.logLevel ?? 'warn', process.stderr);
+      const stopped = waitForShutdownSignal();
+      const farm = await startFarm({ ...config, logger });
+      const totals = farm.classTotals();
+      let last = '';
+      const report = () => {
+        const online = farm.onlineCount();
+        const key = JSON.stringify(online);
+        if (key === last) return;
+        last = key;
+        const line = flags.json ? JSON.stringify({ at: new Date().toISOString(), online, totals }) : `${formatOnlineSummary(online, totals)}`;
+        process.stdout.write(`${line}\n`);
+      };
+      if (!flags.json) process.stdout.write(`farm of ${config.devices} devices (seed ${config.seed}) connecting to ${config.brokerUrl}; Ctrl-C to stop\n`);
+      const timer = setInterval(report, intervalMs);
+      report();
+      const signal = await stopped;
+      clearInterval(timer);
+      logger.info({ signal }, 'stopping farm');
+      await farm.stop();
+      report();
+      if (!flags.json) process.stdout.write('farm stopped\n');
+    });
+}
