@@ -1,0 +1,109 @@
+/**
+ * The agent installs on devices without the server's dependencies, so its import graph
+ * must never reach server/, simulators/ or cli/, and its dependency closure must not contain
+ * aedes, SQLite or the HTTP framework.
+ */
+import t from 'tap';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const FORBIDDEN_WORKSPACES = ['server', 'simulators', 'cli'];
+const FORBIDDEN_PACKAGES = ['aedes', 'better-sqlite3', 'fastify'];
+const SPECIFIER = /(?:^|[;\s])(?:import|export)\s[^;]*?\sfrom\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|[;\s])import\s+['"]([^'"]+)['"]|new URL\(\s*['"](\.[^'"]+)['"]/gm;
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? tsFiles(path) : path.endsWith('.ts') && !path.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
+/** Maps an import to a source file of ours, a package name, or null when it cannot be resolved. */
+function resolveImport(from: string, spec: string, root: string): { file?: string; pkg?: string } {
+  if (spec.startsWith('.')) {
+    const base = resolve(dirname(from), spec);
+    const candidates = [base.replace(/\.js$/, '.ts'), `${base}.ts`, join(base, 'index.ts'), base];
+    return { file: candidates.find((c) => existsSync(c) && statSync(c).isFile()) ?? base };
+  }
+  const ours = /^@edgefleet\/([^/]+)(?:\/(.+))?$/.exec(spec);
+  if (ours) {
+    const [, ws, sub] = ours as unknown as [string, string, string | undefined];
+    return { file: join(root, ws, 'src', sub ? `${sub}.ts` : 'index.ts') };
+  }
+  if (spec.startsWith('node:')) return { pkg: spec };
+  const parts = spec.split('/');
+  return { pkg: spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string) };
+}
+
+interface GraphViolation { readonly file: string; readonly import: string; readonly why: string }
+
+/** Walks every import reachable from `entries`; returns what it visited and every violation. */
+function walkImports(entries: readonly string[], root: string): { visited: Set<string>; violations: GraphViolation[] } {
+  const visited = new Set<string>();
+  const violations: GraphViolation[] = [];
+  const queue = [...entries];
+  while (queue.length > 0) {
+    const file = queue.pop() as string;
+    if (visited.has(file)) continue;
+    visited.add(file);
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(SPECIFIER)) {
+      const spec = (match[1] ?? match[2] ?? match[3] ?? match[4]) as string;
+      const target = resolveImport(file, spec, root);
+      const rel = relative(root, file);
+      if (target.pkg && FORBIDDEN_PACKAGES.includes(target.pkg)) violations.push({ file: rel, import: spec, why: `package ${target.pkg}` });
+      if (target.file) {
+        const ws = relative(root, target.file).split(/[\\/]/)[0] as string;
+        if (FORBIDDEN_WORKSPACES.includes(ws)) violations.push({ file: rel, import: spec, why: `reaches ${ws}/` });
+        else queue.push(target.file);
+      }
+    }
+  }
+  return { visited, violations };
+}
+
+/** Every package reachable from `deps` through installed package.json files. */
+function dependencyClosure(deps: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const queue = [...deps];
+  while (queue.length > 0) {
+    const name = queue.pop() as string;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const manifest = join(ROOT, 'node_modules', name, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string> };
+    queue.push(...Object.keys(pkg.dependencies ?? {}));
+  }
+  return seen;
+}
+
+t.test('the agent import graph stays inside agent/ and shared/', async (t) => {
+  const { visited, violations } = walkImports(tsFiles(join(ROOT, 'agent/src')), ROOT);
+  t.ok([...visited].some((f) => f.includes(join('shared', 'src'))), 'the walk follows @edgefleet/shared imports');
+  t.ok([...visited].some((f) => f.endsWith(join('link', 'agent-link.ts'))), 'the walk covers the link');
+  t.same(violations, [], 'no import reaches server/, simulators/, cli/ or a server-only package');
+});
+
+t.test('the walker catches a forbidden import (it can fail)', async (t) => {
+  const dir = t.testdir({
+    agent: { src: { 'a.ts': "import { b } from './b.js';\n", 'b.ts': "export { openStore } from '@edgefleet/server/store/db';\nimport Database from 'better-sqlite3';\n" } },
+    server: { src: { store: { 'db.ts': 'export const openStore = 1;\n' } } },
+  });
+  const { violations } = walkImports([join(dir, 'agent/src/a.ts')], dir);
+  t.same(violations.map((v) => v.why).sort(), ['package better-sqlite3', 'reaches server/']);
+});
+
+t.test('agent/package.json pulls no server-only dependency, directly or transitively', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'agent/package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const direct = Object.keys(pkg.dependencies ?? {});
+  for (const name of [...FORBIDDEN_PACKAGES, '@edgefleet/server', '@edgefleet/simulators', '@edgefleet/cli']) {
+    t.notOk(direct.includes(name), `agent does not depend on ${name}`);
+  }
+  const closure = dependencyClosure(direct.filter((d) => !d.startsWith('@edgefleet/')));
+  t.ok(closure.has('mqtt'), 'the closure was computed');
+  for (const name of FORBIDDEN_PACKAGES) t.notOk(closure.has(name), `${name} is not in the agent's dependency closure`);
+});
