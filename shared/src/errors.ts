@@ -19,6 +19,8 @@ export const ERROR_CATALOGUE = {
   EF_ERR_DATA_SHAPE: { status: 422, summary: 'evaluation or calibration data does not match the model input' },
   EF_ERR_DATA_SOURCE: { status: 400, summary: 'a data source specification could not be understood or read' },
   EF_ERR_EVAL_RUNTIME: { status: 500, summary: 'onnxruntime failed while evaluating a model' },
+  EF_ERR_RECIPE_INVALID: { status: 400, summary: 'a compression recipe is not a preset or does not validate' },
+  EF_ERR_COMPRESS_FAILED: { status: 422, summary: 'a compression pass refused the model or produced an invalid graph' },
   EF_ERR_RUNTIME_LOAD: { status: 422, summary: 'onnxruntime could not create a session for the model' },
   EF_ERR_RUNTIME_RUN: { status: 500, summary: 'onnxruntime failed while running a model' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -1,0 +1,88 @@
+/**
+ * The onnxruntime-backed CalibrationRunner: runs the float model with the requested intermediate
+ * tensors exposed as extra graph outputs, batch by batch over the calibration dataset, and feeds
+ * every batch to one calibrator per tensor, so memory is bounded by histogram size, not by the
+ * number of samples.
+ */
+import { EdgefleetError } from '@edgefleet/shared';
+import type { Dataset, SampleTensor } from '../../data/tensor.js';
+import { loadModel } from '../ir/decode.js';
+import { writeModel } from '../ir/encode.js';
+import type { Model } from '../ir/types.js';
+import { createCalibrator, type CalibRange, type CalibrationMethod } from '../quant/calibrators.js';
+import type { CalibrationRunner, Progress } from '../passes/types.js';
+import { openSession, type FeedTensor } from './session.js';
+
+/** Options for {@link createOrtCalibrationRunner}. */
+export interface CalibrationRunnerOptions {
+  /** Samples per session run; default 32. */
+  readonly batchSize?: number;
+  readonly onProgress?: (p: Progress) => void;
+}
+
+function sliceFeed(t: SampleTensor, start: number, end: number): FeedTensor {
+  const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  return { dtype: t.dtype, dims: [end - start, ...t.dims.slice(1)], data: t.data.subarray(start * per, end * per) };
+}
+
+/** A copy of `model` whose graph also outputs `tensors` (float32). */
+function withOutputs(model: Model, tensors: readonly string[]): Model {
+  const copy = loadModel(writeModel(model));
+  for (const name of tensors) {
+    if (copy.graph.isGraphOutput(name)) continue;
+    copy.graph.outputs.push({ name, type: { kind: 'tensor', elemType: 'float32', shape: undefined, denotation: '' }, docString: '' });
+  }
+  return copy;
+}
+
+/** Run `model` over the dataset, handing each requested output of each batch to `sink`. */
+async function forEachBatch(model: Model, data: Dataset, tensors: readonly string[], opts: CalibrationRunnerOptions, what: string,
+  sink: (name: string, values: Float32Array, dims: readonly number[]) => void): Promise<void> {
+  const session = await openSession(writeModel(withOutputs(model, tensors)));
+  try {
+    const bs = opts.batchSize ?? 32;
+    for (let start = 0; start < data.count; start += bs) {
+      const end = Math.min(data.count, start + bs);
+      const feeds: Record<string, FeedTensor> = {};
+      for (const [name, t] of Object.entries(data.inputs)) feeds[name] = sliceFeed(t, start, end);
+      const out = await session.run(feeds, tensors);
+      for (const name of tensors) {
+        const o = out[name];
+        if (!o) throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', `onnxruntime returned no value for calibration tensor ${name}`, { name });
+        sink(name, o.data, o.dims);
+      }
+      opts.onProgress?.({ pass: 'calibration', done: end, total: data.count, what });
+    }
+  } finally {
+    await session.release();
+  }
+}
+
+/** Create a calibration runner over a dataset. */
+export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunnerOptions = {}): CalibrationRunner {
+  if (data.count === 0) throw new EdgefleetError('EF_ERR_DATA_SOURCE', 'calibration data has no samples; give --calib mnist:256, random:64 or a sample directory', {});
+  return {
+    async ranges(model, tensors, method: CalibrationMethod, o): Promise<Map<string, CalibRange>> {
+      const cals = new Map(tensors.map((n) => [n, createCalibrator(method, o.percentile === undefined ? {} : { percentile: o.percentile })]));
+      await forEachBatch(model, data, tensors, opts, `${method} ranges of ${tensors.length} tensors`, (name, values) => cals.get(name)?.observe(values));
+      return new Map([...cals].map(([n, c]) => [n, c.range()]));
+    },
+    async channelMeans(model, tensors): Promise<Map<string, Float64Array>> {
+      const sums = new Map<string, { sum: Float64Array; count: number }>();
+      const axes = new Map(tensors.map((t) => [t.name, t.axis]));
+      await forEachBatch(model, data, tensors.map((t) => t.name), opts, 'channel means', (name, values, dims) => {
+        const axis = axes.get(name) ?? 1;
+        const c = dims[axis] ?? 1;
+        const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+        let acc = sums.get(name);
+        if (!acc) sums.set(name, (acc = { sum: new Float64Array(c), count: 0 }));
+        for (let i = 0; i < values.length; i++) {
+          const ch = Math.floor(i / inner) % c;
+          acc.sum[ch] = (acc.sum[ch] ?? 0) + (values[i] ?? 0);
+        }
+        acc.count += values.length / c;
+      });
+      return new Map([...sums].map(([n, a]) => [n, a.sum.map((s) => s / Math.max(1, a.count))]));
+    },
+  };
+}

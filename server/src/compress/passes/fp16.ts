@@ -1,0 +1,98 @@
+/**
+ * `fp16`: float16 weights and compute, float32 model inputs and outputs kept through Casts at
+ * the boundary. Float32 initializers and Constant values become float16, Casts to float become
+ * Casts to float16, and value infos are retyped. Inputs whose type is fixed to float32 by the op
+ * schema (Resize roi/scales) stay float32. Ops without float16 CPU kernels still run: onnxruntime
+ * inserts Casts around them itself, which costs time (ORT #11831) — the benchmark shows it.
+ */
+import type { Graph } from '../ir/graph.js';
+import type { Node, Tensor } from '../ir/types.js';
+import { countFloat16Overflows, toFloat16Array } from '../quant/fp16.js';
+import type { NodeNote, Pass, PassContext, PassReport } from './types.js';
+import { refused } from './types.js';
+import { mkIntAttr, mkTensor, quantizedOpsIn } from './util.js';
+
+/** Input slots whose type is float32 regardless of T. */
+const FLOAT32_SLOTS: Readonly<Record<string, readonly number[]>> = { Resize: [1, 2], Upsample: [1] };
+
+const FLOAT = 1;
+const FLOAT16 = 10;
+
+/** Create the pass. */
+export function createFp16Pass(): Pass {
+  return { name: 'fp16', run: runFp16 };
+}
+
+function keepsFloat32(graph: Graph, value: string): boolean {
+  return graph.consumersOf(value).some((n) => (FLOAT32_SLOTS[n.opType] ?? []).some((s) => n.inputs[s] === value));
+}
+
+function toHalf(t: Tensor): Tensor {
+  return t.dtype === 'float32' ? mkTensor(t.name, 'float16', [...t.dims], toFloat16Array(t.data)) : t;
+}
+
+async function runFp16(graph: Graph, _ctx: PassContext): Promise<PassReport> {
+  if (quantizedOpsIn(graph).length > 0) return refused('fp16', 'model is already quantized; convert the float original');
+  const floats = [...graph.initializers.values()].filter((t) => t.dtype === 'float32' && !keepsFloat32(graph, t.name));
+  const overflow = floats.reduce((n, t) => n + (t.dtype === 'float32' ? countFloat16Overflows(t.data) : 0), 0);
+  if (overflow > 0) return refused('fp16', `${overflow} weight value(s) exceed the float16 range (±65504); keep this model in float32`);
+  const changed: NodeNote[] = [];
+  for (const t of floats) {
+    graph.initializers.set(t.name, toHalf(t));
+  }
+  for (const node of [...graph.nodes]) retypeNode(graph, node, changed);
+  for (const vi of graph.valueInfo.values()) {
+    if (vi.type?.kind === 'tensor' && vi.type.elemType === 'float32' && !keepsFloat32(graph, vi.name)) vi.type = { ...vi.type, elemType: 'float16' };
+  }
+  const casts = addBoundaryCasts(graph);
+  return {
+    pass: 'fp16', ok: true,
+    summary: `${floats.length} initializer(s) → float16, ${casts} boundary Cast(s), float32 I/O kept`,
+    changed, skipped: [], stats: { initializers: floats.length, boundaryCasts: casts },
+  };
+}
+
+function retypeNode(graph: Graph, node: Node, changed: NodeNote[]): void {
+  if (node.opType === 'Cast') {
+    const to = node.attributes.find((a) => a.name === 'to');
+    if (to?.kind === 'int' && Number(to.value) === FLOAT && !keepsFloat32(graph, node.outputs[0] ?? '')) to.value = BigInt(FLOAT16);
+    return;
+  }
+  for (const a of node.attributes) {
+    if (a.kind === 'tensor' && a.value.dtype === 'float32' && !keepsFloat32(graph, node.outputs[0] ?? '')) a.value = toHalf(a.value);
+  }
+  if (['Conv', 'MatMul', 'Gemm', 'ConvTranspose'].includes(node.opType)) changed.push({ node: node.name, opType: node.opType, precision: 'fp16', reason: 'float16 weights and compute' });
+}
+
+/** A name nobody uses yet, without reserving it (renameValue reserves it itself). */
+function unusedName(graph: Graph, base: string): string {
+  let name = base;
+  for (let i = 1; graph.isNameUsed(name); i++) name = `${base}_${i}`;
+  return name;
+}
+
+/** Cast float32 graph inputs to float16 after entry and float16 results back before exit. */
+function addBoundaryCasts(graph: Graph): number {
+  let n = 0;
+  const first = graph.nodes[0];
+  for (const input of graph.inputs) {
+    if (input.type?.kind !== 'tensor' || input.type.elemType !== 'float32' || graph.initializers.has(input.name)) continue;
+    const half = graph.freshName(`${input.name}_fp16`);
+    const cast = graph.addNode({ opType: 'Cast', inputs: [input.name], outputs: [half], attributes: [mkIntAttr('to', FLOAT16)] }, first ? { before: first } : undefined);
+    graph.replaceAllUses(input.name, half, { except: [cast] });
+    n++;
+  }
+  for (const output of graph.outputs) {
+    if (output.type?.kind !== 'tensor' || output.type.elemType !== 'float32') continue;
+    const name = output.name;
+    const producer = graph.producerOf(name);
+    if (!producer) continue;
+    // The producer now writes a float16 value under a new name; a Cast restores the declared float32 output.
+    const half = unusedName(graph, `${name}_fp16`);
+    graph.renameValue(name, half);
+    output.name = name;
+    graph.addNode({ opType: 'Cast', inputs: [half], outputs: [name], attributes: [mkIntAttr('to', FLOAT)] }, { after: producer });
+    n++;
+  }
+  return n;
+}

@@ -1,0 +1,79 @@
+/**
+ * The contract every compression pass follows [DESIGN "Compression is a pass manager"]: a name and
+ * `run(graph, ctx) → report`. A pass checks its preconditions before it changes anything, so a
+ * failed precondition leaves the graph untouched; its report says what changed and why, and which
+ * nodes stayed in float with the reason.
+ */
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/types.js';
+import type { CalibRange, CalibrationMethod } from '../quant/calibrators.js';
+
+/** Nodes that must stay in float, by name or op type. */
+export interface Exclusions {
+  readonly nodes: readonly string[];
+  readonly opTypes: readonly string[];
+}
+
+/** Progress of long work (calibration), for a TTY progress line. */
+export interface Progress {
+  readonly pass: string;
+  readonly done: number;
+  readonly total: number;
+  readonly what: string;
+}
+
+/**
+ * Runs the current float model on calibration data and returns observed statistics. Implemented
+ * with onnxruntime in calibration/collect.ts; passes only see this interface.
+ */
+export interface CalibrationRunner {
+  /** Calibrated ranges of the given float tensors (graph inputs or node outputs). */
+  ranges(model: Model, tensors: readonly string[], method: CalibrationMethod, opts: { percentile?: number }): Promise<Map<string, CalibRange>>;
+  /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW, last for [N,C]). */
+  channelMeans(model: Model, tensors: ReadonlyArray<{ name: string; axis: number }>): Promise<Map<string, Float64Array>>;
+}
+
+/** What a pass can read besides the graph. */
+export interface PassContext {
+  /** The model around the graph (opset imports are changed through it). */
+  readonly model: Model;
+  readonly exclude: Exclusions;
+  /** Present when calibration data was given. */
+  readonly calibration?: CalibrationRunner;
+  readonly onProgress?: (p: Progress) => void;
+  /** Float model before any pass (bias correction compares against it). */
+  readonly original?: Model;
+}
+
+/** One node the pass changed, or left alone, and why. */
+export interface NodeNote {
+  readonly node: string;
+  readonly opType: string;
+  /** Precision of the node's weights/compute after the pass, e.g. `int8`, `int4`, `fp16`, `fp32`. */
+  readonly precision: string;
+  readonly reason: string;
+}
+
+/** The report of one pass run. */
+export interface PassReport {
+  readonly pass: string;
+  /** false when preconditions failed (the graph is untouched) or the pass errored. */
+  readonly ok: boolean;
+  /** Human summary: what the pass did, or why it did nothing. */
+  readonly summary: string;
+  readonly changed: NodeNote[];
+  /** Nodes a pass would have handled but left in float, with the reason. */
+  readonly skipped: NodeNote[];
+  readonly stats: Record<string, number>;
+}
+
+/** A compression pass. */
+export interface Pass {
+  readonly name: string;
+  run(graph: Graph, ctx: PassContext): Promise<PassReport>;
+}
+
+/** A report for a pass whose preconditions failed. */
+export function refused(pass: string, why: string): PassReport {
+  return { pass, ok: false, summary: why, changed: [], skipped: [], stats: {} };
+}

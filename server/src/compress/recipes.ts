@@ -1,0 +1,99 @@
+/**
+ * Recipes: a compression pipeline as data. A recipe is either a preset name or a JSON list of
+ * `{pass, options}` steps, validated with zod at the edge, then turned into Pass objects.
+ */
+import { z } from 'zod';
+import { EdgefleetError } from '@edgefleet/shared';
+import { createConstantsToInitializersPass } from './passes/constants-to-initializers.js';
+import { createFoldBatchNormPass } from './passes/fold-batchnorm.js';
+import { createFp16Pass } from './passes/fp16.js';
+import { createInt4WeightsPass } from './passes/int4-weights.js';
+import { createInt8DynamicPass } from './passes/int8-dynamic.js';
+import { createInt8StaticPass } from './passes/int8-static.js';
+import { createInt8WeightsPass } from './passes/int8-weights.js';
+import { createOpsetUpgradePass } from './passes/opset-upgrade.js';
+import type { Pass } from './passes/types.js';
+
+const Step = z.discriminatedUnion('pass', [
+  z.strictObject({ pass: z.literal('constants-to-initializers') }),
+  z.strictObject({ pass: z.literal('fold-batchnorm') }),
+  z.strictObject({ pass: z.literal('opset-upgrade'), options: z.strictObject({ target: z.number().int().min(13).max(21).optional() }).optional() }),
+  z.strictObject({ pass: z.literal('int8-weights') }),
+  z.strictObject({ pass: z.literal('int8-dynamic') }),
+  z.strictObject({
+    pass: z.literal('int8-static'),
+    options: z.strictObject({
+      method: z.enum(['minmax', 'percentile', 'entropy']).optional(),
+      percentile: z.number().gt(50).max(100).optional(),
+      activationType: z.enum(['uint8', 'int8']).optional(),
+    }).optional(),
+  }),
+  z.strictObject({
+    pass: z.literal('int4-weights'),
+    options: z.strictObject({
+      blockSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).optional(),
+      symmetric: z.boolean().optional(),
+      accuracyLevel: z.number().int().min(0).max(4).optional(),
+      minK: z.number().int().min(0).optional(),
+    }).optional(),
+  }),
+  z.strictObject({ pass: z.literal('fp16') }),
+]);
+
+/** A recipe: steps plus exclusions. */
+export const RecipeSchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  steps: z.array(Step).min(1),
+  /** Nodes kept in float by name or op type. */
+  exclude: z.strictObject({ nodes: z.array(z.string()).default([]), opTypes: z.array(z.string()).default([]) }).optional(),
+});
+export type Recipe = z.infer<typeof RecipeSchema>;
+export type RecipeStep = z.infer<typeof Step>;
+
+const C2I = { pass: 'constants-to-initializers' } as const;
+
+/** The named presets. */
+export const PRESETS: Readonly<Record<string, Recipe>> = {
+  'int8-dynamic': { name: 'int8-dynamic', steps: [C2I, { pass: 'int8-dynamic' }] },
+  'int8-static': { name: 'int8-static', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-static' }] },
+  'int8-weights': { name: 'int8-weights', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-weights' }] },
+  'int4-weights': { name: 'int4-weights', steps: [C2I, { pass: 'int4-weights' }] },
+  fp16: { name: 'fp16', steps: [C2I, { pass: 'fold-batchnorm' }, { pass: 'fp16' }] },
+};
+
+/** Parse a recipe given as a preset name, a JSON string, or an already-parsed value. */
+export function parseRecipe(input: unknown): Recipe {
+  if (typeof input === 'string') {
+    const preset = PRESETS[input];
+    if (preset) return preset;
+    let json: unknown;
+    try {
+      json = JSON.parse(input);
+    } catch {
+      throw new EdgefleetError('EF_ERR_RECIPE_INVALID', `recipe "${input}" is neither a preset (${Object.keys(PRESETS).join(', ')}) nor JSON`, { recipe: input });
+    }
+    return parseRecipe(json);
+  }
+  const steps = Array.isArray(input) ? { steps: input } : input;
+  const r = RecipeSchema.safeParse(steps);
+  if (!r.success) throw new EdgefleetError('EF_ERR_RECIPE_INVALID', `recipe is invalid:\n${z.prettifyError(r.error)}`, {});
+  return r.data;
+}
+
+/** Turn one step into a Pass. */
+export function passFor(step: RecipeStep): Pass {
+  switch (step.pass) {
+    case 'constants-to-initializers': return createConstantsToInitializersPass();
+    case 'fold-batchnorm': return createFoldBatchNormPass();
+    case 'opset-upgrade': return createOpsetUpgradePass(step.options?.target);
+    case 'int8-weights': return createInt8WeightsPass();
+    case 'int8-dynamic': return createInt8DynamicPass();
+    case 'int8-static': return createInt8StaticPass(stripUndefined(step.options ?? {}));
+    case 'int4-weights': return createInt4WeightsPass(stripUndefined(step.options ?? {}));
+    case 'fp16': return createFp16Pass();
+  }
+}
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
