@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { agentCommand } from './agent.js';
+import { compressCommand } from './compress.js';
+import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
 import { farmCommand } from './farm.js';
+import { inspectCommand } from './inspect.js';
 import { serverCommand } from './server.js';
 
 /**
@@ -15,4 +18,7 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   agentCommand,
   farmCommand,
   demoCommand,
+  inspectCommand,
+  convertCommand,
+  compressCommand,
 ];
