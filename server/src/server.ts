@@ -98,7 +98,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
 
   async function shutdown(): Promise<void> {
     if (sweepTimer) clearInterval(sweepTimer);
-    // Stop taking messages first so nothing writes to the store while it closes.
+    broker?.stopAccepting();
+    // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await client?.close().catch((err: unknown) => log.warn({ err }, 'broker client did not close cleanly'));
     store?.close();
     await broker?.close();

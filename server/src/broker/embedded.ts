@@ -30,6 +30,8 @@ export interface EmbeddedBroker {
   readonly url: string;
   /** Clients currently connected. */
   connectedClients(): number;
+  /** Closes the TCP listener: no new connections; connected clients keep going. Idempotent. */
+  stopAccepting(): void;
   /** Stops accepting, closes every client, then the broker. Idempotent. */
   close(): Promise<void>;
 }
@@ -91,14 +93,20 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   }
   log?.info({ host, port }, 'embedded MQTT broker listening');
   let closing: Promise<void> | null = null;
+  // server.close() calls back once every connection has ended, which aedes.close() brings about.
+  let serverClosed: Promise<void> | null = null;
+  const stopAccepting = () => {
+    serverClosed ??= new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return Object.freeze({
     port,
     host,
     url: `mqtt://127.0.0.1:${port}`,
     connectedClients: () => aedes.connectedClients,
+    stopAccepting,
     close(): Promise<void> {
       closing ??= (async () => {
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        stopAccepting();
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         await serverClosed;
         log?.info('embedded MQTT broker closed');
