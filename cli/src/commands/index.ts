@@ -4,6 +4,7 @@ import { compressCommand } from './compress.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
+import { evalCommand } from './eval.js';
 import { farmCommand } from './farm.js';
 import { inspectCommand } from './inspect.js';
 import { serverCommand } from './server.js';
@@ -21,4 +22,5 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   inspectCommand,
   convertCommand,
   compressCommand,
+  evalCommand,
 ];

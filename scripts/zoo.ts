@@ -1,0 +1,32 @@
+/**
+ * `npm run zoo [-- --only mnist-mlp] [--out models/zoo]`: retrain the zoo teachers from their
+ * seeds (recipes in server/src/train/zoo.ts), export them through the IR, check the ONNX
+ * files against TensorFlow.js with onnxruntime, and write `<name>.onnx` + `<name>.json`.
+ * Fails (exit 1) when a model misses its accuracy floor, so a bad retrain is never written.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeBytesAtomic } from '@edgefleet/server/compress/ir/index';
+import { buildZooModel, ZOO_RECIPES, type ZooName } from '@edgefleet/server/train/zoo';
+
+const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, out: { type: 'string', default: 'models/zoo' } } });
+const names = (values.only ?? Object.keys(ZOO_RECIPES)) as ZooName[];
+for (const n of names) if (!(n in ZOO_RECIPES)) throw new Error(`unknown zoo model ${n}; known: ${Object.keys(ZOO_RECIPES).join(', ')}`);
+
+let failed = false;
+await mkdir(values.out, { recursive: true });
+for (const name of names) {
+  console.log(`[zoo] training ${name} …`);
+  const { bytes, card } = await buildZooModel(name, (s) => console.log(`[zoo] ${name} epoch ${s.epoch}: loss ${s.meanLoss.toFixed(4)} (${(s.ms / 1000).toFixed(1)} s)`));
+  const floor = ZOO_RECIPES[name].floor;
+  console.log(`[zoo] ${name}: test top-1 ${(card.accuracy.top1 * 100).toFixed(2)}% (floor ${floor * 100}%), ${card.bytes} bytes, export max |Δ| ${card.exportMaxAbsDiff.toExponential(2)}, trained in ${(card.training.trainMs / 1000).toFixed(1)} s`);
+  if (card.accuracy.top1 < floor || card.exportMaxAbsDiff > 1e-3) {
+    console.error(`[zoo] ${name} misses its floor or does not reproduce TensorFlow.js; not written`);
+    failed = true;
+    continue;
+  }
+  await writeBytesAtomic(join(values.out, card.file), bytes);
+  await writeFile(join(values.out, `${name}.json`), `${JSON.stringify(card, null, 2)}\n`);
+}
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/**
+ * The evaluator's results as plain, versioned data: what `edgefleet eval --json` writes and
+ * what the planner and the control loop read back.
+ */
+export const AccuracySchema = z.object({
+  /** Fraction of samples whose top-1 class equals the label. */
+  top1: z.number().min(0).max(1),
+  correct: z.number().int().nonnegative(),
+  count: z.number().int().nonnegative(),
+});
+
+export const FidelitySchema = z.object({
+  /** Path of the reference model. */
+  reference: z.string(),
+  top1Agreement: z.number().min(0).max(1),
+  meanCosine: z.number(),
+  minCosine: z.number(),
+  maxAbsError: z.number().nonnegative(),
+  count: z.number().int().nonnegative(),
+});
+
+export const SizeSchema = z.object({
+  bytes: z.number().int().nonnegative(),
+  gzipBytes: z.number().int().nonnegative(),
+});
+
+export const LatencySchema = z.object({
+  /** onnxruntime intra-op threads; sequential execution, one inter-op thread. */
+  threads: z.number().int().positive(),
+  batch: z.number().int().positive(),
+  warmupRuns: z.number().int().nonnegative(),
+  timedRuns: z.number().int().positive(),
+  p50Ms: z.number().nonnegative(),
+  p95Ms: z.number().nonnegative(),
+  meanMs: z.number().nonnegative(),
+  minMs: z.number().nonnegative(),
+  source: z.literal('measured'),
+});
+
+export const MemorySchema = z.object({
+  weightBytes: z.number().int().nonnegative(),
+  batch: z.number().int().positive(),
+  activationPeakBytes: z.number().int().nonnegative().nullable(),
+  activationPeakKnownBytes: z.number().int().nonnegative(),
+  estimatedPeakBytes: z.number().int().nonnegative().nullable(),
+  unknownOps: z.array(z.string()),
+  unknownValues: z.number().int().nonnegative(),
+  /** Process RSS after creating the session minus before (noisy; can be negative after GC). */
+  rssGrowthBytes: z.number().int(),
+});
+
+export const EvalResultSchema = z.object({
+  type: z.literal('eval-result'),
+  v: z.literal(1),
+  model: z.object({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  data: z.object({ source: z.string(), count: z.number().int().nonnegative(), labelled: z.boolean() }),
+  accuracy: AccuracySchema.nullable(),
+  fidelity: FidelitySchema.nullable(),
+  size: SizeSchema,
+  latency: LatencySchema.nullable(),
+  memory: MemorySchema,
+});
+
+export type EvalResult = z.infer<typeof EvalResultSchema>;
+export type LatencyResult = z.infer<typeof LatencySchema>;

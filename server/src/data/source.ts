@@ -1,0 +1,96 @@
+import { existsSync, statSync } from 'node:fs';
+import { EdgefleetError } from '@edgefleet/shared';
+import { loadMnist, MNIST_SPLIT_SIZES, type MnistSplit } from './mnist.js';
+import { parseShape, randomForInputs, randomOfShape, type RandomDataOptions } from './random.js';
+import { readSampleDir } from './sample-dir.js';
+import { formatDims, type Dataset, type ModelInputSpec, type SampleTensor } from './tensor.js';
+
+/**
+ * One entry point for every data spec the CLI accepts:
+ *
+ * - `mnist`, `mnist:SPLIT`, `mnist:N`, `mnist:SPLIT:N` — labelled MNIST digits; SPLIT is
+ *   train|calib|test (default from `defaultSplit`), N takes the first N of the split. The
+ *   layout follows the model: rank-2 input → [N,784], rank-4 → [N,1,28,28].
+ * - `random:N` — N seeded samples for every model input (dtype and dims from the model).
+ * - `random:SHAPE` — e.g. `random:8x1x28x28`, one float32 tensor for a one-input model.
+ * - anything else — a sample directory (see sample-dir.ts).
+ *
+ * The returned dataset's inputs are keyed by the model's input names and checked against
+ * the model's declared shapes ({@link assertDatasetFits}).
+ */
+export interface DataSourceOptions extends RandomDataOptions {
+  /** MNIST split when the spec names none: `test` for evaluation, `calib` for calibration. */
+  readonly defaultSplit?: MnistSplit;
+  /** Fixed dims for symbolic model dims (`--shape NAME=D1,D2,…`). */
+  readonly shapes?: Readonly<Record<string, readonly number[]>>;
+}
+
+function parseMnistSpec(rest: string[], defaultSplit: MnistSplit): { split: MnistSplit; limit?: number } {
+  let split = defaultSplit;
+  let limit: number | undefined;
+  for (const part of rest) {
+    if (part in MNIST_SPLIT_SIZES) split = part as MnistSplit;
+    else if (/^\d+$/.test(part) && Number(part) > 0) limit = Number(part);
+    else throw new EdgefleetError('EF_ERR_DATA_SOURCE', `"${part}" in an mnist spec is neither a split (train, calib, test) nor a positive count; e.g. mnist:test or mnist:calib:256`, { part });
+  }
+  return limit === undefined ? { split } : { split, limit };
+}
+
+function loadMnistFor(rest: string[], inputs: readonly ModelInputSpec[], opts: DataSourceOptions): Dataset {
+  const { split, limit } = parseMnistSpec(rest, opts.defaultSplit ?? 'test');
+  const input = inputs[0];
+  if (!input || inputs.length !== 1) throw new EdgefleetError('EF_ERR_DATA_SHAPE', `MNIST data has one input [N,784] or [N,1,28,28] but the model has ${inputs.length} inputs`, { modelInputs: inputs.map((i) => i.name) });
+  const layout = input.dims.length === 4 ? 'image' : 'flat';
+  return loadMnist({ split, layout, inputName: input.name, ...(limit === undefined ? {} : { limit }) });
+}
+
+/** Load a data spec for a model with the given inputs; throws EF_ERR_DATA_* with advice. */
+export function loadDataSource(spec: string, inputs: readonly ModelInputSpec[], opts: DataSourceOptions = {}): Dataset {
+  const [kind, ...rest] = spec.split(':');
+  let ds: Dataset;
+  if (kind === 'mnist') ds = loadMnistFor(rest, inputs, opts);
+  else if (kind === 'random' && rest.length === 1 && /^\d+$/.test(rest[0] ?? '')) ds = randomForInputs(inputs, Number(rest[0]), opts);
+  else if (kind === 'random') {
+    const only = inputs[0];
+    if (!only || inputs.length !== 1) throw new EdgefleetError('EF_ERR_DATA_SOURCE', `random:SHAPE fits one-input models; this model has ${inputs.length} inputs, use random:N (and --shape for symbolic dims)`, {});
+    ds = randomOfShape(parseShape(rest.join(':')), only.name, opts);
+  } else if (existsSync(spec) && statSync(spec).isDirectory()) ds = renameToInputs(readSampleDir(spec), inputs);
+  else throw new EdgefleetError('EF_ERR_DATA_SOURCE', `data "${spec}" is not mnist[:SPLIT][:N], random:N, random:SHAPE or an existing sample directory`, { spec });
+  assertDatasetFits(ds, inputs);
+  return ds;
+}
+
+/** A one-tensor dataset for a one-input model is matched by position; otherwise by name. */
+function renameToInputs(ds: Dataset, inputs: readonly ModelInputSpec[]): Dataset {
+  const entries = Object.entries(ds.inputs);
+  const first = entries[0];
+  const only = inputs[0];
+  if (entries.length === 1 && inputs.length === 1 && first && only && first[0] !== only.name) {
+    return { ...ds, inputs: { [only.name]: first[1] } };
+  }
+  return ds;
+}
+
+/** True when the data dims satisfy the declared dims (symbolic dims match anything). */
+export function dimsFit(declared: ModelInputSpec['dims'], actual: readonly number[]): boolean {
+  if (declared.length !== actual.length) return false;
+  // The batch dim may differ from a fixed model batch: the evaluator feeds matching slices.
+  return declared.every((d, i) => typeof d !== 'number' || d <= 0 || i === 0 || d === actual[i]);
+}
+
+/** Throw EF_ERR_DATA_SHAPE naming both shapes when the data cannot feed the model. */
+export function assertDatasetFits(ds: Dataset, inputs: readonly ModelInputSpec[]): void {
+  for (const input of inputs) {
+    const t: SampleTensor | undefined = ds.inputs[input.name];
+    if (!t) {
+      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has no tensor for model input "${input.name}" (it has: ${Object.keys(ds.inputs).join(', ') || 'none'})`, { input: input.name });
+    }
+    if (!dimsFit(input.dims, t.dims)) {
+      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has shape ${formatDims(t.dims)} but model input "${input.name}" expects ${formatDims(input.dims)}`, { input: input.name, dataDims: [...t.dims], modelDims: [...input.dims] });
+    }
+    const batch = input.dims[0];
+    if (typeof batch === 'number' && batch > 0 && (t.dims[0] ?? 0) % batch !== 0) {
+      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has ${t.dims[0]} samples, not a multiple of model input "${input.name}"'s fixed batch ${batch} (${formatDims(input.dims)})`, { input: input.name });
+    }
+  }
+}
