@@ -57,12 +57,13 @@ const meta = (name: string): { name: string; refAttrName: string; docString: str
 
 /** Attribute builders, one per ONNX attribute kind. */
 export const attr = {
-  float: (name: string, value: number): Attribute => ({ ...meta(name), kind: 'float', value }),
+  /** Rounded to float32 now, as it will be stored. */
+  float: (name: string, value: number): Attribute => ({ ...meta(name), kind: 'float', value: Math.fround(value) }),
   int: (name: string, value: number | bigint): Attribute => ({ ...meta(name), kind: 'int', value: BigInt(value) }),
   string: (name: string, value: string): Attribute => ({ ...meta(name), kind: 'string', value: utf8.encode(value) }),
   tensor: (name: string, value: Tensor): Attribute => ({ ...meta(name), kind: 'tensor', value }),
   graph: (name: string, value: Graph): Attribute => ({ ...meta(name), kind: 'graph', value }),
-  floats: (name: string, value: readonly number[]): Attribute => ({ ...meta(name), kind: 'floats', value: [...value] }),
+  floats: (name: string, value: readonly number[]): Attribute => ({ ...meta(name), kind: 'floats', value: value.map(Math.fround) }),
   ints: (name: string, value: ReadonlyArray<number | bigint>): Attribute => ({ ...meta(name), kind: 'ints', value: value.map((v) => BigInt(v)) }),
   strings: (name: string, value: readonly string[]): Attribute => ({ ...meta(name), kind: 'strings', value: value.map((s) => utf8.encode(s)) }),
   tensors: (name: string, value: readonly Tensor[]): Attribute => ({ ...meta(name), kind: 'tensors', value: [...value] }),

@@ -60,3 +60,25 @@ export async function writeBytesAtomic(path: string, bytes: Uint8Array): Promise
     throw err;
   }
 }
+
+/** What `convertModelFile` did. */
+export interface ConvertResult {
+  input: { path: string; bytes: number; sha256: string };
+  output: { path: string; bytes: number; sha256: string };
+  nodes: number;
+}
+
+/**
+ * Read a model through the IR (decode + verify) and write it back out atomically. The result
+ * runs identically; bytes may differ from the input (canonical encoding, raw_data tensors).
+ */
+export async function convertModelFile(inPath: string, outPath: string, options: LoadOptions = {}): Promise<ConvertResult> {
+  const bytes = await readModelBytes(inPath, options.maxModelBytes);
+  const model = loadModel(bytes, options);
+  const written = await writeModelFile(model, outPath);
+  return {
+    input: { path: inPath, bytes: bytes.byteLength, sha256: sha256Hex(bytes) },
+    output: { path: outPath, ...written },
+    nodes: model.graph.nodes.length,
+  };
+}

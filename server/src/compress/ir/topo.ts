@@ -83,6 +83,24 @@ export function stableTopoOrder(graph: Graph): Node[] {
   return [...order, ...stuck];
 }
 
+/**
+ * One cycle among `stuck` nodes (from `topoOrder`), as the nodes along it. Every stuck node
+ * waits on another stuck node, so following those waits must revisit a node.
+ */
+export function findCycle(graph: Graph, stuck: readonly Node[]): Node[] {
+  const stuckSet = new Set(stuck);
+  const seenAt = new Map<Node, number>();
+  const path: Node[] = [];
+  let current = stuck[0];
+  while (current && !seenAt.has(current)) {
+    seenAt.set(current, path.length);
+    path.push(current);
+    const from: Node = current;
+    current = readsOf(from).map((name) => graph.producerOf(name)).find((p): p is Node => p !== undefined && stuckSet.has(p));
+  }
+  return current ? path.slice(seenAt.get(current)) : [];
+}
+
 class MinHeap {
   private readonly items: number[] = [];
   push(v: number): void {

@@ -4,7 +4,7 @@
  */
 import { storageLengthOf } from './dtype.js';
 import type { Graph } from './graph.js';
-import { topoOrder } from './topo.js';
+import { findCycle, topoOrder } from './topo.js';
 import type { Attribute, Model, Tensor } from './types.js';
 
 /** Outcome of a verification: ok is true exactly when problems is empty. */
@@ -98,8 +98,12 @@ function checkGraph(g: Graph, problems: string[]): void {
   }
   const { stuck } = topoOrder(g);
   if (stuck.length > 0) {
-    const names = stuck.slice(0, 6).map((n) => `'${n.name}' (${n.opType})`).join(', ');
-    problems.push(`${scope} has a cycle: ${stuck.length} node(s) depend on their own outputs, among them ${names}`);
+    // Start the cycle at its earliest node so the message does not depend on where the walk began.
+    const found = findCycle(g, stuck).reverse();
+    const start = found.reduce((best, n, i) => (g.indexOf(n) < g.indexOf(found[best] ?? n) ? i : best), 0);
+    const cycle = [...found.slice(start), ...found.slice(0, start)];
+    const path = [...cycle, ...cycle.slice(0, 1)].map((n) => `'${n.name}' (${n.opType})`).join(' → ');
+    problems.push(`${scope} has a cycle: ${path} (each feeds the next); ${stuck.length} node(s) cannot be ordered`);
   }
 }
 
