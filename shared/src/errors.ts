@@ -23,6 +23,13 @@ export const ERROR_CATALOGUE = {
   EF_ERR_COMPRESS_FAILED: { status: 422, summary: 'a compression pass refused the model or produced an invalid graph' },
   EF_ERR_RUNTIME_LOAD: { status: 422, summary: 'onnxruntime could not create a session for the model' },
   EF_ERR_RUNTIME_RUN: { status: 500, summary: 'onnxruntime failed while running a model' },
+  EF_ERR_RUNTIME_CRASH: { status: 503, summary: 'the inference worker thread died; the request was not answered' },
+  EF_ERR_DEPLOY_REJECTED: { status: 422, summary: 'a deployment manifest was refused (signature, key, device or content)' },
+  EF_ERR_DEPLOY_FAILED: { status: 422, summary: 'a deployment step failed; the last-known-good model keeps serving' },
+  EF_ERR_ARTIFACT_INTEGRITY: { status: 422, summary: 'an artifact or chunk does not match the digest or size of its signed manifest' },
+  EF_ERR_ARTIFACT_DOWNLOAD: { status: 504, summary: 'an artifact download timed out or was refused' },
+  EF_ERR_SERVE_BAD_REQUEST: { status: 400, summary: 'a local inference request did not validate' },
+  EF_ERR_SERVE_NO_MODEL: { status: 503, summary: 'no model is loaded on this device yet' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -11,3 +11,29 @@ export const DEFAULT_KEEPALIVE_S = 10;
 
 /** Default heartbeat interval in milliseconds. */
 export const DEFAULT_HEARTBEAT_MS = 5_000;
+
+/** Smallest chunk size a manifest may name: 1 KiB (smaller only multiplies per-message overhead). */
+export const MIN_CHUNK_BYTES = 1024;
+
+/** Most chunks one manifest may list (2,048 × 128 KiB = 256 MiB); keeps the manifest well under 256 KiB. */
+export const MAX_MANIFEST_CHUNKS = 2048;
+
+/** Most chunks one `chunk-req` may ask for [EF-PROTO 6.4]. */
+export const MAX_CHUNK_WINDOW = 32;
+
+/** Largest golden set carried in a manifest, in bytes of float32 input data (before base64). */
+export const MAX_GOLDEN_BYTES = 96 * 1024;
+
+/**
+ * Largest `chunk` message on the wire: 128 KiB of data as base64 (4/3, ~171 KiB) plus room
+ * for the JSON envelope. Only the `chunks` channel may exceed the ordinary limit [EF-PROTO 5].
+ */
+export const MAX_CHUNK_MESSAGE_BYTES = Math.ceil(MAX_CHUNK_BYTES / 3) * 4 + 4096;
+
+/**
+ * Payload limit for one channel: the configured ordinary limit, except that artifact chunks
+ * are always allowed up to {@link MAX_CHUNK_MESSAGE_BYTES} (the issue exempts them).
+ */
+export function maxPayloadBytesFor(channel: string, ordinaryMax: number = DEFAULT_MAX_PAYLOAD_BYTES): number {
+  return channel === 'chunks' ? Math.max(ordinaryMax, MAX_CHUNK_MESSAGE_BYTES) : ordinaryMax;
+}

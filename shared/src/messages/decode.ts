@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_MAX_PAYLOAD_BYTES } from '../limits.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, maxPayloadBytesFor } from '../limits.js';
 import { parseTopic, type ParsedTopic } from '../topics.js';
 import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.js';
 
@@ -12,7 +12,7 @@ export type DecodeResult =
   | { readonly ok: false; readonly reason: RejectReason; readonly detail: string; readonly deviceId: string | null };
 
 export interface DecodeOptions {
-  /** Largest payload accepted, in bytes. Default {@link DEFAULT_MAX_PAYLOAD_BYTES}. */
+  /** Largest payload accepted, in bytes. Default {@link DEFAULT_MAX_PAYLOAD_BYTES}; `chunks` may always carry a full chunk (maxPayloadBytesFor). */
   readonly maxPayloadBytes?: number;
 }
 
@@ -28,7 +28,7 @@ export function decodeMessage(topic: string, payload: Uint8Array, options: Decod
   const parsed = parseTopic(topic);
   if (!parsed) return reject('bad-topic', `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`);
   const deviceId = parsed.deviceId;
-  const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const max = maxPayloadBytesFor(parsed.channel, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
   if (payload.byteLength > max) return reject('oversize', `payload of ${payload.byteLength} bytes exceeds the limit of ${max}`, deviceId);
   let json: unknown;
   try {

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Channel } from '../topics.js';
 import { commandSchema } from './commands.js';
+import { chunkNackSchema, chunkRequestSchema, chunkSchema, deployReportSchema, desiredSchema } from './deploy.js';
 import { heartbeatSchema, helloSchema, statusSchema } from './presence.js';
 
 /**
@@ -12,6 +13,11 @@ export const MESSAGE_SCHEMAS = {
   status: { channel: 'status', schema: statusSchema },
   heartbeat: { channel: 'heartbeat', schema: heartbeatSchema },
   command: { channel: 'commands', schema: commandSchema },
+  desired: { channel: 'desired', schema: desiredSchema },
+  'chunk-req': { channel: 'chunk-req', schema: chunkRequestSchema },
+  chunk: { channel: 'chunks', schema: chunkSchema },
+  'chunk-nack': { channel: 'chunks', schema: chunkNackSchema },
+  'deploy-report': { channel: 'events', schema: deployReportSchema },
 } as const satisfies Record<string, { channel: Channel; schema: z.ZodType }>;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
