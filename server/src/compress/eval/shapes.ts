@@ -1,4 +1,5 @@
 import { constantTensorOf, getAttrInt, getAttrInts, type DType, type Graph, type Node, type Tensor } from '../ir/index.js';
+import { createIntValues, VALUE_RULES } from './shape-values.js';
 
 /**
  * A small shape inference for memory estimates: concrete dims for the ops the zoo and the
@@ -20,7 +21,16 @@ export interface ShapeInference {
   unknownValues: number;
 }
 
-type Rule = (node: Node, ins: Array<KnownValue | undefined>, graph: Graph) => KnownValue[] | undefined;
+/** What a rule may look at besides its inputs' shapes. */
+export interface ShapeCtx {
+  graph: Graph;
+  /** Known values of small integer tensors (see shape-values.ts). */
+  ints: (name: string) => number[] | undefined;
+}
+
+/** Output shapes of one node from its inputs' shapes, or undefined when they cannot be known. */
+export type ShapeRule = (node: Node, ins: Array<KnownValue | undefined>, ctx: ShapeCtx) => KnownValue[] | undefined;
+type Rule = ShapeRule;
 
 const SAME_SHAPE = [
   'Relu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Clip', 'Exp', 'Log', 'Sqrt', 'Neg', 'Abs', 'Identity',
@@ -44,11 +54,6 @@ export function broadcastDims(shapes: readonly (readonly number[])[]): number[] 
     out.push(d);
   }
   return out;
-}
-
-function intsOf(t: Tensor | undefined): number[] | undefined {
-  if (!t || (t.dtype !== 'int64' && t.dtype !== 'int32')) return undefined;
-  return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
 function floatsOf(t: Tensor | undefined): number[] | undefined {
@@ -117,8 +122,8 @@ const RULES: Record<string, Rule> = {
     const prod = (ds: number[]): number => ds.reduce((p, q) => p * q, 1);
     return [{ dims: [prod(x.dims.slice(0, axis)), prod(x.dims.slice(axis))], dtype: x.dtype }];
   },
-  Reshape: (n, [x], g) => {
-    const target = intsOf(constantTensorOf(g, n.inputs[1] ?? ''));
+  Reshape: (n, [x], ctx) => {
+    const target = ctx.ints(n.inputs[1] ?? '');
     return x && target ? reshape(x, target) : undefined;
   },
   Transpose: (n, [x]) => (x ? [{ dims: (getAttrInts(n, 'perm') ?? x.dims.map((_d, i) => x.dims.length - 1 - i)).map((p) => x.dims[p] as number), dtype: x.dtype }] : undefined),
@@ -130,16 +135,16 @@ const RULES: Record<string, Rule> = {
     dims[axis] = ins.reduce((s, v) => s + ((v as KnownValue).dims[axis] as number), 0);
     return [{ dims, dtype: first.dtype }];
   },
-  Constant: (n, _ins, g) => {
-    const t = constantTensorOf(g, n.outputs[0] ?? '');
+  Constant: (n, _ins, ctx) => {
+    const t = constantTensorOf(ctx.graph, n.outputs[0] ?? '');
     return t ? [{ dims: [...t.dims], dtype: t.dtype }] : undefined;
   },
   Cast: (n, [x]) => (x ? [{ dims: [...x.dims], dtype: CAST_TO[getAttrInt(n, 'to', 1) as number] ?? 'float32' }] : undefined),
-  QuantizeLinear: (n, [x], g) => (x ? [{ dims: [...x.dims], dtype: constantTensorOf(g, n.inputs[2] ?? '')?.dtype ?? 'uint8' }] : undefined),
+  QuantizeLinear: (n, [x], ctx) => (x ? [{ dims: [...x.dims], dtype: constantTensorOf(ctx.graph, n.inputs[2] ?? '')?.dtype ?? 'uint8' }] : undefined),
   DequantizeLinear: (_n, [x]) => (x ? [{ dims: [...x.dims], dtype: 'float32' }] : undefined),
-  Resize: (n, [x], g) => {
-    const sizes = intsOf(constantTensorOf(g, n.inputs[3] ?? ''));
-    const scales = floatsOf(constantTensorOf(g, n.inputs[2] ?? ''));
+  Resize: (n, [x], ctx) => {
+    const sizes = ctx.ints(n.inputs[3] ?? '');
+    const scales = floatsOf(constantTensorOf(ctx.graph, n.inputs[2] ?? ''));
     if (!x) return undefined;
     if (sizes && sizes.length === x.dims.length) return [{ dims: sizes, dtype: x.dtype }];
     if (scales && scales.length === x.dims.length) return [{ dims: x.dims.map((d, i) => Math.floor(d * (scales[i] as number))), dtype: x.dtype }];
@@ -149,6 +154,7 @@ const RULES: Record<string, Rule> = {
 
 const CAST_TO: Record<number, DType> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16' };
 
+Object.assign(RULES, VALUE_RULES);
 for (const op of SAME_SHAPE) RULES[op] = (_n, [x]) => (x ? [{ dims: [...x.dims], dtype: BOOL_OUT.has(op) ? 'bool' : x.dtype }] : undefined);
 for (const op of BROADCAST) {
   RULES[op] = (_n, ins) => {
@@ -168,6 +174,8 @@ export function inferShapes(graph: Graph, order: readonly Node[], inputDims: Rea
     const dtype = vi.type?.kind === 'tensor' ? vi.type.elemType : undefined;
     if (dims && dtype && !values.has(vi.name)) values.set(vi.name, { dims: [...dims], dtype });
   }
+  const ints = createIntValues(graph);
+  const ctx: ShapeCtx = { graph, ints: ints.get };
   const unknown = new Set<string>();
   let unknownValues = 0;
   for (const node of order) {
@@ -178,7 +186,7 @@ export function inferShapes(graph: Graph, order: readonly Node[], inputDims: Rea
     const rule = RULES[node.opType];
     let outs: KnownValue[] | undefined;
     try {
-      outs = rule?.(node, node.inputs.map((i) => (i === '' ? undefined : values.get(i))), graph);
+      outs = rule?.(node, node.inputs.map((i) => (i === '' ? undefined : values.get(i))), ctx);
     } catch {
       // A malformed attribute makes this node's shape unknown, not the whole estimate.
       outs = undefined;
@@ -192,6 +200,7 @@ export function inferShapes(graph: Graph, order: readonly Node[], inputDims: Rea
       const name = node.outputs[i];
       if (name) values.set(name, o);
     });
+    ints.propagate(node, values);
   }
   return { values, unknownOps: [...unknown].sort(), unknownValues };
 }
