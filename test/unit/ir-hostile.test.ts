@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { EdgefleetError, isEdgefleetError } from '@edgefleet/shared';
 import { attr, createGraph, createModel, loadModel, readModelBytes, tensorValueInfo, writeModel, type Graph } from '@edgefleet/server/compress/ir/index';
 import { buildHostileCases, buildMlp, paddleOcrPaths, seeded } from '../fixtures/ir-models.js';
@@ -9,7 +9,7 @@ const CLS = paddleOcrPaths().cls;
 type Outcome = 'loaded' | 'rejected';
 
 /** Load bytes; anything but success or an EdgefleetError fails the test. */
-function tryLoad(t: Tap.Test, bytes: Uint8Array, label: string): Outcome {
+function tryLoad(t: Test, bytes: Uint8Array, label: string): Outcome {
   try {
     const m = loadModel(bytes);
     writeModel(m); // whatever loads must also write
@@ -76,7 +76,7 @@ t.test('file errors are actionable', async (t) => {
 });
 
 /** Flip `count` seeded bits of `bytes`, one flip per trial, and classify each result. */
-function flipTrials(t: Tap.Test, bytes: Uint8Array, trials: number, seed: number, flipsPerTrial: number): Record<Outcome, number> {
+function flipTrials(t: Test, bytes: Uint8Array, trials: number, seed: number, flipsPerTrial: number): Record<Outcome, number> {
   const rnd = seeded(seed);
   const tally: Record<Outcome, number> = { loaded: 0, rejected: 0 };
   for (let i = 0; i < trials; i++) {
