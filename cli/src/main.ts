@@ -12,7 +12,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('Compress ONNX models per class of edge device, ship them over MQTT, and keep each class within its budgets.')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const make of COMMANDS) program.addCommand(make());
+  for (const make of COMMANDS) program.addCommand(inheritSettings(make(), program));
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -26,4 +26,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/**
+ * `addCommand` (unlike `.command()`) does not copy the parent's settings, so without this a
+ * bad option value in a subcommand would call `process.exit` instead of throwing the
+ * CommanderError that `main` maps to exit code 2 (and would skip `showHelpAfterError`).
+ */
+function inheritSettings(cmd: Command, parent: Command): Command {
+  cmd.copyInheritedSettings(parent);
+  for (const sub of cmd.commands) inheritSettings(sub, cmd);
+  return cmd;
 }

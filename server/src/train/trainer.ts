@@ -41,6 +41,8 @@ export interface TrainResult {
   readonly backend: TrainBackend;
 }
 
+let trainRuns = 0;
+
 /** Flat [N,784] pixels and labels of a dataset (its first input). */
 function flatPixels(ds: Dataset): Float32Array {
   const first = Object.values(ds.inputs)[0];
@@ -60,7 +62,10 @@ export async function trainArch(arch: ArchSpec, data: Dataset, opts: TrainOption
   const epochs = opts.epochs ?? 5;
   const batchSize = opts.batchSize ?? 64;
   const pixels = flatPixels(data);
-  const vars = initParams(arch, opts.seed).map((p) => tf.variable(tf.tensor(p.values, [...p.shape]), true, `${arch.name}.${p.name}.${opts.seed}.${Math.trunc(now() * 1000)}`));
+  const init = initParams(arch, opts.seed);
+  // tfjs variable names are global per process; a run counter keeps concurrent trainings apart.
+  const run = ++trainRuns;
+  const vars = init.map((p) => tf.variable(tf.tensor(p.values, [...p.shape]), true, `${arch.name}.${p.name}.run${run}`));
   const baseLr = opts.learningRate ?? 0.001;
   const rng = createRng(deriveSeed(opts.seed, 'shuffle'));
   const augRng = createRng(deriveSeed(opts.seed, 'augment'));
@@ -106,7 +111,7 @@ export async function trainArch(arch: ArchSpec, data: Dataset, opts: TrainOption
     opts.onEpoch?.(stat);
   }
   const trainMs = now() - start;
-  const params = initParams(arch, opts.seed).map((p, i) => ({ ...p, values: (vars[i] as tf.Variable).dataSync() as Float32Array }));
+  const params = init.map((p, i) => ({ ...p, values: (vars[i] as tf.Variable).dataSync() as Float32Array }));
   optimizer.dispose();
   vars.forEach((v) => v.dispose());
   return { params, epochs: stats, trainMs, backend };
