@@ -47,7 +47,7 @@ export interface OrtSessionOptions {
   intraOpNumThreads?: number;
   /** Graph optimizations onnxruntime applies at load. Default 'all'. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** onnxruntime's own log level (0 verbose … 4 fatal). Default 3: errors only. */
+  /** onnxruntime's own log level (0 verbose … 4 fatal). Default 4: failures already come back as EdgefleetErrors, so ORT's own error lines would only duplicate them on stderr. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
@@ -69,7 +69,7 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-    logSeverityLevel: options.logSeverityLevel ?? 3,
+    logSeverityLevel: options.logSeverityLevel ?? 4,
   };
   let session: ort.InferenceSession;
   try {
@@ -89,7 +89,8 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
       const ortFeeds = toOrtFeeds(feeds, inputs);
       let result: ort.InferenceSession.ReturnType;
       try {
-        result = outputNames ? await session.run(ortFeeds, [...outputNames]) : await session.run(ortFeeds);
+        const runOptions = { logSeverityLevel: sessionOptions.logSeverityLevel ?? 4 };
+        result = outputNames ? await session.run(ortFeeds, [...outputNames], runOptions) : await session.run(ortFeeds, runOptions);
       } catch (err: unknown) {
         const why = err instanceof Error ? err.message : String(err);
         throw new EdgefleetError('EF_ERR_RUNTIME_RUN', `onnxruntime failed to run the model: ${why}`, { reason: why }, { cause: err });

@@ -213,6 +213,18 @@ export class Graph {
     renameInGraph(this, from, to);
   }
 
+  /** Append a graph input (its name is reserved so fresh names never reuse it). */
+  addInput(vi: ValueInfo): void {
+    this.names.add(vi.name);
+    this.inputs.push(vi);
+  }
+
+  /** Append a graph output (its name is reserved so fresh names never reuse it). */
+  addOutput(vi: ValueInfo): void {
+    this.names.add(vi.name);
+    this.outputs.push(vi);
+  }
+
   /** Add an initializer; its name must not be defined in this graph yet. */
   addInitializer(tensor: Tensor): void {
     if (this.initializers.has(tensor.name)) throw new Error(`initializer ${tensor.name} already exists`);
@@ -244,7 +256,6 @@ export class Graph {
     return i;
   }
 
-  /** Internal to the IR: replace the node order wholesale (used by the topological sort). */
   private mutable(node: Node): MutableNode {
     this.indexOf(node);
     return node as MutableNode;

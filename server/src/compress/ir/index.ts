@@ -12,3 +12,4 @@ export { readModelBytes, readModelFile, writeModelFile, writeBytesAtomic, conver
 export { verifyGraph, verifyModel, checkTensor, unknownDomains, canonicalDomain, KNOWN_DOMAINS, type VerifyResult } from './verify.js';
 export { elementCountOf } from './tensor-codec.js';
 export * from './builders.js';
+export { float32ToFloat16Bits, float16BitsToFloat32 } from './half.js';
