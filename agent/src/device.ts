@@ -1,0 +1,214 @@
+/**
+ * One edge device: the MQTT link, the inference runtime, the artifact store, the swap and
+ * the local API, wired together. Used by the agent process (run.ts) and by simulators.
+ *
+ * Boot order matters: the last-known-good model is loaded and serving (and the local API is
+ * answering) before the link even starts, so a device that reboots without a network keeps
+ * working [issue 6].
+ */
+import type { Logger } from 'pino';
+import { TERMINAL_DEPLOY_STATES, type AnyMessage, type Chunk, type ChunkNack, type DeployReport, type Desired, type TrustedKey } from '@edgefleet/shared';
+import type { ChunkTransport } from './artifacts/chunk-download.js';
+import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
+import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
+import { systemClock, type Clock, type RandomSource } from './link/clock.js';
+import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
+import type { FloatTensor } from './runtime/ort.js';
+import { createServingRuntime, type ServingRuntime } from './runtime/serving.js';
+import { startLocalApi, type LocalApi } from './serve/local-api.js';
+import { startWorkload, type Workload } from './serve/workload.js';
+import { goldenFeeds } from './swap/golden.js';
+import { runSwap } from './swap/run-swap.js';
+import type { SwapDeps, SwapStepDef } from './swap/steps.js';
+
+export interface DeviceOptions {
+  /** Link options; `currentModel` is wired by the device. */
+  readonly link: Omit<AgentLinkOptions, 'currentModel' | 'logger' | 'clock' | 'random'>;
+  readonly dataDir: string;
+  /** Public keys manifests must be signed with (several during a key rotation). */
+  readonly trustedKeys: readonly TrustedKey[];
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly random?: RandomSource;
+  /** onnxruntime intra-op threads per worker; 0 lets ORT choose. Default 1. */
+  readonly intraOpNumThreads?: number;
+  /** Local API: a port on 127.0.0.1 (0 = any free one), a Unix socket, or false for none. Default false. */
+  readonly serve?: { readonly port?: number; readonly socketPath?: string } | false;
+  /** Synthetic inferences per second on the serving model; 0 (default) disables. */
+  readonly workloadRatePerS?: number;
+  readonly download?: SwapDeps['download'];
+  readonly preferHttp?: boolean;
+  /** Override the swap steps (fault injection in simulations and tests). */
+  readonly swapSteps?: readonly SwapStepDef[];
+}
+
+export interface DeviceStatus {
+  readonly serving: { readonly sha256: string; readonly variantId: string } | null;
+  readonly swapping: string | null;
+  readonly workerCrashes: number;
+  readonly lastReport: DeployReport | null;
+}
+
+export interface Device {
+  readonly link: AgentLink;
+  readonly serving: ServingRuntime;
+  readonly store: ArtifactStore;
+  /** The local API once started (null when disabled). */
+  api(): LocalApi | null;
+  /** Boots the last-known-good model and the local API, then starts the link (not awaited). */
+  start(): Promise<void>;
+  /** Clean shutdown: link offline status, workers ended, API closed. */
+  stop(options?: { readonly clean?: boolean }): Promise<void>;
+  /** Fault injection: the process "dies" (no clean disconnect, no more writes). */
+  kill(): Promise<void>;
+  status(): DeviceStatus;
+  /** Resolves when no swap is running or queued. */
+  idle(): Promise<void>;
+  onReport(listener: (report: DeployReport) => void): () => void;
+}
+
+/** Creates a device; nothing starts until `start()`. */
+export async function createDevice(options: DeviceOptions): Promise<Device> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const log = options.logger.child({ component: 'device', deviceId: options.link.deviceId });
+  const store = await openArtifactStore(options.dataDir);
+  const serving = createServingRuntime();
+  const manifests = new Map<string, Desired>();
+  const listeners = new Set<(report: DeployReport) => void>();
+  let api: LocalApi | null = null;
+  let workload: Workload | null = null;
+  let workerCrashes = 0;
+  let lastReport: DeployReport | null = null;
+  let active: { readonly deploymentId: string; readonly abort: AbortController } | null = null;
+  let latest: Desired | null = null;
+  let chain: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const link = createAgentLink({ ...options.link, logger: options.logger, clock, random, currentModel: () => serving.current()?.sha256 ?? null });
+
+  function createWorker(): ModelWorker {
+    const worker: ModelWorker = createModelWorker({
+      intraOpNumThreads: options.intraOpNumThreads ?? 1,
+      onCrash: (reason) => {
+        workerCrashes += 1;
+        log.error({ reason }, 'inference worker crashed');
+        if (serving.current()?.worker === worker && !stopped) void respawn();
+      },
+    });
+    return worker;
+  }
+
+  /** Loads a stored model into a fresh worker and makes it serve; false if it cannot. */
+  async function serveStored(pointer: ModelPointer): Promise<boolean> {
+    const worker = createWorker();
+    try {
+      await worker.load(await store.read(pointer.sha256));
+      manifests.set(pointer.sha256, pointer.desired);
+      const before = serving.switchTo({ worker, sha256: pointer.sha256, variantId: pointer.variantId, deploymentId: pointer.deploymentId });
+      await before?.worker.terminate();
+      return true;
+    } catch (err: unknown) {
+      await worker.terminate();
+      log.error({ err, sha256: pointer.sha256 }, 'could not serve a stored model');
+      return false;
+    }
+  }
+
+  async function respawn(): Promise<void> {
+    const state = await store.loadState();
+    const sha = serving.current()?.sha256;
+    const pointer = [state.current, state.lastKnownGood, state.previous].find((p) => p?.sha256 === sha) ?? state.lastKnownGood;
+    if (pointer && await serveStored(pointer)) log.warn({ sha256: pointer.sha256 }, 'serving again from a fresh worker after a crash');
+  }
+
+  function report(r: DeployReport): void {
+    lastReport = r;
+    for (const l of listeners) l(r);
+    link.publish('events', r).catch((err: unknown) => log.debug({ err, state: r.state }, 'deploy report not sent (offline); a redelivered manifest repeats the terminal one'));
+  }
+
+  const transport: ChunkTransport = {
+    request: (request) => link.publish('chunk-req', request),
+    listen: (handler) => link.on('chunks', (message: AnyMessage | null) => {
+      if (message?.type === 'chunk' || message?.type === 'chunk-nack') handler(message as Chunk | ChunkNack);
+    }),
+  };
+  const deps: SwapDeps = {
+    deviceId: options.link.deviceId, trustedKeys: options.trustedKeys, store, serving, transport, clock, random, createWorker,
+    ...(options.download ? { download: options.download } : {}), ...(options.preferHttp ? { preferHttp: true } : {}),
+  };
+
+  async function processDesired(desired: Desired): Promise<void> {
+    if (stopped || latest !== desired) return;
+    const { deploymentId } = desired.body;
+    const outcome = (await store.loadState()).outcomes.find((o) => o.deploymentId === deploymentId);
+    if (outcome && TERMINAL_DEPLOY_STATES.has(outcome.state)) {
+      // Redelivered (reconnect, restart): repeat the answer, do not redo the work.
+      report({ ...outcome, serving: serving.current()?.sha256 ?? null, sentAt: clock.now() });
+      return;
+    }
+    const abort = new AbortController();
+    active = { deploymentId, abort };
+    try {
+      const result = await runSwap(desired, deps, { signal: abort.signal, logger: log, report, ...(options.swapSteps ? { steps: options.swapSteps } : {}) });
+      if (result.state === 'succeeded') manifests.set(desired.body.artifact.sha256, desired);
+    } finally {
+      active = null;
+    }
+  }
+
+  function handleDesired(message: AnyMessage | null): void {
+    if (message !== null && message.type !== 'desired') return;
+    latest = message;
+    if (active && active.deploymentId !== message?.body.deploymentId) active.abort.abort();
+    if (message === null) { log.info('desired state cleared; keeping the current model'); return; }
+    if (active?.deploymentId === message.body.deploymentId) return;
+    chain = chain.then(() => processDesired(message)).catch((err: unknown) => log.error({ err }, 'deployment handling failed'));
+  }
+
+  function sample(): Record<string, FloatTensor> | null {
+    const sha = serving.current()?.sha256;
+    const desired = sha === undefined ? undefined : manifests.get(sha);
+    if (!desired) return null;
+    const feeds = goldenFeeds(desired.body.golden);
+    return Object.fromEntries(Object.entries(feeds).map(([name, t]) => {
+      const row = t.data.length / (t.dims[0] ?? 1);
+      return [name, { dims: [1, ...t.dims.slice(1)], data: t.data.slice(0, row) }];
+    }));
+  }
+
+  async function start(): Promise<void> {
+    const state = await store.loadState();
+    for (const pointer of [state.lastKnownGood, state.previous]) {
+      if (pointer && await serveStored(pointer)) { log.info({ sha256: pointer.sha256, variantId: pointer.variantId }, 'serving last-known-good model'); break; }
+    }
+    if (options.serve) api = await startLocalApi({ serving, logger: options.logger, ...options.serve });
+    if ((options.workloadRatePerS ?? 0) > 0) workload = startWorkload({ serving, ratePerS: options.workloadRatePerS ?? 0, sample, clock, random, logger: log });
+    link.on('desired', handleDesired);
+    link.start().catch(() => undefined);
+  }
+
+  async function shutdown(): Promise<void> {
+    stopped = true;
+    active?.abort.abort();
+    workload?.stop();
+    await chain.catch(() => undefined);
+    await api?.close();
+    await serving.close();
+  }
+
+  return Object.freeze({
+    link, serving, store,
+    api: () => api,
+    start,
+    stop: async (stopOptions: { readonly clean?: boolean } = {}) => { await link.stop(stopOptions); await shutdown(); },
+    kill: async () => { link.kill(); await shutdown(); },
+    status: (): DeviceStatus => {
+      const model = serving.current();
+      return { serving: model ? { sha256: model.sha256, variantId: model.variantId } : null, swapping: active?.deploymentId ?? null, workerCrashes, lastReport };
+    },
+    idle: () => chain,
+    onReport: (listener: (r: DeployReport) => void) => { listeners.add(listener); return () => { listeners.delete(listener); }; },
+  });
+}
