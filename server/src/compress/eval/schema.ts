@@ -47,7 +47,11 @@ export const MemorySchema = z.object({
   estimatedPeakBytes: z.number().int().nonnegative().nullable(),
   unknownOps: z.array(z.string()),
   unknownValues: z.number().int().nonnegative(),
-  /** Process RSS after creating the session minus before (noisy; can be negative after GC). */
+  /**
+   * Process RSS after creating the session minus before. Measured, but noisy: in a process
+   * that already loaded and released other models the allocator reuses their pages, so it
+   * understates; it can even be negative after a GC. Measure in a fresh process for a clean figure.
+   */
   rssGrowthBytes: z.number().int(),
 });
 
