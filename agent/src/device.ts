@@ -183,7 +183,14 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     for (const pointer of [state.lastKnownGood, state.previous]) {
       if (pointer && await serveStored(pointer)) { log.info({ sha256: pointer.sha256, variantId: pointer.variantId }, 'serving last-known-good model'); break; }
     }
-    if (options.serve) api = await startLocalApi({ serving, logger: options.logger, ...options.serve });
+    if (options.serve) {
+      try {
+        api = await startLocalApi({ serving, logger: options.logger, ...options.serve });
+      } catch (err: unknown) {
+        // A taken port must not stop the device from serving its fleet role; say how to fix it.
+        log.error({ err: { message: (err as Error).message } }, 'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket');
+      }
+    }
     if ((options.workloadRatePerS ?? 0) > 0) workload = startWorkload({ serving, ratePerS: options.workloadRatePerS ?? 0, sample, clock, random, logger: log });
     link.on('desired', handleDesired);
     link.start().catch(() => undefined);

@@ -1,4 +1,4 @@
-/** @edgefleet/agent: the device-side process (MQTT link, capabilities, config). Imports only @edgefleet/shared. */
+/** @edgefleet/agent: the device-side process (MQTT link, capabilities, config, inference runtime, artifacts, swap, local API). Imports only @edgefleet/shared. */
 export { createAgentLink, type AgentLink, type AgentLinkOptions, type InboundHandler, type LinkState, type LinkStats } from './link/agent-link.js';
 export { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './link/backoff.js';
 export { systemClock, type Clock, type RandomSource, type TimerHandle } from './link/clock.js';
@@ -11,3 +11,15 @@ export { agentConfigSchema, AGENT_CONFIG_FILE_ENV_VAR, AGENT_ENV_VARS, AGENT_FLA
 export { deviceIdFromHostname, formatAgentConfigIssues, loadAgentConfig, type LoadAgentConfigOptions } from './config/load.js';
 export { createAgentLogger, startAgent, waitForShutdownSignal, type RunningAgent } from './run.js';
 export { agentUsage, flagsToConfig, runAgentCli } from './cli.js';
+export { createDevice, type Device, type DeviceOptions, type DeviceStatus } from './device.js';
+export { createModelWorker, type ModelWorker, type ModelWorkerOptions } from './runtime/model-worker.js';
+export { createServingRuntime, type InferenceResult, type ServingModel, type ServingRuntime } from './runtime/serving.js';
+export type { FloatTensor } from './runtime/ort.js';
+export { openArtifactStore, writeFileAtomic, type AgentState, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
+export { downloadChunks, type ChunkTransport, type ChunkDownloadOptions, type DownloadCounts } from './artifacts/chunk-download.js';
+export { downloadHttp, type HttpDownloadOptions } from './artifacts/http-download.js';
+export { runSwap, type RunSwapOptions } from './swap/run-swap.js';
+export { SWAP_STEP_DEFS, type SwapContext, type SwapDeps, type SwapStepDef } from './swap/steps.js';
+export { decodeFloat32, encodeFloat32, goldenFeeds, scoreGolden, type GoldenScore } from './swap/golden.js';
+export { inferRequestSchema, startLocalApi, type InferRequest, type LocalApi, type LocalApiOptions } from './serve/local-api.js';
+export { startWorkload, type Workload, type WorkloadOptions } from './serve/workload.js';

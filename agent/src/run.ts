@@ -6,11 +6,15 @@ import { mkdir } from 'node:fs/promises';
 import { pino, type Logger } from 'pino';
 import { detectCapabilities } from './capabilities/detect.js';
 import type { AgentConfig } from './config/schema.js';
-import { createAgentLink, type AgentLink } from './link/agent-link.js';
+import { parseTrustedKey } from '@edgefleet/shared';
+import { createDevice, type Device } from './device.js';
+import type { AgentLink } from './link/agent-link.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface RunningAgent {
   readonly link: AgentLink;
+  /** The device: serving runtime, artifact store, local API. */
+  readonly device: Device;
   /** Publishes the retained offline status, disconnects cleanly and resolves. */
   stop(): Promise<void>;
 }
@@ -24,23 +28,34 @@ export function createAgentLogger(config: Pick<AgentConfig, 'logLevel'>): Logger
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   await mkdir(config.dataDir, { recursive: true });
   const detected = await detectCapabilities();
-  const link = createAgentLink({
-    deviceId: config.deviceId,
-    deviceClass: config.deviceClass,
-    agentVersion: AGENT_VERSION,
-    runtime: detected.runtime,
-    capabilities: detected.capabilities,
-    brokerUrl: config.brokerUrl,
+  const device = await createDevice({
+    link: {
+      deviceId: config.deviceId,
+      deviceClass: config.deviceClass,
+      agentVersion: AGENT_VERSION,
+      runtime: detected.runtime,
+      capabilities: detected.capabilities,
+      brokerUrl: config.brokerUrl,
+      keepaliveS: config.keepaliveS,
+      heartbeatMs: config.heartbeatMs,
+    },
+    dataDir: config.dataDir,
+    trustedKeys: config.trustedKeys.map(parseTrustedKey),
     logger,
-    keepaliveS: config.keepaliveS,
-    heartbeatMs: config.heartbeatMs,
+    intraOpNumThreads: config.intraOpThreads,
+    serve: config.serveSocket ? { socketPath: config.serveSocket } : config.servePort >= 0 ? { port: config.servePort } : false,
+    workloadRatePerS: config.workloadRate,
+    preferHttp: config.artifactTransport === 'http',
   });
+  const { link } = device;
   link.on('commands', (message) => {
     if (message?.type === 'command') logger.info({ commandId: message.commandId, name: message.name }, 'command received');
   });
+  if (config.trustedKeys.length === 0) logger.warn('no trusted keys configured: every deployment manifest will be refused; pass --trusted-keys with the server\'s public key');
   logger.info({ deviceId: config.deviceId, deviceClass: config.deviceClass, broker: redactUrl(config.brokerUrl), capabilities: detected.capabilities }, 'agent starting');
-  link.start().catch(() => undefined);
-  return Object.freeze({ link, stop: () => link.stop({ clean: true }) });
+  // Serves the last-known-good model (and the local API) before the link starts connecting.
+  await device.start();
+  return Object.freeze({ link, device, stop: () => device.stop({ clean: true }) });
 }
 
 /** Resolves with the name of the first SIGINT or SIGTERM. */

@@ -6,7 +6,7 @@ import { DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, isEdgefleetError } from '@ed
 
 t.test('defaults: device id from the host name, shared protocol defaults, frozen', async (t) => {
   const c = loadAgentConfig({ env: {}, hostname: 'pi-kitchen.local' });
-  t.same(c, { deviceId: 'pi-kitchen.local', deviceClass: 'generic', brokerUrl: 'mqtt://127.0.0.1:1883', dataDir: './.edgefleet-agent', keepaliveS: DEFAULT_KEEPALIVE_S, heartbeatMs: DEFAULT_HEARTBEAT_MS, logLevel: 'info' });
+  t.same(c, { deviceId: 'pi-kitchen.local', deviceClass: 'generic', brokerUrl: 'mqtt://127.0.0.1:1883', dataDir: './.edgefleet-agent', keepaliveS: DEFAULT_KEEPALIVE_S, heartbeatMs: DEFAULT_HEARTBEAT_MS, logLevel: 'info', trustedKeys: [], intraOpThreads: 1, servePort: 8787, workloadRate: 0, artifactTransport: 'mqtt' });
   t.ok(Object.isFrozen(c));
 });
 
@@ -76,4 +76,12 @@ t.test('edgefleet-agent exit codes: --help 0, unknown flag 2, bad config 2', asy
 t.test('AGENT_VERSION matches agent/package.json', async (t) => {
   const pkg = JSON.parse(readFileSync(new URL('../../agent/package.json', import.meta.url), 'utf8')) as { version: string };
   t.equal(AGENT_VERSION, pkg.version);
+});
+
+t.test('trusted keys: a comma-separated env list, each checked', async (t) => {
+  const { createManifestSigner, generateSigningKeyPem } = await import('@edgefleet/shared');
+  const a = createManifestSigner(generateSigningKeyPem()).publicKey;
+  const b = createManifestSigner(generateSigningKeyPem()).publicKey;
+  t.same(loadAgentConfig({ env: { EDGEFLEET_AGENT_TRUSTED_KEYS: `${a}, ${b}` }, hostname: 'h' }).trustedKeys, [a, b]);
+  t.throws(() => loadAgentConfig({ env: { EDGEFLEET_AGENT_TRUSTED_KEYS: 'not-a-key' }, hostname: 'h' }), /trustedKeys\.0: trusted key must be/);
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { classNameSchema, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, deviceIdSchema } from '@edgefleet/shared';
+import { classNameSchema, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, deviceIdSchema, parseTrustedKey } from '@edgefleet/shared';
 
 /** Accepts numbers spelled as strings (env values and flags are strings); anything else is left for zod to report. */
 function numeric<T extends z.ZodType>(schema: T) {
@@ -13,6 +13,20 @@ const brokerUrlSchema = z.string().refine((value) => {
     return false;
   }
 }, 'broker must be a URL such as mqtt://host:1883');
+
+/** Accepts a comma-separated string (env values and flags) as a list. */
+function list<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter((v) => v !== '') : value), schema);
+}
+
+const trustedKeySchema = z.string().refine((value) => {
+  try {
+    parseTrustedKey(value);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'trusted key must be base64 of a raw 32-byte Ed25519 public key (as the server prints it) or an SPKI PEM');
 
 /**
  * The agent's whole configuration: parsed once from defaults < JSON file < `EDGEFLEET_AGENT_*`
@@ -33,6 +47,18 @@ export const agentConfigSchema = z.strictObject({
   heartbeatMs: numeric(z.number().int().min(100).max(3_600_000)).default(DEFAULT_HEARTBEAT_MS),
   /** Log level. Default `info`. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Public keys deployment manifests must be signed with; list several during a key rotation. Default none (every manifest is refused). */
+  trustedKeys: list(z.array(trustedKeySchema).max(16)).default([]),
+  /** onnxruntime intra-op threads of the inference worker; 0 lets onnxruntime choose. Default 1. */
+  intraOpThreads: numeric(z.number().int().min(0).max(256)).default(1),
+  /** Port of the local inference API on 127.0.0.1; 0 picks a free one, -1 turns it off. Default 8787. */
+  servePort: numeric(z.number().int().min(-1).max(65535)).default(8787),
+  /** Unix socket for the local inference API instead of TCP. Default: none. */
+  serveSocket: z.string().min(1).optional(),
+  /** Synthetic inferences per second on the serving model (demos, simulation); 0 turns it off. Default 0. */
+  workloadRate: numeric(z.number().min(0).max(10_000)).default(0),
+  /** How artifacts are fetched: MQTT chunks, or the manifest's HTTP(S) URL when it has one. Default `mqtt`. */
+  artifactTransport: z.enum(['mqtt', 'http']).default('mqtt'),
 });
 export type AgentConfig = Readonly<z.infer<typeof agentConfigSchema>>;
 
@@ -45,6 +71,12 @@ export const AGENT_ENV_VARS: Readonly<Record<string, keyof AgentConfig>> = Objec
   EDGEFLEET_AGENT_KEEPALIVE_S: 'keepaliveS',
   EDGEFLEET_AGENT_HEARTBEAT_MS: 'heartbeatMs',
   EDGEFLEET_AGENT_LOG_LEVEL: 'logLevel',
+  EDGEFLEET_AGENT_TRUSTED_KEYS: 'trustedKeys',
+  EDGEFLEET_AGENT_INTRA_OP_THREADS: 'intraOpThreads',
+  EDGEFLEET_AGENT_SERVE_PORT: 'servePort',
+  EDGEFLEET_AGENT_SERVE_SOCKET: 'serveSocket',
+  EDGEFLEET_AGENT_WORKLOAD_RATE: 'workloadRate',
+  EDGEFLEET_AGENT_ARTIFACT_TRANSPORT: 'artifactTransport',
 });
 export const AGENT_CONFIG_FILE_ENV_VAR = 'EDGEFLEET_AGENT_CONFIG';
 
@@ -65,5 +97,11 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
   { name: 'keepalive', key: 'keepaliveS', placeholder: 's', description: 'MQTT keepalive in seconds (default 10; env EDGEFLEET_AGENT_KEEPALIVE_S)' },
   { name: 'heartbeat-ms', key: 'heartbeatMs', placeholder: 'ms', description: 'heartbeat interval in ms (default 5000; env EDGEFLEET_AGENT_HEARTBEAT_MS)' },
   { name: 'log-level', key: 'logLevel', placeholder: 'level', description: 'fatal|error|warn|info|debug|trace|silent (default info; env EDGEFLEET_AGENT_LOG_LEVEL)' },
+  { name: 'trusted-keys', key: 'trustedKeys', placeholder: 'k1,k2', description: 'Ed25519 public keys (base64) manifests must be signed with, comma-separated (env EDGEFLEET_AGENT_TRUSTED_KEYS)' },
+  { name: 'intra-op-threads', key: 'intraOpThreads', placeholder: 'n', description: 'onnxruntime threads per inference; 0 = let onnxruntime choose (default 1; env EDGEFLEET_AGENT_INTRA_OP_THREADS)' },
+  { name: 'serve-port', key: 'servePort', placeholder: 'port', description: 'local inference API port on 127.0.0.1; 0 = any free, -1 = off (default 8787; env EDGEFLEET_AGENT_SERVE_PORT)' },
+  { name: 'serve-socket', key: 'serveSocket', placeholder: 'path', description: 'serve the local inference API on this Unix socket instead (env EDGEFLEET_AGENT_SERVE_SOCKET)' },
+  { name: 'workload-rate', key: 'workloadRate', placeholder: 'per-s', description: 'synthetic inferences per second for demos; 0 = off (default 0; env EDGEFLEET_AGENT_WORKLOAD_RATE)' },
+  { name: 'artifact-transport', key: 'artifactTransport', placeholder: 'mqtt|http', description: 'fetch artifacts as MQTT chunks or over the manifest URL (default mqtt; env EDGEFLEET_AGENT_ARTIFACT_TRANSPORT)' },
   { name: 'config', key: 'config', placeholder: 'file', description: 'JSON config file with the same keys as above in camelCase (env EDGEFLEET_AGENT_CONFIG)' },
 ]);
