@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { EdgefleetError, isEdgefleetError } from '@edgefleet/shared';
 import { attr, createGraph, createModel, loadModel, readModelBytes, tensorValueInfo, writeModel, type Graph } from '@edgefleet/server/compress/ir/index';
-import { buildHostileCases, buildMlp, paddleOcrPaths, seeded } from '../fixtures/ir-models.js';
+import { buildHostileCases, buildMlp, mutateProto, paddleOcrPaths, seeded } from '../fixtures/ir-models.js';
 
 const CLS = paddleOcrPaths().cls;
 
@@ -50,6 +50,14 @@ t.test('limits: file size, tensor budget and subgraph depth', async (t) => {
   t.throws(() => loadModel(mlp, { maxModelBytes: 100 }), { code: 'EF_ERR_MODEL_TOO_LARGE' });
   t.throws(() => loadModel(mlp, { maxTensorBytes: 600 }), { code: 'EF_ERR_MODEL_TOO_LARGE' });
   t.ok(loadModel(mlp, { maxTensorBytes: 1000 }), 'the whole MLP fits in 1000 bytes of tensors');
+
+  // Packed varints cost one byte each on the wire but a Long object each once decoded.
+  const flood = mutateProto(mlp, (p) => {
+    const first = p.graph?.initializer?.[0];
+    if (first) Object.assign(first, { dims: [200_000], dataType: 7, int64Data: new Array<number>(200_000).fill(0), rawData: undefined });
+  });
+  t.ok(flood.byteLength < 250_000, `flood file is small (${flood.byteLength} bytes)`);
+  t.throws(() => loadModel(flood, { maxDecodeHeapBytes: 4 * 1024 * 1024 }), { code: 'EF_ERR_MODEL_TOO_LARGE', message: /typed protobuf fields .* raw_data/ });
 
   const deep = (levels: number): Uint8Array => {
     const root = createGraph({ inputs: [tensorValueInfo('c', 'bool', [])], outputs: [tensorValueInfo('o0', 'bool', [])] });

@@ -7,7 +7,7 @@ import { EdgefleetError } from '@edgefleet/shared';
 import { dtypeFromCode } from './dtype.js';
 import { createGraph, type Graph } from './graph.js';
 import {
-  ATTRIBUTE_TYPE, decodeModelProto, int64FromProto, safeNumberFromProto,
+  ATTRIBUTE_TYPE, DEFAULT_MAX_DECODE_HEAP_BYTES, decodeModelProto, int64FromProto, safeNumberFromProto,
   type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TypeProto, type ValueInfoProto,
 } from './proto.js';
 import { tensorFromProto, type TensorBudget } from './tensor-codec.js';
@@ -20,6 +20,8 @@ export interface LoadOptions {
   maxModelBytes?: number;
   /** Total bytes of tensor data (initializers and tensor attributes) a load may allocate. Default 2 GiB. */
   maxTensorBytes?: number;
+  /** Estimated heap the protobuf decoder may spend on numbers in typed fields (float_data, int64_data, …). Default 512 MiB. */
+  maxDecodeHeapBytes?: number;
   /** Deepest nesting of subgraphs (If/Loop/Scan bodies). Default 32. */
   maxSubgraphDepth?: number;
   /** Run `verifyModel` and throw EF_ERR_MODEL_INVALID on problems. Default true. */
@@ -31,6 +33,7 @@ export const DEFAULT_LOAD_LIMITS = Object.freeze({
   maxModelBytes: 1024 * 1024 * 1024,
   maxTensorBytes: 2 * 1024 * 1024 * 1024,
   maxSubgraphDepth: 32,
+  maxDecodeHeapBytes: DEFAULT_MAX_DECODE_HEAP_BYTES,
 });
 
 interface DecodeContext {
@@ -45,7 +48,7 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Model {
     throw new EdgefleetError('EF_ERR_MODEL_TOO_LARGE', `the model is ${bytes.byteLength} bytes, over the ${maxModelBytes}-byte limit`, { bytes: bytes.byteLength, limit: maxModelBytes });
   }
   if (bytes.byteLength === 0) throw new EdgefleetError('EF_ERR_MODEL_PARSE', 'the model file is empty; point at a .onnx file');
-  const proto = decodeModelProto(bytes);
+  const proto = decodeModelProto(bytes, options.maxDecodeHeapBytes ?? DEFAULT_LOAD_LIMITS.maxDecodeHeapBytes);
   const limit = options.maxTensorBytes ?? DEFAULT_LOAD_LIMITS.maxTensorBytes;
   const model = modelFromProto(proto, { budget: { remaining: limit, limit }, maxDepth: options.maxSubgraphDepth ?? DEFAULT_LOAD_LIMITS.maxSubgraphDepth });
   const unknown = unknownDomains(model);

@@ -11,11 +11,17 @@
  * - int64 fields decode to `Long` objects (or numbers); the IR converts them to bigint/number
  *   through the helpers below and nowhere else.
  */
+import { createRequire } from 'node:module';
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { EdgefleetError } from '@edgefleet/shared';
 
 const { onnx: proto } = onnxProto;
+
+/** The protobufjs runtime onnx-proto itself loads (resolved from its location, so it is the same instance). */
+const protobufRuntime = createRequire(createRequire(import.meta.url).resolve('onnx-proto'))('protobufjs/minimal') as {
+  Reader: { create(bytes: Uint8Array): object };
+};
 
 export type ModelProto = onnx.IModelProto;
 export type GraphProto = onnx.IGraphProto;
@@ -45,13 +51,45 @@ export const ATTRIBUTE_TYPE = {
 export const DATA_LOCATION_EXTERNAL = 1;
 
 /**
- * Decode ONNX model bytes. Any decoder failure on corrupt input (index out of range,
- * invalid wire type, stack overflow on absurd nesting) becomes EF_ERR_MODEL_PARSE.
+ * Estimated JS heap bytes per decoded scalar of a typed (non-raw) field: int64 values become
+ * `Long` objects, other numbers array slots. Packed varints take as little as one byte on the
+ * wire, so without this budget a few MB of `int64_data` could grow the heap by gigabytes.
  */
-export function decodeModelProto(bytes: Uint8Array): onnx.ModelProto {
+const HEAP_COST: Readonly<Record<string, number>> = {
+  int64: 64, uint64: 64, sint64: 64, fixed64: 64, sfixed64: 64,
+  int32: 16, sint32: 16, fixed32: 16, sfixed32: 16, float: 16, double: 16,
+};
+
+/** Default for `maxDecodeHeapBytes`: 512 MiB. */
+export const DEFAULT_MAX_DECODE_HEAP_BYTES = 512 * 1024 * 1024;
+
+/** A protobufjs reader whose scalar reads are charged against a heap budget. */
+function budgetedReader(bytes: Uint8Array, maxHeapBytes: number): object {
+  const reader = protobufRuntime.Reader.create(bytes) as Record<string, unknown>;
+  let spent = 0;
+  for (const [method, cost] of Object.entries(HEAP_COST)) {
+    const read = reader[method] as (this: unknown) => unknown;
+    reader[method] = function charged(this: unknown): unknown {
+      spent += cost;
+      if (spent > maxHeapBytes) {
+        throw new EdgefleetError('EF_ERR_MODEL_TOO_LARGE', `the model stores more numbers in typed protobuf fields (float_data, int64_data, …) than the ${maxHeapBytes}-byte decode budget allows; re-save it with tensors in raw_data, or raise maxDecodeHeapBytes if you trust the file`, { limit: maxHeapBytes });
+      }
+      return read.call(this);
+    };
+  }
+  return reader;
+}
+
+/**
+ * Decode ONNX model bytes. Any decoder failure on corrupt input (index out of range,
+ * invalid wire type, stack overflow on absurd nesting) becomes EF_ERR_MODEL_PARSE; typed
+ * fields beyond the heap budget become EF_ERR_MODEL_TOO_LARGE.
+ */
+export function decodeModelProto(bytes: Uint8Array, maxDecodeHeapBytes: number = DEFAULT_MAX_DECODE_HEAP_BYTES): onnx.ModelProto {
   try {
-    return proto.ModelProto.decode(bytes);
+    return proto.ModelProto.decode(budgetedReader(bytes, maxDecodeHeapBytes) as Parameters<typeof proto.ModelProto.decode>[0]);
   } catch (err: unknown) {
+    if (err instanceof EdgefleetError) throw err;
     const why = err instanceof Error ? err.message : String(err);
     throw new EdgefleetError('EF_ERR_MODEL_PARSE', `not a readable ONNX protobuf (${why}); check that the file is a complete .onnx model and was not truncated or altered in transfer`, { reason: why }, { cause: err });
   }
