@@ -49,6 +49,8 @@ export interface OrtSessionOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** onnxruntime's own log level (0 verbose … 4 fatal). Default 4: failures already come back as EdgefleetErrors, so ORT's own error lines would only duplicate them on stderr. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Write the graph onnxruntime actually runs (after its optimizations, e.g. QDQ fusion) to this path; unset by default. */
+  optimizedModelFilePath?: string;
 }
 
 /** A loaded model. Call `release()` when done; a released session cannot run. */
@@ -70,6 +72,7 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
     executionMode: 'sequential',
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     logSeverityLevel: options.logSeverityLevel ?? 4,
+    ...(options.optimizedModelFilePath === undefined ? {} : { optimizedModelFilePath: options.optimizedModelFilePath }),
   };
   let session: ort.InferenceSession;
   try {

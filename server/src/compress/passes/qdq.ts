@@ -2,8 +2,11 @@
  * QDQ building blocks shared by int8-weights and int8-static [ONNX:QuantizeLinear],
  * [ONNX:DequantizeLinear]: constant weights become int8 initializers read through a per-axis
  * DequantizeLinear (opset ≥ 13), biases become int32 read through DequantizeLinear with scale
- * x_scale · w_scale[c] (the layout onnxruntime folds into QLinearConv/QGemm without inserting ops of
+ * x_scale · w_scale[c] and no zero point (the layout onnxruntime folds into QLinearConv/QGemm without inserting ops of
  * its own), and activations get a Q→DQ pair right after their producer.
+ *
+ * The Q/DQ nodes are unnamed (ONNX names are optional): their output names already say what
+ * they are, and on a 200 KB model twenty generated node names are a visible share of the file.
  */
 import type { Graph } from '../ir/graph.js';
 import type { Node, TensorOf } from '../ir/types.js';
@@ -23,12 +26,16 @@ export function quantizeWeightInput(graph: Graph, node: Node, slot: number, w: T
   graph.addInitializer(mkTensor(sName, 'float32', [c], q.scales));
   graph.addInitializer(mkTensor(zName, 'int8', [c], new Int8Array(c)));
   const out = graph.freshName(`${w.name}_dq`);
-  graph.addNode({ opType: 'DequantizeLinear', inputs: [qName, sName, zName], outputs: [out], attributes: [mkIntAttr('axis', axis)] }, { before: node });
+  graph.addNode({ name: '', opType: 'DequantizeLinear', inputs: [qName, sName, zName], outputs: [out], attributes: [mkIntAttr('axis', axis)] }, { before: node });
   graph.setNodeInput(node, slot, out);
   return q.scales;
 }
 
-/** Replace bias input `slot` by DQ(int32) with scale xScale·wScales[c], zero point 0. */
+/**
+ * Replace bias input `slot` by DQ(int32) with scale xScale·wScales[c]. The zero point input is
+ * omitted (it defaults to 0): onnxruntime fuses the pattern either way, and on small models the
+ * extra [C] int32 tensor is a measurable share of the file.
+ */
 export function quantizeBiasInput(graph: Graph, node: Node, slot: number, b: TensorOf<'float32'>, xScale: number, wScales: Float32Array): void {
   const n = b.data.length;
   const scales = new Float32Array(n);
@@ -39,30 +46,42 @@ export function quantizeBiasInput(graph: Graph, node: Node, slot: number, b: Ten
   }
   const qName = graph.freshName(`${b.name}_q`);
   const sName = graph.freshName(`${b.name}_scale`);
-  const zName = graph.freshName(`${b.name}_zp`);
   graph.addInitializer(mkTensor(qName, 'int32', [n], q));
   graph.addInitializer(mkTensor(sName, 'float32', [n], scales));
-  graph.addInitializer(mkTensor(zName, 'int32', [n], new Int32Array(n)));
   const out = graph.freshName(`${b.name}_dq`);
-  graph.addNode({ opType: 'DequantizeLinear', inputs: [qName, sName, zName], outputs: [out], attributes: [mkIntAttr('axis', 0)] }, { before: node });
+  graph.addNode({ name: '', opType: 'DequantizeLinear', inputs: [qName, sName], outputs: [out], attributes: [mkIntAttr('axis', 0)] }, { before: node });
   graph.setNodeInput(node, slot, out);
 }
 
-/** Insert Q→DQ on float tensor `value` right after its producer; every reader but graph outputs reads the DQ. */
-export function insertActivationQdq(graph: Graph, value: string, p: QParams): void {
-  const sName = graph.freshName(`${value}_scale`);
-  const zName = graph.freshName(`${value}_zp`);
-  graph.addInitializer(mkTensor(sName, 'float32', [], new Float32Array([p.scale])));
-  if (p.type === 'uint8') graph.addInitializer(mkTensor(zName, 'uint8', [], new Uint8Array([p.zeroPoint])));
-  else graph.addInitializer(mkTensor(zName, 'int8', [], new Int8Array([p.zeroPoint])));
-  const qOut = graph.freshName(`${value}_quantized`);
-  const dqOut = graph.freshName(`${value}_dequantized`);
+/** Names of the scale and zero-point initializers of one set of activation parameters. */
+export interface QParamNames {
+  readonly scale: string;
+  readonly zeroPoint: string;
+}
+
+/** Add the scale and zero-point initializers for `p`, named after `value`. */
+export function addQParams(graph: Graph, value: string, p: QParams): QParamNames {
+  const scale = graph.freshName(`${value}_scale`);
+  const zeroPoint = graph.freshName(`${value}_zp`);
+  graph.addInitializer(mkTensor(scale, 'float32', [], new Float32Array([p.scale])));
+  if (p.type === 'uint8') graph.addInitializer(mkTensor(zeroPoint, 'uint8', [], new Uint8Array([p.zeroPoint])));
+  else graph.addInitializer(mkTensor(zeroPoint, 'int8', [], new Int8Array([p.zeroPoint])));
+  return { scale, zeroPoint };
+}
+
+/**
+ * Insert Q→DQ on float tensor `value` right after its producer, with the given parameter
+ * initializers (tensors of one pass-through chain share them); every reader reads the DQ.
+ */
+export function insertActivationQdq(graph: Graph, value: string, names: QParamNames): void {
+  const qOut = graph.freshName(`${value}_q8`);
+  const dqOut = graph.freshName(`${value}_dq`);
   const readers = graph.consumersOf(value);
   const producer = graph.producerOf(value);
   const first = graph.nodes[0];
   const at = producer ? { after: producer } : first ? { before: first } : undefined;
-  const dq = graph.addNode({ opType: 'DequantizeLinear', inputs: [qOut, sName, zName], outputs: [dqOut] }, at);
-  const q = graph.addNode({ opType: 'QuantizeLinear', inputs: [value, sName, zName], outputs: [qOut] }, { before: dq });
+  const dq = graph.addNode({ name: '', opType: 'DequantizeLinear', inputs: [qOut, names.scale, names.zeroPoint], outputs: [dqOut] }, at);
+  const q = graph.addNode({ name: '', opType: 'QuantizeLinear', inputs: [value, names.scale, names.zeroPoint], outputs: [qOut] }, { before: dq });
   for (const r of readers) {
     r.inputs.forEach((v, slot) => {
       if (v === value && r !== q) graph.setNodeInput(r, slot, dqOut);
