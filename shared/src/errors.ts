@@ -30,6 +30,11 @@ export const ERROR_CATALOGUE = {
   EF_ERR_ARTIFACT_DOWNLOAD: { status: 504, summary: 'an artifact download timed out or was refused' },
   EF_ERR_SERVE_BAD_REQUEST: { status: 400, summary: 'a local inference request did not validate' },
   EF_ERR_SERVE_NO_MODEL: { status: 503, summary: 'no model is loaded on this device yet' },
+  EF_ERR_CLASS_INVALID: { status: 400, summary: 'a device class, its budgets or its models failed validation' },
+  EF_ERR_CLASS_NOT_FOUND: { status: 404, summary: 'no such device class' },
+  EF_ERR_CLASS_EXISTS: { status: 409, summary: 'a device class with that name already exists' },
+  EF_ERR_MODEL_NOT_FOUND: { status: 404, summary: 'no such model in the model store' },
+  EF_ERR_PLAN_FAILED: { status: 422, summary: 'the planner could not produce a plan (no candidate could be built)' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

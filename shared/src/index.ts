@@ -11,3 +11,5 @@ export * from './messages/decode.js';
 export * from './runtime/spawn-worker.js';
 export * from './signing.js';
 export * from './chunks.js';
+export * from './budgets.js';
+export * from './plans.js';

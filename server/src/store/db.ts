@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { EdgefleetError } from '@edgefleet/shared';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { createDeviceRepository, type DeviceRepository } from './devices.js';
+import { createPlannerTables, type PlannerTables } from './planner-tables.js';
 
 /** File name of the SQLite store inside the data directory. */
 export const STORE_FILE = 'edgefleet.db';
@@ -24,6 +25,8 @@ export interface OpenStoreOptions {
 export interface Store {
   readonly path: string;
   readonly devices: DeviceRepository;
+  /** Classes, models, variants and plans (the planner's tables). */
+  readonly planner: PlannerTables;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Checkpoints the WAL into the main file and closes. Idempotent. */
@@ -99,6 +102,7 @@ export function openStore(options: OpenStoreOptions): Store {
   return Object.freeze({
     path,
     devices: createDeviceRepository(db),
+    planner: createPlannerTables(db),
     schemaVersion: () => currentVersion(db),
     close() {
       if (closed) return;

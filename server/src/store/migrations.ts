@@ -41,4 +41,61 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX devices_by_state_last_seen ON devices(state, last_seen);
     `,
   },
+  {
+    version: 2,
+    name: 'class profiles, models, variants and plans (planner)',
+    sql: `
+      -- The class document (capabilities, speed/power models, sources) as JSON; NULL for a
+      -- class only known from a device's hello. version bumps on every update.
+      ALTER TABLE device_classes ADD COLUMN profile TEXT;
+      ALTER TABLE device_classes ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE device_classes ADD COLUMN updated_at INTEGER;
+
+      CREATE TABLE models (
+        sha256      TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        -- path of the stored bytes, relative to the data directory
+        path        TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        -- evaluation data spec (mnist, a sample dir, random:N) and fixed input shapes (JSON)
+        eval_spec   TEXT NOT NULL,
+        shapes      TEXT NOT NULL DEFAULT '{}',
+        created_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX models_by_name ON models(name, created_at);
+
+      CREATE TABLE variants (
+        model_sha     TEXT NOT NULL REFERENCES models(sha256) ON DELETE CASCADE,
+        -- sha256 of the canonical recipe JSON: the cache key together with model_sha
+        recipe_key    TEXT NOT NULL,
+        recipe_name   TEXT NOT NULL,
+        recipe        TEXT NOT NULL,
+        precision     TEXT NOT NULL,
+        artifact_sha  TEXT,
+        artifact_path TEXT,
+        bytes         INTEGER,
+        -- JSON: compression report, evaluation result; error text when the recipe failed
+        report        TEXT,
+        evaluation    TEXT,
+        error         TEXT,
+        created_at    INTEGER NOT NULL,
+        PRIMARY KEY (model_sha, recipe_key)
+      ) STRICT;
+
+      CREATE TABLE plans (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        class         TEXT NOT NULL,
+        class_version INTEGER NOT NULL,
+        model_sha     TEXT NOT NULL REFERENCES models(sha256) ON DELETE CASCADE,
+        -- sha256 of the plan's inputs (model, recipes, class version, speed model, override)
+        inputs_key    TEXT NOT NULL,
+        plan          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        -- set when the class changed after this plan was made; such plans are never reused
+        invalidated_at INTEGER
+      ) STRICT;
+      CREATE INDEX plans_by_class ON plans(class, invalidated_at);
+      CREATE INDEX plans_by_inputs ON plans(inputs_key, invalidated_at);
+    `,
+  },
 ];

@@ -1,0 +1,70 @@
+/**
+ * Candidate recipes the planner builds, and the compute precision each one executes at (the
+ * precision a class must support and whose speed factor applies). `fp32` is the original
+ * model unchanged: the baseline every accuracy drop is measured against.
+ */
+import { createHash } from 'node:crypto';
+import type { Precision } from '@edgefleet/shared';
+import { parseRecipe, type Recipe } from '../compress/recipes.js';
+
+/** The baseline: the uploaded model as it is. */
+export const BASELINE_RECIPE = 'fp32';
+
+/** Default candidates, in the order tables list them. */
+export const DEFAULT_CANDIDATES: readonly string[] = ['fp32', 'fp16', 'int8-dynamic', 'int8-static', 'int8-weights', 'int4-weights'];
+
+/** A candidate: a name, the recipe (null for the baseline), its compute precision and cache key. */
+export interface Candidate {
+  readonly name: string;
+  readonly recipe: Recipe | null;
+  readonly precision: Precision;
+  /** sha256 of the canonical recipe JSON; the variant cache key together with the model sha. */
+  readonly key: string;
+  /** Needs calibration data (int8-static). */
+  readonly needsCalibration: boolean;
+}
+
+/** JSON with sorted keys, so equal values always give equal text (and equal hashes). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export const sha256Of = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * The precision a recipe computes at. Weight-only int8 dequantizes to float at load, so it
+ * computes in fp32 (it only saves storage); int4 weight-only runs MatMulNBits kernels.
+ */
+export function precisionOf(recipe: Recipe | null): Precision {
+  const passes = new Set(recipe?.steps.map((s) => s.pass) ?? []);
+  if (passes.has('int4-weights')) return 'int4';
+  if (passes.has('int8-static') || passes.has('int8-dynamic')) return 'int8';
+  if (passes.has('fp16')) return 'fp16';
+  return 'fp32';
+}
+
+/** Resolves a candidate from a preset name, `fp32`, or recipe JSON (throws EF_ERR_RECIPE_INVALID). */
+export function candidateOf(input: string): Candidate {
+  if (input === BASELINE_RECIPE) return { name: BASELINE_RECIPE, recipe: null, precision: 'fp32', key: sha256Of('baseline'), needsCalibration: false };
+  const recipe = parseRecipe(input);
+  const name = recipe.name ?? `custom-${sha256Of(canonicalJson(recipe)).slice(0, 8)}`;
+  return {
+    name,
+    recipe,
+    precision: precisionOf(recipe),
+    key: sha256Of(canonicalJson(recipe)),
+    needsCalibration: recipe.steps.some((s) => s.pass === 'int8-static'),
+  };
+}
+
+/** Resolves a list of candidates; the baseline is always included (first), duplicates dropped. */
+export function candidatesOf(inputs: readonly string[] = DEFAULT_CANDIDATES): Candidate[] {
+  const out = new Map<string, Candidate>();
+  for (const c of [BASELINE_RECIPE, ...inputs].map(candidateOf)) if (!out.has(c.key)) out.set(c.key, c);
+  return [...out.values()];
+}

@@ -1,0 +1,102 @@
+/**
+ * The planner service: for a model and a class, build (or reuse) every candidate variant,
+ * predict the class's latency and power, keep the Pareto front and choose. Plans are stored
+ * under the hash of their inputs (model sha, recipes, class name and version, speed model and
+ * any override): asking again with the same inputs returns the stored plan unchanged, and a
+ * class update invalidates the class's plans (see classes.ts).
+ */
+import { planSchema, type SpeedModelOverride, type StoredPlan } from '@edgefleet/shared';
+import type { Store } from '../store/db.js';
+import type { PlanRow } from '../store/planner-tables.js';
+import { assemblePlan, type Built } from './assemble.js';
+import { canonicalJson, candidatesOf, sha256Of, type Candidate } from './candidates.js';
+import { createClassService } from './classes.js';
+import { resolveModel, type ModelRecord } from './models.js';
+import { effectiveSpeedModel } from './predict.js';
+import { createVariantService, type VariantService, type VariantServiceOptions } from './variants.js';
+
+/** Progress of one plan: which candidate is being built. */
+export interface PlanProgress { readonly deviceClass: string; readonly recipe: string; readonly done: number; readonly total: number; readonly cached: boolean }
+
+/** One planning request. */
+export interface PlanRequest {
+  /** Model name (newest of that name), sha256 or sha prefix. */
+  readonly model: string;
+  readonly deviceClass: string;
+  /** Candidate recipes (preset names or JSON); default DEFAULT_CANDIDATES. The baseline is always added. */
+  readonly recipes?: readonly string[];
+  /** Correction from the closed loop (measured ÷ predicted ratio and/or factors). */
+  readonly speedModelOverride?: SpeedModelOverride;
+  readonly onProgress?: (p: PlanProgress) => void;
+}
+
+/** Options of {@link createPlanner}: those of the variant service, or an existing one. */
+export interface PlannerOptions extends VariantServiceOptions {
+  readonly variants?: VariantService;
+}
+
+export interface Planner {
+  plan(req: PlanRequest): Promise<StoredPlan>;
+  /** Plans the model for every configured class, by class name. */
+  planAll(req: Omit<PlanRequest, 'deviceClass'>): Promise<StoredPlan[]>;
+  /** Stored plans (valid ones unless asked), newest last. */
+  list(filter?: { deviceClass?: string; model?: string; includeInvalidated?: boolean }): StoredPlan[];
+  readonly variants: VariantService;
+}
+
+function toStored(row: PlanRow, reused: boolean): StoredPlan {
+  return { id: row.id, createdAt: row.createdAt, reused, plan: planSchema.parse(row.plan) };
+}
+
+/** The hash plans are stored under. */
+export function planInputsKey(model: ModelRecord, className: string, classVersion: number, speedVersion: string, speedFactors: unknown, candidates: readonly Candidate[]): string {
+  return sha256Of(canonicalJson({ model: model.sha256, evalSpec: model.evalSpec, cls: className, classVersion, speedVersion, speedFactors, recipes: candidates.map((c) => c.key) }));
+}
+
+/** Creates the planner over a store and data directory. */
+export function createPlanner(opts: PlannerOptions): Planner {
+  const variants = opts.variants ?? createVariantService(opts);
+  const classes = createClassService(opts.store, opts.now ? { now: opts.now } : {});
+  const now = opts.now ?? Date.now;
+  const tables = opts.store.planner;
+
+  async function plan(req: PlanRequest): Promise<StoredPlan> {
+    const model = resolveModel(opts.store, req.model);
+    const cls = classes.get(req.deviceClass);
+    const speed = effectiveSpeedModel(cls.speedModel, req.speedModelOverride);
+    const candidates = candidatesOf(req.recipes);
+    const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, candidates);
+    const stored = tables.findPlan(key);
+    if (stored) return toStored(stored, true);
+    const built: Built[] = [];
+    for (const [i, candidate] of candidates.entries()) {
+      const cached = tables.getVariant(model.sha256, candidate.key) !== null;
+      req.onProgress?.({ deviceClass: cls.name, recipe: candidate.name, done: i, total: candidates.length, cached });
+      built.push({ candidate, variant: await variants.getOrBuild(model, candidate) });
+    }
+    req.onProgress?.({ deviceClass: cls.name, recipe: '', done: candidates.length, total: candidates.length, cached: true });
+    const body = planSchema.parse(assemblePlan(model, cls, speed, built));
+    const id = tables.insertPlan({ deviceClass: cls.name, classVersion: cls.version, modelSha: model.sha256, inputsKey: key, plan: body, createdAt: now() });
+    const row = tables.getPlan(id);
+    if (!row) throw new Error(`plan ${id} vanished right after it was stored`);
+    return toStored(row, false);
+  }
+
+  return {
+    variants,
+    plan,
+    async planAll(req) {
+      const out: StoredPlan[] = [];
+      for (const cls of classes.list()) out.push(await plan({ ...req, deviceClass: cls.name }));
+      return out;
+    },
+    list(filter = {}) {
+      const modelSha = filter.model === undefined ? undefined : resolveModel(opts.store, filter.model).sha256;
+      return tables.listPlans({
+        ...(filter.deviceClass === undefined ? {} : { deviceClass: filter.deviceClass }),
+        ...(modelSha === undefined ? {} : { modelSha }),
+        ...(filter.includeInvalidated === undefined ? {} : { includeInvalidated: filter.includeInvalidated }),
+      }).map((r) => toStored(r, true));
+    },
+  };
+}

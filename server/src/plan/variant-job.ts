@@ -1,0 +1,76 @@
+/**
+ * One variant build: compress the model with a recipe, store the artifact content-addressed,
+ * evaluate it (accuracy or fidelity to the original, size, host latency, memory). Runs inside
+ * a worker thread (variant-worker.ts) so onnxruntime and the passes never block the server's
+ * event loop; the same function runs in-process for tools that want no worker.
+ */
+import { join } from 'node:path';
+import { isEdgefleetError } from '@edgefleet/shared';
+import { compressModel, type CompressReport } from '../compress/compress-model.js';
+import { evaluateModel, modelInputsOf } from '../compress/eval/evaluate.js';
+import type { EvalResult } from '../compress/eval/schema.js';
+import { loadModel, readModelBytes, sha256Hex, writeBytesAtomic } from '../compress/ir/index.js';
+import { loadDataSource } from '../data/source.js';
+import type { Recipe } from '../compress/recipes.js';
+
+/** What a worker is asked to do (structured-clone safe). */
+export interface VariantJob {
+  /** Absolute path of the stored original model. */
+  readonly modelPath: string;
+  /** null: the baseline (the original bytes). */
+  readonly recipe: Recipe | null;
+  /** Evaluation data spec (mnist, a sample dir, random:N). */
+  readonly evalSpec: string;
+  /** Calibration data spec; only read when the recipe needs it. */
+  readonly calibSpec: string;
+  readonly shapes: Readonly<Record<string, readonly number[]>>;
+  /** Absolute directory artifacts are written to as `<sha256>.onnx`. */
+  readonly artifactDir: string;
+  readonly warmupRuns: number;
+  readonly timedRuns: number;
+  readonly needsCalibration: boolean;
+}
+
+/** The outcome of a build, success or a typed failure (a recipe that refuses the model is data, not a crash). */
+export type VariantJobResult =
+  | { readonly ok: true; readonly artifactSha: string; readonly bytes: number; readonly report: CompressReport | null; readonly evaluation: EvalResult; readonly compressed: boolean }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly compressed: boolean };
+
+/** Calibration spec that goes with an evaluation spec: MNIST's own calib split, else the same data. */
+export function calibSpecFor(evalSpec: string): string {
+  return evalSpec === 'mnist' || evalSpec.startsWith('mnist:') ? 'mnist:calib:256' : evalSpec;
+}
+
+/** Runs one build. Never throws for expected failures: they come back as `{ok: false}`. */
+export async function runVariantJob(job: VariantJob): Promise<VariantJobResult> {
+  let compressed = false;
+  try {
+    const original = await readModelBytes(job.modelPath);
+    let bytes = original;
+    let report: CompressReport | null = null;
+    if (job.recipe) {
+      const calib = job.needsCalibration
+        ? loadDataSource(job.calibSpec, modelInputsOf(loadModel(original)), { defaultSplit: 'calib', shapes: job.shapes })
+        : undefined;
+      compressed = true;
+      const out = await compressModel(original, job.recipe, calib ? { calib } : {});
+      bytes = out.bytes;
+      report = out.report;
+    }
+    const artifactSha = sha256Hex(bytes);
+    const artifactPath = join(job.artifactDir, `${artifactSha}.onnx`);
+    await writeBytesAtomic(artifactPath, bytes);
+    const evaluation = await evaluateModel(artifactPath, {
+      data: job.evalSpec,
+      dataOptions: { shapes: job.shapes },
+      warmupRuns: job.warmupRuns,
+      timedRuns: job.timedRuns,
+      ...(job.recipe ? { reference: job.modelPath } : {}),
+    });
+    return { ok: true, artifactSha, bytes: bytes.length, report, evaluation, compressed };
+  } catch (err: unknown) {
+    if (isEdgefleetError(err)) return { ok: false, code: err.code, message: err.message, compressed };
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, code: 'EF_ERR_PLAN_FAILED', message: `building the variant failed unexpectedly: ${message}`, compressed };
+  }
+}

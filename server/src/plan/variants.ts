@@ -1,0 +1,127 @@
+/**
+ * Variants: (model, recipe) → artifact + evaluation, cached in the store so the same model and
+ * recipe are never compressed twice (failures are cached too: a recipe that refuses a model
+ * refuses it again). Builds run one at a time (configurable) in fresh worker threads: a fresh
+ * worker per build also sidesteps onnxruntime's growth when sessions are created and released
+ * in one long-lived process.
+ */
+import { join, relative, resolve } from 'node:path';
+import { spawnModuleWorker } from '@edgefleet/shared';
+import { EvalResultSchema, type EvalResult } from '../compress/eval/schema.js';
+import type { CompressReport } from '../compress/compress-model.js';
+import type { Store } from '../store/db.js';
+import type { VariantRow } from '../store/planner-tables.js';
+import type { Candidate } from './candidates.js';
+import type { ModelRecord } from './models.js';
+import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';
+
+/** A cached variant as the planner reads it. */
+export interface Variant {
+  readonly modelSha: string;
+  readonly recipe: string;
+  readonly recipeKey: string;
+  readonly precision: Candidate['precision'];
+  /** null when the recipe failed on this model; then `error` says why. */
+  readonly artifactSha: string | null;
+  /** Relative to the data directory. */
+  readonly artifactPath: string | null;
+  readonly bytes: number | null;
+  readonly evaluation: EvalResult | null;
+  readonly report: CompressReport | null;
+  readonly error: string | null;
+}
+
+/** Runs a build; the default starts a worker thread. Tests inject an in-process runner. */
+export type VariantJobRunner = (job: VariantJob) => Promise<VariantJobResult>;
+
+/** Options of {@link createVariantService}. */
+export interface VariantServiceOptions {
+  readonly store: Store;
+  readonly dataDir: string;
+  /** Default: a fresh worker thread per build. */
+  readonly runJob?: VariantJobRunner;
+  /** Latency warm-up runs per variant; default 5. */
+  readonly warmupRuns?: number;
+  /** Latency timed runs per variant; default 50. */
+  readonly timedRuns?: number;
+  /** Clock for created_at; default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface VariantService {
+  /** The cached variant, or builds it (once, even when asked concurrently). */
+  getOrBuild(model: ModelRecord, candidate: Candidate): Promise<Variant>;
+  /** Cached variants of a model. */
+  list(modelSha: string): Variant[];
+  /** Builds started by this service (compressions run; the baseline counts as a build, not a compression). */
+  readonly stats: { builds: number; compressions: number };
+}
+
+/** Runs a job in a fresh worker thread and resolves with its one message. */
+export const runJobInWorker: VariantJobRunner = (job) => new Promise((resolveJob, reject) => {
+  const worker = spawnModuleWorker(new URL('./variant-worker.js', import.meta.url), { workerData: job });
+  let settled = false;
+  worker.once('message', (m: VariantJobResult) => { settled = true; resolveJob(m); void worker.terminate(); });
+  worker.once('error', (err) => { if (!settled) { settled = true; reject(err); } });
+  worker.once('exit', (code) => {
+    if (!settled) { settled = true; resolveJob({ ok: false, code: 'EF_ERR_PLAN_FAILED', message: `the variant worker exited with code ${code} before answering`, compressed: false }); }
+  });
+});
+
+function toVariant(row: VariantRow): Variant {
+  const evaluation = row.evaluation === null ? null : EvalResultSchema.parse(row.evaluation);
+  return {
+    modelSha: row.modelSha, recipe: row.recipeName, recipeKey: row.recipeKey, precision: row.precision as Variant['precision'],
+    artifactSha: row.artifactSha, artifactPath: row.artifactPath, bytes: row.bytes, evaluation,
+    report: (row.report ?? null) as CompressReport | null, error: row.error,
+  };
+}
+
+/** Creates the variant cache over the store. */
+export function createVariantService(opts: VariantServiceOptions): VariantService {
+  const dataDir = resolve(opts.dataDir);
+  const runJob = opts.runJob ?? runJobInWorker;
+  const now = opts.now ?? Date.now;
+  const tables = opts.store.planner;
+  const stats = { builds: 0, compressions: 0 };
+  const inFlight = new Map<string, Promise<Variant>>();
+  // One build at a time: compression and evaluation are CPU-bound and the box has few cores.
+  let queue: Promise<unknown> = Promise.resolve();
+
+  async function build(model: ModelRecord, c: Candidate): Promise<Variant> {
+    const job: VariantJob = {
+      modelPath: join(dataDir, model.path), recipe: c.recipe, evalSpec: model.evalSpec, calibSpec: calibSpecFor(model.evalSpec),
+      shapes: model.shapes, artifactDir: join(dataDir, 'artifacts'), warmupRuns: opts.warmupRuns ?? 5, timedRuns: opts.timedRuns ?? 50,
+      needsCalibration: c.needsCalibration,
+    };
+    stats.builds++;
+    const result = await runJob(job);
+    if (result.compressed) stats.compressions++;
+    const base = { modelSha: model.sha256, recipeKey: c.key, recipeName: c.name, recipe: c.recipe ?? 'baseline', precision: c.precision, createdAt: now() };
+    tables.putVariant(result.ok
+      ? { ...base, artifactSha: result.artifactSha, artifactPath: relative(dataDir, join(job.artifactDir, `${result.artifactSha}.onnx`)), bytes: result.bytes, report: result.report, evaluation: result.evaluation, error: null }
+      : { ...base, artifactSha: null, artifactPath: null, bytes: null, report: null, evaluation: null, error: `${result.code}: ${result.message}` });
+    const row = tables.getVariant(model.sha256, c.key);
+    if (!row) throw new Error(`variant ${c.name} of ${model.sha256} vanished right after it was stored`);
+    return toVariant(row);
+  }
+
+  return {
+    stats,
+    list: (modelSha) => tables.listVariants(modelSha).map(toVariant),
+    getOrBuild(model, c) {
+      const cached = tables.getVariant(model.sha256, c.key);
+      if (cached) return Promise.resolve(toVariant(cached));
+      const id = `${model.sha256}/${c.key}`;
+      const running = inFlight.get(id);
+      if (running) return running;
+      const p = queue.then(() => {
+        const again = tables.getVariant(model.sha256, c.key);
+        return again ? toVariant(again) : build(model, c);
+      }).finally(() => inFlight.delete(id));
+      queue = p.catch(() => undefined);
+      inFlight.set(id, p);
+      return p;
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * A compression plan as data: what `edgefleet plan --json` prints, what the admin API serves
+ * and what rollouts and the closed loop read. Latency, energy and power of a candidate are
+ * predictions (host measurement × modelled class factors), and say so in their fields.
+ */
+import { z } from 'zod';
+import { budgetsSchema, classPrecisionSchema } from './budgets.js';
+import { classNameSchema, sha256HexSchema } from './messages/common.js';
+
+export const violationSchema = z.object({
+  budget: z.string(),
+  limit: z.number(),
+  value: z.number(),
+  excess: z.number(),
+  unit: z.enum(['bytes', 'ms', 'W', 'mJ', '%', 'pts']),
+});
+
+export const planCandidateSchema = z.object({
+  recipe: z.string(),
+  precision: classPrecisionSchema,
+  /** False when the class cannot execute the precision or the recipe failed; then `excluded` says why. */
+  eligible: z.boolean(),
+  excluded: z.string().nullable(),
+  artifactSha: sha256HexSchema.nullable(),
+  /** Relative to the server's data directory. */
+  artifactPath: z.string().nullable(),
+  bytes: z.number().int().nullable(),
+  accuracyPct: z.number().nullable(),
+  /** `top1` against labels, or `top1-agreement` with the original model when the data has none. */
+  accuracyMetric: z.enum(['top1', 'top1-agreement']).nullable(),
+  /** Top-1 agreement with the original model, percent; breaks accuracy ties (see server/src/plan/select.ts). */
+  agreementPct: z.number().nullable(),
+  predicted: z.object({
+    source: z.literal('predicted'),
+    hostP95Ms: z.number(),
+    speedFactor: z.number(),
+    p95LatencyMs: z.number(),
+    energyPerInferenceMj: z.number(),
+    avgPowerW: z.number(),
+    powerLabel: z.literal('modelled'),
+  }).nullable(),
+  violations: z.array(violationSchema),
+  feasible: z.boolean(),
+  onFront: z.boolean(),
+});
+export type PlanCandidate = z.infer<typeof planCandidateSchema>;
+
+export const planSchema = z.object({
+  type: z.literal('plan'),
+  v: z.literal(1),
+  model: z.object({ sha256: sha256HexSchema, name: z.string(), evalSpec: z.string() }),
+  deviceClass: z.object({ name: classNameSchema, version: z.number().int().positive() }),
+  speedModel: z.object({
+    version: z.string(),
+    status: z.enum(['modelled', 'calibrated']),
+    factors: z.partialRecord(classPrecisionSchema, z.number()),
+    override: z.object({ label: z.string(), ratio: z.number().optional(), factors: z.partialRecord(classPrecisionSchema, z.number()).optional() }).nullable(),
+  }),
+  budgets: budgetsSchema,
+  /** Candidate recipe names, baseline first. */
+  recipes: z.array(z.string()),
+  baseline: z.object({ recipe: z.string(), accuracyPct: z.number().nullable() }),
+  candidates: z.array(planCandidateSchema),
+  /** Recipes on the Pareto front over (accuracy, size, predicted latency, predicted energy) among eligible candidates. */
+  front: z.array(z.string()),
+  outcome: z.enum(['feasible', 'no-feasible-variant']),
+  /** The chosen recipe (feasible), or the closest miss (no feasible variant), or null when nothing could be built. */
+  chosen: z.string().nullable(),
+  reason: z.string(),
+});
+export type Plan = z.infer<typeof planSchema>;
+
+/** A stored plan: the deterministic plan body plus where and when it was stored. */
+export const storedPlanSchema = z.object({
+  id: z.number().int().positive(),
+  createdAt: z.number().int().nonnegative(),
+  /** True when an identical earlier plan (same inputs) was returned instead of planning again. */
+  reused: z.boolean(),
+  plan: planSchema,
+});
+export type StoredPlan = z.infer<typeof storedPlanSchema>;
