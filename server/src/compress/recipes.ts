@@ -26,6 +26,8 @@ const Step = z.discriminatedUnion('pass', [
       method: z.enum(['minmax', 'percentile', 'entropy']).optional(),
       percentile: z.number().gt(50).max(100).optional(),
       activationType: z.enum(['uint8', 'int8']).optional(),
+      fidelity: z.number().min(0).max(1).optional(),
+      maxRounds: z.number().int().min(1).max(32).optional(),
     }).optional(),
   }),
   z.strictObject({

@@ -6,11 +6,11 @@
  */
 import { EdgefleetError } from '@edgefleet/shared';
 import type { Dataset, SampleTensor } from '../../data/tensor.js';
-import { loadModel } from '../ir/decode.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';
 import { createCalibrator, type CalibRange, type CalibrationMethod } from '../quant/calibrators.js';
 import type { CalibrationRunner, Progress } from '../passes/types.js';
+import { compareModels, sliceFeed, withOutputs } from './compare.js';
 import { openSession, type FeedTensor } from './session.js';
 
 /** Options for {@link createOrtCalibrationRunner}. */
@@ -18,21 +18,6 @@ export interface CalibrationRunnerOptions {
   /** Samples per session run; default 32. */
   readonly batchSize?: number;
   readonly onProgress?: (p: Progress) => void;
-}
-
-function sliceFeed(t: SampleTensor, start: number, end: number): FeedTensor {
-  const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
-  return { dtype: t.dtype, dims: [end - start, ...t.dims.slice(1)], data: t.data.subarray(start * per, end * per) };
-}
-
-/** A copy of `model` whose graph also outputs `tensors` (float32). */
-function withOutputs(model: Model, tensors: readonly string[]): Model {
-  const copy = loadModel(writeModel(model));
-  for (const name of tensors) {
-    if (copy.graph.isGraphOutput(name)) continue;
-    copy.graph.outputs.push({ name, type: { kind: 'tensor', elemType: 'float32', shape: undefined, denotation: '' }, docString: '' });
-  }
-  return copy;
 }
 
 /** Run `model` over the dataset, handing each requested output of each batch to `sink`. */
@@ -67,6 +52,7 @@ export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunne
       await forEachBatch(model, data, tensors, opts, `${method} ranges of ${tensors.length} tensors`, (name, values) => cals.get(name)?.observe(values));
       return new Map([...cals].map(([n, c]) => [n, c.range()]));
     },
+    compare: (reference, candidate, pairs) => compareModels(reference, candidate, pairs, data, opts.batchSize ?? 8),
     async channelMeans(model, tensors): Promise<Map<string, Float64Array>> {
       const sums = new Map<string, { sum: Float64Array; count: number }>();
       const axes = new Map(tensors.map((t) => [t.name, t.axis]));

@@ -16,6 +16,9 @@ import type { CalibrationRunner, Exclusions, NodeNote, PassContext, PassReport, 
 import { refused } from './types.js';
 import { dropUnusedInitializers, opsetOf, quantizedOpsIn } from './util.js';
 import type { Model } from '../ir/types.js';
+import { loadModel } from '../ir/decode.js';
+import { writeModel } from '../ir/encode.js';
+import { findFallback } from './sensitivity.js';
 
 /** Options of the static pass. */
 export interface Int8StaticOptions {
@@ -25,6 +28,13 @@ export interface Int8StaticOptions {
   readonly percentile?: number;
   /** Activation type; default uint8 (U8S8, the MLAS fast path on x86 and ARM). */
   readonly activationType?: 'uint8' | 'int8';
+  /**
+   * Sensitivity fallback goal: the minimum cosine of each float output to the float model's on
+   * the calibration data; layers are reverted to float until it holds. Default 0.99; 0 disables.
+   */
+  readonly fidelity?: number;
+  /** Most quantize+compare rounds of the fallback; default 8. */
+  readonly maxRounds?: number;
 }
 
 /** Create the pass. */
@@ -68,12 +78,22 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   const opset = opsetOf(ctx.model, '') ?? 0;
   if (opset < 13) return refused('int8-static', `per-channel QDQ needs ai.onnx opset ≥ 13, the model has ${opset}; put opset-upgrade before int8-static`);
   if (!ctx.calibration) return refused('int8-static', 'static quantization needs calibration data (--calib mnist:256, a sample directory or random:N)');
-  const r = await quantizeStatic(ctx.model, graph, ctx.exclude, ctx.calibration, opts);
+  const goal = opts.fidelity ?? 0.99;
+  const fb = goal > 0 ? await findFallback(loadModel(writeModel(ctx.model)), ctx.exclude, ctx.calibration, opts, { goal, ...(opts.maxRounds === undefined ? {} : { maxRounds: opts.maxRounds }) }) : undefined;
+  if (typeof fb === 'string') return refused('int8-static', fb);
+  const exclude = { nodes: [...ctx.exclude.nodes, ...(fb?.reverted.keys() ?? [])], opTypes: ctx.exclude.opTypes };
+  const r = await quantizeStatic(ctx.model, graph, exclude, ctx.calibration, opts);
   if (typeof r === 'string') return refused('int8-static', r);
-  if (r.changed.length === 0) return { pass: 'int8-static', ok: true, summary: 'no Conv/MatMul/Gemm to quantize', changed: [], skipped: r.skipped, stats: { quantized: 0 } };
+  const skipped = r.skipped.map((n) => ({ ...n, reason: fb?.reverted.get(n.node) ?? n.reason }));
+  const fallback = fb ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ${fb.outputCosine.toFixed(4)} on calibration data${fb.met ? '' : ` (goal ${goal} NOT met)`}` : '';
+  if (r.changed.length === 0) return { pass: 'int8-static', ok: true, summary: `no Conv/MatMul/Gemm quantized${fallback}`, changed: [], skipped, stats: { quantized: 0 } };
   return {
     pass: 'int8-static', ok: true,
-    summary: `${r.changed.length} node(s) → int8 QDQ (${opts.method ?? 'percentile'} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${r.skipped.length} left in float`,
-    changed: r.changed, skipped: r.skipped, stats: { quantized: r.changed.length, activationTensors: r.tensors, reluRemoved: r.reluRemoved, initializersDropped: r.dropped },
+    summary: `${r.changed.length} node(s) → int8 QDQ (${opts.method ?? 'percentile'} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${skipped.length} left in float${fallback}`,
+    changed: r.changed, skipped,
+    stats: {
+      quantized: r.changed.length, activationTensors: r.tensors, reluRemoved: r.reluRemoved, initializersDropped: r.dropped,
+      ...(fb ? { fallbackReverted: fb.reverted.size, fallbackRounds: fb.rounds, fallbackOutputCosine: fb.outputCosine } : {}),
+    },
   };
 }

@@ -31,6 +31,8 @@ export interface CalibrationRunner {
   ranges(model: Model, tensors: readonly string[], method: CalibrationMethod, opts: { percentile?: number }): Promise<Map<string, CalibRange>>;
   /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW, last for [N,C]). */
   channelMeans(model: Model, tensors: ReadonlyArray<{ name: string; axis: number }>): Promise<Map<string, Float64Array>>;
+  /** Cosine similarity of reference tensors to candidate tensors over the data, keyed by reference name. */
+  compare(reference: Model, candidate: Model, pairs: ReadonlyArray<{ reference: string; candidate: string }>): Promise<Map<string, number>>;
 }
 
 /** What a pass can read besides the graph. */
