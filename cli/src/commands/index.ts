@@ -7,6 +7,9 @@ import { devicesCommand } from './devices.js';
 import { evalCommand } from './eval.js';
 import { farmCommand } from './farm.js';
 import { inspectCommand } from './inspect.js';
+import { classCommand } from './class.js';
+import { modelCommand } from './model.js';
+import { planCommand } from './plan.js';
 import { serverCommand } from './server.js';
 
 /**
@@ -23,4 +26,7 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   convertCommand,
   compressCommand,
   evalCommand,
+  classCommand,
+  modelCommand,
+  planCommand,
 ];

@@ -69,7 +69,7 @@ export function createClassService(store: Store, opts: { now?: () => number } = 
     createFromProfile(profile, name, patch) {
       const base = BUILTIN_CLASS_PROFILES.get(profile);
       if (!base) throw new EdgefleetError('EF_ERR_CLASS_NOT_FOUND', `no built-in profile "${profile}"; built-in profiles are ${[...BUILTIN_CLASS_PROFILES.keys()].join(', ')}`, { profile });
-      const doc = mergePatch({ ...base, name: name ?? base.name }, patch ?? {});
+      const doc = mergePatch({ ...base, name: name ?? base.name }, patch ?? {}, 'the class is invalid');
       return service.create(doc);
     },
     list: () => tables.listClasses().map(fromRow).filter((c): c is DeviceClass => c !== null),
@@ -82,7 +82,7 @@ export function createClassService(store: Store, opts: { now?: () => number } = 
     },
     update(name, patch) {
       const current = service.get(name);
-      const spec = parseClassInput(mergePatch(current, patch));
+      const spec = parseClassInput(mergePatch(current, patch, 'the class update is invalid'));
       const version = tables.updateClass(name, spec.description, profileOf(spec), spec.budgets, now());
       if (version === null) throw notFound(name);
       return service.get(name);
@@ -97,9 +97,9 @@ export function createClassService(store: Store, opts: { now?: () => number } = 
 }
 
 /** Applies a validated patch to a class document (budgets and sources replace; the rest merge per field). */
-function mergePatch(current: DeviceClassSpec | DeviceClass, patchInput: unknown): DeviceClassSpec {
+function mergePatch(current: DeviceClassSpec | DeviceClass, patchInput: unknown, what: string): DeviceClassSpec {
   const r = deviceClassPatchSchema.safeParse(patchInput);
-  if (!r.success) throw invalid('the class update is invalid', r.error);
+  if (!r.success) throw invalid(what, r.error);
   const p = r.data;
   return {
     name: current.name,

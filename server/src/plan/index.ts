@@ -8,3 +8,4 @@ export * from './assemble.js';
 export * from './variants.js';
 export * from './planner.js';
 export { BUILTIN_CLASS_PROFILES, parseBuiltinProfiles } from './profiles/builtin.js';
+export * from './render.js';

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { openStore } from '@edgefleet/server/store/db';
+import { addModel, createClassService, createPlanner, BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
+
+const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');
+// A small candidate set keeps the test quick; fp32 (the baseline) is always added.
+const RECIPES = ['fp16', 'int8-dynamic', 'int4-weights'];
+
+t.test('planning mnist-mlp for the built-in classes on a real store, in worker threads', async (t) => {
+  const dir = t.testdir();
+  const store = openStore({ dataDir: dir });
+  t.teardown(() => store.close());
+  let clock = 1_000;
+  const now = () => ++clock;
+  const classes = createClassService(store, { now });
+  for (const name of BUILTIN_CLASS_PROFILES.keys()) classes.createFromProfile(name);
+  const bytes = readFileSync(MLP);
+  const first = await addModel({ store, dataDir: dir, bytes, name: 'mlp', now: now() });
+  t.ok(first.added);
+  const again = await addModel({ store, dataDir: dir, bytes, name: 'other-name', now: now() });
+  t.notOk(again.added, 're-adding the same bytes is a no-op');
+  t.equal(again.model.name, 'mlp');
+  await t.rejects(addModel({ store, dataDir: dir, bytes: new Uint8Array([1, 2, 3]), name: 'junk' }), { code: 'EF_ERR_MODEL_PARSE' });
+
+  const planner = createPlanner({ store, dataDir: dir, timedRuns: 50, now });
+  const plans = await planner.planAll({ model: 'mlp', recipes: RECIPES });
+  const byClass = new Map(plans.map((p) => [p.plan.deviceClass.name, p.plan]));
+  t.equal(planner.variants.stats.builds, 4, 'one build per candidate, shared by all four classes');
+  t.equal(planner.variants.stats.compressions, 3, 'the baseline is stored, not compressed');
+
+  const chosen = (name: string) => byClass.get(name)?.candidates.find((c) => c.recipe === byClass.get(name)?.chosen);
+  const mcu = chosen('mcu-gateway');
+  // Not asserting `feasible` here: the MCU's latency is host p95 × 150, and host p95 on a loaded
+  // CI box can spike; the class still only ever gets (or is offered as closest) an int8 variant.
+  t.equal(mcu?.precision, 'int8', 'the MCU class gets an int8 variant');
+  t.ok((mcu?.bytes ?? Infinity) <= 1_000_000, 'under its ~1 MB size budget');
+  const jetson = chosen('jetson-orin');
+  t.ok(jetson && ['fp16', 'fp32'].includes(jetson.precision), `Jetson keeps a float variant when it meets latency (got ${jetson?.recipe})`);
+  t.ok(jetson?.feasible);
+  t.not(mcu?.recipe, jetson?.recipe, 'different budgets and precisions, different variants');
+  t.equal(chosen('rpi4')?.precision === 'fp16', false, 'rpi4 never gets fp16 (Cortex-A72 has no fp16 arithmetic)');
+  for (const p of plans) {
+    t.equal(p.reused, false);
+    t.ok(p.plan.front.length >= 1, `${p.plan.deviceClass.name} has a Pareto front`);
+    for (const c of p.plan.candidates.filter((x) => x.predicted)) t.equal(c.predicted?.source, 'predicted');
+    t.equal(p.plan.speedModel.version, 'builtin-1');
+  }
+
+  t.test('caching: a second plan runs no compression and returns the same stored plan', async (t) => {
+    const before = { ...planner.variants.stats };
+    const second = await planner.planAll({ model: 'mlp', recipes: RECIPES });
+    t.same(planner.variants.stats, before, 'no build, no compression');
+    t.ok(second.every((p) => p.reused));
+    t.same(second.map((p) => p.plan), plans.map((p) => p.plan), 'same inputs, same plan JSON');
+    const fresh = createPlanner({ store, dataDir: dir, timedRuns: 50, now });
+    await fresh.plan({ model: 'mlp', deviceClass: 'rpi4', recipes: RECIPES, speedModelOverride: { ratio: 3, label: 'loop' } });
+    t.equal(fresh.variants.stats.compressions, 0, 'a new planner (new process) reuses the stored variants');
+  });
+
+  t.test('a class update invalidates its plans; re-planning uses the new version', async (t) => {
+    const old = planner.list({ deviceClass: 'rpi4' });
+    t.ok(old.length >= 1);
+    const updated = classes.update('rpi4', { budgets: { ...classes.get('rpi4').budgets } });
+    t.equal(updated.version, 2);
+    t.same(planner.list({ deviceClass: 'rpi4' }), [], 'no valid rpi4 plans remain');
+    t.ok(planner.list({ deviceClass: 'rpi4', includeInvalidated: true }).length >= old.length);
+    t.ok(planner.list({ deviceClass: 'jetson-orin' }).length >= 1, 'other classes keep theirs');
+    const replanned = await planner.plan({ model: 'mlp', deviceClass: 'rpi4', recipes: RECIPES });
+    t.equal(replanned.reused, false);
+    t.equal(replanned.plan.deviceClass.version, 2);
+    const original = plans.find((p) => p.plan.deviceClass.name === 'rpi4')?.plan;
+    t.same({ ...replanned.plan, deviceClass: null }, { ...original, deviceClass: null }, 'same budgets and variants: the same plan, only the class version differs');
+  });
+
+  t.test('an impossible budget yields "no feasible variant" naming the failing budgets', async (t) => {
+    classes.update('jetson-orin', { budgets: { maxP95LatencyMs: 0.000001, minAccuracyPct: 99.9 } });
+    const r = await planner.plan({ model: 'mlp', deviceClass: 'jetson-orin', recipes: RECIPES });
+    t.equal(r.plan.outcome, 'no-feasible-variant');
+    t.match(r.plan.reason, /no feasible variant for jetson-orin/);
+    t.match(r.plan.reason, /maxP95LatencyMs/);
+    t.match(r.plan.reason, /minAccuracyPct/);
+    t.ok(r.plan.chosen, 'the closest candidate is returned');
+  });
+
+  t.test('a speed-model correction re-plans with the corrected factors', async (t) => {
+    const base = await planner.plan({ model: 'mlp', deviceClass: 'mcu-gateway', recipes: RECIPES });
+    const slow = await planner.plan({ model: 'mlp', deviceClass: 'mcu-gateway', recipes: RECIPES, speedModelOverride: { ratio: 1000, label: 'telemetry' } });
+    t.not(slow.id, base.id);
+    t.equal(slow.plan.speedModel.version, 'builtin-1+telemetry:x1000');
+    t.equal(slow.plan.outcome, 'no-feasible-variant', '1000x slower breaks the 100 ms budget');
+    t.match(slow.plan.reason, /maxP95LatencyMs/);
+  });
+
+  t.test('unknown model or class: typed errors with advice', async (t) => {
+    await t.rejects(planner.plan({ model: 'nope', deviceClass: 'rpi4' }), { code: 'EF_ERR_MODEL_NOT_FOUND', message: /edgefleet model add/ });
+    await t.rejects(planner.plan({ model: 'mlp', deviceClass: 'nope' }), { code: 'EF_ERR_CLASS_NOT_FOUND', message: /class create/ });
+  });
+});
+
+t.test('class CRUD over the store', async (t) => {
+  const dir = t.testdir();
+  const store = openStore({ dataDir: dir });
+  t.teardown(() => store.close());
+  const classes = createClassService(store, { now: () => 5 });
+  const c = classes.createFromProfile('rpi4', 'lab-pis', { budgets: { maxP95LatencyMs: 15 } });
+  t.equal(c.name, 'lab-pis');
+  t.same(c.budgets, { maxP95LatencyMs: 15 });
+  t.throws(() => classes.createFromProfile('rpi4', 'lab-pis'), { code: 'EF_ERR_CLASS_EXISTS' });
+  t.throws(() => classes.createFromProfile('nano'), { code: 'EF_ERR_CLASS_NOT_FOUND', message: /mcu-gateway/ });
+  t.throws(() => classes.update('lab-pis', { budgets: { minAccuracyPct: 120 } }), { code: 'EF_ERR_CLASS_INVALID', message: /cannot be above 100/ });
+  t.equal(classes.get('lab-pis').version, 1, 'a refused update changes nothing');
+  t.equal(classes.update('lab-pis', { speedModel: { factors: { fp32: 10, int8: 8, int4: 9 } } }).speedModel.factors.fp32, 10);
+  store.devices.upsertHello({ type: 'hello', v: 1, deviceId: 'd1', deviceClass: 'seen-only', agentVersion: '1', runtime: { node: 'v20', onnxruntime: '1.30.0' }, capabilities: { cpuModel: 'x', cores: 1, memoryBytes: 1, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' }, currentModel: null, sentAt: 1 }, 1);
+  t.same(classes.listUnconfigured().map((u) => u.name), ['seen-only']);
+  t.equal(classes.createFromProfile('rpi4', 'seen-only').name, 'seen-only', 'a class known from a hello can be configured');
+  t.throws(() => classes.remove('seen-only'), { message: /still has devices/ });
+  classes.remove('lab-pis');
+  t.throws(() => classes.get('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
+  t.throws(() => classes.remove('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
+  t.same(classes.list().map((x) => x.name), ['seen-only']);
+});
