@@ -18,6 +18,8 @@ import { createServingRuntime, type ServingRuntime } from './runtime/serving.js'
 import { startLocalApi, type LocalApi } from './serve/local-api.js';
 import { startWorkload, type Workload } from './serve/workload.js';
 import { goldenFeeds } from './swap/golden.js';
+import { createDeviceTelemetry, type DeviceTelemetryOptions } from './telemetry/device-telemetry.js';
+import type { Telemetry } from './telemetry/telemetry-service.js';
 import { runSwap } from './swap/run-swap.js';
 import type { SwapDeps, SwapStepDef } from './swap/steps.js';
 
@@ -40,6 +42,8 @@ export interface DeviceOptions {
   readonly preferHttp?: boolean;
   /** Override the swap steps (fault injection in simulations and tests). */
   readonly swapSteps?: readonly SwapStepDef[];
+  /** Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s windows. */
+  readonly telemetry?: DeviceTelemetryOptions | false;
 }
 
 export interface DeviceStatus {
@@ -53,6 +57,8 @@ export interface Device {
   readonly link: AgentLink;
   readonly serving: ServingRuntime;
   readonly store: ArtifactStore;
+  /** Telemetry windows and the durable outbox (null when turned off). */
+  readonly telemetry: Telemetry | null;
   /** The local API once started (null when disabled). */
   api(): LocalApi | null;
   /** Boots the last-known-good model and the local API, then starts the link (not awaited). */
@@ -86,6 +92,12 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let stopped = false;
 
   const link = createAgentLink({ ...options.link, logger: options.logger, clock, random, currentModel: () => serving.current()?.sha256 ?? null });
+
+  const telemetry = options.telemetry === false ? null : createDeviceTelemetry({
+    ...(options.telemetry ?? {}),
+    deviceId: options.link.deviceId, deviceClass: options.link.deviceClass, dataDir: options.dataDir,
+    clock, link, serving, manifest: (sha) => manifests.get(sha) ?? null, logger: log,
+  });
 
   function createWorker(): ModelWorker {
     const worker: ModelWorker = createModelWorker({
@@ -191,6 +203,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         log.error({ err: { message: (err as Error).message } }, 'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket');
       }
     }
+    telemetry?.start();
     if ((options.workloadRatePerS ?? 0) > 0) workload = startWorkload({ serving, ratePerS: options.workloadRatePerS ?? 0, sample, clock, random, logger: log });
     link.on('desired', handleDesired);
     link.start().catch(() => undefined);
@@ -200,13 +213,14 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     stopped = true;
     active?.abort.abort();
     workload?.stop();
+    await telemetry?.stop();
     await chain.catch(() => undefined);
     await api?.close();
     await serving.close();
   }
 
   return Object.freeze({
-    link, serving, store,
+    link, serving, store, telemetry,
     api: () => api,
     start,
     stop: async (stopOptions: { readonly clean?: boolean } = {}) => { await link.stop(stopOptions); await shutdown(); },

@@ -23,3 +23,13 @@ export { SWAP_STEP_DEFS, type SwapContext, type SwapDeps, type SwapStepDef } fro
 export { decodeFloat32, encodeFloat32, goldenFeeds, scoreGolden, type GoldenScore } from './swap/golden.js';
 export { inferRequestSchema, startLocalApi, type InferRequest, type LocalApi, type LocalApiOptions } from './serve/local-api.js';
 export { startWorkload, type Workload, type WorkloadOptions } from './serve/workload.js';
+export { createLatencyHistogram, HISTOGRAM_GROWTH, HISTOGRAM_MAX_MS, HISTOGRAM_MIN_MS, type LatencyHistogram } from './meters/latency-histogram.js';
+export { counterDelta, createHwmonSource, createModelledPowerSource, createRaplSource, DEFAULT_POWER_SYSFS, selectPowerSource, type PowerModelFigures, type PowerSource, type PowerSysfs } from './meters/power.js';
+export { createSysfsThermalReader, DEFAULT_THERMAL_SYSFS, processRssBytes, readCpuTempC, readFrequencyCapped, readThrottleCount, type ThermalReader, type ThermalReading, type ThermalSysfs } from './meters/system.js';
+export { top1Confidences } from './meters/confidence.js';
+export { createGoldenRunner, type GoldenResult, type GoldenRunner, type GoldenRunnerOptions, type GoldenTarget } from './meters/accuracy.js';
+export { openOutbox, type Outbox, type OutboxChannel, type OutboxEntry, type OutboxOptions } from './telemetry/outbox.js';
+export { breaks, createBudgetWatcher, measureBudget, type BudgetWatcher, type BudgetWatcherOptions, type WatchedBudgets } from './telemetry/budget-watcher.js';
+export { createWindowAccumulator, type WindowAccumulator, type WindowFigures } from './telemetry/window.js';
+export { createTelemetry, type Telemetry, type TelemetryOptions, type TelemetryReaders, type TelemetryStats, type TelemetryTransport } from './telemetry/telemetry-service.js';
+export { createDeviceTelemetry, manifestBudgets, type DeviceTelemetryDeps, type DeviceTelemetryOptions } from './telemetry/device-telemetry.js';

@@ -6,6 +6,7 @@ export * from './messages/common.js';
 export * from './messages/presence.js';
 export * from './messages/commands.js';
 export * from './messages/deploy.js';
+export * from './messages/telemetry.js';
 export * from './messages/registry.js';
 export * from './messages/decode.js';
 export * from './runtime/spawn-worker.js';

@@ -81,6 +81,8 @@ export interface AgentLink {
   publish(channel: DeviceChannel, message: AnyMessage): Promise<void>;
   /** Registers a handler for a server-to-device channel; returns a function that removes it. */
   on(channel: ServerChannel, handler: InboundHandler): () => void;
+  /** Calls `listener` after every CONNACK (the telemetry outbox drains then); returns a function that removes it. */
+  onOnline(listener: () => void): () => void;
   stats(): LinkStats;
 }
 
@@ -110,6 +112,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   const log = options.logger.child({ component: 'link', deviceId });
   const gate = createInboundGate({ deviceId, logger: log, clock, ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }) });
   const handlers = new Map<ServerChannel, Set<InboundHandler>>();
+  const onlineListeners = new Set<() => void>();
   const published = zeroPublished();
   const counters = { connects: 0, connectionsLost: 0, reconnectAttempts: 0, heartbeatsSent: 0, received: 0, handlerErrors: 0 };
   let lastReconnectDelayMs: number | null = null;
@@ -197,6 +200,13 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     if (heartbeatTimer) clock.clearTimeout(heartbeatTimer);
     scheduleHeartbeat();
     firstOnline.resolve();
+    for (const listener of onlineListeners) {
+      try {
+        listener();
+      } catch (err: unknown) {
+        log.error({ err }, 'online listener failed');
+      }
+    }
   }
 
   function handleClose(): void {
@@ -326,5 +336,10 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     return { state, ...counters, lastReconnectDelayMs, published: { ...published }, rejected: gate.rejected() };
   }
 
-  return Object.freeze({ deviceId, start, stop, kill, publish, on, stats });
+  function onOnline(listener: () => void): () => void {
+    onlineListeners.add(listener);
+    return () => { onlineListeners.delete(listener); };
+  }
+
+  return Object.freeze({ deviceId, start, stop, kill, publish, on, onOnline, stats });
 }

@@ -3,6 +3,7 @@ import type { Channel } from '../topics.js';
 import { commandSchema } from './commands.js';
 import { chunkNackSchema, chunkRequestSchema, chunkSchema, deployReportSchema, desiredSchema } from './deploy.js';
 import { heartbeatSchema, helloSchema, statusSchema } from './presence.js';
+import { breachSchema, telemetryWindowSchema } from './telemetry.js';
 
 /**
  * Every message schema by `type`, with the channel it travels on. PROTOCOL.md must describe
@@ -18,6 +19,8 @@ export const MESSAGE_SCHEMAS = {
   chunk: { channel: 'chunks', schema: chunkSchema },
   'chunk-nack': { channel: 'chunks', schema: chunkNackSchema },
   'deploy-report': { channel: 'events', schema: deployReportSchema },
+  telemetry: { channel: 'telemetry', schema: telemetryWindowSchema },
+  breach: { channel: 'events', schema: breachSchema },
 } as const satisfies Record<string, { channel: Channel; schema: z.ZodType }>;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;

@@ -1,0 +1,273 @@
+/**
+ * The agent's telemetry: closes a window every `windowMs` [EF-PROTO 8.1], checks it against
+ * the manifest's budgets, appends window and breach events to the durable outbox, and drains
+ * the outbox to the broker in order whenever the link is online [EF-PROTO 8.2]. Sensors come
+ * in as readers, so a real device measures and a simulated one models, through one path.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { PROTOCOL_VERSION, type AnyMessage, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import type { Clock, TimerHandle } from '../link/clock.js';
+import type { PowerSource } from '../meters/power.js';
+import { processRssBytes, type ThermalReader } from '../meters/system.js';
+import type { FloatTensor } from '../runtime/ort.js';
+import { createBudgetWatcher, type BudgetWatcherOptions, type WatchedBudgets } from './budget-watcher.js';
+import { openOutbox, type Outbox, type OutboxChannel, type OutboxOptions } from './outbox.js';
+import { createWindowAccumulator } from './window.js';
+
+/** How telemetry reaches the broker; the device passes its link. */
+export interface TelemetryTransport {
+  publish(channel: OutboxChannel, message: AnyMessage): Promise<void>;
+  isOnline(): boolean;
+  /** Calls `listener` each time the link comes online; returns an unsubscribe function. */
+  onOnline(listener: () => void): () => void;
+}
+
+/** Sensors; each absent one leaves its figure out of the window. */
+export interface TelemetryReaders {
+  readonly power?: PowerSource | null;
+  readonly thermal?: ThermalReader | null;
+  /** Default: this process's RSS. */
+  readonly rssBytes?: () => number;
+  readonly sessionBytes?: () => number | undefined;
+  /** Last golden-set result for the serving model. */
+  readonly golden?: () => { readonly accuracy: number; readonly at: number } | undefined;
+}
+
+export interface TelemetryOptions {
+  readonly deviceId: string;
+  readonly deviceClass: string;
+  /** The outbox and sequence state live in `<dataDir>/telemetry`. */
+  readonly dataDir: string;
+  readonly clock: Clock;
+  /** Reported as `clock.source`. Default `system`. */
+  readonly clockSource?: 'system' | 'virtual';
+  /** Window length, ms; 0 starts no timer (call `closeWindow()`). Default 10 000. */
+  readonly windowMs?: number;
+  readonly transport: TelemetryTransport;
+  readonly model: () => TelemetryWindow['model'];
+  /** Budgets of the serving manifest, or null. */
+  readonly budgets: () => WatchedBudgets | null;
+  readonly readers?: TelemetryReaders;
+  /** Called just before a window closes (simulated devices add their modelled inferences here). */
+  readonly beforeClose?: (windowStart: number, windowEnd: number) => void;
+  /** Called after a window closed (the device triggers scheduled golden runs here). */
+  readonly afterClose?: (window: TelemetryWindow) => void;
+  readonly outbox?: Omit<OutboxOptions, 'dir'>;
+  readonly watcher?: BudgetWatcherOptions;
+  /** Publishes awaiting acknowledgement at once while draining. Default 8. */
+  readonly maxInFlight?: number;
+  /**
+   * How long a publish may wait for its acknowledgement before the entry counts as not
+   * delivered (it stays in the outbox), ms. mqtt.js keeps unacknowledged QoS 1 publishes
+   * across a reconnect and resends them, so this only ends waits on a link that is gone.
+   * Default 30 000.
+   */
+  readonly publishTimeoutMs?: number;
+  readonly logger: Logger;
+}
+
+export interface TelemetryStats {
+  readonly windows: number;
+  readonly breaches: number;
+  /** Outbox entries acknowledged by the broker. */
+  readonly delivered: number;
+  readonly publishFailures: number;
+  readonly pending: number;
+  readonly droppedTotal: number;
+  readonly nextSeq: number;
+}
+
+export interface Telemetry {
+  recordInference(latencyMs: number, outputs?: Readonly<Record<string, FloatTensor>>, confidence?: number): void;
+  recordError(): void;
+  /** Opens the first window and starts the timer (if `windowMs` > 0) and the drain on reconnect. */
+  start(): void;
+  /** Stops the timer and the drain on reconnect; undelivered entries stay in the outbox for the next start. */
+  stop(): Promise<void>;
+  /** Closes the current window now: builds it, runs the budget watcher, appends to the outbox, drains. */
+  closeWindow(): TelemetryWindow;
+  /** Drains the outbox while online; resolves when this round ends. */
+  flush(): Promise<void>;
+  onWindow(listener: (window: TelemetryWindow, breaches: readonly Breach[]) => void): () => void;
+  readonly outbox: Outbox;
+  stats(): TelemetryStats;
+}
+
+const SEQ_FILE = 'seq.json';
+
+function loadNextSeq(dir: string): number {
+  try {
+    const raw = JSON.parse(readFileSync(join(dir, SEQ_FILE), 'utf8')) as { nextSeq?: unknown };
+    return typeof raw.nextSeq === 'number' && Number.isSafeInteger(raw.nextSeq) && raw.nextSeq >= 0 ? raw.nextSeq : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function saveNextSeq(dir: string, nextSeq: number): void {
+  const tmp = join(dir, `${SEQ_FILE}.tmp`);
+  writeFileSync(tmp, JSON.stringify({ nextSeq }));
+  renameSync(tmp, join(dir, SEQ_FILE));
+}
+
+export function createTelemetry(options: TelemetryOptions): Telemetry {
+  const { clock, transport } = options;
+  const windowMs = options.windowMs ?? 10_000;
+  const maxInFlight = options.maxInFlight ?? 8;
+  const publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
+  const readers = options.readers ?? {};
+  const log = options.logger.child({ component: 'telemetry', deviceId: options.deviceId });
+  const dir = join(options.dataDir, 'telemetry');
+  mkdirSync(dir, { recursive: true });
+  const outbox = openOutbox({ ...options.outbox, dir: join(dir, 'outbox') });
+  const watcher = createBudgetWatcher(options.watcher);
+  const acc = createWindowAccumulator();
+  const listeners = new Set<(w: TelemetryWindow, b: readonly Breach[]) => void>();
+  const counters = { windows: 0, breaches: 0, delivered: 0, publishFailures: 0 };
+  let nextSeq = loadNextSeq(dir);
+  let windowStart = clock.now();
+  let lastModelSha: string | null = null;
+  let timer: TimerHandle | null = null;
+  let unsubscribeOnline: (() => void) | null = null;
+  let drainRound: Promise<void> | null = null;
+  let drainAgain = false;
+
+  function buildWindow(now: number): TelemetryWindow {
+    options.beforeClose?.(windowStart, now);
+    const figures = acc.take();
+    const durationMs = Math.max(0, now - windowStart);
+    const duty = durationMs > 0 ? Math.min(1, figures.busyMs / durationMs) : 0;
+    const watts = readers.power?.end(now, duty) ?? null;
+    readers.power?.begin(now);
+    const thermal = readers.thermal?.end() ?? {};
+    readers.thermal?.begin();
+    const golden = readers.golden?.();
+    const sessionBytes = readers.sessionBytes?.();
+    const seq = nextSeq;
+    nextSeq += 1;
+    // Persist before the window exists anywhere: a crash then costs a gap, never a reused seq.
+    saveNextSeq(dir, nextSeq);
+    return {
+      type: 'telemetry', v: PROTOCOL_VERSION, deviceId: options.deviceId, deviceClass: options.deviceClass,
+      seq, windowStart, windowEnd: Math.max(now, windowStart), model: options.model(),
+      inferences: figures.inferences, errors: figures.errors, latencyMs: figures.latencyMs, dutyCycle: duty,
+      power: watts === null || !readers.power ? null : {
+        watts, source: readers.power.source, sensor: readers.power.sensor,
+        energyPerInferenceMj: figures.inferences > 0 ? (watts * durationMs) / figures.inferences : null,
+      },
+      accuracy: {
+        ...(golden ? { goldenAccuracy: golden.accuracy, goldenAt: golden.at } : {}),
+        ...(figures.meanTop1Confidence === null ? {} : { meanTop1Confidence: figures.meanTop1Confidence }),
+      },
+      memory: { rssBytes: Math.round((readers.rssBytes ?? processRssBytes)()), ...(sessionBytes === undefined ? {} : { sessionBytes }) },
+      thermal,
+      clock: { source: options.clockSource ?? 'system', durationMs },
+      outbox: { droppedTotal: outbox.droppedTotal(), pending: outbox.pending() },
+      sentAt: now,
+    };
+  }
+
+  function closeWindow(): TelemetryWindow {
+    const now = clock.now();
+    const window = buildWindow(now);
+    windowStart = now;
+    const sha = window.model?.sha256 ?? null;
+    // A new model starts the watcher afresh: its predecessor's windows say nothing about it.
+    if (sha !== lastModelSha) watcher.reset();
+    lastModelSha = sha;
+    const breaches = watcher.observe(window, options.budgets());
+    outbox.append('telemetry', window);
+    for (const b of breaches) {
+      outbox.append('events', b);
+      log.warn({ budget: b.budget, state: b.state, measured: b.measured, limit: b.limit }, b.state === 'breached' ? 'budget breached' : 'budget recovered');
+    }
+    counters.windows += 1;
+    counters.breaches += breaches.length;
+    for (const l of listeners) l(window, breaches);
+    options.afterClose?.(window);
+    void flush();
+    return window;
+  }
+
+  function publishWithTimeout(channel: OutboxChannel, message: AnyMessage): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const t = clock.setTimeout(() => reject(new Error(`no acknowledgement within ${publishTimeoutMs} ms`)), publishTimeoutMs);
+      transport.publish(channel, message).then(
+        () => { clock.clearTimeout(t); resolve(); },
+        (err: unknown) => { clock.clearTimeout(t); reject(err instanceof Error ? err : new Error(String(err))); },
+      );
+    });
+  }
+
+  async function drain(): Promise<void> {
+    while (transport.isOnline()) {
+      const batch = outbox.peek(maxInFlight);
+      if (batch.length === 0) return;
+      const results = await Promise.allSettled(batch.map((e) => publishWithTimeout(e.channel, e.message)));
+      // Only an unbroken acknowledged prefix leaves the outbox, so order survives a failure mid-batch.
+      const firstFailure = results.findIndex((r) => r.status === 'rejected');
+      const acked = firstFailure === -1 ? batch.length : firstFailure;
+      if (acked > 0) {
+        outbox.ack((batch[acked - 1] as { id: number }).id);
+        counters.delivered += acked;
+      }
+      if (firstFailure !== -1) {
+        counters.publishFailures += 1;
+        log.debug({ err: (results[firstFailure] as PromiseRejectedResult).reason as unknown, pending: outbox.pending() }, 'telemetry publish failed; kept in the outbox for the next connection');
+        return;
+      }
+    }
+  }
+
+  function flush(): Promise<void> {
+    if (drainRound) { drainAgain = true; return drainRound; }
+    drainRound = (async () => {
+      do {
+        drainAgain = false;
+        await drain();
+      } while (drainAgain && transport.isOnline());
+    })().catch((err: unknown) => { log.error({ err }, 'telemetry drain failed'); }).finally(() => { drainRound = null; });
+    return drainRound;
+  }
+
+  function schedule(): void {
+    timer = clock.setTimeout(() => {
+      timer = null;
+      try {
+        closeWindow();
+      } catch (err: unknown) {
+        // A full disk or a sensor bug must not stop the device from serving; the next window retries.
+        log.error({ err }, 'telemetry window could not be closed');
+      }
+      schedule();
+    }, windowMs);
+  }
+
+  function start(): void {
+    windowStart = clock.now();
+    readers.power?.begin(windowStart);
+    readers.thermal?.begin();
+    unsubscribeOnline ??= transport.onOnline(() => { void flush(); });
+    if (windowMs > 0 && !timer) schedule();
+    void flush();
+  }
+
+  async function stop(): Promise<void> {
+    if (timer) clock.clearTimeout(timer);
+    timer = null;
+    unsubscribeOnline?.();
+    unsubscribeOnline = null;
+    // Not awaiting an open drain: on a killed link its publishes may never be acknowledged.
+    // Whatever it had not delivered is still in the outbox.
+  }
+
+  return Object.freeze({
+    recordInference: acc.recordInference,
+    recordError: acc.recordError,
+    start, stop, closeWindow, flush, outbox,
+    onWindow: (listener: (w: TelemetryWindow, b: readonly Breach[]) => void) => { listeners.add(listener); return () => { listeners.delete(listener); }; },
+    stats: (): TelemetryStats => ({ ...counters, pending: outbox.pending(), droppedTotal: outbox.droppedTotal(), nextSeq }),
+  });
+}
