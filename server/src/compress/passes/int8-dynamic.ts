@@ -27,7 +27,7 @@ async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassRepor
   const skipped: NodeNote[] = [];
   const plan: Array<{ node: Node; info: Exclude<ReturnType<typeof linearWeight>, string> }> = [];
   for (const node of graph.nodes) {
-    if (node.opType === 'Conv') skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: CONV_REASON });
+    if (node.opType === 'Conv') skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: exclusionReason(node, ctx.exclude) ?? CONV_REASON });
     if (node.opType !== 'MatMul' && node.opType !== 'Gemm') continue;
     const ex = exclusionReason(node, ctx.exclude);
     const info = linearWeight(graph, node);

@@ -30,10 +30,11 @@ export interface Int8StaticOptions {
   readonly activationType?: 'uint8' | 'int8';
   /**
    * Sensitivity fallback goal: the minimum cosine of each float output to the float model's on
-   * the calibration data; layers are reverted to float until it holds. Default 0.99; 0 disables.
+   * the calibration data; layers are reverted to float until it holds. Default 0.995: the goal is
+   * checked on calibration data, so it keeps a margin over the 0.99 expected on unseen inputs. 0 disables.
    */
   readonly fidelity?: number;
-  /** Most quantize+compare rounds of the fallback; default 8. */
+  /** Most quantize+compare rounds of the fallback; default 12. */
   readonly maxRounds?: number;
 }
 
@@ -78,7 +79,7 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   const opset = opsetOf(ctx.model, '') ?? 0;
   if (opset < 13) return refused('int8-static', `per-channel QDQ needs ai.onnx opset ≥ 13, the model has ${opset}; put opset-upgrade before int8-static`);
   if (!ctx.calibration) return refused('int8-static', 'static quantization needs calibration data (--calib mnist:256, a sample directory or random:N)');
-  const goal = opts.fidelity ?? 0.99;
+  const goal = opts.fidelity ?? 0.995;
   const fb = goal > 0 ? await findFallback(loadModel(writeModel(ctx.model)), ctx.exclude, ctx.calibration, opts, { goal, ...(opts.maxRounds === undefined ? {} : { maxRounds: opts.maxRounds }) }) : undefined;
   if (typeof fb === 'string') return refused('int8-static', fb);
   const exclude = { nodes: [...ctx.exclude.nodes, ...(fb?.reverted.keys() ?? [])], opTypes: ctx.exclude.opTypes };

@@ -20,7 +20,7 @@ import { quantizeStatic, type Int8StaticOptions } from './int8-static.js';
 export interface FallbackOptions {
   /** Minimum cosine of every float output to the float model's; 0 disables the fallback. */
   readonly goal: number;
-  /** Most quantize+compare rounds; default 8. */
+  /** Most quantize+compare rounds; default 12. */
   readonly maxRounds?: number;
   /** Share of the still-int8 layers reverted per round; default 0.1 (at least one layer). */
   readonly revertShare?: number;
@@ -81,7 +81,7 @@ export async function findFallback(float: Model, exclude: Exclusions, calibratio
   const reverted = new Map<string, string>();
   const cached = cachedRanges(calibration);
   const outputs = float.graph.outputs.filter((o) => o.type?.kind === 'tensor' && o.type.elemType === 'float32').map((o) => o.name);
-  const maxRounds = fb.maxRounds ?? 8;
+  const maxRounds = fb.maxRounds ?? 12;
   let last = { outputCosine: 0, rounds: 0 };
   for (let round = 1; round <= maxRounds; round++) {
     const ex: Exclusions = { nodes: [...exclude.nodes, ...reverted.keys()], opTypes: exclude.opTypes };
