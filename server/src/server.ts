@@ -6,12 +6,15 @@ import { createLogger, redactUrl, type Logger } from './log/logger.js';
 import { openStore, type Store } from './store/db.js';
 import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';
+import { createDeployService, type DeployService, type DeployServiceOptions } from './deploy/deploy-service.js';
 
 export interface CreateServerOptions {
   /** Logger; default JSON to stdout at `config.log.level`. */
   readonly logger?: Logger;
   /** Injected clock, ms. Default `Date.now`. */
   readonly now?: () => number;
+  /** Deployer settings: evaluation tick (0 = tests call `deploy().rollouts.tick`), download slots, HTTP route. */
+  readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'slots' | 'http' | 'random'>;
 }
 
 /** What `start()` resolves to. */
@@ -39,6 +42,8 @@ export interface EdgefleetServer {
   readonly rejections: RejectionCounter;
   /** Presence ingestion, exposed so tests can run the sweep with their own clock. */
   presence(): PresenceService;
+  /** The deployer (artifacts, signing keys, chunk server, rollouts); throws before `start()`. */
+  deploy(): DeployService;
 }
 
 /** Builds (without starting) the server from a parsed, frozen config. */
@@ -51,6 +56,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let client: BrokerClient | null = null;
   let presence: PresenceService | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
+  let deploy: DeployService | null = null;
   let stopping: Promise<void> | null = null;
 
   async function connectBroker(): Promise<ServerAddress> {
@@ -92,6 +98,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       }
     }, config.presence.sweepIntervalMs);
     sweepTimer.unref();
+    deploy = createDeployService({
+      store, client, dataDir: config.dataDir, now, logger: log.child({ component: 'deploy' }), maxPayloadBytes: config.maxPayloadBytes,
+      onReject: (r) => rejections.record(r), ...options.deploy,
+    });
+    await deploy.start();
     log.info({ brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir }, 'edgefleet server started');
     return address;
   }
@@ -99,6 +110,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   async function shutdown(): Promise<void> {
     if (sweepTimer) clearInterval(sweepTimer);
     broker?.stopAccepting();
+    await deploy?.stop().catch((err: unknown) => log.warn({ err }, 'deployer did not stop cleanly'));
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await client?.close().catch((err: unknown) => log.warn({ err }, 'broker client did not close cleanly'));
     store?.close();
@@ -121,6 +133,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     presence() {
       if (!presence) throw new Error('server not started');
       return presence;
+    },
+    deploy() {
+      if (!deploy) throw new Error('server not started');
+      return deploy;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { MAX_CHUNK_BYTES, parseTopic, type RejectReason } from '@edgefleet/shared';
+import { maxPayloadBytesFor, parseTopic, type RejectReason } from '@edgefleet/shared';
 
 /** Why the embedded broker refused a publish, before any subscriber saw it. */
 export interface PublishRejection {
@@ -13,12 +13,6 @@ export interface PublishLimits {
 }
 
 /**
- * Artifact chunks carry up to {@link MAX_CHUNK_BYTES} of data, base64 inside JSON, so their
- * envelope may exceed the ordinary limit; they get 4/3 of the chunk plus 16 KiB of headers.
- */
-const CHUNK_ENVELOPE_BYTES = Math.ceil((MAX_CHUNK_BYTES * 4) / 3) + 16 * 1024;
-
-/**
  * Checks a publish against the topic scheme and payload limit [EF-PROTO 5]. aedes has no
  * packet size limit of its own, so the embedded broker runs this in `authorizePublish`.
  * `$SYS/` topics fall outside the scheme and are refused as aedes' default does.
@@ -26,7 +20,8 @@ const CHUNK_ENVELOPE_BYTES = Math.ceil((MAX_CHUNK_BYTES * 4) / 3) + 16 * 1024;
 export function checkPublish(topic: string, payloadBytes: number, limits: PublishLimits): PublishRejection | null {
   const parsed = parseTopic(topic);
   if (!parsed) return { reason: 'bad-topic', detail: `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`, deviceId: null };
-  const max = parsed.channel === 'chunks' ? Math.max(limits.maxPayloadBytes, CHUNK_ENVELOPE_BYTES) : limits.maxPayloadBytes;
+  // One rule for broker and decoder: only `chunks` may exceed the ordinary limit [EF-PROTO 5].
+  const max = maxPayloadBytesFor(parsed.channel, limits.maxPayloadBytes);
   if (payloadBytes > max) {
     return { reason: 'oversize', detail: `payload of ${payloadBytes} bytes on ${parsed.channel} exceeds the limit of ${max}`, deviceId: parsed.deviceId };
   }

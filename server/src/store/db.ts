@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { EdgefleetError } from '@edgefleet/shared';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { createDeviceRepository, type DeviceRepository } from './devices.js';
+import { createRolloutTables, type RolloutTables } from './rollout-tables.js';
 import { createPlannerTables, type PlannerTables } from './planner-tables.js';
 
 /** File name of the SQLite store inside the data directory. */
@@ -25,6 +26,8 @@ export interface OpenStoreOptions {
 export interface Store {
   readonly path: string;
   readonly devices: DeviceRepository;
+  /** Artifacts, rollouts, per-device deployments and deploy reports (the deployer's tables). */
+  readonly rollouts: RolloutTables;
   /** Classes, models, variants and plans (the planner's tables). */
   readonly planner: PlannerTables;
   /** Highest applied migration. */
@@ -42,12 +45,15 @@ function currentVersion(db: Db): number {
 export function migrate(db: Db, migrations: readonly Migration[], now: number = Date.now()): number {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
   const from = currentVersion(db);
-  const known = migrations.at(-1)?.version ?? 0;
+  const known = Math.max(0, ...migrations.map((m) => m.version));
+  // Areas own version ranges (deploy 10–19, auth 20–…), so a store can be at 20 without 10:
+  // apply every listed migration not yet recorded, not only those above the highest.
+  const applied = new Set((db.prepare('SELECT version FROM schema_version').all() as Array<{ version: number }>).map((r) => r.version));
   if (from > known) {
     throw new EdgefleetError('EF_ERR_STORE_MIGRATION', `store schema version ${from} is newer than this edgefleet knows (${known}); upgrade edgefleet or use another --data-dir`, { from, known });
   }
   for (const migration of migrations) {
-    if (migration.version <= from) continue;
+    if (applied.has(migration.version)) continue;
     try {
       db.transaction(() => {
         db.exec(migration.sql);
@@ -102,6 +108,7 @@ export function openStore(options: OpenStoreOptions): Store {
   return Object.freeze({
     path,
     devices: createDeviceRepository(db),
+    rollouts: createRolloutTables(db),
     planner: createPlannerTables(db),
     schemaVersion: () => currentVersion(db),
     close() {

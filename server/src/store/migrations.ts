@@ -98,4 +98,71 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX plans_by_inputs ON plans(inputs_key, invalidated_at);
     `,
   },
+  {
+    version: 10,
+    name: 'artifacts, rollouts, per-device deployments and deploy reports (deploy)',
+    sql: `
+      -- Content-addressed artifacts under <dataDir>/artifacts/<sha256>.onnx; chunks is the
+      -- JSON list of per-chunk sha256 so a manifest never re-hashes a large file.
+      CREATE TABLE artifacts (
+        sha256      TEXT PRIMARY KEY,
+        size        INTEGER NOT NULL,
+        chunk_size  INTEGER NOT NULL,
+        chunks      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE rollouts (
+        id              TEXT PRIMARY KEY,
+        class           TEXT NOT NULL,
+        variant_id      TEXT NOT NULL,
+        artifact_sha    TEXT NOT NULL,
+        -- JSON: golden set, class budgets, policy (waves, abort criteria, timeouts)
+        golden          TEXT NOT NULL,
+        budgets         TEXT,
+        policy          TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('in-progress', 'rolling-back', 'completed', 'aborted')),
+        current_wave    INTEGER NOT NULL,
+        wave_count      INTEGER NOT NULL,
+        reason          TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        finished_at     INTEGER
+      ) STRICT;
+      CREATE INDEX rollouts_by_state ON rollouts(state);
+
+      -- One row per device of a rollout: its wave, its deployment of the new variant and,
+      -- after an abort, its rollback deployment.
+      CREATE TABLE rollout_devices (
+        rollout_id      TEXT NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+        device_id       TEXT NOT NULL,
+        wave            INTEGER NOT NULL,
+        state           TEXT NOT NULL,
+        deployment_id   TEXT NOT NULL,
+        -- JSON {variantId, sha256, rolloutId} of what the device ran before, or NULL
+        previous        TEXT,
+        rollback_id     TEXT,
+        agent_state     TEXT,
+        failure         TEXT,
+        notified_at     INTEGER,
+        rollback_at     INTEGER,
+        finished_at     INTEGER,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (rollout_id, device_id)
+      ) STRICT;
+      CREATE UNIQUE INDEX rollout_devices_by_deployment ON rollout_devices(deployment_id);
+      CREATE INDEX rollout_devices_by_rollback ON rollout_devices(rollback_id);
+      CREATE INDEX rollout_devices_by_device ON rollout_devices(device_id, finished_at);
+
+      -- Dedupe of agent reports: QoS 1 and manifest redelivery repeat them.
+      CREATE TABLE deploy_reports (
+        deployment_id TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        device_id     TEXT NOT NULL,
+        received_at   INTEGER NOT NULL,
+        report        TEXT NOT NULL,
+        PRIMARY KEY (deployment_id, state)
+      ) STRICT;
+    `,
+  },
 ];

@@ -1,0 +1,122 @@
+/**
+ * The production chunk server [EF-PROTO 6.4]: answers `chunk-req` from devices with the
+ * requested chunks of the artifact their deployment names, on the device's own `chunks`
+ * topic, QoS 1, never retained. Stateless per transfer: each request carries deployment id,
+ * artifact sha256 and window, and is checked against the store (the deployment must belong
+ * to the requesting device and name that artifact), so a server restart loses nothing.
+ *
+ * Bad requests never crash the server: they are counted (`rejects` by reason, and the
+ * server's rejection counter for undecodable ones) and answered with `chunk-nack` where a
+ * device can act on it.
+ */
+import {
+  chunkRange, decodeMessage, deviceTopic, encodeMessage, parseTopic, PROTOCOL_VERSION, requestedIndices, sha256Hex,
+  type ChunkNack, type ChunkRequest, type RejectReason,
+} from '@edgefleet/shared';
+import type { BrokerClient, MessageInfo } from '../broker/client.js';
+import type { Logger } from '../log/logger.js';
+import type { RolloutTables } from '../store/rollout-tables.js';
+import type { ServerArtifactStore } from './artifact-store.js';
+import { createDownloadSlots, type DownloadSlots, type DownloadSlotsOptions } from './download-slots.js';
+
+export interface ChunkServerOptions {
+  readonly publish: BrokerClient['publish'];
+  readonly artifacts: ServerArtifactStore;
+  readonly tables: Pick<RolloutTables, 'deploymentTarget'>;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly slots?: DownloadSlotsOptions;
+  /** Largest ordinary payload, for decoding. */
+  readonly maxPayloadBytes?: number;
+  /** Told about undecodable requests (the server's rejection counter). */
+  readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
+}
+
+export interface ChunkServerStats {
+  readonly requests: number;
+  readonly chunksSent: number;
+  /** Bytes of chunk data sent (before base64). */
+  readonly bytesSent: number;
+  readonly nacks: Readonly<Record<ChunkNack['reason'], number>>;
+  /** Requests that did not decode. */
+  readonly rejects: number;
+  readonly slots: ReturnType<DownloadSlots['stats']>;
+}
+
+export interface ChunkServer {
+  /** Entry point for every message; ignores all but `…/chunk-req`. Never throws. */
+  handleMessage(topic: string, payload: Buffer, info: MessageInfo): void;
+  /** Answers one decoded request (tests and benchmarks call it directly). */
+  handleRequest(request: ChunkRequest): Promise<void>;
+  /** Frees a device's download slot (its deployment left the download phase). */
+  release(deviceId: string): void;
+  stats(): ChunkServerStats;
+}
+
+export function createChunkServer(options: ChunkServerOptions): ChunkServer {
+  const log = options.logger;
+  const slots = createDownloadSlots(options.slots);
+  const nacks: Record<ChunkNack['reason'], number> = { 'unknown-deployment': 0, 'unknown-artifact': 0, busy: 0, 'bad-request': 0 };
+  let requests = 0;
+  let chunksSent = 0;
+  let bytesSent = 0;
+  let rejects = 0;
+
+  async function nack(req: ChunkRequest, reason: ChunkNack['reason'], detail: string, retryAfterMs?: number): Promise<void> {
+    nacks[reason] += 1;
+    if (reason !== 'busy') log.debug({ deviceId: req.deviceId, deploymentId: req.deploymentId, reason, detail }, 'chunk request refused');
+    const message: ChunkNack = {
+      type: 'chunk-nack', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, requestId: req.requestId, reason,
+      detail: detail.slice(0, 500), sentAt: options.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    };
+    await options.publish(deviceTopic(req.deviceId, 'chunks'), encodeMessage(message), { qos: 1 });
+  }
+
+  async function handleRequest(req: ChunkRequest): Promise<void> {
+    requests += 1;
+    const target = options.tables.deploymentTarget(req.deploymentId);
+    if (!target || target.deviceId !== req.deviceId) return nack(req, 'unknown-deployment', `deployment ${req.deploymentId} is not assigned to ${req.deviceId}`);
+    if (target.sha256 !== req.sha256) return nack(req, 'unknown-artifact', `deployment ${req.deploymentId} names artifact ${target.sha256}, not ${req.sha256}`);
+    let layout;
+    try {
+      layout = await options.artifacts.layout(req.sha256);
+    } catch (err: unknown) {
+      return nack(req, 'unknown-artifact', (err as Error).message);
+    }
+    const indices = requestedIndices(req);
+    const outside = indices.find((i) => i >= layout.chunkCount);
+    if (indices.length === 0 || outside !== undefined) return nack(req, 'bad-request', `window asks for chunk ${outside ?? 'none'} of ${layout.chunkCount}`);
+    const wait = slots.acquire(req.deviceId, options.now());
+    if (wait !== null) return nack(req, 'busy', 'the server is serving its maximum of concurrent downloads', wait);
+    const bytes = await options.artifacts.bytes(req.sha256);
+    const topic = deviceTopic(req.deviceId, 'chunks');
+    const sends: Promise<void>[] = [];
+    for (const index of indices) {
+      const { start, end } = chunkRange(index, layout.chunkSize, layout.size);
+      const data = bytes.subarray(start, end);
+      chunksSent += 1;
+      bytesSent += data.byteLength;
+      sends.push(options.publish(topic, encodeMessage({
+        type: 'chunk', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, sha256: req.sha256, requestId: req.requestId,
+        index, chunkSha256: sha256Hex(data), data: data.toString('base64'), sentAt: options.now(),
+      }), { qos: 1 }));
+    }
+    await Promise.all(sends);
+  }
+
+  return {
+    handleMessage(topic, payload) {
+      if (parseTopic(topic)?.channel !== 'chunk-req') return;
+      const decoded = decodeMessage(topic, payload, options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes });
+      if (!decoded.ok || decoded.message.type !== 'chunk-req') {
+        rejects += 1;
+        if (!decoded.ok) options.onReject?.({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
+        return;
+      }
+      handleRequest(decoded.message).catch((err: unknown) => log.warn({ err, deviceId: decoded.topic.deviceId }, 'chunk request failed'));
+    },
+    handleRequest,
+    release: (deviceId) => slots.release(deviceId),
+    stats: () => ({ requests, chunksSent, bytesSent, nacks: { ...nacks }, rejects, slots: slots.stats() }),
+  };
+}
