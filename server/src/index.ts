@@ -13,3 +13,8 @@ export { createRejectionCounter, type RejectionCounter, type Rejection } from '.
 export { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 export { listDevices } from './registry/list-devices.js';
 export { summarizePresence, type ClassPresence } from './registry/summary.js';
+export { EXTERNAL_BROKER_SECRET_FILE } from './server.js';
+export { createAuthService, SERVER_USERNAME, isReservedDeviceId, type AuthService } from './auth/service.js';
+export { createEventBus, type EventBus, type FleetEvent, type FleetEventEnvelope } from './events/bus.js';
+export { createApiServer, type ApiServer, type ApiServerOptions } from './api/app.js';
+export { createMetricsRegistry, type MetricsRegistry, type MetricFamily } from './api/metrics.js';

@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ENROLL_REQUEST_FILTER, parseEnrollTopic, parseTopic } from '@edgefleet/shared';
 import type { ServerConfig } from './config/schema.js';
-import { createBrokerClient, type BrokerClient } from './broker/client.js';
+import { createApiServer, type ApiServer } from './api/app.js';
+import { coreMetrics } from './api/collectors.js';
+import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
+import { createBrokerAccess } from './auth/broker-access.js';
+import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
+import { createAuthService, isReservedDeviceId, SERVER_USERNAME, type AuthService } from './auth/service.js';
+import { loadTlsMaterial, type TlsMaterial } from './auth/tls.js';
+import { createEventBus, type EventBus } from './events/bus.js';
+import { createBrokerClient, type BrokerClient, type MessageInfo } from './broker/client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
 import { openStore, type Store } from './store/db.js';
@@ -15,7 +26,14 @@ export interface CreateServerOptions {
   readonly now?: () => number;
   /** Deployer settings: evaluation tick (0 = tests call `deploy().rollouts.tick`), download slots, HTTP route. */
   readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'slots' | 'http' | 'random'>;
+  /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
+  readonly version?: string;
 }
+
+/** File in the data directory holding the server's MQTT password for an external broker (written by `edgefleet broker-config`). */
+export const EXTERNAL_BROKER_SECRET_FILE = 'mqtt-server.secret';
+/** Where the deployment keyring publishes the public keys agents should trust (one base64 key per line). */
+const TRUSTED_KEYS_FILE = join('keys', 'trusted-keys.txt');
 
 /** What `start()` resolves to. */
 export interface ServerAddress {
@@ -25,6 +43,10 @@ export interface ServerAddress {
   readonly brokerMode: 'embedded' | 'external';
   /** Port of the embedded broker, or null in external mode. */
   readonly port: number | null;
+  /** Base URL of the admin API on loopback, or null when it is off (`apiPort: -1`). */
+  readonly apiUrl: string | null;
+  /** Port the admin API listens on, or null. */
+  readonly apiPort: number | null;
 }
 
 /** The control server. Later issues add the API, deployer and control loop. */
@@ -44,6 +66,33 @@ export interface EdgefleetServer {
   presence(): PresenceService;
   /** The deployer (artifacts, signing keys, chunk server, rollouts); throws before `start()`. */
   deploy(): DeployService;
+  /** Fleet events (SSE source); any module may publish. */
+  readonly events: EventBus;
+  /** Prometheus collectors; any module may register. */
+  readonly metrics: MetricsRegistry;
+  /** Tokens and device credentials; throws before `start()`. */
+  auth(): AuthService;
+  /** The admin API (null when `apiPort` is -1); throws before `start()`. */
+  api(): ApiServer | null;
+}
+
+/** Reads the server's external-broker password, if `edgefleet broker-config` wrote one. */
+function externalCredential(config: ServerConfig): { username: string; password: string } | null {
+  if (config.brokerUrl === null || new URL(config.brokerUrl).username !== '') return null;
+  try {
+    return { username: SERVER_USERNAME, password: readFileSync(join(config.dataDir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim() };
+  } catch {
+    return null;
+  }
+}
+
+/** Public keys agents are told to trust at enrollment; empty until the deployment keyring exists. */
+function readSigningKeys(dataDir: string): string[] {
+  try {
+    return readFileSync(join(dataDir, TRUSTED_KEYS_FILE), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  } catch {
+    return [];
+  }
 }
 
 /** Builds (without starting) the server from a parsed, frozen config. */
@@ -51,44 +100,110 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   const now = options.now ?? Date.now;
   const log = options.logger ?? createLogger({ level: config.log.level });
   const rejections = createRejectionCounter({ logger: log.child({ component: 'rejections' }), now });
+  const events = createEventBus({ now, onListenerError: (err) => log.warn({ err }, 'event listener failed') });
+  const metrics = createMetricsRegistry((err) => log.warn({ err }, 'metrics collector failed'));
+  const refused = createLabelledCounter('edgefleet_mqtt_connects_refused_total', 'MQTT connections the embedded broker refused, by reason.');
+  // The server's own broker identity: a fresh random password per process, never stored.
+  const serverPassword = randomBytes(32).toString('base64url');
   let store: Store | null = null;
+  let auth: AuthService | null = null;
+  let tls: TlsMaterial | null = null;
   let broker: EmbeddedBroker | null = null;
   let client: BrokerClient | null = null;
   let presence: PresenceService | null = null;
+  let enroll: EnrollHandler | null = null;
+  let api: ApiServer | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
   let deploy: DeployService | null = null;
   let stopping: Promise<void> | null = null;
+  const startedAt = now();
 
-  async function connectBroker(): Promise<ServerAddress> {
+  async function connectBroker(service: AuthService): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort'>> {
     if (config.brokerUrl === null) {
       broker = await startEmbeddedBroker({
         port: config.port, host: config.host, drainTimeoutMs: config.drainTimeoutMs, maxPayloadBytes: config.maxPayloadBytes,
         logger: log.child({ component: 'broker' }),
         onReject: (r) => rejections.record(r),
+        access: createBrokerAccess({
+          auth: config.auth.enabled ? service : null, serverPassword, maxPayloadBytes: config.maxPayloadBytes, now,
+          connectLimit: { burst: config.auth.connectBurst, ratePerS: config.auth.connectRatePerS },
+        }),
+        onRefused: ({ clientId, reason }) => {
+          refused.inc({ reason });
+          events.publish({ type: 'broker.refused', clientId: clientId.slice(0, 128), reason });
+        },
+        ...(tls ? { tls } : {}),
       });
       return { brokerUrl: broker.url, brokerMode: 'embedded', port: broker.port };
     }
     return { brokerUrl: config.brokerUrl, brokerMode: 'external', port: null };
   }
 
+  /** Routes each inbound message: enrollment requests to the enroll handler, the rest to presence. */
+  function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
+    if (parseEnrollTopic(topic)) return enroll?.handleMessage(topic, payload);
+    const deviceId = parseTopic(topic)?.deviceId;
+    // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
+    if (deviceId !== undefined && isReservedDeviceId(deviceId)) {
+      return rejections.record({ reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId });
+    }
+    presence?.handleMessage(topic, payload, info);
+  }
+
+  async function startApi(service: AuthService, address: Omit<ServerAddress, 'apiUrl' | 'apiPort'>): Promise<ServerAddress> {
+    if (config.apiPort < 0) return { ...address, apiUrl: null, apiPort: null };
+    const openStore = store as Store;
+    api = createApiServer({
+      store: openStore, auth: service, events, metrics, logger: log.child({ component: 'api' }), now,
+      version: options.version ?? '0.1.0', startedAt,
+      readiness: () => {
+        const checks = { store: store !== null, broker: client?.connected ?? false };
+        return { ready: checks.store && checks.broker, checks };
+      },
+      disconnectDevice: (deviceId) => broker?.disconnect(deviceId) ?? false,
+    }, {
+      enforceAuth: config.auth.enabled,
+      rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
+      ...(tls ? { tls } : {}),
+    });
+    const listening = await api.listen(config.apiPort, config.apiHost);
+    log.info({ apiUrl: listening.url, tls: tls !== null, auth: config.auth.enabled }, 'admin API listening');
+    return { ...address, apiUrl: listening.url, apiPort: listening.port };
+  }
+
   async function start(): Promise<ServerAddress> {
     if (store) throw new Error('server already started');
     store = openStore({ dataDir: config.dataDir });
     log.info({ path: store.path, schemaVersion: store.schemaVersion() }, 'store open');
-    const address = await connectBroker();
+    if (config.tls.certFile !== null && config.tls.keyFile !== null) tls = loadTlsMaterial(config.tls.certFile, config.tls.keyFile);
+    const service = createAuthService({ repo: store.auth, now, events });
+    auth = service;
+    if (!config.auth.enabled) log.warn('auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos');
+    const address = await connectBroker(service);
     presence = createPresenceService({
       devices: store.devices, rejections, now, logger: log.child({ component: 'presence' }),
       maxPayloadBytes: config.maxPayloadBytes, offlineAfterMs: config.presence.offlineAfterMs,
+      onPresence: (deviceId, state, reason) => events.publish(state === 'online' ? { type: 'device.online', deviceId } : { type: 'device.offline', deviceId, reason }),
     });
-    const handle = presence.handleMessage;
+    const external = externalCredential(config);
     client = await createBrokerClient({
       url: address.brokerUrl,
       // Unique per process so two servers on one external broker never take over each other.
       clientId: `edgefleet-server-${randomBytes(4).toString('hex')}`,
       logger: log.child({ component: 'broker-client' }),
+      ...(broker ? { username: SERVER_USERNAME, password: serverPassword } : external ?? {}),
+      ...(broker && tls ? { pinnedCert: tls.cert } : {}),
     });
-    client.onMessage(handle);
-    await client.subscribe(PRESENCE_FILTERS, 1);
+    const publisher = client;
+    enroll = createEnrollHandler({
+      auth: service, rejections, now, logger: log.child({ component: 'enroll' }),
+      publish: (topic, payload) => publisher.publish(topic, payload, { qos: 1, retain: false }),
+      signingKeys: () => readSigningKeys(config.dataDir),
+    });
+    const enrollCounts = enroll.counts;
+    metrics.register(coreMetrics({ devices: store.devices, rejections: rejections.counts, refused, enrollments: enrollCounts, events }));
+    client.onMessage(handleMessage);
+    await client.subscribe([...PRESENCE_FILTERS, ENROLL_REQUEST_FILTER], 1);
     const sweep = presence.sweep;
     sweepTimer = setInterval(() => {
       try {
@@ -103,14 +218,16 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       onReject: (r) => rejections.record(r), ...options.deploy,
     });
     await deploy.start();
+    const full = await startApi(service, address);
     log.info({ brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir }, 'edgefleet server started');
-    return address;
+    return full;
   }
 
   async function shutdown(): Promise<void> {
     if (sweepTimer) clearInterval(sweepTimer);
     broker?.stopAccepting();
     await deploy?.stop().catch((err: unknown) => log.warn({ err }, 'deployer did not stop cleanly'));
+    await api?.close().catch((err: unknown) => log.warn({ err }, 'admin API did not close cleanly'));
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await client?.close().catch((err: unknown) => log.warn({ err }, 'broker client did not close cleanly'));
     store?.close();
@@ -137,6 +254,16 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     deploy() {
       if (!deploy) throw new Error('server not started');
       return deploy;
+    },
+    events,
+    metrics,
+    auth() {
+      if (!auth) throw new Error('server not started');
+      return auth;
+    },
+    api() {
+      if (!store) throw new Error('server not started');
+      return api;
     },
   };
 }

@@ -40,6 +40,22 @@ export const ERROR_CATALOGUE = {
   EF_ERR_CLASS_EXISTS: { status: 409, summary: 'a device class with that name already exists' },
   EF_ERR_MODEL_NOT_FOUND: { status: 404, summary: 'no such model in the model store' },
   EF_ERR_PLAN_FAILED: { status: 422, summary: 'the planner could not produce a plan (no candidate could be built)' },
+  EF_ERR_API_VALIDATION: { status: 400, summary: 'an admin API request (path, query or body) failed its schema' },
+  EF_ERR_API_NOT_FOUND: { status: 404, summary: 'no admin API route matches the method and path' },
+  EF_ERR_API_RATE_LIMITED: { status: 429, summary: 'too many requests from this token or address; retry after the time given' },
+  EF_ERR_API_INTERNAL: { status: 500, summary: 'the admin API failed unexpectedly; the server log has the cause' },
+  EF_ERR_API_LISTEN: { status: 500, summary: 'the admin API could not listen on its port' },
+  EF_ERR_API_UNREACHABLE: { status: 502, summary: 'the CLI could not reach the admin API' },
+  EF_ERR_AUTH_MISSING: { status: 401, summary: 'the request carries no admin token (Authorization: Bearer …)' },
+  EF_ERR_AUTH_INVALID: { status: 401, summary: 'the admin token is unknown, malformed or revoked' },
+  EF_ERR_AUTH_FORBIDDEN: { status: 403, summary: 'the admin token\'s scope does not allow this route' },
+  EF_ERR_TOKEN_NOT_FOUND: { status: 404, summary: 'no such admin or enrollment token' },
+  EF_ERR_ENROLL_INVALID: { status: 401, summary: 'the enrollment token is unknown, malformed or revoked' },
+  EF_ERR_ENROLL_EXPIRED: { status: 410, summary: 'the enrollment token has expired' },
+  EF_ERR_ENROLL_EXHAUSTED: { status: 410, summary: 'the enrollment token has been used its maximum number of times' },
+  EF_ERR_ENROLL_FAILED: { status: 502, summary: 'the agent could not complete enrollment (no reply, refused, or identity not stored)' },
+  EF_ERR_DEVICE_REVOKED: { status: 403, summary: 'the device\'s credentials were revoked; it must be enrolled again' },
+  EF_ERR_TLS_CONFIG: { status: 400, summary: 'the TLS certificate or key could not be read or used' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

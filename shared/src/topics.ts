@@ -62,3 +62,41 @@ export function parseTopic(topic: string): ParsedTopic | null {
   const direction = (DEVICE_CHANNELS as readonly string[]).includes(channel) ? 'device-to-server' : 'server-to-device';
   return { deviceId, channel: channel as Channel, direction };
 }
+
+/**
+ * Enrollment topics [EF-PROTO 7]: `ef/v1/enroll/{enrollId}/request|reply`. They live outside
+ * the device tree because an enrolling agent has no device id yet; the enroll id is its
+ * MQTT client id (`enroll-` + 8–32 lowercase hex), so the broker can confine each
+ * enrollment client to its own two topics.
+ */
+export const ENROLL_CHANNELS = ['enroll-request', 'enroll-reply'] as const;
+export type EnrollChannel = (typeof ENROLL_CHANNELS)[number];
+
+/** Client ids (and enroll ids) of enrollment connections. */
+export const ENROLL_ID_PATTERN = /^enroll-[0-9a-f]{8,32}$/;
+
+export function isValidEnrollId(id: string): boolean {
+  return ENROLL_ID_PATTERN.test(id);
+}
+
+const ENROLL_SUFFIX: Readonly<Record<EnrollChannel, string>> = { 'enroll-request': 'request', 'enroll-reply': 'reply' };
+
+/** Builds `ef/v1/enroll/{enrollId}/request|reply`; throws on an invalid id (a programmer error). */
+export function enrollTopic(enrollId: string, channel: EnrollChannel): string {
+  if (!isValidEnrollId(enrollId)) throw new TypeError(`invalid enroll id: ${JSON.stringify(enrollId)}`);
+  return `${TOPIC_PREFIX}/enroll/${enrollId}/${ENROLL_SUFFIX[channel]}`;
+}
+
+/** The filter the server subscribes to for enrollment requests. */
+export const ENROLL_REQUEST_FILTER = `${TOPIC_PREFIX}/enroll/+/request`;
+
+/** Parses an enrollment topic; returns null for anything else. */
+export function parseEnrollTopic(topic: string): { readonly enrollId: string; readonly channel: EnrollChannel } | null {
+  const parts = topic.split('/');
+  if (parts.length !== 5) return null;
+  const [root, version, enroll, enrollId, suffix] = parts as [string, string, string, string, string];
+  if (`${root}/${version}` !== TOPIC_PREFIX || enroll !== 'enroll' || !isValidEnrollId(enrollId)) return null;
+  if (suffix === 'request') return { enrollId, channel: 'enroll-request' };
+  if (suffix === 'reply') return { enrollId, channel: 'enroll-reply' };
+  return null;
+}

@@ -25,6 +25,8 @@ export interface FarmOptions {
   readonly clock?: Clock;
   /** Profiles to draw from. Default {@link BUILTIN_PROFILES}. */
   readonly profiles?: ReadonlyMap<string, DeviceProfile>;
+  /** Broker URL per device, e.g. with that device's credentials as user info. Default: `brokerUrl` for all. */
+  readonly brokerUrlFor?: (deviceId: string) => string;
 }
 
 export interface Farm {
@@ -41,6 +43,12 @@ export interface Farm {
  * Spreads `count` devices over `classes` as evenly as possible (counts differ by at most one)
  * and shuffles the result with the seed, so which device gets which class is reproducible.
  */
+/** The device ids a farm of `count` devices uses (`sim-01`…), so credentials can be provisioned before it starts. */
+export function farmDeviceIds(count: number, idPrefix = 'sim'): string[] {
+  const width = String(count).length;
+  return Array.from({ length: count }, (_, i) => `${idPrefix}-${String(i + 1).padStart(width, '0')}`);
+}
+
 export function assignClasses(count: number, classes: readonly string[], seed: number): string[] {
   const plan: string[] = [];
   for (let i = 0; i < count; i += 1) plan.push(classes[i % classes.length] as string);
@@ -72,16 +80,16 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   checkFarmOptions(options, profiles);
   const seed = options.seed ?? 1;
   const prefix = options.idPrefix ?? 'sim';
-  const width = String(options.devices).length;
+  const ids = farmDeviceIds(options.devices, prefix);
   const ort = await describeOrt();
   const log = options.logger.child({ component: 'farm' });
   const plan = assignClasses(options.devices, options.classes, seed);
   const devices = plan.map((cls, i) => {
-    const deviceId = `${prefix}-${String(i + 1).padStart(width, '0')}`;
+    const deviceId = ids[i] as string;
     return createVirtualDevice({
       deviceId,
       profile: profiles.get(cls) as DeviceProfile,
-      brokerUrl: options.brokerUrl,
+      brokerUrl: options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl,
       logger: options.logger,
       onnxruntimeVersion: ort.version,
       random: createSeededRandom(deriveSeed(seed, deviceId)),

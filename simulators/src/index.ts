@@ -1,5 +1,5 @@
 /** @edgefleet/simulators: device profiles, virtual devices on the real agent link, and farms of them. */
-export { startFarm, assignClasses, type Farm, type FarmOptions } from './farm.js';
+export { startFarm, assignClasses, farmDeviceIds, type Farm, type FarmOptions } from './farm.js';
 export { createVirtualDevice, type VirtualDevice, type VirtualDeviceOptions } from './virtual-device.js';
 export { BUILTIN_PROFILES, deviceProfileSchema, parseProfiles, simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
 export { createSeededRandom, deriveSeed, shuffled } from './random.js';

@@ -47,6 +47,9 @@ export function makeServer(dataDir: string, brokerUrl: string | null): Edgefleet
   const config = loadServerConfig({
     flags: {
       dataDir, brokerUrl: brokerUrl ?? undefined, port: 0, host: '127.0.0.1', 'log.level': 'silent',
+      // The presence contract is about presence, not identity: agents here carry no credentials
+      // (auth is on by default; auth-*.test.ts and broker-acl*.test.ts cover it). No admin API either.
+      'auth.enabled': false, apiPort: -1,
       // Long enough that the last will, not the sweep, is what marks a killed agent offline.
       'presence.offlineAfterMs': 60_000,
     },

@@ -14,7 +14,9 @@ const ENTRY = "import { main } from '@edgefleet/cli'; main(process.argv).then((c
 t.test('SIGTERM stops the server cleanly with exit code 0', async (t) => {
   const dataDir = t.testdir();
   const child = spawn(process.execPath, ['--import=tsx', '--conditions=edgefleet-source', '--input-type=module', '-e', ENTRY,
-    'edgefleet', 'server', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    'edgefleet', 'server', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'info', '--api-port', '0'],
+  // The agent below carries no credentials; identity is covered by the auth and enroll tests.
+  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEFLEET_AUTH: 'false' } });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { DEVICE_CHANNELS, MESSAGE_SCHEMAS, SERVER_CHANNELS } from '@edgefleet/shared';
+import { DEVICE_CHANNELS, ENROLL_CHANNELS, MESSAGE_SCHEMAS, SERVER_CHANNELS } from '@edgefleet/shared';
 
 const doc = readFileSync(new URL('../../shared/PROTOCOL.md', import.meta.url), 'utf8');
 const headings = new Set([...doc.matchAll(/^### (\S+)\s*$/gm)].map((m) => m[1]));
@@ -14,7 +14,7 @@ t.test('every message schema has a ### entry in shared/PROTOCOL.md', async (t) =
 t.test('every channel a schema travels on is in the topic table', async (t) => {
   const channels = new Set(Object.values(MESSAGE_SCHEMAS).map((entry) => entry.channel));
   for (const channel of channels) {
-    t.ok((DEVICE_CHANNELS as readonly string[]).includes(channel) || (SERVER_CHANNELS as readonly string[]).includes(channel));
+    t.ok([...DEVICE_CHANNELS, ...SERVER_CHANNELS, ...ENROLL_CHANNELS].includes(channel), `${channel} is a known channel`);
     t.match(doc, new RegExp(`^\\| \`${channel}\` \\|`, 'm'), `topic table row for ${channel}`);
   }
 });

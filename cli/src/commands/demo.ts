@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { isEdgefleetError } from '@edgefleet/shared';
 import { createServer, loadServerConfig, summarizePresence, type EdgefleetServer, type Logger, type ServerAddress, type ServerConfig } from '@edgefleet/server';
-import { BUILTIN_PROFILES, startFarm } from '@edgefleet/simulators';
+import { BUILTIN_PROFILES, farmDeviceIds, startFarm } from '@edgefleet/simulators';
 import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 
 interface DemoFlags {
@@ -11,6 +11,7 @@ interface DemoFlags {
   classes?: string;
   seed: number;
   logLevel?: string;
+  apiPort?: string;
 }
 
 function positiveInt(value: string): number {
@@ -19,20 +20,44 @@ function positiveInt(value: string): number {
   return n;
 }
 
-/** Starts the server; if its port is taken, says so and retries on a free port. */
+/** Which of the server's ports a start failure says is taken, if any. */
+function takenPort(err: unknown): 'port' | 'apiPort' | null {
+  if (isEdgefleetError(err, 'EF_ERR_BROKER_LISTEN') && err.details['errno'] === 'EADDRINUSE') return 'port';
+  if (isEdgefleetError(err, 'EF_ERR_API_LISTEN') && err.details['errno'] === 'EADDRINUSE') return 'apiPort';
+  return null;
+}
+
+/** Starts the server; if its broker or API port is taken, says so and retries on a free port (twice at most). */
 async function startWithFallback(config: ServerConfig, logger: Logger): Promise<{ server: EdgefleetServer; address: ServerAddress }> {
-  const server = createServer(config, { logger });
-  try {
-    return { server, address: await server.start() };
-  } catch (err: unknown) {
-    await server.stop();
-    const inUse = isEdgefleetError(err, 'EF_ERR_BROKER_LISTEN') && err.details['errno'] === 'EADDRINUSE';
-    if (!inUse || config.port === 0) throw err;
-    const fallback = createServer({ ...config, port: 0 }, { logger });
-    const address = await fallback.start();
-    process.stdout.write(`port ${config.port} is taken (a local MQTT broker such as mosquitto?); the demo broker uses free port ${address.port} instead\n`);
-    return { server: fallback, address };
+  let current = config;
+  const notes: Array<{ which: 'port' | 'apiPort'; taken: number }> = [];
+  for (let attempt = 0; ; attempt += 1) {
+    const server = createServer(current, { logger });
+    try {
+      const address = await server.start();
+      for (const { which, taken } of notes) {
+        const used = which === 'port' ? address.port : address.apiPort;
+        process.stdout.write(which === 'port'
+          ? `port ${taken} is taken (a local MQTT broker such as mosquitto?); the demo broker uses free port ${used} instead\n`
+          : `admin API port ${taken} is taken; the demo API uses free port ${used} instead\n`);
+      }
+      return { server, address };
+    } catch (err: unknown) {
+      await server.stop();
+      const which = takenPort(err);
+      if (!which || current[which] === 0 || attempt >= 2) throw err;
+      notes.push({ which, taken: current[which] });
+      current = { ...current, [which]: 0 };
+    }
   }
+}
+
+/** Broker URL with a device's credentials as user info (the farm's devices connect as themselves). */
+function withCredentials(brokerUrl: string, username: string, password: string): string {
+  const url = new URL(brokerUrl);
+  url.username = encodeURIComponent(username);
+  url.password = encodeURIComponent(password);
+  return url.toString();
 }
 
 /** `edgefleet demo` (= `npm start`): server with its embedded broker plus a simulated farm. */
@@ -42,6 +67,7 @@ export function demoCommand(): Command {
     .description('Start the server with its embedded broker and a simulated farm, and show devices coming online per class until Ctrl-C.')
     .option('--data-dir <dir>', 'data directory (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--port <n>', 'embedded broker port (default 1883; a free port is used if it is taken)')
+    .option('--api-port <n>', 'admin API port (default 8080; a free port is used if it is taken)')
     .option('--devices <n>', 'number of simulated devices', positiveInt, 20)
     .option('--classes <list>', `comma-separated device classes (default ${classes.join(',')}; known: ${[...BUILTIN_PROFILES.keys()].join(', ')})`)
     .option('--seed <n>', 'seed for class assignment and device jitter', positiveInt, 1)
@@ -49,16 +75,23 @@ export function demoCommand(): Command {
     .action(async (flags: DemoFlags) => {
       const config = loadServerConfig({
         env: process.env,
-        flags: { dataDir: flags.dataDir, port: flags.port, 'log.level': flags.logLevel ?? 'warn' },
+        flags: { dataDir: flags.dataDir, port: flags.port, apiPort: flags.apiPort, 'log.level': flags.logLevel ?? 'warn' },
       });
       const logger = createCliLogger(config.log.level, process.stderr);
       const farmClasses = flags.classes ? flags.classes.split(',').map((c) => c.trim()).filter((c) => c !== '') : classes;
       const stopped = waitForShutdownSignal();
       const { server, address } = await startWithFallback(config, logger);
       process.stdout.write(`edgefleet server up: embedded MQTT broker on port ${address.port}, store in ${config.dataDir}\n`);
+      if (address.apiUrl) process.stdout.write(`admin API on ${address.apiUrl} (OpenAPI: ${address.apiUrl}/openapi.json; token: npx edgefleet token create --scope read --data-dir ${config.dataDir})\n`);
+      // Auth is on: provision each simulated device's credential so it connects as itself, as an enrolled device would.
+      const secrets = new Map(config.auth.enabled ? farmDeviceIds(flags.devices).map((id) => [id, server.auth().provisionDevice(id, null).secret]) : []);
+      const brokerUrlFor = (deviceId: string) => {
+        const secret = secrets.get(deviceId);
+        return secret ? withCredentials(address.brokerUrl, deviceId, secret) : address.brokerUrl;
+      };
       let farm;
       try {
-        farm = await startFarm({ brokerUrl: address.brokerUrl, devices: flags.devices, classes: farmClasses, seed: flags.seed, logger });
+        farm = await startFarm({ brokerUrl: address.brokerUrl, brokerUrlFor, devices: flags.devices, classes: farmClasses, seed: flags.seed, logger });
       } catch (err: unknown) {
         await server.stop();
         throw err;

@@ -37,6 +37,14 @@ export interface BrokerClientOptions {
   readonly keepaliveS?: number;
   /** ms to wait for the first CONNACK. Default 10000. */
   readonly connectTimeoutMs?: number;
+  /** MQTT user name and password (the server's own credential); never logged. */
+  readonly username?: string;
+  readonly password?: string;
+  /**
+   * For `mqtts://` to the server's own embedded broker: trust exactly this certificate and
+   * skip the host-name check (the certificate names the public host, we dial loopback).
+   */
+  readonly pinnedCert?: string | Buffer;
 }
 
 /** Connects to a broker; throws `EF_ERR_BROKER_CONNECT` if the first connection fails. */
@@ -51,6 +59,9 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
     reconnectPeriod: 1000,
     // A subscribe made while disconnected is replayed on reconnect.
     resubscribe: true,
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(options.password === undefined ? {} : { password: options.password }),
+    ...(options.pinnedCert === undefined ? {} : { ca: options.pinnedCert, checkServerIdentity: () => undefined }),
   };
   let client: MqttClient;
   try {

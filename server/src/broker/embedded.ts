@@ -1,5 +1,7 @@
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
-import { Aedes, type AedesOptions } from 'aedes';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
+import type { BrokerAccess, Principal } from '../auth/broker-access.js';
 import { EdgefleetError } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import { checkPublish, type PublishRejection } from './guard.js';
@@ -20,6 +22,16 @@ export interface EmbeddedBrokerOptions {
   /** Told about every refused publish, so the server can count it. */
   readonly onReject?: (rejection: PublishRejection & { readonly clientId: string | null }) => void;
   readonly logger?: Logger;
+  /**
+   * Identity and topic permissions [EF-PROTO 7.3]. When set, every CONNECT is rate-limited
+   * and authenticated, and publish/subscribe/delivery follow its rules (its publish rule
+   * includes the topic and size guard). Unset: the plain guard above.
+   */
+  readonly access?: BrokerAccess;
+  /** Told about every refused CONNECT (rate limit, credentials, revocation). */
+  readonly onRefused?: (refusal: { readonly clientId: string; readonly reason: string }) => void;
+  /** PEM certificate and key: listen with TLS (mqtts) instead of plain TCP. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 /** A running aedes broker on a TCP port. */
@@ -30,6 +42,8 @@ export interface EmbeddedBroker {
   readonly url: string;
   /** Clients currently connected. */
   connectedClients(): number;
+  /** Closes the connection of the client with this id, if connected; returns whether it was. */
+  disconnect(clientId: string): boolean;
   /** Closes the TCP listener: no new connections; connected clients keep going. Idempotent. */
   stopAccepting(): void;
   /** Stops accepting, closes every client, then the broker. Idempotent. */
@@ -67,6 +81,49 @@ function guardOptions(options: EmbeddedBrokerOptions): Partial<AedesOptions> {
   };
 }
 
+function accessOptions(options: EmbeddedBrokerOptions, principals: WeakMap<Client, Principal>): Partial<AedesOptions> {
+  const access = options.access;
+  if (!access) return {};
+  const refuse = (clientId: string, reason: string) => {
+    options.logger?.info({ clientId: clientId.slice(0, 128), reason }, 'MQTT connection refused');
+    options.onRefused?.({ clientId, reason });
+  };
+  return {
+    preConnect(client, _packet, callback) {
+      const address = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown';
+      if (access.allowConnect(address)) return callback(null, true);
+      refuse(client.id ?? '', 'rate-limited');
+      callback(new Error('connect rate limit exceeded'), false);
+    },
+    authenticate(client, username, password, callback) {
+      const decision = access.authenticate(client.id, username, password);
+      if (decision.ok) {
+        principals.set(client, decision.principal);
+        return callback(null, true);
+      }
+      refuse(client.id, decision.reason);
+      // Only the reason code reaches the client; the reason text stays in our log.
+      callback(Object.assign(new Error('not authorized'), { returnCode: decision.returnCode }), false);
+    },
+    authorizePublish(client, packet, callback) {
+      const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.byteLength;
+      const rejection = access.authorizePublish(client ? principals.get(client) ?? null : null, packet.topic, payloadBytes);
+      if (!rejection) return callback(null);
+      options.onReject?.({ ...rejection, clientId: client?.id ?? null });
+      callback(new Error(`${rejection.reason}: ${rejection.detail}`));
+    },
+    authorizeSubscribe(client, subscription, callback) {
+      const principal = principals.get(client);
+      // null negates the subscription: SUBACK carries 0x80 for it [MQTT-3.9.3].
+      callback(null, principal && access.authorizeSubscribe(principal, subscription.topic) ? subscription : null);
+    },
+    authorizeForward(client, packet) {
+      const principal = principals.get(client);
+      return principal && access.authorizeForward(principal, packet.topic) ? packet : null;
+    },
+  };
+}
+
 /**
  * Starts aedes on a TCP port. The one module that imports aedes. The server uses it for its
  * default embedded mode; tests also use it as a stand-in "external" broker.
@@ -74,16 +131,25 @@ function guardOptions(options: EmbeddedBrokerOptions): Partial<AedesOptions> {
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const host = options.host ?? '127.0.0.1';
   const log = options.logger;
+  const principals = new WeakMap<Client, Principal>();
+  const clients = new Map<string, Client>();
   const aedes = await Aedes.createBroker({
     drainTimeout: options.drainTimeoutMs ?? 15_000,
     // Device ids are up to 64 characters; MQTT 3.1 would otherwise cap client ids at 23.
     maxClientsIdLength: 128,
     ...guardOptions(options),
+    ...accessOptions(options, principals),
+  });
+  aedes.on('client', (client) => clients.set(client.id, client));
+  aedes.on('clientDisconnect', (client) => {
+    if (clients.get(client.id) === client) clients.delete(client.id);
   });
   aedes.on('clientError', (client, err) => log?.debug({ clientId: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log?.debug({ err: err.message }, 'connection error'));
   aedes.on('keepaliveTimeout', (client) => log?.info({ clientId: client.id }, 'client keepalive expired; publishing its last will'));
-  const server = createTcpServer((socket) => aedes.handle(socket));
+  const server = options.tls
+    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, (socket) => aedes.handle(socket))
+    : createTcpServer((socket) => aedes.handle(socket));
   let port: number;
   try {
     port = await listen(server, options.port, host);
@@ -101,8 +167,15 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   return Object.freeze({
     port,
     host,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     connectedClients: () => aedes.connectedClients,
+    disconnect(clientId: string): boolean {
+      const client = clients.get(clientId);
+      if (!client) return false;
+      clients.delete(clientId);
+      client.close();
+      return true;
+    },
     stopAccepting,
     close(): Promise<void> {
       closing ??= (async () => {

@@ -2,7 +2,7 @@ import { maxPayloadBytesFor, parseTopic, type RejectReason } from '@edgefleet/sh
 
 /** Why the embedded broker refused a publish, before any subscriber saw it. */
 export interface PublishRejection {
-  readonly reason: Extract<RejectReason, 'bad-topic' | 'oversize'>;
+  readonly reason: Extract<RejectReason, 'bad-topic' | 'oversize' | 'forbidden'>;
   readonly detail: string;
   readonly deviceId: string | null;
 }

@@ -58,6 +58,41 @@ export const serverConfigSchema = z.strictObject({
       sweepIntervalMs: numeric(z.number().int().positive()).default(1000),
     })
     .prefault({}),
+  /** Port of the admin HTTP API. Default 8080; 0 picks a free port; -1 turns the API off. */
+  apiPort: numeric(z.number().int().min(-1).max(65535)).default(8080),
+  /** Interface the admin API listens on. Default `0.0.0.0`. */
+  apiHost: z.string().min(1).default('0.0.0.0'),
+  /**
+   * TLS for the embedded broker (mqtts on `port`) and the admin API (https). Give both
+   * files (PEM) or neither. Default: none (plain TCP and HTTP).
+   */
+  tls: z
+    .strictObject({
+      /** PEM certificate (chain) file. */
+      certFile: z.string().min(1).nullable().default(null),
+      /** PEM private key file. */
+      keyFile: z.string().min(1).nullable().default(null),
+    })
+    .prefault({})
+    .refine((tls) => (tls.certFile === null) === (tls.keyFile === null), 'give both tls.certFile and tls.keyFile, or neither'),
+  auth: z
+    .strictObject({
+      /**
+       * Admin tokens on the API and per-device credentials and topic permissions on the
+       * embedded broker. Default true. false restores an open broker and API: only for
+       * tests and throw-away demos on a trusted machine.
+       */
+      enabled: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+      /** Admin API requests per token (or per address without one): burst size. Default 100. */
+      apiBurst: numeric(z.number().int().min(1)).default(100),
+      /** …refilled at this rate per second. Default 20. */
+      apiRatePerS: numeric(z.number().positive()).default(20),
+      /** MQTT CONNECTs per remote address: burst size. Default 500 (a farm on one host). */
+      connectBurst: numeric(z.number().int().min(1)).default(500),
+      /** …refilled at this rate per second. Default 50. */
+      connectRatePerS: numeric(z.number().positive()).default(50),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       /** pino level. Default `info`. */
@@ -84,6 +119,11 @@ export const CONFIG_ENV_VARS = {
   EDGEFLEET_OFFLINE_AFTER_MS: 'presence.offlineAfterMs',
   EDGEFLEET_SWEEP_INTERVAL_MS: 'presence.sweepIntervalMs',
   EDGEFLEET_LOG_LEVEL: 'log.level',
+  EDGEFLEET_API_PORT: 'apiPort',
+  EDGEFLEET_API_HOST: 'apiHost',
+  EDGEFLEET_TLS_CERT: 'tls.certFile',
+  EDGEFLEET_TLS_KEY: 'tls.keyFile',
+  EDGEFLEET_AUTH: 'auth.enabled',
 } as const satisfies Record<string, string>;
 
 /** Env var naming the optional JSON config file (the `--config` flag wins over it). */

@@ -16,6 +16,8 @@ export interface PresenceServiceOptions {
   readonly maxPayloadBytes: number;
   /** Silence after which the sweep marks a device offline, ms. */
   readonly offlineAfterMs: number;
+  /** Told about every applied state change (the event bus listens here). */
+  readonly onPresence?: (deviceId: string, state: 'online' | 'offline', reason: string) => void;
 }
 
 export interface PresenceService {
@@ -46,6 +48,7 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
 
   function handleHello(hello: Hello): void {
     devices.upsertHello(hello, now());
+    options.onPresence?.(hello.deviceId, 'online', 'connect');
     log.child({ deviceId: hello.deviceId }).info({ deviceClass: hello.deviceClass, agentVersion: hello.agentVersion }, 'device said hello');
   }
 
@@ -54,6 +57,7 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     // A retained replay says nothing about liveness now, so it does not move last-seen.
     const applied = devices.setState(status.deviceId, status.state, reason, status.sentAt, info.retained ? null : now());
     if (!applied) return warnUnknown(status.deviceId, 'status');
+    options.onPresence?.(status.deviceId, status.state, reason);
     log.child({ deviceId: status.deviceId }).info({ state: status.state, reason, retained: info.retained }, 'device presence changed');
   }
 
@@ -82,7 +86,10 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     },
     sweep() {
       const ids = devices.markStale(now() - options.offlineAfterMs, now());
-      for (const id of ids) log.child({ deviceId: id }).info({ offlineAfterMs: options.offlineAfterMs }, 'device silent too long; marked offline');
+      for (const id of ids) {
+        log.child({ deviceId: id }).info({ offlineAfterMs: options.offlineAfterMs }, 'device silent too long; marked offline');
+        options.onPresence?.(id, 'offline', 'stale');
+      }
       return ids;
     },
   };

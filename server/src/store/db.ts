@@ -4,8 +4,9 @@ import Database from 'better-sqlite3';
 import { EdgefleetError } from '@edgefleet/shared';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { createDeviceRepository, type DeviceRepository } from './devices.js';
-import { createRolloutTables, type RolloutTables } from './rollout-tables.js';
+import { createAuthRepository, type AuthRepository } from './auth.js';
 import { createPlannerTables, type PlannerTables } from './planner-tables.js';
+import { createRolloutTables, type RolloutTables } from './rollout-tables.js';
 
 /** File name of the SQLite store inside the data directory. */
 export const STORE_FILE = 'edgefleet.db';
@@ -26,10 +27,12 @@ export interface OpenStoreOptions {
 export interface Store {
   readonly path: string;
   readonly devices: DeviceRepository;
-  /** Artifacts, rollouts, per-device deployments and deploy reports (the deployer's tables). */
-  readonly rollouts: RolloutTables;
+  /** Admin tokens, enrollment tokens, device credentials (hashes only). */
+  readonly auth: AuthRepository;
   /** Classes, models, variants and plans (the planner's tables). */
   readonly planner: PlannerTables;
+  /** Artifacts, rollouts, per-device deployments and deploy reports (the deployer's tables). */
+  readonly rollouts: RolloutTables;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Checkpoints the WAL into the main file and closes. Idempotent. */
@@ -108,8 +111,9 @@ export function openStore(options: OpenStoreOptions): Store {
   return Object.freeze({
     path,
     devices: createDeviceRepository(db),
-    rollouts: createRolloutTables(db),
+    auth: createAuthRepository(db),
     planner: createPlannerTables(db),
+    rollouts: createRolloutTables(db),
     schemaVersion: () => currentVersion(db),
     close() {
       if (closed) return;

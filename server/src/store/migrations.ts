@@ -165,4 +165,144 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 20,
+    name: 'admin tokens, enrollment tokens and device credentials (auth)',
+    sql: `
+      -- Only sha256 hashes of tokens and secrets are stored: they are 256-bit random values,
+      -- so a fast hash is enough (scrypt is for guessable passwords).
+      CREATE TABLE admin_tokens (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        scope        TEXT NOT NULL CHECK (scope IN ('read', 'admin')),
+        hash         TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at   INTEGER
+      ) STRICT;
+
+      CREATE TABLE enroll_tokens (
+        id          TEXT PRIMARY KEY,
+        class       TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        max_uses    INTEGER NOT NULL CHECK (max_uses >= 1),
+        uses        INTEGER NOT NULL DEFAULT 0,
+        expires_at  INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+      ) STRICT;
+
+      -- Not a foreign key to devices: a credential exists before the device's first hello.
+      CREATE TABLE device_credentials (
+        device_id        TEXT PRIMARY KEY,
+        class            TEXT,
+        hash             TEXT NOT NULL,
+        enroll_token_id  TEXT,
+        created_at       INTEGER NOT NULL,
+        revoked_at       INTEGER
+      ) STRICT;
+    `,
+  },
+  {
+    version: 30,
+    name: 'telemetry windows, gaps, per-class minute rollups and breach events',
+    sql: `
+      -- One row per device window [EF-PROTO 8]; (device_id, seq) deduplicates redeliveries.
+      -- Figures the queries filter or aggregate on are columns; the whole message is in doc.
+      CREATE TABLE telemetry_windows (
+        device_id       TEXT NOT NULL,
+        seq             INTEGER NOT NULL,
+        class           TEXT NOT NULL,
+        window_start    INTEGER NOT NULL,
+        window_end      INTEGER NOT NULL,
+        received_at     INTEGER NOT NULL,
+        model_sha       TEXT,
+        variant_id      TEXT,
+        inferences      INTEGER NOT NULL,
+        errors          INTEGER NOT NULL,
+        p50_ms          REAL,
+        p95_ms          REAL,
+        p99_ms          REAL,
+        max_ms          REAL,
+        mean_ms         REAL,
+        duty_cycle      REAL NOT NULL,
+        power_w         REAL,
+        energy_mj       REAL,
+        power_source    TEXT,
+        golden_accuracy REAL,
+        confidence      REAL,
+        rss_bytes       INTEGER NOT NULL,
+        cpu_temp_c      REAL,
+        throttled       INTEGER,
+        dropped_total   INTEGER NOT NULL,
+        doc             TEXT NOT NULL,
+        PRIMARY KEY (device_id, seq)
+      ) STRICT;
+      CREATE INDEX telemetry_windows_by_class ON telemetry_windows(class, window_end);
+      CREATE INDEX telemetry_windows_by_end ON telemetry_windows(window_end);
+
+      -- Per device: the highest seq seen and counters, so dedupe and gap detection survive retention.
+      CREATE TABLE telemetry_devices (
+        device_id        TEXT PRIMARY KEY,
+        class            TEXT NOT NULL,
+        max_seq          INTEGER NOT NULL,
+        windows          INTEGER NOT NULL,
+        duplicates       INTEGER NOT NULL,
+        dropped_total    INTEGER NOT NULL,
+        last_window_end  INTEGER NOT NULL,
+        last_received_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Missing seq ranges [from_seq, to_seq]; filled counts late arrivals, closed_at is set once all arrived.
+      CREATE TABLE telemetry_gaps (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id   TEXT NOT NULL,
+        from_seq    INTEGER NOT NULL,
+        to_seq      INTEGER NOT NULL,
+        filled      INTEGER NOT NULL DEFAULT 0,
+        detected_at INTEGER NOT NULL,
+        closed_at   INTEGER
+      ) STRICT;
+      CREATE INDEX telemetry_gaps_by_device ON telemetry_gaps(device_id, closed_at);
+
+      -- Per class and minute (window_end floored): sums and counts, so means combine exactly.
+      CREATE TABLE telemetry_class_minutes (
+        class              TEXT NOT NULL,
+        minute             INTEGER NOT NULL,
+        windows            INTEGER NOT NULL,
+        inferences         INTEGER NOT NULL,
+        p95_sum            REAL NOT NULL,
+        p95_n              INTEGER NOT NULL,
+        p95_max            REAL,
+        power_sum          REAL NOT NULL,
+        power_n            INTEGER NOT NULL,
+        energy_sum         REAL NOT NULL,
+        energy_n           INTEGER NOT NULL,
+        accuracy_sum       REAL NOT NULL,
+        accuracy_n         INTEGER NOT NULL,
+        confidence_sum     REAL NOT NULL,
+        confidence_n       INTEGER NOT NULL,
+        throttled_windows  INTEGER NOT NULL,
+        PRIMARY KEY (class, minute)
+      ) STRICT;
+
+      CREATE TABLE telemetry_breaches (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id   TEXT NOT NULL,
+        class       TEXT NOT NULL,
+        budget      TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('breached', 'recovered')),
+        measured    REAL NOT NULL,
+        limit_value REAL NOT NULL,
+        unit        TEXT NOT NULL,
+        model_sha   TEXT,
+        throttled   INTEGER NOT NULL,
+        sent_at     INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        doc         TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX telemetry_breaches_by_class ON telemetry_breaches(class, received_at);
+      CREATE INDEX telemetry_breaches_by_device ON telemetry_breaches(device_id, received_at);
+    `,
+  },
 ];

@@ -3,8 +3,11 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, maxPayloadBytesFor } from '../limits.js';
 import { parseTopic, type ParsedTopic } from '../topics.js';
 import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.js';
 
-/** Why an inbound message was rejected; also the label of the rejection counter. */
-export const REJECT_REASONS = ['bad-topic', 'oversize', 'malformed-json', 'unknown-type', 'wrong-channel', 'schema', 'device-mismatch'] as const;
+/**
+ * Why an inbound message was rejected; also the label of the rejection counter. `forbidden`:
+ * the embedded broker refused a publish outside the client's own topics [EF-PROTO 7.3].
+ */
+export const REJECT_REASONS = ['bad-topic', 'oversize', 'malformed-json', 'unknown-type', 'wrong-channel', 'schema', 'device-mismatch', 'forbidden'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type DecodeResult =

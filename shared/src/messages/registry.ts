@@ -1,7 +1,8 @@
 import type { z } from 'zod';
-import type { Channel } from '../topics.js';
+import type { Channel, EnrollChannel } from '../topics.js';
 import { commandSchema } from './commands.js';
 import { chunkNackSchema, chunkRequestSchema, chunkSchema, deployReportSchema, desiredSchema } from './deploy.js';
+import { enrollReplySchema, enrollRequestSchema } from './enroll.js';
 import { heartbeatSchema, helloSchema, statusSchema } from './presence.js';
 import { breachSchema, telemetryWindowSchema } from './telemetry.js';
 
@@ -21,7 +22,10 @@ export const MESSAGE_SCHEMAS = {
   'deploy-report': { channel: 'events', schema: deployReportSchema },
   telemetry: { channel: 'telemetry', schema: telemetryWindowSchema },
   breach: { channel: 'events', schema: breachSchema },
-} as const satisfies Record<string, { channel: Channel; schema: z.ZodType }>;
+  // Enrollment travels outside the device tree (ef/v1/enroll/{id}/…) [EF-PROTO 7].
+  'enroll-request': { channel: 'enroll-request', schema: enrollRequestSchema },
+  'enroll-reply': { channel: 'enroll-reply', schema: enrollReplySchema },
+} as const satisfies Record<string, { channel: Channel | EnrollChannel; schema: z.ZodType }>;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;
 export type MessageOf<T extends MessageType> = z.infer<(typeof MESSAGE_SCHEMAS)[T]['schema']>;

@@ -1,0 +1,26 @@
+import type { Readiness } from '@edgefleet/shared';
+import type { AuthService } from '../auth/service.js';
+import type { EventBus } from '../events/bus.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/db.js';
+import type { MetricsRegistry } from './metrics.js';
+
+/**
+ * What route modules may use. Each area adds what it needs here when it lands (planner,
+ * deployer, telemetry), so routes stay thin over server functions.
+ */
+export interface ApiDeps {
+  readonly store: Store;
+  readonly auth: AuthService;
+  readonly events: EventBus;
+  readonly metrics: MetricsRegistry;
+  readonly logger: Logger;
+  /** Injected clock, ms. */
+  readonly now: () => number;
+  /** edgefleet version, for `/health` and the OpenAPI document. */
+  readonly version: string;
+  readonly startedAt: number;
+  readiness(): Readiness;
+  /** Cuts a device off the embedded broker; false when it was not connected (or the broker is external). */
+  disconnectDevice(deviceId: string): boolean;
+}

@@ -1,0 +1,96 @@
+/**
+ * Prometheus text exposition (format 0.0.4), hand-written: a registry of collectors that
+ * each return metric families at scrape time, so any module (telemetry, rollouts, the
+ * compressor) adds its own without a client library.
+ */
+
+export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
+
+export interface MetricSample {
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly value: number;
+  /** Suffix for histogram/summary parts, e.g. `_bucket`, `_sum`, `_count`. */
+  readonly suffix?: string;
+}
+
+export interface MetricFamily {
+  /** `edgefleet_<area>_<what>_<unit>`, counters end in `_total`. */
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly samples: readonly MetricSample[];
+}
+
+export type MetricCollector = () => readonly MetricFamily[];
+
+export interface MetricsRegistry {
+  /** Adds a collector; returns a function that removes it. */
+  register(collector: MetricCollector): () => void;
+  /** Renders every family; a collector that throws is skipped (and reported) so a scrape never fails. */
+  render(): string;
+}
+
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+/** One family as exposition text (HELP, TYPE, then one line per sample). */
+export function renderFamily(family: MetricFamily): string {
+  if (!NAME.test(family.name)) throw new TypeError(`invalid metric name ${JSON.stringify(family.name)}`);
+  const lines = [`# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${family.name} ${family.type}`];
+  for (const sample of family.samples) {
+    const labels = Object.entries(sample.labels ?? {});
+    const labelText = labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
+    lines.push(`${family.name}${sample.suffix ?? ''}${labelText} ${formatValue(sample.value)}`);
+  }
+  return lines.join('\n');
+}
+
+export function createMetricsRegistry(onCollectorError?: (err: unknown) => void): MetricsRegistry {
+  const collectors = new Set<MetricCollector>();
+  return {
+    register(collector) {
+      collectors.add(collector);
+      return () => { collectors.delete(collector); };
+    },
+    render() {
+      const parts: string[] = [];
+      for (const collector of collectors) {
+        try {
+          for (const family of collector()) parts.push(renderFamily(family));
+        } catch (err: unknown) {
+          onCollectorError?.(err);
+        }
+      }
+      return `${parts.join('\n')}\n`;
+    },
+  };
+}
+
+/** A labelled counter kept in memory, exposed as one family. */
+export interface LabelledCounter {
+  inc(labels: Readonly<Record<string, string>>, by?: number): void;
+  family(): MetricFamily;
+}
+
+export function createLabelledCounter(name: string, help: string): LabelledCounter {
+  const values = new Map<string, { labels: Record<string, string>; value: number }>();
+  return {
+    inc(labels, by = 1) {
+      const key = JSON.stringify(Object.entries(labels).sort());
+      const entry = values.get(key) ?? { labels: { ...labels }, value: 0 };
+      entry.value += by;
+      values.set(key, entry);
+    },
+    family: () => ({ name, help, type: 'counter', samples: [...values.values()].map((e) => ({ labels: e.labels, value: e.value })) }),
+  };
+}

@@ -1,0 +1,78 @@
+import {
+  deviceListQuerySchema, deviceListSchema, deviceRevokedSchema, deviceViewSchema, EdgefleetError, idParamsSchema,
+  type DeviceView,
+} from '@edgefleet/shared';
+import type { CredentialRow } from '../../store/auth.js';
+import type { DeviceRecord } from '../../store/devices.js';
+import type { ApiDeps } from '../deps.js';
+import { jsonRoute, type AnyRoute } from '../route.js';
+
+/** Registry row and credential merged into the API's view of a device. */
+export function toDeviceView(id: string, device: DeviceRecord | null, credential: CredentialRow | null): DeviceView {
+  return {
+    id,
+    deviceClass: device?.deviceClass ?? credential?.deviceClass ?? null,
+    state: device?.state ?? 'never-seen',
+    stateReason: device?.stateReason ?? null,
+    capabilities: device?.capabilities ?? null,
+    agentVersion: device?.agentVersion ?? null,
+    currentModel: device?.currentModel ?? null,
+    firstSeen: device?.firstSeen ?? null,
+    lastSeen: device?.lastSeen ?? null,
+    credential: {
+      status: credential === null ? 'none' : credential.revokedAt === null ? 'active' : 'revoked',
+      enrolledAt: credential?.createdAt ?? null,
+      revokedAt: credential?.revokedAt ?? null,
+      enrollTokenId: credential?.enrollTokenId ?? null,
+    },
+  };
+}
+
+function listViews(deps: ApiDeps): DeviceView[] {
+  const devices = new Map(deps.store.devices.list().map((d) => [d.id, d]));
+  const credentials = new Map(deps.store.auth.listCredentials().map((c) => [c.deviceId, c]));
+  const ids = [...new Set([...devices.keys(), ...credentials.keys()])].sort();
+  return ids.map((id) => toDeviceView(id, devices.get(id) ?? null, credentials.get(id) ?? null));
+}
+
+/** Devices: list and show (state, capabilities, current model, credential), revoke. */
+export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
+  return [
+    jsonRoute({
+      method: 'GET', url: '/v1/devices', tag: 'devices', scope: 'read',
+      summary: 'List devices (registered by hello, or holding a credential), optionally by class or state.',
+      query: deviceListQuerySchema,
+      response: deviceListSchema,
+      handler: ({ query }) => ({
+        devices: listViews(deps).filter((d) => (query.class === undefined || d.deviceClass === query.class) && (query.state === undefined || d.state === query.state)),
+      }),
+    }),
+    jsonRoute({
+      method: 'GET', url: '/v1/devices/:id', tag: 'devices', scope: 'read',
+      summary: 'One device: state, capabilities, current model, credential status.',
+      params: idParamsSchema,
+      response: deviceViewSchema,
+      errors: ['EF_ERR_DEVICE_NOT_FOUND'],
+      handler: ({ params }) => {
+        const device = deps.store.devices.get(params.id);
+        const credential = deps.store.auth.getCredential(params.id);
+        if (!device && !credential) throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, { id: params.id });
+        return toDeviceView(params.id, device, credential);
+      },
+    }),
+    jsonRoute({
+      method: 'POST', url: '/v1/devices/:id/revoke', tag: 'devices', scope: 'admin',
+      summary: 'Revoke a device credential: the device is disconnected and refused from then on (enroll it again to readmit it).',
+      params: idParamsSchema,
+      response: deviceRevokedSchema,
+      errors: ['EF_ERR_DEVICE_NOT_FOUND'],
+      handler: ({ params }) => {
+        const row = deps.auth.revokeDevice(params.id);
+        const disconnected = deps.disconnectDevice(params.id);
+        deps.events.publish({ type: 'device.revoked', deviceId: params.id, disconnected });
+        deps.logger.info({ deviceId: params.id, disconnected }, 'device credential revoked');
+        return { id: params.id, revokedAt: row.revokedAt ?? deps.now(), disconnected };
+      },
+    }),
+  ];
+}

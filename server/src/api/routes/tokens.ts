@@ -1,0 +1,54 @@
+import {
+  enrollTokenCreatedSchema, enrollTokenCreateSchema, enrollTokenListSchema, enrollTokenViewSchema, idParamsSchema,
+  tokenCreatedSchema, tokenCreateSchema, tokenListSchema, tokenViewSchema,
+} from '@edgefleet/shared';
+import type { ApiDeps } from '../deps.js';
+import { jsonRoute, type AnyRoute } from '../route.js';
+
+/** Admin tokens and enrollment tokens. Token strings appear once, in the create response. */
+export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
+  return [
+    jsonRoute({
+      method: 'GET', url: '/v1/tokens', tag: 'tokens', scope: 'admin',
+      summary: 'List admin tokens (ids, names, scopes, last use; never the tokens).',
+      response: tokenListSchema,
+      handler: () => ({ tokens: deps.auth.listAdminTokens() }),
+    }),
+    jsonRoute({
+      method: 'POST', url: '/v1/tokens', tag: 'tokens', scope: 'admin', status: 201,
+      summary: 'Create an admin token; the response is the only time the token is shown.',
+      body: tokenCreateSchema,
+      response: tokenCreatedSchema,
+      handler: ({ body }) => deps.auth.createAdminToken(body.name, body.scope),
+    }),
+    jsonRoute({
+      method: 'POST', url: '/v1/tokens/:id/revoke', tag: 'tokens', scope: 'admin',
+      summary: 'Revoke an admin token; requests with it fail with EF_ERR_AUTH_INVALID from then on.',
+      params: idParamsSchema,
+      response: tokenViewSchema,
+      errors: ['EF_ERR_TOKEN_NOT_FOUND'],
+      handler: ({ params }) => deps.auth.revokeAdminToken(params.id),
+    }),
+    jsonRoute({
+      method: 'GET', url: '/v1/enroll-tokens', tag: 'enrollment', scope: 'read',
+      summary: 'List enrollment tokens with their class, uses and expiry.',
+      response: enrollTokenListSchema,
+      handler: () => ({ enrollTokens: deps.auth.listEnrollTokens() }),
+    }),
+    jsonRoute({
+      method: 'POST', url: '/v1/enroll-tokens', tag: 'enrollment', scope: 'admin', status: 201,
+      summary: 'Create an enrollment token for a device class (max uses, lifetime); shown once.',
+      body: enrollTokenCreateSchema,
+      response: enrollTokenCreatedSchema,
+      handler: ({ body }) => deps.auth.createEnrollToken(body),
+    }),
+    jsonRoute({
+      method: 'POST', url: '/v1/enroll-tokens/:id/revoke', tag: 'enrollment', scope: 'admin',
+      summary: 'Revoke an enrollment token; agents using it are refused.',
+      params: idParamsSchema,
+      response: enrollTokenViewSchema,
+      errors: ['EF_ERR_TOKEN_NOT_FOUND'],
+      handler: ({ params }) => deps.auth.revokeEnrollToken(params.id),
+    }),
+  ];
+}

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { serverTimeSchema } from './common.js';
+
+/**
+ * Fleet events on the server's in-process bus and its SSE stream (`GET /v1/events`). Each
+ * has a literal `type`; later areas (rollouts, telemetry, decisions) add members here.
+ */
+export const fleetEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('device.online'), deviceId: z.string() }),
+  z.object({ type: z.literal('device.offline'), deviceId: z.string(), reason: z.string() }),
+  z.object({ type: z.literal('device.enrolled'), deviceId: z.string(), deviceClass: z.string(), enrollTokenId: z.string() }),
+  z.object({ type: z.literal('device.revoked'), deviceId: z.string(), disconnected: z.boolean() }),
+  /** A connection the embedded broker refused: bad credentials, revoked, rate-limited. */
+  z.object({ type: z.literal('broker.refused'), clientId: z.string(), reason: z.string() }),
+  z.object({ type: z.literal('token.created'), tokenId: z.string(), scope: z.string() }),
+  z.object({ type: z.literal('token.revoked'), tokenId: z.string() }),
+  z.object({ type: z.literal('enroll-token.created'), tokenId: z.string(), deviceClass: z.string() }),
+  z.object({ type: z.literal('enroll-token.revoked'), tokenId: z.string() }),
+]);
+export type FleetEvent = z.infer<typeof fleetEventSchema>;
+export type FleetEventType = FleetEvent['type'];
+
+/** One event as delivered: a sequence number (the SSE `id`), the server time, the event. */
+export const fleetEventEnvelopeSchema = z.object({
+  seq: z.number().int().positive(),
+  at: serverTimeSchema,
+  event: fleetEventSchema,
+});
+export type FleetEventEnvelope = z.infer<typeof fleetEventEnvelopeSchema>;

@@ -1,0 +1,4 @@
+/** Admin HTTP API bodies and responses; the server's OpenAPI document is generated from these. */
+export * from './common.js';
+export * from './admin.js';
+export * from './events.js';
