@@ -5,7 +5,8 @@
  * installed onnxruntime-node, so an upgrade that changes support fails a test instead of
  * producing a model that does not load.
  *
- * Measured with onnxruntime-node 1.30 (CPU): ConvInteger runs u8u8, u8s8, s8s8 and s8u8. The
+ * Measured with onnxruntime-node 1.30 (CPU): ConvInteger runs u8u8, u8s8, s8s8 and s8u8, but only
+ * with a per-tensor weight zero point ("Non per-tensor quantization is not supported now"). The
  * reference notes' "ConvInteger is u8u8 only on CPU" (ORT issue #6430) is from older releases.
  */
 
@@ -44,7 +45,7 @@ export const QUANT_KERNELS = {
   },
   ConvInteger: {
     op: 'ConvInteger', domain: '', sinceOpset: 10,
-    inputs: ['x: int8|uint8', 'w: int8|uint8 OIHW', 'x_zero_point?: scalar', 'w_zero_point?: scalar|[M]'],
+    inputs: ['x: int8|uint8', 'w: int8|uint8 OIHW', 'x_zero_point?: scalar', 'w_zero_point?: scalar only (a per-channel [M] zero point fails at run time on CPU)'],
     cpuTypes: ALL_PAIRS,
     notes: 'int32 output, no bias and no scales: needs DynamicQuantizeLinear before and Cast+Mul+Add after. Not optimized in MLAS (ORT issue #12854), so int8-dynamic keeps Conv in float by default.',
   },
