@@ -15,6 +15,7 @@ import { createBrokerClient, type BrokerClient, type MessageInfo } from './broke
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
 import { openStore, type Store } from './store/db.js';
+import { createTelemetryService, type TelemetryService } from './telemetry/telemetry-service.js';
 import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';
 import { createDeployService, type DeployService, type DeployServiceOptions } from './deploy/deploy-service.js';
@@ -66,6 +67,8 @@ export interface EdgefleetServer {
   presence(): PresenceService;
   /** The deployer (artifacts, signing keys, chunk server, rollouts); throws before `start()`. */
   deploy(): DeployService;
+  /** Telemetry ingestion, series and budget status (issue 7); throws before `start()`. */
+  telemetry(): TelemetryService;
   /** Fleet events (SSE source); any module may publish. */
   readonly events: EventBus;
   /** Prometheus collectors; any module may register. */
@@ -115,6 +118,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let api: ApiServer | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
   let deploy: DeployService | null = null;
+  let telemetry: TelemetryService | null = null;
   let stopping: Promise<void> | null = null;
   const startedAt = now();
 
@@ -218,6 +222,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       onReject: (r) => rejections.record(r), ...options.deploy,
     });
     await deploy.start();
+    telemetry = createTelemetryService({
+      store, client, now, logger: log.child({ component: 'telemetry' }), maxPayloadBytes: config.maxPayloadBytes,
+      onReject: (r) => rejections.record(r),
+    });
+    await telemetry.start();
     const full = await startApi(service, address);
     log.info({ brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir }, 'edgefleet server started');
     return full;
@@ -227,6 +236,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     if (sweepTimer) clearInterval(sweepTimer);
     broker?.stopAccepting();
     await deploy?.stop().catch((err: unknown) => log.warn({ err }, 'deployer did not stop cleanly'));
+    // Writes the last telemetry batch while the store is still open.
+    try { telemetry?.stop(); } catch (err: unknown) { log.warn({ err }, 'telemetry did not stop cleanly'); }
     await api?.close().catch((err: unknown) => log.warn({ err }, 'admin API did not close cleanly'));
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await client?.close().catch((err: unknown) => log.warn({ err }, 'broker client did not close cleanly'));
@@ -254,6 +265,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     deploy() {
       if (!deploy) throw new Error('server not started');
       return deploy;
+    },
+    telemetry() {
+      if (!telemetry) throw new Error('server not started');
+      return telemetry;
     },
     events,
     metrics,

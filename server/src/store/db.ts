@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { EdgefleetError } from '@edgefleet/shared';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { createDeviceRepository, type DeviceRepository } from './devices.js';
+import { createTelemetryTables, type TelemetryTables } from './telemetry-tables.js';
 import { createAuthRepository, type AuthRepository } from './auth.js';
 import { createPlannerTables, type PlannerTables } from './planner-tables.js';
 import { createRolloutTables, type RolloutTables } from './rollout-tables.js';
@@ -27,6 +28,8 @@ export interface OpenStoreOptions {
 export interface Store {
   readonly path: string;
   readonly devices: DeviceRepository;
+  /** Telemetry windows, gaps, per-class minute rollups and breach events. */
+  readonly telemetry: TelemetryTables;
   /** Admin tokens, enrollment tokens, device credentials (hashes only). */
   readonly auth: AuthRepository;
   /** Classes, models, variants and plans (the planner's tables). */
@@ -111,6 +114,7 @@ export function openStore(options: OpenStoreOptions): Store {
   return Object.freeze({
     path,
     devices: createDeviceRepository(db),
+    telemetry: createTelemetryTables(db),
     auth: createAuthRepository(db),
     planner: createPlannerTables(db),
     rollouts: createRolloutTables(db),
