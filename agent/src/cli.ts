@@ -7,6 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isEdgefleetError } from '@edgefleet/shared';
 import { loadAgentConfig } from './config/load.js';
 import { AGENT_FLAGS, type AgentConfig } from './config/schema.js';
+import { resolveAgentIdentity } from './enroll/resolve.js';
 import { createAgentLogger, startAgent, waitForShutdownSignal } from './run.js';
 
 export function agentUsage(command = 'edgefleet-agent'): string {
@@ -64,7 +65,15 @@ export async function runAgentCli(argv: readonly string[], env: Readonly<Record<
     throw err;
   }
   const logger = createAgentLogger(config);
-  const agent = await startAgent(config, logger);
+  let identified: AgentConfig;
+  try {
+    identified = await resolveAgentIdentity(config, logger);
+  } catch (err: unknown) {
+    if (!isEdgefleetError(err)) throw err;
+    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    return 1;
+  }
+  const agent = await startAgent(identified, logger);
   const signal = await waitForShutdownSignal();
   logger.info({ signal }, 'shutting down');
   await agent.stop();

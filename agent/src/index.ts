@@ -33,3 +33,6 @@ export { breaks, createBudgetWatcher, measureBudget, type BudgetWatcher, type Bu
 export { createWindowAccumulator, type WindowAccumulator, type WindowFigures } from './telemetry/window.js';
 export { createTelemetry, type Telemetry, type TelemetryOptions, type TelemetryReaders, type TelemetryStats, type TelemetryTransport } from './telemetry/telemetry-service.js';
 export { createDeviceTelemetry, manifestBudgets, type DeviceTelemetryDeps, type DeviceTelemetryOptions } from './telemetry/device-telemetry.js';
+export { enrollDevice, enrollIdFor, type EnrollOptions } from './enroll/enroll.js';
+export { agentIdentitySchema, IDENTITY_FILE, readIdentity, writeIdentity, type AgentIdentity } from './enroll/identity.js';
+export { applyIdentity, brokerUrlWithCredentials, resolveAgentIdentity } from './enroll/resolve.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { classNameSchema, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, deviceIdSchema, parseTrustedKey } from '@edgefleet/shared';
+import { classNameSchema, ENROLL_TOKEN_PATTERN, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, deviceIdSchema, parseTrustedKey } from '@edgefleet/shared';
 
 /** Accepts numbers spelled as strings (env values and flags are strings); anything else is left for zod to report. */
 function numeric<T extends z.ZodType>(schema: T) {
@@ -57,6 +57,12 @@ export const agentConfigSchema = z.strictObject({
   serveSocket: z.string().min(1).optional(),
   /** Synthetic inferences per second on the serving model (demos, simulation); 0 turns it off. Default 0. */
   workloadRate: numeric(z.number().min(0).max(10_000)).default(0),
+  /**
+   * Enrollment token (`efe_…`) from the fleet admin: on first start the agent enrolls with it
+   * and stores its identity in the data directory; later starts use the stored identity.
+   * Default: none (stored identity, or no credentials for a server with auth off).
+   */
+  enrollToken: z.string().regex(ENROLL_TOKEN_PATTERN, 'enrollment token: efe_<12 hex>_<43 characters>, as `edgefleet enroll-token create` prints it').optional(),
   /** How artifacts are fetched: MQTT chunks, or the manifest's HTTP(S) URL when it has one. Default `mqtt`. */
   artifactTransport: z.enum(['mqtt', 'http']).default('mqtt'),
 });
@@ -77,6 +83,7 @@ export const AGENT_ENV_VARS: Readonly<Record<string, keyof AgentConfig>> = Objec
   EDGEFLEET_AGENT_SERVE_SOCKET: 'serveSocket',
   EDGEFLEET_AGENT_WORKLOAD_RATE: 'workloadRate',
   EDGEFLEET_AGENT_ARTIFACT_TRANSPORT: 'artifactTransport',
+  EDGEFLEET_AGENT_ENROLL_TOKEN: 'enrollToken',
 });
 export const AGENT_CONFIG_FILE_ENV_VAR = 'EDGEFLEET_AGENT_CONFIG';
 
@@ -103,5 +110,6 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
   { name: 'serve-socket', key: 'serveSocket', placeholder: 'path', description: 'serve the local inference API on this Unix socket instead (env EDGEFLEET_AGENT_SERVE_SOCKET)' },
   { name: 'workload-rate', key: 'workloadRate', placeholder: 'per-s', description: 'synthetic inferences per second for demos; 0 = off (default 0; env EDGEFLEET_AGENT_WORKLOAD_RATE)' },
   { name: 'artifact-transport', key: 'artifactTransport', placeholder: 'mqtt|http', description: 'fetch artifacts as MQTT chunks or over the manifest URL (default mqtt; env EDGEFLEET_AGENT_ARTIFACT_TRANSPORT)' },
+  { name: 'enroll-token', key: 'enrollToken', placeholder: 'token', description: 'enrollment token for the first start; the identity is then kept in the data dir (env EDGEFLEET_AGENT_ENROLL_TOKEN)' },
   { name: 'config', key: 'config', placeholder: 'file', description: 'JSON config file with the same keys as above in camelCase (env EDGEFLEET_AGENT_CONFIG)' },
 ]);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { AGENT_FLAGS, flagsToConfig, loadAgentConfig, startAgent } from '@edgefleet/agent';
+import { AGENT_FLAGS, flagsToConfig, loadAgentConfig, resolveAgentIdentity, startAgent } from '@edgefleet/agent';
 import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 
 /** `device-id` → `deviceId`, the key commander stores a flag under. */
@@ -21,7 +21,8 @@ export function agentCommand(): Command {
     const config = loadAgentConfig({ env: process.env, configFile, flags });
     const logger = createCliLogger(config.logLevel);
     const stopped = waitForShutdownSignal();
-    const agent = await startAgent(config, logger);
+    // Enrolls on first start with --enroll-token, else uses the identity stored in --data-dir.
+    const agent = await startAgent(await resolveAgentIdentity(config, logger), logger);
     const signal = await stopped;
     logger.info({ signal }, 'shutting down');
     await agent.stop();

@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
 import { agentCommand } from './agent.js';
+import { brokerConfigCommand } from './broker-config.js';
+import { deviceCommand } from './device.js';
+import { enrollTokenCommand } from './enroll-token.js';
+import { tokenCommand } from './token.js';
 import { compressCommand } from './compress.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
@@ -19,6 +23,10 @@ import { serverCommand } from './server.js';
 export const COMMANDS: ReadonlyArray<() => Command> = [
   serverCommand,
   devicesCommand,
+  deviceCommand,
+  tokenCommand,
+  enrollTokenCommand,
+  brokerConfigCommand,
   agentCommand,
   farmCommand,
   demoCommand,

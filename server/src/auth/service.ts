@@ -4,6 +4,7 @@ import {
 } from '@edgefleet/shared';
 import type { EventBus } from '../events/bus.js';
 import type { AuthRepository, CredentialRow, EnrollTokenRow } from '../store/auth.js';
+import { mosquittoPasswordHash } from './mosquitto.js';
 import { generateSecret, hashSecret, issueToken, parseToken, secretMatches, systemRandomBytes, type RandomBytes } from './secrets.js';
 
 /** MQTT user name of the server's own (privileged) client. Never a device id. */
@@ -69,7 +70,7 @@ function tokenView(row: { id: string; name: string; scope: TokenScope; createdAt
   return { id: row.id, name: row.name, scope: row.scope, createdAt: row.createdAt, lastUsedAt: row.lastUsedAt, revokedAt: row.revokedAt };
 }
 
-function enrollView(row: EnrollTokenRow): EnrollTokenView {
+function enrollView(row: Omit<EnrollTokenRow, 'hash' | 'brokerHash'>): EnrollTokenView {
   return { id: row.id, deviceClass: row.deviceClass, maxUses: row.maxUses, uses: row.uses, expiresAt: row.expiresAt, createdAt: row.createdAt, revokedAt: row.revokedAt };
 }
 
@@ -131,7 +132,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       if (!(Number.isInteger(input.maxUses) && input.maxUses >= 1)) throw new EdgefleetError('EF_ERR_API_VALIDATION', `maxUses must be a whole number >= 1, got ${input.maxUses}`, { field: 'maxUses' });
       const issued = issueToken('enroll', random);
       const createdAt = now();
-      const row = { id: issued.id, deviceClass: input.deviceClass, hash: issued.hash, maxUses: input.maxUses, expiresAt: createdAt + input.ttlS * 1000, createdAt };
+      const row = { id: issued.id, deviceClass: input.deviceClass, hash: issued.hash, maxUses: input.maxUses, expiresAt: createdAt + input.ttlS * 1000, createdAt, brokerHash: mosquittoPasswordHash(issued.token, random) };
       repo.insertEnrollToken(row);
       events?.publish({ type: 'enroll-token.created', tokenId: issued.id, deviceClass: input.deviceClass });
       return { ...enrollView({ ...row, uses: 0, revokedAt: null }), token: issued.token };
@@ -152,7 +153,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         const deviceClass = check.token.deviceClass;
         const deviceId = chooseDeviceId(requestedDeviceId, deviceClass);
         const secret = generateSecret(random);
-        repo.putCredential({ deviceId, deviceClass, hash: hashSecret(secret), enrollTokenId: check.token.id, createdAt: now() });
+        repo.putCredential({ deviceId, deviceClass, hash: hashSecret(secret), brokerHash: mosquittoPasswordHash(secret, random), enrollTokenId: check.token.id, createdAt: now() });
         return { deviceId, deviceClass, secret, enrollTokenId: check.token.id };
       });
       if ('deviceId' in result) events?.publish({ type: 'device.enrolled', deviceId: result.deviceId, deviceClass: result.deviceClass, enrollTokenId: result.enrollTokenId });
@@ -162,7 +163,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     provisionDevice(deviceId, deviceClass) {
       if (!isValidDeviceId(deviceId) || isReservedDeviceId(deviceId)) throw new TypeError(`cannot provision device id ${JSON.stringify(deviceId)}`);
       const secret = generateSecret(random);
-      repo.putCredential({ deviceId, deviceClass, hash: hashSecret(secret), enrollTokenId: null, createdAt: now() });
+      repo.putCredential({ deviceId, deviceClass, hash: hashSecret(secret), brokerHash: mosquittoPasswordHash(secret, random), enrollTokenId: null, createdAt: now() });
       return { deviceId, secret };
     },
     verifyDevice(deviceId, secret) {

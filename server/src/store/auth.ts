@@ -22,6 +22,8 @@ export interface EnrollTokenRow {
   readonly expiresAt: number;
   readonly createdAt: number;
   readonly revokedAt: number | null;
+  /** mosquitto `$7$` hash of the token, for an external broker's password file. */
+  readonly brokerHash: string | null;
 }
 
 export interface CredentialRow {
@@ -31,6 +33,8 @@ export interface CredentialRow {
   readonly enrollTokenId: string | null;
   readonly createdAt: number;
   readonly revokedAt: number | null;
+  /** mosquitto `$7$` hash of the secret, for an external broker's password file. */
+  readonly brokerHash: string | null;
 }
 
 /** Tables of the auth area (migration 20). Hashes in, hashes out: no secret ever reaches SQLite. */
@@ -61,17 +65,17 @@ export interface AuthRepository {
 }
 
 interface AdminTokenDbRow { id: string; name: string; scope: TokenScope; hash: string; created_at: number; last_used_at: number | null; revoked_at: number | null }
-interface EnrollTokenDbRow { id: string; class: string; hash: string; max_uses: number; uses: number; expires_at: number; created_at: number; revoked_at: number | null }
-interface CredentialDbRow { device_id: string; class: string | null; hash: string; enroll_token_id: string | null; created_at: number; revoked_at: number | null }
+interface EnrollTokenDbRow { id: string; class: string; hash: string; max_uses: number; uses: number; expires_at: number; created_at: number; revoked_at: number | null; broker_hash: string | null }
+interface CredentialDbRow { device_id: string; class: string | null; hash: string; enroll_token_id: string | null; created_at: number; revoked_at: number | null; broker_hash: string | null }
 
 const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
   id: r.id, name: r.name, scope: r.scope, hash: r.hash, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
 });
 const enrollToken = (r: EnrollTokenDbRow): EnrollTokenRow => ({
-  id: r.id, deviceClass: r.class, hash: r.hash, maxUses: r.max_uses, uses: r.uses, expiresAt: r.expires_at, createdAt: r.created_at, revokedAt: r.revoked_at,
+  id: r.id, deviceClass: r.class, hash: r.hash, maxUses: r.max_uses, uses: r.uses, expiresAt: r.expires_at, createdAt: r.created_at, revokedAt: r.revoked_at, brokerHash: r.broker_hash,
 });
 const credential = (r: CredentialDbRow): CredentialRow => ({
-  deviceId: r.device_id, deviceClass: r.class, hash: r.hash, enrollTokenId: r.enroll_token_id, createdAt: r.created_at, revokedAt: r.revoked_at,
+  deviceId: r.device_id, deviceClass: r.class, hash: r.hash, enrollTokenId: r.enroll_token_id, createdAt: r.created_at, revokedAt: r.revoked_at, brokerHash: r.broker_hash,
 });
 
 /** Auth queries over the store's connection. */
@@ -104,8 +108,8 @@ export function createAuthRepository(db: Db): AuthRepository {
       return q('UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
     },
     insertEnrollToken(row) {
-      q('INSERT INTO enroll_tokens (id, class, hash, max_uses, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(row.id, row.deviceClass, row.hash, row.maxUses, row.expiresAt, row.createdAt);
+      q('INSERT INTO enroll_tokens (id, class, hash, max_uses, expires_at, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(row.id, row.deviceClass, row.hash, row.maxUses, row.expiresAt, row.createdAt, row.brokerHash);
     },
     getEnrollToken(id) {
       const row = q('SELECT * FROM enroll_tokens WHERE id = ?').get(id) as EnrollTokenDbRow | undefined;
@@ -122,10 +126,10 @@ export function createAuthRepository(db: Db): AuthRepository {
       return q('UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
     },
     putCredential(row) {
-      q(`INSERT INTO device_credentials (device_id, class, hash, enroll_token_id, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, hash = excluded.hash,
+      q(`INSERT INTO device_credentials (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, hash = excluded.hash, broker_hash = excluded.broker_hash,
            enroll_token_id = excluded.enroll_token_id, created_at = excluded.created_at, revoked_at = NULL`)
-        .run(row.deviceId, row.deviceClass, row.hash, row.enrollTokenId, row.createdAt);
+        .run(row.deviceId, row.deviceClass, row.hash, row.enrollTokenId, row.createdAt, row.brokerHash);
     },
     getCredential(deviceId) {
       const row = q('SELECT * FROM device_credentials WHERE device_id = ?').get(deviceId) as CredentialDbRow | undefined;

@@ -305,4 +305,43 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX telemetry_breaches_by_device ON telemetry_breaches(device_id, received_at);
     `,
   },
+  {
+    version: 21,
+    name: 'mosquitto password hashes beside credentials (auth)',
+    sql: `
+      -- PBKDF2-SHA512 ($7$) hashes for an external mosquitto's password file, computed when a
+      -- credential or enrollment token is issued: they cannot be derived from the sha256 later.
+      ALTER TABLE device_credentials ADD COLUMN broker_hash TEXT;
+      ALTER TABLE enroll_tokens ADD COLUMN broker_hash TEXT;
+    `,
+  },
+  {
+    version: 40,
+    name: 'control loop decisions and per-class memory (closed loop)',
+    sql: `
+      -- Every stored decision of the control loop: what it saw (summary), why, and what it did.
+      CREATE TABLE control_decisions (
+        id          TEXT PRIMARY KEY,
+        class       TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        budgets     TEXT NOT NULL,
+        summary     TEXT NOT NULL,
+        actions     TEXT NOT NULL,
+        -- what act did with each action (started rollout id, skipped, error)
+        outcome     TEXT
+      ) STRICT;
+      CREATE INDEX control_decisions_by_class ON control_decisions(class, at);
+
+      -- The loop's memory of a class between ticks (episode, cooldown, failed variants) and
+      -- the hash of the last desired state act carried out, so act is idempotent.
+      CREATE TABLE control_state (
+        class         TEXT PRIMARY KEY,
+        memory        TEXT NOT NULL,
+        desired_hash  TEXT,
+        updated_at    INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
