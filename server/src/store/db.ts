@@ -8,6 +8,7 @@ import { createTelemetryTables, type TelemetryTables } from './telemetry-tables.
 import { createAuthRepository, type AuthRepository } from './auth.js';
 import { createPlannerTables, type PlannerTables } from './planner-tables.js';
 import { createRolloutTables, type RolloutTables } from './rollout-tables.js';
+import { createControlTables, type ControlTables } from './control-tables.js';
 
 /** File name of the SQLite store inside the data directory. */
 export const STORE_FILE = 'edgefleet.db';
@@ -36,6 +37,8 @@ export interface Store {
   readonly planner: PlannerTables;
   /** Artifacts, rollouts, per-device deployments and deploy reports (the deployer's tables). */
   readonly rollouts: RolloutTables;
+  /** Control-loop decisions and per-class memory (the closed loop's tables). */
+  readonly control: ControlTables;
   /** Highest applied migration. */
   schemaVersion(): number;
   /** Checkpoints the WAL into the main file and closes. Idempotent. */
@@ -118,6 +121,7 @@ export function openStore(options: OpenStoreOptions): Store {
     auth: createAuthRepository(db),
     planner: createPlannerTables(db),
     rollouts: createRolloutTables(db),
+    control: createControlTables(db),
     schemaVersion: () => currentVersion(db),
     close() {
       if (closed) return;

@@ -16,6 +16,9 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('token.revoked'), tokenId: z.string() }),
   z.object({ type: z.literal('enroll-token.created'), tokenId: z.string(), deviceClass: z.string() }),
   z.object({ type: z.literal('enroll-token.revoked'), tokenId: z.string() }),
+  // The closed loop (server/src/control): every stored decision, and alerts when nothing fits.
+  z.object({ type: z.literal('control.decision'), decisionId: z.string(), deviceClass: z.string(), kind: z.string(), reason: z.string() }),
+  z.object({ type: z.literal('control.alert'), decisionId: z.string(), deviceClass: z.string(), severity: z.enum(['warning', 'critical']), message: z.string() }),
 ]);
 export type FleetEvent = z.infer<typeof fleetEventSchema>;
 export type FleetEventType = FleetEvent['type'];

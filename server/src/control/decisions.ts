@@ -1,0 +1,24 @@
+/** Reading the decision log (for `edgefleet decisions CLASS` and the admin API). */
+import type { Store } from '../store/db.js';
+import type { ControlAction, ControlBudget, DecisionKind, SnapshotSummary } from './model.js';
+
+export interface StoredDecision {
+  readonly id: string;
+  readonly deviceClass: string;
+  readonly at: number;
+  readonly kind: DecisionKind;
+  readonly reason: string;
+  readonly budgets: readonly ControlBudget[];
+  readonly summary: SnapshotSummary;
+  readonly actions: readonly ControlAction[];
+  /** What act did with each action (null: no action). */
+  readonly outcome: unknown;
+}
+
+/** Stored decisions of a class (every class when omitted), oldest first. */
+export function listDecisions(store: Store, filter: { deviceClass?: string; since?: number; limit?: number } = {}): StoredDecision[] {
+  return store.control.decisions(filter).map((r) => ({
+    id: r.id, deviceClass: r.deviceClass, at: r.at, kind: r.kind as DecisionKind, reason: r.reason,
+    budgets: r.budgets as ControlBudget[], summary: r.summary as SnapshotSummary, actions: r.actions as ControlAction[], outcome: r.outcome,
+  }));
+}

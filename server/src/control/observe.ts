@@ -1,0 +1,97 @@
+/**
+ * `observe(now)`: a snapshot per class from what the server stores — the class budgets, the
+ * class's newest plan (its candidates and predictions), whether a rollout is in progress,
+ * each active device's budget status over the windows of the variant it serves now (windows
+ * of the previous variant would otherwise keep a replaced class "breaching"), and the loop's
+ * memory of the class.
+ */
+import { planSchema, type DeviceClass, type Plan } from '@edgefleet/shared';
+import { createClassService } from '../plan/classes.js';
+import type { Store } from '../store/db.js';
+import type { WindowRow } from '../store/telemetry-tables.js';
+import { budgetsFromClass, checkBudgets, type StatusRule } from '../telemetry/budget-status.js';
+import { EMPTY_MEMORY, type ClassSnapshot, type ControlBudget, type ControlMemory, type DeviceObservation, type PlanMember, type PlanView, type Precision } from './model.js';
+import { median } from './select.js';
+
+export interface ObserveOptions {
+  readonly store: Store;
+  /** A device is active when its last window ended within this long, ms. Default 60000. */
+  readonly activeHorizonMs?: number;
+  /** The device rule: k breaking windows of the last n (default 3 of 5, as the agent's watcher). */
+  readonly rule?: StatusRule;
+}
+
+/** The plan's eligible candidates with predictions, as the loop sees them. */
+export function planView(id: number, plan: Plan): PlanView {
+  const members: PlanMember[] = [];
+  for (const c of plan.candidates) {
+    if (!c.eligible || c.predicted === null || c.artifactSha === null || c.bytes === null) continue;
+    members.push({
+      recipe: c.recipe, precision: c.precision as Precision, artifactSha: c.artifactSha, bytes: c.bytes, accuracyPct: c.accuracyPct,
+      predictedP95Ms: c.predicted.p95LatencyMs, predictedPowerW: c.predicted.avgPowerW, predictedEnergyMj: c.predicted.energyPerInferenceMj,
+      onFront: plan.front.includes(c.recipe),
+    });
+  }
+  return { planId: id, modelSha: plan.model.sha256, recipes: plan.recipes, corrected: plan.speedModel.override !== null, members };
+}
+
+/** The windows of the variant a device serves now (the trailing run with the last window's model). */
+export function currentVariantWindows(rows: readonly WindowRow[]): WindowRow[] {
+  const last = rows.at(-1);
+  if (!last) return [];
+  let i = rows.length - 1;
+  while (i > 0 && (rows[i - 1] as WindowRow).modelSha === last.modelSha) i -= 1;
+  return rows.slice(i);
+}
+
+function observeDevice(deviceId: string, rows: readonly WindowRow[], cls: DeviceClass, rule: StatusRule): DeviceObservation {
+  const windows = currentVariantWindows(rows);
+  const checks = checkBudgets(windows, budgetsFromClass(cls.budgets), rule);
+  const fig = (pick: (w: WindowRow) => number | null): number | null => median(windows.map(pick).filter((v): v is number => v !== null));
+  return {
+    deviceId,
+    variantSha: windows.at(-1)?.modelSha ?? null,
+    breaches: checks.filter((c) => c.breached).map((c) => c.budget as ControlBudget),
+    throttled: windows.slice(-(rule.n ?? 5)).some((w) => w.throttled === true),
+    p95Ms: fig((w) => w.p95Ms), powerW: fig((w) => w.powerW), energyMj: fig((w) => w.energyMj), accuracy: fig((w) => w.goldenAccuracy),
+  };
+}
+
+function memoryOf(raw: unknown): ControlMemory {
+  if (typeof raw !== 'object' || raw === null || !('deploys' in raw)) return EMPTY_MEMORY;
+  return { ...EMPTY_MEMORY, ...(raw as Partial<ControlMemory>) };
+}
+
+export interface Observer {
+  /** Snapshots of every configured class (or the named ones). */
+  observe(now: number, classes?: readonly string[]): ClassSnapshot[];
+}
+
+export function createObserver(options: ObserveOptions): Observer {
+  const { store } = options;
+  const horizon = options.activeHorizonMs ?? 60_000;
+  const rule = options.rule ?? {};
+  const classes = createClassService(store);
+  const n = rule.n ?? 5;
+
+  function snapshot(cls: DeviceClass, now: number): ClassSnapshot {
+    const planRow = store.planner.listPlans({ deviceClass: cls.name }).at(-1);
+    const plan = planRow ? planView(planRow.id, planSchema.parse(planRow.plan)) : null;
+    const devices = store.telemetry.devicesOfClass(cls.name)
+      .filter((d) => d.lastWindowEnd >= now - horizon)
+      // Enough windows to judge the current variant even right after a switch.
+      .map((d) => observeDevice(d.deviceId, store.telemetry.lastWindows(d.deviceId, n * 3), cls, rule));
+    return {
+      deviceClass: cls.name, at: now, budgets: cls.budgets, plan,
+      rolloutActive: store.rollouts.listRollouts({ active: true, deviceClass: cls.name }).length > 0,
+      devices, memory: memoryOf(store.control.state(cls.name)?.memory),
+    };
+  }
+
+  return {
+    observe(now, names) {
+      const wanted = names === undefined ? null : new Set(names);
+      return classes.list().filter((c) => wanted === null || wanted.has(c.name)).map((c) => snapshot(c, now));
+    },
+  };
+}

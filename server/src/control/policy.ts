@@ -1,0 +1,39 @@
+/**
+ * The control loop's policy as data (zod, every field defaulted, so `{}` is a valid policy).
+ * Times are ms; fractions are 0..1.
+ */
+import { z } from 'zod';
+
+export const controlPolicySchema = z.strictObject({
+  /** A class breaches when at least this fraction of its active devices breach a budget. Default 0.5. */
+  breachFraction: z.number().gt(0).max(1).default(0.5),
+  /** Fewer active devices than this and the class is not judged at all. Default 1. */
+  minActiveDevices: z.number().int().min(1).default(1),
+  /** The class must stay in breach this long before the loop acts (hysteresis). Default 30000. */
+  hysteresisMs: z.number().int().nonnegative().default(30_000),
+  /** After a re-deploy, no further change of the class for this long. Default 300000 (5 min). */
+  cooldownMs: z.number().int().nonnegative().default(300_000),
+  /** At most this many re-deploys of a class per rolling hour. Default 3. */
+  maxDeploysPerHour: z.number().int().min(1).default(3),
+  /** At most this many variant changes per breach episode; then only an alert. Default 1. */
+  maxChangesPerEpisode: z.number().int().min(1).default(1),
+  /** A variant that failed on a class is not chosen again for this long. Default 21600000 (6 h). */
+  failedRetryMs: z.number().int().nonnegative().default(21_600_000),
+  /** A predicted figure must stay under this fraction of its limit to count as fitting (headroom). Default 0.9. */
+  fitMargin: z.number().gt(0).max(1).default(0.9),
+  cohorts: z.strictObject({
+    /** Answer a breach confined to thermally throttled devices with a rollout to them alone. Default true. */
+    enabled: z.boolean().default(true),
+    /** Only when the throttled cohort is at most this fraction of the class; above it the whole class moves. Default 0.5. */
+    maxFraction: z.number().gt(0).max(1).default(0.5),
+  }).prefault({}),
+  /** Recipes for a re-plan when nothing on the front fits; default: the recipes of the current plan. */
+  replanRecipes: z.array(z.string().min(1)).min(1).optional(),
+});
+export type ControlPolicy = z.infer<typeof controlPolicySchema>;
+export type ControlPolicyInput = z.input<typeof controlPolicySchema>;
+
+/** Parses a policy, defaults filled in; throws a zod error on bad input (callers wrap it). */
+export function parseControlPolicy(input: ControlPolicyInput = {}): ControlPolicy {
+  return controlPolicySchema.parse(input);
+}
