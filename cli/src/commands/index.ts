@@ -14,6 +14,7 @@ import { inspectCommand } from './inspect.js';
 import { classCommand } from './class.js';
 import { modelCommand } from './model.js';
 import { planCommand } from './plan.js';
+import { rolloutCommand } from './rollout.js';
 import { serverCommand } from './server.js';
 
 /**
@@ -37,4 +38,5 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   classCommand,
   modelCommand,
   planCommand,
+  rolloutCommand,
 ];

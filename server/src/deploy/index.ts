@@ -5,7 +5,8 @@ export { createDeployService, DEPLOY_FILTERS, type DeployService, type DeploySer
 export { createDownloadSlots, type DownloadSlots } from './download-slots.js';
 export { startHttpArtifactServer, type HttpArtifactServer } from './http-artifacts.js';
 export { buildDesired, clearDesired, publishDesired } from './manifest.js';
-export { abortReason, applyReport, decide, decideAbort, outcomeCounts, ROLLOUT_STEPS, type RolloutAction, type RolloutDecision, type RolloutSnapshot } from './rollout-machine.js';
+export { ABORT_REQUEST_PREFIX, abortReason, applyReport, decide, decideAbort, outcomeCounts, ROLLOUT_STEPS, type RolloutAction, type RolloutDecision, type RolloutSnapshot } from './rollout-machine.js';
 export * from './rollout-model.js';
 export { createRolloutService, type RolloutEvent, type RolloutService, type RolloutStatus, type StartRolloutInput } from './rollout-service.js';
 export { KEYS_DIR, loadSigningKeyring, rotateSigningKey, type SigningKeyring } from './signing-keys.js';
+export { openRolloutAdmin, readGoldenFile, type RolloutAdmin } from './rollout-admin.js';

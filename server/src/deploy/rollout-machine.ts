@@ -123,6 +123,19 @@ const checkAbortCriteria: RolloutStep = {
   },
 };
 
+/** Prefix of `reason` with which a process without the broker (the CLI on the data dir) asks the server to abort. */
+export const ABORT_REQUEST_PREFIX = 'abort requested: ';
+
+const checkAbortRequest: RolloutStep = {
+  name: 'check-abort-request',
+  states: ['in-progress'],
+  run(d) {
+    if (!d.rollout.reason?.startsWith(ABORT_REQUEST_PREFIX)) return false;
+    abort(d, d.rollout.reason.slice(ABORT_REQUEST_PREFIX.length));
+    return true;
+  },
+};
+
 const checkRolloutTimeout: RolloutStep = {
   name: 'check-rollout-timeout',
   states: ['in-progress'],
@@ -210,7 +223,7 @@ const finish: RolloutStep = {
 };
 
 /** The evaluation, in order. */
-export const ROLLOUT_STEPS: readonly RolloutStep[] = [timeOutDevices, checkAbortCriteria, checkRolloutTimeout, startRollbacks, advanceWave, finish];
+export const ROLLOUT_STEPS: readonly RolloutStep[] = [timeOutDevices, checkAbortRequest, checkAbortCriteria, checkRolloutTimeout, startRollbacks, advanceWave, finish];
 
 /** One evaluation tick. Pure: the snapshot is not modified. */
 export function decide(snapshot: RolloutSnapshot, now: number): RolloutDecision {

@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
-import { applyReport, decide, decideAbort, outcomeCounts, type RolloutDecision } from './rollout-machine.js';
+import { ABORT_REQUEST_PREFIX, applyReport, decide, decideAbort, outcomeCounts, type RolloutDecision } from './rollout-machine.js';
 import {
   deploymentIdFor, DEVICE_STATES, IN_FLIGHT_STATES, planWaveSizes, rolloutPolicySchema,
   type PreviousVariant, type RolloutDevice, type RolloutDeviceState, type RolloutPolicyInput, type RolloutRecord,
@@ -30,6 +30,8 @@ export interface StartRolloutInput {
   readonly policy?: RolloutPolicyInput;
   /** Only these devices of the class (a cohort, issue 7). Default: every device of the class. */
   readonly deviceIds?: readonly string[];
+  /** Only persist the rollout; the server's next tick notifies the canary (the CLI without a broker). */
+  readonly deferred?: boolean;
 }
 
 export interface WaveStatus {
@@ -68,6 +70,8 @@ export interface RolloutService {
   /** Evaluates every active rollout at `now` (default: the injected clock). */
   tick(now?: number): Promise<void>;
   abort(id: string, reason?: string): Promise<RolloutStatus>;
+  /** Records an abort request the server's next tick carries out (the CLI without a broker). */
+  requestAbort(id: string, reason?: string): RolloutStatus;
   status(id: string): RolloutStatus;
   list(filter?: { readonly active?: boolean; readonly deviceClass?: string }): RolloutRecord[];
   /** Ingests one deploy report (deduplicated); returns true when it changed a device. */
@@ -175,7 +179,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     tables.insertRollout(rollout, devices);
     log.info({ rolloutId: id, deviceClass: input.deviceClass, variantId: rollout.variantId, devices: devices.length, waves: sizes }, 'rollout started');
     options.onEvent?.({ type: 'rollout.started', rolloutId: id, deviceClass: input.deviceClass, variantId: rollout.variantId, devices: devices.length, waves: sizes.length });
-    await serial(() => evaluate(id, at));
+    if (input.deferred !== true) await serial(() => evaluate(id, at));
     return status(id);
   }
 
@@ -191,6 +195,12 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       await apply(decideAbort({ rollout: before, devices: tables.devicesOf(id) }, reason ?? 'aborted by an operator', now()), before);
       return status(id);
     }),
+    requestAbort(id, reason) {
+      const r = status(id).rollout;
+      if (r.state !== 'in-progress') throw new EdgefleetError('EF_ERR_ROLLOUT_CONFLICT', `rollout ${id} is ${r.state}; only a rollout in progress can be aborted`, { id, state: r.state });
+      tables.save({ ...r, reason: `${ABORT_REQUEST_PREFIX}${reason ?? 'aborted by an operator'}`, updatedAt: now() }, []);
+      return status(id);
+    },
     status,
     list: (filter) => tables.listRollouts(filter),
     handleReport(report) {
