@@ -8,6 +8,7 @@ import { isValidDeviceId } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
 import { createSeededRandom, deriveSeed, shuffled } from './random.js';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
+import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
 
 export interface FarmOptions {
   readonly brokerUrl: string;
@@ -27,6 +28,17 @@ export interface FarmOptions {
   readonly profiles?: ReadonlyMap<string, DeviceProfile>;
   /** Broker URL per device, e.g. with that device's credentials as user info. Default: `brokerUrl` for all. */
   readonly brokerUrlFor?: (deviceId: string) => string;
+  /** Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent. */
+  readonly telemetry?: {
+    readonly dataDir: string;
+    /** Window length, ms (0: tests call `closeWindow()`). Default 10 000. */
+    readonly windowMs?: number;
+    /** Modelled inferences per second per device. Default 5. */
+    readonly ratePerS?: number;
+    /** What each class serves at start. Default: nothing. */
+    readonly model?: (deviceClass: string) => SimulatedModel | null;
+    readonly watcher?: { readonly k?: number; readonly n?: number };
+  };
 }
 
 export interface Farm {
@@ -74,6 +86,18 @@ function countByClass(classes: readonly string[], devices: readonly VirtualDevic
   return counts;
 }
 
+function farmTelemetry(t: NonNullable<FarmOptions['telemetry']>, seed: number, deviceId: string, deviceClass: string) {
+  return {
+    dataDir: simDataDir(t.dataDir, deviceId),
+    // Its own stream, so telemetry jitter never shifts the link's reconnect jitter.
+    random: createSeededRandom(deriveSeed(seed, `${deviceId}:telemetry`)),
+    model: t.model?.(deviceClass) ?? null,
+    ...(t.windowMs === undefined ? {} : { windowMs: t.windowMs }),
+    ...(t.ratePerS === undefined ? {} : { ratePerS: t.ratePerS }),
+    ...(t.watcher ? { watcher: t.watcher } : {}),
+  };
+}
+
 /** Starts a farm: devices begin connecting at once; watch `onlineCount()` for progress. */
 export async function startFarm(options: FarmOptions): Promise<Farm> {
   const profiles = options.profiles ?? BUILTIN_PROFILES;
@@ -96,6 +120,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+      ...(options.telemetry ? { telemetry: farmTelemetry(options.telemetry, seed, deviceId, cls) } : {}),
     });
   });
   for (const device of devices) {

@@ -4,3 +4,4 @@ export { createVirtualDevice, type VirtualDevice, type VirtualDeviceOptions } fr
 export { BUILTIN_PROFILES, deviceProfileSchema, parseProfiles, simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
 export { createSeededRandom, deriveSeed, shuffled } from './random.js';
 export { farmConfigSchema, formatOnlineSummary, parseFarmConfig, type FarmConfig } from './farm-config.js';
+export { createSimTelemetry, simDataDir, type DeviceCondition, type SimTelemetry, type SimTelemetryOptions, type SimulatedModel } from './sim-telemetry.js';

@@ -3,8 +3,9 @@
  * host's. Later issues hang simulated sensors, inference and faults on it.
  */
 import type { Logger } from 'pino';
-import { AGENT_VERSION, createAgentLink, type AgentLink, type BackoffPolicy, type Clock, type LinkStats, type RandomSource } from '@edgefleet/agent';
+import { AGENT_VERSION, createAgentLink, systemClock, type AgentLink, type BackoffPolicy, type Clock, type LinkStats, type RandomSource } from '@edgefleet/agent';
 import { simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
+import { createSimTelemetry, type SimTelemetry, type SimTelemetryOptions } from './sim-telemetry.js';
 
 export interface VirtualDeviceOptions {
   readonly deviceId: string;
@@ -18,6 +19,8 @@ export interface VirtualDeviceOptions {
   readonly keepaliveS?: number;
   readonly heartbeatMs?: number;
   readonly backoff?: Partial<BackoffPolicy>;
+  /** Modelled telemetry windows over the real outbox and link (issue 7); off when absent. */
+  readonly telemetry?: Omit<SimTelemetryOptions, 'deviceId' | 'profile' | 'link' | 'clock' | 'random' | 'logger'> & { readonly random?: RandomSource };
 }
 
 export interface VirtualDevice {
@@ -26,6 +29,8 @@ export interface VirtualDevice {
   readonly profile: DeviceProfile;
   /** The real link; tests and fault injection use it directly (e.g. `link.kill()`). */
   readonly link: AgentLink;
+  /** Modelled telemetry and its fault-injection `condition` (null when telemetry is off). */
+  readonly telemetry: SimTelemetry | null;
   start(): Promise<void>;
   stop(options?: { readonly clean?: boolean }): Promise<void>;
   isOnline(): boolean;
@@ -48,13 +53,18 @@ export function createVirtualDevice(options: VirtualDeviceOptions): VirtualDevic
     ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
     ...(options.backoff ? { backoff: options.backoff } : {}),
   });
+  const telemetry = options.telemetry ? createSimTelemetry({
+    ...options.telemetry, deviceId, profile, link, logger: options.logger,
+    clock: options.clock ?? systemClock, random: options.telemetry.random ?? options.random ?? Math.random,
+  }) : null;
   return Object.freeze({
     deviceId,
     deviceClass: profile.class,
     profile,
     link,
-    start: () => link.start(),
-    stop: (stopOptions?: { readonly clean?: boolean }) => link.stop(stopOptions),
+    telemetry,
+    start: () => { telemetry?.telemetry.start(); return link.start(); },
+    stop: async (stopOptions?: { readonly clean?: boolean }) => { await telemetry?.telemetry.stop(); await link.stop(stopOptions); },
     isOnline: () => link.stats().state === 'online',
     stats: () => link.stats(),
   });

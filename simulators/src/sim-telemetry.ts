@@ -1,0 +1,140 @@
+/**
+ * Telemetry of a simulated device: the agent's real telemetry pipeline (windows, on-disk
+ * outbox, budget watcher, QoS 1 over the real link) fed with modelled readings instead of
+ * sensors. Latency = the variant's host latency × the profile's multiplier for its
+ * precision × the device's condition, with seeded gaussian jitter; power from the profile's
+ * idle/active watts and the modelled duty cycle. Every figure is labelled `modelled`.
+ *
+ * `condition` is the handle fault injection turns (thermal throttling lowers `speedFactor`,
+ * a broken int8 unit lowers `accuracyOffset`, …); changes show in the next window.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type WatchedBudgets } from '@edgefleet/agent';
+import type { Precision } from '@edgefleet/shared';
+import type { DeviceProfile } from './profiles/profiles.js';
+
+/** A device's state that faults change; mutable on purpose. */
+export interface DeviceCondition {
+  /** Multiplies latency: 1 normal, 2 twice as slow (e.g. thermally throttled). */
+  speedFactor: number;
+  /** Added to golden accuracy and live confidence (e.g. -0.3 for an int8 unit computing wrongly). */
+  accuracyOffset: number;
+  /** Reported as `thermal.throttled`. */
+  throttled: boolean;
+}
+
+/** The variant a simulated device serves, as far as telemetry needs it. */
+export interface SimulatedModel {
+  readonly sha256: string;
+  readonly variantId: string;
+  readonly precision: Precision;
+  /** Latency of this variant measured on the simulating host, ms (the planner's figure). */
+  readonly hostLatencyMs: number;
+  /** Golden-set accuracy of the variant on a healthy device, 0..1 (reported with the condition's offset). */
+  readonly goldenAccuracy?: number;
+  /** Mean top-1 confidence on a healthy device, 0..1. Default: goldenAccuracy, else none. */
+  readonly confidence?: number;
+  /** Model file size, bytes (reported as sessionBytes). */
+  readonly bytes?: number;
+  /** Budgets the budget watcher checks (as the manifest would carry them). */
+  readonly budgets?: WatchedBudgets;
+}
+
+export interface SimTelemetryOptions {
+  readonly deviceId: string;
+  readonly profile: DeviceProfile;
+  readonly link: AgentLink;
+  /** Outbox and sequence state live under `<dataDir>/telemetry`. */
+  readonly dataDir: string;
+  readonly clock: Clock;
+  readonly clockSource?: 'system' | 'virtual';
+  readonly random: RandomSource;
+  readonly logger: Logger;
+  /** Window length, ms; 0: only `closeWindow()`. Default 10 000. */
+  readonly windowMs?: number;
+  /** Modelled inferences per second. Default 5. */
+  readonly ratePerS?: number;
+  /** What serves at start (null: nothing, windows carry no latency). */
+  readonly model?: SimulatedModel | null;
+  readonly watcher?: { readonly k?: number; readonly n?: number };
+  readonly outbox?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly segmentEntries?: number };
+}
+
+export interface SimTelemetry {
+  readonly telemetry: Telemetry;
+  readonly condition: DeviceCondition;
+  /** Changes what the device serves (a simulated deployment). */
+  setModel(model: SimulatedModel | null): void;
+  model(): SimulatedModel | null;
+}
+
+/** Simulated memory: a fixed runtime baseline plus the model bytes. */
+const BASELINE_RSS_BYTES = 64 * 1024 * 1024;
+
+/** A standard normal sample from two uniforms (Box–Muller), so jitter follows the seed. */
+function gaussian(random: RandomSource): number {
+  const u = Math.max(random(), 1e-12);
+  const v = random();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+const clamp01 = (x: number): number => Math.min(1, Math.max(0, x));
+
+export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
+  const { profile, random } = options;
+  const condition: DeviceCondition = { speedFactor: 1, accuracyOffset: 0, throttled: false };
+  const ratePerS = options.ratePerS ?? 5;
+  let model: SimulatedModel | null = options.model ?? null;
+
+  /** One modelled inference latency, ms. */
+  function sampleLatency(m: SimulatedModel): number {
+    const multiplier = profile.speed.latencyMultiplier[m.precision] ?? profile.speed.latencyMultiplier.fp32 ?? 1;
+    const mean = m.hostLatencyMs * multiplier * Math.max(0, condition.speedFactor);
+    return Math.max(mean * 0.05, mean * (1 + (profile.speed.jitterPct / 100) * gaussian(random)));
+  }
+
+  const telemetry: Telemetry = createTelemetry({
+    deviceId: options.deviceId, deviceClass: profile.class, dataDir: options.dataDir, clock: options.clock,
+    clockSource: options.clockSource ?? 'virtual', logger: options.logger,
+    ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
+    ...(options.watcher ? { watcher: options.watcher } : {}),
+    ...(options.outbox ? { outbox: options.outbox } : {}),
+    transport: {
+      publish: (channel, message) => options.link.publish(channel, message),
+      isOnline: () => options.link.stats().state === 'online',
+      onOnline: (listener) => options.link.onOnline(listener),
+    },
+    model: () => (model ? { sha256: model.sha256, variantId: model.variantId } : null),
+    budgets: () => model?.budgets ?? null,
+    readers: {
+      power: createModelledPowerSource(() => ({ idleW: profile.power.idleW, activeW: profile.power.activeW }), 'profile'),
+      thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled }) },
+      rssBytes: () => BASELINE_RSS_BYTES + (model?.bytes ?? 0),
+      sessionBytes: () => model?.bytes,
+      golden: () => (model?.goldenAccuracy === undefined ? undefined : { accuracy: clamp01(model.goldenAccuracy + condition.accuracyOffset), at: options.clock.now() }),
+    },
+    beforeClose: (start, end) => {
+      const m = model;
+      if (!m) return;
+      // Sampled, not run: the window gets rate × duration inferences of modelled latency.
+      const count = Math.round((ratePerS * Math.max(0, end - start)) / 1000);
+      const confidence = m.confidence ?? m.goldenAccuracy;
+      for (let i = 0; i < count; i += 1) {
+        telemetry.recordInference(sampleLatency(m), undefined, confidence === undefined ? undefined : clamp01(confidence + condition.accuracyOffset));
+      }
+    },
+  });
+
+  return {
+    telemetry,
+    condition,
+    setModel: (next) => { model = next; },
+    model: () => model,
+  };
+}
+
+/** Where a farm device keeps its telemetry state. */
+export function simDataDir(farmDataDir: string, deviceId: string): string {
+  return join(farmDataDir, deviceId);
+}

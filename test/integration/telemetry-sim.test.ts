@@ -1,0 +1,71 @@
+/**
+ * Simulated devices publish modelled telemetry through the real agent pipeline: latency
+ * follows the profile's multiplier for the served precision, power is the profile's model
+ * (labelled modelled), and a device condition (a fault's handle) shows in the next windows
+ * and trips the budget watcher.
+ */
+import t from 'tap';
+import { BUILTIN_PROFILES, startFarm, type SimulatedModel } from '@edgefleet/simulators';
+import { createBrokerClient } from '@edgefleet/server/broker/client';
+import { openStore } from '@edgefleet/server/store/db';
+import { createTelemetryService } from '@edgefleet/server/telemetry/index';
+import { startTestBroker } from '../helpers/broker.js';
+import { recordingLogger } from '../helpers/agent-fixtures.js';
+
+const CLASSES = ['rpi4', 'jetson-orin'];
+const model = (): SimulatedModel => ({ sha256: 'c'.repeat(64), variantId: 'mlp-int8', precision: 'int8', hostLatencyMs: 4, goldenAccuracy: 0.96, bytes: 100_000, budgets: { latencyP95Ms: 20 } });
+
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function run(t: Tap.Test, seed: number) {
+  const broker = await startTestBroker();
+  t.teardown(() => broker.close());
+  const { logger } = recordingLogger('warn');
+  const store = openStore({ dataDir: t.testdir() });
+  const client = await createBrokerClient({ url: broker.url, clientId: `server-sim-${seed}`, logger });
+  const service = createTelemetryService({ store, client, now: Date.now, logger, flushIntervalMs: 10, pruneIntervalMs: 0, activeWithinMs: 1e12 });
+  await service.start();
+  t.teardown(async () => { service.stop(); await client.close(); store.close(); });
+  const farm = await startFarm({
+    brokerUrl: broker.url, devices: 4, classes: CLASSES, seed, logger, heartbeatMs: 1_000,
+    telemetry: { dataDir: t.testdir(), windowMs: 0, ratePerS: 20, model, watcher: { k: 2, n: 3 } },
+  });
+  t.teardown(() => farm.stop());
+  await until(() => farm.devices.every((d) => d.isOnline()), 'farm online');
+  return { farm, service };
+}
+
+t.test('modelled latency and power per profile; a condition change breaches the budget', async (t) => {
+  const { farm, service } = await run(t, 7);
+  // windowMs 0 and the system clock: each closeWindow covers the real time since the last one.
+  await new Promise((r) => setTimeout(r, 500));
+  for (const d of farm.devices) d.telemetry?.telemetry.closeWindow();
+  await until(() => farm.devices.every((d) => service.deviceSeries(d.deviceId).length === 1), 'a window per device');
+  for (const d of farm.devices) {
+    const [w] = service.deviceSeries(d.deviceId);
+    const expected = 4 * (BUILTIN_PROFILES.get(d.deviceClass)?.speed.latencyMultiplier.int8 ?? NaN);
+    t.ok(w && w.inferences >= 5, `${d.deviceId}: modelled inferences (${w?.inferences})`);
+    t.ok(w && w.meanMs !== null && Math.abs(w.meanMs - expected) / expected < 0.25, `${d.deviceId} (${d.deviceClass}): mean ${w?.meanMs} ms near ${expected} ms`);
+    t.equal(w?.powerSource, 'modelled');
+    t.equal(w?.goldenAccuracy, 0.96);
+    t.equal(w?.throttled, false);
+  }
+
+  const rpi = farm.devices.filter((d) => d.deviceClass === 'rpi4');
+  for (const d of rpi) if (d.telemetry) { d.telemetry.condition.speedFactor = 4; d.telemetry.condition.throttled = true; }
+  for (let i = 0; i < 2; i += 1) {
+    await new Promise((r) => setTimeout(r, 300)); // time for modelled inferences in the window
+    for (const d of farm.devices) d.telemetry?.telemetry.closeWindow();
+  }
+  await until(() => service.breaches({ deviceClass: 'rpi4' }).length === rpi.length, 'a breach from every throttled rpi4');
+  t.same(service.breaches({ deviceClass: 'jetson-orin' }), [], 'the healthy class stays quiet');
+  const status = service.classBudgetStatus('rpi4', { k: 2, n: 3 });
+  t.match(status, { breachingDevices: rpi.length, throttledDevices: rpi.length, budgetSource: 'manifest' });
+  t.match(service.breaches({ deviceClass: 'rpi4' })[0]?.breach, { budget: 'latencyP95Ms', state: 'breached', limit: 20, throttled: true });
+});
