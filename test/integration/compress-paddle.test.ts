@@ -53,6 +53,12 @@ t.test('PaddleOCR cls: int8-static cosine ≥ 0.99, fp16 ≥ 0.999, outputs veri
     t.ok(report.size.afterBytes < report.size.beforeBytes, `${recipe}: smaller (${report.size.ratio.toFixed(3)})`);
     const again = await compressModel(cls, recipe, { calib });
     t.equal(again.report.sha256, report.sha256, `${recipe}: same input and recipe → same bytes`);
+    if (recipe === 'fp16') {
+      // The 35 BatchNorms are folded away before fp16: they are gone, not layers left in fp32.
+      t.same(report.layers.filter((l) => l.precision === 'fp32').map((l) => l.node), [], 'fp16: no layer reported as fp32');
+      const bns = loadModel(cls).graph.nodes.filter((n) => n.opType === 'BatchNormalization').length;
+      t.equal(report.layers.filter((l) => l.precision === 'folded' && l.opType === 'BatchNormalization').length, bns, `fp16: the ${bns} BatchNorms are reported as folded`);
+    }
   }
 });
 

@@ -20,7 +20,9 @@ async function runFold(graph: Graph, _ctx: PassContext): Promise<PassReport> {
   for (const bn of [...graph.nodes]) {
     if (bn.opType !== 'BatchNormalization') continue;
     const why = foldOne(graph, bn);
-    if (why === undefined) changed.push({ node: bn.name, opType: bn.opType, precision: 'fp32', reason: 'folded into the preceding Conv' });
+    // `folded`, not `fp32`: the node is gone (its arithmetic lives in the Conv's weights), so it
+    // must not count as a layer left in float in the per-layer precision table.
+    if (why === undefined) changed.push({ node: bn.name, opType: bn.opType, precision: 'folded', reason: `removed: folded into the weights and bias of Conv ${graph.producerOf(bn.outputs[0] ?? '')?.name ?? '?'}` });
     else skipped.push({ node: bn.name, opType: bn.opType, precision: 'fp32', reason: why });
   }
   const dropped = dropUnusedInitializers(graph);

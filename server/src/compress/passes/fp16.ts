@@ -3,7 +3,9 @@
  * the boundary. Float32 initializers and Constant values become float16, Casts to float become
  * Casts to float16, and value infos are retyped. Inputs whose type is fixed to float32 by the op
  * schema (Resize roi/scales) stay float32. Ops without float16 CPU kernels still run: onnxruntime
- * inserts Casts around them itself, which costs time (ORT #11831) — the benchmark shows it.
+ * inserts Casts around them itself, which costs time (ORT #11831) — the benchmark shows it. No node
+ * is kept in float32 by this pass, so its report lists none as fp32 (BatchNorms folded before it
+ * are listed as `folded`, not as float layers).
  */
 import type { Graph } from '../ir/graph.js';
 import type { Node, Tensor } from '../ir/types.js';
@@ -14,6 +16,14 @@ import { mkIntAttr, mkTensor, quantizedOpsIn } from './util.js';
 
 /** Input slots whose type is float32 regardless of T. */
 const FLOAT32_SLOTS: Readonly<Record<string, readonly number[]>> = { Resize: [1, 2], Upsample: [1] };
+
+/**
+ * What a float16 layer means at run time. The file stores float16; where the execution provider
+ * has no float16 kernel, onnxruntime inserts Casts and computes in float32 (onnxruntime-node 1.30
+ * on x86 runs every Conv/MatMul of PaddleOCR cls as float32 NCHWc kernels after load: a storage
+ * win, not a speed one).
+ */
+const FP16_REASON = 'float16 weights; float16 compute where the execution provider has float16 kernels, else onnxruntime casts to float32 at load';
 
 const FLOAT = 1;
 const FLOAT16 = 10;
@@ -61,7 +71,7 @@ function retypeNode(graph: Graph, node: Node, changed: NodeNote[]): void {
   for (const a of node.attributes) {
     if (a.kind === 'tensor' && a.value.dtype === 'float32' && !keepsFloat32(graph, node.outputs[0] ?? '')) a.value = toHalf(a.value);
   }
-  if (['Conv', 'MatMul', 'Gemm', 'ConvTranspose'].includes(node.opType)) changed.push({ node: node.name, opType: node.opType, precision: 'fp16', reason: 'float16 weights and compute' });
+  if (['Conv', 'MatMul', 'Gemm', 'ConvTranspose'].includes(node.opType)) changed.push({ node: node.name, opType: node.opType, precision: 'fp16', reason: FP16_REASON });
 }
 
 /** A name nobody uses yet, without reserving it (renameValue reserves it itself). */
