@@ -26,7 +26,7 @@ function reportTable(r: CompressReport): string {
 /** `edgefleet compress IN.onnx -o OUT.onnx --recipe R`: quantize a model through a recipe. */
 export function compressCommand(): Command {
   return new Command('compress')
-    .description('Compress an ONNX model with a recipe (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, or a JSON list of passes). The output is written to a temp file and renamed.')
+    .description('Compress an ONNX model with a recipe (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, or a JSON list of passes). The output is written to a temp file and renamed.')
     .argument('<in>', 'path to the input .onnx file')
     .requiredOption('-o, --output <out>', 'path of the .onnx file to write')
     .requiredOption('--recipe <recipe>', 'preset name or JSON, e.g. \'[{"pass":"int4-weights","options":{"blockSize":64}}]\'')

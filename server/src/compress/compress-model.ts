@@ -54,7 +54,13 @@ export async function compressModel(bytes: Uint8Array, recipeInput: unknown, opt
   });
   const out = writeModel(model);
   const layers = new Map<string, z.infer<typeof Note>>();
-  for (const r of result.reports) for (const n of [...r.skipped, ...r.changed]) layers.set(n.node, n);
+  // A later pass's note on the same node (bias-correction after a quantizer) extends the earlier reason.
+  for (const r of result.reports) {
+    for (const n of [...r.skipped, ...r.changed]) {
+      const prev = layers.get(n.node);
+      layers.set(n.node, prev && prev.opType === n.opType && prev.precision === n.precision ? { ...n, reason: `${prev.reason}; ${n.reason}` } : n);
+    }
+  }
   const report: CompressReport = {
     recipe: recipe.name ?? 'custom',
     ok: result.ok,

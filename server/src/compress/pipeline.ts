@@ -3,10 +3,15 @@
  * (verifyGraph), and returns `{ok, reports, issues}` [STYLE 5: partial failures are values]. A
  * pass whose preconditions fail leaves the graph untouched and stops the pipeline (a later pass
  * would otherwise run on a model that is not what the recipe promised). A pass that breaks the
- * graph is a bug: the pipeline stops and reports the verifier's problems.
+ * graph is a bug: the pipeline stops and reports the verifier's problems. When a pass asks for a
+ * float reference (bias-correction), the pipeline snapshots the model before each pass while it
+ * is still unquantized, so that pass sees exactly the float model the quantizer started from.
  */
+import { loadModel } from './ir/decode.js';
+import { writeModel } from './ir/encode.js';
 import { verifyGraph } from './ir/verify.js';
 import type { Model } from './ir/types.js';
+import { quantizedOpsIn } from './passes/util.js';
 import type { Exclusions, Pass, PassContext, PassReport, CalibrationRunner, Progress } from './passes/types.js';
 
 /** Result of a pipeline run. */
@@ -28,13 +33,18 @@ export interface PipelineOptions {
 export async function runPipeline(model: Model, passes: readonly Pass[], opts: PipelineOptions = {}): Promise<PipelineResult> {
   const reports: PassReport[] = [];
   const issues: string[] = [];
-  const ctx: PassContext = {
+  const base: PassContext = {
     model,
     exclude: opts.exclude ?? { nodes: [], opTypes: [] },
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   };
+  const wantsReference = passes.some((p) => p.needsFloatReference === true);
+  let original: Model | undefined;
   for (const pass of passes) {
+    // Snapshot while the graph is still float, so a later pass sees the model its quantizer saw.
+    if (wantsReference && quantizedOpsIn(model.graph).length === 0) original = loadModel(writeModel(model));
+    const ctx: PassContext = original && pass.needsFloatReference ? { ...base, original } : base;
     opts.onProgress?.({ pass: pass.name, done: 0, total: 1, what: 'running' });
     const report = await pass.run(model.graph, ctx);
     reports.push(report);

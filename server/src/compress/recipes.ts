@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
+import { createBiasCorrectionPass } from './passes/bias-correction.js';
 import { createConstantsToInitializersPass } from './passes/constants-to-initializers.js';
 import { createFoldBatchNormPass } from './passes/fold-batchnorm.js';
 import { createFp16Pass } from './passes/fp16.js';
@@ -40,6 +41,10 @@ const Step = z.discriminatedUnion('pass', [
     }).optional(),
   }),
   z.strictObject({ pass: z.literal('fp16') }),
+  z.strictObject({
+    pass: z.literal('bias-correction'),
+    options: z.strictObject({ mode: z.enum(['sequential', 'joint']).optional() }).optional(),
+  }),
 ]);
 
 /** A recipe: steps plus exclusions. */
@@ -61,6 +66,10 @@ export const PRESETS: Readonly<Record<string, Recipe>> = {
   'int8-weights': { name: 'int8-weights', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-weights' }] },
   'int4-weights': { name: 'int4-weights', steps: [C2I, { pass: 'int4-weights' }] },
   fp16: { name: 'fp16', steps: [C2I, { pass: 'fold-batchnorm' }, { pass: 'fp16' }] },
+  // Bias-corrected variants: the base preset plus a bias-correction step (needs --calib).
+  'int8-static-bc': { name: 'int8-static-bc', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-static' }, { pass: 'bias-correction' }] },
+  'int8-weights-bc': { name: 'int8-weights-bc', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-weights' }, { pass: 'bias-correction' }] },
+  'int4-weights-bc': { name: 'int4-weights-bc', steps: [C2I, { pass: 'int4-weights' }, { pass: 'bias-correction' }] },
 };
 
 /** Parse a recipe given as a preset name, a JSON string, or an already-parsed value. */
@@ -93,6 +102,7 @@ export function passFor(step: RecipeStep): Pass {
     case 'int8-static': return createInt8StaticPass(stripUndefined(step.options ?? {}));
     case 'int4-weights': return createInt4WeightsPass(stripUndefined(step.options ?? {}));
     case 'fp16': return createFp16Pass();
+    case 'bias-correction': return createBiasCorrectionPass(stripUndefined(step.options ?? {}));
   }
 }
 

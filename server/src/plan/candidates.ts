@@ -20,7 +20,7 @@ export interface Candidate {
   readonly precision: Precision;
   /** sha256 of the canonical recipe JSON; the variant cache key together with the model sha. */
   readonly key: string;
-  /** Needs calibration data (int8-static). */
+  /** Needs calibration data (int8-static, bias-correction). */
   readonly needsCalibration: boolean;
 }
 
@@ -58,7 +58,7 @@ export function candidateOf(input: string): Candidate {
     recipe,
     precision: precisionOf(recipe),
     key: sha256Of(canonicalJson(recipe)),
-    needsCalibration: recipe.steps.some((s) => s.pass === 'int8-static'),
+    needsCalibration: recipe.steps.some((s) => s.pass === 'int8-static' || s.pass === 'bias-correction'),
   };
 }
 

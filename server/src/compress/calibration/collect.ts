@@ -57,7 +57,8 @@ export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunne
       const sums = new Map<string, { sum: Float64Array; count: number }>();
       const axes = new Map(tensors.map((t) => [t.name, t.axis]));
       await forEachBatch(model, data, tensors.map((t) => t.name), opts, 'channel means', (name, values, dims) => {
-        const axis = axes.get(name) ?? 1;
+        const raw = axes.get(name) ?? 1;
+        const axis = raw < 0 ? dims.length + raw : raw;
         const c = dims[axis] ?? 1;
         const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
         let acc = sums.get(name);

@@ -29,7 +29,7 @@ export interface Progress {
 export interface CalibrationRunner {
   /** Calibrated ranges of the given float tensors (graph inputs or node outputs). */
   ranges(model: Model, tensors: readonly string[], method: CalibrationMethod, opts: { percentile?: number }): Promise<Map<string, CalibRange>>;
-  /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW, last for [N,C]). */
+  /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW; negative counts from the end, -1 for [N,C] or [N,T,C]). */
   channelMeans(model: Model, tensors: ReadonlyArray<{ name: string; axis: number }>): Promise<Map<string, Float64Array>>;
   /** Cosine similarity of reference tensors to candidate tensors over the data, keyed by reference name. */
   compare(reference: Model, candidate: Model, pairs: ReadonlyArray<{ reference: string; candidate: string }>): Promise<Map<string, number>>;
@@ -43,7 +43,11 @@ export interface PassContext {
   /** Present when calibration data was given. */
   readonly calibration?: CalibrationRunner;
   readonly onProgress?: (p: Progress) => void;
-  /** Float model before any pass (bias correction compares against it). */
+  /**
+   * The float model as it was just before the first pass that quantized it (the last state with
+   * no quantized ops), so float and quantized layers share names and folded BatchNorms. Set only
+   * for passes with `needsFloatReference`; bias-correction compares against it.
+   */
   readonly original?: Model;
 }
 
@@ -72,6 +76,8 @@ export interface PassReport {
 /** A compression pass. */
 export interface Pass {
   readonly name: string;
+  /** The pipeline keeps a float snapshot for {@link PassContext.original} when a pass says so (default false: the copy costs a serialization per pass). */
+  readonly needsFloatReference?: boolean;
   run(graph: Graph, ctx: PassContext): Promise<PassReport>;
 }
 
