@@ -151,3 +151,40 @@ t.test('the outbox bound shows up as droppedTotal in the next window', async (t)
   t.same(transport.sent.map((m) => (m as TelemetryWindow).seq), [4, 5, 6]);
   await telemetry.stop();
 });
+
+t.test('golden runner: runs when a model starts serving and then on its interval, scoring like the smoke test', async (t) => {
+  const { createGoldenRunner } = await import('@edgefleet/agent');
+  const clock = createFakeClock();
+  const b64 = (values: number[]) => Buffer.from(new Float32Array(values).buffer).toString('base64');
+  const golden = { inputs: { x: { dims: [2, 1], data: b64([0, 1]) } }, labels: [0, 1], minAccuracy: 0.5 };
+  let sha = 'a'.repeat(64);
+  let wrong = false;
+  let calls = 0;
+  const runner = createGoldenRunner({
+    clock, intervalMs: 60_000,
+    target: () => ({
+      sha256: sha, golden, outputNames: ['y'],
+      run: async () => { calls += 1; return { y: { dims: [2, 2], data: new Float32Array(wrong ? [0, 1, 1, 0] : [1, 0, 0, 1]) } }; },
+    }),
+  });
+  t.equal(runner.latest(), undefined);
+  await runner.maybeRun();
+  t.match(runner.latest(), { accuracy: 1, sha256: sha });
+  await runner.maybeRun();
+  t.equal(calls, 1, 'not again before the interval');
+  clock.advance(60_000);
+  wrong = true;
+  await runner.maybeRun();
+  t.equal(runner.latest()?.accuracy, 0, 'the scheduled re-run sees the new behaviour');
+  sha = 'b'.repeat(64);
+  t.equal(runner.latest(), undefined, 'a result belongs to its model');
+  await runner.maybeRun();
+  t.equal(calls, 3, 'a new model runs at once');
+});
+
+t.test('manifest budgets: known keys, numeric extras, nothing else', async (t) => {
+  const { manifestBudgets } = await import('@edgefleet/agent');
+  t.equal(manifestBudgets(null), null);
+  const desired = { body: { budgets: { latencyP95Ms: 30, minAccuracy: 0.9, energyPerInferenceMj: 5, other: 'x' } } } as unknown as Parameters<typeof manifestBudgets>[0];
+  t.same(manifestBudgets(desired), { latencyP95Ms: 30, minAccuracy: 0.9, energyPerInferenceMj: 5 });
+});
