@@ -5,3 +5,5 @@ export { BUILTIN_PROFILES, deviceProfileSchema, parseProfiles, simulatedCapabili
 export { createSeededRandom, deriveSeed, shuffled } from './random.js';
 export { farmConfigSchema, formatOnlineSummary, parseFarmConfig, type FarmConfig } from './farm-config.js';
 export { createSimTelemetry, simDataDir, type DeviceCondition, type SimTelemetry, type SimTelemetryOptions, type SimulatedModel } from './sim-telemetry.js';
+export * from './faults/index.js';
+export * from './sampled/index.js';

@@ -85,7 +85,8 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
     summary: summarize(s, scope, current, ratio),
     actions: draft.actions,
     memory: { ...draft.memory, lastKind: kind === 'healthy' && s.memory.lastKind === null ? null : kind },
-    record: draft.actions.length > 0 || (kind !== s.memory.lastKind && !(kind === 'healthy' && s.memory.lastKind === null)),
+    // "healthy" right after "recovered" (or at the start) says nothing new.
+    record: draft.actions.length > 0 || (kind !== s.memory.lastKind && !(kind === 'healthy' && (s.memory.lastKind === null || s.memory.lastKind === 'recovered'))),
   };
 }
 

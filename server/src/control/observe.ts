@@ -47,12 +47,14 @@ export function currentVariantWindows(rows: readonly WindowRow[]): WindowRow[] {
 function observeDevice(deviceId: string, rows: readonly WindowRow[], cls: DeviceClass, rule: StatusRule): DeviceObservation {
   const windows = currentVariantWindows(rows);
   const checks = checkBudgets(windows, budgetsFromClass(cls.budgets), rule);
-  const fig = (pick: (w: WindowRow) => number | null): number | null => median(windows.map(pick).filter((v): v is number => v !== null));
+  // Figures over the windows the rule judges, so the ratio reflects the present, not the variant's history.
+  const judged = windows.slice(-(rule.n ?? 5));
+  const fig = (pick: (w: WindowRow) => number | null): number | null => median(judged.map(pick).filter((v): v is number => v !== null));
   return {
     deviceId,
     variantSha: windows.at(-1)?.modelSha ?? null,
     breaches: checks.filter((c) => c.breached).map((c) => c.budget as ControlBudget),
-    throttled: windows.slice(-(rule.n ?? 5)).some((w) => w.throttled === true),
+    throttled: judged.some((w) => w.throttled === true),
     p95Ms: fig((w) => w.p95Ms), powerW: fig((w) => w.powerW), energyMj: fig((w) => w.energyMj), accuracy: fig((w) => w.goldenAccuracy),
   };
 }

@@ -64,7 +64,7 @@ export function createControlTables(db: Db): ControlTables {
       return r ? { deviceClass: r.class, memory: parse(r.memory), desiredHash: r.desired_hash, updatedAt: r.updated_at } : null;
     },
     decisions: (f = {}) => (db.prepare(`SELECT * FROM (SELECT * FROM control_decisions WHERE (@class IS NULL OR class = @class) AND at >= @since
-      ORDER BY at DESC, rowid DESC LIMIT @limit) ORDER BY at, rowid`).all({ class: f.deviceClass ?? null, since: f.since ?? 0, limit: f.limit ?? 1000 }) as RawDecision[])
+      ORDER BY at DESC, id DESC LIMIT @limit) ORDER BY at, id`).all({ class: f.deviceClass ?? null, since: f.since ?? 0, limit: f.limit ?? 1000 }) as RawDecision[])
       .map((r) => ({ id: r.id, deviceClass: r.class, at: r.at, kind: r.kind, reason: r.reason, budgets: parse(r.budgets), summary: parse(r.summary), actions: parse(r.actions), outcome: parse(r.outcome) })),
   };
 }
