@@ -2,7 +2,7 @@
  * Every admin API route: happy path, validation errors, auth and scope, errors as
  * {code, message, details}, OpenAPI coverage, SSE, metrics and rate limits.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request as httpRequest } from 'node:http';
 import { apiErrorSchema, ERROR_CATALOGUE } from '@edgefleet/shared';
 import { makeAuthServer } from '../helpers/auth.js';
@@ -19,7 +19,7 @@ t.test('admin API', async (t) => {
     const res = await app.inject({ method, url, headers: as(token), ...(payload === undefined ? {} : { payload: payload as object }) });
     return { status: res.statusCode, body: res.headers['content-type']?.toString().includes('json') ? res.json() as Record<string, unknown> : res.body };
   };
-  const expectError = (t: { equal: (a: unknown, b: unknown, m?: string) => void; ok: (a: unknown, m?: string) => void }, res: { status: number; body: unknown }, code: keyof typeof ERROR_CATALOGUE) => {
+  const expectError = (t: Test, res: { status: number; body: unknown }, code: keyof typeof ERROR_CATALOGUE) => {
     t.equal(res.status, ERROR_CATALOGUE[code].status, `${code} → HTTP ${ERROR_CATALOGUE[code].status}`);
     t.ok(apiErrorSchema.safeParse(res.body).success, 'body is {code, message, details}');
     t.equal((res.body as { code: string }).code, code);
