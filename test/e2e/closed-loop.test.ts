@@ -10,6 +10,7 @@ import pino from 'pino';
 import type { DeviceClassInput } from '@edgefleet/shared';
 import { parseFaults } from '@edgefleet/simulators';
 import { createScenario } from '@edgefleet/cli/scenario/closed-loop';
+import { decisionsTable } from '@edgefleet/cli/commands/decisions';
 
 const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');
 const TICK_MS = 30_000;
@@ -94,6 +95,9 @@ t.test('closed loop: throttling and a wrong int8 accelerator are answered by rol
   t.same(b.map((d) => d.kind), ['watching', 'deploy', 'recovered'], 'cam-b: watching, one deploy, recovered');
   const windowsB = scenario.store.telemetry.recentByClass('cam-b', scenario.now() - 60_000);
   t.ok(windowsB.every((w) => (w.goldenAccuracy ?? 0) >= 0.9), 'recent cam-b golden accuracy meets the budget');
+
+  // What `edgefleet decisions cam-a` prints.
+  t.match(decisionsTable(a), /watching[\s\S]*deploy\s+latencyP95Ms\s+rollout int8-static[\s\S]*recovered/);
 
   // cam-c: untouched.
   t.same(scenario.decisions('cam-c').map((d) => d.kind), [], 'cam-c never leaves its budget, so nothing is decided');

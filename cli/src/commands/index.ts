@@ -15,6 +15,7 @@ import { classCommand } from './class.js';
 import { modelCommand } from './model.js';
 import { planCommand } from './plan.js';
 import { rolloutCommand } from './rollout.js';
+import { decisionsCommand } from './decisions.js';
 import { serverCommand } from './server.js';
 
 /**
@@ -39,4 +40,5 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   modelCommand,
   planCommand,
   rolloutCommand,
+  decisionsCommand,
 ];
