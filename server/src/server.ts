@@ -19,6 +19,7 @@ import { createTelemetryService, type TelemetryService } from './telemetry/telem
 import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';
 import { createDeployService, type DeployService, type DeployServiceOptions } from './deploy/deploy-service.js';
+import { createServerControl, type ServerControl, type ServerControlOptions } from './control/server-control.js';
 
 export interface CreateServerOptions {
   /** Logger; default JSON to stdout at `config.log.level`. */
@@ -29,6 +30,8 @@ export interface CreateServerOptions {
   readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'slots' | 'http' | 'random'>;
   /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
   readonly version?: string;
+  /** Control loop extras: a shared planner, a golden-set source. Policy and tick come from `config.control`. */
+  readonly control?: Pick<ServerControlOptions, 'planner' | 'goldenFor'>;
 }
 
 /** File in the data directory holding the server's MQTT password for an external broker (written by `edgefleet broker-config`). */
@@ -69,6 +72,8 @@ export interface EdgefleetServer {
   deploy(): DeployService;
   /** Telemetry ingestion, series and budget status (issue 7); throws before `start()`. */
   telemetry(): TelemetryService;
+  /** The closed loop (planner, control loop); null when `control.enabled` is false; throws before `start()`. */
+  control(): ServerControl | null;
   /** Fleet events (SSE source); any module may publish. */
   readonly events: EventBus;
   /** Prometheus collectors; any module may register. */
@@ -119,6 +124,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let sweepTimer: NodeJS.Timeout | null = null;
   let deploy: DeployService | null = null;
   let telemetry: TelemetryService | null = null;
+  let control: ServerControl | null = null;
   let stopping: Promise<void> | null = null;
   const startedAt = now();
 
@@ -165,6 +171,9 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         return { ready: checks.store && checks.broker, checks };
       },
       disconnectDevice: (deviceId) => broker?.disconnect(deviceId) ?? false,
+      dataDir: config.dataDir, maxModelUploadBytes: config.apiMaxModelBytes,
+      deploy: () => { if (!deploy) throw new Error('deployer not started'); return deploy; },
+      telemetry: () => { if (!telemetry) throw new Error('telemetry not started'); return telemetry; },
     }, {
       enforceAuth: config.auth.enabled,
       rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
@@ -227,6 +236,13 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       onReject: (r) => rejections.record(r),
     });
     await telemetry.start();
+    if (config.control.enabled) {
+      control = createServerControl({
+        store, rollouts: deploy.rollouts, telemetry, dataDir: config.dataDir, policy: config.control.policy,
+        tickSeconds: config.control.tickSeconds, logger: log.child({ component: 'control' }), now, events, ...options.control,
+      });
+      control.start();
+    }
     const full = await startApi(service, address);
     log.info({ brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir }, 'edgefleet server started');
     return full;
@@ -235,6 +251,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   async function shutdown(): Promise<void> {
     if (sweepTimer) clearInterval(sweepTimer);
     broker?.stopAccepting();
+    // Before the deployer and store go: a reconcile in flight finishes on an open store.
+    await control?.stop().catch((err: unknown) => log.warn({ err }, 'control loop did not stop cleanly'));
     await deploy?.stop().catch((err: unknown) => log.warn({ err }, 'deployer did not stop cleanly'));
     // Writes the last telemetry batch while the store is still open.
     try { telemetry?.stop(); } catch (err: unknown) { log.warn({ err }, 'telemetry did not stop cleanly'); }
@@ -269,6 +287,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     telemetry() {
       if (!telemetry) throw new Error('server not started');
       return telemetry;
+    },
+    control() {
+      if (!store) throw new Error('server not started');
+      return control;
     },
     events,
     metrics,

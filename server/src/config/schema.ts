@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_KEEPALIVE_S, DEFAULT_MAX_PAYLOAD_BYTES } from '@edgefleet/shared';
+import { controlPolicySchema } from '../control/policy.js';
 
 /**
  * Accepts a number, or a string that spells one (env values are strings); anything else is
@@ -62,6 +63,8 @@ export const serverConfigSchema = z.strictObject({
   apiPort: numeric(z.number().int().min(-1).max(65535)).default(8080),
   /** Interface the admin API listens on. Default `0.0.0.0`. */
   apiHost: z.string().min(1).default('0.0.0.0'),
+  /** Largest ONNX model `POST /v1/models` accepts, bytes. Default 268435456 (256 MiB). */
+  apiMaxModelBytes: numeric(z.number().int().min(1024).max(2 * 1024 * 1024 * 1024)).default(256 * 1024 * 1024),
   /**
    * TLS for the embedded broker (mqtts on `port`) and the admin API (https). Give both
    * files (PEM) or neither. Default: none (plain TCP and HTTP).
@@ -91,6 +94,16 @@ export const serverConfigSchema = z.strictObject({
       connectBurst: numeric(z.number().int().min(1)).default(500),
       /** …refilled at this rate per second. Default 50. */
       connectRatePerS: numeric(z.number().positive()).default(50),
+    })
+    .prefault({}),
+  control: z
+    .strictObject({
+      /** Run the closed loop (observe → decide → act) in the server. Default true. */
+      enabled: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+      /** Seconds between control ticks (1–3600); breach events reconcile at once in between. Default 30. */
+      tickSeconds: numeric(z.number().int().min(1).max(3600)).default(30),
+      /** The loop's policy (hysteresis, cooldown, caps…; see server/src/control/policy.ts). Default: every field's default. */
+      policy: controlPolicySchema.prefault({}),
     })
     .prefault({}),
   log: z
@@ -124,6 +137,8 @@ export const CONFIG_ENV_VARS = {
   EDGEFLEET_TLS_CERT: 'tls.certFile',
   EDGEFLEET_TLS_KEY: 'tls.keyFile',
   EDGEFLEET_AUTH: 'auth.enabled',
+  EDGEFLEET_CONTROL: 'control.enabled',
+  EDGEFLEET_CONTROL_TICK_SECONDS: 'control.tickSeconds',
 } as const satisfies Record<string, string>;
 
 /** Env var naming the optional JSON config file (the `--config` flag wins over it). */

@@ -7,3 +7,4 @@ export { createObserver, currentVariantWindows, planView, type ObserveOptions, t
 export { createActor, type ActionOutcome, type ActOptions, type Actor } from './act.js';
 export { createControlLoop, cronEvery, type ControlLoop, type ControlLoopOptions, type ReconcileResult } from './loop.js';
 export { listDecisions, type StoredDecision } from './decisions.js';
+export { createServerControl, latestGolden, type ServerControl, type ServerControlOptions } from './server-control.js';
