@@ -55,6 +55,8 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
     forceCloseConnections: true,
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   });
+  // Model uploads arrive as raw bytes; each route sets its own size limit.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   const limiter = createRateLimiter(options.rateLimit, deps.now);
   const requests = createLabelledCounter('edgefleet_api_requests_total', 'Admin API requests by method, route and status code.');
   deps.metrics.register(() => [requests.family()]);
@@ -108,6 +110,7 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
     app.route({
       method: route.method,
       url: route.url,
+      ...(route.kind === 'json' && route.bodyLimitBytes !== undefined ? { bodyLimit: route.bodyLimitBytes } : {}),
       onRequest: async (request) => authenticate(route, request),
       handler: async (request, reply) => {
         if (route.kind === 'raw') {
@@ -133,8 +136,11 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
     const fastifyError = err as { statusCode?: number; code?: string; message?: string };
     // fastify's own 4xx (bad JSON, body too large, wrong content type) are request problems.
     if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-      return sendError(reply, 'EF_ERR_API_VALIDATION', `invalid request: ${fastifyError.message ?? 'rejected'}`, { fastifyCode: fastifyError.code ?? null })
-        .status(fastifyError.statusCode === 413 ? 413 : 400);
+      if (fastifyError.statusCode === 413) {
+        const limit = request.routeOptions.bodyLimit ?? options.bodyLimitBytes ?? 64 * 1024;
+        return sendError(reply, 'EF_ERR_API_TOO_LARGE', `the request body is larger than this route accepts (${limit} bytes)`, { limitBytes: limit });
+      }
+      return sendError(reply, 'EF_ERR_API_VALIDATION', `invalid request: ${fastifyError.message ?? 'rejected'}`, { fastifyCode: fastifyError.code ?? null });
     }
     log.error({ err, route: request.routeOptions.url }, 'API request failed');
     return sendError(reply, 'EF_ERR_API_INTERNAL', 'the request failed inside the server; see the server log');

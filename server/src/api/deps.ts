@@ -1,5 +1,8 @@
 import type { Readiness } from '@edgefleet/shared';
 import type { AuthService } from '../auth/service.js';
+import type { DeployService } from '../deploy/deploy-service.js';
+import type { Planner } from '../plan/planner.js';
+import type { TelemetryService } from '../telemetry/telemetry-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
@@ -21,6 +24,16 @@ export interface ApiDeps {
   readonly version: string;
   readonly startedAt: number;
   readiness(): Readiness;
+  /** The server's data directory (model store, artifacts). */
+  readonly dataDir: string;
+  /** Largest ONNX upload `POST /v1/models` accepts, bytes (config `apiMaxModelBytes`). */
+  readonly maxModelUploadBytes: number;
+  /** The deployer (rollouts). */
+  deploy(): DeployService;
+  /** Telemetry series and budget status. */
+  telemetry(): TelemetryService;
+  /** A planner to share (e.g. the control loop's); default: the API builds its own over the store. */
+  readonly planner?: () => Planner;
   /** Cuts a device off the embedded broker; false when it was not connected (or the broker is external). */
   disconnectDevice(deviceId: string): boolean;
 }

@@ -94,3 +94,32 @@ export function createLabelledCounter(name: string, help: string): LabelledCount
     family: () => ({ name, help, type: 'counter', samples: [...values.values()].map((e) => ({ labels: e.labels, value: e.value })) }),
   };
 }
+
+/** A labelled histogram kept in memory (cumulative `le` buckets, `_sum`, `_count`), exposed as one family. */
+export interface LabelledHistogram {
+  observe(labels: Readonly<Record<string, string>>, value: number): void;
+  family(): MetricFamily;
+}
+
+/** `buckets`: upper bounds, ascending; `+Inf` is added. */
+export function createLabelledHistogram(name: string, help: string, buckets: readonly number[]): LabelledHistogram {
+  const series = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number; count: number }>();
+  return {
+    observe(labels, value) {
+      const key = JSON.stringify(Object.entries(labels).sort());
+      const entry = series.get(key) ?? { labels: { ...labels }, counts: buckets.map(() => 0), sum: 0, count: 0 };
+      buckets.forEach((le, i) => { if (value <= le) entry.counts[i] = (entry.counts[i] ?? 0) + 1; });
+      entry.sum += value;
+      entry.count += 1;
+      series.set(key, entry);
+    },
+    family() {
+      const samples: MetricSample[] = [];
+      for (const e of series.values()) {
+        buckets.forEach((le, i) => samples.push({ labels: { ...e.labels, le: String(le) }, value: e.counts[i] ?? 0, suffix: '_bucket' }));
+        samples.push({ labels: { ...e.labels, le: '+Inf' }, value: e.count, suffix: '_bucket' }, { labels: e.labels, value: e.sum, suffix: '_sum' }, { labels: e.labels, value: e.count, suffix: '_count' });
+      }
+      return { name, help, type: 'histogram', samples };
+    },
+  };
+}

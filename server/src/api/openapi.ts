@@ -47,7 +47,10 @@ function operation(route: AnyRoute): JsonSchema {
     return op;
   }
   op['parameters'] = [...parameters(route.params, 'path'), ...parameters(route.query, 'query')];
-  if (route.body) op['requestBody'] = { required: true, content: { 'application/json': { schema: toSchema(route.body, 'input') } } };
+  if (route.body) {
+    const binary = route.consumes === 'application/octet-stream';
+    op['requestBody'] = { required: true, content: { [route.consumes ?? 'application/json']: { schema: binary ? { type: 'string', format: 'binary', maxLength: route.bodyLimitBytes } : toSchema(route.body, 'input') } } };
+  }
   op['responses'] = {
     [String(route.status ?? 200)]: { description: 'OK', content: { 'application/json': { schema: toSchema(route.response, 'output') } } },
     ...errorResponses(route),

@@ -11,6 +11,9 @@ export type RequestAuth =
   /** Auth switched off (`auth.enabled: false`), or a public route. */
   | { readonly kind: 'open' };
 
+/** Handlers may return the server's readonly records: the response schema checks them at run time anyway. */
+type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
 type Infer<S> = S extends z.ZodType ? z.output<S> : undefined;
 
 export interface RouteContext<P, Q, B> {
@@ -46,9 +49,13 @@ export interface JsonRoute<P extends z.ZodType | undefined, Q extends z.ZodType 
   readonly response: R;
   /** Success status. Default 200. */
   readonly status?: number;
+  /** Request body content type. Default `application/json`; `application/octet-stream` hands the handler a Buffer. */
+  readonly consumes?: 'application/json' | 'application/octet-stream';
+  /** Largest request body for this route, bytes (default: the server's `bodyLimitBytes`). */
+  readonly bodyLimitBytes?: number;
   /** Picks the status from the result instead (e.g. readiness answers 503 with the same body). */
   readonly statusFor?: (result: z.output<R>) => number;
-  handler(ctx: RouteContext<Infer<P>, Infer<Q>, Infer<B>>): Promise<z.input<R>> | z.input<R>;
+  handler(ctx: RouteContext<Infer<P>, Infer<Q>, Infer<B>>): Promise<DeepReadonly<z.input<R>>> | DeepReadonly<z.input<R>>;
 }
 
 /** A route that writes its own response (SSE stream, Prometheus text, the OpenAPI document). */

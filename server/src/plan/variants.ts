@@ -46,6 +46,20 @@ export interface VariantServiceOptions {
   readonly timedRuns?: number;
   /** Clock for created_at; default Date.now. */
   readonly now?: () => number;
+  /** Called after every build (metrics: compression jobs and their durations). */
+  readonly onBuild?: (build: VariantBuildInfo) => void;
+  /** Monotonic clock for build durations, ms; default performance.now. */
+  readonly monotonicNow?: () => number;
+}
+
+/** One finished build, as {@link VariantServiceOptions.onBuild} sees it. */
+export interface VariantBuildInfo {
+  readonly recipe: string;
+  readonly precision: Candidate['precision'];
+  readonly ok: boolean;
+  /** False for the baseline (evaluated, not compressed). */
+  readonly compressed: boolean;
+  readonly durationMs: number;
 }
 
 export interface VariantService {
@@ -95,8 +109,11 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       needsCalibration: c.needsCalibration,
     };
     stats.builds++;
+    const clock = opts.monotonicNow ?? (() => performance.now());
+    const started = clock();
     const result = await runJob(job);
     if (result.compressed) stats.compressions++;
+    opts.onBuild?.({ recipe: c.name, precision: c.precision, ok: result.ok, compressed: result.compressed, durationMs: clock() - started });
     const base = { modelSha: model.sha256, recipeKey: c.key, recipeName: c.name, recipe: c.recipe ?? 'baseline', precision: c.precision, createdAt: now() };
     tables.putVariant(result.ok
       ? { ...base, artifactSha: result.artifactSha, artifactPath: relative(dataDir, join(job.artifactDir, `${result.artifactSha}.onnx`)), bytes: result.bytes, report: result.report, evaluation: result.evaluation, error: null }

@@ -2,3 +2,7 @@
 export * from './common.js';
 export * from './admin.js';
 export * from './events.js';
+export * from './classes.js';
+export * from './models.js';
+export * from './rollouts.js';
+export * from './telemetry.js';

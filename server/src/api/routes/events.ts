@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { FleetEventEnvelope } from '@edgefleet/shared';
+import { fleetEventEnvelopeSchema, recentEventsQuerySchema, type FleetEventEnvelope } from '@edgefleet/shared';
 import type { ApiDeps } from '../deps.js';
-import { rawRoute, type AnyRoute } from '../route.js';
+import { jsonRoute, rawRoute, type AnyRoute } from '../route.js';
 
 const eventsQuerySchema = z.strictObject({
   /** Comma-separated event types to receive (default: all). */
@@ -18,6 +18,16 @@ const KEEPALIVE_MS = 15_000;
  */
 export function eventRoutes(deps: ApiDeps): AnyRoute[] {
   return [
+    jsonRoute({
+      method: 'GET', url: '/v1/events/recent', tag: 'events', scope: 'read',
+      summary: 'Recent fleet events still in the server\'s ring (last 1000), oldest first, as JSON: for polling clients and the CLI.',
+      query: recentEventsQuerySchema,
+      response: z.object({ events: z.array(fleetEventEnvelopeSchema) }),
+      handler: ({ query }) => {
+        const wanted = query.types ? new Set(query.types.split(',').map((t) => t.trim()).filter((t) => t !== '')) : null;
+        return { events: deps.events.since(query.after).filter((e) => !wanted || wanted.has(e.event.type)).slice(-query.limit) };
+      },
+    }),
     rawRoute({
       method: 'GET', url: '/v1/events', tag: 'events', scope: 'read', produces: 'text/event-stream',
       summary: 'Live fleet events (SSE). Data lines are FleetEventEnvelope JSON; `?types=a,b` filters by type.',
