@@ -61,14 +61,18 @@ t.test('edgefleet-agent exit codes: --help 0, unknown flag 2, bad config 2', asy
   const writeErr = process.stderr.write.bind(process.stderr);
   process.stdout.write = ((s: string) => { out.push(s); return true; }) as typeof process.stdout.write;
   process.stderr.write = ((s: string) => { out.push(s); return true; }) as typeof process.stderr.write;
+  // Collect exit codes first and assert only after stdout is restored: tap writes its own
+  // TAP lines to stdout, and asserting while it is captured swallows them.
+  const codes: number[] = [];
   try {
-    t.equal(await runAgentCli(['--help'], {}), 0);
-    t.equal(await runAgentCli(['--bogus'], {}), 2);
-    t.equal(await runAgentCli(['--keepalive', 'x'], {}), 2);
+    codes.push(await runAgentCli(['--help'], {}));
+    codes.push(await runAgentCli(['--bogus'], {}));
+    codes.push(await runAgentCli(['--keepalive', 'x'], {}));
   } finally {
     process.stdout.write = write;
     process.stderr.write = writeErr;
   }
+  t.same(codes, [0, 2, 2], '--help 0, unknown flag 2, bad config 2');
   t.match(out.join(''), /Usage: edgefleet-agent/);
   t.match(out.join(''), /keepaliveS: /);
 });
