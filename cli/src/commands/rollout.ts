@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger, loadServerConfig } from '@edgefleet/server';
-import { openRolloutAdmin, type RolloutPolicyInput, type RolloutStatus } from '@edgefleet/server/deploy/index';
+import { openRolloutAdmin, readGoldenFile, type RolloutPolicyInput, type RolloutStatus } from '@edgefleet/server/deploy/index';
+import { EdgefleetError, type RolloutStatusView } from '@edgefleet/shared';
+import { addApiFlags, apiClientFromFlags } from '../api-client.js';
 import { formatTable } from './devices.js';
 
 /** "60s", "5m", "1h", "1500ms" or a bare number of seconds → ms. */
@@ -24,7 +26,7 @@ const num = (text: string): number => {
   return n;
 };
 
-export function statusText(s: RolloutStatus): string {
+export function statusText(s: RolloutStatus | RolloutStatusView): string {
   const r = s.rollout;
   const head = `rollout ${r.id}  class ${r.deviceClass}  variant ${r.variantId} (${r.artifactSha.slice(0, 12)})  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.currentWave + 1}/${r.waveCount}`;
   const waves = formatTable(['WAVE', 'SIZE', 'PENDING', 'IN FLIGHT', 'SUCCEEDED', 'FAILED', 'TIMED OUT', 'ROLLED BACK', 'CANCELLED'], s.waves.map((w) => [
@@ -37,7 +39,14 @@ export function statusText(s: RolloutStatus): string {
   return `${head}\n\n${waves}\n\n${devices}\n`;
 }
 
-interface DataDirFlag { dataDir?: string }
+/** `--api` picks the admin API; without it the command works on the data directory. */
+interface DataDirFlag { dataDir?: string; api?: string; token?: string }
+type RolloutRow = RolloutStatus['rollout'] | RolloutStatusView['rollout'];
+
+function listText(list: readonly RolloutRow[]): string {
+  if (list.length === 0) return 'no rollouts yet; start one with `edgefleet rollout start --class C --model FILE --golden FILE`\n';
+  return `${formatTable(['ID', 'CLASS', 'VARIANT', 'STATE', 'WAVE', 'STARTED'], list.map((r) => [r.id, r.deviceClass, r.variantId, r.state, `${r.currentWave + 1}/${r.waveCount}`, new Date(r.createdAt).toISOString()]))}\n`;
+}
 function admin(flags: DataDirFlag, readonly = false) {
   const config = loadServerConfig({ env: process.env, flags: { dataDir: flags.dataDir } });
   return openRolloutAdmin({ dataDir: config.dataDir, logger: createLogger({ level: 'silent' }), readonly });
@@ -46,11 +55,12 @@ function admin(flags: DataDirFlag, readonly = false) {
 /**
  * `edgefleet rollout start|status|abort` on the data directory: start and abort are written
  * to the store and carried out by the running server's next evaluation tick (about a second).
- * Admin API routes call the same rollout functions.
+ * With `--api URL` (and `--token`) the same commands go through the admin API instead, and the
+ * server acts at once.
  */
 export function rolloutCommand(): Command {
   const cmd = new Command('rollout').description('Staged rollouts of a variant to a device class: canary, growing waves, abort criteria, rollback.');
-  cmd.command('start')
+  addApiFlags(cmd.command('start'))
     .description('Start a rollout; the running server (same --data-dir) notifies the canary on its next tick.')
     .requiredOption('--class <name>', 'device class to roll out to')
     .option('--variant <sha>', 'stored artifact (variant) by sha256 or a unique prefix')
@@ -73,6 +83,12 @@ export function rolloutCommand(): Command {
         ...(f.canary ? { canary: f.canary } : {}), ...(f.rate === undefined ? {} : { baseCount: f.rate }), ...(f.growth === undefined ? {} : { growthFactor: f.growth }),
         abort, ...(f.deviceTimeout === undefined ? {} : { deviceTimeoutMs: f.deviceTimeout }), ...(f.rolloutTimeout === undefined ? {} : { rolloutTimeoutMs: f.rolloutTimeout }),
       };
+      if (f.api !== undefined) {
+        if (f.variant === undefined) throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', 'with --api, give --variant SHA (upload the model with POST /v1/models and plan it; GET /v1/models/{sha}/variants lists artifacts)');
+        const s = await apiClientFromFlags(f).post<RolloutStatusView>('/v1/rollouts', { deviceClass: f.class, variant: f.variant, golden: readGoldenFile(f.golden), policy });
+        process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `${statusText(s)}\nstarted; the canary has been notified. Follow it with \`edgefleet rollout status ${s.rollout.id} --api ${f.api}\`\n`);
+        return;
+      }
       const a = admin(f);
       try {
         const s = await a.start({ deviceClass: f.class, goldenFile: f.golden, policy, ...(f.variant ? { variant: f.variant } : {}), ...(f.model ? { modelFile: f.model } : {}) });
@@ -81,11 +97,22 @@ export function rolloutCommand(): Command {
         a.close();
       }
     });
-  cmd.command('status [id]')
+  addApiFlags(cmd.command('status [id]'))
     .description('Per-wave counts and per-device states of a rollout; without ID, the list of rollouts.')
     .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print JSON instead of tables')
-    .action((id: string | undefined, f: DataDirFlag & { json?: boolean }) => {
+    .action(async (id: string | undefined, f: DataDirFlag & { json?: boolean }) => {
+      if (f.api !== undefined) {
+        const client = apiClientFromFlags(f);
+        if (id !== undefined) {
+          const s = await client.get<RolloutStatusView>(`/v1/rollouts/${encodeURIComponent(id)}`);
+          process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : statusText(s));
+          return;
+        }
+        const { rollouts } = await client.get<{ rollouts: RolloutStatusView['rollout'][] }>('/v1/rollouts');
+        process.stdout.write(f.json ? `${JSON.stringify(rollouts, null, 2)}\n` : listText(rollouts));
+        return;
+      }
       const a = admin(f, true);
       try {
         if (id !== undefined) {
@@ -94,19 +121,22 @@ export function rolloutCommand(): Command {
           return;
         }
         const list = a.rollouts.list();
-        if (f.json) { process.stdout.write(`${JSON.stringify(list, null, 2)}\n`); return; }
-        if (list.length === 0) { process.stdout.write('no rollouts yet; start one with `edgefleet rollout start --class C --model FILE --golden FILE`\n'); return; }
-        process.stdout.write(`${formatTable(['ID', 'CLASS', 'VARIANT', 'STATE', 'WAVE', 'STARTED'], list.map((r) => [r.id, r.deviceClass, r.variantId, r.state, `${r.currentWave + 1}/${r.waveCount}`, new Date(r.createdAt).toISOString()]))}\n`);
+        process.stdout.write(f.json ? `${JSON.stringify(list, null, 2)}\n` : listText(list));
       } finally {
         a.close();
       }
     });
-  cmd.command('abort <id>')
+  addApiFlags(cmd.command('abort <id>'))
     .description('Abort a rollout: no further waves; devices already updated roll back (carried out by the running server).')
     .option('--reason <text>', 'recorded with the abort', 'aborted by an operator')
     .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print the rollout status as JSON')
-    .action((id: string, f: DataDirFlag & { reason: string; json?: boolean }) => {
+    .action(async (id: string, f: DataDirFlag & { reason: string; json?: boolean }) => {
+      if (f.api !== undefined) {
+        const s = await apiClientFromFlags(f).post<RolloutStatusView>(`/v1/rollouts/${encodeURIComponent(id)}/abort`, { reason: f.reason });
+        process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `rollout ${id} aborted: ${s.rollout.state}; updated devices roll back\n${statusText(s)}`);
+        return;
+      }
       const a = admin(f);
       try {
         const s = a.rollouts.requestAbort(id, f.reason);

@@ -84,6 +84,7 @@ export const classBudgetStatusSchema = z.object({
   devices: z.array(deviceBudgetStatusSchema),
 });
 
+/** `?since=&limit=`: the newest `limit` decisions (default 100) at or after `since`, returned oldest first. */
 export const decisionsQuerySchema = z.strictObject({
   since: z.coerce.number().int().nonnegative().optional(),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),

@@ -1,0 +1,89 @@
+/**
+ * CLI admin commands through the admin API (`--api URL --token T`): rollout start, status,
+ * abort and decisions against a running server, tables and --json; a read token is refused
+ * for changes with a clear message.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { main } from '@edgefleet/cli';
+import type { Hello } from '@edgefleet/shared';
+import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
+import { makeAuthServer } from '../helpers/auth.js';
+
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const write = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  const error = console.error;
+  process.stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => { err += String(chunk); return true; }) as typeof process.stderr.write;
+  console.error = (...args: unknown[]) => { err += `${args.join(' ')}\n`; };
+  try {
+    return { code: await main(['node', 'edgefleet', ...argv]), out, err };
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = writeErr;
+    console.error = error;
+  }
+}
+
+const hello = (deviceId: string): Hello => ({
+  type: 'hello', v: 1, deviceId, deviceClass: 'rpi4', agentVersion: '1', runtime: { node: 'v20', onnxruntime: '1.30.0' },
+  capabilities: { cpuModel: 'x', cores: 4, memoryBytes: 1e9, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' }, currentModel: null, sentAt: 1,
+});
+
+t.test('rollout and decisions commands over the API', async (t) => {
+  const dataDir = t.testdir();
+  const server = makeAuthServer(dataDir);
+  t.teardown(() => server.stop());
+  const { apiUrl } = await server.start();
+  const admin = ['--api', apiUrl!, '--token', server.auth().createAdminToken('cli', 'admin').token];
+  const reader = ['--api', apiUrl!, '--token', server.auth().createAdminToken('cli-read', 'read').token];
+  for (const id of ['pi-1', 'pi-2']) server.store().devices.upsertHello(hello(id), Date.now());
+  const { sha256 } = await server.deploy().artifacts.put(buildClassifier(3));
+  const goldenFile = join(dataDir, 'golden.json');
+  writeFileSync(goldenFile, JSON.stringify(goldenFor(3)));
+
+  const refused = await run(['rollout', 'start', '--class', 'rpi4', '--variant', sha256.slice(0, 12), '--golden', goldenFile, ...reader]);
+  t.not(refused.code, 0, 'a read token cannot start a rollout');
+  t.match(refused.err, /admin-scope token/);
+
+  const started = await run(['rollout', 'start', '--class', 'rpi4', '--variant', sha256.slice(0, 12), '--golden', goldenFile, '--canary', '1', '--json', ...admin]);
+  t.equal(started.code, 0, started.err);
+  const status = JSON.parse(started.out) as { rollout: { id: string; state: string } };
+  t.equal(status.rollout.state, 'in-progress');
+  const id = status.rollout.id;
+
+  const shown = await run(['rollout', 'status', id, ...reader]);
+  t.equal(shown.code, 0, shown.err);
+  t.match(shown.out, new RegExp(`rollout ${id}  class rpi4`));
+  t.match(shown.out, /WAVE\s+SIZE\s+PENDING/);
+  t.match(shown.out, /pi-1/);
+  const listed = await run(['rollout', 'status', ...reader]);
+  t.match(listed.out, new RegExp(`${id}\\s+rpi4`));
+
+  const aborted = await run(['rollout', 'abort', id, '--reason', 'cli test', ...admin]);
+  t.equal(aborted.code, 0, aborted.err);
+  t.match(aborted.out, new RegExp(`rollout ${id} aborted`));
+  const again = await run(['rollout', 'abort', id, ...admin]);
+  t.not(again.code, 0);
+  t.match(again.err, /only a rollout in progress can be aborted/);
+
+  const noModelFile = await run(['rollout', 'start', '--class', 'rpi4', '--model', goldenFile, '--golden', goldenFile, ...admin]);
+  t.not(noModelFile.code, 0, 'with --api, --model FILE is refused with advice');
+  t.match(noModelFile.out + noModelFile.err, /--variant/);
+
+  server.store().control.record(
+    { id: 'd1', deviceClass: 'rpi4', at: Date.now(), kind: 'watching', reason: 'p95 over budget on 2 of 2 devices', budgets: ['latencyP95Ms'], summary: {}, actions: [] },
+    { deviceClass: 'rpi4', memory: {}, desiredHash: null, updatedAt: Date.now() },
+  );
+  const decisions = await run(['decisions', 'rpi4', ...reader]);
+  t.equal(decisions.code, 0, decisions.err);
+  t.match(decisions.out, /watching\s+latencyP95Ms\s+-\s+p95 over budget/);
+  const json = await run(['decisions', 'rpi4', '--json', ...reader]);
+  t.match(JSON.parse(json.out), [{ id: 'd1', kind: 'watching' }]);
+  const none = await run(['decisions', 'other', ...reader]);
+  t.match(none.out, /no decisions for class other/);
+});
