@@ -7,3 +7,4 @@ export { farmConfigSchema, formatOnlineSummary, parseFarmConfig, type FarmConfig
 export { createSimTelemetry, simDataDir, type DeviceCondition, type SimTelemetry, type SimTelemetryOptions, type SimulatedModel } from './sim-telemetry.js';
 export * from './faults/index.js';
 export * from './sampled/index.js';
+export { attachFarmDeploy, type FarmDeployOptions, type VariantLookup } from './farm-deploy.js';

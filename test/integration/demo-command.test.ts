@@ -19,7 +19,7 @@ t.test('the demo survives a taken port and shows the farm coming online', async 
 
   const dataDir = t.testdir();
   const child = spawn(process.execPath, ['--import=tsx', '--conditions=edgefleet-source', '--input-type=module', '-e', ENTRY,
-    'edgefleet', 'demo', '--port', String(taken), '--api-port', '0', '--devices', '6', '--data-dir', dataDir, '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    'edgefleet', 'demo', '--port', String(taken), '--api-port', '0', '--devices', '6', '--data-dir', dataDir, '--log-level', 'silent', '--no-loop'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });

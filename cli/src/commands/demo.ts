@@ -1,8 +1,15 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { isEdgefleetError } from '@edgefleet/shared';
 import { createServer, loadServerConfig, summarizePresence, type EdgefleetServer, type Logger, type ServerAddress, type ServerConfig } from '@edgefleet/server';
 import { BUILTIN_PROFILES, farmDeviceIds, startFarm } from '@edgefleet/simulators';
+import { parseControlPolicy } from '@edgefleet/server/control/index';
 import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
+import { startDemoLoop } from '../scenario/demo-loop.js';
+
+/** The bundled model the loop demo plans (relative to this file in src/ and dist/ alike). */
+const DEMO_MODEL = new URL('../../../models/zoo/mnist-cnn.onnx', import.meta.url);
 
 interface DemoFlags {
   dataDir?: string;
@@ -12,6 +19,8 @@ interface DemoFlags {
   seed: number;
   logLevel?: string;
   apiPort?: string;
+  loop: boolean;
+  throttleAfter: number;
 }
 
 function positiveInt(value: string): number {
@@ -71,12 +80,16 @@ export function demoCommand(): Command {
     .option('--devices <n>', 'number of simulated devices', positiveInt, 20)
     .option('--classes <list>', `comma-separated device classes (default ${classes.join(',')}; known: ${[...BUILTIN_PROFILES.keys()].join(', ')})`)
     .option('--seed <n>', 'seed for class assignment and device jitter', positiveInt, 1)
+    .option('--no-loop', 'only bring the farm online; skip the closed-loop demo (plan, rollout, throttling, reaction)')
+    .option('--throttle-after <s>', 'seconds from the first rollouts to the thermal throttling of one class', positiveInt, 25)
     .option('--log-level <level>', 'log level of server and devices (default warn, so progress stays readable)')
     .action(async (flags: DemoFlags) => {
-      const config = loadServerConfig({
+      const loaded = loadServerConfig({
         env: process.env,
-        flags: { dataDir: flags.dataDir, port: flags.port, apiPort: flags.apiPort, 'log.level': flags.logLevel ?? 'warn' },
+        flags: { dataDir: flags.dataDir, port: flags.port, apiPort: flags.apiPort, 'log.level': flags.logLevel ?? 'warn', 'control.tickSeconds': 5 },
       });
+      // Demo timings: a breach must hold 4 s (not 30) before the loop acts, so the story fits in a minute.
+      const config = { ...loaded, control: { ...loaded.control, policy: parseControlPolicy({ ...loaded.control.policy, hysteresisMs: 4000, cooldownMs: 120_000 }) } };
       const logger = createCliLogger(config.log.level, process.stderr);
       const farmClasses = flags.classes ? flags.classes.split(',').map((c) => c.trim()).filter((c) => c !== '') : classes;
       const stopped = waitForShutdownSignal();
@@ -91,7 +104,11 @@ export function demoCommand(): Command {
       };
       let farm;
       try {
-        farm = await startFarm({ brokerUrl: address.brokerUrl, brokerUrlFor, devices: flags.devices, classes: farmClasses, seed: flags.seed, logger });
+        farm = await startFarm({
+          brokerUrl: address.brokerUrl, brokerUrlFor, devices: flags.devices, classes: farmClasses, seed: flags.seed, logger,
+          // 2 s windows and the agents' 3-of-5 watcher: a breach shows within seconds.
+          ...(flags.loop ? { telemetry: { dataDir: join(config.dataDir, 'farm'), windowMs: 2000, watcher: { k: 3, n: 5 } } } : {}),
+        });
       } catch (err: unknown) {
         await server.stop();
         throw err;
@@ -112,7 +129,20 @@ export function demoCommand(): Command {
           lastPrintedAt = Date.now();
         }
       }, 500);
+      let loopDemo: { stop(): Promise<void> } | null = null;
+      let loopStarted = false;
+      const print = (line: string) => { process.stdout.write(`${line}\n`); };
+      const startLoop = setInterval(() => {
+        const online = Object.values(farm.onlineCount()).reduce((a, b) => a + b, 0);
+        if (!flags.loop || loopStarted || online < ids.size) return;
+        loopStarted = true;
+        startDemoLoop({ server, farm, classes: farmClasses, modelPath: fileURLToPath(DEMO_MODEL), dataDir: config.dataDir, throttleAfterMs: flags.throttleAfter * 1000, print })
+          .then((d) => { loopDemo = d; })
+          .catch((err: unknown) => print(`[demo] the loop demo stopped: ${(err as Error).message}`));
+      }, 500);
       const signal = await stopped;
+      clearInterval(startLoop);
+      await (loopDemo as { stop(): Promise<void> } | null)?.stop();
       clearInterval(progress);
       process.stdout.write(`${signal}: stopping the farm and the server\n`);
       await farm.stop();

@@ -1,0 +1,56 @@
+/**
+ * Sampled deployment for farm devices on the real link: a `desired` manifest makes the device
+ * serve the variant after `installMs` (its telemetry switches to the variant's shared
+ * measurement and the manifest's budgets) and answer with a `deploy-report`, as the agent
+ * would. Not simulated: signatures, chunk download, the golden-set smoke test (the same
+ * limits as the sampled fleet).
+ */
+import { PROTOCOL_VERSION, type AnyMessage, type Desired } from '@edgefleet/shared';
+import type { Clock } from '@edgefleet/agent';
+import type { SimulatedModel } from './sim-telemetry.js';
+import type { VirtualDevice } from './virtual-device.js';
+
+/** The shared measurement of a variant by sha256, without identity (null: unknown, the install fails). */
+export type VariantLookup = (sha256: string, deviceClass: string) => Omit<SimulatedModel, 'sha256' | 'variantId' | 'budgets'> | null;
+
+export interface FarmDeployOptions {
+  readonly variant: VariantLookup;
+  /** Time from manifest to serving, ms. Default 1000. */
+  readonly installMs?: number;
+  readonly clock: Clock;
+  /** Called after each install (tests and the demo show progress). */
+  readonly onInstalled?: (deviceId: string, sha256: string, ok: boolean) => void;
+}
+
+function install(device: VirtualDevice, desired: Desired, o: FarmDeployOptions): void {
+  const body = desired.body;
+  const measured = o.variant(body.artifact.sha256, device.deviceClass);
+  const sim = device.telemetry;
+  if (measured && sim) {
+    const b = body.budgets;
+    sim.setModel({
+      ...measured, sha256: body.artifact.sha256, variantId: body.variantId,
+      ...(b ? { budgets: { ...(b.latencyP95Ms === undefined ? {} : { latencyP95Ms: b.latencyP95Ms }), ...(b.powerW === undefined ? {} : { powerW: b.powerW }), ...(b.minAccuracy === undefined ? {} : { minAccuracy: b.minAccuracy }) } } : {}),
+    });
+  }
+  const ok = measured !== null && sim !== null;
+  const report = {
+    type: 'deploy-report', v: PROTOCOL_VERSION, deviceId: device.deviceId, deploymentId: body.deploymentId, rolloutId: body.rolloutId,
+    variantId: body.variantId, sha256: body.artifact.sha256, state: ok ? (body.purpose === 'rollback' ? 'rolled-back' : 'succeeded') : 'failed',
+    ...(ok ? {} : { failure: { step: 'load', reason: 'load-failed', detail: 'the simulator has no measurement of this variant' } }),
+    chunks: { total: body.artifact.chunks.length, fetched: body.artifact.chunks.length, reused: 0, corrupt: 0 },
+    serving: sim?.model()?.sha256 ?? null, sentAt: o.clock.now(),
+  } as unknown as AnyMessage;
+  device.link.publish('events', report).catch(() => undefined);
+  o.onInstalled?.(device.deviceId, body.artifact.sha256, ok);
+}
+
+/** Makes every device answer manifests; returns a function that detaches them. */
+export function attachFarmDeploy(devices: readonly VirtualDevice[], o: FarmDeployOptions): () => void {
+  const offs = devices.map((device) => device.link.on('desired', (message) => {
+    if (message?.type !== 'desired' || message.body.deviceId !== device.deviceId) return;
+    const desired = message;
+    o.clock.setTimeout(() => install(device, desired, o), o.installMs ?? 1000);
+  }));
+  return () => { for (const off of offs) off(); };
+}
