@@ -8,7 +8,11 @@ import { COMMANDS } from './commands/index.js';
  * to exit codes (2 for bad usage or config, 1 for failures).
  */
 export async function main(argv: readonly string[]): Promise<number> {
+  // Commander prints the errors it detects while parsing; usage errors that a command's
+  // action throws (InvalidArgumentError) reach us unprinted, so remember which case it is.
+  let commanderPrinted = false;
   const program = new Command('edgefleet')
+    .configureOutput({ outputError: (text, write) => { commanderPrinted = true; write(text); } })
     .description('Compress ONNX models per class of edge device, ship them over MQTT, and keep each class within its budgets.')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -18,7 +22,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err: unknown) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (!commanderPrinted) console.error(`${err.message.startsWith('error') ? err.message : `error: ${err.message}`}\n(run with --help for usage)`);
+      return 2;
     }
     if (isEdgefleetError(err)) {
       console.error(`error ${err.code}: ${err.message}`);
