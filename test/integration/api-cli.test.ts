@@ -6,28 +6,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { main } from '@edgefleet/cli';
+import { runCli } from '../helpers/run-cli.js';
 import type { Hello } from '@edgefleet/shared';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 import { makeAuthServer } from '../helpers/auth.js';
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const write = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  const error = console.error;
-  process.stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => { err += String(chunk); return true; }) as typeof process.stderr.write;
-  console.error = (...args: unknown[]) => { err += `${args.join(' ')}\n`; };
-  try {
-    return { code: await main(['node', 'edgefleet', ...argv]), out, err };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = writeErr;
-    console.error = error;
-  }
-}
+const run = runCli;
 
 const hello = (deviceId: string): Hello => ({
   type: 'hello', v: 1, deviceId, deviceClass: 'rpi4', agentVersion: '1', runtime: { node: 'v20', onnxruntime: '1.30.0' },

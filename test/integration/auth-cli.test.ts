@@ -5,27 +5,11 @@
 import t from 'tap';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '@edgefleet/cli';
+import { runCli } from '../helpers/run-cli.js';
 import { parseTtl } from '@edgefleet/cli/commands/enroll-token';
 import { makeAuthServer } from '../helpers/auth.js';
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const write = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  const error = console.error;
-  process.stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => { err += String(chunk); return true; }) as typeof process.stderr.write;
-  console.error = (...args: unknown[]) => { err += `${args.join(' ')}\n`; };
-  try {
-    return { code: await main(['node', 'edgefleet', ...argv]), out, err };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = writeErr;
-    console.error = error;
-  }
-}
+const run = runCli;
 
 t.test('token, enroll-token, device and broker-config commands', async (t) => {
   const dataDir = t.testdir();

@@ -1,28 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { main } from '@edgefleet/cli';
+import { runCli } from '../helpers/run-cli.js';
 import { parseAssignments } from '@edgefleet/cli/commands/class';
 
 const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const write = process.stdout.write.bind(process.stdout);
-  const ewrite = process.stderr.write.bind(process.stderr);
-  const error = console.error;
-  process.stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => { err += String(chunk); return true; }) as typeof process.stderr.write;
-  console.error = (...args: unknown[]) => { err += `${args.join(' ')}\n`; };
-  try {
-    return { code: await main(['node', 'edgefleet', ...argv]), out, err };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = ewrite;
-    console.error = error;
-  }
-}
+const run = runCli;
 
 t.test('edgefleet class, model and plan against a data directory', async (t) => {
   const dir = t.testdir();

@@ -14,7 +14,10 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 export function spawnModuleWorker(url: URL, options: WorkerOptions = {}): Worker {
   const sourceUrl = resolveSourceSibling(url);
   if (!sourceUrl) return new Worker(url, options);
+  // tsx's `--import` entry does not register its hooks when imported from an eval worker;
+  // its API does. ts-node's import entry registers itself.
   const setup = typeScriptLoaderImports()
+    .filter((specifier) => !/tsx/.test(specifier))
     .map((specifier) => `await import(${JSON.stringify(specifier)});`)
     .join(' ');
   const loader = setup || `(await import('tsx/esm/api')).register();`;
