@@ -9,6 +9,13 @@ import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
 import { createSeededRandom, deriveSeed, shuffled } from './random.js';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
 import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
+import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-device.js';
+
+/** How farm devices infer: not at all, modelled (sampled) telemetry, or real ORT workers. */
+export type FarmInferenceMode = 'none' | 'sampled' | 'real';
+
+/** Real inference runs one onnxruntime worker per device; beyond this, use sampled mode. */
+export const MAX_REAL_INFERENCE_DEVICES = 100;
 
 export interface FarmOptions {
   readonly brokerUrl: string;
@@ -39,6 +46,14 @@ export interface FarmOptions {
     readonly model?: (deviceClass: string) => SimulatedModel | null;
     readonly watcher?: { readonly k?: number; readonly n?: number };
   };
+  /**
+   * `real`: every device is a full agent device (ORT worker, artifacts, swap) with `real`'s
+   * settings; `sampled`: modelled telemetry (needs `telemetry`); `none`: link only.
+   * Default: `sampled` when `telemetry` is given, else `none` (what farms always did).
+   */
+  readonly inference?: FarmInferenceMode;
+  /** Settings of real-inference mode; required when `inference` is `real`. */
+  readonly real?: RealInferenceOptions;
 }
 
 export interface Farm {
@@ -76,8 +91,19 @@ function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, De
   if (unknown.length > 0) {
     throw new RangeError(`unknown device class ${unknown.join(', ')}; known classes: ${[...profiles.keys()].join(', ')}`);
   }
+  const mode = farmInferenceMode(options);
+  if (mode === 'real' && !options.real) throw new RangeError('real inference needs its settings (data dir, trusted keys): pass `real`');
+  if (mode === 'real' && options.devices > MAX_REAL_INFERENCE_DEVICES) {
+    throw new RangeError(`real inference runs one onnxruntime worker per device; ${options.devices} devices is too many (at most ${MAX_REAL_INFERENCE_DEVICES}), use sampled inference`);
+  }
+  if (mode === 'sampled' && !options.telemetry) throw new RangeError('sampled inference needs `telemetry` (at least its data dir)');
   const prefix = options.idPrefix ?? 'sim';
   if (!isValidDeviceId(`${prefix}-${options.devices}`)) throw new RangeError(`id prefix ${JSON.stringify(prefix)} does not make valid device ids`);
+}
+
+/** The mode a farm runs in: `inference` when given, else what the other options imply. */
+export function farmInferenceMode(options: Pick<FarmOptions, 'inference' | 'telemetry'>): FarmInferenceMode {
+  return options.inference ?? (options.telemetry ? 'sampled' : 'none');
 }
 
 function countByClass(classes: readonly string[], devices: readonly VirtualDevice[]): Record<string, number> {
@@ -108,9 +134,10 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   const ort = await describeOrt();
   const log = options.logger.child({ component: 'farm' });
   const plan = assignClasses(options.devices, options.classes, seed);
-  const devices = plan.map((cls, i) => {
+  const mode = farmInferenceMode(options);
+  const devices: VirtualDevice[] = await Promise.all(plan.map(async (cls, i) => {
     const deviceId = ids[i] as string;
-    return createVirtualDevice({
+    const common = {
       deviceId,
       profile: profiles.get(cls) as DeviceProfile,
       brokerUrl: options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl,
@@ -120,13 +147,17 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-      ...(options.telemetry ? { telemetry: farmTelemetry(options.telemetry, seed, deviceId, cls) } : {}),
+    };
+    if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
+    return createVirtualDevice({
+      ...common,
+      ...(mode === 'sampled' && options.telemetry ? { telemetry: farmTelemetry(options.telemetry, seed, deviceId, cls) } : {}),
     });
-  });
+  }));
   for (const device of devices) {
     device.start().catch((err: unknown) => log.debug({ err, deviceId: device.deviceId }, 'device stopped before it came online'));
   }
-  log.info({ devices: devices.length, classes: options.classes, seed }, 'farm started');
+  log.info({ devices: devices.length, classes: options.classes, seed, inference: mode }, 'farm started');
   return Object.freeze({
     devices: Object.freeze(devices),
     stop: async () => {

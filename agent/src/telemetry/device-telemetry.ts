@@ -31,6 +31,13 @@ export interface DeviceTelemetryOptions {
   /** Replace individual readers (tests, simulations). */
   readonly readers?: Partial<TelemetryReaders>;
   readonly publishTimeoutMs?: number;
+  /**
+   * Multiplies every measured inference latency before it is recorded: a simulated device
+   * running real inference on a host faster than the board it stands for (the class speed
+   * model × faults). When set, windows label latency `measured` with this `speedFactor`.
+   * Default: none (latency as measured, unlabelled).
+   */
+  readonly latencyScale?: () => number;
 }
 
 export interface DeviceTelemetryDeps extends DeviceTelemetryOptions {
@@ -61,6 +68,7 @@ export function manifestBudgets(desired: Desired | null): WatchedBudgets | null 
 export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
   const { serving, link, clock } = deps;
   const log = deps.logger;
+  const scale = deps.latencyScale;
   const servingManifest = (): Desired | null => {
     const sha = serving.current()?.sha256;
     return sha === undefined ? null : deps.manifest(sha);
@@ -122,8 +130,9 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.watcher ? { watcher: deps.watcher } : {}),
     ...(deps.publishTimeoutMs === undefined ? {} : { publishTimeoutMs: deps.publishTimeoutMs }),
+    ...(scale ? { latencyLabel: () => ({ source: 'measured' as const, speedFactor: scale() }) } : {}),
   });
-  serving.onInference((result) => telemetry.recordInference(result.latencyMs, result.outputs));
+  serving.onInference((result) => telemetry.recordInference(result.latencyMs * (scale?.() ?? 1), result.outputs));
   // Accuracy right after a model starts serving, not only at the next window.
   serving.onInference(() => { if (!golden.latest()) void golden.maybeRun(); });
   return telemetry;

@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, type AnyMessage, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { PROTOCOL_VERSION, type AnyMessage, type Breach, type FigureSource, type TelemetryWindow } from '@edgefleet/shared';
 import type { Clock, TimerHandle } from '../link/clock.js';
 import type { PowerSource } from '../meters/power.js';
 import { processRssBytes, type ThermalReader } from '../meters/system.js';
@@ -50,6 +50,11 @@ export interface TelemetryOptions {
   /** Budgets of the serving manifest, or null. */
   readonly budgets: () => WatchedBudgets | null;
   readonly readers?: TelemetryReaders;
+  /**
+   * Labels each window's latency summary (`source`, and `speedFactor` when measured latencies
+   * were scaled by a modelled factor). Default: no label, as real agents have always sent.
+   */
+  readonly latencyLabel?: () => { readonly source: FigureSource; readonly speedFactor?: number };
   /** Called just before a window closes (simulated devices add their modelled inferences here). */
   readonly beforeClose?: (windowStart: number, windowEnd: number) => void;
   /** Called after a window closed (the device triggers scheduled golden runs here). */
@@ -152,7 +157,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     return {
       type: 'telemetry', v: PROTOCOL_VERSION, deviceId: options.deviceId, deviceClass: options.deviceClass,
       seq, windowStart, windowEnd: Math.max(now, windowStart), model: options.model(),
-      inferences: figures.inferences, errors: figures.errors, latencyMs: figures.latencyMs, dutyCycle: duty,
+      inferences: figures.inferences, errors: figures.errors, dutyCycle: duty,
+      latencyMs: figures.latencyMs && options.latencyLabel ? { ...figures.latencyMs, ...options.latencyLabel() } : figures.latencyMs,
       power: watts === null || !readers.power ? null : {
         watts, source: readers.power.source, sensor: readers.power.sensor,
         energyPerInferenceMj: figures.inferences > 0 ? (watts * durationMs) / figures.inferences : null,

@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseTrustedKey } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, formatOnlineSummary, parseFarmConfig, startFarm } from '@edgefleet/simulators';
 import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 
@@ -13,6 +14,10 @@ interface FarmFlags {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   json?: boolean;
   intervalMs?: string;
+  inference?: 'none' | 'sampled' | 'real';
+  dataDir?: string;
+  trustedKeys?: string;
+  workloadRate?: string;
 }
 
 /** `edgefleet farm`: N virtual devices in this process, each a real MQTT connection, until Ctrl-C. */
@@ -26,6 +31,10 @@ export function farmCommand(): Command {
     .option('--id-prefix <p>', 'device ids are <p>-<n> (default sim)')
     .option('--keepalive <s>', 'MQTT keepalive per device in seconds (default 10)')
     .option('--heartbeat-ms <ms>', 'heartbeat interval per device (default 5000)')
+    .addOption(new Option('--inference <mode>', 'none: link only; sampled: modelled telemetry; real: every device a full agent with its own onnxruntime worker (tens of devices)').choices(['none', 'sampled', 'real']).default('none'))
+    .option('--data-dir <dir>', 'farm data dir; each device keeps its state in <dir>/<deviceId> (needed by --inference sampled|real)')
+    .option('--trusted-keys <k1,k2>', 'server public keys (base64) manifests must be signed with (--inference real)')
+    .option('--workload-rate <n>', 'synthetic inferences per second per device (--inference real, default 2)')
     .option('--interval-ms <ms>', 'how often to check and print progress', '1000')
     .addOption(new Option('--log-level <level>', 'device log level, on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
     .option('--json', 'print progress as JSON lines ({at, online, totals}) instead of text')
@@ -34,10 +43,17 @@ export function farmCommand(): Command {
         devices: flags.devices, classes: flags.classes, brokerUrl: flags.broker, seed: flags.seed,
         idPrefix: flags.idPrefix, keepaliveS: flags.keepalive, heartbeatMs: flags.heartbeatMs,
       });
+      const mode = flags.inference ?? 'none';
+      if (mode !== 'none' && !flags.dataDir) throw new InvalidArgumentError(`--inference ${mode} needs --data-dir <dir> (each device keeps its state there)`);
+      const trustedKeys = (flags.trustedKeys ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '').map(parseTrustedKey);
+      const dataDir = flags.dataDir ?? '';
+      const inference = mode === 'real'
+        ? { inference: mode, real: { dataDir, trustedKeys, ...(flags.workloadRate === undefined ? {} : { workloadRatePerS: Math.max(0, Number(flags.workloadRate) || 0) }) } }
+        : mode === 'sampled' ? { inference: mode, telemetry: { dataDir } } : { inference: mode };
       const intervalMs = Math.max(100, Number(flags.intervalMs) || 1000);
       const logger = createCliLogger(flags.logLevel ?? 'warn', process.stderr);
       const stopped = waitForShutdownSignal();
-      const farm = await startFarm({ ...config, logger });
+      const farm = await startFarm({ ...config, logger, ...inference });
       const totals = farm.classTotals();
       let last = '';
       const report = () => {
@@ -48,7 +64,8 @@ export function farmCommand(): Command {
         const line = flags.json ? JSON.stringify({ at: new Date().toISOString(), online, totals }) : `${formatOnlineSummary(online, totals)}`;
         process.stdout.write(`${line}\n`);
       };
-      if (!flags.json) process.stdout.write(`farm of ${config.devices} devices (seed ${config.seed}) connecting to ${config.brokerUrl}; Ctrl-C to stop\n`);
+      if (mode === 'real' && trustedKeys.length === 0) logger.warn('no --trusted-keys: every deployment manifest will be refused');
+      if (!flags.json) process.stdout.write(`farm of ${config.devices} devices (seed ${config.seed}, inference ${mode}) connecting to ${config.brokerUrl}; Ctrl-C to stop\n`);
       const timer = setInterval(report, intervalMs);
       report();
       const signal = await stopped;

@@ -9,6 +9,10 @@ import { deployIdSchema } from './deploy.js';
 
 const nonNegative = z.number().finite().nonnegative();
 
+/** Where a figure comes from [DESIGN: honest figures]. */
+export const figureSourceSchema = z.enum(['measured', 'modelled']);
+export type FigureSource = z.infer<typeof figureSourceSchema>;
+
 /** Latency summary of one window, ms; null when the window had no inference. */
 export const latencySummarySchema = z.strictObject({
   p50: nonNegative,
@@ -16,12 +20,15 @@ export const latencySummarySchema = z.strictObject({
   p99: nonNegative,
   max: nonNegative,
   mean: nonNegative,
+  /**
+   * Optional label: `measured` when the figures come from timed inferences. A simulated device
+   * running real inference on a faster host also sends `speedFactor`: its measured latencies
+   * were multiplied by that modelled factor (class speed model × faults). Absent on real agents.
+   */
+  source: figureSourceSchema.optional(),
+  speedFactor: z.number().finite().positive().optional(),
 });
 export type LatencySummary = z.infer<typeof latencySummarySchema>;
-
-/** Where a figure comes from [DESIGN: honest figures]. */
-export const figureSourceSchema = z.enum(['measured', 'modelled']);
-export type FigureSource = z.infer<typeof figureSourceSchema>;
 
 /** Average power over the window and energy per inference. */
 export const powerFigureSchema = z.strictObject({

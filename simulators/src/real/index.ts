@@ -1,0 +1,1 @@
+export { createRealVirtualDevice, type RealDeviceOptions, type RealInferenceOptions, type RealVirtualDevice } from './real-device.js';
