@@ -16,6 +16,19 @@ export interface ApiClientOptions {
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  patch<T>(path: string, body: unknown): Promise<T>;
+  delete<T>(path: string): Promise<T>;
+  /** POSTs raw bytes as `application/octet-stream` (model uploads). */
+  postBytes<T>(path: string, bytes: Uint8Array): Promise<T>;
+}
+
+/** A request body: JSON (any value) or raw bytes. */
+type Body = { readonly json: unknown } | { readonly bytes: Uint8Array } | undefined;
+
+function encodeBody(body: Body): { headers: Record<string, string>; body?: string | Uint8Array } {
+  if (body === undefined) return { headers: {} };
+  if ('bytes' in body) return { headers: { 'content-type': 'application/octet-stream' }, body: body.bytes };
+  return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body.json) };
 }
 
 /**
@@ -26,16 +39,14 @@ export interface ApiClient {
 export function createApiClient(options: ApiClientOptions): ApiClient {
   const doFetch = options.fetch ?? fetch;
   const base = options.url.replace(/\/+$/, '');
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: string, path: string, body?: Body): Promise<T> {
     let response: Response;
+    const encoded = encodeBody(body);
     try {
       response = await doFetch(`${base}${path}`, {
         method,
-        headers: {
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...encoded.headers },
+        ...(encoded.body === undefined ? {} : { body: encoded.body }),
       });
     } catch (err: unknown) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
@@ -51,7 +62,13 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     }
     throw new EdgefleetError('EF_ERR_API_INTERNAL', `admin API answered HTTP ${response.status}: ${text.slice(0, 300)}`, { status: response.status });
   }
-  return { get: (path) => call('GET', path), post: (path, body) => call('POST', path, body ?? {}) };
+  return {
+    get: (path) => call('GET', path),
+    post: (path, body) => call('POST', path, { json: body ?? {} }),
+    patch: (path, body) => call('PATCH', path, { json: body }),
+    delete: (path) => call('DELETE', path),
+    postBytes: (path, bytes) => call('POST', path, { bytes }),
+  };
 }
 
 /** Adds `--api URL` and `--token T` (env EDGEFLEET_API, EDGEFLEET_TOKEN) to an admin command. */

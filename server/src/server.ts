@@ -229,6 +229,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     deploy = createDeployService({
       store, client, dataDir: config.dataDir, now, logger: log.child({ component: 'deploy' }), maxPayloadBytes: config.maxPayloadBytes,
       onReject: (r) => rejections.record(r), ...options.deploy,
+      // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
+      onEvent: (event) => events.publish(event),
     });
     await deploy.start();
     telemetry = createTelemetryService({

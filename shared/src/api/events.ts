@@ -19,6 +19,12 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
   // The closed loop (server/src/control): every stored decision, and alerts when nothing fits.
   z.object({ type: z.literal('control.decision'), decisionId: z.string(), deviceClass: z.string(), kind: z.string(), reason: z.string() }),
   z.object({ type: z.literal('control.alert'), decisionId: z.string(), deviceClass: z.string(), severity: z.enum(['warning', 'critical']), message: z.string() }),
+  // Rollouts (server/src/deploy, the rollout service's onEvent hook): started, each wave
+  // notified (`devices` = devices told to install), aborted (rollback begins), finished.
+  z.object({ type: z.literal('rollout.started'), rolloutId: z.string(), deviceClass: z.string(), variantId: z.string(), devices: z.number().int(), waves: z.number().int() }),
+  z.object({ type: z.literal('rollout.wave'), rolloutId: z.string(), wave: z.number().int(), devices: z.number().int() }),
+  z.object({ type: z.literal('rollout.aborted'), rolloutId: z.string(), reason: z.string() }),
+  z.object({ type: z.literal('rollout.finished'), rolloutId: z.string(), state: z.enum(['in-progress', 'rolling-back', 'completed', 'aborted']) }),
 ]);
 export type FleetEvent = z.infer<typeof fleetEventSchema>;
 export type FleetEventType = FleetEvent['type'];
