@@ -16,3 +16,4 @@ export * from './chunks.js';
 export * from './budgets.js';
 export * from './api/index.js';
 export * from './plans.js';
+export * from './profiles/index.js';

@@ -3,7 +3,7 @@
  * outbox, budget watcher, QoS 1 over the real link) fed with modelled readings instead of
  * sensors. Latency = the variant's host latency × the profile's multiplier for its
  * precision × the device's condition, with seeded gaussian jitter; power from the profile's
- * idle/active watts and the modelled duty cycle. Every figure is labelled `modelled`.
+ * idle watts and active watts for the model's precision, and the modelled duty cycle. Every figure is labelled `modelled`.
  *
  * `condition` is the handle fault injection turns (thermal throttling lowers `speedFactor`,
  * a broken int8 unit lowers `accuracyOffset`, …); changes show in the next window.
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type WatchedBudgets } from '@edgefleet/agent';
 import type { Precision } from '@edgefleet/shared';
-import type { DeviceProfile } from './profiles/profiles.js';
+import { activePowerW, type DeviceProfile } from './profiles/profiles.js';
 
 /** A device's state that faults change; mutable on purpose. */
 export interface DeviceCondition {
@@ -108,7 +108,7 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
     model: () => (model ? { sha256: model.sha256, variantId: model.variantId } : null),
     budgets: () => model?.budgets ?? null,
     readers: {
-      power: createModelledPowerSource(() => ({ idleW: profile.power.idleW, activeW: profile.power.activeW }), 'profile'),
+      power: createModelledPowerSource(() => ({ idleW: profile.power.idleW, activeW: activePowerW(profile, model?.precision) }), 'profile'),
       thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled }) },
       rssBytes: () => BASELINE_RSS_BYTES + (model?.bytes ?? 0),
       sessionBytes: () => model?.bytes,

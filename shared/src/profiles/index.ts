@@ -1,0 +1,36 @@
+/**
+ * The built-in device-class profiles (builtin-profiles.json): the one source of class figures
+ * (capabilities, speed and power models, budgets, a source per figure). The planner copies them
+ * into its store; the simulators derive their virtual devices from them, so a simulated rpi4
+ * runs at the speed the planner predicts for one. Validated with the class schema on first use.
+ */
+import { z } from 'zod';
+import { deviceClassInputSchema, type DeviceClassSpec } from '../budgets.js';
+import raw from './builtin-profiles.json' with { type: 'json' };
+
+const fileSchema = z.object({ classes: z.array(deviceClassInputSchema).min(1) });
+
+/** Validates a profiles document; a TypeError names every problem (the file ships with the code, so a bad one is a bug). */
+export function parseBuiltinProfiles(doc: unknown): ReadonlyMap<string, DeviceClassSpec> {
+  const parsed = fileSchema.safeParse(doc);
+  if (!parsed.success) throw new TypeError(`invalid built-in class profiles:\n${z.prettifyError(parsed.error)}`);
+  const out = new Map<string, DeviceClassSpec>();
+  for (const c of parsed.data.classes) {
+    if (out.has(c.name)) throw new TypeError(`invalid built-in class profiles: ${c.name} appears twice`);
+    out.set(c.name, Object.freeze(c));
+  }
+  return out;
+}
+
+let cached: ReadonlyMap<string, DeviceClassSpec> | undefined;
+
+/** Built-in profiles by class name, in file order: mcu-gateway, rpi4, phone-npu, jetson-orin. Parsed once, on first call. */
+export function builtinProfiles(): ReadonlyMap<string, DeviceClassSpec> {
+  cached ??= parseBuiltinProfiles(raw);
+  return cached;
+}
+
+/** One built-in profile, or undefined when no profile has that name. */
+export function builtinProfile(name: string): DeviceClassSpec | undefined {
+  return builtinProfiles().get(name);
+}
