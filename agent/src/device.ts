@@ -12,6 +12,7 @@ import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
 import { systemClock, type Clock, type RandomSource } from './link/clock.js';
+import { withFaults, type DeviceFaults } from './runtime/faults.js';
 import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
 import type { FloatTensor } from './runtime/ort.js';
 import { createServingRuntime, type ServingRuntime } from './runtime/serving.js';
@@ -44,6 +45,8 @@ export interface DeviceOptions {
   readonly swapSteps?: readonly SwapStepDef[];
   /** Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s windows. */
   readonly telemetry?: DeviceTelemetryOptions | false;
+  /** SIMULATION/TESTING ONLY: hardware faults from the start (see runtime/faults.ts). Default: none. */
+  readonly faults?: DeviceFaults;
 }
 
 export interface DeviceStatus {
@@ -67,6 +70,8 @@ export interface Device {
   stop(options?: { readonly clean?: boolean }): Promise<void>;
   /** Fault injection: the process "dies" (no clean disconnect, no more writes). */
   kill(): Promise<void>;
+  /** SIMULATION/TESTING ONLY: replaces the hardware faults in force (a part failing mid-life); `{}` heals it. */
+  injectFaults(faults: DeviceFaults): void;
   status(): DeviceStatus;
   /** Resolves when no swap is running or queued. */
   idle(): Promise<void>;
@@ -90,6 +95,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let latest: Desired | null = null;
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
+  let faults: DeviceFaults = options.faults ?? {};
 
   const link = createAgentLink({ ...options.link, logger: options.logger, clock, random, currentModel: () => serving.current()?.sha256 ?? null });
 
@@ -100,14 +106,15 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   });
 
   function createWorker(): ModelWorker {
-    const worker: ModelWorker = createModelWorker({
+    // Every worker goes through the fault seam; with no fault in force it is a pass-through.
+    const worker: ModelWorker = withFaults(createModelWorker({
       intraOpNumThreads: options.intraOpNumThreads ?? 1,
       onCrash: (reason) => {
         workerCrashes += 1;
         log.error({ reason }, 'inference worker crashed');
         if (serving.current()?.worker === worker && !stopped) void respawn();
       },
-    });
+    }), () => faults);
     return worker;
   }
 
@@ -225,6 +232,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     start,
     stop: async (stopOptions: { readonly clean?: boolean } = {}) => { await link.stop(stopOptions); await shutdown(); },
     kill: async () => { link.kill(); await shutdown(); },
+    injectFaults: (next: DeviceFaults) => { faults = next; },
     status: (): DeviceStatus => {
       const model = serving.current();
       return { serving: model ? { sha256: model.sha256, variantId: model.variantId } : null, swapping: active?.deploymentId ?? null, workerCrashes, lastReport };
