@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { ENROLL_REQUEST_FILTER, parseEnrollTopic, parseTopic } from '@edgefleet/shared';
 import type { ServerConfig } from './config/schema.js';
 import { createApiServer, type ApiServer } from './api/app.js';
-import { coreMetrics } from './api/collectors.js';
+import { coreMetrics, createMeteredPlanner } from './api/collectors.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
 import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
 import { createAuthService, isReservedDeviceId, SERVER_USERNAME, type AuthService } from './auth/service.js';
 import { loadTlsMaterial, type TlsMaterial } from './auth/tls.js';
 import { createEventBus, type EventBus } from './events/bus.js';
-import { createBrokerClient, type BrokerClient, type MessageInfo } from './broker/client.js';
+import { createBrokerClient, type BrokerClient, type MessageInfo, type MqttTraffic } from './broker/client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
 import { openStore, type Store } from './store/db.js';
@@ -20,6 +20,7 @@ import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from '.
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';
 import { createDeployService, type DeployService, type DeployServiceOptions } from './deploy/deploy-service.js';
 import { createServerControl, type ServerControl, type ServerControlOptions } from './control/server-control.js';
+import type { Planner } from './plan/planner.js';
 
 export interface CreateServerOptions {
   /** Logger; default JSON to stdout at `config.log.level`. */
@@ -30,8 +31,16 @@ export interface CreateServerOptions {
   readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'slots' | 'http' | 'random'>;
   /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
   readonly version?: string;
-  /** Control loop extras: a shared planner, a golden-set source. Policy and tick come from `config.control`. */
-  readonly control?: Pick<ServerControlOptions, 'planner' | 'goldenFor'>;
+  /**
+   * Control loop extras: a golden-set source, and `cron: false` to start no timer (callers
+   * drive `control().loop.reconcileOnce(now)`, as virtual-clock scenarios do; breach events
+   * still wake it). Policy and tick come from `config.control`.
+   */
+  readonly control?: Pick<ServerControlOptions, 'goldenFor'> & { readonly cron?: boolean };
+  /** Planner settings (timed runs per variant measurement; default the planner's 50). */
+  readonly planner?: { readonly timedRuns?: number };
+  /** Telemetry batching: messages per transaction and longest wait in ms (0: only `telemetry().flush()` and full batches write). */
+  readonly telemetry?: { readonly batchSize?: number; readonly flushIntervalMs?: number };
 }
 
 /** File in the data directory holding the server's MQTT password for an external broker (written by `edgefleet broker-config`). */
@@ -74,6 +83,11 @@ export interface EdgefleetServer {
   telemetry(): TelemetryService;
   /** The closed loop (planner, control loop); null when `control.enabled` is false; throws before `start()`. */
   control(): ServerControl | null;
+  /** The one planner the admin API and the control loop share; throws before `start()`. */
+  planner(): Planner;
+  /** Messages the server's MQTT client received and published, by channel, in total or for one device (null: none yet). */
+  mqttTraffic(): MqttTraffic;
+  mqttTraffic(deviceId: string): MqttTraffic | null;
   /** Fleet events (SSE source); any module may publish. */
   readonly events: EventBus;
   /** Prometheus collectors; any module may register. */
@@ -125,6 +139,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let deploy: DeployService | null = null;
   let telemetry: TelemetryService | null = null;
   let control: ServerControl | null = null;
+  let planner: Planner | null = null;
   let stopping: Promise<void> | null = null;
   const startedAt = now();
 
@@ -174,6 +189,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       dataDir: config.dataDir, maxModelUploadBytes: config.apiMaxModelBytes,
       deploy: () => { if (!deploy) throw new Error('deployer not started'); return deploy; },
       telemetry: () => { if (!telemetry) throw new Error('telemetry not started'); return telemetry; },
+      planner: () => { if (!planner) throw new Error('planner not started'); return planner; },
     }, {
       enforceAuth: config.auth.enabled,
       rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
@@ -188,6 +204,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     if (store) throw new Error('server already started');
     store = openStore({ dataDir: config.dataDir });
     log.info({ path: store.path, schemaVersion: store.schemaVersion() }, 'store open');
+    // One planner for the API and the loop, so every variant build lands in one histogram.
+    planner = createMeteredPlanner({ store, dataDir: config.dataDir, now, metrics, ...(options.planner?.timedRuns === undefined ? {} : { timedRuns: options.planner.timedRuns }) });
     if (config.tls.certFile !== null && config.tls.keyFile !== null) tls = loadTlsMaterial(config.tls.certFile, config.tls.keyFile);
     const service = createAuthService({ repo: store.auth, now, events });
     auth = service;
@@ -215,6 +233,12 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     });
     const enrollCounts = enroll.counts;
     metrics.register(coreMetrics({ devices: store.devices, rejections: rejections.counts, refused, enrollments: enrollCounts, events }));
+    const counted = client;
+    metrics.register(() => {
+      const t = counted.traffic();
+      const samples = (direction: 'in' | 'out', by: Readonly<Record<string, number>>) => Object.entries(by).map(([channel, value]) => ({ labels: { direction, channel }, value }));
+      return [{ name: 'edgefleet_mqtt_messages_total', help: 'MQTT messages the server received (in) and published (out), by channel.', type: 'counter', samples: [...samples('in', t.received), ...samples('out', t.published)] }];
+    });
     client.onMessage(handleMessage);
     await client.subscribe([...PRESENCE_FILTERS, ENROLL_REQUEST_FILTER], 1);
     const sweep = presence.sweep;
@@ -235,15 +259,16 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     await deploy.start();
     telemetry = createTelemetryService({
       store, client, now, logger: log.child({ component: 'telemetry' }), maxPayloadBytes: config.maxPayloadBytes,
-      onReject: (r) => rejections.record(r),
+      onReject: (r) => rejections.record(r), ...options.telemetry,
     });
     await telemetry.start();
     if (config.control.enabled) {
+      const { cron, ...controlExtras } = options.control ?? {};
       control = createServerControl({
-        store, rollouts: deploy.rollouts, telemetry, dataDir: config.dataDir, policy: config.control.policy,
-        tickSeconds: config.control.tickSeconds, logger: log.child({ component: 'control' }), now, events, ...options.control,
+        store, rollouts: deploy.rollouts, telemetry, dataDir: config.dataDir, policy: config.control.policy, planner,
+        tickSeconds: config.control.tickSeconds, logger: log.child({ component: 'control' }), now, events, ...controlExtras,
       });
-      control.start();
+      control.start({ cron: cron !== false });
     }
     const full = await startApi(service, address);
     log.info({ brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir }, 'edgefleet server started');
@@ -294,6 +319,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       if (!store) throw new Error('server not started');
       return control;
     },
+    planner() {
+      if (!planner) throw new Error('server not started');
+      return planner;
+    },
+    mqttTraffic: ((deviceId?: string) => (deviceId === undefined ? client?.traffic() ?? { received: {}, published: {} } : client?.deviceTraffic(deviceId) ?? null)) as EdgefleetServer['mqttTraffic'],
     events,
     metrics,
     auth() {

@@ -2,8 +2,10 @@
  * Sampled deployment for farm devices on the real link: a `desired` manifest makes the device
  * serve the variant after `installMs` (its telemetry switches to the variant's shared
  * measurement and the manifest's budgets) and answer with a `deploy-report`, as the agent
- * would. Not simulated: signatures, chunk download, the golden-set smoke test (the same
- * limits as the sampled fleet).
+ * would. A slow-link fault adds the artifact's bytes over its link speed to the install
+ * time; a device that is crashed when the install is due loses it (the broker redelivers the
+ * retained manifest when it reconnects, and the install starts again). Not simulated:
+ * signatures, chunk download, the golden-set smoke test.
  */
 import { PROTOCOL_VERSION, type AnyMessage, type Desired } from '@edgefleet/shared';
 import type { Clock } from '@edgefleet/agent';
@@ -23,6 +25,7 @@ export interface FarmDeployOptions {
 }
 
 function install(device: VirtualDevice, desired: Desired, o: FarmDeployOptions): void {
+  if (device.faultEffects().crashed) return;
   const body = desired.body;
   const measured = o.variant(body.artifact.sha256, device.deviceClass);
   const sim = device.telemetry;
@@ -50,7 +53,9 @@ export function attachFarmDeploy(devices: readonly VirtualDevice[], o: FarmDeplo
   const offs = devices.map((device) => device.link.on('desired', (message) => {
     if (message?.type !== 'desired' || message.body.deviceId !== device.deviceId) return;
     const desired = message;
-    o.clock.setTimeout(() => install(device, desired, o), o.installMs ?? 1000);
+    const bps = device.faultEffects().linkBytesPerSecond;
+    const transferMs = bps === null ? 0 : Math.round((desired.body.artifact.size / bps) * 1000);
+    o.clock.setTimeout(() => install(device, desired, o), (o.installMs ?? 1000) + transferMs);
   }));
   return () => { for (const off of offs) off(); };
 }

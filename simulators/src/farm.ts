@@ -10,6 +10,7 @@ import { createSeededRandom, deriveSeed, shuffled } from './random.js';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
 import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
 import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-device.js';
+import type { Fault } from './faults/faults.js';
 
 /** How farm devices infer: not at all, modelled (sampled) telemetry, or real ORT workers. */
 export type FarmInferenceMode = 'none' | 'sampled' | 'real';
@@ -54,6 +55,8 @@ export interface FarmOptions {
   readonly inference?: FarmInferenceMode;
   /** Settings of real-inference mode; required when `inference` is `real`. */
   readonly real?: RealInferenceOptions;
+  /** Scheduled faults (`startAt` on the farm's clock), each targeting a class or device ids. */
+  readonly faults?: readonly Fault[];
 }
 
 export interface Farm {
@@ -147,6 +150,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+      ...(options.faults ? { faults: options.faults } : {}),
     };
     if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
     return createVirtualDevice({

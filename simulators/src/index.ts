@@ -6,5 +6,6 @@ export { createSeededRandom, deriveSeed, shuffled } from './random.js';
 export { farmConfigSchema, formatOnlineSummary, parseFarmConfig, type FarmConfig } from './farm-config.js';
 export { createSimTelemetry, simDataDir, type DeviceCondition, type SimTelemetry, type SimTelemetryOptions, type SimulatedModel } from './sim-telemetry.js';
 export * from './faults/index.js';
-export * from './sampled/index.js';
+export { createVirtualClock, type VirtualClock } from './virtual-clock.js';
+export { deviceFaults, skewedClock, type DeviceFaults } from './faults/device-faults.js';
 export { attachFarmDeploy, type FarmDeployOptions, type VariantLookup } from './farm-deploy.js';

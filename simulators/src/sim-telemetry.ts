@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type WatchedBudgets } from '@edgefleet/agent';
 import type { Precision } from '@edgefleet/shared';
+import { NO_FAULT, type FaultEffects } from './faults/faults.js';
 import { activePowerW, type DeviceProfile } from './profiles/profiles.js';
 
 /** A device's state that faults change; mutable on purpose. */
@@ -59,6 +60,8 @@ export interface SimTelemetryOptions {
   readonly model?: SimulatedModel | null;
   readonly watcher?: { readonly k?: number; readonly n?: number };
   readonly outbox?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly segmentEntries?: number };
+  /** Scheduled faults' effects now (thermal throttling slows, a wrong int8 unit lowers int8 golden accuracy), on top of `condition`. */
+  readonly effects?: () => FaultEffects;
 }
 
 export interface SimTelemetry {
@@ -85,12 +88,20 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
   const { profile, random } = options;
   const condition: DeviceCondition = { speedFactor: 1, accuracyOffset: 0, throttled: false };
   const ratePerS = options.ratePerS ?? 5;
+  const effects = options.effects ?? (() => NO_FAULT);
   let model: SimulatedModel | null = options.model ?? null;
 
-  /** One modelled inference latency, ms. */
-  function sampleLatency(m: SimulatedModel): number {
+  /** Golden accuracy now: the variant's, shifted by the condition, or what a wrong int8 unit gets. */
+  function goldenNow(m: SimulatedModel): number | undefined {
+    const wrongInt8 = m.precision === 'int8' ? effects().int8Accuracy : null;
+    if (wrongInt8 !== null) return wrongInt8;
+    return m.goldenAccuracy === undefined ? undefined : clamp01(m.goldenAccuracy + condition.accuracyOffset);
+  }
+
+  /** One modelled inference latency, ms; `slowdown` is the scheduled faults' at this window. */
+  function sampleLatency(m: SimulatedModel, slowdown: number): number {
     const multiplier = profile.speed.latencyMultiplier[m.precision] ?? profile.speed.latencyMultiplier.fp32 ?? 1;
-    const mean = m.hostLatencyMs * multiplier * Math.max(0, condition.speedFactor);
+    const mean = m.hostLatencyMs * multiplier * Math.max(0, condition.speedFactor) * slowdown;
     return Math.max(mean * 0.05, mean * (1 + (profile.speed.jitterPct / 100) * gaussian(random)));
   }
 
@@ -109,10 +120,13 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
     budgets: () => model?.budgets ?? null,
     readers: {
       power: createModelledPowerSource(() => ({ idleW: profile.power.idleW, activeW: activePowerW(profile, model?.precision) }), 'profile'),
-      thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled }) },
+      thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled || effects().throttled }) },
       rssBytes: () => BASELINE_RSS_BYTES + (model?.bytes ?? 0),
       sessionBytes: () => model?.bytes,
-      golden: () => (model?.goldenAccuracy === undefined ? undefined : { accuracy: clamp01(model.goldenAccuracy + condition.accuracyOffset), at: options.clock.now() }),
+      golden: () => {
+        const accuracy = model ? goldenNow(model) : undefined;
+        return accuracy === undefined ? undefined : { accuracy, at: options.clock.now() };
+      },
     },
     beforeClose: (start, end) => {
       const m = model;
@@ -120,8 +134,9 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
       // Sampled, not run: the window gets rate × duration inferences of modelled latency.
       const count = Math.round((ratePerS * Math.max(0, end - start)) / 1000);
       const confidence = m.confidence ?? m.goldenAccuracy;
+      const slowdown = effects().slowdown;
       for (let i = 0; i < count; i += 1) {
-        telemetry.recordInference(sampleLatency(m), undefined, confidence === undefined ? undefined : clamp01(confidence + condition.accuracyOffset));
+        telemetry.recordInference(sampleLatency(m, slowdown), undefined, confidence === undefined ? undefined : clamp01(confidence + condition.accuracyOffset));
       }
     },
   });

@@ -1,9 +1,14 @@
 /**
  * A simulated device: the real agent link with capabilities from a profile instead of the
- * host's. Later issues hang simulated sensors, inference and faults on it.
+ * host's, modelled telemetry over the agent's real telemetry pipeline, and scheduled faults:
+ * throttling and a wrong int8 unit show in its windows, a disconnect drops its network (the
+ * outbox fills, then flushes in order), a crash stops its windows and its link until the
+ * fault ends, and clock skew shifts its own clock.
  */
 import type { Logger } from 'pino';
 import { AGENT_VERSION, createAgentLink, systemClock, type AgentLink, type BackoffPolicy, type Clock, type LinkStats, type RandomSource } from '@edgefleet/agent';
+import { deviceFaults, skewedClock, type DeviceFaults } from './faults/device-faults.js';
+import type { Fault, FaultEffects } from './faults/faults.js';
 import { simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
 import { createSimTelemetry, type SimTelemetry, type SimTelemetryOptions } from './sim-telemetry.js';
 
@@ -20,7 +25,9 @@ export interface VirtualDeviceOptions {
   readonly heartbeatMs?: number;
   readonly backoff?: Partial<BackoffPolicy>;
   /** Modelled telemetry windows over the real outbox and link (issue 7); off when absent. */
-  readonly telemetry?: Omit<SimTelemetryOptions, 'deviceId' | 'profile' | 'link' | 'clock' | 'random' | 'logger'> & { readonly random?: RandomSource };
+  readonly telemetry?: Omit<SimTelemetryOptions, 'deviceId' | 'profile' | 'link' | 'clock' | 'random' | 'logger' | 'effects'> & { readonly random?: RandomSource };
+  /** Scheduled faults (`startAt` on `clock`); those not targeting this device are ignored. */
+  readonly faults?: readonly Fault[];
 }
 
 export interface VirtualDevice {
@@ -35,10 +42,23 @@ export interface VirtualDevice {
   stop(options?: { readonly clean?: boolean }): Promise<void>;
   isOnline(): boolean;
   stats(): LinkStats;
+  /** What the scheduled faults do to this device now. */
+  faultEffects(): FaultEffects;
+}
+
+/**
+ * The device's fault handle and its clock (the farm's, skewed while a clock-skew fault lasts);
+ * both device kinds (sampled and real inference) are built on these.
+ */
+export function deviceFaultsAndClock(o: { readonly deviceId: string; readonly profile: DeviceProfile; readonly clock?: Clock; readonly faults?: readonly Fault[] }): { readonly faults: DeviceFaults; readonly clock: Clock } {
+  const base = o.clock ?? systemClock;
+  const faults = deviceFaults(o.faults ?? [], o.deviceId, o.profile.class, base);
+  return { faults, clock: o.faults && o.faults.length > 0 ? skewedClock(base, faults) : base };
 }
 
 export function createVirtualDevice(options: VirtualDeviceOptions): VirtualDevice {
   const { deviceId, profile } = options;
+  const { faults, clock } = deviceFaultsAndClock(options);
   const link = createAgentLink({
     deviceId,
     deviceClass: profile.class,
@@ -47,25 +67,34 @@ export function createVirtualDevice(options: VirtualDeviceOptions): VirtualDevic
     capabilities: simulatedCapabilities(profile),
     brokerUrl: options.brokerUrl,
     logger: options.logger,
-    ...(options.clock ? { clock: options.clock } : {}),
+    clock,
     ...(options.random ? { random: options.random } : {}),
     ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
     ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
     ...(options.backoff ? { backoff: options.backoff } : {}),
   });
   const telemetry = options.telemetry ? createSimTelemetry({
-    ...options.telemetry, deviceId, profile, link, logger: options.logger,
-    clock: options.clock ?? systemClock, random: options.telemetry.random ?? options.random ?? Math.random,
+    ...options.telemetry, deviceId, profile, link, logger: options.logger, effects: faults.effects,
+    clock, random: options.telemetry.random ?? options.random ?? Math.random,
   }) : null;
+  let down = false;
+  /** A fault boundary: the network comes and goes with `online`; a crash also stops the windows until the restart. */
+  function applyFaults(fx: FaultEffects): void {
+    link.setReachable(fx.online);
+    if (!telemetry || fx.crashed === down) return;
+    down = fx.crashed;
+    if (down) void telemetry.telemetry.stop(); else telemetry.telemetry.start();
+  }
   return Object.freeze({
     deviceId,
     deviceClass: profile.class,
     profile,
     link,
     telemetry,
-    start: () => { telemetry?.telemetry.start(); return link.start(); },
-    stop: async (stopOptions?: { readonly clean?: boolean }) => { await telemetry?.telemetry.stop(); await link.stop(stopOptions); },
+    start: () => { telemetry?.telemetry.start(); const online = link.start(); faults.start(applyFaults); return online; },
+    stop: async (stopOptions?: { readonly clean?: boolean }) => { faults.stop(); await telemetry?.telemetry.stop(); await link.stop(stopOptions); },
     isOnline: () => link.stats().state === 'online',
     stats: () => link.stats(),
+    faultEffects: faults.effects,
   });
 }

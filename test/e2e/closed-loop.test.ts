@@ -1,8 +1,11 @@
 /**
- * The closed loop end to end (issue 7), seeded and on a virtual clock: 30 sampled devices over
- * three classes serve the planner's mnist-mlp variants through real rollouts; thermal
- * throttling on cam-a breaches its latency budget and an int8-computing-wrongly accelerator on
- * cam-b breaches accuracy; the loop moves each to a fitting variant and the decision log says so.
+ * The closed loop end to end (issue 7), seeded and on a virtual clock, over the real broker:
+ * the real server (embedded aedes on loopback, device credentials, signed manifests, telemetry
+ * ingestion, control loop) and 30 sampled farm devices, each its own MQTT connection through
+ * the real agent link and telemetry outbox, serve the planner's mnist-mlp variants through real
+ * rollouts. Thermal throttling on cam-a breaches its latency budget and an int8-computing-wrongly
+ * accelerator on cam-b breaches accuracy; the loop moves each to a fitting variant and the
+ * decision log says so. One cam-c device loses its network for two minutes meanwhile.
  */
 import { join } from 'node:path';
 import t from 'tap';
@@ -30,6 +33,8 @@ t.test('closed loop: throttling and a wrong int8 accelerator are answered by rol
     cls('cam-c', ['fp32', 'int8'], { fp32: 2, int8: 1 }, {}),
   ];
   const FAULT_AT = START + 6 * 60_000;
+  // The first cam-c device of the seed-7 farm; it loses its network for two minutes.
+  const OFFLINE = 'sim-01';
   const scenario = await createScenario({
     dataDir: dir, modelPath: MLP, classes, devicesPerClass: 10, recipes: ['fp16', 'int8-static'], seed: 7, startAt: START,
     // cam-a starts on the float baseline, cam-b on int8 (its accelerator's strength), cam-c on the plan's choice.
@@ -37,6 +42,7 @@ t.test('closed loop: throttling and a wrong int8 accelerator are answered by rol
     faults: parseFaults([
       { kind: 'thermal-throttle', target: { deviceClass: 'cam-a' }, startAt: FAULT_AT, slowdown: 2.5, rampMs: 60_000 },
       { kind: 'int8-wrong', target: { deviceClass: 'cam-b' }, startAt: FAULT_AT, accuracy: 0.35 },
+      { kind: 'disconnect', target: { deviceIds: [OFFLINE] }, startAt: FAULT_AT + 60_000, durationMs: 120_000 },
     ]),
     policy: { hysteresisMs: TICK_MS, cooldownMs: 600_000 },
     logger: pino({ level: 'silent' }),
@@ -102,4 +108,19 @@ t.test('closed loop: throttling and a wrong int8 accelerator are answered by rol
   // cam-c: untouched.
   t.same(scenario.decisions('cam-c').map((d) => d.kind), [], 'cam-c never leaves its budget, so nothing is decided');
   t.ok(ticks.length >= 20, `${ticks.length} ticks ran`);
+
+  // It all went over the broker: every device connected as itself, windows and reports came in as MQTT messages.
+  const traffic = scenario.server.mqttTraffic();
+  t.ok((traffic.received['hello'] ?? 0) >= 31, `hellos: 30 devices plus the reconnect (${traffic.received['hello']})`);
+  const stored = scenario.fleet.deviceIds.reduce((n, id) => n + scenario.server.telemetry().deviceSeries(id, { limit: 10_000 }).length, 0);
+  t.ok((traffic.received['telemetry'] ?? 0) >= stored && stored > 30 * 60, `${stored} windows stored from ${traffic.received['telemetry']} telemetry messages`);
+  t.ok((traffic.published['desired'] ?? 0) >= 30 + 20, `${traffic.published['desired']} signed manifests published`);
+
+  // The device that lost its network: its windows waited in its outbox and arrived in order, none missing.
+  t.equal(scenario.fleet.classOf(OFFLINE), 'cam-c');
+  const offline = scenario.farm().devices.find((d) => d.deviceId === OFFLINE);
+  t.ok((offline?.stats().connectionsLost ?? 0) >= 1 && (offline?.stats().connects ?? 0) >= 2, 'it lost its connection and came back');
+  const seqs = scenario.server.telemetry().deviceSeries(OFFLINE, { limit: 10_000 }).map((w) => w.seq);
+  t.same(seqs, Array.from({ length: seqs.length }, (_, i) => i), `all ${seqs.length} of its windows, seq 0.. without a hole`);
+  t.same(scenario.server.telemetry().gaps(), [], 'no sequence gap anywhere');
 });

@@ -59,6 +59,8 @@ export interface LinkStats {
   readonly published: Readonly<Record<DeviceChannel, number>>;
   /** Inbound messages accepted and dispatched. */
   readonly received: number;
+  /** The same, per server-to-device channel (scenarios compare these with what the server sent). */
+  readonly receivedBy: Readonly<Record<ServerChannel, number>>;
   readonly rejected: Readonly<Record<RejectReason, number>>;
   /** Inbound handlers that threw. */
   readonly handlerErrors: number;
@@ -77,6 +79,13 @@ export interface AgentLink {
    * broker publishes the will after 1.5× keepalive.
    */
   kill(options?: { readonly hang?: boolean }): void;
+  /**
+   * Fault injection: `false` drops the connection without DISCONNECT, as a lost network
+   * does (the broker publishes the will), and fails every reconnect attempt until `true`
+   * again; reconnects then follow the usual backoff. Simulators use it for disconnects and
+   * crashes; a stopped or killed link ignores it.
+   */
+  setReachable(reachable: boolean): void;
   /** Publishes on one of the device's own channels; rejects with EF_ERR_LINK_OFFLINE when not online. */
   publish(channel: DeviceChannel, message: AnyMessage): Promise<void>;
   /** Registers a handler for a server-to-device channel; returns a function that removes it. */
@@ -88,6 +97,10 @@ export interface AgentLink {
 
 function zeroPublished(): Record<DeviceChannel, number> {
   return Object.fromEntries(DEVICE_CHANNELS.map((c) => [c, 0])) as Record<DeviceChannel, number>;
+}
+
+function zeroReceived(): Record<ServerChannel, number> {
+  return Object.fromEntries(SERVER_CHANNELS.map((c) => [c, 0])) as Record<ServerChannel, number>;
 }
 
 /** A promise with its settle functions (Node 20 has no Promise.withResolvers); never an unhandled rejection. */
@@ -114,9 +127,11 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   const handlers = new Map<ServerChannel, Set<InboundHandler>>();
   const onlineListeners = new Set<() => void>();
   const published = zeroPublished();
+  const receivedBy = zeroReceived();
   const counters = { connects: 0, connectionsLost: 0, reconnectAttempts: 0, heartbeatsSent: 0, received: 0, handlerErrors: 0 };
   let lastReconnectDelayMs: number | null = null;
   let state: LinkState = 'idle';
+  let reachable = true;
   let client: MqttClient | null = null;
   let attempt = 0;
   let heartbeatSeq = 0;
@@ -219,6 +234,10 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     }
     state = 'offline';
     if (reconnectTimer) return;
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect(): void {
     const delay = backoffDelay(attempt, backoff, random);
     attempt += 1;
     lastReconnectDelayMs = delay;
@@ -229,8 +248,10 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     reconnectTimer = null;
     const c = client;
     if (!c || state !== 'offline') return;
-    state = 'connecting';
     counters.reconnectAttempts += 1;
+    // No network (fault injection): the attempt fails at once, and the next waits its backoff.
+    if (!reachable) { scheduleReconnect(); return; }
+    state = 'connecting';
     // The will's sentAt should say when this connection began, not the first one.
     if (c.options.will) c.options.will.payload = willMessage();
     // Keep the stores so QoS 1 messages in flight at the loss are resent [MQTT-4.4.0-1].
@@ -241,6 +262,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     const result = gate.accept(topic, payload);
     if (result.kind === 'rejected') return;
     counters.received += 1;
+    receivedBy[result.channel] += 1;
     const message = result.kind === 'message' ? result.message : null;
     for (const handler of handlers.get(result.channel) ?? []) {
       try {
@@ -317,6 +339,14 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     c.end(true);
   }
 
+  function setReachable(next: boolean): void {
+    if (reachable === next || state === 'stopped' || state === 'stopping' || state === 'killed') return;
+    reachable = next;
+    // Destroying the socket looks like a lost network to both ends: mqtt.js emits close
+    // (handleClose schedules the reconnect) and the broker publishes the will.
+    if (!next && client && (state === 'online' || state === 'connecting')) client.stream?.destroy();
+  }
+
   function on(channel: ServerChannel, handler: InboundHandler): () => void {
     const set = handlers.get(channel) ?? new Set<InboundHandler>();
     set.add(handler);
@@ -333,7 +363,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   }
 
   function stats(): LinkStats {
-    return { state, ...counters, lastReconnectDelayMs, published: { ...published }, rejected: gate.rejected() };
+    return { state, ...counters, lastReconnectDelayMs, published: { ...published }, receivedBy: { ...receivedBy }, rejected: gate.rejected() };
   }
 
   function onOnline(listener: () => void): () => void {
@@ -341,5 +371,5 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     return () => { onlineListeners.delete(listener); };
   }
 
-  return Object.freeze({ deviceId, start, stop, kill, publish, on, onOnline, stats });
+  return Object.freeze({ deviceId, start, stop, kill, setReachable, publish, on, onOnline, stats });
 }

@@ -2,7 +2,27 @@ import type { RejectReason } from '@edgefleet/shared';
 import { summarizePresence } from '../registry/summary.js';
 import type { DeviceRepository } from '../store/devices.js';
 import type { EventBus } from '../events/bus.js';
-import type { LabelledCounter, MetricFamily } from './metrics.js';
+import { createPlanner, type Planner } from '../plan/planner.js';
+import type { Store } from '../store/db.js';
+import { createLabelledHistogram, type LabelledCounter, type MetricFamily, type MetricsRegistry } from './metrics.js';
+
+/** Compression job durations: seconds to minutes (PaddleOCR det int8-static with fallback takes minutes). */
+const BUILD_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
+
+/**
+ * A planner whose variant builds are observed in `edgefleet_compression_job_duration_seconds`.
+ * The server makes exactly one and shares it between the admin API and the control loop, so
+ * the histogram counts every build, whoever asked for it.
+ */
+export function createMeteredPlanner(o: { readonly store: Store; readonly dataDir: string; readonly now: () => number; readonly metrics: MetricsRegistry; readonly timedRuns?: number }): Planner {
+  const builds = createLabelledHistogram('edgefleet_compression_job_duration_seconds', 'Variant builds (compress + evaluate in a worker) by recipe precision and result, seconds.', BUILD_BUCKETS_S);
+  o.metrics.register(() => [builds.family()]);
+  return createPlanner({
+    store: o.store, dataDir: o.dataDir, now: o.now,
+    ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+    onBuild: (b) => builds.observe({ precision: b.precision, result: b.ok ? 'ok' : 'failed', compressed: String(b.compressed) }, b.durationMs / 1000),
+  });
+}
 
 export interface CoreMetricSources {
   readonly devices: DeviceRepository;

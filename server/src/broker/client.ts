@@ -1,5 +1,5 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, parseTopic } from '@edgefleet/shared';
 import { redactUrl, type Logger } from '../log/logger.js';
 
 export type QoS = 0 | 1 | 2;
@@ -24,8 +24,45 @@ export interface BrokerClient {
   /** Registers a handler; returns a function that removes it. */
   onMessage(handler: MessageHandler): () => void;
   readonly connected: boolean;
+  /** Messages this client received and published, by edgefleet channel (`enroll`, or `other` for topics outside the scheme). */
+  traffic(): MqttTraffic;
+  /** The same for one device's topics; null before the first message to or from it. */
+  deviceTraffic(deviceId: string): MqttTraffic | null;
   /** Disconnects cleanly (sends DISCONNECT). Idempotent. */
   close(): Promise<void>;
+}
+
+/** Message counts by channel: what the server heard and what it sent. */
+export interface MqttTraffic {
+  readonly received: Readonly<Record<string, number>>;
+  readonly published: Readonly<Record<string, number>>;
+}
+
+interface TrafficCounts { readonly received: Record<string, number>; readonly published: Record<string, number> }
+
+/**
+ * Counts messages per channel, in total and per device: operators read them as metrics, and
+ * virtual-clock scenarios compare them with what each device sent and heard to know the broker
+ * has delivered everything before time moves on.
+ */
+function createTrafficCounter() {
+  const total: TrafficCounts = { received: {}, published: {} };
+  const perDevice = new Map<string, TrafficCounts>();
+  const bump = (into: Record<string, number>, channel: string): void => { into[channel] = (into[channel] ?? 0) + 1; };
+  const copy = (c: TrafficCounts): MqttTraffic => ({ received: { ...c.received }, published: { ...c.published } });
+  return {
+    count(direction: keyof TrafficCounts, topic: string): void {
+      const parsed = parseTopic(topic);
+      const channel = parsed?.channel ?? (topic.startsWith('ef/v1/enroll/') ? 'enroll' : 'other');
+      bump(total[direction], channel);
+      if (!parsed) return;
+      let mine = perDevice.get(parsed.deviceId);
+      if (!mine) { mine = { received: {}, published: {} }; perDevice.set(parsed.deviceId, mine); }
+      bump(mine[direction], channel);
+    },
+    total: (): MqttTraffic => copy(total),
+    device: (deviceId: string): MqttTraffic | null => { const c = perDevice.get(deviceId); return c ? copy(c) : null; },
+  };
 }
 
 export interface BrokerClientOptions {
@@ -70,7 +107,9 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
     throw new EdgefleetError('EF_ERR_BROKER_CONNECT', `cannot connect to MQTT broker ${redactUrl(options.url)}: ${(err as Error).message}; check that it runs and the URL is right`, { url: redactUrl(options.url) }, { cause: err });
   }
   const handlers = new Set<MessageHandler>();
+  const traffic = createTrafficCounter();
   client.on('message', (topic, payload, packet) => {
+    traffic.count('received', topic);
     // [MQTT-3.3.1-9]: retain is set on delivery only for stored messages sent on subscribe.
     const info: MessageInfo = { retained: packet.retain };
     for (const handler of handlers) {
@@ -87,6 +126,7 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   let closing: Promise<void> | null = null;
   return {
     async publish(topic, payload, publishOptions = {}) {
+      traffic.count('published', topic);
       await client.publishAsync(topic, payload, { qos: publishOptions.qos ?? 1, retain: publishOptions.retain ?? false });
     },
     async subscribe(filters, qos = 1) {
@@ -101,6 +141,8 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
     get connected() {
       return client.connected;
     },
+    traffic: traffic.total,
+    deviceTraffic: traffic.device,
     close() {
       closing ??= client.endAsync(false).then(() => undefined);
       return closing;

@@ -34,6 +34,8 @@ export interface ControlLoop {
   reconcileOnce(now?: number, classes?: readonly string[]): Promise<ReconcileResult[]>;
   /** Wakes the loop for a class at once (a breach event); serialised with ticks. */
   handleBreach(deviceClass: string): void;
+  /** Resolves once no reconcile is queued or running (virtual-clock scenarios wait for breach wake-ups with it). */
+  idle(): Promise<void>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -77,6 +79,13 @@ export function createControlLoop(options: ControlLoopOptions): ControlLoop {
     reconcileOnce,
     handleBreach(deviceClass) {
       reconcileOnce(undefined, [deviceClass]).catch(() => undefined);
+    },
+    async idle() {
+      // A reconcile may queue another (a breach arriving meanwhile); wait until the chain stops growing.
+      for (let seen = chain; ; seen = chain) {
+        await seen;
+        if (seen === chain) return;
+      }
     },
     start() {
       if (task) return;

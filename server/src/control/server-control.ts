@@ -35,8 +35,8 @@ export interface ServerControlOptions {
 export interface ServerControl {
   readonly loop: ControlLoop;
   readonly planner: Planner;
-  /** Starts the cron tick and listens to breach events. */
-  start(): void;
+  /** Listens to breach events and starts the cron tick (`cron: false`: no timer; the caller drives `loop.reconcileOnce`). */
+  start(options?: { readonly cron?: boolean }): void;
   /** Stops listening and the tick; waits for a reconcile in flight. */
   stop(): Promise<void>;
 }
@@ -66,11 +66,11 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
   return {
     loop,
     planner,
-    start() {
+    start(startOptions = {}) {
       if (unsubscribe) return;
       // A breach reported by an agent wakes the loop for that class now, not at the next tick.
       unsubscribe = o.telemetry.onBreach((b) => { if (b.state === 'breached') loop.handleBreach(b.deviceClass); });
-      loop.start();
+      if (startOptions.cron !== false) loop.start();
     },
     async stop() {
       unsubscribe?.();

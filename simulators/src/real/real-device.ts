@@ -9,6 +9,10 @@
  *     own measurement;
  *   - power: the profile's idle/active watts over the (scaled) duty cycle, `source: modelled`;
  *   - thermal: the condition's `throttled` flag.
+ * Scheduled faults: throttling multiplies the speed factor and sets `throttled`; disconnects
+ * and crashes take the link's network away until they end (a crashed device's worker keeps
+ * running here: only its connection dies); clock skew shifts the device's clock. A wrong
+ * int8 unit is not simulated in this mode, since the golden set runs on real outputs.
  * The local inference API is off. Capabilities in `hello` are the profile's.
  */
 import { join } from 'node:path';
@@ -16,8 +20,9 @@ import type { Logger } from 'pino';
 import { AGENT_VERSION, createDevice, createModelledPowerSource, type BackoffPolicy, type Device, type Clock, type RandomSource } from '@edgefleet/agent';
 import type { Precision, TrustedKey } from '@edgefleet/shared';
 import { simulatedCapabilities, type DeviceProfile } from '../profiles/profiles.js';
+import type { Fault } from '../faults/faults.js';
 import type { DeviceCondition } from '../sim-telemetry.js';
-import type { VirtualDevice } from '../virtual-device.js';
+import { deviceFaultsAndClock, type VirtualDevice } from '../virtual-device.js';
 
 /** Farm-wide settings of real-inference mode. */
 export interface RealInferenceOptions {
@@ -49,6 +54,7 @@ export interface RealDeviceOptions extends RealInferenceOptions {
   readonly keepaliveS?: number;
   readonly heartbeatMs?: number;
   readonly backoff?: Partial<BackoffPolicy>;
+  readonly faults?: readonly Fault[];
 }
 
 /** A farm device running real inference; `agent` is the full device, `condition` the fault handle. */
@@ -78,13 +84,14 @@ function classFactor(profile: DeviceProfile, precision: Precision): number {
 export async function createRealVirtualDevice(options: RealDeviceOptions): Promise<RealVirtualDevice> {
   const { deviceId, profile } = options;
   const condition: DeviceCondition = { speedFactor: 1, accuracyOffset: 0, throttled: false };
+  const { faults, clock } = deviceFaultsAndClock(options);
   // The agent is created before it can be asked what it serves; the readers look it up late.
   let agent: Device | null = null;
   const precision = (): Precision => {
     const model = agent?.serving.current();
     return (model && options.precisionOf?.(model.variantId, model.sha256)) ?? 'fp32';
   };
-  const speedFactor = (): number => classFactor(profile, precision()) * Math.max(1e-3, condition.speedFactor);
+  const speedFactor = (): number => classFactor(profile, precision()) * Math.max(1e-3, condition.speedFactor) * faults.effects().slowdown;
   agent = await createDevice({
     link: {
       deviceId, deviceClass: profile.class, agentVersion: AGENT_VERSION,
@@ -97,7 +104,7 @@ export async function createRealVirtualDevice(options: RealDeviceOptions): Promi
     dataDir: join(options.dataDir, deviceId),
     trustedKeys: options.trustedKeys,
     logger: options.logger,
-    ...(options.clock ? { clock: options.clock } : {}),
+    clock,
     ...(options.random ? { random: options.random } : {}),
     intraOpNumThreads: options.intraOpNumThreads ?? 1,
     serve: false,
@@ -110,7 +117,7 @@ export async function createRealVirtualDevice(options: RealDeviceOptions): Promi
       readers: {
         // The host's RAPL/hwmon would describe the simulating machine, not this board.
         power: createModelledPowerSource(() => ({ idleW: profile.power.idleW, activeW: activeWatts(profile, precision()) }), 'profile'),
-        thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled }) },
+        thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled || faults.effects().throttled }) },
       },
     },
   });
@@ -124,9 +131,10 @@ export async function createRealVirtualDevice(options: RealDeviceOptions): Promi
     agent: device,
     condition,
     speedFactor,
-    start: () => device.start(),
-    stop: (stopOptions?: { readonly clean?: boolean }) => device.stop(stopOptions),
+    start: async () => { await device.start(); faults.start((fx) => device.link.setReachable(fx.online)); },
+    stop: (stopOptions?: { readonly clean?: boolean }) => { faults.stop(); return device.stop(stopOptions); },
     isOnline: () => device.link.stats().state === 'online',
     stats: () => device.link.stats(),
+    faultEffects: faults.effects,
   });
 }

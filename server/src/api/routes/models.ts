@@ -4,14 +4,11 @@ import {
   planCreateSchema, planListQuerySchema, planListSchema, planParamsSchema, storedPlanSchema, variantListSchema,
 } from '@edgefleet/shared';
 import { addModel, listModels, resolveModel, type ModelRecord } from '../../plan/models.js';
-import { createPlanner, type Planner } from '../../plan/planner.js';
+import type { Planner } from '../../plan/planner.js';
+import { createMeteredPlanner } from '../collectors.js';
 import type { Variant } from '../../plan/variants.js';
 import type { ApiDeps } from '../deps.js';
-import { createLabelledHistogram } from '../metrics.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
-
-/** Compression job durations: seconds to minutes (PaddleOCR det int8-static with fallback takes minutes). */
-const BUILD_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
 
 const uploadBodySchema = z.custom<Buffer>((v) => Buffer.isBuffer(v) && v.length > 0, 'body: the ONNX file bytes, sent as Content-Type: application/octet-stream');
 
@@ -32,13 +29,9 @@ function variantView(v: Variant) {
  * uncached model, and is immediate when every variant is cached or the same plan exists.
  */
 export function modelRoutes(deps: ApiDeps): AnyRoute[] {
-  const builds = createLabelledHistogram('edgefleet_compression_job_duration_seconds', 'Variant builds (compress + evaluate in a worker) by recipe precision and result, seconds.', BUILD_BUCKETS_S);
-  deps.metrics.register(() => [builds.family()]);
+  // The server passes its shared planner; an API built on its own (tests) meters one of its own.
   let own: Planner | null = null;
-  const planner = (): Planner => deps.planner?.() ?? (own ??= createPlanner({
-    store: deps.store, dataDir: deps.dataDir, now: deps.now,
-    onBuild: (b) => builds.observe({ precision: b.precision, result: b.ok ? 'ok' : 'failed', compressed: String(b.compressed) }, b.durationMs / 1000),
-  }));
+  const planner = (): Planner => deps.planner?.() ?? (own ??= createMeteredPlanner({ store: deps.store, dataDir: deps.dataDir, now: deps.now, metrics: deps.metrics }));
   return [
     jsonRoute({
       method: 'POST', url: '/v1/models', tag: 'models', scope: 'admin', consumes: 'application/octet-stream', bodyLimitBytes: deps.maxModelUploadBytes,

@@ -1,1 +1,0 @@
-export * from './sampled-fleet.js';
