@@ -81,3 +81,32 @@ t.test('backoff schedule is deterministic, resets after a connect, and subscript
   clearInterval(resend);
   t.match(received[0], { type: 'command', commandId: 'c1' });
 });
+
+t.test('setReachable(false) drops the connection like a lost network and holds every reconnect until the network is back', async (t) => {
+  const broker = await startTestBroker();
+  t.teardown(() => broker.close());
+  const clock = createFakeClock();
+  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: 'dev-net', logger: recordingLogger().logger, clock, random: () => 0.5, backoff: { initialMs: 100, factor: 2, maxMs: 400, jitter: 0 } }));
+  t.teardown(() => link.stop({ clean: false }));
+  const statuses = await watchTopics(broker.url, deviceTopic('dev-net', 'status'));
+  t.teardown(() => statuses.close());
+  await link.start();
+
+  link.setReachable(false);
+  await until(() => link.stats().state === 'offline', 'the link notices');
+  await until(() => statuses.seen.some((m) => m.json().state === 'offline'), 'the broker publishes the will');
+  t.equal(statuses.seen.at(-1)?.json().reason, 'lost', 'the will, not a clean offline: no DISCONNECT was sent');
+  for (let k = 0; k < 4; k += 1) clock.fireNext();
+  t.equal(link.stats().state, 'offline', 'attempts fail while there is no network');
+  t.equal(link.stats().reconnectAttempts, 4);
+  t.same(clock.scheduled.slice(-4), [200, 400, 400, 400], 'each failed attempt waits its backoff');
+  await t.rejects(link.publish('heartbeat', { type: 'heartbeat', v: 1, deviceId: 'dev-net', seq: 0, uptimeMs: 0, currentModel: null, sentAt: 0 } as AnyMessage), { code: 'EF_ERR_LINK_OFFLINE' });
+
+  link.setReachable(true);
+  clock.fireNext();
+  await until(() => link.stats().state === 'online', 'online once the network is back');
+  t.equal(link.stats().connects, 2);
+  t.equal(link.stats().connectionsLost, 1);
+  link.setReachable(true);
+  t.equal(link.stats().state, 'online', 'setting it again changes nothing');
+});

@@ -81,3 +81,13 @@ t.test('control.enabled false: no loop, breach events are only stored', async (t
   await until(() => server.telemetry().breaches({ deviceClass: 'cam' }).length === 1, 'the breach stored');
   t.same(listDecisions(server.store(), { deviceClass: 'cam' }), []);
 });
+
+t.test('one planner for the API and the loop; MQTT traffic counted per channel and per device', async (t) => {
+  const { server, publish } = await startServer(t, true);
+  t.equal(server.control()?.planner, server.planner(), 'the loop plans with the server\'s one planner (the API is given the same)');
+  for (let seq = 0; seq < 3; seq += 1) await publish(win('cam-1', seq, 10), 'telemetry');
+  await until(() => (server.mqttTraffic('cam-1')?.received['telemetry'] ?? 0) === 3, 'three windows counted for cam-1');
+  t.equal(server.mqttTraffic().received['telemetry'], 3, 'and in the total');
+  t.equal(server.mqttTraffic('nobody'), null, 'a device never heard of has no counts');
+  t.match(server.metrics.render(), /edgefleet_mqtt_messages_total\{direction="in",channel="telemetry"\} 3/, 'exported to Prometheus');
+});
