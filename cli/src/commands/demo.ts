@@ -91,6 +91,8 @@ export function demoCommand(): Command {
       // Demo timings: a breach must hold 4 s (not 30) before the loop acts, so the story fits in a minute.
       const config = { ...loaded, control: { ...loaded.control, policy: parseControlPolicy({ ...loaded.control.policy, hysteresisMs: 4000, cooldownMs: 120_000 }) } };
       const logger = createCliLogger(config.log.level, process.stderr);
+      // The narration prints every breach already; the devices' own warnings would repeat each as a JSON line.
+      const farmLogger = flags.logLevel === undefined ? createCliLogger('error', process.stderr) : logger;
       const farmClasses = flags.classes ? flags.classes.split(',').map((c) => c.trim()).filter((c) => c !== '') : classes;
       const stopped = waitForShutdownSignal();
       const { server, address } = await startWithFallback(config, logger);
@@ -105,7 +107,7 @@ export function demoCommand(): Command {
       let farm;
       try {
         farm = await startFarm({
-          brokerUrl: address.brokerUrl, brokerUrlFor, devices: flags.devices, classes: farmClasses, seed: flags.seed, logger,
+          brokerUrl: address.brokerUrl, brokerUrlFor, devices: flags.devices, classes: farmClasses, seed: flags.seed, logger: farmLogger,
           // 2 s windows and the agents' 3-of-5 watcher: a breach shows within seconds.
           ...(flags.loop ? { telemetry: { dataDir: join(config.dataDir, 'farm'), windowMs: 2000, watcher: { k: 3, n: 5 } } } : {}),
         });
