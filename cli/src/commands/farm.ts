@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
 import { parseTrustedKey } from '@edgefleet/shared';
-import { BUILTIN_PROFILES, formatOnlineSummary, parseFarmConfig, startFarm } from '@edgefleet/simulators';
+import { BUILTIN_PROFILES, faultSchema, formatOnlineSummary, parseFarmConfig, startFarm, type Fault } from '@edgefleet/simulators';
 import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 
 interface FarmFlags {
@@ -18,6 +20,24 @@ interface FarmFlags {
   dataDir?: string;
   trustedKeys?: string;
   workloadRate?: string;
+  faults?: string;
+}
+
+/**
+ * Reads a fault schedule: a JSON list of faults whose `startAt` counts ms from the farm's start
+ * (the file cannot know when the farm will run), e.g.
+ * `[{"kind":"thermal-throttle","target":{"deviceClass":"rpi4"},"startAt":30000,"slowdown":2}]`.
+ */
+export function readFaultFile(path: string, farmStart: number): Fault[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err: unknown) {
+    throw new InvalidArgumentError(`--faults ${path}: not a readable JSON file (${(err as Error).message})`);
+  }
+  const parsed = z.array(faultSchema).safeParse(raw);
+  if (!parsed.success) throw new InvalidArgumentError(`--faults ${path}: ${z.prettifyError(parsed.error)}`);
+  return parsed.data.map((f) => ({ ...f, startAt: farmStart + f.startAt }));
 }
 
 /** `edgefleet farm`: N virtual devices in this process, each a real MQTT connection, until Ctrl-C. */
@@ -35,6 +55,7 @@ export function farmCommand(): Command {
     .option('--data-dir <dir>', 'farm data dir; each device keeps its state in <dir>/<deviceId> (needed by --inference sampled|real)')
     .option('--trusted-keys <k1,k2>', 'server public keys (base64) manifests must be signed with (--inference real)')
     .option('--workload-rate <n>', 'synthetic inferences per second per device (--inference real, default 2)')
+    .option('--faults <file>', 'JSON list of scheduled faults (thermal-throttle, int8-wrong, disconnect, slow-link, crash, clock-skew), each with a target {deviceClass | deviceIds} and startAt in ms after the farm starts')
     .option('--interval-ms <ms>', 'how often to check and print progress', '1000')
     .addOption(new Option('--log-level <level>', 'device log level, on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
     .option('--json', 'print progress as JSON lines ({at, online, totals}) instead of text')
@@ -50,10 +71,12 @@ export function farmCommand(): Command {
       const inference = mode === 'real'
         ? { inference: mode, real: { dataDir, trustedKeys, ...(flags.workloadRate === undefined ? {} : { workloadRatePerS: Math.max(0, Number(flags.workloadRate) || 0) }) } }
         : mode === 'sampled' ? { inference: mode, telemetry: { dataDir } } : { inference: mode };
+      const faults = flags.faults === undefined ? [] : readFaultFile(flags.faults, Date.now());
       const intervalMs = Math.max(100, Number(flags.intervalMs) || 1000);
       const logger = createCliLogger(flags.logLevel ?? 'warn', process.stderr);
       const stopped = waitForShutdownSignal();
-      const farm = await startFarm({ ...config, logger, ...inference });
+      const farm = await startFarm({ ...config, logger, ...inference, ...(faults.length > 0 ? { faults } : {}) });
+      if (faults.length > 0 && !flags.json) process.stdout.write(`${faults.length} scheduled fault(s): ${faults.map((f) => `${f.kind} at +${Math.round((f.startAt - Date.now()) / 1000)} s`).join(', ')}\n`);
       const totals = farm.classTotals();
       let last = '';
       const report = () => {
