@@ -1,7 +1,7 @@
 /**
  * Telemetry of a simulated device: the agent's real telemetry pipeline (windows, on-disk
- * outbox, budget watcher, QoS 1 over the real link) fed with modelled readings instead of
- * sensors. Latency = the variant's host latency × the profile's multiplier for its
+ * outbox, budget watcher, QoS 1 over the real link, the server's acknowledgements) fed with
+ * modelled readings instead of sensors. Latency = the variant's host latency × the profile's multiplier for its
  * precision × the device's condition, with seeded gaussian jitter; power from the profile's
  * idle watts and active watts for the model's precision, and the modelled duty cycle. Every figure is labelled `modelled`.
  *
@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type WatchedBudgets } from '@edgefleet/agent';
+import { createLinkTransport, createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type TelemetryDelivery, type WatchedBudgets } from '@edgefleet/agent';
 import type { Precision } from '@edgefleet/shared';
 import { activePowerW, type DeviceProfile } from './profiles/profiles.js';
 
@@ -59,6 +59,14 @@ export interface SimTelemetryOptions {
   readonly model?: SimulatedModel | null;
   readonly watcher?: { readonly k?: number; readonly n?: number };
   readonly outbox?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly segmentEntries?: number };
+  /**
+   * When an outbox entry counts as delivered. Default `server-ack`, as on a real agent: the
+   * edgefleet server acknowledges what it stored. `broker-ack` only for a farm aimed at a
+   * broker with no edgefleet server behind it.
+   */
+  readonly delivery?: TelemetryDelivery;
+  /** `server-ack`: wait for the server's acknowledgement before sending again, ms. Default 15 000. */
+  readonly ackTimeoutMs?: number;
 }
 
 export interface SimTelemetry {
@@ -100,11 +108,9 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
     ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
     ...(options.watcher ? { watcher: options.watcher } : {}),
     ...(options.outbox ? { outbox: options.outbox } : {}),
-    transport: {
-      publish: (channel, message) => options.link.publish(channel, message),
-      isOnline: () => options.link.stats().state === 'online',
-      onOnline: (listener) => options.link.onOnline(listener),
-    },
+    ...(options.delivery ? { delivery: options.delivery } : {}),
+    ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+    transport: createLinkTransport(options.link, options.logger),
     model: () => (model ? { sha256: model.sha256, variantId: model.variantId } : null),
     budgets: () => model?.budgets ?? null,
     readers: {
