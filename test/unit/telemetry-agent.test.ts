@@ -137,6 +137,24 @@ t.test('a failed publish keeps the entry and everything after it; order holds', 
   await telemetry.stop();
 });
 
+t.test('broker-ack: an entry that can never be sent is skipped, not retried forever', async (t) => {
+  const transport = fakeTransport();
+  transport.online = true;
+  const publish = transport.publish;
+  transport.publish = async (channel, message) => (message.type === 'telemetry' && message.seq === 0 ? 'unpublishable' : publish(channel, message));
+  const telemetry = createTelemetry({
+    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir: t.testdir(), clock: createFakeClock(), windowMs: 0, transport, logger: recordingLogger().logger, delivery: 'broker-ack',
+    model: () => null, budgets: () => null,
+  });
+  telemetry.start();
+  telemetry.closeWindow();
+  telemetry.closeWindow();
+  await telemetry.flush();
+  t.match(telemetry.stats(), { delivery: 'broker-ack', pending: 0, unpublishable: 1, delivered: 1, acked: 0 });
+  t.same(transport.sent.map((m) => (m as TelemetryWindow).seq), [1]);
+  await telemetry.stop();
+});
+
 t.test('the outbox bound shows up as droppedTotal in the next window', async (t) => {
   const clock = createFakeClock();
   const transport = fakeTransport();

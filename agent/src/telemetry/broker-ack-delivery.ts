@@ -4,49 +4,9 @@
  * acknowledged it. For callers with no edgefleet server behind the broker; the server's own
  * acknowledgements are in server-ack-delivery.ts.
  */
-import type { Logger } from 'pino';
 import type { AnyMessage } from '@edgefleet/shared';
-import type { Clock } from '../link/clock.js';
-import type { Outbox, OutboxChannel } from './outbox.js';
-import type { PublishOutcome, TelemetryTransport } from './transport.js';
-
-/** Counters every delivery keeps; the server-ack ones stay zero here. */
-export interface DeliveryStats {
-  /** Outbox entries that left as delivered. */
-  readonly delivered: number;
-  readonly publishFailures: number;
-  /** Entries skipped because they can never be sent (they fail their schema). */
-  readonly unpublishable: number;
-  /** Entries published and waiting for the server's acknowledgement. */
-  readonly awaitingAck: number;
-  /** Entries the server acknowledged. */
-  readonly acked: number;
-  /** Acknowledgements of an entry already acknowledged and still waiting for older ones. */
-  readonly duplicateAcks: number;
-  /** Acknowledged windows or events that match no entry awaiting acknowledgement (already delivered, dropped, or never sent). */
-  readonly unmatchedAcks: number;
-  /** Entries published again (after a reconnect or an acknowledgement timeout). */
-  readonly resends: number;
-}
-
-/** One way of draining the outbox; telemetry-service.ts picks one. */
-export interface Delivery {
-  /** Publishes what is due while online; resolves when this round's publishes settled. */
-  flush(): Promise<void>;
-  /** The link is online again (after a loss or for the first time). */
-  reconnected(): void;
-  start(): void;
-  stop(): void;
-  stats(): DeliveryStats;
-}
-
-export interface DeliveryOptions {
-  readonly outbox: Outbox;
-  readonly transport: TelemetryTransport;
-  readonly clock: Clock;
-  readonly log: Logger;
-  readonly maxInFlight: number;
-}
+import type { OutboxChannel } from './outbox.js';
+import type { Delivery, DeliveryOptions, PublishOutcome } from './transport.js';
 
 export function createBrokerAckDelivery(options: DeliveryOptions & { readonly publishTimeoutMs: number }): Delivery {
   const { outbox, transport, clock, log, maxInFlight, publishTimeoutMs } = options;

@@ -14,8 +14,8 @@
  */
 import { breachIdentity, type AnyMessage, type BreachIdentity, type TelemetryAck } from '@edgefleet/shared';
 import type { TimerHandle } from '../link/clock.js';
-import type { Delivery, DeliveryOptions } from './broker-ack-delivery.js';
 import type { OutboxChannel } from './outbox.js';
+import type { Delivery, DeliveryOptions } from './transport.js';
 
 export interface ServerAckDeliveryOptions extends DeliveryOptions {
   /** Wait for an acknowledgement before sending again, ms. */
@@ -149,7 +149,7 @@ export function createServerAckDelivery(options: ServerAckDeliveryOptions): Deli
       }
     }
     if (!progress) return;
-    // The server answers again: back to the first timeout, counted from now.
+    // The server answers again: back to the first timeout.
     timeoutMs = options.ackTimeoutMs;
     clearTimer();
     void pump();

@@ -13,11 +13,11 @@ import type { Clock, TimerHandle } from '../link/clock.js';
 import type { PowerSource } from '../meters/power.js';
 import { processRssBytes, type ThermalReader } from '../meters/system.js';
 import type { FloatTensor } from '../runtime/ort.js';
-import { createBrokerAckDelivery, type Delivery, type DeliveryStats } from './broker-ack-delivery.js';
+import { createBrokerAckDelivery } from './broker-ack-delivery.js';
 import { createBudgetWatcher, type BudgetWatcherOptions, type WatchedBudgets } from './budget-watcher.js';
 import { openOutbox, type Outbox, type OutboxOptions } from './outbox.js';
 import { createServerAckDelivery } from './server-ack-delivery.js';
-import type { TelemetryDelivery, TelemetryTransport } from './transport.js';
+import type { Delivery, DeliveryStats, TelemetryDelivery, TelemetryTransport } from './transport.js';
 import { createWindowAccumulator } from './window.js';
 
 /** Sensors; each absent one leaves its figure out of the window. */

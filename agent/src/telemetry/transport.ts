@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { AnyMessage, TelemetryAck } from '@edgefleet/shared';
 import type { AgentLink } from '../link/agent-link.js';
-import type { OutboxChannel } from './outbox.js';
+import type { Clock } from '../link/clock.js';
+import type { Outbox, OutboxChannel } from './outbox.js';
 
 /**
  * When an outbox entry counts as delivered:
@@ -34,6 +35,44 @@ export interface TelemetryTransport {
    * unsubscribe function. Required by `server-ack` delivery.
    */
   onAck?(listener: (ack: TelemetryAck) => void): () => void;
+}
+
+/** Counters every delivery keeps; under `broker-ack` the acknowledgement ones stay zero. */
+export interface DeliveryStats {
+  /** Outbox entries that left as delivered. */
+  readonly delivered: number;
+  readonly publishFailures: number;
+  /** Entries skipped because they can never be sent (they fail their schema). */
+  readonly unpublishable: number;
+  /** Entries published and waiting for the server's acknowledgement. */
+  readonly awaitingAck: number;
+  /** Entries the server acknowledged. */
+  readonly acked: number;
+  /** Acknowledgements of an entry already acknowledged and still waiting for older ones. */
+  readonly duplicateAcks: number;
+  /** Acknowledged windows or events that match no entry awaiting acknowledgement (already delivered, dropped, or never sent). */
+  readonly unmatchedAcks: number;
+  /** Entries published again (after a reconnect or an acknowledgement timeout). */
+  readonly resends: number;
+}
+
+/** One way of draining the outbox; telemetry-service.ts picks one. */
+export interface Delivery {
+  /** Publishes what is due while online; resolves when this round's publishes settled. */
+  flush(): Promise<void>;
+  /** The link is online again (after a loss or for the first time). */
+  reconnected(): void;
+  start(): void;
+  stop(): void;
+  stats(): DeliveryStats;
+}
+
+export interface DeliveryOptions {
+  readonly outbox: Outbox;
+  readonly transport: TelemetryTransport;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly maxInFlight: number;
 }
 
 /**
