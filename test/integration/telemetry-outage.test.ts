@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { createAgentLink, createLinkTransport, createTelemetry, systemClock } from '@edgefleet/agent';
+import { createAgentLink, createLinkTransport, createTelemetry, openOutbox, systemClock } from '@edgefleet/agent';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
 import { openStore } from '@edgefleet/server/store/db';
 import { createTelemetryService } from '@edgefleet/server/telemetry/index';
@@ -25,6 +25,7 @@ import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';
 import { startTestBroker } from '../helpers/broker.js';
 import { createFakeClock } from '../helpers/fake-clock.js';
 import { watchTopics } from '../helpers/mqtt-watch.js';
+import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 
 const DEVICE = 'dev-outage';
 
@@ -264,4 +265,34 @@ t.test('a failed server batch is recovered: the agent sends again what was never
   t.same(service.gaps(DEVICE), []);
   t.equal(service.stats().failedBatches, 1);
   t.equal(telemetry.stats().resends, 1, 'window 1 was sent once more');
+});
+
+t.test('an outbox entry that fails its schema (left by another agent version) is skipped, not resent forever', async (t) => {
+  const broker = await startTestBroker();
+  t.teardown(() => broker.close());
+  const { logger, lines } = recordingLogger('warn');
+  const dir = t.testdir();
+  const store = openStore({ dataDir: join(dir, 'server') });
+  const client = await createBrokerClient({ url: broker.url, clientId: 'server-skip', logger });
+  const service = createTelemetryService({ store, client, now: Date.now, logger, flushIntervalMs: 10, pruneIntervalMs: 0 });
+  await service.start();
+  t.teardown(async () => { service.stop(); await client.close(); store.close(); });
+  const agentDir = join(dir, 'agent');
+  const stale = openOutbox({ dir: join(agentDir, 'telemetry', 'outbox') });
+  stale.append('telemetry', { ...telemetryWindow(DEVICE, 0), inferences: -1 });
+
+  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: DEVICE, logger, heartbeatMs: 1_000 }));
+  t.teardown(() => link.stop({ clean: false }));
+  const telemetry = createTelemetry({
+    deviceId: DEVICE, deviceClass: 'rpi4', dataDir: agentDir, clock: createFakeClock(), windowMs: 0, logger,
+    transport: createLinkTransport(link, logger), model: () => null, budgets: () => null,
+  });
+  t.teardown(() => telemetry.stop());
+  telemetry.start();
+  await link.start();
+  telemetry.closeWindow();
+  await until(() => telemetry.stats().pending === 0, 'the outbox empties');
+  t.match(telemetry.stats(), { unpublishable: 1, delivered: 1, resends: 0 });
+  t.same(service.deviceSeries(DEVICE).map((w) => w.seq), [0], 'the valid window was stored');
+  t.ok(lines.some((l) => l.msg === 'outbox entry fails its schema; skipping it'), 'and the skip was logged');
 });

@@ -55,6 +55,8 @@ export function createServerAckDelivery(options: ServerAckDeliveryOptions): Deli
   let timeoutMs = options.ackTimeoutMs;
   let timer: TimerHandle | null = null;
   let unsubscribe: (() => void) | null = null;
+  /** Between start() and stop(): a publish settling after stop() must not start another round. */
+  let running = false;
 
   function clearTimer(): void {
     if (timer) clock.clearTimeout(timer);
@@ -103,7 +105,7 @@ export function createServerAckDelivery(options: ServerAckDeliveryOptions): Deli
   /** Acknowledged prefix out, new entries in, unsent ones out; resolves when those publishes settled. */
   function pump(): Promise<void> {
     advance();
-    if (!transport.isOnline()) return Promise.resolve();
+    if (!running || !transport.isOnline()) return Promise.resolve();
     fill();
     const sends = inFlight.filter((e) => e.done === null && e.sentAt === null).map(send);
     armTimer();
@@ -137,12 +139,15 @@ export function createServerAckDelivery(options: ServerAckDeliveryOptions): Deli
     advance();
     let progress = false;
     for (const key of [...ack.windows.map(windowKey), ...ack.breaches.map(breachKey)]) {
-      const e = inFlight.find((x) => x.key === key);
-      if (!e) {
-        counters.unmatchedAcks += 1;
-      } else if (e.done !== null) {
-        counters.duplicateAcks += 1;
-      } else {
+      // Normally one entry; several only if a seq was reused (a lost seq.json): the server keeps
+      // the first under that seq, and waiting longer would not change it.
+      const matches = inFlight.filter((x) => x.key === key);
+      if (matches.length === 0) counters.unmatchedAcks += 1;
+      for (const e of matches) {
+        if (e.done !== null) {
+          counters.duplicateAcks += 1;
+          continue;
+        }
         e.done = 'acked';
         counters.acked += 1;
         progress = true;
@@ -170,8 +175,12 @@ export function createServerAckDelivery(options: ServerAckDeliveryOptions): Deli
     flush: pump,
     // The broker may have acknowledged and then lost them (a restart without sessions).
     reconnected: resendAll,
-    start: () => { unsubscribe ??= subscribeAcks(handleAck); },
+    start: () => {
+      running = true;
+      unsubscribe ??= subscribeAcks(handleAck);
+    },
     stop: () => {
+      running = false;
       clearTimer();
       unsubscribe?.();
       unsubscribe = null;
