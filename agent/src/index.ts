@@ -32,7 +32,8 @@ export { createGoldenRunner, type GoldenResult, type GoldenRunner, type GoldenRu
 export { openOutbox, type Outbox, type OutboxChannel, type OutboxEntry, type OutboxOptions } from './telemetry/outbox.js';
 export { breaks, createBudgetWatcher, measureBudget, type BudgetWatcher, type BudgetWatcherOptions, type WatchedBudgets } from './telemetry/budget-watcher.js';
 export { createWindowAccumulator, type WindowAccumulator, type WindowFigures } from './telemetry/window.js';
-export { createTelemetry, type Telemetry, type TelemetryOptions, type TelemetryReaders, type TelemetryStats, type TelemetryTransport } from './telemetry/telemetry-service.js';
+export { createTelemetry, type Telemetry, type TelemetryOptions, type TelemetryReaders, type TelemetryStats } from './telemetry/telemetry-service.js';
+export { createLinkTransport, type DeliveryStats, type PublishOutcome, type TelemetryDelivery, type TelemetryTransport } from './telemetry/transport.js';
 export { createDeviceTelemetry, manifestBudgets, type DeviceTelemetryDeps, type DeviceTelemetryOptions } from './telemetry/device-telemetry.js';
 export { enrollDevice, enrollIdFor, type EnrollOptions } from './enroll/enroll.js';
 export { agentIdentitySchema, IDENTITY_FILE, readIdentity, writeIdentity, type AgentIdentity } from './enroll/identity.js';

@@ -7,6 +7,7 @@ export * from './messages/presence.js';
 export * from './messages/commands.js';
 export * from './messages/deploy.js';
 export * from './messages/telemetry.js';
+export * from './messages/telemetry-ack.js';
 export * from './messages/enroll.js';
 export * from './messages/registry.js';
 export * from './messages/decode.js';

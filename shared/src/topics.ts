@@ -14,7 +14,7 @@ export const TOPIC_PREFIX = 'ef/v1';
 /** Channels a device publishes on. */
 export const DEVICE_CHANNELS = ['hello', 'status', 'heartbeat', 'telemetry', 'events', 'chunk-req'] as const;
 /** Channels the server publishes on for one device. */
-export const SERVER_CHANNELS = ['desired', 'chunks', 'commands'] as const;
+export const SERVER_CHANNELS = ['desired', 'chunks', 'commands', 'telemetry-ack'] as const;
 
 export type DeviceChannel = (typeof DEVICE_CHANNELS)[number];
 export type ServerChannel = (typeof SERVER_CHANNELS)[number];

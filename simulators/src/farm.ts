@@ -3,7 +3,7 @@
  * agent link. Class assignment and every device's randomness come from one seed.
  */
 import type { Logger } from 'pino';
-import { describeOrt, type Clock } from '@edgefleet/agent';
+import { describeOrt, type Clock, type TelemetryDelivery } from '@edgefleet/agent';
 import { isValidDeviceId } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
 import { createSeededRandom, deriveSeed, shuffled } from './random.js';
@@ -46,6 +46,8 @@ export interface FarmOptions {
     /** What each class serves at start. Default: nothing. */
     readonly model?: (deviceClass: string) => SimulatedModel | null;
     readonly watcher?: { readonly k?: number; readonly n?: number };
+    /** Default `server-ack` (the edgefleet server acknowledges); `broker-ack` for a broker with no edgefleet server. */
+    readonly delivery?: TelemetryDelivery;
   };
   /**
    * `real`: every device is a full agent device (ORT worker, artifacts, swap) with `real`'s
@@ -124,6 +126,7 @@ function farmTelemetry(t: NonNullable<FarmOptions['telemetry']>, seed: number, d
     ...(t.windowMs === undefined ? {} : { windowMs: t.windowMs }),
     ...(t.ratePerS === undefined ? {} : { ratePerS: t.ratePerS }),
     ...(t.watcher ? { watcher: t.watcher } : {}),
+    ...(t.delivery ? { delivery: t.delivery } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Telemetry of a simulated device: the agent's real telemetry pipeline (windows, on-disk
- * outbox, budget watcher, QoS 1 over the real link) fed with modelled readings instead of
- * sensors. Latency = the variant's host latency × the profile's multiplier for its
+ * outbox, budget watcher, QoS 1 over the real link, the server's acknowledgements) fed with
+ * modelled readings instead of sensors. Latency = the variant's host latency × the profile's multiplier for its
  * precision × the device's condition, with seeded gaussian jitter; power from the profile's
  * idle watts and active watts for the model's precision, and the modelled duty cycle. Every figure is labelled `modelled`.
  *
@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type WatchedBudgets } from '@edgefleet/agent';
+import { createLinkTransport, createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type TelemetryDelivery, type WatchedBudgets } from '@edgefleet/agent';
 import type { Precision } from '@edgefleet/shared';
 import { NO_FAULT, type FaultEffects } from './faults/faults.js';
 import { activePowerW, type DeviceProfile } from './profiles/profiles.js';
@@ -62,6 +62,14 @@ export interface SimTelemetryOptions {
   readonly outbox?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly segmentEntries?: number };
   /** Scheduled faults' effects now (thermal throttling slows, a wrong int8 unit lowers int8 golden accuracy), on top of `condition`. */
   readonly effects?: () => FaultEffects;
+  /**
+   * When an outbox entry counts as delivered. Default `server-ack`, as on a real agent: the
+   * edgefleet server acknowledges what it stored. `broker-ack` only for a farm aimed at a
+   * broker with no edgefleet server behind it.
+   */
+  readonly delivery?: TelemetryDelivery;
+  /** `server-ack`: wait for the server's acknowledgement before sending again, ms. Default 15 000. */
+  readonly ackTimeoutMs?: number;
 }
 
 export interface SimTelemetry {
@@ -111,11 +119,9 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
     ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
     ...(options.watcher ? { watcher: options.watcher } : {}),
     ...(options.outbox ? { outbox: options.outbox } : {}),
-    transport: {
-      publish: (channel, message) => options.link.publish(channel, message),
-      isOnline: () => options.link.stats().state === 'online',
-      onOnline: (listener) => options.link.onOnline(listener),
-    },
+    ...(options.delivery ? { delivery: options.delivery } : {}),
+    ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+    transport: createLinkTransport(options.link, options.logger),
     model: () => (model ? { sha256: model.sha256, variantId: model.variantId } : null),
     budgets: () => model?.budgets ?? null,
     readers: {

@@ -19,7 +19,8 @@ const hello: Hello = {
 const ping = { type: 'command', v: 1, deviceId: ID, commandId: 'ok-1', name: 'ping', sentAt: 1 };
 
 // [name, channel, payload, reason]
-const BAD: Array<[string, 'commands' | 'desired', Buffer, string]> = [
+const ack = { type: 'telemetry-ack', v: 1, deviceId: ID, windows: [0], breaches: [], sentAt: 1 };
+const BAD: Array<[string, 'commands' | 'desired' | 'telemetry-ack', Buffer, string]> = [
   ['malformed JSON', 'commands', Buffer.from('{"type": "command", '), 'malformed-json'],
   ['not JSON at all', 'desired', Buffer.from([0xff, 0xfe, 0x00]), 'malformed-json'],
   ['unknown type', 'commands', Buffer.from(JSON.stringify({ type: 'reboot-now', v: 1 })), 'unknown-type'],
@@ -30,6 +31,9 @@ const BAD: Array<[string, 'commands' | 'desired', Buffer, string]> = [
   ['message for the wrong channel', 'commands', encodeMessage(hello), 'wrong-channel'],
   ['someone else\'s device id', 'commands', Buffer.from(JSON.stringify({ ...ping, deviceId: 'other' })), 'device-mismatch'],
   ['oversize', 'commands', Buffer.alloc(4096, 0x20), 'oversize'],
+  ['an acknowledgement with a negative seq', 'telemetry-ack', Buffer.from(JSON.stringify({ ...ack, windows: [-1] })), 'schema'],
+  ['an acknowledgement for another device', 'telemetry-ack', Buffer.from(JSON.stringify({ ...ack, deviceId: 'other' })), 'device-mismatch'],
+  ['a command on the acknowledgement channel', 'telemetry-ack', Buffer.from(JSON.stringify(ping)), 'wrong-channel'],
 ];
 
 t.test('every kind of bad input is counted by reason and the link keeps working', async (t) => {

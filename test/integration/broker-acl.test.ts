@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { createAuthService, openStore, startEmbeddedBroker } from '@edgefleet/server';
 import { createBrokerAccess } from '@edgefleet/server/auth/broker-access';
 import { closedWithin, connect, makeAuthServer, sleep, subscribeGranted } from '../helpers/auth.js';
+import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 
 t.test('device permissions on the embedded broker', async (t) => {
   const server = makeAuthServer(t.testdir());
@@ -37,12 +38,25 @@ t.test('device permissions on the embedded broker', async (t) => {
   const devB = await asDevice('dev-b', b.secret);
 
   await t.test('A cannot subscribe to B\'s topics or wildcards outside its subtree', async (t) => {
-    for (const filter of [deviceTopic('dev-b', 'desired'), 'ef/v1/devices/+/desired', 'ef/v1/#', '#', '$SYS/#', deviceTopic('dev-a', 'hello').replace('hello', '+').replace('dev-a', '+')]) {
+    for (const filter of [deviceTopic('dev-b', 'desired'), deviceTopic('dev-b', 'telemetry-ack'), 'ef/v1/devices/+/desired', 'ef/v1/devices/+/telemetry-ack', 'ef/v1/#', '#', '$SYS/#', deviceTopic('dev-a', 'hello').replace('hello', '+').replace('dev-a', '+')]) {
       t.equal(await subscribeGranted(devA, filter), 128, `${filter} refused with SUBACK 0x80`);
     }
-    for (const filter of [deviceTopic('dev-a', 'desired'), deviceTopic('dev-a', 'commands'), 'ef/v1/devices/dev-a/#']) {
+    for (const filter of [deviceTopic('dev-a', 'desired'), deviceTopic('dev-a', 'commands'), deviceTopic('dev-a', 'telemetry-ack'), 'ef/v1/devices/dev-a/#']) {
       t.equal(await subscribeGranted(devA, filter), 1, `${filter} granted`);
     }
+  });
+
+  await t.test('the server acknowledges A\'s telemetry to A alone [EF-PROTO 8.2]', async (t) => {
+    const got: Record<string, string[]> = { 'dev-a': [], 'dev-b': [] };
+    devA.on('message', (topic) => got['dev-a']?.push(topic));
+    devB.on('message', (topic) => got['dev-b']?.push(topic));
+    await subscribeGranted(devB, 'ef/v1/devices/dev-b/#');
+    await devA.publishAsync(deviceTopic('dev-a', 'telemetry'), encodeMessage(telemetryWindow('dev-a', 0)), { qos: 1 });
+    const deadline = Date.now() + 10_000;
+    while (!got['dev-a']?.includes(deviceTopic('dev-a', 'telemetry-ack')) && Date.now() < deadline) await sleep(20);
+    t.ok(got['dev-a']?.includes(deviceTopic('dev-a', 'telemetry-ack')), 'A got its acknowledgement');
+    await sleep(100);
+    t.same(got['dev-b'], [], 'B, subscribed to its whole subtree, got nothing of A\'s');
   });
 
   await t.test('A publishing on B\'s topic is cut off and counted as forbidden', async (t) => {

@@ -90,6 +90,14 @@ t.test('a 4-device real-inference farm takes a rollout and reports measured late
     const rows = server.store().telemetry.windows(d.deviceId, {});
     t.ok(rows.some((r) => r.inferences >= 10), `${d.deviceId}: server stored its windows`);
   }
+  // Real-inference devices use server acknowledgements [EF-PROTO 8.2]: the outbox empties only
+  // because the real server acknowledged what it committed.
+  await until('every outbox emptied by the server\'s acknowledgements', () => devices.every((d) => d.agent.telemetry?.stats().pending === 0));
+  for (const d of devices) {
+    const stats = d.agent.telemetry?.stats();
+    t.match(stats, { delivery: 'server-ack', unmatchedAcks: 0 });
+    t.ok(stats && stats.windows > 0 && stats.acked === stats.windows + stats.breaches, `${d.deviceId}: each of its ${stats?.windows} windows acknowledged by the server`);
+  }
 });
 
 t.test('real mode refuses a farm too large for one worker per device, and missing settings', async (t) => {

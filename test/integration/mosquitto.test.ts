@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { createAuthService, openStore } from '@edgefleet/server';
 import { writeMosquittoFiles } from '@edgefleet/server/auth/broker-config';
 import { enrollDevice } from '@edgefleet/agent';
-import { deviceTopic } from '@edgefleet/shared';
+import { deviceTopic, encodeMessage } from '@edgefleet/shared';
 import { captureLogs, connect, makeAuthServer, sleep, subscribeGranted } from '../helpers/auth.js';
+import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 import { waitFor } from './presence-suite.js';
 
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => spawnSync(p, ['-h']).error === undefined);
@@ -100,6 +101,19 @@ if (!MOSQUITTO) {
       await waitFor(() => server.store().devices.get('dev-a') !== null, 5000, 'A\'s own hello registered');
       await sleep(200);
       t.equal(server.store().devices.get('dev-b'), null, 'B was never registered by A\'s forged hello');
+    });
+
+    await t.test('the server\'s telemetry acknowledgement reaches A through the generated ACL, and only A', async (t) => {
+      const got: Record<string, string[]> = { 'dev-a': [], 'dev-b': [] };
+      devA.on('message', (topic) => got['dev-a']?.push(topic));
+      devB.on('message', (topic) => got['dev-b']?.push(topic));
+      await subscribeGranted(devA, deviceTopic('dev-a', 'telemetry-ack'));
+      // mosquitto grants a forbidden filter and delivers nothing through it (design notes).
+      await subscribeGranted(devB, 'ef/v1/devices/+/telemetry-ack');
+      await devA.publishAsync(deviceTopic('dev-a', 'telemetry'), encodeMessage(telemetryWindow('dev-a', 0)), { qos: 1 });
+      await waitFor(() => got['dev-a']?.includes(deviceTopic('dev-a', 'telemetry-ack')) === true, 10_000, 'A\'s acknowledgement');
+      await sleep(200);
+      t.same(got['dev-b'], [], 'B\'s wildcard delivered nothing of A\'s');
     });
 
     await t.test('enrollment works through mosquitto; a used-up token is refused by the server', async (t) => {

@@ -89,6 +89,32 @@ t.test('a store newer than this code is refused', async (t) => {
   t.throws(() => openStore({ dataDir: dir }), { code: 'EF_ERR_STORE_MIGRATION' });
 });
 
+t.test('migration 31 names stored breach events by their raising window and keeps the first of a pair stored twice', async (t) => {
+  const dir = t.testdir();
+  openStore({ dataDir: dir, migrations: MIGRATIONS.filter((m) => m.version !== 31) }).close();
+  const db = new Database(join(dir, STORE_FILE));
+  const insert = db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc)
+    VALUES (?, 'rpi4', ?, ?, 70, 50, 'ms', NULL, 0, 1, ?, ?)`);
+  const doc = (windowSeqs: number[]) => JSON.stringify({ windowSeqs });
+  insert.run('dev-a', 'latencyP95Ms', 'breached', 1, doc([0, 1, 2]));
+  insert.run('dev-a', 'latencyP95Ms', 'breached', 2, doc([0, 1, 2])); // the same event, redelivered
+  insert.run('dev-a', 'latencyP95Ms', 'recovered', 3, doc([3, 4, 5]));
+  insert.run('dev-a', 'powerW', 'breached', 4, doc([0, 1, 2]));
+  insert.run('dev-b', 'latencyP95Ms', 'breached', 5, doc([0, 1, 2]));
+  db.close();
+  const store = openStore({ dataDir: dir });
+  store.close();
+  const after = new Database(join(dir, STORE_FILE), { readonly: true });
+  t.teardown(() => after.close());
+  const rows = after.prepare('SELECT device_id, budget, window_seq, received_at FROM telemetry_breaches ORDER BY id').all();
+  t.same(rows, [
+    { device_id: 'dev-a', budget: 'latencyP95Ms', window_seq: 2, received_at: 1 },
+    { device_id: 'dev-a', budget: 'latencyP95Ms', window_seq: 5, received_at: 3 },
+    { device_id: 'dev-a', budget: 'powerW', window_seq: 2, received_at: 4 },
+    { device_id: 'dev-b', budget: 'latencyP95Ms', window_seq: 2, received_at: 5 },
+  ], 'the raising seq is the last of windowSeqs; only the redelivered copy is gone');
+});
+
 t.test('an unusable data directory is EF_ERR_STORE_OPEN', async (t) => {
   const dir = t.testdir({ 'a-file': 'x' });
   t.throws(() => openStore({ dataDir: join(dir, 'a-file', 'sub') }), { code: 'EF_ERR_STORE_OPEN' });

@@ -9,9 +9,10 @@ import t, { type Test } from 'tap';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
 import { openStore } from '@edgefleet/server/store/db';
 import { createTelemetryService, type TelemetryService } from '@edgefleet/server/telemetry/index';
-import { deviceTopic, encodeMessage, PROTOCOL_VERSION, type AnyMessage, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { allDevicesFilter, deviceTopic, encodeMessage, PROTOCOL_VERSION, type AnyMessage, type Breach, type TelemetryWindow } from '@edgefleet/shared';
 import { startTestBroker } from '../helpers/broker.js';
 import { recordingLogger } from '../helpers/agent-fixtures.js';
+import { watchTopics } from '../helpers/mqtt-watch.js';
 
 const SHA = 'b'.repeat(64);
 const T0 = 1_800_000_000_000 - (1_800_000_000_000 % 60_000); // a minute boundary
@@ -35,7 +36,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
   }
 }
 
-async function setup(t: Test, options: { windowRetentionMs?: number } = {}): Promise<{ service: TelemetryService; publish: (m: AnyMessage, channel?: 'telemetry' | 'events') => Promise<void>; publishRaw: (topic: string, payload: string) => Promise<void> }> {
+async function setup(t: Test, options: { windowRetentionMs?: number; flushIntervalMs?: number } = {}): Promise<{ service: TelemetryService; brokerUrl: string; publish: (m: AnyMessage, channel?: 'telemetry' | 'events') => Promise<void>; publishRaw: (topic: string, payload: string) => Promise<void> }> {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
   const store = openStore({ dataDir: t.testdir() });
@@ -48,6 +49,7 @@ async function setup(t: Test, options: { windowRetentionMs?: number } = {}): Pro
   t.teardown(() => device.endAsync());
   return {
     service,
+    brokerUrl: broker.url,
     publish: async (m, channel = m.type === 'telemetry' ? 'telemetry' : 'events') => { await device.publishAsync(deviceTopic((m as { deviceId: string }).deviceId, channel), encodeMessage(m), { qos: 1 }); },
     publishRaw: async (topic, payload) => { await device.publishAsync(topic, payload, { qos: 1 }); },
   };
@@ -131,4 +133,32 @@ t.test('retention removes old windows but dedupe still knows the highest seq', a
   await publish(win('dev-r', 1, 10)); // a redelivery after retention
   await until(() => service.stats().received === 4, 'redelivery received');
   t.equal(service.device('dev-r')?.duplicates, 1, 'counted as a duplicate (seq below the highest, no open gap)');
+});
+
+t.test('each committed batch is acknowledged once per device, duplicates included; a resent breach is stored and announced once', async (t) => {
+  // Batches of exactly 5: no timer, so which messages share a transaction is deterministic.
+  const { service, brokerUrl, publish } = await setup(t, { flushIntervalMs: 0 });
+  const watch = await watchTopics(brokerUrl, allDevicesFilter('telemetry-ack'));
+  t.teardown(() => watch.close());
+  const announced: Breach[] = [];
+  service.onBreach((b) => announced.push(b));
+  const breach: Breach = {
+    type: 'breach', v: PROTOCOL_VERSION, deviceId: 'dev-a', deviceClass: 'rpi4', budget: 'latencyP95Ms', state: 'breached',
+    measured: 70, limit: 50, unit: 'ms', breachedWindows: 3, k: 3, n: 5, windowSeqs: [0, 1, 2], model: { sha256: SHA, variantId: 'v-int8' }, throttled: false, sentAt: T0,
+  };
+  for (const m of [win('dev-a', 0, 40), win('dev-b', 0, 40), win('dev-a', 2, 40), breach, win('dev-a', 1, 40)]) await publish(m);
+  await watch.waitFor((m) => m.topic === deviceTopic('dev-b', 'telemetry-ack'), 10_000, 'dev-b\'s acknowledgement');
+  await watch.waitFor((m) => m.topic === deviceTopic('dev-a', 'telemetry-ack'), 10_000, 'dev-a\'s acknowledgement');
+  t.equal(watch.seen.length, 2, 'one acknowledgement per device for the batch, not one per window');
+  t.match(watch.seen.find((m) => m.topic === deviceTopic('dev-a', 'telemetry-ack'))?.json(), { type: 'telemetry-ack', deviceId: 'dev-a', windows: [0, 1, 2], breaches: [{ budget: 'latencyP95Ms', seq: 2 }] });
+  t.match(watch.seen.find((m) => m.topic === deviceTopic('dev-b', 'telemetry-ack'))?.json(), { deviceId: 'dev-b', windows: [0], breaches: [] });
+  t.equal(announced.length, 1);
+
+  // The agent missed that acknowledgement and sends the same things again.
+  for (const m of [breach, win('dev-a', 1, 40), win('dev-a', 2, 40), win('dev-a', 3, 40), win('dev-a', 4, 40)]) await publish(m);
+  await watch.waitFor((m) => m.topic === deviceTopic('dev-a', 'telemetry-ack') && (m.json().windows as number[]).includes(3), 10_000, 'the second acknowledgement');
+  t.match(watch.seen.at(-1)?.json(), { windows: [1, 2, 3, 4], breaches: [{ budget: 'latencyP95Ms', seq: 2 }] }, 'what was already stored is acknowledged again');
+  t.equal(service.breaches({ deviceId: 'dev-a' }).length, 1, 'the resent breach is stored once');
+  t.equal(announced.length, 1, 'and announced once: the control loop is not woken twice');
+  t.match(service.stats(), { breaches: 1, duplicateBreaches: 1, duplicates: 2, windows: 6, batches: 2, acksPublished: 3 });
 });

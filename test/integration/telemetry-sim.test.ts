@@ -68,4 +68,10 @@ t.test('modelled latency and power per profile; a condition change breaches the 
   const status = service.classBudgetStatus('rpi4', { k: 2, n: 3 });
   t.match(status, { breachingDevices: rpi.length, throttledDevices: rpi.length, budgetSource: 'manifest' });
   t.match(service.breaches({ deviceClass: 'rpi4' })[0]?.breach, { budget: 'latencyP95Ms', state: 'breached', limit: 20, throttled: true });
+  // Farm devices keep each entry until the server acknowledged it, as real agents do.
+  await until(() => farm.devices.every((d) => d.telemetry?.telemetry.stats().pending === 0), 'every outbox emptied by the server\'s acknowledgements');
+  for (const d of farm.devices) {
+    const stats = d.telemetry?.telemetry.stats();
+    t.match(stats, { delivery: 'server-ack', windows: 3, breaches: d.deviceClass === 'rpi4' ? 1 : 0, acked: 3 + (d.deviceClass === 'rpi4' ? 1 : 0), unmatchedAcks: 0 }, `${d.deviceId}: three windows${d.deviceClass === 'rpi4' ? ' and a breach' : ''} acknowledged`);
+  }
 });

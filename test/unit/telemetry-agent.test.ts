@@ -62,6 +62,7 @@ function fakeTransport(): FakeTransport {
       if (!transport.online) throw new Error('offline');
       if (transport.failNext > 0) { transport.failNext -= 1; throw new Error('flaky'); }
       transport.sent.push(message);
+      return 'published';
     },
     isOnline: () => transport.online,
     onOnline: (l) => { listeners.add(l); return () => listeners.delete(l); },
@@ -70,13 +71,14 @@ function fakeTransport(): FakeTransport {
   return transport;
 }
 
+// These tests drain on the broker's PUBACK (`broker-ack`); server acknowledgements are in telemetry-acks.test.ts.
 t.test('windows: seq persists across restarts, offline windows wait in the outbox and go out in order', async (t) => {
   const dataDir = t.testdir();
   const clock = createFakeClock();
   const { logger } = recordingLogger();
   const transport = fakeTransport();
   const make = () => createTelemetry({
-    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir, clock, clockSource: 'virtual', windowMs: 1000, transport, logger,
+    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir, clock, clockSource: 'virtual', windowMs: 1000, transport, logger, delivery: 'broker-ack',
     model: () => ({ sha256: SHA, variantId: 'v1' }), budgets: () => ({ latencyP95Ms: 50 }), watcher: { k: 2, n: 3 },
     readers: { power: createModelledPowerSource(() => ({ idleW: 2, activeW: 6 })), rssBytes: () => 1234 },
   });
@@ -119,7 +121,7 @@ t.test('a failed publish keeps the entry and everything after it; order holds', 
   const transport = fakeTransport();
   transport.online = true;
   const telemetry = createTelemetry({
-    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir: t.testdir(), clock, windowMs: 0, transport, logger: recordingLogger().logger,
+    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir: t.testdir(), clock, windowMs: 0, transport, logger: recordingLogger().logger, delivery: 'broker-ack',
     model: () => null, budgets: () => null, maxInFlight: 1,
   });
   telemetry.start();
@@ -135,11 +137,29 @@ t.test('a failed publish keeps the entry and everything after it; order holds', 
   await telemetry.stop();
 });
 
+t.test('broker-ack: an entry that can never be sent is skipped, not retried forever', async (t) => {
+  const transport = fakeTransport();
+  transport.online = true;
+  const publish = transport.publish;
+  transport.publish = async (channel, message) => (message.type === 'telemetry' && message.seq === 0 ? 'unpublishable' : publish(channel, message));
+  const telemetry = createTelemetry({
+    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir: t.testdir(), clock: createFakeClock(), windowMs: 0, transport, logger: recordingLogger().logger, delivery: 'broker-ack',
+    model: () => null, budgets: () => null,
+  });
+  telemetry.start();
+  telemetry.closeWindow();
+  telemetry.closeWindow();
+  await telemetry.flush();
+  t.match(telemetry.stats(), { delivery: 'broker-ack', pending: 0, unpublishable: 1, delivered: 1, acked: 0 });
+  t.same(transport.sent.map((m) => (m as TelemetryWindow).seq), [1]);
+  await telemetry.stop();
+});
+
 t.test('the outbox bound shows up as droppedTotal in the next window', async (t) => {
   const clock = createFakeClock();
   const transport = fakeTransport();
   const telemetry = createTelemetry({
-    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir: t.testdir(), clock, windowMs: 0, transport, logger: recordingLogger().logger,
+    deviceId: 'dev-1', deviceClass: 'rpi4', dataDir: t.testdir(), clock, windowMs: 0, transport, logger: recordingLogger().logger, delivery: 'broker-ack',
     model: () => null, budgets: () => null, outbox: { maxEntries: 3, segmentEntries: 2 },
   });
   telemetry.start();

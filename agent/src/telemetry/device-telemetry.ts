@@ -15,6 +15,7 @@ import type { ServingRuntime } from '../runtime/serving.js';
 import type { BudgetWatcherOptions, WatchedBudgets } from './budget-watcher.js';
 import type { OutboxOptions } from './outbox.js';
 import { createTelemetry, type Telemetry, type TelemetryReaders } from './telemetry-service.js';
+import { createLinkTransport, type TelemetryDelivery } from './transport.js';
 
 /** What a device's owner (or a test) may set. */
 export interface DeviceTelemetryOptions {
@@ -30,6 +31,14 @@ export interface DeviceTelemetryOptions {
   readonly watcher?: BudgetWatcherOptions;
   /** Replace individual readers (tests, simulations). */
   readonly readers?: Partial<TelemetryReaders>;
+  /**
+   * When an outbox entry counts as delivered. Default `server-ack`: the edgefleet server
+   * acknowledges what it committed; `broker-ack` only without an edgefleet server.
+   */
+  readonly delivery?: TelemetryDelivery;
+  /** `server-ack`: wait for the server's acknowledgement before sending again, ms. Default 15 000. */
+  readonly ackTimeoutMs?: number;
+  /** `broker-ack`: wait for the broker's PUBACK, ms. Default 30 000. */
   readonly publishTimeoutMs?: number;
   /**
    * Multiplies every measured inference latency before it is recorded: a simulated device
@@ -105,20 +114,7 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
   };
   const telemetry = createTelemetry({
     deviceId: deps.deviceId, deviceClass: deps.deviceClass, dataDir: deps.dataDir, clock, logger: log,
-    transport: {
-      publish: async (channel, message) => {
-        try {
-          await link.publish(channel, message);
-        } catch (err: unknown) {
-          // link.publish throws a TypeError only when the message fails its schema; anything else is a delivery failure.
-          if (!(err instanceof TypeError)) throw err;
-          // A schema failure (an entry written by another agent version) would block the outbox forever.
-          log.error({ err, type: message.type }, 'outbox entry fails its schema; skipping it');
-        }
-      },
-      isOnline: () => link.stats().state === 'online',
-      onOnline: (listener) => link.onOnline(listener),
-    },
+    transport: createLinkTransport(link, log),
     model: () => {
       const m = serving.current();
       return m ? { sha256: m.sha256, variantId: m.variantId } : null;
@@ -129,6 +125,8 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
     ...(deps.windowMs === undefined ? {} : { windowMs: deps.windowMs }),
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.watcher ? { watcher: deps.watcher } : {}),
+    ...(deps.delivery ? { delivery: deps.delivery } : {}),
+    ...(deps.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: deps.ackTimeoutMs }),
     ...(deps.publishTimeoutMs === undefined ? {} : { publishTimeoutMs: deps.publishTimeoutMs }),
     ...(scale ? { latencyLabel: () => ({ source: 'measured' as const, speedFactor: scale() }) } : {}),
   });

@@ -1,7 +1,8 @@
 /**
  * The durable telemetry outbox [EF-PROTO 8.2]: append-only JSONL segment files on disk plus a
- * small head file. Everything the agent reports goes in here first and leaves only once the
- * broker acknowledged it, so windows survive outages and agent restarts and go out in order.
+ * small head file. Everything the agent reports goes in here first and leaves only once it
+ * was acknowledged (by the server, or by the broker when the caller chose broker delivery),
+ * so windows survive outages and agent restarts and go out in order.
  * Bounded by entries and bytes: when full, the oldest are dropped and counted. Memory holds
  * only the segment index and at most one segment's entries, never the backlog.
  *
@@ -35,10 +36,12 @@ export interface OutboxOptions {
 export interface Outbox {
   /** Appends durably; returns the entry's id. May drop the oldest entries to stay in bounds. */
   append(channel: OutboxChannel, message: AnyMessage): number;
-  /** Up to `max` oldest entries, oldest first, without removing them. */
-  peek(max: number): OutboxEntry[];
+  /** Up to `max` oldest entries with id ≥ `fromId` (default: all), oldest first, without removing them. */
+  peek(max: number, fromId?: number): OutboxEntry[];
   /** Removes every entry with id ≤ `id` (they were delivered). */
   ack(id: number): void;
+  /** Id of the oldest entry still held (the next id to be appended when none is). */
+  headId(): number;
   pending(): number;
   /** Entries dropped because the bound was hit, since the outbox directory was created. */
   droppedTotal(): number;
@@ -166,14 +169,15 @@ export function openOutbox(options: OutboxOptions): Outbox {
     return id;
   }
 
-  function peek(max: number): OutboxEntry[] {
+  function peek(max: number, fromId = state.head): OutboxEntry[] {
+    const from = Math.max(fromId, state.head);
     const out: OutboxEntry[] = [];
     for (const seg of segments) {
       if (out.length >= max) break;
-      if (seg.lastId < state.head) continue;
+      if (seg.lastId < from) continue;
       if (cache?.firstId !== seg.firstId) cache = { firstId: seg.firstId, entries: readSegment(seg.file) };
       for (const entry of cache.entries) {
-        if (entry.id >= state.head && out.length < max) out.push(entry);
+        if (entry.id >= from && out.length < max) out.push(entry);
       }
     }
     return out;
@@ -186,5 +190,5 @@ export function openOutbox(options: OutboxOptions): Outbox {
     persistHead();
   }
 
-  return Object.freeze({ append, peek, ack, pending, droppedTotal: () => state.droppedTotal, bytes: totalBytes });
+  return Object.freeze({ append, peek, ack, headId: () => state.head, pending, droppedTotal: () => state.droppedTotal, bytes: totalBytes });
 }

@@ -1,28 +1,24 @@
 /**
  * The agent's telemetry: closes a window every `windowMs` [EF-PROTO 8.1], checks it against
  * the manifest's budgets, appends window and breach events to the durable outbox, and drains
- * the outbox to the broker in order whenever the link is online [EF-PROTO 8.2]. Sensors come
- * in as readers, so a real device measures and a simulated one models, through one path.
+ * the outbox in order whenever the link is online, keeping each entry until the server
+ * acknowledged it (or the broker, for `broker-ack` callers) [EF-PROTO 8.2]. Sensors come in
+ * as readers, so a real device measures and a simulated one models, through one path.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, type AnyMessage, type Breach, type FigureSource, type TelemetryWindow } from '@edgefleet/shared';
+import { PROTOCOL_VERSION, type Breach, type FigureSource, type TelemetryWindow } from '@edgefleet/shared';
 import type { Clock, TimerHandle } from '../link/clock.js';
 import type { PowerSource } from '../meters/power.js';
 import { processRssBytes, type ThermalReader } from '../meters/system.js';
 import type { FloatTensor } from '../runtime/ort.js';
+import { createBrokerAckDelivery } from './broker-ack-delivery.js';
 import { createBudgetWatcher, type BudgetWatcherOptions, type WatchedBudgets } from './budget-watcher.js';
-import { openOutbox, type Outbox, type OutboxChannel, type OutboxOptions } from './outbox.js';
+import { openOutbox, type Outbox, type OutboxOptions } from './outbox.js';
+import { createServerAckDelivery } from './server-ack-delivery.js';
+import type { Delivery, DeliveryStats, TelemetryDelivery, TelemetryTransport } from './transport.js';
 import { createWindowAccumulator } from './window.js';
-
-/** How telemetry reaches the broker; the device passes its link. */
-export interface TelemetryTransport {
-  publish(channel: OutboxChannel, message: AnyMessage): Promise<void>;
-  isOnline(): boolean;
-  /** Calls `listener` each time the link comes online; returns an unsubscribe function. */
-  onOnline(listener: () => void): () => void;
-}
 
 /** Sensors; each absent one leaves its figure out of the window. */
 export interface TelemetryReaders {
@@ -61,10 +57,23 @@ export interface TelemetryOptions {
   readonly afterClose?: (window: TelemetryWindow) => void;
   readonly outbox?: Omit<OutboxOptions, 'dir'>;
   readonly watcher?: BudgetWatcherOptions;
-  /** Publishes awaiting acknowledgement at once while draining. Default 8. */
+  /**
+   * When an entry counts as delivered (see {@link TelemetryDelivery}). Default `server-ack`,
+   * which needs `transport.onAck`; `broker-ack` only for a broker with no edgefleet server.
+   */
+  readonly delivery?: TelemetryDelivery;
+  /** Entries published and awaiting acknowledgement at once. Default 64 (`server-ack`), 8 (`broker-ack`). */
   readonly maxInFlight?: number;
   /**
-   * How long a publish may wait for its acknowledgement before the entry counts as not
+   * `server-ack`: how long an entry waits for the server's acknowledgement before it is sent
+   * again, ms; doubles on each silent round up to `maxAckTimeoutMs`. Default 15 000 (the
+   * server commits within a quarter second).
+   */
+  readonly ackTimeoutMs?: number;
+  /** `server-ack`: cap of the doubling acknowledgement timeout, ms. Default 300 000. */
+  readonly maxAckTimeoutMs?: number;
+  /**
+   * `broker-ack`: how long a publish may wait for its PUBACK before the entry counts as not
    * delivered (it stays in the outbox), ms. mqtt.js keeps unacknowledged QoS 1 publishes
    * across a reconnect and resends them, so this only ends waits on a link that is gone.
    * Default 30 000.
@@ -73,12 +82,10 @@ export interface TelemetryOptions {
   readonly logger: Logger;
 }
 
-export interface TelemetryStats {
+export interface TelemetryStats extends DeliveryStats {
+  readonly delivery: TelemetryDelivery;
   readonly windows: number;
   readonly breaches: number;
-  /** Outbox entries acknowledged by the broker. */
-  readonly delivered: number;
-  readonly publishFailures: number;
   readonly pending: number;
   readonly droppedTotal: number;
   readonly nextSeq: number;
@@ -87,13 +94,13 @@ export interface TelemetryStats {
 export interface Telemetry {
   recordInference(latencyMs: number, outputs?: Readonly<Record<string, FloatTensor>>, confidence?: number): void;
   recordError(): void;
-  /** Opens the first window and starts the timer (if `windowMs` > 0) and the drain on reconnect. */
+  /** Opens the first window and starts the timer (if `windowMs` > 0), the drain on reconnect and the acknowledgement listener. */
   start(): void;
-  /** Stops the timer and the drain on reconnect; undelivered entries stay in the outbox for the next start. */
+  /** Stops the timers, the drain on reconnect and the acknowledgement listener; undelivered entries stay in the outbox for the next start. */
   stop(): Promise<void>;
   /** Closes the current window now: builds it, runs the budget watcher, appends to the outbox, drains. */
   closeWindow(): TelemetryWindow;
-  /** Drains the outbox while online; resolves when this round ends. */
+  /** Publishes what is due while online; resolves when this round's publishes settled (`server-ack`: not when acknowledged). */
   flush(): Promise<void>;
   onWindow(listener: (window: TelemetryWindow, breaches: readonly Breach[]) => void): () => void;
   readonly outbox: Outbox;
@@ -117,27 +124,35 @@ function saveNextSeq(dir: string, nextSeq: number): void {
   renameSync(tmp, join(dir, SEQ_FILE));
 }
 
+function createDelivery(options: TelemetryOptions, outbox: Outbox, log: Logger): Delivery {
+  const { clock, transport } = options;
+  if (options.delivery === 'broker-ack') {
+    return createBrokerAckDelivery({ outbox, transport, clock, log, maxInFlight: options.maxInFlight ?? 8, publishTimeoutMs: options.publishTimeoutMs ?? 30_000 });
+  }
+  return createServerAckDelivery({
+    outbox, transport, clock, log, maxInFlight: options.maxInFlight ?? 64,
+    ackTimeoutMs: options.ackTimeoutMs ?? 15_000, maxAckTimeoutMs: options.maxAckTimeoutMs ?? 300_000,
+  });
+}
+
 export function createTelemetry(options: TelemetryOptions): Telemetry {
   const { clock, transport } = options;
   const windowMs = options.windowMs ?? 10_000;
-  const maxInFlight = options.maxInFlight ?? 8;
-  const publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
   const readers = options.readers ?? {};
   const log = options.logger.child({ component: 'telemetry', deviceId: options.deviceId });
   const dir = join(options.dataDir, 'telemetry');
   mkdirSync(dir, { recursive: true });
   const outbox = openOutbox({ ...options.outbox, dir: join(dir, 'outbox') });
+  const delivery = createDelivery(options, outbox, log);
   const watcher = createBudgetWatcher(options.watcher);
   const acc = createWindowAccumulator();
   const listeners = new Set<(w: TelemetryWindow, b: readonly Breach[]) => void>();
-  const counters = { windows: 0, breaches: 0, delivered: 0, publishFailures: 0 };
+  const counters = { windows: 0, breaches: 0 };
   let nextSeq = loadNextSeq(dir);
   let windowStart = clock.now();
   let lastModelSha: string | null = null;
   let timer: TimerHandle | null = null;
   let unsubscribeOnline: (() => void) | null = null;
-  let drainRound: Promise<void> | null = null;
-  let drainAgain = false;
 
   function buildWindow(now: number): TelemetryWindow {
     options.beforeClose?.(windowStart, now);
@@ -197,46 +212,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     return window;
   }
 
-  function publishWithTimeout(channel: OutboxChannel, message: AnyMessage): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const t = clock.setTimeout(() => reject(new Error(`no acknowledgement within ${publishTimeoutMs} ms`)), publishTimeoutMs);
-      transport.publish(channel, message).then(
-        () => { clock.clearTimeout(t); resolve(); },
-        (err: unknown) => { clock.clearTimeout(t); reject(err instanceof Error ? err : new Error(String(err))); },
-      );
-    });
-  }
-
-  async function drain(): Promise<void> {
-    while (transport.isOnline()) {
-      const batch = outbox.peek(maxInFlight);
-      if (batch.length === 0) return;
-      const results = await Promise.allSettled(batch.map((e) => publishWithTimeout(e.channel, e.message)));
-      // Only an unbroken acknowledged prefix leaves the outbox, so order survives a failure mid-batch.
-      const firstFailure = results.findIndex((r) => r.status === 'rejected');
-      const acked = firstFailure === -1 ? batch.length : firstFailure;
-      if (acked > 0) {
-        outbox.ack((batch[acked - 1] as { id: number }).id);
-        counters.delivered += acked;
-      }
-      if (firstFailure !== -1) {
-        counters.publishFailures += 1;
-        log.debug({ err: (results[firstFailure] as PromiseRejectedResult).reason as unknown, pending: outbox.pending() }, 'telemetry publish failed; kept in the outbox for the next connection');
-        return;
-      }
-    }
-  }
-
-  function flush(): Promise<void> {
-    if (drainRound) { drainAgain = true; return drainRound; }
-    drainRound = (async () => {
-      do {
-        drainAgain = false;
-        await drain();
-      } while (drainAgain && transport.isOnline());
-    })().catch((err: unknown) => { log.error({ err }, 'telemetry drain failed'); }).finally(() => { drainRound = null; });
-    return drainRound;
-  }
+  const flush = (): Promise<void> => delivery.flush();
 
   function schedule(): void {
     timer = clock.setTimeout(() => {
@@ -255,7 +231,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     windowStart = clock.now();
     readers.power?.begin(windowStart);
     readers.thermal?.begin();
-    unsubscribeOnline ??= transport.onOnline(() => { void flush(); });
+    delivery.start();
+    unsubscribeOnline ??= transport.onOnline(() => delivery.reconnected());
     if (windowMs > 0 && !timer) schedule();
     void flush();
   }
@@ -265,6 +242,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     timer = null;
     unsubscribeOnline?.();
     unsubscribeOnline = null;
+    delivery.stop();
     // Not awaiting an open drain: on a killed link its publishes may never be acknowledged.
     // Whatever it had not delivered is still in the outbox.
   }
@@ -274,6 +252,6 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     recordError: acc.recordError,
     start, stop, closeWindow, flush, outbox,
     onWindow: (listener: (w: TelemetryWindow, b: readonly Breach[]) => void) => { listeners.add(listener); return () => { listeners.delete(listener); }; },
-    stats: (): TelemetryStats => ({ ...counters, pending: outbox.pending(), droppedTotal: outbox.droppedTotal(), nextSeq }),
+    stats: (): TelemetryStats => ({ ...delivery.stats(), ...counters, delivery: options.delivery ?? 'server-ack', pending: outbox.pending(), droppedTotal: outbox.droppedTotal(), nextSeq }),
   });
 }

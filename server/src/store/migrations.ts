@@ -306,6 +306,20 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 31,
+    name: 'breach events deduplicated by device, budget and raising window (telemetry acks)',
+    sql: `
+      -- Agents now resend until the server acknowledges [EF-PROTO 8.2], so a breach event can
+      -- arrive twice. It is named by (device, budget, seq of the window that raised it: the
+      -- last of windowSeqs). Rows stored twice before this (QoS 1 redeliveries) keep the first.
+      ALTER TABLE telemetry_breaches ADD COLUMN window_seq INTEGER;
+      UPDATE telemetry_breaches SET window_seq = json_extract(doc, '$.windowSeqs[#-1]');
+      DELETE FROM telemetry_breaches WHERE window_seq IS NOT NULL AND id NOT IN (
+        SELECT MIN(id) FROM telemetry_breaches WHERE window_seq IS NOT NULL GROUP BY device_id, budget, window_seq);
+      CREATE UNIQUE INDEX telemetry_breaches_identity ON telemetry_breaches(device_id, budget, window_seq);
+    `,
+  },
+  {
     version: 21,
     name: 'mosquitto password hashes beside credentials (auth)',
     sql: `

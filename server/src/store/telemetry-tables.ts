@@ -3,7 +3,7 @@
  * goes through `ingestBatch` in one transaction. Reads return plain rows; the query layer in
  * server/src/telemetry turns them into series and budget status.
  */
-import type { Breach, TelemetryWindow } from '@edgefleet/shared';
+import { breachIdentity, type Breach, type TelemetryWindow } from '@edgefleet/shared';
 import type { Db } from './db.js';
 
 /** A stored window, as the query layer sees it. */
@@ -89,7 +89,12 @@ export interface BatchOutcome {
   readonly duplicates: number;
   /** Gaps opened by this batch (a seq jumped). */
   readonly gapsOpened: number;
+  /** Breach events stored for the first time. */
   readonly breaches: number;
+  /** Breach events already stored (a resend), by `(device, budget, raising window)`. */
+  readonly duplicateBreaches: number;
+  /** The breach events stored for the first time, in batch order (the ones to announce). */
+  readonly storedBreaches: readonly Breach[];
 }
 
 export interface TelemetryTables {
@@ -156,8 +161,9 @@ export function createTelemetryTables(db: Db): TelemetryTables {
       accuracy_sum = accuracy_sum + excluded.accuracy_sum, accuracy_n = accuracy_n + excluded.accuracy_n,
       confidence_sum = confidence_sum + excluded.confidence_sum, confidence_n = confidence_n + excluded.confidence_n,
       throttled_windows = throttled_windows + excluded.throttled_windows`);
-    const insertBreach = db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    // Only the identity conflict is ignored (a resent event, migration 31); any other violation still fails the batch.
+    const insertBreach = db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc, window_seq)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, budget, window_seq) DO NOTHING`);
 
     return { insertWindow, getDevice, upsertDevice, insertGap, fillGap, upsertRollup, insertBreach };
   }
@@ -204,17 +210,20 @@ export function createTelemetryTables(db: Db): TelemetryTables {
   }
 
   const ingest = db.transaction((items: readonly BatchItem[]): BatchOutcome => {
-    const outcome = { windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0 };
+    const outcome = { windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, duplicateBreaches: 0 };
+    const storedBreaches: Breach[] = [];
     for (const item of items) {
       if (item.kind === 'window') {
         storeWindow(item.message as TelemetryWindow, item.receivedAt, outcome);
-      } else {
-        const b = item.message as Breach;
-        st().insertBreach.run(b.deviceId, b.deviceClass, b.budget, b.state, b.measured, b.limit, b.unit, b.model?.sha256 ?? null, Number(b.throttled), b.sentAt, item.receivedAt, JSON.stringify(b));
-        outcome.breaches += 1;
+        continue;
       }
+      const b = item.message as Breach;
+      const inserted = st().insertBreach.run(b.deviceId, b.deviceClass, b.budget, b.state, b.measured, b.limit, b.unit, b.model?.sha256 ?? null,
+        Number(b.throttled), b.sentAt, item.receivedAt, JSON.stringify(b), breachIdentity(b).seq).changes > 0;
+      if (inserted) storedBreaches.push(b);
+      else outcome.duplicateBreaches += 1;
     }
-    return outcome;
+    return { ...outcome, breaches: storedBreaches.length, storedBreaches };
   });
 
   const rawWindows = (sql: string, ...params: unknown[]): WindowRow[] => (db.prepare(sql).all(...params) as RawWindow[]).map(toWindowRow);

@@ -3,10 +3,13 @@
  * `events`) is decoded with the shared decoder, buffered, and written in batched SQLite
  * transactions (every `batchSize` messages or `flushIntervalMs`). The buffer is bounded by
  * the batch size: reaching it flushes at once, so memory never grows with the fleet's rate.
+ * Once a batch has committed, its acknowledgements go to `onCommitted` [EF-PROTO 8.2]; a
+ * batch that fails is not acknowledged, so the agents send it again.
  */
-import { decodeMessage, parseTopic, type Breach, type RejectReason } from '@edgefleet/shared';
+import { decodeMessage, parseTopic, type RejectReason, type TelemetryAck, type Breach } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import type { BatchItem, BatchOutcome, TelemetryTables } from '../store/telemetry-tables.js';
+import { buildTelemetryAcks } from './acks.js';
 
 export interface TelemetryIngestOptions {
   readonly tables: TelemetryTables;
@@ -19,8 +22,10 @@ export interface TelemetryIngestOptions {
   readonly maxPayloadBytes?: number;
   /** Told about every rejected `telemetry` message (events-channel failures belong to the deployer). */
   readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
-  /** Told about each stored breach event after its batch committed (the control loop wakes on these). */
+  /** Told about each breach event stored for the first time, after its batch committed (the control loop wakes on these). */
   readonly onBreach?: (breach: Breach) => void;
+  /** Given the acknowledgements of each committed batch, one per device (the service publishes them). */
+  readonly onCommitted?: (acks: readonly TelemetryAck[]) => void;
 }
 
 export interface IngestStats {
@@ -29,6 +34,7 @@ export interface IngestStats {
   readonly duplicates: number;
   readonly gapsOpened: number;
   readonly breaches: number;
+  readonly duplicateBreaches: number;
   readonly rejected: number;
   readonly batches: number;
   readonly failedBatches: number;
@@ -52,36 +58,43 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
   const decodeOptions = options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes };
   let buffer: BatchItem[] = [];
   let timer: NodeJS.Timeout | null = null;
-  const counters = { received: 0, windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, rejected: 0, batches: 0, failedBatches: 0 };
+  const counters = { received: 0, windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, duplicateBreaches: 0, rejected: 0, batches: 0, failedBatches: 0 };
+  const nothing: BatchOutcome = Object.freeze({ windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, duplicateBreaches: 0, storedBreaches: [] });
 
   function flush(): BatchOutcome {
     if (timer) { clearTimeout(timer); timer = null; }
     const items = buffer;
     buffer = [];
-    if (items.length === 0) return { windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0 };
+    if (items.length === 0) return nothing;
+    let outcome: BatchOutcome;
     try {
-      const outcome = options.tables.ingestBatch(items);
-      counters.batches += 1;
-      counters.windows += outcome.windows;
-      counters.duplicates += outcome.duplicates;
-      counters.gapsOpened += outcome.gapsOpened;
-      counters.breaches += outcome.breaches;
-      for (const item of items) if (item.kind === 'breach') notifyBreach(item.message as Breach);
-      return outcome;
+      outcome = options.tables.ingestBatch(items);
     } catch (err: unknown) {
-      // The transaction rolled back; the agents' outboxes do not resend acknowledged windows,
-      // so this batch is lost and counted, but the store stays consistent.
+      // The transaction rolled back and nothing is acknowledged: the agents keep these
+      // entries and send them again after their acknowledgement timeout [EF-PROTO 8.2].
       counters.failedBatches += 1;
-      log.error({ err, messages: items.length }, 'telemetry batch could not be stored');
-      return { windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0 };
+      log.error({ err, messages: items.length }, 'telemetry batch could not be stored; the agents will send it again');
+      return nothing;
     }
+    counters.batches += 1;
+    counters.windows += outcome.windows;
+    counters.duplicates += outcome.duplicates;
+    counters.gapsOpened += outcome.gapsOpened;
+    counters.breaches += outcome.breaches;
+    counters.duplicateBreaches += outcome.duplicateBreaches;
+    const { onCommitted } = options;
+    if (onCommitted) notify(() => onCommitted(buildTelemetryAcks(items, options.now())), 'telemetry acknowledgement failed');
+    // A resent breach was announced when first stored; only new ones wake the control loop.
+    for (const breach of outcome.storedBreaches) notify(() => options.onBreach?.(breach), 'breach listener failed');
+    return outcome;
   }
 
-  function notifyBreach(breach: Breach): void {
+  /** Listeners run after the commit: whatever they throw must not undo or repeat the batch. */
+  function notify(call: () => void, what: string): void {
     try {
-      options.onBreach?.(breach);
+      call();
     } catch (err: unknown) {
-      log.warn({ err }, 'breach listener failed');
+      log.warn({ err }, what);
     }
   }
 

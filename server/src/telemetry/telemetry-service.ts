@@ -1,9 +1,10 @@
 /**
  * The server's telemetry service: subscribes to every device's `telemetry` and `events`,
- * ingests in batches, prunes by retention, and answers the queries the admin API and the
- * control loop ask: per-device and per-class series and current budget status.
+ * ingests in batches, acknowledges each committed batch to its devices on `telemetry-ack`,
+ * prunes by retention, and answers the queries the admin API and the control loop ask:
+ * per-device and per-class series and current budget status.
  */
-import { allDevicesFilter, budgetsSchema, type Breach, type RejectReason, type WatchedBudget } from '@edgefleet/shared';
+import { allDevicesFilter, budgetsSchema, deviceTopic, encodeMessage, type Breach, type RejectReason, type TelemetryAck, type WatchedBudget } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
@@ -37,6 +38,14 @@ export interface TelemetryServiceOptions {
   readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
 }
 
+/** Ingestion counters plus the acknowledgements sent [EF-PROTO 8.2]. */
+export interface TelemetryServiceStats extends IngestStats {
+  /** `telemetry-ack` messages handed to the broker. */
+  readonly acksPublished: number;
+  /** Acknowledgements the broker client refused (the agents resend; nothing is lost). */
+  readonly ackPublishFailures: number;
+}
+
 export interface SeriesRange {
   readonly from?: number;
   readonly to?: number;
@@ -65,19 +74,38 @@ export interface TelemetryService {
   onBreach(listener: (breach: Breach) => void): () => void;
   /** Deletes rows past retention now; returns rows deleted. */
   prune(): number;
-  stats(): IngestStats;
+  stats(): TelemetryServiceStats;
 }
 
 export function createTelemetryService(options: TelemetryServiceOptions): TelemetryService {
   const tables = options.store.telemetry;
   const log = options.logger;
   const listeners = new Set<(b: Breach) => void>();
+  const ackCounters = { acksPublished: 0, ackPublishFailures: 0 };
+
+  /**
+   * QoS 0 [EF-PROTO 8.2]: a lost acknowledgement costs one resend, which is deduplicated and
+   * acknowledged again; QoS 1 would make the broker queue acknowledgements in the session of
+   * every offline device, where the resend on reconnect makes them obsolete anyway.
+   */
+  function publishAcks(acks: readonly TelemetryAck[]): void {
+    const client = options.client;
+    if (!client) return;
+    for (const ack of acks) {
+      client.publish(deviceTopic(ack.deviceId, 'telemetry-ack'), encodeMessage(ack), { qos: 0, retain: false }).then(
+        () => { ackCounters.acksPublished += 1; },
+        (err: unknown) => { ackCounters.ackPublishFailures += 1; log.debug({ err, deviceId: ack.deviceId }, 'telemetry acknowledgement not sent; the agent will resend'); },
+      );
+    }
+  }
+
   const ingest: TelemetryIngest = createTelemetryIngest({
     tables, now: options.now, logger: log,
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
     ...(options.flushIntervalMs === undefined ? {} : { flushIntervalMs: options.flushIntervalMs }),
     ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
     ...(options.onReject ? { onReject: options.onReject } : {}),
+    onCommitted: publishAcks,
     onBreach: (b) => {
       log.info({ deviceId: b.deviceId, deviceClass: b.deviceClass, budget: b.budget, state: b.state, measured: b.measured, limit: b.limit }, b.state === 'breached' ? 'device reports a budget breach' : 'device reports a budget recovered');
       for (const l of listeners) {
@@ -161,6 +189,6 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     breaches: (filter = {}) => { ingest.flush(); return tables.breaches(filter); },
     onBreach: (listener) => { listeners.add(listener); return () => { listeners.delete(listener); }; },
     prune,
-    stats: ingest.stats,
+    stats: () => ({ ...ingest.stats(), ...ackCounters }),
   };
 }

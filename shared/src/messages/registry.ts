@@ -5,6 +5,7 @@ import { chunkNackSchema, chunkRequestSchema, chunkSchema, deployReportSchema, d
 import { enrollReplySchema, enrollRequestSchema } from './enroll.js';
 import { heartbeatSchema, helloSchema, statusSchema } from './presence.js';
 import { breachSchema, telemetryWindowSchema } from './telemetry.js';
+import { telemetryAckSchema } from './telemetry-ack.js';
 
 /**
  * Every message schema by `type`, with the channel it travels on. PROTOCOL.md must describe
@@ -22,6 +23,7 @@ export const MESSAGE_SCHEMAS = {
   'deploy-report': { channel: 'events', schema: deployReportSchema },
   telemetry: { channel: 'telemetry', schema: telemetryWindowSchema },
   breach: { channel: 'events', schema: breachSchema },
+  'telemetry-ack': { channel: 'telemetry-ack', schema: telemetryAckSchema },
   // Enrollment travels outside the device tree (ef/v1/enroll/{id}/…) [EF-PROTO 7].
   'enroll-request': { channel: 'enroll-request', schema: enrollRequestSchema },
   'enroll-reply': { channel: 'enroll-reply', schema: enrollReplySchema },

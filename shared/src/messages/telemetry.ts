@@ -115,11 +115,28 @@ export const breachSchema = z.strictObject({
   breachedWindows: z.number().int().nonnegative(),
   k: z.number().int().positive(),
   n: z.number().int().positive(),
-  /** Sequence numbers of the last n windows, oldest first. */
-  windowSeqs: z.array(z.number().int().nonnegative()).max(1000),
+  /**
+   * Sequence numbers of the last n windows, oldest first. The last one is the window whose
+   * close raised this event, so `(deviceId, budget, last seq)` names the event [EF-PROTO 8.2].
+   */
+  windowSeqs: z.array(z.number().int().nonnegative()).min(1).max(1000),
   model: z.strictObject({ sha256: sha256HexSchema, variantId: deployIdSchema }).nullable(),
   /** Whether the device reported thermal throttling in any of those windows (a cohort hint). */
   throttled: z.boolean(),
   sentAt: epochMsSchema,
 });
 export type Breach = z.infer<typeof breachSchema>;
+
+/**
+ * What names a breach event for deduplication and acknowledgement [EF-PROTO 8.2]: its budget
+ * and the seq of the window whose close raised it. The budget watcher raises at most one
+ * event per budget per window and seqs are never reused, so no two events share it.
+ */
+export interface BreachIdentity {
+  readonly budget: WatchedBudget;
+  readonly seq: number;
+}
+
+export function breachIdentity(breach: Breach): BreachIdentity {
+  return { budget: breach.budget, seq: breach.windowSeqs[breach.windowSeqs.length - 1] as number };
+}

@@ -15,7 +15,9 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
     return [
       { name: 'edgefleet_telemetry_windows_ingested_total', help: 'Telemetry windows stored (first arrivals; duplicates are counted apart).', type: 'counter', samples: [{ value: s.windows }] },
       { name: 'edgefleet_telemetry_duplicates_total', help: 'Telemetry windows received again (same device and seq) and ignored.', type: 'counter', samples: [{ value: s.duplicates }] },
-      { name: 'edgefleet_telemetry_breach_events_total', help: 'Budget breach and recovery events received from agents.', type: 'counter', samples: [{ value: s.breaches }] },
+      { name: 'edgefleet_telemetry_breach_events_total', help: 'Budget breach and recovery events received from agents (first arrivals).', type: 'counter', samples: [{ value: s.breaches }] },
+      { name: 'edgefleet_telemetry_failed_batches_total', help: 'Telemetry batches whose transaction failed; not acknowledged, so the agents send them again.', type: 'counter', samples: [{ value: s.failedBatches }] },
+      { name: 'edgefleet_telemetry_acks_published_total', help: 'telemetry-ack messages sent to devices, one per device per committed batch.', type: 'counter', samples: [{ value: s.acksPublished }] },
     ];
   });
   return [
