@@ -47,7 +47,7 @@ async function once(run: number): Promise<Marks> {
     server, farm, classes: CLASSES, modelPath: MODEL, dataDir: dir, throttleAfterMs: 10_000,
     print: (line) => {
       const fault = /^\[fault\] thermal throttling on (\S+):/.exec(line);
-      if (fault) { m.onset = Date.now(); m.cls = fault[1]; }
+      if (fault) { m.onset = Date.now(); m.cls = fault[1] ?? ''; }
       process.stderr.write(`${line}\n`);
     },
   });
