@@ -12,22 +12,27 @@ import type { Fault, FaultEffects } from './faults/faults.js';
 import { simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
 import { createSimTelemetry, type SimTelemetry, type SimTelemetryOptions } from './sim-telemetry.js';
 
-export interface VirtualDeviceOptions {
+/** What every farm device is made from, whatever its inference mode. */
+export interface FarmDeviceBase {
   readonly deviceId: string;
   readonly profile: DeviceProfile;
   readonly brokerUrl: string;
   readonly logger: Logger;
   /** onnxruntime version reported in hello (the simulating host's). */
   readonly onnxruntimeVersion: string;
+  /** The farm's clock (default the process clock); faults' `startAt` is on it. */
   readonly clock?: Clock;
   readonly random?: RandomSource;
   readonly keepaliveS?: number;
   readonly heartbeatMs?: number;
   readonly backoff?: Partial<BackoffPolicy>;
+  /** Scheduled faults; those not targeting this device are ignored. */
+  readonly faults?: readonly Fault[];
+}
+
+export interface VirtualDeviceOptions extends FarmDeviceBase {
   /** Modelled telemetry windows over the real outbox and link (issue 7); off when absent. */
   readonly telemetry?: Omit<SimTelemetryOptions, 'deviceId' | 'profile' | 'link' | 'clock' | 'random' | 'logger' | 'effects'> & { readonly random?: RandomSource };
-  /** Scheduled faults (`startAt` on `clock`); those not targeting this device are ignored. */
-  readonly faults?: readonly Fault[];
 }
 
 export interface VirtualDevice {

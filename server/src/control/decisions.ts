@@ -1,16 +1,9 @@
 /** Reading the decision log (for `edgefleet decisions CLASS` and the admin API). */
 import type { Store } from '../store/db.js';
-import type { ControlAction, ControlBudget, DecisionKind, SnapshotSummary } from './model.js';
+import type { ControlAction, ControlBudget, Decision, DecisionKind, SnapshotSummary } from './model.js';
 
-export interface StoredDecision {
-  readonly id: string;
-  readonly deviceClass: string;
-  readonly at: number;
-  readonly kind: DecisionKind;
-  readonly reason: string;
-  readonly budgets: readonly ControlBudget[];
-  readonly summary: SnapshotSummary;
-  readonly actions: readonly ControlAction[];
+/** A decision as the log keeps it: what was decided, without the loop's memory, plus what act did. */
+export interface StoredDecision extends Omit<Decision, 'memory' | 'record'> {
   /** What act did with each action (null: no action). */
   readonly outcome: unknown;
 }

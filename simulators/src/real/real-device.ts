@@ -16,13 +16,11 @@
  * The local inference API is off. Capabilities in `hello` are the profile's.
  */
 import { join } from 'node:path';
-import type { Logger } from 'pino';
-import { AGENT_VERSION, createDevice, createModelledPowerSource, type BackoffPolicy, type Device, type Clock, type RandomSource } from '@edgefleet/agent';
+import { AGENT_VERSION, createDevice, createModelledPowerSource, type Device } from '@edgefleet/agent';
 import type { Precision, TrustedKey } from '@edgefleet/shared';
 import { simulatedCapabilities, type DeviceProfile } from '../profiles/profiles.js';
-import type { Fault } from '../faults/faults.js';
 import type { DeviceCondition } from '../sim-telemetry.js';
-import { deviceFaultsAndClock, type VirtualDevice } from '../virtual-device.js';
+import { deviceFaultsAndClock, type FarmDeviceBase, type VirtualDevice } from '../virtual-device.js';
 
 /** Farm-wide settings of real-inference mode. */
 export interface RealInferenceOptions {
@@ -43,19 +41,7 @@ export interface RealInferenceOptions {
   readonly watcher?: { readonly k?: number; readonly n?: number };
 }
 
-export interface RealDeviceOptions extends RealInferenceOptions {
-  readonly deviceId: string;
-  readonly profile: DeviceProfile;
-  readonly brokerUrl: string;
-  readonly logger: Logger;
-  readonly onnxruntimeVersion: string;
-  readonly clock?: Clock;
-  readonly random?: RandomSource;
-  readonly keepaliveS?: number;
-  readonly heartbeatMs?: number;
-  readonly backoff?: Partial<BackoffPolicy>;
-  readonly faults?: readonly Fault[];
-}
+export interface RealDeviceOptions extends RealInferenceOptions, FarmDeviceBase {}
 
 /** A farm device running real inference; `agent` is the full device, `condition` the fault handle. */
 export interface RealVirtualDevice extends VirtualDevice {
