@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ENROLL_REQUEST_FILTER, parseEnrollTopic, parseTopic } from '@edgefleet/shared';
 import type { ServerConfig } from './config/schema.js';
 import { createApiServer, type ApiServer } from './api/app.js';
-import { coreMetrics, createMeteredPlanner } from './api/collectors.js';
+import { coreMetrics, createMeteredPlanner, mqttTrafficMetrics } from './api/collectors.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
 import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
@@ -233,12 +233,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     });
     const enrollCounts = enroll.counts;
     metrics.register(coreMetrics({ devices: store.devices, rejections: rejections.counts, refused, enrollments: enrollCounts, events }));
-    const counted = client;
-    metrics.register(() => {
-      const t = counted.traffic();
-      const samples = (direction: 'in' | 'out', by: Readonly<Record<string, number>>) => Object.entries(by).map(([channel, value]) => ({ labels: { direction, channel }, value }));
-      return [{ name: 'edgefleet_mqtt_messages_total', help: 'MQTT messages the server received (in) and published (out), by channel.', type: 'counter', samples: [...samples('in', t.received), ...samples('out', t.published)] }];
-    });
+    metrics.register(mqttTrafficMetrics(client));
     client.onMessage(handleMessage);
     await client.subscribe([...PRESENCE_FILTERS, ENROLL_REQUEST_FILTER], 1);
     const sweep = presence.sweep;

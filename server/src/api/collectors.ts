@@ -2,6 +2,7 @@ import type { RejectReason } from '@edgefleet/shared';
 import { summarizePresence } from '../registry/summary.js';
 import type { DeviceRepository } from '../store/devices.js';
 import type { EventBus } from '../events/bus.js';
+import type { BrokerClient } from '../broker/client.js';
 import { createPlanner, type Planner } from '../plan/planner.js';
 import type { Store } from '../store/db.js';
 import { createLabelledHistogram, type LabelledCounter, type MetricFamily, type MetricsRegistry } from './metrics.js';
@@ -46,5 +47,14 @@ export function coreMetrics(sources: CoreMetricSources): () => MetricFamily[] {
       { name: 'edgefleet_enrollments_total', help: 'Enrollment requests answered, by outcome.', type: 'counter', samples: Object.entries(sources.enrollments()).map(([outcome, value]) => ({ labels: { outcome }, value })) },
       { name: 'edgefleet_event_stream_clients', help: 'Open subscriptions to the fleet event bus (SSE clients and in-process listeners).', type: 'gauge', samples: [{ value: sources.events.listeners() }] },
     ];
+  };
+}
+
+/** MQTT messages the server's client received (in) and published (out), by channel. */
+export function mqttTrafficMetrics(client: Pick<BrokerClient, 'traffic'>): () => MetricFamily[] {
+  return () => {
+    const t = client.traffic();
+    const samples = (direction: 'in' | 'out', by: Readonly<Record<string, number>>) => Object.entries(by).map(([channel, value]) => ({ labels: { direction, channel }, value }));
+    return [{ name: 'edgefleet_mqtt_messages_total', help: 'MQTT messages the server received (in) and published (out), by channel.', type: 'counter', samples: [...samples('in', t.received), ...samples('out', t.published)] }];
   };
 }
