@@ -4,7 +4,7 @@
  * leaves a stored decision; `control.enabled: false` runs no loop; stop() ends it cleanly.
  */
 import mqtt from 'mqtt';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer, loadServerConfig } from '@edgefleet/server';
 import { createClassService } from '@edgefleet/server/plan/index';
 import { listDecisions, parseControlPolicy } from '@edgefleet/server/control/index';
@@ -32,7 +32,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
   }
 }
 
-async function startServer(t: Tap.Test, enabled: boolean) {
+async function startServer(t: Test, enabled: boolean) {
   const base = loadServerConfig({ flags: { dataDir: t.testdir(), port: 0, host: '127.0.0.1', 'log.level': 'silent', 'auth.enabled': false, apiPort: -1, 'control.tickSeconds': 3600, 'control.enabled': enabled } });
   // No hysteresis: the breach event itself is enough for the loop to act on.
   const config = { ...base, control: { ...base.control, policy: parseControlPolicy({ hysteresisMs: 0 }) } };

@@ -5,7 +5,7 @@
  * announced, and budget status follows the k-of-n rule.
  */
 import mqtt from 'mqtt';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
 import { openStore } from '@edgefleet/server/store/db';
 import { createTelemetryService, type TelemetryService } from '@edgefleet/server/telemetry/index';
@@ -35,7 +35,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
   }
 }
 
-async function setup(t: Tap.Test, options: { windowRetentionMs?: number } = {}): Promise<{ service: TelemetryService; publish: (m: AnyMessage, channel?: 'telemetry' | 'events') => Promise<void>; publishRaw: (topic: string, payload: string) => Promise<void> }> {
+async function setup(t: Test, options: { windowRetentionMs?: number } = {}): Promise<{ service: TelemetryService; publish: (m: AnyMessage, channel?: 'telemetry' | 'events') => Promise<void>; publishRaw: (topic: string, payload: string) => Promise<void> }> {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
   const store = openStore({ dataDir: t.testdir() });

@@ -44,7 +44,7 @@ async function startInterruptibleBroker(): Promise<{ url: string; port: number; 
     server = null;
     // close() only stops accepting; its callback would wait for the server's own connection too.
     s?.close();
-    await new Promise<void>((resolve) => { const c = aedes.clients[DEVICE]; if (c) c.close(() => resolve()); else resolve(); });
+    await new Promise<void>((resolve) => { const c = (aedes as Aedes & { readonly clients: Readonly<Record<string, { close(cb: () => void): void } | undefined>> }).clients[DEVICE]; if (c) c.close(() => resolve()); else resolve(); });
   };
   return {
     url: `mqtt://127.0.0.1:${port}`, port, aedes, stopListening, listen,

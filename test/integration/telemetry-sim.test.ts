@@ -4,7 +4,7 @@
  * (labelled modelled), and a device condition (a fault's handle) shows in the next windows
  * and trips the budget watcher.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { BUILTIN_PROFILES, startFarm, type SimulatedModel } from '@edgefleet/simulators';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
 import { openStore } from '@edgefleet/server/store/db';
@@ -23,7 +23,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
   }
 }
 
-async function run(t: Tap.Test, seed: number) {
+async function run(t: Test, seed: number) {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
   const { logger } = recordingLogger('warn');

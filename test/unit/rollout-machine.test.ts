@@ -67,7 +67,7 @@ t.test('wave sizes: canary by percent or count, then base × growth^k, last wave
 
 t.test('success across waves: only the current wave is ever notified, then completed', async (t) => {
   let s = snapshot(10, { canary: { percent: 10 }, baseCount: 2, growthFactor: 2 });
-  const notifiedAtWave: number[][] = [];
+  const notifiedAtWave: string[][] = [];
   let now = 0;
   for (let guard = 0; guard < 20 && s.rollout.state === 'in-progress'; guard += 1) {
     const r = step(s, now);
