@@ -61,7 +61,7 @@ export async function startChunkServer(brokerUrl: string): Promise<ChunkServer> 
       sent.set(index, (sent.get(index) ?? 0) + 1);
       void client.publishAsync(deviceTopic(req.deviceId, 'chunks'), encodeMessage({
         type: 'chunk', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, sha256: req.sha256,
-        requestId: req.requestId, index, chunkSha256, data: data.toString('base64'), sentAt: Date.now(),
+        requestId: req.requestId, index, chunkSha256, size: data.byteLength, data, sentAt: Date.now(),
       }), { qos: 1 });
     }
   }

@@ -124,7 +124,7 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
 
   function handleChunk(message: Chunk): void {
     if (message.sha256 !== sha256 || message.index >= chunkCount || done.has(message.index)) return;
-    const data = Buffer.from(message.data, 'base64');
+    const { data } = message;
     const { start, end } = chunkRange(message.index, chunkSize, size);
     const actual = sha256Hex(data);
     if (actual !== message.chunkSha256) {
