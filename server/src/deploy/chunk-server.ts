@@ -119,7 +119,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       bytes = await options.artifacts.bytes(req.sha256);
     } catch (err: unknown) {
       // The file went missing since the layout was recorded.
-      slots.release(req.deviceId);
+      slots.release(req.deviceId, options.now());
       return nack(req, 'unknown-artifact', (err as Error).message);
     }
     const topic = deviceTopic(req.deviceId, 'chunks');
@@ -150,7 +150,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       handleRequest(decoded.message).catch((err: unknown) => log.warn({ err, deviceId: decoded.topic.deviceId }, 'chunk request failed'));
     },
     handleRequest,
-    release: (deviceId) => slots.release(deviceId),
+    release: (deviceId) => slots.release(deviceId, options.now()),
     stats: () => ({ requests, chunksSent, bytesSent, nacks: { ...nacks }, rejects, slots: slots.stats() }),
   };
 }
