@@ -1,27 +1,43 @@
 /**
  * npm run bench:rollout — time to deliver a 1 MB and a 10 MB artifact to 10, 100 and 1,000
  * simulated devices through the production chunk server (embedded aedes, QoS 1, 128 KiB
- * chunks as base64 JSON, fair download slots), next to a raw MQTT pub/sub moving the same
- * bytes as binary 128 KiB QoS 1 messages on the same machine. Simulated devices are the
- * agent's own downloader (agent/src/artifacts, no onnxruntime), one MQTT connection each,
- * all in this process. Prints a table and writes JSON to bench/results/.
- * Usage: npm run bench:rollout [-- --max-devices 100 --max-mb 10 --budget-mb 1200]
+ * chunks, fair download slots), next to a raw MQTT pub/sub moving the same bytes as binary
+ * 128 KiB QoS 1 messages on the same broker, in the same run. Simulated devices are the
+ * agent's own downloader (agent/src/artifacts: real files, fsync, resumable bitmap; no
+ * onnxruntime), one MQTT connection each, all in this process; each reports `verifying`
+ * when its download is done, as the agent does, which frees its download slot. A device's
+ * data directory is removed as soon as it finishes. Prints a table and writes JSON to
+ * bench/results/ (git-ignored).
+ *
+ * Usage: npm run bench:rollout [-- --max-devices 1000 --max-mb 10 --budget-mb 10000
+ *          --window N (agent default) --slots N (server default) --cells 1x1000,10x100 --raw 0]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { downloadChunks, openArtifactStore, systemClock } from '@edgefleet/agent';
 import { createBrokerClient, openStore, startEmbeddedBroker } from '@edgefleet/server';
-import { buildDesired, createArtifactStore, createChunkServer } from '@edgefleet/server/deploy/index';
-import { createManifestSigner, decodeMessage, deviceTopic, encodeMessage, generateSigningKeyPem, type Chunk, type ChunkNack } from '@edgefleet/shared';
+import { buildDesired, createArtifactStore, createChunkServer, type ChunkServer } from '@edgefleet/server/deploy/index';
+import {
+  createManifestSigner, decodeMessage, deviceTopic, encodeMessage, generateSigningKeyPem, PROTOCOL_VERSION,
+  type ArtifactLayout, type Chunk, type ChunkNack, type ManifestBody,
+} from '@edgefleet/shared';
 
-const arg = (name: string, def: number): number => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
-const MAX_DEVICES = arg('max-devices', 1000);
-const MAX_MB = arg('max-mb', 10);
-// Total bytes moved per case; above this the case is skipped as too slow/large for a small box.
-const BUDGET_MB = arg('budget-mb', 1200);
+const arg = (name: string, def: number | undefined): number | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const MAX_DEVICES = arg('max-devices', 1000) ?? 1000;
+const MAX_MB = arg('max-mb', 10) ?? 10;
+// Total bytes moved per cell; above this a cell is reported as skipped, never faked.
+const BUDGET_MB = arg('budget-mb', 10_000) ?? 10_000;
+const WINDOW = arg('window', undefined);
+const SLOTS = arg('slots', undefined);
+const RUN_RAW = (arg('raw', 1) ?? 1) !== 0;
+const cellsArg = process.argv.indexOf('--cells') > 0 ? process.argv[process.argv.indexOf('--cells') + 1] ?? '' : '';
+const ONLY = new Set(cellsArg.split(',').filter(Boolean));
 const log = pino({ level: 'silent' });
 const work = mkdtempSync(join(tmpdir(), 'ef-bench-rollout-'));
 
@@ -40,40 +56,80 @@ async function connectMany(url: string, n: number, prefix: string): Promise<Mqtt
   return out;
 }
 
-async function ours(url: string, bytes: Buffer, n: number): Promise<number> {
+/** Peak RSS while `work` runs, sampled every 200 ms. */
+async function withPeakRss<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMB: number }> {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 200);
+  try {
+    const result = await work();
+    return { result, peakRssMB: Math.round(Math.max(peak, process.memoryUsage.rss()) / 1e6) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** One simulated device: download through the chunk server, check the store, report `verifying`, drop its directory. */
+async function simulateDevice(c: MqttClient, i: number, body: ManifestBody, n: number): Promise<void> {
+  const id = body.deviceId;
+  const handlers = new Set<(m: Chunk | ChunkNack) => void>();
+  c.on('message', (topic, payload) => {
+    const d = decodeMessage(topic, payload);
+    if (d.ok && (d.message.type === 'chunk' || d.message.type === 'chunk-nack')) for (const h of handlers) h(d.message);
+  });
+  await c.subscribeAsync(deviceTopic(id, 'chunks'), { qos: 1 });
+  const dir = join(work, `dev-${n}-${body.artifact.size}-${i}`);
+  mkdirSync(dir, { recursive: true });
+  const agentStore = await openArtifactStore(dir);
+  const counts = await downloadChunks(body, {
+    deviceId: id, store: agentStore, clock: systemClock, random: Math.random, windowTimeoutMs: 30_000, maxStalls: 20,
+    ...(WINDOW === undefined ? {} : { windowChunks: WINDOW }),
+    transport: { request: (r) => c.publishAsync(deviceTopic(id, 'chunk-req'), encodeMessage(r), { qos: 1 }).then(() => undefined), listen: (h) => { handlers.add(h); return () => handlers.delete(h); } },
+  });
+  if (!(await agentStore.has(body.artifact.sha256))) throw new Error(`${id} did not store the artifact`);
+  // What the agent sends next; the deployer frees the device's download slot on it (deploy-service.ts).
+  await c.publishAsync(deviceTopic(id, 'events'), encodeMessage({
+    type: 'deploy-report', v: PROTOCOL_VERSION, deviceId: id, deploymentId: body.deploymentId, rolloutId: body.rolloutId, variantId: body.variantId,
+    sha256: body.artifact.sha256, state: 'verifying', chunks: counts, serving: null, sentAt: Date.now(),
+  }), { qos: 1 });
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Releases a device's slot on any report past `downloading`, as the production deployer does. */
+function releaseOnReport(chunks: ChunkServer): (topic: string, payload: Buffer) => void {
+  return (topic, payload) => {
+    if (!topic.endsWith('/events')) return;
+    const d = decodeMessage(topic, payload);
+    if (d.ok && d.message.type === 'deploy-report' && d.message.state !== 'downloading') chunks.release(d.message.deviceId);
+  };
+}
+
+function manifestFor(signer: ReturnType<typeof createManifestSigner>, id: string, layout: ArtifactLayout): ManifestBody {
+  return buildDesired(signer, { deviceId: id, deviceClass: 'sim', deploymentId: `dep-${id}`, rolloutId: 'bench', purpose: 'rollout', variantId: 'v', layout, golden: { inputs: {}, labels: [0], minAccuracy: 0 }, budgets: null, previous: null, issuedAt: 0 }).body;
+}
+
+async function ours(url: string, bytes: Buffer, n: number): Promise<{ ms: number; stats: ReturnType<ChunkServer['stats']> }> {
   const dataDir = join(work, `srv-${n}-${bytes.length}`);
   const store = openStore({ dataDir });
   const artifacts = createArtifactStore({ dataDir, tables: store.rollouts, now: Date.now });
   const layout = await artifacts.put(bytes);
   const server = await createBrokerClient({ url, clientId: `bench-server-${n}`, logger: log });
-  const chunks = createChunkServer({ publish: server.publish.bind(server), artifacts, logger: log, now: Date.now, slots: { max: 64 },
-    tables: { deploymentTarget: (id) => ({ rolloutId: 'bench', deviceId: id.slice('dep-'.length), sha256: layout.sha256, purpose: 'rollout' }) } });
-  server.onMessage(chunks.handleMessage);
-  await server.subscribe(['ef/v1/devices/+/chunk-req'], 1);
+  const chunks = createChunkServer({
+    publish: server.publish.bind(server), artifacts, logger: log, now: Date.now, ...(SLOTS === undefined ? {} : { slots: { max: SLOTS } }),
+    tables: { deploymentTarget: (id) => ({ rolloutId: 'bench', deviceId: id.slice('dep-'.length), sha256: layout.sha256, purpose: 'rollout' }) },
+  });
+  const onReport = releaseOnReport(chunks);
+  server.onMessage((topic, payload, info) => { chunks.handleMessage(topic, payload, info); onReport(topic, payload); });
+  await server.subscribe(['ef/v1/devices/+/chunk-req', 'ef/v1/devices/+/events'], 1);
   const signer = createManifestSigner(generateSigningKeyPem());
   const clients = await connectMany(url, n, `sim-${n}-${bytes.length}`);
   const t0 = performance.now();
-  await Promise.all(clients.map(async (c, i) => {
-    const id = `sim-${i}`;
-    const handlers = new Set<(m: Chunk | ChunkNack) => void>();
-    c.on('message', (topic, payload) => { const d = decodeMessage(topic, payload); if (d.ok && (d.message.type === 'chunk' || d.message.type === 'chunk-nack')) for (const h of handlers) h(d.message); });
-    await c.subscribeAsync(deviceTopic(id, 'chunks'), { qos: 1 });
-    const body = buildDesired(signer, { deviceId: id, deviceClass: 'sim', deploymentId: `dep-${id}`, rolloutId: 'bench', purpose: 'rollout', variantId: 'v', layout, golden: { inputs: {}, labels: [0], minAccuracy: 0 }, budgets: null, previous: null, issuedAt: 0 }).body;
-    const dir = join(work, `dev-${n}-${bytes.length}-${i}`);
-    mkdirSync(dir, { recursive: true });
-    const agentStore = await openArtifactStore(dir);
-    await downloadChunks(body, {
-      deviceId: id, store: agentStore, clock: systemClock, random: Math.random, windowChunks: 8, windowTimeoutMs: 30_000, maxStalls: 20,
-      transport: { request: (r) => c.publishAsync(deviceTopic(id, 'chunk-req'), encodeMessage(r), { qos: 1 }).then(() => undefined), listen: (h) => { handlers.add(h); return () => handlers.delete(h); } },
-    });
-    if (!(await agentStore.has(layout.sha256))) throw new Error(`${id} did not store the artifact`);
-    rmSync(dir, { recursive: true, force: true });
-  }));
+  await Promise.all(clients.map((c, i) => simulateDevice(c, i, manifestFor(signer, `sim-${i}`, layout), n)));
   const ms = performance.now() - t0;
   await Promise.all(clients.map((c) => c.endAsync(true)));
   await server.close();
   store.close();
-  return ms;
+  rmSync(dataDir, { recursive: true, force: true });
+  return { ms, stats: chunks.stats() };
 }
 
 async function raw(url: string, bytes: Buffer, n: number): Promise<number> {
@@ -88,7 +144,7 @@ async function raw(url: string, bytes: Buffer, n: number): Promise<number> {
   }));
   await new Promise((r) => setTimeout(r, 200));
   const t0 = performance.now();
-  // Same pacing as a pull protocol would not have: the publisher pushes everything at once.
+  // No pacing, no request round trips, no disk: the publisher pushes everything at once.
   await Promise.all(subs.map(async (_, i) => { for (let k = 0; k < count; k += 1) await pub.publishAsync(deviceTopic(`raw-${i}`, 'chunks'), bytes.subarray(k * chunk, (k + 1) * chunk), { qos: 1 }); }));
   await Promise.all(done);
   const ms = performance.now() - t0;
@@ -96,23 +152,43 @@ async function raw(url: string, bytes: Buffer, n: number): Promise<number> {
   return ms;
 }
 
+async function cell(url: string, mb: number, n: number, bytes: Buffer): Promise<Record<string, unknown>> {
+  const measured = await withPeakRss(async () => {
+    const o = await ours(url, bytes, n);
+    const rawMs = RUN_RAW ? await raw(url, bytes, n) : null;
+    return { o, rawMs };
+  });
+  const { o, rawMs } = measured.result;
+  const mbps = (ms: number) => Number(((mb * n) / (ms / 1000)).toFixed(1));
+  return {
+    artifactMB: mb, devices: n, totalMB: mb * n, oursMs: Math.round(o.ms), rawMs: rawMs === null ? null : Math.round(rawMs),
+    ratio: rawMs === null ? null : Number((o.ms / rawMs).toFixed(2)), oursMBps: mbps(o.ms), rawMBps: rawMs === null ? null : mbps(rawMs),
+    requests: o.stats.requests, chunksSent: o.stats.chunksSent, busyReplies: o.stats.slots.busyReplies, peakRssMB: measured.peakRssMB,
+  };
+}
+
+const started = performance.now();
 const broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', drainTimeoutMs: 60_000, maxPayloadBytes: 256 * 1024, logger: log, onReject: () => undefined });
 const rows: Array<Record<string, unknown>> = [];
 for (const mb of [1, 10].filter((m) => m <= MAX_MB)) {
   const bytes = randomBytesSeeded(mb * 1_000_000);
-  for (const n of [10, 100, 1000].filter((d) => d <= MAX_DEVICES)) {
-    if (mb * n > BUDGET_MB) { rows.push({ artifactMB: mb, devices: n, skipped: `${mb * n} MB total exceeds --budget-mb ${BUDGET_MB} on this box` }); continue; }
-    const oursMs = await ours(broker.url, bytes, n);
-    const rawMs = await raw(broker.url, bytes, n);
-    const row = { artifactMB: mb, devices: n, totalMB: mb * n, oursMs: Math.round(oursMs), rawMs: Math.round(rawMs), ratio: Number((oursMs / rawMs).toFixed(2)), oursMBps: Number(((mb * n) / (oursMs / 1000)).toFixed(1)), rawMBps: Number(((mb * n) / (rawMs / 1000)).toFixed(1)) };
+  for (const n of [10, 100, 1000].filter((d) => d <= MAX_DEVICES && (ONLY.size === 0 || ONLY.has(`${mb}x${d}`)))) {
+    if (mb * n > BUDGET_MB) { rows.push({ artifactMB: mb, devices: n, skipped: `${mb * n} MB total exceeds --budget-mb ${BUDGET_MB}` }); continue; }
+    const row = await cell(broker.url, mb, n, bytes);
     rows.push(row);
     console.log(JSON.stringify(row));
   }
 }
 await broker.close();
 rmSync(work, { recursive: true, force: true });
-console.log('\nartifact  devices  chunk server  raw MQTT  ratio  (MB/s ours / raw)');
-for (const r of rows) console.log(r.skipped ? `${r.artifactMB} MB  ${r.devices}  skipped: ${String(r.skipped)}` : `${r.artifactMB} MB  ${r.devices}  ${r.oursMs} ms  ${r.rawMs} ms  ${r.ratio}x  (${r.oursMBps} / ${r.rawMBps})`);
+const settings = `window ${WINDOW ?? 'agent default'}, slots ${SLOTS ?? 'server default'}`;
+console.log(`\n${settings}; total bench time ${Math.round((performance.now() - started) / 1000)} s`);
+console.log('artifact  devices  chunk server  raw MQTT  ratio  (MB/s ours / raw)  peak RSS');
+for (const r of rows) {
+  console.log(r.skipped ? `${r.artifactMB} MB  ${r.devices}  skipped: ${String(r.skipped)}`
+    : `${r.artifactMB} MB  ${r.devices}  ${r.oursMs} ms  ${r.rawMs ?? '-'} ms  ${r.ratio ?? '-'}x  (${r.oursMBps} / ${r.rawMBps ?? '-'})  ${r.peakRssMB} MB`);
+}
+mkdirSync(join('bench', 'results'), { recursive: true });
 const out = join('bench', 'results', `rollout-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(out, `${JSON.stringify({ node: process.version, cpus: (await import('node:os')).cpus().length, note: 'one process: aedes broker, chunk server and all simulated downloaders share the CPU', rows }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ node: process.version, cpus: cpus().length, settings, note: 'one process: aedes broker, chunk server and all simulated downloaders share the CPU', rows }, null, 2)}\n`);
 console.log(`wrote ${out}`);

@@ -25,10 +25,19 @@ export const MAX_CHUNK_WINDOW = 32;
 export const MAX_GOLDEN_BYTES = 96 * 1024;
 
 /**
- * Largest `chunk` message on the wire: 128 KiB of data as base64 (4/3, ~171 KiB) plus room
- * for the JSON envelope. Only the `chunks` channel may exceed the ordinary limit [EF-PROTO 5].
+ * Fixed prefix of a binary chunk frame: 4 magic bytes and a big-endian u32 header length
+ * [EF-PROTO 6.4]. The frame layout itself is in messages/chunk-frame.ts.
  */
-export const MAX_CHUNK_MESSAGE_BYTES = Math.ceil(MAX_CHUNK_BYTES / 3) * 4 + 4096;
+export const CHUNK_FRAME_PREFIX_BYTES = 8;
+
+/** Largest JSON header of a chunk frame; a full header (longest ids) is under 600 bytes. */
+export const MAX_CHUNK_FRAME_HEADER_BYTES = 1024;
+
+/**
+ * Largest `chunk` message on the wire: a binary frame of prefix, header and 128 KiB of raw
+ * data (~129 KiB in all). Only the `chunks` channel may exceed the ordinary limit [EF-PROTO 5].
+ */
+export const MAX_CHUNK_MESSAGE_BYTES = CHUNK_FRAME_PREFIX_BYTES + MAX_CHUNK_FRAME_HEADER_BYTES + MAX_CHUNK_BYTES;
 
 /**
  * Payload limit for one channel: the configured ordinary limit, except that artifact chunks

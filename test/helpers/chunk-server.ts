@@ -12,6 +12,8 @@ import {
 export interface ChunkServerFaults {
   /** Chunk indices sent once with a flipped byte (the message's chunkSha256 stays the original: transit damage). */
   corruptOnce: Set<number>;
+  /** Chunk indices sent once with a flipped byte and a chunkSha256 that matches it: consistent, but not the manifest's chunk. */
+  wrongDigestOnce: Set<number>;
   /** Serve these bytes instead of the real ones (a tampered artifact), sha256 → bytes. */
   tampered: Map<string, Uint8Array>;
   /** Stop answering once this many chunks were sent (null: never). */
@@ -36,7 +38,7 @@ export interface ChunkServer {
 export async function startChunkServer(brokerUrl: string): Promise<ChunkServer> {
   const client: MqttClient = await mqtt.connectAsync(brokerUrl, { clientId: `chunk-server-${process.pid}-${Date.now()}`, protocolVersion: 4, clean: true });
   const artifacts = new Map<string, Uint8Array>();
-  const faults: ChunkServerFaults = { corruptOnce: new Set(), tampered: new Map(), stopAfter: null };
+  const faults: ChunkServerFaults = { corruptOnce: new Set(), wrongDigestOnce: new Set(), tampered: new Map(), stopAfter: null };
   const sent = new Map<number, number>();
   const requests: ChunkRequest[] = [];
   const reports: DeployReport[] = [];
@@ -56,12 +58,13 @@ export async function startChunkServer(brokerUrl: string): Promise<ChunkServer> 
       if (faults.stopAfter !== null && totalSent() >= faults.stopAfter) return;
       const { start, end } = chunkRange(index, chunkSize, bytes.byteLength);
       const data = Buffer.from(bytes.subarray(start, end));
+      if (faults.wrongDigestOnce.delete(index)) data[0] = (data[0] ?? 0) ^ 0xff;
       const chunkSha256 = sha256Hex(data);
       if (faults.corruptOnce.delete(index)) data[0] = (data[0] ?? 0) ^ 0xff;
       sent.set(index, (sent.get(index) ?? 0) + 1);
       void client.publishAsync(deviceTopic(req.deviceId, 'chunks'), encodeMessage({
         type: 'chunk', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, sha256: req.sha256,
-        requestId: req.requestId, index, chunkSha256, data: data.toString('base64'), sentAt: Date.now(),
+        requestId: req.requestId, index, chunkSha256, size: data.byteLength, data, sentAt: Date.now(),
       }), { qos: 1 });
     }
   }

@@ -12,8 +12,13 @@ const ints = (type: IntType, n: number, base = 1): Int8Array | Uint8Array => {
   for (let i = 0; i < n; i++) a[i] = (i * 3 + base) % 7;
   return a;
 };
-const zp = (name: string, type: IntType, dims: number[]): Tensor => makeTensor(name, type, dims, ints(type, dims.reduce((a, b) => a * b, 1), 0)) as Tensor;
-const w = (name: string, type: IntType, dims: number[]): Tensor => makeTensor(name, type, dims, ints(type, dims.reduce((a, b) => a * b, 1))) as Tensor;
+// One makeTensor call per dtype: with the union IntType its result type would not narrow to Tensor.
+const intTensor = (name: string, type: IntType, dims: number[], base?: number): Tensor => {
+  const data = ints(type, dims.reduce((a, b) => a * b, 1), base);
+  return type === 'int8' ? makeTensor(name, 'int8', dims, data as Int8Array) : makeTensor(name, 'uint8', dims, data as Uint8Array);
+};
+const zp = (name: string, type: IntType, dims: number[]): Tensor => intTensor(name, type, dims, 0);
+const w = (name: string, type: IntType, dims: number[]): Tensor => intTensor(name, type, dims);
 const f = (name: string, dims: number[], v = 0.05): Tensor => makeTensor(name, 'float32', dims, new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(v));
 
 interface Case { input: RuntimeTensor; inits: Tensor[]; node: NodeSpec; outType: 'float32' | 'int32' | IntType }

@@ -1,8 +1,11 @@
 /**
  * Pull-based, resumable chunk download over MQTT [EF-PROTO 6.4]. The agent asks for a window
- * of missing chunks, writes and verifies each one into `<sha>.part`, records it in the
- * persisted bitmap, and only then asks for the next window. Chunks recorded as verified are
- * never fetched again, after a disconnect, an agent restart or a server restart.
+ * of missing chunks, checks each chunk against the signed manifest and writes it into
+ * `<sha>.part`; when the window is over (complete, timed out or refused) it makes the
+ * window's chunks durable with one datasync, records them in the persisted bitmap, and only
+ * then asks for the next window. Chunks recorded in the bitmap are never fetched again,
+ * after a disconnect, an agent restart or a server restart; a crash loses at most the
+ * chunks of the window in flight, which are fetched again.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import {
@@ -114,7 +117,24 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
   let writes: Promise<void> = Promise.resolve();
   const file: FileHandle = await open(store.partPath(sha256), done.size > 0 ? 'r+' : 'w+');
 
-  const persistBitmap = () => writeFileAtomic(store.bitmapPath(sha256), JSON.stringify({ sha256, chunkSize, done: [...done].sort((a, b) => a - b) } satisfies PersistedBitmap));
+  // Written and verified, but not yet made durable: the next flush syncs and records them.
+  let unsynced: number[] = [];
+  const synced = new Set(done);
+
+  /**
+   * Ends a window on disk: one datasync for all of its chunks, then the bitmap, which lists
+   * only synced chunks (a chunk written after the sync began waits for the next flush).
+   * Syncing per window instead of per chunk turns ~2 fsyncs per chunk into 2 per window.
+   */
+  async function flushWindow(): Promise<void> {
+    await writes;
+    if (unsynced.length === 0) return;
+    const batch = unsynced;
+    unsynced = [];
+    await file.datasync();
+    for (const index of batch) synced.add(index);
+    await writeFileAtomic(store.bitmapPath(sha256), JSON.stringify({ sha256, chunkSize, done: [...synced].sort((a, b) => a - b) } satisfies PersistedBitmap));
+  }
 
   function noteMismatch(index: number, reason: 'digest-mismatch' | 'size-mismatch', detail: string): void {
     const n = (mismatches.get(index) ?? 0) + 1;
@@ -124,7 +144,7 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
 
   function handleChunk(message: Chunk): void {
     if (message.sha256 !== sha256 || message.index >= chunkCount || done.has(message.index)) return;
-    const data = Buffer.from(message.data, 'base64');
+    const { data } = message;
     const { start, end } = chunkRange(message.index, chunkSize, size);
     const actual = sha256Hex(data);
     if (actual !== message.chunkSha256) {
@@ -140,13 +160,13 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
       writes = writes.then(async () => {
         if (done.has(message.index)) return;
         await file.write(data, 0, data.byteLength, start);
-        await file.datasync();
         done.add(message.index);
+        unsynced.push(message.index);
         counts.fetched += 1;
-        await persistBitmap();
       });
     }
-    void writes.then(() => wake?.());
+    // A failed write surfaces where the loop awaits `writes`; here it only must not go unhandled.
+    writes.then(() => wake?.(), () => wake?.());
   }
 
   function handleNack(message: ChunkNack): void {
@@ -198,7 +218,7 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
       const before = done.size;
       nackWaitMs = 0;
       await waitWindow(wanted);
-      await writes;
+      await flushWindow();
       if (fatal) throw fatal;
       if (nackWaitMs > 0) { await sleep(clock, nackWaitMs, signal); continue; }
       if (done.size > before) { stalls = 0; continue; }
@@ -211,7 +231,8 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
     }
   } finally {
     unlisten();
-    await writes.catch(() => undefined);
+    // Keep what a superseded or failed attempt already verified, for the next attempt.
+    await flushWindow().catch(() => undefined);
     await file.close();
   }
   await verifyAndAdopt(body, store);

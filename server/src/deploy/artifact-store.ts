@@ -31,7 +31,11 @@ export interface ServerArtifactStore {
   put(bytes: Uint8Array): Promise<ArtifactLayout>;
   /** Layout of a stored artifact (computed and recorded on first use); throws EF_ERR_ARTIFACT_NOT_FOUND. */
   layout(sha256: string): Promise<ArtifactLayout>;
-  /** Whole file, from a bounded in-memory cache (the chunk server reads it per window). */
+  /**
+   * Whole file, from a bounded LRU cache (the chunk server reads it per window); a miss
+   * reads the file once however many callers wait for it. The same Buffer is returned
+   * until the artifact is evicted, so callers may memoize per buffer.
+   */
   bytes(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
   /** sha256 of every stored file whose name starts with `prefix` (variant lookup by prefix). */
@@ -48,6 +52,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
   const chunkSize = options.chunkSize ?? MAX_CHUNK_BYTES;
   const cacheLimit = options.cacheBytes ?? 256 * 1024 * 1024;
   const cache = new Map<string, Buffer>();
+  const loading = new Map<string, Promise<Buffer>>();
   let cached = 0;
   const pathOf = (sha: string): string => {
     if (!SHA_RE.test(sha)) throw new EdgefleetError('EF_ERR_ARTIFACT_NOT_FOUND', `not an artifact id: ${JSON.stringify(sha.slice(0, 80))}; artifacts are named by 64 hex digits of sha256`);
@@ -56,6 +61,10 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
 
   function remember(sha: string, buf: Buffer): void {
     if (buf.byteLength > cacheLimit) return;
+    // A hit re-inserts its entry: count its bytes once, or every hit inflates the total until
+    // the artifact evicts itself and each later request re-reads the file.
+    const old = cache.get(sha);
+    if (old) cached -= old.byteLength;
     cache.delete(sha);
     cache.set(sha, buf);
     cached += buf.byteLength;
@@ -118,9 +127,10 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
         remember(sha, hit);
         return hit;
       }
-      const buf = await readStored(sha);
-      remember(sha, buf);
-      return buf;
+      // Concurrent misses (a rollout's first windows) share one read instead of one each.
+      const pending = loading.get(sha) ?? readStored(sha).then((buf) => { remember(sha, buf); return buf; }).finally(() => loading.delete(sha));
+      loading.set(sha, pending);
+      return pending;
     },
     async has(sha) {
       try {

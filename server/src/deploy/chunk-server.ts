@@ -35,7 +35,7 @@ export interface ChunkServerOptions {
 export interface ChunkServerStats {
   readonly requests: number;
   readonly chunksSent: number;
-  /** Bytes of chunk data sent (before base64). */
+  /** Bytes of chunk data sent (frame prefix and headers not counted). */
   readonly bytesSent: number;
   readonly nacks: Readonly<Record<ChunkNack['reason'], number>>;
   /** Requests that did not decode. */
@@ -72,6 +72,32 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     await options.publish(deviceTopic(req.deviceId, 'chunks'), encodeMessage(message), { qos: 1 });
   }
 
+  /**
+   * `chunkSha256` must be the digest of the bytes actually sent, so an artifact file damaged
+   * or tampered with after it was stored reaches the agent as self-consistent chunks that do
+   * not match the signed manifest, and the agent refuses it by name (`digest-mismatch`). Each
+   * chunk is hashed once per buffer the artifact store hands out, not once per send.
+   */
+  const digestCache = new WeakMap<Buffer, Map<number, string>>();
+  const damagedLogged = new Set<string>();
+
+  function digestOf(bytes: Buffer, index: number, data: Buffer, recorded: string | undefined, sha256: string): string {
+    let digests = digestCache.get(bytes);
+    if (!digests) {
+      digests = new Map<number, string>();
+      digestCache.set(bytes, digests);
+    }
+    const known = digests.get(index);
+    if (known !== undefined) return known;
+    const digest = sha256Hex(data);
+    digests.set(index, digest);
+    if (digest !== recorded && !damagedLogged.has(sha256)) {
+      damagedLogged.add(sha256);
+      log.error({ sha256, index }, 'artifact file no longer matches its recorded layout; agents will refuse it (digest-mismatch). Store the model again');
+    }
+    return digest;
+  }
+
   async function handleRequest(req: ChunkRequest): Promise<void> {
     requests += 1;
     const target = options.tables.deploymentTarget(req.deploymentId);
@@ -88,7 +114,14 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     if (indices.length === 0 || outside !== undefined) return nack(req, 'bad-request', `window asks for chunk ${outside ?? 'none'} of ${layout.chunkCount}`);
     const wait = slots.acquire(req.deviceId, options.now());
     if (wait !== null) return nack(req, 'busy', 'the server is serving its maximum of concurrent downloads', wait);
-    const bytes = await options.artifacts.bytes(req.sha256);
+    let bytes: Buffer;
+    try {
+      bytes = await options.artifacts.bytes(req.sha256);
+    } catch (err: unknown) {
+      // The file went missing since the layout was recorded.
+      slots.release(req.deviceId, options.now());
+      return nack(req, 'unknown-artifact', (err as Error).message);
+    }
     const topic = deviceTopic(req.deviceId, 'chunks');
     const sends: Promise<void>[] = [];
     for (const index of indices) {
@@ -96,9 +129,10 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       const data = bytes.subarray(start, end);
       chunksSent += 1;
       bytesSent += data.byteLength;
+      const chunkSha256 = digestOf(bytes, index, data, layout.chunks[index], req.sha256);
       sends.push(options.publish(topic, encodeMessage({
         type: 'chunk', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, sha256: req.sha256, requestId: req.requestId,
-        index, chunkSha256: sha256Hex(data), data: data.toString('base64'), sentAt: options.now(),
+        index, chunkSha256, size: data.byteLength, data, sentAt: options.now(),
       }), { qos: 1 }));
     }
     await Promise.all(sends);
@@ -116,7 +150,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       handleRequest(decoded.message).catch((err: unknown) => log.warn({ err, deviceId: decoded.topic.deviceId }, 'chunk request failed'));
     },
     handleRequest,
-    release: (deviceId) => slots.release(deviceId),
+    release: (deviceId) => slots.release(deviceId, options.now()),
     stats: () => ({ requests, chunksSent, bytesSent, nacks: { ...nacks }, rejects, slots: slots.stats() }),
   };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD_BYTES, maxPayloadBytesFor } from '../limits.js';
 import { parseTopic, type ParsedTopic } from '../topics.js';
+import { encodeChunkFrame, isChunkFrame, splitChunkFrame } from './chunk-frame.js';
 import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.js';
 
 /**
@@ -23,9 +24,26 @@ function reject(reason: RejectReason, detail: string, deviceId: string | null = 
   return { ok: false, reason, detail, deviceId };
 }
 
+/** The JSON value a payload carries: a JSON document, or a chunk frame's header with its bytes as `data`. */
+function payloadValue(payload: Uint8Array, deviceId: string): { ok: true; value: unknown } | (DecodeResult & { ok: false }) {
+  if (isChunkFrame(payload)) {
+    const frame = splitChunkFrame(payload);
+    if (!frame.ok) return { ok: false, reason: frame.reason, detail: frame.detail, deviceId };
+    // The bytes join the header as `data`, so the frame meets the same schema as a JSON message would.
+    return { ok: true, value: { ...(frame.header as Record<string, unknown>), data: frame.data } };
+  }
+  try {
+    return { ok: true, value: JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) };
+  } catch (err: unknown) {
+    const lead = payload.byteLength > 0 && payload[0] !== 0x7b ? ` (starts with 0x${(payload[0] ?? 0).toString(16).padStart(2, '0')}: neither a JSON object nor a chunk frame)` : '';
+    return { ok: false, reason: 'malformed-json', detail: `payload is not JSON${lead}: ${(err as Error).message}`, deviceId };
+  }
+}
+
 /**
- * Parses one inbound MQTT message at the edge: topic scheme, size, JSON, `type`, channel and
- * schema, and that the payload's `deviceId` matches the topic. Never throws.
+ * Parses one inbound MQTT message at the edge: topic scheme, size, JSON or chunk frame,
+ * `type`, channel and schema, and that the payload's `deviceId` matches the topic. Never
+ * throws [EF-PROTO 1, 6.4].
  */
 export function decodeMessage(topic: string, payload: Uint8Array, options: DecodeOptions = {}): DecodeResult {
   const parsed = parseTopic(topic);
@@ -33,12 +51,9 @@ export function decodeMessage(topic: string, payload: Uint8Array, options: Decod
   const deviceId = parsed.deviceId;
   const max = maxPayloadBytesFor(parsed.channel, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
   if (payload.byteLength > max) return reject('oversize', `payload of ${payload.byteLength} bytes exceeds the limit of ${max}`, deviceId);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
-  } catch (err: unknown) {
-    return reject('malformed-json', `payload is not JSON: ${(err as Error).message}`, deviceId);
-  }
+  const value = payloadValue(payload, deviceId);
+  if (!value.ok) return value;
+  const json = value.value;
   const type = typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
   if (typeof type !== 'string' || !Object.hasOwn(MESSAGE_SCHEMAS, type)) {
     return reject('unknown-type', `unknown message type ${JSON.stringify(type)}`, deviceId);
@@ -56,7 +71,14 @@ export function decodeMessage(topic: string, payload: Uint8Array, options: Decod
   return { ok: true, topic: parsed, message };
 }
 
-/** Serialises a message for publishing (the inverse of {@link decodeMessage}). */
+/**
+ * Serialises a message for publishing (the inverse of {@link decodeMessage}): a `chunk` as a
+ * binary frame, everything else as JSON.
+ */
 export function encodeMessage(message: AnyMessage): Buffer {
+  if (message.type === 'chunk') {
+    const { data, ...header } = message;
+    return encodeChunkFrame(header, data);
+  }
   return Buffer.from(JSON.stringify(message), 'utf8');
 }

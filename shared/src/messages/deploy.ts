@@ -112,7 +112,12 @@ export const chunkRequestSchema = z.strictObject({
 });
 export type ChunkRequest = z.infer<typeof chunkRequestSchema>;
 
-/** Server → device on `chunks`, QoS 1, never retained: one chunk, with its own sha256 [EF-PROTO 6.4]. */
+/**
+ * Server → device on `chunks`, QoS 1, never retained: one chunk, with its own sha256
+ * [EF-PROTO 6.4]. It travels as a binary frame (messages/chunk-frame.ts): every field but
+ * `data` in a small JSON header, then the raw bytes, so `data` is bytes here, never base64.
+ * A JSON payload of type `chunk` therefore fails this schema.
+ */
 export const chunkSchema = z.strictObject({
   ...header('chunk'),
   deviceId: deviceIdSchema,
@@ -120,11 +125,14 @@ export const chunkSchema = z.strictObject({
   sha256: sha256HexSchema,
   requestId: z.number().int().nonnegative(),
   index: z.number().int().nonnegative(),
-  /** sha256 of the decoded data. */
+  /** sha256 of `data`. */
   chunkSha256: sha256HexSchema,
-  data: base64Schema.max(Math.ceil(MAX_CHUNK_BYTES / 3) * 4),
+  /** Bytes of `data`, declared in the header so a frame cut short or padded is caught. */
+  size: z.number().int().min(1).max(MAX_CHUNK_BYTES),
+  // z.custom, not z.instanceof: the bytes are a view into the MQTT packet, whose buffer type TS does not pin to ArrayBuffer.
+  data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'data: raw bytes after the frame header (a chunk travels as a binary frame, not JSON)' }),
   sentAt: epochMsSchema,
-});
+}).refine((c) => c.data.byteLength === c.size, { message: 'data length does not match the header\'s size', path: ['data'] });
 export type Chunk = z.infer<typeof chunkSchema>;
 
 /** Why a server did not answer a chunk request with data. */
