@@ -5,6 +5,9 @@ import { isEdgefleetError, type Hello } from '@edgefleet/shared';
 import { listDevices, openStore, STORE_FILE } from '@edgefleet/server';
 import { MIGRATIONS } from '@edgefleet/server/store/migrations';
 
+/** Second connections to the store file only read it. */
+const READONLY = true;
+
 const hello = (deviceId: string, deviceClass = 'rpi4'): Hello => ({
   type: 'hello', v: 1, deviceId, deviceClass, agentVersion: '0.1.0', runtime: { node: 'v20', onnxruntime: '1.30.0' },
   capabilities: { cpuModel: 'cpu', cores: 4, memoryBytes: 1024, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' },
@@ -17,7 +20,7 @@ t.test('a fresh store is migrated, in WAL mode, with a version table', async (t)
   t.equal(store.schemaVersion(), MIGRATIONS.at(-1)?.version);
   store.close();
   store.close();
-  const db = new Database(join(dir, STORE_FILE), { readonly: true });
+  const db = new Database(join(dir, STORE_FILE), { readonly: READONLY });
   t.teardown(() => db.close());
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
@@ -78,7 +81,7 @@ t.test('a failing migration rolls back and reports its version', async (t) => {
   const store = openStore({ dataDir: dir });
   t.equal(store.schemaVersion(), MIGRATIONS.at(-1)?.version, 'the good migrations stayed');
   store.close();
-  const db = new Database(join(dir, STORE_FILE), { readonly: true });
+  const db = new Database(join(dir, STORE_FILE), { readonly: READONLY });
   t.teardown(() => db.close());
   t.equal((db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'half_done'").get() as { n: number }).n, 0, 'no half-applied table');
 });
@@ -104,7 +107,7 @@ t.test('migration 31 names stored breach events by their raising window and keep
   db.close();
   const store = openStore({ dataDir: dir });
   store.close();
-  const after = new Database(join(dir, STORE_FILE), { readonly: true });
+  const after = new Database(join(dir, STORE_FILE), { readonly: READONLY });
   t.teardown(() => after.close());
   const rows = after.prepare('SELECT device_id, budget, window_seq, received_at FROM telemetry_breaches ORDER BY id').all();
   t.same(rows, [

@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import Database from 'better-sqlite3';
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { Logger } from 'pino';
 import { createAgentLink, createLinkTransport, createTelemetry, openOutbox, systemClock } from '@edgefleet/agent';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
 import { openStore } from '@edgefleet/server/store/db';
@@ -162,6 +163,23 @@ async function startRestartableBroker(): Promise<{
   };
 }
 
+/**
+ * The device under test: a real agent link and its telemetry on a manual clock, so
+ * acknowledgement timeouts fire only when the test advances it. Both stop at teardown.
+ */
+function startAgent(t: Test, o: { brokerUrl: string; dataDir: string; logger: Logger; backoff?: { initialMs: number; maxMs: number } }) {
+  const link = createAgentLink(linkOptions({ brokerUrl: o.brokerUrl, deviceId: DEVICE, logger: o.logger, heartbeatMs: 1_000, ...(o.backoff ? { backoff: o.backoff } : {}) }));
+  t.teardown(() => link.stop({ clean: false }));
+  const clock = createFakeClock();
+  const telemetry = createTelemetry({
+    deviceId: DEVICE, deviceClass: 'rpi4', dataDir: o.dataDir, clock, windowMs: 0, logger: o.logger, ackTimeoutMs: 1_000,
+    transport: createLinkTransport(link, o.logger), model: () => null, budgets: () => null,
+  });
+  t.teardown(() => telemetry.stop());
+  telemetry.start();
+  return { link, clock, telemetry };
+}
+
 t.test('a broker restart without sessions loses no window: what the server never acknowledged is sent again', async (t) => {
   const broker = await startRestartableBroker();
   t.teardown(() => broker.close());
@@ -180,17 +198,7 @@ t.test('a broker restart without sessions loses no window: what the server never
   await service.start();
   t.teardown(async () => { service.stop(); await client.close(); store.close(); });
 
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: DEVICE, logger, backoff: { initialMs: 50, maxMs: 200 }, heartbeatMs: 1_000 }));
-  t.teardown(() => link.stop({ clean: false }));
-  // The telemetry's own clock is manual: acknowledgement timeouts fire only when the test says.
-  const clock = createFakeClock();
-  const telemetry = createTelemetry({
-    deviceId: DEVICE, deviceClass: 'rpi4', dataDir: join(dir, 'agent'), clock, windowMs: 0, logger, ackTimeoutMs: 1_000,
-    transport: createLinkTransport(link, logger),
-    model: () => null, budgets: () => null,
-  });
-  t.teardown(() => telemetry.stop());
-  telemetry.start();
+  const { link, clock, telemetry } = startAgent(t, { brokerUrl: broker.url, dataDir: join(dir, 'agent'), logger, backoff: { initialMs: 50, maxMs: 200 } });
   await link.start();
   for (let i = 0; i < 3; i += 1) { telemetry.recordInference(5 + i); telemetry.closeWindow(); }
   await until(() => service.deviceSeries(DEVICE).length === 3 && telemetry.stats().pending === 0, 'three windows stored and acknowledged before the restart');
@@ -239,16 +247,7 @@ t.test('a failed server batch is recovered: the agent sends again what was never
   const db = new Database(store.path);
   t.teardown(() => db.close());
 
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: DEVICE, logger, heartbeatMs: 1_000 }));
-  t.teardown(() => link.stop({ clean: false }));
-  const clock = createFakeClock();
-  const telemetry = createTelemetry({
-    deviceId: DEVICE, deviceClass: 'rpi4', dataDir: join(dir, 'agent'), clock, windowMs: 0, logger, ackTimeoutMs: 1_000,
-    transport: createLinkTransport(link, logger),
-    model: () => null, budgets: () => null,
-  });
-  t.teardown(() => telemetry.stop());
-  telemetry.start();
+  const { link, clock, telemetry } = startAgent(t, { brokerUrl: broker.url, dataDir: join(dir, 'agent'), logger });
   await link.start();
   telemetry.closeWindow();
   await until(() => service.deviceSeries(DEVICE).length === 1 && telemetry.stats().pending === 0, 'window 0 stored and acknowledged');
@@ -281,14 +280,7 @@ t.test('an outbox entry that fails its schema (left by another agent version) is
   const stale = openOutbox({ dir: join(agentDir, 'telemetry', 'outbox') });
   stale.append('telemetry', { ...telemetryWindow(DEVICE, 0), inferences: -1 });
 
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: DEVICE, logger, heartbeatMs: 1_000 }));
-  t.teardown(() => link.stop({ clean: false }));
-  const telemetry = createTelemetry({
-    deviceId: DEVICE, deviceClass: 'rpi4', dataDir: agentDir, clock: createFakeClock(), windowMs: 0, logger,
-    transport: createLinkTransport(link, logger), model: () => null, budgets: () => null,
-  });
-  t.teardown(() => telemetry.stop());
-  telemetry.start();
+  const { link, telemetry } = startAgent(t, { brokerUrl: broker.url, dataDir: agentDir, logger });
   await link.start();
   telemetry.closeWindow();
   await until(() => telemetry.stats().pending === 0, 'the outbox empties');
