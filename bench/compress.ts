@@ -6,14 +6,14 @@
  * writes bench/results/compress.json. Speed is measured here, never asserted in tests.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { compressModel } from '@edgefleet/server/compress/compress-model';
-import { openSession, type CompressSession, type FeedTensor } from '@edgefleet/server/compress/calibration/session';
-import { loadModel } from '@edgefleet/server/compress/ir/index';
-import { modelInputsOf } from '@edgefleet/server/compress/eval/index';
-import { loadDataSource } from '@edgefleet/server/data/source';
-import { randomOfShape } from '@edgefleet/server/data/random';
-import { syntheticTextImages } from '@edgefleet/server/data/synthetic-text';
-import type { Dataset } from '@edgefleet/server/data/tensor';
+import { compressModel } from '@edgefleet/compress/compress-model';
+import { openSession, type CompressSession, type FeedTensor } from '@edgefleet/compress/calibration/session';
+import { loadModel } from '@edgefleet/compress/ir/index';
+import { modelInputsOf } from '@edgefleet/compress/eval/index';
+import { loadDataSource } from '@edgefleet/compress/data/source';
+import { randomOfShape } from '@edgefleet/compress/data/random';
+import { syntheticTextImages } from '@edgefleet/compress/data/synthetic-text';
+import type { Dataset } from '@edgefleet/compress/data/tensor';
 
 const ROOT = new URL('../', import.meta.url);
 type Probe = 'mnist' | 'random' | 'text';

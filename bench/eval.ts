@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { evaluateModel, formatBytes, formatColumns, type EvalResult } from '@edgefleet/server/compress/eval/index';
+import { evaluateModel, formatBytes, formatColumns, type EvalResult } from '@edgefleet/compress/eval/index';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '50' }, warmup: { type: 'string', default: '5' }, threads: { type: 'string', default: '1' }, out: { type: 'string', default: 'bench/results/eval.json' } } });
 const timedRuns = Number(values.runs);

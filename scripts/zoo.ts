@@ -1,14 +1,14 @@
 /**
  * `npm run zoo [-- --only mnist-mlp] [--out models/zoo]`: retrain the zoo teachers from their
- * seeds (recipes in server/src/train/zoo.ts), export them through the IR, check the ONNX
+ * seeds (recipes in compress/src/train/zoo.ts), export them through the IR, check the ONNX
  * files against TensorFlow.js with onnxruntime, and write `<name>.onnx` + `<name>.json`.
  * Fails (exit 1) when a model misses its accuracy floor, so a bad retrain is never written.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeBytesAtomic } from '@edgefleet/server/compress/ir/index';
-import { buildZooModel, ZOO_RECIPES, type ZooName } from '@edgefleet/server/train/zoo';
+import { writeBytesAtomic } from '@edgefleet/compress/ir/index';
+import { buildZooModel, ZOO_RECIPES, type ZooName } from '@edgefleet/compress/train/zoo';
 
 const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, out: { type: 'string', default: 'models/zoo' } } });
 const names = (values.only ?? Object.keys(ZOO_RECIPES)) as ZooName[];

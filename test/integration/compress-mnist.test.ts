@@ -2,12 +2,12 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compressModel } from '@edgefleet/server/compress/compress-model';
-import { evaluateModel, modelInputsOf } from '@edgefleet/server/compress/eval/index';
-import { loadModel } from '@edgefleet/server/compress/ir/index';
-import { decodeModelProto } from '@edgefleet/server/compress/ir/proto';
-import { createOrtSession } from '@edgefleet/server/runtime/ort';
-import { loadDataSource } from '@edgefleet/server/data/source';
+import { compressModel } from '@edgefleet/compress/compress-model';
+import { evaluateModel, modelInputsOf } from '@edgefleet/compress/eval/index';
+import { loadModel } from '@edgefleet/compress/ir/index';
+import { decodeModelProto } from '@edgefleet/compress/ir/proto';
+import { createOrtSession } from '@edgefleet/compress/runtime/ort';
+import { loadDataSource } from '@edgefleet/compress/data/source';
 
 // The quality bar on the committed zoo teachers: accuracy on the seeded 2000-sample test
 // split, calibration on the separate calib split (mnist:256), file size as a share of fp32.

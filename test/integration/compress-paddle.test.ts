@@ -2,12 +2,12 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { compressModel } from '@edgefleet/server/compress/compress-model';
-import { openSession } from '@edgefleet/server/compress/calibration/session';
-import { loadModel, verifyGraph } from '@edgefleet/server/compress/ir/index';
-import { randomOfShape } from '@edgefleet/server/data/random';
-import { syntheticTextImages } from '@edgefleet/server/data/synthetic-text';
-import type { Dataset } from '@edgefleet/server/data/tensor';
+import { compressModel } from '@edgefleet/compress/compress-model';
+import { openSession } from '@edgefleet/compress/calibration/session';
+import { loadModel, verifyGraph } from '@edgefleet/compress/ir/index';
+import { randomOfShape } from '@edgefleet/compress/data/random';
+import { syntheticTextImages } from '@edgefleet/compress/data/synthetic-text';
+import type { Dataset } from '@edgefleet/compress/data/tensor';
 import { isEdgefleetError } from '@edgefleet/shared';
 
 // The package's exports map hides its files, so locate the (hoisted) node_modules copy from the repo root.

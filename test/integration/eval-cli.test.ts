@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { main } from '@edgefleet/cli/main';
-import { EvalResultSchema } from '@edgefleet/server/compress/eval/schema';
+import { EvalResultSchema } from '@edgefleet/compress/eval/schema';
 
 /** Run the CLI in-process, capturing what it prints. */
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {

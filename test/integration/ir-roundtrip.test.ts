@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { loadModel, sha256Hex, writeModel } from '@edgefleet/server/compress/ir/index';
-import { createOrtSession, type RuntimeTensor } from '@edgefleet/server/runtime/ort';
+import { loadModel, sha256Hex, writeModel } from '@edgefleet/compress/ir/index';
+import { createOrtSession, type RuntimeTensor } from '@edgefleet/compress/runtime/ort';
 import {
   TYPED_FIELD_CASES, buildCnn, buildIf, buildMlp, buildTypedFieldsBytes, paddleOcrPaths, seededFloats,
 } from '../fixtures/ir-models.js';

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { loadModel, sha256Hex, verifyModel } from '@edgefleet/server/compress/ir/index';
-import { createOrtSession } from '@edgefleet/server/runtime/ort';
-import { loadMnist } from '@edgefleet/server/data/mnist';
-import { accuracyOf } from '@edgefleet/server/compress/eval/metrics';
-import { ZOO_RECIPES, type ZooCard, type ZooName } from '@edgefleet/server/train/zoo';
+import { loadModel, sha256Hex, verifyModel } from '@edgefleet/compress/ir/index';
+import { createOrtSession } from '@edgefleet/compress/runtime/ort';
+import { loadMnist } from '@edgefleet/compress/data/mnist';
+import { accuracyOf } from '@edgefleet/compress/eval/metrics';
+import { ZOO_RECIPES, type ZooCard, type ZooName } from '@edgefleet/compress/train/zoo';
 
 const ALLOWED_OPS = new Set(['Gemm', 'MatMul', 'Add', 'Conv', 'Relu', 'MaxPool', 'Flatten', 'Reshape', 'Softmax']);
 

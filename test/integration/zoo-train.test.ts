@@ -1,13 +1,13 @@
 import t from 'tap';
-import { loadMnist } from '@edgefleet/server/data/mnist';
-import { createRng } from '@edgefleet/server/data/prng';
-import { verifyModel, writeModel } from '@edgefleet/server/compress/ir/index';
-import { initParams, MNIST_CNN, MNIST_MLP, type ParamArray } from '@edgefleet/server/train/arch';
-import { tf, useTrainBackend } from '@edgefleet/server/train/backend';
-import { conv2dSame } from '@edgefleet/server/train/conv2d-grad';
-import { exportArch } from '@edgefleet/server/train/export-onnx';
-import { predictArch, top1Accuracy, trainArch } from '@edgefleet/server/train/trainer';
-import { ortLogits } from '@edgefleet/server/train/zoo';
+import { loadMnist } from '@edgefleet/compress/data/mnist';
+import { createRng } from '@edgefleet/compress/data/prng';
+import { verifyModel, writeModel } from '@edgefleet/compress/ir/index';
+import { initParams, MNIST_CNN, MNIST_MLP, type ParamArray } from '@edgefleet/compress/train/arch';
+import { tf, useTrainBackend } from '@edgefleet/compress/train/backend';
+import { conv2dSame } from '@edgefleet/compress/train/conv2d-grad';
+import { exportArch } from '@edgefleet/compress/train/export-onnx';
+import { predictArch, top1Accuracy, trainArch } from '@edgefleet/compress/train/trainer';
+import { ortLogits } from '@edgefleet/compress/train/zoo';
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   let m = 0;

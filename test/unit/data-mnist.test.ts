@@ -1,5 +1,5 @@
 import t from 'tap';
-import { loadMnist, loadMnistAll, mnistSplitIndices, MNIST_SPLIT_SIZES } from '@edgefleet/server/data/mnist';
+import { loadMnist, loadMnistAll, mnistSplitIndices, MNIST_SPLIT_SIZES } from '@edgefleet/compress/data/mnist';
 
 t.test('the package has 10,000 labelled digits with pixels in [0,1]', async (t) => {
   const all = loadMnistAll();

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createRng, deriveSeed } from '@edgefleet/server/data/prng';
+import { createRng, deriveSeed } from '@edgefleet/compress/data/prng';
 
 t.test('the same seed gives the same stream, another seed another', async (t) => {
   const a = createRng(42);

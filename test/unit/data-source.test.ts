@@ -2,10 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { isEdgefleetError } from '@edgefleet/shared';
-import { loadDataSource, assertDatasetFits } from '@edgefleet/server/data/source';
-import { readSampleDir, writeSampleDir } from '@edgefleet/server/data/sample-dir';
-import { parseShape, randomForInputs } from '@edgefleet/server/data/random';
-import type { ModelInputSpec } from '@edgefleet/server/data/tensor';
+import { loadDataSource, assertDatasetFits } from '@edgefleet/compress/data/source';
+import { readSampleDir, writeSampleDir } from '@edgefleet/compress/data/sample-dir';
+import { parseShape, randomForInputs } from '@edgefleet/compress/data/random';
+import type { ModelInputSpec } from '@edgefleet/compress/data/tensor';
 
 const MLP: ModelInputSpec[] = [{ name: 'input', dtype: 'float32', dims: ['N', 784] }];
 const CNN: ModelInputSpec[] = [{ name: 'pixels', dtype: 'float32', dims: ['N', 1, 28, 28] }];

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { attr, createModel, floatTensor, tensorValueInfo, type Model, type NodeSpec } from '@edgefleet/server/compress/ir/index';
-import { estimateGraphMemory } from '@edgefleet/server/compress/eval/memory';
-import { broadcastDims, inferShapes } from '@edgefleet/server/compress/eval/shapes';
+import { attr, createModel, floatTensor, tensorValueInfo, type Model, type NodeSpec } from '@edgefleet/compress/ir/index';
+import { estimateGraphMemory } from '@edgefleet/compress/eval/memory';
+import { broadcastDims, inferShapes } from '@edgefleet/compress/eval/shapes';
 
 function mlp(extra: NodeSpec[] = [], out = 'out'): Model {
   return createModel({

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { accuracyOf, argmaxAt, cosine, fidelityOf, percentile, top1Of } from '@edgefleet/server/compress/eval/metrics';
-import { sizeOf } from '@edgefleet/server/compress/eval/size';
+import { accuracyOf, argmaxAt, cosine, fidelityOf, percentile, top1Of } from '@edgefleet/compress/eval/metrics';
+import { sizeOf } from '@edgefleet/compress/eval/size';
 import { gunzipSync } from 'node:zlib';
 
 t.test('argmax and top-1 (first index wins ties)', async (t) => {

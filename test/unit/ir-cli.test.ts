@@ -2,8 +2,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { main } from '@edgefleet/cli/main';
-import { loadModel, sha256Hex, writeModel } from '@edgefleet/server/compress/ir/index';
-import { InspectReportSchema } from '@edgefleet/server/compress/inspect';
+import { loadModel, sha256Hex, writeModel } from '@edgefleet/compress/ir/index';
+import { InspectReportSchema } from '@edgefleet/compress/inspect';
 import { buildHostileCases, buildMlp, paddleOcrPaths } from '../fixtures/ir-models.js';
 
 /** Run the CLI in-process, capturing what it prints. */

@@ -1,8 +1,8 @@
 import t from 'tap';
 import {
   float16BitsToFloat32, float32ToFloat16Bits, loadModel, sha256Hex, writeModel, type Attribute, type Graph, type Model,
-} from '@edgefleet/server/compress/ir/index';
-import { decodeModelProto } from '@edgefleet/server/compress/ir/proto';
+} from '@edgefleet/compress/ir/index';
+import { decodeModelProto } from '@edgefleet/compress/ir/proto';
 import { TYPED_FIELD_CASES, buildAllAttributeKinds, buildCnn, buildIf, buildMlp, buildTypedFieldsBytes } from '../fixtures/ir-models.js';
 
 t.test('typed fields decode into typed arrays, one case per dtype', async (t) => {

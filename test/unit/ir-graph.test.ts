@@ -2,7 +2,7 @@ import t from 'tap';
 import {
   attr, constantTensorOf, createGraph, floatTensor, getAttrFloat, getAttrInt, getAttrInts, getAttrString, getOpsetVersion,
   makeTensor, setAttr, setOpsetVersion, tensorValueInfo, verifyGraph, verifyModel, type Graph,
-} from '@edgefleet/server/compress/ir/index';
+} from '@edgefleet/compress/ir/index';
 import { buildIf, buildMlp } from '../fixtures/ir-models.js';
 
 const names = (nodes: readonly { name: string }[]): string[] => nodes.map((n) => n.name);

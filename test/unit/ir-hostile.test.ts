@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { EdgefleetError, isEdgefleetError } from '@edgefleet/shared';
-import { attr, createGraph, createModel, loadModel, readModelBytes, tensorValueInfo, writeModel, type Graph } from '@edgefleet/server/compress/ir/index';
+import { attr, createGraph, createModel, loadModel, readModelBytes, tensorValueInfo, writeModel, type Graph } from '@edgefleet/compress/ir/index';
 import { buildHostileCases, buildMlp, mutateProto, paddleOcrPaths, seeded } from '../fixtures/ir-models.js';
 
 const CLS = paddleOcrPaths().cls;

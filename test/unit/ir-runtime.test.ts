@@ -1,6 +1,6 @@
 import t from 'tap';
-import { createGraph, createModel, tensorValueInfo, writeModel } from '@edgefleet/server/compress/ir/index';
-import { createOrtSession } from '@edgefleet/server/runtime/ort';
+import { createGraph, createModel, tensorValueInfo, writeModel } from '@edgefleet/compress/ir/index';
+import { createOrtSession } from '@edgefleet/compress/runtime/ort';
 import { buildMlp, seededFloats } from '../fixtures/ir-models.js';
 
 t.test('a session reports its inputs/outputs and runs typed feeds', async (t) => {

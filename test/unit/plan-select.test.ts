@@ -2,7 +2,7 @@ import t from 'tap';
 import type { DeviceClass } from '@edgefleet/shared';
 import { planSchema } from '@edgefleet/shared';
 import { assemblePlan, candidateOf, candidatesOf, canonicalJson, checkBudgets, effectiveSpeedModel, formatPlanTable, paretoFront, precisionOf, predict, preferenceOrder, renderPlanSvg, BUILTIN_CLASS_PROFILES, type Built, type ModelRecord, type Variant } from '@edgefleet/server/plan/index';
-import { parseRecipe } from '@edgefleet/server/compress/recipes';
+import { parseRecipe } from '@edgefleet/compress/recipes';
 
 const SHA = (c: string): string => c.repeat(64);
 const model: ModelRecord = { sha256: SHA('a'), name: 'm', path: 'models/a.onnx', bytes: 1000, evalSpec: 'mnist', shapes: {}, createdAt: 0 };

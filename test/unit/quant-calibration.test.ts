@@ -1,6 +1,6 @@
 import t from 'tap';
-import { createCalibrator, entropyThreshold, type CalibrationMethod } from '@edgefleet/server/compress/quant/calibrators';
-import { addToHistogram, createAbsHistogram, histogramPercentile } from '@edgefleet/server/compress/quant/histogram';
+import { createCalibrator, entropyThreshold, type CalibrationMethod } from '@edgefleet/compress/quant/calibrators';
+import { addToHistogram, createAbsHistogram, histogramPercentile } from '@edgefleet/compress/quant/histogram';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;

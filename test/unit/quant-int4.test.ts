@@ -1,5 +1,5 @@
 import t from 'tap';
-import { dequantizeMatMulNBits4, getNibble, isValidBlockSize, quantizeMatMulNBits4 } from '@edgefleet/server/compress/quant/int4';
+import { dequantizeMatMulNBits4, getNibble, isValidBlockSize, quantizeMatMulNBits4 } from '@edgefleet/compress/quant/int4';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -58,8 +58,8 @@ t.test('round-trip error ≤ scale/2 per block', async (t) => {
 });
 
 t.test('onnxruntime agrees: a MatMulNBits model equals A · dequantize(B) (nibble order, zero-point rows, bias input)', async (t) => {
-  const { createModel, tensorValueInfo, attr, writeModel } = await import('@edgefleet/server/compress/ir/index');
-  const { createOrtSession } = await import('@edgefleet/server/runtime/ort');
+  const { createModel, tensorValueInfo, attr, writeModel } = await import('@edgefleet/compress/ir/index');
+  const { createOrtSession } = await import('@edgefleet/compress/runtime/ort');
   const r = rng(99);
   // K=80 with block 32 → 3 blocks (odd, so the zero-point padding nibble matters), N=5 rows.
   for (const symmetric of [true, false]) {

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { QUANT_KERNELS, type IntType } from '@edgefleet/server/compress/quant/kernels';
-import { attr, createModel, makeTensor, tensorValueInfo, writeModel } from '@edgefleet/server/compress/ir/index';
-import type { NodeSpec, Tensor } from '@edgefleet/server/compress/ir/types';
-import { createOrtSession, type RuntimeTensor } from '@edgefleet/server/runtime/ort';
+import { QUANT_KERNELS, type IntType } from '@edgefleet/compress/quant/kernels';
+import { attr, createModel, makeTensor, tensorValueInfo, writeModel } from '@edgefleet/compress/ir/index';
+import type { NodeSpec, Tensor } from '@edgefleet/compress/ir/types';
+import { createOrtSession, type RuntimeTensor } from '@edgefleet/compress/runtime/ort';
 
 // Every [activation, weight] type pair kernels.ts claims for the CPU EP is built as a one-node
 // model and run in the installed onnxruntime-node, so an upgrade that drops a combination fails

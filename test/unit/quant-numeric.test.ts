@@ -1,7 +1,7 @@
 import t from 'tap';
-import { float16BitsToFloat32, float32ToFloat16Bits, fromFloat16Array, toFloat16Array, countFloat16Overflows } from '@edgefleet/server/compress/quant/fp16';
-import { activationQParams, dequantizePerChannel, dequantizeValue, outputChannelAxis, quantizePerChannelInt8, quantizeValue } from '@edgefleet/server/compress/quant/int8';
-import { roundHalfEven } from '@edgefleet/server/compress/quant/rounding';
+import { float16BitsToFloat32, float32ToFloat16Bits, fromFloat16Array, toFloat16Array, countFloat16Overflows } from '@edgefleet/compress/quant/fp16';
+import { activationQParams, dequantizePerChannel, dequantizeValue, outputChannelAxis, quantizePerChannelInt8, quantizeValue } from '@edgefleet/compress/quant/int8';
+import { roundHalfEven } from '@edgefleet/compress/quant/rounding';
 
 /** Seeded PRNG (mulberry32) so every table is reproducible. */
 function rng(seed: number): () => number {

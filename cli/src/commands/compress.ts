@@ -1,9 +1,6 @@
 import { Command } from 'commander';
 import { EdgefleetError } from '@edgefleet/shared';
-import { compressModel, type CompressReport } from '@edgefleet/server/compress/compress-model';
-import { readModelBytes, loadModel, writeBytesAtomic } from '@edgefleet/server/compress/ir/index';
-import { loadDataSource } from '@edgefleet/server/data/source';
-import type { Progress } from '@edgefleet/server/compress/passes/types';
+import { compressModel, type CompressReport, readModelBytes, loadModel, writeBytesAtomic, loadDataSource, type Progress } from '@edgefleet/compress';
 
 function parseShapes(values: readonly string[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};

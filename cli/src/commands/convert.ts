@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { convertModelFile } from '@edgefleet/server/compress/ir/index';
+import { convertModelFile } from '@edgefleet/compress';
 
 /** `edgefleet convert IN.onnx -o OUT.onnx`: read and rewrite a model through the IR. */
 export function convertCommand(): Command {

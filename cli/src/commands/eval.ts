@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
-import { evaluateModel, formatEvalResult, type EvaluateOptions } from '@edgefleet/server/compress/eval/index';
+import { evaluateModel, formatEvalResult, type EvaluateOptions } from '@edgefleet/compress';
 
 function positiveInt(max: number): (value: string) => number {
   return (value) => {

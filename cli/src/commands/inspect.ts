@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { loadModel, readModelBytes, sha256Hex } from '@edgefleet/server/compress/ir/index';
-import { inspectModel, type InspectReport } from '@edgefleet/server/compress/inspect';
+import { loadModel, readModelBytes, sha256Hex, inspectModel, type InspectReport } from '@edgefleet/compress';
 
 /** Left-aligned text table with a dashed header rule. */
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Precision } from '@edgefleet/shared';
-import { parseRecipe, type Recipe } from '../compress/recipes.js';
+import { parseRecipe, type Recipe } from '@edgefleet/compress';
 
 /** The baseline: the uploaded model as it is. */
 export const BASELINE_RECIPE = 'fp32';

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
-import { loadModel, sha256Hex, writeBytesAtomic } from '../compress/ir/index.js';
+import { loadModel, sha256Hex, writeBytesAtomic } from '@edgefleet/compress';
 import type { Store } from '../store/db.js';
 import type { ModelRow } from '../store/planner-tables.js';
 

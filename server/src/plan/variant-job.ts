@@ -6,12 +6,7 @@
  */
 import { join } from 'node:path';
 import { isEdgefleetError } from '@edgefleet/shared';
-import { compressModel, type CompressReport } from '../compress/compress-model.js';
-import { evaluateModel, modelInputsOf } from '../compress/eval/evaluate.js';
-import type { EvalResult } from '../compress/eval/schema.js';
-import { loadModel, readModelBytes, sha256Hex, writeBytesAtomic } from '../compress/ir/index.js';
-import { loadDataSource } from '../data/source.js';
-import type { Recipe } from '../compress/recipes.js';
+import { compressModel, type CompressReport, evaluateModel, modelInputsOf, type EvalResult, loadModel, readModelBytes, sha256Hex, writeBytesAtomic, loadDataSource, type Recipe } from '@edgefleet/compress';
 
 /** What a worker is asked to do (structured-clone safe). */
 export interface VariantJob {

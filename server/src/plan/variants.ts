@@ -7,8 +7,7 @@
  */
 import { join, relative, resolve } from 'node:path';
 import { spawnModuleWorker } from '@edgefleet/shared';
-import { EvalResultSchema, type EvalResult } from '../compress/eval/schema.js';
-import type { CompressReport } from '../compress/compress-model.js';
+import { EvalResultSchema, type EvalResult, type CompressReport } from '@edgefleet/compress';
 import type { Store } from '../store/db.js';
 import type { VariantRow } from '../store/planner-tables.js';
 import type { Candidate } from './candidates.js';

@@ -5,7 +5,7 @@ import { EdgefleetError } from '@edgefleet/shared';
 import { DTYPE_BYTES, elementCount, formatDims, type Dataset, type SampleData, type SampleDtype, type SampleTensor } from './tensor.js';
 
 /**
- * A directory of sample tensors (format documented in server/src/data/README.md):
+ * A directory of sample tensors (format documented in compress/src/data/README.md):
  *
  *     DIR/manifest.json   {"format":"edgefleet-samples","version":1,"count":N,
  *                          "tensors":[{"name":"input","dtype":"float32","dims":[N,784],"file":"input.bin"}],
@@ -84,7 +84,7 @@ export function readSampleDir(dir: string): Dataset {
   try {
     raw = JSON.parse(readFileSync(join(dir, SAMPLE_DIR_MANIFEST), 'utf8'));
   } catch (err: unknown) {
-    fail(dir, `no readable ${SAMPLE_DIR_MANIFEST}; see server/src/data/README.md for the format`, err);
+    fail(dir, `no readable ${SAMPLE_DIR_MANIFEST}; see compress/src/data/README.md for the format`, err);
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) fail(dir, `invalid ${SAMPLE_DIR_MANIFEST}:\n${z.prettifyError(parsed.error)}`);

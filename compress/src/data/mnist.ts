@@ -10,7 +10,7 @@ import type { Dataset } from './tensor.js';
  * pixels in [0,1]. We read the package's JSON files directly rather than calling its API,
  * because its sampling helpers shuffle with `Math.random`.
  *
- * Split (documented in server/src/data/README.md): all 10,000 samples, in package order
+ * Split (documented in compress/src/data/README.md): all 10,000 samples, in package order
  * (digit 0's samples first, then digit 1's, …), are permuted with a mulberry32 generator
  * seeded by `deriveSeed(seed, 'mnist-split')`; the first 7,000 are `train`, the next
  * 1,000 `calib`, the last 2,000 `test`. The three sets never overlap and the same seed

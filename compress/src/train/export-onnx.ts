@@ -1,4 +1,4 @@
-import { attr, createModel, floatTensor, tensorValueInfo, type Model, type NodeSpec, type Tensor } from '../compress/ir/index.js';
+import { attr, createModel, floatTensor, tensorValueInfo, type Model, type NodeSpec, type Tensor } from '../ir/index.js';
 import { layerShapes, type ArchSpec, type ParamArray } from './arch.js';
 
 /** Names of the exported model's one input and one output. */

@@ -1,9 +1,9 @@
 /**
- * The narrow session surface compression needs, on top of the server's single onnxruntime wrapper
+ * The narrow session surface compression needs, on top of the toolkit's single onnxruntime wrapper
  * (runtime/ort.ts): feed plain typed arrays, get float32 outputs back.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import { createOrtSession, type RuntimeTensor } from '../../runtime/ort.js';
+import { createOrtSession, type RuntimeTensor } from '../runtime/ort.js';
 
 /** A plain tensor fed to a session. */
 export interface FeedTensor {

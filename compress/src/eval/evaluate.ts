@@ -1,8 +1,8 @@
 import { EdgefleetError } from '@edgefleet/shared';
-import { loadDataSource, type DataSourceOptions } from '../../data/source.js';
-import { formatDims, sliceDataset, type Dataset, type ModelInputSpec } from '../../data/tensor.js';
+import { loadDataSource, type DataSourceOptions } from '../data/source.js';
+import { formatDims, sliceDataset, type Dataset, type ModelInputSpec } from '../data/tensor.js';
 import { readModelBytes, loadModel, sha256Hex, type Model } from '../ir/index.js';
-import { createOrtSession, type OrtSession } from '../../runtime/ort.js';
+import { createOrtSession, type OrtSession } from '../runtime/ort.js';
 import { estimateGraphMemory } from './memory.js';
 import { accuracyOf, fidelityOf } from './metrics.js';
 import { batchFor, collectOutput, measureLatency } from './run.js';

@@ -7,7 +7,7 @@
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
-import type { Dataset } from '../data/tensor.js';
+import type { Dataset } from './data/tensor.js';
 import { createOrtCalibrationRunner } from './calibration/collect.js';
 import { loadModel } from './ir/decode.js';
 import { sha256Hex, writeModel } from './ir/encode.js';

@@ -1,6 +1,6 @@
 import { loadMnist, MNIST_SPLIT_SEED } from '../data/mnist.js';
 import type { Dataset } from '../data/tensor.js';
-import { sha256Hex, writeModel, type Model } from '../compress/ir/index.js';
+import { sha256Hex, writeModel, type Model } from '../ir/index.js';
 import { createOrtSession } from '../runtime/ort.js';
 import { MNIST_CNN, MNIST_MLP, type ArchSpec } from './arch.js';
 import { exportArch, ZOO_INPUT, ZOO_OUTPUT } from './export-onnx.js';

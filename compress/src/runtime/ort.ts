@@ -1,5 +1,5 @@
 /**
- * The one server module that imports onnxruntime-node. Sessions are created from model bytes
+ * The one module of the toolkit that imports onnxruntime-node. Sessions are created from model bytes
  * with edge-like defaults (one intra-op thread, one inter-op thread, sequential execution),
  * fed and read as plain typed tensors, and always released by the caller.
  *

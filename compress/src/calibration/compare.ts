@@ -6,7 +6,7 @@
  * int8-static and the layer analysis use it to find where a quantized model departs from float.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import type { Dataset, SampleTensor } from '../../data/tensor.js';
+import type { Dataset, SampleTensor } from '../data/tensor.js';
 import { loadModel } from '../ir/decode.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';

@@ -1,6 +1,6 @@
 /**
  * The ONNX IR: load (decode + verify), an indexed mutable graph, builders, verification and
- * deterministic writing. Import from here: `@edgefleet/server/compress/ir/index`.
+ * deterministic writing. Import from here: `@edgefleet/compress/ir/index`.
  */
 export * from './dtype.js';
 export * from './types.js';

@@ -1,6 +1,6 @@
 import { EdgefleetError } from '@edgefleet/shared';
-import { sliceDataset, type Dataset, type SampleTensor } from '../../data/tensor.js';
-import type { OrtSession, RuntimeTensor } from '../../runtime/ort.js';
+import { sliceDataset, type Dataset, type SampleTensor } from '../data/tensor.js';
+import type { OrtSession, RuntimeTensor } from '../runtime/ort.js';
 import { percentile } from './metrics.js';
 import type { LatencyResult } from './schema.js';
 

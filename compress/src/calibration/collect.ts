@@ -5,7 +5,7 @@
  * number of samples.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import type { Dataset, SampleTensor } from '../../data/tensor.js';
+import type { Dataset, SampleTensor } from '../data/tensor.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';
 import { createCalibrator, type CalibRange, type CalibrationMethod } from '../quant/calibrators.js';

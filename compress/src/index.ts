@@ -1,0 +1,59 @@
+/**
+ * @edgefleet/compress: edgefleet's model toolkit, usable without the fleet (no broker, no
+ * store, no HTTP). It depends on `@edgefleet/shared` only; the server's planner builds its
+ * variants through it, the agent never imports it.
+ *
+ * The public surface is this file, four things:
+ *
+ * 1. **Load, verify and write a model.** `loadModel(bytes)` decodes and verifies an ONNX file
+ *    into the IR (throws `EF_ERR_MODEL_*` with the reason); `readModelBytes` / `readModelFile`
+ *    read one with size limits; `writeModel(model)` gives deterministic bytes and `sha256Hex`
+ *    their content address; `writeModelFile` / `writeBytesAtomic` write through a temp file and
+ *    a rename; `convertModelFile(in, out)` is a decode + verify + canonical write.
+ * 2. **Run a recipe.** `compressModel(bytes, recipe, {calib})` runs a preset (`PRESETS`) or a
+ *    JSON list of passes over the model and returns the new bytes with a `CompressReport`
+ *    (per pass, per layer, sizes). Calibration data comes from `loadDataSource(spec, inputs)`:
+ *    `mnist[:SPLIT][:N]`, `random:N` or a sample directory.
+ * 3. **Evaluate.** `evaluateModel(path, options)`: accuracy on labelled data or fidelity to a
+ *    reference, size, host latency in onnxruntime, memory; `formatEvalResult` prints it.
+ * 4. **Inspect.** `inspectModel(model)`: interface, opsets, op histogram, parameters, bytes per
+ *    dtype, the largest tensors, verification.
+ *
+ * Deeper modules (the IR's graph API in `ir/`, single passes in `passes/`, quantization kernels
+ * in `quant/`, the trainer in `train/`) are importable by subpath,
+ * e.g. `@edgefleet/compress/ir/index`, for tests, benchmarks and the zoo script; they are not
+ * part of the stable surface.
+ */
+
+// 1. Load, verify, write.
+export {
+  loadModel,
+  DEFAULT_LOAD_LIMITS,
+  type LoadOptions,
+  writeModel,
+  sha256Hex,
+  readModelBytes,
+  readModelFile,
+  writeModelFile,
+  writeBytesAtomic,
+  convertModelFile,
+  type ConvertResult,
+  verifyModel,
+  type VerifyResult,
+  type Model,
+} from './ir/index.js';
+
+// 2. Run a recipe.
+export { compressModel, CompressReportSchema, type CompressReport, type CompressOptions } from './compress-model.js';
+export { parseRecipe, PRESETS, RecipeSchema, type Recipe, type RecipeStep } from './recipes.js';
+export type { Progress } from './passes/types.js';
+export { loadDataSource, type DataSourceOptions } from './data/source.js';
+export type { Dataset, ModelInputSpec } from './data/tensor.js';
+
+// 3. Evaluate.
+export { evaluateModel, modelInputsOf, type EvaluateOptions } from './eval/evaluate.js';
+export { EvalResultSchema, type EvalResult, type LatencyResult } from './eval/schema.js';
+export { formatEvalResult } from './eval/table.js';
+
+// 4. Inspect.
+export { inspectModel, InspectReportSchema, type InspectReport } from './inspect.js';
