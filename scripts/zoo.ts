@@ -10,17 +10,24 @@ import { parseArgs } from 'node:util';
 import { writeBytesAtomic } from '@edgefleet/compress/ir/index';
 import { buildZooModel, ZOO_RECIPES, type ZooName } from '@edgefleet/compress/train/zoo';
 
-const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, out: { type: 'string', default: 'models/zoo' } } });
+const { values } = parseArgs({
+  options: { only: { type: 'string', multiple: true }, out: { type: 'string', default: 'models/zoo' } },
+});
 const names = (values.only ?? Object.keys(ZOO_RECIPES)) as ZooName[];
-for (const n of names) if (!(n in ZOO_RECIPES)) throw new Error(`unknown zoo model ${n}; known: ${Object.keys(ZOO_RECIPES).join(', ')}`);
+for (const n of names)
+  if (!(n in ZOO_RECIPES)) throw new Error(`unknown zoo model ${n}; known: ${Object.keys(ZOO_RECIPES).join(', ')}`);
 
 let failed = false;
 await mkdir(values.out, { recursive: true });
 for (const name of names) {
   console.log(`[zoo] training ${name} …`);
-  const { bytes, card } = await buildZooModel(name, (s) => console.log(`[zoo] ${name} epoch ${s.epoch}: loss ${s.meanLoss.toFixed(4)} (${(s.ms / 1000).toFixed(1)} s)`));
+  const { bytes, card } = await buildZooModel(name, (s) =>
+    console.log(`[zoo] ${name} epoch ${s.epoch}: loss ${s.meanLoss.toFixed(4)} (${(s.ms / 1000).toFixed(1)} s)`),
+  );
   const floor = ZOO_RECIPES[name].floor;
-  console.log(`[zoo] ${name}: test top-1 ${(card.accuracy.top1 * 100).toFixed(2)}% (floor ${floor * 100}%), ${card.bytes} bytes, export max |Δ| ${card.exportMaxAbsDiff.toExponential(2)}, trained in ${(card.training.trainMs / 1000).toFixed(1)} s`);
+  console.log(
+    `[zoo] ${name}: test top-1 ${(card.accuracy.top1 * 100).toFixed(2)}% (floor ${floor * 100}%), ${card.bytes} bytes, export max |Δ| ${card.exportMaxAbsDiff.toExponential(2)}, trained in ${(card.training.trainMs / 1000).toFixed(1)} s`,
+  );
   if (card.accuracy.top1 < floor || card.exportMaxAbsDiff > 1e-3) {
     console.error(`[zoo] ${name} misses its floor or does not reproduce TensorFlow.js; not written`);
     failed = true;

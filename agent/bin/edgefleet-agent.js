@@ -4,6 +4,11 @@
 import { runAgentCli } from '../dist/cli.js';
 
 runAgentCli(process.argv.slice(2), process.env).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(err instanceof Error ? err.stack : err); process.exitCode = 1; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exitCode = 1;
+  },
 );

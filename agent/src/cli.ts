@@ -26,7 +26,10 @@ export function agentUsage(command = 'edgefleet-agent'): string {
 }
 
 /** Turns parsed flag values into config keys (`device-id` → `deviceId`). */
-export function flagsToConfig(values: Readonly<Record<string, unknown>>): { flags: Partial<Record<keyof AgentConfig, unknown>>; configFile: string | undefined } {
+export function flagsToConfig(values: Readonly<Record<string, unknown>>): {
+  flags: Partial<Record<keyof AgentConfig, unknown>>;
+  configFile: string | undefined;
+} {
   const flags: Partial<Record<keyof AgentConfig, unknown>> = {};
   let configFile: string | undefined;
   for (const f of AGENT_FLAGS) {
@@ -39,7 +42,10 @@ export function flagsToConfig(values: Readonly<Record<string, unknown>>): { flag
 }
 
 /** Runs the command; resolves with the exit code (0 ok, 2 bad usage or config, 1 failure). */
-export async function runAgentCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export async function runAgentCli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
   const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
   for (const f of AGENT_FLAGS) options[f.name] = { type: 'string' };
   let values: Record<string, unknown>;

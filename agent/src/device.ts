@@ -7,7 +7,15 @@
  * working [issue 6].
  */
 import type { Logger } from 'pino';
-import { TERMINAL_DEPLOY_STATES, type AnyMessage, type Chunk, type ChunkNack, type DeployReport, type Desired, type TrustedKey } from '@edgefleet/shared';
+import {
+  TERMINAL_DEPLOY_STATES,
+  type AnyMessage,
+  type Chunk,
+  type ChunkNack,
+  type DeployReport,
+  type Desired,
+  type TrustedKey,
+} from '@edgefleet/shared';
 import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
@@ -97,24 +105,42 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let stopped = false;
   let faults: DeviceFaults = options.faults ?? {};
 
-  const link = createAgentLink({ ...options.link, logger: options.logger, clock, random, currentModel: () => serving.current()?.sha256 ?? null });
-
-  const telemetry = options.telemetry === false ? null : createDeviceTelemetry({
-    ...(options.telemetry ?? {}),
-    deviceId: options.link.deviceId, deviceClass: options.link.deviceClass, dataDir: options.dataDir,
-    clock, link, serving, manifest: (sha) => manifests.get(sha) ?? null, logger: log,
+  const link = createAgentLink({
+    ...options.link,
+    logger: options.logger,
+    clock,
+    random,
+    currentModel: () => serving.current()?.sha256 ?? null,
   });
+
+  const telemetry =
+    options.telemetry === false
+      ? null
+      : createDeviceTelemetry({
+          ...(options.telemetry ?? {}),
+          deviceId: options.link.deviceId,
+          deviceClass: options.link.deviceClass,
+          dataDir: options.dataDir,
+          clock,
+          link,
+          serving,
+          manifest: (sha) => manifests.get(sha) ?? null,
+          logger: log,
+        });
 
   function createWorker(): ModelWorker {
     // Every worker goes through the fault seam; with no fault in force it is a pass-through.
-    const worker: ModelWorker = withFaults(createModelWorker({
-      intraOpNumThreads: options.intraOpNumThreads ?? 1,
-      onCrash: (reason) => {
-        workerCrashes += 1;
-        log.error({ reason }, 'inference worker crashed');
-        if (serving.current()?.worker === worker && !stopped) void respawn();
-      },
-    }), () => faults);
+    const worker: ModelWorker = withFaults(
+      createModelWorker({
+        intraOpNumThreads: options.intraOpNumThreads ?? 1,
+        onCrash: (reason) => {
+          workerCrashes += 1;
+          log.error({ reason }, 'inference worker crashed');
+          if (serving.current()?.worker === worker && !stopped) void respawn();
+        },
+      }),
+      () => faults,
+    );
     return worker;
   }
 
@@ -124,7 +150,12 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     try {
       await worker.load(await store.read(pointer.sha256));
       manifests.set(pointer.sha256, pointer.desired);
-      const before = serving.switchTo({ worker, sha256: pointer.sha256, variantId: pointer.variantId, deploymentId: pointer.deploymentId });
+      const before = serving.switchTo({
+        worker,
+        sha256: pointer.sha256,
+        variantId: pointer.variantId,
+        deploymentId: pointer.deploymentId,
+      });
       await before?.worker.terminate();
       return true;
     } catch (err: unknown) {
@@ -137,25 +168,43 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   async function respawn(): Promise<void> {
     const state = await store.loadState();
     const sha = serving.current()?.sha256;
-    const pointer = [state.current, state.lastKnownGood, state.previous].find((p) => p?.sha256 === sha) ?? state.lastKnownGood;
-    if (pointer && await serveStored(pointer)) log.warn({ sha256: pointer.sha256 }, 'serving again from a fresh worker after a crash');
+    const pointer =
+      [state.current, state.lastKnownGood, state.previous].find((p) => p?.sha256 === sha) ?? state.lastKnownGood;
+    if (pointer && (await serveStored(pointer)))
+      log.warn({ sha256: pointer.sha256 }, 'serving again from a fresh worker after a crash');
   }
 
   function report(r: DeployReport): void {
     lastReport = r;
     for (const l of listeners) l(r);
-    link.publish('events', r).catch((err: unknown) => log.debug({ err, state: r.state }, 'deploy report not sent (offline); a redelivered manifest repeats the terminal one'));
+    link
+      .publish('events', r)
+      .catch((err: unknown) =>
+        log.debug(
+          { err, state: r.state },
+          'deploy report not sent (offline); a redelivered manifest repeats the terminal one',
+        ),
+      );
   }
 
   const transport: ChunkTransport = {
     request: (request) => link.publish('chunk-req', request),
-    listen: (handler) => link.on('chunks', (message: AnyMessage | null) => {
-      if (message?.type === 'chunk' || message?.type === 'chunk-nack') handler(message as Chunk | ChunkNack);
-    }),
+    listen: (handler) =>
+      link.on('chunks', (message: AnyMessage | null) => {
+        if (message?.type === 'chunk' || message?.type === 'chunk-nack') handler(message as Chunk | ChunkNack);
+      }),
   };
   const deps: SwapDeps = {
-    deviceId: options.link.deviceId, trustedKeys: options.trustedKeys, store, serving, transport, clock, random, createWorker,
-    ...(options.download ? { download: options.download } : {}), ...(options.preferHttp ? { preferHttp: true } : {}),
+    deviceId: options.link.deviceId,
+    trustedKeys: options.trustedKeys,
+    store,
+    serving,
+    transport,
+    clock,
+    random,
+    createWorker,
+    ...(options.download ? { download: options.download } : {}),
+    ...(options.preferHttp ? { preferHttp: true } : {}),
   };
 
   async function processDesired(desired: Desired): Promise<void> {
@@ -170,7 +219,12 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     const abort = new AbortController();
     active = { deploymentId, abort };
     try {
-      const result = await runSwap(desired, deps, { signal: abort.signal, logger: log, report, ...(options.swapSteps ? { steps: options.swapSteps } : {}) });
+      const result = await runSwap(desired, deps, {
+        signal: abort.signal,
+        logger: log,
+        report,
+        ...(options.swapSteps ? { steps: options.swapSteps } : {}),
+      });
       if (result.state === 'succeeded') manifests.set(desired.body.artifact.sha256, desired);
     } finally {
       active = null;
@@ -181,9 +235,14 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     if (message !== null && message.type !== 'desired') return;
     latest = message;
     if (active && active.deploymentId !== message?.body.deploymentId) active.abort.abort();
-    if (message === null) { log.info('desired state cleared; keeping the current model'); return; }
+    if (message === null) {
+      log.info('desired state cleared; keeping the current model');
+      return;
+    }
     if (active?.deploymentId === message.body.deploymentId) return;
-    chain = chain.then(() => processDesired(message)).catch((err: unknown) => log.error({ err }, 'deployment handling failed'));
+    chain = chain
+      .then(() => processDesired(message))
+      .catch((err: unknown) => log.error({ err }, 'deployment handling failed'));
   }
 
   function sample(): Record<string, FloatTensor> | null {
@@ -191,27 +250,43 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     const desired = sha === undefined ? undefined : manifests.get(sha);
     if (!desired) return null;
     const feeds = goldenFeeds(desired.body.golden);
-    return Object.fromEntries(Object.entries(feeds).map(([name, t]) => {
-      const row = t.data.length / (t.dims[0] ?? 1);
-      return [name, { dims: [1, ...t.dims.slice(1)], data: t.data.slice(0, row) }];
-    }));
+    return Object.fromEntries(
+      Object.entries(feeds).map(([name, t]) => {
+        const row = t.data.length / (t.dims[0] ?? 1);
+        return [name, { dims: [1, ...t.dims.slice(1)], data: t.data.slice(0, row) }];
+      }),
+    );
   }
 
   async function start(): Promise<void> {
     const state = await store.loadState();
     for (const pointer of [state.lastKnownGood, state.previous]) {
-      if (pointer && await serveStored(pointer)) { log.info({ sha256: pointer.sha256, variantId: pointer.variantId }, 'serving last-known-good model'); break; }
+      if (pointer && (await serveStored(pointer))) {
+        log.info({ sha256: pointer.sha256, variantId: pointer.variantId }, 'serving last-known-good model');
+        break;
+      }
     }
     if (options.serve) {
       try {
         api = await startLocalApi({ serving, logger: options.logger, ...options.serve });
       } catch (err: unknown) {
         // A taken port must not stop the device from serving its fleet role; say how to fix it.
-        log.error({ err: { message: (err as Error).message } }, 'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket');
+        log.error(
+          { err: { message: (err as Error).message } },
+          'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket',
+        );
       }
     }
     telemetry?.start();
-    if ((options.workloadRatePerS ?? 0) > 0) workload = startWorkload({ serving, ratePerS: options.workloadRatePerS ?? 0, sample, clock, random, logger: log });
+    if ((options.workloadRatePerS ?? 0) > 0)
+      workload = startWorkload({
+        serving,
+        ratePerS: options.workloadRatePerS ?? 0,
+        sample,
+        clock,
+        random,
+        logger: log,
+      });
     link.on('desired', handleDesired);
     link.start().catch(() => undefined);
   }
@@ -227,17 +302,38 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   }
 
   return Object.freeze({
-    link, serving, store, telemetry,
+    link,
+    serving,
+    store,
+    telemetry,
     api: () => api,
     start,
-    stop: async (stopOptions: { readonly clean?: boolean } = {}) => { await link.stop(stopOptions); await shutdown(); },
-    kill: async () => { link.kill(); await shutdown(); },
-    injectFaults: (next: DeviceFaults) => { faults = next; },
+    stop: async (stopOptions: { readonly clean?: boolean } = {}) => {
+      await link.stop(stopOptions);
+      await shutdown();
+    },
+    kill: async () => {
+      link.kill();
+      await shutdown();
+    },
+    injectFaults: (next: DeviceFaults) => {
+      faults = next;
+    },
     status: (): DeviceStatus => {
       const model = serving.current();
-      return { serving: model ? { sha256: model.sha256, variantId: model.variantId } : null, swapping: active?.deploymentId ?? null, workerCrashes, lastReport };
+      return {
+        serving: model ? { sha256: model.sha256, variantId: model.variantId } : null,
+        swapping: active?.deploymentId ?? null,
+        workerCrashes,
+        lastReport,
+      };
     },
     idle: () => chain,
-    onReport: (listener: (r: DeployReport) => void) => { listeners.add(listener); return () => { listeners.delete(listener); }; },
+    onReport: (listener: (r: DeployReport) => void) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
   });
 }

@@ -43,16 +43,32 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     trustedKeys: config.trustedKeys.map(parseTrustedKey),
     logger,
     intraOpNumThreads: config.intraOpThreads,
-    serve: config.serveSocket ? { socketPath: config.serveSocket } : config.servePort >= 0 ? { port: config.servePort } : false,
+    serve: config.serveSocket
+      ? { socketPath: config.serveSocket }
+      : config.servePort >= 0
+        ? { port: config.servePort }
+        : false,
     workloadRatePerS: config.workloadRate,
     preferHttp: config.artifactTransport === 'http',
   });
   const { link } = device;
   link.on('commands', (message) => {
-    if (message?.type === 'command') logger.info({ commandId: message.commandId, name: message.name }, 'command received');
+    if (message?.type === 'command')
+      logger.info({ commandId: message.commandId, name: message.name }, 'command received');
   });
-  if (config.trustedKeys.length === 0) logger.warn('no trusted keys configured: every deployment manifest will be refused; pass --trusted-keys with the server\'s public key');
-  logger.info({ deviceId: config.deviceId, deviceClass: config.deviceClass, broker: redactUrl(config.brokerUrl), capabilities: detected.capabilities }, 'agent starting');
+  if (config.trustedKeys.length === 0)
+    logger.warn(
+      "no trusted keys configured: every deployment manifest will be refused; pass --trusted-keys with the server's public key",
+    );
+  logger.info(
+    {
+      deviceId: config.deviceId,
+      deviceClass: config.deviceClass,
+      broker: redactUrl(config.brokerUrl),
+      capabilities: detected.capabilities,
+    },
+    'agent starting',
+  );
   // Serves the last-known-good model (and the local API) before the link starts connecting.
   await device.start();
   return Object.freeze({ link, device, stop: () => device.stop({ clean: true }) });

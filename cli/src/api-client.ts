@@ -50,17 +50,30 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       });
     } catch (err: unknown) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new EdgefleetError('EF_ERR_API_UNREACHABLE', `cannot reach the admin API at ${base} (${cause}); is \`edgefleet server\` running? pass --api URL or set EDGEFLEET_API`, { url: base }, { cause: err });
+      throw new EdgefleetError(
+        'EF_ERR_API_UNREACHABLE',
+        `cannot reach the admin API at ${base} (${cause}); is \`edgefleet server\` running? pass --api URL or set EDGEFLEET_API`,
+        { url: base },
+        { cause: err },
+      );
     }
     const text = await response.text();
     let json: unknown = null;
-    try { json = text === '' ? null : JSON.parse(text); } catch { /* reported below */ }
+    try {
+      json = text === '' ? null : JSON.parse(text);
+    } catch {
+      /* reported below */
+    }
     if (response.ok) return json as T;
     const error = apiErrorSchema.safeParse(json);
     if (error.success && Object.hasOwn(ERROR_CATALOGUE, error.data.code)) {
       throw new EdgefleetError(error.data.code as ErrorCode, error.data.message, error.data.details);
     }
-    throw new EdgefleetError('EF_ERR_API_INTERNAL', `admin API answered HTTP ${response.status}: ${text.slice(0, 300)}`, { status: response.status });
+    throw new EdgefleetError(
+      'EF_ERR_API_INTERNAL',
+      `admin API answered HTTP ${response.status}: ${text.slice(0, 300)}`,
+      { status: response.status },
+    );
   }
   return {
     get: (path) => call('GET', path),
@@ -75,10 +88,19 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 export function addApiFlags(command: Command): Command {
   return command
     .option('--api <url>', `admin API base URL (default ${DEFAULT_API_URL}; env EDGEFLEET_API)`)
-    .option('--token <token>', 'admin token (env EDGEFLEET_TOKEN); create one on the server host with `edgefleet token create`');
+    .option(
+      '--token <token>',
+      'admin token (env EDGEFLEET_TOKEN); create one on the server host with `edgefleet token create`',
+    );
 }
 
 /** The client for a command's parsed `--api/--token` flags, falling back to the environment. */
-export function apiClientFromFlags(flags: { api?: string; token?: string }, env: Readonly<Record<string, string | undefined>> = process.env): ApiClient {
-  return createApiClient({ url: flags.api ?? env['EDGEFLEET_API'] ?? DEFAULT_API_URL, token: flags.token ?? env['EDGEFLEET_TOKEN'] });
+export function apiClientFromFlags(
+  flags: { api?: string; token?: string },
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ApiClient {
+  return createApiClient({
+    url: flags.api ?? env['EDGEFLEET_API'] ?? DEFAULT_API_URL,
+    token: flags.token ?? env['EDGEFLEET_TOKEN'],
+  });
 }

@@ -9,7 +9,10 @@ type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
  */
 export function createCliLogger(level: Level, stream: NodeJS.WriteStream = process.stdout): Logger {
   if (!stream.isTTY) return createLogger({ level });
-  return createLogger({ level, destination: pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', sync: true }) });
+  return createLogger({
+    level,
+    destination: pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', sync: true }),
+  });
 }
 
 /** Resolves when the process gets SIGINT or SIGTERM; a second signal exits at once. */

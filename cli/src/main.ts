@@ -12,8 +12,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   // action throws (InvalidArgumentError) reach us unprinted, so remember which case it is.
   let commanderPrinted = false;
   const program = new Command('edgefleet')
-    .configureOutput({ outputError: (text, write) => { commanderPrinted = true; write(text); } })
-    .description('Compress ONNX models per class of edge device, ship them over MQTT, and keep each class within its budgets.')
+    .configureOutput({
+      outputError: (text, write) => {
+        commanderPrinted = true;
+        write(text);
+      },
+    })
+    .description(
+      'Compress ONNX models per class of edge device, ship them over MQTT, and keep each class within its budgets.',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const make of COMMANDS) program.addCommand(inheritSettings(make(), program));
@@ -22,8 +29,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err: unknown) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      if (!commanderPrinted) console.error(`${err.message.startsWith('error') ? err.message : `error: ${err.message}`}\n(run with --help for usage)`);
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return 0;
+      if (!commanderPrinted)
+        console.error(
+          `${err.message.startsWith('error') ? err.message : `error: ${err.message}`}\n(run with --help for usage)`,
+        );
       return 2;
     }
     if (isEdgefleetError(err)) {

@@ -22,9 +22,17 @@ export const CompressReportSchema = z.object({
   recipe: z.string(),
   ok: z.boolean(),
   issues: z.array(z.string()),
-  passes: z.array(z.object({ pass: z.string(), ok: z.boolean(), summary: z.string(), stats: z.record(z.string(), z.number()) })),
+  passes: z.array(
+    z.object({ pass: z.string(), ok: z.boolean(), summary: z.string(), stats: z.record(z.string(), z.number()) }),
+  ),
   layers: z.array(Note),
-  size: z.object({ beforeBytes: z.number(), afterBytes: z.number(), beforeGzipBytes: z.number(), afterGzipBytes: z.number(), ratio: z.number() }),
+  size: z.object({
+    beforeBytes: z.number(),
+    afterBytes: z.number(),
+    beforeGzipBytes: z.number(),
+    afterGzipBytes: z.number(),
+    ratio: z.number(),
+  }),
   sha256: z.string(),
   calibration: z.object({ source: z.string(), samples: z.number() }).nullable(),
   seconds: z.number(),
@@ -41,12 +49,18 @@ export interface CompressOptions {
 }
 
 /** Compress model bytes with a recipe (preset name, JSON text or parsed value). Throws EF_ERR_COMPRESS_FAILED when a pass refuses. */
-export async function compressModel(bytes: Uint8Array, recipeInput: unknown, opts: CompressOptions = {}): Promise<{ bytes: Uint8Array; report: CompressReport }> {
+export async function compressModel(
+  bytes: Uint8Array,
+  recipeInput: unknown,
+  opts: CompressOptions = {},
+): Promise<{ bytes: Uint8Array; report: CompressReport }> {
   const now = opts.now ?? (() => performance.now());
   const t0 = now();
   const recipe = parseRecipe(recipeInput);
   const model = loadModel(bytes);
-  const calibration = opts.calib ? createOrtCalibrationRunner(opts.calib, opts.onProgress ? { onProgress: opts.onProgress } : {}) : undefined;
+  const calibration = opts.calib
+    ? createOrtCalibrationRunner(opts.calib, opts.onProgress ? { onProgress: opts.onProgress } : {})
+    : undefined;
   const result = await runPipeline(model, recipe.steps.map(passFor), {
     exclude: { nodes: recipe.exclude?.nodes ?? [], opTypes: recipe.exclude?.opTypes ?? [] },
     ...(calibration ? { calibration } : {}),
@@ -58,7 +72,12 @@ export async function compressModel(bytes: Uint8Array, recipeInput: unknown, opt
   for (const r of result.reports) {
     for (const n of [...r.skipped, ...r.changed]) {
       const prev = layers.get(n.node);
-      layers.set(n.node, prev && prev.opType === n.opType && prev.precision === n.precision ? { ...n, reason: `${prev.reason}; ${n.reason}` } : n);
+      layers.set(
+        n.node,
+        prev && prev.opType === n.opType && prev.precision === n.precision
+          ? { ...n, reason: `${prev.reason}; ${n.reason}` }
+          : n,
+      );
     }
   }
   const report: CompressReport = {
@@ -68,14 +87,21 @@ export async function compressModel(bytes: Uint8Array, recipeInput: unknown, opt
     passes: result.reports.map((r) => ({ pass: r.pass, ok: r.ok, summary: r.summary, stats: r.stats })),
     layers: [...layers.values()],
     size: {
-      beforeBytes: bytes.length, afterBytes: out.length,
-      beforeGzipBytes: gzipSync(bytes).length, afterGzipBytes: gzipSync(out).length,
+      beforeBytes: bytes.length,
+      afterBytes: out.length,
+      beforeGzipBytes: gzipSync(bytes).length,
+      afterGzipBytes: gzipSync(out).length,
       ratio: out.length / bytes.length,
     },
     sha256: sha256Hex(out),
     calibration: opts.calib ? { source: opts.calib.source, samples: opts.calib.count } : null,
     seconds: (now() - t0) / 1000,
   };
-  if (!result.ok) throw new EdgefleetError('EF_ERR_COMPRESS_FAILED', `compression with recipe ${report.recipe} failed: ${result.issues.join('; ')}`, { report });
+  if (!result.ok)
+    throw new EdgefleetError(
+      'EF_ERR_COMPRESS_FAILED',
+      `compression with recipe ${report.recipe} failed: ${result.issues.join('; ')}`,
+      { report },
+    );
   return { bytes: out, report };
 }

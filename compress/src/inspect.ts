@@ -32,11 +32,24 @@ export const InspectReportSchema = z.strictObject({
   opHistogram: z.array(z.strictObject({ op: z.string(), count: z.number().int() })),
   /** Elements of every constant tensor: initializers and `Constant` node values. */
   parameterCount: z.number().int(),
-  bytesByDtype: z.array(z.strictObject({ dtype: z.string(), tensors: z.number().int(), elements: z.number().int(), bytes: z.number().int() })),
+  bytesByDtype: z.array(
+    z.strictObject({
+      dtype: z.string(),
+      tensors: z.number().int(),
+      elements: z.number().int(),
+      bytes: z.number().int(),
+    }),
+  ),
   /** The ten largest constant tensors by bytes. */
-  largestTensors: z.array(z.strictObject({
-    name: z.string(), source: z.enum(['initializer', 'constant']), dtype: z.string(), dims: z.array(z.number().int()), bytes: z.number().int(),
-  })),
+  largestTensors: z.array(
+    z.strictObject({
+      name: z.string(),
+      source: z.enum(['initializer', 'constant']),
+      dtype: z.string(),
+      dims: z.array(z.number().int()),
+      bytes: z.number().int(),
+    }),
+  ),
   /** Structural verification of the model (see verifyModel). */
   verification: z.strictObject({ ok: z.boolean(), problems: z.array(z.string()) }),
 });
@@ -62,9 +75,13 @@ export function inspectModel(model: Model, options: { top?: number } = {}): Insp
       const op = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}:${node.opType}`;
       histogram.set(op, (histogram.get(op) ?? 0) + 1);
       for (const a of node.attributes) {
-        if (a.kind === 'tensor' && node.opType === 'Constant') constants.push({ tensor: a.value, name: node.outputs[0] ?? node.name, source: 'constant' });
+        if (a.kind === 'tensor' && node.opType === 'Constant')
+          constants.push({ tensor: a.value, name: node.outputs[0] ?? node.name, source: 'constant' });
         const subs = a.kind === 'graph' ? [a.value] : a.kind === 'graphs' ? a.value : [];
-        for (const sub of subs) { subgraphCount++; walk(sub); }
+        for (const sub of subs) {
+          subgraphCount++;
+          walk(sub);
+        }
       }
     }
   };
@@ -80,11 +97,21 @@ export function inspectModel(model: Model, options: { top?: number } = {}): Insp
     outputs: model.graph.outputs.map(valueOf),
     nodeCount,
     subgraphCount,
-    opHistogram: [...histogram].map(([op, count]) => ({ op, count })).sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)),
+    opHistogram: [...histogram]
+      .map(([op, count]) => ({ op, count }))
+      .sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)),
     parameterCount: sized.reduce((s, c) => s + c.elements, 0),
     bytesByDtype: dtypeTotals(sized),
-    largestTensors: [...sized].sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name)).slice(0, options.top ?? 10)
-      .map((c) => ({ name: c.name, source: c.source, dtype: c.tensor.dtype, dims: [...c.tensor.dims], bytes: c.bytes })),
+    largestTensors: [...sized]
+      .sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name))
+      .slice(0, options.top ?? 10)
+      .map((c) => ({
+        name: c.name,
+        source: c.source,
+        dtype: c.tensor.dtype,
+        dims: [...c.tensor.dims],
+        bytes: c.bytes,
+      })),
     verification: verifyModel(model),
   });
 }
@@ -97,7 +124,9 @@ function bytesOf(t: Tensor): number {
   return t.dtype === 'string' ? t.data.reduce((s, b) => s + b.byteLength, 0) : byteLengthOf(t.dtype, elementsOf(t));
 }
 
-function dtypeTotals(sized: ReadonlyArray<{ tensor: Tensor; elements: number; bytes: number }>): InspectReport['bytesByDtype'] {
+function dtypeTotals(
+  sized: ReadonlyArray<{ tensor: Tensor; elements: number; bytes: number }>,
+): InspectReport['bytesByDtype'] {
   const totals = new Map<string, { tensors: number; elements: number; bytes: number }>();
   for (const c of sized) {
     const t = totals.get(c.tensor.dtype) ?? { tensors: 0, elements: 0, bytes: 0 };
@@ -106,7 +135,9 @@ function dtypeTotals(sized: ReadonlyArray<{ tensor: Tensor; elements: number; by
     t.bytes += c.bytes;
     totals.set(c.tensor.dtype, t);
   }
-  return [...totals].map(([dtype, t]) => ({ dtype, ...t })).sort((a, b) => b.bytes - a.bytes || a.dtype.localeCompare(b.dtype));
+  return [...totals]
+    .map(([dtype, t]) => ({ dtype, ...t }))
+    .sort((a, b) => b.bytes - a.bytes || a.dtype.localeCompare(b.dtype));
 }
 
 function valueOf(vi: ValueInfo): InspectReport['inputs'][number] {

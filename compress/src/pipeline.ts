@@ -30,7 +30,11 @@ export interface PipelineOptions {
 }
 
 /** Run `passes` in order over `model` (mutated in place). */
-export async function runPipeline(model: Model, passes: readonly Pass[], opts: PipelineOptions = {}): Promise<PipelineResult> {
+export async function runPipeline(
+  model: Model,
+  passes: readonly Pass[],
+  opts: PipelineOptions = {},
+): Promise<PipelineResult> {
   const reports: PassReport[] = [];
   const issues: string[] = [];
   const base: PassContext = {

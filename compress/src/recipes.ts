@@ -18,27 +18,34 @@ import type { Pass } from './passes/types.js';
 const Step = z.discriminatedUnion('pass', [
   z.strictObject({ pass: z.literal('constants-to-initializers') }),
   z.strictObject({ pass: z.literal('fold-batchnorm') }),
-  z.strictObject({ pass: z.literal('opset-upgrade'), options: z.strictObject({ target: z.number().int().min(13).max(21).optional() }).optional() }),
+  z.strictObject({
+    pass: z.literal('opset-upgrade'),
+    options: z.strictObject({ target: z.number().int().min(13).max(21).optional() }).optional(),
+  }),
   z.strictObject({ pass: z.literal('int8-weights') }),
   z.strictObject({ pass: z.literal('int8-dynamic') }),
   z.strictObject({
     pass: z.literal('int8-static'),
-    options: z.strictObject({
-      method: z.enum(['minmax', 'percentile', 'entropy']).optional(),
-      percentile: z.number().gt(50).max(100).optional(),
-      activationType: z.enum(['uint8', 'int8']).optional(),
-      fidelity: z.number().min(0).max(1).optional(),
-      maxRounds: z.number().int().min(1).max(32).optional(),
-    }).optional(),
+    options: z
+      .strictObject({
+        method: z.enum(['minmax', 'percentile', 'entropy']).optional(),
+        percentile: z.number().gt(50).max(100).optional(),
+        activationType: z.enum(['uint8', 'int8']).optional(),
+        fidelity: z.number().min(0).max(1).optional(),
+        maxRounds: z.number().int().min(1).max(32).optional(),
+      })
+      .optional(),
   }),
   z.strictObject({
     pass: z.literal('int4-weights'),
-    options: z.strictObject({
-      blockSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).optional(),
-      symmetric: z.boolean().optional(),
-      accuracyLevel: z.number().int().min(0).max(4).optional(),
-      minK: z.number().int().min(0).optional(),
-    }).optional(),
+    options: z
+      .strictObject({
+        blockSize: z.union([z.literal(16), z.literal(32), z.literal(64), z.literal(128)]).optional(),
+        symmetric: z.boolean().optional(),
+        accuracyLevel: z.number().int().min(0).max(4).optional(),
+        minK: z.number().int().min(0).optional(),
+      })
+      .optional(),
   }),
   z.strictObject({ pass: z.literal('fp16') }),
   z.strictObject({
@@ -52,7 +59,9 @@ export const RecipeSchema = z.strictObject({
   name: z.string().min(1).optional(),
   steps: z.array(Step).min(1),
   /** Nodes kept in float by name or op type. */
-  exclude: z.strictObject({ nodes: z.array(z.string()).default([]), opTypes: z.array(z.string()).default([]) }).optional(),
+  exclude: z
+    .strictObject({ nodes: z.array(z.string()).default([]), opTypes: z.array(z.string()).default([]) })
+    .optional(),
 });
 export type Recipe = z.infer<typeof RecipeSchema>;
 export type RecipeStep = z.infer<typeof Step>;
@@ -62,13 +71,37 @@ const C2I = { pass: 'constants-to-initializers' } as const;
 /** The named presets. */
 export const PRESETS: Readonly<Record<string, Recipe>> = {
   'int8-dynamic': { name: 'int8-dynamic', steps: [C2I, { pass: 'int8-dynamic' }] },
-  'int8-static': { name: 'int8-static', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-static' }] },
-  'int8-weights': { name: 'int8-weights', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-weights' }] },
+  'int8-static': {
+    name: 'int8-static',
+    steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-static' }],
+  },
+  'int8-weights': {
+    name: 'int8-weights',
+    steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-weights' }],
+  },
   'int4-weights': { name: 'int4-weights', steps: [C2I, { pass: 'int4-weights' }] },
   fp16: { name: 'fp16', steps: [C2I, { pass: 'fold-batchnorm' }, { pass: 'fp16' }] },
   // Bias-corrected variants: the base preset plus a bias-correction step (needs --calib).
-  'int8-static-bc': { name: 'int8-static-bc', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-static' }, { pass: 'bias-correction' }] },
-  'int8-weights-bc': { name: 'int8-weights-bc', steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'int8-weights' }, { pass: 'bias-correction' }] },
+  'int8-static-bc': {
+    name: 'int8-static-bc',
+    steps: [
+      C2I,
+      { pass: 'opset-upgrade' },
+      { pass: 'fold-batchnorm' },
+      { pass: 'int8-static' },
+      { pass: 'bias-correction' },
+    ],
+  },
+  'int8-weights-bc': {
+    name: 'int8-weights-bc',
+    steps: [
+      C2I,
+      { pass: 'opset-upgrade' },
+      { pass: 'fold-batchnorm' },
+      { pass: 'int8-weights' },
+      { pass: 'bias-correction' },
+    ],
+  },
   'int4-weights-bc': { name: 'int4-weights-bc', steps: [C2I, { pass: 'int4-weights' }, { pass: 'bias-correction' }] },
 };
 
@@ -81,31 +114,47 @@ export function parseRecipe(input: unknown): Recipe {
     try {
       json = JSON.parse(input);
     } catch {
-      throw new EdgefleetError('EF_ERR_RECIPE_INVALID', `recipe "${input}" is neither a preset (${Object.keys(PRESETS).join(', ')}) nor JSON`, { recipe: input });
+      throw new EdgefleetError(
+        'EF_ERR_RECIPE_INVALID',
+        `recipe "${input}" is neither a preset (${Object.keys(PRESETS).join(', ')}) nor JSON`,
+        { recipe: input },
+      );
     }
     return parseRecipe(json);
   }
   const steps = Array.isArray(input) ? { steps: input } : input;
   const r = RecipeSchema.safeParse(steps);
-  if (!r.success) throw new EdgefleetError('EF_ERR_RECIPE_INVALID', `recipe is invalid:\n${z.prettifyError(r.error)}`, {});
+  if (!r.success)
+    throw new EdgefleetError('EF_ERR_RECIPE_INVALID', `recipe is invalid:\n${z.prettifyError(r.error)}`, {});
   return r.data;
 }
 
 /** Turn one step into a Pass. */
 export function passFor(step: RecipeStep): Pass {
   switch (step.pass) {
-    case 'constants-to-initializers': return createConstantsToInitializersPass();
-    case 'fold-batchnorm': return createFoldBatchNormPass();
-    case 'opset-upgrade': return createOpsetUpgradePass(step.options?.target);
-    case 'int8-weights': return createInt8WeightsPass();
-    case 'int8-dynamic': return createInt8DynamicPass();
-    case 'int8-static': return createInt8StaticPass(stripUndefined(step.options ?? {}));
-    case 'int4-weights': return createInt4WeightsPass(stripUndefined(step.options ?? {}));
-    case 'fp16': return createFp16Pass();
-    case 'bias-correction': return createBiasCorrectionPass(stripUndefined(step.options ?? {}));
+    case 'constants-to-initializers':
+      return createConstantsToInitializersPass();
+    case 'fold-batchnorm':
+      return createFoldBatchNormPass();
+    case 'opset-upgrade':
+      return createOpsetUpgradePass(step.options?.target);
+    case 'int8-weights':
+      return createInt8WeightsPass();
+    case 'int8-dynamic':
+      return createInt8DynamicPass();
+    case 'int8-static':
+      return createInt8StaticPass(stripUndefined(step.options ?? {}));
+    case 'int4-weights':
+      return createInt4WeightsPass(stripUndefined(step.options ?? {}));
+    case 'fp16':
+      return createFp16Pass();
+    case 'bias-correction':
+      return createBiasCorrectionPass(stripUndefined(step.options ?? {}));
   }
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }

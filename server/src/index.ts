@@ -3,7 +3,15 @@
  * single modules; this index re-exports what the CLI and tests need most.
  */
 export { createServer, type EdgefleetServer, type ServerAddress, type CreateServerOptions } from './server.js';
-export { loadServerConfig, formatConfigIssues, serverConfigSchema, CONFIG_ENV_VARS, CONFIG_FILE_ENV_VAR, type ServerConfig, type ServerConfigInput } from './config/index.js';
+export {
+  loadServerConfig,
+  formatConfigIssues,
+  serverConfigSchema,
+  CONFIG_ENV_VARS,
+  CONFIG_FILE_ENV_VAR,
+  type ServerConfig,
+  type ServerConfigInput,
+} from './config/index.js';
 export { createLogger, redactUrl, REDACT_PATHS, type Logger, type CreateLoggerOptions } from './log/logger.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
 export { createBrokerClient, type BrokerClient, type MessageHandler, type MessageInfo } from './broker/client.js';

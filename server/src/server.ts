@@ -102,7 +102,10 @@ export interface EdgefleetServer {
 function externalCredential(config: ServerConfig): { username: string; password: string } | null {
   if (config.brokerUrl === null || new URL(config.brokerUrl).username !== '') return null;
   try {
-    return { username: SERVER_USERNAME, password: readFileSync(join(config.dataDir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim() };
+    return {
+      username: SERVER_USERNAME,
+      password: readFileSync(join(config.dataDir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim(),
+    };
   } catch {
     return null;
   }
@@ -111,7 +114,10 @@ function externalCredential(config: ServerConfig): { username: string; password:
 /** Public keys agents are told to trust at enrollment; empty until the deployment keyring exists. */
 function readSigningKeys(dataDir: string): string[] {
   try {
-    return readFileSync(join(dataDir, TRUSTED_KEYS_FILE), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    return readFileSync(join(dataDir, TRUSTED_KEYS_FILE), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
   } catch {
     return [];
   }
@@ -124,7 +130,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   const rejections = createRejectionCounter({ logger: log.child({ component: 'rejections' }), now });
   const events = createEventBus({ now, onListenerError: (err) => log.warn({ err }, 'event listener failed') });
   const metrics = createMetricsRegistry((err) => log.warn({ err }, 'metrics collector failed'));
-  const refused = createLabelledCounter('edgefleet_mqtt_connects_refused_total', 'MQTT connections the embedded broker refused, by reason.');
+  const refused = createLabelledCounter(
+    'edgefleet_mqtt_connects_refused_total',
+    'MQTT connections the embedded broker refused, by reason.',
+  );
   // The server's own broker identity: a fresh random password per process, never stored.
   const serverPassword = randomBytes(32).toString('base64url');
   let store: Store | null = null;
@@ -146,11 +155,17 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   async function connectBroker(service: AuthService): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort'>> {
     if (config.brokerUrl === null) {
       broker = await startEmbeddedBroker({
-        port: config.port, host: config.host, drainTimeoutMs: config.drainTimeoutMs, maxPayloadBytes: config.maxPayloadBytes,
+        port: config.port,
+        host: config.host,
+        drainTimeoutMs: config.drainTimeoutMs,
+        maxPayloadBytes: config.maxPayloadBytes,
         logger: log.child({ component: 'broker' }),
         onReject: (r) => rejections.record(r),
         access: createBrokerAccess({
-          auth: config.auth.enabled ? service : null, serverPassword, maxPayloadBytes: config.maxPayloadBytes, now,
+          auth: config.auth.enabled ? service : null,
+          serverPassword,
+          maxPayloadBytes: config.maxPayloadBytes,
+          now,
           connectLimit: { burst: config.auth.connectBurst, ratePerS: config.auth.connectRatePerS },
         }),
         onRefused: ({ clientId, reason }) => {
@@ -175,26 +190,48 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     presence?.handleMessage(topic, payload, info);
   }
 
-  async function startApi(service: AuthService, address: Omit<ServerAddress, 'apiUrl' | 'apiPort'>): Promise<ServerAddress> {
+  async function startApi(
+    service: AuthService,
+    address: Omit<ServerAddress, 'apiUrl' | 'apiPort'>,
+  ): Promise<ServerAddress> {
     if (config.apiPort < 0) return { ...address, apiUrl: null, apiPort: null };
     const openStore = store as Store;
-    api = createApiServer({
-      store: openStore, auth: service, events, metrics, logger: log.child({ component: 'api' }), now,
-      version: options.version ?? '0.1.0', startedAt,
-      readiness: () => {
-        const checks = { store: store !== null, broker: client?.connected ?? false };
-        return { ready: checks.store && checks.broker, checks };
+    api = createApiServer(
+      {
+        store: openStore,
+        auth: service,
+        events,
+        metrics,
+        logger: log.child({ component: 'api' }),
+        now,
+        version: options.version ?? '0.1.0',
+        startedAt,
+        readiness: () => {
+          const checks = { store: store !== null, broker: client?.connected ?? false };
+          return { ready: checks.store && checks.broker, checks };
+        },
+        disconnectDevice: (deviceId) => broker?.disconnect(deviceId) ?? false,
+        dataDir: config.dataDir,
+        maxModelUploadBytes: config.apiMaxModelBytes,
+        deploy: () => {
+          if (!deploy) throw new Error('deployer not started');
+          return deploy;
+        },
+        telemetry: () => {
+          if (!telemetry) throw new Error('telemetry not started');
+          return telemetry;
+        },
+        planner: () => {
+          if (!planner) throw new Error('planner not started');
+          return planner;
+        },
       },
-      disconnectDevice: (deviceId) => broker?.disconnect(deviceId) ?? false,
-      dataDir: config.dataDir, maxModelUploadBytes: config.apiMaxModelBytes,
-      deploy: () => { if (!deploy) throw new Error('deployer not started'); return deploy; },
-      telemetry: () => { if (!telemetry) throw new Error('telemetry not started'); return telemetry; },
-      planner: () => { if (!planner) throw new Error('planner not started'); return planner; },
-    }, {
-      enforceAuth: config.auth.enabled,
-      rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
-      ...(tls ? { tls } : {}),
-    });
+      {
+        enforceAuth: config.auth.enabled,
+        rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
+        ...(tls ? { tls } : {}),
+      },
+    );
     const listening = await api.listen(config.apiPort, config.apiHost);
     log.info({ apiUrl: listening.url, tls: tls !== null, auth: config.auth.enabled }, 'admin API listening');
     return { ...address, apiUrl: listening.url, apiPort: listening.port };
@@ -205,16 +242,33 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     store = openStore({ dataDir: config.dataDir });
     log.info({ path: store.path, schemaVersion: store.schemaVersion() }, 'store open');
     // One planner for the API and the loop, so every variant build lands in one histogram.
-    planner = createMeteredPlanner({ store, dataDir: config.dataDir, now, metrics, ...(options.planner?.timedRuns === undefined ? {} : { timedRuns: options.planner.timedRuns }) });
-    if (config.tls.certFile !== null && config.tls.keyFile !== null) tls = loadTlsMaterial(config.tls.certFile, config.tls.keyFile);
+    planner = createMeteredPlanner({
+      store,
+      dataDir: config.dataDir,
+      now,
+      metrics,
+      ...(options.planner?.timedRuns === undefined ? {} : { timedRuns: options.planner.timedRuns }),
+    });
+    if (config.tls.certFile !== null && config.tls.keyFile !== null)
+      tls = loadTlsMaterial(config.tls.certFile, config.tls.keyFile);
     const service = createAuthService({ repo: store.auth, now, events });
     auth = service;
-    if (!config.auth.enabled) log.warn('auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos');
+    if (!config.auth.enabled)
+      log.warn(
+        'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos',
+      );
     const address = await connectBroker(service);
     presence = createPresenceService({
-      devices: store.devices, rejections, now, logger: log.child({ component: 'presence' }),
-      maxPayloadBytes: config.maxPayloadBytes, offlineAfterMs: config.presence.offlineAfterMs,
-      onPresence: (deviceId, state, reason) => events.publish(state === 'online' ? { type: 'device.online', deviceId } : { type: 'device.offline', deviceId, reason }),
+      devices: store.devices,
+      rejections,
+      now,
+      logger: log.child({ component: 'presence' }),
+      maxPayloadBytes: config.maxPayloadBytes,
+      offlineAfterMs: config.presence.offlineAfterMs,
+      onPresence: (deviceId, state, reason) =>
+        events.publish(
+          state === 'online' ? { type: 'device.online', deviceId } : { type: 'device.offline', deviceId, reason },
+        ),
     });
     const external = externalCredential(config);
     client = await createBrokerClient({
@@ -222,17 +276,28 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       // Unique per process so two servers on one external broker never take over each other.
       clientId: `edgefleet-server-${randomBytes(4).toString('hex')}`,
       logger: log.child({ component: 'broker-client' }),
-      ...(broker ? { username: SERVER_USERNAME, password: serverPassword } : external ?? {}),
+      ...(broker ? { username: SERVER_USERNAME, password: serverPassword } : (external ?? {})),
       ...(broker && tls ? { pinnedCert: tls.cert } : {}),
     });
     const publisher = client;
     enroll = createEnrollHandler({
-      auth: service, rejections, now, logger: log.child({ component: 'enroll' }),
+      auth: service,
+      rejections,
+      now,
+      logger: log.child({ component: 'enroll' }),
       publish: (topic, payload) => publisher.publish(topic, payload, { qos: 1, retain: false }),
       signingKeys: () => readSigningKeys(config.dataDir),
     });
     const enrollCounts = enroll.counts;
-    metrics.register(coreMetrics({ devices: store.devices, rejections: rejections.counts, refused, enrollments: enrollCounts, events }));
+    metrics.register(
+      coreMetrics({
+        devices: store.devices,
+        rejections: rejections.counts,
+        refused,
+        enrollments: enrollCounts,
+        events,
+      }),
+    );
     metrics.register(mqttTrafficMetrics(client));
     client.onMessage(handleMessage);
     await client.subscribe([...PRESENCE_FILTERS, ENROLL_REQUEST_FILTER], 1);
@@ -246,27 +311,50 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     }, config.presence.sweepIntervalMs);
     sweepTimer.unref();
     deploy = createDeployService({
-      store, client, dataDir: config.dataDir, now, logger: log.child({ component: 'deploy' }), maxPayloadBytes: config.maxPayloadBytes,
-      onReject: (r) => rejections.record(r), ...options.deploy,
+      store,
+      client,
+      dataDir: config.dataDir,
+      now,
+      logger: log.child({ component: 'deploy' }),
+      maxPayloadBytes: config.maxPayloadBytes,
+      onReject: (r) => rejections.record(r),
+      ...options.deploy,
       // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
       onEvent: (event) => events.publish(event),
     });
     await deploy.start();
     telemetry = createTelemetryService({
-      store, client, now, logger: log.child({ component: 'telemetry' }), maxPayloadBytes: config.maxPayloadBytes,
-      onReject: (r) => rejections.record(r), ...options.telemetry,
+      store,
+      client,
+      now,
+      logger: log.child({ component: 'telemetry' }),
+      maxPayloadBytes: config.maxPayloadBytes,
+      onReject: (r) => rejections.record(r),
+      ...options.telemetry,
     });
     await telemetry.start();
     if (config.control.enabled) {
       const { cron, ...controlExtras } = options.control ?? {};
       control = createServerControl({
-        store, rollouts: deploy.rollouts, telemetry, dataDir: config.dataDir, policy: config.control.policy, planner,
-        tickSeconds: config.control.tickSeconds, logger: log.child({ component: 'control' }), now, events, ...controlExtras,
+        store,
+        rollouts: deploy.rollouts,
+        telemetry,
+        dataDir: config.dataDir,
+        policy: config.control.policy,
+        planner,
+        tickSeconds: config.control.tickSeconds,
+        logger: log.child({ component: 'control' }),
+        now,
+        events,
+        ...controlExtras,
       });
       control.start({ cron: cron !== false });
     }
     const full = await startApi(service, address);
-    log.info({ brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir }, 'edgefleet server started');
+    log.info(
+      { brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir },
+      'edgefleet server started',
+    );
     return full;
   }
 
@@ -277,7 +365,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     await control?.stop().catch((err: unknown) => log.warn({ err }, 'control loop did not stop cleanly'));
     await deploy?.stop().catch((err: unknown) => log.warn({ err }, 'deployer did not stop cleanly'));
     // Writes the last telemetry batch while the store is still open.
-    try { telemetry?.stop(); } catch (err: unknown) { log.warn({ err }, 'telemetry did not stop cleanly'); }
+    try {
+      telemetry?.stop();
+    } catch (err: unknown) {
+      log.warn({ err }, 'telemetry did not stop cleanly');
+    }
     await api?.close().catch((err: unknown) => log.warn({ err }, 'admin API did not close cleanly'));
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await client?.close().catch((err: unknown) => log.warn({ err }, 'broker client did not close cleanly'));
@@ -318,7 +410,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       if (!planner) throw new Error('server not started');
       return planner;
     },
-    mqttTraffic: ((deviceId?: string) => (deviceId === undefined ? client?.traffic() ?? { received: {}, published: {} } : client?.deviceTraffic(deviceId) ?? null)) as EdgefleetServer['mqttTraffic'],
+    mqttTraffic: ((deviceId?: string) =>
+      deviceId === undefined
+        ? (client?.traffic() ?? { received: {}, published: {} })
+        : (client?.deviceTraffic(deviceId) ?? null)) as EdgefleetServer['mqttTraffic'],
     events,
     metrics,
     auth() {

@@ -16,15 +16,22 @@ export const classPrecisionSchema = z.enum(PRECISIONS, {
 });
 
 /** Factors per precision; every factor must be a positive finite number. */
-const perPrecision = (what: string) => z.partialRecord(
-  classPrecisionSchema,
-  z.number({ error: `${what} must be a number` }).finite().positive(`${what} must be greater than 0`),
-);
+const perPrecision = (what: string) =>
+  z.partialRecord(
+    classPrecisionSchema,
+    z
+      .number({ error: `${what} must be a number` })
+      .finite()
+      .positive(`${what} must be greater than 0`),
+  );
 
 /** What the class's runtime can execute and hold. */
 export const classCapabilitiesSchema = z.strictObject({
   /** Precisions its runtime executes well; a variant whose compute precision is not listed is not a candidate. */
-  precisions: z.array(classPrecisionSchema).min(1, 'a class executes at least one precision').refine((p) => new Set(p).size === p.length, 'precisions are listed twice'),
+  precisions: z
+    .array(classPrecisionSchema)
+    .min(1, 'a class executes at least one precision')
+    .refine((p) => new Set(p).size === p.length, 'precisions are listed twice'),
   /** RAM available to inference, bytes. */
   memoryBytes: z.number().int().positive('memoryBytes must be greater than 0'),
   /** Storage available for model files, bytes. */
@@ -59,19 +66,45 @@ export const powerModelSchema = z.strictObject({
 export type PowerModel = z.infer<typeof powerModelSchema>;
 
 /** What the fleet owner accepts. Every field is optional; an absent budget never fails. */
-export const budgetsSchema = z.strictObject({
-  maxModelBytes: z.number({ error: 'maxModelBytes must be a number of bytes' }).int('maxModelBytes must be a whole number of bytes').positive('maxModelBytes must be greater than 0').optional(),
-  maxP95LatencyMs: z.number({ error: 'maxP95LatencyMs must be a number' }).finite().positive('maxP95LatencyMs must be greater than 0 ms (a latency cannot be negative)').optional(),
-  maxAvgPowerW: z.number({ error: 'maxAvgPowerW must be a number' }).finite().positive('maxAvgPowerW must be greater than 0 W').optional(),
-  maxEnergyPerInferenceMj: z.number({ error: 'maxEnergyPerInferenceMj must be a number' }).finite().positive('maxEnergyPerInferenceMj must be greater than 0 mJ').optional(),
-  /** Minimum accuracy in percent (0–100), absolute. */
-  minAccuracyPct: z.number({ error: 'minAccuracyPct must be a number' }).min(0, 'minAccuracyPct cannot be negative').max(100, 'minAccuracyPct is a percentage and cannot be above 100').optional(),
-  /** Maximum accuracy drop from the original model, in percentage points. */
-  maxAccuracyDropPts: z.number({ error: 'maxAccuracyDropPts must be a number' }).min(0, 'maxAccuracyDropPts cannot be negative').max(100, 'maxAccuracyDropPts cannot be above 100 points').optional(),
-}).refine((b) => b.minAccuracyPct === undefined || b.maxAccuracyDropPts === undefined, {
-  message: 'give minAccuracyPct (absolute) or maxAccuracyDropPts (relative to the original), not both',
-  path: ['minAccuracyPct'],
-});
+export const budgetsSchema = z
+  .strictObject({
+    maxModelBytes: z
+      .number({ error: 'maxModelBytes must be a number of bytes' })
+      .int('maxModelBytes must be a whole number of bytes')
+      .positive('maxModelBytes must be greater than 0')
+      .optional(),
+    maxP95LatencyMs: z
+      .number({ error: 'maxP95LatencyMs must be a number' })
+      .finite()
+      .positive('maxP95LatencyMs must be greater than 0 ms (a latency cannot be negative)')
+      .optional(),
+    maxAvgPowerW: z
+      .number({ error: 'maxAvgPowerW must be a number' })
+      .finite()
+      .positive('maxAvgPowerW must be greater than 0 W')
+      .optional(),
+    maxEnergyPerInferenceMj: z
+      .number({ error: 'maxEnergyPerInferenceMj must be a number' })
+      .finite()
+      .positive('maxEnergyPerInferenceMj must be greater than 0 mJ')
+      .optional(),
+    /** Minimum accuracy in percent (0–100), absolute. */
+    minAccuracyPct: z
+      .number({ error: 'minAccuracyPct must be a number' })
+      .min(0, 'minAccuracyPct cannot be negative')
+      .max(100, 'minAccuracyPct is a percentage and cannot be above 100')
+      .optional(),
+    /** Maximum accuracy drop from the original model, in percentage points. */
+    maxAccuracyDropPts: z
+      .number({ error: 'maxAccuracyDropPts must be a number' })
+      .min(0, 'maxAccuracyDropPts cannot be negative')
+      .max(100, 'maxAccuracyDropPts cannot be above 100 points')
+      .optional(),
+  })
+  .refine((b) => b.minAccuracyPct === undefined || b.maxAccuracyDropPts === undefined, {
+    message: 'give minAccuracyPct (absolute) or maxAccuracyDropPts (relative to the original), not both',
+    path: ['minAccuracyPct'],
+  });
 export type Budgets = z.infer<typeof budgetsSchema>;
 
 /** The names budgets are reported under when they fail. */
@@ -81,21 +114,33 @@ export type BudgetName = keyof Budgets;
 export const profileSourcesSchema = z.record(z.string(), z.string());
 
 /** A device class as the user gives it (create, or the whole document on update). */
-export const deviceClassInputSchema = z.strictObject({
-  name: classNameSchema,
-  description: z.string().max(500).default(''),
-  capabilities: classCapabilitiesSchema,
-  speedModel: speedModelSchema,
-  powerModel: powerModelSchema,
-  budgets: budgetsSchema,
-  sources: profileSourcesSchema.default({}),
-}).superRefine((c, ctx) => {
-  // The planner predicts latency and power per executable precision, so each needs its figures.
-  for (const p of c.capabilities.precisions) {
-    if (c.speedModel.factors[p] === undefined) ctx.addIssue({ code: 'custom', path: ['speedModel', 'factors', p], message: `the class executes ${p} but its speed model has no ${p} factor` });
-    if (c.powerModel.activeW[p] === undefined) ctx.addIssue({ code: 'custom', path: ['powerModel', 'activeW', p], message: `the class executes ${p} but its power model has no ${p} active watts` });
-  }
-});
+export const deviceClassInputSchema = z
+  .strictObject({
+    name: classNameSchema,
+    description: z.string().max(500).default(''),
+    capabilities: classCapabilitiesSchema,
+    speedModel: speedModelSchema,
+    powerModel: powerModelSchema,
+    budgets: budgetsSchema,
+    sources: profileSourcesSchema.default({}),
+  })
+  .superRefine((c, ctx) => {
+    // The planner predicts latency and power per executable precision, so each needs its figures.
+    for (const p of c.capabilities.precisions) {
+      if (c.speedModel.factors[p] === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['speedModel', 'factors', p],
+          message: `the class executes ${p} but its speed model has no ${p} factor`,
+        });
+      if (c.powerModel.activeW[p] === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['powerModel', 'activeW', p],
+          message: `the class executes ${p} but its power model has no ${p} active watts`,
+        });
+    }
+  });
 export type DeviceClassInput = z.input<typeof deviceClassInputSchema>;
 export type DeviceClassSpec = z.infer<typeof deviceClassInputSchema>;
 

@@ -16,9 +16,14 @@ export function chunkCountOf(size: number, chunkSize: number): number {
 }
 
 /** Byte range `[start, end)` of chunk `index`; throws RangeError outside the artifact. */
-export function chunkRange(index: number, chunkSize: number, size: number): { readonly start: number; readonly end: number } {
+export function chunkRange(
+  index: number,
+  chunkSize: number,
+  size: number,
+): { readonly start: number; readonly end: number } {
   const count = chunkCountOf(size, chunkSize);
-  if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`chunk ${index} outside 0..${count - 1}`);
+  if (!Number.isInteger(index) || index < 0 || index >= count)
+    throw new RangeError(`chunk ${index} outside 0..${count - 1}`);
   const start = index * chunkSize;
   return { start, end: Math.min(size, start + chunkSize) };
 }
@@ -39,13 +44,20 @@ export function describeArtifact(bytes: Uint8Array, chunkSize: number = MAX_CHUN
     throw new RangeError(`chunk size ${chunkSize} outside ${MIN_CHUNK_BYTES}..${MAX_CHUNK_BYTES}`);
   }
   const chunkCount = chunkCountOf(bytes.byteLength, chunkSize);
-  if (chunkCount > MAX_MANIFEST_CHUNKS) throw new RangeError(`${chunkCount} chunks exceed ${MAX_MANIFEST_CHUNKS}; use a larger chunk size`);
+  if (chunkCount > MAX_MANIFEST_CHUNKS)
+    throw new RangeError(`${chunkCount} chunks exceed ${MAX_MANIFEST_CHUNKS}; use a larger chunk size`);
   const chunks: string[] = [];
   for (let i = 0; i < chunkCount; i += 1) {
     const { start, end } = chunkRange(i, chunkSize, bytes.byteLength);
     chunks.push(sha256Hex(bytes.subarray(start, end)));
   }
-  return Object.freeze({ sha256: sha256Hex(bytes), size: bytes.byteLength, chunkSize, chunkCount, chunks: Object.freeze(chunks) });
+  return Object.freeze({
+    sha256: sha256Hex(bytes),
+    size: bytes.byteLength,
+    chunkSize,
+    chunkCount,
+    chunks: Object.freeze(chunks),
+  });
 }
 
 /**
@@ -66,7 +78,11 @@ export function encodeWindowBitmap(offset: number, indices: Iterable<number>, co
  * The chunk indices a `chunk-req` asks for: `offset .. offset+count-1`, filtered by the
  * bitmap when one is given. Bits beyond `count` are ignored.
  */
-export function requestedIndices(request: { readonly offset: number; readonly count: number; readonly bitmap?: string | undefined }): number[] {
+export function requestedIndices(request: {
+  readonly offset: number;
+  readonly count: number;
+  readonly bitmap?: string | undefined;
+}): number[] {
   const out: number[] = [];
   const bits = request.bitmap === undefined ? null : Buffer.from(request.bitmap, 'base64');
   for (let i = 0; i < request.count; i += 1) {

@@ -30,15 +30,17 @@ export const planCandidateSchema = z.object({
   accuracyMetric: z.enum(['top1', 'top1-agreement']).nullable(),
   /** Top-1 agreement with the original model, percent; breaks accuracy ties (see server/src/plan/select.ts). */
   agreementPct: z.number().nullable(),
-  predicted: z.object({
-    source: z.literal('predicted'),
-    hostP95Ms: z.number(),
-    speedFactor: z.number(),
-    p95LatencyMs: z.number(),
-    energyPerInferenceMj: z.number(),
-    avgPowerW: z.number(),
-    powerLabel: z.literal('modelled'),
-  }).nullable(),
+  predicted: z
+    .object({
+      source: z.literal('predicted'),
+      hostP95Ms: z.number(),
+      speedFactor: z.number(),
+      p95LatencyMs: z.number(),
+      energyPerInferenceMj: z.number(),
+      avgPowerW: z.number(),
+      powerLabel: z.literal('modelled'),
+    })
+    .nullable(),
   violations: z.array(violationSchema),
   feasible: z.boolean(),
   onFront: z.boolean(),
@@ -54,7 +56,13 @@ export const planSchema = z.object({
     version: z.string(),
     status: z.enum(['modelled', 'calibrated']),
     factors: z.partialRecord(classPrecisionSchema, z.number()),
-    override: z.object({ label: z.string(), ratio: z.number().optional(), factors: z.partialRecord(classPrecisionSchema, z.number()).optional() }).nullable(),
+    override: z
+      .object({
+        label: z.string(),
+        ratio: z.number().optional(),
+        factors: z.partialRecord(classPrecisionSchema, z.number()).optional(),
+      })
+      .nullable(),
   }),
   budgets: budgetsSchema,
   /** Candidate recipe names, baseline first. */

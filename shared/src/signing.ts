@@ -7,7 +7,15 @@
  * UTF-8. Both sides serialise the same parsed object, so field order on the wire and
  * whitespace never matter.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 
 /** Raw Ed25519 public keys are 32 bytes. */
 const RAW_PUBLIC_KEY_BYTES = 32;
@@ -27,9 +35,12 @@ export function canonicalJson(value: unknown): string {
     case 'boolean':
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`;
+      if (Array.isArray(value))
+        return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`;
       const record = value as Record<string, unknown>;
-      const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+      const keys = Object.keys(record)
+        .filter((k) => record[k] !== undefined)
+        .sort();
       return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
     }
     default:
@@ -94,7 +105,8 @@ export function generateSigningKeyPem(): string {
 /** Loads a signer from a PKCS#8 PEM private key; throws TypeError if it is not Ed25519. */
 export function createManifestSigner(privateKeyPem: string): ManifestSigner {
   const privateKey = createPrivateKey(privateKeyPem);
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new TypeError(`signing key must be Ed25519, got ${privateKey.asymmetricKeyType ?? 'unknown'}`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new TypeError(`signing key must be Ed25519, got ${privateKey.asymmetricKeyType ?? 'unknown'}`);
   const raw = rawOf(createPublicKey(privateKey));
   const keyId = keyIdOf(raw);
   return Object.freeze({
@@ -117,10 +129,21 @@ export type SignatureCheck =
  * `keyId`. The key id only selects the key; a forged id cannot help, since the signature
  * must still verify under that key. Never throws.
  */
-export function verifySignature(body: unknown, keyId: string | undefined, signature: string | undefined, trusted: readonly TrustedKey[]): SignatureCheck {
-  if (signature === undefined || signature === '' || keyId === undefined) return { ok: false, reason: 'unsigned', detail: 'the manifest carries no signature' };
+export function verifySignature(
+  body: unknown,
+  keyId: string | undefined,
+  signature: string | undefined,
+  trusted: readonly TrustedKey[],
+): SignatureCheck {
+  if (signature === undefined || signature === '' || keyId === undefined)
+    return { ok: false, reason: 'unsigned', detail: 'the manifest carries no signature' };
   const key = trusted.find((k) => k.keyId === keyId);
-  if (!key) return { ok: false, reason: 'unknown-key', detail: `key ${keyId} is not among the ${trusted.length} trusted key(s) ${trusted.map((k) => k.keyId).join(', ')}` };
+  if (!key)
+    return {
+      ok: false,
+      reason: 'unknown-key',
+      detail: `key ${keyId} is not among the ${trusted.length} trusted key(s) ${trusted.map((k) => k.keyId).join(', ')}`,
+    };
   let valid = false;
   try {
     const sig = Buffer.from(signature, 'base64');
@@ -128,5 +151,7 @@ export function verifySignature(body: unknown, keyId: string | undefined, signat
   } catch {
     valid = false;
   }
-  return valid ? { ok: true, keyId } : { ok: false, reason: 'bad-signature', detail: `signature does not verify under key ${keyId}` };
+  return valid
+    ? { ok: true, keyId }
+    : { ok: false, reason: 'bad-signature', detail: `signature does not verify under key ${keyId}` };
 }

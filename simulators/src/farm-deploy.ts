@@ -13,7 +13,10 @@ import type { SimulatedModel } from './sim-telemetry.js';
 import type { VirtualDevice } from './virtual-device.js';
 
 /** The shared measurement of a variant by sha256, without identity (null: unknown, the install fails). */
-export type VariantLookup = (sha256: string, deviceClass: string) => Omit<SimulatedModel, 'sha256' | 'variantId' | 'budgets'> | null;
+export type VariantLookup = (
+  sha256: string,
+  deviceClass: string,
+) => Omit<SimulatedModel, 'sha256' | 'variantId' | 'budgets'> | null;
 
 export interface FarmDeployOptions {
   readonly variant: VariantLookup;
@@ -32,17 +35,38 @@ function install(device: VirtualDevice, desired: Desired, o: FarmDeployOptions):
   if (measured && sim) {
     const b = body.budgets;
     sim.setModel({
-      ...measured, sha256: body.artifact.sha256, variantId: body.variantId,
-      ...(b ? { budgets: { ...(b.latencyP95Ms === undefined ? {} : { latencyP95Ms: b.latencyP95Ms }), ...(b.powerW === undefined ? {} : { powerW: b.powerW }), ...(b.minAccuracy === undefined ? {} : { minAccuracy: b.minAccuracy }) } } : {}),
+      ...measured,
+      sha256: body.artifact.sha256,
+      variantId: body.variantId,
+      ...(b
+        ? {
+            budgets: {
+              ...(b.latencyP95Ms === undefined ? {} : { latencyP95Ms: b.latencyP95Ms }),
+              ...(b.powerW === undefined ? {} : { powerW: b.powerW }),
+              ...(b.minAccuracy === undefined ? {} : { minAccuracy: b.minAccuracy }),
+            },
+          }
+        : {}),
     });
   }
   const ok = measured !== null && sim !== null;
   const report = {
-    type: 'deploy-report', v: PROTOCOL_VERSION, deviceId: device.deviceId, deploymentId: body.deploymentId, rolloutId: body.rolloutId,
-    variantId: body.variantId, sha256: body.artifact.sha256, state: ok ? (body.purpose === 'rollback' ? 'rolled-back' : 'succeeded') : 'failed',
-    ...(ok ? {} : { failure: { step: 'load', reason: 'load-failed', detail: 'the simulator has no measurement of this variant' } }),
+    type: 'deploy-report',
+    v: PROTOCOL_VERSION,
+    deviceId: device.deviceId,
+    deploymentId: body.deploymentId,
+    rolloutId: body.rolloutId,
+    variantId: body.variantId,
+    sha256: body.artifact.sha256,
+    state: ok ? (body.purpose === 'rollback' ? 'rolled-back' : 'succeeded') : 'failed',
+    ...(ok
+      ? {}
+      : {
+          failure: { step: 'load', reason: 'load-failed', detail: 'the simulator has no measurement of this variant' },
+        }),
     chunks: { total: body.artifact.chunks.length, fetched: body.artifact.chunks.length, reused: 0, corrupt: 0 },
-    serving: sim?.model()?.sha256 ?? null, sentAt: o.clock.now(),
+    serving: sim?.model()?.sha256 ?? null,
+    sentAt: o.clock.now(),
   } as unknown as AnyMessage;
   device.link.publish('events', report).catch(() => undefined);
   o.onInstalled?.(device.deviceId, body.artifact.sha256, ok);
@@ -50,12 +74,16 @@ function install(device: VirtualDevice, desired: Desired, o: FarmDeployOptions):
 
 /** Makes every device answer manifests; returns a function that detaches them. */
 export function attachFarmDeploy(devices: readonly VirtualDevice[], o: FarmDeployOptions): () => void {
-  const offs = devices.map((device) => device.link.on('desired', (message) => {
-    if (message?.type !== 'desired' || message.body.deviceId !== device.deviceId) return;
-    const desired = message;
-    const bps = device.faultEffects().linkBytesPerSecond;
-    const transferMs = bps === null ? 0 : Math.round((desired.body.artifact.size / bps) * 1000);
-    o.clock.setTimeout(() => install(device, desired, o), (o.installMs ?? 1000) + transferMs);
-  }));
-  return () => { for (const off of offs) off(); };
+  const offs = devices.map((device) =>
+    device.link.on('desired', (message) => {
+      if (message?.type !== 'desired' || message.body.deviceId !== device.deviceId) return;
+      const desired = message;
+      const bps = device.faultEffects().linkBytesPerSecond;
+      const transferMs = bps === null ? 0 : Math.round((desired.body.artifact.size / bps) * 1000);
+      o.clock.setTimeout(() => install(device, desired, o), (o.installMs ?? 1000) + transferMs);
+    }),
+  );
+  return () => {
+    for (const off of offs) off();
+  };
 }

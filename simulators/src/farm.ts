@@ -94,16 +94,23 @@ function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, De
   if (options.classes.length === 0) throw new RangeError('at least one device class is needed');
   const unknown = options.classes.filter((c) => !profiles.has(c));
   if (unknown.length > 0) {
-    throw new RangeError(`unknown device class ${unknown.join(', ')}; known classes: ${[...profiles.keys()].join(', ')}`);
+    throw new RangeError(
+      `unknown device class ${unknown.join(', ')}; known classes: ${[...profiles.keys()].join(', ')}`,
+    );
   }
   const mode = farmInferenceMode(options);
-  if (mode === 'real' && !options.real) throw new RangeError('real inference needs its settings (data dir, trusted keys): pass `real`');
+  if (mode === 'real' && !options.real)
+    throw new RangeError('real inference needs its settings (data dir, trusted keys): pass `real`');
   if (mode === 'real' && options.devices > MAX_REAL_INFERENCE_DEVICES) {
-    throw new RangeError(`real inference runs one onnxruntime worker per device; ${options.devices} devices is too many (at most ${MAX_REAL_INFERENCE_DEVICES}), use sampled inference`);
+    throw new RangeError(
+      `real inference runs one onnxruntime worker per device; ${options.devices} devices is too many (at most ${MAX_REAL_INFERENCE_DEVICES}), use sampled inference`,
+    );
   }
-  if (mode === 'sampled' && !options.telemetry) throw new RangeError('sampled inference needs `telemetry` (at least its data dir)');
+  if (mode === 'sampled' && !options.telemetry)
+    throw new RangeError('sampled inference needs `telemetry` (at least its data dir)');
   const prefix = options.idPrefix ?? 'sim';
-  if (!isValidDeviceId(`${prefix}-${options.devices}`)) throw new RangeError(`id prefix ${JSON.stringify(prefix)} does not make valid device ids`);
+  if (!isValidDeviceId(`${prefix}-${options.devices}`))
+    throw new RangeError(`id prefix ${JSON.stringify(prefix)} does not make valid device ids`);
 }
 
 /** The mode a farm runs in: `inference` when given, else what the other options imply. */
@@ -141,28 +148,34 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   const log = options.logger.child({ component: 'farm' });
   const plan = assignClasses(options.devices, options.classes, seed);
   const mode = farmInferenceMode(options);
-  const devices: VirtualDevice[] = await Promise.all(plan.map(async (cls, i) => {
-    const deviceId = ids[i] as string;
-    const common = {
-      deviceId,
-      profile: profiles.get(cls) as DeviceProfile,
-      brokerUrl: options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl,
-      logger: options.logger,
-      onnxruntimeVersion: ort.version,
-      random: createSeededRandom(deriveSeed(seed, deviceId)),
-      ...(options.clock ? { clock: options.clock } : {}),
-      ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
-      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-      ...(options.faults ? { faults: options.faults } : {}),
-    };
-    if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
-    return createVirtualDevice({
-      ...common,
-      ...(mode === 'sampled' && options.telemetry ? { telemetry: farmTelemetry(options.telemetry, seed, deviceId, cls) } : {}),
-    });
-  }));
+  const devices: VirtualDevice[] = await Promise.all(
+    plan.map(async (cls, i) => {
+      const deviceId = ids[i] as string;
+      const common = {
+        deviceId,
+        profile: profiles.get(cls) as DeviceProfile,
+        brokerUrl: options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl,
+        logger: options.logger,
+        onnxruntimeVersion: ort.version,
+        random: createSeededRandom(deriveSeed(seed, deviceId)),
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
+        ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+        ...(options.faults ? { faults: options.faults } : {}),
+      };
+      if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
+      return createVirtualDevice({
+        ...common,
+        ...(mode === 'sampled' && options.telemetry
+          ? { telemetry: farmTelemetry(options.telemetry, seed, deviceId, cls) }
+          : {}),
+      });
+    }),
+  );
   for (const device of devices) {
-    device.start().catch((err: unknown) => log.debug({ err, deviceId: device.deviceId }, 'device stopped before it came online'));
+    device
+      .start()
+      .catch((err: unknown) => log.debug({ err, deviceId: device.deviceId }, 'device stopped before it came online'));
   }
   log.info({ devices: devices.length, classes: options.classes, seed, inference: mode }, 'farm started');
   return Object.freeze({
@@ -171,7 +184,11 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       await Promise.all(devices.map((d) => d.stop({ clean: true })));
       log.info('farm stopped');
     },
-    onlineCount: () => countByClass(options.classes, devices.filter((d) => d.isOnline())),
+    onlineCount: () =>
+      countByClass(
+        options.classes,
+        devices.filter((d) => d.isOnline()),
+      ),
     classTotals: () => countByClass(options.classes, devices),
   });
 }

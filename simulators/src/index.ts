@@ -1,10 +1,26 @@
 /** @edgefleet/simulators: device profiles, virtual devices on the real agent link, and farms of them. */
 export { startFarm, assignClasses, farmDeviceIds, type Farm, type FarmOptions } from './farm.js';
 export { createVirtualDevice, type VirtualDevice, type VirtualDeviceOptions } from './virtual-device.js';
-export { activePowerW, BUILTIN_PROFILES, deriveDeviceProfiles, SIM_OVERLAY, simOverlaySchema, simulatedCapabilities, type DeviceProfile, type SimOverlay } from './profiles/profiles.js';
+export {
+  activePowerW,
+  BUILTIN_PROFILES,
+  deriveDeviceProfiles,
+  SIM_OVERLAY,
+  simOverlaySchema,
+  simulatedCapabilities,
+  type DeviceProfile,
+  type SimOverlay,
+} from './profiles/profiles.js';
 export { createSeededRandom, deriveSeed, shuffled } from './random.js';
 export { farmConfigSchema, formatOnlineSummary, parseFarmConfig, type FarmConfig } from './farm-config.js';
-export { createSimTelemetry, simDataDir, type DeviceCondition, type SimTelemetry, type SimTelemetryOptions, type SimulatedModel } from './sim-telemetry.js';
+export {
+  createSimTelemetry,
+  simDataDir,
+  type DeviceCondition,
+  type SimTelemetry,
+  type SimTelemetryOptions,
+  type SimulatedModel,
+} from './sim-telemetry.js';
 export * from './faults/index.js';
 export { createVirtualClock, type VirtualClock } from './virtual-clock.js';
 export { deviceFaults, skewedClock, type DeviceFaults } from './faults/device-faults.js';

@@ -10,7 +10,17 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createLinkTransport, createModelledPowerSource, createTelemetry, type AgentLink, type Clock, type RandomSource, type Telemetry, type TelemetryDelivery, type WatchedBudgets } from '@edgefleet/agent';
+import {
+  createLinkTransport,
+  createModelledPowerSource,
+  createTelemetry,
+  type AgentLink,
+  type Clock,
+  type RandomSource,
+  type Telemetry,
+  type TelemetryDelivery,
+  type WatchedBudgets,
+} from '@edgefleet/agent';
 import type { Precision } from '@edgefleet/shared';
 import { NO_FAULT, type FaultEffects } from './faults/faults.js';
 import { activePowerW, type DeviceProfile } from './profiles/profiles.js';
@@ -114,8 +124,12 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
   }
 
   const telemetry: Telemetry = createTelemetry({
-    deviceId: options.deviceId, deviceClass: profile.class, dataDir: options.dataDir, clock: options.clock,
-    clockSource: options.clockSource ?? 'virtual', logger: options.logger,
+    deviceId: options.deviceId,
+    deviceClass: profile.class,
+    dataDir: options.dataDir,
+    clock: options.clock,
+    clockSource: options.clockSource ?? 'virtual',
+    logger: options.logger,
     ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
     ...(options.watcher ? { watcher: options.watcher } : {}),
     ...(options.outbox ? { outbox: options.outbox } : {}),
@@ -125,7 +139,10 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
     model: () => (model ? { sha256: model.sha256, variantId: model.variantId } : null),
     budgets: () => model?.budgets ?? null,
     readers: {
-      power: createModelledPowerSource(() => ({ idleW: profile.power.idleW, activeW: activePowerW(profile, model?.precision) }), 'profile'),
+      power: createModelledPowerSource(
+        () => ({ idleW: profile.power.idleW, activeW: activePowerW(profile, model?.precision) }),
+        'profile',
+      ),
       thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled || effects().throttled }) },
       rssBytes: () => BASELINE_RSS_BYTES + (model?.bytes ?? 0),
       sessionBytes: () => model?.bytes,
@@ -142,7 +159,11 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
       const confidence = m.confidence ?? m.goldenAccuracy;
       const slowdown = effects().slowdown;
       for (let i = 0; i < count; i += 1) {
-        telemetry.recordInference(sampleLatency(m, slowdown), undefined, confidence === undefined ? undefined : clamp01(confidence + condition.accuracyOffset));
+        telemetry.recordInference(
+          sampleLatency(m, slowdown),
+          undefined,
+          confidence === undefined ? undefined : clamp01(confidence + condition.accuracyOffset),
+        );
       }
     },
   });
@@ -150,7 +171,9 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
   return {
     telemetry,
     condition,
-    setModel: (next) => { model = next; },
+    setModel: (next) => {
+      model = next;
+    },
     model: () => model,
   };
 }

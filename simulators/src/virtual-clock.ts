@@ -19,20 +19,29 @@ export interface VirtualClock extends Clock {
   pending(): number;
 }
 
-interface Timer { readonly at: number; readonly order: number; readonly fn: () => void; cancelled: boolean }
+interface Timer {
+  readonly at: number;
+  readonly order: number;
+  readonly fn: () => void;
+  cancelled: boolean;
+}
 
 const before = (a: Timer, b: Timer): boolean => a.at < b.at || (a.at === b.at && a.order < b.order);
 
 /** A binary min-heap by (at, order): farms of thousands of devices each keep a few timers. */
 function createTimerHeap() {
   const items: Timer[] = [];
-  const swap = (i: number, j: number) => { const t = items[i] as Timer; items[i] = items[j] as Timer; items[j] = t; };
+  const swap = (i: number, j: number) => {
+    const t = items[i] as Timer;
+    items[i] = items[j] as Timer;
+    items[j] = t;
+  };
   return {
     size: () => items.length,
     peek: (): Timer | undefined => items[0],
     push(t: Timer): void {
       items.push(t);
-      for (let i = items.length - 1; i > 0;) {
+      for (let i = items.length - 1; i > 0; ) {
         const parent = (i - 1) >> 1;
         if (!before(items[i] as Timer, items[parent] as Timer)) break;
         swap(i, parent);
@@ -44,7 +53,7 @@ function createTimerHeap() {
       const last = items.pop();
       if (items.length > 0 && last) {
         items[0] = last;
-        for (let i = 0; ;) {
+        for (let i = 0; ; ) {
           const l = 2 * i + 1;
           const r = l + 1;
           let m = i;
@@ -75,7 +84,12 @@ export function createVirtualClock(startAt: number): VirtualClock {
   return Object.freeze({
     now: () => now,
     setTimeout(fn: () => void, ms: number): TimerHandle {
-      const timer: Timer = { at: now + Math.max(0, Number.isFinite(ms) ? ms : 0), order: order++, fn, cancelled: false };
+      const timer: Timer = {
+        at: now + Math.max(0, Number.isFinite(ms) ? ms : 0),
+        order: order++,
+        fn,
+        cancelled: false,
+      };
       heap.push(timer);
       live += 1;
       return timer;

@@ -6,7 +6,16 @@
  * fault ends, and clock skew shifts its own clock.
  */
 import type { Logger } from 'pino';
-import { AGENT_VERSION, createAgentLink, systemClock, type AgentLink, type BackoffPolicy, type Clock, type LinkStats, type RandomSource } from '@edgefleet/agent';
+import {
+  AGENT_VERSION,
+  createAgentLink,
+  systemClock,
+  type AgentLink,
+  type BackoffPolicy,
+  type Clock,
+  type LinkStats,
+  type RandomSource,
+} from '@edgefleet/agent';
 import { deviceFaults, skewedClock, type DeviceFaults } from './faults/device-faults.js';
 import type { Fault, FaultEffects } from './faults/faults.js';
 import { simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
@@ -32,7 +41,10 @@ export interface FarmDeviceBase {
 
 export interface VirtualDeviceOptions extends FarmDeviceBase {
   /** Modelled telemetry windows over the real outbox and link (issue 7); off when absent. */
-  readonly telemetry?: Omit<SimTelemetryOptions, 'deviceId' | 'profile' | 'link' | 'clock' | 'random' | 'logger' | 'effects'> & { readonly random?: RandomSource };
+  readonly telemetry?: Omit<
+    SimTelemetryOptions,
+    'deviceId' | 'profile' | 'link' | 'clock' | 'random' | 'logger' | 'effects'
+  > & { readonly random?: RandomSource };
 }
 
 export interface VirtualDevice {
@@ -55,7 +67,12 @@ export interface VirtualDevice {
  * The device's fault handle and its clock (the farm's, skewed while a clock-skew fault lasts);
  * both device kinds (sampled and real inference) are built on these.
  */
-export function deviceFaultsAndClock(o: { readonly deviceId: string; readonly profile: DeviceProfile; readonly clock?: Clock; readonly faults?: readonly Fault[] }): { readonly faults: DeviceFaults; readonly clock: Clock } {
+export function deviceFaultsAndClock(o: {
+  readonly deviceId: string;
+  readonly profile: DeviceProfile;
+  readonly clock?: Clock;
+  readonly faults?: readonly Fault[];
+}): { readonly faults: DeviceFaults; readonly clock: Clock } {
   const base = o.clock ?? systemClock;
   const faults = deviceFaults(o.faults ?? [], o.deviceId, o.profile.class, base);
   return { faults, clock: o.faults && o.faults.length > 0 ? skewedClock(base, faults) : base };
@@ -78,17 +95,26 @@ export function createVirtualDevice(options: VirtualDeviceOptions): VirtualDevic
     ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
     ...(options.backoff ? { backoff: options.backoff } : {}),
   });
-  const telemetry = options.telemetry ? createSimTelemetry({
-    ...options.telemetry, deviceId, profile, link, logger: options.logger, effects: faults.effects,
-    clock, random: options.telemetry.random ?? options.random ?? Math.random,
-  }) : null;
+  const telemetry = options.telemetry
+    ? createSimTelemetry({
+        ...options.telemetry,
+        deviceId,
+        profile,
+        link,
+        logger: options.logger,
+        effects: faults.effects,
+        clock,
+        random: options.telemetry.random ?? options.random ?? Math.random,
+      })
+    : null;
   let down = false;
   /** A fault boundary: the network comes and goes with `online`; a crash also stops the windows until the restart. */
   function applyFaults(fx: FaultEffects): void {
     link.setReachable(fx.online);
     if (!telemetry || fx.crashed === down) return;
     down = fx.crashed;
-    if (down) void telemetry.telemetry.stop(); else telemetry.telemetry.start();
+    if (down) void telemetry.telemetry.stop();
+    else telemetry.telemetry.start();
   }
   return Object.freeze({
     deviceId,
@@ -96,8 +122,17 @@ export function createVirtualDevice(options: VirtualDeviceOptions): VirtualDevic
     profile,
     link,
     telemetry,
-    start: () => { telemetry?.telemetry.start(); const online = link.start(); faults.start(applyFaults); return online; },
-    stop: async (stopOptions?: { readonly clean?: boolean }) => { faults.stop(); await telemetry?.telemetry.stop(); await link.stop(stopOptions); },
+    start: () => {
+      telemetry?.telemetry.start();
+      const online = link.start();
+      faults.start(applyFaults);
+      return online;
+    },
+    stop: async (stopOptions?: { readonly clean?: boolean }) => {
+      faults.stop();
+      await telemetry?.telemetry.stop();
+      await link.stop(stopOptions);
+    },
     isOnline: () => link.stats().state === 'online',
     stats: () => link.stats(),
     faultEffects: faults.effects,

@@ -7,18 +7,31 @@ import { apiErrorSchema, ERROR_CATALOGUE, type ErrorCode } from '@edgefleet/shar
 import type { EdgefleetServer } from '@edgefleet/server';
 import { makeAuthServer } from './auth.js';
 
-export interface ApiResult { readonly status: number; readonly body: Record<string, unknown> & { [k: string]: unknown } }
+export interface ApiResult {
+  readonly status: number;
+  readonly body: Record<string, unknown> & { [k: string]: unknown };
+}
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 export interface ApiHarness {
   readonly server: EdgefleetServer;
   readonly admin: string;
   readonly reader: string;
-  call(method: Method, url: string, token: string | null, payload?: unknown, headers?: Record<string, string>): Promise<ApiResult>;
+  call(
+    method: Method,
+    url: string,
+    token: string | null,
+    payload?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<ApiResult>;
   expectError(t: Test, res: ApiResult, code: ErrorCode): void;
 }
 
-export async function startApi(t: Test, flags: Record<string, unknown> = {}, options: { now?: () => number } = {}): Promise<ApiHarness> {
+export async function startApi(
+  t: Test,
+  flags: Record<string, unknown> = {},
+  options: { now?: () => number } = {},
+): Promise<ApiHarness> {
   const server = makeAuthServer(t.testdir(), flags, options);
   t.teardown(() => server.stop());
   await server.start();
@@ -26,14 +39,18 @@ export async function startApi(t: Test, flags: Record<string, unknown> = {}, opt
   const admin = server.auth().createAdminToken('admin', 'admin').token;
   const reader = server.auth().createAdminToken('reader', 'read').token;
   return {
-    server, admin, reader,
+    server,
+    admin,
+    reader,
     async call(method, url, token, payload, headers = {}) {
       const res = await app.inject({
-        method, url, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+        method,
+        url,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
         ...(payload === undefined ? {} : { payload: payload as string }),
       });
       const json = res.headers['content-type']?.toString().includes('json');
-      return { status: res.statusCode, body: json ? res.json() as Record<string, unknown> : { text: res.body } };
+      return { status: res.statusCode, body: json ? (res.json() as Record<string, unknown>) : { text: res.body } };
     },
     expectError(t, res, code) {
       t.equal(res.status, ERROR_CATALOGUE[code].status, `${code} → HTTP ${ERROR_CATALOGUE[code].status}`);

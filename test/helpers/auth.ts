@@ -15,14 +15,28 @@ export interface LogCapture {
 /** A pino logger (with the server's redaction) writing into memory. */
 export function captureLogs(level: 'info' | 'debug' | 'trace' = 'debug'): LogCapture {
   const chunks: string[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, done) { chunks.push(chunk.toString()); done(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
   const logger = pino({ level, redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } }, sink);
   return { logger, text: () => chunks.join('') };
 }
 
-export function makeAuthServer(dataDir: string, flags: Record<string, unknown> = {}, options: { logger?: Logger; now?: () => number } = {}): EdgefleetServer {
-  const config = loadServerConfig({ flags: { dataDir, port: 0, host: '127.0.0.1', apiPort: 0, apiHost: '127.0.0.1', 'log.level': 'silent', ...flags } });
-  return createServer(config, { logger: options.logger ?? pino({ level: 'silent' }), ...(options.now ? { now: options.now } : {}) });
+export function makeAuthServer(
+  dataDir: string,
+  flags: Record<string, unknown> = {},
+  options: { logger?: Logger; now?: () => number } = {},
+): EdgefleetServer {
+  const config = loadServerConfig({
+    flags: { dataDir, port: 0, host: '127.0.0.1', apiPort: 0, apiHost: '127.0.0.1', 'log.level': 'silent', ...flags },
+  });
+  return createServer(config, {
+    logger: options.logger ?? pino({ level: 'silent' }),
+    ...(options.now ? { now: options.now } : {}),
+  });
 }
 
 /**
@@ -38,9 +52,14 @@ export function connect(url: string, options: IClientOptions): Promise<MqttClien
       client.end(true);
       reject(err);
     };
-    client.once('connect', () => { client.removeListener('error', fail); resolve(client); });
+    client.once('connect', () => {
+      client.removeListener('error', fail);
+      resolve(client);
+    });
     client.once('error', fail);
-    client.once('close', () => { if (!client.connected) fail(Object.assign(new Error('connection closed before CONNACK'), { code: 'closed' })); });
+    client.once('close', () => {
+      if (!client.connected) fail(Object.assign(new Error('connection closed before CONNACK'), { code: 'closed' }));
+    });
   });
 }
 
@@ -61,7 +80,10 @@ export function closedWithin(client: MqttClient, ms: number): Promise<'closed' |
   if (!client.connected) return Promise.resolve('closed');
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve('open'), ms);
-    client.once('close', () => { clearTimeout(timer); resolve('closed'); });
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve('closed');
+    });
   });
 }
 

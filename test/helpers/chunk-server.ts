@@ -5,8 +5,17 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import {
-  allDevicesFilter, chunkRange, decodeMessage, deviceTopic, encodeMessage, PROTOCOL_VERSION, requestedIndices, sha256Hex,
-  type ChunkRequest, type DeployReport, type Desired,
+  allDevicesFilter,
+  chunkRange,
+  decodeMessage,
+  deviceTopic,
+  encodeMessage,
+  PROTOCOL_VERSION,
+  requestedIndices,
+  sha256Hex,
+  type ChunkRequest,
+  type DeployReport,
+  type Desired,
 } from '@edgefleet/shared';
 
 export interface ChunkServerFaults {
@@ -36,9 +45,18 @@ export interface ChunkServer {
 }
 
 export async function startChunkServer(brokerUrl: string): Promise<ChunkServer> {
-  const client: MqttClient = await mqtt.connectAsync(brokerUrl, { clientId: `chunk-server-${process.pid}-${Date.now()}`, protocolVersion: 4, clean: true });
+  const client: MqttClient = await mqtt.connectAsync(brokerUrl, {
+    clientId: `chunk-server-${process.pid}-${Date.now()}`,
+    protocolVersion: 4,
+    clean: true,
+  });
   const artifacts = new Map<string, Uint8Array>();
-  const faults: ChunkServerFaults = { corruptOnce: new Set(), wrongDigestOnce: new Set(), tampered: new Map(), stopAfter: null };
+  const faults: ChunkServerFaults = {
+    corruptOnce: new Set(),
+    wrongDigestOnce: new Set(),
+    tampered: new Map(),
+    stopAfter: null,
+  };
   const sent = new Map<number, number>();
   const requests: ChunkRequest[] = [];
   const reports: DeployReport[] = [];
@@ -51,7 +69,19 @@ export async function startChunkServer(brokerUrl: string): Promise<ChunkServer> 
     const bytes = faults.tampered.get(req.sha256) ?? artifacts.get(req.sha256);
     const chunkSize = chunkSizes.get(req.sha256);
     if (!bytes || chunkSize === undefined) {
-      void client.publishAsync(deviceTopic(req.deviceId, 'chunks'), encodeMessage({ type: 'chunk-nack', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, requestId: req.requestId, reason: 'unknown-artifact', sentAt: Date.now() }), { qos: 1 });
+      void client.publishAsync(
+        deviceTopic(req.deviceId, 'chunks'),
+        encodeMessage({
+          type: 'chunk-nack',
+          v: PROTOCOL_VERSION,
+          deviceId: req.deviceId,
+          deploymentId: req.deploymentId,
+          requestId: req.requestId,
+          reason: 'unknown-artifact',
+          sentAt: Date.now(),
+        }),
+        { qos: 1 },
+      );
       return;
     }
     for (const index of requestedIndices(req)) {
@@ -62,10 +92,23 @@ export async function startChunkServer(brokerUrl: string): Promise<ChunkServer> 
       const chunkSha256 = sha256Hex(data);
       if (faults.corruptOnce.delete(index)) data[0] = (data[0] ?? 0) ^ 0xff;
       sent.set(index, (sent.get(index) ?? 0) + 1);
-      void client.publishAsync(deviceTopic(req.deviceId, 'chunks'), encodeMessage({
-        type: 'chunk', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, sha256: req.sha256,
-        requestId: req.requestId, index, chunkSha256, size: data.byteLength, data, sentAt: Date.now(),
-      }), { qos: 1 });
+      void client.publishAsync(
+        deviceTopic(req.deviceId, 'chunks'),
+        encodeMessage({
+          type: 'chunk',
+          v: PROTOCOL_VERSION,
+          deviceId: req.deviceId,
+          deploymentId: req.deploymentId,
+          sha256: req.sha256,
+          requestId: req.requestId,
+          index,
+          chunkSha256,
+          size: data.byteLength,
+          data,
+          sentAt: Date.now(),
+        }),
+        { qos: 1 },
+      );
     }
   }
 
@@ -76,23 +119,42 @@ export async function startChunkServer(brokerUrl: string): Promise<ChunkServer> 
     if (m.type === 'chunk-req') handleRequest(m);
     if (m.type === 'deploy-report') {
       reports.push(m);
-      for (const w of [...waiters]) if (w.pred(m)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m); }
+      for (const w of [...waiters])
+        if (w.pred(m)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
     }
   });
-  await client.subscribeAsync({ [allDevicesFilter('chunk-req')]: { qos: 1 }, [allDevicesFilter('events')]: { qos: 1 } });
+  await client.subscribeAsync({
+    [allDevicesFilter('chunk-req')]: { qos: 1 },
+    [allDevicesFilter('events')]: { qos: 1 },
+  });
 
   return {
-    artifacts, faults, sent, requests, reports, totalSent,
+    artifacts,
+    faults,
+    sent,
+    requests,
+    reports,
+    totalSent,
     publishDesired: async (desired) => {
       chunkSizes.set(desired.body.artifact.sha256, desired.body.artifact.chunkSize);
-      await client.publishAsync(deviceTopic(desired.deviceId, 'desired'), encodeMessage(desired), { qos: 1, retain: true });
+      await client.publishAsync(deviceTopic(desired.deviceId, 'desired'), encodeMessage(desired), {
+        qos: 1,
+        retain: true,
+      });
     },
-    clearDesired: async (deviceId) => { await client.publishAsync(deviceTopic(deviceId, 'desired'), Buffer.alloc(0), { qos: 1, retain: true }); },
+    clearDesired: async (deviceId) => {
+      await client.publishAsync(deviceTopic(deviceId, 'desired'), Buffer.alloc(0), { qos: 1, retain: true });
+    },
     waitReport: (pred) => {
       const found = reports.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve) => waiters.push({ pred, resolve }));
     },
-    close: async () => { await client.endAsync(true); },
+    close: async () => {
+      await client.endAsync(true);
+    },
   };
 }

@@ -29,7 +29,9 @@ export function createFakeClock(start = 1_700_000_000_000): FakeClock {
       timers.set(id, { at: now + ms, fn });
       return { id } as TimerHandle;
     },
-    clearTimeout: (handle) => { timers.delete((handle as { id: number }).id); },
+    clearTimeout: (handle) => {
+      timers.delete((handle as { id: number }).id);
+    },
     advance: (ms) => {
       const until = now + ms;
       for (let e = earliest(); e && e[1].at <= until; e = earliest()) {

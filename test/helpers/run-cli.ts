@@ -17,9 +17,17 @@ export async function runCli(argv: readonly string[]): Promise<CliResult> {
   const write = process.stdout.write.bind(process.stdout);
   const writeErr = process.stderr.write.bind(process.stderr);
   const error = console.error;
-  process.stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => { err += String(chunk); return true; }) as typeof process.stderr.write;
-  console.error = (...args: unknown[]) => { err += `${args.join(' ')}\n`; };
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    err += String(chunk);
+    return true;
+  }) as typeof process.stderr.write;
+  console.error = (...args: unknown[]) => {
+    err += `${args.join(' ')}\n`;
+  };
   try {
     return { code: await main(['node', 'edgefleet', ...argv]), out, err };
   } finally {

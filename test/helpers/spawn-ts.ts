@@ -13,12 +13,21 @@ export interface Child {
 }
 
 export function spawnSnippet(code: string, env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, ['--import=tsx', '--conditions=edgefleet-source', '--input-type=module', '-e', code], {
-    cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--import=tsx', '--conditions=edgefleet-source', '--input-type=module', '-e', code],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   const listeners = new Set<() => void>();
-  const onData = (d: Buffer) => { out += d.toString('utf8'); for (const l of [...listeners]) l(); };
+  const onData = (d: Buffer) => {
+    out += d.toString('utf8');
+    for (const l of [...listeners]) l();
+  };
   proc.stdout?.on('data', onData);
   proc.stderr?.on('data', onData);
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
@@ -26,12 +35,22 @@ export function spawnSnippet(code: string, env: Record<string, string> = {}): Ch
     proc,
     output: () => out,
     exited,
-    waitForOutput: (re, timeoutMs = 20_000) => new Promise<void>((resolve, reject) => {
-      const check = () => { if (re.test(out)) { listeners.delete(check); clearTimeout(timer); resolve(); } };
-      const timer = setTimeout(() => { listeners.delete(check); reject(new Error(`timed out waiting for ${re} in:\n${out}`)); }, timeoutMs);
-      listeners.add(check);
-      check();
-    }),
+    waitForOutput: (re, timeoutMs = 20_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (re.test(out)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`timed out waiting for ${re} in:\n${out}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      }),
   };
 }
 

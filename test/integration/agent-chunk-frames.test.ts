@@ -10,7 +10,15 @@ import { pino } from 'pino';
 import { createAgentLink } from '@edgefleet/agent';
 import { startEmbeddedBroker } from '@edgefleet/server';
 import {
-  CHUNK_FRAME_MAGIC, deviceTopic, encodeMessage, MAX_CHUNK_BYTES, MAX_CHUNK_MESSAGE_BYTES, sha256Hex, type AnyMessage, type Chunk, type RejectReason,
+  CHUNK_FRAME_MAGIC,
+  deviceTopic,
+  encodeMessage,
+  MAX_CHUNK_BYTES,
+  MAX_CHUNK_MESSAGE_BYTES,
+  sha256Hex,
+  type AnyMessage,
+  type Chunk,
+  type RejectReason,
 } from '@edgefleet/shared';
 import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';
 
@@ -23,7 +31,19 @@ function bytesOf(n: number): Buffer {
 }
 
 function chunk(data: Buffer, index: number): Chunk {
-  return { type: 'chunk', v: 1, deviceId: ID, deploymentId: 'dep-f', sha256: 'b'.repeat(64), requestId: 0, index, chunkSha256: sha256Hex(data), size: data.byteLength, data, sentAt: 1 };
+  return {
+    type: 'chunk',
+    v: 1,
+    deviceId: ID,
+    deploymentId: 'dep-f',
+    sha256: 'b'.repeat(64),
+    requestId: 0,
+    index,
+    chunkSha256: sha256Hex(data),
+    size: data.byteLength,
+    data,
+    sentAt: 1,
+  };
 }
 
 async function until(check: () => boolean, what: string): Promise<void> {
@@ -36,14 +56,29 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 t.test('full frames pass the broker guard and reach the agent; broken ones are counted by reason', async (t) => {
   const refused: RejectReason[] = [];
-  const broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', drainTimeoutMs: 5_000, maxPayloadBytes: 1024, logger: pino({ level: 'silent' }), onReject: (r) => refused.push(r.reason) });
+  const broker = await startEmbeddedBroker({
+    port: 0,
+    host: '127.0.0.1',
+    drainTimeoutMs: 5_000,
+    maxPayloadBytes: 1024,
+    logger: pino({ level: 'silent' }),
+    onReject: (r) => refused.push(r.reason),
+  });
   t.teardown(() => broker.close());
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: ID, logger: recordingLogger().logger, maxPayloadBytes: 1024 }));
+  const link = createAgentLink(
+    linkOptions({ brokerUrl: broker.url, deviceId: ID, logger: recordingLogger().logger, maxPayloadBytes: 1024 }),
+  );
   t.teardown(() => link.stop());
   const received: AnyMessage[] = [];
-  link.on('chunks', (m) => { if (m) received.push(m); });
+  link.on('chunks', (m) => {
+    if (m) received.push(m);
+  });
   await link.start();
-  const sender = await mqtt.connectAsync(broker.url, { clientId: 'frame-sender', protocolVersion: 4, reconnectPeriod: 0 });
+  const sender = await mqtt.connectAsync(broker.url, {
+    clientId: 'frame-sender',
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
   t.teardown(() => sender.endAsync(true));
 
   const full = bytesOf(MAX_CHUNK_BYTES);
@@ -72,12 +107,18 @@ t.test('full frames pass the broker guard and reach the agent; broken ones are c
   const rejected = link.stats().rejected;
   t.equal(rejected['malformed-json'], 2, 'bad magic and a bare magic: malformed-json');
   t.equal(rejected.schema, 2, 'data one byte short, and a JSON chunk with base64 data: schema');
-  const after = received.filter((m) => m.type !== 'chunk' || m.index !== 0).map((m) => (m.type === 'chunk' ? m.index : m.type));
+  const after = received
+    .filter((m) => m.type !== 'chunk' || m.index !== 0)
+    .map((m) => (m.type === 'chunk' ? m.index : m.type));
   t.same(after, [1], 'of everything after the full frame, only the well-formed chunk reached the handler');
   t.equal(refused.length, 0, 'the broker refused none of them');
   t.ok(sender.connected, 'the sender stays connected');
 
-  const big = await mqtt.connectAsync(broker.url, { clientId: 'frame-oversize', protocolVersion: 4, reconnectPeriod: 0 });
+  const big = await mqtt.connectAsync(broker.url, {
+    clientId: 'frame-oversize',
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
   const closed = new Promise<void>((resolve) => big.once('close', () => resolve()));
   big.publish(deviceTopic(ID, 'chunks'), Buffer.concat([good, Buffer.alloc(MAX_CHUNK_MESSAGE_BYTES)]), { qos: 1 });
   await closed;

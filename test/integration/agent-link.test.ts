@@ -14,7 +14,9 @@ t.test('hello, retained online status and heartbeats arrive with valid schemas',
   t.teardown(() => broker.close());
   const watch = await watchTopics(broker.url, 'ef/v1/devices/dev-a/#');
   t.teardown(() => watch.close());
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: 'dev-a', logger: recordingLogger().logger }));
+  const link = createAgentLink(
+    linkOptions({ brokerUrl: broker.url, deviceId: 'dev-a', logger: recordingLogger().logger }),
+  );
   t.teardown(() => link.stop());
   await link.start();
 
@@ -27,9 +29,19 @@ t.test('hello, retained online status and heartbeats arrive with valid schemas',
   const online = await watch.waitFor((m) => m.topic === deviceTopic('dev-a', 'status'), 5_000, 'status');
   t.match(statusSchema.parse(online.json()), { state: 'online', reason: 'connect' });
 
-  await watch.waitFor((m) => m.topic === deviceTopic('dev-a', 'heartbeat') && m.json().seq === 2, 5_000, 'third heartbeat');
-  const beats = watch.seen.filter((m) => m.topic === deviceTopic('dev-a', 'heartbeat')).map((m) => heartbeatSchema.parse(m.json()));
-  t.same(beats.slice(0, 3).map((b) => b.seq), [0, 1, 2], 'heartbeats numbered in order');
+  await watch.waitFor(
+    (m) => m.topic === deviceTopic('dev-a', 'heartbeat') && m.json().seq === 2,
+    5_000,
+    'third heartbeat',
+  );
+  const beats = watch.seen
+    .filter((m) => m.topic === deviceTopic('dev-a', 'heartbeat'))
+    .map((m) => heartbeatSchema.parse(m.json()));
+  t.same(
+    beats.slice(0, 3).map((b) => b.seq),
+    [0, 1, 2],
+    'heartbeats numbered in order',
+  );
   t.ok(beats.every((b) => b.uptimeMs >= 0));
 
   // A subscriber arriving later still learns the device is online: status is retained.
@@ -51,20 +63,29 @@ t.test('a clean stop leaves a retained offline status with reason clean', async 
   t.teardown(() => broker.close());
   const watch = await watchTopics(broker.url, deviceTopic('dev-b', 'status'));
   t.teardown(() => watch.close());
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: 'dev-b', logger: recordingLogger().logger }));
+  const link = createAgentLink(
+    linkOptions({ brokerUrl: broker.url, deviceId: 'dev-b', logger: recordingLogger().logger }),
+  );
   await link.start();
   await watch.waitFor((m) => m.json().state === 'online', 5_000, 'online');
   await link.stop({ clean: true });
   t.equal(link.stats().state, 'stopped');
   const offline = await watch.waitFor((m) => m.json().state === 'offline', 5_000, 'offline');
   t.equal(offline.json().reason, 'clean');
-  t.notOk(watch.seen.some((m) => m.json().reason === 'lost'), 'no last will after a clean disconnect');
+  t.notOk(
+    watch.seen.some((m) => m.json().reason === 'lost'),
+    'no last will after a clean disconnect',
+  );
 
   const late = await watchTopics(broker.url, deviceTopic('dev-b', 'status'));
   t.teardown(() => late.close());
   const retained = await late.waitFor(() => true, 5_000, 'retained status');
   t.match(retained.json(), { state: 'offline', reason: 'clean' });
-  await t.rejects(link.publish('status', statusSchema.parse({ ...retained.json() })), { code: 'EF_ERR_LINK_OFFLINE' }, 'publishing after stop fails loudly');
+  await t.rejects(
+    link.publish('status', statusSchema.parse({ ...retained.json() })),
+    { code: 'EF_ERR_LINK_OFFLINE' },
+    'publishing after stop fails loudly',
+  );
 });
 
 t.test('kill() drops the socket: the broker publishes the will (reason lost) and the link stays down', async (t) => {
@@ -72,7 +93,9 @@ t.test('kill() drops the socket: the broker publishes the will (reason lost) and
   t.teardown(() => broker.close());
   const watch = await watchTopics(broker.url, deviceTopic('dev-c', 'status'));
   t.teardown(() => watch.close());
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: 'dev-c', logger: recordingLogger().logger, keepaliveS: 1 }));
+  const link = createAgentLink(
+    linkOptions({ brokerUrl: broker.url, deviceId: 'dev-c', logger: recordingLogger().logger, keepaliveS: 1 }),
+  );
   t.teardown(() => link.stop());
   await link.start();
   await watch.waitFor((m) => m.json().state === 'online', 5_000, 'online');
@@ -89,7 +112,9 @@ t.test('kill({hang}) keeps the socket open but silent: the will comes from the k
   const watch = await watchTopics(broker.url, deviceTopic('dev-d', 'status'));
   t.teardown(() => watch.close());
   const keepaliveS = 1;
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: 'dev-d', logger: recordingLogger().logger, keepaliveS }));
+  const link = createAgentLink(
+    linkOptions({ brokerUrl: broker.url, deviceId: 'dev-d', logger: recordingLogger().logger, keepaliveS }),
+  );
   t.teardown(() => link.stop({ clean: false }));
   await link.start();
   await watch.waitFor((m) => m.json().state === 'online', 5_000, 'online');

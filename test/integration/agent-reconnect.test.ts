@@ -30,13 +30,24 @@ t.test('backoff schedule is deterministic, resets after a connect, and subscript
   let i = 0;
   const random = () => randoms[i++ % randoms.length] as number;
   const policy = { initialMs: 100, factor: 2, maxMs: 500, jitter: 0.5 };
-  const link: AgentLink = createAgentLink(linkOptions({ brokerUrl: url, deviceId: 'dev-r', logger: recordingLogger().logger, clock, random, backoff: policy, connectTimeoutMs: 2_000 }));
+  const link: AgentLink = createAgentLink(
+    linkOptions({
+      brokerUrl: url,
+      deviceId: 'dev-r',
+      logger: recordingLogger().logger,
+      clock,
+      random,
+      backoff: policy,
+      connectTimeoutMs: 2_000,
+    }),
+  );
   t.teardown(() => link.stop({ clean: false }));
   void link.start();
 
   const expected: number[] = [];
   let j = 0;
-  const expectNext = (attempt: number) => expected.push(backoffDelay(attempt, policy, () => randoms[j++ % randoms.length] as number));
+  const expectNext = (attempt: number) =>
+    expected.push(backoffDelay(attempt, policy, () => randoms[j++ % randoms.length] as number));
   for (let attempt = 0; attempt < 5; attempt += 1) {
     await until(() => clock.scheduled.length === attempt + 1, `reconnect ${attempt} to be scheduled`);
     expectNext(attempt);
@@ -60,7 +71,11 @@ t.test('backoff schedule is deterministic, resets after a connect, and subscript
   await broker.close();
   await until(() => link.stats().state === 'offline', 'offline after the broker went away');
   t.equal(link.stats().connectionsLost, 1);
-  t.equal(link.stats().lastReconnectDelayMs, backoffDelay(0, policy, () => randoms[j % randoms.length] as number), 'backoff restarts at attempt 0 after a good connection');
+  t.equal(
+    link.stats().lastReconnectDelayMs,
+    backoffDelay(0, policy, () => randoms[j % randoms.length] as number),
+    'backoff restarts at attempt 0 after a good connection',
+  );
 
   const again = await startTestBroker({ port });
   t.teardown(() => again.close());
@@ -75,38 +90,63 @@ t.test('backoff schedule is deterministic, resets after a connect, and subscript
   // The new broker has no session for us: commands only arrive if the link resubscribed.
   const cmd = { type: 'command', v: 1, deviceId: 'dev-r', commandId: 'c1', name: 'ping', sentAt: 1 };
   // Publish until it lands (the SUBSCRIBE may still be in flight when hello arrives).
-  const resend = setInterval(() => { void watch.client.publishAsync(deviceTopic('dev-r', 'commands'), encodeMessage(cmd as AnyMessage), { qos: 1 }); }, 100);
+  const resend = setInterval(() => {
+    void watch.client.publishAsync(deviceTopic('dev-r', 'commands'), encodeMessage(cmd as AnyMessage), { qos: 1 });
+  }, 100);
   t.teardown(() => clearInterval(resend));
   await until(() => received.length >= 1, 'command delivered after resubscribe');
   clearInterval(resend);
   t.match(received[0], { type: 'command', commandId: 'c1' });
 });
 
-t.test('setReachable(false) drops the connection like a lost network and holds every reconnect until the network is back', async (t) => {
-  const broker = await startTestBroker();
-  t.teardown(() => broker.close());
-  const clock = createFakeClock();
-  const link = createAgentLink(linkOptions({ brokerUrl: broker.url, deviceId: 'dev-net', logger: recordingLogger().logger, clock, random: () => 0.5, backoff: { initialMs: 100, factor: 2, maxMs: 400, jitter: 0 } }));
-  t.teardown(() => link.stop({ clean: false }));
-  const statuses = await watchTopics(broker.url, deviceTopic('dev-net', 'status'));
-  t.teardown(() => statuses.close());
-  await link.start();
+t.test(
+  'setReachable(false) drops the connection like a lost network and holds every reconnect until the network is back',
+  async (t) => {
+    const broker = await startTestBroker();
+    t.teardown(() => broker.close());
+    const clock = createFakeClock();
+    const link = createAgentLink(
+      linkOptions({
+        brokerUrl: broker.url,
+        deviceId: 'dev-net',
+        logger: recordingLogger().logger,
+        clock,
+        random: () => 0.5,
+        backoff: { initialMs: 100, factor: 2, maxMs: 400, jitter: 0 },
+      }),
+    );
+    t.teardown(() => link.stop({ clean: false }));
+    const statuses = await watchTopics(broker.url, deviceTopic('dev-net', 'status'));
+    t.teardown(() => statuses.close());
+    await link.start();
 
-  link.setReachable(false);
-  await until(() => link.stats().state === 'offline', 'the link notices');
-  await until(() => statuses.seen.some((m) => m.json().state === 'offline'), 'the broker publishes the will');
-  t.equal(statuses.seen.at(-1)?.json().reason, 'lost', 'the will, not a clean offline: no DISCONNECT was sent');
-  for (let k = 0; k < 4; k += 1) clock.fireNext();
-  t.equal(link.stats().state, 'offline', 'attempts fail while there is no network');
-  t.equal(link.stats().reconnectAttempts, 4);
-  t.same(clock.scheduled.slice(-4), [200, 400, 400, 400], 'each failed attempt waits its backoff');
-  await t.rejects(link.publish('heartbeat', { type: 'heartbeat', v: 1, deviceId: 'dev-net', seq: 0, uptimeMs: 0, currentModel: null, sentAt: 0 } as AnyMessage), { code: 'EF_ERR_LINK_OFFLINE' });
+    link.setReachable(false);
+    await until(() => link.stats().state === 'offline', 'the link notices');
+    await until(() => statuses.seen.some((m) => m.json().state === 'offline'), 'the broker publishes the will');
+    t.equal(statuses.seen.at(-1)?.json().reason, 'lost', 'the will, not a clean offline: no DISCONNECT was sent');
+    for (let k = 0; k < 4; k += 1) clock.fireNext();
+    t.equal(link.stats().state, 'offline', 'attempts fail while there is no network');
+    t.equal(link.stats().reconnectAttempts, 4);
+    t.same(clock.scheduled.slice(-4), [200, 400, 400, 400], 'each failed attempt waits its backoff');
+    await t.rejects(
+      link.publish('heartbeat', {
+        type: 'heartbeat',
+        v: 1,
+        deviceId: 'dev-net',
+        seq: 0,
+        uptimeMs: 0,
+        currentModel: null,
+        sentAt: 0,
+      } as AnyMessage),
+      { code: 'EF_ERR_LINK_OFFLINE' },
+    );
 
-  link.setReachable(true);
-  clock.fireNext();
-  await until(() => link.stats().state === 'online', 'online once the network is back');
-  t.equal(link.stats().connects, 2);
-  t.equal(link.stats().connectionsLost, 1);
-  link.setReachable(true);
-  t.equal(link.stats().state, 'online', 'setting it again changes nothing');
-});
+    link.setReachable(true);
+    clock.fireNext();
+    await until(() => link.stats().state === 'online', 'online once the network is back');
+    t.equal(link.stats().connects, 2);
+    t.equal(link.stats().connectionsLost, 1);
+    link.setReachable(true);
+    t.equal(link.stats().state, 'online', 'setting it again changes nothing');
+  },
+);

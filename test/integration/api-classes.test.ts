@@ -13,11 +13,20 @@ t.test('classes and profiles over the API', async (t) => {
 
   await t.test('create from a profile, read, patch budgets, delete', async (t) => {
     t.match(await call('GET', '/v1/classes', reader), { status: 200, body: { classes: [], unconfigured: [] } });
-    const made = await call('POST', '/v1/classes', admin, { profile, name: 'cam-a', patch: { budgets: { maxP95LatencyMs: 50 } } });
+    const made = await call('POST', '/v1/classes', admin, {
+      profile,
+      name: 'cam-a',
+      patch: { budgets: { maxP95LatencyMs: 50 } },
+    });
     t.equal(made.status, 201);
     t.match(made.body, { name: 'cam-a', version: 1, budgets: { maxP95LatencyMs: 50 } });
-    t.match(await call('GET', '/v1/classes/cam-a', reader), { status: 200, body: { name: 'cam-a', capabilities: Object, speedModel: Object } });
-    const patched = await call('PATCH', '/v1/classes/cam-a', admin, { budgets: { maxP95LatencyMs: 20, maxModelBytes: 1_000_000 } });
+    t.match(await call('GET', '/v1/classes/cam-a', reader), {
+      status: 200,
+      body: { name: 'cam-a', capabilities: Object, speedModel: Object },
+    });
+    const patched = await call('PATCH', '/v1/classes/cam-a', admin, {
+      budgets: { maxP95LatencyMs: 20, maxModelBytes: 1_000_000 },
+    });
     t.match(patched, { status: 200, body: { version: 2, budgets: { maxP95LatencyMs: 20, maxModelBytes: 1_000_000 } } });
     t.match(await call('GET', '/v1/classes', reader), { body: { classes: [{ name: 'cam-a', version: 2 }] } });
     expectError(t, await call('POST', '/v1/classes', admin, { profile, name: 'cam-a' }), 'EF_ERR_CLASS_EXISTS');
@@ -35,7 +44,11 @@ t.test('classes and profiles over the API', async (t) => {
 
   await t.test('validation errors', async (t) => {
     expectError(t, await call('POST', '/v1/classes', admin, { profile: 'no-such-profile' }), 'EF_ERR_CLASS_NOT_FOUND');
-    const bad = await call('POST', '/v1/classes', admin, { profile, name: 'x', patch: { budgets: { maxP95LatencyMs: -1 } } });
+    const bad = await call('POST', '/v1/classes', admin, {
+      profile,
+      name: 'x',
+      patch: { budgets: { maxP95LatencyMs: -1 } },
+    });
     expectError(t, bad, 'EF_ERR_API_VALIDATION');
     expectError(t, await call('POST', '/v1/classes', admin, { class: { name: 'half' } }), 'EF_ERR_API_VALIDATION');
     expectError(t, await call('PATCH', '/v1/classes/doc-class', admin, { colour: 'red' }), 'EF_ERR_API_VALIDATION');

@@ -14,8 +14,22 @@ import { makeAuthServer } from '../helpers/auth.js';
 const run = runCli;
 
 const hello = (deviceId: string): Hello => ({
-  type: 'hello', v: 1, deviceId, deviceClass: 'rpi4', agentVersion: '1', runtime: { node: 'v20', onnxruntime: '1.30.0' },
-  capabilities: { cpuModel: 'x', cores: 4, memoryBytes: 1e9, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' }, currentModel: null, sentAt: 1,
+  type: 'hello',
+  v: 1,
+  deviceId,
+  deviceClass: 'rpi4',
+  agentVersion: '1',
+  runtime: { node: 'v20', onnxruntime: '1.30.0' },
+  capabilities: {
+    cpuModel: 'x',
+    cores: 4,
+    memoryBytes: 1e9,
+    executionProviders: ['cpu'],
+    precisions: ['fp32'],
+    powerSource: 'none',
+  },
+  currentModel: null,
+  sentAt: 1,
 });
 
 t.test('rollout and decisions commands over the API', async (t) => {
@@ -30,11 +44,34 @@ t.test('rollout and decisions commands over the API', async (t) => {
   const goldenFile = join(dataDir, 'golden.json');
   writeFileSync(goldenFile, JSON.stringify(goldenFor(3)));
 
-  const refused = await run(['rollout', 'start', '--class', 'rpi4', '--variant', sha256.slice(0, 12), '--golden', goldenFile, ...reader]);
+  const refused = await run([
+    'rollout',
+    'start',
+    '--class',
+    'rpi4',
+    '--variant',
+    sha256.slice(0, 12),
+    '--golden',
+    goldenFile,
+    ...reader,
+  ]);
   t.not(refused.code, 0, 'a read token cannot start a rollout');
   t.match(refused.err, /admin-scope token/);
 
-  const started = await run(['rollout', 'start', '--class', 'rpi4', '--variant', sha256.slice(0, 12), '--golden', goldenFile, '--canary', '1', '--json', ...admin]);
+  const started = await run([
+    'rollout',
+    'start',
+    '--class',
+    'rpi4',
+    '--variant',
+    sha256.slice(0, 12),
+    '--golden',
+    goldenFile,
+    '--canary',
+    '1',
+    '--json',
+    ...admin,
+  ]);
   t.equal(started.code, 0, started.err);
   const status = JSON.parse(started.out) as { rollout: { id: string; state: string } };
   t.equal(status.rollout.state, 'in-progress');
@@ -55,14 +92,35 @@ t.test('rollout and decisions commands over the API', async (t) => {
   t.not(again.code, 0);
   t.match(again.err, /only a rollout in progress can be aborted/);
 
-  const noModelFile = await run(['rollout', 'start', '--class', 'rpi4', '--model', goldenFile, '--golden', goldenFile, ...admin]);
+  const noModelFile = await run([
+    'rollout',
+    'start',
+    '--class',
+    'rpi4',
+    '--model',
+    goldenFile,
+    '--golden',
+    goldenFile,
+    ...admin,
+  ]);
   t.not(noModelFile.code, 0, 'with --api, --model FILE is refused with advice');
   t.match(noModelFile.out + noModelFile.err, /--variant/);
 
-  server.store().control.record(
-    { id: 'd1', deviceClass: 'rpi4', at: Date.now(), kind: 'watching', reason: 'p95 over budget on 2 of 2 devices', budgets: ['latencyP95Ms'], summary: {}, actions: [] },
-    { deviceClass: 'rpi4', memory: {}, desiredHash: null, updatedAt: Date.now() },
-  );
+  server
+    .store()
+    .control.record(
+      {
+        id: 'd1',
+        deviceClass: 'rpi4',
+        at: Date.now(),
+        kind: 'watching',
+        reason: 'p95 over budget on 2 of 2 devices',
+        budgets: ['latencyP95Ms'],
+        summary: {},
+        actions: [],
+      },
+      { deviceClass: 'rpi4', memory: {}, desiredHash: null, updatedAt: Date.now() },
+    );
   const decisions = await run(['decisions', 'rpi4', ...reader]);
   t.equal(decisions.code, 0, decisions.err);
   t.match(decisions.out, /watching\s+latencyP95Ms\s+-\s+p95 over budget/);

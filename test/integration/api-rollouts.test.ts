@@ -10,8 +10,22 @@ import { startApi } from '../helpers/api.js';
 
 function hello(deviceId: string, deviceClass: string): Hello {
   return {
-    type: 'hello', v: 1, deviceId, deviceClass, agentVersion: '1', runtime: { node: 'v20', onnxruntime: '1.30.0' },
-    capabilities: { cpuModel: 'x', cores: 4, memoryBytes: 1e9, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' }, currentModel: null, sentAt: 1,
+    type: 'hello',
+    v: 1,
+    deviceId,
+    deviceClass,
+    agentVersion: '1',
+    runtime: { node: 'v20', onnxruntime: '1.30.0' },
+    capabilities: {
+      cpuModel: 'x',
+      cores: 4,
+      memoryBytes: 1e9,
+      executionProviders: ['cpu'],
+      precisions: ['fp32'],
+      powerSource: 'none',
+    },
+    currentModel: null,
+    sentAt: 1,
   };
 }
 
@@ -20,34 +34,74 @@ t.test('rollouts over the API', async (t) => {
   for (const id of ['pi-1', 'pi-2', 'pi-3', 'pi-4']) server.store().devices.upsertHello(hello(id, 'rpi4'), Date.now());
   const { sha256 } = await server.deploy().artifacts.put(buildClassifier(7));
   const golden = goldenFor(7);
-  const start = { deviceClass: 'rpi4', variant: sha256.slice(0, 12), golden, policy: { canary: { count: 1 }, baseCount: 1 } };
+  const start = {
+    deviceClass: 'rpi4',
+    variant: sha256.slice(0, 12),
+    golden,
+    policy: { canary: { count: 1 }, baseCount: 1 },
+  };
 
   await t.test('validation and scopes on start', async (t) => {
     expectError(t, await call('POST', '/v1/rollouts', reader, start), 'EF_ERR_AUTH_FORBIDDEN');
     expectError(t, await call('POST', '/v1/rollouts', null, start), 'EF_ERR_AUTH_MISSING');
     const badPolicy = await call('POST', '/v1/rollouts', admin, { ...start, policy: { growthFactor: 10 } });
     expectError(t, badPolicy, 'EF_ERR_API_VALIDATION');
-    t.match(badPolicy.body, { details: { issues: [{ path: 'body.policy.growthFactor' }] } }, 'the policy field is named');
-    expectError(t, await call('POST', '/v1/rollouts', admin, { ...start, golden: { labels: [] } }), 'EF_ERR_API_VALIDATION');
-    expectError(t, await call('POST', '/v1/rollouts', admin, { ...start, variant: 'nothex!' }), 'EF_ERR_API_VALIDATION');
-    expectError(t, await call('POST', '/v1/rollouts', admin, { ...start, variant: 'f'.repeat(64) }), 'EF_ERR_ROLLOUT_INVALID');
-    expectError(t, await call('POST', '/v1/rollouts', admin, { ...start, deviceClass: 'empty-class' }), 'EF_ERR_ROLLOUT_INVALID');
-    t.match(await call('GET', '/v1/rollouts', reader), { status: 200, body: { rollouts: [] } }, 'nothing started by refused requests');
+    t.match(
+      badPolicy.body,
+      { details: { issues: [{ path: 'body.policy.growthFactor' }] } },
+      'the policy field is named',
+    );
+    expectError(
+      t,
+      await call('POST', '/v1/rollouts', admin, { ...start, golden: { labels: [] } }),
+      'EF_ERR_API_VALIDATION',
+    );
+    expectError(
+      t,
+      await call('POST', '/v1/rollouts', admin, { ...start, variant: 'nothex!' }),
+      'EF_ERR_API_VALIDATION',
+    );
+    expectError(
+      t,
+      await call('POST', '/v1/rollouts', admin, { ...start, variant: 'f'.repeat(64) }),
+      'EF_ERR_ROLLOUT_INVALID',
+    );
+    expectError(
+      t,
+      await call('POST', '/v1/rollouts', admin, { ...start, deviceClass: 'empty-class' }),
+      'EF_ERR_ROLLOUT_INVALID',
+    );
+    t.match(
+      await call('GET', '/v1/rollouts', reader),
+      { status: 200, body: { rollouts: [] } },
+      'nothing started by refused requests',
+    );
   });
 
   await t.test('start, status, list, abort', async (t) => {
     const started = await call('POST', '/v1/rollouts', admin, start);
     t.equal(started.status, 201);
-    const status = started.body as { rollout: { id: string; state: string; artifactSha: string; waveCount: number }; waves: Array<{ size: number; counts: Record<string, number> }>; devices: Array<{ deviceId: string; state: string; wave: number }> };
+    const status = started.body as {
+      rollout: { id: string; state: string; artifactSha: string; waveCount: number };
+      waves: Array<{ size: number; counts: Record<string, number> }>;
+      devices: Array<{ deviceId: string; state: string; wave: number }>;
+    };
     t.match(status.rollout, { state: 'in-progress', artifactSha: sha256 });
     t.equal(status.devices.length, 4, 'every device of the class is in the rollout');
     t.equal(status.waves[0]?.size, 1, 'canary of one');
-    t.equal(status.waves.reduce((n, w) => n + w.size, 0), 4, 'waves cover the class');
+    t.equal(
+      status.waves.reduce((n, w) => n + w.size, 0),
+      4,
+      'waves cover the class',
+    );
     t.equal(status.waves[0]?.counts['notified'], 1, 'the canary is notified at once');
     t.notOk('golden' in status.rollout, 'the golden set is not echoed');
     const id = status.rollout.id;
     expectError(t, await call('POST', '/v1/rollouts', admin, start), 'EF_ERR_ROLLOUT_CONFLICT');
-    t.match(await call('GET', `/v1/rollouts/${id}`, reader), { status: 200, body: { rollout: { id }, devices: Array } });
+    t.match(await call('GET', `/v1/rollouts/${id}`, reader), {
+      status: 200,
+      body: { rollout: { id }, devices: Array },
+    });
     t.match(await call('GET', '/v1/rollouts?active=true&class=rpi4', reader), { body: { rollouts: [{ id }] } });
     t.match(await call('GET', '/v1/rollouts?class=other', reader), { body: { rollouts: [] } });
     expectError(t, await call('GET', '/v1/rollouts?active=maybe', reader), 'EF_ERR_API_VALIDATION');

@@ -42,12 +42,19 @@ t.test('the cache is bounded and evicts the least recently used artifact', async
   await Promise.all([a, b, c].map((x) => rm(artifacts.pathOf(x.sha256))));
   t.ok((await artifacts.bytes(a.sha256)).equals(bytesOf(1)), 'a (recently used) kept');
   t.ok((await artifacts.bytes(c.sha256)).equals(bytesOf(3)), 'c (newest) kept');
-  await t.rejects(artifacts.bytes(b.sha256), { code: 'EF_ERR_ARTIFACT_NOT_FOUND' }, 'b was evicted and must be read again');
+  await t.rejects(
+    artifacts.bytes(b.sha256),
+    { code: 'EF_ERR_ARTIFACT_NOT_FOUND' },
+    'b was evicted and must be read again',
+  );
 });
 
 t.test('concurrent misses share one read', async (t) => {
   const artifacts = open(t, 4 * SIZE);
   const { sha256 } = await artifacts.put(bytesOf(4));
   const all = await Promise.all(Array.from({ length: 20 }, () => artifacts.bytes(sha256)));
-  t.ok(all.every((b) => b === all[0]), 'one buffer for all 20 callers');
+  t.ok(
+    all.every((b) => b === all[0]),
+    'one buffer for all 20 callers',
+  );
 });

@@ -21,20 +21,56 @@ t.test('token, enroll-token, device and broker-config commands', async (t) => {
   const listed = await run(['token', 'list', '--data-dir', dataDir, '--json']);
   t.match(JSON.parse(listed.out), [{ name: 'ci', scope: 'admin', revokedAt: null }]);
   t.notMatch(listed.out, token.slice(17), 'the list never shows the token');
-  t.equal((await run(['token', 'create', '--scope', 'root', '--data-dir', dataDir])).code, 2, 'a bad scope is a usage error');
+  t.equal(
+    (await run(['token', 'create', '--scope', 'root', '--data-dir', dataDir])).code,
+    2,
+    'a bad scope is a usage error',
+  );
 
   const server = makeAuthServer(dataDir);
   t.teardown(() => server.stop());
   const { apiUrl } = await server.start();
   const api = ['--api', apiUrl!, '--token', token];
 
-  const enroll = await run(['enroll-token', 'create', '--class', 'rpi4', '--uses', '3', '--ttl', '2h', ...api, '--json']);
+  const enroll = await run([
+    'enroll-token',
+    'create',
+    '--class',
+    'rpi4',
+    '--uses',
+    '3',
+    '--ttl',
+    '2h',
+    ...api,
+    '--json',
+  ]);
   t.equal(enroll.code, 0, enroll.err);
-  const enrollToken = JSON.parse(enroll.out) as { id: string; token: string; maxUses: number; expiresAt: number; createdAt: number };
+  const enrollToken = JSON.parse(enroll.out) as {
+    id: string;
+    token: string;
+    maxUses: number;
+    expiresAt: number;
+    createdAt: number;
+  };
   t.match(enrollToken, { maxUses: 3, token: /^efe_/ });
   t.equal(enrollToken.expiresAt - enrollToken.createdAt, 7_200_000);
   t.match((await run(['enroll-token', 'list', ...api])).out, new RegExp(`${enrollToken.id}\\s+rpi4\\s+0/3`));
-  t.equal((await run(['enroll-token', 'create', '--class', 'rpi4', '--api', apiUrl!, '--token', 'efa_000000000000_' + 'A'.repeat(43)])).code, 1, 'a bad token fails');
+  t.equal(
+    (
+      await run([
+        'enroll-token',
+        'create',
+        '--class',
+        'rpi4',
+        '--api',
+        apiUrl!,
+        '--token',
+        'efa_000000000000_' + 'A'.repeat(43),
+      ])
+    ).code,
+    1,
+    'a bad token fails',
+  );
   const noServer = await run(['enroll-token', 'list', '--api', 'http://127.0.0.1:1', '--token', token]);
   t.equal(noServer.code, 1);
   t.match(noServer.err, /EF_ERR_API_UNREACHABLE.*is `edgefleet server` running/);
@@ -49,7 +85,11 @@ t.test('token, enroll-token, device and broker-config commands', async (t) => {
 
   const revoked = await run(['token', 'revoke', JSON.parse(listed.out)[0].id, '--data-dir', dataDir]);
   t.equal(revoked.code, 0);
-  t.match((await run(['device', 'show', 'cli-dev', ...api])).err, /EF_ERR_AUTH_INVALID/, 'the revoked token no longer works');
+  t.match(
+    (await run(['device', 'show', 'cli-dev', ...api])).err,
+    /EF_ERR_AUTH_INVALID/,
+    'the revoked token no longer works',
+  );
 
   const out = join(dataDir, 'mq');
   const written = await run(['broker-config', 'mosquitto', '--data-dir', dataDir, '--out', out, '--port', '18830']);
@@ -57,7 +97,7 @@ t.test('token, enroll-token, device and broker-config commands', async (t) => {
   t.match(written.out, /server \+ 0 devices \+ 0 enrollment tokens/, 'revoked devices and tokens are left out');
   for (const file of ['passwd', 'acl', 'mosquitto.conf']) t.ok(existsSync(join(out, file)), `${file} written`);
   t.equal(statSync(join(out, 'passwd')).mode & 0o777, 0o600, 'passwd is 0600');
-  t.equal(statSync(join(dataDir, 'mqtt-server.secret')).mode & 0o777, 0o600, 'the server\'s broker secret is 0600');
+  t.equal(statSync(join(dataDir, 'mqtt-server.secret')).mode & 0o777, 0o600, "the server's broker secret is 0600");
 });
 
 t.test('ttl parsing', async (t) => {

@@ -9,8 +9,15 @@ import { startEmbeddedBroker } from '@edgefleet/server';
 import { capabilitiesFor, makeServer, startAgent, waitFor } from './presence-suite.js';
 
 const hello = (deviceId: string): Hello => ({
-  type: 'hello', v: 1, deviceId, deviceClass: 'rpi4', agentVersion: '0.0.1',
-  runtime: { node: process.version, onnxruntime: '1.30.0' }, capabilities: capabilitiesFor(1), currentModel: null, sentAt: Date.now(),
+  type: 'hello',
+  v: 1,
+  deviceId,
+  deviceClass: 'rpi4',
+  agentVersion: '0.0.1',
+  runtime: { node: process.version, onnxruntime: '1.30.0' },
+  capabilities: capabilitiesFor(1),
+  currentModel: null,
+  sentAt: Date.now(),
 });
 
 async function rawClient(url: string, clientId: string): Promise<MqttClient> {
@@ -60,7 +67,11 @@ t.test('embedded broker: every bad kind is rejected and counted, then normal tra
   t.teardown(() => agent.stop());
   await waitFor(() => server.store().devices.get('good-1')?.state === 'online', 5_000, 'a good agent registered');
   await bad.publishAsync(deviceTopic('bad-1', 'hello'), encodeMessage(hello('bad-1')), { qos: 1 });
-  await waitFor(() => server.store().devices.get('bad-1') !== null, 5_000, 'the formerly bad client registers with a valid hello');
+  await waitFor(
+    () => server.store().devices.get('bad-1') !== null,
+    5_000,
+    'the formerly bad client registers with a valid hello',
+  );
   t.equal(server.rejections.total(), DECODED.length + REFUSED.length, 'valid traffic adds no rejections');
 });
 

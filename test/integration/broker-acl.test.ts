@@ -28,25 +28,55 @@ t.test('device permissions on the embedded broker', async (t) => {
 
   await t.test('credentials and client ids are checked at CONNECT', async (t) => {
     await t.rejects(connect(brokerUrl, { clientId: 'dev-a' }), { code: 4 }, 'no credentials: CONNACK 4');
-    await t.rejects(connect(brokerUrl, { clientId: 'dev-a', username: 'dev-a', password: 'x'.repeat(43) }), { code: 4 }, 'wrong secret: CONNACK 4');
-    await t.rejects(connect(brokerUrl, { clientId: 'dev-b', username: 'dev-a', password: a.secret }), { code: 2 }, 'client id must be the user name: CONNACK 2');
-    await t.rejects(connect(brokerUrl, { clientId: 'nobody', username: 'nobody', password: a.secret }), { code: 4 }, 'unknown device: CONNACK 4');
-    await t.rejects(connect(brokerUrl, { clientId: 'edgefleet-server', username: 'edgefleet-server', password: 'guess' }), { code: 4 }, 'the server identity cannot be guessed');
+    await t.rejects(
+      connect(brokerUrl, { clientId: 'dev-a', username: 'dev-a', password: 'x'.repeat(43) }),
+      { code: 4 },
+      'wrong secret: CONNACK 4',
+    );
+    await t.rejects(
+      connect(brokerUrl, { clientId: 'dev-b', username: 'dev-a', password: a.secret }),
+      { code: 2 },
+      'client id must be the user name: CONNACK 2',
+    );
+    await t.rejects(
+      connect(brokerUrl, { clientId: 'nobody', username: 'nobody', password: a.secret }),
+      { code: 4 },
+      'unknown device: CONNACK 4',
+    );
+    await t.rejects(
+      connect(brokerUrl, { clientId: 'edgefleet-server', username: 'edgefleet-server', password: 'guess' }),
+      { code: 4 },
+      'the server identity cannot be guessed',
+    );
   });
 
   const devA = await asDevice('dev-a', a.secret);
   const devB = await asDevice('dev-b', b.secret);
 
-  await t.test('A cannot subscribe to B\'s topics or wildcards outside its subtree', async (t) => {
-    for (const filter of [deviceTopic('dev-b', 'desired'), deviceTopic('dev-b', 'telemetry-ack'), 'ef/v1/devices/+/desired', 'ef/v1/devices/+/telemetry-ack', 'ef/v1/#', '#', '$SYS/#', deviceTopic('dev-a', 'hello').replace('hello', '+').replace('dev-a', '+')]) {
+  await t.test("A cannot subscribe to B's topics or wildcards outside its subtree", async (t) => {
+    for (const filter of [
+      deviceTopic('dev-b', 'desired'),
+      deviceTopic('dev-b', 'telemetry-ack'),
+      'ef/v1/devices/+/desired',
+      'ef/v1/devices/+/telemetry-ack',
+      'ef/v1/#',
+      '#',
+      '$SYS/#',
+      deviceTopic('dev-a', 'hello').replace('hello', '+').replace('dev-a', '+'),
+    ]) {
       t.equal(await subscribeGranted(devA, filter), 128, `${filter} refused with SUBACK 0x80`);
     }
-    for (const filter of [deviceTopic('dev-a', 'desired'), deviceTopic('dev-a', 'commands'), deviceTopic('dev-a', 'telemetry-ack'), 'ef/v1/devices/dev-a/#']) {
+    for (const filter of [
+      deviceTopic('dev-a', 'desired'),
+      deviceTopic('dev-a', 'commands'),
+      deviceTopic('dev-a', 'telemetry-ack'),
+      'ef/v1/devices/dev-a/#',
+    ]) {
       t.equal(await subscribeGranted(devA, filter), 1, `${filter} granted`);
     }
   });
 
-  await t.test('the server acknowledges A\'s telemetry to A alone [EF-PROTO 8.2]', async (t) => {
+  await t.test("the server acknowledges A's telemetry to A alone [EF-PROTO 8.2]", async (t) => {
     const got: Record<string, string[]> = { 'dev-a': [], 'dev-b': [] };
     devA.on('message', (topic) => got['dev-a']?.push(topic));
     devB.on('message', (topic) => got['dev-b']?.push(topic));
@@ -56,19 +86,27 @@ t.test('device permissions on the embedded broker', async (t) => {
     while (!got['dev-a']?.includes(deviceTopic('dev-a', 'telemetry-ack')) && Date.now() < deadline) await sleep(20);
     t.ok(got['dev-a']?.includes(deviceTopic('dev-a', 'telemetry-ack')), 'A got its acknowledgement');
     await sleep(100);
-    t.same(got['dev-b'], [], 'B, subscribed to its whole subtree, got nothing of A\'s');
+    t.same(got['dev-b'], [], "B, subscribed to its whole subtree, got nothing of A's");
   });
 
-  await t.test('A publishing on B\'s topic is cut off and counted as forbidden', async (t) => {
+  await t.test("A publishing on B's topic is cut off and counted as forbidden", async (t) => {
     const c = await asDevice('dev-a', a.secret);
     const before = server.rejections.counts().forbidden;
-    c.publish(deviceTopic('dev-b', 'status'), encodeMessage({ type: 'status', v: 1, deviceId: 'dev-b', state: 'offline', reason: 'clean', sentAt: 1 }), { qos: 0 });
+    c.publish(
+      deviceTopic('dev-b', 'status'),
+      encodeMessage({ type: 'status', v: 1, deviceId: 'dev-b', state: 'offline', reason: 'clean', sentAt: 1 }),
+      { qos: 0 },
+    );
     t.equal(await closedWithin(c, 3000), 'closed', 'connection closed [MQTT-3.3.5-2]');
     t.equal(server.rejections.counts().forbidden, before + 1, 'counted as forbidden');
   });
 
   await t.test('server-to-device channels and $SYS are not publishable by a device', async (t) => {
-    for (const topic of [deviceTopic('dev-a', 'desired'), '$SYS/broker/clients', 'ef/v1/enroll/enroll-0123456789ab/reply']) {
+    for (const topic of [
+      deviceTopic('dev-a', 'desired'),
+      '$SYS/broker/clients',
+      'ef/v1/enroll/enroll-0123456789ab/reply',
+    ]) {
       const c = await asDevice('dev-a', a.secret);
       c.publish(topic, Buffer.from('{}'), { qos: 0 });
       t.equal(await closedWithin(c, 3000), 'closed', `publish on ${topic} closes the connection`);
@@ -81,11 +119,19 @@ t.test('device permissions on the embedded broker', async (t) => {
     const closed = closedWithin(c, 3000);
     const api = server.api();
     const admin = server.auth().createAdminToken('t', 'admin');
-    const res = await api!.app.inject({ method: 'POST', url: '/v1/devices/dev-b/revoke', headers: { authorization: `Bearer ${admin.token}` } });
+    const res = await api!.app.inject({
+      method: 'POST',
+      url: '/v1/devices/dev-b/revoke',
+      headers: { authorization: `Bearer ${admin.token}` },
+    });
     t.equal(res.statusCode, 200);
     t.match(res.json(), { id: 'dev-b', disconnected: true });
     t.equal(await closed, 'closed', 'the live connection is closed');
-    await t.rejects(connect(brokerUrl, { clientId: 'dev-b', username: 'dev-b', password: b.secret }), { code: 5 }, 'reconnect refused with CONNACK 5');
+    await t.rejects(
+      connect(brokerUrl, { clientId: 'dev-b', username: 'dev-b', password: b.secret }),
+      { code: 5 },
+      'reconnect refused with CONNACK 5',
+    );
     const again = server.auth().provisionDevice('dev-b', 'rpi4');
     const back = await connect(brokerUrl, { clientId: 'dev-b', username: 'dev-b', password: again.secret });
     clients.push(back);
@@ -94,7 +140,9 @@ t.test('device permissions on the embedded broker', async (t) => {
 
   await t.test('refused connections are counted in /metrics', async (t) => {
     const admin = server.auth().createAdminToken('m', 'read');
-    const res = await server.api()!.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin.token}` } });
+    const res = await server
+      .api()!
+      .app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin.token}` } });
     t.match(res.body, /edgefleet_mqtt_connects_refused_total\{reason="bad-secret"\} [1-9]/);
     t.match(res.body, /edgefleet_mqtt_connects_refused_total\{reason="revoked"\} [1-9]/);
     t.match(res.body, /edgefleet_messages_rejected_total\{reason="forbidden"\} [1-9]/);
@@ -110,20 +158,39 @@ t.test('connects are rate-limited per address', async (t) => {
   const ok = await connect(brokerUrl, { clientId: 'dev-a', username: 'dev-a', password: a.secret });
   await ok.endAsync(true);
   await connect(brokerUrl, { clientId: 'dev-a', username: 'dev-a', password: a.secret }).then((c) => c.endAsync(true));
-  await t.rejects(connect(brokerUrl, { clientId: 'dev-a', username: 'dev-a', password: a.secret }), { code: 'closed' }, 'the burst is spent: the socket is closed before CONNACK');
-  t.equal(server.events.since(0).filter((e) => e.event.type === 'broker.refused' && e.event.reason === 'rate-limited').length, 1, 'a broker.refused event says why');
+  await t.rejects(
+    connect(brokerUrl, { clientId: 'dev-a', username: 'dev-a', password: a.secret }),
+    { code: 'closed' },
+    'the burst is spent: the socket is closed before CONNACK',
+  );
+  t.equal(
+    server.events.since(0).filter((e) => e.event.type === 'broker.refused' && e.event.reason === 'rate-limited').length,
+    1,
+    'a broker.refused event says why',
+  );
 });
 
-t.test('A cannot read B\'s retained desired state; B can', async (t) => {
+t.test("A cannot read B's retained desired state; B can", async (t) => {
   const store = openStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
   const auth = createAuthService({ repo: store.auth, now: Date.now });
   const broker = await startEmbeddedBroker({
-    port: 0, logger: pino({ level: 'silent' }),
-    access: createBrokerAccess({ auth, serverPassword: 'test-server-password', maxPayloadBytes: 256 * 1024, connectLimit: { burst: 100, ratePerS: 100 }, now: Date.now }),
+    port: 0,
+    logger: pino({ level: 'silent' }),
+    access: createBrokerAccess({
+      auth,
+      serverPassword: 'test-server-password',
+      maxPayloadBytes: 256 * 1024,
+      connectLimit: { burst: 100, ratePerS: 100 },
+      now: Date.now,
+    }),
   });
   t.teardown(() => broker.close());
-  const serverClient = await connect(broker.url, { clientId: 'edgefleet-server-x', username: 'edgefleet-server', password: 'test-server-password' });
+  const serverClient = await connect(broker.url, {
+    clientId: 'edgefleet-server-x',
+    username: 'edgefleet-server',
+    password: 'test-server-password',
+  });
   t.teardown(() => serverClient.endAsync(true));
   const desired = (id: string) => Buffer.from(JSON.stringify({ for: id }));
   await serverClient.publishAsync(deviceTopic('dev-a', 'desired'), desired('dev-a'), { qos: 1, retain: true });
@@ -137,11 +204,15 @@ t.test('A cannot read B\'s retained desired state; B can', async (t) => {
   const gotB: string[] = [];
   devA.on('message', (topic, payload) => gotA.push(`${topic} ${payload.toString()}`));
   devB.on('message', (topic, payload) => gotB.push(`${topic} ${payload.toString()}`));
-  t.equal(await subscribeGranted(devA, deviceTopic('dev-b', 'desired')), 128, 'B\'s desired topic refused');
+  t.equal(await subscribeGranted(devA, deviceTopic('dev-b', 'desired')), 128, "B's desired topic refused");
   t.equal(await subscribeGranted(devA, 'ef/v1/devices/dev-a/#'), 1, 'own subtree granted');
   t.equal(await subscribeGranted(devB, deviceTopic('dev-b', 'desired')), 1);
   await devA.publishAsync(deviceTopic('dev-a', 'hello'), Buffer.from('{"own":"hello"}'), { qos: 1 });
   await sleep(300);
-  t.same(gotA, [`${deviceTopic('dev-a', 'desired')} {"for":"dev-a"}`], 'A receives only its own retained desired state (not its own hello either)');
+  t.same(
+    gotA,
+    [`${deviceTopic('dev-a', 'desired')} {"for":"dev-a"}`],
+    'A receives only its own retained desired state (not its own hello either)',
+  );
   t.same(gotB, [`${deviceTopic('dev-b', 'desired')} {"for":"dev-b"}`], 'B receives its own: the test could fail');
 });

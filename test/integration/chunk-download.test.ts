@@ -7,9 +7,22 @@
 import { readFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import mqtt from 'mqtt';
-import { downloadChunks, openArtifactStore, systemClock, type ArtifactStore, type ChunkTransport } from '@edgefleet/agent';
 import {
-  createManifestSigner, decodeMessage, deviceTopic, encodeMessage, generateSigningKeyPem, type Chunk, type ChunkNack, type ManifestBody,
+  downloadChunks,
+  openArtifactStore,
+  systemClock,
+  type ArtifactStore,
+  type ChunkTransport,
+} from '@edgefleet/agent';
+import {
+  createManifestSigner,
+  decodeMessage,
+  deviceTopic,
+  encodeMessage,
+  generateSigningKeyPem,
+  type Chunk,
+  type ChunkNack,
+  type ManifestBody,
 } from '@edgefleet/shared';
 import { startTestBroker } from '../helpers/broker.js';
 import { startChunkServer, type ChunkServer } from '../helpers/chunk-server.js';
@@ -19,32 +32,60 @@ t.setTimeout(60_000);
 const signer = createManifestSigner(generateSigningKeyPem());
 const artifact = buildClassifier(55, 1024);
 
-interface Rig { server: ChunkServer; transport: ChunkTransport; store: ArtifactStore; body: ManifestBody }
+interface Rig {
+  server: ChunkServer;
+  transport: ChunkTransport;
+  store: ArtifactStore;
+  body: ManifestBody;
+}
 
 async function rig(t: Test, deviceId: string): Promise<Rig> {
   const broker = await startTestBroker();
   const server = await startChunkServer(broker.url);
   const device = await mqtt.connectAsync(broker.url, { clientId: deviceId, protocolVersion: 4, reconnectPeriod: 0 });
-  t.teardown(async () => { await device.endAsync(true); await server.close(); await broker.close(); });
+  t.teardown(async () => {
+    await device.endAsync(true);
+    await server.close();
+    await broker.close();
+  });
   const handlers = new Set<(m: Chunk | ChunkNack) => void>();
   device.on('message', (topic, payload) => {
     const d = decodeMessage(topic, payload);
     if (d.ok && (d.message.type === 'chunk' || d.message.type === 'chunk-nack')) for (const h of handlers) h(d.message);
   });
   await device.subscribeAsync(deviceTopic(deviceId, 'chunks'), { qos: 1 });
-  const desired = signedDesired(signer, { deviceId, deploymentId: `dl-${deviceId}`, variantId: 'v', bytes: artifact, golden: goldenFor(55) });
+  const desired = signedDesired(signer, {
+    deviceId,
+    deploymentId: `dl-${deviceId}`,
+    variantId: 'v',
+    bytes: artifact,
+    golden: goldenFor(55),
+  });
   await server.publishDesired(desired);
   server.artifacts.set(desired.body.artifact.sha256, artifact);
   const transport: ChunkTransport = {
-    request: (r) => device.publishAsync(deviceTopic(deviceId, 'chunk-req'), encodeMessage(r), { qos: 1 }).then(() => undefined),
-    listen: (h) => { handlers.add(h); return () => { handlers.delete(h); }; },
+    request: (r) =>
+      device.publishAsync(deviceTopic(deviceId, 'chunk-req'), encodeMessage(r), { qos: 1 }).then(() => undefined),
+    listen: (h) => {
+      handlers.add(h);
+      return () => {
+        handlers.delete(h);
+      };
+    },
   };
   return { server, transport, store: await openArtifactStore(t.testdir()), body: desired.body };
 }
 
 const options = (r: Rig, extra: { signal?: AbortSignal; windowTimeoutMs?: number } = {}) => ({
-  deviceId: r.body.deviceId, store: r.store, transport: r.transport, clock: systemClock, random: () => 0.5,
-  windowChunks: 4, windowTimeoutMs: extra.windowTimeoutMs ?? 300, maxStalls: 6, backoff: { initialMs: 10, factor: 2, maxMs: 50, jitter: 0 },
+  deviceId: r.body.deviceId,
+  store: r.store,
+  transport: r.transport,
+  clock: systemClock,
+  random: () => 0.5,
+  windowChunks: 4,
+  windowTimeoutMs: extra.windowTimeoutMs ?? 300,
+  maxStalls: 6,
+  backoff: { initialMs: 10, factor: 2, maxMs: 50, jitter: 0 },
   ...(extra.signal ? { signal: extra.signal } : {}),
 });
 
@@ -71,7 +112,14 @@ t.test('stopped mid-window: verified chunks are recorded, and only the rest is f
   while (r.server.totalSent() < 6) await new Promise((res) => setTimeout(res, 10));
   await new Promise((res) => setTimeout(res, 200));
   abort.abort();
-  t.match(await first.then(() => null, (err: unknown) => err), { details: { step: 'download', reason: 'superseded' } }, 'the stopped attempt says why');
+  t.match(
+    await first.then(
+      () => null,
+      (err: unknown) => err,
+    ),
+    { details: { step: 'download', reason: 'superseded' } },
+    'the stopped attempt says why',
+  );
   const kept = JSON.parse(await readFile(r.store.bitmapPath(r.body.artifact.sha256), 'utf8')) as { done: number[] };
   t.same(kept.done, [0, 1, 2, 3, 4, 5], 'the finished window and the two chunks of the open one are recorded');
 
@@ -79,6 +127,7 @@ t.test('stopped mid-window: verified chunks are recorded, and only the rest is f
   r.server.faults.stopAfter = null;
   const counts = await downloadChunks(r.body, options(r));
   t.same(counts, { total, fetched: total - 6, reused: 6, corrupt: 0 });
-  for (const index of kept.done) t.equal(r.server.sent.get(index), sentBefore.get(index), `chunk ${index} not sent again`);
+  for (const index of kept.done)
+    t.equal(r.server.sent.get(index), sentBefore.get(index), `chunk ${index} not sent again`);
   t.ok(Buffer.from(await r.store.read(r.body.artifact.sha256)).equals(artifact), 'stored bytes equal the artifact');
 });

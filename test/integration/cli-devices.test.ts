@@ -9,8 +9,13 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
   let err = '';
   const write = process.stdout.write.bind(process.stdout);
   const error = console.error;
-  process.stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stdout.write;
-  console.error = (...args: unknown[]) => { err += `${args.join(' ')}\n`; };
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  console.error = (...args: unknown[]) => {
+    err += `${args.join(' ')}\n`;
+  };
   try {
     return { code: await main(['node', 'edgefleet', ...argv]), out, err };
   } finally {
@@ -20,9 +25,22 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 }
 
 const hello = (deviceId: string, deviceClass: string): Hello => ({
-  type: 'hello', v: 1, deviceId, deviceClass, agentVersion: '0.1.0', runtime: { node: 'v20', onnxruntime: '1.30.0' },
-  capabilities: { cpuModel: 'cpu', cores: 4, memoryBytes: 1024, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' },
-  currentModel: null, sentAt: 1,
+  type: 'hello',
+  v: 1,
+  deviceId,
+  deviceClass,
+  agentVersion: '0.1.0',
+  runtime: { node: 'v20', onnxruntime: '1.30.0' },
+  capabilities: {
+    cpuModel: 'cpu',
+    cores: 4,
+    memoryBytes: 1024,
+    executionProviders: ['cpu'],
+    precisions: ['fp32'],
+    powerSource: 'none',
+  },
+  currentModel: null,
+  sentAt: 1,
 });
 
 t.test('edgefleet devices prints the registry as a table and as JSON', async (t) => {
@@ -43,7 +61,13 @@ t.test('edgefleet devices prints the registry as a table and as JSON', async (t)
 
   const json = await run(['devices', '--data-dir', dir, '--json']);
   const parsed = JSON.parse(json.out) as Array<{ id: string; state: string; capabilities: { cores: number } }>;
-  t.same(parsed.map((d) => [d.id, d.state, d.capabilities.cores]), [['jet-1', 'online', 4], ['pi-1', 'offline', 4]]);
+  t.same(
+    parsed.map((d) => [d.id, d.state, d.capabilities.cores]),
+    [
+      ['jet-1', 'online', 4],
+      ['pi-1', 'offline', 4],
+    ],
+  );
 });
 
 t.test('edgefleet devices on an empty or missing store says what to do', async (t) => {

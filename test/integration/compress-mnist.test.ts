@@ -29,24 +29,32 @@ async function optimizedOps(bytes: Uint8Array, dir: string): Promise<string[]> {
   const out = join(dir, 'optimized.onnx');
   const s = await createOrtSession(bytes, { optimizedModelFilePath: out });
   await s.release();
-  return (decodeModelProto(readFileSync(out)).graph?.node ?? []).map((n) => `${n.domain ? `${n.domain}.` : ''}${n.opType ?? ''}`);
+  return (decodeModelProto(readFileSync(out)).graph?.node ?? []).map(
+    (n) => `${n.domain ? `${n.domain}.` : ''}${n.opType ?? ''}`,
+  );
 }
 
 for (const row of TABLE) {
-  t.test(`${row.model} ${row.recipe}: accuracy within ${row.maxDrop * 100} points, file ≤ ${row.maxRatio * 100}%`, async (t) => {
-    const bytes = readFileSync(zoo(row.model));
-    const calib = loadDataSource('mnist:256', modelInputsOf(loadModel(bytes)), { defaultSplit: 'calib' });
-    const { bytes: out, report } = await compressModel(bytes, row.recipe, { calib });
-    const dir = t.testdir();
-    const path = join(dir, 'out.onnx');
-    writeFileSync(path, out);
-    const [base, got] = [await top1(zoo(row.model)), await top1(path)];
-    t.ok(base - got <= row.maxDrop + 1e-9, `top-1 ${got} vs fp32 ${base} (drop ${((base - got) * 100).toFixed(2)} points)`);
-    t.ok(report.size.ratio <= row.maxRatio, `size ${(report.size.ratio * 100).toFixed(2)}% of fp32`);
-    t.equal(report.size.afterBytes, out.length, 'report size is the written size');
-    const again = await compressModel(bytes, row.recipe, { calib });
-    t.equal(again.report.sha256, report.sha256, 'deterministic');
-  });
+  t.test(
+    `${row.model} ${row.recipe}: accuracy within ${row.maxDrop * 100} points, file ≤ ${row.maxRatio * 100}%`,
+    async (t) => {
+      const bytes = readFileSync(zoo(row.model));
+      const calib = loadDataSource('mnist:256', modelInputsOf(loadModel(bytes)), { defaultSplit: 'calib' });
+      const { bytes: out, report } = await compressModel(bytes, row.recipe, { calib });
+      const dir = t.testdir();
+      const path = join(dir, 'out.onnx');
+      writeFileSync(path, out);
+      const [base, got] = [await top1(zoo(row.model)), await top1(path)];
+      t.ok(
+        base - got <= row.maxDrop + 1e-9,
+        `top-1 ${got} vs fp32 ${base} (drop ${((base - got) * 100).toFixed(2)} points)`,
+      );
+      t.ok(report.size.ratio <= row.maxRatio, `size ${(report.size.ratio * 100).toFixed(2)}% of fp32`);
+      t.equal(report.size.afterBytes, out.length, 'report size is the written size');
+      const again = await compressModel(bytes, row.recipe, { calib });
+      t.equal(again.report.sha256, report.sha256, 'deterministic');
+    },
+  );
 }
 
 t.test('mnist-cnn int8-static runs as integer kernels end to end in onnxruntime', async (t) => {
@@ -56,17 +64,32 @@ t.test('mnist-cnn int8-static runs as integer kernels end to end in onnxruntime'
   const ops = await optimizedOps(out, t.testdir());
   t.equal(ops.filter((o) => o === 'com.microsoft.QLinearConv').length, 2, 'both convolutions fused into QLinearConv');
   t.equal(ops.filter((o) => o === 'com.microsoft.QGemm').length, 2, 'both dense layers fused into QGemm');
-  t.equal(ops.filter((o) => o === 'com.microsoft.NhwcMaxPool').length, 2, 'pooling runs on uint8 (no DQ/Q around MaxPool)');
-  t.same(ops.filter((o) => /^(Conv|Gemm|MaxPool|DequantizeLinear)$/.test(o) || o.endsWith('nchwc.Conv')), [], 'no float Conv/Gemm/MaxPool and no DequantizeLinear left');
+  t.equal(
+    ops.filter((o) => o === 'com.microsoft.NhwcMaxPool').length,
+    2,
+    'pooling runs on uint8 (no DQ/Q around MaxPool)',
+  );
+  t.same(
+    ops.filter((o) => /^(Conv|Gemm|MaxPool|DequantizeLinear)$/.test(o) || o.endsWith('nchwc.Conv')),
+    [],
+    'no float Conv/Gemm/MaxPool and no DequantizeLinear left',
+  );
   t.equal(ops.filter((o) => o === 'QuantizeLinear').length, 1, 'only the model input is quantized at run time');
 });
 
 t.test('mnist-mlp int8-dynamic and int4-weights keep their contrib kernels after optimization', async (t) => {
   const bytes = readFileSync(zoo('mnist-mlp'));
-  for (const [recipe, op] of [['int8-dynamic', 'com.microsoft.DynamicQuantizeMatMul'], ['int4-weights', 'com.microsoft.MatMulNBits']] as const) {
+  for (const [recipe, op] of [
+    ['int8-dynamic', 'com.microsoft.DynamicQuantizeMatMul'],
+    ['int4-weights', 'com.microsoft.MatMulNBits'],
+  ] as const) {
     const { bytes: out } = await compressModel(bytes, recipe);
     const ops = await optimizedOps(out, t.testdir());
     t.equal(ops.filter((o) => o === op).length, 3, `${recipe}: three ${op}`);
-    t.same(ops.filter((o) => /Gemm|MatMul$/.test(o) && o !== op), [], `${recipe}: no float Gemm/MatMul left`);
+    t.same(
+      ops.filter((o) => /Gemm|MatMul$/.test(o) && o !== op),
+      [],
+      `${recipe}: no float Gemm/MatMul left`,
+    );
   }
 });

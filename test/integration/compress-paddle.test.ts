@@ -44,7 +44,10 @@ function cosine(a: Float32Array, b: Float32Array): number {
 
 t.test('PaddleOCR cls: int8-static cosine ≥ 0.99, fp16 ≥ 0.999, outputs verify and load', async (t) => {
   const ref = await run(cls);
-  const table: Array<[string, number]> = [['int8-static', 0.99], ['fp16', 0.999]];
+  const table: Array<[string, number]> = [
+    ['int8-static', 0.99],
+    ['fp16', 0.999],
+  ];
   for (const [recipe, floor] of table) {
     const { bytes, report } = await compressModel(cls, recipe, { calib });
     t.ok(verifyGraph(loadModel(bytes).graph).ok, `${recipe}: output verifies`);
@@ -55,52 +58,95 @@ t.test('PaddleOCR cls: int8-static cosine ≥ 0.99, fp16 ≥ 0.999, outputs veri
     t.equal(again.report.sha256, report.sha256, `${recipe}: same input and recipe → same bytes`);
     if (recipe === 'fp16') {
       // The 35 BatchNorms are folded away before fp16: they are gone, not layers left in fp32.
-      t.same(report.layers.filter((l) => l.precision === 'fp32').map((l) => l.node), [], 'fp16: no layer reported as fp32');
+      t.same(
+        report.layers.filter((l) => l.precision === 'fp32').map((l) => l.node),
+        [],
+        'fp16: no layer reported as fp32',
+      );
       const bns = loadModel(cls).graph.nodes.filter((n) => n.opType === 'BatchNormalization').length;
-      t.equal(report.layers.filter((l) => l.precision === 'folded' && l.opType === 'BatchNormalization').length, bns, `fp16: the ${bns} BatchNorms are reported as folded`);
+      t.equal(
+        report.layers.filter((l) => l.precision === 'folded' && l.opType === 'BatchNormalization').length,
+        bns,
+        `fp16: the ${bns} BatchNorms are reported as folded`,
+      );
     }
   }
 });
 
 // The detector is probed with seeded synthetic text pages (data/synthetic-text.ts): on uniform
 // noise its output is ~1e-8 everywhere, so cosine there only measures rounding of non-detections.
-t.test('PaddleOCR det: int8-static (with sensitivity fallback) cosine ≥ 0.99, fp16 ≥ 0.999 on other seeded pages', { timeout: 180_000 }, async (t) => {
-  const pages = (seed: number): Dataset => syntheticTextImages([8, 3, 160, 160], 'x', { seed });
-  const evalPages = pages(2);
-  const ref = await run(det, evalPages);
-  t.ok(ref.filter((v) => v > 0.5).length > ref.length * 0.01, 'the detector fires on the synthetic text (the probe is meaningful)');
-  for (const [recipe, floor] of [['int8-static', 0.99], ['fp16', 0.999]] as const) {
-    const { bytes, report } = await compressModel(det, recipe, { calib: pages(1) });
-    const c = cosine(ref, await run(bytes, evalPages));
-    t.ok(c >= floor, `${recipe}: cosine ${c.toFixed(5)} ≥ ${floor}`);
-    if (recipe === 'int8-static') {
-      const pass = report.passes.find((p) => p.pass === 'int8-static');
-      const reverted = report.layers.filter((l) => l.reason.includes('sensitivity fallback'));
-      t.ok((pass?.stats.quantized ?? 0) > 0 && reverted.length > 0, `fallback kept ${reverted.length} layer(s) in float, ${pass?.stats.quantized} int8`);
-      t.equal(pass?.stats.fallbackReverted, reverted.length, 'every reverted layer is in the report with its reason');
+t.test(
+  'PaddleOCR det: int8-static (with sensitivity fallback) cosine ≥ 0.99, fp16 ≥ 0.999 on other seeded pages',
+  { timeout: 180_000 },
+  async (t) => {
+    const pages = (seed: number): Dataset => syntheticTextImages([8, 3, 160, 160], 'x', { seed });
+    const evalPages = pages(2);
+    const ref = await run(det, evalPages);
+    t.ok(
+      ref.filter((v) => v > 0.5).length > ref.length * 0.01,
+      'the detector fires on the synthetic text (the probe is meaningful)',
+    );
+    for (const [recipe, floor] of [
+      ['int8-static', 0.99],
+      ['fp16', 0.999],
+    ] as const) {
+      const { bytes, report } = await compressModel(det, recipe, { calib: pages(1) });
+      const c = cosine(ref, await run(bytes, evalPages));
+      t.ok(c >= floor, `${recipe}: cosine ${c.toFixed(5)} ≥ ${floor}`);
+      if (recipe === 'int8-static') {
+        const pass = report.passes.find((p) => p.pass === 'int8-static');
+        const reverted = report.layers.filter((l) => l.reason.includes('sensitivity fallback'));
+        t.ok(
+          (pass?.stats.quantized ?? 0) > 0 && reverted.length > 0,
+          `fallback kept ${reverted.length} layer(s) in float, ${pass?.stats.quantized} int8`,
+        );
+        t.equal(pass?.stats.fallbackReverted, reverted.length, 'every reverted layer is in the report with its reason');
+      }
     }
-  }
-});
+  },
+);
 
 t.test('exclusions by name and by op type stay float and are reported with their reason', async (t) => {
   const firstConv = loadModel(cls).graph.nodes.find((n) => n.opType === 'Conv')?.name ?? '';
   for (const pass of ['int8-static', 'int8-weights', 'int8-dynamic']) {
     const options = pass === 'int8-static' ? { options: { fidelity: 0 } } : {};
     const upgrade = pass === 'int8-dynamic' ? [] : [{ pass: 'opset-upgrade' }];
-    const recipe = { steps: [{ pass: 'constants-to-initializers' }, ...upgrade, { pass, ...options }], exclude: { nodes: [firstConv], opTypes: ['MatMul'] } };
+    const recipe = {
+      steps: [{ pass: 'constants-to-initializers' }, ...upgrade, { pass, ...options }],
+      exclude: { nodes: [firstConv], opTypes: ['MatMul'] },
+    };
     const { bytes, report } = await compressModel(cls, recipe, pass === 'int8-static' ? { calib } : {});
     const g = loadModel(bytes).graph;
     const conv = g.nodes.find((n) => n.name === firstConv);
     const matmul = g.nodes.find((n) => n.opType === 'MatMul');
-    t.ok(conv && g.initializers.get(conv.inputs[1] ?? '')?.dtype === 'float32', `${pass}: ${firstConv} still reads its float32 weight`);
-    t.ok(matmul && g.initializers.get(matmul.inputs[1] ?? '')?.dtype === 'float32', `${pass}: the MatMul still reads a float32 weight`);
+    t.ok(
+      conv && g.initializers.get(conv.inputs[1] ?? '')?.dtype === 'float32',
+      `${pass}: ${firstConv} still reads its float32 weight`,
+    );
+    t.ok(
+      matmul && g.initializers.get(matmul.inputs[1] ?? '')?.dtype === 'float32',
+      `${pass}: the MatMul still reads a float32 weight`,
+    );
     const byName = report.layers.find((l) => l.node === firstConv);
     t.match(byName, { precision: 'fp32', reason: /excluded by name/ }, `${pass}: name exclusion reported`);
-    t.match(report.layers.find((l) => l.opType === 'MatMul'), { precision: 'fp32', reason: /excluded by op type \(MatMul\)/ }, `${pass}: op-type exclusion reported`);
+    t.match(
+      report.layers.find((l) => l.opType === 'MatMul'),
+      { precision: 'fp32', reason: /excluded by op type \(MatMul\)/ },
+      `${pass}: op-type exclusion reported`,
+    );
     // Every weighted node still computing from a float32 weight is listed as fp32 with a reason.
-    const floatNodes = g.nodes.filter((n) => ['Conv', 'MatMul', 'Gemm'].includes(n.opType) && g.initializers.get(n.inputs[1] ?? '')?.dtype === 'float32');
-    const listed = new Set(report.layers.filter((l) => l.precision === 'fp32' && l.reason.length > 0).map((l) => l.node));
-    t.same(floatNodes.filter((n) => !listed.has(n.name)).map((n) => n.name), [], `${pass}: no float layer goes unreported`);
+    const floatNodes = g.nodes.filter(
+      (n) =>
+        ['Conv', 'MatMul', 'Gemm'].includes(n.opType) && g.initializers.get(n.inputs[1] ?? '')?.dtype === 'float32',
+    );
+    const listed = new Set(
+      report.layers.filter((l) => l.precision === 'fp32' && l.reason.length > 0).map((l) => l.node),
+    );
+    t.same(
+      floatNodes.filter((n) => !listed.has(n.name)).map((n) => n.name),
+      [],
+      `${pass}: no float layer goes unreported`,
+    );
   }
 });
 
@@ -115,10 +161,22 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
 
 t.test('bad input: no calibration, already quantized, bad recipe', async (t) => {
   const noCalib = await failure(compressModel(cls, 'int8-static'));
-  t.ok(isEdgefleetError(noCalib, 'EF_ERR_COMPRESS_FAILED') && /calibration data/.test(noCalib.message), 'int8-static without data says to give --calib');
+  t.ok(
+    isEdgefleetError(noCalib, 'EF_ERR_COMPRESS_FAILED') && /calibration data/.test(noCalib.message),
+    'int8-static without data says to give --calib',
+  );
   const { bytes } = await compressModel(cls, 'int8-dynamic');
   const twice = await failure(compressModel(bytes, 'int8-dynamic'));
-  t.ok(isEdgefleetError(twice, 'EF_ERR_COMPRESS_FAILED') && /already quantized/.test(twice.message), 'an already-quantized model is refused');
+  t.ok(
+    isEdgefleetError(twice, 'EF_ERR_COMPRESS_FAILED') && /already quantized/.test(twice.message),
+    'an already-quantized model is refused',
+  );
   t.ok(isEdgefleetError(await failure(compressModel(cls, 'int9')), 'EF_ERR_RECIPE_INVALID'), 'unknown preset');
-  t.ok(isEdgefleetError(await failure(compressModel(cls, '[{"pass":"int4-weights","options":{"blockSize":48}}]')), 'EF_ERR_RECIPE_INVALID'), 'block size 48 rejected');
+  t.ok(
+    isEdgefleetError(
+      await failure(compressModel(cls, '[{"pass":"int4-weights","options":{"blockSize":48}}]')),
+      'EF_ERR_RECIPE_INVALID',
+    ),
+    'block size 48 rejected',
+  );
 });

@@ -19,13 +19,20 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
   const address = await server.start();
   const admin = server.auth().createAdminToken('enroll-test', 'admin');
   const created = await server.api()!.app.inject({
-    method: 'POST', url: '/v1/enroll-tokens', headers: { authorization: `Bearer ${admin.token}` },
+    method: 'POST',
+    url: '/v1/enroll-tokens',
+    headers: { authorization: `Bearer ${admin.token}` },
     payload: { deviceClass: 'rpi4', maxUses: 2, ttlS: 3600 },
   });
   t.equal(created.statusCode, 201);
   const token = (created.json() as { token: string }).token;
   const agentDir = t.testdir();
-  const config = agentConfigSchema.parse({ deviceId: 'kitchen-pi', brokerUrl: address.brokerUrl, dataDir: agentDir, enrollToken: token });
+  const config = agentConfigSchema.parse({
+    deviceId: 'kitchen-pi',
+    brokerUrl: address.brokerUrl,
+    dataDir: agentDir,
+    enrollToken: token,
+  });
 
   const identified = await resolveAgentIdentity(config, agentLogs.logger);
   t.equal(identified.deviceId, 'kitchen-pi', 'the requested id was free and granted');
@@ -33,29 +40,67 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
   const identity = readIdentity(agentDir);
   t.ok(identity, 'identity stored');
   t.equal(statSync(join(agentDir, IDENTITY_FILE)).mode & 0o777, 0o600, 'identity file mode 0600');
-  t.match(server.api() && (await server.api()!.app.inject({ method: 'GET', url: '/v1/devices/kitchen-pi', headers: { authorization: `Bearer ${admin.token}` } })).json(), { state: 'never-seen', credential: { status: 'active' } });
+  t.match(
+    server.api() &&
+      (
+        await server
+          .api()!
+          .app.inject({
+            method: 'GET',
+            url: '/v1/devices/kitchen-pi',
+            headers: { authorization: `Bearer ${admin.token}` },
+          })
+      ).json(),
+    { state: 'never-seen', credential: { status: 'active' } },
+  );
 
   const link = createAgentLink({
-    deviceId: identified.deviceId, deviceClass: identified.deviceClass, brokerUrl: identified.brokerUrl, logger: agentLogs.logger,
-    agentVersion: '0.1.0-test', runtime: { node: process.version, onnxruntime: '1.30.0' }, capabilities: capabilitiesFor(1), heartbeatMs: 200,
+    deviceId: identified.deviceId,
+    deviceClass: identified.deviceClass,
+    brokerUrl: identified.brokerUrl,
+    logger: agentLogs.logger,
+    agentVersion: '0.1.0-test',
+    runtime: { node: process.version, onnxruntime: '1.30.0' },
+    capabilities: capabilitiesFor(1),
+    heartbeatMs: 200,
   });
   t.teardown(() => link.stop({ clean: false }));
   await link.start();
-  await waitFor(() => server.store().devices.get('kitchen-pi')?.state === 'online', 10_000, 'the enrolled device online');
+  await waitFor(
+    () => server.store().devices.get('kitchen-pi')?.state === 'online',
+    10_000,
+    'the enrolled device online',
+  );
   t.pass('the enrolled device connected with its own credentials and said hello');
 
   const again = await resolveAgentIdentity(config, agentLogs.logger);
   t.equal(again.deviceId, 'kitchen-pi', 'a restart uses the stored identity');
   t.equal(server.auth().listEnrollTokens()[0]?.uses, 1, 'and does not spend another use');
 
-  const second = await enrollDevice({ brokerUrl: address.brokerUrl, token, requestedDeviceId: 'kitchen-pi', agentVersion: 't', logger: agentLogs.logger });
+  const second = await enrollDevice({
+    brokerUrl: address.brokerUrl,
+    token,
+    requestedDeviceId: 'kitchen-pi',
+    agentVersion: 't',
+    logger: agentLogs.logger,
+  });
   t.not(second.deviceId, 'kitchen-pi', 'a taken id is not handed out twice');
   t.match(second.deviceId, /^kitchen-pi-[0-9a-f]{6}$/);
-  await t.rejects(enrollDevice({ brokerUrl: address.brokerUrl, token, agentVersion: 't', logger: agentLogs.logger }), { code: 'EF_ERR_ENROLL_INVALID' }, 'a token used up (2 of 2) is refused at CONNECT');
+  await t.rejects(
+    enrollDevice({ brokerUrl: address.brokerUrl, token, agentVersion: 't', logger: agentLogs.logger }),
+    { code: 'EF_ERR_ENROLL_INVALID' },
+    'a token used up (2 of 2) is refused at CONNECT',
+  );
 
   const all = `${serverLogs.text()}\n${agentLogs.text()}`;
   t.ok(all.includes('device enrolled'), 'the capture saw the enrollment (so the next checks can fail)');
-  for (const [what, secret] of [['enrollment token', token], ['its secret part', token.slice(17)], ['device secret', identity!.secret], ['second device secret', second.secret], ['admin token', admin.token]] as const) {
+  for (const [what, secret] of [
+    ['enrollment token', token],
+    ['its secret part', token.slice(17)],
+    ['device secret', identity!.secret],
+    ['second device secret', second.secret],
+    ['admin token', admin.token],
+  ] as const) {
     t.notOk(all.includes(secret), `no log line contains the ${what}`);
   }
 });
@@ -68,25 +113,44 @@ t.test('expired, revoked and forged tokens are refused', async (t) => {
   const logger = captureLogs().logger;
   const expiring = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 60 });
   clock += 61_000;
-  await t.rejects(enrollDevice({ brokerUrl, token: expiring.token, agentVersion: 't', logger, timeoutMs: 5000 }), { code: 'EF_ERR_ENROLL_INVALID' }, 'expired: CONNACK refusal');
+  await t.rejects(
+    enrollDevice({ brokerUrl, token: expiring.token, agentVersion: 't', logger, timeoutMs: 5000 }),
+    { code: 'EF_ERR_ENROLL_INVALID' },
+    'expired: CONNACK refusal',
+  );
   t.same(server.auth().checkEnrollToken(expiring.token), { ok: false, reason: 'expired' }, 'the service says why');
 
   const revoked = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 3600 });
   server.auth().revokeEnrollToken(revoked.id);
-  await t.rejects(enrollDevice({ brokerUrl, token: revoked.token, agentVersion: 't', logger, timeoutMs: 5000 }), { code: 'EF_ERR_ENROLL_INVALID' }, 'revoked: refused');
+  await t.rejects(
+    enrollDevice({ brokerUrl, token: revoked.token, agentVersion: 't', logger, timeoutMs: 5000 }),
+    { code: 'EF_ERR_ENROLL_INVALID' },
+    'revoked: refused',
+  );
 
   const good = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
   const forged = `${good.token.slice(0, 17)}${'A'.repeat(43)}`;
-  await t.rejects(enrollDevice({ brokerUrl, token: forged, agentVersion: 't', logger, timeoutMs: 5000 }), { code: 'EF_ERR_ENROLL_INVALID' }, 'right id, wrong secret: refused');
-  t.throws(() => agentConfigSchema.parse({ deviceId: 'x', enrollToken: 'not-a-token' }), 'a malformed token fails the agent config');
+  await t.rejects(
+    enrollDevice({ brokerUrl, token: forged, agentVersion: 't', logger, timeoutMs: 5000 }),
+    { code: 'EF_ERR_ENROLL_INVALID' },
+    'right id, wrong secret: refused',
+  );
+  t.throws(
+    () => agentConfigSchema.parse({ deviceId: 'x', enrollToken: 'not-a-token' }),
+    'a malformed token fails the agent config',
+  );
 
   await t.test('an enrollment client can reach nothing but its own topics', async (t) => {
     const enrollId = `enroll-${good.id}`;
     const c = await connect(brokerUrl, { clientId: enrollId, username: enrollId, password: good.token });
     t.teardown(() => c.endAsync(true));
     t.equal(await subscribeGranted(c, 'ef/v1/devices/+/desired'), 128, 'device topics refused');
-    t.equal(await subscribeGranted(c, 'ef/v1/enroll/+/reply'), 128, 'other enrollees\' replies refused');
+    t.equal(await subscribeGranted(c, 'ef/v1/enroll/+/reply'), 128, "other enrollees' replies refused");
     t.equal(await subscribeGranted(c, `ef/v1/enroll/${enrollId}/reply`), 1, 'its own reply topic granted');
-    await t.rejects(connect(brokerUrl, { clientId: 'enroll-ffffffffffff', username: 'enroll-ffffffffffff', password: good.token }), { code: 4 }, 'a token only opens its own enrollment identity');
+    await t.rejects(
+      connect(brokerUrl, { clientId: 'enroll-ffffffffffff', username: 'enroll-ffffffffffff', password: good.token }),
+      { code: 4 },
+      'a token only opens its own enrollment identity',
+    );
   });
 });

@@ -29,7 +29,18 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 
 t.test('edgefleet eval prints a table and writes JSON', async (t) => {
   const json = join(t.testdir(), 'r.json');
-  const r = await run(['eval', 'models/zoo/mnist-mlp.onnx', '--data', 'mnist:test:100', '--runs', '3', '--warmup', '1', '--json', json]);
+  const r = await run([
+    'eval',
+    'models/zoo/mnist-mlp.onnx',
+    '--data',
+    'mnist:test:100',
+    '--runs',
+    '3',
+    '--warmup',
+    '1',
+    '--json',
+    json,
+  ]);
   t.equal(r.code, 0, r.err);
   t.match(r.out, /accuracy top-1\s+\d+\.\d+% \(\d+\/100\)/);
   t.match(r.out, /latency p50\/p95/);
@@ -39,7 +50,15 @@ t.test('edgefleet eval prints a table and writes JSON', async (t) => {
 });
 
 t.test('edgefleet eval --json - prints only JSON', async (t) => {
-  const r = await run(['eval', 'models/zoo/mnist-cnn.onnx', '--data', 'random:2x1x28x28', '--no-latency', '--json', '-']);
+  const r = await run([
+    'eval',
+    'models/zoo/mnist-cnn.onnx',
+    '--data',
+    'random:2x1x28x28',
+    '--no-latency',
+    '--json',
+    '-',
+  ]);
   t.equal(r.code, 0, r.err);
   const parsed = EvalResultSchema.parse(JSON.parse(r.out));
   t.equal(parsed.latency, null);

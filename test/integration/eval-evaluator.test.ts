@@ -23,13 +23,18 @@ async function directLogits(bytes: Uint8Array, pixels: Float32Array, dims: numbe
   }
 }
 
-for (const [path, layout] of [[MLP, 'flat'], [CNN, 'image']] as const) {
+for (const [path, layout] of [
+  [MLP, 'flat'],
+  [CNN, 'image'],
+] as const) {
   t.test(`${path}: evaluator accuracy and size equal a direct computation`, async (t) => {
     const r = await evaluateModel(path, { data: 'mnist:test:600', ...FAST });
     t.ok(EvalResultSchema.safeParse(r).success);
     const test = loadMnist({ split: 'test', limit: 600, layout });
     const bytes = new Uint8Array(readFileSync(path));
-    const logits = await directLogits(bytes, test.inputs.input?.data as Float32Array, [...(test.inputs.input?.dims ?? [])]);
+    const logits = await directLogits(bytes, test.inputs.input?.data as Float32Array, [
+      ...(test.inputs.input?.dims ?? []),
+    ]);
     t.same(r.accuracy, accuracyOf(logits, test.labels as Int32Array));
     t.equal(r.data.count, 600);
     t.equal(r.size.bytes, statSync(path).size);
@@ -95,11 +100,19 @@ t.test('fidelity to a reference equals a direct computation', async (t) => {
 });
 
 t.test('data that does not fit the model names both shapes', async (t) => {
-  await t.rejects(evaluateModel(CNN, { data: 'random:4x784', latency: false }), { code: 'EF_ERR_DATA_SHAPE', message: /\[4,784\].*\[N,1,28,28\]/ });
+  await t.rejects(evaluateModel(CNN, { data: 'random:4x784', latency: false }), {
+    code: 'EF_ERR_DATA_SHAPE',
+    message: /\[4,784\].*\[N,1,28,28\]/,
+  });
   const dir = t.testdir();
   writeSampleDir(join(dir, 'img'), loadMnist({ split: 'calib', limit: 3, layout: 'image' }));
-  await t.rejects(evaluateModel(MLP, { data: join(dir, 'img'), latency: false }), { code: 'EF_ERR_DATA_SHAPE', message: /\[3,1,28,28\].*\[N,784\]/ });
-  await t.rejects(evaluateModel(MLP, { data: 'mnist:test:8', reference: CNN, latency: false }), { code: 'EF_ERR_DATA_SHAPE' });
+  await t.rejects(evaluateModel(MLP, { data: join(dir, 'img'), latency: false }), {
+    code: 'EF_ERR_DATA_SHAPE',
+    message: /\[3,1,28,28\].*\[N,784\]/,
+  });
+  await t.rejects(evaluateModel(MLP, { data: 'mnist:test:8', reference: CNN, latency: false }), {
+    code: 'EF_ERR_DATA_SHAPE',
+  });
 });
 
 t.test('random data and self-fidelity on a model without labels', async (t) => {

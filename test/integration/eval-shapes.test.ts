@@ -24,8 +24,12 @@ for (const c of CASES) {
     t.teardown(() => session.release());
     const x = randomTensor('float32', c.dims, 3);
     const out = await session.run({ x: { dtype: 'float32', dims: x.dims, data: x.data as Float32Array } });
-    for (const o of model.graph.outputs) t.same(inferred.values.get(o.name)?.dims, out[o.name]?.dims, `output ${o.name}`);
+    for (const o of model.graph.outputs)
+      t.same(inferred.values.get(o.name)?.dims, out[o.name]?.dims, `output ${o.name}`);
     const mem = estimateGraphMemory(model, { x: c.dims }, 1);
-    t.ok(mem.estimatedPeakBytes !== null && mem.estimatedPeakBytes > mem.weightBytes, 'a complete estimate above the weights alone');
+    t.ok(
+      mem.estimatedPeakBytes !== null && mem.estimatedPeakBytes > mem.weightBytes,
+      'a complete estimate above the weights alone',
+    );
   });
 }

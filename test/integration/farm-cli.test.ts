@@ -10,8 +10,24 @@ t.test('edgefleet farm prints devices online per class and stops cleanly on SIGI
   t.teardown(() => broker.close());
   const watch = await watchTopics(broker.url, allDevicesFilter('status'));
   t.teardown(() => watch.close());
-  const child = spawnSnippet(cliSnippet(['farm', '--devices', '6', '--classes', 'mcu-gateway,rpi4,jetson-orin', '--broker', broker.url, '--seed', '5', '--interval-ms', '100']));
-  t.teardown(() => { child.proc.kill('SIGKILL'); });
+  const child = spawnSnippet(
+    cliSnippet([
+      'farm',
+      '--devices',
+      '6',
+      '--classes',
+      'mcu-gateway,rpi4,jetson-orin',
+      '--broker',
+      broker.url,
+      '--seed',
+      '5',
+      '--interval-ms',
+      '100',
+    ]),
+  );
+  t.teardown(() => {
+    child.proc.kill('SIGKILL');
+  });
   await child.waitForOutput(/online 6\/6 · mcu-gateway 2\/2 · rpi4 2\/2 · jetson-orin 2\/2/, 30_000);
   child.proc.kill('SIGINT');
   t.equal(await child.exited, 0, child.output());
@@ -24,12 +40,30 @@ t.test('edgefleet farm prints devices online per class and stops cleanly on SIGI
 t.test('edgefleet farm --json prints JSON lines', async (t) => {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
-  const child = spawnSnippet(cliSnippet(['farm', '--devices', '2', '--classes', 'rpi4', '--broker', broker.url, '--json', '--interval-ms', '100']));
-  t.teardown(() => { child.proc.kill('SIGKILL'); });
+  const child = spawnSnippet(
+    cliSnippet([
+      'farm',
+      '--devices',
+      '2',
+      '--classes',
+      'rpi4',
+      '--broker',
+      broker.url,
+      '--json',
+      '--interval-ms',
+      '100',
+    ]),
+  );
+  t.teardown(() => {
+    child.proc.kill('SIGKILL');
+  });
   await child.waitForOutput(/"online":\{"rpi4":2\}/, 30_000);
   child.proc.kill('SIGTERM');
   t.equal(await child.exited, 0);
-  const lines = child.output().split('\n').filter((l) => l.startsWith('{"at"'));
+  const lines = child
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{"at"'));
   for (const l of lines) t.match(JSON.parse(l), { totals: { rpi4: 2 } });
 });
 

@@ -25,14 +25,26 @@ t.test('12 devices over 3 classes come online with a seed-determined class each'
   t.teardown(() => broker.close());
   const watch = await watchTopics(broker.url, [allDevicesFilter('hello'), allDevicesFilter('status')]);
   t.teardown(() => watch.close());
-  const farm = await startFarm({ brokerUrl: broker.url, devices: 12, classes: CLASSES, seed: 42, logger: recordingLogger('warn').logger, heartbeatMs: 500, keepaliveS: 2 });
+  const farm = await startFarm({
+    brokerUrl: broker.url,
+    devices: 12,
+    classes: CLASSES,
+    seed: 42,
+    logger: recordingLogger('warn').logger,
+    heartbeatMs: 500,
+    keepaliveS: 2,
+  });
   t.teardown(() => farm.stop());
 
   await until(() => Object.values(farm.onlineCount()).reduce((a, b) => a + b, 0) === 12, 'all 12 online');
   t.same(farm.onlineCount(), { 'mcu-gateway': 4, rpi4: 4, 'jetson-orin': 4 }, 'evenly spread');
   t.same(farm.classTotals(), { 'mcu-gateway': 4, rpi4: 4, 'jetson-orin': 4 });
 
-  t.same(farm.devices.map((d) => d.deviceClass), assignClasses(12, CLASSES, 42), 'assignment is assignClasses(seed)');
+  t.same(
+    farm.devices.map((d) => d.deviceClass),
+    assignClasses(12, CLASSES, 42),
+    'assignment is assignClasses(seed)',
+  );
   t.notSame(assignClasses(12, CLASSES, 43), assignClasses(12, CLASSES, 42), 'another seed, another assignment');
 
   await until(() => watch.seen.filter((m) => m.topic.endsWith('/hello')).length === 12, '12 hellos');
@@ -47,9 +59,17 @@ t.test('12 devices over 3 classes come online with a seed-determined class each'
 
   await farm.stop();
   t.same(farm.onlineCount(), { 'mcu-gateway': 0, rpi4: 0, 'jetson-orin': 0 });
-  await until(() => watch.seen.filter((m) => m.topic.endsWith('/status') && m.json().state === 'offline').length === 12, '12 offline statuses');
-  const offline = watch.seen.filter((m) => m.topic.endsWith('/status') && m.json().state === 'offline').map((m) => statusSchema.parse(m.json()));
-  t.ok(offline.every((s) => s.reason === 'clean'), 'every device disconnected cleanly');
+  await until(
+    () => watch.seen.filter((m) => m.topic.endsWith('/status') && m.json().state === 'offline').length === 12,
+    '12 offline statuses',
+  );
+  const offline = watch.seen
+    .filter((m) => m.topic.endsWith('/status') && m.json().state === 'offline')
+    .map((m) => statusSchema.parse(m.json()));
+  t.ok(
+    offline.every((s) => s.reason === 'clean'),
+    'every device disconnected cleanly',
+  );
 });
 
 t.test('the same seed builds the same farm; bad options are refused before any connection', async (t) => {
@@ -60,8 +80,17 @@ t.test('the same seed builds the same farm; bad options are refused before any c
   t.teardown(() => a.stop());
   const b = await startFarm({ brokerUrl: broker.url, devices: 6, classes: CLASSES, seed: 7, logger, idPrefix: 'b' });
   t.teardown(() => b.stop());
-  t.same(a.devices.map((d) => d.deviceClass), b.devices.map((d) => d.deviceClass));
-  t.same(a.devices.map((d) => d.deviceId), ['a-1', 'a-2', 'a-3', 'a-4', 'a-5', 'a-6']);
-  await t.rejects(startFarm({ brokerUrl: broker.url, devices: 3, classes: ['toaster'], logger }), /unknown device class toaster; known classes: mcu-gateway, rpi4, jetson-orin/);
+  t.same(
+    a.devices.map((d) => d.deviceClass),
+    b.devices.map((d) => d.deviceClass),
+  );
+  t.same(
+    a.devices.map((d) => d.deviceId),
+    ['a-1', 'a-2', 'a-3', 'a-4', 'a-5', 'a-6'],
+  );
+  await t.rejects(
+    startFarm({ brokerUrl: broker.url, devices: 3, classes: ['toaster'], logger }),
+    /unknown device class toaster; known classes: mcu-gateway, rpi4, jetson-orin/,
+  );
   await t.rejects(startFarm({ brokerUrl: broker.url, devices: 0, classes: CLASSES, logger }), RangeError);
 });

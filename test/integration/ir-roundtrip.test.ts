@@ -3,20 +3,32 @@ import t, { type Test } from 'tap';
 import { loadModel, sha256Hex, writeModel } from '@edgefleet/compress/ir/index';
 import { createOrtSession, type RuntimeTensor } from '@edgefleet/compress/runtime/ort';
 import {
-  TYPED_FIELD_CASES, buildCnn, buildIf, buildMlp, buildTypedFieldsBytes, paddleOcrPaths, seededFloats,
+  TYPED_FIELD_CASES,
+  buildCnn,
+  buildIf,
+  buildMlp,
+  buildTypedFieldsBytes,
+  paddleOcrPaths,
+  seededFloats,
 } from '../fixtures/ir-models.js';
 
 type Feeds = Record<string, RuntimeTensor>;
 
 /** Run a model once on the given feeds; outputs as raw bytes per name (byte-exact comparison). */
-async function runBytes(model: Uint8Array, feeds: Feeds): Promise<Map<string, { dims: readonly number[]; bytes: Buffer }>> {
+async function runBytes(
+  model: Uint8Array,
+  feeds: Feeds,
+): Promise<Map<string, { dims: readonly number[]; bytes: Buffer }>> {
   const session = await createOrtSession(model, { intraOpNumThreads: 1 });
   try {
     const out = await session.run(feeds);
     const result = new Map<string, { dims: readonly number[]; bytes: Buffer }>();
     for (const [name, tensor] of Object.entries(out)) {
       if (tensor.dtype === 'string') throw new Error('no string outputs expected');
-      result.set(name, { dims: tensor.dims, bytes: Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength) });
+      result.set(name, {
+        dims: tensor.dims,
+        bytes: Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength),
+      });
     }
     return result;
   } finally {
@@ -36,13 +48,23 @@ async function checkRoundTrip(t: Test, label: string, original: Uint8Array, feed
     for (const [name, w] of want) {
       const g = got.get(name);
       t.same(g?.dims, w.dims, `${label}#${i} ${name}: dims`);
-      t.ok(g !== undefined && g.bytes.equals(w.bytes), `${label}#${i} ${name}: byte-identical (${w.bytes.byteLength} bytes)`);
+      t.ok(
+        g !== undefined && g.bytes.equals(w.bytes),
+        `${label}#${i} ${name}: byte-identical (${w.bytes.byteLength} bytes)`,
+      );
     }
   }
 }
 
 const floatFeed = (name: string, dims: number[], seed: number): Feeds => ({
-  [name]: { dtype: 'float32', dims, data: seededFloats(dims.reduce((a, b) => a * b, 1), seed) },
+  [name]: {
+    dtype: 'float32',
+    dims,
+    data: seededFloats(
+      dims.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+  },
 });
 
 t.test('PaddleOCR det, rec and cls round-trip with byte-identical outputs', async (t) => {
@@ -56,7 +78,11 @@ t.test('PaddleOCR det, rec and cls round-trip with byte-identical outputs', asyn
   for (const [label, path, dims] of cases) {
     const bytes = new Uint8Array(readFileSync(path));
     const session = await createOrtSession(bytes);
-    t.same(session.inputs.map((i) => [i.name, i.dtype, i.shape.length]), [['x', 'float32', 4]], `${label}: declared input as expected`);
+    t.same(
+      session.inputs.map((i) => [i.name, i.dtype, i.shape.length]),
+      [['x', 'float32', 4]],
+      `${label}: declared input as expected`,
+    );
     await session.release();
     await checkRoundTrip(t, label, bytes, [floatFeed('x', dims, 11), floatFeed('x', dims, 12)]);
   }
@@ -65,16 +91,26 @@ t.test('PaddleOCR det, rec and cls round-trip with byte-identical outputs', asyn
 t.test('models built with the IR round-trip and run', async (t) => {
   await checkRoundTrip(t, 'mlp', writeModel(buildMlp()), [floatFeed('x', [5, 16], 1), floatFeed('x', [1, 16], 2)]);
   await checkRoundTrip(t, 'cnn', writeModel(buildCnn()), [floatFeed('x', [3, 1, 8, 8], 3)]);
-  const ifFeeds = (cond: boolean): Feeds => ({ cond: { dtype: 'bool', dims: [], data: Uint8Array.of(cond ? 1 : 0) }, ...floatFeed('x', [2, 3], 4) });
+  const ifFeeds = (cond: boolean): Feeds => ({
+    cond: { dtype: 'bool', dims: [], data: Uint8Array.of(cond ? 1 : 0) },
+    ...floatFeed('x', [2, 3], 4),
+  });
   await checkRoundTrip(t, 'if', writeModel(buildIf()), [ifFeeds(true), ifFeeds(false)]);
   // The If really evaluates its subgraphs: x + c versus x * c.
   const x = seededFloats(6, 4);
   const c = [1, 2, 3, 4, 5, 6];
   const yes = await runBytes(writeModel(buildIf()), ifFeeds(true));
   const no = await runBytes(writeModel(buildIf()), ifFeeds(false));
-  const asFloats = (b: Buffer | undefined): number[] => (b ? Array.from(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)) : []);
-  t.same(asFloats(yes.get('y')?.bytes), Array.from(x, (v, i) => Math.fround(v + (c[i] ?? 0))));
-  t.same(asFloats(no.get('y')?.bytes), Array.from(x, (v, i) => Math.fround(v * (c[i] ?? 0))));
+  const asFloats = (b: Buffer | undefined): number[] =>
+    b ? Array.from(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)) : [];
+  t.same(
+    asFloats(yes.get('y')?.bytes),
+    Array.from(x, (v, i) => Math.fround(v + (c[i] ?? 0))),
+  );
+  t.same(
+    asFloats(no.get('y')?.bytes),
+    Array.from(x, (v, i) => Math.fround(v * (c[i] ?? 0))),
+  );
 });
 
 t.test('typed-field initializers give the same runtime values after rewriting as raw_data', async (t) => {
@@ -88,7 +124,11 @@ t.test('typed-field initializers give the same runtime values after rewriting as
     t.equal(got?.dtype, c.dtype === 'float16' ? 'float16' : c.dtype, `${c.dtype}: runtime type`);
     const values = got ? Array.from(got.data as ArrayLike<number | bigint>) : [];
     const want = c.dtype === 'float32' ? Array.from(Float32Array.from(c.expect as number[])) : [...c.expect];
-    t.same(values.map((v) => (typeof v === 'boolean' ? Number(v) : v)), want, `${c.dtype}: values`);
+    t.same(
+      values.map((v) => (typeof v === 'boolean' ? Number(v) : v)),
+      want,
+      `${c.dtype}: values`,
+    );
   }
 });
 
@@ -105,7 +145,10 @@ t.test('zoo models round-trip (when present in models/zoo)', async (t) => {
     const input = session.inputs[0]?.name ?? 'input';
     await session.release();
     // Pixels live in [0, 1].
-    const pixels = seededFloats(dims.reduce((a, b) => a * b, 1), 21).map((v) => (v + 1) / 2);
+    const pixels = seededFloats(
+      dims.reduce((a, b) => a * b, 1),
+      21,
+    ).map((v) => (v + 1) / 2);
     await checkRoundTrip(t, label, bytes, [{ [input]: { dtype: 'float32', dims, data: pixels } }]);
   }
 });

@@ -12,7 +12,10 @@ t.test('edgefleet class, model and plan against a data directory', async (t) => 
   const dir = t.testdir();
   const d = ['--data-dir', dir];
   t.equal((await run(['class', 'create', 'pis', '--profile', 'rpi4', ...d])).code, 0);
-  t.equal((await run(['class', 'create', 'tiny', '--profile', 'mcu-gateway', '--budget', 'maxModelBytes=200000', ...d])).code, 0);
+  t.equal(
+    (await run(['class', 'create', 'tiny', '--profile', 'mcu-gateway', '--budget', 'maxModelBytes=200000', ...d])).code,
+    0,
+  );
   const neg = await run(['class', 'create', 'bad', '--profile', 'rpi4', '--budget', 'maxP95LatencyMs=-3', ...d]);
   t.equal(neg.code, 1);
   t.match(neg.err, /EF_ERR_CLASS_INVALID[\s\S]*latency cannot be negative/);
@@ -21,7 +24,9 @@ t.test('edgefleet class, model and plan against a data directory', async (t) => 
   const list = await run(['class', 'list', ...d]);
   t.match(list.out, /pis\s+1\s+fp32,int8,int4/);
   t.match(list.out, /tiny\s+1\s+int8\s+builtin-1\s+maxModelBytes=200000/);
-  const shown = JSON.parse((await run(['class', 'show', 'pis', '--json', ...d])).out) as { speedModel: { factors: Record<string, number> } };
+  const shown = JSON.parse((await run(['class', 'show', 'pis', '--json', ...d])).out) as {
+    speedModel: { factors: Record<string, number> };
+  };
   t.equal(shown.speedModel.factors.fp32, 12.5);
   t.match((await run(['class', 'show', 'pis', ...d])).out, /source speedModel.factors.fp32: .*opencv_zoo/);
 
@@ -59,7 +64,10 @@ t.test('edgefleet class, model and plan against a data directory', async (t) => 
 });
 
 t.test('budget assignments are NAME=NUMBER', async (t) => {
-  t.same(parseAssignments(['maxP95LatencyMs=20', 'maxModelBytes=1e6'], '--budget'), { maxP95LatencyMs: 20, maxModelBytes: 1_000_000 });
+  t.same(parseAssignments(['maxP95LatencyMs=20', 'maxModelBytes=1e6'], '--budget'), {
+    maxP95LatencyMs: 20,
+    maxModelBytes: 1_000_000,
+  });
   t.throws(() => parseAssignments(['maxP95LatencyMs'], '--budget'), { code: 'EF_ERR_CLASS_INVALID' });
   t.throws(() => parseAssignments(['int8=fast'], '--speed'), /int8=3.5/);
 });

@@ -22,7 +22,9 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
   const again = await addModel({ store, dataDir: dir, bytes, name: 'other-name', now: now() });
   t.notOk(again.added, 're-adding the same bytes is a no-op');
   t.equal(again.model.name, 'mlp');
-  await t.rejects(addModel({ store, dataDir: dir, bytes: new Uint8Array([1, 2, 3]), name: 'junk' }), { code: 'EF_ERR_MODEL_PARSE' });
+  await t.rejects(addModel({ store, dataDir: dir, bytes: new Uint8Array([1, 2, 3]), name: 'junk' }), {
+    code: 'EF_ERR_MODEL_PARSE',
+  });
 
   const planner = createPlanner({ store, dataDir: dir, timedRuns: 50, now });
   const plans = await planner.planAll({ model: 'mlp', recipes: RECIPES });
@@ -37,7 +39,10 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
   t.equal(mcu?.precision, 'int8', 'the MCU class gets an int8 variant');
   t.ok((mcu?.bytes ?? Infinity) <= 1_000_000, 'under its ~1 MB size budget');
   const jetson = chosen('jetson-orin');
-  t.ok(jetson && ['fp16', 'fp32'].includes(jetson.precision), `Jetson keeps a float variant when it meets latency (got ${jetson?.recipe})`);
+  t.ok(
+    jetson && ['fp16', 'fp32'].includes(jetson.precision),
+    `Jetson keeps a float variant when it meets latency (got ${jetson?.recipe})`,
+  );
   t.ok(jetson?.feasible);
   t.not(mcu?.recipe, jetson?.recipe, 'different budgets and precisions, different variants');
   t.equal(chosen('rpi4')?.precision === 'fp16', false, 'rpi4 never gets fp16 (Cortex-A72 has no fp16 arithmetic)');
@@ -53,9 +58,18 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
     const second = await planner.planAll({ model: 'mlp', recipes: RECIPES });
     t.same(planner.variants.stats, before, 'no build, no compression');
     t.ok(second.every((p) => p.reused));
-    t.same(second.map((p) => p.plan), plans.map((p) => p.plan), 'same inputs, same plan JSON');
+    t.same(
+      second.map((p) => p.plan),
+      plans.map((p) => p.plan),
+      'same inputs, same plan JSON',
+    );
     const fresh = createPlanner({ store, dataDir: dir, timedRuns: 50, now });
-    await fresh.plan({ model: 'mlp', deviceClass: 'rpi4', recipes: RECIPES, speedModelOverride: { ratio: 3, label: 'loop' } });
+    await fresh.plan({
+      model: 'mlp',
+      deviceClass: 'rpi4',
+      recipes: RECIPES,
+      speedModelOverride: { ratio: 3, label: 'loop' },
+    });
     t.equal(fresh.variants.stats.compressions, 0, 'a new planner (new process) reuses the stored variants');
   });
 
@@ -71,7 +85,11 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
     t.equal(replanned.reused, false);
     t.equal(replanned.plan.deviceClass.version, 2);
     const original = plans.find((p) => p.plan.deviceClass.name === 'rpi4')?.plan;
-    t.same({ ...replanned.plan, deviceClass: null }, { ...original, deviceClass: null }, 'same budgets and variants: the same plan, only the class version differs');
+    t.same(
+      { ...replanned.plan, deviceClass: null },
+      { ...original, deviceClass: null },
+      'same budgets and variants: the same plan, only the class version differs',
+    );
   });
 
   t.test('an impossible budget yields "no feasible variant" naming the failing budgets', async (t) => {
@@ -86,7 +104,12 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
 
   t.test('a speed-model correction re-plans with the corrected factors', async (t) => {
     const base = await planner.plan({ model: 'mlp', deviceClass: 'mcu-gateway', recipes: RECIPES });
-    const slow = await planner.plan({ model: 'mlp', deviceClass: 'mcu-gateway', recipes: RECIPES, speedModelOverride: { ratio: 1000, label: 'telemetry' } });
+    const slow = await planner.plan({
+      model: 'mlp',
+      deviceClass: 'mcu-gateway',
+      recipes: RECIPES,
+      speedModelOverride: { ratio: 1000, label: 'telemetry' },
+    });
     t.not(slow.id, base.id);
     t.equal(slow.plan.speedModel.version, 'builtin-1+telemetry:x1000');
     t.equal(slow.plan.outcome, 'no-feasible-variant', '1000x slower breaks the 100 ms budget');
@@ -94,8 +117,14 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
   });
 
   t.test('unknown model or class: typed errors with advice', async (t) => {
-    await t.rejects(planner.plan({ model: 'nope', deviceClass: 'rpi4' }), { code: 'EF_ERR_MODEL_NOT_FOUND', message: /edgefleet model add/ });
-    await t.rejects(planner.plan({ model: 'mlp', deviceClass: 'nope' }), { code: 'EF_ERR_CLASS_NOT_FOUND', message: /class create/ });
+    await t.rejects(planner.plan({ model: 'nope', deviceClass: 'rpi4' }), {
+      code: 'EF_ERR_MODEL_NOT_FOUND',
+      message: /edgefleet model add/,
+    });
+    await t.rejects(planner.plan({ model: 'mlp', deviceClass: 'nope' }), {
+      code: 'EF_ERR_CLASS_NOT_FOUND',
+      message: /class create/,
+    });
   });
 });
 
@@ -109,15 +138,51 @@ t.test('class CRUD over the store', async (t) => {
   t.same(c.budgets, { maxP95LatencyMs: 15 });
   t.throws(() => classes.createFromProfile('rpi4', 'lab-pis'), { code: 'EF_ERR_CLASS_EXISTS' });
   t.throws(() => classes.createFromProfile('nano'), { code: 'EF_ERR_CLASS_NOT_FOUND', message: /mcu-gateway/ });
-  t.throws(() => classes.update('lab-pis', { budgets: { minAccuracyPct: 120 } }), { code: 'EF_ERR_CLASS_INVALID', message: /cannot be above 100/ });
+  t.throws(() => classes.update('lab-pis', { budgets: { minAccuracyPct: 120 } }), {
+    code: 'EF_ERR_CLASS_INVALID',
+    message: /cannot be above 100/,
+  });
   t.equal(classes.get('lab-pis').version, 1, 'a refused update changes nothing');
-  t.equal(classes.update('lab-pis', { speedModel: { factors: { fp32: 10, int8: 8, int4: 9 } } }).speedModel.factors.fp32, 10);
-  store.devices.upsertHello({ type: 'hello', v: 1, deviceId: 'd1', deviceClass: 'seen-only', agentVersion: '1', runtime: { node: 'v20', onnxruntime: '1.30.0' }, capabilities: { cpuModel: 'x', cores: 1, memoryBytes: 1, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' }, currentModel: null, sentAt: 1 }, 1);
-  t.same(classes.listUnconfigured().map((u) => u.name), ['seen-only']);
-  t.equal(classes.createFromProfile('rpi4', 'seen-only').name, 'seen-only', 'a class known from a hello can be configured');
+  t.equal(
+    classes.update('lab-pis', { speedModel: { factors: { fp32: 10, int8: 8, int4: 9 } } }).speedModel.factors.fp32,
+    10,
+  );
+  store.devices.upsertHello(
+    {
+      type: 'hello',
+      v: 1,
+      deviceId: 'd1',
+      deviceClass: 'seen-only',
+      agentVersion: '1',
+      runtime: { node: 'v20', onnxruntime: '1.30.0' },
+      capabilities: {
+        cpuModel: 'x',
+        cores: 1,
+        memoryBytes: 1,
+        executionProviders: ['cpu'],
+        precisions: ['fp32'],
+        powerSource: 'none',
+      },
+      currentModel: null,
+      sentAt: 1,
+    },
+    1,
+  );
+  t.same(
+    classes.listUnconfigured().map((u) => u.name),
+    ['seen-only'],
+  );
+  t.equal(
+    classes.createFromProfile('rpi4', 'seen-only').name,
+    'seen-only',
+    'a class known from a hello can be configured',
+  );
   t.throws(() => classes.remove('seen-only'), { message: /still has devices/ });
   classes.remove('lab-pis');
   t.throws(() => classes.get('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
   t.throws(() => classes.remove('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
-  t.same(classes.list().map((x) => x.name), ['seen-only']);
+  t.same(
+    classes.list().map((x) => x.name),
+    ['seen-only'],
+  );
 });

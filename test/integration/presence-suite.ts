@@ -22,8 +22,12 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, what:
 
 export function capabilitiesFor(i: number): Capabilities {
   return {
-    cpuModel: `Test CPU ${i}`, cores: 2 + i, memoryBytes: (1 + i) * 1024 ** 3,
-    executionProviders: ['cpu'], precisions: i === 0 ? ['fp32'] : ['fp32', 'int8'], powerSource: i === 2 ? 'modelled' : 'none',
+    cpuModel: `Test CPU ${i}`,
+    cores: 2 + i,
+    memoryBytes: (1 + i) * 1024 ** 3,
+    executionProviders: ['cpu'],
+    precisions: i === 0 ? ['fp32'] : ['fp32', 'int8'],
+    powerSource: i === 2 ? 'modelled' : 'none',
   };
 }
 
@@ -36,8 +40,13 @@ export interface AgentSpec {
 /** A real agent link (the code devices run) with a short keepalive so loss shows fast. */
 export function startAgent(brokerUrl: string, spec: AgentSpec, keepaliveS: number): AgentLink {
   const link = createAgentLink({
-    ...spec, brokerUrl, logger: silent, keepaliveS, heartbeatMs: 300,
-    agentVersion: '0.1.0-test', runtime: { node: process.version, onnxruntime: '1.30.0' },
+    ...spec,
+    brokerUrl,
+    logger: silent,
+    keepaliveS,
+    heartbeatMs: 300,
+    agentVersion: '0.1.0-test',
+    runtime: { node: process.version, onnxruntime: '1.30.0' },
   });
   void link.start().catch(() => undefined);
   return link;
@@ -46,10 +55,15 @@ export function startAgent(brokerUrl: string, spec: AgentSpec, keepaliveS: numbe
 export function makeServer(dataDir: string, brokerUrl: string | null): EdgefleetServer {
   const config = loadServerConfig({
     flags: {
-      dataDir, brokerUrl: brokerUrl ?? undefined, port: 0, host: '127.0.0.1', 'log.level': 'silent',
+      dataDir,
+      brokerUrl: brokerUrl ?? undefined,
+      port: 0,
+      host: '127.0.0.1',
+      'log.level': 'silent',
       // The presence contract is about presence, not identity: agents here carry no credentials
       // (auth is on by default; auth-*.test.ts and broker-acl*.test.ts cover it). No admin API either.
-      'auth.enabled': false, apiPort: -1,
+      'auth.enabled': false,
+      apiPort: -1,
       // Long enough that the last will, not the sweep, is what marks a killed agent offline.
       'presence.offlineAfterMs': 60_000,
     },
@@ -58,7 +72,11 @@ export function makeServer(dataDir: string, brokerUrl: string | null): Edgefleet
 }
 
 const KEEPALIVE_S = 1;
-const AGENTS: AgentSpec[] = [0, 1, 2].map((i) => ({ deviceId: `dev-${i}`, deviceClass: ['rpi4', 'jetson', 'gateway'][i] as string, capabilities: capabilitiesFor(i) }));
+const AGENTS: AgentSpec[] = [0, 1, 2].map((i) => ({
+  deviceId: `dev-${i}`,
+  deviceClass: ['rpi4', 'jetson', 'gateway'][i] as string,
+  capabilities: capabilitiesFor(i),
+}));
 
 export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Promise<void> {
   const dataDir = t.testdir();
@@ -70,12 +88,19 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
   t.equal(address.brokerMode, mode, `server runs in ${mode} mode`);
   const agents = AGENTS.map((spec) => startAgent(address.brokerUrl, spec, KEEPALIVE_S));
   t.teardown(() => Promise.all(agents.map((a) => a.stop({ clean: false }))));
-  const online = () => server.store().devices.list().filter((d) => d.state === 'online');
+  const online = () =>
+    server
+      .store()
+      .devices.list()
+      .filter((d) => d.state === 'online');
 
   await t.test('three agents connect and the registry lists them with their capabilities', async (t) => {
     await waitFor(() => online().length === 3, 10_000, 'three devices online');
     const listed = server.store().devices.list();
-    t.same(listed.map((d) => d.id).sort(), AGENTS.map((a) => a.deviceId));
+    t.same(
+      listed.map((d) => d.id).sort(),
+      AGENTS.map((a) => a.deviceId),
+    );
     for (const spec of AGENTS) {
       const device = server.store().devices.get(spec.deviceId);
       t.equal(device?.deviceClass, spec.deviceClass);
@@ -83,20 +108,31 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
       t.equal(device?.agentVersion, '0.1.0-test');
     }
     const before = server.store().devices.get('dev-1')?.lastSeen ?? 0;
-    await waitFor(() => (server.store().devices.get('dev-1')?.lastSeen ?? 0) > before, 5_000, 'a heartbeat to move last-seen');
+    await waitFor(
+      () => (server.store().devices.get('dev-1')?.lastSeen ?? 0) > before,
+      5_000,
+      'a heartbeat to move last-seen',
+    );
   });
 
-  await t.test(`an agent killed without a clean disconnect is offline within 1.5 × keepalive (${KEEPALIVE_S} s)`, async (t) => {
-    const victim = agents[0] as AgentLink;
-    // `hang` keeps the socket open but silent (a pulled cable): only the keepalive can tell.
-    victim.kill({ hang: true });
-    // The bound is the protocol's (aedes waits keepalive × 1.5), plus 500 ms for delivery and the write.
-    const bound = KEEPALIVE_S * 1500 + 500;
-    const elapsed = await waitFor(() => server.store().devices.get('dev-0')?.state === 'offline', bound, 'dev-0 offline');
-    t.ok(elapsed <= bound, `offline after ${elapsed} ms`);
-    t.equal(server.store().devices.get('dev-0')?.stateReason, 'lost', 'marked by the last will');
-    t.equal(online().length, 2, 'the others stay online');
-  });
+  await t.test(
+    `an agent killed without a clean disconnect is offline within 1.5 × keepalive (${KEEPALIVE_S} s)`,
+    async (t) => {
+      const victim = agents[0] as AgentLink;
+      // `hang` keeps the socket open but silent (a pulled cable): only the keepalive can tell.
+      victim.kill({ hang: true });
+      // The bound is the protocol's (aedes waits keepalive × 1.5), plus 500 ms for delivery and the write.
+      const bound = KEEPALIVE_S * 1500 + 500;
+      const elapsed = await waitFor(
+        () => server.store().devices.get('dev-0')?.state === 'offline',
+        bound,
+        'dev-0 offline',
+      );
+      t.ok(elapsed <= bound, `offline after ${elapsed} ms`);
+      t.equal(server.store().devices.get('dev-0')?.stateReason, 'lost', 'marked by the last will');
+      t.equal(online().length, 2, 'the others stay online');
+    },
+  );
 
   await t.test('a clean stop is recorded as offline/clean', async (t) => {
     await (agents[1] as AgentLink).stop();
@@ -109,8 +145,16 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
     server = makeServer(dataDir, external?.url ?? null);
     const again = await server.start();
     t.equal(again.brokerMode, mode);
-    const ids = server.store().devices.list().map((d) => d.id).sort();
-    t.same(ids, AGENTS.map((a) => a.deviceId), 'every device survives the restart');
+    const ids = server
+      .store()
+      .devices.list()
+      .map((d) => d.id)
+      .sort();
+    t.same(
+      ids,
+      AGENTS.map((a) => a.deviceId),
+      'every device survives the restart',
+    );
     t.same(server.store().devices.get('dev-2')?.capabilities, AGENTS[2]?.capabilities);
     if (mode === 'external') {
       // The broker kept running, so dev-2's retained status and heartbeats reach the new server.

@@ -32,7 +32,16 @@ const modelB = buildClassifier(22);
 const shaA = sha256Hex(modelA);
 const shaB = sha256Hex(modelB);
 
-const config = loadServerConfig({ flags: { dataDir: join(dir, 'server'), host: '127.0.0.1', port: 0, 'log.level': 'silent', 'auth.enabled': false, apiPort: -1 } });
+const config = loadServerConfig({
+  flags: {
+    dataDir: join(dir, 'server'),
+    host: '127.0.0.1',
+    port: 0,
+    'log.level': 'silent',
+    'auth.enabled': false,
+    apiPort: -1,
+  },
+});
 const server = createServer(config, { logger: silent, deploy: { tickIntervalMs: 0 } });
 const address = await server.start();
 const trusted = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
@@ -44,11 +53,17 @@ async function startDevice(id: string, deviceClass: string): Promise<void> {
   mkdirSync(join(dir, 'devices', id), { recursive: true });
   const d = await createDevice({
     link: linkOptions({ brokerUrl: address.brokerUrl, deviceId: id, deviceClass, logger: silent }),
-    dataDir: join(dir, 'devices', id), trustedKeys: trusted, logger: silent, serve: { port: 0 }, telemetry: false,
+    dataDir: join(dir, 'devices', id),
+    trustedKeys: trusted,
+    logger: silent,
+    serve: { port: 0 },
+    telemetry: false,
     download: { windowChunks: 8, windowTimeoutMs: 400, maxStalls: 4 },
   });
   seen.set(id, []);
-  d.link.on('desired', (m: AnyMessage | null) => { if (m?.type === 'desired') seen.get(id)?.push(m.body.artifact.sha256); });
+  d.link.on('desired', (m: AnyMessage | null) => {
+    if (m?.type === 'desired') seen.get(id)?.push(m.body.artifact.sha256);
+  });
   await d.start();
   devices.set(id, d);
 }
@@ -83,17 +98,31 @@ const probe = seededFloats(INPUTS, 5);
 async function ask(id: string): Promise<{ sha256: string; top1: number }> {
   const api = devices.get(id)?.api();
   if (!api) throw new Error(`${id} has no local API`);
-  const res = await fetch(`${api.url}/v1/infer`, { method: 'POST', body: JSON.stringify({ inputs: { x: { dims: [1, INPUTS], data: Array.from(probe) } } }) });
+  const res = await fetch(`${api.url}/v1/infer`, {
+    method: 'POST',
+    body: JSON.stringify({ inputs: { x: { dims: [1, INPUTS], data: Array.from(probe) } } }),
+  });
   const body = (await res.json()) as { model: { sha256: string }; outputs: Record<string, { data: number[] }> };
   const y = body.outputs.y?.data ?? [];
   return { sha256: body.model.sha256, top1: y.indexOf(Math.max(...y)) };
 }
 
-await until('every device registered', () => server.store().devices.list().filter((d) => d.state === 'online').length === ids.length + 1);
+await until(
+  'every device registered',
+  () =>
+    server
+      .store()
+      .devices.list()
+      .filter((d) => d.state === 'online').length ===
+    ids.length + 1,
+);
 
 t.test('a later wave failing its smoke test aborts the rollout and the canary rolls back', async (t) => {
   const first = await server.deploy().rollouts.start({
-    deviceClass: 'rpi4', artifact: { bytes: modelA }, variantId: 'vA', golden: goldenFor(11),
+    deviceClass: 'rpi4',
+    artifact: { bytes: modelA },
+    variantId: 'vA',
+    golden: goldenFor(11),
     policy: { canary: { count: 1 }, baseCount: 5, deviceTimeoutMs: 60_000 },
   });
   t.equal((await drive(first.rollout.id)).outcome.succeeded, ids.length, 'A is on every rpi4 device first');
@@ -105,13 +134,33 @@ t.test('a later wave failing its smoke test aborts the rollout and the canary ro
   t.not(faulty.top1, predict(11, probe)[0], 'the fault is real: a faulty device now answers a wrong class');
 
   const started = await server.deploy().rollouts.start({
-    deviceClass: 'rpi4', artifact: { bytes: modelB }, variantId: 'vB', golden: goldenFor(22),
-    policy: { canary: { count: 1 }, baseCount: 2, growthFactor: 2, abort: { failedPct: 50, minFinished: 3 }, deviceTimeoutMs: 60_000 },
+    deviceClass: 'rpi4',
+    artifact: { bytes: modelB },
+    variantId: 'vB',
+    golden: goldenFor(22),
+    policy: {
+      canary: { count: 1 },
+      baseCount: 2,
+      growthFactor: 2,
+      abort: { failedPct: 50, minFinished: 3 },
+      deviceTimeoutMs: 60_000,
+    },
   });
-  const waveOf = (w: number): string[] => started.devices.filter((d) => d.wave === w).map((d) => d.deviceId).sort();
-  t.same(started.waves.map((w) => w.size), [1, 2, 3], 'canary 1, then 2, then 3');
+  const waveOf = (w: number): string[] =>
+    started.devices
+      .filter((d) => d.wave === w)
+      .map((d) => d.deviceId)
+      .sort();
+  t.same(
+    started.waves.map((w) => w.size),
+    [1, 2, 3],
+    'canary 1, then 2, then 3',
+  );
   t.same(waveOf(0), ['dev-00'], 'the healthy device is the canary');
-  t.notOk(started.devices.some((d) => d.deviceId === other), 'the other class is in no wave');
+  t.notOk(
+    started.devices.some((d) => d.deviceId === other),
+    'the other class is in no wave',
+  );
 
   const done = await drive(started.rollout.id);
   t.equal(done.rollout.state, 'aborted');
@@ -122,7 +171,11 @@ t.test('a later wave failing its smoke test aborts the rollout and the canary ro
   t.equal(row('dev-00')?.agentState, 'rollback:succeeded', 'the canary agent confirmed the rollback');
   for (const id of waveOf(1)) {
     t.equal(row(id)?.state, 'failed', `${id} failed`);
-    t.match(row(id)?.failure, { step: 'smoke-test', reason: 'accuracy-below-minimum' }, `${id} failed its golden-set smoke test on the device`);
+    t.match(
+      row(id)?.failure,
+      { step: 'smoke-test', reason: 'accuracy-below-minimum' },
+      `${id} failed its golden-set smoke test on the device`,
+    );
     t.equal((await ask(id)).sha256, shaA, `${id} kept serving A (its last-known-good)`);
   }
   for (const id of waveOf(2)) {
@@ -133,10 +186,18 @@ t.test('a later wave failing its smoke test aborts the rollout and the canary ro
   t.ok(seen.get('dev-00')?.includes(shaB), 'the canary did receive B (the record above is not vacuous)');
 
   const canary = await ask('dev-00');
-  t.equal(canary.sha256, shaA, 'the canary\'s local API serves A again');
-  t.equal(canary.top1, predict(11, probe)[0], 'and answers A\'s class for the probe');
+  t.equal(canary.sha256, shaA, "the canary's local API serves A again");
+  t.equal(canary.top1, predict(11, probe)[0], "and answers A's class for the probe");
   t.equal(devices.get('dev-00')?.status().serving?.sha256, shaA, 'its runtime reports A as current');
-  const table = new Map(server.store().devices.list().map((d) => [d.id, d.currentModel]));
-  t.ok(ids.every((id) => table.get(id) === shaA), 'the devices table says every rpi4 device runs A');
+  const table = new Map(
+    server
+      .store()
+      .devices.list()
+      .map((d) => [d.id, d.currentModel]),
+  );
+  t.ok(
+    ids.every((id) => table.get(id) === shaA),
+    'the devices table says every rpi4 device runs A',
+  );
   t.equal(table.get(other), null, 'and the other-class device runs nothing');
 });

@@ -32,7 +32,16 @@ const modelC = buildClassifier(33);
 const modelD = buildClassifier(44);
 
 function makeServer(port: number): EdgefleetServer {
-  const config = loadServerConfig({ flags: { dataDir: join(dir, 'server'), port, host: '127.0.0.1', 'log.level': 'silent', 'auth.enabled': false, apiPort: -1 } });
+  const config = loadServerConfig({
+    flags: {
+      dataDir: join(dir, 'server'),
+      port,
+      host: '127.0.0.1',
+      'log.level': 'silent',
+      'auth.enabled': false,
+      apiPort: -1,
+    },
+  });
   return createServer(config, { logger: silent, deploy: { tickIntervalMs: 0 } });
 }
 
@@ -45,7 +54,10 @@ const devices = new Map<string, Device>();
 async function startDevice(id: string): Promise<Device> {
   const d = await createDevice({
     link: linkOptions({ brokerUrl: address.brokerUrl, deviceId: id, logger: silent }),
-    dataDir: join(dir, 'devices', id), trustedKeys: trusted, logger: silent, serve: { port: 0 },
+    dataDir: join(dir, 'devices', id),
+    trustedKeys: trusted,
+    logger: silent,
+    serve: { port: 0 },
     download: { windowChunks: 8, windowTimeoutMs: 400, maxStalls: 4 },
   });
   await d.start();
@@ -71,38 +83,72 @@ async function until(what: string, pred: () => boolean | Promise<boolean>, timeo
 
 /** Ticks until the rollout is finished; returns its final status. */
 async function drive(id: string, timeoutMs = 90_000): Promise<RolloutStatus> {
-  await until(`rollout ${id} to finish`, async () => {
-    await server.deploy().rollouts.tick();
-    const s = server.deploy().rollouts.status(id).rollout.state;
-    return s === 'completed' || s === 'aborted';
-  }, timeoutMs);
+  await until(
+    `rollout ${id} to finish`,
+    async () => {
+      await server.deploy().rollouts.tick();
+      const s = server.deploy().rollouts.status(id).rollout.state;
+      return s === 'completed' || s === 'aborted';
+    },
+    timeoutMs,
+  );
   return server.deploy().rollouts.status(id);
 }
 
 async function servingSha(d: Device): Promise<string | null> {
   const api = d.api();
   if (!api) throw new Error('no local API');
-  const res = await fetch(`${api.url}/v1/infer`, { method: 'POST', body: JSON.stringify({ inputs: { x: { dims: [1, INPUTS], data: Array.from(seededFloats(INPUTS, 5)) } } }) });
+  const res = await fetch(`${api.url}/v1/infer`, {
+    method: 'POST',
+    body: JSON.stringify({ inputs: { x: { dims: [1, INPUTS], data: Array.from(seededFloats(INPUTS, 5)) } } }),
+  });
   if (res.status !== 200) return null;
   return ((await res.json()) as { model?: { sha256: string } }).model?.sha256 ?? null;
 }
 
-await until('every device registered', () => server.store().devices.list().filter((d) => d.state === 'online').length === N);
+await until(
+  'every device registered',
+  () =>
+    server
+      .store()
+      .devices.list()
+      .filter((d) => d.state === 'online').length === N,
+);
 
 t.test('1. a rollout to 10 devices across waves succeeds', async (t) => {
   const started = await server.deploy().rollouts.start({
-    deviceClass: 'rpi4', artifact: { bytes: modelA }, variantId: 'vA', golden: goldenFor(11),
+    deviceClass: 'rpi4',
+    artifact: { bytes: modelA },
+    variantId: 'vA',
+    golden: goldenFor(11),
     policy: { canary: { percent: 10 }, baseCount: 2, growthFactor: 2, deviceTimeoutMs: 60_000 },
   });
-  t.same(started.waves.map((w) => w.size), [1, 2, 4, 3], 'canary 10%, then 2, 4 and the rest');
+  t.same(
+    started.waves.map((w) => w.size),
+    [1, 2, 4, 3],
+    'canary 10%, then 2, 4 and the rest',
+  );
   // notifiedAt, not the state count: a fast canary may already be past `notified`.
-  t.equal(started.devices.filter((d) => d.wave === 0 && d.notifiedAt !== null).length, 1, 'the canary is notified at once');
-  t.ok(started.devices.filter((d) => d.wave > 0).every((d) => d.state === 'pending' && d.notifiedAt === null), 'nobody else yet');
+  t.equal(
+    started.devices.filter((d) => d.wave === 0 && d.notifiedAt !== null).length,
+    1,
+    'the canary is notified at once',
+  );
+  t.ok(
+    started.devices.filter((d) => d.wave > 0).every((d) => d.state === 'pending' && d.notifiedAt === null),
+    'nobody else yet',
+  );
   const done = await drive(started.rollout.id);
   t.equal(done.rollout.state, 'completed');
   t.equal(done.outcome.succeeded, N);
   const shaA = sha256Hex(modelA);
-  t.ok(server.store().devices.list().every((d) => d.currentModel === shaA), 'devices table knows the model each device runs');
+  t.ok(
+    server
+      .store()
+      .devices.list()
+      .every((d) => d.currentModel === shaA),
+    'devices table knows the model each device runs',
+  );
   for (const d of devices.values()) t.equal(await servingSha(d), shaA);
   const notified = done.devices.map((d) => d.notifiedAt ?? 0);
   const byWave = [0, 1, 2, 3].map((w) => done.devices.filter((d) => d.wave === w).map((d) => d.notifiedAt ?? 0));
@@ -116,19 +162,32 @@ t.test('1. a rollout to 10 devices across waves succeeds', async (t) => {
 t.test('2. a wrong golden set fails the canary: abort, nobody else receives it, old model serves', async (t) => {
   const before = server.deploy().chunks.stats().requests;
   const started = await server.deploy().rollouts.start({
-    deviceClass: 'rpi4', artifact: { bytes: modelB }, variantId: 'vB-bad', golden: goldenFor(22, 8, { wrong: true }),
+    deviceClass: 'rpi4',
+    artifact: { bytes: modelB },
+    variantId: 'vB-bad',
+    golden: goldenFor(22, 8, { wrong: true }),
     policy: { canary: { count: 2 }, baseCount: 4, abort: { failedPct: 50, minFinished: 2 }, deviceTimeoutMs: 60_000 },
   });
   const canary = started.devices.filter((d) => d.wave === 0).map((d) => d.deviceId);
   const done = await drive(started.rollout.id);
   t.equal(done.rollout.state, 'aborted');
   t.match(done.rollout.reason, /failed 2\/2/);
-  t.same(done.devices.filter((d) => d.state === 'failed').map((d) => d.deviceId).sort(), canary.sort());
-  t.ok(done.devices.filter((d) => d.wave > 0).every((d) => d.state === 'cancelled' && d.notifiedAt === null), 'later waves cancelled, never notified');
+  t.same(
+    done.devices
+      .filter((d) => d.state === 'failed')
+      .map((d) => d.deviceId)
+      .sort(),
+    canary.sort(),
+  );
+  t.ok(
+    done.devices.filter((d) => d.wave > 0).every((d) => d.state === 'cancelled' && d.notifiedAt === null),
+    'later waves cancelled, never notified',
+  );
   t.ok(done.devices.every((d) => d.failure === null || d.failure.reason === 'accuracy-below-minimum'));
   for (const [id, d] of devices) {
     t.equal(await servingSha(d), sha256Hex(modelA), `${id} still serves A`);
-    if (!canary.includes(id)) t.not(d.status().lastReport?.rolloutId, started.rollout.id, `${id} never heard of the bad rollout`);
+    if (!canary.includes(id))
+      t.not(d.status().lastReport?.rolloutId, started.rollout.id, `${id} never heard of the bad rollout`);
   }
   t.ok(server.deploy().chunks.stats().requests - before >= 1, 'the canary did fetch the artifact');
 });
@@ -140,7 +199,10 @@ t.test('3. a tampered artifact on the server is refused by the agents', async (t
   bytes[bytes.length - 7] = (bytes[bytes.length - 7] ?? 0) ^ 0x5a;
   writeFileSync(path, bytes);
   const started = await server.deploy().rollouts.start({
-    deviceClass: 'rpi4', artifact: { sha256: layout.sha256 }, variantId: 'vC-tampered', golden: goldenFor(33),
+    deviceClass: 'rpi4',
+    artifact: { sha256: layout.sha256 },
+    variantId: 'vC-tampered',
+    golden: goldenFor(33),
     policy: { canary: { count: 1 }, abort: { failedPct: 100, minFinished: 1 }, deviceTimeoutMs: 60_000 },
   });
   const done = await drive(started.rollout.id);
@@ -154,7 +216,10 @@ t.test('3. a tampered artifact on the server is refused by the agents', async (t
 
 t.test('4. a server restart mid-rollout resumes the rollout', async (t) => {
   const started = await server.deploy().rollouts.start({
-    deviceClass: 'rpi4', artifact: { bytes: modelB }, variantId: 'vB', golden: goldenFor(22),
+    deviceClass: 'rpi4',
+    artifact: { bytes: modelB },
+    variantId: 'vB',
+    golden: goldenFor(22),
     policy: { canary: { count: 3 }, baseCount: 3, growthFactor: 2, deviceTimeoutMs: 60_000 },
   });
   const id = started.rollout.id;
@@ -177,22 +242,52 @@ t.test('5. devices that stop answering time out, the abort fires, updated device
     await devices.get(id)?.stop({ clean: true });
     devices.delete(id);
   }
-  await until('three devices offline', () => server.store().devices.list().filter((d) => d.state === 'offline').length === 3);
+  await until(
+    'three devices offline',
+    () =>
+      server
+        .store()
+        .devices.list()
+        .filter((d) => d.state === 'offline').length === 3,
+  );
   const started = await server.deploy().rollouts.start({
-    deviceClass: 'rpi4', artifact: { bytes: modelD }, variantId: 'vD', golden: goldenFor(44),
-    policy: { canary: { count: 2 }, baseCount: 5, deviceTimeoutMs: 10_000, abort: { failedPct: 20, timedOutPct: 25, minFinished: 3 } },
+    deviceClass: 'rpi4',
+    artifact: { bytes: modelD },
+    variantId: 'vD',
+    golden: goldenFor(44),
+    policy: {
+      canary: { count: 2 },
+      baseCount: 5,
+      deviceTimeoutMs: 10_000,
+      abort: { failedPct: 20, timedOutPct: 25, minFinished: 3 },
+    },
   });
-  t.ok(started.devices.filter((d) => silentIds.includes(d.deviceId)).every((d) => d.wave === 2), 'offline devices are planned last');
+  t.ok(
+    started.devices.filter((d) => silentIds.includes(d.deviceId)).every((d) => d.wave === 2),
+    'offline devices are planned last',
+  );
   const done = await drive(started.rollout.id);
   t.equal(done.rollout.state, 'aborted');
   t.match(done.rollout.reason, /timed out 3\/10/);
   const updated = done.devices.filter((d) => !silentIds.includes(d.deviceId));
-  t.ok(updated.every((d) => d.state === 'rolled-back'), 'the seven updated devices rolled back');
-  t.ok(done.devices.filter((d) => silentIds.includes(d.deviceId)).every((d) => d.state === 'timed-out'), 'the silent ones end timed-out');
+  t.ok(
+    updated.every((d) => d.state === 'rolled-back'),
+    'the seven updated devices rolled back',
+  );
+  t.ok(
+    done.devices.filter((d) => silentIds.includes(d.deviceId)).every((d) => d.state === 'timed-out'),
+    'the silent ones end timed-out',
+  );
   for (const u of updated) {
     const d = devices.get(u.deviceId) as Device;
     t.equal(await servingSha(d), sha256Hex(modelB), `${u.deviceId} serves B again`);
-    t.equal(d.status().lastReport?.chunks.fetched, 0, 'B came from the agent\'s own store: no chunk fetched');
+    t.equal(d.status().lastReport?.chunks.fetched, 0, "B came from the agent's own store: no chunk fetched");
   }
-  t.ok(server.store().devices.list().filter((d) => !silentIds.includes(d.id)).every((d) => d.currentModel === sha256Hex(modelB)));
+  t.ok(
+    server
+      .store()
+      .devices.list()
+      .filter((d) => !silentIds.includes(d.id))
+      .every((d) => d.currentModel === sha256Hex(modelB)),
+  );
 });

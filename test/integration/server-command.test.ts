@@ -13,23 +13,66 @@ const ENTRY = "import { main } from '@edgefleet/cli'; main(process.argv).then((c
 
 t.test('SIGTERM stops the server cleanly with exit code 0', async (t) => {
   const dataDir = t.testdir();
-  const child = spawn(process.execPath, ['--import=tsx', '--conditions=edgefleet-source', '--input-type=module', '-e', ENTRY,
-    'edgefleet', 'server', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'info', '--api-port', '0'],
-  // The agent below carries no credentials; identity is covered by the auth and enroll tests.
-  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEFLEET_AUTH: 'false' } });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import=tsx',
+      '--conditions=edgefleet-source',
+      '--input-type=module',
+      '-e',
+      ENTRY,
+      'edgefleet',
+      'server',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'info',
+      '--api-port',
+      '0',
+    ],
+    // The agent below carries no credentials; identity is covered by the auth and enroll tests.
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEFLEET_AUTH: 'false' } },
+  );
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let out = '';
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   await waitFor(() => /edgefleet server started/.test(out), 20_000, 'the server to start');
-  const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const port = lines.find((l) => l['msg'] === 'embedded MQTT broker listening')?.['port'] as number;
   t.ok(port > 0, `listening on free port ${port}`);
 
-  const agent = startAgent(`mqtt://127.0.0.1:${port}`, { deviceId: 'cmd-1', deviceClass: 'rpi4', capabilities: capabilitiesFor(0) }, 5);
+  const agent = startAgent(
+    `mqtt://127.0.0.1:${port}`,
+    { deviceId: 'cmd-1', deviceClass: 'rpi4', capabilities: capabilitiesFor(0) },
+    5,
+  );
   t.teardown(() => agent.stop({ clean: false }));
-  await waitFor(() => { try { return listDevices(dataDir).length === 1; } catch { return false; } }, 10_000, 'the agent registered');
+  await waitFor(
+    () => {
+      try {
+        return listDevices(dataDir).length === 1;
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+    'the agent registered',
+  );
 
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'exit code 0');
@@ -37,5 +80,9 @@ t.test('SIGTERM stops the server cleanly with exit code 0', async (t) => {
   t.match(out, /embedded MQTT broker closed/);
   const wal = join(dataDir, `${STORE_FILE}-wal`);
   t.ok(!existsSync(wal) || statSync(wal).size === 0, 'the WAL was checkpointed into the store');
-  t.same(listDevices(dataDir).map((d) => d.id), ['cmd-1'], 'the registry is intact after shutdown');
+  t.same(
+    listDevices(dataDir).map((d) => d.id),
+    ['cmd-1'],
+    'the registry is intact after shutdown',
+  );
 });

@@ -9,9 +9,22 @@ import { MIGRATIONS } from '@edgefleet/server/store/migrations';
 const READONLY = true;
 
 const hello = (deviceId: string, deviceClass = 'rpi4'): Hello => ({
-  type: 'hello', v: 1, deviceId, deviceClass, agentVersion: '0.1.0', runtime: { node: 'v20', onnxruntime: '1.30.0' },
-  capabilities: { cpuModel: 'cpu', cores: 4, memoryBytes: 1024, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' },
-  currentModel: null, sentAt: 100,
+  type: 'hello',
+  v: 1,
+  deviceId,
+  deviceClass,
+  agentVersion: '0.1.0',
+  runtime: { node: 'v20', onnxruntime: '1.30.0' },
+  capabilities: {
+    cpuModel: 'cpu',
+    cores: 4,
+    memoryBytes: 1024,
+    executionProviders: ['cpu'],
+    precisions: ['fp32'],
+    powerSource: 'none',
+  },
+  currentModel: null,
+  sentAt: 100,
 });
 
 t.test('a fresh store is migrated, in WAL mode, with a version table', async (t) => {
@@ -23,11 +36,20 @@ t.test('a fresh store is migrated, in WAL mode, with a version table', async (t)
   const db = new Database(join(dir, STORE_FILE), { readonly: READONLY });
   t.teardown(() => db.close());
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
-  for (const table of ['device_classes', 'devices', 'schema_version']) t.ok(tables.includes(table), `table ${table} exists`);
+  const tables = (
+    db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>
+  ).map((r) => r.name);
+  for (const table of ['device_classes', 'devices', 'schema_version'])
+    t.ok(tables.includes(table), `table ${table} exists`);
   // Areas own version ranges, so every migration must be recorded, not just the highest.
-  const recorded = (db.prepare('SELECT version FROM schema_version ORDER BY version').all() as Array<{ version: number }>).map((r) => r.version);
-  t.same(recorded, MIGRATIONS.map((m) => m.version).sort((a, b) => a - b), 'every migration is recorded once');
+  const recorded = (
+    db.prepare('SELECT version FROM schema_version ORDER BY version').all() as Array<{ version: number }>
+  ).map((r) => r.version);
+  t.same(
+    recorded,
+    MIGRATIONS.map((m) => m.version).sort((a, b) => a - b),
+    'every migration is recorded once',
+  );
 });
 
 t.test('devices survive a reopen and the read-only listing sees them', async (t) => {
@@ -40,7 +62,13 @@ t.test('devices survive a reopen and the read-only listing sees them', async (t)
   t.ok(store.devices.touch('b-1', 2000, 'f'.repeat(64)));
   t.notOk(store.devices.touch('nobody', 2000));
   // Read while the writer is still open, as `edgefleet devices` does next to a running server.
-  t.same(listDevices(dir).map((d) => [d.id, d.state, d.lastSeen]), [['b-1', 'online', 2000], ['a-1', 'offline', 1500]]);
+  t.same(
+    listDevices(dir).map((d) => [d.id, d.state, d.lastSeen]),
+    [
+      ['b-1', 'online', 2000],
+      ['a-1', 'offline', 1500],
+    ],
+  );
   store.close();
   const again = openStore({ dataDir: dir });
   t.teardown(() => again.close());
@@ -76,47 +104,67 @@ t.test('listing a directory without a store says what to do', async (t) => {
 
 t.test('a failing migration rolls back and reports its version', async (t) => {
   const dir = t.testdir();
-  const broken = [...MIGRATIONS, { version: 99, name: 'broken', sql: 'CREATE TABLE half_done (x INTEGER); SELECT nope FROM missing;' }];
+  const broken = [
+    ...MIGRATIONS,
+    { version: 99, name: 'broken', sql: 'CREATE TABLE half_done (x INTEGER); SELECT nope FROM missing;' },
+  ];
   t.throws(() => openStore({ dataDir: dir, migrations: broken }), { code: 'EF_ERR_STORE_MIGRATION' });
   const store = openStore({ dataDir: dir });
   t.equal(store.schemaVersion(), MIGRATIONS.at(-1)?.version, 'the good migrations stayed');
   store.close();
   const db = new Database(join(dir, STORE_FILE), { readonly: READONLY });
   t.teardown(() => db.close());
-  t.equal((db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'half_done'").get() as { n: number }).n, 0, 'no half-applied table');
+  t.equal(
+    (db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'half_done'").get() as { n: number }).n,
+    0,
+    'no half-applied table',
+  );
 });
 
 t.test('a store newer than this code is refused', async (t) => {
   const dir = t.testdir();
-  openStore({ dataDir: dir, migrations: [...MIGRATIONS, { version: 50, name: 'future', sql: 'CREATE TABLE future (x INTEGER);' }] }).close();
+  openStore({
+    dataDir: dir,
+    migrations: [...MIGRATIONS, { version: 50, name: 'future', sql: 'CREATE TABLE future (x INTEGER);' }],
+  }).close();
   t.throws(() => openStore({ dataDir: dir }), { code: 'EF_ERR_STORE_MIGRATION' });
 });
 
-t.test('migration 31 names stored breach events by their raising window and keeps the first of a pair stored twice', async (t) => {
-  const dir = t.testdir();
-  openStore({ dataDir: dir, migrations: MIGRATIONS.filter((m) => m.version !== 31) }).close();
-  const db = new Database(join(dir, STORE_FILE));
-  const insert = db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc)
+t.test(
+  'migration 31 names stored breach events by their raising window and keeps the first of a pair stored twice',
+  async (t) => {
+    const dir = t.testdir();
+    openStore({ dataDir: dir, migrations: MIGRATIONS.filter((m) => m.version !== 31) }).close();
+    const db = new Database(join(dir, STORE_FILE));
+    const insert =
+      db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc)
     VALUES (?, 'rpi4', ?, ?, 70, 50, 'ms', NULL, 0, 1, ?, ?)`);
-  const doc = (windowSeqs: number[]) => JSON.stringify({ windowSeqs });
-  insert.run('dev-a', 'latencyP95Ms', 'breached', 1, doc([0, 1, 2]));
-  insert.run('dev-a', 'latencyP95Ms', 'breached', 2, doc([0, 1, 2])); // the same event, redelivered
-  insert.run('dev-a', 'latencyP95Ms', 'recovered', 3, doc([3, 4, 5]));
-  insert.run('dev-a', 'powerW', 'breached', 4, doc([0, 1, 2]));
-  insert.run('dev-b', 'latencyP95Ms', 'breached', 5, doc([0, 1, 2]));
-  db.close();
-  const store = openStore({ dataDir: dir });
-  store.close();
-  const after = new Database(join(dir, STORE_FILE), { readonly: READONLY });
-  t.teardown(() => after.close());
-  const rows = after.prepare('SELECT device_id, budget, window_seq, received_at FROM telemetry_breaches ORDER BY id').all();
-  t.same(rows, [
-    { device_id: 'dev-a', budget: 'latencyP95Ms', window_seq: 2, received_at: 1 },
-    { device_id: 'dev-a', budget: 'latencyP95Ms', window_seq: 5, received_at: 3 },
-    { device_id: 'dev-a', budget: 'powerW', window_seq: 2, received_at: 4 },
-    { device_id: 'dev-b', budget: 'latencyP95Ms', window_seq: 2, received_at: 5 },
-  ], 'the raising seq is the last of windowSeqs; only the redelivered copy is gone');
-});
+    const doc = (windowSeqs: number[]) => JSON.stringify({ windowSeqs });
+    insert.run('dev-a', 'latencyP95Ms', 'breached', 1, doc([0, 1, 2]));
+    insert.run('dev-a', 'latencyP95Ms', 'breached', 2, doc([0, 1, 2])); // the same event, redelivered
+    insert.run('dev-a', 'latencyP95Ms', 'recovered', 3, doc([3, 4, 5]));
+    insert.run('dev-a', 'powerW', 'breached', 4, doc([0, 1, 2]));
+    insert.run('dev-b', 'latencyP95Ms', 'breached', 5, doc([0, 1, 2]));
+    db.close();
+    const store = openStore({ dataDir: dir });
+    store.close();
+    const after = new Database(join(dir, STORE_FILE), { readonly: READONLY });
+    t.teardown(() => after.close());
+    const rows = after
+      .prepare('SELECT device_id, budget, window_seq, received_at FROM telemetry_breaches ORDER BY id')
+      .all();
+    t.same(
+      rows,
+      [
+        { device_id: 'dev-a', budget: 'latencyP95Ms', window_seq: 2, received_at: 1 },
+        { device_id: 'dev-a', budget: 'latencyP95Ms', window_seq: 5, received_at: 3 },
+        { device_id: 'dev-a', budget: 'powerW', window_seq: 2, received_at: 4 },
+        { device_id: 'dev-b', budget: 'latencyP95Ms', window_seq: 2, received_at: 5 },
+      ],
+      'the raising seq is the last of windowSeqs; only the redelivered copy is gone',
+    );
+  },
+);
 
 t.test('an unusable data directory is EF_ERR_STORE_OPEN', async (t) => {
   const dir = t.testdir({ 'a-file': 'x' });

@@ -13,7 +13,15 @@ import { startTestBroker } from '../helpers/broker.js';
 import { recordingLogger } from '../helpers/agent-fixtures.js';
 
 const CLASSES = ['rpi4', 'jetson-orin'];
-const model = (): SimulatedModel => ({ sha256: 'c'.repeat(64), variantId: 'mlp-int8', precision: 'int8', hostLatencyMs: 4, goldenAccuracy: 0.96, bytes: 100_000, budgets: { latencyP95Ms: 20 } });
+const model = (): SimulatedModel => ({
+  sha256: 'c'.repeat(64),
+  variantId: 'mlp-int8',
+  precision: 'int8',
+  hostLatencyMs: 4,
+  goldenAccuracy: 0.96,
+  bytes: 100_000,
+  budgets: { latencyP95Ms: 20 },
+});
 
 async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const start = Date.now();
@@ -29,11 +37,28 @@ async function run(t: Test, seed: number) {
   const { logger } = recordingLogger('warn');
   const store = openStore({ dataDir: t.testdir() });
   const client = await createBrokerClient({ url: broker.url, clientId: `server-sim-${seed}`, logger });
-  const service = createTelemetryService({ store, client, now: Date.now, logger, flushIntervalMs: 10, pruneIntervalMs: 0, activeWithinMs: 1e12 });
+  const service = createTelemetryService({
+    store,
+    client,
+    now: Date.now,
+    logger,
+    flushIntervalMs: 10,
+    pruneIntervalMs: 0,
+    activeWithinMs: 1e12,
+  });
   await service.start();
-  t.teardown(async () => { service.stop(); await client.close(); store.close(); });
+  t.teardown(async () => {
+    service.stop();
+    await client.close();
+    store.close();
+  });
   const farm = await startFarm({
-    brokerUrl: broker.url, devices: 4, classes: CLASSES, seed, logger, heartbeatMs: 1_000,
+    brokerUrl: broker.url,
+    devices: 4,
+    classes: CLASSES,
+    seed,
+    logger,
+    heartbeatMs: 1_000,
     telemetry: { dataDir: t.testdir(), windowMs: 0, ratePerS: 20, model, watcher: { k: 2, n: 3 } },
   });
   t.teardown(() => farm.stop());
@@ -51,27 +76,55 @@ t.test('modelled latency and power per profile; a condition change breaches the 
     const [w] = service.deviceSeries(d.deviceId);
     const expected = 4 * (BUILTIN_PROFILES.get(d.deviceClass)?.speed.latencyMultiplier.int8 ?? NaN);
     t.ok(w && w.inferences >= 5, `${d.deviceId}: modelled inferences (${w?.inferences})`);
-    t.ok(w && w.meanMs !== null && Math.abs(w.meanMs - expected) / expected < 0.25, `${d.deviceId} (${d.deviceClass}): mean ${w?.meanMs} ms near ${expected} ms`);
+    t.ok(
+      w && w.meanMs !== null && Math.abs(w.meanMs - expected) / expected < 0.25,
+      `${d.deviceId} (${d.deviceClass}): mean ${w?.meanMs} ms near ${expected} ms`,
+    );
     t.equal(w?.powerSource, 'modelled');
     t.equal(w?.goldenAccuracy, 0.96);
     t.equal(w?.throttled, false);
   }
 
   const rpi = farm.devices.filter((d) => d.deviceClass === 'rpi4');
-  for (const d of rpi) if (d.telemetry) { d.telemetry.condition.speedFactor = 4; d.telemetry.condition.throttled = true; }
+  for (const d of rpi)
+    if (d.telemetry) {
+      d.telemetry.condition.speedFactor = 4;
+      d.telemetry.condition.throttled = true;
+    }
   for (let i = 0; i < 2; i += 1) {
     await new Promise((r) => setTimeout(r, 300)); // time for modelled inferences in the window
     for (const d of farm.devices) d.telemetry?.telemetry.closeWindow();
   }
-  await until(() => service.breaches({ deviceClass: 'rpi4' }).length === rpi.length, 'a breach from every throttled rpi4');
+  await until(
+    () => service.breaches({ deviceClass: 'rpi4' }).length === rpi.length,
+    'a breach from every throttled rpi4',
+  );
   t.same(service.breaches({ deviceClass: 'jetson-orin' }), [], 'the healthy class stays quiet');
   const status = service.classBudgetStatus('rpi4', { k: 2, n: 3 });
   t.match(status, { breachingDevices: rpi.length, throttledDevices: rpi.length, budgetSource: 'manifest' });
-  t.match(service.breaches({ deviceClass: 'rpi4' })[0]?.breach, { budget: 'latencyP95Ms', state: 'breached', limit: 20, throttled: true });
+  t.match(service.breaches({ deviceClass: 'rpi4' })[0]?.breach, {
+    budget: 'latencyP95Ms',
+    state: 'breached',
+    limit: 20,
+    throttled: true,
+  });
   // Farm devices keep each entry until the server acknowledged it, as real agents do.
-  await until(() => farm.devices.every((d) => d.telemetry?.telemetry.stats().pending === 0), 'every outbox emptied by the server\'s acknowledgements');
+  await until(
+    () => farm.devices.every((d) => d.telemetry?.telemetry.stats().pending === 0),
+    "every outbox emptied by the server's acknowledgements",
+  );
   for (const d of farm.devices) {
     const stats = d.telemetry?.telemetry.stats();
-    t.match(stats, { delivery: 'server-ack', windows: 3, breaches: d.deviceClass === 'rpi4' ? 1 : 0, acked: 3 + (d.deviceClass === 'rpi4' ? 1 : 0), unmatchedAcks: 0 }, `${d.deviceId}: three windows${d.deviceClass === 'rpi4' ? ' and a breach' : ''} acknowledged`);
+    t.match(
+      stats,
+      {
+        delivery: 'server-ack',
+        windows: 3,
+        breaches: d.deviceClass === 'rpi4' ? 1 : 0,
+        acked: 3 + (d.deviceClass === 'rpi4' ? 1 : 0),
+        unmatchedAcks: 0,
+      },
+      `${d.deviceId}: three windows${d.deviceClass === 'rpi4' ? ' and a breach' : ''} acknowledged`,
+    );
   }
 });

@@ -18,7 +18,9 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 /** Seeded non-zero biases too, so a bias mix-up in the export cannot hide. */
 function randomParams(seed: number, params: ParamArray[]): ParamArray[] {
   const rng = createRng(seed);
-  return params.map((p) => (p.name.endsWith('bias') ? { ...p, values: Float32Array.from(p.values, () => rng.uniform(-0.5, 0.5)) } : p));
+  return params.map((p) =>
+    p.name.endsWith('bias') ? { ...p, values: Float32Array.from(p.values, () => rng.uniform(-0.5, 0.5)) } : p,
+  );
 }
 
 t.test('the wasm-friendly conv gradient equals tf.conv2d gradient on the cpu backend', async (t) => {
@@ -29,14 +31,24 @@ t.test('the wasm-friendly conv gradient equals tf.conv2d gradient on the cpu bac
     await useTrainBackend(backend);
     const x = tf.tensor4d(xv, [2, 6, 5, 3]);
     const w = tf.tensor4d(wv, [3, 3, 3, 4]);
-    const f = (a: tf.Tensor, b: tf.Tensor): tf.Scalar => tf.sum(tf.square(custom ? conv2dSame(a as tf.Tensor4D, b as tf.Tensor4D) : tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')));
+    const f = (a: tf.Tensor, b: tf.Tensor): tf.Scalar =>
+      tf.sum(
+        tf.square(
+          custom
+            ? conv2dSame(a as tf.Tensor4D, b as tf.Tensor4D)
+            : tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'),
+        ),
+      );
     const [gx, gw] = tf.grads(f)([x, w]);
     return [gx?.dataSync() as Float32Array, gw?.dataSync() as Float32Array];
   };
   const [rx, rw] = await grads('cpu', false);
   const [cx, cw] = await grads('wasm', true);
   t.ok(maxAbsDiff(rx as Float32Array, cx as Float32Array) < 1e-3, 'input gradient matches');
-  t.ok(maxAbsDiff(rw as Float32Array, cw as Float32Array) < 1e-3, `filter gradient matches (max |Δ| ${maxAbsDiff(rw as Float32Array, cw as Float32Array)})`);
+  t.ok(
+    maxAbsDiff(rw as Float32Array, cw as Float32Array) < 1e-3,
+    `filter gradient matches (max |Δ| ${maxAbsDiff(rw as Float32Array, cw as Float32Array)})`,
+  );
   t.ok(Math.max(...Array.from(rw as Float32Array, Math.abs)) > 1, 'gradients are not trivially zero');
 });
 
@@ -45,14 +57,21 @@ t.test('a tiny MLP trains, is deterministic, and its ONNX export reproduces Tens
   const opts = { seed: 11, epochs: 1, batchSize: 32, backend: 'wasm' as const };
   const a = await trainArch(MNIST_MLP, train, opts);
   const b = await trainArch(MNIST_MLP, train, opts);
-  t.same(a.params.map((p) => Array.from(p.values.subarray(0, 50))), b.params.map((p) => Array.from(p.values.subarray(0, 50))), 'same seed, same weights');
+  t.same(
+    a.params.map((p) => Array.from(p.values.subarray(0, 50))),
+    b.params.map((p) => Array.from(p.values.subarray(0, 50))),
+    'same seed, same weights',
+  );
   t.equal(a.epochs.length, 1);
   const test = loadMnist({ split: 'test', limit: 200 });
   const tfjs = predictArch(MNIST_MLP, a.params, test.inputs.input?.data as Float32Array, test.count);
   t.ok(top1Accuracy(tfjs, test.labels as Int32Array) > 0.5, 'one epoch on 300 digits is well above chance');
   const model = exportArch(MNIST_MLP, a.params, { seed: 11, epochs: 1 });
   t.ok(verifyModel(model).ok, 'exported graph verifies');
-  t.same(model.graph.nodes.map((n) => n.opType), ['Gemm', 'Relu', 'Gemm', 'Relu', 'Gemm']);
+  t.same(
+    model.graph.nodes.map((n) => n.opType),
+    ['Gemm', 'Relu', 'Gemm', 'Relu', 'Gemm'],
+  );
   const onnx = await ortLogits(writeModel(model), test);
   t.ok(maxAbsDiff(onnx, tfjs) < 1e-4, `ORT logits match TensorFlow.js (max |Δ| ${maxAbsDiff(onnx, tfjs)})`);
 });
@@ -64,7 +83,10 @@ t.test('the CNN export transposes HWIO→OIHW and NHWC→NCHW flatten order corr
   const tfjs = predictArch(MNIST_CNN, params, data.inputs.input?.data as Float32Array, data.count);
   const model = exportArch(MNIST_CNN, params, { seed: 21, epochs: 0 });
   t.ok(verifyModel(model).ok);
-  t.same(model.graph.nodes.map((n) => n.opType), ['Conv', 'Relu', 'MaxPool', 'Conv', 'Relu', 'MaxPool', 'Flatten', 'Gemm', 'Relu', 'Gemm']);
+  t.same(
+    model.graph.nodes.map((n) => n.opType),
+    ['Conv', 'Relu', 'MaxPool', 'Conv', 'Relu', 'MaxPool', 'Flatten', 'Gemm', 'Relu', 'Gemm'],
+  );
   t.same(model.graph.initializers.get('l0.weight')?.dims, [8, 1, 3, 3]);
   const onnx = await ortLogits(writeModel(model), data);
   const diff = maxAbsDiff(onnx, tfjs);

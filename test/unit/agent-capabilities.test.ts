@@ -30,8 +30,15 @@ t.test('this host: capabilities fit the hello schema and name the real runtime',
 t.test('exactly one agent module imports onnxruntime-node', async (t) => {
   const root = new URL('../../agent/src/', import.meta.url).pathname;
   const files = (function walk(dir: string): string[] {
-    return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith('.ts') ? [join(dir, n)] : []));
+    return readdirSync(dir).flatMap((n) =>
+      statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith('.ts') ? [join(dir, n)] : [],
+    );
   })(root);
-  const importers = files.filter((f) => /(?:from\s+|import\s*\(\s*)['"]onnxruntime-node['"]/.test(readFileSync(f, 'utf8')));
-  t.same(importers.map((f) => f.slice(root.length)), ['runtime/ort.ts']);
+  const importers = files.filter((f) =>
+    /(?:from\s+|import\s*\(\s*)['"]onnxruntime-node['"]/.test(readFileSync(f, 'utf8')),
+  );
+  t.same(
+    importers.map((f) => f.slice(root.length)),
+    ['runtime/ort.ts'],
+  );
 });

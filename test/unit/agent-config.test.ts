@@ -1,41 +1,91 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_FLAGS, AGENT_VERSION, agentConfigSchema, agentUsage, deviceIdFromHostname, flagsToConfig, loadAgentConfig, runAgentCli } from '@edgefleet/agent';
+import {
+  AGENT_FLAGS,
+  AGENT_VERSION,
+  agentConfigSchema,
+  agentUsage,
+  deviceIdFromHostname,
+  flagsToConfig,
+  loadAgentConfig,
+  runAgentCli,
+} from '@edgefleet/agent';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, isEdgefleetError } from '@edgefleet/shared';
 
 t.test('defaults: device id from the host name, shared protocol defaults, frozen', async (t) => {
   const c = loadAgentConfig({ env: {}, hostname: 'pi-kitchen.local' });
-  t.same(c, { deviceId: 'pi-kitchen.local', deviceClass: 'generic', brokerUrl: 'mqtt://127.0.0.1:1883', dataDir: './.edgefleet-agent', keepaliveS: DEFAULT_KEEPALIVE_S, heartbeatMs: DEFAULT_HEARTBEAT_MS, logLevel: 'info', trustedKeys: [], intraOpThreads: 1, servePort: 8787, workloadRate: 0, artifactTransport: 'mqtt' });
+  t.same(c, {
+    deviceId: 'pi-kitchen.local',
+    deviceClass: 'generic',
+    brokerUrl: 'mqtt://127.0.0.1:1883',
+    dataDir: './.edgefleet-agent',
+    keepaliveS: DEFAULT_KEEPALIVE_S,
+    heartbeatMs: DEFAULT_HEARTBEAT_MS,
+    logLevel: 'info',
+    trustedKeys: [],
+    intraOpThreads: 1,
+    servePort: 8787,
+    workloadRate: 0,
+    artifactTransport: 'mqtt',
+  });
   t.ok(Object.isFrozen(c));
 });
 
 t.test('host names become valid device ids', async (t) => {
-  const table: Array<[string, string]> = [['My Pi!', 'My-Pi'], ['--x', 'x'], ['', 'agent'], ['!!!', 'agent'], ['a'.repeat(80), 'a'.repeat(64)], ['jetson_01', 'jetson_01']];
+  const table: Array<[string, string]> = [
+    ['My Pi!', 'My-Pi'],
+    ['--x', 'x'],
+    ['', 'agent'],
+    ['!!!', 'agent'],
+    ['a'.repeat(80), 'a'.repeat(64)],
+    ['jetson_01', 'jetson_01'],
+  ];
   for (const [host, id] of table) t.equal(deviceIdFromHostname(host), id, JSON.stringify(host));
 });
 
 t.test('precedence: defaults < file < env < flags', async (t) => {
-  const dir = t.testdir({ 'agent.json': JSON.stringify({ deviceId: 'from-file', deviceClass: 'rpi4', keepaliveS: 30, heartbeatMs: 2000 }) });
+  const dir = t.testdir({
+    'agent.json': JSON.stringify({ deviceId: 'from-file', deviceClass: 'rpi4', keepaliveS: 30, heartbeatMs: 2000 }),
+  });
   const file = join(dir, 'agent.json');
   const c = loadAgentConfig({
-    env: { EDGEFLEET_AGENT_CONFIG: file, EDGEFLEET_AGENT_CLASS: 'jetson-orin', EDGEFLEET_AGENT_KEEPALIVE_S: '20', EDGEFLEET_AGENT_BROKER: '' },
+    env: {
+      EDGEFLEET_AGENT_CONFIG: file,
+      EDGEFLEET_AGENT_CLASS: 'jetson-orin',
+      EDGEFLEET_AGENT_KEEPALIVE_S: '20',
+      EDGEFLEET_AGENT_BROKER: '',
+    },
     flags: { keepaliveS: '5', deviceId: undefined },
     hostname: 'host',
   });
-  t.match(c, { deviceId: 'from-file', deviceClass: 'jetson-orin', keepaliveS: 5, heartbeatMs: 2000, brokerUrl: 'mqtt://127.0.0.1:1883' });
+  t.match(c, {
+    deviceId: 'from-file',
+    deviceClass: 'jetson-orin',
+    keepaliveS: 5,
+    heartbeatMs: 2000,
+    brokerUrl: 'mqtt://127.0.0.1:1883',
+  });
 });
 
 t.test('every problem is reported with its dotted path as EF_ERR_CONFIG_INVALID', async (t) => {
   let caught: unknown;
   try {
-    loadAgentConfig({ env: { EDGEFLEET_AGENT_KEEPALIVE_S: '0', EDGEFLEET_AGENT_BROKER: 'http://x' }, flags: { deviceClass: 'a b', heartbeatMs: 'often' }, hostname: 'h' });
+    loadAgentConfig({
+      env: { EDGEFLEET_AGENT_KEEPALIVE_S: '0', EDGEFLEET_AGENT_BROKER: 'http://x' },
+      flags: { deviceClass: 'a b', heartbeatMs: 'often' },
+      hostname: 'h',
+    });
   } catch (err: unknown) {
     caught = err;
   }
   t.ok(isEdgefleetError(caught, 'EF_ERR_CONFIG_INVALID'));
   const problems = (caught as { details: { problems: string[] } }).details.problems;
-  for (const key of ['keepaliveS', 'brokerUrl', 'deviceClass', 'heartbeatMs']) t.ok(problems.some((p) => p.startsWith(`${key}:`)), `${key} named`);
+  for (const key of ['keepaliveS', 'brokerUrl', 'deviceClass', 'heartbeatMs'])
+    t.ok(
+      problems.some((p) => p.startsWith(`${key}:`)),
+      `${key} named`,
+    );
 });
 
 t.test('config file problems are EF_ERR_CONFIG_FILE', async (t) => {
@@ -43,14 +93,25 @@ t.test('config file problems are EF_ERR_CONFIG_FILE', async (t) => {
   t.throws(() => loadAgentConfig({ configFile: join(dir, 'missing.json') }), { code: 'EF_ERR_CONFIG_FILE' });
   t.throws(() => loadAgentConfig({ configFile: join(dir, 'bad.json') }), { code: 'EF_ERR_CONFIG_FILE' });
   t.throws(() => loadAgentConfig({ configFile: join(dir, 'list.json') }), { code: 'EF_ERR_CONFIG_FILE' });
-  t.throws(() => loadAgentConfig({ configFile: join(dir, 'extra.json') }), { code: 'EF_ERR_CONFIG_INVALID' }, 'unknown keys are refused (strict schema)');
+  t.throws(
+    () => loadAgentConfig({ configFile: join(dir, 'extra.json') }),
+    { code: 'EF_ERR_CONFIG_INVALID' },
+    'unknown keys are refused (strict schema)',
+  );
 });
 
 t.test('every flag maps to a config key and is documented', async (t) => {
   const keys = Object.keys(agentConfigSchema.shape);
   for (const f of AGENT_FLAGS) t.ok(f.key === 'config' || keys.includes(f.key), `--${f.name}`);
-  for (const k of keys) t.ok(AGENT_FLAGS.some((f) => f.key === k), `config key ${k} has a flag`);
-  t.same(flagsToConfig({ 'device-id': 'd', config: 'x.json', class: undefined }), { flags: { deviceId: 'd' }, configFile: 'x.json' });
+  for (const k of keys)
+    t.ok(
+      AGENT_FLAGS.some((f) => f.key === k),
+      `config key ${k} has a flag`,
+    );
+  t.same(flagsToConfig({ 'device-id': 'd', config: 'x.json', class: undefined }), {
+    flags: { deviceId: 'd' },
+    configFile: 'x.json',
+  });
   const usage = agentUsage();
   for (const f of AGENT_FLAGS) t.match(usage, `--${f.name}`);
 });
@@ -59,8 +120,14 @@ t.test('edgefleet-agent exit codes: --help 0, unknown flag 2, bad config 2', asy
   const out: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
   const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => { out.push(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => { out.push(s); return true; }) as typeof process.stderr.write;
+  process.stdout.write = ((s: string) => {
+    out.push(s);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => {
+    out.push(s);
+    return true;
+  }) as typeof process.stderr.write;
   // Collect exit codes first and assert only after stdout is restored: tap writes its own
   // TAP lines to stdout, and asserting while it is captured swallows them.
   const codes: number[] = [];
@@ -78,7 +145,9 @@ t.test('edgefleet-agent exit codes: --help 0, unknown flag 2, bad config 2', asy
 });
 
 t.test('AGENT_VERSION matches agent/package.json', async (t) => {
-  const pkg = JSON.parse(readFileSync(new URL('../../agent/package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../agent/package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   t.equal(AGENT_VERSION, pkg.version);
 });
 
@@ -87,5 +156,8 @@ t.test('trusted keys: a comma-separated env list, each checked', async (t) => {
   const a = createManifestSigner(generateSigningKeyPem()).publicKey;
   const b = createManifestSigner(generateSigningKeyPem()).publicKey;
   t.same(loadAgentConfig({ env: { EDGEFLEET_AGENT_TRUSTED_KEYS: `${a}, ${b}` }, hostname: 'h' }).trustedKeys, [a, b]);
-  t.throws(() => loadAgentConfig({ env: { EDGEFLEET_AGENT_TRUSTED_KEYS: 'not-a-key' }, hostname: 'h' }), /trustedKeys\.0: trusted key must be/);
+  t.throws(
+    () => loadAgentConfig({ env: { EDGEFLEET_AGENT_TRUSTED_KEYS: 'not-a-key' }, hostname: 'h' }),
+    /trustedKeys\.0: trusted key must be/,
+  );
 });

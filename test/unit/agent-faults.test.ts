@@ -22,12 +22,16 @@ t.test('corruptTensor rotates each row one lane: finite values, top-1 moved on e
   t.equal(corruptTensor(single), single, 'one lane cannot be rotated');
 });
 
-t.test('withFaults reads the faults at each call; off returns the worker\'s results untouched', async (t) => {
+t.test("withFaults reads the faults at each call; off returns the worker's results untouched", async (t) => {
   let faults: DeviceFaults = {};
   const wrapped = withFaults(worker, () => faults);
   t.equal((await wrapped.run({})).outputs, outputs, 'no fault: same object');
   faults = { corruptOutputs: true };
-  t.same(Array.from((await wrapped.run({})).outputs.y?.data ?? []), Array.from(corruptTensor(outputs.y).data), 'fault on: corrupted');
+  t.same(
+    Array.from((await wrapped.run({})).outputs.y?.data ?? []),
+    Array.from(corruptTensor(outputs.y).data),
+    'fault on: corrupted',
+  );
   faults = {};
   t.equal((await wrapped.run({})).outputs, outputs, 'healed');
   t.equal(wrapped.deadReason(), null, 'other methods delegate');

@@ -1,6 +1,12 @@
 import t from 'tap';
 import { z } from 'zod';
-import { budgetsSchema, deviceClassInputSchema, speedModelOverrideSchema, PRECISIONS, precisionSchema } from '@edgefleet/shared';
+import {
+  budgetsSchema,
+  deviceClassInputSchema,
+  speedModelOverrideSchema,
+  PRECISIONS,
+  precisionSchema,
+} from '@edgefleet/shared';
 import { BUILTIN_CLASS_PROFILES, parseBuiltinProfiles } from '@edgefleet/server/plan/profiles/builtin';
 
 const messageOf = (schema: z.ZodType, value: unknown): string => {
@@ -10,7 +16,11 @@ const messageOf = (schema: z.ZodType, value: unknown): string => {
 
 t.test('budgets refuse bad values with messages that say what is wrong', async (t) => {
   const cases: Array<[string, unknown, RegExp]> = [
-    ['negative latency', { maxP95LatencyMs: -5 }, /maxP95LatencyMs must be greater than 0 ms \(a latency cannot be negative\)/],
+    [
+      'negative latency',
+      { maxP95LatencyMs: -5 },
+      /maxP95LatencyMs must be greater than 0 ms \(a latency cannot be negative\)/,
+    ],
     ['zero size', { maxModelBytes: 0 }, /maxModelBytes must be greater than 0/],
     ['fractional bytes', { maxModelBytes: 10.5 }, /whole number of bytes/],
     ['min accuracy above 100', { minAccuracyPct: 101 }, /minAccuracyPct is a percentage and cannot be above 100/],
@@ -31,7 +41,13 @@ t.test('a class naming an unknown precision is refused with the known ones liste
   t.match(messageOf(deviceClassInputSchema, bad), /unknown precision "bf16": use one of fp32, fp16, int8, int4/);
   const noFactor = { ...rpi, capabilities: { ...rpi?.capabilities, precisions: ['fp32', 'fp16'] } };
   t.match(messageOf(deviceClassInputSchema, noFactor), /executes fp16 but its speed model has no fp16 factor/);
-  t.match(messageOf(deviceClassInputSchema, { ...rpi, speedModel: { version: 'x', factors: { fp32: -1, int8: 1, int4: 1 } } }), /a speed factor must be greater than 0/);
+  t.match(
+    messageOf(deviceClassInputSchema, {
+      ...rpi,
+      speedModel: { version: 'x', factors: { fp32: -1, int8: 1, int4: 1 } },
+    }),
+    /a speed factor must be greater than 0/,
+  );
 });
 
 t.test('the precision lists agree between the protocol and the class schemas', async (t) => {
@@ -43,7 +59,8 @@ t.test('built-in profiles: four classes, valid, every group of figures sourced',
   for (const [name, c] of BUILTIN_CLASS_PROFILES) {
     t.ok(c.sources.capabilities, `${name}: capabilities sourced`);
     t.ok(c.sources.powerModel, `${name}: power model sourced`);
-    for (const p of c.capabilities.precisions) t.ok(c.sources[`speedModel.factors.${p}`], `${name}: ${p} speed factor sourced`);
+    for (const p of c.capabilities.precisions)
+      t.ok(c.sources[`speedModel.factors.${p}`], `${name}: ${p} speed factor sourced`);
     t.equal(c.powerModel.label, 'modelled');
   }
   const mcu = BUILTIN_CLASS_PROFILES.get('mcu-gateway');

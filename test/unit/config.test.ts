@@ -16,9 +16,21 @@ t.test('defaults apply when nothing is given', async (t) => {
 });
 
 t.test('layers merge: file < env < flags, nested keys one by one', async (t) => {
-  const dir = t.testdir({ 'edgefleet.json': JSON.stringify({ dataDir: '/from-file', port: 1000, presence: { offlineAfterMs: 5000, sweepIntervalMs: 250 } }) });
+  const dir = t.testdir({
+    'edgefleet.json': JSON.stringify({
+      dataDir: '/from-file',
+      port: 1000,
+      presence: { offlineAfterMs: 5000, sweepIntervalMs: 250 },
+    }),
+  });
   const config = loadServerConfig({
-    env: { [CONFIG_FILE_ENV_VAR]: `${dir}/edgefleet.json`, EDGEFLEET_PORT: '2000', EDGEFLEET_OFFLINE_AFTER_MS: '7000', EDGEFLEET_LOG_LEVEL: 'debug', UNRELATED: 'x' },
+    env: {
+      [CONFIG_FILE_ENV_VAR]: `${dir}/edgefleet.json`,
+      EDGEFLEET_PORT: '2000',
+      EDGEFLEET_OFFLINE_AFTER_MS: '7000',
+      EDGEFLEET_LOG_LEVEL: 'debug',
+      UNRELATED: 'x',
+    },
     flags: { port: '3000', brokerUrl: undefined },
   });
   t.equal(config.dataDir, '/from-file', 'file value kept where nothing overrides it');
@@ -38,19 +50,34 @@ t.test('the result is deeply frozen', async (t) => {
   const config = loadServerConfig();
   t.ok(Object.isFrozen(config));
   t.ok(Object.isFrozen(config.presence));
-  t.throws(() => { (config as { port: number }).port = 1; });
+  t.throws(() => {
+    (config as { port: number }).port = 1;
+  });
 });
 
 t.test('every problem is reported with its dotted path', async (t) => {
   const dir = t.testdir({ 'bad.json': JSON.stringify({ bogus: true, presence: { offlineAfterMs: -5 } }) });
   try {
-    loadServerConfig({ configFile: `${dir}/bad.json`, env: { EDGEFLEET_PORT: 'eighty', EDGEFLEET_BROKER: 'not a url' }, flags: { 'log.level': 'loud' } });
+    loadServerConfig({
+      configFile: `${dir}/bad.json`,
+      env: { EDGEFLEET_PORT: 'eighty', EDGEFLEET_BROKER: 'not a url' },
+      flags: { 'log.level': 'loud' },
+    });
     t.fail('should throw');
   } catch (err: unknown) {
     t.ok(isEdgefleetError(err, 'EF_ERR_CONFIG_INVALID'));
     const problems = (isEdgefleetError(err) ? err.details['problems'] : []) as string[];
-    for (const path of ['port:', 'brokerUrl:', 'presence.offlineAfterMs:', 'log.level:', '(root): Unrecognized key: "bogus"']) {
-      t.ok(problems.some((p) => p.startsWith(path) || p.includes(path)), `reports ${path}`);
+    for (const path of [
+      'port:',
+      'brokerUrl:',
+      'presence.offlineAfterMs:',
+      'log.level:',
+      '(root): Unrecognized key: "bogus"',
+    ]) {
+      t.ok(
+        problems.some((p) => p.startsWith(path) || p.includes(path)),
+        `reports ${path}`,
+      );
     }
     t.match((err as Error).message, /presence\.offlineAfterMs/);
   }
@@ -66,7 +93,9 @@ t.test('an unreadable or non-JSON config file is EF_ERR_CONFIG_FILE', async (t) 
 t.test('the CLI exits with code 2 on bad config and names the path', async (t) => {
   const errors: string[] = [];
   const original = console.error;
-  console.error = (...args: unknown[]) => { errors.push(args.join(' ')); };
+  console.error = (...args: unknown[]) => {
+    errors.push(args.join(' '));
+  };
   try {
     const code = await main(['node', 'edgefleet', 'server', '--port', 'x', '--data-dir', t.testdir()]);
     t.equal(code, 2);
@@ -78,5 +107,6 @@ t.test('the CLI exits with code 2 on bad config and names the path', async (t) =
 
 t.test('the README lists every environment variable', async (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  for (const name of [...Object.keys(CONFIG_ENV_VARS), CONFIG_FILE_ENV_VAR]) t.match(readme, name, `README mentions ${name}`);
+  for (const name of [...Object.keys(CONFIG_ENV_VARS), CONFIG_FILE_ENV_VAR])
+    t.match(readme, name, `README mentions ${name}`);
 });

@@ -4,59 +4,222 @@
  * different front member, accuracy breaches moving up in precision, re-plan, nothing fits.
  */
 import t from 'tap';
-import { decide, EMPTY_MEMORY, parseControlPolicy, type ClassSnapshot, type ControlMemory, type ControlPolicyInput, type DeviceObservation, type PlanMember, type PlanView } from '@edgefleet/server/control/index';
+import {
+  decide,
+  EMPTY_MEMORY,
+  parseControlPolicy,
+  type ClassSnapshot,
+  type ControlMemory,
+  type ControlPolicyInput,
+  type DeviceObservation,
+  type PlanMember,
+  type PlanView,
+} from '@edgefleet/server/control/index';
 
 const sha = (c: string): string => c.repeat(64);
-const member = (recipe: string, precision: PlanMember['precision'], shaChar: string, p95: number, acc: number, bytes = 100_000): PlanMember => ({
-  recipe, precision, artifactSha: sha(shaChar), bytes, accuracyPct: acc, predictedP95Ms: p95, predictedPowerW: 2, predictedEnergyMj: p95 * 2, onFront: true,
+const member = (
+  recipe: string,
+  precision: PlanMember['precision'],
+  shaChar: string,
+  p95: number,
+  acc: number,
+  bytes = 100_000,
+): PlanMember => ({
+  recipe,
+  precision,
+  artifactSha: sha(shaChar),
+  bytes,
+  accuracyPct: acc,
+  predictedP95Ms: p95,
+  predictedPowerW: 2,
+  predictedEnergyMj: p95 * 2,
+  onFront: true,
 });
 // fp32 slowest and most accurate; int8 variants faster and a bit less accurate.
 const FP32 = member('baseline', 'fp32', 'a', 8, 97.6);
 const FP16 = member('fp16', 'fp16', 'b', 6, 97.5);
 const INT8S = member('int8-static', 'int8', 'c', 4, 97.2);
 const INT8W = member('int8-weights', 'int8', 'd', 3, 96.0);
-const PLAN: PlanView = { planId: 1, modelSha: sha('f'), recipes: ['baseline', 'fp16', 'int8-static', 'int8-weights'], corrected: false, members: [FP32, FP16, INT8S, INT8W] };
+const PLAN: PlanView = {
+  planId: 1,
+  modelSha: sha('f'),
+  recipes: ['baseline', 'fp16', 'int8-static', 'int8-weights'],
+  corrected: false,
+  members: [FP32, FP16, INT8S, INT8W],
+};
 
-const dev = (i: number, variant: PlanMember, p95: number, extra: Partial<DeviceObservation> = {}): DeviceObservation => ({
-  deviceId: `d-${i}`, variantSha: variant.artifactSha, breaches: [], throttled: false, p95Ms: p95, powerW: 2, energyMj: 1, accuracy: 0.97, ...extra,
+const dev = (
+  i: number,
+  variant: PlanMember,
+  p95: number,
+  extra: Partial<DeviceObservation> = {},
+): DeviceObservation => ({
+  deviceId: `d-${i}`,
+  variantSha: variant.artifactSha,
+  breaches: [],
+  throttled: false,
+  p95Ms: p95,
+  powerW: 2,
+  energyMj: 1,
+  accuracy: 0.97,
+  ...extra,
 });
-const fleet = (n: number, breaching: number, variant: PlanMember, p95: number, extra: Partial<DeviceObservation> = {}): DeviceObservation[] =>
-  Array.from({ length: n }, (_, i) => (i < breaching ? dev(i, variant, p95, { breaches: ['latencyP95Ms'], ...extra }) : dev(i, variant, variant.predictedP95Ms)));
+const fleet = (
+  n: number,
+  breaching: number,
+  variant: PlanMember,
+  p95: number,
+  extra: Partial<DeviceObservation> = {},
+): DeviceObservation[] =>
+  Array.from({ length: n }, (_, i) =>
+    i < breaching
+      ? dev(i, variant, p95, { breaches: ['latencyP95Ms'], ...extra })
+      : dev(i, variant, variant.predictedP95Ms),
+  );
 
-const snap = (devices: DeviceObservation[], memory: Partial<ControlMemory> = {}, over: Partial<ClassSnapshot> = {}): ClassSnapshot => ({
-  deviceClass: 'edge', at: 100_000, budgets: { maxP95LatencyMs: 10, minAccuracyPct: 95 }, plan: PLAN, rolloutActive: false, devices, memory: { ...EMPTY_MEMORY, ...memory }, ...over,
+const snap = (
+  devices: DeviceObservation[],
+  memory: Partial<ControlMemory> = {},
+  over: Partial<ClassSnapshot> = {},
+): ClassSnapshot => ({
+  deviceClass: 'edge',
+  at: 100_000,
+  budgets: { maxP95LatencyMs: 10, minAccuracyPct: 95 },
+  plan: PLAN,
+  rolloutActive: false,
+  devices,
+  memory: { ...EMPTY_MEMORY, ...memory },
+  ...over,
 });
 const confirmed = { breachingSince: 0 };
 const policy = (p: ControlPolicyInput = {}) => parseControlPolicy({ hysteresisMs: 30_000, cooldownMs: 300_000, ...p });
 
-interface Case { name: string; s: ClassSnapshot; p?: ControlPolicyInput; kind: string; target?: PlanMember; actions?: string[]; reason?: RegExp }
+interface Case {
+  name: string;
+  s: ClassSnapshot;
+  p?: ControlPolicyInput;
+  kind: string;
+  target?: PlanMember;
+  actions?: string[];
+  reason?: RegExp;
+}
 const cases: Case[] = [
-  { name: 'healthy class: nothing to do, nothing stored', s: snap(fleet(10, 0, FP32, 8)), kind: 'healthy', actions: [] },
+  {
+    name: 'healthy class: nothing to do, nothing stored',
+    s: snap(fleet(10, 0, FP32, 8)),
+    kind: 'healthy',
+    actions: [],
+  },
   { name: 'breach below the class fraction is no class breach', s: snap(fleet(10, 4, FP32, 14)), kind: 'healthy' },
-  { name: 'new breach waits out the hysteresis window', s: snap(fleet(10, 8, FP32, 14)), kind: 'watching', actions: [], reason: /acting after 30000 ms/ },
+  {
+    name: 'new breach waits out the hysteresis window',
+    s: snap(fleet(10, 8, FP32, 14)),
+    kind: 'watching',
+    actions: [],
+    reason: /acting after 30000 ms/,
+  },
   { name: 'hysteresis 0 acts at once', s: snap(fleet(10, 8, FP32, 14)), p: { hysteresisMs: 0 }, kind: 'deploy' },
   // measured 14 vs predicted 8 → ratio 1.75: fp16 (6×1.75=10.5) misses 10×0.9, int8-static (7) fits.
-  { name: 'corrected speed model picks a faster front member than the modelled one would', s: snap(fleet(10, 8, FP32, 14), confirmed), kind: 'deploy', target: INT8S, reason: /1\.75/ },
+  {
+    name: 'corrected speed model picks a faster front member than the modelled one would',
+    s: snap(fleet(10, 8, FP32, 14), confirmed),
+    kind: 'deploy',
+    target: INT8S,
+    reason: /1\.75/,
+  },
   // a milder ratio (11/8=1.375): fp16 at 8.25 fits, and it is the most accurate that does.
-  { name: 'milder correction keeps the more accurate fp16', s: snap(fleet(10, 8, FP32, 11), confirmed), kind: 'deploy', target: FP16 },
-  { name: 'a rollout in progress: wait', s: snap(fleet(10, 8, FP32, 14), confirmed, { rolloutActive: true }), kind: 'waiting', actions: [] },
-  { name: 'cooldown after a re-deploy: hold with one alert', s: snap(fleet(10, 8, FP32, 14), { ...confirmed, deploys: [90_000] }), kind: 'alert', actions: ['alert'], reason: /cooldown/ },
-  { name: 'hourly cap reached', s: snap(fleet(10, 8, FP32, 14), { ...confirmed, deploys: [1000, 2000, 3000] }), p: { cooldownMs: 0 }, kind: 'alert', reason: /cap of 3 re-deploys/ },
-  { name: 'episode cap: a second change in one episode is refused', s: snap(fleet(10, 8, FP32, 14), { ...confirmed, episode: { id: 'ep', startedAt: 0, changes: 1, replanned: false, alerted: true } }), kind: 'hold', actions: [], reason: /already changed variant/ },
-  { name: 'failed variant is not retried', s: snap(fleet(10, 8, FP32, 14), { ...confirmed, failed: { [INT8S.artifactSha]: 90_000 } }), kind: 'deploy', target: INT8W },
-  { name: 'failed variant memory expires', s: snap(fleet(10, 8, FP32, 14), { ...confirmed, failed: { [INT8S.artifactSha]: 1 } }), p: { failedRetryMs: 50_000 }, kind: 'deploy', target: INT8S },
-  { name: 'nothing on the front fits: re-plan with the corrected model', s: snap(fleet(10, 8, FP32, 40), confirmed), kind: 'replan', actions: ['replan'] },
-  { name: 'nothing fits even after a re-plan: keep the best, alert', s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }), kind: 'alert', actions: ['alert'], reason: /nothing fits/ },
-  { name: 'accuracy breach on int8 moves up in precision (fp16), not to another int8', s: snap(fleet(10, 8, INT8S, 4, { breaches: ['minAccuracy'], accuracy: 0.6 }), confirmed), kind: 'deploy', target: FP16 },
-  { name: 'no class → no plan: alert', s: snap(fleet(10, 8, FP32, 14), confirmed, { plan: null }), kind: 'alert', reason: /no plan/ },
-  { name: 'too few active devices: not judged', s: snap(fleet(2, 2, FP32, 14), confirmed), p: { minActiveDevices: 3 }, kind: 'healthy', reason: /not judged/ },
+  {
+    name: 'milder correction keeps the more accurate fp16',
+    s: snap(fleet(10, 8, FP32, 11), confirmed),
+    kind: 'deploy',
+    target: FP16,
+  },
+  {
+    name: 'a rollout in progress: wait',
+    s: snap(fleet(10, 8, FP32, 14), confirmed, { rolloutActive: true }),
+    kind: 'waiting',
+    actions: [],
+  },
+  {
+    name: 'cooldown after a re-deploy: hold with one alert',
+    s: snap(fleet(10, 8, FP32, 14), { ...confirmed, deploys: [90_000] }),
+    kind: 'alert',
+    actions: ['alert'],
+    reason: /cooldown/,
+  },
+  {
+    name: 'hourly cap reached',
+    s: snap(fleet(10, 8, FP32, 14), { ...confirmed, deploys: [1000, 2000, 3000] }),
+    p: { cooldownMs: 0 },
+    kind: 'alert',
+    reason: /cap of 3 re-deploys/,
+  },
+  {
+    name: 'episode cap: a second change in one episode is refused',
+    s: snap(fleet(10, 8, FP32, 14), {
+      ...confirmed,
+      episode: { id: 'ep', startedAt: 0, changes: 1, replanned: false, alerted: true },
+    }),
+    kind: 'hold',
+    actions: [],
+    reason: /already changed variant/,
+  },
+  {
+    name: 'failed variant is not retried',
+    s: snap(fleet(10, 8, FP32, 14), { ...confirmed, failed: { [INT8S.artifactSha]: 90_000 } }),
+    kind: 'deploy',
+    target: INT8W,
+  },
+  {
+    name: 'failed variant memory expires',
+    s: snap(fleet(10, 8, FP32, 14), { ...confirmed, failed: { [INT8S.artifactSha]: 1 } }),
+    p: { failedRetryMs: 50_000 },
+    kind: 'deploy',
+    target: INT8S,
+  },
+  {
+    name: 'nothing on the front fits: re-plan with the corrected model',
+    s: snap(fleet(10, 8, FP32, 40), confirmed),
+    kind: 'replan',
+    actions: ['replan'],
+  },
+  {
+    name: 'nothing fits even after a re-plan: keep the best, alert',
+    s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }),
+    kind: 'alert',
+    actions: ['alert'],
+    reason: /nothing fits/,
+  },
+  {
+    name: 'accuracy breach on int8 moves up in precision (fp16), not to another int8',
+    s: snap(fleet(10, 8, INT8S, 4, { breaches: ['minAccuracy'], accuracy: 0.6 }), confirmed),
+    kind: 'deploy',
+    target: FP16,
+  },
+  {
+    name: 'no class → no plan: alert',
+    s: snap(fleet(10, 8, FP32, 14), confirmed, { plan: null }),
+    kind: 'alert',
+    reason: /no plan/,
+  },
+  {
+    name: 'too few active devices: not judged',
+    s: snap(fleet(2, 2, FP32, 14), confirmed),
+    p: { minActiveDevices: 3 },
+    kind: 'healthy',
+    reason: /not judged/,
+  },
 ];
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
     const d = decide(c.s, policy(c.p), c.s.at);
     t.equal(d.kind, c.kind, d.reason);
-    if (c.actions) t.same(d.actions.map((a) => a.kind), c.actions);
+    if (c.actions)
+      t.same(
+        d.actions.map((a) => a.kind),
+        c.actions,
+      );
     if (c.reason) t.match(d.reason, c.reason);
     if (c.target) {
       const a = d.actions[0];
@@ -89,7 +252,12 @@ t.test('a deploy opens the episode, records the change and starts the cooldown',
 });
 
 t.test('recovery ends the episode; an unchanged kind is not stored twice', async (t) => {
-  const open: ControlMemory = { ...EMPTY_MEMORY, breachingSince: 0, episode: { id: 'ep-1', startedAt: 0, changes: 1, replanned: false, alerted: false }, lastKind: 'waiting' };
+  const open: ControlMemory = {
+    ...EMPTY_MEMORY,
+    breachingSince: 0,
+    episode: { id: 'ep-1', startedAt: 0, changes: 1, replanned: false, alerted: false },
+    lastKind: 'waiting',
+  };
   const d = decide(snap(fleet(10, 0, INT8S, 4), open), policy(), 200_000);
   t.equal(d.kind, 'recovered');
   t.equal(d.memory.episode, null);

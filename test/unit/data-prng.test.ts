@@ -39,7 +39,10 @@ t.test('normal samples have mean ~0 and variance ~1', async (t) => {
 
 t.test('shuffle is a seeded permutation', async (t) => {
   const xs = createRng(9).shuffle(Array.from({ length: 50 }, (_, i) => i));
-  t.same([...xs].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+  t.same(
+    [...xs].sort((a, b) => a - b),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   t.same(createRng(9).shuffle(Array.from({ length: 50 }, (_, i) => i)), xs);
   t.not(xs.join(','), Array.from({ length: 50 }, (_, i) => i).join(','));
 });

@@ -40,8 +40,14 @@ t.test('a shape mismatch names both shapes', async (t) => {
     t.match((err as Error).message, /\[2000,1,28,28\]/);
     t.match((err as Error).message, /\[N,3,48,192\]/);
   }
-  t.throws(() => loadDataSource('random:4x784', CNN), { code: 'EF_ERR_DATA_SHAPE', message: /\[4,784\].*\[N,1,28,28\]/ });
-  t.throws(() => loadDataSource('random:3x10', [{ name: 'x', dtype: 'float32', dims: [2, 10] }]), { code: 'EF_ERR_DATA_SHAPE', message: /fixed batch 2/ });
+  t.throws(() => loadDataSource('random:4x784', CNN), {
+    code: 'EF_ERR_DATA_SHAPE',
+    message: /\[4,784\].*\[N,1,28,28\]/,
+  });
+  t.throws(() => loadDataSource('random:3x10', [{ name: 'x', dtype: 'float32', dims: [2, 10] }]), {
+    code: 'EF_ERR_DATA_SHAPE',
+    message: /fixed batch 2/,
+  });
 });
 
 t.test('random:N fills every input with seeded data of its dtype', async (t) => {
@@ -49,11 +55,21 @@ t.test('random:N fills every input with seeded data of its dtype', async (t) => 
   t.equal(ds.count, 3);
   t.ok(ds.inputs.ids?.data instanceof BigInt64Array);
   t.same(ds.inputs.ids?.dims, [3, 16]);
-  t.ok([...(ds.inputs.mask?.data ?? [])].every((v) => v === 0 || v === 1), 'bool is 0/1');
+  t.ok(
+    [...(ds.inputs.mask?.data ?? [])].every((v) => v === 0 || v === 1),
+    'bool is 0/1',
+  );
   const f = ds.inputs.feat?.data as Float32Array;
-  t.ok([...f].every((v) => v >= 0 && v < 1), 'floats in [0,1)');
+  t.ok(
+    [...f].every((v) => v >= 0 && v < 1),
+    'floats in [0,1)',
+  );
   t.same(loadDataSource('random:3', TWO).inputs.feat?.data, f, 'deterministic');
-  t.not([...(loadDataSource('random:3', TWO, { seed: 99 }).inputs.feat?.data as Float32Array)].join(), [...f].join(), 'seed matters');
+  t.not(
+    [...(loadDataSource('random:3', TWO, { seed: 99 }).inputs.feat?.data as Float32Array)].join(),
+    [...f].join(),
+    'seed matters',
+  );
 });
 
 t.test('symbolic non-batch dims need --shape', async (t) => {
@@ -100,14 +116,28 @@ t.test('broken sample directories give EF_ERR_DATA_SOURCE with the reason', asyn
     writeFileSync(join(d, 'manifest.json'), JSON.stringify(m));
     return d;
   };
-  const base = { format: 'edgefleet-samples', version: 1, count: 2, tensors: [{ name: 'input', dtype: 'float32', dims: [2, 4], file: 'input.bin' }] };
+  const base = {
+    format: 'edgefleet-samples',
+    version: 1,
+    count: 2,
+    tensors: [{ name: 'input', dtype: 'float32', dims: [2, 4], file: 'input.bin' }],
+  };
   const short = manifest(base, 'short');
   writeFileSync(join(short, 'input.bin'), new Uint8Array(12));
   t.throws(() => readSampleDir(short), { code: 'EF_ERR_DATA_SOURCE', message: /12 bytes.*32/ });
   t.throws(() => readSampleDir(manifest(base, 'missing')), { code: 'EF_ERR_DATA_SOURCE', message: /missing/ });
-  t.throws(() => readSampleDir(manifest({ ...base, tensors: [{ ...base.tensors[0], file: '../x.bin' }] }, 'escape')), { code: 'EF_ERR_DATA_SOURCE', message: /inside the directory/ });
-  t.throws(() => readSampleDir(manifest({ ...base, tensors: [{ ...base.tensors[0], dims: [3, 4] }] }, 'count')), { code: 'EF_ERR_DATA_SOURCE', message: /sample count/ });
+  t.throws(() => readSampleDir(manifest({ ...base, tensors: [{ ...base.tensors[0], file: '../x.bin' }] }, 'escape')), {
+    code: 'EF_ERR_DATA_SOURCE',
+    message: /inside the directory/,
+  });
+  t.throws(() => readSampleDir(manifest({ ...base, tensors: [{ ...base.tensors[0], dims: [3, 4] }] }, 'count')), {
+    code: 'EF_ERR_DATA_SOURCE',
+    message: /sample count/,
+  });
   t.throws(() => readSampleDir(manifest({ ...base, version: 2 }, 'version')), { code: 'EF_ERR_DATA_SOURCE' });
-  t.throws(() => readSampleDir(manifest({ ...base, tensors: [{ ...base.tensors[0], dims: [2, 1e12] }] }, 'huge')), { code: 'EF_ERR_DATA_SOURCE', message: /limit/ });
+  t.throws(() => readSampleDir(manifest({ ...base, tensors: [{ ...base.tensors[0], dims: [2, 1e12] }] }, 'huge')), {
+    code: 'EF_ERR_DATA_SOURCE',
+    message: /limit/,
+  });
   t.throws(() => readSampleDir(join(dir, 'nothing')), { code: 'EF_ERR_DATA_SOURCE', message: /manifest/ });
 });

@@ -13,7 +13,10 @@ const artifact = { ...layout, chunks: [...layout.chunks] };
 async function serveBytes(t: Test, routes: Record<string, Uint8Array>): Promise<string> {
   const server = createServer((req, res) => {
     const body = routes[req.url ?? ''];
-    if (!body) { res.writeHead(404).end(); return; }
+    if (!body) {
+      res.writeHead(404).end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(body));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -24,11 +27,25 @@ async function serveBytes(t: Test, routes: Record<string, Uint8Array>): Promise<
 t.test('HTTP download: verified bytes land in the store; tampered, short, long and missing ones do not', async (t) => {
   const tampered = new Uint8Array(model);
   tampered[100] = (tampered[100] ?? 0) ^ 1;
-  const base = await serveBytes(t, { '/ok': model, '/tampered': tampered, '/short': model.subarray(0, 1000), '/long': Buffer.concat([model, Buffer.alloc(10)]) });
+  const base = await serveBytes(t, {
+    '/ok': model,
+    '/tampered': tampered,
+    '/short': model.subarray(0, 1000),
+    '/long': Buffer.concat([model, Buffer.alloc(10)]),
+  });
   const store = await openArtifactStore(t.testdir());
-  const cases: Array<[string, string]> = [['/tampered', 'digest-mismatch'], ['/short', 'size-mismatch'], ['/long', 'size-mismatch'], ['/missing', 'download-refused']];
+  const cases: Array<[string, string]> = [
+    ['/tampered', 'digest-mismatch'],
+    ['/short', 'size-mismatch'],
+    ['/long', 'size-mismatch'],
+    ['/missing', 'download-refused'],
+  ];
   for (const [path, reason] of cases) {
-    t.match(await downloadHttp(`${base}${path}`, artifact, store).catch((err: unknown) => err), { details: { reason } }, path);
+    t.match(
+      await downloadHttp(`${base}${path}`, artifact, store).catch((err: unknown) => err),
+      { details: { reason } },
+      path,
+    );
     t.equal(await store.has(artifact.sha256), false, `${path}: nothing stored`);
   }
   t.same(await downloadHttp(`${base}/ok`, artifact, store), { bytes: model.byteLength });

@@ -6,7 +6,7 @@ import { buildClassifier, INPUTS, predict, seededFloats } from '../fixtures/depl
 
 t.setTimeout(60_000);
 
-t.test('load and run in a worker thread: outputs, latency, the model\'s own answer', async (t) => {
+t.test("load and run in a worker thread: outputs, latency, the model's own answer", async (t) => {
   const worker = createModelWorker({ intraOpNumThreads: 1 });
   t.teardown(() => worker.terminate());
   const info = await worker.load(buildClassifier(11));
@@ -17,7 +17,10 @@ t.test('load and run in a worker thread: outputs, latency, the model\'s own answ
   t.same(outputs.y?.dims, [3, 4]);
   t.ok(latencyMs >= 0);
   const y = outputs.y?.data ?? new Float32Array();
-  const argmax = [0, 1, 2].map((r) => { const row = Array.from(y.subarray(r * 4, r * 4 + 4)); return row.indexOf(Math.max(...row)); });
+  const argmax = [0, 1, 2].map((r) => {
+    const row = Array.from(y.subarray(r * 4, r * 4 + 4));
+    return row.indexOf(Math.max(...row));
+  });
   t.same(argmax, predict(11, rows), 'matches the reference computation');
 });
 
@@ -28,26 +31,40 @@ t.test('a bad model and a bad feed are typed errors; the worker survives a bad f
   const worker = createModelWorker();
   t.teardown(() => worker.terminate());
   await worker.load(buildClassifier(11));
-  await t.rejects(worker.run({ nope: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } }), { code: 'EF_ERR_RUNTIME_RUN' });
-  t.same((await worker.run({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } })).outputs.y?.dims, [1, 4], 'still runs');
+  await t.rejects(worker.run({ nope: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } }), {
+    code: 'EF_ERR_RUNTIME_RUN',
+  });
+  t.same(
+    (await worker.run({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } })).outputs.y?.dims,
+    [1, 4],
+    'still runs',
+  );
 });
 
-t.test('a crashing worker fails its calls with EF_ERR_RUNTIME_CRASH and reports once; the process lives on', async (t) => {
-  const crashes: string[] = [];
-  const worker = createModelWorker({ onCrash: (reason) => crashes.push(reason) });
-  await worker.load(buildClassifier(11));
-  const serving = createServingRuntime();
-  serving.switchTo({ worker, sha256: 'a'.repeat(64), variantId: 'v', deploymentId: null });
-  worker.injectCrash();
-  await new Promise<void>((resolve) => { const poll = () => (worker.deadReason() ? resolve() : setTimeout(poll, 10)); poll(); });
-  t.equal(crashes.length, 1, 'onCrash called once');
-  t.match(crashes[0], /injected worker crash/);
-  const err = await serving.infer({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } }).catch((e: unknown) => e);
-  t.ok(isEdgefleetError(err, 'EF_ERR_RUNTIME_CRASH'), 'inference fails with a typed error');
-  t.equal(serving.stats().errors, 1);
-  await worker.terminate();
-  t.equal(crashes.length, 1, 'terminating a dead worker is not another crash');
-});
+t.test(
+  'a crashing worker fails its calls with EF_ERR_RUNTIME_CRASH and reports once; the process lives on',
+  async (t) => {
+    const crashes: string[] = [];
+    const worker = createModelWorker({ onCrash: (reason) => crashes.push(reason) });
+    await worker.load(buildClassifier(11));
+    const serving = createServingRuntime();
+    serving.switchTo({ worker, sha256: 'a'.repeat(64), variantId: 'v', deploymentId: null });
+    worker.injectCrash();
+    await new Promise<void>((resolve) => {
+      const poll = () => (worker.deadReason() ? resolve() : setTimeout(poll, 10));
+      poll();
+    });
+    t.equal(crashes.length, 1, 'onCrash called once');
+    t.match(crashes[0], /injected worker crash/);
+    const err = await serving
+      .infer({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } })
+      .catch((e: unknown) => e);
+    t.ok(isEdgefleetError(err, 'EF_ERR_RUNTIME_CRASH'), 'inference fails with a typed error');
+    t.equal(serving.stats().errors, 1);
+    await worker.terminate();
+    t.equal(crashes.length, 1, 'terminating a dead worker is not another crash');
+  },
+);
 
 t.test('terminate is not a crash', async (t) => {
   const crashes: string[] = [];
@@ -56,5 +73,7 @@ t.test('terminate is not a crash', async (t) => {
   await worker.terminate();
   t.equal(worker.deadReason(), 'terminated');
   t.same(crashes, []);
-  await t.rejects(worker.run({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } }), { code: 'EF_ERR_RUNTIME_CRASH' });
+  await t.rejects(worker.run({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } }), {
+    code: 'EF_ERR_RUNTIME_CRASH',
+  });
 });

@@ -51,7 +51,12 @@ t.test('after releases, the wait is predicted from the mean hold time and when e
   const now = 2500;
   // [device, expected wait]: c waits for a's slot, d for b's; e and f, a round further
   // back, are told one mean hold and asked again then.
-  const table: Array<[string, number]> = [['c', 500], ['d', 900], ['e', 1000], ['f', 1000]];
+  const table: Array<[string, number]> = [
+    ['c', 500],
+    ['d', 900],
+    ['e', 1000],
+    ['f', 1000],
+  ];
   for (const [id, expected] of table) t.equal(slots.acquire(id, now), expected, `${id} waits ${expected} ms`);
 });
 

@@ -6,11 +6,14 @@ import { ERROR_CATALOGUE } from '@edgefleet/shared';
 // with its HTTP status, and the section must not list codes that no longer exist [STYLE 5].
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const section = readme.split(/^## Error codes$/m)[1]?.split(/^## /m)[0] ?? '';
-const rows = new Map([...section.matchAll(/^\| `(EF_ERR_[A-Z0-9_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1] as string, Number(m[2])]));
+const rows = new Map(
+  [...section.matchAll(/^\| `(EF_ERR_[A-Z0-9_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1] as string, Number(m[2])]),
+);
 
 t.test('README lists every error code with its HTTP status', async (t) => {
   t.ok(section.length > 0, 'README has an "## Error codes" section');
-  for (const [code, entry] of Object.entries(ERROR_CATALOGUE)) t.equal(rows.get(code), entry.status, `${code} listed as ${entry.status}`);
+  for (const [code, entry] of Object.entries(ERROR_CATALOGUE))
+    t.equal(rows.get(code), entry.status, `${code} listed as ${entry.status}`);
 });
 
 t.test('README lists no code the catalogue lacks', async (t) => {

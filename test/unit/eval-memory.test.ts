@@ -1,5 +1,12 @@
 import t from 'tap';
-import { attr, createModel, floatTensor, tensorValueInfo, type Model, type NodeSpec } from '@edgefleet/compress/ir/index';
+import {
+  attr,
+  createModel,
+  floatTensor,
+  tensorValueInfo,
+  type Model,
+  type NodeSpec,
+} from '@edgefleet/compress/ir/index';
 import { estimateGraphMemory } from '@edgefleet/compress/eval/memory';
 import { broadcastDims, inferShapes } from '@edgefleet/compress/eval/shapes';
 
@@ -37,7 +44,13 @@ t.test('weights plus the largest live activation set, by hand', async (t) => {
 });
 
 t.test('an op without a shape rule makes the peak unknown, not wrong', async (t) => {
-  const model = mlp([{ opType: 'NonZero', inputs: ['out'], outputs: ['nz'] }, { opType: 'Relu', inputs: ['nz'], outputs: ['nz2'] }], 'nz2');
+  const model = mlp(
+    [
+      { opType: 'NonZero', inputs: ['out'], outputs: ['nz'] },
+      { opType: 'Relu', inputs: ['nz'], outputs: ['nz2'] },
+    ],
+    'nz2',
+  );
   const m = estimateGraphMemory(model, { x: [1, 784] }, 1);
   t.equal(m.activationPeakBytes, null);
   t.equal(m.estimatedPeakBytes, null);
@@ -52,11 +65,24 @@ t.test('conv, pool, flatten and reshape shapes', async (t) => {
     graph: {
       inputs: [tensorValueInfo('x', 'float32', ['N', 1, 28, 28])],
       outputs: [tensorValueInfo('y', 'float32', ['N', 1568])],
-      initializers: [floatTensor('w', [8, 1, 3, 3], new Float32Array(72)), { name: 'shape', dtype: 'int64', dims: [2], data: new BigInt64Array([0n, -1n]), docString: '' }],
+      initializers: [
+        floatTensor('w', [8, 1, 3, 3], new Float32Array(72)),
+        { name: 'shape', dtype: 'int64', dims: [2], data: new BigInt64Array([0n, -1n]), docString: '' },
+      ],
       nodes: [
-        { opType: 'Conv', inputs: ['x', 'w'], outputs: ['c'], attributes: [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1])] },
+        {
+          opType: 'Conv',
+          inputs: ['x', 'w'],
+          outputs: ['c'],
+          attributes: [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1])],
+        },
         { opType: 'Conv', inputs: ['x', 'w'], outputs: ['cv'], attributes: [attr.ints('strides', [2, 2])] },
-        { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attributes: [attr.ints('kernel_shape', [2, 2]), attr.ints('strides', [2, 2])] },
+        {
+          opType: 'MaxPool',
+          inputs: ['c'],
+          outputs: ['p'],
+          attributes: [attr.ints('kernel_shape', [2, 2]), attr.ints('strides', [2, 2])],
+        },
         { opType: 'Flatten', inputs: ['p'], outputs: ['f'], attributes: [attr.int('axis', 1)] },
         { opType: 'Reshape', inputs: ['p', 'shape'], outputs: ['y'] },
         { opType: 'Transpose', inputs: ['c'], outputs: ['tr'], attributes: [attr.ints('perm', [0, 2, 3, 1])] },
@@ -81,7 +107,19 @@ t.test('conv, pool, flatten and reshape shapes', async (t) => {
 });
 
 t.test('broadcasting', async (t) => {
-  t.same(broadcastDims([[2, 1, 4], [3, 1]]), [2, 3, 4]);
+  t.same(
+    broadcastDims([
+      [2, 1, 4],
+      [3, 1],
+    ]),
+    [2, 3, 4],
+  );
   t.same(broadcastDims([[5], []]), [5]);
-  t.equal(broadcastDims([[2, 3], [4, 3]]), undefined);
+  t.equal(
+    broadcastDims([
+      [2, 3],
+      [4, 3],
+    ]),
+    undefined,
+  );
 });

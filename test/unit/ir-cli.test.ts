@@ -12,8 +12,13 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
   let err = '';
   const write = process.stdout.write.bind(process.stdout);
   const error = console.error;
-  process.stdout.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stdout.write;
-  console.error = (...parts: unknown[]) => { err += `${parts.map(String).join(' ')}\n`; };
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  console.error = (...parts: unknown[]) => {
+    err += `${parts.map(String).join(' ')}\n`;
+  };
   const previousExit = process.exitCode;
   process.exitCode = undefined;
   try {
@@ -34,15 +39,30 @@ t.test('inspect --json reports the PaddleOCR cls model', async (t) => {
   const report = InspectReportSchema.parse(rest);
   t.equal(json.sha256, sha256Hex(readFileSync(paddleOcrPaths().cls)));
   t.equal(json.size, 578_966);
-  t.same(report.inputs, [{ name: 'x', dtype: 'float32', shape: ['p2o.DynamicDimension.0', 3, 'p2o.DynamicDimension.1', 'p2o.DynamicDimension.2'] }]);
+  t.same(report.inputs, [
+    {
+      name: 'x',
+      dtype: 'float32',
+      shape: ['p2o.DynamicDimension.0', 3, 'p2o.DynamicDimension.1', 'p2o.DynamicDimension.2'],
+    },
+  ]);
   t.same(report.opsets, [{ domain: 'ai.onnx', version: 9 }]);
   t.equal(report.opHistogram[0]?.op, 'Constant', 'PaddleOCR keeps weights in Constant nodes');
-  t.equal(report.opHistogram.reduce((s, o) => s + o.count, 0), report.nodeCount);
+  t.equal(
+    report.opHistogram.reduce((s, o) => s + o.count, 0),
+    report.nodeCount,
+  );
   t.equal(report.largestTensors.length, 10);
-  t.ok(report.largestTensors.every((x, i, a) => i === 0 || (a[i - 1]?.bytes ?? 0) >= x.bytes), 'largest first');
+  t.ok(
+    report.largestTensors.every((x, i, a) => i === 0 || (a[i - 1]?.bytes ?? 0) >= x.bytes),
+    'largest first',
+  );
   const bytes = report.bytesByDtype.reduce((s, d) => s + d.bytes, 0);
   t.ok(bytes > 500_000 && bytes < 578_966, `weights are most of the file (${bytes} bytes)`);
-  t.equal(report.parameterCount, report.bytesByDtype.reduce((s, d) => s + d.elements, 0));
+  t.equal(
+    report.parameterCount,
+    report.bytesByDtype.reduce((s, d) => s + d.elements, 0),
+  );
   t.ok(report.verification.ok);
 });
 
@@ -76,7 +96,10 @@ t.test('inspect and convert on bad files print the error code and exit 1', async
     t.equal(convert.code, 1, `${name}: convert exits 1`);
     t.match(convert.err, new RegExp(`error ${c.code}: `), `${name}: convert names the error`);
   }
-  t.notOk(readdirSync(dir).some((f) => f.endsWith('-out.onnx') || f.endsWith('.tmp')), 'no output or temp file left behind');
+  t.notOk(
+    readdirSync(dir).some((f) => f.endsWith('-out.onnx') || f.endsWith('.tmp')),
+    'no output or temp file left behind',
+  );
   const missing = await cli('inspect', join(dir, 'nope.onnx'));
   t.match(missing.err, /EF_ERR_MODEL_PARSE: cannot open model file .*ENOENT.*check the path/);
   t.equal((await cli('convert', join(dir, 'nope.onnx'))).code, 2, 'missing -o is a usage error');

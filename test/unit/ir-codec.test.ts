@@ -1,9 +1,23 @@
 import t from 'tap';
 import {
-  float16BitsToFloat32, float32ToFloat16Bits, loadModel, sha256Hex, writeModel, type Attribute, type Graph, type Model,
+  float16BitsToFloat32,
+  float32ToFloat16Bits,
+  loadModel,
+  sha256Hex,
+  writeModel,
+  type Attribute,
+  type Graph,
+  type Model,
 } from '@edgefleet/compress/ir/index';
 import { decodeModelProto } from '@edgefleet/compress/ir/proto';
-import { TYPED_FIELD_CASES, buildAllAttributeKinds, buildCnn, buildIf, buildMlp, buildTypedFieldsBytes } from '../fixtures/ir-models.js';
+import {
+  TYPED_FIELD_CASES,
+  buildAllAttributeKinds,
+  buildCnn,
+  buildIf,
+  buildMlp,
+  buildTypedFieldsBytes,
+} from '../fixtures/ir-models.js';
 
 t.test('typed fields decode into typed arrays, one case per dtype', async (t) => {
   const model = loadModel(buildTypedFieldsBytes());
@@ -30,29 +44,63 @@ t.test('typed-field tensors are rewritten as raw_data with the same values', asy
   }
   const second = loadModel(bytes);
   for (const [name, tensor] of first.graph.initializers) {
-    t.same(Array.from(second.graph.initializers.get(name)?.data as ArrayLike<unknown>), Array.from(tensor.data as ArrayLike<unknown>), name);
+    t.same(
+      Array.from(second.graph.initializers.get(name)?.data as ArrayLike<unknown>),
+      Array.from(tensor.data as ArrayLike<unknown>),
+      name,
+    );
   }
 });
 
 function attrSummary(a: Attribute): unknown {
   switch (a.kind) {
-    case 'graph': return { name: a.name, kind: a.kind, graph: graphSummary(a.value) };
-    case 'graphs': return { name: a.name, kind: a.kind, graphs: a.value.map(graphSummary) };
-    case 'tensor': return { name: a.name, kind: a.kind, t: [a.value.name, a.value.dtype, a.value.dims, Array.from(a.value.data as ArrayLike<unknown>)] };
-    case 'tensors': return { name: a.name, kind: a.kind, ts: a.value.map((x) => [x.name, x.dtype, x.dims, Array.from(x.data as ArrayLike<unknown>)]) };
-    case 'string': return { name: a.name, kind: a.kind, s: Buffer.from(a.value).toString('utf8') };
-    case 'strings': return { name: a.name, kind: a.kind, ss: a.value.map((s) => Buffer.from(s).toString('utf8')) };
-    case 'opaque': return { name: a.name, kind: a.kind };
-    default: return { name: a.name, kind: a.kind, value: a.value };
+    case 'graph':
+      return { name: a.name, kind: a.kind, graph: graphSummary(a.value) };
+    case 'graphs':
+      return { name: a.name, kind: a.kind, graphs: a.value.map(graphSummary) };
+    case 'tensor':
+      return {
+        name: a.name,
+        kind: a.kind,
+        t: [a.value.name, a.value.dtype, a.value.dims, Array.from(a.value.data as ArrayLike<unknown>)],
+      };
+    case 'tensors':
+      return {
+        name: a.name,
+        kind: a.kind,
+        ts: a.value.map((x) => [x.name, x.dtype, x.dims, Array.from(x.data as ArrayLike<unknown>)]),
+      };
+    case 'string':
+      return { name: a.name, kind: a.kind, s: Buffer.from(a.value).toString('utf8') };
+    case 'strings':
+      return { name: a.name, kind: a.kind, ss: a.value.map((s) => Buffer.from(s).toString('utf8')) };
+    case 'opaque':
+      return { name: a.name, kind: a.kind };
+    default:
+      return { name: a.name, kind: a.kind, value: a.value };
   }
 }
 
 function graphSummary(g: Graph): unknown {
   return {
     name: g.name,
-    inputs: g.inputs, outputs: g.outputs, valueInfo: [...g.valueInfo.values()],
-    initializers: [...g.initializers.values()].map((x) => [x.name, x.dtype, x.dims, Array.from(x.data as ArrayLike<unknown>)]),
-    nodes: g.nodes.map((n) => ({ name: n.name, op: n.opType, domain: n.domain, inputs: n.inputs, outputs: n.outputs, attrs: n.attributes.map(attrSummary) })),
+    inputs: g.inputs,
+    outputs: g.outputs,
+    valueInfo: [...g.valueInfo.values()],
+    initializers: [...g.initializers.values()].map((x) => [
+      x.name,
+      x.dtype,
+      x.dims,
+      Array.from(x.data as ArrayLike<unknown>),
+    ]),
+    nodes: g.nodes.map((n) => ({
+      name: n.name,
+      op: n.opType,
+      domain: n.domain,
+      inputs: n.inputs,
+      outputs: n.outputs,
+      attrs: n.attributes.map(attrSummary),
+    })),
   };
 }
 
@@ -98,10 +146,22 @@ t.test('a pass that appends nodes out of order still writes a topologically sort
 
 t.test('float16 conversion: exact values, rounding, specials', async (t) => {
   const table: Array<[number, number]> = [
-    [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65520, 0x7c00], [1e-8, 0x0000],
-    [2 ** -24, 0x0001], [2 ** -14, 0x0400], [Infinity, 0x7c00], [-Infinity, 0xfc00], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [65520, 0x7c00],
+    [1e-8, 0x0000],
+    [2 ** -24, 0x0001],
+    [2 ** -14, 0x0400],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
+    [1 + 2 ** -11, 0x3c00],
+    [1 + 3 * 2 ** -11, 0x3c02],
   ];
   for (const [value, bits] of table) t.equal(float32ToFloat16Bits(value), bits, `${value} → 0x${bits.toString(16)}`);
   t.ok(Number.isNaN(float16BitsToFloat32(float32ToFloat16Bits(NaN))), 'NaN stays NaN');
-  for (let bits = 0; bits < 0x7c00; bits += 37) t.equal(float32ToFloat16Bits(float16BitsToFloat32(bits)), bits, `0x${bits.toString(16)} round-trips`);
+  for (let bits = 0; bits < 0x7c00; bits += 37)
+    t.equal(float32ToFloat16Bits(float16BitsToFloat32(bits)), bits, `0x${bits.toString(16)} round-trips`);
 });

@@ -1,7 +1,21 @@
 import t from 'tap';
 import {
-  attr, constantTensorOf, createGraph, floatTensor, getAttrFloat, getAttrInt, getAttrInts, getAttrString, getOpsetVersion,
-  makeTensor, setAttr, setOpsetVersion, tensorValueInfo, verifyGraph, verifyModel, type Graph,
+  attr,
+  constantTensorOf,
+  createGraph,
+  floatTensor,
+  getAttrFloat,
+  getAttrInt,
+  getAttrInts,
+  getAttrString,
+  getOpsetVersion,
+  makeTensor,
+  setAttr,
+  setOpsetVersion,
+  tensorValueInfo,
+  verifyGraph,
+  verifyModel,
+  type Graph,
 } from '@edgefleet/compress/ir/index';
 import { buildIf, buildMlp } from '../fixtures/ir-models.js';
 
@@ -11,8 +25,14 @@ t.test('producer and consumer indexes follow every mutation', async (t) => {
   const g = buildMlp().graph;
   const add = g.producerOf('h1');
   t.equal(add?.opType, 'Add');
-  t.same(g.consumersOf('h1').map((n) => n.opType), ['Relu']);
-  t.same(g.consumersOf('x').map((n) => n.opType), ['MatMul']);
+  t.same(
+    g.consumersOf('h1').map((n) => n.opType),
+    ['Relu'],
+  );
+  t.same(
+    g.consumersOf('x').map((n) => n.opType),
+    ['MatMul'],
+  );
   t.equal(g.producerOf('x'), undefined, 'graph inputs have no producer node');
 
   const relu = g.consumersOf('h1')[0];
@@ -20,8 +40,14 @@ t.test('producer and consumer indexes follow every mutation', async (t) => {
   const neg = g.addNode({ opType: 'Neg', inputs: ['h1'], outputs: ['h1n'] }, { after: add });
   t.equal(g.indexOf(neg), g.indexOf(add) + 1, 'inserted right after');
   g.setNodeInput(relu, 0, 'h1n');
-  t.same(g.consumersOf('h1').map((n) => n.opType), ['Neg']);
-  t.same(g.consumersOf('h1n').map((n) => n.opType), ['Relu']);
+  t.same(
+    g.consumersOf('h1').map((n) => n.opType),
+    ['Neg'],
+  );
+  t.same(
+    g.consumersOf('h1n').map((n) => n.opType),
+    ['Relu'],
+  );
 
   const abs = g.replaceNode(neg, { opType: 'Abs', inputs: ['h1'], outputs: ['h1n'] });
   t.equal(g.producerOf('h1n'), abs, 'replacement produces the value');
@@ -61,7 +87,10 @@ t.test('renameValue reaches subgraphs that read the value from the outer scope',
   const inner = then?.kind === 'graph' ? then.value.nodes[0] : undefined;
   t.same(inner?.inputs, ['x', 'constant_c']);
   t.ok(verifyModel(m).ok);
-  t.same(m.graph.implicitConsumersOf('constant_c').map((n) => n.opType), ['If']);
+  t.same(
+    m.graph.implicitConsumersOf('constant_c').map((n) => n.opType),
+    ['If'],
+  );
 });
 
 t.test('fresh names never collide, across subgraphs too', async (t) => {
@@ -97,17 +126,43 @@ function problemsOf(mutate: (g: Graph) => void): string[] {
 
 t.test('verifyGraph names each kind of problem', async (t) => {
   const cases: Array<[string, (g: Graph) => void, RegExp]> = [
-    ['cycle', (g) => { const r = g.nodes.find((n) => n.opType === 'Relu'); if (r) g.setNodeInput(r, 0, 'logits'); }, /has a cycle: 'Relu_node' \(Relu\) → 'Gemm_node' \(Gemm\) → 'Relu_node' \(Relu\) \(each feeds the next\); 3 node\(s\) cannot be ordered/],
-    ['two producers', (g) => g.addNode({ opType: 'Identity', inputs: ['x'], outputs: ['h0'] }), /value 'h0' .* is defined 2 times/],
+    [
+      'cycle',
+      (g) => {
+        const r = g.nodes.find((n) => n.opType === 'Relu');
+        if (r) g.setNodeInput(r, 0, 'logits');
+      },
+      /has a cycle: 'Relu_node' \(Relu\) → 'Gemm_node' \(Gemm\) → 'Relu_node' \(Relu\) \(each feeds the next\); 3 node\(s\) cannot be ordered/,
+    ],
+    [
+      'two producers',
+      (g) => g.addNode({ opType: 'Identity', inputs: ['x'], outputs: ['h0'] }),
+      /value 'h0' .* is defined 2 times/,
+    ],
     ['undefined input', (g) => g.addNode({ opType: 'Neg', inputs: ['nowhere'], outputs: ['z'] }), /reads 'nowhere'/],
     ['undefined output', (g) => g.outputs.push(tensorValueInfo('ghost', 'float32')), /output 'ghost' is not produced/],
-    ['size mismatch', (g) => { g.removeInitializer('b1'); g.addInitializer({ name: 'b1', dtype: 'float32', dims: [8], data: new Float32Array(7), docString: '' }); }, /initializer 'b1' .* declares dims \[8\] of float32 \(8 elements\) but its data holds 7 entries; expected 8/],
+    [
+      'size mismatch',
+      (g) => {
+        g.removeInitializer('b1');
+        g.addInitializer({ name: 'b1', dtype: 'float32', dims: [8], data: new Float32Array(7), docString: '' });
+      },
+      /initializer 'b1' .* declares dims \[8\] of float32 \(8 elements\) but its data holds 7 entries; expected 8/,
+    ],
     ['input and initializer', (g) => g.addInitializer(floatTensor('h2', [1], [0])), /value 'h2' .* defined 2 times/],
     ['missing op type', (g) => g.addNode({ opType: '', inputs: ['x'], outputs: ['e'] }), /has no op_type/],
   ];
   for (const [name, mutate, pattern] of cases) t.match(problemsOf(mutate).join('\n'), pattern, name);
-  t.same(problemsOf(() => undefined), [], 'the unmodified fixture has no problems');
-  t.same(problemsOf((g) => g.addNode({ opType: 'Clip', inputs: ['x', '', ''], outputs: ['clipped'] })), [], 'omitted optional inputs are fine');
+  t.same(
+    problemsOf(() => undefined),
+    [],
+    'the unmodified fixture has no problems',
+  );
+  t.same(
+    problemsOf((g) => g.addNode({ opType: 'Clip', inputs: ['x', '', ''], outputs: ['clipped'] })),
+    [],
+    'omitted optional inputs are fine',
+  );
 });
 
 t.test('verifyModel checks opset imports against node domains', async (t) => {
@@ -118,7 +173,10 @@ t.test('verifyModel checks opset imports against node domains', async (t) => {
   t.ok(verifyModel(m).ok);
   t.equal(getOpsetVersion(m, 'ai.onnx'), 13, "'ai.onnx' and '' are the same domain");
   setOpsetVersion(m, 'ai.onnx', 17);
-  t.same(m.opsetImports, [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }]);
+  t.same(m.opsetImports, [
+    { domain: '', version: 17 },
+    { domain: 'com.microsoft', version: 1 },
+  ]);
   m.opsetImports.push({ domain: 'com.example', version: 1 });
   t.match(verifyModel(m).problems.join('\n'), /'com.example' is not one onnxruntime implements/);
 });
@@ -126,7 +184,12 @@ t.test('verifyModel checks opset imports against node domains', async (t) => {
 t.test('constantTensorOf finds initializers and Constant outputs, through scopes', async (t) => {
   const m = buildIf();
   const g = m.graph;
-  g.addNode({ opType: 'Constant', inputs: [], outputs: ['k'], attributes: [attr.tensor('value', floatTensor('', [1], [7]))] });
+  g.addNode({
+    opType: 'Constant',
+    inputs: [],
+    outputs: ['k'],
+    attributes: [attr.tensor('value', floatTensor('', [1], [7]))],
+  });
   t.equal(constantTensorOf(g, 'c')?.name, 'c');
   t.same(Array.from(constantTensorOf(g, 'k')?.data as Float32Array), [7]);
   t.equal(constantTensorOf(g, 'x'), undefined);
@@ -138,7 +201,17 @@ t.test('constantTensorOf finds initializers and Constant outputs, through scopes
 
 t.test('attribute readers and builders', async (t) => {
   const g = createGraph();
-  const n = g.addNode({ opType: 'Conv', inputs: ['x', 'w'], outputs: ['y'], attributes: [attr.int('group', 2), attr.ints('pads', [1, 1, 1, 1]), attr.string('auto_pad', 'NOTSET'), attr.float('alpha', 0.5)] });
+  const n = g.addNode({
+    opType: 'Conv',
+    inputs: ['x', 'w'],
+    outputs: ['y'],
+    attributes: [
+      attr.int('group', 2),
+      attr.ints('pads', [1, 1, 1, 1]),
+      attr.string('auto_pad', 'NOTSET'),
+      attr.float('alpha', 0.5),
+    ],
+  });
   t.equal(getAttrInt(n, 'group'), 2);
   t.equal(getAttrInt(n, 'missing', 1), 1);
   t.same(getAttrInts(n, 'pads'), [1, 1, 1, 1]);

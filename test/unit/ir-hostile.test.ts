@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { EdgefleetError, isEdgefleetError } from '@edgefleet/shared';
-import { attr, createGraph, createModel, loadModel, readModelBytes, tensorValueInfo, writeModel, type Graph } from '@edgefleet/compress/ir/index';
+import {
+  attr,
+  createGraph,
+  createModel,
+  loadModel,
+  readModelBytes,
+  tensorValueInfo,
+  writeModel,
+  type Graph,
+} from '@edgefleet/compress/ir/index';
 import { buildHostileCases, buildMlp, mutateProto, paddleOcrPaths, seeded } from '../fixtures/ir-models.js';
 
 const CLS = paddleOcrPaths().cls;
@@ -16,7 +25,9 @@ function tryLoad(t: Test, bytes: Uint8Array, label: string): Outcome {
     return 'loaded';
   } catch (err: unknown) {
     if (err instanceof EdgefleetError) return 'rejected';
-    t.fail(`${label}: threw a non-EdgefleetError: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    t.fail(
+      `${label}: threw a non-EdgefleetError: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+    );
     return 'rejected';
   }
 }
@@ -35,11 +46,19 @@ t.test('each hostile file ends in its typed error with a clear message', async (
 t.test('messages say what is wrong and what to do', async (t) => {
   const cases = buildHostileCases();
   const message = (name: string): string => {
-    try { loadModel(cases[name]?.bytes ?? new Uint8Array()); return ''; } catch (err: unknown) { return err instanceof Error ? err.message : ''; }
+    try {
+      loadModel(cases[name]?.bytes ?? new Uint8Array());
+      return '';
+    } catch (err: unknown) {
+      return err instanceof Error ? err.message : '';
+    }
   };
   t.match(message('external-data'), /external file \('weights\.bin'\).*save_as_external_data=False/);
   t.match(message('huge-shape'), /declared shape \[1048576, 1048576\] needs at least \d+ bytes/);
-  t.match(message('size-mismatch'), /initializer 'w1' .*declares dims \[16, 8\] of float32 \(128 elements\) but its data holds 100/);
+  t.match(
+    message('size-mismatch'),
+    /initializer 'w1' .*declares dims \[16, 8\] of float32 \(128 elements\) but its data holds 100/,
+  );
   t.match(message('unknown-domain'), /'com\.example\.secret'.*onnxruntime does not implement/);
   t.match(message('truncated'), /not a readable ONNX protobuf/);
   t.match(message('cycle'), /has a cycle/);
@@ -54,19 +73,36 @@ t.test('limits: file size, tensor budget and subgraph depth', async (t) => {
   // Packed varints cost one byte each on the wire but a Long object each once decoded.
   const flood = mutateProto(mlp, (p) => {
     const first = p.graph?.initializer?.[0];
-    if (first) Object.assign(first, { dims: [200_000], dataType: 7, int64Data: new Array<number>(200_000).fill(0), rawData: undefined });
+    if (first)
+      Object.assign(first, {
+        dims: [200_000],
+        dataType: 7,
+        int64Data: new Array<number>(200_000).fill(0),
+        rawData: undefined,
+      });
   });
   t.ok(flood.byteLength < 250_000, `flood file is small (${flood.byteLength} bytes)`);
-  t.throws(() => loadModel(flood, { maxDecodeHeapBytes: 4 * 1024 * 1024 }), { code: 'EF_ERR_MODEL_TOO_LARGE', message: /typed protobuf fields .* raw_data/ });
+  t.throws(() => loadModel(flood, { maxDecodeHeapBytes: 4 * 1024 * 1024 }), {
+    code: 'EF_ERR_MODEL_TOO_LARGE',
+    message: /typed protobuf fields .* raw_data/,
+  });
 
   const deep = (levels: number): Uint8Array => {
-    const root = createGraph({ inputs: [tensorValueInfo('c', 'bool', [])], outputs: [tensorValueInfo('o0', 'bool', [])] });
+    const root = createGraph({
+      inputs: [tensorValueInfo('c', 'bool', [])],
+      outputs: [tensorValueInfo('o0', 'bool', [])],
+    });
     let g: Graph = root;
     for (let i = 0; i < levels; i++) {
       const sub = createGraph({ name: `b${i}`, outputs: [tensorValueInfo(`o${i + 1}`, 'bool', [])] }, g);
       const leaf = createGraph({ name: `e${i}`, outputs: [tensorValueInfo(`e${i}`, 'bool', [])] }, g);
       leaf.addNode({ opType: 'Identity', inputs: ['c'], outputs: [`e${i}`] });
-      g.addNode({ opType: 'If', inputs: ['c'], outputs: [`o${i}`], attributes: [attr.graph('then_branch', sub), attr.graph('else_branch', leaf)] });
+      g.addNode({
+        opType: 'If',
+        inputs: ['c'],
+        outputs: [`o${i}`],
+        attributes: [attr.graph('then_branch', sub), attr.graph('else_branch', leaf)],
+      });
       g = sub;
     }
     g.addNode({ opType: 'Identity', inputs: ['c'], outputs: [`o${levels}`] });
@@ -77,14 +113,23 @@ t.test('limits: file size, tensor budget and subgraph depth', async (t) => {
 });
 
 t.test('file errors are actionable', async (t) => {
-  await t.rejects(readModelBytes(`${t.testdirName}-missing.onnx`), { code: 'EF_ERR_MODEL_PARSE', message: /ENOENT.*check the path/ });
+  await t.rejects(readModelBytes(`${t.testdirName}-missing.onnx`), {
+    code: 'EF_ERR_MODEL_PARSE',
+    message: /ENOENT.*check the path/,
+  });
   const dir = t.testdir({});
   await t.rejects(readModelBytes(dir), { code: 'EF_ERR_MODEL_PARSE' });
   await t.rejects(readModelBytes(CLS, 1000), { code: 'EF_ERR_MODEL_TOO_LARGE' });
 });
 
 /** Flip `count` seeded bits of `bytes`, one flip per trial, and classify each result. */
-function flipTrials(t: Test, bytes: Uint8Array, trials: number, seed: number, flipsPerTrial: number): Record<Outcome, number> {
+function flipTrials(
+  t: Test,
+  bytes: Uint8Array,
+  trials: number,
+  seed: number,
+  flipsPerTrial: number,
+): Record<Outcome, number> {
   const rnd = seeded(seed);
   const tally: Record<Outcome, number> = { loaded: 0, rejected: 0 };
   for (let i = 0; i < trials; i++) {

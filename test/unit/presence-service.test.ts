@@ -6,14 +6,32 @@ import { createLogger, createPresenceService, createRejectionCounter, openStore 
 /** A logger whose JSON lines land in an array. */
 function capture(): { lines: Array<Record<string, unknown>>; logger: ReturnType<typeof createLogger> } {
   const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      cb();
+    },
+  });
   return { lines, logger: createLogger({ level: 'debug', destination }) };
 }
 
 const hello = (deviceId: string, sentAt = 1): Hello => ({
-  type: 'hello', v: 1, deviceId, deviceClass: 'rpi4', agentVersion: '0.1.0', runtime: { node: 'v20', onnxruntime: '1.30.0' },
-  capabilities: { cpuModel: 'cpu', cores: 4, memoryBytes: 1024, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' },
-  currentModel: null, sentAt,
+  type: 'hello',
+  v: 1,
+  deviceId,
+  deviceClass: 'rpi4',
+  agentVersion: '0.1.0',
+  runtime: { node: 'v20', onnxruntime: '1.30.0' },
+  capabilities: {
+    cpuModel: 'cpu',
+    cores: 4,
+    memoryBytes: 1024,
+    executionProviders: ['cpu'],
+    precisions: ['fp32'],
+    powerSource: 'none',
+  },
+  currentModel: null,
+  sentAt,
 });
 const live = { retained: false };
 
@@ -23,8 +41,24 @@ function setup(t: Test) {
   const store = openStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
   const rejections = createRejectionCounter({ logger, now: () => clock });
-  const presence = createPresenceService({ devices: store.devices, rejections, logger, now: () => clock, maxPayloadBytes: 4096, offlineAfterMs: 3000 });
-  return { store, presence, rejections, lines, advance: (ms: number) => { clock += ms; }, now: () => clock };
+  const presence = createPresenceService({
+    devices: store.devices,
+    rejections,
+    logger,
+    now: () => clock,
+    maxPayloadBytes: 4096,
+    offlineAfterMs: 3000,
+  });
+  return {
+    store,
+    presence,
+    rejections,
+    lines,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+    now: () => clock,
+  };
 }
 
 t.test('hello, heartbeat, will and sweep drive the device state on the server clock', async (t) => {
@@ -32,16 +66,28 @@ t.test('hello, heartbeat, will and sweep drive the device state on the server cl
   presence.handleMessage(deviceTopic('d-1', 'hello'), encodeMessage(hello('d-1')), live);
   t.match(store.devices.get('d-1'), { state: 'online', lastSeen: now() });
   advance(2000);
-  presence.handleMessage(deviceTopic('d-1', 'heartbeat'), encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-1', seq: 0, uptimeMs: 5, currentModel: null, sentAt: 2 }), live);
+  presence.handleMessage(
+    deviceTopic('d-1', 'heartbeat'),
+    encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-1', seq: 0, uptimeMs: 5, currentModel: null, sentAt: 2 }),
+    live,
+  );
   t.equal(store.devices.get('d-1')?.lastSeen, now(), 'heartbeat moves last-seen');
   advance(2999);
   t.same(presence.sweep(), [], 'not silent long enough');
   advance(2);
   t.same(presence.sweep(), ['d-1'], 'silent longer than offlineAfterMs');
   t.equal(store.devices.get('d-1')?.stateReason, 'stale');
-  presence.handleMessage(deviceTopic('d-1', 'heartbeat'), encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-1', seq: 1, uptimeMs: 6, currentModel: null, sentAt: 3 }), live);
+  presence.handleMessage(
+    deviceTopic('d-1', 'heartbeat'),
+    encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-1', seq: 1, uptimeMs: 6, currentModel: null, sentAt: 3 }),
+    live,
+  );
   t.equal(store.devices.get('d-1')?.state, 'online', 'a heartbeat brings a swept device back');
-  presence.handleMessage(deviceTopic('d-1', 'status'), encodeMessage({ type: 'status', v: 1, deviceId: 'd-1', state: 'offline', reason: 'lost', sentAt: 0 }), live);
+  presence.handleMessage(
+    deviceTopic('d-1', 'status'),
+    encodeMessage({ type: 'status', v: 1, deviceId: 'd-1', state: 'offline', reason: 'lost', sentAt: 0 }),
+    live,
+  );
   t.match(store.devices.get('d-1'), { state: 'offline', stateReason: 'lost' }, 'the last will marks it offline');
 });
 
@@ -50,16 +96,32 @@ t.test('a retained status replay sets state without pretending the device is ali
   presence.handleMessage(deviceTopic('d-2', 'hello'), encodeMessage(hello('d-2')), live);
   const seen = store.devices.get('d-2')?.lastSeen;
   advance(10_000);
-  presence.handleMessage(deviceTopic('d-2', 'status'), encodeMessage({ type: 'status', v: 1, deviceId: 'd-2', state: 'online', reason: 'connect', sentAt: 1 }), { retained: true });
+  presence.handleMessage(
+    deviceTopic('d-2', 'status'),
+    encodeMessage({ type: 'status', v: 1, deviceId: 'd-2', state: 'online', reason: 'connect', sentAt: 1 }),
+    { retained: true },
+  );
   t.equal(store.devices.get('d-2')?.lastSeen, seen);
   t.same(presence.sweep(), ['d-2'], 'so the sweep still catches it');
 });
 
 t.test('presence from a device that never said hello changes nothing and is logged once a minute', async (t) => {
   const { store, presence, lines, advance } = setup(t);
-  const beat = encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'ghost', seq: 0, uptimeMs: 1, currentModel: null, sentAt: 1 });
+  const beat = encodeMessage({
+    type: 'heartbeat',
+    v: 1,
+    deviceId: 'ghost',
+    seq: 0,
+    uptimeMs: 1,
+    currentModel: null,
+    sentAt: 1,
+  });
   for (let i = 0; i < 3; i += 1) presence.handleMessage(deviceTopic('ghost', 'heartbeat'), beat, live);
-  presence.handleMessage(deviceTopic('ghost', 'status'), encodeMessage({ type: 'status', v: 1, deviceId: 'ghost', state: 'online', reason: 'connect', sentAt: 1 }), live);
+  presence.handleMessage(
+    deviceTopic('ghost', 'status'),
+    encodeMessage({ type: 'status', v: 1, deviceId: 'ghost', state: 'online', reason: 'connect', sentAt: 1 }),
+    live,
+  );
   t.equal(store.devices.get('ghost'), null);
   t.equal(lines.filter((l) => l['deviceId'] === 'ghost').length, 1);
   advance(60_000);
@@ -72,8 +134,18 @@ t.test('rejections are counted every time but logged once per device per minute'
   const warnings = () => lines.filter((l) => l['msg'] === 'rejected inbound message');
   for (let i = 0; i < 5; i += 1) presence.handleMessage(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
   presence.handleMessage(deviceTopic('other', 'hello'), Buffer.alloc(5000, 32), live);
-  t.same({ malformed: rejections.counts()['malformed-json'], oversize: rejections.counts().oversize, total: rejections.total() }, { malformed: 5, oversize: 1, total: 6 });
-  t.same(warnings().map((l) => l['deviceId']), ['noisy', 'other']);
+  t.same(
+    {
+      malformed: rejections.counts()['malformed-json'],
+      oversize: rejections.counts().oversize,
+      total: rejections.total(),
+    },
+    { malformed: 5, oversize: 1, total: 6 },
+  );
+  t.same(
+    warnings().map((l) => l['deviceId']),
+    ['noisy', 'other'],
+  );
   advance(59_999);
   presence.handleMessage(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
   t.equal(warnings().length, 2, 'still inside the minute');

@@ -14,7 +14,10 @@ t.test('every message schema has a ### entry in shared/PROTOCOL.md', async (t) =
 t.test('every channel a schema travels on is in the topic table', async (t) => {
   const channels = new Set(Object.values(MESSAGE_SCHEMAS).map((entry) => entry.channel));
   for (const channel of channels) {
-    t.ok([...DEVICE_CHANNELS, ...SERVER_CHANNELS, ...ENROLL_CHANNELS].includes(channel), `${channel} is a known channel`);
+    t.ok(
+      [...DEVICE_CHANNELS, ...SERVER_CHANNELS, ...ENROLL_CHANNELS].includes(channel),
+      `${channel} is a known channel`,
+    );
     t.match(doc, new RegExp(`^\\| \`${channel}\` \\|`, 'm'), `topic table row for ${channel}`);
   }
 });

@@ -19,7 +19,7 @@ function batches(seed: number, count: number, size: number, outlier: number): Fl
   for (let b = 0; b < count; b++) {
     const x = new Float32Array(size);
     for (let i = 0; i < size; i++) x[i] = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-    x[0] = b === count - 1 ? outlier : x[0] ?? 0;
+    x[0] = b === count - 1 ? outlier : (x[0] ?? 0);
     out.push(x);
   }
   return out;
@@ -30,7 +30,11 @@ t.test('histogram grows by merging and keeps every count', async (t) => {
   addToHistogram(h, [0.1, -0.2, 0.3]);
   addToHistogram(h, [5, -40, NaN]);
   t.equal(h.total, 5, 'NaN is ignored');
-  t.equal([...h.counts].reduce((a, b) => a + b, 0), 5, 'counts preserved across growth');
+  t.equal(
+    [...h.counts].reduce((a, b) => a + b, 0),
+    5,
+    'counts preserved across growth',
+  );
   t.ok(h.width * 64 > 40, 'range covers the largest |x|');
   t.equal(h.min, -40);
   t.equal(h.max, 5);
@@ -67,7 +71,8 @@ t.test('entropy on a uniform non-negative tensor keeps (almost) the full range',
 });
 
 t.test('calibrators refuse to guess without data', async (t) => {
-  for (const m of ['minmax', 'percentile', 'entropy'] as const) t.throws(() => createCalibrator(m).range(), RangeError, m);
+  for (const m of ['minmax', 'percentile', 'entropy'] as const)
+    t.throws(() => createCalibrator(m).range(), RangeError, m);
   t.equal(entropyThreshold(createAbsHistogram(), 128), 0);
   t.throws(() => createAbsHistogram(7), RangeError);
 });

@@ -1,5 +1,10 @@
 import t from 'tap';
-import { dequantizeMatMulNBits4, getNibble, isValidBlockSize, quantizeMatMulNBits4 } from '@edgefleet/compress/quant/int4';
+import {
+  dequantizeMatMulNBits4,
+  getNibble,
+  isValidBlockSize,
+  quantizeMatMulNBits4,
+} from '@edgefleet/compress/quant/int4';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -12,7 +17,16 @@ function rng(seed: number): () => number {
 }
 
 t.test('block sizes', async (t) => {
-  for (const [bs, ok] of [[16, true], [32, true], [64, true], [128, true], [8, false], [48, false], [0, false]] as const) t.equal(isValidBlockSize(bs), ok, String(bs));
+  for (const [bs, ok] of [
+    [16, true],
+    [32, true],
+    [64, true],
+    [128, true],
+    [8, false],
+    [48, false],
+    [0, false],
+  ] as const)
+    t.equal(isValidBlockSize(bs), ok, String(bs));
   t.throws(() => quantizeMatMulNBits4(new Float32Array(4), 2, 2, { blockSize: 24, symmetric: true }), RangeError);
   t.throws(() => quantizeMatMulNBits4(new Float32Array(5), 2, 2, { blockSize: 32, symmetric: true }), RangeError);
 });
@@ -57,46 +71,60 @@ t.test('round-trip error ≤ scale/2 per block', async (t) => {
   }
 });
 
-t.test('onnxruntime agrees: a MatMulNBits model equals A · dequantize(B) (nibble order, zero-point rows, bias input)', async (t) => {
-  const { createModel, tensorValueInfo, attr, writeModel } = await import('@edgefleet/compress/ir/index');
-  const { createOrtSession } = await import('@edgefleet/compress/runtime/ort');
-  const r = rng(99);
-  // K=80 with block 32 → 3 blocks (odd, so the zero-point padding nibble matters), N=5 rows.
-  for (const symmetric of [true, false]) {
-    const K = 80;
-    const N = 5;
-    const M = 3;
-    const w = Float32Array.from({ length: K * N }, () => r() * 2 - 0.7);
-    const bias = Float32Array.from({ length: N }, (_, i) => i * 10);
-    const q = quantizeMatMulNBits4(w, K, N, { blockSize: 32, symmetric });
-    const inits = [
-      { name: 'B', dtype: 'uint8' as const, dims: [N, q.kBlocks, 16], data: q.b, docString: '' },
-      { name: 'S', dtype: 'float32' as const, dims: [N, q.kBlocks], data: q.scales, docString: '' },
-      { name: 'bias', dtype: 'float32' as const, dims: [N], data: bias, docString: '' },
-    ];
-    if (q.zeroPoints) inits.push({ name: 'Z', dtype: 'uint8' as const, dims: [N, 2], data: q.zeroPoints, docString: '' } as never);
-    const model = createModel({
-      opsets: { '': 17, 'com.microsoft': 1 },
-      graph: {
-        name: 'nbits', inputs: [tensorValueInfo('A', 'float32', [M, K])], outputs: [tensorValueInfo('Y', 'float32', [M, N])], initializers: inits,
-        nodes: [{ opType: 'MatMulNBits', domain: 'com.microsoft', inputs: ['A', 'B', 'S', q.zeroPoints ? 'Z' : '', '', 'bias'], outputs: ['Y'],
-          attributes: [attr.int('K', K), attr.int('N', N), attr.int('bits', 4), attr.int('block_size', 32)] }],
-      },
-    });
-    const a = Float32Array.from({ length: M * K }, () => r() - 0.5);
-    const s = await createOrtSession(writeModel(model));
-    const out = await s.run({ A: { dtype: 'float32', dims: [M, K], data: a } });
-    await s.release();
-    const y = out.Y?.data as Float32Array;
-    const wd = dequantizeMatMulNBits4(q);
-    let worst = 0;
-    for (let m = 0; m < M; m++) {
-      for (let n = 0; n < N; n++) {
-        let acc = bias[n] ?? 0;
-        for (let k = 0; k < K; k++) acc += (a[m * K + k] ?? 0) * (wd[k * N + n] ?? 0);
-        worst = Math.max(worst, Math.abs(acc - (y[m * N + n] ?? 0)));
+t.test(
+  'onnxruntime agrees: a MatMulNBits model equals A · dequantize(B) (nibble order, zero-point rows, bias input)',
+  async (t) => {
+    const { createModel, tensorValueInfo, attr, writeModel } = await import('@edgefleet/compress/ir/index');
+    const { createOrtSession } = await import('@edgefleet/compress/runtime/ort');
+    const r = rng(99);
+    // K=80 with block 32 → 3 blocks (odd, so the zero-point padding nibble matters), N=5 rows.
+    for (const symmetric of [true, false]) {
+      const K = 80;
+      const N = 5;
+      const M = 3;
+      const w = Float32Array.from({ length: K * N }, () => r() * 2 - 0.7);
+      const bias = Float32Array.from({ length: N }, (_, i) => i * 10);
+      const q = quantizeMatMulNBits4(w, K, N, { blockSize: 32, symmetric });
+      const inits = [
+        { name: 'B', dtype: 'uint8' as const, dims: [N, q.kBlocks, 16], data: q.b, docString: '' },
+        { name: 'S', dtype: 'float32' as const, dims: [N, q.kBlocks], data: q.scales, docString: '' },
+        { name: 'bias', dtype: 'float32' as const, dims: [N], data: bias, docString: '' },
+      ];
+      if (q.zeroPoints)
+        inits.push({ name: 'Z', dtype: 'uint8' as const, dims: [N, 2], data: q.zeroPoints, docString: '' } as never);
+      const model = createModel({
+        opsets: { '': 17, 'com.microsoft': 1 },
+        graph: {
+          name: 'nbits',
+          inputs: [tensorValueInfo('A', 'float32', [M, K])],
+          outputs: [tensorValueInfo('Y', 'float32', [M, N])],
+          initializers: inits,
+          nodes: [
+            {
+              opType: 'MatMulNBits',
+              domain: 'com.microsoft',
+              inputs: ['A', 'B', 'S', q.zeroPoints ? 'Z' : '', '', 'bias'],
+              outputs: ['Y'],
+              attributes: [attr.int('K', K), attr.int('N', N), attr.int('bits', 4), attr.int('block_size', 32)],
+            },
+          ],
+        },
+      });
+      const a = Float32Array.from({ length: M * K }, () => r() - 0.5);
+      const s = await createOrtSession(writeModel(model));
+      const out = await s.run({ A: { dtype: 'float32', dims: [M, K], data: a } });
+      await s.release();
+      const y = out.Y?.data as Float32Array;
+      const wd = dequantizeMatMulNBits4(q);
+      let worst = 0;
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let acc = bias[n] ?? 0;
+          for (let k = 0; k < K; k++) acc += (a[m * K + k] ?? 0) * (wd[k * N + n] ?? 0);
+          worst = Math.max(worst, Math.abs(acc - (y[m * N + n] ?? 0)));
+        }
       }
+      t.ok(worst < 1e-4, `symmetric=${symmetric}: onnxruntime vs reference max |Δ| = ${worst.toExponential(2)}`);
     }
-    t.ok(worst < 1e-4, `symmetric=${symmetric}: onnxruntime vs reference max |Δ| = ${worst.toExponential(2)}`);
-  }
-});
+  },
+);

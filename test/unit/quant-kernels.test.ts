@@ -14,33 +14,97 @@ const ints = (type: IntType, n: number, base = 1): Int8Array | Uint8Array => {
 };
 // One makeTensor call per dtype: with the union IntType its result type would not narrow to Tensor.
 const intTensor = (name: string, type: IntType, dims: number[], base?: number): Tensor => {
-  const data = ints(type, dims.reduce((a, b) => a * b, 1), base);
-  return type === 'int8' ? makeTensor(name, 'int8', dims, data as Int8Array) : makeTensor(name, 'uint8', dims, data as Uint8Array);
+  const data = ints(
+    type,
+    dims.reduce((a, b) => a * b, 1),
+    base,
+  );
+  return type === 'int8'
+    ? makeTensor(name, 'int8', dims, data as Int8Array)
+    : makeTensor(name, 'uint8', dims, data as Uint8Array);
 };
 const zp = (name: string, type: IntType, dims: number[]): Tensor => intTensor(name, type, dims, 0);
 const w = (name: string, type: IntType, dims: number[]): Tensor => intTensor(name, type, dims);
-const f = (name: string, dims: number[], v = 0.05): Tensor => makeTensor(name, 'float32', dims, new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(v));
+const f = (name: string, dims: number[], v = 0.05): Tensor =>
+  makeTensor(name, 'float32', dims, new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(v));
 
-interface Case { input: RuntimeTensor; inits: Tensor[]; node: NodeSpec; outType: 'float32' | 'int32' | IntType }
+interface Case {
+  input: RuntimeTensor;
+  inits: Tensor[];
+  node: NodeSpec;
+  outType: 'float32' | 'int32' | IntType;
+}
 
 function caseFor(op: keyof typeof QUANT_KERNELS, x: IntType, wt: IntType): Case | undefined {
-  const xi = (dims: number[]): RuntimeTensor => (x === 'int8' ? { dtype: 'int8', dims, data: ints('int8', dims.reduce((a, b) => a * b, 1)) as Int8Array } : { dtype: 'uint8', dims, data: ints('uint8', dims.reduce((a, b) => a * b, 1)) as Uint8Array });
+  const xi = (dims: number[]): RuntimeTensor =>
+    x === 'int8'
+      ? {
+          dtype: 'int8',
+          dims,
+          data: ints(
+            'int8',
+            dims.reduce((a, b) => a * b, 1),
+          ) as Int8Array,
+        }
+      : {
+          dtype: 'uint8',
+          dims,
+          data: ints(
+            'uint8',
+            dims.reduce((a, b) => a * b, 1),
+          ) as Uint8Array,
+        };
   const fx: RuntimeTensor = { dtype: 'float32', dims: [2, 4], data: new Float32Array(8).map((_, i) => i / 8 - 0.3) };
   switch (op) {
     case 'DynamicQuantizeMatMul':
-      return { input: fx, inits: [w('B', wt, [4, 3]), f('s', [3]), zp('z', wt, [3])], outType: 'float32', node: { opType: op, domain: 'com.microsoft', inputs: ['X', 'B', 's', 'z'], outputs: ['Y'] } };
+      return {
+        input: fx,
+        inits: [w('B', wt, [4, 3]), f('s', [3]), zp('z', wt, [3])],
+        outType: 'float32',
+        node: { opType: op, domain: 'com.microsoft', inputs: ['X', 'B', 's', 'z'], outputs: ['Y'] },
+      };
     case 'MatMulInteger':
-      return { input: xi([2, 4]), inits: [w('B', wt, [4, 3]), zp('za', x, []), zp('zb', wt, [3])], outType: 'int32', node: { opType: op, inputs: ['X', 'B', 'za', 'zb'], outputs: ['Y'] } };
+      return {
+        input: xi([2, 4]),
+        inits: [w('B', wt, [4, 3]), zp('za', x, []), zp('zb', wt, [3])],
+        outType: 'int32',
+        node: { opType: op, inputs: ['X', 'B', 'za', 'zb'], outputs: ['Y'] },
+      };
     case 'ConvInteger':
-      return { input: xi([1, 1, 4, 4]), inits: [w('W', wt, [2, 1, 3, 3]), zp('zx', x, []), zp('zw', wt, [])], outType: 'int32', node: { opType: op, inputs: ['X', 'W', 'zx', 'zw'], outputs: ['Y'] } };
+      return {
+        input: xi([1, 1, 4, 4]),
+        inits: [w('W', wt, [2, 1, 3, 3]), zp('zx', x, []), zp('zw', wt, [])],
+        outType: 'int32',
+        node: { opType: op, inputs: ['X', 'W', 'zx', 'zw'], outputs: ['Y'] },
+      };
     case 'QuantizeLinear':
-      return { input: fx, inits: [f('s', []), zp('z', wt, [])], outType: wt, node: { opType: op, inputs: ['X', 's', 'z'], outputs: ['Y'] } };
+      return {
+        input: fx,
+        inits: [f('s', []), zp('z', wt, [])],
+        outType: wt,
+        node: { opType: op, inputs: ['X', 's', 'z'], outputs: ['Y'] },
+      };
     case 'DequantizeLinear':
-      return { input: xi([2, 4]), inits: [f('s', [4]), zp('z', x, [4])], outType: 'float32', node: { opType: op, inputs: ['X', 's', 'z'], outputs: ['Y'], attributes: [attr.int('axis', 1)] } };
+      return {
+        input: xi([2, 4]),
+        inits: [f('s', [4]), zp('z', x, [4])],
+        outType: 'float32',
+        node: { opType: op, inputs: ['X', 's', 'z'], outputs: ['Y'], attributes: [attr.int('axis', 1)] },
+      };
     case 'QLinearConv':
       return {
-        input: xi([1, 1, 4, 4]), outType: x,
-        inits: [f('xs', []), zp('xz', x, []), w('W', wt, [2, 1, 3, 3]), f('ws', [2]), zp('wz', wt, [2]), f('ys', [], 0.2), zp('yz', x, []), makeTensor('B', 'int32', [2], new Int32Array([3, -4]))],
+        input: xi([1, 1, 4, 4]),
+        outType: x,
+        inits: [
+          f('xs', []),
+          zp('xz', x, []),
+          w('W', wt, [2, 1, 3, 3]),
+          f('ws', [2]),
+          zp('wz', wt, [2]),
+          f('ys', [], 0.2),
+          zp('yz', x, []),
+          makeTensor('B', 'int32', [2], new Int32Array([3, -4])),
+        ],
         node: { opType: op, inputs: ['X', 'xs', 'xz', 'W', 'ws', 'wz', 'ys', 'yz', 'B'], outputs: ['Y'] },
       };
     default:
@@ -54,8 +118,18 @@ for (const [op, info] of Object.entries(QUANT_KERNELS)) {
       const c = caseFor(op as keyof typeof QUANT_KERNELS, x, wt);
       if (!c) return t.fail(`no test case for ${op}: add one when the table gains a row`);
       // Zero points must match the quantized tensor's type; QLinearConv's zero-point inputs already do.
-      const graph = { inputs: [tensorValueInfo('X', c.input.dtype === 'float32' ? 'float32' : c.input.dtype === 'int8' ? 'int8' : 'uint8')], outputs: [tensorValueInfo('Y', c.outType)], initializers: c.inits, nodes: [c.node] };
-      const model = createModel({ graph, opsets: { '': Math.max(13, info.sinceOpset), ...(info.domain ? { [info.domain]: 1 } : {}) } });
+      const graph = {
+        inputs: [
+          tensorValueInfo('X', c.input.dtype === 'float32' ? 'float32' : c.input.dtype === 'int8' ? 'int8' : 'uint8'),
+        ],
+        outputs: [tensorValueInfo('Y', c.outType)],
+        initializers: c.inits,
+        nodes: [c.node],
+      };
+      const model = createModel({
+        graph,
+        opsets: { '': Math.max(13, info.sinceOpset), ...(info.domain ? { [info.domain]: 1 } : {}) },
+      });
       const s = await createOrtSession(writeModel(model));
       const out = await s.run({ X: c.input });
       await s.release();
@@ -67,12 +141,16 @@ for (const [op, info] of Object.entries(QUANT_KERNELS)) {
 
 t.test('ConvInteger rejects a per-channel weight zero point on CPU (why the table says scalar only)', async (t) => {
   const graph = {
-    inputs: [tensorValueInfo('X', 'uint8')], outputs: [tensorValueInfo('Y', 'int32')],
+    inputs: [tensorValueInfo('X', 'uint8')],
+    outputs: [tensorValueInfo('Y', 'int32')],
     initializers: [w('W', 'int8', [2, 1, 3, 3]), zp('zx', 'uint8', []), zp('zw', 'int8', [2])],
     nodes: [{ opType: 'ConvInteger', inputs: ['X', 'W', 'zx', 'zw'], outputs: ['Y'] }],
   };
   const s = await createOrtSession(writeModel(createModel({ graph, opsets: { '': 13 } })));
-  await t.rejects(s.run({ X: { dtype: 'uint8', dims: [1, 1, 4, 4], data: new Uint8Array(16) } }), { code: 'EF_ERR_RUNTIME_RUN', message: /per-tensor|Non per-tensor/ });
+  await t.rejects(s.run({ X: { dtype: 'uint8', dims: [1, 1, 4, 4], data: new Uint8Array(16) } }), {
+    code: 'EF_ERR_RUNTIME_RUN',
+    message: /per-tensor|Non per-tensor/,
+  });
   await s.release();
 });
 

@@ -1,6 +1,19 @@
 import t from 'tap';
-import { float16BitsToFloat32, float32ToFloat16Bits, fromFloat16Array, toFloat16Array, countFloat16Overflows } from '@edgefleet/compress/quant/fp16';
-import { activationQParams, dequantizePerChannel, dequantizeValue, outputChannelAxis, quantizePerChannelInt8, quantizeValue } from '@edgefleet/compress/quant/int8';
+import {
+  float16BitsToFloat32,
+  float32ToFloat16Bits,
+  fromFloat16Array,
+  toFloat16Array,
+  countFloat16Overflows,
+} from '@edgefleet/compress/quant/fp16';
+import {
+  activationQParams,
+  dequantizePerChannel,
+  dequantizeValue,
+  outputChannelAxis,
+  quantizePerChannelInt8,
+  quantizeValue,
+} from '@edgefleet/compress/quant/int8';
 import { roundHalfEven } from '@edgefleet/compress/quant/rounding';
 
 /** Seeded PRNG (mulberry32) so every table is reproducible. */
@@ -15,7 +28,17 @@ function rng(seed: number): () => number {
 }
 
 t.test('roundHalfEven matches nearbyint ties-to-even', async (t) => {
-  const table: Array<[number, number]> = [[0.5, 0], [1.5, 2], [2.5, 2], [-0.5, -0], [-1.5, -2], [-2.5, -2], [2.4, 2], [-2.6, -3], [3, 3]];
+  const table: Array<[number, number]> = [
+    [0.5, 0],
+    [1.5, 2],
+    [2.5, 2],
+    [-0.5, -0],
+    [-1.5, -2],
+    [-2.5, -2],
+    [2.4, 2],
+    [-2.6, -3],
+    [3, 3],
+  ];
   for (const [x, want] of table) t.equal(roundHalfEven(x) + 0, want + 0, `round(${x})`);
 });
 
@@ -49,7 +72,11 @@ t.test('float16 edge cases', async (t) => {
   t.equal(float16BitsToFloat32(0xfc00), -Infinity);
   t.equal(float16BitsToFloat32(0x0001), 2 ** -24);
   t.equal(float16BitsToFloat32(0x7bff), 65504);
-  t.equal(countFloat16Overflows(new Float32Array([1, 65504, 65520, -7e4, Infinity])), 2, 'Infinity itself is not an overflow');
+  t.equal(
+    countFloat16Overflows(new Float32Array([1, 65504, 65520, -7e4, Infinity])),
+    2,
+    'Infinity itself is not an overflow',
+  );
 });
 
 t.test('float16 round trip: every half bit pattern survives, random floats stay within half an ulp', async (t) => {
@@ -92,7 +119,7 @@ t.test('per-channel int8: error ≤ scale/2 per channel, scales per the right ax
     // Channels with very different magnitudes: per-tensor scales would crush the small ones.
     const w = new Float32Array(n);
     const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    for (let i = 0; i < n; i++) w[i] = (r() - 0.5) * 10 ** ((Math.floor(i / inner) % (shape[axis] ?? 1)) % 3 - 1);
+    for (let i = 0; i < n; i++) w[i] = (r() - 0.5) * 10 ** (((Math.floor(i / inner) % (shape[axis] ?? 1)) % 3) - 1);
     const { q, scales } = quantizePerChannelInt8(w, shape, axis);
     t.equal(scales.length, shape[axis], `${name}: one scale per output channel`);
     const back = dequantizePerChannel(q, scales, shape, axis);

@@ -2,14 +2,30 @@ import t from 'tap';
 import { decodeMessage, deviceTopic, encodeMessage, parseTopic, type Hello } from '@edgefleet/shared';
 
 const hello: Hello = {
-  type: 'hello', v: 1, deviceId: 'dev-1', deviceClass: 'rpi4', agentVersion: '0.1.0',
+  type: 'hello',
+  v: 1,
+  deviceId: 'dev-1',
+  deviceClass: 'rpi4',
+  agentVersion: '0.1.0',
   runtime: { node: 'v20', onnxruntime: '1.30.0' },
-  capabilities: { cpuModel: 'x', cores: 4, memoryBytes: 1024, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' },
-  currentModel: null, sentAt: 1,
+  capabilities: {
+    cpuModel: 'x',
+    cores: 4,
+    memoryBytes: 1024,
+    executionProviders: ['cpu'],
+    precisions: ['fp32'],
+    powerSource: 'none',
+  },
+  currentModel: null,
+  sentAt: 1,
 };
 
 t.test('topics round-trip through build and parse', async (t) => {
-  t.same(parseTopic(deviceTopic('dev-1', 'hello')), { deviceId: 'dev-1', channel: 'hello', direction: 'device-to-server' });
+  t.same(parseTopic(deviceTopic('dev-1', 'hello')), {
+    deviceId: 'dev-1',
+    channel: 'hello',
+    direction: 'device-to-server',
+  });
   t.same(parseTopic(deviceTopic('dev-1', 'desired'))?.direction, 'server-to-device');
   t.equal(parseTopic('ef/v1/devices/+/hello'), null);
   t.equal(parseTopic('other/topic'), null);
@@ -22,7 +38,12 @@ const table: Array<[string, string, Uint8Array, string]> = [
   ['malformed json', deviceTopic('dev-1', 'hello'), Buffer.from('{not json'), 'malformed-json'],
   ['unknown type', deviceTopic('dev-1', 'hello'), Buffer.from('{"type":"nope","v":1}'), 'unknown-type'],
   ['wrong channel', deviceTopic('dev-1', 'status'), encodeMessage(hello), 'wrong-channel'],
-  ['schema', deviceTopic('dev-1', 'hello'), Buffer.from(JSON.stringify({ ...hello, capabilities: { cores: -1 } })), 'schema'],
+  [
+    'schema',
+    deviceTopic('dev-1', 'hello'),
+    Buffer.from(JSON.stringify({ ...hello, capabilities: { cores: -1 } })),
+    'schema',
+  ],
   ['device mismatch', deviceTopic('dev-2', 'hello'), encodeMessage(hello), 'device-mismatch'],
 ];
 

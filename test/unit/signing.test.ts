@@ -1,22 +1,48 @@
 import t from 'tap';
 import {
-  canonicalJson, createManifestSigner, describeArtifact, desiredSchema, encodeWindowBitmap, generateSigningKeyPem,
-  MAX_CHUNK_MESSAGE_BYTES, maxPayloadBytesFor, parseTrustedKey, requestedIndices, sha256Hex, verifySignature,
+  canonicalJson,
+  createManifestSigner,
+  describeArtifact,
+  desiredSchema,
+  encodeWindowBitmap,
+  generateSigningKeyPem,
+  MAX_CHUNK_MESSAGE_BYTES,
+  maxPayloadBytesFor,
+  parseTrustedKey,
+  requestedIndices,
+  sha256Hex,
+  verifySignature,
   type ManifestBody,
 } from '@edgefleet/shared';
 
 function body(keyId: string): ManifestBody {
   const artifact = describeArtifact(new Uint8Array(5000).fill(7), 2048);
   return {
-    deviceId: 'dev-1', deviceClass: 'pi4', deploymentId: 'dep-1', rolloutId: 'ro-1', purpose: 'rollout', variantId: 'v-int8',
-    format: 'onnx', artifact: { ...artifact, chunks: [...artifact.chunks] },
-    golden: { inputs: { x: { dims: [1, 2], data: Buffer.from(new Float32Array([1, 2]).buffer).toString('base64') } }, labels: [1], minAccuracy: 1 },
-    budgets: { latencyP95Ms: 20, custom: 'kept' }, previous: null, issuedAt: 1_700_000_000_000, keyId,
+    deviceId: 'dev-1',
+    deviceClass: 'pi4',
+    deploymentId: 'dep-1',
+    rolloutId: 'ro-1',
+    purpose: 'rollout',
+    variantId: 'v-int8',
+    format: 'onnx',
+    artifact: { ...artifact, chunks: [...artifact.chunks] },
+    golden: {
+      inputs: { x: { dims: [1, 2], data: Buffer.from(new Float32Array([1, 2]).buffer).toString('base64') } },
+      labels: [1],
+      minAccuracy: 1,
+    },
+    budgets: { latencyP95Ms: 20, custom: 'kept' },
+    previous: null,
+    issuedAt: 1_700_000_000_000,
+    keyId,
   };
 }
 
 t.test('canonicalJson sorts keys at every depth, drops undefined, refuses non-finite numbers', async (t) => {
-  t.equal(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: 'x' }, u: undefined }), '{"a":{"c":"x","d":[3,{"y":2,"z":1}]},"b":1}');
+  t.equal(
+    canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: 'x' }, u: undefined }),
+    '{"a":{"c":"x","d":[3,{"y":2,"z":1}]},"b":1}',
+  );
   t.equal(canonicalJson({ a: 1, b: 2 }), canonicalJson({ b: 2, a: 1 }));
   t.throws(() => canonicalJson({ a: Number.NaN }), TypeError);
   t.throws(() => canonicalJson({ a: 1n }), TypeError);
@@ -28,7 +54,11 @@ t.test('a signed manifest round-trips through JSON and the schema and verifies',
   const trusted = [parseTrustedKey(signer.publicKey)];
   t.equal(trusted[0]?.keyId, signer.keyId, 'the key id is derived from the public key alone');
   const b = body(signer.keyId);
-  const wire = JSON.stringify({ type: 'desired', v: 1, deviceId: 'dev-1', body: b, signature: signer.sign(b) }, null, 2);
+  const wire = JSON.stringify(
+    { type: 'desired', v: 1, deviceId: 'dev-1', body: b, signature: signer.sign(b) },
+    null,
+    2,
+  );
   const parsed = desiredSchema.parse(JSON.parse(wire));
   t.same(verifySignature(parsed.body, parsed.body.keyId, parsed.signature, trusted), { ok: true, keyId: signer.keyId });
 });
@@ -41,7 +71,11 @@ t.test('tampering, unknown keys and missing signatures are rejected with their r
   const sig = signer.sign(b);
   const tampered = { ...b, artifact: { ...b.artifact, sha256: sha256Hex(Buffer.from('evil')) } };
   t.match(verifySignature(tampered, b.keyId, sig, trusted), { ok: false, reason: 'bad-signature' });
-  t.match(verifySignature({ ...b, minAccuracy: 0 }, b.keyId, sig, trusted), { ok: false, reason: 'bad-signature' }, 'an added key breaks the signature');
+  t.match(
+    verifySignature({ ...b, minAccuracy: 0 }, b.keyId, sig, trusted),
+    { ok: false, reason: 'bad-signature' },
+    'an added key breaks the signature',
+  );
   t.match(verifySignature(b, b.keyId, undefined, trusted), { ok: false, reason: 'unsigned' });
   t.match(verifySignature(b, b.keyId, '', trusted), { ok: false, reason: 'unsigned' });
   const foreign = body(other.keyId);
@@ -61,13 +95,22 @@ t.test('rotation: an agent trusting two keys accepts manifests signed by either'
   }
   const onlyNew = [parseTrustedKey(newKey.publicKey)];
   const b = body(oldKey.keyId);
-  t.match(verifySignature(b, b.keyId, oldKey.sign(b), onlyNew), { ok: false, reason: 'unknown-key' }, 'after the old key is dropped');
+  t.match(
+    verifySignature(b, b.keyId, oldKey.sign(b), onlyNew),
+    { ok: false, reason: 'unknown-key' },
+    'after the old key is dropped',
+  );
 });
 
 t.test('trusted keys parse from raw base64 and PEM and refuse anything else', async (t) => {
   const signer = createManifestSigner(generateSigningKeyPem());
   const { createPublicKey } = await import('node:crypto');
-  const pem = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(signer.publicKey, 'base64').toString('base64url') }, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString();
+  const pem = createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(signer.publicKey, 'base64').toString('base64url') },
+    format: 'jwk',
+  })
+    .export({ format: 'pem', type: 'spki' })
+    .toString();
   t.equal(parseTrustedKey(pem).keyId, signer.keyId);
   t.throws(() => parseTrustedKey('not a key'), TypeError);
   t.throws(() => parseTrustedKey(Buffer.alloc(16).toString('base64')), TypeError);

@@ -3,7 +3,16 @@ import t from 'tap';
 import { effectsAt, NO_FAULT, parseFaults } from '@edgefleet/simulators';
 
 t.test('thermal throttling ramps linearly to its slowdown, then holds until it ends', async (t) => {
-  const [f] = parseFaults([{ kind: 'thermal-throttle', target: { deviceClass: 'rpi4' }, startAt: 1000, durationMs: 10_000, slowdown: 3, rampMs: 4000 }]);
+  const [f] = parseFaults([
+    {
+      kind: 'thermal-throttle',
+      target: { deviceClass: 'rpi4' },
+      startAt: 1000,
+      durationMs: 10_000,
+      slowdown: 3,
+      rampMs: 4000,
+    },
+  ]);
   const fx = (at: number) => effectsAt(f ? [f] : [], 'd1', 'rpi4', at);
   t.same(fx(999), NO_FAULT, 'nothing before the start');
   t.equal(fx(1000).slowdown, 1, 'starts at full speed');
@@ -24,14 +33,32 @@ t.test('faults target devices, fold together, and replay identically', async (t)
     { kind: 'slow-link', target: { deviceIds: ['d1'] }, startAt: 0, bytesPerSecond: 1000 },
     { kind: 'crash', target: { deviceIds: ['d1'] }, startAt: 500, durationMs: 10 },
   ]);
-  t.match(effectsAt(faults, 'd2', 'cam', 150), { int8Accuracy: 0.35, online: false, skewMs: -300, crashed: false, linkBytesPerSecond: null });
-  t.match(effectsAt(faults, 'd1', 'cam', 250), { int8Accuracy: null, online: true, skewMs: 200, linkBytesPerSecond: 1000 });
+  t.match(effectsAt(faults, 'd2', 'cam', 150), {
+    int8Accuracy: 0.35,
+    online: false,
+    skewMs: -300,
+    crashed: false,
+    linkBytesPerSecond: null,
+  });
+  t.match(effectsAt(faults, 'd1', 'cam', 250), {
+    int8Accuracy: null,
+    online: true,
+    skewMs: 200,
+    linkBytesPerSecond: 1000,
+  });
   t.match(effectsAt(faults, 'd1', 'cam', 505), { crashed: true, online: false });
-  t.same(effectsAt(faults, 'd1', 'cam', 505), effectsAt(faults, 'd1', 'cam', 505), 'pure: the same moment gives the same effects');
+  t.same(
+    effectsAt(faults, 'd1', 'cam', 505),
+    effectsAt(faults, 'd1', 'cam', 505),
+    'pure: the same moment gives the same effects',
+  );
 });
 
 t.test('bad schedules are refused', async (t) => {
   t.throws(() => parseFaults([{ kind: 'disconnect', target: {}, startAt: 0 }]), 'a target is required');
-  t.throws(() => parseFaults([{ kind: 'thermal-throttle', target: { deviceClass: 'x' }, startAt: 0, slowdown: 0.5 }]), 'slowdown below 1');
+  t.throws(
+    () => parseFaults([{ kind: 'thermal-throttle', target: { deviceClass: 'x' }, startAt: 0, slowdown: 0.5 }]),
+    'slowdown below 1',
+  );
   t.throws(() => parseFaults([{ kind: 'meteor', target: { deviceClass: 'x' }, startAt: 0 } as never]), 'unknown kind');
 });

@@ -2,8 +2,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import {
-  counterDelta, createLatencyHistogram, createModelledPowerSource, createSysfsThermalReader, readCpuTempC,
-  selectPowerSource, top1Confidences, HISTOGRAM_GROWTH,
+  counterDelta,
+  createLatencyHistogram,
+  createModelledPowerSource,
+  createSysfsThermalReader,
+  readCpuTempC,
+  selectPowerSource,
+  top1Confidences,
+  HISTOGRAM_GROWTH,
 } from '@edgefleet/agent';
 
 function write(path: string, text: string): void {
@@ -27,8 +33,15 @@ t.test('histogram percentiles are within one bucket of the exact nearest-rank va
     for (const v of values) h.record(v);
     const sorted = [...values].sort((a, b) => a - b);
     const s = h.summary();
-    if (!s) { t.fail('summary missing'); continue; }
-    for (const [q, got] of [[0.5, s.p50], [0.95, s.p95], [0.99, s.p99]] as const) {
+    if (!s) {
+      t.fail('summary missing');
+      continue;
+    }
+    for (const [q, got] of [
+      [0.5, s.p50],
+      [0.95, s.p95],
+      [0.99, s.p99],
+    ] as const) {
       const want = exact(sorted, q);
       t.ok(Math.abs(got - want) / want <= HISTOGRAM_GROWTH - 1, `${name}: p${q * 100} ${got} vs exact ${want}`);
     }
@@ -41,7 +54,11 @@ t.test('histogram: empty, single value, bad samples, reset', async (t) => {
   const h = createLatencyHistogram();
   t.equal(h.summary(), null);
   h.record(7.5);
-  t.same(h.summary(), { p50: 7.5, p95: 7.5, p99: 7.5, max: 7.5, mean: 7.5 }, 'one sample: every percentile is clamped to it');
+  t.same(
+    h.summary(),
+    { p50: 7.5, p95: 7.5, p99: 7.5, max: 7.5, mean: 7.5 },
+    'one sample: every percentile is clamped to it',
+  );
   h.record(Number.NaN);
   h.record(-1);
   h.record(Infinity);

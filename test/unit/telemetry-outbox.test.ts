@@ -5,8 +5,17 @@ import { openOutbox } from '@edgefleet/agent';
 import { PROTOCOL_VERSION, type AnyMessage } from '@edgefleet/shared';
 
 /** A heartbeat is the smallest valid message; the outbox stores any message. */
-const msg = (seq: number): AnyMessage => ({ type: 'heartbeat', v: PROTOCOL_VERSION, deviceId: 'dev-1', seq, uptimeMs: 0, currentModel: null, sentAt: seq });
-const seqs = (entries: ReadonlyArray<{ message: AnyMessage }>) => entries.map((e) => (e.message as { seq: number }).seq);
+const msg = (seq: number): AnyMessage => ({
+  type: 'heartbeat',
+  v: PROTOCOL_VERSION,
+  deviceId: 'dev-1',
+  seq,
+  uptimeMs: 0,
+  currentModel: null,
+  sentAt: seq,
+});
+const seqs = (entries: ReadonlyArray<{ message: AnyMessage }>) =>
+  entries.map((e) => (e.message as { seq: number }).seq);
 
 t.test('entries come out in order and leave only when acknowledged', async (t) => {
   const outbox = openOutbox({ dir: t.testdir(), segmentEntries: 4 });
@@ -39,7 +48,11 @@ t.test('the byte bound drops whole oldest segments and deletes their files', asy
   t.ok(outbox.bytes() <= 2_000 + 5 * 200, `bytes on disk stay near the bound (${outbox.bytes()})`);
   t.equal(outbox.droppedTotal() + outbox.pending(), 60, 'every entry is either pending or counted as dropped');
   const left = seqs(outbox.peek(1000));
-  t.same(left, Array.from({ length: left.length }, (_, i) => 60 - left.length + i), 'what is left is the newest, contiguous');
+  t.same(
+    left,
+    Array.from({ length: left.length }, (_, i) => 60 - left.length + i),
+    'what is left is the newest, contiguous',
+  );
   t.ok(readdirSync(dir).filter((f) => f.startsWith('seg-')).length <= 4);
 });
 

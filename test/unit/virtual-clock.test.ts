@@ -26,7 +26,10 @@ t.test('timers fire in time order, ties in the order set, only when advanced', a
 t.test('a timer set while firing runs in the same advance when it is due; cancelled timers never run', async (t) => {
   const clock = createVirtualClock(0);
   const fired: number[] = [];
-  const tick = () => { fired.push(clock.now()); if (fired.length < 5) clock.setTimeout(tick, 100); };
+  const tick = () => {
+    fired.push(clock.now());
+    if (fired.length < 5) clock.setTimeout(tick, 100);
+  };
   clock.setTimeout(tick, 100);
   const cancelled = clock.setTimeout(() => fired.push(-1), 250);
   clock.clearTimeout(cancelled);
@@ -43,7 +46,9 @@ t.test('time never runs backwards; odd delays are read as zero', async (t) => {
   const clock = createVirtualClock(500);
   t.throws(() => clock.advanceTo(499), RangeError);
   let at = -1;
-  clock.setTimeout(() => { at = clock.now(); }, Number.NaN);
+  clock.setTimeout(() => {
+    at = clock.now();
+  }, Number.NaN);
   clock.setTimeout(() => undefined, -50);
   clock.advanceTo(500);
   t.equal(at, 500, 'a NaN delay fires at once');
@@ -60,5 +65,8 @@ t.test('thousands of timers come out sorted (the heap)', async (t) => {
   }
   clock.advanceTo(100_000);
   t.equal(seen.length, 5000);
-  t.ok(seen.every((v, i) => i === 0 || (seen[i - 1] as number) <= v), 'fired in non-decreasing time');
+  t.ok(
+    seen.every((v, i) => i === 0 || (seen[i - 1] as number) <= v),
+    'fired in non-decreasing time',
+  );
 });

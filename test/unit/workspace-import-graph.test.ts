@@ -15,7 +15,8 @@ const AGENT_FORBIDDEN_WORKSPACES = ['server', 'compress', 'simulators', 'cli'];
 const FORBIDDEN_PACKAGES = ['aedes', 'better-sqlite3', 'fastify'];
 const TOOLKIT_FORBIDDEN_WORKSPACES = ['server', 'agent', 'simulators', 'cli'];
 const TOOLKIT_FORBIDDEN_PACKAGES = [...FORBIDDEN_PACKAGES, 'mqtt', 'pino', 'node-cron'];
-const SPECIFIER = /(?:^|[;\s])(?:import|export)\s[^;]*?\sfrom\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|[;\s])import\s+['"]([^'"]+)['"]|new URL\(\s*['"](\.[^'"]+)['"]/gm;
+const SPECIFIER =
+  /(?:^|[;\s])(?:import|export)\s[^;]*?\sfrom\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|[;\s])import\s+['"]([^'"]+)['"]|new URL\(\s*['"](\.[^'"]+)['"]/gm;
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -41,13 +42,24 @@ function resolveImport(from: string, spec: string, root: string): { file?: strin
   return { pkg: spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string) };
 }
 
-interface GraphViolation { readonly file: string; readonly import: string; readonly why: string }
+interface GraphViolation {
+  readonly file: string;
+  readonly import: string;
+  readonly why: string;
+}
 
-interface Rules { readonly workspaces: readonly string[]; readonly packages: readonly string[] }
+interface Rules {
+  readonly workspaces: readonly string[];
+  readonly packages: readonly string[];
+}
 const AGENT_RULES: Rules = { workspaces: AGENT_FORBIDDEN_WORKSPACES, packages: FORBIDDEN_PACKAGES };
 
 /** Walks every import reachable from `entries`; returns what it visited and every violation of `rules`. */
-function walkImports(entries: readonly string[], root: string, rules: Rules = AGENT_RULES): { visited: Set<string>; violations: GraphViolation[] } {
+function walkImports(
+  entries: readonly string[],
+  root: string,
+  rules: Rules = AGENT_RULES,
+): { visited: Set<string>; violations: GraphViolation[] } {
   const visited = new Set<string>();
   const violations: GraphViolation[] = [];
   const queue = [...entries];
@@ -61,7 +73,8 @@ function walkImports(entries: readonly string[], root: string, rules: Rules = AG
       const spec = (match[1] ?? match[2] ?? match[3] ?? match[4]) as string;
       const target = resolveImport(file, spec, root);
       const rel = relative(root, file);
-      if (target.pkg && rules.packages.includes(target.pkg)) violations.push({ file: rel, import: spec, why: `package ${target.pkg}` });
+      if (target.pkg && rules.packages.includes(target.pkg))
+        violations.push({ file: rel, import: spec, why: `package ${target.pkg}` });
       if (target.file) {
         const ws = relative(root, target.file).split(/[\\/]/)[0] as string;
         if (rules.workspaces.includes(ws)) violations.push({ file: rel, import: spec, why: `reaches ${ws}/` });
@@ -90,18 +103,32 @@ function dependencyClosure(deps: readonly string[]): Set<string> {
 
 t.test('the agent import graph stays inside agent/ and shared/', async (t) => {
   const { visited, violations } = walkImports(tsFiles(join(ROOT, 'agent/src')), ROOT);
-  t.ok([...visited].some((f) => f.includes(join('shared', 'src'))), 'the walk follows @edgefleet/shared imports');
-  t.ok([...visited].some((f) => f.endsWith(join('link', 'agent-link.ts'))), 'the walk covers the link');
+  t.ok(
+    [...visited].some((f) => f.includes(join('shared', 'src'))),
+    'the walk follows @edgefleet/shared imports',
+  );
+  t.ok(
+    [...visited].some((f) => f.endsWith(join('link', 'agent-link.ts'))),
+    'the walk covers the link',
+  );
   t.same(violations, [], 'no import reaches server/, compress/, simulators/, cli/ or a server-only package');
 });
 
 t.test('the model toolkit reaches shared/ only, and no broker, store or HTTP package', async (t) => {
   const rules: Rules = { workspaces: TOOLKIT_FORBIDDEN_WORKSPACES, packages: TOOLKIT_FORBIDDEN_PACKAGES };
   const { visited, violations } = walkImports(tsFiles(join(ROOT, 'compress/src')), ROOT, rules);
-  t.ok([...visited].some((f) => f.endsWith(join('compress', 'src', 'runtime', 'ort.ts'))), 'the walk covers the onnxruntime wrapper');
-  t.ok([...visited].some((f) => f.includes(join('shared', 'src'))), 'the walk follows @edgefleet/shared imports');
+  t.ok(
+    [...visited].some((f) => f.endsWith(join('compress', 'src', 'runtime', 'ort.ts'))),
+    'the walk covers the onnxruntime wrapper',
+  );
+  t.ok(
+    [...visited].some((f) => f.includes(join('shared', 'src'))),
+    'the walk follows @edgefleet/shared imports',
+  );
   t.same(violations, [], 'compress/ imports nothing of the fleet');
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'compress/package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'compress/package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
   const ours = Object.keys(pkg.dependencies ?? {}).filter((d) => d.startsWith('@edgefleet/'));
   t.same(ours, ['@edgefleet/shared'], 'compress/package.json depends on no other workspace');
 });
@@ -111,13 +138,22 @@ t.test("the CLI's model commands import the toolkit through its public index onl
     const text = readFileSync(join(ROOT, 'cli/src/commands', `${command}.ts`), 'utf8');
     const specs = [...text.matchAll(SPECIFIER)].map((m) => (m[1] ?? m[2] ?? m[3] ?? m[4]) as string);
     t.ok(specs.includes('@edgefleet/compress'), `${command} imports @edgefleet/compress`);
-    t.same(specs.filter((s) => s.startsWith('@edgefleet/') && s !== '@edgefleet/compress' && s !== '@edgefleet/shared'), [], `${command} imports no other workspace or toolkit subpath`);
+    t.same(
+      specs.filter((s) => s.startsWith('@edgefleet/') && s !== '@edgefleet/compress' && s !== '@edgefleet/shared'),
+      [],
+      `${command} imports no other workspace or toolkit subpath`,
+    );
   }
 });
 
 t.test('the walker catches a forbidden import (it can fail)', async (t) => {
   const dir = t.testdir({
-    agent: { src: { 'a.ts': "import { b } from './b.js';\n", 'b.ts': "export { openStore } from '@edgefleet/server/store/db';\nimport Database from 'better-sqlite3';\n" } },
+    agent: {
+      src: {
+        'a.ts': "import { b } from './b.js';\n",
+        'b.ts': "export { openStore } from '@edgefleet/server/store/db';\nimport Database from 'better-sqlite3';\n",
+      },
+    },
     server: { src: { store: { 'db.ts': 'export const openStore = 1;\n' } } },
   });
   const { violations } = walkImports([join(dir, 'agent/src/a.ts')], dir);
@@ -125,9 +161,17 @@ t.test('the walker catches a forbidden import (it can fail)', async (t) => {
 });
 
 t.test('agent/package.json pulls no server-only dependency, directly or transitively', async (t) => {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'agent/package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'agent/package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
   const direct = Object.keys(pkg.dependencies ?? {});
-  for (const name of [...FORBIDDEN_PACKAGES, '@edgefleet/server', '@edgefleet/compress', '@edgefleet/simulators', '@edgefleet/cli']) {
+  for (const name of [
+    ...FORBIDDEN_PACKAGES,
+    '@edgefleet/server',
+    '@edgefleet/compress',
+    '@edgefleet/simulators',
+    '@edgefleet/cli',
+  ]) {
     t.notOk(direct.includes(name), `agent does not depend on ${name}`);
   }
   const closure = dependencyClosure(direct.filter((d) => !d.startsWith('@edgefleet/')));

@@ -9,8 +9,16 @@
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import {
-  chunkRange, encodeWindowBitmap, isEdgefleetError, MAX_CHUNK_WINDOW, PROTOCOL_VERSION, sha256Hex,
-  type Chunk, type ChunkNack, type ChunkRequest, type ManifestBody,
+  chunkRange,
+  encodeWindowBitmap,
+  isEdgefleetError,
+  MAX_CHUNK_WINDOW,
+  PROTOCOL_VERSION,
+  sha256Hex,
+  type Chunk,
+  type ChunkNack,
+  type ChunkRequest,
+  type ManifestBody,
 } from '@edgefleet/shared';
 import { backoffDelay, validateBackoff, type BackoffPolicy } from '../link/backoff.js';
 import type { Clock, RandomSource } from '../link/clock.js';
@@ -87,8 +95,14 @@ async function resumeDone(store: ArtifactStore, body: ManifestBody): Promise<Set
 
 function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
-    const timer = clock.setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clock.clearTimeout(timer); resolve(); };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clock.clearTimeout(timer);
+      resolve();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -133,13 +147,21 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
     unsynced = [];
     await file.datasync();
     for (const index of batch) synced.add(index);
-    await writeFileAtomic(store.bitmapPath(sha256), JSON.stringify({ sha256, chunkSize, done: [...synced].sort((a, b) => a - b) } satisfies PersistedBitmap));
+    await writeFileAtomic(
+      store.bitmapPath(sha256),
+      JSON.stringify({ sha256, chunkSize, done: [...synced].sort((a, b) => a - b) } satisfies PersistedBitmap),
+    );
   }
 
   function noteMismatch(index: number, reason: 'digest-mismatch' | 'size-mismatch', detail: string): void {
     const n = (mismatches.get(index) ?? 0) + 1;
     mismatches.set(index, n);
-    if (n >= maxMismatches) fatal = stepFailure('verify', reason, `chunk ${index}: ${detail} (${n} times); the server's artifact does not match the signed manifest`);
+    if (n >= maxMismatches)
+      fatal = stepFailure(
+        'verify',
+        reason,
+        `chunk ${index}: ${detail} (${n} times); the server's artifact does not match the signed manifest`,
+      );
   }
 
   function handleChunk(message: Chunk): void {
@@ -152,10 +174,18 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
       counts.corrupt += 1;
     } else if (data.byteLength !== end - start) {
       counts.corrupt += 1;
-      noteMismatch(message.index, 'size-mismatch', `${data.byteLength} bytes where the manifest implies ${end - start}`);
+      noteMismatch(
+        message.index,
+        'size-mismatch',
+        `${data.byteLength} bytes where the manifest implies ${end - start}`,
+      );
     } else if (actual !== chunks[message.index]) {
       counts.corrupt += 1;
-      noteMismatch(message.index, 'digest-mismatch', `sha256 ${actual.slice(0, 12)}… where the manifest says ${chunks[message.index]?.slice(0, 12)}…`);
+      noteMismatch(
+        message.index,
+        'digest-mismatch',
+        `sha256 ${actual.slice(0, 12)}… where the manifest says ${chunks[message.index]?.slice(0, 12)}…`,
+      );
     } else {
       writes = writes.then(async () => {
         if (done.has(message.index)) return;
@@ -166,7 +196,10 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
       });
     }
     // A failed write surfaces where the loop awaits `writes`; here it only must not go unhandled.
-    writes.then(() => wake?.(), () => wake?.());
+    writes.then(
+      () => wake?.(),
+      () => wake?.(),
+    );
   }
 
   function handleNack(message: ChunkNack): void {
@@ -176,15 +209,23 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
 
   const unlisten = options.transport.listen((message) => {
     if (message.deploymentId !== body.deploymentId) return;
-    if (message.type === 'chunk') handleChunk(message); else handleNack(message);
+    if (message.type === 'chunk') handleChunk(message);
+    else handleNack(message);
   });
 
   /** Resolves when every wanted chunk is done, something fatal happened, a nack came, or the timeout passed. */
   function waitWindow(wanted: readonly number[]): Promise<void> {
     return new Promise((resolve) => {
-      const finish = () => { clock.clearTimeout(timer); wake = null; signal?.removeEventListener('abort', finish); resolve(); };
+      const finish = () => {
+        clock.clearTimeout(timer);
+        wake = null;
+        signal?.removeEventListener('abort', finish);
+        resolve();
+      };
       const timer = clock.setTimeout(finish, timeoutMs);
-      wake = () => { if (fatal || nackWaitMs !== 0 || wanted.every((i) => done.has(i))) finish(); };
+      wake = () => {
+        if (fatal || nackWaitMs !== 0 || wanted.every((i) => done.has(i))) finish();
+      };
       signal?.addEventListener('abort', finish, { once: true });
       wake();
     });
@@ -203,8 +244,16 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
       for (let i = first; i < first + count && wanted.length < window; i += 1) if (!done.has(i)) wanted.push(i);
       const spanEnd = (wanted[wanted.length - 1] ?? first) + 1;
       const request: ChunkRequest = {
-        type: 'chunk-req', v: PROTOCOL_VERSION, deviceId: options.deviceId, deploymentId: body.deploymentId, sha256,
-        requestId: requestId++, offset: first, count: spanEnd - first, bitmap: encodeWindowBitmap(first, wanted, spanEnd - first), sentAt: clock.now(),
+        type: 'chunk-req',
+        v: PROTOCOL_VERSION,
+        deviceId: options.deviceId,
+        deploymentId: body.deploymentId,
+        sha256,
+        requestId: requestId++,
+        offset: first,
+        count: spanEnd - first,
+        bitmap: encodeWindowBitmap(first, wanted, spanEnd - first),
+        sentAt: clock.now(),
       };
       try {
         await options.transport.request(request);
@@ -220,12 +269,25 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
       await waitWindow(wanted);
       await flushWindow();
       if (fatal) throw fatal;
-      if (nackWaitMs > 0) { await sleep(clock, nackWaitMs, signal); continue; }
-      if (done.size > before) { stalls = 0; continue; }
+      if (nackWaitMs > 0) {
+        await sleep(clock, nackWaitMs, signal);
+        continue;
+      }
+      if (done.size > before) {
+        stalls = 0;
+        continue;
+      }
       stalls += 1;
       if (stalls >= maxStalls) {
-        const why = nackWaitMs < 0 ? 'the server does not know this deployment' : `no chunk arrived in ${stalls} windows of ${timeoutMs} ms`;
-        throw stepFailure('download', nackWaitMs < 0 ? 'download-refused' : 'download-timeout', `${why}; ${done.size}/${chunkCount} chunks are kept on disk for the next attempt`);
+        const why =
+          nackWaitMs < 0
+            ? 'the server does not know this deployment'
+            : `no chunk arrived in ${stalls} windows of ${timeoutMs} ms`;
+        throw stepFailure(
+          'download',
+          nackWaitMs < 0 ? 'download-refused' : 'download-timeout',
+          `${why}; ${done.size}/${chunkCount} chunks are kept on disk for the next attempt`,
+        );
       }
       await sleep(clock, backoffDelay(stalls - 1, backoff, options.random), signal);
     }

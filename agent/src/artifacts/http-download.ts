@@ -18,7 +18,12 @@ export interface HttpDownloadOptions {
 }
 
 /** Downloads `url` into the store as `artifact.sha256`, or throws a step failure naming why not. */
-export async function downloadHttp(url: string, artifact: ManifestBody['artifact'], store: ArtifactStore, options: HttpDownloadOptions = {}): Promise<{ bytes: number }> {
+export async function downloadHttp(
+  url: string,
+  artifact: ManifestBody['artifact'],
+  store: ArtifactStore,
+  options: HttpDownloadOptions = {},
+): Promise<{ bytes: number }> {
   if (await store.has(artifact.sha256)) return { bytes: 0 };
   const signals = [AbortSignal.timeout(options.timeoutMs ?? 120_000), ...(options.signal ? [options.signal] : [])];
   let response: Response;
@@ -27,7 +32,8 @@ export async function downloadHttp(url: string, artifact: ManifestBody['artifact
   } catch (err: unknown) {
     throw stepFailure('download', 'download-timeout', `GET ${url} failed: ${(err as Error).message}`, err);
   }
-  if (!response.ok || !response.body) throw stepFailure('download', 'download-refused', `GET ${url} answered ${response.status}`);
+  if (!response.ok || !response.body)
+    throw stepFailure('download', 'download-refused', `GET ${url} answered ${response.status}`);
   const partPath = store.partPath(artifact.sha256);
   const file = await open(partPath, 'w');
   const hash = createHash('sha256');
@@ -36,7 +42,12 @@ export async function downloadHttp(url: string, artifact: ManifestBody['artifact
     for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
       received += piece.byteLength;
       // Stop at once if the server sends more than the manifest allows.
-      if (received > artifact.size) throw stepFailure('verify', 'size-mismatch', `GET ${url} sent more than the ${artifact.size} bytes of the manifest`);
+      if (received > artifact.size)
+        throw stepFailure(
+          'verify',
+          'size-mismatch',
+          `GET ${url} sent more than the ${artifact.size} bytes of the manifest`,
+        );
       hash.update(piece);
       await file.write(piece);
     }
@@ -45,17 +56,30 @@ export async function downloadHttp(url: string, artifact: ManifestBody['artifact
     await file.close();
     await store.discardPartial(artifact.sha256);
     if (isEdgefleetError(err)) throw err;
-    throw stepFailure('download', 'download-timeout', `GET ${url} broke off after ${received} bytes: ${(err as Error).message}`, err);
+    throw stepFailure(
+      'download',
+      'download-timeout',
+      `GET ${url} broke off after ${received} bytes: ${(err as Error).message}`,
+      err,
+    );
   }
   await file.close();
   if (received !== artifact.size) {
     await store.discardPartial(artifact.sha256);
-    throw stepFailure('verify', 'size-mismatch', `GET ${url} sent ${received} bytes, the manifest says ${artifact.size}`);
+    throw stepFailure(
+      'verify',
+      'size-mismatch',
+      `GET ${url} sent ${received} bytes, the manifest says ${artifact.size}`,
+    );
   }
   const actual = hash.digest('hex');
   if (actual !== artifact.sha256) {
     await store.discardPartial(artifact.sha256);
-    throw stepFailure('verify', 'digest-mismatch', `GET ${url} bytes hash to ${actual}, the manifest says ${artifact.sha256}`);
+    throw stepFailure(
+      'verify',
+      'digest-mismatch',
+      `GET ${url} bytes hash to ${actual}, the manifest says ${artifact.sha256}`,
+    );
   }
   await store.adopt(artifact.sha256, partPath);
   return { bytes: received };

@@ -91,7 +91,11 @@ export async function openArtifactStore(dataDir: string): Promise<ArtifactStore>
     const bytes = await readFile(artifactPath(sha256));
     const actual = sha256Hex(bytes);
     if (actual !== sha256) {
-      throw new EdgefleetError('EF_ERR_ARTIFACT_INTEGRITY', `stored artifact ${sha256} now hashes to ${actual}; it will be fetched again`, { expected: sha256, actual });
+      throw new EdgefleetError(
+        'EF_ERR_ARTIFACT_INTEGRITY',
+        `stored artifact ${sha256} now hashes to ${actual}; it will be fetched again`,
+        { expected: sha256, actual },
+      );
     }
     return bytes;
   }
@@ -114,12 +118,15 @@ export async function openArtifactStore(dataDir: string): Promise<ArtifactStore>
     bitmapPath: (sha: string) => join(downloadsDir, `${sha}.chunks.json`),
     has,
     read,
-    adopt: async (sha256: string, fromPath: string) => { await rename(fromPath, artifactPath(sha256)); },
+    adopt: async (sha256: string, fromPath: string) => {
+      await rename(fromPath, artifactPath(sha256));
+    },
     discardPartial: async (sha256: string) => {
       await rm(join(downloadsDir, `${sha256}.part`), { force: true });
       await rm(join(downloadsDir, `${sha256}.chunks.json`), { force: true });
     },
     loadState,
-    saveState: (state: AgentState) => writeFileAtomic(statePath, `${JSON.stringify({ ...state, outcomes: state.outcomes.slice(-KEPT_OUTCOMES) })}\n`),
+    saveState: (state: AgentState) =>
+      writeFileAtomic(statePath, `${JSON.stringify({ ...state, outcomes: state.outcomes.slice(-KEPT_OUTCOMES) })}\n`),
   });
 }

@@ -18,7 +18,10 @@ export interface PowerProbePaths {
   readonly hwmonDir: string;
 }
 
-export const DEFAULT_POWER_PROBE_PATHS: PowerProbePaths = Object.freeze({ raplDir: '/sys/class/powercap/intel-rapl', hwmonDir: '/sys/class/hwmon' });
+export const DEFAULT_POWER_PROBE_PATHS: PowerProbePaths = Object.freeze({
+  raplDir: '/sys/class/powercap/intel-rapl',
+  hwmonDir: '/sys/class/hwmon',
+});
 
 /**
  * Precisions onnxruntime's CPU provider executes: fp32 everywhere; int8 through its

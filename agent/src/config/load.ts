@@ -23,7 +23,11 @@ function isPlainObject(value: unknown): value is Layer {
 
 /** Turns a host name into a valid device id (`My Pi!` → `My-Pi`), or `agent` if nothing is left. */
 export function deviceIdFromHostname(name: string): string {
-  const id = name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64).replace(/-+$/, '');
+  const id = name
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64)
+    .replace(/-+$/, '');
   return DEVICE_ID_PATTERN.test(id) ? id : 'agent';
 }
 
@@ -32,15 +36,26 @@ function readFileLayer(path: string): Layer {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_CONFIG_FILE', `cannot read agent config file ${path}: ${(err as Error).message}; check --config or ${AGENT_CONFIG_FILE_ENV_VAR}`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_FILE',
+      `cannot read agent config file ${path}: ${(err as Error).message}; check --config or ${AGENT_CONFIG_FILE_ENV_VAR}`,
+      { path },
+      { cause: err },
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_CONFIG_FILE', `agent config file ${path} is not valid JSON: ${(err as Error).message}`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_FILE',
+      `agent config file ${path} is not valid JSON: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
   }
-  if (!isPlainObject(parsed)) throw new EdgefleetError('EF_ERR_CONFIG_FILE', `agent config file ${path} must hold a JSON object`, { path });
+  if (!isPlainObject(parsed))
+    throw new EdgefleetError('EF_ERR_CONFIG_FILE', `agent config file ${path} must hold a JSON object`, { path });
   return parsed;
 }
 
@@ -72,7 +87,11 @@ export function loadAgentConfig(options: LoadAgentConfigOptions = {}): AgentConf
   const result = agentConfigSchema.safeParse(merged);
   if (!result.success) {
     const problems = formatAgentConfigIssues(result.error);
-    throw new EdgefleetError('EF_ERR_CONFIG_INVALID', `invalid agent configuration:\n  ${problems.join('\n  ')}\nfix the flags, EDGEFLEET_AGENT_* variables or config file named above`, { problems });
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_INVALID',
+      `invalid agent configuration:\n  ${problems.join('\n  ')}\nfix the flags, EDGEFLEET_AGENT_* variables or config file named above`,
+      { problems },
+    );
   }
   return Object.freeze(result.data);
 }

@@ -1,9 +1,20 @@
 import { z } from 'zod';
-import { classNameSchema, ENROLL_TOKEN_PATTERN, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, deviceIdSchema, parseTrustedKey } from '@edgefleet/shared';
+import {
+  classNameSchema,
+  ENROLL_TOKEN_PATTERN,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_KEEPALIVE_S,
+  deviceIdSchema,
+  parseTrustedKey,
+} from '@edgefleet/shared';
 
 /** Accepts numbers spelled as strings (env values and flags are strings); anything else is left for zod to report. */
 function numeric<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value), schema);
+  return z.preprocess(
+    (value) =>
+      typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value,
+    schema,
+  );
 }
 
 const brokerUrlSchema = z.string().refine((value) => {
@@ -16,7 +27,16 @@ const brokerUrlSchema = z.string().refine((value) => {
 
 /** Accepts a comma-separated string (env values and flags) as a list. */
 function list<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => (typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter((v) => v !== '') : value), schema);
+  return z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((v) => v.trim())
+            .filter((v) => v !== '')
+        : value,
+    schema,
+  );
 }
 
 const trustedKeySchema = z.string().refine((value) => {
@@ -62,7 +82,13 @@ export const agentConfigSchema = z.strictObject({
    * and stores its identity in the data directory; later starts use the stored identity.
    * Default: none (stored identity, or no credentials for a server with auth off).
    */
-  enrollToken: z.string().regex(ENROLL_TOKEN_PATTERN, 'enrollment token: efe_<12 hex>_<43 characters>, as `edgefleet enroll-token create` prints it').optional(),
+  enrollToken: z
+    .string()
+    .regex(
+      ENROLL_TOKEN_PATTERN,
+      'enrollment token: efe_<12 hex>_<43 characters>, as `edgefleet enroll-token create` prints it',
+    )
+    .optional(),
   /** How artifacts are fetched: MQTT chunks, or the manifest's HTTP(S) URL when it has one. Default `mqtt`. */
   artifactTransport: z.enum(['mqtt', 'http']).default('mqtt'),
 });
@@ -97,19 +123,99 @@ export interface AgentFlag {
 }
 
 export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
-  { name: 'device-id', key: 'deviceId', placeholder: 'id', description: 'unique device id, also the MQTT client id (default: host name; env EDGEFLEET_AGENT_DEVICE_ID)' },
-  { name: 'class', key: 'deviceClass', placeholder: 'name', description: 'device class (default generic; env EDGEFLEET_AGENT_CLASS)' },
-  { name: 'broker', key: 'brokerUrl', placeholder: 'url', description: 'MQTT broker URL (default mqtt://127.0.0.1:1883; env EDGEFLEET_AGENT_BROKER)' },
-  { name: 'data-dir', key: 'dataDir', placeholder: 'dir', description: 'data directory (default ./.edgefleet-agent; env EDGEFLEET_AGENT_DATA_DIR)' },
-  { name: 'keepalive', key: 'keepaliveS', placeholder: 's', description: 'MQTT keepalive in seconds (default 10; env EDGEFLEET_AGENT_KEEPALIVE_S)' },
-  { name: 'heartbeat-ms', key: 'heartbeatMs', placeholder: 'ms', description: 'heartbeat interval in ms (default 5000; env EDGEFLEET_AGENT_HEARTBEAT_MS)' },
-  { name: 'log-level', key: 'logLevel', placeholder: 'level', description: 'fatal|error|warn|info|debug|trace|silent (default info; env EDGEFLEET_AGENT_LOG_LEVEL)' },
-  { name: 'trusted-keys', key: 'trustedKeys', placeholder: 'k1,k2', description: 'Ed25519 public keys (base64) manifests must be signed with, comma-separated (env EDGEFLEET_AGENT_TRUSTED_KEYS)' },
-  { name: 'intra-op-threads', key: 'intraOpThreads', placeholder: 'n', description: 'onnxruntime threads per inference; 0 = let onnxruntime choose (default 1; env EDGEFLEET_AGENT_INTRA_OP_THREADS)' },
-  { name: 'serve-port', key: 'servePort', placeholder: 'port', description: 'local inference API port on 127.0.0.1; 0 = any free, -1 = off (default 8787; env EDGEFLEET_AGENT_SERVE_PORT)' },
-  { name: 'serve-socket', key: 'serveSocket', placeholder: 'path', description: 'serve the local inference API on this Unix socket instead (env EDGEFLEET_AGENT_SERVE_SOCKET)' },
-  { name: 'workload-rate', key: 'workloadRate', placeholder: 'per-s', description: 'synthetic inferences per second for demos; 0 = off (default 0; env EDGEFLEET_AGENT_WORKLOAD_RATE)' },
-  { name: 'artifact-transport', key: 'artifactTransport', placeholder: 'mqtt|http', description: 'fetch artifacts as MQTT chunks or over the manifest URL (default mqtt; env EDGEFLEET_AGENT_ARTIFACT_TRANSPORT)' },
-  { name: 'enroll-token', key: 'enrollToken', placeholder: 'token', description: 'enrollment token for the first start; the identity is then kept in the data dir (env EDGEFLEET_AGENT_ENROLL_TOKEN)' },
-  { name: 'config', key: 'config', placeholder: 'file', description: 'JSON config file with the same keys as above in camelCase (env EDGEFLEET_AGENT_CONFIG)' },
+  {
+    name: 'device-id',
+    key: 'deviceId',
+    placeholder: 'id',
+    description: 'unique device id, also the MQTT client id (default: host name; env EDGEFLEET_AGENT_DEVICE_ID)',
+  },
+  {
+    name: 'class',
+    key: 'deviceClass',
+    placeholder: 'name',
+    description: 'device class (default generic; env EDGEFLEET_AGENT_CLASS)',
+  },
+  {
+    name: 'broker',
+    key: 'brokerUrl',
+    placeholder: 'url',
+    description: 'MQTT broker URL (default mqtt://127.0.0.1:1883; env EDGEFLEET_AGENT_BROKER)',
+  },
+  {
+    name: 'data-dir',
+    key: 'dataDir',
+    placeholder: 'dir',
+    description: 'data directory (default ./.edgefleet-agent; env EDGEFLEET_AGENT_DATA_DIR)',
+  },
+  {
+    name: 'keepalive',
+    key: 'keepaliveS',
+    placeholder: 's',
+    description: 'MQTT keepalive in seconds (default 10; env EDGEFLEET_AGENT_KEEPALIVE_S)',
+  },
+  {
+    name: 'heartbeat-ms',
+    key: 'heartbeatMs',
+    placeholder: 'ms',
+    description: 'heartbeat interval in ms (default 5000; env EDGEFLEET_AGENT_HEARTBEAT_MS)',
+  },
+  {
+    name: 'log-level',
+    key: 'logLevel',
+    placeholder: 'level',
+    description: 'fatal|error|warn|info|debug|trace|silent (default info; env EDGEFLEET_AGENT_LOG_LEVEL)',
+  },
+  {
+    name: 'trusted-keys',
+    key: 'trustedKeys',
+    placeholder: 'k1,k2',
+    description:
+      'Ed25519 public keys (base64) manifests must be signed with, comma-separated (env EDGEFLEET_AGENT_TRUSTED_KEYS)',
+  },
+  {
+    name: 'intra-op-threads',
+    key: 'intraOpThreads',
+    placeholder: 'n',
+    description:
+      'onnxruntime threads per inference; 0 = let onnxruntime choose (default 1; env EDGEFLEET_AGENT_INTRA_OP_THREADS)',
+  },
+  {
+    name: 'serve-port',
+    key: 'servePort',
+    placeholder: 'port',
+    description:
+      'local inference API port on 127.0.0.1; 0 = any free, -1 = off (default 8787; env EDGEFLEET_AGENT_SERVE_PORT)',
+  },
+  {
+    name: 'serve-socket',
+    key: 'serveSocket',
+    placeholder: 'path',
+    description: 'serve the local inference API on this Unix socket instead (env EDGEFLEET_AGENT_SERVE_SOCKET)',
+  },
+  {
+    name: 'workload-rate',
+    key: 'workloadRate',
+    placeholder: 'per-s',
+    description: 'synthetic inferences per second for demos; 0 = off (default 0; env EDGEFLEET_AGENT_WORKLOAD_RATE)',
+  },
+  {
+    name: 'artifact-transport',
+    key: 'artifactTransport',
+    placeholder: 'mqtt|http',
+    description:
+      'fetch artifacts as MQTT chunks or over the manifest URL (default mqtt; env EDGEFLEET_AGENT_ARTIFACT_TRANSPORT)',
+  },
+  {
+    name: 'enroll-token',
+    key: 'enrollToken',
+    placeholder: 'token',
+    description:
+      'enrollment token for the first start; the identity is then kept in the data dir (env EDGEFLEET_AGENT_ENROLL_TOKEN)',
+  },
+  {
+    name: 'config',
+    key: 'config',
+    placeholder: 'file',
+    description: 'JSON config file with the same keys as above in camelCase (env EDGEFLEET_AGENT_CONFIG)',
+  },
 ]);

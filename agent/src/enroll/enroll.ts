@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { Logger } from 'pino';
 import {
-  EdgefleetError, encodeMessage, ENROLL_TOKEN_PATTERN, enrollReplySchema, enrollTopic, PROTOCOL_VERSION,
-  type EnrollAccepted, type EnrollRequest,
+  EdgefleetError,
+  encodeMessage,
+  ENROLL_TOKEN_PATTERN,
+  enrollReplySchema,
+  enrollTopic,
+  PROTOCOL_VERSION,
+  type EnrollAccepted,
+  type EnrollRequest,
 } from '@edgefleet/shared';
 
 export interface EnrollOptions {
@@ -23,7 +29,10 @@ export interface EnrollOptions {
 /** The enroll id of a token: `enroll-<12 hex>`; also its MQTT user name and client id [EF-PROTO 7.1]. */
 export function enrollIdFor(token: string): string {
   if (!ENROLL_TOKEN_PATTERN.test(token)) {
-    throw new EdgefleetError('EF_ERR_ENROLL_INVALID', 'the enrollment token is malformed: expected efe_<12 hex>_<43 characters>, as `edgefleet enroll-token create` prints it');
+    throw new EdgefleetError(
+      'EF_ERR_ENROLL_INVALID',
+      'the enrollment token is malformed: expected efe_<12 hex>_<43 characters>, as `edgefleet enroll-token create` prints it',
+    );
   }
   return `enroll-${token.slice(4, 16)}`;
 }
@@ -32,9 +41,19 @@ export function enrollIdFor(token: string): string {
 function refusalError(err: unknown): EdgefleetError {
   const code = (err as { code?: unknown }).code;
   if (code === 4 || code === 5 || code === 2) {
-    return new EdgefleetError('EF_ERR_ENROLL_INVALID', `the broker refused the enrollment token (CONNACK ${String(code)}): it is unknown, revoked, expired or used up; ask the fleet admin for a new one (edgefleet enroll-token create)`, { connack: code }, { cause: err });
+    return new EdgefleetError(
+      'EF_ERR_ENROLL_INVALID',
+      `the broker refused the enrollment token (CONNACK ${String(code)}): it is unknown, revoked, expired or used up; ask the fleet admin for a new one (edgefleet enroll-token create)`,
+      { connack: code },
+      { cause: err },
+    );
   }
-  return new EdgefleetError('EF_ERR_ENROLL_FAILED', `cannot reach the broker to enroll: ${(err as Error).message}; check --broker`, {}, { cause: err });
+  return new EdgefleetError(
+    'EF_ERR_ENROLL_FAILED',
+    `cannot reach the broker to enroll: ${(err as Error).message}; check --broker`,
+    {},
+    { cause: err },
+  );
 }
 
 /**
@@ -50,38 +69,79 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollAccept
   let client: mqtt.MqttClient;
   try {
     client = await mqtt.connectAsync(options.brokerUrl, {
-      clientId: enrollId, username: enrollId, password: options.token,
-      protocolVersion: 4, clean: true, reconnectPeriod: 0, connectTimeout: timeoutMs,
+      clientId: enrollId,
+      username: enrollId,
+      password: options.token,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: timeoutMs,
     });
   } catch (err: unknown) {
     throw refusalError(err);
   }
   try {
     const reply = new Promise<EnrollAccepted>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new EdgefleetError('EF_ERR_ENROLL_FAILED', `no enrollment reply within ${timeoutMs} ms; is the edgefleet server running and connected to this broker?`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new EdgefleetError(
+              'EF_ERR_ENROLL_FAILED',
+              `no enrollment reply within ${timeoutMs} ms; is the edgefleet server running and connected to this broker?`,
+            ),
+          ),
+        timeoutMs,
+      );
       client.on('message', (_topic, payload) => {
         let json: unknown;
-        try { json = JSON.parse(payload.toString('utf8')); } catch { return; }
+        try {
+          json = JSON.parse(payload.toString('utf8'));
+        } catch {
+          return;
+        }
         const parsed = enrollReplySchema.safeParse(json);
         if (!parsed.success || parsed.data.enrollId !== enrollId) return;
         clearTimeout(timer);
         const answer = parsed.data;
         if (answer.ok) return resolve(answer);
-        const code = answer.reason === 'expired' ? 'EF_ERR_ENROLL_EXPIRED' : answer.reason === 'exhausted' ? 'EF_ERR_ENROLL_EXHAUSTED' : answer.reason === 'internal' ? 'EF_ERR_ENROLL_FAILED' : 'EF_ERR_ENROLL_INVALID';
-        reject(new EdgefleetError(code, `enrollment refused (${answer.reason}): ${answer.message}`, { reason: answer.reason }));
+        const code =
+          answer.reason === 'expired'
+            ? 'EF_ERR_ENROLL_EXPIRED'
+            : answer.reason === 'exhausted'
+              ? 'EF_ERR_ENROLL_EXHAUSTED'
+              : answer.reason === 'internal'
+                ? 'EF_ERR_ENROLL_FAILED'
+                : 'EF_ERR_ENROLL_INVALID';
+        reject(
+          new EdgefleetError(code, `enrollment refused (${answer.reason}): ${answer.message}`, {
+            reason: answer.reason,
+          }),
+        );
       });
     });
     reply.catch(() => undefined);
     const granted = await client.subscribeAsync(enrollTopic(enrollId, 'enroll-reply'), { qos: 1 });
-    if (granted.some((g) => g.qos === 128)) throw new EdgefleetError('EF_ERR_ENROLL_FAILED', 'the broker refused the enrollment reply subscription; its ACL does not match `edgefleet broker-config`');
+    if (granted.some((g) => g.qos === 128))
+      throw new EdgefleetError(
+        'EF_ERR_ENROLL_FAILED',
+        'the broker refused the enrollment reply subscription; its ACL does not match `edgefleet broker-config`',
+      );
     const request: EnrollRequest = {
-      type: 'enroll-request', v: PROTOCOL_VERSION, enrollId, token: options.token, agentVersion: options.agentVersion, sentAt: now(),
+      type: 'enroll-request',
+      v: PROTOCOL_VERSION,
+      enrollId,
+      token: options.token,
+      agentVersion: options.agentVersion,
+      sentAt: now(),
       ...(options.requestedDeviceId === undefined ? {} : { requestedDeviceId: options.requestedDeviceId }),
     };
     await client.publishAsync(enrollTopic(enrollId, 'enroll-request'), encodeMessage(request), { qos: 1 });
     log.info('enrollment requested');
     const accepted = await reply;
-    log.info({ deviceId: accepted.deviceId, deviceClass: accepted.deviceClass, signingKeys: accepted.signingKeys.length }, 'enrolled');
+    log.info(
+      { deviceId: accepted.deviceId, deviceClass: accepted.deviceClass, signingKeys: accepted.signingKeys.length },
+      'enrolled',
+    );
     return accepted;
   } finally {
     await client.endAsync(true).catch(() => undefined);

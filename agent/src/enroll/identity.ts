@@ -26,10 +26,28 @@ export function readIdentity(dataDir: string): AgentIdentity | null {
     text = readFileSync(path, 'utf8');
   } catch (err: unknown) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new EdgefleetError('EF_ERR_ENROLL_FAILED', `cannot read ${path}: ${(err as Error).message}`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_ENROLL_FAILED',
+      `cannot read ${path}: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
   }
-  const parsed = agentIdentitySchema.safeParse((() => { try { return JSON.parse(text) as unknown; } catch { return null; } })());
-  if (!parsed.success) throw new EdgefleetError('EF_ERR_ENROLL_FAILED', `${path} is not a valid identity; delete it and start the agent with a new --enroll-token`, { path });
+  const parsed = agentIdentitySchema.safeParse(
+    (() => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        return null;
+      }
+    })(),
+  );
+  if (!parsed.success)
+    throw new EdgefleetError(
+      'EF_ERR_ENROLL_FAILED',
+      `${path} is not a valid identity; delete it and start the agent with a new --enroll-token`,
+      { path },
+    );
   return parsed.data;
 }
 

@@ -38,11 +38,18 @@ export async function resolveAgentIdentity(config: AgentConfig, logger: Logger):
   }
   if (config.enrollToken === undefined) return config;
   const accepted = await enrollDevice({
-    brokerUrl: config.brokerUrl, token: config.enrollToken, requestedDeviceId: config.deviceId, agentVersion: AGENT_VERSION, logger,
+    brokerUrl: config.brokerUrl,
+    token: config.enrollToken,
+    requestedDeviceId: config.deviceId,
+    agentVersion: AGENT_VERSION,
+    logger,
   });
   const identity: AgentIdentity = {
-    deviceId: accepted.deviceId, deviceClass: accepted.deviceClass, secret: accepted.secret,
-    signingKeys: accepted.signingKeys, enrolledAt: Date.now(),
+    deviceId: accepted.deviceId,
+    deviceClass: accepted.deviceClass,
+    secret: accepted.secret,
+    signingKeys: accepted.signingKeys,
+    enrolledAt: Date.now(),
   };
   const path = await writeIdentity(config.dataDir, identity);
   logger.info({ deviceId: identity.deviceId, path }, 'identity stored; connecting as the device');

@@ -7,9 +7,19 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
-  DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, DEVICE_CHANNELS, EdgefleetError, MESSAGE_SCHEMAS, SERVER_CHANNELS,
-  deviceTopic, encodeMessage, isValidDeviceId,
-  type AnyMessage, type DeviceChannel, type RejectReason, type ServerChannel,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_KEEPALIVE_S,
+  DEVICE_CHANNELS,
+  EdgefleetError,
+  MESSAGE_SCHEMAS,
+  SERVER_CHANNELS,
+  deviceTopic,
+  encodeMessage,
+  isValidDeviceId,
+  type AnyMessage,
+  type DeviceChannel,
+  type RejectReason,
+  type ServerChannel,
 } from '@edgefleet/shared';
 import { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './backoff.js';
 import { systemClock, type Clock, type RandomSource, type TimerHandle } from './clock.js';
@@ -107,7 +117,10 @@ function zeroReceived(): Record<ServerChannel, number> {
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
   let resolve: () => void = () => undefined;
   let reject: (err: Error) => void = () => undefined;
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   promise.catch(() => undefined);
   return { promise, resolve, reject };
 }
@@ -123,12 +136,24 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   const currentModel = options.currentModel ?? (() => null);
   const { deviceId } = options;
   const log = options.logger.child({ component: 'link', deviceId });
-  const gate = createInboundGate({ deviceId, logger: log, clock, ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }) });
+  const gate = createInboundGate({
+    deviceId,
+    logger: log,
+    clock,
+    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+  });
   const handlers = new Map<ServerChannel, Set<InboundHandler>>();
   const onlineListeners = new Set<() => void>();
   const published = zeroPublished();
   const receivedBy = zeroReceived();
-  const counters = { connects: 0, connectionsLost: 0, reconnectAttempts: 0, heartbeatsSent: 0, received: 0, handlerErrors: 0 };
+  const counters = {
+    connects: 0,
+    connectionsLost: 0,
+    reconnectAttempts: 0,
+    heartbeatsSent: 0,
+    received: 0,
+    handlerErrors: 0,
+  };
   let lastReconnectDelayMs: number | null = null;
   let state: LinkState = 'idle';
   let reachable = true;
@@ -177,11 +202,19 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   function send(channel: DeviceChannel, message: AnyMessage): Promise<void> {
     const c = client;
     if (state !== 'online' || !c?.connected) {
-      return Promise.reject(new EdgefleetError('EF_ERR_LINK_OFFLINE', `device ${deviceId} is not connected to the broker; publish ${message.type} again after it reconnects`, { deviceId, channel }));
+      return Promise.reject(
+        new EdgefleetError(
+          'EF_ERR_LINK_OFFLINE',
+          `device ${deviceId} is not connected to the broker; publish ${message.type} again after it reconnects`,
+          { deviceId, channel },
+        ),
+      );
     }
     const { qos, retain } = PUBLISH_OPTIONS[channel];
     published[channel] += 1;
-    return c.publishAsync(deviceTopic(deviceId, channel), encodeMessage(message), { qos, retain }).then(() => undefined);
+    return c
+      .publishAsync(deviceTopic(deviceId, channel), encodeMessage(message), { qos, retain })
+      .then(() => undefined);
   }
 
   function scheduleHeartbeat(): void {
@@ -250,7 +283,10 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     if (!c || state !== 'offline') return;
     counters.reconnectAttempts += 1;
     // No network (fault injection): the attempt fails at once, and the next waits its backoff.
-    if (!reachable) { scheduleReconnect(); return; }
+    if (!reachable) {
+      scheduleReconnect();
+      return;
+    }
     state = 'connecting';
     // The will's sentAt should say when this connection began, not the first one.
     if (c.options.will) c.options.will.payload = willMessage();
@@ -312,8 +348,16 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
       await c.endAsync(false);
     })();
     let timer: TimerHandle | null = null;
-    const timeout = new Promise<'timeout'>((resolve) => { timer = clock.setTimeout(() => resolve('timeout'), timeoutMs); });
-    const outcome = await Promise.race([graceful.then(() => 'done' as const, () => 'failed' as const), timeout]);
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = clock.setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([
+      graceful.then(
+        () => 'done' as const,
+        () => 'failed' as const,
+      ),
+      timeout,
+    ]);
     if (timer) clock.clearTimeout(timer);
     if (outcome !== 'done') {
       log.warn({ outcome }, 'clean disconnect did not complete; dropping the connection');
@@ -351,24 +395,36 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     const set = handlers.get(channel) ?? new Set<InboundHandler>();
     set.add(handler);
     handlers.set(channel, set);
-    return () => { set.delete(handler); };
+    return () => {
+      set.delete(handler);
+    };
   }
 
   function publish(channel: DeviceChannel, message: AnyMessage): Promise<void> {
     const entry = MESSAGE_SCHEMAS[message.type];
-    if (entry.channel !== channel) throw new TypeError(`a ${message.type} message does not belong on channel ${channel}`);
+    if (entry.channel !== channel)
+      throw new TypeError(`a ${message.type} message does not belong on channel ${channel}`);
     const checked = entry.schema.safeParse(message);
     if (!checked.success) throw new TypeError(`outbound ${message.type} fails its schema: ${checked.error.message}`);
     return send(channel, message);
   }
 
   function stats(): LinkStats {
-    return { state, ...counters, lastReconnectDelayMs, published: { ...published }, receivedBy: { ...receivedBy }, rejected: gate.rejected() };
+    return {
+      state,
+      ...counters,
+      lastReconnectDelayMs,
+      published: { ...published },
+      receivedBy: { ...receivedBy },
+      rejected: gate.rejected(),
+    };
   }
 
   function onOnline(listener: () => void): () => void {
     onlineListeners.add(listener);
-    return () => { onlineListeners.delete(listener); };
+    return () => {
+      onlineListeners.delete(listener);
+    };
   }
 
   return Object.freeze({ deviceId, start, stop, kill, setReachable, publish, on, onOnline, stats });

@@ -25,7 +25,9 @@ export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 500, fa
 export function validateBackoff(policy: BackoffPolicy): BackoffPolicy {
   const { initialMs, factor, maxMs, jitter } = policy;
   if (!(initialMs > 0) || !(factor >= 1) || !(maxMs >= initialMs) || !(jitter >= 0 && jitter <= 1)) {
-    throw new RangeError(`invalid backoff policy ${JSON.stringify(policy)}: need initialMs > 0, factor >= 1, maxMs >= initialMs, 0 <= jitter <= 1`);
+    throw new RangeError(
+      `invalid backoff policy ${JSON.stringify(policy)}: need initialMs > 0, factor >= 1, maxMs >= initialMs, 0 <= jitter <= 1`,
+    );
   }
   return Object.freeze({ ...policy });
 }

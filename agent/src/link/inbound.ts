@@ -3,7 +3,14 @@
  * decoded with the shared decoder, and anything rejected is counted per reason and logged
  * at most once per reason per minute, so a flood of garbage cannot flood the log [EF-PROTO 1].
  */
-import { decodeMessage, parseTopic, REJECT_REASONS, type AnyMessage, type RejectReason, type ServerChannel } from '@edgefleet/shared';
+import {
+  decodeMessage,
+  parseTopic,
+  REJECT_REASONS,
+  type AnyMessage,
+  type RejectReason,
+  type ServerChannel,
+} from '@edgefleet/shared';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 
@@ -46,7 +53,10 @@ export function createInboundGate(options: InboundGateOptions): InboundGate {
     const last = lastLogged.get(reason);
     if (last === undefined || now - last >= REJECT_LOG_INTERVAL_MS) {
       const skipped = suppressed.get(reason) ?? 0;
-      options.logger.warn({ reason, topic: topic.slice(0, 200), detail: detail.slice(0, 500), suppressedSinceLastLog: skipped }, 'rejected inbound message');
+      options.logger.warn(
+        { reason, topic: topic.slice(0, 200), detail: detail.slice(0, 500), suppressedSinceLastLog: skipped },
+        'rejected inbound message',
+      );
       lastLogged.set(reason, now);
       suppressed.set(reason, 0);
     } else {
@@ -61,15 +71,24 @@ export function createInboundGate(options: InboundGateOptions): InboundGate {
     // cannot tell us this: brokers clear it on live forwards [MQTT-3.3.1-9].
     if (payload.byteLength === 0) {
       const parsed = parseTopic(topic);
-      if (parsed?.deviceId === options.deviceId && parsed.channel === 'desired') return { kind: 'cleared', channel: 'desired' };
+      if (parsed?.deviceId === options.deviceId && parsed.channel === 'desired')
+        return { kind: 'cleared', channel: 'desired' };
     }
     const result = decodeMessage(topic, payload, decodeOptions);
     if (result.ok) {
       if (result.topic.deviceId !== options.deviceId) {
-        return handleReject('device-mismatch', `message for ${result.topic.deviceId} reached ${options.deviceId}`, topic);
+        return handleReject(
+          'device-mismatch',
+          `message for ${result.topic.deviceId} reached ${options.deviceId}`,
+          topic,
+        );
       }
       if (result.topic.direction !== 'server-to-device') {
-        return handleReject('wrong-channel', `channel ${result.topic.channel} is not a server-to-device channel`, topic);
+        return handleReject(
+          'wrong-channel',
+          `channel ${result.topic.channel} is not a server-to-device channel`,
+          topic,
+        );
       }
       return { kind: 'message', channel: result.topic.channel as ServerChannel, message: result.message };
     }

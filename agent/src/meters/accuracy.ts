@@ -63,7 +63,9 @@ export function createGoldenRunner(options: GoldenRunnerOptions): GoldenRunner {
     if (!target) return Promise.resolve();
     const due = last?.sha256 !== target.sha256 || (intervalMs > 0 && options.clock.now() - last.at >= intervalMs);
     if (!due) return Promise.resolve();
-    running = run(target).finally(() => { running = null; });
+    running = run(target).finally(() => {
+      running = null;
+    });
     return running;
   }
 

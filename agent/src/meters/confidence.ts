@@ -36,7 +36,11 @@ export function top1Confidences(output: FloatTensor): number[] {
   const out: number[] = [];
   for (let start = 0; start < output.data.length; start += width) {
     let finite = true;
-    for (let i = 0; i < width; i += 1) if (!Number.isFinite(output.data[start + i] ?? NaN)) { finite = false; break; }
+    for (let i = 0; i < width; i += 1)
+      if (!Number.isFinite(output.data[start + i] ?? NaN)) {
+        finite = false;
+        break;
+      }
     if (!finite) continue;
     if (isDistribution(output.data, start, width)) {
       let best = 0;

@@ -47,7 +47,10 @@ export function createLatencyHistogram(): LatencyHistogram {
   let refused = 0;
 
   function record(ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) { refused += 1; return; }
+    if (!Number.isFinite(ms) || ms < 0) {
+      refused += 1;
+      return;
+    }
     counts[bucketOf(ms)] = (counts[bucketOf(ms)] ?? 0) + 1;
     n += 1;
     sum += ms;
@@ -72,14 +75,20 @@ export function createLatencyHistogram(): LatencyHistogram {
   function summary(): LatencySummary | null {
     if (n === 0) return null;
     return {
-      p50: round3(quantile(0.5) ?? 0), p95: round3(quantile(0.95) ?? 0), p99: round3(quantile(0.99) ?? 0),
-      max: round3(max), mean: round3(sum / n),
+      p50: round3(quantile(0.5) ?? 0),
+      p95: round3(quantile(0.95) ?? 0),
+      p99: round3(quantile(0.99) ?? 0),
+      max: round3(max),
+      mean: round3(sum / n),
     };
   }
 
   function reset(): void {
     counts.fill(0);
-    n = 0; sum = 0; min = Infinity; max = -Infinity;
+    n = 0;
+    sum = 0;
+    min = Infinity;
+    max = -Infinity;
   }
 
   return { record, count: () => n, quantile, summary, rejected: () => refused, reset };

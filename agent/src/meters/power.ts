@@ -26,7 +26,10 @@ export interface PowerSysfs {
   readonly hwmonDir: string;
 }
 
-export const DEFAULT_POWER_SYSFS: PowerSysfs = Object.freeze({ powercapDir: '/sys/class/powercap', hwmonDir: '/sys/class/hwmon' });
+export const DEFAULT_POWER_SYSFS: PowerSysfs = Object.freeze({
+  powercapDir: '/sys/class/powercap',
+  hwmonDir: '/sys/class/hwmon',
+});
 
 /** Idle and active watts; active is drawn during busy time, idle the rest of the window. */
 export interface PowerModelFigures {
@@ -58,7 +61,10 @@ export function counterDelta(start: number, end: number, maxRange: number | null
   return maxRange === null || maxRange <= start ? null : maxRange - start + end;
 }
 
-interface RaplDomain { readonly energyPath: string; readonly maxRange: number | null }
+interface RaplDomain {
+  readonly energyPath: string;
+  readonly maxRange: number | null;
+}
 
 /**
  * RAPL package domains (`intel-rapl:N`, not the `intel-rapl:N:M` sub-domains, which the
@@ -66,10 +72,12 @@ interface RaplDomain { readonly energyPath: string; readonly maxRange: number | 
  * `energy_uj` is often root-only.
  */
 export function createRaplSource(powercapDir: string = DEFAULT_POWER_SYSFS.powercapDir): PowerSource | null {
-  const domains: RaplDomain[] = list(powercapDir).filter((name) => /^intel-rapl:\d+$/.test(name)).map((name) => ({
-    energyPath: join(powercapDir, name, 'energy_uj'),
-    maxRange: readNumber(join(powercapDir, name, 'max_energy_range_uj')),
-  }));
+  const domains: RaplDomain[] = list(powercapDir)
+    .filter((name) => /^intel-rapl:\d+$/.test(name))
+    .map((name) => ({
+      energyPath: join(powercapDir, name, 'energy_uj'),
+      maxRange: readNumber(join(powercapDir, name, 'max_energy_range_uj')),
+    }));
   if (domains.length === 0 || domains.some((d) => readNumber(d.energyPath) === null)) return null;
   let started: { at: number; values: (number | null)[] } | null = null;
   return {
@@ -105,8 +113,13 @@ export function createRaplSource(powercapDir: string = DEFAULT_POWER_SYSFS.power
 export function createHwmonSource(hwmonDir: string = DEFAULT_POWER_SYSFS.hwmonDir): PowerSource | null {
   let path: string | null = null;
   for (const sensor of list(hwmonDir)) {
-    const file = list(join(hwmonDir, sensor)).find((f) => /^power\d+_input$/.test(f) && readNumber(join(hwmonDir, sensor, f)) !== null);
-    if (file) { path = join(hwmonDir, sensor, file); break; }
+    const file = list(join(hwmonDir, sensor)).find(
+      (f) => /^power\d+_input$/.test(f) && readNumber(join(hwmonDir, sensor, f)) !== null,
+    );
+    if (file) {
+      path = join(hwmonDir, sensor, file);
+      break;
+    }
   }
   if (path === null) return null;
   const sensorPath = path;
@@ -114,7 +127,9 @@ export function createHwmonSource(hwmonDir: string = DEFAULT_POWER_SYSFS.hwmonDi
   return {
     sensor: 'hwmon',
     source: 'measured',
-    begin() { first = readNumber(sensorPath); },
+    begin() {
+      first = readNumber(sensorPath);
+    },
     end() {
       const last = readNumber(sensorPath);
       const start = first;
@@ -130,7 +145,9 @@ export function createModelledPowerSource(model: () => PowerModelFigures | null,
   return {
     sensor,
     source: 'modelled',
-    begin() { /* a model needs no baseline */ },
+    begin() {
+      /* a model needs no baseline */
+    },
     end(_now, dutyCycle) {
       const m = model();
       if (!m) return null;
@@ -141,7 +158,13 @@ export function createModelledPowerSource(model: () => PowerModelFigures | null,
 }
 
 /** Picks the best source: RAPL, then hwmon (both measured), then the model (if any), else null. */
-export function selectPowerSource(options: { readonly sysfs?: Partial<PowerSysfs>; readonly model?: () => PowerModelFigures | null } = {}): PowerSource | null {
+export function selectPowerSource(
+  options: { readonly sysfs?: Partial<PowerSysfs>; readonly model?: () => PowerModelFigures | null } = {},
+): PowerSource | null {
   const sysfs = { ...DEFAULT_POWER_SYSFS, ...options.sysfs };
-  return createRaplSource(sysfs.powercapDir) ?? createHwmonSource(sysfs.hwmonDir) ?? (options.model ? createModelledPowerSource(options.model) : null);
+  return (
+    createRaplSource(sysfs.powercapDir) ??
+    createHwmonSource(sysfs.hwmonDir) ??
+    (options.model ? createModelledPowerSource(options.model) : null)
+  );
 }

@@ -13,7 +13,10 @@ export interface ThermalSysfs {
   readonly cpuDir: string;
 }
 
-export const DEFAULT_THERMAL_SYSFS: ThermalSysfs = Object.freeze({ thermalDir: '/sys/class/thermal', cpuDir: '/sys/devices/system/cpu' });
+export const DEFAULT_THERMAL_SYSFS: ThermalSysfs = Object.freeze({
+  thermalDir: '/sys/class/thermal',
+  cpuDir: '/sys/devices/system/cpu',
+});
 
 /** A thermal reading; absent fields were not readable. */
 export interface ThermalReading {
@@ -52,7 +55,8 @@ function list(dir: string): string[] {
 /** The CPU zone's temperature in °C: a zone whose type names the CPU or package, else the first zone. */
 export function readCpuTempC(thermalDir: string): number | null {
   const zones = list(thermalDir).filter((z) => /^thermal_zone\d+$/.test(z));
-  const cpu = zones.find((z) => /x86_pkg_temp|cpu|soc|package/i.test(readText(join(thermalDir, z, 'type')) ?? '')) ?? zones[0];
+  const cpu =
+    zones.find((z) => /x86_pkg_temp|cpu|soc|package/i.test(readText(join(thermalDir, z, 'type')) ?? '')) ?? zones[0];
   if (cpu === undefined) return null;
   const milli = readNumber(join(thermalDir, cpu, 'temp'));
   return milli === null ? null : Math.round(milli / 100) / 10;
@@ -88,7 +92,9 @@ export function createSysfsThermalReader(sysfs: Partial<ThermalSysfs> = {}): The
   const { thermalDir, cpuDir } = { ...DEFAULT_THERMAL_SYSFS, ...sysfs };
   let countAtBegin: number | null = null;
   return {
-    begin() { countAtBegin = readThrottleCount(cpuDir); },
+    begin() {
+      countAtBegin = readThrottleCount(cpuDir);
+    },
     end() {
       const temp = readCpuTempC(thermalDir);
       const count = readThrottleCount(cpuDir);

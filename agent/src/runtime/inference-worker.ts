@@ -13,15 +13,18 @@ if (!port) throw new Error('inference-worker must run in a worker thread');
 let session: OrtModelSession | null = null;
 
 function reply(message: WorkerReply): void {
-  const transfer = message.ok && 'outputs' in message.result
-    ? Object.values(message.result.outputs).map((t) => t.data.buffer as ArrayBuffer)
-    : [];
+  const transfer =
+    message.ok && 'outputs' in message.result
+      ? Object.values(message.result.outputs).map((t) => t.data.buffer as ArrayBuffer)
+      : [];
   port?.postMessage(message, transfer);
 }
 
 async function handleRequest(request: WorkerRequest): Promise<void> {
   if (request.op === 'crash') {
-    setImmediate(() => { throw new Error('injected worker crash'); });
+    setImmediate(() => {
+      throw new Error('injected worker crash');
+    });
     return;
   }
   if (request.op === 'load') {
@@ -29,7 +32,15 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
       if (session) throw new Error('this worker already holds a model; start a fresh worker for another');
       const started = performance.now();
       session = await createOrtSession(request.bytes, { intraOpNumThreads: request.intraOpNumThreads });
-      reply({ id: request.id, ok: true, result: { inputNames: session.inputNames, outputNames: session.outputNames, loadMs: performance.now() - started } });
+      reply({
+        id: request.id,
+        ok: true,
+        result: {
+          inputNames: session.inputNames,
+          outputNames: session.outputNames,
+          loadMs: performance.now() - started,
+        },
+      });
     } catch (err: unknown) {
       reply({ id: request.id, ok: false, error: { message: (err as Error).message ?? String(err), phase: 'load' } });
     }
@@ -43,4 +54,6 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
   }
 }
 
-port.on('message', (request: WorkerRequest) => { void handleRequest(request); });
+port.on('message', (request: WorkerRequest) => {
+  void handleRequest(request);
+});

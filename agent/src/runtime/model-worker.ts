@@ -40,8 +40,14 @@ interface Pending {
 /** Starts a fresh worker thread (no model yet). */
 export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker {
   const intraOpNumThreads = options.intraOpNumThreads ?? 1;
-  const resourceLimits = options.maxOldGenerationSizeMb === undefined ? undefined : { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb };
-  const worker: Worker = spawnModuleWorker(new URL('./inference-worker.js', import.meta.url), resourceLimits ? { resourceLimits } : {});
+  const resourceLimits =
+    options.maxOldGenerationSizeMb === undefined
+      ? undefined
+      : { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb };
+  const worker: Worker = spawnModuleWorker(
+    new URL('./inference-worker.js', import.meta.url),
+    resourceLimits ? { resourceLimits } : {},
+  );
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let dead: string | null = null;
@@ -51,7 +57,11 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
   function die(reason: string): void {
     if (dead !== null) return;
     dead = reason;
-    const err = new EdgefleetError('EF_ERR_RUNTIME_CRASH', `inference worker died: ${reason}; the agent keeps running and the model must be loaded into a fresh worker`, { reason });
+    const err = new EdgefleetError(
+      'EF_ERR_RUNTIME_CRASH',
+      `inference worker died: ${reason}; the agent keeps running and the model must be loaded into a fresh worker`,
+      { reason },
+    );
     for (const p of pending.values()) p.reject(err);
     pending.clear();
     if (!terminating) options.onCrash?.(reason);
@@ -66,13 +76,24 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
       return;
     }
     const code = message.error.phase === 'load' ? 'EF_ERR_RUNTIME_LOAD' : 'EF_ERR_RUNTIME_RUN';
-    p.reject(new EdgefleetError(code, `onnxruntime ${message.error.phase} failed: ${message.error.message}`, { phase: message.error.phase }));
+    p.reject(
+      new EdgefleetError(code, `onnxruntime ${message.error.phase} failed: ${message.error.message}`, {
+        phase: message.error.phase,
+      }),
+    );
   });
   worker.on('error', (err: Error) => die(`uncaught error: ${err.message}`));
   worker.on('exit', (code: number) => die(terminating ? 'terminated' : `exited with code ${code}`));
 
   function call(request: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<LoadResult | RunResult> {
-    if (dead !== null) return Promise.reject(new EdgefleetError('EF_ERR_RUNTIME_CRASH', `inference worker is gone (${dead}); load the model into a fresh worker`, { reason: dead }));
+    if (dead !== null)
+      return Promise.reject(
+        new EdgefleetError(
+          'EF_ERR_RUNTIME_CRASH',
+          `inference worker is gone (${dead}); load the model into a fresh worker`,
+          { reason: dead },
+        ),
+      );
     return new Promise((resolve, reject) => {
       pending.set(request.id, { resolve, reject });
       worker.postMessage(request, transfer);
@@ -82,7 +103,9 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
   async function load(bytes: Uint8Array): Promise<LoadResult> {
     // Copy so the caller's buffer survives the transfer.
     const copy = new Uint8Array(bytes);
-    const result = (await call({ id: nextId++, op: 'load', bytes: copy, intraOpNumThreads }, [copy.buffer])) as LoadResult;
+    const result = (await call({ id: nextId++, op: 'load', bytes: copy, intraOpNumThreads }, [
+      copy.buffer,
+    ])) as LoadResult;
     loaded = result;
     return result;
   }

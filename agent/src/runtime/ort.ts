@@ -25,7 +25,8 @@ export function describeOrt(): Promise<OrtDescription> {
   cached ??= (async () => {
     const ort = await import('onnxruntime-node');
     const version = ort.env.versions.node ?? ort.env.versions.common ?? 'unknown';
-    const providers = ort.listSupportedBackends()
+    const providers = ort
+      .listSupportedBackends()
       .filter((b) => b.bundled && !UNPROBED_PROVIDERS.has(b.name))
       .map((b) => b.name);
     return Object.freeze({ version, executionProviders: Object.freeze(providers.length > 0 ? providers : ['cpu']) });
@@ -50,7 +51,9 @@ export interface OrtModelSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /** Runs once; `latencyMs` is the time of onnxruntime's run alone. */
-  run(feeds: Readonly<Record<string, FloatTensor>>): Promise<{ outputs: Record<string, FloatTensor>; latencyMs: number }>;
+  run(
+    feeds: Readonly<Record<string, FloatTensor>>,
+  ): Promise<{ outputs: Record<string, FloatTensor>; latencyMs: number }>;
 }
 
 /**
@@ -67,16 +70,22 @@ export async function createOrtSession(bytes: Uint8Array, options: OrtSessionOpt
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
   });
-  async function run(feeds: Readonly<Record<string, FloatTensor>>): Promise<{ outputs: Record<string, FloatTensor>; latencyMs: number }> {
+  async function run(
+    feeds: Readonly<Record<string, FloatTensor>>,
+  ): Promise<{ outputs: Record<string, FloatTensor>; latencyMs: number }> {
     const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', tensor.data, [...tensor.dims]);
+    for (const [name, tensor] of Object.entries(feeds))
+      ortFeeds[name] = new ort.Tensor('float32', tensor.data, [...tensor.dims]);
     const started = performance.now();
     const results = await session.run(ortFeeds);
     const latencyMs = performance.now() - started;
     const outputs: Record<string, FloatTensor> = {};
     for (const [name, value] of Object.entries(results)) {
       // Non-float outputs (e.g. int64 class ids) are widened to float32 so one tensor type crosses the boundary.
-      const data = value.data instanceof Float32Array ? value.data : Float32Array.from(value.data as ArrayLike<number | bigint>, Number);
+      const data =
+        value.data instanceof Float32Array
+          ? value.data
+          : Float32Array.from(value.data as ArrayLike<number | bigint>, Number);
       outputs[name] = { dims: value.dims.map(Number), data };
     }
     return { outputs, latencyMs };

@@ -55,7 +55,11 @@ export function createServingRuntime(): ServingRuntime {
 
   async function infer(feeds: Readonly<Record<string, FloatTensor>>): Promise<InferenceResult> {
     const model = serving;
-    if (!model) throw new EdgefleetError('EF_ERR_SERVE_NO_MODEL', 'no model is serving yet; wait for a deployment or check the agent log for a failed one');
+    if (!model)
+      throw new EdgefleetError(
+        'EF_ERR_SERVE_NO_MODEL',
+        'no model is serving yet; wait for a deployment or check the agent log for a failed one',
+      );
     try {
       const { outputs, latencyMs } = await model.worker.run(feeds);
       counters.inferences += 1;
@@ -70,7 +74,9 @@ export function createServingRuntime(): ServingRuntime {
 
   function onInference(listener: (result: InferenceResult) => void): () => void {
     listeners.add(listener);
-    return () => { listeners.delete(listener); };
+    return () => {
+      listeners.delete(listener);
+    };
   }
 
   async function close(): Promise<void> {

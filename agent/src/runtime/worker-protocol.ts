@@ -20,4 +20,8 @@ export interface RunResult {
 
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly result: LoadResult | RunResult }
-  | { readonly id: number; readonly ok: false; readonly error: { readonly message: string; readonly phase: 'load' | 'run' } };
+  | {
+      readonly id: number;
+      readonly ok: false;
+      readonly error: { readonly message: string; readonly phase: 'load' | 'run' };
+    };

@@ -51,7 +51,11 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     let size = 0;
     req.on('data', (part: Buffer) => {
       size += part.byteLength;
-      if (size > max) { reject(new BadRequest(`body larger than ${max} bytes`)); req.destroy(); return; }
+      if (size > max) {
+        reject(new BadRequest(`body larger than ${max} bytes`));
+        req.destroy();
+        return;
+      }
       parts.push(part);
     });
     req.on('end', () => resolve(Buffer.concat(parts)));
@@ -65,7 +69,10 @@ export function toFeeds(request: InferRequest): Record<string, FloatTensor> {
   for (const [name, tensor] of Object.entries(request.inputs)) {
     const data = typeof tensor.data === 'string' ? decodeFloat32(tensor.data) : Float32Array.from(tensor.data);
     const expected = tensor.dims.reduce((a, b) => a * b, 1);
-    if (data.length !== expected) throw new BadRequest(`input ${name}: ${data.length} values for dims [${tensor.dims.join(', ')}] (expected ${expected})`);
+    if (data.length !== expected)
+      throw new BadRequest(
+        `input ${name}: ${data.length} values for dims [${tensor.dims.join(', ')}] (expected ${expected})`,
+      );
     feeds[name] = { dims: tensor.dims, data };
   }
   return feeds;
@@ -88,7 +95,9 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     try {
       json = JSON.parse((await readBody(req, maxBody)).toString('utf8'));
     } catch (err: unknown) {
-      send(res, 400, { error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: `body is not JSON: ${(err as Error).message}` } });
+      send(res, 400, {
+        error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: `body is not JSON: ${(err as Error).message}` },
+      });
       return;
     }
     const parsed = inferRequestSchema.safeParse(json);
@@ -97,39 +106,63 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       return;
     }
     const result = await serving.infer(toFeeds(parsed.data));
-    const outputs = Object.fromEntries(Object.entries(result.outputs).map(([name, t]) => [name, { dims: t.dims, data: Array.from(t.data) }]));
-    send(res, 200, { outputs, model: { sha256: result.sha256, variantId: result.variantId }, latencyMs: result.latencyMs });
+    const outputs = Object.fromEntries(
+      Object.entries(result.outputs).map(([name, t]) => [name, { dims: t.dims, data: Array.from(t.data) }]),
+    );
+    send(res, 200, {
+      outputs,
+      model: { sha256: result.sha256, variantId: result.variantId },
+      latencyMs: result.latencyMs,
+    });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       if (req.method === 'GET' && req.url === '/v1/health') {
         const model = serving.current();
-        send(res, 200, { ok: model !== null, model: model ? { sha256: model.sha256, variantId: model.variantId } : null, ...serving.stats() });
+        send(res, 200, {
+          ok: model !== null,
+          model: model ? { sha256: model.sha256, variantId: model.variantId } : null,
+          ...serving.stats(),
+        });
       } else if (req.method === 'POST' && req.url === '/v1/infer') {
         await handleInfer(req, res);
       } else {
         send(res, 404, { error: { code: 'not-found', message: 'use POST /v1/infer or GET /v1/health' } });
       }
     } catch (err: unknown) {
-      if (err instanceof BadRequest) { send(res, 400, { error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: err.message } }); return; }
-      if (isEdgefleetError(err)) { send(res, err.code === 'EF_ERR_RUNTIME_RUN' ? 400 : err.status, { error: err.toJSON() }); return; }
+      if (err instanceof BadRequest) {
+        send(res, 400, { error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: err.message } });
+        return;
+      }
+      if (isEdgefleetError(err)) {
+        send(res, err.code === 'EF_ERR_RUNTIME_RUN' ? 400 : err.status, { error: err.toJSON() });
+        return;
+      }
       log.error({ err }, 'local API request failed');
       send(res, 500, { error: { code: 'internal', message: (err as Error).message } });
     }
   }
 
-  const server: Server = createServer((req, res) => { void handle(req, res); });
+  const server: Server = createServer((req, res) => {
+    void handle(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    if (options.socketPath) server.listen(options.socketPath, resolve); else server.listen(options.port ?? 0, '127.0.0.1', resolve);
+    if (options.socketPath) server.listen(options.socketPath, resolve);
+    else server.listen(options.port ?? 0, '127.0.0.1', resolve);
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? (address as AddressInfo).port : null;
   const url = options.socketPath ? `unix:${options.socketPath}` : `http://127.0.0.1:${port}`;
   log.info({ url }, 'local inference API listening');
   return Object.freeze({
-    url, port,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    url,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   });
 }

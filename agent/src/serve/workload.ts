@@ -38,7 +38,10 @@ export function startWorkload(options: WorkloadOptions): Workload {
   function jitter(feeds: Readonly<Record<string, FloatTensor>>): Record<string, FloatTensor> {
     const out: Record<string, FloatTensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
-      out[name] = { dims: t.dims, data: t.data.map((x) => x + (options.random() * 2 - 1) * noise * (Math.abs(x) + 1e-3)) };
+      out[name] = {
+        dims: t.dims,
+        data: t.data.map((x) => x + (options.random() * 2 - 1) * noise * (Math.abs(x) + 1e-3)),
+      };
     }
     return out;
   }
@@ -51,17 +54,29 @@ export function startWorkload(options: WorkloadOptions): Workload {
       counters.skipped += 1;
     } else {
       busy = true;
-      options.serving.infer(jitter(feeds))
-        .then(() => { counters.runs += 1; })
-        .catch((err: unknown) => { counters.errors += 1; options.logger.debug({ err }, 'synthetic inference failed'); })
-        .finally(() => { busy = false; });
+      options.serving
+        .infer(jitter(feeds))
+        .then(() => {
+          counters.runs += 1;
+        })
+        .catch((err: unknown) => {
+          counters.errors += 1;
+          options.logger.debug({ err }, 'synthetic inference failed');
+        })
+        .finally(() => {
+          busy = false;
+        });
     }
     timer = options.clock.setTimeout(tick, intervalMs);
   }
 
   if (intervalMs > 0) timer = options.clock.setTimeout(tick, intervalMs);
   return Object.freeze({
-    stop: () => { stopped = true; if (timer) options.clock.clearTimeout(timer); timer = null; },
+    stop: () => {
+      stopped = true;
+      if (timer) options.clock.clearTimeout(timer);
+      timer = null;
+    },
     stats: () => ({ ...counters }),
   });
 }

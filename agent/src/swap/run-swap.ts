@@ -21,18 +21,29 @@ export interface RunSwapOptions {
 function buildReport(ctx: SwapContext, state: DeployState, failure?: DeployReport['failure']): DeployReport {
   const { body } = ctx.desired;
   return {
-    type: 'deploy-report', v: PROTOCOL_VERSION, deviceId: ctx.deps.deviceId,
-    deploymentId: body.deploymentId, rolloutId: body.rolloutId, variantId: body.variantId, sha256: body.artifact.sha256,
-    state, ...(failure ? { failure } : {}), chunks: { ...ctx.counts },
+    type: 'deploy-report',
+    v: PROTOCOL_VERSION,
+    deviceId: ctx.deps.deviceId,
+    deploymentId: body.deploymentId,
+    rolloutId: body.rolloutId,
+    variantId: body.variantId,
+    sha256: body.artifact.sha256,
+    state,
+    ...(failure ? { failure } : {}),
+    chunks: { ...ctx.counts },
     ...(ctx.accuracy === null ? {} : { accuracy: ctx.accuracy }),
-    serving: ctx.deps.serving.current()?.sha256 ?? null, sentAt: ctx.deps.clock.now(),
+    serving: ctx.deps.serving.current()?.sha256 ?? null,
+    sentAt: ctx.deps.clock.now(),
   };
 }
 
 async function recordOutcome(ctx: SwapContext, report: DeployReport, logger: Logger): Promise<void> {
   try {
     const state = await ctx.deps.store.loadState();
-    await ctx.deps.store.saveState({ ...state, outcomes: [...state.outcomes.filter((o) => o.deploymentId !== report.deploymentId), report] });
+    await ctx.deps.store.saveState({
+      ...state,
+      outcomes: [...state.outcomes.filter((o) => o.deploymentId !== report.deploymentId), report],
+    });
   } catch (err: unknown) {
     logger.warn({ err }, 'could not record the deployment outcome; a redelivered manifest will run the swap again');
   }
@@ -44,8 +55,15 @@ export async function runSwap(desired: Desired, deps: SwapDeps, options: RunSwap
   const log = options.logger.child({ deploymentId: body.deploymentId, variantId: body.variantId });
   const total = body.artifact.chunkCount;
   const ctx: SwapContext = {
-    desired, deps, signal: options.signal, counts: { total, fetched: 0, reused: 0, corrupt: 0 },
-    bytes: null, worker: null, accuracy: null, replaced: null, priorState: null,
+    desired,
+    deps,
+    signal: options.signal,
+    counts: { total, fetched: 0, reused: 0, corrupt: 0 },
+    bytes: null,
+    worker: null,
+    accuracy: null,
+    replaced: null,
+    priorState: null,
   };
   const steps = options.steps ?? SWAP_STEP_DEFS;
   const completed: SwapStepDef[] = [];
@@ -61,7 +79,9 @@ export async function runSwap(desired: Desired, deps: SwapDeps, options: RunSwap
       log.debug({ step: step.name, ms: deps.clock.now() - started }, 'swap step done');
     } catch (err: unknown) {
       const superseded = (err as { superseded?: boolean }).superseded === true;
-      const failure = superseded ? { step: step.name, reason: 'superseded' as const, detail: 'a newer manifest replaced this deployment' } : failureOf(err, step.name, step.fallbackReason);
+      const failure = superseded
+        ? { step: step.name, reason: 'superseded' as const, detail: 'a newer manifest replaced this deployment' }
+        : failureOf(err, step.name, step.fallbackReason);
       const switched = completed.some((s) => s.name === 'switch');
       for (const done of [...completed].reverse()) {
         try {
@@ -71,7 +91,10 @@ export async function runSwap(desired: Desired, deps: SwapDeps, options: RunSwap
         }
       }
       const report = buildReport(ctx, switched ? 'rolled-back' : 'failed', failure);
-      log.warn({ step: failure.step, reason: failure.reason, detail: failure.detail, serving: report.serving }, 'deployment failed; the last-known-good model keeps serving');
+      log.warn(
+        { step: failure.step, reason: failure.reason, detail: failure.detail, serving: report.serving },
+        'deployment failed; the last-known-good model keeps serving',
+      );
       // A superseded deployment (new manifest, shutdown) is not an outcome: after a restart
       // the same manifest must resume, not be answered from the record.
       if (failure.reason !== 'superseded') await recordOutcome(ctx, report, log);

@@ -5,8 +5,14 @@
  * leaves (or puts back) the last-known-good model serving.
  */
 import {
-  isEdgefleetError, sha256Hex, verifySignature,
-  type DeployFailureReason, type DeployState, type Desired, type SwapStep, type TrustedKey,
+  isEdgefleetError,
+  sha256Hex,
+  verifySignature,
+  type DeployFailureReason,
+  type DeployState,
+  type Desired,
+  type SwapStep,
+  type TrustedKey,
 } from '@edgefleet/shared';
 import type { ChunkTransport, DownloadCounts } from '../artifacts/chunk-download.js';
 import { downloadChunks } from '../artifacts/chunk-download.js';
@@ -30,7 +36,11 @@ export interface SwapDeps {
   /** Starts a fresh inference worker. */
   readonly createWorker: () => ModelWorker;
   /** Download tuning passed to downloadChunks. */
-  readonly download?: { readonly windowChunks?: number; readonly windowTimeoutMs?: number; readonly maxStalls?: number };
+  readonly download?: {
+    readonly windowChunks?: number;
+    readonly windowTimeoutMs?: number;
+    readonly maxStalls?: number;
+  };
   /** Use the manifest's HTTP(S) URL when it has one. Default false (MQTT chunks). */
   readonly preferHttp?: boolean;
 }
@@ -61,7 +71,12 @@ export interface SwapStepDef {
 }
 
 function pointerOf(desired: Desired): ModelPointer {
-  return { sha256: desired.body.artifact.sha256, variantId: desired.body.variantId, deploymentId: desired.body.deploymentId, desired };
+  return {
+    sha256: desired.body.artifact.sha256,
+    variantId: desired.body.variantId,
+    deploymentId: desired.body.deploymentId,
+    desired,
+  };
 }
 
 /** Translates runtime errors of a step into failure reasons. */
@@ -87,42 +102,72 @@ async function runModel(ctx: SwapContext, step: SwapStep) {
 
 export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
   {
-    name: 'authenticate', reports: null, fallbackReason: 'bad-manifest',
+    name: 'authenticate',
+    reports: null,
+    fallbackReason: 'bad-manifest',
     async run(ctx) {
       const { body, signature } = ctx.desired;
       const check = verifySignature(body, body.keyId, signature, ctx.deps.trustedKeys);
       if (!check.ok) throw stepFailure('authenticate', check.reason, check.detail);
-      if (body.deviceId !== ctx.deps.deviceId) throw stepFailure('authenticate', 'wrong-device', `manifest is for ${body.deviceId}, this is ${ctx.deps.deviceId}`);
+      if (body.deviceId !== ctx.deps.deviceId)
+        throw stepFailure(
+          'authenticate',
+          'wrong-device',
+          `manifest is for ${body.deviceId}, this is ${ctx.deps.deviceId}`,
+        );
     },
   },
   {
-    name: 'download', reports: 'downloading', fallbackReason: 'storage',
+    name: 'download',
+    reports: 'downloading',
+    fallbackReason: 'storage',
     async run(ctx) {
       const { body } = ctx.desired;
       const { deps } = ctx;
       if (deps.preferHttp && body.artifact.url) {
         const { bytes } = await downloadHttp(body.artifact.url, body.artifact, deps.store, { signal: ctx.signal });
         const total = body.artifact.chunkCount;
-        ctx.counts = bytes === 0 ? { total, fetched: 0, reused: total, corrupt: 0 } : { total, fetched: total, reused: 0, corrupt: 0 };
+        ctx.counts =
+          bytes === 0
+            ? { total, fetched: 0, reused: total, corrupt: 0 }
+            : { total, fetched: total, reused: 0, corrupt: 0 };
         return;
       }
       ctx.counts = await downloadChunks(body, {
-        deviceId: deps.deviceId, store: deps.store, transport: deps.transport, clock: deps.clock, random: deps.random, signal: ctx.signal, ...deps.download,
+        deviceId: deps.deviceId,
+        store: deps.store,
+        transport: deps.transport,
+        clock: deps.clock,
+        random: deps.random,
+        signal: ctx.signal,
+        ...deps.download,
       });
     },
   },
   {
-    name: 'verify', reports: 'verifying', fallbackReason: 'storage',
+    name: 'verify',
+    reports: 'verifying',
+    fallbackReason: 'storage',
     async run(ctx) {
       const { sha256, size } = ctx.desired.body.artifact;
-      const bytes = await ctx.deps.store.read(sha256).catch((err: unknown) => { throw stepFailure('verify', 'digest-mismatch', (err as Error).message, err); });
-      if (bytes.byteLength !== size) throw stepFailure('verify', 'size-mismatch', `artifact has ${bytes.byteLength} bytes, the manifest says ${size}`);
-      if (sha256Hex(bytes) !== sha256) throw stepFailure('verify', 'digest-mismatch', 'artifact digest differs from the manifest');
+      const bytes = await ctx.deps.store.read(sha256).catch((err: unknown) => {
+        throw stepFailure('verify', 'digest-mismatch', (err as Error).message, err);
+      });
+      if (bytes.byteLength !== size)
+        throw stepFailure(
+          'verify',
+          'size-mismatch',
+          `artifact has ${bytes.byteLength} bytes, the manifest says ${size}`,
+        );
+      if (sha256Hex(bytes) !== sha256)
+        throw stepFailure('verify', 'digest-mismatch', 'artifact digest differs from the manifest');
       ctx.bytes = bytes;
     },
   },
   {
-    name: 'load', reports: 'loading', fallbackReason: 'load-error',
+    name: 'load',
+    reports: 'loading',
+    fallbackReason: 'load-error',
     async run(ctx) {
       ctx.worker = ctx.deps.createWorker();
       try {
@@ -137,11 +182,17 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
     },
   },
   {
-    name: 'warm-up', reports: null, fallbackReason: 'run-error',
-    async run(ctx) { await runModel(ctx, 'warm-up'); },
+    name: 'warm-up',
+    reports: null,
+    fallbackReason: 'run-error',
+    async run(ctx) {
+      await runModel(ctx, 'warm-up');
+    },
   },
   {
-    name: 'smoke-test', reports: 'smoke-testing', fallbackReason: 'run-error',
+    name: 'smoke-test',
+    reports: 'smoke-testing',
+    fallbackReason: 'run-error',
     async run(ctx) {
       const { outputs } = await runModel(ctx, 'smoke-test');
       const golden = ctx.desired.body.golden;
@@ -152,19 +203,40 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
         throw stepFailure('smoke-test', 'bad-manifest', (err as Error).message);
       }
       ctx.accuracy = score.accuracy;
-      if (!score.finite) throw stepFailure('smoke-test', 'non-finite-output', 'the model produced NaN or infinite values on the golden set');
+      if (!score.finite)
+        throw stepFailure(
+          'smoke-test',
+          'non-finite-output',
+          'the model produced NaN or infinite values on the golden set',
+        );
       if (score.accuracy < golden.minAccuracy) {
-        throw stepFailure('smoke-test', 'accuracy-below-minimum', `golden-set accuracy ${score.accuracy.toFixed(4)} (${score.correct}/${score.rows}) is below the minimum ${golden.minAccuracy}`);
+        throw stepFailure(
+          'smoke-test',
+          'accuracy-below-minimum',
+          `golden-set accuracy ${score.accuracy.toFixed(4)} (${score.correct}/${score.rows}) is below the minimum ${golden.minAccuracy}`,
+        );
       }
     },
   },
   {
-    name: 'switch', reports: 'switched', fallbackReason: 'worker-crash',
+    name: 'switch',
+    reports: 'switched',
+    fallbackReason: 'worker-crash',
     async run(ctx) {
       const worker = ctx.worker;
-      if (!worker || worker.deadReason() !== null) throw stepFailure('switch', 'worker-crash', `the new worker is gone (${worker?.deadReason() ?? 'never started'})`);
+      if (!worker || worker.deadReason() !== null)
+        throw stepFailure(
+          'switch',
+          'worker-crash',
+          `the new worker is gone (${worker?.deadReason() ?? 'never started'})`,
+        );
       const { body } = ctx.desired;
-      ctx.replaced = ctx.deps.serving.switchTo({ worker, sha256: body.artifact.sha256, variantId: body.variantId, deploymentId: body.deploymentId });
+      ctx.replaced = ctx.deps.serving.switchTo({
+        worker,
+        sha256: body.artifact.sha256,
+        variantId: body.variantId,
+        deploymentId: body.deploymentId,
+      });
     },
     async undo(ctx) {
       // The old worker never stopped; it serves again at once. The new one ends in load's undo.
@@ -172,12 +244,15 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
     },
   },
   {
-    name: 'persist', reports: null, fallbackReason: 'storage',
+    name: 'persist',
+    reports: null,
+    fallbackReason: 'storage',
     async run(ctx) {
       const before = await ctx.deps.store.loadState();
       ctx.priorState = before;
       const next = pointerOf(ctx.desired);
-      const keepPrevious = before.lastKnownGood && before.lastKnownGood.sha256 !== next.sha256 ? before.lastKnownGood : before.previous;
+      const keepPrevious =
+        before.lastKnownGood && before.lastKnownGood.sha256 !== next.sha256 ? before.lastKnownGood : before.previous;
       await ctx.deps.store.saveState({ ...before, current: next, lastKnownGood: next, previous: keepPrevious });
     },
     async undo(ctx) {

@@ -16,10 +16,19 @@ export function createBrokerAckDelivery(options: DeliveryOptions & { readonly pu
 
   function publishWithTimeout(channel: OutboxChannel, message: AnyMessage): Promise<PublishOutcome> {
     return new Promise<PublishOutcome>((resolve, reject) => {
-      const t = clock.setTimeout(() => reject(new Error(`no acknowledgement within ${publishTimeoutMs} ms`)), publishTimeoutMs);
+      const t = clock.setTimeout(
+        () => reject(new Error(`no acknowledgement within ${publishTimeoutMs} ms`)),
+        publishTimeoutMs,
+      );
       transport.publish(channel, message).then(
-        (outcome) => { clock.clearTimeout(t); resolve(outcome); },
-        (err: unknown) => { clock.clearTimeout(t); reject(err instanceof Error ? err : new Error(String(err))); },
+        (outcome) => {
+          clock.clearTimeout(t);
+          resolve(outcome);
+        },
+        (err: unknown) => {
+          clock.clearTimeout(t);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
       );
     });
   }
@@ -34,33 +43,49 @@ export function createBrokerAckDelivery(options: DeliveryOptions & { readonly pu
       const acked = firstFailure === -1 ? batch.length : firstFailure;
       if (acked > 0) {
         outbox.ack((batch[acked - 1] as { id: number }).id);
-        const skipped = results.slice(0, acked).filter((r) => r.status === 'fulfilled' && r.value === 'unpublishable').length;
+        const skipped = results
+          .slice(0, acked)
+          .filter((r) => r.status === 'fulfilled' && r.value === 'unpublishable').length;
         counters.unpublishable += skipped;
         counters.delivered += acked - skipped;
       }
       if (firstFailure !== -1) {
         counters.publishFailures += 1;
-        log.debug({ err: (results[firstFailure] as PromiseRejectedResult).reason as unknown, pending: outbox.pending() }, 'telemetry publish failed; kept in the outbox for the next connection');
+        log.debug(
+          { err: (results[firstFailure] as PromiseRejectedResult).reason as unknown, pending: outbox.pending() },
+          'telemetry publish failed; kept in the outbox for the next connection',
+        );
         return;
       }
     }
   }
 
   function flush(): Promise<void> {
-    if (drainRound) { drainAgain = true; return drainRound; }
+    if (drainRound) {
+      drainAgain = true;
+      return drainRound;
+    }
     drainRound = (async () => {
       do {
         drainAgain = false;
         await drain();
       } while (drainAgain && transport.isOnline());
-    })().catch((err: unknown) => { log.error({ err }, 'telemetry drain failed'); }).finally(() => { drainRound = null; });
+    })()
+      .catch((err: unknown) => {
+        log.error({ err }, 'telemetry drain failed');
+      })
+      .finally(() => {
+        drainRound = null;
+      });
     return drainRound;
   }
 
   return {
     flush,
     // mqtt.js resends unacknowledged QoS 1 publishes itself after a reconnect; draining again picks up the rest.
-    reconnected: () => { void flush(); },
+    reconnected: () => {
+      void flush();
+    },
     start: () => undefined,
     stop: () => undefined,
     stats: () => ({ ...counters, awaitingAck: 0, acked: 0, duplicateAcks: 0, unmatchedAcks: 0, resends: 0 }),

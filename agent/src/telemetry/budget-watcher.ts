@@ -4,7 +4,13 @@
  * of the last n break it any more the episode closes (one `recovered`). Pure: windows in,
  * events out; the caller publishes them.
  */
-import { PROTOCOL_VERSION, WATCHED_BUDGETS, type Breach, type TelemetryWindow, type WatchedBudget } from '@edgefleet/shared';
+import {
+  PROTOCOL_VERSION,
+  WATCHED_BUDGETS,
+  type Breach,
+  type TelemetryWindow,
+  type WatchedBudget,
+} from '@edgefleet/shared';
 
 /** The budgets the watcher understands, as the manifest carries them (other keys are ignored). */
 export type WatchedBudgets = Partial<Record<WatchedBudget, number>>;
@@ -28,10 +34,14 @@ export interface BudgetWatcher {
 /** The window's figure for one budget, or null when the window has none (it then breaks nothing). */
 export function measureBudget(window: TelemetryWindow, budget: WatchedBudget): number | null {
   switch (budget) {
-    case 'latencyP95Ms': return window.latencyMs?.p95 ?? null;
-    case 'powerW': return window.power?.watts ?? null;
-    case 'energyPerInferenceMj': return window.power?.energyPerInferenceMj ?? null;
-    case 'minAccuracy': return window.accuracy.goldenAccuracy ?? null;
+    case 'latencyP95Ms':
+      return window.latencyMs?.p95 ?? null;
+    case 'powerW':
+      return window.power?.watts ?? null;
+    case 'energyPerInferenceMj':
+      return window.power?.energyPerInferenceMj ?? null;
+    case 'minAccuracy':
+      return window.accuracy.goldenAccuracy ?? null;
   }
 }
 
@@ -40,29 +50,55 @@ export function breaks(budget: WatchedBudget, value: number, limit: number): boo
   return WATCHED_BUDGETS[budget].direction === 'max' ? value > limit : value < limit;
 }
 
-interface Sample { readonly seq: number; readonly value: number | null; readonly broke: boolean; readonly throttled: boolean }
+interface Sample {
+  readonly seq: number;
+  readonly value: number | null;
+  readonly broke: boolean;
+  readonly throttled: boolean;
+}
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 export function createBudgetWatcher(options: BudgetWatcherOptions = {}): BudgetWatcher {
   const k = options.k ?? 3;
   const n = options.n ?? 5;
-  if (!Number.isInteger(k) || !Number.isInteger(n) || k < 1 || n < k) throw new RangeError(`budget watcher needs 1 ≤ k ≤ n, got k=${k} n=${n}`);
+  if (!Number.isInteger(k) || !Number.isInteger(n) || k < 1 || n < k)
+    throw new RangeError(`budget watcher needs 1 ≤ k ≤ n, got k=${k} n=${n}`);
   const history = new Map<WatchedBudget, Sample[]>();
   const open = new Set<WatchedBudget>();
 
-  function event(window: TelemetryWindow, budget: WatchedBudget, limit: number, samples: readonly Sample[], state: Breach['state']): Breach {
+  function event(
+    window: TelemetryWindow,
+    budget: WatchedBudget,
+    limit: number,
+    samples: readonly Sample[],
+    state: Breach['state'],
+  ): Breach {
     const broke = samples.filter((s) => s.broke);
     const values = (state === 'breached' ? broke : samples).map((s) => s.value).filter((v): v is number => v !== null);
     return {
-      type: 'breach', v: PROTOCOL_VERSION, deviceId: window.deviceId, deviceClass: window.deviceClass,
-      budget, state, measured: values.length > 0 ? median(values) : limit, limit, unit: WATCHED_BUDGETS[budget].unit,
-      breachedWindows: broke.length, k, n, windowSeqs: samples.map((s) => s.seq),
-      model: window.model, throttled: samples.some((s) => s.throttled), sentAt: window.sentAt,
+      type: 'breach',
+      v: PROTOCOL_VERSION,
+      deviceId: window.deviceId,
+      deviceClass: window.deviceClass,
+      budget,
+      state,
+      measured: values.length > 0 ? median(values) : limit,
+      limit,
+      unit: WATCHED_BUDGETS[budget].unit,
+      breachedWindows: broke.length,
+      k,
+      n,
+      windowSeqs: samples.map((s) => s.seq),
+      model: window.model,
+      throttled: samples.some((s) => s.throttled),
+      sentAt: window.sentAt,
     };
   }
 
@@ -78,7 +114,12 @@ export function createBudgetWatcher(options: BudgetWatcherOptions = {}): BudgetW
       }
       const value = measureBudget(window, budget);
       const samples = history.get(budget) ?? [];
-      samples.push({ seq: window.seq, value, broke: value !== null && breaks(budget, value, limit), throttled: window.thermal.throttled === true });
+      samples.push({
+        seq: window.seq,
+        value,
+        broke: value !== null && breaks(budget, value, limit),
+        throttled: window.thermal.throttled === true,
+      });
       if (samples.length > n) samples.shift();
       history.set(budget, samples);
       const broken = samples.filter((s) => s.broke).length;
@@ -96,6 +137,9 @@ export function createBudgetWatcher(options: BudgetWatcherOptions = {}): BudgetW
   return {
     observe,
     breached: () => [...open],
-    reset: () => { history.clear(); open.clear(); },
+    reset: () => {
+      history.clear();
+      open.clear();
+    },
   };
 }

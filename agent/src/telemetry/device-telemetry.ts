@@ -91,17 +91,21 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
       const desired = servingManifest();
       if (!model || !desired) return null;
       return {
-        sha256: model.sha256, golden: desired.body.golden,
+        sha256: model.sha256,
+        golden: desired.body.golden,
         outputNames: model.worker.info()?.outputNames ?? [],
         // Straight to the worker: golden rows are not live traffic and must not reach the latency meter.
         run: async (feeds) => (await model.worker.run(feeds)).outputs,
       };
     },
   });
-  const power = deps.readers?.power !== undefined ? deps.readers.power : selectPowerSource({
-    ...(deps.powerSysfs ? { sysfs: deps.powerSysfs } : {}),
-    ...(deps.powerModel ? { model: () => deps.powerModel ?? null } : {}),
-  });
+  const power =
+    deps.readers?.power !== undefined
+      ? deps.readers.power
+      : selectPowerSource({
+          ...(deps.powerSysfs ? { sysfs: deps.powerSysfs } : {}),
+          ...(deps.powerModel ? { model: () => deps.powerModel ?? null } : {}),
+        });
   const readers: TelemetryReaders = {
     thermal: createSysfsThermalReader(deps.thermalSysfs),
     sessionBytes: () => servingManifest()?.body.artifact.size,
@@ -113,7 +117,11 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
     power,
   };
   const telemetry = createTelemetry({
-    deviceId: deps.deviceId, deviceClass: deps.deviceClass, dataDir: deps.dataDir, clock, logger: log,
+    deviceId: deps.deviceId,
+    deviceClass: deps.deviceClass,
+    dataDir: deps.dataDir,
+    clock,
+    logger: log,
     transport: createLinkTransport(link, log),
     model: () => {
       const m = serving.current();
@@ -121,7 +129,9 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
     },
     budgets: () => manifestBudgets(servingManifest()),
     readers,
-    afterClose: () => { void golden.maybeRun(); },
+    afterClose: () => {
+      void golden.maybeRun();
+    },
     ...(deps.windowMs === undefined ? {} : { windowMs: deps.windowMs }),
     ...(deps.outbox ? { outbox: deps.outbox } : {}),
     ...(deps.watcher ? { watcher: deps.watcher } : {}),
@@ -132,6 +142,8 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
   });
   serving.onInference((result) => telemetry.recordInference(result.latencyMs * (scale?.() ?? 1), result.outputs));
   // Accuracy right after a model starts serving, not only at the next window.
-  serving.onInference(() => { if (!golden.latest()) void golden.maybeRun(); });
+  serving.onInference(() => {
+    if (!golden.latest()) void golden.maybeRun();
+  });
   return telemetry;
 }

@@ -9,7 +9,16 @@
  * Writes are synchronous on purpose: an append is one small line every few seconds, and a
  * synchronous append keeps file order equal to call order without a write queue.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { AnyMessage } from '@edgefleet/shared';
 
@@ -56,7 +65,10 @@ interface Segment {
   readonly file: string;
 }
 
-interface HeadState { head: number; droppedTotal: number }
+interface HeadState {
+  head: number;
+  droppedTotal: number;
+}
 
 const HEAD_FILE = 'head.json';
 const segmentName = (firstId: number): string => `seg-${String(firstId).padStart(16, '0')}.jsonl`;
@@ -64,7 +76,13 @@ const segmentName = (firstId: number): string => `seg-${String(firstId).padStart
 function parseLine(line: string): OutboxEntry | null {
   try {
     const raw = JSON.parse(line) as { id?: unknown; c?: unknown; m?: unknown };
-    if (typeof raw.id !== 'number' || (raw.c !== 'telemetry' && raw.c !== 'events') || typeof raw.m !== 'object' || raw.m === null) return null;
+    if (
+      typeof raw.id !== 'number' ||
+      (raw.c !== 'telemetry' && raw.c !== 'events') ||
+      typeof raw.m !== 'object' ||
+      raw.m === null
+    )
+      return null;
     return { id: raw.id, channel: raw.c, message: raw.m as AnyMessage };
   } catch {
     return null; // a torn last line after a crash
@@ -78,14 +96,21 @@ function readSegment(file: string): OutboxEntry[] {
   } catch {
     return [];
   }
-  return text.split('\n').filter((l) => l !== '').map(parseLine).filter((e): e is OutboxEntry => e !== null);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map(parseLine)
+    .filter((e): e is OutboxEntry => e !== null);
 }
 
 function readHead(dir: string): HeadState | null {
   try {
     const raw = JSON.parse(readFileSync(join(dir, HEAD_FILE), 'utf8')) as Partial<HeadState>;
-    if (Number.isSafeInteger(raw.head) && Number.isSafeInteger(raw.droppedTotal)) return { head: raw.head as number, droppedTotal: raw.droppedTotal as number };
-  } catch { /* missing or torn: rebuilt from the segments */ }
+    if (Number.isSafeInteger(raw.head) && Number.isSafeInteger(raw.droppedTotal))
+      return { head: raw.head as number, droppedTotal: raw.droppedTotal as number };
+  } catch {
+    /* missing or torn: rebuilt from the segments */
+  }
   return null;
 }
 
@@ -99,13 +124,19 @@ export function openOutbox(options: OutboxOptions): Outbox {
   mkdirSync(dir, { recursive: true });
 
   const segments: Segment[] = [];
-  for (const name of readdirSync(dir).filter((n) => /^seg-\d{16}\.jsonl$/.test(n)).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => /^seg-\d{16}\.jsonl$/.test(n))
+    .sort()) {
     const file = join(dir, name);
     const entries = readSegment(file);
     const last = entries.at(-1);
-    if (!last) { unlinkSync(file); continue; }
+    if (!last) {
+      unlinkSync(file);
+      continue;
+    }
     // A crash mid-append leaves a torn last line; rewrite the file so the next append starts on a fresh line.
-    if (!readFileSync(file, 'utf8').endsWith('\n')) writeFileSync(file, entries.map((e) => `${JSON.stringify({ id: e.id, c: e.channel, m: e.message })}\n`).join(''));
+    if (!readFileSync(file, 'utf8').endsWith('\n'))
+      writeFileSync(file, entries.map((e) => `${JSON.stringify({ id: e.id, c: e.channel, m: e.message })}\n`).join(''));
     segments.push({ firstId: Number(name.slice(4, 20)), lastId: last.id, bytes: statSync(file).size, file });
   }
   const state: HeadState = readHead(dir) ?? { head: segments[0]?.firstId ?? 0, droppedTotal: 0 };
@@ -123,7 +154,11 @@ export function openOutbox(options: OutboxOptions): Outbox {
   function prune(): void {
     while (segments.length > 0 && (segments[0] as Segment).lastId < state.head) {
       const seg = segments.shift() as Segment;
-      try { unlinkSync(seg.file); } catch { /* already gone */ }
+      try {
+        unlinkSync(seg.file);
+      } catch {
+        /* already gone */
+      }
       if (cache?.firstId === seg.firstId) cache = null;
     }
   }
@@ -190,5 +225,13 @@ export function openOutbox(options: OutboxOptions): Outbox {
     persistHead();
   }
 
-  return Object.freeze({ append, peek, ack, headId: () => state.head, pending, droppedTotal: () => state.droppedTotal, bytes: totalBytes });
+  return Object.freeze({
+    append,
+    peek,
+    ack,
+    headId: () => state.head,
+    pending,
+    droppedTotal: () => state.droppedTotal,
+    bytes: totalBytes,
+  });
 }

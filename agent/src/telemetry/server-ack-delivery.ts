@@ -48,8 +48,17 @@ function ackKeyOf(message: AnyMessage): string | null {
 export function createServerAckDelivery(options: ServerAckDeliveryOptions): Delivery {
   const { outbox, transport, clock, log, maxInFlight } = options;
   const subscribeAcks = transport.onAck?.bind(transport);
-  if (!subscribeAcks) throw new TypeError('server-ack delivery needs a transport with onAck (the link\'s telemetry-ack channel)');
-  const counters = { delivered: 0, publishFailures: 0, unpublishable: 0, acked: 0, duplicateAcks: 0, unmatchedAcks: 0, resends: 0 };
+  if (!subscribeAcks)
+    throw new TypeError("server-ack delivery needs a transport with onAck (the link's telemetry-ack channel)");
+  const counters = {
+    delivered: 0,
+    publishFailures: 0,
+    unpublishable: 0,
+    acked: 0,
+    duplicateAcks: 0,
+    unmatchedAcks: 0,
+    resends: 0,
+  };
   /** Contiguous outbox entries from the head: the only ones in memory. */
   let inFlight: InFlight[] = [];
   let timeoutMs = options.ackTimeoutMs;
@@ -82,24 +91,34 @@ export function createServerAckDelivery(options: ServerAckDeliveryOptions): Deli
     if (room <= 0) return;
     const last = inFlight.at(-1);
     for (const e of outbox.peek(room, last ? last.id + 1 : outbox.headId())) {
-      inFlight.push({ id: e.id, channel: e.channel, message: e.message, key: ackKeyOf(e.message), sentAt: null, done: null });
+      inFlight.push({
+        id: e.id,
+        channel: e.channel,
+        message: e.message,
+        key: ackKeyOf(e.message),
+        sentAt: null,
+        done: null,
+      });
     }
   }
 
   function send(e: InFlight): Promise<void> {
     e.sentAt = clock.now();
-    return transport.publish(e.channel, e.message).then((outcome) => {
-      if (e.done !== null) return;
-      if (outcome === 'unpublishable') e.done = 'skipped';
-      else if (e.key === null) e.done = 'acked';
-      else return;
-      void pump();
-    }, (err: unknown) => {
-      counters.publishFailures += 1;
-      // Not handed to the broker: sent again on the next round (a reconnect starts one).
-      if (e.done === null) e.sentAt = null;
-      log.debug({ err, pending: outbox.pending() }, 'telemetry publish failed; it stays in the outbox');
-    });
+    return transport.publish(e.channel, e.message).then(
+      (outcome) => {
+        if (e.done !== null) return;
+        if (outcome === 'unpublishable') e.done = 'skipped';
+        else if (e.key === null) e.done = 'acked';
+        else return;
+        void pump();
+      },
+      (err: unknown) => {
+        counters.publishFailures += 1;
+        // Not handed to the broker: sent again on the next round (a reconnect starts one).
+        if (e.done === null) e.sentAt = null;
+        log.debug({ err, pending: outbox.pending() }, 'telemetry publish failed; it stays in the outbox');
+      },
+    );
   }
 
   /** Acknowledged prefix out, new entries in, unsent ones out; resolves when those publishes settled. */
@@ -126,7 +145,10 @@ export function createServerAckDelivery(options: ServerAckDeliveryOptions): Deli
     const now = clock.now();
     const due = inFlight.filter((e) => e.done === null && e.sentAt !== null && e.sentAt + timeoutMs <= now);
     if (due.length > 0) {
-      log.info({ entries: due.length, firstId: due[0]?.id, timeoutMs }, 'telemetry not acknowledged by the server in time; sending it again');
+      log.info(
+        { entries: due.length, firstId: due[0]?.id, timeoutMs },
+        'telemetry not acknowledged by the server in time; sending it again',
+      );
       for (const e of due) e.sentAt = null;
       counters.resends += due.length;
       // A silent server (down, or not subscribed yet) is asked less and less often, up to the cap.

@@ -127,11 +127,23 @@ function saveNextSeq(dir: string, nextSeq: number): void {
 function createDelivery(options: TelemetryOptions, outbox: Outbox, log: Logger): Delivery {
   const { clock, transport } = options;
   if (options.delivery === 'broker-ack') {
-    return createBrokerAckDelivery({ outbox, transport, clock, log, maxInFlight: options.maxInFlight ?? 8, publishTimeoutMs: options.publishTimeoutMs ?? 30_000 });
+    return createBrokerAckDelivery({
+      outbox,
+      transport,
+      clock,
+      log,
+      maxInFlight: options.maxInFlight ?? 8,
+      publishTimeoutMs: options.publishTimeoutMs ?? 30_000,
+    });
   }
   return createServerAckDelivery({
-    outbox, transport, clock, log, maxInFlight: options.maxInFlight ?? 64,
-    ackTimeoutMs: options.ackTimeoutMs ?? 15_000, maxAckTimeoutMs: options.maxAckTimeoutMs ?? 300_000,
+    outbox,
+    transport,
+    clock,
+    log,
+    maxInFlight: options.maxInFlight ?? 64,
+    ackTimeoutMs: options.ackTimeoutMs ?? 15_000,
+    maxAckTimeoutMs: options.maxAckTimeoutMs ?? 300_000,
   });
 }
 
@@ -170,19 +182,38 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     // Persist before the window exists anywhere: a crash then costs a gap, never a reused seq.
     saveNextSeq(dir, nextSeq);
     return {
-      type: 'telemetry', v: PROTOCOL_VERSION, deviceId: options.deviceId, deviceClass: options.deviceClass,
-      seq, windowStart, windowEnd: Math.max(now, windowStart), model: options.model(),
-      inferences: figures.inferences, errors: figures.errors, dutyCycle: duty,
-      latencyMs: figures.latencyMs && options.latencyLabel ? { ...figures.latencyMs, ...options.latencyLabel() } : figures.latencyMs,
-      power: watts === null || !readers.power ? null : {
-        watts, source: readers.power.source, sensor: readers.power.sensor,
-        energyPerInferenceMj: figures.inferences > 0 ? (watts * durationMs) / figures.inferences : null,
-      },
+      type: 'telemetry',
+      v: PROTOCOL_VERSION,
+      deviceId: options.deviceId,
+      deviceClass: options.deviceClass,
+      seq,
+      windowStart,
+      windowEnd: Math.max(now, windowStart),
+      model: options.model(),
+      inferences: figures.inferences,
+      errors: figures.errors,
+      dutyCycle: duty,
+      latencyMs:
+        figures.latencyMs && options.latencyLabel
+          ? { ...figures.latencyMs, ...options.latencyLabel() }
+          : figures.latencyMs,
+      power:
+        watts === null || !readers.power
+          ? null
+          : {
+              watts,
+              source: readers.power.source,
+              sensor: readers.power.sensor,
+              energyPerInferenceMj: figures.inferences > 0 ? (watts * durationMs) / figures.inferences : null,
+            },
       accuracy: {
         ...(golden ? { goldenAccuracy: golden.accuracy, goldenAt: golden.at } : {}),
         ...(figures.meanTop1Confidence === null ? {} : { meanTop1Confidence: figures.meanTop1Confidence }),
       },
-      memory: { rssBytes: Math.round((readers.rssBytes ?? processRssBytes)()), ...(sessionBytes === undefined ? {} : { sessionBytes }) },
+      memory: {
+        rssBytes: Math.round((readers.rssBytes ?? processRssBytes)()),
+        ...(sessionBytes === undefined ? {} : { sessionBytes }),
+      },
       thermal,
       clock: { source: options.clockSource ?? 'system', durationMs },
       outbox: { droppedTotal: outbox.droppedTotal(), pending: outbox.pending() },
@@ -202,7 +233,10 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     outbox.append('telemetry', window);
     for (const b of breaches) {
       outbox.append('events', b);
-      log.warn({ budget: b.budget, state: b.state, measured: b.measured, limit: b.limit }, b.state === 'breached' ? 'budget breached' : 'budget recovered');
+      log.warn(
+        { budget: b.budget, state: b.state, measured: b.measured, limit: b.limit },
+        b.state === 'breached' ? 'budget breached' : 'budget recovered',
+      );
     }
     counters.windows += 1;
     counters.breaches += breaches.length;
@@ -250,8 +284,24 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   return Object.freeze({
     recordInference: acc.recordInference,
     recordError: acc.recordError,
-    start, stop, closeWindow, flush, outbox,
-    onWindow: (listener: (w: TelemetryWindow, b: readonly Breach[]) => void) => { listeners.add(listener); return () => { listeners.delete(listener); }; },
-    stats: (): TelemetryStats => ({ ...delivery.stats(), ...counters, delivery: options.delivery ?? 'server-ack', pending: outbox.pending(), droppedTotal: outbox.droppedTotal(), nextSeq }),
+    start,
+    stop,
+    closeWindow,
+    flush,
+    outbox,
+    onWindow: (listener: (w: TelemetryWindow, b: readonly Breach[]) => void) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    stats: (): TelemetryStats => ({
+      ...delivery.stats(),
+      ...counters,
+      delivery: options.delivery ?? 'server-ack',
+      pending: outbox.pending(),
+      droppedTotal: outbox.droppedTotal(),
+      nextSeq,
+    }),
   });
 }

@@ -95,8 +95,9 @@ export function createLinkTransport(link: AgentLink, logger: Logger): TelemetryT
     },
     isOnline: () => link.stats().state === 'online',
     onOnline: (listener) => link.onOnline(listener),
-    onAck: (listener) => link.on('telemetry-ack', (message) => {
-      if (message?.type === 'telemetry-ack') listener(message);
-    }),
+    onAck: (listener) =>
+      link.on('telemetry-ack', (message) => {
+        if (message?.type === 'telemetry-ack') listener(message);
+      }),
   };
 }

@@ -32,7 +32,11 @@ export function createWindowAccumulator(): WindowAccumulator {
   let confidenceSum = 0;
   let confidenceRows = 0;
 
-  function recordInference(latencyMs: number, outputs?: Readonly<Record<string, FloatTensor>>, confidence?: number): void {
+  function recordInference(
+    latencyMs: number,
+    outputs?: Readonly<Record<string, FloatTensor>>,
+    confidence?: number,
+  ): void {
     histogram.record(latencyMs);
     if (Number.isFinite(latencyMs) && latencyMs > 0) busyMs += latencyMs;
     if (confidence !== undefined && Number.isFinite(confidence)) {
@@ -43,18 +47,33 @@ export function createWindowAccumulator(): WindowAccumulator {
     // The first output is the classifier's by convention (as the golden set's default).
     const first = outputs ? Object.values(outputs)[0] : undefined;
     if (!first) return;
-    for (const c of top1Confidences(first)) { confidenceSum += c; confidenceRows += 1; }
+    for (const c of top1Confidences(first)) {
+      confidenceSum += c;
+      confidenceRows += 1;
+    }
   }
 
   function take(): WindowFigures {
     const figures: WindowFigures = {
-      inferences: histogram.count(), errors, latencyMs: histogram.summary(), busyMs,
+      inferences: histogram.count(),
+      errors,
+      latencyMs: histogram.summary(),
+      busyMs,
       meanTop1Confidence: confidenceRows > 0 ? confidenceSum / confidenceRows : null,
     };
     histogram.reset();
-    errors = 0; busyMs = 0; confidenceSum = 0; confidenceRows = 0;
+    errors = 0;
+    busyMs = 0;
+    confidenceSum = 0;
+    confidenceRows = 0;
     return figures;
   }
 
-  return { recordInference, recordError: () => { errors += 1; }, take };
+  return {
+    recordInference,
+    recordError: () => {
+      errors += 1;
+    },
+    take,
+  };
 }

@@ -12,8 +12,9 @@ function camel(name: string): string {
  * (both come from AGENT_FLAGS), until SIGINT/SIGTERM.
  */
 export function agentCommand(): Command {
-  const command = new Command('agent')
-    .description('Run the device agent on this machine: connect to the broker, announce this device (hello, retained status, heartbeats) and serve until Ctrl-C / SIGTERM, then disconnect cleanly. Devices without the CLI run `edgefleet-agent` with the same flags.');
+  const command = new Command('agent').description(
+    'Run the device agent on this machine: connect to the broker, announce this device (hello, retained status, heartbeats) and serve until Ctrl-C / SIGTERM, then disconnect cleanly. Devices without the CLI run `edgefleet-agent` with the same flags.',
+  );
   for (const f of AGENT_FLAGS) command.option(`--${f.name} <${f.placeholder}>`, f.description);
   return command.action(async (opts: Record<string, unknown>) => {
     const values = Object.fromEntries(AGENT_FLAGS.map((f) => [f.name, opts[camel(f.name)]]));

@@ -7,7 +7,9 @@ type ApiFlags = { api?: string; token?: string };
 
 /** `edgefleet device show|revoke ID` through the admin API. */
 export function deviceCommand(): Command {
-  const command = new Command('device').description('One device through the admin API: show it, or revoke its credential.');
+  const command = new Command('device').description(
+    'One device through the admin API: show it, or revoke its credential.',
+  );
   addApiFlags(command.command('show <id>'))
     .description('Show a device: state, class, capabilities, current model, credential.')
     .option('--json', 'print JSON')
@@ -15,10 +17,14 @@ export function deviceCommand(): Command {
       const d = await apiClientFromFlags(flags).get<DeviceView>(`/v1/devices/${encodeURIComponent(id)}`);
       if (flags.json) return void process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
       const rows = [
-        ['id', d.id], ['class', d.deviceClass ?? '-'], ['state', `${d.state}${d.stateReason ? ` (${d.stateReason})` : ''}`],
-        ['last seen', d.lastSeen === null ? '-' : formatAge(d.lastSeen, Date.now())], ['model', d.currentModel ?? '-'],
+        ['id', d.id],
+        ['class', d.deviceClass ?? '-'],
+        ['state', `${d.state}${d.stateReason ? ` (${d.stateReason})` : ''}`],
+        ['last seen', d.lastSeen === null ? '-' : formatAge(d.lastSeen, Date.now())],
+        ['model', d.currentModel ?? '-'],
         ['cpu', d.capabilities ? `${d.capabilities.cpuModel}, ${d.capabilities.cores} cores` : '-'],
-        ['precisions', d.capabilities?.precisions.join(', ') ?? '-'], ['credential', d.credential.status],
+        ['precisions', d.capabilities?.precisions.join(', ') ?? '-'],
+        ['credential', d.credential.status],
       ];
       process.stdout.write(`${formatTable(['FIELD', 'VALUE'], rows)}\n`);
     });
@@ -26,9 +32,13 @@ export function deviceCommand(): Command {
     .description('Revoke a device: it is disconnected and refused until enrolled again.')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: ApiFlags & { json?: boolean }) => {
-      const result = await apiClientFromFlags(flags).post<{ id: string; disconnected: boolean }>(`/v1/devices/${encodeURIComponent(id)}/revoke`);
+      const result = await apiClientFromFlags(flags).post<{ id: string; disconnected: boolean }>(
+        `/v1/devices/${encodeURIComponent(id)}/revoke`,
+      );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      process.stdout.write(`device ${result.id} revoked${result.disconnected ? ' and disconnected' : ' (it was not connected)'}\n`);
+      process.stdout.write(
+        `device ${result.id} revoked${result.disconnected ? ' and disconnected' : ' (it was not connected)'}\n`,
+      );
     });
   return command;
 }

@@ -13,19 +13,31 @@ export function formatAge(thenMs: number, nowMs: number): string {
 /** Left-aligned text table; the header is underlined with dashes. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 export function devicesTable(devices: readonly DeviceRecord[], nowMs: number): string {
-  const rows = devices.map((d) => [d.id, d.deviceClass, d.state, formatAge(d.lastSeen, nowMs), d.currentModel ? d.currentModel.slice(0, 12) : '-']);
+  const rows = devices.map((d) => [
+    d.id,
+    d.deviceClass,
+    d.state,
+    formatAge(d.lastSeen, nowMs),
+    d.currentModel ? d.currentModel.slice(0, 12) : '-',
+  ]);
   return formatTable(['ID', 'CLASS', 'STATE', 'LAST SEEN', 'MODEL'], rows);
 }
 
 /** `edgefleet devices`: the registry as a table, read-only from the data directory. */
 export function devicesCommand(): Command {
   return new Command('devices')
-    .description('List registered devices (id, class, state, last seen, model) from the data directory; works while a server runs.')
+    .description(
+      'List registered devices (id, class, state, last seen, model) from the data directory; works while a server runs.',
+    )
     .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print JSON (one array of device records) instead of a table')
     .action((flags: { dataDir?: string; json?: boolean }) => {
@@ -36,7 +48,9 @@ export function devicesCommand(): Command {
         return;
       }
       if (devices.length === 0) {
-        process.stdout.write(`no devices registered in ${config.dataDir} yet; start agents (\`edgefleet agent\`) or a farm (\`edgefleet farm\`) against the server's broker\n`);
+        process.stdout.write(
+          `no devices registered in ${config.dataDir} yet; start agents (\`edgefleet agent\`) or a farm (\`edgefleet farm\`) against the server's broker\n`,
+        );
         return;
       }
       const online = devices.filter((d) => d.state === 'online').length;

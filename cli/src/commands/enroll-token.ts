@@ -19,14 +19,19 @@ function positiveInt(value: string): number {
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
 
 export function enrollTokensTable(tokens: readonly EnrollTokenView[]): string {
-  return formatTable(['ID', 'CLASS', 'USES', 'EXPIRES', 'REVOKED'], tokens.map((t) => [t.id, t.deviceClass, `${t.uses}/${t.maxUses}`, when(t.expiresAt), when(t.revokedAt)]));
+  return formatTable(
+    ['ID', 'CLASS', 'USES', 'EXPIRES', 'REVOKED'],
+    tokens.map((t) => [t.id, t.deviceClass, `${t.uses}/${t.maxUses}`, when(t.expiresAt), when(t.revokedAt)]),
+  );
 }
 
 type ApiFlags = { api?: string; token?: string };
 
 /** `edgefleet enroll-token create|list|revoke` through the admin API. */
 export function enrollTokenCommand(): Command {
-  const command = new Command('enroll-token').description('Enrollment tokens: let agents of a class enroll themselves (through the admin API).');
+  const command = new Command('enroll-token').description(
+    'Enrollment tokens: let agents of a class enroll themselves (through the admin API).',
+  );
   addApiFlags(command.command('create'))
     .description('Create an enrollment token for a class and print it (shown once); start agents with --enroll-token.')
     .requiredOption('--class <name>', 'device class the enrolled devices belong to')
@@ -34,22 +39,36 @@ export function enrollTokenCommand(): Command {
     .option('--ttl <duration>', 'lifetime: seconds or 90s, 15m, 1h, 7d', parseTtl, 86_400)
     .option('--json', 'print the created token as JSON')
     .action(async (flags: ApiFlags & { class: string; uses: number; ttl: number; json?: boolean }) => {
-      const created = await apiClientFromFlags(flags).post<EnrollTokenView & { token: string }>('/v1/enroll-tokens', { deviceClass: flags.class, maxUses: flags.uses, ttlS: flags.ttl });
+      const created = await apiClientFromFlags(flags).post<EnrollTokenView & { token: string }>('/v1/enroll-tokens', {
+        deviceClass: flags.class,
+        maxUses: flags.uses,
+        ttlS: flags.ttl,
+      });
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
-      process.stderr.write(`enrollment token ${created.id}: class ${created.deviceClass}, ${created.maxUses} use(s), expires ${when(created.expiresAt)} UTC. Not shown again.\n`);
+      process.stderr.write(
+        `enrollment token ${created.id}: class ${created.deviceClass}, ${created.maxUses} use(s), expires ${when(created.expiresAt)} UTC. Not shown again.\n`,
+      );
     });
   addApiFlags(command.command('list'))
     .description('List enrollment tokens with uses and expiry.')
     .option('--json', 'print JSON')
     .action(async (flags: ApiFlags & { json?: boolean }) => {
-      const { enrollTokens } = await apiClientFromFlags(flags).get<{ enrollTokens: EnrollTokenView[] }>('/v1/enroll-tokens');
-      process.stdout.write(flags.json ? `${JSON.stringify(enrollTokens, null, 2)}\n` : `${enrollTokens.length === 0 ? 'no enrollment tokens' : enrollTokensTable(enrollTokens)}\n`);
+      const { enrollTokens } = await apiClientFromFlags(flags).get<{ enrollTokens: EnrollTokenView[] }>(
+        '/v1/enroll-tokens',
+      );
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify(enrollTokens, null, 2)}\n`
+          : `${enrollTokens.length === 0 ? 'no enrollment tokens' : enrollTokensTable(enrollTokens)}\n`,
+      );
     });
   addApiFlags(command.command('revoke <id>'))
     .description('Revoke an enrollment token by id.')
     .action(async (id: string, flags: ApiFlags) => {
-      const revoked = await apiClientFromFlags(flags).post<EnrollTokenView>(`/v1/enroll-tokens/${encodeURIComponent(id)}/revoke`);
+      const revoked = await apiClientFromFlags(flags).post<EnrollTokenView>(
+        `/v1/enroll-tokens/${encodeURIComponent(id)}/revoke`,
+      );
       process.stdout.write(`enrollment token ${revoked.id} revoked\n`);
     });
   return command;

@@ -1,6 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger, loadServerConfig } from '@edgefleet/server';
-import { openRolloutAdmin, readGoldenFile, type RolloutPolicyInput, type RolloutStatus } from '@edgefleet/server/deploy/index';
+import {
+  openRolloutAdmin,
+  readGoldenFile,
+  type RolloutPolicyInput,
+  type RolloutStatus,
+} from '@edgefleet/server/deploy/index';
 import { EdgefleetError, type RolloutStatusView } from '@edgefleet/shared';
 import { addApiFlags, apiClientFromFlags } from '../api-client.js';
 import { formatTable } from './devices.js';
@@ -29,23 +34,55 @@ const num = (text: string): number => {
 export function statusText(s: RolloutStatus | RolloutStatusView): string {
   const r = s.rollout;
   const head = `rollout ${r.id}  class ${r.deviceClass}  variant ${r.variantId} (${r.artifactSha.slice(0, 12)})  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.currentWave + 1}/${r.waveCount}`;
-  const waves = formatTable(['WAVE', 'SIZE', 'PENDING', 'IN FLIGHT', 'SUCCEEDED', 'FAILED', 'TIMED OUT', 'ROLLED BACK', 'CANCELLED'], s.waves.map((w) => [
-    String(w.index), String(w.size), String(w.counts.pending), String(w.counts.notified + w.counts['in-progress'] + w.counts['rolling-back']),
-    String(w.counts.succeeded), String(w.counts.failed), String(w.counts['timed-out']), String(w.counts['rolled-back']), String(w.counts.cancelled),
-  ]));
-  const devices = formatTable(['DEVICE', 'WAVE', 'STATE', 'AGENT', 'FAILURE'], s.devices.map((d) => [
-    d.deviceId, String(d.wave), d.state, d.agentState ?? '-', d.failure ? `${d.failure.step}/${d.failure.reason}` : '-',
-  ]));
+  const waves = formatTable(
+    ['WAVE', 'SIZE', 'PENDING', 'IN FLIGHT', 'SUCCEEDED', 'FAILED', 'TIMED OUT', 'ROLLED BACK', 'CANCELLED'],
+    s.waves.map((w) => [
+      String(w.index),
+      String(w.size),
+      String(w.counts.pending),
+      String(w.counts.notified + w.counts['in-progress'] + w.counts['rolling-back']),
+      String(w.counts.succeeded),
+      String(w.counts.failed),
+      String(w.counts['timed-out']),
+      String(w.counts['rolled-back']),
+      String(w.counts.cancelled),
+    ]),
+  );
+  const devices = formatTable(
+    ['DEVICE', 'WAVE', 'STATE', 'AGENT', 'FAILURE'],
+    s.devices.map((d) => [
+      d.deviceId,
+      String(d.wave),
+      d.state,
+      d.agentState ?? '-',
+      d.failure ? `${d.failure.step}/${d.failure.reason}` : '-',
+    ]),
+  );
   return `${head}\n\n${waves}\n\n${devices}\n`;
 }
 
 /** `--api` picks the admin API; without it the command works on the data directory. */
-interface DataDirFlag { dataDir?: string; api?: string; token?: string }
+interface DataDirFlag {
+  dataDir?: string;
+  api?: string;
+  token?: string;
+}
 type RolloutRow = RolloutStatus['rollout'] | RolloutStatusView['rollout'];
 
 function listText(list: readonly RolloutRow[]): string {
-  if (list.length === 0) return 'no rollouts yet; start one with `edgefleet rollout start --class C --model FILE --golden FILE`\n';
-  return `${formatTable(['ID', 'CLASS', 'VARIANT', 'STATE', 'WAVE', 'STARTED'], list.map((r) => [r.id, r.deviceClass, r.variantId, r.state, `${r.currentWave + 1}/${r.waveCount}`, new Date(r.createdAt).toISOString()]))}\n`;
+  if (list.length === 0)
+    return 'no rollouts yet; start one with `edgefleet rollout start --class C --model FILE --golden FILE`\n';
+  return `${formatTable(
+    ['ID', 'CLASS', 'VARIANT', 'STATE', 'WAVE', 'STARTED'],
+    list.map((r) => [
+      r.id,
+      r.deviceClass,
+      r.variantId,
+      r.state,
+      `${r.currentWave + 1}/${r.waveCount}`,
+      new Date(r.createdAt).toISOString(),
+    ]),
+  )}\n`;
 }
 function admin(flags: DataDirFlag, readonly = false) {
   const config = loadServerConfig({ env: process.env, flags: { dataDir: flags.dataDir } });
@@ -59,13 +96,18 @@ function admin(flags: DataDirFlag, readonly = false) {
  * server acts at once.
  */
 export function rolloutCommand(): Command {
-  const cmd = new Command('rollout').description('Staged rollouts of a variant to a device class: canary, growing waves, abort criteria, rollback.');
+  const cmd = new Command('rollout').description(
+    'Staged rollouts of a variant to a device class: canary, growing waves, abort criteria, rollback.',
+  );
   addApiFlags(cmd.command('start'))
     .description('Start a rollout; the running server (same --data-dir) notifies the canary on its next tick.')
     .requiredOption('--class <name>', 'device class to roll out to')
     .option('--variant <sha>', 'stored artifact (variant) by sha256 or a unique prefix')
     .option('--model <file>', 'an ONNX file to store and roll out')
-    .requiredOption('--golden <file>', 'golden set JSON for the on-device smoke test (inputs, labels, minAccuracy; see PROTOCOL.md 6.5)')
+    .requiredOption(
+      '--golden <file>',
+      'golden set JSON for the on-device smoke test (inputs, labels, minAccuracy; see PROTOCOL.md 6.5)',
+    )
     .option('--canary <n|p%>', 'first wave: a count or a percentage', parseCanary)
     .option('--rate <n>', 'devices in the first wave after the canary', num)
     .option('--growth <f>', 'each later wave is this many times the previous (1–5)', num)
@@ -76,27 +118,77 @@ export function rolloutCommand(): Command {
     .option('--rollout-timeout <d>', 'whole-rollout timeout, e.g. 2h', parseDuration)
     .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print the rollout status as JSON')
-    .action(async (f: DataDirFlag & { class: string; variant?: string; model?: string; golden: string; canary?: RolloutPolicyInput['canary']; rate?: number; growth?: number; abortFailurePct?: number; abortTimeoutPct?: number; abortMin?: number; deviceTimeout?: number; rolloutTimeout?: number; json?: boolean }) => {
-      if ((f.variant === undefined) === (f.model === undefined)) throw new InvalidArgumentError('give exactly one of --variant SHA or --model FILE');
-      const abort = { ...(f.abortFailurePct === undefined ? {} : { failedPct: f.abortFailurePct }), ...(f.abortTimeoutPct === undefined ? {} : { timedOutPct: f.abortTimeoutPct }), ...(f.abortMin === undefined ? {} : { minFinished: f.abortMin }) };
-      const policy: RolloutPolicyInput = {
-        ...(f.canary ? { canary: f.canary } : {}), ...(f.rate === undefined ? {} : { baseCount: f.rate }), ...(f.growth === undefined ? {} : { growthFactor: f.growth }),
-        abort, ...(f.deviceTimeout === undefined ? {} : { deviceTimeoutMs: f.deviceTimeout }), ...(f.rolloutTimeout === undefined ? {} : { rolloutTimeoutMs: f.rolloutTimeout }),
-      };
-      if (f.api !== undefined) {
-        if (f.variant === undefined) throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', 'with --api, give --variant SHA (upload the model with POST /v1/models and plan it; GET /v1/models/{sha}/variants lists artifacts)');
-        const s = await apiClientFromFlags(f).post<RolloutStatusView>('/v1/rollouts', { deviceClass: f.class, variant: f.variant, golden: readGoldenFile(f.golden), policy });
-        process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `${statusText(s)}\nstarted; the canary has been notified. Follow it with \`edgefleet rollout status ${s.rollout.id} --api ${f.api}\`\n`);
-        return;
-      }
-      const a = admin(f);
-      try {
-        const s = await a.start({ deviceClass: f.class, goldenFile: f.golden, policy, ...(f.variant ? { variant: f.variant } : {}), ...(f.model ? { modelFile: f.model } : {}) });
-        process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `${statusText(s)}\nstarted; the running server notifies the canary on its next tick. Follow it with \`edgefleet rollout status ${s.rollout.id}\`\n`);
-      } finally {
-        a.close();
-      }
-    });
+    .action(
+      async (
+        f: DataDirFlag & {
+          class: string;
+          variant?: string;
+          model?: string;
+          golden: string;
+          canary?: RolloutPolicyInput['canary'];
+          rate?: number;
+          growth?: number;
+          abortFailurePct?: number;
+          abortTimeoutPct?: number;
+          abortMin?: number;
+          deviceTimeout?: number;
+          rolloutTimeout?: number;
+          json?: boolean;
+        },
+      ) => {
+        if ((f.variant === undefined) === (f.model === undefined))
+          throw new InvalidArgumentError('give exactly one of --variant SHA or --model FILE');
+        const abort = {
+          ...(f.abortFailurePct === undefined ? {} : { failedPct: f.abortFailurePct }),
+          ...(f.abortTimeoutPct === undefined ? {} : { timedOutPct: f.abortTimeoutPct }),
+          ...(f.abortMin === undefined ? {} : { minFinished: f.abortMin }),
+        };
+        const policy: RolloutPolicyInput = {
+          ...(f.canary ? { canary: f.canary } : {}),
+          ...(f.rate === undefined ? {} : { baseCount: f.rate }),
+          ...(f.growth === undefined ? {} : { growthFactor: f.growth }),
+          abort,
+          ...(f.deviceTimeout === undefined ? {} : { deviceTimeoutMs: f.deviceTimeout }),
+          ...(f.rolloutTimeout === undefined ? {} : { rolloutTimeoutMs: f.rolloutTimeout }),
+        };
+        if (f.api !== undefined) {
+          if (f.variant === undefined)
+            throw new EdgefleetError(
+              'EF_ERR_ROLLOUT_INVALID',
+              'with --api, give --variant SHA (upload the model with POST /v1/models and plan it; GET /v1/models/{sha}/variants lists artifacts)',
+            );
+          const s = await apiClientFromFlags(f).post<RolloutStatusView>('/v1/rollouts', {
+            deviceClass: f.class,
+            variant: f.variant,
+            golden: readGoldenFile(f.golden),
+            policy,
+          });
+          process.stdout.write(
+            f.json
+              ? `${JSON.stringify(s, null, 2)}\n`
+              : `${statusText(s)}\nstarted; the canary has been notified. Follow it with \`edgefleet rollout status ${s.rollout.id} --api ${f.api}\`\n`,
+          );
+          return;
+        }
+        const a = admin(f);
+        try {
+          const s = await a.start({
+            deviceClass: f.class,
+            goldenFile: f.golden,
+            policy,
+            ...(f.variant ? { variant: f.variant } : {}),
+            ...(f.model ? { modelFile: f.model } : {}),
+          });
+          process.stdout.write(
+            f.json
+              ? `${JSON.stringify(s, null, 2)}\n`
+              : `${statusText(s)}\nstarted; the running server notifies the canary on its next tick. Follow it with \`edgefleet rollout status ${s.rollout.id}\`\n`,
+          );
+        } finally {
+          a.close();
+        }
+      },
+    );
   addApiFlags(cmd.command('status [id]'))
     .description('Per-wave counts and per-device states of a rollout; without ID, the list of rollouts.')
     .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
@@ -127,20 +219,32 @@ export function rolloutCommand(): Command {
       }
     });
   addApiFlags(cmd.command('abort <id>'))
-    .description('Abort a rollout: no further waves; devices already updated roll back (carried out by the running server).')
+    .description(
+      'Abort a rollout: no further waves; devices already updated roll back (carried out by the running server).',
+    )
     .option('--reason <text>', 'recorded with the abort', 'aborted by an operator')
     .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print the rollout status as JSON')
     .action(async (id: string, f: DataDirFlag & { reason: string; json?: boolean }) => {
       if (f.api !== undefined) {
-        const s = await apiClientFromFlags(f).post<RolloutStatusView>(`/v1/rollouts/${encodeURIComponent(id)}/abort`, { reason: f.reason });
-        process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `rollout ${id} aborted: ${s.rollout.state}; updated devices roll back\n${statusText(s)}`);
+        const s = await apiClientFromFlags(f).post<RolloutStatusView>(`/v1/rollouts/${encodeURIComponent(id)}/abort`, {
+          reason: f.reason,
+        });
+        process.stdout.write(
+          f.json
+            ? `${JSON.stringify(s, null, 2)}\n`
+            : `rollout ${id} aborted: ${s.rollout.state}; updated devices roll back\n${statusText(s)}`,
+        );
         return;
       }
       const a = admin(f);
       try {
         const s = a.rollouts.requestAbort(id, f.reason);
-        process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `abort of ${id} requested; the running server stops further waves and rolls updated devices back on its next tick\n`);
+        process.stdout.write(
+          f.json
+            ? `${JSON.stringify(s, null, 2)}\n`
+            : `abort of ${id} requested; the running server stops further waves and rolls updated devices back on its next tick\n`,
+        );
       } finally {
         a.close();
       }

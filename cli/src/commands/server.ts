@@ -19,30 +19,61 @@ export interface ServerFlags {
 /** Adds `--data-dir --broker --port --host --config --log-level` to a command. */
 export function addServerFlags(command: Command): Command {
   return command
-    .option('--data-dir <dir>', 'data directory holding the SQLite store (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
-    .option('--broker <url>', 'use this external MQTT broker (mqtt://host:port) instead of the embedded one (env EDGEFLEET_BROKER)')
+    .option(
+      '--data-dir <dir>',
+      'data directory holding the SQLite store (default ./.edgefleet, env EDGEFLEET_DATA_DIR)',
+    )
+    .option(
+      '--broker <url>',
+      'use this external MQTT broker (mqtt://host:port) instead of the embedded one (env EDGEFLEET_BROKER)',
+    )
     .option('--port <n>', 'TCP port of the embedded broker (default 1883, 0 = any free port; env EDGEFLEET_PORT)')
     .option('--host <addr>', 'interface the embedded broker listens on (default 0.0.0.0; env EDGEFLEET_HOST)')
-    .option('--api-port <n>', 'port of the admin HTTP API (default 8080, 0 = any free port, -1 = off; env EDGEFLEET_API_PORT)')
+    .option(
+      '--api-port <n>',
+      'port of the admin HTTP API (default 8080, 0 = any free port, -1 = off; env EDGEFLEET_API_PORT)',
+    )
     .option('--api-host <addr>', 'interface the admin API listens on (default 0.0.0.0; env EDGEFLEET_API_HOST)')
-    .option('--tls-cert <file>', 'PEM certificate: serve MQTT over TLS on --port and the API over HTTPS (env EDGEFLEET_TLS_CERT)')
+    .option(
+      '--tls-cert <file>',
+      'PEM certificate: serve MQTT over TLS on --port and the API over HTTPS (env EDGEFLEET_TLS_CERT)',
+    )
     .option('--tls-key <file>', 'PEM private key for --tls-cert (env EDGEFLEET_TLS_KEY)')
     .option('--config <file>', 'JSON config file; flags and EDGEFLEET_* variables override it (env EDGEFLEET_CONFIG)')
-    .addOption(new Option('--log-level <level>', 'log level (default info; env EDGEFLEET_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+    .addOption(
+      new Option('--log-level <level>', 'log level (default info; env EDGEFLEET_LOG_LEVEL)').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    );
 }
 
 /** Turns parsed flags into the config loader's flag layer (dotted keys). */
 export function serverFlagLayer(flags: ServerFlags): Record<string, unknown> {
   return {
-    dataDir: flags.dataDir, brokerUrl: flags.broker, port: flags.port, host: flags.host, 'log.level': flags.logLevel,
-    apiPort: flags.apiPort, apiHost: flags.apiHost, 'tls.certFile': flags.tlsCert, 'tls.keyFile': flags.tlsKey,
+    dataDir: flags.dataDir,
+    brokerUrl: flags.broker,
+    port: flags.port,
+    host: flags.host,
+    'log.level': flags.logLevel,
+    apiPort: flags.apiPort,
+    apiHost: flags.apiHost,
+    'tls.certFile': flags.tlsCert,
+    'tls.keyFile': flags.tlsKey,
   };
 }
 
 /** `edgefleet server`: the control server, until SIGINT/SIGTERM. */
 export function serverCommand(): Command {
   return addServerFlags(new Command('server'))
-    .description('Run the control server: embedded MQTT broker (or --broker), SQLite registry, device presence. Stops cleanly on Ctrl-C / SIGTERM.')
+    .description(
+      'Run the control server: embedded MQTT broker (or --broker), SQLite registry, device presence. Stops cleanly on Ctrl-C / SIGTERM.',
+    )
     .action(async (flags: ServerFlags) => {
       const config = loadServerConfig({ env: process.env, configFile: flags.config, flags: serverFlagLayer(flags) });
       const logger = createCliLogger(config.log.level);
@@ -50,8 +81,12 @@ export function serverCommand(): Command {
       const stopped = waitForShutdownSignal();
       try {
         const address = await server.start();
-        logger.info({ brokerUrl: address.brokerUrl }, `agents connect to ${address.port === null ? address.brokerUrl : `${address.brokerUrl.split(':')[0]}://<this host>:${address.port}`}`);
-        if (address.apiUrl) logger.info({ apiUrl: address.apiUrl }, `admin API on ${address.apiUrl} (OpenAPI at /openapi.json)`);
+        logger.info(
+          { brokerUrl: address.brokerUrl },
+          `agents connect to ${address.port === null ? address.brokerUrl : `${address.brokerUrl.split(':')[0]}://<this host>:${address.port}`}`,
+        );
+        if (address.apiUrl)
+          logger.info({ apiUrl: address.apiUrl }, `admin API on ${address.apiUrl} (OpenAPI at /openapi.json)`);
       } catch (err: unknown) {
         await server.stop();
         throw err;

@@ -22,7 +22,10 @@ function withService<T>(dataDir: string | undefined, fn: (service: ReturnType<ty
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
 
 export function tokensTable(tokens: readonly TokenView[]): string {
-  return formatTable(['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED', 'REVOKED'], tokens.map((t) => [t.id, t.name, t.scope, when(t.createdAt), when(t.lastUsedAt), when(t.revokedAt)]));
+  return formatTable(
+    ['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED', 'REVOKED'],
+    tokens.map((t) => [t.id, t.name, t.scope, when(t.createdAt), when(t.lastUsedAt), when(t.revokedAt)]),
+  );
 }
 
 /**
@@ -30,8 +33,11 @@ export function tokensTable(tokens: readonly TokenView[]): string {
  * in the data directory (whoever can read that directory already owns the server).
  */
 export function tokenCommand(): Command {
-  const command = new Command('token').description('Admin API tokens, managed on the server host against its data directory (stored hashed; shown once).');
-  command.command('create')
+  const command = new Command('token').description(
+    'Admin API tokens, managed on the server host against its data directory (stored hashed; shown once).',
+  );
+  command
+    .command('create')
     .description('Create an admin token and print it (the only time it is shown).')
     .option('--scope <scope>', 'read (GET routes) or admin (everything)', scope, 'admin' as TokenScope)
     .option('--name <name>', 'what the token is for', 'cli')
@@ -41,17 +47,25 @@ export function tokenCommand(): Command {
       const created = withService(flags.dataDir, (auth) => auth.createAdminToken(flags.name, flags.scope));
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
-      process.stderr.write(`token ${created.id} (${created.scope}) created; it is not shown again. Use it as --token or EDGEFLEET_TOKEN.\n`);
+      process.stderr.write(
+        `token ${created.id} (${created.scope}) created; it is not shown again. Use it as --token or EDGEFLEET_TOKEN.\n`,
+      );
     });
-  command.command('list')
+  command
+    .command('list')
     .description('List admin tokens (never the tokens themselves).')
     .option('--data-dir <dir>', 'server data directory (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print JSON')
     .action((flags: { dataDir?: string; json?: boolean }) => {
       const tokens = withService(flags.dataDir, (auth) => auth.listAdminTokens());
-      process.stdout.write(flags.json ? `${JSON.stringify(tokens, null, 2)}\n` : `${tokens.length === 0 ? 'no admin tokens yet; create one with `edgefleet token create`' : tokensTable(tokens)}\n`);
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify(tokens, null, 2)}\n`
+          : `${tokens.length === 0 ? 'no admin tokens yet; create one with `edgefleet token create`' : tokensTable(tokens)}\n`,
+      );
     });
-  command.command('revoke <id>')
+  command
+    .command('revoke <id>')
     .description('Revoke an admin token by id (see `edgefleet token list`).')
     .option('--data-dir <dir>', 'server data directory (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .action((id: string, flags: { dataDir?: string }) => {

@@ -18,8 +18,27 @@ import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet
 import type { DeployService } from '@edgefleet/server/deploy/index';
 import { addModel, createClassService, type Planner } from '@edgefleet/server/plan/index';
 import type { Store } from '@edgefleet/server/store/db';
-import { listDecisions, parseControlPolicy, planView, type ControlLoop, type ControlPolicyInput, type ReconcileResult, type StoredDecision } from '@edgefleet/server/control/index';
-import { assignClasses, attachFarmDeploy, createSeededRandom, createVirtualClock, farmDeviceIds, startFarm, type DeviceProfile, type Fault, type Farm, type VirtualClock } from '@edgefleet/simulators';
+import {
+  listDecisions,
+  parseControlPolicy,
+  planView,
+  type ControlLoop,
+  type ControlPolicyInput,
+  type ReconcileResult,
+  type StoredDecision,
+} from '@edgefleet/server/control/index';
+import {
+  assignClasses,
+  attachFarmDeploy,
+  createSeededRandom,
+  createVirtualClock,
+  farmDeviceIds,
+  startFarm,
+  type DeviceProfile,
+  type Fault,
+  type Farm,
+  type VirtualClock,
+} from '@edgefleet/simulators';
 import type { Logger } from 'pino';
 import { createSettler, type Settler } from './settle.js';
 
@@ -57,7 +76,10 @@ export interface Scenario {
   readonly planner: Planner;
   readonly classes: ReturnType<typeof createClassService>;
   /** Updates a class's speed factors and/or budgets in the store and in the devices' truth (before `setup`). */
-  tune(name: string, patch: { factors?: Partial<Record<Precision, number>>; budgets?: DeviceClassInput['budgets'] }): void;
+  tune(
+    name: string,
+    patch: { factors?: Partial<Record<Precision, number>>; budgets?: DeviceClassInput['budgets'] },
+  ): void;
   /** Device ids and classes (known from the start; the farm connects in `setup`). */
   readonly fleet: ScenarioFleet;
   /** The farm, once `setup` started it. */
@@ -79,18 +101,35 @@ export interface Scenario {
 }
 
 /** A golden set the sampled devices do not evaluate (they report the variant's measured accuracy). */
-const GOLDEN: GoldenSet = { inputs: { x: { dims: [1, 1], data: Buffer.from(new Float32Array([0]).buffer).toString('base64') } }, labels: [0], minAccuracy: 0 };
+const GOLDEN: GoldenSet = {
+  inputs: { x: { dims: [1, 1], data: Buffer.from(new Float32Array([0]).buffer).toString('base64') } },
+  labels: [0],
+  minAccuracy: 0,
+};
 
-interface KnownVariant { readonly recipe: string; readonly precision: Precision; readonly hostP95Ms: number; readonly accuracy: number; readonly bytes: number }
+interface KnownVariant {
+  readonly recipe: string;
+  readonly precision: Precision;
+  readonly hostP95Ms: number;
+  readonly accuracy: number;
+  readonly bytes: number;
+}
 
 /** A simulated profile for a class: its speed model as the devices' truth, small jitter, modelled power. */
 function profileOf(c: DeviceClassInput, factors: Partial<Record<Precision, number>>): DeviceProfile {
   return {
-    class: c.name, description: `scenario class ${c.name}`,
-    capabilities: { cpuModel: `simulated ${c.name}`, cores: c.capabilities.cores, memoryBytes: c.capabilities.memoryBytes, executionProviders: ['cpu'], precisions: [...c.capabilities.precisions] },
+    class: c.name,
+    description: `scenario class ${c.name}`,
+    capabilities: {
+      cpuModel: `simulated ${c.name}`,
+      cores: c.capabilities.cores,
+      memoryBytes: c.capabilities.memoryBytes,
+      executionProviders: ['cpu'],
+      precisions: [...c.capabilities.precisions],
+    },
     speed: { latencyMultiplier: { ...factors }, jitterPct: 3, status: 'modelled' },
     power: { idleW: c.powerModel.idleW, activeW: { ...c.powerModel.activeW } },
-    sources: { simulation: 'scenario: the class speed model is the devices\' truth' },
+    sources: { simulation: "scenario: the class speed model is the devices' truth" },
   };
 }
 
@@ -98,10 +137,20 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
   const clock = createVirtualClock(o.startAt ?? 1_800_000_000_000);
   const now = (): number => clock.now();
   const tickMs = (o.tickSeconds ?? 30) * 1000;
-  const base = loadServerConfig({ flags: { dataDir: o.dataDir, port: 0, host: '127.0.0.1', apiPort: -1, 'log.level': 'silent', 'control.tickSeconds': o.tickSeconds ?? 30 } });
+  const base = loadServerConfig({
+    flags: {
+      dataDir: o.dataDir,
+      port: 0,
+      host: '127.0.0.1',
+      apiPort: -1,
+      'log.level': 'silent',
+      'control.tickSeconds': o.tickSeconds ?? 30,
+    },
+  });
   const config = { ...base, control: { ...base.control, policy: parseControlPolicy(o.policy ?? {}) } };
   const server = createServer(config, {
-    logger: o.logger, now,
+    logger: o.logger,
+    now,
     deploy: { tickIntervalMs: 0, random: createSeededRandom(o.seed ?? 1) },
     // Ticks come from runUntil; telemetry is written when a settle flushes it, so breach wake-ups land at fixed points.
     control: { cron: false, goldenFor: () => GOLDEN },
@@ -114,10 +163,18 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
   if (!control) throw new Error('the scenario needs the control loop (control.enabled)');
   const classes = createClassService(store, { now });
   for (const c of o.classes) classes.create(c);
-  const model = await addModel({ store, dataDir: o.dataDir, bytes: readFileSync(o.modelPath), name: 'model', now: now() });
+  const model = await addModel({
+    store,
+    dataDir: o.dataDir,
+    bytes: readFileSync(o.modelPath),
+    name: 'model',
+    now: now(),
+  });
   const planner = server.planner();
   const deploy = server.deploy();
-  const simFactors = new Map(o.classes.map((c) => [c.name, { ...c.speedModel.factors } as Partial<Record<Precision, number>>]));
+  const simFactors = new Map(
+    o.classes.map((c) => [c.name, { ...c.speedModel.factors } as Partial<Record<Precision, number>>]),
+  );
   const classNames = o.classes.map((c) => c.name);
   const ids = farmDeviceIds(o.devicesPerClass * classNames.length);
   // The farm assigns classes from the seed; the same plan is known before it starts.
@@ -136,7 +193,13 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
     for (const p of planner.list()) {
       for (const c of p.plan.candidates) {
         if (!c.artifactSha || !c.predicted || c.bytes === null) continue;
-        variants.set(c.artifactSha, { recipe: c.recipe, precision: c.precision as Precision, hostP95Ms: c.predicted.hostP95Ms, accuracy: (c.accuracyPct ?? 0) / 100, bytes: c.bytes });
+        variants.set(c.artifactSha, {
+          recipe: c.recipe,
+          precision: c.precision as Precision,
+          hostP95Ms: c.predicted.hostP95Ms,
+          accuracy: (c.accuracyPct ?? 0) / 100,
+          bytes: c.bytes,
+        });
       }
     }
   }
@@ -144,17 +207,30 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
   async function startDevices(): Promise<Farm> {
     const url = new URL(address.brokerUrl);
     const started = await startFarm({
-      brokerUrl: address.brokerUrl, devices: ids.length, classes: classNames, seed: o.seed ?? 1, logger: o.logger, clock,
-      brokerUrlFor: (id) => { const u = new URL(url); u.username = id; u.password = secrets.get(id) ?? ''; return u.toString(); },
+      brokerUrl: address.brokerUrl,
+      devices: ids.length,
+      classes: classNames,
+      seed: o.seed ?? 1,
+      logger: o.logger,
+      clock,
+      brokerUrlFor: (id) => {
+        const u = new URL(url);
+        u.username = id;
+        u.password = secrets.get(id) ?? '';
+        return u.toString();
+      },
       profiles: new Map(o.classes.map((c) => [c.name, profileOf(c, simFactors.get(c.name) ?? {})])),
       telemetry: { dataDir: join(o.dataDir, 'farm'), windowMs: o.windowMs ?? 10_000, ratePerS: 2 },
       ...(o.faults ? { faults: o.faults } : {}),
     });
     detach = attachFarmDeploy(started.devices, {
-      clock, installMs: 2000,
+      clock,
+      installMs: 2000,
       variant: (sha) => {
         const v = variants.get(sha);
-        return v ? { precision: v.precision, hostLatencyMs: v.hostP95Ms, goldenAccuracy: v.accuracy, bytes: v.bytes } : null;
+        return v
+          ? { precision: v.precision, hostLatencyMs: v.hostP95Ms, goldenAccuracy: v.accuracy, bytes: v.bytes }
+          : null;
       },
     });
     settler = createSettler({ server, devices: started.devices, loop: control?.loop ?? null, logger: o.logger });
@@ -180,18 +256,27 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       const member = planView(stored.id, stored.plan).members.find((m) => m.recipe === recipe);
       if (!member) throw new Error(`class ${c.name}: no eligible ${recipe} variant in its plan`);
       learnVariants();
-      await deploy.rollouts.start({ deviceClass: c.name, artifact: { sha256: member.artifactSha }, variantId: `v-${recipe}`, golden: GOLDEN, policy: { canary: { count: 1 }, baseCount: 3, growthFactor: 2 } });
+      await deploy.rollouts.start({
+        deviceClass: c.name,
+        artifact: { sha256: member.artifactSha },
+        variantId: `v-${recipe}`,
+        golden: GOLDEN,
+        policy: { canary: { count: 1 }, baseCount: 3, growthFactor: 2 },
+      });
     }
     await settler?.settle();
     while (deploy.rollouts.list({ active: true }).length > 0) await step(clock.now() + stepMs);
     nextTick = clock.now() + tickMs;
   }
 
-  async function runUntil(to: number, onTick?: (at: number, results: readonly ReconcileResult[]) => void): Promise<void> {
+  async function runUntil(
+    to: number,
+    onTick?: (at: number, results: readonly ReconcileResult[]) => void,
+  ): Promise<void> {
     while (clock.now() < to) {
       await step(Math.min(to, clock.now() + stepMs));
       if (clock.now() >= nextTick) {
-        const results = await control?.loop.reconcileOnce(clock.now()) ?? [];
+        const results = (await control?.loop.reconcileOnce(clock.now())) ?? [];
         learnVariants();
         await settler?.settle();
         onTick?.(clock.now(), results);
@@ -200,24 +285,42 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
     }
   }
 
-  function tune(name: string, patch: { factors?: Partial<Record<Precision, number>>; budgets?: DeviceClassInput['budgets'] }): void {
-    if (farm) throw new Error('tune() changes the devices\' truth, so call it before setup()');
+  function tune(
+    name: string,
+    patch: { factors?: Partial<Record<Precision, number>>; budgets?: DeviceClassInput['budgets'] },
+  ): void {
+    if (farm) throw new Error("tune() changes the devices' truth, so call it before setup()");
     const cls = classes.get(name);
     classes.update(name, {
-      ...(patch.factors ? { speedModel: { version: `${cls.speedModel.version}+tuned${cls.version}`, factors: patch.factors } } : {}),
+      ...(patch.factors
+        ? { speedModel: { version: `${cls.speedModel.version}+tuned${cls.version}`, factors: patch.factors } }
+        : {}),
       ...(patch.budgets ? { budgets: patch.budgets } : {}),
     });
     if (patch.factors) simFactors.set(name, { ...simFactors.get(name), ...patch.factors });
   }
 
   return {
-    server, store, planner, classes, deploy, loop: control.loop, clock, now, setup, runUntil, tune,
+    server,
+    store,
+    planner,
+    classes,
+    deploy,
+    loop: control.loop,
+    clock,
+    now,
+    setup,
+    runUntil,
+    tune,
     fleet: { deviceIds: ids, classOf: (id) => classOf.get(id) ?? '' },
-    farm: () => { if (!farm) throw new Error('the farm starts in setup()'); return farm; },
+    farm: () => {
+      if (!farm) throw new Error('the farm starts in setup()');
+      return farm;
+    },
     decisions: (cls) => listDecisions(store, cls === undefined ? {} : { deviceClass: cls }),
     recipeServed: (id) => {
       const sha = farm?.devices.find((d) => d.deviceId === id)?.telemetry?.model()?.sha256 ?? null;
-      return sha === null ? null : variants.get(sha)?.recipe ?? null;
+      return sha === null ? null : (variants.get(sha)?.recipe ?? null);
     },
     settles: () => settler?.stats() ?? { settles: 0, polls: 0 },
     async close() {

@@ -49,9 +49,13 @@ export function createSettler(o: SettlerOptions): Settler {
     if (s.state === 'connecting') return `${d.deviceId} is connecting`;
     if (s.state !== 'online') return null;
     const t = o.server.mqttTraffic(d.deviceId) ?? { received: {}, published: {} };
-    for (const ch of UP) if ((t.received[ch] ?? 0) < s.published[ch]) return `${d.deviceId} sent ${s.published[ch]} on ${ch}, the server has ${t.received[ch] ?? 0}`;
-    for (const ch of DOWN) if ((t.published[ch] ?? 0) > s.receivedBy[ch]) return `the server sent ${t.published[ch]} on ${d.deviceId}/${ch}, the device has ${s.receivedBy[ch]}`;
-    const pending = outbox ? d.telemetry?.telemetry.stats().pending ?? 0 : 0;
+    for (const ch of UP)
+      if ((t.received[ch] ?? 0) < s.published[ch])
+        return `${d.deviceId} sent ${s.published[ch]} on ${ch}, the server has ${t.received[ch] ?? 0}`;
+    for (const ch of DOWN)
+      if ((t.published[ch] ?? 0) > s.receivedBy[ch])
+        return `the server sent ${t.published[ch]} on ${d.deviceId}/${ch}, the device has ${s.receivedBy[ch]}`;
+    const pending = outbox ? (d.telemetry?.telemetry.stats().pending ?? 0) : 0;
     return pending > 0 ? `${d.deviceId} has ${pending} telemetry entries not yet delivered` : null;
   }
 
@@ -67,13 +71,19 @@ export function createSettler(o: SettlerOptions): Settler {
   }
 
   const firstMissing = (outbox: boolean): string | null => {
-    for (const d of o.devices) { const m = missing(d, outbox); if (m) return m; }
+    for (const d of o.devices) {
+      const m = missing(d, outbox);
+      if (m) return m;
+    }
     return null;
   };
 
   return {
     async untilOnline(n) {
-      await until(() => { const k = o.devices.filter(online).length; return k >= n ? null : `${k}/${n} devices online`; }, Date.now() + timeoutMs);
+      await until(() => {
+        const k = o.devices.filter(online).length;
+        return k >= n ? null : `${k}/${n} devices online`;
+      }, Date.now() + timeoutMs);
     },
     async settle() {
       settles += 1;
@@ -86,7 +96,8 @@ export function createSettler(o: SettlerOptions): Settler {
         await o.loop?.idle();
         const left = firstMissing(true);
         if (left === null) return;
-        if (Date.now() > deadline) throw new Error(`the broker did not settle in ${timeoutMs} ms of real time: ${left}`);
+        if (Date.now() > deadline)
+          throw new Error(`the broker did not settle in ${timeoutMs} ms of real time: ${left}`);
         polls += 1;
         await new Promise((r) => (round < 20 ? setImmediate(r) : setTimeout(r, 2)));
       }

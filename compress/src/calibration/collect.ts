@@ -21,8 +21,14 @@ export interface CalibrationRunnerOptions {
 }
 
 /** Run `model` over the dataset, handing each requested output of each batch to `sink`. */
-async function forEachBatch(model: Model, data: Dataset, tensors: readonly string[], opts: CalibrationRunnerOptions, what: string,
-  sink: (name: string, values: Float32Array, dims: readonly number[]) => void): Promise<void> {
+async function forEachBatch(
+  model: Model,
+  data: Dataset,
+  tensors: readonly string[],
+  opts: CalibrationRunnerOptions,
+  what: string,
+  sink: (name: string, values: Float32Array, dims: readonly number[]) => void,
+): Promise<void> {
   const session = await openSession(writeModel(withOutputs(model, tensors)));
   try {
     const bs = opts.batchSize ?? 32;
@@ -33,7 +39,12 @@ async function forEachBatch(model: Model, data: Dataset, tensors: readonly strin
       const out = await session.run(feeds, tensors);
       for (const name of tensors) {
         const o = out[name];
-        if (!o) throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', `onnxruntime returned no value for calibration tensor ${name}`, { name });
+        if (!o)
+          throw new EdgefleetError(
+            'EF_ERR_EVAL_RUNTIME',
+            `onnxruntime returned no value for calibration tensor ${name}`,
+            { name },
+          );
         sink(name, o.data, o.dims);
       }
       opts.onProgress?.({ pass: 'calibration', done: end, total: data.count, what });
@@ -45,30 +56,49 @@ async function forEachBatch(model: Model, data: Dataset, tensors: readonly strin
 
 /** Create a calibration runner over a dataset. */
 export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunnerOptions = {}): CalibrationRunner {
-  if (data.count === 0) throw new EdgefleetError('EF_ERR_DATA_SOURCE', 'calibration data has no samples; give --calib mnist:256, random:64 or a sample directory', {});
+  if (data.count === 0)
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      'calibration data has no samples; give --calib mnist:256, random:64 or a sample directory',
+      {},
+    );
   return {
     async ranges(model, tensors, method: CalibrationMethod, o): Promise<Map<string, CalibRange>> {
-      const cals = new Map(tensors.map((n) => [n, createCalibrator(method, o.percentile === undefined ? {} : { percentile: o.percentile })]));
-      await forEachBatch(model, data, tensors, opts, `${method} ranges of ${tensors.length} tensors`, (name, values) => cals.get(name)?.observe(values));
+      const cals = new Map(
+        tensors.map((n) => [
+          n,
+          createCalibrator(method, o.percentile === undefined ? {} : { percentile: o.percentile }),
+        ]),
+      );
+      await forEachBatch(model, data, tensors, opts, `${method} ranges of ${tensors.length} tensors`, (name, values) =>
+        cals.get(name)?.observe(values),
+      );
       return new Map([...cals].map(([n, c]) => [n, c.range()]));
     },
     compare: (reference, candidate, pairs) => compareModels(reference, candidate, pairs, data, opts.batchSize ?? 8),
     async channelMeans(model, tensors): Promise<Map<string, Float64Array>> {
       const sums = new Map<string, { sum: Float64Array; count: number }>();
       const axes = new Map(tensors.map((t) => [t.name, t.axis]));
-      await forEachBatch(model, data, tensors.map((t) => t.name), opts, 'channel means', (name, values, dims) => {
-        const raw = axes.get(name) ?? 1;
-        const axis = raw < 0 ? dims.length + raw : raw;
-        const c = dims[axis] ?? 1;
-        const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-        let acc = sums.get(name);
-        if (!acc) sums.set(name, (acc = { sum: new Float64Array(c), count: 0 }));
-        for (let i = 0; i < values.length; i++) {
-          const ch = Math.floor(i / inner) % c;
-          acc.sum[ch] = (acc.sum[ch] ?? 0) + (values[i] ?? 0);
-        }
-        acc.count += values.length / c;
-      });
+      await forEachBatch(
+        model,
+        data,
+        tensors.map((t) => t.name),
+        opts,
+        'channel means',
+        (name, values, dims) => {
+          const raw = axes.get(name) ?? 1;
+          const axis = raw < 0 ? dims.length + raw : raw;
+          const c = dims[axis] ?? 1;
+          const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+          let acc = sums.get(name);
+          if (!acc) sums.set(name, (acc = { sum: new Float64Array(c), count: 0 }));
+          for (let i = 0; i < values.length; i++) {
+            const ch = Math.floor(i / inner) % c;
+            acc.sum[ch] = (acc.sum[ch] ?? 0) + (values[i] ?? 0);
+          }
+          acc.count += values.length / c;
+        },
+      );
       return new Map([...sums].map(([n, a]) => [n, a.sum.map((s) => s / Math.max(1, a.count))]));
     },
   };

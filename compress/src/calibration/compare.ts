@@ -23,7 +23,11 @@ export function withOutputs(model: Model, tensors: readonly string[]): Model {
   const copy = loadModel(writeModel(model));
   for (const name of tensors) {
     if (copy.graph.isGraphOutput(name)) continue;
-    copy.graph.outputs.push({ name, type: { kind: 'tensor', elemType: 'float32', shape: undefined, denotation: '' }, docString: '' });
+    copy.graph.outputs.push({
+      name,
+      type: { kind: 'tensor', elemType: 'float32', shape: undefined, denotation: '' },
+      docString: '',
+    });
   }
   return copy;
 }
@@ -35,7 +39,13 @@ export function sliceFeed(t: SampleTensor, start: number, end: number): FeedTens
 }
 
 /** Cosine similarity per pair (keyed by the reference name) over every sample of `data`. */
-export async function compareModels(reference: Model, candidate: Model, pairs: readonly TensorPair[], data: Dataset, batchSize = 8): Promise<Map<string, number>> {
+export async function compareModels(
+  reference: Model,
+  candidate: Model,
+  pairs: readonly TensorPair[],
+  data: Dataset,
+  batchSize = 8,
+): Promise<Map<string, number>> {
   const refNames = [...new Set(pairs.map((p) => p.reference))];
   const candNames = [...new Set(pairs.map((p) => p.candidate))];
   const a = await openSession(writeModel(withOutputs(reference, refNames)));
@@ -52,8 +62,18 @@ export async function compareModels(reference: Model, candidate: Model, pairs: r
         const x = ra[p.reference]?.data;
         const y = rb[p.candidate]?.data;
         const s = acc.get(p.reference);
-        if (!x || !y || !s) throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', `no value for ${p.reference} / ${p.candidate} while comparing models`, { pair: p });
-        if (x.length !== y.length) throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', `${p.reference} has ${x.length} values in the reference and ${y.length} in the candidate`, { pair: p });
+        if (!x || !y || !s)
+          throw new EdgefleetError(
+            'EF_ERR_EVAL_RUNTIME',
+            `no value for ${p.reference} / ${p.candidate} while comparing models`,
+            { pair: p },
+          );
+        if (x.length !== y.length)
+          throw new EdgefleetError(
+            'EF_ERR_EVAL_RUNTIME',
+            `${p.reference} has ${x.length} values in the reference and ${y.length} in the candidate`,
+            { pair: p },
+          );
         for (let i = 0; i < x.length; i++) {
           const u = x[i] ?? 0;
           const v = y[i] ?? 0;

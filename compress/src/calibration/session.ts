@@ -14,7 +14,10 @@ export interface FeedTensor {
 
 /** An open session. */
 export interface CompressSession {
-  run(feeds: Record<string, FeedTensor>, outputs?: readonly string[]): Promise<Record<string, { dims: readonly number[]; data: Float32Array }>>;
+  run(
+    feeds: Record<string, FeedTensor>,
+    outputs?: readonly string[],
+  ): Promise<Record<string, { dims: readonly number[]; data: Float32Array }>>;
   release(): Promise<void>;
 }
 
@@ -27,7 +30,11 @@ export async function openSession(bytes: Uint8Array, opts: { threads?: number } 
       const out: Record<string, { dims: readonly number[]; data: Float32Array }> = {};
       for (const [k, v] of Object.entries(r)) {
         if (v.dtype === 'string' || v.dtype === 'int64' || v.dtype === 'uint64') {
-          throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', `output ${k} is ${v.dtype}, calibration needs float tensors`, { output: k });
+          throw new EdgefleetError(
+            'EF_ERR_EVAL_RUNTIME',
+            `output ${k} is ${v.dtype}, calibration needs float tensors`,
+            { output: k },
+          );
         }
         out[k] = { dims: v.dims, data: v.data instanceof Float32Array ? v.data : Float32Array.from(v.data) };
       }

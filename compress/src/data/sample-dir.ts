@@ -2,7 +2,15 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
-import { DTYPE_BYTES, elementCount, formatDims, type Dataset, type SampleData, type SampleDtype, type SampleTensor } from './tensor.js';
+import {
+  DTYPE_BYTES,
+  elementCount,
+  formatDims,
+  type Dataset,
+  type SampleData,
+  type SampleDtype,
+  type SampleTensor,
+} from './tensor.js';
 
 /**
  * A directory of sample tensors (format documented in compress/src/data/README.md):
@@ -20,7 +28,10 @@ export const SAMPLE_DIR_MANIFEST = 'manifest.json';
 /** Largest tensor file we read (bytes); larger needs a smaller sample set. */
 export const SAMPLE_DIR_MAX_BYTES = 1024 * 1024 * 1024;
 
-const relFile = z.string().min(1).refine((f) => !isAbsolute(f) && !normalize(f).startsWith('..'), 'must be a relative path inside the directory');
+const relFile = z
+  .string()
+  .min(1)
+  .refine((f) => !isAbsolute(f) && !normalize(f).startsWith('..'), 'must be a relative path inside the directory');
 
 const ManifestSchema = z.strictObject({
   format: z.literal('edgefleet-samples'),
@@ -43,7 +54,12 @@ const ManifestSchema = z.strictObject({
 export type SampleDirManifest = z.infer<typeof ManifestSchema>;
 
 function fail(dir: string, message: string, cause?: unknown): never {
-  throw new EdgefleetError('EF_ERR_DATA_SOURCE', `sample directory ${dir}: ${message}`, { dir }, cause === undefined ? undefined : { cause });
+  throw new EdgefleetError(
+    'EF_ERR_DATA_SOURCE',
+    `sample directory ${dir}: ${message}`,
+    { dir },
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function readBytes(dir: string, file: string, expected: number): Buffer {
@@ -79,7 +95,8 @@ function decode(buf: Buffer, dtype: SampleDtype, n: number): SampleData {
 
 /** Read a sample directory into a {@link Dataset}; every size and path is checked first. */
 export function readSampleDir(dir: string): Dataset {
-  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('sample directories need a little-endian host');
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
+    throw new Error('sample directories need a little-endian host');
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(join(dir, SAMPLE_DIR_MANIFEST), 'utf8'));
@@ -91,10 +108,18 @@ export function readSampleDir(dir: string): Dataset {
   const m = parsed.data;
   const inputs: Record<string, SampleTensor> = {};
   for (const t of m.tensors) {
-    if (t.dims[0] !== m.count) fail(dir, `tensor "${t.name}" has dims ${formatDims(t.dims)} but count is ${m.count}; the first dim must be the sample count`);
+    if (t.dims[0] !== m.count)
+      fail(
+        dir,
+        `tensor "${t.name}" has dims ${formatDims(t.dims)} but count is ${m.count}; the first dim must be the sample count`,
+      );
     const n = elementCount(t.dims);
     const bytes = n * DTYPE_BYTES[t.dtype];
-    if (!Number.isSafeInteger(bytes) || bytes > SAMPLE_DIR_MAX_BYTES) fail(dir, `tensor "${t.name}" ${formatDims(t.dims)} would need ${bytes} bytes, over the ${SAMPLE_DIR_MAX_BYTES}-byte limit`);
+    if (!Number.isSafeInteger(bytes) || bytes > SAMPLE_DIR_MAX_BYTES)
+      fail(
+        dir,
+        `tensor "${t.name}" ${formatDims(t.dims)} would need ${bytes} bytes, over the ${SAMPLE_DIR_MAX_BYTES}-byte limit`,
+      );
     if (inputs[t.name]) fail(dir, `tensor "${t.name}" is listed twice`);
     inputs[t.name] = { dtype: t.dtype, dims: t.dims, data: decode(readBytes(dir, t.file, bytes), t.dtype, n) };
   }
@@ -118,7 +143,10 @@ export function writeSampleDir(dir: string, ds: Dataset): SampleDirManifest {
   });
   const manifest: SampleDirManifest = { format: 'edgefleet-samples', version: 1, count: ds.count, tensors };
   if (ds.labels) {
-    writeFileSync(join(dir, 'labels.bin'), new Uint8Array(ds.labels.buffer, ds.labels.byteOffset, ds.labels.byteLength));
+    writeFileSync(
+      join(dir, 'labels.bin'),
+      new Uint8Array(ds.labels.buffer, ds.labels.byteOffset, ds.labels.byteLength),
+    );
     manifest.labels = { file: 'labels.bin' };
   }
   writeFileSync(join(dir, SAMPLE_DIR_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -31,7 +31,12 @@ function parseMnistSpec(rest: string[], defaultSplit: MnistSplit): { split: Mnis
   for (const part of rest) {
     if (part in MNIST_SPLIT_SIZES) split = part as MnistSplit;
     else if (/^\d+$/.test(part) && Number(part) > 0) limit = Number(part);
-    else throw new EdgefleetError('EF_ERR_DATA_SOURCE', `"${part}" in an mnist spec is neither a split (train, calib, test) nor a positive count; e.g. mnist:test or mnist:calib:256`, { part });
+    else
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SOURCE',
+        `"${part}" in an mnist spec is neither a split (train, calib, test) nor a positive count; e.g. mnist:test or mnist:calib:256`,
+        { part },
+      );
   }
   return limit === undefined ? { split } : { split, limit };
 }
@@ -39,7 +44,12 @@ function parseMnistSpec(rest: string[], defaultSplit: MnistSplit): { split: Mnis
 function loadMnistFor(rest: string[], inputs: readonly ModelInputSpec[], opts: DataSourceOptions): Dataset {
   const { split, limit } = parseMnistSpec(rest, opts.defaultSplit ?? 'test');
   const input = inputs[0];
-  if (!input || inputs.length !== 1) throw new EdgefleetError('EF_ERR_DATA_SHAPE', `MNIST data has one input [N,784] or [N,1,28,28] but the model has ${inputs.length} inputs`, { modelInputs: inputs.map((i) => i.name) });
+  if (!input || inputs.length !== 1)
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SHAPE',
+      `MNIST data has one input [N,784] or [N,1,28,28] but the model has ${inputs.length} inputs`,
+      { modelInputs: inputs.map((i) => i.name) },
+    );
   const layout = input.dims.length === 4 ? 'image' : 'flat';
   return loadMnist({ split, layout, inputName: input.name, ...(limit === undefined ? {} : { limit }) });
 }
@@ -49,13 +59,24 @@ export function loadDataSource(spec: string, inputs: readonly ModelInputSpec[], 
   const [kind, ...rest] = spec.split(':');
   let ds: Dataset;
   if (kind === 'mnist') ds = loadMnistFor(rest, inputs, opts);
-  else if (kind === 'random' && rest.length === 1 && /^\d+$/.test(rest[0] ?? '')) ds = randomForInputs(inputs, Number(rest[0]), opts);
+  else if (kind === 'random' && rest.length === 1 && /^\d+$/.test(rest[0] ?? ''))
+    ds = randomForInputs(inputs, Number(rest[0]), opts);
   else if (kind === 'random') {
     const only = inputs[0];
-    if (!only || inputs.length !== 1) throw new EdgefleetError('EF_ERR_DATA_SOURCE', `random:SHAPE fits one-input models; this model has ${inputs.length} inputs, use random:N (and --shape for symbolic dims)`, {});
+    if (!only || inputs.length !== 1)
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SOURCE',
+        `random:SHAPE fits one-input models; this model has ${inputs.length} inputs, use random:N (and --shape for symbolic dims)`,
+        {},
+      );
     ds = randomOfShape(parseShape(rest.join(':')), only.name, opts);
   } else if (existsSync(spec) && statSync(spec).isDirectory()) ds = renameToInputs(readSampleDir(spec), inputs);
-  else throw new EdgefleetError('EF_ERR_DATA_SOURCE', `data "${spec}" is not mnist[:SPLIT][:N], random:N, random:SHAPE or an existing sample directory`, { spec });
+  else
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      `data "${spec}" is not mnist[:SPLIT][:N], random:N, random:SHAPE or an existing sample directory`,
+      { spec },
+    );
   assertDatasetFits(ds, inputs);
   return ds;
 }
@@ -83,14 +104,26 @@ export function assertDatasetFits(ds: Dataset, inputs: readonly ModelInputSpec[]
   for (const input of inputs) {
     const t: SampleTensor | undefined = ds.inputs[input.name];
     if (!t) {
-      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has no tensor for model input "${input.name}" (it has: ${Object.keys(ds.inputs).join(', ') || 'none'})`, { input: input.name });
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SHAPE',
+        `data ${ds.source} has no tensor for model input "${input.name}" (it has: ${Object.keys(ds.inputs).join(', ') || 'none'})`,
+        { input: input.name },
+      );
     }
     if (!dimsFit(input.dims, t.dims)) {
-      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has shape ${formatDims(t.dims)} but model input "${input.name}" expects ${formatDims(input.dims)}`, { input: input.name, dataDims: [...t.dims], modelDims: [...input.dims] });
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SHAPE',
+        `data ${ds.source} has shape ${formatDims(t.dims)} but model input "${input.name}" expects ${formatDims(input.dims)}`,
+        { input: input.name, dataDims: [...t.dims], modelDims: [...input.dims] },
+      );
     }
     const batch = input.dims[0];
     if (typeof batch === 'number' && batch > 0 && (t.dims[0] ?? 0) % batch !== 0) {
-      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has ${t.dims[0]} samples, not a multiple of model input "${input.name}"'s fixed batch ${batch} (${formatDims(input.dims)})`, { input: input.name });
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SHAPE',
+        `data ${ds.source} has ${t.dims[0]} samples, not a multiple of model input "${input.name}"'s fixed batch ${batch} (${formatDims(input.dims)})`,
+        { input: input.name },
+      );
     }
   }
 }

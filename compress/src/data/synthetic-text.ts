@@ -42,7 +42,11 @@ function drawLine(page: Float32Array, h: number, w: number, rng: Rng): void {
 }
 
 /** N seeded pages of shape [N, 3, H, W] (float32, normalized), as a dataset for input `inputName`. */
-export function syntheticTextImages(dims: readonly [number, number, number, number], inputName: string, opts: SyntheticTextOptions = {}): Dataset {
+export function syntheticTextImages(
+  dims: readonly [number, number, number, number],
+  inputName: string,
+  opts: SyntheticTextOptions = {},
+): Dataset {
   const [n, c, h, w] = dims;
   const rng = createRng(opts.seed ?? 1);
   const data = new Float32Array(n * c * h * w);
@@ -59,5 +63,9 @@ export function syntheticTextImages(dims: readonly [number, number, number, numb
       for (let p = 0; p < page.length; p++) data[base + p] = ((page[p] ?? 0) - mean) / std;
     }
   }
-  return { source: `synthetic-text:${dims.join('x')}:seed${opts.seed ?? 1}`, count: n, inputs: { [inputName]: { dtype: 'float32', dims: [...dims], data } } };
+  return {
+    source: `synthetic-text:${dims.join('x')}:seed${opts.seed ?? 1}`,
+    count: n,
+    inputs: { [inputName]: { dtype: 'float32', dims: [...dims], data } },
+  };
 }

@@ -60,19 +60,36 @@ export function datasetFor(model: Model, opts: EvaluateOptions): Dataset {
   return loadDataSource(spec, inputs, { defaultSplit: 'test', ...opts.dataOptions });
 }
 
-async function openSession(bytes: Uint8Array, threads: number): Promise<{ session: OrtSession; rssGrowthBytes: number }> {
+async function openSession(
+  bytes: Uint8Array,
+  threads: number,
+): Promise<{ session: OrtSession; rssGrowthBytes: number }> {
   const before = process.memoryUsage.rss();
   const session = await createOrtSession(bytes, { intraOpNumThreads: threads });
   return { session, rssGrowthBytes: process.memoryUsage.rss() - before };
 }
 
-async function referenceFidelity(path: string, ds: Dataset, values: Float32Array, dims: readonly number[], threads: number, batch: number, opts: EvaluateOptions): Promise<EvalResult['fidelity']> {
+async function referenceFidelity(
+  path: string,
+  ds: Dataset,
+  values: Float32Array,
+  dims: readonly number[],
+  threads: number,
+  batch: number,
+  opts: EvaluateOptions,
+): Promise<EvalResult['fidelity']> {
   const bytes = await readModelBytes(path);
   const { session } = await openSession(bytes, threads);
   try {
-    const ref = await collectOutput(session, ds, batchFor(session, batch), (d, t) => opts.onProgress?.('reference', d, t));
+    const ref = await collectOutput(session, ds, batchFor(session, batch), (d, t) =>
+      opts.onProgress?.('reference', d, t),
+    );
     if (ref.values.length !== values.length) {
-      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `reference ${path} outputs ${formatDims(ref.dims)} but the model outputs ${formatDims(dims)}; fidelity needs outputs of the same shape`, { reference: path });
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SHAPE',
+        `reference ${path} outputs ${formatDims(ref.dims)} but the model outputs ${formatDims(dims)}; fidelity needs outputs of the same shape`,
+        { reference: path },
+      );
     }
     return { reference: path, ...fidelityOf(values, ref.values, ds.count) };
   } finally {
@@ -97,9 +114,14 @@ export async function evaluateModel(modelPath: string, opts: EvaluateOptions = {
     const out = await collectOutput(session, ds, batch, (d, t) => opts.onProgress?.('infer', d, t));
     const accuracy = ds.labels ? accuracyOf(out.values, ds.labels) : null;
     const first = sliceDataset(ds, 0, Math.min(ds.count, batchFor(session, 1)));
-    const latency = opts.latency === false || ds.count === 0 ? null : await measureLatency(session, first, { threads, ...pick(opts) });
+    const latency =
+      opts.latency === false || ds.count === 0
+        ? null
+        : await measureLatency(session, first, { threads, ...pick(opts) });
     opts.onProgress?.('latency', 1, 1);
-    const fidelity = opts.reference ? await referenceFidelity(opts.reference, ds, out.values, out.dims, threads, batch, opts) : null;
+    const fidelity = opts.reference
+      ? await referenceFidelity(opts.reference, ds, out.values, out.dims, threads, batch, opts)
+      : null;
     const inputDims = Object.fromEntries(Object.entries(first.inputs).map(([k, t]) => [k, [...t.dims]]));
     const memory = { ...estimateGraphMemory(model, inputDims, first.count), rssGrowthBytes };
     return EvalResultSchema.parse({

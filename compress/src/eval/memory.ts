@@ -26,15 +26,28 @@ export interface GraphMemory {
 }
 
 /** Estimate memory for the given concrete input dims (e.g. batch 1). */
-export function estimateGraphMemory(model: Model, inputDims: Readonly<Record<string, readonly number[]>>, batch: number): GraphMemory {
+export function estimateGraphMemory(
+  model: Model,
+  inputDims: Readonly<Record<string, readonly number[]>>,
+  batch: number,
+): GraphMemory {
   const g = model.graph;
   const order = stableTopoOrder(g);
   const shapes = inferShapes(g, order, inputDims);
   let weightBytes = 0;
-  for (const t of g.initializers.values()) weightBytes += byteLengthOf(t.dtype, t.dims.reduce((a, b) => a * b, 1));
+  for (const t of g.initializers.values())
+    weightBytes += byteLengthOf(
+      t.dtype,
+      t.dims.reduce((a, b) => a * b, 1),
+    );
   const sizeOf = (name: string): number | undefined => {
     const v = shapes.values.get(name);
-    return v ? byteLengthOf(v.dtype, v.dims.reduce((a, b) => a * b, 1)) : undefined;
+    return v
+      ? byteLengthOf(
+          v.dtype,
+          v.dims.reduce((a, b) => a * b, 1),
+        )
+      : undefined;
   };
   // Last step at which each activation is needed.
   const lastUse = new Map<string, number>();

@@ -72,7 +72,8 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>, offset: numbe
 
 /** Fidelity of `values` to `reference` (same length, N samples). */
 export function fidelityOf(values: ArrayLike<number>, reference: ArrayLike<number>, count: number): Fidelity {
-  if (values.length !== reference.length) throw new RangeError(`outputs differ in size: ${values.length} vs reference ${reference.length}`);
+  if (values.length !== reference.length)
+    throw new RangeError(`outputs differ in size: ${values.length} vs reference ${reference.length}`);
   const width = count === 0 ? 0 : values.length / count;
   let agree = 0;
   let cosSum = 0;
@@ -85,8 +86,15 @@ export function fidelityOf(values: ArrayLike<number>, reference: ArrayLike<numbe
     cosSum += c;
     minCos = Math.min(minCos, c);
   }
-  for (let k = 0; k < values.length; k++) maxAbs = Math.max(maxAbs, Math.abs((values[k] as number) - (reference[k] as number)));
-  return { top1Agreement: count === 0 ? 0 : agree / count, meanCosine: count === 0 ? 0 : cosSum / count, minCosine: minCos, maxAbsError: maxAbs, count };
+  for (let k = 0; k < values.length; k++)
+    maxAbs = Math.max(maxAbs, Math.abs((values[k] as number) - (reference[k] as number)));
+  return {
+    top1Agreement: count === 0 ? 0 : agree / count,
+    meanCosine: count === 0 ? 0 : cosSum / count,
+    minCosine: minCos,
+    maxAbsError: maxAbs,
+    count,
+  };
 }
 
 /** The q-th percentile (0..100) by nearest rank of unsorted samples. */

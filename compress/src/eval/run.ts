@@ -18,8 +18,12 @@ export function feedsFor(session: OrtSession, ds: Dataset): Record<string, Runti
   const tensors = Object.entries(ds.inputs);
   session.inputs.forEach((meta, i) => {
     // By name first; a one-input model takes the only tensor whatever its name.
-    const t: SampleTensor | undefined = ds.inputs[meta.name] ?? (session.inputs.length === 1 ? tensors[0]?.[1] : tensors[i]?.[1]);
-    if (!t) throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has no tensor for model input "${meta.name}"`, { input: meta.name });
+    const t: SampleTensor | undefined =
+      ds.inputs[meta.name] ?? (session.inputs.length === 1 ? tensors[0]?.[1] : tensors[i]?.[1]);
+    if (!t)
+      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has no tensor for model input "${meta.name}"`, {
+        input: meta.name,
+      });
     feeds[meta.name] = { dtype: t.dtype, dims: t.dims, data: t.data } as RuntimeTensor;
   });
   return feeds;
@@ -27,7 +31,12 @@ export function feedsFor(session: OrtSession, ds: Dataset): Record<string, Runti
 
 function toFloat32(t: RuntimeTensor): Float32Array {
   if (t.dtype === 'float32') return t.data;
-  if (t.dtype === 'string') throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', 'the model output is a string tensor; the evaluator compares numeric outputs', {});
+  if (t.dtype === 'string')
+    throw new EdgefleetError(
+      'EF_ERR_EVAL_RUNTIME',
+      'the model output is a string tensor; the evaluator compares numeric outputs',
+      {},
+    );
   return Float32Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
@@ -38,7 +47,12 @@ export function batchFor(session: OrtSession, preferred: number): number {
 }
 
 /** Run the dataset through the session in batches and collect its first output. */
-export async function collectOutput(session: OrtSession, ds: Dataset, batchSize: number, onBatch?: (done: number, total: number) => void): Promise<CollectedOutput> {
+export async function collectOutput(
+  session: OrtSession,
+  ds: Dataset,
+  batchSize: number,
+  onBatch?: (done: number, total: number) => void,
+): Promise<CollectedOutput> {
   const name = session.outputs[0]?.name;
   if (!name) throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', 'the model declares no outputs', {});
   const chunks: Float32Array[] = [];
@@ -72,7 +86,11 @@ export interface LatencyOptions {
 }
 
 /** Time single-batch inference on `sample` (one batch of the dataset). */
-export async function measureLatency(session: OrtSession, sample: Dataset, opts: LatencyOptions): Promise<LatencyResult> {
+export async function measureLatency(
+  session: OrtSession,
+  sample: Dataset,
+  opts: LatencyOptions,
+): Promise<LatencyResult> {
   const now = opts.now ?? (() => performance.now());
   const warmupRuns = opts.warmupRuns ?? 5;
   const timedRuns = opts.timedRuns ?? 50;

@@ -44,7 +44,12 @@ export function createIntValues(graph: Graph): IntValues {
     known.set(name, v);
     return v;
   };
-  const arith: Record<string, (a: number, b: number) => number> = { Add: (a, b) => a + b, Sub: (a, b) => a - b, Mul: (a, b) => a * b, Div: (a, b) => Math.trunc(a / b) };
+  const arith: Record<string, (a: number, b: number) => number> = {
+    Add: (a, b) => a + b,
+    Sub: (a, b) => a - b,
+    Mul: (a, b) => a * b,
+    Div: (a, b) => Math.trunc(a / b),
+  };
   const propagate = (node: Node, shapes: ReadonlyMap<string, KnownValue>): void => {
     const out = node.outputs[0];
     if (!out) return;
@@ -54,15 +59,23 @@ export function createIntValues(graph: Graph): IntValues {
     if (op === 'Shape') v = shapes.get(node.inputs[0] ?? '')?.dims;
     else if (op === 'Cast' || op === 'Identity' || op === 'Squeeze' || op === 'Unsqueeze') v = ins[0];
     else if (op === 'Concat' && ins.every((x) => x)) v = ins.flatMap((x) => x as number[]);
-    else if (op === 'Gather' && ins[0] && ins[1]) v = ins[1].map((i) => (ins[0] as number[])[i < 0 ? i + (ins[0] as number[]).length : i] as number);
+    else if (op === 'Gather' && ins[0] && ins[1])
+      v = ins[1].map((i) => (ins[0] as number[])[i < 0 ? i + (ins[0] as number[]).length : i] as number);
     else if (op === 'Slice' && ins[0]) {
       const b = sliceArgs(node, get);
-      if (b) v = sliceIndices(ins[0].length, b.starts[0] ?? 0, b.ends[0] ?? 0, b.steps[0] ?? 1).map((i) => (ins[0] as number[])[i] as number);
-    }
-    else if (arith[op] && ins[0] && ins[1]) {
+      if (b)
+        v = sliceIndices(ins[0].length, b.starts[0] ?? 0, b.ends[0] ?? 0, b.steps[0] ?? 1).map(
+          (i) => (ins[0] as number[])[i] as number,
+        );
+    } else if (arith[op] && ins[0] && ins[1]) {
       const [a, b] = [ins[0], ins[1]];
       const n = Math.max(a.length, b.length);
-      v = Array.from({ length: n }, (_x, i) => (arith[op] as (p: number, q: number) => number)(a[a.length === 1 ? 0 : i] as number, b[b.length === 1 ? 0 : i] as number));
+      v = Array.from({ length: n }, (_x, i) =>
+        (arith[op] as (p: number, q: number) => number)(
+          a[a.length === 1 ? 0 : i] as number,
+          b[b.length === 1 ? 0 : i] as number,
+        ),
+      );
     }
     if (v && v.length <= MAX_VALUE_ELEMENTS && v.every(Number.isFinite)) known.set(out, v);
   };
@@ -70,7 +83,10 @@ export function createIntValues(graph: Graph): IntValues {
 }
 
 /** Slice bounds from inputs (opset ≥ 10) or attributes (opset < 10) [ONNX:Slice]. */
-function sliceArgs(n: Node, ints: (name: string) => number[] | undefined): { starts: number[]; ends: number[]; axes: number[] | undefined; steps: number[] } | undefined {
+function sliceArgs(
+  n: Node,
+  ints: (name: string) => number[] | undefined,
+): { starts: number[]; ends: number[]; axes: number[] | undefined; steps: number[] } | undefined {
   const starts = getAttrInts(n, 'starts') ?? ints(n.inputs[1] ?? '');
   const ends = getAttrInts(n, 'ends') ?? ints(n.inputs[2] ?? '');
   if (!starts || !ends) return undefined;
@@ -104,7 +120,9 @@ export const VALUE_RULES: Record<string, ShapeRule> = {
     const rank = x.dims.length + axes.length;
     const at = new Set(norm(axes, rank));
     const rest = [...x.dims];
-    return [{ dims: Array.from({ length: rank }, (_d, i) => (at.has(i) ? 1 : (rest.shift() as number))), dtype: x.dtype }];
+    return [
+      { dims: Array.from({ length: rank }, (_d, i) => (at.has(i) ? 1 : (rest.shift() as number))), dtype: x.dtype },
+    ];
   },
   Slice: (n, [x], ctx) => {
     const b = sliceArgs(n, ctx.ints);
@@ -112,7 +130,10 @@ export const VALUE_RULES: Record<string, ShapeRule> = {
     const { starts, ends, steps } = b;
     const axes = norm(b.axes ?? starts.map((_s, i) => i), x.dims.length);
     const dims = [...x.dims];
-    axes.forEach((a, i) => (dims[a] = sliceIndices(x.dims[a] as number, starts[i] as number, ends[i] as number, steps[i] ?? 1).length));
+    axes.forEach(
+      (a, i) =>
+        (dims[a] = sliceIndices(x.dims[a] as number, starts[i] as number, ends[i] as number, steps[i] ?? 1).length),
+    );
     return [{ dims, dtype: x.dtype }];
   },
   ConvTranspose: (n, [x, w]) => {
@@ -122,8 +143,20 @@ export const VALUE_RULES: Record<string, ShapeRule> = {
     const pads = getAttrInts(n, 'pads') ?? [...k, ...k].map(() => 0);
     const outPad = getAttrInts(n, 'output_padding') ?? k.map(() => 0);
     const dil = getAttrInts(n, 'dilations') ?? k.map(() => 1);
-    const spatial = k.map((kk, i) => (strides[i] ?? 1) * ((x.dims[2 + i] as number) - 1) + (outPad[i] ?? 0) + ((kk - 1) * (dil[i] ?? 1) + 1) - (pads[i] ?? 0) - (pads[i + k.length] ?? 0));
-    return [{ dims: [x.dims[0] as number, (w.dims[1] as number) * (getAttrInt(n, 'group', 1) as number), ...spatial], dtype: x.dtype }];
+    const spatial = k.map(
+      (kk, i) =>
+        (strides[i] ?? 1) * ((x.dims[2 + i] as number) - 1) +
+        (outPad[i] ?? 0) +
+        ((kk - 1) * (dil[i] ?? 1) + 1) -
+        (pads[i] ?? 0) -
+        (pads[i + k.length] ?? 0),
+    );
+    return [
+      {
+        dims: [x.dims[0] as number, (w.dims[1] as number) * (getAttrInt(n, 'group', 1) as number), ...spatial],
+        dtype: x.dtype,
+      },
+    ];
   },
 };
 

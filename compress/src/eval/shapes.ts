@@ -1,4 +1,12 @@
-import { constantTensorOf, getAttrInt, getAttrInts, type DType, type Graph, type Node, type Tensor } from '../ir/index.js';
+import {
+  constantTensorOf,
+  getAttrInt,
+  getAttrInts,
+  type DType,
+  type Graph,
+  type Node,
+  type Tensor,
+} from '../ir/index.js';
 import { createIntValues, VALUE_RULES } from './shape-values.js';
 
 /**
@@ -33,11 +41,56 @@ export type ShapeRule = (node: Node, ins: Array<KnownValue | undefined>, ctx: Sh
 type Rule = ShapeRule;
 
 const SAME_SHAPE = [
-  'Relu', 'Sigmoid', 'Tanh', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Clip', 'Exp', 'Log', 'Sqrt', 'Neg', 'Abs', 'Identity',
-  'Softmax', 'LogSoftmax', 'Dropout', 'Erf', 'BatchNormalization', 'Elu', 'Selu', 'PRelu', 'Round', 'Floor', 'Ceil',
-  'Reciprocal', 'Not', 'InstanceNormalization', 'LayerNormalization', 'Softplus', 'Gelu', 'Sin', 'Cos',
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'HardSigmoid',
+  'HardSwish',
+  'LeakyRelu',
+  'Clip',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Neg',
+  'Abs',
+  'Identity',
+  'Softmax',
+  'LogSoftmax',
+  'Dropout',
+  'Erf',
+  'BatchNormalization',
+  'Elu',
+  'Selu',
+  'PRelu',
+  'Round',
+  'Floor',
+  'Ceil',
+  'Reciprocal',
+  'Not',
+  'InstanceNormalization',
+  'LayerNormalization',
+  'Softplus',
+  'Gelu',
+  'Sin',
+  'Cos',
 ];
-const BROADCAST = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Greater', 'Less', 'And', 'Or', 'Where'];
+const BROADCAST = [
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Pow',
+  'Max',
+  'Min',
+  'Sum',
+  'Mean',
+  'Equal',
+  'Greater',
+  'Less',
+  'And',
+  'Or',
+  'Where',
+];
 const BOOL_OUT = new Set(['Equal', 'Greater', 'Less', 'And', 'Or', 'Not']);
 
 /** Numpy-style broadcast of several shapes; undefined when they do not broadcast. */
@@ -108,13 +161,44 @@ const RULES: Record<string, Rule> = {
   MatMul: (_n, [a, b]) => (a && b ? matmul(a, b, a.dtype) : undefined),
   MatMulInteger: (_n, [a, b]) => (a && b ? matmul(a, b, 'int32') : undefined),
   DynamicQuantizeMatMul: (_n, [a, b]) => (a && b ? matmul(a, b, 'float32') : undefined),
-  MatMulNBits: (n, [a]) => (a ? [{ dims: [...a.dims.slice(0, -1), getAttrInt(n, 'N') as number], dtype: a.dtype }] : undefined),
-  Conv: (n, [x, w]) => (x && w ? [{ dims: [x.dims[0] as number, w.dims[0] as number, ...windowed(n, x.dims, w.dims.slice(2))], dtype: x.dtype }] : undefined),
-  ConvInteger: (n, [x, w]) => (x && w ? [{ dims: [x.dims[0] as number, w.dims[0] as number, ...windowed(n, x.dims, w.dims.slice(2))], dtype: 'int32' }] : undefined),
-  MaxPool: (n, [x]) => (x ? [{ dims: [...x.dims.slice(0, 2), ...windowed(n, x.dims, getAttrInts(n, 'kernel_shape') ?? [], getAttrInt(n, 'ceil_mode', 0) === 1)], dtype: x.dtype }] : undefined),
-  AveragePool: (n, [x]) => (x ? [{ dims: [...x.dims.slice(0, 2), ...windowed(n, x.dims, getAttrInts(n, 'kernel_shape') ?? [], getAttrInt(n, 'ceil_mode', 0) === 1)], dtype: x.dtype }] : undefined),
-  GlobalAveragePool: (_n, [x]) => (x ? [{ dims: [...x.dims.slice(0, 2), ...x.dims.slice(2).map(() => 1)], dtype: x.dtype }] : undefined),
-  GlobalMaxPool: (_n, [x]) => (x ? [{ dims: [...x.dims.slice(0, 2), ...x.dims.slice(2).map(() => 1)], dtype: x.dtype }] : undefined),
+  MatMulNBits: (n, [a]) =>
+    a ? [{ dims: [...a.dims.slice(0, -1), getAttrInt(n, 'N') as number], dtype: a.dtype }] : undefined,
+  Conv: (n, [x, w]) =>
+    x && w
+      ? [{ dims: [x.dims[0] as number, w.dims[0] as number, ...windowed(n, x.dims, w.dims.slice(2))], dtype: x.dtype }]
+      : undefined,
+  ConvInteger: (n, [x, w]) =>
+    x && w
+      ? [{ dims: [x.dims[0] as number, w.dims[0] as number, ...windowed(n, x.dims, w.dims.slice(2))], dtype: 'int32' }]
+      : undefined,
+  MaxPool: (n, [x]) =>
+    x
+      ? [
+          {
+            dims: [
+              ...x.dims.slice(0, 2),
+              ...windowed(n, x.dims, getAttrInts(n, 'kernel_shape') ?? [], getAttrInt(n, 'ceil_mode', 0) === 1),
+            ],
+            dtype: x.dtype,
+          },
+        ]
+      : undefined,
+  AveragePool: (n, [x]) =>
+    x
+      ? [
+          {
+            dims: [
+              ...x.dims.slice(0, 2),
+              ...windowed(n, x.dims, getAttrInts(n, 'kernel_shape') ?? [], getAttrInt(n, 'ceil_mode', 0) === 1),
+            ],
+            dtype: x.dtype,
+          },
+        ]
+      : undefined,
+  GlobalAveragePool: (_n, [x]) =>
+    x ? [{ dims: [...x.dims.slice(0, 2), ...x.dims.slice(2).map(() => 1)], dtype: x.dtype }] : undefined,
+  GlobalMaxPool: (_n, [x]) =>
+    x ? [{ dims: [...x.dims.slice(0, 2), ...x.dims.slice(2).map(() => 1)], dtype: x.dtype }] : undefined,
   Flatten: (n, [x]) => {
     if (!x) return undefined;
     const a = getAttrInt(n, 'axis', 1) as number;
@@ -126,7 +210,17 @@ const RULES: Record<string, Rule> = {
     const target = ctx.ints(n.inputs[1] ?? '');
     return x && target ? reshape(x, target) : undefined;
   },
-  Transpose: (n, [x]) => (x ? [{ dims: (getAttrInts(n, 'perm') ?? x.dims.map((_d, i) => x.dims.length - 1 - i)).map((p) => x.dims[p] as number), dtype: x.dtype }] : undefined),
+  Transpose: (n, [x]) =>
+    x
+      ? [
+          {
+            dims: (getAttrInts(n, 'perm') ?? x.dims.map((_d, i) => x.dims.length - 1 - i)).map(
+              (p) => x.dims[p] as number,
+            ),
+            dtype: x.dtype,
+          },
+        ]
+      : undefined,
   Concat: (n, ins) => {
     if (ins.some((v) => !v) || ins.length === 0) return undefined;
     const first = ins[0] as KnownValue;
@@ -139,34 +233,51 @@ const RULES: Record<string, Rule> = {
     const t = constantTensorOf(ctx.graph, n.outputs[0] ?? '');
     return t ? [{ dims: [...t.dims], dtype: t.dtype }] : undefined;
   },
-  Cast: (n, [x]) => (x ? [{ dims: [...x.dims], dtype: CAST_TO[getAttrInt(n, 'to', 1) as number] ?? 'float32' }] : undefined),
-  QuantizeLinear: (n, [x], ctx) => (x ? [{ dims: [...x.dims], dtype: constantTensorOf(ctx.graph, n.inputs[2] ?? '')?.dtype ?? 'uint8' }] : undefined),
+  Cast: (n, [x]) =>
+    x ? [{ dims: [...x.dims], dtype: CAST_TO[getAttrInt(n, 'to', 1) as number] ?? 'float32' }] : undefined,
+  QuantizeLinear: (n, [x], ctx) =>
+    x ? [{ dims: [...x.dims], dtype: constantTensorOf(ctx.graph, n.inputs[2] ?? '')?.dtype ?? 'uint8' }] : undefined,
   DequantizeLinear: (_n, [x]) => (x ? [{ dims: [...x.dims], dtype: 'float32' }] : undefined),
   Resize: (n, [x], ctx) => {
     const sizes = ctx.ints(n.inputs[3] ?? '');
     const scales = floatsOf(constantTensorOf(ctx.graph, n.inputs[2] ?? ''));
     if (!x) return undefined;
     if (sizes && sizes.length === x.dims.length) return [{ dims: sizes, dtype: x.dtype }];
-    if (scales && scales.length === x.dims.length) return [{ dims: x.dims.map((d, i) => Math.floor(d * (scales[i] as number))), dtype: x.dtype }];
+    if (scales && scales.length === x.dims.length)
+      return [{ dims: x.dims.map((d, i) => Math.floor(d * (scales[i] as number))), dtype: x.dtype }];
     return undefined;
   },
 };
 
-const CAST_TO: Record<number, DType> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16' };
+const CAST_TO: Record<number, DType> = {
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  6: 'int32',
+  7: 'int64',
+  9: 'bool',
+  10: 'float16',
+};
 
 Object.assign(RULES, VALUE_RULES);
-for (const op of SAME_SHAPE) RULES[op] = (_n, [x]) => (x ? [{ dims: [...x.dims], dtype: BOOL_OUT.has(op) ? 'bool' : x.dtype }] : undefined);
+for (const op of SAME_SHAPE)
+  RULES[op] = (_n, [x]) => (x ? [{ dims: [...x.dims], dtype: BOOL_OUT.has(op) ? 'bool' : x.dtype }] : undefined);
 for (const op of BROADCAST) {
   RULES[op] = (_n, ins) => {
     if (ins.some((v) => !v) || ins.length === 0) return undefined;
     const dims = broadcastDims(ins.map((v) => (v as KnownValue).dims));
-    const dtype = op === 'Where' ? (ins[1] as KnownValue).dtype : BOOL_OUT.has(op) ? 'bool' : (ins[0] as KnownValue).dtype;
+    const dtype =
+      op === 'Where' ? (ins[1] as KnownValue).dtype : BOOL_OUT.has(op) ? 'bool' : (ins[0] as KnownValue).dtype;
     return dims ? [{ dims, dtype }] : undefined;
   };
 }
 
 /** Infer concrete dims from graph inputs' dims (`inputDims`), initializers and the rules above. */
-export function inferShapes(graph: Graph, order: readonly Node[], inputDims: Readonly<Record<string, readonly number[]>>): ShapeInference {
+export function inferShapes(
+  graph: Graph,
+  order: readonly Node[],
+  inputDims: Readonly<Record<string, readonly number[]>>,
+): ShapeInference {
   const values = new Map<string, KnownValue>();
   for (const t of graph.initializers.values()) values.set(t.name, { dims: [...t.dims], dtype: t.dtype });
   for (const vi of graph.inputs) {
@@ -186,7 +297,11 @@ export function inferShapes(graph: Graph, order: readonly Node[], inputDims: Rea
     const rule = RULES[node.opType];
     let outs: KnownValue[] | undefined;
     try {
-      outs = rule?.(node, node.inputs.map((i) => (i === '' ? undefined : values.get(i))), ctx);
+      outs = rule?.(
+        node,
+        node.inputs.map((i) => (i === '' ? undefined : values.get(i))),
+        ctx,
+      );
     } catch {
       // A malformed attribute makes this node's shape unknown, not the whole estimate.
       outs = undefined;

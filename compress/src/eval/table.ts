@@ -21,7 +21,8 @@ export function formatEvalResult(r: EvalResult): string {
     ['model', `${r.model.path} (sha256 ${r.model.sha256.slice(0, 12)}…)`],
     ['data', `${r.data.source}, ${r.data.count} samples${r.data.labelled ? ', labelled' : ''}`],
   ];
-  if (r.accuracy) rows.push(['accuracy top-1', `${(r.accuracy.top1 * 100).toFixed(2)}% (${r.accuracy.correct}/${r.accuracy.count})`]);
+  if (r.accuracy)
+    rows.push(['accuracy top-1', `${(r.accuracy.top1 * 100).toFixed(2)}% (${r.accuracy.correct}/${r.accuracy.count})`]);
   if (r.fidelity) {
     const f = r.fidelity;
     rows.push(
@@ -34,10 +35,16 @@ export function formatEvalResult(r: EvalResult): string {
   rows.push(['size', `${formatBytes(r.size.bytes)} (${r.size.bytes} B), gzip ${formatBytes(r.size.gzipBytes)}`]);
   if (r.latency) {
     const l = r.latency;
-    rows.push(['latency p50/p95', `${l.p50Ms.toFixed(3)} / ${l.p95Ms.toFixed(3)} ms (batch ${l.batch}, ${l.threads} thread${l.threads === 1 ? '' : 's'}, ${l.warmupRuns} warm-up + ${l.timedRuns} runs)`]);
+    rows.push([
+      'latency p50/p95',
+      `${l.p50Ms.toFixed(3)} / ${l.p95Ms.toFixed(3)} ms (batch ${l.batch}, ${l.threads} thread${l.threads === 1 ? '' : 's'}, ${l.warmupRuns} warm-up + ${l.timedRuns} runs)`,
+    ]);
   }
   const m = r.memory;
-  const unknown = m.unknownOps.length > 0 ? ` (shapes unknown after: ${m.unknownOps.join(', ')}; known part ${formatBytes(m.activationPeakKnownBytes)})` : '';
+  const unknown =
+    m.unknownOps.length > 0
+      ? ` (shapes unknown after: ${m.unknownOps.join(', ')}; known part ${formatBytes(m.activationPeakKnownBytes)})`
+      : '';
   rows.push(
     ['memory weights', formatBytes(m.weightBytes)],
     ['memory activations', `${formatBytes(m.activationPeakBytes)} peak at batch ${m.batch}${unknown}`],

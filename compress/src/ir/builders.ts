@@ -12,10 +12,18 @@ const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
 /** A tensor from typed data; throws (programmer error) when the data length does not match dims. */
-export function makeTensor<D extends DType>(name: string, dtype: D, dims: readonly number[], data: TensorDataMap[D]): TensorOf<D> {
+export function makeTensor<D extends DType>(
+  name: string,
+  dtype: D,
+  dims: readonly number[],
+  data: TensorDataMap[D],
+): TensorOf<D> {
   const elements = dims.reduce((a, b) => a * b, 1);
   const expected = dtype === 'string' ? elements : storageLengthOf(dtype as Exclude<DType, 'string'>, elements);
-  if (data.length !== expected) throw new RangeError(`tensor ${name}: dims [${dims.join(', ')}] need ${expected} ${dtype} entries, got ${data.length}`);
+  if (data.length !== expected)
+    throw new RangeError(
+      `tensor ${name}: dims [${dims.join(', ')}] need ${expected} ${dtype} entries, got ${data.length}`,
+    );
   return { name, dtype, dims: [...dims], data, docString: '' };
 }
 
@@ -25,7 +33,11 @@ export function floatTensor(name: string, dims: readonly number[], values: Array
 }
 
 /** An int64 tensor from numbers or bigints. */
-export function int64Tensor(name: string, dims: readonly number[], values: ArrayLike<number | bigint>): TensorOf<'int64'> {
+export function int64Tensor(
+  name: string,
+  dims: readonly number[],
+  values: ArrayLike<number | bigint>,
+): TensorOf<'int64'> {
   return makeTensor(name, 'int64', dims, BigInt64Array.from(Array.from(values, (v) => BigInt(v))));
 }
 
@@ -51,10 +63,18 @@ export function float16Tensor(name: string, dims: readonly number[], values: Arr
 
 /** A declared tensor value (graph input/output or value info); `shape` undefined means unknown rank. */
 export function tensorValueInfo(name: string, elemType: DType, shape?: readonly Dim[]): ValueInfo {
-  return { name, type: { kind: 'tensor', elemType, shape: shape ? [...shape] : undefined, denotation: '' }, docString: '' };
+  return {
+    name,
+    type: { kind: 'tensor', elemType, shape: shape ? [...shape] : undefined, denotation: '' },
+    docString: '',
+  };
 }
 
-const meta = (name: string): { name: string; refAttrName: string; docString: string } => ({ name, refAttrName: '', docString: '' });
+const meta = (name: string): { name: string; refAttrName: string; docString: string } => ({
+  name,
+  refAttrName: '',
+  docString: '',
+});
 
 /** Attribute builders, one per ONNX attribute kind. */
 export const attr = {
@@ -64,10 +84,26 @@ export const attr = {
   string: (name: string, value: string): Attribute => ({ ...meta(name), kind: 'string', value: utf8.encode(value) }),
   tensor: (name: string, value: Tensor): Attribute => ({ ...meta(name), kind: 'tensor', value }),
   graph: (name: string, value: Graph): Attribute => ({ ...meta(name), kind: 'graph', value }),
-  floats: (name: string, value: readonly number[]): Attribute => ({ ...meta(name), kind: 'floats', value: value.map(Math.fround) }),
-  ints: (name: string, value: ReadonlyArray<number | bigint>): Attribute => ({ ...meta(name), kind: 'ints', value: value.map((v) => BigInt(v)) }),
-  strings: (name: string, value: readonly string[]): Attribute => ({ ...meta(name), kind: 'strings', value: value.map((s) => utf8.encode(s)) }),
-  tensors: (name: string, value: readonly Tensor[]): Attribute => ({ ...meta(name), kind: 'tensors', value: [...value] }),
+  floats: (name: string, value: readonly number[]): Attribute => ({
+    ...meta(name),
+    kind: 'floats',
+    value: value.map(Math.fround),
+  }),
+  ints: (name: string, value: ReadonlyArray<number | bigint>): Attribute => ({
+    ...meta(name),
+    kind: 'ints',
+    value: value.map((v) => BigInt(v)),
+  }),
+  strings: (name: string, value: readonly string[]): Attribute => ({
+    ...meta(name),
+    kind: 'strings',
+    value: value.map((s) => utf8.encode(s)),
+  }),
+  tensors: (name: string, value: readonly Tensor[]): Attribute => ({
+    ...meta(name),
+    kind: 'tensors',
+    value: [...value],
+  }),
   graphs: (name: string, value: readonly Graph[]): Attribute => ({ ...meta(name), kind: 'graphs', value: [...value] }),
 };
 
@@ -137,7 +173,9 @@ export function setAttr(node: Node, a: Attribute): void {
 
 function safeInt(v: bigint, node: Node, name: string): number {
   if (v < BigInt(Number.MIN_SAFE_INTEGER) || v > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new RangeError(`attribute '${name}' of node '${node.name}' (${v}) is outside the safe integer range; read it with getAttr`);
+    throw new RangeError(
+      `attribute '${name}' of node '${node.name}' (${v}) is outside the safe integer range; read it with getAttr`,
+    );
   }
   return Number(v);
 }
@@ -174,7 +212,9 @@ export interface ModelInit {
 /** A model around a graph (or graph fields). Opset entries are written sorted by domain. */
 export function createModel(init: ModelInit): Model {
   const graph = init.graph instanceof Graph ? init.graph : createGraph(init.graph);
-  const opsetImports: OpsetImport[] = Object.keys(init.opsets).sort().map((domain) => ({ domain, version: init.opsets[domain] as number }));
+  const opsetImports: OpsetImport[] = Object.keys(init.opsets)
+    .sort()
+    .map((domain) => ({ domain, version: init.opsets[domain] as number }));
   return {
     irVersion: init.irVersion ?? 8,
     opsetImports,

@@ -86,9 +86,16 @@ export type TensorData = TensorDataMap[DType];
 export type NumericData = Exclude<TensorData, Uint8Array[]>;
 
 type TypedArrayCtor =
-  | Float32ArrayConstructor | Float64ArrayConstructor | Uint8ArrayConstructor | Int8ArrayConstructor
-  | Uint16ArrayConstructor | Int16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor
-  | BigInt64ArrayConstructor | BigUint64ArrayConstructor;
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+  | Uint8ArrayConstructor
+  | Int8ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int16ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint32ArrayConstructor
+  | BigInt64ArrayConstructor
+  | BigUint64ArrayConstructor;
 
 interface DTypeLayout {
   /** Typed array constructor holding the elements. */
@@ -162,7 +169,8 @@ export function allocData<D extends Exclude<DType, 'string'>>(dtype: D, elements
 export function dataFromBytes(dtype: Exclude<DType, 'string'>, bytes: Uint8Array): NumericData {
   const l = LAYOUT[dtype];
   const width = l.ctor.BYTES_PER_ELEMENT;
-  if (bytes.byteLength % width !== 0) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  if (bytes.byteLength % width !== 0)
+    throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
   return new l.ctor(copy.buffer, 0, bytes.byteLength / width);

@@ -8,8 +8,15 @@ import { createHash } from 'node:crypto';
 import { dtypeCode } from './dtype.js';
 import type { Graph } from './graph.js';
 import {
-  ATTRIBUTE_TYPE, encodeModelProto, int64ToProto,
-  type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TypeProto, type ValueInfoProto,
+  ATTRIBUTE_TYPE,
+  encodeModelProto,
+  int64ToProto,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TypeProto,
+  type ValueInfoProto,
 } from './proto.js';
 import { tensorToProto } from './tensor-codec.js';
 import { stableTopoOrder } from './topo.js';
@@ -28,7 +35,11 @@ export function sha256Hex(bytes: Uint8Array): string {
 function modelToProto(m: Model): ModelProto {
   const out: ModelProto = {
     irVersion: int64ToProto(BigInt(m.irVersion)),
-    opsetImport: m.opsetImports.map((o) => (o.domain === '' ? { version: int64ToProto(BigInt(o.version)) } : { domain: o.domain, version: int64ToProto(BigInt(o.version)) })),
+    opsetImport: m.opsetImports.map((o) =>
+      o.domain === ''
+        ? { version: int64ToProto(BigInt(o.version)) }
+        : { domain: o.domain, version: int64ToProto(BigInt(o.version)) },
+    ),
     graph: graphToProto(m.graph),
   };
   if (m.producerName !== '') out.producerName = m.producerName;
@@ -58,7 +69,12 @@ function graphToProto(g: Graph): GraphProto {
 }
 
 function nodeToProto(n: Node): NodeProto {
-  const out: NodeProto = { input: [...n.inputs], output: [...n.outputs], opType: n.opType, attribute: n.attributes.map(attributeToProto) };
+  const out: NodeProto = {
+    input: [...n.inputs],
+    output: [...n.outputs],
+    opType: n.opType,
+    attribute: n.attributes.map(attributeToProto),
+  };
   if (n.name !== '') out.name = n.name;
   if (n.domain !== '') out.domain = n.domain;
   if (n.docString !== '') out.docString = n.docString;
@@ -71,16 +87,26 @@ function attributeToProto(a: Attribute): AttributeProto {
   if (a.refAttrName !== '') out.refAttrName = a.refAttrName;
   if (a.docString !== '') out.docString = a.docString;
   switch (a.kind) {
-    case 'float': return { ...out, type: ATTRIBUTE_TYPE.FLOAT, f: a.value };
-    case 'int': return { ...out, type: ATTRIBUTE_TYPE.INT, i: int64ToProto(a.value) };
-    case 'string': return { ...out, type: ATTRIBUTE_TYPE.STRING, s: a.value };
-    case 'tensor': return { ...out, type: ATTRIBUTE_TYPE.TENSOR, t: tensorToProto(a.value) };
-    case 'graph': return { ...out, type: ATTRIBUTE_TYPE.GRAPH, g: graphToProto(a.value) };
-    case 'floats': return { ...out, type: ATTRIBUTE_TYPE.FLOATS, floats: a.value };
-    case 'ints': return { ...out, type: ATTRIBUTE_TYPE.INTS, ints: a.value.map(int64ToProto) };
-    case 'strings': return { ...out, type: ATTRIBUTE_TYPE.STRINGS, strings: a.value };
-    case 'tensors': return { ...out, type: ATTRIBUTE_TYPE.TENSORS, tensors: a.value.map(tensorToProto) };
-    case 'graphs': return { ...out, type: ATTRIBUTE_TYPE.GRAPHS, graphs: a.value.map(graphToProto) };
+    case 'float':
+      return { ...out, type: ATTRIBUTE_TYPE.FLOAT, f: a.value };
+    case 'int':
+      return { ...out, type: ATTRIBUTE_TYPE.INT, i: int64ToProto(a.value) };
+    case 'string':
+      return { ...out, type: ATTRIBUTE_TYPE.STRING, s: a.value };
+    case 'tensor':
+      return { ...out, type: ATTRIBUTE_TYPE.TENSOR, t: tensorToProto(a.value) };
+    case 'graph':
+      return { ...out, type: ATTRIBUTE_TYPE.GRAPH, g: graphToProto(a.value) };
+    case 'floats':
+      return { ...out, type: ATTRIBUTE_TYPE.FLOATS, floats: a.value };
+    case 'ints':
+      return { ...out, type: ATTRIBUTE_TYPE.INTS, ints: a.value.map(int64ToProto) };
+    case 'strings':
+      return { ...out, type: ATTRIBUTE_TYPE.STRINGS, strings: a.value };
+    case 'tensors':
+      return { ...out, type: ATTRIBUTE_TYPE.TENSORS, tensors: a.value.map(tensorToProto) };
+    case 'graphs':
+      return { ...out, type: ATTRIBUTE_TYPE.GRAPHS, graphs: a.value.map(graphToProto) };
   }
 }
 

@@ -119,8 +119,12 @@ export class Graph {
 
   /** True when `value` is defined in this graph: input, initializer, sparse initializer or node output. */
   definesValue(value: string): boolean {
-    return this.producers.has(value) || this.initializers.has(value) || this.isGraphInput(value)
-      || this.sparseInitializers.some((s) => s.values?.name === value);
+    return (
+      this.producers.has(value) ||
+      this.initializers.has(value) ||
+      this.isGraphInput(value) ||
+      this.sparseInitializers.some((s) => s.values?.name === value)
+    );
   }
 
   /** True when `value` is visible here: defined in this graph or any enclosing one. */
@@ -182,7 +186,8 @@ export class Graph {
   /** Rename output `slot` of `node` (consumers are not rewired; see `replaceAllUses`). */
   setNodeOutput(node: Node, slot: number, value: string): void {
     const n = this.mutable(node);
-    if (slot < 0 || slot >= n.outputs.length) throw new RangeError(`output slot ${slot} out of range for node ${n.name}`);
+    if (slot < 0 || slot >= n.outputs.length)
+      throw new RangeError(`output slot ${slot} out of range for node ${n.name}`);
     this.unindex(n);
     n.outputs[slot] = value;
     this.index(n);

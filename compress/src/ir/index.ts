@@ -8,8 +8,23 @@ export { Graph, createGraph, type GraphInit } from './graph.js';
 export { topoOrder, stableTopoOrder, freeNamesOf, readsOf, type TopoResult } from './topo.js';
 export { loadModel, DEFAULT_LOAD_LIMITS, type LoadOptions } from './decode.js';
 export { writeModel, sha256Hex } from './encode.js';
-export { readModelBytes, readModelFile, writeModelFile, writeBytesAtomic, convertModelFile, type ConvertResult } from './io.js';
-export { verifyGraph, verifyModel, checkTensor, unknownDomains, canonicalDomain, KNOWN_DOMAINS, type VerifyResult } from './verify.js';
+export {
+  readModelBytes,
+  readModelFile,
+  writeModelFile,
+  writeBytesAtomic,
+  convertModelFile,
+  type ConvertResult,
+} from './io.js';
+export {
+  verifyGraph,
+  verifyModel,
+  checkTensor,
+  unknownDomains,
+  canonicalDomain,
+  KNOWN_DOMAINS,
+  type VerifyResult,
+} from './verify.js';
 export { elementCountOf } from './tensor-codec.js';
 export * from './builders.js';
 export { float32ToFloat16Bits, float16BitsToFloat32 } from './half.js';

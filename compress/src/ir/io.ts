@@ -9,24 +9,46 @@ import { sha256Hex, writeModel } from './encode.js';
 import type { Model } from './types.js';
 
 /** Read a file's bytes, refusing before reading anything when it is larger than `maxBytes`. */
-export async function readModelBytes(path: string, maxBytes: number = DEFAULT_LOAD_LIMITS.maxModelBytes): Promise<Uint8Array> {
+export async function readModelBytes(
+  path: string,
+  maxBytes: number = DEFAULT_LOAD_LIMITS.maxModelBytes,
+): Promise<Uint8Array> {
   let handle;
   try {
     handle = await open(path, 'r');
   } catch (err: unknown) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
-    const hint = code === 'ENOENT' ? 'check the path' : code === 'EACCES' ? 'check the file permissions' : 'check that it is a readable file';
-    throw new EdgefleetError('EF_ERR_MODEL_PARSE', `cannot open model file '${path}' (${code}); ${hint}`, { path, code }, { cause: err });
+    const hint =
+      code === 'ENOENT'
+        ? 'check the path'
+        : code === 'EACCES'
+          ? 'check the file permissions'
+          : 'check that it is a readable file';
+    throw new EdgefleetError(
+      'EF_ERR_MODEL_PARSE',
+      `cannot open model file '${path}' (${code}); ${hint}`,
+      { path, code },
+      { cause: err },
+    );
   }
   try {
     const { size } = await handle.stat();
     if (size > maxBytes) {
-      throw new EdgefleetError('EF_ERR_MODEL_TOO_LARGE', `model file '${path}' is ${size} bytes, over the ${maxBytes}-byte limit`, { path, bytes: size, limit: maxBytes });
+      throw new EdgefleetError(
+        'EF_ERR_MODEL_TOO_LARGE',
+        `model file '${path}' is ${size} bytes, over the ${maxBytes}-byte limit`,
+        { path, bytes: size, limit: maxBytes },
+      );
     }
     try {
       return new Uint8Array(await handle.readFile());
     } catch (err: unknown) {
-      throw new EdgefleetError('EF_ERR_MODEL_PARSE', `cannot read model file '${path}' (${(err as NodeJS.ErrnoException).code ?? String(err)}); is it a directory?`, { path }, { cause: err });
+      throw new EdgefleetError(
+        'EF_ERR_MODEL_PARSE',
+        `cannot read model file '${path}' (${(err as NodeJS.ErrnoException).code ?? String(err)}); is it a directory?`,
+        { path },
+        { cause: err },
+      );
     }
   } finally {
     await handle.close();
@@ -72,7 +94,11 @@ export interface ConvertResult {
  * Read a model through the IR (decode + verify) and write it back out atomically. The result
  * runs identically; bytes may differ from the input (canonical encoding, raw_data tensors).
  */
-export async function convertModelFile(inPath: string, outPath: string, options: LoadOptions = {}): Promise<ConvertResult> {
+export async function convertModelFile(
+  inPath: string,
+  outPath: string,
+  options: LoadOptions = {},
+): Promise<ConvertResult> {
   const bytes = await readModelBytes(inPath, options.maxModelBytes);
   const model = loadModel(bytes, options);
   const written = await writeModelFile(model, outPath);

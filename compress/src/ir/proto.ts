@@ -43,8 +43,21 @@ export type ProtoInt64 = NonNullable<onnx.ITensorProto['dims']>[number];
 
 /** `AttributeProto.AttributeType` codes [ONNX:AttributeProto]. */
 export const ATTRIBUTE_TYPE = {
-  UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8,
-  TENSORS: 9, GRAPHS: 10, SPARSE_TENSOR: 11, SPARSE_TENSORS: 12, TYPE_PROTO: 13, TYPE_PROTOS: 14,
+  UNDEFINED: 0,
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+  TENSORS: 9,
+  GRAPHS: 10,
+  SPARSE_TENSOR: 11,
+  SPARSE_TENSORS: 12,
+  TYPE_PROTO: 13,
+  TYPE_PROTOS: 14,
 } as const;
 
 /** `TensorProto.DataLocation.EXTERNAL`. */
@@ -56,8 +69,17 @@ export const DATA_LOCATION_EXTERNAL = 1;
  * wire, so without this budget a few MB of `int64_data` could grow the heap by gigabytes.
  */
 const HEAP_COST: Readonly<Record<string, number>> = {
-  int64: 64, uint64: 64, sint64: 64, fixed64: 64, sfixed64: 64,
-  int32: 16, sint32: 16, fixed32: 16, sfixed32: 16, float: 16, double: 16,
+  int64: 64,
+  uint64: 64,
+  sint64: 64,
+  fixed64: 64,
+  sfixed64: 64,
+  int32: 16,
+  sint32: 16,
+  fixed32: 16,
+  sfixed32: 16,
+  float: 16,
+  double: 16,
 };
 
 /** Default for `maxDecodeHeapBytes`: 512 MiB. */
@@ -72,7 +94,11 @@ function budgetedReader(bytes: Uint8Array, maxHeapBytes: number): object {
     reader[method] = function charged(this: unknown): unknown {
       spent += cost;
       if (spent > maxHeapBytes) {
-        throw new EdgefleetError('EF_ERR_MODEL_TOO_LARGE', `the model stores more numbers in typed protobuf fields (float_data, int64_data, …) than the ${maxHeapBytes}-byte decode budget allows; re-save it with tensors in raw_data, or raise maxDecodeHeapBytes if you trust the file`, { limit: maxHeapBytes });
+        throw new EdgefleetError(
+          'EF_ERR_MODEL_TOO_LARGE',
+          `the model stores more numbers in typed protobuf fields (float_data, int64_data, …) than the ${maxHeapBytes}-byte decode budget allows; re-save it with tensors in raw_data, or raise maxDecodeHeapBytes if you trust the file`,
+          { limit: maxHeapBytes },
+        );
       }
       return read.call(this);
     };
@@ -85,13 +111,23 @@ function budgetedReader(bytes: Uint8Array, maxHeapBytes: number): object {
  * invalid wire type, stack overflow on absurd nesting) becomes EF_ERR_MODEL_PARSE; typed
  * fields beyond the heap budget become EF_ERR_MODEL_TOO_LARGE.
  */
-export function decodeModelProto(bytes: Uint8Array, maxDecodeHeapBytes: number = DEFAULT_MAX_DECODE_HEAP_BYTES): onnx.ModelProto {
+export function decodeModelProto(
+  bytes: Uint8Array,
+  maxDecodeHeapBytes: number = DEFAULT_MAX_DECODE_HEAP_BYTES,
+): onnx.ModelProto {
   try {
-    return proto.ModelProto.decode(budgetedReader(bytes, maxDecodeHeapBytes) as Parameters<typeof proto.ModelProto.decode>[0]);
+    return proto.ModelProto.decode(
+      budgetedReader(bytes, maxDecodeHeapBytes) as Parameters<typeof proto.ModelProto.decode>[0],
+    );
   } catch (err: unknown) {
     if (err instanceof EdgefleetError) throw err;
     const why = err instanceof Error ? err.message : String(err);
-    throw new EdgefleetError('EF_ERR_MODEL_PARSE', `not a readable ONNX protobuf (${why}); check that the file is a complete .onnx model and was not truncated or altered in transfer`, { reason: why }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_MODEL_PARSE',
+      `not a readable ONNX protobuf (${why}); check that the file is a complete .onnx model and was not truncated or altered in transfer`,
+      { reason: why },
+      { cause: err },
+    );
   }
 }
 

@@ -62,7 +62,9 @@ export function topoOrder(graph: Graph): TopoResult {
     }
   });
   const heap = new MinHeap();
-  pending.forEach((p, i) => { if (p === 0) heap.push(i); });
+  pending.forEach((p, i) => {
+    if (p === 0) heap.push(i);
+  });
   const order: Node[] = [];
   const placed = new Array<boolean>(nodes.length).fill(false);
   for (let i = heap.pop(); i !== undefined; i = heap.pop()) {
@@ -96,7 +98,9 @@ export function findCycle(graph: Graph, stuck: readonly Node[]): Node[] {
     seenAt.set(current, path.length);
     path.push(current);
     const from: Node = current;
-    current = readsOf(from).map((name) => graph.producerOf(name)).find((p): p is Node => p !== undefined && stuckSet.has(p));
+    current = readsOf(from)
+      .map((name) => graph.producerOf(name))
+      .find((p): p is Node => p !== undefined && stuckSet.has(p));
   }
   return current ? path.slice(seenAt.get(current)) : [];
 }

@@ -15,8 +15,14 @@ export interface VerifyResult {
 
 /** Operator domains onnxruntime (CPU) has kernels for; '' and 'ai.onnx' are the default domain. */
 export const KNOWN_DOMAINS: ReadonlySet<string> = new Set([
-  '', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft', 'com.microsoft.nchwc', 'com.microsoft.experimental',
-  'ai.onnx.preview.training', 'ai.onnx.training',
+  '',
+  'ai.onnx',
+  'ai.onnx.ml',
+  'com.microsoft',
+  'com.microsoft.nchwc',
+  'com.microsoft.experimental',
+  'ai.onnx.preview.training',
+  'ai.onnx.training',
 ]);
 
 /** Normalise the default domain's two spellings to ''. */
@@ -44,12 +50,14 @@ function opsetProblems(model: Model): string[] {
     if (imported.has(d)) problems.push(`opset domain '${d || 'ai.onnx'}' is imported more than once`);
     imported.set(d, o.version);
   }
-  for (const d of unknownDomains(model)) problems.push(`opset domain '${d}' is not one onnxruntime implements and no model-local function defines it`);
+  for (const d of unknownDomains(model))
+    problems.push(`opset domain '${d}' is not one onnxruntime implements and no model-local function defines it`);
   const local = new Set(model.functions.map((f) => f.domain ?? ''));
   const used = new Set<string>();
   collectDomains(model.graph, used);
   for (const d of used) {
-    if (!imported.has(d) && !local.has(d)) problems.push(`nodes use operator domain '${d || 'ai.onnx'}' but the model does not import an opset for it`);
+    if (!imported.has(d) && !local.has(d))
+      problems.push(`nodes use operator domain '${d || 'ai.onnx'}' but the model does not import an opset for it`);
   }
   return problems;
 }
@@ -84,17 +92,23 @@ function checkGraph(g: Graph, problems: string[]): void {
     if (node.opType === '') problems.push(`node '${node.name}' in ${scope} has no op_type`);
     node.inputs.forEach((name, slot) => {
       if (name !== '' && !g.isVisible(name)) {
-        problems.push(`node '${node.name}' (${node.opType}) reads '${name}' at input ${slot}, but no graph input, initializer or node output defines it`);
+        problems.push(
+          `node '${node.name}' (${node.opType}) reads '${name}' at input ${slot}, but no graph input, initializer or node output defines it`,
+        );
       }
     });
     for (const a of node.attributes) {
       if (a.kind === 'tensor') checkTensor(a.value, `tensor attribute '${a.name}' of node '${node.name}'`, problems);
-      if (a.kind === 'tensors') a.value.forEach((t, i) => checkTensor(t, `tensor ${i} of attribute '${a.name}' of node '${node.name}'`, problems));
+      if (a.kind === 'tensors')
+        a.value.forEach((t, i) =>
+          checkTensor(t, `tensor ${i} of attribute '${a.name}' of node '${node.name}'`, problems),
+        );
     }
     for (const sub of subgraphsOf(node.attributes)) checkGraph(sub, problems);
   }
   for (const out of g.outputs) {
-    if (!g.isVisible(out.name)) problems.push(`${scope} output '${out.name}' is not produced by any node, input or initializer`);
+    if (!g.isVisible(out.name))
+      problems.push(`${scope} output '${out.name}' is not produced by any node, input or initializer`);
   }
   const { stuck } = topoOrder(g);
   if (stuck.length > 0) {
@@ -120,8 +134,12 @@ function checkDefinitions(g: Graph, scope: string, problems: string[]): void {
   for (const t of g.initializers.keys()) note(t, 'initializer');
   for (const n of g.nodes) for (const out of n.outputs) note(out, `output of node '${n.name}' (${n.opType})`);
   for (const [name, what] of defs) {
-    if (what.length > 1) problems.push(`value '${name}' in ${scope} is defined ${what.length} times (${what.join(', ')}); each value must have exactly one producer`);
-    if (g.parent?.isVisible(name)) problems.push(`value '${name}' in ${scope} shadows a value of the enclosing graph, which ONNX forbids`);
+    if (what.length > 1)
+      problems.push(
+        `value '${name}' in ${scope} is defined ${what.length} times (${what.join(', ')}); each value must have exactly one producer`,
+      );
+    if (g.parent?.isVisible(name))
+      problems.push(`value '${name}' in ${scope} shadows a value of the enclosing graph, which ONNX forbids`);
   }
 }
 
@@ -133,11 +151,14 @@ export function checkTensor(t: Tensor, label: string, problems: string[]): void 
   }
   const elements = t.dims.reduce((a, b) => a * b, 1);
   if (t.dtype === 'string') {
-    if (t.data.length !== elements) problems.push(`${label} declares ${elements} strings (dims [${t.dims.join(', ')}]) but holds ${t.data.length}`);
+    if (t.data.length !== elements)
+      problems.push(`${label} declares ${elements} strings (dims [${t.dims.join(', ')}]) but holds ${t.data.length}`);
     return;
   }
   const expected = storageLengthOf(t.dtype, elements);
   if (t.data.length !== expected) {
-    problems.push(`${label} declares dims [${t.dims.join(', ')}] of ${t.dtype} (${elements} elements) but its data holds ${t.data.length} ${t.dtype === 'complex64' || t.dtype === 'complex128' ? 'lanes' : 'entries'}; expected ${expected}`);
+    problems.push(
+      `${label} declares dims [${t.dims.join(', ')}] of ${t.dtype} (${elements} elements) but its data holds ${t.data.length} ${t.dtype === 'complex64' || t.dtype === 'complex128' ? 'lanes' : 'entries'}; expected ${expected}`,
+    );
   }
 }

@@ -45,7 +45,7 @@ function addToInt32Bias(graph: Graph, dq: Node, corr: Float64Array): string | un
   if (graph.consumersOf(dq.outputs[0] ?? '').length !== 1) return 'the dequantized bias is shared with other layers';
   const data = new Int32Array(q.data.length);
   for (let i = 0; i < data.length; i++) {
-    const s = scale.data.length === 1 ? scale.data[0] ?? 1 : scale.data[i] ?? 1;
+    const s = scale.data.length === 1 ? (scale.data[0] ?? 1) : (scale.data[i] ?? 1);
     data[i] = clamp((q.data[i] ?? 0) + roundHalfEven((corr[i] ?? 0) / (s || 1)), -2147483648, 2147483647);
   }
   const fresh = graph.freshName(`${q.name}_bc`);
@@ -66,7 +66,12 @@ function newBias(graph: Graph, node: Node, slot: number, corr: Float64Array): vo
   const name = graph.freshName(`${node.name || node.opType}_bias_bc`);
   const xScale = dqScales(graph, node, 0);
   const wScales = dqScales(graph, node, 1);
-  if ((node.opType === 'Conv' || node.opType === 'Gemm') && xScale?.length === 1 && wScales && (wScales.length === corr.length || wScales.length === 1)) {
+  if (
+    (node.opType === 'Conv' || node.opType === 'Gemm') &&
+    xScale?.length === 1 &&
+    wScales &&
+    (wScales.length === corr.length || wScales.length === 1)
+  ) {
     const perChannel = wScales.length === 1 ? new Float32Array(corr.length).fill(wScales[0] ?? 1) : wScales;
     setInputAt(graph, node, slot, '');
     quantizeBiasInput(graph, node, slot, mkTensor(name, 'float32', [corr.length], values), xScale[0] ?? 1, perChannel);
@@ -85,14 +90,20 @@ function correctMatMul(graph: Graph, node: Node, corr: Float64Array): string {
   const c = add && slot >= 0 ? floatInit(graph, add.inputs[slot]) : undefined;
   if (add && c && numel(c.dims) === corr.length && c.dims.length <= 2) {
     const why = addToFloatInit(graph, add, slot, c.name, corr);
-    return why === '' ? `added to the constant of the following Add ${add.name}` : why ?? 'following Add has no float constant';
+    return why === ''
+      ? `added to the constant of the following Add ${add.name}`
+      : (why ?? 'following Add has no float constant');
   }
-  if (readers.some((r) => r.opType === 'QuantizeLinear')) return 'skip: the MatMul output is quantized (int8-static); an Add between MatMul and QuantizeLinear would break onnxruntime\'s integer fusion';
+  if (readers.some((r) => r.opType === 'QuantizeLinear'))
+    return "skip: the MatMul output is quantized (int8-static); an Add between MatMul and QuantizeLinear would break onnxruntime's integer fusion";
   const mid = graph.freshName(`${y}_nobias`);
   const name = graph.freshName(`${node.name || 'MatMul'}_bias_bc`);
   graph.addInitializer(mkTensor(name, 'float32', [corr.length], Float32Array.from(corr)));
   graph.setNodeOutput(node, 0, mid);
-  graph.addNode({ name: graph.freshName(`${node.name || 'MatMul'}_bias_add`), opType: 'Add', inputs: [mid, name], outputs: [y] }, { after: node });
+  graph.addNode(
+    { name: graph.freshName(`${node.name || 'MatMul'}_bias_add`), opType: 'Add', inputs: [mid, name], outputs: [y] },
+    { after: node },
+  );
   return 'new Add of a bias after the MatMul';
 }
 
@@ -114,7 +125,8 @@ export function addBiasCorrection(graph: Graph, node: Node, corr: Float64Array):
   if (asFloat === '') return 'float bias';
   if (asFloat !== undefined) return `skip: ${asFloat}`;
   const dq = graph.producerOf(current);
-  if (dq?.opType !== 'DequantizeLinear') return 'skip: bias is neither a float32 constant nor a dequantized int32 constant';
+  if (dq?.opType !== 'DequantizeLinear')
+    return 'skip: bias is neither a float32 constant nor a dequantized int32 constant';
   const why = addToInt32Bias(graph, dq, corr);
   return why === '' ? 'int32 bias (rounded to its scale)' : `skip: ${why ?? 'unsupported bias'}`;
 }

@@ -53,7 +53,8 @@ export function createBiasCorrectionPass(opts: BiasCorrectionOptions = {}): Pass
   return { name: 'bias-correction', needsFloatReference: true, run: (g, ctx) => runBiasCorrection(g, ctx, opts) };
 }
 
-const isDq = (graph: Graph, value: string | undefined): boolean => graph.producerOf(value ?? '')?.opType === 'DequantizeLinear';
+const isDq = (graph: Graph, value: string | undefined): boolean =>
+  graph.producerOf(value ?? '')?.opType === 'DequantizeLinear';
 
 /** The precision a quantized layer runs at, or undefined when `node` is not a quantized layer. */
 function quantizedPrecision(graph: Graph, node: Node): string | undefined {
@@ -71,13 +72,26 @@ function findLayers(graph: Graph, reference: Graph, skipped: NodeNote[]): Layer[
     if (precision === undefined) continue;
     const candidate = node.outputs[0] ?? '';
     const byName = node.name === '' ? undefined : reference.nodes.find((n) => n.name === node.name);
-    const twin = byName && ['Conv', 'Gemm', 'MatMul'].includes(byName.opType) ? byName : reference.producerOf(candidate);
+    const twin =
+      byName && ['Conv', 'Gemm', 'MatMul'].includes(byName.opType) ? byName : reference.producerOf(candidate);
     const ref = twin?.outputs[0];
     if (!twin || ref === undefined || ref === '') {
-      skipped.push({ node: node.name, opType: node.opType, precision, reason: 'bias not corrected: no float counterpart of this layer in the reference model' });
+      skipped.push({
+        node: node.name,
+        opType: node.opType,
+        precision,
+        reason: 'bias not corrected: no float counterpart of this layer in the reference model',
+      });
       continue;
     }
-    layers.push({ node, reference: ref, candidate, axis: node.opType === 'Conv' ? 1 : -1, precision, opType: twin.opType });
+    layers.push({
+      node,
+      reference: ref,
+      candidate,
+      axis: node.opType === 'Conv' ? 1 : -1,
+      precision,
+      opType: twin.opType,
+    });
   }
   return layers;
 }
@@ -88,8 +102,16 @@ interface Measured {
 }
 
 /** mean(float) − mean(quant) per channel for `layers`, measured on the current quantized model. */
-async function corrections(calib: CalibrationRunner, model: Model, refMeans: ReadonlyMap<string, Float64Array>, layers: readonly Layer[]): Promise<Measured[] | string> {
-  const got = await calib.channelMeans(model, layers.map((l) => ({ name: l.candidate, axis: l.axis })));
+async function corrections(
+  calib: CalibrationRunner,
+  model: Model,
+  refMeans: ReadonlyMap<string, Float64Array>,
+  layers: readonly Layer[],
+): Promise<Measured[] | string> {
+  const got = await calib.channelMeans(
+    model,
+    layers.map((l) => ({ name: l.candidate, axis: l.axis })),
+  );
   const out: Measured[] = [];
   for (const layer of layers) {
     const r = refMeans.get(layer.reference);
@@ -112,21 +134,32 @@ function norms(corr: Float64Array): { l2: number; maxAbs: number } {
 }
 
 function preconditions(graph: Graph, ctx: PassContext): string | undefined {
-  if (!ctx.calibration) return 'bias correction measures output error on calibration data; give --calib mnist:256, a sample directory or random:N';
-  if (quantizedOpsIn(graph).length === 0) return 'the model is not quantized; put bias-correction after int8-weights, int8-static, int4-weights or int8-dynamic';
-  if (!ctx.original) return 'no float reference: the model was already quantized when the recipe started; run bias-correction in the same recipe as the quantizing pass, on the float original';
+  if (!ctx.calibration)
+    return 'bias correction measures output error on calibration data; give --calib mnist:256, a sample directory or random:N';
+  if (quantizedOpsIn(graph).length === 0)
+    return 'the model is not quantized; put bias-correction after int8-weights, int8-static, int4-weights or int8-dynamic';
+  if (!ctx.original)
+    return 'no float reference: the model was already quantized when the recipe started; run bias-correction in the same recipe as the quantizing pass, on the float original';
   return undefined;
 }
 
 async function runBiasCorrection(graph: Graph, ctx: PassContext, opts: BiasCorrectionOptions): Promise<PassReport> {
   const why = preconditions(graph, ctx);
-  if (why !== undefined || !ctx.calibration || !ctx.original) return refused('bias-correction', why ?? 'preconditions not met');
+  if (why !== undefined || !ctx.calibration || !ctx.original)
+    return refused('bias-correction', why ?? 'preconditions not met');
   const calib = ctx.calibration;
   const skipped: NodeNote[] = [];
   const layers = findLayers(graph, ctx.original.graph, skipped);
-  if (layers.length === 0) return refused('bias-correction', `no quantized Conv/Gemm/MatMul layer has a float counterpart${skipped.length ? ` (${skipped.length} unmatched)` : ''}`);
+  if (layers.length === 0)
+    return refused(
+      'bias-correction',
+      `no quantized Conv/Gemm/MatMul layer has a float counterpart${skipped.length ? ` (${skipped.length} unmatched)` : ''}`,
+    );
   const mode = opts.mode ?? 'sequential';
-  const refMeans = await calib.channelMeans(ctx.original, layers.map((l) => ({ name: l.reference, axis: l.axis })));
+  const refMeans = await calib.channelMeans(
+    ctx.original,
+    layers.map((l) => ({ name: l.reference, axis: l.axis })),
+  );
   // Measure everything before changing anything, so a measurement failure leaves the graph untouched.
   const first = await corrections(calib, ctx.model, refMeans, mode === 'joint' ? layers : layers.slice(0, 1));
   if (typeof first === 'string') return refused('bias-correction', first);
@@ -135,26 +168,48 @@ async function runBiasCorrection(graph: Graph, ctx: PassContext, opts: BiasCorre
   let sumL2 = 0;
   for (let i = 0; i < layers.length; i++) {
     ctx.onProgress?.({ pass: 'bias-correction', done: i, total: layers.length, what: layers[i]?.node.name ?? '' });
-    const m = mode === 'joint' || i === 0 ? first[i] : (await corrections(calib, ctx.model, refMeans, layers.slice(i, i + 1)))[0];
-    if (m === undefined || typeof m === 'string') return { ...refused('bias-correction', `measuring layer ${layers[i]?.node.name}: ${m ?? 'no result'}`), changed };
+    const m =
+      mode === 'joint' || i === 0
+        ? first[i]
+        : (await corrections(calib, ctx.model, refMeans, layers.slice(i, i + 1)))[0];
+    if (m === undefined || typeof m === 'string')
+      return { ...refused('bias-correction', `measuring layer ${layers[i]?.node.name}: ${m ?? 'no result'}`), changed };
     const { layer, corr } = m;
     const where = addBiasCorrection(graph, layer.node, corr);
     const { l2, maxAbs } = norms(corr);
     const stat = `L2 ${l2.toPrecision(3)}, max |Δ| ${maxAbs.toPrecision(3)} over ${corr.length} channels`;
     if (where.startsWith('skip:')) {
-      skipped.push({ node: layer.node.name, opType: layer.opType, precision: layer.precision, reason: `bias not corrected (${where.slice(5).trim()}); measured ${stat}` });
+      skipped.push({
+        node: layer.node.name,
+        opType: layer.opType,
+        precision: layer.precision,
+        reason: `bias not corrected (${where.slice(5).trim()}); measured ${stat}`,
+      });
       continue;
     }
-    changed.push({ node: layer.node.name, opType: layer.opType, precision: layer.precision, reason: `bias corrected (${where}): ${stat}` });
+    changed.push({
+      node: layer.node.name,
+      opType: layer.opType,
+      precision: layer.precision,
+      reason: `bias corrected (${where}): ${stat}`,
+    });
     worst = Math.max(worst, maxAbs);
     sumL2 += l2;
   }
   graph.topoSort();
   const dropped = dropUnusedInitializers(graph);
   return {
-    pass: 'bias-correction', ok: true,
+    pass: 'bias-correction',
+    ok: true,
     summary: `${changed.length} layer bias(es) corrected (${mode}), ${skipped.length} not; largest channel correction ${worst.toPrecision(3)}`,
-    changed, skipped,
-    stats: { corrected: changed.length, notCorrected: skipped.length, meanCorrectionL2: changed.length ? sumL2 / changed.length : 0, maxCorrectionAbs: worst, initializersDropped: dropped },
+    changed,
+    skipped,
+    stats: {
+      corrected: changed.length,
+      notCorrected: skipped.length,
+      meanCorrectionL2: changed.length ? sumL2 / changed.length : 0,
+      maxCorrectionAbs: worst,
+      initializersDropped: dropped,
+    },
   };
 }

@@ -17,10 +17,18 @@ async function runConstants(graph: Graph, _ctx: PassContext): Promise<PassReport
     if (node.opType !== 'Constant' || node.domain !== '') continue;
     const out = node.outputs[0];
     const value = node.attributes.find((a) => a.name === 'value');
-    if (out === undefined || value?.kind !== 'tensor' || graph.isGraphOutput(out) || graph.initializers.has(out)) continue;
+    if (out === undefined || value?.kind !== 'tensor' || graph.isGraphOutput(out) || graph.initializers.has(out))
+      continue;
     graph.removeNode(node);
     graph.addInitializer({ ...value.value, name: out });
     moved++;
   }
-  return { pass: 'constants-to-initializers', ok: true, summary: `${moved} Constant node(s) → initializers`, changed: [], skipped: [], stats: { moved } };
+  return {
+    pass: 'constants-to-initializers',
+    ok: true,
+    summary: `${moved} Constant node(s) → initializers`,
+    changed: [],
+    skipped: [],
+    stats: { moved },
+  };
 }

@@ -22,14 +22,23 @@ async function runFold(graph: Graph, _ctx: PassContext): Promise<PassReport> {
     const why = foldOne(graph, bn);
     // `folded`, not `fp32`: the node is gone (its arithmetic lives in the Conv's weights), so it
     // must not count as a layer left in float in the per-layer precision table.
-    if (why === undefined) changed.push({ node: bn.name, opType: bn.opType, precision: 'folded', reason: `removed: folded into the weights and bias of Conv ${graph.producerOf(bn.outputs[0] ?? '')?.name ?? '?'}` });
+    if (why === undefined)
+      changed.push({
+        node: bn.name,
+        opType: bn.opType,
+        precision: 'folded',
+        reason: `removed: folded into the weights and bias of Conv ${graph.producerOf(bn.outputs[0] ?? '')?.name ?? '?'}`,
+      });
     else skipped.push({ node: bn.name, opType: bn.opType, precision: 'fp32', reason: why });
   }
   const dropped = dropUnusedInitializers(graph);
   return {
-    pass: 'fold-batchnorm', ok: true,
+    pass: 'fold-batchnorm',
+    ok: true,
     summary: `${changed.length} BatchNormalization folded, ${skipped.length} kept`,
-    changed, skipped, stats: { folded: changed.length, initializersDropped: dropped },
+    changed,
+    skipped,
+    stats: { folded: changed.length, initializersDropped: dropped },
   };
 }
 
@@ -44,7 +53,8 @@ function foldOne(graph: Graph, bn: Node): string | undefined {
   const w = floatInit(graph, conv.inputs[1]);
   if (!gamma || !beta || !mean || !varT || !w) return 'BN parameters or Conv weight are not float32 constants';
   const c = w.dims[0] ?? 0;
-  if ([gamma, beta, mean, varT].some((t) => numel(t.dims) !== c)) return 'BN parameter length differs from the Conv output channels';
+  if ([gamma, beta, mean, varT].some((t) => numel(t.dims) !== c))
+    return 'BN parameter length differs from the Conv output channels';
   const oldBias = conv.inputs[2] ? floatInit(graph, conv.inputs[2]) : undefined;
   if (conv.inputs[2] && !oldBias) return 'Conv bias is not a float32 constant';
   const eps = floatAttr(bn, 'epsilon', 1e-5);
@@ -60,7 +70,14 @@ function foldOne(graph: Graph, bn: Node): string | undefined {
   const bName = graph.freshName(`${conv.name}_bias_bnfold`);
   graph.addInitializer(mkTensor(wName, 'float32', [...w.dims], nw));
   graph.addInitializer(mkTensor(bName, 'float32', [c], nb));
-  graph.replaceNode(conv, { opType: 'Conv', name: conv.name, domain: conv.domain, inputs: [conv.inputs[0] ?? '', wName, bName], outputs: [bn.outputs[0] ?? ''], attributes: conv.attributes });
+  graph.replaceNode(conv, {
+    opType: 'Conv',
+    name: conv.name,
+    domain: conv.domain,
+    inputs: [conv.inputs[0] ?? '', wName, bName],
+    outputs: [bn.outputs[0] ?? ''],
+    attributes: conv.attributes,
+  });
   graph.removeNode(bn);
   return undefined;
 }

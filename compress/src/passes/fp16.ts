@@ -23,7 +23,8 @@ const FLOAT32_SLOTS: Readonly<Record<string, readonly number[]>> = { Resize: [1,
  * on x86 runs every Conv/MatMul of PaddleOCR cls as float32 NCHWc kernels after load: a storage
  * win, not a speed one).
  */
-const FP16_REASON = 'float16 weights; float16 compute where the execution provider has float16 kernels, else onnxruntime casts to float32 at load';
+const FP16_REASON =
+  'float16 weights; float16 compute where the execution provider has float16 kernels, else onnxruntime casts to float32 at load';
 
 const FLOAT = 1;
 const FLOAT16 = 10;
@@ -42,36 +43,45 @@ function toHalf(t: Tensor): Tensor {
 }
 
 async function runFp16(graph: Graph, _ctx: PassContext): Promise<PassReport> {
-  if (quantizedOpsIn(graph).length > 0) return refused('fp16', 'model is already quantized; convert the float original');
+  if (quantizedOpsIn(graph).length > 0)
+    return refused('fp16', 'model is already quantized; convert the float original');
   const floats = [...graph.initializers.values()].filter((t) => t.dtype === 'float32' && !keepsFloat32(graph, t.name));
   const overflow = floats.reduce((n, t) => n + (t.dtype === 'float32' ? countFloat16Overflows(t.data) : 0), 0);
-  if (overflow > 0) return refused('fp16', `${overflow} weight value(s) exceed the float16 range (±65504); keep this model in float32`);
+  if (overflow > 0)
+    return refused('fp16', `${overflow} weight value(s) exceed the float16 range (±65504); keep this model in float32`);
   const changed: NodeNote[] = [];
   for (const t of floats) {
     graph.initializers.set(t.name, toHalf(t));
   }
   for (const node of [...graph.nodes]) retypeNode(graph, node, changed);
   for (const vi of graph.valueInfo.values()) {
-    if (vi.type?.kind === 'tensor' && vi.type.elemType === 'float32' && !keepsFloat32(graph, vi.name)) vi.type = { ...vi.type, elemType: 'float16' };
+    if (vi.type?.kind === 'tensor' && vi.type.elemType === 'float32' && !keepsFloat32(graph, vi.name))
+      vi.type = { ...vi.type, elemType: 'float16' };
   }
   const casts = addBoundaryCasts(graph);
   return {
-    pass: 'fp16', ok: true,
+    pass: 'fp16',
+    ok: true,
     summary: `${floats.length} initializer(s) → float16, ${casts} boundary Cast(s), float32 I/O kept`,
-    changed, skipped: [], stats: { initializers: floats.length, boundaryCasts: casts },
+    changed,
+    skipped: [],
+    stats: { initializers: floats.length, boundaryCasts: casts },
   };
 }
 
 function retypeNode(graph: Graph, node: Node, changed: NodeNote[]): void {
   if (node.opType === 'Cast') {
     const to = node.attributes.find((a) => a.name === 'to');
-    if (to?.kind === 'int' && Number(to.value) === FLOAT && !keepsFloat32(graph, node.outputs[0] ?? '')) to.value = BigInt(FLOAT16);
+    if (to?.kind === 'int' && Number(to.value) === FLOAT && !keepsFloat32(graph, node.outputs[0] ?? ''))
+      to.value = BigInt(FLOAT16);
     return;
   }
   for (const a of node.attributes) {
-    if (a.kind === 'tensor' && a.value.dtype === 'float32' && !keepsFloat32(graph, node.outputs[0] ?? '')) a.value = toHalf(a.value);
+    if (a.kind === 'tensor' && a.value.dtype === 'float32' && !keepsFloat32(graph, node.outputs[0] ?? ''))
+      a.value = toHalf(a.value);
   }
-  if (['Conv', 'MatMul', 'Gemm', 'ConvTranspose'].includes(node.opType)) changed.push({ node: node.name, opType: node.opType, precision: 'fp16', reason: FP16_REASON });
+  if (['Conv', 'MatMul', 'Gemm', 'ConvTranspose'].includes(node.opType))
+    changed.push({ node: node.name, opType: node.opType, precision: 'fp16', reason: FP16_REASON });
 }
 
 /** A name nobody uses yet, without reserving it (renameValue reserves it itself). */
@@ -86,9 +96,13 @@ function addBoundaryCasts(graph: Graph): number {
   let n = 0;
   const first = graph.nodes[0];
   for (const input of graph.inputs) {
-    if (input.type?.kind !== 'tensor' || input.type.elemType !== 'float32' || graph.initializers.has(input.name)) continue;
+    if (input.type?.kind !== 'tensor' || input.type.elemType !== 'float32' || graph.initializers.has(input.name))
+      continue;
     const half = graph.freshName(`${input.name}_fp16`);
-    const cast = graph.addNode({ opType: 'Cast', inputs: [input.name], outputs: [half], attributes: [mkIntAttr('to', FLOAT16)] }, first ? { before: first } : undefined);
+    const cast = graph.addNode(
+      { opType: 'Cast', inputs: [input.name], outputs: [half], attributes: [mkIntAttr('to', FLOAT16)] },
+      first ? { before: first } : undefined,
+    );
     graph.replaceAllUses(input.name, half, { except: [cast] });
     n++;
   }
@@ -101,7 +115,10 @@ function addBoundaryCasts(graph: Graph): number {
     const half = unusedName(graph, `${name}_fp16`);
     graph.renameValue(name, half);
     output.name = name;
-    graph.addNode({ opType: 'Cast', inputs: [half], outputs: [name], attributes: [mkIntAttr('to', FLOAT)] }, { after: producer });
+    graph.addNode(
+      { opType: 'Cast', inputs: [half], outputs: [name], attributes: [mkIntAttr('to', FLOAT)] },
+      { after: producer },
+    );
     n++;
   }
   return n;

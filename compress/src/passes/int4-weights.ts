@@ -9,7 +9,17 @@ import type { Graph } from '../ir/graph.js';
 import { isValidBlockSize, quantizeMatMulNBits4 } from '../quant/int4.js';
 import type { NodeNote, Pass, PassContext, PassReport } from './types.js';
 import { refused } from './types.js';
-import { biasVectorName, dropUnusedInitializers, ensureMsDomain, exclusionReason, linearWeight, mkIntAttr, mkTensor, quantizedOpsIn, transpose2d } from './util.js';
+import {
+  biasVectorName,
+  dropUnusedInitializers,
+  ensureMsDomain,
+  exclusionReason,
+  linearWeight,
+  mkIntAttr,
+  mkTensor,
+  quantizedOpsIn,
+  transpose2d,
+} from './util.js';
 
 /** Options of the int4 pass. */
 export interface Int4PassOptions {
@@ -34,17 +44,30 @@ export function createInt4WeightsPass(opts: Int4PassOptions = {}): Pass {
 
 async function runInt4(graph: Graph, ctx: PassContext, opts: Int4PassOptions): Promise<PassReport> {
   const blockSize = opts.blockSize ?? 64;
-  if (!isValidBlockSize(blockSize)) return refused('int4-weights', `block size ${blockSize} is not a power of two ≥ 16 (use 32, 64 or 128)`);
+  if (!isValidBlockSize(blockSize))
+    return refused('int4-weights', `block size ${blockSize} is not a power of two ≥ 16 (use 32, 64 or 128)`);
   const already = quantizedOpsIn(graph);
-  if (already.length > 0) return refused('int4-weights', `model is already quantized (${already.join(', ')}); quantize the float original instead`);
+  if (already.length > 0)
+    return refused(
+      'int4-weights',
+      `model is already quantized (${already.join(', ')}); quantize the float original instead`,
+    );
   const changed: NodeNote[] = [];
   const skipped: NodeNote[] = [];
   const plan = [];
   for (const node of graph.nodes) {
-    if (node.opType === 'Conv') skipped.push({ node: node.name, opType: 'Conv', precision: 'fp32', reason: 'MatMulNBits covers MatMul/Gemm only' });
+    if (node.opType === 'Conv')
+      skipped.push({
+        node: node.name,
+        opType: 'Conv',
+        precision: 'fp32',
+        reason: 'MatMulNBits covers MatMul/Gemm only',
+      });
     if (node.opType !== 'MatMul' && node.opType !== 'Gemm') continue;
     const info = linearWeight(graph, node);
-    const ex = exclusionReason(node, ctx.exclude) ?? (typeof info === 'string' ? info : info.K < (opts.minK ?? 0) ? `K=${info.K} below minK` : undefined);
+    const ex =
+      exclusionReason(node, ctx.exclude) ??
+      (typeof info === 'string' ? info : info.K < (opts.minK ?? 0) ? `K=${info.K} below minK` : undefined);
     if (ex !== undefined || typeof info === 'string') {
       skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: ex ?? 'unsupported' });
       continue;
@@ -70,15 +93,35 @@ async function runInt4(graph: Graph, ctx: PassContext, opts: Int4PassOptions): P
       while (inputs.length < 5) inputs.push('');
       inputs.push(biasVectorName(graph, info.bias));
     }
-    const attributes = [mkIntAttr('K', info.K), mkIntAttr('N', info.N), mkIntAttr('bits', 4), mkIntAttr('block_size', blockSize)];
+    const attributes = [
+      mkIntAttr('K', info.K),
+      mkIntAttr('N', info.N),
+      mkIntAttr('bits', 4),
+      mkIntAttr('block_size', blockSize),
+    ];
     if ((opts.accuracyLevel ?? 0) > 0) attributes.push(mkIntAttr('accuracy_level', opts.accuracyLevel ?? 0));
-    graph.replaceNode(node, { opType: 'MatMulNBits', domain: 'com.microsoft', name: node.name, inputs, outputs: [...node.outputs], attributes });
-    changed.push({ node: node.name, opType: node.opType, precision: 'int4', reason: `4-bit blocks of ${blockSize} along K=${info.K}${q.zeroPoints ? ' with zero points' : ', symmetric'}` });
+    graph.replaceNode(node, {
+      opType: 'MatMulNBits',
+      domain: 'com.microsoft',
+      name: node.name,
+      inputs,
+      outputs: [...node.outputs],
+      attributes,
+    });
+    changed.push({
+      node: node.name,
+      opType: node.opType,
+      precision: 'int4',
+      reason: `4-bit blocks of ${blockSize} along K=${info.K}${q.zeroPoints ? ' with zero points' : ', symmetric'}`,
+    });
   }
   const dropped = dropUnusedInitializers(graph);
   return {
-    pass: 'int4-weights', ok: true,
+    pass: 'int4-weights',
+    ok: true,
     summary: `${changed.length} MatMul/Gemm → MatMulNBits (4-bit, block ${blockSize}); ${skipped.length} node(s) left in float`,
-    changed, skipped, stats: { quantized: changed.length, initializersDropped: dropped },
+    changed,
+    skipped,
+    stats: { quantized: changed.length, initializersDropped: dropped },
   };
 }

@@ -11,9 +11,19 @@ import type { Node } from '../ir/types.js';
 import { quantizePerChannelInt8 } from '../quant/int8.js';
 import type { NodeNote, Pass, PassContext, PassReport } from './types.js';
 import { refused } from './types.js';
-import { biasVectorName, dropUnusedInitializers, ensureMsDomain, exclusionReason, linearWeight, mkTensor, quantizedOpsIn, transpose2d } from './util.js';
+import {
+  biasVectorName,
+  dropUnusedInitializers,
+  ensureMsDomain,
+  exclusionReason,
+  linearWeight,
+  mkTensor,
+  quantizedOpsIn,
+  transpose2d,
+} from './util.js';
 
-const CONV_REASON = 'Conv stays float: ConvInteger is not optimized on CPU (ORT #12854); use int8-static for convolutions';
+const CONV_REASON =
+  'Conv stays float: ConvInteger is not optimized on CPU (ORT #12854); use int8-static for convolutions';
 
 /** Create the pass. */
 export function createInt8DynamicPass(): Pass {
@@ -22,22 +32,45 @@ export function createInt8DynamicPass(): Pass {
 
 async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassReport> {
   const already = quantizedOpsIn(graph);
-  if (already.length > 0) return refused('int8-dynamic', `model is already quantized (${already.join(', ')}); quantize the float original instead`);
+  if (already.length > 0)
+    return refused(
+      'int8-dynamic',
+      `model is already quantized (${already.join(', ')}); quantize the float original instead`,
+    );
   const changed: NodeNote[] = [];
   const skipped: NodeNote[] = [];
   const plan: Array<{ node: Node; info: Exclude<ReturnType<typeof linearWeight>, string> }> = [];
   for (const node of graph.nodes) {
-    if (node.opType === 'Conv') skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: exclusionReason(node, ctx.exclude) ?? CONV_REASON });
+    if (node.opType === 'Conv')
+      skipped.push({
+        node: node.name,
+        opType: node.opType,
+        precision: 'fp32',
+        reason: exclusionReason(node, ctx.exclude) ?? CONV_REASON,
+      });
     if (node.opType !== 'MatMul' && node.opType !== 'Gemm') continue;
     const ex = exclusionReason(node, ctx.exclude);
     const info = linearWeight(graph, node);
     if (ex !== undefined || typeof info === 'string') {
-      skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: ex ?? (typeof info === 'string' ? info : 'excluded') });
+      skipped.push({
+        node: node.name,
+        opType: node.opType,
+        precision: 'fp32',
+        reason: ex ?? (typeof info === 'string' ? info : 'excluded'),
+      });
       continue;
     }
     plan.push({ node, info });
   }
-  if (plan.length === 0) return { pass: 'int8-dynamic', ok: true, summary: 'no MatMul/Gemm with a constant 2-D weight to quantize', changed, skipped, stats: { quantized: 0 } };
+  if (plan.length === 0)
+    return {
+      pass: 'int8-dynamic',
+      ok: true,
+      summary: 'no MatMul/Gemm with a constant 2-D weight to quantize',
+      changed,
+      skipped,
+      stats: { quantized: 0 },
+    };
   ensureMsDomain(ctx.model);
   let weightBytes = 0;
   for (const { node, info } of plan) {
@@ -51,13 +84,27 @@ async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassRepor
     weightBytes += q.q.length;
     const inputs = [node.inputs[0] ?? '', wName, sName];
     if (info.bias) inputs.push('', biasVectorName(graph, info.bias));
-    graph.replaceNode(node, { opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', name: node.name, inputs, outputs: [...node.outputs] });
-    changed.push({ node: node.name, opType: node.opType, precision: 'int8', reason: `int8 weights per output column (${info.N} scales), uint8 activations at run time` });
+    graph.replaceNode(node, {
+      opType: 'DynamicQuantizeMatMul',
+      domain: 'com.microsoft',
+      name: node.name,
+      inputs,
+      outputs: [...node.outputs],
+    });
+    changed.push({
+      node: node.name,
+      opType: node.opType,
+      precision: 'int8',
+      reason: `int8 weights per output column (${info.N} scales), uint8 activations at run time`,
+    });
   }
   const dropped = dropUnusedInitializers(graph);
   return {
-    pass: 'int8-dynamic', ok: true,
+    pass: 'int8-dynamic',
+    ok: true,
     summary: `${changed.length} MatMul/Gemm → DynamicQuantizeMatMul; ${skipped.length} node(s) left in float`,
-    changed, skipped, stats: { quantized: changed.length, int8WeightBytes: weightBytes, initializersDropped: dropped },
+    changed,
+    skipped,
+    stats: { quantized: changed.length, int8WeightBytes: weightBytes, initializersDropped: dropped },
   };
 }

@@ -56,13 +56,25 @@ export interface StaticOutcome {
  * Quantize `graph` (of `model`) in place with `exclude` kept in float. Calibration always runs
  * on the float `model` as it is before this call.
  */
-export async function quantizeStatic(model: Model, graph: Graph, exclude: Exclusions, calibration: CalibrationRunner, opts: Int8StaticOptions): Promise<StaticOutcome | string> {
+export async function quantizeStatic(
+  model: Model,
+  graph: Graph,
+  exclude: Exclusions,
+  calibration: CalibrationRunner,
+  opts: Int8StaticOptions,
+): Promise<StaticOutcome | string> {
   const plan = planStatic(graph, exclude);
   if (plan.targets.length === 0) return { changed: [], skipped: plan.skipped, tensors: 0, reluRemoved: 0, dropped: 0 };
   const method = opts.method ?? 'percentile';
-  const ranges = await calibration.ranges(model, plan.calibrate, method, opts.percentile === undefined ? {} : { percentile: opts.percentile });
+  const ranges = await calibration.ranges(
+    model,
+    plan.calibrate,
+    method,
+    opts.percentile === undefined ? {} : { percentile: opts.percentile },
+  );
   const missing = plan.calibrate.filter((n) => !ranges.has(n));
-  if (missing.length > 0) return `calibration produced no range for ${missing.slice(0, 5).join(', ')}; is the data the model's input?`;
+  if (missing.length > 0)
+    return `calibration produced no range for ${missing.slice(0, 5).join(', ')}; is the data the model's input?`;
   const type = opts.activationType ?? 'uint8';
   const params = new Map<string, QParams>();
   for (const [name, r] of ranges) params.set(name, activationQParams(r.min, r.max, { type }));
@@ -75,26 +87,61 @@ export async function quantizeStatic(model: Model, graph: Graph, exclude: Exclus
 
 async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions): Promise<PassReport> {
   const already = quantizedOpsIn(graph);
-  if (already.length > 0) return refused('int8-static', `model is already quantized (${already.join(', ')}); quantize the float original instead`);
+  if (already.length > 0)
+    return refused(
+      'int8-static',
+      `model is already quantized (${already.join(', ')}); quantize the float original instead`,
+    );
   const opset = opsetOf(ctx.model, '') ?? 0;
-  if (opset < 13) return refused('int8-static', `per-channel QDQ needs ai.onnx opset ≥ 13, the model has ${opset}; put opset-upgrade before int8-static`);
-  if (!ctx.calibration) return refused('int8-static', 'static quantization needs calibration data (--calib mnist:256, a sample directory or random:N)');
+  if (opset < 13)
+    return refused(
+      'int8-static',
+      `per-channel QDQ needs ai.onnx opset ≥ 13, the model has ${opset}; put opset-upgrade before int8-static`,
+    );
+  if (!ctx.calibration)
+    return refused(
+      'int8-static',
+      'static quantization needs calibration data (--calib mnist:256, a sample directory or random:N)',
+    );
   const goal = opts.fidelity ?? 0.995;
-  const fb = goal > 0 ? await findFallback(loadModel(writeModel(ctx.model)), ctx.exclude, ctx.calibration, opts, { goal, ...(opts.maxRounds === undefined ? {} : { maxRounds: opts.maxRounds }) }) : undefined;
+  const fb =
+    goal > 0
+      ? await findFallback(loadModel(writeModel(ctx.model)), ctx.exclude, ctx.calibration, opts, {
+          goal,
+          ...(opts.maxRounds === undefined ? {} : { maxRounds: opts.maxRounds }),
+        })
+      : undefined;
   if (typeof fb === 'string') return refused('int8-static', fb);
   const exclude = { nodes: [...ctx.exclude.nodes, ...(fb?.reverted.keys() ?? [])], opTypes: ctx.exclude.opTypes };
   const r = await quantizeStatic(ctx.model, graph, exclude, ctx.calibration, opts);
   if (typeof r === 'string') return refused('int8-static', r);
   const skipped = r.skipped.map((n) => ({ ...n, reason: fb?.reverted.get(n.node) ?? n.reason }));
-  const fallback = fb ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ${fb.outputCosine.toFixed(4)} on calibration data${fb.met ? '' : ` (goal ${goal} NOT met)`}` : '';
-  if (r.changed.length === 0) return { pass: 'int8-static', ok: true, summary: `no Conv/MatMul/Gemm quantized${fallback}`, changed: [], skipped, stats: { quantized: 0 } };
+  const fallback = fb
+    ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ${fb.outputCosine.toFixed(4)} on calibration data${fb.met ? '' : ` (goal ${goal} NOT met)`}`
+    : '';
+  if (r.changed.length === 0)
+    return {
+      pass: 'int8-static',
+      ok: true,
+      summary: `no Conv/MatMul/Gemm quantized${fallback}`,
+      changed: [],
+      skipped,
+      stats: { quantized: 0 },
+    };
   return {
-    pass: 'int8-static', ok: true,
+    pass: 'int8-static',
+    ok: true,
     summary: `${r.changed.length} node(s) → int8 QDQ (${opts.method ?? 'percentile'} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${skipped.length} left in float${fallback}`,
-    changed: r.changed, skipped,
+    changed: r.changed,
+    skipped,
     stats: {
-      quantized: r.changed.length, activationTensors: r.tensors, reluRemoved: r.reluRemoved, initializersDropped: r.dropped,
-      ...(fb ? { fallbackReverted: fb.reverted.size, fallbackRounds: fb.rounds, fallbackOutputCosine: fb.outputCosine } : {}),
+      quantized: r.changed.length,
+      activationTensors: r.tensors,
+      reluRemoved: r.reluRemoved,
+      initializersDropped: r.dropped,
+      ...(fb
+        ? { fallbackReverted: fb.reverted.size, fallbackRounds: fb.rounds, fallbackOutputCosine: fb.outputCosine }
+        : {}),
     },
   };
 }

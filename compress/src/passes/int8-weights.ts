@@ -20,22 +20,49 @@ async function runWeights(graph: Graph, ctx: PassContext): Promise<PassReport> {
   const already = quantizedOpsIn(graph);
   if (already.length > 0) return refused('int8-weights', `model is already quantized (${already.join(', ')})`);
   const opset = opsetOf(ctx.model, '') ?? 0;
-  if (opset < 13) return refused('int8-weights', `per-channel DequantizeLinear needs opset ≥ 13, the model has ${opset}; put opset-upgrade first`);
+  if (opset < 13)
+    return refused(
+      'int8-weights',
+      `per-channel DequantizeLinear needs opset ≥ 13, the model has ${opset}; put opset-upgrade first`,
+    );
   const changed: NodeNote[] = [];
   const skipped: NodeNote[] = [];
   for (const node of [...graph.nodes]) {
     if (!['Conv', 'MatMul', 'Gemm'].includes(node.opType)) continue;
     const w = floatInit(graph, node.inputs[1]);
-    const why = exclusionReason(node, ctx.exclude) ?? (!w ? 'weight is not a float32 initializer' : node.opType !== 'Conv' && w.dims.length !== 2 ? 'weight is not 2-D' : undefined);
+    const why =
+      exclusionReason(node, ctx.exclude) ??
+      (!w
+        ? 'weight is not a float32 initializer'
+        : node.opType !== 'Conv' && w.dims.length !== 2
+          ? 'weight is not 2-D'
+          : undefined);
     if (why !== undefined || !w) {
       skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: why ?? 'no weight' });
       continue;
     }
-    const use = node.opType === 'Conv' ? { op: 'Conv' as const } : node.opType === 'Gemm' ? { op: 'Gemm' as const, transB: intAttr(node, 'transB', 0) === 1 } : { op: 'MatMul' as const };
+    const use =
+      node.opType === 'Conv'
+        ? { op: 'Conv' as const }
+        : node.opType === 'Gemm'
+          ? { op: 'Gemm' as const, transB: intAttr(node, 'transB', 0) === 1 }
+          : { op: 'MatMul' as const };
     const axis = outputChannelAxis(use, w.dims.length);
     quantizeWeightInput(graph, node, 1, w, axis);
-    changed.push({ node: node.name, opType: node.opType, precision: 'int8-weights', reason: `int8 per-channel weights (axis ${axis}) through DequantizeLinear, float compute` });
+    changed.push({
+      node: node.name,
+      opType: node.opType,
+      precision: 'int8-weights',
+      reason: `int8 per-channel weights (axis ${axis}) through DequantizeLinear, float compute`,
+    });
   }
   const dropped = dropUnusedInitializers(graph);
-  return { pass: 'int8-weights', ok: true, summary: `${changed.length} weight(s) → int8; ${skipped.length} left in float`, changed, skipped, stats: { quantized: changed.length, initializersDropped: dropped } };
+  return {
+    pass: 'int8-weights',
+    ok: true,
+    summary: `${changed.length} weight(s) → int8; ${skipped.length} left in float`,
+    changed,
+    skipped,
+    stats: { quantized: changed.length, initializersDropped: dropped },
+  };
 }

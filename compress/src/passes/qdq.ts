@@ -16,7 +16,13 @@ import { clamp, roundHalfEven } from '../quant/rounding.js';
 import { mkIntAttr, mkTensor } from './util.js';
 
 /** Replace weight input `slot` of `node` by DQ(int8 per-channel along `axis`). Returns the scales. */
-export function quantizeWeightInput(graph: Graph, node: Node, slot: number, w: TensorOf<'float32'>, axis: number): Float32Array {
+export function quantizeWeightInput(
+  graph: Graph,
+  node: Node,
+  slot: number,
+  w: TensorOf<'float32'>,
+  axis: number,
+): Float32Array {
   const q = quantizePerChannelInt8(w.data, w.dims, axis);
   const qName = graph.freshName(`${w.name}_q`);
   const sName = graph.freshName(`${w.name}_scale`);
@@ -26,7 +32,16 @@ export function quantizeWeightInput(graph: Graph, node: Node, slot: number, w: T
   graph.addInitializer(mkTensor(sName, 'float32', [c], q.scales));
   graph.addInitializer(mkTensor(zName, 'int8', [c], new Int8Array(c)));
   const out = graph.freshName(`${w.name}_dq`);
-  graph.addNode({ name: '', opType: 'DequantizeLinear', inputs: [qName, sName, zName], outputs: [out], attributes: [mkIntAttr('axis', axis)] }, { before: node });
+  graph.addNode(
+    {
+      name: '',
+      opType: 'DequantizeLinear',
+      inputs: [qName, sName, zName],
+      outputs: [out],
+      attributes: [mkIntAttr('axis', axis)],
+    },
+    { before: node },
+  );
   graph.setNodeInput(node, slot, out);
   return q.scales;
 }
@@ -36,7 +51,14 @@ export function quantizeWeightInput(graph: Graph, node: Node, slot: number, w: T
  * omitted (it defaults to 0): onnxruntime fuses the pattern either way, and on small models the
  * extra [C] int32 tensor is a measurable share of the file.
  */
-export function quantizeBiasInput(graph: Graph, node: Node, slot: number, b: TensorOf<'float32'>, xScale: number, wScales: Float32Array): void {
+export function quantizeBiasInput(
+  graph: Graph,
+  node: Node,
+  slot: number,
+  b: TensorOf<'float32'>,
+  xScale: number,
+  wScales: Float32Array,
+): void {
   const n = b.data.length;
   const scales = new Float32Array(n);
   const q = new Int32Array(n);
@@ -49,7 +71,16 @@ export function quantizeBiasInput(graph: Graph, node: Node, slot: number, b: Ten
   graph.addInitializer(mkTensor(qName, 'int32', [n], q));
   graph.addInitializer(mkTensor(sName, 'float32', [n], scales));
   const out = graph.freshName(`${b.name}_dq`);
-  graph.addNode({ name: '', opType: 'DequantizeLinear', inputs: [qName, sName], outputs: [out], attributes: [mkIntAttr('axis', 0)] }, { before: node });
+  graph.addNode(
+    {
+      name: '',
+      opType: 'DequantizeLinear',
+      inputs: [qName, sName],
+      outputs: [out],
+      attributes: [mkIntAttr('axis', 0)],
+    },
+    { before: node },
+  );
   graph.setNodeInput(node, slot, out);
 }
 
@@ -80,8 +111,14 @@ export function insertActivationQdq(graph: Graph, value: string, names: QParamNa
   const producer = graph.producerOf(value);
   const first = graph.nodes[0];
   const at = producer ? { after: producer } : first ? { before: first } : undefined;
-  const dq = graph.addNode({ name: '', opType: 'DequantizeLinear', inputs: [qOut, names.scale, names.zeroPoint], outputs: [dqOut] }, at);
-  const q = graph.addNode({ name: '', opType: 'QuantizeLinear', inputs: [value, names.scale, names.zeroPoint], outputs: [qOut] }, { before: dq });
+  const dq = graph.addNode(
+    { name: '', opType: 'DequantizeLinear', inputs: [qOut, names.scale, names.zeroPoint], outputs: [dqOut] },
+    at,
+  );
+  const q = graph.addNode(
+    { name: '', opType: 'QuantizeLinear', inputs: [value, names.scale, names.zeroPoint], outputs: [qOut] },
+    { before: dq },
+  );
   for (const r of readers) {
     r.inputs.forEach((v, slot) => {
       if (v === value && r !== q) graph.setNodeInput(r, slot, dqOut);

@@ -49,7 +49,13 @@ interface Probe {
   readonly output: string;
 }
 
-async function measure(float: Model, trial: Model, probes: readonly Probe[], outputs: readonly string[], calibration: CalibrationRunner): Promise<{ outputCosine: number; injected: Map<string, number> }> {
+async function measure(
+  float: Model,
+  trial: Model,
+  probes: readonly Probe[],
+  outputs: readonly string[],
+  calibration: CalibrationRunner,
+): Promise<{ outputCosine: number; injected: Map<string, number> }> {
   const pairs = outputs.map((o) => ({ reference: o, candidate: o }));
   for (const p of probes) {
     for (const v of [p.input, p.output]) pairs.push({ reference: v, candidate: dqOf(trial.graph, v) ?? v });
@@ -57,7 +63,7 @@ async function measure(float: Model, trial: Model, probes: readonly Probe[], out
   const unique = [...new Map(pairs.map((p) => [p.reference, p])).values()];
   const cos = await calibration.compare(float, trial, unique);
   const outputCosine = Math.min(...outputs.map((o) => cos.get(o) ?? 0));
-  const injected = new Map(probes.map((p) => [p.node, (1 - (cos.get(p.output) ?? 0)) - (1 - (cos.get(p.input) ?? 0))]));
+  const injected = new Map(probes.map((p) => [p.node, 1 - (cos.get(p.output) ?? 0) - (1 - (cos.get(p.input) ?? 0))]));
   return { outputCosine, injected };
 }
 
@@ -71,32 +77,53 @@ function cachedRanges(calibration: CalibrationRunner): CalibrationRunner {
     async ranges(model, tensors, method, o) {
       const todo = tensors.filter((t) => !known.has(t));
       if (todo.length > 0) for (const [k, v] of await calibration.ranges(model, todo, method, o)) known.set(k, v);
-      return new Map(tensors.flatMap((t) => { const r = known.get(t); return r ? [[t, r] as const] : []; }));
+      return new Map(
+        tensors.flatMap((t) => {
+          const r = known.get(t);
+          return r ? [[t, r] as const] : [];
+        }),
+      );
     },
   };
 }
 
 /** Find the layers to keep in float so that the quantized outputs stay within `goal` cosine of `float`. */
-export async function findFallback(float: Model, exclude: Exclusions, calibration: CalibrationRunner, opts: Int8StaticOptions, fb: FallbackOptions): Promise<FallbackResult | string> {
+export async function findFallback(
+  float: Model,
+  exclude: Exclusions,
+  calibration: CalibrationRunner,
+  opts: Int8StaticOptions,
+  fb: FallbackOptions,
+): Promise<FallbackResult | string> {
   const reverted = new Map<string, string>();
   const cached = cachedRanges(calibration);
-  const outputs = float.graph.outputs.filter((o) => o.type?.kind === 'tensor' && o.type.elemType === 'float32').map((o) => o.name);
+  const outputs = float.graph.outputs
+    .filter((o) => o.type?.kind === 'tensor' && o.type.elemType === 'float32')
+    .map((o) => o.name);
   const maxRounds = fb.maxRounds ?? 12;
   let last = { outputCosine: 0, rounds: 0 };
   for (let round = 1; round <= maxRounds; round++) {
     const ex: Exclusions = { nodes: [...exclude.nodes, ...reverted.keys()], opTypes: exclude.opTypes };
     const plan = planStatic(float.graph, ex);
-    const probes = plan.targets.map((t) => ({ node: t.node.name, input: t.node.inputs[0] ?? '', output: t.out ?? t.node.outputs[0] ?? '' }));
+    const probes = plan.targets.map((t) => ({
+      node: t.node.name,
+      input: t.node.inputs[0] ?? '',
+      output: t.out ?? t.node.outputs[0] ?? '',
+    }));
     const trial = loadModel(writeModel(float));
     const r = await quantizeStatic(float, trial.graph, ex, cached, opts);
     if (typeof r === 'string') return r;
     const m = await measure(float, trial, probes, outputs, calibration);
     last = { outputCosine: m.outputCosine, rounds: round };
-    if (m.outputCosine >= fb.goal || probes.length === 0 || round === maxRounds) return { reverted, ...last, met: m.outputCosine >= fb.goal };
+    if (m.outputCosine >= fb.goal || probes.length === 0 || round === maxRounds)
+      return { reverted, ...last, met: m.outputCosine >= fb.goal };
     const k = Math.max(1, Math.ceil(probes.length * (fb.revertShare ?? 0.1)));
     const worst = [...m.injected].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, k);
     for (const [node, err] of worst) {
-      reverted.set(node, `kept in float by the sensitivity fallback (round ${round}: output cosine ${m.outputCosine.toFixed(4)} < ${fb.goal}; this layer lowered cosine by ${err.toFixed(4)})`);
+      reverted.set(
+        node,
+        `kept in float by the sensitivity fallback (round ${round}: output cosine ${m.outputCosine.toFixed(4)} < ${fb.goal}; this layer lowered cosine by ${err.toFixed(4)})`,
+      );
     }
   }
   return { reverted, ...last, met: false };

@@ -15,7 +15,14 @@ import type { Exclusions, NodeNote } from './types.js';
 import { exclusionReason, floatInit, intAttr, linearWeight } from './util.js';
 
 /** Ops that move or select values without changing them: quantized input ⇒ same-parameter quantized output. */
-export const PASS_THROUGH_OPS: ReadonlySet<string> = new Set(['MaxPool', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze']);
+export const PASS_THROUGH_OPS: ReadonlySet<string> = new Set([
+  'MaxPool',
+  'Flatten',
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+]);
 
 /** One node to quantize. */
 export interface Target {
@@ -49,7 +56,13 @@ function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): 
   const targets: Target[] = [];
   for (const node of graph.nodes) {
     if (!['Conv', 'MatMul', 'Gemm'].includes(node.opType)) {
-      if (node.opType === 'ConvTranspose') skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: 'ConvTranspose is not quantized by this pass' });
+      if (node.opType === 'ConvTranspose')
+        skipped.push({
+          node: node.name,
+          opType: node.opType,
+          precision: 'fp32',
+          reason: 'ConvTranspose is not quantized by this pass',
+        });
       continue;
     }
     const why = exclusionReason(node, exclude) ?? weightProblem(graph, node);
@@ -59,7 +72,8 @@ function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): 
     }
     const y = node.outputs[0] ?? '';
     const readers = graph.consumersOf(y);
-    const relu = readers.length === 1 && readers[0]?.opType === 'Relu' && !graph.isGraphOutput(y) ? readers[0] : undefined;
+    const relu =
+      readers.length === 1 && readers[0]?.opType === 'Relu' && !graph.isGraphOutput(y) ? readers[0] : undefined;
     const out = relu ? relu.outputs[0] : y;
     // A graph output keeps float precision: the caller gets exactly what the model computed.
     targets.push({ node, relu, out: out !== undefined && !graph.isGraphOutput(out) ? out : undefined });
@@ -68,7 +82,11 @@ function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): 
 }
 
 /** Walk back from `value` through pass-through ops to a quantized output; returns the chain (value first) and its head. */
-function passThroughChain(graph: Graph, value: string, quantizedOuts: ReadonlySet<string>): { chain: string[]; head: string } | undefined {
+function passThroughChain(
+  graph: Graph,
+  value: string,
+  quantizedOuts: ReadonlySet<string>,
+): { chain: string[]; head: string } | undefined {
   const chain: string[] = [];
   let v = value;
   for (let p = graph.producerOf(v); p && PASS_THROUGH_OPS.has(p.opType); p = graph.producerOf(v)) {
@@ -108,7 +126,12 @@ export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<
     const xp = paramsOf(node.inputs[0] ?? '');
     if (!w || !xp) continue;
     const transB = intAttr(node, 'transB', 0) === 1;
-    const use = node.opType === 'Conv' ? { op: 'Conv' as const } : node.opType === 'Gemm' ? { op: 'Gemm' as const, transB } : { op: 'MatMul' as const };
+    const use =
+      node.opType === 'Conv'
+        ? { op: 'Conv' as const }
+        : node.opType === 'Gemm'
+          ? { op: 'Gemm' as const, transB }
+          : { op: 'MatMul' as const };
     const axis = outputChannelAxis(use, w.dims.length);
     const wScales = quantizeWeightInput(graph, node, 1, w, axis);
     const b = floatInit(graph, node.inputs[2]);
@@ -119,7 +142,12 @@ export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<
       graph.removeNode(t.relu);
       graph.setNodeOutput(node, 0, t.relu.outputs[0] ?? y);
     }
-    changed.push({ node: node.name, opType: node.opType, precision: 'int8', reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out === undefined ? ', float output (graph output)' : ''}` });
+    changed.push({
+      node: node.name,
+      opType: node.opType,
+      precision: 'int8',
+      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out === undefined ? ', float output (graph output)' : ''}`,
+    });
   }
   const names = new Map<string, QParamNames>();
   for (const name of [...plan.calibrate, ...plan.shared.keys()]) {

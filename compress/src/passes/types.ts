@@ -28,11 +28,23 @@ export interface Progress {
  */
 export interface CalibrationRunner {
   /** Calibrated ranges of the given float tensors (graph inputs or node outputs). */
-  ranges(model: Model, tensors: readonly string[], method: CalibrationMethod, opts: { percentile?: number }): Promise<Map<string, CalibRange>>;
+  ranges(
+    model: Model,
+    tensors: readonly string[],
+    method: CalibrationMethod,
+    opts: { percentile?: number },
+  ): Promise<Map<string, CalibRange>>;
   /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW; negative counts from the end, -1 for [N,C] or [N,T,C]). */
-  channelMeans(model: Model, tensors: ReadonlyArray<{ name: string; axis: number }>): Promise<Map<string, Float64Array>>;
+  channelMeans(
+    model: Model,
+    tensors: ReadonlyArray<{ name: string; axis: number }>,
+  ): Promise<Map<string, Float64Array>>;
   /** Cosine similarity of reference tensors to candidate tensors over the data, keyed by reference name. */
-  compare(reference: Model, candidate: Model, pairs: ReadonlyArray<{ reference: string; candidate: string }>): Promise<Map<string, number>>;
+  compare(
+    reference: Model,
+    candidate: Model,
+    pairs: ReadonlyArray<{ reference: string; candidate: string }>,
+  ): Promise<Map<string, number>>;
 }
 
 /** What a pass can read besides the graph. */

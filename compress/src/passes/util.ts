@@ -107,8 +107,8 @@ export function linearWeight(graph: Graph, node: Node): LinearGemm | string {
   if (intAttr(node, 'transA', 0) !== 0) return 'Gemm with transA=1';
   if (floatAttr(node, 'alpha', 1) !== 1 || floatAttr(node, 'beta', 1) !== 1) return 'Gemm with alpha/beta ≠ 1';
   const transB = intAttr(node, 'transB', 0) === 1;
-  const K = transB ? b.dims[1] ?? 0 : b.dims[0] ?? 0;
-  const N = transB ? b.dims[0] ?? 0 : b.dims[1] ?? 0;
+  const K = transB ? (b.dims[1] ?? 0) : (b.dims[0] ?? 0);
+  const N = transB ? (b.dims[0] ?? 0) : (b.dims[1] ?? 0);
   const cName = node.inputs[2];
   if (cName === undefined || cName === '') return { b, transB, K, N };
   const bias = floatInit(graph, cName);
@@ -120,7 +120,11 @@ export function linearWeight(graph: Graph, node: Node): LinearGemm | string {
 export function dropUnusedInitializers(graph: Graph): number {
   let n = 0;
   for (const name of [...graph.initializers.keys()]) {
-    if (graph.consumersOf(name).length === 0 && !graph.isGraphOutput(name) && graph.implicitConsumersOf(name).length === 0) {
+    if (
+      graph.consumersOf(name).length === 0 &&
+      !graph.isGraphOutput(name) &&
+      graph.implicitConsumersOf(name).length === 0
+    ) {
       graph.removeInitializer(name);
       n++;
     }

@@ -41,9 +41,10 @@ export interface CalibratorOptions {
 export function createCalibrator(method: CalibrationMethod, opts: CalibratorOptions = {}): Calibrator {
   if (method === 'minmax') return createMinMaxCalibrator();
   const h = createAbsHistogram(opts.bins);
-  const threshold = method === 'percentile'
-    ? () => histogramPercentile(h, opts.percentile ?? 99.99)
-    : () => entropyThreshold(h, opts.levels ?? (h.min >= 0 ? 256 : 128));
+  const threshold =
+    method === 'percentile'
+      ? () => histogramPercentile(h, opts.percentile ?? 99.99)
+      : () => entropyThreshold(h, opts.levels ?? (h.min >= 0 ? 256 : 128));
   return {
     method,
     observe: (values) => addToHistogram(h, values),
@@ -106,7 +107,14 @@ export function entropyThreshold(h: AbsHistogram, levels: number): number {
   return best * h.width;
 }
 
-function klForCut(counts: Float64Array, cut: number, levels: number, tail: number, p: Float64Array, q: Float64Array): number {
+function klForCut(
+  counts: Float64Array,
+  cut: number,
+  levels: number,
+  tail: number,
+  p: Float64Array,
+  q: Float64Array,
+): number {
   for (let i = 0; i < cut; i++) p[i] = counts[i] ?? 0;
   p[cut - 1] = (p[cut - 1] ?? 0) + tail;
   const perGroup = cut / levels;

@@ -23,7 +23,8 @@ export interface AbsHistogram {
 
 /** Create an empty histogram with `bins` counters. */
 export function createAbsHistogram(bins = DEFAULT_BINS): AbsHistogram {
-  if (!Number.isInteger(bins) || bins < 16 || bins % 2 !== 0) throw new RangeError(`bins must be an even integer ≥ 16, got ${bins}`);
+  if (!Number.isInteger(bins) || bins < 16 || bins % 2 !== 0)
+    throw new RangeError(`bins must be an even integer ≥ 16, got ${bins}`);
   return { counts: new Float64Array(bins), width: 0, min: Infinity, max: -Infinity, total: 0 };
 }
 
@@ -41,7 +42,7 @@ export function addToHistogram(h: AbsHistogram, values: ArrayLike<number>): void
   if (!Number.isFinite(absMax)) throw new RangeError('calibration data contains an infinite activation');
   const bins = h.counts.length;
   if (absMax > 0) {
-    if (h.width === 0) h.width = absMax / bins * (1 + 1e-6);
+    if (h.width === 0) h.width = (absMax / bins) * (1 + 1e-6);
     while (absMax >= h.width * bins) growHistogram(h);
   }
   const inv = h.width === 0 ? 0 : 1 / h.width;

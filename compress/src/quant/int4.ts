@@ -50,7 +50,8 @@ export function isValidBlockSize(blockSize: number): boolean {
  * widened to include 0 maps onto [0, 15] with a per-block zero point.
  */
 export function quantizeMatMulNBits4(w: Float32Array, K: number, N: number, opts: Int4Options): MatMulNBits4 {
-  if (!isValidBlockSize(opts.blockSize)) throw new RangeError(`block size ${opts.blockSize} is not a power of two ≥ 16`);
+  if (!isValidBlockSize(opts.blockSize))
+    throw new RangeError(`block size ${opts.blockSize} is not a power of two ≥ 16`);
   if (w.length !== K * N) throw new RangeError(`weight has ${w.length} values, expected K*N = ${K * N}`);
   const bs = opts.blockSize;
   const kBlocks = Math.ceil(K / bs);
@@ -77,7 +78,9 @@ export function quantizeMatMulNBits4(w: Float32Array, K: number, N: number, opts
       }
     }
   }
-  return zeroPoints ? { K, N, blockSize: bs, kBlocks, b, scales, zeroPoints } : { K, N, blockSize: bs, kBlocks, b, scales };
+  return zeroPoints
+    ? { K, N, blockSize: bs, kBlocks, b, scales, zeroPoints }
+    : { K, N, blockSize: bs, kBlocks, b, scales };
 }
 
 function symmetricBlock(block: Float32Array, len: number): { scale: number; zp: number } {

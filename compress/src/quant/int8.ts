@@ -29,10 +29,14 @@ export type WeightUse =
  */
 export function outputChannelAxis(use: WeightUse, rank: number): number {
   switch (use.op) {
-    case 'Conv': return 0;
-    case 'ConvTranspose': return 1;
-    case 'Gemm': return use.transB ? 0 : 1;
-    case 'MatMul': return rank - 1;
+    case 'Conv':
+      return 0;
+    case 'ConvTranspose':
+      return 1;
+    case 'Gemm':
+      return use.transB ? 0 : 1;
+    case 'MatMul':
+      return rank - 1;
   }
 }
 
@@ -44,7 +48,11 @@ const WEIGHT_QMAX = 127;
  * max|w_c| / 127, zero point 0. An all-zero channel gets scale 1 (a zero scale is legal in ONNX
  * but makes the runtime's requantization multiplier degenerate).
  */
-export function quantizePerChannelInt8(data: Float32Array, shape: readonly number[], axis: number): PerChannelQuantized {
+export function quantizePerChannelInt8(
+  data: Float32Array,
+  shape: readonly number[],
+  axis: number,
+): PerChannelQuantized {
   const { channels, inner } = axisGeometry(shape, axis, data.length);
   const absMax = new Float32Array(channels);
   forEachChannel(data.length, channels, inner, (i, c) => {
@@ -64,7 +72,13 @@ export function quantizePerChannelInt8(data: Float32Array, shape: readonly numbe
 }
 
 /** Inverse of {@link quantizePerChannelInt8}. */
-export function dequantizePerChannel(q: Int8Array | Uint8Array, scales: Float32Array, shape: readonly number[], axis: number, zeroPoints?: ArrayLike<number>): Float32Array {
+export function dequantizePerChannel(
+  q: Int8Array | Uint8Array,
+  scales: Float32Array,
+  shape: readonly number[],
+  axis: number,
+  zeroPoints?: ArrayLike<number>,
+): Float32Array {
   const { channels, inner } = axisGeometry(shape, axis, q.length);
   const out = new Float32Array(q.length);
   forEachChannel(q.length, channels, inner, (i, c) => {

@@ -30,9 +30,13 @@ export type QType = 'int8' | 'uint8' | 'int4' | 'uint4';
 /** [qmin, qmax] of a quantized type. */
 export function qRange(type: QType): QRange {
   switch (type) {
-    case 'int8': return { qmin: -128, qmax: 127 };
-    case 'uint8': return { qmin: 0, qmax: 255 };
-    case 'int4': return { qmin: -8, qmax: 7 };
-    case 'uint4': return { qmin: 0, qmax: 15 };
+    case 'int8':
+      return { qmin: -128, qmax: 127 };
+    case 'uint8':
+      return { qmin: 0, qmax: 255 };
+    case 'int4':
+      return { qmin: -8, qmax: 7 };
+    case 'uint4':
+      return { qmin: 0, qmax: 15 };
   }
 }

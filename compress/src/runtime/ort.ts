@@ -29,7 +29,9 @@ export interface RuntimeDataMap {
 export type RuntimeDType = keyof RuntimeDataMap;
 
 /** A tensor going into or out of a session. */
-export type RuntimeTensor = { [D in RuntimeDType]: { dtype: D; dims: readonly number[]; data: RuntimeDataMap[D] } }[RuntimeDType];
+export type RuntimeTensor = {
+  [D in RuntimeDType]: { dtype: D; dims: readonly number[]; data: RuntimeDataMap[D] };
+}[RuntimeDType];
 
 /** A declared input or output of a loaded session. */
 export interface RuntimeValueMeta {
@@ -58,11 +60,28 @@ export interface OrtSession {
   readonly inputs: readonly RuntimeValueMeta[];
   readonly outputs: readonly RuntimeValueMeta[];
   /** Run with one tensor per model input; returns the requested outputs (default: all). */
-  run(feeds: Readonly<Record<string, RuntimeTensor>>, outputNames?: readonly string[]): Promise<Record<string, RuntimeTensor>>;
+  run(
+    feeds: Readonly<Record<string, RuntimeTensor>>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, RuntimeTensor>>;
   release(): Promise<void>;
 }
 
-const DTYPE_NAMES: ReadonlySet<string> = new Set<RuntimeDType>(['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string']);
+const DTYPE_NAMES: ReadonlySet<string> = new Set<RuntimeDType>([
+  'float32',
+  'float64',
+  'float16',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'uint64',
+  'bool',
+  'string',
+]);
 
 /** Create a session from ONNX model bytes. Failures are EF_ERR_RUNTIME_LOAD with onnxruntime's reason. */
 export async function createOrtSession(model: Uint8Array, options: OrtSessionOptions = {}): Promise<OrtSession> {
@@ -79,7 +98,12 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
     session = await ort.InferenceSession.create(model, sessionOptions);
   } catch (err: unknown) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new EdgefleetError('EF_ERR_RUNTIME_LOAD', `onnxruntime could not load the model: ${why}`, { reason: why }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_RUNTIME_LOAD',
+      `onnxruntime could not load the model: ${why}`,
+      { reason: why },
+      { cause: err },
+    );
   }
   const inputs = session.inputMetadata.map(metaOf);
   const outputs = session.outputMetadata.map(metaOf);
@@ -93,10 +117,17 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
       let result: ort.InferenceSession.ReturnType;
       try {
         const runOptions = { logSeverityLevel: sessionOptions.logSeverityLevel ?? 4 };
-        result = outputNames ? await session.run(ortFeeds, [...outputNames], runOptions) : await session.run(ortFeeds, runOptions);
+        result = outputNames
+          ? await session.run(ortFeeds, [...outputNames], runOptions)
+          : await session.run(ortFeeds, runOptions);
       } catch (err: unknown) {
         const why = err instanceof Error ? err.message : String(err);
-        throw new EdgefleetError('EF_ERR_RUNTIME_RUN', `onnxruntime failed to run the model: ${why}`, { reason: why }, { cause: err });
+        throw new EdgefleetError(
+          'EF_ERR_RUNTIME_RUN',
+          `onnxruntime failed to run the model: ${why}`,
+          { reason: why },
+          { cause: err },
+        );
       }
       return fromOrtResult(result);
     },
@@ -114,17 +145,29 @@ function metaOf(m: ort.InferenceSession.ValueMetadata): RuntimeValueMeta {
     : { name: m.name, isTensor: false, dtype: undefined, shape: [] };
 }
 
-function toOrtFeeds(feeds: Readonly<Record<string, RuntimeTensor>>, inputs: readonly RuntimeValueMeta[]): Record<string, ort.Tensor> {
+function toOrtFeeds(
+  feeds: Readonly<Record<string, RuntimeTensor>>,
+  inputs: readonly RuntimeValueMeta[],
+): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
   for (const meta of inputs) {
     const t = feeds[meta.name];
-    if (!t) throw new EdgefleetError('EF_ERR_DATA_SHAPE', `no data for model input '${meta.name}' (expects ${describe(meta)}); inputs given: ${Object.keys(feeds).join(', ') || 'none'}`, { input: meta.name });
+    if (!t)
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SHAPE',
+        `no data for model input '${meta.name}' (expects ${describe(meta)}); inputs given: ${Object.keys(feeds).join(', ') || 'none'}`,
+        { input: meta.name },
+      );
     checkFeed(meta, t);
     out[meta.name] = new ort.Tensor(t.dtype, t.data, [...t.dims]);
   }
   for (const name of Object.keys(feeds)) {
     if (!inputs.some((m) => m.name === name)) {
-      throw new EdgefleetError('EF_ERR_DATA_SHAPE', `the model has no input '${name}'; its inputs are ${inputs.map(describe).join(', ')}`, { input: name });
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SHAPE',
+        `the model has no input '${name}'; its inputs are ${inputs.map(describe).join(', ')}`,
+        { input: name },
+      );
     }
   }
   return out;
@@ -133,15 +176,27 @@ function toOrtFeeds(feeds: Readonly<Record<string, RuntimeTensor>>, inputs: read
 function checkFeed(meta: RuntimeValueMeta, t: RuntimeTensor): void {
   const elements = t.dims.reduce((a, b) => a * b, 1);
   if (t.dims.some((d) => !Number.isSafeInteger(d) || d < 0) || t.data.length !== elements) {
-    throw new EdgefleetError('EF_ERR_DATA_SHAPE', `input '${meta.name}' has dims [${t.dims.join(', ')}] (${elements} elements) but ${t.data.length} values`, { input: meta.name });
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SHAPE',
+      `input '${meta.name}' has dims [${t.dims.join(', ')}] (${elements} elements) but ${t.data.length} values`,
+      { input: meta.name },
+    );
   }
   if (meta.dtype !== undefined && meta.dtype !== t.dtype) {
-    throw new EdgefleetError('EF_ERR_DATA_SHAPE', `input '${meta.name}' expects ${meta.dtype} data, got ${t.dtype}`, { input: meta.name });
+    throw new EdgefleetError('EF_ERR_DATA_SHAPE', `input '${meta.name}' expects ${meta.dtype} data, got ${t.dtype}`, {
+      input: meta.name,
+    });
   }
-  const fixedMismatch = meta.shape.length > 0 && (meta.shape.length !== t.dims.length
-    || meta.shape.some((d, i) => typeof d === 'number' && d >= 0 && d !== t.dims[i]));
+  const fixedMismatch =
+    meta.shape.length > 0 &&
+    (meta.shape.length !== t.dims.length ||
+      meta.shape.some((d, i) => typeof d === 'number' && d >= 0 && d !== t.dims[i]));
   if (fixedMismatch) {
-    throw new EdgefleetError('EF_ERR_DATA_SHAPE', `input '${meta.name}' expects shape [${meta.shape.join(', ')}], got [${t.dims.join(', ')}]`, { input: meta.name, expected: meta.shape, actual: t.dims });
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SHAPE',
+      `input '${meta.name}' expects shape [${meta.shape.join(', ')}], got [${t.dims.join(', ')}]`,
+      { input: meta.name, expected: meta.shape, actual: t.dims },
+    );
   }
 }
 
@@ -153,7 +208,11 @@ function fromOrtResult(result: ort.InferenceSession.ReturnType): Record<string, 
   const out: Record<string, RuntimeTensor> = {};
   for (const [name, value] of Object.entries(result)) {
     if (!DTYPE_NAMES.has(value.type)) {
-      throw new EdgefleetError('EF_ERR_RUNTIME_RUN', `output '${name}' has type ${value.type}, which edgefleet cannot read`, { output: name });
+      throw new EdgefleetError(
+        'EF_ERR_RUNTIME_RUN',
+        `output '${name}' has type ${value.type}, which edgefleet cannot read`,
+        { output: name },
+      );
     }
     out[name] = { dtype: value.type, dims: [...value.dims], data: value.data } as RuntimeTensor;
   }

@@ -61,7 +61,12 @@ export function layerShapes(arch: ArchSpec): number[][] {
   for (const l of arch.layers) {
     if (l.kind === 'dense') shape = [l.units];
     else if (l.kind === 'conv') shape = [shape[0] as number, shape[1] as number, l.filters];
-    else if (l.kind === 'maxpool') shape = [Math.floor((shape[0] as number) / l.size), Math.floor((shape[1] as number) / l.size), shape[2] as number];
+    else if (l.kind === 'maxpool')
+      shape = [
+        Math.floor((shape[0] as number) / l.size),
+        Math.floor((shape[1] as number) / l.size),
+        shape[2] as number,
+      ];
     else shape = [shape.reduce((a, b) => a * b, 1)];
     out.push(shape);
   }
@@ -81,7 +86,10 @@ export function initParams(arch: ArchSpec, seed: number): ParamArray[] {
       const w = new Float32Array(shape.reduce((a, b) => a * b, 1));
       for (let k = 0; k < w.length; k++) w[k] = rng.normal() * std;
       const units = l.kind === 'dense' ? l.units : l.filters;
-      params.push({ name: `l${i}.weight`, shape, values: w }, { name: `l${i}.bias`, shape: [units], values: new Float32Array(units) });
+      params.push(
+        { name: `l${i}.weight`, shape, values: w },
+        { name: `l${i}.bias`, shape: [units], values: new Float32Array(units) },
+      );
     }
     prev = layerShapes(arch)[i] as number[];
   });
@@ -96,7 +104,10 @@ export function forward(arch: ArchSpec, vars: readonly tf.Tensor[], x: tf.Tensor
     if (l.kind === 'dense' || l.kind === 'conv') {
       const w = vars[p++] as tf.Tensor;
       const b = vars[p++] as tf.Tensor;
-      h = l.kind === 'dense' ? tf.add(tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D), b) : tf.add(conv2dSame(h as tf.Tensor4D, w as tf.Tensor4D), b);
+      h =
+        l.kind === 'dense'
+          ? tf.add(tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D), b)
+          : tf.add(conv2dSame(h as tf.Tensor4D, w as tf.Tensor4D), b);
       if (l.relu) h = tf.relu(h);
     } else if (l.kind === 'maxpool') {
       h = tf.maxPool(h as tf.Tensor4D, l.size, l.size, 'valid');

@@ -33,7 +33,12 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: [number, number, nu
   const ph = (kh - 1) / 2;
   const pw = (kw - 1) / 2;
   return tf.tidy(() => {
-    const xp = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]);
+    const xp = tf.pad(x, [
+      [0, 0],
+      [ph, ph],
+      [pw, pw],
+      [0, 0],
+    ]);
     const dy2 = tf.reshape(dy, [b * h * w, cout]);
     const taps: tf.Tensor[] = [];
     for (let i = 0; i < kh; i++) {

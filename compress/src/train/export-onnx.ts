@@ -1,4 +1,12 @@
-import { attr, createModel, floatTensor, tensorValueInfo, type Model, type NodeSpec, type Tensor } from '../ir/index.js';
+import {
+  attr,
+  createModel,
+  floatTensor,
+  tensorValueInfo,
+  type Model,
+  type NodeSpec,
+  type Tensor,
+} from '../ir/index.js';
 import { layerShapes, type ArchSpec, type ParamArray } from './arch.js';
 
 /** Names of the exported model's one input and one output. */
@@ -14,7 +22,8 @@ export function hwioToOihw(values: Float32Array, shape: readonly number[]): { va
   for (let h = 0; h < kh; h++)
     for (let w = 0; w < kw; w++)
       for (let i = 0; i < cin; i++)
-        for (let o = 0; o < cout; o++) out[((o * cin + i) * kh + h) * kw + w] = values[((h * kw + w) * cin + i) * cout + o] as number;
+        for (let o = 0; o < cout; o++)
+          out[((o * cin + i) * kh + h) * kw + w] = values[((h * kw + w) * cin + i) * cout + o] as number;
   return { values: out, dims: [cout, cin, kh, kw] };
 }
 
@@ -73,7 +82,11 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
           name: `l${i}.conv`,
           inputs: [cur, w.name, b.name],
           outputs: [out],
-          attributes: [attr.ints('kernel_shape', [l.kernel, l.kernel]), attr.ints('pads', [pad, pad, pad, pad]), attr.ints('strides', [1, 1])],
+          attributes: [
+            attr.ints('kernel_shape', [l.kernel, l.kernel]),
+            attr.ints('pads', [pad, pad, pad, pad]),
+            attr.ints('strides', [1, 1]),
+          ],
         });
       }
       cur = out;
@@ -83,11 +96,23 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
         cur = r;
       }
     } else if (l.kind === 'maxpool') {
-      nodes.push({ opType: 'MaxPool', name: `l${i}.pool`, inputs: [cur], outputs: [out], attributes: [attr.ints('kernel_shape', [l.size, l.size]), attr.ints('strides', [l.size, l.size])] });
+      nodes.push({
+        opType: 'MaxPool',
+        name: `l${i}.pool`,
+        inputs: [cur],
+        outputs: [out],
+        attributes: [attr.ints('kernel_shape', [l.size, l.size]), attr.ints('strides', [l.size, l.size])],
+      });
       cur = out;
     } else {
       flattenedFrom = prevShape;
-      nodes.push({ opType: 'Flatten', name: `l${i}.flatten`, inputs: [cur], outputs: [out], attributes: [attr.int('axis', 1)] });
+      nodes.push({
+        opType: 'Flatten',
+        name: `l${i}.flatten`,
+        inputs: [cur],
+        outputs: [out],
+        attributes: [attr.int('axis', 1)],
+      });
       cur = out;
     }
     prevShape = shapes[i] as number[];
@@ -104,6 +129,10 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
       nodes,
     },
   });
-  model.metadataProps.push({ key: 'edgefleet.arch', value: arch.name }, { key: 'edgefleet.seed', value: String(info.seed) }, { key: 'edgefleet.epochs', value: String(info.epochs) });
+  model.metadataProps.push(
+    { key: 'edgefleet.arch', value: arch.name },
+    { key: 'edgefleet.seed', value: String(info.seed) },
+    { key: 'edgefleet.epochs', value: String(info.epochs) },
+  );
   return model;
 }

@@ -65,7 +65,9 @@ export async function trainArch(arch: ArchSpec, data: Dataset, opts: TrainOption
   const init = initParams(arch, opts.seed);
   // tfjs variable names are global per process; a run counter keeps concurrent trainings apart.
   const run = ++trainRuns;
-  const vars = init.map((p) => tf.variable(tf.tensor(p.values, [...p.shape]), true, `${arch.name}.${p.name}.run${run}`));
+  const vars = init.map((p) =>
+    tf.variable(tf.tensor(p.values, [...p.shape]), true, `${arch.name}.${p.name}.run${run}`),
+  );
   const baseLr = opts.learningRate ?? 0.001;
   const rng = createRng(deriveSeed(opts.seed, 'shuffle'));
   const augRng = createRng(deriveSeed(opts.seed, 'augment'));
@@ -98,7 +100,11 @@ export async function trainArch(arch: ArchSpec, data: Dataset, opts: TrainOption
       const loss = tf.tidy(() => {
         const x = tf.tensor2d(xb, [idx.length, 784]);
         const y = tf.oneHot(tf.tensor1d(yb, 'int32'), 10);
-        const l = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(arch, vars, x)) as tf.Scalar, true, vars);
+        const l = optimizer.minimize(
+          () => tf.losses.softmaxCrossEntropy(y, forward(arch, vars, x)) as tf.Scalar,
+          true,
+          vars,
+        );
         if (!l) throw new Error('optimizer returned no loss');
         return l;
       });
@@ -118,7 +124,12 @@ export async function trainArch(arch: ArchSpec, data: Dataset, opts: TrainOption
 }
 
 /** Logits [N,10] of `arch` with `params` on flat pixels, through TensorFlow.js. */
-export function predictArch(arch: ArchSpec, params: readonly ParamArray[], pixels: Float32Array, count: number): Float32Array {
+export function predictArch(
+  arch: ArchSpec,
+  params: readonly ParamArray[],
+  pixels: Float32Array,
+  count: number,
+): Float32Array {
   return tf.tidy(() => {
     const vars = params.map((p) => tf.tensor(p.values, [...p.shape]));
     return forward(arch, vars, tf.tensor2d(pixels, [count, 784])).dataSync() as Float32Array;

@@ -16,8 +16,16 @@ export interface ZooRecipe {
 
 /** The zoo: change a recipe, run `npm run zoo`, commit models/zoo/. */
 export const ZOO_RECIPES: Readonly<Record<'mnist-mlp' | 'mnist-cnn', ZooRecipe>> = Object.freeze({
-  'mnist-mlp': { arch: MNIST_MLP, floor: 0.96, train: { seed: 1, epochs: 30, batchSize: 64, learningRate: 0.001, lrDecay: 0.9, augmentShift: 2, backend: 'wasm' } },
-  'mnist-cnn': { arch: MNIST_CNN, floor: 0.975, train: { seed: 1, epochs: 20, batchSize: 64, learningRate: 0.001, lrDecay: 0.9, augmentShift: 1, backend: 'wasm' } },
+  'mnist-mlp': {
+    arch: MNIST_MLP,
+    floor: 0.96,
+    train: { seed: 1, epochs: 30, batchSize: 64, learningRate: 0.001, lrDecay: 0.9, augmentShift: 2, backend: 'wasm' },
+  },
+  'mnist-cnn': {
+    arch: MNIST_CNN,
+    floor: 0.975,
+    train: { seed: 1, epochs: 20, batchSize: 64, learningRate: 0.001, lrDecay: 0.9, augmentShift: 1, backend: 'wasm' },
+  },
 });
 
 export type ZooName = keyof typeof ZOO_RECIPES;
@@ -31,7 +39,12 @@ export interface ZooCard {
   readonly input: { readonly name: string; readonly dims: ReadonlyArray<number | string> };
   readonly output: { readonly name: string; readonly dims: ReadonlyArray<number | string> };
   /** Top-1 on the held-out test split, computed by onnxruntime on the exported file. */
-  readonly accuracy: { readonly split: 'test'; readonly top1: number; readonly correct: number; readonly count: number };
+  readonly accuracy: {
+    readonly split: 'test';
+    readonly top1: number;
+    readonly correct: number;
+    readonly count: number;
+  };
   /** Largest |ONNX − TensorFlow.js| logit difference over the test split. */
   readonly exportMaxAbsDiff: number;
   readonly training: {
@@ -57,7 +70,9 @@ export async function ortLogits(bytes: Uint8Array, data: Dataset): Promise<Float
   try {
     const input = Object.values(data.inputs)[0];
     if (!input || input.dtype !== 'float32') throw new TypeError('zoo data has one float32 input');
-    const out = await session.run({ [ZOO_INPUT]: { dtype: 'float32', dims: input.dims, data: input.data as Float32Array } });
+    const out = await session.run({
+      [ZOO_INPUT]: { dtype: 'float32', dims: input.dims, data: input.data as Float32Array },
+    });
     const logits = out[ZOO_OUTPUT];
     if (!logits || logits.dtype !== 'float32') throw new Error(`model has no float32 output ${ZOO_OUTPUT}`);
     return logits.data;
@@ -71,7 +86,10 @@ export async function ortLogits(bytes: Uint8Array, data: Dataset): Promise<Float
  * file reproduces TensorFlow.js's logits on the test split. Returns the model, its bytes
  * and its card; the caller writes them.
  */
-export async function buildZooModel(name: ZooName, onEpoch?: (s: EpochStat) => void): Promise<{ model: Model; bytes: Uint8Array; card: ZooCard }> {
+export async function buildZooModel(
+  name: ZooName,
+  onEpoch?: (s: EpochStat) => void,
+): Promise<{ model: Model; bytes: Uint8Array; card: ZooCard }> {
   const recipe = ZOO_RECIPES[name];
   const train = loadMnist({ split: 'train' });
   const result = await trainArch(recipe.arch, train, { ...recipe.train, ...(onEpoch ? { onEpoch } : {}) });
@@ -84,7 +102,8 @@ export async function buildZooModel(name: ZooName, onEpoch?: (s: EpochStat) => v
   const onnx = await ortLogits(bytes, test);
   const tfjs = predictArch(recipe.arch, result.params, test.inputs.input?.data as Float32Array, test.count);
   let maxDiff = 0;
-  for (let i = 0; i < onnx.length; i++) maxDiff = Math.max(maxDiff, Math.abs((onnx[i] as number) - (tfjs[i] as number)));
+  for (let i = 0; i < onnx.length; i++)
+    maxDiff = Math.max(maxDiff, Math.abs((onnx[i] as number) - (tfjs[i] as number)));
   const top1 = top1Accuracy(onnx, labels);
   const card: ZooCard = {
     name,

@@ -29,13 +29,25 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-function sendError(reply: FastifyReply, code: ErrorCode, message: string, details: Record<string, unknown> = {}): FastifyReply {
-  return reply.status(new EdgefleetError(code, message).status).type('application/json').send({ code, message, details });
+function sendError(
+  reply: FastifyReply,
+  code: ErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+): FastifyReply {
+  return reply
+    .status(new EdgefleetError(code, message).status)
+    .type('application/json')
+    .send({ code, message, details });
 }
 
 function validationError(where: string, error: z.ZodError): EdgefleetError {
   const issues = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
-  return new EdgefleetError('EF_ERR_API_VALIDATION', `invalid request ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  return new EdgefleetError(
+    'EF_ERR_API_VALIDATION',
+    `invalid request ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { issues },
+  );
 }
 
 function parsePart<S extends z.ZodType | undefined>(schema: S, value: unknown, where: string): unknown {
@@ -56,9 +68,14 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   });
   // Model uploads arrive as raw bytes; each route sets its own size limit.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
   const limiter = createRateLimiter(options.rateLimit, deps.now);
-  const requests = createLabelledCounter('edgefleet_api_requests_total', 'Admin API requests by method, route and status code.');
+  const requests = createLabelledCounter(
+    'edgefleet_api_requests_total',
+    'Admin API requests by method, route and status code.',
+  );
   deps.metrics.register(() => [requests.family()]);
   const auths = new WeakMap<FastifyRequest, RequestAuth>();
 
@@ -68,11 +85,27 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
     const check = bearer && options.enforceAuth ? deps.auth.verifyAdminToken(bearer) : null;
     // Rate-limit per token when it is valid, per address otherwise, so a bad-token flood is limited too.
     const waitMs = limiter.take(check?.ok ? `token:${check.tokenId}` : `ip:${request.ip}`);
-    if (waitMs > 0) throw new EdgefleetError('EF_ERR_API_RATE_LIMITED', `too many requests; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterS: Math.ceil(waitMs / 1000) });
+    if (waitMs > 0)
+      throw new EdgefleetError('EF_ERR_API_RATE_LIMITED', `too many requests; retry in ${Math.ceil(waitMs / 1000)} s`, {
+        retryAfterS: Math.ceil(waitMs / 1000),
+      });
     if (route.scope === 'public' || !options.enforceAuth) return void auths.set(request, { kind: 'open' });
-    if (!bearer) throw new EdgefleetError('EF_ERR_AUTH_MISSING', 'this route needs an admin token: send `Authorization: Bearer <token>` (create one with `edgefleet token create` on the server host)');
-    if (!check?.ok) throw new EdgefleetError('EF_ERR_AUTH_INVALID', 'the admin token is unknown, malformed or revoked; create a new one with `edgefleet token create`');
-    if (route.scope === 'admin' && check.scope !== 'admin') throw new EdgefleetError('EF_ERR_AUTH_FORBIDDEN', `this route needs an admin-scope token; token ${check.tokenId} is read-only`, { tokenId: check.tokenId });
+    if (!bearer)
+      throw new EdgefleetError(
+        'EF_ERR_AUTH_MISSING',
+        'this route needs an admin token: send `Authorization: Bearer <token>` (create one with `edgefleet token create` on the server host)',
+      );
+    if (!check?.ok)
+      throw new EdgefleetError(
+        'EF_ERR_AUTH_INVALID',
+        'the admin token is unknown, malformed or revoked; create a new one with `edgefleet token create`',
+      );
+    if (route.scope === 'admin' && check.scope !== 'admin')
+      throw new EdgefleetError(
+        'EF_ERR_AUTH_FORBIDDEN',
+        `this route needs an admin-scope token; token ${check.tokenId} is read-only`,
+        { tokenId: check.tokenId },
+      );
     auths.set(request, { kind: 'token', tokenId: check.tokenId, scope: check.scope });
   }
 
@@ -91,12 +124,16 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
       log.error({ route: route.url, issues: checked.error.issues.slice(0, 5) }, 'API response failed its schema');
       throw new EdgefleetError('EF_ERR_API_INTERNAL', 'the server produced an invalid response; see the server log');
     }
-    await reply.status(route.statusFor ? route.statusFor(checked.data) : route.status ?? 200).send(checked.data);
+    await reply.status(route.statusFor ? route.statusFor(checked.data) : (route.status ?? 200)).send(checked.data);
   }
 
   const routes: AnyRoute[] = [];
   const openApiRoute = rawRoute({
-    method: 'GET', url: '/openapi.json', tag: 'meta', scope: 'public', produces: 'application/json',
+    method: 'GET',
+    url: '/openapi.json',
+    tag: 'meta',
+    scope: 'public',
+    produces: 'application/json',
     summary: 'This OpenAPI 3.0 document, generated from the zod schemas in shared/.',
     async handle(_request, reply) {
       await reply.type('application/json').send(openApi);
@@ -123,24 +160,45 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
   }
 
   app.addHook('onResponse', async (request, reply) => {
-    requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    requests.inc({
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    });
   });
   app.setNotFoundHandler((request, reply) => {
-    sendError(reply, 'EF_ERR_API_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists the routes`, { method: request.method });
+    sendError(
+      reply,
+      'EF_ERR_API_NOT_FOUND',
+      `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists the routes`,
+      { method: request.method },
+    );
   });
   app.setErrorHandler((err: unknown, request, reply) => {
     if (isEdgefleetError(err)) {
-      if (err.code === 'EF_ERR_API_RATE_LIMITED') void reply.header('retry-after', String(err.details['retryAfterS'] ?? 1));
+      if (err.code === 'EF_ERR_API_RATE_LIMITED')
+        void reply.header('retry-after', String(err.details['retryAfterS'] ?? 1));
       return sendError(reply, err.code, err.message, { ...err.details });
     }
     const fastifyError = err as { statusCode?: number; code?: string; message?: string };
     // fastify's own 4xx (bad JSON, body too large, wrong content type) are request problems.
-    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    if (
+      typeof fastifyError.statusCode === 'number' &&
+      fastifyError.statusCode >= 400 &&
+      fastifyError.statusCode < 500
+    ) {
       if (fastifyError.statusCode === 413) {
         const limit = request.routeOptions.bodyLimit ?? options.bodyLimitBytes ?? 64 * 1024;
-        return sendError(reply, 'EF_ERR_API_TOO_LARGE', `the request body is larger than this route accepts (${limit} bytes)`, { limitBytes: limit });
+        return sendError(
+          reply,
+          'EF_ERR_API_TOO_LARGE',
+          `the request body is larger than this route accepts (${limit} bytes)`,
+          { limitBytes: limit },
+        );
       }
-      return sendError(reply, 'EF_ERR_API_VALIDATION', `invalid request: ${fastifyError.message ?? 'rejected'}`, { fastifyCode: fastifyError.code ?? null });
+      return sendError(reply, 'EF_ERR_API_VALIDATION', `invalid request: ${fastifyError.message ?? 'rejected'}`, {
+        fastifyCode: fastifyError.code ?? null,
+      });
     }
     log.error({ err, route: request.routeOptions.url }, 'API request failed');
     return sendError(reply, 'EF_ERR_API_INTERNAL', 'the request failed inside the server; see the server log');
@@ -155,7 +213,12 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
       } catch (err: unknown) {
         const errno = (err as NodeJS.ErrnoException).code;
         const hint = errno === 'EADDRINUSE' ? '; pick another --api-port (0 = any free port, -1 = no API)' : '';
-        throw new EdgefleetError('EF_ERR_API_LISTEN', `admin API cannot listen on ${host}:${port}: ${(err as Error).message}${hint}`, { port, host, errno: errno ?? null }, { cause: err });
+        throw new EdgefleetError(
+          'EF_ERR_API_LISTEN',
+          `admin API cannot listen on ${host}:${port}: ${(err as Error).message}${hint}`,
+          { port, host, errno: errno ?? null },
+          { cause: err },
+        );
       }
       const address = app.server.address();
       const bound = typeof address === 'object' && address ? address.port : port;

@@ -15,13 +15,29 @@ const BUILD_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
  * The server makes exactly one and shares it between the admin API and the control loop, so
  * the histogram counts every build, whoever asked for it.
  */
-export function createMeteredPlanner(o: { readonly store: Store; readonly dataDir: string; readonly now: () => number; readonly metrics: MetricsRegistry; readonly timedRuns?: number }): Planner {
-  const builds = createLabelledHistogram('edgefleet_compression_job_duration_seconds', 'Variant builds (compress + evaluate in a worker) by recipe precision and result, seconds.', BUILD_BUCKETS_S);
+export function createMeteredPlanner(o: {
+  readonly store: Store;
+  readonly dataDir: string;
+  readonly now: () => number;
+  readonly metrics: MetricsRegistry;
+  readonly timedRuns?: number;
+}): Planner {
+  const builds = createLabelledHistogram(
+    'edgefleet_compression_job_duration_seconds',
+    'Variant builds (compress + evaluate in a worker) by recipe precision and result, seconds.',
+    BUILD_BUCKETS_S,
+  );
   o.metrics.register(() => [builds.family()]);
   return createPlanner({
-    store: o.store, dataDir: o.dataDir, now: o.now,
+    store: o.store,
+    dataDir: o.dataDir,
+    now: o.now,
     ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
-    onBuild: (b) => builds.observe({ precision: b.precision, result: b.ok ? 'ok' : 'failed', compressed: String(b.compressed) }, b.durationMs / 1000),
+    onBuild: (b) =>
+      builds.observe(
+        { precision: b.precision, result: b.ok ? 'ok' : 'failed', compressed: String(b.compressed) },
+        b.durationMs / 1000,
+      ),
   });
 }
 
@@ -40,12 +56,37 @@ export function coreMetrics(sources: CoreMetricSources): () => MetricFamily[] {
   return () => {
     const perClass = summarizePresence(sources.devices.list());
     return [
-      { name: 'edgefleet_devices_online', help: 'Devices online now, per device class.', type: 'gauge', samples: perClass.map((c) => ({ labels: { class: c.deviceClass }, value: c.online })) },
-      { name: 'edgefleet_devices_registered', help: 'Devices registered (online or not), per device class.', type: 'gauge', samples: perClass.map((c) => ({ labels: { class: c.deviceClass }, value: c.total })) },
-      { name: 'edgefleet_messages_rejected_total', help: 'Inbound MQTT messages rejected, by reason.', type: 'counter', samples: Object.entries(sources.rejections()).map(([reason, value]) => ({ labels: { reason }, value })) },
+      {
+        name: 'edgefleet_devices_online',
+        help: 'Devices online now, per device class.',
+        type: 'gauge',
+        samples: perClass.map((c) => ({ labels: { class: c.deviceClass }, value: c.online })),
+      },
+      {
+        name: 'edgefleet_devices_registered',
+        help: 'Devices registered (online or not), per device class.',
+        type: 'gauge',
+        samples: perClass.map((c) => ({ labels: { class: c.deviceClass }, value: c.total })),
+      },
+      {
+        name: 'edgefleet_messages_rejected_total',
+        help: 'Inbound MQTT messages rejected, by reason.',
+        type: 'counter',
+        samples: Object.entries(sources.rejections()).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
       sources.refused.family(),
-      { name: 'edgefleet_enrollments_total', help: 'Enrollment requests answered, by outcome.', type: 'counter', samples: Object.entries(sources.enrollments()).map(([outcome, value]) => ({ labels: { outcome }, value })) },
-      { name: 'edgefleet_event_stream_clients', help: 'Open subscriptions to the fleet event bus (SSE clients and in-process listeners).', type: 'gauge', samples: [{ value: sources.events.listeners() }] },
+      {
+        name: 'edgefleet_enrollments_total',
+        help: 'Enrollment requests answered, by outcome.',
+        type: 'counter',
+        samples: Object.entries(sources.enrollments()).map(([outcome, value]) => ({ labels: { outcome }, value })),
+      },
+      {
+        name: 'edgefleet_event_stream_clients',
+        help: 'Open subscriptions to the fleet event bus (SSE clients and in-process listeners).',
+        type: 'gauge',
+        samples: [{ value: sources.events.listeners() }],
+      },
     ];
   };
 }
@@ -54,7 +95,15 @@ export function coreMetrics(sources: CoreMetricSources): () => MetricFamily[] {
 export function mqttTrafficMetrics(client: Pick<BrokerClient, 'traffic'>): () => MetricFamily[] {
   return () => {
     const t = client.traffic();
-    const samples = (direction: 'in' | 'out', by: Readonly<Record<string, number>>) => Object.entries(by).map(([channel, value]) => ({ labels: { direction, channel }, value }));
-    return [{ name: 'edgefleet_mqtt_messages_total', help: 'MQTT messages the server received (in) and published (out), by channel.', type: 'counter', samples: [...samples('in', t.received), ...samples('out', t.published)] }];
+    const samples = (direction: 'in' | 'out', by: Readonly<Record<string, number>>) =>
+      Object.entries(by).map(([channel, value]) => ({ labels: { direction, channel }, value }));
+    return [
+      {
+        name: 'edgefleet_mqtt_messages_total',
+        help: 'MQTT messages the server received (in) and published (out), by channel.',
+        type: 'counter',
+        samples: [...samples('in', t.received), ...samples('out', t.published)],
+      },
+    ];
   };
 }

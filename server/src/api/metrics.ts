@@ -46,7 +46,10 @@ function formatValue(value: number): string {
 /** One family as exposition text (HELP, TYPE, then one line per sample). */
 export function renderFamily(family: MetricFamily): string {
   if (!NAME.test(family.name)) throw new TypeError(`invalid metric name ${JSON.stringify(family.name)}`);
-  const lines = [`# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${family.name} ${family.type}`];
+  const lines = [
+    `# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`,
+    `# TYPE ${family.name} ${family.type}`,
+  ];
   for (const sample of family.samples) {
     const labels = Object.entries(sample.labels ?? {});
     const labelText = labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
@@ -60,7 +63,9 @@ export function createMetricsRegistry(onCollectorError?: (err: unknown) => void)
   return {
     register(collector) {
       collectors.add(collector);
-      return () => { collectors.delete(collector); };
+      return () => {
+        collectors.delete(collector);
+      };
     },
     render() {
       const parts: string[] = [];
@@ -91,7 +96,12 @@ export function createLabelledCounter(name: string, help: string): LabelledCount
       entry.value += by;
       values.set(key, entry);
     },
-    family: () => ({ name, help, type: 'counter', samples: [...values.values()].map((e) => ({ labels: e.labels, value: e.value })) }),
+    family: () => ({
+      name,
+      help,
+      type: 'counter',
+      samples: [...values.values()].map((e) => ({ labels: e.labels, value: e.value })),
+    }),
   };
 }
 
@@ -108,7 +118,9 @@ export function createLabelledHistogram(name: string, help: string, buckets: rea
     observe(labels, value) {
       const key = JSON.stringify(Object.entries(labels).sort());
       const entry = series.get(key) ?? { labels: { ...labels }, counts: buckets.map(() => 0), sum: 0, count: 0 };
-      buckets.forEach((le, i) => { if (value <= le) entry.counts[i] = (entry.counts[i] ?? 0) + 1; });
+      buckets.forEach((le, i) => {
+        if (value <= le) entry.counts[i] = (entry.counts[i] ?? 0) + 1;
+      });
       entry.sum += value;
       entry.count += 1;
       series.set(key, entry);
@@ -116,8 +128,14 @@ export function createLabelledHistogram(name: string, help: string, buckets: rea
     family() {
       const samples: MetricSample[] = [];
       for (const e of series.values()) {
-        buckets.forEach((le, i) => samples.push({ labels: { ...e.labels, le: String(le) }, value: e.counts[i] ?? 0, suffix: '_bucket' }));
-        samples.push({ labels: { ...e.labels, le: '+Inf' }, value: e.count, suffix: '_bucket' }, { labels: e.labels, value: e.sum, suffix: '_sum' }, { labels: e.labels, value: e.count, suffix: '_count' });
+        buckets.forEach((le, i) =>
+          samples.push({ labels: { ...e.labels, le: String(le) }, value: e.counts[i] ?? 0, suffix: '_bucket' }),
+        );
+        samples.push(
+          { labels: { ...e.labels, le: '+Inf' }, value: e.count, suffix: '_bucket' },
+          { labels: e.labels, value: e.sum, suffix: '_sum' },
+          { labels: e.labels, value: e.count, suffix: '_count' },
+        );
       }
       return { name, help, type: 'histogram', samples };
     },

@@ -12,7 +12,11 @@ export type RequestAuth =
   | { readonly kind: 'open' };
 
 /** Handlers may return the server's readonly records: the response schema checks them at run time anyway. */
-type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
 
 type Infer<S> = S extends z.ZodType ? z.output<S> : undefined;
 
@@ -41,7 +45,12 @@ interface RouteBase {
  * (and responses, so the OpenAPI document cannot drift from what is sent) and produce
  * `/openapi.json`.
  */
-export interface JsonRoute<P extends z.ZodType | undefined, Q extends z.ZodType | undefined, B extends z.ZodType | undefined, R extends z.ZodType> extends RouteBase {
+export interface JsonRoute<
+  P extends z.ZodType | undefined,
+  Q extends z.ZodType | undefined,
+  B extends z.ZodType | undefined,
+  R extends z.ZodType,
+> extends RouteBase {
   readonly kind: 'json';
   readonly params?: P;
   readonly query?: Q;
@@ -55,7 +64,9 @@ export interface JsonRoute<P extends z.ZodType | undefined, Q extends z.ZodType 
   readonly bodyLimitBytes?: number;
   /** Picks the status from the result instead (e.g. readiness answers 503 with the same body). */
   readonly statusFor?: (result: z.output<R>) => number;
-  handler(ctx: RouteContext<Infer<P>, Infer<Q>, Infer<B>>): Promise<DeepReadonly<z.input<R>>> | DeepReadonly<z.input<R>>;
+  handler(
+    ctx: RouteContext<Infer<P>, Infer<Q>, Infer<B>>,
+  ): Promise<DeepReadonly<z.input<R>>> | DeepReadonly<z.input<R>>;
 }
 
 /** A route that writes its own response (SSE stream, Prometheus text, the OpenAPI document). */
@@ -73,9 +84,12 @@ export type AnyJsonRoute = JsonRoute<any, any, any, z.ZodType>;
 export type AnyRoute = AnyJsonRoute | RawRoute;
 
 /** Identity function that makes TypeScript infer the route's schema types. */
-export function jsonRoute<P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined, R extends z.ZodType = z.ZodType>(
-  route: Omit<JsonRoute<P, Q, B, R>, 'kind'>,
-): AnyJsonRoute {
+export function jsonRoute<
+  P extends z.ZodType | undefined = undefined,
+  Q extends z.ZodType | undefined = undefined,
+  B extends z.ZodType | undefined = undefined,
+  R extends z.ZodType = z.ZodType,
+>(route: Omit<JsonRoute<P, Q, B, R>, 'kind'>): AnyJsonRoute {
   return { ...route, kind: 'json' } as AnyJsonRoute;
 }
 

@@ -1,6 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import {
-  deviceTopic, enrollTopic, isValidDeviceId, isValidEnrollId, parseEnrollTopic, parseTopic, SERVER_CHANNELS, TOPIC_PREFIX,
+  deviceTopic,
+  enrollTopic,
+  isValidDeviceId,
+  isValidEnrollId,
+  parseEnrollTopic,
+  parseTopic,
+  SERVER_CHANNELS,
+  TOPIC_PREFIX,
 } from '@edgefleet/shared';
 import { checkPublish, type PublishRejection } from '../broker/guard.js';
 import { createRateLimiter, type RateLimit } from './rate-limit.js';
@@ -71,7 +78,12 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
   const connects = createRateLimiter(options.connectLimit, options.now);
   const limits = { maxPayloadBytes: options.maxPayloadBytes };
 
-  function authenticateDevice(clientId: string, username: string, password: string, service: AuthService): ConnectDecision {
+  function authenticateDevice(
+    clientId: string,
+    username: string,
+    password: string,
+    service: AuthService,
+  ): ConnectDecision {
     // [MQTT-3.1.3-8] lets a server refuse a client id: a device connects as itself only.
     if (clientId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
     const check = service.verifyDevice(username, password);
@@ -79,11 +91,18 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
     return { ok: false, returnCode: check === 'revoked' ? 5 : 4, reason: check };
   }
 
-  function authenticateEnroll(clientId: string, username: string, password: string, service: AuthService): ConnectDecision {
+  function authenticateEnroll(
+    clientId: string,
+    username: string,
+    password: string,
+    service: AuthService,
+  ): ConnectDecision {
     if (clientId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
     if (enrollIdOfToken(password) !== username) return { ok: false, returnCode: 4, reason: 'invalid-token' };
     const check = service.checkEnrollToken(password);
-    return check.ok ? { ok: true, principal: { kind: 'enroll', enrollId: username } } : { ok: false, returnCode: 5, reason: check.reason };
+    return check.ok
+      ? { ok: true, principal: { kind: 'enroll', enrollId: username } }
+      : { ok: false, returnCode: 5, reason: check.reason };
   }
 
   return {
@@ -95,7 +114,8 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
           : { ok: false, returnCode: 4, reason: 'bad-server-credential' };
       }
       if (!auth) return { ok: true, principal: { kind: 'anonymous' } };
-      if (username === undefined || password === undefined) return { ok: false, returnCode: 4, reason: 'no-credentials' };
+      if (username === undefined || password === undefined)
+        return { ok: false, returnCode: 4, reason: 'no-credentials' };
       const secret = password.toString('utf8');
       if (isValidEnrollId(username)) return authenticateEnroll(clientId, username, secret, auth);
       if (!isValidDeviceId(username)) return { ok: false, returnCode: 4, reason: 'bad-username' };
@@ -106,9 +126,19 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
       if (topic.startsWith('$SYS')) return forbidden(topic, 'no client', null);
       const enroll = parseEnrollTopic(topic);
       if (enroll) {
-        if (payloadBytes > MAX_ENROLL_PAYLOAD_BYTES) return { reason: 'oversize', detail: `enrollment payload of ${payloadBytes} bytes exceeds ${MAX_ENROLL_PAYLOAD_BYTES}`, deviceId: null };
+        if (payloadBytes > MAX_ENROLL_PAYLOAD_BYTES)
+          return {
+            reason: 'oversize',
+            detail: `enrollment payload of ${payloadBytes} bytes exceeds ${MAX_ENROLL_PAYLOAD_BYTES}`,
+            deviceId: null,
+          };
         if (principal?.kind === 'server' && enroll.channel === 'enroll-reply') return null;
-        if (principal?.kind === 'enroll' && enroll.channel === 'enroll-request' && enroll.enrollId === principal.enrollId) return null;
+        if (
+          principal?.kind === 'enroll' &&
+          enroll.channel === 'enroll-request' &&
+          enroll.enrollId === principal.enrollId
+        )
+          return null;
         if (principal?.kind === 'anonymous' && enroll.channel === 'enroll-request') return null;
         return forbidden(topic, principal?.kind ?? 'unknown client', null);
       }
@@ -117,9 +147,12 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
       const parsed = parseTopic(topic);
       if (!parsed || !principal) return forbidden(topic, 'unknown client', parsed?.deviceId ?? null);
       switch (principal.kind) {
-        case 'server': return null;
-        case 'anonymous': return null;
-        case 'enroll': return forbidden(topic, `enrollment client ${principal.enrollId}`, parsed.deviceId);
+        case 'server':
+          return null;
+        case 'anonymous':
+          return null;
+        case 'enroll':
+          return forbidden(topic, `enrollment client ${principal.enrollId}`, parsed.deviceId);
         case 'device':
           if (parsed.deviceId === principal.deviceId && parsed.direction === 'device-to-server') return null;
           return forbidden(topic, `device ${principal.deviceId}`, principal.deviceId);
@@ -127,9 +160,12 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
     },
     authorizeSubscribe(principal, filter) {
       switch (principal.kind) {
-        case 'server': return true;
-        case 'anonymous': return !filter.startsWith('$SYS');
-        case 'enroll': return filter === enrollTopic(principal.enrollId, 'enroll-reply');
+        case 'server':
+          return true;
+        case 'anonymous':
+          return !filter.startsWith('$SYS');
+        case 'enroll':
+          return filter === enrollTopic(principal.enrollId, 'enroll-reply');
         case 'device': {
           const own = `${TOPIC_PREFIX}/devices/${principal.deviceId}`;
           // Wildcards only inside its own subtree; delivery is still narrowed by authorizeForward.
@@ -140,9 +176,12 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
     },
     authorizeForward(principal, topic) {
       switch (principal.kind) {
-        case 'server': return true;
-        case 'anonymous': return true;
-        case 'enroll': return topic === enrollTopic(principal.enrollId, 'enroll-reply');
+        case 'server':
+          return true;
+        case 'anonymous':
+          return true;
+        case 'enroll':
+          return topic === enrollTopic(principal.enrollId, 'enroll-reply');
         case 'device': {
           const parsed = parseTopic(topic);
           return parsed !== null && parsed.deviceId === principal.deviceId && parsed.direction === 'server-to-device';

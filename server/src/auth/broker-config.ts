@@ -57,7 +57,12 @@ export function writeMosquittoFiles(options: MosquittoFilesOptions): MosquittoFi
   const store = openStore({ dataDir: options.dataDir });
   try {
     const auth = createAuthService({ repo: store.auth, now: options.now ?? Date.now, random });
-    const lines = [mosquittoPasswordLine(SERVER_USERNAME, mosquittoPasswordHash(serverBrokerSecret(options.dataDir, random), random))];
+    const lines = [
+      mosquittoPasswordLine(
+        SERVER_USERNAME,
+        mosquittoPasswordHash(serverBrokerSecret(options.dataDir, random), random),
+      ),
+    ];
     const skipped: string[] = [];
     const devices = auth.activeCredentials();
     for (const credential of devices) {
@@ -74,13 +79,25 @@ export function writeMosquittoFiles(options: MosquittoFilesOptions): MosquittoFi
     writeFileSync(passwordFile, `${lines.join('\n')}\n`, { mode: 0o600 });
     chmodSync(passwordFile, 0o600);
     writeFileSync(aclFile, mosquittoAcl());
-    writeFileSync(confFile, mosquittoConf({
-      port: options.port ?? 1883, passwordFile, aclFile,
-      maxPacketBytes: Math.max(options.maxPayloadBytes ?? 256 * 1024, MAX_CHUNK_MESSAGE_BYTES) + 64 * 1024,
-      ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
-      ...(options.tls ? { tls: options.tls } : {}),
-    }));
-    return { passwordFile, aclFile, confFile, devices: devices.length - skipped.length, enrollTokens: tokens.length, skipped };
+    writeFileSync(
+      confFile,
+      mosquittoConf({
+        port: options.port ?? 1883,
+        passwordFile,
+        aclFile,
+        maxPacketBytes: Math.max(options.maxPayloadBytes ?? 256 * 1024, MAX_CHUNK_MESSAGE_BYTES) + 64 * 1024,
+        ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
+      }),
+    );
+    return {
+      passwordFile,
+      aclFile,
+      confFile,
+      devices: devices.length - skipped.length,
+      enrollTokens: tokens.length,
+      skipped,
+    };
   } finally {
     store.close();
   }

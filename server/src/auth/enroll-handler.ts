@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import {
-  encodeMessage, enrollRequestSchema, enrollTopic, parseEnrollTopic, PROTOCOL_VERSION,
-  type EnrollFailure, type EnrollReply,
+  encodeMessage,
+  enrollRequestSchema,
+  enrollTopic,
+  parseEnrollTopic,
+  PROTOCOL_VERSION,
+  type EnrollFailure,
+  type EnrollReply,
 } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import type { RejectionCounter } from '../registry/rejections.js';
@@ -33,12 +38,22 @@ export interface EnrollHandler {
  */
 export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandler {
   const { auth, logger: log, now } = options;
-  const counts: Record<'accepted' | EnrollFailure, number> = { accepted: 0, 'invalid-token': 0, expired: 0, exhausted: 0, revoked: 0, internal: 0 };
+  const counts: Record<'accepted' | EnrollFailure, number> = {
+    accepted: 0,
+    'invalid-token': 0,
+    expired: 0,
+    exhausted: 0,
+    revoked: 0,
+    internal: 0,
+  };
 
   function reply(enrollId: string, message: EnrollReply): void {
     counts[message.ok ? 'accepted' : message.reason] += 1;
-    options.publish(enrollTopic(enrollId, 'enroll-reply'), encodeMessage(message))
-      .catch((err: unknown) => log.warn({ enrollId, err: (err as Error).message }, 'enrollment reply not sent; the agent retries'));
+    options
+      .publish(enrollTopic(enrollId, 'enroll-reply'), encodeMessage(message))
+      .catch((err: unknown) =>
+        log.warn({ enrollId, err: (err as Error).message }, 'enrollment reply not sent; the agent retries'),
+      );
   }
 
   function refuse(enrollId: string, reason: EnrollFailure, message: string): void {
@@ -48,32 +63,65 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
 
   function handle(enrollId: string, payload: Buffer): void {
     if (payload.byteLength > MAX_ENROLL_PAYLOAD_BYTES) {
-      options.rejections.record({ reason: 'oversize', detail: `enrollment request of ${payload.byteLength} bytes`, deviceId: null, clientId: enrollId });
+      options.rejections.record({
+        reason: 'oversize',
+        detail: `enrollment request of ${payload.byteLength} bytes`,
+        deviceId: null,
+        clientId: enrollId,
+      });
       return refuse(enrollId, 'invalid-token', `request larger than ${MAX_ENROLL_PAYLOAD_BYTES} bytes`);
     }
     let json: unknown;
     try {
       json = JSON.parse(payload.toString('utf8'));
     } catch {
-      options.rejections.record({ reason: 'malformed-json', detail: 'enrollment request is not JSON', deviceId: null, clientId: enrollId });
+      options.rejections.record({
+        reason: 'malformed-json',
+        detail: 'enrollment request is not JSON',
+        deviceId: null,
+        clientId: enrollId,
+      });
       return refuse(enrollId, 'invalid-token', 'request is not JSON');
     }
     const parsed = enrollRequestSchema.safeParse(json);
     if (!parsed.success) {
-      options.rejections.record({ reason: 'schema', detail: z.prettifyError(parsed.error), deviceId: null, clientId: enrollId });
-      return refuse(enrollId, 'invalid-token', `request does not match enroll-request: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`);
+      options.rejections.record({
+        reason: 'schema',
+        detail: z.prettifyError(parsed.error),
+        deviceId: null,
+        clientId: enrollId,
+      });
+      return refuse(
+        enrollId,
+        'invalid-token',
+        `request does not match enroll-request: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+      );
     }
     const request = parsed.data;
     if (request.enrollId !== enrollId || enrollIdOfToken(request.token) !== enrollId) {
       return refuse(enrollId, 'invalid-token', 'the token does not belong to this enrollment topic');
     }
     const result = auth.enroll(request.token, request.requestedDeviceId);
-    if (!('deviceId' in result)) return refuse(enrollId, result.reason, `enrollment token ${result.reason}; ask the fleet admin for a new one (edgefleet enroll-token create)`);
-    log.info({ enrollId, deviceId: result.deviceId, deviceClass: result.deviceClass, enrollTokenId: result.enrollTokenId }, 'device enrolled');
+    if (!('deviceId' in result))
+      return refuse(
+        enrollId,
+        result.reason,
+        `enrollment token ${result.reason}; ask the fleet admin for a new one (edgefleet enroll-token create)`,
+      );
+    log.info(
+      { enrollId, deviceId: result.deviceId, deviceClass: result.deviceClass, enrollTokenId: result.enrollTokenId },
+      'device enrolled',
+    );
     reply(enrollId, {
-      type: 'enroll-reply', v: PROTOCOL_VERSION, enrollId, ok: true,
-      deviceId: result.deviceId, deviceClass: result.deviceClass, secret: result.secret,
-      signingKeys: [...options.signingKeys()], sentAt: now(),
+      type: 'enroll-reply',
+      v: PROTOCOL_VERSION,
+      enrollId,
+      ok: true,
+      deviceId: result.deviceId,
+      deviceClass: result.deviceClass,
+      secret: result.secret,
+      signingKeys: [...options.signingKeys()],
+      sentAt: now(),
     });
   }
 

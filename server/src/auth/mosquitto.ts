@@ -13,7 +13,11 @@ export const MOSQUITTO_PBKDF2_ITERATIONS = 1000;
  * The `$7$…` hash of a password. Computed when a credential is issued and stored beside our
  * own sha256, because the password file cannot be rebuilt later from the sha256 alone.
  */
-export function mosquittoPasswordHash(password: string, random: RandomBytes = systemRandomBytes, iterations = MOSQUITTO_PBKDF2_ITERATIONS): string {
+export function mosquittoPasswordHash(
+  password: string,
+  random: RandomBytes = systemRandomBytes,
+  iterations = MOSQUITTO_PBKDF2_ITERATIONS,
+): string {
   const salt = random(12);
   const hash = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, 64, 'sha512');
   return `$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
@@ -21,7 +25,8 @@ export function mosquittoPasswordHash(password: string, random: RandomBytes = sy
 
 /** One password-file line. */
 export function mosquittoPasswordLine(user: string, hash: string): string {
-  if (user.includes(':') || /\s/.test(user)) throw new TypeError(`user name ${JSON.stringify(user)} cannot appear in a mosquitto password file`);
+  if (user.includes(':') || /\s/.test(user))
+    throw new TypeError(`user name ${JSON.stringify(user)} cannot appear in a mosquitto password file`);
   return `${user}:${hash}`;
 }
 
@@ -29,7 +34,13 @@ export function mosquittoPasswordLine(user: string, hash: string): string {
 export function mosquittoPasswordMatches(line: string, password: string): boolean {
   const match = /^[^:]+:\$7\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(line);
   if (!match) return false;
-  const hash = pbkdf2Sync(Buffer.from(password, 'utf8'), Buffer.from(match[2] as string, 'base64'), Number(match[1]), 64, 'sha512');
+  const hash = pbkdf2Sync(
+    Buffer.from(password, 'utf8'),
+    Buffer.from(match[2] as string, 'base64'),
+    Number(match[1]),
+    64,
+    'sha512',
+  );
   return hash.toString('base64') === match[3];
 }
 

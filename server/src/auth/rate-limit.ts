@@ -9,14 +9,18 @@ export interface RateLimiter {
   take(key: string): number;
 }
 
-interface Bucket { tokens: number; at: number }
+interface Bucket {
+  tokens: number;
+  at: number;
+}
 
 /**
  * Token buckets per key (IP address, admin token id), with an injected clock. Idle buckets
  * are forgotten once the map grows, so a stream of new addresses cannot grow it unbounded.
  */
 export function createRateLimiter(limit: RateLimit, now: () => number, maxKeys = 10_000): RateLimiter {
-  if (!(limit.burst >= 1) || !(limit.ratePerS > 0)) throw new RangeError(`rate limit needs burst >= 1 and ratePerS > 0, got ${JSON.stringify(limit)}`);
+  if (!(limit.burst >= 1) || !(limit.ratePerS > 0))
+    throw new RangeError(`rate limit needs burst >= 1 and ratePerS > 0, got ${JSON.stringify(limit)}`);
   const buckets = new Map<string, Bucket>();
   const refill = (bucket: Bucket, t: number) => {
     bucket.tokens = Math.min(limit.burst, bucket.tokens + ((t - bucket.at) / 1000) * limit.ratePerS);

@@ -14,7 +14,12 @@ export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial 
     try {
       return readFileSync(path);
     } catch (err: unknown) {
-      throw new EdgefleetError('EF_ERR_TLS_CONFIG', `cannot read TLS ${what} ${path}: ${(err as Error).message}; check tls.${what === 'certificate' ? 'certFile' : 'keyFile'}`, { path }, { cause: err });
+      throw new EdgefleetError(
+        'EF_ERR_TLS_CONFIG',
+        `cannot read TLS ${what} ${path}: ${(err as Error).message}; check tls.${what === 'certificate' ? 'certFile' : 'keyFile'}`,
+        { path },
+        { cause: err },
+      );
     }
   };
   const material = { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') };
@@ -22,7 +27,12 @@ export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial 
     // Fails on malformed PEM and on a key that does not belong to the certificate.
     createSecureContext(material);
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_TLS_CONFIG', `TLS certificate ${certFile} and key ${keyFile} cannot be used together: ${(err as Error).message}`, { certFile, keyFile }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_TLS_CONFIG',
+      `TLS certificate ${certFile} and key ${keyFile} cannot be used together: ${(err as Error).message}`,
+      { certFile, keyFile },
+      { cause: err },
+    );
   }
   return material;
 }

@@ -38,7 +38,10 @@ export interface MqttTraffic {
   readonly published: Readonly<Record<string, number>>;
 }
 
-interface TrafficCounts { readonly received: Record<string, number>; readonly published: Record<string, number> }
+interface TrafficCounts {
+  readonly received: Record<string, number>;
+  readonly published: Record<string, number>;
+}
 
 /**
  * Counts messages per channel, in total and per device: operators read them as metrics, and
@@ -48,7 +51,9 @@ interface TrafficCounts { readonly received: Record<string, number>; readonly pu
 function createTrafficCounter() {
   const total: TrafficCounts = { received: {}, published: {} };
   const perDevice = new Map<string, TrafficCounts>();
-  const bump = (into: Record<string, number>, channel: string): void => { into[channel] = (into[channel] ?? 0) + 1; };
+  const bump = (into: Record<string, number>, channel: string): void => {
+    into[channel] = (into[channel] ?? 0) + 1;
+  };
   const copy = (c: TrafficCounts): MqttTraffic => ({ received: { ...c.received }, published: { ...c.published } });
   return {
     count(direction: keyof TrafficCounts, topic: string): void {
@@ -57,11 +62,17 @@ function createTrafficCounter() {
       bump(total[direction], channel);
       if (!parsed) return;
       let mine = perDevice.get(parsed.deviceId);
-      if (!mine) { mine = { received: {}, published: {} }; perDevice.set(parsed.deviceId, mine); }
+      if (!mine) {
+        mine = { received: {}, published: {} };
+        perDevice.set(parsed.deviceId, mine);
+      }
       bump(mine[direction], channel);
     },
     total: (): MqttTraffic => copy(total),
-    device: (deviceId: string): MqttTraffic | null => { const c = perDevice.get(deviceId); return c ? copy(c) : null; },
+    device: (deviceId: string): MqttTraffic | null => {
+      const c = perDevice.get(deviceId);
+      return c ? copy(c) : null;
+    },
   };
 }
 
@@ -104,7 +115,12 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   try {
     client = await connectAsync(options.url, mqttOptions, false);
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_BROKER_CONNECT', `cannot connect to MQTT broker ${redactUrl(options.url)}: ${(err as Error).message}; check that it runs and the URL is right`, { url: redactUrl(options.url) }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_BROKER_CONNECT',
+      `cannot connect to MQTT broker ${redactUrl(options.url)}: ${(err as Error).message}; check that it runs and the URL is right`,
+      { url: redactUrl(options.url) },
+      { cause: err },
+    );
   }
   const handlers = new Set<MessageHandler>();
   const traffic = createTrafficCounter();
@@ -127,12 +143,19 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   return {
     async publish(topic, payload, publishOptions = {}) {
       traffic.count('published', topic);
-      await client.publishAsync(topic, payload, { qos: publishOptions.qos ?? 1, retain: publishOptions.retain ?? false });
+      await client.publishAsync(topic, payload, {
+        qos: publishOptions.qos ?? 1,
+        retain: publishOptions.retain ?? false,
+      });
     },
     async subscribe(filters, qos = 1) {
       const granted = await client.subscribeAsync([...filters], { qos });
       const refused = granted.filter((g) => g.qos === 128);
-      if (refused.length > 0) throw new EdgefleetError('EF_ERR_BROKER_CONNECT', `broker refused subscriptions ${refused.map((g) => g.topic).join(', ')}; check its ACLs`);
+      if (refused.length > 0)
+        throw new EdgefleetError(
+          'EF_ERR_BROKER_CONNECT',
+          `broker refused subscriptions ${refused.map((g) => g.topic).join(', ')}; check its ACLs`,
+        );
     },
     onMessage(handler) {
       handlers.add(handler);

@@ -54,8 +54,18 @@ function listen(server: TcpServer, port: number, host: string): Promise<number> 
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
-      const hint = err.code === 'EADDRINUSE' ? ' (another MQTT broker, e.g. mosquitto, may be running; pick another --port or use --broker)' : '';
-      reject(new EdgefleetError('EF_ERR_BROKER_LISTEN', `embedded broker cannot listen on ${host}:${port}: ${err.message}${hint}`, { port, host, errno: err.code ?? null }, { cause: err }));
+      const hint =
+        err.code === 'EADDRINUSE'
+          ? ' (another MQTT broker, e.g. mosquitto, may be running; pick another --port or use --broker)'
+          : '';
+      reject(
+        new EdgefleetError(
+          'EF_ERR_BROKER_LISTEN',
+          `embedded broker cannot listen on ${host}:${port}: ${err.message}${hint}`,
+          { port, host, errno: err.code ?? null },
+          { cause: err },
+        ),
+      );
     };
     const onListening = () => {
       server.off('error', onError);
@@ -72,7 +82,8 @@ function guardOptions(options: EmbeddedBrokerOptions): Partial<AedesOptions> {
   if (max === undefined) return {};
   return {
     authorizePublish(client, packet, callback) {
-      const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.byteLength;
+      const payloadBytes =
+        typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.byteLength;
       const rejection = checkPublish(packet.topic, payloadBytes, { maxPayloadBytes: max });
       if (!rejection) return callback(null);
       options.onReject?.({ ...rejection, clientId: client?.id ?? null });
@@ -106,8 +117,13 @@ function accessOptions(options: EmbeddedBrokerOptions, principals: WeakMap<Clien
       callback(Object.assign(new Error('not authorized'), { returnCode: decision.returnCode }), false);
     },
     authorizePublish(client, packet, callback) {
-      const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.byteLength;
-      const rejection = access.authorizePublish(client ? principals.get(client) ?? null : null, packet.topic, payloadBytes);
+      const payloadBytes =
+        typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.byteLength;
+      const rejection = access.authorizePublish(
+        client ? (principals.get(client) ?? null) : null,
+        packet.topic,
+        payloadBytes,
+      );
       if (!rejection) return callback(null);
       options.onReject?.({ ...rejection, clientId: client?.id ?? null });
       callback(new Error(`${rejection.reason}: ${rejection.detail}`));
@@ -146,7 +162,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   });
   aedes.on('clientError', (client, err) => log?.debug({ clientId: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => log?.debug({ err: err.message }, 'connection error'));
-  aedes.on('keepaliveTimeout', (client) => log?.info({ clientId: client.id }, 'client keepalive expired; publishing its last will'));
+  aedes.on('keepaliveTimeout', (client) =>
+    log?.info({ clientId: client.id }, 'client keepalive expired; publishing its last will'),
+  );
   const server = options.tls
     ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, (socket) => aedes.handle(socket))
     : createTcpServer((socket) => aedes.handle(socket));

@@ -19,11 +19,20 @@ export interface PublishLimits {
  */
 export function checkPublish(topic: string, payloadBytes: number, limits: PublishLimits): PublishRejection | null {
   const parsed = parseTopic(topic);
-  if (!parsed) return { reason: 'bad-topic', detail: `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`, deviceId: null };
+  if (!parsed)
+    return {
+      reason: 'bad-topic',
+      detail: `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`,
+      deviceId: null,
+    };
   // One rule for broker and decoder: only `chunks` may exceed the ordinary limit [EF-PROTO 5].
   const max = maxPayloadBytesFor(parsed.channel, limits.maxPayloadBytes);
   if (payloadBytes > max) {
-    return { reason: 'oversize', detail: `payload of ${payloadBytes} bytes on ${parsed.channel} exceeds the limit of ${max}`, deviceId: parsed.deviceId };
+    return {
+      reason: 'oversize',
+      detail: `payload of ${payloadBytes} bytes on ${parsed.channel} exceeds the limit of ${max}`,
+      deviceId: parsed.deviceId,
+    };
   }
   return null;
 }

@@ -57,15 +57,26 @@ function fileLayer(path: string): Layer {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_CONFIG_FILE', `cannot read config file ${path}: ${(err as Error).message}; check the path given to --config or ${CONFIG_FILE_ENV_VAR}`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_FILE',
+      `cannot read config file ${path}: ${(err as Error).message}; check the path given to --config or ${CONFIG_FILE_ENV_VAR}`,
+      { path },
+      { cause: err },
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_CONFIG_FILE', `config file ${path} is not valid JSON: ${(err as Error).message}`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_FILE',
+      `config file ${path} is not valid JSON: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
   }
-  if (!isPlainObject(parsed)) throw new EdgefleetError('EF_ERR_CONFIG_FILE', `config file ${path} must hold a JSON object`, { path });
+  if (!isPlainObject(parsed))
+    throw new EdgefleetError('EF_ERR_CONFIG_FILE', `config file ${path} must hold a JSON object`, { path });
   return parsed;
 }
 
@@ -96,15 +107,15 @@ export function formatConfigIssues(error: z.ZodError): string[] {
 export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig {
   const env = options.env ?? {};
   const filePath = options.configFile ?? env[CONFIG_FILE_ENV_VAR];
-  const merged = mergeLayers(
-    filePath ? fileLayer(filePath) : {},
-    envLayer(env),
-    flagLayer(options.flags ?? {}),
-  );
+  const merged = mergeLayers(filePath ? fileLayer(filePath) : {}, envLayer(env), flagLayer(options.flags ?? {}));
   const result = serverConfigSchema.safeParse(merged);
   if (!result.success) {
     const problems = formatConfigIssues(result.error);
-    throw new EdgefleetError('EF_ERR_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}\nfix the flags, EDGEFLEET_* variables or config file named above`, { problems });
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_INVALID',
+      `invalid configuration:\n  ${problems.join('\n  ')}\nfix the flags, EDGEFLEET_* variables or config file named above`,
+      { problems },
+    );
   }
   return deepFreeze(result.data);
 }

@@ -15,15 +15,13 @@ function numeric<T extends z.ZodNumber>(schema: T) {
 
 const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
-const brokerUrlSchema = z
-  .string()
-  .refine((value) => {
-    try {
-      return ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:'].includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, 'broker must be a URL such as mqtt://host:1883');
+const brokerUrlSchema = z.string().refine((value) => {
+  try {
+    return ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, 'broker must be a URL such as mqtt://host:1883');
 
 /**
  * The control server's whole configuration. Parsed once (env < config file < flags, over
@@ -47,7 +45,13 @@ export const serverConfigSchema = z.strictObject({
    */
   drainTimeoutMs: numeric(z.number().int().positive().max(600_000)).default(15_000),
   /** Largest accepted payload for ordinary messages, in bytes. Default 262144 (256 KiB). */
-  maxPayloadBytes: numeric(z.number().int().min(1024).max(64 * 1024 * 1024)).default(DEFAULT_MAX_PAYLOAD_BYTES),
+  maxPayloadBytes: numeric(
+    z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024),
+  ).default(DEFAULT_MAX_PAYLOAD_BYTES),
   presence: z
     .strictObject({
       /**
@@ -64,7 +68,13 @@ export const serverConfigSchema = z.strictObject({
   /** Interface the admin API listens on. Default `0.0.0.0`. */
   apiHost: z.string().min(1).default('0.0.0.0'),
   /** Largest ONNX model `POST /v1/models` accepts, bytes. Default 268435456 (256 MiB). */
-  apiMaxModelBytes: numeric(z.number().int().min(1024).max(2 * 1024 * 1024 * 1024)).default(256 * 1024 * 1024),
+  apiMaxModelBytes: numeric(
+    z
+      .number()
+      .int()
+      .min(1024)
+      .max(2 * 1024 * 1024 * 1024),
+  ).default(256 * 1024 * 1024),
   /**
    * TLS for the embedded broker (mqtts on `port`) and the admin API (https). Give both
    * files (PEM) or neither. Default: none (plain TCP and HTTP).
@@ -77,7 +87,10 @@ export const serverConfigSchema = z.strictObject({
       keyFile: z.string().min(1).nullable().default(null),
     })
     .prefault({})
-    .refine((tls) => (tls.certFile === null) === (tls.keyFile === null), 'give both tls.certFile and tls.keyFile, or neither'),
+    .refine(
+      (tls) => (tls.certFile === null) === (tls.keyFile === null),
+      'give both tls.certFile and tls.keyFile, or neither',
+    ),
   auth: z
     .strictObject({
       /**
@@ -85,7 +98,9 @@ export const serverConfigSchema = z.strictObject({
        * embedded broker. Default true. false restores an open broker and API: only for
        * tests and throw-away demos on a trusted machine.
        */
-      enabled: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+      enabled: z
+        .preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean())
+        .default(true),
       /** Admin API requests per token (or per address without one): burst size. Default 100. */
       apiBurst: numeric(z.number().int().min(1)).default(100),
       /** …refilled at this rate per second. Default 20. */
@@ -99,7 +114,9 @@ export const serverConfigSchema = z.strictObject({
   control: z
     .strictObject({
       /** Run the closed loop (observe → decide → act) in the server. Default true. */
-      enabled: z.preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+      enabled: z
+        .preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean())
+        .default(true),
       /** Seconds between control ticks (1–3600); breach events reconcile at once in between. Default 30. */
       tickSeconds: numeric(z.number().int().min(1).max(3600)).default(30),
       /** The loop's policy (hysteresis, cooldown, caps…; see server/src/control/policy.ts). Default: every field's default. */

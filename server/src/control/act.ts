@@ -18,7 +18,13 @@ import type { ControlAction, Decision } from './model.js';
 
 /** What one action led to, stored with the decision. */
 export type ActionOutcome =
-  | { readonly action: string; readonly status: 'done'; readonly rolloutId?: string; readonly planId?: number; readonly chosen?: string | null }
+  | {
+      readonly action: string;
+      readonly status: 'done';
+      readonly rolloutId?: string;
+      readonly planId?: number;
+      readonly chosen?: string | null;
+    }
   | { readonly action: string; readonly status: 'skipped'; readonly why: string }
   | { readonly action: string; readonly status: 'error'; readonly error: string };
 
@@ -43,7 +49,11 @@ function manifestBudgets(store: Store, deviceClass: string): NonNullable<Manifes
   const b = row ? (row.plan as { budgets?: Parameters<typeof budgetsFromClass>[0] }).budgets : undefined;
   if (!b) return undefined;
   const t = budgetsFromClass(b);
-  return { ...(t.latencyP95Ms === undefined ? {} : { latencyP95Ms: t.latencyP95Ms }), ...(t.powerW === undefined ? {} : { powerW: t.powerW }), ...(t.minAccuracy === undefined ? {} : { minAccuracy: t.minAccuracy }) };
+  return {
+    ...(t.latencyP95Ms === undefined ? {} : { latencyP95Ms: t.latencyP95Ms }),
+    ...(t.powerW === undefined ? {} : { powerW: t.powerW }),
+    ...(t.minAccuracy === undefined ? {} : { minAccuracy: t.minAccuracy }),
+  };
 }
 
 export function createActor(options: ActOptions): Actor {
@@ -51,25 +61,42 @@ export function createActor(options: ActOptions): Actor {
 
   async function artifactOf(sha: string): Promise<{ sha256: string } | { bytes: Uint8Array }> {
     if (store.rollouts.getArtifact(sha)) return { sha256: sha };
-    const row = store.planner.listPlans().flatMap((p) => store.planner.listVariants(p.modelSha)).find((v) => v.artifactSha === sha && v.artifactPath !== null);
-    if (!row?.artifactPath) throw new Error(`variant ${sha.slice(0, 12)} is neither in the artifact store nor among the planner's variants`);
+    const row = store.planner
+      .listPlans()
+      .flatMap((p) => store.planner.listVariants(p.modelSha))
+      .find((v) => v.artifactSha === sha && v.artifactPath !== null);
+    if (!row?.artifactPath)
+      throw new Error(`variant ${sha.slice(0, 12)} is neither in the artifact store nor among the planner's variants`);
     return { bytes: await readFile(join(options.dataDir, row.artifactPath)) };
   }
 
   async function run(decision: Decision, action: ControlAction): Promise<ActionOutcome> {
     if (action.kind === 'alert') {
       log.warn({ deviceClass: action.deviceClass, decisionId: decision.id }, action.message);
-      options.events?.publish({ type: 'control.alert', decisionId: decision.id, deviceClass: action.deviceClass, severity: action.severity, message: action.message });
+      options.events?.publish({
+        type: 'control.alert',
+        decisionId: decision.id,
+        deviceClass: action.deviceClass,
+        severity: action.severity,
+        message: action.message,
+      });
       return { action: action.id, status: 'done' };
     }
     if (action.kind === 'replan') {
-      const stored = await options.planner.plan({ model: action.modelSha, deviceClass: action.deviceClass, recipes: action.recipes, speedModelOverride: { ratio: action.ratio, label: action.label } });
+      const stored = await options.planner.plan({
+        model: action.modelSha,
+        deviceClass: action.deviceClass,
+        recipes: action.recipes,
+        speedModelOverride: { ratio: action.ratio, label: action.label },
+      });
       return { action: action.id, status: 'done', planId: stored.id, chosen: stored.plan.chosen };
     }
-    if (store.control.state(action.deviceClass)?.desiredHash === action.desiredHash) return { action: action.id, status: 'skipped', why: 'this desired state was already carried out' };
+    if (store.control.state(action.deviceClass)?.desiredHash === action.desiredHash)
+      return { action: action.id, status: 'skipped', why: 'this desired state was already carried out' };
     const budgets = manifestBudgets(store, action.deviceClass);
     const status = await options.rollouts.start({
-      deviceClass: action.deviceClass, artifact: await artifactOf(action.artifactSha),
+      deviceClass: action.deviceClass,
+      artifact: await artifactOf(action.artifactSha),
       variantId: `v-${action.recipe.replace(/[^A-Za-z0-9_.:@-]/g, '-').slice(0, 40)}-${action.artifactSha.slice(0, 8)}`,
       golden: options.goldenFor(action.deviceClass),
       ...(budgets === undefined ? {} : { budgets }),
@@ -82,12 +109,34 @@ export function createActor(options: ActOptions): Actor {
   return async (decision) => {
     const prev = store.control.state(decision.deviceClass);
     store.control.record(
-      decision.record ? { id: decision.id, deviceClass: decision.deviceClass, at: decision.at, kind: decision.kind, reason: decision.reason, budgets: decision.budgets, summary: decision.summary, actions: decision.actions } : null,
-      { deviceClass: decision.deviceClass, memory: decision.memory, desiredHash: prev?.desiredHash ?? null, updatedAt: decision.at },
+      decision.record
+        ? {
+            id: decision.id,
+            deviceClass: decision.deviceClass,
+            at: decision.at,
+            kind: decision.kind,
+            reason: decision.reason,
+            budgets: decision.budgets,
+            summary: decision.summary,
+            actions: decision.actions,
+          }
+        : null,
+      {
+        deviceClass: decision.deviceClass,
+        memory: decision.memory,
+        desiredHash: prev?.desiredHash ?? null,
+        updatedAt: decision.at,
+      },
     );
     if (decision.record) {
       log.info({ deviceClass: decision.deviceClass, kind: decision.kind, decisionId: decision.id }, decision.reason);
-      options.events?.publish({ type: 'control.decision', decisionId: decision.id, deviceClass: decision.deviceClass, kind: decision.kind, reason: decision.reason });
+      options.events?.publish({
+        type: 'control.decision',
+        decisionId: decision.id,
+        deviceClass: decision.deviceClass,
+        kind: decision.kind,
+        reason: decision.reason,
+      });
     }
     const outcomes: ActionOutcome[] = [];
     for (const action of decision.actions) {

@@ -5,7 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import type { ControlPolicy } from './policy.js';
-import type { ClassSnapshot, ControlAction, ControlBudget, ControlMemory, Decision, DecisionKind, DeviceObservation, PlanMember, SnapshotSummary } from './model.js';
+import type {
+  ClassSnapshot,
+  ControlAction,
+  ControlBudget,
+  ControlMemory,
+  Decision,
+  DecisionKind,
+  DeviceObservation,
+  PlanMember,
+  SnapshotSummary,
+} from './model.js';
 import { chooseFitting, chooseMoreAccurate, currentMember, latencyRatio } from './select.js';
 
 const HOUR_MS = 3_600_000;
@@ -19,7 +29,10 @@ export function desiredHashOf(deviceClass: string, artifactSha: string, deviceId
 }
 
 /** Budgets breached by at least `fraction` of `devices`, with each budget's fraction. */
-function breachedBudgets(devices: readonly DeviceObservation[], fraction: number): { budgets: ControlBudget[]; fractions: Partial<Record<ControlBudget, number>> } {
+function breachedBudgets(
+  devices: readonly DeviceObservation[],
+  fraction: number,
+): { budgets: ControlBudget[]; fractions: Partial<Record<ControlBudget, number>> } {
   const fractions: Partial<Record<ControlBudget, number>> = {};
   const budgets: ControlBudget[] = [];
   for (const b of BUDGETS) {
@@ -32,7 +45,12 @@ function breachedBudgets(devices: readonly DeviceObservation[], fraction: number
 }
 
 /** Which devices are judged: the class, or the throttled cohort when the breach is confined to it. */
-interface Scope { readonly devices: readonly DeviceObservation[]; readonly cohort: string | null; readonly budgets: ControlBudget[]; readonly fractions: Partial<Record<ControlBudget, number>> }
+interface Scope {
+  readonly devices: readonly DeviceObservation[];
+  readonly cohort: string | null;
+  readonly budgets: ControlBudget[];
+  readonly fractions: Partial<Record<ControlBudget, number>>;
+}
 
 function scopeOf(s: ClassSnapshot, policy: ControlPolicy): Scope {
   const whole = breachedBudgets(s.devices, policy.breachFraction);
@@ -40,9 +58,12 @@ function scopeOf(s: ClassSnapshot, policy: ControlPolicy): Scope {
   const throttled = s.devices.filter((d) => d.throttled);
   const breaching = s.devices.filter((d) => d.breaches.length > 0);
   const confined = breaching.length > 0 && breaching.every((d) => d.throttled);
-  if (!confined || throttled.length / Math.max(1, s.devices.length) > policy.cohorts.maxFraction) return { devices: s.devices, cohort: null, ...whole };
+  if (!confined || throttled.length / Math.max(1, s.devices.length) > policy.cohorts.maxFraction)
+    return { devices: s.devices, cohort: null, ...whole };
   const part = breachedBudgets(throttled, policy.breachFraction);
-  return part.budgets.length > 0 ? { devices: throttled, cohort: 'throttled', ...part } : { devices: s.devices, cohort: null, ...whole };
+  return part.budgets.length > 0
+    ? { devices: throttled, cohort: 'throttled', ...part }
+    : { devices: s.devices, cohort: null, ...whole };
 }
 
 function summarize(s: ClassSnapshot, scope: Scope, current: PlanMember | null, ratio: number | null): SnapshotSummary {
@@ -58,7 +79,12 @@ function summarize(s: ClassSnapshot, scope: Scope, current: PlanMember | null, r
   };
 }
 
-interface Draft { kind: DecisionKind; reason: string; actions: ControlAction[]; memory: ControlMemory }
+interface Draft {
+  kind: DecisionKind;
+  reason: string;
+  actions: ControlAction[];
+  memory: ControlMemory;
+}
 
 /** Decides for one class. */
 export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): Decision {
@@ -71,9 +97,15 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
     deploys: s.memory.deploys.filter((t) => now - t < HOUR_MS),
     failed: Object.fromEntries(Object.entries(s.memory.failed).filter(([, t]) => now - t < policy.failedRetryMs)),
   };
-  const draft = s.devices.length < policy.minActiveDevices
-    ? { kind: 'healthy' as const, reason: `${s.devices.length} active device(s), fewer than ${policy.minActiveDevices}: not judged`, actions: [], memory }
-    : draftFor(s, scope, policy, now, memory, current, ratio);
+  const draft =
+    s.devices.length < policy.minActiveDevices
+      ? {
+          kind: 'healthy' as const,
+          reason: `${s.devices.length} active device(s), fewer than ${policy.minActiveDevices}: not judged`,
+          actions: [],
+          memory,
+        }
+      : draftFor(s, scope, policy, now, memory, current, ratio);
   const kind = draft.kind;
   return {
     id: `d-${s.deviceClass}-${now}`,
@@ -86,24 +118,53 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
     actions: draft.actions,
     memory: { ...draft.memory, lastKind: kind === 'healthy' && s.memory.lastKind === null ? null : kind },
     // "healthy" right after "recovered" (or at the start) says nothing new.
-    record: draft.actions.length > 0 || (kind !== s.memory.lastKind && !(kind === 'healthy' && (s.memory.lastKind === null || s.memory.lastKind === 'recovered'))),
+    record:
+      draft.actions.length > 0 ||
+      (kind !== s.memory.lastKind &&
+        !(kind === 'healthy' && (s.memory.lastKind === null || s.memory.lastKind === 'recovered'))),
   };
 }
 
-function draftFor(s: ClassSnapshot, scope: Scope, policy: ControlPolicy, now: number, memory: ControlMemory, current: PlanMember | null, ratio: number | null): Draft {
+function draftFor(
+  s: ClassSnapshot,
+  scope: Scope,
+  policy: ControlPolicy,
+  now: number,
+  memory: ControlMemory,
+  current: PlanMember | null,
+  ratio: number | null,
+): Draft {
   const where = scope.cohort === null ? 'class' : `${scope.cohort} cohort (${scope.devices.length} devices)`;
   if (scope.budgets.length === 0) {
-    if (memory.episode !== null) return { kind: 'recovered', reason: `back within budget after episode ${memory.episode.id}`, actions: [], memory: { ...memory, breachingSince: null, episode: null } };
+    if (memory.episode !== null)
+      return {
+        kind: 'recovered',
+        reason: `back within budget after episode ${memory.episode.id}`,
+        actions: [],
+        memory: { ...memory, breachingSince: null, episode: null },
+      };
     return { kind: 'healthy', reason: 'within budget', actions: [], memory: { ...memory, breachingSince: null } };
   }
   const pct = scope.budgets.map((b) => `${b} ${Math.round((scope.fractions[b] ?? 0) * 100)}%`).join(', ');
   const since = memory.breachingSince ?? now;
   if (now - since < policy.hysteresisMs) {
-    return { kind: 'watching', reason: `${where} breaching (${pct} of devices) for ${now - since} ms; acting after ${policy.hysteresisMs} ms`, actions: [], memory: { ...memory, breachingSince: since } };
+    return {
+      kind: 'watching',
+      reason: `${where} breaching (${pct} of devices) for ${now - since} ms; acting after ${policy.hysteresisMs} ms`,
+      actions: [],
+      memory: { ...memory, breachingSince: since },
+    };
   }
-  const episode = memory.episode ?? { id: `ep-${s.deviceClass}-${since}`, startedAt: since, changes: 0, replanned: false, alerted: false };
+  const episode = memory.episode ?? {
+    id: `ep-${s.deviceClass}-${since}`,
+    startedAt: since,
+    changes: 0,
+    replanned: false,
+    alerted: false,
+  };
   const m: ControlMemory = { ...memory, breachingSince: since, episode };
-  if (s.rolloutActive) return { kind: 'waiting', reason: `${where} breaching (${pct}); a rollout is in progress`, actions: [], memory: m };
+  if (s.rolloutActive)
+    return { kind: 'waiting', reason: `${where} breaching (${pct}); a rollout is in progress`, actions: [], memory: m };
   const guard = guardOf(m, policy, now);
   if (guard !== null) return holdOrAlert(s, m, `${where} breaching (${pct}) but ${guard}`);
   if (!s.plan) return holdOrAlert(s, m, `${where} breaching (${pct}) but the class has no plan to choose from`);
@@ -113,9 +174,12 @@ function draftFor(s: ClassSnapshot, scope: Scope, policy: ControlPolicy, now: nu
 /** Why no change may happen now (cooldown, hourly cap, episode cap), or null. */
 function guardOf(m: ControlMemory, policy: ControlPolicy, now: number): string | null {
   const last = m.deploys.at(-1);
-  if (last !== undefined && now - last < policy.cooldownMs) return `the class is in cooldown for ${policy.cooldownMs - (now - last)} ms more`;
-  if (m.deploys.length >= policy.maxDeploysPerHour) return `the cap of ${policy.maxDeploysPerHour} re-deploys per hour is reached`;
-  if (m.episode !== null && m.episode.changes >= policy.maxChangesPerEpisode) return `this episode already changed variant ${m.episode.changes} time(s) (cap ${policy.maxChangesPerEpisode})`;
+  if (last !== undefined && now - last < policy.cooldownMs)
+    return `the class is in cooldown for ${policy.cooldownMs - (now - last)} ms more`;
+  if (m.deploys.length >= policy.maxDeploysPerHour)
+    return `the cap of ${policy.maxDeploysPerHour} re-deploys per hour is reached`;
+  if (m.episode !== null && m.episode.changes >= policy.maxChangesPerEpisode)
+    return `this episode already changed variant ${m.episode.changes} time(s) (cap ${policy.maxChangesPerEpisode})`;
   return null;
 }
 
@@ -123,11 +187,25 @@ function guardOf(m: ControlMemory, policy: ControlPolicy, now: number): string |
 function holdOrAlert(s: ClassSnapshot, m: ControlMemory, reason: string): Draft {
   const ep = m.episode;
   if (ep === null || ep.alerted) return { kind: 'hold', reason, actions: [], memory: m };
-  const alert: ControlAction = { kind: 'alert', id: `a-${shortHash({ c: s.deviceClass, ep: ep.id, kind: 'alert' })}`, deviceClass: s.deviceClass, severity: 'warning', message: reason };
+  const alert: ControlAction = {
+    kind: 'alert',
+    id: `a-${shortHash({ c: s.deviceClass, ep: ep.id, kind: 'alert' })}`,
+    deviceClass: s.deviceClass,
+    severity: 'warning',
+    message: reason,
+  };
   return { kind: 'alert', reason, actions: [alert], memory: { ...m, episode: { ...ep, alerted: true } } };
 }
 
-function choose(s: ClassSnapshot, scope: Scope, policy: ControlPolicy, m: ControlMemory, current: PlanMember | null, ratio: number, why: string): Draft {
+function choose(
+  s: ClassSnapshot,
+  scope: Scope,
+  policy: ControlPolicy,
+  m: ControlMemory,
+  current: PlanMember | null,
+  ratio: number,
+  why: string,
+): Draft {
   const plan = s.plan;
   const ep = m.episode;
   if (!plan || !ep) return { kind: 'hold', reason: why, actions: [], memory: m };
@@ -144,14 +222,41 @@ function choose(s: ClassSnapshot, scope: Scope, policy: ControlPolicy, m: Contro
   if (target) {
     const deviceIds = scope.cohort === null ? null : scope.devices.map((d) => d.deviceId).sort();
     const desiredHash = desiredHashOf(s.deviceClass, target.artifactSha, deviceIds);
-    const action: ControlAction = { kind: 'rollout', id: `a-${shortHash({ ep: ep.id, desiredHash })}`, deviceClass: s.deviceClass, artifactSha: target.artifactSha, recipe: target.recipe, deviceIds, cohort: scope.cohort, desiredHash };
+    const action: ControlAction = {
+      kind: 'rollout',
+      id: `a-${shortHash({ ep: ep.id, desiredHash })}`,
+      deviceClass: s.deviceClass,
+      artifactSha: target.artifactSha,
+      recipe: target.recipe,
+      deviceIds,
+      cohort: scope.cohort,
+      desiredHash,
+    };
     const reason = `${why}; ${accuracy ? 'next more accurate variant' : `corrected model (${ratioText}) predicts ${target.recipe} fits`}: ${current?.recipe ?? 'unknown'} → ${target.recipe}`;
-    return { kind: 'deploy', reason, actions: [action], memory: { ...mm, deploys: [...mm.deploys, s.at], episode: { ...ep, changes: ep.changes + 1 } } };
+    return {
+      kind: 'deploy',
+      reason,
+      actions: [action],
+      memory: { ...mm, deploys: [...mm.deploys, s.at], episode: { ...ep, changes: ep.changes + 1 } },
+    };
   }
   if (!accuracy && !plan.corrected && !ep.replanned) {
     const recipes = policy.replanRecipes ?? plan.recipes;
-    const action: ControlAction = { kind: 'replan', id: `a-${shortHash({ ep: ep.id, kind: 'replan' })}`, deviceClass: s.deviceClass, modelSha: plan.modelSha, ratio, label: `telemetry-${ep.id}`.slice(0, 64), recipes };
-    return { kind: 'replan', reason: `${why}; nothing on the front fits with ${ratioText}: re-planning with the corrected speed model`, actions: [action], memory: { ...mm, episode: { ...ep, replanned: true } } };
+    const action: ControlAction = {
+      kind: 'replan',
+      id: `a-${shortHash({ ep: ep.id, kind: 'replan' })}`,
+      deviceClass: s.deviceClass,
+      modelSha: plan.modelSha,
+      ratio,
+      label: `telemetry-${ep.id}`.slice(0, 64),
+      recipes,
+    };
+    return {
+      kind: 'replan',
+      reason: `${why}; nothing on the front fits with ${ratioText}: re-planning with the corrected speed model`,
+      actions: [action],
+      memory: { ...mm, episode: { ...ep, replanned: true } },
+    };
   }
   return holdOrAlert(s, mm, `${why}; nothing fits (${ratioText}): keeping ${current?.recipe ?? 'the current variant'}`);
 }

@@ -9,9 +9,19 @@ export interface StoredDecision extends Omit<Decision, 'memory' | 'record'> {
 }
 
 /** Stored decisions of a class (every class when omitted), oldest first. */
-export function listDecisions(store: Store, filter: { deviceClass?: string; since?: number; limit?: number } = {}): StoredDecision[] {
+export function listDecisions(
+  store: Store,
+  filter: { deviceClass?: string; since?: number; limit?: number } = {},
+): StoredDecision[] {
   return store.control.decisions(filter).map((r) => ({
-    id: r.id, deviceClass: r.deviceClass, at: r.at, kind: r.kind as DecisionKind, reason: r.reason,
-    budgets: r.budgets as ControlBudget[], summary: r.summary as SnapshotSummary, actions: r.actions as ControlAction[], outcome: r.outcome,
+    id: r.id,
+    deviceClass: r.deviceClass,
+    at: r.at,
+    kind: r.kind as DecisionKind,
+    reason: r.reason,
+    budgets: r.budgets as ControlBudget[],
+    summary: r.summary as SnapshotSummary,
+    actions: r.actions as ControlAction[],
+    outcome: r.outcome,
   }));
 }

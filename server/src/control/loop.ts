@@ -42,7 +42,8 @@ export interface ControlLoop {
 
 /** A cron expression that fires every `s` seconds (seconds field when under a minute). */
 export function cronEvery(s: number): string {
-  if (!Number.isInteger(s) || s < 1 || s > 3600) throw new RangeError(`tickSeconds must be an integer from 1 to 3600, got ${s}`);
+  if (!Number.isInteger(s) || s < 1 || s > 3600)
+    throw new RangeError(`tickSeconds must be an integer from 1 to 3600, got ${s}`);
   if (s < 60) return `*/${s} * * * * *`;
   return `0 */${Math.max(1, Math.round(s / 60))} * * * *`;
 }
@@ -89,11 +90,20 @@ export function createControlLoop(options: ControlLoopOptions): ControlLoop {
     },
     start() {
       if (task) return;
-      task = cron.schedule(cronEvery(options.tickSeconds ?? 30), async () => { await reconcileOnce().catch(() => undefined); }, { name: options.taskName ?? 'edgefleet-control', noOverlap: true });
+      task = cron.schedule(
+        cronEvery(options.tickSeconds ?? 30),
+        async () => {
+          await reconcileOnce().catch(() => undefined);
+        },
+        { name: options.taskName ?? 'edgefleet-control', noOverlap: true },
+      );
       log.info({ tickSeconds: options.tickSeconds ?? 30 }, 'control loop started');
     },
     async stop() {
-      if (task) { await task.destroy(); task = null; }
+      if (task) {
+        await task.destroy();
+        task = null;
+      }
       await chain.catch(() => undefined);
     },
   };

@@ -67,7 +67,13 @@ export interface ControlMemory {
   readonly lastKind: DecisionKind | null;
 }
 
-export const EMPTY_MEMORY: ControlMemory = Object.freeze({ breachingSince: null, episode: null, deploys: [], failed: {}, lastKind: null });
+export const EMPTY_MEMORY: ControlMemory = Object.freeze({
+  breachingSince: null,
+  episode: null,
+  deploys: [],
+  failed: {},
+  lastKind: null,
+});
 
 export interface ClassSnapshot {
   readonly deviceClass: string;
@@ -82,20 +88,50 @@ export interface ClassSnapshot {
 }
 
 export type ControlAction =
-  | { readonly kind: 'rollout'; readonly id: string; readonly deviceClass: string; readonly artifactSha: string; readonly recipe: string;
-    /** null: the whole class; otherwise the cohort's devices. */
-    readonly deviceIds: readonly string[] | null; readonly cohort: string | null;
-    /** Hash of the desired state; `act` skips an action whose hash it already carried out. */
-    readonly desiredHash: string }
-  | { readonly kind: 'replan'; readonly id: string; readonly deviceClass: string; readonly modelSha: string; readonly ratio: number; readonly label: string; readonly recipes: readonly string[] }
-  | { readonly kind: 'alert'; readonly id: string; readonly deviceClass: string; readonly severity: 'warning' | 'critical'; readonly message: string };
+  | {
+      readonly kind: 'rollout';
+      readonly id: string;
+      readonly deviceClass: string;
+      readonly artifactSha: string;
+      readonly recipe: string;
+      /** null: the whole class; otherwise the cohort's devices. */
+      readonly deviceIds: readonly string[] | null;
+      readonly cohort: string | null;
+      /** Hash of the desired state; `act` skips an action whose hash it already carried out. */
+      readonly desiredHash: string;
+    }
+  | {
+      readonly kind: 'replan';
+      readonly id: string;
+      readonly deviceClass: string;
+      readonly modelSha: string;
+      readonly ratio: number;
+      readonly label: string;
+      readonly recipes: readonly string[];
+    }
+  | {
+      readonly kind: 'alert';
+      readonly id: string;
+      readonly deviceClass: string;
+      readonly severity: 'warning' | 'critical';
+      readonly message: string;
+    };
 
 /**
  * healthy: nothing breaches. watching: breaching, inside the hysteresis window. waiting: a
  * rollout is in progress. hold: breaching but a guard (cooldown, cap, episode) forbids a change.
  * deploy / replan / alert: the loop acts. recovered: a breach episode ended.
  */
-export const DECISION_KINDS = ['healthy', 'watching', 'waiting', 'hold', 'deploy', 'replan', 'alert', 'recovered'] as const;
+export const DECISION_KINDS = [
+  'healthy',
+  'watching',
+  'waiting',
+  'hold',
+  'deploy',
+  'replan',
+  'alert',
+  'recovered',
+] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 
 /** The part of the snapshot a decision is stored with. */

@@ -10,7 +10,16 @@ import { createClassService } from '../plan/classes.js';
 import type { Store } from '../store/db.js';
 import type { WindowRow } from '../store/telemetry-tables.js';
 import { budgetsFromClass, checkBudgets, type StatusRule } from '../telemetry/budget-status.js';
-import { EMPTY_MEMORY, type ClassSnapshot, type ControlBudget, type ControlMemory, type DeviceObservation, type PlanMember, type PlanView, type Precision } from './model.js';
+import {
+  EMPTY_MEMORY,
+  type ClassSnapshot,
+  type ControlBudget,
+  type ControlMemory,
+  type DeviceObservation,
+  type PlanMember,
+  type PlanView,
+  type Precision,
+} from './model.js';
 import { median } from './select.js';
 
 export interface ObserveOptions {
@@ -27,12 +36,24 @@ export function planView(id: number, plan: Plan): PlanView {
   for (const c of plan.candidates) {
     if (!c.eligible || c.predicted === null || c.artifactSha === null || c.bytes === null) continue;
     members.push({
-      recipe: c.recipe, precision: c.precision as Precision, artifactSha: c.artifactSha, bytes: c.bytes, accuracyPct: c.accuracyPct,
-      predictedP95Ms: c.predicted.p95LatencyMs, predictedPowerW: c.predicted.avgPowerW, predictedEnergyMj: c.predicted.energyPerInferenceMj,
+      recipe: c.recipe,
+      precision: c.precision as Precision,
+      artifactSha: c.artifactSha,
+      bytes: c.bytes,
+      accuracyPct: c.accuracyPct,
+      predictedP95Ms: c.predicted.p95LatencyMs,
+      predictedPowerW: c.predicted.avgPowerW,
+      predictedEnergyMj: c.predicted.energyPerInferenceMj,
       onFront: plan.front.includes(c.recipe),
     });
   }
-  return { planId: id, modelSha: plan.model.sha256, recipes: plan.recipes, corrected: plan.speedModel.override !== null, members };
+  return {
+    planId: id,
+    modelSha: plan.model.sha256,
+    recipes: plan.recipes,
+    corrected: plan.speedModel.override !== null,
+    members,
+  };
 }
 
 /** The windows of the variant a device serves now (the trailing run with the last window's model). */
@@ -44,18 +65,27 @@ export function currentVariantWindows(rows: readonly WindowRow[]): WindowRow[] {
   return rows.slice(i);
 }
 
-function observeDevice(deviceId: string, rows: readonly WindowRow[], cls: DeviceClass, rule: StatusRule): DeviceObservation {
+function observeDevice(
+  deviceId: string,
+  rows: readonly WindowRow[],
+  cls: DeviceClass,
+  rule: StatusRule,
+): DeviceObservation {
   const windows = currentVariantWindows(rows);
   const checks = checkBudgets(windows, budgetsFromClass(cls.budgets), rule);
   // Figures over the windows the rule judges, so the ratio reflects the present, not the variant's history.
   const judged = windows.slice(-(rule.n ?? 5));
-  const fig = (pick: (w: WindowRow) => number | null): number | null => median(judged.map(pick).filter((v): v is number => v !== null));
+  const fig = (pick: (w: WindowRow) => number | null): number | null =>
+    median(judged.map(pick).filter((v): v is number => v !== null));
   return {
     deviceId,
     variantSha: windows.at(-1)?.modelSha ?? null,
     breaches: checks.filter((c) => c.breached).map((c) => c.budget as ControlBudget),
     throttled: judged.some((w) => w.throttled === true),
-    p95Ms: fig((w) => w.p95Ms), powerW: fig((w) => w.powerW), energyMj: fig((w) => w.energyMj), accuracy: fig((w) => w.goldenAccuracy),
+    p95Ms: fig((w) => w.p95Ms),
+    powerW: fig((w) => w.powerW),
+    energyMj: fig((w) => w.energyMj),
+    accuracy: fig((w) => w.goldenAccuracy),
   };
 }
 
@@ -79,21 +109,29 @@ export function createObserver(options: ObserveOptions): Observer {
   function snapshot(cls: DeviceClass, now: number): ClassSnapshot {
     const planRow = store.planner.listPlans({ deviceClass: cls.name }).at(-1);
     const plan = planRow ? planView(planRow.id, planSchema.parse(planRow.plan)) : null;
-    const devices = store.telemetry.devicesOfClass(cls.name)
+    const devices = store.telemetry
+      .devicesOfClass(cls.name)
       .filter((d) => d.lastWindowEnd >= now - horizon)
       // Enough windows to judge the current variant even right after a switch.
       .map((d) => observeDevice(d.deviceId, store.telemetry.lastWindows(d.deviceId, n * 3), cls, rule));
     return {
-      deviceClass: cls.name, at: now, budgets: cls.budgets, plan,
+      deviceClass: cls.name,
+      at: now,
+      budgets: cls.budgets,
+      plan,
       rolloutActive: store.rollouts.listRollouts({ active: true, deviceClass: cls.name }).length > 0,
-      devices, memory: memoryOf(store.control.state(cls.name)?.memory),
+      devices,
+      memory: memoryOf(store.control.state(cls.name)?.memory),
     };
   }
 
   return {
     observe(now, names) {
       const wanted = names === undefined ? null : new Set(names);
-      return classes.list().filter((c) => wanted === null || wanted.has(c.name)).map((c) => snapshot(c, now));
+      return classes
+        .list()
+        .filter((c) => wanted === null || wanted.has(c.name))
+        .map((c) => snapshot(c, now));
     },
   };
 }

@@ -21,12 +21,14 @@ export const controlPolicySchema = z.strictObject({
   failedRetryMs: z.number().int().nonnegative().default(21_600_000),
   /** A predicted figure must stay under this fraction of its limit to count as fitting (headroom). Default 0.9. */
   fitMargin: z.number().gt(0).max(1).default(0.9),
-  cohorts: z.strictObject({
-    /** Answer a breach confined to thermally throttled devices with a rollout to them alone. Default true. */
-    enabled: z.boolean().default(true),
-    /** Only when the throttled cohort is at most this fraction of the class; above it the whole class moves. Default 0.5. */
-    maxFraction: z.number().gt(0).max(1).default(0.5),
-  }).prefault({}),
+  cohorts: z
+    .strictObject({
+      /** Answer a breach confined to thermally throttled devices with a rollout to them alone. Default true. */
+      enabled: z.boolean().default(true),
+      /** Only when the throttled cohort is at most this fraction of the class; above it the whole class moves. Default 0.5. */
+      maxFraction: z.number().gt(0).max(1).default(0.5),
+    })
+    .prefault({}),
   /** Recipes for a re-plan when nothing on the front fits; default: the recipes of the current plan. */
   replanRecipes: z.array(z.string().min(1)).min(1).optional(),
 });

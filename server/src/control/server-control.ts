@@ -44,7 +44,12 @@ export interface ServerControl {
 /** The golden set the class's devices last checked a variant with, so a loop rollout is judged the same way. */
 export function latestGolden(store: Store, deviceClass: string): GoldenSet {
   const last = store.rollouts.listRollouts({ deviceClass }).at(-1);
-  if (!last) throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `class ${deviceClass} has had no rollout yet, so the control loop has no golden set for it; start one with \`edgefleet rollout start --class ${deviceClass} --golden FILE\``, { deviceClass });
+  if (!last)
+    throw new EdgefleetError(
+      'EF_ERR_ROLLOUT_INVALID',
+      `class ${deviceClass} has had no rollout yet, so the control loop has no golden set for it; start one with \`edgefleet rollout start --class ${deviceClass} --golden FILE\``,
+      { deviceClass },
+    );
   return last.golden;
 }
 
@@ -53,14 +58,28 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
   const planner = o.planner ?? createPlanner({ store: o.store, dataDir: o.dataDir, now: o.now });
   const observer = createObserver({ store: o.store });
   const act = createActor({
-    store: o.store, rollouts: o.rollouts, planner, logger: log, dataDir: o.dataDir, now: o.now,
+    store: o.store,
+    rollouts: o.rollouts,
+    planner,
+    logger: log,
+    dataDir: o.dataDir,
+    now: o.now,
     goldenFor: o.goldenFor ?? ((c) => latestGolden(o.store, c)),
     ...(o.events ? { events: o.events } : {}),
   });
   const loop = createControlLoop({
     // Windows wait up to a batch interval in the ingest buffer; the loop must judge what arrived.
-    observer: { observe: (at, classes) => { o.telemetry.flush(); return observer.observe(at, classes); } },
-    act, policy: o.policy, logger: log, now: o.now, tickSeconds: o.tickSeconds,
+    observer: {
+      observe: (at, classes) => {
+        o.telemetry.flush();
+        return observer.observe(at, classes);
+      },
+    },
+    act,
+    policy: o.policy,
+    logger: log,
+    now: o.now,
+    tickSeconds: o.tickSeconds,
   });
   let unsubscribe: (() => void) | null = null;
   return {
@@ -69,7 +88,9 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     start(startOptions = {}) {
       if (unsubscribe) return;
       // A breach reported by an agent wakes the loop for that class now, not at the next tick.
-      unsubscribe = o.telemetry.onBreach((b) => { if (b.state === 'breached') loop.handleBreach(b.deviceClass); });
+      unsubscribe = o.telemetry.onBreach((b) => {
+        if (b.state === 'breached') loop.handleBreach(b.deviceClass);
+      });
       if (startOptions.cron !== false) loop.start();
     },
     async stop() {

@@ -55,7 +55,11 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
   const loading = new Map<string, Promise<Buffer>>();
   let cached = 0;
   const pathOf = (sha: string): string => {
-    if (!SHA_RE.test(sha)) throw new EdgefleetError('EF_ERR_ARTIFACT_NOT_FOUND', `not an artifact id: ${JSON.stringify(sha.slice(0, 80))}; artifacts are named by 64 hex digits of sha256`);
+    if (!SHA_RE.test(sha))
+      throw new EdgefleetError(
+        'EF_ERR_ARTIFACT_NOT_FOUND',
+        `not an artifact id: ${JSON.stringify(sha.slice(0, 80))}; artifacts are named by 64 hex digits of sha256`,
+      );
     return join(dir, `${sha}.onnx`);
   };
 
@@ -81,12 +85,23 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
       return await readFile(pathOf(sha));
     } catch (err: unknown) {
       if (err instanceof EdgefleetError) throw err;
-      throw new EdgefleetError('EF_ERR_ARTIFACT_NOT_FOUND', `artifact ${sha} is not in ${dir}; upload the model or build the variant first`, { sha256: sha }, { cause: err });
+      throw new EdgefleetError(
+        'EF_ERR_ARTIFACT_NOT_FOUND',
+        `artifact ${sha} is not in ${dir}; upload the model or build the variant first`,
+        { sha256: sha },
+        { cause: err },
+      );
     }
   }
 
   function record(layout: ArtifactLayout): ArtifactLayout {
-    options.tables.putArtifact({ sha256: layout.sha256, size: layout.size, chunkSize: layout.chunkSize, chunks: layout.chunks, createdAt: options.now() });
+    options.tables.putArtifact({
+      sha256: layout.sha256,
+      size: layout.size,
+      chunkSize: layout.chunkSize,
+      chunks: layout.chunks,
+      createdAt: options.now(),
+    });
     return layout;
   }
 
@@ -106,17 +121,31 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
         } finally {
           await handle.close();
         }
-        await rename(tmp, final).catch(async (err: unknown) => { await rm(tmp, { force: true }); throw err; });
+        await rename(tmp, final).catch(async (err: unknown) => {
+          await rm(tmp, { force: true });
+          throw err;
+        });
       }
       return known ? this.layout(sha) : record(describeArtifact(bytes, chunkSize));
     },
     async layout(sha) {
       const row = options.tables.getArtifact(sha);
-      if (row) return { sha256: row.sha256, size: row.size, chunkSize: row.chunkSize, chunkCount: row.chunks.length, chunks: row.chunks };
+      if (row)
+        return {
+          sha256: row.sha256,
+          size: row.size,
+          chunkSize: row.chunkSize,
+          chunkCount: row.chunks.length,
+          chunks: row.chunks,
+        };
       const bytes = await readStored(sha);
       const layout = describeArtifact(bytes, chunkSize);
       if (layout.sha256 !== sha) {
-        throw new EdgefleetError('EF_ERR_ARTIFACT_INTEGRITY', `artifact file ${pathOf(sha)} hashes to ${layout.sha256}, not its name; delete it and store the model again`, { sha256: sha });
+        throw new EdgefleetError(
+          'EF_ERR_ARTIFACT_INTEGRITY',
+          `artifact file ${pathOf(sha)} hashes to ${layout.sha256}, not its name; delete it and store the model again`,
+          { sha256: sha },
+        );
       }
       remember(sha, bytes);
       return record(layout);
@@ -128,7 +157,14 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
         return hit;
       }
       // Concurrent misses (a rollout's first windows) share one read instead of one each.
-      const pending = loading.get(sha) ?? readStored(sha).then((buf) => { remember(sha, buf); return buf; }).finally(() => loading.delete(sha));
+      const pending =
+        loading.get(sha) ??
+        readStored(sha)
+          .then((buf) => {
+            remember(sha, buf);
+            return buf;
+          })
+          .finally(() => loading.delete(sha));
       loading.set(sha, pending);
       return pending;
     },
@@ -143,7 +179,10 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     },
     find(prefix) {
       const p = prefix.toLowerCase();
-      return readdirSync(dir).filter((f) => f.endsWith('.onnx') && f.startsWith(p)).map((f) => f.slice(0, -'.onnx'.length)).filter((s) => SHA_RE.test(s));
+      return readdirSync(dir)
+        .filter((f) => f.endsWith('.onnx') && f.startsWith(p))
+        .map((f) => f.slice(0, -'.onnx'.length))
+        .filter((s) => SHA_RE.test(s));
     },
   };
 }

@@ -10,8 +10,17 @@
  * device can act on it.
  */
 import {
-  chunkRange, decodeMessage, deviceTopic, encodeMessage, parseTopic, PROTOCOL_VERSION, requestedIndices, sha256Hex,
-  type ChunkNack, type ChunkRequest, type RejectReason,
+  chunkRange,
+  decodeMessage,
+  deviceTopic,
+  encodeMessage,
+  parseTopic,
+  PROTOCOL_VERSION,
+  requestedIndices,
+  sha256Hex,
+  type ChunkNack,
+  type ChunkRequest,
+  type RejectReason,
 } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
@@ -56,18 +65,36 @@ export interface ChunkServer {
 export function createChunkServer(options: ChunkServerOptions): ChunkServer {
   const log = options.logger;
   const slots = createDownloadSlots(options.slots);
-  const nacks: Record<ChunkNack['reason'], number> = { 'unknown-deployment': 0, 'unknown-artifact': 0, busy: 0, 'bad-request': 0 };
+  const nacks: Record<ChunkNack['reason'], number> = {
+    'unknown-deployment': 0,
+    'unknown-artifact': 0,
+    busy: 0,
+    'bad-request': 0,
+  };
   let requests = 0;
   let chunksSent = 0;
   let bytesSent = 0;
   let rejects = 0;
 
-  async function nack(req: ChunkRequest, reason: ChunkNack['reason'], detail: string, retryAfterMs?: number): Promise<void> {
+  async function nack(
+    req: ChunkRequest,
+    reason: ChunkNack['reason'],
+    detail: string,
+    retryAfterMs?: number,
+  ): Promise<void> {
     nacks[reason] += 1;
-    if (reason !== 'busy') log.debug({ deviceId: req.deviceId, deploymentId: req.deploymentId, reason, detail }, 'chunk request refused');
+    if (reason !== 'busy')
+      log.debug({ deviceId: req.deviceId, deploymentId: req.deploymentId, reason, detail }, 'chunk request refused');
     const message: ChunkNack = {
-      type: 'chunk-nack', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, requestId: req.requestId, reason,
-      detail: detail.slice(0, 500), sentAt: options.now(), ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      type: 'chunk-nack',
+      v: PROTOCOL_VERSION,
+      deviceId: req.deviceId,
+      deploymentId: req.deploymentId,
+      requestId: req.requestId,
+      reason,
+      detail: detail.slice(0, 500),
+      sentAt: options.now(),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     };
     await options.publish(deviceTopic(req.deviceId, 'chunks'), encodeMessage(message), { qos: 1 });
   }
@@ -93,7 +120,10 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     digests.set(index, digest);
     if (digest !== recorded && !damagedLogged.has(sha256)) {
       damagedLogged.add(sha256);
-      log.error({ sha256, index }, 'artifact file no longer matches its recorded layout; agents will refuse it (digest-mismatch). Store the model again');
+      log.error(
+        { sha256, index },
+        'artifact file no longer matches its recorded layout; agents will refuse it (digest-mismatch). Store the model again',
+      );
     }
     return digest;
   }
@@ -101,8 +131,14 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
   async function handleRequest(req: ChunkRequest): Promise<void> {
     requests += 1;
     const target = options.tables.deploymentTarget(req.deploymentId);
-    if (!target || target.deviceId !== req.deviceId) return nack(req, 'unknown-deployment', `deployment ${req.deploymentId} is not assigned to ${req.deviceId}`);
-    if (target.sha256 !== req.sha256) return nack(req, 'unknown-artifact', `deployment ${req.deploymentId} names artifact ${target.sha256}, not ${req.sha256}`);
+    if (!target || target.deviceId !== req.deviceId)
+      return nack(req, 'unknown-deployment', `deployment ${req.deploymentId} is not assigned to ${req.deviceId}`);
+    if (target.sha256 !== req.sha256)
+      return nack(
+        req,
+        'unknown-artifact',
+        `deployment ${req.deploymentId} names artifact ${target.sha256}, not ${req.sha256}`,
+      );
     let layout;
     try {
       layout = await options.artifacts.layout(req.sha256);
@@ -111,7 +147,8 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     }
     const indices = requestedIndices(req);
     const outside = indices.find((i) => i >= layout.chunkCount);
-    if (indices.length === 0 || outside !== undefined) return nack(req, 'bad-request', `window asks for chunk ${outside ?? 'none'} of ${layout.chunkCount}`);
+    if (indices.length === 0 || outside !== undefined)
+      return nack(req, 'bad-request', `window asks for chunk ${outside ?? 'none'} of ${layout.chunkCount}`);
     const wait = slots.acquire(req.deviceId, options.now());
     if (wait !== null) return nack(req, 'busy', 'the server is serving its maximum of concurrent downloads', wait);
     let bytes: Buffer;
@@ -130,10 +167,25 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       chunksSent += 1;
       bytesSent += data.byteLength;
       const chunkSha256 = digestOf(bytes, index, data, layout.chunks[index], req.sha256);
-      sends.push(options.publish(topic, encodeMessage({
-        type: 'chunk', v: PROTOCOL_VERSION, deviceId: req.deviceId, deploymentId: req.deploymentId, sha256: req.sha256, requestId: req.requestId,
-        index, chunkSha256, size: data.byteLength, data, sentAt: options.now(),
-      }), { qos: 1 }));
+      sends.push(
+        options.publish(
+          topic,
+          encodeMessage({
+            type: 'chunk',
+            v: PROTOCOL_VERSION,
+            deviceId: req.deviceId,
+            deploymentId: req.deploymentId,
+            sha256: req.sha256,
+            requestId: req.requestId,
+            index,
+            chunkSha256,
+            size: data.byteLength,
+            data,
+            sentAt: options.now(),
+          }),
+          { qos: 1 },
+        ),
+      );
     }
     await Promise.all(sends);
   }
@@ -141,13 +193,20 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
   return {
     handleMessage(topic, payload) {
       if (parseTopic(topic)?.channel !== 'chunk-req') return;
-      const decoded = decodeMessage(topic, payload, options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes });
+      const decoded = decodeMessage(
+        topic,
+        payload,
+        options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes },
+      );
       if (!decoded.ok || decoded.message.type !== 'chunk-req') {
         rejects += 1;
-        if (!decoded.ok) options.onReject?.({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
+        if (!decoded.ok)
+          options.onReject?.({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
         return;
       }
-      handleRequest(decoded.message).catch((err: unknown) => log.warn({ err, deviceId: decoded.topic.deviceId }, 'chunk request failed'));
+      handleRequest(decoded.message).catch((err: unknown) =>
+        log.warn({ err, deviceId: decoded.topic.deviceId }, 'chunk request failed'),
+      );
     },
     handleRequest,
     release: (deviceId) => slots.release(deviceId, options.now()),

@@ -55,13 +55,31 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
   const publish = options.client.publish.bind(options.client);
   let http: HttpArtifactServer | null = null;
   const chunks = createChunkServer({
-    publish, artifacts, tables, logger: log.child({ component: 'chunk-server' }), now: options.now,
-    ...(options.slots ? { slots: options.slots } : {}), ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    publish,
+    artifacts,
+    tables,
+    logger: log.child({ component: 'chunk-server' }),
+    now: options.now,
+    ...(options.slots ? { slots: options.slots } : {}),
+    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
     ...(options.onReject ? { onReject: options.onReject } : {}),
   });
-  const actor = createRolloutActor({ publish, signer: () => keyring.active, artifacts, tables, logger: log, now: options.now, artifactBaseUrl: () => http?.baseUrl ?? null });
+  const actor = createRolloutActor({
+    publish,
+    signer: () => keyring.active,
+    artifacts,
+    tables,
+    logger: log,
+    now: options.now,
+    artifactBaseUrl: () => http?.baseUrl ?? null,
+  });
   const rollouts = createRolloutService({
-    store: options.store, artifacts, actor, logger: log.child({ component: 'rollouts' }), now: options.now, random: options.random ?? Math.random,
+    store: options.store,
+    artifacts,
+    actor,
+    logger: log.child({ component: 'rollouts' }),
+    now: options.now,
+    random: options.random ?? Math.random,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   let timer: NodeJS.Timeout | null = null;
@@ -72,9 +90,16 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     const channel = parseTopic(topic)?.channel;
     if (channel === 'chunk-req') return chunks.handleMessage(topic, payload, info);
     if (channel !== 'events') return;
-    const decoded = decodeMessage(topic, payload, options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes });
+    const decoded = decodeMessage(
+      topic,
+      payload,
+      options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes },
+    );
     // Other event types (telemetry breaches, rejections) belong to other modules.
-    if (!decoded.ok) { reportRejects += 1; return; }
+    if (!decoded.ok) {
+      reportRejects += 1;
+      return;
+    }
     if (decoded.message.type !== 'deploy-report') return;
     const report = decoded.message;
     if (report.state !== 'downloading') chunks.release(report.deviceId);
@@ -86,17 +111,29 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
   }
 
   return {
-    keyring, artifacts, chunks, rollouts,
+    keyring,
+    artifacts,
+    chunks,
+    rollouts,
     httpBaseUrl: () => http?.baseUrl ?? null,
     async start() {
       if (options.http) http = await startHttpArtifactServer({ artifacts, logger: log, ...options.http });
       unsubscribe = options.client.onMessage(handleMessage);
       await options.client.subscribe(DEPLOY_FILTERS, 1);
-      log.info({ keyId: keyring.active.keyId, trustedKeys: keyring.publicKeys.map((k) => k.publicKey), keysFile: `${keyring.dir}/trusted-keys.txt` }, 'manifest signing key ready; agents must trust these public keys');
+      log.info(
+        {
+          keyId: keyring.active.keyId,
+          trustedKeys: keyring.publicKeys.map((k) => k.publicKey),
+          keysFile: `${keyring.dir}/trusted-keys.txt`,
+        },
+        'manifest signing key ready; agents must trust these public keys',
+      );
       await rollouts.resume();
       const every = options.tickIntervalMs ?? 1000;
       if (every > 0) {
-        timer = setInterval(() => { rollouts.tick().catch((err: unknown) => log.error({ err }, 'rollout evaluation failed')); }, every);
+        timer = setInterval(() => {
+          rollouts.tick().catch((err: unknown) => log.error({ err }, 'rollout evaluation failed'));
+        }, every);
         timer.unref();
       }
     },

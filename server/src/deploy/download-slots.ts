@@ -34,11 +34,22 @@ export interface DownloadSlots {
   acquire(deviceId: string, now: number): number | null;
   /** Frees the device's slot or queue place; `now` measures how long the slot was held. */
   release(deviceId: string, now: number): void;
-  stats(): { readonly active: number; readonly queued: number; readonly busyReplies: number; readonly meanHoldMs: number | null };
+  stats(): {
+    readonly active: number;
+    readonly queued: number;
+    readonly busyReplies: number;
+    readonly meanHoldMs: number | null;
+  };
 }
 
-interface Held { readonly since: number; last: number }
-interface Waiting { at: number; waitMs: number }
+interface Held {
+  readonly since: number;
+  last: number;
+}
+interface Waiting {
+  at: number;
+  waitMs: number;
+}
 
 /** Weight of the newest hold time in the moving average. */
 const HOLD_EWMA_WEIGHT = 0.2;
@@ -50,7 +61,8 @@ export function createDownloadSlots(options: DownloadSlotsOptions = {}): Downloa
   const minRetry = options.minRetryMs ?? 100;
   const maxRetry = options.maxRetryMs ?? 30_000;
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`download slots must be a positive integer, got ${max}`);
-  if (!(minRetry > 0 && minRetry <= maxRetry)) throw new RangeError(`retry bounds must satisfy 0 < min (${minRetry}) ≤ max (${maxRetry})`);
+  if (!(minRetry > 0 && minRetry <= maxRetry))
+    throw new RangeError(`retry bounds must satisfy 0 < min (${minRetry}) ≤ max (${maxRetry})`);
   const active = new Map<string, Held>();
   // Queue in arrival order (Map keeps insertion order; re-setting a key keeps its place).
   const queue = new Map<string, Waiting>();
@@ -121,6 +133,11 @@ export function createDownloadSlots(options: DownloadSlotsOptions = {}): Downloa
       active.delete(deviceId);
       queue.delete(deviceId);
     },
-    stats: () => ({ active: active.size, queued: queue.size, busyReplies, meanHoldMs: meanHoldMs === null ? null : Math.round(meanHoldMs) }),
+    stats: () => ({
+      active: active.size,
+      queued: queue.size,
+      busyReplies,
+      meanHoldMs: meanHoldMs === null ? null : Math.round(meanHoldMs),
+    }),
   };
 }

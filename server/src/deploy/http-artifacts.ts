@@ -20,18 +20,34 @@ export interface HttpArtifactServer {
 const ROUTE = /^\/artifacts\/([0-9a-f]{64})$/;
 
 /** Listens on `host:port` (0 = any free port). */
-export async function startHttpArtifactServer(options: { readonly artifacts: ServerArtifactStore; readonly host: string; readonly port: number; readonly publicHost?: string; readonly logger: Logger }): Promise<HttpArtifactServer> {
+export async function startHttpArtifactServer(options: {
+  readonly artifacts: ServerArtifactStore;
+  readonly host: string;
+  readonly port: number;
+  readonly publicHost?: string;
+  readonly logger: Logger;
+}): Promise<HttpArtifactServer> {
   let served = 0;
   const server: Server = createServer((req, res) => {
     const match = req.method === 'GET' ? ROUTE.exec(req.url ?? '') : null;
     const sha = match?.[1];
-    if (!sha) { res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /artifacts/<sha256>\n'); return; }
+    if (!sha) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /artifacts/<sha256>\n');
+      return;
+    }
     const path = options.artifacts.pathOf(sha);
-    stat(path).then((s) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(s.size) });
-      served += 1;
-      createReadStream(path).on('error', () => res.destroy()).pipe(res);
-    }, () => { res.writeHead(404, { 'content-type': 'text/plain' }).end(`no artifact ${sha}\n`); });
+    stat(path).then(
+      (s) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(s.size) });
+        served += 1;
+        createReadStream(path)
+          .on('error', () => res.destroy())
+          .pipe(res);
+      },
+      () => {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`no artifact ${sha}\n`);
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -43,6 +59,10 @@ export async function startHttpArtifactServer(options: { readonly artifacts: Ser
   return {
     baseUrl: `http://${host}:${port}`,
     served: () => served,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

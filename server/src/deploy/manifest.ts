@@ -4,8 +4,14 @@
  * with a zero-length retained publish when nothing is assigned.
  */
 import {
-  deviceTopic, encodeMessage, PROTOCOL_VERSION,
-  type ArtifactLayout, type Desired, type GoldenSet, type ManifestBody, type ManifestSigner,
+  deviceTopic,
+  encodeMessage,
+  PROTOCOL_VERSION,
+  type ArtifactLayout,
+  type Desired,
+  type GoldenSet,
+  type ManifestBody,
+  type ManifestSigner,
 } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 
@@ -29,15 +35,26 @@ export interface ManifestInit {
 export function buildDesired(signer: ManifestSigner, init: ManifestInit): Desired {
   const { layout } = init;
   const body: ManifestBody = {
-    deviceId: init.deviceId, deviceClass: init.deviceClass, deploymentId: init.deploymentId, rolloutId: init.rolloutId,
-    purpose: init.purpose, variantId: init.variantId, format: 'onnx',
+    deviceId: init.deviceId,
+    deviceClass: init.deviceClass,
+    deploymentId: init.deploymentId,
+    rolloutId: init.rolloutId,
+    purpose: init.purpose,
+    variantId: init.variantId,
+    format: 'onnx',
     artifact: {
-      sha256: layout.sha256, size: layout.size, chunkSize: layout.chunkSize, chunkCount: layout.chunkCount, chunks: [...layout.chunks],
+      sha256: layout.sha256,
+      size: layout.size,
+      chunkSize: layout.chunkSize,
+      chunkCount: layout.chunkCount,
+      chunks: [...layout.chunks],
       ...(init.url === undefined ? {} : { url: init.url }),
     },
     golden: init.golden,
     ...(init.budgets ? { budgets: init.budgets } : {}),
-    previous: init.previous, issuedAt: init.issuedAt, keyId: signer.keyId,
+    previous: init.previous,
+    issuedAt: init.issuedAt,
+    keyId: signer.keyId,
   };
   return { type: 'desired', v: PROTOCOL_VERSION, deviceId: init.deviceId, body, signature: signer.sign(body) };
 }

@@ -25,7 +25,10 @@ export interface RolloutActorOptions {
 
 export interface RolloutActor {
   /** Performs the actions; returns the rollback deployments that could not be built. */
-  act(rollout: RolloutRecord, actions: readonly RolloutAction[]): Promise<Array<{ deploymentId: string; detail: string }>>;
+  act(
+    rollout: RolloutRecord,
+    actions: readonly RolloutAction[],
+  ): Promise<Array<{ deploymentId: string; detail: string }>>;
 }
 
 export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
@@ -36,7 +39,10 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
   };
 
   /** Golden set for a rollback: the one its variant was rolled out with, else this rollout's inputs with only the finiteness check. */
-  function rollbackGolden(rollout: RolloutRecord, previousRolloutId: string | null): { golden: GoldenSet; budgets: RolloutRecord['budgets'] } {
+  function rollbackGolden(
+    rollout: RolloutRecord,
+    previousRolloutId: string | null,
+  ): { golden: GoldenSet; budgets: RolloutRecord['budgets'] } {
     const earlier = previousRolloutId === null ? null : options.tables.getRollout(previousRolloutId);
     if (earlier) return { golden: earlier.golden, budgets: earlier.budgets };
     return { golden: { ...rollout.golden, minAccuracy: 0 }, budgets: null };
@@ -55,21 +61,47 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
             layout ??= await options.artifacts.layout(rollout.artifactSha);
             const dev = options.tables.findByDeployment(action.deploymentId);
             const previous = dev?.previous ? { variantId: dev.previous.variantId, sha256: dev.previous.sha256 } : null;
-            return await publishDesired(options.publish, buildDesired(signer, {
-              deviceId: action.deviceId, deviceClass: rollout.deviceClass, deploymentId: action.deploymentId, rolloutId: rollout.id, purpose: 'rollout',
-              variantId: rollout.variantId, layout, golden: rollout.golden, budgets: rollout.budgets, previous, issuedAt: options.now(), ...urlOf(rollout.artifactSha),
-            }));
+            return await publishDesired(
+              options.publish,
+              buildDesired(signer, {
+                deviceId: action.deviceId,
+                deviceClass: rollout.deviceClass,
+                deploymentId: action.deploymentId,
+                rolloutId: rollout.id,
+                purpose: 'rollout',
+                variantId: rollout.variantId,
+                layout,
+                golden: rollout.golden,
+                budgets: rollout.budgets,
+                previous,
+                issuedAt: options.now(),
+                ...urlOf(rollout.artifactSha),
+              }),
+            );
           }
           const prevLayout = await options.artifacts.layout(action.previous.sha256);
           const { golden, budgets } = rollbackGolden(rollout, action.previous.rolloutId);
-          return await publishDesired(options.publish, buildDesired(signer, {
-            deviceId: action.deviceId, deviceClass: rollout.deviceClass, deploymentId: action.deploymentId, rolloutId: rollout.id, purpose: 'rollback',
-            variantId: action.previous.variantId, layout: prevLayout, golden, budgets, previous: { variantId: rollout.variantId, sha256: rollout.artifactSha },
-            issuedAt: options.now(), ...urlOf(action.previous.sha256),
-          }));
+          return await publishDesired(
+            options.publish,
+            buildDesired(signer, {
+              deviceId: action.deviceId,
+              deviceClass: rollout.deviceClass,
+              deploymentId: action.deploymentId,
+              rolloutId: rollout.id,
+              purpose: 'rollback',
+              variantId: action.previous.variantId,
+              layout: prevLayout,
+              golden,
+              budgets,
+              previous: { variantId: rollout.variantId, sha256: rollout.artifactSha },
+              issuedAt: options.now(),
+              ...urlOf(action.previous.sha256),
+            }),
+          );
         } catch (err: unknown) {
           log.error({ err, rolloutId: rollout.id, action }, 'rollout action failed');
-          if (action.kind === 'rollback') failed.push({ deploymentId: action.deploymentId, detail: (err as Error).message });
+          if (action.kind === 'rollback')
+            failed.push({ deploymentId: action.deploymentId, detail: (err as Error).message });
           return undefined;
         }
       });

@@ -15,7 +15,13 @@ import { createRolloutService, type RolloutService, type RolloutStatus } from '.
 export interface RolloutAdmin {
   readonly rollouts: Pick<RolloutService, 'status' | 'list' | 'requestAbort'>;
   /** Starts a rollout of `--variant` (sha256 or a unique prefix of a stored artifact) or `--model` (a file). */
-  start(input: { deviceClass: string; variant?: string; modelFile?: string; goldenFile: string; policy: RolloutPolicyInput }): Promise<RolloutStatus>;
+  start(input: {
+    deviceClass: string;
+    variant?: string;
+    modelFile?: string;
+    goldenFile: string;
+    policy: RolloutPolicyInput;
+  }): Promise<RolloutStatus>;
   close(): void;
 }
 
@@ -25,18 +31,38 @@ export function readGoldenFile(path: string): GoldenSet {
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `cannot read golden set ${path}: ${(err as Error).message}`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_ROLLOUT_INVALID',
+      `cannot read golden set ${path}: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
   }
   const parsed = goldenSetSchema.safeParse(json);
-  if (!parsed.success) throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `golden set ${path}: ${z.prettifyError(parsed.error)}`, { path });
+  if (!parsed.success)
+    throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `golden set ${path}: ${z.prettifyError(parsed.error)}`, {
+      path,
+    });
   return parsed.data;
 }
 
-export function openRolloutAdmin(options: { readonly dataDir: string; readonly logger: Logger; readonly now?: () => number; readonly readonly?: boolean }): RolloutAdmin {
+export function openRolloutAdmin(options: {
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly now?: () => number;
+  readonly readonly?: boolean;
+}): RolloutAdmin {
   const now = options.now ?? Date.now;
   const store: Store = openStore({ dataDir: options.dataDir, ...(options.readonly ? { readonly: true } : {}) });
   const artifacts = createArtifactStore({ dataDir: options.dataDir, tables: store.rollouts, now });
-  const service = createRolloutService({ store, artifacts, actor: { act: () => Promise.resolve([]) }, logger: options.logger, now, random: Math.random });
+  const service = createRolloutService({
+    store,
+    artifacts,
+    actor: { act: () => Promise.resolve([]) },
+    logger: options.logger,
+    now,
+    random: Math.random,
+  });
   return {
     rollouts: service,
     async start(input) {
@@ -46,11 +72,20 @@ export function openRolloutAdmin(options: { readonly dataDir: string; readonly l
         try {
           artifact = { bytes: readFileSync(input.modelFile) };
         } catch (err: unknown) {
-          throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `cannot read model ${input.modelFile}: ${(err as Error).message}`, {}, { cause: err });
+          throw new EdgefleetError(
+            'EF_ERR_ROLLOUT_INVALID',
+            `cannot read model ${input.modelFile}: ${(err as Error).message}`,
+            {},
+            { cause: err },
+          );
         }
       } else {
         const found = artifacts.find(input.variant ?? '');
-        if (found.length !== 1) throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `--variant ${input.variant ?? ''} matches ${found.length} stored artifacts; give more hex digits of its sha256, or use --model FILE`);
+        if (found.length !== 1)
+          throw new EdgefleetError(
+            'EF_ERR_ROLLOUT_INVALID',
+            `--variant ${input.variant ?? ''} matches ${found.length} stored artifacts; give more hex digits of its sha256, or use --model FILE`,
+          );
         artifact = { sha256: found[0] as string };
       }
       return service.start({ deviceClass: input.deviceClass, artifact, golden, policy: input.policy, deferred: true });

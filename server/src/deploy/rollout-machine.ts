@@ -9,8 +9,12 @@
  */
 import type { DeployReport } from '@edgefleet/shared';
 import {
-  IN_FLIGHT_STATES, rollbackIdFor,
-  type PreviousVariant, type RolloutDevice, type RolloutRecord, type RolloutState,
+  IN_FLIGHT_STATES,
+  rollbackIdFor,
+  type PreviousVariant,
+  type RolloutDevice,
+  type RolloutRecord,
+  type RolloutState,
 } from './rollout-model.js';
 
 export interface RolloutSnapshot {
@@ -20,7 +24,12 @@ export interface RolloutSnapshot {
 
 export type RolloutAction =
   | { readonly kind: 'deploy'; readonly deviceId: string; readonly deploymentId: string }
-  | { readonly kind: 'rollback'; readonly deviceId: string; readonly deploymentId: string; readonly previous: PreviousVariant }
+  | {
+      readonly kind: 'rollback';
+      readonly deviceId: string;
+      readonly deploymentId: string;
+      readonly previous: PreviousVariant;
+    }
   | { readonly kind: 'clear'; readonly deviceId: string };
 
 export interface RolloutDecision {
@@ -58,7 +67,12 @@ function setRollout(d: Draft, patch: Partial<RolloutRecord>): void {
 }
 
 /** Outcome counts of the new variant over all waves so far (the abort criteria's base). */
-export function outcomeCounts(devices: Iterable<RolloutDevice>): { finished: number; succeeded: number; failed: number; timedOut: number } {
+export function outcomeCounts(devices: Iterable<RolloutDevice>): {
+  finished: number;
+  succeeded: number;
+  failed: number;
+  timedOut: number;
+} {
   let succeeded = 0;
   let failed = 0;
   let timedOut = 0;
@@ -83,8 +97,10 @@ export function abortReason(rollout: RolloutRecord, devices: Iterable<RolloutDev
   if (c.finished < minFinished) return null;
   const failedShare = (100 * c.failed) / c.finished;
   const timedOutShare = (100 * c.timedOut) / c.finished;
-  if (failedPct !== null && c.failed > 0 && failedShare >= failedPct) return `failed ${c.failed}/${c.finished} (${failedShare.toFixed(1)}% ≥ ${failedPct}%)`;
-  if (timedOutPct !== null && c.timedOut > 0 && timedOutShare >= timedOutPct) return `timed out ${c.timedOut}/${c.finished} (${timedOutShare.toFixed(1)}% ≥ ${timedOutPct}%)`;
+  if (failedPct !== null && c.failed > 0 && failedShare >= failedPct)
+    return `failed ${c.failed}/${c.finished} (${failedShare.toFixed(1)}% ≥ ${failedPct}%)`;
+  if (timedOutPct !== null && c.timedOut > 0 && timedOutShare >= timedOutPct)
+    return `timed out ${c.timedOut}/${c.finished} (${timedOutShare.toFixed(1)}% ≥ ${timedOutPct}%)`;
   return null;
 }
 
@@ -96,10 +112,26 @@ const timeOutDevices: RolloutStep = {
     const limit = d.rollout.policy.deviceTimeoutMs;
     for (const dev of d.devices.values()) {
       if (IN_FLIGHT_STATES.has(dev.state) && dev.notifiedAt !== null && d.now - dev.notifiedAt >= limit) {
-        setDevice(d, dev, { state: 'timed-out', finishedAt: d.now, failure: { step: 'timeout', reason: 'device-timeout', detail: `no terminal report within ${limit} ms (last state ${dev.agentState ?? 'none'})` } });
+        setDevice(d, dev, {
+          state: 'timed-out',
+          finishedAt: d.now,
+          failure: {
+            step: 'timeout',
+            reason: 'device-timeout',
+            detail: `no terminal report within ${limit} ms (last state ${dev.agentState ?? 'none'})`,
+          },
+        });
         fired = true;
       } else if (dev.state === 'rolling-back' && dev.rollbackAt !== null && d.now - dev.rollbackAt >= limit) {
-        setDevice(d, dev, { state: 'timed-out', finishedAt: d.now, failure: { step: dev.failure?.step ?? 'rollback', reason: 'rollback-timeout', detail: `rollback not confirmed within ${limit} ms; ${dev.failure?.detail ?? 'the new variant had succeeded'}` } });
+        setDevice(d, dev, {
+          state: 'timed-out',
+          finishedAt: d.now,
+          failure: {
+            step: dev.failure?.step ?? 'rollback',
+            reason: 'rollback-timeout',
+            detail: `rollback not confirmed within ${limit} ms; ${dev.failure?.detail ?? 'the new variant had succeeded'}`,
+          },
+        });
         fired = true;
       }
     }
@@ -109,7 +141,8 @@ const timeOutDevices: RolloutStep = {
 
 function abort(d: Draft, reason: string): void {
   setRollout(d, { state: 'rolling-back', reason });
-  for (const dev of d.devices.values()) if (dev.state === 'pending') setDevice(d, dev, { state: 'cancelled', finishedAt: d.now });
+  for (const dev of d.devices.values())
+    if (dev.state === 'pending') setDevice(d, dev, { state: 'cancelled', finishedAt: d.now });
 }
 
 const checkAbortCriteria: RolloutStep = {
@@ -166,13 +199,28 @@ const startRollbacks: RolloutStep = {
       } else if (holdsNew && dev.previous !== null) {
         const rollbackId = rollbackIdFor(dev.deploymentId);
         d.actions.push({ kind: 'rollback', deviceId: dev.deviceId, deploymentId: rollbackId, previous: dev.previous });
-        const failure = IN_FLIGHT_STATES.has(dev.state) ? { step: 'aborted', reason: 'aborted-in-flight', detail: 'the rollout aborted before this device finished' } : dev.failure;
+        const failure = IN_FLIGHT_STATES.has(dev.state)
+          ? { step: 'aborted', reason: 'aborted-in-flight', detail: 'the rollout aborted before this device finished' }
+          : dev.failure;
         setDevice(d, dev, { state: 'rolling-back', rollbackId, rollbackAt: d.now, failure, finishedAt: null });
         fired = true;
       } else if (holdsNew) {
         d.actions.push({ kind: 'clear', deviceId: dev.deviceId });
         const state = dev.state === 'succeeded' ? 'succeeded' : dev.state === 'timed-out' ? 'timed-out' : 'failed';
-        setDevice(d, dev, { state, rollbackId: '', finishedAt: dev.finishedAt ?? d.now, failure: dev.failure ?? (state === 'failed' ? { step: 'aborted', reason: 'no-previous-variant', detail: 'aborted in flight; no earlier variant to roll back to, desired state cleared' } : null) });
+        setDevice(d, dev, {
+          state,
+          rollbackId: '',
+          finishedAt: dev.finishedAt ?? d.now,
+          failure:
+            dev.failure ??
+            (state === 'failed'
+              ? {
+                  step: 'aborted',
+                  reason: 'no-previous-variant',
+                  detail: 'aborted in flight; no earlier variant to roll back to, desired state cleared',
+                }
+              : null),
+        });
         fired = true;
       }
     }
@@ -223,28 +271,59 @@ const finish: RolloutStep = {
 };
 
 /** The evaluation, in order. */
-export const ROLLOUT_STEPS: readonly RolloutStep[] = [timeOutDevices, checkAbortRequest, checkAbortCriteria, checkRolloutTimeout, startRollbacks, advanceWave, finish];
+export const ROLLOUT_STEPS: readonly RolloutStep[] = [
+  timeOutDevices,
+  checkAbortRequest,
+  checkAbortCriteria,
+  checkRolloutTimeout,
+  startRollbacks,
+  advanceWave,
+  finish,
+];
 
 /** One evaluation tick. Pure: the snapshot is not modified. */
 export function decide(snapshot: RolloutSnapshot, now: number): RolloutDecision {
-  const d: Draft = { rollout: snapshot.rollout, devices: new Map(snapshot.devices.map((dev) => [dev.deviceId, dev])), changed: new Set(), actions: [], now };
+  const d: Draft = {
+    rollout: snapshot.rollout,
+    devices: new Map(snapshot.devices.map((dev) => [dev.deviceId, dev])),
+    changed: new Set(),
+    actions: [],
+    now,
+  };
   const fired: string[] = [];
   for (const step of ROLLOUT_STEPS) {
     if (!step.states.includes(d.rollout.state)) continue;
     if (step.run(d)) fired.push(step.name);
   }
-  return { rollout: d.rollout, changed: [...d.changed].map((id) => d.devices.get(id) as RolloutDevice), actions: d.actions, fired };
+  return {
+    rollout: d.rollout,
+    changed: [...d.changed].map((id) => d.devices.get(id) as RolloutDevice),
+    actions: d.actions,
+    fired,
+  };
 }
 
 /** Manual abort (`edgefleet rollout abort`): the same path as the criteria, applied now. */
 export function decideAbort(snapshot: RolloutSnapshot, reason: string, now: number): RolloutDecision {
-  if (snapshot.rollout.state !== 'in-progress') return { rollout: snapshot.rollout, changed: [], actions: [], fired: [] };
-  const d: Draft = { rollout: snapshot.rollout, devices: new Map(snapshot.devices.map((dev) => [dev.deviceId, dev])), changed: new Set(), actions: [], now };
+  if (snapshot.rollout.state !== 'in-progress')
+    return { rollout: snapshot.rollout, changed: [], actions: [], fired: [] };
+  const d: Draft = {
+    rollout: snapshot.rollout,
+    devices: new Map(snapshot.devices.map((dev) => [dev.deviceId, dev])),
+    changed: new Set(),
+    actions: [],
+    now,
+  };
   abort(d, reason);
   const rest = decide({ rollout: d.rollout, devices: [...d.devices.values()] }, now);
   const changed = new Map([...d.changed].map((id) => [id, d.devices.get(id) as RolloutDevice]));
   for (const dev of rest.changed) changed.set(dev.deviceId, dev);
-  return { rollout: rest.rollout, changed: [...changed.values()], actions: rest.actions, fired: ['abort', ...rest.fired] };
+  return {
+    rollout: rest.rollout,
+    changed: [...changed.values()],
+    actions: rest.actions,
+    fired: ['abort', ...rest.fired],
+  };
 }
 
 /**
@@ -252,13 +331,16 @@ export function decideAbort(snapshot: RolloutSnapshot, reason: string, now: numb
  * report changes nothing (late, for a finished deployment, or for another deployment).
  */
 export function applyReport(dev: RolloutDevice, report: DeployReport, now: number): RolloutDevice | null {
-  const failure = report.failure ? { step: report.failure.step, reason: report.failure.reason, detail: report.failure.detail } : null;
+  const failure = report.failure
+    ? { step: report.failure.step, reason: report.failure.reason, detail: report.failure.detail }
+    : null;
   if (report.deploymentId === dev.deploymentId) {
     if (!IN_FLIGHT_STATES.has(dev.state)) return null;
     const base = { ...dev, agentState: report.state, updatedAt: now };
     if (report.state === 'succeeded') return { ...base, state: 'succeeded', finishedAt: now };
     // The agent's own rollback (switched, then restored its last-known-good) is a failure of the variant.
-    if (report.state === 'failed' || report.state === 'rolled-back') return { ...base, state: 'failed', finishedAt: now, failure };
+    if (report.state === 'failed' || report.state === 'rolled-back')
+      return { ...base, state: 'failed', finishedAt: now, failure };
     return { ...base, state: 'in-progress' };
   }
   if (dev.rollbackId !== null && report.deploymentId === dev.rollbackId) {
@@ -266,7 +348,16 @@ export function applyReport(dev: RolloutDevice, report: DeployReport, now: numbe
     const base = { ...dev, agentState: `rollback:${report.state}`, updatedAt: now };
     if (report.state === 'succeeded') return { ...base, state: 'rolled-back', finishedAt: now };
     if (report.state === 'failed' || report.state === 'rolled-back') {
-      return { ...base, state: 'failed', finishedAt: now, failure: { step: failure?.step ?? 'rollback', reason: 'rollback-failed', detail: `rollback failed: ${failure?.reason ?? ''} ${failure?.detail ?? ''}`.trim() } };
+      return {
+        ...base,
+        state: 'failed',
+        finishedAt: now,
+        failure: {
+          step: failure?.step ?? 'rollback',
+          reason: 'rollback-failed',
+          detail: `rollback failed: ${failure?.reason ?? ''} ${failure?.detail ?? ''}`.trim(),
+        },
+      };
     }
     return base;
   }

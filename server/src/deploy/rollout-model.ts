@@ -21,9 +21,25 @@ export type RolloutState = (typeof ROLLOUT_STATES)[number];
  * (the rollout ended before the device's wave; it never received the new variant).
  * `rolling-back`: a rollback manifest is out.
  */
-export const DEVICE_STATES = ['pending', 'notified', 'in-progress', 'succeeded', 'failed', 'timed-out', 'rolling-back', 'rolled-back', 'cancelled'] as const;
+export const DEVICE_STATES = [
+  'pending',
+  'notified',
+  'in-progress',
+  'succeeded',
+  'failed',
+  'timed-out',
+  'rolling-back',
+  'rolled-back',
+  'cancelled',
+] as const;
 export type RolloutDeviceState = (typeof DEVICE_STATES)[number];
-export const TERMINAL_DEVICE_STATES: ReadonlySet<RolloutDeviceState> = new Set(['succeeded', 'failed', 'timed-out', 'rolled-back', 'cancelled']);
+export const TERMINAL_DEVICE_STATES: ReadonlySet<RolloutDeviceState> = new Set([
+  'succeeded',
+  'failed',
+  'timed-out',
+  'rolled-back',
+  'cancelled',
+]);
 /** Devices holding the new variant's manifest and not finished with it. */
 export const IN_FLIGHT_STATES: ReadonlySet<RolloutDeviceState> = new Set(['notified', 'in-progress']);
 
@@ -32,19 +48,23 @@ const pct = z.number().min(0).max(100);
 /** How a rollout proceeds. Every field has a default, so `{}` is a valid policy. */
 export const rolloutPolicySchema = z.strictObject({
   /** First wave: a percentage of the class (rounded up, at least 1) or a count. Default 10%. */
-  canary: z.union([z.strictObject({ percent: z.number().gt(0).max(100) }), z.strictObject({ count: z.number().int().min(1) })]).default({ percent: 10 }),
+  canary: z
+    .union([z.strictObject({ percent: z.number().gt(0).max(100) }), z.strictObject({ count: z.number().int().min(1) })])
+    .default({ percent: 10 }),
   /** Size of the first wave after the canary. Default 2 (AWS: baseRatePerMinute). */
   baseCount: z.number().int().min(1).max(100_000).default(2),
   /** Each later wave is this many times the one before, rounded up. 1–5, default 2 (AWS: incrementFactor). */
   growthFactor: z.number().min(1).max(5).default(2),
-  abort: z.strictObject({
-    /** Abort when failed devices reach this % of finished ones; null: never on failures. Default 20. */
-    failedPct: pct.nullable().default(20),
-    /** Abort when timed-out devices reach this % of finished ones; null: never on timeouts. Default 20. */
-    timedOutPct: pct.nullable().default(20),
-    /** Criteria apply only once this many devices finished (AWS: minNumberOfExecutedThings, ≥1). Default 1. */
-    minFinished: z.number().int().min(1).default(1),
-  }).prefault({}),
+  abort: z
+    .strictObject({
+      /** Abort when failed devices reach this % of finished ones; null: never on failures. Default 20. */
+      failedPct: pct.nullable().default(20),
+      /** Abort when timed-out devices reach this % of finished ones; null: never on timeouts. Default 20. */
+      timedOutPct: pct.nullable().default(20),
+      /** Criteria apply only once this many devices finished (AWS: minNumberOfExecutedThings, ≥1). Default 1. */
+      minFinished: z.number().int().min(1).default(1),
+    })
+    .prefault({}),
   /** A notified device that has not finished after this long is `timed-out`, in ms. Default 600000 (10 min). */
   deviceTimeoutMs: z.number().int().positive().default(600_000),
   /** The whole rollout aborts (and rolls back) when still in progress after this long, in ms. Default 86400000 (24 h). */
@@ -111,7 +131,8 @@ export interface RolloutDevice {
  */
 export function planWaveSizes(total: number, policy: RolloutPolicy): number[] {
   if (total <= 0) return [];
-  const canary = 'percent' in policy.canary ? Math.max(1, Math.ceil((total * policy.canary.percent) / 100)) : policy.canary.count;
+  const canary =
+    'percent' in policy.canary ? Math.max(1, Math.ceil((total * policy.canary.percent) / 100)) : policy.canary.count;
   const sizes = [Math.min(total, canary)];
   let left = total - (sizes[0] ?? 0);
   let next = policy.baseCount;

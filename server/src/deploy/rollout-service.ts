@@ -13,10 +13,25 @@ import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
-import { ABORT_REQUEST_PREFIX, applyReport, decide, decideAbort, outcomeCounts, type RolloutDecision } from './rollout-machine.js';
 import {
-  deploymentIdFor, DEVICE_STATES, IN_FLIGHT_STATES, planWaveSizes, rolloutPolicySchema,
-  type PreviousVariant, type RolloutDevice, type RolloutDeviceState, type RolloutPolicyInput, type RolloutRecord,
+  ABORT_REQUEST_PREFIX,
+  applyReport,
+  decide,
+  decideAbort,
+  outcomeCounts,
+  type RolloutDecision,
+} from './rollout-machine.js';
+import {
+  deploymentIdFor,
+  DEVICE_STATES,
+  IN_FLIGHT_STATES,
+  planWaveSizes,
+  rolloutPolicySchema,
+  type PreviousVariant,
+  type RolloutDevice,
+  type RolloutDeviceState,
+  type RolloutPolicyInput,
+  type RolloutRecord,
 } from './rollout-model.js';
 
 export interface StartRolloutInput {
@@ -49,7 +64,14 @@ export interface RolloutStatus {
 
 /** A rollout event for the server's event bus. */
 export type RolloutEvent =
-  | { readonly type: 'rollout.started'; readonly rolloutId: string; readonly deviceClass: string; readonly variantId: string; readonly devices: number; readonly waves: number }
+  | {
+      readonly type: 'rollout.started';
+      readonly rolloutId: string;
+      readonly deviceClass: string;
+      readonly variantId: string;
+      readonly devices: number;
+      readonly waves: number;
+    }
   | { readonly type: 'rollout.wave'; readonly rolloutId: string; readonly wave: number; readonly devices: number }
   | { readonly type: 'rollout.aborted'; readonly rolloutId: string; readonly reason: string }
   | { readonly type: 'rollout.finished'; readonly rolloutId: string; readonly state: RolloutRecord['state'] };
@@ -80,7 +102,8 @@ export interface RolloutService {
   resume(): Promise<void>;
 }
 
-const zeroCounts = (): Record<RolloutDeviceState, number> => Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<RolloutDeviceState, number>;
+const zeroCounts = (): Record<RolloutDeviceState, number> =>
+  Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<RolloutDeviceState, number>;
 
 export function createRolloutService(options: RolloutServiceOptions): RolloutService {
   const { store, artifacts, actor, now } = options;
@@ -96,7 +119,12 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
 
   function status(id: string): RolloutStatus {
     const rollout = tables.getRollout(id);
-    if (!rollout) throw new EdgefleetError('EF_ERR_ROLLOUT_NOT_FOUND', `no rollout ${id}; list them with \`edgefleet rollout status\``, { id });
+    if (!rollout)
+      throw new EdgefleetError(
+        'EF_ERR_ROLLOUT_NOT_FOUND',
+        `no rollout ${id}; list them with \`edgefleet rollout status\``,
+        { id },
+      );
     const devices = tables.devicesOf(id);
     const waves: WaveStatus[] = [];
     for (let i = 0; i < rollout.waveCount; i += 1) {
@@ -111,7 +139,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
   function previousOf(deviceId: string, currentModel: string | null): PreviousVariant | null {
     const last = tables.lastInstalled(deviceId);
     if (last && (currentModel === null || currentModel === last.sha256)) return last;
-    if (currentModel !== null && tables.getArtifact(currentModel)) return { variantId: `v-${currentModel.slice(0, 12)}`, sha256: currentModel, rolloutId: null };
+    if (currentModel !== null && tables.getArtifact(currentModel))
+      return { variantId: `v-${currentModel.slice(0, 12)}`, sha256: currentModel, rolloutId: null };
     return last;
   }
 
@@ -136,7 +165,16 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     // A rollback that cannot even be built (previous artifact gone) ends that device now.
     for (const f of failed) {
       const dev = tables.findByDeployment(f.deploymentId);
-      if (dev && dev.state === 'rolling-back') tables.save(tables.getRollout(r.id) ?? r, [{ ...dev, state: 'failed', finishedAt: now(), updatedAt: now(), failure: { step: 'rollback', reason: 'rollback-unavailable', detail: f.detail } }]);
+      if (dev && dev.state === 'rolling-back')
+        tables.save(tables.getRollout(r.id) ?? r, [
+          {
+            ...dev,
+            state: 'failed',
+            finishedAt: now(),
+            updatedAt: now(),
+            failure: { step: 'rollback', reason: 'rollback-unavailable', detail: f.detail },
+          },
+        ]);
     }
   }
 
@@ -148,57 +186,136 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
 
   async function start(input: StartRolloutInput): Promise<RolloutStatus> {
     const policy = rolloutPolicySchema.safeParse(input.policy ?? {});
-    if (!policy.success) throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `rollout policy: ${z.prettifyError(policy.error)}`);
-    const layout = 'bytes' in input.artifact ? await artifacts.put(input.artifact.bytes) : await artifacts.layout(input.artifact.sha256);
+    if (!policy.success)
+      throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `rollout policy: ${z.prettifyError(policy.error)}`);
+    const layout =
+      'bytes' in input.artifact
+        ? await artifacts.put(input.artifact.bytes)
+        : await artifacts.layout(input.artifact.sha256);
     const at = now();
     const wanted = input.deviceIds === undefined ? null : new Set(input.deviceIds);
-    const members = store.devices.list().filter((d) => d.deviceClass === input.deviceClass && (wanted === null || wanted.has(d.id)))
+    const members = store.devices
+      .list()
+      .filter((d) => d.deviceClass === input.deviceClass && (wanted === null || wanted.has(d.id)))
       // Online devices first, so the canary answers quickly; then by id, for a stable plan.
       .sort((a, b) => (a.state === b.state ? a.id.localeCompare(b.id) : a.state === 'online' ? -1 : 1));
-    if (members.length === 0) throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `class ${input.deviceClass} has no devices${wanted ? ' among those named' : ''}; start agents of that class first`, { deviceClass: input.deviceClass });
-    const busy = new Set(tables.listRollouts({ active: true }).flatMap((r) => tables.devicesOf(r.id).map((d) => d.deviceId)));
+    if (members.length === 0)
+      throw new EdgefleetError(
+        'EF_ERR_ROLLOUT_INVALID',
+        `class ${input.deviceClass} has no devices${wanted ? ' among those named' : ''}; start agents of that class first`,
+        { deviceClass: input.deviceClass },
+      );
+    const busy = new Set(
+      tables.listRollouts({ active: true }).flatMap((r) => tables.devicesOf(r.id).map((d) => d.deviceId)),
+    );
     const clash = members.find((d) => busy.has(d.id));
-    if (clash) throw new EdgefleetError('EF_ERR_ROLLOUT_CONFLICT', `device ${clash.id} is in a rollout still in progress; wait for it or abort it first`, { deviceId: clash.id });
+    if (clash)
+      throw new EdgefleetError(
+        'EF_ERR_ROLLOUT_CONFLICT',
+        `device ${clash.id} is in a rollout still in progress; wait for it or abort it first`,
+        { deviceId: clash.id },
+      );
     const sizes = planWaveSizes(members.length, policy.data);
-    const id = `ro-${at.toString(36)}-${Math.floor(options.random() * 36 ** 4).toString(36).padStart(4, '0')}`;
+    const id = `ro-${at.toString(36)}-${Math.floor(options.random() * 36 ** 4)
+      .toString(36)
+      .padStart(4, '0')}`;
     const rollout: RolloutRecord = {
-      id, deviceClass: input.deviceClass, variantId: input.variantId ?? `v-${layout.sha256.slice(0, 12)}`, artifactSha: layout.sha256,
-      golden: input.golden, budgets: input.budgets ?? null, policy: policy.data, state: 'in-progress', currentWave: 0, waveCount: sizes.length,
-      reason: null, createdAt: at, updatedAt: at, finishedAt: null,
+      id,
+      deviceClass: input.deviceClass,
+      variantId: input.variantId ?? `v-${layout.sha256.slice(0, 12)}`,
+      artifactSha: layout.sha256,
+      golden: input.golden,
+      budgets: input.budgets ?? null,
+      policy: policy.data,
+      state: 'in-progress',
+      currentWave: 0,
+      waveCount: sizes.length,
+      reason: null,
+      createdAt: at,
+      updatedAt: at,
+      finishedAt: null,
     };
     let wave = 0;
     let inWave = 0;
     const devices = members.map((d, index): RolloutDevice => {
-      if (inWave >= (sizes[wave] ?? 0)) { wave += 1; inWave = 0; }
+      if (inWave >= (sizes[wave] ?? 0)) {
+        wave += 1;
+        inWave = 0;
+      }
       inWave += 1;
       return {
-        rolloutId: id, deviceId: d.id, wave, state: 'pending', deploymentId: deploymentIdFor(id, index), previous: previousOf(d.id, d.currentModel),
-        rollbackId: null, agentState: null, failure: null, notifiedAt: null, rollbackAt: null, finishedAt: null, updatedAt: at,
+        rolloutId: id,
+        deviceId: d.id,
+        wave,
+        state: 'pending',
+        deploymentId: deploymentIdFor(id, index),
+        previous: previousOf(d.id, d.currentModel),
+        rollbackId: null,
+        agentState: null,
+        failure: null,
+        notifiedAt: null,
+        rollbackAt: null,
+        finishedAt: null,
+        updatedAt: at,
       };
     });
     tables.insertRollout(rollout, devices);
-    log.info({ rolloutId: id, deviceClass: input.deviceClass, variantId: rollout.variantId, devices: devices.length, waves: sizes }, 'rollout started');
-    options.onEvent?.({ type: 'rollout.started', rolloutId: id, deviceClass: input.deviceClass, variantId: rollout.variantId, devices: devices.length, waves: sizes.length });
+    log.info(
+      {
+        rolloutId: id,
+        deviceClass: input.deviceClass,
+        variantId: rollout.variantId,
+        devices: devices.length,
+        waves: sizes,
+      },
+      'rollout started',
+    );
+    options.onEvent?.({
+      type: 'rollout.started',
+      rolloutId: id,
+      deviceClass: input.deviceClass,
+      variantId: rollout.variantId,
+      devices: devices.length,
+      waves: sizes.length,
+    });
     if (input.deferred !== true) await serial(() => evaluate(id, at));
     return status(id);
   }
 
   return {
     start,
-    tick: (at) => serial(async () => {
-      const t = at ?? now();
-      for (const r of tables.listRollouts({ active: true })) await evaluate(r.id, t);
-    }),
-    abort: (id, reason) => serial(async () => {
-      const before = status(id).rollout;
-      if (before.state !== 'in-progress') throw new EdgefleetError('EF_ERR_ROLLOUT_CONFLICT', `rollout ${id} is ${before.state}; only a rollout in progress can be aborted`, { id, state: before.state });
-      await apply(decideAbort({ rollout: before, devices: tables.devicesOf(id) }, reason ?? 'aborted by an operator', now()), before);
-      return status(id);
-    }),
+    tick: (at) =>
+      serial(async () => {
+        const t = at ?? now();
+        for (const r of tables.listRollouts({ active: true })) await evaluate(r.id, t);
+      }),
+    abort: (id, reason) =>
+      serial(async () => {
+        const before = status(id).rollout;
+        if (before.state !== 'in-progress')
+          throw new EdgefleetError(
+            'EF_ERR_ROLLOUT_CONFLICT',
+            `rollout ${id} is ${before.state}; only a rollout in progress can be aborted`,
+            { id, state: before.state },
+          );
+        await apply(
+          decideAbort({ rollout: before, devices: tables.devicesOf(id) }, reason ?? 'aborted by an operator', now()),
+          before,
+        );
+        return status(id);
+      }),
     requestAbort(id, reason) {
       const r = status(id).rollout;
-      if (r.state !== 'in-progress') throw new EdgefleetError('EF_ERR_ROLLOUT_CONFLICT', `rollout ${id} is ${r.state}; only a rollout in progress can be aborted`, { id, state: r.state });
-      tables.save({ ...r, reason: `${ABORT_REQUEST_PREFIX}${reason ?? 'aborted by an operator'}`, updatedAt: now() }, []);
+      if (r.state !== 'in-progress')
+        throw new EdgefleetError(
+          'EF_ERR_ROLLOUT_CONFLICT',
+          `rollout ${id} is ${r.state}; only a rollout in progress can be aborted`,
+          { id, state: r.state },
+        );
+      tables.save(
+        { ...r, reason: `${ABORT_REQUEST_PREFIX}${reason ?? 'aborted by an operator'}`, updatedAt: now() },
+        [],
+      );
       return status(id);
     },
     status,
@@ -206,7 +323,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     handleReport(report) {
       const at = now();
       if (!tables.recordReport(report.deploymentId, report.state, report.deviceId, at, report)) return false;
-      if (report.state === 'succeeded' || report.state === 'rolled-back') store.devices.touch(report.deviceId, at, report.serving);
+      if (report.state === 'succeeded' || report.state === 'rolled-back')
+        store.devices.touch(report.deviceId, at, report.serving);
       const dev = tables.findByDeployment(report.deploymentId);
       if (!dev || dev.deviceId !== report.deviceId) return false;
       const next = applyReport(dev, report, at);
@@ -216,17 +334,26 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       tables.save(rollout, [next]);
       return true;
     },
-    resume: () => serial(async () => {
-      for (const r of tables.listRollouts({ active: true })) {
-        const devices = tables.devicesOf(r.id);
-        const actions = [
-          ...devices.filter((d) => IN_FLIGHT_STATES.has(d.state)).map((d) => ({ kind: 'deploy' as const, deviceId: d.deviceId, deploymentId: d.deploymentId })),
-          ...devices.filter((d) => d.state === 'rolling-back' && d.previous !== null && d.rollbackId !== null)
-            .map((d) => ({ kind: 'rollback' as const, deviceId: d.deviceId, deploymentId: d.rollbackId as string, previous: d.previous as PreviousVariant })),
-        ];
-        log.info({ rolloutId: r.id, state: r.state, republished: actions.length }, 'rollout resumed');
-        await actor.act(r, actions);
-      }
-    }),
+    resume: () =>
+      serial(async () => {
+        for (const r of tables.listRollouts({ active: true })) {
+          const devices = tables.devicesOf(r.id);
+          const actions = [
+            ...devices
+              .filter((d) => IN_FLIGHT_STATES.has(d.state))
+              .map((d) => ({ kind: 'deploy' as const, deviceId: d.deviceId, deploymentId: d.deploymentId })),
+            ...devices
+              .filter((d) => d.state === 'rolling-back' && d.previous !== null && d.rollbackId !== null)
+              .map((d) => ({
+                kind: 'rollback' as const,
+                deviceId: d.deviceId,
+                deploymentId: d.rollbackId as string,
+                previous: d.previous as PreviousVariant,
+              })),
+          ];
+          log.info({ rolloutId: r.id, state: r.state, republished: actions.length }, 'rollout resumed');
+          await actor.act(r, actions);
+        }
+      }),
   };
 }

@@ -42,18 +42,31 @@ function loadSigner(dir: string, keyId: string): ManifestSigner {
     if (signer.keyId !== keyId) throw new Error(`holds key ${signer.keyId}`);
     return signer;
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_SIGNING_KEY', `signing key ${path} cannot be used (${(err as Error).message}); restore it from a backup or remove it from keyring.json`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_SIGNING_KEY',
+      `signing key ${path} cannot be used (${(err as Error).message}); restore it from a backup or remove it from keyring.json`,
+      { path },
+      { cause: err },
+    );
   }
 }
 
 function save(dir: string, active: string, keys: readonly string[]): SigningKeyring {
   const signers = keys.map((k) => loadSigner(dir, k));
   const activeSigner = signers.find((s) => s.keyId === active);
-  if (!activeSigner) throw new EdgefleetError('EF_ERR_SIGNING_KEY', `keyring.json names active key ${active} but does not list it; fix ${join(dir, 'keyring.json')}`);
+  if (!activeSigner)
+    throw new EdgefleetError(
+      'EF_ERR_SIGNING_KEY',
+      `keyring.json names active key ${active} but does not list it; fix ${join(dir, 'keyring.json')}`,
+    );
   writePrivate(join(dir, 'keyring.json'), `${JSON.stringify({ active, keys }, null, 2)}\n`);
   const ordered = [activeSigner, ...signers.filter((s) => s !== activeSigner)];
   writeFileSync(join(dir, 'trusted-keys.txt'), ordered.map((s) => `${s.publicKey}\n`).join(''));
-  return Object.freeze({ active: activeSigner, publicKeys: ordered.map((s) => ({ keyId: s.keyId, publicKey: s.publicKey })), dir });
+  return Object.freeze({
+    active: activeSigner,
+    publicKeys: ordered.map((s) => ({ keyId: s.keyId, publicKey: s.publicKey })),
+    dir,
+  });
 }
 
 function newKey(dir: string): string {
@@ -76,7 +89,12 @@ export function loadSigningKeyring(dataDir: string): SigningKeyring {
   try {
     parsed = keyringSchema.parse(JSON.parse(readFileSync(ringPath, 'utf8')));
   } catch (err: unknown) {
-    throw new EdgefleetError('EF_ERR_SIGNING_KEY', `${ringPath} is not a valid keyring (${(err as Error).message}); restore it or delete the keys folder to start over (agents must then trust the new key)`, { path: ringPath }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_SIGNING_KEY',
+      `${ringPath} is not a valid keyring (${(err as Error).message}); restore it or delete the keys folder to start over (agents must then trust the new key)`,
+      { path: ringPath },
+      { cause: err },
+    );
   }
   return save(dir, parsed.active, parsed.keys);
 }
@@ -85,7 +103,10 @@ export function loadSigningKeyring(dataDir: string): SigningKeyring {
  * Rotation: a new active key; the previous keys stay listed (published) until `retire`
  * removes them, once every agent trusts the new one.
  */
-export function rotateSigningKey(dataDir: string, options: { readonly retire?: readonly string[] } = {}): SigningKeyring {
+export function rotateSigningKey(
+  dataDir: string,
+  options: { readonly retire?: readonly string[] } = {},
+): SigningKeyring {
   const ring = loadSigningKeyring(dataDir);
   const keyId = newKey(ring.dir);
   const kept = ring.publicKeys.map((k) => k.keyId).filter((k) => !(options.retire ?? []).includes(k));

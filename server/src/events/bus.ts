@@ -51,7 +51,9 @@ export function createEventBus(options: EventBusOptions): EventBus {
     },
     subscribe(listener) {
       listeners.add(listener);
-      return () => { listeners.delete(listener); };
+      return () => {
+        listeners.delete(listener);
+      };
     },
     since(after) {
       return ring.filter((e) => e.seq > after);

@@ -7,9 +7,21 @@ export type { Logger } from 'pino';
  * listed explicitly; `authorization` covers HTTP headers the admin API will log later.
  */
 export const REDACT_PATHS: readonly string[] = [
-  'password', 'token', 'secret', 'authorization', 'privateKey',
-  '*.password', '*.token', '*.secret', '*.authorization', '*.privateKey',
-  '*.*.password', '*.*.token', '*.*.secret', '*.*.authorization', '*.*.privateKey',
+  'password',
+  'token',
+  'secret',
+  'authorization',
+  'privateKey',
+  '*.password',
+  '*.token',
+  '*.secret',
+  '*.authorization',
+  '*.privateKey',
+  '*.*.password',
+  '*.*.token',
+  '*.*.secret',
+  '*.*.authorization',
+  '*.*.privateKey',
 ];
 
 export interface CreateLoggerOptions {

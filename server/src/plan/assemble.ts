@@ -10,7 +10,10 @@ import { checkBudgets, closest, paretoFront, preferenceOrder, type Judged } from
 import type { Variant } from './variants.js';
 
 /** One candidate with its built variant. */
-export interface Built { readonly candidate: Candidate; readonly variant: Variant }
+export interface Built {
+  readonly candidate: Candidate;
+  readonly variant: Variant;
+}
 
 function accuracyOf(v: Variant): { pct: number; metric: 'top1' | 'top1-agreement' } | null {
   const e = v.evaluation;
@@ -29,30 +32,69 @@ function agreementOf(v: Variant): number {
 
 function candidateRow(b: Built, cls: DeviceClass, speed: EffectiveSpeedModel, baselinePct: number): PlanCandidate {
   const { candidate: c, variant: v } = b;
-  const base = { agreementPct: v.evaluation ? agreementOf(v) : null, recipe: c.name, precision: c.precision, artifactSha: v.artifactSha, artifactPath: v.artifactPath, bytes: v.bytes, violations: [], feasible: false, onFront: false };
+  const base = {
+    agreementPct: v.evaluation ? agreementOf(v) : null,
+    recipe: c.name,
+    precision: c.precision,
+    artifactSha: v.artifactSha,
+    artifactPath: v.artifactPath,
+    bytes: v.bytes,
+    violations: [],
+    feasible: false,
+    onFront: false,
+  };
   const acc = accuracyOf(v);
   const hostP95 = v.evaluation?.latency?.p95Ms ?? null;
   const prediction = hostP95 === null ? null : predict(hostP95, c.precision, cls, speed);
   const common = { ...base, accuracyPct: acc?.pct ?? null, accuracyMetric: acc?.metric ?? null, predicted: prediction };
-  if (v.error !== null || v.bytes === null || !acc) return { ...common, eligible: false, excluded: `recipe failed: ${v.error ?? 'no evaluation'}` };
-  if (!cls.capabilities.precisions.includes(c.precision)) return { ...common, eligible: false, excluded: `class executes ${cls.capabilities.precisions.join('/')}, not ${c.precision}` };
+  if (v.error !== null || v.bytes === null || !acc)
+    return { ...common, eligible: false, excluded: `recipe failed: ${v.error ?? 'no evaluation'}` };
+  if (!cls.capabilities.precisions.includes(c.precision))
+    return {
+      ...common,
+      eligible: false,
+      excluded: `class executes ${cls.capabilities.precisions.join('/')}, not ${c.precision}`,
+    };
   if (!prediction) return { ...common, eligible: false, excluded: 'no host latency measurement' };
   const judged = judgedOf(c.name, v.bytes, acc.pct, prediction, v);
   const violations = checkBudgets(judged, cls.budgets, cls.capabilities, baselinePct);
   return { ...common, eligible: true, excluded: null, violations, feasible: violations.length === 0 };
 }
 
-function judgedOf(recipe: string, bytes: number, accuracyPct: number, p: NonNullable<PlanCandidate['predicted']>, v: Variant): Judged {
-  return { recipe, bytes, accuracyPct, agreementPct: agreementOf(v), p95LatencyMs: p.p95LatencyMs, energyPerInferenceMj: p.energyPerInferenceMj, avgPowerW: p.avgPowerW, peakMemoryBytes: v.evaluation?.memory.estimatedPeakBytes ?? null };
+function judgedOf(
+  recipe: string,
+  bytes: number,
+  accuracyPct: number,
+  p: NonNullable<PlanCandidate['predicted']>,
+  v: Variant,
+): Judged {
+  return {
+    recipe,
+    bytes,
+    accuracyPct,
+    agreementPct: agreementOf(v),
+    p95LatencyMs: p.p95LatencyMs,
+    energyPerInferenceMj: p.energyPerInferenceMj,
+    avgPowerW: p.avgPowerW,
+    peakMemoryBytes: v.evaluation?.memory.estimatedPeakBytes ?? null,
+  };
 }
 
 type Eligible = PlanCandidate & Judged & { readonly violations: PlanCandidate['violations'] };
 
 function asJudged(rows: readonly PlanCandidate[]): Eligible[] {
-  return rows.filter((r) => r.eligible && r.bytes !== null && r.accuracyPct !== null && r.predicted !== null).map((r) => ({
-    ...r, bytes: r.bytes as number, accuracyPct: r.accuracyPct as number, agreementPct: r.agreementPct ?? 0, p95LatencyMs: r.predicted?.p95LatencyMs ?? 0,
-    energyPerInferenceMj: r.predicted?.energyPerInferenceMj ?? 0, avgPowerW: r.predicted?.avgPowerW ?? 0, peakMemoryBytes: null,
-  }));
+  return rows
+    .filter((r) => r.eligible && r.bytes !== null && r.accuracyPct !== null && r.predicted !== null)
+    .map((r) => ({
+      ...r,
+      bytes: r.bytes as number,
+      accuracyPct: r.accuracyPct as number,
+      agreementPct: r.agreementPct ?? 0,
+      p95LatencyMs: r.predicted?.p95LatencyMs ?? 0,
+      energyPerInferenceMj: r.predicted?.energyPerInferenceMj ?? 0,
+      avgPowerW: r.predicted?.avgPowerW ?? 0,
+      peakMemoryBytes: null,
+    }));
 }
 
 function describe(v: PlanCandidate['violations'][number]): string {
@@ -60,7 +102,12 @@ function describe(v: PlanCandidate['violations'][number]): string {
 }
 
 /** Builds the plan from built candidates (the baseline among them). */
-export function assemblePlan(model: ModelRecord, cls: DeviceClass, speed: EffectiveSpeedModel, built: readonly Built[]): Plan {
+export function assemblePlan(
+  model: ModelRecord,
+  cls: DeviceClass,
+  speed: EffectiveSpeedModel,
+  built: readonly Built[],
+): Plan {
   const baseline = built.find((b) => b.candidate.name === BASELINE_RECIPE);
   const baselineAcc = baseline ? accuracyOf(baseline.variant) : null;
   let rows = built.map((b) => candidateRow(b, cls, speed, baselineAcc?.pct ?? 0));
@@ -83,7 +130,8 @@ export function assemblePlan(model: ModelRecord, cls: DeviceClass, speed: Effect
     reason = `no feasible variant for ${cls.name}: no candidate can run on this class (${why})`;
   }
   return {
-    type: 'plan', v: 1,
+    type: 'plan',
+    v: 1,
     model: { sha256: model.sha256, name: model.name, evalSpec: model.evalSpec },
     deviceClass: { name: cls.name, version: cls.version },
     speedModel: { version: speed.version, status: speed.status, factors: speed.factors, override: speed.override },

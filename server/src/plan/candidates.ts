@@ -11,7 +11,14 @@ import { parseRecipe, type Recipe } from '@edgefleet/compress';
 export const BASELINE_RECIPE = 'fp32';
 
 /** Default candidates, in the order tables list them. */
-export const DEFAULT_CANDIDATES: readonly string[] = ['fp32', 'fp16', 'int8-dynamic', 'int8-static', 'int8-weights', 'int4-weights'];
+export const DEFAULT_CANDIDATES: readonly string[] = [
+  'fp32',
+  'fp16',
+  'int8-dynamic',
+  'int8-static',
+  'int8-weights',
+  'int4-weights',
+];
 
 /** A candidate: a name, the recipe (null for the baseline), its compute precision and cache key. */
 export interface Candidate {
@@ -28,7 +35,9 @@ export interface Candidate {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -50,7 +59,14 @@ export function precisionOf(recipe: Recipe | null): Precision {
 
 /** Resolves a candidate from a preset name, `fp32`, or recipe JSON (throws EF_ERR_RECIPE_INVALID). */
 export function candidateOf(input: string): Candidate {
-  if (input === BASELINE_RECIPE) return { name: BASELINE_RECIPE, recipe: null, precision: 'fp32', key: sha256Of('baseline'), needsCalibration: false };
+  if (input === BASELINE_RECIPE)
+    return {
+      name: BASELINE_RECIPE,
+      recipe: null,
+      precision: 'fp32',
+      key: sha256Of('baseline'),
+      needsCalibration: false,
+    };
   const recipe = parseRecipe(input);
   const name = recipe.name ?? `custom-${sha256Of(canonicalJson(recipe)).slice(0, 8)}`;
   return {

@@ -6,15 +6,23 @@
  */
 import { z } from 'zod';
 import {
-  deviceClassInputSchema, deviceClassPatchSchema, deviceClassSchema, EdgefleetError,
-  type DeviceClass, type DeviceClassSpec,
+  deviceClassInputSchema,
+  deviceClassPatchSchema,
+  deviceClassSchema,
+  EdgefleetError,
+  type DeviceClass,
+  type DeviceClassSpec,
 } from '@edgefleet/shared';
 import type { Store } from '../store/db.js';
 import type { ClassRow } from '../store/planner-tables.js';
 import { BUILTIN_CLASS_PROFILES } from './profiles/builtin.js';
 
 /** A class row known only from a device's hello (no profile yet). */
-export interface UnconfiguredClass { readonly name: string; readonly configured: false; readonly createdAt: number }
+export interface UnconfiguredClass {
+  readonly name: string;
+  readonly configured: false;
+  readonly createdAt: number;
+}
 
 export interface ClassService {
   /** Creates a class from a full document; EF_ERR_CLASS_EXISTS when a configured class has the name. */
@@ -34,7 +42,9 @@ export interface ClassService {
 }
 
 function invalid(what: string, error: z.ZodError): EdgefleetError {
-  return new EdgefleetError('EF_ERR_CLASS_INVALID', `${what}:\n${z.prettifyError(error)}`, { issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+  return new EdgefleetError('EF_ERR_CLASS_INVALID', `${what}:\n${z.prettifyError(error)}`, {
+    issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+  });
 }
 
 /** Validates a class document; throws EF_ERR_CLASS_INVALID with every problem. */
@@ -46,34 +56,76 @@ export function parseClassInput(input: unknown): DeviceClassSpec {
 
 function fromRow(row: ClassRow): DeviceClass | null {
   if (row.profile === null) return null;
-  return deviceClassSchema.parse({ ...(row.profile as object), name: row.name, description: row.description, budgets: row.budgets, version: row.version, createdAt: row.createdAt, updatedAt: row.updatedAt });
+  return deviceClassSchema.parse({
+    ...(row.profile as object),
+    name: row.name,
+    description: row.description,
+    budgets: row.budgets,
+    version: row.version,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  });
 }
 
 function profileOf(spec: DeviceClassSpec): Omit<DeviceClassSpec, 'name' | 'description' | 'budgets'> {
-  return { capabilities: spec.capabilities, speedModel: spec.speedModel, powerModel: spec.powerModel, sources: spec.sources };
+  return {
+    capabilities: spec.capabilities,
+    speedModel: spec.speedModel,
+    powerModel: spec.powerModel,
+    sources: spec.sources,
+  };
 }
 
 /** Creates the class service over an open store. */
 export function createClassService(store: Store, opts: { now?: () => number } = {}): ClassService {
   const now = opts.now ?? Date.now;
   const tables = store.planner;
-  const notFound = (name: string): EdgefleetError => new EdgefleetError('EF_ERR_CLASS_NOT_FOUND', `no device class "${name}"; list them with \`edgefleet class list\` or create one with \`edgefleet class create ${name} --profile ${[...BUILTIN_CLASS_PROFILES.keys()].join('|')}\``, { name });
+  const notFound = (name: string): EdgefleetError =>
+    new EdgefleetError(
+      'EF_ERR_CLASS_NOT_FOUND',
+      `no device class "${name}"; list them with \`edgefleet class list\` or create one with \`edgefleet class create ${name} --profile ${[...BUILTIN_CLASS_PROFILES.keys()].join('|')}\``,
+      { name },
+    );
 
   const service: ClassService = {
     create(input) {
       const spec = parseClassInput(input);
-      const created = tables.createClass({ name: spec.name, description: spec.description, profile: profileOf(spec), budgets: spec.budgets, createdAt: now() });
-      if (!created) throw new EdgefleetError('EF_ERR_CLASS_EXISTS', `device class "${spec.name}" already exists; change it with \`edgefleet class update ${spec.name}\``, { name: spec.name });
+      const created = tables.createClass({
+        name: spec.name,
+        description: spec.description,
+        profile: profileOf(spec),
+        budgets: spec.budgets,
+        createdAt: now(),
+      });
+      if (!created)
+        throw new EdgefleetError(
+          'EF_ERR_CLASS_EXISTS',
+          `device class "${spec.name}" already exists; change it with \`edgefleet class update ${spec.name}\``,
+          { name: spec.name },
+        );
       return service.get(spec.name);
     },
     createFromProfile(profile, name, patch) {
       const base = BUILTIN_CLASS_PROFILES.get(profile);
-      if (!base) throw new EdgefleetError('EF_ERR_CLASS_NOT_FOUND', `no built-in profile "${profile}"; built-in profiles are ${[...BUILTIN_CLASS_PROFILES.keys()].join(', ')}`, { profile });
+      if (!base)
+        throw new EdgefleetError(
+          'EF_ERR_CLASS_NOT_FOUND',
+          `no built-in profile "${profile}"; built-in profiles are ${[...BUILTIN_CLASS_PROFILES.keys()].join(', ')}`,
+          { profile },
+        );
       const doc = mergePatch({ ...base, name: name ?? base.name }, patch ?? {}, 'the class is invalid');
       return service.create(doc);
     },
-    list: () => tables.listClasses().map(fromRow).filter((c): c is DeviceClass => c !== null),
-    listUnconfigured: () => tables.listClasses().filter((r) => r.profile === null).map((r) => ({ name: r.name, configured: false as const, createdAt: r.createdAt })),
+    list: () =>
+      tables
+        .listClasses()
+        .map(fromRow)
+        .filter((c): c is DeviceClass => c !== null),
+    listUnconfigured: () =>
+      tables
+        .listClasses()
+        .filter((r) => r.profile === null)
+        .map((r) => ({ name: r.name, configured: false as const, createdAt: r.createdAt })),
     get(name) {
       const row = tables.getClass(name);
       const cls = row ? fromRow(row) : null;
@@ -90,7 +142,12 @@ export function createClassService(store: Store, opts: { now?: () => number } = 
     remove(name) {
       const r = tables.deleteClass(name);
       if (r === 'absent') throw notFound(name);
-      if (r === 'in-use') throw new EdgefleetError('EF_ERR_CLASS_INVALID', `device class "${name}" still has devices; move or remove them before deleting the class`, { name });
+      if (r === 'in-use')
+        throw new EdgefleetError(
+          'EF_ERR_CLASS_INVALID',
+          `device class "${name}" still has devices; move or remove them before deleting the class`,
+          { name },
+        );
     },
   };
   return service;
@@ -104,9 +161,18 @@ function mergePatch(current: DeviceClassSpec | DeviceClass, patchInput: unknown,
   return {
     name: current.name,
     description: p.description ?? current.description,
-    capabilities: { ...current.capabilities, ...(stripUndefined(p.capabilities ?? {}) as Partial<DeviceClassSpec['capabilities']>) },
-    speedModel: { ...current.speedModel, ...(stripUndefined(p.speedModel ?? {}) as Partial<DeviceClassSpec['speedModel']>) },
-    powerModel: { ...current.powerModel, ...(stripUndefined(p.powerModel ?? {}) as Partial<DeviceClassSpec['powerModel']>) },
+    capabilities: {
+      ...current.capabilities,
+      ...(stripUndefined(p.capabilities ?? {}) as Partial<DeviceClassSpec['capabilities']>),
+    },
+    speedModel: {
+      ...current.speedModel,
+      ...(stripUndefined(p.speedModel ?? {}) as Partial<DeviceClassSpec['speedModel']>),
+    },
+    powerModel: {
+      ...current.powerModel,
+      ...(stripUndefined(p.powerModel ?? {}) as Partial<DeviceClassSpec['powerModel']>),
+    },
     budgets: p.budgets ?? current.budgets,
     sources: p.sources ?? current.sources,
   };

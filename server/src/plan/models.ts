@@ -25,7 +25,9 @@ export interface ModelRecord {
 }
 
 const shapesSchema = z.record(z.string(), z.array(z.number().int().positive()));
-const nameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'model name: 1–64 of A-Z a-z 0-9 _ . -, starting with a letter or digit');
+const nameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'model name: 1–64 of A-Z a-z 0-9 _ . -, starting with a letter or digit');
 
 function toRecord(row: ModelRow): ModelRecord {
   return { ...row, shapes: shapesSchema.parse(row.shapes) };
@@ -36,7 +38,11 @@ export function checkEvalSpec(spec: string): string {
   if (spec === 'mnist' || spec.startsWith('mnist:') || spec.startsWith('random:')) return spec;
   const dir = resolve(spec);
   if (existsSync(dir) && statSync(dir).isDirectory()) return dir;
-  throw new EdgefleetError('EF_ERR_DATA_SOURCE', `--eval "${spec}" is not mnist, random:N or an existing sample directory`, { spec });
+  throw new EdgefleetError(
+    'EF_ERR_DATA_SOURCE',
+    `--eval "${spec}" is not mnist, random:N or an existing sample directory`,
+    { spec },
+  );
 }
 
 /** Options of {@link addModel}. */
@@ -54,7 +60,10 @@ export interface AddModelOptions {
 /** Stores a model; `added` is false when the same bytes were already there (nothing changes then). */
 export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRecord; added: boolean }> {
   const name = nameSchema.safeParse(opts.name);
-  if (!name.success) throw new EdgefleetError('EF_ERR_CLASS_INVALID', `--name: ${name.error.issues[0]?.message ?? 'invalid'}`, { name: opts.name });
+  if (!name.success)
+    throw new EdgefleetError('EF_ERR_CLASS_INVALID', `--name: ${name.error.issues[0]?.message ?? 'invalid'}`, {
+      name: opts.name,
+    });
   const sha = sha256Hex(opts.bytes);
   const existing = opts.store.planner.getModel(sha);
   if (existing) return { model: toRecord(existing), added: false };
@@ -62,7 +71,15 @@ export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRec
   const evalSpec = checkEvalSpec(opts.evalSpec ?? 'mnist');
   const path = join('models', `${sha}.onnx`);
   await writeBytesAtomic(join(resolve(opts.dataDir), path), opts.bytes);
-  const row: ModelRow = { sha256: sha, name: name.data, path, bytes: opts.bytes.length, evalSpec, shapes: opts.shapes ?? {}, createdAt: opts.now ?? Date.now() };
+  const row: ModelRow = {
+    sha256: sha,
+    name: name.data,
+    path,
+    bytes: opts.bytes.length,
+    evalSpec,
+    shapes: opts.shapes ?? {},
+    createdAt: opts.now ?? Date.now(),
+  };
   const added = opts.store.planner.insertModel(row);
   return { model: toRecord(opts.store.planner.getModel(sha) ?? row), added };
 }
@@ -77,7 +94,11 @@ export function resolveModel(store: Store, ref: string): ModelRecord {
     const matches = store.planner.listModels().filter((m) => m.sha256.startsWith(ref));
     if (matches.length === 1 && matches[0]) return toRecord(matches[0]);
   }
-  throw new EdgefleetError('EF_ERR_MODEL_NOT_FOUND', `no model "${ref}" in the store; add it with \`edgefleet model add FILE.onnx --name NAME\` or list models with \`edgefleet model list\``, { ref });
+  throw new EdgefleetError(
+    'EF_ERR_MODEL_NOT_FOUND',
+    `no model "${ref}" in the store; add it with \`edgefleet model add FILE.onnx --name NAME\` or list models with \`edgefleet model list\``,
+    { ref },
+  );
 }
 
 /** Every stored model, by name. */

@@ -16,7 +16,13 @@ import { effectiveSpeedModel } from './predict.js';
 import { createVariantService, type VariantService, type VariantServiceOptions } from './variants.js';
 
 /** Progress of one plan: which candidate is being built. */
-export interface PlanProgress { readonly deviceClass: string; readonly recipe: string; readonly done: number; readonly total: number; readonly cached: boolean }
+export interface PlanProgress {
+  readonly deviceClass: string;
+  readonly recipe: string;
+  readonly done: number;
+  readonly total: number;
+  readonly cached: boolean;
+}
 
 /** One planning request. */
 export interface PlanRequest {
@@ -49,8 +55,25 @@ function toStored(row: PlanRow, reused: boolean): StoredPlan {
 }
 
 /** The hash plans are stored under. */
-export function planInputsKey(model: ModelRecord, className: string, classVersion: number, speedVersion: string, speedFactors: unknown, candidates: readonly Candidate[]): string {
-  return sha256Of(canonicalJson({ model: model.sha256, evalSpec: model.evalSpec, cls: className, classVersion, speedVersion, speedFactors, recipes: candidates.map((c) => c.key) }));
+export function planInputsKey(
+  model: ModelRecord,
+  className: string,
+  classVersion: number,
+  speedVersion: string,
+  speedFactors: unknown,
+  candidates: readonly Candidate[],
+): string {
+  return sha256Of(
+    canonicalJson({
+      model: model.sha256,
+      evalSpec: model.evalSpec,
+      cls: className,
+      classVersion,
+      speedVersion,
+      speedFactors,
+      recipes: candidates.map((c) => c.key),
+    }),
+  );
 }
 
 /** Creates the planner over a store and data directory. */
@@ -74,9 +97,22 @@ export function createPlanner(opts: PlannerOptions): Planner {
       req.onProgress?.({ deviceClass: cls.name, recipe: candidate.name, done: i, total: candidates.length, cached });
       built.push({ candidate, variant: await variants.getOrBuild(model, candidate) });
     }
-    req.onProgress?.({ deviceClass: cls.name, recipe: '', done: candidates.length, total: candidates.length, cached: true });
+    req.onProgress?.({
+      deviceClass: cls.name,
+      recipe: '',
+      done: candidates.length,
+      total: candidates.length,
+      cached: true,
+    });
     const body = planSchema.parse(assemblePlan(model, cls, speed, built));
-    const id = tables.insertPlan({ deviceClass: cls.name, classVersion: cls.version, modelSha: model.sha256, inputsKey: key, plan: body, createdAt: now() });
+    const id = tables.insertPlan({
+      deviceClass: cls.name,
+      classVersion: cls.version,
+      modelSha: model.sha256,
+      inputsKey: key,
+      plan: body,
+      createdAt: now(),
+    });
     const row = tables.getPlan(id);
     if (!row) throw new Error(`plan ${id} vanished right after it was stored`);
     return toStored(row, false);
@@ -92,11 +128,13 @@ export function createPlanner(opts: PlannerOptions): Planner {
     },
     list(filter = {}) {
       const modelSha = filter.model === undefined ? undefined : resolveModel(opts.store, filter.model).sha256;
-      return tables.listPlans({
-        ...(filter.deviceClass === undefined ? {} : { deviceClass: filter.deviceClass }),
-        ...(modelSha === undefined ? {} : { modelSha }),
-        ...(filter.includeInvalidated === undefined ? {} : { includeInvalidated: filter.includeInvalidated }),
-      }).map((r) => toStored(r, true));
+      return tables
+        .listPlans({
+          ...(filter.deviceClass === undefined ? {} : { deviceClass: filter.deviceClass }),
+          ...(modelSha === undefined ? {} : { modelSha }),
+          ...(filter.includeInvalidated === undefined ? {} : { includeInvalidated: filter.includeInvalidated }),
+        })
+        .map((r) => toStored(r, true));
     },
   };
 }

@@ -4,7 +4,13 @@
  * precision. Energy per inference = active watts × predicted latency (W × ms = mJ); average
  * power assumes the class's workload rate: idle + (active − idle) × duty cycle.
  */
-import { speedModelOverrideSchema, type DeviceClass, type Precision, type SpeedModel, type SpeedModelOverride } from '@edgefleet/shared';
+import {
+  speedModelOverrideSchema,
+  type DeviceClass,
+  type Precision,
+  type SpeedModel,
+  type SpeedModelOverride,
+} from '@edgefleet/shared';
 
 /** The speed model a plan uses: the class's, possibly corrected by the closed loop. */
 export interface EffectiveSpeedModel {
@@ -12,21 +18,31 @@ export interface EffectiveSpeedModel {
   readonly factors: Partial<Record<Precision, number>>;
   readonly status: SpeedModel['status'];
   /** The correction applied, if any (as given, normalised). */
-  readonly override: { readonly label: string; readonly ratio?: number; readonly factors?: Partial<Record<Precision, number>> } | null;
+  readonly override: {
+    readonly label: string;
+    readonly ratio?: number;
+    readonly factors?: Partial<Record<Precision, number>>;
+  } | null;
 }
 
 /** Applies an override (factors first, then the ratio) to a class speed model. */
 export function effectiveSpeedModel(base: SpeedModel, overrideInput?: SpeedModelOverride): EffectiveSpeedModel {
-  if (!overrideInput) return { version: base.version, factors: { ...base.factors }, status: base.status, override: null };
+  if (!overrideInput)
+    return { version: base.version, factors: { ...base.factors }, status: base.status, override: null };
   const o = speedModelOverrideSchema.parse(overrideInput);
   const factors: Partial<Record<Precision, number>> = { ...base.factors, ...o.factors };
-  if (o.ratio !== undefined) for (const k of Object.keys(factors) as Precision[]) factors[k] = round((factors[k] ?? 0) * o.ratio, 6);
+  if (o.ratio !== undefined)
+    for (const k of Object.keys(factors) as Precision[]) factors[k] = round((factors[k] ?? 0) * o.ratio, 6);
   const tag = [o.label, o.ratio === undefined ? '' : `x${o.ratio}`].filter(Boolean).join(':');
   return {
     version: `${base.version}+${tag}`,
     factors,
     status: 'calibrated',
-    override: { label: o.label, ...(o.ratio === undefined ? {} : { ratio: o.ratio }), ...(o.factors === undefined ? {} : { factors: o.factors }) },
+    override: {
+      label: o.label,
+      ...(o.ratio === undefined ? {} : { ratio: o.ratio }),
+      ...(o.factors === undefined ? {} : { factors: o.factors }),
+    },
   };
 }
 
@@ -49,12 +65,17 @@ export function round(x: number, digits = 4): number {
 }
 
 /** Predicts latency, energy and average power of a variant (host p95 in ms) at a precision; null when the class has no figures for it. */
-export function predict(hostP95Ms: number, precision: Precision, cls: Pick<DeviceClass, 'powerModel'>, speed: EffectiveSpeedModel): Prediction | null {
+export function predict(
+  hostP95Ms: number,
+  precision: Precision,
+  cls: Pick<DeviceClass, 'powerModel'>,
+  speed: EffectiveSpeedModel,
+): Prediction | null {
   const factor = speed.factors[precision];
   const activeW = cls.powerModel.activeW[precision];
   if (factor === undefined || activeW === undefined) return null;
   const latencyMs = hostP95Ms * factor;
-  const duty = Math.min(1, cls.powerModel.workloadHz * latencyMs / 1000);
+  const duty = Math.min(1, (cls.powerModel.workloadHz * latencyMs) / 1000);
   return {
     source: 'predicted',
     hostP95Ms: round(hostP95Ms),

@@ -34,13 +34,22 @@ export interface Judged {
 }
 
 /** Hard limits from the class capabilities. */
-export interface Limits { readonly memoryBytes: number; readonly storageBytes: number }
+export interface Limits {
+  readonly memoryBytes: number;
+  readonly storageBytes: number;
+}
 
 /** Every budget the candidate breaks; [] when it fits. `baselinePct` is the original model's accuracy. */
 export function checkBudgets(c: Judged, budgets: Budgets, limits: Limits, baselinePct: number): Violation[] {
   const out: Violation[] = [];
-  const over = (budget: Violation['budget'], value: number, limit: number | undefined, unit: Violation['unit']): void => {
-    if (limit !== undefined && value > limit) out.push({ budget, limit, value: round(value), excess: round(value - limit), unit });
+  const over = (
+    budget: Violation['budget'],
+    value: number,
+    limit: number | undefined,
+    unit: Violation['unit'],
+  ): void => {
+    if (limit !== undefined && value > limit)
+      out.push({ budget, limit, value: round(value), excess: round(value - limit), unit });
   };
   over('maxModelBytes', c.bytes, budgets.maxModelBytes, 'bytes');
   over('capabilities.storageBytes', c.bytes, limits.storageBytes, 'bytes');
@@ -49,7 +58,13 @@ export function checkBudgets(c: Judged, budgets: Budgets, limits: Limits, baseli
   over('maxAvgPowerW', c.avgPowerW, budgets.maxAvgPowerW, 'W');
   over('maxEnergyPerInferenceMj', c.energyPerInferenceMj, budgets.maxEnergyPerInferenceMj, 'mJ');
   if (budgets.minAccuracyPct !== undefined && c.accuracyPct < budgets.minAccuracyPct) {
-    out.push({ budget: 'minAccuracyPct', limit: budgets.minAccuracyPct, value: round(c.accuracyPct), excess: round(budgets.minAccuracyPct - c.accuracyPct), unit: '%' });
+    out.push({
+      budget: 'minAccuracyPct',
+      limit: budgets.minAccuracyPct,
+      value: round(c.accuracyPct),
+      excess: round(budgets.minAccuracyPct - c.accuracyPct),
+      unit: '%',
+    });
   }
   over('maxAccuracyDropPts', baselinePct - c.accuracyPct, budgets.maxAccuracyDropPts, 'pts');
   return out;
@@ -57,13 +72,24 @@ export function checkBudgets(c: Judged, budgets: Budgets, limits: Limits, baseli
 
 /** How far a candidate is from fitting: the sum of relative excesses (accuracy in points / max(limit, 1)). */
 export function distance(violations: readonly Pick<Violation, 'excess' | 'limit' | 'unit'>[]): number {
-  return violations.reduce((sum, v) => sum + (v.unit === '%' || v.unit === 'pts' ? v.excess / Math.max(v.limit, 1) : v.excess / v.limit), 0);
+  return violations.reduce(
+    (sum, v) => sum + (v.unit === '%' || v.unit === 'pts' ? v.excess / Math.max(v.limit, 1) : v.excess / v.limit),
+    0,
+  );
 }
 
 /** True when `a` is at least as good as `b` everywhere and better somewhere. */
 function dominates(a: Judged, b: Judged): boolean {
-  const ge = a.accuracyPct >= b.accuracyPct && a.bytes <= b.bytes && a.p95LatencyMs <= b.p95LatencyMs && a.energyPerInferenceMj <= b.energyPerInferenceMj;
-  const gt = a.accuracyPct > b.accuracyPct || a.bytes < b.bytes || a.p95LatencyMs < b.p95LatencyMs || a.energyPerInferenceMj < b.energyPerInferenceMj;
+  const ge =
+    a.accuracyPct >= b.accuracyPct &&
+    a.bytes <= b.bytes &&
+    a.p95LatencyMs <= b.p95LatencyMs &&
+    a.energyPerInferenceMj <= b.energyPerInferenceMj;
+  const gt =
+    a.accuracyPct > b.accuracyPct ||
+    a.bytes < b.bytes ||
+    a.p95LatencyMs < b.p95LatencyMs ||
+    a.energyPerInferenceMj < b.energyPerInferenceMj;
   return ge && gt;
 }
 
@@ -75,11 +101,17 @@ export function paretoFront<T extends Judged>(items: readonly T[]): T[] {
 /** Best-first order for a given baseline accuracy: capped accuracy, agreement with the original, size, name. */
 export function preferenceOrder(baselinePct: number): (a: Judged, b: Judged) => number {
   const capped = (j: Judged): number => Math.min(j.accuracyPct, baselinePct);
-  return (a, b) => capped(b) - capped(a) || b.agreementPct - a.agreementPct || a.bytes - b.bytes || (a.recipe < b.recipe ? -1 : a.recipe > b.recipe ? 1 : 0);
+  return (a, b) =>
+    capped(b) - capped(a) ||
+    b.agreementPct - a.agreementPct ||
+    a.bytes - b.bytes ||
+    (a.recipe < b.recipe ? -1 : a.recipe > b.recipe ? 1 : 0);
 }
 
 /** The closest miss: smallest distance, then preference order. */
-export function closest<T extends Judged & { readonly violations: readonly Pick<Violation, 'excess' | 'limit' | 'unit'>[] }>(items: readonly T[], baselinePct: number): T | null {
+export function closest<
+  T extends Judged & { readonly violations: readonly Pick<Violation, 'excess' | 'limit' | 'unit'>[] },
+>(items: readonly T[], baselinePct: number): T | null {
   const pref = preferenceOrder(baselinePct);
   return [...items].sort((a, b) => distance(a.violations) - distance(b.violations) || pref(a, b))[0] ?? null;
 }

@@ -6,7 +6,19 @@
  */
 import { join } from 'node:path';
 import { isEdgefleetError } from '@edgefleet/shared';
-import { compressModel, type CompressReport, evaluateModel, modelInputsOf, type EvalResult, loadModel, readModelBytes, sha256Hex, writeBytesAtomic, loadDataSource, type Recipe } from '@edgefleet/compress';
+import {
+  compressModel,
+  type CompressReport,
+  evaluateModel,
+  modelInputsOf,
+  type EvalResult,
+  loadModel,
+  readModelBytes,
+  sha256Hex,
+  writeBytesAtomic,
+  loadDataSource,
+  type Recipe,
+} from '@edgefleet/compress';
 
 /** What a worker is asked to do (structured-clone safe). */
 export interface VariantJob {
@@ -28,7 +40,14 @@ export interface VariantJob {
 
 /** The outcome of a build, success or a typed failure (a recipe that refuses the model is data, not a crash). */
 export type VariantJobResult =
-  | { readonly ok: true; readonly artifactSha: string; readonly bytes: number; readonly report: CompressReport | null; readonly evaluation: EvalResult; readonly compressed: boolean }
+  | {
+      readonly ok: true;
+      readonly artifactSha: string;
+      readonly bytes: number;
+      readonly report: CompressReport | null;
+      readonly evaluation: EvalResult;
+      readonly compressed: boolean;
+    }
   | { readonly ok: false; readonly code: string; readonly message: string; readonly compressed: boolean };
 
 /** Calibration spec that goes with an evaluation spec: MNIST's own calib split, else the same data. */
@@ -45,7 +64,10 @@ export async function runVariantJob(job: VariantJob): Promise<VariantJobResult> 
     let report: CompressReport | null = null;
     if (job.recipe) {
       const calib = job.needsCalibration
-        ? loadDataSource(job.calibSpec, modelInputsOf(loadModel(original)), { defaultSplit: 'calib', shapes: job.shapes })
+        ? loadDataSource(job.calibSpec, modelInputsOf(loadModel(original)), {
+            defaultSplit: 'calib',
+            shapes: job.shapes,
+          })
         : undefined;
       compressed = true;
       const out = await compressModel(original, job.recipe, calib ? { calib } : {});
@@ -66,6 +88,11 @@ export async function runVariantJob(job: VariantJob): Promise<VariantJobResult> 
   } catch (err: unknown) {
     if (isEdgefleetError(err)) return { ok: false, code: err.code, message: err.message, compressed };
     const message = err instanceof Error ? err.message : String(err);
-    return { ok: false, code: 'EF_ERR_PLAN_FAILED', message: `building the variant failed unexpectedly: ${message}`, compressed };
+    return {
+      ok: false,
+      code: 'EF_ERR_PLAN_FAILED',
+      message: `building the variant failed unexpectedly: ${message}`,
+      compressed,
+    };
   }
 }

@@ -71,22 +71,47 @@ export interface VariantService {
 }
 
 /** Runs a job in a fresh worker thread and resolves with its one message. */
-export const runJobInWorker: VariantJobRunner = (job) => new Promise((resolveJob, reject) => {
-  const worker = spawnModuleWorker(new URL('./variant-worker.js', import.meta.url), { workerData: job });
-  let settled = false;
-  worker.once('message', (m: VariantJobResult) => { settled = true; resolveJob(m); void worker.terminate(); });
-  worker.once('error', (err) => { if (!settled) { settled = true; reject(err); } });
-  worker.once('exit', (code) => {
-    if (!settled) { settled = true; resolveJob({ ok: false, code: 'EF_ERR_PLAN_FAILED', message: `the variant worker exited with code ${code} before answering`, compressed: false }); }
+export const runJobInWorker: VariantJobRunner = (job) =>
+  new Promise((resolveJob, reject) => {
+    const worker = spawnModuleWorker(new URL('./variant-worker.js', import.meta.url), { workerData: job });
+    let settled = false;
+    worker.once('message', (m: VariantJobResult) => {
+      settled = true;
+      resolveJob(m);
+      void worker.terminate();
+    });
+    worker.once('error', (err) => {
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    });
+    worker.once('exit', (code) => {
+      if (!settled) {
+        settled = true;
+        resolveJob({
+          ok: false,
+          code: 'EF_ERR_PLAN_FAILED',
+          message: `the variant worker exited with code ${code} before answering`,
+          compressed: false,
+        });
+      }
+    });
   });
-});
 
 function toVariant(row: VariantRow): Variant {
   const evaluation = row.evaluation === null ? null : EvalResultSchema.parse(row.evaluation);
   return {
-    modelSha: row.modelSha, recipe: row.recipeName, recipeKey: row.recipeKey, precision: row.precision as Variant['precision'],
-    artifactSha: row.artifactSha, artifactPath: row.artifactPath, bytes: row.bytes, evaluation,
-    report: (row.report ?? null) as CompressReport | null, error: row.error,
+    modelSha: row.modelSha,
+    recipe: row.recipeName,
+    recipeKey: row.recipeKey,
+    precision: row.precision as Variant['precision'],
+    artifactSha: row.artifactSha,
+    artifactPath: row.artifactPath,
+    bytes: row.bytes,
+    evaluation,
+    report: (row.report ?? null) as CompressReport | null,
+    error: row.error,
   };
 }
 
@@ -103,8 +128,14 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
 
   async function build(model: ModelRecord, c: Candidate): Promise<Variant> {
     const job: VariantJob = {
-      modelPath: join(dataDir, model.path), recipe: c.recipe, evalSpec: model.evalSpec, calibSpec: calibSpecFor(model.evalSpec),
-      shapes: model.shapes, artifactDir: join(dataDir, 'artifacts'), warmupRuns: opts.warmupRuns ?? 5, timedRuns: opts.timedRuns ?? 50,
+      modelPath: join(dataDir, model.path),
+      recipe: c.recipe,
+      evalSpec: model.evalSpec,
+      calibSpec: calibSpecFor(model.evalSpec),
+      shapes: model.shapes,
+      artifactDir: join(dataDir, 'artifacts'),
+      warmupRuns: opts.warmupRuns ?? 5,
+      timedRuns: opts.timedRuns ?? 50,
       needsCalibration: c.needsCalibration,
     };
     stats.builds++;
@@ -112,11 +143,42 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
     const started = clock();
     const result = await runJob(job);
     if (result.compressed) stats.compressions++;
-    opts.onBuild?.({ recipe: c.name, precision: c.precision, ok: result.ok, compressed: result.compressed, durationMs: clock() - started });
-    const base = { modelSha: model.sha256, recipeKey: c.key, recipeName: c.name, recipe: c.recipe ?? 'baseline', precision: c.precision, createdAt: now() };
-    tables.putVariant(result.ok
-      ? { ...base, artifactSha: result.artifactSha, artifactPath: relative(dataDir, join(job.artifactDir, `${result.artifactSha}.onnx`)), bytes: result.bytes, report: result.report, evaluation: result.evaluation, error: null }
-      : { ...base, artifactSha: null, artifactPath: null, bytes: null, report: null, evaluation: null, error: `${result.code}: ${result.message}` });
+    opts.onBuild?.({
+      recipe: c.name,
+      precision: c.precision,
+      ok: result.ok,
+      compressed: result.compressed,
+      durationMs: clock() - started,
+    });
+    const base = {
+      modelSha: model.sha256,
+      recipeKey: c.key,
+      recipeName: c.name,
+      recipe: c.recipe ?? 'baseline',
+      precision: c.precision,
+      createdAt: now(),
+    };
+    tables.putVariant(
+      result.ok
+        ? {
+            ...base,
+            artifactSha: result.artifactSha,
+            artifactPath: relative(dataDir, join(job.artifactDir, `${result.artifactSha}.onnx`)),
+            bytes: result.bytes,
+            report: result.report,
+            evaluation: result.evaluation,
+            error: null,
+          }
+        : {
+            ...base,
+            artifactSha: null,
+            artifactPath: null,
+            bytes: null,
+            report: null,
+            evaluation: null,
+            error: `${result.code}: ${result.message}`,
+          },
+    );
     const row = tables.getVariant(model.sha256, c.key);
     if (!row) throw new Error(`variant ${c.name} of ${model.sha256} vanished right after it was stored`);
     return toVariant(row);
@@ -131,10 +193,12 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       const id = `${model.sha256}/${c.key}`;
       const running = inFlight.get(id);
       if (running) return running;
-      const p = queue.then(() => {
-        const again = tables.getVariant(model.sha256, c.key);
-        return again ? toVariant(again) : build(model, c);
-      }).finally(() => inFlight.delete(id));
+      const p = queue
+        .then(() => {
+          const again = tables.getVariant(model.sha256, c.key);
+          return again ? toVariant(again) : build(model, c);
+        })
+        .finally(() => inFlight.delete(id));
       queue = p.catch(() => undefined);
       inFlight.set(id, p);
       return p;

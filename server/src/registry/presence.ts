@@ -5,7 +5,11 @@ import type { DeviceRepository } from '../store/devices.js';
 import type { RejectionCounter } from './rejections.js';
 
 /** Topic filters the presence service needs [EF-PROTO 2]. */
-export const PRESENCE_FILTERS: readonly string[] = [allDevicesFilter('hello'), allDevicesFilter('status'), allDevicesFilter('heartbeat')];
+export const PRESENCE_FILTERS: readonly string[] = [
+  allDevicesFilter('hello'),
+  allDevicesFilter('status'),
+  allDevicesFilter('heartbeat'),
+];
 
 export interface PresenceServiceOptions {
   readonly devices: DeviceRepository;
@@ -43,26 +47,40 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     const last = unknownWarned.get(deviceId);
     if (last !== undefined && at - last < 60_000) return;
     unknownWarned.set(deviceId, at);
-    log.warn({ deviceId, channel }, 'presence message from a device that has not said hello; it is registered on its next connection');
+    log.warn(
+      { deviceId, channel },
+      'presence message from a device that has not said hello; it is registered on its next connection',
+    );
   }
 
   function handleHello(hello: Hello): void {
     devices.upsertHello(hello, now());
     options.onPresence?.(hello.deviceId, 'online', 'connect');
-    log.child({ deviceId: hello.deviceId }).info({ deviceClass: hello.deviceClass, agentVersion: hello.agentVersion }, 'device said hello');
+    log
+      .child({ deviceId: hello.deviceId })
+      .info({ deviceClass: hello.deviceClass, agentVersion: hello.agentVersion }, 'device said hello');
   }
 
   function handleStatus(status: Status, info: MessageInfo): void {
     const reason = status.state === 'online' ? 'connect' : status.reason === 'connect' ? 'lost' : status.reason;
     // A retained replay says nothing about liveness now, so it does not move last-seen.
-    const applied = devices.setState(status.deviceId, status.state, reason, status.sentAt, info.retained ? null : now());
+    const applied = devices.setState(
+      status.deviceId,
+      status.state,
+      reason,
+      status.sentAt,
+      info.retained ? null : now(),
+    );
     if (!applied) return warnUnknown(status.deviceId, 'status');
     options.onPresence?.(status.deviceId, status.state, reason);
-    log.child({ deviceId: status.deviceId }).info({ state: status.state, reason, retained: info.retained }, 'device presence changed');
+    log
+      .child({ deviceId: status.deviceId })
+      .info({ state: status.state, reason, retained: info.retained }, 'device presence changed');
   }
 
   function handleHeartbeat(heartbeat: Heartbeat): void {
-    if (!devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel)) return warnUnknown(heartbeat.deviceId, 'heartbeat');
+    if (!devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel))
+      return warnUnknown(heartbeat.deviceId, 'heartbeat');
     // A heartbeat proves the device is up even if its online status was lost or swept.
     const device = devices.get(heartbeat.deviceId);
     if (device?.state === 'offline') devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
@@ -72,12 +90,16 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     handleMessage(topic, payload, info) {
       try {
         const decoded = decodeMessage(topic, payload, { maxPayloadBytes: options.maxPayloadBytes });
-        if (!decoded.ok) return rejections.record({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
+        if (!decoded.ok)
+          return rejections.record({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
         const message = decoded.message;
         switch (message.type) {
-          case 'hello': return handleHello(message);
-          case 'status': return handleStatus(message, info);
-          case 'heartbeat': return handleHeartbeat(message);
+          case 'hello':
+            return handleHello(message);
+          case 'status':
+            return handleStatus(message, info);
+          case 'heartbeat':
+            return handleHeartbeat(message);
         }
       } catch (err: unknown) {
         // A store failure must not take the server down; the message is lost, the device resends.
@@ -87,7 +109,9 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     sweep() {
       const ids = devices.markStale(now() - options.offlineAfterMs, now());
       for (const id of ids) {
-        log.child({ deviceId: id }).info({ offlineAfterMs: options.offlineAfterMs }, 'device silent too long; marked offline');
+        log
+          .child({ deviceId: id })
+          .info({ offlineAfterMs: options.offlineAfterMs }, 'device silent too long; marked offline');
         options.onPresence?.(id, 'offline', 'stale');
       }
       return ids;

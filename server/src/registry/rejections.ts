@@ -50,7 +50,16 @@ export function createRejectionCounter(options: RejectionCounterOptions): Reject
       if (lastLogged.size > 10_000) {
         for (const [key, value] of lastLogged) if (now - value.at >= interval) lastLogged.delete(key);
       }
-      log.warn({ reason: rejection.reason, deviceId: rejection.deviceId, clientId: rejection.clientId ?? null, suppressed: entry?.suppressed ?? 0, detail: rejection.detail.slice(0, 500) }, 'rejected inbound message');
+      log.warn(
+        {
+          reason: rejection.reason,
+          deviceId: rejection.deviceId,
+          clientId: rejection.clientId ?? null,
+          suppressed: entry?.suppressed ?? 0,
+          detail: rejection.detail.slice(0, 500),
+        },
+        'rejected inbound message',
+      );
       lastLogged.set(source, { at: now, suppressed: 0 });
     },
     counts: () => ({ ...counts }),

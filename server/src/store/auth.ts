@@ -64,18 +64,64 @@ export interface AuthRepository {
   transaction<T>(fn: () => T): T;
 }
 
-interface AdminTokenDbRow { id: string; name: string; scope: TokenScope; hash: string; created_at: number; last_used_at: number | null; revoked_at: number | null }
-interface EnrollTokenDbRow { id: string; class: string; hash: string; max_uses: number; uses: number; expires_at: number; created_at: number; revoked_at: number | null; broker_hash: string | null }
-interface CredentialDbRow { device_id: string; class: string | null; hash: string; enroll_token_id: string | null; created_at: number; revoked_at: number | null; broker_hash: string | null }
+interface AdminTokenDbRow {
+  id: string;
+  name: string;
+  scope: TokenScope;
+  hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+interface EnrollTokenDbRow {
+  id: string;
+  class: string;
+  hash: string;
+  max_uses: number;
+  uses: number;
+  expires_at: number;
+  created_at: number;
+  revoked_at: number | null;
+  broker_hash: string | null;
+}
+interface CredentialDbRow {
+  device_id: string;
+  class: string | null;
+  hash: string;
+  enroll_token_id: string | null;
+  created_at: number;
+  revoked_at: number | null;
+  broker_hash: string | null;
+}
 
 const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
-  id: r.id, name: r.name, scope: r.scope, hash: r.hash, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+  id: r.id,
+  name: r.name,
+  scope: r.scope,
+  hash: r.hash,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  revokedAt: r.revoked_at,
 });
 const enrollToken = (r: EnrollTokenDbRow): EnrollTokenRow => ({
-  id: r.id, deviceClass: r.class, hash: r.hash, maxUses: r.max_uses, uses: r.uses, expiresAt: r.expires_at, createdAt: r.created_at, revokedAt: r.revoked_at, brokerHash: r.broker_hash,
+  id: r.id,
+  deviceClass: r.class,
+  hash: r.hash,
+  maxUses: r.max_uses,
+  uses: r.uses,
+  expiresAt: r.expires_at,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+  brokerHash: r.broker_hash,
 });
 const credential = (r: CredentialDbRow): CredentialRow => ({
-  deviceId: r.device_id, deviceClass: r.class, hash: r.hash, enrollTokenId: r.enroll_token_id, createdAt: r.created_at, revokedAt: r.revoked_at, brokerHash: r.broker_hash,
+  deviceId: r.device_id,
+  deviceClass: r.class,
+  hash: r.hash,
+  enrollTokenId: r.enroll_token_id,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+  brokerHash: r.broker_hash,
 });
 
 /** Auth queries over the store's connection. */
@@ -92,7 +138,13 @@ export function createAuthRepository(db: Db): AuthRepository {
   };
   const repo: AuthRepository = {
     insertAdminToken(row) {
-      q('INSERT INTO admin_tokens (id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?)').run(row.id, row.name, row.scope, row.hash, row.createdAt);
+      q('INSERT INTO admin_tokens (id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
+        row.id,
+        row.name,
+        row.scope,
+        row.hash,
+        row.createdAt,
+      );
     },
     getAdminToken(id) {
       const row = q('SELECT * FROM admin_tokens WHERE id = ?').get(id) as AdminTokenDbRow | undefined;
@@ -102,14 +154,19 @@ export function createAuthRepository(db: Db): AuthRepository {
       return (q('SELECT * FROM admin_tokens ORDER BY created_at, id').all() as AdminTokenDbRow[]).map(adminToken);
     },
     touchAdminToken(id, now) {
-      q('UPDATE admin_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)').run(now, id, now - 60_000);
+      q('UPDATE admin_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)').run(
+        now,
+        id,
+        now - 60_000,
+      );
     },
     revokeAdminToken(id, now) {
       return q('UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
     },
     insertEnrollToken(row) {
-      q('INSERT INTO enroll_tokens (id, class, hash, max_uses, expires_at, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(row.id, row.deviceClass, row.hash, row.maxUses, row.expiresAt, row.createdAt, row.brokerHash);
+      q(
+        'INSERT INTO enroll_tokens (id, class, hash, max_uses, expires_at, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(row.id, row.deviceClass, row.hash, row.maxUses, row.expiresAt, row.createdAt, row.brokerHash);
     },
     getEnrollToken(id) {
       const row = q('SELECT * FROM enroll_tokens WHERE id = ?').get(id) as EnrollTokenDbRow | undefined;
@@ -120,7 +177,11 @@ export function createAuthRepository(db: Db): AuthRepository {
     },
     consumeEnrollToken(id, now) {
       // One statement, so two agents racing for the last use cannot both get it.
-      return q('UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses').run(id, now).changes > 0;
+      return (
+        q(
+          'UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses',
+        ).run(id, now).changes > 0
+      );
     },
     revokeEnrollToken(id, now) {
       return q('UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
@@ -128,18 +189,29 @@ export function createAuthRepository(db: Db): AuthRepository {
     putCredential(row) {
       q(`INSERT INTO device_credentials (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, hash = excluded.hash, broker_hash = excluded.broker_hash,
-           enroll_token_id = excluded.enroll_token_id, created_at = excluded.created_at, revoked_at = NULL`)
-        .run(row.deviceId, row.deviceClass, row.hash, row.enrollTokenId, row.createdAt, row.brokerHash);
+           enroll_token_id = excluded.enroll_token_id, created_at = excluded.created_at, revoked_at = NULL`).run(
+        row.deviceId,
+        row.deviceClass,
+        row.hash,
+        row.enrollTokenId,
+        row.createdAt,
+        row.brokerHash,
+      );
     },
     getCredential(deviceId) {
-      const row = q('SELECT * FROM device_credentials WHERE device_id = ?').get(deviceId) as CredentialDbRow | undefined;
+      const row = q('SELECT * FROM device_credentials WHERE device_id = ?').get(deviceId) as
+        | CredentialDbRow
+        | undefined;
       return row ? credential(row) : null;
     },
     listCredentials() {
       return (q('SELECT * FROM device_credentials ORDER BY device_id').all() as CredentialDbRow[]).map(credential);
     },
     revokeCredential(deviceId, now) {
-      return q('UPDATE device_credentials SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL').run(now, deviceId).changes > 0;
+      return (
+        q('UPDATE device_credentials SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL').run(now, deviceId)
+          .changes > 0
+      );
     },
     transaction<T>(fn: () => T): T {
       return db.transaction(fn)();

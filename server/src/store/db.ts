@@ -52,24 +52,41 @@ function currentVersion(db: Db): number {
 
 /** Applies every migration above the stored version, each in its own transaction. */
 export function migrate(db: Db, migrations: readonly Migration[], now: number = Date.now()): number {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
+  );
   const from = currentVersion(db);
   const known = Math.max(0, ...migrations.map((m) => m.version));
   // Areas own version ranges (deploy 10–19, auth 20–…), so a store can be at 20 without 10:
   // apply every listed migration not yet recorded, not only those above the highest.
-  const applied = new Set((db.prepare('SELECT version FROM schema_version').all() as Array<{ version: number }>).map((r) => r.version));
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_version').all() as Array<{ version: number }>).map((r) => r.version),
+  );
   if (from > known) {
-    throw new EdgefleetError('EF_ERR_STORE_MIGRATION', `store schema version ${from} is newer than this edgefleet knows (${known}); upgrade edgefleet or use another --data-dir`, { from, known });
+    throw new EdgefleetError(
+      'EF_ERR_STORE_MIGRATION',
+      `store schema version ${from} is newer than this edgefleet knows (${known}); upgrade edgefleet or use another --data-dir`,
+      { from, known },
+    );
   }
   for (const migration of migrations) {
     if (applied.has(migration.version)) continue;
     try {
       db.transaction(() => {
         db.exec(migration.sql);
-        db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, now);
+        db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
+          migration.version,
+          migration.name,
+          now,
+        );
       })();
     } catch (err: unknown) {
-      throw new EdgefleetError('EF_ERR_STORE_MIGRATION', `store migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}; the store was left at version ${currentVersion(db)}`, { version: migration.version }, { cause: err });
+      throw new EdgefleetError(
+        'EF_ERR_STORE_MIGRATION',
+        `store migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}; the store was left at version ${currentVersion(db)}`,
+        { version: migration.version },
+        { cause: err },
+      );
     }
   }
   return currentVersion(db);
@@ -79,7 +96,10 @@ function openDatabase(path: string, readonly: boolean): Db {
   try {
     return new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
   } catch (err: unknown) {
-    const hint = readonly && !existsSync(path) ? `no store yet at ${path}; start \`edgefleet server\` (or \`edgefleet demo\`) with this --data-dir first` : `cannot open ${path}: ${(err as Error).message}`;
+    const hint =
+      readonly && !existsSync(path)
+        ? `no store yet at ${path}; start \`edgefleet server\` (or \`edgefleet demo\`) with this --data-dir first`
+        : `cannot open ${path}: ${(err as Error).message}`;
     throw new EdgefleetError('EF_ERR_STORE_OPEN', hint, { path }, { cause: err });
   }
 }
@@ -92,7 +112,12 @@ export function openStore(options: OpenStoreOptions): Store {
     try {
       mkdirSync(dir, { recursive: true });
     } catch (err: unknown) {
-      throw new EdgefleetError('EF_ERR_STORE_OPEN', `cannot create data directory ${dir}: ${(err as Error).message}; choose another --data-dir`, { dir }, { cause: err });
+      throw new EdgefleetError(
+        'EF_ERR_STORE_OPEN',
+        `cannot create data directory ${dir}: ${(err as Error).message}; choose another --data-dir`,
+        { dir },
+        { cause: err },
+      );
     }
   }
   const path = join(dir, STORE_FILE);
@@ -106,12 +131,21 @@ export function openStore(options: OpenStoreOptions): Store {
       db.pragma('busy_timeout = 5000');
       migrate(db, options.migrations ?? MIGRATIONS);
     } else if (currentVersion(db) < 1) {
-      throw new EdgefleetError('EF_ERR_STORE_OPEN', `store at ${path} has no schema yet; start \`edgefleet server\` once with this --data-dir`, { path });
+      throw new EdgefleetError(
+        'EF_ERR_STORE_OPEN',
+        `store at ${path} has no schema yet; start \`edgefleet server\` once with this --data-dir`,
+        { path },
+      );
     }
   } catch (err: unknown) {
     db.close();
     if (err instanceof EdgefleetError) throw err;
-    throw new EdgefleetError('EF_ERR_STORE_OPEN', `cannot prepare store ${path}: ${(err as Error).message}`, { path }, { cause: err });
+    throw new EdgefleetError(
+      'EF_ERR_STORE_OPEN',
+      `cannot prepare store ${path}: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
   }
   let closed = false;
   return Object.freeze({

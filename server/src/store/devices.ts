@@ -75,30 +75,47 @@ export function createDeviceRepository(db: Db): DeviceRepository {
     return () => (value ??= make());
   };
   const insertClass = lazy(() => db.prepare('INSERT OR IGNORE INTO device_classes (name, created_at) VALUES (?, ?)'));
-  const upsert = lazy(() => db.prepare(`
+  const upsert = lazy(() =>
+    db.prepare(`
     INSERT INTO devices (id, class, state, state_reason, state_at, capabilities, agent_version, runtime, current_model, first_seen, last_seen)
     VALUES (@id, @class, 'online', 'connect', @sentAt, @capabilities, @agentVersion, @runtime, @currentModel, @now, @now)
     ON CONFLICT (id) DO UPDATE SET
       class = excluded.class, state = 'online', state_reason = 'connect',
       state_at = excluded.state_at,
       capabilities = excluded.capabilities, agent_version = excluded.agent_version,
-      runtime = excluded.runtime, current_model = excluded.current_model, last_seen = excluded.last_seen`));
-  const updateState = lazy(() => db.prepare(
-    'UPDATE devices SET state = ?, state_reason = ?, state_at = ?, last_seen = MAX(last_seen, COALESCE(?, 0)) WHERE id = ?'));
-  const touchStmt = lazy(() => db.prepare('UPDATE devices SET last_seen = ?, current_model = COALESCE(?, current_model) WHERE id = ?'));
+      runtime = excluded.runtime, current_model = excluded.current_model, last_seen = excluded.last_seen`),
+  );
+  const updateState = lazy(() =>
+    db.prepare(
+      'UPDATE devices SET state = ?, state_reason = ?, state_at = ?, last_seen = MAX(last_seen, COALESCE(?, 0)) WHERE id = ?',
+    ),
+  );
+  const touchStmt = lazy(() =>
+    db.prepare('UPDATE devices SET last_seen = ?, current_model = COALESCE(?, current_model) WHERE id = ?'),
+  );
   const touchModel = lazy(() => db.prepare('UPDATE devices SET last_seen = ?, current_model = ? WHERE id = ?'));
-  const stale = lazy(() => db.prepare(
-    "UPDATE devices SET state = 'offline', state_reason = 'stale' WHERE state = 'online' AND last_seen < ? RETURNING id"));
+  const stale = lazy(() =>
+    db.prepare(
+      "UPDATE devices SET state = 'offline', state_reason = 'stale' WHERE state = 'online' AND last_seen < ? RETURNING id",
+    ),
+  );
   const getStmt = db.prepare('SELECT * FROM devices WHERE id = ?');
   const listStmt = db.prepare('SELECT * FROM devices ORDER BY class, id');
-  const upsertHelloTx = lazy(() => db.transaction((hello: Hello, now: number) => {
-    insertClass().run(hello.deviceClass, now);
-    upsert().run({
-      id: hello.deviceId, class: hello.deviceClass, sentAt: hello.sentAt, now,
-      capabilities: JSON.stringify(hello.capabilities), agentVersion: hello.agentVersion,
-      runtime: JSON.stringify(hello.runtime), currentModel: hello.currentModel,
-    });
-  }));
+  const upsertHelloTx = lazy(() =>
+    db.transaction((hello: Hello, now: number) => {
+      insertClass().run(hello.deviceClass, now);
+      upsert().run({
+        id: hello.deviceId,
+        class: hello.deviceClass,
+        sentAt: hello.sentAt,
+        now,
+        capabilities: JSON.stringify(hello.capabilities),
+        agentVersion: hello.agentVersion,
+        runtime: JSON.stringify(hello.runtime),
+        currentModel: hello.currentModel,
+      });
+    }),
+  );
   const guard = () => {
     if (readonly) throw new Error('device repository opened read-only');
   };
@@ -113,7 +130,8 @@ export function createDeviceRepository(db: Db): DeviceRepository {
     },
     touch(id: string, now: number, currentModel?: string | null) {
       guard();
-      const result = currentModel === undefined ? touchStmt().run(now, null, id) : touchModel().run(now, currentModel, id);
+      const result =
+        currentModel === undefined ? touchStmt().run(now, null, id) : touchModel().run(now, currentModel, id);
       return result.changes > 0;
     },
     markStale(cutoff: number, _now: number) {

@@ -4,7 +4,15 @@
  * `MAX_TELEMETRY_ACK_ITEMS` windows or events in the batch). Duplicates are acknowledged too:
  * a resend means the agent missed the first acknowledgement, and this one ends its wait.
  */
-import { breachIdentity, MAX_TELEMETRY_ACK_ITEMS, PROTOCOL_VERSION, type Breach, type BreachIdentity, type TelemetryAck, type TelemetryWindow } from '@edgefleet/shared';
+import {
+  breachIdentity,
+  MAX_TELEMETRY_ACK_ITEMS,
+  PROTOCOL_VERSION,
+  type Breach,
+  type BreachIdentity,
+  type TelemetryAck,
+  type TelemetryWindow,
+} from '@edgefleet/shared';
 import type { BatchItem } from '../store/telemetry-tables.js';
 
 interface DeviceItems {
@@ -39,7 +47,9 @@ export function buildTelemetryAcks(items: readonly BatchItem[], sentAt: number):
     const breaches = [...entry.breaches.values()].sort((a, b) => a.seq - b.seq || a.budget.localeCompare(b.budget));
     for (let i = 0; i < Math.max(windows.length, breaches.length); i += MAX_TELEMETRY_ACK_ITEMS) {
       acks.push({
-        type: 'telemetry-ack', v: PROTOCOL_VERSION, deviceId,
+        type: 'telemetry-ack',
+        v: PROTOCOL_VERSION,
+        deviceId,
         windows: windows.slice(i, i + MAX_TELEMETRY_ACK_ITEMS),
         breaches: breaches.slice(i, i + MAX_TELEMETRY_ACK_ITEMS),
         sentAt,

@@ -26,10 +26,14 @@ export function budgetsFromClass(b: Budgets): TelemetryBudgets {
 /** The window's figure for a budget, or null (a window without it breaks nothing). */
 export function figureOf(row: WindowRow, budget: WatchedBudget): number | null {
   switch (budget) {
-    case 'latencyP95Ms': return row.p95Ms;
-    case 'powerW': return row.powerW;
-    case 'energyPerInferenceMj': return row.energyMj;
-    case 'minAccuracy': return row.goldenAccuracy;
+    case 'latencyP95Ms':
+      return row.p95Ms;
+    case 'powerW':
+      return row.powerW;
+    case 'energyPerInferenceMj':
+      return row.energyMj;
+    case 'minAccuracy':
+      return row.goldenAccuracy;
   }
 }
 
@@ -64,7 +68,11 @@ export interface StatusRule {
 }
 
 /** Checks a device's recent windows (oldest first; only the last n are used). */
-export function checkBudgets(windows: readonly WindowRow[], budgets: TelemetryBudgets, rule: StatusRule = {}): BudgetCheck[] {
+export function checkBudgets(
+  windows: readonly WindowRow[],
+  budgets: TelemetryBudgets,
+  rule: StatusRule = {},
+): BudgetCheck[] {
   const k = rule.k ?? 3;
   const n = rule.n ?? 5;
   const recent = windows.slice(-n);
@@ -74,7 +82,15 @@ export function checkBudgets(windows: readonly WindowRow[], budgets: TelemetryBu
     if (limit === undefined) continue;
     const values = recent.map((w) => figureOf(w, budget)).filter((v): v is number => v !== null);
     const broke = values.filter((v) => isBreaking(budget, v, limit)).length;
-    checks.push({ budget, limit, unit: WATCHED_BUDGETS[budget].unit, measured: median(values), windows: values.length, breachedWindows: broke, breached: broke >= k });
+    checks.push({
+      budget,
+      limit,
+      unit: WATCHED_BUDGETS[budget].unit,
+      measured: median(values),
+      windows: values.length,
+      breachedWindows: broke,
+      breached: broke >= k,
+    });
   }
   return checks;
 }
@@ -93,16 +109,27 @@ export interface DeviceBudgetStatus {
   readonly breached: boolean;
 }
 
-export function deviceStatus(deviceId: string, deviceClass: string, windows: readonly WindowRow[], budgets: TelemetryBudgets, rule: StatusRule = {}): DeviceBudgetStatus {
+export function deviceStatus(
+  deviceId: string,
+  deviceClass: string,
+  windows: readonly WindowRow[],
+  budgets: TelemetryBudgets,
+  rule: StatusRule = {},
+): DeviceBudgetStatus {
   const recent = windows.slice(-(rule.n ?? 5));
   const last = recent.at(-1);
   const p95s = recent.map((w) => w.p95Ms).filter((v): v is number => v !== null);
   const checks = checkBudgets(recent, budgets, rule);
   return {
-    deviceId, deviceClass, lastWindowEnd: last?.windowEnd ?? null, modelSha: last?.modelSha ?? null, variantId: last?.variantId ?? null,
+    deviceId,
+    deviceClass,
+    lastWindowEnd: last?.windowEnd ?? null,
+    modelSha: last?.modelSha ?? null,
+    variantId: last?.variantId ?? null,
     throttled: recent.some((w) => w.throttled === true),
     meanP95Ms: p95s.length > 0 ? p95s.reduce((a, b) => a + b, 0) / p95s.length : null,
-    checks, breached: checks.some((c) => c.breached),
+    checks,
+    breached: checks.some((c) => c.breached),
   };
 }
 
@@ -131,18 +158,40 @@ export interface ClassBudgetStatus {
 }
 
 /** Class status from per-device windows (each device's list oldest first). */
-export function classStatus(deviceClass: string, byDevice: ReadonlyMap<string, readonly WindowRow[]>, budgets: TelemetryBudgets, budgetSource: BudgetSource, rule: StatusRule = {}): ClassBudgetStatus {
+export function classStatus(
+  deviceClass: string,
+  byDevice: ReadonlyMap<string, readonly WindowRow[]>,
+  budgets: TelemetryBudgets,
+  budgetSource: BudgetSource,
+  rule: StatusRule = {},
+): ClassBudgetStatus {
   const devices = [...byDevice.entries()].map(([id, rows]) => deviceStatus(id, deviceClass, rows, budgets, rule));
   const summary = (Object.keys(WATCHED_BUDGETS) as WatchedBudget[]).flatMap((budget): ClassBudgetSummary[] => {
     const limit = budgets[budget];
     if (limit === undefined) return [];
-    const checks = devices.map((d) => d.checks.find((c) => c.budget === budget)).filter((c): c is BudgetCheck => c !== undefined && c.windows > 0);
+    const checks = devices
+      .map((d) => d.checks.find((c) => c.budget === budget))
+      .filter((c): c is BudgetCheck => c !== undefined && c.windows > 0);
     const breaching = checks.filter((c) => c.breached).length;
-    return [{ budget, limit, devices: checks.length, breaching, fraction: checks.length > 0 ? breaching / checks.length : 0, measured: median(checks.map((c) => c.measured).filter((v): v is number => v !== null)) }];
+    return [
+      {
+        budget,
+        limit,
+        devices: checks.length,
+        breaching,
+        fraction: checks.length > 0 ? breaching / checks.length : 0,
+        measured: median(checks.map((c) => c.measured).filter((v): v is number => v !== null)),
+      },
+    ];
   });
   return {
-    deviceClass, budgets, budgetSource, activeDevices: devices.length,
-    breachingDevices: devices.filter((d) => d.breached).length, throttledDevices: devices.filter((d) => d.throttled).length,
-    summary, devices,
+    deviceClass,
+    budgets,
+    budgetSource,
+    activeDevices: devices.length,
+    breachingDevices: devices.filter((d) => d.breached).length,
+    throttledDevices: devices.filter((d) => d.throttled).length,
+    summary,
+    devices,
   };
 }

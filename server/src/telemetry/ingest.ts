@@ -58,11 +58,31 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
   const decodeOptions = options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes };
   let buffer: BatchItem[] = [];
   let timer: NodeJS.Timeout | null = null;
-  const counters = { received: 0, windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, duplicateBreaches: 0, rejected: 0, batches: 0, failedBatches: 0 };
-  const nothing: BatchOutcome = Object.freeze({ windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, duplicateBreaches: 0, storedBreaches: [] });
+  const counters = {
+    received: 0,
+    windows: 0,
+    duplicates: 0,
+    gapsOpened: 0,
+    breaches: 0,
+    duplicateBreaches: 0,
+    rejected: 0,
+    batches: 0,
+    failedBatches: 0,
+  };
+  const nothing: BatchOutcome = Object.freeze({
+    windows: 0,
+    duplicates: 0,
+    gapsOpened: 0,
+    breaches: 0,
+    duplicateBreaches: 0,
+    storedBreaches: [],
+  });
 
   function flush(): BatchOutcome {
-    if (timer) { clearTimeout(timer); timer = null; }
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
     const items = buffer;
     buffer = [];
     if (items.length === 0) return nothing;
@@ -83,7 +103,8 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     counters.breaches += outcome.breaches;
     counters.duplicateBreaches += outcome.duplicateBreaches;
     const { onCommitted } = options;
-    if (onCommitted) notify(() => onCommitted(buildTelemetryAcks(items, options.now())), 'telemetry acknowledgement failed');
+    if (onCommitted)
+      notify(() => onCommitted(buildTelemetryAcks(items, options.now())), 'telemetry acknowledgement failed');
     // A resent breach was announced when first stored; only new ones wake the control loop.
     for (const breach of outcome.storedBreaches) notify(() => options.onBreach?.(breach), 'breach listener failed');
     return outcome;
@@ -126,6 +147,8 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     flush,
     buffered: () => buffer.length,
     stats: () => ({ ...counters }),
-    close: () => { flush(); },
+    close: () => {
+      flush();
+    },
   };
 }

@@ -4,12 +4,30 @@
  * prunes by retention, and answers the queries the admin API and the control loop ask:
  * per-device and per-class series and current budget status.
  */
-import { allDevicesFilter, budgetsSchema, deviceTopic, encodeMessage, type Breach, type RejectReason, type TelemetryAck, type WatchedBudget } from '@edgefleet/shared';
+import {
+  allDevicesFilter,
+  budgetsSchema,
+  deviceTopic,
+  encodeMessage,
+  type Breach,
+  type RejectReason,
+  type TelemetryAck,
+  type WatchedBudget,
+} from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
 import type { BreachRow, DeviceTelemetryRow, GapRow, MinuteRollup, WindowRow } from '../store/telemetry-tables.js';
-import { budgetsFromClass, classStatus, deviceStatus, type BudgetSource, type ClassBudgetStatus, type DeviceBudgetStatus, type StatusRule, type TelemetryBudgets } from './budget-status.js';
+import {
+  budgetsFromClass,
+  classStatus,
+  deviceStatus,
+  type BudgetSource,
+  type ClassBudgetStatus,
+  type DeviceBudgetStatus,
+  type StatusRule,
+  type TelemetryBudgets,
+} from './budget-status.js';
 import { createTelemetryIngest, type IngestStats, type TelemetryIngest } from './ingest.js';
 
 /** Topics the telemetry service subscribes to. */
@@ -93,23 +111,44 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     if (!client) return;
     for (const ack of acks) {
       client.publish(deviceTopic(ack.deviceId, 'telemetry-ack'), encodeMessage(ack), { qos: 0, retain: false }).then(
-        () => { ackCounters.acksPublished += 1; },
-        (err: unknown) => { ackCounters.ackPublishFailures += 1; log.debug({ err, deviceId: ack.deviceId }, 'telemetry acknowledgement not sent; the agent will resend'); },
+        () => {
+          ackCounters.acksPublished += 1;
+        },
+        (err: unknown) => {
+          ackCounters.ackPublishFailures += 1;
+          log.debug({ err, deviceId: ack.deviceId }, 'telemetry acknowledgement not sent; the agent will resend');
+        },
       );
     }
   }
 
   const ingest: TelemetryIngest = createTelemetryIngest({
-    tables, now: options.now, logger: log,
+    tables,
+    now: options.now,
+    logger: log,
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
     ...(options.flushIntervalMs === undefined ? {} : { flushIntervalMs: options.flushIntervalMs }),
     ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
     ...(options.onReject ? { onReject: options.onReject } : {}),
     onCommitted: publishAcks,
     onBreach: (b) => {
-      log.info({ deviceId: b.deviceId, deviceClass: b.deviceClass, budget: b.budget, state: b.state, measured: b.measured, limit: b.limit }, b.state === 'breached' ? 'device reports a budget breach' : 'device reports a budget recovered');
+      log.info(
+        {
+          deviceId: b.deviceId,
+          deviceClass: b.deviceClass,
+          budget: b.budget,
+          state: b.state,
+          measured: b.measured,
+          limit: b.limit,
+        },
+        b.state === 'breached' ? 'device reports a budget breach' : 'device reports a budget recovered',
+      );
       for (const l of listeners) {
-        try { l(b); } catch (err: unknown) { log.warn({ err }, 'breach listener failed'); }
+        try {
+          l(b);
+        } catch (err: unknown) {
+          log.warn({ err }, 'breach listener failed');
+        }
       }
     },
   });
@@ -118,7 +157,10 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
 
   function prune(): number {
     const now = options.now();
-    return tables.prune(now - (options.windowRetentionMs ?? 86_400_000), now - (options.rollupRetentionMs ?? 30 * 86_400_000));
+    return tables.prune(
+      now - (options.windowRetentionMs ?? 86_400_000),
+      now - (options.rollupRetentionMs ?? 30 * 86_400_000),
+    );
   }
 
   function budgetsFor(deviceClass: string): { budgets: TelemetryBudgets; source: BudgetSource } {
@@ -134,7 +176,10 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     return { budgets, source: Object.keys(budgets).length > 0 ? 'manifest' : 'none' };
   }
 
-  function classBudgetStatus(deviceClass: string, rule: StatusRule & { readonly activeWithinMs?: number } = {}): ClassBudgetStatus {
+  function classBudgetStatus(
+    deviceClass: string,
+    rule: StatusRule & { readonly activeWithinMs?: number } = {},
+  ): ClassBudgetStatus {
     ingest.flush();
     const merged = { ...options.rule, ...rule };
     const since = options.now() - (rule.activeWithinMs ?? options.activeWithinMs ?? 120_000);
@@ -153,7 +198,13 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     const merged = { ...options.rule, ...rule };
     const info = tables.device(deviceId);
     if (!info) return null;
-    return deviceStatus(deviceId, info.deviceClass, tables.lastWindows(deviceId, merged.n ?? 5), budgetsFor(info.deviceClass).budgets, merged);
+    return deviceStatus(
+      deviceId,
+      info.deviceClass,
+      tables.lastWindows(deviceId, merged.n ?? 5),
+      budgetsFor(info.deviceClass).budgets,
+      merged,
+    );
   }
 
   return {
@@ -165,7 +216,11 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
       const every = options.pruneIntervalMs ?? 60_000;
       if (every > 0) {
         pruneTimer = setInterval(() => {
-          try { prune(); } catch (err: unknown) { log.error({ err }, 'telemetry retention failed'); }
+          try {
+            prune();
+          } catch (err: unknown) {
+            log.error({ err }, 'telemetry retention failed');
+          }
         }, every);
         pruneTimer.unref();
       }
@@ -178,16 +233,38 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
       ingest.close();
     },
     handleMessage: ingest.handleMessage,
-    flush: () => { ingest.flush(); },
-    deviceSeries: (deviceId, range = {}) => { ingest.flush(); return tables.windows(deviceId, range); },
-    classSeries: (deviceClass, range = {}) => { ingest.flush(); return tables.rollups(deviceClass, range); },
+    flush: () => {
+      ingest.flush();
+    },
+    deviceSeries: (deviceId, range = {}) => {
+      ingest.flush();
+      return tables.windows(deviceId, range);
+    },
+    classSeries: (deviceClass, range = {}) => {
+      ingest.flush();
+      return tables.rollups(deviceClass, range);
+    },
     budgetsFor,
     deviceBudgetStatus,
     classBudgetStatus,
-    gaps: (deviceId) => { ingest.flush(); return tables.gaps(deviceId); },
-    device: (deviceId) => { ingest.flush(); return tables.device(deviceId); },
-    breaches: (filter = {}) => { ingest.flush(); return tables.breaches(filter); },
-    onBreach: (listener) => { listeners.add(listener); return () => { listeners.delete(listener); }; },
+    gaps: (deviceId) => {
+      ingest.flush();
+      return tables.gaps(deviceId);
+    },
+    device: (deviceId) => {
+      ingest.flush();
+      return tables.device(deviceId);
+    },
+    breaches: (filter = {}) => {
+      ingest.flush();
+      return tables.breaches(filter);
+    },
+    onBreach: (listener) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
     prune,
     stats: () => ({ ...ingest.stats(), ...ackCounters }),
   };

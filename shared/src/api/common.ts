@@ -26,7 +26,9 @@ export const readinessSchema = z.object({
 export type Readiness = z.infer<typeof readinessSchema>;
 
 /** A path parameter that is an id made of the device-id alphabet. */
-export const idParamsSchema = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'id: 1–64 of A-Z a-z 0-9 _ . -') });
+export const idParamsSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'id: 1–64 of A-Z a-z 0-9 _ . -'),
+});
 
 /** Milliseconds since the epoch by the server's clock. */
 export const serverTimeSchema = z.number().int().nonnegative();

@@ -8,7 +8,12 @@ import { serverTimeSchema } from './common.js';
 export const fleetEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('device.online'), deviceId: z.string() }),
   z.object({ type: z.literal('device.offline'), deviceId: z.string(), reason: z.string() }),
-  z.object({ type: z.literal('device.enrolled'), deviceId: z.string(), deviceClass: z.string(), enrollTokenId: z.string() }),
+  z.object({
+    type: z.literal('device.enrolled'),
+    deviceId: z.string(),
+    deviceClass: z.string(),
+    enrollTokenId: z.string(),
+  }),
   z.object({ type: z.literal('device.revoked'), deviceId: z.string(), disconnected: z.boolean() }),
   /** A connection the embedded broker refused: bad credentials, revoked, rate-limited. */
   z.object({ type: z.literal('broker.refused'), clientId: z.string(), reason: z.string() }),
@@ -17,14 +22,42 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('enroll-token.created'), tokenId: z.string(), deviceClass: z.string() }),
   z.object({ type: z.literal('enroll-token.revoked'), tokenId: z.string() }),
   // The closed loop (server/src/control): every stored decision, and alerts when nothing fits.
-  z.object({ type: z.literal('control.decision'), decisionId: z.string(), deviceClass: z.string(), kind: z.string(), reason: z.string() }),
-  z.object({ type: z.literal('control.alert'), decisionId: z.string(), deviceClass: z.string(), severity: z.enum(['warning', 'critical']), message: z.string() }),
+  z.object({
+    type: z.literal('control.decision'),
+    decisionId: z.string(),
+    deviceClass: z.string(),
+    kind: z.string(),
+    reason: z.string(),
+  }),
+  z.object({
+    type: z.literal('control.alert'),
+    decisionId: z.string(),
+    deviceClass: z.string(),
+    severity: z.enum(['warning', 'critical']),
+    message: z.string(),
+  }),
   // Rollouts (server/src/deploy, the rollout service's onEvent hook): started, each wave
   // notified (`devices` = devices told to install), aborted (rollback begins), finished.
-  z.object({ type: z.literal('rollout.started'), rolloutId: z.string(), deviceClass: z.string(), variantId: z.string(), devices: z.number().int(), waves: z.number().int() }),
-  z.object({ type: z.literal('rollout.wave'), rolloutId: z.string(), wave: z.number().int(), devices: z.number().int() }),
+  z.object({
+    type: z.literal('rollout.started'),
+    rolloutId: z.string(),
+    deviceClass: z.string(),
+    variantId: z.string(),
+    devices: z.number().int(),
+    waves: z.number().int(),
+  }),
+  z.object({
+    type: z.literal('rollout.wave'),
+    rolloutId: z.string(),
+    wave: z.number().int(),
+    devices: z.number().int(),
+  }),
   z.object({ type: z.literal('rollout.aborted'), rolloutId: z.string(), reason: z.string() }),
-  z.object({ type: z.literal('rollout.finished'), rolloutId: z.string(), state: z.enum(['in-progress', 'rolling-back', 'completed', 'aborted']) }),
+  z.object({
+    type: z.literal('rollout.finished'),
+    rolloutId: z.string(),
+    state: z.enum(['in-progress', 'rolling-back', 'completed', 'aborted']),
+  }),
 ]);
 export type FleetEvent = z.infer<typeof fleetEventSchema>;
 export type FleetEventType = FleetEvent['type'];

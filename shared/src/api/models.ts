@@ -7,14 +7,18 @@ import { serverTimeSchema } from './common.js';
 /** Largest ONNX upload the API accepts by default: 256 MiB (`api.maxModelBytes` on the route). */
 export const DEFAULT_MAX_MODEL_UPLOAD_BYTES = 256 * 1024 * 1024;
 
-const modelNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'model name: 1–64 of A-Z a-z 0-9 _ . -, starting with a letter or digit');
+const modelNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'model name: 1–64 of A-Z a-z 0-9 _ . -, starting with a letter or digit');
 
 /**
  * Evaluation data a model is judged on, as the API accepts it: `mnist`, `mnist:SPLIT[:N]` or
  * `random:N`. (Sample directories are for the CLI on the server host: the API does not take
  * server paths from callers.)
  */
-export const apiEvalSpecSchema = z.string().regex(/^(mnist(:[a-z]+(:\d+)?)?|random:\d{1,6})$/, 'eval: mnist, mnist:SPLIT[:N] or random:N');
+export const apiEvalSpecSchema = z
+  .string()
+  .regex(/^(mnist(:[a-z]+(:\d+)?)?|random:\d{1,6})$/, 'eval: mnist, mnist:SPLIT[:N] or random:N');
 
 /** `POST /v1/models?name=…&eval=…`, body: the ONNX bytes (`application/octet-stream`). */
 export const modelUploadQuerySchema = z.strictObject({
@@ -39,7 +43,11 @@ export const modelUploadedSchema = z.object({ model: modelViewSchema, added: z.b
 export const modelListSchema = z.object({ models: z.array(modelViewSchema) });
 
 /** `{sha}` path parameter: a full sha256, a unique prefix of at least 8 hex digits, or a model name (newest). */
-export const modelParamsSchema = z.strictObject({ sha: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'sha: a sha256, a prefix of 8+ hex digits, or a model name') });
+export const modelParamsSchema = z.strictObject({
+  sha: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'sha: a sha256, a prefix of 8+ hex digits, or a model name'),
+});
 
 /** A cached variant (model × recipe) with its host evaluation; `error` says why a recipe failed. */
 export const variantViewSchema = z.object({
@@ -67,5 +75,8 @@ export const planCreateSchema = z.strictObject({
   recipes: z.array(z.string().min(1).max(200)).min(1).max(20).optional(),
 });
 export const planParamsSchema = z.strictObject({ id: z.coerce.number().int().positive() });
-export const planListQuerySchema = z.strictObject({ class: classNameSchema.optional(), model: z.string().min(1).max(64).optional() });
+export const planListQuerySchema = z.strictObject({
+  class: classNameSchema.optional(),
+  model: z.string().min(1).max(64).optional(),
+});
 export const planListSchema = z.object({ plans: z.array(storedPlanSchema) });

@@ -4,7 +4,17 @@ import { goldenSetSchema, manifestBudgetsSchema } from '../messages/deploy.js';
 import { serverTimeSchema } from './common.js';
 
 const ROLLOUT_STATES = ['in-progress', 'rolling-back', 'completed', 'aborted'] as const;
-const ROLLOUT_DEVICE_STATES = ['pending', 'notified', 'in-progress', 'succeeded', 'failed', 'timed-out', 'rolling-back', 'rolled-back', 'cancelled'] as const;
+const ROLLOUT_DEVICE_STATES = [
+  'pending',
+  'notified',
+  'in-progress',
+  'succeeded',
+  'failed',
+  'timed-out',
+  'rolling-back',
+  'rolled-back',
+  'cancelled',
+] as const;
 
 /**
  * `POST /v1/rollouts`: roll a stored artifact (a planner variant, by sha256 or a unique prefix)
@@ -21,7 +31,9 @@ export const rolloutStartSchema = z.strictObject({
   deviceIds: z.array(deviceIdSchema).min(1).max(100_000).optional(),
 });
 
-export const rolloutAbortSchema = z.strictObject({ reason: z.string().min(1).max(500).default('aborted through the admin API') });
+export const rolloutAbortSchema = z.strictObject({
+  reason: z.string().min(1).max(500).default('aborted through the admin API'),
+});
 
 export const rolloutListQuerySchema = z.strictObject({
   class: classNameSchema.optional(),
@@ -62,7 +74,13 @@ export const rolloutDeviceSchema = z.object({
 /** A rollout with per-wave counts by device state, and every device's state (no golden set: it can be large). */
 export const rolloutStatusSchema = z.object({
   rollout: rolloutRecordSchema,
-  waves: z.array(z.object({ index: z.number().int(), size: z.number().int(), counts: z.record(z.enum(ROLLOUT_DEVICE_STATES), z.number().int()) })),
+  waves: z.array(
+    z.object({
+      index: z.number().int(),
+      size: z.number().int(),
+      counts: z.record(z.enum(ROLLOUT_DEVICE_STATES), z.number().int()),
+    }),
+  ),
   devices: z.array(rolloutDeviceSchema),
   outcome: z.record(z.string(), z.number()),
 });

@@ -40,13 +40,25 @@ export const telemetryWindowViewSchema = z.object({
 });
 
 const budgetCheckSchema = z.object({
-  budget: z.string(), limit: z.number(), unit: z.string(), measured: nullableNumber,
-  windows: z.number().int(), breachedWindows: z.number().int(), breached: z.boolean(),
+  budget: z.string(),
+  limit: z.number(),
+  unit: z.string(),
+  measured: nullableNumber,
+  windows: z.number().int(),
+  breachedWindows: z.number().int(),
+  breached: z.boolean(),
 });
 
 const deviceBudgetStatusSchema = z.object({
-  deviceId: z.string(), deviceClass: z.string(), lastWindowEnd: serverTimeSchema.nullable(), modelSha: z.string().nullable(),
-  variantId: z.string().nullable(), throttled: z.boolean(), meanP95Ms: nullableNumber, checks: z.array(budgetCheckSchema), breached: z.boolean(),
+  deviceId: z.string(),
+  deviceClass: z.string(),
+  lastWindowEnd: serverTimeSchema.nullable(),
+  modelSha: z.string().nullable(),
+  variantId: z.string().nullable(),
+  throttled: z.boolean(),
+  meanP95Ms: nullableNumber,
+  checks: z.array(budgetCheckSchema),
+  breached: z.boolean(),
 });
 
 /** `GET /v1/devices/{id}/telemetry`: the device's windows (oldest first) and its budget status now. */
@@ -60,17 +72,29 @@ export const deviceTelemetrySchema = z.object({
 /** `GET /v1/classes/{name}/telemetry`: per-minute rollups of the class (means over windows that had the figure). */
 export const classTelemetrySchema = z.object({
   deviceClass: classNameSchema,
-  rollups: z.array(z.object({
-    minute: serverTimeSchema, windows: z.number().int(), inferences: z.number().int(), meanP95Ms: nullableNumber, maxP95Ms: nullableNumber,
-    meanPowerW: nullableNumber, meanEnergyMj: nullableNumber, meanGoldenAccuracy: nullableNumber, meanConfidence: nullableNumber, throttledWindows: z.number().int(),
-  })),
+  rollups: z.array(
+    z.object({
+      minute: serverTimeSchema,
+      windows: z.number().int(),
+      inferences: z.number().int(),
+      meanP95Ms: nullableNumber,
+      maxP95Ms: nullableNumber,
+      meanPowerW: nullableNumber,
+      meanEnergyMj: nullableNumber,
+      meanGoldenAccuracy: nullableNumber,
+      meanConfidence: nullableNumber,
+      throttledWindows: z.number().int(),
+    }),
+  ),
 });
 
 /** `?k=&n=` of the status route: k breaking windows of the last n make a device breach (defaults 3 of 5). */
-export const statusQuerySchema = z.strictObject({
-  k: z.coerce.number().int().min(1).max(100).optional(),
-  n: z.coerce.number().int().min(1).max(100).optional(),
-}).refine((q) => q.k === undefined || q.n === undefined || q.k <= q.n, { message: 'k must not exceed n', path: ['k'] });
+export const statusQuerySchema = z
+  .strictObject({
+    k: z.coerce.number().int().min(1).max(100).optional(),
+    n: z.coerce.number().int().min(1).max(100).optional(),
+  })
+  .refine((q) => q.k === undefined || q.n === undefined || q.k <= q.n, { message: 'k must not exceed n', path: ['k'] });
 
 /** `GET /v1/classes/{name}/status`: budget status of the class's active devices. */
 export const classBudgetStatusSchema = z.object({
@@ -80,7 +104,16 @@ export const classBudgetStatusSchema = z.object({
   activeDevices: z.number().int(),
   breachingDevices: z.number().int(),
   throttledDevices: z.number().int(),
-  summary: z.array(z.object({ budget: z.string(), limit: z.number(), devices: z.number().int(), breaching: z.number().int(), fraction: z.number(), measured: nullableNumber })),
+  summary: z.array(
+    z.object({
+      budget: z.string(),
+      limit: z.number(),
+      devices: z.number().int(),
+      breaching: z.number().int(),
+      fraction: z.number(),
+      measured: nullableNumber,
+    }),
+  ),
   devices: z.array(deviceBudgetStatusSchema),
 });
 

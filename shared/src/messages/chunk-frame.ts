@@ -37,7 +37,8 @@ export function isChunkFrame(payload: Uint8Array): boolean {
 export function encodeChunkFrame(header: Readonly<Record<string, unknown>>, data: Uint8Array): Buffer {
   if (Object.hasOwn(header, 'data')) throw new TypeError('a chunk frame header must not contain data');
   const json = Buffer.from(JSON.stringify(header), 'utf8');
-  if (json.byteLength > MAX_CHUNK_FRAME_HEADER_BYTES) throw new RangeError(`chunk frame header of ${json.byteLength} bytes exceeds ${MAX_CHUNK_FRAME_HEADER_BYTES}`);
+  if (json.byteLength > MAX_CHUNK_FRAME_HEADER_BYTES)
+    throw new RangeError(`chunk frame header of ${json.byteLength} bytes exceeds ${MAX_CHUNK_FRAME_HEADER_BYTES}`);
   const frame = Buffer.allocUnsafe(CHUNK_FRAME_PREFIX_BYTES + json.byteLength + data.byteLength);
   frame.set(CHUNK_FRAME_MAGIC, 0);
   frame.writeUInt32BE(json.byteLength, 4);
@@ -54,24 +55,40 @@ export function encodeChunkFrame(header: Readonly<Record<string, unknown>>, data
  */
 export function splitChunkFrame(payload: Uint8Array): SplitFrame {
   if (payload.byteLength < CHUNK_FRAME_PREFIX_BYTES) {
-    return { ok: false, reason: 'malformed-json', detail: `chunk frame of ${payload.byteLength} bytes is shorter than its ${CHUNK_FRAME_PREFIX_BYTES}-byte prefix` };
+    return {
+      ok: false,
+      reason: 'malformed-json',
+      detail: `chunk frame of ${payload.byteLength} bytes is shorter than its ${CHUNK_FRAME_PREFIX_BYTES}-byte prefix`,
+    };
   }
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const headerBytes = view.getUint32(4, false);
   if (headerBytes === 0 || headerBytes > MAX_CHUNK_FRAME_HEADER_BYTES) {
-    return { ok: false, reason: 'malformed-json', detail: `chunk frame header length ${headerBytes} is outside 1..${MAX_CHUNK_FRAME_HEADER_BYTES}` };
+    return {
+      ok: false,
+      reason: 'malformed-json',
+      detail: `chunk frame header length ${headerBytes} is outside 1..${MAX_CHUNK_FRAME_HEADER_BYTES}`,
+    };
   }
   const dataStart = CHUNK_FRAME_PREFIX_BYTES + headerBytes;
   if (dataStart > payload.byteLength) {
-    return { ok: false, reason: 'malformed-json', detail: `chunk frame header length ${headerBytes} runs past the end of a ${payload.byteLength}-byte payload` };
+    return {
+      ok: false,
+      reason: 'malformed-json',
+      detail: `chunk frame header length ${headerBytes} runs past the end of a ${payload.byteLength}-byte payload`,
+    };
   }
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset + CHUNK_FRAME_PREFIX_BYTES, headerBytes).toString('utf8'));
+    header = JSON.parse(
+      Buffer.from(payload.buffer, payload.byteOffset + CHUNK_FRAME_PREFIX_BYTES, headerBytes).toString('utf8'),
+    );
   } catch (err: unknown) {
     return { ok: false, reason: 'malformed-json', detail: `chunk frame header is not JSON: ${(err as Error).message}` };
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) return { ok: false, reason: 'malformed-json', detail: 'chunk frame header is not a JSON object' };
-  if (Object.hasOwn(header, 'data')) return { ok: false, reason: 'schema', detail: 'chunk frame header carries data; the bytes follow the header' };
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    return { ok: false, reason: 'malformed-json', detail: 'chunk frame header is not a JSON object' };
+  if (Object.hasOwn(header, 'data'))
+    return { ok: false, reason: 'schema', detail: 'chunk frame header carries data; the bytes follow the header' };
   return { ok: true, header, data: payload.subarray(dataStart) };
 }

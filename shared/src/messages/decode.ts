@@ -8,7 +8,16 @@ import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.j
  * Why an inbound message was rejected; also the label of the rejection counter. `forbidden`:
  * the embedded broker refused a publish outside the client's own topics [EF-PROTO 7.3].
  */
-export const REJECT_REASONS = ['bad-topic', 'oversize', 'malformed-json', 'unknown-type', 'wrong-channel', 'schema', 'device-mismatch', 'forbidden'] as const;
+export const REJECT_REASONS = [
+  'bad-topic',
+  'oversize',
+  'malformed-json',
+  'unknown-type',
+  'wrong-channel',
+  'schema',
+  'device-mismatch',
+  'forbidden',
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type DecodeResult =
@@ -25,7 +34,10 @@ function reject(reason: RejectReason, detail: string, deviceId: string | null = 
 }
 
 /** The JSON value a payload carries: a JSON document, or a chunk frame's header with its bytes as `data`. */
-function payloadValue(payload: Uint8Array, deviceId: string): { ok: true; value: unknown } | (DecodeResult & { ok: false }) {
+function payloadValue(
+  payload: Uint8Array,
+  deviceId: string,
+): { ok: true; value: unknown } | (DecodeResult & { ok: false }) {
   if (isChunkFrame(payload)) {
     const frame = splitChunkFrame(payload);
     if (!frame.ok) return { ok: false, reason: frame.reason, detail: frame.detail, deviceId };
@@ -33,10 +45,21 @@ function payloadValue(payload: Uint8Array, deviceId: string): { ok: true; value:
     return { ok: true, value: { ...(frame.header as Record<string, unknown>), data: frame.data } };
   }
   try {
-    return { ok: true, value: JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) };
+    return {
+      ok: true,
+      value: JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')),
+    };
   } catch (err: unknown) {
-    const lead = payload.byteLength > 0 && payload[0] !== 0x7b ? ` (starts with 0x${(payload[0] ?? 0).toString(16).padStart(2, '0')}: neither a JSON object nor a chunk frame)` : '';
-    return { ok: false, reason: 'malformed-json', detail: `payload is not JSON${lead}: ${(err as Error).message}`, deviceId };
+    const lead =
+      payload.byteLength > 0 && payload[0] !== 0x7b
+        ? ` (starts with 0x${(payload[0] ?? 0).toString(16).padStart(2, '0')}: neither a JSON object nor a chunk frame)`
+        : '';
+    return {
+      ok: false,
+      reason: 'malformed-json',
+      detail: `payload is not JSON${lead}: ${(err as Error).message}`,
+      deviceId,
+    };
   }
 }
 
@@ -47,10 +70,12 @@ function payloadValue(payload: Uint8Array, deviceId: string): { ok: true; value:
  */
 export function decodeMessage(topic: string, payload: Uint8Array, options: DecodeOptions = {}): DecodeResult {
   const parsed = parseTopic(topic);
-  if (!parsed) return reject('bad-topic', `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`);
+  if (!parsed)
+    return reject('bad-topic', `topic ${JSON.stringify(topic.slice(0, 200))} is outside ef/v1/devices/{id}/{channel}`);
   const deviceId = parsed.deviceId;
   const max = maxPayloadBytesFor(parsed.channel, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-  if (payload.byteLength > max) return reject('oversize', `payload of ${payload.byteLength} bytes exceeds the limit of ${max}`, deviceId);
+  if (payload.byteLength > max)
+    return reject('oversize', `payload of ${payload.byteLength} bytes exceeds the limit of ${max}`, deviceId);
   const value = payloadValue(payload, deviceId);
   if (!value.ok) return value;
   const json = value.value;
@@ -66,7 +91,11 @@ export function decodeMessage(topic: string, payload: Uint8Array, options: Decod
   if (!result.success) return reject('schema', z.prettifyError(result.error), deviceId);
   const message = result.data as AnyMessage;
   if ('deviceId' in message && message.deviceId !== deviceId) {
-    return reject('device-mismatch', `payload says device ${message.deviceId} but the topic says ${deviceId}`, deviceId);
+    return reject(
+      'device-mismatch',
+      `payload says device ${message.deviceId} but the topic says ${deviceId}`,
+      deviceId,
+    );
   }
   return { ok: true, topic: parsed, message };
 }

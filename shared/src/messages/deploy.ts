@@ -6,26 +6,45 @@
  * parses is exactly the object the server signed: canonicalJson of both is the same bytes.
  */
 import { z } from 'zod';
-import { MAX_CHUNK_BYTES, MAX_CHUNK_WINDOW, MAX_GOLDEN_BYTES, MAX_MANIFEST_CHUNKS, MIN_CHUNK_BYTES } from '../limits.js';
+import {
+  MAX_CHUNK_BYTES,
+  MAX_CHUNK_WINDOW,
+  MAX_GOLDEN_BYTES,
+  MAX_MANIFEST_CHUNKS,
+  MIN_CHUNK_BYTES,
+} from '../limits.js';
 import { classNameSchema, deviceIdSchema, epochMsSchema, header, sha256HexSchema } from './common.js';
 
 /** Ids of deployments, rollouts and variants: 1–128 chars, no whitespace or MQTT wildcards. */
-export const deployIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, 'id: 1–128 of A-Z a-z 0-9 _ . : @ -');
-const base64Schema = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64').refine((s) => s.length % 4 === 0, 'base64 length must be a multiple of 4');
+export const deployIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, 'id: 1–128 of A-Z a-z 0-9 _ . : @ -');
+const base64Schema = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64')
+  .refine((s) => s.length % 4 === 0, 'base64 length must be a multiple of 4');
 const keyIdSchema = z.string().regex(/^[0-9a-f]{16}$/, 'key id: 16 lowercase hex digits');
 
 /** How the artifact is cut; see describeArtifact() in shared/src/chunks.ts [EF-PROTO 6.3]. */
-export const artifactLayoutSchema = z.strictObject({
-  /** sha256 of the whole model file. */
-  sha256: sha256HexSchema,
-  size: z.number().int().positive(),
-  chunkSize: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES),
-  chunkCount: z.number().int().positive().max(MAX_MANIFEST_CHUNKS),
-  /** sha256 of each chunk, by index; length = chunkCount. */
-  chunks: z.array(sha256HexSchema).max(MAX_MANIFEST_CHUNKS),
-  /** Optional HTTP(S) URL of the same bytes, checked against `sha256` and `size` the same way. */
-  url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
-}).refine((a) => a.chunks.length === a.chunkCount && a.chunkCount === Math.ceil(a.size / a.chunkSize), 'chunkCount must equal ceil(size / chunkSize) and the length of chunks');
+export const artifactLayoutSchema = z
+  .strictObject({
+    /** sha256 of the whole model file. */
+    sha256: sha256HexSchema,
+    size: z.number().int().positive(),
+    chunkSize: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES),
+    chunkCount: z.number().int().positive().max(MAX_MANIFEST_CHUNKS),
+    /** sha256 of each chunk, by index; length = chunkCount. */
+    chunks: z.array(sha256HexSchema).max(MAX_MANIFEST_CHUNKS),
+    /** Optional HTTP(S) URL of the same bytes, checked against `sha256` and `size` the same way. */
+    url: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .optional(),
+  })
+  .refine(
+    (a) => a.chunks.length === a.chunkCount && a.chunkCount === Math.ceil(a.size / a.chunkSize),
+    'chunkCount must equal ceil(size / chunkSize) and the length of chunks',
+  );
 
 /** A float32 tensor: row-major data as base64 of little-endian float32. */
 export const base64TensorSchema = z.strictObject({
@@ -118,21 +137,28 @@ export type ChunkRequest = z.infer<typeof chunkRequestSchema>;
  * `data` in a small JSON header, then the raw bytes, so `data` is bytes here, never base64.
  * A JSON payload of type `chunk` therefore fails this schema.
  */
-export const chunkSchema = z.strictObject({
-  ...header('chunk'),
-  deviceId: deviceIdSchema,
-  deploymentId: deployIdSchema,
-  sha256: sha256HexSchema,
-  requestId: z.number().int().nonnegative(),
-  index: z.number().int().nonnegative(),
-  /** sha256 of `data`. */
-  chunkSha256: sha256HexSchema,
-  /** Bytes of `data`, declared in the header so a frame cut short or padded is caught. */
-  size: z.number().int().min(1).max(MAX_CHUNK_BYTES),
-  // z.custom, not z.instanceof: the bytes are a view into the MQTT packet, whose buffer type TS does not pin to ArrayBuffer.
-  data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'data: raw bytes after the frame header (a chunk travels as a binary frame, not JSON)' }),
-  sentAt: epochMsSchema,
-}).refine((c) => c.data.byteLength === c.size, { message: 'data length does not match the header\'s size', path: ['data'] });
+export const chunkSchema = z
+  .strictObject({
+    ...header('chunk'),
+    deviceId: deviceIdSchema,
+    deploymentId: deployIdSchema,
+    sha256: sha256HexSchema,
+    requestId: z.number().int().nonnegative(),
+    index: z.number().int().nonnegative(),
+    /** sha256 of `data`. */
+    chunkSha256: sha256HexSchema,
+    /** Bytes of `data`, declared in the header so a frame cut short or padded is caught. */
+    size: z.number().int().min(1).max(MAX_CHUNK_BYTES),
+    // z.custom, not z.instanceof: the bytes are a view into the MQTT packet, whose buffer type TS does not pin to ArrayBuffer.
+    data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, {
+      message: 'data: raw bytes after the frame header (a chunk travels as a binary frame, not JSON)',
+    }),
+    sentAt: epochMsSchema,
+  })
+  .refine((c) => c.data.byteLength === c.size, {
+    message: "data length does not match the header's size",
+    path: ['data'],
+  });
 export type Chunk = z.infer<typeof chunkSchema>;
 
 /** Why a server did not answer a chunk request with data. */
@@ -153,19 +179,49 @@ export const chunkNackSchema = z.strictObject({
 export type ChunkNack = z.infer<typeof chunkNackSchema>;
 
 /** States a device deployment passes through; the last three are terminal [EF-PROTO 6.6]. */
-export const DEPLOY_STATES = ['downloading', 'verifying', 'loading', 'smoke-testing', 'switched', 'succeeded', 'failed', 'rolled-back'] as const;
+export const DEPLOY_STATES = [
+  'downloading',
+  'verifying',
+  'loading',
+  'smoke-testing',
+  'switched',
+  'succeeded',
+  'failed',
+  'rolled-back',
+] as const;
 export type DeployState = (typeof DEPLOY_STATES)[number];
 export const TERMINAL_DEPLOY_STATES: ReadonlySet<DeployState> = new Set(['succeeded', 'failed', 'rolled-back']);
 
 /** Steps of the agent's swap, in order; a failure names one of them. */
-export const SWAP_STEPS = ['authenticate', 'download', 'verify', 'load', 'warm-up', 'smoke-test', 'switch', 'persist'] as const;
+export const SWAP_STEPS = [
+  'authenticate',
+  'download',
+  'verify',
+  'load',
+  'warm-up',
+  'smoke-test',
+  'switch',
+  'persist',
+] as const;
 export type SwapStep = (typeof SWAP_STEPS)[number];
 
 /** Why a deployment failed; stable strings the server aggregates by. */
 export const DEPLOY_FAILURE_REASONS = [
-  'unsigned', 'unknown-key', 'bad-signature', 'wrong-device', 'bad-manifest',
-  'digest-mismatch', 'size-mismatch', 'download-timeout', 'download-refused', 'storage',
-  'load-error', 'worker-crash', 'run-error', 'non-finite-output', 'accuracy-below-minimum',
+  'unsigned',
+  'unknown-key',
+  'bad-signature',
+  'wrong-device',
+  'bad-manifest',
+  'digest-mismatch',
+  'size-mismatch',
+  'download-timeout',
+  'download-refused',
+  'storage',
+  'load-error',
+  'worker-crash',
+  'run-error',
+  'non-finite-output',
+  'accuracy-below-minimum',
   'superseded',
 ] as const;
 export type DeployFailureReason = (typeof DEPLOY_FAILURE_REASONS)[number];
@@ -180,9 +236,16 @@ export const deployReportSchema = z.strictObject({
   sha256: sha256HexSchema,
   state: z.enum(DEPLOY_STATES),
   /** Present when state is failed or rolled-back. */
-  failure: z.strictObject({ step: z.enum(SWAP_STEPS), reason: z.enum(DEPLOY_FAILURE_REASONS), detail: z.string().max(1000) }).optional(),
+  failure: z
+    .strictObject({ step: z.enum(SWAP_STEPS), reason: z.enum(DEPLOY_FAILURE_REASONS), detail: z.string().max(1000) })
+    .optional(),
   /** Chunks fetched over the network vs found already verified on disk. */
-  chunks: z.strictObject({ total: z.number().int().nonnegative(), fetched: z.number().int().nonnegative(), reused: z.number().int().nonnegative(), corrupt: z.number().int().nonnegative() }),
+  chunks: z.strictObject({
+    total: z.number().int().nonnegative(),
+    fetched: z.number().int().nonnegative(),
+    reused: z.number().int().nonnegative(),
+    corrupt: z.number().int().nonnegative(),
+  }),
   /** Smoke-test accuracy once known. */
   accuracy: z.number().min(0).max(1).optional(),
   /** sha256 of the model serving when the report was sent (null: none). */

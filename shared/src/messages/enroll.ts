@@ -5,7 +5,9 @@ import { classNameSchema, deviceIdSchema, epochMsSchema, header } from './common
 /** Enrollment token as handed to an agent: `efe_` + 12 hex (id) + `_` + 43 base64url (secret). */
 export const ENROLL_TOKEN_PATTERN = /^efe_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/;
 
-export const enrollIdSchema = z.string().regex(ENROLL_ID_PATTERN, 'enroll id: enroll- followed by 8–32 lowercase hex digits');
+export const enrollIdSchema = z
+  .string()
+  .regex(ENROLL_ID_PATTERN, 'enroll id: enroll- followed by 8–32 lowercase hex digits');
 
 /**
  * Agent → server on `ef/v1/enroll/{enrollId}/request`, QoS 1 [EF-PROTO 7]. Carries the
@@ -15,7 +17,12 @@ export const enrollIdSchema = z.string().regex(ENROLL_ID_PATTERN, 'enroll id: en
 export const enrollRequestSchema = z.strictObject({
   ...header('enroll-request'),
   enrollId: enrollIdSchema,
-  token: z.string().regex(ENROLL_TOKEN_PATTERN, 'enrollment token: efe_<12 hex>_<43 base64url>, as `edgefleet enroll-token create` prints it'),
+  token: z
+    .string()
+    .regex(
+      ENROLL_TOKEN_PATTERN,
+      'enrollment token: efe_<12 hex>_<43 base64url>, as `edgefleet enroll-token create` prints it',
+    ),
   /** Device id the agent would like (e.g. its host name); the server uses it if free, else assigns one. */
   requestedDeviceId: deviceIdSchema.optional(),
   agentVersion: z.string().max(64),

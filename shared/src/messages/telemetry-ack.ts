@@ -19,10 +19,14 @@ export const telemetryAckSchema = z.strictObject({
   /** `seq` of each committed window, ascending. */
   windows: z.array(seqSchema).max(MAX_TELEMETRY_ACK_ITEMS),
   /** Each committed breach event, by its identity (`breachIdentity`). */
-  breaches: z.array(z.strictObject({
-    budget: z.enum(Object.keys(WATCHED_BUDGETS) as [WatchedBudget, ...WatchedBudget[]]),
-    seq: seqSchema,
-  })).max(MAX_TELEMETRY_ACK_ITEMS),
+  breaches: z
+    .array(
+      z.strictObject({
+        budget: z.enum(Object.keys(WATCHED_BUDGETS) as [WatchedBudget, ...WatchedBudget[]]),
+        seq: seqSchema,
+      }),
+    )
+    .max(MAX_TELEMETRY_ACK_ITEMS),
   sentAt: epochMsSchema,
 });
 export type TelemetryAck = z.infer<typeof telemetryAckSchema>;

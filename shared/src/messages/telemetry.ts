@@ -52,40 +52,45 @@ export const accuracyFigureSchema = z.strictObject({
   meanTop1Confidence: z.number().min(0).max(1).optional(),
 });
 
-export const telemetryWindowSchema = z.strictObject({
-  ...header('telemetry'),
-  deviceId: deviceIdSchema,
-  deviceClass: classNameSchema,
-  /** Per device, +1 per window, persisted across agent restarts; the server dedupes and finds gaps by it. */
-  seq: z.number().int().nonnegative(),
-  windowStart: epochMsSchema,
-  windowEnd: epochMsSchema,
-  /** The model serving at the end of the window (null: none). */
-  model: z.strictObject({ sha256: sha256HexSchema, variantId: deployIdSchema }).nullable(),
-  inferences: z.number().int().nonnegative(),
-  /** Inferences that failed (not in the latency figures). */
-  errors: z.number().int().nonnegative(),
-  latencyMs: latencySummarySchema.nullable(),
-  /** Busy time ÷ window length, 0..1. */
-  dutyCycle: z.number().min(0).max(1),
-  power: powerFigureSchema.nullable(),
-  accuracy: accuracyFigureSchema,
-  memory: z.strictObject({
-    rssBytes: z.number().int().nonnegative(),
-    /** Bytes of the model loaded in the serving session (a lower bound of its share of RSS). */
-    sessionBytes: z.number().int().nonnegative().optional(),
-  }),
-  thermal: z.strictObject({
-    cpuTempC: z.number().finite().min(-100).max(250).optional(),
-    /** True when the CPU was throttled (thermal throttle counters grew, or a simulator says so). */
-    throttled: z.boolean().optional(),
-  }),
-  /** How the window was timed: `system` clock or a `virtual` one (simulations); `durationMs` by that clock. */
-  clock: z.strictObject({ source: z.enum(['system', 'virtual']), durationMs: nonNegative }),
-  /** The durable outbox: windows dropped since the agent's data dir was created (the bound was hit), and windows waiting. */
-  outbox: z.strictObject({ droppedTotal: z.number().int().nonnegative(), pending: z.number().int().nonnegative() }),
-  sentAt: epochMsSchema,
-}).refine((w) => w.windowEnd >= w.windowStart, { message: 'windowEnd must not be before windowStart', path: ['windowEnd'] });
+export const telemetryWindowSchema = z
+  .strictObject({
+    ...header('telemetry'),
+    deviceId: deviceIdSchema,
+    deviceClass: classNameSchema,
+    /** Per device, +1 per window, persisted across agent restarts; the server dedupes and finds gaps by it. */
+    seq: z.number().int().nonnegative(),
+    windowStart: epochMsSchema,
+    windowEnd: epochMsSchema,
+    /** The model serving at the end of the window (null: none). */
+    model: z.strictObject({ sha256: sha256HexSchema, variantId: deployIdSchema }).nullable(),
+    inferences: z.number().int().nonnegative(),
+    /** Inferences that failed (not in the latency figures). */
+    errors: z.number().int().nonnegative(),
+    latencyMs: latencySummarySchema.nullable(),
+    /** Busy time ÷ window length, 0..1. */
+    dutyCycle: z.number().min(0).max(1),
+    power: powerFigureSchema.nullable(),
+    accuracy: accuracyFigureSchema,
+    memory: z.strictObject({
+      rssBytes: z.number().int().nonnegative(),
+      /** Bytes of the model loaded in the serving session (a lower bound of its share of RSS). */
+      sessionBytes: z.number().int().nonnegative().optional(),
+    }),
+    thermal: z.strictObject({
+      cpuTempC: z.number().finite().min(-100).max(250).optional(),
+      /** True when the CPU was throttled (thermal throttle counters grew, or a simulator says so). */
+      throttled: z.boolean().optional(),
+    }),
+    /** How the window was timed: `system` clock or a `virtual` one (simulations); `durationMs` by that clock. */
+    clock: z.strictObject({ source: z.enum(['system', 'virtual']), durationMs: nonNegative }),
+    /** The durable outbox: windows dropped since the agent's data dir was created (the bound was hit), and windows waiting. */
+    outbox: z.strictObject({ droppedTotal: z.number().int().nonnegative(), pending: z.number().int().nonnegative() }),
+    sentAt: epochMsSchema,
+  })
+  .refine((w) => w.windowEnd >= w.windowStart, {
+    message: 'windowEnd must not be before windowStart',
+    path: ['windowEnd'],
+  });
 export type TelemetryWindow = z.infer<typeof telemetryWindowSchema>;
 
 /** Budgets the agent watches, with the unit of `measured` and `limit`. */

@@ -26,7 +26,12 @@ function targets(f: Fault, deviceId: string, deviceClass: string): boolean {
 }
 
 /** The faults of `faults` that target this device, bound to the farm's clock. */
-export function deviceFaults(faults: readonly Fault[], deviceId: string, deviceClass: string, clock: Clock): DeviceFaults {
+export function deviceFaults(
+  faults: readonly Fault[],
+  deviceId: string,
+  deviceClass: string,
+  clock: Clock,
+): DeviceFaults {
   const mine = faults.filter((f) => targets(f, deviceId, deviceClass));
   const timers: ReturnType<Clock['setTimeout']>[] = [];
   const effects = (): FaultEffects => effectsAt(mine, deviceId, deviceClass, clock.now());

@@ -4,17 +4,31 @@
  */
 import { z } from 'zod';
 
-const targetSchema = z.strictObject({
-  deviceClass: z.string().min(1).optional(),
-  deviceIds: z.array(z.string().min(1)).min(1).optional(),
-}).refine((t) => t.deviceClass !== undefined || t.deviceIds !== undefined, 'a fault targets a deviceClass or deviceIds');
+const targetSchema = z
+  .strictObject({
+    deviceClass: z.string().min(1).optional(),
+    deviceIds: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .refine(
+    (t) => t.deviceClass !== undefined || t.deviceIds !== undefined,
+    'a fault targets a deviceClass or deviceIds',
+  );
 
-const base = { target: targetSchema, startAt: z.number().int().nonnegative(), durationMs: z.number().int().positive().optional() };
+const base = {
+  target: targetSchema,
+  startAt: z.number().int().nonnegative(),
+  durationMs: z.number().int().positive().optional(),
+};
 
 /** Fault schedule entries; `startAt` is ms on the fleet's clock, `durationMs` absent = until the end. */
 export const faultSchema = z.discriminatedUnion('kind', [
   /** Speed drops linearly to 1/`slowdown` over `rampMs` (thermal throttling takes minutes). */
-  z.strictObject({ kind: z.literal('thermal-throttle'), ...base, slowdown: z.number().min(1).max(100), rampMs: z.number().int().nonnegative().default(120_000) }),
+  z.strictObject({
+    kind: z.literal('thermal-throttle'),
+    ...base,
+    slowdown: z.number().min(1).max(100),
+    rampMs: z.number().int().nonnegative().default(120_000),
+  }),
   /** An accelerator computing int8 wrongly: golden-set accuracy of int8 variants falls to `accuracy`. */
   z.strictObject({ kind: z.literal('int8-wrong'), ...base, accuracy: z.number().min(0).max(1).default(0.35) }),
   /** No link: windows go to the device's outbox and are flushed in order on reconnect. */
@@ -42,7 +56,15 @@ export interface FaultEffects {
   readonly skewMs: number;
 }
 
-export const NO_FAULT: FaultEffects = Object.freeze({ slowdown: 1, throttled: false, int8Accuracy: null, online: true, crashed: false, linkBytesPerSecond: null, skewMs: 0 });
+export const NO_FAULT: FaultEffects = Object.freeze({
+  slowdown: 1,
+  throttled: false,
+  int8Accuracy: null,
+  online: true,
+  crashed: false,
+  linkBytesPerSecond: null,
+  skewMs: 0,
+});
 
 export function parseFaults(input: readonly FaultInput[]): Fault[] {
   return input.map((f) => faultSchema.parse(f));
@@ -65,11 +87,21 @@ export function effectsAt(faults: readonly Fault[], deviceId: string, deviceClas
         e = { ...e, slowdown: e.slowdown * (1 + (f.slowdown - 1) * progress), throttled: true };
         break;
       }
-      case 'int8-wrong': e = { ...e, int8Accuracy: f.accuracy }; break;
-      case 'disconnect': e = { ...e, online: false }; break;
-      case 'slow-link': e = { ...e, linkBytesPerSecond: f.bytesPerSecond }; break;
-      case 'crash': e = { ...e, crashed: true, online: false }; break;
-      case 'clock-skew': e = { ...e, skewMs: e.skewMs + f.skewMs }; break;
+      case 'int8-wrong':
+        e = { ...e, int8Accuracy: f.accuracy };
+        break;
+      case 'disconnect':
+        e = { ...e, online: false };
+        break;
+      case 'slow-link':
+        e = { ...e, linkBytesPerSecond: f.bytesPerSecond };
+        break;
+      case 'crash':
+        e = { ...e, crashed: true, online: false };
+        break;
+      case 'clock-skew':
+        e = { ...e, skewMs: e.skewMs + f.skewMs };
+        break;
     }
   }
   return e;

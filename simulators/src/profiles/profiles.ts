@@ -5,7 +5,13 @@
  * power figures means a simulated class runs at the speed the planner predicts for it.
  */
 import { z } from 'zod';
-import { builtinProfiles, classNameSchema, type Capabilities, type DeviceClassSpec, type Precision } from '@edgefleet/shared';
+import {
+  builtinProfiles,
+  classNameSchema,
+  type Capabilities,
+  type DeviceClassSpec,
+  type Precision,
+} from '@edgefleet/shared';
 
 /** Simulator-only figures for one class; everything else comes from the shared profile. */
 export const simOverlaySchema = z.strictObject({
@@ -23,9 +29,17 @@ export type SimOverlay = z.infer<typeof simOverlaySchema>;
  * shared profiles without an entry here is not simulated; add one line to simulate it.
  */
 export const SIM_OVERLAY: Readonly<Record<string, SimOverlay>> = Object.freeze({
-  'mcu-gateway': { jitterPct: 15, executionProviders: ['cpu'], source: 'jitter: assumed (interrupt-driven MCU, shared bus)' },
-  'rpi4': { jitterPct: 10, executionProviders: ['cpu'], source: 'jitter: assumed (Linux scheduler, no accelerator)' },
-  'jetson-orin': { jitterPct: 8, executionProviders: ['cpu', 'cuda', 'tensorrt'], source: 'jitter: assumed; providers: what JetPack offers on the board' },
+  'mcu-gateway': {
+    jitterPct: 15,
+    executionProviders: ['cpu'],
+    source: 'jitter: assumed (interrupt-driven MCU, shared bus)',
+  },
+  rpi4: { jitterPct: 10, executionProviders: ['cpu'], source: 'jitter: assumed (Linux scheduler, no accelerator)' },
+  'jetson-orin': {
+    jitterPct: 8,
+    executionProviders: ['cpu', 'cuda', 'tensorrt'],
+    source: 'jitter: assumed; providers: what JetPack offers on the board',
+  },
 });
 
 /** A simulated device's profile: shared figures (speed factors, power per precision) plus the overlay. */
@@ -47,29 +61,48 @@ export interface DeviceProfile {
 }
 
 /** Combines shared class profiles with overlays; a TypeError when an overlay names no shared class (a bug: both ship with the code). */
-export function deriveDeviceProfiles(classes: ReadonlyMap<string, DeviceClassSpec>, overlay: Readonly<Record<string, unknown>>): ReadonlyMap<string, DeviceProfile> {
+export function deriveDeviceProfiles(
+  classes: ReadonlyMap<string, DeviceClassSpec>,
+  overlay: Readonly<Record<string, unknown>>,
+): ReadonlyMap<string, DeviceProfile> {
   const out = new Map<string, DeviceProfile>();
   for (const [name, rawOverlay] of Object.entries(overlay)) {
     const spec = classes.get(name);
     const parsed = simOverlaySchema.safeParse(rawOverlay);
-    if (!classNameSchema.safeParse(name).success || !spec) throw new TypeError(`invalid simulator overlay: class ${name} has no built-in profile; known: ${[...classes.keys()].join(', ')}`);
-    if (!parsed.success) throw new TypeError(`invalid simulator overlay for ${name}:\n${z.prettifyError(parsed.error)}`);
+    if (!classNameSchema.safeParse(name).success || !spec)
+      throw new TypeError(
+        `invalid simulator overlay: class ${name} has no built-in profile; known: ${[...classes.keys()].join(', ')}`,
+      );
+    if (!parsed.success)
+      throw new TypeError(`invalid simulator overlay for ${name}:\n${z.prettifyError(parsed.error)}`);
     const o = parsed.data;
     const caps = spec.capabilities;
-    out.set(name, Object.freeze({
-      class: name,
-      description: spec.description,
-      capabilities: { cpuModel: `${caps.processor || name} (simulated)`, cores: caps.cores, memoryBytes: caps.memoryBytes, executionProviders: o.executionProviders, precisions: caps.precisions },
-      speed: { latencyMultiplier: spec.speedModel.factors, jitterPct: o.jitterPct, status: spec.speedModel.status },
-      power: { idleW: spec.powerModel.idleW, activeW: spec.powerModel.activeW },
-      sources: { ...spec.sources, simulation: o.source },
-    }));
+    out.set(
+      name,
+      Object.freeze({
+        class: name,
+        description: spec.description,
+        capabilities: {
+          cpuModel: `${caps.processor || name} (simulated)`,
+          cores: caps.cores,
+          memoryBytes: caps.memoryBytes,
+          executionProviders: o.executionProviders,
+          precisions: caps.precisions,
+        },
+        speed: { latencyMultiplier: spec.speedModel.factors, jitterPct: o.jitterPct, status: spec.speedModel.status },
+        power: { idleW: spec.powerModel.idleW, activeW: spec.powerModel.activeW },
+        sources: { ...spec.sources, simulation: o.source },
+      }),
+    );
   }
   return out;
 }
 
 /** The simulated classes, by name (see {@link SIM_OVERLAY}). */
-export const BUILTIN_PROFILES: ReadonlyMap<string, DeviceProfile> = deriveDeviceProfiles(builtinProfiles(), SIM_OVERLAY);
+export const BUILTIN_PROFILES: ReadonlyMap<string, DeviceProfile> = deriveDeviceProfiles(
+  builtinProfiles(),
+  SIM_OVERLAY,
+);
 
 /** Active watts for a precision; the highest figure when the class has none for it (a conservative model). */
 export function activePowerW(profile: DeviceProfile, precision: Precision | undefined): number {
@@ -79,5 +112,10 @@ export function activePowerW(profile: DeviceProfile, precision: Precision | unde
 
 /** The capabilities a simulated device of this profile reports in `hello`. */
 export function simulatedCapabilities(profile: DeviceProfile): Capabilities {
-  return { ...profile.capabilities, executionProviders: [...profile.capabilities.executionProviders], precisions: [...profile.capabilities.precisions], powerSource: 'modelled' };
+  return {
+    ...profile.capabilities,
+    executionProviders: [...profile.capabilities.executionProviders],
+    precisions: [...profile.capabilities.precisions],
+    powerSource: 'modelled',
+  };
 }

@@ -1,1 +1,6 @@
-export { createRealVirtualDevice, type RealDeviceOptions, type RealInferenceOptions, type RealVirtualDevice } from './real-device.js';
+export {
+  createRealVirtualDevice,
+  type RealDeviceOptions,
+  type RealInferenceOptions,
+  type RealVirtualDevice,
+} from './real-device.js';

@@ -77,12 +77,16 @@ export async function createRealVirtualDevice(options: RealDeviceOptions): Promi
     const model = agent?.serving.current();
     return (model && options.precisionOf?.(model.variantId, model.sha256)) ?? 'fp32';
   };
-  const speedFactor = (): number => classFactor(profile, precision()) * Math.max(1e-3, condition.speedFactor) * faults.effects().slowdown;
+  const speedFactor = (): number =>
+    classFactor(profile, precision()) * Math.max(1e-3, condition.speedFactor) * faults.effects().slowdown;
   agent = await createDevice({
     link: {
-      deviceId, deviceClass: profile.class, agentVersion: AGENT_VERSION,
+      deviceId,
+      deviceClass: profile.class,
+      agentVersion: AGENT_VERSION,
       runtime: { node: process.version, onnxruntime: options.onnxruntimeVersion },
-      capabilities: simulatedCapabilities(profile), brokerUrl: options.brokerUrl,
+      capabilities: simulatedCapabilities(profile),
+      brokerUrl: options.brokerUrl,
       ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       ...(options.backoff ? { backoff: options.backoff } : {}),
@@ -102,8 +106,14 @@ export async function createRealVirtualDevice(options: RealDeviceOptions): Promi
       latencyScale: speedFactor,
       readers: {
         // The host's RAPL/hwmon would describe the simulating machine, not this board.
-        power: createModelledPowerSource(() => ({ idleW: profile.power.idleW, activeW: activeWatts(profile, precision()) }), 'profile'),
-        thermal: { begin: () => undefined, end: () => ({ throttled: condition.throttled || faults.effects().throttled }) },
+        power: createModelledPowerSource(
+          () => ({ idleW: profile.power.idleW, activeW: activeWatts(profile, precision()) }),
+          'profile',
+        ),
+        thermal: {
+          begin: () => undefined,
+          end: () => ({ throttled: condition.throttled || faults.effects().throttled }),
+        },
       },
     },
   });
@@ -117,8 +127,14 @@ export async function createRealVirtualDevice(options: RealDeviceOptions): Promi
     agent: device,
     condition,
     speedFactor,
-    start: async () => { await device.start(); faults.start((fx) => device.link.setReachable(fx.online)); },
-    stop: (stopOptions?: { readonly clean?: boolean }) => { faults.stop(); return device.stop(stopOptions); },
+    start: async () => {
+      await device.start();
+      faults.start((fx) => device.link.setReachable(fx.online));
+    },
+    stop: (stopOptions?: { readonly clean?: boolean }) => {
+      faults.stop();
+      return device.stop(stopOptions);
+    },
     isOnline: () => device.link.stats().state === 'online',
     stats: () => device.link.stats(),
     faultEffects: faults.effects,

@@ -1,5 +1,10 @@
 import {
-  deviceListQuerySchema, deviceListSchema, deviceRevokedSchema, deviceViewSchema, EdgefleetError, idParamsSchema,
+  deviceListQuerySchema,
+  deviceListSchema,
+  deviceRevokedSchema,
+  deviceViewSchema,
+  EdgefleetError,
+  idParamsSchema,
   type DeviceView,
 } from '@edgefleet/shared';
 import type { CredentialRow } from '../../store/auth.js';
@@ -39,16 +44,26 @@ function listViews(deps: ApiDeps): DeviceView[] {
 export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
   return [
     jsonRoute({
-      method: 'GET', url: '/v1/devices', tag: 'devices', scope: 'read',
+      method: 'GET',
+      url: '/v1/devices',
+      tag: 'devices',
+      scope: 'read',
       summary: 'List devices (registered by hello, or holding a credential), optionally by class or state.',
       query: deviceListQuerySchema,
       response: deviceListSchema,
       handler: ({ query }) => ({
-        devices: listViews(deps).filter((d) => (query.class === undefined || d.deviceClass === query.class) && (query.state === undefined || d.state === query.state)),
+        devices: listViews(deps).filter(
+          (d) =>
+            (query.class === undefined || d.deviceClass === query.class) &&
+            (query.state === undefined || d.state === query.state),
+        ),
       }),
     }),
     jsonRoute({
-      method: 'GET', url: '/v1/devices/:id', tag: 'devices', scope: 'read',
+      method: 'GET',
+      url: '/v1/devices/:id',
+      tag: 'devices',
+      scope: 'read',
       summary: 'One device: state, capabilities, current model, credential status.',
       params: idParamsSchema,
       response: deviceViewSchema,
@@ -56,13 +71,20 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       handler: ({ params }) => {
         const device = deps.store.devices.get(params.id);
         const credential = deps.store.auth.getCredential(params.id);
-        if (!device && !credential) throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, { id: params.id });
+        if (!device && !credential)
+          throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
+            id: params.id,
+          });
         return toDeviceView(params.id, device, credential);
       },
     }),
     jsonRoute({
-      method: 'POST', url: '/v1/devices/:id/revoke', tag: 'devices', scope: 'admin',
-      summary: 'Revoke a device credential: the device is disconnected and refused from then on (enroll it again to readmit it).',
+      method: 'POST',
+      url: '/v1/devices/:id/revoke',
+      tag: 'devices',
+      scope: 'admin',
+      summary:
+        'Revoke a device credential: the device is disconnected and refused from then on (enroll it again to readmit it).',
       params: idParamsSchema,
       response: deviceRevokedSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],

@@ -19,26 +19,58 @@ const KEEPALIVE_MS = 15_000;
 export function eventRoutes(deps: ApiDeps): AnyRoute[] {
   return [
     jsonRoute({
-      method: 'GET', url: '/v1/events/recent', tag: 'events', scope: 'read',
-      summary: 'Recent fleet events still in the server\'s ring (last 1000), oldest first, as JSON: for polling clients and the CLI.',
+      method: 'GET',
+      url: '/v1/events/recent',
+      tag: 'events',
+      scope: 'read',
+      summary:
+        "Recent fleet events still in the server's ring (last 1000), oldest first, as JSON: for polling clients and the CLI.",
       query: recentEventsQuerySchema,
       response: z.object({ events: z.array(fleetEventEnvelopeSchema) }),
       handler: ({ query }) => {
-        const wanted = query.types ? new Set(query.types.split(',').map((t) => t.trim()).filter((t) => t !== '')) : null;
-        return { events: deps.events.since(query.after).filter((e) => !wanted || wanted.has(e.event.type)).slice(-query.limit) };
+        const wanted = query.types
+          ? new Set(
+              query.types
+                .split(',')
+                .map((t) => t.trim())
+                .filter((t) => t !== ''),
+            )
+          : null;
+        return {
+          events: deps.events
+            .since(query.after)
+            .filter((e) => !wanted || wanted.has(e.event.type))
+            .slice(-query.limit),
+        };
       },
     }),
     rawRoute({
-      method: 'GET', url: '/v1/events', tag: 'events', scope: 'read', produces: 'text/event-stream',
+      method: 'GET',
+      url: '/v1/events',
+      tag: 'events',
+      scope: 'read',
+      produces: 'text/event-stream',
       summary: 'Live fleet events (SSE). Data lines are FleetEventEnvelope JSON; `?types=a,b` filters by type.',
       query: eventsQuerySchema,
       handle(request, reply) {
         const query = eventsQuerySchema.parse(request.query);
-        const wanted = query.types ? new Set(query.types.split(',').map((t) => t.trim()).filter((t) => t !== '')) : null;
+        const wanted = query.types
+          ? new Set(
+              query.types
+                .split(',')
+                .map((t) => t.trim())
+                .filter((t) => t !== ''),
+            )
+          : null;
         const lastId = Number(request.headers['last-event-id'] ?? 0);
         reply.hijack();
         const res = reply.raw;
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
         const send = (envelope: FleetEventEnvelope) => {
           if (wanted && !wanted.has(envelope.event.type)) return;
           res.write(`id: ${envelope.seq}\nevent: ${envelope.event.type}\ndata: ${JSON.stringify(envelope)}\n\n`);

@@ -6,13 +6,23 @@ import { jsonRoute, type AnyRoute } from '../route.js';
 export function healthRoutes(deps: ApiDeps): AnyRoute[] {
   return [
     jsonRoute({
-      method: 'GET', url: '/health', tag: 'health', scope: 'public',
+      method: 'GET',
+      url: '/health',
+      tag: 'health',
+      scope: 'public',
       summary: 'The server process is up.',
       response: healthSchema,
-      handler: () => ({ status: 'ok' as const, version: deps.version, uptimeS: Math.max(0, (deps.now() - deps.startedAt) / 1000) }),
+      handler: () => ({
+        status: 'ok' as const,
+        version: deps.version,
+        uptimeS: Math.max(0, (deps.now() - deps.startedAt) / 1000),
+      }),
     }),
     jsonRoute({
-      method: 'GET', url: '/ready', tag: 'health', scope: 'public',
+      method: 'GET',
+      url: '/ready',
+      tag: 'health',
+      scope: 'public',
       summary: 'The store is open and the broker connection is up (503 otherwise, same body).',
       response: readinessSchema,
       statusFor: (readiness) => (readiness.ready ? 200 : 503),

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import {
-  EdgefleetError, idParamsSchema, rolloutAbortSchema, rolloutListQuerySchema, rolloutListSchema, rolloutStartSchema, rolloutStatusSchema,
+  EdgefleetError,
+  idParamsSchema,
+  rolloutAbortSchema,
+  rolloutListQuerySchema,
+  rolloutListSchema,
+  rolloutStartSchema,
+  rolloutStatusSchema,
 } from '@edgefleet/shared';
 import { rolloutPolicySchema, ROLLOUT_STATES } from '../../deploy/rollout-model.js';
 import type { ApiDeps } from '../deps.js';
@@ -11,12 +17,24 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
   deps.metrics.register(() => {
     const counts = new Map<string, number>(ROLLOUT_STATES.map((s) => [s, 0]));
     for (const r of deps.deploy().rollouts.list()) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
-    return [{ name: 'edgefleet_rollouts', help: 'Rollouts in the store, by state.', type: 'gauge', samples: [...counts].map(([state, value]) => ({ labels: { state }, value })) }];
+    return [
+      {
+        name: 'edgefleet_rollouts',
+        help: 'Rollouts in the store, by state.',
+        type: 'gauge',
+        samples: [...counts].map(([state, value]) => ({ labels: { state }, value })),
+      },
+    ];
   });
   return [
     jsonRoute({
-      method: 'POST', url: '/v1/rollouts', tag: 'rollouts', scope: 'admin', status: 201,
-      summary: 'Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback.',
+      method: 'POST',
+      url: '/v1/rollouts',
+      tag: 'rollouts',
+      scope: 'admin',
+      status: 201,
+      summary:
+        'Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback.',
       body: rolloutStartSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_INVALID', 'EF_ERR_ROLLOUT_CONFLICT'],
@@ -24,41 +42,72 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
         // The policy's own schema lives with the deployer; report its problems as body fields.
         const policy = rolloutPolicySchema.safeParse(body.policy);
         if (!policy.success) {
-          const issues = policy.error.issues.map((i) => ({ path: ['body', 'policy', ...i.path.map(String)].join('.'), message: i.message }));
-          throw new EdgefleetError('EF_ERR_API_VALIDATION', `invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+          const issues = policy.error.issues.map((i) => ({
+            path: ['body', 'policy', ...i.path.map(String)].join('.'),
+            message: i.message,
+          }));
+          throw new EdgefleetError(
+            'EF_ERR_API_VALIDATION',
+            `invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+            { issues },
+          );
         }
         const deploy = deps.deploy();
         const found = deploy.artifacts.find(body.variant);
         if (found.length !== 1) {
-          throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `variant ${body.variant} matches ${found.length} stored artifacts; give more hex digits of its sha256 (GET /v1/models/{sha}/variants lists them)`, { variant: body.variant, matches: found.length });
+          throw new EdgefleetError(
+            'EF_ERR_ROLLOUT_INVALID',
+            `variant ${body.variant} matches ${found.length} stored artifacts; give more hex digits of its sha256 (GET /v1/models/{sha}/variants lists them)`,
+            { variant: body.variant, matches: found.length },
+          );
         }
         const status = await deploy.rollouts.start({
-          deviceClass: body.deviceClass, artifact: { sha256: found[0] as string }, golden: body.golden, policy: body.policy as z.input<typeof rolloutPolicySchema>,
+          deviceClass: body.deviceClass,
+          artifact: { sha256: found[0] as string },
+          golden: body.golden,
+          policy: body.policy as z.input<typeof rolloutPolicySchema>,
           ...(body.deviceIds ? { deviceIds: body.deviceIds } : {}),
         });
-        deps.logger.info({ rolloutId: status.rollout.id, deviceClass: body.deviceClass, artifactSha: status.rollout.artifactSha }, 'rollout started through the API');
+        deps.logger.info(
+          { rolloutId: status.rollout.id, deviceClass: body.deviceClass, artifactSha: status.rollout.artifactSha },
+          'rollout started through the API',
+        );
         return status;
       },
     }),
     jsonRoute({
-      method: 'GET', url: '/v1/rollouts', tag: 'rollouts', scope: 'read',
+      method: 'GET',
+      url: '/v1/rollouts',
+      tag: 'rollouts',
+      scope: 'read',
       summary: 'Rollouts, optionally of one class or only active ones (in progress or rolling back).',
       query: rolloutListQuerySchema,
       response: rolloutListSchema,
       handler: ({ query }) => ({
-        rollouts: deps.deploy().rollouts.list({ ...(query.class ? { deviceClass: query.class } : {}), ...(query.active ? { active: query.active === 'true' } : {}) }),
+        rollouts: deps
+          .deploy()
+          .rollouts.list({
+            ...(query.class ? { deviceClass: query.class } : {}),
+            ...(query.active ? { active: query.active === 'true' } : {}),
+          }),
       }),
     }),
     jsonRoute({
-      method: 'GET', url: '/v1/rollouts/:id', tag: 'rollouts', scope: 'read',
-      summary: 'A rollout: state, per-wave counts by device state, every device\'s state and failure, outcome counts.',
+      method: 'GET',
+      url: '/v1/rollouts/:id',
+      tag: 'rollouts',
+      scope: 'read',
+      summary: "A rollout: state, per-wave counts by device state, every device's state and failure, outcome counts.",
       params: idParamsSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_NOT_FOUND'],
       handler: ({ params }) => deps.deploy().rollouts.status(params.id),
     }),
     jsonRoute({
-      method: 'POST', url: '/v1/rollouts/:id/abort', tag: 'rollouts', scope: 'admin',
+      method: 'POST',
+      url: '/v1/rollouts/:id/abort',
+      tag: 'rollouts',
+      scope: 'admin',
       summary: 'Abort a rollout in progress: no further waves; devices already updated roll back.',
       params: idParamsSchema,
       body: rolloutAbortSchema,
