@@ -93,8 +93,8 @@ export function inspectModel(model: Model, options: { top?: number } = {}): Insp
     producer: [model.producerName, model.producerVersion].filter((s) => s !== '').join(' '),
     opsets: model.opsetImports.map((o) => ({ domain: o.domain === '' ? 'ai.onnx' : o.domain, version: o.version })),
     // Initializers listed as graph inputs (old ir_version style) are weights, not model inputs.
-    inputs: model.graph.inputs.filter((vi) => !initializerNames.has(vi.name)).map(valueOf),
-    outputs: model.graph.outputs.map(valueOf),
+    inputs: model.graph.inputs.filter((vi) => !initializerNames.has(vi.name)).map(valueSummary),
+    outputs: model.graph.outputs.map(valueSummary),
     nodeCount,
     subgraphCount,
     opHistogram: [...histogram]
@@ -140,7 +140,7 @@ function dtypeTotals(
     .sort((a, b) => b.bytes - a.bytes || a.dtype.localeCompare(b.dtype));
 }
 
-function valueOf(vi: ValueInfo): InspectReport['inputs'][number] {
-  if (!vi.type || vi.type.kind !== 'tensor') return { name: vi.name, dtype: null, shape: null };
+function valueSummary(vi: ValueInfo): InspectReport['inputs'][number] {
+  if (vi.type?.kind !== 'tensor') return { name: vi.name, dtype: null, shape: null };
   return { name: vi.name, dtype: vi.type.elemType ?? null, shape: vi.type.shape ? [...vi.type.shape] : null };
 }

@@ -181,11 +181,15 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
 
   /** Routes each inbound message: enrollment requests to the enroll handler, the rest to presence. */
   function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
-    if (parseEnrollTopic(topic)) return enroll?.handleMessage(topic, payload);
+    if (parseEnrollTopic(topic)) {
+      enroll?.handleMessage(topic, payload);
+      return;
+    }
     const deviceId = parseTopic(topic)?.deviceId;
     // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
     if (deviceId !== undefined && isReservedDeviceId(deviceId)) {
-      return rejections.record({ reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId });
+      rejections.record({ reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId });
+      return;
     }
     presence?.handleMessage(topic, payload, info);
   }

@@ -57,9 +57,7 @@ async function device(
   return d;
 }
 
-async function infer(
-  d: Device,
-): Promise<{
+async function infer(d: Device): Promise<{
   status: number;
   body: { model?: { sha256: string }; outputs?: Record<string, { dims: number[]; data: number[] }> };
 }> {

@@ -33,9 +33,7 @@ const hello = (deviceId: string, deviceClass: string): Hello => ({
   sentAt: 1,
 });
 
-async function startServer(
-  t: Test,
-): Promise<{
+async function startServer(t: Test): Promise<{
   server: ReturnType<typeof makeAuthServer>;
   dir: string;
   apiUrl: string;

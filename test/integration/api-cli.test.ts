@@ -106,21 +106,19 @@ t.test('rollout and decisions commands over the API', async (t) => {
   t.not(noModelFile.code, 0, 'with --api, --model FILE is refused with advice');
   t.match(noModelFile.out + noModelFile.err, /--variant/);
 
-  server
-    .store()
-    .control.record(
-      {
-        id: 'd1',
-        deviceClass: 'rpi4',
-        at: Date.now(),
-        kind: 'watching',
-        reason: 'p95 over budget on 2 of 2 devices',
-        budgets: ['latencyP95Ms'],
-        summary: {},
-        actions: [],
-      },
-      { deviceClass: 'rpi4', memory: {}, desiredHash: null, updatedAt: Date.now() },
-    );
+  server.store().control.record(
+    {
+      id: 'd1',
+      deviceClass: 'rpi4',
+      at: Date.now(),
+      kind: 'watching',
+      reason: 'p95 over budget on 2 of 2 devices',
+      budgets: ['latencyP95Ms'],
+      summary: {},
+      actions: [],
+    },
+    { deviceClass: 'rpi4', memory: {}, desiredHash: null, updatedAt: Date.now() },
+  );
   const decisions = await run(['decisions', 'rpi4', ...reader]);
   t.equal(decisions.code, 0, decisions.err);
   t.match(decisions.out, /watching\s+latencyP95Ms\s+-\s+p95 over budget/);

@@ -45,7 +45,7 @@ t.test('admin API', async (t) => {
 
   await t.test('tokens: missing, invalid, read-only, revoked', async (t) => {
     expectError(t, await call('GET', '/v1/devices', null), 'EF_ERR_AUTH_MISSING');
-    expectError(t, await call('GET', '/v1/devices', 'efa_000000000000_' + 'A'.repeat(43)), 'EF_ERR_AUTH_INVALID');
+    expectError(t, await call('GET', '/v1/devices', `efa_000000000000_${'A'.repeat(43)}`), 'EF_ERR_AUTH_INVALID');
     expectError(t, await call('GET', '/v1/devices', 'garbage'), 'EF_ERR_AUTH_INVALID');
     t.equal((await call('GET', '/v1/devices', reader.token)).status, 200, 'read token may GET');
     expectError(

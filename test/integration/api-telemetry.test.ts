@@ -118,7 +118,7 @@ t.test('telemetry series and budget status over the API', async (t) => {
     expectError(t, await call('GET', '/v1/classes/rpi4/status', null), 'EF_ERR_AUTH_MISSING');
     expectError(
       t,
-      await call('GET', '/v1/devices/slow/telemetry', 'efa_000000000000_' + 'A'.repeat(43)),
+      await call('GET', '/v1/devices/slow/telemetry', `efa_000000000000_${'A'.repeat(43)}`),
       'EF_ERR_AUTH_INVALID',
     );
   });

@@ -65,7 +65,7 @@ t.test('token, enroll-token, device and broker-config commands', async (t) => {
         '--api',
         apiUrl!,
         '--token',
-        'efa_000000000000_' + 'A'.repeat(43),
+        `efa_000000000000_${'A'.repeat(43)}`,
       ])
     ).code,
     1,

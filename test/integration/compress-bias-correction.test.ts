@@ -1,5 +1,5 @@
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compressModel } from '@edgefleet/compress/compress-model';
@@ -115,7 +115,10 @@ t.test('int8-static-bc keeps the integer kernels (the correction goes into the i
 /** Seeded weights with a positive mean, so rounding them biases the outputs. */
 function weights(n: number, seed: number): number[] {
   let s = seed;
-  return Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.3) * 0.5);
+  return Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return (s / 2147483648 - 0.3) * 0.5;
+  });
 }
 
 /** x[?,64] · W[64,16], no bias: bias correction must create one (MatMulNBits input 5, or an Add after a QDQ MatMul). */

@@ -43,13 +43,11 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
   t.match(
     server.api() &&
       (
-        await server
-          .api()!
-          .app.inject({
-            method: 'GET',
-            url: '/v1/devices/kitchen-pi',
-            headers: { authorization: `Bearer ${admin.token}` },
-          })
+        await server.api()!.app.inject({
+          method: 'GET',
+          url: '/v1/devices/kitchen-pi',
+          headers: { authorization: `Bearer ${admin.token}` },
+        })
       ).json(),
     { state: 'never-seen', credential: { status: 'active' } },
   );

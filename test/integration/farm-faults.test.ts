@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import pino from 'pino';
 import { createServer, loadServerConfig } from '@edgefleet/server';
-import { attachFarmDeploy, BUILTIN_PROFILES, createVirtualClock, parseFaults, startFarm } from '@edgefleet/simulators';
+import { attachFarmDeploy, createVirtualClock, parseFaults, startFarm } from '@edgefleet/simulators';
 import { createSettler } from '@edgefleet/cli/scenario/settle';
 
 const START = 1_800_000_000_000;

@@ -48,10 +48,7 @@ async function checkRoundTrip(t: Test, label: string, original: Uint8Array, feed
     for (const [name, w] of want) {
       const g = got.get(name);
       t.same(g?.dims, w.dims, `${label}#${i} ${name}: dims`);
-      t.ok(
-        g !== undefined && g.bytes.equals(w.bytes),
-        `${label}#${i} ${name}: byte-identical (${w.bytes.byteLength} bytes)`,
-      );
+      t.ok(g?.bytes.equals(w.bytes), `${label}#${i} ${name}: byte-identical (${w.bytes.byteLength} bytes)`);
     }
   }
 }

@@ -66,7 +66,7 @@ t.test('random:N fills every input with seeded data of its dtype', async (t) => 
   );
   t.same(loadDataSource('random:3', TWO).inputs.feat?.data, f, 'deterministic');
   t.not(
-    [...(loadDataSource('random:3', TWO, { seed: 99 }).inputs.feat?.data as Float32Array)].join(),
+    [...(loadDataSource('random:3', TWO, { seed: 99 }).inputs.feat!.data as Float32Array)].join(),
     [...f].join(),
     'seed matters',
   );

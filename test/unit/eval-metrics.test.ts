@@ -1,7 +1,6 @@
 import t from 'tap';
 import { accuracyOf, argmaxAt, cosine, fidelityOf, percentile, top1Of } from '@edgefleet/compress/eval/metrics';
 import { sizeOf } from '@edgefleet/compress/eval/size';
-import { gunzipSync } from 'node:zlib';
 
 t.test('argmax and top-1 (first index wins ties)', async (t) => {
   t.equal(argmaxAt([0, 3, 1, 3], 0, 4), 1);

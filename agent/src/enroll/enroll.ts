@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { Logger } from 'pino';
 import {

@@ -65,7 +65,7 @@ export function createLatencyHistogram(): LatencyHistogram {
     for (let i = 0; i < BUCKETS; i += 1) {
       seen += counts[i] ?? 0;
       if (seen >= rank) {
-        const mid = HISTOGRAM_MIN_MS * Math.pow(HISTOGRAM_GROWTH, i + 0.5);
+        const mid = HISTOGRAM_MIN_MS * HISTOGRAM_GROWTH ** (i + 0.5);
         return Math.min(max, Math.max(min, mid));
       }
     }

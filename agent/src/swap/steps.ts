@@ -22,7 +22,7 @@ import type { AgentState, ArtifactStore, ModelPointer } from '../artifacts/store
 import type { Clock, RandomSource } from '../link/clock.js';
 import type { ModelWorker } from '../runtime/model-worker.js';
 import type { ServingModel, ServingRuntime } from '../runtime/serving.js';
-import { goldenFeeds, scoreGolden } from './golden.js';
+import { type GoldenScore, goldenFeeds, scoreGolden } from './golden.js';
 
 /** What the steps need from the device. */
 export interface SwapDeps {
@@ -87,7 +87,7 @@ function runtimeReason(err: unknown, fallback: DeployFailureReason): DeployFailu
 async function runModel(ctx: SwapContext, step: SwapStep) {
   const worker = ctx.worker;
   if (!worker) throw new Error('no worker: the load step must run first');
-  let feeds;
+  let feeds: ReturnType<typeof goldenFeeds>;
   try {
     feeds = goldenFeeds(ctx.desired.body.golden);
   } catch (err: unknown) {
@@ -196,7 +196,7 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
     async run(ctx) {
       const { outputs } = await runModel(ctx, 'smoke-test');
       const golden = ctx.desired.body.golden;
-      let score;
+      let score: GoldenScore;
       try {
         score = scoreGolden(golden, outputs, ctx.worker?.info()?.outputNames ?? Object.keys(outputs));
       } catch (err: unknown) {

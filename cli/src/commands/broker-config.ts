@@ -40,7 +40,7 @@ export function brokerConfigCommand(): Command {
         });
         if (flags.json) return void process.stdout.write(`${JSON.stringify(files, null, 2)}\n`);
         process.stdout.write(
-          [
+          `${[
             `wrote ${files.passwordFile} (server + ${files.devices} devices + ${files.enrollTokens} enrollment tokens), ${files.aclFile}, ${files.confFile}`,
             ...(files.skipped.length > 0
               ? [
@@ -49,7 +49,7 @@ export function brokerConfigCommand(): Command {
               : []),
             `start: mosquitto -c ${files.confFile}   then run the server with --broker mqtt://<host>:${flags.port}`,
             `(the server's own mosquitto password is in ${config.dataDir}/mqtt-server.secret and is used automatically)`,
-          ].join('\n') + '\n',
+          ].join('\n')}\n`,
         );
       },
     );

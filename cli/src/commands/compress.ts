@@ -8,6 +8,7 @@ import {
   writeBytesAtomic,
   loadDataSource,
   type Progress,
+  type Dataset,
 } from '@edgefleet/compress';
 
 function parseShapes(values: readonly string[]): Record<string, number[]> {
@@ -28,7 +29,7 @@ function reportTable(r: CompressReport): string {
     `recipe ${r.recipe}: ${r.size.beforeBytes} → ${r.size.afterBytes} bytes (${(r.size.ratio * 100).toFixed(1)}%), gzip ${r.size.beforeGzipBytes} → ${r.size.afterGzipBytes}, ${r.seconds.toFixed(2)} s`,
   ];
   for (const p of r.passes) lines.push(`  ${p.ok ? 'ok  ' : 'FAIL'} ${p.pass.padEnd(26)} ${p.summary}`);
-  lines.push('', 'LAYER'.padEnd(32) + 'OP'.padEnd(20) + 'PRECISION'.padEnd(14) + 'REASON');
+  lines.push('', `${'LAYER'.padEnd(32) + 'OP'.padEnd(20) + 'PRECISION'.padEnd(14)}REASON`);
   for (const l of r.layers)
     lines.push(l.node.slice(0, 31).padEnd(32) + l.opType.padEnd(20) + l.precision.padEnd(14) + l.reason);
   return lines.join('\n');
@@ -62,7 +63,7 @@ export function compressCommand(): Command {
       ) => {
         const bytes = await readModelBytes(input);
         const shapes = parseShapes(flags.shape);
-        let calib;
+        let calib: Dataset | undefined;
         if (flags.calib) {
           const model = loadModel(bytes);
           const inputs = model.graph.inputs
@@ -82,7 +83,7 @@ export function compressCommand(): Command {
           ...(calib ? { calib } : {}),
           onProgress,
         });
-        if (tty) process.stderr.write('\r'.padEnd(101) + '\r');
+        if (tty) process.stderr.write(`${'\r'.padEnd(101)}\r`);
         await writeBytesAtomic(flags.output, out);
         if (flags.report)
           await writeBytesAtomic(flags.report, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));

@@ -11,7 +11,7 @@ import {
   type ServerAddress,
   type ServerConfig,
 } from '@edgefleet/server';
-import { BUILTIN_PROFILES, farmDeviceIds, startFarm } from '@edgefleet/simulators';
+import { BUILTIN_PROFILES, type Farm, farmDeviceIds, startFarm } from '@edgefleet/simulators';
 import { parseControlPolicy } from '@edgefleet/server/control/index';
 import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 import { startDemoLoop } from '../scenario/demo-loop.js';
@@ -153,7 +153,7 @@ export function demoCommand(): Command {
         const secret = secrets.get(deviceId);
         return secret ? withCredentials(address.brokerUrl, deviceId, secret) : address.brokerUrl;
       };
-      let farm;
+      let farm: Farm;
       try {
         farm = await startFarm({
           brokerUrl: address.brokerUrl,

@@ -99,7 +99,7 @@ async function planLocal(
     const plans: StoredPlan[] = flags.allClasses
       ? await planner.planAll(req)
       : [await planner.plan({ ...req, deviceClass: flags.class ?? '' })];
-    if (tty) process.stderr.write('\r'.padEnd(91) + '\r');
+    if (tty) process.stderr.write(`${'\r'.padEnd(91)}\r`);
     await printPlans(
       plans,
       flags,

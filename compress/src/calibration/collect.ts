@@ -5,7 +5,7 @@
  * number of samples.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import type { Dataset, SampleTensor } from '../data/tensor.js';
+import type { Dataset } from '../data/tensor.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';
 import { createCalibrator, type CalibRange, type CalibrationMethod } from '../quant/calibrators.js';
@@ -91,7 +91,10 @@ export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunne
           const c = dims[axis] ?? 1;
           const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
           let acc = sums.get(name);
-          if (!acc) sums.set(name, (acc = { sum: new Float64Array(c), count: 0 }));
+          if (!acc) {
+            acc = { sum: new Float64Array(c), count: 0 };
+            sums.set(name, acc);
+          }
           for (let i = 0; i < values.length; i++) {
             const ch = Math.floor(i / inner) % c;
             acc.sum[ch] = (acc.sum[ch] ?? 0) + (values[i] ?? 0);

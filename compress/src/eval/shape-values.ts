@@ -130,10 +130,9 @@ export const VALUE_RULES: Record<string, ShapeRule> = {
     const { starts, ends, steps } = b;
     const axes = norm(b.axes ?? starts.map((_s, i) => i), x.dims.length);
     const dims = [...x.dims];
-    axes.forEach(
-      (a, i) =>
-        (dims[a] = sliceIndices(x.dims[a] as number, starts[i] as number, ends[i] as number, steps[i] ?? 1).length),
-    );
+    axes.forEach((a, i) => {
+      dims[a] = sliceIndices(x.dims[a] as number, starts[i] as number, ends[i] as number, steps[i] ?? 1).length;
+    });
     return [{ dims, dtype: x.dtype }];
   },
   ConvTranspose: (n, [x, w]) => {

@@ -277,7 +277,10 @@ export class Graph {
     for (const inp of node.inputs) {
       if (inp === '') continue;
       let set = this.consumers.get(inp);
-      if (!set) this.consumers.set(inp, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.consumers.set(inp, set);
+      }
       set.add(node);
     }
   }

@@ -1,7 +1,7 @@
 /**
  * Model files on disk: size-checked reads and atomic writes (temp file + rename).
  */
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { EdgefleetError } from '@edgefleet/shared';
 import { DEFAULT_LOAD_LIMITS, loadModel, type LoadOptions } from './decode.js';
@@ -13,7 +13,7 @@ export async function readModelBytes(
   path: string,
   maxBytes: number = DEFAULT_LOAD_LIMITS.maxModelBytes,
 ): Promise<Uint8Array> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, 'r');
   } catch (err: unknown) {

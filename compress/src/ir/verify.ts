@@ -100,9 +100,9 @@ function checkGraph(g: Graph, problems: string[]): void {
     for (const a of node.attributes) {
       if (a.kind === 'tensor') checkTensor(a.value, `tensor attribute '${a.name}' of node '${node.name}'`, problems);
       if (a.kind === 'tensors')
-        a.value.forEach((t, i) =>
-          checkTensor(t, `tensor ${i} of attribute '${a.name}' of node '${node.name}'`, problems),
-        );
+        a.value.forEach((t, i) => {
+          checkTensor(t, `tensor ${i} of attribute '${a.name}' of node '${node.name}'`, problems);
+        });
     }
     for (const sub of subgraphsOf(node.attributes)) checkGraph(sub, problems);
   }

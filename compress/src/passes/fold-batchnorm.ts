@@ -47,7 +47,7 @@ function foldOne(graph: Graph, bn: Node): string | undefined {
   if (bn.outputs.filter((o) => o !== '').length !== 1) return 'training-mode BatchNormalization (extra outputs)';
   const x = bn.inputs[0] ?? '';
   const conv = graph.producerOf(x);
-  if (!conv || conv.opType !== 'Conv') return 'input is not produced by a Conv';
+  if (conv?.opType !== 'Conv') return 'input is not produced by a Conv';
   if (graph.consumersOf(x).length !== 1 || graph.isGraphOutput(x)) return 'the Conv output has other readers';
   const [gamma, beta, mean, varT] = [1, 2, 3, 4].map((i) => floatInit(graph, bn.inputs[i]));
   const w = floatInit(graph, conv.inputs[1]);

@@ -155,7 +155,10 @@ export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<
     const p = params.get(owner);
     if (!p) continue;
     let n = names.get(owner);
-    if (!n) names.set(owner, (n = addQParams(graph, owner, p)));
+    if (!n) {
+      n = addQParams(graph, owner, p);
+      names.set(owner, n);
+    }
     insertActivationQdq(graph, name, n);
   }
   return changed;

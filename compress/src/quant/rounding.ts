@@ -15,7 +15,7 @@ export function roundHalfEven(x: number): number {
 
 /** Clamp `x` into [lo, hi]. */
 export function clamp(x: number, lo: number, hi: number): number {
-  return x < lo ? lo : x > hi ? hi : x;
+  return Math.min(Math.max(x, lo), hi);
 }
 
 /** Integer range of a quantized element type. */

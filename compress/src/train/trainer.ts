@@ -46,7 +46,7 @@ let trainRuns = 0;
 /** Flat [N,784] pixels and labels of a dataset (its first input). */
 function flatPixels(ds: Dataset): Float32Array {
   const first = Object.values(ds.inputs)[0];
-  if (!first || first.dtype !== 'float32') throw new TypeError('training data needs one float32 input');
+  if (first?.dtype !== 'float32') throw new TypeError('training data needs one float32 input');
   return first.data as Float32Array;
 }
 
@@ -119,7 +119,7 @@ export async function trainArch(arch: ArchSpec, data: Dataset, opts: TrainOption
   const trainMs = now() - start;
   const params = init.map((p, i) => ({ ...p, values: (vars[i] as tf.Variable).dataSync() as Float32Array }));
   optimizer.dispose();
-  vars.forEach((v) => v.dispose());
+  for (const v of vars) v.dispose();
   return { params, epochs: stats, trainMs, backend };
 }
 

@@ -69,12 +69,12 @@ export async function ortLogits(bytes: Uint8Array, data: Dataset): Promise<Float
   const session = await createOrtSession(bytes);
   try {
     const input = Object.values(data.inputs)[0];
-    if (!input || input.dtype !== 'float32') throw new TypeError('zoo data has one float32 input');
+    if (input?.dtype !== 'float32') throw new TypeError('zoo data has one float32 input');
     const out = await session.run({
       [ZOO_INPUT]: { dtype: 'float32', dims: input.dims, data: input.data as Float32Array },
     });
     const logits = out[ZOO_OUTPUT];
-    if (!logits || logits.dtype !== 'float32') throw new Error(`model has no float32 output ${ZOO_OUTPUT}`);
+    if (logits?.dtype !== 'float32') throw new Error(`model has no float32 output ${ZOO_OUTPUT}`);
     return logits.data;
   } finally {
     await session.release();

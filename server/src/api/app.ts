@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { EdgefleetError, isEdgefleetError, type ErrorCode } from '@edgefleet/shared';
 import { createRateLimiter, type RateLimit } from '../auth/rate-limit.js';
 import type { ApiDeps } from './deps.js';

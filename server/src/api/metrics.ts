@@ -128,9 +128,9 @@ export function createLabelledHistogram(name: string, help: string, buckets: rea
     family() {
       const samples: MetricSample[] = [];
       for (const e of series.values()) {
-        buckets.forEach((le, i) =>
-          samples.push({ labels: { ...e.labels, le: String(le) }, value: e.counts[i] ?? 0, suffix: '_bucket' }),
-        );
+        buckets.forEach((le, i) => {
+          samples.push({ labels: { ...e.labels, le: String(le) }, value: e.counts[i] ?? 0, suffix: '_bucket' });
+        });
         samples.push(
           { labels: { ...e.labels, le: '+Inf' }, value: e.count, suffix: '_bucket' },
           { labels: e.labels, value: e.sum, suffix: '_sum' },

@@ -69,7 +69,8 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
         deviceId: null,
         clientId: enrollId,
       });
-      return refuse(enrollId, 'invalid-token', `request larger than ${MAX_ENROLL_PAYLOAD_BYTES} bytes`);
+      refuse(enrollId, 'invalid-token', `request larger than ${MAX_ENROLL_PAYLOAD_BYTES} bytes`);
+      return;
     }
     let json: unknown;
     try {
@@ -81,7 +82,8 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
         deviceId: null,
         clientId: enrollId,
       });
-      return refuse(enrollId, 'invalid-token', 'request is not JSON');
+      refuse(enrollId, 'invalid-token', 'request is not JSON');
+      return;
     }
     const parsed = enrollRequestSchema.safeParse(json);
     if (!parsed.success) {
@@ -91,23 +93,27 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
         deviceId: null,
         clientId: enrollId,
       });
-      return refuse(
+      refuse(
         enrollId,
         'invalid-token',
         `request does not match enroll-request: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
       );
+      return;
     }
     const request = parsed.data;
     if (request.enrollId !== enrollId || enrollIdOfToken(request.token) !== enrollId) {
-      return refuse(enrollId, 'invalid-token', 'the token does not belong to this enrollment topic');
+      refuse(enrollId, 'invalid-token', 'the token does not belong to this enrollment topic');
+      return;
     }
     const result = auth.enroll(request.token, request.requestedDeviceId);
-    if (!('deviceId' in result))
-      return refuse(
+    if (!('deviceId' in result)) {
+      refuse(
         enrollId,
         result.reason,
         `enrollment token ${result.reason}; ask the fleet admin for a new one (edgefleet enroll-token create)`,
       );
+      return;
+    }
     log.info(
       { enrollId, deviceId: result.deviceId, deviceClass: result.deviceClass, enrollTokenId: result.enrollTokenId },
       'device enrolled',
@@ -128,7 +134,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
   return {
     handleMessage(topic, payload) {
       const parsedTopic = parseEnrollTopic(topic);
-      if (!parsedTopic || parsedTopic.channel !== 'enroll-request') return;
+      if (parsedTopic?.channel !== 'enroll-request') return;
       try {
         handle(parsedTopic.enrollId, payload);
       } catch (err: unknown) {

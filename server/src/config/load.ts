@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
 import { CONFIG_ENV_VARS, CONFIG_FILE_ENV_VAR, serverConfigSchema, type ServerConfig } from './schema.js';
 

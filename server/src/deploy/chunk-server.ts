@@ -21,6 +21,7 @@ import {
   type ChunkNack,
   type ChunkRequest,
   type RejectReason,
+  type ArtifactLayout,
 } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
@@ -139,7 +140,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
         'unknown-artifact',
         `deployment ${req.deploymentId} names artifact ${target.sha256}, not ${req.sha256}`,
       );
-    let layout;
+    let layout: ArtifactLayout;
     try {
       layout = await options.artifacts.layout(req.sha256);
     } catch (err: unknown) {

@@ -88,7 +88,10 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
 
   function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
     const channel = parseTopic(topic)?.channel;
-    if (channel === 'chunk-req') return chunks.handleMessage(topic, payload, info);
+    if (channel === 'chunk-req') {
+      chunks.handleMessage(topic, payload, info);
+      return;
+    }
     if (channel !== 'events') return;
     const decoded = decodeMessage(
       topic,

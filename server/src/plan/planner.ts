@@ -6,7 +6,6 @@
  * class update invalidates the class's plans (see classes.ts).
  */
 import { planSchema, type SpeedModelOverride, type StoredPlan } from '@edgefleet/shared';
-import type { Store } from '../store/db.js';
 import type { PlanRow } from '../store/planner-tables.js';
 import { assemblePlan, type Built } from './assemble.js';
 import { canonicalJson, candidatesOf, sha256Of, type Candidate } from './candidates.js';

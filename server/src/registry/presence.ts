@@ -71,7 +71,10 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
       status.sentAt,
       info.retained ? null : now(),
     );
-    if (!applied) return warnUnknown(status.deviceId, 'status');
+    if (!applied) {
+      warnUnknown(status.deviceId, 'status');
+      return;
+    }
     options.onPresence?.(status.deviceId, status.state, reason);
     log
       .child({ deviceId: status.deviceId })
@@ -79,8 +82,10 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
   }
 
   function handleHeartbeat(heartbeat: Heartbeat): void {
-    if (!devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel))
-      return warnUnknown(heartbeat.deviceId, 'heartbeat');
+    if (!devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel)) {
+      warnUnknown(heartbeat.deviceId, 'heartbeat');
+      return;
+    }
     // A heartbeat proves the device is up even if its online status was lost or swept.
     const device = devices.get(heartbeat.deviceId);
     if (device?.state === 'offline') devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());

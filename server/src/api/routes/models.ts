@@ -57,9 +57,12 @@ function variantView(v: Variant) {
 export function modelRoutes(deps: ApiDeps): AnyRoute[] {
   // The server passes its shared planner; an API built on its own (tests) meters one of its own.
   let own: Planner | null = null;
-  const planner = (): Planner =>
-    deps.planner?.() ??
-    (own ??= createMeteredPlanner({ store: deps.store, dataDir: deps.dataDir, now: deps.now, metrics: deps.metrics }));
+  const planner = (): Planner => {
+    const shared = deps.planner?.();
+    if (shared) return shared;
+    own ??= createMeteredPlanner({ store: deps.store, dataDir: deps.dataDir, now: deps.now, metrics: deps.metrics });
+    return own;
+  };
   return [
     jsonRoute({
       method: 'POST',

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   EdgefleetError,
   idParamsSchema,
@@ -84,12 +84,10 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       query: rolloutListQuerySchema,
       response: rolloutListSchema,
       handler: ({ query }) => ({
-        rollouts: deps
-          .deploy()
-          .rollouts.list({
-            ...(query.class ? { deviceClass: query.class } : {}),
-            ...(query.active ? { active: query.active === 'true' } : {}),
-          }),
+        rollouts: deps.deploy().rollouts.list({
+          ...(query.class ? { deviceClass: query.class } : {}),
+          ...(query.active ? { active: query.active === 'true' } : {}),
+        }),
       }),
     }),
     jsonRoute({

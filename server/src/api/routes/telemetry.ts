@@ -107,12 +107,10 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       query: statusQuerySchema,
       response: classBudgetStatusSchema,
       handler: ({ params, query }) =>
-        deps
-          .telemetry()
-          .classBudgetStatus(params.name, {
-            ...(query.k === undefined ? {} : { k: query.k }),
-            ...(query.n === undefined ? {} : { n: query.n }),
-          }),
+        deps.telemetry().classBudgetStatus(params.name, {
+          ...(query.k === undefined ? {} : { k: query.k }),
+          ...(query.n === undefined ? {} : { n: query.n }),
+        }),
     }),
   ];
 }
