@@ -17,7 +17,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { downloadChunks, openArtifactStore, systemClock } from '@edgefleet/agent';
+import { downloadChunks, openArtifactStore } from '@edgefleet/agent';
 import { createBrokerClient, openStore, startEmbeddedBroker } from '@edgefleet/server';
 import { buildDesired, createArtifactStore, createChunkServer, type ChunkServer } from '@edgefleet/server/deploy/index';
 import {
@@ -27,6 +27,7 @@ import {
   encodeMessage,
   generateSigningKeyPem,
   PROTOCOL_VERSION,
+  systemClock,
   type ArtifactLayout,
   type Chunk,
   type ChunkNack,

@@ -19,7 +19,7 @@ import {
 import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
-import { systemClock, type Clock, type RandomSource } from './link/clock.js';
+import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared';
 import { withFaults, type DeviceFaults } from './runtime/faults.js';
 import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
 import type { FloatTensor } from './runtime/ort.js';

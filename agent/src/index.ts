@@ -8,7 +8,8 @@ export {
   type LinkStats,
 } from './link/agent-link.js';
 export { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './link/backoff.js';
-export { systemClock, type Clock, type RandomSource, type TimerHandle } from './link/clock.js';
+/** The injected clock lives in shared/ (server and agent use the same one); re-exported for library users. */
+export { systemClock, type Clock, type RandomSource, type TimerHandle } from '@edgefleet/shared';
 export { REJECT_LOG_INTERVAL_MS } from './link/inbound.js';
 export { PUBLISH_OPTIONS, type DeviceIdentity } from './link/messages.js';
 export {

@@ -15,6 +15,8 @@ export * from './messages/chunk-frame.js';
 export * from './runtime/spawn-worker.js';
 export * from './signing.js';
 export * from './chunks.js';
+export * from './clock.js';
+export * from './random.js';
 export * from './budgets.js';
 export * from './api/index.js';
 export * from './plans.js';

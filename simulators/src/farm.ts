@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { describeOrt, type Clock, type TelemetryDelivery } from '@edgefleet/agent';
 import { isValidDeviceId } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
-import { createSeededRandom, deriveSeed, shuffled } from './random.js';
+import { createSeededRandom, deriveSeed, shuffled } from '@edgefleet/shared';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
 import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
 import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-device.js';

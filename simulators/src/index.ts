@@ -11,7 +11,8 @@ export {
   type DeviceProfile,
   type SimOverlay,
 } from './profiles/profiles.js';
-export { createSeededRandom, deriveSeed, shuffled } from './random.js';
+/** The seeded generator lives in shared/ (one PRNG for toolkit, simulators and server); re-exported here. */
+export { createSeededRandom, deriveSeed, shuffled } from '@edgefleet/shared';
 export { farmConfigSchema, formatOnlineSummary, parseFarmConfig, type FarmConfig } from './farm-config.js';
 export {
   createSimTelemetry,

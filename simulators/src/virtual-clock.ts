@@ -8,7 +8,7 @@
  * Only the code's own timers are virtual: sockets, MQTT keepalive and the broker run on real
  * time, which is why scenarios wait for the broker to settle between steps.
  */
-import type { Clock, TimerHandle } from '@edgefleet/agent';
+import type { Clock, TimerHandle } from '@edgefleet/shared';
 
 export interface VirtualClock extends Clock {
   /** Moves time to `to`, firing every timer due by then in order; timers set while firing run too if due. */

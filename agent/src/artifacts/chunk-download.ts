@@ -21,7 +21,7 @@ import {
   type ManifestBody,
 } from '@edgefleet/shared';
 import { backoffDelay, validateBackoff, type BackoffPolicy } from '../link/backoff.js';
-import type { Clock, RandomSource } from '../link/clock.js';
+import type { Clock, RandomSource } from '@edgefleet/shared';
 import { stepFailure } from './failure.js';
 import type { ArtifactStore } from './store.js';
 import { writeFileAtomic } from './store.js';

@@ -22,7 +22,7 @@ import {
   type ServerChannel,
 } from '@edgefleet/shared';
 import { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './backoff.js';
-import { systemClock, type Clock, type RandomSource, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type RandomSource, type TimerHandle } from '@edgefleet/shared';
 import { createInboundGate } from './inbound.js';
 import { buildHeartbeat, buildHello, buildStatus, PUBLISH_OPTIONS, type DeviceIdentity } from './messages.js';
 

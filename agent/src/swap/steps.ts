@@ -19,7 +19,7 @@ import { downloadChunks } from '../artifacts/chunk-download.js';
 import { stepFailure } from '../artifacts/failure.js';
 import { downloadHttp } from '../artifacts/http-download.js';
 import type { AgentState, ArtifactStore, ModelPointer } from '../artifacts/store.js';
-import type { Clock, RandomSource } from '../link/clock.js';
+import type { Clock, RandomSource } from '@edgefleet/shared';
 import type { ModelWorker } from '../runtime/model-worker.js';
 import type { ServingModel, ServingRuntime } from '../runtime/serving.js';
 import { type GoldenScore, goldenFeeds, scoreGolden } from './golden.js';

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Desired } from '@edgefleet/shared';
 import type { AgentLink } from '../link/agent-link.js';
-import type { Clock } from '../link/clock.js';
+import type { Clock } from '@edgefleet/shared';
 import { createGoldenRunner } from '../meters/accuracy.js';
 import { selectPowerSource, type PowerModelFigures, type PowerSysfs } from '../meters/power.js';
 import { createSysfsThermalReader, type ThermalSysfs } from '../meters/system.js';

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { PROTOCOL_VERSION, type Breach, type FigureSource, type TelemetryWindow } from '@edgefleet/shared';
-import type { Clock, TimerHandle } from '../link/clock.js';
+import type { Clock, TimerHandle } from '@edgefleet/shared';
 import type { PowerSource } from '../meters/power.js';
 import { processRssBytes, type ThermalReader } from '../meters/system.js';
 import type { FloatTensor } from '../runtime/ort.js';

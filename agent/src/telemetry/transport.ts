@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { AnyMessage, TelemetryAck } from '@edgefleet/shared';
 import type { AgentLink } from '../link/agent-link.js';
-import type { Clock } from '../link/clock.js';
+import type { Clock } from '@edgefleet/shared';
 import type { Outbox, OutboxChannel } from './outbox.js';
 
 /**

@@ -7,12 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GoldenSet } from '@edgefleet/shared';
+import { systemClock, type GoldenSet } from '@edgefleet/shared';
 import type { EdgefleetServer } from '@edgefleet/server';
 import { planView, type PlanMember } from '@edgefleet/server/control/index';
 import { addModel, BUILTIN_CLASS_PROFILES, createClassService } from '@edgefleet/server/plan/index';
 import { attachFarmDeploy, type Farm } from '@edgefleet/simulators';
-import { systemClock } from '@edgefleet/agent';
 
 export interface DemoLoopOptions {
   readonly server: EdgefleetServer;
