@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import {
   TERMINAL_DEPLOY_STATES,
+  asError,
   type AnyMessage,
   type Chunk,
   type ChunkNack,
@@ -272,7 +273,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       } catch (err: unknown) {
         // A taken port must not stop the device from serving its fleet role; say how to fix it.
         log.error(
-          { err: { message: (err as Error).message } },
+          { err: { message: asError(err).message } },
           'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket',
         );
       }

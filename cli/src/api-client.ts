@@ -1,4 +1,4 @@
-import { apiErrorSchema, EdgefleetError, ERROR_CATALOGUE, type ErrorCode } from '@edgefleet/shared';
+import { apiErrorSchema, EdgefleetError, ERROR_CATALOGUE, asError, type ErrorCode } from '@edgefleet/shared';
 import type { Command } from 'commander';
 
 /** Default admin API URL when neither `--api` nor `EDGEFLEET_API` is given. */
@@ -49,7 +49,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         ...(encoded.body === undefined ? {} : { body: encoded.body }),
       });
     } catch (err: unknown) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? asError(err).message;
       throw new EdgefleetError(
         'EF_ERR_API_UNREACHABLE',
         `cannot reach the admin API at ${base} (${cause}); is \`edgefleet server\` running? pass --api URL or set EDGEFLEET_API`,

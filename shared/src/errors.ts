@@ -107,3 +107,25 @@ export class EdgefleetError extends Error {
 export function isEdgefleetError(err: unknown, code?: ErrorCode): err is EdgefleetError {
   return err instanceof EdgefleetError && (code === undefined || err.code === code);
 }
+
+/**
+ * A caught value as an `Error`, so `catch (err: unknown)` blocks need no cast: an Error is
+ * returned as it is; anything else thrown (a string, an object) becomes an Error naming it,
+ * with the original value as its `cause`.
+ */
+export function asError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return new Error(text, { cause: value });
+}
+
+/** The `code` of a Node system error (`ENOENT`, `EADDRINUSE`, …), or undefined for anything else. */
+export function errnoCode(value: unknown): string | undefined {
+  const code = (value as { code?: unknown } | null)?.code;
+  return typeof value === 'object' && typeof code === 'string' ? code : undefined;
+}

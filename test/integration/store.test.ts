@@ -1,7 +1,7 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { isEdgefleetError, type Hello } from '@edgefleet/shared';
+import { isEdgefleetError, asError, type Hello } from '@edgefleet/shared';
 import { listDevices, openStore, STORE_FILE } from '@edgefleet/server';
 import { MIGRATIONS } from '@edgefleet/server/store/migrations';
 
@@ -98,7 +98,7 @@ t.test('listing a directory without a store says what to do', async (t) => {
     t.fail('should throw');
   } catch (err: unknown) {
     t.ok(isEdgefleetError(err, 'EF_ERR_STORE_OPEN'));
-    t.match((err as Error).message, /edgefleet server/);
+    t.match(asError(err).message, /edgefleet server/);
   }
 });
 

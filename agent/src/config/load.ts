@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { z } from 'zod';
-import { DEVICE_ID_PATTERN, EdgefleetError } from '@edgefleet/shared';
+import { DEVICE_ID_PATTERN, EdgefleetError, asError } from '@edgefleet/shared';
 import { AGENT_CONFIG_FILE_ENV_VAR, AGENT_ENV_VARS, agentConfigSchema, type AgentConfig } from './schema.js';
 
 type Layer = Record<string, unknown>;
@@ -38,7 +38,7 @@ function readFileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `cannot read agent config file ${path}: ${(err as Error).message}; check --config or ${AGENT_CONFIG_FILE_ENV_VAR}`,
+      `cannot read agent config file ${path}: ${asError(err).message}; check --config or ${AGENT_CONFIG_FILE_ENV_VAR}`,
       { path },
       { cause: err },
     );
@@ -49,7 +49,7 @@ function readFileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `agent config file ${path} is not valid JSON: ${(err as Error).message}`,
+      `agent config file ${path} is not valid JSON: ${asError(err).message}`,
       { path },
       { cause: err },
     );

@@ -7,6 +7,7 @@ import {
   enrollReplySchema,
   enrollTopic,
   PROTOCOL_VERSION,
+  asError,
   type EnrollAccepted,
   type EnrollRequest,
 } from '@edgefleet/shared';
@@ -49,7 +50,7 @@ function refusalError(err: unknown): EdgefleetError {
   }
   return new EdgefleetError(
     'EF_ERR_ENROLL_FAILED',
-    `cannot reach the broker to enroll: ${(err as Error).message}; check --broker`,
+    `cannot reach the broker to enroll: ${asError(err).message}; check --broker`,
     {},
     { cause: err },
   );

@@ -2,7 +2,7 @@ import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { classNameSchema, deviceIdSchema, EdgefleetError } from '@edgefleet/shared';
+import { classNameSchema, deviceIdSchema, EdgefleetError, asError, errnoCode } from '@edgefleet/shared';
 
 /** File in the agent's data directory holding its enrolled identity (mode 0600). */
 export const IDENTITY_FILE = 'identity.json';
@@ -25,10 +25,10 @@ export function readIdentity(dataDir: string): AgentIdentity | null {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (errnoCode(err) === 'ENOENT') return null;
     throw new EdgefleetError(
       'EF_ERR_ENROLL_FAILED',
-      `cannot read ${path}: ${(err as Error).message}`,
+      `cannot read ${path}: ${asError(err).message}`,
       { path },
       { cause: err },
     );

@@ -15,14 +15,18 @@ import {
   SERVER_CHANNELS,
   deviceTopic,
   encodeMessage,
+  errnoCode,
   isValidDeviceId,
+  systemClock,
   type AnyMessage,
+  type Clock,
   type DeviceChannel,
+  type RandomSource,
   type RejectReason,
   type ServerChannel,
+  type TimerHandle,
 } from '@edgefleet/shared';
 import { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './backoff.js';
-import { systemClock, type Clock, type RandomSource, type TimerHandle } from '@edgefleet/shared';
 import { createInboundGate } from './inbound.js';
 import { buildHeartbeat, buildHello, buildStatus, PUBLISH_OPTIONS, type DeviceIdentity } from './messages.js';
 
@@ -191,7 +195,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   }
 
   function logErrorThrottled(err: Error): void {
-    const key = (err as NodeJS.ErrnoException).code ?? err.message;
+    const key = errnoCode(err) ?? err.message;
     const now = clock.now();
     const last = lastErrorLog.get(key);
     if (last !== undefined && now - last < 60_000) return;

@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { isEdgefleetError, asError } from '@edgefleet/shared';
 import type { FloatTensor } from '../runtime/ort.js';
 import type { ServingRuntime } from '../runtime/serving.js';
 import { decodeFloat32 } from '../swap/golden.js';
@@ -96,7 +96,7 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       json = JSON.parse((await readBody(req, maxBody)).toString('utf8'));
     } catch (err: unknown) {
       send(res, 400, {
-        error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: `body is not JSON: ${(err as Error).message}` },
+        error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: `body is not JSON: ${asError(err).message}` },
       });
       return;
     }
@@ -140,7 +140,7 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
         return;
       }
       log.error({ err }, 'local API request failed');
-      send(res, 500, { error: { code: 'internal', message: (err as Error).message } });
+      send(res, 500, { error: { code: 'internal', message: asError(err).message } });
     }
   }
 

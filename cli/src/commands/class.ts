@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { EdgefleetError, type DeviceClass } from '@edgefleet/shared';
+import { EdgefleetError, asError, type DeviceClass } from '@edgefleet/shared';
 import { loadServerConfig } from '@edgefleet/server';
 import { openStore, type Store } from '@edgefleet/server/store/db';
 import { BUILTIN_CLASS_PROFILES, createClassService } from '@edgefleet/server/plan/index';
@@ -29,7 +29,7 @@ function readJsonFile(path: string): unknown {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CLASS_INVALID',
-      `cannot read class file ${path}: ${(err as Error).message}`,
+      `cannot read class file ${path}: ${asError(err).message}`,
       { path },
       { cause: err },
     );

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { isEdgefleetError, asError } from '@edgefleet/shared';
 import {
   createServer,
   loadServerConfig,
@@ -213,7 +213,7 @@ export function demoCommand(): Command {
           .then((d) => {
             loopDemo = d;
           })
-          .catch((err: unknown) => print(`[demo] the loop demo stopped: ${(err as Error).message}`));
+          .catch((err: unknown) => print(`[demo] the loop demo stopped: ${asError(err).message}`));
       }, 500);
       const signal = await stopped;
       clearInterval(startLoop);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
-import { parseTrustedKey } from '@edgefleet/shared';
+import { parseTrustedKey, asError } from '@edgefleet/shared';
 import {
   BUILTIN_PROFILES,
   faultSchema,
@@ -40,7 +40,7 @@ export function readFaultFile(path: string, farmStart: number): Fault[] {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err: unknown) {
-    throw new InvalidArgumentError(`--faults ${path}: not a readable JSON file (${(err as Error).message})`);
+    throw new InvalidArgumentError(`--faults ${path}: not a readable JSON file (${asError(err).message})`);
   }
   const parsed = z.array(faultSchema).safeParse(raw);
   if (!parsed.success) throw new InvalidArgumentError(`--faults ${path}: ${z.prettifyError(parsed.error)}`);

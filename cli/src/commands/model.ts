@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, asError } from '@edgefleet/shared';
 import { loadServerConfig } from '@edgefleet/server';
 import { openStore } from '@edgefleet/server/store/db';
 import { addModel, listModels } from '@edgefleet/server/plan/index';
@@ -90,7 +90,7 @@ export function modelCommand(): Command {
         } catch (err: unknown) {
           throw new EdgefleetError(
             'EF_ERR_MODEL_PARSE',
-            `cannot read ${file}: ${(err as Error).message}`,
+            `cannot read ${file}: ${asError(err).message}`,
             { file },
             { cause: err },
           );

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { EdgefleetError, isEdgefleetError, type ErrorCode } from '@edgefleet/shared';
+import { EdgefleetError, isEdgefleetError, asError, errnoCode, type ErrorCode } from '@edgefleet/shared';
 import { createRateLimiter, type RateLimit } from '../auth/rate-limit.js';
 import type { ApiDeps } from './deps.js';
 import { createLabelledCounter } from './metrics.js';
@@ -211,11 +211,11 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
       try {
         await app.listen({ port, host });
       } catch (err: unknown) {
-        const errno = (err as NodeJS.ErrnoException).code;
+        const errno = errnoCode(err);
         const hint = errno === 'EADDRINUSE' ? '; pick another --api-port (0 = any free port, -1 = no API)' : '';
         throw new EdgefleetError(
           'EF_ERR_API_LISTEN',
-          `admin API cannot listen on ${host}:${port}: ${(err as Error).message}${hint}`,
+          `admin API cannot listen on ${host}:${port}: ${asError(err).message}${hint}`,
           { port, host, errno: errno ?? null },
           { cause: err },
         );

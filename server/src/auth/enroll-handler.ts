@@ -5,6 +5,7 @@ import {
   enrollTopic,
   parseEnrollTopic,
   PROTOCOL_VERSION,
+  asError,
   type EnrollFailure,
   type EnrollReply,
 } from '@edgefleet/shared';
@@ -52,7 +53,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
     options
       .publish(enrollTopic(enrollId, 'enroll-reply'), encodeMessage(message))
       .catch((err: unknown) =>
-        log.warn({ enrollId, err: (err as Error).message }, 'enrollment reply not sent; the agent retries'),
+        log.warn({ enrollId, err: asError(err).message }, 'enrollment reply not sent; the agent retries'),
       );
   }
 
@@ -138,7 +139,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
       try {
         handle(parsedTopic.enrollId, payload);
       } catch (err: unknown) {
-        log.error({ enrollId: parsedTopic.enrollId, err: (err as Error).message }, 'enrollment failed');
+        log.error({ enrollId: parsedTopic.enrollId, err: asError(err).message }, 'enrollment failed');
         refuse(parsedTopic.enrollId, 'internal', 'the server could not complete enrollment; try again');
       }
     },

@@ -1,5 +1,5 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { EdgefleetError, parseTopic } from '@edgefleet/shared';
+import { EdgefleetError, parseTopic, asError } from '@edgefleet/shared';
 import { redactUrl, type Logger } from '../log/logger.js';
 
 export type QoS = 0 | 1 | 2;
@@ -117,7 +117,7 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_BROKER_CONNECT',
-      `cannot connect to MQTT broker ${redactUrl(options.url)}: ${(err as Error).message}; check that it runs and the URL is right`,
+      `cannot connect to MQTT broker ${redactUrl(options.url)}: ${asError(err).message}; check that it runs and the URL is right`,
       { url: redactUrl(options.url) },
       { cause: err },
     );

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, asError } from '@edgefleet/shared';
 import { CONFIG_ENV_VARS, CONFIG_FILE_ENV_VAR, serverConfigSchema, type ServerConfig } from './schema.js';
 
 type Layer = Record<string, unknown>;
@@ -59,7 +59,7 @@ function fileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `cannot read config file ${path}: ${(err as Error).message}; check the path given to --config or ${CONFIG_FILE_ENV_VAR}`,
+      `cannot read config file ${path}: ${asError(err).message}; check the path given to --config or ${CONFIG_FILE_ENV_VAR}`,
       { path },
       { cause: err },
     );
@@ -70,7 +70,7 @@ function fileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `config file ${path} is not valid JSON: ${(err as Error).message}`,
+      `config file ${path} is not valid JSON: ${asError(err).message}`,
       { path },
       { cause: err },
     );

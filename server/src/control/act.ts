@@ -15,6 +15,7 @@ import type { Planner } from '../plan/planner.js';
 import type { Store } from '../store/db.js';
 import { budgetsFromClass } from '../telemetry/budget-status.js';
 import type { ControlAction, Decision } from './model.js';
+import { asError } from '@edgefleet/shared';
 
 /** What one action led to, stored with the decision. */
 export type ActionOutcome =
@@ -144,7 +145,7 @@ export function createActor(options: ActOptions): Actor {
         outcomes.push(await run(decision, action));
       } catch (err: unknown) {
         log.error({ err, action }, 'control action failed');
-        outcomes.push({ action: action.id, status: 'error', error: (err as Error).message });
+        outcomes.push({ action: action.id, status: 'error', error: asError(err).message });
       }
     }
     if (outcomes.length > 0) store.control.setOutcome(decision.id, outcomes);

@@ -18,6 +18,7 @@ import {
   PROTOCOL_VERSION,
   requestedIndices,
   sha256Hex,
+  asError,
   type ChunkNack,
   type ChunkRequest,
   type RejectReason,
@@ -144,7 +145,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     try {
       layout = await options.artifacts.layout(req.sha256);
     } catch (err: unknown) {
-      return nack(req, 'unknown-artifact', (err as Error).message);
+      return nack(req, 'unknown-artifact', asError(err).message);
     }
     const indices = requestedIndices(req);
     const outside = indices.find((i) => i >= layout.chunkCount);
@@ -158,7 +159,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     } catch (err: unknown) {
       // The file went missing since the layout was recorded.
       slots.release(req.deviceId, options.now());
-      return nack(req, 'unknown-artifact', (err as Error).message);
+      return nack(req, 'unknown-artifact', asError(err).message);
     }
     const topic = deviceTopic(req.deviceId, 'chunks');
     const sends: Promise<void>[] = [];

@@ -11,6 +11,7 @@ import type { ServerArtifactStore } from './artifact-store.js';
 import { buildDesired, clearDesired, publishDesired } from './manifest.js';
 import type { RolloutAction } from './rollout-machine.js';
 import type { RolloutRecord } from './rollout-model.js';
+import { asError } from '@edgefleet/shared';
 
 export interface RolloutActorOptions {
   readonly publish: BrokerClient['publish'];
@@ -101,7 +102,7 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
         } catch (err: unknown) {
           log.error({ err, rolloutId: rollout.id, action }, 'rollout action failed');
           if (action.kind === 'rollback')
-            failed.push({ deploymentId: action.deploymentId, detail: (err as Error).message });
+            failed.push({ deploymentId: action.deploymentId, detail: asError(err).message });
           return undefined;
         }
       });

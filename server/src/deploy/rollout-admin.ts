@@ -4,7 +4,7 @@
  * evaluation tick acts on it. Nothing here touches the broker.
  */
 import { readFileSync } from 'node:fs';
-import { EdgefleetError, goldenSetSchema, type GoldenSet } from '@edgefleet/shared';
+import { EdgefleetError, goldenSetSchema, asError, type GoldenSet } from '@edgefleet/shared';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
 import { openStore, type Store } from '../store/db.js';
@@ -33,7 +33,7 @@ export function readGoldenFile(path: string): GoldenSet {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_ROLLOUT_INVALID',
-      `cannot read golden set ${path}: ${(err as Error).message}`,
+      `cannot read golden set ${path}: ${asError(err).message}`,
       { path },
       { cause: err },
     );
@@ -74,7 +74,7 @@ export function openRolloutAdmin(options: {
         } catch (err: unknown) {
           throw new EdgefleetError(
             'EF_ERR_ROLLOUT_INVALID',
-            `cannot read model ${input.modelFile}: ${(err as Error).message}`,
+            `cannot read model ${input.modelFile}: ${asError(err).message}`,
             {},
             { cause: err },
           );

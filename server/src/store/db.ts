@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, asError } from '@edgefleet/shared';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { createDeviceRepository, type DeviceRepository } from './devices.js';
 import { createTelemetryTables, type TelemetryTables } from './telemetry-tables.js';
@@ -83,7 +83,7 @@ export function migrate(db: Db, migrations: readonly Migration[], now: number = 
     } catch (err: unknown) {
       throw new EdgefleetError(
         'EF_ERR_STORE_MIGRATION',
-        `store migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}; the store was left at version ${currentVersion(db)}`,
+        `store migration ${migration.version} (${migration.name}) failed: ${asError(err).message}; the store was left at version ${currentVersion(db)}`,
         { version: migration.version },
         { cause: err },
       );
@@ -99,7 +99,7 @@ function openDatabase(path: string, readonly: boolean): Db {
     const hint =
       readonly && !existsSync(path)
         ? `no store yet at ${path}; start \`edgefleet server\` (or \`edgefleet demo\`) with this --data-dir first`
-        : `cannot open ${path}: ${(err as Error).message}`;
+        : `cannot open ${path}: ${asError(err).message}`;
     throw new EdgefleetError('EF_ERR_STORE_OPEN', hint, { path }, { cause: err });
   }
 }
@@ -114,7 +114,7 @@ export function openStore(options: OpenStoreOptions): Store {
     } catch (err: unknown) {
       throw new EdgefleetError(
         'EF_ERR_STORE_OPEN',
-        `cannot create data directory ${dir}: ${(err as Error).message}; choose another --data-dir`,
+        `cannot create data directory ${dir}: ${asError(err).message}; choose another --data-dir`,
         { dir },
         { cause: err },
       );
@@ -142,7 +142,7 @@ export function openStore(options: OpenStoreOptions): Store {
     if (err instanceof EdgefleetError) throw err;
     throw new EdgefleetError(
       'EF_ERR_STORE_OPEN',
-      `cannot prepare store ${path}: ${(err as Error).message}`,
+      `cannot prepare store ${path}: ${asError(err).message}`,
       { path },
       { cause: err },
     );

@@ -3,6 +3,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, maxPayloadBytesFor } from '../limits.js';
 import { parseTopic, type ParsedTopic } from '../topics.js';
 import { encodeChunkFrame, isChunkFrame, splitChunkFrame } from './chunk-frame.js';
 import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.js';
+import { asError } from '../errors.js';
 
 /**
  * Why an inbound message was rejected; also the label of the rejection counter. `forbidden`:
@@ -57,7 +58,7 @@ function payloadValue(
     return {
       ok: false,
       reason: 'malformed-json',
-      detail: `payload is not JSON${lead}: ${(err as Error).message}`,
+      detail: `payload is not JSON${lead}: ${asError(err).message}`,
       deviceId,
     };
   }
