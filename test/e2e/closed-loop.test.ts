@@ -12,7 +12,7 @@ import t from 'tap';
 import pino from 'pino';
 import type { DeviceClassInput } from '@edgefleet/shared';
 import { parseFaults } from '@edgefleet/simulators';
-import { createScenario } from '@edgefleet/cli/scenario/closed-loop';
+import { createScenario } from '../helpers/scenario/closed-loop.js';
 import { decisionsTable } from '@edgefleet/cli/commands/decisions';
 
 const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');

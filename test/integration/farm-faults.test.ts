@@ -9,7 +9,7 @@ import t from 'tap';
 import pino from 'pino';
 import { createServer, loadServerConfig } from '@edgefleet/server';
 import { attachFarmDeploy, createVirtualClock, parseFaults, startFarm } from '@edgefleet/simulators';
-import { createSettler } from '@edgefleet/cli/scenario/settle';
+import { createSettler } from '../helpers/scenario/settle.js';
 
 const START = 1_800_000_000_000;
 const MIN = 60_000;
