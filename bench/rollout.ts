@@ -28,6 +28,7 @@ import {
   generateSigningKeyPem,
   PROTOCOL_VERSION,
   systemClock,
+  stripUndefined,
   type ArtifactLayout,
   type Chunk,
   type ChunkNack,
@@ -112,7 +113,7 @@ async function simulateDevice(c: MqttClient, i: number, body: ManifestBody, n: n
     random: Math.random,
     windowTimeoutMs: 30_000,
     maxStalls: 20,
-    ...(WINDOW === undefined ? {} : { windowChunks: WINDOW }),
+    ...stripUndefined({ windowChunks: WINDOW }),
     transport: {
       request: (r) => c.publishAsync(deviceTopic(id, 'chunk-req'), encodeMessage(r), { qos: 1 }).then(() => undefined),
       listen: (h) => {

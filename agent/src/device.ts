@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import {
   TERMINAL_DEPLOY_STATES,
   asError,
+  stripUndefined,
   type AnyMessage,
   type Chunk,
   type ChunkNack,
@@ -204,7 +205,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     clock,
     random,
     createWorker,
-    ...(options.download ? { download: options.download } : {}),
+    ...stripUndefined({ download: options.download }),
     ...(options.preferHttp ? { preferHttp: true } : {}),
   };
 
@@ -224,7 +225,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         signal: abort.signal,
         logger: log,
         report,
-        ...(options.swapSteps ? { steps: options.swapSteps } : {}),
+        ...stripUndefined({ steps: options.swapSteps }),
       });
       if (result.state === 'succeeded') manifests.set(desired.body.artifact.sha256, desired);
     } finally {

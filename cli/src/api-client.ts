@@ -1,4 +1,11 @@
-import { apiErrorSchema, EdgefleetError, ERROR_CATALOGUE, asError, type ErrorCode } from '@edgefleet/shared';
+import {
+  apiErrorSchema,
+  EdgefleetError,
+  ERROR_CATALOGUE,
+  asError,
+  stripUndefined,
+  type ErrorCode,
+} from '@edgefleet/shared';
 import type { Command } from 'commander';
 
 /** Default admin API URL when neither `--api` nor `EDGEFLEET_API` is given. */
@@ -46,7 +53,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       response = await doFetch(`${base}${path}`, {
         method,
         headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...encoded.headers },
-        ...(encoded.body === undefined ? {} : { body: encoded.body }),
+        ...stripUndefined({ body: encoded.body }),
       });
     } catch (err: unknown) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? asError(err).message;

@@ -17,6 +17,7 @@ export * from './signing.js';
 export * from './chunks.js';
 export * from './clock.js';
 export * from './random.js';
+export * from './objects.js';
 export * from './budgets.js';
 export * from './api/index.js';
 export * from './plans.js';

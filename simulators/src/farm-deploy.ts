@@ -7,7 +7,7 @@
  * retained manifest when it reconnects, and the install starts again). Not simulated:
  * signatures, chunk download, the golden-set smoke test.
  */
-import { PROTOCOL_VERSION, type AnyMessage, type Desired } from '@edgefleet/shared';
+import { PROTOCOL_VERSION, stripUndefined, type AnyMessage, type Desired } from '@edgefleet/shared';
 import type { Clock } from '@edgefleet/agent';
 import type { SimulatedModel } from './sim-telemetry.js';
 import type { VirtualDevice } from './virtual-device.js';
@@ -41,9 +41,7 @@ function install(device: VirtualDevice, desired: Desired, o: FarmDeployOptions):
       ...(b
         ? {
             budgets: {
-              ...(b.latencyP95Ms === undefined ? {} : { latencyP95Ms: b.latencyP95Ms }),
-              ...(b.powerW === undefined ? {} : { powerW: b.powerW }),
-              ...(b.minAccuracy === undefined ? {} : { minAccuracy: b.minAccuracy }),
+              ...stripUndefined({ latencyP95Ms: b.latencyP95Ms, powerW: b.powerW, minAccuracy: b.minAccuracy }),
             },
           }
         : {}),

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { describeOrt, type Clock, type TelemetryDelivery } from '@edgefleet/agent';
-import { isValidDeviceId } from '@edgefleet/shared';
+import { isValidDeviceId, stripUndefined } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
 import { createSeededRandom, deriveSeed, shuffled } from '@edgefleet/shared';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
@@ -130,10 +130,7 @@ function farmTelemetry(t: NonNullable<FarmOptions['telemetry']>, seed: number, d
     // Its own stream, so telemetry jitter never shifts the link's reconnect jitter.
     random: createSeededRandom(deriveSeed(seed, `${deviceId}:telemetry`)),
     model: t.model?.(deviceClass) ?? null,
-    ...(t.windowMs === undefined ? {} : { windowMs: t.windowMs }),
-    ...(t.ratePerS === undefined ? {} : { ratePerS: t.ratePerS }),
-    ...(t.watcher ? { watcher: t.watcher } : {}),
-    ...(t.delivery ? { delivery: t.delivery } : {}),
+    ...stripUndefined({ windowMs: t.windowMs, ratePerS: t.ratePerS, watcher: t.watcher, delivery: t.delivery }),
   };
 }
 
@@ -158,10 +155,12 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
         logger: options.logger,
         onnxruntimeVersion: ort.version,
         random: createSeededRandom(deriveSeed(seed, deviceId)),
-        ...(options.clock ? { clock: options.clock } : {}),
-        ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
-        ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-        ...(options.faults ? { faults: options.faults } : {}),
+        ...stripUndefined({
+          clock: options.clock,
+          keepaliveS: options.keepaliveS,
+          heartbeatMs: options.heartbeatMs,
+          faults: options.faults,
+        }),
       };
       if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
       return createVirtualDevice({

@@ -24,6 +24,7 @@ import {
 import type { Precision } from '@edgefleet/shared';
 import { NO_FAULT, type FaultEffects } from './faults/faults.js';
 import { activePowerW, type DeviceProfile } from './profiles/profiles.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** A device's state that faults change; mutable on purpose. */
 export interface DeviceCondition {
@@ -130,11 +131,13 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
     clock: options.clock,
     clockSource: options.clockSource ?? 'virtual',
     logger: options.logger,
-    ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
-    ...(options.watcher ? { watcher: options.watcher } : {}),
-    ...(options.outbox ? { outbox: options.outbox } : {}),
-    ...(options.delivery ? { delivery: options.delivery } : {}),
-    ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+    ...stripUndefined({
+      windowMs: options.windowMs,
+      watcher: options.watcher,
+      outbox: options.outbox,
+      delivery: options.delivery,
+      ackTimeoutMs: options.ackTimeoutMs,
+    }),
     transport: createLinkTransport(options.link, options.logger),
     model: () => (model ? { sha256: model.sha256, variantId: model.variantId } : null),
     budgets: () => model?.budgets ?? null,

@@ -21,7 +21,7 @@ import { createAgentLink, createLinkTransport, createTelemetry, openOutbox } fro
 import { createBrokerClient } from '@edgefleet/server/broker/client';
 import { openStore } from '@edgefleet/server/store/db';
 import { createTelemetryService } from '@edgefleet/server/telemetry/index';
-import { allDevicesFilter, systemClock } from '@edgefleet/shared';
+import { allDevicesFilter, systemClock, stripUndefined } from '@edgefleet/shared';
 import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';
 import { startTestBroker } from '../helpers/broker.js';
 import { createFakeClock } from '../helpers/fake-clock.js';
@@ -267,7 +267,7 @@ function startAgent(
       deviceId: DEVICE,
       logger: o.logger,
       heartbeatMs: 1_000,
-      ...(o.backoff ? { backoff: o.backoff } : {}),
+      ...stripUndefined({ backoff: o.backoff }),
     }),
   );
   t.teardown(() => link.stop({ clean: false }));

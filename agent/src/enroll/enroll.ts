@@ -8,6 +8,7 @@ import {
   enrollTopic,
   PROTOCOL_VERSION,
   asError,
+  stripUndefined,
   type EnrollAccepted,
   type EnrollRequest,
 } from '@edgefleet/shared';
@@ -133,7 +134,7 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollAccept
       token: options.token,
       agentVersion: options.agentVersion,
       sentAt: now(),
-      ...(options.requestedDeviceId === undefined ? {} : { requestedDeviceId: options.requestedDeviceId }),
+      ...stripUndefined({ requestedDeviceId: options.requestedDeviceId }),
     };
     await client.publishAsync(enrollTopic(enrollId, 'enroll-request'), encodeMessage(request), { qos: 1 });
     log.info('enrollment requested');

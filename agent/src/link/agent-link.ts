@@ -18,6 +18,7 @@ import {
   errnoCode,
   isValidDeviceId,
   systemClock,
+  stripUndefined,
   type AnyMessage,
   type Clock,
   type DeviceChannel,
@@ -144,7 +145,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     deviceId,
     logger: log,
     clock,
-    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    ...stripUndefined({ maxPayloadBytes: options.maxPayloadBytes }),
   });
   const handlers = new Map<ServerChannel, Set<InboundHandler>>();
   const onlineListeners = new Set<() => void>();

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stripUndefined } from '@edgefleet/shared';
 
 export interface ThermalSysfs {
   /** Holds `thermal_zoneN/{type,temp}`. Default `/sys/class/thermal`. */
@@ -102,7 +103,7 @@ export function createSysfsThermalReader(sysfs: Partial<ThermalSysfs> = {}): The
       const grew = count === null || countAtBegin === null ? null : count > countAtBegin;
       countAtBegin = count;
       const throttled = grew === null && capped === null ? undefined : grew === true || capped === true;
-      return { ...(temp === null ? {} : { cpuTempC: temp }), ...(throttled === undefined ? {} : { throttled }) };
+      return { ...(temp === null ? {} : { cpuTempC: temp }), ...stripUndefined({ throttled }) };
     },
   };
 }

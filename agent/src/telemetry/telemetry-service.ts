@@ -8,7 +8,13 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, type Breach, type FigureSource, type TelemetryWindow } from '@edgefleet/shared';
+import {
+  PROTOCOL_VERSION,
+  stripUndefined,
+  type Breach,
+  type FigureSource,
+  type TelemetryWindow,
+} from '@edgefleet/shared';
 import type { Clock, TimerHandle } from '@edgefleet/shared';
 import type { PowerSource } from '../meters/power.js';
 import { processRssBytes, type ThermalReader } from '../meters/system.js';
@@ -212,7 +218,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       },
       memory: {
         rssBytes: Math.round((readers.rssBytes ?? processRssBytes)()),
-        ...(sessionBytes === undefined ? {} : { sessionBytes }),
+        ...stripUndefined({ sessionBytes }),
       },
       thermal,
       clock: { source: options.clockSource ?? 'system', durationMs },

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import {
   compressModel,
   type CompressReport,
@@ -80,7 +80,7 @@ export function compressCommand(): Command {
           if (tty) process.stderr.write(`\r${p.pass}: ${p.done}/${p.total} ${p.what}`.slice(0, 100).padEnd(100));
         };
         const { bytes: out, report } = await compressModel(bytes, flags.recipe, {
-          ...(calib ? { calib } : {}),
+          ...stripUndefined({ calib }),
           onProgress,
         });
         if (tty) process.stderr.write(`${'\r'.padEnd(101)}\r`);

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { EdgefleetError, type StoredPlan } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined, type StoredPlan } from '@edgefleet/shared';
 import { loadServerConfig } from '@edgefleet/server';
 import { openStore } from '@edgefleet/server/store/db';
 import { createPlanner, formatPlanTable, renderPlanSvg, type PlanProgress } from '@edgefleet/server/plan/index';
@@ -92,7 +92,7 @@ async function planLocal(
     const req = {
       model,
       onProgress,
-      ...(recipes ? { recipes } : {}),
+      ...stripUndefined({ recipes }),
       ...(ratio === undefined ? {} : { speedModelOverride: { ratio, label: 'cli-correction' } }),
     };
     const t0 = performance.now();

@@ -6,7 +6,7 @@ import {
   type RolloutPolicyInput,
   type RolloutStatus,
 } from '@edgefleet/server/deploy/index';
-import { EdgefleetError, type RolloutStatusView } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined, type RolloutStatusView } from '@edgefleet/shared';
 import { addApiFlags, apiClientFromFlags } from '../api-client.js';
 import { formatTable } from './devices.js';
 
@@ -139,17 +139,13 @@ export function rolloutCommand(): Command {
         if ((f.variant === undefined) === (f.model === undefined))
           throw new InvalidArgumentError('give exactly one of --variant SHA or --model FILE');
         const abort = {
-          ...(f.abortFailurePct === undefined ? {} : { failedPct: f.abortFailurePct }),
-          ...(f.abortTimeoutPct === undefined ? {} : { timedOutPct: f.abortTimeoutPct }),
-          ...(f.abortMin === undefined ? {} : { minFinished: f.abortMin }),
+          ...stripUndefined({ failedPct: f.abortFailurePct, timedOutPct: f.abortTimeoutPct, minFinished: f.abortMin }),
         };
         const policy: RolloutPolicyInput = {
           ...(f.canary ? { canary: f.canary } : {}),
-          ...(f.rate === undefined ? {} : { baseCount: f.rate }),
-          ...(f.growth === undefined ? {} : { growthFactor: f.growth }),
+          ...stripUndefined({ baseCount: f.rate, growthFactor: f.growth }),
           abort,
-          ...(f.deviceTimeout === undefined ? {} : { deviceTimeoutMs: f.deviceTimeout }),
-          ...(f.rolloutTimeout === undefined ? {} : { rolloutTimeoutMs: f.rolloutTimeout }),
+          ...stripUndefined({ deviceTimeoutMs: f.deviceTimeout, rolloutTimeoutMs: f.rolloutTimeout }),
         };
         if (f.api !== undefined) {
           if (f.variant === undefined)

@@ -6,6 +6,7 @@ import type { BrokerClient } from '../broker/client.js';
 import { createPlanner, type Planner } from '../plan/planner.js';
 import type { Store } from '../store/db.js';
 import { createLabelledHistogram, type LabelledCounter, type MetricFamily, type MetricsRegistry } from './metrics.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** Compression job durations: seconds to minutes (PaddleOCR det int8-static with fallback takes minutes). */
 const BUILD_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
@@ -32,7 +33,7 @@ export function createMeteredPlanner(o: {
     store: o.store,
     dataDir: o.dataDir,
     now: o.now,
-    ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+    ...stripUndefined({ timedRuns: o.timedRuns }),
     onBuild: (b) =>
       builds.observe(
         { precision: b.precision, result: b.ok ? 'ok' : 'failed', compressed: String(b.compressed) },

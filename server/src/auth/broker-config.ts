@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { MAX_CHUNK_MESSAGE_BYTES } from '@edgefleet/shared';
+import { MAX_CHUNK_MESSAGE_BYTES, stripUndefined } from '@edgefleet/shared';
 import { EXTERNAL_BROKER_SECRET_FILE } from '../server.js';
 import { openStore } from '../store/db.js';
 import { mosquittoAcl, mosquittoConf, mosquittoPasswordHash, mosquittoPasswordLine } from './mosquitto.js';
@@ -87,7 +87,7 @@ export function writeMosquittoFiles(options: MosquittoFilesOptions): MosquittoFi
         aclFile,
         maxPacketBytes: Math.max(options.maxPayloadBytes ?? 256 * 1024, MAX_CHUNK_MESSAGE_BYTES) + 64 * 1024,
         ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
-        ...(options.tls ? { tls: options.tls } : {}),
+        ...stripUndefined({ tls: options.tls }),
       }),
     );
     return {

@@ -1,5 +1,5 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { EdgefleetError, parseTopic, asError } from '@edgefleet/shared';
+import { EdgefleetError, parseTopic, asError, stripUndefined } from '@edgefleet/shared';
 import { redactUrl, type Logger } from '../log/logger.js';
 
 export type QoS = 0 | 1 | 2;
@@ -107,8 +107,7 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
     reconnectPeriod: 1000,
     // A subscribe made while disconnected is replayed on reconnect.
     resubscribe: true,
-    ...(options.username === undefined ? {} : { username: options.username }),
-    ...(options.password === undefined ? {} : { password: options.password }),
+    ...stripUndefined({ username: options.username, password: options.password }),
     ...(options.pinnedCert === undefined ? {} : { ca: options.pinnedCert, checkServerIdentity: () => undefined }),
   };
   let client: MqttClient;

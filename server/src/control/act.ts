@@ -15,7 +15,7 @@ import type { Planner } from '../plan/planner.js';
 import type { Store } from '../store/db.js';
 import { budgetsFromClass } from '../telemetry/budget-status.js';
 import type { ControlAction, Decision } from './model.js';
-import { asError } from '@edgefleet/shared';
+import { asError, stripUndefined } from '@edgefleet/shared';
 
 /** What one action led to, stored with the decision. */
 export type ActionOutcome =
@@ -51,9 +51,7 @@ function manifestBudgets(store: Store, deviceClass: string): NonNullable<Manifes
   if (!b) return undefined;
   const t = budgetsFromClass(b);
   return {
-    ...(t.latencyP95Ms === undefined ? {} : { latencyP95Ms: t.latencyP95Ms }),
-    ...(t.powerW === undefined ? {} : { powerW: t.powerW }),
-    ...(t.minAccuracy === undefined ? {} : { minAccuracy: t.minAccuracy }),
+    ...stripUndefined({ latencyP95Ms: t.latencyP95Ms, powerW: t.powerW, minAccuracy: t.minAccuracy }),
   };
 }
 
@@ -100,7 +98,7 @@ export function createActor(options: ActOptions): Actor {
       artifact: await artifactOf(action.artifactSha),
       variantId: `v-${action.recipe.replace(/[^A-Za-z0-9_.:@-]/g, '-').slice(0, 40)}-${action.artifactSha.slice(0, 8)}`,
       golden: options.goldenFor(action.deviceClass),
-      ...(budgets === undefined ? {} : { budgets }),
+      ...stripUndefined({ budgets }),
       ...(action.deviceIds === null ? {} : { deviceIds: action.deviceIds }),
     });
     store.control.setDesiredHash(action.deviceClass, action.desiredHash, options.now());

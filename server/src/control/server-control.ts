@@ -3,7 +3,7 @@
  * the actor (rollouts through the server's deployer) and the node-cron loop, plus the wire
  * from telemetry breach events to an immediate reconcile of the breaching class.
  */
-import { EdgefleetError, type GoldenSet } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined, type GoldenSet } from '@edgefleet/shared';
 import type { RolloutService } from '../deploy/rollout-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
@@ -65,7 +65,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     dataDir: o.dataDir,
     now: o.now,
     goldenFor: o.goldenFor ?? ((c) => latestGolden(o.store, c)),
-    ...(o.events ? { events: o.events } : {}),
+    ...stripUndefined({ events: o.events }),
   });
   const loop = createControlLoop({
     // Windows wait up to a batch interval in the ingest buffer; the loop must judge what arrived.

@@ -19,6 +19,7 @@ import {
   requestedIndices,
   sha256Hex,
   asError,
+  stripUndefined,
   type ChunkNack,
   type ChunkRequest,
   type RejectReason,
@@ -96,7 +97,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       reason,
       detail: detail.slice(0, 500),
       sentAt: options.now(),
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...stripUndefined({ retryAfterMs }),
     };
     await options.publish(deviceTopic(req.deviceId, 'chunks'), encodeMessage(message), { qos: 1 });
   }

@@ -2,7 +2,7 @@
  * The deployer, assembled: signing keyring, artifact store, chunk server, rollout service,
  * deploy-report ingestion and the evaluation timer, behind one start/stop for server.ts.
  */
-import { allDevicesFilter, decodeMessage, parseTopic, type RejectReason } from '@edgefleet/shared';
+import { allDevicesFilter, decodeMessage, parseTopic, stripUndefined, type RejectReason } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
@@ -60,9 +60,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     tables,
     logger: log.child({ component: 'chunk-server' }),
     now: options.now,
-    ...(options.slots ? { slots: options.slots } : {}),
-    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
-    ...(options.onReject ? { onReject: options.onReject } : {}),
+    ...stripUndefined({ slots: options.slots, maxPayloadBytes: options.maxPayloadBytes, onReject: options.onReject }),
   });
   const actor = createRolloutActor({
     publish,
@@ -80,7 +78,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     logger: log.child({ component: 'rollouts' }),
     now: options.now,
     random: options.random ?? Math.random,
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...stripUndefined({ onEvent: options.onEvent }),
   });
   let timer: NodeJS.Timeout | null = null;
   let unsubscribe: (() => void) | null = null;

@@ -5,7 +5,7 @@
  * any override): asking again with the same inputs returns the stored plan unchanged, and a
  * class update invalidates the class's plans (see classes.ts).
  */
-import { planSchema, type SpeedModelOverride, type StoredPlan } from '@edgefleet/shared';
+import { planSchema, stripUndefined, type SpeedModelOverride, type StoredPlan } from '@edgefleet/shared';
 import type { PlanRow } from '../store/planner-tables.js';
 import { assemblePlan, type Built } from './assemble.js';
 import { canonicalJson, candidatesOf, sha256Of, type Candidate } from './candidates.js';
@@ -129,9 +129,11 @@ export function createPlanner(opts: PlannerOptions): Planner {
       const modelSha = filter.model === undefined ? undefined : resolveModel(opts.store, filter.model).sha256;
       return tables
         .listPlans({
-          ...(filter.deviceClass === undefined ? {} : { deviceClass: filter.deviceClass }),
-          ...(modelSha === undefined ? {} : { modelSha }),
-          ...(filter.includeInvalidated === undefined ? {} : { includeInvalidated: filter.includeInvalidated }),
+          ...stripUndefined({
+            deviceClass: filter.deviceClass,
+            modelSha,
+            includeInvalidated: filter.includeInvalidated,
+          }),
         })
         .map((r) => toStored(r, true));
     },

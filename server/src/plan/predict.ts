@@ -6,6 +6,7 @@
  */
 import {
   speedModelOverrideSchema,
+  stripUndefined,
   type DeviceClass,
   type Precision,
   type SpeedModel,
@@ -40,8 +41,7 @@ export function effectiveSpeedModel(base: SpeedModel, overrideInput?: SpeedModel
     status: 'calibrated',
     override: {
       label: o.label,
-      ...(o.ratio === undefined ? {} : { ratio: o.ratio }),
-      ...(o.factors === undefined ? {} : { factors: o.factors }),
+      ...stripUndefined({ ratio: o.ratio, factors: o.factors }),
     },
   };
 }

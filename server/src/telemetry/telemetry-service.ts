@@ -9,6 +9,7 @@ import {
   budgetsSchema,
   deviceTopic,
   encodeMessage,
+  stripUndefined,
   type Breach,
   type RejectReason,
   type TelemetryAck,
@@ -126,10 +127,12 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     tables,
     now: options.now,
     logger: log,
-    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-    ...(options.flushIntervalMs === undefined ? {} : { flushIntervalMs: options.flushIntervalMs }),
-    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
-    ...(options.onReject ? { onReject: options.onReject } : {}),
+    ...stripUndefined({
+      batchSize: options.batchSize,
+      flushIntervalMs: options.flushIntervalMs,
+      maxPayloadBytes: options.maxPayloadBytes,
+      onReject: options.onReject,
+    }),
     onCommitted: publishAcks,
     onBreach: (b) => {
       log.info(

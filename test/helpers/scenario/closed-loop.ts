@@ -41,6 +41,7 @@ import {
 } from '@edgefleet/simulators';
 import type { Logger } from 'pino';
 import { createSettler, type Settler } from './settle.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
 
@@ -221,7 +222,7 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       },
       profiles: new Map(o.classes.map((c) => [c.name, profileOf(c, simFactors.get(c.name) ?? {})])),
       telemetry: { dataDir: join(o.dataDir, 'farm'), windowMs: o.windowMs ?? 10_000, ratePerS: 2 },
-      ...(o.faults ? { faults: o.faults } : {}),
+      ...stripUndefined({ faults: o.faults }),
     });
     detach = attachFarmDeploy(started.devices, {
       clock,
@@ -295,7 +296,7 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       ...(patch.factors
         ? { speedModel: { version: `${cls.speedModel.version}+tuned${cls.version}`, factors: patch.factors } }
         : {}),
-      ...(patch.budgets ? { budgets: patch.budgets } : {}),
+      ...stripUndefined({ budgets: patch.budgets }),
     });
     if (patch.factors) simFactors.set(name, { ...simFactors.get(name), ...patch.factors });
   }

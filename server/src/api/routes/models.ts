@@ -12,6 +12,7 @@ import {
   planParamsSchema,
   storedPlanSchema,
   variantListSchema,
+  stripUndefined,
 } from '@edgefleet/shared';
 import { addModel, listModels, resolveModel, type ModelRecord } from '../../plan/models.js';
 import type { Planner } from '../../plan/planner.js';
@@ -140,7 +141,7 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
         planner().plan({
           model: body.model,
           deviceClass: body.class,
-          ...(body.recipes ? { recipes: body.recipes } : {}),
+          ...stripUndefined({ recipes: body.recipes }),
         }),
     }),
     jsonRoute({

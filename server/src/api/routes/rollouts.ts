@@ -7,6 +7,7 @@ import {
   rolloutListSchema,
   rolloutStartSchema,
   rolloutStatusSchema,
+  stripUndefined,
 } from '@edgefleet/shared';
 import { rolloutPolicySchema, ROLLOUT_STATES } from '../../deploy/rollout-model.js';
 import type { ApiDeps } from '../deps.js';
@@ -66,7 +67,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
           artifact: { sha256: found[0] as string },
           golden: body.golden,
           policy: body.policy as z.input<typeof rolloutPolicySchema>,
-          ...(body.deviceIds ? { deviceIds: body.deviceIds } : {}),
+          ...stripUndefined({ deviceIds: body.deviceIds }),
         });
         deps.logger.info(
           { rolloutId: status.rollout.id, deviceClass: body.deviceClass, artifactSha: status.rollout.artifactSha },

@@ -7,14 +7,14 @@ import {
   idParamsSchema,
   seriesQuerySchema,
   statusQuerySchema,
+  stripUndefined,
 } from '@edgefleet/shared';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
 
 type Range = { from?: number | undefined; to?: number | undefined; limit: number };
 const range = (q: Range) => ({
-  ...(q.from === undefined ? {} : { from: q.from }),
-  ...(q.to === undefined ? {} : { to: q.to }),
+  ...stripUndefined({ from: q.from, to: q.to }),
   limit: q.limit,
 });
 
@@ -108,8 +108,7 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       response: classBudgetStatusSchema,
       handler: ({ params, query }) =>
         deps.telemetry().classBudgetStatus(params.name, {
-          ...(query.k === undefined ? {} : { k: query.k }),
-          ...(query.n === undefined ? {} : { n: query.n }),
+          ...stripUndefined({ k: query.k, n: query.n }),
         }),
     }),
   ];
