@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import {
   addModel,
   createClassService,

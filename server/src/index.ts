@@ -15,8 +15,8 @@ export {
 export { createLogger, redactUrl, REDACT_PATHS, type Logger, type CreateLoggerOptions } from './log/logger.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
 export { createBrokerClient, type BrokerClient, type MessageHandler, type MessageInfo } from './broker/client.js';
-export { openStore, STORE_FILE, type Store } from './store/db.js';
-export type { DeviceRecord, DeviceState, StateReason } from './store/devices.js';
+export { openStore, STORE_FILE, type Store } from './store/sqlite/open.js';
+export type { DeviceRecord, DeviceState, StateReason } from './store/sqlite/devices.js';
 export { createRejectionCounter, type RejectionCounter, type Rejection } from './registry/rejections.js';
 export { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 export { listDevices } from './registry/list-devices.js';

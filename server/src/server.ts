@@ -14,7 +14,7 @@ import { createEventBus, type EventBus } from './events/bus.js';
 import { createBrokerClient, type BrokerClient, type MessageInfo, type MqttTraffic } from './broker/client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
-import { openStore, type Store } from './store/db.js';
+import { openStore, type Store } from './store/sqlite/open.js';
 import { createTelemetryService, type TelemetryService } from './telemetry/telemetry-service.js';
 import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';

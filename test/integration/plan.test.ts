@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import { addModel, createClassService, createPlanner, BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
 
 const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { isEdgefleetError, asError, type Hello } from '@edgefleet/shared';
 import { listDevices, openStore, STORE_FILE } from '@edgefleet/server';
-import { MIGRATIONS } from '@edgefleet/server/store/migrations';
+import { MIGRATIONS } from '@edgefleet/server/store/sqlite/migrations';
 
 /** Second connections to the store file only read it. */
 const READONLY = true;

@@ -7,7 +7,7 @@
 import mqtt from 'mqtt';
 import t, { type Test } from 'tap';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import { createTelemetryService, type TelemetryService } from '@edgefleet/server/telemetry/index';
 import {
   allDevicesFilter,

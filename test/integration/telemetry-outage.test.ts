@@ -19,7 +19,7 @@ import t, { type Test } from 'tap';
 import type { Logger } from 'pino';
 import { createAgentLink, createLinkTransport, createTelemetry, openOutbox } from '@edgefleet/agent';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import { createTelemetryService } from '@edgefleet/server/telemetry/index';
 import { allDevicesFilter, systemClock, stripUndefined } from '@edgefleet/shared';
 import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';

@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { BUILTIN_PROFILES, startFarm, type SimulatedModel } from '@edgefleet/simulators';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import { createTelemetryService } from '@edgefleet/server/telemetry/index';
 import { startTestBroker } from '../helpers/broker.js';
 import { recordingLogger } from '../helpers/agent-fixtures.js';

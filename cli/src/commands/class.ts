@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { EdgefleetError, asError, type DeviceClass } from '@edgefleet/shared';
 import { loadServerConfig } from '@edgefleet/server';
-import { openStore, type Store } from '@edgefleet/server/store/db';
+import { openStore, type Store } from '@edgefleet/server/store/sqlite/open';
 import { BUILTIN_CLASS_PROFILES, createClassService } from '@edgefleet/server/plan/index';
 import { addApiFlags, apiClientFromFlags } from '../api-client.js';
 import { formatTable } from './devices.js';

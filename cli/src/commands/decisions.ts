@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { loadServerConfig } from '@edgefleet/server';
 import { listDecisions, type StoredDecision } from '@edgefleet/server/control/index';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import { addApiFlags, apiClientFromFlags } from '../api-client.js';
 import { formatTable } from './devices.js';
 

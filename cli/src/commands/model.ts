@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { EdgefleetError, asError } from '@edgefleet/shared';
 import { loadServerConfig } from '@edgefleet/server';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import { addModel, listModels } from '@edgefleet/server/plan/index';
 import { addApiFlags, apiClientFromFlags } from '../api-client.js';
 import { formatTable } from './devices.js';

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { EdgefleetError, stripUndefined, type StoredPlan } from '@edgefleet/shared';
 import { loadServerConfig } from '@edgefleet/server';
-import { openStore } from '@edgefleet/server/store/db';
+import { openStore } from '@edgefleet/server/store/sqlite/open';
 import { createPlanner, formatPlanTable, renderPlanSvg, type PlanProgress } from '@edgefleet/server/plan/index';
 import { addApiFlags, apiClientFromFlags } from '../api-client.js';
 

@@ -1,10 +1,10 @@
 import type { RejectReason } from '@edgefleet/shared';
 import { summarizePresence } from '../registry/summary.js';
-import type { DeviceRepository } from '../store/devices.js';
+import type { DeviceRepository } from '../store/sqlite/devices.js';
 import type { EventBus } from '../events/bus.js';
 import type { BrokerClient } from '../broker/client.js';
 import { createPlanner, type Planner } from '../plan/planner.js';
-import type { Store } from '../store/db.js';
+import type { Store } from '../store/sqlite/open.js';
 import { createLabelledHistogram, type LabelledCounter, type MetricFamily, type MetricsRegistry } from './metrics.js';
 import { stripUndefined } from '@edgefleet/shared';
 

@@ -5,7 +5,7 @@ import type { Planner } from '../plan/planner.js';
 import type { TelemetryService } from '../telemetry/telemetry-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
+import type { Store } from '../store/sqlite/open.js';
 import type { MetricsRegistry } from './metrics.js';
 
 /**

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_CHUNK_MESSAGE_BYTES, stripUndefined } from '@edgefleet/shared';
 import { EXTERNAL_BROKER_SECRET_FILE } from '../server.js';
-import { openStore } from '../store/db.js';
+import { openStore } from '../store/sqlite/open.js';
 import { mosquittoAcl, mosquittoConf, mosquittoPasswordHash, mosquittoPasswordLine } from './mosquitto.js';
 import { generateSecret, systemRandomBytes, type RandomBytes } from './secrets.js';
 import { createAuthService, SERVER_USERNAME } from './service.js';

@@ -8,7 +8,7 @@ import {
   type TokenView,
 } from '@edgefleet/shared';
 import type { EventBus } from '../events/bus.js';
-import type { AuthRepository, CredentialRow, EnrollTokenRow } from '../store/auth.js';
+import type { AuthRepository, CredentialRow, EnrollTokenRow } from '../store/sqlite/auth.js';
 import { mosquittoPasswordHash } from './mosquitto.js';
 import {
   generateSecret,

@@ -12,7 +12,7 @@ import type { RolloutService } from '../deploy/rollout-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { Planner } from '../plan/planner.js';
-import type { Store } from '../store/db.js';
+import type { Store } from '../store/sqlite/open.js';
 import { budgetsFromClass } from '../telemetry/budget-status.js';
 import type { ControlAction, Decision } from './model.js';
 import { asError, stripUndefined } from '@edgefleet/shared';

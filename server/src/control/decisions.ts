@@ -1,5 +1,5 @@
 /** Reading the decision log (for `edgefleet decisions CLASS` and the admin API). */
-import type { Store } from '../store/db.js';
+import type { Store } from '../store/sqlite/open.js';
 import type { ControlAction, ControlBudget, Decision, DecisionKind, SnapshotSummary } from './model.js';
 
 /** A decision as the log keeps it: what was decided, without the loop's memory, plus what act did. */

@@ -7,8 +7,8 @@
  */
 import { planSchema, type DeviceClass, type Plan } from '@edgefleet/shared';
 import { createClassService } from '../plan/classes.js';
-import type { Store } from '../store/db.js';
-import type { WindowRow } from '../store/telemetry-tables.js';
+import type { Store } from '../store/sqlite/open.js';
+import type { WindowRow } from '../store/sqlite/telemetry.js';
 import { budgetsFromClass, checkBudgets, type StatusRule } from '../telemetry/budget-status.js';
 import {
   EMPTY_MEMORY,

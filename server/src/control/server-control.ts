@@ -8,7 +8,7 @@ import type { RolloutService } from '../deploy/rollout-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import { createPlanner, type Planner } from '../plan/planner.js';
-import type { Store } from '../store/db.js';
+import type { Store } from '../store/sqlite/open.js';
 import type { TelemetryService } from '../telemetry/telemetry-service.js';
 import { createActor } from './act.js';
 import { createControlLoop, type ControlLoop } from './loop.js';

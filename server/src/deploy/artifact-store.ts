@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeArtifact, EdgefleetError, MAX_CHUNK_BYTES, sha256Hex, type ArtifactLayout } from '@edgefleet/shared';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { RolloutTables } from '../store/sqlite/rollouts.js';
 
 /** Folder under the data directory holding artifacts. */
 export const ARTIFACTS_DIR = 'artifacts';

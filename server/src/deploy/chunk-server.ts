@@ -27,7 +27,7 @@ import {
 } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { RolloutTables } from '../store/sqlite/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import { createDownloadSlots, type DownloadSlots, type DownloadSlotsOptions } from './download-slots.js';
 

@@ -5,7 +5,7 @@
 import { allDevicesFilter, decodeMessage, parseTopic, stripUndefined, type RejectReason } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
+import type { Store } from '../store/sqlite/open.js';
 import { createArtifactStore, type ServerArtifactStore } from './artifact-store.js';
 import { createChunkServer, type ChunkServer } from './chunk-server.js';
 import type { DownloadSlotsOptions } from './download-slots.js';

@@ -6,7 +6,7 @@
 import type { ArtifactLayout, GoldenSet, ManifestSigner } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { RolloutTables } from '../store/sqlite/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import { buildDesired, clearDesired, publishDesired } from './manifest.js';
 import type { RolloutAction } from './rollout-machine.js';

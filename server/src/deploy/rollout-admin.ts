@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { EdgefleetError, goldenSetSchema, asError, type GoldenSet } from '@edgefleet/shared';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
-import { openStore, type Store } from '../store/db.js';
+import { openStore, type Store } from '../store/sqlite/open.js';
 import { createArtifactStore } from './artifact-store.js';
 import type { RolloutPolicyInput } from './rollout-model.js';
 import { createRolloutService, type RolloutService, type RolloutStatus } from './rollout-service.js';

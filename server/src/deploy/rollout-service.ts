@@ -10,7 +10,7 @@
 import { EdgefleetError, type DeployReport, type GoldenSet, type ManifestBody } from '@edgefleet/shared';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
+import type { Store } from '../store/sqlite/open.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
 import {

@@ -13,8 +13,8 @@ import {
   type DeviceClass,
   type DeviceClassSpec,
 } from '@edgefleet/shared';
-import type { Store } from '../store/db.js';
-import type { ClassRow } from '../store/planner-tables.js';
+import type { Store } from '../store/sqlite/open.js';
+import type { ClassRow } from '../store/sqlite/planner.js';
 import { BUILTIN_CLASS_PROFILES } from './profiles/builtin.js';
 
 /** A class row known only from a device's hello (no profile yet). */

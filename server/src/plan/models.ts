@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
 import { loadModel, sha256Hex, writeBytesAtomic } from '@edgefleet/compress';
-import type { Store } from '../store/db.js';
-import type { ModelRow } from '../store/planner-tables.js';
+import type { Store } from '../store/sqlite/open.js';
+import type { ModelRow } from '../store/sqlite/planner.js';
 
 /** A stored model. */
 export interface ModelRecord {

@@ -6,7 +6,7 @@
  * class update invalidates the class's plans (see classes.ts).
  */
 import { planSchema, stripUndefined, type SpeedModelOverride, type StoredPlan } from '@edgefleet/shared';
-import type { PlanRow } from '../store/planner-tables.js';
+import type { PlanRow } from '../store/sqlite/planner.js';
 import { assemblePlan, type Built } from './assemble.js';
 import { canonicalJson, candidatesOf, sha256Of, type Candidate } from './candidates.js';
 import { createClassService } from './classes.js';

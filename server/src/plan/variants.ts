@@ -8,8 +8,8 @@
 import { join, relative, resolve } from 'node:path';
 import { spawnModuleWorker } from '@edgefleet/shared';
 import { EvalResultSchema, type EvalResult, type CompressReport } from '@edgefleet/compress';
-import type { Store } from '../store/db.js';
-import type { VariantRow } from '../store/planner-tables.js';
+import type { Store } from '../store/sqlite/open.js';
+import type { VariantRow } from '../store/sqlite/planner.js';
 import type { Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
 import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';

@@ -1,5 +1,5 @@
-import { openStore } from '../store/db.js';
-import type { DeviceRecord } from '../store/devices.js';
+import { openStore } from '../store/sqlite/open.js';
+import type { DeviceRecord } from '../store/sqlite/devices.js';
 
 /**
  * Reads the device registry from a data directory without writing, so it works while a

@@ -1,7 +1,7 @@
 import { allDevicesFilter, decodeMessage, type Heartbeat, type Hello, type Status } from '@edgefleet/shared';
 import type { MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { DeviceRepository } from '../store/devices.js';
+import type { DeviceRepository } from '../store/sqlite/devices.js';
 import type { RejectionCounter } from './rejections.js';
 
 /** Topic filters the presence service needs [EF-PROTO 2]. */

@@ -13,7 +13,7 @@ import {
   type TelemetryAck,
   type TelemetryWindow,
 } from '@edgefleet/shared';
-import type { BatchItem } from '../store/telemetry-tables.js';
+import type { BatchItem } from '../store/sqlite/telemetry.js';
 
 interface DeviceItems {
   readonly windows: Set<number>;

@@ -8,7 +8,7 @@
  */
 import { decodeMessage, parseTopic, type RejectReason, type TelemetryAck, type Breach } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import type { BatchItem, BatchOutcome, TelemetryTables } from '../store/telemetry-tables.js';
+import type { BatchItem, BatchOutcome, TelemetryTables } from '../store/sqlite/telemetry.js';
 import { buildTelemetryAcks } from './acks.js';
 
 export interface TelemetryIngestOptions {

@@ -17,8 +17,8 @@ import {
 } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
-import type { BreachRow, DeviceTelemetryRow, GapRow, MinuteRollup, WindowRow } from '../store/telemetry-tables.js';
+import type { Store } from '../store/sqlite/open.js';
+import type { BreachRow, DeviceTelemetryRow, GapRow, MinuteRollup, WindowRow } from '../store/sqlite/telemetry.js';
 import {
   budgetsFromClass,
   classStatus,

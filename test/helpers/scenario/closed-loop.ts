@@ -17,7 +17,7 @@ import type { DeviceClassInput, GoldenSet } from '@edgefleet/shared';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
 import type { DeployService } from '@edgefleet/server/deploy/index';
 import { addModel, createClassService, type Planner } from '@edgefleet/server/plan/index';
-import type { Store } from '@edgefleet/server/store/db';
+import type { Store } from '@edgefleet/server/store/sqlite/open';
 import {
   listDecisions,
   parseControlPolicy,

@@ -7,8 +7,8 @@ import {
   idParamsSchema,
   type DeviceView,
 } from '@edgefleet/shared';
-import type { CredentialRow } from '../../store/auth.js';
-import type { DeviceRecord } from '../../store/devices.js';
+import type { CredentialRow } from '../../store/sqlite/auth.js';
+import type { DeviceRecord } from '../../store/sqlite/devices.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
 

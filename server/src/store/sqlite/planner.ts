@@ -3,7 +3,7 @@
  * cache and stored plans. JSON columns come back as `unknown`; server/src/plan validates them
  * with the shared zod schemas, so this module stays free of planner types.
  */
-import type { Db } from './db.js';
+import type { Db } from './open.js';
 
 /** A device_classes row; `profile` is null for a class only known from a device's hello. */
 export interface ClassRow {

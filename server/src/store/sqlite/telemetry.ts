@@ -4,7 +4,7 @@
  * server/src/telemetry turns them into series and budget status.
  */
 import { breachIdentity, type Breach, type TelemetryWindow } from '@edgefleet/shared';
-import type { Db } from './db.js';
+import type { Db } from './open.js';
 
 /** A stored window, as the query layer sees it. */
 export interface WindowRow {

@@ -1,5 +1,5 @@
 import type { Capabilities, Hello } from '@edgefleet/shared';
-import type { Db } from './db.js';
+import type { Db } from './open.js';
 
 export type DeviceState = 'online' | 'offline';
 /** Why a device has its state: its own `connect`/`clean` status, `lost` (last will), `stale` (no traffic). */

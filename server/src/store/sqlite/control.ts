@@ -3,7 +3,7 @@
  * JSON columns come back as `unknown`; server/src/control gives them their types, so this
  * module stays free of control-loop types.
  */
-import type { Db } from './db.js';
+import type { Db } from './open.js';
 
 export interface DecisionRow {
   readonly id: string;

@@ -4,11 +4,11 @@ import Database from 'better-sqlite3';
 import { EdgefleetError, asError } from '@edgefleet/shared';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { createDeviceRepository, type DeviceRepository } from './devices.js';
-import { createTelemetryTables, type TelemetryTables } from './telemetry-tables.js';
+import { createTelemetryTables, type TelemetryTables } from './telemetry.js';
 import { createAuthRepository, type AuthRepository } from './auth.js';
-import { createPlannerTables, type PlannerTables } from './planner-tables.js';
-import { createRolloutTables, type RolloutTables } from './rollout-tables.js';
-import { createControlTables, type ControlTables } from './control-tables.js';
+import { createPlannerTables, type PlannerTables } from './planner.js';
+import { createRolloutTables, type RolloutTables } from './rollouts.js';
+import { createControlTables, type ControlTables } from './control.js';
 
 /** File name of the SQLite store inside the data directory. */
 export const STORE_FILE = 'edgefleet.db';

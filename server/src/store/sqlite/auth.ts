@@ -1,6 +1,6 @@
 import type { TokenScope } from '@edgefleet/shared';
 import type Database from 'better-sqlite3';
-import type { Db } from './db.js';
+import type { Db } from './open.js';
 
 /** An admin token row; `hash` is sha256 hex of the whole token. */
 export interface AdminTokenRow {

@@ -3,8 +3,8 @@
  * device of a rollout, and the deploy-report dedupe table. Types come from the deployer's
  * model (type-only import); JSON columns are written and read here.
  */
-import type { DeviceFailure, PreviousVariant, RolloutDevice, RolloutRecord } from '../deploy/rollout-model.js';
-import type { Db } from './db.js';
+import type { DeviceFailure, PreviousVariant, RolloutDevice, RolloutRecord } from '../../deploy/rollout-model.js';
+import type { Db } from './open.js';
 
 /** Stored layout of an artifact: sha256 of the file and of each chunk. */
 export interface ArtifactRow {
