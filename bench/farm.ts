@@ -76,7 +76,7 @@ async function once(devices: number): Promise<Record<string, number>> {
     windowsPerS: Number(((stats.windows - before) / (elapsed / 1000)).toFixed(1)),
     cpuPctOfOneCore: Math.round(((cpu.user + cpu.system) / 1000 / elapsed) * 100),
     rssMB: Math.round(process.memoryUsage().rss / 1e6),
-    gaps: server.telemetry().gaps().length,
+    gaps: (await server.telemetry().gaps()).length,
     // Windows closed in the last instant are still on their way: a handful is normal, a backlog is not.
     inFlightAtEnd: farm.devices.reduce((n, d) => n + (d.telemetry?.telemetry.stats().pending ?? 0), 0),
   };

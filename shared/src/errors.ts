@@ -6,8 +6,20 @@
 export const ERROR_CATALOGUE = {
   EF_ERR_CONFIG_INVALID: { status: 400, summary: 'configuration failed validation' },
   EF_ERR_CONFIG_FILE: { status: 400, summary: 'configuration file could not be read or parsed' },
+  EF_ERR_CLI_USAGE: {
+    status: 400,
+    summary: 'a command-line flag or argument is missing, malformed or conflicts with another (see --help)',
+  },
   EF_ERR_STORE_OPEN: { status: 500, summary: 'the SQLite store could not be opened' },
   EF_ERR_STORE_MIGRATION: { status: 500, summary: 'a store schema migration failed' },
+  EF_ERR_STORE_DECODE: {
+    status: 500,
+    summary: 'a stored row does not match its schema (written by another version, or edited by hand)',
+  },
+  EF_ERR_STORE_BUSY: {
+    status: 409,
+    summary: 'the data directory is in use by another edgefleet process (a server, or a command running the services)',
+  },
   EF_ERR_BROKER_LISTEN: { status: 500, summary: 'the embedded MQTT broker could not listen' },
   EF_ERR_BROKER_CONNECT: { status: 502, summary: 'could not connect to the MQTT broker' },
   EF_ERR_DEVICE_NOT_FOUND: { status: 404, summary: 'no such device' },

@@ -18,6 +18,7 @@ export * from './chunks.js';
 export * from './clock.js';
 export * from './random.js';
 export * from './objects.js';
+export * from './config-issues.js';
 export * from './budgets.js';
 export * from './api/index.js';
 export * from './plans.js';

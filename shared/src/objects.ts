@@ -19,3 +19,12 @@ export function stripUndefined<T extends object>(o: T): StripUndefined<T> {
   for (const [key, value] of Object.entries(o)) if (value !== undefined) out[key] = value;
   return out as StripUndefined<T>;
 }
+
+/** `T` read-only all the way down (arrays become readonly arrays), for data built once and never edited. */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends readonly (infer U)[]
+    ? readonly DeepReadonly<U>[]
+    : T extends object
+      ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+      : T;

@@ -23,6 +23,6 @@ export {
   type SimulatedModel,
 } from './sim-telemetry.js';
 export * from './faults/index.js';
-export { createVirtualClock, type VirtualClock } from './virtual-clock.js';
+export { createVirtualClock, createVirtualClocks, type VirtualClock } from './virtual-clock.js';
 export { deviceFaults, skewedClock, type DeviceFaults } from './faults/device-faults.js';
 export { attachFarmDeploy, type FarmDeployOptions, type VariantLookup } from './farm-deploy.js';

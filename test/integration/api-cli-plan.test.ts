@@ -45,13 +45,13 @@ async function startServer(t: Test): Promise<{
   const server = makeAuthServer(dir);
   t.teardown(() => server.stop());
   const { apiUrl } = await server.start();
-  const flags = (scope: 'admin' | 'read'): string[] => [
+  const flags = async (scope: 'admin' | 'read'): Promise<string[]> => [
     '--api',
     apiUrl!,
     '--token',
-    server.auth().createAdminToken(`cli-${scope}`, scope).token,
+    (await server.auth().createAdminToken(`cli-${scope}`, scope)).token,
   ];
-  return { server, dir, apiUrl: apiUrl!, admin: flags('admin'), reader: flags('read') };
+  return { server, dir, apiUrl: apiUrl!, admin: await flags('admin'), reader: await flags('read') };
 }
 
 t.test('class, model and plan over the API', async (t) => {
@@ -162,7 +162,7 @@ function readSse(apiUrl: string, token: string, types: string, lastId: number, u
 t.test('a rollout publishes rollout events on the bus and the SSE stream', async (t) => {
   const { server, dir, apiUrl, admin } = await startServer(t);
   const first = server.events.publish({ type: 'device.online', deviceId: 'marker' }).seq;
-  for (const id of ['pi-1', 'pi-2']) server.store().devices.upsertHello(hello(id, 'rpi4'), Date.now());
+  for (const id of ['pi-1', 'pi-2']) await server.repos().devices.upsertHello(hello(id, 'rpi4'), Date.now());
   const { sha256 } = await server.deploy().artifacts.put(buildClassifier(5));
   const golden = join(dir, 'golden.json');
   writeFileSync(golden, JSON.stringify(goldenFor(5)));

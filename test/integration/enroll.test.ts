@@ -10,6 +10,7 @@ import { createAgentLink } from '@edgefleet/agent/link/agent-link';
 import { agentConfigSchema, enrollDevice, IDENTITY_FILE, readIdentity, resolveAgentIdentity } from '@edgefleet/agent';
 import { captureLogs, connect, makeAuthServer, subscribeGranted } from '../helpers/auth.js';
 import { capabilitiesFor, waitFor } from './presence-suite.js';
+import { clockAt } from '../helpers/held-clock.js';
 
 t.test('an agent enrolls with a token, stores its identity and connects as itself', async (t) => {
   const serverLogs = captureLogs('debug');
@@ -17,7 +18,7 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
   const server = makeAuthServer(t.testdir(), { 'log.level': 'debug' }, { logger: serverLogs.logger });
   t.teardown(() => server.stop());
   const address = await server.start();
-  const admin = server.auth().createAdminToken('enroll-test', 'admin');
+  const admin = await server.auth().createAdminToken('enroll-test', 'admin');
   const created = await server.api()!.app.inject({
     method: 'POST',
     url: '/v1/enroll-tokens',
@@ -65,7 +66,7 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
   t.teardown(() => link.stop({ clean: false }));
   await link.start();
   await waitFor(
-    () => server.store().devices.get('kitchen-pi')?.state === 'online',
+    async () => (await server.repos().devices.get('kitchen-pi'))?.state === 'online',
     10_000,
     'the enrolled device online',
   );
@@ -73,7 +74,7 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
 
   const again = await resolveAgentIdentity(config, agentLogs.logger);
   t.equal(again.deviceId, 'kitchen-pi', 'a restart uses the stored identity');
-  t.equal(server.auth().listEnrollTokens()[0]?.uses, 1, 'and does not spend another use');
+  t.equal((await server.auth().listEnrollTokens())[0]?.uses, 1, 'and does not spend another use');
 
   const second = await enrollDevice({
     brokerUrl: address.brokerUrl,
@@ -105,28 +106,32 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
 
 t.test('expired, revoked and forged tokens are refused', async (t) => {
   let clock = 1_000_000;
-  const server = makeAuthServer(t.testdir(), {}, { now: () => clock });
+  const server = makeAuthServer(t.testdir(), {}, { clock: clockAt(() => clock) });
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
   const logger = captureLogs().logger;
-  const expiring = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 60 });
+  const expiring = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 60 });
   clock += 61_000;
   await t.rejects(
     enrollDevice({ brokerUrl, token: expiring.token, agentVersion: 't', logger, timeoutMs: 5000 }),
     { code: 'EF_ERR_ENROLL_INVALID' },
     'expired: CONNACK refusal',
   );
-  t.same(server.auth().checkEnrollToken(expiring.token), { ok: false, reason: 'expired' }, 'the service says why');
+  t.same(
+    await server.auth().checkEnrollToken(expiring.token),
+    { ok: false, reason: 'expired' },
+    'the service says why',
+  );
 
-  const revoked = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 3600 });
-  server.auth().revokeEnrollToken(revoked.id);
+  const revoked = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 3600 });
+  await server.auth().revokeEnrollToken(revoked.id);
   await t.rejects(
     enrollDevice({ brokerUrl, token: revoked.token, agentVersion: 't', logger, timeoutMs: 5000 }),
     { code: 'EF_ERR_ENROLL_INVALID' },
     'revoked: refused',
   );
 
-  const good = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
+  const good = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
   const forged = `${good.token.slice(0, 17)}${'A'.repeat(43)}`;
   await t.rejects(
     enrollDevice({ brokerUrl, token: forged, agentVersion: 't', logger, timeoutMs: 5000 }),

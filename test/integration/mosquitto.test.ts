@@ -9,12 +9,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createAuthService, openStore } from '@edgefleet/server';
-import { writeMosquittoFiles } from '@edgefleet/server/auth/broker-config';
+import { createAuthService, openSqliteStore } from '@edgefleet/server';
+import type { MosquittoFiles } from '@edgefleet/server/auth/broker-config';
 import { enrollDevice } from '@edgefleet/agent';
 import { deviceTopic, encodeMessage } from '@edgefleet/shared';
 import { captureLogs, connect, makeAuthServer, sleep, subscribeGranted } from '../helpers/auth.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
+import { runCli } from '../helpers/run-cli.js';
 import { waitFor } from './presence-suite.js';
 
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find(
@@ -40,16 +41,23 @@ if (!MOSQUITTO) {
 } else {
   t.test("generated mosquitto config enforces the embedded broker's permissions", async (t) => {
     const dataDir = t.testdir();
-    const store = openStore({ dataDir });
-    const auth = createAuthService({ repo: store.auth, now: Date.now });
-    const a = auth.provisionDevice('dev-a', 'rpi4');
-    const b = auth.provisionDevice('dev-b', 'rpi4');
-    const token = auth.createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
-    store.close();
+    const store = openSqliteStore({ dataDir });
+    const auth = createAuthService({ repo: store.repos.auth, now: Date.now });
+    const a = await auth.provisionDevice('dev-a', 'rpi4');
+    const b = await auth.provisionDevice('dev-b', 'rpi4');
+    const token = await auth.createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
+    await store.close();
 
     const port = await freePort();
     const outDir = join(dataDir, 'mosquitto');
-    const files = writeMosquittoFiles({ dataDir, outDir, port, bindAddress: '127.0.0.1' });
+    // What a user runs: the CLI asks the data directory's services (its server, or its own) for the password file.
+    const writeFiles = async (): Promise<MosquittoFiles> => {
+      const flags = ['--data-dir', dataDir, '--out', outDir, '--port', String(port), '--bind', '127.0.0.1'];
+      const written = await runCli(['broker-config', 'mosquitto', ...flags, '--json']);
+      t.equal(written.code, 0, written.err);
+      return JSON.parse(written.out) as MosquittoFiles;
+    };
+    const files = await writeFiles();
     t.equal(files.devices, 2);
     t.equal(files.enrollTokens, 1);
     t.match(
@@ -93,7 +101,7 @@ if (!MOSQUITTO) {
     await privileged.publishAsync(deviceTopic('dev-b', 'desired'), Buffer.from('for-b'), { qos: 1, retain: true });
     await privileged.endAsync();
 
-    const server = makeAuthServer(dataDir, { brokerUrl: url, apiPort: -1 });
+    const server = makeAuthServer(dataDir, { brokerUrl: url, apiPort: 0 });
     t.teardown(() => server.stop());
     const address = await server.start();
     t.equal(address.brokerMode, 'external', 'the server connected with its generated credential');
@@ -144,9 +152,9 @@ if (!MOSQUITTO) {
         );
       await devA.publishAsync(deviceTopic('dev-b', 'hello'), hello('dev-b'), { qos: 1 });
       await devA.publishAsync(deviceTopic('dev-a', 'hello'), hello('dev-a'), { qos: 1 });
-      await waitFor(() => server.store().devices.get('dev-a') !== null, 5000, "A's own hello registered");
+      await waitFor(async () => (await server.repos().devices.get('dev-a')) !== null, 5000, "A's own hello registered");
       await sleep(200);
-      t.equal(server.store().devices.get('dev-b'), null, "B was never registered by A's forged hello");
+      t.equal(await server.repos().devices.get('dev-b'), null, "B was never registered by A's forged hello");
     });
 
     await t.test(
@@ -192,7 +200,7 @@ if (!MOSQUITTO) {
         { code: 5 },
         'the new device is unknown to mosquitto until the files are regenerated',
       );
-      writeMosquittoFiles({ dataDir, outDir, port, bindAddress: '127.0.0.1' });
+      await writeFiles();
       broker.kill('SIGHUP');
       await sleep(500);
       const fresh = await connect(url, { clientId: 'pi-new', username: 'pi-new', password: enrolled.secret });

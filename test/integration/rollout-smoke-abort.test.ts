@@ -11,7 +11,7 @@
  * succeeds; wave 1 (dev-01, dev-02) fails its smoke test honestly on the device; 2/3 failed
  * crosses the criterion; the rollout aborts, the canary rolls back to A, wave 2 is
  * cancelled and never sees B's manifest, nor does the device of the other class.
- * Ticks are driven by the test (tickIntervalMs 0) so each evaluation is explicit.
+ * Evaluations are driven by the test (the server's clock holds its timers) so each one is explicit.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import type { RolloutStatus } from '@edgefleet/server/deploy/index';
 import { parseTrustedKey, sha256Hex, type AnyMessage } from '@edgefleet/shared';
 import { linkOptions } from '../helpers/agent-fixtures.js';
 import { buildClassifier, goldenFor, INPUTS, predict, seededFloats } from '../fixtures/deploy-models.js';
+import { createHeldClock } from '../helpers/held-clock.js';
 
 t.setTimeout(120_000);
 const silent = pino({ level: 'silent' });
@@ -42,7 +43,7 @@ const config = loadServerConfig({
     apiPort: -1,
   },
 });
-const server = createServer(config, { logger: silent, deploy: { tickIntervalMs: 0 } });
+const server = createServer(config, { logger: silent, clock: createHeldClock() });
 const address = await server.start();
 const trusted = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
 const devices = new Map<string, Device>();
@@ -87,10 +88,10 @@ async function until(what: string, pred: () => boolean | Promise<boolean>, timeo
 async function drive(id: string): Promise<RolloutStatus> {
   await until(`rollout ${id} to finish`, async () => {
     await server.deploy().rollouts.tick();
-    const s = server.deploy().rollouts.status(id).rollout.state;
+    const s = (await server.deploy().rollouts.status(id)).rollout.state;
     return s === 'completed' || s === 'aborted';
   });
-  return server.deploy().rollouts.status(id);
+  return await server.deploy().rollouts.status(id);
 }
 
 const probe = seededFloats(INPUTS, 5);
@@ -109,12 +110,7 @@ async function ask(id: string): Promise<{ sha256: string; top1: number }> {
 
 await until(
   'every device registered',
-  () =>
-    server
-      .store()
-      .devices.list()
-      .filter((d) => d.state === 'online').length ===
-    ids.length + 1,
+  async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length === ids.length + 1,
 );
 
 t.test('a later wave failing its smoke test aborts the rollout and the canary rolls back', async (t) => {
@@ -189,12 +185,7 @@ t.test('a later wave failing its smoke test aborts the rollout and the canary ro
   t.equal(canary.sha256, shaA, "the canary's local API serves A again");
   t.equal(canary.top1, predict(11, probe)[0], "and answers A's class for the probe");
   t.equal(devices.get('dev-00')?.status().serving?.sha256, shaA, 'its runtime reports A as current');
-  const table = new Map(
-    server
-      .store()
-      .devices.list()
-      .map((d) => [d.id, d.currentModel]),
-  );
+  const table = new Map((await server.repos().devices.list()).map((d) => [d.id, d.currentModel]));
   t.ok(
     ids.every((id) => table.get(id) === shaA),
     'the devices table says every rpi4 device runs A',

@@ -33,6 +33,7 @@ const member = (
   predictedP95Ms: p95,
   predictedPowerW: 2,
   predictedEnergyMj: p95 * 2,
+  peakMemoryBytes: null,
   onFront: true,
 });
 // fp32 slowest and most accurate; int8 variants faster and a bit less accurate.
@@ -45,6 +46,7 @@ const PLAN: PlanView = {
   modelSha: sha('f'),
   recipes: ['baseline', 'fp16', 'int8-static', 'int8-weights'],
   corrected: false,
+  baselinePct: 97.6,
   members: [FP32, FP16, INT8S, INT8W],
 };
 
@@ -85,6 +87,7 @@ const snap = (
   deviceClass: 'edge',
   at: 100_000,
   budgets: { maxP95LatencyMs: 10, minAccuracyPct: 95 },
+  limits: { memoryBytes: 1e9, storageBytes: 1e9 },
   plan: PLAN,
   rolloutActive: false,
   devices,

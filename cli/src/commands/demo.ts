@@ -146,7 +146,11 @@ export function demoCommand(): Command {
       // Auth is on: provision each simulated device's credential so it connects as itself, as an enrolled device would.
       const secrets = new Map(
         config.auth.enabled
-          ? farmDeviceIds(flags.devices).map((id) => [id, server.auth().provisionDevice(id, null).secret])
+          ? await Promise.all(
+              farmDeviceIds(flags.devices).map(
+                async (id) => [id, (await server.auth().provisionDevice(id, null)).secret] as const,
+              ),
+            )
           : [],
       );
       const brokerUrlFor = (deviceId: string) => {
@@ -177,11 +181,8 @@ export function demoCommand(): Command {
       const ids = new Set(farm.devices.map((d) => d.deviceId));
       let last = '';
       let lastPrintedAt = 0;
-      const progress = setInterval(() => {
-        const mine = server
-          .store()
-          .devices.list()
-          .filter((d) => ids.has(d.id));
+      const progress = setInterval(async () => {
+        const mine = (await server.repos().devices.list()).filter((d) => ids.has(d.id));
         const summary = summarizePresence(mine, farmClasses);
         const online = summary.reduce((n, c) => n + c.online, 0);
         const line = `online: ${summary.map((c) => `${c.deviceClass} ${c.online}/${c.total}`).join('  ')}  (${online}/${ids.size})`;

@@ -82,14 +82,19 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
   async function authenticate(route: AnyRoute, request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization;
     const bearer = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : null;
-    const check = bearer && options.enforceAuth ? deps.auth.verifyAdminToken(bearer) : null;
+    // Checked even with auth off: the server's local token still marks a caller on this host.
+    const check = bearer ? await deps.auth.verifyAdminToken(bearer) : null;
     // Rate-limit per token when it is valid, per address otherwise, so a bad-token flood is limited too.
     const waitMs = limiter.take(check?.ok ? `token:${check.tokenId}` : `ip:${request.ip}`);
     if (waitMs > 0)
       throw new EdgefleetError('EF_ERR_API_RATE_LIMITED', `too many requests; retry in ${Math.ceil(waitMs / 1000)} s`, {
         retryAfterS: Math.ceil(waitMs / 1000),
       });
-    if (route.scope === 'public' || !options.enforceAuth) return void auths.set(request, { kind: 'open' });
+    if (route.scope === 'public' || !options.enforceAuth)
+      return void auths.set(
+        request,
+        check?.ok ? { kind: 'token', tokenId: check.tokenId, scope: check.scope } : { kind: 'open' },
+      );
     if (!bearer)
       throw new EdgefleetError(
         'EF_ERR_AUTH_MISSING',

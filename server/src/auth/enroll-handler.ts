@@ -62,7 +62,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
     reply(enrollId, { type: 'enroll-reply', v: PROTOCOL_VERSION, enrollId, ok: false, reason, message, sentAt: now() });
   }
 
-  function handle(enrollId: string, payload: Buffer): void {
+  async function handle(enrollId: string, payload: Buffer): Promise<void> {
     if (payload.byteLength > MAX_ENROLL_PAYLOAD_BYTES) {
       options.rejections.record({
         reason: 'oversize',
@@ -106,7 +106,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
       refuse(enrollId, 'invalid-token', 'the token does not belong to this enrollment topic');
       return;
     }
-    const result = auth.enroll(request.token, request.requestedDeviceId);
+    const result = await auth.enroll(request.token, request.requestedDeviceId);
     if (!('deviceId' in result)) {
       refuse(
         enrollId,
@@ -136,12 +136,10 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
     handleMessage(topic, payload) {
       const parsedTopic = parseEnrollTopic(topic);
       if (parsedTopic?.channel !== 'enroll-request') return;
-      try {
-        handle(parsedTopic.enrollId, payload);
-      } catch (err: unknown) {
+      handle(parsedTopic.enrollId, payload).catch((err: unknown) => {
         log.error({ enrollId: parsedTopic.enrollId, err: asError(err).message }, 'enrollment failed');
         refuse(parsedTopic.enrollId, 'internal', 'the server could not complete enrollment; try again');
-      }
+      });
     },
     counts: () => ({ ...counts }),
   };

@@ -10,14 +10,14 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeArtifact, EdgefleetError, MAX_CHUNK_BYTES, sha256Hex, type ArtifactLayout } from '@edgefleet/shared';
-import type { RolloutTables } from '../store/sqlite/rollouts.js';
+import type { ArtifactRepository } from '../store/artifacts.js';
 
 /** Folder under the data directory holding artifacts. */
 export const ARTIFACTS_DIR = 'artifacts';
 
 export interface ArtifactStoreOptions {
   readonly dataDir: string;
-  readonly tables: RolloutTables;
+  readonly artifacts: ArtifactRepository;
   readonly now: () => number;
   /** Chunk size of new layouts, bytes. Default 131072 (128 KiB, the protocol's maximum). */
   readonly chunkSize?: number;
@@ -94,8 +94,8 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     }
   }
 
-  function record(layout: ArtifactLayout): ArtifactLayout {
-    options.tables.putArtifact({
+  async function record(layout: ArtifactLayout): Promise<ArtifactLayout> {
+    await options.artifacts.put({
       sha256: layout.sha256,
       size: layout.size,
       chunkSize: layout.chunkSize,
@@ -110,7 +110,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     pathOf,
     async put(bytes) {
       const sha = sha256Hex(bytes);
-      const known = options.tables.getArtifact(sha);
+      const known = await options.artifacts.get(sha);
       const final = pathOf(sha);
       if (!known || !(await this.has(sha))) {
         const tmp = join(dir, `.${sha}.${randomBytes(4).toString('hex')}.tmp`);
@@ -129,7 +129,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
       return known ? this.layout(sha) : record(describeArtifact(bytes, chunkSize));
     },
     async layout(sha) {
-      const row = options.tables.getArtifact(sha);
+      const row = await options.artifacts.get(sha);
       if (row)
         return {
           sha256: row.sha256,

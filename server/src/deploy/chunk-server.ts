@@ -27,14 +27,14 @@ import {
 } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { RolloutTables } from '../store/sqlite/rollouts.js';
+import type { RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import { createDownloadSlots, type DownloadSlots, type DownloadSlotsOptions } from './download-slots.js';
 
 export interface ChunkServerOptions {
   readonly publish: BrokerClient['publish'];
   readonly artifacts: ServerArtifactStore;
-  readonly tables: Pick<RolloutTables, 'deploymentTarget'>;
+  readonly rollouts: Pick<RolloutRepository, 'deploymentTarget'>;
   readonly logger: Logger;
   readonly now: () => number;
   readonly slots?: DownloadSlotsOptions;
@@ -133,7 +133,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
 
   async function handleRequest(req: ChunkRequest): Promise<void> {
     requests += 1;
-    const target = options.tables.deploymentTarget(req.deploymentId);
+    const target = await options.rollouts.deploymentTarget(req.deploymentId);
     if (!target || target.deviceId !== req.deviceId)
       return nack(req, 'unknown-deployment', `deployment ${req.deploymentId} is not assigned to ${req.deviceId}`);
     if (target.sha256 !== req.sha256)

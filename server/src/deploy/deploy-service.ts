@@ -1,12 +1,15 @@
 /**
- * The deployer, assembled: signing keyring, artifact store, chunk server, rollout service,
- * deploy-report ingestion and the evaluation timer, behind one start/stop for server.ts.
+ * The deployer, assembled: signing keyring, chunk server, rollout actor and service,
+ * deploy-report ingestion and the scheduled rollout evaluation, behind one start/stop for
+ * server.ts.
  */
 import { allDevicesFilter, decodeMessage, parseTopic, stripUndefined, type RejectReason } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/sqlite/open.js';
-import { createArtifactStore, type ServerArtifactStore } from './artifact-store.js';
+import type { Scheduler } from '../schedule/scheduler.js';
+import type { DeviceRepository } from '../store/devices.js';
+import type { RolloutRepository } from '../store/rollouts.js';
+import type { ServerArtifactStore } from './artifact-store.js';
 import { createChunkServer, type ChunkServer } from './chunk-server.js';
 import type { DownloadSlotsOptions } from './download-slots.js';
 import { startHttpArtifactServer, type HttpArtifactServer } from './http-artifacts.js';
@@ -18,14 +21,17 @@ import { loadSigningKeyring, type SigningKeyring } from './signing-keys.js';
 export const DEPLOY_FILTERS: readonly string[] = [allDevicesFilter('chunk-req'), allDevicesFilter('events')];
 
 export interface DeployServiceOptions {
-  readonly store: Store;
+  readonly rollouts: RolloutRepository;
+  readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
+  readonly artifacts: ServerArtifactStore;
   readonly client: BrokerClient;
+  readonly scheduler: Scheduler;
   readonly dataDir: string;
   readonly logger: Logger;
   readonly now: () => number;
   readonly random?: () => number;
-  /** How often active rollouts are evaluated, in ms; 0 disables the timer (tests call `tick`). Default 1000. */
-  readonly tickIntervalMs?: number;
+  /** How often active rollouts are evaluated (the `rollout-evaluation` task), ms. Default 1000. */
+  readonly evaluateEveryMs?: number;
   /** Concurrent downloads (default 64 devices) and queueing. */
   readonly slots?: DownloadSlotsOptions;
   /** Serve artifacts over HTTP too (manifests then carry a `url`). Default: off. */
@@ -42,22 +48,21 @@ export interface DeployService {
   readonly rollouts: RolloutService;
   /** Base URL of the HTTP artifact route, or null. */
   httpBaseUrl(): string | null;
-  /** Subscribes, re-publishes in-flight manifests, starts the timer. */
+  /** Subscribes, re-publishes in-flight manifests, schedules the evaluation. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export function createDeployService(options: DeployServiceOptions): DeployService {
   const log = options.logger;
-  const tables = options.store.rollouts;
+  const { artifacts } = options;
   const keyring = loadSigningKeyring(options.dataDir);
-  const artifacts = createArtifactStore({ dataDir: options.dataDir, tables, now: options.now });
   const publish = options.client.publish.bind(options.client);
   let http: HttpArtifactServer | null = null;
   const chunks = createChunkServer({
     publish,
     artifacts,
-    tables,
+    rollouts: options.rollouts,
     logger: log.child({ component: 'chunk-server' }),
     now: options.now,
     ...stripUndefined({ slots: options.slots, maxPayloadBytes: options.maxPayloadBytes, onReject: options.onReject }),
@@ -66,13 +71,14 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     publish,
     signer: () => keyring.active,
     artifacts,
-    tables,
+    rollouts: options.rollouts,
     logger: log,
     now: options.now,
     artifactBaseUrl: () => http?.baseUrl ?? null,
   });
   const rollouts = createRolloutService({
-    store: options.store,
+    rollouts: options.rollouts,
+    devices: options.devices,
     artifacts,
     actor,
     logger: log.child({ component: 'rollouts' }),
@@ -80,7 +86,6 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     random: options.random ?? Math.random,
     ...stripUndefined({ onEvent: options.onEvent }),
   });
-  let timer: NodeJS.Timeout | null = null;
   let unsubscribe: (() => void) | null = null;
   let reportRejects = 0;
 
@@ -104,11 +109,9 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     if (decoded.message.type !== 'deploy-report') return;
     const report = decoded.message;
     if (report.state !== 'downloading') chunks.release(report.deviceId);
-    try {
-      rollouts.handleReport(report);
-    } catch (err: unknown) {
+    rollouts.handleReport(report).catch((err: unknown) => {
       log.error({ err, deploymentId: report.deploymentId }, 'deploy report not ingested');
-    }
+    });
   }
 
   return {
@@ -130,17 +133,13 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
         'manifest signing key ready; agents must trust these public keys',
       );
       await rollouts.resume();
-      const every = options.tickIntervalMs ?? 1000;
-      if (every > 0) {
-        timer = setInterval(() => {
-          rollouts.tick().catch((err: unknown) => log.error({ err }, 'rollout evaluation failed'));
-        }, every);
-        timer.unref();
-      }
+      options.scheduler.add({
+        name: 'rollout-evaluation',
+        schedule: { everyMs: options.evaluateEveryMs ?? 1000 },
+        run: () => rollouts.tick(),
+      });
     },
     async stop() {
-      if (timer) clearInterval(timer);
-      timer = null;
       unsubscribe?.();
       await http?.close();
       http = null;

@@ -74,18 +74,17 @@ export type RolloutPolicy = z.infer<typeof rolloutPolicySchema>;
 export type RolloutPolicyInput = z.input<typeof rolloutPolicySchema>;
 
 /** What a device ran before the rollout: the target of its rollback. */
-export interface PreviousVariant {
-  readonly variantId: string;
-  readonly sha256: string;
+export const previousVariantSchema = z.object({
+  variantId: z.string(),
+  sha256: z.string(),
   /** Rollout that installed it (its golden set is reused for the rollback), or null when unknown. */
-  readonly rolloutId: string | null;
-}
+  rolloutId: z.string().nullable(),
+});
+export type PreviousVariant = Readonly<z.infer<typeof previousVariantSchema>>;
 
-export interface DeviceFailure {
-  readonly step: string;
-  readonly reason: string;
-  readonly detail: string;
-}
+/** Why a device's deployment (or rollback) failed: the agent's step and reason, or the server's timeout. */
+export const deviceFailureSchema = z.object({ step: z.string(), reason: z.string(), detail: z.string() });
+export type DeviceFailure = Readonly<z.infer<typeof deviceFailureSchema>>;
 
 export interface RolloutRecord {
   readonly id: string;

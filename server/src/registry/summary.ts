@@ -1,4 +1,4 @@
-import type { DeviceRecord } from '../store/sqlite/devices.js';
+import type { DeviceRecord } from '../store/devices.js';
 
 /** Online and total devices of one class. */
 export interface ClassPresence {

@@ -5,7 +5,7 @@
  * [EF-PROTO 8.4]); a class reports, per budget, the fraction of its active devices breaching.
  */
 import { WATCHED_BUDGETS, type Budgets, type WatchedBudget } from '@edgefleet/shared';
-import type { WindowRow } from '../store/sqlite/telemetry.js';
+import type { WindowRow } from '../store/telemetry.js';
 
 /** Limits in the units of telemetry (ms, W, mJ, ratio 0..1); absent ones are not checked. */
 export type TelemetryBudgets = Partial<Record<WatchedBudget, number>>;

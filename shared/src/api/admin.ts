@@ -85,3 +85,19 @@ export const enrollTokenViewSchema = z.object({
 export type EnrollTokenView = z.infer<typeof enrollTokenViewSchema>;
 export const enrollTokenCreatedSchema = enrollTokenViewSchema.extend({ token: z.string() });
 export const enrollTokenListSchema = z.object({ enrollTokens: z.array(enrollTokenViewSchema) });
+
+/**
+ * `GET /v1/broker/mosquitto-passwd`: the password file an external mosquitto needs (`$7$`
+ * PBKDF2-SHA512 hashes of the server, every active device and every live enrollment token).
+ */
+export const mosquittoPasswdSchema = z.object({
+  /** The file's text, one `user:$7$…` line each. */
+  passwd: z.string(),
+  devices: z.number().int().nonnegative(),
+  enrollTokens: z.number().int().nonnegative(),
+  /** Devices enrolled before mosquitto hashes were kept: enroll these again. */
+  skipped: z.array(z.string()),
+  /** The server's payload limit; mosquitto's packet limit is derived from it. */
+  maxPayloadBytes: z.number().int().positive(),
+});
+export type MosquittoPasswd = z.infer<typeof mosquittoPasswdSchema>;

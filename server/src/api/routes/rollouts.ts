@@ -15,9 +15,10 @@ import { jsonRoute, type AnyRoute } from '../route.js';
 
 /** Staged rollouts: start, list, status (per-wave counts, per-device states), abort; thin over server/src/deploy. */
 export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
-  deps.metrics.register(() => {
+  const { rollouts } = deps;
+  deps.metrics.register(async () => {
     const counts = new Map<string, number>(ROLLOUT_STATES.map((s) => [s, 0]));
-    for (const r of deps.deploy().rollouts.list()) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
+    for (const r of await rollouts.list()) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
     return [
       {
         name: 'edgefleet_rollouts',
@@ -53,8 +54,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
             { issues },
           );
         }
-        const deploy = deps.deploy();
-        const found = deploy.artifacts.find(body.variant);
+        const found = deps.artifacts.find(body.variant);
         if (found.length !== 1) {
           throw new EdgefleetError(
             'EF_ERR_ROLLOUT_INVALID',
@@ -62,7 +62,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
             { variant: body.variant, matches: found.length },
           );
         }
-        const status = await deploy.rollouts.start({
+        const status = await rollouts.start({
           deviceClass: body.deviceClass,
           artifact: { sha256: found[0] as string },
           golden: body.golden,
@@ -84,8 +84,8 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       summary: 'Rollouts, optionally of one class or only active ones (in progress or rolling back).',
       query: rolloutListQuerySchema,
       response: rolloutListSchema,
-      handler: ({ query }) => ({
-        rollouts: deps.deploy().rollouts.list({
+      handler: async ({ query }) => ({
+        rollouts: await rollouts.list({
           ...(query.class ? { deviceClass: query.class } : {}),
           ...(query.active ? { active: query.active === 'true' } : {}),
         }),
@@ -100,19 +100,21 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_NOT_FOUND'],
-      handler: ({ params }) => deps.deploy().rollouts.status(params.id),
+      handler: ({ params }) => rollouts.status(params.id),
     }),
     jsonRoute({
       method: 'POST',
       url: '/v1/rollouts/:id/abort',
       tag: 'rollouts',
       scope: 'admin',
-      summary: 'Abort a rollout in progress: no further waves; devices already updated roll back.',
+      summary:
+        'Abort a rollout in progress: no further waves; devices already updated roll back (at once, or when the ' +
+        'server next runs if the abort was recorded without one).',
       params: idParamsSchema,
       body: rolloutAbortSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_NOT_FOUND', 'EF_ERR_ROLLOUT_CONFLICT'],
-      handler: ({ params, body }) => deps.deploy().rollouts.abort(params.id, body.reason),
+      handler: ({ params, body }) => rollouts.abort(params.id, body.reason),
     }),
   ];
 }

@@ -22,7 +22,7 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       summary: 'List admin tokens (ids, names, scopes, last use; never the tokens).',
       response: tokenListSchema,
-      handler: () => ({ tokens: deps.auth.listAdminTokens() }),
+      handler: async () => ({ tokens: await deps.auth.listAdminTokens() }),
     }),
     jsonRoute({
       method: 'POST',
@@ -53,7 +53,7 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'read',
       summary: 'List enrollment tokens with their class, uses and expiry.',
       response: enrollTokenListSchema,
-      handler: () => ({ enrollTokens: deps.auth.listEnrollTokens() }),
+      handler: async () => ({ enrollTokens: await deps.auth.listEnrollTokens() }),
     }),
     jsonRoute({
       method: 'POST',

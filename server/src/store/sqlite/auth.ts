@@ -1,73 +1,13 @@
-import type { TokenScope } from '@edgefleet/shared';
-import type Database from 'better-sqlite3';
+/** Tokens and device credentials on SQLite (migration 20). */
+import { tokenScopeSchema } from '@edgefleet/shared';
+import type { AdminTokenRow, AuthRepository, CredentialRow, EnrollTokenRow } from '../auth.js';
+import { decodeValue } from '../decode.js';
 import type { Db } from './open.js';
-
-/** An admin token row; `hash` is sha256 hex of the whole token. */
-export interface AdminTokenRow {
-  readonly id: string;
-  readonly name: string;
-  readonly scope: TokenScope;
-  readonly hash: string;
-  readonly createdAt: number;
-  readonly lastUsedAt: number | null;
-  readonly revokedAt: number | null;
-}
-
-export interface EnrollTokenRow {
-  readonly id: string;
-  readonly deviceClass: string;
-  readonly hash: string;
-  readonly maxUses: number;
-  readonly uses: number;
-  readonly expiresAt: number;
-  readonly createdAt: number;
-  readonly revokedAt: number | null;
-  /** mosquitto `$7$` hash of the token, for an external broker's password file. */
-  readonly brokerHash: string | null;
-}
-
-export interface CredentialRow {
-  readonly deviceId: string;
-  readonly deviceClass: string | null;
-  readonly hash: string;
-  readonly enrollTokenId: string | null;
-  readonly createdAt: number;
-  readonly revokedAt: number | null;
-  /** mosquitto `$7$` hash of the secret, for an external broker's password file. */
-  readonly brokerHash: string | null;
-}
-
-/** Tables of the auth area (migration 20). Hashes in, hashes out: no secret ever reaches SQLite. */
-export interface AuthRepository {
-  insertAdminToken(row: Omit<AdminTokenRow, 'lastUsedAt' | 'revokedAt'>): void;
-  getAdminToken(id: string): AdminTokenRow | null;
-  listAdminTokens(): AdminTokenRow[];
-  /** Sets last-used at most once a minute per token, so reads do not turn into a write each. */
-  touchAdminToken(id: string, now: number): void;
-  /** Returns false when there is no such token or it was already revoked. */
-  revokeAdminToken(id: string, now: number): boolean;
-
-  insertEnrollToken(row: Omit<EnrollTokenRow, 'uses' | 'revokedAt'>): void;
-  getEnrollToken(id: string): EnrollTokenRow | null;
-  listEnrollTokens(): EnrollTokenRow[];
-  /** Counts one use if the token is live (not revoked, not expired, uses left); false otherwise. */
-  consumeEnrollToken(id: string, now: number): boolean;
-  revokeEnrollToken(id: string, now: number): boolean;
-
-  /** Creates or replaces (re-enrollment) a device credential; clears any revocation. */
-  putCredential(row: Omit<CredentialRow, 'revokedAt'>): void;
-  getCredential(deviceId: string): CredentialRow | null;
-  listCredentials(): CredentialRow[];
-  revokeCredential(deviceId: string, now: number): boolean;
-
-  /** Runs `fn` in one SQLite transaction (e.g. consume a token and create a credential). */
-  transaction<T>(fn: () => T): T;
-}
 
 interface AdminTokenDbRow {
   id: string;
   name: string;
-  scope: TokenScope;
+  scope: string;
   hash: string;
   created_at: number;
   last_used_at: number | null;
@@ -97,7 +37,7 @@ interface CredentialDbRow {
 const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
   id: r.id,
   name: r.name,
-  scope: r.scope,
+  scope: decodeValue(tokenScopeSchema, r.scope, { table: 'admin_tokens', column: 'scope', key: r.id }),
   hash: r.hash,
   createdAt: r.created_at,
   lastUsedAt: r.last_used_at,
@@ -124,98 +64,87 @@ const credential = (r: CredentialDbRow): CredentialRow => ({
   brokerHash: r.broker_hash,
 });
 
-/** Auth queries over the store's connection. */
-export function createAuthRepository(db: Db): AuthRepository {
-  const prepared = new Map<string, Database.Statement<unknown[]>>();
-  // Prepared lazily: write statements cannot be prepared on a read-only connection.
-  const q = (sql: string) => {
-    let stmt = prepared.get(sql);
-    if (!stmt) {
-      stmt = db.prepare<unknown[]>(sql);
-      prepared.set(sql, stmt);
-    }
-    return stmt;
+export function createSqliteAuthRepository(db: Db): AuthRepository {
+  const s = {
+    insertAdmin: db.prepare('INSERT INTO admin_tokens (id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+    getAdmin: db.prepare('SELECT * FROM admin_tokens WHERE id = ?'),
+    listAdmin: db.prepare('SELECT * FROM admin_tokens ORDER BY created_at, id'),
+    touchAdmin: db.prepare(
+      'UPDATE admin_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)',
+    ),
+    revokeAdmin: db.prepare('UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    insertEnroll: db.prepare(`INSERT INTO enroll_tokens (id, class, hash, max_uses, expires_at, created_at, broker_hash)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    getEnroll: db.prepare('SELECT * FROM enroll_tokens WHERE id = ?'),
+    listEnroll: db.prepare('SELECT * FROM enroll_tokens ORDER BY created_at, id'),
+    // One statement, so two agents racing for the last use cannot both get it.
+    consumeEnroll: db.prepare(`UPDATE enroll_tokens SET uses = uses + 1
+      WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses`),
+    revokeEnroll: db.prepare('UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    insertCredential: db.prepare(`INSERT OR IGNORE INTO device_credentials
+      (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)`),
+    putCredential: db.prepare(`INSERT INTO device_credentials
+      (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, hash = excluded.hash,
+        broker_hash = excluded.broker_hash, enroll_token_id = excluded.enroll_token_id,
+        created_at = excluded.created_at, revoked_at = NULL`),
+    getCredential: db.prepare('SELECT * FROM device_credentials WHERE device_id = ?'),
+    listCredentials: db.prepare('SELECT * FROM device_credentials ORDER BY device_id'),
+    revokeCredential: db.prepare(
+      'UPDATE device_credentials SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL',
+    ),
   };
-  const repo: AuthRepository = {
-    insertAdminToken(row) {
-      q('INSERT INTO admin_tokens (id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
-        row.id,
-        row.name,
-        row.scope,
-        row.hash,
-        row.createdAt,
-      );
+  const credentialArgs = (row: Omit<CredentialRow, 'revokedAt'>) =>
+    [row.deviceId, row.deviceClass, row.hash, row.enrollTokenId, row.createdAt, row.brokerHash] as const;
+  const enroll = db.transaction((tokenId: string, now: number, row: Omit<CredentialRow, 'revokedAt'>) => {
+    if (s.consumeEnroll.run(tokenId, now).changes === 0) return 'token-used-up' as const;
+    if (s.insertCredential.run(...credentialArgs(row)).changes === 0) {
+      // Throwing rolls the counted use back with the transaction.
+      throw new DeviceIdTaken();
+    }
+    return 'enrolled' as const;
+  });
+  return Object.freeze({
+    insertAdminToken: async (row) => {
+      s.insertAdmin.run(row.id, row.name, row.scope, row.hash, row.createdAt);
     },
-    getAdminToken(id) {
-      const row = q('SELECT * FROM admin_tokens WHERE id = ?').get(id) as AdminTokenDbRow | undefined;
+    getAdminToken: async (id) => {
+      const row = s.getAdmin.get(id) as AdminTokenDbRow | undefined;
       return row ? adminToken(row) : null;
     },
-    listAdminTokens() {
-      return (q('SELECT * FROM admin_tokens ORDER BY created_at, id').all() as AdminTokenDbRow[]).map(adminToken);
+    listAdminTokens: async () => (s.listAdmin.all() as AdminTokenDbRow[]).map(adminToken),
+    touchAdminToken: async (id, now) => {
+      s.touchAdmin.run(now, id, now - 60_000);
     },
-    touchAdminToken(id, now) {
-      q('UPDATE admin_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)').run(
-        now,
-        id,
-        now - 60_000,
-      );
+    revokeAdminToken: async (id, now) => s.revokeAdmin.run(now, id).changes > 0,
+    insertEnrollToken: async (row) => {
+      s.insertEnroll.run(row.id, row.deviceClass, row.hash, row.maxUses, row.expiresAt, row.createdAt, row.brokerHash);
     },
-    revokeAdminToken(id, now) {
-      return q('UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
-    },
-    insertEnrollToken(row) {
-      q(
-        'INSERT INTO enroll_tokens (id, class, hash, max_uses, expires_at, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ).run(row.id, row.deviceClass, row.hash, row.maxUses, row.expiresAt, row.createdAt, row.brokerHash);
-    },
-    getEnrollToken(id) {
-      const row = q('SELECT * FROM enroll_tokens WHERE id = ?').get(id) as EnrollTokenDbRow | undefined;
+    getEnrollToken: async (id) => {
+      const row = s.getEnroll.get(id) as EnrollTokenDbRow | undefined;
       return row ? enrollToken(row) : null;
     },
-    listEnrollTokens() {
-      return (q('SELECT * FROM enroll_tokens ORDER BY created_at, id').all() as EnrollTokenDbRow[]).map(enrollToken);
+    listEnrollTokens: async () => (s.listEnroll.all() as EnrollTokenDbRow[]).map(enrollToken),
+    revokeEnrollToken: async (id, now) => s.revokeEnroll.run(now, id).changes > 0,
+    enrollDevice: async (tokenId, now, row) => {
+      try {
+        return enroll(tokenId, now, row);
+      } catch (err: unknown) {
+        if (err instanceof DeviceIdTaken) return 'device-id-taken';
+        throw err;
+      }
     },
-    consumeEnrollToken(id, now) {
-      // One statement, so two agents racing for the last use cannot both get it.
-      return (
-        q(
-          'UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses',
-        ).run(id, now).changes > 0
-      );
+    putCredential: async (row) => {
+      s.putCredential.run(...credentialArgs(row));
     },
-    revokeEnrollToken(id, now) {
-      return q('UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
-    },
-    putCredential(row) {
-      q(`INSERT INTO device_credentials (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, hash = excluded.hash, broker_hash = excluded.broker_hash,
-           enroll_token_id = excluded.enroll_token_id, created_at = excluded.created_at, revoked_at = NULL`).run(
-        row.deviceId,
-        row.deviceClass,
-        row.hash,
-        row.enrollTokenId,
-        row.createdAt,
-        row.brokerHash,
-      );
-    },
-    getCredential(deviceId) {
-      const row = q('SELECT * FROM device_credentials WHERE device_id = ?').get(deviceId) as
-        | CredentialDbRow
-        | undefined;
+    getCredential: async (deviceId) => {
+      const row = s.getCredential.get(deviceId) as CredentialDbRow | undefined;
       return row ? credential(row) : null;
     },
-    listCredentials() {
-      return (q('SELECT * FROM device_credentials ORDER BY device_id').all() as CredentialDbRow[]).map(credential);
-    },
-    revokeCredential(deviceId, now) {
-      return (
-        q('UPDATE device_credentials SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL').run(now, deviceId)
-          .changes > 0
-      );
-    },
-    transaction<T>(fn: () => T): T {
-      return db.transaction(fn)();
-    },
-  };
-  return Object.freeze(repo);
+    listCredentials: async () => (s.listCredentials.all() as CredentialDbRow[]).map(credential),
+    revokeCredential: async (deviceId, now) => s.revokeCredential.run(now, deviceId).changes > 0,
+  } satisfies AuthRepository);
 }
+
+/** Signals the enrollment transaction to roll back because the device id already has a credential. */
+class DeviceIdTaken extends Error {}

@@ -1,38 +1,16 @@
-/**
- * Rows of the control loop's tables (migration 40): stored decisions and per-class memory.
- * JSON columns come back as `unknown`; server/src/control gives them their types, so this
- * module stays free of control-loop types.
- */
+/** The control loop's decisions and per-class memory on SQLite (migration 40). */
+import {
+  actionOutcomeSchema,
+  controlActionSchema,
+  controlBudgetSchema,
+  decisionKindSchema,
+  snapshotSummarySchema,
+} from '@edgefleet/shared';
+import { z } from 'zod';
+import { controlMemorySchema } from '../../control/model.js';
+import type { ControlRepository, DecisionRow } from '../control.js';
+import { decodeJson, decodeNullableJson, decodeValue } from '../decode.js';
 import type { Db } from './open.js';
-
-export interface DecisionRow {
-  readonly id: string;
-  readonly deviceClass: string;
-  readonly at: number;
-  readonly kind: string;
-  readonly reason: string;
-  readonly budgets: unknown;
-  readonly summary: unknown;
-  readonly actions: unknown;
-  readonly outcome: unknown;
-}
-
-export interface ControlStateRow {
-  readonly deviceClass: string;
-  readonly memory: unknown;
-  readonly desiredHash: string | null;
-  readonly updatedAt: number;
-}
-
-export interface ControlTables {
-  /** Stores a decision and the class's memory in one transaction; a decision id stored before is ignored. */
-  record(decision: Omit<DecisionRow, 'outcome'> | null, state: ControlStateRow): void;
-  setOutcome(decisionId: string, outcome: unknown): void;
-  setDesiredHash(deviceClass: string, hash: string, at: number): void;
-  state(deviceClass: string): ControlStateRow | null;
-  /** Decisions of a class (all classes when omitted), oldest first. */
-  decisions(filter?: { deviceClass?: string; since?: number; limit?: number }): DecisionRow[];
-}
 
 interface RawDecision {
   id: string;
@@ -45,75 +23,97 @@ interface RawDecision {
   actions: string;
   outcome: string | null;
 }
+interface RawState {
+  class: string;
+  memory: string;
+  desired_hash: string | null;
+  updated_at: number;
+}
 
-const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
+const budgetsListSchema = z.array(controlBudgetSchema);
+const actionsSchema = z.array(controlActionSchema);
+const outcomesSchema = z.array(actionOutcomeSchema);
 
-export function createControlTables(db: Db): ControlTables {
-  const insertDecision =
-    db.prepare(`INSERT OR IGNORE INTO control_decisions (id, class, at, kind, reason, budgets, summary, actions)
-    VALUES (@id, @class, @at, @kind, @reason, @budgets, @summary, @actions)`);
-  const upsertState =
-    db.prepare(`INSERT INTO control_state (class, memory, desired_hash, updated_at) VALUES (@class, @memory, @desired_hash, @updated_at)
-    ON CONFLICT(class) DO UPDATE SET memory = excluded.memory, updated_at = excluded.updated_at`);
-  const record = db.transaction((decision: Omit<DecisionRow, 'outcome'> | null, state: ControlStateRow) => {
-    if (decision) {
-      insertDecision.run({
-        id: decision.id,
-        class: decision.deviceClass,
-        at: decision.at,
-        kind: decision.kind,
-        reason: decision.reason,
-        budgets: JSON.stringify(decision.budgets),
-        summary: JSON.stringify(decision.summary),
-        actions: JSON.stringify(decision.actions),
-      });
-    }
-    upsertState.run({
-      class: state.deviceClass,
-      memory: JSON.stringify(state.memory),
-      desired_hash: state.desiredHash,
-      updated_at: state.updatedAt,
-    });
-  });
+function toDecision(r: RawDecision): DecisionRow {
+  const at = (column: string) => ({ table: 'control_decisions', column, key: r.id });
   return {
-    record: (decision, state) => {
+    id: r.id,
+    deviceClass: r.class,
+    at: r.at,
+    kind: decodeValue(decisionKindSchema, r.kind, at('kind')),
+    reason: r.reason,
+    budgets: decodeJson(budgetsListSchema, r.budgets, at('budgets')),
+    summary: decodeJson(snapshotSummarySchema, r.summary, at('summary')),
+    actions: decodeJson(actionsSchema, r.actions, at('actions')),
+    outcome: decodeNullableJson(outcomesSchema, r.outcome, at('outcome')),
+  };
+}
+
+export function createSqliteControlRepository(db: Db): ControlRepository {
+  const s = {
+    insertDecision: db.prepare(`INSERT OR IGNORE INTO control_decisions
+      (id, class, at, kind, reason, budgets, summary, actions)
+      VALUES (@id, @class, @at, @kind, @reason, @budgets, @summary, @actions)`),
+    upsertMemory: db.prepare(`INSERT INTO control_state (class, memory, desired_hash, updated_at)
+      VALUES (@class, @memory, NULL, @updated_at)
+      ON CONFLICT(class) DO UPDATE SET memory = excluded.memory, updated_at = excluded.updated_at`),
+    setOutcome: db.prepare('UPDATE control_decisions SET outcome = ? WHERE id = ?'),
+    setDesired: db.prepare(`INSERT INTO control_state (class, memory, desired_hash, updated_at) VALUES (?, '{}', ?, ?)
+      ON CONFLICT(class) DO UPDATE SET desired_hash = excluded.desired_hash, updated_at = excluded.updated_at`),
+    state: db.prepare('SELECT * FROM control_state WHERE class = ?'),
+    counts: db.prepare('SELECT kind, COUNT(*) AS n FROM control_decisions GROUP BY kind ORDER BY kind'),
+    decisions: db.prepare(`SELECT * FROM (SELECT * FROM control_decisions
+      WHERE (@class IS NULL OR class = @class) AND at >= @since ORDER BY at DESC, id DESC LIMIT @limit) ORDER BY at, id`),
+  };
+  const record = db.transaction(
+    (decision: Parameters<ControlRepository['record']>[0], state: Parameters<ControlRepository['record']>[1]) => {
+      if (decision)
+        s.insertDecision.run({
+          id: decision.id,
+          class: decision.deviceClass,
+          at: decision.at,
+          kind: decision.kind,
+          reason: decision.reason,
+          budgets: JSON.stringify(decision.budgets),
+          summary: JSON.stringify(decision.summary),
+          actions: JSON.stringify(decision.actions),
+        });
+      s.upsertMemory.run({
+        class: state.deviceClass,
+        memory: JSON.stringify(state.memory),
+        updated_at: state.updatedAt,
+      });
+    },
+  );
+  return Object.freeze({
+    record: async (decision, state) => {
       record(decision, state);
     },
-    setOutcome: (id, outcome) => {
-      db.prepare('UPDATE control_decisions SET outcome = ? WHERE id = ?').run(JSON.stringify(outcome), id);
+    setOutcome: async (id, outcome) => {
+      s.setOutcome.run(JSON.stringify(outcome), id);
     },
-    setDesiredHash: (cls, hash, at) => {
-      db.prepare(`INSERT INTO control_state (class, memory, desired_hash, updated_at) VALUES (?, '{}', ?, ?)
-        ON CONFLICT(class) DO UPDATE SET desired_hash = excluded.desired_hash, updated_at = excluded.updated_at`).run(
-        cls,
-        hash,
-        at,
-      );
+    setDesiredHash: async (cls, hash, at) => {
+      s.setDesired.run(cls, hash, at);
     },
-    state: (cls) => {
-      const r = db.prepare('SELECT * FROM control_state WHERE class = ?').get(cls) as
-        | { class: string; memory: string; desired_hash: string | null; updated_at: number }
-        | undefined;
-      return r
-        ? { deviceClass: r.class, memory: parse(r.memory), desiredHash: r.desired_hash, updatedAt: r.updated_at }
-        : null;
+    state: async (cls) => {
+      const r = s.state.get(cls) as RawState | undefined;
+      if (!r) return null;
+      // A row made by setDesiredHash before any decision holds `{}`: the loop starts from empty memory.
+      const memory =
+        r.memory === '{}'
+          ? null
+          : decodeJson(controlMemorySchema, r.memory, {
+              table: 'control_state',
+              column: 'memory',
+              key: r.class,
+            });
+      return { deviceClass: r.class, memory, desiredHash: r.desired_hash, updatedAt: r.updated_at };
     },
-    decisions: (f = {}) =>
+    decisions: async (f = {}) =>
       (
-        db
-          .prepare(`SELECT * FROM (SELECT * FROM control_decisions WHERE (@class IS NULL OR class = @class) AND at >= @since
-      ORDER BY at DESC, id DESC LIMIT @limit) ORDER BY at, id`)
-          .all({ class: f.deviceClass ?? null, since: f.since ?? 0, limit: f.limit ?? 1000 }) as RawDecision[]
-      ).map((r) => ({
-        id: r.id,
-        deviceClass: r.class,
-        at: r.at,
-        kind: r.kind,
-        reason: r.reason,
-        budgets: parse(r.budgets),
-        summary: parse(r.summary),
-        actions: parse(r.actions),
-        outcome: parse(r.outcome),
-      })),
-  };
+        s.decisions.all({ class: f.deviceClass ?? null, since: f.since ?? 0, limit: f.limit ?? 1000 }) as RawDecision[]
+      ).map(toDecision),
+    countByKind: async () =>
+      Object.fromEntries((s.counts.all() as Array<{ kind: string; n: number }>).map((r) => [r.kind, r.n])),
+  } satisfies ControlRepository);
 }

@@ -1,14 +1,24 @@
+/**
+ * Opening the SQLite store: the one module family that imports better-sqlite3. better-sqlite3
+ * is synchronous; the repositories wrap each call in an async function so callers are written
+ * for any store (docs/design-notes.md, "Store").
+ */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { EdgefleetError, asError } from '@edgefleet/shared';
+import { asError, EdgefleetError } from '@edgefleet/shared';
+import type { FleetStore, Repositories } from '../index.js';
+import { createSqliteArtifactRepository } from './artifacts.js';
+import { createSqliteAuthRepository } from './auth.js';
+import { createSqliteClassRepository } from './classes.js';
+import { createSqliteControlRepository } from './control.js';
+import { createSqliteDeviceRepository } from './devices.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
-import { createDeviceRepository, type DeviceRepository } from './devices.js';
-import { createTelemetryTables, type TelemetryTables } from './telemetry.js';
-import { createAuthRepository, type AuthRepository } from './auth.js';
-import { createPlannerTables, type PlannerTables } from './planner.js';
-import { createRolloutTables, type RolloutTables } from './rollouts.js';
-import { createControlTables, type ControlTables } from './control.js';
+import { createSqliteModelRepository } from './models.js';
+import { createSqlitePlanRepository } from './plans.js';
+import { createSqliteRolloutRepository } from './rollouts.js';
+import { createSqliteTelemetryRepository } from './telemetry.js';
+import { createSqliteVariantRepository } from './variants.js';
 
 /** File name of the SQLite store inside the data directory. */
 export const STORE_FILE = 'edgefleet.db';
@@ -17,32 +27,12 @@ export const STORE_FILE = 'edgefleet.db';
 export type Db = Database.Database;
 
 export interface OpenStoreOptions {
-  /** Data directory; created if missing (unless read-only). */
+  /** Data directory. */
   readonly dataDir: string;
-  /** Open without writing: for `edgefleet devices` while a server may be running. */
-  readonly readonly?: boolean;
+  /** Create the data directory and the store when missing. Default true; false opens only an existing store. */
+  readonly create?: boolean;
   /** Migrations to apply; default {@link MIGRATIONS}. Tests pass broken ones. */
   readonly migrations?: readonly Migration[];
-}
-
-/** The SQLite store. The one module family that imports better-sqlite3. */
-export interface Store {
-  readonly path: string;
-  readonly devices: DeviceRepository;
-  /** Telemetry windows, gaps, per-class minute rollups and breach events. */
-  readonly telemetry: TelemetryTables;
-  /** Admin tokens, enrollment tokens, device credentials (hashes only). */
-  readonly auth: AuthRepository;
-  /** Classes, models, variants and plans (the planner's tables). */
-  readonly planner: PlannerTables;
-  /** Artifacts, rollouts, per-device deployments and deploy reports (the deployer's tables). */
-  readonly rollouts: RolloutTables;
-  /** Control-loop decisions and per-class memory (the closed loop's tables). */
-  readonly control: ControlTables;
-  /** Highest applied migration. */
-  schemaVersion(): number;
-  /** Checkpoints the WAL into the main file and closes. Idempotent. */
-  close(): void;
 }
 
 function currentVersion(db: Db): number {
@@ -50,40 +40,40 @@ function currentVersion(db: Db): number {
   return row.version ?? 0;
 }
 
-/** Applies every migration above the stored version, each in its own transaction. */
+/**
+ * Applies every listed migration not yet recorded, each in its own transaction, lowest first.
+ * Areas own version ranges (deploy 10–19, auth 20–…) and were built in parallel, so a store
+ * can be at 20 without 10: the highest recorded version alone does not say what is missing.
+ */
 export function migrate(db: Db, migrations: readonly Migration[], now: number = Date.now()): number {
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
-  );
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_version
+    (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
   const from = currentVersion(db);
   const known = Math.max(0, ...migrations.map((m) => m.version));
-  // Areas own version ranges (deploy 10–19, auth 20–…), so a store can be at 20 without 10:
-  // apply every listed migration not yet recorded, not only those above the highest.
   const applied = new Set(
     (db.prepare('SELECT version FROM schema_version').all() as Array<{ version: number }>).map((r) => r.version),
   );
   if (from > known) {
     throw new EdgefleetError(
       'EF_ERR_STORE_MIGRATION',
-      `store schema version ${from} is newer than this edgefleet knows (${known}); upgrade edgefleet or use another --data-dir`,
+      `store schema version ${from} is newer than this edgefleet knows (${known}); ` +
+        'upgrade edgefleet or use another --data-dir',
       { from, known },
     );
   }
-  for (const migration of migrations) {
+  const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
     if (applied.has(migration.version)) continue;
     try {
       db.transaction(() => {
         db.exec(migration.sql);
-        db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
-          migration.version,
-          migration.name,
-          now,
-        );
+        record.run(migration.version, migration.name, now);
       })();
     } catch (err: unknown) {
       throw new EdgefleetError(
         'EF_ERR_STORE_MIGRATION',
-        `store migration ${migration.version} (${migration.name}) failed: ${asError(err).message}; the store was left at version ${currentVersion(db)}`,
+        `store migration ${migration.version} (${migration.name}) failed: ${asError(err).message}; ` +
+          `the store was left at version ${currentVersion(db)}`,
         { version: migration.version },
         { cause: err },
       );
@@ -92,23 +82,15 @@ export function migrate(db: Db, migrations: readonly Migration[], now: number = 
   return currentVersion(db);
 }
 
-function openDatabase(path: string, readonly: boolean): Db {
-  try {
-    return new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
-  } catch (err: unknown) {
-    const hint =
-      readonly && !existsSync(path)
-        ? `no store yet at ${path}; start \`edgefleet server\` (or \`edgefleet demo\`) with this --data-dir first`
-        : `cannot open ${path}: ${asError(err).message}`;
-    throw new EdgefleetError('EF_ERR_STORE_OPEN', hint, { path }, { cause: err });
-  }
-}
-
-/** Opens (and migrates, unless read-only) the store in `dataDir`. */
-export function openStore(options: OpenStoreOptions): Store {
-  const readonly = options.readonly ?? false;
-  const dir = resolve(options.dataDir);
-  if (!readonly) {
+function openDatabase(dir: string, create: boolean): Db {
+  const path = join(dir, STORE_FILE);
+  if (!create && !existsSync(path))
+    throw new EdgefleetError(
+      'EF_ERR_STORE_OPEN',
+      `no store yet at ${path}; start \`edgefleet server\` (or \`edgefleet demo\`) with this --data-dir first`,
+      { path },
+    );
+  if (create) {
     try {
       mkdirSync(dir, { recursive: true });
     } catch (err: unknown) {
@@ -120,23 +102,47 @@ export function openStore(options: OpenStoreOptions): Store {
       );
     }
   }
-  const path = join(dir, STORE_FILE);
-  const db = openDatabase(path, readonly);
   try {
-    if (!readonly) {
-      db.pragma('journal_mode = WAL');
-      // WAL + NORMAL is durable across process crashes; only an OS crash can lose the last commits.
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 5000');
-      migrate(db, options.migrations ?? MIGRATIONS);
-    } else if (currentVersion(db) < 1) {
-      throw new EdgefleetError(
-        'EF_ERR_STORE_OPEN',
-        `store at ${path} has no schema yet; start \`edgefleet server\` once with this --data-dir`,
-        { path },
-      );
-    }
+    return new Database(path, create ? {} : { fileMustExist: true });
+  } catch (err: unknown) {
+    throw new EdgefleetError(
+      'EF_ERR_STORE_OPEN',
+      `cannot open ${path}: ${asError(err).message}`,
+      { path },
+      { cause: err },
+    );
+  }
+}
+
+function repositoriesOn(db: Db): Repositories {
+  return Object.freeze({
+    devices: createSqliteDeviceRepository(db),
+    auth: createSqliteAuthRepository(db),
+    classes: createSqliteClassRepository(db),
+    models: createSqliteModelRepository(db),
+    variants: createSqliteVariantRepository(db),
+    plans: createSqlitePlanRepository(db),
+    artifacts: createSqliteArtifactRepository(db),
+    rollouts: createSqliteRolloutRepository(db),
+    telemetry: createSqliteTelemetryRepository(db),
+    control: createSqliteControlRepository(db),
+  });
+}
+
+/** Opens (creating and migrating as needed) the SQLite store in `dataDir`. */
+export function openSqliteStore(options: OpenStoreOptions): FleetStore {
+  const dir = resolve(options.dataDir);
+  const db = openDatabase(dir, options.create ?? true);
+  const path = join(dir, STORE_FILE);
+  let repos: Repositories;
+  try {
+    db.pragma('journal_mode = WAL');
+    // WAL + NORMAL is durable across process crashes; only an OS crash can lose the last commits.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    migrate(db, options.migrations ?? MIGRATIONS);
+    repos = repositoriesOn(db);
   } catch (err: unknown) {
     db.close();
     if (err instanceof EdgefleetError) throw err;
@@ -144,23 +150,20 @@ export function openStore(options: OpenStoreOptions): Store {
       'EF_ERR_STORE_OPEN',
       `cannot prepare store ${path}: ${asError(err).message}`,
       { path },
-      { cause: err },
+      {
+        cause: err,
+      },
     );
   }
   let closed = false;
   return Object.freeze({
-    path,
-    devices: createDeviceRepository(db),
-    telemetry: createTelemetryTables(db),
-    auth: createAuthRepository(db),
-    planner: createPlannerTables(db),
-    rollouts: createRolloutTables(db),
-    control: createControlTables(db),
-    schemaVersion: () => currentVersion(db),
-    close() {
+    repos,
+    location: path,
+    schemaVersion: async () => currentVersion(db),
+    close: async () => {
       if (closed) return;
       closed = true;
-      if (!readonly) db.pragma('wal_checkpoint(TRUNCATE)');
+      db.pragma('wal_checkpoint(TRUNCATE)');
       db.close();
     },
   });

@@ -1,117 +1,21 @@
 /**
- * SQL of the telemetry tables (migration 30). Inserts take parsed messages; a whole batch
- * goes through `ingestBatch` in one transaction. Reads return plain rows; the query layer in
- * server/src/telemetry turns them into series and budget status.
+ * The telemetry tables on SQLite (migrations 30–31). A whole batch goes through `ingestBatch`
+ * in one transaction. Reads return plain rows; server/src/telemetry turns them into series and
+ * budget status.
  */
-import { breachIdentity, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { breachIdentity, breachSchema, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { decodeJson } from '../decode.js';
+import type {
+  BatchItem,
+  BatchOutcome,
+  BreachRow,
+  DeviceTelemetryRow,
+  GapRow,
+  MinuteRollup,
+  TelemetryRepository,
+  WindowRow,
+} from '../telemetry.js';
 import type { Db } from './open.js';
-
-/** A stored window, as the query layer sees it. */
-export interface WindowRow {
-  readonly deviceId: string;
-  readonly seq: number;
-  readonly deviceClass: string;
-  readonly windowStart: number;
-  readonly windowEnd: number;
-  readonly receivedAt: number;
-  readonly modelSha: string | null;
-  readonly variantId: string | null;
-  readonly inferences: number;
-  readonly errors: number;
-  readonly p50Ms: number | null;
-  readonly p95Ms: number | null;
-  readonly p99Ms: number | null;
-  readonly maxMs: number | null;
-  readonly meanMs: number | null;
-  readonly dutyCycle: number;
-  readonly powerW: number | null;
-  readonly energyMj: number | null;
-  readonly powerSource: 'measured' | 'modelled' | null;
-  readonly goldenAccuracy: number | null;
-  readonly confidence: number | null;
-  readonly rssBytes: number;
-  readonly cpuTempC: number | null;
-  readonly throttled: boolean | null;
-  readonly droppedTotal: number;
-}
-
-/** Per-class per-minute rollup. Means are over windows that had the figure. */
-export interface MinuteRollup {
-  readonly deviceClass: string;
-  /** Start of the minute, ms. */
-  readonly minute: number;
-  readonly windows: number;
-  readonly inferences: number;
-  readonly meanP95Ms: number | null;
-  readonly maxP95Ms: number | null;
-  readonly meanPowerW: number | null;
-  readonly meanEnergyMj: number | null;
-  readonly meanGoldenAccuracy: number | null;
-  readonly meanConfidence: number | null;
-  readonly throttledWindows: number;
-}
-
-export interface GapRow {
-  readonly deviceId: string;
-  readonly fromSeq: number;
-  readonly toSeq: number;
-  readonly filled: number;
-  readonly detectedAt: number;
-  readonly closedAt: number | null;
-}
-
-export interface DeviceTelemetryRow {
-  readonly deviceId: string;
-  readonly deviceClass: string;
-  readonly maxSeq: number;
-  readonly windows: number;
-  readonly duplicates: number;
-  readonly droppedTotal: number;
-  readonly lastWindowEnd: number;
-  readonly lastReceivedAt: number;
-}
-
-export interface BreachRow {
-  readonly id: number;
-  readonly receivedAt: number;
-  readonly breach: Breach;
-}
-
-export interface BatchItem {
-  readonly kind: 'window' | 'breach';
-  readonly message: TelemetryWindow | Breach;
-  readonly receivedAt: number;
-}
-
-/** What one batch did. */
-export interface BatchOutcome {
-  readonly windows: number;
-  readonly duplicates: number;
-  /** Gaps opened by this batch (a seq jumped). */
-  readonly gapsOpened: number;
-  /** Breach events stored for the first time. */
-  readonly breaches: number;
-  /** Breach events already stored (a resend), by `(device, budget, raising window)`. */
-  readonly duplicateBreaches: number;
-  /** The breach events stored for the first time, in batch order (the ones to announce). */
-  readonly storedBreaches: readonly Breach[];
-}
-
-export interface TelemetryTables {
-  /** Stores windows and breaches in one transaction: dedupe, gaps, rollups. */
-  ingestBatch(items: readonly BatchItem[]): BatchOutcome;
-  windows(deviceId: string, range: { from?: number; to?: number; limit?: number }): WindowRow[];
-  /** The last `limit` windows of every device of a class (newest last per device), for status. */
-  recentByClass(deviceClass: string, since: number): WindowRow[];
-  lastWindows(deviceId: string, limit: number): WindowRow[];
-  rollups(deviceClass: string, range: { from?: number; to?: number }): MinuteRollup[];
-  gaps(deviceId?: string): GapRow[];
-  device(deviceId: string): DeviceTelemetryRow | null;
-  devicesOfClass(deviceClass: string): DeviceTelemetryRow[];
-  breaches(filter: { deviceClass?: string; deviceId?: string; since?: number; limit?: number }): BreachRow[];
-  /** Deletes windows with window_end < `windowsBefore` and rollups with minute < `rollupsBefore`; returns rows deleted. */
-  prune(windowsBefore: number, rollupsBefore: number): number;
-}
 
 interface RawWindow {
   device_id: string;
@@ -174,8 +78,8 @@ function toWindowRow(r: RawWindow): WindowRow {
 const mean = (sum: number, n: number): number | null => (n > 0 ? sum / n : null);
 const MINUTE_MS = 60_000;
 
-export function createTelemetryTables(db: Db): TelemetryTables {
-  // Statements are prepared on first use: a read-only store of an older schema must still open.
+export function createSqliteTelemetryRepository(db: Db): TelemetryRepository {
+  // Prepared on first use: a store opened with fewer migrations (a migration's own test) must still open.
   let prepared: ReturnType<typeof prepare> | null = null;
   const st = (): ReturnType<typeof prepare> => (prepared ??= prepare());
   function prepare() {
@@ -198,8 +102,10 @@ export function createTelemetryTables(db: Db): TelemetryTables {
       db.prepare(`INSERT INTO telemetry_class_minutes VALUES (@class, @minute, 1, @inferences, @p95_sum, @p95_n, @p95_max,
       @power_sum, @power_n, @energy_sum, @energy_n, @accuracy_sum, @accuracy_n, @confidence_sum, @confidence_n, @throttled)
     ON CONFLICT(class, minute) DO UPDATE SET windows = windows + 1, inferences = inferences + excluded.inferences,
-      p95_sum = p95_sum + excluded.p95_sum, p95_n = p95_n + excluded.p95_n, p95_max = MAX(COALESCE(p95_max, excluded.p95_max), COALESCE(excluded.p95_max, p95_max)),
-      power_sum = power_sum + excluded.power_sum, power_n = power_n + excluded.power_n, energy_sum = energy_sum + excluded.energy_sum, energy_n = energy_n + excluded.energy_n,
+      p95_sum = p95_sum + excluded.p95_sum, p95_n = p95_n + excluded.p95_n,
+      p95_max = MAX(COALESCE(p95_max, excluded.p95_max), COALESCE(excluded.p95_max, p95_max)),
+      power_sum = power_sum + excluded.power_sum, power_n = power_n + excluded.power_n,
+      energy_sum = energy_sum + excluded.energy_sum, energy_n = energy_n + excluded.energy_n,
       accuracy_sum = accuracy_sum + excluded.accuracy_sum, accuracy_n = accuracy_n + excluded.accuracy_n,
       confidence_sum = confidence_sum + excluded.confidence_sum, confidence_n = confidence_n + excluded.confidence_n,
       throttled_windows = throttled_windows + excluded.throttled_windows`);
@@ -307,10 +213,10 @@ export function createTelemetryTables(db: Db): TelemetryTables {
     const storedBreaches: Breach[] = [];
     for (const item of items) {
       if (item.kind === 'window') {
-        storeWindow(item.message as TelemetryWindow, item.receivedAt, outcome);
+        storeWindow(item.message, item.receivedAt, outcome);
         continue;
       }
-      const b = item.message as Breach;
+      const b = item.message;
       const inserted =
         st().insertBreach.run(
           b.deviceId,
@@ -333,125 +239,133 @@ export function createTelemetryTables(db: Db): TelemetryTables {
     return { ...outcome, breaches: storedBreaches.length, storedBreaches };
   });
 
-  const rawWindows = (sql: string, ...params: unknown[]): WindowRow[] =>
-    (db.prepare(sql).all(...params) as RawWindow[]).map(toWindowRow);
-  const deviceRow = (r: {
-    device_id: string;
-    class: string;
-    max_seq: number;
-    windows: number;
-    duplicates: number;
-    dropped_total: number;
-    last_window_end: number;
-    last_received_at: number;
-  }): DeviceTelemetryRow => ({
-    deviceId: r.device_id,
-    deviceClass: r.class,
-    maxSeq: r.max_seq,
-    windows: r.windows,
-    duplicates: r.duplicates,
-    droppedTotal: r.dropped_total,
-    lastWindowEnd: r.last_window_end,
-    lastReceivedAt: r.last_received_at,
-  });
+  const q = {
+    windows: db.prepare(`SELECT * FROM telemetry_windows WHERE device_id = ? AND window_end >= ? AND window_end <= ?
+      ORDER BY seq LIMIT ?`),
+    recentByClass: db.prepare(
+      'SELECT * FROM telemetry_windows WHERE class = ? AND window_end >= ? ORDER BY device_id, seq',
+    ),
+    lastWindows: db.prepare(
+      'SELECT * FROM (SELECT * FROM telemetry_windows WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+    ),
+    rollups: db.prepare(
+      'SELECT * FROM telemetry_class_minutes WHERE class = ? AND minute >= ? AND minute <= ? ORDER BY minute',
+    ),
+    gapsAll: db.prepare('SELECT * FROM telemetry_gaps ORDER BY id'),
+    gapsOf: db.prepare('SELECT * FROM telemetry_gaps WHERE device_id = ? ORDER BY id'),
+    devicesOfClass: db.prepare('SELECT * FROM telemetry_devices WHERE class = ? ORDER BY device_id'),
+    breaches: db.prepare(`SELECT id, received_at, doc FROM telemetry_breaches
+      WHERE (@class IS NULL OR class = @class) AND (@device IS NULL OR device_id = @device) AND received_at >= @since
+      ORDER BY id DESC LIMIT @limit`),
+    pruneWindows: db.prepare('DELETE FROM telemetry_windows WHERE window_end < ?'),
+    pruneRollups: db.prepare('DELETE FROM telemetry_class_minutes WHERE minute < ?'),
+  };
+  const windowsOf = (stmt: (typeof q)['windows'], ...params: unknown[]): WindowRow[] =>
+    (stmt.all(...params) as RawWindow[]).map(toWindowRow);
 
   return Object.freeze({
-    ingestBatch: (items: readonly BatchItem[]) => ingest(items),
-    windows: (deviceId: string, range: { from?: number; to?: number; limit?: number }) =>
-      rawWindows(
-        'SELECT * FROM telemetry_windows WHERE device_id = ? AND window_end >= ? AND window_end <= ? ORDER BY seq LIMIT ?',
-        deviceId,
-        range.from ?? 0,
-        range.to ?? Number.MAX_SAFE_INTEGER,
-        range.limit ?? 10_000,
-      ),
-    recentByClass: (deviceClass: string, since: number) =>
-      rawWindows(
-        'SELECT * FROM telemetry_windows WHERE class = ? AND window_end >= ? ORDER BY device_id, seq',
-        deviceClass,
-        since,
-      ),
-    lastWindows: (deviceId: string, limit: number) =>
-      rawWindows(
-        'SELECT * FROM (SELECT * FROM telemetry_windows WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
-        deviceId,
-        limit,
-      ),
-    rollups: (deviceClass: string, range: { from?: number; to?: number }) =>
-      (
-        db
-          .prepare(
-            'SELECT * FROM telemetry_class_minutes WHERE class = ? AND minute >= ? AND minute <= ? ORDER BY minute',
-          )
-          .all(deviceClass, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Array<
-          Record<string, number | string | null>
-        >
-      ).map(
-        (r): MinuteRollup => ({
-          deviceClass: r.class as string,
-          minute: r.minute as number,
-          windows: r.windows as number,
-          inferences: r.inferences as number,
-          meanP95Ms: mean(r.p95_sum as number, r.p95_n as number),
-          maxP95Ms: r.p95_max as number | null,
-          meanPowerW: mean(r.power_sum as number, r.power_n as number),
-          meanEnergyMj: mean(r.energy_sum as number, r.energy_n as number),
-          meanGoldenAccuracy: mean(r.accuracy_sum as number, r.accuracy_n as number),
-          meanConfidence: mean(r.confidence_sum as number, r.confidence_n as number),
-          throttledWindows: r.throttled_windows as number,
-        }),
-      ),
-    gaps: (deviceId?: string) =>
-      (
-        db
-          .prepare(`SELECT * FROM telemetry_gaps ${deviceId === undefined ? '' : 'WHERE device_id = ?'} ORDER BY id`)
-          .all(...(deviceId === undefined ? [] : [deviceId])) as Array<{
-          device_id: string;
-          from_seq: number;
-          to_seq: number;
-          filled: number;
-          detected_at: number;
-          closed_at: number | null;
-        }>
-      ).map(
-        (r): GapRow => ({
-          deviceId: r.device_id,
-          fromSeq: r.from_seq,
-          toSeq: r.to_seq,
-          filled: r.filled,
-          detectedAt: r.detected_at,
-          closedAt: r.closed_at,
-        }),
-      ),
-    device: (deviceId: string) => {
-      const r = st().getDevice.get(deviceId) as Parameters<typeof deviceRow>[0] | undefined;
+    ingestBatch: async (items) => ingest(items),
+    windows: async (deviceId, range) =>
+      windowsOf(q.windows, deviceId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER, range.limit ?? 10_000),
+    recentByClass: async (deviceClass, since) => windowsOf(q.recentByClass, deviceClass, since),
+    lastWindows: async (deviceId, limit) => windowsOf(q.lastWindows, deviceId, limit),
+    rollups: async (deviceClass, range) =>
+      (q.rollups.all(deviceClass, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as RawRollup[]).map(toRollup),
+    gaps: async (deviceId) =>
+      ((deviceId === undefined ? q.gapsAll.all() : q.gapsOf.all(deviceId)) as RawGap[]).map(toGap),
+    device: async (deviceId) => {
+      const r = st().getDevice.get(deviceId) as RawDeviceCounters | undefined;
       return r ? deviceRow(r) : null;
     },
-    devicesOfClass: (deviceClass: string) =>
+    devicesOfClass: async (deviceClass) => (q.devicesOfClass.all(deviceClass) as RawDeviceCounters[]).map(deviceRow),
+    breaches: async (filter) =>
       (
-        db.prepare('SELECT * FROM telemetry_devices WHERE class = ? ORDER BY device_id').all(deviceClass) as Array<
-          Parameters<typeof deviceRow>[0]
-        >
-      ).map(deviceRow),
-    breaches: (filter: { deviceClass?: string; deviceId?: string; since?: number; limit?: number }) =>
-      (
-        db
-          .prepare(
-            'SELECT id, received_at, doc FROM telemetry_breaches WHERE (@class IS NULL OR class = @class) AND (@device IS NULL OR device_id = @device) AND received_at >= @since ORDER BY id DESC LIMIT @limit',
-          )
-          .all({
-            class: filter.deviceClass ?? null,
-            device: filter.deviceId ?? null,
-            since: filter.since ?? 0,
-            limit: filter.limit ?? 1000,
-          }) as Array<{ id: number; received_at: number; doc: string }>
+        q.breaches.all({
+          class: filter.deviceClass ?? null,
+          device: filter.deviceId ?? null,
+          since: filter.since ?? 0,
+          limit: filter.limit ?? 1000,
+        }) as Array<{ id: number; received_at: number; doc: string }>
       )
         .reverse()
-        .map((r): BreachRow => ({ id: r.id, receivedAt: r.received_at, breach: JSON.parse(r.doc) as Breach })),
-    prune: (windowsBefore: number, rollupsBefore: number) => {
-      const a = db.prepare('DELETE FROM telemetry_windows WHERE window_end < ?').run(windowsBefore).changes;
-      const b = db.prepare('DELETE FROM telemetry_class_minutes WHERE minute < ?').run(rollupsBefore).changes;
-      return a + b;
-    },
-  });
+        .map(
+          (r): BreachRow => ({
+            id: r.id,
+            receivedAt: r.received_at,
+            breach: decodeJson(breachSchema, r.doc, { table: 'telemetry_breaches', column: 'doc', key: r.id }),
+          }),
+        ),
+    prune: async (windowsBefore, rollupsBefore) =>
+      q.pruneWindows.run(windowsBefore).changes + q.pruneRollups.run(rollupsBefore).changes,
+  } satisfies TelemetryRepository);
 }
+
+interface RawDeviceCounters {
+  device_id: string;
+  class: string;
+  max_seq: number;
+  windows: number;
+  duplicates: number;
+  dropped_total: number;
+  last_window_end: number;
+  last_received_at: number;
+}
+const deviceRow = (r: RawDeviceCounters): DeviceTelemetryRow => ({
+  deviceId: r.device_id,
+  deviceClass: r.class,
+  maxSeq: r.max_seq,
+  windows: r.windows,
+  duplicates: r.duplicates,
+  droppedTotal: r.dropped_total,
+  lastWindowEnd: r.last_window_end,
+  lastReceivedAt: r.last_received_at,
+});
+
+interface RawGap {
+  device_id: string;
+  from_seq: number;
+  to_seq: number;
+  filled: number;
+  detected_at: number;
+  closed_at: number | null;
+}
+const toGap = (r: RawGap): GapRow => ({
+  deviceId: r.device_id,
+  fromSeq: r.from_seq,
+  toSeq: r.to_seq,
+  filled: r.filled,
+  detectedAt: r.detected_at,
+  closedAt: r.closed_at,
+});
+
+interface RawRollup {
+  class: string;
+  minute: number;
+  windows: number;
+  inferences: number;
+  p95_sum: number;
+  p95_n: number;
+  p95_max: number | null;
+  power_sum: number;
+  power_n: number;
+  energy_sum: number;
+  energy_n: number;
+  accuracy_sum: number;
+  accuracy_n: number;
+  confidence_sum: number;
+  confidence_n: number;
+  throttled_windows: number;
+}
+const toRollup = (r: RawRollup): MinuteRollup => ({
+  deviceClass: r.class,
+  minute: r.minute,
+  windows: r.windows,
+  inferences: r.inferences,
+  meanP95Ms: mean(r.p95_sum, r.p95_n),
+  maxP95Ms: r.p95_max,
+  meanPowerW: mean(r.power_sum, r.power_n),
+  meanEnergyMj: mean(r.energy_sum, r.energy_n),
+  meanGoldenAccuracy: mean(r.accuracy_sum, r.accuracy_n),
+  meanConfidence: mean(r.confidence_sum, r.confidence_n),
+  throttledWindows: r.throttled_windows,
+});
