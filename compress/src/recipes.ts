@@ -33,6 +33,7 @@ const Step = z.discriminatedUnion('pass', [
         activationType: z.enum(['uint8', 'int8']).optional(),
         fidelity: z.number().min(0).max(1).optional(),
         maxRounds: z.number().int().min(1).max(32).optional(),
+        maxRelativeError: z.number().gt(0).optional(),
       })
       .optional(),
   }),

@@ -5,13 +5,13 @@
  * number of samples.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import type { Dataset } from '../data/tensor.js';
+import { batchFeeds, runBatchSize, type Dataset } from '../data/tensor.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';
 import { createCalibrator, type CalibRange, type CalibrationMethod } from '../quant/calibrators.js';
 import type { CalibrationRunner, Progress } from '../passes/types.js';
-import { compareModels, sliceFeed, withOutputs } from './compare.js';
-import { openSession, type FeedTensor } from './session.js';
+import { compareModels, withOutputs } from './compare.js';
+import { openSession } from './session.js';
 
 /** Options for {@link createOrtCalibrationRunner}. */
 export interface CalibrationRunnerOptions {
@@ -31,12 +31,11 @@ async function forEachBatch(
 ): Promise<void> {
   const session = await openSession(writeModel(withOutputs(model, tensors)));
   try {
-    const bs = opts.batchSize ?? 32;
+    // A model with a fixed batch dimension takes its samples that many at a time (often one).
+    const bs = runBatchSize(data, session.inputs, opts.batchSize ?? 32);
     for (let start = 0; start < data.count; start += bs) {
       const end = Math.min(data.count, start + bs);
-      const feeds: Record<string, FeedTensor> = {};
-      for (const [name, t] of Object.entries(data.inputs)) feeds[name] = sliceFeed(t, start, end);
-      const out = await session.run(feeds, tensors);
+      const out = await session.run(batchFeeds(data, start, end), tensors);
       for (const name of tensors) {
         const o = out[name];
         if (!o)
@@ -63,6 +62,7 @@ export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunne
       {},
     );
   return {
+    samples: data.count,
     async ranges(model, tensors, method: CalibrationMethod, o): Promise<Map<string, CalibRange>> {
       const cals = new Map(
         tensors.map((n) => [

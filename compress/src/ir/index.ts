@@ -21,10 +21,13 @@ export {
   verifyModel,
   checkTensor,
   unknownDomains,
+  usedDomains,
+  usedOpsetImports,
   canonicalDomain,
   KNOWN_DOMAINS,
   type VerifyResult,
 } from './verify.js';
+export { subgraphsOf, allGraphs, hasSubgraphs, type ScopedGraph } from './scopes.js';
 export { elementCountOf } from './tensor-codec.js';
 export * from './builders.js';
 export { float32ToFloat16Bits, float16BitsToFloat32 } from './half.js';

@@ -25,6 +25,7 @@
  */
 import type { Graph } from '../ir/graph.js';
 import type { Model, Node } from '../ir/types.js';
+import { allGraphs } from '../ir/scopes.js';
 import { addBiasCorrection } from './bias-apply.js';
 import type { CalibrationRunner, NodeNote, Pass, PassContext, PassReport } from './types.js';
 import { refused } from './types.js';
@@ -64,9 +65,27 @@ function quantizedPrecision(graph: Graph, node: Node): string | undefined {
   return isDq(graph, node.inputs[0]) ? 'int8' : 'int8-weights';
 }
 
+/** Quantized layers inside subgraphs: their outputs cannot be observed, so they are reported, not corrected. */
+function subgraphLayers(root: Graph, skipped: NodeNote[]): void {
+  for (const { graph, label, owner } of allGraphs(root)) {
+    if (!owner) continue;
+    for (const node of graph.nodes) {
+      const precision = quantizedPrecision(graph, node);
+      if (precision === undefined) continue;
+      skipped.push({
+        node: node.name,
+        opType: node.opType,
+        precision,
+        reason: `bias not corrected: inside ${label}, where channel means cannot be observed (a subgraph value cannot be a model output)`,
+      });
+    }
+  }
+}
+
 /** Quantized layers of `graph` in topological order, matched to their float counterparts in `reference`. */
 function findLayers(graph: Graph, reference: Graph, skipped: NodeNote[]): Layer[] {
   const layers: Layer[] = [];
+  subgraphLayers(graph, skipped);
   for (const node of graph.nodes) {
     const precision = quantizedPrecision(graph, node);
     if (precision === undefined) continue;

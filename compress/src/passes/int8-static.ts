@@ -14,11 +14,15 @@ import { activationQParams, type QParams } from '../quant/int8.js';
 import { applyStatic, planStatic } from './static-plan.js';
 import type { CalibrationRunner, Exclusions, NodeNote, PassContext, PassReport, Pass } from './types.js';
 import { refused } from './types.js';
-import { dropUnusedInitializers, opsetOf, quantizedOpsIn } from './util.js';
+import { dropUnusedInitializers, opsetOf, quantizedOpsIn, subgraphNotes } from './util.js';
 import type { Model } from '../ir/types.js';
 import { loadModel } from '../ir/decode.js';
 import { writeModel } from '../ir/encode.js';
 import { findFallback } from './sensitivity.js';
+
+/** Why layers inside If/Loop/Scan bodies stay float under int8-static. */
+const SUBGRAPH_REASON =
+  'left in float: int8-static calibrates activations by exposing them as model outputs, which a value inside a subgraph cannot be; int8-weights, int8-dynamic and int4-weights quantize these weights';
 
 /** Options of the static pass. */
 export interface Int8StaticOptions {
@@ -36,6 +40,11 @@ export interface Int8StaticOptions {
   readonly fidelity?: number;
   /** Most quantize+compare rounds of the fallback; default 12. */
   readonly maxRounds?: number;
+  /**
+   * Sensitivity fallback goal on scale: the largest relative error ‖y − ŷ‖/‖y‖ of each float output
+   * over the calibration data; default 0.1. Cosine alone misses scale errors (a one-number output).
+   */
+  readonly maxRelativeError?: number;
 }
 
 /** Create the pass. */
@@ -109,21 +118,24 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
       ? await findFallback(loadModel(writeModel(ctx.model)), ctx.exclude, ctx.calibration, opts, {
           goal,
           ...(opts.maxRounds === undefined ? {} : { maxRounds: opts.maxRounds }),
+          ...(opts.maxRelativeError === undefined ? {} : { maxRelativeError: opts.maxRelativeError }),
         })
       : undefined;
   if (typeof fb === 'string') return refused('int8-static', fb);
   const exclude = { nodes: [...ctx.exclude.nodes, ...(fb?.reverted.keys() ?? [])], opTypes: ctx.exclude.opTypes };
   const r = await quantizeStatic(ctx.model, graph, exclude, ctx.calibration, opts);
   if (typeof r === 'string') return refused('int8-static', r);
-  const skipped = r.skipped.map((n) => ({ ...n, reason: fb?.reverted.get(n.node) ?? n.reason }));
+  const inner = subgraphNotes(graph, ['Conv', 'MatMul', 'Gemm', 'ConvTranspose'], SUBGRAPH_REASON);
+  const skipped = [...r.skipped.map((n) => ({ ...n, reason: fb?.reverted.get(n.node) ?? n.reason })), ...inner];
+  const innerSummary = inner.length > 0 ? `; ${inner.length} layer(s) inside subgraphs left in float` : '';
   const fallback = fb
-    ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ${fb.outputCosine.toFixed(4)} on calibration data${fb.met ? '' : ` (goal ${goal} NOT met)`}`
+    ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ${fb.outputCosine.toFixed(4)} and relative error ${fb.outputRelativeError.toFixed(4)} on ${ctx.calibration.samples} calibration samples${fb.met ? '' : ` (goal cosine ≥ ${goal}, relative error ≤ ${opts.maxRelativeError ?? 0.1} NOT met)`}`
     : '';
   if (r.changed.length === 0)
     return {
       pass: 'int8-static',
       ok: true,
-      summary: `no Conv/MatMul/Gemm quantized${fallback}`,
+      summary: `no Conv/MatMul/Gemm quantized${innerSummary}${fallback}`,
       changed: [],
       skipped,
       stats: { quantized: 0 },
@@ -131,7 +143,7 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   return {
     pass: 'int8-static',
     ok: true,
-    summary: `${r.changed.length} node(s) → int8 QDQ (${opts.method ?? 'percentile'} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${skipped.length} left in float${fallback}`,
+    summary: `${r.changed.length} node(s) → int8 QDQ (${opts.method ?? 'percentile'} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${skipped.length} left in float${innerSummary}${fallback}`,
     changed: r.changed,
     skipped,
     stats: {
@@ -140,7 +152,12 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
       reluRemoved: r.reluRemoved,
       initializersDropped: r.dropped,
       ...(fb
-        ? { fallbackReverted: fb.reverted.size, fallbackRounds: fb.rounds, fallbackOutputCosine: fb.outputCosine }
+        ? {
+            fallbackReverted: fb.reverted.size,
+            fallbackRounds: fb.rounds,
+            fallbackOutputCosine: fb.outputCosine,
+            fallbackOutputRelativeError: fb.outputRelativeError,
+          }
         : {}),
     },
   };

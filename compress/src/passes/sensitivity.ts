@@ -12,6 +12,7 @@ import { writeModel } from '../ir/encode.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/types.js';
 import type { CalibRange } from '../quant/calibrators.js';
+import type { TensorAgreement } from '../calibration/compare.js';
 import { planStatic } from './static-plan.js';
 import type { CalibrationRunner, Exclusions } from './types.js';
 import { quantizeStatic, type Int8StaticOptions } from './int8-static.js';
@@ -20,6 +21,8 @@ import { quantizeStatic, type Int8StaticOptions } from './int8-static.js';
 export interface FallbackOptions {
   /** Minimum cosine of every float output to the float model's; 0 disables the fallback. */
   readonly goal: number;
+  /** Largest relative error ‖y − ŷ‖/‖y‖ of every float output; default 0.1 (the scale cosine ≥ 0.995 implies). */
+  readonly maxRelativeError?: number;
   /** Most quantize+compare rounds; default 12. */
   readonly maxRounds?: number;
   /** Share of the still-int8 layers reverted per round; default 0.1 (at least one layer). */
@@ -32,6 +35,8 @@ export interface FallbackResult {
   readonly reverted: Map<string, string>;
   /** Worst output cosine of the final choice on the calibration data. */
   readonly outputCosine: number;
+  /** Worst output relative error of the final choice on the calibration data. */
+  readonly outputRelativeError: number;
   readonly rounds: number;
   readonly met: boolean;
 }
@@ -49,22 +54,32 @@ interface Probe {
   readonly output: string;
 }
 
+interface Measured {
+  readonly outputCosine: number;
+  readonly outputRelativeError: number;
+  /** Per layer: relative error its output adds to what its input already carried. */
+  readonly injected: Map<string, number>;
+}
+
 async function measure(
   float: Model,
   trial: Model,
   probes: readonly Probe[],
   outputs: readonly string[],
   calibration: CalibrationRunner,
-): Promise<{ outputCosine: number; injected: Map<string, number> }> {
+): Promise<Measured> {
   const pairs = outputs.map((o) => ({ reference: o, candidate: o }));
   for (const p of probes) {
     for (const v of [p.input, p.output]) pairs.push({ reference: v, candidate: dqOf(trial.graph, v) ?? v });
   }
   const unique = [...new Map(pairs.map((p) => [p.reference, p])).values()];
-  const cos = await calibration.compare(float, trial, unique);
-  const outputCosine = Math.min(...outputs.map((o) => cos.get(o) ?? 0));
-  const injected = new Map(probes.map((p) => [p.node, 1 - (cos.get(p.output) ?? 0) - (1 - (cos.get(p.input) ?? 0))]));
-  return { outputCosine, injected };
+  const got = await calibration.compare(float, trial, unique);
+  const at = (v: string): TensorAgreement => got.get(v) ?? { cosine: 0, relativeError: Number.POSITIVE_INFINITY };
+  return {
+    outputCosine: Math.min(...outputs.map((o) => at(o).cosine)),
+    outputRelativeError: Math.max(...outputs.map((o) => at(o).relativeError)),
+    injected: new Map(probes.map((p) => [p.node, at(p.output).relativeError - at(p.input).relativeError])),
+  };
 }
 
 /** The float model never changes between rounds, so each tensor's range is calibrated once. */
@@ -100,8 +115,11 @@ export async function findFallback(
   const outputs = float.graph.outputs
     .filter((o) => o.type?.kind === 'tensor' && o.type.elemType === 'float32')
     .map((o) => o.name);
+  if (calibration.samples < 2)
+    return `the sensitivity fallback judges fidelity over the calibration samples and needs at least 2 (got ${calibration.samples}): on one sample a per-sample scalar output has cosine ±1 whatever its error; give more data (e.g. random:64)`;
   const maxRounds = fb.maxRounds ?? 12;
-  let last = { outputCosine: 0, rounds: 0 };
+  const maxRel = fb.maxRelativeError ?? 0.1;
+  let last = { outputCosine: 0, outputRelativeError: Number.POSITIVE_INFINITY, rounds: 0 };
   for (let round = 1; round <= maxRounds; round++) {
     const ex: Exclusions = { nodes: [...exclude.nodes, ...reverted.keys()], opTypes: exclude.opTypes };
     const plan = planStatic(float.graph, ex);
@@ -114,15 +132,15 @@ export async function findFallback(
     const r = await quantizeStatic(float, trial.graph, ex, cached, opts);
     if (typeof r === 'string') return r;
     const m = await measure(float, trial, probes, outputs, calibration);
-    last = { outputCosine: m.outputCosine, rounds: round };
-    if (m.outputCosine >= fb.goal || probes.length === 0 || round === maxRounds)
-      return { reverted, ...last, met: m.outputCosine >= fb.goal };
+    last = { outputCosine: m.outputCosine, outputRelativeError: m.outputRelativeError, rounds: round };
+    const met = m.outputCosine >= fb.goal && m.outputRelativeError <= maxRel;
+    if (met || probes.length === 0 || round === maxRounds) return { reverted, ...last, met };
     const k = Math.max(1, Math.ceil(probes.length * (fb.revertShare ?? 0.1)));
     const worst = [...m.injected].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, k);
     for (const [node, err] of worst) {
       reverted.set(
         node,
-        `kept in float by the sensitivity fallback (round ${round}: output cosine ${m.outputCosine.toFixed(4)} < ${fb.goal}; this layer lowered cosine by ${err.toFixed(4)})`,
+        `kept in float by the sensitivity fallback (round ${round}: output cosine ${m.outputCosine.toFixed(4)} (goal ≥ ${fb.goal}), relative error ${m.outputRelativeError.toFixed(4)} (goal ≤ ${maxRel}); this layer added ${err.toFixed(4)} relative error)`,
       );
     }
   }

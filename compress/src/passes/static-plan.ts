@@ -75,8 +75,9 @@ function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): 
     const relu =
       readers.length === 1 && readers[0]?.opType === 'Relu' && !graph.isGraphOutput(y) ? readers[0] : undefined;
     const out = relu ? relu.outputs[0] : y;
-    // A graph output keeps float precision: the caller gets exactly what the model computed.
-    targets.push({ node, relu, out: out !== undefined && !graph.isGraphOutput(out) ? out : undefined });
+    // A graph output is quantized too (Q→DQ, the DQ writes the output name), as onnxruntime's own
+    // quantizer does: left as a float Conv/Gemm output, onnxruntime cannot fuse the layer.
+    targets.push({ node, relu, out: out !== undefined && out !== '' ? out : undefined });
   }
   return targets;
 }
@@ -146,7 +147,7 @@ export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<
       node: node.name,
       opType: node.opType,
       precision: 'int8',
-      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out === undefined ? ', float output (graph output)' : ''}`,
+      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}`,
     });
   }
   const names = new Map<string, QParamNames>();

@@ -7,6 +7,7 @@
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/types.js';
 import type { CalibRange, CalibrationMethod } from '../quant/calibrators.js';
+import type { TensorAgreement } from '../calibration/compare.js';
 
 /** Nodes that must stay in float, by name or op type. */
 export interface Exclusions {
@@ -39,12 +40,14 @@ export interface CalibrationRunner {
     model: Model,
     tensors: ReadonlyArray<{ name: string; axis: number }>,
   ): Promise<Map<string, Float64Array>>;
-  /** Cosine similarity of reference tensors to candidate tensors over the data, keyed by reference name. */
+  /** Cosine similarity and relative error of reference tensors to candidate tensors over the data, keyed by reference name. */
   compare(
     reference: Model,
     candidate: Model,
     pairs: ReadonlyArray<{ reference: string; candidate: string }>,
-  ): Promise<Map<string, number>>;
+  ): Promise<Map<string, TensorAgreement>>;
+  /** Samples in the calibration data (the fallback refuses to judge fidelity on fewer than two). */
+  readonly samples: number;
 }
 
 /** What a pass can read besides the graph. */
