@@ -34,6 +34,7 @@ const Step = z.discriminatedUnion('pass', [
         fidelity: z.number().min(0).max(1).optional(),
         maxRounds: z.number().int().min(1).max(32).optional(),
         maxRelativeError: z.number().gt(0).optional(),
+        floatOutputs: z.boolean().optional(),
       })
       .optional(),
   }),

@@ -13,7 +13,8 @@ import { loadDataSource } from '@edgefleet/compress/data/source';
 // split, calibration on the separate calib split (mnist:256), file size as a share of fp32.
 const zoo = (name: string): string => fileURLToPath(new URL(`../../models/zoo/${name}.onnx`, import.meta.url));
 const TABLE = [
-  { model: 'mnist-cnn', recipe: 'int8-static', maxDrop: 0.005, maxRatio: 0.27 },
+  // 0.275: the logits layer is quantized too now (a Q/DQ pair and its scale), as onnxruntime's quantizer does.
+  { model: 'mnist-cnn', recipe: 'int8-static', maxDrop: 0.005, maxRatio: 0.275 },
   { model: 'mnist-mlp', recipe: 'int4-weights', maxDrop: 0.01, maxRatio: 0.16 },
   { model: 'mnist-mlp', recipe: 'int8-dynamic', maxDrop: 0.005, maxRatio: 0.3 },
 ] as const;

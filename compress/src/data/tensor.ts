@@ -38,6 +38,11 @@ export interface Dataset {
   readonly count: number;
   readonly inputs: Readonly<Record<string, SampleTensor>>;
   readonly fixed?: Readonly<Record<string, SampleTensor>>;
+  /**
+   * Samples per run when the data, not the model, decides it: a stateful model whose fixed state
+   * input has a batch of 1 must see its samples one at a time though its batch dim is symbolic.
+   */
+  readonly runBatch?: number;
   readonly labels?: Int32Array;
 }
 
@@ -84,7 +89,13 @@ export function sliceSamples(t: SampleTensor, start: number, end: number): Sampl
 export function sliceDataset(ds: Dataset, start: number, end: number): Dataset {
   const inputs: Record<string, SampleTensor> = {};
   for (const [name, t] of Object.entries(ds.inputs)) inputs[name] = sliceSamples(t, start, end);
-  const base = { source: ds.source, count: end - start, inputs, ...(ds.fixed ? { fixed: ds.fixed } : {}) };
+  const base = {
+    source: ds.source,
+    count: end - start,
+    inputs,
+    ...(ds.fixed ? { fixed: ds.fixed } : {}),
+    ...(ds.runBatch ? { runBatch: ds.runBatch } : {}),
+  };
   return ds.labels ? { ...base, labels: ds.labels.subarray(start, end) } : base;
 }
 
@@ -106,6 +117,7 @@ export interface DeclaredInput {
  * model declares one (a `[1,25,96]` model takes one sample per run), else `preferred`.
  */
 export function runBatchSize(ds: Dataset, declared: readonly DeclaredInput[], preferred: number): number {
+  if (ds.runBatch !== undefined) return ds.runBatch;
   for (const d of declared) {
     if (!(d.name in ds.inputs)) continue;
     const b = d.shape[0];

@@ -44,7 +44,8 @@ function toFloat32(t: RuntimeTensor): Float32Array {
 
 /** Batch size for a model: its fixed batch dim (of the first input fed by samples), else `preferred`. */
 export function batchFor(session: OrtSession, preferred: number, ds?: Dataset): number {
-  const sampled = session.inputs.find((i) => !ds || !ds.fixed?.[i.name]);
+  if (ds?.runBatch !== undefined) return ds.runBatch;
+  const sampled = session.inputs.find((i) => !ds?.fixed?.[i.name]);
   const d = sampled?.shape[0];
   return typeof d === 'number' && d > 0 ? d : preferred;
 }

@@ -45,6 +45,11 @@ export interface Int8StaticOptions {
    * over the calibration data; default 0.1. Cosine alone misses scale errors (a one-number output).
    */
   readonly maxRelativeError?: number;
+  /**
+   * Keep layers that write a graph output float at their output (default false: they are quantized
+   * with a DequantizeLinear after them, as onnxruntime's quantizer does, so the layer fuses).
+   */
+  readonly floatOutputs?: boolean;
 }
 
 /** Create the pass. */
@@ -72,7 +77,7 @@ export async function quantizeStatic(
   calibration: CalibrationRunner,
   opts: Int8StaticOptions,
 ): Promise<StaticOutcome | string> {
-  const plan = planStatic(graph, exclude);
+  const plan = planStatic(graph, exclude, opts.floatOutputs ?? false);
   if (plan.targets.length === 0) return { changed: [], skipped: plan.skipped, tensors: 0, reluRemoved: 0, dropped: 0 };
   const method = opts.method ?? 'percentile';
   const ranges = await calibration.ranges(

@@ -122,7 +122,7 @@ export async function findFallback(
   let last = { outputCosine: 0, outputRelativeError: Number.POSITIVE_INFINITY, rounds: 0 };
   for (let round = 1; round <= maxRounds; round++) {
     const ex: Exclusions = { nodes: [...exclude.nodes, ...reverted.keys()], opTypes: exclude.opTypes };
-    const plan = planStatic(float.graph, ex);
+    const plan = planStatic(float.graph, ex, opts.floatOutputs ?? false);
     const probes = plan.targets.map((t) => ({
       node: t.node.name,
       input: t.node.inputs[0] ?? '',

@@ -52,7 +52,7 @@ function weightProblem(graph: Graph, node: Node): string | undefined {
   return typeof info === 'string' ? info : undefined;
 }
 
-function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): Target[] {
+function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[], floatOutputs: boolean): Target[] {
   const targets: Target[] = [];
   for (const node of graph.nodes) {
     if (!['Conv', 'MatMul', 'Gemm'].includes(node.opType)) {
@@ -77,7 +77,8 @@ function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): 
     const out = relu ? relu.outputs[0] : y;
     // A graph output is quantized too (Q→DQ, the DQ writes the output name), as onnxruntime's own
     // quantizer does: left as a float Conv/Gemm output, onnxruntime cannot fuse the layer.
-    targets.push({ node, relu, out: out !== undefined && out !== '' ? out : undefined });
+    const keepFloat = floatOutputs && out !== undefined && graph.isGraphOutput(out);
+    targets.push({ node, relu, out: out !== undefined && out !== '' && !keepFloat ? out : undefined });
   }
   return targets;
 }
@@ -100,10 +101,13 @@ function passThroughChain(
   return undefined;
 }
 
-/** Plan a static quantization of `graph` with `exclude` kept in float. */
-export function planStatic(graph: Graph, exclude: Exclusions): StaticPlan {
+/**
+ * Plan a static quantization of `graph` with `exclude` kept in float. `floatOutputs` keeps a
+ * layer that writes a graph output in float at its output (exact float results, no fusion).
+ */
+export function planStatic(graph: Graph, exclude: Exclusions, floatOutputs = false): StaticPlan {
   const skipped: NodeNote[] = [];
-  const targets = selectTargets(graph, exclude, skipped);
+  const targets = selectTargets(graph, exclude, skipped, floatOutputs);
   const outs = new Set(targets.flatMap((t) => (t.out === undefined ? [] : [t.out])));
   const calibrate = new Set<string>(outs);
   const shared = new Map<string, string>();
@@ -147,7 +151,7 @@ export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<
       node: node.name,
       opType: node.opType,
       precision: 'int8',
-      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}`,
+      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}${t.out === undefined ? ', float output' : ''}`,
     });
   }
   const names = new Map<string, QParamNames>();
