@@ -10,6 +10,7 @@ import {
   ATTRIBUTE_TYPE,
   DEFAULT_MAX_DECODE_HEAP_BYTES,
   decodeModelProto,
+  decodeTensorProto,
   int64FromProto,
   safeNumberFromProto,
   type AttributeProto,
@@ -20,7 +21,7 @@ import {
   type ValueInfoProto,
 } from './proto.js';
 import { tensorFromProto, type TensorBudget } from './tensor-codec.js';
-import type { Attribute, Dim, Model, NodeSpec, ValueInfo, ValueType } from './types.js';
+import type { Attribute, Dim, Model, NodeSpec, Tensor, ValueInfo, ValueType } from './types.js';
 import { unknownDomains, usedDomains, verifyModel } from './verify.js';
 
 /** Limits and checks applied while loading a model. */
@@ -90,6 +91,14 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Model {
     }
   }
   return model;
+}
+
+/**
+ * Read one serialized tensor (a TensorProto `.pb` file, as ONNX's backend test data stores inputs
+ * and expected outputs) into an IR tensor, within `maxTensorBytes` (default 2 GiB).
+ */
+export function loadTensor(bytes: Uint8Array, maxTensorBytes: number = DEFAULT_LOAD_LIMITS.maxTensorBytes): Tensor {
+  return tensorFromProto(decodeTensorProto(bytes), 'tensor file', { remaining: maxTensorBytes, limit: maxTensorBytes });
 }
 
 function modelFromProto(p: ModelProto, ctx: DecodeContext): Model {

@@ -6,7 +6,7 @@ export * from './dtype.js';
 export * from './types.js';
 export { Graph, createGraph, type GraphInit } from './graph.js';
 export { topoOrder, stableTopoOrder, freeNamesOf, readsOf, type TopoResult } from './topo.js';
-export { loadModel, DEFAULT_LOAD_LIMITS, type LoadOptions } from './decode.js';
+export { loadModel, loadTensor, DEFAULT_LOAD_LIMITS, type LoadOptions } from './decode.js';
 export { writeModel, sha256Hex } from './encode.js';
 export {
   readModelBytes,
