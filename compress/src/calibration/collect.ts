@@ -9,6 +9,8 @@ import { batchFeeds, runBatchSize, type Dataset } from '../data/tensor.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';
 import { createCalibrator, type CalibRange, type CalibrationMethod } from '../quant/calibrators.js';
+import { activationQParams, type QParams } from '../quant/int8.js';
+import { qRange } from '../quant/rounding.js';
 import type { CalibrationRunner, Progress } from '../passes/types.js';
 import { compareModels, withOutputs } from './compare.js';
 import { openSession } from './session.js';
@@ -53,6 +55,27 @@ async function forEachBatch(
   }
 }
 
+/** Add Σ(x − dq(q(x)))² per candidate and Σx² of one batch to `acc` (fake quantization, saturating). */
+function accumulateFakeQuantError(
+  values: Float32Array,
+  params: readonly QParams[],
+  acc: { err: number[]; energy: number },
+): void {
+  for (let i = 0; i < values.length; i++) acc.energy += (values[i] ?? 0) ** 2;
+  params.forEach((p, k) => {
+    const { qmin, qmax } = qRange(p.type);
+    const inv = 1 / p.scale;
+    let e = 0;
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i] ?? 0;
+      const q = Math.min(qmax, Math.max(qmin, Math.round(x * inv) + p.zeroPoint));
+      const d = x - (q - p.zeroPoint) * p.scale;
+      e += d * d;
+    }
+    acc.err[k] = (acc.err[k] ?? 0) + e;
+  });
+}
+
 /** Create a calibration runner over a dataset. */
 export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunnerOptions = {}): CalibrationRunner {
   if (data.count === 0)
@@ -74,6 +97,20 @@ export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunne
         cals.get(name)?.observe(values),
       );
       return new Map([...cals].map(([n, c]) => [n, c.range()]));
+    },
+    async rangeErrors(model, candidates, type): Promise<Map<string, number[]>> {
+      const params = new Map(
+        [...candidates].map(([name, ranges]) => [name, ranges.map((r) => activationQParams(r.min, r.max, { type }))]),
+      );
+      const sums = new Map([...candidates].map(([name, ranges]) => [name, { err: ranges.map(() => 0), energy: 0 }]));
+      await forEachBatch(model, data, [...candidates.keys()], opts, 'range errors', (name, values) => {
+        const ps = params.get(name);
+        const acc = sums.get(name);
+        if (ps && acc) accumulateFakeQuantError(values, ps, acc);
+      });
+      return new Map(
+        [...sums].map(([name, s]) => [name, s.err.map((e) => (s.energy === 0 ? 0 : Math.sqrt(e / s.energy)))]),
+      );
     },
     compare: (reference, candidate, pairs) => compareModels(reference, candidate, pairs, data, opts.batchSize ?? 8),
     async channelMeans(model, tensors): Promise<Map<string, Float64Array>> {

@@ -121,8 +121,13 @@ export function planStatic(graph: Graph, exclude: Exclusions, floatOutputs = fal
   return { targets, skipped, calibrate: [...calibrate], shared };
 }
 
-/** Apply a plan with calibrated parameters; returns the notes of the nodes changed. */
-export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<string, QParams>): NodeNote[] {
+/** Apply a plan with calibrated parameters; returns the notes of the nodes changed (`describe` names how a tensor's range was chosen). */
+export function applyStatic(
+  graph: Graph,
+  plan: StaticPlan,
+  params: ReadonlyMap<string, QParams>,
+  describe: (tensor: string) => string = () => '',
+): NodeNote[] {
   const paramsOf = (name: string): QParams | undefined => params.get(plan.shared.get(name) ?? name);
   const changed: NodeNote[] = [];
   for (const t of plan.targets) {
@@ -147,11 +152,12 @@ export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<
       graph.removeNode(t.relu);
       graph.setNodeOutput(node, 0, t.relu.outputs[0] ?? y);
     }
+    const how = t.out === undefined ? '' : describe(plan.shared.get(t.out) ?? t.out);
     changed.push({
       node: node.name,
       opType: node.opType,
       precision: 'int8',
-      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}${t.out === undefined ? ', float output' : ''}`,
+      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${how ? `, output ${how}` : ''}${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}${t.out === undefined ? ', float output' : ''}`,
     });
   }
   const names = new Map<string, QParamNames>();

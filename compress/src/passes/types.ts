@@ -46,6 +46,16 @@ export interface CalibrationRunner {
     candidate: Model,
     pairs: ReadonlyArray<{ reference: string; candidate: string }>,
   ): Promise<Map<string, TensorAgreement>>;
+  /**
+   * For each tensor, the relative error ‖x − fq(x)‖/‖x‖ of fake-quantizing it (per tensor, `type`
+   * activations) over the data with each candidate range, in the order given: how well a
+   * calibration method's range fits that tensor's real values.
+   */
+  rangeErrors(
+    model: Model,
+    candidates: ReadonlyMap<string, readonly CalibRange[]>,
+    type: 'uint8' | 'int8',
+  ): Promise<Map<string, number[]>>;
   /** Samples in the calibration data (the fallback refuses to judge fidelity on fewer than two). */
   readonly samples: number;
 }
