@@ -76,7 +76,7 @@ t.test('PaddleOCR cls: int8-static cosine ≥ 0.99, fp16 ≥ 0.999, outputs veri
 // The detector is probed with seeded synthetic text pages (data/synthetic-text.ts): on uniform
 // noise its output is ~1e-8 everywhere, so cosine there only measures rounding of non-detections.
 t.test(
-  'PaddleOCR det: int8-static (with sensitivity fallback) cosine ≥ 0.99, fp16 ≥ 0.999 on other seeded pages',
+  'PaddleOCR det: int8-static (per-layer calibration choice, fallback) ≤ 0.40 of fp32 at cosine ≥ 0.99, fp16 ≥ 0.999 on other seeded pages',
   { timeout: 180_000 },
   async (t) => {
     const pages = (seed: number): Dataset => syntheticTextImages([8, 3, 160, 160], 'x', { seed });
@@ -96,11 +96,24 @@ t.test(
       if (recipe === 'int8-static') {
         const pass = report.passes.find((p) => p.pass === 'int8-static');
         const reverted = report.layers.filter((l) => l.reason.includes('sensitivity fallback'));
+        t.ok(report.size.ratio <= 0.4, `size ${report.size.ratio.toFixed(3)} of fp32 ≤ 0.40`);
         t.ok(
-          (pass?.stats.quantized ?? 0) > 0 && reverted.length > 0,
-          `fallback kept ${reverted.length} layer(s) in float, ${pass?.stats.quantized} int8`,
+          (pass?.stats.quantized ?? 0) > 0,
+          `${pass?.stats.quantized} layers int8, ${reverted.length} kept in float`,
         );
         t.equal(pass?.stats.fallbackReverted, reverted.length, 'every reverted layer is in the report with its reason');
+        // Per layer, the report says which calibration method won and what each one cost.
+        const int8 = report.layers.filter((l) => l.precision === 'int8');
+        t.ok(
+          int8.every((l) =>
+            /output (minmax|percentile|entropy) range \(quantization error minmax [\d.]+, percentile [\d.]+, entropy [\d.]+\)/.test(
+              l.reason,
+            ),
+          ),
+          'every int8 layer names the calibration method chosen for its output and the error of each',
+        );
+        const methods = new Set(int8.map((l) => /output (\w+) range/.exec(l.reason)?.[1]));
+        t.ok(methods.size >= 2, `the choice differs between layers (${[...methods].join(', ')})`);
       }
     }
   },

@@ -63,9 +63,15 @@ async function runFp16(root: Graph, _ctx: PassContext): Promise<PassReport> {
   const floats = graphs.flatMap(({ graph }) =>
     [...graph.initializers.values()].filter((t) => t.dtype === 'float32' && !keep.has(t.name)),
   );
-  const overflow = floats.reduce((n, t) => n + (t.dtype === 'float32' ? countFloat16Overflows(t.data) : 0), 0);
-  if (overflow > 0)
-    return refused('fp16', `${overflow} weight value(s) exceed the float16 range (±65504); keep this model in float32`);
+  const over = floats.flatMap((t) => {
+    const n = t.dtype === 'float32' ? countFloat16Overflows(t.data) : 0;
+    return n > 0 ? [`${t.name} (${n})`] : [];
+  });
+  if (over.length > 0)
+    return refused(
+      'fp16',
+      `constant(s) ${over.slice(0, 5).join(', ')} hold values beyond the float16 range (±65504), which would become infinite; keep this model in float32 (or exclude those values from the model)`,
+    );
   const changed: NodeNote[] = [];
   for (const { graph, owner } of graphs) {
     for (const t of [...graph.initializers.values()]) if (!keep.has(t.name)) graph.initializers.set(t.name, toHalf(t));
