@@ -8,7 +8,12 @@ import { EdgefleetError } from '@edgefleet/shared';
 import { batchFeeds, runBatchSize, type Dataset } from '../data/tensor.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';
-import { createCalibrator, type CalibRange, type CalibrationMethod } from '../quant/calibrators.js';
+import {
+  createCalibrator,
+  createMultiCalibrator,
+  type CalibRange,
+  type CalibrationMethod,
+} from '../quant/calibrators.js';
 import { activationQParams, type QParams } from '../quant/int8.js';
 import { qRange } from '../quant/rounding.js';
 import type { CalibrationRunner, Progress } from '../passes/types.js';
@@ -55,7 +60,11 @@ async function forEachBatch(
   }
 }
 
-/** Add Σ(x − dq(q(x)))² per candidate and Σx² of one batch to `acc` (fake quantization, saturating). */
+/**
+ * Add Σ(x − dq(q(x)))² per candidate and Σx² of one batch to `acc` (fake quantization, saturating).
+ * Every value counts: a strided sample of 16k values per tensor aliased with image rows and chose
+ * visibly worse ranges on PaddleOCR det (0.59 of fp32 instead of 0.30 after the fallback).
+ */
 function accumulateFakeQuantError(
   values: Float32Array,
   params: readonly QParams[],
@@ -68,7 +77,9 @@ function accumulateFakeQuantError(
     let e = 0;
     for (let i = 0; i < values.length; i++) {
       const x = values[i] ?? 0;
-      const q = Math.min(qmax, Math.max(qmin, Math.round(x * inv) + p.zeroPoint));
+      let q = Math.round(x * inv) + p.zeroPoint;
+      if (q < qmin) q = qmin;
+      else if (q > qmax) q = qmax;
       const d = x - (q - p.zeroPoint) * p.scale;
       e += d * d;
     }
@@ -97,6 +108,25 @@ export function createOrtCalibrationRunner(data: Dataset, opts: CalibrationRunne
         cals.get(name)?.observe(values),
       );
       return new Map([...cals].map(([n, c]) => [n, c.range()]));
+    },
+    async rangesByMethod(model, tensors, methods, o): Promise<Map<CalibrationMethod, Map<string, CalibRange>>> {
+      const cals = new Map(
+        tensors.map((n) => [
+          n,
+          createMultiCalibrator(methods, o.percentile === undefined ? {} : { percentile: o.percentile }),
+        ]),
+      );
+      await forEachBatch(
+        model,
+        data,
+        tensors,
+        opts,
+        `${methods.join('/')} ranges of ${tensors.length} tensors`,
+        (name, values) => cals.get(name)?.observe(values),
+      );
+      const out = new Map(methods.map((m) => [m, new Map<string, CalibRange>()]));
+      for (const [name, c] of cals) for (const [m, r] of c.ranges()) out.get(m)?.set(name, r);
+      return out;
     },
     async rangeErrors(model, candidates, type): Promise<Map<string, number[]>> {
       const params = new Map(

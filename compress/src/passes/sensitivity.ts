@@ -23,7 +23,7 @@ import { correctBiases, createFloatMeans } from './static-bias.js';
 export interface FallbackOptions {
   /** Minimum cosine of every float output to the float model's; 0 disables the fallback. */
   readonly goal: number;
-  /** Largest relative error ‖y − ŷ‖/‖y‖ of every float output; default 0.1 (the scale cosine ≥ 0.995 implies). */
+  /** Largest relative error ‖y − ŷ‖/‖y‖ of every float output; default 0.1 (int8-static passes its own, 0.075). */
   readonly maxRelativeError?: number;
   /** Most quantize+compare rounds; default 12. */
   readonly maxRounds?: number;

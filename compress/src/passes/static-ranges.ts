@@ -46,8 +46,13 @@ export function createRangeSource(calibration: CalibrationRunner, opts: RangeSou
       const todo = tensors.filter((t) => !known.has(t));
       if (todo.length > 0) {
         const methods = method === 'auto' ? AUTO_METHODS : [method];
-        const byMethod = new Map<CalibrationMethod, Map<string, CalibRange>>();
-        for (const m of methods) byMethod.set(m, await calibration.ranges(model, todo, m, pct));
+        // One pass gives every method's range (they share one histogram per tensor).
+        const byMethod =
+          methods.length > 1
+            ? await calibration.rangesByMethod(model, todo, methods, pct)
+            : new Map([
+                [method as CalibrationMethod, await calibration.ranges(model, todo, method as CalibrationMethod, pct)],
+              ]);
         const missing = todo.filter((t) => methods.some((m) => !byMethod.get(m)?.has(t)));
         if (missing.length > 0)
           return `calibration produced no range for ${missing.slice(0, 5).join(', ')}; is the data the model's input?`;
@@ -56,11 +61,25 @@ export function createRangeSource(calibration: CalibrationRunner, opts: RangeSou
           methods.length > 1
             ? await calibration.rangeErrors(model, candidates, opts.activationType ?? 'uint8')
             : undefined;
-        for (const t of todo) known.set(t, pick(t, methods, candidates.get(t) ?? [], errors?.get(t)));
+        for (const t of todo)
+          known.set(
+            t,
+            pick(
+              t,
+              methods,
+              candidates.get(t) ?? [],
+              methods.length > 1 ? (errors?.get(t) ?? sameErrors(methods)) : undefined,
+            ),
+          );
       }
       return new Map(tensors.map((t) => [t, known.get(t) as RangeChoice]));
     },
   };
+}
+
+/** Error list for a tensor whose candidate ranges are all equal (any choice is the same; minmax is named). */
+function sameErrors(methods: readonly CalibrationMethod[]): number[] {
+  return methods.map(() => 0);
 }
 
 function pick(

@@ -35,6 +35,13 @@ export interface CalibrationRunner {
     method: CalibrationMethod,
     opts: { percentile?: number },
   ): Promise<Map<string, CalibRange>>;
+  /** Ranges of the given tensors by several methods from one pass over the data (method → tensor → range). */
+  rangesByMethod(
+    model: Model,
+    tensors: readonly string[],
+    methods: readonly CalibrationMethod[],
+    opts: { percentile?: number },
+  ): Promise<Map<CalibrationMethod, Map<string, CalibRange>>>;
   /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW; negative counts from the end, -1 for [N,C] or [N,T,C]). */
   channelMeans(
     model: Model,
