@@ -1,11 +1,13 @@
 /**
  * Accuracy-bounded fallback for int8-static, in the spirit of NNCF's `max_drop` revert and INC's
  * fallback tuning: quantize a copy, compare it with the float model on the calibration data
- * (output cosine), and while the goal is missed, revert to float the layers that inject the
- * most error — the drop in cosine between a layer's quantized input and its quantized output,
- * measured in the same run (onnxruntime's qdq_loss_debug idea, made automatic). Each round
- * reverts a fixed share of the remaining int8 layers, so the loop ends after a bounded number of
- * quantize+compare runs.
+ * (cosine and relative error of every float output), and while the goal is missed, revert to float
+ * the layers that add the most error per weight byte — the rise in relative error between a layer's
+ * quantized input and its quantized output, measured in the same run (onnxruntime's qdq_loss_debug
+ * idea, made automatic). Each round reverts a fixed share of the remaining int8 layers, so the loop
+ * ends after a bounded number of quantize+compare runs; once the goal holds, the largest reverted
+ * layers are tried back in int8 one at a time. Optionally (`biasCorrection`), bias correction is
+ * tried per layer first.
  */
 import { loadModel } from '../ir/decode.js';
 import { writeModel } from '../ir/encode.js';
