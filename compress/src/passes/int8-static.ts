@@ -11,7 +11,7 @@
 import type { Graph } from '../ir/graph.js';
 import { activationQParams, type QParams } from '../quant/int8.js';
 import { applyStatic, planStatic } from './static-plan.js';
-import type { CalibrationRunner, Exclusions, NodeNote, PassContext, PassReport, Pass } from './types.js';
+import type { Exclusions, NodeNote, PassContext, PassReport, Pass } from './types.js';
 import { refused } from './types.js';
 import { dropUnusedInitializers, opsetOf, quantizedOpsIn, subgraphNotes } from './util.js';
 import type { Model } from '../ir/types.js';
