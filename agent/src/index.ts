@@ -40,7 +40,6 @@ export { createAgentLogger, startAgent, waitForShutdownSignal, type RunningAgent
 export { agentUsage, flagsToConfig, runAgentCli } from './cli.js';
 export { createDevice, type Device, type DeviceOptions, type DeviceStatus } from './device.js';
 export { createModelWorker, type ModelWorker, type ModelWorkerOptions } from './runtime/model-worker.js';
-export { corruptTensor, withFaults, type DeviceFaults } from './runtime/faults.js';
 export {
   createServingRuntime,
   type InferenceResult,

@@ -52,7 +52,7 @@ export interface VirtualDevice {
   readonly deviceId: string;
   readonly deviceClass: string;
   readonly profile: DeviceProfile;
-  /** The real link; tests and fault injection use it directly (e.g. `link.kill()`). */
+  /** The real link; tests and fault injection use it directly (e.g. `link.setReachable(false)`). */
   readonly link: AgentLink;
   /** Modelled telemetry and its fault-injection `condition` (null when telemetry is off). */
   readonly telemetry: SimTelemetry | null;

@@ -87,9 +87,20 @@ t.test('a rollout and its abort recorded with no server running are carried out 
   t.not(junk.code, 0, 'a --model FILE that is not ONNX is refused');
   t.match(junk.err, /not an ONNX model.*--variant/);
 
-  const started = await runCli(
-    ['rollout', 'start', '--class', 'rpi4', '--model', model, '--golden', golden, '--canary', '1', ...d, '--json'],
-  );
+  const started = await runCli([
+    'rollout',
+    'start',
+    '--class',
+    'rpi4',
+    '--model',
+    model,
+    '--golden',
+    golden,
+    '--canary',
+    '1',
+    ...d,
+    '--json',
+  ]);
   t.equal(started.code, 0, started.err);
   const rolloutId = (JSON.parse(started.out) as { rollout: { id: string } }).rollout.id;
   const recorded = await runCli(['rollout', 'status', rolloutId, ...d, '--json']);
@@ -104,7 +115,10 @@ t.test('a rollout and its abort recorded with no server running are carried out 
 
   const aborted = await runCli(['rollout', 'abort', rolloutId, '--reason', 'wrong labels', ...d]);
   t.equal(aborted.code, 0, aborted.err);
-  t.match(aborted.out, /rolling-back; no server runs on .*, so updated devices roll back when `edgefleet server` starts/);
+  t.match(
+    aborted.out,
+    /rolling-back; no server runs on .*, so updated devices roll back when `edgefleet server` starts/,
+  );
 
   server = makeAuthServer(dir, {}, { clock: createHeldClock() });
   t.teardown(() => server.stop());

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { createAgentLink, type AgentLink } from '@edgefleet/agent/link/agent-link';
 import type { Capabilities } from '@edgefleet/shared';
 import { createServer, loadServerConfig, startEmbeddedBroker, type EdgefleetServer } from '@edgefleet/server';
+import { startNetworkFaultRelay } from '@edgefleet/simulators';
 
 export const silent = pino({ level: 'silent' });
 
@@ -90,7 +91,10 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
   t.teardown(() => server.stop());
   const address = await server.start();
   t.equal(address.brokerMode, mode, `server runs in ${mode} mode`);
-  const agents = AGENTS.map((spec) => startAgent(address.brokerUrl, spec, KEEPALIVE_S));
+  // dev-0 reaches the broker through a relay whose network can be made to hang.
+  const relay = await startNetworkFaultRelay(address.brokerUrl);
+  t.teardown(() => relay.close());
+  const agents = AGENTS.map((spec, i) => startAgent(i === 0 ? relay.url : address.brokerUrl, spec, KEEPALIVE_S));
   t.teardown(() => Promise.all(agents.map((a) => a.stop({ clean: false }))));
   const online = async () => (await server.repos().devices.list()).filter((d) => d.state === 'online');
 
@@ -118,9 +122,8 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
   await t.test(
     `an agent killed without a clean disconnect is offline within 1.5 × keepalive (${KEEPALIVE_S} s)`,
     async (t) => {
-      const victim = agents[0] as AgentLink;
-      // `hang` keeps the socket open but silent (a pulled cable): only the keepalive can tell.
-      victim.kill({ hang: true });
+      // A hung network keeps the socket open but silent (a pulled cable): only the keepalive can tell.
+      relay.hang();
       // The bound is the protocol's (aedes waits keepalive × 1.5), plus 500 ms for delivery and the write.
       const bound = KEEPALIVE_S * 1500 + 500;
       const elapsed = await waitFor(

@@ -5,8 +5,8 @@
  * onnxruntime worker each): six of class rpi4 and one of another class.
  *
  * Variant A first goes to every rpi4 device (so each has a previous variant to return to).
- * Then the accelerators of dev-01..dev-05 fail (the agent's simulation-only fault seam,
- * runtime/faults.ts: finite but wrong outputs), and variant B is rolled out in waves
+ * Then the accelerators of dev-01..dev-05 fail (simulators/src/faults/inference-faults.ts,
+ * plugged into each agent's wrapWorker seam: finite but wrong outputs), and variant B is rolled out in waves
  * [1, 2, 3] with "abort at 50% failed after 3 finished". The canary (dev-00, healthy)
  * succeeds; wave 1 (dev-01, dev-02) fails its smoke test honestly on the device; 2/3 failed
  * crosses the criterion; the rollout aborts, the canary rolls back to A, wave 2 is
@@ -21,6 +21,7 @@ import { createDevice, type Device } from '@edgefleet/agent/device';
 import { createServer, loadServerConfig } from '@edgefleet/server';
 import type { RolloutStatus } from '@edgefleet/server/deploy/index';
 import { parseTrustedKey, sha256Hex, type AnyMessage } from '@edgefleet/shared';
+import { createInferenceFaults, type InferenceFaultSwitch } from '@edgefleet/simulators';
 import { linkOptions } from '../helpers/agent-fixtures.js';
 import { buildClassifier, goldenFor, INPUTS, predict, seededFloats } from '../fixtures/deploy-models.js';
 import { createHeldClock } from '../helpers/held-clock.js';
@@ -47,11 +48,15 @@ const server = createServer(config, { logger: silent, clock: createHeldClock() }
 const address = await server.start();
 const trusted = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
 const devices = new Map<string, Device>();
+/** Each device's inference fault switch, plugged into its wrapWorker seam. */
+const faults = new Map<string, InferenceFaultSwitch>();
 /** Artifact digests of every desired-state manifest each agent received. */
 const seen = new Map<string, string[]>();
 
 async function startDevice(id: string, deviceClass: string): Promise<void> {
   mkdirSync(join(dir, 'devices', id), { recursive: true });
+  const fault = createInferenceFaults();
+  faults.set(id, fault);
   const d = await createDevice({
     link: linkOptions({ brokerUrl: address.brokerUrl, deviceId: id, deviceClass, logger: silent }),
     dataDir: join(dir, 'devices', id),
@@ -60,6 +65,7 @@ async function startDevice(id: string, deviceClass: string): Promise<void> {
     serve: { port: 0 },
     telemetry: false,
     download: { windowChunks: 8, windowTimeoutMs: 400, maxStalls: 4 },
+    wrapWorker: fault.wrap,
   });
   seen.set(id, []);
   d.link.on('desired', (m: AnyMessage | null) => {
@@ -124,7 +130,7 @@ t.test('a later wave failing its smoke test aborts the rollout and the canary ro
   t.equal((await drive(first.rollout.id)).outcome.succeeded, ids.length, 'A is on every rpi4 device first');
 
   // The accelerators of every device but the canary now compute wrongly.
-  for (const id of ids.slice(1)) devices.get(id)?.injectFaults({ corruptOutputs: true });
+  for (const id of ids.slice(1)) faults.get(id)?.set({ corruptOutputs: true });
   const faulty = await ask('dev-01');
   t.equal(faulty.sha256, shaA);
   t.not(faulty.top1, predict(11, probe)[0], 'the fault is real: a faulty device now answers a wrong class');

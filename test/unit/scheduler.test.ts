@@ -109,6 +109,10 @@ t.test('bad schedules and duplicate names are refused', async (t) => {
   t.throws(() => cronEvery(0), RangeError);
   t.equal(cronEvery(30), '*/30 * * * * *');
   t.equal(cronEvery(120), '0 */2 * * * *');
-  t.equal(nextCronMatch(() => false, START), null, 'no match within a day');
+  t.equal(
+    nextCronMatch(() => false, START),
+    null,
+    'no match within a day',
+  );
   await scheduler.stop();
 });

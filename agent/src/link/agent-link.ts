@@ -31,7 +31,7 @@ import { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } fr
 import { createInboundGate } from './inbound.js';
 import { buildHeartbeat, buildHello, buildStatus, PUBLISH_OPTIONS, type DeviceIdentity } from './messages.js';
 
-export type LinkState = 'idle' | 'connecting' | 'online' | 'offline' | 'stopping' | 'stopped' | 'killed';
+export type LinkState = 'idle' | 'connecting' | 'online' | 'offline' | 'stopping' | 'stopped';
 
 /** Receives a validated message from one of the device's server-to-device channels; `null` means the server cleared `desired`. */
 export type InboundHandler = (message: AnyMessage | null) => void;
@@ -88,17 +88,10 @@ export interface AgentLink {
   /** `clean` (default true): publish the retained offline status and DISCONNECT; false: drop the socket (the broker publishes the will). */
   stop(options?: { readonly clean?: boolean }): Promise<void>;
   /**
-   * Fault injection: ends the link without DISCONNECT and never reconnects. By default the
-   * socket is destroyed (a crashed process: the OS closes TCP, the broker publishes the will
-   * at once). With `hang`, the socket stays open but silent (power loss, cable pulled): the
-   * broker publishes the will after 1.5× keepalive.
-   */
-  kill(options?: { readonly hang?: boolean }): void;
-  /**
    * Fault injection: `false` drops the connection without DISCONNECT, as a lost network
    * does (the broker publishes the will), and fails every reconnect attempt until `true`
    * again; reconnects then follow the usual backoff. Simulators use it for disconnects and
-   * crashes; a stopped or killed link ignores it.
+   * crashes; a stopped link ignores it.
    */
   setReachable(reachable: boolean): void;
   /** Publishes on one of the device's own channels; rejects with EF_ERR_LINK_OFFLINE when not online. */
@@ -235,7 +228,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   }
 
   function handleConnect(): void {
-    if (state === 'stopping' || state === 'stopped' || state === 'killed') return;
+    if (state === 'stopping' || state === 'stopped') return;
     state = 'online';
     attempt = 0;
     counters.connects += 1;
@@ -265,7 +258,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   function handleClose(): void {
     if (heartbeatTimer) clock.clearTimeout(heartbeatTimer);
     heartbeatTimer = null;
-    if (state === 'stopping' || state === 'stopped' || state === 'killed' || state === 'idle') return;
+    if (state === 'stopping' || state === 'stopped' || state === 'idle') return;
     if (state === 'online') {
       counters.connectionsLost += 1;
       log.warn('connection lost');
@@ -370,26 +363,8 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     }
   }
 
-  function kill(killOptions: { readonly hang?: boolean } = {}): void {
-    if (state === 'stopped' || state === 'killed') return;
-    state = 'killed';
-    clearTimers();
-    firstOnline.reject(new Error(`link of ${deviceId} killed`));
-    const c = client;
-    if (!c) return;
-    if (killOptions.hang) {
-      // Silence without closing: no pings, no reads, writes stay buffered. The broker
-      // notices only through its keepalive timer, as with a pulled cable.
-      c.keepaliveManager?.destroy();
-      c.stream.cork();
-      c.stream.pause();
-      return;
-    }
-    c.end(true);
-  }
-
   function setReachable(next: boolean): void {
-    if (reachable === next || state === 'stopped' || state === 'stopping' || state === 'killed') return;
+    if (reachable === next || state === 'stopped' || state === 'stopping') return;
     reachable = next;
     // Destroying the socket looks like a lost network to both ends: mqtt.js emits close
     // (handleClose schedules the reconnect) and the broker publishes the will.
@@ -432,5 +407,5 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     };
   }
 
-  return Object.freeze({ deviceId, start, stop, kill, setReachable, publish, on, onOnline, stats });
+  return Object.freeze({ deviceId, start, stop, setReachable, publish, on, onOnline, stats });
 }

@@ -283,7 +283,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     unsubscribeOnline?.();
     unsubscribeOnline = null;
     delivery.stop();
-    // Not awaiting an open drain: on a killed link its publishes may never be acknowledged.
+    // Not awaiting an open drain: on a dropped link its publishes may never be acknowledged.
     // Whatever it had not delivered is still in the outbox.
   }
 
