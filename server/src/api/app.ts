@@ -17,8 +17,6 @@ export interface ApiServerOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Largest request body, bytes. Default 64 KiB (model uploads set their own per route). */
   readonly bodyLimitBytes?: number;
-  /** Extra route areas (tests, later issues wiring in before they own a module here). */
-  readonly extraAreas?: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]>;
 }
 
 export interface ApiServer {
@@ -144,7 +142,7 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
       await reply.type('application/json').send(openApi);
     },
   });
-  for (const area of [...ROUTE_AREAS, ...(options.extraAreas ?? [])]) routes.push(...area(deps));
+  for (const area of ROUTE_AREAS) routes.push(...area(deps));
   routes.push(openApiRoute);
   const openApi = buildOpenApi(routes, deps.version);
 

@@ -28,7 +28,7 @@ const brokerUrlSchema = z.string().refine((value) => {
  * these defaults) and frozen [STYLE 6].
  */
 export const serverConfigSchema = z.strictObject({
-  /** Directory holding the SQLite store and later artifacts. Default `./.edgefleet`. */
+  /** Directory holding the SQLite store, artifacts, signing keys and the runtime file (server.json). Default `./.edgefleet`. */
   dataDir: z.string().min(1).default('./.edgefleet'),
   /**
    * External MQTT broker URL (`mqtt://host:port`). Default null: run the embedded aedes
