@@ -35,6 +35,10 @@ const hello = (deviceId: string): Hello => ({
 
 t.test('with no server, a command starts the services for itself and leaves the directory free', async (t) => {
   const dir = join(t.testdir(), 'fresh');
+  const wrong = await runCli(['class', 'create', 'pis', '--budget', 'maxP95LatencyMs=20', '--data-dir', dir]);
+  t.equal(wrong.code, 2, 'a missing flag is a usage error (exit 2)');
+  t.match(wrong.err, /EF_ERR_CLI_USAGE.*give --profile/);
+  t.notOk(existsSync(dir), 'refused before anything was started or created');
   const created = await runCli(['class', 'create', 'pis', '--profile', 'rpi4', '--data-dir', dir]);
   t.equal(created.code, 0, created.err);
   t.match(created.out, /created class pis \(version 1\)/);
