@@ -164,7 +164,7 @@ t.test('one planner for the API and the loop; MQTT traffic counted per channel a
   t.equal(server.mqttTraffic().received['telemetry'], 3, 'and in the total');
   t.equal(server.mqttTraffic('nobody'), null, 'a device never heard of has no counts');
   t.match(
-    server.metrics.render(),
+    await server.metrics.render(),
     /edgefleet_mqtt_messages_total\{direction="in",channel="telemetry"\} 3/,
     'exported to Prometheus',
   );

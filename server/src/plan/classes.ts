@@ -117,7 +117,7 @@ export function createClassService(classes: ClassRepository, opts: { now?: () =>
 
   return {
     create,
-    createFromProfile(profile, name, patch) {
+    async createFromProfile(profile, name, patch) {
       const base = BUILTIN_CLASS_PROFILES.get(profile);
       if (!base)
         throw new EdgefleetError(
