@@ -51,17 +51,44 @@ async function printPlans(plans: readonly StoredPlan[], flags: PlanFlags, footer
   process.stdout.write(`${text}\n\n${footer}\n`);
 }
 
-/** Shows the server's `plan.progress` events for this model on stderr while a plan is made. */
-async function followProgress(api: ApiClient, model: string): Promise<{ stop(): void }> {
+/** How long to wait, after the server answered, for its last progress event of a class to arrive. */
+const PROGRESS_DRAIN_MS = 2_000;
+
+/**
+ * Shows the server's `plan.progress` events for this model on stderr while a plan is made.
+ * The events travel on another connection than the plan's answer, so `drain(cls)` waits
+ * (briefly) for the class's closing event: a fast, cached plan would otherwise answer first.
+ */
+async function followProgress(
+  api: ApiClient,
+  model: string,
+): Promise<{ drain(deviceClass: string): Promise<void>; stop(): void }> {
   const tty = process.stderr.isTTY === true;
+  const closed = new Set<string>();
+  const waiting = new Map<string, () => void>();
   const following = await api.follow('/v1/events?types=plan.progress', fleetEventEnvelopeSchema, ({ event }) => {
-    if (event.type !== 'plan.progress' || event.model !== model || event.recipe === '') return;
+    if (event.type !== 'plan.progress' || event.model !== model) return;
+    if (event.recipe === '') {
+      closed.add(event.deviceClass);
+      waiting.get(event.deviceClass)?.();
+      return;
+    }
     const line = `${event.deviceClass}: ${event.done + 1}/${event.total} ${event.recipe}${
       event.cached ? ' (cached)' : ' (compressing and evaluating)'
     }`;
     process.stderr.write(tty ? `\r${line.padEnd(90)}` : `${line}\n`);
   });
   return {
+    drain: (deviceClass) =>
+      closed.has(deviceClass)
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, PROGRESS_DRAIN_MS);
+            waiting.set(deviceClass, () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
     stop() {
       following.stop();
       if (tty) process.stderr.write(`${'\r'.padEnd(91)}\r`);
@@ -78,14 +105,16 @@ async function plan(api: ApiClient, model: string, flags: PlanFlags, recipes: st
   const progress = await followProgress(api, model);
   const plans: StoredPlan[] = [];
   try {
-    for (const cls of classes)
-      plans.push(
-        await api.post(
-          '/v1/plans',
-          { model, class: cls, ...stripUndefined({ recipes, correction: ratio }) },
-          storedPlanSchema,
-        ),
+    for (const cls of classes) {
+      const stored = await api.post(
+        '/v1/plans',
+        { model, class: cls, ...stripUndefined({ recipes, correction: ratio }) },
+        storedPlanSchema,
       );
+      // A stored plan reused makes no progress events.
+      if (!stored.reused) await progress.drain(cls);
+      plans.push(stored);
+    }
   } finally {
     progress.stop();
   }
