@@ -29,8 +29,10 @@ const config = loadServerConfig({
     apiPort: -1,
   },
 });
-// A held clock: the test evaluates rollouts itself (no scheduled evaluation behind its back).
-const server = createServer(config, { logger: silent, clock: createHeldClock() });
+// A held clock: the test evaluates rollouts itself (no scheduled evaluation behind its back)
+// and lets the telemetry batch deadlines pass (runDue) where it waits for acknowledgements.
+const clock = createHeldClock();
+const server = createServer(config, { logger: silent, clock });
 const address = await server.start();
 const trustedKeys = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
 const farmDir = join(dir, 'farm');
@@ -132,9 +134,10 @@ t.test('a 4-device real-inference farm takes a rollout and reports measured late
   }
   // Real-inference devices use server acknowledgements [EF-PROTO 8.2]: the outbox empties only
   // because the real server acknowledged what it committed.
-  await until("every outbox emptied by the server's acknowledgements", () =>
-    devices.every((d) => d.agent.telemetry?.stats().pending === 0),
-  );
+  await until("every outbox emptied by the server's acknowledgements", () => {
+    clock.runDue();
+    return devices.every((d) => d.agent.telemetry?.stats().pending === 0);
+  });
   for (const d of devices) {
     const stats = d.agent.telemetry?.stats();
     t.match(stats, { delivery: 'server-ack', unmatchedAcks: 0 });
