@@ -52,7 +52,10 @@ export interface DeviceOptions {
   readonly preferHttp?: boolean;
   /** Override the swap steps (fault injection in simulations and tests). */
   readonly swapSteps?: readonly SwapStepDef[];
-  /** Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s windows. */
+  /**
+   * Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s
+   * windows.
+   */
   readonly telemetry?: DeviceTelemetryOptions | false;
   /**
    * The inference seam: every model worker the device creates passes through it before it

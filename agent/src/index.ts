@@ -1,4 +1,7 @@
-/** @edgefleet/agent: the device-side process (MQTT link, capabilities, config, inference runtime, artifacts, swap, local API). Imports only @edgefleet/shared. */
+/**
+ * @edgefleet/agent: the device-side process (MQTT link, capabilities, config, inference runtime, artifacts, swap, local
+ * API). Imports only @edgefleet/shared.
+ */
 export {
   createAgentLink,
   type AgentLink,

@@ -57,7 +57,10 @@ export interface CreateServerOptions {
   readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs'>;
   /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
   readonly version?: string;
-  /** Golden set for a loop rollout; default the one of the class's latest rollout. Policy and tick come from `config.control`. */
+  /**
+   * Golden set for a loop rollout; default the one of the class's latest rollout. Policy and tick come from
+   * `config.control`.
+   */
   readonly control?: { readonly goldenFor?: (deviceClass: string) => Promise<GoldenSet> };
   /** Planner settings (timed runs per variant measurement; default the planner's 50). */
   readonly planner?: { readonly timedRuns?: number };
@@ -105,7 +108,9 @@ export interface EdgefleetServer {
   control(): ServerControl | null;
   /** The one planner the admin API and the control loop share; throws before `start()`. */
   planner(): Planner;
-  /** Messages the server's MQTT client received and published, by channel, in total or for one device (null: none yet). */
+  /**
+   * Messages the server's MQTT client received and published, by channel, in total or for one device (null: none yet).
+   */
   mqttTraffic(): MqttTraffic;
   mqttTraffic(deviceId: string): MqttTraffic | null;
   /** Fleet events (SSE source); any module may publish. */

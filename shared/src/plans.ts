@@ -71,7 +71,9 @@ export const planSchema = z.object({
   recipes: z.array(z.string()),
   baseline: z.object({ recipe: z.string(), accuracyPct: z.number().nullable() }),
   candidates: z.array(planCandidateSchema),
-  /** Recipes on the Pareto front over (accuracy, size, predicted latency, predicted energy) among eligible candidates. */
+  /**
+   * Recipes on the Pareto front over (accuracy, size, predicted latency, predicted energy) among eligible candidates.
+   */
   front: z.array(z.string()),
   outcome: z.enum(['feasible', 'no-feasible-variant']),
   /** The chosen recipe (feasible), or the closest miss (no feasible variant), or null when nothing could be built. */

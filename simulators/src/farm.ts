@@ -36,7 +36,9 @@ export interface FarmOptions {
   readonly profiles?: ReadonlyMap<string, DeviceProfile>;
   /** Broker URL per device, e.g. with that device's credentials as user info. Default: `brokerUrl` for all. */
   readonly brokerUrlFor?: (deviceId: string) => string;
-  /** Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent. */
+  /**
+   * Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent.
+   */
   readonly telemetry?: {
     readonly dataDir: string;
     /** Window length, ms (0: tests call `closeWindow()`). Default 10 000. */

@@ -3,7 +3,8 @@
  * outbox, budget watcher, QoS 1 over the real link, the server's acknowledgements) fed with
  * modelled readings instead of sensors. Latency = the variant's host latency × the profile's multiplier for its
  * precision × the device's condition, with seeded gaussian jitter; power from the profile's
- * idle watts and active watts for the model's precision, and the modelled duty cycle. Every figure is labelled `modelled`.
+ * idle watts and active watts for the model's precision, and the modelled duty cycle. Every figure is labelled
+ * `modelled`.
  *
  * `condition` is the handle fault injection turns (thermal throttling lowers `speedFactor`,
  * a broken int8 unit lowers `accuracyOffset`, …); changes show in the next window.
@@ -71,7 +72,10 @@ export interface SimTelemetryOptions {
   readonly model?: SimulatedModel | null;
   readonly watcher?: { readonly k?: number; readonly n?: number };
   readonly outbox?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly segmentEntries?: number };
-  /** Scheduled faults' effects now (thermal throttling slows, a wrong int8 unit lowers int8 golden accuracy), on top of `condition`. */
+  /**
+   * Scheduled faults' effects now (thermal throttling slows, a wrong int8 unit lowers int8 golden accuracy), on top of
+   * `condition`.
+   */
   readonly effects?: () => FaultEffects;
   /**
    * When an outbox entry counts as delivered. Default `server-ack`, as on a real agent: the

@@ -33,7 +33,10 @@ import { buildHeartbeat, buildHello, buildStatus, PUBLISH_OPTIONS, type DeviceId
 
 export type LinkState = 'idle' | 'connecting' | 'online' | 'offline' | 'stopping' | 'stopped';
 
-/** Receives a validated message from one of the device's server-to-device channels; `null` means the server cleared `desired`. */
+/**
+ * Receives a validated message from one of the device's server-to-device channels; `null` means the server cleared
+ * `desired`.
+ */
 export type InboundHandler = (message: AnyMessage | null) => void;
 
 export interface AgentLinkOptions extends DeviceIdentity {
@@ -44,7 +47,10 @@ export interface AgentLinkOptions extends DeviceIdentity {
   readonly clock?: Clock;
   /** Default: `Math.random`. Only used for reconnect jitter. */
   readonly random?: RandomSource;
-  /** MQTT keepalive in seconds; the broker declares the device lost after 1.5× this. Default {@link DEFAULT_KEEPALIVE_S}. */
+  /**
+   * MQTT keepalive in seconds; the broker declares the device lost after 1.5× this. Default
+   * {@link DEFAULT_KEEPALIVE_S}.
+   */
   readonly keepaliveS?: number;
   /** Heartbeat interval in ms. Default {@link DEFAULT_HEARTBEAT_MS}. */
   readonly heartbeatMs?: number;
@@ -85,7 +91,10 @@ export interface AgentLink {
   readonly deviceId: string;
   /** Starts connecting; resolves once online the first time. Broker outages are retried, not rejected. */
   start(): Promise<void>;
-  /** `clean` (default true): publish the retained offline status and DISCONNECT; false: drop the socket (the broker publishes the will). */
+  /**
+   * `clean` (default true): publish the retained offline status and DISCONNECT; false: drop the socket (the broker
+   * publishes the will).
+   */
   stop(options?: { readonly clean?: boolean }): Promise<void>;
   /**
    * Fault injection: `false` drops the connection without DISCONNECT, as a lost network

@@ -75,7 +75,9 @@ export function readThrottleCount(cpuDir: string): number | null {
   return total;
 }
 
-/** True when a CPU's cpufreq ceiling is below its hardware maximum (a thermal governor capped it); null when unreadable. */
+/**
+ * True when a CPU's cpufreq ceiling is below its hardware maximum (a thermal governor capped it); null when unreadable.
+ */
 export function readFrequencyCapped(cpuDir: string): boolean | null {
   let seen = false;
   for (const cpu of list(cpuDir).filter((c) => /^cpu\d+$/.test(c))) {
@@ -88,7 +90,9 @@ export function readFrequencyCapped(cpuDir: string): boolean | null {
   return seen ? false : null;
 }
 
-/** Thermal reader over sysfs: throttled when the throttle counters grew during the window or the frequency is capped. */
+/**
+ * Thermal reader over sysfs: throttled when the throttle counters grew during the window or the frequency is capped.
+ */
 export function createSysfsThermalReader(sysfs: Partial<ThermalSysfs> = {}): ThermalReader {
   const { thermalDir, cpuDir } = { ...DEFAULT_THERMAL_SYSFS, ...sysfs };
   let countAtBegin: number | null = null;

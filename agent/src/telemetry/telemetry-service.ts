@@ -100,13 +100,22 @@ export interface TelemetryStats extends DeliveryStats {
 export interface Telemetry {
   recordInference(latencyMs: number, outputs?: Readonly<Record<string, FloatTensor>>, confidence?: number): void;
   recordError(): void;
-  /** Opens the first window and starts the timer (if `windowMs` > 0), the drain on reconnect and the acknowledgement listener. */
+  /**
+   * Opens the first window and starts the timer (if `windowMs` > 0), the drain on reconnect and the acknowledgement
+   * listener.
+   */
   start(): void;
-  /** Stops the timers, the drain on reconnect and the acknowledgement listener; undelivered entries stay in the outbox for the next start. */
+  /**
+   * Stops the timers, the drain on reconnect and the acknowledgement listener; undelivered entries stay in the outbox
+   * for the next start.
+   */
   stop(): Promise<void>;
   /** Closes the current window now: builds it, runs the budget watcher, appends to the outbox, drains. */
   closeWindow(): TelemetryWindow;
-  /** Publishes what is due while online; resolves when this round's publishes settled (`server-ack`: not when acknowledged). */
+  /**
+   * Publishes what is due while online; resolves when this round's publishes settled (`server-ack`: not when
+   * acknowledged).
+   */
   flush(): Promise<void>;
   onWindow(listener: (window: TelemetryWindow, breaches: readonly Breach[]) => void): () => void;
   readonly outbox: Outbox;

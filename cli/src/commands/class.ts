@@ -7,7 +7,9 @@ import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.j
 import { usageError } from '../usage.js';
 import { formatTable } from './devices.js';
 
-/** `--budget maxP95LatencyMs=20` (repeatable) → `{maxP95LatencyMs: 20}`; validation of names and ranges is the schema's. */
+/**
+ * `--budget maxP95LatencyMs=20` (repeatable) → `{maxP95LatencyMs: 20}`; validation of names and ranges is the schema's.
+ */
 export function parseAssignments(values: readonly string[], flag: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const v of values) {

@@ -134,7 +134,8 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
   const story = pickStory(members);
   let budget = 0;
   if (story) {
-    // A latency budget the slow variant meets with 50 % headroom (device jitter stays under it), and a slowdown that breaks it while the fast one still fits.
+    // A latency budget the slow variant meets with 50 % headroom (device jitter stays under it), and a slowdown that
+    // breaks it while the fast one still fits.
     budget = (story.from.predictedP95Ms ?? 0) * 1.5;
     const cls = await classes.get(story.cls);
     await classes.update(story.cls, { budgets: { ...cls.budgets, maxP95LatencyMs: budget } });

@@ -88,7 +88,8 @@ export interface RawRoute extends RouteBase {
 }
 
 // The one escape hatch, kept inside this module: the registry stores routes of any shape.
-// biome-ignore lint/suspicious/noExplicitAny: route registry is heterogeneous by design; each route is typed where it is built
+// biome-ignore lint/suspicious/noExplicitAny: route registry is heterogeneous by design; each route is typed where it
+// is built
 export type AnyJsonRoute = JsonRoute<any, any, any, z.ZodType>;
 export type AnyRoute = AnyJsonRoute | RawRoute;
 

@@ -50,7 +50,9 @@ export interface AuthService {
   createAdminToken(name: string, scope: TokenScope): Promise<TokenView & { readonly token: string }>;
   listAdminTokens(): Promise<TokenView[]>;
   revokeAdminToken(id: string): Promise<TokenView>;
-  /** Checks an `Authorization: Bearer` token (a stored one, or this process's local token); moves its last-used time. */
+  /**
+   * Checks an `Authorization: Bearer` token (a stored one, or this process's local token); moves its last-used time.
+   */
   verifyAdminToken(token: string): Promise<AdminCheck>;
 
   createEnrollToken(input: {

@@ -24,7 +24,10 @@ export interface BrokerClient {
   /** Registers a handler; returns a function that removes it. */
   onMessage(handler: MessageHandler): () => void;
   readonly connected: boolean;
-  /** Messages this client received and published, by edgefleet channel (`enroll`, or `other` for topics outside the scheme). */
+  /**
+   * Messages this client received and published, by edgefleet channel (`enroll`, or `other` for topics outside the
+   * scheme).
+   */
   traffic(): MqttTraffic;
   /** The same for one device's topics; null before the first message to or from it. */
   deviceTraffic(deviceId: string): MqttTraffic | null;

@@ -12,7 +12,9 @@ import type { DeviceObservation, PlanMember, Precision } from './model.js';
 export interface FitContext {
   readonly budgets: Budgets;
   readonly limits: Limits;
-  /** Accuracy of the original model, percent (base of `maxAccuracyDropPts`); null: unknown, that budget is not judged. */
+  /**
+   * Accuracy of the original model, percent (base of `maxAccuracyDropPts`); null: unknown, that budget is not judged.
+   */
   readonly baselinePct: number | null;
   /** Measured ÷ predicted latency of the variant serving now. */
   readonly ratio: number;

@@ -39,7 +39,10 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
     return base === null ? {} : { url: `${base}/artifacts/${sha}` };
   };
 
-  /** Golden set for a rollback: the one its variant was rolled out with, else this rollout's inputs with only the finiteness check. */
+  /**
+   * Golden set for a rollback: the one its variant was rolled out with, else this rollout's inputs with only the
+   * finiteness check.
+   */
   async function rollbackGolden(
     rollout: RolloutRecord,
     previousRolloutId: string | null,

@@ -225,7 +225,8 @@ const advanceWave: RolloutStep = {
       const members = [...d.devices.values()].filter((dev) => dev.wave === wave);
       const pending = members.filter((dev) => dev.state === 'pending');
       if (pending.length > 0) {
-        // Only the current wave is ever notified: the invariant "no device outside the current wave receives the variant".
+        // Only the current wave is ever notified: the invariant "no device outside the current wave receives the
+        // variant".
         for (const dev of pending) {
           d.actions.push({ kind: 'deploy', deviceId: dev.deviceId, deploymentId: dev.deploymentId });
           setDevice(d, dev, { state: 'notified', notifiedAt: d.now });

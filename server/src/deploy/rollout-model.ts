@@ -67,7 +67,9 @@ export const rolloutPolicySchema = z.strictObject({
     .prefault({}),
   /** A notified device that has not finished after this long is `timed-out`, in ms. Default 600000 (10 min). */
   deviceTimeoutMs: z.number().int().positive().default(600_000),
-  /** The whole rollout aborts (and rolls back) when still in progress after this long, in ms. Default 86400000 (24 h). */
+  /**
+   * The whole rollout aborts (and rolls back) when still in progress after this long, in ms. Default 86400000 (24 h).
+   */
   rolloutTimeoutMs: z.number().int().positive().default(86_400_000),
 });
 export type RolloutPolicy = z.infer<typeof rolloutPolicySchema>;

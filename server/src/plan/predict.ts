@@ -64,7 +64,10 @@ export function round(x: number, digits = 4): number {
   return Math.round(x * f) / f;
 }
 
-/** Predicts latency, energy and average power of a variant (host p95 in ms) at a precision; null when the class has no figures for it. */
+/**
+ * Predicts latency, energy and average power of a variant (host p95 in ms) at a precision; null when the class has no
+ * figures for it.
+ */
 export function predict(
   hostP95Ms: number,
   precision: Precision,

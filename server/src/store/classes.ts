@@ -53,7 +53,10 @@ export interface ClassRepository {
     readonly budgets: Budgets;
     readonly createdAt: number;
   }): Promise<boolean>;
-  /** Replaces the document, bumps the version and invalidates the class's plans, atomically; the new version, or null when absent. */
+  /**
+   * Replaces the document, bumps the version and invalidates the class's plans, atomically; the new version, or null
+   * when absent.
+   */
   update(
     name: string,
     doc: { readonly description: string; readonly profile: ClassProfile; readonly budgets: Budgets },

@@ -123,6 +123,8 @@ export interface TelemetryRepository {
   device(deviceId: string): Promise<DeviceTelemetryRow | null>;
   devicesOfClass(deviceClass: string): Promise<DeviceTelemetryRow[]>;
   breaches(filter: BreachFilter): Promise<BreachRow[]>;
-  /** Deletes windows with window_end < `windowsBefore` and rollups with minute < `rollupsBefore`; returns rows deleted. */
+  /**
+   * Deletes windows with window_end < `windowsBefore` and rollups with minute < `rollupsBefore`; returns rows deleted.
+   */
   prune(windowsBefore: number, rollupsBefore: number): Promise<number>;
 }

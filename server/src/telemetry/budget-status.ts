@@ -13,7 +13,10 @@ export type TelemetryBudgets = Partial<Record<WatchedBudget, number>>;
 /** Where the limits came from: the planner's class, the agents' manifests (via breach events), or nowhere. */
 export type BudgetSource = 'class' | 'manifest' | 'none';
 
-/** A planner class budget (shared/src/budgets.ts) in telemetry units; size and relative-accuracy budgets have no telemetry figure. */
+/**
+ * A planner class budget (shared/src/budgets.ts) in telemetry units; size and relative-accuracy budgets have no
+ * telemetry figure.
+ */
 export function budgetsFromClass(b: Budgets): TelemetryBudgets {
   const out: { -readonly [K in WatchedBudget]?: number } = {};
   if (b.maxP95LatencyMs !== undefined) out.latencyP95Ms = b.maxP95LatencyMs;

@@ -32,7 +32,10 @@ export interface TelemetryIngestOptions {
   readonly maxPayloadBytes?: number;
   /** Told about every rejected `telemetry` message (events-channel failures belong to the deployer). */
   readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
-  /** Told about each breach event stored for the first time, after its batch committed (the control loop wakes on these). */
+  /**
+   * Told about each breach event stored for the first time, after its batch committed (the control loop wakes on
+   * these).
+   */
   readonly onBreach?: (breach: Breach) => void;
   /** Given the acknowledgements of each committed batch, one per device (the service publishes them). */
   readonly onCommitted?: (acks: readonly TelemetryAck[]) => void;

@@ -47,7 +47,9 @@ export const modelViewSchema = z.object({
 });
 export type ModelView = z.infer<typeof modelViewSchema>;
 
-/** Upload answer: `added` is false when the same bytes were already stored (nothing changed; HTTP 200 instead of 201). */
+/**
+ * Upload answer: `added` is false when the same bytes were already stored (nothing changed; HTTP 200 instead of 201).
+ */
 export const modelUploadedSchema = z.object({ model: modelViewSchema, added: z.boolean() });
 export const modelListSchema = z.object({ models: z.array(modelViewSchema) });
 

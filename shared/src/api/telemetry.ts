@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { classNameSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';
 
-/** `?from=&to=&limit=` of the series routes: server times in ms; at most `limit` rows from `from` on, oldest first (default 500, at most 10000). */
+/**
+ * `?from=&to=&limit=` of the series routes: server times in ms; at most `limit` rows from `from` on, oldest first
+ * (default 500, at most 10000).
+ */
 export const seriesQuerySchema = z.strictObject({
   from: z.coerce.number().int().nonnegative().optional(),
   to: z.coerce.number().int().nonnegative().optional(),

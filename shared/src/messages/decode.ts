@@ -26,7 +26,10 @@ export type DecodeResult =
   | { readonly ok: false; readonly reason: RejectReason; readonly detail: string; readonly deviceId: string | null };
 
 export interface DecodeOptions {
-  /** Largest payload accepted, in bytes. Default {@link DEFAULT_MAX_PAYLOAD_BYTES}; `chunks` may always carry a full chunk (maxPayloadBytesFor). */
+  /**
+   * Largest payload accepted, in bytes. Default {@link DEFAULT_MAX_PAYLOAD_BYTES}; `chunks` may always carry a full
+   * chunk (maxPayloadBytesFor).
+   */
   readonly maxPayloadBytes?: number;
 }
 

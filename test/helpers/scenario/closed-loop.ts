@@ -89,9 +89,14 @@ export interface Scenario {
   /** The devices' clock (the server's shares its time). */
   readonly clock: VirtualClock;
   now(): number;
-  /** Starts the farm, plans every class and rolls out each class's initial variant; returns when the rollouts finished. */
+  /**
+   * Starts the farm, plans every class and rolls out each class's initial variant; returns when the rollouts finished.
+   */
   setup(): Promise<void>;
-  /** Advances virtual time to `to` in steps; the server's scheduler runs the control tick; `onTick` sees each tick's time. */
+  /**
+   * Advances virtual time to `to` in steps; the server's scheduler runs the control tick; `onTick` sees each tick's
+   * time.
+   */
   runUntil(to: number, onTick?: (at: number) => void): Promise<void>;
   decisions(deviceClass?: string): Promise<StoredDecision[]>;
   /** Recipe of the variant a device serves (null: none or unknown). */

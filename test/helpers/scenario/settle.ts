@@ -43,7 +43,10 @@ export function createSettler(o: SettlerOptions): Settler {
   let polls = 0;
   const online = (d: VirtualDevice): boolean => d.link.stats().state === 'online';
 
-  /** What is still in flight for one device, in words; null when nothing is. `outbox`: also wait for its telemetry outbox to empty. */
+  /**
+   * What is still in flight for one device, in words; null when nothing is. `outbox`: also wait for its telemetry
+   * outbox to empty.
+   */
   function missing(d: VirtualDevice, outbox: boolean): string | null {
     const s = d.link.stats();
     if (s.state === 'connecting') return `${d.deviceId} is connecting`;
