@@ -87,9 +87,9 @@ export interface RawRoute extends RouteBase {
   handle(request: FastifyRequest, reply: FastifyReply, auth: RequestAuth): Promise<void> | void;
 }
 
-// The one escape hatch, kept inside this module: the registry stores routes of any shape.
-// biome-ignore lint/suspicious/noExplicitAny: route registry is heterogeneous by design; each route is typed where it
-// is built
+// The one escape hatch, kept inside this module: the registry stores routes of any shape
+// (heterogeneous by design); each route is typed where it is built.
+// biome-ignore lint/suspicious/noExplicitAny: see above
 export type AnyJsonRoute = JsonRoute<any, any, any, z.ZodType>;
 export type AnyRoute = AnyJsonRoute | RawRoute;
 
