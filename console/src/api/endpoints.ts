@@ -66,6 +66,7 @@ export interface FleetApi {
 export interface StartRollout {
   readonly deviceClass: string;
   readonly variant: string;
+  readonly variantId?: string;
   readonly policy: { canary: { count: number }; baseCount: number; growthFactor: number };
   readonly golden?: unknown;
 }

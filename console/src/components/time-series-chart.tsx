@@ -100,6 +100,8 @@ function buildOptions(props: TimeSeriesChartProps, width: number): uPlot.Options
         grid: { stroke: '#e6e8ec' },
         ticks: { stroke: '#c9cdd4' },
         values: (_u, splits) => clockLabels(splits),
+        // hh:mm:ss needs room: at most one label per 90 px.
+        space: 90,
       },
       {
         stroke: '#3d4451',

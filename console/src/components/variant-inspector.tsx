@@ -68,6 +68,8 @@ function RolloutForm({ plan, candidate, activeRollout }: Omit<InspectorProps, 'c
             api.startRollout({
               deviceClass: plan.deviceClass.name,
               variant: sha,
+              // Named as the control loop names its variants, so timelines and histories read alike.
+              variantId: `v-${candidate.recipe.replace(/[^A-Za-z0-9_.:@-]/g, '-').slice(0, 40)}-${sha.slice(0, 8)}`,
               policy: { canary: { count: canary }, baseCount, growthFactor: growth },
               ...(g === undefined ? {} : { golden: g }),
             }),

@@ -3,27 +3,13 @@
  * reason, holds, recovery) interleaved with the class's rollouts, grouped into episodes.
  * Episodes are listed newest first; inside one, entries read in order, as a story does.
  */
-import type { Decision, RolloutRecord } from '../api/endpoints.js';
+import type { Decision } from '../api/endpoints.js';
 import { useApp, useLoad } from '../app-context.js';
 import { Empty, ErrorNotice, Loading, PageHeader, StateBadge, Time } from '../components/ui.js';
 import { BUDGET_LABELS } from '../format.js';
 import { href, navigate } from '../router.js';
+import { buildEpisodes, type Entry } from './decision-story.js';
 
-type Entry =
-  | { readonly kind: 'decision'; readonly at: number; readonly decision: Decision }
-  | {
-      readonly kind: 'rollout-start' | 'rollout-end';
-      readonly at: number;
-      readonly rollout: RolloutRecord;
-      readonly byLoop: boolean;
-    };
-
-interface Episode {
-  readonly breach: boolean;
-  readonly entries: Entry[];
-}
-
-const BREACH_KINDS = new Set(['watching', 'hold', 'deploy', 'replan', 'alert', 'waiting']);
 const TITLES: Readonly<Record<string, string>> = {
   healthy: 'Healthy',
   watching: 'Breach seen: watching it through the hysteresis',
@@ -34,42 +20,6 @@ const TITLES: Readonly<Record<string, string>> = {
   alert: 'Alert: nothing fits',
   recovered: 'Recovered: back within budget',
 };
-
-/** Rollout ids the loop started, from its decisions' outcomes. */
-function loopRollouts(decisions: readonly Decision[]): Set<string> {
-  const ids = new Set<string>();
-  for (const d of decisions)
-    for (const o of Array.isArray(d.outcome) ? d.outcome : [])
-      if (o && typeof o === 'object' && typeof (o as { rolloutId?: unknown }).rolloutId === 'string')
-        ids.add((o as { rolloutId: string }).rolloutId);
-  return ids;
-}
-
-export function buildEpisodes(decisions: readonly Decision[], rollouts: readonly RolloutRecord[]): Episode[] {
-  const byLoop = loopRollouts(decisions);
-  const entries: Entry[] = [
-    ...decisions.map((d) => ({ kind: 'decision' as const, at: d.at, decision: d })),
-    ...rollouts.map((r) => ({ kind: 'rollout-start' as const, at: r.createdAt, rollout: r, byLoop: byLoop.has(r.id) })),
-    ...rollouts.flatMap((r) =>
-      r.finishedAt === null
-        ? []
-        : [{ kind: 'rollout-end' as const, at: r.finishedAt, rollout: r, byLoop: byLoop.has(r.id) }],
-    ),
-  ].sort((a, b) => a.at - b.at);
-  const episodes: Episode[] = [];
-  let current: Episode | null = null;
-  for (const e of entries) {
-    const breachKind = e.kind === 'decision' && BREACH_KINDS.has(e.decision.kind);
-    if (!current || (breachKind && !current.breach)) {
-      current = { breach: breachKind, entries: [] };
-      episodes.push(current);
-    }
-    current.entries.push(e);
-    // A recovery closes the episode: what follows is quiet again.
-    if (e.kind === 'decision' && e.decision.kind === 'recovered') current = null;
-  }
-  return episodes.reverse();
-}
 
 function DecisionDetails({ d }: { d: Decision }) {
   const s = d.summary as {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { classNameSchema, deviceIdSchema, sha256HexSchema } from '../messages/common.js';
-import { goldenSetSchema, manifestBudgetsSchema } from '../messages/deploy.js';
+import { deployIdSchema, goldenSetSchema, manifestBudgetsSchema } from '../messages/deploy.js';
 import { serverTimeSchema } from './common.js';
 
 const ROLLOUT_STATES = ['in-progress', 'rolling-back', 'completed', 'aborted'] as const;
@@ -29,6 +29,8 @@ export const rolloutStartSchema = z.strictObject({
   /** Default: the golden set of the class's latest rollout, as the control loop reuses it. */
   golden: goldenSetSchema.optional(),
   policy: z.record(z.string(), z.unknown()).default({}),
+  /** Name of the variant in statuses and histories (e.g. `v-int8-static-3e80facc`). Default `v-<sha prefix>`. */
+  variantId: deployIdSchema.optional(),
   /** Only these devices of the class (a cohort). Default: every device of the class. */
   deviceIds: z.array(deviceIdSchema).min(1).max(100_000).optional(),
 });

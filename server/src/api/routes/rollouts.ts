@@ -106,6 +106,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
           golden: body.golden ?? latestGoldenOf(deps, body.deviceClass),
           policy: body.policy as z.input<typeof rolloutPolicySchema>,
           ...(body.deviceIds ? { deviceIds: body.deviceIds } : {}),
+          ...(body.variantId ? { variantId: body.variantId } : {}),
         });
         deps.logger.info(
           { rolloutId: status.rollout.id, deviceClass: body.deviceClass, artifactSha: status.rollout.artifactSha },
