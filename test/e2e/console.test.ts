@@ -225,6 +225,12 @@ t.test(
     let stalled = '';
     await t.test('revoking a device from its page cuts it off', async (t) => {
       const victim = demo.farm.devices.filter((d) => d.deviceClass === classB).at(-1)?.deviceId as string;
+      // A second tab on the events page, which never polls: what it shows later came through the live stream.
+      const watcher = await browser.newPage();
+      t.teardown(() => watcher.close());
+      await watcher.goto(`${base}#token=${adminToken}`);
+      await go(watcher, '#/events');
+      await watcher.locator('.stream-live').waitFor();
       await go(admin, `#/devices/${victim}`);
       await admin.getByRole('button', { name: 'Revoke device…' }).click();
       const dialog = admin.getByRole('dialog');
@@ -238,6 +244,9 @@ t.test(
         () => demo.server.store().devices.get(victim)?.state === 'offline',
       );
       t.equal(demo.server.store().auth.getCredential(victim)?.revokedAt !== null, true, 'credential revoked');
+      const live = watcher.getByTestId('events-table').locator('tr', { hasText: 'device.revoked' });
+      await live.waitFor();
+      t.match(await live.textContent(), victim, 'the other tab saw the revocation arrive over the event stream');
       // A rollout to its class now waits on it (a device that never answers) until aborted.
       stalled = await startRolloutFromPlan(classB);
       await until('the rollout to wait on the revoked device', 30_000, () => {
