@@ -54,6 +54,17 @@ export function shortSha(sha: string | null | undefined): string {
   return sha ? sha.slice(0, 12) : '–';
 }
 
+/** Why a device went offline, as people read it (`stateReason` of the registry); online needs no reason. */
+export function offlineReasonText(state: string, reason: string | null): string | null {
+  if (state !== 'offline' || reason === null) return null;
+  const text: Record<string, string> = {
+    clean: 'disconnected cleanly',
+    lost: 'connection lost (its last will)',
+    stale: 'silent past the heartbeat timeout',
+  };
+  return text[reason] ?? reason;
+}
+
 /** Budget names as people read them. */
 export const BUDGET_LABELS: Readonly<Record<string, string>> = {
   maxModelBytes: 'Model size',

@@ -14,7 +14,14 @@ import {
   logTicks,
   scales,
 } from '../../console/src/components/plot-layout.js';
-import { formatBudget, formatMs, formatAgo, tickDecimals, formatBytes } from '../../console/src/format.js';
+import {
+  formatBudget,
+  formatMs,
+  formatAgo,
+  tickDecimals,
+  formatBytes,
+  offlineReasonText,
+} from '../../console/src/format.js';
 import { buildEpisodes } from '../../console/src/pages/decision-story.js';
 import { href, parseRoute } from '../../console/src/router.js';
 
@@ -194,4 +201,7 @@ t.test('ticks and numbers', async (t) => {
   t.equal(formatBudget('minAccuracy', 0.9), '≥ 90.0 %');
   t.equal(formatAgo(1000, 61_000), '1 min ago');
   t.equal(formatAgo(null), 'never');
+  t.equal(offlineReasonText('online', 'connect'), null, 'an online device needs no reason');
+  t.equal(offlineReasonText('offline', 'lost'), 'connection lost (its last will)');
+  t.equal(offlineReasonText('offline', 'stale'), 'silent past the heartbeat timeout');
 });

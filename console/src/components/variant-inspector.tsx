@@ -16,6 +16,8 @@ export interface InspectorProps {
   /** The class's rollout in progress, if any: a second one is refused, so the form says so. */
   readonly activeRollout: RolloutRecord | null;
   readonly currentSha: string | null;
+  /** The class never had a rollout, so there is no golden set to reuse: the form asks for one. */
+  readonly firstRollout: boolean;
 }
 
 function Violations({ candidate }: { candidate: PlanCandidate }) {
@@ -44,7 +46,7 @@ async function readGolden(file: File): Promise<unknown> {
   return parsed.data;
 }
 
-function RolloutForm({ plan, candidate, activeRollout }: Omit<InspectorProps, 'currentSha'>) {
+function RolloutForm({ plan, candidate, activeRollout, firstRollout }: Omit<InspectorProps, 'currentSha'>) {
   const { api } = useApp();
   const [canary, setCanary] = useState(1);
   const [baseCount, setBaseCount] = useState(2);
@@ -53,7 +55,14 @@ function RolloutForm({ plan, candidate, activeRollout }: Omit<InspectorProps, 'c
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const sha = candidate.artifactSha;
-  const blocked = sha === null ? 'This variant has no built artifact.' : activeRollout ? 'in-progress' : null;
+  const blocked =
+    sha === null
+      ? 'This variant has no built artifact.'
+      : activeRollout
+        ? 'in-progress'
+        : firstRollout && golden === null
+          ? 'needs a golden set'
+          : null;
   return (
     <form
       class="rollout-form"
@@ -117,17 +126,26 @@ function RolloutForm({ plan, candidate, activeRollout }: Omit<InspectorProps, 'c
         </label>
       </fieldset>
       <label class="field">
-        <span>Golden set (optional JSON file)</span>
+        <span>{firstRollout ? 'Golden set (JSON file, required)' : 'Golden set (optional JSON file)'}</span>
         <input
           type="file"
           accept="application/json,.json"
+          required={firstRollout}
           aria-describedby="golden-help"
           onChange={(e) => setGolden((e.target as HTMLInputElement).files?.[0] ?? null)}
         />
       </label>
-      <p id="golden-help" class="help">
-        Without a file, the golden set of the class’s latest rollout is reused, as the control loop does.
-      </p>
+      {firstRollout ? (
+        <p id="golden-help" class="help">
+          {plan.deviceClass.name} has had no rollout yet, so there is no golden set to reuse: give the smoke test every
+          device runs before it switches (<code>inputs</code>, expected <code>labels</code>, <code>minAccuracy</code>,
+          as in shared/PROTOCOL.md §6.5). Later rollouts, and the control loop’s, reuse it.
+        </p>
+      ) : (
+        <p id="golden-help" class="help">
+          Without a file, the golden set of the class’s latest rollout is reused, as the control loop does.
+        </p>
+      )}
       {activeRollout ? (
         <p class="notice notice-warn">
           A rollout is in progress on this class (<a href={href.rollout(activeRollout.id)}>{activeRollout.variantId}</a>
@@ -146,7 +164,7 @@ function RolloutForm({ plan, candidate, activeRollout }: Omit<InspectorProps, 'c
   );
 }
 
-export function VariantInspector({ plan, candidate: c, activeRollout, currentSha }: InspectorProps) {
+export function VariantInspector({ plan, candidate: c, activeRollout, currentSha, firstRollout }: InspectorProps) {
   const { canChange } = useApp();
   const baseline = plan.candidates.find((x) => x.recipe === plan.baseline.recipe);
   const ratio = baseline?.bytes && c.bytes ? baseline.bytes / c.bytes : null;
@@ -186,7 +204,7 @@ export function VariantInspector({ plan, candidate: c, activeRollout, currentSha
       />
       {c.excluded ? <p class="notice notice-warn">Excluded: {c.excluded}</p> : null}
       {canChange ? (
-        <RolloutForm plan={plan} candidate={c} activeRollout={activeRollout} />
+        <RolloutForm plan={plan} candidate={c} activeRollout={activeRollout} firstRollout={firstRollout} />
       ) : (
         <p class="muted">Signed in read-only: starting a rollout needs an admin token.</p>
       )}

@@ -8,7 +8,7 @@ import { useApp, useLoad } from '../app-context.js';
 import { ModelHistory } from '../components/model-history.js';
 import { TelemetryCharts } from '../components/telemetry-charts.js';
 import { ConfirmDialog, ErrorNotice, Facts, Loading, PageHeader, StateBadge, Time } from '../components/ui.js';
-import { BUDGET_LABELS, formatBudget, formatMeasured } from '../format.js';
+import { BUDGET_LABELS, formatBudget, formatMeasured, offlineReasonText } from '../format.js';
 import { href } from '../router.js';
 import { deviceState } from './fleet.js';
 
@@ -45,7 +45,11 @@ function BudgetStatus({ telemetry }: { telemetry: DeviceTelemetry }) {
               {c.breachedWindows} of {c.windows}
             </td>
             <td>
-              <StateBadge state={c.breached ? 'breached' : 'healthy'} label={c.breached ? 'breached' : 'within'} />
+              {c.windows === 0 ? (
+                <StateBadge state="no-data" label="no windows yet" />
+              ) : (
+                <StateBadge state={c.breached ? 'breached' : 'healthy'} label={c.breached ? 'breached' : 'within'} />
+              )}
             </td>
           </tr>
         ))}
@@ -133,7 +137,9 @@ export function DevicePage({ id }: { id: string }) {
         }
       >
         {d ? <StateBadge state={deviceState(d)} /> : null}
-        {d?.stateReason ? <span class="muted">({d.stateReason})</span> : null}
+        {d && offlineReasonText(d.state, d.stateReason) ? (
+          <span class="muted">{offlineReasonText(d.state, d.stateReason)}</span>
+        ) : null}
         {canChange && d && d.credential.status === 'active' ? (
           <button type="button" class="button button-danger" onClick={() => setConfirming(true)}>
             Revoke device…

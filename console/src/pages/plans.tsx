@@ -153,6 +153,8 @@ export function PlansPage({ deviceClass }: { deviceClass: string | null }) {
   const candidate = stored?.plan.candidates.find((c) => c.recipe === selected) ?? null;
   const currentSha = (rollouts.data ?? []).filter((r) => r.state === 'completed').at(-1)?.artifactSha ?? null;
   const active = (rollouts.data ?? []).find((r) => r.state === 'in-progress' || r.state === 'rolling-back') ?? null;
+  // Known only once the list has loaded: a class without any rollout has no golden set to reuse.
+  const firstRollout = rollouts.data !== null && rollouts.data.length === 0;
 
   return (
     <section aria-labelledby="page-title">
@@ -208,6 +210,7 @@ export function PlansPage({ deviceClass }: { deviceClass: string | null }) {
                 candidate={candidate}
                 activeRollout={active}
                 currentSha={currentSha}
+                firstRollout={firstRollout}
               />
             ) : (
               <p class="muted">Select a point or a row to inspect a variant.</p>
