@@ -330,6 +330,17 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 22,
+    name: 'enrollment sessions: a retried enrollment finds its device again (auth)',
+    sql: `
+      -- The agent's enrollment session (16 hex): asking again with the same token and session
+      -- returns the same device with a new secret instead of counting a second use.
+      ALTER TABLE device_credentials ADD COLUMN enroll_session TEXT;
+      CREATE UNIQUE INDEX device_credentials_enroll_session
+        ON device_credentials(enroll_token_id, enroll_session) WHERE enroll_session IS NOT NULL;
+    `,
+  },
+  {
     version: 40,
     name: 'control loop decisions and per-class memory (closed loop)',
     sql: `

@@ -88,9 +88,12 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: deviceRevokedSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params }) => {
+      handler: async ({ params }) => {
         const row = deps.auth.revokeDevice(params.id);
-        const disconnected = deps.disconnectDevice(params.id);
+        const wasOnline = deps.store.devices.get(params.id)?.state === 'online';
+        // The broker drops the connection (embedded: closed; dynamic security: client deleted, which kicks it).
+        const answered = await deps.brokerCredentials().deviceRevoked(params.id);
+        const disconnected = answered ?? wasOnline;
         deps.events.publish({ type: 'device.revoked', deviceId: params.id, disconnected });
         deps.logger.info({ deviceId: params.id, disconnected }, 'device credential revoked');
         return { id: params.id, revokedAt: row.revokedAt ?? deps.now(), disconnected };
