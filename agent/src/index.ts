@@ -21,6 +21,7 @@ export {
 } from './capabilities/detect.js';
 export { describeOrt, type OrtDescription } from './runtime/ort.js';
 export { AGENT_VERSION } from './version.js';
+export { AGENT_NODE_FLAGS } from './node-flags.js';
 export {
   agentConfigSchema,
   AGENT_CONFIG_FILE_ENV_VAR,

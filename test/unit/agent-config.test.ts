@@ -142,13 +142,20 @@ t.test('edgefleet-agent exit codes: --help 0, unknown flag 2, bad config 2', asy
     codes.push(await runAgentCli(['--version'], {}));
     codes.push(await runAgentCli(['--serve-port', '-2'], {}));
     codes.push(
-      await runAgentCli(['--data-dir', join(dir, 'a'), '--enroll-token-file', join(dir, 'empty'), '--log-level', 'silent'], {}),
+      await runAgentCli(
+        ['--data-dir', join(dir, 'a'), '--enroll-token-file', join(dir, 'empty'), '--log-level', 'silent'],
+        {},
+      ),
     );
   } finally {
     process.stdout.write = write;
     process.stderr.write = writeErr;
   }
-  t.same(codes, [0, 2, 2, 0, 2, 2], '--help 0, unknown flag 2, bad config 2, --version 0, a token file without a token 2');
+  t.same(
+    codes,
+    [0, 2, 2, 0, 2, 2],
+    '--help 0, unknown flag 2, bad config 2, --version 0, a token file without a token 2',
+  );
   const text = out.join('');
   t.match(text, /Usage: edgefleet-agent/);
   t.match(text, /--enroll-token-file or EDGEFLEET_AGENT_ENROLL_TOKEN/, '--help says how to keep the token out of ps');
@@ -166,14 +173,22 @@ t.test('--serve-port -1 as two arguments is accepted; serving falls back to the 
   t.equal(off.servePort, -1);
   t.equal(serveOptions(off), false, '-1 and no socket: no local API');
   t.same(serveOptions({ servePort: undefined, serveSocket: undefined }), { port: 8787 }, 'default port 8787');
-  t.same(serveOptions({ servePort: undefined, serveSocket: '/run/a.sock' }), { socketPath: '/run/a.sock' }, 'socket only');
+  t.same(
+    serveOptions({ servePort: undefined, serveSocket: '/run/a.sock' }),
+    { socketPath: '/run/a.sock' },
+    'socket only',
+  );
   t.same(serveOptions({ servePort: 0, serveSocket: '/run/a.sock' }), { port: 0, socketPath: '/run/a.sock' }, 'both');
 });
 
 t.test('the enrollment token from a file or the environment', async (t) => {
   const token = `efe_0123456789ab_${'A'.repeat(43)}`;
   const dir = t.testdir({ token: `${token}\n`, bad: 'nope\n' });
-  t.equal(enrollmentToken({ enrollToken: undefined, enrollTokenFile: join(dir, 'token') }), token, 'first line of the file');
+  t.equal(
+    enrollmentToken({ enrollToken: undefined, enrollTokenFile: join(dir, 'token') }),
+    token,
+    'first line of the file',
+  );
   t.equal(
     enrollmentToken(loadAgentConfig({ env: { EDGEFLEET_AGENT_ENROLL_TOKEN: token }, hostname: 'h' })),
     token,
