@@ -29,8 +29,8 @@ export interface CreateServerOptions {
   readonly logger?: Logger;
   /** Injected clock, ms. Default `Date.now`. */
   readonly now?: () => number;
-  /** Deployer settings: evaluation tick (0 = tests call `deploy().rollouts.tick`), download slots, HTTP route. */
-  readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'slots' | 'http' | 'random'>;
+  /** Deployer settings: evaluation tick (0 = tests call `deploy().rollouts.tick`), desired-state check (0 = tests call `deploy().desired.reconcile`), download slots, HTTP route. */
+  readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'desiredIntervalMs' | 'slots' | 'http' | 'random'>;
   /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
   readonly version?: string;
   /**

@@ -166,6 +166,30 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 11,
+    name: 'rollout origins and class desired state (deploy)',
+    sql: `
+      -- Why a rollout exists: for the whole class, for chosen devices (a cohort), or to bring late
+      -- or returning members to the class's desired state. Rollouts from before have no row: class.
+      CREATE TABLE rollout_origins (
+        rollout_id         TEXT PRIMARY KEY REFERENCES rollouts(id) ON DELETE CASCADE,
+        kind               TEXT NOT NULL CHECK (kind IN ('class', 'devices', 'catch-up')),
+        -- catch-up: the class rollout whose variant the class should run
+        source_rollout_id  TEXT,
+        reason             TEXT
+      ) STRICT;
+
+      -- What every member of a class should run: the variant of its latest completed class-wide rollout.
+      CREATE TABLE class_desired_state (
+        class         TEXT PRIMARY KEY,
+        rollout_id    TEXT NOT NULL,
+        variant_id    TEXT NOT NULL,
+        artifact_sha  TEXT NOT NULL,
+        set_at        INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
     version: 20,
     name: 'admin tokens, enrollment tokens and device credentials (auth)',
     sql: `
