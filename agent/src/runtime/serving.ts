@@ -43,6 +43,14 @@ export interface ServingRuntime {
   close(): Promise<void>;
 }
 
+/** What a request gets while no model serves (EF_ERR_SERVE_NO_MODEL, HTTP 503). */
+export function noModelError(): EdgefleetError {
+  return new EdgefleetError(
+    'EF_ERR_SERVE_NO_MODEL',
+    'no model is serving yet; wait for a deployment or check the agent log for a failed one',
+  );
+}
+
 export function createServingRuntime(): ServingRuntime {
   let serving: ServingModel | null = null;
   const listeners = new Set<(result: InferenceResult) => void>();
@@ -57,11 +65,7 @@ export function createServingRuntime(): ServingRuntime {
 
   async function infer(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions): Promise<InferenceResult> {
     const model = serving;
-    if (!model)
-      throw new EdgefleetError(
-        'EF_ERR_SERVE_NO_MODEL',
-        'no model is serving yet; wait for a deployment or check the agent log for a failed one',
-      );
+    if (!model) throw noModelError();
     try {
       const { outputs, latencyMs } = await model.worker.run(feeds, options);
       counters.inferences += 1;

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { isEdgefleetError } from '@edgefleet/shared';
-import type { ServingRuntime } from '../runtime/serving.js';
+import { noModelError, type ServingRuntime } from '../runtime/serving.js';
 import { decodeInferFrame, encodeInferFrame, FrameError, MAX_FRAME_BYTES } from './frame-protocol.js';
 
 export interface FrameConnectionOptions {
@@ -29,6 +29,7 @@ export function serveFrameConnection(socket: Socket, first: Buffer, options: Fra
 
   async function answer(id: number, name: string | undefined, tensor: { dims: number[]; data: Float32Array }) {
     try {
+      if (serving.current() === null) throw noModelError();
       const input = name ?? serving.inputNames()[0];
       if (input === undefined) throw Object.assign(new Error('the serving model declares no inputs'), { bad: true });
       const result = await serving.infer({ [input]: tensor }, { transfer: true });

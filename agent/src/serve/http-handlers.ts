@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { isEdgefleetError } from '@edgefleet/shared';
 import type { FloatTensor } from '../runtime/ort.js';
-import type { ServingRuntime } from '../runtime/serving.js';
+import { noModelError, type ServingRuntime } from '../runtime/serving.js';
 import { decodeFloat32 } from '../swap/golden.js';
 
 const inferTensorSchema = z.strictObject({
@@ -124,6 +124,7 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       );
     const data = new Float32Array(values);
     new Uint8Array(data.buffer).set(body);
+    if (serving.current() === null) throw noModelError();
     const named = req.headers['x-ef-input'];
     const input = typeof named === 'string' && named !== '' ? named : serving.inputNames()[0];
     if (input === undefined) throw new BadRequest('the serving model declares no inputs');

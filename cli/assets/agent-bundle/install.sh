@@ -60,7 +60,8 @@ if [ "$systemd" = no ]; then
 fi
 
 [ "$(id -u)" = 0 ] || die "installing the service needs root (or pass --no-systemd)"
-command -v systemctl >/dev/null 2>&1 || die "systemctl not found: pass --no-systemd and run the agent another way"
+# The canonical test for "booted with systemd" (sd_booted(3)): a container without it has systemctl but no manager.
+[ -d /run/systemd/system ] || die "systemd is not running here: pass --no-systemd and start $prefix/bin/edgefleet-agent another way"
 id edgefleet >/dev/null 2>&1 || useradd --system --home-dir /var/lib/edgefleet-agent --shell /usr/sbin/nologin edgefleet
 install -d -m 0750 -g edgefleet /etc/edgefleet
 if [ ! -f /etc/edgefleet/agent.env ]; then

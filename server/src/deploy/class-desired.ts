@@ -1,5 +1,5 @@
 /**
- * The class's desired state, enforced [EF-PROTO 6.6]: once a class-wide rollout completes, its
+ * The class's desired state, enforced [EF-PROTO 6.8]: once a class-wide rollout completes, its
  * variant is what every member of the class should run. A device that joins the class later,
  * or comes back after missing the rollout, is brought to it by a catch-up rollout: the same
  * signed manifest, chunked download, golden-set smoke test and rollback as any rollout, with
