@@ -14,6 +14,7 @@ import type { Store } from '../store/db.js';
 import type { RolloutOrigin } from '../store/desired-tables.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
+import { supersede } from './supersede.js';
 import {
   ABORT_REQUEST_PREFIX,
   applyReport,
@@ -195,27 +196,15 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     }
   }
 
-  /** Ends every catch-up rollout in progress that holds one of `members`: its unfinished devices are cancelled, nothing rolls back. */
+  /** Ends every catch-up rollout in progress that holds one of `members` (supersede.ts). */
   function supersedeCatchUps(members: ReadonlySet<string>, byId: string, at: number): void {
     for (const r of tables.listRollouts({ active: true })) {
-      if (store.desired.origin(r.id).kind !== 'catch-up') continue;
       const rows = tables.devicesOf(r.id);
-      if (!rows.some((d) => members.has(d.deviceId))) continue;
-      const changed = rows
-        .filter((d) => d.state === 'pending' || IN_FLIGHT_STATES.has(d.state))
-        .map(
-          (d): RolloutDevice => ({
-            ...d,
-            state: 'cancelled',
-            finishedAt: at,
-            updatedAt: at,
-            failure: { step: 'superseded', reason: 'superseded', detail: `rollout ${byId} took this device over` },
-          }),
-        );
-      const reason = `superseded by ${byId}`;
-      tables.save({ ...r, state: 'aborted', reason, finishedAt: at, updatedAt: at }, changed);
-      log.info({ rolloutId: r.id, by: byId, devices: changed.length }, 'catch-up rollout superseded');
-      options.onEvent?.({ type: 'rollout.aborted', rolloutId: r.id, reason });
+      if (store.desired.origin(r.id).kind !== 'catch-up' || !rows.some((d) => members.has(d.deviceId))) continue;
+      const next = supersede(r, rows, byId, at);
+      tables.save(next.rollout, next.changed);
+      log.info({ rolloutId: r.id, by: byId, devices: next.changed.length }, 'catch-up rollout superseded');
+      options.onEvent?.({ type: 'rollout.aborted', rolloutId: r.id, reason: next.rollout.reason ?? '' });
     }
   }
 
