@@ -210,12 +210,15 @@ t.test('a cohort chosen for another variant is left alone; a class rollout super
     artifact: { bytes: modelA },
     variantId: 'vA2',
     golden: goldenFor(11),
-    policy: { canary: { count: 10 }, abort: { timedOutPct: null }, deviceTimeoutMs: 20_000 },
+    // dev-broken fails its smoke test: no abort criteria, this part is about superseding.
+    policy: { canary: { count: 10 }, abort: { failedPct: null, timedOutPct: null }, deviceTimeoutMs: 20_000 },
   });
   t.match(rollouts().status(mine?.rolloutId as string).rollout, {
     state: 'aborted',
     reason: `superseded by ${classWide.rollout.id}`,
   });
-  await drive(classWide.rollout.id);
-  t.equal(late.status().serving?.sha256, shaA, 'the class rollout brought the new device along');
+  const final = await drive(classWide.rollout.id);
+  const row = final.devices.find((d) => d.deviceId === 'dev-late-2');
+  t.equal(row?.state, 'succeeded', `the class rollout brought the new device along (${JSON.stringify(row?.failure)})`);
+  t.equal(late.status().serving?.sha256, shaA);
 });
