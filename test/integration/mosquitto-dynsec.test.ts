@@ -9,8 +9,9 @@ import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
 import { createAuthService, openStore } from '@edgefleet/server';
 import { lookupUser } from '@edgefleet/server/auth/broker-config';
-import { enrollDevice } from '@edgefleet/agent';
+import { brokerUrlWithCredentials, createAgentLink, enrollDevice } from '@edgefleet/agent';
 import { captureLogs, connect, makeAuthServer } from '../helpers/auth.js';
+import { capabilitiesFor, waitFor } from './presence-suite.js';
 import {
   closedAfter,
   DYNSEC_PLUGIN,
@@ -117,7 +118,32 @@ if (!MOSQUITTO || !DYNSEC_PLUGIN) {
         { code: 5 },
         'and it is refused from then on',
       );
+      t.equal(
+        revoked.json<{ disconnected: boolean }>().disconnected,
+        false,
+        'it had not said hello: not online, not reported disconnected',
+      );
       await Promise.all(clients.map((c) => c.endAsync(true)));
+
+      // A device that is online (said hello) is marked offline the moment it is revoked: mosquitto
+      // kicks a deleted client without publishing its last will.
+      const agentId = enrolled[5]?.deviceId as string;
+      const link = createAgentLink({
+        deviceId: agentId,
+        deviceClass: 'rpi4',
+        brokerUrl: brokerUrlWithCredentials(address.brokerUrl, agentId, enrolled[5]?.secret ?? ''),
+        logger,
+        agentVersion: 't',
+        runtime: { node: process.version, onnxruntime: '1.30.0' },
+        capabilities: capabilitiesFor(1),
+        heartbeatMs: 200,
+      });
+      t.teardown(() => link.stop({ clean: false }));
+      await link.start();
+      await waitFor(() => server.store().devices.get(agentId)?.state === 'online', 10_000, 'the agent online');
+      const cut = await api.inject({ method: 'POST', url: `/v1/devices/${agentId}/revoke`, headers });
+      t.equal(cut.json<{ disconnected: boolean }>().disconnected, true, 'an online device is reported disconnected');
+      t.equal(server.store().devices.get(agentId)?.state, 'offline', 'and marked offline at once');
 
       const tokenId = (created.json() as { id: string }).id;
       const again = await api.inject({ method: 'POST', url: `/v1/enroll-tokens/${tokenId}/revoke`, headers });

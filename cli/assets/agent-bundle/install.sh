@@ -45,6 +45,12 @@ esac
 command -v node >/dev/null 2>&1 || die "Node.js 20 or newer is needed on the PATH (e.g. apt-get install nodejs)"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
   || die "Node.js $(node --version) is too old: the agent needs 20 or newer"
+if [ "$systemd" = yes ]; then
+  [ "$(id -u)" = 0 ] || die "installing the service needs root (or pass --no-systemd)"
+  # The canonical test for "booted with systemd" (sd_booted(3)): a container without it has systemctl but no manager.
+  [ -d /run/systemd/system ] || die "systemd is not running here: pass --no-systemd and start the agent another way"
+  [ -z "$token_file" ] || [ -r "$token_file" ] || die "cannot read the token file $token_file"
+fi
 
 mkdir -p "$prefix"
 rm -rf "$prefix/lib" "$prefix/bin"
@@ -59,9 +65,6 @@ if [ "$systemd" = no ]; then
   exit 0
 fi
 
-[ "$(id -u)" = 0 ] || die "installing the service needs root (or pass --no-systemd)"
-# The canonical test for "booted with systemd" (sd_booted(3)): a container without it has systemctl but no manager.
-[ -d /run/systemd/system ] || die "systemd is not running here: pass --no-systemd and start $prefix/bin/edgefleet-agent another way"
 id edgefleet >/dev/null 2>&1 || useradd --system --home-dir /var/lib/edgefleet-agent --shell /usr/sbin/nologin edgefleet
 install -d -m 0750 -g edgefleet /etc/edgefleet
 if [ ! -f /etc/edgefleet/agent.env ]; then
