@@ -1,26 +1,5 @@
-/**
- * How the agent talks to its inference worker thread (internal, not on MQTT): requests and
- * replies travel on a MessagePort, and a shared two-counter word says that one was posted, so
- * each side can sleep on a futex (`Atomics.wait`) instead of an event-loop wake-up. That is
- * what keeps a small model's call close to a bare onnxruntime run (measured in
- * `npm run bench:agent`).
- *
- *   control[REQUESTS]  requests posted by the agent   (the worker sleeps while it is unchanged)
- *   control[REPLIES]   replies posted by the worker   (the agent may sleep while it is unchanged)
- */
-import type { MessagePort } from 'node:worker_threads';
+/** Messages between the agent and its inference worker thread (internal, not on MQTT). */
 import type { FloatTensor } from './ort.js';
-
-export const REQUESTS = 0;
-export const REPLIES = 1;
-/** Int32 slots in the control buffer. */
-export const CONTROL_SLOTS = 2;
-
-/** What the worker receives at start (`workerData`). */
-export interface WorkerChannelData {
-  readonly port: MessagePort;
-  readonly control: SharedArrayBuffer;
-}
 
 export type WorkerRequest =
   | { readonly id: number; readonly op: 'load'; readonly bytes: Uint8Array; readonly intraOpNumThreads: number }
