@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { AGENT_NODE_FLAGS } from '@edgefleet/agent';
 import { createServer, loadServerConfig } from '@edgefleet/server';
 import { binaryHttpClient, frameClient, jsonClient, type BenchInput, type PathClient } from './agent-clients.js';
 import {
@@ -65,12 +66,19 @@ interface RunningAgent {
 }
 
 /** Starts the built agent; resolves once it is online and (with a model) its API answers. */
-async function startAgent(brokerUrl: string, dataDir: string, socketPath: string): Promise<RunningAgent> {
+async function startAgent(
+  brokerUrl: string,
+  dataDir: string,
+  socketPath: string,
+  nodeFlags: readonly string[],
+  deviceId: string,
+): Promise<RunningAgent> {
   const child = spawn(
     process.execPath,
     [
+      ...nodeFlags,
       AGENT_BIN,
-      ...['--device-id', 'bench-agent', '--class', 'rpi4', '--broker', brokerUrl, '--data-dir', dataDir],
+      ...['--device-id', deviceId, '--class', 'rpi4', '--broker', brokerUrl, '--data-dir', dataDir],
       ...['--serve-port', '0', '--serve-socket', socketPath, '--log-level', 'info'],
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -111,6 +119,48 @@ async function idleCpuPct(pid: number, seconds: number): Promise<number> {
   return (100 * (procCpuSeconds(pid) - before)) / seconds;
 }
 
+interface IdleAndLoaded {
+  readonly idleMb: number;
+  readonly idleCpu: number;
+  readonly loadedMb: number;
+  readonly loadedCpu: number;
+  /** The agent still serving the model (the caller stops it). */
+  readonly agent: RunningAgent;
+}
+
+/** RSS and idle CPU of an agent without a model, then of one serving mnist-cnn before any traffic. */
+async function idleAndLoaded(
+  brokerUrl: string,
+  work: string,
+  model: Uint8Array,
+  input: BenchInput,
+  nodeFlags: readonly string[],
+  tag: string,
+): Promise<IdleAndLoaded> {
+  const idle = await startAgent(
+    brokerUrl,
+    join(work, `idle-${tag}`),
+    join(work, `idle-${tag}.sock`),
+    nodeFlags,
+    `bench-idle-${tag}`,
+  );
+  await new Promise((r) => setTimeout(r, 3000));
+  const idleMb = procRssMb(idle.child.pid as number);
+  const idleCpu = await idleCpuPct(idle.child.pid as number, IDLE_S);
+  await idle.stop();
+  const dir = join(work, `serving-${tag}`);
+  await seedAgentDataDir(dir, model, input);
+  const agent = await startAgent(brokerUrl, dir, join(work, `serving-${tag}.sock`), nodeFlags, `bench-serving-${tag}`);
+  await new Promise((r) => setTimeout(r, 3000));
+  const loadedMb = procRssMb(agent.child.pid as number);
+  const loadedCpu = await idleCpuPct(agent.child.pid as number, IDLE_S);
+  const flags = nodeFlags.length > 0 ? nodeFlags.join(' ') : 'no node flags';
+  process.stderr.write(
+    `agent (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ${loadedMb} MB ${loadedCpu.toFixed(2)}% CPU\n`,
+  );
+  return { idleMb, idleCpu, loadedMb, loadedCpu, agent };
+}
+
 async function agentClients(agent: RunningAgent, input: BenchInput): Promise<Map<string, PathClient>> {
   const clients = new Map<string, PathClient>();
   const tcp = { port: agent.port };
@@ -149,27 +199,25 @@ async function main(): Promise<void> {
     const bare = await measureBareRss(MODEL, input, 10_000);
     process.stderr.write(`bare node + onnxruntime + session: ${bare.loadedMb} MB, ${bare.afterMb} MB after 10k runs\n`);
 
-    const idleDir = join(work, 'agent-idle');
-    const idle = await startAgent(brokerUrl, idleDir, join(work, 'idle.sock'));
-    await new Promise((r) => setTimeout(r, 3000));
-    const idleRssMb = procRssMb(idle.child.pid as number);
-    const idleCpu = await idleCpuPct(idle.child.pid as number, IDLE_S);
-    await idle.stop();
-    process.stderr.write(`agent idle (no model): ${idleRssMb} MB, ${idleCpu.toFixed(2)}% CPU\n`);
-
-    const servingDir = join(work, 'agent-serving');
-    await seedAgentDataDir(servingDir, modelBytes, input);
-    const agent = await startAgent(brokerUrl, servingDir, join(work, 'serving.sock'));
+    // The launcher's node flags (AGENT_NODE_FLAGS), then none, for comparison; traffic goes to the first.
+    const withFlags = await idleAndLoaded(brokerUrl, work, modelBytes, input, AGENT_NODE_FLAGS, 'flags');
+    const plain = await idleAndLoaded(brokerUrl, work, modelBytes, input, [], 'plain');
+    await plain.agent.stop();
+    const agent = withFlags.agent;
     const pid = agent.child.pid as number;
-    await new Promise((r) => setTimeout(r, 3000));
-    const loadedRssMb = procRssMb(pid);
-    const loadedCpu = await idleCpuPct(pid, IDLE_S);
-    process.stderr.write(`agent serving, before traffic: ${loadedRssMb} MB, ${loadedCpu.toFixed(2)}% CPU idle\n`);
 
     const paths = new Map<string, PathClient>();
     if (PATHS.includes('ort')) paths.set('ort', await bareOrtPath(modelBytes, input));
     if (PATHS.includes('worker')) paths.set('worker', await inProcessWorkerPath(modelBytes, input));
-    for (const [name, client] of await agentClients(agent, input)) paths.set(name, client);
+    let agentRequests = 0;
+    for (const [name, client] of await agentClients(agent, input))
+      paths.set(name, {
+        call: () => {
+          agentRequests += 1;
+          return client.call();
+        },
+        close: () => client.close(),
+      });
 
     const reference = paths.get('ort') ? await (paths.get('ort') as PathClient).call() : null;
     for (const [name, client] of paths) {
@@ -194,7 +242,6 @@ async function main(): Promise<void> {
       }
       if ((round + 1) % 10 === 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
     }
-    const agentRequests = names.filter((n) => !['ort', 'worker'].includes(n)).length * ROUNDS * (PER_ROUND + 0) + 301;
     const afterRssMb = procRssMb(pid);
     for (const client of paths.values()) client.close();
     await agent.stop();
@@ -215,17 +262,20 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       perRound: PER_ROUND,
       latency: table,
+      nodeFlags: AGENT_NODE_FLAGS,
       memory: {
         bareNodeOrtLoadedMb: bare.loadedMb,
         bareNodeOrtAfterMb: bare.afterMb,
-        agentIdleMb: idleRssMb,
-        agentLoadedMb: loadedRssMb,
+        agentIdleMb: withFlags.idleMb,
+        agentLoadedMb: withFlags.loadedMb,
         agentAfterRequestsMb: afterRssMb,
         agentRequests,
+        withoutFlagsIdleMb: plain.idleMb,
+        withoutFlagsLoadedMb: plain.loadedMb,
       },
-      idleCpuPct: { noModel: Number(idleCpu.toFixed(3)), serving: Number(loadedCpu.toFixed(3)) },
+      idleCpuPct: { noModel: Number(withFlags.idleCpu.toFixed(3)), serving: Number(withFlags.loadedCpu.toFixed(3)) },
     });
-    printTable(table, results.memory as Record<string, number>, idleCpu, loadedCpu);
+    printTable(table, results.memory as Record<string, number>, withFlags.idleCpu, withFlags.loadedCpu);
   } finally {
     await server.stop();
     rmSync(work, { recursive: true, force: true });
@@ -259,7 +309,8 @@ function printTable(
   process.stdout.write(
     [
       `RSS bare node+ort+session: ${memory.bareNodeOrtLoadedMb} MB (after 10k runs ${memory.bareNodeOrtAfterMb} MB)`,
-      `RSS agent: idle ${memory.agentIdleMb} MB · loaded ${memory.agentLoadedMb} MB · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB`,
+      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · loaded ${memory.agentLoadedMb} MB · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB`,
+      `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · loaded ${memory.withoutFlagsLoadedMb} MB`,
       `idle CPU agent: no model ${idleCpu.toFixed(2)}% · serving ${loadedCpu.toFixed(2)}% of one core`,
     ].join('\n'),
   );
