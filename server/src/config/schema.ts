@@ -35,6 +35,13 @@ export const serverConfigSchema = z.strictObject({
    * broker and connect to it over loopback.
    */
   brokerUrl: brokerUrlSchema.nullable().default(null),
+  /**
+   * With an external broker: manage its credentials live through mosquitto's dynamic security
+   * plugin. `auto` uses it when the broker answers on `$CONTROL/dynamic-security/v1` (else the
+   * files of `edgefleet broker-config`), `on` refuses to start without it, `off` never uses it.
+   * Default `auto`. Ignored with the embedded broker.
+   */
+  brokerDynsec: z.enum(['auto', 'on', 'off']).default('auto'),
   /** TCP port of the embedded broker. Default 1883; 0 picks a free port. Ignored with `brokerUrl`. */
   port: numeric(z.number().int().min(0).max(65535)).default(1883),
   /** Interface the embedded broker listens on. Default `0.0.0.0` so devices on the LAN can reach it. */
@@ -148,6 +155,7 @@ export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 export const CONFIG_ENV_VARS = {
   EDGEFLEET_DATA_DIR: 'dataDir',
   EDGEFLEET_BROKER: 'brokerUrl',
+  EDGEFLEET_BROKER_DYNSEC: 'brokerDynsec',
   EDGEFLEET_PORT: 'port',
   EDGEFLEET_HOST: 'host',
   EDGEFLEET_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',

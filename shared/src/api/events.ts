@@ -45,6 +45,8 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     variantId: z.string(),
     devices: z.number().int(),
     waves: z.number().int(),
+    /** `class`, `devices` (a cohort) or `catch-up` (late or returning members brought to the class's desired state). */
+    origin: z.enum(['class', 'devices', 'catch-up']),
   }),
   z.object({
     type: z.literal('rollout.wave'),
