@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { EdgefleetError, systemClock, type Clock } from '@edgefleet/shared';
 import { createApiServer, type ApiServer } from './api/app.js';
 import { createMetricsRegistry } from './api/metrics.js';
-import { mosquittoPasswd } from './auth/broker-config.js';
+import { mosquittoCredentials } from './auth/broker-config.js';
+import { noBrokerCredentials } from './auth/broker-credentials.js';
 import { generateSecret } from './auth/secrets.js';
 import { createAuthService } from './auth/service.js';
 import type { ServerConfig } from './config/schema.js';
@@ -111,10 +112,12 @@ function compose(
       startedAt,
       // No broker here: the store is the only thing to be ready.
       readiness: () => ({ ready: false, checks: { store: true, broker: false } }),
-      disconnectDevice: () => false,
+      // No broker here either: the server brings the broker in line when it starts (broker-credentials.ts).
+      brokerCredentials: noBrokerCredentials,
+      cutOff: async () => false,
       maxModelUploadBytes: config.apiMaxModelBytes,
-      mosquittoPasswd: () =>
-        mosquittoPasswd(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
+      mosquittoCredentials: () =>
+        mosquittoCredentials(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
     },
     // Always with tokens: other processes on this host may reach a loopback port too.
     { enforceAuth: true, rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS } },

@@ -18,9 +18,12 @@ import {
 } from '@edgefleet/shared';
 import { coreMetrics, mqttTrafficMetrics, schedulerMetrics } from './api/collectors.js';
 import { createApiServer, type ApiServer } from './api/app.js';
+import { resolveConsoleDir } from './api/console.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
-import { EXTERNAL_BROKER_SECRET_FILE, mosquittoPasswd } from './auth/broker-config.js';
+import { EXTERNAL_BROKER_SECRET_FILE, mosquittoCredentials } from './auth/broker-config.js';
+import { setupBrokerCredentials } from './auth/broker-credential-setup.js';
+import { cutOffRevoked, type BrokerCredentials } from './auth/broker-credentials.js';
 import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
 import { generateSecret } from './auth/secrets.js';
 import { createAuthService, isReservedDeviceId, SERVER_USERNAME, type AuthService } from './auth/service.js';
@@ -53,8 +56,11 @@ export interface CreateServerOptions {
   readonly clock?: Clock;
   /** Random source for rollout ids. Default Math.random. */
   readonly random?: () => number;
-  /** Deployer settings: download slots, the HTTP artifact route, how often rollouts are evaluated. */
-  readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs'>;
+  /**
+   * Deployer settings: download slots, the HTTP artifact route, how often rollouts are
+   * evaluated and classes checked for members behind their desired state.
+   */
+  readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs' | 'desiredEveryMs'>;
   /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
   readonly version?: string;
   /**
@@ -80,6 +86,8 @@ export interface ServerAddress {
   readonly apiUrl: string | null;
   /** Port the admin API listens on, or null. */
   readonly apiPort: number | null;
+  /** The web console (`<apiUrl>/ui/`), or null when the API is off or the console is not built. */
+  readonly consoleUrl: string | null;
 }
 
 /** The control server. */
@@ -121,6 +129,8 @@ export interface EdgefleetServer {
   auth(): AuthService;
   /** The admin API (null when `apiPort` is -1); throws before `start()`. */
   api(): ApiServer | null;
+  /** How the broker learns about new and revoked credentials (embedded, dynsec or file); throws before `start()`. */
+  brokerCredentials(): BrokerCredentials;
 }
 
 export { EXTERNAL_BROKER_SECRET_FILE } from './auth/broker-config.js';
@@ -162,6 +172,7 @@ interface Running {
   client: BrokerClient | null;
   presence: PresenceService | null;
   enroll: EnrollHandler | null;
+  credentials: BrokerCredentials | null;
   control: ServerControl | null;
   api: ApiServer | null;
   tls: TlsMaterial | null;
@@ -198,7 +209,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     return s;
   };
 
-  async function connectBroker(r: Running): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort'>> {
+  async function connectBroker(r: Running): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>> {
     if (config.brokerUrl !== null) return { brokerUrl: config.brokerUrl, brokerMode: 'external', port: null };
     const broker = await startEmbeddedBroker({
       port: config.port,
@@ -274,7 +285,18 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       schedule: { everyMs: config.presence.sweepIntervalMs },
       run: () => presence.sweep(),
     });
+    const embedded = r.broker;
+    r.credentials = await setupBrokerCredentials({
+      config,
+      embedded: embedded ? (deviceId) => embedded.disconnect(deviceId) : null,
+      client,
+      auth: r.auth,
+      scheduler,
+      logger: log.child({ component: 'broker-credentials' }),
+      now,
+    });
     r.enroll = createEnrollHandler({
+      broker: r.credentials,
       auth: r.auth,
       rejections,
       now,
@@ -321,12 +343,15 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   async function startApi(
     r: Running,
     services: FleetServices,
-    address: Omit<ServerAddress, 'apiUrl' | 'apiPort'>,
+    address: Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>,
   ): Promise<ServerAddress> {
     if (config.apiPort < 0) {
       r.claim.publish({ state: 'off' });
-      return { ...address, apiUrl: null, apiPort: null };
+      return { ...address, apiUrl: null, apiPort: null, consoleUrl: null };
     }
+    const consoleDir = resolveConsoleDir(config.consoleDir);
+    const credentials = r.credentials;
+    if (!credentials) throw new Error('broker credentials not set up');
     r.api = createApiServer(
       {
         ...services,
@@ -340,21 +365,32 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
           const checks = { store: running !== null, broker: running?.client?.connected ?? false };
           return { ready: checks.store && checks.broker, checks };
         },
-        disconnectDevice: (deviceId) => running?.broker?.disconnect(deviceId) ?? false,
+        brokerCredentials: () => credentials,
+        cutOff: (deviceId) =>
+          cutOffRevoked(credentials, deviceId, {
+            devices: r.store.repos.devices,
+            markLost: (id) => r.presence?.markLost(id) ?? Promise.resolve(false),
+          }),
         maxModelUploadBytes: config.apiMaxModelBytes,
-        mosquittoPasswd: () =>
-          mosquittoPasswd(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
+        mosquittoCredentials: () =>
+          mosquittoCredentials(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
       },
       {
         enforceAuth: config.auth.enabled,
+        consoleDir,
         rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
         ...(r.tls ? { tls: r.tls } : {}),
       },
     );
     const listening = await r.api.listen(config.apiPort, config.apiHost);
     r.claim.publish({ state: 'listening', url: listening.url, token: localToken, certFile: config.tls.certFile });
-    log.info({ apiUrl: listening.url, tls: r.tls !== null, auth: config.auth.enabled }, 'admin API listening');
-    return { ...address, apiUrl: listening.url, apiPort: listening.port };
+    const consoleUrl = consoleDir === null ? null : `${listening.url}/ui/`;
+    log.info(
+      { apiUrl: listening.url, consoleUrl, tls: r.tls !== null, auth: config.auth.enabled },
+      'admin API listening',
+    );
+    if (consoleDir === null) log.warn('web console not built (npm run build); /ui answers EF_ERR_CONSOLE_NOT_BUILT');
+    return { ...address, apiUrl: listening.url, apiPort: listening.port, consoleUrl };
   }
 
   async function start(): Promise<ServerAddress> {
@@ -376,6 +412,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       client: null,
       presence: null,
       enroll: null,
+      credentials: null,
       control: null,
       api: null,
       tls:
@@ -442,6 +479,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     // Writes the last telemetry batch while the store is still open.
     await step('services', () => r.services?.stop());
     await step('admin API', () => r.api?.close());
+    await step('broker credentials', () => r.credentials?.close());
+    await step('enrollment', () => r.enroll?.idle());
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await step('broker client', () => r.client?.close());
     await step('store', () => r.store.close());
@@ -486,5 +525,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     metrics,
     auth: () => need().auth,
     api: () => need().api,
+    brokerCredentials() {
+      const c = need().credentials;
+      if (!c) throw new Error('server not started');
+      return c;
+    },
   };
 }

@@ -52,7 +52,7 @@ export interface BrokerLink {
   readonly scheduler: Scheduler;
   readonly maxPayloadBytes: number;
   readonly onReject: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
-  readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs'>;
+  readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs' | 'desiredEveryMs'>;
   readonly telemetry?: { readonly batchSize?: number; readonly flushIntervalMs?: number };
 }
 
@@ -91,6 +91,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
   const deploy = link
     ? createDeployService({
         rollouts: repos.rollouts,
+        desired: repos.desired,
         devices: repos.devices,
         artifacts,
         client: link.client,
@@ -110,6 +111,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     deploy?.rollouts ??
     createRolloutService({
       rollouts: repos.rollouts,
+      desired: repos.desired,
       devices: repos.devices,
       artifacts,
       actor: null,

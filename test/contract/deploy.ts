@@ -100,4 +100,78 @@ export const deployContract: readonly ContractCase[] = [
       t.ok(await rollouts.recordReport('r1.d0', 'succeeded', 'd-1', 1200, {}));
     },
   ],
+  [
+    "a device's history: every rollout it took part in with its row there, newest first",
+    async (t, { rollouts }) => {
+      t.same(await rollouts.historyOf('d-1'), []);
+      await rollouts.insert(rollout('r1', 'pis'), [rolloutDevice('r1', 'd-1', 0), rolloutDevice('r1', 'd-2', 1)]);
+      await rollouts.insert(rollout('r2', 'pis', { createdAt: 2000 }), [rolloutDevice('r2', 'd-2', 0)]);
+      await rollouts.insert(rollout('r3', 'pis', { createdAt: 3000 }), [
+        rolloutDevice('r3', 'd-1', 0, { state: 'failed', finishedAt: 3500 }),
+      ]);
+      const history = await rollouts.historyOf('d-1');
+      t.same(
+        history.map((h) => [h.rollout.id, h.device.deviceId, h.device.state]),
+        [
+          ['r3', 'd-1', 'failed'],
+          ['r1', 'd-1', 'pending'],
+        ],
+      );
+      t.same(history[1]?.rollout, rollout('r1', 'pis'), 'the rollout comes back decoded');
+    },
+  ],
+  [
+    "rollout origins default to class; a class's desired state is set, replaced and listed by class",
+    async (t, { rollouts, desired }) => {
+      await rollouts.insert(rollout('r1', 'pis'), [rolloutDevice('r1', 'd-1', 0)]);
+      t.same(await desired.origin('r1'), { kind: 'class' }, 'no origin stored: class-wide');
+      await rollouts.insert(rollout('r2', 'pis', { createdAt: 2000 }), [rolloutDevice('r2', 'd-1', 0)]);
+      await desired.setOrigin('r2', { kind: 'devices' });
+      await rollouts.insert(rollout('r3', 'pis', { createdAt: 3000 }), [rolloutDevice('r3', 'd-2', 0)]);
+      const catchUp = { kind: 'catch-up' as const, sourceRolloutId: 'r1', reason: '1 member behind' };
+      await desired.setOrigin('r3', catchUp);
+      t.same(await desired.origin('r2'), { kind: 'devices' });
+      t.same(await desired.origin('r3'), catchUp);
+
+      t.equal(await desired.desired('pis'), null);
+      const state = { deviceClass: 'pis', rolloutId: 'r1', variantId: 'v-r1', artifactSha: sha('a'), setAt: 5000 };
+      await desired.setDesired(state);
+      await desired.setDesired({ ...state, deviceClass: 'cams', setAt: 5100 });
+      t.same(await desired.desired('pis'), state);
+      await desired.setDesired({ ...state, rolloutId: 'r9', setAt: 6000 });
+      t.same(
+        (await desired.listDesired()).map((d) => [d.deviceClass, d.rolloutId]),
+        [
+          ['cams', 'r1'],
+          ['pis', 'r9'],
+        ],
+        'replaced, by class name',
+      );
+    },
+  ],
+  [
+    "a device's last deployment of an artifact and its latest rollout, with their origins",
+    async (t, { rollouts, desired }) => {
+      t.equal(await desired.lastDeployment('d-1', sha('a')), null);
+      t.equal(await desired.latestRollout('d-1'), null);
+      await rollouts.insert(rollout('r1', 'pis'), [rolloutDevice('r1', 'd-1', 0, { state: 'timed-out' })]);
+      await rollouts.insert(rollout('r2', 'pis', { createdAt: 2000, artifactSha: sha('b') }), [
+        rolloutDevice('r2', 'd-1', 0, { state: 'succeeded', updatedAt: 2500 }),
+      ]);
+      await desired.setOrigin('r2', { kind: 'devices' });
+      t.same(await desired.lastDeployment('d-1', sha('a')), {
+        rolloutId: 'r1',
+        origin: 'class',
+        state: 'timed-out',
+        at: 1000,
+      });
+      t.same(await desired.lastDeployment('d-1', sha('b')), {
+        rolloutId: 'r2',
+        origin: 'devices',
+        state: 'succeeded',
+        at: 2500,
+      });
+      t.same(await desired.latestRollout('d-1'), { rolloutId: 'r2', createdAt: 2000, origin: 'devices' });
+    },
+  ],
 ];

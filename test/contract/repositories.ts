@@ -25,7 +25,7 @@ export async function repositoryContract(t: Test, name: string, factory: StoreFa
   const areas: ReadonlyArray<readonly [string, readonly ContractCase[]]> = [
     ['registry and auth', registryContract],
     ['classes, models, variants and plans', plannerContract],
-    ['artifacts and rollouts', deployContract],
+    ['artifacts, rollouts and desired state', deployContract],
     ['telemetry and control', telemetryContract],
   ];
   for (const [area, cases] of areas)

@@ -1,4 +1,5 @@
-import type { MosquittoPasswd, Readiness } from '@edgefleet/shared';
+import type { MosquittoCredentials, Readiness } from '@edgefleet/shared';
+import type { BrokerCredentials } from '../auth/broker-credentials.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { FleetServices } from '../services.js';
@@ -24,8 +25,10 @@ export interface ApiDeps
   readiness(): Readiness;
   /** Largest ONNX upload `POST /v1/models` accepts, bytes (config `apiMaxModelBytes`). */
   readonly maxModelUploadBytes: number;
-  /** Cuts a device off the embedded broker; false when it was not connected (or there is no embedded broker). */
-  disconnectDevice(deviceId: string): boolean;
-  /** The password file an external mosquitto needs (server/src/auth/broker-config.ts). */
-  mosquittoPasswd(): Promise<MosquittoPasswd>;
+  /** Tells the broker about new enrollment tokens and issued devices (embedded, dynsec, file or none). */
+  brokerCredentials(): BrokerCredentials;
+  /** Cuts a revoked device off the broker; true when it was disconnected (false: not connected, or no broker here). */
+  cutOff(deviceId: string): Promise<boolean>;
+  /** What an external mosquitto needs (server/src/auth/broker-config.ts). */
+  mosquittoCredentials(): Promise<MosquittoCredentials>;
 }

@@ -44,6 +44,8 @@ export interface EnrollResult {
   readonly deviceClass: string;
   readonly secret: string;
   readonly enrollTokenId: string;
+  /** True when this session had enrolled before: same device, new secret, no use counted. */
+  readonly reissued: boolean;
 }
 
 export interface AuthService {
@@ -64,10 +66,17 @@ export interface AuthService {
   revokeEnrollToken(id: string): Promise<EnrollTokenView>;
   /** Whether a presented enrollment token may be used now (no use is counted). */
   checkEnrollToken(token: string): Promise<EnrollCheck>;
-  /** Counts one use and issues a device credential, atomically. */
+  /** Whether this enrollment session of a valid (unrevoked, unexpired) token already has its device. */
+  enrolledSession(token: string, session: string): Promise<boolean>;
+  /**
+   * Counts one use and issues a device credential, atomically. With a `session` the agent
+   * already enrolled (its reply was lost, its connection kicked), the same device gets a new
+   * secret and no use is counted, as long as the token is not revoked or expired.
+   */
   enroll(
     token: string,
     requestedDeviceId: string | undefined,
+    session?: string,
   ): Promise<EnrollResult | { readonly ok: false; readonly reason: Exclude<EnrollFailure, 'internal'> }>;
 
   /** Issues (or re-issues) a credential without a token: demos, tests, scripted provisioning. */
@@ -166,10 +175,43 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     }
   }
 
+  /** The live (unrevoked, unexpired) token row a presented token names, or null. */
+  async function liveTokenRow(token: string): Promise<EnrollTokenRow | null> {
+    const parsed = parseToken('enroll', token);
+    const row = parsed ? await repo.getEnrollToken(parsed.id) : null;
+    if (!row || !secretMatches(token, row.hash) || row.revokedAt !== null || row.expiresAt <= now()) return null;
+    return row;
+  }
+
+  /** The unrevoked credential a session of this token was issued before, or null. */
+  async function earlierOfSession(token: string, session: string) {
+    const row = await liveTokenRow(token);
+    const earlier = row ? await repo.findCredentialBySession(row.id, session) : null;
+    return row && earlier && earlier.revokedAt === null ? { row, earlier } : null;
+  }
+
+  /** A session that enrolled before gets its device again with a fresh secret (no use counted); null when it did not. */
+  async function reissue(token: string, session: string): Promise<EnrollResult | null> {
+    const found = await earlierOfSession(token, session);
+    if (!found) return null;
+    const secret = generateSecret(random);
+    await repo.putCredential({
+      ...found.earlier,
+      hash: hashSecret(secret),
+      brokerHash: mosquittoPasswordHash(secret, random),
+      createdAt: now(),
+    });
+    const deviceClass = found.earlier.deviceClass ?? found.row.deviceClass;
+    return { deviceId: found.earlier.deviceId, deviceClass, secret, enrollTokenId: found.row.id, reissued: true };
+  }
+
   async function enroll(
     token: string,
     requestedDeviceId: string | undefined,
+    session?: string,
   ): Promise<EnrollResult | { ok: false; reason: Exclude<EnrollFailure, 'internal'> }> {
+    const again = session === undefined ? null : await reissue(token, session);
+    if (again) return again;
     const check = await checkEnrollToken(token);
     if (!check.ok) return check;
     const deviceClass = check.token.deviceClass;
@@ -185,11 +227,17 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         brokerHash: mosquittoPasswordHash(secret, random),
         enrollTokenId: check.token.id,
         createdAt: now(),
+        enrollSession: session ?? null,
       });
       if (outcome === 'token-used-up') return { ok: false, reason: 'exhausted' };
-      if (outcome === 'device-id-taken') continue;
+      if (outcome === 'device-id-taken') {
+        // The same session may have won a race with this request (one credential per session): reissue that one.
+        const raced = session === undefined ? null : await reissue(token, session);
+        if (raced) return raced;
+        continue;
+      }
       events?.publish({ type: 'device.enrolled', deviceId, deviceClass, enrollTokenId: check.token.id });
-      return { deviceId, deviceClass, secret, enrollTokenId: check.token.id };
+      return { deviceId, deviceClass, secret, enrollTokenId: check.token.id, reissued: false };
     }
     throw new Error('could not find a free device id in 5 attempts');
   }
@@ -263,6 +311,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       return enrollView((await repo.getEnrollToken(id)) ?? row);
     },
     checkEnrollToken,
+    enrolledSession: async (token, session) => (await earlierOfSession(token, session)) !== null,
     enroll,
 
     async provisionDevice(deviceId, deviceClass) {
@@ -275,6 +324,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         brokerHash: mosquittoPasswordHash(secret, random),
         enrollTokenId: null,
         createdAt: now(),
+        enrollSession: null,
       });
       return { deviceId, secret };
     },

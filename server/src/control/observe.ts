@@ -8,6 +8,7 @@
 import type { DeviceClass, Plan } from '@edgefleet/shared';
 import type { ClassService } from '../plan/classes.js';
 import type { ControlRepository } from '../store/control.js';
+import type { DesiredStateRepository } from '../store/desired.js';
 import type { PlanRepository } from '../store/plans.js';
 import type { RolloutRepository } from '../store/rollouts.js';
 import type { TelemetryRepository, WindowRow } from '../store/telemetry.js';
@@ -28,6 +29,7 @@ export interface ObserveOptions {
   readonly plans: Pick<PlanRepository, 'list'>;
   readonly telemetry: Pick<TelemetryRepository, 'devicesOfClass' | 'lastWindows'>;
   readonly rollouts: Pick<RolloutRepository, 'list'>;
+  readonly desired: Pick<DesiredStateRepository, 'origin'>;
   readonly control: Pick<ControlRepository, 'state'>;
   /** A device is active when its last window ended within this long, ms. Default 60000. */
   readonly activeHorizonMs?: number;
@@ -102,6 +104,13 @@ export interface Observer {
 }
 
 export function createObserver(options: ObserveOptions): Observer {
+  /** Whether a rollout other than a catch-up is changing the class now. */
+  async function holdsClass(deviceClass: string): Promise<boolean> {
+    for (const r of await options.rollouts.list({ active: true, deviceClass }))
+      if ((await options.desired.origin(r.id)).kind !== 'catch-up') return true;
+    return false;
+  }
+
   const horizon = options.activeHorizonMs ?? 60_000;
   const rule = options.rule ?? {};
   const n = rule.n ?? 5;
@@ -119,7 +128,8 @@ export function createObserver(options: ObserveOptions): Observer {
       budgets: cls.budgets,
       limits: { memoryBytes: cls.capabilities.memoryBytes, storageBytes: cls.capabilities.storageBytes },
       plan: planRow ? planView(planRow.id, planRow.plan) : null,
-      rolloutActive: (await options.rollouts.list({ active: true, deviceClass: cls.name })).length > 0,
+      // A catch-up of late members does not hold the loop back: a rollout it starts supersedes it.
+      rolloutActive: await holdsClass(cls.name),
       devices,
       memory: (await options.control.state(cls.name))?.memory ?? EMPTY_MEMORY,
     };

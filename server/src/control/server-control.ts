@@ -20,7 +20,10 @@ import { createObserver } from './observe.js';
 import type { ControlPolicy } from './policy.js';
 
 export interface ServerControlOptions {
-  readonly repos: Pick<Repositories, 'plans' | 'variants' | 'artifacts' | 'rollouts' | 'telemetry' | 'control'>;
+  readonly repos: Pick<
+    Repositories,
+    'plans' | 'variants' | 'artifacts' | 'rollouts' | 'desired' | 'telemetry' | 'control'
+  >;
   readonly classes: ClassService;
   readonly rollouts: RolloutService;
   readonly telemetry: TelemetryService;
@@ -67,6 +70,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     plans: repos.plans,
     telemetry: repos.telemetry,
     rollouts: repos.rollouts,
+    desired: repos.desired,
     control: repos.control,
   });
   const act = createActor({

@@ -1,15 +1,17 @@
 /**
  * The deployer, assembled: signing keyring, chunk server, rollout actor and service,
- * deploy-report ingestion and the scheduled rollout evaluation, behind one start/stop for
- * server.ts.
+ * deploy-report ingestion, the scheduled rollout evaluation and the class desired-state check
+ * (catch-up rollouts for late members), behind one start/stop for server.ts.
  */
 import { allDevicesFilter, decodeMessage, parseTopic, stripUndefined, type RejectReason } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../schedule/scheduler.js';
+import type { DesiredStateRepository } from '../store/desired.js';
 import type { DeviceRepository } from '../store/devices.js';
 import type { RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
+import { createClassDesiredReconciler, type ClassDesiredReconciler } from './class-desired.js';
 import { createChunkServer, type ChunkServer } from './chunk-server.js';
 import type { DownloadSlotsOptions } from './download-slots.js';
 import { startHttpArtifactServer, type HttpArtifactServer } from './http-artifacts.js';
@@ -22,6 +24,7 @@ export const DEPLOY_FILTERS: readonly string[] = [allDevicesFilter('chunk-req'),
 
 export interface DeployServiceOptions {
   readonly rollouts: RolloutRepository;
+  readonly desired: DesiredStateRepository;
   readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
   readonly artifacts: ServerArtifactStore;
   readonly client: BrokerClient;
@@ -32,6 +35,11 @@ export interface DeployServiceOptions {
   readonly random?: () => number;
   /** How often active rollouts are evaluated (the `rollout-evaluation` task), ms. Default 1000. */
   readonly evaluateEveryMs?: number;
+  /**
+   * How often classes are checked for members behind their desired state (the
+   * `class-desired-state` task: late or returning devices get a catch-up rollout), ms. Default 5000.
+   */
+  readonly desiredEveryMs?: number;
   /** Concurrent downloads (default 64 devices) and queueing. */
   readonly slots?: DownloadSlotsOptions;
   /** Serve artifacts over HTTP too (manifests then carry a `url`). Default: off. */
@@ -46,6 +54,8 @@ export interface DeployService {
   readonly artifacts: ServerArtifactStore;
   readonly chunks: ChunkServer;
   readonly rollouts: RolloutService;
+  /** Brings late and returning class members to their class's desired state. */
+  readonly desired: ClassDesiredReconciler;
   /** Base URL of the HTTP artifact route, or null. */
   httpBaseUrl(): string | null;
   /** Subscribes, re-publishes in-flight manifests, schedules the evaluation. */
@@ -78,6 +88,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
   });
   const rollouts = createRolloutService({
     rollouts: options.rollouts,
+    desired: options.desired,
     devices: options.devices,
     artifacts,
     actor,
@@ -85,6 +96,13 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     now: options.now,
     random: options.random ?? Math.random,
     ...stripUndefined({ onEvent: options.onEvent }),
+  });
+  const desired = createClassDesiredReconciler({
+    desired: options.desired,
+    rollouts,
+    rolloutRepo: options.rollouts,
+    devices: options.devices,
+    logger: log.child({ component: 'class-desired' }),
   });
   let unsubscribe: (() => void) | null = null;
   let reportRejects = 0;
@@ -119,6 +137,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     artifacts,
     chunks,
     rollouts,
+    desired,
     httpBaseUrl: () => http?.baseUrl ?? null,
     async start() {
       if (options.http) http = await startHttpArtifactServer({ artifacts, logger: log, ...options.http });
@@ -137,6 +156,11 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
         name: 'rollout-evaluation',
         schedule: { everyMs: options.evaluateEveryMs ?? 1000 },
         run: () => rollouts.tick(),
+      });
+      options.scheduler.add({
+        name: 'class-desired-state',
+        schedule: { everyMs: options.desiredEveryMs ?? 5000 },
+        run: (at) => desired.reconcile(at),
       });
     },
     async stop() {

@@ -12,10 +12,12 @@
 import { EdgefleetError, type DeployReport, type GoldenSet, type ManifestBody } from '@edgefleet/shared';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
+import type { DesiredStateRepository, RolloutOrigin } from '../store/desired.js';
 import type { DeviceRecord, DeviceRepository } from '../store/devices.js';
-import type { RolloutRepository } from '../store/rollouts.js';
+import type { DeviceDeploymentRow, RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
+import { supersede } from './supersede.js';
 import { applyReport, decide, decideAbort, markAborted, type RolloutDecision } from './rollout-machine.js';
 import {
   deploymentIdFor,
@@ -42,6 +44,8 @@ export interface StartRolloutInput {
   readonly policy?: RolloutPolicyInput;
   /** Only these devices of the class (a cohort). Default: every device of the class. */
   readonly deviceIds?: readonly string[];
+  /** Why it exists. Default `devices` with `deviceIds`, else `class` (its completion sets the class's desired state). */
+  readonly origin?: RolloutOrigin;
 }
 
 /** A rollout event for the server's event bus. */
@@ -53,6 +57,8 @@ export type RolloutEvent =
       readonly variantId: string;
       readonly devices: number;
       readonly waves: number;
+      /** `class`, `devices` or `catch-up` (late or returning members brought to the class's desired state). */
+      readonly origin: RolloutOrigin['kind'];
     }
   | { readonly type: 'rollout.wave'; readonly rolloutId: string; readonly wave: number; readonly devices: number }
   | { readonly type: 'rollout.aborted'; readonly rolloutId: string; readonly reason: string }
@@ -60,6 +66,8 @@ export type RolloutEvent =
 
 export interface RolloutServiceOptions {
   readonly rollouts: RolloutRepository;
+  /** Rollout origins and each class's desired state (set when a class-wide rollout completes). */
+  readonly desired: DesiredStateRepository;
   readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
   readonly artifacts: ServerArtifactStore;
   /** Publishes manifests; null: this process has no broker and the server carries decisions out. */
@@ -78,6 +86,8 @@ export interface RolloutService {
   abort(id: string, reason?: string): Promise<RolloutStatus>;
   status(id: string): Promise<RolloutStatus>;
   list(filter?: { readonly active?: boolean; readonly deviceClass?: string }): Promise<RolloutRecord[]>;
+  /** Every rollout the device took part in, with its row there, newest first (its model history). */
+  history(deviceId: string): Promise<DeviceDeploymentRow[]>;
   /** Ingests one deploy report (deduplicated); true when it changed a device. */
   handleReport(report: DeployReport): Promise<boolean>;
   /** Re-publishes the manifests of in-flight devices (after a restart). */
@@ -89,7 +99,7 @@ const canaryOrder = (a: DeviceRecord, b: DeviceRecord): number =>
   a.state === b.state ? a.id.localeCompare(b.id) : a.state === 'online' ? -1 : 1;
 
 export function createRolloutService(options: RolloutServiceOptions): RolloutService {
-  const { rollouts: repo, artifacts, actor, now } = options;
+  const { rollouts: repo, desired, artifacts, actor, now } = options;
   const log = options.logger;
   // Ticks, starts and aborts are serialised; each decides and saves, then acts.
   let chain: Promise<unknown> = Promise.resolve();
@@ -107,7 +117,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         `no rollout ${id}; list them with \`edgefleet rollout status\``,
         { id },
       );
-    return rolloutStatusOf(rollout, await repo.devicesOf(id));
+    return rolloutStatusOf({ ...rollout, origin: await desired.origin(id) }, await repo.devicesOf(id));
   }
 
   async function previousOf(deviceId: string, currentModel: string | null): Promise<PreviousVariant | null> {
@@ -132,7 +142,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     }
   }
 
-  function announce(decision: RolloutDecision, before: RolloutRecord): void {
+  async function announce(decision: RolloutDecision, before: RolloutRecord): Promise<void> {
     const r = decision.rollout;
     if (before.state === 'in-progress' && r.state === 'rolling-back') {
       log.warn({ rolloutId: r.id, reason: r.reason }, 'rollout aborted; rolling back updated devices');
@@ -146,14 +156,38 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     if ((r.state === 'completed' || r.state === 'aborted') && before.state !== r.state) {
       log.info({ rolloutId: r.id, state: r.state }, 'rollout finished');
       options.onEvent?.({ type: 'rollout.finished', rolloutId: r.id, state: r.state });
+      // A completed class-wide rollout is what the class should run from now on, late members included.
+      if (r.state === 'completed' && (await desired.origin(r.id)).kind === 'class') {
+        await desired.setDesired({
+          deviceClass: r.deviceClass,
+          rolloutId: r.id,
+          variantId: r.variantId,
+          artifactSha: r.artifactSha,
+          setAt: now(),
+        });
+        log.info({ deviceClass: r.deviceClass, variantId: r.variantId, rolloutId: r.id }, 'class desired state set');
+      }
     }
   }
 
   async function apply(decision: RolloutDecision, before: RolloutRecord): Promise<void> {
     if (decision.rollout !== before || decision.changed.length > 0) await repo.save(decision.rollout, decision.changed);
-    announce(decision, before);
+    await announce(decision, before);
     if (!actor) return;
     await failUnbuildableRollbacks(decision.rollout.id, await actor.act(decision.rollout, decision.actions));
+  }
+
+  /** Ends every catch-up rollout in progress that holds one of `members` (supersede.ts). */
+  async function supersedeCatchUps(members: ReadonlySet<string>, byId: string, at: number): Promise<void> {
+    for (const r of await repo.list({ active: true })) {
+      if ((await desired.origin(r.id)).kind !== 'catch-up') continue;
+      const rows = await repo.devicesOf(r.id);
+      if (!rows.some((d) => members.has(d.deviceId))) continue;
+      const next = supersede(r, rows, byId, at);
+      await repo.save(next.rollout, next.changed);
+      log.info({ rolloutId: r.id, by: byId, devices: next.changed.length }, 'catch-up rollout superseded');
+      options.onEvent?.({ type: 'rollout.aborted', rolloutId: r.id, reason: next.rollout.reason ?? '' });
+    }
   }
 
   async function evaluate(id: string, at: number): Promise<void> {
@@ -162,7 +196,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     await apply(decide({ rollout: before, devices: await repo.devicesOf(id) }, at), before);
   }
 
-  /** The class's devices (or the named cohort), online first; refuses an empty set or a device already busy. */
+  /** The class's devices (or the named cohort), online first; refuses an empty set. */
   async function membersOf(input: StartRolloutInput): Promise<DeviceRecord[]> {
     const wanted = input.deviceIds === undefined ? null : new Set(input.deviceIds);
     const members = (await options.devices.list({ deviceClass: input.deviceClass }))
@@ -174,6 +208,11 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         `class ${input.deviceClass} has no devices${wanted ? ' among those named' : ''}; start agents of that class first`,
         { deviceClass: input.deviceClass },
       );
+    return members;
+  }
+
+  /** Refuses a start when one of `members` is in a rollout still in progress. */
+  async function refuseBusy(members: readonly DeviceRecord[]): Promise<void> {
     const busy = new Set<string>();
     for (const r of await repo.list({ active: true })) for (const d of await repo.devicesOf(r.id)) busy.add(d.deviceId);
     const clash = members.find((d) => busy.has(d.id));
@@ -183,7 +222,6 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         `device ${clash.id} is in a rollout still in progress; wait for it or abort it first`,
         { deviceId: clash.id },
       );
-    return members;
   }
 
   /** Devices in waves of the planned sizes, each with the deployment id it will be notified under. */
@@ -231,6 +269,10 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       .toString(36)
       .padStart(4, '0');
     const id = `ro-${at.toString(36)}-${suffix}`;
+    const origin: RolloutOrigin = input.origin ?? { kind: input.deviceIds === undefined ? 'class' : 'devices' };
+    // A catch-up in progress gives way to any other rollout of its devices: the newer intent wins.
+    if (origin.kind !== 'catch-up') await supersedeCatchUps(new Set(members.map((d) => d.id)), id, at);
+    await refuseBusy(members);
     const rollout: RolloutRecord = {
       id,
       deviceClass: input.deviceClass,
@@ -249,6 +291,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     };
     const devices = await planDevices(id, members, sizes, at);
     await repo.insert(rollout, devices);
+    await desired.setOrigin(id, origin);
     log.info(
       {
         rolloutId: id,
@@ -256,6 +299,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         variantId: rollout.variantId,
         devices: devices.length,
         waves: sizes,
+        origin: origin.kind,
+        ...(origin.kind === 'catch-up' ? { reason: origin.reason } : {}),
       },
       'rollout started',
     );
@@ -266,6 +311,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       variantId: rollout.variantId,
       devices: devices.length,
       waves: sizes.length,
+      origin: origin.kind,
     });
     if (actor) await serial(() => evaluate(id, at));
     return status(id);
@@ -325,7 +371,9 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       }),
     abort: (id, reason) => serial(() => abort(id, reason)),
     status,
-    list: (filter) => repo.list(filter),
+    list: async (filter) =>
+      Promise.all((await repo.list(filter)).map(async (r) => ({ ...r, origin: await desired.origin(r.id) }))),
+    history: (deviceId) => repo.historyOf(deviceId),
     // On the same chain as evaluations: a report must not land between an evaluation's read and its save.
     handleReport: (report) => serial(() => ingestReport(report)),
     resume: () =>

@@ -33,6 +33,11 @@ export interface PresenceService {
   handleMessage(topic: string, payload: Buffer, info: MessageInfo): void;
   /** Marks devices silent for longer than `offlineAfterMs` offline; resolves with their ids. */
   sweep(): Promise<string[]>;
+  /**
+   * Records that the broker cut an online device off without its last will (a revoked device
+   * under mosquitto's dynamic security): offline, reason `lost`, now. False when it was not online.
+   */
+  markLost(deviceId: string): Promise<boolean>;
   /** Resolves once every message handed in so far is applied. */
   idle(): Promise<void>;
 }
@@ -129,6 +134,20 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
         });
     },
     idle: () => chain,
+    markLost(deviceId) {
+      // On the message chain, so a status message already received is applied first.
+      const done = chain.then(async () => {
+        const at = now();
+        const changed = await devices.setState(deviceId, 'offline', 'lost', at, at);
+        if (changed) options.onPresence?.(deviceId, 'offline', 'lost');
+        return changed;
+      });
+      chain = done.then(
+        () => undefined,
+        () => undefined,
+      );
+      return done;
+    },
     async sweep() {
       const ids = await devices.markStale(now() - options.offlineAfterMs);
       for (const id of ids) {

@@ -37,6 +37,8 @@ export interface CredentialRow {
   readonly revokedAt: number | null;
   /** mosquitto `$7$` hash of the secret, for an external broker's password file. */
   readonly brokerHash: string | null;
+  /** The enrollment session that issued it (null: provisioned without enrollment). */
+  readonly enrollSession: string | null;
 }
 
 /** What {@link AuthRepository.enrollDevice} did. */
@@ -65,6 +67,8 @@ export interface AuthRepository {
   /** Creates or replaces (re-provisioning) a device credential; clears any revocation. */
   putCredential(row: Omit<CredentialRow, 'revokedAt'>): Promise<void>;
   getCredential(deviceId: string): Promise<CredentialRow | null>;
+  /** The credential an enrollment session of a token issued, if any. */
+  findCredentialBySession(enrollTokenId: string, session: string): Promise<CredentialRow | null>;
   listCredentials(): Promise<CredentialRow[]>;
   revokeCredential(deviceId: string, now: number): Promise<boolean>;
 }

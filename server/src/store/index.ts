@@ -9,6 +9,7 @@ import type { ArtifactRepository } from './artifacts.js';
 import type { AuthRepository } from './auth.js';
 import type { ClassRepository } from './classes.js';
 import type { ControlRepository } from './control.js';
+import type { DesiredStateRepository } from './desired.js';
 import type { DeviceRepository } from './devices.js';
 import type { ModelRepository } from './models.js';
 import type { PlanRepository } from './plans.js';
@@ -25,6 +26,7 @@ export interface Repositories {
   readonly plans: PlanRepository;
   readonly artifacts: ArtifactRepository;
   readonly rollouts: RolloutRepository;
+  readonly desired: DesiredStateRepository;
   readonly telemetry: TelemetryRepository;
   readonly control: ControlRepository;
 }
@@ -44,10 +46,17 @@ export type { ArtifactRepository, ArtifactRow } from './artifacts.js';
 export type { AdminTokenRow, AuthRepository, CredentialRow, EnrollOutcome, EnrollTokenRow } from './auth.js';
 export type { ClassProfile, ClassRepository, ClassRow, DeleteClassOutcome } from './classes.js';
 export type { ControlRepository, ControlStateRow, DecisionFilter, DecisionRow } from './control.js';
+export type {
+  ClassDesiredState,
+  DesiredStateRepository,
+  LastDeployment,
+  LatestRollout,
+  RolloutOrigin,
+} from './desired.js';
 export type { DeviceRecord, DeviceRepository, DeviceState, StateReason } from './devices.js';
 export type { ModelRepository, ModelRow } from './models.js';
 export type { PlanFilter, PlanRepository, PlanRow } from './plans.js';
-export type { DeploymentTarget, RolloutFilter, RolloutRepository } from './rollouts.js';
+export type { DeploymentTarget, DeviceDeploymentRow, RolloutFilter, RolloutRepository } from './rollouts.js';
 export type {
   BatchItem,
   BatchOutcome,

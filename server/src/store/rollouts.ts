@@ -12,6 +12,12 @@ export interface DeploymentTarget {
   readonly purpose: 'rollout' | 'rollback';
 }
 
+/** One rollout a device took part in, with its row there (a device's model history). */
+export interface DeviceDeploymentRow {
+  readonly rollout: RolloutRecord;
+  readonly device: RolloutDevice;
+}
+
 export interface RolloutFilter {
   /** true: in progress or rolling back; false: finished. */
   readonly active?: boolean;
@@ -27,6 +33,8 @@ export interface RolloutRepository {
   devicesOf(rolloutId: string): Promise<RolloutDevice[]>;
   /** Saves a rollout and its changed device rows, atomically. */
   save(rollout: RolloutRecord, devices: readonly RolloutDevice[]): Promise<void>;
+  /** Every rollout the device took part in, newest first (its model history). */
+  historyOf(deviceId: string): Promise<DeviceDeploymentRow[]>;
   /** The device row owning a deployment id (the new variant's or its rollback's). */
   findByDeployment(deploymentId: string): Promise<RolloutDevice | null>;
   /** What a deployment id lets a device fetch; null for an unknown id. */

@@ -1,4 +1,4 @@
-import { mosquittoPasswdSchema } from '@edgefleet/shared';
+import { mosquittoCredentialsSchema } from '@edgefleet/shared';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
 
@@ -7,14 +7,14 @@ export function brokerRoutes(deps: ApiDeps): AnyRoute[] {
   return [
     jsonRoute({
       method: 'GET',
-      url: '/v1/broker/mosquitto-passwd',
+      url: '/v1/broker/mosquitto-credentials',
       tag: 'broker',
       scope: 'admin',
       summary:
-        'The password file for an external mosquitto: $7$ (PBKDF2-SHA512) hashes of the server, every active device ' +
+        'The credentials for an external mosquitto: $7$ (PBKDF2-SHA512) hashes of the server, every active device ' +
         'and every live enrollment token, plus the payload limit its packet limit derives from.',
-      response: mosquittoPasswdSchema,
-      handler: () => deps.mosquittoPasswd(),
+      response: mosquittoCredentialsSchema,
+      handler: () => deps.mosquittoCredentials(),
     }),
   ];
 }

@@ -90,7 +90,8 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
       handler: async ({ params }) => {
         const row = await deps.auth.revokeDevice(params.id);
-        const disconnected = deps.disconnectDevice(params.id);
+        // The broker drops the connection (embedded: closed; dynamic security: client deleted, which kicks it).
+        const disconnected = await deps.cutOff(params.id);
         deps.events.publish({ type: 'device.revoked', deviceId: params.id, disconnected });
         deps.logger.info({ deviceId: params.id, disconnected }, 'device credential revoked');
         return { id: params.id, revokedAt: row.revokedAt ?? deps.now(), disconnected };

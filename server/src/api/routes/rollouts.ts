@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import {
+  deviceDeploymentsSchema,
   EdgefleetError,
+  type GoldenSet,
   idParamsSchema,
   rolloutAbortSchema,
   rolloutListQuerySchema,
@@ -12,6 +14,38 @@ import {
 import { rolloutPolicySchema, ROLLOUT_STATES } from '../../deploy/rollout-model.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
+
+/** The golden set of the class's latest rollout: what a start without one reuses (as the control loop does). */
+async function latestGoldenOf(deps: ApiDeps, deviceClass: string): Promise<GoldenSet> {
+  const last = (await deps.rollouts.list({ deviceClass })).at(-1);
+  if (!last)
+    throw new EdgefleetError(
+      'EF_ERR_ROLLOUT_INVALID',
+      `class ${deviceClass} has had no rollout yet, so there is no golden set to reuse; ` +
+        'send `golden` (CLI: --golden FILE)',
+      { deviceClass },
+    );
+  return last.golden;
+}
+
+/** A device's model history: every rollout it took part in, newest first. */
+async function deviceDeployments(deps: ApiDeps, deviceId: string) {
+  return (await deps.rollouts.history(deviceId)).map(({ rollout, device }) => ({
+    rolloutId: rollout.id,
+    deviceClass: rollout.deviceClass,
+    variantId: rollout.variantId,
+    artifactSha: rollout.artifactSha,
+    rolloutState: rollout.state,
+    rolloutReason: rollout.reason,
+    wave: device.wave,
+    state: device.state,
+    previousVariantId: device.previous?.variantId ?? null,
+    failure: device.failure,
+    startedAt: rollout.createdAt,
+    notifiedAt: device.notifiedAt,
+    finishedAt: device.finishedAt,
+  }));
+}
 
 /** Staged rollouts: start, list, status (per-wave counts, per-device states), abort; thin over server/src/deploy. */
 export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
@@ -36,7 +70,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       status: 201,
       summary:
-        'Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback.',
+        "Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback. Without `golden`, the class's latest rollout's golden set is reused.",
       body: rolloutStartSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_INVALID', 'EF_ERR_ROLLOUT_CONFLICT'],
@@ -65,9 +99,9 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
         const status = await rollouts.start({
           deviceClass: body.deviceClass,
           artifact: { sha256: found[0] as string },
-          golden: body.golden,
+          golden: body.golden ?? (await latestGoldenOf(deps, body.deviceClass)),
           policy: body.policy as z.input<typeof rolloutPolicySchema>,
-          ...stripUndefined({ deviceIds: body.deviceIds }),
+          ...stripUndefined({ deviceIds: body.deviceIds, variantId: body.variantId }),
         });
         deps.logger.info(
           { rolloutId: status.rollout.id, deviceClass: body.deviceClass, artifactSha: status.rollout.artifactSha },
@@ -101,6 +135,24 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_NOT_FOUND'],
       handler: ({ params }) => rollouts.status(params.id),
+    }),
+    jsonRoute({
+      method: 'GET',
+      url: '/v1/devices/:id/deployments',
+      tag: 'rollouts',
+      scope: 'read',
+      summary:
+        "A device's model history: every rollout (and rollback) it took part in, newest first, with its state there and why it failed.",
+      params: idParamsSchema,
+      response: deviceDeploymentsSchema,
+      errors: ['EF_ERR_DEVICE_NOT_FOUND'],
+      handler: async ({ params }) => {
+        if (!(await deps.registry.get(params.id)) && !(await deps.auth.credential(params.id)))
+          throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
+            id: params.id,
+          });
+        return { deviceId: params.id, deployments: await deviceDeployments(deps, params.id) };
+      },
     }),
     jsonRoute({
       method: 'POST',

@@ -32,6 +32,7 @@ interface CredentialDbRow {
   created_at: number;
   revoked_at: number | null;
   broker_hash: string | null;
+  enroll_session: string | null;
 }
 
 const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
@@ -62,6 +63,7 @@ const credential = (r: CredentialDbRow): CredentialRow => ({
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
   brokerHash: r.broker_hash,
+  enrollSession: r.enroll_session,
 });
 
 export function createSqliteAuthRepository(db: Db): AuthRepository {
@@ -82,20 +84,31 @@ export function createSqliteAuthRepository(db: Db): AuthRepository {
       WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses`),
     revokeEnroll: db.prepare('UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     insertCredential: db.prepare(`INSERT OR IGNORE INTO device_credentials
-      (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)`),
+      (device_id, class, hash, enroll_token_id, created_at, broker_hash, enroll_session) VALUES (?, ?, ?, ?, ?, ?, ?)`),
     putCredential: db.prepare(`INSERT INTO device_credentials
-      (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)
+      (device_id, class, hash, enroll_token_id, created_at, broker_hash, enroll_session) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, hash = excluded.hash,
         broker_hash = excluded.broker_hash, enroll_token_id = excluded.enroll_token_id,
-        created_at = excluded.created_at, revoked_at = NULL`),
+        created_at = excluded.created_at, revoked_at = NULL, enroll_session = excluded.enroll_session`),
     getCredential: db.prepare('SELECT * FROM device_credentials WHERE device_id = ?'),
+    findCredentialBySession: db.prepare(
+      'SELECT * FROM device_credentials WHERE enroll_token_id = ? AND enroll_session = ?',
+    ),
     listCredentials: db.prepare('SELECT * FROM device_credentials ORDER BY device_id'),
     revokeCredential: db.prepare(
       'UPDATE device_credentials SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL',
     ),
   };
   const credentialArgs = (row: Omit<CredentialRow, 'revokedAt'>) =>
-    [row.deviceId, row.deviceClass, row.hash, row.enrollTokenId, row.createdAt, row.brokerHash] as const;
+    [
+      row.deviceId,
+      row.deviceClass,
+      row.hash,
+      row.enrollTokenId,
+      row.createdAt,
+      row.brokerHash,
+      row.enrollSession,
+    ] as const;
   const enroll = db.transaction((tokenId: string, now: number, row: Omit<CredentialRow, 'revokedAt'>) => {
     if (s.consumeEnroll.run(tokenId, now).changes === 0) return 'token-used-up' as const;
     if (s.insertCredential.run(...credentialArgs(row)).changes === 0) {
@@ -139,6 +152,10 @@ export function createSqliteAuthRepository(db: Db): AuthRepository {
     },
     getCredential: async (deviceId) => {
       const row = s.getCredential.get(deviceId) as CredentialDbRow | undefined;
+      return row ? credential(row) : null;
+    },
+    findCredentialBySession: async (enrollTokenId, session) => {
+      const row = s.findCredentialBySession.get(enrollTokenId, session) as CredentialDbRow | undefined;
       return row ? credential(row) : null;
     },
     listCredentials: async () => (s.listCredentials.all() as CredentialDbRow[]).map(credential),

@@ -12,6 +12,7 @@ import { createSqliteArtifactRepository } from './artifacts.js';
 import { createSqliteAuthRepository } from './auth.js';
 import { createSqliteClassRepository } from './classes.js';
 import { createSqliteControlRepository } from './control.js';
+import { createSqliteDesiredStateRepository } from './desired.js';
 import { createSqliteDeviceRepository } from './devices.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { createSqliteModelRepository } from './models.js';
@@ -124,6 +125,7 @@ function repositoriesOn(db: Db): Repositories {
     plans: createSqlitePlanRepository(db),
     artifacts: createSqliteArtifactRepository(db),
     rollouts: createSqliteRolloutRepository(db),
+    desired: createSqliteDesiredStateRepository(db),
     telemetry: createSqliteTelemetryRepository(db),
     control: createSqliteControlRepository(db),
   });

@@ -12,7 +12,7 @@ import {
   type RolloutRecord,
 } from '../../deploy/rollout-model.js';
 import { decodeJson, decodeNullableJson } from '../decode.js';
-import type { DeploymentTarget, RolloutRepository } from '../rollouts.js';
+import type { DeploymentTarget, DeviceDeploymentRow, RolloutRepository } from '../rollouts.js';
 import type { Db } from './open.js';
 
 interface RawRollout {
@@ -139,6 +139,8 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
     list: db.prepare(`SELECT * FROM rollouts WHERE (@class IS NULL OR class = @class)
       AND (@active IS NULL OR (state IN ('in-progress', 'rolling-back')) = @active) ORDER BY created_at, id`),
     devicesOf: db.prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY wave, device_id'),
+    historyOf: db.prepare(`SELECT d.* FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+      WHERE d.device_id = ? ORDER BY r.created_at DESC, r.id DESC`),
     byDeployment: db.prepare('SELECT * FROM rollout_devices WHERE deployment_id = ? OR rollback_id = ?'),
     lastInstalled: db.prepare(`SELECT d.*, r.variant_id AS r_variant, r.artifact_sha AS r_sha
       FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
@@ -173,6 +175,13 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
     const r = getRollout(d.rolloutId);
     return r ? { rolloutId: r.id, deviceId: d.deviceId, sha256: r.artifactSha, purpose: 'rollout' } : null;
   }
+  function historyOf(deviceId: string): DeviceDeploymentRow[] {
+    // A device is in few rollouts; one indexed lookup per rollout keeps each row's decoding in one place.
+    return (s.historyOf.all(deviceId) as RawDevice[]).flatMap((raw) => {
+      const rollout = getRollout(raw.rollout_id);
+      return rollout ? [{ rollout, device: toDevice(raw) }] : [];
+    });
+  }
   function lastInstalled(deviceId: string): PreviousVariant | null {
     const r = s.lastInstalled.get(deviceId) as (RawDevice & { r_variant: string; r_sha: string }) | undefined;
     if (!r) return null;
@@ -195,6 +204,7 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
     save: async (rollout, devices) => {
       save(rollout, devices);
     },
+    historyOf: async (deviceId) => historyOf(deviceId),
     findByDeployment: async (id) => findByDeployment(id),
     deploymentTarget: async (id) => deploymentTarget(id),
     lastInstalled: async (deviceId) => lastInstalled(deviceId),
