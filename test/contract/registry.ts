@@ -152,17 +152,22 @@ export const registryContract: readonly ContractCase[] = [
     async (t, { auth }) => {
       await auth.insertEnrollToken(enrollToken('e1', 5));
       const session = '0123456789abcdef';
-      t.equal(await auth.enrollDevice('e1', 2000, { ...credential('d-1'), enrollSession: session }), 'enrolled');
+      const issued = (deviceId: string, createdAt = 1000) => ({
+        ...credential(deviceId, createdAt),
+        enrollTokenId: 'e1',
+        enrollSession: session,
+      });
+      t.equal(await auth.enrollDevice('e1', 2000, issued('d-1')), 'enrolled');
       t.match(await auth.findCredentialBySession('e1', session), { deviceId: 'd-1', enrollSession: session });
       t.equal(await auth.findCredentialBySession('e1', 'fedcba9876543210'), null);
       t.equal(await auth.findCredentialBySession('e2', session), null, 'the session is per token');
       t.equal(
-        await auth.enrollDevice('e1', 2100, { ...credential('d-2'), enrollSession: session }),
+        await auth.enrollDevice('e1', 2100, issued('d-2')),
         'device-id-taken',
         'a second device for the same session is refused, and counts no use',
       );
       t.equal((await auth.getEnrollToken('e1'))?.uses, 1);
-      await auth.putCredential({ ...credential('d-1', 3000), hash: 'again', enrollSession: session });
+      await auth.putCredential({ ...issued('d-1', 3000), hash: 'again' });
       t.match(await auth.findCredentialBySession('e1', session), { deviceId: 'd-1', hash: 'again', createdAt: 3000 });
       t.equal((await auth.getCredential('d-2'))?.enrollSession ?? null, null);
     },
