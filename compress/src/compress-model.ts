@@ -14,6 +14,8 @@ import { sha256Hex, writeModel } from './ir/encode.js';
 import { runPipeline } from './pipeline.js';
 import type { Progress } from './passes/types.js';
 import { parseRecipe, passFor } from './recipes.js';
+import { PruneReportSchema, type PruneReport } from './prune/report.js';
+import type { PassReport } from './passes/types.js';
 
 const Note = z.object({ node: z.string(), opType: z.string(), precision: z.string(), reason: z.string() });
 
@@ -36,6 +38,8 @@ export const CompressReportSchema = z.object({
   sha256: z.string(),
   calibration: z.object({ source: z.string(), samples: z.number() }).nullable(),
   seconds: z.number(),
+  /** The last pruning pass's per-group and per-layer report (params, MACs, fidelity before and after). */
+  pruning: PruneReportSchema.optional(),
 });
 export type CompressReport = z.infer<typeof CompressReportSchema>;
 
@@ -65,6 +69,7 @@ export async function compressModel(
     exclude: { nodes: recipe.exclude?.nodes ?? [], opTypes: recipe.exclude?.opTypes ?? [] },
     ...(calibration ? { calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.calib ? { calibData: opts.calib } : {}),
   });
   const out = writeModel(model);
   const layers = new Map<string, z.infer<typeof Note>>();
@@ -96,6 +101,7 @@ export async function compressModel(
     sha256: sha256Hex(out),
     calibration: opts.calib ? { source: opts.calib.source, samples: opts.calib.count } : null,
     seconds: (now() - t0) / 1000,
+    ...pruningOf(result.reports),
   };
   if (!result.ok)
     throw new EdgefleetError(
@@ -104,4 +110,10 @@ export async function compressModel(
       { report },
     );
   return { bytes: out, report };
+}
+
+/** The pruning report of the last pass that wrote one (reconstruct refines prune-structured's). */
+function pruningOf(reports: readonly PassReport[]): { pruning?: PruneReport } {
+  const last = [...reports].reverse().find((r) => r.pruning !== undefined);
+  return last?.pruning ? { pruning: last.pruning } : {};
 }

@@ -1,0 +1,368 @@
+/**
+ * Structured pruning as one call, for the pass and for callers that drive it themselves (the
+ * search): analyse the channel groups, decide a ratio per group (given, or allocated under a
+ * global target from a sensitivity scan), choose the channels by importance, cut them, refit
+ * the next layers if asked, and check the result against the original on calibration data.
+ * The input model is never changed; the result is a new model with a report.
+ */
+import { EdgefleetError } from '@edgefleet/shared';
+import type { Dataset } from '../data/tensor.js';
+import { getOpsetVersion, loadModel, writeModel, type Graph, type Model } from '../ir/index.js';
+import type { Exclusions, Progress } from '../passes/types.js';
+import { applyCut } from './apply.js';
+import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './channel-graph.js';
+import { groupCostModel } from './cost.js';
+import { compareOutputs, firstSamples, runOutputs, type Outputs } from './fidelity.js';
+import { selectChannels, type Importance } from './importance.js';
+import { layerTable } from './layer-table.js';
+import { collectLayerStats, type LayerStats } from './probe.js';
+import { reconstructLayers } from './reconstruct.js';
+import type { PruneReport } from './report.js';
+import { allocateRatios, removalCount, scanSensitivity, type PruneTarget, type SensitivityRow } from './sensitivity.js';
+
+/** Options of {@link pruneStructured}. Exactly one way to size the cut: `ratio`/`ratios` or `target`. */
+export interface StructuredOptions {
+  /** Fraction of channels removed from every prunable group, in [0, 1). */
+  readonly ratio?: number;
+  /** Per group, by the name of any layer producing its channels; overrides `ratio` for those groups. */
+  readonly ratios?: Readonly<Record<string, number>>;
+  /** Fractions of the original to keep, e.g. `{macs: 0.5}`; ratios come from a sensitivity scan. */
+  readonly target?: PruneTarget;
+  /** Default `reconstruction` with data, `l2` without. */
+  readonly importance?: Importance;
+  /** Calibration data: needed by `activation`, `reconstruction`, `target` and `reconstruct`. */
+  readonly data?: Dataset;
+  /** Refit the layers after the cut right away (the recipe form runs a `reconstruct` pass instead). */
+  readonly reconstruct?: boolean;
+  /** Ridge λ as a fraction of the covariance's mean diagonal. Default 1e-3. */
+  readonly ridge?: number;
+  /** Ratios the sensitivity scan tries. Default 0.125 … 0.75 in steps of 0.125. */
+  readonly levels?: readonly number[];
+  /** Refit a group's consumers in the scan (closed form, no extra pass). Default true. */
+  readonly refitInScan?: boolean;
+  /** Samples for the scan and the checks (the first ones of `data`). Default 256. */
+  readonly checkSamples?: number;
+  readonly exclude?: Exclusions;
+  readonly onProgress?: (p: Progress) => void;
+}
+
+/** What a later `reconstruct` pass needs from the pruning. */
+export interface PruneHandoff {
+  readonly original: Model;
+  /** Layers whose inputs lost channels. */
+  readonly consumers: readonly string[];
+  /** Layers whose outputs lost channels, with the original output indices they kept. */
+  readonly keptOutputs: ReadonlyMap<string, readonly number[]>;
+}
+
+/** The result of {@link pruneStructured}. */
+export interface StructuredOutcome {
+  readonly model: Model;
+  readonly report: PruneReport;
+  readonly handoff: PruneHandoff;
+  readonly analysis: ChannelAnalysis;
+}
+
+export const DEFAULT_LEVELS: readonly number[] = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75];
+
+/** A deep copy through the writer (what every pass result goes through anyway). */
+export function cloneModel(model: Model): Model {
+  return loadModel(writeModel(model), { verify: false });
+}
+
+/** Gives every node a unique, non-empty name (groups and refits are addressed by name). */
+export function ensureNodeNames(graph: Graph): void {
+  const seen = new Set<string>();
+  for (const node of graph.nodes) {
+    if (node.name === '' || seen.has(node.name)) node.name = graph.freshName(`${node.opType}_node`);
+    seen.add(node.name);
+  }
+}
+
+/** Concrete input dims at `batch`: from the data, else from the model with the batch dim set. */
+export function inputDimsOf(model: Model, data: Dataset | undefined, batch: number): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const vi of model.graph.inputs) {
+    if (model.graph.initializers.has(vi.name)) continue;
+    const fromData =
+      data?.inputs[vi.name]?.dims ??
+      (model.graph.inputs.length === 1 ? Object.values(data?.inputs ?? {})[0]?.dims : undefined);
+    const declared = vi.type?.kind === 'tensor' ? vi.type.shape : undefined;
+    const dims = fromData ? [...fromData] : declared?.map((d) => (typeof d === 'number' ? d : -1));
+    if (!dims || dims.slice(1).some((d) => d < 0))
+      throw new EdgefleetError(
+        'EF_ERR_DATA_SHAPE',
+        `input ${vi.name} has no fixed shape; pruning needs calibration data (--calib) or --shape ${vi.name}=…`,
+        { input: vi.name },
+      );
+    dims[0] = batch;
+    out[vi.name] = dims;
+  }
+  return out;
+}
+
+function ratioError(what: string, value: unknown): EdgefleetError {
+  return new EdgefleetError(
+    'EF_ERR_PRUNE_RATIO',
+    `${what} is ${String(value)}; ratios must lie in [0, 1) and targets in (0, 1]`,
+    {
+      [what]: value,
+    },
+  );
+}
+
+/** Ratio per group id from `ratio`/`ratios`, with every name and value checked first. */
+export function ratiosFromOptions(groups: readonly ChannelGroup[], opts: StructuredOptions): Map<number, number> {
+  const ok = (r: unknown): r is number => typeof r === 'number' && r >= 0 && r < 1;
+  if (opts.ratio !== undefined && !ok(opts.ratio)) throw ratioError('ratio', opts.ratio);
+  const out = new Map<number, number>();
+  for (const g of groups) if (g.prunable) out.set(g.id, opts.ratio ?? 0);
+  for (const [layer, r] of Object.entries(opts.ratios ?? {})) {
+    if (!ok(r)) throw ratioError(`ratio of ${layer}`, r);
+    const g = groups.find((x) => x.producers.includes(layer));
+    if (!g) {
+      const names = groups.filter((x) => x.prunable).map((x) => x.name);
+      throw new EdgefleetError(
+        'EF_ERR_PRUNE_LAYER',
+        `no layer ${layer} produces prunable channels in this model; prunable groups: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}`,
+        { layer, groups: names },
+      );
+    }
+    if (!g.prunable)
+      throw new EdgefleetError(
+        'EF_ERR_PRUNE_LAYER',
+        `layer ${layer} cannot be pruned: ${g.reason ?? 'unknown reason'}`,
+        {
+          layer,
+          reason: g.reason,
+        },
+      );
+    out.set(g.id, r);
+  }
+  return out;
+}
+
+function checkOptions(opts: StructuredOptions): Importance {
+  const sized = opts.ratio !== undefined || opts.ratios !== undefined;
+  if (sized === (opts.target !== undefined))
+    throw new EdgefleetError(
+      'EF_ERR_PRUNE_RATIO',
+      'give either ratio/ratios or a target (e.g. {"macs": 0.5}), not both or neither',
+      {},
+    );
+  for (const [k, v] of Object.entries(opts.target ?? {}))
+    if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw ratioError(`target ${k}`, v);
+  if (opts.target && opts.target.macs === undefined && opts.target.params === undefined)
+    throw new EdgefleetError('EF_ERR_PRUNE_RATIO', 'a target names macs, params or both', {});
+  const importance = opts.importance ?? (opts.data ? 'reconstruction' : 'l2');
+  const needsData = importance === 'activation' || importance === 'reconstruction' || opts.target || opts.reconstruct;
+  if (needsData && !opts.data)
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      `pruning with ${opts.target ? 'a target' : opts.reconstruct ? 'reconstruction' : `${importance} importance`} needs calibration data; give --calib (e.g. mnist:512 or a sample directory)`,
+      {},
+    );
+  return importance;
+}
+
+/** Prunes whole channels of `model` (not changed) and returns the pruned copy with its report. */
+export async function pruneStructured(model: Model, opts: StructuredOptions): Promise<StructuredOutcome> {
+  const importance = checkOptions(opts);
+  const work = cloneModel(model);
+  ensureNodeNames(work.graph);
+  const original = cloneModel(work);
+  const dims2 = inputDimsOf(work, opts.data, 2);
+  const dims1 = inputDimsOf(work, opts.data, 1);
+  const analysis = analyzeChannels(
+    work.graph,
+    dims2,
+    getOpsetVersion(work, '') ?? 13,
+    opts.exclude ? { exclude: opts.exclude } : {},
+  );
+  const prunable = analysis.groups.filter((g) => g.prunable);
+  const ridge = opts.ridge ?? 1e-3;
+  const check = opts.data ? firstSamples(opts.data, opts.checkSamples ?? 256) : undefined;
+  const needStats = importance === 'activation' || importance === 'reconstruction' || opts.target !== undefined;
+  const stats: Map<string, LayerStats> | undefined =
+    needStats && opts.data
+      ? await collectLayerStats({
+          current: original,
+          layers: [...new Set(prunable.flatMap((g) => g.consumers))],
+          data: opts.data,
+          ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        })
+      : undefined;
+  let reference: Outputs | undefined;
+  let scan: SensitivityRow[] | null = null;
+  let ratios: Map<number, number>;
+  if (opts.target && check && stats) {
+    if (opts.levels?.some((r) => !(r > 0 && r < 1))) throw ratioError('a sensitivity level', opts.levels.join(', '));
+    reference = await runOutputs(original, check);
+    scan = await scanSensitivity({
+      original,
+      analysis,
+      groups: prunable,
+      stats,
+      reference,
+      data: check,
+      importance,
+      levels: opts.levels ?? DEFAULT_LEVELS,
+      refit: opts.refitInScan ?? true,
+      ridge,
+      inputDims: dims2,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    const costs = groupCostModel(original.graph, analysis, dims1);
+    ratios = allocateRatios(scan, costs.cost, costs.base, opts.target);
+  } else ratios = ratiosFromOptions(analysis.groups, opts);
+
+  const kept = new Map<number, number[]>();
+  const methods = new Map<number, string>();
+  for (const g of prunable) {
+    const remove = removalCount(g.channels, g.blocks, ratios.get(g.id) ?? 0);
+    if (remove === 0) continue;
+    const sel = selectChannels({
+      graph: original.graph,
+      analysis,
+      group: g,
+      remove,
+      importance,
+      ...(stats ? { stats } : {}),
+      ridge,
+    });
+    kept.set(g.id, sel.kept);
+    methods.set(g.id, sel.method);
+    opts.onProgress?.({
+      pass: 'prune-structured',
+      done: kept.size,
+      total: prunable.length,
+      what: `chose channels of ${g.name}`,
+    });
+  }
+  applyCut(work.graph, analysis, kept, dims2);
+  const cut = prunable.filter((g) => kept.has(g.id));
+  const handoff: PruneHandoff = {
+    original,
+    consumers: [...new Set(cut.flatMap((g) => g.consumers))],
+    keptOutputs: new Map(cut.flatMap((g) => g.producers.map((p) => [p, kept.get(g.id) as number[]] as const))),
+  };
+  const refit =
+    opts.reconstruct && opts.data
+      ? await reconstructLayers(work, original, handoff.consumers, handoff.keptOutputs, {
+          data: opts.data,
+          ridge,
+          ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        })
+      : [];
+  const report = await buildReport({
+    original,
+    work,
+    analysis,
+    kept,
+    ratios,
+    methods,
+    importance,
+    scan,
+    handoff,
+    dims1,
+    ...(check ? { check } : {}),
+    ...(reference ? { reference } : {}),
+    opts,
+    beforeRefit: new Map(refit.map((n) => [n.node, n.cosineBefore])),
+  });
+  return { model: work, report, handoff, analysis };
+}
+
+interface ReportInput {
+  readonly original: Model;
+  readonly work: Model;
+  readonly analysis: ChannelAnalysis;
+  readonly kept: ReadonlyMap<number, readonly number[]>;
+  readonly ratios: ReadonlyMap<number, number>;
+  readonly methods: ReadonlyMap<number, string>;
+  readonly importance: Importance;
+  readonly scan: SensitivityRow[] | null;
+  readonly handoff: PruneHandoff;
+  readonly dims1: Readonly<Record<string, readonly number[]>>;
+  readonly check?: Dataset;
+  readonly reference?: Outputs;
+  readonly opts: StructuredOptions;
+  readonly beforeRefit: ReadonlyMap<string, number>;
+}
+
+async function buildReport(r: ReportInput): Promise<PruneReport> {
+  const table = await layerTable(r.original, r.work, {
+    inputDims: r.dims1,
+    keptOutputs: r.handoff.keptOutputs,
+    beforeRefit: r.beforeRefit,
+    ...(r.check ? { data: r.check } : {}),
+  });
+  const fidelity = r.check ? await checkAgainstOriginal(r.original, r.work, r.check, r.reference) : null;
+  return {
+    kind: 'structured',
+    importance: r.importance,
+    target: r.opts.target ? { ...r.opts.target } : null,
+    groups: r.analysis.groups.map((g) => ({
+      name: g.name,
+      channels: g.channels,
+      kept: r.kept.get(g.id)?.length ?? g.channels,
+      ratio: r.ratios.get(g.id) ?? 0,
+      prunable: g.prunable,
+      ...(g.reason ? { reason: g.reason } : {}),
+      ...(r.methods.has(g.id) ? { method: r.methods.get(g.id) } : {}),
+      nodes: g.nodes.length,
+    })),
+    layers: table.layers,
+    totals: table.totals,
+    fidelity,
+    sensitivity:
+      r.scan?.map((row) => ({
+        group: row.group,
+        points: row.points.map(({ ratio, kept, cosine, agreement }) => ({ ratio, kept, cosine, agreement })),
+      })) ?? null,
+    reconstructed: r.beforeRefit.size > 0,
+  };
+}
+
+/** The outputs of `pruned` against `original` on `data`; a changed shape or a non-finite value is an error, never a result. */
+export async function checkAgainstOriginal(
+  original: Model,
+  pruned: Model,
+  data: Dataset,
+  reference?: Outputs,
+): Promise<{ samples: number; cosine: number; agreement: number }> {
+  const f = compareOutputs(reference ?? (await runOutputs(original, data)), await runOutputs(pruned, data));
+  if (f.problem)
+    throw new EdgefleetError(
+      'EF_ERR_COMPRESS_FAILED',
+      `the pruned model does not compute the original's outputs: ${f.problem}`,
+      {
+        problem: f.problem,
+      },
+    );
+  return { samples: f.samples, cosine: f.cosine, agreement: f.agreement };
+}
+
+/**
+ * Makes `target` hold what `source` holds (nodes, initializers, value infos, inputs, outputs):
+ * pruning works on a copy and the pipeline's graph only changes once the copy checked out.
+ */
+export function adoptGraph(target: Graph, source: Graph): void {
+  for (const node of [...target.nodes]) target.removeNode(node);
+  for (const name of [...target.initializers.keys()]) target.removeInitializer(name);
+  target.valueInfo.clear();
+  target.inputs = source.inputs.map((vi) => ({ ...vi }));
+  target.outputs = source.outputs.map((vi) => ({ ...vi }));
+  for (const t of source.initializers.values()) target.addInitializer(t);
+  for (const vi of source.valueInfo.values()) target.setValueInfo(vi);
+  for (const node of source.nodes)
+    target.addNode({
+      opType: node.opType,
+      name: node.name,
+      domain: node.domain,
+      inputs: node.inputs,
+      outputs: node.outputs,
+      attributes: node.attributes,
+      docString: node.docString,
+    });
+}
