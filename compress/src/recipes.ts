@@ -21,9 +21,13 @@ import type { Pass } from './passes/types.js';
 /** A pruning ratio: the fraction of channels (or weights) removed, in [0, 1). */
 const Ratio = z.number().min(0).lt(1);
 /** Fractions of the original to keep; at least one of them. */
+const Kept = z.number().gt(0).max(1).optional();
 const PruneTarget = z
-  .strictObject({ macs: z.number().gt(0).max(1).optional(), params: z.number().gt(0).max(1).optional() })
-  .refine((t) => t.macs !== undefined || t.params !== undefined, 'a target names macs, params or both');
+  .strictObject({ macs: Kept, params: Kept, channels: Kept })
+  .refine(
+    (t) => t.macs !== undefined || t.params !== undefined || t.channels !== undefined,
+    'a target names macs, params or channels (fractions to keep)',
+  );
 const PruneStructuredOptions = z
   .strictObject({
     ratio: Ratio.optional(),
@@ -32,8 +36,10 @@ const PruneStructuredOptions = z
     importance: z.enum(['l1', 'l2', 'bn-scale', 'activation', 'reconstruction']).optional(),
     ridge: z.number().positive().max(1).optional(),
     levels: z.array(Ratio.gt(0)).min(1).max(16).optional(),
+    scan: z.enum(['output', 'layer']).optional(),
     refitInScan: z.boolean().optional(),
     checkSamples: z.number().int().min(1).max(100_000).optional(),
+    scanSamples: z.number().int().min(1).max(100_000).optional(),
   })
   .refine(
     (o) => (o.ratio !== undefined || o.ratios !== undefined) !== (o.target !== undefined),

@@ -11,7 +11,7 @@ import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/types.js';
 import type { Importance } from '../prune/importance.js';
 import type { PruneReport } from '../prune/report.js';
-import type { PruneTarget } from '../prune/sensitivity.js';
+import type { PruneTarget, ScanMeasure } from '../prune/sensitivity.js';
 import { adoptGraph, pruneStructured, type StructuredOptions } from '../prune/structured.js';
 import { refused, type NodeNote, type Pass, type PassContext, type PassReport } from './types.js';
 import { quantizedOpsIn } from './util.js';
@@ -27,8 +27,10 @@ export interface PruneStructuredPassOptions {
   readonly importance?: Importance;
   readonly ridge?: number;
   readonly levels?: readonly number[];
+  readonly scan?: ScanMeasure;
   readonly refitInScan?: boolean;
   readonly checkSamples?: number;
+  readonly scanSamples?: number;
 }
 
 /** Why a model cannot go through a pruning pass as it is, or undefined. */

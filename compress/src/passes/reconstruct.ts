@@ -16,7 +16,7 @@ import { refused, type Pass, type PassContext, type PassReport } from './types.j
 
 /** Options of the pass. */
 export interface ReconstructPassOptions {
-  /** λ as a fraction of the covariance's mean diagonal. Default 1e-3. */
+  /** λ as a fraction of the covariance's mean diagonal. Default 0.01. */
   readonly ridge?: number;
   /** Samples for the final checks. Default 256. */
   readonly checkSamples?: number;

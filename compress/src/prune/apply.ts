@@ -120,6 +120,7 @@ export function applyCut(
   analysis: ChannelAnalysis,
   kept: KeptChannels,
   inputDims: Readonly<Record<string, readonly number[]>>,
+  options: { readonly partial?: boolean } = {},
 ): void {
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const keptOf = (space: number): readonly number[] | undefined => kept.get(analysis.rootOf(space));
@@ -130,9 +131,12 @@ export function applyCut(
   };
   const rank = { out: 0, in: 1, param: 2, depthwise: 2, reshape: 3 } as const;
   for (const m of [...analysis.members].sort((a, b) => rank[a.kind] - rank[b.kind])) {
+    const l = analysis.layouts.get(m.tensor);
+    const idx = along(m.tensor);
+    // Members of groups that keep everything have nothing to cut (and may lie outside a partial graph).
+    if (l && idx.length === keptAlongAxis(l, () => undefined).length) continue;
     const node = byName.get(m.node);
     if (!node) throw new Error(`node ${m.node} vanished`);
-    const idx = along(m.tensor);
     if (m.kind === 'out') cutProducer(graph, node, idx);
     else if (m.kind === 'in') cutConsumer(graph, node, idx);
     else if (m.kind === 'param') sliceSlot(graph, node, m.slot, m.axis, idx);
@@ -148,7 +152,7 @@ export function applyCut(
     if (shape && typeof shape[l.axis] === 'number') shape[l.axis] = along(tensor).length;
   }
   dropUnusedInitializers(graph);
-  checkShapes(graph, analysis, inputDims, along);
+  checkShapes(graph, analysis, inputDims, along, options.partial === true);
 }
 
 /** Every tensor with channels must now have the kept count on its channel axis and its old size elsewhere. */
@@ -157,12 +161,16 @@ function checkShapes(
   analysis: ChannelAnalysis,
   inputDims: Readonly<Record<string, readonly number[]>>,
   along: (tensor: string) => number[],
+  partial: boolean,
 ): void {
   const { shapes } = shapesAt(graph, inputDims);
   for (const [tensor, l] of analysis.layouts) {
     const before = analysis.shapes.get(tensor)?.dims;
     const after = shapes.get(tensor)?.dims;
-    if (!before) continue;
+    // A partial graph (the sensitivity scan's suffix) holds only some of the tensors, and some
+    // shapes it cannot infer (a reshape target computed upstream arrives as an input).
+    if (!before || !(graph.producerOf(tensor) || graph.isGraphInput(tensor))) continue;
+    if (partial && !after) continue;
     const want = before.map((d, i) => (i === l.axis ? along(tensor).length : d));
     if (!after || after.join(',') !== want.join(','))
       throw new Error(`after the cut ${tensor} has shape [${after?.join(',') ?? '?'}], expected [${want.join(',')}]`);

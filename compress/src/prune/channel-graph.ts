@@ -127,6 +127,8 @@ function collectGroups(ctx: RuleContext, order: readonly Node[]): ChannelGroup[]
       if (s.space === null) continue;
       const e = entry(ctx.spaces.find(s.space));
       e.nodes.add(m.node);
+      // A rewritten reshape target is read by another node (often a Cast before a Concat).
+      if (m.kind === 'reshape') e.nodes.add(m.reader);
       if (m.kind === 'out') e.producers.add(m.node);
       if (m.kind === 'in') e.consumers.add(m.node);
     }

@@ -5,7 +5,7 @@
  */
 import { getAttrInt, type Graph } from '../ir/index.js';
 import { numel } from '../passes/util.js';
-import { shapesAt } from './channel-graph.js';
+import { shapesAt, type ChannelAnalysis } from './channel-graph.js';
 
 /** Parameters and MACs of one weighted layer. */
 export interface LayerCost {
@@ -74,11 +74,11 @@ interface LayerTerm {
  */
 export function groupCostModel(
   graph: Graph,
-  analysis: import('./channel-graph.js').ChannelAnalysis,
+  analysis: ChannelAnalysis,
   inputDims: Readonly<Record<string, readonly number[]>>,
 ): {
-  readonly base: { params: number; macs: number };
-  cost(kept: ReadonlyMap<number, number>): { params: number; macs: number };
+  readonly base: { params: number; macs: number; channels: number };
+  cost(kept: ReadonlyMap<number, number>): { params: number; macs: number; channels: number };
 } {
   const base = modelCost(graph, inputDims);
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
@@ -104,10 +104,13 @@ export function groupCostModel(
   const layerParams = base.layers.reduce((s, l) => s + l.params, 0);
   // Constants outside weighted layers (BatchNorm, biases of Adds, …) mostly scale with one group: count them as a whole.
   const other = base.params - layerParams;
+  const prunable = analysis.groups.filter((g) => g.prunable);
+  const channels = prunable.reduce((s, g) => s + g.channels, 0);
   return {
-    base: { params: base.params, macs: base.macs },
+    base: { params: base.params, macs: base.macs, channels },
     cost(kept) {
       let params = other;
+      const keptChannels = prunable.reduce((s, g) => s + g.channels * (kept.get(g.id) ?? 1), 0);
       let macs = 0;
       for (const t of terms) {
         const fixed = 1 - t.inShares.reduce((s, x) => s + x.share, 0);
@@ -116,7 +119,7 @@ export function groupCostModel(
         params += t.params * fin * fout;
         macs += t.macs * fin * fout;
       }
-      return { params, macs };
+      return { params, macs, channels: keptChannels };
     },
   };
 }

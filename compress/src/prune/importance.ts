@@ -18,7 +18,7 @@
 import { getAttrFloat, type Graph, type Node } from '../ir/index.js';
 import { floatInit, numel } from '../passes/util.js';
 import type { ChannelAnalysis, ChannelGroup } from './channel-graph.js';
-import { addRidge, normalEquations } from './least-squares.js';
+import { addRidge, normalEquations, DEFAULT_RIDGE } from './least-squares.js';
 import { choleskySolve, choleskyWithJitter, inverseFromCholesky, smallInverse } from './linalg.js';
 import { groupsOf, readSolution } from './layer-weights.js';
 import type { LayerStats } from './probe.js';
@@ -36,7 +36,7 @@ export interface SelectionInput {
   readonly importance: Importance;
   /** Statistics of the group's consumers on the unpruned model (activation, reconstruction). */
   readonly stats?: ReadonlyMap<string, LayerStats>;
-  /** Default 1e-3. */
+  /** Default {@link DEFAULT_RIDGE}. */
   readonly ridge?: number;
   /** Default 1536. */
   readonly maxExactColumns?: number;
@@ -203,7 +203,7 @@ function surgeonFor(input: SelectionInput, node: Node, s: LayerStats): Surgeon {
   const all = Array.from({ length: s.k }, (_x, i) => i);
   const outs = Array.from({ length: s.o }, (_x, i) => i);
   const { a, c, my } = normalEquations(s, all, outs, true);
-  addRidge(a, s.k, input.ridge ?? 1e-3);
+  addRidge(a, s.k, input.ridge ?? DEFAULT_RIDGE);
   const { l } = choleskyWithJitter(a, s.k);
   let variance = 0;
   for (let j = 0; j < s.o; j++) variance += (s.yss[j] as number) / Math.max(1, s.rows) - (my[j] as number) ** 2;
@@ -265,11 +265,25 @@ function downdate(sg: Surgeon, b: readonly number[], hinv: Float64Array, active:
   });
 }
 
-function greedyReconstruction(
+/** A removal order with the consumers' refit error after each removal (cumulative, relative to their output variance). */
+export interface Elimination {
+  readonly order: number[];
+  readonly curve: number[];
+  /** Consumers scored by activation instead (too wide for the exact inverse, or grouped). */
+  readonly approximated: string[];
+}
+
+/**
+ * Removes `input.remove` channels one at a time: the cheapest by least-squares refit error
+ * (greedy), or in the given `forced` order (then the curve prices that order). Each removal
+ * downdates every consumer's inverse and solution.
+ */
+export function eliminate(
   input: SelectionInput,
   consumers: readonly Node[],
   stats: ReadonlyMap<string, LayerStats>,
-): Selection {
+  forced?: readonly number[],
+): Elimination {
   const { group, remove } = input;
   const maxCols = input.maxExactColumns ?? 1536;
   const surgeons: Surgeon[] = [];
@@ -289,22 +303,29 @@ function greedyReconstruction(
   const removedInBlock = new Array<number>(group.blocks).fill(0);
   const removed = new Set<number>();
   const order: number[] = [];
+  const curve: number[] = [];
   const actives = surgeons.map((sg) => Array.from({ length: sg.n }, (_x, i) => i));
+  const costOf = (c: number): number => {
+    let cost = fixed[c] as number;
+    for (const sg of surgeons) cost += removalCost(sg, sg.cols[c] as number[])?.cost ?? Infinity;
+    return cost;
+  };
   for (let step = 0; step < remove; step++) {
-    let best = -1;
-    let bestCost = Infinity;
-    for (let c = 0; c < group.channels; c++) {
-      if (removed.has(c) || (removedInBlock[Math.floor(c / per)] as number) >= quota) continue;
-      let cost = fixed[c] as number;
-      for (const sg of surgeons) cost += removalCost(sg, sg.cols[c] as number[])?.cost ?? Infinity;
-      if (cost < bestCost) {
-        bestCost = cost;
-        best = c;
+    let best = forced?.[step] ?? -1;
+    let bestCost = best >= 0 ? costOf(best) : Infinity;
+    if (!forced)
+      for (let c = 0; c < group.channels; c++) {
+        if (removed.has(c) || (removedInBlock[Math.floor(c / per)] as number) >= quota) continue;
+        const cost = costOf(c);
+        if (cost < bestCost) {
+          bestCost = cost;
+          best = c;
+        }
       }
-    }
     if (best < 0) break;
     removed.add(best);
     order.push(best);
+    curve.push((curve[curve.length - 1] ?? 0) + (Number.isFinite(bestCost) ? bestCost : 1));
     removedInBlock[Math.floor(best / per)] = (removedInBlock[Math.floor(best / per)] as number) + 1;
     surgeons.forEach((sg, i) => {
       const b = sg.cols[best] as number[];
@@ -314,7 +335,27 @@ function greedyReconstruction(
       if (hit) downdate(sg, b, hit.hinv, actives[i] as number[]);
     });
   }
-  const kept = Array.from({ length: group.channels }, (_x, i) => i).filter((c) => !removed.has(c));
+  return { order, curve, approximated };
+}
+
+/** The consumers of a group, as nodes, with their statistics checked. */
+export function consumersWithStats(input: SelectionInput): { nodes: Node[]; stats: ReadonlyMap<string, LayerStats> } {
+  const nodes = byNameIn(input.graph);
+  const consumers = input.group.consumers.map((n) => nodes.get(n)).filter((n): n is Node => n !== undefined);
+  const stats = input.stats;
+  if (!stats || consumers.some((n) => !stats.has(n.name)))
+    throw new Error(`statistics of ${input.group.consumers.join(', ')} are missing`);
+  return { nodes: consumers, stats };
+}
+
+function greedyReconstruction(
+  input: SelectionInput,
+  consumers: readonly Node[],
+  stats: ReadonlyMap<string, LayerStats>,
+): Selection {
+  const { order, approximated } = eliminate(input, consumers, stats);
+  const gone = new Set(order);
+  const kept = Array.from({ length: input.group.channels }, (_x, i) => i).filter((c) => !gone.has(c));
   const note = approximated.length > 0 ? ` (activation score for ${approximated.join(', ')}: too wide or grouped)` : '';
   return { kept, removed: order, method: `reconstruction${note}` };
 }

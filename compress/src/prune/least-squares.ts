@@ -8,6 +8,13 @@
 import { choleskySolve, choleskyWithJitter } from './linalg.js';
 import type { LayerStats } from './probe.js';
 
+/**
+ * Default ridge, as a fraction of the covariance's mean diagonal (plus columns/rows, see
+ * solveLayer). 0.01 held up best on held-out data among 1e-3, 1e-2 and 5e-2 (mnist-cnn and
+ * PaddleOCR cls and rec, docs/design-notes.md).
+ */
+export const DEFAULT_RIDGE = 0.01;
+
 /** A solution: W is k×o row-major (rows follow the chosen X columns), b has o entries. */
 export interface LinearSolution {
   readonly w: Float64Array;
@@ -22,10 +29,16 @@ export interface SolveOptions {
   readonly cols?: readonly number[];
   /** Y columns to fit (default all). */
   readonly outs?: readonly number[];
-  /** λ as a fraction of the mean diagonal of the covariance. Default 1e-3. */
+  /** λ as a fraction of the mean diagonal of the covariance. Default {@link DEFAULT_RIDGE}. */
   readonly ridge?: number;
   /** Fit an intercept b (default true); without one the fit is on raw moments and b = 0. */
   readonly intercept?: boolean;
+  /**
+   * Weights the ridge pulls toward instead of zero (k×o in the chosen columns and outputs),
+   * normally the layer's weights as cut: where the calibration rows do not pin a direction
+   * down (a squeeze-excite layer sees one row per sample), the refit keeps what the layer had.
+   */
+  readonly prior?: Float64Array;
 }
 
 const all = (n: number): number[] => Array.from({ length: n }, (_x, i) => i);
@@ -68,7 +81,7 @@ export function addRidge(a: Float64Array, n: number, ridge: number): number {
   return lambda;
 }
 
-/** Solves the ridge least-squares problem of one layer. */
+/** Solves the ridge least-squares problem of one layer: (Σ + λI)·W = Cov(X, Y) + λ·prior. */
 export function solveLayer(s: LayerStats, opts: SolveOptions = {}): LinearSolution {
   const cols = opts.cols ?? all(s.k);
   const outs = opts.outs ?? all(s.o);
@@ -76,7 +89,10 @@ export function solveLayer(s: LayerStats, opts: SolveOptions = {}): LinearSoluti
   const { a, c, mx, my } = normalEquations(s, cols, outs, intercept);
   const n = cols.length;
   const m = outs.length;
-  addRidge(a, n, opts.ridge ?? 1e-3);
+  // Few rows per column (a squeeze-excite layer sees one row per sample) fit noise: the ridge
+  // grows with columns/rows, pulling such layers toward the prior.
+  const lambda = addRidge(a, n, (opts.ridge ?? DEFAULT_RIDGE) + n / Math.max(1, s.rows));
+  if (opts.prior) for (let i = 0; i < c.length; i++) c[i] = (c[i] as number) + lambda * (opts.prior[i] as number);
   const { l } = choleskyWithJitter(a, n);
   const w = choleskySolve(l, n, c, m);
   const b = new Float64Array(m);
@@ -104,7 +120,6 @@ export function outputCosine(
   let py = 0;
   let pp = 0;
   let yy = 0;
-  const gw = new Float64Array(n);
   for (let j = 0; j < m; j++) {
     const oj = outs[j] as number;
     const bj = sol.b[j] as number;
@@ -119,7 +134,6 @@ export function outputCosine(
       let g = 0;
       const row = ci * s.k;
       for (let q = 0; q < n; q++) g += (s.xtx[row + (cols[q] as number)] as number) * (sol.w[q * m + j] as number);
-      gw[i] = g;
       wgw += wi * g;
     }
     py += wc + bj * (s.ys[oj] as number);

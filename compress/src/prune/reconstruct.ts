@@ -10,7 +10,7 @@ import type { Dataset } from '../data/tensor.js';
 import type { Graph, Model, Node } from '../ir/index.js';
 import type { Progress } from '../passes/types.js';
 import { dropUnusedInitializers } from '../passes/util.js';
-import { outputCosine, solveLayer, type LinearSolution } from './least-squares.js';
+import { outputCosine, solveLayer, type LinearSolution, DEFAULT_RIDGE } from './least-squares.js';
 import { groupsOf, hasBiasSlot, readSolution, writeSolution } from './layer-weights.js';
 import { collectLayerStats, type LayerStats } from './probe.js';
 
@@ -28,7 +28,7 @@ export interface RefitNote {
 /** Options of {@link reconstructLayers}. */
 export interface ReconstructOptions {
   readonly data: Dataset;
-  /** λ as a fraction of the mean covariance diagonal; default 1e-3. */
+  /** λ as a fraction of the mean covariance diagonal; default {@link DEFAULT_RIDGE}. */
   readonly ridge?: number;
   readonly batchSize?: number;
   readonly onProgress?: (p: Progress) => void;
@@ -63,16 +63,17 @@ export function refitWaves(graph: Graph, layers: readonly string[]): string[][] 
   return waves;
 }
 
-/** Solves per output group (grouped convolutions are block-diagonal). */
+/** Solves per output group (grouped convolutions are block-diagonal), pulled toward `prior` (k × outs). */
 function solveGrouped(
   s: LayerStats,
   node: Node,
   outs: readonly number[],
   ridge: number,
   intercept: boolean,
+  prior: LinearSolution,
 ): LinearSolution {
   const groups = groupsOf(node);
-  if (groups === 1) return solveLayer(s, { outs, ridge, intercept });
+  if (groups === 1) return solveLayer(s, { outs, ridge, intercept, prior: prior.w });
   const k = s.k;
   const o = outs.length;
   const w = new Float64Array(k * o);
@@ -83,7 +84,10 @@ function solveGrouped(
   for (let g = 0; g < groups; g++) {
     const cols = Array.from({ length: perIn }, (_x, i) => g * perIn + i);
     const mine = outs.filter((x) => Math.floor(x / perOut) === g);
-    const part = solveLayer(s, { cols, outs: mine, ridge, intercept });
+    const sub = new Float64Array(perIn * mine.length);
+    for (let i = 0; i < perIn; i++)
+      for (let j = 0; j < mine.length; j++) sub[i * mine.length + j] = prior.w[(g * perIn + i) * o + col + j] as number;
+    const part = solveLayer(s, { cols, outs: mine, ridge, intercept, prior: sub });
     for (let j = 0; j < mine.length; j++) {
       for (let i = 0; i < perIn; i++) w[(g * perIn + i) * o + col + j] = part.w[i * mine.length + j] as number;
       b[col + j] = part.b[j] as number;
@@ -105,7 +109,7 @@ export async function reconstructLayers(
   opts: ReconstructOptions,
 ): Promise<RefitNote[]> {
   const notes: RefitNote[] = [];
-  const ridge = opts.ridge ?? 1e-3;
+  const ridge = opts.ridge ?? DEFAULT_RIDGE;
   const waves = refitWaves(current.graph, layers);
   let done = 0;
   for (const wave of waves) {
@@ -122,8 +126,9 @@ export async function reconstructLayers(
       const outs = keptOutputs.get(name) ?? Array.from({ length: s.o }, (_x, i) => i);
       const cols = Array.from({ length: s.k }, (_x, i) => i);
       const intercept = hasBiasSlot(current.graph, node);
-      const before = outputCosine(s, readSolution(current.graph, node), cols, outs);
-      const sol = solveGrouped(s, node, outs, ridge, intercept);
+      const cut = readSolution(current.graph, node);
+      const before = outputCosine(s, cut, cols, outs);
+      const sol = solveGrouped(s, node, outs, ridge, intercept, cut);
       const after = outputCosine(s, sol, cols, outs);
       const written = Number.isFinite(after) && after >= before;
       if (written) writeSolution(current.graph, node, sol, intercept);

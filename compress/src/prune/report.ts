@@ -36,7 +36,9 @@ export const PruneLayerNoteSchema = z.object({
 export const PruneReportSchema = z.object({
   kind: z.enum(['structured', 'magnitude']),
   importance: z.string(),
-  target: z.object({ macs: z.number().optional(), params: z.number().optional() }).nullable(),
+  target: z
+    .object({ macs: z.number().optional(), params: z.number().optional(), channels: z.number().optional() })
+    .nullable(),
   groups: z.array(PruneGroupNoteSchema),
   layers: z.array(PruneLayerNoteSchema),
   totals: z.object({
@@ -51,7 +53,17 @@ export const PruneReportSchema = z.object({
     .array(
       z.object({
         group: z.string(),
-        points: z.array(z.object({ ratio: z.number(), kept: z.number(), cosine: z.number(), agreement: z.number() })),
+        /** `output`: drop = 1 − output cosine with this group alone pruned; `layer`: the refit error of its consumers. */
+        measure: z.enum(['output', 'layer']),
+        points: z.array(
+          z.object({
+            ratio: z.number(),
+            kept: z.number(),
+            drop: z.number(),
+            cosine: z.number().nullable(),
+            agreement: z.number().nullable(),
+          }),
+        ),
       }),
     )
     .nullable(),

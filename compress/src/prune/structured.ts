@@ -10,6 +10,7 @@ import type { Dataset } from '../data/tensor.js';
 import { getOpsetVersion, loadModel, writeModel, type Graph, type Model } from '../ir/index.js';
 import type { Exclusions, Progress } from '../passes/types.js';
 import { applyCut } from './apply.js';
+import { DEFAULT_RIDGE } from './least-squares.js';
 import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './channel-graph.js';
 import { groupCostModel } from './cost.js';
 import { compareOutputs, firstSamples, runOutputs, type Outputs } from './fidelity.js';
@@ -18,7 +19,15 @@ import { layerTable } from './layer-table.js';
 import { collectLayerStats, type LayerStats } from './probe.js';
 import { reconstructLayers } from './reconstruct.js';
 import type { PruneReport } from './report.js';
-import { allocateRatios, removalCount, scanSensitivity, type PruneTarget, type SensitivityRow } from './sensitivity.js';
+import {
+  allocateRatios,
+  removalCount,
+  scanLayerSensitivity,
+  scanSensitivity,
+  type PruneTarget,
+  type ScanMeasure,
+  type SensitivityRow,
+} from './sensitivity.js';
 
 /** Options of {@link pruneStructured}. Exactly one way to size the cut: `ratio`/`ratios` or `target`. */
 export interface StructuredOptions {
@@ -34,14 +43,22 @@ export interface StructuredOptions {
   readonly data?: Dataset;
   /** Refit the layers after the cut right away (the recipe form runs a `reconstruct` pass instead). */
   readonly reconstruct?: boolean;
-  /** Ridge λ as a fraction of the covariance's mean diagonal. Default 1e-3. */
+  /** Ridge λ as a fraction of the covariance's mean diagonal. Default {@link DEFAULT_RIDGE} (0.01). */
   readonly ridge?: number;
   /** Ratios the sensitivity scan tries. Default 0.125 … 0.75 in steps of 0.125. */
   readonly levels?: readonly number[];
-  /** Refit a group's consumers in the scan (closed form, no extra pass). Default true. */
+  /**
+   * How the sensitivity scan measures: `output` (default) runs the model once per group and
+   * ratio and compares its outputs with the original's; `layer` prices each ratio by the refit
+   * error of the group's next layers in closed form (no runs: for large models).
+   */
+  readonly scan?: ScanMeasure;
+  /** Refit a group's consumers in the output scan (closed form, no extra pass). Default true. */
   readonly refitInScan?: boolean;
-  /** Samples for the scan and the checks (the first ones of `data`). Default 256. */
+  /** Samples for the checks against the original (the first ones of `data`). Default 256. */
   readonly checkSamples?: number;
+  /** Samples the output scan runs each candidate on (the first ones of `data`). Default 32. */
+  readonly scanSamples?: number;
   readonly exclude?: Exclusions;
   readonly onProgress?: (p: Progress) => void;
 }
@@ -152,8 +169,8 @@ function checkOptions(opts: StructuredOptions): Importance {
     );
   for (const [k, v] of Object.entries(opts.target ?? {}))
     if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw ratioError(`target ${k}`, v);
-  if (opts.target && opts.target.macs === undefined && opts.target.params === undefined)
-    throw new EdgefleetError('EF_ERR_PRUNE_RATIO', 'a target names macs, params or both', {});
+  if (opts.target && Object.values(opts.target).every((v) => v === undefined))
+    throw new EdgefleetError('EF_ERR_PRUNE_RATIO', 'a target names macs, params or channels (fractions to keep)', {});
   const importance = opts.importance ?? (opts.data ? 'reconstruction' : 'l2');
   const needsData = importance === 'activation' || importance === 'reconstruction' || opts.target || opts.reconstruct;
   if (needsData && !opts.data)
@@ -180,7 +197,7 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
     opts.exclude ? { exclude: opts.exclude } : {},
   );
   const prunable = analysis.groups.filter((g) => g.prunable);
-  const ridge = opts.ridge ?? 1e-3;
+  const ridge = opts.ridge ?? DEFAULT_RIDGE;
   const check = opts.data ? firstSamples(opts.data, opts.checkSamples ?? 256) : undefined;
   const needStats = importance === 'activation' || importance === 'reconstruction' || opts.target !== undefined;
   const stats: Map<string, LayerStats> | undefined =
@@ -197,21 +214,27 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
   let ratios: Map<number, number>;
   if (opts.target && check && stats) {
     if (opts.levels?.some((r) => !(r > 0 && r < 1))) throw ratioError('a sensitivity level', opts.levels.join(', '));
-    reference = await runOutputs(original, check);
-    scan = await scanSensitivity({
+    const common = {
       original,
       analysis,
       groups: prunable,
       stats,
-      reference,
-      data: check,
       importance,
       levels: opts.levels ?? DEFAULT_LEVELS,
-      refit: opts.refitInScan ?? true,
       ridge,
       inputDims: dims2,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-    });
+    };
+    if (opts.scan === 'layer') scan = scanLayerSensitivity(common);
+    else {
+      const probe = firstSamples(check, opts.scanSamples ?? 32);
+      scan = await scanSensitivity({
+        ...common,
+        reference: await runOutputs(original, probe),
+        data: probe,
+        refit: opts.refitInScan ?? true,
+      });
+    }
     const costs = groupCostModel(original.graph, analysis, dims1);
     ratios = allocateRatios(scan, costs.cost, costs.base, opts.target);
   } else ratios = ratiosFromOptions(analysis.groups, opts);
@@ -221,6 +244,17 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
   for (const g of prunable) {
     const remove = removalCount(g.channels, g.blocks, ratios.get(g.id) ?? 0);
     if (remove === 0) continue;
+    const row = scan?.find((x) => x.id === g.id);
+    if (row?.order && remove <= row.order.length) {
+      // The scan already ranked this group's channels: a prefix of its order is the selection.
+      const gone = new Set(row.order.slice(0, remove));
+      kept.set(
+        g.id,
+        Array.from({ length: g.channels }, (_x, i) => i).filter((c) => !gone.has(c)),
+      );
+      methods.set(g.id, row.method ?? importance);
+      continue;
+    }
     const sel = selectChannels({
       graph: original.graph,
       analysis,
@@ -318,7 +352,14 @@ async function buildReport(r: ReportInput): Promise<PruneReport> {
     sensitivity:
       r.scan?.map((row) => ({
         group: row.group,
-        points: row.points.map(({ ratio, kept, cosine, agreement }) => ({ ratio, kept, cosine, agreement })),
+        measure: row.measure,
+        points: row.points.map(({ ratio, kept, drop, cosine, agreement }) => ({
+          ratio,
+          kept,
+          drop,
+          cosine,
+          agreement,
+        })),
       })) ?? null,
     reconstructed: r.beforeRefit.size > 0,
   };
