@@ -76,9 +76,11 @@ export async function compressModel(
   // A later pass's note on the same node (bias-correction after a quantizer) extends the earlier reason.
   for (const r of result.reports) {
     for (const n of [...r.skipped, ...r.changed]) {
-      const prev = layers.get(n.node);
+      // Keyed by node and op type: a pruning group's note ("channels") and a refit note on the same node both stay.
+      const key = `${n.node}\u0000${n.opType}`;
+      const prev = layers.get(key);
       layers.set(
-        n.node,
+        key,
         prev && prev.opType === n.opType && prev.precision === n.precision
           ? { ...n, reason: `${prev.reason}; ${n.reason}` }
           : n,

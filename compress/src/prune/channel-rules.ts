@@ -288,13 +288,15 @@ function reshapeTarget(
     return mapped.outAxis === x.axis && mapped.layout.block === x.block
       ? undefined
       : 'copies a dim that changes meaning';
-  const origin = traceElement(
-    ctx.graph,
-    target,
-    mapped.outAxis,
-    (v) => ctx.ints(v)?.length,
-    (v) => dimsOf(ctx, v)?.length,
-  );
+  const origin = ctx.graph.initializers.has(target)
+    ? ({ kind: 'constant', tensor: target, index: mapped.outAxis, reader: node.name, slot: 1 } as const)
+    : traceElement(
+        ctx.graph,
+        target,
+        mapped.outAxis,
+        (v) => ctx.ints(v)?.length,
+        (v) => dimsOf(ctx, v)?.length,
+      );
   if (origin?.kind === 'constant') {
     const { tensor: constant, index, reader, slot } = origin;
     ctx.members.push({

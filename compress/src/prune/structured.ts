@@ -6,7 +6,7 @@
  * The input model is never changed; the result is a new model with a report.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import type { Dataset } from '../data/tensor.js';
+import { sliceDataset, type Dataset } from '../data/tensor.js';
 import { getOpsetVersion, loadModel, writeModel, type Graph, type Model } from '../ir/index.js';
 import type { Exclusions, Progress } from '../passes/types.js';
 import { applyCut } from './apply.js';
@@ -199,13 +199,22 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
   const prunable = analysis.groups.filter((g) => g.prunable);
   const ridge = opts.ridge ?? DEFAULT_RIDGE;
   const check = opts.data ? firstSamples(opts.data, opts.checkSamples ?? 256) : undefined;
+  const scanCount = opts.scanSamples ?? 32;
+  // With data to spare, the output scan measures on samples the statistics never saw: a group
+  // whose consumers' refit only fits the calibration rows (too few rows for their columns)
+  // must not look cheap.
+  const heldOut =
+    opts.target && opts.scan !== 'layer' && opts.data && opts.data.count >= 4 * scanCount
+      ? sliceDataset(opts.data, opts.data.count - scanCount, opts.data.count)
+      : undefined;
+  const fitData = heldOut && opts.data ? sliceDataset(opts.data, 0, opts.data.count - scanCount) : opts.data;
   const needStats = importance === 'activation' || importance === 'reconstruction' || opts.target !== undefined;
   const stats: Map<string, LayerStats> | undefined =
-    needStats && opts.data
+    needStats && fitData
       ? await collectLayerStats({
           current: original,
           layers: [...new Set(prunable.flatMap((g) => g.consumers))],
-          data: opts.data,
+          data: fitData,
           ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
         })
       : undefined;
@@ -227,7 +236,7 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
     };
     if (opts.scan === 'layer') scan = scanLayerSensitivity(common);
     else {
-      const probe = firstSamples(check, opts.scanSamples ?? 32);
+      const probe = heldOut ?? firstSamples(check, scanCount);
       scan = await scanSensitivity({
         ...common,
         reference: await runOutputs(original, probe),
