@@ -13,9 +13,9 @@ import { applyCut } from './apply.js';
 import { DEFAULT_RIDGE } from './least-squares.js';
 import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './channel-graph.js';
 import { groupCostModel } from './cost.js';
-import { compareOutputs, firstSamples, runOutputs, type Outputs } from './fidelity.js';
+import { firstSamples, runOutputs } from './fidelity.js';
 import { selectChannels, type Importance } from './importance.js';
-import { layerTable } from './layer-table.js';
+import { buildReport } from './structured-report.js';
 import { collectLayerStats, type LayerStats } from './probe.js';
 import { reconstructLayers } from './reconstruct.js';
 import type { PruneReport } from './report.js';
@@ -199,15 +199,7 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
   const prunable = analysis.groups.filter((g) => g.prunable);
   const ridge = opts.ridge ?? DEFAULT_RIDGE;
   const check = opts.data ? firstSamples(opts.data, opts.checkSamples ?? 256) : undefined;
-  const scanCount = opts.scanSamples ?? 32;
-  // With data to spare, the output scan measures on samples the statistics never saw: a group
-  // whose consumers' refit only fits the calibration rows (too few rows for their columns)
-  // must not look cheap.
-  const heldOut =
-    opts.target && opts.scan !== 'layer' && opts.data && opts.data.count >= 4 * scanCount
-      ? sliceDataset(opts.data, opts.data.count - scanCount, opts.data.count)
-      : undefined;
-  const fitData = heldOut && opts.data ? sliceDataset(opts.data, 0, opts.data.count - scanCount) : opts.data;
+  const { fitData, heldOut } = splitHeldOut(opts);
   const needStats = importance === 'activation' || importance === 'reconstruction' || opts.target !== undefined;
   const stats: Map<string, LayerStats> | undefined =
     needStats && fitData
@@ -218,70 +210,9 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
           ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
         })
       : undefined;
-  let reference: Outputs | undefined;
-  let scan: SensitivityRow[] | null = null;
-  let ratios: Map<number, number>;
-  if (opts.target && check && stats) {
-    if (opts.levels?.some((r) => !(r > 0 && r < 1))) throw ratioError('a sensitivity level', opts.levels.join(', '));
-    const common = {
-      original,
-      analysis,
-      groups: prunable,
-      stats,
-      importance,
-      levels: opts.levels ?? DEFAULT_LEVELS,
-      ridge,
-      inputDims: dims2,
-      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-    };
-    if (opts.scan === 'layer') scan = scanLayerSensitivity(common);
-    else {
-      const probe = heldOut ?? firstSamples(check, scanCount);
-      scan = await scanSensitivity({
-        ...common,
-        reference: await runOutputs(original, probe),
-        data: probe,
-        refit: opts.refitInScan ?? true,
-      });
-    }
-    const costs = groupCostModel(original.graph, analysis, dims1);
-    ratios = allocateRatios(scan, costs.cost, costs.base, opts.target);
-  } else ratios = ratiosFromOptions(analysis.groups, opts);
-
-  const kept = new Map<number, number[]>();
-  const methods = new Map<number, string>();
-  for (const g of prunable) {
-    const remove = removalCount(g.channels, g.blocks, ratios.get(g.id) ?? 0);
-    if (remove === 0) continue;
-    const row = scan?.find((x) => x.id === g.id);
-    if (row?.order && remove <= row.order.length) {
-      // The scan already ranked this group's channels: a prefix of its order is the selection.
-      const gone = new Set(row.order.slice(0, remove));
-      kept.set(
-        g.id,
-        Array.from({ length: g.channels }, (_x, i) => i).filter((c) => !gone.has(c)),
-      );
-      methods.set(g.id, row.method ?? importance);
-      continue;
-    }
-    const sel = selectChannels({
-      graph: original.graph,
-      analysis,
-      group: g,
-      remove,
-      importance,
-      ...(stats ? { stats } : {}),
-      ridge,
-    });
-    kept.set(g.id, sel.kept);
-    methods.set(g.id, sel.method);
-    opts.onProgress?.({
-      pass: 'prune-structured',
-      done: kept.size,
-      total: prunable.length,
-      what: `chose channels of ${g.name}`,
-    });
-  }
+  const base = { original, analysis, prunable, importance, ridge, opts, ...(stats ? { stats } : {}) };
+  const { ratios, scan } = await sizeGroups({ ...base, dims1, dims2, check, heldOut });
+  const { kept, methods } = chooseChannels({ ...base, ratios, scan });
   applyCut(work.graph, analysis, kept, dims2);
   const cut = prunable.filter((g) => kept.has(g.id));
   const handoff: PruneHandoff = {
@@ -306,113 +237,118 @@ export async function pruneStructured(model: Model, opts: StructuredOptions): Pr
     methods,
     importance,
     scan,
-    handoff,
+    keptOutputs: handoff.keptOutputs,
     dims1,
     ...(check ? { check } : {}),
-    ...(reference ? { reference } : {}),
-    opts,
+    target: opts.target ?? null,
     beforeRefit: new Map(refit.map((n) => [n.node, n.cosineBefore])),
   });
   return { model: work, report, handoff, analysis };
 }
 
-interface ReportInput {
-  readonly original: Model;
-  readonly work: Model;
-  readonly analysis: ChannelAnalysis;
-  readonly kept: ReadonlyMap<number, readonly number[]>;
-  readonly ratios: ReadonlyMap<number, number>;
-  readonly methods: ReadonlyMap<number, string>;
-  readonly importance: Importance;
-  readonly scan: SensitivityRow[] | null;
-  readonly handoff: PruneHandoff;
-  readonly dims1: Readonly<Record<string, readonly number[]>>;
-  readonly check?: Dataset;
-  readonly reference?: Outputs;
-  readonly opts: StructuredOptions;
-  readonly beforeRefit: ReadonlyMap<string, number>;
-}
-
-async function buildReport(r: ReportInput): Promise<PruneReport> {
-  const table = await layerTable(r.original, r.work, {
-    inputDims: r.dims1,
-    keptOutputs: r.handoff.keptOutputs,
-    beforeRefit: r.beforeRefit,
-    ...(r.check ? { data: r.check } : {}),
-  });
-  const fidelity = r.check ? await checkAgainstOriginal(r.original, r.work, r.check, r.reference) : null;
-  return {
-    kind: 'structured',
-    importance: r.importance,
-    target: r.opts.target ? { ...r.opts.target } : null,
-    groups: r.analysis.groups.map((g) => ({
-      name: g.name,
-      channels: g.channels,
-      kept: r.kept.get(g.id)?.length ?? g.channels,
-      ratio: r.ratios.get(g.id) ?? 0,
-      prunable: g.prunable,
-      ...(g.reason ? { reason: g.reason } : {}),
-      ...(r.methods.has(g.id) ? { method: r.methods.get(g.id) } : {}),
-      nodes: g.nodes.length,
-    })),
-    layers: table.layers,
-    totals: table.totals,
-    fidelity,
-    sensitivity:
-      r.scan?.map((row) => ({
-        group: row.group,
-        measure: row.measure,
-        points: row.points.map(({ ratio, kept, drop, cosine, agreement }) => ({
-          ratio,
-          kept,
-          drop,
-          cosine,
-          agreement,
-        })),
-      })) ?? null,
-    reconstructed: r.beforeRefit.size > 0,
-  };
-}
-
-/** The outputs of `pruned` against `original` on `data`; a changed shape or a non-finite value is an error, never a result. */
-export async function checkAgainstOriginal(
-  original: Model,
-  pruned: Model,
-  data: Dataset,
-  reference?: Outputs,
-): Promise<{ samples: number; cosine: number; agreement: number }> {
-  const f = compareOutputs(reference ?? (await runOutputs(original, data)), await runOutputs(pruned, data));
-  if (f.problem)
-    throw new EdgefleetError(
-      'EF_ERR_COMPRESS_FAILED',
-      `the pruned model does not compute the original's outputs: ${f.problem}`,
-      {
-        problem: f.problem,
-      },
-    );
-  return { samples: f.samples, cosine: f.cosine, agreement: f.agreement };
-}
-
 /**
- * Makes `target` hold what `source` holds (nodes, initializers, value infos, inputs, outputs):
- * pruning works on a copy and the pipeline's graph only changes once the copy checked out.
+ * With data to spare, the output scan measures on samples the statistics never saw (the last
+ * `scanSamples`): a group whose consumers' refit only fits the calibration rows (too few rows
+ * for their columns) must not look cheap.
  */
-export function adoptGraph(target: Graph, source: Graph): void {
-  for (const node of [...target.nodes]) target.removeNode(node);
-  for (const name of [...target.initializers.keys()]) target.removeInitializer(name);
-  target.valueInfo.clear();
-  target.inputs = source.inputs.map((vi) => ({ ...vi }));
-  target.outputs = source.outputs.map((vi) => ({ ...vi }));
-  for (const t of source.initializers.values()) target.addInitializer(t);
-  for (const vi of source.valueInfo.values()) target.setValueInfo(vi);
-  for (const node of source.nodes)
-    target.addNode({
-      opType: node.opType,
-      name: node.name,
-      domain: node.domain,
-      inputs: node.inputs,
-      outputs: node.outputs,
-      attributes: node.attributes,
-      docString: node.docString,
-    });
+function splitHeldOut(opts: StructuredOptions): { fitData: Dataset | undefined; heldOut: Dataset | undefined } {
+  const scanCount = opts.scanSamples ?? 32;
+  const heldOut =
+    opts.target && opts.scan !== 'layer' && opts.data && opts.data.count >= 4 * scanCount
+      ? sliceDataset(opts.data, opts.data.count - scanCount, opts.data.count)
+      : undefined;
+  const fitData = heldOut && opts.data ? sliceDataset(opts.data, 0, opts.data.count - scanCount) : opts.data;
+  return { fitData, heldOut };
 }
+
+/** What sizing and choosing the cut share. */
+interface CutInput {
+  readonly original: Model;
+  readonly analysis: ChannelAnalysis;
+  readonly prunable: readonly ChannelGroup[];
+  readonly importance: Importance;
+  readonly ridge: number;
+  readonly opts: StructuredOptions;
+  readonly stats?: Map<string, LayerStats>;
+}
+
+/** Ratio per group: allocated under the target from a sensitivity scan, or as the options give them. */
+async function sizeGroups(
+  input: CutInput & {
+    readonly dims1: Record<string, number[]>;
+    readonly dims2: Record<string, number[]>;
+    readonly check: Dataset | undefined;
+    readonly heldOut: Dataset | undefined;
+  },
+): Promise<{ ratios: Map<number, number>; scan: SensitivityRow[] | null }> {
+  const { opts, stats, check } = input;
+  if (!(opts.target && check && stats)) return { ratios: ratiosFromOptions(input.analysis.groups, opts), scan: null };
+  if (opts.levels?.some((r) => !(r > 0 && r < 1))) throw ratioError('a sensitivity level', opts.levels.join(', '));
+  const common = {
+    original: input.original,
+    analysis: input.analysis,
+    groups: input.prunable,
+    stats,
+    importance: input.importance,
+    levels: opts.levels ?? DEFAULT_LEVELS,
+    ridge: input.ridge,
+    inputDims: input.dims2,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  };
+  let scan: SensitivityRow[];
+  if (opts.scan === 'layer') scan = scanLayerSensitivity(common);
+  else {
+    const probe = input.heldOut ?? firstSamples(check, opts.scanSamples ?? 32);
+    scan = await scanSensitivity({
+      ...common,
+      reference: await runOutputs(input.original, probe),
+      data: probe,
+      refit: opts.refitInScan ?? true,
+    });
+  }
+  const costs = groupCostModel(input.original.graph, input.analysis, input.dims1);
+  return { ratios: allocateRatios(scan, costs.cost, costs.base, opts.target), scan };
+}
+
+/** The channels each group keeps, and the criterion that chose them. */
+function chooseChannels(
+  input: CutInput & { readonly ratios: ReadonlyMap<number, number>; readonly scan: SensitivityRow[] | null },
+): { kept: Map<number, number[]>; methods: Map<number, string> } {
+  const kept = new Map<number, number[]>();
+  const methods = new Map<number, string>();
+  for (const g of input.prunable) {
+    const remove = removalCount(g.channels, g.blocks, input.ratios.get(g.id) ?? 0);
+    if (remove === 0) continue;
+    const row = input.scan?.find((x) => x.id === g.id);
+    if (row?.order && remove <= row.order.length) {
+      // The scan already ranked this group's channels: a prefix of its order is the selection.
+      const gone = new Set(row.order.slice(0, remove));
+      kept.set(
+        g.id,
+        Array.from({ length: g.channels }, (_x, i) => i).filter((c) => !gone.has(c)),
+      );
+      methods.set(g.id, row.method ?? input.importance);
+      continue;
+    }
+    const sel = selectChannels({
+      graph: input.original.graph,
+      analysis: input.analysis,
+      group: g,
+      remove,
+      importance: input.importance,
+      ...(input.stats ? { stats: input.stats } : {}),
+      ridge: input.ridge,
+    });
+    kept.set(g.id, sel.kept);
+    methods.set(g.id, sel.method);
+    input.opts.onProgress?.({
+      pass: 'prune-structured',
+      done: kept.size,
+      total: input.prunable.length,
+      what: `chose channels of ${g.name}`,
+    });
+  }
+  return { kept, methods };
+}
+
+export { adoptGraph, checkAgainstOriginal } from './structured-report.js';
