@@ -146,6 +146,19 @@ async function speed(base: CompressSession, bytes: Uint8Array, test: Dataset): P
 
 const rows: Array<Record<string, string | number>> = [];
 
+/**
+ * Writes bench/results/prune.json after every model, so a run stopped part way keeps what it
+ * measured (`complete: false`); a run limited with BENCH_MODELS writes nothing.
+ */
+function writeResults(complete: boolean): void {
+  if (only) return;
+  mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
+  writeFileSync(
+    new URL('bench/results/prune.json', ROOT),
+    `${JSON.stringify({ when: new Date().toISOString(), complete, threads: 1, runs: RUNS, batches: [1, 32], rows }, null, 2)}\n`,
+  );
+}
+
 async function variantRow(
   c: Case,
   target: string,
@@ -218,12 +231,7 @@ for (const c of CASES.filter((x) => !only || only.includes(x.model))) {
       Object.assign(last, { gzipRatio: +(gzipSync(m.bytes).byteLength / gzipSync(original).byteLength).toFixed(3) });
   }
   await base.release();
+  writeResults(false);
 }
 console.table(rows);
-if (!only) {
-  mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
-  writeFileSync(
-    new URL('bench/results/prune.json', ROOT),
-    `${JSON.stringify({ when: new Date().toISOString(), threads: 1, runs: RUNS, batches: [1, 32], rows }, null, 2)}\n`,
-  );
-}
+writeResults(true);
