@@ -14,6 +14,22 @@ export const deployContract: readonly ContractCase[] = [
     },
   ],
   [
+    'an artifact that travels encoded keeps its encoding and encoded size',
+    async (t, { artifacts }) => {
+      const row = {
+        sha256: sha('c'),
+        size: 1000,
+        chunkSize: 128,
+        chunks: [sha('5'), sha('6')],
+        createdAt: 1,
+        encoding: 'gzip' as const,
+        encodedSize: 200,
+      };
+      await artifacts.put(row);
+      t.same(await artifacts.get(sha('c')), row);
+    },
+  ],
+  [
     'rollouts: stored with their devices, listed oldest first by class and activity, saved together',
     async (t, { rollouts }) => {
       await rollouts.insert(rollout('r1', 'pis'), [rolloutDevice('r1', 'd-2', 1), rolloutDevice('r1', 'd-1', 0)]);

@@ -11,13 +11,11 @@
  * The part file and its bitmap (partial-file.ts) make the download resumable: chunks the bitmap
  * lists are never fetched again; a crash loses at most the chunks of the window in flight.
  */
-import { readFile } from 'node:fs/promises';
 import {
   encodeWindowBitmap,
   isEdgefleetError,
   MAX_CHUNK_WINDOW,
   PROTOCOL_VERSION,
-  sha256Hex,
   type Chunk,
   type ChunkNack,
   type ChunkRequest,
@@ -30,6 +28,7 @@ import { stepFailure } from './failure.js';
 import { receiveChunks, type ChunkReceiver, type WindowOutcome } from './chunk-receiver.js';
 import { openPartialFile, type PartialFile } from './partial-file.js';
 import type { ArtifactStore } from './store.js';
+import { verifyAndAdopt } from './verify.js';
 
 /** How the downloader talks to the server: publish a request, hear chunk replies. */
 export interface ChunkTransport {
@@ -105,7 +104,7 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
     // Keeps what a superseded or failed attempt already verified, for the next attempt.
     await partial.close();
   }
-  await verifyAndAdopt(body, store);
+  await verifyAndAdopt(body.artifact, store);
   return { total: chunkCount, fetched: partial.written(), reused: partial.resumed, corrupt: receiver.corrupt() };
 }
 
@@ -238,21 +237,4 @@ function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promi
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/** Checks size and whole-file digest of the finished part file, then moves it into the store. */
-async function verifyAndAdopt(body: ManifestBody, store: ArtifactStore): Promise<void> {
-  const { sha256, size } = body.artifact;
-  const bytes = await readFile(store.partPath(sha256));
-  if (bytes.byteLength !== size) {
-    await store.discardPartial(sha256);
-    throw stepFailure('verify', 'size-mismatch', `downloaded ${bytes.byteLength} bytes, the manifest says ${size}`);
-  }
-  const actual = sha256Hex(bytes);
-  if (actual !== sha256) {
-    await store.discardPartial(sha256);
-    throw stepFailure('verify', 'digest-mismatch', `artifact hashes to ${actual}, the manifest says ${sha256}`);
-  }
-  await store.adopt(sha256, store.partPath(sha256));
-  await store.discardPartial(sha256);
 }

@@ -8,6 +8,7 @@ import {
   type ArtifactLayout,
   chunkRange,
   sha256Hex,
+  transferSizeOf,
   type Chunk,
   type Clock,
   type DeployFailureReason,
@@ -120,13 +121,16 @@ type ChunkCheck =
 /** A chunk against its own digest (damaged on the way?) and against the signed manifest (the wrong bytes?). */
 export function checkChunk(
   message: Pick<Chunk, 'index' | 'data' | 'chunkSha256'>,
-  artifact: Pick<ArtifactLayout, 'chunkCount' | 'chunkSize' | 'size' | 'chunks'>,
+  artifact: Pick<ArtifactLayout, 'chunkCount' | 'chunkSize' | 'size' | 'chunks'> & {
+    readonly encodedSize?: number | undefined;
+  },
 ): ChunkCheck {
   const { index, data } = message;
   if (index >= artifact.chunkCount) return 'out-of-range';
   const actual = sha256Hex(data);
   if (actual !== message.chunkSha256) return 'damaged';
-  const { start, end } = chunkRange(index, artifact.chunkSize, artifact.size);
+  // Chunks cut the bytes that travel: the encoded file when the manifest names an encoding [EF-PROTO 6.3].
+  const { start, end } = chunkRange(index, artifact.chunkSize, transferSizeOf(artifact));
   if (data.byteLength !== end - start)
     return { reason: 'size-mismatch', detail: `${data.byteLength} bytes where the manifest implies ${end - start}` };
   const expected = artifact.chunks[index];

@@ -7,7 +7,7 @@
  * lists and that still hash right are kept; a torn write is dropped and fetched again.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { chunkRange, sha256Hex, type ManifestBody } from '@edgefleet/shared';
+import { chunkRange, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
 import { z } from 'zod';
 import { writeFileAtomic, type ArtifactStore } from './store.js';
 
@@ -65,7 +65,7 @@ export async function openPartialFile(store: ArtifactStore, artifact: Artifact):
     resumed,
     written: () => written,
     write(index, data) {
-      const { start } = chunkRange(index, chunkSize, artifact.size);
+      const { start } = chunkRange(index, chunkSize, transferSizeOf(artifact));
       writes = writes.then(async () => {
         if (done.has(index)) return;
         await file.write(data, 0, data.byteLength, start);
@@ -85,7 +85,8 @@ export async function openPartialFile(store: ArtifactStore, artifact: Artifact):
 
 /** Chunks the bitmap lists AND that still hash right in the part file; none when either is missing or unreadable. */
 async function resumableChunks(store: ArtifactStore, artifact: Artifact): Promise<Set<number>> {
-  const { sha256, size, chunkSize, chunks } = artifact;
+  const { sha256, chunkSize, chunks } = artifact;
+  const size = transferSizeOf(artifact);
   let listed: readonly number[];
   let part: Buffer;
   try {

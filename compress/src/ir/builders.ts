@@ -40,6 +40,11 @@ export function int64Tensor(
   return makeTensor(name, 'int64', dims, BigInt64Array.from(Array.from(values, (v) => BigInt(v))));
 }
 
+/** An int32 tensor (e.g. the shape tensors of pruning fixtures). */
+export function int32Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'int32'> {
+  return makeTensor(name, 'int32', dims, Int32Array.from(values));
+}
+
 /** A declared tensor value (graph input/output or value info); `shape` undefined means unknown rank. */
 export function tensorValueInfo(name: string, elemType: DType, shape?: readonly Dim[]): ValueInfo {
   return {

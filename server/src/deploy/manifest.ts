@@ -49,7 +49,7 @@ export function buildDesired(signer: ManifestSigner, init: ManifestInit): Desire
       chunkSize: layout.chunkSize,
       chunkCount: layout.chunkCount,
       chunks: [...layout.chunks],
-      ...stripUndefined({ url: init.url }),
+      ...stripUndefined({ url: init.url, encoding: layout.encoding, encodedSize: layout.encodedSize }),
     },
     golden: init.golden,
     ...(init.budgets ? { budgets: init.budgets } : {}),

@@ -11,6 +11,9 @@ export interface ArtifactRow {
   readonly chunkSize: number;
   readonly chunks: readonly string[];
   readonly createdAt: number;
+  /** Set when the artifact travels encoded [EF-PROTO 6.3]; the chunks then cut the encoded bytes. */
+  readonly encoding?: 'gzip';
+  readonly encodedSize?: number;
 }
 
 export interface ArtifactRepository {
