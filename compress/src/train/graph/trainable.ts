@@ -1,0 +1,347 @@
+import { EdgefleetError } from '@edgefleet/shared';
+import { loadModel } from '../../ir/decode.js';
+import { writeModel } from '../../ir/encode.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Model, Node } from '../../ir/types.js';
+import { createConstantsToInitializersPass } from '../../passes/constants-to-initializers.js';
+import { createFoldBatchNormPass } from '../../passes/fold-batchnorm.js';
+import { runPipeline } from '../../pipeline.js';
+import { opsetOf } from '../../passes/util.js';
+import { tf, useTrainBackend, type TrainBackend } from '../backend.js';
+import { toInternalLayout, toOnnxLayout } from './layout.js';
+import { BASIC_OPS } from './op-basic.js';
+import { SPATIAL_OPS } from './op-spatial.js';
+import type { OpContext, OpImpl } from './op-types.js';
+
+/**
+ * An ONNX graph as a trainable TensorFlow.js model. The graph is interpreted node by node with
+ * the ops of `op-basic.ts` and `op-spatial.ts`; its float initializers become variables in
+ * ONNX layout, so exporting is writing them back into a copy of the same IR model: the
+ * exported file has the original's nodes, names and interface, only new weights.
+ */
+
+/** Every op the trainable graph runs, by ONNX type (domain ai.onnx). */
+export const TRAINABLE_OPS: Readonly<Record<string, OpImpl>> = { ...SPATIAL_OPS, ...BASIC_OPS };
+
+/** How BatchNormalization nodes train. */
+export type BatchNormMode = 'fold' | 'frozen' | 'train';
+
+/** Options of {@link importTrainable}. */
+export interface ImportOptions {
+  /**
+   * `fold` (default): folded into the Conv before it, as int8-static does before quantizing, and
+   * gone from the export; BatchNorms that cannot be folded keep frozen statistics. `frozen`: kept,
+   * running statistics fixed, scale and bias trained. `train`: batch statistics while training,
+   * running statistics updated with the node's momentum and exported.
+   */
+  readonly batchNorm?: BatchNormMode;
+  /** Initializers to keep fixed. */
+  readonly freeze?: readonly string[];
+  /** TensorFlow.js backend; default `wasm`. */
+  readonly backend?: TrainBackend;
+}
+
+/** Fake quantization applied while running the graph (quantization-aware training). */
+export interface QuantHooks {
+  /** Called on the graph input and on every value a node produces (internal layout). */
+  activation(value: string, v: tf.Tensor): tf.Tensor;
+  /** Called on every weight an op reads (ONNX layout). */
+  weight(node: Node, slot: number, w: tf.Tensor): tf.Tensor;
+}
+
+/** Options of one forward pass. */
+export interface ForwardOptions {
+  readonly training: boolean;
+  /** Intermediate values to return as well (ONNX layout), e.g. for feature matching. */
+  readonly taps?: readonly string[];
+  readonly quant?: QuantHooks;
+}
+
+/** A batch statistic to fold into a running statistic after the step. */
+export interface RecordedStat {
+  readonly buffer: string;
+  readonly value: tf.Tensor;
+  readonly momentum: number;
+}
+
+/** Outputs of one forward pass (ONNX layout). */
+export interface ForwardResult {
+  readonly output: tf.Tensor;
+  readonly taps: ReadonlyMap<string, tf.Tensor>;
+  readonly stats: readonly RecordedStat[];
+}
+
+let imports = 0;
+
+function refuse(message: string, details: Record<string, unknown>): EdgefleetError {
+  return new EdgefleetError('EF_ERR_TRAIN_UNSUPPORTED', message, details);
+}
+
+/** The trainable model; create with {@link importTrainable}. Call `dispose()` when done. */
+export class TrainableGraph {
+  readonly inputName: string;
+  readonly outputName: string;
+  /** Declared input dims (ONNX layout; the batch dim may be symbolic). */
+  readonly inputDims: ReadonlyArray<number | string | null>;
+  /** Shapes of every value without the batch dim, in ONNX layout (from a probe run at import). */
+  readonly valueShapes = new Map<string, number[]>();
+  private readonly model: Model;
+  private readonly graph: Graph;
+  private readonly opset: number;
+  private readonly variables = new Map<string, tf.Variable>();
+  private readonly buffers = new Map<string, tf.Variable>();
+  private readonly constants = new Map<string, tf.Tensor>();
+  private readonly weightSlots = new Map<Node, Set<number>>();
+  private readonly trainBatchNorm: boolean;
+
+  /** @internal use {@link importTrainable} */
+  constructor(model: Model, opts: ImportOptions) {
+    this.model = model;
+    this.graph = model.graph;
+    this.opset = opsetOf(model, '') ?? 13;
+    this.trainBatchNorm = opts.batchNorm === 'train';
+    const io = interfaceOf(this.graph);
+    this.inputName = io.input;
+    this.outputName = io.output;
+    this.inputDims = io.dims;
+    checkOps(this.graph);
+    this.createWeights(new Set(opts.freeze ?? []));
+  }
+
+  private createWeights(freeze: ReadonlySet<string>): void {
+    const id = ++imports;
+    const trainable = new Set<string>();
+    const read = new Set<string>();
+    for (const node of this.graph.nodes) {
+      const slots = (TRAINABLE_OPS[node.opType] as OpImpl).weightSlots?.(node, this.graph) ?? [];
+      this.weightSlots.set(node, new Set(slots.map((s) => s.slot)));
+      for (const { slot, trainable: t } of slots) {
+        const name = node.inputs[slot] ?? '';
+        if (this.graph.initializers.get(name)?.dtype !== 'float32') continue;
+        read.add(name);
+        if (t && !freeze.has(name)) trainable.add(name);
+      }
+    }
+    const bnStats = new Set(
+      this.graph.nodes.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => n.inputs.slice(3, 5)),
+    );
+    for (const name of read) {
+      const init = this.graph.initializers.get(name);
+      if (init?.dtype !== 'float32') continue;
+      const value = tf.tensor(init.data, init.dims, 'float32');
+      if (trainable.has(name)) this.variables.set(name, tf.variable(value, true, `g${id}/${name}`));
+      else if (this.trainBatchNorm && bnStats.has(name))
+        this.buffers.set(name, tf.variable(value, false, `g${id}/${name}`));
+      else {
+        this.constants.set(name, value);
+        continue;
+      }
+      value.dispose();
+    }
+  }
+
+  /** The variables an optimizer should update, in a stable order. */
+  trainableVariables(): tf.Variable[] {
+    return [...this.variables.values()];
+  }
+
+  /** Number of trainable scalars. */
+  parameterCount(): number {
+    let n = 0;
+    for (const v of this.variables.values()) n += v.size;
+    return n;
+  }
+
+  /** Run the graph on `x` (ONNX layout). Call inside `tf.tidy` or an optimizer's loss function. */
+  forward(x: tf.Tensor, opts: ForwardOptions): ForwardResult {
+    const values = new Map<string, tf.Tensor>();
+    const stats: RecordedStat[] = [];
+    const q = opts.quant;
+    const input = toInternalLayout(x);
+    values.set(this.inputName, q ? q.activation(this.inputName, input) : input);
+    const ctx: OpContext = {
+      graph: this.graph,
+      opset: this.opset,
+      training: opts.training,
+      trainBatchNorm: this.trainBatchNorm,
+      weight: (node, slot) => {
+        const w = this.weightTensor(node.inputs[slot] ?? '');
+        return q ? q.weight(node, slot, w) : w;
+      },
+      ints: (name) => {
+        const t = this.graph.initializers.get(name);
+        return t && (t.dtype === 'int64' || t.dtype === 'int32') ? Array.from(t.data, Number) : undefined;
+      },
+      recordStat: (buffer, value, momentum) => {
+        stats.push({ buffer, value: tf.keep(value), momentum });
+      },
+      isDataInput: (value) => value === this.inputName,
+    };
+    for (const node of this.graph.nodes) this.runNode(node, values, ctx, q);
+    const out = values.get(this.outputName);
+    if (!out) throw new Error(`output ${this.outputName} was not computed`);
+    const taps = new Map<string, tf.Tensor>();
+    for (const name of opts.taps ?? []) {
+      const v = values.get(name);
+      if (!v)
+        throw new EdgefleetError('EF_ERR_TRAIN_OPTIONS', `no value "${name}" in the graph to match features on`, {});
+      taps.set(name, toOnnxLayout(v));
+    }
+    return { output: toOnnxLayout(out), taps, stats };
+  }
+
+  private runNode(node: Node, values: Map<string, tf.Tensor>, ctx: OpContext, q: QuantHooks | undefined): void {
+    const impl = TRAINABLE_OPS[node.opType] as OpImpl;
+    const slots = this.weightSlots.get(node);
+    const inputs = node.inputs.map((name, slot) => {
+      if (name === '' || slots?.has(slot)) return undefined;
+      const v = values.get(name);
+      if (!v) throw new Error(`input ${name} is neither computed nor a weight`);
+      return v;
+    });
+    let outs: tf.Tensor[];
+    try {
+      outs = impl.run(node, inputs, ctx);
+    } catch (err: unknown) {
+      throw new Error(`node ${node.name || '(unnamed)'} (${node.opType}): ${(err as Error).message}`, { cause: err });
+    }
+    node.outputs.forEach((name, i) => {
+      const v = outs[i];
+      if (name !== '' && v) values.set(name, q ? q.activation(name, v) : v);
+    });
+  }
+
+  private weightTensor(name: string): tf.Tensor {
+    const w = this.variables.get(name) ?? this.buffers.get(name) ?? this.constants.get(name);
+    if (!w) throw new Error(`weight ${name} is not a float initializer`);
+    return w;
+  }
+
+  /** Fold recorded batch statistics into the running statistics (after an optimizer step). */
+  applyStats(stats: readonly RecordedStat[]): void {
+    for (const s of stats) {
+      const buf = this.buffers.get(s.buffer);
+      if (buf) tf.tidy(() => buf.assign(tf.add(tf.mul(buf, s.momentum), tf.mul(s.value, 1 - s.momentum))));
+      s.value.dispose();
+    }
+  }
+
+  /** Current weights of every variable and buffer, by initializer name (copies). */
+  weights(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of [...this.variables, ...this.buffers]) out.set(name, v.dataSync() as Float32Array);
+    return out;
+  }
+
+  /** Set weights by initializer name (e.g. restore a snapshot). */
+  setWeights(weights: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, data] of weights) {
+      const v = this.variables.get(name) ?? this.buffers.get(name);
+      if (v) tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+    }
+  }
+
+  /** A copy of the IR model with the current weights written into its initializers. */
+  exportModel(): Model {
+    const out = loadModel(writeModel(this.model));
+    for (const [name, data] of this.weights()) {
+      const init = out.graph.initializers.get(name);
+      if (init?.dtype === 'float32') init.data = data;
+    }
+    return out;
+  }
+
+  /** Free every TensorFlow.js tensor this graph holds. */
+  dispose(): void {
+    for (const v of [...this.variables.values(), ...this.buffers.values(), ...this.constants.values()]) v.dispose();
+    this.variables.clear();
+    this.buffers.clear();
+    this.constants.clear();
+  }
+
+  /** Run once on zeros to catch shape problems at import and record every value's shape. */
+  probe(): void {
+    const dims = this.inputDims.map((d, i) => (i === 0 ? 2 : typeof d === 'number' && d > 0 ? d : Number.NaN));
+    if (dims.some((d) => Number.isNaN(d)))
+      throw refuse(`input ${this.inputName} has symbolic dims besides the batch; training needs them fixed`, {});
+    tf.tidy(() => {
+      const names = this.graph.nodes.flatMap((n) => n.outputs.filter((o) => o !== ''));
+      let r: ForwardResult;
+      try {
+        r = this.forward(tf.zeros(dims), { training: false, taps: names });
+      } catch (err: unknown) {
+        throw refuse(`the graph cannot run in TensorFlow.js: ${(err as Error).message}`, {});
+      }
+      for (const [name, v] of r.taps) this.valueShapes.set(name, v.shape.slice(1));
+    });
+  }
+}
+
+function interfaceOf(graph: Graph): { input: string; output: string; dims: Array<number | string | null> } {
+  const inputs = graph.inputs.filter((i) => !graph.initializers.has(i.name));
+  const [input] = inputs;
+  const type = input?.type;
+  if (inputs.length !== 1 || type?.kind !== 'tensor' || type.elemType !== 'float32' || !type.shape)
+    throw refuse(
+      `training needs a model with one float32 input of known rank; this one has ${inputs.length} input(s)${input ? ` (${input.name})` : ''}`,
+      { inputs: inputs.map((i) => i.name) },
+    );
+  if (graph.outputs.length !== 1)
+    throw refuse(`training needs a model with one output (the class scores); this one has ${graph.outputs.length}`, {
+      outputs: graph.outputs.map((o) => o.name),
+    });
+  return { input: input?.name ?? '', output: graph.outputs[0]?.name ?? '', dims: type.shape };
+}
+
+/** Refuse a graph with any node outside the trainable set, naming every such op and why. */
+function checkOps(graph: Graph): void {
+  const problems: Array<{ op: string; node: string; why: string }> = [];
+  for (const node of graph.nodes) {
+    const impl = node.domain === '' || node.domain === 'ai.onnx' ? TRAINABLE_OPS[node.opType] : undefined;
+    const why = impl ? impl.check(node, graph) : 'op outside the trainable set';
+    if (why) problems.push({ op: node.domain ? `${node.domain}.${node.opType}` : node.opType, node: node.name, why });
+  }
+  if (problems.length === 0) return;
+  // One line per op and reason (a graph has many Shape or Cast nodes), with its first node.
+  const groups = new Map<string, { op: string; why: string; nodes: string[] }>();
+  for (const p of problems) {
+    const key = `${p.op}\u0000${p.why}`;
+    const g = groups.get(key) ?? { op: p.op, why: p.why, nodes: [] };
+    g.nodes.push(p.node || 'unnamed');
+    groups.set(key, g);
+  }
+  const listed = [...groups.values()]
+    .slice(0, 6)
+    .map(
+      (g) =>
+        `${g.op} (${g.nodes.length > 1 ? `${g.nodes.length} nodes, first ${g.nodes[0]}` : `node ${g.nodes[0]}`}: ${g.why})`,
+    )
+    .join('; ');
+  throw refuse(
+    `cannot train this graph: ${listed}${groups.size > 6 ? `; and ${groups.size - 6} more` : ''}. Trainable ops: ${Object.keys(TRAINABLE_OPS).join(', ')}`,
+    { ops: [...new Set(problems.map((p) => p.op))], nodes: problems.map((p) => p.node) },
+  );
+}
+
+/**
+ * Import an ONNX model as a trainable graph. The model is copied (the caller's stays as it
+ * was), Constant nodes become initializers, BatchNorms are folded unless asked otherwise.
+ * Throws EF_ERR_TRAIN_UNSUPPORTED naming every op outside the set.
+ */
+export async function importTrainable(model: Model, opts: ImportOptions = {}): Promise<TrainableGraph> {
+  await useTrainBackend(opts.backend ?? 'wasm');
+  const copy = loadModel(writeModel(model));
+  const passes = [createConstantsToInitializersPass()];
+  if ((opts.batchNorm ?? 'fold') === 'fold') passes.push(createFoldBatchNormPass());
+  const prep = await runPipeline(copy, passes);
+  if (!prep.ok) throw refuse(`the graph could not be prepared for training: ${prep.issues.join('; ')}`, {});
+  copy.graph.topoSort();
+  const g = new TrainableGraph(copy, opts);
+  try {
+    g.probe();
+  } catch (err: unknown) {
+    g.dispose();
+    throw err;
+  }
+  return g;
+}
