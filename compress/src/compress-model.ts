@@ -43,6 +43,8 @@ export type CompressReport = z.infer<typeof CompressReportSchema>;
 export interface CompressOptions {
   /** Calibration samples (needed by int8-static). */
   readonly calib?: Dataset;
+  /** Training samples for the finetune and qat passes; default the calibration samples. */
+  readonly train?: Dataset;
   readonly onProgress?: (p: Progress) => void;
   /** Injected clock for the report's duration; default performance.now. */
   readonly now?: () => number;
@@ -65,6 +67,7 @@ export async function compressModel(
     exclude: { nodes: recipe.exclude?.nodes ?? [], opTypes: recipe.exclude?.opTypes ?? [] },
     ...(calibration ? { calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...((opts.train ?? opts.calib) ? { trainData: (opts.train ?? opts.calib) as Dataset } : {}),
   });
   const out = writeModel(model);
   const layers = new Map<string, z.infer<typeof Note>>();

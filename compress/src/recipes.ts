@@ -7,6 +7,7 @@ import { EdgefleetError } from '@edgefleet/shared';
 import { createBiasCorrectionPass } from './passes/bias-correction.js';
 import { createConstantsToInitializersPass } from './passes/constants-to-initializers.js';
 import { createFoldBatchNormPass } from './passes/fold-batchnorm.js';
+import { createFinetunePass, createQatPass } from './passes/finetune.js';
 import { createFp16Pass } from './passes/fp16.js';
 import { createInt4WeightsPass } from './passes/int4-weights.js';
 import { createInt8DynamicPass } from './passes/int8-dynamic.js';
@@ -14,6 +15,16 @@ import { createInt8StaticPass } from './passes/int8-static.js';
 import { createInt8WeightsPass } from './passes/int8-weights.js';
 import { createOpsetUpgradePass } from './passes/opset-upgrade.js';
 import type { Pass } from './passes/types.js';
+
+/** Options of the training passes (finetune, qat). */
+const TrainStepOptions = z.strictObject({
+  epochs: z.number().int().min(1).max(1000).optional(),
+  learningRate: z.number().gt(0).max(1).optional(),
+  distill: z.boolean().optional(),
+  temperature: z.number().gt(0).max(100).optional(),
+  seed: z.number().int().min(0).optional(),
+  augmentShift: z.number().int().min(0).max(8).optional(),
+});
 
 const Step = z.discriminatedUnion('pass', [
   z.strictObject({ pass: z.literal('constants-to-initializers') }),
@@ -48,6 +59,8 @@ const Step = z.discriminatedUnion('pass', [
       .optional(),
   }),
   z.strictObject({ pass: z.literal('fp16') }),
+  z.strictObject({ pass: z.literal('finetune'), options: TrainStepOptions.optional() }),
+  z.strictObject({ pass: z.literal('qat'), options: TrainStepOptions.optional() }),
   z.strictObject({
     pass: z.literal('bias-correction'),
     options: z.strictObject({ mode: z.enum(['sequential', 'joint']).optional() }).optional(),
@@ -103,6 +116,11 @@ export const PRESETS: Readonly<Record<string, Recipe>> = {
     ],
   },
   'int4-weights-bc': { name: 'int4-weights-bc', steps: [C2I, { pass: 'int4-weights' }, { pass: 'bias-correction' }] },
+  // Quantization-aware training into int8-static's graph (needs calibration data; trains on it or on `train`).
+  'int8-qat': {
+    name: 'int8-qat',
+    steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'qat' }],
+  },
 };
 
 /** Parse a recipe given as a preset name, a JSON string, or an already-parsed value. */
@@ -150,6 +168,10 @@ export function passFor(step: RecipeStep): Pass {
       return createFp16Pass();
     case 'bias-correction':
       return createBiasCorrectionPass(stripUndefined(step.options ?? {}));
+    case 'finetune':
+      return createFinetunePass(stripUndefined(step.options ?? {}));
+    case 'qat':
+      return createQatPass(stripUndefined(step.options ?? {}));
   }
 }
 

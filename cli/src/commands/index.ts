@@ -5,6 +5,7 @@ import { deviceCommand } from './device.js';
 import { enrollTokenCommand } from './enroll-token.js';
 import { tokenCommand } from './token.js';
 import { compressCommand } from './compress.js';
+import { distillCommand, finetuneCommand } from './distill.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
@@ -35,6 +36,8 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   inspectCommand,
   convertCommand,
   compressCommand,
+  distillCommand,
+  finetuneCommand,
   evalCommand,
   classCommand,
   modelCommand,

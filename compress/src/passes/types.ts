@@ -6,6 +6,7 @@
  */
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/types.js';
+import type { Dataset } from '../data/tensor.js';
 import type { CalibRange, CalibrationMethod } from '../quant/calibrators.js';
 
 /** Nodes that must stay in float, by name or op type. */
@@ -61,6 +62,10 @@ export interface PassContext {
    * for passes with `needsFloatReference`; bias-correction compares against it.
    */
   readonly original?: Model;
+  /** Samples the training passes (finetune, qat) learn from: `compressModel`'s `train`, else its calibration data. */
+  readonly trainData?: Dataset;
+  /** The model as the pipeline received it, before any pass; set only for passes with `needsInputModel` (a teacher). */
+  readonly input?: Model;
 }
 
 /** One node the pass changed, or left alone, and why. */
@@ -90,6 +95,8 @@ export interface Pass {
   readonly name: string;
   /** The pipeline keeps a float snapshot for {@link PassContext.original} when a pass says so (default false: the copy costs a serialization per pass). */
   readonly needsFloatReference?: boolean;
+  /** The pipeline keeps a copy of its input model for {@link PassContext.input} when a pass says so (default false). */
+  readonly needsInputModel?: boolean;
   run(graph: Graph, ctx: PassContext): Promise<PassReport>;
 }
 

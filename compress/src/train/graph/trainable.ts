@@ -7,6 +7,7 @@ import { createConstantsToInitializersPass } from '../../passes/constants-to-ini
 import { createFoldBatchNormPass } from '../../passes/fold-batchnorm.js';
 import { runPipeline } from '../../pipeline.js';
 import { opsetOf } from '../../passes/util.js';
+import { deriveSeed } from '../../data/prng.js';
 import { tf, useTrainBackend, type TrainBackend } from '../backend.js';
 import { toInternalLayout, toOnnxLayout } from './layout.js';
 import { BASIC_OPS } from './op-basic.js';
@@ -45,8 +46,8 @@ export interface ImportOptions {
 export interface QuantHooks {
   /** Called on the graph input and on every value a node produces (internal layout). */
   activation(value: string, v: tf.Tensor): tf.Tensor;
-  /** Called on every weight an op reads (ONNX layout). */
-  weight(node: Node, slot: number, w: tf.Tensor): tf.Tensor;
+  /** Called on every weight an op reads (ONNX layout); `read` gives the node's other raw weights. */
+  weight(node: Node, slot: number, w: tf.Tensor, read: (slot: number) => tf.Tensor): tf.Tensor;
 }
 
 /** Options of one forward pass. */
@@ -55,6 +56,14 @@ export interface ForwardOptions {
   /** Intermediate values to return as well (ONNX layout), e.g. for feature matching. */
   readonly taps?: readonly string[];
   readonly quant?: QuantHooks;
+  /** Dropout on these values while training (regularisation; nothing is exported). */
+  readonly dropout?: DropoutSpec;
+}
+
+/** Which values dropout zeroes, at what rate each, from which seed (one per step). */
+export interface DropoutSpec {
+  readonly rates: Readonly<Record<string, number>>;
+  readonly seed: number;
 }
 
 /** A batch statistic to fold into a running statistic after the step. */
@@ -73,6 +82,16 @@ export interface ForwardResult {
 
 let imports = 0;
 
+/**
+ * The value holding class scores before normalisation: when the graph's only output is made
+ * by a Softmax, its input; otherwise the output itself. Losses and distillation use it.
+ */
+export function logitsValueOf(graph: Graph): string {
+  const out = graph.outputs[0]?.name ?? '';
+  const producer = graph.producerOf(out);
+  return producer?.opType === 'Softmax' && producer.inputs[0] ? producer.inputs[0] : out;
+}
+
 function refuse(message: string, details: Record<string, unknown>): EdgefleetError {
   return new EdgefleetError('EF_ERR_TRAIN_UNSUPPORTED', message, details);
 }
@@ -81,6 +100,8 @@ function refuse(message: string, details: Record<string, unknown>): EdgefleetErr
 export class TrainableGraph {
   readonly inputName: string;
   readonly outputName: string;
+  /** The value losses read: the output, or a final Softmax's input. */
+  readonly logitsName: string;
   /** Declared input dims (ONNX layout; the batch dim may be symbolic). */
   readonly inputDims: ReadonlyArray<number | string | null>;
   /** Shapes of every value without the batch dim, in ONNX layout (from a probe run at import). */
@@ -103,6 +124,7 @@ export class TrainableGraph {
     const io = interfaceOf(this.graph);
     this.inputName = io.input;
     this.outputName = io.output;
+    this.logitsName = logitsValueOf(this.graph);
     this.inputDims = io.dims;
     checkOps(this.graph);
     this.createWeights(new Set(opts.freeze ?? []));
@@ -166,7 +188,7 @@ export class TrainableGraph {
       trainBatchNorm: this.trainBatchNorm,
       weight: (node, slot) => {
         const w = this.weightTensor(node.inputs[slot] ?? '');
-        return q ? q.weight(node, slot, w) : w;
+        return q ? q.weight(node, slot, w, (s) => this.weightTensor(node.inputs[s] ?? '')) : w;
       },
       ints: (name) => {
         const t = this.graph.initializers.get(name);
@@ -177,7 +199,11 @@ export class TrainableGraph {
       },
       isDataInput: (value) => value === this.inputName,
     };
-    for (const node of this.graph.nodes) this.runNode(node, values, ctx, q);
+    const drop = opts.training ? opts.dropout : undefined;
+    for (const node of this.graph.nodes) {
+      this.runNode(node, values, ctx, q);
+      if (drop) this.applyDropout(node, values, drop);
+    }
     const out = values.get(this.outputName);
     if (!out) throw new Error(`output ${this.outputName} was not computed`);
     const taps = new Map<string, tf.Tensor>();
@@ -209,6 +235,16 @@ export class TrainableGraph {
       const v = outs[i];
       if (name !== '' && v) values.set(name, q ? q.activation(name, v) : v);
     });
+  }
+
+  private applyDropout(node: Node, values: Map<string, tf.Tensor>, d: DropoutSpec): void {
+    for (const name of node.outputs) {
+      const rate = d.rates[name];
+      const v = values.get(name);
+      // A seed per step and value keeps masks reproducible and independent.
+      if (rate !== undefined && rate > 0 && v)
+        values.set(name, tf.dropout(v, rate, undefined, deriveSeed(d.seed, name)));
+    }
   }
 
   private weightTensor(name: string): tf.Tensor {

@@ -1,0 +1,13 @@
+import { loadMnist } from './src/data/mnist.js';
+import { importTrainable } from './src/train/graph/trainable.js';
+import { fitGraph, accuracyOfGraph } from './src/train/fit.js';
+import { instantiateArch } from './src/train/students.js';
+import { MNIST_MLP } from './src/train/arch.js';
+import { trainArch, predictArch, top1Accuracy } from './src/train/trainer.js';
+const train = loadMnist({ split: 'train' });
+const test = loadMnist({ split: 'test' });
+const g = await importTrainable(instantiateArch(MNIST_MLP, 1, { input: 'input', output: 'logits' }));
+await fitGraph(g, train, { seed: 1, epochs: 1, schedule: 'constant', onProgress: (p) => p.kind === 'epoch' && console.log(p) });
+console.log('graph trainer test', accuracyOfGraph(g, test));
+const r = await trainArch(MNIST_MLP, train, { seed: 1, epochs: 1 });
+console.log('arch trainer test', top1Accuracy(predictArch(MNIST_MLP, r.params, test.inputs.input!.data as Float32Array, test.count), test.labels!));

@@ -1,0 +1,282 @@
+import { EdgefleetError } from '@edgefleet/shared';
+import { createRng, deriveSeed } from '../data/prng.js';
+import type { Dataset, SampleTensor } from '../data/tensor.js';
+import { augmentSample, imageGeometryOf, type AugmentOptions } from './augment.js';
+import { tf } from './backend.js';
+import { createProjections, type FeaturePair, type Projections } from './features.js';
+import type { QuantHooks, RecordedStat, TrainableGraph } from './graph/trainable.js';
+import { countCorrect, crossEntropy, distillationLoss, featureLoss } from './losses.js';
+import type { Teacher, TeacherTensor } from './teacher.js';
+
+/**
+ * The training loop shared by plain training, fine-tuning, distillation and quantization-aware
+ * training: Adam on a loss made of hard labels (cross-entropy), soft teacher targets (KD) and
+ * matched features, over seeded shuffles and augmentations. Deterministic for a seed: weights
+ * come from the model, batches and augmentations from seeded generators, the teacher from
+ * onnxruntime on one thread, and TensorFlow.js's wasm backend runs single-threaded.
+ */
+
+/** Options of {@link fitGraph}. */
+export interface FitOptions {
+  /** Seed of the shuffles and augmentations. */
+  readonly seed: number;
+  readonly epochs: number;
+  /** Samples per step; default 64. */
+  readonly batchSize?: number;
+  /** Adam learning rate at the start; default 0.001. */
+  readonly learningRate?: number;
+  /** `cosine` (default) decays the rate to 0 over all steps; `constant` keeps it. */
+  readonly schedule?: 'constant' | 'cosine';
+  /** Random geometric augmentation of image inputs; default none. */
+  readonly augment?: AugmentOptions;
+  /** Distil from this teacher (run on every augmented batch). */
+  readonly teacher?: Teacher;
+  /** Softmax temperature of the soft targets; default 4. */
+  readonly temperature?: number;
+  /** Weight of the soft-target term when labels are used too (1 − alpha on the labels); default 0.9. */
+  readonly alpha?: number;
+  /** Intermediate tensors to match (student value, teacher value, weight). */
+  readonly features?: readonly FeaturePair[];
+  /** Use the data's labels; default true when it has labels. Without labels a teacher is required. */
+  readonly useLabels?: boolean;
+  /** Dropout while training: rate per value name (e.g. a Flatten's output); default none. */
+  readonly dropout?: Readonly<Record<string, number>>;
+  /** Fake quantization (quantization-aware training). */
+  readonly quant?: QuantHooks;
+  /** Labelled data to report accuracy on after every epoch (not used for any choice). */
+  readonly validation?: Dataset;
+  readonly onProgress?: (p: TrainProgress) => void;
+  /** Stops after the current step; the result says `stopped`. */
+  readonly signal?: AbortSignal;
+  readonly now?: () => number;
+}
+
+/** Progress events: every step, and a summary after every epoch. */
+export type TrainProgress =
+  | {
+      readonly kind: 'step';
+      readonly epoch: number;
+      readonly step: number;
+      readonly steps: number;
+      readonly loss: number;
+    }
+  | ({ readonly kind: 'epoch' } & EpochReport);
+
+/** What one epoch did. */
+export interface EpochReport {
+  readonly epoch: number;
+  readonly epochs: number;
+  /** Mean training loss. */
+  readonly loss: number;
+  /** Accuracy on the (augmented) training batches, when labels are known. */
+  readonly trainAccuracy: number | undefined;
+  /** Accuracy on `validation`, when given. */
+  readonly validationAccuracy: number | undefined;
+  readonly learningRate: number;
+  readonly ms: number;
+}
+
+/** Result of {@link fitGraph}; the graph holds the trained weights. */
+export interface FitResult {
+  readonly epochs: readonly EpochReport[];
+  /** true when the signal stopped training early. */
+  readonly stopped: boolean;
+  readonly trainMs: number;
+}
+
+function inputTensor(data: Dataset, graph: TrainableGraph): SampleTensor {
+  const t =
+    data.inputs[graph.inputName] ?? (Object.keys(data.inputs).length === 1 ? Object.values(data.inputs)[0] : undefined);
+  const want = graph.inputDims.slice(1);
+  if (t?.dtype !== 'float32' || t.dims.length !== want.length + 1 || want.some((d, i) => d !== t.dims[i + 1]))
+    throw new EdgefleetError(
+      'EF_ERR_TRAIN_DATA',
+      `data ${data.source} does not fit input ${graph.inputName} [N,${want.join(',')}]${t ? ` (it has [${t.dims.join(',')}] ${t.dtype})` : ''}`,
+      {},
+    );
+  return t;
+}
+
+/** Top-1 accuracy of the graph (with fake quantization when `quant` is given) on labelled data. */
+export function accuracyOfGraph(graph: TrainableGraph, data: Dataset, quant?: QuantHooks, batchSize = 256): number {
+  if (!data.labels) throw new EdgefleetError('EF_ERR_TRAIN_DATA', `data ${data.source} has no labels`, {});
+  const x = inputTensor(data, graph);
+  const per = x.data.length / data.count;
+  const logitsName = graph.logitsName;
+  let correct = 0;
+  for (let at = 0; at < data.count; at += batchSize) {
+    const n = Math.min(batchSize, data.count - at);
+    const logits = tf.tidy(() => {
+      const xb = tf.tensor((x.data as Float32Array).subarray(at * per, (at + n) * per), [n, ...x.dims.slice(1)]);
+      const r = graph.forward(xb, { training: false, taps: [logitsName], ...(quant ? { quant } : {}) });
+      return (r.taps.get(logitsName) as tf.Tensor).dataSync() as Float32Array;
+    });
+    correct += countCorrect(logits, logits.length / n, data.labels.subarray(at, at + n));
+  }
+  return correct / data.count;
+}
+
+interface StepInput {
+  readonly x: Float32Array;
+  readonly dims: number[];
+  readonly labels: Int32Array | undefined;
+  readonly teacher: Map<string, TeacherTensor> | undefined;
+  readonly dropSeed: number;
+}
+
+/** Train `graph` in place on `data`. */
+export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOptions): Promise<FitResult> {
+  const useLabels = opts.useLabels ?? data.labels !== undefined;
+  if (useLabels && !data.labels)
+    throw new EdgefleetError(
+      'EF_ERR_TRAIN_DATA',
+      `data ${data.source} has no labels; distil from a teacher instead`,
+      {},
+    );
+  if (!useLabels && !opts.teacher)
+    throw new EdgefleetError(
+      'EF_ERR_TRAIN_DATA',
+      'training without labels needs a teacher (an unlabelled transfer set is only usable for distillation)',
+      {},
+    );
+  const x = inputTensor(data, graph);
+  const sampleDims = x.dims.slice(1);
+  const per = x.data.length / data.count;
+  const geometry = opts.augment ? imageGeometryOf(sampleDims) : undefined;
+  if (opts.augment && !geometry)
+    throw new EdgefleetError(
+      'EF_ERR_TRAIN_OPTIONS',
+      `augmentation needs image inputs; this one is [N,${sampleDims.join(',')}]`,
+      {},
+    );
+  const now = opts.now ?? (() => performance.now());
+  const batchSize = opts.batchSize ?? 64;
+  const stepsPerEpoch = Math.ceil(data.count / batchSize);
+  const totalSteps = stepsPerEpoch * opts.epochs;
+  const baseLr = opts.learningRate ?? 0.001;
+  const lrAt = (step: number): number =>
+    opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * step) / totalSteps));
+  const order = createRng(deriveSeed(opts.seed, 'shuffle'));
+  const augRng = createRng(deriveSeed(opts.seed, 'augment'));
+  const projections = await createProjections(graph, opts.features ?? [], opts.teacher, opts.seed);
+  const optimizer = tf.train.adam(baseLr);
+  const vars = [...graph.trainableVariables(), ...projections.variables];
+  const reports: EpochReport[] = [];
+  const tmp = new Float32Array(per);
+  const start = now();
+  let stopped = false;
+  let step = 0;
+  try {
+    for (let epoch = 1; epoch <= opts.epochs && !stopped; epoch++) {
+      const t0 = now();
+      const perm = order.shuffle(Array.from({ length: data.count }, (_, i) => i));
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        if (opts.signal?.aborted) {
+          stopped = true;
+          break;
+        }
+        const idx = perm.slice(s * batchSize, (s + 1) * batchSize);
+        const xb = new Float32Array(idx.length * per);
+        idx.forEach((src, k) => {
+          const sample = (x.data as Float32Array).subarray(src * per, (src + 1) * per);
+          if (geometry && opts.augment) {
+            augmentSample(sample, tmp, geometry, augRng, opts.augment);
+            xb.set(tmp, k * per);
+          } else xb.set(sample, k * per);
+        });
+        const dims = [idx.length, ...sampleDims];
+        const labels = useLabels ? Int32Array.from(idx, (i) => data.labels?.[i] ?? 0) : undefined;
+        const teacher = opts.teacher ? await opts.teacher.run(xb, dims) : undefined;
+        (optimizer as unknown as { learningRate: number }).learningRate = lrAt(step);
+        const dropSeed = deriveSeed(opts.seed, `dropout:${step}`);
+        const r = trainStep(graph, optimizer, vars, projections, { x: xb, dims, labels, teacher, dropSeed }, opts);
+        if (!Number.isFinite(r.loss))
+          throw new EdgefleetError(
+            'EF_ERR_TRAIN_DIVERGED',
+            `the loss became ${r.loss} at epoch ${epoch}, step ${s + 1}; lower the learning rate (now ${lrAt(step)})`,
+            { epoch, step: s + 1 },
+          );
+        lossSum += r.loss * idx.length;
+        correct += r.correct;
+        seen += idx.length;
+        step++;
+        opts.onProgress?.({ kind: 'step', epoch, step: s + 1, steps: stepsPerEpoch, loss: r.loss });
+      }
+      if (seen === 0) break;
+      const report: EpochReport = {
+        epoch,
+        epochs: opts.epochs,
+        loss: lossSum / seen,
+        trainAccuracy: useLabels ? correct / seen : undefined,
+        validationAccuracy: opts.validation ? accuracyOfGraph(graph, opts.validation, opts.quant) : undefined,
+        learningRate: lrAt(step - 1),
+        ms: now() - t0,
+      };
+      reports.push(report);
+      opts.onProgress?.({ kind: 'epoch', ...report });
+    }
+  } finally {
+    optimizer.dispose();
+    projections.dispose();
+  }
+  return { epochs: reports, stopped, trainMs: now() - start };
+}
+
+function trainStep(
+  graph: TrainableGraph,
+  optimizer: tf.Optimizer,
+  vars: tf.Variable[],
+  projections: Projections,
+  input: StepInput,
+  opts: FitOptions,
+): { loss: number; correct: number } {
+  let stats: readonly RecordedStat[] = [];
+  let logitsOut: tf.Tensor | undefined;
+  const logitsName = graph.logitsName;
+  const taps = [logitsName, ...(opts.features ?? []).map((f) => f.student)];
+  const cost = optimizer.minimize(
+    () => {
+      const r = graph.forward(tf.tensor(input.x, input.dims), {
+        training: true,
+        taps,
+        ...(opts.quant ? { quant: opts.quant } : {}),
+        ...(opts.dropout ? { dropout: { rates: opts.dropout, seed: input.dropSeed } } : {}),
+      });
+      stats = r.stats;
+      const logits = r.taps.get(logitsName) as tf.Tensor;
+      logitsOut = tf.keep(logits);
+      const terms: tf.Scalar[] = [];
+      const alpha = opts.alpha ?? 0.9;
+      const teacherLogits = input.teacher?.get(opts.teacher?.logitsName ?? '');
+      if (teacherLogits) {
+        const t = tf.tensor(teacherLogits.data, [...teacherLogits.dims]);
+        const kd = distillationLoss(logits, t, opts.temperature ?? 4);
+        terms.push(input.labels ? tf.mul(kd, alpha) : kd);
+      }
+      if (input.labels) {
+        const ce = crossEntropy(logits, tf.tensor1d(input.labels, 'int32'));
+        terms.push(teacherLogits ? tf.mul(ce, 1 - alpha) : ce);
+      }
+      for (const f of opts.features ?? []) {
+        const t = input.teacher?.get(f.teacher);
+        if (!t) continue;
+        const s = projections.apply(f, r.taps.get(f.student) as tf.Tensor);
+        terms.push(tf.mul(featureLoss(s, tf.tensor(t.data, [...t.dims])), f.weight ?? 1));
+      }
+      return tf.addN(terms) as tf.Scalar;
+    },
+    true,
+    vars,
+  );
+  graph.applyStats(stats);
+  const loss = cost?.dataSync()[0] ?? Number.NaN;
+  cost?.dispose();
+  const logits = logitsOut ? (logitsOut.dataSync() as Float32Array) : new Float32Array();
+  logitsOut?.dispose();
+  const n = input.dims[0] as number;
+  const correct = input.labels ? countCorrect(logits, logits.length / n, input.labels) : 0;
+  return { loss, correct };
+}
