@@ -22,7 +22,7 @@ function layerOf(graph: Graph, node: Node): LayerSpec | string {
       const k = getAttrInts(node, 'kernel_shape') ?? w?.dims.slice(2);
       const pads = getAttrInts(node, 'pads', [0, 0, 0, 0]) ?? [];
       const strides = getAttrInts(node, 'strides', [1, 1]) ?? [1, 1];
-      if (!w || w.dims.length !== 4 || !k || k[0] !== k[1] || (getAttrInt(node, 'group', 1) ?? 1) !== 1)
+      if (w?.dims.length !== 4 || !k || k[0] !== k[1] || (getAttrInt(node, 'group', 1) ?? 1) !== 1)
         return `Conv ${node.name} is not a square ungrouped 2-D convolution`;
       const kernel = k[0] as number;
       const same = pads.every((p) => p === (kernel - 1) / 2);
@@ -48,7 +48,7 @@ function layerOf(graph: Graph, node: Node): LayerSpec | string {
       return { kind: 'flatten' };
     case 'Gemm': {
       const w = graph.initializers.get(node.inputs[1] ?? '');
-      if (!w || w.dims.length !== 2) return `Gemm ${node.name} has no constant weight`;
+      if (w?.dims.length !== 2) return `Gemm ${node.name} has no constant weight`;
       const transB = (getAttrInt(node, 'transB', 0) ?? 0) === 1;
       return { kind: 'dense', units: w.dims[transB ? 0 : 1] as number, relu: false };
     }
