@@ -205,7 +205,8 @@ export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOp
         step++;
         opts.onProgress?.({ kind: 'step', epoch, step: s + 1, steps: stepsPerEpoch, loss: r.loss });
       }
-      if (seen === 0) break;
+      // A stopped epoch is not reported: `epochs` lists complete epochs only.
+      if (stopped || seen === 0) break;
       const report: EpochReport = {
         epoch,
         epochs: opts.epochs,
@@ -237,7 +238,9 @@ function trainStep(
   let logitsOut: tf.Tensor | undefined;
   const logitsName = graph.logitsName;
   const taps = [logitsName, ...(opts.features ?? []).map((f) => f.student)];
-  const cost = optimizer.minimize(
+  // Gradients first, update only after the loss is known to be finite: a diverged step must
+  // not write NaN into the weights the caller still holds.
+  const { value: cost, grads } = tf.variableGrads(
     () => {
       const r = graph.forward(tf.tensor(input.x, input.dims), {
         training: true,
@@ -268,12 +271,15 @@ function trainStep(
       }
       return tf.addN(terms) as tf.Scalar;
     },
-    true,
     vars,
   );
-  graph.applyStats(stats);
-  const loss = cost?.dataSync()[0] ?? Number.NaN;
-  cost?.dispose();
+  const loss = cost.dataSync()[0] ?? Number.NaN;
+  cost.dispose();
+  if (Number.isFinite(loss)) {
+    optimizer.applyGradients(grads);
+    graph.applyStats(stats);
+  } else for (const s of stats) s.value.dispose();
+  tf.dispose(grads);
   const logits = logitsOut ? (logitsOut.dataSync() as Float32Array) : new Float32Array();
   logitsOut?.dispose();
   const n = input.dims[0] as number;
