@@ -240,39 +240,36 @@ function trainStep(
   const taps = [logitsName, ...(opts.features ?? []).map((f) => f.student)];
   // Gradients first, update only after the loss is known to be finite: a diverged step must
   // not write NaN into the weights the caller still holds.
-  const { value: cost, grads } = tf.variableGrads(
-    () => {
-      const r = graph.forward(tf.tensor(input.x, input.dims), {
-        training: true,
-        taps,
-        ...(opts.quant ? { quant: opts.quant } : {}),
-        ...(opts.dropout ? { dropout: { rates: opts.dropout, seed: input.dropSeed } } : {}),
-      });
-      stats = r.stats;
-      const logits = r.taps.get(logitsName) as tf.Tensor;
-      logitsOut = tf.keep(logits);
-      const terms: tf.Scalar[] = [];
-      const alpha = opts.alpha ?? 0.9;
-      const teacherLogits = input.teacher?.get(opts.teacher?.logitsName ?? '');
-      if (teacherLogits) {
-        const t = tf.tensor(teacherLogits.data, [...teacherLogits.dims]);
-        const kd = distillationLoss(logits, t, opts.temperature ?? 4);
-        terms.push(input.labels ? tf.mul(kd, alpha) : kd);
-      }
-      if (input.labels) {
-        const ce = crossEntropy(logits, tf.tensor1d(input.labels, 'int32'));
-        terms.push(teacherLogits ? tf.mul(ce, 1 - alpha) : ce);
-      }
-      for (const f of opts.features ?? []) {
-        const t = input.teacher?.get(f.teacher);
-        if (!t) continue;
-        const s = projections.apply(f, r.taps.get(f.student) as tf.Tensor);
-        terms.push(tf.mul(featureLoss(s, tf.tensor(t.data, [...t.dims])), f.weight ?? 1));
-      }
-      return tf.addN(terms) as tf.Scalar;
-    },
-    vars,
-  );
+  const { value: cost, grads } = tf.variableGrads(() => {
+    const r = graph.forward(tf.tensor(input.x, input.dims), {
+      training: true,
+      taps,
+      ...(opts.quant ? { quant: opts.quant } : {}),
+      ...(opts.dropout ? { dropout: { rates: opts.dropout, seed: input.dropSeed } } : {}),
+    });
+    stats = r.stats;
+    const logits = r.taps.get(logitsName) as tf.Tensor;
+    logitsOut = tf.keep(logits);
+    const terms: tf.Scalar[] = [];
+    const alpha = opts.alpha ?? 0.9;
+    const teacherLogits = input.teacher?.get(opts.teacher?.logitsName ?? '');
+    if (teacherLogits) {
+      const t = tf.tensor(teacherLogits.data, [...teacherLogits.dims]);
+      const kd = distillationLoss(logits, t, opts.temperature ?? 4);
+      terms.push(input.labels ? tf.mul(kd, alpha) : kd);
+    }
+    if (input.labels) {
+      const ce = crossEntropy(logits, tf.tensor1d(input.labels, 'int32'));
+      terms.push(teacherLogits ? tf.mul(ce, 1 - alpha) : ce);
+    }
+    for (const f of opts.features ?? []) {
+      const t = input.teacher?.get(f.teacher);
+      if (!t) continue;
+      const s = projections.apply(f, r.taps.get(f.student) as tf.Tensor);
+      terms.push(tf.mul(featureLoss(s, tf.tensor(t.data, [...t.dims])), f.weight ?? 1));
+    }
+    return tf.addN(terms) as tf.Scalar;
+  }, vars);
   const loss = cost.dataSync()[0] ?? Number.NaN;
   cost.dispose();
   if (Number.isFinite(loss)) {
