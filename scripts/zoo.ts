@@ -19,12 +19,14 @@ flock /tmp/edgefleet-heavy.lock on a shared machine (mnist-cnn-large trains for 
 
   --only NAME   one of ${Object.keys(ZOO_RECIPES).join(', ')} (repeatable; default all)
   --out DIR     where to write (default models/zoo)
+  --keep-rejected  write a model that misses its floor as DIR/<name>.rejected.onnx (for inspection)
   -h, --help    this text`;
 
 const { values } = parseArgs({
   options: {
     only: { type: 'string', multiple: true },
     out: { type: 'string', default: 'models/zoo' },
+    'keep-rejected': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -58,6 +60,7 @@ for (const name of names) {
     );
   if (card.accuracy.top1 < floor || card.exportMaxAbsDiff > 1e-3) {
     console.error(`[zoo] ${name} misses its floor or does not reproduce TensorFlow.js; not written`);
+    if (values['keep-rejected']) await writeBytesAtomic(join(values.out, `${name}.rejected.onnx`), bytes);
     failed = true;
     continue;
   }

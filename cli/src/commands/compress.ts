@@ -39,7 +39,7 @@ function reportTable(r: CompressReport): string {
 export function compressCommand(): Command {
   return new Command('compress')
     .description(
-      'Compress an ONNX model with a recipe (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, or a JSON list of passes). The output is written to a temp file and renamed.',
+      'Compress an ONNX model with a recipe (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, quantization-aware int8-qat, or a JSON list of passes, among them finetune and qat). The output is written to a temp file and renamed.',
     )
     .argument('<in>', 'path to the input .onnx file')
     .requiredOption('-o, --output <out>', 'path of the .onnx file to write')
@@ -48,6 +48,10 @@ export function compressCommand(): Command {
       'preset name or JSON, e.g. \'[{"pass":"int4-weights","options":{"blockSize":64}}]\'',
     )
     .option('--calib <spec>', 'calibration data: mnist[:N], random:N, or a sample directory (needed by int8-static)')
+    .option(
+      '--train <spec>',
+      'training data for the finetune and qat passes (e.g. mnist:train); default the calibration data',
+    )
     .option(
       '--shape <NAME=D1,D2,...>',
       'fix symbolic input dims for random calibration data (repeatable)',
@@ -59,12 +63,21 @@ export function compressCommand(): Command {
     .action(
       async (
         input: string,
-        flags: { output: string; recipe: string; calib?: string; shape: string[]; report?: string; json?: boolean },
+        flags: {
+          output: string;
+          recipe: string;
+          calib?: string;
+          train?: string;
+          shape: string[];
+          report?: string;
+          json?: boolean;
+        },
       ) => {
         const bytes = await readModelBytes(input);
         const shapes = parseShapes(flags.shape);
         let calib: Dataset | undefined;
-        if (flags.calib) {
+        let train: Dataset | undefined;
+        if (flags.calib || flags.train) {
           const model = loadModel(bytes);
           const inputs = model.graph.inputs
             .filter((i) => !model.graph.initializers.has(i.name))
@@ -73,7 +86,8 @@ export function compressCommand(): Command {
               dtype: i.type?.kind === 'tensor' ? (i.type.elemType ?? 'float32') : 'float32',
               dims: i.type?.kind === 'tensor' ? (i.type.shape ?? []) : [],
             }));
-          calib = loadDataSource(flags.calib, inputs, { defaultSplit: 'calib', shapes });
+          if (flags.calib) calib = loadDataSource(flags.calib, inputs, { defaultSplit: 'calib', shapes });
+          if (flags.train) train = loadDataSource(flags.train, inputs, { defaultSplit: 'train', shapes });
         }
         const tty = process.stderr.isTTY === true;
         const onProgress = (p: Progress): void => {
@@ -81,6 +95,7 @@ export function compressCommand(): Command {
         };
         const { bytes: out, report } = await compressModel(bytes, flags.recipe, {
           ...(calib ? { calib } : {}),
+          ...(train ? { train } : {}),
           onProgress,
         });
         if (tty) process.stderr.write(`${'\r'.padEnd(101)}\r`);

@@ -42,7 +42,7 @@ export const ZOO_RECIPES: Readonly<Record<'mnist-mlp' | 'mnist-cnn' | 'mnist-cnn
     floor: 0.988,
     fit: {
       seed: 1,
-      epochs: 15,
+      epochs: 25,
       batchSize: 64,
       learningRate: 0.001,
       schedule: 'cosine',
