@@ -2,10 +2,10 @@ import { loadMnist, MNIST_SPLIT_SEED } from '../data/mnist.js';
 import type { Dataset } from '../data/tensor.js';
 import { sha256Hex, writeModel, type Model } from '../ir/index.js';
 import { createOrtSession } from '../runtime/ort.js';
-import { measureCallCost, type CallCost } from '../eval/call-cost.js';
+import type { CallCost } from '../eval/call-cost.js';
 import { MNIST_CNN, MNIST_CNN_LARGE, MNIST_MLP, type ArchSpec } from './arch.js';
 import { exportArch, ZOO_INPUT, ZOO_OUTPUT } from './export-onnx.js';
-import { trainGraphRecipe, type GraphFitRecipe } from './zoo-graph.js';
+import { buildDistilledZooModel, buildGraphZooModel, type GraphFitRecipe } from './zoo-graph.js';
 import { predictArch, top1Accuracy, trainArch, type EpochStat, type TrainOptions } from './trainer.js';
 
 /**
@@ -22,10 +22,26 @@ export type ZooRecipe =
       /** Test accuracy the committed model must reach. */
       readonly floor: number;
     }
-  | { readonly engine: 'graph'; readonly arch: ArchSpec; readonly fit: GraphFitRecipe; readonly floor: number };
+  | { readonly engine: 'graph'; readonly arch: ArchSpec; readonly fit: GraphFitRecipe; readonly floor: number }
+  | {
+      /** A student distilled from another zoo model (built first, read from the output directory). */
+      readonly engine: 'distill';
+      readonly teacher: ZooTeacher;
+      /** Student spec (`student-spec.ts`), built from the teacher with the fit seed. */
+      readonly student: string;
+      readonly fit: GraphFitRecipe;
+      readonly temperature: number;
+      readonly alpha: number;
+      readonly floor: number;
+    };
+
+/** Zoo models that can teach a distilled zoo student. */
+export type ZooTeacher = 'mnist-cnn-large';
 
 /** The zoo: change a recipe, run `npm run zoo`, commit models/zoo/. */
-export const ZOO_RECIPES: Readonly<Record<'mnist-mlp' | 'mnist-cnn' | 'mnist-cnn-large', ZooRecipe>> = Object.freeze({
+export const ZOO_RECIPES: Readonly<
+  Record<'mnist-mlp' | 'mnist-cnn' | 'mnist-cnn-large' | 'mnist-cnn-large-student', ZooRecipe>
+> = Object.freeze({
   'mnist-mlp': {
     arch: MNIST_MLP,
     floor: 0.96,
@@ -51,7 +67,29 @@ export const ZOO_RECIPES: Readonly<Record<'mnist-mlp' | 'mnist-cnn' | 'mnist-cnn
       dropout: { 'l2.out': 0.25, 'l4.relu': 0.5 },
     },
   },
+  'mnist-cnn-large-student': {
+    engine: 'distill',
+    teacher: 'mnist-cnn-large',
+    student: 'arch:c16,p2,c32,p2,d64',
+    floor: 0.978,
+    temperature: 4,
+    alpha: 0.9,
+    fit: {
+      seed: 1,
+      epochs: 20,
+      batchSize: 64,
+      learningRate: 0.001,
+      schedule: 'cosine',
+      augment: { shift: 2, rotate: 10, scale: 0.1 },
+    },
+  },
 });
+
+/** Input layout of a zoo model: `flat` [N,784] or `image` [N,1,28,28]. */
+export function zooLayout(name: ZooName): 'flat' | 'image' {
+  const r = ZOO_RECIPES[name];
+  return r.engine === 'distill' ? zooLayout(r.teacher) : r.arch.input;
+}
 
 export type ZooName = keyof typeof ZOO_RECIPES;
 
@@ -94,6 +132,17 @@ export interface ZooCard {
   };
   /** Batch-1 fp32 latency against the empty call, measured on the machine that built it (µs). */
   readonly callCost?: CallCost;
+  /** For a distilled student: what taught it and how. */
+  readonly distillation?: {
+    readonly teacher: string;
+    readonly teacherSha256: string;
+    readonly teacherTop1: number;
+    readonly teacherParams: number;
+    readonly student: string;
+    readonly studentParams: number;
+    readonly temperature: number;
+    readonly alpha: number;
+  };
 }
 
 /** Logits [N,10] of a model on a dataset, through onnxruntime (one batch). */
@@ -121,9 +170,12 @@ export async function ortLogits(bytes: Uint8Array, data: Dataset): Promise<Float
 export async function buildZooModel(
   name: ZooName,
   onEpoch?: (s: EpochStat) => void,
+  /** Where a distilled student's teacher is read from; default models/zoo. */
+  teacherDir = 'models/zoo',
 ): Promise<{ model: Model; bytes: Uint8Array; card: ZooCard }> {
   const recipe = ZOO_RECIPES[name];
   if (recipe.engine === 'graph') return buildGraphZooModel(name, recipe, onEpoch);
+  if (recipe.engine === 'distill') return buildDistilledZooModel(name, recipe, teacherDir, onEpoch);
   const train = loadMnist({ split: 'train' });
   const result = await trainArch(recipe.arch, train, { ...recipe.train, ...(onEpoch ? { onEpoch } : {}) });
   const epochs = recipe.train.epochs ?? 5;
@@ -154,7 +206,7 @@ export async function buildZooModel(
 }
 
 /** The card fields every engine shares: file, interface, onnxruntime's test accuracy, export check. */
-async function evaluatedCard(
+export async function evaluatedCard(
   name: ZooName,
   bytes: Uint8Array,
   test: Dataset,
@@ -165,7 +217,7 @@ async function evaluatedCard(
   for (let i = 0; i < onnx.length; i++)
     maxDiff = Math.max(maxDiff, Math.abs((onnx[i] as number) - (tfjsLogits[i] as number)));
   const top1 = top1Accuracy(onnx, test.labels as Int32Array);
-  const flat = ZOO_RECIPES[name].arch.input === 'flat';
+  const flat = zooLayout(name) === 'flat';
   return {
     name,
     file: `${name}.onnx`,
@@ -176,37 +228,4 @@ async function evaluatedCard(
     accuracy: { split: 'test', top1, correct: Math.round(top1 * test.count), count: test.count },
     exportMaxAbsDiff: maxDiff,
   };
-}
-
-async function buildGraphZooModel(
-  name: ZooName,
-  recipe: Extract<ZooRecipe, { engine: 'graph' }>,
-  onEpoch?: (s: EpochStat) => void,
-): Promise<{ model: Model; bytes: Uint8Array; card: ZooCard }> {
-  const train = loadMnist({ split: 'train', layout: 'image' });
-  const test = loadMnist({ split: 'test', layout: 'image' });
-  const r = await trainGraphRecipe(recipe.arch, recipe.fit, train, test, onEpoch);
-  const bytes = writeModel(r.model);
-  const card: ZooCard = {
-    ...(await evaluatedCard(name, bytes, test, r.testLogits)),
-    training: {
-      library: '@tensorflow/tfjs 4.22',
-      backend: 'wasm',
-      engine: 'graph',
-      seed: recipe.fit.seed,
-      splitSeed: MNIST_SPLIT_SEED,
-      trainSamples: train.count,
-      epochs: recipe.fit.epochs,
-      batchSize: recipe.fit.batchSize ?? 64,
-      learningRate: recipe.fit.learningRate ?? 0.001,
-      schedule: recipe.fit.schedule ?? 'cosine',
-      augment: { ...recipe.fit.augment },
-      dropout: { ...recipe.fit.dropout },
-      trainMs: Math.round(r.trainMs),
-      epochMs: r.epochs.map((e) => Math.round(e.ms)),
-      finalLoss: r.epochs.at(-1)?.loss ?? Number.NaN,
-    },
-    callCost: await measureCallCost(bytes, ZOO_INPUT, [1, 28, 28]),
-  };
-  return { model: r.model, bytes, card };
 }
