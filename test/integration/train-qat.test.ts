@@ -12,7 +12,7 @@ import { tf } from '@edgefleet/compress/train/backend';
 import { fitGraph } from '@edgefleet/compress/train/fit';
 import { importTrainable } from '@edgefleet/compress/train/graph/trainable';
 import { prepareQat } from '@edgefleet/compress/train/qat';
-import { buildUntrainable } from '../fixtures/train-models.js';
+import { buildUntrainable, imbalanceChannels } from '../fixtures/train-models.js';
 
 /** QAT trains exactly what int8-static writes, and onnxruntime runs it as it runs int8-static's graph. */
 
@@ -129,3 +129,48 @@ t.test(
     t.ok(loadModel(q.bytes).graph.nodes.some((n) => n.opType === 'QuantizeLinear'));
   },
 );
+
+/**
+ * The issue's bar: on a student where post-training int8 loses ≥ 0.5 point, QAT loses less. On
+ * MNIST, int8-static loses nothing on the distilled student as trained (nor on any student we
+ * trained normally: see docs/design-notes.md), so the student's channels are first imbalanced by
+ * a float-exact rescaling (fixtures/train-models.ts), the drift training without normalisation
+ * allows. Seconds of QAT: 2 epochs on 2,048 digits.
+ */
+t.test('on a student where post-training int8 loses ≥ 0.5 point, QAT int8 loses less', async (t) => {
+  const bytes = new Uint8Array(readFileSync('models/zoo/mnist-cnn-large-student.onnx'));
+  const balanced = loadModel(bytes);
+  const convs = balanced.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.name);
+  const student = imbalanceChannels(loadModel(bytes), convs[0] ?? '', convs[1] ?? '', 32, 3);
+  const floatBytes = writeModel(student);
+  const full = loadMnist({ split: 'test', layout: 'image' });
+  const top1 = async (b: Uint8Array): Promise<number> => {
+    const s = await createOrtSession(b);
+    try {
+      const x = full.inputs.input?.data as Float32Array;
+      const out = await s.run({ input: { dtype: 'float32', dims: [full.count, 1, 28, 28], data: x } });
+      const p = argmaxes(out.logits?.data as Float32Array);
+      return p.filter((v, i) => v === full.labels?.[i]).length / full.count;
+    } finally {
+      await s.release();
+    }
+  };
+  const allInt8 = [{ pass: 'int8-static', options: { fidelity: 0 } }];
+  const fp32 = await top1(floatBytes);
+  t.equal(fp32, await top1(bytes), 'the rescaled student computes what the distilled student computes');
+  const balancedLoss = fp32 - (await top1((await compressModel(bytes, allInt8, { calib })).bytes));
+  t.comment(`as distilled, post-training int8 loses ${(balancedLoss * 100).toFixed(2)} points`);
+  const ptqLoss = fp32 - (await top1((await compressModel(floatBytes, allInt8, { calib })).bytes));
+  t.ok(ptqLoss >= 0.005, `post-training int8 loses ${(ptqLoss * 100).toFixed(2)} points (≥ 0.5)`);
+  const g = await importTrainable(student);
+  t.teardown(() => g.dispose());
+  const qat = await prepareQat(g, calib);
+  await fitGraph(g, loadMnist({ split: 'train', layout: 'image', limit: 2048 }), {
+    seed: 2,
+    epochs: 2,
+    learningRate: 0.0003,
+    quant: qat.hooks,
+  });
+  const qatLoss = fp32 - (await top1(writeModel(await qat.exportQdq())));
+  t.ok(qatLoss < ptqLoss, `QAT int8 loses ${(qatLoss * 100).toFixed(2)} points, less than post-training int8`);
+});
