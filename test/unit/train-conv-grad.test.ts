@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createRng } from '@edgefleet/compress/data/prng';
 import { tf, useTrainBackend } from '@edgefleet/compress/train/backend';
+import { matMulTrainable } from '@edgefleet/compress/train/ops/matmul';
 import {
   conv2dTrainable,
   depthwiseTrainable,
@@ -169,3 +170,36 @@ t.test('a graph-input convolution skips its input gradient', async (t) => {
   t.equal(maxAbs(gx?.dataSync() as Float32Array), 0, 'no input gradient computed');
   t.ok(maxAbs(gw?.dataSync() as Float32Array) > 0, 'the filter gradient is');
 });
+
+for (const transposeB of [false, true]) {
+  t.test(
+    `matMul${transposeB ? ' with transposed B' : ''}: untransposed-product gradients equal the cpu backend's`,
+    async (t) => {
+      const rng = createRng(11);
+      const av = Float32Array.from({ length: 5 * 7 }, () => rng.normal());
+      const bv = Float32Array.from({ length: 7 * 3 }, () => rng.normal());
+      const bDims: [number, number] = transposeB ? [3, 7] : [7, 3];
+      const run = async (backend: 'cpu' | 'wasm', custom: boolean) => {
+        await useTrainBackend(backend);
+        return tf.tidy(() => {
+          const f = (a: tf.Tensor, b: tf.Tensor): tf.Scalar =>
+            tf.sum(
+              tf.square(
+                custom
+                  ? matMulTrainable(a as tf.Tensor2D, b as tf.Tensor2D, transposeB)
+                  : tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, transposeB),
+              ),
+            );
+          return tf
+            .grads(f)([tf.tensor2d(av, [5, 7]), tf.tensor2d(bv, bDims)])
+            .map((g) => g.dataSync() as Float32Array);
+        });
+      };
+      const [ra, rb] = await run('cpu', false);
+      const [ca, cb] = await run('wasm', true);
+      t.ok(maxAbsDiff(ra as Float32Array, ca as Float32Array) < 1e-4, 'gradient of A');
+      t.ok(maxAbsDiff(rb as Float32Array, cb as Float32Array) < 1e-4, 'gradient of B');
+      t.ok(maxAbs(rb as Float32Array) > 1, 'not trivially zero');
+    },
+  );
+}

@@ -1,5 +1,6 @@
 import { getAttrFloat, getAttrInt, type Graph, type Node } from '../../ir/index.js';
 import { tf } from '../backend.js';
+import { matMulTrainable } from '../ops/matmul.js';
 import { broadcastBinary, internalAxis, toInternalLayout, toOnnxLayout } from './layout.js';
 import { first, needFloatInit, type OpContext, type OpImpl } from './op-types.js';
 
@@ -32,7 +33,7 @@ const gemm: OpImpl = {
     const b = ctx.weight(node, 1) as tf.Tensor2D;
     const alpha = getAttrFloat(node, 'alpha', 1) ?? 1;
     const beta = getAttrFloat(node, 'beta', 1) ?? 1;
-    let y: tf.Tensor = tf.matMul(a, b, false, (getAttrInt(node, 'transB', 0) ?? 0) === 1);
+    let y: tf.Tensor = matMulTrainable(a, b, (getAttrInt(node, 'transB', 0) ?? 0) === 1);
     if (alpha !== 1) y = tf.mul(y, alpha);
     if (node.inputs[2]) {
       const c = ctx.weight(node, 2);
@@ -70,9 +71,9 @@ const matMul: OpImpl = {
     const a = toOnnxLayout(inputs[0] ?? ctx.weight(node, 0));
     const b = toOnnxLayout(inputs[1] ?? ctx.weight(node, 1));
     if (b.rank !== 2 || a.rank < 2) throw new Error(`MatMul of ranks ${a.rank} and ${b.rank} (needs [...,K] × [K,N])`);
-    if (a.rank === 2) return [tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)];
+    if (a.rank === 2) return [matMulTrainable(a as tf.Tensor2D, b as tf.Tensor2D)];
     const k = a.shape[a.rank - 1] as number;
-    const y = tf.matMul(tf.reshape(a, [-1, k]) as tf.Tensor2D, b as tf.Tensor2D);
+    const y = matMulTrainable(tf.reshape(a, [-1, k]) as tf.Tensor2D, b as tf.Tensor2D);
     return [toInternalLayout(tf.reshape(y, [...a.shape.slice(0, -1), b.shape[1] as number]))];
   },
 };
