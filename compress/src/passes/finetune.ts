@@ -9,6 +9,7 @@
  */
 import { isEdgefleetError } from '@edgefleet/shared';
 import type { Dataset } from '../data/tensor.js';
+import { sha256Hex, writeModel } from '../ir/encode.js';
 import type { Graph } from '../ir/graph.js';
 import type { QuantHooks, TrainableGraph } from '../train/graph/trainable.js';
 import type { FitResult } from '../train/fit.js';
@@ -22,7 +23,10 @@ export interface TrainPassOptions {
   readonly epochs?: number;
   /** Adam learning rate; default 0.0001 (fine-tuning, not training from scratch). */
   readonly learningRate?: number;
-  /** Distil from the pipeline's input model (default true); labels are used too when the data has them. */
+  /**
+   * Distil from the pipeline's input model when an earlier pass changed it (default true);
+   * labels are used too when the data has them.
+   */
   readonly distill?: boolean;
   /** Soft-target temperature; default 4. */
   readonly temperature?: number;
@@ -60,9 +64,21 @@ async function train(
     if (!isEdgefleetError(err, 'EF_ERR_TRAIN_UNSUPPORTED')) throw err;
     return { skipped: skip(pass, err.message, (err.details['nodes'] as string[] | undefined) ?? []) };
   }
+  // Fine-tuning distils from the pipeline's input only when an earlier pass changed the model
+  // (pruned it, say): otherwise it is its own teacher and the labels are the only signal. QAT
+  // always has something to learn from the float model: its own quantization changes it.
+  const changed =
+    ctx.input !== undefined &&
+    (prepare !== undefined || sha256Hex(writeModel(ctx.input)) !== sha256Hex(writeModel(ctx.model)));
+  if (!changed && !data.labels) {
+    g.dispose();
+    return {
+      skipped: skip(pass, 'no earlier pass changed the model, so it has no teacher, and the data has no labels'),
+    };
+  }
   let teacher: Teacher | undefined;
   try {
-    teacher = opts.distill !== false && ctx.input ? await createTeacher(ctx.input) : undefined;
+    teacher = opts.distill !== false && changed && ctx.input ? await createTeacher(ctx.input) : undefined;
     const quant = prepare ? await prepare(g) : undefined;
     const run = await fitGraph(g, data, {
       seed: opts.seed ?? 1,
