@@ -8,6 +8,7 @@ import { accuracyOfGraph, fitGraph, type TrainProgress } from '@edgefleet/compre
 import { importTrainable } from '@edgefleet/compress/train/graph/trainable';
 import { distillationLoss } from '@edgefleet/compress/train/losses';
 import { buildStudent } from '@edgefleet/compress/train/student-spec';
+import { instantiateArch } from '@edgefleet/compress/train/students';
 import { createTeacher } from '@edgefleet/compress/train/teacher';
 
 /** The training loop on a few hundred digits: seeded, stoppable, every loss term, clear errors. */
@@ -131,4 +132,19 @@ t.test('bad data and options are refused with clear errors', async (t) => {
   );
   t.equal(e4, undefined, 'augmentation works on flat square images and on [C,H,W]');
   t.ok(accuracyOfGraph(g, train) >= 0, 'accuracy of a graph on labelled data');
+});
+
+t.test('a teacher that scores other classes than the student is refused before training', async (t) => {
+  const g = await importTrainable(buildStudent(teacherModel, 'arch:c4s2,d16', 1).model);
+  t.teardown(() => g.dispose());
+  const fiveClasses = instantiateArch(
+    { name: 'five', input: 'image', layers: [{ kind: 'flatten' }, { kind: 'dense', units: 5, relu: false }] },
+    1,
+    { input: 'input', output: 'logits' },
+  );
+  const other = await createTeacher(fiveClasses);
+  t.teardown(() => other.release());
+  const err = await errorOf(fitGraph(g, train, { seed: 1, epochs: 1, teacher: other }));
+  t.ok(isEdgefleetError(err, 'EF_ERR_TRAIN_OPTIONS'));
+  t.match((err as Error).message, /scores logits \[N,10\] do not match the teacher's logits \[N,5\]/);
 });

@@ -116,6 +116,18 @@ export function accuracyOfGraph(graph: TrainableGraph, data: Dataset, quant?: Qu
   return correct / data.count;
 }
 
+/** The student and the teacher must score the same classes. */
+async function checkTeacherFits(graph: TrainableGraph, teacher: Teacher, sampleDims: readonly number[]): Promise<void> {
+  const t = (await teacher.shapes(sampleDims)).get(teacher.logitsName) ?? [];
+  const s = graph.valueShapes.get(graph.logitsName) ?? [];
+  if (t.join(',') !== s.join(','))
+    throw new EdgefleetError(
+      'EF_ERR_TRAIN_OPTIONS',
+      `the student's scores ${graph.logitsName} [N,${s.join(',')}] do not match the teacher's ${teacher.logitsName} [N,${t.join(',')}]`,
+      {},
+    );
+}
+
 interface StepInput {
   readonly x: Float32Array;
   readonly dims: number[];
@@ -158,6 +170,7 @@ export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOp
     opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * step) / totalSteps));
   const order = createRng(deriveSeed(opts.seed, 'shuffle'));
   const augRng = createRng(deriveSeed(opts.seed, 'augment'));
+  if (opts.teacher) await checkTeacherFits(graph, opts.teacher, sampleDims);
   const projections = await createProjections(graph, opts.features ?? [], opts.teacher, opts.seed);
   const optimizer = tf.train.adam(baseLr);
   const vars = [...graph.trainableVariables(), ...projections.variables];
