@@ -1,7 +1,7 @@
 import { EdgefleetError } from '@edgefleet/shared';
-import { createRng, deriveSeed } from '../data/prng.js';
+import { createRng, deriveSeed, type Rng } from '../data/prng.js';
 import type { Dataset, SampleTensor } from '../data/tensor.js';
-import { augmentSample, imageGeometryOf, type AugmentOptions } from './augment.js';
+import { augmentSample, imageGeometryOf, type AugmentOptions, type ImageGeometry } from './augment.js';
 import { tf } from './backend.js';
 import { createProjections, type FeaturePair, type Projections } from './features.js';
 import type { QuantHooks, RecordedStat, TrainableGraph } from './graph/trainable.js';
@@ -136,8 +136,16 @@ interface StepInput {
   readonly dropSeed: number;
 }
 
-/** Train `graph` in place on `data`. */
-export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOptions): Promise<FitResult> {
+/** The checked inputs of a run: the data's input tensor and how to cut and augment batches. */
+interface FitData {
+  readonly x: SampleTensor;
+  readonly sampleDims: number[];
+  readonly per: number;
+  readonly geometry: ImageGeometry | undefined;
+  readonly useLabels: boolean;
+}
+
+function checkFit(graph: TrainableGraph, data: Dataset, opts: FitOptions): FitData {
   const useLabels = opts.useLabels ?? data.labels !== undefined;
   if (useLabels && !data.labels)
     throw new EdgefleetError(
@@ -153,7 +161,6 @@ export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOp
     );
   const x = inputTensor(data, graph);
   const sampleDims = x.dims.slice(1);
-  const per = x.data.length / data.count;
   const geometry = opts.augment ? imageGeometryOf(sampleDims) : undefined;
   if (opts.augment && !geometry)
     throw new EdgefleetError(
@@ -161,6 +168,33 @@ export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOp
       `augmentation needs image inputs; this one is [N,${sampleDims.join(',')}]`,
       {},
     );
+  return { x, sampleDims, per: x.data.length / data.count, geometry, useLabels };
+}
+
+/** The samples `idx`, augmented when asked (the generator advances once per sample). */
+function makeBatch(
+  d: FitData,
+  data: Dataset,
+  idx: readonly number[],
+  augRng: Rng,
+  opts: FitOptions,
+  tmp: Float32Array,
+) {
+  const xb = new Float32Array(idx.length * d.per);
+  idx.forEach((src, k) => {
+    const sample = (d.x.data as Float32Array).subarray(src * d.per, (src + 1) * d.per);
+    if (d.geometry && opts.augment) {
+      augmentSample(sample, tmp, d.geometry, augRng, opts.augment);
+      xb.set(tmp, k * d.per);
+    } else xb.set(sample, k * d.per);
+  });
+  const labels = d.useLabels ? Int32Array.from(idx, (i) => data.labels?.[i] ?? 0) : undefined;
+  return { x: xb, dims: [idx.length, ...d.sampleDims], labels };
+}
+
+/** Train `graph` in place on `data`. */
+export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOptions): Promise<FitResult> {
+  const d = checkFit(graph, data, opts);
   const now = opts.now ?? (() => performance.now());
   const batchSize = opts.batchSize ?? 64;
   const stepsPerEpoch = Math.ceil(data.count / batchSize);
@@ -170,61 +204,44 @@ export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOp
     opts.schedule === 'constant' ? baseLr : 0.5 * baseLr * (1 + Math.cos((Math.PI * step) / totalSteps));
   const order = createRng(deriveSeed(opts.seed, 'shuffle'));
   const augRng = createRng(deriveSeed(opts.seed, 'augment'));
-  if (opts.teacher) await checkTeacherFits(graph, opts.teacher, sampleDims);
+  if (opts.teacher) await checkTeacherFits(graph, opts.teacher, d.sampleDims);
   const projections = await createProjections(graph, opts.features ?? [], opts.teacher, opts.seed);
   const optimizer = tf.train.adam(baseLr);
   const vars = [...graph.trainableVariables(), ...projections.variables];
   const reports: EpochReport[] = [];
-  const tmp = new Float32Array(per);
+  const tmp = new Float32Array(d.per);
   const start = now();
-  let stopped = false;
   let step = 0;
   try {
-    for (let epoch = 1; epoch <= opts.epochs && !stopped; epoch++) {
+    for (let epoch = 1; epoch <= opts.epochs; epoch++) {
       const t0 = now();
       const perm = order.shuffle(Array.from({ length: data.count }, (_, i) => i));
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
+      const sums = { loss: 0, correct: 0, seen: 0 };
       for (let s = 0; s < stepsPerEpoch; s++) {
-        if (opts.signal?.aborted) {
-          stopped = true;
-          break;
-        }
-        const idx = perm.slice(s * batchSize, (s + 1) * batchSize);
-        const xb = new Float32Array(idx.length * per);
-        idx.forEach((src, k) => {
-          const sample = (x.data as Float32Array).subarray(src * per, (src + 1) * per);
-          if (geometry && opts.augment) {
-            augmentSample(sample, tmp, geometry, augRng, opts.augment);
-            xb.set(tmp, k * per);
-          } else xb.set(sample, k * per);
-        });
-        const dims = [idx.length, ...sampleDims];
-        const labels = useLabels ? Int32Array.from(idx, (i) => data.labels?.[i] ?? 0) : undefined;
-        const teacher = opts.teacher ? await opts.teacher.run(xb, dims) : undefined;
+        // A stopped epoch is not reported: `epochs` lists complete epochs only.
+        if (opts.signal?.aborted) return { epochs: reports, stopped: true, trainMs: now() - start };
+        const batch = makeBatch(d, data, perm.slice(s * batchSize, (s + 1) * batchSize), augRng, opts, tmp);
+        const teacher = opts.teacher ? await opts.teacher.run(batch.x, batch.dims) : undefined;
         (optimizer as unknown as { learningRate: number }).learningRate = lrAt(step);
         const dropSeed = deriveSeed(opts.seed, `dropout:${step}`);
-        const r = trainStep(graph, optimizer, vars, projections, { x: xb, dims, labels, teacher, dropSeed }, opts);
+        const r = trainStep(graph, optimizer, vars, projections, { ...batch, teacher, dropSeed }, opts);
         if (!Number.isFinite(r.loss))
           throw new EdgefleetError(
             'EF_ERR_TRAIN_DIVERGED',
             `the loss became ${r.loss} at epoch ${epoch}, step ${s + 1}; lower the learning rate (now ${lrAt(step)})`,
             { epoch, step: s + 1 },
           );
-        lossSum += r.loss * idx.length;
-        correct += r.correct;
-        seen += idx.length;
+        sums.loss += r.loss * (batch.dims[0] as number);
+        sums.correct += r.correct;
+        sums.seen += batch.dims[0] as number;
         step++;
         opts.onProgress?.({ kind: 'step', epoch, step: s + 1, steps: stepsPerEpoch, loss: r.loss });
       }
-      // A stopped epoch is not reported: `epochs` lists complete epochs only.
-      if (stopped || seen === 0) break;
       const report: EpochReport = {
         epoch,
         epochs: opts.epochs,
-        loss: lossSum / seen,
-        trainAccuracy: useLabels ? correct / seen : undefined,
+        loss: sums.loss / sums.seen,
+        trainAccuracy: d.useLabels ? sums.correct / sums.seen : undefined,
         validationAccuracy: opts.validation ? accuracyOfGraph(graph, opts.validation, opts.quant) : undefined,
         learningRate: lrAt(step - 1),
         ms: now() - t0,
@@ -236,7 +253,7 @@ export async function fitGraph(graph: TrainableGraph, data: Dataset, opts: FitOp
     optimizer.dispose();
     projections.dispose();
   }
-  return { epochs: reports, stopped, trainMs: now() - start };
+  return { epochs: reports, stopped: false, trainMs: now() - start };
 }
 
 function trainStep(
