@@ -52,7 +52,7 @@ export const sha256Of = (text: string): string => createHash('sha256').update(te
 export function precisionOf(recipe: Recipe | null): Precision {
   const passes = new Set(recipe?.steps.map((s) => s.pass) ?? []);
   if (passes.has('int4-weights')) return 'int4';
-  if (passes.has('int8-static') || passes.has('int8-dynamic')) return 'int8';
+  if (passes.has('int8-static') || passes.has('int8-dynamic') || passes.has('qat')) return 'int8';
   if (passes.has('fp16')) return 'fp16';
   return 'fp32';
 }
@@ -74,7 +74,9 @@ export function candidateOf(input: string): Candidate {
     recipe,
     precision: precisionOf(recipe),
     key: sha256Of(canonicalJson(recipe)),
-    needsCalibration: recipe.steps.some((s) => s.pass === 'int8-static' || s.pass === 'bias-correction'),
+    needsCalibration: recipe.steps.some(
+      (s) => s.pass === 'int8-static' || s.pass === 'bias-correction' || s.pass === 'qat',
+    ),
   };
 }
 
