@@ -5,7 +5,7 @@
  * (interleaved runs, medians) at batch 1 and batch 32, and time to compress. Prints a table and
  * writes bench/results/compress.json. Speed is measured here, never asserted in tests.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { compressModel } from '@edgefleet/compress/compress-model';
 import { openSession, type CompressSession, type FeedTensor } from '@edgefleet/compress/calibration/session';
 import { loadModel } from '@edgefleet/compress/ir/index';
@@ -184,6 +184,7 @@ for (const m of MODELS.filter((x) => !only || only.includes(x.name))) {
 }
 console.table(rows);
 // A filtered run must not replace the full results file.
+if (!only) mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
 if (!only)
   writeFileSync(
     new URL('bench/results/compress.json', ROOT),

@@ -2,7 +2,9 @@
  * `compressModel(bytes, recipe, {calib, shapes, onProgress})`: the library entry point the CLI
  * and the planner call. Loads the model through the IR, runs the recipe's passes with
  * calibration when data is given, writes deterministic bytes, and returns them with a zod-typed
- * report (passes, per-layer precision, sizes raw and gzip). Nothing is written to disk here.
+ * report (passes, per-layer precision, sizes raw and gzip). Before returning, the result is loaded
+ * in onnxruntime and run once (runtime-check.ts); a model that fails there is never returned.
+ * Nothing is written to disk here.
  */
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
@@ -12,6 +14,7 @@ import { createOrtCalibrationRunner } from './calibration/collect.js';
 import { loadModel } from './ir/decode.js';
 import { sha256Hex, writeModel } from './ir/encode.js';
 import { runPipeline } from './pipeline.js';
+import { checkInRuntime } from './runtime-check.js';
 import type { Progress } from './passes/types.js';
 import { parseRecipe, passFor } from './recipes.js';
 
@@ -34,6 +37,10 @@ export const CompressReportSchema = z.object({
     ratio: z.number(),
   }),
   sha256: z.string(),
+  /** onnxruntime loaded the result and ran it once before it was returned (see runtime-check.ts). */
+  runtimeCheck: z
+    .object({ loads: z.boolean(), ran: z.boolean(), on: z.string(), note: z.string().optional() })
+    .nullable(),
   calibration: z.object({ source: z.string(), samples: z.number() }).nullable(),
   seconds: z.number(),
 });
@@ -70,6 +77,8 @@ export async function compressModel(
     ...((opts.train ?? opts.calib) ? { trainData: (opts.train ?? opts.calib) as Dataset } : {}),
   });
   const out = writeModel(model);
+  // Only a model onnxruntime loads and runs is handed out (a failed pipeline already throws below).
+  const runtimeCheck = result.ok ? await checkInRuntime(out, bytes, recipe.name ?? 'custom', opts.calib) : null;
   const layers = new Map<string, z.infer<typeof Note>>();
   // A later pass's note on the same node (bias-correction after a quantizer) extends the earlier reason.
   for (const r of result.reports) {
@@ -97,6 +106,7 @@ export async function compressModel(
       ratio: out.length / bytes.length,
     },
     sha256: sha256Hex(out),
+    runtimeCheck,
     calibration: opts.calib ? { source: opts.calib.source, samples: opts.calib.count } : null,
     seconds: (now() - t0) / 1000,
   };

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { byteLengthOf } from './ir/dtype.js';
 import type { Graph } from './ir/graph.js';
 import type { Model, Tensor, ValueInfo } from './ir/types.js';
-import { verifyModel } from './ir/verify.js';
+import { usedOpsetImports, verifyModel } from './ir/verify.js';
 
 const DimSchema = z.union([z.number(), z.string(), z.null()]);
 
@@ -23,6 +23,8 @@ export const InspectReportSchema = z.strictObject({
   irVersion: z.number().int(),
   producer: z.string(),
   opsets: z.array(z.strictObject({ domain: z.string(), version: z.number().int() })),
+  /** Declared opset domains no node uses (onnxruntime's optimizer writes such); dropped when the model is rewritten. */
+  unusedOpsets: z.array(z.string()),
   inputs: z.array(ValueSchema),
   outputs: z.array(ValueSchema),
   /** Nodes in the main graph and all subgraphs. */
@@ -92,6 +94,9 @@ export function inspectModel(model: Model, options: { top?: number } = {}): Insp
     irVersion: model.irVersion,
     producer: [model.producerName, model.producerVersion].filter((s) => s !== '').join(' '),
     opsets: model.opsetImports.map((o) => ({ domain: o.domain === '' ? 'ai.onnx' : o.domain, version: o.version })),
+    unusedOpsets: model.opsetImports
+      .filter((o) => !usedOpsetImports(model).includes(o))
+      .map((o) => (o.domain === '' ? 'ai.onnx' : o.domain)),
     // Initializers listed as graph inputs (old ir_version style) are weights, not model inputs.
     inputs: model.graph.inputs.filter((vi) => !initializerNames.has(vi.name)).map(valueSummary),
     outputs: model.graph.outputs.map(valueSummary),

@@ -39,11 +39,14 @@ const Step = z.discriminatedUnion('pass', [
     pass: z.literal('int8-static'),
     options: z
       .strictObject({
-        method: z.enum(['minmax', 'percentile', 'entropy']).optional(),
+        method: z.enum(['auto', 'minmax', 'percentile', 'entropy']).optional(),
         percentile: z.number().gt(50).max(100).optional(),
         activationType: z.enum(['uint8', 'int8']).optional(),
         fidelity: z.number().min(0).max(1).optional(),
         maxRounds: z.number().int().min(1).max(32).optional(),
+        maxRelativeError: z.number().gt(0).optional(),
+        floatOutputs: z.boolean().optional(),
+        biasCorrection: z.boolean().optional(),
       })
       .optional(),
   }),

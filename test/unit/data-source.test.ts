@@ -5,7 +5,7 @@ import { isEdgefleetError } from '@edgefleet/shared';
 import { loadDataSource, assertDatasetFits } from '@edgefleet/compress/data/source';
 import { readSampleDir, writeSampleDir } from '@edgefleet/compress/data/sample-dir';
 import { parseShape, randomForInputs } from '@edgefleet/compress/data/random';
-import type { ModelInputSpec } from '@edgefleet/compress/data/tensor';
+import { batchFeeds, runBatchSize, type ModelInputSpec } from '@edgefleet/compress/data/tensor';
 
 const MLP: ModelInputSpec[] = [{ name: 'input', dtype: 'float32', dims: ['N', 784] }];
 const CNN: ModelInputSpec[] = [{ name: 'pixels', dtype: 'float32', dims: ['N', 1, 28, 28] }];
@@ -141,3 +141,29 @@ t.test('broken sample directories give EF_ERR_DATA_SOURCE with the reason', asyn
   });
   t.throws(() => readSampleDir(join(dir, 'nothing')), { code: 'EF_ERR_DATA_SOURCE', message: /manifest/ });
 });
+
+t.test(
+  'random:N gives N samples whatever the batch dim; scalars become fixed inputs; runs take the model batch',
+  async (t) => {
+    const fixedBatch: ModelInputSpec[] = [{ name: 'emb', dtype: 'float32', dims: [1, 25, 96] }];
+    const ds = loadDataSource('random:64', fixedBatch);
+    t.equal(ds.count, 64, '64 samples, not one');
+    t.same(ds.inputs.emb?.dims, [64, 25, 96], 'stacked along the batch axis');
+    t.equal(runBatchSize(ds, [{ name: 'emb', shape: [1, 25, 96] }], 32), 1, 'fed one per run');
+    const pairs = loadDataSource('random:5', [{ name: 'p', dtype: 'float32', dims: [2, 3] }]);
+    t.same(pairs.inputs.p?.dims, [6, 3], 'a fixed batch of 2: rounded up to whole batches');
+    const vad: ModelInputSpec[] = [
+      { name: 'input', dtype: 'float32', dims: ['batch', 512] },
+      { name: 'sr', dtype: 'int64', dims: [] },
+    ];
+    const v = loadDataSource('random:8', vad);
+    t.equal(v.count, 8);
+    t.same(v.fixed?.sr?.dims, [], 'the scalar is one fixed value fed with every sample');
+    t.same(
+      Object.keys(batchFeeds(v, 2, 4)).sort(),
+      ['input', 'sr'],
+      'a run gets the sampled slice and the fixed input',
+    );
+    t.same(batchFeeds(v, 2, 4).input?.dims, [2, 512]);
+  },
+);

@@ -15,6 +15,8 @@ import {
   tensorValueInfo,
   verifyGraph,
   verifyModel,
+  loadModel,
+  writeModel,
   type Graph,
 } from '@edgefleet/compress/ir/index';
 import { buildIf, buildMlp } from '../fixtures/ir-models.js';
@@ -177,8 +179,29 @@ t.test('verifyModel checks opset imports against node domains', async (t) => {
     { domain: '', version: 17 },
     { domain: 'com.microsoft', version: 1 },
   ]);
-  m.opsetImports.push({ domain: 'com.example', version: 1 });
-  t.match(verifyModel(m).problems.join('\n'), /'com.example' is not one onnxruntime implements/);
+  // Domains are judged by use: an unknown domain only declared is no problem (and is dropped on write) ...
+  m.opsetImports.push({ domain: 'com.example', version: 1 }, { domain: 'ai.onnx.ml', version: 3 });
+  t.ok(verifyModel(m).ok, 'an unused unknown import is not a problem');
+  const written = loadModel(writeModel(m));
+  t.same(
+    written.opsetImports.map((o) => o.domain),
+    ['', 'com.microsoft'],
+    'unused imports (com.example, ai.onnx.ml) are dropped on write; ai.onnx and the used com.microsoft stay',
+  );
+  // ... but a node using it, even inside a subgraph, is refused with the node named.
+  const withIf = buildIf();
+  withIf.opsetImports.push({ domain: 'com.example', version: 1 });
+  const branch = withIf.graph.nodes.find((n) => n.opType === 'If')?.attributes.find((a) => a.kind === 'graph');
+  if (branch?.kind !== 'graph') throw new Error('fixture has no If branch');
+  branch.value.addNode({ name: 'odd', opType: 'Mystery', domain: 'com.example', inputs: [], outputs: ['m'] });
+  t.match(
+    verifyModel(withIf).problems.join('\n'),
+    /node 'odd' \(Mystery\) in subgraph .* uses operator domain 'com.example'/,
+  );
+  t.throws(() => loadModel(writeModel(withIf)), {
+    code: 'EF_ERR_MODEL_UNSUPPORTED',
+    message: /'com.example' \(used by node 'odd' \(Mystery\)/,
+  });
 });
 
 t.test('constantTensorOf finds initializers and Constant outputs, through scopes', async (t) => {

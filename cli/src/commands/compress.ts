@@ -29,6 +29,11 @@ function reportTable(r: CompressReport): string {
     `recipe ${r.recipe}: ${r.size.beforeBytes} → ${r.size.afterBytes} bytes (${(r.size.ratio * 100).toFixed(1)}%), gzip ${r.size.beforeGzipBytes} → ${r.size.afterGzipBytes}, ${r.seconds.toFixed(2)} s`,
   ];
   for (const p of r.passes) lines.push(`  ${p.ok ? 'ok  ' : 'FAIL'} ${p.pass.padEnd(26)} ${p.summary}`);
+  const c = r.runtimeCheck;
+  if (c)
+    lines.push(
+      `  onnxruntime: ${c.ran ? `loaded and ran it on ${c.on}` : `loaded it; not run on ${c.on}: ${c.note ?? 'no feed'}`}`,
+    );
   lines.push('', `${'LAYER'.padEnd(32) + 'OP'.padEnd(20) + 'PRECISION'.padEnd(14)}REASON`);
   for (const l of r.layers)
     lines.push(l.node.slice(0, 31).padEnd(32) + l.opType.padEnd(20) + l.precision.padEnd(14) + l.reason);
@@ -47,7 +52,10 @@ export function compressCommand(): Command {
       '--recipe <recipe>',
       'preset name or JSON, e.g. \'[{"pass":"int4-weights","options":{"blockSize":64}}]\'',
     )
-    .option('--calib <spec>', 'calibration data: mnist[:N], random:N, or a sample directory (needed by int8-static)')
+    .option(
+      '--calib <spec>',
+      'calibration data: mnist[:N], random:N (N samples whatever the batch dim), or a sample directory (needed by int8-static)',
+    )
     .option(
       '--train <spec>',
       'training data for the finetune and qat passes (e.g. mnist:train); default the calibration data',

@@ -25,7 +25,7 @@ export function formatInspect(file: string, bytes: number, sha256: string, r: In
     );
   const parts = [
     `${file}: ${num(bytes)} bytes, sha256 ${sha256}`,
-    `ir_version ${r.irVersion}, producer ${r.producer || '-'}, opsets ${r.opsets.map((o) => `${o.domain} ${o.version}`).join(', ') || 'none'}`,
+    `ir_version ${r.irVersion}, producer ${r.producer || '-'}, opsets ${r.opsets.map((o) => `${o.domain} ${o.version}`).join(', ') || 'none'}${r.unusedOpsets.length > 0 ? ` (declared but used by no node, dropped on rewrite: ${r.unusedOpsets.join(', ')})` : ''}`,
     `\nInputs\n${values(r.inputs)}`,
     `\nOutputs\n${values(r.outputs)}`,
     `\nOperators (${num(r.nodeCount)} nodes${r.subgraphCount > 0 ? `, ${r.subgraphCount} subgraphs` : ''})\n${table(

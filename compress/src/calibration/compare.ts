@@ -1,21 +1,34 @@
 /**
  * Streaming comparison of two models on the same data: for each pair (a tensor of the reference
- * model, a tensor of the candidate), the cosine similarity over all samples. Both models get the
- * requested tensors as extra graph outputs; values are reduced batch by batch (dot product and
- * norms), so memory is one batch of activations, not the dataset. The sensitivity fallback of
- * int8-static and the layer analysis use it to find where a quantized model departs from float.
+ * model, a tensor of the candidate), the cosine similarity and the relative error over all
+ * samples. Both models get the requested tensors as extra graph outputs; values are reduced batch
+ * by batch (dot product, norms, squared difference), so memory is one batch of activations, not
+ * the dataset. The sensitivity fallback of int8-static and the layer analysis use it to find where
+ * a quantized model departs from float.
+ *
+ * Why two measures: cosine ignores scale, so an output that is one number per sample (a voice
+ * activity probability) can be 50% off and still have cosine 1.0 — on one sample the cosine of
+ * two positive scalars is always exactly 1. The relative error ‖y − ŷ‖ / ‖y‖ catches that.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import type { Dataset, SampleTensor } from '../data/tensor.js';
+import { batchFeeds, runBatchSize, type Dataset } from '../data/tensor.js';
 import { loadModel } from '../ir/decode.js';
 import { writeModel } from '../ir/encode.js';
 import type { Model } from '../ir/types.js';
-import { openSession, type FeedTensor } from './session.js';
+import { openSession } from './session.js';
 
 /** One tensor of the reference model and the tensor of the candidate that should equal it. */
 export interface TensorPair {
   readonly reference: string;
   readonly candidate: string;
+}
+
+/** How far a candidate tensor is from its reference over all samples. */
+export interface TensorAgreement {
+  /** Cosine similarity of the two tensors (all samples as one vector); 1 when both are all zero. */
+  readonly cosine: number;
+  /** ‖reference − candidate‖₂ / ‖reference‖₂ over all samples; 0 when both are all zero. */
+  readonly relativeError: number;
 }
 
 /** A copy of `model` whose graph also outputs `tensors` (declared float32). */
@@ -32,30 +45,50 @@ export function withOutputs(model: Model, tensors: readonly string[]): Model {
   return copy;
 }
 
-/** Rows [start, end) of a sample tensor as a feed. */
-export function sliceFeed(t: SampleTensor, start: number, end: number): FeedTensor {
-  const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
-  return { dtype: t.dtype, dims: [end - start, ...t.dims.slice(1)], data: t.data.subarray(start * per, end * per) };
+interface Sums {
+  dot: number;
+  aa: number;
+  bb: number;
+  diff: number;
 }
 
-/** Cosine similarity per pair (keyed by the reference name) over every sample of `data`. */
+function accumulate(s: Sums, x: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const u = x[i] ?? 0;
+    const v = y[i] ?? 0;
+    s.dot += u * v;
+    s.aa += u * u;
+    s.bb += v * v;
+    s.diff += (u - v) * (u - v);
+  }
+}
+
+function agreementOf(s: Sums): TensorAgreement {
+  // Two all-zero tensors are identical; one all-zero tensor against a non-zero one is not.
+  if (s.aa === 0 && s.bb === 0) return { cosine: 1, relativeError: 0 };
+  return {
+    cosine: s.dot / Math.sqrt(s.aa * s.bb || 1),
+    relativeError: s.aa === 0 ? Number.POSITIVE_INFINITY : Math.sqrt(s.diff / s.aa),
+  };
+}
+
+/** Cosine and relative error per pair (keyed by the reference name) over every sample of `data`. */
 export async function compareModels(
   reference: Model,
   candidate: Model,
   pairs: readonly TensorPair[],
   data: Dataset,
   batchSize = 8,
-): Promise<Map<string, number>> {
+): Promise<Map<string, TensorAgreement>> {
   const refNames = [...new Set(pairs.map((p) => p.reference))];
   const candNames = [...new Set(pairs.map((p) => p.candidate))];
   const a = await openSession(writeModel(withOutputs(reference, refNames)));
   const b = await openSession(writeModel(withOutputs(candidate, candNames)));
-  const acc = new Map(pairs.map((p) => [p.reference, { dot: 0, aa: 0, bb: 0 }]));
+  const acc = new Map(pairs.map((p) => [p.reference, { dot: 0, aa: 0, bb: 0, diff: 0 }]));
   try {
-    for (let start = 0; start < data.count; start += batchSize) {
-      const end = Math.min(data.count, start + batchSize);
-      const feeds: Record<string, FeedTensor> = {};
-      for (const [name, t] of Object.entries(data.inputs)) feeds[name] = sliceFeed(t, start, end);
+    const bs = runBatchSize(data, a.inputs, batchSize);
+    for (let start = 0; start < data.count; start += bs) {
+      const feeds = batchFeeds(data, start, Math.min(data.count, start + bs));
       const ra = await a.run(feeds, refNames);
       const rb = await b.run(feeds, candNames);
       for (const p of pairs) {
@@ -74,19 +107,12 @@ export async function compareModels(
             `${p.reference} has ${x.length} values in the reference and ${y.length} in the candidate`,
             { pair: p },
           );
-        for (let i = 0; i < x.length; i++) {
-          const u = x[i] ?? 0;
-          const v = y[i] ?? 0;
-          s.dot += u * v;
-          s.aa += u * u;
-          s.bb += v * v;
-        }
+        accumulate(s, x, y);
       }
     }
   } finally {
     await a.release();
     await b.release();
   }
-  // Two all-zero tensors are identical; one all-zero tensor against a non-zero one is not.
-  return new Map([...acc].map(([k, s]) => [k, s.aa === 0 && s.bb === 0 ? 1 : s.dot / Math.sqrt(s.aa * s.bb || 1)]));
+  return new Map([...acc].map(([k, s]) => [k, agreementOf(s)]));
 }

@@ -3,6 +3,7 @@
  * (runtime/ort.ts): feed plain typed arrays, get float32 outputs back.
  */
 import { EdgefleetError } from '@edgefleet/shared';
+import type { DeclaredInput } from '../data/tensor.js';
 import { createOrtSession, type RuntimeTensor } from '../runtime/ort.js';
 
 /** A plain tensor fed to a session. */
@@ -14,6 +15,8 @@ export interface FeedTensor {
 
 /** An open session. */
 export interface CompressSession {
+  /** The model's declared inputs (fixed dims as numbers), for choosing how many samples a run takes. */
+  readonly inputs: readonly DeclaredInput[];
   run(
     feeds: Record<string, FeedTensor>,
     outputs?: readonly string[],
@@ -25,6 +28,7 @@ export interface CompressSession {
 export async function openSession(bytes: Uint8Array, opts: { threads?: number } = {}): Promise<CompressSession> {
   const s = await createOrtSession(bytes, { intraOpNumThreads: opts.threads ?? 1 });
   return {
+    inputs: s.inputs.map((i) => ({ name: i.name, shape: i.shape })),
     async run(feeds, outputs) {
       const r = await s.run(feeds as Record<string, RuntimeTensor>, outputs);
       const out: Record<string, { dims: readonly number[]; data: Float32Array }> = {};

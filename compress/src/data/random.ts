@@ -90,9 +90,11 @@ export function parseShape(text: string): number[] {
 }
 
 /**
- * Resolve a model input's dims for N samples: the first dim becomes N when symbolic (or
- * when it is fixed and we were asked for exactly that many), other symbolic dims must be
- * fixed by `overrides` (the `--shape NAME=D1,D2,…` flag) or the call fails naming the input.
+ * Resolve a model input's dims for N samples stacked along its first (batch) axis: the first dim
+ * becomes N — also when the model fixes it (a `[1,25,96]` input gets `[N,25,96]`, fed one sample
+ * per run; a fixed batch B > 1 gets N rounded up to a multiple of B). Other symbolic dims must be
+ * fixed by `overrides` (the `--shape NAME=D1,D2,…` flag, which gives one feed's full shape) or
+ * the call fails naming the input.
  */
 export function resolveInputDims(
   input: ModelInputSpec,
@@ -100,10 +102,10 @@ export function resolveInputDims(
   overrides: Readonly<Record<string, readonly number[]>> = {},
 ): number[] {
   const forced = overrides[input.name];
-  if (forced) return [...forced];
-  return input.dims.map((d, i) => {
+  const declared: ReadonlyArray<number | string | null> = forced ?? input.dims;
+  return declared.map((d, i) => {
+    if (i === 0) return typeof d === 'number' && d > 1 ? Math.ceil(count / d) * d : count;
     if (typeof d === 'number' && d > 0) return d;
-    if (i === 0) return count;
     throw new EdgefleetError(
       'EF_ERR_DATA_SHAPE',
       `input "${input.name}" has shape ${formatDims(input.dims)} with a symbolic dimension at position ${i}; fix it with --shape ${input.name}=D1,D2,…`,
@@ -112,7 +114,11 @@ export function resolveInputDims(
   });
 }
 
-/** `random:N`: N seeded samples for every declared model input (any count, float and integer). */
+/**
+ * `random:N`: N seeded samples for every declared model input (float and integer). Inputs of
+ * rank ≥ 1 are stacked N deep along their first axis; a scalar input (rank 0) cannot be, so it is
+ * one fixed seeded value fed with every sample.
+ */
 export function randomForInputs(
   inputs: readonly ModelInputSpec[],
   count: number,
@@ -120,18 +126,20 @@ export function randomForInputs(
 ): Dataset {
   const seed = opts.seed ?? RANDOM_DATA_SEED;
   const tensors: Record<string, SampleTensor> = {};
+  const fixed: Record<string, SampleTensor> = {};
   let n = count;
   for (const input of inputs) {
+    const dtype = toSampleDtype(input.dtype, input.name);
+    if (input.dims.length === 0 && !opts.shapes?.[input.name]) {
+      fixed[input.name] = randomTensor(dtype, [], deriveSeed(seed, input.name), opts);
+      continue;
+    }
     const dims = resolveInputDims(input, count, opts.shapes);
-    n = dims[0] ?? 1;
-    tensors[input.name] = randomTensor(
-      toSampleDtype(input.dtype, input.name),
-      dims,
-      deriveSeed(seed, input.name),
-      opts,
-    );
+    n = Math.max(n, dims[0] ?? 1);
+    tensors[input.name] = randomTensor(dtype, dims, deriveSeed(seed, input.name), opts);
   }
-  return { source: `random:${count}`, count: n, inputs: tensors };
+  const base = { source: `random:${count}`, count: n, inputs: tensors };
+  return Object.keys(fixed).length > 0 ? { ...base, fixed } : base;
 }
 
 /** `random:SHAPE`: one float32 tensor of exactly that shape (first dim = sample count). */

@@ -70,7 +70,8 @@ export function loadDataSource(spec: string, inputs: readonly ModelInputSpec[], 
         {},
       );
     ds = randomOfShape(parseShape(rest.join(':')), only.name, opts);
-  } else if (existsSync(spec) && statSync(spec).isDirectory()) ds = renameToInputs(readSampleDir(spec), inputs);
+  } else if (existsSync(spec) && statSync(spec).isDirectory())
+    ds = samplesPerFeed(renameToInputs(readSampleDir(spec), inputs), inputs);
   else
     throw new EdgefleetError(
       'EF_ERR_DATA_SOURCE',
@@ -92,6 +93,26 @@ function renameToInputs(ds: Dataset, inputs: readonly ModelInputSpec[]): Dataset
   return ds;
 }
 
+/**
+ * A directory may store each sample as one whole feed: `[N,1,25,96]` for a model input `[1,25,96]`
+ * (the model's own batch axis kept). Its leading two axes then merge into the sample axis (the
+ * data is row-major, so this is a change of dims only), giving `[N,25,96]`, fed one at a time.
+ */
+function samplesPerFeed(ds: Dataset, inputs: readonly ModelInputSpec[]): Dataset {
+  const merged: Record<string, SampleTensor> = { ...ds.inputs };
+  let count = ds.count;
+  for (const input of inputs) {
+    const t = ds.inputs[input.name];
+    const batch = input.dims[0];
+    if (!t || t.dims.length !== input.dims.length + 1 || typeof batch !== 'number' || batch <= 0) continue;
+    if (!dimsFit(input.dims, t.dims.slice(1)) || t.dims[1] !== batch) continue;
+    const dims = [(t.dims[0] ?? 0) * batch, ...t.dims.slice(2)];
+    merged[input.name] = { ...t, dims };
+    count = Math.max(count, dims[0] ?? 0);
+  }
+  return { ...ds, count, inputs: merged };
+}
+
 /** True when the data dims satisfy the declared dims (symbolic dims match anything). */
 export function dimsFit(declared: ModelInputSpec['dims'], actual: readonly number[]): boolean {
   if (declared.length !== actual.length) return false;
@@ -102,6 +123,20 @@ export function dimsFit(declared: ModelInputSpec['dims'], actual: readonly numbe
 /** Throw EF_ERR_DATA_SHAPE naming both shapes when the data cannot feed the model. */
 export function assertDatasetFits(ds: Dataset, inputs: readonly ModelInputSpec[]): void {
   for (const input of inputs) {
+    const whole = ds.fixed?.[input.name];
+    if (whole && !ds.inputs[input.name]) {
+      // A fixed input is fed as it is: every dim must fit, the first one included.
+      const fits =
+        whole.dims.length === input.dims.length &&
+        input.dims.every((d, i) => typeof d !== 'number' || d <= 0 || d === whole.dims[i]);
+      if (!fits)
+        throw new EdgefleetError(
+          'EF_ERR_DATA_SHAPE',
+          `data ${ds.source} gives fixed input "${input.name}" the shape ${formatDims(whole.dims)} but the model expects ${formatDims(input.dims)}`,
+          { input: input.name, dataDims: [...whole.dims], modelDims: [...input.dims] },
+        );
+      continue;
+    }
     const t: SampleTensor | undefined = ds.inputs[input.name];
     if (!t) {
       throw new EdgefleetError(

@@ -16,6 +16,11 @@ const STD = [0.229, 0.224, 0.225] as const;
 export interface SyntheticTextOptions {
   /** Seed; different seeds give different pages. Default 1. */
   readonly seed?: number;
+  /**
+   * Pixel normalization: `imagenet` ((x − mean)/std per channel, PaddleOCR det; default) or
+   * `symmetric` ((x − 0.5)/0.5, PaddleOCR's text-line models, cls and rec).
+   */
+  readonly normalize?: 'imagenet' | 'symmetric';
 }
 
 function drawLine(page: Float32Array, h: number, w: number, rng: Rng): void {
@@ -58,8 +63,9 @@ export function syntheticTextImages(
     for (let l = 0; l < lines; l++) drawLine(page, h, w, rng);
     for (let ch = 0; ch < c; ch++) {
       const base = (i * c + ch) * h * w;
-      const mean = MEAN[ch % 3] ?? 0.5;
-      const std = STD[ch % 3] ?? 0.25;
+      const symmetric = opts.normalize === 'symmetric';
+      const mean = symmetric ? 0.5 : (MEAN[ch % 3] ?? 0.5);
+      const std = symmetric ? 0.5 : (STD[ch % 3] ?? 0.25);
       for (let p = 0; p < page.length; p++) data[base + p] = ((page[p] ?? 0) - mean) / std;
     }
   }

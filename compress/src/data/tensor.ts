@@ -26,14 +26,23 @@ export interface ModelInputSpec {
 }
 
 /**
- * A set of N samples: one batch tensor per model input (leading dim N), optional integer
- * labels (top-1 class per sample), and a description of where it came from.
+ * A set of N samples: one tensor per model input whose leading dim is the sample axis (N), fed
+ * to the model in slices along that axis (one sample at a time, or as many as the model's batch
+ * dimension takes); optional integer labels (top-1 class per sample), and a description of where
+ * it came from. `fixed` inputs are not sampled: the same tensor goes with every slice (a sample
+ * rate, an initial recurrent state, a scalar), dims exactly as the model declares them.
  */
 export interface Dataset {
   /** The spec it was loaded from, e.g. `mnist:test`, `random:8x784`, a directory. */
   readonly source: string;
   readonly count: number;
   readonly inputs: Readonly<Record<string, SampleTensor>>;
+  readonly fixed?: Readonly<Record<string, SampleTensor>>;
+  /**
+   * Samples per run when the data, not the model, decides it: a stateful model whose fixed state
+   * input has a batch of 1 must see its samples one at a time though its batch dim is symbolic.
+   */
+  readonly runBatch?: number;
   readonly labels?: Int32Array;
 }
 
@@ -76,12 +85,45 @@ export function sliceSamples(t: SampleTensor, start: number, end: number): Sampl
   return { dtype: t.dtype, dims: [end - start, ...t.dims.slice(1)], data };
 }
 
-/** Samples [start, end) of every input and label of a dataset. */
+/** Samples [start, end) of every input and label of a dataset (fixed inputs go along unchanged). */
 export function sliceDataset(ds: Dataset, start: number, end: number): Dataset {
   const inputs: Record<string, SampleTensor> = {};
   for (const [name, t] of Object.entries(ds.inputs)) inputs[name] = sliceSamples(t, start, end);
-  const base = { source: ds.source, count: end - start, inputs };
+  const base = {
+    source: ds.source,
+    count: end - start,
+    inputs,
+    ...(ds.fixed ? { fixed: ds.fixed } : {}),
+    ...(ds.runBatch ? { runBatch: ds.runBatch } : {}),
+  };
   return ds.labels ? { ...base, labels: ds.labels.subarray(start, end) } : base;
+}
+
+/** The feed for samples [start, end): every sampled input sliced, every fixed input whole. */
+export function batchFeeds(ds: Dataset, start: number, end: number): Record<string, SampleTensor> {
+  const feeds: Record<string, SampleTensor> = { ...(ds.fixed ?? {}) };
+  for (const [name, t] of Object.entries(ds.inputs)) feeds[name] = sliceSamples(t, start, end);
+  return feeds;
+}
+
+/** A declared input as a runtime reports it: name and dims (numbers fixed, strings/null symbolic). */
+export interface DeclaredInput {
+  readonly name: string;
+  readonly shape: ReadonlyArray<number | string | null>;
+}
+
+/**
+ * Samples per run for `ds` on a model: the fixed batch dimension of its sampled inputs when the
+ * model declares one (a `[1,25,96]` model takes one sample per run), else `preferred`.
+ */
+export function runBatchSize(ds: Dataset, declared: readonly DeclaredInput[], preferred: number): number {
+  if (ds.runBatch !== undefined) return ds.runBatch;
+  for (const d of declared) {
+    if (!(d.name in ds.inputs)) continue;
+    const b = d.shape[0];
+    if (typeof b === 'number' && b > 0) return b;
+  }
+  return Math.max(1, preferred);
 }
 
 /** Format dims for messages: `[N,1,28,28]`. */

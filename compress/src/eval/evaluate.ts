@@ -81,7 +81,7 @@ async function referenceFidelity(
   const bytes = await readModelBytes(path);
   const { session } = await openSession(bytes, threads);
   try {
-    const ref = await collectOutput(session, ds, batchFor(session, batch), (d, t) =>
+    const ref = await collectOutput(session, ds, batchFor(session, batch, ds), (d, t) =>
       opts.onProgress?.('reference', d, t),
     );
     if (ref.values.length !== values.length) {
@@ -110,10 +110,10 @@ export async function evaluateModel(modelPath: string, opts: EvaluateOptions = {
   opts.onProgress?.('load', ds.count, ds.count);
   const { session, rssGrowthBytes } = await openSession(bytes, threads);
   try {
-    const batch = batchFor(session, opts.batchSize ?? 256);
+    const batch = batchFor(session, opts.batchSize ?? 256, ds);
     const out = await collectOutput(session, ds, batch, (d, t) => opts.onProgress?.('infer', d, t));
     const accuracy = ds.labels ? accuracyOf(out.values, ds.labels) : null;
-    const first = sliceDataset(ds, 0, Math.min(ds.count, batchFor(session, 1)));
+    const first = sliceDataset(ds, 0, Math.min(ds.count, batchFor(session, 1, ds)));
     const latency =
       opts.latency === false || ds.count === 0
         ? null

@@ -19,7 +19,9 @@ export function feedsFor(session: OrtSession, ds: Dataset): Record<string, Runti
   session.inputs.forEach((meta, i) => {
     // By name first; a one-input model takes the only tensor whatever its name.
     const t: SampleTensor | undefined =
-      ds.inputs[meta.name] ?? (session.inputs.length === 1 ? tensors[0]?.[1] : tensors[i]?.[1]);
+      ds.inputs[meta.name] ??
+      ds.fixed?.[meta.name] ??
+      (session.inputs.length === 1 ? tensors[0]?.[1] : tensors[i]?.[1]);
     if (!t)
       throw new EdgefleetError('EF_ERR_DATA_SHAPE', `data ${ds.source} has no tensor for model input "${meta.name}"`, {
         input: meta.name,
@@ -40,9 +42,11 @@ function toFloat32(t: RuntimeTensor): Float32Array {
   return Float32Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
-/** Batch size for a model: its fixed batch dim, else `preferred`. */
-export function batchFor(session: OrtSession, preferred: number): number {
-  const d = session.inputs[0]?.shape[0];
+/** Batch size for a model: its fixed batch dim (of the first input fed by samples), else `preferred`. */
+export function batchFor(session: OrtSession, preferred: number, ds?: Dataset): number {
+  if (ds?.runBatch !== undefined) return ds.runBatch;
+  const sampled = session.inputs.find((i) => !ds?.fixed?.[i.name]);
+  const d = sampled?.shape[0];
   return typeof d === 'number' && d > 0 ? d : preferred;
 }
 

@@ -10,6 +10,7 @@ import {
   ATTRIBUTE_TYPE,
   DEFAULT_MAX_DECODE_HEAP_BYTES,
   decodeModelProto,
+  decodeTensorProto,
   int64FromProto,
   safeNumberFromProto,
   type AttributeProto,
@@ -20,8 +21,8 @@ import {
   type ValueInfoProto,
 } from './proto.js';
 import { tensorFromProto, type TensorBudget } from './tensor-codec.js';
-import type { Attribute, Dim, Model, NodeSpec, ValueInfo, ValueType } from './types.js';
-import { unknownDomains, verifyModel } from './verify.js';
+import type { Attribute, Dim, Model, NodeSpec, Tensor, ValueInfo, ValueType } from './types.js';
+import { unknownDomains, usedDomains, verifyModel } from './verify.js';
 
 /** Limits and checks applied while loading a model. */
 export interface LoadOptions {
@@ -68,12 +69,15 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Model {
     budget: { remaining: limit, limit },
     maxDepth: options.maxSubgraphDepth ?? DEFAULT_LOAD_LIMITS.maxSubgraphDepth,
   });
+  // Domains are judged by the nodes that use them: a declared but unused import is dropped on write.
   const unknown = unknownDomains(model);
   if (unknown.length > 0) {
+    const used = usedDomains(model);
+    const where = unknown.map((d) => `'${d}' (used by ${used.get(d) ?? 'a node'})`).join(', ');
     throw new EdgefleetError(
       'EF_ERR_MODEL_UNSUPPORTED',
-      `the model imports operator domain(s) ${unknown.map((d) => `'${d}'`).join(', ')}, which onnxruntime does not implement; only standard ONNX, ai.onnx.ml and com.microsoft operators can be compressed and deployed`,
-      { domains: unknown },
+      `the model's nodes use operator domain(s) ${where}, which onnxruntime does not implement; only standard ONNX, ai.onnx.ml and com.microsoft operators can be compressed and deployed`,
+      { domains: unknown, nodes: unknown.map((d) => used.get(d) ?? '') },
     );
   }
   if (options.verify ?? true) {
@@ -87,6 +91,14 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Model {
     }
   }
   return model;
+}
+
+/**
+ * Read one serialized tensor (a TensorProto `.pb` file, as ONNX's backend test data stores inputs
+ * and expected outputs) into an IR tensor, within `maxTensorBytes` (default 2 GiB).
+ */
+export function loadTensor(bytes: Uint8Array, maxTensorBytes: number = DEFAULT_LOAD_LIMITS.maxTensorBytes): Tensor {
+  return tensorFromProto(decodeTensorProto(bytes), 'tensor file', { remaining: maxTensorBytes, limit: maxTensorBytes });
 }
 
 function modelFromProto(p: ModelProto, ctx: DecodeContext): Model {

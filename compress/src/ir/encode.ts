@@ -20,6 +20,7 @@ import {
 } from './proto.js';
 import { tensorToProto } from './tensor-codec.js';
 import { stableTopoOrder } from './topo.js';
+import { usedOpsetImports } from './verify.js';
 import type { Attribute, Dim, Model, Node, ValueInfo } from './types.js';
 
 /** Encode a model to ONNX bytes. */
@@ -35,7 +36,8 @@ export function sha256Hex(bytes: Uint8Array): string {
 function modelToProto(m: Model): ModelProto {
   const out: ModelProto = {
     irVersion: int64ToProto(BigInt(m.irVersion)),
-    opsetImport: m.opsetImports.map((o) =>
+    // Only the domains nodes use (plus ai.onnx): files from onnxruntime's optimizer declare unused ones.
+    opsetImport: usedOpsetImports(m).map((o) =>
       o.domain === ''
         ? { version: int64ToProto(BigInt(o.version)) }
         : { domain: o.domain, version: int64ToProto(BigInt(o.version)) },

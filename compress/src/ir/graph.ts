@@ -210,6 +210,21 @@ export class Graph {
     return count;
   }
 
+  /**
+   * `replaceAllUses`, and also every read of `from` from inside this graph's subgraphs (their
+   * implicit, outer-scope inputs): a Cast inserted after a graph input must feed the If branches
+   * and Loop bodies that read the input too, not only the nodes of this graph.
+   */
+  replaceAllUsesDeep(from: string, to: string, options: { except?: readonly Node[] } = {}): number {
+    let count = this.replaceAllUses(from, to, options);
+    for (const node of this.implicitConsumersOf(from)) {
+      if (options.except?.includes(node)) continue;
+      for (const attr of node.attributes) renameInSubgraphs(attr, from, to);
+      count++;
+    }
+    return count;
+  }
+
   /** Rename a value everywhere in this graph and in subgraphs that read it from here. */
   renameValue(from: string, to: string): void {
     if (from === to) return;

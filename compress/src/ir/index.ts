@@ -6,7 +6,7 @@ export * from './dtype.js';
 export * from './types.js';
 export { Graph, createGraph, type GraphInit } from './graph.js';
 export { topoOrder, stableTopoOrder, freeNamesOf, readsOf, type TopoResult } from './topo.js';
-export { loadModel, DEFAULT_LOAD_LIMITS, type LoadOptions } from './decode.js';
+export { loadModel, loadTensor, DEFAULT_LOAD_LIMITS, type LoadOptions } from './decode.js';
 export { writeModel, sha256Hex } from './encode.js';
 export {
   readModelBytes,
@@ -21,10 +21,13 @@ export {
   verifyModel,
   checkTensor,
   unknownDomains,
+  usedDomains,
+  usedOpsetImports,
   canonicalDomain,
   KNOWN_DOMAINS,
   type VerifyResult,
 } from './verify.js';
+export { subgraphsOf, allGraphs, hasSubgraphs, type ScopedGraph } from './scopes.js';
 export { elementCountOf } from './tensor-codec.js';
 export * from './builders.js';
 export { float32ToFloat16Bits, float16BitsToFloat32 } from './half.js';

@@ -131,6 +131,21 @@ export function decodeModelProto(
   }
 }
 
+/** Decode one serialized TensorProto (the `.pb` files of ONNX's test data); failures become EF_ERR_MODEL_PARSE. */
+export function decodeTensorProto(bytes: Uint8Array): onnx.TensorProto {
+  try {
+    return proto.TensorProto.decode(bytes);
+  } catch (err: unknown) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new EdgefleetError(
+      'EF_ERR_MODEL_PARSE',
+      `not a readable ONNX TensorProto (${why})`,
+      { reason: why },
+      { cause: err },
+    );
+  }
+}
+
 /**
  * Encode a model message. protobufjs writes fields in field-number order and repeated fields
  * in array order, so the same message gives the same bytes.

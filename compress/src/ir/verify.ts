@@ -36,10 +36,44 @@ export function verifyModel(model: Model): VerifyResult {
   return { ok: problems.length === 0, problems };
 }
 
-/** Opset domains the model imports that are neither known to onnxruntime nor defined by a local function. */
+/**
+ * Operator domains the model's nodes use (canonical: '' for ai.onnx), subgraphs and model-local
+ * function bodies included, mapped to one node that uses each (for messages). A domain that is
+ * only *declared* in `opset_import` is not here: files saved by onnxruntime's optimizer declare
+ * domains such as `com.ms.internal.nhwc` or `org.pytorch.aten` that no node uses.
+ */
+export function usedDomains(model: Model): Map<string, string> {
+  const used = new Map<string, string>();
+  const note = (domain: string, where: string): void => {
+    const d = canonicalDomain(domain);
+    if (!used.has(d)) used.set(d, where);
+  };
+  collectDomains(model.graph, note);
+  for (const f of model.functions) {
+    for (const n of f.node ?? [])
+      note(n.domain ?? '', `node '${n.name ?? ''}' (${n.opType ?? ''}) of function '${f.name ?? ''}'`);
+  }
+  return used;
+}
+
+/**
+ * Operator domains that nodes use but onnxruntime does not implement and no model-local function
+ * defines. Judged by use: an unknown domain that is only declared is dropped on write, not refused.
+ */
 export function unknownDomains(model: Model): string[] {
   const local = new Set(model.functions.map((f) => f.domain ?? ''));
-  return model.opsetImports.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d) && !local.has(d));
+  return [...usedDomains(model).keys()].filter((d) => !KNOWN_DOMAINS.has(d) && !local.has(d));
+}
+
+/**
+ * The opset imports worth writing: every domain a node or local function uses, plus the default
+ * domain (always kept, so a model's ai.onnx version never becomes implicit). Imports no node uses
+ * are dropped, so a rewritten model declares only what it needs.
+ */
+export function usedOpsetImports(model: Model): Model['opsetImports'] {
+  const used = usedDomains(model);
+  for (const f of model.functions) used.set(canonicalDomain(f.domain ?? ''), `function '${f.name ?? ''}'`);
+  return model.opsetImports.filter((o) => canonicalDomain(o.domain) === '' || used.has(canonicalDomain(o.domain)));
 }
 
 function opsetProblems(model: Model): string[] {
@@ -50,22 +84,23 @@ function opsetProblems(model: Model): string[] {
     if (imported.has(d)) problems.push(`opset domain '${d || 'ai.onnx'}' is imported more than once`);
     imported.set(d, o.version);
   }
+  const used = usedDomains(model);
   for (const d of unknownDomains(model))
-    problems.push(`opset domain '${d}' is not one onnxruntime implements and no model-local function defines it`);
+    problems.push(
+      `${used.get(d) ?? 'a node'} uses operator domain '${d}', which onnxruntime does not implement and no model-local function defines`,
+    );
   const local = new Set(model.functions.map((f) => f.domain ?? ''));
-  const used = new Set<string>();
-  collectDomains(model.graph, used);
-  for (const d of used) {
+  for (const [d, where] of used) {
     if (!imported.has(d) && !local.has(d))
-      problems.push(`nodes use operator domain '${d || 'ai.onnx'}' but the model does not import an opset for it`);
+      problems.push(`${where} uses operator domain '${d || 'ai.onnx'}' but the model does not import an opset for it`);
   }
   return problems;
 }
 
-function collectDomains(g: Graph, into: Set<string>): void {
+function collectDomains(g: Graph, note: (domain: string, where: string) => void): void {
   for (const n of g.nodes) {
-    into.add(canonicalDomain(n.domain));
-    for (const sub of subgraphsOf(n.attributes)) collectDomains(sub, into);
+    note(n.domain, `node '${n.name}' (${n.opType})${g.parent ? ` in subgraph '${g.name}'` : ''}`);
+    for (const sub of subgraphsOf(n.attributes)) collectDomains(sub, note);
   }
 }
 

@@ -25,6 +25,7 @@
  */
 import type { Graph } from '../ir/graph.js';
 import type { Model, Node } from '../ir/types.js';
+import { allGraphs } from '../ir/scopes.js';
 import { addBiasCorrection } from './bias-apply.js';
 import type { CalibrationRunner, NodeNote, Pass, PassContext, PassReport } from './types.js';
 import { refused } from './types.js';
@@ -64,9 +65,27 @@ function quantizedPrecision(graph: Graph, node: Node): string | undefined {
   return isDq(graph, node.inputs[0]) ? 'int8' : 'int8-weights';
 }
 
+/** Quantized layers inside subgraphs: their outputs cannot be observed, so they are reported, not corrected. */
+function subgraphLayers(root: Graph, skipped: NodeNote[]): void {
+  for (const { graph, label, owner } of allGraphs(root)) {
+    if (!owner) continue;
+    for (const node of graph.nodes) {
+      const precision = quantizedPrecision(graph, node);
+      if (precision === undefined) continue;
+      skipped.push({
+        node: node.name,
+        opType: node.opType,
+        precision,
+        reason: `bias not corrected: inside ${label}, where channel means cannot be observed (a subgraph value cannot be a model output)`,
+      });
+    }
+  }
+}
+
 /** Quantized layers of `graph` in topological order, matched to their float counterparts in `reference`. */
 function findLayers(graph: Graph, reference: Graph, skipped: NodeNote[]): Layer[] {
   const layers: Layer[] = [];
+  subgraphLayers(graph, skipped);
   for (const node of graph.nodes) {
     const precision = quantizedPrecision(graph, node);
     if (precision === undefined) continue;
@@ -137,7 +156,7 @@ function preconditions(graph: Graph, ctx: PassContext): string | undefined {
   if (!ctx.calibration)
     return 'bias correction measures output error on calibration data; give --calib mnist:256, a sample directory or random:N';
   if (quantizedOpsIn(graph).length === 0)
-    return 'the model is not quantized; put bias-correction after int8-weights, int8-static, int4-weights or int8-dynamic';
+    return 'nothing to correct: the model is not quantized (the quantizing pass before it left every layer in float, see its report, or none ran); put bias-correction after int8-weights, int8-static, int4-weights or int8-dynamic';
   if (!ctx.original)
     return 'no float reference: the model was already quantized when the recipe started; run bias-correction in the same recipe as the quantizing pass, on the float original';
   return undefined;
@@ -150,11 +169,17 @@ async function runBiasCorrection(graph: Graph, ctx: PassContext, opts: BiasCorre
   const calib = ctx.calibration;
   const skipped: NodeNote[] = [];
   const layers = findLayers(graph, ctx.original.graph, skipped);
+  // Nothing quantized where it can be measured (the quantizer before left every layer in float, or
+  // only quantized layers inside subgraphs): a report line, not a failed recipe.
   if (layers.length === 0)
-    return refused(
-      'bias-correction',
-      `no quantized Conv/Gemm/MatMul layer has a float counterpart${skipped.length ? ` (${skipped.length} unmatched)` : ''}`,
-    );
+    return {
+      pass: 'bias-correction',
+      ok: true,
+      summary: `no bias corrected: none of the ${skipped.length} quantized layer(s) can be measured (see the per-layer reasons)`,
+      changed: [],
+      skipped,
+      stats: { corrected: 0, notCorrected: skipped.length },
+    };
   const mode = opts.mode ?? 'sequential';
   const refMeans = await calib.channelMeans(
     ctx.original,

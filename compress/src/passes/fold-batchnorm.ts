@@ -7,16 +7,31 @@
 import type { Graph } from '../ir/graph.js';
 import type { Node } from '../ir/types.js';
 import type { NodeNote, Pass, PassContext, PassReport } from './types.js';
-import { dropUnusedInitializers, floatAttr, floatInit, mkTensor, numel } from './util.js';
+import { allGraphs } from '../ir/scopes.js';
+import { dropUnusedInitializersDeep, floatAttr, floatInit, mkTensor, numel } from './util.js';
 
 /** Create the pass. */
 export function createFoldBatchNormPass(): Pass {
   return { name: 'fold-batchnorm', run: runFold };
 }
 
-async function runFold(graph: Graph, _ctx: PassContext): Promise<PassReport> {
+async function runFold(root: Graph, _ctx: PassContext): Promise<PassReport> {
   const changed: NodeNote[] = [];
   const skipped: NodeNote[] = [];
+  for (const { graph } of allGraphs(root)) foldGraph(graph, changed, skipped);
+  const dropped = dropUnusedInitializersDeep(root);
+  return {
+    pass: 'fold-batchnorm',
+    ok: true,
+    summary: `${changed.length} BatchNormalization folded, ${skipped.length} kept`,
+    changed,
+    skipped,
+    stats: { folded: changed.length, initializersDropped: dropped },
+  };
+}
+
+/** Fold every foldable BatchNormalization of one graph (subgraphs are graphs too). */
+function foldGraph(graph: Graph, changed: NodeNote[], skipped: NodeNote[]): void {
   for (const bn of [...graph.nodes]) {
     if (bn.opType !== 'BatchNormalization') continue;
     const why = foldOne(graph, bn);
@@ -31,15 +46,6 @@ async function runFold(graph: Graph, _ctx: PassContext): Promise<PassReport> {
       });
     else skipped.push({ node: bn.name, opType: bn.opType, precision: 'fp32', reason: why });
   }
-  const dropped = dropUnusedInitializers(graph);
-  return {
-    pass: 'fold-batchnorm',
-    ok: true,
-    summary: `${changed.length} BatchNormalization folded, ${skipped.length} kept`,
-    changed,
-    skipped,
-    stats: { folded: changed.length, initializersDropped: dropped },
-  };
 }
 
 /** Fold one BN; returns why not, or undefined when folded. */
@@ -48,7 +54,8 @@ function foldOne(graph: Graph, bn: Node): string | undefined {
   const x = bn.inputs[0] ?? '';
   const conv = graph.producerOf(x);
   if (conv?.opType !== 'Conv') return 'input is not produced by a Conv';
-  if (graph.consumersOf(x).length !== 1 || graph.isGraphOutput(x)) return 'the Conv output has other readers';
+  if (graph.consumersOf(x).length !== 1 || graph.isGraphOutput(x) || graph.implicitConsumersOf(x).length > 0)
+    return 'the Conv output has other readers';
   const [gamma, beta, mean, varT] = [1, 2, 3, 4].map((i) => floatInit(graph, bn.inputs[i]));
   const w = floatInit(graph, conv.inputs[1]);
   if (!gamma || !beta || !mean || !varT || !w) return 'BN parameters or Conv weight are not float32 constants';

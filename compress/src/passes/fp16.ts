@@ -1,14 +1,18 @@
 /**
  * `fp16`: float16 weights and compute, float32 model inputs and outputs kept through Casts at
  * the boundary. Float32 initializers and Constant values become float16, Casts to float become
- * Casts to float16, and value infos are retyped. Inputs whose type is fixed to float32 by the op
- * schema (Resize roi/scales) stay float32. Ops without float16 CPU kernels still run: onnxruntime
- * inserts Casts around them itself, which costs time (ORT #11831) — the benchmark shows it. No node
- * is kept in float32 by this pass, so its report lists none as fp32 (BatchNorms folded before it
- * are listed as `folded`, not as float layers).
+ * Casts to float16, and value infos are retyped — in the main graph and in every subgraph (If
+ * branches, Loop/Scan bodies), whose declared inputs and outputs are retyped too, so a value keeps
+ * one type across the subgraph boundary. A float32 graph input read inside a subgraph (an
+ * outer-scope value) is read through the same entry Cast as everywhere else. Inputs whose type is
+ * fixed to float32 by the op schema (Resize roi/scales) stay float32. Ops without float16 CPU
+ * kernels still run: onnxruntime inserts Casts around them itself, which costs time (ORT #11831)
+ * — the benchmark shows it. No node is kept in float32 by this pass, so its report lists none as
+ * fp32 (BatchNorms folded before it are listed as `folded`, not as float layers).
  */
 import type { Graph } from '../ir/graph.js';
-import type { Node, Tensor } from '../ir/types.js';
+import { allGraphs } from '../ir/scopes.js';
+import type { Node, Tensor, ValueInfo } from '../ir/types.js';
 import { countFloat16Overflows, toFloat16Array } from '../quant/fp16.js';
 import type { NodeNote, Pass, PassContext, PassReport } from './types.js';
 import { refused } from './types.js';
@@ -34,51 +38,69 @@ export function createFp16Pass(): Pass {
   return { name: 'fp16', run: runFp16 };
 }
 
-function keepsFloat32(graph: Graph, value: string): boolean {
-  return graph.consumersOf(value).some((n) => (FLOAT32_SLOTS[n.opType] ?? []).some((s) => n.inputs[s] === value));
+/** Names that must stay float32 because some node anywhere in the tree reads them in a float32-only slot. */
+function float32Only(root: Graph): Set<string> {
+  const keep = new Set<string>();
+  for (const { graph } of allGraphs(root)) {
+    for (const n of graph.nodes) for (const s of FLOAT32_SLOTS[n.opType] ?? []) if (n.inputs[s]) keep.add(n.inputs[s]);
+  }
+  return keep;
 }
 
 function toHalf(t: Tensor): Tensor {
   return t.dtype === 'float32' ? mkTensor(t.name, 'float16', [...t.dims], toFloat16Array(t.data)) : t;
 }
 
-async function runFp16(graph: Graph, _ctx: PassContext): Promise<PassReport> {
-  if (quantizedOpsIn(graph).length > 0)
-    return refused('fp16', 'model is already quantized; convert the float original');
-  const floats = [...graph.initializers.values()].filter((t) => t.dtype === 'float32' && !keepsFloat32(graph, t.name));
-  const overflow = floats.reduce((n, t) => n + (t.dtype === 'float32' ? countFloat16Overflows(t.data) : 0), 0);
-  if (overflow > 0)
-    return refused('fp16', `${overflow} weight value(s) exceed the float16 range (±65504); keep this model in float32`);
+function retypeInfo(vi: ValueInfo, keep: ReadonlySet<string>): void {
+  if (vi.type?.kind === 'tensor' && vi.type.elemType === 'float32' && !keep.has(vi.name))
+    vi.type = { ...vi.type, elemType: 'float16' };
+}
+
+async function runFp16(root: Graph, _ctx: PassContext): Promise<PassReport> {
+  if (quantizedOpsIn(root).length > 0) return refused('fp16', 'model is already quantized; convert the float original');
+  const keep = float32Only(root);
+  const graphs = allGraphs(root);
+  const floats = graphs.flatMap(({ graph }) =>
+    [...graph.initializers.values()].filter((t) => t.dtype === 'float32' && !keep.has(t.name)),
+  );
+  const over = floats.flatMap((t) => {
+    const n = t.dtype === 'float32' ? countFloat16Overflows(t.data) : 0;
+    return n > 0 ? [`${t.name} (${n})`] : [];
+  });
+  if (over.length > 0)
+    return refused(
+      'fp16',
+      `constant(s) ${over.slice(0, 5).join(', ')} hold values beyond the float16 range (±65504), which would become infinite; keep this model in float32 (or exclude those values from the model)`,
+    );
   const changed: NodeNote[] = [];
-  for (const t of floats) {
-    graph.initializers.set(t.name, toHalf(t));
+  for (const { graph, owner } of graphs) {
+    for (const t of [...graph.initializers.values()]) if (!keep.has(t.name)) graph.initializers.set(t.name, toHalf(t));
+    for (const node of [...graph.nodes]) retypeNode(node, keep, changed);
+    for (const vi of graph.valueInfo.values()) retypeInfo(vi, keep);
+    // A subgraph's declared inputs and outputs carry the same values as the outer graph: retype them alike.
+    if (owner) for (const vi of [...graph.inputs, ...graph.outputs]) retypeInfo(vi, keep);
   }
-  for (const node of [...graph.nodes]) retypeNode(graph, node, changed);
-  for (const vi of graph.valueInfo.values()) {
-    if (vi.type?.kind === 'tensor' && vi.type.elemType === 'float32' && !keepsFloat32(graph, vi.name))
-      vi.type = { ...vi.type, elemType: 'float16' };
-  }
-  const casts = addBoundaryCasts(graph);
+  const casts = addBoundaryCasts(root);
+  const inner = graphs.length - 1;
   return {
     pass: 'fp16',
     ok: true,
-    summary: `${floats.length} initializer(s) → float16, ${casts} boundary Cast(s), float32 I/O kept`,
+    summary: `${floats.length} initializer(s) → float16, ${casts} boundary Cast(s), float32 I/O kept${inner > 0 ? `; ${inner} subgraph(s) retyped` : ''}`,
     changed,
     skipped: [],
-    stats: { initializers: floats.length, boundaryCasts: casts },
+    stats: { initializers: floats.length, boundaryCasts: casts, subgraphs: inner },
   };
 }
 
-function retypeNode(graph: Graph, node: Node, changed: NodeNote[]): void {
+function retypeNode(node: Node, keep: ReadonlySet<string>, changed: NodeNote[]): void {
+  const keepsOutput = keep.has(node.outputs[0] ?? '');
   if (node.opType === 'Cast') {
     const to = node.attributes.find((a) => a.name === 'to');
-    if (to?.kind === 'int' && Number(to.value) === FLOAT && !keepsFloat32(graph, node.outputs[0] ?? ''))
-      to.value = BigInt(FLOAT16);
+    if (to?.kind === 'int' && Number(to.value) === FLOAT && !keepsOutput) to.value = BigInt(FLOAT16);
     return;
   }
   for (const a of node.attributes) {
-    if (a.kind === 'tensor' && a.value.dtype === 'float32' && !keepsFloat32(graph, node.outputs[0] ?? ''))
-      a.value = toHalf(a.value);
+    if (a.kind === 'tensor' && a.value.dtype === 'float32' && !keepsOutput) a.value = toHalf(a.value);
   }
   if (['Conv', 'MatMul', 'Gemm', 'ConvTranspose'].includes(node.opType))
     changed.push({ node: node.name, opType: node.opType, precision: 'fp16', reason: FP16_REASON });
@@ -103,7 +125,8 @@ function addBoundaryCasts(graph: Graph): number {
       { opType: 'Cast', inputs: [input.name], outputs: [half], attributes: [mkIntAttr('to', FLOAT16)] },
       first ? { before: first } : undefined,
     );
-    graph.replaceAllUses(input.name, half, { except: [cast] });
+    // Deep: If branches and Loop bodies that read the input from the outer scope read the Cast too.
+    graph.replaceAllUsesDeep(input.name, half, { except: [cast] });
     n++;
   }
   for (const output of graph.outputs) {

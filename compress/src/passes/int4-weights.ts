@@ -9,9 +9,10 @@ import type { Graph } from '../ir/graph.js';
 import { isValidBlockSize, quantizeMatMulNBits4 } from '../quant/int4.js';
 import type { NodeNote, Pass, PassContext, PassReport } from './types.js';
 import { refused } from './types.js';
+import { allGraphs } from '../ir/scopes.js';
 import {
   biasVectorName,
-  dropUnusedInitializers,
+  dropUnusedInitializersDeep,
   ensureMsDomain,
   exclusionReason,
   linearWeight,
@@ -42,11 +43,11 @@ export function createInt4WeightsPass(opts: Int4PassOptions = {}): Pass {
   return { name: 'int4-weights', run: (g, ctx) => runInt4(g, ctx, opts) };
 }
 
-async function runInt4(graph: Graph, ctx: PassContext, opts: Int4PassOptions): Promise<PassReport> {
+async function runInt4(root: Graph, ctx: PassContext, opts: Int4PassOptions): Promise<PassReport> {
   const blockSize = opts.blockSize ?? 64;
   if (!isValidBlockSize(blockSize))
     return refused('int4-weights', `block size ${blockSize} is not a power of two ≥ 16 (use 32, 64 or 128)`);
-  const already = quantizedOpsIn(graph);
+  const already = quantizedOpsIn(root);
   if (already.length > 0)
     return refused(
       'int4-weights',
@@ -55,13 +56,17 @@ async function runInt4(graph: Graph, ctx: PassContext, opts: Int4PassOptions): P
   const changed: NodeNote[] = [];
   const skipped: NodeNote[] = [];
   const plan = [];
-  for (const node of graph.nodes) {
+  // Every graph of the tree: MatMul/Gemm inside If branches and Loop/Scan bodies are quantized too.
+  const nodes = allGraphs(root).flatMap(({ graph, label }) =>
+    graph.nodes.map((node) => ({ graph, node, where: label === '' ? '' : ` (inside ${label})` })),
+  );
+  for (const { graph, node, where } of nodes) {
     if (node.opType === 'Conv')
       skipped.push({
         node: node.name,
         opType: 'Conv',
         precision: 'fp32',
-        reason: 'MatMulNBits covers MatMul/Gemm only',
+        reason: `MatMulNBits covers MatMul/Gemm only${where}`,
       });
     if (node.opType !== 'MatMul' && node.opType !== 'Gemm') continue;
     const info = linearWeight(graph, node);
@@ -69,13 +74,18 @@ async function runInt4(graph: Graph, ctx: PassContext, opts: Int4PassOptions): P
       exclusionReason(node, ctx.exclude) ??
       (typeof info === 'string' ? info : info.K < (opts.minK ?? 0) ? `K=${info.K} below minK` : undefined);
     if (ex !== undefined || typeof info === 'string') {
-      skipped.push({ node: node.name, opType: node.opType, precision: 'fp32', reason: ex ?? 'unsupported' });
+      skipped.push({
+        node: node.name,
+        opType: node.opType,
+        precision: 'fp32',
+        reason: `${ex ?? 'unsupported'}${where}`,
+      });
       continue;
     }
-    plan.push({ node, info });
+    plan.push({ graph, node, info });
   }
   if (plan.length > 0) ensureMsDomain(ctx.model);
-  for (const { node, info } of plan) {
+  for (const { graph, node, info } of plan) {
     const kn = info.transB ? transpose2d(info.b.data, info.N, info.K) : info.b.data;
     const q = quantizeMatMulNBits4(kn, info.K, info.N, { blockSize, symmetric: opts.symmetric ?? false });
     const base = info.b.name;
@@ -115,7 +125,7 @@ async function runInt4(graph: Graph, ctx: PassContext, opts: Int4PassOptions): P
       reason: `4-bit blocks of ${blockSize} along K=${info.K}${q.zeroPoints ? ' with zero points' : ', symmetric'}`,
     });
   }
-  const dropped = dropUnusedInitializers(graph);
+  const dropped = dropUnusedInitializersDeep(root);
   return {
     pass: 'int4-weights',
     ok: true,

@@ -11,9 +11,10 @@ import type { Node } from '../ir/types.js';
 import { quantizePerChannelInt8 } from '../quant/int8.js';
 import type { NodeNote, Pass, PassContext, PassReport } from './types.js';
 import { refused } from './types.js';
+import { allGraphs } from '../ir/scopes.js';
 import {
   biasVectorName,
-  dropUnusedInitializers,
+  dropUnusedInitializersDeep,
   ensureMsDomain,
   exclusionReason,
   linearWeight,
@@ -30,8 +31,8 @@ export function createInt8DynamicPass(): Pass {
   return { name: 'int8-dynamic', run: runInt8Dynamic };
 }
 
-async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassReport> {
-  const already = quantizedOpsIn(graph);
+async function runInt8Dynamic(root: Graph, ctx: PassContext): Promise<PassReport> {
+  const already = quantizedOpsIn(root);
   if (already.length > 0)
     return refused(
       'int8-dynamic',
@@ -39,16 +40,21 @@ async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassRepor
     );
   const changed: NodeNote[] = [];
   const skipped: NodeNote[] = [];
-  const plan: Array<{ node: Node; info: Exclude<ReturnType<typeof linearWeight>, string> }> = [];
-  for (const node of graph.nodes) {
+  const plan: Array<{ graph: Graph; node: Node; info: Exclude<ReturnType<typeof linearWeight>, string> }> = [];
+  // Every graph of the tree: MatMul/Gemm inside If branches and Loop/Scan bodies are quantized too.
+  for (const { graph, label } of allGraphs(root)) {
+    const where = label === '' ? '' : ` (inside ${label})`;
+    for (const node of graph.nodes) planNode(graph, node, where);
+  }
+  function planNode(graph: Graph, node: Node, where: string): void {
     if (node.opType === 'Conv')
       skipped.push({
         node: node.name,
         opType: node.opType,
         precision: 'fp32',
-        reason: exclusionReason(node, ctx.exclude) ?? CONV_REASON,
+        reason: `${exclusionReason(node, ctx.exclude) ?? CONV_REASON}${where}`,
       });
-    if (node.opType !== 'MatMul' && node.opType !== 'Gemm') continue;
+    if (node.opType !== 'MatMul' && node.opType !== 'Gemm') return;
     const ex = exclusionReason(node, ctx.exclude);
     const info = linearWeight(graph, node);
     if (ex !== undefined || typeof info === 'string') {
@@ -56,11 +62,11 @@ async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassRepor
         node: node.name,
         opType: node.opType,
         precision: 'fp32',
-        reason: ex ?? (typeof info === 'string' ? info : 'excluded'),
+        reason: `${ex ?? (typeof info === 'string' ? info : 'excluded')}${where}`,
       });
-      continue;
+      return;
     }
-    plan.push({ node, info });
+    plan.push({ graph, node, info });
   }
   if (plan.length === 0)
     return {
@@ -73,7 +79,7 @@ async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassRepor
     };
   ensureMsDomain(ctx.model);
   let weightBytes = 0;
-  for (const { node, info } of plan) {
+  for (const { graph, node, info } of plan) {
     // DynamicQuantizeMatMul takes B as [K, N]; a Gemm with transB stores [N, K].
     const kn = info.transB ? transpose2d(info.b.data, info.N, info.K) : info.b.data;
     const q = quantizePerChannelInt8(kn, [info.K, info.N], 1);
@@ -98,7 +104,7 @@ async function runInt8Dynamic(graph: Graph, ctx: PassContext): Promise<PassRepor
       reason: `int8 weights per output column (${info.N} scales), uint8 activations at run time`,
     });
   }
-  const dropped = dropUnusedInitializers(graph);
+  const dropped = dropUnusedInitializersDeep(root);
   return {
     pass: 'int8-dynamic',
     ok: true,

@@ -123,11 +123,17 @@ async function runUpgrade(graph: Graph, ctx: PassContext, target: number): Promi
   const unknown = graph.nodes.filter((n) => n.domain === '' && !UNCHANGED.has(n.opType) && !REWRITTEN.has(n.opType));
   const tooOld = graph.nodes.filter((n) => n.domain === '' && (SINCE[n.opType] ?? 0) > from);
   const withSubgraphs = graph.nodes.filter((n) => n.attributes.some((a) => a.kind === 'graph' || a.kind === 'graphs'));
-  const bad = [...unknown, ...tooOld, ...withSubgraphs];
-  if (bad.length > 0) {
+  const bad = [...unknown, ...tooOld];
+  if (bad.length > 0 || withSubgraphs.length > 0) {
+    const ops = [...new Set(bad.map((n) => n.opType))];
+    const sub = [...new Set(withSubgraphs.map((n) => `${n.opType} '${n.name}'`))];
+    const why = [
+      ops.length > 0 ? `${ops.join(', ')} may change meaning` : '',
+      sub.length > 0 ? `${sub.slice(0, 3).join(', ')} hold(s) subgraphs, which this pass does not rewrite` : '',
+    ].filter((x) => x !== '');
     return refused(
       'opset-upgrade',
-      `cannot upgrade opset ${from} → ${target}: ${[...new Set(bad.map((n) => n.opType))].join(', ')} may change meaning; re-export the model at opset ≥ ${target}`,
+      `cannot upgrade opset ${from} → ${target}: ${why.join('; ')}; re-export the model at opset ≥ ${target}`,
     );
   }
   let rewritten = 0;

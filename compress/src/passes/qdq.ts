@@ -102,13 +102,29 @@ export function addQParams(graph: Graph, value: string, p: QParams): QParamNames
 
 /**
  * Insert Q→DQ on float tensor `value` right after its producer, with the given parameter
- * initializers (tensors of one pass-through chain share them); every reader reads the DQ.
+ * initializers (tensors of one pass-through chain share them); every reader reads the DQ. When
+ * `value` is a graph output, its producer writes a fresh name instead and the DQ writes `value`,
+ * so the model's interface is unchanged and onnxruntime can fuse the producer with the Q.
  */
 export function insertActivationQdq(graph: Graph, value: string, names: QParamNames): void {
+  const producer = graph.producerOf(value);
+  if (producer && graph.isGraphOutput(value)) {
+    const pre = graph.freshName(`${value}_float`);
+    graph.setNodeOutput(producer, producer.outputs.indexOf(value), pre);
+    const qOut = graph.freshName(`${value}_q8`);
+    const dq = graph.addNode(
+      { name: '', opType: 'DequantizeLinear', inputs: [qOut, names.scale, names.zeroPoint], outputs: [value] },
+      { after: producer },
+    );
+    graph.addNode(
+      { name: '', opType: 'QuantizeLinear', inputs: [pre, names.scale, names.zeroPoint], outputs: [qOut] },
+      { before: dq },
+    );
+    return;
+  }
   const qOut = graph.freshName(`${value}_q8`);
   const dqOut = graph.freshName(`${value}_dq`);
   const readers = graph.consumersOf(value);
-  const producer = graph.producerOf(value);
   const first = graph.nodes[0];
   const at = producer ? { after: producer } : first ? { before: first } : undefined;
   const dq = graph.addNode(

@@ -52,7 +52,7 @@ function weightProblem(graph: Graph, node: Node): string | undefined {
   return typeof info === 'string' ? info : undefined;
 }
 
-function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): Target[] {
+function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[], floatOutputs: boolean): Target[] {
   const targets: Target[] = [];
   for (const node of graph.nodes) {
     if (!['Conv', 'MatMul', 'Gemm'].includes(node.opType)) {
@@ -75,8 +75,10 @@ function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[]): 
     const relu =
       readers.length === 1 && readers[0]?.opType === 'Relu' && !graph.isGraphOutput(y) ? readers[0] : undefined;
     const out = relu ? relu.outputs[0] : y;
-    // A graph output keeps float precision: the caller gets exactly what the model computed.
-    targets.push({ node, relu, out: out !== undefined && !graph.isGraphOutput(out) ? out : undefined });
+    // A graph output is quantized too (Q→DQ, the DQ writes the output name), as onnxruntime's own
+    // quantizer does: left as a float Conv/Gemm output, onnxruntime cannot fuse the layer.
+    const keepFloat = floatOutputs && out !== undefined && graph.isGraphOutput(out);
+    targets.push({ node, relu, out: out !== undefined && out !== '' && !keepFloat ? out : undefined });
   }
   return targets;
 }
@@ -99,10 +101,13 @@ function passThroughChain(
   return undefined;
 }
 
-/** Plan a static quantization of `graph` with `exclude` kept in float. */
-export function planStatic(graph: Graph, exclude: Exclusions): StaticPlan {
+/**
+ * Plan a static quantization of `graph` with `exclude` kept in float. `floatOutputs` keeps a
+ * layer that writes a graph output in float at its output (exact float results, no fusion).
+ */
+export function planStatic(graph: Graph, exclude: Exclusions, floatOutputs = false): StaticPlan {
   const skipped: NodeNote[] = [];
-  const targets = selectTargets(graph, exclude, skipped);
+  const targets = selectTargets(graph, exclude, skipped, floatOutputs);
   const outs = new Set(targets.flatMap((t) => (t.out === undefined ? [] : [t.out])));
   const calibrate = new Set<string>(outs);
   const shared = new Map<string, string>();
@@ -116,8 +121,13 @@ export function planStatic(graph: Graph, exclude: Exclusions): StaticPlan {
   return { targets, skipped, calibrate: [...calibrate], shared };
 }
 
-/** Apply a plan with calibrated parameters; returns the notes of the nodes changed. */
-export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<string, QParams>): NodeNote[] {
+/** Apply a plan with calibrated parameters; returns the notes of the nodes changed (`describe` names how a tensor's range was chosen). */
+export function applyStatic(
+  graph: Graph,
+  plan: StaticPlan,
+  params: ReadonlyMap<string, QParams>,
+  describe: (tensor: string) => string = () => '',
+): NodeNote[] {
   const paramsOf = (name: string): QParams | undefined => params.get(plan.shared.get(name) ?? name);
   const changed: NodeNote[] = [];
   for (const t of plan.targets) {
@@ -142,11 +152,12 @@ export function applyStatic(graph: Graph, plan: StaticPlan, params: ReadonlyMap<
       graph.removeNode(t.relu);
       graph.setNodeOutput(node, 0, t.relu.outputs[0] ?? y);
     }
+    const how = t.out === undefined ? '' : describe(plan.shared.get(t.out) ?? t.out);
     changed.push({
       node: node.name,
       opType: node.opType,
       precision: 'int8',
-      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out === undefined ? ', float output (graph output)' : ''}`,
+      reason: `int8 per-channel weights (axis ${axis}), ${xp.type} activations${how ? `, output ${how}` : ''}${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}${t.out === undefined ? ', float output' : ''}`,
     });
   }
   const names = new Map<string, QParamNames>();

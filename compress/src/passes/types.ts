@@ -8,6 +8,7 @@ import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/types.js';
 import type { Dataset } from '../data/tensor.js';
 import type { CalibRange, CalibrationMethod } from '../quant/calibrators.js';
+import type { TensorAgreement } from '../calibration/compare.js';
 
 /** Nodes that must stay in float, by name or op type. */
 export interface Exclusions {
@@ -35,17 +36,36 @@ export interface CalibrationRunner {
     method: CalibrationMethod,
     opts: { percentile?: number },
   ): Promise<Map<string, CalibRange>>;
+  /** Ranges of the given tensors by several methods from one pass over the data (method → tensor → range). */
+  rangesByMethod(
+    model: Model,
+    tensors: readonly string[],
+    methods: readonly CalibrationMethod[],
+    opts: { percentile?: number },
+  ): Promise<Map<CalibrationMethod, Map<string, CalibRange>>>;
   /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW; negative counts from the end, -1 for [N,C] or [N,T,C]). */
   channelMeans(
     model: Model,
     tensors: ReadonlyArray<{ name: string; axis: number }>,
   ): Promise<Map<string, Float64Array>>;
-  /** Cosine similarity of reference tensors to candidate tensors over the data, keyed by reference name. */
+  /** Cosine similarity and relative error of reference tensors to candidate tensors over the data, keyed by reference name. */
   compare(
     reference: Model,
     candidate: Model,
     pairs: ReadonlyArray<{ reference: string; candidate: string }>,
-  ): Promise<Map<string, number>>;
+  ): Promise<Map<string, TensorAgreement>>;
+  /**
+   * For each tensor, the relative error ‖x − fq(x)‖/‖x‖ of fake-quantizing it (per tensor, `type`
+   * activations) over the data with each candidate range, in the order given: how well a
+   * calibration method's range fits that tensor's real values.
+   */
+  rangeErrors(
+    model: Model,
+    candidates: ReadonlyMap<string, readonly CalibRange[]>,
+    type: 'uint8' | 'int8',
+  ): Promise<Map<string, number[]>>;
+  /** Samples in the calibration data (the fallback refuses to judge fidelity on fewer than two). */
+  readonly samples: number;
 }
 
 /** What a pass can read besides the graph. */

@@ -6,7 +6,8 @@ import type { Graph } from '../ir/graph.js';
 import type { Attribute, Model, Node, Tensor, TensorOf } from '../ir/types.js';
 import type { DType, TensorDataMap } from '../ir/dtype.js';
 import { QUANTIZED_OPS } from '../quant/kernels.js';
-import type { Exclusions } from './types.js';
+import { allGraphs } from '../ir/scopes.js';
+import type { Exclusions, NodeNote } from './types.js';
 
 /** An int attribute (or the default). */
 export function intAttr(node: Node, name: string, dflt: number): number {
@@ -41,11 +42,18 @@ export function mkTensor<D extends DType>(name: string, dtype: D, dims: number[]
   return { name, dtype, dims, data, docString: '' } as TensorOf<D>;
 }
 
-/** The float32 initializer named `value`, if it is one. */
+/**
+ * The float32 initializer named `value`, if it is one: of this graph or, for a subgraph, of the
+ * enclosing scope that defines the name (a branch may read its weights from the outer graph).
+ */
 export function floatInit(graph: Graph, value: string | undefined): TensorOf<'float32'> | undefined {
   if (value === undefined || value === '') return undefined;
-  const t: Tensor | undefined = graph.initializers.get(value);
-  return t?.dtype === 'float32' ? t : undefined;
+  for (let g: Graph | undefined = graph; g; g = g.parent) {
+    const t: Tensor | undefined = g.initializers.get(value);
+    if (t) return t.dtype === 'float32' ? t : undefined;
+    if (g.definesValue(value)) return undefined;
+  }
+  return undefined;
 }
 
 /** True when an initializer is read by exactly one node input (safe to replace in place). */
@@ -71,9 +79,24 @@ export function exclusionReason(node: Node, ex: Exclusions): string | undefined 
   return undefined;
 }
 
-/** Names of quantized ops already in the graph (a second quantization would be wrong). */
+/** Names of quantized ops already in the graph or its subgraphs (a second quantization would be wrong). */
 export function quantizedOpsIn(graph: Graph): string[] {
-  return [...new Set(graph.nodes.filter((n) => QUANTIZED_OPS.has(n.opType)).map((n) => n.opType))];
+  const nodes = allGraphs(graph).flatMap((s) => s.graph.nodes);
+  return [...new Set(nodes.filter((n) => QUANTIZED_OPS.has(n.opType)).map((n) => n.opType))];
+}
+
+/**
+ * Report lines for the nodes of `opTypes` inside subgraphs that a pass working on the main graph
+ * only leaves alone, so nothing inside an If/Loop/Scan body is skipped silently.
+ */
+export function subgraphNotes(root: Graph, opTypes: readonly string[], why: string): NodeNote[] {
+  return allGraphs(root)
+    .filter((s) => s.owner !== undefined)
+    .flatMap((s) =>
+      s.graph.nodes
+        .filter((n) => opTypes.includes(n.opType))
+        .map((n) => ({ node: n.name, opType: n.opType, precision: 'fp32', reason: `inside ${s.label}: ${why}` })),
+    );
 }
 
 /** Product of dims. */
@@ -114,6 +137,13 @@ export function linearWeight(graph: Graph, node: Node): LinearGemm | string {
   const bias = floatInit(graph, cName);
   if (!bias || numel(bias.dims) !== N || bias.dims.length > 2) return 'Gemm bias is not a constant [N] vector';
   return { b, transB, bias, K, N };
+}
+
+/** Remove initializers no node reads any more in the whole tree, subgraphs first (a branch may have read an outer one). */
+export function dropUnusedInitializersDeep(root: Graph): number {
+  return allGraphs(root)
+    .reverse()
+    .reduce((n, s) => n + dropUnusedInitializers(s.graph), 0);
 }
 
 /** Remove initializers no node reads any more (after a pass replaced them). */

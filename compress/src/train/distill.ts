@@ -1,7 +1,7 @@
 import { EdgefleetError } from '@edgefleet/shared';
 import { sliceDataset, type Dataset } from '../data/tensor.js';
 import type { Model } from '../ir/types.js';
-import type { CalibrationMethod } from '../quant/calibrators.js';
+import type { RangeMethod } from '../passes/static-ranges.js';
 import type { AugmentOptions } from './augment.js';
 import type { FeaturePair } from './features.js';
 import { fitGraph, type EpochReport, type TrainProgress } from './fit.js';
@@ -50,7 +50,7 @@ export interface TrainModelOptions extends PhaseOptions {
   readonly qat?: PhaseOptions & {
     /** Calibration samples for the activation ranges; default the first 256 training samples. */
     readonly calib?: Dataset;
-    readonly method?: CalibrationMethod;
+    readonly method?: RangeMethod;
   };
   /** Labelled data for per-epoch accuracy on the terminal (never for a choice). */
   readonly validation?: Dataset;

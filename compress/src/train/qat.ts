@@ -5,9 +5,9 @@ import { verifyGraph } from '../ir/verify.js';
 import type { Model, Node } from '../ir/types.js';
 import { quantizeStatic } from '../passes/int8-static.js';
 import { planStatic } from '../passes/static-plan.js';
+import { createRangeSource, type RangeChoice, type RangeMethod, type RangeSource } from '../passes/static-ranges.js';
 import type { CalibrationRunner, Exclusions } from '../passes/types.js';
 import { opsetOf, quantizedOpsIn } from '../passes/util.js';
-import type { CalibrationMethod, CalibRange } from '../quant/calibrators.js';
 import { activationQParams, outputChannelAxis, type QParams } from '../quant/int8.js';
 import { getAttrInt } from '../ir/index.js';
 import type { tf } from './backend.js';
@@ -26,12 +26,14 @@ import { fakeQuantActivation, fakeQuantBias, fakeQuantWeight, weightScales } fro
 
 /** Options of {@link prepareQat}. */
 export interface QatOptions {
-  /** Activation calibration, as int8-static's; default `percentile`. */
-  readonly method?: CalibrationMethod;
+  /** Activation calibration, as int8-static's; default `auto` (per tensor, the method that errs least). */
+  readonly method?: RangeMethod;
   /** Percentile for `percentile`; default int8-static's (99.99). */
   readonly percentile?: number;
   /** Layers kept in float, by node name or op type. */
   readonly exclude?: Exclusions;
+  /** Keep layers that write a graph output float at their output, as int8-static's option; default false. */
+  readonly floatOutputs?: boolean;
 }
 
 /** A prepared QAT run: the hooks to train with and the export. */
@@ -55,16 +57,14 @@ interface Target {
   readonly input: string;
 }
 
-/** A CalibrationRunner that returns ranges fixed in advance, so `quantizeStatic` exports the trained ranges. */
-function fixedRanges(ranges: ReadonlyMap<string, CalibRange>): CalibrationRunner {
-  const unused = (): never => {
-    throw new Error('QAT export only needs ranges');
-  };
+/** A range source that answers with the ranges chosen before training, so `quantizeStatic` exports them. */
+function fixedRanges(chosen: ReadonlyMap<string, RangeChoice>): RangeSource {
   return {
-    ranges: async (_m, tensors) =>
-      new Map(tensors.flatMap((t) => (ranges.has(t) ? [[t, ranges.get(t) as CalibRange]] : []))),
-    channelMeans: unused,
-    compare: unused,
+    async choose(_model, tensors) {
+      const missing = tensors.filter((t) => !chosen.has(t));
+      if (missing.length > 0) return `QAT has no trained range for ${missing.slice(0, 5).join(', ')}`;
+      return new Map(tensors.map((t) => [t, chosen.get(t) as RangeChoice]));
+    },
   };
 }
 
@@ -92,21 +92,18 @@ export async function prepareQat(
       'QAT writes per-channel QDQ, which needs ai.onnx opset ≥ 13; run the opset-upgrade pass on the model first',
       {},
     );
-  const plan = planStatic(float.graph, exclude);
-  const method = opts.method ?? 'percentile';
+  const floatOutputs = opts.floatOutputs ?? false;
+  const plan = planStatic(float.graph, exclude, floatOutputs);
   const runner = 'ranges' in calib ? calib : createOrtCalibrationRunner(calib);
-  const ranges = await runner.ranges(
-    float,
-    plan.calibrate,
-    method,
-    opts.percentile === undefined ? {} : { percentile: opts.percentile },
-  );
+  const source = createRangeSource(runner, {
+    method: opts.method ?? 'auto',
+    activationType: 'uint8',
+    ...(opts.percentile === undefined ? {} : { percentile: opts.percentile }),
+  });
+  const chosen = await source.choose(float, plan.calibrate);
+  if (typeof chosen === 'string') throw new EdgefleetError('EF_ERR_TRAIN_DATA', chosen, {});
   const params = new Map<string, QParams>();
-  for (const name of plan.calibrate) {
-    const r = ranges.get(name);
-    if (!r) throw new EdgefleetError('EF_ERR_TRAIN_DATA', `calibration gave no range for ${name}`, {});
-    params.set(name, activationQParams(r.min, r.max, { type: 'uint8' }));
-  }
+  for (const [name, c] of chosen) params.set(name, activationQParams(c.range.min, c.range.max, { type: 'uint8' }));
   for (const [value, head] of plan.shared) {
     const p = params.get(head);
     if (p) params.set(value, p);
@@ -149,20 +146,20 @@ export async function prepareQat(
     quantizedNodes: targets.size,
     async exportQdq() {
       const m = graph.exportModel();
-      await quantizeWithRanges(m, exclude, ranges, method);
+      await quantizeWithRanges(m, exclude, chosen, floatOutputs);
       return m;
     },
-    quantizeInto: (model) => quantizeWithRanges(model, exclude, ranges, method),
+    quantizeInto: (model) => quantizeWithRanges(model, exclude, chosen, floatOutputs),
   };
 }
 
 async function quantizeWithRanges(
   m: Model,
   exclude: Exclusions,
-  ranges: ReadonlyMap<string, CalibRange>,
-  method: CalibrationMethod,
+  chosen: ReadonlyMap<string, RangeChoice>,
+  floatOutputs: boolean,
 ): Promise<void> {
-  const r = await quantizeStatic(m, m.graph, exclude, fixedRanges(ranges), { method, activationType: 'uint8' });
+  const r = await quantizeStatic(m, m.graph, exclude, fixedRanges(chosen), { activationType: 'uint8', floatOutputs });
   if (typeof r === 'string') throw new EdgefleetError('EF_ERR_TRAIN_UNSUPPORTED', `QAT export failed: ${r}`, {});
   const v = verifyGraph(m.graph);
   if (!v.ok) throw new Error(`QAT export produced an invalid graph: ${v.problems.slice(0, 3).join('; ')}`);
