@@ -1,6 +1,5 @@
 import { loadMnist, MNIST_SPLIT_SEED } from '../data/mnist.js';
 import type { Dataset } from '../data/tensor.js';
-import { measureCallCost } from '../eval/call-cost.js';
 import { readModelFile, sha256Hex, writeModel, type Model } from '../ir/index.js';
 import type { AugmentOptions } from './augment.js';
 import type { ArchSpec } from './arch.js';
@@ -118,7 +117,6 @@ export async function buildGraphZooModel(
   const card: ZooCard = {
     ...(await evaluatedCard(name, bytes, test, r.testLogits)),
     training: trainingCard(recipe.fit, train, r),
-    callCost: await measureCallCost(bytes, ZOO_INPUT, [1, 28, 28]),
   };
   return { model: r.model, bytes, card };
 }
@@ -155,7 +153,6 @@ export async function buildDistilledZooModel(
   const card: ZooCard = {
     ...(await evaluatedCard(name, bytes, test, r.testLogits)),
     training: trainingCard(recipe.fit, train, r),
-    callCost: await measureCallCost(bytes, ZOO_INPUT, [1, 28, 28]),
     distillation: {
       teacher: recipe.teacher,
       teacherSha256: sha256Hex(teacherBytes),

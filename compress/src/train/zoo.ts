@@ -2,7 +2,6 @@ import { loadMnist, MNIST_SPLIT_SEED } from '../data/mnist.js';
 import type { Dataset } from '../data/tensor.js';
 import { sha256Hex, writeModel, type Model } from '../ir/index.js';
 import { createOrtSession } from '../runtime/ort.js';
-import type { CallCost } from '../eval/call-cost.js';
 import { MNIST_CNN, MNIST_CNN_LARGE, MNIST_MLP, type ArchSpec } from './arch.js';
 import { exportArch, ZOO_INPUT, ZOO_OUTPUT } from './export-onnx.js';
 import { buildDistilledZooModel, buildGraphZooModel, type GraphFitRecipe } from './zoo-graph.js';
@@ -130,8 +129,6 @@ export interface ZooCard {
     readonly epochMs: readonly number[];
     readonly finalLoss: number;
   };
-  /** Batch-1 fp32 latency against the empty call, measured on the machine that built it (µs). */
-  readonly callCost?: CallCost;
   /** For a distilled student: what taught it and how. */
   readonly distillation?: {
     readonly teacher: string;
@@ -211,7 +208,7 @@ export async function evaluatedCard(
   bytes: Uint8Array,
   test: Dataset,
   tfjsLogits: Float32Array,
-): Promise<Omit<ZooCard, 'training' | 'callCost'>> {
+): Promise<Omit<ZooCard, 'training'>> {
   const onnx = await ortLogits(bytes, test);
   let maxDiff = 0;
   for (let i = 0; i < onnx.length; i++)
