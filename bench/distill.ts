@@ -13,7 +13,6 @@ import { parseArgs } from 'node:util';
 import { compressModel } from '@edgefleet/compress/compress-model';
 import { openSession, type CompressSession, type FeedTensor } from '@edgefleet/compress/calibration/session';
 import { loadMnist } from '@edgefleet/compress/data/mnist';
-import type { Dataset } from '@edgefleet/compress/data/tensor';
 import { emptyCallModel } from '@edgefleet/compress/eval/call-cost';
 import { loadModel, writeModel, type Model } from '@edgefleet/compress/ir/index';
 import {

@@ -17,6 +17,10 @@ import { buildUntrainable, imbalanceChannels, pruneChannels } from '../fixtures/
 
 /** QAT trains exactly what int8-static writes, and onnxruntime runs it as it runs int8-static's graph. */
 
+// ~1 min of training in all (the QAT-recovers test trains 2 epochs on 2,048 digits); on a box
+// shared with other suites that can exceed tap's 120 s default.
+t.setTimeout(300_000);
+
 const cnnBytes = new Uint8Array(readFileSync('models/zoo/mnist-cnn.onnx'));
 const calib = loadMnist({ split: 'calib', layout: 'image', limit: 256 });
 const test = loadMnist({ split: 'test', layout: 'image', limit: 500 });
