@@ -93,4 +93,10 @@ t.test('bias fake quantization lands on the int32 grid of input scale × weight 
     Array.from(got).every((v, i) => Math.abs(v - (want[i] as number)) < 1e-7),
     `${Array.from(got)} vs ${want}`,
   );
+  const g = tf.tidy(() =>
+    tf
+      .grad((x: tf.Tensor) => tf.sum(tf.mul(fakeQuantBias(x, 0.5, ws), tf.tensor1d([1, 2, 3]))))(b)
+      .dataSync(),
+  );
+  t.same(Array.from(g), [1, 2, 3], 'straight-through bias gradient');
 });
