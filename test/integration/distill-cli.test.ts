@@ -4,6 +4,9 @@ import t from 'tap';
 import { loadModel, verifyModel } from '@edgefleet/compress/ir/index';
 import { runCli } from '../helpers/run-cli.js';
 
+// Runs the CLI several times, each training a small student (a minute or more on a busy box).
+t.setTimeout(300_000);
+
 /** `edgefleet distill` and `edgefleet finetune` in-process: help, errors, a short real run. */
 
 const TEACHER = 'models/zoo/mnist-cnn.onnx';

@@ -11,6 +11,9 @@ import { ortLogits } from '@edgefleet/compress/train/zoo';
 import { measureCallCost } from '@edgefleet/compress/eval/call-cost';
 import { buildDistilledZooModel, buildGraphZooModel } from '@edgefleet/compress/train/zoo-graph';
 
+// Trains several tiny models with TensorFlow.js (~1 min alone on 2 cores, more next to other suites).
+t.setTimeout(300_000);
+
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
