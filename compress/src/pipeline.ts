@@ -30,6 +30,8 @@ export interface PipelineOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Samples for the training passes (finetune, qat). */
   readonly trainData?: Dataset;
+  /** Calibration samples for passes that probe the model themselves (pruning, reconstruction). */
+  readonly calibData?: Dataset;
 }
 
 /** Run `passes` in order over `model` (mutated in place). */
@@ -48,6 +50,8 @@ export async function runPipeline(
     ...(opts.trainData ? { trainData: opts.trainData } : {}),
     // A teacher for passes that train: the model before any pass changed it.
     ...(passes.some((p) => p.needsInputModel === true) ? { input: loadModel(writeModel(model)) } : {}),
+    ...(opts.calibData ? { calibData: opts.calibData } : {}),
+    handoff: new Map<string, unknown>(),
   };
   const wantsReference = passes.some((p) => p.needsFloatReference === true);
   let original: Model | undefined;

@@ -35,6 +35,15 @@ export const ERROR_CATALOGUE = {
   },
   EF_ERR_TRAIN_DIVERGED: { status: 422, summary: 'training produced a non-finite loss; lower the learning rate' },
   EF_ERR_TRAIN_STOPPED: { status: 499, summary: 'training was stopped (AbortSignal or Ctrl-C) before it finished' },
+  EF_ERR_PRUNE_RATIO: { status: 400, summary: 'a pruning ratio is outside [0, 1) or a pruning target outside (0, 1]' },
+  EF_ERR_PRUNE_LAYER: {
+    status: 400,
+    summary: 'a pruning option names a layer the model does not have, or one whose channels cannot be pruned',
+  },
+  EF_ERR_PRUNE_TARGET: {
+    status: 422,
+    summary: 'no pruning configuration reaches the requested parameter or MAC target',
+  },
   EF_ERR_RUNTIME_LOAD: { status: 422, summary: 'onnxruntime could not create a session for the model' },
   EF_ERR_RUNTIME_RUN: { status: 500, summary: 'onnxruntime failed while running a model' },
   EF_ERR_RUNTIME_CRASH: { status: 503, summary: 'the inference worker thread died; the request was not answered' },
@@ -80,6 +89,10 @@ export const ERROR_CATALOGUE = {
   EF_ERR_API_INTERNAL: { status: 500, summary: 'the admin API failed unexpectedly; the server log has the cause' },
   EF_ERR_API_LISTEN: { status: 500, summary: 'the admin API could not listen on its port' },
   EF_ERR_API_UNREACHABLE: { status: 502, summary: 'the CLI could not reach the admin API' },
+  EF_ERR_CONSOLE_NOT_BUILT: {
+    status: 503,
+    summary: "the web console's assets are not built or not found; run `npm run build` (or set consoleDir)",
+  },
   EF_ERR_AUTH_MISSING: { status: 401, summary: 'the request carries no admin token (Authorization: Bearer …)' },
   EF_ERR_AUTH_INVALID: { status: 401, summary: 'the admin token is unknown, malformed or revoked' },
   EF_ERR_AUTH_FORBIDDEN: { status: 403, summary: "the admin token's scope does not allow this route" },

@@ -27,7 +27,7 @@ export interface Candidate {
   readonly precision: Precision;
   /** sha256 of the canonical recipe JSON; the variant cache key together with the model sha. */
   readonly key: string;
-  /** Needs calibration data (int8-static, bias-correction). */
+  /** Needs calibration data (int8-static, bias-correction, pruning and reconstruction). */
   readonly needsCalibration: boolean;
 }
 
@@ -57,6 +57,19 @@ export function precisionOf(recipe: Recipe | null): Precision {
   return 'fp32';
 }
 
+/**
+ * Passes that read calibration data (pruning checks its result on it; magnitude pruning too;
+ * qat calibrates on it and, without training data of its own, trains on it).
+ */
+const CALIBRATED_PASSES: ReadonlySet<string> = new Set([
+  'int8-static',
+  'bias-correction',
+  'prune-structured',
+  'reconstruct',
+  'prune-magnitude',
+  'qat',
+]);
+
 /** Resolves a candidate from a preset name, `fp32`, or recipe JSON (throws EF_ERR_RECIPE_INVALID). */
 export function candidateOf(input: string): Candidate {
   if (input === BASELINE_RECIPE)
@@ -74,9 +87,7 @@ export function candidateOf(input: string): Candidate {
     recipe,
     precision: precisionOf(recipe),
     key: sha256Of(canonicalJson(recipe)),
-    needsCalibration: recipe.steps.some(
-      (s) => s.pass === 'int8-static' || s.pass === 'bias-correction' || s.pass === 'qat',
-    ),
+    needsCalibration: recipe.steps.some((s) => CALIBRATED_PASSES.has(s.pass)),
   };
 }
 
