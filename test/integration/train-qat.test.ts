@@ -12,8 +12,7 @@ import { tf } from '@edgefleet/compress/train/backend';
 import { fitGraph } from '@edgefleet/compress/train/fit';
 import { importTrainable } from '@edgefleet/compress/train/graph/trainable';
 import { prepareQat } from '@edgefleet/compress/train/qat';
-import { trainModel } from '@edgefleet/compress/train/distill';
-import { buildUntrainable, imbalanceChannels, pruneChannels } from '../fixtures/train-models.js';
+import { buildUntrainable, imbalanceChannels } from '../fixtures/train-models.js';
 
 /** QAT trains exactly what int8-static writes, and onnxruntime runs it as it runs int8-static's graph. */
 
@@ -181,27 +180,42 @@ t.test('on a student where post-training int8 loses ≥ 0.5 point, QAT int8 lose
 });
 
 t.test(
-  'fine-tuning after pruning: a channel-pruned mnist-cnn distilled from the original wins back accuracy',
+  'fine-tuning after pruning: prune-structured → finetune in one recipe distils the cut model from the original',
   async (t) => {
-    const pruned = pruneChannels(pruneChannels(loadModel(cnnBytes), 'l0.conv', 4), 'l2.conv', 8, 49);
-    const prunedBytes = writeModel(pruned);
+    // prune-structured's own output (half the channels of every group by L1, no reconstruct, so
+    // the cut costs accuracy), then the finetune pass, whose teacher is the pipeline's input: the
+    // unpruned model.
+    const cutSteps = [
+      { pass: 'constants-to-initializers' },
+      { pass: 'prune-structured', ratio: 0.5, importance: 'l1' },
+    ];
+    const train = loadMnist({ split: 'train', layout: 'image', limit: 2048 });
+    const cut = await compressModel(cnnBytes, cutSteps, { calib });
+    const tuned = await compressModel(
+      cnnBytes,
+      [...cutSteps, { pass: 'finetune', epochs: 2, seed: 1, learningRate: 0.001 }],
+      { calib, train },
+    );
+    const prunedParams = cut.report.pruning?.totals.paramsAfter;
+    const allParams = cut.report.pruning?.totals.paramsBefore ?? 0;
+    t.ok(
+      prunedParams !== undefined && prunedParams < allParams / 2,
+      `pruned to ${prunedParams} of ${allParams} parameters`,
+    );
+    t.match(
+      tuned.report.passes[2]?.summary,
+      new RegExp(`fine-tuned: 2 epoch\\(s\\) distilled from the pipeline input, .*, ${prunedParams} parameters`),
+      'trained the pruned shapes as they are, against the unpruned input',
+    );
     const labels = Array.from(test.labels as Int32Array);
     const acc = async (b: Uint8Array) =>
       argmaxes(await logitsOf(b)).filter((v, i) => v === labels[i]).length / labels.length;
-    const [base, cut] = [await acc(cnnBytes), await acc(prunedBytes)];
-    // Fine-tuning against the unpruned original as teacher (in a recipe, prune-structured → finetune
-    // does this: the finetune pass distils from the model the pipeline started from).
-    const train = loadMnist({ split: 'train', layout: 'image', limit: 2048 });
-    const r = await trainModel(pruned, { seed: 1, data: train, epochs: 2, teacher: loadModel(cnnBytes) });
-    t.equal(r.report.mode, 'distill');
-    t.equal(
-      r.report.studentParams,
-      4 * 9 + 4 + 8 * 4 * 9 + 8 + 392 * 64 + 64 + 650,
-      'the pruned shapes trained as they are',
+    const [base, pruned, recovered] = [await acc(cnnBytes), await acc(cut.bytes), await acc(tuned.bytes)];
+    t.ok(pruned < base - 0.1, `pruning half the channels without a refit costs accuracy: ${pruned} vs ${base}`);
+    t.ok(
+      recovered > pruned + 0.3,
+      `two epochs of fine-tuning win it back: ${recovered} (pruned ${pruned}, original ${base})`,
     );
-    const tuned = await acc(writeModel(r.model));
-    t.ok(cut < base - 0.02, `pruning half the channels without refit costs accuracy: ${cut} vs ${base}`);
-    t.ok(tuned > cut + 0.02, `two epochs of fine-tuning win it back: ${tuned} (pruned ${cut}, original ${base})`);
   },
 );
 

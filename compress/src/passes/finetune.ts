@@ -129,11 +129,13 @@ export function createFinetunePass(opts: TrainPassOptions = {}): Pass {
     async run(graph, ctx) {
       const o = await train('finetune', graph, ctx, opts);
       if ('skipped' in o) return o.skipped;
+      // The summary counts the trained graph's parameters: read them before it is disposed.
+      const summary = `fine-tuned: ${trainedSummary(o)}`;
       o.graph.dispose();
       return {
         pass: 'finetune',
         ok: true,
-        summary: `fine-tuned: ${trainedSummary(o)}`,
+        summary,
         changed: [],
         skipped: [],
         stats: {
@@ -175,12 +177,13 @@ export function createQatPass(opts: TrainPassOptions = {}): Pass {
         const why = 'skipped' in o ? o.skipped.summary : 'no QAT setup';
         return { ...ptq, pass: 'qat', summary: `${why}; post-training int8-static instead: ${ptq.summary}` };
       }
+      const trained = trainedSummary(o);
       o.graph.dispose();
       await setup.quantizeInto(ctx.model);
       return {
         pass: 'qat',
         ok: true,
-        summary: `quantization-aware training: ${trainedSummary(o)}; ${setup.quantizedNodes} node(s) → int8 QDQ as int8-static writes`,
+        summary: `quantization-aware training: ${trained}; ${setup.quantizedNodes} node(s) → int8 QDQ as int8-static writes`,
         changed: [],
         skipped: [],
         stats: { trained: 1, quantized: setup.quantizedNodes, epochs: o.run.epochs.length, trainMs: o.run.trainMs },
