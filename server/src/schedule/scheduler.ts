@@ -2,8 +2,9 @@
  * The server's one scheduler: every recurring job (presence sweep, rollout evaluation, the
  * class desired-state check, telemetry retention, the control loop's tick, the dynamic security
  * token sweep) is a named task here, with no overlap (a run that is due while the previous
- * one still runs is skipped and counted, as node-cron's `noOverlap` does). Time comes from the injected {@link Clock}: on the system clock tasks run
- * in real time; a test or a scenario injects a virtual clock and runs them by advancing it.
+ * one still runs is skipped and counted, as node-cron's `noOverlap` does). Time comes from the
+ * injected {@link Clock}: on the system clock tasks run in real time; a test or a scenario
+ * injects a virtual clock and runs them by advancing it.
  *
  * A clock that jumps over several due times of a task at once (a virtual clock advanced by a
  * step) runs it once: the later runs come due while the first is still in flight.
