@@ -4,6 +4,7 @@
  * where it stopped), clock skew shifts what a device stamps, throttling slows what it reports,
  * and a slow link stretches an install by the artifact's bytes over the link speed.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import t from 'tap';
 import pino from 'pino';
@@ -116,8 +117,11 @@ t.test('crash, clock skew, throttling and a slow link, as the server sees them',
     'and says it is throttled',
   );
 
-  // A 100 kB artifact: sim-2's link (10 kB/s) adds 10 s to its install.
-  const bytes = Buffer.alloc(100_000, 7);
+  // A 100 kB artifact: sim-2's link (10 kB/s) adds 10 s to its install. Its bytes must not
+  // compress (artifacts travel gzip-encoded when that is smaller), so they are a hash stream.
+  const bytes = Buffer.concat(
+    Array.from({ length: 3125 }, (_, i) => createHash('sha256').update(`block ${i}`).digest()),
+  );
   const detach = attachFarmDeploy(farm.devices, {
     clock,
     installMs: 1000,
