@@ -42,7 +42,7 @@ import { claimDataDir, type DataDirClaim } from './runtime-file.js';
 import { createScheduler, type Scheduler } from './schedule/scheduler.js';
 import { createFleetServices, type FleetServices } from './services.js';
 import type { FleetStore, Repositories } from './store/index.js';
-import { openSqliteStore } from './store/sqlite/open.js';
+import { openFleetStore } from './store/open.js';
 import type { TelemetryService } from './telemetry/telemetry-service.js';
 
 export interface CreateServerOptions {
@@ -398,7 +398,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     const claim = claimDataDir(config.dataDir, { kind: 'server', command: 'edgefleet server', now: now() });
     let store: FleetStore;
     try {
-      store = openSqliteStore({ dataDir: config.dataDir });
+      store = await openFleetStore({
+        store: config.store,
+        dataDir: config.dataDir,
+        onIdleError: (err) => log.warn({ err }, 'an idle store connection failed; the pool reconnects'),
+      });
     } catch (err: unknown) {
       claim.release();
       throw err;

@@ -34,6 +34,15 @@ export const serverConfigSchema = z.strictObject({
    */
   dataDir: z.string().min(1).default('./.edgefleet'),
   /**
+   * Where fleet state lives: null (the default) for SQLite in `dataDir`, or a Postgres URL
+   * (`postgres://user:password@host:5432/db`) that several server replicas share.
+   */
+  store: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//i, 'store must be a Postgres URL such as postgres://user:password@host:5432/edgefleet')
+    .nullable()
+    .default(null),
+  /**
    * External MQTT broker URL (`mqtt://host:port`). Default null: run the embedded aedes
    * broker and connect to it over loopback.
    */
@@ -160,6 +169,7 @@ export type ServerConfigInput = z.input<typeof serverConfigSchema>;
  */
 export const CONFIG_ENV_VARS = {
   EDGEFLEET_DATA_DIR: 'dataDir',
+  EDGEFLEET_STORE: 'store',
   EDGEFLEET_BROKER: 'brokerUrl',
   EDGEFLEET_BROKER_DYNSEC: 'brokerDynsec',
   EDGEFLEET_PORT: 'port',
