@@ -42,7 +42,8 @@ import { claimDataDir, type DataDirClaim } from './runtime-file.js';
 import { createScheduler, type Scheduler } from './schedule/scheduler.js';
 import { createFleetServices, type FleetServices } from './services.js';
 import type { FleetStore, Repositories } from './store/index.js';
-import { openFleetStore } from './store/open.js';
+import { createLocalOwnership, createPgOwnership, type Ownership } from './schedule/ownership.js';
+import { openFleetStore, postgresOf } from './store/open.js';
 import type { TelemetryService } from './telemetry/telemetry-service.js';
 
 export interface CreateServerOptions {
@@ -114,6 +115,8 @@ export interface EdgefleetServer {
   telemetry(): TelemetryService;
   /** The closed loop; null when `control.enabled` is false; throws before `start()`. */
   control(): ServerControl | null;
+  /** Who does once-only work here: keys this replica holds (all of them with SQLite). */
+  ownership(): Ownership;
   /** The one planner the admin API and the control loop share; throws before `start()`. */
   planner(): Planner;
   /**
@@ -162,10 +165,15 @@ function readSigningKeys(dataDir: string): string[] {
   }
 }
 
+/** The MQTT 5 shared subscription group of server replicas (`$share/edgefleet/ef/v1/…`). */
+export const REPLICA_SHARE_GROUP = 'edgefleet';
+
 /** What exists only while the server runs; everything in it is created by `start()`. */
 interface Running {
   claim: DataDirClaim;
   store: FleetStore;
+  /** Who does once-only work: this process alone (SQLite), or whoever holds the key in Postgres (replicas). */
+  ownership: Ownership;
   auth: AuthService;
   services: FleetServices | null;
   broker: EmbeddedBroker | null;
@@ -244,6 +252,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       logger: log.child({ component: 'broker-client' }),
       ...(r.broker ? { username: SERVER_USERNAME, password: serverPassword } : (external ?? {})),
       ...(r.broker && r.tls ? { pinnedCert: r.tls.cert } : {}),
+      // Replicas: an external MQTT 5 broker hands each device message to one member of the group.
+      ...(r.broker === null && config.store !== null ? { shareGroup: REPLICA_SHARE_GROUP } : {}),
     });
   }
 
@@ -283,7 +293,9 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     scheduler.add({
       name: 'presence-sweep',
       schedule: { everyMs: config.presence.sweepIntervalMs },
-      run: () => presence.sweep(),
+      run: async () => {
+        if (await r.ownership.claim('presence-sweep')) await presence.sweep();
+      },
     });
     const embedded = r.broker;
     r.credentials = await setupBrokerCredentials({
@@ -329,6 +341,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       telemetry: services.telemetry,
       planner: services.planner,
       scheduler,
+      ownership: r.ownership,
       dataDir: config.dataDir,
       policy: config.control.policy,
       tickSeconds: config.control.tickSeconds,
@@ -410,6 +423,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     const r: Running = {
       claim,
       store,
+      ownership:
+        postgresOf(store) !== null && config.store !== null
+          ? createPgOwnership({ connectionString: config.store, logger: log })
+          : createLocalOwnership(),
       auth: createAuthService({ repo: store.repos.auth, now, events, localToken }),
       services: null,
       broker: null,
@@ -446,6 +463,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       link: {
         client,
         scheduler,
+        ownership: r.ownership,
         maxPayloadBytes: config.maxPayloadBytes,
         onReject: (rej) => rejections.record(rej),
         ...stripUndefined({ deploy: options.deploy, telemetry: options.telemetry }),
@@ -487,6 +505,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     await step('enrollment', () => r.enroll?.idle());
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await step('broker client', () => r.client?.close());
+    // Gives up this replica's keys (its lock session) before the store: another replica takes over at once.
+    await step('ownership', () => r.ownership.close());
     await step('store', () => r.store.close());
     await step('broker', () => r.broker?.close());
     r.claim.release();
@@ -520,6 +540,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     },
     telemetry: () => needServices().telemetry,
     control: () => need().control,
+    ownership: () => need().ownership,
     planner: () => needServices().planner,
     mqttTraffic: ((deviceId?: string) =>
       deviceId === undefined

@@ -21,6 +21,7 @@ import type { Logger } from './log/logger.js';
 import { createClassService, type ClassService } from './plan/classes.js';
 import { createModelService, type ModelService } from './plan/models.js';
 import type { Planner } from './plan/planner.js';
+import type { Ownership } from './schedule/ownership.js';
 import type { Scheduler } from './schedule/scheduler.js';
 import type { ControlRepository } from './store/control.js';
 import type { DeviceRepository } from './store/devices.js';
@@ -50,6 +51,8 @@ export interface FleetServices {
 export interface BrokerLink {
   readonly client: BrokerClient;
   readonly scheduler: Scheduler;
+  /** Who does once-only work (rollouts, retention) when replicas share the store; default this process. */
+  readonly ownership?: Ownership;
   readonly maxPayloadBytes: number;
   readonly onReject: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs' | 'desiredEveryMs'>;
@@ -102,6 +105,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
         maxPayloadBytes: link.maxPayloadBytes,
         onReject: link.onReject,
         ...link.deploy,
+        ...(link.ownership ? { ownership: link.ownership } : {}),
         ...(o.random ? { random: o.random } : {}),
         // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
         onEvent,
@@ -132,6 +136,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
           maxPayloadBytes: link.maxPayloadBytes,
           onReject: link.onReject,
           ...link.telemetry,
+          ...(link.ownership ? { ownership: link.ownership } : {}),
         }
       : {}),
   });

@@ -13,6 +13,8 @@ import { MIGRATIONS } from '@edgefleet/server/store/sqlite/migrations';
 import { repositoryContract } from '../contract/repositories.js';
 import { hello, win } from '../contract/fixtures.js';
 import { freePort, startEmbeddedPostgres } from '../helpers/postgres.js';
+import { createPgOwnership } from '@edgefleet/server/schedule/ownership';
+import { createLogger } from '@edgefleet/server/log/logger';
 
 const cluster = await startEmbeddedPostgres();
 if ('unavailable' in cluster) {
@@ -171,5 +173,35 @@ if ('unavailable' in cluster) {
     await client.connect();
     t.teardown(() => client.end());
     t.equal((await client.query('SELECT 1::bigint AS n')).rows[0]?.n, '1', 'the global pg types are untouched');
+  });
+
+  t.test('ownership: one replica holds a key until its session ends, then the next claim elsewhere wins', async (t) => {
+    const url = await cluster.createDatabase('ownership');
+    const logger = createLogger({ level: 'silent' });
+    const a = createPgOwnership({ connectionString: url, logger });
+    const b = createPgOwnership({ connectionString: url, logger });
+    t.teardown(() => Promise.all([a.close(), b.close()]));
+    t.ok(await a.claim('control:rpi4'), 'the first claim wins');
+    t.ok(await a.claim('control:rpi4'), 'and holds');
+    t.notOk(await b.claim('control:rpi4'), 'another replica does not get it');
+    t.ok(await b.claim('control:jetson'), 'keys are independent: replicas split the classes');
+    t.same(a.held(), ['control:rpi4']);
+    // What a kill -9 of replica a does to its Postgres session.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    t.teardown(() => admin.end());
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'edgefleet-ownership' AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('control:rpi4')::oid)",
+    );
+    let taken = false;
+    for (let i = 0; i < 50 && !taken; i += 1) {
+      taken = await b.claim('control:rpi4');
+      if (!taken) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.ok(taken, 'after the holder session ended, the other replica takes the key');
+    t.notOk(await a.claim('control:rpi4'), 'the old holder, reconnected, does not get it back');
+    t.same(a.held(), [], 'and knows it lost everything');
+    await b.release('control:rpi4');
+    t.ok(await a.claim('control:rpi4'), 'a released key is free for the next claim');
   });
 }
