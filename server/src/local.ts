@@ -95,7 +95,7 @@ function compose(
   const services = createFleetServices({
     repos: store.repos,
     auth,
-    dataDir: config.dataDir,
+    dataDir: config.sharedDir ?? config.dataDir,
     clock,
     logger: log,
     events,

@@ -195,6 +195,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   const events = createEventBus({ now, onListenerError: (err) => log.warn({ err }, 'event listener failed') });
   const metrics = createMetricsRegistry((err) => log.warn({ err }, 'metrics collector failed'));
   const scheduler = createScheduler({ clock, logger: log });
+  /** Models, artifacts and signing keys: the shared directory of replicas, or the data directory. */
+  const filesDir = config.sharedDir ?? config.dataDir;
   const refused = createLabelledCounter(
     'edgefleet_mqtt_connects_refused_total',
     'MQTT connections the embedded broker refused, by reason.',
@@ -314,7 +316,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       now,
       logger: log.child({ component: 'enroll' }),
       publish: (topic, payload) => client.publish(topic, payload, { qos: 1, retain: false }),
-      signingKeys: () => readSigningKeys(config.dataDir),
+      signingKeys: () => readSigningKeys(filesDir),
     });
     const enrollCounts = r.enroll.counts;
     metrics.register(
@@ -342,7 +344,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       planner: services.planner,
       scheduler,
       ownership: r.ownership,
-      dataDir: config.dataDir,
+      dataDir: filesDir,
       policy: config.control.policy,
       tickSeconds: config.control.tickSeconds,
       logger: log.child({ component: 'control' }),
@@ -454,7 +456,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     const services = createFleetServices({
       repos: store.repos,
       auth: r.auth,
-      dataDir: config.dataDir,
+      dataDir: filesDir,
       clock,
       logger: log,
       events,

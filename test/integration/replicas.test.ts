@@ -12,7 +12,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
-import { startFarm, type SimulatedModel } from '@edgefleet/simulators';
+import { attachFarmDeploy, startFarm, type SimulatedModel } from '@edgefleet/simulators';
+import { systemClock } from '@edgefleet/shared';
+import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
+import { spawnSnippet } from '../helpers/spawn-ts.js';
 import { freePort, startEmbeddedPostgres } from '../helpers/postgres.js';
 import { MOSQUITTO } from './mosquitto-suite.js';
 import { waitFor } from './presence-suite.js';
@@ -45,19 +48,23 @@ async function startPlainMosquitto(dir: string): Promise<{ url: string; stop: ()
   return { url: `mqtt://127.0.0.1:${port}`, stop: () => broker.kill('SIGTERM'), log: () => log };
 }
 
-function replica(dataDir: string, store: string, brokerUrl: string): EdgefleetServer {
-  const config = loadServerConfig({
-    flags: {
-      dataDir,
-      store,
-      brokerUrl,
-      'log.level': 'silent',
-      'auth.enabled': false,
-      apiPort: -1,
-      'presence.offlineAfterMs': 60_000,
-      'control.enabled': false,
-    },
-  });
+/** Flags of a replica; the child-process replica gets the same through JSON. */
+function replicaFlags(dataDir: string, store: string, brokerUrl: string, sharedDir?: string) {
+  return {
+    dataDir,
+    ...(sharedDir === undefined ? {} : { sharedDir }),
+    store,
+    brokerUrl,
+    'log.level': 'silent',
+    'auth.enabled': false,
+    apiPort: -1,
+    'presence.offlineAfterMs': 60_000,
+    'control.enabled': false,
+  };
+}
+
+function replica(dataDir: string, store: string, brokerUrl: string, sharedDir?: string): EdgefleetServer {
+  const config = loadServerConfig({ flags: replicaFlags(dataDir, store, brokerUrl, sharedDir) });
   return createServer(config, { logger: silent, telemetry: { flushIntervalMs: 20 } });
 }
 
@@ -138,5 +145,73 @@ if ('unavailable' in cluster) {
     await waitFor(() => b.ownership().held().includes('rollouts'), 10_000, 'the other replica takes the rollouts');
     await waitFor(() => b.ownership().held().includes('presence-sweep'), 10_000, 'and the presence sweep');
     t.pass('the keys moved');
+  });
+
+  t.test('kill -9 of the replica running a rollout: the other takes it over and finishes it', async (t) => {
+    const dir = t.testdir({ a: {}, b: {}, shared: {}, farm: {}, broker: {} });
+    const broker = await startPlainMosquitto(join(dir, 'broker'));
+    t.teardown(() => broker.stop());
+    const store = await cluster.createDatabase('kill');
+    const flagsA = replicaFlags(join(dir, 'a'), store, broker.url, join(dir, 'shared'));
+    // Replica a in its own process, started first so it owns the rollouts.
+    const a = spawnSnippet(`
+      import { createServer, loadServerConfig } from '@edgefleet/server';
+      import pino from 'pino';
+      const server = createServer(loadServerConfig({ flags: ${JSON.stringify(flagsA)} }), { logger: pino({ level: 'silent' }) });
+      await server.start();
+      console.log('replica-a started');
+      setInterval(() => {}, 1 << 30);
+    `);
+    t.teardown(() => a.proc.kill('SIGKILL'));
+    await a.waitForOutput(/replica-a started/, 60_000);
+    const b = replica(join(dir, 'b'), store, broker.url, join(dir, 'shared'));
+    await b.start();
+    t.teardown(() => b.stop());
+    t.notOk(b.ownership().held().includes('rollouts'), 'replica a runs the rollouts');
+    const farm = await startFarm({
+      brokerUrl: broker.url,
+      devices: 6,
+      classes: ['rpi4'],
+      seed: 5,
+      logger: silent,
+      heartbeatMs: 1_000,
+      telemetry: { dataDir: join(dir, 'farm'), windowMs: 60_000, ratePerS: 1, model },
+    });
+    t.teardown(() => farm.stop());
+    const detach = attachFarmDeploy(farm.devices, {
+      clock: systemClock,
+      installMs: 1_500,
+      variant: () => ({ precision: 'int8', hostLatencyMs: 3, goldenAccuracy: 0.97, bytes: 50_000 }),
+    });
+    t.teardown(detach);
+    await waitFor(async () => (await b.repos().devices.list()).length === 6, 20_000, 'every hello stored');
+    // Started through replica b (the API may land on any replica); replica a's evaluation carries it out.
+    const started = await b.deploy().rollouts.start({
+      deviceClass: 'rpi4',
+      artifact: { bytes: buildClassifier(31) },
+      variantId: 'v-kill',
+      golden: goldenFor(31),
+      policy: { canary: { count: 1 }, baseCount: 2, deviceTimeoutMs: 60_000 },
+    });
+    const id = started.rollout.id;
+    const succeeded = async () =>
+      (await b.repos().rollouts.devicesOf(id)).filter((d) => d.state === 'succeeded').length;
+    await waitFor(async () => (await succeeded()) >= 1, 30_000, 'the canary succeeded under replica a');
+    const before = await succeeded();
+    a.proc.kill('SIGKILL');
+    await a.exited;
+    await waitFor(() => b.ownership().held().includes('rollouts'), 15_000, 'replica b takes the rollouts over');
+    await waitFor(
+      async () => (await b.repos().rollouts.get(id))?.state === 'completed',
+      60_000,
+      'the rollout completes under replica b',
+    );
+    const devices = await b.repos().rollouts.devicesOf(id);
+    t.equal(
+      devices.filter((d) => d.state === 'succeeded').length,
+      6,
+      `every device succeeded (${before} before the kill)`,
+    );
+    t.same(await b.repos().rollouts.list({ active: true }), [], 'nothing left in progress');
   });
 }

@@ -37,6 +37,13 @@ export const serverConfigSchema = z.strictObject({
    * Where fleet state lives: null (the default) for SQLite in `dataDir`, or a Postgres URL
    * (`postgres://user:password@host:5432/db`) that several server replicas share.
    */
+  /**
+   * Directory of the files every replica must read: stored models, variant artifacts and the
+   * manifest signing keys. Default null: inside `dataDir`. Replicas on a Postgres store point it
+   * at one shared directory (one host's disk, or a network file system); `dataDir` stays each
+   * replica's own (its runtime file and broker secret).
+   */
+  sharedDir: z.string().min(1).nullable().default(null),
   store: z
     .string()
     .regex(/^postgres(ql)?:\/\//i, 'store must be a Postgres URL such as postgres://user:password@host:5432/edgefleet')
@@ -170,6 +177,7 @@ export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 export const CONFIG_ENV_VARS = {
   EDGEFLEET_DATA_DIR: 'dataDir',
   EDGEFLEET_STORE: 'store',
+  EDGEFLEET_SHARED_DIR: 'sharedDir',
   EDGEFLEET_BROKER: 'brokerUrl',
   EDGEFLEET_BROKER_DYNSEC: 'brokerDynsec',
   EDGEFLEET_PORT: 'port',
