@@ -6,6 +6,7 @@ import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 export interface ServerFlags {
   dataDir?: string;
   store?: string;
+  sharedDir?: string;
   broker?: string;
   port?: string;
   host?: string;
@@ -28,6 +29,10 @@ export function addServerFlags(command: Command): Command {
     .option(
       '--store <url>',
       'keep fleet state in this Postgres (postgres://user:password@host:5432/db), shared by server replicas, instead of SQLite in the data directory (env EDGEFLEET_STORE)',
+    )
+    .option(
+      '--shared-dir <dir>',
+      'models, artifacts and signing keys in this directory, shared by server replicas (default: inside the data directory; env EDGEFLEET_SHARED_DIR)',
     )
     .option(
       '--broker <url>',
@@ -70,6 +75,7 @@ export function serverFlagLayer(flags: ServerFlags): Record<string, unknown> {
   return {
     dataDir: flags.dataDir,
     store: flags.store,
+    sharedDir: flags.sharedDir,
     brokerUrl: flags.broker,
     brokerDynsec: flags.brokerDynsec,
     port: flags.port,
