@@ -42,6 +42,7 @@ import { claimDataDir, type DataDirClaim } from './runtime-file.js';
 import { createScheduler, type Scheduler } from './schedule/scheduler.js';
 import { createFleetServices, type FleetServices } from './services.js';
 import type { FleetStore, Repositories } from './store/index.js';
+import { startVariantQueue, type VariantQueue } from './plan/variant-queue.js';
 import { createLocalOwnership, createPgOwnership, type Ownership } from './schedule/ownership.js';
 import { openFleetStore, postgresOf } from './store/open.js';
 import type { TelemetryService } from './telemetry/telemetry-service.js';
@@ -174,6 +175,8 @@ interface Running {
   store: FleetStore;
   /** Who does once-only work: this process alone (SQLite), or whoever holds the key in Postgres (replicas). */
   ownership: Ownership;
+  /** The Postgres job queue of variant builds (replicas), or null: builds run in this process. */
+  jobs: VariantQueue | null;
   auth: AuthService;
   services: FleetServices | null;
   broker: EmbeddedBroker | null;
@@ -429,6 +432,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         postgresOf(store) !== null && config.store !== null
           ? createPgOwnership({ connectionString: config.store, logger: log })
           : createLocalOwnership(),
+      jobs: null,
       auth: createAuthService({ repo: store.repos.auth, now, events, localToken }),
       services: null,
       broker: null,
@@ -449,6 +453,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       log.warn(
         'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos',
       );
+    if (config.store !== null) {
+      // Variant builds go through the queue: this replica builds too, as may any `edgefleet worker`.
+      r.jobs = await startVariantQueue({ connectionString: config.store, logger: log });
+      if (config.buildVariants) await r.jobs.work();
+    }
     const address = await connectBroker(r);
     const client = await connectClient(r, address.brokerUrl);
     r.client = client;
@@ -461,7 +470,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       logger: log,
       events,
       metrics,
-      ...stripUndefined({ random: options.random, timedRuns: options.planner?.timedRuns }),
+      ...stripUndefined({
+        random: options.random,
+        timedRuns: options.planner?.timedRuns,
+        runVariantJob: r.jobs?.runner,
+      }),
       link: {
         client,
         scheduler,
@@ -508,6 +521,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await step('broker client', () => r.client?.close());
     // Gives up this replica's keys (its lock session) before the store: another replica takes over at once.
+    await step('job queue', () => r.jobs?.close());
     await step('ownership', () => r.ownership.close());
     await step('store', () => r.store.close());
     await step('broker', () => r.broker?.close());

@@ -21,6 +21,7 @@ import type { Logger } from './log/logger.js';
 import { createClassService, type ClassService } from './plan/classes.js';
 import { createModelService, type ModelService } from './plan/models.js';
 import type { Planner } from './plan/planner.js';
+import type { VariantJobRunner } from './plan/variants.js';
 import type { Ownership } from './schedule/ownership.js';
 import type { Scheduler } from './schedule/scheduler.js';
 import type { ControlRepository } from './store/control.js';
@@ -72,6 +73,8 @@ export interface FleetServicesOptions {
   readonly auth: AuthService;
   /** Timed runs per variant measurement; default the planner's 50. */
   readonly timedRuns?: number;
+  /** Where variant builds run; default a worker thread in this process (replicas: the Postgres job queue). */
+  readonly runVariantJob?: VariantJobRunner;
   /** The broker side; omitted: the services record and the running server delivers. */
   readonly link?: BrokerLink;
 }
@@ -88,6 +91,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     now,
     metrics: o.metrics,
     ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+    ...(o.runVariantJob === undefined ? {} : { runJob: o.runVariantJob }),
   });
   const artifacts = createArtifactStore({ dataDir: o.dataDir, artifacts: repos.artifacts, now });
   const onEvent = (event: Parameters<EventBus['publish']>[0]) => void o.events.publish(event);

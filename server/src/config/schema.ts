@@ -44,6 +44,13 @@ export const serverConfigSchema = z.strictObject({
    * replica's own (its runtime file and broker secret).
    */
   sharedDir: z.string().min(1).nullable().default(null),
+  /**
+   * With a Postgres store: this replica takes variant builds from the job queue (as `edgefleet
+   * worker` does). Default true; false leaves builds to dedicated workers.
+   */
+  buildVariants: z
+    .preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean())
+    .default(true),
   store: z
     .string()
     .regex(/^postgres(ql)?:\/\//i, 'store must be a Postgres URL such as postgres://user:password@host:5432/edgefleet')
@@ -178,6 +185,7 @@ export const CONFIG_ENV_VARS = {
   EDGEFLEET_DATA_DIR: 'dataDir',
   EDGEFLEET_STORE: 'store',
   EDGEFLEET_SHARED_DIR: 'sharedDir',
+  EDGEFLEET_BUILD_VARIANTS: 'buildVariants',
   EDGEFLEET_BROKER: 'brokerUrl',
   EDGEFLEET_BROKER_DYNSEC: 'brokerDynsec',
   EDGEFLEET_PORT: 'port',
