@@ -10,10 +10,10 @@
  * long as the test, and a crash of the host loses nothing a test needs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 
 export interface EmbeddedPostgres {
@@ -87,6 +87,36 @@ function run(cmd: string, args: string[], ids: { uid: number; gid: number } | nu
   });
 }
 
+/**
+ * Binaries `nobody` can run. A checkout under a private home directory (mode 0700) is not
+ * reachable for it; then the package's native folder is copied once into the temp dir
+ * (written aside and renamed into place, so parallel test files share one copy).
+ */
+async function runnableBy(bin: Binaries, ids: { uid: number; gid: number } | null): Promise<Binaries> {
+  if (!ids) return bin;
+  try {
+    await run(bin.initdb, ['--version'], ids);
+    return bin;
+  } catch {
+    const native = dirname(dirname(bin.initdb));
+    const version = (JSON.parse(readFileSync(join(dirname(native), 'package.json'), 'utf8')) as { version?: string })
+      .version;
+    const copy = join(tmpdir(), `edgefleet-pg-native-${basename(dirname(native))}-${version ?? 'unknown'}`);
+    if (!existsSync(copy)) {
+      const staging = mkdtempSync(join(tmpdir(), 'edgefleet-pg-native-'));
+      cpSync(native, join(staging, 'native'), { recursive: true, verbatimSymlinks: true });
+      chmodSync(staging, 0o755);
+      try {
+        renameSync(join(staging, 'native'), copy);
+      } catch {
+        // Another test file put its copy there first; use that one.
+      }
+      rmSync(staging, { recursive: true, force: true });
+    }
+    return { initdb: join(copy, 'bin', basename(bin.initdb)), postgres: join(copy, 'bin', basename(bin.postgres)) };
+  }
+}
+
 /** Waits for the postmaster's "ready" line; rejects when it exits first or after `timeoutMs`. */
 function ready(child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -110,9 +140,10 @@ function ready(child: ChildProcess, output: () => string, timeoutMs: number): Pr
 
 /** Starts a throw-away cluster on a free loopback port, or says why it cannot run here. */
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres | PostgresUnavailable> {
-  const bin = await binaries();
-  if ('unavailable' in bin) return bin;
+  const found = await binaries();
+  if ('unavailable' in found) return found;
   const ids = unprivilegedIds();
+  const bin = await runnableBy(found, ids);
   const root = mkdtempSync(join(tmpdir(), 'edgefleet-pg-'));
   const dataDir = join(root, 'data');
   if (ids) chownSync(root, ids.uid, ids.gid);
