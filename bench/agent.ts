@@ -22,6 +22,7 @@ import { createServer, loadServerConfig } from '@edgefleet/server';
 import { binaryHttpClient, frameClient, jsonClient, type BenchInput, type PathClient } from './agent-clients.js';
 import {
   bareOrtPath,
+  inProcessInlinePath,
   inProcessWorkerPath,
   measureBareRss,
   procCpuSeconds,
@@ -37,7 +38,16 @@ const arg = (name: string, def: string): string => {
 const ROUNDS = Number(arg('rounds', '50'));
 const PER_ROUND = Number(arg('per-round', '200'));
 const IDLE_S = Number(arg('idle-s', '20'));
-const ALL_PATHS = ['ort', 'worker', 'http-json', 'socket-json', 'http-binary', 'socket-binary', 'socket-frame'];
+const ALL_PATHS = [
+  'ort',
+  'inline',
+  'worker',
+  'http-json',
+  'socket-json',
+  'http-binary',
+  'socket-binary',
+  'socket-frame',
+];
 const PATHS = arg('paths', ALL_PATHS.join(',')).split(',');
 const MODEL = join('models', 'zoo', 'mnist-cnn.onnx');
 const AGENT_BIN = join('agent', 'bin', 'edgefleet-agent.js');
@@ -208,6 +218,7 @@ async function main(): Promise<void> {
 
     const paths = new Map<string, PathClient>();
     if (PATHS.includes('ort')) paths.set('ort', await bareOrtPath(modelBytes, input));
+    if (PATHS.includes('inline')) paths.set('inline', await inProcessInlinePath(modelBytes, input));
     if (PATHS.includes('worker')) paths.set('worker', await inProcessWorkerPath(modelBytes, input));
     let agentRequests = 0;
     for (const [name, client] of await agentClients(agent, input))

@@ -21,6 +21,8 @@ import { openArtifactStore, type ArtifactStore, type ModelPointer } from './arti
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
 import { systemClock, type Clock, type RandomSource } from './link/clock.js';
 import { withFaults, type DeviceFaults } from './runtime/faults.js';
+import { recoverInlineState, writeInlineState, type InlinePolicy } from './runtime/inline-policy.js';
+import { clearInlineMark, promoteInline, type InlinePromotionDeps } from './runtime/inline-promotion.js';
 import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
 import type { FloatTensor } from './runtime/ort.js';
 import { createServingRuntime, type ServingRuntime } from './runtime/serving.js';
@@ -55,6 +57,11 @@ export interface DeviceOptions {
   readonly telemetry?: DeviceTelemetryOptions | false;
   /** SIMULATION/TESTING ONLY: hardware faults from the start (see runtime/faults.ts). Default: none. */
   readonly faults?: DeviceFaults;
+  /**
+   * Serve small models on this thread instead of a worker (runtime/inline-policy.ts). Default:
+   * always a worker (simulated farms run many devices in one process).
+   */
+  readonly inline?: InlinePolicy;
 }
 
 export interface DeviceStatus {
@@ -104,6 +111,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
   let faults: DeviceFaults = options.faults ?? {};
+  let inline: InlinePromotionDeps | null = null;
 
   const link = createAgentLink({
     ...options.link,
@@ -174,6 +182,26 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       log.warn({ sha256: pointer.sha256 }, 'serving again from a fresh worker after a crash');
   }
 
+  /** Moves a small model onto this thread when the inline policy allows (no-op without one). */
+  async function placeServing(): Promise<void> {
+    if (!inline || stopped) return;
+    const promoted = await promoteInline(inline).catch((err: unknown) => {
+      log.error({ err }, 'inline promotion failed; the model keeps its worker');
+      return false;
+    });
+    if (!promoted && serving.current()?.worker.kind !== 'inline') await clearInlineMark(inline);
+  }
+
+  async function onInlineCrash(sha256: string): Promise<void> {
+    workerCrashes += 1;
+    log.error({ sha256 }, 'inline model died; serving it from a worker from now on');
+    if (inline) {
+      inline.state = { serving: null, refused: [...new Set([...inline.state.refused, sha256])] };
+      await writeInlineState(options.dataDir, inline.state);
+    }
+    if (!stopped) await respawn();
+  }
+
   function report(r: DeployReport): void {
     lastReport = r;
     for (const l of listeners) l(r);
@@ -225,7 +253,10 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         report,
         ...(options.swapSteps ? { steps: options.swapSteps } : {}),
       });
-      if (result.state === 'succeeded') manifests.set(desired.body.artifact.sha256, desired);
+      if (result.state === 'succeeded') {
+        manifests.set(desired.body.artifact.sha256, desired);
+        await placeServing();
+      }
     } finally {
       active = null;
     }
@@ -259,6 +290,19 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   }
 
   async function start(): Promise<void> {
+    if (options.inline)
+      inline = {
+        dataDir: options.dataDir,
+        policy: options.inline,
+        serving,
+        log,
+        state: await recoverInlineState(options.dataDir, log),
+        intraOpNumThreads: options.intraOpNumThreads ?? 1,
+        read: (sha) => store.read(sha),
+        sample,
+        wrap: (model) => withFaults(model, () => faults),
+        onCrash: (sha) => void onInlineCrash(sha),
+      };
     const state = await store.loadState();
     for (const pointer of [state.lastKnownGood, state.previous]) {
       if (pointer && (await serveStored(pointer))) {
@@ -266,6 +310,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         break;
       }
     }
+    chain = chain.then(placeServing).catch((err: unknown) => log.error({ err }, 'inline placement failed'));
     if (options.serve) {
       try {
         api = await startLocalApi({ serving, logger: options.logger, ...options.serve });
@@ -301,6 +346,12 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     await serving.close();
   }
 
+  /** A clean stop: the inline model ended with the process, so it is not held against it at the next boot. */
+  async function cleanShutdown(): Promise<void> {
+    await shutdown();
+    if (inline) await clearInlineMark(inline);
+  }
+
   return Object.freeze({
     link,
     serving,
@@ -310,7 +361,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     start,
     stop: async (stopOptions: { readonly clean?: boolean } = {}) => {
       await link.stop(stopOptions);
-      await shutdown();
+      await cleanShutdown();
     },
     kill: async () => {
       link.kill();

@@ -43,6 +43,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     trustedKeys: config.trustedKeys.map(parseTrustedKey),
     logger,
     intraOpNumThreads: config.intraOpThreads,
+    ...(config.inlineMaxMs > 0 ? { inline: { maxRunMs: config.inlineMaxMs } } : {}),
     serve: serveOptions(config),
     workloadRatePerS: config.workloadRate,
     preferHttp: config.artifactTransport === 'http',
