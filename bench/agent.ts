@@ -1,20 +1,22 @@
 /**
  * npm run bench:agent — the device's serving path, side by side on one model (mnist-cnn,
- * batch 1): bare onnxruntime-node in this process, the agent's inference worker in this
- * process, and a real agent process (the built `edgefleet-agent`, connected to a real server)
- * through its local API: JSON and binary HTTP on TCP and on a Unix socket, and the framed
- * binary protocol on the socket. Calls are interleaved round by round, so every path sees the
- * same machine load; the table gives p50/p95 and the p50 added over bare onnxruntime.
- * Memory and CPU of the agent process: RSS idle (no model), loaded (serving, before traffic)
- * and after the measured requests, and idle CPU in both states; plus, for reference, RSS of
- * a bare `node` holding the same onnxruntime session.
+ * batch 1): bare onnxruntime-node in this process, the agent's inline model and its inference
+ * worker in this process, and a real agent process (the built `edgefleet-agent`, connected to
+ * a real server, serving the model inline) through its local API: JSON and binary HTTP on TCP
+ * and on a Unix socket, and the framed binary protocol on the socket; the two binary paths
+ * also on a second agent that keeps the model in a worker (`-w`). Calls are interleaved round
+ * by round, so every path sees the same machine load; the table gives p50/p95 and the p50
+ * added over bare onnxruntime. Memory and CPU of the agent process: RSS idle (no model),
+ * serving before traffic (first boot, and after a restart when the proven model loads inline
+ * at once), after the measured requests, and idle CPU; plus, for reference, RSS of a bare
+ * `node` holding the same onnxruntime session.
  *
  * Needs the built agent (`npm run build`). Usage:
- *   npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,worker,http-json,...]
+ *   npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,worker,http-json,...]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AGENT_NODE_FLAGS } from '@edgefleet/agent';
@@ -47,6 +49,9 @@ const ALL_PATHS = [
   'http-binary',
   'socket-binary',
   'socket-frame',
+  // The same two binary paths on a second agent that keeps its model in a worker (--inline-max-ms 0).
+  'http-binary-w',
+  'socket-frame-w',
 ];
 const PATHS = arg('paths', ALL_PATHS.join(',')).split(',');
 const MODEL = join('models', 'zoo', 'mnist-cnn.onnx');
@@ -75,6 +80,9 @@ interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** Every agent process the bench started, so a failed run leaves none behind. */
+const started = new Set<ChildProcess>();
+
 /** Starts the built agent; resolves once it is online and (with a model) its API answers. */
 async function startAgent(
   brokerUrl: string,
@@ -82,6 +90,8 @@ async function startAgent(
   socketPath: string,
   nodeFlags: readonly string[],
   deviceId: string,
+  extraArgs: readonly string[] = [],
+  waitForInline = false,
 ): Promise<RunningAgent> {
   const child = spawn(
     process.execPath,
@@ -90,11 +100,15 @@ async function startAgent(
       AGENT_BIN,
       ...['--device-id', deviceId, '--class', 'rpi4', '--broker', brokerUrl, '--data-dir', dataDir],
       ...['--serve-port', '0', '--serve-socket', socketPath, '--log-level', 'info'],
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   let port = 0;
   let online = false;
+  let inline = false;
   child.stdout?.on('data', (part: Buffer) => {
     for (const line of part.toString('utf8').split('\n')) {
       if (!line.startsWith('{')) continue;
@@ -102,10 +116,11 @@ async function startAgent(
       if (entry.msg === 'local inference API listening' && entry.url?.startsWith('http://'))
         port = Number(new URL(entry.url).port);
       if (entry.msg === 'online') online = true;
+      if (entry.msg === 'serving the model on the agent thread') inline = true;
     }
   });
   const deadline = Date.now() + 30_000;
-  while (!(online && port > 0)) {
+  while (!(online && port > 0 && (inline || !waitForInline))) {
     if (child.exitCode !== null) throw new Error(`agent exited with code ${child.exitCode}`);
     if (Date.now() > deadline) throw new Error('agent did not come online within 30 s');
     await new Promise((r) => setTimeout(r, 50));
@@ -134,6 +149,8 @@ interface IdleAndLoaded {
   readonly idleCpu: number;
   readonly loadedMb: number;
   readonly loadedCpu: number;
+  /** Inline agents: RSS after a restart, when the proven model loads on the agent thread with no worker at all. */
+  readonly restartedMb: number | null;
   /** The agent still serving the model (the caller stops it). */
   readonly agent: RunningAgent;
 }
@@ -146,13 +163,16 @@ async function idleAndLoaded(
   input: BenchInput,
   nodeFlags: readonly string[],
   tag: string,
+  inline: boolean,
 ): Promise<IdleAndLoaded> {
+  const extra = inline ? [] : ['--inline-max-ms', '0'];
   const idle = await startAgent(
     brokerUrl,
     join(work, `idle-${tag}`),
     join(work, `idle-${tag}.sock`),
     nodeFlags,
     `bench-idle-${tag}`,
+    extra,
   );
   await new Promise((r) => setTimeout(r, 3000));
   const idleMb = procRssMb(idle.child.pid as number);
@@ -160,18 +180,34 @@ async function idleAndLoaded(
   await idle.stop();
   const dir = join(work, `serving-${tag}`);
   await seedAgentDataDir(dir, model, input);
-  const agent = await startAgent(brokerUrl, dir, join(work, `serving-${tag}.sock`), nodeFlags, `bench-serving-${tag}`);
+  const serve = () =>
+    startAgent(brokerUrl, dir, join(work, `serving-${tag}.sock`), nodeFlags, `bench-serving-${tag}`, extra, inline);
+  // First boot: the model loads in a worker and (inline) moves onto the agent thread once it has proven itself.
+  let agent = await serve();
   await new Promise((r) => setTimeout(r, 3000));
   const loadedMb = procRssMb(agent.child.pid as number);
+  let restartedMb: number | null = null;
+  if (inline) {
+    // Every later boot: the proven model loads straight onto the agent thread.
+    await agent.stop();
+    agent = await serve();
+    await new Promise((r) => setTimeout(r, 3000));
+    restartedMb = procRssMb(agent.child.pid as number);
+  }
   const loadedCpu = await idleCpuPct(agent.child.pid as number, IDLE_S);
   const flags = nodeFlags.length > 0 ? nodeFlags.join(' ') : 'no node flags';
   process.stderr.write(
-    `agent (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ${loadedMb} MB ${loadedCpu.toFixed(2)}% CPU\n`,
+    `agent ${inline ? 'inline' : 'worker'} (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ${loadedMb} MB` +
+      `${restartedMb === null ? '' : `, after a restart ${restartedMb} MB`} ${loadedCpu.toFixed(2)}% CPU\n`,
   );
-  return { idleMb, idleCpu, loadedMb, loadedCpu, agent };
+  return { idleMb, idleCpu, loadedMb, loadedCpu, restartedMb, agent };
 }
 
-async function agentClients(agent: RunningAgent, input: BenchInput): Promise<Map<string, PathClient>> {
+async function agentClients(
+  agent: RunningAgent,
+  workerAgent: RunningAgent,
+  input: BenchInput,
+): Promise<Map<string, PathClient>> {
   const clients = new Map<string, PathClient>();
   const tcp = { port: agent.port };
   const unix = { socketPath: agent.socketPath };
@@ -180,6 +216,9 @@ async function agentClients(agent: RunningAgent, input: BenchInput): Promise<Map
   if (PATHS.includes('http-binary')) clients.set('http-binary', binaryHttpClient(tcp, input));
   if (PATHS.includes('socket-binary')) clients.set('socket-binary', binaryHttpClient(unix, input));
   if (PATHS.includes('socket-frame')) clients.set('socket-frame', await frameClient(agent.socketPath, input));
+  if (PATHS.includes('http-binary-w'))
+    clients.set('http-binary-w', binaryHttpClient({ port: workerAgent.port }, input));
+  if (PATHS.includes('socket-frame-w')) clients.set('socket-frame-w', await frameClient(workerAgent.socketPath, input));
   return clients;
 }
 
@@ -210,8 +249,9 @@ async function main(): Promise<void> {
     process.stderr.write(`bare node + onnxruntime + session: ${bare.loadedMb} MB, ${bare.afterMb} MB after 10k runs\n`);
 
     // The launcher's node flags (AGENT_NODE_FLAGS), then none, for comparison; traffic goes to the first.
-    const withFlags = await idleAndLoaded(brokerUrl, work, modelBytes, input, AGENT_NODE_FLAGS, 'flags');
-    const plain = await idleAndLoaded(brokerUrl, work, modelBytes, input, [], 'plain');
+    const withFlags = await idleAndLoaded(brokerUrl, work, modelBytes, input, AGENT_NODE_FLAGS, 'flags', true);
+    const inWorker = await idleAndLoaded(brokerUrl, work, modelBytes, input, AGENT_NODE_FLAGS, 'worker', false);
+    const plain = await idleAndLoaded(brokerUrl, work, modelBytes, input, [], 'plain', true);
     await plain.agent.stop();
     const agent = withFlags.agent;
     const pid = agent.child.pid as number;
@@ -221,10 +261,10 @@ async function main(): Promise<void> {
     if (PATHS.includes('inline')) paths.set('inline', await inProcessInlinePath(modelBytes, input));
     if (PATHS.includes('worker')) paths.set('worker', await inProcessWorkerPath(modelBytes, input));
     let agentRequests = 0;
-    for (const [name, client] of await agentClients(agent, input))
+    for (const [name, client] of await agentClients(agent, inWorker.agent, input))
       paths.set(name, {
         call: () => {
-          agentRequests += 1;
+          if (!name.endsWith('-w')) agentRequests += 1;
           return client.call();
         },
         close: () => client.close(),
@@ -254,8 +294,10 @@ async function main(): Promise<void> {
       if ((round + 1) % 10 === 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
     }
     const afterRssMb = procRssMb(pid);
+    const workerAfterRssMb = procRssMb(inWorker.agent.child.pid as number);
     for (const client of paths.values()) client.close();
     await agent.stop();
+    await inWorker.agent.stop();
 
     const ortP50 = samples.get('ort') ? summarize(samples.get('ort') as number[]).p50 : null;
     const table = names.map((name) => {
@@ -279,15 +321,25 @@ async function main(): Promise<void> {
         bareNodeOrtAfterMb: bare.afterMb,
         agentIdleMb: withFlags.idleMb,
         agentLoadedMb: withFlags.loadedMb,
+        agentRestartedMb: withFlags.restartedMb,
         agentAfterRequestsMb: afterRssMb,
         agentRequests,
+        workerAgentLoadedMb: inWorker.loadedMb,
+        workerAgentAfterRequestsMb: workerAfterRssMb,
         withoutFlagsIdleMb: plain.idleMb,
         withoutFlagsLoadedMb: plain.loadedMb,
+        withoutFlagsRestartedMb: plain.restartedMb,
       },
-      idleCpuPct: { noModel: Number(withFlags.idleCpu.toFixed(3)), serving: Number(withFlags.loadedCpu.toFixed(3)) },
+      idleCpuPct: {
+        noModel: Number(withFlags.idleCpu.toFixed(3)),
+        serving: Number(withFlags.loadedCpu.toFixed(3)),
+        servingInWorker: Number(inWorker.loadedCpu.toFixed(3)),
+      },
+      loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
     });
     printTable(table, results.memory as Record<string, number>, withFlags.idleCpu, withFlags.loadedCpu);
   } finally {
+    for (const child of started) child.kill('SIGKILL');
     await server.stop();
     rmSync(work, { recursive: true, force: true });
   }
@@ -320,8 +372,12 @@ function printTable(
   process.stdout.write(
     [
       `RSS bare node+ort+session: ${memory.bareNodeOrtLoadedMb} MB (after 10k runs ${memory.bareNodeOrtAfterMb} MB)`,
-      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · loaded ${memory.agentLoadedMb} MB · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB`,
-      `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · loaded ${memory.withoutFlagsLoadedMb} MB`,
+      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · serving inline ${memory.agentLoadedMb} MB (first boot), ${memory.agentRestartedMb} MB (restarted) · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB`,
+      `RSS agent with the model in a worker (--inline-max-ms 0): serving ${memory.workerAgentLoadedMb} MB · after the requests ${memory.workerAgentAfterRequestsMb} MB`,
+      `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · serving inline ${memory.withoutFlagsLoadedMb} MB (first boot), ${memory.withoutFlagsRestartedMb} MB (restarted)`,
+      `load average at the end: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
       `idle CPU agent: no model ${idleCpu.toFixed(2)}% · serving ${loadedCpu.toFixed(2)}% of one core`,
     ].join('\n'),
   );

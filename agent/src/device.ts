@@ -22,7 +22,12 @@ import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/a
 import { systemClock, type Clock, type RandomSource } from './link/clock.js';
 import { withFaults, type DeviceFaults } from './runtime/faults.js';
 import { recoverInlineState, writeInlineState, type InlinePolicy } from './runtime/inline-policy.js';
-import { clearInlineMark, promoteInline, type InlinePromotionDeps } from './runtime/inline-promotion.js';
+import {
+  clearInlineMark,
+  loadProvenInline,
+  promoteInline,
+  type InlinePromotionDeps,
+} from './runtime/inline-promotion.js';
 import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
 import type { FloatTensor } from './runtime/ort.js';
 import { createServingRuntime, type ServingRuntime } from './runtime/serving.js';
@@ -152,8 +157,17 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     return worker;
   }
 
-  /** Loads a stored model into a fresh worker and makes it serve; false if it cannot. */
-  async function serveStored(pointer: ModelPointer): Promise<boolean> {
+  /** Loads a stored model (inline when proven, else into a fresh worker) and makes it serve; false if it cannot. */
+  async function serveStored(pointer: ModelPointer, allowInline = false): Promise<boolean> {
+    if (allowInline && inline) {
+      manifests.set(pointer.sha256, pointer.desired);
+      const model = await loadProvenInline(inline, pointer.sha256);
+      if (model) {
+        const { sha256, variantId, deploymentId } = pointer;
+        await serving.switchTo({ worker: model, sha256, variantId, deploymentId })?.worker.terminate();
+        return true;
+      }
+    }
     const worker = createWorker();
     try {
       await worker.load(await store.read(pointer.sha256));
@@ -196,7 +210,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     workerCrashes += 1;
     log.error({ sha256 }, 'inline model died; serving it from a worker from now on');
     if (inline) {
-      inline.state = { serving: null, refused: [...new Set([...inline.state.refused, sha256])] };
+      inline.state = { ...inline.state, serving: null, refused: [...new Set([...inline.state.refused, sha256])] };
       await writeInlineState(options.dataDir, inline.state);
     }
     if (!stopped) await respawn();
@@ -276,8 +290,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       .catch((err: unknown) => log.error({ err }, 'deployment handling failed'));
   }
 
-  function sample(): Record<string, FloatTensor> | null {
-    const sha = serving.current()?.sha256;
+  function sample(of?: string): Record<string, FloatTensor> | null {
+    const sha = of ?? serving.current()?.sha256;
     const desired = sha === undefined ? undefined : manifests.get(sha);
     if (!desired) return null;
     const feeds = goldenFeeds(desired.body.golden);
@@ -299,13 +313,13 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         state: await recoverInlineState(options.dataDir, log),
         intraOpNumThreads: options.intraOpNumThreads ?? 1,
         read: (sha) => store.read(sha),
-        sample,
+        sample: (sha) => sample(sha),
         wrap: (model) => withFaults(model, () => faults),
         onCrash: (sha) => void onInlineCrash(sha),
       };
     const state = await store.loadState();
     for (const pointer of [state.lastKnownGood, state.previous]) {
-      if (pointer && (await serveStored(pointer))) {
+      if (pointer && (await serveStored(pointer, true))) {
         log.info({ sha256: pointer.sha256, variantId: pointer.variantId }, 'serving last-known-good model');
         break;
       }

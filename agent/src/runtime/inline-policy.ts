@@ -8,7 +8,9 @@
  * directory names the model serving inline while it does; a clean stop clears it. An agent
  * that finds it set at boot died while serving inline (watchdog kill, native crash, OOM kill,
  * power cut: it cannot tell which), so that model goes on the `refused` list and is served
- * from a worker for the rest of the installation.
+ * from a worker for the rest of the installation. A model that was promoted once is
+ * `proven`: after a restart it loads straight onto the agent thread, so the agent never
+ * pays for a worker's heap it would throw away (glibc keeps a freed thread's arena mapped).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,16 +34,29 @@ export interface InlineState {
   readonly serving: string | null;
   /** Models the agent died while serving inline: they stay in a worker. */
   readonly refused: readonly string[];
+  /** Models that passed promotion once: after a restart they load on the agent thread at once, no worker. */
+  readonly proven: readonly string[];
 }
 
-const EMPTY: InlineState = Object.freeze({ serving: null, refused: [] });
+const EMPTY: InlineState = Object.freeze({ serving: null, refused: [], proven: [] });
+/** Proven models remembered (the store keeps only a few models anyway). */
+const KEPT_PROVEN = 8;
+
+const strings = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((s): s is string => typeof s === 'string') : [];
+
+/** Adds `sha256` to the proven list, newest last. */
+export function withProven(state: InlineState, sha256: string): InlineState {
+  return { ...state, proven: [...state.proven.filter((s) => s !== sha256), sha256].slice(-KEPT_PROVEN) };
+}
 
 export async function readInlineState(dataDir: string): Promise<InlineState> {
   try {
     const parsed = JSON.parse(await readFile(join(dataDir, INLINE_STATE_FILE), 'utf8')) as Partial<InlineState>;
     return {
       serving: typeof parsed.serving === 'string' ? parsed.serving : null,
-      refused: Array.isArray(parsed.refused) ? parsed.refused.filter((s) => typeof s === 'string') : [],
+      refused: strings(parsed.refused),
+      proven: strings(parsed.proven),
     };
   } catch {
     // Missing (never served inline) or unreadable: no model is refused, nothing is marked.
@@ -64,7 +79,7 @@ export async function recoverInlineState(dataDir: string, log: Logger): Promise<
     { sha256: state.serving },
     'the agent ended while serving this model on its own thread (hang, crash or power loss); it is served from a worker from now on',
   );
-  const next = { serving: null, refused: [...new Set([...state.refused, state.serving])] };
+  const next = { ...state, serving: null, refused: [...new Set([...state.refused, state.serving])] };
   await writeInlineState(dataDir, next);
   return next;
 }

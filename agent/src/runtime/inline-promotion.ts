@@ -4,7 +4,14 @@
  */
 import type { Logger } from 'pino';
 import { createInlineModel } from './inline-model.js';
-import { medianRunMs, sameOutputs, writeInlineState, type InlinePolicy, type InlineState } from './inline-policy.js';
+import {
+  medianRunMs,
+  sameOutputs,
+  withProven,
+  writeInlineState,
+  type InlinePolicy,
+  type InlineState,
+} from './inline-policy.js';
 import type { ModelWorker } from './model-worker.js';
 import type { FloatTensor } from './ort.js';
 import type { ServingRuntime } from './serving.js';
@@ -19,8 +26,8 @@ export interface InlinePromotionDeps {
   readonly intraOpNumThreads: number;
   /** The model's bytes from the artifact store. */
   readonly read: (sha256: string) => Promise<Uint8Array>;
-  /** A batch-1 row of the serving model's golden set, or null. */
-  readonly sample: () => Record<string, FloatTensor> | null;
+  /** A batch-1 row of the golden set of the serving model (or of `sha256`), or null. */
+  readonly sample: (sha256?: string) => Record<string, FloatTensor> | null;
   /** Wraps the inline model like every worker (fault injection seam) and wires its crash. */
   readonly wrap: (model: ModelWorker) => ModelWorker;
   /** Told when the inline model dies (fault injection): the device serves from a worker again. */
@@ -68,8 +75,45 @@ export async function promoteInline(deps: InlinePromotionDeps): Promise<boolean>
   }
   serving.switchTo({ ...model, worker: inline });
   await model.worker.terminate();
+  deps.state = withProven(deps.state, model.sha256);
+  await writeInlineState(deps.dataDir, deps.state);
   log.info({ sha256: model.sha256, medianMs: probe.medianMs }, 'serving the model on the agent thread');
   return true;
+}
+
+/**
+ * At boot: loads a model that was promoted before straight onto the agent thread (marked
+ * first, like a promotion), checked on one golden row for finite outputs. Null when the
+ * model is not proven, is refused, or fails; the caller then serves it from a worker.
+ */
+export async function loadProvenInline(deps: InlinePromotionDeps, sha256: string): Promise<ModelWorker | null> {
+  if (deps.policy.maxRunMs <= 0 || !deps.state.proven.includes(sha256) || deps.state.refused.includes(sha256))
+    return null;
+  const feeds = deps.sample(sha256);
+  if (!feeds) return null;
+  deps.state = { ...deps.state, serving: sha256 };
+  await writeInlineState(deps.dataDir, deps.state);
+  let inline: ModelWorker | null = null;
+  try {
+    inline = deps.wrap(
+      await createInlineModel(await deps.read(sha256), {
+        intraOpNumThreads: deps.intraOpNumThreads,
+        hangDeadlineMs: deps.policy.hangDeadlineMs ?? 2000,
+        label: sha256,
+        onCrash: () => deps.onCrash(sha256),
+      }),
+    );
+    const { outputs } = await inline.run(feeds);
+    if (!Object.values(outputs).every((t) => t.data.every(Number.isFinite)))
+      throw new Error('non-finite outputs on the golden row');
+    deps.log.info({ sha256, proven: true }, 'serving the model on the agent thread');
+    return inline;
+  } catch (err: unknown) {
+    await inline?.terminate();
+    await clearInlineMark(deps);
+    deps.log.warn({ err: { message: (err as Error).message }, sha256 }, 'proven model did not load inline');
+    return null;
+  }
 }
 
 /** Clears the inline mark (clean stop, or the model left the agent thread). */
