@@ -21,7 +21,15 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { AGENT_NODE_FLAGS } from '@edgefleet/agent';
 import { createServer, loadServerConfig } from '@edgefleet/server';
-import { binaryHttpClient, frameClient, jsonClient, type BenchInput, type PathClient } from './agent-clients.js';
+import {
+  binaryHttpClient,
+  encodeInferFrame,
+  frameClient,
+  jsonClient,
+  startFrameEcho,
+  type BenchInput,
+  type PathClient,
+} from './agent-clients.js';
 import {
   bareOrtPath,
   inProcessInlinePath,
@@ -52,6 +60,8 @@ const ALL_PATHS = [
   // The same two binary paths on a second agent that keeps its model in a worker (--inline-max-ms 0).
   'http-binary-w',
   'socket-frame-w',
+  // No agent: a bare node process echoing a fixed response frame (the floor of any local API).
+  'socket-echo',
 ];
 const PATHS = arg('paths', ALL_PATHS.join(',')).split(',');
 const MODEL = join('models', 'zoo', 'mnist-cnn.onnx');
@@ -271,6 +281,18 @@ async function main(): Promise<void> {
       });
 
     const reference = paths.get('ort') ? await (paths.get('ort') as PathClient).call() : null;
+    let echo: { stop(): void } | null = null;
+    if (PATHS.includes('socket-echo') && reference) {
+      const response = encodeInferFrame({
+        kind: 'response',
+        id: 0,
+        name: 'output',
+        tensor: { dims: [1, 10], data: reference },
+      });
+      const started = await startFrameEcho(join(work, 'echo.sock'), response);
+      echo = started;
+      paths.set('socket-echo', await frameClient(started.socketPath, input));
+    }
     for (const [name, client] of paths) {
       for (let i = 0; i < 300; i += 1) await client.call();
       const out = await client.call();
@@ -296,6 +318,7 @@ async function main(): Promise<void> {
     const afterRssMb = procRssMb(pid);
     const workerAfterRssMb = procRssMb(inWorker.agent.child.pid as number);
     for (const client of paths.values()) client.close();
+    echo?.stop();
     await agent.stop();
     await inWorker.agent.stop();
 

@@ -34,7 +34,7 @@ async function bootDevice(dataDir: string, inline: InlinePolicy | undefined): Pr
   return device;
 }
 
-function inlineState(dataDir: string): { serving: string | null; refused: string[] } {
+function inlineState(dataDir: string): { serving: string | null; refused: string[]; proven: string[] } {
   return JSON.parse(readFileSync(join(dataDir, 'inline.json'), 'utf8'));
 }
 
@@ -58,7 +58,13 @@ t.test('a small model serves inline, answers as its worker did, and a clean stop
   t.equal(scores(expected.outputs).length, 10);
   t.same(scores(got.outputs), scores(expected.outputs), 'same numbers');
   await device.stop();
-  t.same(inlineState(dir), { serving: null, refused: [] }, 'a clean stop is not held against the model');
+  t.same(inlineState(dir), { serving: null, refused: [], proven: [sha] }, 'a clean stop is not held against it');
+
+  const restarted = await bootDevice(dir, { maxRunMs: 100 });
+  t.equal(restarted.serving.current()?.worker.kind, 'inline', 'a proven model loads inline at boot');
+  t.equal(inlineState(restarted.store.dataDir).serving, sha);
+  t.same(scores((await restarted.serving.infer(feeds())).outputs), scores(expected.outputs), 'same numbers again');
+  await restarted.stop();
 });
 
 t.test('a model slower than the policy keeps its worker; 0 turns inline off', async (t) => {
@@ -85,7 +91,7 @@ t.test('an inline model that dies is served from a worker again, and refused inl
   t.equal(device.serving.current()?.worker.kind, 'worker', 'back in a worker');
   t.equal(device.status().workerCrashes, 1);
   t.equal(scores((await device.serving.infer(feeds())).outputs).length, 10, 'still answers');
-  t.same(inlineState(dir), { serving: null, refused: [sha] });
+  t.same(inlineState(dir), { serving: null, refused: [sha], proven: [sha] });
 });
 
 t.test('a hung inline run: the watchdog kills the agent, which then serves the model from a worker', async (t) => {
@@ -121,6 +127,6 @@ t.test('a hung inline run: the watchdog kills the agent, which then serves the m
   const restarted = await bootDevice(dir, { maxRunMs: 100 });
   t.teardown(() => restarted.stop());
   t.equal(restarted.serving.current()?.worker.kind, 'worker', 'the restarted agent keeps it in a worker');
-  t.same(inlineState(dir), { serving: null, refused: [sha] });
+  t.same(inlineState(dir), { serving: null, refused: [sha], proven: [sha] });
   t.equal(scores((await restarted.serving.infer(feeds())).outputs).length, 10, 'and serves it');
 });
