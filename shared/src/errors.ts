@@ -21,6 +21,29 @@ export const ERROR_CATALOGUE = {
   EF_ERR_EVAL_RUNTIME: { status: 500, summary: 'onnxruntime failed while evaluating a model' },
   EF_ERR_RECIPE_INVALID: { status: 400, summary: 'a compression recipe is not a preset or does not validate' },
   EF_ERR_COMPRESS_FAILED: { status: 422, summary: 'a compression pass refused the model or produced an invalid graph' },
+  EF_ERR_TRAIN_UNSUPPORTED: {
+    status: 422,
+    summary: 'the model uses an op, attribute or interface outside the trainable set (the op is named)',
+  },
+  EF_ERR_TRAIN_OPTIONS: {
+    status: 400,
+    summary: 'training options (student spec, mode, epochs, temperature, feature pairs) failed validation',
+  },
+  EF_ERR_TRAIN_DATA: {
+    status: 422,
+    summary: 'the training data does not fit the models or lacks the labels the chosen loss needs',
+  },
+  EF_ERR_TRAIN_DIVERGED: { status: 422, summary: 'training produced a non-finite loss; lower the learning rate' },
+  EF_ERR_TRAIN_STOPPED: { status: 499, summary: 'training was stopped (AbortSignal or Ctrl-C) before it finished' },
+  EF_ERR_PRUNE_RATIO: { status: 400, summary: 'a pruning ratio is outside [0, 1) or a pruning target outside (0, 1]' },
+  EF_ERR_PRUNE_LAYER: {
+    status: 400,
+    summary: 'a pruning option names a layer the model does not have, or one whose channels cannot be pruned',
+  },
+  EF_ERR_PRUNE_TARGET: {
+    status: 422,
+    summary: 'no pruning configuration reaches the requested parameter or MAC target',
+  },
   EF_ERR_RUNTIME_LOAD: { status: 422, summary: 'onnxruntime could not create a session for the model' },
   EF_ERR_RUNTIME_RUN: { status: 500, summary: 'onnxruntime failed while running a model' },
   EF_ERR_RUNTIME_CRASH: { status: 503, summary: 'the inference worker thread died; the request was not answered' },

@@ -6,6 +6,7 @@ import { deviceCommand } from './device.js';
 import { enrollTokenCommand } from './enroll-token.js';
 import { tokenCommand } from './token.js';
 import { compressCommand } from './compress.js';
+import { distillCommand, finetuneCommand } from './distill.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
@@ -37,6 +38,8 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   inspectCommand,
   convertCommand,
   compressCommand,
+  distillCommand,
+  finetuneCommand,
   evalCommand,
   classCommand,
   modelCommand,
