@@ -9,6 +9,8 @@
 import type { Logger } from 'pino';
 import {
   TERMINAL_DEPLOY_STATES,
+  asError,
+  stripUndefined,
   type AnyMessage,
   type Chunk,
   type ChunkNack,
@@ -19,8 +21,7 @@ import {
 import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
-import { systemClock, type Clock, type RandomSource } from './link/clock.js';
-import { withFaults, type DeviceFaults } from './runtime/faults.js';
+import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared';
 import { recoverInlineState, writeInlineState, type InlinePolicy } from './runtime/inline-policy.js';
 import {
   clearInlineMark,
@@ -58,10 +59,17 @@ export interface DeviceOptions {
   readonly preferHttp?: boolean;
   /** Override the swap steps (fault injection in simulations and tests). */
   readonly swapSteps?: readonly SwapStepDef[];
-  /** Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s windows. */
+  /**
+   * Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s
+   * windows.
+   */
   readonly telemetry?: DeviceTelemetryOptions | false;
-  /** SIMULATION/TESTING ONLY: hardware faults from the start (see runtime/faults.ts). Default: none. */
-  readonly faults?: DeviceFaults;
+  /**
+   * The inference seam: every model worker the device creates passes through it before it
+   * serves or runs a smoke test. Simulators inject hardware faults here (simulators/src/faults/
+   * inference-faults.ts). Default: none.
+   */
+  readonly wrapWorker?: (worker: ModelWorker) => ModelWorker;
   /**
    * Serve small models on this thread instead of a worker (runtime/inline-policy.ts). Default:
    * always a worker (simulated farms run many devices in one process).
@@ -88,10 +96,6 @@ export interface Device {
   start(): Promise<void>;
   /** Clean shutdown: link offline status, workers ended, API closed. */
   stop(options?: { readonly clean?: boolean }): Promise<void>;
-  /** Fault injection: the process "dies" (no clean disconnect, no more writes). */
-  kill(): Promise<void>;
-  /** SIMULATION/TESTING ONLY: replaces the hardware faults in force (a part failing mid-life); `{}` heals it. */
-  injectFaults(faults: DeviceFaults): void;
   status(): DeviceStatus;
   /** Resolves when no swap is running or queued. */
   idle(): Promise<void>;
@@ -115,7 +119,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let latest: Desired | null = null;
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
-  let faults: DeviceFaults = options.faults ?? {};
+  const wrapWorker = options.wrapWorker ?? ((worker: ModelWorker) => worker);
   let inline: InlinePromotionDeps | null = null;
 
   const link = createAgentLink({
@@ -142,8 +146,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         });
 
   function createWorker(): ModelWorker {
-    // Every worker goes through the fault seam; with no fault in force it is a pass-through.
-    const worker: ModelWorker = withFaults(
+    // Every worker goes through the inference seam (identity unless a simulator wraps it).
+    const worker: ModelWorker = wrapWorker(
       createModelWorker({
         intraOpNumThreads: options.intraOpNumThreads ?? 1,
         onCrash: (reason) => {
@@ -152,7 +156,6 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
           if (serving.current()?.worker === worker && !stopped) void respawn();
         },
       }),
-      () => faults,
     );
     return worker;
   }
@@ -245,7 +248,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     clock,
     random,
     createWorker,
-    ...(options.download ? { download: options.download } : {}),
+    ...stripUndefined({ download: options.download }),
     ...(options.preferHttp ? { preferHttp: true } : {}),
   };
 
@@ -265,7 +268,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         signal: abort.signal,
         logger: log,
         report,
-        ...(options.swapSteps ? { steps: options.swapSteps } : {}),
+        ...stripUndefined({ steps: options.swapSteps }),
       });
       if (result.state === 'succeeded') {
         manifests.set(desired.body.artifact.sha256, desired);
@@ -314,7 +317,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         intraOpNumThreads: options.intraOpNumThreads ?? 1,
         read: (sha) => store.read(sha),
         sample: (sha) => sample(sha),
-        wrap: (model) => withFaults(model, () => faults),
+        wrap: wrapWorker,
         onCrash: (sha) => void onInlineCrash(sha),
       };
     const state = await store.loadState();
@@ -331,7 +334,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       } catch (err: unknown) {
         // A taken port must not stop the device from serving its fleet role; say how to fix it.
         log.error(
-          { err: { message: (err as Error).message } },
+          { err: { message: asError(err).message } },
           'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket',
         );
       }
@@ -376,13 +379,6 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     stop: async (stopOptions: { readonly clean?: boolean } = {}) => {
       await link.stop(stopOptions);
       await cleanShutdown();
-    },
-    kill: async () => {
-      link.kill();
-      await shutdown();
-    },
-    injectFaults: (next: DeviceFaults) => {
-      faults = next;
     },
     status: (): DeviceStatus => {
       const model = serving.current();

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { EdgefleetError } from '@edgefleet/shared';
+import { stripUndefined } from '@edgefleet/shared';
 import {
   compressModel,
   type CompressReport,
@@ -10,15 +10,14 @@ import {
   type Progress,
   type Dataset,
 } from '@edgefleet/compress';
+import { usageError } from '../usage.js';
 
 function parseShapes(values: readonly string[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const v of values) {
     const m = /^([^=]+)=(\d+(?:,\d+)*)$/.exec(v);
     if (!m?.[1] || !m[2])
-      throw new EdgefleetError('EF_ERR_DATA_SOURCE', `--shape "${v}" is not NAME=D1,D2,…; e.g. --shape x=1,3,64,64`, {
-        value: v,
-      });
+      throw usageError(`--shape "${v}" is not NAME=D1,D2,…; e.g. --shape x=1,3,64,64`, { value: v });
     out[m[1]] = m[2].split(',').map(Number);
   }
   return out;
@@ -145,8 +144,7 @@ export function compressCommand(): Command {
           if (tty) process.stderr.write(`\r${p.pass}: ${p.done}/${p.total} ${p.what}`.slice(0, 100).padEnd(100));
         };
         const { bytes: out, report } = await compressModel(bytes, flags.recipe, {
-          ...(calib ? { calib } : {}),
-          ...(train ? { train } : {}),
+          ...stripUndefined({ calib, train }),
           onProgress,
         });
         if (tty) process.stderr.write(`${'\r'.padEnd(101)}\r`);

@@ -1,7 +1,9 @@
 /**
  * Time and randomness, injected so tests and simulated devices control them [STYLE 2].
- * Only the agent's own timers (heartbeats, reconnect backoff, log throttling) use this
- * clock; mqtt.js keeps its keepalive on real time, which is what the broker measures.
+ * The agent's own timers (heartbeats, reconnect backoff, windows, log throttling) and the
+ * server's scheduler both take this clock; a virtual clock (simulators/) runs either on
+ * scenario time. Sockets are not on it: mqtt.js keeps its keepalive on real time, which is
+ * what the broker measures.
  */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */

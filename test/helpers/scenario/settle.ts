@@ -43,7 +43,10 @@ export function createSettler(o: SettlerOptions): Settler {
   let polls = 0;
   const online = (d: VirtualDevice): boolean => d.link.stats().state === 'online';
 
-  /** What is still in flight for one device, in words; null when nothing is. `outbox`: also wait for its telemetry outbox to empty. */
+  /**
+   * What is still in flight for one device, in words; null when nothing is. `outbox`: also wait for its telemetry
+   * outbox to empty.
+   */
   function missing(d: VirtualDevice, outbox: boolean): string | null {
     const s = d.link.stats();
     if (s.state === 'connecting') return `${d.deviceId} is connecting`;
@@ -92,7 +95,7 @@ export function createSettler(o: SettlerOptions): Settler {
         await until(() => firstMissing(false), deadline);
         // Windows wait in the ingest buffer until written; writing them may wake the loop (breach
         // events) and acknowledges them to the devices, whose outboxes then empty.
-        o.server.telemetry().flush();
+        await o.server.telemetry().flush();
         await o.loop?.idle();
         const left = firstMissing(true);
         if (left === null) return;
@@ -103,5 +106,28 @@ export function createSettler(o: SettlerOptions): Settler {
       }
     },
     stats: () => ({ settles, polls }),
+  };
+}
+
+/**
+ * Moves a scenario to `to` in two phases on one virtual time (`createVirtualClocks`), so the
+ * server's scheduled work never races device traffic: the devices' clock first (their timers
+ * fire: windows, heartbeats, installs) and the broker settles, the server stamping what
+ * arrives with the step's time; then the server's clock (its scheduler's due tasks run:
+ * rollout evaluation, presence sweep, control tick, telemetry retention) and, once they
+ * finished, the broker settles again. The server's clock is what `createServer({ clock })` got.
+ */
+export function lockstep(o: {
+  readonly devices: { advanceTo(to: number): void };
+  readonly server: { advanceTo(to: number): void };
+  readonly scheduler: { idle(): Promise<void> };
+  readonly settler: Pick<Settler, 'settle'>;
+}): (to: number) => Promise<void> {
+  return async (to) => {
+    o.devices.advanceTo(to);
+    await o.settler.settle();
+    o.server.advanceTo(to);
+    await o.scheduler.idle();
+    await o.settler.settle();
   };
 }

@@ -1,11 +1,13 @@
 /**
- * The closed loop end to end on a virtual clock, over the real broker: the real server
- * (embedded aedes on loopback, device credentials, SQLite store, planner, deployer with signed
- * manifests, telemetry ingestion, control loop) and a farm of sampled devices on the real agent
- * link and telemetry pipeline (outbox on disk, budget watcher), all sharing one virtual clock.
- * Time moves in steps; after each step the scenario waits until the broker has delivered
- * everything both ways (`settle`), so tens of virtual minutes run in seconds and a seed replays
- * the same story. The e2e test drives it.
+ * The closed loop end to end on virtual time, over the real broker: the real server (embedded
+ * aedes on loopback, device credentials, SQLite store, planner, deployer with signed
+ * manifests, telemetry ingestion, control loop, its one scheduler) and a farm of sampled
+ * devices on the real agent link and telemetry pipeline (outbox on disk, budget watcher). The
+ * devices and the server each get a clock on one virtual time. Time moves in steps: the
+ * devices' timers fire and the broker settles, then the server's scheduled tasks run (rollout
+ * evaluation, presence sweep, the control loop's cron tick) and the broker settles again
+ * (`lockstep` in settle.ts), so tens of virtual minutes run in seconds and a seed replays the
+ * same story. The e2e tests drive it.
  *
  * What is not real: device inference is sampled (each variant's host latency from the
  * planner's own measurement × the class's speed factor × faults), and installs take a modelled
@@ -13,25 +15,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeviceClassInput, GoldenSet } from '@edgefleet/shared';
-import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
+import { stripUndefined, type DeviceClassInput, type GoldenSet } from '@edgefleet/shared';
+import { createServer, loadServerConfig, type EdgefleetServer, type Repositories } from '@edgefleet/server';
 import type { DeployService } from '@edgefleet/server/deploy/index';
-import { addModel, createClassService, type Planner } from '@edgefleet/server/plan/index';
-import type { Store } from '@edgefleet/server/store/db';
+import type { ClassService, Planner } from '@edgefleet/server/plan/index';
 import {
   listDecisions,
   parseControlPolicy,
   planView,
   type ControlLoop,
   type ControlPolicyInput,
-  type ReconcileResult,
   type StoredDecision,
 } from '@edgefleet/server/control/index';
 import {
   assignClasses,
   attachFarmDeploy,
   createSeededRandom,
-  createVirtualClock,
+  createVirtualClocks,
   farmDeviceIds,
   startFarm,
   type DeviceProfile,
@@ -40,7 +40,7 @@ import {
   type VirtualClock,
 } from '@edgefleet/simulators';
 import type { Logger } from 'pino';
-import { createSettler, type Settler } from './settle.js';
+import { createSettler, lockstep, type Settler } from './settle.js';
 
 type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
 
@@ -72,27 +72,33 @@ export interface ScenarioFleet {
 
 export interface Scenario {
   readonly server: EdgefleetServer;
-  readonly store: Store;
+  readonly repos: Repositories;
   readonly planner: Planner;
-  readonly classes: ReturnType<typeof createClassService>;
+  readonly classes: ClassService;
   /** Updates a class's speed factors and/or budgets in the store and in the devices' truth (before `setup`). */
   tune(
     name: string,
     patch: { factors?: Partial<Record<Precision, number>>; budgets?: DeviceClassInput['budgets'] },
-  ): void;
+  ): Promise<void>;
   /** Device ids and classes (known from the start; the farm connects in `setup`). */
   readonly fleet: ScenarioFleet;
   /** The farm, once `setup` started it. */
   farm(): Farm;
   readonly deploy: DeployService;
   readonly loop: ControlLoop;
+  /** The devices' clock (the server's shares its time). */
   readonly clock: VirtualClock;
   now(): number;
-  /** Starts the farm, plans every class and rolls out each class's initial variant; returns when the rollouts finished. */
+  /**
+   * Starts the farm, plans every class and rolls out each class's initial variant; returns when the rollouts finished.
+   */
   setup(): Promise<void>;
-  /** Advances virtual time to `to`, reconciling every tick; `onTick` sees each tick's results. */
-  runUntil(to: number, onTick?: (at: number, results: readonly ReconcileResult[]) => void): Promise<void>;
-  decisions(deviceClass?: string): StoredDecision[];
+  /**
+   * Advances virtual time to `to` in steps; the server's scheduler runs the control tick; `onTick` sees each tick's
+   * time.
+   */
+  runUntil(to: number, onTick?: (at: number) => void): Promise<void>;
+  decisions(deviceClass?: string): Promise<StoredDecision[]>;
   /** Recipe of the variant a device serves (null: none or unknown). */
   recipeServed(deviceId: string): string | null;
   /** Broker delivery checks so far (settles, polls while waiting). */
@@ -134,9 +140,9 @@ function profileOf(c: DeviceClassInput, factors: Partial<Record<Precision, numbe
 }
 
 export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
-  const clock = createVirtualClock(o.startAt ?? 1_800_000_000_000);
+  const [clock, serverClock] = createVirtualClocks(o.startAt ?? 1_800_000_000_000, 2) as [VirtualClock, VirtualClock];
   const now = (): number => clock.now();
-  const tickMs = (o.tickSeconds ?? 30) * 1000;
+  const stepMs = o.stepMs ?? 5000;
   const base = loadServerConfig({
     flags: {
       dataDir: o.dataDir,
@@ -145,31 +151,29 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       apiPort: -1,
       'log.level': 'silent',
       'control.tickSeconds': o.tickSeconds ?? 30,
+      // One sweep per step, on the step grid.
+      'presence.sweepIntervalMs': stepMs,
     },
   });
   const config = { ...base, control: { ...base.control, policy: parseControlPolicy(o.policy ?? {}) } };
   const server = createServer(config, {
     logger: o.logger,
-    now,
-    deploy: { tickIntervalMs: 0, random: createSeededRandom(o.seed ?? 1) },
-    // Ticks come from runUntil; telemetry is written when a settle flushes it, so breach wake-ups land at fixed points.
-    control: { cron: false, goldenFor: () => GOLDEN },
+    clock: serverClock,
+    random: createSeededRandom(o.seed ?? 1),
+    // One evaluation per step, on the step grid.
+    deploy: { evaluateEveryMs: stepMs },
+    control: { goldenFor: async () => GOLDEN },
     planner: { timedRuns: 30 },
-    telemetry: { flushIntervalMs: 0, batchSize: 100_000 },
+    // Telemetry is written when a settle flushes it (or at the batch deadline in the server's phase).
+    telemetry: { batchSize: 100_000 },
   });
   const address = await server.start();
-  const store = server.store();
+  const repos = server.repos();
   const control = server.control();
   if (!control) throw new Error('the scenario needs the control loop (control.enabled)');
-  const classes = createClassService(store, { now });
-  for (const c of o.classes) classes.create(c);
-  const model = await addModel({
-    store,
-    dataDir: o.dataDir,
-    bytes: readFileSync(o.modelPath),
-    name: 'model',
-    now: now(),
-  });
+  const { classes, models } = server.services();
+  for (const c of o.classes) await classes.create(c);
+  const model = await models.add({ bytes: readFileSync(o.modelPath), name: 'model' });
   const planner = server.planner();
   const deploy = server.deploy();
   const simFactors = new Map(
@@ -180,17 +184,17 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
   // The farm assigns classes from the seed; the same plan is known before it starts.
   const plan = assignClasses(ids.length, classNames, o.seed ?? 1);
   const classOf = new Map(ids.map((id, i) => [id, plan[i] as string]));
-  const secrets = new Map(ids.map((id) => [id, server.auth().provisionDevice(id, null).secret]));
+  const secrets = new Map<string, string>();
+  for (const id of ids) secrets.set(id, (await server.auth().provisionDevice(id, null)).secret);
   const variants = new Map<string, KnownVariant>();
   let farm: Farm | null = null;
   let detach: (() => void) | null = null;
   let settler: Settler | null = null;
-  const stepMs = o.stepMs ?? 5000;
-  let nextTick = clock.now() + tickMs;
+  let step: ((to: number) => Promise<void>) | null = null;
 
   /** Every variant any plan knows, as the devices' shared measurement (host p95 from the planner's session). */
-  function learnVariants(): void {
-    for (const p of planner.list()) {
+  async function learnVariants(): Promise<void> {
+    for (const p of await planner.list()) {
       for (const c of p.plan.candidates) {
         if (!c.artifactSha || !c.predicted || c.bytes === null) continue;
         variants.set(c.artifactSha, {
@@ -221,7 +225,7 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       },
       profiles: new Map(o.classes.map((c) => [c.name, profileOf(c, simFactors.get(c.name) ?? {})])),
       telemetry: { dataDir: join(o.dataDir, 'farm'), windowMs: o.windowMs ?? 10_000, ratePerS: 2 },
-      ...(o.faults ? { faults: o.faults } : {}),
+      ...stripUndefined({ faults: o.faults }),
     });
     detach = attachFarmDeploy(started.devices, {
       clock,
@@ -234,17 +238,11 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       },
     });
     settler = createSettler({ server, devices: started.devices, loop: control?.loop ?? null, logger: o.logger });
+    step = lockstep({ devices: clock, server: serverClock, scheduler: server.scheduler, settler });
     await settler.untilOnline(ids.length);
     // Every hello written before a rollout picks its devices.
     await settler.settle();
     return started;
-  }
-
-  async function step(to: number): Promise<void> {
-    clock.advanceTo(to);
-    await settler?.settle();
-    await deploy.rollouts.tick(to);
-    await settler?.settle();
   }
 
   async function setup(): Promise<void> {
@@ -255,7 +253,7 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       const recipe = want === 'chosen' ? stored.plan.chosen : want;
       const member = planView(stored.id, stored.plan).members.find((m) => m.recipe === recipe);
       if (!member) throw new Error(`class ${c.name}: no eligible ${recipe} variant in its plan`);
-      learnVariants();
+      await learnVariants();
       await deploy.rollouts.start({
         deviceClass: c.name,
         artifact: { sha256: member.artifactSha },
@@ -265,44 +263,41 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       });
     }
     await settler?.settle();
-    while (deploy.rollouts.list({ active: true }).length > 0) await step(clock.now() + stepMs);
-    nextTick = clock.now() + tickMs;
+    while ((await deploy.rollouts.list({ active: true })).length > 0) await step?.(clock.now() + stepMs);
   }
 
-  async function runUntil(
-    to: number,
-    onTick?: (at: number, results: readonly ReconcileResult[]) => void,
-  ): Promise<void> {
+  const tickRuns = (): number => server.scheduler.tasks().find((task) => task.name === 'control-tick')?.runs ?? 0;
+
+  async function runUntil(to: number, onTick?: (at: number) => void): Promise<void> {
     while (clock.now() < to) {
-      await step(Math.min(to, clock.now() + stepMs));
-      if (clock.now() >= nextTick) {
-        const results = (await control?.loop.reconcileOnce(clock.now())) ?? [];
-        learnVariants();
-        await settler?.settle();
-        onTick?.(clock.now(), results);
-        nextTick += tickMs;
+      const before = tickRuns();
+      await step?.(Math.min(to, clock.now() + stepMs));
+      if (tickRuns() > before) {
+        // A tick may have re-planned: the devices learn the new variants' measurements.
+        await learnVariants();
+        onTick?.(clock.now());
       }
     }
   }
 
-  function tune(
+  async function tune(
     name: string,
     patch: { factors?: Partial<Record<Precision, number>>; budgets?: DeviceClassInput['budgets'] },
-  ): void {
+  ): Promise<void> {
     if (farm) throw new Error("tune() changes the devices' truth, so call it before setup()");
-    const cls = classes.get(name);
-    classes.update(name, {
+    const cls = await classes.get(name);
+    await classes.update(name, {
       ...(patch.factors
         ? { speedModel: { version: `${cls.speedModel.version}+tuned${cls.version}`, factors: patch.factors } }
         : {}),
-      ...(patch.budgets ? { budgets: patch.budgets } : {}),
+      ...stripUndefined({ budgets: patch.budgets }),
     });
     if (patch.factors) simFactors.set(name, { ...simFactors.get(name), ...patch.factors });
   }
 
   return {
     server,
-    store,
+    repos,
     planner,
     classes,
     deploy,
@@ -317,7 +312,7 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       if (!farm) throw new Error('the farm starts in setup()');
       return farm;
     },
-    decisions: (cls) => listDecisions(store, cls === undefined ? {} : { deviceClass: cls }),
+    decisions: (cls) => listDecisions(repos.control, stripUndefined({ deviceClass: cls })),
     recipeServed: (id) => {
       const sha = farm?.devices.find((d) => d.deviceId === id)?.telemetry?.model()?.sha256 ?? null;
       return sha === null ? null : (variants.get(sha)?.recipe ?? null);

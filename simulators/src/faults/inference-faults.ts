@@ -1,20 +1,18 @@
 /**
- * SIMULATION AND TESTING ONLY: hardware faults injected into a device's inference, so a
- * real agent (real worker, real onnxruntime, real swap) can be made to fail its golden-set
- * smoke test honestly instead of through a forged report. Every fault is off by default and
- * nothing in the agent's configuration turns one on; only code that builds a device (tests,
- * simulators) can.
+ * Hardware faults injected into a device's inference, so a real agent (real worker, real
+ * onnxruntime, real swap) can be made to fail its golden-set smoke test honestly instead of
+ * through a forged report. They enter through the agent's one inference seam,
+ * `DeviceOptions.wrapWorker`: the agent itself has no notion of a fault.
  *
  * `corruptOutputs` models an accelerator whose quantized kernels compute wrongly [issue 7]:
  * the model loads and runs, every value stays finite, but each row's scores come back
  * shifted one lane along the last axis (as a kernel with a mis-laid-out int8 output would
  * write them), so the top-1 class is wrong on every row while nothing crashes.
  */
-import type { ModelWorker, RunOptions } from './model-worker.js';
-import type { FloatTensor } from './ort.js';
+import type { FloatTensor, ModelWorker, RunOptions } from '@edgefleet/agent';
 
-/** Faults a simulated device suffers. All default to off. */
-export interface DeviceFaults {
+/** Faults a simulated device's inference suffers. All default to off. */
+export interface InferenceFaults {
   /** Inference outputs come back with each row rotated one lane (finite but wrong). Default false. */
   readonly corruptOutputs?: boolean;
 }
@@ -35,7 +33,7 @@ export function corruptTensor(tensor: FloatTensor): FloatTensor {
  * call (read through `faults()`, so a fault can start mid-life, as a failing part does).
  * With no fault active it returns the worker's results untouched.
  */
-export function withFaults(worker: ModelWorker, faults: () => DeviceFaults): ModelWorker {
+export function withFaults(worker: ModelWorker, faults: () => InferenceFaults): ModelWorker {
   return Object.freeze({
     ...worker,
     async run(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions) {
@@ -44,5 +42,23 @@ export function withFaults(worker: ModelWorker, faults: () => DeviceFaults): Mod
       const outputs = Object.fromEntries(Object.entries(result.outputs).map(([name, t]) => [name, corruptTensor(t)]));
       return { ...result, outputs };
     },
+  });
+}
+
+/** A device's fault switch: pass `wrap` as the device's `wrapWorker`, then `set` faults at any time (`{}` heals). */
+export interface InferenceFaultSwitch {
+  readonly wrap: (worker: ModelWorker) => ModelWorker;
+  set(faults: InferenceFaults): void;
+  current(): InferenceFaults;
+}
+
+export function createInferenceFaults(initial: InferenceFaults = {}): InferenceFaultSwitch {
+  let faults = initial;
+  return Object.freeze({
+    wrap: (worker: ModelWorker) => withFaults(worker, () => faults),
+    set: (next: InferenceFaults) => {
+      faults = next;
+    },
+    current: () => faults,
   });
 }

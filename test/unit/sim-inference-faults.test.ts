@@ -1,6 +1,10 @@
-/** The agent's simulation-only fault seam (runtime/faults.ts): off is a pass-through, corruptOutputs is finite but wrong. */
+/**
+ * Inference faults the simulators inject through the agent's wrapWorker seam
+ * (simulators/src/faults/inference-faults.ts): off is a pass-through, corruptOutputs is finite but wrong.
+ */
 import t from 'tap';
-import { corruptTensor, withFaults, type DeviceFaults, type ModelWorker } from '@edgefleet/agent';
+import type { ModelWorker } from '@edgefleet/agent';
+import { corruptTensor, createInferenceFaults, withFaults, type InferenceFaults } from '@edgefleet/simulators';
 
 const outputs = { y: { dims: [2, 3], data: Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.3, 0.2]) } };
 const worker = {
@@ -25,7 +29,7 @@ t.test('corruptTensor rotates each row one lane: finite values, top-1 moved on e
 });
 
 t.test("withFaults reads the faults at each call; off returns the worker's results untouched", async (t) => {
-  let faults: DeviceFaults = {};
+  let faults: InferenceFaults = {};
   const wrapped = withFaults(worker, () => faults);
   t.equal((await wrapped.run({})).outputs, outputs, 'no fault: same object');
   faults = { corruptOutputs: true };
@@ -37,4 +41,17 @@ t.test("withFaults reads the faults at each call; off returns the worker's resul
   faults = {};
   t.equal((await wrapped.run({})).outputs, outputs, 'healed');
   t.equal(wrapped.deadReason(), null, 'other methods delegate');
+});
+
+t.test('a fault switch starts faults mid-life and heals them, for every worker it wrapped', async (t) => {
+  const faults = createInferenceFaults();
+  const first = faults.wrap(worker);
+  const second = faults.wrap(worker);
+  t.equal((await first.run({})).outputs, outputs, 'off by default');
+  faults.set({ corruptOutputs: true });
+  t.same(faults.current(), { corruptOutputs: true });
+  for (const w of [first, second])
+    t.same(Array.from((await w.run({})).outputs.y?.data ?? []), Array.from(corruptTensor(outputs.y).data));
+  faults.set({});
+  t.equal((await second.run({})).outputs, outputs, 'healed');
 });

@@ -1,11 +1,12 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { isEdgefleetError, type Hello } from '@edgefleet/shared';
-import { listDevices, openStore, STORE_FILE } from '@edgefleet/server';
-import { MIGRATIONS } from '@edgefleet/server/store/migrations';
+import { asError, isEdgefleetError, type Hello } from '@edgefleet/shared';
+import { openSqliteStore, STORE_FILE } from '@edgefleet/server';
+import { MIGRATIONS } from '@edgefleet/server/store/sqlite/migrations';
+import { repositoryContract } from '../contract/repositories.js';
 
-/** Second connections to the store file only read it. */
+/** Test connections to the store file only read it. */
 const READONLY = true;
 
 const hello = (deviceId: string, deviceClass = 'rpi4'): Hello => ({
@@ -29,10 +30,10 @@ const hello = (deviceId: string, deviceClass = 'rpi4'): Hello => ({
 
 t.test('a fresh store is migrated, in WAL mode, with a version table', async (t) => {
   const dir = t.testdir();
-  const store = openStore({ dataDir: dir });
-  t.equal(store.schemaVersion(), MIGRATIONS.at(-1)?.version);
-  store.close();
-  store.close();
+  const store = openSqliteStore({ dataDir: dir });
+  t.equal(await store.schemaVersion(), MIGRATIONS.at(-1)?.version);
+  await store.close();
+  await store.close();
   const db = new Database(join(dir, STORE_FILE), { readonly: READONLY });
   t.teardown(() => db.close());
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
@@ -52,54 +53,58 @@ t.test('a fresh store is migrated, in WAL mode, with a version table', async (t)
   );
 });
 
-t.test('devices survive a reopen and the read-only listing sees them', async (t) => {
+t.test('the repository contract holds on SQLite', async (t) => {
+  await repositoryContract(t, 'sqlite', async (t) => openSqliteStore({ dataDir: t.testdir() }));
+});
+
+t.test('devices survive a reopen', async (t) => {
   const dir = t.testdir();
-  const store = openStore({ dataDir: dir });
-  store.devices.upsertHello(hello('a-1'), 1000);
-  store.devices.upsertHello(hello('b-1', 'jetson'), 1001);
-  t.ok(store.devices.setState('a-1', 'offline', 'clean', 200, 1500));
-  t.notOk(store.devices.setState('nobody', 'offline', 'clean', 200, 1500), 'unknown device');
-  t.ok(store.devices.touch('b-1', 2000, 'f'.repeat(64)));
-  t.notOk(store.devices.touch('nobody', 2000));
-  // Read while the writer is still open, as `edgefleet devices` does next to a running server.
+  const store = openSqliteStore({ dataDir: dir });
+  await store.repos.devices.upsertHello(hello('a-1'), 1000);
+  await store.repos.devices.upsertHello(hello('b-1', 'jetson'), 1001);
+  t.ok(await store.repos.devices.setState('a-1', 'offline', 'clean', 200, 1500));
+  t.ok(await store.repos.devices.touch('b-1', 2000, 'f'.repeat(64)));
+  await store.close();
+  const again = openSqliteStore({ dataDir: dir });
+  t.teardown(() => again.close());
   t.same(
-    listDevices(dir).map((d) => [d.id, d.state, d.lastSeen]),
+    (await again.repos.devices.list()).map((d) => [d.id, d.state, d.lastSeen]),
     [
       ['b-1', 'online', 2000],
       ['a-1', 'offline', 1500],
     ],
   );
-  store.close();
-  const again = openStore({ dataDir: dir });
-  t.teardown(() => again.close());
-  t.equal(again.devices.get('b-1')?.currentModel, 'f'.repeat(64));
-  t.equal(again.devices.get('a-1')?.stateReason, 'clean');
-  t.equal(again.devices.get('a-1')?.firstSeen, 1000);
-  again.devices.upsertHello({ ...hello('a-1'), agentVersion: '0.2.0' }, 3000);
-  t.match(again.devices.get('a-1'), { state: 'online', agentVersion: '0.2.0', firstSeen: 1000, lastSeen: 3000 });
+  t.equal((await again.repos.devices.get('b-1'))?.currentModel, 'f'.repeat(64));
+  t.equal((await again.repos.devices.get('a-1'))?.firstSeen, 1000);
 });
 
-t.test('a retained status (no "now") changes state but not last-seen; the sweep marks silence stale', async (t) => {
-  const store = openStore({ dataDir: t.testdir() });
-  t.teardown(() => store.close());
-  store.devices.upsertHello(hello('a-1'), 1000);
-  store.devices.upsertHello(hello('a-2'), 5000);
-  store.devices.setState('a-1', 'online', 'connect', 900, null);
-  t.equal(store.devices.get('a-1')?.lastSeen, 1000);
-  t.same(store.devices.markStale(2000, 6000), ['a-1']);
-  t.same(store.devices.markStale(2000, 6000), [], 'already offline devices are not swept twice');
-  t.equal(store.devices.get('a-1')?.stateReason, 'stale');
-  t.equal(store.devices.get('a-2')?.state, 'online');
-});
-
-t.test('listing a directory without a store says what to do', async (t) => {
+t.test('opening a directory without a store, when asked not to create one, says what to do', async (t) => {
   try {
-    listDevices(t.testdir());
+    openSqliteStore({ dataDir: t.testdir(), create: false });
     t.fail('should throw');
   } catch (err: unknown) {
     t.ok(isEdgefleetError(err, 'EF_ERR_STORE_OPEN'));
-    t.match((err as Error).message, /edgefleet server/);
+    t.match(asError(err).message, /edgefleet server/);
   }
+});
+
+t.test('a row that does not match its schema is reported with its table, column and key', async (t) => {
+  const dir = t.testdir();
+  const store = openSqliteStore({ dataDir: dir });
+  t.teardown(() => store.close());
+  await store.repos.devices.upsertHello(hello('a-1'), 1000);
+  const db = new Database(join(dir, STORE_FILE));
+  db.prepare('UPDATE devices SET capabilities = \'{"cores": "many"}\' WHERE id = \'a-1\'').run();
+  db.prepare("UPDATE device_classes SET budgets = 'not json' WHERE name = 'rpi4'").run();
+  db.close();
+  await t.rejects(store.repos.devices.get('a-1'), {
+    code: 'EF_ERR_STORE_DECODE',
+    message: /devices\.capabilities of "a-1" does not match its schema/,
+  });
+  await t.rejects(store.repos.classes.get('rpi4'), {
+    code: 'EF_ERR_STORE_DECODE',
+    message: /device_classes\.budgets of "rpi4" is not JSON/,
+  });
 });
 
 t.test('a failing migration rolls back and reports its version', async (t) => {
@@ -108,10 +113,10 @@ t.test('a failing migration rolls back and reports its version', async (t) => {
     ...MIGRATIONS,
     { version: 99, name: 'broken', sql: 'CREATE TABLE half_done (x INTEGER); SELECT nope FROM missing;' },
   ];
-  t.throws(() => openStore({ dataDir: dir, migrations: broken }), { code: 'EF_ERR_STORE_MIGRATION' });
-  const store = openStore({ dataDir: dir });
-  t.equal(store.schemaVersion(), MIGRATIONS.at(-1)?.version, 'the good migrations stayed');
-  store.close();
+  t.throws(() => openSqliteStore({ dataDir: dir, migrations: broken }), { code: 'EF_ERR_STORE_MIGRATION' });
+  const store = openSqliteStore({ dataDir: dir });
+  t.equal(await store.schemaVersion(), MIGRATIONS.at(-1)?.version, 'the good migrations stayed');
+  await store.close();
   const db = new Database(join(dir, STORE_FILE), { readonly: READONLY });
   t.teardown(() => db.close());
   t.equal(
@@ -123,18 +128,18 @@ t.test('a failing migration rolls back and reports its version', async (t) => {
 
 t.test('a store newer than this code is refused', async (t) => {
   const dir = t.testdir();
-  openStore({
+  await openSqliteStore({
     dataDir: dir,
     migrations: [...MIGRATIONS, { version: 50, name: 'future', sql: 'CREATE TABLE future (x INTEGER);' }],
   }).close();
-  t.throws(() => openStore({ dataDir: dir }), { code: 'EF_ERR_STORE_MIGRATION' });
+  t.throws(() => openSqliteStore({ dataDir: dir }), { code: 'EF_ERR_STORE_MIGRATION' });
 });
 
 t.test(
   'migration 31 names stored breach events by their raising window and keeps the first of a pair stored twice',
   async (t) => {
     const dir = t.testdir();
-    openStore({ dataDir: dir, migrations: MIGRATIONS.filter((m) => m.version !== 31) }).close();
+    await openSqliteStore({ dataDir: dir, migrations: MIGRATIONS.filter((m) => m.version !== 31) }).close();
     const db = new Database(join(dir, STORE_FILE));
     const insert =
       db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc)
@@ -146,8 +151,7 @@ t.test(
     insert.run('dev-a', 'powerW', 'breached', 4, doc([0, 1, 2]));
     insert.run('dev-b', 'latencyP95Ms', 'breached', 5, doc([0, 1, 2]));
     db.close();
-    const store = openStore({ dataDir: dir });
-    store.close();
+    await openSqliteStore({ dataDir: dir }).close();
     const after = new Database(join(dir, STORE_FILE), { readonly: READONLY });
     t.teardown(() => after.close());
     const rows = after
@@ -168,5 +172,5 @@ t.test(
 
 t.test('an unusable data directory is EF_ERR_STORE_OPEN', async (t) => {
   const dir = t.testdir({ 'a-file': 'x' });
-  t.throws(() => openStore({ dataDir: join(dir, 'a-file', 'sub') }), { code: 'EF_ERR_STORE_OPEN' });
+  t.throws(() => openSqliteStore({ dataDir: join(dir, 'a-file', 'sub') }), { code: 'EF_ERR_STORE_OPEN' });
 });
