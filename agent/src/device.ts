@@ -17,11 +17,11 @@ import {
   type DeployReport,
   type Desired,
   type TrustedKey,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
-import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared';
+import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared/device';
 import { recoverInlineState, writeInlineState, type InlinePolicy } from './runtime/inline-policy.js';
 import {
   clearInlineMark,

@@ -6,7 +6,7 @@ import {
   DEFAULT_KEEPALIVE_S,
   deviceIdSchema,
   parseTrustedKey,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 
 /** Accepts numbers spelled as strings (env values and flags are strings); anything else is left for zod to report. */
 function numeric<T extends z.ZodType>(schema: T) {

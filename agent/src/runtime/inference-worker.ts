@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { createOrtSession, type OrtModelSession } from './ort.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
-import { asError } from '@edgefleet/shared';
+import { asError } from '@edgefleet/shared/device';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');

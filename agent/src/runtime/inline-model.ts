@@ -14,7 +14,7 @@
  * - a native crash (SIGSEGV) ends the process in both designs, since a worker thread shares
  *   it; the restarted agent likewise never serves that model inline again.
  */
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError } from '@edgefleet/shared/device';
 import type { ModelWorker, RunOptions } from './model-worker.js';
 import { createOrtSession, type FloatTensor, type OrtModelSession } from './ort.js';
 import { startRunWatchdog, type RunWatchdog } from './run-watchdog.js';

@@ -4,7 +4,7 @@
  * EF_ERR_RUNTIME_CRASH and tells `onCrash`; it never takes the agent down with it.
  */
 import type { Worker } from 'node:worker_threads';
-import { EdgefleetError, spawnModuleWorker } from '@edgefleet/shared';
+import { EdgefleetError, spawnModuleWorker } from '@edgefleet/shared/device';
 import type { FloatTensor } from './ort.js';
 import type { LoadResult, RunResult, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
