@@ -9,12 +9,14 @@
  * added over bare onnxruntime. Memory and CPU of the agent process: RSS idle (no model),
  * serving before traffic (first boot, and after a restart when the proven model loads inline
  * at once), after the measured requests, and idle CPU; plus, for reference, RSS of a bare
- * `node` holding the same onnxruntime session.
+ * `node` holding the same onnxruntime session. "Idle" is an agent enrolled and connected to
+ * the server with no model; each memory reading is broken down by mapping (/proc/<pid>/smaps:
+ * node binary, onnxruntime's library, glibc heap, anonymous) and by V8's own view (a probe
+ * preloaded with --import, bench/agent-heap-probe.mjs).
  *
  * Needs the built agent (`npm run build`). Usage:
  *   npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,worker,http-json,...]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,12 +32,13 @@ import {
   type BenchInput,
   type PathClient,
 } from './agent-clients.js';
+import type { SmapsBreakdown, HeapProbe } from './agent-memory.js';
+import { idleCpuPct, startAgent, startedAgents, type RunningAgent } from './agent-process.js';
 import {
   bareOrtPath,
   inProcessInlinePath,
   inProcessWorkerPath,
   measureBareRss,
-  procCpuSeconds,
   procRssMb,
   seedAgentDataDir,
   summarize,
@@ -45,6 +48,14 @@ const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? (process.argv[i + 1] ?? def) : def;
 };
+if (process.argv.includes('--help')) {
+  process.stdout.write(
+    'npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,...]\n' +
+      'The agent serving path side by side (latency table, RSS idle/serving/after requests with breakdown, idle CPU);\n' +
+      'writes bench/results/agent-<time>.json. Needs `npm run build` first.\n',
+  );
+  process.exit(0);
+}
 const ROUNDS = Number(arg('rounds', '50'));
 const PER_ROUND = Number(arg('per-round', '200'));
 const IDLE_S = Number(arg('idle-s', '20'));
@@ -65,7 +76,6 @@ const ALL_PATHS = [
 ];
 const PATHS = arg('paths', ALL_PATHS.join(',')).split(',');
 const MODEL = join('models', 'zoo', 'mnist-cnn.onnx');
-const AGENT_BIN = join('agent', 'bin', 'edgefleet-agent.js');
 const log = pino({ level: 'silent' });
 
 if (!existsSync(join('agent', 'dist', 'cli.js'))) {
@@ -83,77 +93,6 @@ function benchInput(): BenchInput {
   return { name: 'input', dims: [1, 1, 28, 28], data };
 }
 
-interface RunningAgent {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly socketPath: string;
-  stop(): Promise<void>;
-}
-
-/** Every agent process the bench started, so a failed run leaves none behind. */
-const started = new Set<ChildProcess>();
-
-/** Starts the built agent; resolves once it is online and (with a model) its API answers. */
-async function startAgent(
-  brokerUrl: string,
-  dataDir: string,
-  socketPath: string,
-  nodeFlags: readonly string[],
-  deviceId: string,
-  extraArgs: readonly string[] = [],
-  waitForInline = false,
-): Promise<RunningAgent> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeFlags,
-      AGENT_BIN,
-      ...['--device-id', deviceId, '--class', 'rpi4', '--broker', brokerUrl, '--data-dir', dataDir],
-      ...['--serve-port', '0', '--serve-socket', socketPath, '--log-level', 'info'],
-      ...extraArgs,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  started.add(child);
-  child.once('exit', () => started.delete(child));
-  let port = 0;
-  let online = false;
-  let inline = false;
-  child.stdout?.on('data', (part: Buffer) => {
-    for (const line of part.toString('utf8').split('\n')) {
-      if (!line.startsWith('{')) continue;
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'local inference API listening' && entry.url?.startsWith('http://'))
-        port = Number(new URL(entry.url).port);
-      if (entry.msg === 'online') online = true;
-      if (entry.msg === 'serving the model on the agent thread') inline = true;
-    }
-  });
-  const deadline = Date.now() + 30_000;
-  while (!(online && port > 0 && (inline || !waitForInline))) {
-    if (child.exitCode !== null) throw new Error(`agent exited with code ${child.exitCode}`);
-    if (Date.now() > deadline) throw new Error('agent did not come online within 30 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    child,
-    port,
-    socketPath,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-/** CPU of a process over `seconds` while nothing is asked of it, in % of one core. */
-async function idleCpuPct(pid: number, seconds: number): Promise<number> {
-  const before = procCpuSeconds(pid);
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  return (100 * (procCpuSeconds(pid) - before)) / seconds;
-}
-
 interface IdleAndLoaded {
   readonly idleMb: number;
   readonly idleCpu: number;
@@ -161,11 +100,16 @@ interface IdleAndLoaded {
   readonly loadedCpu: number;
   /** Inline agents: RSS after a restart, when the proven model loads on the agent thread with no worker at all. */
   readonly restartedMb: number | null;
+  /** Where the memory goes (smaps by mapping, V8's view), per stage. */
+  readonly breakdown: Record<string, { smaps: SmapsBreakdown; probe: HeapProbe | null }>;
   /** The agent still serving the model (the caller stops it). */
   readonly agent: RunningAgent;
 }
 
-/** RSS and idle CPU of an agent without a model, then of one serving mnist-cnn before any traffic. */
+/**
+ * RSS and idle CPU of an agent that is enrolled and connected but has no model ("idle"),
+ * then of one serving mnist-cnn before any traffic, with the breakdown of each.
+ */
 async function idleAndLoaded(
   brokerUrl: string,
   work: string,
@@ -175,42 +119,57 @@ async function idleAndLoaded(
   tag: string,
   inline: boolean,
 ): Promise<IdleAndLoaded> {
-  const extra = inline ? [] : ['--inline-max-ms', '0'];
-  const idle = await startAgent(
+  const extraArgs = inline ? [] : ['--inline-max-ms', '0'];
+  const breakdown: IdleAndLoaded['breakdown'] = {};
+  const note = async (agent: RunningAgent, stage: string) => {
+    const { smaps, probe, text } = await agent.memory(`${tag} ${stage}`);
+    breakdown[stage] = { smaps, probe };
+    process.stderr.write(`${text}\n`);
+    return Math.round(smaps.rssKb / 1024);
+  };
+  const idle = await startAgent({
     brokerUrl,
-    join(work, `idle-${tag}`),
-    join(work, `idle-${tag}.sock`),
+    dataDir: join(work, `idle-${tag}`),
+    socketPath: join(work, `idle-${tag}.sock`),
     nodeFlags,
-    `bench-idle-${tag}`,
-    extra,
-  );
+    deviceId: `bench-idle-${tag}`,
+    extraArgs,
+  });
   await new Promise((r) => setTimeout(r, 3000));
-  const idleMb = procRssMb(idle.child.pid as number);
-  const idleCpu = await idleCpuPct(idle.child.pid as number, IDLE_S);
+  const idleMb = await note(idle, 'idle (connected, no model)');
+  const idleCpu = await idleCpuPct(idle.pid, IDLE_S);
   await idle.stop();
   const dir = join(work, `serving-${tag}`);
   await seedAgentDataDir(dir, model, input);
   const serve = () =>
-    startAgent(brokerUrl, dir, join(work, `serving-${tag}.sock`), nodeFlags, `bench-serving-${tag}`, extra, inline);
+    startAgent({
+      brokerUrl,
+      dataDir: dir,
+      socketPath: join(work, `serving-${tag}.sock`),
+      nodeFlags,
+      deviceId: `bench-serving-${tag}`,
+      extraArgs,
+      waitForInline: inline,
+    });
   // First boot: the model loads in a worker and (inline) moves onto the agent thread once it has proven itself.
   let agent = await serve();
   await new Promise((r) => setTimeout(r, 3000));
-  const loadedMb = procRssMb(agent.child.pid as number);
+  const loadedMb = await note(agent, 'serving, first boot');
   let restartedMb: number | null = null;
   if (inline) {
     // Every later boot: the proven model loads straight onto the agent thread.
     await agent.stop();
     agent = await serve();
     await new Promise((r) => setTimeout(r, 3000));
-    restartedMb = procRssMb(agent.child.pid as number);
+    restartedMb = await note(agent, 'serving, restarted');
   }
-  const loadedCpu = await idleCpuPct(agent.child.pid as number, IDLE_S);
+  const loadedCpu = await idleCpuPct(agent.pid, IDLE_S);
   const flags = nodeFlags.length > 0 ? nodeFlags.join(' ') : 'no node flags';
   process.stderr.write(
     `agent ${inline ? 'inline' : 'worker'} (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ${loadedMb} MB` +
       `${restartedMb === null ? '' : `, after a restart ${restartedMb} MB`} ${loadedCpu.toFixed(2)}% CPU\n`,
   );
-  return { idleMb, idleCpu, loadedMb, loadedCpu, restartedMb, agent };
+  return { idleMb, idleCpu, loadedMb, loadedCpu, restartedMb, breakdown, agent };
 }
 
 async function agentClients(
@@ -264,7 +223,7 @@ async function main(): Promise<void> {
     const plain = await idleAndLoaded(brokerUrl, work, modelBytes, input, [], 'plain', true);
     await plain.agent.stop();
     const agent = withFlags.agent;
-    const pid = agent.child.pid as number;
+    const pid = agent.pid;
 
     const paths = new Map<string, PathClient>();
     if (PATHS.includes('ort')) paths.set('ort', await bareOrtPath(modelBytes, input));
@@ -315,8 +274,10 @@ async function main(): Promise<void> {
       }
       if ((round + 1) % 10 === 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
     }
+    const after = await agent.memory('inline agent after the measured requests');
+    process.stderr.write(`${after.text}\n`);
     const afterRssMb = procRssMb(pid);
-    const workerAfterRssMb = procRssMb(inWorker.agent.child.pid as number);
+    const workerAfterRssMb = procRssMb(inWorker.agent.pid);
     for (const client of paths.values()) client.close();
     echo?.stop();
     await agent.stop();
@@ -353,6 +314,11 @@ async function main(): Promise<void> {
         withoutFlagsLoadedMb: plain.loadedMb,
         withoutFlagsRestartedMb: plain.restartedMb,
       },
+      memoryBreakdown: {
+        inline: { ...withFlags.breakdown, 'after the requests': { smaps: after.smaps, probe: after.probe } },
+        worker: inWorker.breakdown,
+        withoutFlags: plain.breakdown,
+      },
       idleCpuPct: {
         noModel: Number(withFlags.idleCpu.toFixed(3)),
         serving: Number(withFlags.loadedCpu.toFixed(3)),
@@ -362,7 +328,7 @@ async function main(): Promise<void> {
     });
     printTable(table, results.memory as Record<string, number>, withFlags.idleCpu, withFlags.loadedCpu);
   } finally {
-    for (const child of started) child.kill('SIGKILL');
+    for (const child of startedAgents) child.kill('SIGKILL');
     await server.stop();
     rmSync(work, { recursive: true, force: true });
   }
