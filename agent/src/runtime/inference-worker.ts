@@ -6,7 +6,13 @@
 import { parentPort } from 'node:worker_threads';
 import { createOrtSession, type OrtModelSession } from './ort.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
-import { asError } from '@edgefleet/shared/device';
+
+/**
+ * The error's message. Not `asError` from @edgefleet/shared: the worker imports nothing but
+ * onnxruntime, so each worker's isolate does not compile the protocol's schemas (and the
+ * worker also starts where only the built agent exists, e.g. bench:agent's in-process path).
+ */
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
@@ -47,7 +53,7 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
         },
       });
     } catch (err: unknown) {
-      reply({ id: request.id, ok: false, error: { message: asError(err).message, phase: 'load' } });
+      reply({ id: request.id, ok: false, error: { message: messageOf(err), phase: 'load' } });
     }
     return;
   }
@@ -55,7 +61,7 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
     if (!session) throw new Error('no model loaded in this worker');
     reply({ id: request.id, ok: true, result: await session.run(request.feeds) });
   } catch (err: unknown) {
-    reply({ id: request.id, ok: false, error: { message: asError(err).message, phase: 'run' } });
+    reply({ id: request.id, ok: false, error: { message: messageOf(err), phase: 'run' } });
   }
 }
 
