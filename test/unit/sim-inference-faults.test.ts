@@ -11,7 +11,6 @@ const worker = {
   load: async () => ({ inputNames: ['x'], outputNames: ['y'], loadMs: 0 }),
   run: async () => ({ outputs, latencyMs: 1 }),
   terminate: async () => undefined,
-  injectCrash: () => undefined,
   deadReason: () => null,
   info: () => null,
 } satisfies ModelWorker;

@@ -22,12 +22,6 @@ function reply(message: WorkerReply): void {
 }
 
 async function handleRequest(request: WorkerRequest): Promise<void> {
-  if (request.op === 'crash') {
-    setImmediate(() => {
-      throw new Error('injected worker crash');
-    });
-    return;
-  }
   if (request.op === 'load') {
     try {
       if (session) throw new Error('this worker already holds a model; start a fresh worker for another');

@@ -15,6 +15,11 @@ export interface ModelWorkerOptions {
   readonly onCrash?: (reason: string) => void;
   /** Worker heap cap in MB (the model bytes live in native memory, not here). Default: Node's. */
   readonly maxOldGenerationSizeMb?: number;
+  /**
+   * The module the thread runs. Default: the onnxruntime inference worker. Another module must
+   * speak worker-protocol.ts (simulators and tests use one that fails the way a native runtime can).
+   */
+  readonly workerModule?: URL;
 }
 
 export interface RunOptions {
@@ -29,8 +34,6 @@ export interface ModelWorker {
   run(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions): Promise<RunResult>;
   /** Ends the thread (and with it the session's native memory). Idempotent. */
   terminate(): Promise<void>;
-  /** Fault injection: the worker throws an uncaught error. */
-  injectCrash(): void;
   /** `null` while alive, or why it died. */
   deadReason(): string | null;
   /** Input and output names once loaded. */
@@ -50,7 +53,7 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
       ? undefined
       : { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb };
   const worker: Worker = spawnModuleWorker(
-    new URL('./inference-worker.js', import.meta.url),
+    options.workerModule ?? new URL('./inference-worker.js', import.meta.url),
     resourceLimits ? { resourceLimits } : {},
   );
   const pending = new Map<number, Pending>();
@@ -130,9 +133,5 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
     die('terminated');
   }
 
-  function injectCrash(): void {
-    if (dead === null) worker.postMessage({ id: nextId++, op: 'crash' } satisfies WorkerRequest);
-  }
-
-  return Object.freeze({ load, run, terminate, injectCrash, deadReason: () => dead, info: () => loaded });
+  return Object.freeze({ load, run, terminate, deadReason: () => dead, info: () => loaded });
 }
