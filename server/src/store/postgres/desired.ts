@@ -5,15 +5,6 @@ import type { PgDb } from './db.js';
 
 export function createPgDesiredStateRepository(db: PgDb): DesiredStateRepository {
   return Object.freeze({
-    setOrigin: async (rolloutId, origin) => {
-      const catchUp = origin.kind === 'catch-up' ? origin : null;
-      await db.run(
-        `INSERT INTO rollout_origins (rollout_id, kind, source_rollout_id, reason) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (rollout_id) DO UPDATE SET kind = excluded.kind, source_rollout_id = excluded.source_rollout_id,
-          reason = excluded.reason`,
-        [rolloutId, origin.kind, catchUp?.sourceRolloutId ?? null, catchUp?.reason ?? null],
-      );
-    },
     origin: async (rolloutId) => {
       const row = await db.one<RawOrigin>(
         'SELECT kind, source_rollout_id, reason FROM rollout_origins WHERE rollout_id = $1',

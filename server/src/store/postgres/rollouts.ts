@@ -86,7 +86,7 @@ export function createPgRolloutRepository(db: PgDb): RolloutRepository {
     return toDevice(r).previous;
   }
   return Object.freeze({
-    insert: (rollout, devices) =>
+    insert: (rollout, devices, origin = { kind: 'class' }) =>
       db.tx(async (sql) => {
         const p = rolloutParams(rollout);
         await sql.run(
@@ -111,6 +111,13 @@ export function createPgRolloutRepository(db: PgDb): RolloutRepository {
           ],
         );
         await upsertDevices(sql, devices);
+        const catchUp = origin.kind === 'catch-up' ? origin : null;
+        await sql.run(
+          `INSERT INTO rollout_origins (rollout_id, kind, source_rollout_id, reason) VALUES ($1, $2, $3, $4)
+          ON CONFLICT (rollout_id) DO UPDATE SET kind = excluded.kind, source_rollout_id = excluded.source_rollout_id,
+            reason = excluded.reason`,
+          [rollout.id, origin.kind, catchUp?.sourceRolloutId ?? null, catchUp?.reason ?? null],
+        );
       }),
     get: getRollout,
     list: async (filter = {}) =>
