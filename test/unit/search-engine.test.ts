@@ -98,6 +98,16 @@ t.test('hard constraints: infeasible candidates never reach the front', async (t
   const r = await runSearch(genes, constrained, { seed: 5, maxEvaluations: 120 });
   t.ok(r.front.length > 0);
   t.ok(r.front.every((c) => (c.objectives[0] as number) >= 0.3));
+  const screening: Evaluator = async (genome) => {
+    const [f1, f2] = zdt1(genome);
+    const violation = Math.max(0, 0.3 - (f1 as number));
+    return { ok: true, objectives: [f1 as number, f2 as number], violation, metrics: {}, screened: violation > 0 };
+  };
+  const sc = await runSearch(genes, screening, { seed: 5, maxEvaluations: 40 });
+  const screened = sc.candidates.filter((c) => c.screened).length;
+  t.ok(screened > 0, `${screened} candidates screened out by prediction`);
+  t.equal(sc.evaluations, 40, 'screened candidates do not use up the evaluation budget');
+  t.equal(sc.candidates.length, 40 + screened);
   const failing: Evaluator = async (genome) =>
     genome[0] === 0
       ? { ok: false, reason: 'cannot build' }

@@ -31,6 +31,8 @@ export const CandidateRecordSchema = z.strictObject({
   /** What the evaluator measured, for reports (accuracy, bytes, latency…). */
   metrics: z.record(z.string(), z.unknown()),
   seconds: z.number().nonnegative(),
+  /** Rejected from predictions alone, nothing built (does not count as an evaluation). */
+  screened: z.literal(true).optional(),
 });
 export type CandidateRecord = z.infer<typeof CandidateRecordSchema>;
 

@@ -23,6 +23,11 @@ export type Evaluation =
       /** Total relative budget excess (0 when every hard constraint holds). */
       readonly violation: number;
       readonly metrics: Readonly<Record<string, unknown>>;
+      /**
+       * Rejected from predictions alone (e.g. predicted latency over the budget), without
+       * building or training anything: recorded, but not counted against the evaluation budget.
+       */
+      readonly screened?: boolean;
     }
   | { readonly ok: false; readonly reason: string; readonly metrics?: Readonly<Record<string, unknown>> };
 
@@ -30,7 +35,10 @@ export type Evaluator = (genome: readonly number[], key: string) => Promise<Eval
 
 /** Progress after each candidate. */
 export interface SearchProgress {
+  /** Candidates built and scored (screened ones not counted). */
   readonly evaluations: number;
+  /** Every candidate visited, screened ones included. */
+  readonly visited: number;
   readonly maxEvaluations: number;
   readonly generation: number;
   readonly elapsedMs: number;
@@ -56,8 +64,10 @@ export interface SearchSettings {
 }
 
 export interface SearchResult {
-  /** Every candidate, in evaluation order. */
+  /** Every candidate, in evaluation order (screened ones included). */
   readonly candidates: readonly CandidateRecord[];
+  /** Candidates built and scored. */
+  readonly evaluations: number;
   /** The feasible non-dominated candidates. */
   readonly front: readonly CandidateRecord[];
   readonly stopped: 'evaluations' | 'time' | 'exhausted';
@@ -98,8 +108,11 @@ export async function runSearch(
   let generation = 0;
   let stopped: SearchResult['stopped'] | undefined;
 
+  // Screened candidates cost no evaluation, but a space where nearly everything is screened must still end.
+  let evaluated = 0;
   const budgetLeft = (): boolean => {
-    if (candidates.length >= settings.maxEvaluations) stopped = 'evaluations';
+    if (evaluated >= settings.maxEvaluations || candidates.length >= settings.maxEvaluations * 20)
+      stopped = 'evaluations';
     else if (settings.timeBudgetMs !== undefined && spentMs >= settings.timeBudgetMs) stopped = 'time';
     return stopped === undefined;
   };
@@ -126,6 +139,7 @@ export async function runSearch(
             violation: e.violation,
             metrics: { ...e.metrics },
             seconds,
+            ...(e.screened ? { screened: true as const } : {}),
           }
         : {
             type: 'candidate',
@@ -139,10 +153,12 @@ export async function runSearch(
           };
       settings.store?.append(record);
     } else replayed++;
+    if (!record.screened) evaluated++;
     byKey.set(key, record);
     candidates.push(record);
     settings.onProgress?.({
-      evaluations: candidates.length,
+      evaluations: evaluated,
+      visited: candidates.length,
       maxEvaluations: settings.maxEvaluations,
       generation,
       elapsedMs: spentMs,
@@ -184,5 +200,12 @@ export async function runSearch(
     const merged = [...population, ...children];
     population = selectSurvivors(merged.map(scoredOf), size).map((i) => merged[i] as CandidateRecord);
   }
-  return { candidates, front: paretoFront(candidates), stopped, generations: generation, replayed };
+  return {
+    candidates,
+    evaluations: evaluated,
+    front: paretoFront(candidates),
+    stopped,
+    generations: generation,
+    replayed,
+  };
 }

@@ -1,4 +1,5 @@
 import type { LatencyPredictor } from './latency/index.js';
+import type { LatencyPrediction } from './latency/cost-model.js';
 import { buildNet, netShapes } from './latency/net.js';
 import { UNIT_PRECISIONS, type DeviceSpeed } from './latency/cost-model.js';
 import type { UnitPrecision } from './latency/units.js';
@@ -70,33 +71,40 @@ export function predictSizeBytes(c: Candidate): { bytes: number; params: number 
   return { bytes, params };
 }
 
-/** Predicted latency, size and energy of a candidate on a class (batch 1: how devices infer). */
-export function predictCandidate(c: Candidate, predictor: LatencyPredictor, cls: ClassTarget): CandidatePrediction {
-  const model = buildNet(c.net);
-  const host = predictor.host(model, 1, (n) => c.precisionByNode.get(n.name));
-  const { bytes, params } = predictSizeBytes(c);
-  const fp32 = cls.speed.factors.fp32;
+/** Device latency, energy and average power on a class from a host prediction (each precision at its factor and watts). */
+export function deviceFigures(
+  host: LatencyPrediction,
+  cls: ClassTarget,
+): { deviceP95Ms: number | null; energyMj: number | null; avgPowerW: number | null } {
+  const none = { deviceP95Ms: null, energyMj: null, avgPowerW: null };
   const correction = cls.speed.correction ?? 1;
-  let deviceMs: number | null = fp32 === undefined ? null : host.callMs * fp32 * correction;
-  let energy: number | null = deviceMs === null ? null : deviceMs * (cls.power.activeW.fp32 ?? Number.NaN);
+  const fp32 = cls.speed.factors.fp32;
+  // The per-call bookkeeping runs on the CPU in fp32 whatever the layers compute in.
+  if (fp32 === undefined) return none;
+  let deviceMs = host.callMs * fp32 * correction;
+  let energy = deviceMs * (cls.power.activeW.fp32 ?? Math.min(...Object.values(cls.power.activeW).map(Number)));
   for (const p of UNIT_PRECISIONS) {
     const t = host.byPrecision[p];
-    if (t === undefined || deviceMs === null || energy === null) continue;
+    if (t === undefined) continue;
     const f = cls.speed.factors[p];
     const w = cls.power.activeW[p];
-    if (f === undefined || w === undefined || !cls.precisions.includes(p)) {
-      deviceMs = null;
-      energy = null;
-      continue;
-    }
+    if (f === undefined || w === undefined || !cls.precisions.includes(p)) return none;
     deviceMs += t * f * correction;
     energy += t * f * correction * w;
   }
-  const avgPowerW =
-    deviceMs === null || energy === null
-      ? null
-      : cls.power.idleW + (energy / deviceMs - cls.power.idleW) * Math.min(1, (cls.power.workloadHz * deviceMs) / 1000);
-  return { hostMs: host.ms, deviceP95Ms: deviceMs, sizeBytes: bytes, energyMj: energy, avgPowerW, params };
+  const duty = Math.min(1, (cls.power.workloadHz * deviceMs) / 1000);
+  return {
+    deviceP95Ms: deviceMs,
+    energyMj: energy,
+    avgPowerW: cls.power.idleW + (energy / deviceMs - cls.power.idleW) * duty,
+  };
+}
+
+/** Predicted latency, size and energy of a candidate on a class (batch 1: how devices infer). */
+export function predictCandidate(c: Candidate, predictor: LatencyPredictor, cls: ClassTarget): CandidatePrediction {
+  const host = predictor.host(buildNet(c.net), 1, (n) => c.precisionByNode.get(n.name));
+  const { bytes, params } = predictSizeBytes(c);
+  return { hostMs: host.ms, ...deviceFigures(host, cls), sizeBytes: bytes, params };
 }
 
 /** Relative excess over each budget, summed (0 when all hold); a figure that cannot be predicted violates by 1. */
