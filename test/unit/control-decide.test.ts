@@ -191,6 +191,29 @@ const cases: Case[] = [
     reason: /nothing fits/,
   },
   {
+    name: 'nothing stored fits after a re-plan, searches enabled: search for a new model',
+    s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }),
+    p: { search: { enabled: true, timeBudgetMs: 120_000, maxEvaluations: 12 } },
+    kind: 'search',
+    actions: ['search'],
+    reason:
+      /no stored variant is predicted to fit, even with the corrected speed model \(measured\/predicted latency 5\.00\): searching for a new model \(at most 12 candidates, 120 s\)/,
+  },
+  {
+    name: 'a search already ran this episode and still nothing fits: alert',
+    s: snap(
+      fleet(10, 8, FP32, 40),
+      {
+        ...confirmed,
+        episode: { id: 'ep', startedAt: 0, changes: 0, replanned: true, searched: true, alerted: false },
+      },
+      { plan: { ...PLAN, corrected: true } },
+    ),
+    p: { search: { enabled: true } },
+    kind: 'alert',
+    actions: ['alert'],
+  },
+  {
     name: 'accuracy breach on int8 moves up in precision (fp16), not to another int8',
     s: snap(fleet(10, 8, INT8S, 4, { breaches: ['minAccuracy'], accuracy: 0.6 }), confirmed),
     kind: 'deploy',
@@ -279,4 +302,17 @@ t.test('a breach confined to a throttled cohort is answered for that cohort alon
   t.match(d.reason, /throttled cohort/);
   const off = decide(snap(devices, confirmed), policy({ cohorts: { enabled: false } }), 100_000);
   t.equal(off.kind, 'healthy', 'without cohorts a 30% breach is no class breach');
+});
+
+t.test('a search action carries the corrected ratio and the policy bounds; the episode remembers it', async (t) => {
+  const s = snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } });
+  const d = decide(s, policy({ search: { enabled: true, timeBudgetMs: 60_000, maxEvaluations: 8 } }), s.at);
+  const a = d.actions[0];
+  if (a?.kind !== 'search') throw new Error(`expected a search action, got ${a?.kind}`);
+  t.equal(a.modelSha, PLAN.modelSha);
+  t.equal(a.ratio, 5, 'measured 40 ms where 8 were predicted');
+  t.equal(a.timeBudgetMs, 60_000);
+  t.equal(a.maxEvaluations, 8);
+  t.equal(d.memory.episode?.searched, true);
+  t.equal(decide(s, policy(), s.at).kind, 'alert', 'searches are off by default');
 });

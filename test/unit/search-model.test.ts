@@ -16,6 +16,7 @@ import { loadModel } from '@edgefleet/compress/ir/index';
 import { buildNet, createLatencyPredictor, type LatencyTable } from '@edgefleet/compress/search/latency/index';
 import { searchModel, type CandidateBuilder } from '@edgefleet/compress/search/search-model';
 import { predictSizeBytes, type ClassTarget } from '@edgefleet/compress/search/score';
+import { frontSvg } from '@edgefleet/compress/search/front-svg';
 
 const teacher = loadModel(readFileSync(new URL('../../models/zoo/mnist-cnn.onnx', import.meta.url)));
 const table: LatencyTable = {
@@ -97,6 +98,19 @@ t.test('screened before built, scored on the real graph, finalist rebuilt; a sec
   t.equal(fin.record.metrics.accuracyPct, best, 'the most accurate feasible candidate');
   t.same(fin.notes, ['stand-in final']);
   t.equal(calls.at(-1), 'final');
+
+  const svg = frontSvg({
+    title: 'mnist-cnn <rpi4>',
+    candidates: r.search.candidates,
+    front: r.search.front,
+    references: [{ label: 'teacher', latencyMs: teacherMs, accuracyPct: 98 }],
+    finalist: { label: 'finalist', latencyMs: fin.deviceP95Ms ?? 0, accuracyPct: fin.accuracyPct },
+  });
+  t.match(svg, /^<svg [^>]+>/);
+  t.match(svg, 'mnist-cnn &lt;rpi4&gt;', 'text is escaped');
+  t.equal(svg.match(/<circle [^>]*r="3"/g)?.length, r.search.evaluations, 'one dot per built candidate');
+  t.match(svg, /<polyline [^>]*points="[^"]+"/, 'the front as a line');
+  t.match(svg, />teacher</);
 
   const again: string[] = [];
   const replay = await searchModel({ ...opts, builder: standInBuilder(again) });

@@ -258,5 +258,23 @@ function choose(
       memory: { ...mm, episode: { ...ep, replanned: true } },
     };
   }
+  if (!accuracy && policy.search.enabled && ep.searched !== true) {
+    const action: ControlAction = {
+      kind: 'search',
+      id: `a-${shortHash({ ep: ep.id, kind: 'search' })}`,
+      deviceClass: s.deviceClass,
+      modelSha: plan.modelSha,
+      ratio,
+      label: `telemetry-${ep.id}`.slice(0, 64),
+      timeBudgetMs: policy.search.timeBudgetMs,
+      maxEvaluations: policy.search.maxEvaluations,
+    };
+    return {
+      kind: 'search',
+      reason: `${why}; no stored variant is predicted to fit, even with the corrected speed model (${ratioText}): searching for a new model (at most ${policy.search.maxEvaluations} candidates, ${Math.round(policy.search.timeBudgetMs / 1000)} s)`,
+      actions: [action],
+      memory: { ...mm, episode: { ...ep, searched: true } },
+    };
+  }
   return holdOrAlert(s, mm, `${why}; nothing fits (${ratioText}): keeping ${current?.recipe ?? 'the current variant'}`);
 }

@@ -57,6 +57,8 @@ export interface ControlMemory {
     readonly startedAt: number;
     readonly changes: number;
     readonly replanned: boolean;
+    /** A search for a new model was started in this episode (absent in memories stored before searches existed). */
+    readonly searched?: boolean;
     readonly alerted: boolean;
   } | null;
   /** Times of re-deploys (pruned to the last hour). */
@@ -110,6 +112,18 @@ export type ControlAction =
       readonly recipes: readonly string[];
     }
   | {
+      /** Make a new model: a bounded hardware-aware search for the class with the corrected speed model. */
+      readonly kind: 'search';
+      readonly id: string;
+      readonly deviceClass: string;
+      readonly modelSha: string;
+      /** Measured ÷ predicted latency, applied to the class's speed factors during the search. */
+      readonly ratio: number;
+      readonly label: string;
+      readonly timeBudgetMs: number;
+      readonly maxEvaluations: number;
+    }
+  | {
       readonly kind: 'alert';
       readonly id: string;
       readonly deviceClass: string;
@@ -120,7 +134,8 @@ export type ControlAction =
 /**
  * healthy: nothing breaches. watching: breaching, inside the hysteresis window. waiting: a
  * rollout is in progress. hold: breaching but a guard (cooldown, cap, episode) forbids a change.
- * deploy / replan / alert: the loop acts. recovered: a breach episode ended.
+ * deploy / replan / search / alert: the loop acts (search: nothing stored fits even with the
+ * corrected speed model, so a new model is searched for). recovered: a breach episode ended.
  */
 export const DECISION_KINDS = [
   'healthy',
@@ -129,6 +144,7 @@ export const DECISION_KINDS = [
   'hold',
   'deploy',
   'replan',
+  'search',
   'alert',
   'recovered',
 ] as const;

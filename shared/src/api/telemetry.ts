@@ -128,7 +128,7 @@ export const decisionViewSchema = z.object({
   id: z.string(),
   deviceClass: z.string(),
   at: serverTimeSchema,
-  /** healthy, watching, waiting, hold, deploy, replan, alert or recovered. */
+  /** healthy, watching, waiting, hold, deploy, replan, search, alert or recovered. */
   kind: z.string(),
   reason: z.string(),
   budgets: z.array(z.string()),
