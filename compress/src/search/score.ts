@@ -100,9 +100,17 @@ export function deviceFigures(
   };
 }
 
-/** Predicted latency, size and energy of a candidate on a class (batch 1: how devices infer). */
-export function predictCandidate(c: Candidate, predictor: LatencyPredictor, cls: ClassTarget): CandidatePrediction {
-  const host = predictor.host(buildNet(c.net), 1, (n) => c.precisionByNode.get(n.name));
+/**
+ * Predicted latency, size and energy of a candidate on a class, for one run at `batch` (default 1,
+ * how devices infer; a batch-32 search judges throughput where the per-call cost does not cap it).
+ */
+export function predictCandidate(
+  c: Candidate,
+  predictor: LatencyPredictor,
+  cls: ClassTarget,
+  batch = 1,
+): CandidatePrediction {
+  const host = predictor.host(buildNet(c.net), batch, (n) => c.precisionByNode.get(n.name));
   const { bytes, params } = predictSizeBytes(c);
   return { hostMs: host.ms, ...deviceFigures(host, cls), sizeBytes: bytes, params };
 }
