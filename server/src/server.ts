@@ -1,3 +1,4 @@
+import { createSearchJobs, type SearchJobs, type SearchRunner } from './plan/search-jobs.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +38,11 @@ export interface CreateServerOptions {
    * still wake it). Policy and tick come from `config.control`.
    */
   readonly control?: Pick<ServerControlOptions, 'goldenFor'> & { readonly cron?: boolean };
+  /**
+   * Runs hardware-aware searches (`POST /v1/searches`, the loop's `search` action). Unset: the
+   * server runs none (the routes say so and the loop skips the action).
+   */
+  readonly searchRunner?: SearchRunner;
   /** Planner settings (timed runs per variant measurement; default the planner's 50). */
   readonly planner?: { readonly timedRuns?: number };
   /** Telemetry batching: messages per transaction and longest wait in ms (0: only `telemetry().flush()` and full batches write). */
@@ -149,6 +155,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let telemetry: TelemetryService | null = null;
   let control: ServerControl | null = null;
   let planner: Planner | null = null;
+  let searches: SearchJobs | undefined;
   let stopping: Promise<void> | null = null;
   const startedAt = now();
 
@@ -229,6 +236,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
           if (!planner) throw new Error('planner not started');
           return planner;
         },
+        searches: () => searches,
       },
       {
         enforceAuth: config.auth.enabled,
@@ -253,6 +261,15 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       metrics,
       ...(options.planner?.timedRuns === undefined ? {} : { timedRuns: options.planner.timedRuns }),
     });
+    if (options.searchRunner)
+      searches = createSearchJobs({
+        store,
+        dataDir: config.dataDir,
+        planner,
+        runner: options.searchRunner,
+        logger: log,
+        now,
+      });
     if (config.tls.certFile !== null && config.tls.keyFile !== null)
       tls = loadTlsMaterial(config.tls.certFile, config.tls.keyFile);
     const service = createAuthService({ repo: store.auth, now, events });
@@ -346,6 +363,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         dataDir: config.dataDir,
         policy: config.control.policy,
         planner,
+        ...(searches ? { searches } : {}),
         tickSeconds: config.control.tickSeconds,
         logger: log.child({ component: 'control' }),
         now,

@@ -2,6 +2,7 @@ import type { Readiness } from '@edgefleet/shared';
 import type { AuthService } from '../auth/service.js';
 import type { DeployService } from '../deploy/deploy-service.js';
 import type { Planner } from '../plan/planner.js';
+import type { SearchJobs } from '../plan/search-jobs.js';
 import type { TelemetryService } from '../telemetry/telemetry-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   telemetry(): TelemetryService;
   /** A planner to share (e.g. the control loop's); default: the API builds its own over the store. */
   readonly planner?: () => Planner;
+  /** Search jobs (`/v1/searches`); unset: the routes answer that this server runs no searches. */
+  readonly searches?: () => SearchJobs | undefined;
   /** Cuts a device off the embedded broker; false when it was not connected (or the broker is external). */
   disconnectDevice(deviceId: string): boolean;
 }

@@ -8,9 +8,10 @@ import type { RolloutService } from '../deploy/rollout-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import { createPlanner, type Planner } from '../plan/planner.js';
+import type { SearchJobs } from '../plan/search-jobs.js';
 import type { Store } from '../store/db.js';
 import type { TelemetryService } from '../telemetry/telemetry-service.js';
-import { createActor } from './act.js';
+import { createActor, type ClassSearcher } from './act.js';
 import { createControlLoop, type ControlLoop } from './loop.js';
 import { createObserver } from './observe.js';
 import type { ControlPolicy } from './policy.js';
@@ -28,6 +29,8 @@ export interface ServerControlOptions {
   readonly events?: EventBus;
   /** A planner to share (e.g. the admin API's); default: one of its own on the store. */
   readonly planner?: Planner;
+  /** Runs the loop's `search` actions (policy.search.enabled); unset: they are skipped. */
+  readonly searches?: SearchJobs;
   /** Golden set for a loop rollout; default: the one of the class's latest rollout. */
   readonly goldenFor?: (deviceClass: string) => GoldenSet;
 }
@@ -53,6 +56,24 @@ export function latestGolden(store: Store, deviceClass: string): GoldenSet {
   return last.golden;
 }
 
+/** The loop's searcher over search jobs: queue the search and wait for the plan that includes its finalist. */
+export function searcherOf(searches: SearchJobs): ClassSearcher {
+  return async (req) => {
+    const started = searches.start({
+      model: req.modelSha,
+      class: req.deviceClass,
+      evaluations: req.maxEvaluations,
+      timeBudgetMs: req.timeBudgetMs,
+      ratio: req.ratio,
+    });
+    const done = await searches.wait(started.id);
+    if (done.state === 'failed')
+      throw new Error(`search ${done.id} failed: ${done.error?.code ?? ''} ${done.error?.message ?? ''}`);
+    const f = done.result?.finalist ?? null;
+    return { planId: f?.planId ?? 0, chosen: f?.chosen ?? null };
+  };
+}
+
 export function createServerControl(o: ServerControlOptions): ServerControl {
   const log = o.logger;
   const planner = o.planner ?? createPlanner({ store: o.store, dataDir: o.dataDir, now: o.now });
@@ -66,6 +87,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     now: o.now,
     goldenFor: o.goldenFor ?? ((c) => latestGolden(o.store, c)),
     ...(o.events ? { events: o.events } : {}),
+    ...(o.searches ? { searcher: searcherOf(o.searches) } : {}),
   });
   const loop = createControlLoop({
     // Windows wait up to a batch interval in the ingest buffer; the loop must judge what arrived.

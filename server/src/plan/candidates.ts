@@ -29,6 +29,29 @@ export interface Candidate {
   readonly key: string;
   /** Needs calibration data (int8-static, bias-correction). */
   readonly needsCalibration: boolean;
+  /**
+   * A model built elsewhere (a search's finalist): evaluated as it is, like the baseline, from
+   * this absolute path instead of the stored original. Its variant row records the search.
+   */
+  readonly source?: { readonly path: string; readonly search: { readonly class: string; readonly id: string } };
+}
+
+/** The candidate of a search's finalist for a class (cached under a key of its own). */
+export function searchedCandidate(className: string, searchId: string, path: string, precision: Precision): Candidate {
+  return {
+    name: `searched-${searchId}`.slice(0, 64),
+    recipe: null,
+    precision,
+    key: sha256Of(`search:${className}:${searchId}`),
+    needsCalibration: false,
+    source: { path, search: { class: className, id: searchId } },
+  };
+}
+
+/** Whether a stored variant's recipe column marks a search finalist of `className`. */
+export function isSearchedFor(recipe: unknown, className: string): boolean {
+  const s = (recipe as { search?: { class?: unknown } } | null)?.search;
+  return typeof s === 'object' && s !== null && s.class === className;
 }
 
 /** JSON with sorted keys, so equal values always give equal text (and equal hashes). */

@@ -86,8 +86,13 @@ export function createPlanner(opts: PlannerOptions): Planner {
     const model = resolveModel(opts.store, req.model);
     const cls = classes.get(req.deviceClass);
     const speed = effectiveSpeedModel(cls.speedModel, req.speedModelOverride);
+    // Search finalists for this class are candidates too (already built and evaluated).
+    const searched = variants.searched(model.sha256, cls.name);
     const candidates = candidatesOf(req.recipes);
-    const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, candidates);
+    const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, [
+      ...candidates,
+      ...searched.map((s) => s.candidate),
+    ]);
     const stored = tables.findPlan(key);
     if (stored) return toStored(stored, true);
     const built: Built[] = [];
@@ -96,6 +101,7 @@ export function createPlanner(opts: PlannerOptions): Planner {
       req.onProgress?.({ deviceClass: cls.name, recipe: candidate.name, done: i, total: candidates.length, cached });
       built.push({ candidate, variant: await variants.getOrBuild(model, candidate) });
     }
+    built.push(...searched);
     req.onProgress?.({
       deviceClass: cls.name,
       recipe: '',

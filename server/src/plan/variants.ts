@@ -10,7 +10,7 @@ import { spawnModuleWorker } from '@edgefleet/shared';
 import { EvalResultSchema, type EvalResult, type CompressReport } from '@edgefleet/compress';
 import type { Store } from '../store/db.js';
 import type { VariantRow } from '../store/planner-tables.js';
-import type { Candidate } from './candidates.js';
+import { isSearchedFor, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
 import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';
 
@@ -66,6 +66,8 @@ export interface VariantService {
   getOrBuild(model: ModelRecord, candidate: Candidate): Promise<Variant>;
   /** Cached variants of a model. */
   list(modelSha: string): Variant[];
+  /** Search finalists of a model for a class, as candidates with their variants. */
+  searched(modelSha: string, className: string): { candidate: Candidate; variant: Variant }[];
   /** Builds started by this service (compressions run; the baseline counts as a build, not a compression). */
   readonly stats: { builds: number; compressions: number };
 }
@@ -128,7 +130,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
 
   async function build(model: ModelRecord, c: Candidate): Promise<Variant> {
     const job: VariantJob = {
-      modelPath: join(dataDir, model.path),
+      modelPath: c.source?.path ?? join(dataDir, model.path),
       recipe: c.recipe,
       evalSpec: model.evalSpec,
       calibSpec: calibSpecFor(model.evalSpec),
@@ -154,7 +156,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       modelSha: model.sha256,
       recipeKey: c.key,
       recipeName: c.name,
-      recipe: c.recipe ?? 'baseline',
+      recipe: c.source ? { search: c.source.search } : (c.recipe ?? 'baseline'),
       precision: c.precision,
       createdAt: now(),
     };
@@ -187,6 +189,20 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
   return {
     stats,
     list: (modelSha) => tables.listVariants(modelSha).map(toVariant),
+    searched: (modelSha, className) =>
+      tables
+        .listVariants(modelSha)
+        .filter((row) => isSearchedFor(row.recipe, className))
+        .map((row) => ({
+          candidate: {
+            name: row.recipeName,
+            recipe: null,
+            precision: row.precision as Candidate['precision'],
+            key: row.recipeKey,
+            needsCalibration: false,
+          },
+          variant: toVariant(row),
+        })),
     getOrBuild(model, c) {
       const cached = tables.getVariant(model.sha256, c.key);
       if (cached) return Promise.resolve(toVariant(cached));

@@ -8,6 +8,7 @@ import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
 import { modelRoutes } from './models.js';
 import { rolloutRoutes } from './rollouts.js';
+import { searchRoutes } from './searches.js';
 import { telemetryRoutes } from './telemetry.js';
 import { tokenRoutes } from './tokens.js';
 
@@ -21,6 +22,7 @@ export const ROUTE_AREAS: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]> = [
   tokenRoutes,
   classRoutes,
   modelRoutes,
+  searchRoutes,
   rolloutRoutes,
   telemetryRoutes,
   decisionRoutes,

@@ -1,0 +1,189 @@
+/**
+ * Search jobs: a hardware-aware search for a (model, class) runs for minutes, so the admin API
+ * and the control loop queue it here and read its state. One search runs at a time (they train
+ * on the same 2 cores as everything else), in the order asked. The search itself is the
+ * injected {@link SearchRunner} (a worker thread in the server, see search-runner.ts); when it
+ * returns a finalist, the finalist is stored as a variant of the model for that class (evaluated
+ * like every variant) and the class is planned again, so the planner sees the search's result
+ * among its candidates and the loop can roll it out. Jobs live in memory: a restarted server
+ * forgets them, and the same request resumes from the search's candidate file.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  EdgefleetError,
+  isEdgefleetError,
+  searchCreateSchema,
+  type Budgets,
+  type DeviceClass,
+  type Precision,
+  type SearchCreate,
+  type SearchStatus,
+} from '@edgefleet/shared';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/db.js';
+import { searchedCandidate } from './candidates.js';
+import { createClassService } from './classes.js';
+import { resolveModel, type ModelRecord } from './models.js';
+import type { Planner } from './planner.js';
+
+/** What a runner is given (structured-clone safe, so it can cross into a worker). */
+export interface SearchRunInput {
+  readonly id: string;
+  readonly modelPath: string;
+  readonly evalSpec: string;
+  readonly deviceClass: Pick<DeviceClass, 'name' | 'capabilities' | 'speedModel' | 'powerModel'> & { budgets: Budgets };
+  readonly ratio: number;
+  readonly request: SearchStatus['request'];
+  /** Directory for the candidate file and the finalist. */
+  readonly outDir: string;
+}
+
+export type SearchRunProgress = NonNullable<SearchStatus['progress']>;
+
+/** What a runner returns: the front, and the finalist written to a file (or none fits). */
+export interface SearchRunOutput {
+  readonly evaluations: number;
+  readonly visited: number;
+  readonly stopped: string;
+  readonly front: NonNullable<SearchStatus['result']>['front'];
+  readonly finalist: {
+    readonly path: string;
+    readonly accuracyPct: number;
+    readonly deviceP95Ms: number | null;
+    readonly precision: Precision;
+    readonly violation: number;
+  } | null;
+}
+
+export type SearchRunner = (
+  input: SearchRunInput,
+  onProgress: (p: SearchRunProgress) => void,
+) => Promise<SearchRunOutput>;
+
+export interface SearchJobsOptions {
+  readonly store: Store;
+  readonly dataDir: string;
+  readonly planner: Planner;
+  readonly runner: SearchRunner;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export interface SearchJobs {
+  /** Queue a search; returns its status at once (state `queued`). */
+  start(request: SearchCreate): SearchStatus;
+  get(id: string): SearchStatus;
+  list(): SearchStatus[];
+  /** Resolves when the job has finished (done or failed). */
+  wait(id: string): Promise<SearchStatus>;
+}
+
+/** A search id: the request's hash, so the same request (e.g. after a restart) resumes the same candidate file. */
+export function searchIdOf(modelSha: string, request: SearchStatus['request']): string {
+  const h = createHash('sha256').update(JSON.stringify({ modelSha, request })).digest('hex');
+  return `s-${h.slice(0, 12)}`;
+}
+
+export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
+  const now = opts.now ?? Date.now;
+  const classes = createClassService(opts.store, opts.now ? { now: opts.now } : {});
+  const jobs = new Map<string, { status: SearchStatus; done: Promise<SearchStatus> }>();
+  const log = opts.logger.child({ component: 'search' });
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const update = (id: string, patch: Partial<SearchStatus>): SearchStatus => {
+    const j = jobs.get(id) as { status: SearchStatus };
+    j.status = { ...j.status, ...patch };
+    return j.status;
+  };
+
+  async function run(id: string, model: ModelRecord, cls: DeviceClass): Promise<SearchStatus> {
+    const request = (jobs.get(id) as { status: SearchStatus }).status.request;
+    update(id, { state: 'running', startedAt: now() });
+    try {
+      const out = await opts.runner(
+        {
+          id,
+          modelPath: join(opts.dataDir, model.path),
+          evalSpec: model.evalSpec,
+          deviceClass: { ...cls, budgets: { ...cls.budgets, ...request.budgets } },
+          ratio: request.ratio ?? 1,
+          request,
+          outDir: join(opts.dataDir, 'searches', id),
+        },
+        (progress) => update(id, { progress }),
+      );
+      let finalist: NonNullable<SearchStatus['result']>['finalist'] = null;
+      if (out.finalist) {
+        const candidate = searchedCandidate(cls.name, id, out.finalist.path, out.finalist.precision);
+        const variant = await opts.planner.variants.getOrBuild(model, candidate);
+        const plan = await opts.planner.plan({ model: model.sha256, deviceClass: cls.name });
+        finalist = {
+          artifactSha: variant.artifactSha,
+          bytes: variant.bytes ?? 0,
+          accuracyPct: out.finalist.accuracyPct,
+          deviceP95Ms: out.finalist.deviceP95Ms,
+          planId: plan.id,
+          chosen: plan.plan.chosen,
+        };
+      }
+      log.info(
+        { id, deviceClass: cls.name, evaluations: out.evaluations, finalist: finalist?.artifactSha ?? null },
+        'search finished',
+      );
+      const result = {
+        evaluations: out.evaluations,
+        visited: out.visited,
+        stopped: out.stopped,
+        front: out.front,
+        finalist,
+      };
+      return update(id, { state: 'done', finishedAt: now(), result });
+    } catch (err: unknown) {
+      const error = isEdgefleetError(err)
+        ? { code: err.code, message: err.message }
+        : { code: 'EF_ERR_SEARCH_FAILED', message: err instanceof Error ? err.message : String(err) };
+      log.error({ id, err }, 'search failed');
+      return update(id, { state: 'failed', finishedAt: now(), error });
+    }
+  }
+
+  const get = (id: string): SearchStatus => {
+    const j = jobs.get(id);
+    if (!j) throw new EdgefleetError('EF_ERR_SEARCH_NOT_FOUND', `no search ${id}; GET /v1/searches lists them`, { id });
+    return j.status;
+  };
+
+  return {
+    start(input) {
+      const request = searchCreateSchema.parse(input);
+      const model = resolveModel(opts.store, request.model);
+      const cls = classes.get(request.class);
+      const id = searchIdOf(model.sha256, request);
+      const existing = jobs.get(id);
+      if (existing && existing.status.state !== 'failed') return existing.status;
+      const status: SearchStatus = {
+        id,
+        state: 'queued',
+        request,
+        createdAt: now(),
+        startedAt: null,
+        finishedAt: null,
+        progress: null,
+        result: null,
+        error: null,
+      };
+      const done = queue.then(() => run(id, model, cls));
+      queue = done.catch(() => undefined);
+      jobs.set(id, { status, done });
+      return status;
+    },
+    get,
+    list: () => [...jobs.values()].map((j) => j.status),
+    wait: (id) => {
+      get(id);
+      return (jobs.get(id) as { done: Promise<SearchStatus> }).done;
+    },
+  };
+}
