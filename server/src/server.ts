@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { ENROLL_REQUEST_FILTER, parseEnrollTopic, parseTopic } from '@edgefleet/shared';
 import type { ServerConfig } from './config/schema.js';
 import { createApiServer, type ApiServer } from './api/app.js';
+import { resolveConsoleDir } from './api/console.js';
 import { coreMetrics, createMeteredPlanner, mqttTrafficMetrics } from './api/collectors.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
+import { setupBrokerCredentials } from './auth/broker-credential-setup.js';
+import type { BrokerCredentials } from './auth/broker-credentials.js';
 import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
 import { createAuthService, isReservedDeviceId, SERVER_USERNAME, type AuthService } from './auth/service.js';
 import { loadTlsMaterial, type TlsMaterial } from './auth/tls.js';
@@ -28,8 +31,8 @@ export interface CreateServerOptions {
   readonly logger?: Logger;
   /** Injected clock, ms. Default `Date.now`. */
   readonly now?: () => number;
-  /** Deployer settings: evaluation tick (0 = tests call `deploy().rollouts.tick`), download slots, HTTP route. */
-  readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'slots' | 'http' | 'random'>;
+  /** Deployer settings: evaluation tick (0 = tests call `deploy().rollouts.tick`), desired-state check (0 = tests call `deploy().desired.reconcile`), download slots, HTTP route. */
+  readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'desiredIntervalMs' | 'slots' | 'http' | 'random'>;
   /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
   readonly version?: string;
   /**
@@ -66,6 +69,8 @@ export interface ServerAddress {
   readonly apiUrl: string | null;
   /** Port the admin API listens on, or null. */
   readonly apiPort: number | null;
+  /** The web console (`<apiUrl>/ui/`), or null when the API is off or the console is not built. */
+  readonly consoleUrl: string | null;
 }
 
 /** The control server. Later issues add the API, deployer and control loop. */
@@ -102,6 +107,8 @@ export interface EdgefleetServer {
   auth(): AuthService;
   /** The admin API (null when `apiPort` is -1); throws before `start()`. */
   api(): ApiServer | null;
+  /** How the broker learns about new and revoked credentials (embedded, dynsec or file); throws before `start()`. */
+  brokerCredentials(): BrokerCredentials;
 }
 
 /** Reads the server's external-broker password, if `edgefleet broker-config` wrote one. */
@@ -149,6 +156,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let client: BrokerClient | null = null;
   let presence: PresenceService | null = null;
   let enroll: EnrollHandler | null = null;
+  let credentials: BrokerCredentials | null = null;
   let api: ApiServer | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
   let deploy: DeployService | null = null;
@@ -159,7 +167,9 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let stopping: Promise<void> | null = null;
   const startedAt = now();
 
-  async function connectBroker(service: AuthService): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort'>> {
+  async function connectBroker(
+    service: AuthService,
+  ): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>> {
     if (config.brokerUrl === null) {
       broker = await startEmbeddedBroker({
         port: config.port,
@@ -203,9 +213,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
 
   async function startApi(
     service: AuthService,
-    address: Omit<ServerAddress, 'apiUrl' | 'apiPort'>,
+    address: Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>,
   ): Promise<ServerAddress> {
-    if (config.apiPort < 0) return { ...address, apiUrl: null, apiPort: null };
+    if (config.apiPort < 0) return { ...address, apiUrl: null, apiPort: null, consoleUrl: null };
+    const consoleDir = resolveConsoleDir(config.consoleDir);
     const openStore = store as Store;
     api = createApiServer(
       {
@@ -221,7 +232,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
           const checks = { store: store !== null, broker: client?.connected ?? false };
           return { ready: checks.store && checks.broker, checks };
         },
-        disconnectDevice: (deviceId) => broker?.disconnect(deviceId) ?? false,
+        brokerCredentials: () => {
+          if (!credentials) throw new Error('broker credentials not ready');
+          return credentials;
+        },
         dataDir: config.dataDir,
         maxModelUploadBytes: config.apiMaxModelBytes,
         deploy: () => {
@@ -240,13 +254,19 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       },
       {
         enforceAuth: config.auth.enabled,
+        consoleDir,
         rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
         ...(tls ? { tls } : {}),
       },
     );
     const listening = await api.listen(config.apiPort, config.apiHost);
-    log.info({ apiUrl: listening.url, tls: tls !== null, auth: config.auth.enabled }, 'admin API listening');
-    return { ...address, apiUrl: listening.url, apiPort: listening.port };
+    const consoleUrl = consoleDir === null ? null : `${listening.url}/ui/`;
+    log.info(
+      { apiUrl: listening.url, consoleUrl, tls: tls !== null, auth: config.auth.enabled },
+      'admin API listening',
+    );
+    if (consoleDir === null) log.warn('web console not built (npm run build); /ui answers EF_ERR_CONSOLE_NOT_BUILT');
+    return { ...address, apiUrl: listening.url, apiPort: listening.port, consoleUrl };
   }
 
   async function start(): Promise<ServerAddress> {
@@ -301,7 +321,17 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       ...(broker && tls ? { pinnedCert: tls.cert } : {}),
     });
     const publisher = client;
+    const embedded = broker;
+    credentials = await setupBrokerCredentials({
+      config,
+      embedded: embedded ? (deviceId) => embedded.disconnect(deviceId) : null,
+      client,
+      auth: service,
+      logger: log.child({ component: 'broker-credentials' }),
+      now,
+    });
     enroll = createEnrollHandler({
+      broker: credentials,
       auth: service,
       rejections,
       now,
@@ -393,6 +423,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       log.warn({ err }, 'telemetry did not stop cleanly');
     }
     await api?.close().catch((err: unknown) => log.warn({ err }, 'admin API did not close cleanly'));
+    credentials?.close();
+    await enroll?.idle();
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await client?.close().catch((err: unknown) => log.warn({ err }, 'broker client did not close cleanly'));
     store?.close();
@@ -445,6 +477,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     api() {
       if (!store) throw new Error('server not started');
       return api;
+    },
+    brokerCredentials() {
+      if (!credentials) throw new Error('server not started');
+      return credentials;
     },
   };
 }

@@ -14,6 +14,7 @@ export * from './messages/decode.js';
 export * from './messages/chunk-frame.js';
 export * from './runtime/spawn-worker.js';
 export * from './signing.js';
+export * from './enroll-seal.js';
 export * from './chunks.js';
 export * from './budgets.js';
 export * from './api/index.js';

@@ -11,6 +11,7 @@ import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
 import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
 import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-device.js';
 import type { Fault } from './faults/faults.js';
+import type { FarmIdentity } from './farm-enroll.js';
 
 /** How farm devices infer: not at all, modelled (sampled) telemetry, or real ORT workers. */
 export type FarmInferenceMode = 'none' | 'sampled' | 'real';
@@ -36,6 +37,11 @@ export interface FarmOptions {
   readonly profiles?: ReadonlyMap<string, DeviceProfile>;
   /** Broker URL per device, e.g. with that device's credentials as user info. Default: `brokerUrl` for all. */
   readonly brokerUrlFor?: (deviceId: string) => string;
+  /**
+   * Enrolled identities by planned id (`enrollFarmDevices`): such a device takes the identity's
+   * id, class (its profile) and credentials instead of the plan's.
+   */
+  readonly identities?: ReadonlyMap<string, FarmIdentity>;
   /** Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent. */
   readonly telemetry?: {
     readonly dataDir: string;
@@ -149,12 +155,19 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   const plan = assignClasses(options.devices, options.classes, seed);
   const mode = farmInferenceMode(options);
   const devices: VirtualDevice[] = await Promise.all(
-    plan.map(async (cls, i) => {
-      const deviceId = ids[i] as string;
+    plan.map(async (planned, i) => {
+      const identity = options.identities?.get(ids[i] as string);
+      const deviceId = identity?.deviceId ?? (ids[i] as string);
+      const cls = identity?.deviceClass ?? planned;
+      const profile = profiles.get(cls);
+      if (!profile)
+        throw new RangeError(
+          `device ${deviceId} was enrolled into class ${cls}, which has no simulator profile; known: ${[...profiles.keys()].join(', ')}`,
+        );
       const common = {
         deviceId,
-        profile: profiles.get(cls) as DeviceProfile,
-        brokerUrl: options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl,
+        profile,
+        brokerUrl: identity?.brokerUrl ?? (options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl),
         logger: options.logger,
         onnxruntimeVersion: ort.version,
         random: createSeededRandom(deriveSeed(seed, deviceId)),

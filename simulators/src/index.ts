@@ -1,5 +1,6 @@
 /** @edgefleet/simulators: device profiles, virtual devices on the real agent link, and farms of them. */
 export { startFarm, assignClasses, farmDeviceIds, type Farm, type FarmOptions } from './farm.js';
+export { enrollFarmDevices, type FarmEnrollOptions, type FarmIdentity } from './farm-enroll.js';
 export { createVirtualDevice, type VirtualDevice, type VirtualDeviceOptions } from './virtual-device.js';
 export {
   activePowerW,

@@ -10,7 +10,7 @@
  * shifted one lane along the last axis (as a kernel with a mis-laid-out int8 output would
  * write them), so the top-1 class is wrong on every row while nothing crashes.
  */
-import type { ModelWorker } from './model-worker.js';
+import type { ModelWorker, RunOptions } from './model-worker.js';
 import type { FloatTensor } from './ort.js';
 
 /** Faults a simulated device suffers. All default to off. */
@@ -38,8 +38,8 @@ export function corruptTensor(tensor: FloatTensor): FloatTensor {
 export function withFaults(worker: ModelWorker, faults: () => DeviceFaults): ModelWorker {
   return Object.freeze({
     ...worker,
-    async run(feeds: Readonly<Record<string, FloatTensor>>) {
-      const result = await worker.run(feeds);
+    async run(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions) {
+      const result = await worker.run(feeds, options);
       if (!faults().corruptOutputs) return result;
       const outputs = Object.fromEntries(Object.entries(result.outputs).map(([name, t]) => [name, corruptTensor(t)]));
       return { ...result, outputs };

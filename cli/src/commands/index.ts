@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { agentCommand } from './agent.js';
+import { agentBundleCommand } from './agent-bundle.js';
 import { brokerConfigCommand } from './broker-config.js';
 import { deviceCommand } from './device.js';
 import { enrollTokenCommand } from './enroll-token.js';
@@ -30,6 +31,7 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   enrollTokenCommand,
   brokerConfigCommand,
   agentCommand,
+  agentBundleCommand,
   farmCommand,
   demoCommand,
   inspectCommand,

@@ -58,7 +58,8 @@ export function statusText(s: RolloutStatus | RolloutStatusView): string {
       d.failure ? `${d.failure.step}/${d.failure.reason}` : '-',
     ]),
   );
-  return `${head}\n\n${waves}\n\n${devices}\n`;
+  const origin = r.origin?.kind === 'catch-up' ? `\ncatch-up of ${r.origin.sourceRolloutId}: ${r.origin.reason}` : '';
+  return `${head}${origin}\n\n${waves}\n\n${devices}\n`;
 }
 
 /** `--api` picks the admin API; without it the command works on the data directory. */
@@ -73,11 +74,12 @@ function listText(list: readonly RolloutRow[]): string {
   if (list.length === 0)
     return 'no rollouts yet; start one with `edgefleet rollout start --class C --model FILE --golden FILE`\n';
   return `${formatTable(
-    ['ID', 'CLASS', 'VARIANT', 'STATE', 'WAVE', 'STARTED'],
+    ['ID', 'CLASS', 'VARIANT', 'ORIGIN', 'STATE', 'WAVE', 'STARTED'],
     list.map((r) => [
       r.id,
       r.deviceClass,
       r.variantId,
+      r.origin?.kind ?? 'class',
       r.state,
       `${r.currentWave + 1}/${r.waveCount}`,
       new Date(r.createdAt).toISOString(),

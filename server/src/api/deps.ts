@@ -1,4 +1,5 @@
 import type { Readiness } from '@edgefleet/shared';
+import type { BrokerCredentials } from '../auth/broker-credentials.js';
 import type { AuthService } from '../auth/service.js';
 import type { DeployService } from '../deploy/deploy-service.js';
 import type { Planner } from '../plan/planner.js';
@@ -37,6 +38,6 @@ export interface ApiDeps {
   readonly planner?: () => Planner;
   /** Search jobs (`/v1/searches`); unset: the routes answer that this server runs no searches. */
   readonly searches?: () => SearchJobs | undefined;
-  /** Cuts a device off the embedded broker; false when it was not connected (or the broker is external). */
-  disconnectDevice(deviceId: string): boolean;
+  /** Tells the broker about new enrollment tokens and revoked devices (embedded, dynsec or file mode). */
+  brokerCredentials(): BrokerCredentials;
 }

@@ -4,6 +4,7 @@ import {
   enrollTopic,
   isValidDeviceId,
   isValidEnrollId,
+  parseEnrollClientId,
   parseEnrollTopic,
   parseTopic,
   SERVER_CHANNELS,
@@ -17,7 +18,8 @@ import { SERVER_USERNAME, type AuthService } from './service.js';
 export type Principal =
   | { readonly kind: 'server' }
   | { readonly kind: 'device'; readonly deviceId: string }
-  | { readonly kind: 'enroll'; readonly enrollId: string }
+  /** One enrollment: the token's enroll id (user name) and the session its client id names. */
+  | { readonly kind: 'enroll'; readonly enrollId: string; readonly session: string }
   /** Auth switched off (`auth.enabled: false`): the foundation's open broker. */
   | { readonly kind: 'anonymous' };
 
@@ -97,12 +99,16 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
     password: string,
     service: AuthService,
   ): ConnectDecision {
-    if (clientId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
+    // Client id `<enrollId>-<session>` [EF-PROTO 7.1]: unique per enrollment, bound to the token's user name.
+    const parsed = parseEnrollClientId(clientId);
+    if (!parsed || parsed.enrollId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
     if (enrollIdOfToken(password) !== username) return { ok: false, returnCode: 4, reason: 'invalid-token' };
     const check = service.checkEnrollToken(password);
-    return check.ok
-      ? { ok: true, principal: { kind: 'enroll', enrollId: username } }
-      : { ok: false, returnCode: 5, reason: check.reason };
+    if (check.ok) return { ok: true, principal: { kind: 'enroll', enrollId: username, session: parsed.session } };
+    // A session that already enrolled may ask again after its reply was lost, even with the token used up.
+    if (check.reason === 'exhausted' && service.enrolledSession(password, parsed.session))
+      return { ok: true, principal: { kind: 'enroll', enrollId: username, session: parsed.session } };
+    return { ok: false, returnCode: 5, reason: check.reason };
   }
 
   return {
@@ -136,7 +142,8 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
         if (
           principal?.kind === 'enroll' &&
           enroll.channel === 'enroll-request' &&
-          enroll.enrollId === principal.enrollId
+          enroll.enrollId === principal.enrollId &&
+          enroll.session === principal.session
         )
           return null;
         if (principal?.kind === 'anonymous' && enroll.channel === 'enroll-request') return null;
@@ -165,7 +172,7 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
         case 'anonymous':
           return !filter.startsWith('$SYS');
         case 'enroll':
-          return filter === enrollTopic(principal.enrollId, 'enroll-reply');
+          return filter === enrollTopic(principal.enrollId, principal.session, 'enroll-reply');
         case 'device': {
           const own = `${TOPIC_PREFIX}/devices/${principal.deviceId}`;
           // Wildcards only inside its own subtree; delivery is still narrowed by authorizeForward.
@@ -181,7 +188,7 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
         case 'anonymous':
           return true;
         case 'enroll':
-          return topic === enrollTopic(principal.enrollId, 'enroll-reply');
+          return topic === enrollTopic(principal.enrollId, principal.session, 'enroll-reply');
         case 'device': {
           const parsed = parseTopic(topic);
           return parsed !== null && parsed.deviceId === principal.deviceId && parsed.direction === 'server-to-device';

@@ -43,6 +43,8 @@ export interface EnrollResult {
   readonly deviceClass: string;
   readonly secret: string;
   readonly enrollTokenId: string;
+  /** True when this session had enrolled before: same device, new secret, no use counted. */
+  readonly reissued: boolean;
 }
 
 export interface AuthService {
@@ -61,10 +63,17 @@ export interface AuthService {
   revokeEnrollToken(id: string): EnrollTokenView;
   /** Whether a presented enrollment token may be used now (no use is counted). */
   checkEnrollToken(token: string): EnrollCheck;
-  /** Counts one use and issues a device credential, in one transaction. */
+  /** Whether this enrollment session of a valid (unrevoked, unexpired) token already has its device. */
+  enrolledSession(token: string, session: string): boolean;
+  /**
+   * Counts one use and issues a device credential, in one transaction. With a `session` the
+   * agent already enrolled (its reply was lost, its connection kicked), the same device gets
+   * a new secret and no use is counted, as long as the token is not revoked or expired.
+   */
   enroll(
     token: string,
     requestedDeviceId: string | undefined,
+    session?: string,
   ): EnrollResult | { readonly ok: false; readonly reason: Exclude<EnrollFailure, 'internal'> };
 
   /** Issues (or re-issues) a credential without a token: demos, tests, scripted provisioning. */
@@ -148,6 +157,24 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     }
   }
 
+  /** A session that enrolled before gets its device again with a fresh secret (no use counted); null when it did not. */
+  function reissue(token: string, session: string): EnrollResult | null {
+    const parsed = parseToken('enroll', token);
+    const row = parsed ? repo.getEnrollToken(parsed.id) : null;
+    if (!row || !secretMatches(token, row.hash) || row.revokedAt !== null || row.expiresAt <= now()) return null;
+    const earlier = repo.findCredentialBySession(row.id, session);
+    if (!earlier || earlier.revokedAt !== null) return null;
+    const secret = generateSecret(random);
+    repo.putCredential({
+      ...earlier,
+      hash: hashSecret(secret),
+      brokerHash: mosquittoPasswordHash(secret, random),
+      createdAt: now(),
+    });
+    const deviceClass = earlier.deviceClass ?? row.deviceClass;
+    return { deviceId: earlier.deviceId, deviceClass, secret, enrollTokenId: row.id, reissued: true };
+  }
+
   return {
     createAdminToken(name, scope) {
       const issued = issueToken('admin', random);
@@ -218,8 +245,17 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       return enrollView(repo.getEnrollToken(id) ?? row);
     },
     checkEnrollToken,
-    enroll(token, requestedDeviceId) {
+    enrolledSession(token, session) {
+      const parsed = parseToken('enroll', token);
+      const row = parsed ? repo.getEnrollToken(parsed.id) : null;
+      if (!row || !secretMatches(token, row.hash) || row.revokedAt !== null || row.expiresAt <= now()) return false;
+      const earlier = repo.findCredentialBySession(row.id, session);
+      return earlier !== null && earlier.revokedAt === null;
+    },
+    enroll(token, requestedDeviceId, session) {
       const result = repo.transaction((): EnrollResult | { ok: false; reason: Exclude<EnrollFailure, 'internal'> } => {
+        const again = session === undefined ? null : reissue(token, session);
+        if (again) return again;
         const check = checkEnrollToken(token);
         if (!check.ok) return check;
         if (!repo.consumeEnrollToken(check.token.id, now())) return { ok: false, reason: 'exhausted' };
@@ -233,10 +269,11 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
           brokerHash: mosquittoPasswordHash(secret, random),
           enrollTokenId: check.token.id,
           createdAt: now(),
+          enrollSession: session ?? null,
         });
-        return { deviceId, deviceClass, secret, enrollTokenId: check.token.id };
+        return { deviceId, deviceClass, secret, enrollTokenId: check.token.id, reissued: false };
       });
-      if ('deviceId' in result)
+      if ('deviceId' in result && !result.reissued)
         events?.publish({
           type: 'device.enrolled',
           deviceId: result.deviceId,
@@ -257,6 +294,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         brokerHash: mosquittoPasswordHash(secret, random),
         enrollTokenId: null,
         createdAt: now(),
+        enrollSession: null,
       });
       return { deviceId, secret };
     },

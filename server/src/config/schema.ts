@@ -35,6 +35,13 @@ export const serverConfigSchema = z.strictObject({
    * broker and connect to it over loopback.
    */
   brokerUrl: brokerUrlSchema.nullable().default(null),
+  /**
+   * With an external broker: manage its credentials live through mosquitto's dynamic security
+   * plugin. `auto` uses it when the broker answers on `$CONTROL/dynamic-security/v1` (else the
+   * files of `edgefleet broker-config`), `on` refuses to start without it, `off` never uses it.
+   * Default `auto`. Ignored with the embedded broker.
+   */
+  brokerDynsec: z.enum(['auto', 'on', 'off']).default('auto'),
   /** TCP port of the embedded broker. Default 1883; 0 picks a free port. Ignored with `brokerUrl`. */
   port: numeric(z.number().int().min(0).max(65535)).default(1883),
   /** Interface the embedded broker listens on. Default `0.0.0.0` so devices on the LAN can reach it. */
@@ -75,6 +82,12 @@ export const serverConfigSchema = z.strictObject({
       .min(1024)
       .max(2 * 1024 * 1024 * 1024),
   ).default(256 * 1024 * 1024),
+  /**
+   * Folder of the built web console, served under `/ui` on the API port. Default: the
+   * `dist/` folder of the `@edgefleet/console` package (built by `npm install`); when it is
+   * missing, `/ui` answers EF_ERR_CONSOLE_NOT_BUILT and the API works as before.
+   */
+  consoleDir: z.string().min(1).nullable().default(null),
   /**
    * TLS for the embedded broker (mqtts on `port`) and the admin API (https). Give both
    * files (PEM) or neither. Default: none (plain TCP and HTTP).
@@ -142,6 +155,7 @@ export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 export const CONFIG_ENV_VARS = {
   EDGEFLEET_DATA_DIR: 'dataDir',
   EDGEFLEET_BROKER: 'brokerUrl',
+  EDGEFLEET_BROKER_DYNSEC: 'brokerDynsec',
   EDGEFLEET_PORT: 'port',
   EDGEFLEET_HOST: 'host',
   EDGEFLEET_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',
@@ -151,6 +165,7 @@ export const CONFIG_ENV_VARS = {
   EDGEFLEET_LOG_LEVEL: 'log.level',
   EDGEFLEET_API_PORT: 'apiPort',
   EDGEFLEET_API_HOST: 'apiHost',
+  EDGEFLEET_CONSOLE_DIR: 'consoleDir',
   EDGEFLEET_TLS_CERT: 'tls.certFile',
   EDGEFLEET_TLS_KEY: 'tls.keyFile',
   EDGEFLEET_AUTH: 'auth.enabled',

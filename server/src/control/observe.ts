@@ -119,7 +119,10 @@ export function createObserver(options: ObserveOptions): Observer {
       at: now,
       budgets: cls.budgets,
       plan,
-      rolloutActive: store.rollouts.listRollouts({ active: true, deviceClass: cls.name }).length > 0,
+      // A catch-up of late members does not hold the loop back: a rollout it starts supersedes it.
+      rolloutActive: store.rollouts
+        .listRollouts({ active: true, deviceClass: cls.name })
+        .some((r) => store.desired.origin(r.id).kind !== 'catch-up'),
       devices,
       memory: memoryOf(store.control.state(cls.name)?.memory),
     };

@@ -7,6 +7,7 @@ import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
 import { createArtifactStore, type ServerArtifactStore } from './artifact-store.js';
+import { createClassDesiredReconciler, type ClassDesiredReconciler } from './class-desired.js';
 import { createChunkServer, type ChunkServer } from './chunk-server.js';
 import type { DownloadSlotsOptions } from './download-slots.js';
 import { startHttpArtifactServer, type HttpArtifactServer } from './http-artifacts.js';
@@ -26,6 +27,11 @@ export interface DeployServiceOptions {
   readonly random?: () => number;
   /** How often active rollouts are evaluated, in ms; 0 disables the timer (tests call `tick`). Default 1000. */
   readonly tickIntervalMs?: number;
+  /**
+   * How often classes are checked for members behind their desired state (late or returning
+   * devices get a catch-up rollout), ms; 0 disables it (tests call `desired.reconcile`). Default 5000.
+   */
+  readonly desiredIntervalMs?: number;
   /** Concurrent downloads (default 64 devices) and queueing. */
   readonly slots?: DownloadSlotsOptions;
   /** Serve artifacts over HTTP too (manifests then carry a `url`). Default: off. */
@@ -40,6 +46,8 @@ export interface DeployService {
   readonly artifacts: ServerArtifactStore;
   readonly chunks: ChunkServer;
   readonly rollouts: RolloutService;
+  /** Brings late and returning class members to their class's desired state. */
+  readonly desired: ClassDesiredReconciler;
   /** Base URL of the HTTP artifact route, or null. */
   httpBaseUrl(): string | null;
   /** Subscribes, re-publishes in-flight manifests, starts the timer. */
@@ -82,7 +90,13 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     random: options.random ?? Math.random,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
+  const desired = createClassDesiredReconciler({
+    store: options.store,
+    rollouts,
+    logger: log.child({ component: 'class-desired' }),
+  });
   let timer: NodeJS.Timeout | null = null;
+  let desiredTimer: NodeJS.Timeout | null = null;
   let unsubscribe: (() => void) | null = null;
   let reportRejects = 0;
 
@@ -118,6 +132,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     artifacts,
     chunks,
     rollouts,
+    desired,
     httpBaseUrl: () => http?.baseUrl ?? null,
     async start() {
       if (options.http) http = await startHttpArtifactServer({ artifacts, logger: log, ...options.http });
@@ -139,10 +154,27 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
         }, every);
         timer.unref();
       }
+      const every2 = options.desiredIntervalMs ?? 5000;
+      if (every2 > 0) {
+        let running = false;
+        desiredTimer = setInterval(() => {
+          if (running) return;
+          running = true;
+          desired
+            .reconcile(options.now())
+            .catch((err: unknown) => log.error({ err }, 'class desired-state check failed'))
+            .finally(() => {
+              running = false;
+            });
+        }, every2);
+        desiredTimer.unref();
+      }
     },
     async stop() {
       if (timer) clearInterval(timer);
+      if (desiredTimer) clearInterval(desiredTimer);
       timer = null;
+      desiredTimer = null;
       unsubscribe?.();
       await http?.close();
       http = null;

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import type { GoldenSet, ManifestBody } from '@edgefleet/shared';
+import type { RolloutOrigin } from '../store/desired-tables.js';
 
 /** Rollout lifecycle: `in-progress` → `completed`, or → `rolling-back` (abort) → `aborted`. */
 export const ROLLOUT_STATES = ['in-progress', 'rolling-back', 'completed', 'aborted'] as const;
@@ -104,6 +105,8 @@ export interface RolloutRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | null;
+  /** Why it exists (kept beside the rollout, filled in by the rollout service when it reports one). */
+  readonly origin?: RolloutOrigin;
 }
 
 export interface RolloutDevice {

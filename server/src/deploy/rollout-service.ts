@@ -11,8 +11,10 @@ import { EdgefleetError, type DeployReport, type GoldenSet, type ManifestBody } 
 import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
+import type { RolloutOrigin } from '../store/desired-tables.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
+import { supersede } from './supersede.js';
 import {
   ABORT_REQUEST_PREFIX,
   applyReport,
@@ -47,6 +49,8 @@ export interface StartRolloutInput {
   readonly deviceIds?: readonly string[];
   /** Only persist the rollout; the server's next tick notifies the canary (the CLI without a broker). */
   readonly deferred?: boolean;
+  /** Why it exists. Default `devices` with `deviceIds`, else `class` (its completion sets the class's desired state). */
+  readonly origin?: RolloutOrigin;
 }
 
 export interface WaveStatus {
@@ -71,6 +75,8 @@ export type RolloutEvent =
       readonly variantId: string;
       readonly devices: number;
       readonly waves: number;
+      /** `class`, `devices` or `catch-up` (late or returning members brought to the class's desired state). */
+      readonly origin: RolloutOrigin['kind'];
     }
   | { readonly type: 'rollout.wave'; readonly rolloutId: string; readonly wave: number; readonly devices: number }
   | { readonly type: 'rollout.aborted'; readonly rolloutId: string; readonly reason: string }
@@ -126,6 +132,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         { id },
       );
     const devices = tables.devicesOf(id);
+    const withOrigin = { ...rollout, origin: store.desired.origin(id) };
     const waves: WaveStatus[] = [];
     for (let i = 0; i < rollout.waveCount; i += 1) {
       const members = devices.filter((d) => d.wave === i);
@@ -133,7 +140,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       for (const d of members) counts[d.state] += 1;
       waves.push({ index: i, size: members.length, counts });
     }
-    return { rollout, waves, devices, outcome: outcomeCounts(devices) };
+    return { rollout: withOrigin, waves, devices, outcome: outcomeCounts(devices) };
   }
 
   function previousOf(deviceId: string, currentModel: string | null): PreviousVariant | null {
@@ -160,6 +167,17 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     if ((r.state === 'completed' || r.state === 'aborted') && before.state !== r.state) {
       log.info({ rolloutId: r.id, state: r.state }, 'rollout finished');
       options.onEvent?.({ type: 'rollout.finished', rolloutId: r.id, state: r.state });
+      // A completed class-wide rollout is what the class should run from now on, late members included.
+      if (r.state === 'completed' && store.desired.origin(r.id).kind === 'class') {
+        store.desired.setDesired({
+          deviceClass: r.deviceClass,
+          rolloutId: r.id,
+          variantId: r.variantId,
+          artifactSha: r.artifactSha,
+          setAt: now(),
+        });
+        log.info({ deviceClass: r.deviceClass, variantId: r.variantId, rolloutId: r.id }, 'class desired state set');
+      }
     }
     const failed = await actor.act(r, decision.actions);
     // A rollback that cannot even be built (previous artifact gone) ends that device now.
@@ -175,6 +193,18 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
             failure: { step: 'rollback', reason: 'rollback-unavailable', detail: f.detail },
           },
         ]);
+    }
+  }
+
+  /** Ends every catch-up rollout in progress that holds one of `members` (supersede.ts). */
+  function supersedeCatchUps(members: ReadonlySet<string>, byId: string, at: number): void {
+    for (const r of tables.listRollouts({ active: true })) {
+      const rows = tables.devicesOf(r.id);
+      if (store.desired.origin(r.id).kind !== 'catch-up' || !rows.some((d) => members.has(d.deviceId))) continue;
+      const next = supersede(r, rows, byId, at);
+      tables.save(next.rollout, next.changed);
+      log.info({ rolloutId: r.id, by: byId, devices: next.changed.length }, 'catch-up rollout superseded');
+      options.onEvent?.({ type: 'rollout.aborted', rolloutId: r.id, reason: next.rollout.reason ?? '' });
     }
   }
 
@@ -205,6 +235,12 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         `class ${input.deviceClass} has no devices${wanted ? ' among those named' : ''}; start agents of that class first`,
         { deviceClass: input.deviceClass },
       );
+    const id = `ro-${at.toString(36)}-${Math.floor(options.random() * 36 ** 4)
+      .toString(36)
+      .padStart(4, '0')}`;
+    const origin: RolloutOrigin = input.origin ?? { kind: input.deviceIds === undefined ? 'class' : 'devices' };
+    // A catch-up in progress gives way to any other rollout of its devices: the newer intent wins.
+    if (origin.kind !== 'catch-up') supersedeCatchUps(new Set(members.map((d) => d.id)), id, at);
     const busy = new Set(
       tables.listRollouts({ active: true }).flatMap((r) => tables.devicesOf(r.id).map((d) => d.deviceId)),
     );
@@ -216,9 +252,6 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         { deviceId: clash.id },
       );
     const sizes = planWaveSizes(members.length, policy.data);
-    const id = `ro-${at.toString(36)}-${Math.floor(options.random() * 36 ** 4)
-      .toString(36)
-      .padStart(4, '0')}`;
     const rollout: RolloutRecord = {
       id,
       deviceClass: input.deviceClass,
@@ -260,6 +293,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       };
     });
     tables.insertRollout(rollout, devices);
+    store.desired.setOrigin(id, origin);
     log.info(
       {
         rolloutId: id,
@@ -267,6 +301,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         variantId: rollout.variantId,
         devices: devices.length,
         waves: sizes,
+        origin: origin.kind,
+        ...(origin.kind === 'catch-up' ? { reason: origin.reason } : {}),
       },
       'rollout started',
     );
@@ -277,6 +313,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       variantId: rollout.variantId,
       devices: devices.length,
       waves: sizes.length,
+      origin: origin.kind,
     });
     if (input.deferred !== true) await serial(() => evaluate(id, at));
     return status(id);
@@ -319,7 +356,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       return status(id);
     },
     status,
-    list: (filter) => tables.listRollouts(filter),
+    list: (filter) => tables.listRollouts(filter).map((r) => ({ ...r, origin: store.desired.origin(r.id) })),
     handleReport(report) {
       const at = now();
       if (!tables.recordReport(report.deploymentId, report.state, report.deviceId, at, report)) return false;

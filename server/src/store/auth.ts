@@ -35,6 +35,8 @@ export interface CredentialRow {
   readonly revokedAt: number | null;
   /** mosquitto `$7$` hash of the secret, for an external broker's password file. */
   readonly brokerHash: string | null;
+  /** The enrollment session that issued it (null: provisioned without enrollment). */
+  readonly enrollSession: string | null;
 }
 
 /** Tables of the auth area (migration 20). Hashes in, hashes out: no secret ever reaches SQLite. */
@@ -57,6 +59,8 @@ export interface AuthRepository {
   /** Creates or replaces (re-enrollment) a device credential; clears any revocation. */
   putCredential(row: Omit<CredentialRow, 'revokedAt'>): void;
   getCredential(deviceId: string): CredentialRow | null;
+  /** The credential an enrollment session of a token issued, if any. */
+  findCredentialBySession(enrollTokenId: string, session: string): CredentialRow | null;
   listCredentials(): CredentialRow[];
   revokeCredential(deviceId: string, now: number): boolean;
 
@@ -92,6 +96,7 @@ interface CredentialDbRow {
   created_at: number;
   revoked_at: number | null;
   broker_hash: string | null;
+  enroll_session: string | null;
 }
 
 const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
@@ -122,6 +127,7 @@ const credential = (r: CredentialDbRow): CredentialRow => ({
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
   brokerHash: r.broker_hash,
+  enrollSession: r.enroll_session,
 });
 
 /** Auth queries over the store's connection. */
@@ -187,21 +193,31 @@ export function createAuthRepository(db: Db): AuthRepository {
       return q('UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
     },
     putCredential(row) {
-      q(`INSERT INTO device_credentials (device_id, class, hash, enroll_token_id, created_at, broker_hash) VALUES (?, ?, ?, ?, ?, ?)
+      q(`INSERT INTO device_credentials (device_id, class, hash, enroll_token_id, created_at, broker_hash, enroll_session)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, hash = excluded.hash, broker_hash = excluded.broker_hash,
-           enroll_token_id = excluded.enroll_token_id, created_at = excluded.created_at, revoked_at = NULL`).run(
+           enroll_token_id = excluded.enroll_token_id, created_at = excluded.created_at, revoked_at = NULL,
+           enroll_session = excluded.enroll_session`).run(
         row.deviceId,
         row.deviceClass,
         row.hash,
         row.enrollTokenId,
         row.createdAt,
         row.brokerHash,
+        row.enrollSession,
       );
     },
     getCredential(deviceId) {
       const row = q('SELECT * FROM device_credentials WHERE device_id = ?').get(deviceId) as
         | CredentialDbRow
         | undefined;
+      return row ? credential(row) : null;
+    },
+    findCredentialBySession(enrollTokenId, session) {
+      const row = q('SELECT * FROM device_credentials WHERE enroll_token_id = ? AND enroll_session = ?').get(
+        enrollTokenId,
+        session,
+      ) as CredentialDbRow | undefined;
       return row ? credential(row) : null;
     },
     listCredentials() {

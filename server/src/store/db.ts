@@ -8,6 +8,7 @@ import { createTelemetryTables, type TelemetryTables } from './telemetry-tables.
 import { createAuthRepository, type AuthRepository } from './auth.js';
 import { createPlannerTables, type PlannerTables } from './planner-tables.js';
 import { createRolloutTables, type RolloutTables } from './rollout-tables.js';
+import { createDesiredStateTables, type DesiredStateTables } from './desired-tables.js';
 import { createControlTables, type ControlTables } from './control-tables.js';
 
 /** File name of the SQLite store inside the data directory. */
@@ -37,6 +38,8 @@ export interface Store {
   readonly planner: PlannerTables;
   /** Artifacts, rollouts, per-device deployments and deploy reports (the deployer's tables). */
   readonly rollouts: RolloutTables;
+  /** Rollout origins and each class's desired state (the catch-up reconciler's tables). */
+  readonly desired: DesiredStateTables;
   /** Control-loop decisions and per-class memory (the closed loop's tables). */
   readonly control: ControlTables;
   /** Highest applied migration. */
@@ -155,6 +158,7 @@ export function openStore(options: OpenStoreOptions): Store {
     auth: createAuthRepository(db),
     planner: createPlannerTables(db),
     rollouts: createRolloutTables(db),
+    desired: createDesiredStateTables(db),
     control: createControlTables(db),
     schemaVersion: () => currentVersion(db),
     close() {

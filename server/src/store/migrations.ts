@@ -166,6 +166,30 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 11,
+    name: 'rollout origins and class desired state (deploy)',
+    sql: `
+      -- Why a rollout exists: for the whole class, for chosen devices (a cohort), or to bring late
+      -- or returning members to the class's desired state. Rollouts from before have no row: class.
+      CREATE TABLE rollout_origins (
+        rollout_id         TEXT PRIMARY KEY REFERENCES rollouts(id) ON DELETE CASCADE,
+        kind               TEXT NOT NULL CHECK (kind IN ('class', 'devices', 'catch-up')),
+        -- catch-up: the class rollout whose variant the class should run
+        source_rollout_id  TEXT,
+        reason             TEXT
+      ) STRICT;
+
+      -- What every member of a class should run: the variant of its latest completed class-wide rollout.
+      CREATE TABLE class_desired_state (
+        class         TEXT PRIMARY KEY,
+        rollout_id    TEXT NOT NULL,
+        variant_id    TEXT NOT NULL,
+        artifact_sha  TEXT NOT NULL,
+        set_at        INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
     version: 20,
     name: 'admin tokens, enrollment tokens and device credentials (auth)',
     sql: `
@@ -327,6 +351,17 @@ export const MIGRATIONS: readonly Migration[] = [
       -- credential or enrollment token is issued: they cannot be derived from the sha256 later.
       ALTER TABLE device_credentials ADD COLUMN broker_hash TEXT;
       ALTER TABLE enroll_tokens ADD COLUMN broker_hash TEXT;
+    `,
+  },
+  {
+    version: 22,
+    name: 'enrollment sessions: a retried enrollment finds its device again (auth)',
+    sql: `
+      -- The agent's enrollment session (16 hex): asking again with the same token and session
+      -- returns the same device with a new secret instead of counting a second use.
+      ALTER TABLE device_credentials ADD COLUMN enroll_session TEXT;
+      CREATE UNIQUE INDEX device_credentials_enroll_session
+        ON device_credentials(enroll_token_id, enroll_session) WHERE enroll_session IS NOT NULL;
     `,
   },
   {

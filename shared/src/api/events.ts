@@ -45,6 +45,8 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     variantId: z.string(),
     devices: z.number().int(),
     waves: z.number().int(),
+    /** `class`, `devices` (a cohort) or `catch-up` (late or returning members brought to the class's desired state). */
+    origin: z.enum(['class', 'devices', 'catch-up']),
   }),
   z.object({
     type: z.literal('rollout.wave'),
@@ -69,3 +71,6 @@ export const fleetEventEnvelopeSchema = z.object({
   event: fleetEventSchema,
 });
 export type FleetEventEnvelope = z.infer<typeof fleetEventEnvelopeSchema>;
+
+/** `GET /v1/events/recent`: the newest fleet events still in the bus's ring, oldest first. */
+export const recentEventsSchema = z.object({ events: z.array(fleetEventEnvelopeSchema) });

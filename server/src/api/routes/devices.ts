@@ -88,9 +88,18 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: deviceRevokedSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params }) => {
+      handler: async ({ params }) => {
         const row = deps.auth.revokeDevice(params.id);
-        const disconnected = deps.disconnectDevice(params.id);
+        const wasOnline = deps.store.devices.get(params.id)?.state === 'online';
+        // The broker drops the connection (embedded: closed; dynamic security: client deleted, which kicks it).
+        const answered = await deps.brokerCredentials().deviceRevoked(params.id);
+        const disconnected = answered ?? wasOnline;
+        // mosquitto kicks a deleted client without its last will: record the loss here, not 15 s later.
+        if (disconnected && wasOnline && deps.brokerCredentials().mode === 'dynsec') {
+          const at = deps.now();
+          if (deps.store.devices.setState(params.id, 'offline', 'lost', at, at))
+            deps.events.publish({ type: 'device.offline', deviceId: params.id, reason: 'lost' });
+        }
         deps.events.publish({ type: 'device.revoked', deviceId: params.id, disconnected });
         deps.logger.info({ deviceId: params.id, disconnected }, 'device credential revoked');
         return { id: params.id, revokedAt: row.revokedAt ?? deps.now(), disconnected };

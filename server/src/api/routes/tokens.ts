@@ -1,4 +1,5 @@
 import {
+  EdgefleetError,
   enrollTokenCreatedSchema,
   enrollTokenCreateSchema,
   enrollTokenListSchema,
@@ -8,6 +9,7 @@ import {
   tokenCreateSchema,
   tokenListSchema,
   tokenViewSchema,
+  whoamiSchema,
 } from '@edgefleet/shared';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
@@ -15,6 +17,20 @@ import { jsonRoute, type AnyRoute } from '../route.js';
 /** Admin tokens and enrollment tokens. Token strings appear once, in the create response. */
 export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
   return [
+    jsonRoute({
+      method: 'GET',
+      url: '/v1/whoami',
+      tag: 'tokens',
+      scope: 'read',
+      summary:
+        "The calling token's id, name and scope (the console hides what a read token may not do); `auth: open` when auth is off.",
+      response: whoamiSchema,
+      handler: ({ auth }) => {
+        if (auth.kind === 'open') return { auth: 'open' as const, tokenId: null, name: null, scope: 'admin' as const };
+        const name = deps.auth.listAdminTokens().find((t) => t.id === auth.tokenId)?.name ?? null;
+        return { auth: 'token' as const, tokenId: auth.tokenId, name, scope: auth.scope };
+      },
+    }),
     jsonRoute({
       method: 'GET',
       url: '/v1/tokens',
@@ -64,7 +80,22 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       summary: 'Create an enrollment token for a device class (max uses, lifetime); shown once.',
       body: enrollTokenCreateSchema,
       response: enrollTokenCreatedSchema,
-      handler: ({ body }) => deps.auth.createEnrollToken(body),
+      handler: async ({ body }) => {
+        const created = deps.auth.createEnrollToken(body);
+        try {
+          // An external broker with dynamic security learns the token now; agents may connect at once.
+          await deps.brokerCredentials().enrollTokenCreated(created.id, created.token);
+        } catch (err: unknown) {
+          deps.auth.revokeEnrollToken(created.id);
+          throw new EdgefleetError(
+            'EF_ERR_BROKER_CONNECT',
+            `the broker did not accept the enrollment token, so none was created (${(err as Error).message}); check the broker and try again`,
+            {},
+            { cause: err },
+          );
+        }
+        return created;
+      },
     }),
     jsonRoute({
       method: 'POST',
@@ -75,7 +106,19 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: enrollTokenViewSchema,
       errors: ['EF_ERR_TOKEN_NOT_FOUND'],
-      handler: ({ params }) => deps.auth.revokeEnrollToken(params.id),
+      handler: async ({ params }) => {
+        const revoked = deps.auth.revokeEnrollToken(params.id);
+        await deps
+          .brokerCredentials()
+          .enrollTokenRetired(params.id)
+          .catch((err: unknown) =>
+            deps.logger.warn(
+              { err, tokenId: params.id },
+              'broker did not drop the revoked token yet; the sweep retries',
+            ),
+          );
+        return revoked;
+      },
     }),
   ];
 }
