@@ -12,16 +12,16 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadModel, writeModel, type Model } from '@edgefleet/compress/ir/index';
 import { compressModel } from '@edgefleet/compress/compress-model';
 import { PRESETS } from '@edgefleet/compress/recipes';
-import { createRng } from '@edgefleet/compress/data/prng';
 import { createOrtSession } from '@edgefleet/compress/runtime/ort';
 import {
   buildNet,
   createLatencyPredictor,
+  describeNet,
+  randomNet,
   loadOrMeasureLatencyTable,
   mape,
   randomBatch,
   timeInterleaved,
-  type NetLayer,
   type NetSpec,
   type TimedGraph,
 } from '@edgefleet/compress/search/latency/index';
@@ -46,24 +46,9 @@ const BATCHES = [1, 32];
 type Flavour = 'fp32' | 'fp16' | 'int8' | 'int8-mixed';
 const FLAVOURS: Flavour[] = ['fp32', 'fp16', 'int8', 'int8-mixed'];
 
-/** A random candidate of the search's kind (the microbenchmarks never built whole networks). */
+/** A held-out candidate (seed family SEED; the microbenchmarks fit on family 1). */
 function candidate(i: number): { spec: NetSpec; flavour: Flavour } {
-  const rng = createRng(SEED * 1000 + i);
-  const widths = [4, 6, 8, 12, 16, 24, 32, 48, 64];
-  const layers: NetLayer[] = [];
-  const stages = 1 + rng.int(3);
-  let side = 28;
-  for (let s = 0; s < stages && side >= 7; s++) {
-    const filters = widths[rng.int(widths.length)] as number;
-    const strided = rng.next() < 0.5;
-    layers.push({ kind: 'conv', filters, kernel: 3, stride: strided ? 2 : 1 }, { kind: 'relu' });
-    if (!strided) layers.push({ kind: 'maxpool', size: 2 });
-    side = Math.floor(side / 2);
-  }
-  layers.push({ kind: 'flatten' });
-  for (let d = rng.int(3); d > 0; d--) layers.push({ kind: 'dense', units: 16 * (1 + rng.int(16)) }, { kind: 'relu' });
-  layers.push({ kind: 'dense', units: 10 });
-  return { spec: { name: `cand${i}`, input: [1, 28, 28], layers }, flavour: FLAVOURS[i % FLAVOURS.length] as Flavour };
+  return { spec: { ...randomNet(SEED, i), name: `cand${i}` }, flavour: FLAVOURS[i % FLAVOURS.length] as Flavour };
 }
 
 async function inFlavour(spec: NetSpec, flavour: Flavour): Promise<Model> {
@@ -94,18 +79,7 @@ for (let i = 0; i < COUNT; i++) {
   const { spec, flavour } = candidate(i);
   const model = await inFlavour(spec, flavour);
   const bytes = writeModel(model);
-  const desc = spec.layers
-    .map((l) =>
-      l.kind === 'conv'
-        ? `c${l.filters}${l.stride > 1 ? 's2' : ''}`
-        : l.kind === 'dense'
-          ? `d${l.units}`
-          : l.kind === 'maxpool'
-            ? 'p'
-            : '',
-    )
-    .filter(Boolean)
-    .join(',');
+  const desc = describeNet(spec);
   for (const batch of BATCHES) {
     const session = await createOrtSession(bytes);
     const feeds = {

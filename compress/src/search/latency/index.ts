@@ -17,6 +17,7 @@ export * from './cost-model.js';
 export * from './units.js';
 export { mape, relativeNnls } from './fit.js';
 export { buildNet, netShapes, type NetLayer, type NetSpec } from './net.js';
+export { describeNet, randomNet } from './random-nets.js';
 export {
   hostFingerprint,
   measureLatencyTable,

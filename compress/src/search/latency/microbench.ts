@@ -15,6 +15,7 @@ import {
 } from './cost-model.js';
 import { mape, relativeNnls } from './fit.js';
 import { buildNet, type NetLayer, type NetSpec } from './net.js';
+import { randomNet } from './random-nets.js';
 import { costUnitsOf, type UnitPrecision } from './units.js';
 
 /**
@@ -104,6 +105,9 @@ export function microbenchSuite(quick = false): SuiteEntry[] {
     entry('flatten+dense128', [64, 7, 7], [{ kind: 'flatten' }, ...dense(128)]),
     entry('dense128to10', [128], [{ kind: 'dense', units: 10 }]),
   );
+  // Whole networks (seed family 1: the latency bench holds out another), so the fit sees how
+  // layers add up in a real graph, not only one kind at a time.
+  for (let i = 0; i < 6; i++) suite.push({ spec: randomNet(1, i), precisions: ALL });
   return suite;
 }
 
