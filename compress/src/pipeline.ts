@@ -11,6 +11,7 @@ import { loadModel } from './ir/decode.js';
 import { writeModel } from './ir/encode.js';
 import { verifyGraph } from './ir/verify.js';
 import type { Model } from './ir/types.js';
+import type { Dataset } from './data/tensor.js';
 import { quantizedOpsIn } from './passes/util.js';
 import type { Exclusions, Pass, PassContext, PassReport, CalibrationRunner, Progress } from './passes/types.js';
 
@@ -27,6 +28,8 @@ export interface PipelineOptions {
   readonly exclude?: Exclusions;
   readonly calibration?: CalibrationRunner;
   readonly onProgress?: (p: Progress) => void;
+  /** Calibration samples for passes that probe the model themselves (pruning). */
+  readonly calibData?: Dataset;
 }
 
 /** Run `passes` in order over `model` (mutated in place). */
@@ -42,6 +45,8 @@ export async function runPipeline(
     exclude: opts.exclude ?? { nodes: [], opTypes: [] },
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.calibData ? { calibData: opts.calibData } : {}),
+    handoff: new Map<string, unknown>(),
   };
   const wantsReference = passes.some((p) => p.needsFloatReference === true);
   let original: Model | undefined;

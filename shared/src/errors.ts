@@ -28,6 +28,15 @@ export const ERROR_CATALOGUE = {
   EF_ERR_SEARCH_OPTIONS: { status: 400, summary: 'search options (budgets, class, space) are invalid' },
   EF_ERR_SEARCH_NOT_FOUND: { status: 404, summary: 'no search with that id (searches live in memory until a restart)' },
   EF_ERR_SEARCH_FAILED: { status: 500, summary: 'a search failed unexpectedly; the server log has the cause' },
+  EF_ERR_PRUNE_RATIO: { status: 400, summary: 'a pruning ratio is outside [0, 1) or a pruning target outside (0, 1]' },
+  EF_ERR_PRUNE_LAYER: {
+    status: 400,
+    summary: 'a pruning option names a layer the model does not have, or one whose channels cannot be pruned',
+  },
+  EF_ERR_PRUNE_TARGET: {
+    status: 422,
+    summary: 'no pruning configuration reaches the requested parameter or MAC target',
+  },
   EF_ERR_RUNTIME_LOAD: { status: 422, summary: 'onnxruntime could not create a session for the model' },
   EF_ERR_RUNTIME_RUN: { status: 500, summary: 'onnxruntime failed while running a model' },
   EF_ERR_RUNTIME_CRASH: { status: 503, summary: 'the inference worker thread died; the request was not answered' },

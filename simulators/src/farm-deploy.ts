@@ -7,7 +7,7 @@
  * retained manifest when it reconnects, and the install starts again). Not simulated:
  * signatures, chunk download, the golden-set smoke test.
  */
-import { PROTOCOL_VERSION, type AnyMessage, type Desired } from '@edgefleet/shared';
+import { PROTOCOL_VERSION, transferSizeOf, type AnyMessage, type Desired } from '@edgefleet/shared';
 import type { Clock } from '@edgefleet/agent';
 import type { SimulatedModel } from './sim-telemetry.js';
 import type { VirtualDevice } from './virtual-device.js';
@@ -79,7 +79,7 @@ export function attachFarmDeploy(devices: readonly VirtualDevice[], o: FarmDeplo
       if (message?.type !== 'desired' || message.body.deviceId !== device.deviceId) return;
       const desired = message;
       const bps = device.faultEffects().linkBytesPerSecond;
-      const transferMs = bps === null ? 0 : Math.round((desired.body.artifact.size / bps) * 1000);
+      const transferMs = bps === null ? 0 : Math.round((transferSizeOf(desired.body.artifact) / bps) * 1000);
       o.clock.setTimeout(() => install(device, desired, o), (o.installMs ?? 1000) + transferMs);
     }),
   );

@@ -15,6 +15,7 @@ import {
   MAX_CHUNK_WINDOW,
   PROTOCOL_VERSION,
   sha256Hex,
+  transferSizeOf,
   type Chunk,
   type ChunkNack,
   type ChunkRequest,
@@ -25,6 +26,7 @@ import type { Clock, RandomSource } from '../link/clock.js';
 import { stepFailure } from './failure.js';
 import type { ArtifactStore } from './store.js';
 import { writeFileAtomic } from './store.js';
+import { verifyAndAdopt } from './verify.js';
 
 /** How the downloader talks to the server: publish a request, hear chunk replies. */
 export interface ChunkTransport {
@@ -70,7 +72,8 @@ interface PersistedBitmap {
 
 /** Chunks of the partial file that the bitmap lists AND that still hash right (a torn write is dropped). */
 async function resumeDone(store: ArtifactStore, body: ManifestBody): Promise<Set<number>> {
-  const { sha256, size, chunkSize, chunks } = body.artifact;
+  const { sha256, chunkSize, chunks } = body.artifact;
+  const size = transferSizeOf(body.artifact);
   let listed: readonly number[] = [];
   try {
     const bitmap = JSON.parse(await readFile(store.bitmapPath(sha256), 'utf8')) as PersistedBitmap;
@@ -114,7 +117,9 @@ function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promi
  */
 export async function downloadChunks(body: ManifestBody, options: ChunkDownloadOptions): Promise<DownloadCounts> {
   const { store, clock, signal } = options;
-  const { sha256, size, chunkSize, chunkCount, chunks } = body.artifact;
+  const { sha256, chunkSize, chunkCount, chunks } = body.artifact;
+  // Chunks cut the bytes that travel: the encoded file when the manifest names an encoding [EF-PROTO 6.3].
+  const size = transferSizeOf(body.artifact);
   if (await store.has(sha256)) return { total: chunkCount, fetched: 0, reused: chunkCount, corrupt: 0 };
   const window = Math.min(MAX_CHUNK_WINDOW, Math.max(1, options.windowChunks ?? 8));
   const timeoutMs = options.windowTimeoutMs ?? 10_000;
@@ -297,23 +302,6 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
     await flushWindow().catch(() => undefined);
     await file.close();
   }
-  await verifyAndAdopt(body, store);
+  await verifyAndAdopt(body.artifact, store);
   return counts;
-}
-
-/** Checks size and whole-file digest of the finished part file, then moves it into the store. */
-async function verifyAndAdopt(body: ManifestBody, store: ArtifactStore): Promise<void> {
-  const { sha256, size } = body.artifact;
-  const bytes = await readFile(store.partPath(sha256));
-  if (bytes.byteLength !== size) {
-    await store.discardPartial(sha256);
-    throw stepFailure('verify', 'size-mismatch', `downloaded ${bytes.byteLength} bytes, the manifest says ${size}`);
-  }
-  const actual = sha256Hex(bytes);
-  if (actual !== sha256) {
-    await store.discardPartial(sha256);
-    throw stepFailure('verify', 'digest-mismatch', `artifact hashes to ${actual}, the manifest says ${sha256}`);
-  }
-  await store.adopt(sha256, store.partPath(sha256));
-  await store.discardPartial(sha256);
 }

@@ -24,6 +24,48 @@ function parseShapes(values: readonly string[]): Record<string, number[]> {
   return out;
 }
 
+const n = (v: number): string => v.toLocaleString('en-US');
+const pct = (a: number, b: number): string => `${b === 0 ? 100 : ((a / b) * 100).toFixed(1)}%`;
+
+/** The pruning section: totals, groups (cut, or left whole and why), layers before → after. */
+function pruningTable(p: NonNullable<CompressReport['pruning']>): string[] {
+  const t = p.totals;
+  const lines = [
+    '',
+    `pruning (${p.kind}, ${p.importance}${p.reconstructed ? ', reconstructed' : ''}): params ${n(t.paramsBefore)} → ${n(t.paramsAfter)} (${pct(t.paramsAfter, t.paramsBefore)}), MACs ${n(t.macsBefore)} → ${n(t.macsAfter)} (${pct(t.macsAfter, t.macsBefore)})`,
+  ];
+  if (p.fidelity)
+    lines.push(
+      `checked against the original on ${p.fidelity.samples} calibration samples: output cosine ${p.fidelity.cosine.toFixed(4)}, top-1 agreement ${pct(p.fidelity.agreement, 1)}`,
+    );
+  if (p.groups.length > 0) {
+    lines.push('', `${'GROUP'.padEnd(28)}${'CHANNELS'.padEnd(12)}DECISION`);
+    for (const g of p.groups)
+      lines.push(
+        g.name.slice(0, 27).padEnd(28) +
+          `${g.channels} → ${g.kept}`.padEnd(12) +
+          (g.prunable
+            ? g.kept < g.channels
+              ? `cut by ${g.method ?? p.importance}`
+              : 'kept'
+            : `left whole: ${g.reason}`),
+      );
+  }
+  lines.push('', `${'LAYER'.padEnd(28)}${'PARAMS'.padEnd(20)}${'MACS'.padEnd(24)}OUTPUT COSINE`);
+  for (const l of p.layers) {
+    const cos = l.cosine === null ? '-' : l.cosine.toFixed(4);
+    const refit = l.cosineBeforeRefit === null ? '' : ` (${l.cosineBeforeRefit.toFixed(4)} before refit)`;
+    lines.push(
+      l.node.slice(0, 27).padEnd(28) +
+        `${n(l.paramsBefore)} → ${n(l.paramsAfter)}`.padEnd(20) +
+        `${n(l.macsBefore)} → ${n(l.macsAfter)}`.padEnd(24) +
+        cos +
+        refit,
+    );
+  }
+  return lines;
+}
+
 function reportTable(r: CompressReport): string {
   const lines = [
     `recipe ${r.recipe}: ${r.size.beforeBytes} → ${r.size.afterBytes} bytes (${(r.size.ratio * 100).toFixed(1)}%), gzip ${r.size.beforeGzipBytes} → ${r.size.afterGzipBytes}, ${r.seconds.toFixed(2)} s`,
@@ -37,6 +79,7 @@ function reportTable(r: CompressReport): string {
   lines.push('', `${'LAYER'.padEnd(32) + 'OP'.padEnd(20) + 'PRECISION'.padEnd(14)}REASON`);
   for (const l of r.layers)
     lines.push(l.node.slice(0, 31).padEnd(32) + l.opType.padEnd(20) + l.precision.padEnd(14) + l.reason);
+  if (r.pruning) lines.push(...pruningTable(r.pruning));
   return lines.join('\n');
 }
 
@@ -44,17 +87,17 @@ function reportTable(r: CompressReport): string {
 export function compressCommand(): Command {
   return new Command('compress')
     .description(
-      'Compress an ONNX model with a recipe (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, or a JSON list of passes). The output is written to a temp file and renamed.',
+      'Compress an ONNX model with a recipe: a preset (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, and the pruning presets prune-structured (half the MACs, needs --calib), reconstruct, prune-magnitude), a +-joined chain of presets (e.g. prune-structured+reconstruct+int8-static), or a JSON list of passes with their options inline or under "options". The output is written to a temp file and renamed.',
     )
     .argument('<in>', 'path to the input .onnx file')
     .requiredOption('-o, --output <out>', 'path of the .onnx file to write')
     .requiredOption(
       '--recipe <recipe>',
-      'preset name or JSON, e.g. \'[{"pass":"int4-weights","options":{"blockSize":64}}]\'',
+      'preset, preset chain (a+b+c) or JSON, e.g. \'[{"pass":"prune-structured","target":{"params":0.25},"importance":"reconstruction"},{"pass":"reconstruct"}]\'',
     )
     .option(
       '--calib <spec>',
-      'calibration data: mnist[:N], random:N (N samples whatever the batch dim), or a sample directory (needed by int8-static)',
+      'calibration data: mnist[:N], random:N (N samples whatever the batch dim), text:N (synthetic text pages), or a sample directory (needed by int8-static and pruning)',
     )
     .option(
       '--shape <NAME=D1,D2,...>',

@@ -9,7 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { describeArtifact, EdgefleetError, MAX_CHUNK_BYTES, sha256Hex, type ArtifactLayout } from '@edgefleet/shared';
+import {
+  describeArtifact,
+  EdgefleetError,
+  encodingPays,
+  gzipArtifact,
+  MAX_CHUNK_BYTES,
+  sha256Hex,
+  transferSizeOf,
+  type ArtifactLayout,
+} from '@edgefleet/shared';
 import type { RolloutTables } from '../store/rollout-tables.js';
 
 /** Folder under the data directory holding artifacts. */
@@ -23,6 +32,11 @@ export interface ArtifactStoreOptions {
   readonly chunkSize?: number;
   /** Bytes of artifacts kept in memory for the chunk server. Default 268435456 (256 MiB). */
   readonly cacheBytes?: number;
+  /**
+   * `auto` (default): an artifact travels gzip-encoded when that saves at least an eighth of its
+   * bytes [EF-PROTO 6.3]; `identity`: always as it is (for fleets with agents older than encoding).
+   */
+  readonly encoding?: 'auto' | 'identity';
 }
 
 export interface ServerArtifactStore {
@@ -38,6 +52,10 @@ export interface ServerArtifactStore {
    */
   bytes(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
+  /** The bytes that travel: the encoded file when the layout has an encoding, else the model (same cache). */
+  transferBytes(sha256: string): Promise<Buffer>;
+  /** Path of the bytes that travel (the HTTP route streams it). */
+  transferPath(sha256: string): Promise<string>;
   /** sha256 of every stored file whose name starts with `prefix` (variant lookup by prefix). */
   find(prefix: string): string[];
   pathOf(sha256: string): string;
@@ -101,8 +119,49 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
       chunkSize: layout.chunkSize,
       chunks: layout.chunks,
       createdAt: options.now(),
+      ...(layout.encoding ? { encoding: layout.encoding, encodedSize: transferSizeOf(layout) } : {}),
     });
     return layout;
+  }
+
+  const encodedPathOf = (sha: string): string => `${pathOf(sha)}.gz`;
+
+  async function writeAtomic(final: string, bytes: Uint8Array): Promise<void> {
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+    const handle = await open(tmp, 'w', 0o644);
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, final).catch(async (err: unknown) => {
+      await rm(tmp, { force: true });
+      throw err;
+    });
+  }
+
+  /** The layout of new bytes; an encoding that pays is chosen here and its file written beside the model. */
+  async function describe(bytes: Uint8Array): Promise<ArtifactLayout> {
+    if (options.encoding === 'identity') return describeArtifact(bytes, chunkSize);
+    const gz = gzipArtifact(bytes);
+    if (!encodingPays(bytes.byteLength, gz.byteLength)) return describeArtifact(bytes, chunkSize);
+    const layout = describeArtifact(bytes, chunkSize, { encoding: 'gzip', bytes: gz });
+    await writeAtomic(encodedPathOf(layout.sha256), gz);
+    return layout;
+  }
+
+  function fromRow(row: NonNullable<ReturnType<RolloutTables['getArtifact']>>): ArtifactLayout {
+    return {
+      sha256: row.sha256,
+      size: row.size,
+      chunkSize: row.chunkSize,
+      chunkCount: row.chunks.length,
+      chunks: row.chunks,
+      ...(row.encoding && row.encodedSize !== undefined
+        ? { encoding: row.encoding, encodedSize: row.encodedSize }
+        : {}),
+    };
   }
 
   return {
@@ -112,34 +171,14 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
       const sha = sha256Hex(bytes);
       const known = options.tables.getArtifact(sha);
       const final = pathOf(sha);
-      if (!known || !(await this.has(sha))) {
-        const tmp = join(dir, `.${sha}.${randomBytes(4).toString('hex')}.tmp`);
-        const handle = await open(tmp, 'w', 0o644);
-        try {
-          await handle.writeFile(bytes);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await rename(tmp, final).catch(async (err: unknown) => {
-          await rm(tmp, { force: true });
-          throw err;
-        });
-      }
-      return known ? this.layout(sha) : record(describeArtifact(bytes, chunkSize));
+      if (!known || !(await this.has(sha))) await writeAtomic(final, bytes);
+      return known ? this.layout(sha) : record(await describe(bytes));
     },
     async layout(sha) {
       const row = options.tables.getArtifact(sha);
-      if (row)
-        return {
-          sha256: row.sha256,
-          size: row.size,
-          chunkSize: row.chunkSize,
-          chunkCount: row.chunks.length,
-          chunks: row.chunks,
-        };
+      if (row) return fromRow(row);
       const bytes = await readStored(sha);
-      const layout = describeArtifact(bytes, chunkSize);
+      const layout = await describe(bytes);
       if (layout.sha256 !== sha) {
         throw new EdgefleetError(
           'EF_ERR_ARTIFACT_INTEGRITY',
@@ -167,6 +206,31 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
           .finally(() => loading.delete(sha));
       loading.set(sha, pending);
       return pending;
+    },
+    async transferBytes(sha) {
+      const layout = await this.layout(sha);
+      if (!layout.encoding) return this.bytes(sha);
+      const key = `${sha}.gz`;
+      const hit = cache.get(key);
+      if (hit) {
+        remember(key, hit);
+        return hit;
+      }
+      let buf: Buffer;
+      try {
+        buf = await readFile(encodedPathOf(sha));
+      } catch {
+        // Lost beside its model: encode again (the agents' chunk and digest checks catch any difference).
+        buf = Buffer.from(gzipArtifact(await this.bytes(sha)));
+        await writeAtomic(encodedPathOf(sha), buf);
+      }
+      remember(key, buf);
+      return buf;
+    },
+    async transferPath(sha) {
+      const layout = await this.layout(sha);
+      if (layout.encoding) await this.transferBytes(sha);
+      return layout.encoding ? encodedPathOf(sha) : pathOf(sha);
     },
     async has(sha) {
       try {

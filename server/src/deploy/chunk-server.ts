@@ -18,6 +18,7 @@ import {
   PROTOCOL_VERSION,
   requestedIndices,
   sha256Hex,
+  transferSizeOf,
   type ChunkNack,
   type ChunkRequest,
   type RejectReason,
@@ -154,7 +155,8 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     if (wait !== null) return nack(req, 'busy', 'the server is serving its maximum of concurrent downloads', wait);
     let bytes: Buffer;
     try {
-      bytes = await options.artifacts.bytes(req.sha256);
+      // With an encoding the chunks cut the encoded file [EF-PROTO 6.3].
+      bytes = await options.artifacts.transferBytes(req.sha256);
     } catch (err: unknown) {
       // The file went missing since the layout was recorded.
       slots.release(req.deviceId, options.now());
@@ -163,7 +165,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     const topic = deviceTopic(req.deviceId, 'chunks');
     const sends: Promise<void>[] = [];
     for (const index of indices) {
-      const { start, end } = chunkRange(index, layout.chunkSize, layout.size);
+      const { start, end } = chunkRange(index, layout.chunkSize, transferSizeOf(layout));
       const data = bytes.subarray(start, end);
       chunksSent += 1;
       bytesSent += data.byteLength;

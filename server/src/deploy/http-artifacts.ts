@@ -35,19 +35,22 @@ export async function startHttpArtifactServer(options: {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /artifacts/<sha256>\n');
       return;
     }
-    const path = options.artifacts.pathOf(sha);
-    stat(path).then(
-      (s) => {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(s.size) });
-        served += 1;
-        createReadStream(path)
-          .on('error', () => res.destroy())
-          .pipe(res);
-      },
-      () => {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end(`no artifact ${sha}\n`);
-      },
-    );
+    // The bytes that travel: the encoded file when the artifact's layout has an encoding [EF-PROTO 6.3].
+    options.artifacts
+      .transferPath(sha)
+      .then((path) => stat(path).then((s) => ({ path, s })))
+      .then(
+        ({ path, s }) => {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(s.size) });
+          served += 1;
+          createReadStream(path)
+            .on('error', () => res.destroy())
+            .pipe(res);
+        },
+        () => {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end(`no artifact ${sha}\n`);
+        },
+      );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

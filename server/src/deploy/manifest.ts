@@ -49,6 +49,9 @@ export function buildDesired(signer: ManifestSigner, init: ManifestInit): Desire
       chunkCount: layout.chunkCount,
       chunks: [...layout.chunks],
       ...(init.url === undefined ? {} : { url: init.url }),
+      ...(layout.encoding && layout.encodedSize !== undefined
+        ? { encoding: layout.encoding, encodedSize: layout.encodedSize }
+        : {}),
     },
     golden: init.golden,
     ...(init.budgets ? { budgets: init.budgets } : {}),

@@ -27,7 +27,7 @@ export interface Candidate {
   readonly precision: Precision;
   /** sha256 of the canonical recipe JSON; the variant cache key together with the model sha. */
   readonly key: string;
-  /** Needs calibration data (int8-static, bias-correction). */
+  /** Needs calibration data (int8-static, bias-correction, pruning and reconstruction). */
   readonly needsCalibration: boolean;
   /**
    * A model built elsewhere (a search's finalist): evaluated as it is, like the baseline, from
@@ -80,6 +80,15 @@ export function precisionOf(recipe: Recipe | null): Precision {
   return 'fp32';
 }
 
+/** Passes that read calibration data (pruning checks its result on it; magnitude pruning too). */
+const CALIBRATED_PASSES: ReadonlySet<string> = new Set([
+  'int8-static',
+  'bias-correction',
+  'prune-structured',
+  'reconstruct',
+  'prune-magnitude',
+]);
+
 /** Resolves a candidate from a preset name, `fp32`, or recipe JSON (throws EF_ERR_RECIPE_INVALID). */
 export function candidateOf(input: string): Candidate {
   if (input === BASELINE_RECIPE)
@@ -97,7 +106,7 @@ export function candidateOf(input: string): Candidate {
     recipe,
     precision: precisionOf(recipe),
     key: sha256Of(canonicalJson(recipe)),
-    needsCalibration: recipe.steps.some((s) => s.pass === 'int8-static' || s.pass === 'bias-correction'),
+    needsCalibration: recipe.steps.some((s) => CALIBRATED_PASSES.has(s.pass)),
   };
 }
 

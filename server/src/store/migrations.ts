@@ -187,6 +187,16 @@ export const MIGRATIONS: readonly Migration[] = [
         artifact_sha  TEXT NOT NULL,
         set_at        INTEGER NOT NULL
       ) STRICT;
+      `,
+  },
+  {
+    version: 12,
+    name: 'artifacts may travel encoded (deploy)',
+    sql: `
+      -- NULL: the artifact travels as it is; 'gzip': its chunks cut <sha256>.onnx.gz, which
+      -- holds encoded_size bytes [EF-PROTO 6.3].
+      ALTER TABLE artifacts ADD COLUMN encoding TEXT CHECK (encoding IS NULL OR encoding = 'gzip');
+      ALTER TABLE artifacts ADD COLUMN encoded_size INTEGER;
     `,
   },
   {

@@ -13,6 +13,9 @@ export interface ArtifactRow {
   readonly chunkSize: number;
   readonly chunks: readonly string[];
   readonly createdAt: number;
+  /** Set when the artifact travels encoded [EF-PROTO 6.3]; the chunks then cut the encoded bytes. */
+  readonly encoding?: 'gzip';
+  readonly encodedSize?: number;
 }
 
 /** Where a deployment id points: the device and the artifact it may fetch. */
@@ -164,7 +167,15 @@ export function createRolloutTables(db: Db): RolloutTables {
   return {
     getArtifact(sha) {
       const r = db.prepare('SELECT * FROM artifacts WHERE sha256 = ?').get(sha) as
-        | { sha256: string; size: number; chunk_size: number; chunks: string; created_at: number }
+        | {
+            sha256: string;
+            size: number;
+            chunk_size: number;
+            chunks: string;
+            created_at: number;
+            encoding: string | null;
+            encoded_size: number | null;
+          }
         | undefined;
       return r
         ? {
@@ -173,13 +184,24 @@ export function createRolloutTables(db: Db): RolloutTables {
             chunkSize: r.chunk_size,
             chunks: JSON.parse(r.chunks) as string[],
             createdAt: r.created_at,
+            ...(r.encoding === 'gzip' && r.encoded_size !== null
+              ? { encoding: 'gzip' as const, encodedSize: r.encoded_size }
+              : {}),
           }
         : null;
     },
     putArtifact(row) {
       db.prepare(
-        'INSERT OR IGNORE INTO artifacts (sha256, size, chunk_size, chunks, created_at) VALUES (?, ?, ?, ?, ?)',
-      ).run(row.sha256, row.size, row.chunkSize, JSON.stringify(row.chunks), row.createdAt);
+        'INSERT OR IGNORE INTO artifacts (sha256, size, chunk_size, chunks, created_at, encoding, encoded_size) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        row.sha256,
+        row.size,
+        row.chunkSize,
+        JSON.stringify(row.chunks),
+        row.createdAt,
+        row.encoding ?? null,
+        row.encodedSize ?? null,
+      );
     },
     insertRollout: (rollout, devices) =>
       db.transaction(() => {
