@@ -55,7 +55,7 @@ async function once(devices: number): Promise<Record<string, number>> {
   let identities: Map<string, FarmIdentity> | null = null;
   let enrolledMs = 0;
   if (ENROLL) {
-    const token = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: devices, ttlS: 3600 });
+    const token = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: devices, ttlS: 3600 });
     identities = await enrollFarmDevices({
       brokerUrl: address.brokerUrl,
       tokens: [token.token],
@@ -95,7 +95,7 @@ async function once(devices: number): Promise<Record<string, number>> {
     windowsPerS: Number(((stats.windows - before) / (elapsed / 1000)).toFixed(1)),
     cpuPctOfOneCore: Math.round(((cpu.user + cpu.system) / 1000 / elapsed) * 100),
     rssMB: Math.round(process.memoryUsage().rss / 1e6),
-    gaps: server.telemetry().gaps().length,
+    gaps: (await server.telemetry().gaps()).length,
     // Windows closed in the last instant are still on their way: a handful is normal, a backlog is not.
     inFlightAtEnd: farm.devices.reduce((n, d) => n + (d.telemetry?.telemetry.stats().pending ?? 0), 0),
   };

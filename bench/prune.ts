@@ -65,7 +65,21 @@ const CASES: readonly Case[] = [
     targets: [{ name: 'channels 3/4', options: { target: { channels: 0.75 }, scanSamples: 8, checkSamples: 16 } }],
   },
 ];
-const RUNS = Number(process.env.BENCH_RUNS ?? 30);
+const HELP = `npm run bench:prune: structured pruning with and without reconstruction, per model × target
+
+Prints a table (size, params, MACs, top-1 or output cosine, latency relative to fp32 at batch 1 and
+32, one onnxruntime thread, interleaved runs, medians) and writes bench/results/prune.json.
+
+Environment:
+  BENCH_RUNS=N        timed runs per variant at batch 1 (default 40; batch 32 uses N/3, at least 8)
+  BENCH_MODELS=a,b    only these models (mnist-cnn, ppocr-cls, ppocr-rec); writes no JSON
+
+Takes ~3-6 min on 2 idle cores; run it on a quiet machine, the ratios are medians of interleaved runs.`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(HELP);
+  process.exit(0);
+}
+const RUNS = Number(process.env.BENCH_RUNS ?? 40);
 const only = process.env.BENCH_MODELS?.split(',');
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
@@ -86,13 +100,21 @@ async function interleaved(
 ): Promise<[number, number]> {
   const ta: number[] = [];
   const tb: number[] = [];
+  const timed = async (s: CompressSession, into: number[], keep: boolean): Promise<void> => {
+    const t0 = performance.now();
+    await s.run(feed);
+    if (keep) into.push(performance.now() - t0);
+  };
+  // A-B then B-A on alternate rounds, so a drift in machine load falls on both sides alike.
   for (let i = 0; i < runs + 5; i++) {
-    let t0 = performance.now();
-    await a.run(feed);
-    if (i >= 5) ta.push(performance.now() - t0);
-    t0 = performance.now();
-    await b.run(feed);
-    if (i >= 5) tb.push(performance.now() - t0);
+    const keep = i >= 5;
+    if (i % 2 === 0) {
+      await timed(a, ta, keep);
+      await timed(b, tb, keep);
+    } else {
+      await timed(b, tb, keep);
+      await timed(a, ta, keep);
+    }
   }
   return [median(ta), median(tb)];
 }
@@ -133,7 +155,7 @@ async function speed(base: CompressSession, bytes: Uint8Array, test: Dataset): P
         base,
         s,
         feedOf(test, Math.min(n, test.count)),
-        n === 1 ? RUNS : Math.max(5, Math.floor(RUNS / 3)),
+        n === 1 ? RUNS : Math.max(8, Math.floor(RUNS / 3)),
       );
       row[`fp32Ms@${n}`] = +tb.toFixed(3);
       row[`speedup@${n}`] = +(tb / tv).toFixed(2);
@@ -164,17 +186,26 @@ async function variantRow(
   target: string,
   variant: string,
   bytes: Uint8Array,
-  ctx: { original: Uint8Array; base: CompressSession; test: Dataset; dims: Record<string, number[]> },
+  ctx: {
+    original: Uint8Array;
+    base: CompressSession;
+    test: Dataset;
+    dims: Record<string, number[]>;
+    baseCost: { params: number; macs: number };
+  },
+  floatTwin?: Uint8Array,
 ): Promise<void> {
+  // A quantized model's MACs are those of the float model it was made from (the cost model counts
+  // float Conv/Gemm/MatMul only); its params are its own.
   const cost = modelCost(loadModel(bytes).graph, ctx.dims);
-  const baseCost = modelCost(loadModel(ctx.original).graph, ctx.dims);
+  const macs = floatTwin ? modelCost(loadModel(floatTwin).graph, ctx.dims).macs : cost.macs;
   rows.push({
     model: c.model,
     target,
     variant,
     sizeRatio: +(bytes.byteLength / ctx.original.byteLength).toFixed(3),
-    params: +(cost.params / baseCost.params).toFixed(3),
-    macs: +(cost.macs / baseCost.macs).toFixed(3),
+    params: +(cost.params / ctx.baseCost.params).toFixed(3),
+    macs: +(macs / ctx.baseCost.macs).toFixed(3),
     ...(await quality(c, bytes, ctx.original, ctx.test)),
     ...(await speed(ctx.base, bytes, ctx.test)),
   });
@@ -192,7 +223,10 @@ for (const c of CASES.filter((x) => !only || only.includes(x.model))) {
   await createConstantsToInitializersPass().run(model.graph, { model, exclude: { nodes: [], opTypes: [] } });
   const { calib, test } = datasets(c, model);
   const base = await openSession(original);
-  const ctx = { original, base, test, dims: inputDimsOf(model, calib, 1) };
+  const dims = inputDimsOf(model, calib, 1);
+  // Costs are relative to the model after constants-to-initializers: Paddle's exports keep their
+  // weights in Constant nodes, which the cost model does not count as parameters.
+  const ctx = { original, base, test, dims, baseCost: modelCost(model.graph, dims) };
   rows.push({
     model: c.model,
     target: '-',
@@ -220,7 +254,7 @@ for (const c of CASES.filter((x) => !only || only.includes(x.model))) {
       const q = await compressModel(writeModel(refit), 'int8-static', {
         calib: loadDataSource('mnist:calib:256', modelInputsOf(model)),
       });
-      await variantRow(c, t.name, 'pruned+reconstruct+int8', q.bytes, ctx);
+      await variantRow(c, t.name, 'pruned+reconstruct+int8', q.bytes, ctx, writeModel(refit));
     }
   }
   if (c.kind === 'mnist') {

@@ -4,7 +4,7 @@
  * and `edgefleet agent` accept the same ones.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { isEdgefleetError, asError } from '@edgefleet/shared';
 import { loadAgentConfig } from './config/load.js';
 import { AGENT_FLAGS, type AgentConfig } from './config/schema.js';
 import { resolveAgentIdentity } from './enroll/resolve.js';
@@ -88,7 +88,7 @@ export async function runAgentCli(
     const args = joinNegativeValues(argv, new Set(AGENT_FLAGS.map((f) => f.name)));
     values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err: unknown) {
-    process.stderr.write(`${(err as Error).message}\n(run with --help for usage)\n`);
+    process.stderr.write(`${asError(err).message}\n(run with --help for usage)\n`);
     return 2;
   }
   if (values.help) {

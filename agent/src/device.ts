@@ -9,6 +9,8 @@
 import type { Logger } from 'pino';
 import {
   TERMINAL_DEPLOY_STATES,
+  asError,
+  stripUndefined,
   type AnyMessage,
   type Chunk,
   type ChunkNack,
@@ -19,8 +21,7 @@ import {
 import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
-import { systemClock, type Clock, type RandomSource } from './link/clock.js';
-import { withFaults, type DeviceFaults } from './runtime/faults.js';
+import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared';
 import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
 import type { FloatTensor } from './runtime/ort.js';
 import { createServingRuntime, type ServingRuntime } from './runtime/serving.js';
@@ -51,10 +52,17 @@ export interface DeviceOptions {
   readonly preferHttp?: boolean;
   /** Override the swap steps (fault injection in simulations and tests). */
   readonly swapSteps?: readonly SwapStepDef[];
-  /** Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s windows. */
+  /**
+   * Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s
+   * windows.
+   */
   readonly telemetry?: DeviceTelemetryOptions | false;
-  /** SIMULATION/TESTING ONLY: hardware faults from the start (see runtime/faults.ts). Default: none. */
-  readonly faults?: DeviceFaults;
+  /**
+   * The inference seam: every model worker the device creates passes through it before it
+   * serves or runs a smoke test. Simulators inject hardware faults here (simulators/src/faults/
+   * inference-faults.ts). Default: none.
+   */
+  readonly wrapWorker?: (worker: ModelWorker) => ModelWorker;
 }
 
 export interface DeviceStatus {
@@ -76,10 +84,6 @@ export interface Device {
   start(): Promise<void>;
   /** Clean shutdown: link offline status, workers ended, API closed. */
   stop(options?: { readonly clean?: boolean }): Promise<void>;
-  /** Fault injection: the process "dies" (no clean disconnect, no more writes). */
-  kill(): Promise<void>;
-  /** SIMULATION/TESTING ONLY: replaces the hardware faults in force (a part failing mid-life); `{}` heals it. */
-  injectFaults(faults: DeviceFaults): void;
   status(): DeviceStatus;
   /** Resolves when no swap is running or queued. */
   idle(): Promise<void>;
@@ -103,7 +107,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let latest: Desired | null = null;
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
-  let faults: DeviceFaults = options.faults ?? {};
+  const wrapWorker = options.wrapWorker ?? ((worker: ModelWorker) => worker);
 
   const link = createAgentLink({
     ...options.link,
@@ -129,8 +133,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         });
 
   function createWorker(): ModelWorker {
-    // Every worker goes through the fault seam; with no fault in force it is a pass-through.
-    const worker: ModelWorker = withFaults(
+    // Every worker goes through the inference seam (identity unless a simulator wraps it).
+    const worker: ModelWorker = wrapWorker(
       createModelWorker({
         intraOpNumThreads: options.intraOpNumThreads ?? 1,
         onCrash: (reason) => {
@@ -139,7 +143,6 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
           if (serving.current()?.worker === worker && !stopped) void respawn();
         },
       }),
-      () => faults,
     );
     return worker;
   }
@@ -203,7 +206,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     clock,
     random,
     createWorker,
-    ...(options.download ? { download: options.download } : {}),
+    ...stripUndefined({ download: options.download }),
     ...(options.preferHttp ? { preferHttp: true } : {}),
   };
 
@@ -223,7 +226,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         signal: abort.signal,
         logger: log,
         report,
-        ...(options.swapSteps ? { steps: options.swapSteps } : {}),
+        ...stripUndefined({ steps: options.swapSteps }),
       });
       if (result.state === 'succeeded') manifests.set(desired.body.artifact.sha256, desired);
     } finally {
@@ -272,7 +275,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       } catch (err: unknown) {
         // A taken port must not stop the device from serving its fleet role; say how to fix it.
         log.error(
-          { err: { message: (err as Error).message } },
+          { err: { message: asError(err).message } },
           'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket',
         );
       }
@@ -311,13 +314,6 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     stop: async (stopOptions: { readonly clean?: boolean } = {}) => {
       await link.stop(stopOptions);
       await shutdown();
-    },
-    kill: async () => {
-      link.kill();
-      await shutdown();
-    },
-    injectFaults: (next: DeviceFaults) => {
-      faults = next;
     },
     status: (): DeviceStatus => {
       const model = serving.current();

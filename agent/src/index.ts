@@ -1,4 +1,7 @@
-/** @edgefleet/agent: the device-side process (MQTT link, capabilities, config, inference runtime, artifacts, swap, local API). Imports only @edgefleet/shared. */
+/**
+ * @edgefleet/agent: the device-side process (MQTT link, capabilities, config, inference runtime, artifacts, swap, local
+ * API). Imports only @edgefleet/shared.
+ */
 export {
   createAgentLink,
   type AgentLink,
@@ -8,7 +11,8 @@ export {
   type LinkStats,
 } from './link/agent-link.js';
 export { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './link/backoff.js';
-export { systemClock, type Clock, type RandomSource, type TimerHandle } from './link/clock.js';
+/** The injected clock lives in shared/ (server and agent use the same one); re-exported for library users. */
+export { systemClock, type Clock, type RandomSource, type TimerHandle } from '@edgefleet/shared';
 export { REJECT_LOG_INTERVAL_MS } from './link/inbound.js';
 export { PUBLISH_OPTIONS, type DeviceIdentity } from './link/messages.js';
 export {
@@ -45,7 +49,6 @@ export {
   type ModelWorkerOptions,
   type RunOptions,
 } from './runtime/model-worker.js';
-export { corruptTensor, withFaults, type DeviceFaults } from './runtime/faults.js';
 export {
   createServingRuntime,
   type InferenceResult,

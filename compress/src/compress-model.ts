@@ -54,6 +54,8 @@ export type CompressReport = z.infer<typeof CompressReportSchema>;
 export interface CompressOptions {
   /** Calibration samples (needed by int8-static). */
   readonly calib?: Dataset;
+  /** Training samples for the finetune and qat passes; default the calibration samples. */
+  readonly train?: Dataset;
   readonly onProgress?: (p: Progress) => void;
   /** Injected clock for the report's duration; default performance.now. */
   readonly now?: () => number;
@@ -76,6 +78,7 @@ export async function compressModel(
     exclude: { nodes: recipe.exclude?.nodes ?? [], opTypes: recipe.exclude?.opTypes ?? [] },
     ...(calibration ? { calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...((opts.train ?? opts.calib) ? { trainData: (opts.train ?? opts.calib) as Dataset } : {}),
     ...(opts.calib ? { calibData: opts.calib } : {}),
   });
   const out = writeModel(model);

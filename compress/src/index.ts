@@ -25,6 +25,12 @@
  *    the groups left whole with the reason. `reconstructLayers` refits the layers after a cut
  *    (from the outcome's `handoff`), `analyzeChannels` lists the groups without cutting,
  *    `modelCost` counts params and MACs, `pruneMagnitude` zeroes weights in place.
+ * 6. **Train.** `distillModel(teacher, studentSpec, opts)` builds a student and distils it;
+ *    `trainModel(model, opts)` fine-tunes any model of the trainable op set, with a teacher or
+ *    labels, then optionally QAT into int8-static's QDQ graph. They live in the subpath
+ *    `@edgefleet/compress/train/index` (with finer control: importing a graph, the training
+ *    loop, QAT hooks, student transforms), not here: TensorFlow.js takes seconds to import, and
+ *    the server and most commands never train.
  *
  * Deeper modules (the IR's graph API in `ir/`, single passes in `passes/`, quantization kernels
  * in `quant/`, the trainer in `train/`) are importable by subpath,

@@ -28,7 +28,9 @@ export interface PipelineOptions {
   readonly exclude?: Exclusions;
   readonly calibration?: CalibrationRunner;
   readonly onProgress?: (p: Progress) => void;
-  /** Calibration samples for passes that probe the model themselves (pruning). */
+  /** Samples for the training passes (finetune, qat). */
+  readonly trainData?: Dataset;
+  /** Calibration samples for passes that probe the model themselves (pruning, reconstruction). */
   readonly calibData?: Dataset;
 }
 
@@ -45,6 +47,9 @@ export async function runPipeline(
     exclude: opts.exclude ?? { nodes: [], opTypes: [] },
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.trainData ? { trainData: opts.trainData } : {}),
+    // A teacher for passes that train: the model before any pass changed it.
+    ...(passes.some((p) => p.needsInputModel === true) ? { input: loadModel(writeModel(model)) } : {}),
     ...(opts.calibData ? { calibData: opts.calibData } : {}),
     handoff: new Map<string, unknown>(),
   };

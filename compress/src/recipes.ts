@@ -7,6 +7,7 @@ import { EdgefleetError } from '@edgefleet/shared';
 import { createBiasCorrectionPass } from './passes/bias-correction.js';
 import { createConstantsToInitializersPass } from './passes/constants-to-initializers.js';
 import { createFoldBatchNormPass } from './passes/fold-batchnorm.js';
+import { createFinetunePass, createQatPass } from './passes/finetune.js';
 import { createFp16Pass } from './passes/fp16.js';
 import { createInt4WeightsPass } from './passes/int4-weights.js';
 import { createInt8DynamicPass } from './passes/int8-dynamic.js';
@@ -17,6 +18,16 @@ import { createPruneMagnitudePass } from './passes/prune-magnitude.js';
 import { createPruneStructuredPass } from './passes/prune-structured.js';
 import { createReconstructPass } from './passes/reconstruct.js';
 import type { Pass } from './passes/types.js';
+
+/** Options of the training passes (finetune, qat). */
+const TrainStepOptions = z.strictObject({
+  epochs: z.number().int().min(1).max(1000).optional(),
+  learningRate: z.number().gt(0).max(1).optional(),
+  distill: z.boolean().optional(),
+  temperature: z.number().gt(0).max(100).optional(),
+  seed: z.number().int().min(0).optional(),
+  augmentShift: z.number().int().min(0).max(8).optional(),
+});
 
 /** A pruning ratio: the fraction of channels (or weights) removed, in [0, 1). */
 const Ratio = z.number().min(0).lt(1);
@@ -82,6 +93,8 @@ const Step = z.discriminatedUnion('pass', [
       .optional(),
   }),
   z.strictObject({ pass: z.literal('fp16') }),
+  z.strictObject({ pass: z.literal('finetune'), options: TrainStepOptions.optional() }),
+  z.strictObject({ pass: z.literal('qat'), options: TrainStepOptions.optional() }),
   z.strictObject({
     pass: z.literal('bias-correction'),
     options: z.strictObject({ mode: z.enum(['sequential', 'joint']).optional() }).optional(),
@@ -168,6 +181,11 @@ export const PRESETS: Readonly<Record<string, Recipe>> = {
     ],
   },
   'int4-weights-bc': { name: 'int4-weights-bc', steps: [C2I, { pass: 'int4-weights' }, { pass: 'bias-correction' }] },
+  // Quantization-aware training into int8-static's graph (needs calibration data; trains on it or on `train`).
+  'int8-qat': {
+    name: 'int8-qat',
+    steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'qat' }],
+  },
   // Pruning (needs --calib): half the MACs by a sensitivity scan, channels chosen by reconstruction error.
   'prune-structured': {
     name: 'prune-structured',
@@ -244,6 +262,10 @@ export function passFor(step: RecipeStep): Pass {
       return createFp16Pass();
     case 'bias-correction':
       return createBiasCorrectionPass(stripUndefined(step.options ?? {}));
+    case 'finetune':
+      return createFinetunePass(stripUndefined(step.options ?? {}));
+    case 'qat':
+      return createQatPass(stripUndefined(step.options ?? {}));
     case 'prune-structured':
       return createPruneStructuredPass(stripUndefined(step.options));
     case 'reconstruct':

@@ -4,9 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { describeOrt, type Clock, type TelemetryDelivery } from '@edgefleet/agent';
-import { isValidDeviceId } from '@edgefleet/shared';
+import { isValidDeviceId, stripUndefined } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
-import { createSeededRandom, deriveSeed, shuffled } from './random.js';
+import { createSeededRandom, deriveSeed, shuffled } from '@edgefleet/shared';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
 import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
 import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-device.js';
@@ -136,10 +136,7 @@ function farmTelemetry(t: NonNullable<FarmOptions['telemetry']>, seed: number, d
     // Its own stream, so telemetry jitter never shifts the link's reconnect jitter.
     random: createSeededRandom(deriveSeed(seed, `${deviceId}:telemetry`)),
     model: t.model?.(deviceClass) ?? null,
-    ...(t.windowMs === undefined ? {} : { windowMs: t.windowMs }),
-    ...(t.ratePerS === undefined ? {} : { ratePerS: t.ratePerS }),
-    ...(t.watcher ? { watcher: t.watcher } : {}),
-    ...(t.delivery ? { delivery: t.delivery } : {}),
+    ...stripUndefined({ windowMs: t.windowMs, ratePerS: t.ratePerS, watcher: t.watcher, delivery: t.delivery }),
   };
 }
 
@@ -171,10 +168,12 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
         logger: options.logger,
         onnxruntimeVersion: ort.version,
         random: createSeededRandom(deriveSeed(seed, deviceId)),
-        ...(options.clock ? { clock: options.clock } : {}),
-        ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
-        ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-        ...(options.faults ? { faults: options.faults } : {}),
+        ...stripUndefined({
+          clock: options.clock,
+          keepaliveS: options.keepaliveS,
+          heartbeatMs: options.heartbeatMs,
+          faults: options.faults,
+        }),
       };
       if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
       return createVirtualDevice({

@@ -112,7 +112,7 @@ if (!host) {
     const server = makeAuthServer(t.testdir());
     t.teardown(() => server.stop());
     const { brokerUrl } = await server.start();
-    const admin = server.auth().createAdminToken('bundle', 'admin');
+    const admin = await server.auth().createAdminToken('bundle', 'admin');
     const created = await server.api()!.app.inject({
       method: 'POST',
       url: '/v1/enroll-tokens',
@@ -139,12 +139,12 @@ if (!host) {
       agent.kill('SIGKILL');
     });
     await waitFor(
-      () => server.store().devices.get('field-unit-1')?.state === 'online' || agent.exitCode !== null,
+      async () => (await server.repos().devices.get('field-unit-1'))?.state === 'online' || agent.exitCode !== null,
       60_000,
       'the installed agent to enroll and come online',
     );
     t.equal(agent.exitCode, null, `the agent runs (${output.split('\n').slice(-3).join(' | ')})`);
-    t.equal(server.store().devices.get('field-unit-1')?.deviceClass, 'rpi4', 'enrolled into the token class');
+    t.equal((await server.repos().devices.get('field-unit-1'))?.deviceClass, 'rpi4', 'enrolled into the token class');
     t.match(output, /"msg":"enrolled"/);
     t.ok(existsSync(join(dataDir, IDENTITY_FILE)), 'identity stored');
     t.equal(statSync(join(dataDir, IDENTITY_FILE)).mode & 0o777, 0o600);

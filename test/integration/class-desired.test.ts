@@ -3,7 +3,7 @@
  * joins the class later, or comes back having missed it, is brought to the class's variant
  * by a catch-up rollout (signed manifest, chunk download, smoke test), with no admin action,
  * and the rollout record says why. Real server, real agents with onnxruntime workers; the
- * test drives rollout ticks and desired-state checks itself.
+ * test drives rollout ticks and desired-state checks itself (the server's clock holds its timers).
  */
 import { join } from 'node:path';
 import t from 'tap';
@@ -12,7 +12,9 @@ import { pino } from 'pino';
 import { createDevice, type Device } from '@edgefleet/agent/device';
 import { createServer, loadServerConfig } from '@edgefleet/server';
 import { deviceTopic, parseTrustedKey, sha256Hex } from '@edgefleet/shared';
+import { createInferenceFaults, type InferenceFaults } from '@edgefleet/simulators';
 import { linkOptions } from '../helpers/agent-fixtures.js';
+import { createHeldClock } from '../helpers/held-clock.js';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 
 t.setTimeout(240_000);
@@ -34,7 +36,7 @@ const server = createServer(
       apiPort: -1,
     },
   }),
-  { logger: silent, deploy: { tickIntervalMs: 0, desiredIntervalMs: 0 } },
+  { logger: silent, clock: createHeldClock() },
 );
 const address = await server.start();
 const trusted = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
@@ -44,7 +46,7 @@ t.teardown(async () => {
   await server.stop();
 });
 
-async function startDevice(id: string, faults = {}): Promise<Device> {
+async function startDevice(id: string, faults: InferenceFaults = {}): Promise<Device> {
   const d = await createDevice({
     link: linkOptions({ brokerUrl: address.brokerUrl, deviceId: id, logger: silent }),
     dataDir: join(dir, 'devices', id),
@@ -52,7 +54,7 @@ async function startDevice(id: string, faults = {}): Promise<Device> {
     logger: silent,
     download: { windowChunks: 8, windowTimeoutMs: 400, maxStalls: 4 },
     telemetry: false,
-    faults,
+    wrapWorker: createInferenceFaults(faults).wrap,
   });
   await d.start();
   devices.set(id, d);
@@ -68,18 +70,19 @@ async function until(what: string, pred: () => boolean | Promise<boolean>, timeo
 }
 
 const rollouts = () => server.deploy().rollouts;
-const online = (id: string) => server.store().devices.get(id)?.state === 'online';
+const online = async (id: string) => (await server.repos().devices.get(id))?.state === 'online';
+const desiredOf = (deviceClass: string) => server.repos().desired.desired(deviceClass);
 
 async function drive(id: string) {
   await until(`rollout ${id} to finish`, async () => {
     await rollouts().tick();
-    return ['completed', 'aborted'].includes(rollouts().status(id).rollout.state);
+    return ['completed', 'aborted'].includes((await rollouts().status(id)).rollout.state);
   });
-  return rollouts().status(id);
+  return await rollouts().status(id);
 }
 
 await Promise.all(['dev-1', 'dev-2'].map((id) => startDevice(id)));
-await until('two devices online', () => online('dev-1') && online('dev-2'));
+await until('two devices online', async () => (await online('dev-1')) && (await online('dev-2')));
 
 t.test('a completed class-wide rollout sets the class desired state', async (t) => {
   t.same(await server.deploy().desired.reconcile(Date.now()), [], 'no desired state yet: nothing to catch up');
@@ -93,7 +96,7 @@ t.test('a completed class-wide rollout sets the class desired state', async (t) 
   t.match(started.rollout.origin, { kind: 'class' });
   const done = await drive(started.rollout.id);
   t.equal(done.rollout.state, 'completed');
-  t.match(server.store().desired.desired('rpi4'), {
+  t.match(await desiredOf('rpi4'), {
     rolloutId: started.rollout.id,
     artifactSha: shaA,
     variantId: 'vA',
@@ -108,17 +111,20 @@ t.test('a device joining the class after its rollout is brought to the class mod
   t.equal(started.length, 1, 'one catch-up rollout');
   const c = started[0] as (typeof started)[number];
   t.same(c.deviceIds, ['dev-late'], 'for the late device alone');
-  const status = rollouts().status(c.rolloutId);
+  const status = await rollouts().status(c.rolloutId);
   t.match(status.rollout.origin, {
     kind: 'catch-up',
-    sourceRolloutId: server.store().desired.desired('rpi4')?.rolloutId,
+    sourceRolloutId: (await desiredOf('rpi4'))?.rolloutId,
   });
   t.match(status.rollout.origin, { reason: /1 member\(s\) of rpi4 not on its desired variant vA .*dev-late/ });
   const done = await drive(c.rolloutId);
   t.equal(done.rollout.state, 'completed');
   t.equal(done.devices[0]?.state, 'succeeded', 'downloaded, verified and smoke-tested like any deployment');
   t.equal(late.status().serving?.sha256, shaA, 'the late device serves the class model');
-  await until('the server to know its model', () => server.store().devices.get('dev-late')?.currentModel === shaA);
+  await until(
+    'the server to know its model',
+    async () => (await server.repos().devices.get('dev-late'))?.currentModel === shaA,
+  );
   t.same(await server.deploy().desired.reconcile(Date.now()), [], 'and nothing is left to catch up');
 });
 
@@ -129,7 +135,7 @@ t.test('a device that missed the rollout and comes back without its manifest is 
   await until('dev-away online', () => online('dev-away'));
   await away.stop({ clean: true });
   devices.delete('dev-away');
-  await until('dev-away offline', () => !online('dev-away'));
+  await until('dev-away offline', async () => !(await online('dev-away')));
   const started = await rollouts().start({
     deviceClass: 'rpi4',
     artifact: { bytes: modelB },
@@ -140,7 +146,7 @@ t.test('a device that missed the rollout and comes back without its manifest is 
   const done = await drive(started.rollout.id);
   t.equal(done.rollout.state, 'completed');
   t.equal(done.devices.find((d) => d.deviceId === 'dev-away')?.state, 'timed-out', 'dev-away missed it');
-  t.equal(server.store().desired.desired('rpi4')?.artifactSha, shaB, 'the class should now run B');
+  t.equal((await desiredOf('rpi4'))?.artifactSha, shaB, 'the class should now run B');
   // What an embedded broker restart does to the retained manifest it had for dev-away.
   const c = await mqtt.connectAsync(address.brokerUrl, { protocolVersion: 4 });
   await c.publishAsync(deviceTopic('dev-away', 'desired'), Buffer.alloc(0), { qos: 1, retain: true });
@@ -190,11 +196,7 @@ t.test('a cohort chosen for another variant is left alone; a class rollout super
   });
   t.match(cohort.rollout.origin, { kind: 'devices' });
   await drive(cohort.rollout.id);
-  t.equal(
-    server.store().desired.desired('rpi4')?.artifactSha,
-    shaB,
-    'a cohort rollout does not change the class desired state',
-  );
+  t.equal((await desiredOf('rpi4'))?.artifactSha, shaB, 'a cohort rollout does not change the class desired state');
   const next = await server.deploy().desired.reconcile(Date.now());
   t.notOk(
     next.some((c) => c.deviceIds.includes('dev-1')),
@@ -213,7 +215,7 @@ t.test('a cohort chosen for another variant is left alone; a class rollout super
     // dev-broken fails its smoke test: no abort criteria, this part is about superseding.
     policy: { canary: { count: 10 }, abort: { failedPct: null, timedOutPct: null }, deviceTimeoutMs: 20_000 },
   });
-  t.match(rollouts().status(mine?.rolloutId as string).rollout, {
+  t.match((await rollouts().status(mine?.rolloutId as string)).rollout, {
     state: 'aborted',
     reason: `superseded by ${classWide.rollout.id}`,
   });

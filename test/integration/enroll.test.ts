@@ -19,6 +19,7 @@ import {
 } from '@edgefleet/agent';
 import { captureLogs, connect, makeAuthServer, subscribeGranted } from '../helpers/auth.js';
 import { capabilitiesFor, waitFor } from './presence-suite.js';
+import { clockAt } from '../helpers/held-clock.js';
 
 t.test('an agent enrolls with a token, stores its identity and connects as itself', async (t) => {
   const serverLogs = captureLogs('debug');
@@ -26,7 +27,7 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
   const server = makeAuthServer(t.testdir(), { 'log.level': 'debug' }, { logger: serverLogs.logger });
   t.teardown(() => server.stop());
   const address = await server.start();
-  const admin = server.auth().createAdminToken('enroll-test', 'admin');
+  const admin = await server.auth().createAdminToken('enroll-test', 'admin');
   const created = await server.api()!.app.inject({
     method: 'POST',
     url: '/v1/enroll-tokens',
@@ -74,7 +75,7 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
   t.teardown(() => link.stop({ clean: false }));
   await link.start();
   await waitFor(
-    () => server.store().devices.get('kitchen-pi')?.state === 'online',
+    async () => (await server.repos().devices.get('kitchen-pi'))?.state === 'online',
     10_000,
     'the enrolled device online',
   );
@@ -82,7 +83,7 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
 
   const again = await resolveAgentIdentity(config, agentLogs.logger);
   t.equal(again.deviceId, 'kitchen-pi', 'a restart uses the stored identity');
-  t.equal(server.auth().listEnrollTokens()[0]?.uses, 1, 'and does not spend another use');
+  t.equal((await server.auth().listEnrollTokens())[0]?.uses, 1, 'and does not spend another use');
 
   const second = await enrollDevice({
     brokerUrl: address.brokerUrl,
@@ -114,28 +115,32 @@ t.test('an agent enrolls with a token, stores its identity and connects as itsel
 
 t.test('expired, revoked and forged tokens are refused', async (t) => {
   let clock = 1_000_000;
-  const server = makeAuthServer(t.testdir(), {}, { now: () => clock });
+  const server = makeAuthServer(t.testdir(), {}, { clock: clockAt(() => clock) });
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
   const logger = captureLogs().logger;
-  const expiring = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 60 });
+  const expiring = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 60 });
   clock += 61_000;
   await t.rejects(
     enrollDevice({ brokerUrl, token: expiring.token, agentVersion: 't', logger, timeoutMs: 5000 }),
     { code: 'EF_ERR_ENROLL_INVALID' },
     'expired: CONNACK refusal',
   );
-  t.same(server.auth().checkEnrollToken(expiring.token), { ok: false, reason: 'expired' }, 'the service says why');
+  t.same(
+    await server.auth().checkEnrollToken(expiring.token),
+    { ok: false, reason: 'expired' },
+    'the service says why',
+  );
 
-  const revoked = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 3600 });
-  server.auth().revokeEnrollToken(revoked.id);
+  const revoked = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 5, ttlS: 3600 });
+  await server.auth().revokeEnrollToken(revoked.id);
   await t.rejects(
     enrollDevice({ brokerUrl, token: revoked.token, agentVersion: 't', logger, timeoutMs: 5000 }),
     { code: 'EF_ERR_ENROLL_INVALID' },
     'revoked: refused',
   );
 
-  const good = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
+  const good = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
   const forged = `${good.token.slice(0, 17)}${'A'.repeat(43)}`;
   await t.rejects(
     enrollDevice({ brokerUrl, token: forged, agentVersion: 't', logger, timeoutMs: 5000 }),
@@ -186,7 +191,7 @@ t.test('50 agents enrolling at the same moment with one 50-use token all succeed
   const server = makeAuthServer(t.testdir());
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
-  const token = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 50, ttlS: 3600 });
+  const token = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 50, ttlS: 3600 });
   const logger = captureLogs('info').logger;
   // Every agent asks for the same id (a fleet of identical images): the server must still hand out 50 distinct ones.
   const enrolled = await Promise.all(
@@ -197,7 +202,7 @@ t.test('50 agents enrolling at the same moment with one 50-use token all succeed
   const ids = new Set(enrolled.map((e) => e.deviceId));
   t.equal(ids.size, 50, '50 distinct devices');
   t.ok(ids.has('cam'), 'one of them got the id it asked for');
-  t.equal(server.auth().listEnrollTokens()[0]?.uses, 50, 'exactly 50 uses counted, none lost to a collision');
+  t.equal((await server.auth().listEnrollTokens())[0]?.uses, 50, 'exactly 50 uses counted, none lost to a collision');
   const clients = await Promise.all(
     enrolled.map((e) => connect(brokerUrl, { clientId: e.deviceId, username: e.deviceId, password: e.secret })),
   );
@@ -214,7 +219,7 @@ t.test('asking again with the same session returns the same device and counts no
   const server = makeAuthServer(t.testdir());
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
-  const token = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
+  const token = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
   const logger = captureLogs('info').logger;
   const pending = newPendingEnrollment();
   const first = await enrollDevice({ brokerUrl, token: token.token, agentVersion: 't', logger, pending });
@@ -222,7 +227,7 @@ t.test('asking again with the same session returns the same device and counts no
   const again = await enrollDevice({ brokerUrl, token: token.token, agentVersion: 't', logger, pending });
   t.equal(again.deviceId, first.deviceId, 'same device');
   t.not(again.secret, first.secret, 'with a new secret');
-  t.equal(server.auth().listEnrollTokens()[0]?.uses, 1, 'one use');
+  t.equal((await server.auth().listEnrollTokens())[0]?.uses, 1, 'one use');
   await t.rejects(
     connect(brokerUrl, { clientId: first.deviceId, username: first.deviceId, password: first.secret }),
     { code: 4 },

@@ -82,7 +82,7 @@ t.test(
     const server = makeAuthServer(t.testdir(), { apiPort: -1 });
     t.teardown(() => server.stop());
     const { brokerUrl } = await server.start();
-    const token = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 4, ttlS: 3600 });
+    const token = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 4, ttlS: 3600 });
     const dir = t.testdir({ tokens: `${token.token}\n` });
     const args = ['farm', '--devices', '4', '--broker', brokerUrl, '--data-dir', join(dir, 'farm')];
     const start = async (expect: RegExp) => {
@@ -100,15 +100,9 @@ t.test(
     };
     const first = await start(/4 enrolled now, 0 reused/);
     t.match(first, /enrolled 4\/4/);
-    t.equal(server.auth().listEnrollTokens()[0]?.uses, 4);
+    t.equal((await server.auth().listEnrollTokens())[0]?.uses, 4);
     await start(/0 enrolled now, 4 reused/);
-    t.equal(server.auth().listEnrollTokens()[0]?.uses, 4, 'the restart spent no use');
-    t.equal(
-      server
-        .store()
-        .devices.list()
-        .filter((d) => d.deviceClass === 'rpi4').length,
-      4,
-    );
+    t.equal((await server.auth().listEnrollTokens())[0]?.uses, 4, 'the restart spent no use');
+    t.equal((await server.repos().devices.list()).filter((d) => d.deviceClass === 'rpi4').length, 4);
   },
 );

@@ -15,8 +15,8 @@ t.test('a farm enrolls its devices with two tokens, and a restarted farm reuses 
   const server = makeAuthServer(t.testdir(), { apiPort: -1 });
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
-  const rpi = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 20, ttlS: 3600 });
-  const jetson = server.auth().createEnrollToken({ deviceClass: 'jetson-orin', maxUses: 20, ttlS: 3600 });
+  const rpi = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 20, ttlS: 3600 });
+  const jetson = await server.auth().createEnrollToken({ deviceClass: 'jetson-orin', maxUses: 20, ttlS: 3600 });
   const dataDir = t.testdir();
   const plannedIds = farmDeviceIds(40);
   const progress: number[] = [];
@@ -42,26 +42,18 @@ t.test('a farm enrolls its devices with two tokens, and a restarted farm reuses 
   t.same(first.farm.classTotals(), { 'jetson-orin': 20, rpi4: 20 }, 'device i used token i mod 2');
   t.equal([...first.identities.values()].filter((i) => i.enrolledNow).length, 40, 'all 40 enrolled now');
   t.same(progress.at(-1), 40, 'progress reached 40');
-  const serverOnline = () =>
-    server
-      .store()
-      .devices.list()
-      .filter((d) => d.state === 'online').length;
-  await waitFor(() => serverOnline() === 40, 30_000, 'the server to see 40 online');
+  const serverOnline = async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length;
+  await waitFor(async () => (await serverOnline()) === 40, 30_000, 'the server to see 40 online');
   t.pass('the server sees 40 online devices, each connected with its own credential');
-  t.equal(server.store().devices.get('sim-01')?.deviceClass, 'rpi4');
-  t.equal(server.store().devices.get('sim-02')?.deviceClass, 'jetson-orin');
-  const uses = () =>
-    server
-      .auth()
-      .listEnrollTokens()
-      .map((x) => x.uses);
-  t.same(uses(), [20, 20], 'each token used 20 times');
+  t.equal((await server.repos().devices.get('sim-01'))?.deviceClass, 'rpi4');
+  t.equal((await server.repos().devices.get('sim-02'))?.deviceClass, 'jetson-orin');
+  const uses = async () => (await server.auth().listEnrollTokens()).map((x) => x.uses);
+  t.same(await uses(), [20, 20], 'each token used 20 times');
   await first.farm.stop();
 
   const second = await run();
   t.equal([...second.identities.values()].filter((i) => i.enrolledNow).length, 0, 'a restarted farm enrolls nobody');
-  t.same(uses(), [20, 20], 'and spends no further use');
+  t.same(await uses(), [20, 20], 'and spends no further use');
   t.same(
     [...second.identities.values()].map((i) => i.deviceId).sort(),
     [...first.identities.values()].map((i) => i.deviceId).sort(),
@@ -74,7 +66,7 @@ t.test('a token without uses left stops the farm with an EF_ERR code', async (t)
   const server = makeAuthServer(t.testdir(), { apiPort: -1 });
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
-  const small = server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 2, ttlS: 3600 });
+  const small = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 2, ttlS: 3600 });
   await t.rejects(
     enrollFarmDevices({
       brokerUrl,

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
-import { createAuthService, openStore } from '@edgefleet/server';
+import { createAuthService, openSqliteStore } from '@edgefleet/server';
 import { lookupUser } from '@edgefleet/server/auth/broker-config';
 import { brokerUrlWithCredentials, createAgentLink, enrollDevice } from '@edgefleet/agent';
 import { captureLogs, connect, makeAuthServer } from '../helpers/auth.js';
@@ -32,11 +32,11 @@ if (!MOSQUITTO || !DYNSEC_PLUGIN) {
 } else {
   t.test('the server manages mosquitto credentials live through the dynamic security plugin', async (t) => {
     const dataDir = t.testdir();
-    const store = openStore({ dataDir });
-    const auth = createAuthService({ repo: store.auth, now: Date.now });
-    const a = auth.provisionDevice('dev-a', 'rpi4');
-    const b = auth.provisionDevice('dev-b', 'rpi4');
-    store.close();
+    const store = openSqliteStore({ dataDir });
+    const auth = createAuthService({ repo: store.repos.auth, now: Date.now });
+    const a = await auth.provisionDevice('dev-a', 'rpi4');
+    const b = await auth.provisionDevice('dev-b', 'rpi4');
+    await store.close();
 
     const rig = await startMosquitto(t, dataDir, 'dynsec');
     const file = rig.files.credentialsFile;
@@ -67,7 +67,7 @@ if (!MOSQUITTO || !DYNSEC_PLUGIN) {
 
     await permissionSuite(t, rig, server, { secret: a.secret, wrong: b.secret }, { secret: b.secret });
 
-    const admin = server.auth().createAdminToken('t', 'admin');
+    const admin = await server.auth().createAdminToken('t', 'admin');
     const headers = { authorization: `Bearer ${admin.token}` };
     const api = server.api()!.app;
 
@@ -140,10 +140,14 @@ if (!MOSQUITTO || !DYNSEC_PLUGIN) {
       });
       t.teardown(() => link.stop({ clean: false }));
       await link.start();
-      await waitFor(() => server.store().devices.get(agentId)?.state === 'online', 10_000, 'the agent online');
+      await waitFor(
+        async () => (await server.repos().devices.get(agentId))?.state === 'online',
+        10_000,
+        'the agent online',
+      );
       const cut = await api.inject({ method: 'POST', url: `/v1/devices/${agentId}/revoke`, headers });
       t.equal(cut.json<{ disconnected: boolean }>().disconnected, true, 'an online device is reported disconnected');
-      t.equal(server.store().devices.get(agentId)?.state, 'offline', 'and marked offline at once');
+      t.equal((await server.repos().devices.get(agentId))?.state, 'offline', 'and marked offline at once');
 
       const tokenId = (created.json() as { id: string }).id;
       const again = await api.inject({ method: 'POST', url: `/v1/enroll-tokens/${tokenId}/revoke`, headers });
@@ -157,9 +161,10 @@ if (!MOSQUITTO || !DYNSEC_PLUGIN) {
 
     await t.test('a restarted server finds the live state and removes what the store revoked meanwhile', async (t) => {
       await server.stop();
-      const offline = openStore({ dataDir });
-      createAuthService({ repo: offline.auth, now: Date.now }).revokeDevice('dev-b');
-      offline.close();
+      // What `edgefleet device revoke dev-b --data-dir` does with no server running: the services, in process.
+      const offline = openSqliteStore({ dataDir });
+      await createAuthService({ repo: offline.repos.auth, now: Date.now }).revokeDevice('dev-b');
+      await offline.close();
       const again = makeAuthServer(dataDir, { brokerUrl: rig.url, brokerDynsec: 'on', apiPort: -1 });
       t.teardown(() => again.stop());
       await again.start();

@@ -11,10 +11,11 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { MqttClient } from 'mqtt';
-import { writeMosquittoFiles, findDynsecPlugin, type MosquittoFiles } from '@edgefleet/server/auth/broker-config';
+import { findDynsecPlugin, type MosquittoFiles } from '@edgefleet/server/auth/broker-config';
 import { deviceTopic, encodeMessage } from '@edgefleet/shared';
 import type { EdgefleetServer } from '@edgefleet/server';
 import { connect, sleep, subscribeGranted } from '../helpers/auth.js';
+import { runCli } from '../helpers/run-cli.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 import { waitFor } from './presence-suite.js';
 
@@ -38,19 +39,27 @@ export interface MosquittoRig {
   readonly files: MosquittoFiles;
   readonly broker: ChildProcess;
   log(): string;
+  /** Writes the files again (`edgefleet broker-config mosquitto`, through the data directory's server if one runs). */
+  rewrite(): Promise<MosquittoFiles>;
+}
+
+/**
+ * What a user runs: the CLI asks the data directory's services (its running server, or the
+ * services it starts itself) for the credentials and writes the files.
+ */
+async function writeFiles(t: Test, dataDir: string, outDir: string, port: number, mode: 'file' | 'dynsec') {
+  const flags = ['--data-dir', dataDir, '--out', outDir, '--port', String(port), '--bind', '127.0.0.1'];
+  if (mode === 'dynsec') flags.push('--dynsec-plugin', DYNSEC_PLUGIN as string);
+  const written = await runCli(['broker-config', 'mosquitto', ...flags, '--json']);
+  t.equal(written.code, 0, written.err);
+  return JSON.parse(written.out) as MosquittoFiles;
 }
 
 /** Writes the files for `mode` from the store in `dataDir` and starts mosquitto on them. */
 export async function startMosquitto(t: Test, dataDir: string, mode: 'file' | 'dynsec'): Promise<MosquittoRig> {
   const port = await freePort();
   const outDir = join(dataDir, 'mosquitto');
-  const files = writeMosquittoFiles({
-    dataDir,
-    outDir,
-    port,
-    bindAddress: '127.0.0.1',
-    ...(mode === 'dynsec' ? { dynsecPlugin: DYNSEC_PLUGIN as string } : {}),
-  });
+  const files = await writeFiles(t, dataDir, outDir, port, mode);
   const broker = spawn(MOSQUITTO as string, ['-c', files.confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   broker.stdout.on('data', (d: Buffer) => {
@@ -68,7 +77,15 @@ export async function startMosquitto(t: Test, dataDir: string, mode: 'file' | 'd
     'mosquitto to start',
   );
   t.equal(broker.exitCode, null, `mosquitto runs (${log.trim().split('\n').at(-1)})`);
-  return { url: `mqtt://127.0.0.1:${port}`, port, outDir, files, broker, log: () => log };
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    outDir,
+    files,
+    broker,
+    log: () => log,
+    rewrite: () => writeFiles(t, dataDir, outDir, port, mode),
+  };
 }
 
 /** Publishes retained desired states for two devices with the server's own credential. */
@@ -144,9 +161,9 @@ export async function permissionSuite(
   await t.test("A cannot publish on B's topics (mosquitto drops it; the server never sees it)", async (t) => {
     await devA.publishAsync(deviceTopic('dev-b', 'hello'), hello('dev-b'), { qos: 1 });
     await devA.publishAsync(deviceTopic('dev-a', 'hello'), hello('dev-a'), { qos: 1 });
-    await waitFor(() => server.store().devices.get('dev-a') !== null, 5000, "A's own hello registered");
+    await waitFor(async () => (await server.repos().devices.get('dev-a')) !== null, 5000, "A's own hello registered");
     await sleep(200);
-    t.equal(server.store().devices.get('dev-b'), null, "B was never registered by A's forged hello");
+    t.equal(await server.repos().devices.get('dev-b'), null, "B was never registered by A's forged hello");
   });
 
   await t.test("the server's telemetry acknowledgement reaches A, and only A", async (t) => {

@@ -7,8 +7,8 @@
  */
 import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
-import { createAuthService, openStore } from '@edgefleet/server';
-import { lookupUser, writeMosquittoFiles } from '@edgefleet/server/auth/broker-config';
+import { createAuthService, openSqliteStore } from '@edgefleet/server';
+import { lookupUser } from '@edgefleet/server/auth/broker-config';
 import { enrollDevice } from '@edgefleet/agent';
 import { captureLogs, connect, makeAuthServer, sleep, subscribeGranted } from '../helpers/auth.js';
 import { MOSQUITTO, permissionSuite, retainDesired, startMosquitto } from './mosquitto-suite.js';
@@ -24,12 +24,12 @@ if (!MOSQUITTO) {
 } else {
   t.test("generated password file and ACL enforce the embedded broker's permissions", async (t) => {
     const dataDir = t.testdir();
-    const store = openStore({ dataDir });
-    const auth = createAuthService({ repo: store.auth, now: Date.now });
-    const a = auth.provisionDevice('dev-a', 'rpi4');
-    const b = auth.provisionDevice('dev-b', 'rpi4');
-    const token = auth.createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
-    store.close();
+    const store = openSqliteStore({ dataDir });
+    const auth = createAuthService({ repo: store.repos.auth, now: Date.now });
+    const a = await auth.provisionDevice('dev-a', 'rpi4');
+    const b = await auth.provisionDevice('dev-b', 'rpi4');
+    const token = await auth.createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
+    await store.close();
 
     const rig = await startMosquitto(t, dataDir, 'file');
     t.equal(rig.files.mode, 'file');
@@ -51,7 +51,8 @@ if (!MOSQUITTO) {
     );
 
     await retainDesired(rig.url, dataDir, ['dev-a', 'dev-b']);
-    const server = makeAuthServer(dataDir, { brokerUrl: rig.url, apiPort: -1, brokerDynsec: 'off' });
+    // With its admin API: `broker-config` below is a client of the running server (issue 19).
+    const server = makeAuthServer(dataDir, { brokerUrl: rig.url, apiPort: 0, brokerDynsec: 'off' });
     t.teardown(() => server.stop());
     const address = await server.start();
     t.equal(address.brokerMode, 'external', 'the server connected with its generated credential');
@@ -80,7 +81,7 @@ if (!MOSQUITTO) {
         { code: 5 },
         'the new device is unknown to mosquitto until the files are regenerated',
       );
-      writeMosquittoFiles({ dataDir, outDir: rig.outDir, port: rig.port, bindAddress: '127.0.0.1' });
+      await rig.rewrite();
       rig.broker.kill('SIGHUP');
       await sleep(500);
       const fresh = await connect(rig.url, { clientId: 'pi-new', username: 'pi-new', password: enrolled.secret });

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server/store/sqlite/open';
 import { addModel, createClassService, createPlanner } from '@edgefleet/server/plan/index';
 
 t.setTimeout(300_000);
@@ -15,14 +15,14 @@ const RECIPES = ['prune-structured+reconstruct', 'prune-structured+reconstruct+i
 
 t.test('pruned candidates are built, evaluated and planned for a class', async (t) => {
   const dir = t.testdir();
-  const store = openStore({ dataDir: dir });
+  const store = openSqliteStore({ dataDir: dir });
   t.teardown(() => store.close());
   let clock = 1_000;
   const now = () => ++clock;
-  createClassService(store, { now }).createFromProfile('rpi4');
+  await createClassService(store.repos.classes, { now }).createFromProfile('rpi4');
   const bytes = readFileSync(CNN);
-  await addModel({ store, dataDir: dir, bytes, name: 'cnn', now: now(), evalSpec: 'mnist' });
-  const planner = createPlanner({ store, dataDir: dir, timedRuns: 20, now });
+  await addModel({ models: store.repos.models, dataDir: dir, bytes, name: 'cnn', now: now(), evalSpec: 'mnist' });
+  const planner = createPlanner({ ...store.repos, dataDir: dir, timedRuns: 20, now });
   const { plan } = await planner.plan({ model: 'cnn', deviceClass: 'rpi4', recipes: RECIPES });
   const by = new Map(plan.candidates.map((c) => [c.recipe, c]));
   const base = by.get('fp32');
@@ -43,6 +43,8 @@ t.test('pruned candidates are built, evaluated and planned for a class', async (
     (pruned?.accuracyPct ?? 0) >= (base?.accuracyPct ?? 100) - 1.5,
     `top-1 ${pruned?.accuracyPct}% vs ${base?.accuracyPct}%`,
   );
-  const variant = planner.variants.list(plan.model.sha256).find((v) => v.recipe === 'prune-structured+reconstruct');
+  const variant = (await planner.variants.list(plan.model.sha256)).find(
+    (v) => v.recipe === 'prune-structured+reconstruct',
+  );
   t.ok(variant?.report?.pruning?.reconstructed, 'the stored variant keeps its pruning report');
 });

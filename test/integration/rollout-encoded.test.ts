@@ -15,6 +15,7 @@ import { compressModel } from '@edgefleet/compress/compress-model';
 import { createOrtSession } from '@edgefleet/compress/runtime/ort';
 import { parseTrustedKey, sha256Hex, type GoldenSet } from '@edgefleet/shared';
 import { linkOptions } from '../helpers/agent-fixtures.js';
+import { createHeldClock } from '../helpers/held-clock.js';
 import { buildClassifier, CLASSES, INPUTS, seededFloats } from '../fixtures/deploy-models.js';
 
 t.setTimeout(180_000);
@@ -54,7 +55,7 @@ const config = loadServerConfig({
     apiPort: -1,
   },
 });
-const server = createServer(config, { logger: silent, deploy: { tickIntervalMs: 0 } });
+const server = createServer(config, { logger: silent, clock: createHeldClock() });
 const address = await server.start();
 const trusted = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
 const devices = new Map<string, Device>();
@@ -85,11 +86,7 @@ async function until(what: string, pred: () => boolean | Promise<boolean>, timeo
 
 await until(
   'both devices online',
-  () =>
-    server
-      .store()
-      .devices.list()
-      .filter((d) => d.state === 'online').length === 2,
+  async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length === 2,
 );
 
 t.test('prune-magnitude reports its sparsity and the gzip size the deployment will carry', async (t) => {
@@ -116,9 +113,9 @@ t.test('the sparse variant rolls out gzip-encoded; agents store and serve the de
   });
   await until('the rollout to finish', async () => {
     await server.deploy().rollouts.tick();
-    return ['completed', 'aborted'].includes(server.deploy().rollouts.status(started.rollout.id).rollout.state);
+    return ['completed', 'aborted'].includes((await server.deploy().rollouts.status(started.rollout.id)).rollout.state);
   });
-  const done = server.deploy().rollouts.status(started.rollout.id);
+  const done = await server.deploy().rollouts.status(started.rollout.id);
   t.equal(done.rollout.state, 'completed', JSON.stringify(done.devices.map((d) => d.failure)));
   t.equal(
     server.deploy().chunks.stats().bytesSent - sentBefore,

@@ -49,7 +49,7 @@ t.test('a search job: 202, runs, its finalist is a variant and a candidate of th
   const same = await api.call('POST', '/v1/searches', api.admin, { model: 'cnn', class: 'rpi4', evaluations: 4 });
   t.equal(same.body.id, id, 'the same request is the same search (it would resume the same candidate file)');
   let status = (await api.call('GET', `/v1/searches/${id}`, api.reader)).body;
-  for (let i = 0; i < 600 && (status.state === 'queued' || status.state === 'running'); i++) {
+  for (let i = 0; i < 3000 && (status.state === 'queued' || status.state === 'running'); i++) {
     await new Promise((r) => setTimeout(r, 100));
     status = (await api.call('GET', `/v1/searches/${id}`, api.reader)).body;
   }
@@ -78,7 +78,23 @@ t.test('a search job: 202, runs, its finalist is a variant and a candidate of th
   t.equal((await api.call('POST', '/v1/searches', api.reader, { model: 'cnn', class: 'rpi4' })).status, 403);
 });
 
-t.test('a server without a search runner says so', async (t) => {
-  const api = await startApi(t, { 'control.enabled': false });
-  api.expectError(t, await api.call('GET', '/v1/searches', api.reader), 'EF_ERR_SEARCH_OPTIONS');
-});
+t.test(
+  "the server's default runner (a worker thread) refuses what it cannot search, and the job says why",
+  async (t) => {
+    const api = await startApi(t, { 'control.enabled': false });
+    const up = await api.call('POST', '/v1/models?name=cnn&eval=random:16', api.admin, CNN, {
+      'content-type': 'application/octet-stream',
+    });
+    t.equal(up.status, 201, JSON.stringify(up.body));
+    t.equal((await api.call('POST', '/v1/classes', api.admin, { profile: 'rpi4' })).status, 201);
+    const res = await api.call('POST', '/v1/searches', api.admin, { model: 'cnn', class: 'rpi4', evaluations: 1 });
+    t.equal(res.status, 202);
+    let status = res.body;
+    for (let i = 0; i < 3000 && (status.state === 'queued' || status.state === 'running'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await api.call('GET', `/v1/searches/${String(res.body.id)}`, api.reader)).body;
+    }
+    t.equal(status.state, 'failed');
+    t.match(status.error, { code: 'EF_ERR_SEARCH_OPTIONS', message: /searches train on MNIST.*random:16/ });
+  },
+);

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { isEdgefleetError, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
+import { asError, isEdgefleetError, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
 import { stepFailure } from './failure.js';
 import type { ArtifactStore } from './store.js';
 import { verifyAndAdopt } from './verify.js';
@@ -31,7 +31,7 @@ export async function downloadHttp(
   try {
     response = await (options.fetch ?? fetch)(url, { signal: AbortSignal.any(signals) });
   } catch (err: unknown) {
-    throw stepFailure('download', 'download-timeout', `GET ${url} failed: ${(err as Error).message}`, err);
+    throw stepFailure('download', 'download-timeout', `GET ${url} failed: ${asError(err).message}`, err);
   }
   if (!response.ok || !response.body)
     throw stepFailure('download', 'download-refused', `GET ${url} answered ${response.status}`);
@@ -57,7 +57,7 @@ export async function downloadHttp(
     throw stepFailure(
       'download',
       'download-timeout',
-      `GET ${url} broke off after ${received} bytes: ${(err as Error).message}`,
+      `GET ${url} broke off after ${received} bytes: ${asError(err).message}`,
       err,
     );
   }

@@ -67,7 +67,10 @@ export const agentConfigSchema = z.strictObject({
   heartbeatMs: numeric(z.number().int().min(100).max(3_600_000)).default(DEFAULT_HEARTBEAT_MS),
   /** Log level. Default `info`. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Public keys deployment manifests must be signed with; list several during a key rotation. Default none (every manifest is refused). */
+  /**
+   * Public keys deployment manifests must be signed with; list several during a key rotation. Default none (every
+   * manifest is refused).
+   */
   trustedKeys: list(z.array(trustedKeySchema).max(16)).default([]),
   /** onnxruntime intra-op threads of the inference worker; 0 lets onnxruntime choose. Default 1. */
   intraOpThreads: numeric(z.number().int().min(0).max(256)).default(1),

@@ -5,7 +5,7 @@
  * (enroll.ts) decides what is worth another try.
  */
 import type { MqttClient } from 'mqtt';
-import { EdgefleetError, enrollReplySchema, type EnrollAccepted, type EnrollFailure } from '@edgefleet/shared';
+import { asError, EdgefleetError, enrollReplySchema, type EnrollAccepted, type EnrollFailure } from '@edgefleet/shared';
 
 export type AttemptOutcome =
   | { readonly kind: 'accepted'; readonly reply: EnrollAccepted }
@@ -82,7 +82,7 @@ export async function awaitEnrollReply(client: MqttClient, t: AttemptTopics): Pr
     await client.publishAsync(t.requestTopic, t.request, { qos: 1 });
     return await outcome;
   } catch (err: unknown) {
-    return { kind: 'retry', reason: `enrollment request not delivered: ${(err as Error).message}` };
+    return { kind: 'retry', reason: `enrollment request not delivered: ${asError(err).message}` };
   } finally {
     clearTimeout(timer);
     client.off('close', onClose);

@@ -20,11 +20,13 @@ import {
   generateEnrollKeyPair,
   openSecret,
   PROTOCOL_VERSION,
+  type RandomSource,
+  asError,
+  stripUndefined,
   type EnrollKeyPair,
   type EnrollRequest,
 } from '@edgefleet/shared';
 import { backoffDelay, validateBackoff, type BackoffPolicy } from '../link/backoff.js';
-import type { RandomSource } from '../link/clock.js';
 import { awaitEnrollReply, type AttemptOutcome } from './enroll-attempt.js';
 
 /** One enrollment in progress: kept in the data dir so an agent restarted mid-way resumes it. */
@@ -105,7 +107,7 @@ async function attemptOnce(
   } catch (err: unknown) {
     const code = (err as { code?: unknown }).code;
     if (code === 2 || code === 4 || code === 5) return { kind: 'broker-refused', connack: code };
-    return { kind: 'retry', reason: `cannot reach the broker: ${(err as Error).message}` };
+    return { kind: 'retry', reason: `cannot reach the broker: ${asError(err).message}` };
   }
   try {
     const request: EnrollRequest = {
@@ -117,7 +119,7 @@ async function attemptOnce(
       token: options.token,
       agentVersion: options.agentVersion,
       sentAt: (options.now ?? Date.now)(),
-      ...(options.requestedDeviceId === undefined ? {} : { requestedDeviceId: options.requestedDeviceId }),
+      ...stripUndefined({ requestedDeviceId: options.requestedDeviceId }),
     };
     return await awaitEnrollReply(client, {
       replyTopic: enrollTopic(enrollId, session, 'enroll-reply'),
@@ -162,7 +164,7 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrolledIden
     try {
       outcome = await attemptOnce(options, enrollId, pending, waitMs);
     } catch (err: unknown) {
-      outcome = { kind: 'retry', reason: (err as Error).message };
+      outcome = { kind: 'retry', reason: asError(err).message };
     }
     if (outcome.kind === 'accepted') {
       const reply = outcome.reply;
@@ -176,7 +178,7 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrolledIden
       } catch (err: unknown) {
         throw new EdgefleetError(
           'EF_ERR_ENROLL_FAILED',
-          `the enrollment reply's secret does not open with this agent's key (${(err as Error).message}); start the agent again to enroll anew`,
+          `the enrollment reply's secret does not open with this agent's key (${asError(err).message}); start the agent again to enroll anew`,
           {},
           { cause: err },
         );

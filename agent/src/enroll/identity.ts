@@ -3,11 +3,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
+  asError,
   classNameSchema,
   deviceIdSchema,
   EdgefleetError,
   ENROLL_PUBLIC_KEY_PATTERN,
   ENROLL_SESSION_PATTERN,
+  errnoCode,
   exportEnrollPrivateKey,
   importEnrollKeyPair,
 } from '@edgefleet/shared';
@@ -36,10 +38,10 @@ export function readIdentity(dataDir: string): AgentIdentity | null {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (errnoCode(err) === 'ENOENT') return null;
     throw new EdgefleetError(
       'EF_ERR_ENROLL_FAILED',
-      `cannot read ${path}: ${(err as Error).message}`,
+      `cannot read ${path}: ${asError(err).message}`,
       { path },
       { cause: err },
     );

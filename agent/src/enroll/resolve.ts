@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { EdgefleetError, ENROLL_TOKEN_PATTERN } from '@edgefleet/shared';
+import { asError, EdgefleetError, ENROLL_TOKEN_PATTERN } from '@edgefleet/shared';
 import type { AgentConfig } from '../config/schema.js';
 import { AGENT_VERSION } from '../version.js';
 import { enrollDevice, enrollIdFor, newPendingEnrollment } from './enroll.js';
@@ -47,7 +47,7 @@ export function enrollmentToken(config: Pick<AgentConfig, 'enrollToken' | 'enrol
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `cannot read the enrollment token file ${config.enrollTokenFile}: ${(err as Error).message}; check --enroll-token-file`,
+      `cannot read the enrollment token file ${config.enrollTokenFile}: ${asError(err).message}; check --enroll-token-file`,
       { path: config.enrollTokenFile },
       { cause: err },
     );

@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { asError, isEdgefleetError } from '@edgefleet/shared';
 import { noModelError, type ServingRuntime } from '../runtime/serving.js';
 import { decodeInferFrame, encodeInferFrame, FrameError, MAX_FRAME_BYTES } from './frame-protocol.js';
 
@@ -40,7 +40,7 @@ export function serveFrameConnection(socket: Socket, first: Buffer, options: Fra
       if (isEdgefleetError(err)) return fail(id, err.code, err.message);
       const bad = (err as { bad?: boolean }).bad === true;
       if (!bad) options.logger.error({ err }, 'local API frame failed');
-      fail(id, bad ? 'EF_ERR_SERVE_BAD_REQUEST' : 'internal', (err as Error).message);
+      fail(id, bad ? 'EF_ERR_SERVE_BAD_REQUEST' : 'internal', asError(err).message);
     }
   }
 

@@ -17,7 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { asError, isEdgefleetError } from '@edgefleet/shared';
 import type { FloatTensor } from '../runtime/ort.js';
 import { noModelError, type ServingRuntime } from '../runtime/serving.js';
 import { decodeFloat32 } from '../swap/golden.js';
@@ -98,7 +98,7 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
       json = JSON.parse((await readBody(req, maxBodyBytes)).toString('utf8'));
     } catch (err: unknown) {
       if (err instanceof BadRequest) throw err;
-      throw new BadRequest(`body is not JSON: ${(err as Error).message}`);
+      throw new BadRequest(`body is not JSON: ${asError(err).message}`);
     }
     const parsed = inferRequestSchema.safeParse(json);
     if (!parsed.success) throw new BadRequest(z.prettifyError(parsed.error));
@@ -168,7 +168,7 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
         return;
       }
       log.error({ err }, 'local API request failed');
-      sendJson(res, 500, { error: { code: 'internal', message: (err as Error).message } });
+      sendJson(res, 500, { error: { code: 'internal', message: asError(err).message } });
     }
   }
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { EdgefleetError } from '@edgefleet/shared';
+import { stripUndefined } from '@edgefleet/shared';
 import {
   compressModel,
   type CompressReport,
@@ -10,15 +10,14 @@ import {
   type Progress,
   type Dataset,
 } from '@edgefleet/compress';
+import { usageError } from '../usage.js';
 
 function parseShapes(values: readonly string[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const v of values) {
     const m = /^([^=]+)=(\d+(?:,\d+)*)$/.exec(v);
     if (!m?.[1] || !m[2])
-      throw new EdgefleetError('EF_ERR_DATA_SOURCE', `--shape "${v}" is not NAME=D1,D2,…; e.g. --shape x=1,3,64,64`, {
-        value: v,
-      });
+      throw usageError(`--shape "${v}" is not NAME=D1,D2,…; e.g. --shape x=1,3,64,64`, { value: v });
     out[m[1]] = m[2].split(',').map(Number);
   }
   return out;
@@ -87,7 +86,7 @@ function reportTable(r: CompressReport): string {
 export function compressCommand(): Command {
   return new Command('compress')
     .description(
-      'Compress an ONNX model with a recipe: a preset (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, and the pruning presets prune-structured (half the MACs, needs --calib), reconstruct, prune-magnitude), a +-joined chain of presets (e.g. prune-structured+reconstruct+int8-static), or a JSON list of passes with their options inline or under "options". The output is written to a temp file and renamed.',
+      'Compress an ONNX model with a recipe: a preset (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, quantization-aware int8-qat, and the pruning presets prune-structured (half the MACs, needs --calib), reconstruct, prune-magnitude), a +-joined chain of presets (e.g. prune-structured+reconstruct+int8-static), or a JSON list of passes with their options inline or under "options" (among them finetune and qat). The output is written to a temp file and renamed.',
     )
     .argument('<in>', 'path to the input .onnx file')
     .requiredOption('-o, --output <out>', 'path of the .onnx file to write')
@@ -100,6 +99,10 @@ export function compressCommand(): Command {
       'calibration data: mnist[:N], random:N (N samples whatever the batch dim), text:N (synthetic text pages), or a sample directory (needed by int8-static and pruning)',
     )
     .option(
+      '--train <spec>',
+      'training data for the finetune and qat passes (e.g. mnist:train); default the calibration data',
+    )
+    .option(
       '--shape <NAME=D1,D2,...>',
       'fix symbolic input dims for random calibration data (repeatable)',
       (v: string, acc: string[]) => [...acc, v],
@@ -110,12 +113,21 @@ export function compressCommand(): Command {
     .action(
       async (
         input: string,
-        flags: { output: string; recipe: string; calib?: string; shape: string[]; report?: string; json?: boolean },
+        flags: {
+          output: string;
+          recipe: string;
+          calib?: string;
+          train?: string;
+          shape: string[];
+          report?: string;
+          json?: boolean;
+        },
       ) => {
         const bytes = await readModelBytes(input);
         const shapes = parseShapes(flags.shape);
         let calib: Dataset | undefined;
-        if (flags.calib) {
+        let train: Dataset | undefined;
+        if (flags.calib || flags.train) {
           const model = loadModel(bytes);
           const inputs = model.graph.inputs
             .filter((i) => !model.graph.initializers.has(i.name))
@@ -124,14 +136,15 @@ export function compressCommand(): Command {
               dtype: i.type?.kind === 'tensor' ? (i.type.elemType ?? 'float32') : 'float32',
               dims: i.type?.kind === 'tensor' ? (i.type.shape ?? []) : [],
             }));
-          calib = loadDataSource(flags.calib, inputs, { defaultSplit: 'calib', shapes });
+          if (flags.calib) calib = loadDataSource(flags.calib, inputs, { defaultSplit: 'calib', shapes });
+          if (flags.train) train = loadDataSource(flags.train, inputs, { defaultSplit: 'train', shapes });
         }
         const tty = process.stderr.isTTY === true;
         const onProgress = (p: Progress): void => {
           if (tty) process.stderr.write(`\r${p.pass}: ${p.done}/${p.total} ${p.what}`.slice(0, 100).padEnd(100));
         };
         const { bytes: out, report } = await compressModel(bytes, flags.recipe, {
-          ...(calib ? { calib } : {}),
+          ...stripUndefined({ calib, train }),
           onProgress,
         });
         if (tty) process.stderr.write(`${'\r'.padEnd(101)}\r`);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
-import { ENROLL_TOKEN_PATTERN, parseTrustedKey } from '@edgefleet/shared';
+import { asError, ENROLL_TOKEN_PATTERN, parseTrustedKey } from '@edgefleet/shared';
 import {
   BUILTIN_PROFILES,
   enrollFarmDevices,
@@ -53,7 +53,7 @@ export function farmEnrollTokens(
     try {
       raw = readFileSync(flags.enrollTokenFile, 'utf8');
     } catch (err: unknown) {
-      throw new InvalidArgumentError(`--enroll-token-file ${flags.enrollTokenFile}: ${(err as Error).message}`);
+      throw new InvalidArgumentError(`--enroll-token-file ${flags.enrollTokenFile}: ${asError(err).message}`);
     }
   } else raw = env['EDGEFLEET_ENROLL_TOKEN'] ?? '';
   const tokens = raw
@@ -78,7 +78,7 @@ export function readFaultFile(path: string, farmStart: number): Fault[] {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err: unknown) {
-    throw new InvalidArgumentError(`--faults ${path}: not a readable JSON file (${(err as Error).message})`);
+    throw new InvalidArgumentError(`--faults ${path}: not a readable JSON file (${asError(err).message})`);
   }
   const parsed = z.array(faultSchema).safeParse(raw);
   if (!parsed.success) throw new InvalidArgumentError(`--faults ${path}: ${z.prettifyError(parsed.error)}`);

@@ -6,6 +6,7 @@ import { deviceCommand } from './device.js';
 import { enrollTokenCommand } from './enroll-token.js';
 import { tokenCommand } from './token.js';
 import { compressCommand } from './compress.js';
+import { distillCommand, finetuneCommand } from './distill.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
@@ -17,6 +18,7 @@ import { modelCommand } from './model.js';
 import { planCommand } from './plan.js';
 import { rolloutCommand } from './rollout.js';
 import { decisionsCommand } from './decisions.js';
+import { searchCommand } from './search.js';
 import { serverCommand } from './server.js';
 
 /**
@@ -37,6 +39,9 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   inspectCommand,
   convertCommand,
   compressCommand,
+  distillCommand,
+  finetuneCommand,
+  searchCommand,
   evalCommand,
   classCommand,
   modelCommand,

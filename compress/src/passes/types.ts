@@ -83,6 +83,10 @@ export interface PassContext {
    * for passes with `needsFloatReference`; bias-correction compares against it.
    */
   readonly original?: Model;
+  /** Samples the training passes (finetune, qat) learn from: `compressModel`'s `train`, else its calibration data. */
+  readonly trainData?: Dataset;
+  /** The model as the pipeline received it, before any pass; set only for passes with `needsInputModel` (a teacher). */
+  readonly input?: Model;
   /** The calibration samples themselves, for passes that run their own probes (pruning, reconstruction). */
   readonly calibData?: Dataset;
   /**
@@ -121,6 +125,8 @@ export interface Pass {
   readonly name: string;
   /** The pipeline keeps a float snapshot for {@link PassContext.original} when a pass says so (default false: the copy costs a serialization per pass). */
   readonly needsFloatReference?: boolean;
+  /** The pipeline keeps a copy of its input model for {@link PassContext.input} when a pass says so (default false). */
+  readonly needsInputModel?: boolean;
   run(graph: Graph, ctx: PassContext): Promise<PassReport>;
 }
 

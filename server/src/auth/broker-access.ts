@@ -40,7 +40,7 @@ export const MAX_ENROLL_PAYLOAD_BYTES = 4096;
 export interface BrokerAccess {
   /** preConnect: false when the address has exceeded its connect rate. */
   allowConnect(remoteAddress: string): boolean;
-  authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): ConnectDecision;
+  authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): Promise<ConnectDecision>;
   /** null to allow; a rejection (counted, and the publisher disconnected) otherwise. */
   authorizePublish(principal: Principal | null, topic: string, payloadBytes: number): PublishRejection | null;
   /** Whether a subscription filter is granted (else SUBACK 0x80). */
@@ -80,40 +80,40 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
   const connects = createRateLimiter(options.connectLimit, options.now);
   const limits = { maxPayloadBytes: options.maxPayloadBytes };
 
-  function authenticateDevice(
+  async function authenticateDevice(
     clientId: string,
     username: string,
     password: string,
     service: AuthService,
-  ): ConnectDecision {
+  ): Promise<ConnectDecision> {
     // [MQTT-3.1.3-8] lets a server refuse a client id: a device connects as itself only.
     if (clientId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
-    const check = service.verifyDevice(username, password);
+    const check = await service.verifyDevice(username, password);
     if (check === 'ok') return { ok: true, principal: { kind: 'device', deviceId: username } };
     return { ok: false, returnCode: check === 'revoked' ? 5 : 4, reason: check };
   }
 
-  function authenticateEnroll(
+  async function authenticateEnroll(
     clientId: string,
     username: string,
     password: string,
     service: AuthService,
-  ): ConnectDecision {
+  ): Promise<ConnectDecision> {
     // Client id `<enrollId>-<session>` [EF-PROTO 7.1]: unique per enrollment, bound to the token's user name.
     const parsed = parseEnrollClientId(clientId);
     if (!parsed || parsed.enrollId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
     if (enrollIdOfToken(password) !== username) return { ok: false, returnCode: 4, reason: 'invalid-token' };
-    const check = service.checkEnrollToken(password);
+    const check = await service.checkEnrollToken(password);
     if (check.ok) return { ok: true, principal: { kind: 'enroll', enrollId: username, session: parsed.session } };
     // A session that already enrolled may ask again after its reply was lost, even with the token used up.
-    if (check.reason === 'exhausted' && service.enrolledSession(password, parsed.session))
+    if (check.reason === 'exhausted' && (await service.enrolledSession(password, parsed.session)))
       return { ok: true, principal: { kind: 'enroll', enrollId: username, session: parsed.session } };
     return { ok: false, returnCode: 5, reason: check.reason };
   }
 
   return {
     allowConnect: (remoteAddress) => connects.take(remoteAddress) === 0,
-    authenticate(clientId, username, password) {
+    async authenticate(clientId, username, password) {
       if (username === SERVER_USERNAME) {
         return password && sameSecret(options.serverPassword, password)
           ? { ok: true, principal: { kind: 'server' } }

@@ -1,25 +1,31 @@
+/**
+ * An external mosquitto configured like the embedded broker. The credentials are the server's
+ * to give (it holds the hashes; `GET /v1/broker/mosquitto-credentials`); the ACL and
+ * mosquitto.conf are the same for every fleet. `edgefleet broker-config mosquitto` asks the
+ * server for the first and writes the files on the broker's host: a password file with ACL
+ * patterns, or the dynamic security plugin's file seeded with the same identities.
+ */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { MAX_CHUNK_MESSAGE_BYTES } from '@edgefleet/shared';
-import { EXTERNAL_BROKER_SECRET_FILE } from '../server.js';
-import { openStore } from '../store/db.js';
+import { MAX_CHUNK_MESSAGE_BYTES, stripUndefined, type MosquittoCredentials } from '@edgefleet/shared';
 import { dynsecConfigFile } from './dynsec-model.js';
 import { mosquittoAcl, mosquittoConf, mosquittoPasswordHash, mosquittoPasswordLine } from './mosquitto.js';
 import { generateSecret, systemRandomBytes, type RandomBytes } from './secrets.js';
-import { createAuthService, SERVER_USERNAME } from './service.js';
+import { SERVER_USERNAME, type AuthService } from './service.js';
+
+/** File in the data directory holding the server's MQTT password for an external broker. */
+export const EXTERNAL_BROKER_SECRET_FILE = 'mqtt-server.secret';
 
 export interface MosquittoFilesOptions {
-  /** The server's data directory (its store holds the credentials). */
-  readonly dataDir: string;
+  /** What the server answered for `GET /v1/broker/mosquitto-credentials`. */
+  readonly credentials: MosquittoCredentials;
   /** Where to write the files. */
   readonly outDir: string;
   /** Port mosquitto will listen on. Default 1883. */
   readonly port?: number;
   readonly bindAddress?: string;
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
-  /** Ordinary payload limit; the packet limit adds room for artifact chunks. Default 256 KiB. */
-  readonly maxPayloadBytes?: number;
   /**
    * Configure mosquitto's dynamic security plugin (this path to `mosquitto_dynamic_security.so`)
    * instead of a password file and ACL. Default: files.
@@ -31,8 +37,6 @@ export interface MosquittoFilesOptions {
    * root and that user exists, else nobody (the files stay the caller's, mode 0600).
    */
   readonly owner?: string | null;
-  readonly now?: () => number;
-  readonly random?: RandomBytes;
 }
 
 export interface MosquittoFiles {
@@ -62,6 +66,30 @@ export function serverBrokerSecret(dataDir: string, random: RandomBytes = system
     chmodSync(path, 0o600);
     return secret;
   }
+}
+
+/** What mosquitto needs to know: `$7$` hashes of the server (its secret is created on first use), active devices, live tokens. */
+export async function mosquittoCredentials(
+  auth: Pick<AuthService, 'activeCredentials' | 'liveEnrollTokens'>,
+  options: { readonly dataDir: string; readonly maxPayloadBytes: number; readonly random?: RandomBytes },
+): Promise<MosquittoCredentials> {
+  const random = options.random ?? systemRandomBytes;
+  const skipped: string[] = [];
+  const devices: Array<{ deviceId: string; brokerHash: string }> = [];
+  for (const credential of await auth.activeCredentials()) {
+    if (credential.brokerHash === null) skipped.push(credential.deviceId);
+    else devices.push({ deviceId: credential.deviceId, brokerHash: credential.brokerHash });
+  }
+  const enrollTokens = (await auth.liveEnrollTokens()).flatMap((t) =>
+    t.brokerHash === null ? [] : [{ tokenId: t.id, brokerHash: t.brokerHash }],
+  );
+  return {
+    serverHash: mosquittoPasswordHash(serverBrokerSecret(options.dataDir, random), random),
+    devices,
+    enrollTokens,
+    skipped,
+    maxPayloadBytes: options.maxPayloadBytes,
+  };
 }
 
 /** Where Debian and others install the plugin; `dpkg -L mosquitto` is asked first. */
@@ -118,74 +146,56 @@ function writePrivate(path: string, text: string, owner: { uid: number; gid: num
 }
 
 /**
- * `edgefleet broker-config mosquitto`: the credentials of the server, every active device and
- * every live enrollment token, as mosquitto needs them, plus a mosquitto.conf using them:
- * either a password file (`$7$` PBKDF2-SHA512) with ACL patterns equal to the embedded
- * broker's rules (rerun and reload after every enrollment or revocation), or, with
- * `dynsecPlugin`, the dynamic security plugin's file seeded with the same identities, after
- * which the server creates and deletes them live.
+ * `edgefleet broker-config mosquitto`: the server's credentials as mosquitto needs them, plus
+ * a mosquitto.conf using them: either a password file (`$7$` PBKDF2-SHA512) with ACL patterns
+ * equal to the embedded broker's rules (rerun and reload after every enrollment or
+ * revocation), or, with `dynsecPlugin`, the dynamic security plugin's file seeded with the
+ * same identities, after which the server creates and deletes them live.
  */
 export function writeMosquittoFiles(options: MosquittoFilesOptions): MosquittoFiles {
-  const random = options.random ?? systemRandomBytes;
   const owner = resolveOwner(options.owner);
-  const store = openStore({ dataDir: options.dataDir });
-  try {
-    const auth = createAuthService({ repo: store.auth, now: options.now ?? Date.now, random });
-    const serverHash = mosquittoPasswordHash(serverBrokerSecret(options.dataDir, random), random);
-    const skipped: string[] = [];
-    const active = auth.activeCredentials();
-    const devices: Array<{ deviceId: string; brokerHash: string }> = [];
-    for (const credential of active) {
-      if (credential.brokerHash === null) skipped.push(credential.deviceId);
-      else devices.push({ deviceId: credential.deviceId, brokerHash: credential.brokerHash });
-    }
-    const tokens = auth
-      .liveEnrollTokens()
-      .flatMap((t) => (t.brokerHash === null ? [] : [{ tokenId: t.id, brokerHash: t.brokerHash }]));
-    const outDir = resolve(options.outDir);
-    mkdirSync(outDir, { recursive: true });
-    const confFile = join(outDir, 'mosquitto.conf');
-    const common = {
-      port: options.port ?? 1883,
-      maxPacketBytes: Math.max(options.maxPayloadBytes ?? 256 * 1024, MAX_CHUNK_MESSAGE_BYTES) + 64 * 1024,
-      ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
-      ...(options.tls ? { tls: options.tls } : {}),
-    };
-    let credentialsFile: string;
-    let aclFile: string | null = null;
-    if (options.dynsecPlugin) {
-      // The plugin saves every change as <file>.new and renames it: mosquitto's user needs the directory too.
-      if (owner) chownSync(outDir, owner.uid, owner.gid);
-      credentialsFile = join(outDir, 'dynamic-security.json');
-      const file = dynsecConfigFile({ serverHash, devices, enrollTokens: tokens });
-      writePrivate(credentialsFile, `${JSON.stringify(file, null, 2)}\n`, owner);
-      writeFileSync(
-        confFile,
-        mosquittoConf({ ...common, dynsec: { plugin: options.dynsecPlugin, configFile: credentialsFile } }),
-      );
-    } else {
-      credentialsFile = join(outDir, 'passwd');
-      aclFile = join(outDir, 'acl');
-      const lines = [
-        mosquittoPasswordLine(SERVER_USERNAME, serverHash),
-        ...devices.map((d) => mosquittoPasswordLine(d.deviceId, d.brokerHash)),
-        ...tokens.map((t) => mosquittoPasswordLine(`enroll-${t.tokenId}`, t.brokerHash)),
-      ];
-      writePrivate(credentialsFile, `${lines.join('\n')}\n`, owner);
-      writeFileSync(aclFile, mosquittoAcl());
-      writeFileSync(confFile, mosquittoConf({ ...common, passwordFile: credentialsFile, aclFile }));
-    }
-    return {
-      credentialsFile,
-      aclFile,
+  const { serverHash, devices, enrollTokens: tokens, skipped } = options.credentials;
+  const outDir = resolve(options.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const confFile = join(outDir, 'mosquitto.conf');
+  const common = {
+    port: options.port ?? 1883,
+    // Artifact chunks are larger than ordinary payloads; the packet limit leaves room for them.
+    maxPacketBytes: Math.max(options.credentials.maxPayloadBytes, MAX_CHUNK_MESSAGE_BYTES) + 64 * 1024,
+    ...stripUndefined({ bindAddress: options.bindAddress, tls: options.tls }),
+  };
+  let credentialsFile: string;
+  let aclFile: string | null = null;
+  if (options.dynsecPlugin) {
+    // The plugin saves every change as <file>.new and renames it: mosquitto's user needs the directory too.
+    if (owner) chownSync(outDir, owner.uid, owner.gid);
+    credentialsFile = join(outDir, 'dynamic-security.json');
+    const file = dynsecConfigFile({ serverHash, devices, enrollTokens: tokens });
+    writePrivate(credentialsFile, `${JSON.stringify(file, null, 2)}\n`, owner);
+    writeFileSync(
       confFile,
-      mode: options.dynsecPlugin ? 'dynsec' : 'file',
-      devices: devices.length,
-      enrollTokens: tokens.length,
-      owner: owner?.name ?? null,
-      skipped,
-    };
-  } finally {
-    store.close();
+      mosquittoConf({ ...common, dynsec: { plugin: options.dynsecPlugin, configFile: credentialsFile } }),
+    );
+  } else {
+    credentialsFile = join(outDir, 'passwd');
+    aclFile = join(outDir, 'acl');
+    const lines = [
+      mosquittoPasswordLine(SERVER_USERNAME, serverHash),
+      ...devices.map((d) => mosquittoPasswordLine(d.deviceId, d.brokerHash)),
+      ...tokens.map((t) => mosquittoPasswordLine(`enroll-${t.tokenId}`, t.brokerHash)),
+    ];
+    writePrivate(credentialsFile, `${lines.join('\n')}\n`, owner);
+    writeFileSync(aclFile, mosquittoAcl());
+    writeFileSync(confFile, mosquittoConf({ ...common, passwordFile: credentialsFile, aclFile }));
   }
+  return {
+    credentialsFile,
+    aclFile,
+    confFile,
+    mode: options.dynsecPlugin ? 'dynsec' : 'file',
+    devices: devices.length,
+    enrollTokens: tokens.length,
+    owner: owner?.name ?? null,
+    skipped,
+  };
 }

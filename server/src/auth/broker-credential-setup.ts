@@ -3,10 +3,11 @@
  * embedded broker, mosquitto's dynamic security plugin when an external broker answers on its
  * control topic (or `brokerDynsec: on` demands it), else the file generator's way.
  */
-import { EdgefleetError } from '@edgefleet/shared';
+import { asError, EdgefleetError } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
+import type { Scheduler } from '../schedule/scheduler.js';
 import {
   dynsecBrokerCredentials,
   embeddedBrokerCredentials,
@@ -23,6 +24,8 @@ export interface BrokerCredentialSetup {
   readonly embedded: ((deviceId: string) => boolean) | null;
   readonly client: BrokerClient;
   readonly auth: AuthService;
+  /** Runs the dynamic security mode's token sweep. */
+  readonly scheduler: Scheduler;
   readonly logger: Logger;
   readonly now: () => number;
   /** How long the plugin may take to answer the probe, ms. Default 3000. */
@@ -34,7 +37,7 @@ async function tryDynsec(setup: BrokerCredentialSetup): Promise<DynsecClient | n
   try {
     client = await createDynsecClient(setup.client, setup.logger);
   } catch (err: unknown) {
-    setup.logger.debug({ err: (err as Error).message }, 'no access to the dynamic security response topic');
+    setup.logger.debug({ err: asError(err).message }, 'no access to the dynamic security response topic');
     return null;
   }
   if (await client.probe(setup.probeMs ?? 3000)) return client;
@@ -67,7 +70,13 @@ export async function setupBrokerCredentials(setup: BrokerCredentialSetup): Prom
   ]);
   if (access?.error)
     log.warn({ error: access.error }, 'could not set the default ACL access of the dynamic security plugin');
-  const credentials = dynsecBrokerCredentials({ client: dynsec, auth: setup.auth, logger: log, now: setup.now });
+  const credentials = await dynsecBrokerCredentials({
+    client: dynsec,
+    auth: setup.auth,
+    scheduler: setup.scheduler,
+    logger: log,
+    now: setup.now,
+  });
   const { removed, missing } = await credentials.reconcile();
   log.info({ removed: removed.length }, 'managing broker credentials live through mosquitto dynamic security');
   if (missing.length > 0)

@@ -7,14 +7,19 @@
  *   live over its control topic, so a new token, a new device and a revocation take effect at
  *   once, and deleting a client disconnects it;
  * - `file`: an external broker configured from files (`edgefleet broker-config`); nothing can
- *   change without regenerating them and reloading the broker, which this says in the log.
+ *   change without regenerating them and reloading the broker, which this says in the log;
+ * - `none`: the services a CLI command starts on a data directory with no server running
+ *   (local.ts) reach no broker; the server brings it in line when it starts (`reconcile`).
  */
+import { asError } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
+import type { Scheduler } from '../schedule/scheduler.js';
+import type { DeviceRepository } from '../store/devices.js';
 import type { DynsecClient, DynsecCommand } from './dynsec-client.js';
 import { deviceRole, deviceRoleName, enrollRole, enrollRoleName, type DynsecRole } from './dynsec-model.js';
 import type { AuthService } from './service.js';
 
-export type BrokerCredentialMode = 'embedded' | 'dynsec' | 'file';
+export type BrokerCredentialMode = 'embedded' | 'dynsec' | 'file' | 'none';
 
 export interface BrokerCredentials {
   readonly mode: BrokerCredentialMode;
@@ -32,8 +37,41 @@ export interface BrokerCredentials {
    * secret the server does not keep (those need `edgefleet broker-config` or re-enrollment).
    */
   reconcile(): Promise<{ readonly removed: readonly string[]; readonly missing: readonly string[] }>;
-  /** Stops timers. */
+  /** Stops what it runs of its own (the dynsec client's subscription). */
   close(): void;
+}
+
+/** No broker in this process (services a CLI command started): nothing to tell, nobody to disconnect. */
+export function noBrokerCredentials(): BrokerCredentials {
+  return {
+    mode: 'none',
+    enrollTokenCreated: async () => undefined,
+    enrollTokenRetired: async () => undefined,
+    deviceIssued: async () => undefined,
+    deviceRevoked: async () => false,
+    reconcile: async () => NOTHING,
+    close: () => undefined,
+  };
+}
+
+/**
+ * Cuts a just-revoked device off the broker; true when it was disconnected. mosquitto's
+ * dynamic security kicks a deleted client without its last will, so the loss is recorded
+ * here (`markLost`) instead of by the presence sweep much later.
+ */
+export async function cutOffRevoked(
+  credentials: BrokerCredentials,
+  deviceId: string,
+  presence: {
+    readonly devices: Pick<DeviceRepository, 'get'>;
+    readonly markLost: (deviceId: string) => Promise<boolean>;
+  },
+): Promise<boolean> {
+  const wasOnline = (await presence.devices.get(deviceId))?.state === 'online';
+  const answered = await credentials.deviceRevoked(deviceId);
+  const disconnected = answered ?? wasOnline;
+  if (disconnected && wasOnline && credentials.mode === 'dynsec') await presence.markLost(deviceId);
+  return disconnected;
 }
 
 const NOTHING = { removed: [], missing: [] } as const;
@@ -93,15 +131,17 @@ export interface DynsecCredentialsOptions {
   readonly auth: AuthService;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Runs the `broker-token-sweep` task (used-up and expired tokens retired). */
+  readonly scheduler: Scheduler;
   /** How often used-up and expired tokens are retired, ms. Default 60000. */
   readonly sweepIntervalMs?: number;
 }
 
 /** Live credentials through mosquitto's dynamic security plugin. */
-export function dynsecBrokerCredentials(options: DynsecCredentialsOptions): BrokerCredentials {
+export async function dynsecBrokerCredentials(options: DynsecCredentialsOptions): Promise<BrokerCredentials> {
   const { client, auth, logger: log } = options;
   // Tokens whose enrollment user the broker has: retired by the sweep once they are no longer live.
-  const known = new Set<string>(auth.liveEnrollTokens().map((t) => t.id));
+  const known = new Set<string>((await auth.liveEnrollTokens()).map((t) => t.id));
 
   async function run(what: string, commands: readonly DynsecCommand[]): Promise<void> {
     const results = await client.send(commands);
@@ -129,14 +169,19 @@ export function dynsecBrokerCredentials(options: DynsecCredentialsOptions): Brok
     ]);
   }
 
-  const sweepTimer = setInterval(() => {
-    const live = new Set(auth.liveEnrollTokens().map((t) => t.id));
-    for (const id of [...known]) {
-      if (live.has(id)) continue;
-      retire(id).catch((err: unknown) => log.warn({ err, tokenId: id }, 'could not retire an enrollment token'));
-    }
-  }, options.sweepIntervalMs ?? 60_000);
-  sweepTimer.unref();
+  options.scheduler.add({
+    name: 'broker-token-sweep',
+    schedule: { everyMs: options.sweepIntervalMs ?? 60_000 },
+    async run() {
+      const live = new Set((await auth.liveEnrollTokens()).map((t) => t.id));
+      for (const id of [...known]) {
+        if (live.has(id)) continue;
+        await retire(id).catch((err: unknown) =>
+          log.warn({ err: asError(err).message, tokenId: id }, 'could not retire an enrollment token'),
+        );
+      }
+    },
+  });
 
   return {
     mode: 'dynsec',
@@ -174,13 +219,13 @@ export function dynsecBrokerCredentials(options: DynsecCredentialsOptions): Brok
     async reconcile() {
       const [listed] = await client.send([{ command: 'listClients', verbose: false, count: -1, offset: 0 }]);
       const usernames = new Set(((listed?.data as { clients?: unknown[] } | null)?.clients ?? []).map(String));
-      const liveTokens = new Set(auth.liveEnrollTokens().map((t) => `enroll-${t.id}`));
-      const activeDevices = new Set(auth.activeCredentials().map((c) => c.deviceId));
+      const liveTokens = new Set((await auth.liveEnrollTokens()).map((t) => `enroll-${t.id}`));
+      const activeDevices = new Set((await auth.activeCredentials()).map((c) => c.deviceId));
       const removed: string[] = [];
       for (const name of usernames) {
         const stale = name.startsWith('enroll-')
           ? !liveTokens.has(name)
-          : auth.credential(name) !== null && !activeDevices.has(name);
+          : (await auth.credential(name)) !== null && !activeDevices.has(name);
         if (!stale) continue;
         if (name.startsWith('enroll-')) await retire(name.slice('enroll-'.length));
         else await dropDevice(name);
@@ -189,6 +234,6 @@ export function dynsecBrokerCredentials(options: DynsecCredentialsOptions): Brok
       const missing = [...liveTokens, ...activeDevices].filter((name) => !usernames.has(name));
       return { removed, missing };
     },
-    close: () => clearInterval(sweepTimer),
+    close: () => client.close(),
   };
 }

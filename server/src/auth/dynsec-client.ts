@@ -5,6 +5,7 @@
  * role (dynsec-model.ts) allows exactly these topics.
  */
 import { randomBytes } from 'node:crypto';
+import { asError } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
 import { DYNSEC_RESPONSE_TOPIC, DYNSEC_TOPIC } from './dynsec-model.js';
@@ -88,7 +89,7 @@ export async function createDynsecClient(client: BrokerClient, logger: Logger): 
       client.publish(DYNSEC_TOPIC, payload, { qos: 1 }).catch((err: unknown) => {
         clearTimeout(timer);
         waiting.delete(batch);
-        reject(err as Error);
+        reject(asError(err));
       });
     });
   }

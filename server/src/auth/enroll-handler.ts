@@ -6,6 +6,7 @@ import {
   enrollTopic,
   parseEnrollTopic,
   PROTOCOL_VERSION,
+  asError,
   sealSecret,
   type EnrollFailure,
   type EnrollReply,
@@ -63,7 +64,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
     options
       .publish(enrollTopic(enrollId, session, 'enroll-reply'), encodeMessage(message))
       .catch((err: unknown) =>
-        log.warn({ enrollId, err: (err as Error).message }, 'enrollment reply not sent; the agent retries'),
+        log.warn({ enrollId, err: asError(err).message }, 'enrollment reply not sent; the agent retries'),
       );
   }
 
@@ -118,7 +119,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
   async function handle(enrollId: string, session: string, payload: Buffer): Promise<void> {
     const request = parseRequest(enrollId, session, payload);
     if (!request) return;
-    const result = auth.enroll(request.token, request.requestedDeviceId, session);
+    const result = await auth.enroll(request.token, request.requestedDeviceId, session);
     if (!('deviceId' in result)) {
       refuse(
         enrollId,
@@ -162,7 +163,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
       if (parsedTopic?.channel !== 'enroll-request') return;
       const { enrollId, session } = parsedTopic;
       const work = handle(enrollId, session, payload).catch((err: unknown) => {
-        log.error({ enrollId, session, err: (err as Error).message }, 'enrollment failed');
+        log.error({ enrollId, session, err: asError(err).message }, 'enrollment failed');
         refuse(enrollId, session, 'internal', 'the server could not complete enrollment; the agent tries again');
       });
       inFlight.add(work);

@@ -30,20 +30,6 @@ export function mosquittoPasswordLine(user: string, hash: string): string {
   return `${user}:${hash}`;
 }
 
-/** Checks a password against a `$7$` line (tests, and `broker-config --check`). */
-export function mosquittoPasswordMatches(line: string, password: string): boolean {
-  const match = /^[^:]+:\$7\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(line);
-  if (!match) return false;
-  const hash = pbkdf2Sync(
-    Buffer.from(password, 'utf8'),
-    Buffer.from(match[2] as string, 'base64'),
-    Number(match[1]),
-    64,
-    'sha512',
-  );
-  return hash.toString('base64') === match[3];
-}
-
 /**
  * ACL lines equivalent to the embedded broker's rules [EF-PROTO 7.3]. `pattern` lines apply
  * to every user with `%u` replaced by the user name; mosquitto refuses a pattern match for a

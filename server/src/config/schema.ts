@@ -28,7 +28,10 @@ const brokerUrlSchema = z.string().refine((value) => {
  * these defaults) and frozen [STYLE 6].
  */
 export const serverConfigSchema = z.strictObject({
-  /** Directory holding the SQLite store and later artifacts. Default `./.edgefleet`. */
+  /**
+   * Directory holding the SQLite store, artifacts, signing keys and the runtime file (server.json). Default
+   * `./.edgefleet`.
+   */
   dataDir: z.string().min(1).default('./.edgefleet'),
   /**
    * External MQTT broker URL (`mqtt://host:port`). Default null: run the embedded aedes
@@ -132,7 +135,10 @@ export const serverConfigSchema = z.strictObject({
         .default(true),
       /** Seconds between control ticks (1–3600); breach events reconcile at once in between. Default 30. */
       tickSeconds: numeric(z.number().int().min(1).max(3600)).default(30),
-      /** The loop's policy (hysteresis, cooldown, caps…; see server/src/control/policy.ts). Default: every field's default. */
+      /**
+       * The loop's policy (hysteresis, cooldown, caps…; see server/src/control/policy.ts). Default: every field's
+       * default.
+       */
       policy: controlPolicySchema.prefault({}),
     })
     .prefault({}),

@@ -25,7 +25,10 @@ export const controlPolicySchema = z.strictObject({
     .strictObject({
       /** Answer a breach confined to thermally throttled devices with a rollout to them alone. Default true. */
       enabled: z.boolean().default(true),
-      /** Only when the throttled cohort is at most this fraction of the class; above it the whole class moves. Default 0.5. */
+      /**
+       * Only when the throttled cohort is at most this fraction of the class; above it the whole class moves. Default
+       * 0.5.
+       */
       maxFraction: z.number().gt(0).max(1).default(0.5),
     })
     .prefault({}),
@@ -42,6 +45,12 @@ export const controlPolicySchema = z.strictObject({
       timeBudgetMs: z.number().int().positive().default(600_000),
       /** Candidates built and scored at most. Default 24. */
       maxEvaluations: z.number().int().min(1).default(24),
+      /** Distillation epochs per candidate. Default 1. */
+      epochs: z.number().int().min(0).max(50).default(1),
+      /** Training samples per candidate epoch. Default 2000 (the finalist trains on the whole split). */
+      trainSamples: z.number().int().min(1).default(2000),
+      /** Distillation epochs of the finalist. Default 8. */
+      finalEpochs: z.number().int().min(0).max(100).default(8),
     })
     .prefault({}),
   /** Recipes for a re-plan when nothing on the front fits; default: the recipes of the current plan. */

@@ -19,14 +19,14 @@ import {
   transferSizeOf,
   type ArtifactLayout,
 } from '@edgefleet/shared';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { ArtifactRepository, ArtifactRow } from '../store/artifacts.js';
 
 /** Folder under the data directory holding artifacts. */
 export const ARTIFACTS_DIR = 'artifacts';
 
 export interface ArtifactStoreOptions {
   readonly dataDir: string;
-  readonly tables: RolloutTables;
+  readonly artifacts: ArtifactRepository;
   readonly now: () => number;
   /** Chunk size of new layouts, bytes. Default 131072 (128 KiB, the protocol's maximum). */
   readonly chunkSize?: number;
@@ -112,8 +112,8 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     }
   }
 
-  function record(layout: ArtifactLayout): ArtifactLayout {
-    options.tables.putArtifact({
+  async function record(layout: ArtifactLayout): Promise<ArtifactLayout> {
+    await options.artifacts.put({
       sha256: layout.sha256,
       size: layout.size,
       chunkSize: layout.chunkSize,
@@ -151,7 +151,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     return layout;
   }
 
-  function fromRow(row: NonNullable<ReturnType<RolloutTables['getArtifact']>>): ArtifactLayout {
+  function fromRow(row: ArtifactRow): ArtifactLayout {
     return {
       sha256: row.sha256,
       size: row.size,
@@ -169,13 +169,13 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     pathOf,
     async put(bytes) {
       const sha = sha256Hex(bytes);
-      const known = options.tables.getArtifact(sha);
+      const known = await options.artifacts.get(sha);
       const final = pathOf(sha);
       if (!known || !(await this.has(sha))) await writeAtomic(final, bytes);
       return known ? this.layout(sha) : record(await describe(bytes));
     },
     async layout(sha) {
-      const row = options.tables.getArtifact(sha);
+      const row = await options.artifacts.get(sha);
       if (row) return fromRow(row);
       const bytes = await readStored(sha);
       const layout = await describe(bytes);

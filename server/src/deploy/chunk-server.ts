@@ -18,6 +18,8 @@ import {
   PROTOCOL_VERSION,
   requestedIndices,
   sha256Hex,
+  asError,
+  stripUndefined,
   transferSizeOf,
   type ChunkNack,
   type ChunkRequest,
@@ -26,14 +28,14 @@ import {
 } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import { createDownloadSlots, type DownloadSlots, type DownloadSlotsOptions } from './download-slots.js';
 
 export interface ChunkServerOptions {
   readonly publish: BrokerClient['publish'];
   readonly artifacts: ServerArtifactStore;
-  readonly tables: Pick<RolloutTables, 'deploymentTarget'>;
+  readonly rollouts: Pick<RolloutRepository, 'deploymentTarget'>;
   readonly logger: Logger;
   readonly now: () => number;
   readonly slots?: DownloadSlotsOptions;
@@ -96,7 +98,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       reason,
       detail: detail.slice(0, 500),
       sentAt: options.now(),
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...stripUndefined({ retryAfterMs }),
     };
     await options.publish(deviceTopic(req.deviceId, 'chunks'), encodeMessage(message), { qos: 1 });
   }
@@ -132,7 +134,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
 
   async function handleRequest(req: ChunkRequest): Promise<void> {
     requests += 1;
-    const target = options.tables.deploymentTarget(req.deploymentId);
+    const target = await options.rollouts.deploymentTarget(req.deploymentId);
     if (!target || target.deviceId !== req.deviceId)
       return nack(req, 'unknown-deployment', `deployment ${req.deploymentId} is not assigned to ${req.deviceId}`);
     if (target.sha256 !== req.sha256)
@@ -145,7 +147,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     try {
       layout = await options.artifacts.layout(req.sha256);
     } catch (err: unknown) {
-      return nack(req, 'unknown-artifact', (err as Error).message);
+      return nack(req, 'unknown-artifact', asError(err).message);
     }
     const indices = requestedIndices(req);
     const outside = indices.find((i) => i >= layout.chunkCount);
@@ -160,7 +162,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     } catch (err: unknown) {
       // The file went missing since the layout was recorded.
       slots.release(req.deviceId, options.now());
-      return nack(req, 'unknown-artifact', (err as Error).message);
+      return nack(req, 'unknown-artifact', asError(err).message);
     }
     const topic = deviceTopic(req.deviceId, 'chunks');
     const sends: Promise<void>[] = [];

@@ -11,13 +11,18 @@
  * device that cannot run the model is not asked again every few seconds.
  */
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
-import type { ClassDesiredState } from '../store/desired-tables.js';
+import type { ClassDesiredState, DesiredStateRepository } from '../store/desired.js';
+import type { DeviceRepository } from '../store/devices.js';
+import type { RolloutRepository } from '../store/rollouts.js';
 import type { RolloutService } from './rollout-service.js';
 
 export interface ClassDesiredOptions {
-  readonly store: Store;
+  readonly desired: DesiredStateRepository;
+  /** Starts catch-up rollouts and reports which rollouts are active (with their origin). */
   readonly rollouts: RolloutService;
+  /** The source rollout (its golden set and budgets). */
+  readonly rolloutRepo: Pick<RolloutRepository, 'get'>;
+  readonly devices: Pick<DeviceRepository, 'list'>;
   readonly logger: Logger;
   /** After a failed (or, in a catch-up, unanswered) attempt, wait this long before trying the device again, ms. Default 3600000. */
   readonly retryMs?: number;
@@ -39,15 +44,15 @@ export interface ClassDesiredReconciler {
 const RETRY_AFTER_STATES: ReadonlySet<string> = new Set(['failed', 'rolled-back']);
 
 export function createClassDesiredReconciler(options: ClassDesiredOptions): ClassDesiredReconciler {
-  const { store, rollouts, logger: log } = options;
+  const { desired: repo, rollouts, logger: log } = options;
   const retryMs = options.retryMs ?? 3_600_000;
 
   /** Whether the device should be brought to `desired` now. */
-  function behind(deviceId: string, desired: ClassDesiredState, setAt: number, now: number): boolean {
-    const latest = store.desired.latestRollout(deviceId);
+  async function behind(deviceId: string, desired: ClassDesiredState, setAt: number, now: number): Promise<boolean> {
+    const latest = await repo.latestRollout(deviceId);
     // Chosen on purpose for another variant after the desired state was set (e.g. a throttled cohort).
     if (latest && latest.origin === 'devices' && latest.createdAt > setAt) return false;
-    const last = store.desired.lastDeployment(deviceId, desired.artifactSha);
+    const last = await repo.lastDeployment(deviceId, desired.artifactSha);
     if (!last || now - last.at >= retryMs) return true;
     if (RETRY_AFTER_STATES.has(last.state)) return false;
     // Timing out in the class rollout usually means it was away; in a catch-up it was here and did not answer.
@@ -55,24 +60,19 @@ export function createClassDesiredReconciler(options: ClassDesiredOptions): Clas
   }
 
   async function catchUp(desired: ClassDesiredState, now: number): Promise<CatchUp | null> {
-    const active = rollouts.list({ active: true, deviceClass: desired.deviceClass });
+    const active = await rollouts.list({ active: true, deviceClass: desired.deviceClass });
     // The class is being changed right now; its members are the running rollout's business.
     if (active.some((r) => r.origin?.kind !== 'catch-up')) return null;
-    const busy = new Set(active.flatMap((r) => rollouts.status(r.id).devices.map((d) => d.deviceId)));
-    const source = store.rollouts.getRollout(desired.rolloutId);
+    const busy = new Set<string>();
+    for (const r of active) for (const d of (await rollouts.status(r.id)).devices) busy.add(d.deviceId);
+    const source = await options.rolloutRepo.get(desired.rolloutId);
     if (!source) return null;
-    const late = store.devices
-      .list()
-      .filter(
-        (d) =>
-          d.deviceClass === desired.deviceClass &&
-          d.state === 'online' &&
-          d.currentModel !== desired.artifactSha &&
-          !busy.has(d.id) &&
-          behind(d.id, desired, desired.setAt, now),
-      )
-      .map((d) => d.id)
-      .sort();
+    const late: string[] = [];
+    for (const d of await options.devices.list({ deviceClass: desired.deviceClass })) {
+      if (d.state !== 'online' || d.currentModel === desired.artifactSha || busy.has(d.id)) continue;
+      if (await behind(d.id, desired, desired.setAt, now)) late.push(d.id);
+    }
+    late.sort();
     if (late.length === 0) return null;
     const shown = late.slice(0, 5).join(', ') + (late.length > 5 ? `, … (${late.length} in all)` : '');
     const reason = `${late.length} member(s) of ${desired.deviceClass} not on its desired variant ${desired.variantId} (set by ${desired.rolloutId}): ${shown}`;
@@ -101,7 +101,7 @@ export function createClassDesiredReconciler(options: ClassDesiredOptions): Clas
   return {
     async reconcile(now) {
       const started: CatchUp[] = [];
-      for (const desired of store.desired.listDesired()) {
+      for (const desired of await repo.listDesired()) {
         try {
           const c = await catchUp(desired, now);
           if (c) started.push(c);

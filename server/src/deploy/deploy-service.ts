@@ -1,12 +1,16 @@
 /**
- * The deployer, assembled: signing keyring, artifact store, chunk server, rollout service,
- * deploy-report ingestion and the evaluation timer, behind one start/stop for server.ts.
+ * The deployer, assembled: signing keyring, chunk server, rollout actor and service,
+ * deploy-report ingestion, the scheduled rollout evaluation and the class desired-state check
+ * (catch-up rollouts for late members), behind one start/stop for server.ts.
  */
-import { allDevicesFilter, decodeMessage, parseTopic, type RejectReason } from '@edgefleet/shared';
+import { allDevicesFilter, decodeMessage, parseTopic, stripUndefined, type RejectReason } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
-import { createArtifactStore, type ServerArtifactStore } from './artifact-store.js';
+import type { Scheduler } from '../schedule/scheduler.js';
+import type { DesiredStateRepository } from '../store/desired.js';
+import type { DeviceRepository } from '../store/devices.js';
+import type { RolloutRepository } from '../store/rollouts.js';
+import type { ServerArtifactStore } from './artifact-store.js';
 import { createClassDesiredReconciler, type ClassDesiredReconciler } from './class-desired.js';
 import { createChunkServer, type ChunkServer } from './chunk-server.js';
 import type { DownloadSlotsOptions } from './download-slots.js';
@@ -19,19 +23,23 @@ import { loadSigningKeyring, type SigningKeyring } from './signing-keys.js';
 export const DEPLOY_FILTERS: readonly string[] = [allDevicesFilter('chunk-req'), allDevicesFilter('events')];
 
 export interface DeployServiceOptions {
-  readonly store: Store;
+  readonly rollouts: RolloutRepository;
+  readonly desired: DesiredStateRepository;
+  readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
+  readonly artifacts: ServerArtifactStore;
   readonly client: BrokerClient;
+  readonly scheduler: Scheduler;
   readonly dataDir: string;
   readonly logger: Logger;
   readonly now: () => number;
   readonly random?: () => number;
-  /** How often active rollouts are evaluated, in ms; 0 disables the timer (tests call `tick`). Default 1000. */
-  readonly tickIntervalMs?: number;
+  /** How often active rollouts are evaluated (the `rollout-evaluation` task), ms. Default 1000. */
+  readonly evaluateEveryMs?: number;
   /**
-   * How often classes are checked for members behind their desired state (late or returning
-   * devices get a catch-up rollout), ms; 0 disables it (tests call `desired.reconcile`). Default 5000.
+   * How often classes are checked for members behind their desired state (the
+   * `class-desired-state` task: late or returning devices get a catch-up rollout), ms. Default 5000.
    */
-  readonly desiredIntervalMs?: number;
+  readonly desiredEveryMs?: number;
   /** Concurrent downloads (default 64 devices) and queueing. */
   readonly slots?: DownloadSlotsOptions;
   /** Serve artifacts over HTTP too (manifests then carry a `url`). Default: off. */
@@ -50,53 +58,52 @@ export interface DeployService {
   readonly desired: ClassDesiredReconciler;
   /** Base URL of the HTTP artifact route, or null. */
   httpBaseUrl(): string | null;
-  /** Subscribes, re-publishes in-flight manifests, starts the timer. */
+  /** Subscribes, re-publishes in-flight manifests, schedules the evaluation. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export function createDeployService(options: DeployServiceOptions): DeployService {
   const log = options.logger;
-  const tables = options.store.rollouts;
+  const { artifacts } = options;
   const keyring = loadSigningKeyring(options.dataDir);
-  const artifacts = createArtifactStore({ dataDir: options.dataDir, tables, now: options.now });
   const publish = options.client.publish.bind(options.client);
   let http: HttpArtifactServer | null = null;
   const chunks = createChunkServer({
     publish,
     artifacts,
-    tables,
+    rollouts: options.rollouts,
     logger: log.child({ component: 'chunk-server' }),
     now: options.now,
-    ...(options.slots ? { slots: options.slots } : {}),
-    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
-    ...(options.onReject ? { onReject: options.onReject } : {}),
+    ...stripUndefined({ slots: options.slots, maxPayloadBytes: options.maxPayloadBytes, onReject: options.onReject }),
   });
   const actor = createRolloutActor({
     publish,
     signer: () => keyring.active,
     artifacts,
-    tables,
+    rollouts: options.rollouts,
     logger: log,
     now: options.now,
     artifactBaseUrl: () => http?.baseUrl ?? null,
   });
   const rollouts = createRolloutService({
-    store: options.store,
+    rollouts: options.rollouts,
+    desired: options.desired,
+    devices: options.devices,
     artifacts,
     actor,
     logger: log.child({ component: 'rollouts' }),
     now: options.now,
     random: options.random ?? Math.random,
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...stripUndefined({ onEvent: options.onEvent }),
   });
   const desired = createClassDesiredReconciler({
-    store: options.store,
+    desired: options.desired,
     rollouts,
+    rolloutRepo: options.rollouts,
+    devices: options.devices,
     logger: log.child({ component: 'class-desired' }),
   });
-  let timer: NodeJS.Timeout | null = null;
-  let desiredTimer: NodeJS.Timeout | null = null;
   let unsubscribe: (() => void) | null = null;
   let reportRejects = 0;
 
@@ -120,11 +127,9 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     if (decoded.message.type !== 'deploy-report') return;
     const report = decoded.message;
     if (report.state !== 'downloading') chunks.release(report.deviceId);
-    try {
-      rollouts.handleReport(report);
-    } catch (err: unknown) {
+    rollouts.handleReport(report).catch((err: unknown) => {
       log.error({ err, deploymentId: report.deploymentId }, 'deploy report not ingested');
-    }
+    });
   }
 
   return {
@@ -147,34 +152,18 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
         'manifest signing key ready; agents must trust these public keys',
       );
       await rollouts.resume();
-      const every = options.tickIntervalMs ?? 1000;
-      if (every > 0) {
-        timer = setInterval(() => {
-          rollouts.tick().catch((err: unknown) => log.error({ err }, 'rollout evaluation failed'));
-        }, every);
-        timer.unref();
-      }
-      const every2 = options.desiredIntervalMs ?? 5000;
-      if (every2 > 0) {
-        let running = false;
-        desiredTimer = setInterval(() => {
-          if (running) return;
-          running = true;
-          desired
-            .reconcile(options.now())
-            .catch((err: unknown) => log.error({ err }, 'class desired-state check failed'))
-            .finally(() => {
-              running = false;
-            });
-        }, every2);
-        desiredTimer.unref();
-      }
+      options.scheduler.add({
+        name: 'rollout-evaluation',
+        schedule: { everyMs: options.evaluateEveryMs ?? 1000 },
+        run: () => rollouts.tick(),
+      });
+      options.scheduler.add({
+        name: 'class-desired-state',
+        schedule: { everyMs: options.desiredEveryMs ?? 5000 },
+        run: (at) => desired.reconcile(at),
+      });
     },
     async stop() {
-      if (timer) clearInterval(timer);
-      if (desiredTimer) clearInterval(desiredTimer);
-      timer = null;
-      desiredTimer = null;
       unsubscribe?.();
       await http?.close();
       http = null;

@@ -7,6 +7,7 @@ import {
   deviceTopic,
   encodeMessage,
   PROTOCOL_VERSION,
+  stripUndefined,
   type ArtifactLayout,
   type Desired,
   type GoldenSet,
@@ -48,10 +49,7 @@ export function buildDesired(signer: ManifestSigner, init: ManifestInit): Desire
       chunkSize: layout.chunkSize,
       chunkCount: layout.chunkCount,
       chunks: [...layout.chunks],
-      ...(init.url === undefined ? {} : { url: init.url }),
-      ...(layout.encoding && layout.encodedSize !== undefined
-        ? { encoding: layout.encoding, encodedSize: layout.encodedSize }
-        : {}),
+      ...stripUndefined({ url: init.url, encoding: layout.encoding, encodedSize: layout.encodedSize }),
     },
     golden: init.golden,
     ...(init.budgets ? { budgets: init.budgets } : {}),

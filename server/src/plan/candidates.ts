@@ -36,10 +36,13 @@ export interface Candidate {
   readonly source?: { readonly path: string; readonly search: { readonly class: string; readonly id: string } };
 }
 
+/** Names of search finalists in a plan start with this (they are listed among its recipes). */
+export const SEARCHED_PREFIX = 'searched-';
+
 /** The candidate of a search's finalist for a class (cached under a key of its own). */
 export function searchedCandidate(className: string, searchId: string, path: string, precision: Precision): Candidate {
   return {
-    name: `searched-${searchId}`.slice(0, 64),
+    name: `${SEARCHED_PREFIX}${searchId}`.slice(0, 64),
     recipe: null,
     precision,
     key: sha256Of(`search:${className}:${searchId}`),
@@ -75,18 +78,22 @@ export const sha256Of = (text: string): string => createHash('sha256').update(te
 export function precisionOf(recipe: Recipe | null): Precision {
   const passes = new Set(recipe?.steps.map((s) => s.pass) ?? []);
   if (passes.has('int4-weights')) return 'int4';
-  if (passes.has('int8-static') || passes.has('int8-dynamic')) return 'int8';
+  if (passes.has('int8-static') || passes.has('int8-dynamic') || passes.has('qat')) return 'int8';
   if (passes.has('fp16')) return 'fp16';
   return 'fp32';
 }
 
-/** Passes that read calibration data (pruning checks its result on it; magnitude pruning too). */
+/**
+ * Passes that read calibration data (pruning checks its result on it; magnitude pruning too;
+ * qat calibrates on it and, without training data of its own, trains on it).
+ */
 const CALIBRATED_PASSES: ReadonlySet<string> = new Set([
   'int8-static',
   'bias-correction',
   'prune-structured',
   'reconstruct',
   'prune-magnitude',
+  'qat',
 ]);
 
 /** Resolves a candidate from a preset name, `fp32`, or recipe JSON (throws EF_ERR_RECIPE_INVALID). */
@@ -113,6 +120,8 @@ export function candidateOf(input: string): Candidate {
 /** Resolves a list of candidates; the baseline is always included (first), duplicates dropped. */
 export function candidatesOf(inputs: readonly string[] = DEFAULT_CANDIDATES): Candidate[] {
   const out = new Map<string, Candidate>();
-  for (const c of [BASELINE_RECIPE, ...inputs].map(candidateOf)) if (!out.has(c.key)) out.set(c.key, c);
+  // A plan's recipe list names its search finalists too; they are not recipes (the planner adds them from the variants).
+  const recipes = inputs.filter((r) => !r.startsWith(SEARCHED_PREFIX));
+  for (const c of [BASELINE_RECIPE, ...recipes].map(candidateOf)) if (!out.has(c.key)) out.set(c.key, c);
   return [...out.values()];
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   EdgefleetError,
   isEdgefleetError,
+  stripUndefined,
   searchCreateSchema,
   type Budgets,
   type DeviceClass,
@@ -21,11 +22,10 @@ import {
   type SearchStatus,
 } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
 import { searchedCandidate } from './candidates.js';
-import { createClassService } from './classes.js';
-import { resolveModel, type ModelRecord } from './models.js';
-import type { Planner } from './planner.js';
+import type { ClassService } from './classes.js';
+import type { ModelRecord, ModelService } from './models.js';
+import type { Planner, PlanRequest } from './planner.js';
 
 /** What a runner is given (structured-clone safe, so it can cross into a worker). */
 export interface SearchRunInput {
@@ -62,7 +62,8 @@ export type SearchRunner = (
 ) => Promise<SearchRunOutput>;
 
 export interface SearchJobsOptions {
-  readonly store: Store;
+  readonly classes: Pick<ClassService, 'get'>;
+  readonly models: Pick<ModelService, 'resolve'>;
   readonly dataDir: string;
   readonly planner: Planner;
   readonly runner: SearchRunner;
@@ -71,8 +72,8 @@ export interface SearchJobsOptions {
 }
 
 export interface SearchJobs {
-  /** Queue a search; returns its status at once (state `queued`). */
-  start(request: SearchCreate): SearchStatus;
+  /** Queue a search; resolves at once with its status (state `queued`), not when it finishes. */
+  start(request: SearchCreate): Promise<SearchStatus>;
   get(id: string): SearchStatus;
   list(): SearchStatus[];
   /** Resolves when the job has finished (done or failed). */
@@ -85,9 +86,23 @@ export function searchIdOf(modelSha: string, request: SearchStatus['request']): 
   return `s-${h.slice(0, 12)}`;
 }
 
+/**
+ * The class's newest plan of the model, asked again (same recipes, same speed correction): the
+ * planner adds the class's search finalists to it. Without a plan: the default recipes.
+ */
+async function latestPlanInputs(planner: Planner, model: ModelRecord, deviceClass: string): Promise<PlanRequest> {
+  const latest = (await planner.list({ deviceClass, model: model.sha256 })).at(-1)?.plan;
+  const override = latest?.speedModel.override;
+  return {
+    model: model.sha256,
+    deviceClass,
+    ...(latest ? { recipes: latest.recipes } : {}),
+    ...(override ? { speedModelOverride: stripUndefined(override) } : {}),
+  };
+}
+
 export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
   const now = opts.now ?? Date.now;
-  const classes = createClassService(opts.store, opts.now ? { now: opts.now } : {});
   const jobs = new Map<string, { status: SearchStatus; done: Promise<SearchStatus> }>();
   const log = opts.logger.child({ component: 'search' });
   let queue: Promise<unknown> = Promise.resolve();
@@ -118,7 +133,7 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
       if (out.finalist) {
         const candidate = searchedCandidate(cls.name, id, out.finalist.path, out.finalist.precision);
         const variant = await opts.planner.variants.getOrBuild(model, candidate);
-        const plan = await opts.planner.plan({ model: model.sha256, deviceClass: cls.name });
+        const plan = await opts.planner.plan({ ...(await latestPlanInputs(opts.planner, model, cls.name)) });
         finalist = {
           artifactSha: variant.artifactSha,
           bytes: variant.bytes ?? 0,
@@ -156,10 +171,10 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
   };
 
   return {
-    start(input) {
+    async start(input) {
       const request = searchCreateSchema.parse(input);
-      const model = resolveModel(opts.store, request.model);
-      const cls = classes.get(request.class);
+      const model = await opts.models.resolve(request.model);
+      const cls = await opts.classes.get(request.class);
       const id = searchIdOf(model.sha256, request);
       const existing = jobs.get(id);
       if (existing && existing.status.state !== 'failed') return existing.status;

@@ -7,9 +7,8 @@
  */
 import { join, relative, resolve } from 'node:path';
 import { spawnModuleWorker } from '@edgefleet/shared';
-import { EvalResultSchema, type EvalResult, type CompressReport } from '@edgefleet/compress';
-import type { Store } from '../store/db.js';
-import type { VariantRow } from '../store/planner-tables.js';
+import type { CompressReport, EvalResult } from '@edgefleet/compress';
+import type { VariantRepository, VariantRow } from '../store/variants.js';
 import { isSearchedFor, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
 import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';
@@ -35,7 +34,7 @@ export type VariantJobRunner = (job: VariantJob) => Promise<VariantJobResult>;
 
 /** Options of {@link createVariantService}. */
 export interface VariantServiceOptions {
-  readonly store: Store;
+  readonly variants: VariantRepository;
   readonly dataDir: string;
   /** Default: a fresh worker thread per build. */
   readonly runJob?: VariantJobRunner;
@@ -65,9 +64,11 @@ export interface VariantService {
   /** The cached variant, or builds it (once, even when asked concurrently). */
   getOrBuild(model: ModelRecord, candidate: Candidate): Promise<Variant>;
   /** Cached variants of a model. */
-  list(modelSha: string): Variant[];
+  list(modelSha: string): Promise<Variant[]>;
+  /** Whether (model, recipe) is cached, built or failed. */
+  has(modelSha: string, recipeKey: string): Promise<boolean>;
   /** Search finalists of a model for a class, as candidates with their variants. */
-  searched(modelSha: string, className: string): { candidate: Candidate; variant: Variant }[];
+  searched(modelSha: string, className: string): Promise<{ candidate: Candidate; variant: Variant }[]>;
   /** Builds started by this service (compressions run; the baseline counts as a build, not a compression). */
   readonly stats: { builds: number; compressions: number };
 }
@@ -102,7 +103,6 @@ export const runJobInWorker: VariantJobRunner = (job) =>
   });
 
 function toVariant(row: VariantRow): Variant {
-  const evaluation = row.evaluation === null ? null : EvalResultSchema.parse(row.evaluation);
   return {
     modelSha: row.modelSha,
     recipe: row.recipeName,
@@ -111,8 +111,8 @@ function toVariant(row: VariantRow): Variant {
     artifactSha: row.artifactSha,
     artifactPath: row.artifactPath,
     bytes: row.bytes,
-    evaluation,
-    report: (row.report ?? null) as CompressReport | null,
+    evaluation: row.evaluation,
+    report: row.report,
     error: row.error,
   };
 }
@@ -122,7 +122,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
   const dataDir = resolve(opts.dataDir);
   const runJob = opts.runJob ?? runJobInWorker;
   const now = opts.now ?? Date.now;
-  const tables = opts.store.planner;
+  const tables = opts.variants;
   const stats = { builds: 0, compressions: 0 };
   const inFlight = new Map<string, Promise<Variant>>();
   // One build at a time: compression and evaluation are CPU-bound and the box has few cores.
@@ -160,7 +160,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       precision: c.precision,
       createdAt: now(),
     };
-    tables.putVariant(
+    await tables.put(
       result.ok
         ? {
             ...base,
@@ -181,17 +181,17 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
             error: `${result.code}: ${result.message}`,
           },
     );
-    const row = tables.getVariant(model.sha256, c.key);
+    const row = await tables.get(model.sha256, c.key);
     if (!row) throw new Error(`variant ${c.name} of ${model.sha256} vanished right after it was stored`);
     return toVariant(row);
   }
 
   return {
     stats,
-    list: (modelSha) => tables.listVariants(modelSha).map(toVariant),
-    searched: (modelSha, className) =>
-      tables
-        .listVariants(modelSha)
+    list: async (modelSha) => (await tables.list(modelSha)).map(toVariant),
+    has: async (modelSha, recipeKey) => (await tables.get(modelSha, recipeKey)) !== null,
+    searched: async (modelSha, className) =>
+      (await tables.list(modelSha))
         .filter((row) => isSearchedFor(row.recipe, className))
         .map((row) => ({
           candidate: {
@@ -203,15 +203,15 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
           },
           variant: toVariant(row),
         })),
-    getOrBuild(model, c) {
-      const cached = tables.getVariant(model.sha256, c.key);
-      if (cached) return Promise.resolve(toVariant(cached));
+    async getOrBuild(model, c) {
+      const cached = await tables.get(model.sha256, c.key);
+      if (cached) return toVariant(cached);
       const id = `${model.sha256}/${c.key}`;
       const running = inFlight.get(id);
       if (running) return running;
       const p = queue
-        .then(() => {
-          const again = tables.getVariant(model.sha256, c.key);
+        .then(async () => {
+          const again = await tables.get(model.sha256, c.key);
           return again ? toVariant(again) : build(model, c);
         })
         .finally(() => inFlight.delete(id));

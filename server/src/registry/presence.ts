@@ -25,10 +25,21 @@ export interface PresenceServiceOptions {
 }
 
 export interface PresenceService {
-  /** Entry point for every message on {@link PRESENCE_FILTERS}. Never throws. */
+  /**
+   * Entry point for every message on {@link PRESENCE_FILTERS}. Never throws: messages are
+   * applied one after another in arrival order (a last will before the next connection's
+   * status), and a store failure is logged, not thrown.
+   */
   handleMessage(topic: string, payload: Buffer, info: MessageInfo): void;
-  /** Marks devices silent for longer than `offlineAfterMs` offline; returns their ids. */
-  sweep(): string[];
+  /** Marks devices silent for longer than `offlineAfterMs` offline; resolves with their ids. */
+  sweep(): Promise<string[]>;
+  /**
+   * Records that the broker cut an online device off without its last will (a revoked device
+   * under mosquitto's dynamic security): offline, reason `lost`, now. False when it was not online.
+   */
+  markLost(deviceId: string): Promise<boolean>;
+  /** Resolves once every message handed in so far is applied. */
+  idle(): Promise<void>;
 }
 
 /**
@@ -53,18 +64,21 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     );
   }
 
-  function handleHello(hello: Hello): void {
-    devices.upsertHello(hello, now());
+  // Presence changes must apply in arrival order, so each waits for the one before it.
+  let chain: Promise<void> = Promise.resolve();
+
+  async function handleHello(hello: Hello): Promise<void> {
+    await devices.upsertHello(hello, now());
     options.onPresence?.(hello.deviceId, 'online', 'connect');
     log
       .child({ deviceId: hello.deviceId })
       .info({ deviceClass: hello.deviceClass, agentVersion: hello.agentVersion }, 'device said hello');
   }
 
-  function handleStatus(status: Status, info: MessageInfo): void {
+  async function handleStatus(status: Status, info: MessageInfo): Promise<void> {
     const reason = status.state === 'online' ? 'connect' : status.reason === 'connect' ? 'lost' : status.reason;
     // A retained replay says nothing about liveness now, so it does not move last-seen.
-    const applied = devices.setState(
+    const applied = await devices.setState(
       status.deviceId,
       status.state,
       reason,
@@ -81,38 +95,61 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
       .info({ state: status.state, reason, retained: info.retained }, 'device presence changed');
   }
 
-  function handleHeartbeat(heartbeat: Heartbeat): void {
-    if (!devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel)) {
+  async function handleHeartbeat(heartbeat: Heartbeat): Promise<void> {
+    if (!(await devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel))) {
       warnUnknown(heartbeat.deviceId, 'heartbeat');
       return;
     }
     // A heartbeat proves the device is up even if its online status was lost or swept.
-    const device = devices.get(heartbeat.deviceId);
-    if (device?.state === 'offline') devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
+    const device = await devices.get(heartbeat.deviceId);
+    if (device?.state === 'offline')
+      await devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
+  }
+
+  function apply(message: Hello | Status | Heartbeat, info: MessageInfo): Promise<void> {
+    switch (message.type) {
+      case 'hello':
+        return handleHello(message);
+      case 'status':
+        return handleStatus(message, info);
+      case 'heartbeat':
+        return handleHeartbeat(message);
+    }
   }
 
   return {
     handleMessage(topic, payload, info) {
-      try {
-        const decoded = decodeMessage(topic, payload, { maxPayloadBytes: options.maxPayloadBytes });
-        if (!decoded.ok)
-          return rejections.record({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
-        const message = decoded.message;
-        switch (message.type) {
-          case 'hello':
-            return handleHello(message);
-          case 'status':
-            return handleStatus(message, info);
-          case 'heartbeat':
-            return handleHeartbeat(message);
-        }
-      } catch (err: unknown) {
-        // A store failure must not take the server down; the message is lost, the device resends.
-        log.error({ err, topic }, 'presence message could not be stored');
+      const decoded = decodeMessage(topic, payload, { maxPayloadBytes: options.maxPayloadBytes });
+      if (!decoded.ok) {
+        rejections.record({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
+        return;
       }
+      const { message } = decoded;
+      if (message.type !== 'hello' && message.type !== 'status' && message.type !== 'heartbeat') return;
+      chain = chain
+        .then(() => apply(message, info))
+        .catch((err: unknown) => {
+          // A store failure must not take the server down; the message is lost, the device resends.
+          log.error({ err, topic }, 'presence message could not be stored');
+        });
     },
-    sweep() {
-      const ids = devices.markStale(now() - options.offlineAfterMs, now());
+    idle: () => chain,
+    markLost(deviceId) {
+      // On the message chain, so a status message already received is applied first.
+      const done = chain.then(async () => {
+        const at = now();
+        const changed = await devices.setState(deviceId, 'offline', 'lost', at, at);
+        if (changed) options.onPresence?.(deviceId, 'offline', 'lost');
+        return changed;
+      });
+      chain = done.then(
+        () => undefined,
+        () => undefined,
+      );
+      return done;
+    },
+    async sweep() {
+      const ids = await devices.markStale(now() - options.offlineAfterMs);
       for (const id of ids) {
         log
           .child({ deviceId: id })

@@ -1,28 +1,41 @@
 /**
  * Telemetry ingestion [EF-PROTO 8.5]: every message on `telemetry` (and `breach` events on
- * `events`) is decoded with the shared decoder, buffered, and written in batched SQLite
- * transactions (every `batchSize` messages or `flushIntervalMs`). The buffer is bounded by
- * the batch size: reaching it flushes at once, so memory never grows with the fleet's rate.
- * Once a batch has committed, its acknowledgements go to `onCommitted` [EF-PROTO 8.2]; a
- * batch that fails is not acknowledged, so the agents send it again.
+ * `events`) is decoded with the shared decoder, buffered, and written in batches, each stored
+ * atomically (every `batchSize` messages, or `flushIntervalMs` after the first buffered one,
+ * on the injected clock). The buffer is bounded by the batch size: reaching it flushes at once,
+ * so memory never grows with the fleet's rate. Batches are written one after another, in the
+ * order they filled. Once a batch has committed, its acknowledgements go to `onCommitted`
+ * [EF-PROTO 8.2]; a batch that fails is not acknowledged, so the agents send it again.
  */
-import { decodeMessage, parseTopic, type RejectReason, type TelemetryAck, type Breach } from '@edgefleet/shared';
+import {
+  decodeMessage,
+  parseTopic,
+  stripUndefined,
+  type Breach,
+  type Clock,
+  type RejectReason,
+  type TelemetryAck,
+  type TimerHandle,
+} from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import type { BatchItem, BatchOutcome, TelemetryTables } from '../store/telemetry-tables.js';
+import type { BatchItem, BatchOutcome, TelemetryRepository } from '../store/telemetry.js';
 import { buildTelemetryAcks } from './acks.js';
 
 export interface TelemetryIngestOptions {
-  readonly tables: TelemetryTables;
-  readonly now: () => number;
+  readonly telemetry: Pick<TelemetryRepository, 'ingestBatch'>;
+  readonly clock: Clock;
   readonly logger: Logger;
-  /** Messages per transaction; reaching it flushes at once. Default 200. */
+  /** Messages per batch; reaching it flushes at once. Default 200. */
   readonly batchSize?: number;
-  /** Longest a message waits in the buffer, ms; 0: only batchSize and `flush()` flush. Default 250. */
+  /** Longest a message waits in the buffer, ms (> 0). Default 250. */
   readonly flushIntervalMs?: number;
   readonly maxPayloadBytes?: number;
   /** Told about every rejected `telemetry` message (events-channel failures belong to the deployer). */
   readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
-  /** Told about each breach event stored for the first time, after its batch committed (the control loop wakes on these). */
+  /**
+   * Told about each breach event stored for the first time, after its batch committed (the control loop wakes on
+   * these).
+   */
   readonly onBreach?: (breach: Breach) => void;
   /** Given the acknowledgements of each committed batch, one per device (the service publishes them). */
   readonly onCommitted?: (acks: readonly TelemetryAck[]) => void;
@@ -43,21 +56,25 @@ export interface IngestStats {
 export interface TelemetryIngest {
   /** Entry point for messages on `telemetry` and `events`. Never throws. */
   handleMessage(topic: string, payload: Buffer): void;
-  /** Writes the buffer now (tests, shutdown). */
-  flush(): BatchOutcome;
+  /** Writes the buffer now (queries, the control loop and shutdown call it); resolves when it is stored. */
+  flush(): Promise<BatchOutcome>;
   buffered(): number;
   stats(): IngestStats;
   /** Flushes and stops the timer. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 export function createTelemetryIngest(options: TelemetryIngestOptions): TelemetryIngest {
   const batchSize = options.batchSize ?? 200;
   const flushIntervalMs = options.flushIntervalMs ?? 250;
+  if (!(flushIntervalMs > 0)) throw new RangeError(`flushIntervalMs must be > 0, got ${flushIntervalMs}`);
+  const { clock } = options;
   const log = options.logger;
-  const decodeOptions = options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes };
+  const decodeOptions = stripUndefined({ maxPayloadBytes: options.maxPayloadBytes });
   let buffer: BatchItem[] = [];
-  let timer: NodeJS.Timeout | null = null;
+  let timer: TimerHandle | null = null;
+  // Batches are stored in the order they were cut, one at a time.
+  let writing: Promise<unknown> = Promise.resolve();
   const counters = {
     received: 0,
     windows: 0,
@@ -78,17 +95,22 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     storedBreaches: [],
   });
 
-  function flush(): BatchOutcome {
+  function flush(): Promise<BatchOutcome> {
     if (timer) {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       timer = null;
     }
     const items = buffer;
     buffer = [];
-    if (items.length === 0) return nothing;
+    const done = writing.then(() => (items.length === 0 ? nothing : store(items)));
+    writing = done;
+    return done;
+  }
+
+  async function store(items: readonly BatchItem[]): Promise<BatchOutcome> {
     let outcome: BatchOutcome;
     try {
-      outcome = options.tables.ingestBatch(items);
+      outcome = await options.telemetry.ingestBatch(items);
     } catch (err: unknown) {
       // The transaction rolled back and nothing is acknowledged: the agents keep these
       // entries and send them again after their acknowledgement timeout [EF-PROTO 8.2].
@@ -104,7 +126,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     counters.duplicateBreaches += outcome.duplicateBreaches;
     const { onCommitted } = options;
     if (onCommitted)
-      notify(() => onCommitted(buildTelemetryAcks(items, options.now())), 'telemetry acknowledgement failed');
+      notify(() => onCommitted(buildTelemetryAcks(items, clock.now())), 'telemetry acknowledgement failed');
     // A resent breach was announced when first stored; only new ones wake the control loop.
     for (const breach of outcome.storedBreaches) notify(() => options.onBreach?.(breach), 'breach listener failed');
     return outcome;
@@ -131,15 +153,13 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
       return;
     }
     const { message } = decoded;
-    if (message.type !== 'telemetry' && message.type !== 'breach') return;
+    const receivedAt = clock.now();
+    if (message.type === 'telemetry') buffer.push({ kind: 'window', message, receivedAt });
+    else if (message.type === 'breach') buffer.push({ kind: 'breach', message, receivedAt });
+    else return;
     counters.received += 1;
-    buffer.push({ kind: message.type === 'telemetry' ? 'window' : 'breach', message, receivedAt: options.now() });
-    if (buffer.length >= batchSize) {
-      flush();
-    } else if (!timer && flushIntervalMs > 0) {
-      timer = setTimeout(flush, flushIntervalMs);
-      timer.unref();
-    }
+    if (buffer.length >= batchSize) void flush();
+    else timer ??= clock.setTimeout(() => void flush(), flushIntervalMs);
   }
 
   return {
@@ -147,8 +167,8 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     flush,
     buffered: () => buffer.length,
     stats: () => ({ ...counters }),
-    close: () => {
-      flush();
+    close: async () => {
+      await flush();
     },
   };
 }

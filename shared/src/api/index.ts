@@ -6,4 +6,5 @@ export * from './classes.js';
 export * from './models.js';
 export * from './rollouts.js';
 export * from './telemetry.js';
+export * from './decisions.js';
 export * from './searches.js';

@@ -22,6 +22,8 @@ export const searchCreateSchema = z.strictObject({
   /** Distillation epochs per candidate (default 1) and of the finalist (default 8). */
   epochs: z.number().int().min(0).max(50).default(1),
   finalEpochs: z.number().int().min(0).max(100).default(8),
+  /** Training samples per candidate epoch (a subset keeps candidates cheap); default all. The finalist uses all. */
+  trainSamples: z.number().int().min(1).max(1_000_000).optional(),
   /** Budgets replacing the class's for this search (e.g. a tighter size). */
   budgets: budgetsSchema.optional(),
   /** Measured ÷ predicted latency to apply to the class's speed factors (the loop's correction). */

@@ -13,6 +13,7 @@
  * with the same registry and schema as every other message.
  */
 import { CHUNK_FRAME_PREFIX_BYTES, MAX_CHUNK_FRAME_HEADER_BYTES } from '../limits.js';
+import { asError } from '../errors.js';
 
 /** First four bytes of every chunk frame. */
 export const CHUNK_FRAME_MAGIC: readonly number[] = Object.freeze([0x45, 0x46, 0x43, 0x31]);
@@ -84,7 +85,7 @@ export function splitChunkFrame(payload: Uint8Array): SplitFrame {
       Buffer.from(payload.buffer, payload.byteOffset + CHUNK_FRAME_PREFIX_BYTES, headerBytes).toString('utf8'),
     );
   } catch (err: unknown) {
-    return { ok: false, reason: 'malformed-json', detail: `chunk frame header is not JSON: ${(err as Error).message}` };
+    return { ok: false, reason: 'malformed-json', detail: `chunk frame header is not JSON: ${asError(err).message}` };
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     return { ok: false, reason: 'malformed-json', detail: 'chunk frame header is not a JSON object' };

@@ -155,7 +155,8 @@ export const chunkSchema = z
     chunkSha256: sha256HexSchema,
     /** Bytes of `data`, declared in the header so a frame cut short or padded is caught. */
     size: z.number().int().min(1).max(MAX_CHUNK_BYTES),
-    // z.custom, not z.instanceof: the bytes are a view into the MQTT packet, whose buffer type TS does not pin to ArrayBuffer.
+    // z.custom, not z.instanceof: the bytes are a view into the MQTT packet, whose buffer type TS does not pin to
+    // ArrayBuffer.
     data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, {
       message: 'data: raw bytes after the frame header (a chunk travels as a binary frame, not JSON)',
     }),

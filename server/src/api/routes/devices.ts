@@ -33,9 +33,9 @@ export function toDeviceView(id: string, device: DeviceRecord | null, credential
   };
 }
 
-function listViews(deps: ApiDeps): DeviceView[] {
-  const devices = new Map(deps.store.devices.list().map((d) => [d.id, d]));
-  const credentials = new Map(deps.store.auth.listCredentials().map((c) => [c.deviceId, c]));
+async function listViews(deps: ApiDeps): Promise<DeviceView[]> {
+  const devices = new Map((await deps.registry.list()).map((d) => [d.id, d]));
+  const credentials = new Map((await deps.auth.credentials()).map((c) => [c.deviceId, c]));
   const ids = [...new Set([...devices.keys(), ...credentials.keys()])].sort();
   return ids.map((id) => toDeviceView(id, devices.get(id) ?? null, credentials.get(id) ?? null));
 }
@@ -51,8 +51,8 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       summary: 'List devices (registered by hello, or holding a credential), optionally by class or state.',
       query: deviceListQuerySchema,
       response: deviceListSchema,
-      handler: ({ query }) => ({
-        devices: listViews(deps).filter(
+      handler: async ({ query }) => ({
+        devices: (await listViews(deps)).filter(
           (d) =>
             (query.class === undefined || d.deviceClass === query.class) &&
             (query.state === undefined || d.state === query.state),
@@ -68,9 +68,9 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: deviceViewSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params }) => {
-        const device = deps.store.devices.get(params.id);
-        const credential = deps.store.auth.getCredential(params.id);
+      handler: async ({ params }) => {
+        const device = await deps.registry.get(params.id);
+        const credential = await deps.auth.credential(params.id);
         if (!device && !credential)
           throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
             id: params.id,
@@ -89,17 +89,9 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       response: deviceRevokedSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
       handler: async ({ params }) => {
-        const row = deps.auth.revokeDevice(params.id);
-        const wasOnline = deps.store.devices.get(params.id)?.state === 'online';
+        const row = await deps.auth.revokeDevice(params.id);
         // The broker drops the connection (embedded: closed; dynamic security: client deleted, which kicks it).
-        const answered = await deps.brokerCredentials().deviceRevoked(params.id);
-        const disconnected = answered ?? wasOnline;
-        // mosquitto kicks a deleted client without its last will: record the loss here, not 15 s later.
-        if (disconnected && wasOnline && deps.brokerCredentials().mode === 'dynsec') {
-          const at = deps.now();
-          if (deps.store.devices.setState(params.id, 'offline', 'lost', at, at))
-            deps.events.publish({ type: 'device.offline', deviceId: params.id, reason: 'lost' });
-        }
+        const disconnected = await deps.cutOff(params.id);
         deps.events.publish({ type: 'device.revoked', deviceId: params.id, disconnected });
         deps.logger.info({ deviceId: params.id, disconnected }, 'device credential revoked');
         return { id: params.id, revokedAt: row.revokedAt ?? deps.now(), disconnected };

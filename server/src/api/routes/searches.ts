@@ -16,11 +16,11 @@ import { jsonRoute, type AnyRoute } from '../route.js';
  */
 export function searchRoutes(deps: ApiDeps): AnyRoute[] {
   const searches = (): SearchJobs => {
-    const s = deps.searches?.();
+    const s = deps.searches;
     if (!s)
       throw new EdgefleetError(
         'EF_ERR_SEARCH_OPTIONS',
-        'this server runs no searches (started without a search runner); run `edgefleet search` locally instead',
+        'this server runs no searches (no search runner; the CLI on a data directory without a running server has none): start `edgefleet server`, or run `edgefleet search MODEL.onnx --class C` on files',
         {},
       );
     return s;

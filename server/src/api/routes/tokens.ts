@@ -1,4 +1,5 @@
 import {
+  asError,
   EdgefleetError,
   enrollTokenCreatedSchema,
   enrollTokenCreateSchema,
@@ -25,9 +26,9 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       summary:
         "The calling token's id, name and scope (the console hides what a read token may not do); `auth: open` when auth is off.",
       response: whoamiSchema,
-      handler: ({ auth }) => {
+      handler: async ({ auth }) => {
         if (auth.kind === 'open') return { auth: 'open' as const, tokenId: null, name: null, scope: 'admin' as const };
-        const name = deps.auth.listAdminTokens().find((t) => t.id === auth.tokenId)?.name ?? null;
+        const name = (await deps.auth.listAdminTokens()).find((t) => t.id === auth.tokenId)?.name ?? null;
         return { auth: 'token' as const, tokenId: auth.tokenId, name, scope: auth.scope };
       },
     }),
@@ -38,7 +39,7 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       summary: 'List admin tokens (ids, names, scopes, last use; never the tokens).',
       response: tokenListSchema,
-      handler: () => ({ tokens: deps.auth.listAdminTokens() }),
+      handler: async () => ({ tokens: await deps.auth.listAdminTokens() }),
     }),
     jsonRoute({
       method: 'POST',
@@ -69,7 +70,7 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'read',
       summary: 'List enrollment tokens with their class, uses and expiry.',
       response: enrollTokenListSchema,
-      handler: () => ({ enrollTokens: deps.auth.listEnrollTokens() }),
+      handler: async () => ({ enrollTokens: await deps.auth.listEnrollTokens() }),
     }),
     jsonRoute({
       method: 'POST',
@@ -81,15 +82,16 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       body: enrollTokenCreateSchema,
       response: enrollTokenCreatedSchema,
       handler: async ({ body }) => {
-        const created = deps.auth.createEnrollToken(body);
+        const created = await deps.auth.createEnrollToken(body);
         try {
           // An external broker with dynamic security learns the token now; agents may connect at once.
           await deps.brokerCredentials().enrollTokenCreated(created.id, created.token);
         } catch (err: unknown) {
-          deps.auth.revokeEnrollToken(created.id);
+          await deps.auth.revokeEnrollToken(created.id);
           throw new EdgefleetError(
             'EF_ERR_BROKER_CONNECT',
-            `the broker did not accept the enrollment token, so none was created (${(err as Error).message}); check the broker and try again`,
+            `the broker did not accept the enrollment token, so none was created (${asError(err).message}); ` +
+              'check the broker and try again',
             {},
             { cause: err },
           );
@@ -107,7 +109,7 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       response: enrollTokenViewSchema,
       errors: ['EF_ERR_TOKEN_NOT_FOUND'],
       handler: async ({ params }) => {
-        const revoked = deps.auth.revokeEnrollToken(params.id);
+        const revoked = await deps.auth.revokeEnrollToken(params.id);
         await deps
           .brokerCredentials()
           .enrollTokenRetired(params.id)
