@@ -320,6 +320,12 @@ t.test('a search action carries the corrected ratio and the policy bounds; the e
   t.equal(a.timeBudgetMs, 60_000);
   t.equal(a.maxEvaluations, 8);
   t.same([a.epochs, a.trainSamples, a.finalEpochs], [1, 2000, 8], 'training per candidate and of the finalist');
+  t.ok(s.budgets.maxP95LatencyMs !== undefined, 'the class has a latency budget');
+  t.equal(
+    a.budgets.maxP95LatencyMs,
+    (s.budgets.maxP95LatencyMs ?? 0) * 0.9,
+    'the search must meet the latency budget at the fit margin, as the loop judges',
+  );
   const twice = snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true, correction: 2 } });
   const again = decide(twice, policy({ search: { enabled: true } }), twice.at).actions[0];
   t.equal(

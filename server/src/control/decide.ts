@@ -4,6 +4,7 @@
  * episode and the target, so deciding twice on the same snapshot gives the same decision.
  */
 import { createHash } from 'node:crypto';
+import { stripUndefined } from '@edgefleet/shared';
 import type { ControlPolicy } from './policy.js';
 import type {
   ClassSnapshot,
@@ -183,6 +184,17 @@ function guardOf(m: ControlMemory, policy: ControlPolicy, now: number): string |
   return null;
 }
 
+/** Budgets with the predicted figures' limits at `margin`, as `misfits` judges members (select.ts). */
+function marginedBudgets(b: ClassSnapshot['budgets'], margin: number): ClassSnapshot['budgets'] {
+  const scaled = (v: number | undefined) => (v === undefined ? undefined : v * margin);
+  return stripUndefined({
+    ...b,
+    maxP95LatencyMs: scaled(b.maxP95LatencyMs),
+    maxAvgPowerW: scaled(b.maxAvgPowerW),
+    maxEnergyPerInferenceMj: scaled(b.maxEnergyPerInferenceMj),
+  });
+}
+
 /** A hold, with one alert per episode. */
 function holdOrAlert(s: ClassSnapshot, m: ControlMemory, reason: string): Draft {
   const ep = m.episode;
@@ -273,6 +285,7 @@ function choose(
       epochs: policy.search.epochs,
       trainSamples: policy.search.trainSamples,
       finalEpochs: policy.search.finalEpochs,
+      budgets: marginedBudgets(s.budgets, policy.fitMargin),
     };
     return {
       kind: 'search',

@@ -78,6 +78,7 @@ export function searcherOf(searches: SearchJobs): ClassSearcher {
       epochs: req.epochs,
       trainSamples: req.trainSamples,
       finalEpochs: req.finalEpochs,
+      budgets: req.budgets,
     });
     const done = await searches.wait(started.id);
     if (done.state === 'failed')

@@ -22,7 +22,7 @@ import {
   type SearchStatus,
 } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import { searchedCandidate } from './candidates.js';
+import { BASELINE_RECIPE, searchedCandidate } from './candidates.js';
 import type { ClassService } from './classes.js';
 import type { ModelRecord, ModelService } from './models.js';
 import type { Planner, PlanRequest } from './planner.js';
@@ -34,6 +34,12 @@ export interface SearchRunInput {
   readonly evalSpec: string;
   readonly deviceClass: Pick<DeviceClass, 'name' | 'capabilities' | 'speedModel' | 'powerModel'> & { budgets: Budgets };
   readonly ratio: number;
+  /**
+   * The teacher's p95 on the class as the planner predicts it from its host measurement (× the
+   * loop's correction), ms; null: no plan at batch 1. The search scales its predictor so that it
+   * predicts the teacher at this figure, so search and planner judge the budget alike.
+   */
+  readonly teacherP95Ms: number | null;
   readonly request: SearchStatus['request'];
   /** Directory for the candidate file and the finalist. */
   readonly outDir: string;
@@ -101,6 +107,19 @@ async function latestPlanInputs(planner: Planner, model: ModelRecord, deviceClas
   };
 }
 
+/** The baseline's predicted p95 in the class's newest plan, without that plan's correction, times `ratio`. */
+async function teacherP95(
+  planner: Planner,
+  model: ModelRecord,
+  deviceClass: string,
+  ratio: number,
+): Promise<number | null> {
+  const latest = (await planner.list({ deviceClass, model: model.sha256 })).at(-1)?.plan;
+  const p95 = latest?.candidates.find((c) => c.recipe === BASELINE_RECIPE)?.predicted?.p95LatencyMs;
+  if (!latest || p95 === undefined) return null;
+  return (p95 / (latest.speedModel.override?.ratio ?? 1)) * ratio;
+}
+
 export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
   const now = opts.now ?? Date.now;
   const jobs = new Map<string, { status: SearchStatus; done: Promise<SearchStatus> }>();
@@ -124,6 +143,8 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
           evalSpec: model.evalSpec,
           deviceClass: { ...cls, budgets: { ...cls.budgets, ...request.budgets } },
           ratio: request.ratio ?? 1,
+          teacherP95Ms:
+            request.batch === 1 ? await teacherP95(opts.planner, model, cls.name, request.ratio ?? 1) : null,
           request,
           outDir: join(opts.dataDir, 'searches', id),
         },

@@ -2,7 +2,7 @@
  * One hardware-aware search as the server runs it (inside a worker thread, search-worker.ts): the
  * stored model as teacher, MNIST's train split for distillation, its calib split for pruning's
  * refit, int8 ranges and candidate scoring, the class (its budgets with the request's overrides,
- * its speed factors corrected by the loop's ratio), the host's latency table cached in the data
+ * its speed factors corrected so the teacher is predicted as the planner and the loop measured it), the host's latency table cached in the data
  * directory, and the candidate file in the job's directory (so the same request resumes).
  */
 import { join } from 'node:path';
@@ -29,21 +29,31 @@ export async function runSearch(
   const inputs = modelInputsOf(teacher);
   const [train, calib] = [loadDataSource('mnist:train', inputs), loadDataSource('mnist:calib', inputs)];
   const c = input.deviceClass;
-  const factors = Object.fromEntries(Object.entries(c.speedModel.factors).map(([k, v]) => [k, (v ?? 0) * input.ratio]));
+  const { table } = await loadOrMeasureLatencyTable(join(input.outDir, '..', 'latency-table.json'));
+  const predictor = createLatencyPredictor(table);
+  const r = input.request;
+  const factors = c.speedModel.factors;
+  // Anchor the predictor on the teacher as the planner measured it on this host (and the loop on
+  // the devices): the microbenchmarks' medians and the planner's timed p95 differ by a load-dependent
+  // factor, and a search that disagrees with the planner about the teacher hands over finalists the
+  // planner then finds too slow.
+  const teacherPredicted = predictor.device(teacher, 1, { factors });
+  const correction =
+    input.teacherP95Ms !== null && teacherPredicted !== null && teacherPredicted > 0
+      ? input.teacherP95Ms / teacherPredicted
+      : input.ratio;
   const cls: ClassTarget = {
     name: c.name,
     precisions: c.capabilities.precisions,
-    speed: { factors },
+    speed: { factors, correction },
     power: c.powerModel,
     budgets: c.budgets,
   };
-  const { table } = await loadOrMeasureLatencyTable(join(input.outDir, '..', 'latency-table.json'));
-  const r = input.request;
   const result = await searchModel({
     teacher,
     teacherAccuracyPct: await top1Pct(teacher, calib),
     cls,
-    predictor: createLatencyPredictor(table),
+    predictor,
     builder: createCandidateBuilder({
       teacher,
       train,

@@ -4,6 +4,7 @@
  * control loop (server/src/control/model.ts) builds decisions of exactly these shapes.
  */
 import { z } from 'zod';
+import { budgetsSchema } from '../budgets.js';
 import { classNameSchema, sha256HexSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';
 
@@ -83,6 +84,8 @@ export const controlActionSchema = z.discriminatedUnion('kind', [
     epochs: z.number().int().nonnegative(),
     trainSamples: z.number().int().positive(),
     finalEpochs: z.number().int().nonnegative(),
+    /** The class budgets the search must meet: latency, power and energy at the policy's fit margin, as the loop judges. */
+    budgets: budgetsSchema,
   }),
   z.object({
     kind: z.literal('alert'),
