@@ -36,6 +36,8 @@ import type { DeployService, DeployServiceOptions } from './deploy/deploy-servic
 import { createEventBus, type EventBus } from './events/bus.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
 import type { Planner } from './plan/planner.js';
+import type { SearchRunner } from './plan/search-jobs.js';
+import { runSearchInWorker } from './plan/search-runner.js';
 import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';
 import { claimDataDir, type DataDirClaim } from './runtime-file.js';
@@ -70,6 +72,11 @@ export interface CreateServerOptions {
    * `config.control`.
    */
   readonly control?: { readonly goldenFor?: (deviceClass: string) => Promise<GoldenSet> };
+  /**
+   * Runs hardware-aware searches (`POST /v1/searches`, the loop's `search` action). Default: the
+   * search in a worker thread (`runSearchInWorker`); tests inject their own.
+   */
+  readonly searchRunner?: SearchRunner;
   /** Planner settings (timed runs per variant measurement; default the planner's 50). */
   readonly planner?: { readonly timedRuns?: number };
   /** Telemetry batching: messages per batch and the longest wait in ms (> 0). */
@@ -353,7 +360,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       logger: log.child({ component: 'control' }),
       now,
       events,
-      ...stripUndefined({ goldenFor: options.control?.goldenFor }),
+      ...stripUndefined({ goldenFor: options.control?.goldenFor, searches: services.searches ?? undefined }),
     });
     r.control.start();
   }
@@ -475,6 +482,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         timedRuns: options.planner?.timedRuns,
         runVariantJob: r.jobs?.runner,
       }),
+      searchRunner: options.searchRunner ?? runSearchInWorker,
       link: {
         client,
         scheduler,

@@ -21,6 +21,7 @@ import type { Logger } from './log/logger.js';
 import { createClassService, type ClassService } from './plan/classes.js';
 import { createModelService, type ModelService } from './plan/models.js';
 import type { Planner } from './plan/planner.js';
+import { createSearchJobs, type SearchJobs, type SearchRunner } from './plan/search-jobs.js';
 import type { VariantJobRunner } from './plan/variants.js';
 import type { Ownership } from './schedule/ownership.js';
 import type { Scheduler } from './schedule/scheduler.js';
@@ -40,6 +41,8 @@ export interface FleetServices {
   readonly rollouts: RolloutService;
   readonly telemetry: TelemetryService;
   readonly decisions: Pick<ControlRepository, 'decisions' | 'countByKind'>;
+  /** Hardware-aware search jobs; null when no runner was given (the CLI's local composition runs none). */
+  readonly searches: SearchJobs | null;
   /** The deployer's broker side (chunk server, signing keyring); null without a broker link. */
   readonly deploy: DeployService | null;
   /** Subscribes and schedules (with a link); nothing to do without one. */
@@ -77,6 +80,8 @@ export interface FleetServicesOptions {
   readonly runVariantJob?: VariantJobRunner;
   /** The broker side; omitted: the services record and the running server delivers. */
   readonly link?: BrokerLink;
+  /** Runs searches (`POST /v1/searches`, the loop's search action); omitted: no search jobs. */
+  readonly searchRunner?: SearchRunner;
 }
 
 export function createFleetServices(o: FleetServicesOptions): FleetServices {
@@ -149,16 +154,21 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
         }
       : {}),
   });
+  const models = createModelService(repos.models, o.dataDir, now);
+  const searches = o.searchRunner
+    ? createSearchJobs({ classes, models, planner, dataDir: o.dataDir, runner: o.searchRunner, logger: log, now })
+    : null;
   return {
     auth,
     registry: repos.devices,
     classes,
-    models: createModelService(repos.models, o.dataDir, now),
+    models,
     planner,
     artifacts,
     rollouts,
     telemetry,
     decisions: repos.control,
+    searches,
     deploy,
     async start() {
       await deploy?.start();

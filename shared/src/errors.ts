@@ -33,6 +33,13 @@ export const ERROR_CATALOGUE = {
   EF_ERR_EVAL_RUNTIME: { status: 500, summary: 'onnxruntime failed while evaluating a model' },
   EF_ERR_RECIPE_INVALID: { status: 400, summary: 'a compression recipe is not a preset or does not validate' },
   EF_ERR_COMPRESS_FAILED: { status: 422, summary: 'a compression pass refused the model or produced an invalid graph' },
+  EF_ERR_SEARCH_STORE: {
+    status: 409,
+    summary: "a search's candidate file belongs to another search or is damaged; it cannot be resumed",
+  },
+  EF_ERR_SEARCH_OPTIONS: { status: 400, summary: 'search options (budgets, class, space) are invalid' },
+  EF_ERR_SEARCH_NOT_FOUND: { status: 404, summary: 'no search with that id (searches live in memory until a restart)' },
+  EF_ERR_SEARCH_FAILED: { status: 500, summary: 'a search failed unexpectedly; the server log has the cause' },
   EF_ERR_TRAIN_UNSUPPORTED: {
     status: 422,
     summary: 'the model uses an op, attribute or interface outside the trainable set (the op is named)',

@@ -18,6 +18,7 @@ import { modelCommand } from './model.js';
 import { planCommand } from './plan.js';
 import { rolloutCommand } from './rollout.js';
 import { decisionsCommand } from './decisions.js';
+import { searchCommand } from './search.js';
 import { serverCommand } from './server.js';
 import { workerCommand } from './worker.js';
 
@@ -42,6 +43,7 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   compressCommand,
   distillCommand,
   finetuneCommand,
+  searchCommand,
   evalCommand,
   classCommand,
   modelCommand,
