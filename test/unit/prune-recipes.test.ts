@@ -46,6 +46,7 @@ t.test('preset chains and inline options parse into the steps they name', async 
     '[{"pass":"prune-structured","ratio":1}]',
     '[{"pass":"prune-structured","ratio":-0.1}]',
     '[{"pass":"prune-structured","ratio":0.5,"target":{"macs":0.5}}]',
+    '[{"pass":"prune-structured","ratio":0.5,"channelMultiple":0}]',
     '[{"pass":"prune-structured","target":{"macs":0}}]',
     '[{"pass":"prune-magnitude","sparsity":1.5}]',
     'prune-structured+no-such-preset',
@@ -135,6 +136,12 @@ t.test('bad input: a clear, coded error, never a model that computes something e
   for (const ratio of [-0.1, 1, Number.NaN])
     t.match(await codeOf(pruneStructured(model, { ratio })), /^EF_ERR_PRUNE_RATIO/, `programmatic ratio ${ratio}`);
   t.match(await codeOf(pruneStructured(model, {})), /^EF_ERR_PRUNE_RATIO: give either ratio/, 'no size given');
+  for (const channelMultiple of [0, 2.5, 1000])
+    t.match(
+      await codeOf(pruneStructured(model, { ratio: 0.25, channelMultiple })),
+      /^EF_ERR_PRUNE_RATIO: channelMultiple is/,
+      `channel multiple ${channelMultiple}`,
+    );
 });
 
 t.test('prune-magnitude: sparsity per layer or global, reported with the gzip size', async (t) => {
