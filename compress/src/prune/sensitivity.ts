@@ -9,7 +9,7 @@
  */
 import { EdgefleetError } from '@edgefleet/shared';
 import type { Dataset } from '../data/tensor.js';
-import { loadModel, writeModel, type Model, type Node } from '../ir/index.js';
+import { loadModel, writeModel, type Graph, type Model, type Node } from '../ir/index.js';
 import type { Progress } from '../passes/types.js';
 import { applyCut } from './apply.js';
 import type { ChannelAnalysis, ChannelGroup } from './channel-graph.js';
@@ -70,12 +70,23 @@ export function removalCount(channels: number, blocks: number, ratio: number, mu
   return kept >= per ? 0 : (per - kept) * blocks;
 }
 
+/**
+ * The channel multiple a group is held to: `multiple` when a Conv reads its channels (the blocked
+ * layout's rule is about a Conv's input channels), 1 when only Gemm/MatMul layers do, where any
+ * count runs at full speed and small groups (mnist-cnn's) keep their fine steps.
+ */
+export function groupMultiple(graph: Graph, group: ChannelGroup, multiple: number): number {
+  if (multiple <= 1) return 1;
+  const convReads = group.consumers.some((name) => graph.nodes.find((n) => n.name === name)?.opType === 'Conv');
+  return convReads ? multiple : 1;
+}
+
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
 /**
- * Default of `channelMultiple`: kept channel counts are multiples of 4. Measured with
+ * Default of `channelMultiple`: groups a Conv reads keep multiples of 4 channels. Measured with
  * onnxruntime 1.30 on this project's x86 host (AVX-512, NCHWc block 16): a depthwise Conv, or a
  * Conv reading 16 or more channels, whose channel count is not a multiple of 4 is left out of the
  * blocked NCHWc layout and runs as a plain Conv with layout conversions around it, ~5× slower for
@@ -162,7 +173,8 @@ export async function scanSensitivity(input: ScanInput): Promise<SensitivityRow[
       frontier.inputs.map((t) => [t, input.analysis.shapes.get(t)?.dims ?? input.inputDims[t] ?? []]),
     );
     // With one block, removal is nested: the choice for the largest ratio, cut short, is the choice for each smaller one.
-    const removal = (r: number) => removalCount(group.channels, group.blocks, r, input.channelMultiple);
+    const multiple = groupMultiple(input.original.graph, group, input.channelMultiple ?? 1);
+    const removal = (r: number) => removalCount(group.channels, group.blocks, r, multiple);
     const most = Math.max(...input.levels.map(removal));
     const nested = group.blocks === 1 && most > 0 ? choose(most) : undefined;
     const order = nested?.removed;
@@ -223,7 +235,8 @@ export function scanLayerSensitivity(input: Omit<ScanInput, 'reference' | 'data'
       ridge: input.ridge,
     };
     const { nodes, stats } = consumersWithStats(base);
-    const counts = input.levels.map((r) => removalCount(group.channels, group.blocks, r, input.channelMultiple));
+    const multiple = groupMultiple(input.original.graph, group, input.channelMultiple ?? 1);
+    const counts = input.levels.map((r) => removalCount(group.channels, group.blocks, r, multiple));
     const most = Math.max(0, ...counts);
     const priced = (remove: number, order?: readonly number[]) =>
       eliminate({ ...base, remove }, nodes, stats, order ?? selectChannels({ ...base, remove }).removed);

@@ -22,6 +22,7 @@ import type { PruneReport } from './report.js';
 import {
   allocateRatios,
   DEFAULT_CHANNEL_MULTIPLE,
+  groupMultiple,
   removalCount,
   scanLayerSensitivity,
   scanSensitivity,
@@ -61,8 +62,8 @@ export interface StructuredOptions {
   /** Samples the output scan runs each candidate on (the first ones of `data`). Default 32. */
   readonly scanSamples?: number;
   /**
-   * Each group keeps a multiple of this many channels (or all of them), whether sized by ratios
-   * or by a target: counts the CPU kernels' blocked layout handles. Default
+   * Each group a Conv reads keeps a multiple of this many channels (or all of them), whether sized
+   * by ratios or by a target: counts the CPU kernels' blocked layout handles. Default
    * {@link DEFAULT_CHANNEL_MULTIPLE} (4); 1 allows any count, 16 matches AVX-512's block.
    */
   readonly channelMultiple?: number;
@@ -336,7 +337,8 @@ function chooseChannels(
   const kept = new Map<number, number[]>();
   const methods = new Map<number, string>();
   for (const g of input.prunable) {
-    const remove = removalCount(g.channels, g.blocks, input.ratios.get(g.id) ?? 0, channelMultipleOf(input.opts));
+    const multiple = groupMultiple(input.original.graph, g, channelMultipleOf(input.opts));
+    const remove = removalCount(g.channels, g.blocks, input.ratios.get(g.id) ?? 0, multiple);
     if (remove === 0) continue;
     const row = input.scan?.find((x) => x.id === g.id);
     if (row?.order && remove <= row.order.length) {
