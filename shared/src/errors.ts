@@ -54,7 +54,11 @@ export const ERROR_CATALOGUE = {
   },
   EF_ERR_TRAIN_DIVERGED: { status: 422, summary: 'training produced a non-finite loss; lower the learning rate' },
   EF_ERR_TRAIN_STOPPED: { status: 499, summary: 'training was stopped (AbortSignal or Ctrl-C) before it finished' },
-  EF_ERR_PRUNE_RATIO: { status: 400, summary: 'a pruning ratio is outside [0, 1) or a pruning target outside (0, 1]' },
+  EF_ERR_PRUNE_RATIO: {
+    status: 400,
+    summary:
+      'a pruning ratio is outside [0, 1), a pruning target outside (0, 1], or a channel multiple not a whole number 1-256',
+  },
   EF_ERR_PRUNE_LAYER: {
     status: 400,
     summary: 'a pruning option names a layer the model does not have, or one whose channels cannot be pruned',
