@@ -134,6 +134,12 @@ export interface CpuQuotaGroup {
   add(pid: number): void;
   /** Sets the quota in cores (0.25: a quarter of one core) per `periodMs` (default 100); null lifts it. */
   setQuota(cores: number | null, periodMs?: number): void;
+  /**
+   * The group's share of CPU under contention, relative to one ordinary process (1: the
+   * kernel default, cpu.shares 1024 on v1, cpu.weight 100 on v2). A scenario on a shared host
+   * raises it so that the quota, not the neighbours' load, is what limits its processes.
+   */
+  setWeight(relative: number): void;
   /** The quota now, cores (null: none). */
   quotaCores(): number | null;
   /** The kernel's throttling counters of the group (cpu.stat). */
@@ -262,6 +268,11 @@ export function createCpuQuotaGroup(label: string, support: CpuCgroupSupport = d
         if (quotaUs !== null) write('cpu.cfs_quota_us', String(quotaUs));
       }
       cores = next;
+    },
+    setWeight(relative: number) {
+      if (!(relative > 0)) throw new RangeError(`a CPU weight must be above 0, got ${relative}`);
+      if (version === 'v2') write('cpu.weight', String(Math.min(10_000, Math.max(1, Math.round(100 * relative)))));
+      else write('cpu.shares', String(Math.max(2, Math.round(1024 * relative))));
     },
     quotaCores: () => cores,
     throttling() {
