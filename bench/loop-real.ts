@@ -8,7 +8,7 @@
  * correction. JSON in bench/results/loop-real.json. Needs Linux, root and the cgroup cpu
  * controller (it says why not otherwise). Run it under the shared lock:
  *   flock /tmp/edgefleet-heavy.lock npm run bench:loop-real
- * Usage: npm run bench:loop-real [-- --devices 2 --baseline-s 60 --rate 60 --batch 16 --cores 0.25]
+ * Usage: npm run bench:loop-real [-- --devices 2 --baseline-s 60 --rate 60 --batch 32 --cores 0.25]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ const argText = (name: string, def: string): string => {
 const FAST = JSON.stringify([{ pass: 'prune-structured', ratio: 0.5, importance: 'l1' }, { pass: 'reconstruct' }]);
 const MODEL = fileURLToPath(new URL('../models/zoo/mnist-cnn-large.onnx', import.meta.url));
 
-// Ctrl-C: the cgroups go too (the exit hook runs on process.exit).
+// Ctrl-C: the agent processes and the cgroups go too (their exit hooks run on process.exit).
 process.once('SIGINT', () => {
   removeAllCpuQuotaGroups();
   process.exit(130);
@@ -53,7 +53,7 @@ try {
     evalSpec: 'mnist:test:1000',
     devices: arg('devices', 2),
     workloadRate: arg('rate', 60),
-    workloadBatch: arg('batch', 16),
+    workloadBatch: arg('batch', 32),
     windowS: arg('window-s', 2),
     baselineMs: arg('baseline-s', 60) * 1000,
     quotaCores: arg('cores', 0.25),

@@ -11,12 +11,14 @@ import t from 'tap';
 import { detectCpuCgroup } from '@edgefleet/simulators';
 import { runRealLoop } from '@edgefleet/cli/scenario/real-loop';
 
+t.setTimeout(300_000);
 const support = detectCpuCgroup();
 const skip = support.ok
   ? false
   : `cgroups are not writable here, so no real CPU quota can be applied: ${support.reason}`;
 const MODEL = fileURLToPath(new URL('../../models/zoo/mnist-cnn-large.onnx', import.meta.url));
-// Half the channels of every prunable group, without the refit (it takes minutes on a busy host): fast to build.
+// Half the channels of every prunable group, without the refit (it takes minutes on a busy host): fast to build,
+// ~6 points less accurate, hence the looser accuracy budget.
 const FAST = JSON.stringify([{ pass: 'prune-structured', ratio: 0.5, importance: 'l1' }]);
 
 t.test(
@@ -29,12 +31,16 @@ t.test(
       modelPath: MODEL,
       fastRecipe: FAST,
       evalSpec: 'mnist:test:200',
+      maxAccuracyDropPts: 10,
       devices: 2,
       baselineMs: 12_000,
       holdAfterRecoveryMs: 2000,
       watchAfterLiftMs: 8000,
       timeoutMs: 90_000,
-      print: (line) => lines.push(line),
+      print: (line) => {
+        lines.push(line);
+        t.comment(line);
+      },
     });
     const story = lines.join('\n');
     const m = r.marks;

@@ -33,6 +33,31 @@ export interface AgentProcess {
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 
+const running = new Set<ChildProcess>();
+let hooksInstalled = false;
+
+/**
+ * Agent processes must not outlive the process that started them (a test runner's timeout, a
+ * Ctrl-C): at exit they are killed, and on SIGINT/SIGTERM too, after which the signal is
+ * raised again so the process ends as it would have.
+ */
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const killAll = (): void => {
+    for (const c of running) c.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const onSignal = (): void => {
+      killAll();
+      // The exit hooks (cgroups among them) run on process.exit; then end as the signal would.
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    if (process.listenerCount(signal) === 0) process.once(signal, onSignal);
+  }
+}
+
 function command(args: readonly string[]): string[] {
   if (FROM_SOURCE) {
     const code = `import { runAgentCli } from '@edgefleet/agent'; runAgentCli(${JSON.stringify(args)}, process.env).then((c) => { process.exitCode = c; });`;
@@ -75,7 +100,14 @@ export function startAgentProcess(o: AgentProcessOptions): AgentProcess {
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  installHooks();
+  running.add(child);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      running.delete(child);
+      resolve();
+    }),
+  );
   if (child.pid === undefined) throw new Error(`could not start the agent process for ${o.deviceId}`);
   return {
     deviceId: o.deviceId,

@@ -36,6 +36,8 @@ export interface RealLoopOptions {
   readonly modelPath: string;
   /** The faster stored variant's recipe (a preset or recipe JSON). */
   readonly fastRecipe: string;
+  /** The class's accuracy budget: points the variant may lose against the original (default 3). */
+  readonly maxAccuracyDropPts?: number;
   /** Evaluation data of the model (default `mnist:test:500`). */
   readonly evalSpec?: string;
   readonly devices?: number;
@@ -176,7 +178,7 @@ async function story(
     capabilities: { precisions: ['fp32'] },
     speedModel: { version: 'host-1', factors: { fp32: 1 }, status: 'modelled' },
     powerModel: { activeW: { fp32: 6.4 } },
-    budgets: { maxAccuracyDropPts: 3 },
+    budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3 },
   });
   const model = await models.add({
     bytes: readFileSync(o.modelPath),
@@ -205,7 +207,7 @@ async function story(
       dataDir: join(o.dataDir, `agent-${i}`),
       trustedKeys,
       workloadRate: o.workloadRate ?? 60,
-      workloadBatch: o.workloadBatch ?? 16,
+      workloadBatch: o.workloadBatch ?? 32,
       windowS,
     });
     agents.push(a);
@@ -262,7 +264,9 @@ async function story(
   print(
     `[budget] baseline window p95: median ${fmt(before.medianP95Ms)} ms, p90 ${fmt(before.p90P95Ms)} ms over ${before.windows} windows → budget ${fmt(budgetMs)} ms (1.5 × p90)`,
   );
-  await classes.update(CLASS, { budgets: { maxAccuracyDropPts: 3, maxP95LatencyMs: budgetMs } });
+  await classes.update(CLASS, {
+    budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3, maxP95LatencyMs: budgetMs },
+  });
   // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents the budget.
   await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
   await rollOut({ latencyP95Ms: budgetMs });
