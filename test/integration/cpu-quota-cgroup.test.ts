@@ -7,7 +7,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import { detectCpuCgroup, parseFaults, removeAllCpuQuotaGroups, startCpuQuotaFaults } from '@edgefleet/simulators';
+import { pino } from 'pino';
+import {
+  detectCpuCgroup,
+  parseFaults,
+  removeAllCpuQuotaGroups,
+  startCpuQuotaFaults,
+  startFarm,
+} from '@edgefleet/simulators';
+import { startTestBroker } from '../helpers/broker.js';
 import { systemClock } from '@edgefleet/shared';
 
 const support = detectCpuCgroup();
@@ -55,4 +63,26 @@ t.test('a busy process is throttled while the quota lasts, and left as it was af
   quota.stop();
   t.notOk(existsSync(group.path), 'the group is removed');
   t.notOk(readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(group.name), 'the process is back in the root group');
+});
+
+t.test('a real-inference farm puts its own process under the quota, and takes it out on stop', { skip }, async (t) => {
+  const broker = await startTestBroker();
+  t.teardown(() => broker.close());
+  const mine = () => readFileSync(`/proc/${process.pid}/cgroup`, 'utf8');
+  const home = mine();
+  const farm = await startFarm({
+    brokerUrl: broker.url,
+    devices: 1,
+    classes: ['rpi4'],
+    logger: pino({ level: 'silent' }),
+    inference: 'real',
+    real: { dataDir: t.testdir(), trustedKeys: [], windowMs: 0 },
+    // Generous for a test process: half a core for a second.
+    faults: parseFaults([
+      { kind: 'cpu-quota', target: { deviceClass: 'rpi4' }, startAt: Date.now(), durationMs: 1000, cores: 0.5 },
+    ]),
+  });
+  t.match(mine(), new RegExp(`cpu[^\n]*:/edgefleet-${process.pid}-sim-1`), 'the farm process is in its group');
+  await farm.stop();
+  t.equal(mine(), home, 'back where it was once the farm stops');
 });

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import {
+  currentGroupOf,
   effectsAt,
   findCpuController,
   parseFaults,
@@ -55,6 +56,24 @@ t.test('mountinfo: the cpu controller on hybrid, co-mounted, v2-only and control
   );
   t.match(findCpuController(parseMountinfo('1 0 0:1 / / rw - ext4 /dev/sda1 rw')), { reason: /no cgroup cpu/ });
   t.same(parseMountinfo('12 1 0:5 / /a\\040b rw - cgroup cgroup rw,cpu')[0]?.mountPoint, '/a b', 'octal escapes');
+});
+
+t.test('where a process came from, so removing a group puts it back there', async (t) => {
+  const proc = ['12:pids:/', '4:memory:/svc/x', '2:cpu,cpuacct:/slice/a', '0::/user.slice'].join('\n');
+  t.equal(
+    currentGroupOf(1, 'v1', () => proc),
+    '/slice/a',
+  );
+  t.equal(
+    currentGroupOf(1, 'v2', () => proc),
+    '/user.slice',
+  );
+  t.equal(
+    currentGroupOf(1, 'v1', () => {
+      throw new Error('gone');
+    }),
+    '/',
+  );
 });
 
 t.test('refusals: no writable cgroups, a split process, a modelled farm', async (t) => {

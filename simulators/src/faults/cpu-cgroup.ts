@@ -144,7 +144,7 @@ export interface CpuQuotaGroup {
   quotaCores(): number | null;
   /** The kernel's throttling counters of the group (cpu.stat). */
   throttling(): { readonly periods: number; readonly throttled: number; readonly throttledMs: number };
-  /** Moves the group's processes back to the root and deletes the group. Idempotent. */
+  /** Moves the group's processes back where they were (else to the root) and deletes the group. Idempotent. */
   remove(): void;
 }
 
@@ -170,8 +170,22 @@ function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Moves every process of `path` to the root, then deletes it (retries briefly while tasks exit). */
-function deleteGroup(root: string, path: string): void {
+/** The group a process is in now, relative to the controller's root (`/` when unknown). */
+export function currentGroupOf(pid: number, version: CgroupVersion, read: (path: string) => string = readText): string {
+  try {
+    for (const line of read(`/proc/${pid}/cgroup`).split('\n')) {
+      const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+      if (path === undefined) continue;
+      if (version === 'v2' ? controllers === '' : (controllers ?? '').split(',').includes('cpu')) return path;
+    }
+  } catch {
+    // Gone, or no /proc: the root.
+  }
+  return '/';
+}
+
+/** Moves every process of `path` back (to where it came from, else the root), then deletes it (retries while tasks exit). */
+function deleteGroup(root: string, path: string, origins: ReadonlyMap<string, string> = new Map()): void {
   for (let attempt = 0; attempt < 20; attempt += 1) {
     let procs: string[] = [];
     try {
@@ -180,10 +194,15 @@ function deleteGroup(root: string, path: string): void {
       if (errnoCode(err) === 'ENOENT') return;
     }
     for (const pid of procs) {
+      const home = join(root, origins.get(pid) ?? '/');
       try {
-        writeFileSync(join(root, 'cgroup.procs'), pid);
+        writeFileSync(join(home, 'cgroup.procs'), pid);
       } catch {
-        // Exited meanwhile.
+        try {
+          writeFileSync(join(root, 'cgroup.procs'), pid);
+        } catch {
+          // Exited meanwhile.
+        }
       }
     }
     try {
@@ -243,6 +262,7 @@ export function createCpuQuotaGroup(label: string, support: CpuCgroupSupport = d
   }
   let cores: number | null = null;
   let removed = false;
+  const origins = new Map<string, string>();
   const write = (file: string, value: string): void => {
     try {
       writeFileSync(join(path, file), value);
@@ -254,7 +274,11 @@ export function createCpuQuotaGroup(label: string, support: CpuCgroupSupport = d
     name,
     path,
     version,
-    add: (pid: number) => write('cgroup.procs', String(pid)),
+    add(pid: number) {
+      const from = currentGroupOf(pid, version);
+      if (from !== `/${name}`) origins.set(String(pid), from);
+      write('cgroup.procs', String(pid));
+    },
     setQuota(next: number | null, periodMs = 100) {
       const periodUs = Math.round(periodMs * 1000);
       if (next !== null && !(next > 0)) throw new RangeError(`a CPU quota must be above 0 cores, got ${next}`);
@@ -289,7 +313,7 @@ export function createCpuQuotaGroup(label: string, support: CpuCgroupSupport = d
       if (removed) return;
       removed = true;
       live.delete(group);
-      deleteGroup(root, path);
+      deleteGroup(root, path, origins);
     },
   });
   live.add(group);
