@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { isEdgefleetError, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
+import { isEdgefleetError, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared/device';
 import { stepFailure } from './failure.js';
 import type { ArtifactStore } from './store.js';
 

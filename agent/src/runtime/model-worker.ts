@@ -4,7 +4,7 @@
  * EF_ERR_RUNTIME_CRASH and tells `onCrash`; it never takes the agent down with it.
  */
 import type { Worker } from 'node:worker_threads';
-import { EdgefleetError, spawnModuleWorker } from '@edgefleet/shared';
+import { EdgefleetError, spawnModuleWorker } from '@edgefleet/shared/device';
 import type { FloatTensor } from './ort.js';
 import type { LoadResult, RunResult, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
@@ -23,6 +23,8 @@ export interface RunOptions {
 }
 
 export interface ModelWorker {
+  /** Where the session runs: its own worker thread, or the agent's thread (inline-model.ts). */
+  readonly kind: 'worker' | 'inline';
   /** Loads the model; rejects with EF_ERR_RUNTIME_LOAD (bad model) or EF_ERR_RUNTIME_CRASH. */
   load(bytes: Uint8Array): Promise<LoadResult>;
   /** Runs once; rejects with EF_ERR_RUNTIME_RUN or EF_ERR_RUNTIME_CRASH. */
@@ -31,6 +33,8 @@ export interface ModelWorker {
   terminate(): Promise<void>;
   /** Fault injection: the worker throws an uncaught error. */
   injectCrash(): void;
+  /** Fault injection: the next run never returns (a session stuck in native code). */
+  injectHang(): void;
   /** `null` while alive, or why it died. */
   deadReason(): string | null;
   /** Input and output names once loaded. */
@@ -134,5 +138,18 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
     if (dead === null) worker.postMessage({ id: nextId++, op: 'crash' } satisfies WorkerRequest);
   }
 
-  return Object.freeze({ load, run, terminate, injectCrash, deadReason: () => dead, info: () => loaded });
+  function injectHang(): void {
+    if (dead === null) worker.postMessage({ id: nextId++, op: 'hang' } satisfies WorkerRequest);
+  }
+
+  return Object.freeze({
+    kind: 'worker' as const,
+    load,
+    run,
+    terminate,
+    injectCrash,
+    injectHang,
+    deadReason: () => dead,
+    info: () => loaded,
+  });
 }
