@@ -82,17 +82,20 @@ try {
       .map((v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v ?? '-')))
       .join('\t'),
   );
-  console.log('\npredictor (p95, ms): recipe\tpredicted\tmeasured\terror\tratio\tcorrected\tcorrected error');
+  console.log('\npredictor, p95 (error = (predicted − measured) / measured)');
+  console.log('recipe\tphase\tmeasured ms\tpredicted ms\terror\t× healthy ratio\terror\t× breach ratio\terror');
   for (const p of r.predictor)
     console.log(
       [
-        p.recipe.slice(0, 30),
-        p.predictedP95Ms,
+        p.recipe.slice(0, 24),
+        p.phase,
         p.measuredP95Ms,
+        p.predictedP95Ms,
         p.uncorrectedError,
-        p.ratio,
-        p.correctedP95Ms,
-        p.correctedError,
+        p.healthyRatio,
+        p.healthyError,
+        p.breachRatio,
+        p.breachError,
       ]
         .map((v) => (typeof v === 'number' ? v.toFixed(3) : String(v ?? '-')))
         .join('\t'),

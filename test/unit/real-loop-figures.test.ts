@@ -44,10 +44,12 @@ t.test('budget: 1.5 × the baseline windows’ 90th percentile', async (t) => {
   t.equal(budgetFromBaseline([]), null);
 });
 
-t.test('predictor error: uncorrected and with the learned ratio', async (t) => {
-  const e = predictorError('fast', 0.5, 2, 10);
+t.test('predictor error: uncorrected, with the healthy ratio, with the ratio learned under the quota', async (t) => {
+  const e = predictorError('fast', 'under the quota', 0.5, 2, { healthy: 4, breach: 10 });
   t.equal(e.uncorrectedError, -0.75, 'predicted 0.5 for a measured 2: 75% under');
-  t.equal(e.correctedP95Ms, 5);
-  t.equal(e.correctedError, 1.5, 'a ratio learned under a quota overstates a variant that escapes it');
-  t.equal(predictorError('x', 1, 1, null).correctedError, null);
+  t.equal(e.healthyError, 0);
+  t.equal(e.breachError, 1.5, 'a ratio learned under a quota overstates a variant that escapes it');
+  const none = predictorError('x', 'baseline', 1, 1, { healthy: null, breach: null });
+  t.equal(none.healthyError, null);
+  t.equal(none.breachError, null);
 });

@@ -61,33 +61,42 @@ export function relativeError(predictedMs: number, measuredMs: number): number {
   return (predictedMs - measuredMs) / measuredMs;
 }
 
-/** The predictor's error on one variant, uncorrected and with the loop's one-ratio correction. */
+/**
+ * The predictor's error on one variant in one phase: the planner's prediction (host p95 × class
+ * factor) as it is, corrected by the ratio learned while the class was healthy (baseline measured
+ * ÷ predicted on the variant serving then), and corrected by the ratio the loop acted on (measured
+ * ÷ predicted under the quota). Errors are relative: (predicted − measured) / measured.
+ */
 export interface PredictorError {
   readonly recipe: string;
+  readonly phase: string;
   readonly measuredP95Ms: number;
   readonly predictedP95Ms: number;
-  /** The planner's prediction (host p95 × class factor) against the measurement. */
   readonly uncorrectedError: number;
-  /** The ratio the correction applied (measured ÷ predicted on the variant serving when it was learned). */
-  readonly ratio: number | null;
-  readonly correctedP95Ms: number | null;
-  readonly correctedError: number | null;
+  readonly healthyRatio: number | null;
+  readonly healthyError: number | null;
+  readonly breachRatio: number | null;
+  readonly breachError: number | null;
 }
 
 export function predictorError(
   recipe: string,
+  phase: string,
   predictedP95Ms: number,
   measuredP95Ms: number,
-  ratio: number | null,
+  ratios: { readonly healthy: number | null; readonly breach: number | null },
 ): PredictorError {
-  const correctedP95Ms = ratio === null ? null : predictedP95Ms * ratio;
+  const corrected = (r: number | null): number | null =>
+    r === null ? null : relativeError(predictedP95Ms * r, measuredP95Ms);
   return {
     recipe,
+    phase,
     measuredP95Ms,
     predictedP95Ms,
     uncorrectedError: relativeError(predictedP95Ms, measuredP95Ms),
-    ratio,
-    correctedP95Ms,
-    correctedError: correctedP95Ms === null ? null : relativeError(correctedP95Ms, measuredP95Ms),
+    healthyRatio: ratios.healthy,
+    healthyError: corrected(ratios.healthy),
+    breachRatio: ratios.breach,
+    breachError: corrected(ratios.breach),
   };
 }

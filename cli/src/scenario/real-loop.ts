@@ -351,11 +351,12 @@ async function throttle(
   );
   const after = phaseLatency(windowP95s(all, marks.rolloutDone ?? marks.lifted ?? 0, marks.lifted ?? 0, fastSha));
   const afterLift = phaseLatency(windowP95s(all, (marks.lifted ?? 0) + c.windowS * 1000, marks.end ?? 0));
-  const predictor = [
-    predictorError('fp32', c.slow.predictedP95Ms, c.before.medianP95Ms ?? 0, ratioOf(c.before, c.slow)),
-  ];
+  const ratios = { healthy: ratioOf(c.before, c.slow), breach: ratio };
+  const predictor = [predictorError('fp32', 'baseline', c.slow.predictedP95Ms, c.before.medianP95Ms ?? 0, ratios)];
   if (c.fast && after.medianP95Ms !== null)
-    predictor.push(predictorError(c.fast.recipe, c.fast.predictedP95Ms, after.medianP95Ms, ratio));
+    predictor.push(predictorError(c.fast.recipe, 'under the quota', c.fast.predictedP95Ms, after.medianP95Ms, ratios));
+  if (c.fast && afterLift.medianP95Ms !== null && deployed === c.fast.recipe)
+    predictor.push(predictorError(c.fast.recipe, 'quota lifted', c.fast.predictedP95Ms, afterLift.medianP95Ms, ratios));
   return {
     marks,
     budgetMs: c.budgetMs,
