@@ -41,6 +41,13 @@ t.test(
       },
     });
     const m = r.marks;
+    t.comment(
+      `phases: ${JSON.stringify({ before: r.before, during: r.during, after: r.after, afterLift: r.afterLift })}`,
+    );
+    t.comment(`predictor: ${JSON.stringify(r.predictor)}`);
+    t.comment(
+      `marks from the onset: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v - (m.onset ?? 0)])))}`,
+    );
     t.ok(r.budgetMs !== null && r.budgetMs > 0, `a budget from the baseline: ${r.budgetMs} ms`);
     t.ok(m.firstBreach !== undefined, 'agents reported a latency breach (the story is in the comments above)');
     t.ok(m.decision !== undefined && m.decision >= (m.onset ?? 0), 'the loop decided after the quota dropped');
