@@ -21,6 +21,8 @@ import type { Logger } from './log/logger.js';
 import { createClassService, type ClassService } from './plan/classes.js';
 import { createModelService, type ModelService } from './plan/models.js';
 import type { Planner } from './plan/planner.js';
+import type { VariantJobRunner } from './plan/variants.js';
+import type { Ownership } from './schedule/ownership.js';
 import type { Scheduler } from './schedule/scheduler.js';
 import type { ControlRepository } from './store/control.js';
 import type { DeviceRepository } from './store/devices.js';
@@ -50,6 +52,8 @@ export interface FleetServices {
 export interface BrokerLink {
   readonly client: BrokerClient;
   readonly scheduler: Scheduler;
+  /** Who does once-only work (rollouts, retention) when replicas share the store; default this process. */
+  readonly ownership?: Ownership;
   readonly maxPayloadBytes: number;
   readonly onReject: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs' | 'desiredEveryMs'>;
@@ -69,6 +73,8 @@ export interface FleetServicesOptions {
   readonly auth: AuthService;
   /** Timed runs per variant measurement; default the planner's 50. */
   readonly timedRuns?: number;
+  /** Where variant builds run; default a worker thread in this process (replicas: the Postgres job queue). */
+  readonly runVariantJob?: VariantJobRunner;
   /** The broker side; omitted: the services record and the running server delivers. */
   readonly link?: BrokerLink;
 }
@@ -85,6 +91,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     now,
     metrics: o.metrics,
     ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+    ...(o.runVariantJob === undefined ? {} : { runJob: o.runVariantJob }),
   });
   const artifacts = createArtifactStore({ dataDir: o.dataDir, artifacts: repos.artifacts, now });
   const onEvent = (event: Parameters<EventBus['publish']>[0]) => void o.events.publish(event);
@@ -106,6 +113,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
         maxPayloadBytes: link.maxPayloadBytes,
         onReject: link.onReject,
         ...link.deploy,
+        ...(link.ownership ? { ownership: link.ownership } : {}),
         ...(o.random ? { random: o.random } : {}),
         // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
         onEvent,
@@ -137,6 +145,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
           maxPayloadBytes: link.maxPayloadBytes,
           onReject: link.onReject,
           ...link.telemetry,
+          ...(link.ownership ? { ownership: link.ownership } : {}),
         }
       : {}),
   });

@@ -15,6 +15,11 @@ export interface ModelWorkerOptions {
   readonly onCrash?: (reason: string) => void;
   /** Worker heap cap in MB (the model bytes live in native memory, not here). Default: Node's. */
   readonly maxOldGenerationSizeMb?: number;
+  /**
+   * The module the thread runs. Default: the onnxruntime inference worker. Another module must
+   * speak worker-protocol.ts (simulators and tests use one that fails the way a native runtime can).
+   */
+  readonly workerModule?: URL;
 }
 
 export interface RunOptions {
@@ -54,7 +59,7 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
       ? undefined
       : { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb };
   const worker: Worker = spawnModuleWorker(
-    new URL('./inference-worker.js', import.meta.url),
+    options.workerModule ?? new URL('./inference-worker.js', import.meta.url),
     resourceLimits ? { resourceLimits } : {},
   );
   const pending = new Map<number, Pending>();

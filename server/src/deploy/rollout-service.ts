@@ -312,8 +312,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       finishedAt: null,
     };
     const devices = await planDevices(id, members, sizes, at);
-    await repo.insert(rollout, devices);
-    await desired.setOrigin(id, origin);
+    await repo.insert(rollout, devices, origin);
     log.info(
       {
         rolloutId: id,
