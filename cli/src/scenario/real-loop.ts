@@ -334,7 +334,11 @@ async function throttle(
       }
       return marks.recovered !== undefined;
     }).catch((err: unknown) => print(`[loop] ${(err as Error).message}`));
-    if (marks.recovered !== undefined) await sleep(o.holdAfterRecoveryMs ?? 10_000);
+    if (marks.recovered !== undefined) {
+      // At least three whole windows of the new variant under the quota, so "after" is measured, not guessed.
+      const enough = (marks.rolloutDone ?? marks.recovered) + 3 * c.windowS * 1000 + 1000 - Date.now();
+      await sleep(Math.max(o.holdAfterRecoveryMs ?? 10_000, enough));
+    }
     marks.lifted = Date.now();
     for (const g of groups) g.setQuota(null);
     print('[fault] quota lifted');
