@@ -11,6 +11,8 @@ const SUBPROCESS_TESTS = [
   'test/integration/agent-process.test.ts',
   'test/integration/demo-command.test.ts',
   'test/integration/distill-stop.test.ts',
+  // Its agents are tsx child processes too.
+  'test/e2e/real-loop.test.ts',
 ];
 
 export default function coverageMap(testFile) {

@@ -55,6 +55,8 @@ export interface DeviceOptions {
   readonly serve?: { readonly port?: number; readonly socketPath?: string } | false;
   /** Synthetic inferences per second on the serving model; 0 (default) disables. */
   readonly workloadRatePerS?: number;
+  /** Golden rows per synthetic inference (repeated when the golden set has fewer). Default 1. */
+  readonly workloadBatch?: number;
   readonly download?: SwapDeps['download'];
   readonly preferHttp?: boolean;
   /** Override the swap steps (fault injection in simulations and tests). */
@@ -298,10 +300,15 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     const desired = sha === undefined ? undefined : manifests.get(sha);
     if (!desired) return null;
     const feeds = goldenFeeds(desired.body.golden);
+    const batch = options.workloadBatch ?? 1;
     return Object.fromEntries(
       Object.entries(feeds).map(([name, t]) => {
-        const row = t.data.length / (t.dims[0] ?? 1);
-        return [name, { dims: [1, ...t.dims.slice(1)], data: t.data.slice(0, row) }];
+        const rows = t.dims[0] ?? 1;
+        const row = t.data.length / rows;
+        const data = new Float32Array(row * batch);
+        // The first `batch` golden rows, cycling when the golden set has fewer.
+        for (let i = 0; i < batch; i += 1) data.set(t.data.subarray((i % rows) * row, ((i % rows) + 1) * row), i * row);
+        return [name, { dims: [batch, ...t.dims.slice(1)], data }];
       }),
     );
   }

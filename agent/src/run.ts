@@ -46,6 +46,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     ...(config.inlineMaxMs > 0 ? { inline: { maxRunMs: config.inlineMaxMs } } : {}),
     serve: serveOptions(config),
     workloadRatePerS: config.workloadRate,
+    workloadBatch: config.workloadBatch,
+    telemetry: { windowMs: Math.round(config.telemetryWindowS * 1000) },
     preferHttp: config.artifactTransport === 'http',
   });
   const { link } = device;

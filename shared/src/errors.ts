@@ -129,6 +129,11 @@ export const ERROR_CATALOGUE = {
   },
   EF_ERR_DEVICE_REVOKED: { status: 403, summary: "the device's credentials were revoked; it must be enrolled again" },
   EF_ERR_TLS_CONFIG: { status: 400, summary: 'the TLS certificate or key could not be read or used' },
+  EF_ERR_FAULT_CGROUP: {
+    status: 422,
+    summary:
+      'a cpu-quota fault cannot be applied: the host has no writable cgroup cpu controller (not root, not Linux, none mounted), or the target is not a real process',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -11,6 +11,8 @@ import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
 import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
 import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-device.js';
 import type { Fault } from './faults/faults.js';
+import { startCpuQuotaFaults, type CpuQuotaFaults } from './faults/cpu-quota-faults.js';
+import { EdgefleetError, systemClock } from '@edgefleet/shared';
 import type { FarmIdentity } from './farm-enroll.js';
 
 /** How farm devices infer: not at all, modelled (sampled) telemetry, or real ORT workers. */
@@ -114,6 +116,11 @@ function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, De
   }
   if (mode === 'sampled' && !options.telemetry)
     throw new RangeError('sampled inference needs `telemetry` (at least its data dir)');
+  if (mode !== 'real' && options.faults?.some((f) => f.kind === 'cpu-quota'))
+    throw new EdgefleetError(
+      'EF_ERR_FAULT_CGROUP',
+      `a cpu-quota fault throttles a real process through cgroups, and ${mode} devices run no inference of their own to throttle; use --inference real, or thermal-throttle to model a slowdown`,
+    );
   const prefix = options.idPrefix ?? 'sim';
   if (!isValidDeviceId(`${prefix}-${options.devices}`))
     throw new RangeError(`id prefix ${JSON.stringify(prefix)} does not make valid device ids`);
@@ -184,6 +191,19 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       });
     }),
   );
+  // All devices of this farm live in this process: a cpu-quota fault throttles the process.
+  let quotas: CpuQuotaFaults | null = null;
+  try {
+    quotas = startCpuQuotaFaults({
+      faults: options.faults ?? [],
+      processes: devices.map((d) => ({ deviceId: d.deviceId, deviceClass: d.deviceClass, pid: process.pid })),
+      clock: options.clock ?? systemClock,
+      onChange: (c) => log.info({ cores: c.cores, periodMs: c.periodMs, pid: c.pid }, 'cpu quota changed'),
+    });
+  } catch (err: unknown) {
+    await Promise.all(devices.map((d) => d.stop({ clean: true }).catch(() => undefined)));
+    throw err;
+  }
   for (const device of devices) {
     device
       .start()
@@ -193,6 +213,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   return Object.freeze({
     devices: Object.freeze(devices),
     stop: async () => {
+      quotas?.stop();
       await Promise.all(devices.map((d) => d.stop({ clean: true })));
       log.info('farm stopped');
     },

@@ -30,6 +30,8 @@ t.test('defaults: device id from the host name, shared protocol defaults, frozen
     intraOpThreads: 1,
     inlineMaxMs: 1,
     workloadRate: 0,
+    workloadBatch: 1,
+    telemetryWindowS: 10,
     enrollTimeoutS: 120,
     artifactTransport: 'mqtt',
   });

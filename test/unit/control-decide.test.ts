@@ -220,6 +220,39 @@ const cases: Case[] = [
     actions: ['alert'],
   },
   {
+    name: 'best effort, before any re-plan: the re-plan comes first',
+    s: snap(fleet(10, 8, FP32, 40), confirmed),
+    p: { bestEffort: true },
+    kind: 'replan',
+  },
+  // ratio 5: int8-weights (3 × 5 = 15) still misses 10 × 0.9, but it is the fastest stored variant and meets accuracy.
+  {
+    name: 'best effort after a re-plan: the fastest stored variant, said so',
+    s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }),
+    p: { bestEffort: true },
+    kind: 'deploy',
+    target: INT8W,
+    reason:
+      /nothing is predicted to fit \(measured\/predicted latency 5\.00\); best effort: int8-weights .*corrected p95 15\.0 ms vs budget 10 ms/,
+  },
+  {
+    name: 'best effort and searches both enabled: the search comes first, best effort only after it',
+    s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }),
+    p: { bestEffort: true, search: { enabled: true } },
+    kind: 'search',
+    actions: ['search'],
+  },
+  {
+    name: 'best effort never breaks another budget: an accuracy floor above every faster variant leaves an alert',
+    s: snap(fleet(10, 8, FP32, 40), confirmed, {
+      plan: { ...PLAN, corrected: true },
+      budgets: { maxP95LatencyMs: 10, minAccuracyPct: 97.55 },
+    }),
+    p: { bestEffort: true },
+    kind: 'alert',
+    reason: /nothing fits/,
+  },
+  {
     name: 'accuracy breach on int8 moves up in precision (fp16), not to another int8',
     s: snap(fleet(10, 8, INT8S, 4, { breaches: ['minAccuracy'], accuracy: 0.6 }), confirmed),
     kind: 'deploy',

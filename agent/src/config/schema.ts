@@ -89,6 +89,13 @@ export const agentConfigSchema = z.strictObject({
   /** Synthetic inferences per second on the serving model (demos, simulation); 0 turns it off. Default 0. */
   workloadRate: numeric(z.number().min(0).max(10_000)).default(0),
   /**
+   * Rows per synthetic inference (the model's batch dimension must allow it), as a device that
+   * batches camera crops would run. Default 1.
+   */
+  workloadBatch: numeric(z.number().int().min(1).max(1024)).default(1),
+  /** Length of a telemetry window, seconds. Default 10. */
+  telemetryWindowS: numeric(z.number().min(0.5).max(3600)).default(10),
+  /**
    * Enrollment token (`efe_…`) from the fleet admin: on first start the agent enrolls with it
    * and stores its identity in the data directory; later starts use the stored identity.
    * Prefer `enrollTokenFile` or the environment: a flag is visible to every user in `ps`.
@@ -125,6 +132,8 @@ export const AGENT_ENV_VARS: Readonly<Record<string, keyof AgentConfig>> = Objec
   EDGEFLEET_AGENT_SERVE_PORT: 'servePort',
   EDGEFLEET_AGENT_SERVE_SOCKET: 'serveSocket',
   EDGEFLEET_AGENT_WORKLOAD_RATE: 'workloadRate',
+  EDGEFLEET_AGENT_WORKLOAD_BATCH: 'workloadBatch',
+  EDGEFLEET_AGENT_TELEMETRY_WINDOW_S: 'telemetryWindowS',
   EDGEFLEET_AGENT_ARTIFACT_TRANSPORT: 'artifactTransport',
   EDGEFLEET_AGENT_ENROLL_TOKEN: 'enrollToken',
   EDGEFLEET_AGENT_ENROLL_TOKEN_FILE: 'enrollTokenFile',
@@ -224,6 +233,19 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
     key: 'workloadRate',
     placeholder: 'per-s',
     description: 'synthetic inferences per second for demos; 0 = off (default 0; env EDGEFLEET_AGENT_WORKLOAD_RATE)',
+  },
+  {
+    name: 'workload-batch',
+    key: 'workloadBatch',
+    placeholder: 'rows',
+    description:
+      'rows per synthetic inference (the model must take that batch; default 1; env EDGEFLEET_AGENT_WORKLOAD_BATCH)',
+  },
+  {
+    name: 'telemetry-window',
+    key: 'telemetryWindowS',
+    placeholder: 's',
+    description: 'telemetry window length in seconds (default 10; env EDGEFLEET_AGENT_TELEMETRY_WINDOW_S)',
   },
   {
     name: 'artifact-transport',

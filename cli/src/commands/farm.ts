@@ -114,7 +114,7 @@ export function farmCommand(): Command {
     .option('--workload-rate <n>', 'synthetic inferences per second per device (--inference real, default 2)')
     .option(
       '--faults <file>',
-      'JSON list of scheduled faults (thermal-throttle, int8-wrong, disconnect, slow-link, crash, clock-skew), each with a target {deviceClass | deviceIds} and startAt in ms after the farm starts',
+      'JSON list of scheduled faults (thermal-throttle, int8-wrong, disconnect, slow-link, crash, clock-skew; cpu-quota, a real cgroup limit, with --inference real), each with a target {deviceClass | deviceIds} and startAt in ms after the farm starts',
     )
     .option(
       '--enroll-token <t1,t2>',

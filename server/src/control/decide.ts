@@ -17,7 +17,7 @@ import type {
   PlanMember,
   SnapshotSummary,
 } from './model.js';
-import { chooseFitting, chooseMoreAccurate, currentMember, latencyRatio } from './select.js';
+import { chooseFastest, chooseFitting, chooseMoreAccurate, corrected, currentMember, latencyRatio } from './select.js';
 
 const HOUR_MS = 3_600_000;
 const BUDGETS: readonly ControlBudget[] = ['latencyP95Ms', 'powerW', 'energyPerInferenceMj', 'minAccuracy'];
@@ -227,11 +227,18 @@ function choose(
   if (accuracy && current) failed[current.artifactSha] = s.at;
   const exclude = new Set([...Object.keys(failed), ...(current ? [current.artifactSha] : [])]);
   const fit = { budgets: s.budgets, limits: s.limits, baselinePct: plan.baselinePct, ratio, margin: policy.fitMargin };
-  const target = accuracy
+  const fitting = accuracy
     ? chooseMoreAccurate(plan.members, current, fit, exclude)
     : chooseFitting(plan.members, fit, exclude);
   const mm: ControlMemory = { ...m, failed };
   const ratioText = `measured/predicted latency ${ratio.toFixed(2)}`;
+  // Best effort only once a re-plan (when one is possible), and a search when enabled, found nothing either.
+  const spent = (plan.corrected || ep.replanned) && (!policy.search.enabled || ep.searched === true);
+  const fallback =
+    fitting === null && !accuracy && policy.bestEffort && spent
+      ? chooseFastest(plan.members, current, fit, exclude)
+      : null;
+  const target = fitting ?? fallback;
   if (target) {
     const deviceIds = scope.cohort === null ? null : scope.devices.map((d) => d.deviceId).sort();
     const desiredHash = desiredHashOf(s.deviceClass, target.artifactSha, deviceIds);
@@ -245,7 +252,13 @@ function choose(
       cohort: scope.cohort,
       desiredHash,
     };
-    const reason = `${why}; ${accuracy ? 'next more accurate variant' : `corrected model (${ratioText}) predicts ${target.recipe} fits`}: ${current?.recipe ?? 'unknown'} → ${target.recipe}`;
+    const limit = s.budgets.maxP95LatencyMs;
+    const because = accuracy
+      ? 'next more accurate variant'
+      : fallback
+        ? `nothing is predicted to fit (${ratioText}); best effort: ${target.recipe} is the fastest stored variant (corrected p95 ${corrected(target, ratio).p95Ms.toPrecision(3)} ms${limit === undefined ? '' : ` vs budget ${limit} ms`}, predicted ${target.predictedP95Ms} ms)`
+        : `corrected model (${ratioText}) predicts ${target.recipe} fits`;
+    const reason = `${why}; ${because}: ${current?.recipe ?? 'unknown'} → ${target.recipe}`;
     return {
       kind: 'deploy',
       reason,

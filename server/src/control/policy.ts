@@ -53,6 +53,14 @@ export const controlPolicySchema = z.strictObject({
       finalEpochs: z.number().int().min(0).max(100).default(8),
     })
     .prefault({}),
+  /**
+   * When nothing is predicted to fit, even after a re-plan: roll out the stored front member with
+   * the lowest predicted latency that is faster than the current one and meets every other
+   * budget, instead of only alerting. The corrected model scales every variant by one measured
+   * ratio; a slowdown that is not proportional (a CPU quota stalls a process only while it wants
+   * more than the quota) makes it overstate faster variants. Default false.
+   */
+  bestEffort: z.boolean().default(false),
   /** Recipes for a re-plan when nothing on the front fits; default: the recipes of the current plan. */
   replanRecipes: z.array(z.string().min(1)).min(1).optional(),
 });

@@ -133,3 +133,28 @@ export function chooseMoreAccurate(
     )[0] ?? null
   );
 }
+
+/**
+ * Best effort when nothing fits: the front member with the lowest predicted latency, faster
+ * than the current one, that breaks no budget other than latency (and power and energy, which
+ * scale with latency in the corrected model); null when there is none.
+ */
+export function chooseFastest(
+  members: readonly PlanMember[],
+  current: PlanMember | null,
+  fit: FitContext,
+  exclude: ReadonlySet<string>,
+): PlanMember | null {
+  const scaled: ReadonlySet<string> = new Set(['maxP95LatencyMs', 'maxAvgPowerW', 'maxEnergyPerInferenceMj']);
+  return (
+    members
+      .filter(
+        (m) =>
+          m.onFront &&
+          !exclude.has(m.artifactSha) &&
+          (current === null || m.predictedP95Ms < current.predictedP95Ms) &&
+          misfits(m, fit).every((v) => scaled.has(v.budget)),
+      )
+      .sort((a, b) => a.predictedP95Ms - b.predictedP95Ms || a.recipe.localeCompare(b.recipe))[0] ?? null
+  );
+}

@@ -39,6 +39,18 @@ export const faultSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('crash'), ...base }),
   /** The device clock runs `skewMs` ahead (negative: behind). */
   z.strictObject({ kind: z.literal('clock-skew'), ...base, skewMs: z.number().int() }),
+  /**
+   * A real CPU limit on the device's process through the host's cgroups (faults/cpu-cgroup.ts):
+   * at most `cores` of CPU (0.25: a quarter of one core) per `periodMs` (the kernel's CFS period;
+   * default 100, as Docker's `--cpus`). Real processes only (agent processes, a real-inference farm);
+   * refused, never modelled, where cgroups are not writable.
+   */
+  z.strictObject({
+    kind: z.literal('cpu-quota'),
+    ...base,
+    cores: z.number().min(0.01).max(1024),
+    periodMs: z.number().int().min(1).max(1000).default(100),
+  }),
 ]);
 export type Fault = z.infer<typeof faultSchema>;
 export type FaultInput = z.input<typeof faultSchema>;
@@ -54,6 +66,8 @@ export interface FaultEffects {
   readonly crashed: boolean;
   readonly linkBytesPerSecond: number | null;
   readonly skewMs: number;
+  /** The tightest CPU quota in force on the device's process (cpu-quota faults), or null. */
+  readonly cpuQuota: { readonly cores: number; readonly periodMs: number } | null;
 }
 
 export const NO_FAULT: FaultEffects = Object.freeze({
@@ -64,6 +78,7 @@ export const NO_FAULT: FaultEffects = Object.freeze({
   crashed: false,
   linkBytesPerSecond: null,
   skewMs: 0,
+  cpuQuota: null,
 });
 
 export function parseFaults(input: readonly FaultInput[]): Fault[] {
@@ -101,6 +116,10 @@ export function effectsAt(faults: readonly Fault[], deviceId: string, deviceClas
         break;
       case 'clock-skew':
         e = { ...e, skewMs: e.skewMs + f.skewMs };
+        break;
+      case 'cpu-quota':
+        if (e.cpuQuota === null || f.cores < e.cpuQuota.cores)
+          e = { ...e, cpuQuota: { cores: f.cores, periodMs: f.periodMs } };
         break;
     }
   }

@@ -1,0 +1,133 @@
+/**
+ * npm run bench:loop-real — the closed loop on real measurements (issue 23): agent processes on
+ * this host run mnist-cnn-large at a steady rate and report measured windows; after a baseline
+ * minute the class budget is 1.5 × the baseline's window p95; then each agent's cgroup quota
+ * drops to 0.25 of a core. Prints one table: measured p95 before, during, after (and after the
+ * quota is lifted), the time from the quota drop to the first breach event, the loop's
+ * decision, the rollout done and `recovered`; the predictor's error before and after the loop's
+ * correction. JSON in bench/results/loop-real.json. Needs Linux, root and the cgroup cpu
+ * controller (it says why not otherwise). Run it under the shared lock:
+ *   flock /tmp/edgefleet-heavy.lock npm run bench:loop-real
+ * Usage: npm run bench:loop-real [-- --devices 2 --baseline-s 60 --rate 60 --batch 32 --cores 0.25]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isEdgefleetError } from '@edgefleet/shared';
+import { removeAllCpuQuotaGroups } from '@edgefleet/simulators';
+import { runRealLoop } from '@edgefleet/cli/scenario/real-loop';
+
+if (process.argv.includes('--help')) {
+  console.log(
+    'npm run bench:loop-real [-- --devices N --baseline-s S --rate R --batch B --cores C --period-ms P --recipe JSON]\n' +
+      'The closed loop on real agent processes under a real cgroup CPU quota (Linux, root). Run under flock /tmp/edgefleet-heavy.lock.',
+  );
+  process.exit(0);
+}
+const arg = (name: string, def: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const argText = (name: string, def: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? String(process.argv[i + 1]) : def;
+};
+// A structured cut to half the channels of every prunable group, refit by least squares (~¼ of the MACs).
+const FAST = JSON.stringify([{ pass: 'prune-structured', ratio: 0.5, importance: 'l1' }, { pass: 'reconstruct' }]);
+const MODEL = fileURLToPath(new URL('../models/zoo/mnist-cnn-large.onnx', import.meta.url));
+
+// Ctrl-C: the agent processes and the cgroups go too (their exit hooks run on process.exit).
+process.once('SIGINT', () => {
+  removeAllCpuQuotaGroups();
+  process.exit(130);
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'ef-bench-loop-real-'));
+const load = { start: loadavg()[0] ?? 0, end: 0 };
+try {
+  const r = await runRealLoop({
+    dataDir: dir,
+    modelPath: MODEL,
+    fastRecipe: argText('recipe', FAST),
+    evalSpec: 'mnist:test:1000',
+    devices: arg('devices', 2),
+    workloadRate: arg('rate', 60),
+    workloadBatch: arg('batch', 32),
+    windowS: arg('window-s', 2),
+    baselineMs: arg('baseline-s', 60) * 1000,
+    quotaCores: arg('cores', 0.25),
+    periodMs: arg('period-ms', 100),
+    print: (line) => process.stderr.write(`${line}\n`),
+  });
+  load.end = loadavg()[0] ?? 0;
+  const m = r.marks;
+  const since = (t?: number): number | null => (t === undefined || m.onset === undefined ? null : t - m.onset);
+  const row = {
+    p95BeforeMs: r.before.medianP95Ms,
+    budgetMs: r.budgetMs,
+    p95DuringMs: r.during.medianP95Ms,
+    p95AfterMs: r.after.medianP95Ms,
+    p95AfterLiftMs: r.afterLift.medianP95Ms,
+    toFirstBreachMs: since(m.firstBreach),
+    toDecisionMs: since(m.decision),
+    toRolloutDoneMs: since(m.rolloutDone),
+    toRecoveredMs: since(m.recovered),
+    deployed: r.deployed,
+    deploysAfterLift: r.deploysAfterLift,
+  };
+  console.log(Object.keys(row).join('\t'));
+  console.log(
+    Object.values(row)
+      .map((v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v ?? '-')))
+      .join('\t'),
+  );
+  console.log('\npredictor, p95 (error = (predicted − measured) / measured)');
+  console.log('recipe\tphase\tmeasured ms\tpredicted ms\terror\t× healthy ratio\terror\t× breach ratio\terror');
+  for (const p of r.predictor)
+    console.log(
+      [
+        p.recipe.slice(0, 24),
+        p.phase,
+        p.measuredP95Ms,
+        p.predictedP95Ms,
+        p.uncorrectedError,
+        p.healthyRatio,
+        p.healthyError,
+        p.breachRatio,
+        p.breachError,
+      ]
+        .map((v) => (typeof v === 'number' ? v.toFixed(3) : String(v ?? '-')))
+        .join('\t'),
+    );
+  console.log(
+    `\nkernel throttling: ${r.throttling.map((t) => `${t.deviceId} ${t.throttled} periods, ${t.throttledMs.toFixed(0)} ms`).join('; ')}`,
+  );
+  console.log(`load average ${load.start.toFixed(1)} → ${load.end.toFixed(1)}`);
+  mkdirSync(new URL('results/', import.meta.url), { recursive: true });
+  writeFileSync(
+    new URL('results/loop-real.json', import.meta.url),
+    `${JSON.stringify(
+      {
+        when: new Date().toISOString(),
+        note: 'wall clock; real agent processes, measured onnxruntime latency (no modelled figure); p95 = median of 2 s window p95s per phase; times from the quota drop',
+        load,
+        row,
+        phases: { before: r.before, during: r.during, after: r.after, afterLift: r.afterLift },
+        decisions: r.decisions,
+        predictor: r.predictor,
+        throttling: r.throttling,
+        plan: { slow: r.slow, fast: r.fast },
+      },
+      null,
+      2,
+    )}\n`,
+  );
+} catch (err: unknown) {
+  if (isEdgefleetError(err, 'EF_ERR_FAULT_CGROUP')) {
+    console.error(`bench:loop-real cannot run here: ${err.message}`);
+    process.exitCode = 1;
+  } else throw err;
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
