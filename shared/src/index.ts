@@ -24,4 +24,5 @@ export * from './budgets.js';
 export * from './api/index.js';
 export * from './plans.js';
 export * from './plan-objective.js';
+export * from './golden.js';
 export * from './profiles/index.js';
