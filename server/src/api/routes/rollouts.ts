@@ -23,7 +23,7 @@ async function latestGoldenOf(deps: ApiDeps, deviceClass: string): Promise<Golde
     throw new EdgefleetError(
       'EF_ERR_ROLLOUT_INVALID',
       `class ${deviceClass} has had no rollout yet, so there is no golden set to reuse; ` +
-        'send `golden` (CLI: --golden FILE)',
+        'send `golden` (CLI: --golden auto, mnist:N, a sample directory or a JSON file)',
       { deviceClass },
     );
   return last.golden;
