@@ -191,6 +191,7 @@ t.test('from a plan to a rollout without guessing', async (t) => {
   setTimeout(() => void post(`/v1/rollouts/${id}/abort`, { reason: 'test over' }), 1_500);
   const watched = await run(['rollout', 'status', id, '--watch', '--interval', '200ms', ...api]);
   t.equal(watched.code, 1, 'an aborted rollout ends the watch with exit code 1');
+  t.match(watched.err, new RegExp(`EF_ERR_DEPLOY_FAILED: rollout ${id} aborted: test over`));
   t.match(
     watched.err,
     new RegExp(`\\] rollout ${id}: in-progress, wave 1 of \\d+: 0/1 succeeded; 2 devices: pending 1, notified 1`),

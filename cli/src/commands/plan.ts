@@ -82,7 +82,10 @@ export function progressLine(event: {
   const fig = (x: number | null, unit: string, d = 3) => (x === null ? '-' : `${x.toFixed(d)} ${unit}`);
   return (
     `${head} ${event.cached ? 'cached' : 'built'}: ${r.bytes ?? '-'} B, ${fig(r.accuracyPct, '%', 2)}; ` +
-    `measured host p95 ${fig(r.hostP95Ms, 'ms')}; predicted ${fig(r.predictedP95Ms, 'ms')}, ${fig(r.predictedMj, 'mJ')}`
+    `measured host p95 ${fig(r.hostP95Ms, 'ms')}; ` +
+    (r.predictedP95Ms === null
+      ? 'no prediction (the class does not run this precision)'
+      : `predicted ${fig(r.predictedP95Ms, 'ms')}, ${fig(r.predictedMj, 'mJ')}`)
   );
 }
 

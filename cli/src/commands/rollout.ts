@@ -4,6 +4,7 @@ import type { RolloutPolicyInput } from '@edgefleet/server/deploy/index';
 import {
   artifactStoredSchema,
   asError,
+  EdgefleetError,
   isEdgefleetError,
   rolloutListSchema,
   rolloutStatusSchema,
@@ -197,7 +198,12 @@ async function watch(api: ApiClient, id: string | undefined, f: { json?: boolean
     write: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(f.json ? `${JSON.stringify(last, null, 2)}\n` : statusText(last));
-  if (last.rollout.state === 'aborted') process.exitCode = 1;
+  if (last.rollout.state === 'aborted')
+    throw new EdgefleetError(
+      'EF_ERR_DEPLOY_FAILED',
+      `rollout ${target} aborted${last.rollout.reason ? `: ${last.rollout.reason}` : ''}; each device's failure is above`,
+      { rolloutId: target },
+    );
 }
 
 /**
