@@ -97,6 +97,12 @@ export interface ConnectOptions {
    * for readers and writers alike (only `edgefleet server` and `demo` create one).
    */
   readonly writes?: boolean;
+  /**
+   * The command may be the first on a new data directory and creates its store when the
+   * directory was named (--data-dir or EDGEFLEET_DATA_DIR, not the default): `broker-config`,
+   * which runs before the server first starts on an external broker.
+   */
+  readonly initializes?: boolean;
   readonly env?: Env;
 }
 
@@ -162,14 +168,15 @@ export async function connectFleet(flags: AdminFlags, options: ConnectOptions): 
     };
   const config = loadServerConfig({ env, flags: { dataDir: target.dataDir } });
   const dataDir = config.dataDir;
-  assertStore(dataDir, target.from, options.command);
+  const create = options.initializes === true && target.from !== 'default';
+  if (!create) assertStore(dataDir, target.from, options.command);
   // Twice at most: a server may claim the directory between our look and our own claim.
   for (let attempt = 0; ; attempt += 1) {
     const holder = await runningServerApi(dataDir);
     if (holder) return apiOfHolder(holder, dataDir);
     try {
       const logger = createCliLogger('warn', process.stderr);
-      const local = await startLocalServices(config, { command: options.command, create: false, logger });
+      const local = await startLocalServices(config, { command: options.command, create, logger });
       return {
         api: createApiClient({ url: local.apiUrl, token: local.token }),
         via: `${dataDir} (no server running; services started by this command)`,
