@@ -59,10 +59,14 @@ export const artifactLayoutSchema = z
     'chunkCount must equal ceil((encodedSize ?? size) / chunkSize) and the length of chunks',
   );
 
-/** A float32 tensor: row-major data as base64 of little-endian float32. */
+/**
+ * A float32 tensor: row-major data as base64 of little-endian float32. Its size is bounded by
+ * the golden set's total (goldenSetSchema), whose refusal says how many rows fit; the transports
+ * bound it before that (256 KiB API bodies and MQTT payloads).
+ */
 export const base64TensorSchema = z.strictObject({
   dims: z.array(z.number().int().nonnegative()).min(1).max(8),
-  data: base64Schema.max(Math.ceil(MAX_GOLDEN_BYTES / 3) * 4),
+  data: base64Schema,
 });
 
 /**
