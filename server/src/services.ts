@@ -91,11 +91,15 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
   });
   const artifacts = createArtifactStore({ dataDir: o.dataDir, artifacts: repos.artifacts, now });
   const onEvent = (event: Parameters<EventBus['publish']>[0]) => void o.events.publish(event);
+  // A revoked device keeps its registry row; rollouts and catch-ups must leave it out.
+  const revokedDevices = async (): Promise<ReadonlySet<string>> =>
+    new Set((await auth.credentials()).filter((c) => c.revokedAt !== null).map((c) => c.deviceId));
   const deploy = link
     ? createDeployService({
         rollouts: repos.rollouts,
         desired: repos.desired,
         devices: repos.devices,
+        revokedDevices,
         artifacts,
         client: link.client,
         scheduler: link.scheduler,
@@ -116,6 +120,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
       rollouts: repos.rollouts,
       desired: repos.desired,
       devices: repos.devices,
+      revokedDevices,
       artifacts,
       actor: null,
       logger: log.child({ component: 'rollouts' }),

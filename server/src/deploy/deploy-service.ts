@@ -26,6 +26,8 @@ export interface DeployServiceOptions {
   readonly rollouts: RolloutRepository;
   readonly desired: DesiredStateRepository;
   readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
+  /** Devices whose credential is revoked: left out of rollouts and catch-ups. Default: none. */
+  readonly revokedDevices?: () => Promise<ReadonlySet<string>>;
   readonly artifacts: ServerArtifactStore;
   readonly client: BrokerClient;
   readonly scheduler: Scheduler;
@@ -95,13 +97,14 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     logger: log.child({ component: 'rollouts' }),
     now: options.now,
     random: options.random ?? Math.random,
-    ...stripUndefined({ onEvent: options.onEvent }),
+    ...stripUndefined({ onEvent: options.onEvent, revokedDevices: options.revokedDevices }),
   });
   const desired = createClassDesiredReconciler({
     desired: options.desired,
     rollouts,
     rolloutRepo: options.rollouts,
     devices: options.devices,
+    ...stripUndefined({ revokedDevices: options.revokedDevices }),
     logger: log.child({ component: 'class-desired' }),
   });
   let unsubscribe: (() => void) | null = null;
