@@ -22,6 +22,7 @@ export interface ApiDeps
     | 'golden'
     | 'telemetry'
     | 'decisions'
+    | 'searches'
   > {
   readonly events: EventBus;
   readonly metrics: MetricsRegistry;

@@ -21,7 +21,9 @@ export type MessageHandler = (topic: string, payload: Buffer, info: MessageInfo)
  */
 export interface BrokerClient {
   publish(topic: string, payload: Buffer | string, options?: { qos?: QoS; retain?: boolean }): Promise<void>;
+  /** Subscribes; with a share group, device topics (`ef/…`) go through `$share/<group>/`. */
   subscribe(filters: readonly string[], qos?: QoS): Promise<void>;
+  unsubscribe(filters: readonly string[]): Promise<void>;
   /** Registers a handler; returns a function that removes it. */
   onMessage(handler: MessageHandler): () => void;
   readonly connected: boolean;
@@ -97,11 +99,23 @@ export interface BrokerClientOptions {
    * skip the host-name check (the certificate names the public host, we dial loopback).
    */
   readonly pinnedCert?: string | Buffer;
+  /**
+   * Server replicas: subscribe to device topics as members of this MQTT 5 shared subscription
+   * group (`$share/<group>/ef/v1/…`), so the broker hands each device message to one replica.
+   * Connects with MQTT 5 when set. Subscriptions outside `ef/` (the dynamic security plugin's
+   * responses, which every replica needs for its own requests) stay plain.
+   */
+  readonly shareGroup?: string;
   /** How reconnect attempts back off while the broker is down; default DEFAULT_RECONNECT_BACKOFF (1 s doubling to 30 s). */
   readonly reconnect?: ReconnectBackoff;
   /** Clock and randomness of the backoff; defaults Date.now and Math.random. */
   readonly now?: () => number;
   readonly random?: () => number;
+}
+
+/** The filter a replica subscribes to: shared for device topics when a group is set. */
+export function sharedFilter(filter: string, group: string | undefined): string {
+  return group !== undefined && filter.startsWith('ef/') ? `$share/${group}/${filter}` : filter;
 }
 
 /**
@@ -129,7 +143,8 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   const log = options.logger;
   const mqttOptions: IClientOptions = {
     clientId: options.clientId,
-    protocolVersion: 4,
+    // MQTT 5 for shared subscriptions; 3.1.1 otherwise (aedes, the embedded broker, speaks only that).
+    protocolVersion: options.shareGroup === undefined ? 4 : 5,
     clean: true,
     keepalive: options.keepaliveS ?? 30,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
@@ -175,13 +190,19 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
       });
     },
     async subscribe(filters, qos = 1) {
-      const granted = await client.subscribeAsync([...filters], { qos });
-      const refused = granted.filter((g) => g.qos === 128);
+      const granted = await client.subscribeAsync(
+        filters.map((f) => sharedFilter(f, options.shareGroup)),
+        { qos },
+      );
+      const refused = granted.filter((g) => g.qos >= 128);
       if (refused.length > 0)
         throw new EdgefleetError(
           'EF_ERR_BROKER_CONNECT',
           `broker refused subscriptions ${refused.map((g) => g.topic).join(', ')}; check its ACLs`,
         );
+    },
+    async unsubscribe(filters) {
+      await client.unsubscribeAsync(filters.map((f) => sharedFilter(f, options.shareGroup)));
     },
     onMessage(handler) {
       handlers.add(handler);

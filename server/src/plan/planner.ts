@@ -112,10 +112,20 @@ export function createPlanner(opts: PlannerOptions): Planner {
     const model = await resolveModel(opts.models, req.model);
     const cls = await classes.get(req.deviceClass);
     const speed = effectiveSpeedModel(cls.speedModel, req.speedModelOverride);
+    // Search finalists for this class are candidates too (already built and evaluated).
+    const searched = await variants.searched(model.sha256, cls.name);
     const candidates = candidatesOf(req.recipes);
     const requested = req.objective === undefined ? undefined : planObjectiveSchema.parse(req.objective);
     const objective = resolveObjective(requested, cls.objective);
-    const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, candidates, objective);
+    const key = planInputsKey(
+      model,
+      cls.name,
+      cls.version,
+      speed.version,
+      speed.factors,
+      [...candidates, ...searched.map((s) => s.candidate)],
+      objective,
+    );
     const stored = await tables.find(key);
     if (stored) return toStored(stored, true);
     const built: Built[] = [];
@@ -129,6 +139,7 @@ export function createPlanner(opts: PlannerOptions): Planner {
       req.onProgress?.({ ...step, phase: 'built', result: builtSummary(candidate, variant, cls, speed) });
       built.push({ candidate, variant });
     }
+    built.push(...searched);
     req.onProgress?.({
       deviceClass: cls.name,
       recipe: '',

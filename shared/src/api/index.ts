@@ -8,3 +8,4 @@ export * from './rollouts.js';
 export * from './telemetry.js';
 export * from './decisions.js';
 export * from './golden.js';
+export * from './searches.js';
