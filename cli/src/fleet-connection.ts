@@ -1,26 +1,30 @@
 /**
  * How an admin command reaches fleet state: always through the admin API of the services that
- * own it, never by opening the store. This module is the one place that decides which API:
+ * own it, never by opening the store. This module is the one place that decides which API, by
+ * one rule (issue 21):
  *
- * - `--api URL` (or EDGEFLEET_API when no --data-dir is given): that server, with `--token`
- *   (or EDGEFLEET_TOKEN);
- * - otherwise the data directory (`--data-dir`, EDGEFLEET_DATA_DIR, default `./.edgefleet`):
- *   the server running on it, found through its runtime file (URL and a process-local token),
- *   or, when none runs, the same services started in this process for the command's duration
- *   (server/src/local.ts).
+ * - `--api URL` or EDGEFLEET_API: that server, with `--token` (or EDGEFLEET_TOKEN);
+ * - `--data-dir DIR` or EDGEFLEET_DATA_DIR (neither: `./.edgefleet`): the server running on
+ *   it, found through its runtime file (URL and a process-local token), or, when none runs,
+ *   the same services started in this process for the command's duration (server/src/local.ts);
+ * - both an API and a data directory (by flag or environment, in any mix), or a data directory
+ *   without a store, is a usage error that names which flags and variables were used.
  */
-import { readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { join } from 'node:path';
 import { EdgefleetError, isEdgefleetError } from '@edgefleet/shared';
 import {
   describeHolder,
   loadServerConfig,
   readRuntimeInfo,
+  STORE_FILE,
   startLocalServices,
   type RuntimeInfo,
 } from '@edgefleet/server';
 import { createApiClient, type ApiClient } from './api-client.js';
 import { createCliLogger } from './cli-logger.js';
+import { usageError } from './usage.js';
 
 /** Flags every admin command takes. */
 export interface AdminFlags {
@@ -29,23 +33,48 @@ export interface AdminFlags {
   readonly dataDir?: string;
 }
 
+/** Where a choice came from, for messages: a flag, an environment variable, or the default. */
+export type TargetSource = '--api' | 'EDGEFLEET_API' | '--data-dir' | 'EDGEFLEET_DATA_DIR' | 'default';
+
 export type AdminTarget =
-  | { readonly kind: 'api'; readonly url: string; readonly token: string | undefined }
-  | { readonly kind: 'data-dir'; readonly dataDir: string | undefined };
+  | { readonly kind: 'api'; readonly url: string; readonly token: string | undefined; readonly from: TargetSource }
+  | { readonly kind: 'data-dir'; readonly dataDir: string | undefined; readonly from: TargetSource };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** A flag's value, else the variable's; an empty variable counts as unset (`EDGEFLEET_API= cmd`). */
+function pick(
+  flag: string | undefined,
+  flagName: TargetSource,
+  env: Env,
+  variable: 'EDGEFLEET_API' | 'EDGEFLEET_DATA_DIR',
+): { value: string; from: TargetSource } | null {
+  if (flag !== undefined) return { value: flag, from: flagName };
+  const fromEnv = env[variable];
+  return fromEnv === undefined || fromEnv === '' ? null : { value: fromEnv, from: variable };
+}
+
 /** The rule: which fleet an admin command talks to (see the module comment). */
 export function chooseTarget(flags: AdminFlags, env: Env = process.env): AdminTarget {
-  if (flags.api !== undefined && flags.dataDir !== undefined)
-    throw new InvalidArgumentError(
-      'give --api URL (a server anywhere) or --data-dir DIR (a data directory on this host), not both',
+  const api = pick(flags.api, '--api', env, 'EDGEFLEET_API');
+  const dir = pick(flags.dataDir, '--data-dir', env, 'EDGEFLEET_DATA_DIR');
+  if (api && dir)
+    throw usageError(
+      `both a server's API (${api.from} ${api.value}) and a data directory (${dir.from} ${dir.value}) were given; ` +
+        `an admin command talks to one: drop ${dir.from === '--data-dir' ? 'the --data-dir flag' : 'EDGEFLEET_DATA_DIR'} ` +
+        `to use the API, or ${api.from === '--api' ? 'the --api flag' : 'EDGEFLEET_API'} to use the data directory`,
+      { api: api.from, dataDir: dir.from },
     );
-  const token = flags.token ?? env['EDGEFLEET_TOKEN'];
-  if (flags.api !== undefined) return { kind: 'api', url: flags.api, token };
-  if (flags.dataDir === undefined && env['EDGEFLEET_API'] !== undefined)
-    return { kind: 'api', url: env['EDGEFLEET_API'], token };
-  return { kind: 'data-dir', dataDir: flags.dataDir };
+  const token = flags.token ?? (env['EDGEFLEET_TOKEN'] || undefined);
+  if (api) return { kind: 'api', url: api.value, token, from: api.from };
+  return { kind: 'data-dir', dataDir: dir?.value, from: dir?.from ?? 'default' };
+}
+
+/** Why a data directory was used, for the missing-store message. */
+function describeSource(from: TargetSource): string {
+  if (from === 'default')
+    return 'the default data directory, since none of --api, EDGEFLEET_API, --data-dir, EDGEFLEET_DATA_DIR was given';
+  return `from ${from}`;
 }
 
 /** An open way to the fleet's API; `close` stops services this process started. */
@@ -63,8 +92,17 @@ export interface FleetConnection {
 export interface ConnectOptions {
   /** The command, e.g. `edgefleet plan`: names this process as the data directory's holder. */
   readonly command: string;
-  /** The command changes fleet state: create the data directory when it is missing. */
-  readonly writes: boolean;
+  /**
+   * The command changes fleet state. Informational since issue 21: a missing store is refused
+   * for readers and writers alike (only `edgefleet server` and `demo` create one).
+   */
+  readonly writes?: boolean;
+  /**
+   * The command may be the first on a new data directory and creates its store when the
+   * directory was named (--data-dir or EDGEFLEET_DATA_DIR, not the default): `broker-config`,
+   * which runs before the server first starts on an external broker.
+   */
+  readonly initializes?: boolean;
   readonly env?: Env;
 }
 
@@ -101,6 +139,21 @@ function apiOfHolder(info: RuntimeInfo, dataDir: string): FleetConnection {
   };
 }
 
+/**
+ * A data directory without a store is a usage error, never created on the side: a typo in
+ * --data-dir, or a command run in the wrong folder, would otherwise plan into (or list from)
+ * an empty store of its own. `edgefleet server` (or `demo`) creates the store.
+ */
+function assertStore(dataDir: string, from: TargetSource, command: string): void {
+  if (existsSync(join(dataDir, STORE_FILE)) || readRuntimeInfo(dataDir) !== null) return;
+  throw usageError(
+    `no edgefleet store in ${dataDir} (${describeSource(from)}), so \`${command}\` has no fleet to work on. ` +
+      'Give --api URL --token T (or export EDGEFLEET_API and EDGEFLEET_TOKEN) for a server anywhere, or ' +
+      '--data-dir DIR of a server on this host; `edgefleet server --data-dir DIR` creates a store',
+    { dataDir, from },
+  );
+}
+
 /** Opens the connection `chooseTarget` picks. */
 export async function connectFleet(flags: AdminFlags, options: ConnectOptions): Promise<FleetConnection> {
   const env = options.env ?? process.env;
@@ -115,13 +168,15 @@ export async function connectFleet(flags: AdminFlags, options: ConnectOptions): 
     };
   const config = loadServerConfig({ env, flags: { dataDir: target.dataDir } });
   const dataDir = config.dataDir;
+  const create = options.initializes === true && target.from !== 'default';
+  if (!create) assertStore(dataDir, target.from, options.command);
   // Twice at most: a server may claim the directory between our look and our own claim.
   for (let attempt = 0; ; attempt += 1) {
     const holder = await runningServerApi(dataDir);
     if (holder) return apiOfHolder(holder, dataDir);
     try {
       const logger = createCliLogger('warn', process.stderr);
-      const local = await startLocalServices(config, { command: options.command, create: options.writes, logger });
+      const local = await startLocalServices(config, { command: options.command, create, logger });
       return {
         api: createApiClient({ url: local.apiUrl, token: local.token }),
         via: `${dataDir} (no server running; services started by this command)`,

@@ -15,6 +15,7 @@ import type { AuthService } from './auth/service.js';
 import type { BrokerClient } from './broker/client.js';
 import { createArtifactStore, type ServerArtifactStore } from './deploy/artifact-store.js';
 import { createDeployService, type DeployService, type DeployServiceOptions } from './deploy/deploy-service.js';
+import { createGoldenService, type GoldenService } from './deploy/golden-service.js';
 import { createRolloutService, type RolloutService } from './deploy/rollout-service.js';
 import type { EventBus } from './events/bus.js';
 import type { Logger } from './log/logger.js';
@@ -39,6 +40,8 @@ export interface FleetServices {
   readonly planner: Planner;
   readonly artifacts: ServerArtifactStore;
   readonly rollouts: RolloutService;
+  /** Golden sets made from data and checked against their variant on this host before a rollout. */
+  readonly golden: GoldenService;
   readonly telemetry: TelemetryService;
   readonly decisions: Pick<ControlRepository, 'decisions' | 'countByKind'>;
   /** Hardware-aware search jobs; null when no runner was given (the CLI's local composition runs none). */
@@ -166,6 +169,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     planner,
     artifacts,
     rollouts,
+    golden: createGoldenService({ artifacts, variants: repos.variants, models: repos.models }),
     telemetry,
     decisions: repos.control,
     searches,

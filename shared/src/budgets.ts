@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { classNameSchema } from './messages/common.js';
+import { planObjectiveSchema } from './plan-objective.js';
 
 /** Precisions a runtime may execute. Kept in step with `precisionSchema` in messages/common.ts. */
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
@@ -123,6 +124,8 @@ export const deviceClassInputSchema = z
     powerModel: powerModelSchema,
     budgets: budgetsSchema,
     sources: profileSourcesSchema.default({}),
+    /** What the planner optimises within the budgets for this class; absent: the default (energy). */
+    objective: planObjectiveSchema.optional(),
   })
   .superRefine((c, ctx) => {
     // The planner predicts latency and power per executable precision, so each needs its figures.
@@ -160,6 +163,8 @@ export const deviceClassPatchSchema = z.strictObject({
   powerModel: powerModelSchema.partial().optional(),
   budgets: budgetsSchema.optional(),
   sources: profileSourcesSchema.optional(),
+  /** null clears the class's objective (back to the default). */
+  objective: planObjectiveSchema.nullable().optional(),
 });
 export type DeviceClassPatch = z.infer<typeof deviceClassPatchSchema>;
 

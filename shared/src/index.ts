@@ -23,4 +23,6 @@ export * from './config-issues.js';
 export * from './budgets.js';
 export * from './api/index.js';
 export * from './plans.js';
+export * from './plan-objective.js';
+export * from './golden.js';
 export * from './profiles/index.js';

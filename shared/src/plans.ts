@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { budgetsSchema, classPrecisionSchema } from './budgets.js';
 import { classNameSchema, sha256HexSchema } from './messages/common.js';
+import { appliedObjectiveSchema } from './plan-objective.js';
 
 export const violationSchema = z.object({
   budget: z.string(),
@@ -79,6 +80,8 @@ export const planSchema = z.object({
   /** The chosen recipe (feasible), or the closest miss (no feasible variant), or null when nothing could be built. */
   chosen: z.string().nullable(),
   reason: z.string(),
+  /** What the choice optimised and where that came from; absent in plans stored before issue 21 (they ranked by accuracy, then size). */
+  objective: appliedObjectiveSchema.optional(),
 });
 export type Plan = z.infer<typeof planSchema>;
 
@@ -93,3 +96,17 @@ export const storedPlanSchema = z.object({
   compressions: z.number().int().nonnegative().optional(),
 });
 export type StoredPlan = z.infer<typeof storedPlanSchema>;
+
+/**
+ * The name a variant goes by in rollouts and histories: `v-<recipe>-<first 8 hex of its sha256>`
+ * (the control loop, the console and `rollout start --plan` all name it so).
+ */
+export function variantIdOf(recipe: string, artifactSha: string): string {
+  return `v-${recipe.replace(/[^A-Za-z0-9_.:@-]/g, '-').slice(0, 40)}-${artifactSha.slice(0, 8)}`;
+}
+
+/** The plan's chosen candidate with a built artifact, or null (nothing chosen, or the choice failed to build). */
+export function chosenCandidate(plan: Plan): (PlanCandidate & { readonly artifactSha: string }) | null {
+  const c = plan.candidates.find((x) => x.recipe === plan.chosen);
+  return c && c.artifactSha !== null ? { ...c, artifactSha: c.artifactSha } : null;
+}

@@ -8,11 +8,14 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/run-cli.js';
 import { parseTtl } from '@edgefleet/cli/commands/enroll-token';
 import { makeAuthServer } from '../helpers/auth.js';
+import { openSqliteStore } from '@edgefleet/server';
 
 const run = runCli;
 
 t.test('token, enroll-token, device and broker-config commands', async (t) => {
   const dataDir = t.testdir();
+  // A store a server has made before (issue 21: admin commands never create one on the side).
+  await (await openSqliteStore({ dataDir })).close();
   const created = await run(['token', 'create', '--scope', 'admin', '--name', 'ci', '--data-dir', dataDir]);
   t.equal(created.code, 0);
   const token = created.out.trim();

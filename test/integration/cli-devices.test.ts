@@ -72,8 +72,11 @@ t.test('edgefleet devices prints the registry as a table and as JSON', async (t)
 
 t.test('edgefleet devices on an empty or missing store says what to do', async (t) => {
   const missing = await run(['devices', '--data-dir', t.testdir()]);
-  t.equal(missing.code, 1);
-  t.match(missing.err, /EF_ERR_STORE_OPEN.*edgefleet server/);
+  t.equal(missing.code, 2, 'a data directory without a store is a usage error (issue 21)');
+  t.match(
+    missing.err,
+    /EF_ERR_CLI_USAGE: no edgefleet store in .* \(from --data-dir\).*`edgefleet server --data-dir DIR` creates/,
+  );
   const dir = t.testdir();
   await openSqliteStore({ dataDir: dir }).close();
   const empty = await run(['devices', '--data-dir', dir]);

@@ -39,6 +39,11 @@ t.test('with no server, a command starts the services for itself and leaves the 
   t.equal(wrong.code, 2, 'a missing flag is a usage error (exit 2)');
   t.match(wrong.err, /EF_ERR_CLI_USAGE.*give --profile/);
   t.notOk(existsSync(dir), 'refused before anything was started or created');
+  const missing = await runCli(['class', 'create', 'pis', '--profile', 'rpi4', '--data-dir', dir]);
+  t.equal(missing.code, 2, 'a data directory without a store is a usage error (issue 21)');
+  t.match(missing.err, /EF_ERR_CLI_USAGE: no edgefleet store in .*fresh \(from --data-dir\)/);
+  t.notOk(existsSync(dir), 'and nothing was created on the side');
+  await (await openSqliteStore({ dataDir: dir })).close();
   const created = await runCli(['class', 'create', 'pis', '--profile', 'rpi4', '--data-dir', dir]);
   t.equal(created.code, 0, created.err);
   t.match(created.out, /created class pis \(version 1\)/);
@@ -63,7 +68,7 @@ t.test('with a server running, the CLI goes through its API, with the token from
   t.ok(await server.services().classes.find('cams'), 'through the server, not behind it');
   const both = await runCli(['class', 'list', '--data-dir', dir, '--api', 'http://127.0.0.1:1']);
   t.equal(both.code, 2, '--api and --data-dir together are a usage error');
-  t.match(both.err, /not both/);
+  t.match(both.err, /both a server's API \(--api http:\/\/127.0.0.1:1\) and a data directory \(--data-dir /);
 });
 
 t.test('a server without its admin API is named, not written behind', async (t) => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { openSqliteStore } from '@edgefleet/server';
 import { runCli } from '../helpers/run-cli.js';
 import { parseAssignments } from '@edgefleet/cli/commands/class';
 
@@ -11,6 +12,8 @@ const run = runCli;
 t.test('edgefleet class, model and plan against a data directory', async (t) => {
   const dir = t.testdir();
   const d = ['--data-dir', dir];
+  // A store a server has made before (issue 21: admin commands never create one on the side).
+  await (await openSqliteStore({ dataDir: dir })).close();
   t.equal((await run(['class', 'create', 'pis', '--profile', 'rpi4', ...d])).code, 0);
   t.equal(
     (await run(['class', 'create', 'tiny', '--profile', 'mcu-gateway', '--budget', 'maxModelBytes=200000', ...d])).code,

@@ -88,6 +88,9 @@ function built(recipe: string, acc: number, agree: number, bytes: number, p95: n
   return { candidate, variant };
 }
 
+/** The objective these tests were written for: most accurate first (issue 21 made energy the default). */
+const ACCURACY = { kind: 'accuracy', accuracyTolerancePts: 0.5, source: 'plan' } as const;
+
 const SET = (): Built[] => [
   built('fp32', 96.9, 100, 941_254, 0.26),
   built('fp16', 96.9, 100, 471_074, 0.3),
@@ -195,24 +198,27 @@ t.test('Pareto front and preference', async (t) => {
   );
 });
 
-t.test('classes pick different variants where their budgets and precisions differ', async (t) => {
-  const picks = new Map<string, string | null>();
-  for (const name of BUILTIN_CLASS_PROFILES.keys()) {
-    const c = cls(name);
-    const plan = planSchema.parse(assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET()));
-    t.equal(plan.outcome, 'feasible', `${name}: ${plan.reason}`);
-    picks.set(name, plan.chosen);
-  }
-  t.equal(picks.get('mcu-gateway'), 'int8-dynamic', 'the int8-only MCU gets the int8 variant');
-  t.equal(picks.get('jetson-orin'), 'fp16', 'Jetson keeps full accuracy at the smaller float size');
-  t.equal(picks.get('rpi4'), 'fp32', 'no fp16 on a Cortex-A72: rpi4 keeps fp32');
-  const tight = cls('jetson-orin', { budgets: { maxModelBytes: 300_000 } });
-  t.equal(
-    assemblePlan(model, tight, effectiveSpeedModel(tight.speedModel), SET()).chosen,
-    'int8-dynamic',
-    'a size budget moves Jetson to int8',
-  );
-});
+t.test(
+  'under the accuracy objective, classes pick different variants where budgets and precisions differ',
+  async (t) => {
+    const picks = new Map<string, string | null>();
+    for (const name of BUILTIN_CLASS_PROFILES.keys()) {
+      const c = cls(name);
+      const plan = planSchema.parse(assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET(), ACCURACY));
+      t.equal(plan.outcome, 'feasible', `${name}: ${plan.reason}`);
+      picks.set(name, plan.chosen);
+    }
+    t.equal(picks.get('mcu-gateway'), 'int8-dynamic', 'the int8-only MCU gets the int8 variant');
+    t.equal(picks.get('jetson-orin'), 'fp16', 'Jetson keeps full accuracy at the smaller float size');
+    t.equal(picks.get('rpi4'), 'fp32', 'no fp16 on a Cortex-A72: rpi4 keeps fp32');
+    const tight = cls('jetson-orin', { budgets: { maxModelBytes: 300_000 } });
+    t.equal(
+      assemblePlan(model, tight, effectiveSpeedModel(tight.speedModel), SET(), ACCURACY).chosen,
+      'int8-dynamic',
+      'a size budget moves Jetson to int8',
+    );
+  },
+);
 
 t.test('an impossible budget: no feasible variant, every failing budget named, the closest returned', async (t) => {
   const c = cls('rpi4', { budgets: { maxP95LatencyMs: 0.001, minAccuracyPct: 99.5 } });
@@ -231,10 +237,13 @@ t.test('an impossible budget: no feasible variant, every failing budget named, t
 
 t.test('the same inputs give the same plan, and the SVG draws budgets and marks the choice', async (t) => {
   const c = cls('jetson-orin');
-  const one = assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET());
-  const two = assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET().reverse());
+  const one = assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET(), ACCURACY);
+  const two = assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET().reverse(), ACCURACY);
   t.equal(JSON.stringify(one.chosen), JSON.stringify(two.chosen), 'order of candidates does not change the choice');
-  t.equal(JSON.stringify(one), JSON.stringify(assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET())));
+  t.equal(
+    JSON.stringify(one),
+    JSON.stringify(assemblePlan(model, c, effectiveSpeedModel(c.speedModel), SET(), ACCURACY)),
+  );
   const svg = renderPlanSvg(one);
   t.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   t.match(svg, /max p95 30 ms/);

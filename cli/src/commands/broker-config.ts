@@ -57,7 +57,8 @@ export function brokerConfigCommand(): Command {
       const plugin = dynsecPluginOf(flags);
       const { credentials, dataDir } = await withFleet(
         flags,
-        { command: 'edgefleet broker-config', writes: true },
+        // Before the server first starts on an external broker, this makes the store (issue 21 keeps that).
+        { command: 'edgefleet broker-config', writes: true, initializes: true },
         async (api, fleet) => ({
           credentials: await api.get('/v1/broker/mosquitto-credentials', mosquittoCredentialsSchema),
           dataDir: fleet.dataDir,

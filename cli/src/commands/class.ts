@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
-import { asError, classDeletedSchema, classListSchema, deviceClassSchema, type DeviceClass } from '@edgefleet/shared';
+import {
+  asError,
+  classDeletedSchema,
+  classListSchema,
+  describeObjective,
+  deviceClassSchema,
+  PLAN_OBJECTIVES,
+  planObjectiveKindSchema,
+  type DeviceClass,
+  type PlanObjectiveKind,
+} from '@edgefleet/shared';
 import type { ApiClient } from '../api-client.js';
 import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.js';
 import { usageError } from '../usage.js';
@@ -73,12 +83,26 @@ function printClass(c: DeviceClass, json: boolean | undefined): void {
       .map(([k, v]) => `${k} ${v} W`)
       .join(', ')}, workload ${c.powerModel.workloadHz} Hz`,
     `  budgets: ${budgetText(c)}`,
+    `  plan objective: ${objectiveText(c)}`,
     ...Object.entries(c.sources).map(([k, v]) => `  source ${k}: ${v}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+/** `--objective KIND` of class create/update; `default` (update only) clears the class's own. */
+function parseObjective(value: string): PlanObjectiveKind | 'default' {
+  if (value === 'default') return value;
+  const kind = planObjectiveKindSchema.safeParse(value);
+  if (!kind.success) throw new InvalidArgumentError(`one of ${PLAN_OBJECTIVES.join(', ')}, or default`);
+  return kind.data;
+}
+
+const objectiveText = (c: DeviceClass): string =>
+  c.objective
+    ? `${c.objective.kind} (${describeObjective(c.objective)})`
+    : `default: energy (${describeObjective({ kind: 'energy', accuracyTolerancePts: 0.5 })})`;
 const PROFILES = [...BUILTIN_CLASS_PROFILES.keys()].join(', ');
 
 /** `edgefleet class create|list|show|update|delete`, through the admin API. */
@@ -95,22 +119,37 @@ export function classCommand(): Command {
     .option('--profile <profile>', `start from a built-in profile: ${PROFILES}`)
     .option('--file <file>', 'a whole class document as JSON (see shared/src/budgets.ts)')
     .option('--budget <NAME=VALUE>', 'set a budget, e.g. maxP95LatencyMs=20 (repeatable)', collect, [] as string[])
+    .option(
+      '--objective <kind>',
+      `what plans for this class optimise within its budgets: ${PLAN_OBJECTIVES.join('|')} (default energy)`,
+      parseObjective,
+    )
     .option('--json', 'print the created class as JSON')
     .action(
       async (
         name: string,
-        flags: AdminFlags & { profile?: string; file?: string; budget: string[]; json?: boolean },
+        flags: AdminFlags & {
+          profile?: string;
+          file?: string;
+          budget: string[];
+          objective?: PlanObjectiveKind | 'default';
+          json?: boolean;
+        },
       ) => {
         const budgets = parseAssignments(flags.budget, '--budget');
         if (!flags.profile && !flags.file) throw usageError(`give --profile (${PROFILES}) or --file CLASS.json`);
         const changed = Object.keys(budgets).length > 0;
+        const objective =
+          flags.objective === undefined || flags.objective === 'default'
+            ? {}
+            : { objective: { kind: flags.objective } };
         let body: Parameters<ClassBackend['create']>[0];
         if (flags.file) {
           const doc = readJsonFile(flags.file) as Record<string, unknown>;
           body = {
             class: changed
-              ? { ...doc, name, budgets: { ...(doc.budgets as object | undefined), ...budgets } }
-              : { ...doc, name },
+              ? { ...doc, name, ...objective, budgets: { ...(doc.budgets as object | undefined), ...budgets } }
+              : { ...doc, name, ...objective },
           };
         } else {
           // Budgets replace as a whole, so the profile's own budgets are carried over before the changes.
@@ -118,7 +157,9 @@ export function classCommand(): Command {
           body = {
             profile: flags.profile ?? '',
             name,
-            ...(changed ? { patch: { budgets: { ...base?.budgets, ...budgets } } } : {}),
+            ...(changed || flags.objective
+              ? { patch: { ...objective, ...(changed ? { budgets: { ...base?.budgets, ...budgets } } : {}) } }
+              : {}),
           };
         }
         const created = await withClasses(flags, 'create', true, (c) => c.create(body));
@@ -170,6 +211,11 @@ export function classCommand(): Command {
     .option('--budget <NAME=VALUE>', 'set a budget (repeatable)', collect, [] as string[])
     .option('--speed <PRECISION=FACTOR>', 'set a speed factor, e.g. int8=3.5 (repeatable)', collect, [] as string[])
     .option(
+      '--objective <kind>',
+      `what plans optimise within the budgets: ${PLAN_OBJECTIVES.join('|')}, or default (energy)`,
+      parseObjective,
+    )
+    .option(
       '--file <file>',
       'a JSON patch: {description?, capabilities?, speedModel?, powerModel?, budgets?, sources?}',
     )
@@ -177,7 +223,13 @@ export function classCommand(): Command {
     .action(
       async (
         name: string,
-        flags: AdminFlags & { budget: string[]; speed: string[]; file?: string; json?: boolean },
+        flags: AdminFlags & {
+          budget: string[];
+          speed: string[];
+          file?: string;
+          objective?: PlanObjectiveKind | 'default';
+          json?: boolean;
+        },
       ) => {
         const budgets = parseAssignments(flags.budget, '--budget');
         const speed = parseAssignments(flags.speed, '--speed');
@@ -192,6 +244,8 @@ export function classCommand(): Command {
               factors: { ...current.speedModel.factors, ...speed },
               version: `${current.speedModel.version.split('+')[0]}+edit${current.version + 1}`,
             };
+          if (flags.objective !== undefined)
+            patch.objective = flags.objective === 'default' ? null : { kind: flags.objective };
           return c.update(name, patch);
         });
         if (flags.json) printClass(updated, true);

@@ -12,6 +12,7 @@ import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
 import { evalCommand } from './eval.js';
 import { farmCommand } from './farm.js';
+import { goldenCommand } from './golden.js';
 import { inspectCommand } from './inspect.js';
 import { classCommand } from './class.js';
 import { modelCommand } from './model.js';
@@ -49,5 +50,6 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   modelCommand,
   planCommand,
   rolloutCommand,
+  goldenCommand,
   decisionsCommand,
 ];

@@ -2,8 +2,13 @@ import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { formatPlanTable, renderPlanSvg } from '@edgefleet/server/plan/index';
 import {
+  chosenCandidate,
   classListSchema,
   EdgefleetError,
+  PLAN_OBJECTIVES,
+  planObjectiveKindSchema,
+  type PlanBuiltSummary,
+  type PlanObjectiveInput,
   fleetEventEnvelopeSchema,
   storedPlanSchema,
   stripUndefined,
@@ -25,6 +30,8 @@ interface PlanFlags extends AdminFlags {
   correction?: string;
   svg?: string;
   json?: boolean;
+  objective?: string;
+  accuracyTolerance?: string;
 }
 
 /** Writes the SVGs, then prints the plans as JSON or tables, from the returned plans alone. */
@@ -45,10 +52,41 @@ async function printPlans(plans: readonly StoredPlan[], flags: PlanFlags, footer
   const text = plans
     .map(
       (p) =>
-        `${formatPlanTable(p.plan)}\n(plan #${p.id}${p.reused ? ', same inputs as before: stored plan reused' : ''})`,
+        `${formatPlanTable(p.plan)}\n(plan #${p.id}${p.reused ? ', same inputs as before: stored plan reused' : ''})` +
+        nextStepOf(p),
     )
     .join('\n\n');
   process.stdout.write(`${text}\n\n${footer}\n`);
+}
+
+/** The command that rolls the plan's choice out, when there is one to roll out. */
+function nextStepOf(p: StoredPlan): string {
+  if (p.plan.outcome !== 'feasible' || chosenCandidate(p.plan) === null) return '';
+  return `\nroll it out: edgefleet rollout start --class ${p.plan.deviceClass.name} --plan ${p.id} --golden auto`;
+}
+
+/** One progress line: the candidate being built, or what it came to (size, accuracy, host and predicted figures). */
+export function progressLine(event: {
+  deviceClass: string;
+  recipe: string;
+  done: number;
+  total: number;
+  cached: boolean;
+  phase?: 'building' | 'built' | undefined;
+  result?: PlanBuiltSummary | undefined;
+}): string {
+  const head = `${event.deviceClass}: ${event.done + 1}/${event.total} ${event.recipe}`;
+  const r = event.result;
+  if (event.phase !== 'built' || !r) return `${head} (${event.cached ? 'cached' : 'compressing and evaluating'})`;
+  if (!r.ok) return `${head} failed: ${r.error ?? 'no evaluation'}`;
+  const fig = (x: number | null, unit: string, d = 3) => (x === null ? '-' : `${x.toFixed(d)} ${unit}`);
+  return (
+    `${head} ${event.cached ? 'cached' : 'built'}: ${r.bytes ?? '-'} B, ${fig(r.accuracyPct, '%', 2)}; ` +
+    `measured host p95 ${fig(r.hostP95Ms, 'ms')}; ` +
+    (r.predictedP95Ms === null
+      ? 'no prediction (the class does not run this precision)'
+      : `predicted ${fig(r.predictedP95Ms, 'ms')}, ${fig(r.predictedMj, 'mJ')}`)
+  );
 }
 
 /** How long to wait, after the server answered, for its last progress event of a class to arrive. */
@@ -73,10 +111,10 @@ async function followProgress(
       waiting.get(event.deviceClass)?.();
       return;
     }
-    const line = `${event.deviceClass}: ${event.done + 1}/${event.total} ${event.recipe}${
-      event.cached ? ' (cached)' : ' (compressing and evaluating)'
-    }`;
-    process.stderr.write(tty ? `\r${line.padEnd(90)}` : `${line}\n`);
+    const line = progressLine(event);
+    // On a terminal the building line is replaced by its result, and each result stays.
+    if (!tty) process.stderr.write(`${line}\n`);
+    else process.stderr.write(event.phase === 'built' ? `\r${line.padEnd(90)}\n` : `\r${line.padEnd(90)}`);
   });
   return {
     drain: (deviceClass) =>
@@ -97,7 +135,14 @@ async function followProgress(
 }
 
 /** Plans through the API: one request per class (`--all-classes` lists them first), progress from the event stream. */
-async function plan(api: ApiClient, model: string, flags: PlanFlags, recipes: string[] | undefined, ratio?: number) {
+async function plan(
+  api: ApiClient,
+  model: string,
+  flags: PlanFlags,
+  recipes: string[] | undefined,
+  ratio: number | undefined,
+  objective: PlanObjectiveInput | undefined,
+) {
   const classes = flags.allClasses
     ? (await api.get('/v1/classes', classListSchema)).classes.map((c) => c.name)
     : [flags.class ?? ''];
@@ -108,7 +153,7 @@ async function plan(api: ApiClient, model: string, flags: PlanFlags, recipes: st
     for (const cls of classes) {
       const stored = await api.post(
         '/v1/plans',
-        { model, class: cls, ...stripUndefined({ recipes, correction: ratio }) },
+        { model, class: cls, ...stripUndefined({ recipes, correction: ratio, objective }) },
         storedPlanSchema,
       );
       // A stored plan reused makes no progress events.
@@ -123,12 +168,28 @@ async function plan(api: ApiClient, model: string, flags: PlanFlags, recipes: st
   await printPlans(plans, flags, `planned in ${seconds} s; ${compressions} compressions this run`);
 }
 
+/** `--objective K [--accuracy-tolerance P]` → the request's objective; checked here so a typo is a usage error. */
+function objectiveOf(flags: PlanFlags): PlanObjectiveInput | undefined {
+  if (flags.objective === undefined) {
+    if (flags.accuracyTolerance !== undefined) throw usageError('--accuracy-tolerance goes with --objective KIND');
+    return undefined;
+  }
+  const kind = planObjectiveKindSchema.safeParse(flags.objective);
+  if (!kind.success)
+    throw usageError(`--objective must be one of ${PLAN_OBJECTIVES.join(', ')}, got "${flags.objective}"`);
+  if (flags.accuracyTolerance === undefined) return { kind: kind.data };
+  const tol = Number(flags.accuracyTolerance);
+  if (!(tol >= 0 && tol <= 100))
+    throw usageError(`--accuracy-tolerance must be 0–100 points, got "${flags.accuracyTolerance}"`);
+  return { kind: kind.data, accuracyTolerancePts: tol };
+}
+
 /** `edgefleet plan MODEL --class NAME | --all-classes`: choose a variant per class within its budgets. */
 export function planCommand(): Command {
   return addAdminFlags(new Command('plan'))
     .description(
       "Build (or reuse) candidate variants of a stored model, predict each class's latency and power, and choose " +
-        'the most accurate variant within the class budgets (the server plans; see --data-dir and --api). ' +
+        'the variant that best meets the objective (--objective) within the class budgets (the server plans; see --data-dir and --api). ' +
         'Predicted figures are host measurements x modelled class factors.',
     )
     .argument('<model>', 'model name, sha256 or sha256 prefix (see `edgefleet model list`)')
@@ -146,6 +207,15 @@ export function planCommand(): Command {
       '--svg <file>',
       'also draw accuracy vs predicted latency with budget lines (one file per class with --all-classes)',
     )
+    .option(
+      '--objective <kind>',
+      `what to optimise within the budgets: ${PLAN_OBJECTIVES.join('|')} (default: the class's objective, else ` +
+        'energy: lowest predicted energy per inference, then latency, then size)',
+    )
+    .option(
+      '--accuracy-tolerance <pts>',
+      'with --objective: variants this many points below the most accurate still compete (default 0.5)',
+    )
     .option('--json', 'print the plans (with candidates and Pareto front) as JSON')
     .action(async (model: string, flags: PlanFlags) => {
       if (!flags.class === !flags.allClasses) throw usageError('give exactly one of --class NAME or --all-classes');
@@ -158,8 +228,9 @@ export function planCommand(): Command {
             .map((s) => s.trim())
             .filter(Boolean)
         : undefined;
+      const objective = objectiveOf(flags);
       await withFleet(flags, { command: 'edgefleet plan', writes: true }, (api) =>
-        plan(api, model, flags, recipes, ratio),
+        plan(api, model, flags, recipes, ratio, objective),
       );
     });
 }

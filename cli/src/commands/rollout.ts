@@ -5,17 +5,17 @@ import {
   artifactStoredSchema,
   asError,
   EdgefleetError,
-  goldenSetSchema,
   isEdgefleetError,
   rolloutListSchema,
   rolloutStatusSchema,
   stripUndefined,
-  type GoldenSet,
   type RolloutStatusView,
 } from '@edgefleet/shared';
-import { z } from 'zod';
 import type { ApiClient } from '../api-client.js';
 import { addAdminFlags, withFleet, type AdminFlags, type FleetConnection } from '../fleet-connection.js';
+import { goldenFor, goldenReportLine, parseGoldenSource, type GoldenSource } from '../golden-source.js';
+import { planChoice, type PlanRef } from '../plan-choice.js';
+import { watchRollout } from '../rollout-watch.js';
 import { usageError } from '../usage.js';
 import { formatTable } from './devices.js';
 
@@ -39,6 +39,16 @@ const num = (text: string): number => {
   if (!Number.isFinite(n)) throw new InvalidArgumentError('not a number');
   return n;
 };
+
+/** Longest failure detail shown in the device table; `--json` has all of it. */
+const DETAIL_CHARS = 120;
+
+/** `step/reason: detail` — the detail is the real cause (onnxruntime's message, the accuracy reached). */
+export function failureText(f: { step: string; reason: string; detail: string }): string {
+  const detail = f.detail.replace(/\s+/g, ' ').trim();
+  const short = detail.length > DETAIL_CHARS ? `${detail.slice(0, DETAIL_CHARS - 1)}…` : detail;
+  return `${f.step}/${f.reason}${short ? `: ${short}` : ''}`;
+}
 
 export function statusText(s: RolloutStatusView): string {
   const r = s.rollout;
@@ -64,7 +74,7 @@ export function statusText(s: RolloutStatusView): string {
       String(d.wave),
       d.state,
       d.agentState ?? '-',
-      d.failure ? `${d.failure.step}/${d.failure.reason}` : '-',
+      d.failure ? failureText(d.failure) : '-',
     ]),
   );
   const origin = r.origin?.kind === 'catch-up' ? `\ncatch-up of ${r.origin.sourceRolloutId}: ${r.origin.reason}` : '';
@@ -75,7 +85,7 @@ type RolloutRow = RolloutStatusView['rollout'];
 
 function listText(list: readonly RolloutRow[]): string {
   if (list.length === 0)
-    return 'no rollouts yet; start one with `edgefleet rollout start --class C --model FILE --golden FILE`\n';
+    return 'no rollouts yet; start one with `edgefleet rollout start --class C --plan --golden auto`\n';
   return `${formatTable(
     ['ID', 'CLASS', 'VARIANT', 'ORIGIN', 'STATE', 'WAVE', 'STARTED'],
     list.map((r) => [
@@ -90,27 +100,13 @@ function listText(list: readonly RolloutRow[]): string {
   )}\n`;
 }
 
-/** Reads a golden set JSON file [EF-PROTO 6.5]: an unreadable file is a usage error, a wrong one an invalid rollout. */
-export function readGoldenFile(path: string): GoldenSet {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err: unknown) {
-    throw usageError(`--golden ${path}: cannot read it as JSON (${asError(err).message})`, { path });
-  }
-  const parsed = goldenSetSchema.safeParse(json);
-  if (!parsed.success)
-    throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `golden set ${path}: ${z.prettifyError(parsed.error)}`, {
-      path,
-    });
-  return parsed.data;
-}
-
 interface StartFlags extends AdminFlags {
   class: string;
   variant?: string;
   model?: string;
-  golden: string;
+  plan?: PlanRef;
+  golden?: GoldenSource;
+  goldenMargin?: number;
   canary?: RolloutPolicyInput['canary'];
   rate?: number;
   growth?: number;
@@ -131,9 +127,16 @@ function policyOf(f: StartFlags): RolloutPolicyInput {
   };
 }
 
-/** `--variant SHA` as given, or `--model FILE` stored as an artifact first (`POST /v1/artifacts`). */
-async function variantOf(api: ApiClient, f: StartFlags): Promise<string> {
-  if (f.variant !== undefined) return f.variant;
+/** `--variant SHA` as given, `--plan [ID]`'s choice, or `--model FILE` stored as an artifact first (`POST /v1/artifacts`). */
+async function variantOf(api: ApiClient, f: StartFlags): Promise<{ sha: string; variantId?: string }> {
+  if (f.variant !== undefined) return { sha: f.variant };
+  if (f.plan !== undefined) {
+    const choice = await planChoice(api, f.class, f.plan);
+    process.stderr.write(
+      `plan ${choice.planId} chose ${choice.recipe}: variant ${choice.variantId} (sha256 ${choice.sha256})\n`,
+    );
+    return { sha: choice.sha256, variantId: choice.variantId };
+  }
   let bytes: Buffer;
   try {
     bytes = readFileSync(f.model ?? '');
@@ -141,7 +144,7 @@ async function variantOf(api: ApiClient, f: StartFlags): Promise<string> {
     throw usageError(`--model ${f.model}: cannot read it (${asError(err).message})`, { path: f.model });
   }
   try {
-    return (await api.postBytes('/v1/artifacts', bytes, artifactStoredSchema)).sha256;
+    return { sha: (await api.postBytes('/v1/artifacts', bytes, artifactStoredSchema)).sha256 };
   } catch (err: unknown) {
     if (!isEdgefleetError(err, 'EF_ERR_MODEL_PARSE')) throw err;
     throw usageError(
@@ -157,11 +160,22 @@ function nextStep(fleet: FleetConnection, running: string, recorded: string): st
 }
 
 async function startRollout(f: StartFlags): Promise<void> {
-  if ((f.variant === undefined) === (f.model === undefined))
-    throw usageError('give exactly one of --variant SHA or --model FILE');
-  const golden = readGoldenFile(f.golden);
+  if ([f.variant, f.model, f.plan].filter((x) => x !== undefined).length !== 1)
+    throw usageError('give exactly one of --plan [ID], --variant SHA or --model FILE');
   await withFleet(f, { command: 'edgefleet rollout start', writes: true }, async (api, fleet) => {
-    const body = { deviceClass: f.class, variant: await variantOf(api, f), golden, policy: policyOf(f) };
+    const variant = await variantOf(api, f);
+    let golden: Awaited<ReturnType<typeof goldenFor>>['golden'] | undefined;
+    if (f.golden) {
+      const made = await goldenFor(api, variant.sha, f.golden, f.goldenMargin);
+      if (made.report) process.stderr.write(`${goldenReportLine(made.report)}\n`);
+      golden = made.golden;
+    }
+    const body = {
+      deviceClass: f.class,
+      variant: variant.sha,
+      policy: policyOf(f),
+      ...stripUndefined({ golden, variantId: variant.variantId }),
+    };
     const s = await api.post('/v1/rollouts', body, rolloutStatusSchema);
     if (f.json) return void process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
     const next = nextStep(
@@ -173,6 +187,23 @@ async function startRollout(f: StartFlags): Promise<void> {
       `${statusText(s)}\nstarted; ${next}. Follow it with \`edgefleet rollout status ${s.rollout.id}\`\n`,
     );
   });
+}
+
+/** `status --watch`: progress lines on stderr, then the final status as `status` prints it. */
+async function watch(api: ApiClient, id: string | undefined, f: { json?: boolean; interval?: number }): Promise<void> {
+  const target = id ?? (await api.get('/v1/rollouts', rolloutListSchema)).rollouts.at(-1)?.id;
+  if (target === undefined) return void process.stdout.write(listText([]));
+  const last = await watchRollout(api, target, {
+    intervalMs: f.interval ?? 1000,
+    write: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stdout.write(f.json ? `${JSON.stringify(last, null, 2)}\n` : statusText(last));
+  if (last.rollout.state === 'aborted')
+    throw new EdgefleetError(
+      'EF_ERR_DEPLOY_FAILED',
+      `rollout ${target} aborted${last.rollout.reason ? `: ${last.rollout.reason}` : ''}; each device's failure is above`,
+      { rolloutId: target },
+    );
 }
 
 /**
@@ -187,11 +218,20 @@ export function rolloutCommand(): Command {
   addAdminFlags(cmd.command('start'))
     .description('Start a rollout; the server notifies the canary at once (or when it starts, if none runs).')
     .requiredOption('--class <name>', 'device class to roll out to')
+    .option('--plan [id]', "roll out the variant a plan chose (default: the class's newest plan)")
     .option('--variant <sha>', 'stored artifact (variant) by sha256 or a unique prefix')
     .option('--model <file>', 'an ONNX file to store and roll out')
-    .requiredOption(
-      '--golden <file>',
-      'golden set JSON for the on-device smoke test (inputs, labels, minAccuracy; see PROTOCOL.md 6.5)',
+    .option(
+      '--golden <source>',
+      "golden set for the on-device smoke test: mnist[:N] (MNIST test digits), auto[:N] (the model's evaluation " +
+        'data), a sample directory, or a JSON file (PROTOCOL.md 6.5); the server runs it on the variant first. ' +
+        "Default: the class's latest rollout's golden set",
+      parseGoldenSource,
+    )
+    .option(
+      '--golden-margin <pts>',
+      'made golden sets: minAccuracy = host accuracy on the rows minus this many points (default 5)',
+      num,
     )
     .option('--canary <n|p%>', 'first wave: a count or a percentage', parseCanary)
     .option('--rate <n>', 'devices in the first wave after the canary', num)
@@ -206,8 +246,11 @@ export function rolloutCommand(): Command {
   addAdminFlags(cmd.command('status [id]'))
     .description('Per-wave counts and per-device states of a rollout; without ID, the list of rollouts.')
     .option('--json', 'print JSON instead of tables')
-    .action(async (id: string | undefined, f: AdminFlags & { json?: boolean }) => {
+    .option('--watch', 'follow the rollout (the newest, without ID) until it completes or aborts, a line per change')
+    .option('--interval <d>', 'with --watch: how often to look, e.g. 1s or 500ms (default 1s)', parseDuration)
+    .action(async (id: string | undefined, f: AdminFlags & { json?: boolean; watch?: boolean; interval?: number }) => {
       await withFleet(f, { command: 'edgefleet rollout status', writes: false }, async (api) => {
+        if (f.watch) return watch(api, id, f);
         if (id !== undefined) {
           const s = await api.get(`/v1/rollouts/${encodeURIComponent(id)}`, rolloutStatusSchema);
           process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : statusText(s));

@@ -19,6 +19,7 @@ export interface ApiDeps
     | 'planner'
     | 'artifacts'
     | 'rollouts'
+    | 'golden'
     | 'telemetry'
     | 'decisions'
     | 'searches'

@@ -1,6 +1,7 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { EdgefleetError, parseTopic, asError, stripUndefined } from '@edgefleet/shared';
 import { redactUrl, type Logger } from '../log/logger.js';
+import { createOutageTracker, DEFAULT_RECONNECT_BACKOFF, type ReconnectBackoff } from './reconnect.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -105,11 +106,36 @@ export interface BrokerClientOptions {
    * responses, which every replica needs for its own requests) stay plain.
    */
   readonly shareGroup?: string;
+  /** How reconnect attempts back off while the broker is down; default DEFAULT_RECONNECT_BACKOFF (1 s doubling to 30 s). */
+  readonly reconnect?: ReconnectBackoff;
+  /** Clock and randomness of the backoff; defaults Date.now and Math.random. */
+  readonly now?: () => number;
+  readonly random?: () => number;
 }
 
 /** The filter a replica subscribes to: shared for device topics when a group is set. */
 export function sharedFilter(filter: string, group: string | undefined): string {
   return group !== undefined && filter.startsWith('ef/') ? `$share/${group}/${filter}` : filter;
+}
+
+/**
+ * The parts of mqtt.js's client that schedule reconnects. mqtt.js retries at a fixed
+ * `reconnectPeriod` on an interval it sets up once per outage; to back off, the period is
+ * changed and the interval set up again after every failed attempt. Both methods exist in
+ * mqtt 5 (client.ts); test/unit/broker-reconnect.test.ts fails if they go away.
+ */
+interface ReconnectTimerInternals {
+  options: { reconnectPeriod?: number };
+  _clearReconnect(): void;
+  _setupReconnect(): void;
+}
+
+/** mqtt.js's reconnect scheduling, or null when this mqtt version lacks it (then its fixed period stays). */
+function reconnectInternals(client: MqttClient): ReconnectTimerInternals | null {
+  const c = client as unknown as Partial<ReconnectTimerInternals>;
+  return typeof c._clearReconnect === 'function' && typeof c._setupReconnect === 'function'
+    ? (c as ReconnectTimerInternals)
+    : null;
 }
 
 /** Connects to a broker; throws `EF_ERR_BROKER_CONNECT` if the first connection fails. */
@@ -122,7 +148,7 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
     clean: true,
     keepalive: options.keepaliveS ?? 30,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
-    reconnectPeriod: 1000,
+    reconnectPeriod: (options.reconnect ?? DEFAULT_RECONNECT_BACKOFF).initialMs,
     // A subscribe made while disconnected is replayed on reconnect.
     resubscribe: true,
     ...stripUndefined({ username: options.username, password: options.password }),
@@ -153,10 +179,8 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
       }
     }
   });
-  client.on('error', (err) => log.warn({ err: err.message }, 'MQTT client error'));
-  client.on('offline', () => log.warn('MQTT connection lost; reconnecting'));
-  client.on('reconnect', () => log.debug('MQTT reconnecting'));
   let closing: Promise<void> | null = null;
+  watchOutages(client, options, () => closing !== null);
   return {
     async publish(topic, payload, publishOptions = {}) {
       traffic.count('published', topic);
@@ -194,4 +218,30 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
       return closing;
     },
   };
+}
+
+/** Logs an outage once (and its end once) and backs reconnect attempts off while it lasts. */
+function watchOutages(client: MqttClient, options: BrokerClientOptions, closing: () => boolean): void {
+  const outage = createOutageTracker({
+    logger: options.logger,
+    url: redactUrl(options.url),
+    now: options.now ?? Date.now,
+    ...stripUndefined({ random: options.random, backoff: options.reconnect }),
+  });
+  client.on('error', (err) => outage.error(err));
+  const timer = reconnectInternals(client);
+  client.on('connect', () => {
+    outage.connected();
+    if (timer) timer.options.reconnectPeriod = (options.reconnect ?? DEFAULT_RECONNECT_BACKOFF).initialMs;
+  });
+  client.on('reconnect', () => options.logger.debug('MQTT reconnecting'));
+  // Runs after mqtt.js's own close handler, which has set up its fixed-period retry interval.
+  client.on('close', () => {
+    if (closing()) return;
+    const wait = outage.closed();
+    if (!timer) return;
+    timer._clearReconnect();
+    timer.options.reconnectPeriod = wait;
+    timer._setupReconnect();
+  });
 }

@@ -2,11 +2,18 @@
  * Turns built variants into a plan for one class. Pure and deterministic: the same variants,
  * class and speed model give the same plan, field for field.
  */
-import type { DeviceClass, Plan, PlanCandidate } from '@edgefleet/shared';
+import {
+  describeObjective,
+  type AppliedObjective,
+  type DeviceClass,
+  type Plan,
+  type PlanCandidate,
+} from '@edgefleet/shared';
 import { BASELINE_RECIPE, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
 import { predict, round, type EffectiveSpeedModel } from './predict.js';
-import { checkBudgets, closest, paretoFront, preferenceOrder, type Judged } from './select.js';
+import { chooseByObjective, contenders, resolveObjective } from './objective.js';
+import { checkBudgets, closest, paretoFront, type Judged } from './select.js';
 import type { Variant } from './variants.js';
 
 /** One candidate with its built variant. */
@@ -102,12 +109,27 @@ function describe(v: PlanCandidate['violations'][number]): string {
   return `${v.budget} ${v.value} ${v.unit} vs ${v.limit} (over by ${v.excess})`;
 }
 
+/** Why the choice won, in the objective's terms. */
+function chosenReason(best: Eligible, objective: AppliedObjective, competing: number, cls: DeviceClass): string {
+  const p = best.predicted;
+  const figures =
+    `${best.accuracyPct}% (${best.agreementPct}% top-1 agreement with the original), ${best.bytes} bytes, ` +
+    `predicted p95 ${p?.p95LatencyMs} ms, ${p?.energyPerInferenceMj} mJ/inference, ${p?.avgPowerW} W average`;
+  const how = describeObjective(objective);
+  return (
+    `${best.recipe} meets every budget and wins on the ${objective.kind} objective (${objective.source}: ${how}; ` +
+    `${competing} variant${competing === 1 ? '' : 's'} competed): ${figures} ` +
+    `(predictions are host measurement × modelled ${cls.name} factors)`
+  );
+}
+
 /** Builds the plan from built candidates (the baseline among them). */
 export function assemblePlan(
   model: ModelRecord,
   cls: DeviceClass,
   speed: EffectiveSpeedModel,
   built: readonly Built[],
+  objective: AppliedObjective = resolveObjective(undefined, cls.objective),
 ): Plan {
   const baseline = built.find((b) => b.candidate.name === BASELINE_RECIPE);
   const baselineAcc = baseline ? accuracyOf(baseline.variant) : null;
@@ -116,13 +138,12 @@ export function assemblePlan(
   const front = new Set(paretoFront(eligible).map((c) => c.recipe));
   rows = rows.map((r) => ({ ...r, onFront: front.has(r.recipe) }));
   const baselinePct = baselineAcc?.pct ?? 100;
-  const feasible = eligible.filter((c) => c.feasible).sort(preferenceOrder(baselinePct));
-  const best = feasible[0];
+  const feasible = eligible.filter((c) => c.feasible);
+  const best = chooseByObjective(feasible, objective, baselinePct);
   const near = best ? null : closest(eligible, baselinePct);
   let reason: string;
   if (best) {
-    const p = best.predicted;
-    reason = `${best.recipe} is the most accurate variant (${best.accuracyPct}%, ${best.agreementPct}% top-1 agreement with the original) that meets every budget: ${best.bytes} bytes, predicted p95 ${p?.p95LatencyMs} ms, ${p?.energyPerInferenceMj} mJ/inference, ${p?.avgPowerW} W average (predictions are host measurement × modelled ${cls.name} factors)`;
+    reason = chosenReason(best, objective, contenders(feasible, objective, baselinePct).length, cls);
   } else if (near) {
     const fails = eligible.map((c) => `${c.recipe}: ${c.violations.map(describe).join('; ')}`).join(' | ');
     reason = `no feasible variant for ${cls.name}; failing budgets per candidate — ${fails}. Closest: ${near.recipe}`;
@@ -144,5 +165,6 @@ export function assemblePlan(
     outcome: best ? 'feasible' : 'no-feasible-variant',
     chosen: best?.recipe ?? near?.recipe ?? null,
     reason,
+    objective,
   };
 }

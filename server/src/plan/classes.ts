@@ -12,6 +12,7 @@ import {
   deviceClassSchema,
   EdgefleetError,
   type DeviceClass,
+  type DeviceClassPatch,
   type DeviceClassSpec,
 } from '@edgefleet/shared';
 import type { ClassProfile, ClassRepository, ClassRow } from '../store/classes.js';
@@ -75,6 +76,7 @@ function profileOf(spec: DeviceClassSpec): ClassProfile {
     speedModel: spec.speedModel,
     powerModel: spec.powerModel,
     sources: spec.sources,
+    ...(spec.objective ? { objective: spec.objective } : {}),
   };
 }
 
@@ -176,5 +178,15 @@ function mergePatch(current: DeviceClassSpec | DeviceClass, patchInput: unknown,
     },
     budgets: p.budgets ?? current.budgets,
     sources: p.sources ?? current.sources,
+    ...objectiveAfter(current.objective, p.objective),
   };
+}
+
+/** A patch's objective: absent keeps the class's, null clears it, a value replaces it. */
+function objectiveAfter(
+  current: DeviceClassSpec['objective'],
+  patched: DeviceClassPatch['objective'],
+): Pick<DeviceClassSpec, 'objective'> | Record<string, never> {
+  const next = patched === undefined ? current : patched;
+  return next ? { objective: next } : {};
 }

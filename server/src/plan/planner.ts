@@ -7,7 +7,11 @@
  */
 import {
   EdgefleetError,
+  planObjectiveSchema,
   planSchema,
+  type AppliedObjective,
+  type PlanBuiltSummary,
+  type PlanObjectiveInput,
   stripUndefined,
   type SpeedModelOverride,
   type StoredPlan,
@@ -19,16 +23,21 @@ import { assemblePlan, type Built } from './assemble.js';
 import { canonicalJson, candidatesOf, sha256Of, type Candidate } from './candidates.js';
 import { createClassService } from './classes.js';
 import { resolveModel, type ModelRecord } from './models.js';
+import { resolveObjective } from './objective.js';
 import { effectiveSpeedModel } from './predict.js';
+import { builtSummary } from './progress.js';
 import { createVariantService, type VariantService, type VariantServiceOptions } from './variants.js';
 
-/** Progress of one plan: which candidate is being built. */
+/** Progress of one plan: the candidate about to be built (`building`), then what it came to (`built`). */
 export interface PlanProgress {
   readonly deviceClass: string;
   readonly recipe: string;
   readonly done: number;
   readonly total: number;
   readonly cached: boolean;
+  /** Absent on the closing event (recipe ''). */
+  readonly phase?: 'building' | 'built';
+  readonly result?: PlanBuiltSummary;
 }
 
 /** One planning request. */
@@ -40,6 +49,8 @@ export interface PlanRequest {
   readonly recipes?: readonly string[];
   /** Correction from the closed loop (measured ÷ predicted ratio and/or factors). */
   readonly speedModelOverride?: SpeedModelOverride;
+  /** What to optimise within the budgets; default the class's objective, else energy (plan-objective.ts). */
+  readonly objective?: PlanObjectiveInput;
   readonly onProgress?: (p: PlanProgress) => void;
 }
 
@@ -73,9 +84,12 @@ export function planInputsKey(
   speedVersion: string,
   speedFactors: unknown,
   candidates: readonly Candidate[],
+  objective: AppliedObjective,
 ): string {
   return sha256Of(
     canonicalJson({
+      // Only what changes the choice: the same objective from the class or the request is one plan.
+      objective: { kind: objective.kind, accuracyTolerancePts: objective.accuracyTolerancePts },
       model: model.sha256,
       evalSpec: model.evalSpec,
       cls: className,
@@ -101,19 +115,29 @@ export function createPlanner(opts: PlannerOptions): Planner {
     // Search finalists for this class are candidates too (already built and evaluated).
     const searched = await variants.searched(model.sha256, cls.name);
     const candidates = candidatesOf(req.recipes);
-    const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, [
-      ...candidates,
-      ...searched.map((s) => s.candidate),
-    ]);
+    const requested = req.objective === undefined ? undefined : planObjectiveSchema.parse(req.objective);
+    const objective = resolveObjective(requested, cls.objective);
+    const key = planInputsKey(
+      model,
+      cls.name,
+      cls.version,
+      speed.version,
+      speed.factors,
+      [...candidates, ...searched.map((s) => s.candidate)],
+      objective,
+    );
     const stored = await tables.find(key);
     if (stored) return toStored(stored, true);
     const built: Built[] = [];
     let compressions = 0;
     for (const [i, candidate] of candidates.entries()) {
       const cached = await variants.has(model.sha256, candidate.key);
-      req.onProgress?.({ deviceClass: cls.name, recipe: candidate.name, done: i, total: candidates.length, cached });
+      const step = { deviceClass: cls.name, recipe: candidate.name, done: i, total: candidates.length, cached };
+      req.onProgress?.({ ...step, phase: 'building' });
       if (!cached && candidate.recipe !== null) compressions += 1;
-      built.push({ candidate, variant: await variants.getOrBuild(model, candidate) });
+      const variant = await variants.getOrBuild(model, candidate);
+      req.onProgress?.({ ...step, phase: 'built', result: builtSummary(candidate, variant, cls, speed) });
+      built.push({ candidate, variant });
     }
     built.push(...searched);
     req.onProgress?.({
@@ -123,7 +147,7 @@ export function createPlanner(opts: PlannerOptions): Planner {
       total: candidates.length,
       cached: true,
     });
-    const body = planSchema.parse(assemblePlan(model, cls, speed, built));
+    const body = planSchema.parse(assemblePlan(model, cls, speed, built, objective));
     const id = await tables.insert({
       deviceClass: cls.name,
       classVersion: cls.version,

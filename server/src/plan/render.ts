@@ -3,7 +3,7 @@
  * predicted latency with the budget lines, each point labelled by its recipe and the chosen
  * one ringed. The SVG is a hand-written string: no dependency, same plan → same bytes.
  */
-import type { Plan } from '@edgefleet/shared';
+import { chosenCandidate, describeObjective, variantIdOf, type Plan } from '@edgefleet/shared';
 
 const fmt = (x: number | null | undefined, d = 2): string => (x === null || x === undefined ? '-' : x.toFixed(d));
 
@@ -44,11 +44,17 @@ export function formatPlanTable(plan: Plan): string {
       .join('  ')
       .trimEnd();
   const title = `plan: model ${plan.model.name} (${plan.model.sha256.slice(0, 12)}) on class ${plan.deviceClass.name} v${plan.deviceClass.version}, speed model ${plan.speedModel.version} (${plan.speedModel.status})`;
+  const chosen = chosenCandidate(plan);
+  const objective = plan.objective
+    ? `objective: ${plan.objective.kind} (${plan.objective.source}): ${describeObjective(plan.objective)}`
+    : 'objective: not recorded (a plan stored before objectives: most accurate, then size)';
   return [
     title,
+    objective,
     line(head),
     ...rows.map(line),
     `${plan.outcome === 'feasible' ? 'chosen' : 'NO FEASIBLE VARIANT; closest'}: ${plan.chosen ?? 'none'}`,
+    ...(chosen ? [`variant: ${variantIdOf(chosen.recipe, chosen.artifactSha)}  sha256 ${chosen.artifactSha}`] : []),
     `reason: ${plan.reason}`,
     'note: PRED figures are predicted (host p95 measured here x the class speed factor; power modelled), not measured on the device',
   ].join('\n');

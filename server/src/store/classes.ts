@@ -6,6 +6,7 @@
 import {
   budgetsSchema,
   classCapabilitiesSchema,
+  planObjectiveSchema,
   powerModelSchema,
   profileSourcesSchema,
   speedModelSchema,
@@ -19,6 +20,7 @@ export const classProfileSchema = z.strictObject({
   speedModel: speedModelSchema,
   powerModel: powerModelSchema,
   sources: profileSourcesSchema,
+  objective: planObjectiveSchema.optional(),
 });
 export type ClassProfile = z.infer<typeof classProfileSchema>;
 

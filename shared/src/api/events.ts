@@ -5,6 +5,20 @@ import { serverTimeSchema } from './common.js';
  * Fleet events on the server's in-process bus and its SSE stream (`GET /v1/events`). Each
  * has a literal `type`; an area that publishes a new kind adds it here.
  */
+/** One built candidate of a plan in progress: size, accuracy, host and predicted figures, or why it failed. */
+export const planBuiltSummarySchema = z.object({
+  ok: z.boolean(),
+  bytes: z.number().int().nullable(),
+  /** Top-1 (or top-1 agreement with the original on unlabelled data), percent. */
+  accuracyPct: z.number().nullable(),
+  hostP95Ms: z.number().nullable(),
+  /** Host p95 × the class's modelled speed factor; null when the class cannot run the precision. */
+  predictedP95Ms: z.number().nullable(),
+  predictedMj: z.number().nullable(),
+  error: z.string().nullable(),
+});
+export type PlanBuiltSummary = z.infer<typeof planBuiltSummarySchema>;
+
 export const fleetEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('device.online'), deviceId: z.string() }),
   z.object({ type: z.literal('device.offline'), deviceId: z.string(), reason: z.string() }),
@@ -55,7 +69,8 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     devices: z.number().int(),
   }),
   z.object({ type: z.literal('rollout.aborted'), rolloutId: z.string(), reason: z.string() }),
-  // Planning through the API (`POST /v1/plans`): the candidate about to be built or read from the cache.
+  // Planning through the API (`POST /v1/plans`): the candidate about to be built or read from the
+  // cache (`phase` building), then what it came to (`built`, with `result`); recipe '' ends a class.
   z.object({
     type: z.literal('plan.progress'),
     model: z.string(),
@@ -64,6 +79,9 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     done: z.number().int().nonnegative(),
     total: z.number().int().nonnegative(),
     cached: z.boolean(),
+    /** Absent from servers before issue 21: building. */
+    phase: z.enum(['building', 'built']).optional(),
+    result: planBuiltSummarySchema.optional(),
   }),
   z.object({
     type: z.literal('rollout.finished'),

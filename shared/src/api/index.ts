@@ -7,4 +7,5 @@ export * from './models.js';
 export * from './rollouts.js';
 export * from './telemetry.js';
 export * from './decisions.js';
+export * from './golden.js';
 export * from './searches.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { classPrecisionSchema } from '../budgets.js';
 import { classNameSchema, sha256HexSchema } from '../messages/common.js';
+import { planObjectiveSchema } from '../plan-objective.js';
 import { storedPlanSchema } from '../plans.js';
 import { serverTimeSchema } from './common.js';
 
@@ -89,6 +90,8 @@ export const planCreateSchema = z.strictObject({
    * closed loop's correction, by hand); the plan is stored apart from uncorrected ones.
    */
   correction: z.number().positive().max(1000).optional(),
+  /** What to optimise within the budgets (shared/src/plan-objective.ts); default the class's, else energy. */
+  objective: planObjectiveSchema.optional(),
 });
 export const planParamsSchema = z.strictObject({ id: z.coerce.number().int().positive() });
 export const planListQuerySchema = z.strictObject({

@@ -13,6 +13,13 @@ import {
   MAX_MANIFEST_CHUNKS,
   MIN_CHUNK_BYTES,
 } from '../limits.js';
+import {
+  base64DecodedBytes,
+  describeGoldenLimit,
+  goldenRowBytes,
+  MAX_GOLDEN_LABEL,
+  MAX_GOLDEN_ROWS,
+} from '../golden.js';
 import { classNameSchema, deviceIdSchema, epochMsSchema, header, sha256HexSchema } from './common.js';
 
 /** Ids of deployments, rollouts and variants: 1–128 chars, no whitespace or MQTT wildcards. */
@@ -52,26 +59,44 @@ export const artifactLayoutSchema = z
     'chunkCount must equal ceil((encodedSize ?? size) / chunkSize) and the length of chunks',
   );
 
-/** A float32 tensor: row-major data as base64 of little-endian float32. */
+/**
+ * A float32 tensor: row-major data as base64 of little-endian float32. Its size is bounded by
+ * the golden set's total (goldenSetSchema), whose refusal says how many rows fit; the transports
+ * bound it before that (256 KiB API bodies and MQTT payloads).
+ */
 export const base64TensorSchema = z.strictObject({
   dims: z.array(z.number().int().nonnegative()).min(1).max(8),
-  data: base64Schema.max(Math.ceil(MAX_GOLDEN_BYTES / 3) * 4),
+  data: base64Schema,
 });
 
 /**
  * The smoke test run before a swap [EF-PROTO 6.5]: a small batch of inputs, the expected
  * top-1 label of each row of `output` (argmax over its last axis), and the least accuracy
- * that passes.
+ * that passes. All inputs together hold at most MAX_GOLDEN_BYTES of float32 (96 KiB: 31
+ * MNIST images); the refusal says how many rows of this golden set's size fit.
  */
-export const goldenSetSchema = z.strictObject({
-  /** One tensor per model input; the first axis is the batch. */
-  inputs: z.record(z.string().min(1).max(128), base64TensorSchema),
-  /** Output to score; default: the model's first output. */
-  output: z.string().min(1).max(128).optional(),
-  labels: z.array(z.number().int().nonnegative()).min(1).max(4096),
-  /** Fraction of rows whose argmax must equal the label, 0..1. */
-  minAccuracy: z.number().min(0).max(1),
-});
+export const goldenSetSchema = z
+  .strictObject({
+    /** One tensor per model input; the first axis is the batch. */
+    inputs: z.record(z.string().min(1).max(128), base64TensorSchema),
+    /** Output to score; default: the model's first output. */
+    output: z.string().min(1).max(128).optional(),
+    labels: z.array(z.number().int().nonnegative().max(MAX_GOLDEN_LABEL)).min(1).max(MAX_GOLDEN_ROWS),
+    /** Fraction of rows whose argmax must equal the label, 0..1. */
+    minAccuracy: z.number().min(0).max(1),
+  })
+  .superRefine((g, ctx) => {
+    const total = Object.values(g.inputs).reduce((n, t) => n + base64DecodedBytes(t.data), 0);
+    if (total <= MAX_GOLDEN_BYTES) return;
+    const rows = g.labels.length;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['inputs'],
+      message:
+        `the golden set holds ${rows} rows, ${total.toLocaleString('en-US')} bytes of input data; ` +
+        describeGoldenLimit(goldenRowBytes(g.inputs)),
+    });
+  });
 export type GoldenSet = z.infer<typeof goldenSetSchema>;
 
 /** Class budgets carried for the agent's budget watcher (issue 7); extra keys pass through. */

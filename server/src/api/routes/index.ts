@@ -5,6 +5,7 @@ import { classRoutes } from './classes.js';
 import { decisionRoutes } from './decisions.js';
 import { deviceRoutes } from './devices.js';
 import { eventRoutes } from './events.js';
+import { goldenRoutes } from './golden.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
 import { modelRoutes } from './models.js';
@@ -26,6 +27,7 @@ export const ROUTE_AREAS: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]> = [
   modelRoutes,
   searchRoutes,
   rolloutRoutes,
+  goldenRoutes,
   telemetryRoutes,
   decisionRoutes,
   eventRoutes,

@@ -182,7 +182,7 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
         planner.plan({
           model: body.model,
           deviceClass: body.class,
-          ...stripUndefined({ recipes: body.recipes }),
+          ...stripUndefined({ recipes: body.recipes, objective: body.objective }),
           ...(body.correction === undefined
             ? {}
             : { speedModelOverride: { ratio: body.correction, label: 'cli-correction' } }),
@@ -196,6 +196,7 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
               done: p.done,
               total: p.total,
               cached: p.cached,
+              ...stripUndefined({ phase: p.phase, result: p.result }),
             }),
         }),
     }),

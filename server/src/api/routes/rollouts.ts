@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import {
   deviceDeploymentsSchema,
   EdgefleetError,
+  GOLDEN_BODY_LIMIT_BYTES,
   type GoldenSet,
   idParamsSchema,
   rolloutAbortSchema,
@@ -22,7 +23,7 @@ async function latestGoldenOf(deps: ApiDeps, deviceClass: string): Promise<Golde
     throw new EdgefleetError(
       'EF_ERR_ROLLOUT_INVALID',
       `class ${deviceClass} has had no rollout yet, so there is no golden set to reuse; ` +
-        'send `golden` (CLI: --golden FILE)',
+        'send `golden` (CLI: --golden auto, mnist:N, a sample directory or a JSON file)',
       { deviceClass },
     );
   return last.golden;
@@ -70,9 +71,11 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       status: 201,
       summary:
-        "Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback. Without `golden`, the class's latest rollout's golden set is reused.",
+        "Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback. Without `golden`, the class's latest rollout's golden set is reused. The golden set is run against the variant on the server's host first (input names, dims, outputs, minAccuracy); one it does not fit or pass is refused with EF_ERR_ROLLOUT_INVALID.",
       body: rolloutStartSchema,
       response: rolloutStatusSchema,
+      // The largest golden set the schema accepts fits (shared/src/golden.ts), so its own limit, stated in rows, speaks first.
+      bodyLimitBytes: GOLDEN_BODY_LIMIT_BYTES,
       errors: ['EF_ERR_ROLLOUT_INVALID', 'EF_ERR_ROLLOUT_CONFLICT'],
       handler: async ({ body }) => {
         // The policy's own schema lives with the deployer; report its problems as body fields.
@@ -96,10 +99,14 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
             { variant: body.variant, matches: found.length },
           );
         }
+        const artifactSha = found[0] as string;
+        const golden = body.golden ?? (await latestGoldenOf(deps, body.deviceClass));
+        // Refused here, at once, rather than by every canary's smoke test (issue 21).
+        await deps.golden.check(artifactSha, golden);
         const status = await rollouts.start({
           deviceClass: body.deviceClass,
-          artifact: { sha256: found[0] as string },
-          golden: body.golden ?? (await latestGoldenOf(deps, body.deviceClass)),
+          artifact: { sha256: artifactSha },
+          golden,
           policy: body.policy as z.input<typeof rolloutPolicySchema>,
           ...stripUndefined({ deviceIds: body.deviceIds, variantId: body.variantId }),
         });
