@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENROLL_REQUEST_FILTER, parseEnrollTopic, parseTopic } from '@edgefleet/shared';
+import { ENROLL_REQUEST_FILTER, parseEnrollTopic } from '@edgefleet/shared';
 import type { ServerConfig } from './config/schema.js';
 import { createApiServer, type ApiServer } from './api/app.js';
 import { coreMetrics, createMeteredPlanner, mqttTrafficMetrics } from './api/collectors.js';
@@ -12,6 +12,7 @@ import { createAuthService, isReservedDeviceId, SERVER_USERNAME, type AuthServic
 import { loadTlsMaterial, type TlsMaterial } from './auth/tls.js';
 import { createEventBus, type EventBus } from './events/bus.js';
 import { createBrokerClient, type BrokerClient, type MessageInfo, type MqttTraffic } from './broker/client.js';
+import { createInboundRouter, type InboundRouter } from './broker/inbound.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
 import { openStore, type Store } from './store/db.js';
@@ -77,6 +78,8 @@ export interface EdgefleetServer {
   readonly rejections: RejectionCounter;
   /** Presence ingestion, exposed so tests can run the sweep with their own clock. */
   presence(): PresenceService;
+  /** The one inbound edge: every device message decoded and counted once (its stats show what came in). */
+  inbound(): InboundRouter;
   /** The deployer (artifacts, signing keys, chunk server, rollouts); throws before `start()`. */
   deploy(): DeployService;
   /** Telemetry ingestion, series and budget status (issue 7); throws before `start()`. */
@@ -142,6 +145,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let broker: EmbeddedBroker | null = null;
   let client: BrokerClient | null = null;
   let presence: PresenceService | null = null;
+  let inbound: InboundRouter | null = null;
   let enroll: EnrollHandler | null = null;
   let api: ApiServer | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
@@ -179,19 +183,13 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     return { brokerUrl: config.brokerUrl, brokerMode: 'external', port: null };
   }
 
-  /** Routes each inbound message: enrollment requests to the enroll handler, the rest to presence. */
+  /** Routes each inbound message: enrollment requests to the enroll handler, device topics to the inbound router. */
   function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
     if (parseEnrollTopic(topic)) {
       enroll?.handleMessage(topic, payload);
       return;
     }
-    const deviceId = parseTopic(topic)?.deviceId;
-    // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
-    if (deviceId !== undefined && isReservedDeviceId(deviceId)) {
-      rejections.record({ reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId });
-      return;
-    }
-    presence?.handleMessage(topic, payload, info);
+    inbound?.handleMessage(topic, payload, info);
   }
 
   async function startApi(
@@ -262,12 +260,21 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos',
       );
     const address = await connectBroker(service);
+    inbound = createInboundRouter({
+      logger: log.child({ component: 'inbound' }),
+      maxPayloadBytes: config.maxPayloadBytes,
+      onReject: (r) => rejections.record(r),
+      // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
+      screen: (deviceId) =>
+        isReservedDeviceId(deviceId)
+          ? { reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId }
+          : null,
+    });
     presence = createPresenceService({
       devices: store.devices,
-      rejections,
+      inbound,
       now,
       logger: log.child({ component: 'presence' }),
-      maxPayloadBytes: config.maxPayloadBytes,
       offlineAfterMs: config.presence.offlineAfterMs,
       onPresence: (deviceId, state, reason) =>
         events.publish(
@@ -317,11 +324,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     deploy = createDeployService({
       store,
       client,
+      inbound,
       dataDir: config.dataDir,
       now,
       logger: log.child({ component: 'deploy' }),
-      maxPayloadBytes: config.maxPayloadBytes,
-      onReject: (r) => rejections.record(r),
       ...options.deploy,
       // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
       onEvent: (event) => events.publish(event),
@@ -330,10 +336,9 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     telemetry = createTelemetryService({
       store,
       client,
+      inbound,
       now,
       logger: log.child({ component: 'telemetry' }),
-      maxPayloadBytes: config.maxPayloadBytes,
-      onReject: (r) => rejections.record(r),
       ...options.telemetry,
     });
     await telemetry.start();
@@ -397,6 +402,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     presence() {
       if (!presence) throw new Error('server not started');
       return presence;
+    },
+    inbound() {
+      if (!inbound) throw new Error('server not started');
+      return inbound;
     },
     deploy() {
       if (!deploy) throw new Error('server not started');

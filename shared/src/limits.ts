@@ -21,6 +21,13 @@ export const MAX_MANIFEST_CHUNKS = 2048;
 /** Most chunks one `chunk-req` may ask for [EF-PROTO 6.4]. */
 export const MAX_CHUNK_WINDOW = 32;
 
+/**
+ * Deepest object/array nesting a JSON payload may have. The deepest message (a signed
+ * manifest) nests 5 levels; 32 leaves room for additive fields and stops hostile nesting
+ * before anything recursive touches it [EF-PROTO 1].
+ */
+export const MAX_JSON_DEPTH = 32;
+
 /** Largest golden set carried in a manifest, in bytes of float32 input data (before base64). */
 export const MAX_GOLDEN_BYTES = 96 * 1024;
 

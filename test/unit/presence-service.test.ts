@@ -1,7 +1,13 @@
 import t, { type Test } from 'tap';
 import { Writable } from 'node:stream';
 import { deviceTopic, encodeMessage, type Hello } from '@edgefleet/shared';
-import { createLogger, createPresenceService, createRejectionCounter, openStore } from '@edgefleet/server';
+import {
+  createInboundRouter,
+  createLogger,
+  createPresenceService,
+  createRejectionCounter,
+  openStore,
+} from '@edgefleet/server';
 
 /** A logger whose JSON lines land in an array. */
 function capture(): { lines: Array<Record<string, unknown>>; logger: ReturnType<typeof createLogger> } {
@@ -41,17 +47,18 @@ function setup(t: Test) {
   const store = openStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
   const rejections = createRejectionCounter({ logger, now: () => clock });
-  const presence = createPresenceService({
+  // Presence sees messages the way the server feeds it: decoded (and rejections counted) by the inbound router.
+  const inbound = createInboundRouter({ logger, maxPayloadBytes: 4096, onReject: (r) => rejections.record(r) });
+  const service = createPresenceService({
     devices: store.devices,
-    rejections,
+    inbound,
     logger,
     now: () => clock,
-    maxPayloadBytes: 4096,
     offlineAfterMs: 3000,
   });
   return {
     store,
-    presence,
+    presence: { handleMessage: inbound.handleMessage, sweep: service.sweep },
     rejections,
     lines,
     advance: (ms: number) => {

@@ -3,6 +3,8 @@ import {
   encodeMessage,
   enrollRequestSchema,
   enrollTopic,
+  jsonNestingDepth,
+  MAX_JSON_DEPTH,
   parseEnrollTopic,
   PROTOCOL_VERSION,
   type EnrollFailure,
@@ -70,6 +72,16 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
         clientId: enrollId,
       });
       refuse(enrollId, 'invalid-token', `request larger than ${MAX_ENROLL_PAYLOAD_BYTES} bytes`);
+      return;
+    }
+    if (jsonNestingDepth(payload, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      options.rejections.record({
+        reason: 'too-deep',
+        detail: `enrollment request nests more than ${MAX_JSON_DEPTH} levels`,
+        deviceId: null,
+        clientId: enrollId,
+      });
+      refuse(enrollId, 'invalid-token', 'request is not an enroll-request');
       return;
     }
     let json: unknown;

@@ -2,8 +2,9 @@
  * The deployer, assembled: signing keyring, artifact store, chunk server, rollout service,
  * deploy-report ingestion and the evaluation timer, behind one start/stop for server.ts.
  */
-import { allDevicesFilter, decodeMessage, parseTopic, type RejectReason } from '@edgefleet/shared';
-import type { BrokerClient, MessageInfo } from '../broker/client.js';
+import { allDevicesFilter, type DeployReport, type RejectReason } from '@edgefleet/shared';
+import type { BrokerClient } from '../broker/client.js';
+import { createInboundRouter, type InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
 import { createArtifactStore, type ServerArtifactStore } from './artifact-store.js';
@@ -20,6 +21,8 @@ export const DEPLOY_FILTERS: readonly string[] = [allDevicesFilter('chunk-req'),
 export interface DeployServiceOptions {
   readonly store: Store;
   readonly client: BrokerClient;
+  /** The server's inbound router, where `chunk-req` and `deploy-report` handlers go; default a router of its own on `client`. */
+  readonly inbound?: InboundRouter;
   readonly dataDir: string;
   readonly logger: Logger;
   readonly now: () => number;
@@ -61,8 +64,6 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     logger: log.child({ component: 'chunk-server' }),
     now: options.now,
     ...(options.slots ? { slots: options.slots } : {}),
-    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
-    ...(options.onReject ? { onReject: options.onReject } : {}),
   });
   const actor = createRolloutActor({
     publish,
@@ -83,34 +84,27 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   let timer: NodeJS.Timeout | null = null;
-  let unsubscribe: (() => void) | null = null;
-  let reportRejects = 0;
+  let unsubscribe: Array<() => void> = [];
 
-  function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
-    const channel = parseTopic(topic)?.channel;
-    if (channel === 'chunk-req') {
-      chunks.handleMessage(topic, payload, info);
-      return;
-    }
-    if (channel !== 'events') return;
-    const decoded = decodeMessage(
-      topic,
-      payload,
-      options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes },
-    );
-    // Other event types (telemetry breaches, rejections) belong to other modules.
-    if (!decoded.ok) {
-      reportRejects += 1;
-      return;
-    }
-    if (decoded.message.type !== 'deploy-report') return;
-    const report = decoded.message;
+  function handleReport(report: DeployReport): void {
     if (report.state !== 'downloading') chunks.release(report.deviceId);
     try {
       rollouts.handleReport(report);
     } catch (err: unknown) {
       log.error({ err, deploymentId: report.deploymentId }, 'deploy report not ingested');
     }
+  }
+
+  /** The server's router, or (standalone) one of its own on the client, which then decodes and counts once. */
+  function inboundRouter(): InboundRouter {
+    if (options.inbound) return options.inbound;
+    const own = createInboundRouter({
+      logger: log,
+      onReject: (r) => options.onReject?.(r),
+      ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    });
+    unsubscribe.push(options.client.onMessage(own.handleMessage));
+    return own;
   }
 
   return {
@@ -121,7 +115,9 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     httpBaseUrl: () => http?.baseUrl ?? null,
     async start() {
       if (options.http) http = await startHttpArtifactServer({ artifacts, logger: log, ...options.http });
-      unsubscribe = options.client.onMessage(handleMessage);
+      const inbound = inboundRouter();
+      unsubscribe.push(inbound.on('chunk-req', (request) => chunks.accept(request)));
+      unsubscribe.push(inbound.on('deploy-report', handleReport));
       await options.client.subscribe(DEPLOY_FILTERS, 1);
       log.info(
         {
@@ -143,10 +139,10 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     async stop() {
       if (timer) clearInterval(timer);
       timer = null;
-      unsubscribe?.();
+      for (const off of unsubscribe) off();
+      unsubscribe = [];
       await http?.close();
       http = null;
-      if (reportRejects > 0) log.debug({ reportRejects }, 'undecodable events seen by the deployer');
     },
   };
 }

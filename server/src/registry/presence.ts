@@ -1,8 +1,8 @@
-import { allDevicesFilter, decodeMessage, type Heartbeat, type Hello, type Status } from '@edgefleet/shared';
+import { allDevicesFilter, type Heartbeat, type Hello, type Status } from '@edgefleet/shared';
 import type { MessageInfo } from '../broker/client.js';
+import type { InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
 import type { DeviceRepository } from '../store/devices.js';
-import type { RejectionCounter } from './rejections.js';
 
 /** Topic filters the presence service needs [EF-PROTO 2]. */
 export const PRESENCE_FILTERS: readonly string[] = [
@@ -13,11 +13,11 @@ export const PRESENCE_FILTERS: readonly string[] = [
 
 export interface PresenceServiceOptions {
   readonly devices: DeviceRepository;
-  readonly rejections: RejectionCounter;
+  /** The server's inbound edge: presence registers its handlers there (decoding and rejection counting happen there, once). */
+  readonly inbound: InboundRouter;
   readonly logger: Logger;
   /** Injected clock, ms. */
   readonly now: () => number;
-  readonly maxPayloadBytes: number;
   /** Silence after which the sweep marks a device offline, ms. */
   readonly offlineAfterMs: number;
   /** Told about every applied state change (the event bus listens here). */
@@ -25,19 +25,18 @@ export interface PresenceServiceOptions {
 }
 
 export interface PresenceService {
-  /** Entry point for every message on {@link PRESENCE_FILTERS}. Never throws. */
-  handleMessage(topic: string, payload: Buffer, info: MessageInfo): void;
   /** Marks devices silent for longer than `offlineAfterMs` offline; returns their ids. */
   sweep(): string[];
 }
 
 /**
  * Presence ingestion: `hello` registers a device, `status` (retained, and the broker's last
- * will) sets online/offline, `heartbeat` moves last-seen [EF-PROTO 3]. Rejected payloads are
- * counted; the registry never sees an unparsed message.
+ * will) sets online/offline, `heartbeat` moves last-seen [EF-PROTO 3]. Messages arrive decoded
+ * from the inbound router, which counted whatever did not decode; the registry never sees an
+ * unparsed message.
  */
 export function createPresenceService(options: PresenceServiceOptions): PresenceService {
-  const { devices, rejections, now } = options;
+  const { devices, now } = options;
   const log = options.logger;
   const unknownWarned = new Map<string, number>();
 
@@ -91,26 +90,22 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     if (device?.state === 'offline') devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
   }
 
-  return {
-    handleMessage(topic, payload, info) {
+  /** A store failure must not take the server down; the message is lost, the device resends. */
+  function guarded<T>(handle: (message: T, info: MessageInfo) => void) {
+    return (message: T, info: MessageInfo): void => {
       try {
-        const decoded = decodeMessage(topic, payload, { maxPayloadBytes: options.maxPayloadBytes });
-        if (!decoded.ok)
-          return rejections.record({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
-        const message = decoded.message;
-        switch (message.type) {
-          case 'hello':
-            return handleHello(message);
-          case 'status':
-            return handleStatus(message, info);
-          case 'heartbeat':
-            return handleHeartbeat(message);
-        }
+        handle(message, info);
       } catch (err: unknown) {
-        // A store failure must not take the server down; the message is lost, the device resends.
-        log.error({ err, topic }, 'presence message could not be stored');
+        log.error({ err }, 'presence message could not be stored');
       }
-    },
+    };
+  }
+
+  options.inbound.on('hello', guarded(handleHello));
+  options.inbound.on('status', guarded(handleStatus));
+  options.inbound.on('heartbeat', guarded(handleHeartbeat));
+
+  return {
     sweep() {
       const ids = devices.markStale(now() - options.offlineAfterMs, now());
       for (const id of ids) {

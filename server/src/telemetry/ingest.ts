@@ -1,12 +1,12 @@
 /**
- * Telemetry ingestion [EF-PROTO 8.5]: every message on `telemetry` (and `breach` events on
- * `events`) is decoded with the shared decoder, buffered, and written in batched SQLite
+ * Telemetry ingestion [EF-PROTO 8.5]: every decoded window (and `breach` event) is buffered
+ * and written in batched SQLite
  * transactions (every `batchSize` messages or `flushIntervalMs`). The buffer is bounded by
  * the batch size: reaching it flushes at once, so memory never grows with the fleet's rate.
  * Once a batch has committed, its acknowledgements go to `onCommitted` [EF-PROTO 8.2]; a
  * batch that fails is not acknowledged, so the agents send it again.
  */
-import { decodeMessage, parseTopic, type RejectReason, type TelemetryAck, type Breach } from '@edgefleet/shared';
+import type { Breach, TelemetryAck, TelemetryWindow } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import type { BatchItem, BatchOutcome, TelemetryTables } from '../store/telemetry-tables.js';
 import { buildTelemetryAcks } from './acks.js';
@@ -19,9 +19,6 @@ export interface TelemetryIngestOptions {
   readonly batchSize?: number;
   /** Longest a message waits in the buffer, ms; 0: only batchSize and `flush()` flush. Default 250. */
   readonly flushIntervalMs?: number;
-  readonly maxPayloadBytes?: number;
-  /** Told about every rejected `telemetry` message (events-channel failures belong to the deployer). */
-  readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   /** Told about each breach event stored for the first time, after its batch committed (the control loop wakes on these). */
   readonly onBreach?: (breach: Breach) => void;
   /** Given the acknowledgements of each committed batch, one per device (the service publishes them). */
@@ -35,14 +32,13 @@ export interface IngestStats {
   readonly gapsOpened: number;
   readonly breaches: number;
   readonly duplicateBreaches: number;
-  readonly rejected: number;
   readonly batches: number;
   readonly failedBatches: number;
 }
 
 export interface TelemetryIngest {
-  /** Entry point for messages on `telemetry` and `events`. Never throws. */
-  handleMessage(topic: string, payload: Buffer): void;
+  /** Takes one decoded window or breach event (the inbound router decoded it). Never throws. */
+  accept(message: TelemetryWindow | Breach): void;
   /** Writes the buffer now (tests, shutdown). */
   flush(): BatchOutcome;
   buffered(): number;
@@ -55,7 +51,6 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
   const batchSize = options.batchSize ?? 200;
   const flushIntervalMs = options.flushIntervalMs ?? 250;
   const log = options.logger;
-  const decodeOptions = options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes };
   let buffer: BatchItem[] = [];
   let timer: NodeJS.Timeout | null = null;
   const counters = {
@@ -65,7 +60,6 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     gapsOpened: 0,
     breaches: 0,
     duplicateBreaches: 0,
-    rejected: 0,
     batches: 0,
     failedBatches: 0,
   };
@@ -119,19 +113,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     }
   }
 
-  function handleMessage(topic: string, payload: Buffer): void {
-    const channel = parseTopic(topic)?.channel;
-    if (channel !== 'telemetry' && channel !== 'events') return;
-    const decoded = decodeMessage(topic, payload, decodeOptions);
-    if (!decoded.ok) {
-      if (channel === 'telemetry') {
-        counters.rejected += 1;
-        options.onReject?.({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
-      }
-      return;
-    }
-    const { message } = decoded;
-    if (message.type !== 'telemetry' && message.type !== 'breach') return;
+  function accept(message: TelemetryWindow | Breach): void {
     counters.received += 1;
     buffer.push({ kind: message.type === 'telemetry' ? 'window' : 'breach', message, receivedAt: options.now() });
     if (buffer.length >= batchSize) {
@@ -143,7 +125,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
   }
 
   return {
-    handleMessage,
+    accept,
     flush,
     buffered: () => buffer.length,
     stats: () => ({ ...counters }),

@@ -12,9 +12,11 @@ import {
   type Breach,
   type RejectReason,
   type TelemetryAck,
+  type TelemetryWindow,
   type WatchedBudget,
 } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
+import { createInboundRouter, type InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/db.js';
 import type { BreachRow, DeviceTelemetryRow, GapRow, MinuteRollup, WindowRow } from '../store/telemetry-tables.js';
@@ -36,6 +38,11 @@ export const TELEMETRY_FILTERS: readonly string[] = [allDevicesFilter('telemetry
 export interface TelemetryServiceOptions {
   readonly store: Store;
   readonly client?: BrokerClient;
+  /**
+   * The server's inbound router; `start()` registers the `telemetry` and `breach` handlers
+   * there. Without one, a service given a `client` decodes through a router of its own.
+   */
+  readonly inbound?: InboundRouter;
   readonly now: () => number;
   readonly logger: Logger;
   readonly maxPayloadBytes?: number;
@@ -75,8 +82,8 @@ export interface TelemetryService {
   start(): Promise<void>;
   /** Flushes the buffer and stops timers and the subscription handler. */
   stop(): void;
-  /** For wiring into another message router; `start()` already registers it on the client. */
-  handleMessage(topic: string, payload: Buffer): void;
+  /** Ingests one decoded window or breach event (what the inbound router hands over). */
+  ingest(message: TelemetryWindow | Breach): void;
   /** Writes buffered messages now (tests and the control loop call this before observing). */
   flush(): void;
   deviceSeries(deviceId: string, range?: SeriesRange): WindowRow[];
@@ -128,8 +135,6 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     logger: log,
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
     ...(options.flushIntervalMs === undefined ? {} : { flushIntervalMs: options.flushIntervalMs }),
-    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
-    ...(options.onReject ? { onReject: options.onReject } : {}),
     onCommitted: publishAcks,
     onBreach: (b) => {
       log.info(
@@ -152,7 +157,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
       }
     },
   });
-  let unsubscribe: (() => void) | null = null;
+  let unsubscribe: Array<() => void> = [];
   let pruneTimer: NodeJS.Timeout | null = null;
 
   function prune(): number {
@@ -209,10 +214,22 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
 
   return {
     async start() {
-      if (options.client) {
-        unsubscribe = options.client.onMessage((topic, payload) => ingest.handleMessage(topic, payload));
-        await options.client.subscribe(TELEMETRY_FILTERS, 1);
+      const { client } = options;
+      let inbound = options.inbound ?? null;
+      if (!inbound && client) {
+        // Standalone (no server around it): a router of its own decodes and counts once.
+        inbound = createInboundRouter({
+          logger: log,
+          onReject: (r) => options.onReject?.(r),
+          ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+        });
+        unsubscribe.push(client.onMessage(inbound.handleMessage));
       }
+      if (inbound) {
+        unsubscribe.push(inbound.on('telemetry', (m) => ingest.accept(m)));
+        unsubscribe.push(inbound.on('breach', (m) => ingest.accept(m)));
+      }
+      if (client) await client.subscribe(TELEMETRY_FILTERS, 1);
       const every = options.pruneIntervalMs ?? 60_000;
       if (every > 0) {
         pruneTimer = setInterval(() => {
@@ -228,11 +245,11 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     stop() {
       if (pruneTimer) clearInterval(pruneTimer);
       pruneTimer = null;
-      unsubscribe?.();
-      unsubscribe = null;
+      for (const off of unsubscribe) off();
+      unsubscribe = [];
       ingest.close();
     },
-    handleMessage: ingest.handleMessage,
+    ingest: ingest.accept,
     flush: () => {
       ingest.flush();
     },
