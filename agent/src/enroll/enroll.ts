@@ -40,9 +40,12 @@ export function enrollIdFor(token: string): string {
 function refusalError(err: unknown): EdgefleetError {
   const code = (err as { code?: unknown }).code;
   if (code === 4 || code === 5 || code === 2) {
+    // [EF-PROTO 7.3]: 4 = the server does not know the token (or its secret is wrong), 5 = it knows it but it may not be used.
+    const why =
+      code === 5 ? 'it is revoked, expired or used up' : 'the server does not know it (or its secret is wrong)';
     return new EdgefleetError(
       'EF_ERR_ENROLL_INVALID',
-      `the broker refused the enrollment token (CONNACK ${String(code)}): it is unknown, revoked, expired or used up; ask the fleet admin for a new one (edgefleet enroll-token create)`,
+      `the broker refused the enrollment token (CONNACK ${String(code)}): ${why}; ask the fleet admin for a new one (edgefleet enroll-token create)`,
       { connack: code },
       { cause: err },
     );

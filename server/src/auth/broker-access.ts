@@ -100,9 +100,10 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
     if (clientId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
     if (enrollIdOfToken(password) !== username) return { ok: false, returnCode: 4, reason: 'invalid-token' };
     const check = service.checkEnrollToken(password);
-    return check.ok
-      ? { ok: true, principal: { kind: 'enroll', enrollId: username } }
-      : { ok: false, returnCode: 5, reason: check.reason };
+    if (check.ok) return { ok: true, principal: { kind: 'enroll', enrollId: username } };
+    // [EF-PROTO 7.3]: an unknown token (or a wrong secret) is a bad password, 4; a known
+    // token that may no longer be used (revoked, expired, used up) is "not authorized", 5.
+    return { ok: false, returnCode: check.reason === 'invalid-token' ? 4 : 5, reason: check.reason };
   }
 
   return {
