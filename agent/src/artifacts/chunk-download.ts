@@ -127,6 +127,8 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
   const mismatches = new Map<number, number>();
   let fatal: Error | null = null;
   let nackWaitMs = 0;
+  // The last refusal (not `busy`), for the failure's detail; an object so TS sees the handler's writes.
+  const refusal: { last: ChunkNack | null } = { last: null };
   let wake: (() => void) | null = null;
   let writes: Promise<void> = Promise.resolve();
   const file: FileHandle = await open(store.partPath(sha256), done.size > 0 ? 'r+' : 'w+');
@@ -204,6 +206,7 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
 
   function handleNack(message: ChunkNack): void {
     nackWaitMs = message.reason === 'busy' ? Math.max(message.retryAfterMs ?? 1000, 1) : -1;
+    if (message.reason !== 'busy') refusal.last = message;
     wake?.();
   }
 
@@ -281,7 +284,7 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
       if (stalls >= maxStalls) {
         const why =
           nackWaitMs < 0
-            ? 'the server does not know this deployment'
+            ? `the server refused the download (${refusal.last?.reason ?? 'unknown'}: ${refusal.last?.detail ?? 'no detail'})`
             : `no chunk arrived in ${stalls} windows of ${timeoutMs} ms`;
         throw stepFailure(
           'download',

@@ -14,13 +14,15 @@ interface ModelRow {
   readonly evalSpec: string;
 }
 
-function printAdded(model: ModelRow, added: boolean, json: boolean | undefined): void {
-  if (json) process.stdout.write(`${JSON.stringify({ added, model }, null, 2)}\n`);
+function printAdded(model: ModelRow, added: boolean, repaired: boolean, json: boolean | undefined): void {
+  if (json) process.stdout.write(`${JSON.stringify({ added, repaired, model }, null, 2)}\n`);
   else
     process.stdout.write(
       added
         ? `added model ${model.name} (sha256 ${model.sha256}, ${model.bytes} bytes, eval ${model.evalSpec}); plan it with \`edgefleet plan ${model.name} --all-classes\`\n`
-        : `model already stored as ${model.name} (sha256 ${model.sha256}); nothing changed\n`,
+        : repaired
+          ? `model already stored as ${model.name} (sha256 ${model.sha256}), but its file was missing or damaged: rewritten from these bytes\n`
+          : `model already stored as ${model.name} (sha256 ${model.sha256}); nothing changed\n`,
     );
 }
 
@@ -103,17 +105,18 @@ export function modelCommand(): Command {
               {},
             );
           const query = new URLSearchParams({ name: flags.name, eval: flags.eval });
-          const { model, added } = await apiClientFromFlags(flags).postBytes<{ model: ModelRow; added: boolean }>(
-            `/v1/models?${query.toString()}`,
-            bytes,
-          );
-          printAdded(model, added, flags.json);
+          const { model, added, repaired } = await apiClientFromFlags(flags).postBytes<{
+            model: ModelRow;
+            added: boolean;
+            repaired: boolean;
+          }>(`/v1/models?${query.toString()}`, bytes);
+          printAdded(model, added, repaired, flags.json);
           return;
         }
         const config = loadServerConfig({ env: process.env, flags: { dataDir: flags.dataDir } });
         const store = openStore({ dataDir: config.dataDir });
         try {
-          const { model, added } = await addModel({
+          const { model, added, repaired } = await addModel({
             store,
             dataDir: config.dataDir,
             bytes,
@@ -121,7 +124,7 @@ export function modelCommand(): Command {
             evalSpec: flags.eval,
             shapes,
           });
-          printAdded(model, added, flags.json);
+          printAdded(model, added, repaired, flags.json);
         } finally {
           store.close();
         }

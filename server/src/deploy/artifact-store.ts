@@ -4,12 +4,18 @@
  * each artifact's chunk layout [EF-PROTO 6.3] kept in the store so large files are hashed
  * once. Writes go to a temp file, are fsynced and renamed, so a crash never leaves a torn
  * artifact under its final name.
+ *
+ * A file can still be damaged after it was written (a disk error, an operator's editor), so
+ * the digest is checked where it matters: `put` hashes what is on disk and rewrites it from
+ * the bytes offered when it does not match (re-adding a model repairs it), and `bytes` (what
+ * the chunk server and the HTTP route serve) refuses a file whose digest is not its name.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describeArtifact, EdgefleetError, MAX_CHUNK_BYTES, sha256Hex, type ArtifactLayout } from '@edgefleet/shared';
+import type { Logger } from '../log/logger.js';
 import type { RolloutTables } from '../store/rollout-tables.js';
 
 /** Folder under the data directory holding artifacts. */
@@ -23,17 +29,26 @@ export interface ArtifactStoreOptions {
   readonly chunkSize?: number;
   /** Bytes of artifacts kept in memory for the chunk server. Default 268435456 (256 MiB). */
   readonly cacheBytes?: number;
+  /** Told (warn) when a stored file is found damaged and when `put` repairs one. */
+  readonly logger?: Logger;
 }
+
+/** What `put` found on disk before it wrote. */
+export type PutOutcome = 'written' | 'unchanged' | 'repaired';
 
 export interface ServerArtifactStore {
   readonly dir: string;
-  /** Stores bytes (idempotent) and returns their layout. */
-  put(bytes: Uint8Array): Promise<ArtifactLayout>;
+  /**
+   * Stores bytes and returns their layout. Idempotent: an intact stored copy is left alone, a
+   * missing or damaged one is (re)written from `bytes`; `onStored` says which happened.
+   */
+  put(bytes: Uint8Array, onStored?: (outcome: PutOutcome) => void): Promise<ArtifactLayout>;
   /** Layout of a stored artifact (computed and recorded on first use); throws EF_ERR_ARTIFACT_NOT_FOUND. */
   layout(sha256: string): Promise<ArtifactLayout>;
   /**
    * Whole file, from a bounded LRU cache (the chunk server reads it per window); a miss
-   * reads the file once however many callers wait for it. The same Buffer is returned
+   * reads the file once however many callers wait for it and checks its digest, so a
+   * damaged file is never served (EF_ERR_ARTIFACT_INTEGRITY). The same Buffer is returned
    * until the artifact is evicted, so callers may memoize per buffer.
    */
   bytes(sha256: string): Promise<Buffer>;
@@ -94,6 +109,48 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     }
   }
 
+  /** The stored file, only if its digest is its name [serve-side check]. */
+  async function readVerified(sha: string): Promise<Buffer> {
+    const buf = await readStored(sha);
+    const actual = sha256Hex(buf);
+    if (actual === sha) return buf;
+    options.logger?.warn({ sha256: sha, actual }, 'stored artifact is damaged; refusing to serve it');
+    throw new EdgefleetError(
+      'EF_ERR_ARTIFACT_INTEGRITY',
+      `artifact file ${pathOf(sha)} hashes to ${actual}, not its name; store the model again (edgefleet model add, or rollout start --model) to repair it`,
+      { sha256: sha, actual },
+    );
+  }
+
+  /** Whether an intact copy of `sha` is on disk: `missing`, `damaged` or `intact`. */
+  async function onDisk(sha: string): Promise<'missing' | 'damaged' | 'intact'> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(pathOf(sha));
+    } catch {
+      return 'missing';
+    }
+    return sha256Hex(buf) === sha ? 'intact' : 'damaged';
+  }
+
+  async function writeAtomic(sha: string, bytes: Uint8Array): Promise<void> {
+    const tmp = join(dir, `.${sha}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const handle = await open(tmp, 'w', 0o644);
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, pathOf(sha));
+    } catch (err: unknown) {
+      // A full disk leaves no half-written temp file behind, and nothing under the final name.
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
   function record(layout: ArtifactLayout): ArtifactLayout {
     options.tables.putArtifact({
       sha256: layout.sha256,
@@ -108,24 +165,22 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
   return {
     dir,
     pathOf,
-    async put(bytes) {
+    async put(bytes, onStored) {
       const sha = sha256Hex(bytes);
       const known = options.tables.getArtifact(sha);
-      const final = pathOf(sha);
-      if (!known || !(await this.has(sha))) {
-        const tmp = join(dir, `.${sha}.${randomBytes(4).toString('hex')}.tmp`);
-        const handle = await open(tmp, 'w', 0o644);
-        try {
-          await handle.writeFile(bytes);
-          await handle.sync();
-        } finally {
-          await handle.close();
+      const found = await onDisk(sha);
+      if (found === 'damaged')
+        options.logger?.warn({ sha256: sha }, 'stored artifact was damaged; repairing it from the bytes offered');
+      if (found !== 'intact') {
+        await writeAtomic(sha, bytes);
+        // A cached buffer was verified when it was read, but drop it so the next read sees the new file.
+        const old = cache.get(sha);
+        if (old) {
+          cache.delete(sha);
+          cached -= old.byteLength;
         }
-        await rename(tmp, final).catch(async (err: unknown) => {
-          await rm(tmp, { force: true });
-          throw err;
-        });
       }
+      onStored?.(found === 'intact' ? 'unchanged' : found === 'damaged' ? 'repaired' : 'written');
       return known ? this.layout(sha) : record(describeArtifact(bytes, chunkSize));
     },
     async layout(sha) {
@@ -159,7 +214,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
       // Concurrent misses (a rollout's first windows) share one read instead of one each.
       const pending =
         loading.get(sha) ??
-        readStored(sha)
+        readVerified(sha)
           .then((buf) => {
             remember(sha, buf);
             return buf;

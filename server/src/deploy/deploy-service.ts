@@ -54,7 +54,12 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
   const log = options.logger;
   const tables = options.store.rollouts;
   const keyring = loadSigningKeyring(options.dataDir);
-  const artifacts = createArtifactStore({ dataDir: options.dataDir, tables, now: options.now });
+  const artifacts = createArtifactStore({
+    dataDir: options.dataDir,
+    tables,
+    now: options.now,
+    logger: log.child({ component: 'artifacts' }),
+  });
   const publish = options.client.publish.bind(options.client);
   let http: HttpArtifactServer | null = null;
   const chunks = createChunkServer({

@@ -1,8 +1,10 @@
 /**
  * The model store: uploaded ONNX models kept content-addressed (sha256) in the data directory
- * with the evaluation data they are judged on. Adding the same bytes again is a no-op.
+ * with the evaluation data they are judged on. Adding the same bytes again changes nothing,
+ * except that a stored file found missing or damaged is rewritten from them (repaired).
  */
 import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
@@ -57,8 +59,23 @@ export interface AddModelOptions {
   readonly now?: number;
 }
 
-/** Stores a model; `added` is false when the same bytes were already there (nothing changes then). */
-export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRecord; added: boolean }> {
+/** True when the stored file at `path` holds exactly the bytes named `sha`. */
+async function storedIntact(path: string, sha: string): Promise<boolean> {
+  try {
+    return sha256Hex(await readFile(path)) === sha;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stores a model; `added` is false when the same bytes were already there. Then nothing
+ * changes, unless the stored file is missing or no longer hashes to its name: it is
+ * rewritten from the bytes offered and `repaired` is true.
+ */
+export async function addModel(
+  opts: AddModelOptions,
+): Promise<{ model: ModelRecord; added: boolean; repaired: boolean }> {
   const name = nameSchema.safeParse(opts.name);
   if (!name.success)
     throw new EdgefleetError('EF_ERR_CLASS_INVALID', `--name: ${name.error.issues[0]?.message ?? 'invalid'}`, {
@@ -66,7 +83,12 @@ export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRec
     });
   const sha = sha256Hex(opts.bytes);
   const existing = opts.store.planner.getModel(sha);
-  if (existing) return { model: toRecord(existing), added: false };
+  if (existing) {
+    const path = join(resolve(opts.dataDir), existing.path);
+    const repaired = !(await storedIntact(path, sha));
+    if (repaired) await writeBytesAtomic(path, opts.bytes);
+    return { model: toRecord(existing), added: false, repaired };
+  }
   loadModel(opts.bytes); // refuses non-ONNX bytes with EF_ERR_MODEL_PARSE before anything is stored
   const evalSpec = checkEvalSpec(opts.evalSpec ?? 'mnist');
   const path = join('models', `${sha}.onnx`);
@@ -81,7 +103,7 @@ export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRec
     createdAt: opts.now ?? Date.now(),
   };
   const added = opts.store.planner.insertModel(row);
-  return { model: toRecord(opts.store.planner.getModel(sha) ?? row), added };
+  return { model: toRecord(opts.store.planner.getModel(sha) ?? row), added, repaired: false };
 }
 
 /** Resolves a model by sha256 (or a unique prefix of at least 8 hex digits) or by name (newest). */

@@ -71,7 +71,7 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       consumes: 'application/octet-stream',
       bodyLimitBytes: deps.maxModelUploadBytes,
-      summary: `Upload an ONNX model (raw bytes, application/octet-stream, at most the server's apiMaxModelBytes) as ?name=…&eval=…; stored by sha256, so the same bytes again change nothing (200, added: false).`,
+      summary: `Upload an ONNX model (raw bytes, application/octet-stream, at most the server's apiMaxModelBytes) as ?name=…&eval=…; stored by sha256, so the same bytes again change nothing (200, added: false) unless the stored file was damaged (repaired: true).`,
       query: modelUploadQuerySchema,
       body: uploadBodySchema,
       response: modelUploadedSchema,
@@ -79,7 +79,7 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
       statusFor: (r) => (r.added ? 201 : 200),
       errors: ['EF_ERR_MODEL_PARSE', 'EF_ERR_API_TOO_LARGE'],
       handler: async ({ query, body }) => {
-        const { model, added } = await addModel({
+        const { model, added, repaired } = await addModel({
           store: deps.store,
           dataDir: deps.dataDir,
           bytes: body,
@@ -88,7 +88,9 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
           now: deps.now(),
         });
         if (added) deps.logger.info({ sha256: model.sha256, name: model.name, bytes: model.bytes }, 'model uploaded');
-        return { model: modelView(model), added };
+        if (repaired)
+          deps.logger.warn({ sha256: model.sha256 }, 'stored model file was damaged; repaired from the upload');
+        return { model: modelView(model), added, repaired };
       },
     }),
     jsonRoute({
