@@ -50,6 +50,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         : false,
     workloadRatePerS: config.workloadRate,
     preferHttp: config.artifactTransport === 'http',
+    storage: { maxPartialBytes: config.maxPartialBytes },
   });
   const { link } = device;
   link.on('commands', (message) => {
