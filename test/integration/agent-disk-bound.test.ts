@@ -52,8 +52,9 @@ async function rig(t: Test, maxPartialBytes: number) {
   let n = 0;
   /** Publishes a deployment of a fresh model and waits for its terminal report. */
   async function deploy(seed: number, fail: boolean): Promise<{ desired: Desired; report: DeployReport }> {
-    const id = `dep-${(n += 1)}`;
-    const bytes = buildClassifier(seed, 512);
+    n += 1;
+    const id = `dep-${n}`;
+    const bytes = buildClassifier(seed);
     const desired = signedDesired(signer, {
       deviceId: 'dev-disk',
       deploymentId: id,

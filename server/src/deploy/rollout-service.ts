@@ -190,7 +190,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `rollout policy: ${z.prettifyError(policy.error)}`);
     // A stored artifact must exist before anything is decided; new bytes are written only
     // once every check passed, so a refused start leaves nothing behind (issue 18, finding 8).
-    const storedLayout = 'bytes' in input.artifact ? null : await artifacts.layout(input.artifact.sha256);
+    const { artifact } = input;
+    if (!('bytes' in artifact)) await artifacts.layout(artifact.sha256);
     const at = now();
     const wanted = input.deviceIds === undefined ? null : new Set(input.deviceIds);
     const members = store.devices
@@ -214,7 +215,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         `device ${clash.id} is in a rollout still in progress; wait for it or abort it first`,
         { deviceId: clash.id },
       );
-    const layout = storedLayout ?? (await artifacts.put((input.artifact as { bytes: Uint8Array }).bytes));
+    const layout = 'bytes' in artifact ? await artifacts.put(artifact.bytes) : await artifacts.layout(artifact.sha256);
     const sizes = planWaveSizes(members.length, policy.data);
     const id = `ro-${at.toString(36)}-${Math.floor(options.random() * 36 ** 4)
       .toString(36)
