@@ -339,6 +339,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       inbound,
       now,
       logger: log.child({ component: 'telemetry' }),
+      onReject: (r) => rejections.record(r),
       ...options.telemetry,
     });
     await telemetry.start();

@@ -95,6 +95,14 @@ export interface BatchOutcome {
   readonly duplicateBreaches: number;
   /** The breach events stored for the first time, in batch order (the ones to announce). */
   readonly storedBreaches: readonly Breach[];
+  /** Messages the store refused for good (each rolled back alone; the rest of the batch stands). */
+  readonly refused: readonly RefusedItem[];
+}
+
+/** One message of a batch that SQLite refused, and what it said. */
+export interface RefusedItem {
+  readonly item: BatchItem;
+  readonly detail: string;
 }
 
 export interface TelemetryTables {
@@ -173,16 +181,37 @@ function toWindowRow(r: RawWindow): WindowRow {
 
 const mean = (sum: number, n: number): number | null => (n > 0 ? sum / n : null);
 const MINUTE_MS = 60_000;
+/**
+ * Counters in the rollups saturate here instead of overflowing (issue 18, finding 1): past
+ * 2^63 SQLite turns the sum into a REAL that a STRICT INTEGER column refuses, which used to
+ * fail the whole batch. 2^53 - 1 is also the largest count a JS number reads back exactly.
+ */
+const SAFE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * SQLite result codes that mean "this message can never be stored" (a constraint or type the
+ * row breaks); anything else (disk full, I/O, busy) is about the store and fails the batch.
+ */
+const PERMANENT_CODE = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/;
+
+/** True when `err` is SQLite refusing this one row, not the store failing. */
+export function refusesRow(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && PERMANENT_CODE.test(code);
+}
 
 export function createTelemetryTables(db: Db): TelemetryTables {
   // Statements are prepared on first use: a read-only store of an older schema must still open.
   let prepared: ReturnType<typeof prepare> | null = null;
   const st = (): ReturnType<typeof prepare> => (prepared ??= prepare());
   function prepare() {
-    const insertWindow = db.prepare(`INSERT OR IGNORE INTO telemetry_windows VALUES (
+    // Only the (device, seq) conflict is a duplicate; OR IGNORE would also swallow a NOT NULL
+    // violation and count a broken window as a duplicate.
+    const insertWindow = db.prepare(`INSERT INTO telemetry_windows VALUES (
     @device_id, @seq, @class, @window_start, @window_end, @received_at, @model_sha, @variant_id, @inferences, @errors,
     @p50_ms, @p95_ms, @p99_ms, @max_ms, @mean_ms, @duty_cycle, @power_w, @energy_mj, @power_source,
-    @golden_accuracy, @confidence, @rss_bytes, @cpu_temp_c, @throttled, @dropped_total, @doc)`);
+    @golden_accuracy, @confidence, @rss_bytes, @cpu_temp_c, @throttled, @dropped_total, @doc)
+    ON CONFLICT (device_id, seq) DO NOTHING`);
     const getDevice = db.prepare('SELECT * FROM telemetry_devices WHERE device_id = ?');
     const upsertDevice =
       db.prepare(`INSERT INTO telemetry_devices VALUES (@device_id, @class, @max_seq, @windows, @duplicates, @dropped_total, @last_window_end, @last_received_at)
@@ -197,12 +226,12 @@ export function createTelemetryTables(db: Db): TelemetryTables {
     const upsertRollup =
       db.prepare(`INSERT INTO telemetry_class_minutes VALUES (@class, @minute, 1, @inferences, @p95_sum, @p95_n, @p95_max,
       @power_sum, @power_n, @energy_sum, @energy_n, @accuracy_sum, @accuracy_n, @confidence_sum, @confidence_n, @throttled)
-    ON CONFLICT(class, minute) DO UPDATE SET windows = windows + 1, inferences = inferences + excluded.inferences,
+    ON CONFLICT(class, minute) DO UPDATE SET windows = MIN(windows + 1, ${SAFE}), inferences = MIN(inferences + excluded.inferences, ${SAFE}),
       p95_sum = p95_sum + excluded.p95_sum, p95_n = p95_n + excluded.p95_n, p95_max = MAX(COALESCE(p95_max, excluded.p95_max), COALESCE(excluded.p95_max, p95_max)),
       power_sum = power_sum + excluded.power_sum, power_n = power_n + excluded.power_n, energy_sum = energy_sum + excluded.energy_sum, energy_n = energy_n + excluded.energy_n,
       accuracy_sum = accuracy_sum + excluded.accuracy_sum, accuracy_n = accuracy_n + excluded.accuracy_n,
       confidence_sum = confidence_sum + excluded.confidence_sum, confidence_n = confidence_n + excluded.confidence_n,
-      throttled_windows = throttled_windows + excluded.throttled_windows`);
+      throttled_windows = MIN(throttled_windows + excluded.throttled_windows, ${SAFE})`);
     // Only the identity conflict is ignored (a resent event, migration 31); any other violation still fails the batch.
     const insertBreach =
       db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc, window_seq)
@@ -302,35 +331,62 @@ export function createTelemetryTables(db: Db): TelemetryTables {
     });
   }
 
-  const ingest = db.transaction((items: readonly BatchItem[]): BatchOutcome => {
-    const outcome = { windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, duplicateBreaches: 0 };
-    const storedBreaches: Breach[] = [];
-    for (const item of items) {
-      if (item.kind === 'window') {
-        storeWindow(item.message as TelemetryWindow, item.receivedAt, outcome);
-        continue;
-      }
-      const b = item.message as Breach;
-      const inserted =
-        st().insertBreach.run(
-          b.deviceId,
-          b.deviceClass,
-          b.budget,
-          b.state,
-          b.measured,
-          b.limit,
-          b.unit,
-          b.model?.sha256 ?? null,
-          Number(b.throttled),
-          b.sentAt,
-          item.receivedAt,
-          JSON.stringify(b),
-          breachIdentity(b).seq,
-        ).changes > 0;
-      if (inserted) storedBreaches.push(b);
-      else outcome.duplicateBreaches += 1;
+  type Counts = { windows: number; duplicates: number; gapsOpened: number; duplicateBreaches: number };
+
+  /** Stores one breach event; true when it is new (not a resend). */
+  function storeBreach(b: Breach, receivedAt: number): boolean {
+    return (
+      st().insertBreach.run(
+        b.deviceId,
+        b.deviceClass,
+        b.budget,
+        b.state,
+        b.measured,
+        b.limit,
+        b.unit,
+        b.model?.sha256 ?? null,
+        Number(b.throttled),
+        b.sentAt,
+        receivedAt,
+        JSON.stringify(b),
+        breachIdentity(b).seq,
+      ).changes > 0
+    );
+  }
+
+  /**
+   * One message in a savepoint of its own (better-sqlite3 nests transactions as savepoints):
+   * if SQLite refuses it, only its own writes roll back. Its counts are added only once it
+   * went through, so a refused message leaves no trace in the outcome either.
+   */
+  const storeItem = db.transaction((item: BatchItem, counts: Counts, storedBreaches: Breach[]): void => {
+    if (item.kind === 'window') {
+      const own = { windows: 0, duplicates: 0, gapsOpened: 0 };
+      storeWindow(item.message as TelemetryWindow, item.receivedAt, own);
+      counts.windows += own.windows;
+      counts.duplicates += own.duplicates;
+      counts.gapsOpened += own.gapsOpened;
+      return;
     }
-    return { ...outcome, breaches: storedBreaches.length, storedBreaches };
+    const b = item.message as Breach;
+    if (storeBreach(b, item.receivedAt)) storedBreaches.push(b);
+    else counts.duplicateBreaches += 1;
+  });
+
+  const ingest = db.transaction((items: readonly BatchItem[]): BatchOutcome => {
+    const counts: Counts = { windows: 0, duplicates: 0, gapsOpened: 0, duplicateBreaches: 0 };
+    const storedBreaches: Breach[] = [];
+    const refused: RefusedItem[] = [];
+    for (const item of items) {
+      try {
+        storeItem(item, counts, storedBreaches);
+      } catch (err: unknown) {
+        // One message never fails the batch (issue 18, finding 1); the store failing does.
+        if (!refusesRow(err)) throw err;
+        refused.push({ item, detail: `${(err as { code: string }).code}: ${(err as Error).message}` });
+      }
+    }
+    return { ...counts, breaches: storedBreaches.length, storedBreaches, refused };
   });
 
   const rawWindows = (sql: string, ...params: unknown[]): WindowRow[] =>

@@ -5,8 +5,12 @@
  * the batch size: reaching it flushes at once, so memory never grows with the fleet's rate.
  * Once a batch has committed, its acknowledgements go to `onCommitted` [EF-PROTO 8.2]; a
  * batch that fails is not acknowledged, so the agents send it again.
+ *
+ * One message never fails a batch (issue 18, finding 1): the store rolls back a message it
+ * refuses on its own and commits the rest. A refused message is counted (`store-refused`)
+ * and acknowledged with its batch, since sending it again would only be refused again.
  */
-import type { Breach, TelemetryAck, TelemetryWindow } from '@edgefleet/shared';
+import type { Breach, RejectReason, TelemetryAck, TelemetryWindow } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import type { BatchItem, BatchOutcome, TelemetryTables } from '../store/telemetry-tables.js';
 import { buildTelemetryAcks } from './acks.js';
@@ -23,6 +27,8 @@ export interface TelemetryIngestOptions {
   readonly onBreach?: (breach: Breach) => void;
   /** Given the acknowledgements of each committed batch, one per device (the service publishes them). */
   readonly onCommitted?: (acks: readonly TelemetryAck[]) => void;
+  /** Told about each message the store refused (`store-refused`); the server's rejection counter takes it. */
+  readonly onReject?: (rejection: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
 }
 
 export interface IngestStats {
@@ -34,6 +40,8 @@ export interface IngestStats {
   readonly duplicateBreaches: number;
   readonly batches: number;
   readonly failedBatches: number;
+  /** Messages the store refused one by one; their batch committed without them. */
+  readonly refused: number;
 }
 
 export interface TelemetryIngest {
@@ -62,6 +70,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     duplicateBreaches: 0,
     batches: 0,
     failedBatches: 0,
+    refused: 0,
   };
   const nothing: BatchOutcome = Object.freeze({
     windows: 0,
@@ -70,6 +79,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     breaches: 0,
     duplicateBreaches: 0,
     storedBreaches: [],
+    refused: [],
   });
 
   function flush(): BatchOutcome {
@@ -96,6 +106,12 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     counters.gapsOpened += outcome.gapsOpened;
     counters.breaches += outcome.breaches;
     counters.duplicateBreaches += outcome.duplicateBreaches;
+    counters.refused += outcome.refused.length;
+    for (const { item, detail } of outcome.refused)
+      notify(
+        () => options.onReject?.({ reason: 'store-refused', detail, deviceId: item.message.deviceId }),
+        'rejection counter failed',
+      );
     const { onCommitted } = options;
     if (onCommitted)
       notify(() => onCommitted(buildTelemetryAcks(items, options.now())), 'telemetry acknowledgement failed');

@@ -136,6 +136,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
     ...(options.flushIntervalMs === undefined ? {} : { flushIntervalMs: options.flushIntervalMs }),
     onCommitted: publishAcks,
+    onReject: (r) => options.onReject?.(r),
     onBreach: (b) => {
       log.info(
         {

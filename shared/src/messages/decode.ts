@@ -9,6 +9,8 @@ import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.j
  * Why an inbound message was rejected; also the label of the rejection counter. `forbidden`:
  * the embedded broker refused a publish outside the client's own topics [EF-PROTO 7.3].
  * `too-deep`: JSON nested deeper than {@link MAX_JSON_DEPTH}, refused before parsing.
+ * `store-refused`: a valid message the server's store refused for good (a constraint it
+ * breaks); it alone was rolled back, the rest of its batch was stored [EF-PROTO 8.5].
  */
 export const REJECT_REASONS = [
   'bad-topic',
@@ -20,6 +22,7 @@ export const REJECT_REASONS = [
   'schema',
   'device-mismatch',
   'forbidden',
+  'store-refused',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
