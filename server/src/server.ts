@@ -163,6 +163,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         host: config.host,
         drainTimeoutMs: config.drainTimeoutMs,
         maxPayloadBytes: config.maxPayloadBytes,
+        connections: config.connections,
         logger: log.child({ component: 'broker' }),
         onReject: (r) => rejections.record(r),
         access: createBrokerAccess({
