@@ -277,6 +277,16 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       now,
       logger: log.child({ component: 'presence' }),
       offlineAfterMs: config.presence.offlineAfterMs,
+      // With auth off there are no credentials: the hello's class is taken as before.
+      ...(config.auth.enabled
+        ? {
+            credentialClass: (deviceId: string) => service.credential(deviceId)?.deviceClass,
+            bindClass: (deviceId: string, deviceClass: string) => {
+              service.bindDeviceClass(deviceId, deviceClass);
+            },
+          }
+        : {}),
+      onReject: (r) => rejections.record(r),
       onPresence: (deviceId, state, reason) =>
         events.publish(
           state === 'online' ? { type: 'device.online', deviceId } : { type: 'device.offline', deviceId, reason },

@@ -73,6 +73,8 @@ export interface AuthService {
   /** Revokes; throws EF_ERR_DEVICE_NOT_FOUND when the device has no credential. */
   revokeDevice(deviceId: string): CredentialRow;
   credential(deviceId: string): CredentialRow | null;
+  /** Binds a credential to a class (an admin's change; the first hello of one issued without); false without a credential. */
+  bindDeviceClass(deviceId: string, deviceClass: string): boolean;
   /** Active credentials, for the mosquitto password file. */
   activeCredentials(): CredentialRow[];
   /** Live enrollment tokens (not revoked, not expired, uses left). */
@@ -259,6 +261,9 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         createdAt: now(),
       });
       return { deviceId, secret };
+    },
+    bindDeviceClass(deviceId, deviceClass) {
+      return repo.setCredentialClass(deviceId, deviceClass);
     },
     verifyDevice(deviceId, secret) {
       const row = repo.getCredential(deviceId);

@@ -1,4 +1,4 @@
-import { allDevicesFilter, type Heartbeat, type Hello, type Status } from '@edgefleet/shared';
+import { allDevicesFilter, type Heartbeat, type Hello, type RejectReason, type Status } from '@edgefleet/shared';
 import type { MessageInfo } from '../broker/client.js';
 import type { InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
@@ -22,6 +22,16 @@ export interface PresenceServiceOptions {
   readonly offlineAfterMs: number;
   /** Told about every applied state change (the event bus listens here). */
   readonly onPresence?: (deviceId: string, state: 'online' | 'offline', reason: string) => void;
+  /**
+   * The class a device's credential binds it to [EF-PROTO 7.2]: a string, null for a
+   * credential issued without one (its first hello binds it, through `bindClass`), or
+   * undefined when there is no credential (auth off): then the hello's class is taken.
+   */
+  readonly credentialClass?: (deviceId: string) => string | null | undefined;
+  /** Records the class of a credential issued without one (first hello). */
+  readonly bindClass?: (deviceId: string, deviceClass: string) => void;
+  /** Told about each refused hello (`class-mismatch`); the server's rejection counter takes it. */
+  readonly onReject?: (rejection: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
 }
 
 export interface PresenceService {
@@ -52,7 +62,31 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     );
   }
 
+  /**
+   * A hello may not choose the device's class (issue 18, finding 3): the credential's class
+   * holds, a different one is refused and counted, and only an admin changes it.
+   */
+  function classAllowed(hello: Hello): boolean {
+    const bound = options.credentialClass?.(hello.deviceId);
+    if (bound === undefined || bound === hello.deviceClass) return true;
+    if (bound === null) {
+      options.bindClass?.(hello.deviceId, hello.deviceClass);
+      log.info(
+        { deviceId: hello.deviceId, deviceClass: hello.deviceClass },
+        'credential issued without a class is now bound to the class of its first hello',
+      );
+      return true;
+    }
+    options.onReject?.({
+      reason: 'class-mismatch',
+      detail: `hello announces class ${hello.deviceClass}, but the credential is for ${bound}; an admin changes it with PATCH /v1/devices/${hello.deviceId}`,
+      deviceId: hello.deviceId,
+    });
+    return false;
+  }
+
   function handleHello(hello: Hello): void {
+    if (!classAllowed(hello)) return;
     devices.upsertHello(hello, now());
     options.onPresence?.(hello.deviceId, 'online', 'connect');
     log

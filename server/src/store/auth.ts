@@ -59,6 +59,8 @@ export interface AuthRepository {
   getCredential(deviceId: string): CredentialRow | null;
   listCredentials(): CredentialRow[];
   revokeCredential(deviceId: string, now: number): boolean;
+  /** Binds a credential to a class (an admin's change, or the first hello of one issued without); false when there is none. */
+  setCredentialClass(deviceId: string, deviceClass: string): boolean;
 
   /** Runs `fn` in one SQLite transaction (e.g. consume a token and create a credential). */
   transaction<T>(fn: () => T): T;
@@ -212,6 +214,9 @@ export function createAuthRepository(db: Db): AuthRepository {
         q('UPDATE device_credentials SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL').run(now, deviceId)
           .changes > 0
       );
+    },
+    setCredentialClass(deviceId, deviceClass) {
+      return q('UPDATE device_credentials SET class = ? WHERE device_id = ?').run(deviceClass, deviceId).changes > 0;
     },
     transaction<T>(fn: () => T): T {
       return db.transaction(fn)();

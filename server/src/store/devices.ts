@@ -45,6 +45,8 @@ export interface DeviceRepository {
   setState(id: string, state: DeviceState, reason: StateReason, sentAt: number, now: number | null): boolean;
   /** Updates last-seen (and the model) on a heartbeat; returns false for an unknown device. */
   touch(id: string, now: number, currentModel?: string | null): boolean;
+  /** Moves a registered device to another class (an admin's action); false for an unknown device. */
+  setClass(id: string, deviceClass: string, now: number): boolean;
   /** Marks online devices silent since before `cutoff` offline (`stale`); returns their ids. */
   markStale(cutoff: number, now: number): string[];
   get(id: string): DeviceRecord | null;
@@ -133,6 +135,13 @@ export function createDeviceRepository(db: Db): DeviceRepository {
       const result =
         currentModel === undefined ? touchStmt().run(now, null, id) : touchModel().run(now, currentModel, id);
       return result.changes > 0;
+    },
+    setClass(id: string, deviceClass: string, now: number) {
+      guard();
+      return db.transaction(() => {
+        insertClass().run(deviceClass, now);
+        return db.prepare('UPDATE devices SET class = ? WHERE id = ?').run(deviceClass, id).changes > 0;
+      })();
     },
     markStale(cutoff: number, _now: number) {
       guard();

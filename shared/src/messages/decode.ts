@@ -11,6 +11,8 @@ import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.j
  * `too-deep`: JSON nested deeper than {@link MAX_JSON_DEPTH}, refused before parsing.
  * `store-refused`: a valid message the server's store refused for good (a constraint it
  * breaks); it alone was rolled back, the rest of its batch was stored [EF-PROTO 8.5].
+ * `class-mismatch`: a `hello` announcing a class other than the one its credential was
+ * issued for [EF-PROTO 7.2]; the registry keeps the credential's class.
  */
 export const REJECT_REASONS = [
   'bad-topic',
@@ -23,6 +25,7 @@ export const REJECT_REASONS = [
   'device-mismatch',
   'forbidden',
   'store-refused',
+  'class-mismatch',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -2,6 +2,7 @@ import {
   deviceListQuerySchema,
   deviceListSchema,
   deviceRevokedSchema,
+  deviceUpdateSchema,
   deviceViewSchema,
   EdgefleetError,
   idParamsSchema,
@@ -76,6 +77,28 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
             id: params.id,
           });
         return toDeviceView(params.id, device, credential);
+      },
+    }),
+    jsonRoute({
+      method: 'PATCH',
+      url: '/v1/devices/:id',
+      tag: 'devices',
+      scope: 'admin',
+      summary:
+        "Move a device to another class. Its credential is bound to the class from then on; a hello announcing another one is refused (class-mismatch). Takes effect in the registry at once; the agent's own configured class should follow.",
+      params: idParamsSchema,
+      body: deviceUpdateSchema,
+      response: deviceViewSchema,
+      errors: ['EF_ERR_DEVICE_NOT_FOUND'],
+      handler: ({ params, body }) => {
+        const bound = deps.auth.bindDeviceClass(params.id, body.deviceClass);
+        const moved = deps.store.devices.setClass(params.id, body.deviceClass, deps.now());
+        if (!bound && !moved)
+          throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
+            id: params.id,
+          });
+        deps.logger.info({ deviceId: params.id, deviceClass: body.deviceClass }, 'device moved to another class');
+        return toDeviceView(params.id, deps.store.devices.get(params.id), deps.store.auth.getCredential(params.id));
       },
     }),
     jsonRoute({
