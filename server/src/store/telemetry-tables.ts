@@ -97,6 +97,8 @@ export interface BatchOutcome {
   readonly storedBreaches: readonly Breach[];
   /** Messages the store refused for good (each rolled back alone; the rest of the batch stands). */
   readonly refused: readonly RefusedItem[];
+  /** Devices whose seq restarted in this batch (a new epoch after another) [EF-PROTO 8.1]. */
+  readonly restarts: readonly SeqRestart[];
 }
 
 /** One message of a batch that SQLite refused, and what it said. */
@@ -187,12 +189,22 @@ const MINUTE_MS = 60_000;
  * fail the whole batch. 2^53 - 1 is also the largest count a JS number reads back exactly.
  */
 const SAFE = Number.MAX_SAFE_INTEGER;
+/** Stored seqs of a device's epoch k start at k * 2^32 (a device's seq stays below, SEQ_MAX). */
+const EPOCH_SPAN = 2 ** 32;
+
+/** A device whose telemetry seq restarted: the first window of its new epoch. */
+export interface SeqRestart {
+  readonly deviceId: string;
+  readonly epoch: string;
+  readonly firstSeq: number;
+}
 
 /**
- * SQLite result codes that mean "this message can never be stored" (a constraint or type the
- * row breaks); anything else (disk full, I/O, busy) is about the store and fails the batch.
+ * SQLite result codes that mean "this message can never be stored" (a rule of the schema the
+ * row breaks); anything else (disk full, I/O, busy, a trigger the schema does not define) is
+ * about the store and fails the batch, which the agents then send again.
  */
-const PERMANENT_CODE = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/;
+const PERMANENT_CODE = /^SQLITE_(CONSTRAINT_(NOTNULL|CHECK|DATATYPE|PRIMARYKEY|UNIQUE)|MISMATCH|TOOBIG|RANGE)$/;
 
 /** True when `err` is SQLite refusing this one row, not the store failing. */
 export function refusesRow(err: unknown): boolean {
@@ -237,21 +249,58 @@ export function createTelemetryTables(db: Db): TelemetryTables {
       db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc, window_seq)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, budget, window_seq) DO NOTHING`);
 
-    return { insertWindow, getDevice, upsertDevice, insertGap, fillGap, upsertRollup, insertBreach };
+    const getEpoch = db.prepare('SELECT idx FROM telemetry_epochs WHERE device_id = ? AND epoch = ?');
+    const maxEpoch = db.prepare('SELECT MAX(idx) AS idx FROM telemetry_epochs WHERE device_id = ?');
+    const insertEpoch = db.prepare(
+      'INSERT INTO telemetry_epochs (device_id, epoch, idx, first_seen) VALUES (?, ?, ?, ?)',
+    );
+    return {
+      insertWindow,
+      getDevice,
+      upsertDevice,
+      insertGap,
+      fillGap,
+      upsertRollup,
+      insertBreach,
+      getEpoch,
+      maxEpoch,
+      insertEpoch,
+    };
+  }
+
+  /**
+   * Where a device's epoch starts in the stored seq space (idx * 2^32), registering the
+   * epoch on first sight. A device with windows from before epochs owns index 0 as epoch ''.
+   * `restarted` is true when this epoch follows another: the device's counter restarted.
+   */
+  function epochBase(deviceId: string, epoch: string, receivedAt: number): { base: number; restarted: boolean } {
+    const known = st().getEpoch.get(deviceId, epoch) as { idx: number } | undefined;
+    if (known) return { base: known.idx * EPOCH_SPAN, restarted: false };
+    let last = (st().maxEpoch.get(deviceId) as { idx: number | null }).idx;
+    if (last === null && epoch !== '' && st().getDevice.get(deviceId) !== undefined) {
+      st().insertEpoch.run(deviceId, '', 0, receivedAt);
+      last = 0;
+    }
+    const idx = last === null ? 0 : last + 1;
+    st().insertEpoch.run(deviceId, epoch, idx, receivedAt);
+    return { base: idx * EPOCH_SPAN, restarted: last !== null };
   }
 
   function storeWindow(
     w: TelemetryWindow,
     receivedAt: number,
-    outcome: { windows: number; duplicates: number; gapsOpened: number },
+    outcome: { windows: number; duplicates: number; gapsOpened: number; restarts: SeqRestart[] },
   ): void {
+    const { base, restarted } = epochBase(w.deviceId, w.epoch ?? '', receivedAt);
+    const seq = base + w.seq;
+    if (restarted) outcome.restarts.push({ deviceId: w.deviceId, epoch: w.epoch ?? '', firstSeq: w.seq });
     const before = st().getDevice.get(w.deviceId) as
       | { max_seq: number; windows: number; duplicates: number; dropped_total: number; last_window_end: number }
       | undefined;
     const inserted =
       st().insertWindow.run({
         device_id: w.deviceId,
-        seq: w.seq,
+        seq,
         class: w.deviceClass,
         window_start: w.windowStart,
         window_end: w.windowEnd,
@@ -278,9 +327,9 @@ export function createTelemetryTables(db: Db): TelemetryTables {
         doc: JSON.stringify(w),
       }).changes > 0;
     // Below the highest seq and not inside an open gap: a redelivery whose row retention already removed.
-    const late = before !== undefined && w.seq <= before.max_seq;
+    const late = before !== undefined && seq <= before.max_seq;
     const filled =
-      inserted && late ? st().fillGap.run({ device_id: w.deviceId, seq: w.seq, now: receivedAt }).changes > 0 : false;
+      inserted && late ? st().fillGap.run({ device_id: w.deviceId, seq, now: receivedAt }).changes > 0 : false;
     if (!inserted || (late && !filled)) {
       outcome.duplicates += 1;
       if (before)
@@ -297,14 +346,16 @@ export function createTelemetryTables(db: Db): TelemetryTables {
       return;
     }
     outcome.windows += 1;
-    if (before && w.seq > before.max_seq + 1) {
-      st().insertGap.run(w.deviceId, before.max_seq + 1, w.seq - 1, receivedAt);
+    // A new epoch's first window continues from the start of its span, not the old maximum.
+    const expected = restarted ? base : (before?.max_seq ?? -1) + 1;
+    if (before && seq > expected) {
+      st().insertGap.run(w.deviceId, expected, seq - 1, receivedAt);
       outcome.gapsOpened += 1;
     }
     st().upsertDevice.run({
       device_id: w.deviceId,
       class: w.deviceClass,
-      max_seq: Math.max(w.seq, before?.max_seq ?? -1),
+      max_seq: Math.max(seq, before?.max_seq ?? -1),
       windows: (before?.windows ?? 0) + 1,
       duplicates: before?.duplicates ?? 0,
       dropped_total: Math.max(w.outbox.droppedTotal, before?.dropped_total ?? 0),
@@ -331,10 +382,17 @@ export function createTelemetryTables(db: Db): TelemetryTables {
     });
   }
 
-  type Counts = { windows: number; duplicates: number; gapsOpened: number; duplicateBreaches: number };
+  type Counts = {
+    windows: number;
+    duplicates: number;
+    gapsOpened: number;
+    duplicateBreaches: number;
+    restarts: SeqRestart[];
+  };
 
   /** Stores one breach event; true when it is new (not a resend). */
   function storeBreach(b: Breach, receivedAt: number): boolean {
+    const { base } = epochBase(b.deviceId, b.epoch ?? '', receivedAt);
     return (
       st().insertBreach.run(
         b.deviceId,
@@ -349,7 +407,7 @@ export function createTelemetryTables(db: Db): TelemetryTables {
         b.sentAt,
         receivedAt,
         JSON.stringify(b),
-        breachIdentity(b).seq,
+        base + breachIdentity(b).seq,
       ).changes > 0
     );
   }
@@ -361,11 +419,12 @@ export function createTelemetryTables(db: Db): TelemetryTables {
    */
   const storeItem = db.transaction((item: BatchItem, counts: Counts, storedBreaches: Breach[]): void => {
     if (item.kind === 'window') {
-      const own = { windows: 0, duplicates: 0, gapsOpened: 0 };
+      const own = { windows: 0, duplicates: 0, gapsOpened: 0, restarts: [] as SeqRestart[] };
       storeWindow(item.message as TelemetryWindow, item.receivedAt, own);
       counts.windows += own.windows;
       counts.duplicates += own.duplicates;
       counts.gapsOpened += own.gapsOpened;
+      counts.restarts.push(...own.restarts);
       return;
     }
     const b = item.message as Breach;
@@ -374,7 +433,7 @@ export function createTelemetryTables(db: Db): TelemetryTables {
   });
 
   const ingest = db.transaction((items: readonly BatchItem[]): BatchOutcome => {
-    const counts: Counts = { windows: 0, duplicates: 0, gapsOpened: 0, duplicateBreaches: 0 };
+    const counts: Counts = { windows: 0, duplicates: 0, gapsOpened: 0, duplicateBreaches: 0, restarts: [] };
     const storedBreaches: Breach[] = [];
     const refused: RefusedItem[] = [];
     for (const item of items) {

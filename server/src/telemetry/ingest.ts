@@ -42,6 +42,8 @@ export interface IngestStats {
   readonly failedBatches: number;
   /** Messages the store refused one by one; their batch committed without them. */
   readonly refused: number;
+  /** Devices seen restarting their seq (a new epoch), once per restart [EF-PROTO 8.1]. */
+  readonly restarts: number;
 }
 
 export interface TelemetryIngest {
@@ -71,6 +73,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     batches: 0,
     failedBatches: 0,
     refused: 0,
+    restarts: 0,
   };
   const nothing: BatchOutcome = Object.freeze({
     windows: 0,
@@ -80,6 +83,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     duplicateBreaches: 0,
     storedBreaches: [],
     refused: [],
+    restarts: [],
   });
 
   function flush(): BatchOutcome {
@@ -107,6 +111,12 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     counters.breaches += outcome.breaches;
     counters.duplicateBreaches += outcome.duplicateBreaches;
     counters.refused += outcome.refused.length;
+    counters.restarts += outcome.restarts.length;
+    for (const r of outcome.restarts)
+      log.warn(
+        { deviceId: r.deviceId, epoch: r.epoch, firstSeq: r.firstSeq },
+        'device telemetry sequence restarted (new epoch: its data directory was new or wiped); its windows are stored as a new series',
+      );
     for (const { item, detail } of outcome.refused)
       notify(
         () => options.onReject?.({ reason: 'store-refused', detail, deviceId: item.message.deviceId }),

@@ -9,6 +9,10 @@ import { classNameSchema, deviceIdSchema, epochMsSchema, header, sha256HexSchema
 import { deployIdSchema } from './deploy.js';
 
 const nonNegative = z.number().finite().nonnegative();
+/** Largest seq within one epoch (2^32 - 1: 1,300 years of 10 s windows). */
+export const SEQ_MAX = 2 ** 32 - 1;
+/** A telemetry sequence epoch: a short id the agent makes when its seq counter starts. */
+export const epochSchema = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
 /** A latency figure, ms, within what a device can report (TELEMETRY_LIMITS). */
 const latency = nonNegative.max(L.maxLatencyMs);
 const count = (max: number) => z.number().int().nonnegative().max(max);
@@ -62,7 +66,13 @@ export const telemetryWindowSchema = z
     deviceId: deviceIdSchema,
     deviceClass: classNameSchema,
     /** Per device, +1 per window, persisted across agent restarts; the server dedupes and finds gaps by it. */
-    seq: z.number().int().nonnegative(),
+    seq: z.number().int().nonnegative().max(SEQ_MAX),
+    /**
+     * Names the life of the seq counter: a new one whenever the counter starts from 0 (a new
+     * or wiped data directory), so the server recognises a restart [EF-PROTO 8.1]. Absent:
+     * an agent whose counter predates epochs.
+     */
+    epoch: epochSchema.optional(),
     windowStart: epochMsSchema,
     windowEnd: epochMsSchema,
     /** The model serving at the end of the window (null: none). */
@@ -128,7 +138,9 @@ export const breachSchema = z.strictObject({
    * Sequence numbers of the last n windows, oldest first. The last one is the window whose
    * close raised this event, so `(deviceId, budget, last seq)` names the event [EF-PROTO 8.2].
    */
-  windowSeqs: z.array(z.number().int().nonnegative()).min(1).max(1000),
+  windowSeqs: z.array(z.number().int().nonnegative().max(SEQ_MAX)).min(1).max(1000),
+  /** The epoch of those seqs (as in `telemetry`). */
+  epoch: epochSchema.optional(),
   model: z.strictObject({ sha256: sha256HexSchema, variantId: deployIdSchema }).nullable(),
   /** Whether the device reported thermal throttling in any of those windows (a cohort hint). */
   throttled: z.boolean(),
