@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ENROLL_REQUEST_FILTER, parseEnrollTopic } from '@edgefleet/shared';
 import type { ServerConfig } from './config/schema.js';
 import { createApiServer, type ApiServer } from './api/app.js';
+import { resolveConsoleDir } from './api/console.js';
 import { coreMetrics, createMeteredPlanner, mqttTrafficMetrics } from './api/collectors.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
@@ -61,6 +62,8 @@ export interface ServerAddress {
   readonly apiUrl: string | null;
   /** Port the admin API listens on, or null. */
   readonly apiPort: number | null;
+  /** The web console (`<apiUrl>/ui/`), or null when the API is off or the console is not built. */
+  readonly consoleUrl: string | null;
 }
 
 /** The control server. Later issues add the API, deployer and control loop. */
@@ -156,7 +159,9 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   let stopping: Promise<void> | null = null;
   const startedAt = now();
 
-  async function connectBroker(service: AuthService): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort'>> {
+  async function connectBroker(
+    service: AuthService,
+  ): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>> {
     if (config.brokerUrl === null) {
       broker = await startEmbeddedBroker({
         port: config.port,
@@ -195,9 +200,10 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
 
   async function startApi(
     service: AuthService,
-    address: Omit<ServerAddress, 'apiUrl' | 'apiPort'>,
+    address: Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>,
   ): Promise<ServerAddress> {
-    if (config.apiPort < 0) return { ...address, apiUrl: null, apiPort: null };
+    if (config.apiPort < 0) return { ...address, apiUrl: null, apiPort: null, consoleUrl: null };
+    const consoleDir = resolveConsoleDir(config.consoleDir);
     const openStore = store as Store;
     api = createApiServer(
       {
@@ -231,13 +237,19 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       },
       {
         enforceAuth: config.auth.enabled,
+        consoleDir,
         rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
         ...(tls ? { tls } : {}),
       },
     );
     const listening = await api.listen(config.apiPort, config.apiHost);
-    log.info({ apiUrl: listening.url, tls: tls !== null, auth: config.auth.enabled }, 'admin API listening');
-    return { ...address, apiUrl: listening.url, apiPort: listening.port };
+    const consoleUrl = consoleDir === null ? null : `${listening.url}/ui/`;
+    log.info(
+      { apiUrl: listening.url, consoleUrl, tls: tls !== null, auth: config.auth.enabled },
+      'admin API listening',
+    );
+    if (consoleDir === null) log.warn('web console not built (npm run build); /ui answers EF_ERR_CONSOLE_NOT_BUILT');
+    return { ...address, apiUrl: listening.url, apiPort: listening.port, consoleUrl };
   }
 
   async function start(): Promise<ServerAddress> {

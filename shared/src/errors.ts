@@ -66,6 +66,10 @@ export const ERROR_CATALOGUE = {
   EF_ERR_API_INTERNAL: { status: 500, summary: 'the admin API failed unexpectedly; the server log has the cause' },
   EF_ERR_API_LISTEN: { status: 500, summary: 'the admin API could not listen on its port' },
   EF_ERR_API_UNREACHABLE: { status: 502, summary: 'the CLI could not reach the admin API' },
+  EF_ERR_CONSOLE_NOT_BUILT: {
+    status: 503,
+    summary: "the web console's assets are not built or not found; run `npm run build` (or set consoleDir)",
+  },
   EF_ERR_AUTH_MISSING: { status: 401, summary: 'the request carries no admin token (Authorization: Bearer …)' },
   EF_ERR_AUTH_INVALID: { status: 401, summary: 'the admin token is unknown, malformed or revoked' },
   EF_ERR_AUTH_FORBIDDEN: { status: 403, summary: "the admin token's scope does not allow this route" },

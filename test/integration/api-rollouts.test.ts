@@ -71,6 +71,10 @@ t.test('rollouts over the API', async (t) => {
       await call('POST', '/v1/rollouts', admin, { ...start, deviceClass: 'empty-class' }),
       'EF_ERR_ROLLOUT_INVALID',
     );
+    const { golden: _g, ...withoutGolden } = start;
+    const noGolden = await call('POST', '/v1/rollouts', admin, withoutGolden);
+    expectError(t, noGolden, 'EF_ERR_ROLLOUT_INVALID');
+    t.match(noGolden.body['message'], /no rollout yet.*golden/, 'a class without a rollout has no golden set to reuse');
     t.match(
       await call('GET', '/v1/rollouts', reader),
       { status: 200, body: { rollouts: [] } },
@@ -123,5 +127,38 @@ t.test('rollouts over the API', async (t) => {
     expectError(t, await call('GET', '/v1/rollouts/r-ghost', reader), 'EF_ERR_ROLLOUT_NOT_FOUND');
     expectError(t, await call('POST', '/v1/rollouts/r-ghost/abort', admin, {}), 'EF_ERR_ROLLOUT_NOT_FOUND');
     expectError(t, await call('POST', `/v1/rollouts/${id}/abort`, admin, { reason: '' }), 'EF_ERR_API_VALIDATION');
+  });
+
+  await t.test("a start without a golden set reuses the class's latest (as the loop does)", async (t) => {
+    const { golden: _g, ...withoutGolden } = start;
+    const started = await call('POST', '/v1/rollouts', admin, {
+      ...withoutGolden,
+      variantId: 'v-int8-static-0a1b2c3d',
+    });
+    t.equal(started.status, 201);
+    const id = (started.body['rollout'] as { id: string }).id;
+    t.equal(
+      (started.body['rollout'] as { variantId: string }).variantId,
+      'v-int8-static-0a1b2c3d',
+      'the given name is kept',
+    );
+    t.same(server.store().rollouts.getRollout(id)?.golden, golden, 'the stored rollout carries the earlier golden set');
+    await call('POST', `/v1/rollouts/${id}/abort`, admin, { reason: 'cleanup' });
+  });
+
+  await t.test("a device's model history lists its rollouts, newest first", async (t) => {
+    const res = await call('GET', '/v1/devices/pi-1/deployments', reader);
+    t.equal(res.status, 200);
+    const deployments = res.body['deployments'] as Array<{ rolloutId: string; rolloutState: string; state: string }>;
+    const all = (await call('GET', '/v1/rollouts?class=rpi4', reader)).body['rollouts'] as Array<{ id: string }>;
+    t.equal(deployments.length, 2, 'both rollouts reached pi-1 (the canary)');
+    t.same(
+      deployments.map((d) => d.rolloutId),
+      all.map((r) => r.id).reverse(),
+      'newest first',
+    );
+    t.match(deployments[1], { rolloutState: 'aborted', deviceClass: 'rpi4', variantId: String, wave: 0 });
+    expectError(t, await call('GET', '/v1/devices/ghost-1/deployments', reader), 'EF_ERR_DEVICE_NOT_FOUND');
+    expectError(t, await call('GET', '/v1/devices/pi-1/deployments', null), 'EF_ERR_AUTH_MISSING');
   });
 });

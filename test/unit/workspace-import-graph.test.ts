@@ -3,7 +3,9 @@
  * server's dependencies, so its import graph must never reach server/, compress/, simulators/
  * or cli/, and its dependency closure must not contain aedes, SQLite or the HTTP framework. The
  * model toolkit (compress/) is usable without the fleet: it reaches shared/ only and no broker,
- * store or HTTP package. The CLI's model commands use the toolkit's public index only.
+ * store or HTTP package. The CLI's model commands use the toolkit's public index only. The
+ * console runs in a browser: it reaches shared/'s schemas and no Node module, and bundles only
+ * its UI and chart libraries and zod.
  */
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -21,7 +23,7 @@ const SPECIFIER =
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    return statSync(path).isDirectory() ? tsFiles(path) : path.endsWith('.ts') && !path.endsWith('.d.ts') ? [path] : [];
+    return statSync(path).isDirectory() ? tsFiles(path) : /\.tsx?$/.test(path) && !path.endsWith('.d.ts') ? [path] : [];
   });
 }
 
@@ -29,7 +31,13 @@ function tsFiles(dir: string): string[] {
 function resolveImport(from: string, spec: string, root: string): { file?: string; pkg?: string } {
   if (spec.startsWith('.')) {
     const base = resolve(dirname(from), spec);
-    const candidates = [base.replace(/\.js$/, '.ts'), `${base}.ts`, join(base, 'index.ts'), base];
+    const candidates = [
+      base.replace(/\.js$/, '.ts'),
+      base.replace(/\.js$/, '.tsx'),
+      `${base}.ts`,
+      join(base, 'index.ts'),
+      base,
+    ];
     return { file: candidates.find((c) => existsSync(c) && statSync(c).isFile()) ?? base };
   }
   const ours = /^@edgefleet\/([^/]+)(?:\/(.+))?$/.exec(spec);
@@ -144,6 +152,39 @@ t.test("the CLI's model commands import the toolkit through its public index onl
       `${command} imports no other workspace or toolkit subpath`,
     );
   }
+});
+
+/** Packages (and node: modules) that `files` import, with the importing file. */
+function packageImports(files: Iterable<string>, root: string): Array<{ file: string; pkg: string }> {
+  const found: Array<{ file: string; pkg: string }> = [];
+  for (const file of files) {
+    if (!existsSync(file) || !statSync(file).isFile()) continue;
+    for (const match of readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
+      const target = resolveImport(file, (match[1] ?? match[2] ?? match[3] ?? match[4]) as string, root);
+      if (target.pkg) found.push({ file: relative(root, file), pkg: target.pkg });
+    }
+  }
+  return found;
+}
+
+t.test('the console reaches only browser-safe code: shared schemas, preact, uplot, zod', async (t) => {
+  const rules: Rules = { workspaces: ['server', 'compress', 'agent', 'simulators', 'cli'], packages: [] };
+  const { visited, violations } = walkImports(tsFiles(join(ROOT, 'console/src')), ROOT, rules);
+  t.ok(
+    [...visited].some((f) => f.endsWith(join('shared', 'src', 'api', 'rollouts.ts'))),
+    'the walk follows the shared API schemas',
+  );
+  t.ok(
+    [...visited].some((f) => f.endsWith(join('console', 'src', 'pages', 'plans.tsx'))),
+    'the walk covers the pages',
+  );
+  t.same(violations, [], 'no import reaches the server, toolkit, agent, simulators or CLI');
+  const allowed = new Set(['preact', 'uplot', 'zod']);
+  t.same(
+    packageImports(visited, ROOT).filter((i) => !allowed.has(i.pkg)),
+    [],
+    'no node: module or other package is bundled into the browser',
+  );
 });
 
 t.test('the walker catches a forbidden import (it can fail)', async (t) => {

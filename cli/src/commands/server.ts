@@ -87,6 +87,11 @@ export function serverCommand(): Command {
         );
         if (address.apiUrl)
           logger.info({ apiUrl: address.apiUrl }, `admin API on ${address.apiUrl} (OpenAPI at /openapi.json)`);
+        if (address.consoleUrl)
+          logger.info(
+            { consoleUrl: address.consoleUrl },
+            `web console on ${address.consoleUrl} (sign in with a token from \`edgefleet token create\`)`,
+          );
       } catch (err: unknown) {
         await server.stop();
         throw err;

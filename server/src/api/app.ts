@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { z } from 'zod';
 import { EdgefleetError, isEdgefleetError, type ErrorCode } from '@edgefleet/shared';
 import { createRateLimiter, type RateLimit } from '../auth/rate-limit.js';
+import { registerConsole } from './console.js';
 import type { ApiDeps } from './deps.js';
 import { createLabelledCounter } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
@@ -17,6 +18,8 @@ export interface ApiServerOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Largest request body, bytes. Default 64 KiB (model uploads set their own per route). */
   readonly bodyLimitBytes?: number;
+  /** Folder of the built web console served under `/ui` (see console.ts); null answers EF_ERR_CONSOLE_NOT_BUILT there. */
+  readonly consoleDir?: string | null;
   /** Extra route areas (tests, later issues wiring in before they own a module here). */
   readonly extraAreas?: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]>;
 }
@@ -158,6 +161,8 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
       },
     });
   }
+
+  registerConsole(app, options.consoleDir ?? null);
 
   app.addHook('onResponse', async (request, reply) => {
     requests.inc({

@@ -95,6 +95,12 @@ export const serverConfigSchema = z.strictObject({
       .max(2 * 1024 * 1024 * 1024),
   ).default(256 * 1024 * 1024),
   /**
+   * Folder of the built web console, served under `/ui` on the API port. Default: the
+   * `dist/` folder of the `@edgefleet/console` package (built by `npm install`); when it is
+   * missing, `/ui` answers EF_ERR_CONSOLE_NOT_BUILT and the API works as before.
+   */
+  consoleDir: z.string().min(1).nullable().default(null),
+  /**
    * TLS for the embedded broker (mqtts on `port`) and the admin API (https). Give both
    * files (PEM) or neither. Default: none (plain TCP and HTTP).
    */
@@ -170,6 +176,7 @@ export const CONFIG_ENV_VARS = {
   EDGEFLEET_LOG_LEVEL: 'log.level',
   EDGEFLEET_API_PORT: 'apiPort',
   EDGEFLEET_API_HOST: 'apiHost',
+  EDGEFLEET_CONSOLE_DIR: 'consoleDir',
   EDGEFLEET_TLS_CERT: 'tls.certFile',
   EDGEFLEET_TLS_KEY: 'tls.keyFile',
   EDGEFLEET_AUTH: 'auth.enabled',

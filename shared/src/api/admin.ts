@@ -88,3 +88,15 @@ export const enrollTokenViewSchema = z.object({
 export type EnrollTokenView = z.infer<typeof enrollTokenViewSchema>;
 export const enrollTokenCreatedSchema = enrollTokenViewSchema.extend({ token: z.string() });
 export const enrollTokenListSchema = z.object({ enrollTokens: z.array(enrollTokenViewSchema) });
+
+/**
+ * `GET /v1/whoami`: who the bearer token is, so a client (the console) can hide what its scope
+ * may not do. `auth: open` when the server runs with `auth.enabled: false` (every route open).
+ */
+export const whoamiSchema = z.object({
+  auth: z.enum(['token', 'open']),
+  tokenId: z.string().nullable(),
+  name: z.string().nullable(),
+  scope: tokenScopeSchema,
+});
+export type Whoami = z.infer<typeof whoamiSchema>;

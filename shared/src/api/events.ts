@@ -69,3 +69,6 @@ export const fleetEventEnvelopeSchema = z.object({
   event: fleetEventSchema,
 });
 export type FleetEventEnvelope = z.infer<typeof fleetEventEnvelopeSchema>;
+
+/** `GET /v1/events/recent`: the newest fleet events still in the bus's ring, oldest first. */
+export const recentEventsSchema = z.object({ events: z.array(fleetEventEnvelopeSchema) });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { classNameSchema, deviceIdSchema, sha256HexSchema } from '../messages/common.js';
-import { goldenSetSchema, manifestBudgetsSchema } from '../messages/deploy.js';
+import { deployIdSchema, goldenSetSchema, manifestBudgetsSchema } from '../messages/deploy.js';
 import { serverTimeSchema } from './common.js';
 
 const ROLLOUT_STATES = ['in-progress', 'rolling-back', 'completed', 'aborted'] as const;
@@ -20,13 +20,17 @@ const ROLLOUT_DEVICE_STATES = [
  * `POST /v1/rollouts`: roll a stored artifact (a planner variant, by sha256 or a unique prefix)
  * out to a class in waves. `policy` takes the deployer's rollout policy (canary, baseCount,
  * growthFactor, abort, deviceTimeoutMs, rolloutTimeoutMs; README "Rollouts"); every field
- * has a default and the server checks it.
+ * has a default and the server checks it. Without `golden`, the class's latest rollout's golden
+ * set is reused (refused when the class never had a rollout).
  */
 export const rolloutStartSchema = z.strictObject({
   deviceClass: classNameSchema,
   variant: z.string().regex(/^[0-9a-f]{8,64}$/, 'variant: the artifact sha256 or a prefix of 8+ hex digits'),
-  golden: goldenSetSchema,
+  /** Default: the golden set of the class's latest rollout, as the control loop reuses it. */
+  golden: goldenSetSchema.optional(),
   policy: z.record(z.string(), z.unknown()).default({}),
+  /** Name of the variant in statuses and histories (e.g. `v-int8-static-3e80facc`). Default `v-<sha prefix>`. */
+  variantId: deployIdSchema.optional(),
   /** Only these devices of the class (a cohort). Default: every device of the class. */
   deviceIds: z.array(deviceIdSchema).min(1).max(100_000).optional(),
 });
@@ -86,3 +90,29 @@ export const rolloutStatusSchema = z.object({
 });
 export type RolloutStatusView = z.infer<typeof rolloutStatusSchema>;
 export const rolloutListSchema = z.object({ rollouts: z.array(rolloutRecordSchema) });
+
+/** One rollout (or rollback) a device took part in, as `GET /v1/devices/{id}/deployments` lists it. */
+export const deviceDeploymentSchema = z.object({
+  rolloutId: z.string(),
+  deviceClass: z.string(),
+  variantId: z.string(),
+  artifactSha: sha256HexSchema,
+  rolloutState: z.enum(ROLLOUT_STATES),
+  /** The rollout's reason (why it aborted), or null. */
+  rolloutReason: z.string().nullable(),
+  wave: z.number().int(),
+  state: z.enum(ROLLOUT_DEVICE_STATES),
+  /** The variant the device ran before this rollout (its rollback target), or null. */
+  previousVariantId: z.string().nullable(),
+  failure: z.object({ step: z.string(), reason: z.string(), detail: z.string() }).nullable(),
+  startedAt: serverTimeSchema,
+  notifiedAt: serverTimeSchema.nullable(),
+  finishedAt: serverTimeSchema.nullable(),
+});
+export type DeviceDeploymentView = z.infer<typeof deviceDeploymentSchema>;
+
+/** `GET /v1/devices/{id}/deployments`: the device's model history, newest first. */
+export const deviceDeploymentsSchema = z.object({
+  deviceId: z.string(),
+  deployments: z.array(deviceDeploymentSchema),
+});

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fleetEventEnvelopeSchema, recentEventsQuerySchema, type FleetEventEnvelope } from '@edgefleet/shared';
+import { recentEventsQuerySchema, recentEventsSchema, type FleetEventEnvelope } from '@edgefleet/shared';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, rawRoute, type AnyRoute } from '../route.js';
 
@@ -26,7 +26,7 @@ export function eventRoutes(deps: ApiDeps): AnyRoute[] {
       summary:
         "Recent fleet events still in the server's ring (last 1000), oldest first, as JSON: for polling clients and the CLI.",
       query: recentEventsQuerySchema,
-      response: z.object({ events: z.array(fleetEventEnvelopeSchema) }),
+      response: recentEventsSchema,
       handler: ({ query }) => {
         const wanted = query.types
           ? new Set(

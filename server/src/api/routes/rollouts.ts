@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import {
+  deviceDeploymentsSchema,
   EdgefleetError,
+  type GoldenSet,
   idParamsSchema,
   rolloutAbortSchema,
   rolloutListQuerySchema,
@@ -11,6 +13,43 @@ import {
 import { rolloutPolicySchema, ROLLOUT_STATES } from '../../deploy/rollout-model.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
+
+/** The golden set of the class's latest rollout: what a start without one reuses (as the control loop does). */
+function latestGoldenOf(deps: ApiDeps, deviceClass: string): GoldenSet {
+  const last = deps.deploy().rollouts.list({ deviceClass }).at(-1);
+  if (!last)
+    throw new EdgefleetError(
+      'EF_ERR_ROLLOUT_INVALID',
+      `class ${deviceClass} has had no rollout yet, so there is no golden set to reuse; send \`golden\` (CLI: --golden FILE)`,
+      { deviceClass },
+    );
+  return last.golden;
+}
+
+/** A device's model history: every rollout it took part in, newest first. */
+function deviceDeployments(deps: ApiDeps, deviceId: string) {
+  const deployments = [];
+  for (const rollout of deps.deploy().rollouts.list()) {
+    const row = deps.store.rollouts.devicesOf(rollout.id).find((d) => d.deviceId === deviceId);
+    if (!row) continue;
+    deployments.push({
+      rolloutId: rollout.id,
+      deviceClass: rollout.deviceClass,
+      variantId: rollout.variantId,
+      artifactSha: rollout.artifactSha,
+      rolloutState: rollout.state,
+      rolloutReason: rollout.reason,
+      wave: row.wave,
+      state: row.state,
+      previousVariantId: row.previous?.variantId ?? null,
+      failure: row.failure,
+      startedAt: rollout.createdAt,
+      notifiedAt: row.notifiedAt,
+      finishedAt: row.finishedAt,
+    });
+  }
+  return deployments.reverse();
+}
 
 /** Staged rollouts: start, list, status (per-wave counts, per-device states), abort; thin over server/src/deploy. */
 export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
@@ -34,7 +73,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       status: 201,
       summary:
-        'Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback.',
+        "Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback. Without `golden`, the class's latest rollout's golden set is reused.",
       body: rolloutStartSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_INVALID', 'EF_ERR_ROLLOUT_CONFLICT'],
@@ -64,9 +103,10 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
         const status = await deploy.rollouts.start({
           deviceClass: body.deviceClass,
           artifact: { sha256: found[0] as string },
-          golden: body.golden,
+          golden: body.golden ?? latestGoldenOf(deps, body.deviceClass),
           policy: body.policy as z.input<typeof rolloutPolicySchema>,
           ...(body.deviceIds ? { deviceIds: body.deviceIds } : {}),
+          ...(body.variantId ? { variantId: body.variantId } : {}),
         });
         deps.logger.info(
           { rolloutId: status.rollout.id, deviceClass: body.deviceClass, artifactSha: status.rollout.artifactSha },
@@ -100,6 +140,24 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_NOT_FOUND'],
       handler: ({ params }) => deps.deploy().rollouts.status(params.id),
+    }),
+    jsonRoute({
+      method: 'GET',
+      url: '/v1/devices/:id/deployments',
+      tag: 'rollouts',
+      scope: 'read',
+      summary:
+        "A device's model history: every rollout (and rollback) it took part in, newest first, with its state there and why it failed.",
+      params: idParamsSchema,
+      response: deviceDeploymentsSchema,
+      errors: ['EF_ERR_DEVICE_NOT_FOUND'],
+      handler: ({ params }) => {
+        if (!deps.store.devices.get(params.id) && !deps.store.auth.getCredential(params.id))
+          throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
+            id: params.id,
+          });
+        return { deviceId: params.id, deployments: deviceDeployments(deps, params.id) };
+      },
     }),
     jsonRoute({
       method: 'POST',

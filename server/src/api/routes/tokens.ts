@@ -8,6 +8,7 @@ import {
   tokenCreateSchema,
   tokenListSchema,
   tokenViewSchema,
+  whoamiSchema,
 } from '@edgefleet/shared';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
@@ -15,6 +16,20 @@ import { jsonRoute, type AnyRoute } from '../route.js';
 /** Admin tokens and enrollment tokens. Token strings appear once, in the create response. */
 export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
   return [
+    jsonRoute({
+      method: 'GET',
+      url: '/v1/whoami',
+      tag: 'tokens',
+      scope: 'read',
+      summary:
+        "The calling token's id, name and scope (the console hides what a read token may not do); `auth: open` when auth is off.",
+      response: whoamiSchema,
+      handler: ({ auth }) => {
+        if (auth.kind === 'open') return { auth: 'open' as const, tokenId: null, name: null, scope: 'admin' as const };
+        const name = deps.auth.listAdminTokens().find((t) => t.id === auth.tokenId)?.name ?? null;
+        return { auth: 'token' as const, tokenId: auth.tokenId, name, scope: auth.scope };
+      },
+    }),
     jsonRoute({
       method: 'GET',
       url: '/v1/tokens',
