@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { startEmbeddedBroker } from '@edgefleet/server';
 import { deviceTopic, encodeMessage } from '@edgefleet/shared';
 import { connect, makeAuthServer } from '../helpers/auth.js';
-import { connectPacket, packet, publishPacket, rawConnect, varint, type RawClient } from '../helpers/raw-mqtt.js';
+import { connectPacket, publishPacket, rawConnect, varint, type RawClient } from '../helpers/raw-mqtt.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 
 const MiB = 1024 * 1024;
