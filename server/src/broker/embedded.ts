@@ -234,9 +234,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     ...guardOptions(options),
     ...accessOptions(options, principals),
   });
-  aedes.on('client', (client) => {
-    clients.set(client.id, client);
-    if (client.conn instanceof GatedConnection) client.conn.markAccepted(client.id);
+  aedes.on('client', (client) => clients.set(client.id, client));
+  // The larger packet limit applies once CONNACK 0 went out. Not on 'client': when a client
+  // takes over its own id, aedes sends CONNACK before it emits 'client' (after the old
+  // connection closed), and the client's first packets arrived judged by the CONNECT limit.
+  aedes.on('connackSent', (packet, client) => {
+    if (packet.returnCode === 0 && client.conn instanceof GatedConnection) client.conn.markAccepted(client.id);
   });
   aedes.on('clientDisconnect', (client) => {
     if (clients.get(client.id) === client) clients.delete(client.id);
