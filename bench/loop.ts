@@ -101,10 +101,7 @@ async function once(run: number): Promise<Marks> {
   while (m.recovered === undefined && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
     if (m.deploy !== undefined && m.rolloutDone === undefined) {
-      const r = server
-        .deploy()
-        .rollouts.list({ deviceClass: m.cls ?? '' })
-        .at(-1);
+      const r = (await server.deploy().rollouts.list({ deviceClass: m.cls ?? '' })).at(-1);
       if (r && r.state === 'completed' && (r.createdAt ?? 0) >= m.deploy - 1000)
         m.rolloutDone = r.finishedAt ?? Date.now();
     }

@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server/store/sqlite/open';
 import {
   addModel,
   createClassService,
@@ -32,15 +32,15 @@ const MODELS = [
 ];
 
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-bench-plan-'));
-const store = openStore({ dataDir: dir });
-const classes = createClassService(store);
-for (const name of BUILTIN_CLASS_PROFILES.keys()) classes.createFromProfile(name);
-const planner = createPlanner({ store, dataDir: dir });
+const store = openSqliteStore({ dataDir: dir });
+const classes = createClassService(store.repos.classes);
+for (const name of BUILTIN_CLASS_PROFILES.keys()) await classes.createFromProfile(name);
+const planner = createPlanner({ ...store.repos, dataDir: dir });
 const summary: Array<Record<string, unknown>> = [];
 try {
   for (const m of MODELS) {
     await addModel({
-      store,
+      models: store.repos.models,
       dataDir: dir,
       bytes: readFileSync(m.url),
       name: m.name,
@@ -85,7 +85,7 @@ try {
     });
   }
 } finally {
-  store.close();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 }
 process.stdout.write(`${['MODEL', 'CLASS', 'OUTCOME', 'CHOSEN', 'BYTES', 'ACC%', 'PRED p95 ms'].join('\t')}\n`);

@@ -17,8 +17,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { downloadChunks, openArtifactStore, systemClock } from '@edgefleet/agent';
-import { createBrokerClient, createInboundRouter, openStore, startEmbeddedBroker } from '@edgefleet/server';
+import { downloadChunks, openArtifactStore } from '@edgefleet/agent';
+import { createBrokerClient, createInboundRouter, openSqliteStore, startEmbeddedBroker } from '@edgefleet/server';
 import { buildDesired, createArtifactStore, createChunkServer, type ChunkServer } from '@edgefleet/server/deploy/index';
 import {
   createManifestSigner,
@@ -27,6 +27,8 @@ import {
   encodeMessage,
   generateSigningKeyPem,
   PROTOCOL_VERSION,
+  systemClock,
+  stripUndefined,
   type ArtifactLayout,
   type Chunk,
   type ChunkNack,
@@ -111,7 +113,7 @@ async function simulateDevice(c: MqttClient, i: number, body: ManifestBody, n: n
     random: Math.random,
     windowTimeoutMs: 30_000,
     maxStalls: 20,
-    ...(WINDOW === undefined ? {} : { windowChunks: WINDOW }),
+    ...stripUndefined({ windowChunks: WINDOW }),
     transport: {
       request: (r) => c.publishAsync(deviceTopic(id, 'chunk-req'), encodeMessage(r), { qos: 1 }).then(() => undefined),
       listen: (h) => {
@@ -168,8 +170,8 @@ async function ours(
   n: number,
 ): Promise<{ ms: number; stats: ReturnType<ChunkServer['stats']> }> {
   const dataDir = join(work, `srv-${n}-${bytes.length}`);
-  const store = openStore({ dataDir });
-  const artifacts = createArtifactStore({ dataDir, tables: store.rollouts, now: Date.now });
+  const store = openSqliteStore({ dataDir });
+  const artifacts = createArtifactStore({ dataDir, artifacts: store.repos.artifacts, now: Date.now });
   const layout = await artifacts.put(bytes);
   const server = await createBrokerClient({ url, clientId: `bench-server-${n}`, logger: log });
   const chunks = createChunkServer({
@@ -178,8 +180,8 @@ async function ours(
     logger: log,
     now: Date.now,
     ...(SLOTS === undefined ? {} : { slots: { max: SLOTS } }),
-    tables: {
-      deploymentTarget: (id) => ({
+    rollouts: {
+      deploymentTarget: async (id) => ({
         rolloutId: 'bench',
         deviceId: id.slice('dep-'.length),
         sha256: layout.sha256,
@@ -203,7 +205,7 @@ async function ours(
   const ms = performance.now() - t0;
   await Promise.all(clients.map((c) => c.endAsync(true)));
   await server.close();
-  store.close();
+  await store.close();
   rmSync(dataDir, { recursive: true, force: true });
   return { ms, stats: chunks.stats() };
 }

@@ -10,6 +10,7 @@ const SUBPROCESS_TESTS = [
   'test/integration/farm-cli.test.ts',
   'test/integration/agent-process.test.ts',
   'test/integration/demo-command.test.ts',
+  'test/integration/distill-stop.test.ts',
 ];
 
 export default function coverageMap(testFile) {

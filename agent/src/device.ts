@@ -9,6 +9,8 @@
 import type { Logger } from 'pino';
 import {
   TERMINAL_DEPLOY_STATES,
+  asError,
+  stripUndefined,
   type AnyMessage,
   type Chunk,
   type ChunkNack,
@@ -20,8 +22,7 @@ import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { DEFAULT_TIDY_LIMITS, type TidyLimits } from './artifacts/tidy.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
-import { systemClock, type Clock, type RandomSource } from './link/clock.js';
-import { withFaults, type DeviceFaults } from './runtime/faults.js';
+import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared';
 import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
 import type { FloatTensor } from './runtime/ort.js';
 import { createServingRuntime, type ServingRuntime } from './runtime/serving.js';
@@ -54,10 +55,17 @@ export interface DeviceOptions {
   readonly storage?: Partial<TidyLimits>;
   /** Override the swap steps (fault injection in simulations and tests). */
   readonly swapSteps?: readonly SwapStepDef[];
-  /** Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s windows. */
+  /**
+   * Telemetry windows, golden runs, power and thermal readers [issue 7]; false turns telemetry off. Default: on, 10 s
+   * windows.
+   */
   readonly telemetry?: DeviceTelemetryOptions | false;
-  /** SIMULATION/TESTING ONLY: hardware faults from the start (see runtime/faults.ts). Default: none. */
-  readonly faults?: DeviceFaults;
+  /**
+   * The inference seam: every model worker the device creates passes through it before it
+   * serves or runs a smoke test. Simulators inject hardware faults here (simulators/src/faults/
+   * inference-faults.ts). Default: none.
+   */
+  readonly wrapWorker?: (worker: ModelWorker) => ModelWorker;
 }
 
 export interface DeviceStatus {
@@ -79,10 +87,6 @@ export interface Device {
   start(): Promise<void>;
   /** Clean shutdown: link offline status, workers ended, API closed. */
   stop(options?: { readonly clean?: boolean }): Promise<void>;
-  /** Fault injection: the process "dies" (no clean disconnect, no more writes). */
-  kill(): Promise<void>;
-  /** SIMULATION/TESTING ONLY: replaces the hardware faults in force (a part failing mid-life); `{}` heals it. */
-  injectFaults(faults: DeviceFaults): void;
   status(): DeviceStatus;
   /** Resolves when no swap is running or queued. */
   idle(): Promise<void>;
@@ -106,7 +110,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let latest: Desired | null = null;
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
-  let faults: DeviceFaults = options.faults ?? {};
+  const wrapWorker = options.wrapWorker ?? ((worker: ModelWorker) => worker);
 
   const link = createAgentLink({
     ...options.link,
@@ -132,8 +136,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         });
 
   function createWorker(): ModelWorker {
-    // Every worker goes through the fault seam; with no fault in force it is a pass-through.
-    const worker: ModelWorker = withFaults(
+    // Every worker goes through the inference seam (identity unless a simulator wraps it).
+    const worker: ModelWorker = wrapWorker(
       createModelWorker({
         intraOpNumThreads: options.intraOpNumThreads ?? 1,
         onCrash: (reason) => {
@@ -142,7 +146,6 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
           if (serving.current()?.worker === worker && !stopped) void respawn();
         },
       }),
-      () => faults,
     );
     return worker;
   }
@@ -206,7 +209,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     clock,
     random,
     createWorker,
-    ...(options.download ? { download: options.download } : {}),
+    ...stripUndefined({ download: options.download }),
     ...(options.preferHttp ? { preferHttp: true } : {}),
   };
 
@@ -245,7 +248,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         signal: abort.signal,
         logger: log,
         report,
-        ...(options.swapSteps ? { steps: options.swapSteps } : {}),
+        ...stripUndefined({ steps: options.swapSteps }),
       });
       if (result.state === 'succeeded') manifests.set(target, desired);
       // A superseded download may resume (a restart, the same manifest again): keep its part.
@@ -298,7 +301,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       } catch (err: unknown) {
         // A taken port must not stop the device from serving its fleet role; say how to fix it.
         log.error(
-          { err: { message: (err as Error).message } },
+          { err: { message: asError(err).message } },
           'local inference API could not listen; set --serve-port (0 = any free port) or --serve-socket',
         );
       }
@@ -337,13 +340,6 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     stop: async (stopOptions: { readonly clean?: boolean } = {}) => {
       await link.stop(stopOptions);
       await shutdown();
-    },
-    kill: async () => {
-      link.kill();
-      await shutdown();
-    },
-    injectFaults: (next: DeviceFaults) => {
-      faults = next;
     },
     status: (): DeviceStatus => {
       const model = serving.current();

@@ -1,4 +1,7 @@
-/** @edgefleet/agent: the device-side process (MQTT link, capabilities, config, inference runtime, artifacts, swap, local API). Imports only @edgefleet/shared. */
+/**
+ * @edgefleet/agent: the device-side process (MQTT link, capabilities, config, inference runtime, artifacts, swap, local
+ * API). Imports only @edgefleet/shared.
+ */
 export {
   createAgentLink,
   type AgentLink,
@@ -8,7 +11,8 @@ export {
   type LinkStats,
 } from './link/agent-link.js';
 export { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './link/backoff.js';
-export { systemClock, type Clock, type RandomSource, type TimerHandle } from './link/clock.js';
+/** The injected clock lives in shared/ (server and agent use the same one); re-exported for library users. */
+export { systemClock, type Clock, type RandomSource, type TimerHandle } from '@edgefleet/shared';
 export { REJECT_LOG_INTERVAL_MS } from './link/inbound.js';
 export { PUBLISH_OPTIONS, type DeviceIdentity } from './link/messages.js';
 export {
@@ -21,6 +25,7 @@ export {
 } from './capabilities/detect.js';
 export { describeOrt, type OrtDescription } from './runtime/ort.js';
 export { AGENT_VERSION } from './version.js';
+export { AGENT_NODE_FLAGS } from './node-flags.js';
 export {
   agentConfigSchema,
   AGENT_CONFIG_FILE_ENV_VAR,
@@ -35,11 +40,15 @@ export {
   loadAgentConfig,
   type LoadAgentConfigOptions,
 } from './config/load.js';
-export { createAgentLogger, startAgent, waitForShutdownSignal, type RunningAgent } from './run.js';
-export { agentUsage, flagsToConfig, runAgentCli } from './cli.js';
+export { createAgentLogger, serveOptions, startAgent, waitForShutdownSignal, type RunningAgent } from './run.js';
+export { agentUsage, flagsToConfig, joinNegativeValues, runAgentCli, type AgentCliOptions } from './cli.js';
 export { createDevice, type Device, type DeviceOptions, type DeviceStatus } from './device.js';
-export { createModelWorker, type ModelWorker, type ModelWorkerOptions } from './runtime/model-worker.js';
-export { corruptTensor, withFaults, type DeviceFaults } from './runtime/faults.js';
+export {
+  createModelWorker,
+  type ModelWorker,
+  type ModelWorkerOptions,
+  type RunOptions,
+} from './runtime/model-worker.js';
 export {
   createServingRuntime,
   type InferenceResult,
@@ -145,12 +154,28 @@ export {
   type DeviceTelemetryDeps,
   type DeviceTelemetryOptions,
 } from './telemetry/device-telemetry.js';
-export { enrollDevice, enrollIdFor, type EnrollOptions } from './enroll/enroll.js';
+export {
+  enrollDevice,
+  enrollIdFor,
+  newPendingEnrollment,
+  type EnrolledIdentity,
+  type EnrollOptions,
+  type PendingEnrollment,
+} from './enroll/enroll.js';
 export {
   agentIdentitySchema,
+  clearPendingEnrollment,
   IDENTITY_FILE,
+  PENDING_ENROLLMENT_FILE,
   readIdentity,
+  readPendingEnrollment,
   writeIdentity,
+  writePendingEnrollment,
   type AgentIdentity,
 } from './enroll/identity.js';
-export { applyIdentity, brokerUrlWithCredentials, resolveAgentIdentity } from './enroll/resolve.js';
+export {
+  applyIdentity,
+  brokerUrlWithCredentials,
+  enrollmentToken,
+  resolveAgentIdentity,
+} from './enroll/resolve.js';

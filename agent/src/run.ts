@@ -43,11 +43,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     trustedKeys: config.trustedKeys.map(parseTrustedKey),
     logger,
     intraOpNumThreads: config.intraOpThreads,
-    serve: config.serveSocket
-      ? { socketPath: config.serveSocket }
-      : config.servePort >= 0
-        ? { port: config.servePort }
-        : false,
+    serve: serveOptions(config),
     workloadRatePerS: config.workloadRate,
     preferHttp: config.artifactTransport === 'http',
     storage: { maxPartialBytes: config.maxPartialBytes },
@@ -75,10 +71,28 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   return Object.freeze({ link, device, stop: () => device.stop({ clean: true }) });
 }
 
-/** Resolves with the name of the first SIGINT or SIGTERM. */
+/** Where the local API listens: the TCP port (default 8787 unless only a socket is asked for) and/or the socket. */
+export function serveOptions(
+  config: Pick<AgentConfig, 'servePort' | 'serveSocket'>,
+): { port?: number; socketPath?: string } | false {
+  const port = config.servePort ?? (config.serveSocket === undefined ? 8787 : -1);
+  if (port < 0 && config.serveSocket === undefined) return false;
+  return {
+    ...(port >= 0 ? { port } : {}),
+    ...(config.serveSocket === undefined ? {} : { socketPath: config.serveSocket }),
+  };
+}
+
+/**
+ * Resolves with the name of the first SIGINT or SIGTERM, and keeps the process alive until
+ * then: the agent's own timers are unref'd, so while the broker is unreachable (and no local
+ * API listens) nothing else would hold the event loop open and the agent would exit 0.
+ */
 export function waitForShutdownSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
     const handle = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
       process.off('SIGINT', handle);
       process.off('SIGTERM', handle);
       resolve(signal);

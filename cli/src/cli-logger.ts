@@ -15,10 +15,16 @@ export function createCliLogger(level: Level, stream: NodeJS.WriteStream = proce
   });
 }
 
-/** Resolves when the process gets SIGINT or SIGTERM; a second signal exits at once. */
+/**
+ * Resolves when the process gets SIGINT or SIGTERM; a second signal exits at once. Keeps the
+ * process alive until then (agents' and farms' timers are unref'd: with the broker down,
+ * nothing else would hold the event loop open).
+ */
 export function waitForShutdownSignal(onSecond: () => void = () => process.exit(1)): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
     const handle = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
       process.off('SIGINT', handle);
       process.off('SIGTERM', handle);
       process.once('SIGINT', onSecond);

@@ -1,6 +1,13 @@
 import { Command, CommanderError } from 'commander';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { isEdgefleetError, type ErrorCode } from '@edgefleet/shared';
 import { COMMANDS } from './commands/index.js';
+
+/** Errors that mean "the command was called wrongly" (exit 2), not "it failed" (exit 1). */
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
+  'EF_ERR_CLI_USAGE',
+  'EF_ERR_CONFIG_INVALID',
+  'EF_ERR_CONFIG_FILE',
+]);
 
 /**
  * The `edgefleet` command. Each subcommand lives in `commands/<name>.ts` and exports a
@@ -39,7 +46,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (isEdgefleetError(err)) {
       console.error(`error ${err.code}: ${err.message}`);
-      return err.code.startsWith('EF_ERR_CONFIG') ? 2 : 1;
+      return USAGE_CODES.has(err.code) ? 2 : 1;
     }
     throw err;
   }

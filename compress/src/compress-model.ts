@@ -17,6 +17,8 @@ import { runPipeline } from './pipeline.js';
 import { checkInRuntime } from './runtime-check.js';
 import type { Progress } from './passes/types.js';
 import { parseRecipe, passFor } from './recipes.js';
+import { PruneReportSchema, type PruneReport } from './prune/report.js';
+import type { PassReport } from './passes/types.js';
 
 const Note = z.object({ node: z.string(), opType: z.string(), precision: z.string(), reason: z.string() });
 
@@ -43,6 +45,8 @@ export const CompressReportSchema = z.object({
     .nullable(),
   calibration: z.object({ source: z.string(), samples: z.number() }).nullable(),
   seconds: z.number(),
+  /** The last pruning pass's per-group and per-layer report (params, MACs, fidelity before and after). */
+  pruning: PruneReportSchema.optional(),
 });
 export type CompressReport = z.infer<typeof CompressReportSchema>;
 
@@ -50,6 +54,8 @@ export type CompressReport = z.infer<typeof CompressReportSchema>;
 export interface CompressOptions {
   /** Calibration samples (needed by int8-static). */
   readonly calib?: Dataset;
+  /** Training samples for the finetune and qat passes; default the calibration samples. */
+  readonly train?: Dataset;
   readonly onProgress?: (p: Progress) => void;
   /** Injected clock for the report's duration; default performance.now. */
   readonly now?: () => number;
@@ -72,6 +78,8 @@ export async function compressModel(
     exclude: { nodes: recipe.exclude?.nodes ?? [], opTypes: recipe.exclude?.opTypes ?? [] },
     ...(calibration ? { calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...((opts.train ?? opts.calib) ? { trainData: (opts.train ?? opts.calib) as Dataset } : {}),
+    ...(opts.calib ? { calibData: opts.calib } : {}),
   });
   const out = writeModel(model);
   // Only a model onnxruntime loads and runs is handed out (a failed pipeline already throws below).
@@ -80,9 +88,11 @@ export async function compressModel(
   // A later pass's note on the same node (bias-correction after a quantizer) extends the earlier reason.
   for (const r of result.reports) {
     for (const n of [...r.skipped, ...r.changed]) {
-      const prev = layers.get(n.node);
+      // Keyed by node and op type: a pruning group's note ("channels") and a refit note on the same node both stay.
+      const key = `${n.node}\u0000${n.opType}`;
+      const prev = layers.get(key);
       layers.set(
-        n.node,
+        key,
         prev && prev.opType === n.opType && prev.precision === n.precision
           ? { ...n, reason: `${prev.reason}; ${n.reason}` }
           : n,
@@ -106,6 +116,7 @@ export async function compressModel(
     runtimeCheck,
     calibration: opts.calib ? { source: opts.calib.source, samples: opts.calib.count } : null,
     seconds: (now() - t0) / 1000,
+    ...pruningOf(result.reports),
   };
   if (!result.ok)
     throw new EdgefleetError(
@@ -114,4 +125,10 @@ export async function compressModel(
       { report },
     );
   return { bytes: out, report };
+}
+
+/** The pruning report of the last pass that wrote one (reconstruct refines prune-structured's). */
+function pruningOf(reports: readonly PassReport[]): { pruning?: PruneReport } {
+  const last = [...reports].reverse().find((r) => r.pruning !== undefined);
+  return last?.pruning ? { pruning: last.pruning } : {};
 }

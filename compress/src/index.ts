@@ -18,6 +18,19 @@
  *    reference, size, host latency in onnxruntime, memory; `formatEvalResult` prints it.
  * 4. **Inspect.** `inspectModel(model)`: interface, opsets, op histogram, parameters, bytes per
  *    dtype, the largest tensors, verification.
+ * 5. **Prune, programmatically** (what recipes do, with the data in hand, for search on top):
+ *    `pruneStructured(model, {ratios | ratio | target, importance, data})` cuts channel
+ *    dependency groups to given per-group ratios or to a global target; its report carries
+ *    the sensitivity scan (fidelity per group per ratio), params/MACs/fidelity per layer and
+ *    the groups left whole with the reason. `reconstructLayers` refits the layers after a cut
+ *    (from the outcome's `handoff`), `analyzeChannels` lists the groups without cutting,
+ *    `modelCost` counts params and MACs, `pruneMagnitude` zeroes weights in place.
+ * 6. **Train.** `distillModel(teacher, studentSpec, opts)` builds a student and distils it;
+ *    `trainModel(model, opts)` fine-tunes any model of the trainable op set, with a teacher or
+ *    labels, then optionally QAT into int8-static's QDQ graph. They live in the subpath
+ *    `@edgefleet/compress/train/index` (with finer control: importing a graph, the training
+ *    loop, QAT hooks, student transforms), not here: TensorFlow.js takes seconds to import, and
+ *    the server and most commands never train.
  *
  * Deeper modules (the IR's graph API in `ir/`, single passes in `passes/`, quantization kernels
  * in `quant/`, the trainer in `train/`) are importable by subpath,
@@ -57,3 +70,17 @@ export { formatEvalResult } from './eval/table.js';
 
 // 4. Inspect.
 export { inspectModel, InspectReportSchema, type InspectReport } from './inspect.js';
+
+// 5. Prune.
+export {
+  pruneStructured,
+  type StructuredOptions,
+  type StructuredOutcome,
+  type PruneHandoff,
+} from './prune/structured.js';
+export { reconstructLayers, type ReconstructOptions } from './prune/reconstruct.js';
+export { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './prune/channel-graph.js';
+export { modelCost, type ModelCost } from './prune/cost.js';
+export { pruneMagnitude, type MagnitudeOptions } from './prune/magnitude.js';
+export type { PruneTarget, SensitivityRow } from './prune/sensitivity.js';
+export { PruneReportSchema, type PruneReport } from './prune/report.js';

@@ -11,6 +11,7 @@ import { loadModel } from './ir/decode.js';
 import { writeModel } from './ir/encode.js';
 import { verifyGraph } from './ir/verify.js';
 import type { Model } from './ir/types.js';
+import type { Dataset } from './data/tensor.js';
 import { quantizedOpsIn } from './passes/util.js';
 import type { Exclusions, Pass, PassContext, PassReport, CalibrationRunner, Progress } from './passes/types.js';
 
@@ -27,6 +28,10 @@ export interface PipelineOptions {
   readonly exclude?: Exclusions;
   readonly calibration?: CalibrationRunner;
   readonly onProgress?: (p: Progress) => void;
+  /** Samples for the training passes (finetune, qat). */
+  readonly trainData?: Dataset;
+  /** Calibration samples for passes that probe the model themselves (pruning, reconstruction). */
+  readonly calibData?: Dataset;
 }
 
 /** Run `passes` in order over `model` (mutated in place). */
@@ -42,6 +47,11 @@ export async function runPipeline(
     exclude: opts.exclude ?? { nodes: [], opTypes: [] },
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.trainData ? { trainData: opts.trainData } : {}),
+    // A teacher for passes that train: the model before any pass changed it.
+    ...(passes.some((p) => p.needsInputModel === true) ? { input: loadModel(writeModel(model)) } : {}),
+    ...(opts.calibData ? { calibData: opts.calibData } : {}),
+    handoff: new Map<string, unknown>(),
   };
   const wantsReference = passes.some((p) => p.needsFloatReference === true);
   let original: Model | undefined;

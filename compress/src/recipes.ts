@@ -7,13 +7,55 @@ import { EdgefleetError } from '@edgefleet/shared';
 import { createBiasCorrectionPass } from './passes/bias-correction.js';
 import { createConstantsToInitializersPass } from './passes/constants-to-initializers.js';
 import { createFoldBatchNormPass } from './passes/fold-batchnorm.js';
+import { createFinetunePass, createQatPass } from './passes/finetune.js';
 import { createFp16Pass } from './passes/fp16.js';
 import { createInt4WeightsPass } from './passes/int4-weights.js';
 import { createInt8DynamicPass } from './passes/int8-dynamic.js';
 import { createInt8StaticPass } from './passes/int8-static.js';
 import { createInt8WeightsPass } from './passes/int8-weights.js';
 import { createOpsetUpgradePass } from './passes/opset-upgrade.js';
+import { createPruneMagnitudePass } from './passes/prune-magnitude.js';
+import { createPruneStructuredPass } from './passes/prune-structured.js';
+import { createReconstructPass } from './passes/reconstruct.js';
 import type { Pass } from './passes/types.js';
+
+/** Options of the training passes (finetune, qat). */
+const TrainStepOptions = z.strictObject({
+  epochs: z.number().int().min(1).max(1000).optional(),
+  learningRate: z.number().gt(0).max(1).optional(),
+  distill: z.boolean().optional(),
+  temperature: z.number().gt(0).max(100).optional(),
+  seed: z.number().int().min(0).optional(),
+  augmentShift: z.number().int().min(0).max(8).optional(),
+});
+
+/** A pruning ratio: the fraction of channels (or weights) removed, in [0, 1). */
+const Ratio = z.number().min(0).lt(1);
+/** Fractions of the original to keep; at least one of them. */
+const Kept = z.number().gt(0).max(1).optional();
+const PruneTarget = z
+  .strictObject({ macs: Kept, params: Kept, channels: Kept })
+  .refine(
+    (t) => t.macs !== undefined || t.params !== undefined || t.channels !== undefined,
+    'a target names macs, params or channels (fractions to keep)',
+  );
+const PruneStructuredOptions = z
+  .strictObject({
+    ratio: Ratio.optional(),
+    ratios: z.record(z.string().min(1), Ratio).optional(),
+    target: PruneTarget.optional(),
+    importance: z.enum(['l1', 'l2', 'bn-scale', 'activation', 'reconstruction']).optional(),
+    ridge: z.number().positive().max(1).optional(),
+    levels: z.array(Ratio.gt(0)).min(1).max(16).optional(),
+    scan: z.enum(['output', 'layer']).optional(),
+    refitInScan: z.boolean().optional(),
+    checkSamples: z.number().int().min(1).max(100_000).optional(),
+    scanSamples: z.number().int().min(1).max(100_000).optional(),
+  })
+  .refine(
+    (o) => (o.ratio !== undefined || o.ratios !== undefined) !== (o.target !== undefined),
+    'give either ratio/ratios or a target such as {"macs": 0.5}, not both',
+  );
 
 const Step = z.discriminatedUnion('pass', [
   z.strictObject({ pass: z.literal('constants-to-initializers') }),
@@ -51,16 +93,49 @@ const Step = z.discriminatedUnion('pass', [
       .optional(),
   }),
   z.strictObject({ pass: z.literal('fp16') }),
+  z.strictObject({ pass: z.literal('finetune'), options: TrainStepOptions.optional() }),
+  z.strictObject({ pass: z.literal('qat'), options: TrainStepOptions.optional() }),
   z.strictObject({
     pass: z.literal('bias-correction'),
     options: z.strictObject({ mode: z.enum(['sequential', 'joint']).optional() }).optional(),
   }),
+  z.strictObject({ pass: z.literal('prune-structured'), options: PruneStructuredOptions }),
+  z.strictObject({
+    pass: z.literal('reconstruct'),
+    options: z
+      .strictObject({
+        ridge: z.number().positive().max(1).optional(),
+        checkSamples: z.number().int().min(1).max(100_000).optional(),
+      })
+      .optional(),
+  }),
+  z.strictObject({
+    pass: z.literal('prune-magnitude'),
+    options: z.strictObject({
+      sparsity: Ratio,
+      scope: z.enum(['layer', 'global']).optional(),
+      layers: z.record(z.string().min(1), Ratio).optional(),
+      minWeights: z.number().int().min(0).optional(),
+    }),
+  }),
 ]);
+
+/**
+ * A step may spell its options inline (`{"pass":"prune-structured","ratio":0.25}`) or under
+ * `options`; inline keys move under `options` before validation (both at once is an error).
+ */
+const InlineStep = z.preprocess((raw) => {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const { pass, options, ...inline } = raw as Record<string, unknown>;
+  if (Object.keys(inline).length === 0) return raw;
+  if (options !== undefined) return raw;
+  return { pass, options: inline };
+}, Step);
 
 /** A recipe: steps plus exclusions. */
 export const RecipeSchema = z.strictObject({
   name: z.string().min(1).optional(),
-  steps: z.array(Step).min(1),
+  steps: z.array(InlineStep).min(1),
   /** Nodes kept in float by name or op type. */
   exclude: z
     .strictObject({ nodes: z.array(z.string()).default([]), opTypes: z.array(z.string()).default([]) })
@@ -106,12 +181,46 @@ export const PRESETS: Readonly<Record<string, Recipe>> = {
     ],
   },
   'int4-weights-bc': { name: 'int4-weights-bc', steps: [C2I, { pass: 'int4-weights' }, { pass: 'bias-correction' }] },
+  // Quantization-aware training into int8-static's graph (needs calibration data; trains on it or on `train`).
+  'int8-qat': {
+    name: 'int8-qat',
+    steps: [C2I, { pass: 'opset-upgrade' }, { pass: 'fold-batchnorm' }, { pass: 'qat' }],
+  },
+  // Pruning (needs --calib): half the MACs by a sensitivity scan, channels chosen by reconstruction error.
+  'prune-structured': {
+    name: 'prune-structured',
+    steps: [C2I, { pass: 'prune-structured', options: { target: { macs: 0.5 }, importance: 'reconstruction' } }],
+  },
+  reconstruct: { name: 'reconstruct', steps: [{ pass: 'reconstruct' }] },
+  'prune-magnitude': {
+    name: 'prune-magnitude',
+    steps: [C2I, { pass: 'prune-magnitude', options: { sparsity: 0.5, scope: 'global' } }],
+  },
 };
+
+/** Steps that do the same thing twice in a row as once: a chain keeps their first occurrence. */
+const IDEMPOTENT = new Set(['constants-to-initializers', 'opset-upgrade', 'fold-batchnorm']);
+
+/**
+ * A `+`-joined chain of presets, e.g. `prune-structured+reconstruct+int8-static`: their steps
+ * in order, each idempotent preparation step kept once. Undefined when a part is not a preset.
+ */
+export function presetChain(text: string): Recipe | undefined {
+  const parts = text.split('+').map((p) => p.trim());
+  if (parts.length < 2 || parts.some((p) => PRESETS[p] === undefined)) return undefined;
+  const steps: RecipeStep[] = [];
+  for (const part of parts)
+    for (const step of (PRESETS[part] as Recipe).steps) {
+      const seen = steps.some((s) => s.pass === step.pass);
+      if (!(IDEMPOTENT.has(step.pass) && seen && !('options' in step && step.options))) steps.push(step);
+    }
+  return { name: parts.join('+'), steps };
+}
 
 /** Parse a recipe given as a preset name, a JSON string, or an already-parsed value. */
 export function parseRecipe(input: unknown): Recipe {
   if (typeof input === 'string') {
-    const preset = PRESETS[input];
+    const preset = PRESETS[input] ?? presetChain(input);
     if (preset) return preset;
     let json: unknown;
     try {
@@ -119,7 +228,7 @@ export function parseRecipe(input: unknown): Recipe {
     } catch {
       throw new EdgefleetError(
         'EF_ERR_RECIPE_INVALID',
-        `recipe "${input}" is neither a preset (${Object.keys(PRESETS).join(', ')}) nor JSON`,
+        `recipe "${input}" is neither a preset (${Object.keys(PRESETS).join(', ')}), a +-joined chain of presets, nor JSON`,
         { recipe: input },
       );
     }
@@ -153,6 +262,16 @@ export function passFor(step: RecipeStep): Pass {
       return createFp16Pass();
     case 'bias-correction':
       return createBiasCorrectionPass(stripUndefined(step.options ?? {}));
+    case 'finetune':
+      return createFinetunePass(stripUndefined(step.options ?? {}));
+    case 'qat':
+      return createQatPass(stripUndefined(step.options ?? {}));
+    case 'prune-structured':
+      return createPruneStructuredPass(stripUndefined(step.options));
+    case 'reconstruct':
+      return createReconstructPass(stripUndefined(step.options ?? {}));
+    case 'prune-magnitude':
+      return createPruneMagnitudePass(stripUndefined(step.options));
   }
 }
 

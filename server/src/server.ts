@@ -1,54 +1,78 @@
+/**
+ * The control server, composed: the data-directory claim and store, the services
+ * (services.ts), the broker (embedded aedes or an external one) and the server's client on it,
+ * presence and enrollment, the control loop, the one scheduler, and the admin API. This file
+ * only wires; every behaviour lives in the modules it names.
+ */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENROLL_REQUEST_FILTER, parseEnrollTopic } from '@edgefleet/shared';
-import type { ServerConfig } from './config/schema.js';
+import {
+  ENROLL_REQUEST_FILTER,
+  parseEnrollTopic,
+  stripUndefined,
+  systemClock,
+  type Clock,
+  type GoldenSet,
+} from '@edgefleet/shared';
+import { coreMetrics, mqttTrafficMetrics, schedulerMetrics } from './api/collectors.js';
 import { createApiServer, type ApiServer } from './api/app.js';
 import { resolveConsoleDir } from './api/console.js';
-import { coreMetrics, createMeteredPlanner, mqttTrafficMetrics } from './api/collectors.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
+import { EXTERNAL_BROKER_SECRET_FILE, mosquittoCredentials } from './auth/broker-config.js';
+import { setupBrokerCredentials } from './auth/broker-credential-setup.js';
+import { cutOffRevoked, type BrokerCredentials } from './auth/broker-credentials.js';
 import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
+import { generateSecret } from './auth/secrets.js';
 import { createAuthService, isReservedDeviceId, SERVER_USERNAME, type AuthService } from './auth/service.js';
 import { loadTlsMaterial, type TlsMaterial } from './auth/tls.js';
-import { createEventBus, type EventBus } from './events/bus.js';
 import { createBrokerClient, type BrokerClient, type MessageInfo, type MqttTraffic } from './broker/client.js';
-import { createInboundRouter, type InboundRouter } from './broker/inbound.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
+import { createInboundRouter, type InboundRouter } from './broker/inbound.js';
+import type { ServerConfig } from './config/schema.js';
+import { createServerControl, type ServerControl } from './control/server-control.js';
+import type { DeployService, DeployServiceOptions } from './deploy/deploy-service.js';
+import { createEventBus, type EventBus } from './events/bus.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
-import { openStore, type Store } from './store/db.js';
-import { createTelemetryService, type TelemetryService } from './telemetry/telemetry-service.js';
+import type { Planner } from './plan/planner.js';
 import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';
-import { createDeployService, type DeployService, type DeployServiceOptions } from './deploy/deploy-service.js';
-import { createServerControl, type ServerControl, type ServerControlOptions } from './control/server-control.js';
-import type { Planner } from './plan/planner.js';
+import { claimDataDir, type DataDirClaim } from './runtime-file.js';
+import { createScheduler, type Scheduler } from './schedule/scheduler.js';
+import { createFleetServices, type FleetServices } from './services.js';
+import type { FleetStore, Repositories } from './store/index.js';
+import { openSqliteStore } from './store/sqlite/open.js';
+import type { TelemetryService } from './telemetry/telemetry-service.js';
 
 export interface CreateServerOptions {
   /** Logger; default JSON to stdout at `config.log.level`. */
   readonly logger?: Logger;
-  /** Injected clock, ms. Default `Date.now`. */
-  readonly now?: () => number;
-  /** Deployer settings: evaluation tick (0 = tests call `deploy().rollouts.tick`), download slots, HTTP route. */
-  readonly deploy?: Pick<DeployServiceOptions, 'tickIntervalMs' | 'slots' | 'http' | 'random'>;
+  /**
+   * Time for timestamps and for every scheduled task (presence sweep, rollout evaluation,
+   * telemetry retention, control tick, telemetry batching). Default the system clock; a test
+   * injects a virtual clock and runs the tasks by advancing it.
+   */
+  readonly clock?: Clock;
+  /** Random source for rollout ids. Default Math.random. */
+  readonly random?: () => number;
+  /**
+   * Deployer settings: download slots, the HTTP artifact route, how often rollouts are
+   * evaluated and classes checked for members behind their desired state.
+   */
+  readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs' | 'desiredEveryMs'>;
   /** edgefleet version for /health and OpenAPI. Default `0.1.0`. */
   readonly version?: string;
   /**
-   * Control loop extras: a golden-set source, and `cron: false` to start no timer (callers
-   * drive `control().loop.reconcileOnce(now)`, as virtual-clock scenarios do; breach events
-   * still wake it). Policy and tick come from `config.control`.
+   * Golden set for a loop rollout; default the one of the class's latest rollout. Policy and tick come from
+   * `config.control`.
    */
-  readonly control?: Pick<ServerControlOptions, 'goldenFor'> & { readonly cron?: boolean };
+  readonly control?: { readonly goldenFor?: (deviceClass: string) => Promise<GoldenSet> };
   /** Planner settings (timed runs per variant measurement; default the planner's 50). */
   readonly planner?: { readonly timedRuns?: number };
-  /** Telemetry batching: messages per transaction and longest wait in ms (0: only `telemetry().flush()` and full batches write). */
+  /** Telemetry batching: messages per batch and the longest wait in ms (> 0). */
   readonly telemetry?: { readonly batchSize?: number; readonly flushIntervalMs?: number };
 }
-
-/** File in the data directory holding the server's MQTT password for an external broker (written by `edgefleet broker-config`). */
-export const EXTERNAL_BROKER_SECRET_FILE = 'mqtt-server.secret';
-/** Where the deployment keyring publishes the public keys agents should trust (one base64 key per line). */
-const TRUSTED_KEYS_FILE = join('keys', 'trusted-keys.txt');
 
 /** What `start()` resolves to. */
 export interface ServerAddress {
@@ -66,32 +90,37 @@ export interface ServerAddress {
   readonly consoleUrl: string | null;
 }
 
-/** The control server. Later issues add the API, deployer and control loop. */
+/** The control server. */
 export interface EdgefleetServer {
   readonly config: ServerConfig;
-  /** Opens the store, starts or connects to the broker, subscribes. Call once. */
+  /** Claims the data directory, opens the store, starts or connects to the broker, subscribes, listens. Call once. */
   start(): Promise<ServerAddress>;
   /**
-   * Graceful stop: stop accepting (broker listener and subscriptions), flush and close the
-   * store, close the broker. Idempotent; safe after a failed start.
+   * Graceful stop: stop accepting (broker listener and subscriptions), wait for scheduled runs,
+   * flush and close the store, close the broker, release the data directory. Idempotent;
+   * safe after a failed start.
    */
   stop(): Promise<void>;
-  /** The store; throws before `start()`. */
-  store(): Store;
+  /** The repositories (for embedding and tests); throws before `start()`. */
+  repos(): Repositories;
+  /** The services the admin API is thin over (classes, models, planner, rollouts, …); throws before `start()`. */
+  services(): FleetServices;
   readonly rejections: RejectionCounter;
-  /** Presence ingestion, exposed so tests can run the sweep with their own clock. */
-  presence(): PresenceService;
+  /** The one scheduler of recurring work; runs on the injected clock. */
+  readonly scheduler: Scheduler;
   /** The one inbound edge: every device message decoded and counted once (its stats show what came in). */
   inbound(): InboundRouter;
   /** The deployer (artifacts, signing keys, chunk server, rollouts); throws before `start()`. */
   deploy(): DeployService;
-  /** Telemetry ingestion, series and budget status (issue 7); throws before `start()`. */
+  /** Telemetry ingestion, series and budget status; throws before `start()`. */
   telemetry(): TelemetryService;
-  /** The closed loop (planner, control loop); null when `control.enabled` is false; throws before `start()`. */
+  /** The closed loop; null when `control.enabled` is false; throws before `start()`. */
   control(): ServerControl | null;
   /** The one planner the admin API and the control loop share; throws before `start()`. */
   planner(): Planner;
-  /** Messages the server's MQTT client received and published, by channel, in total or for one device (null: none yet). */
+  /**
+   * Messages the server's MQTT client received and published, by channel, in total or for one device (null: none yet).
+   */
   mqttTraffic(): MqttTraffic;
   mqttTraffic(deviceId: string): MqttTraffic | null;
   /** Fleet events (SSE source); any module may publish. */
@@ -102,9 +131,15 @@ export interface EdgefleetServer {
   auth(): AuthService;
   /** The admin API (null when `apiPort` is -1); throws before `start()`. */
   api(): ApiServer | null;
+  /** How the broker learns about new and revoked credentials (embedded, dynsec or file); throws before `start()`. */
+  brokerCredentials(): BrokerCredentials;
 }
 
-/** Reads the server's external-broker password, if `edgefleet broker-config` wrote one. */
+export { EXTERNAL_BROKER_SECRET_FILE } from './auth/broker-config.js';
+/** Where the deployment keyring publishes the public keys agents should trust (one base64 key per line). */
+const TRUSTED_KEYS_FILE = join('keys', 'trusted-keys.txt');
+
+/** Reads the server's external-broker password, if `edgefleet broker-config` had it created. */
 function externalCredential(config: ServerConfig): { username: string; password: string } | null {
   if (config.brokerUrl === null || new URL(config.brokerUrl).username !== '') return null;
   try {
@@ -129,203 +164,171 @@ function readSigningKeys(dataDir: string): string[] {
   }
 }
 
+/** What exists only while the server runs; everything in it is created by `start()`. */
+interface Running {
+  claim: DataDirClaim;
+  store: FleetStore;
+  auth: AuthService;
+  services: FleetServices | null;
+  broker: EmbeddedBroker | null;
+  client: BrokerClient | null;
+  /** Decodes and counts every device message once, then hands it to presence, telemetry or the deployer. */
+  inbound: InboundRouter;
+  presence: PresenceService | null;
+  enroll: EnrollHandler | null;
+  credentials: BrokerCredentials | null;
+  control: ServerControl | null;
+  api: ApiServer | null;
+  tls: TlsMaterial | null;
+}
+
 /** Builds (without starting) the server from a parsed, frozen config. */
 export function createServer(config: ServerConfig, options: CreateServerOptions = {}): EdgefleetServer {
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const log = options.logger ?? createLogger({ level: config.log.level });
   const rejections = createRejectionCounter({ logger: log.child({ component: 'rejections' }), now });
   const events = createEventBus({ now, onListenerError: (err) => log.warn({ err }, 'event listener failed') });
   const metrics = createMetricsRegistry((err) => log.warn({ err }, 'metrics collector failed'));
+  const scheduler = createScheduler({ clock, logger: log });
   const refused = createLabelledCounter(
     'edgefleet_mqtt_connects_refused_total',
     'MQTT connections the embedded broker refused, by reason.',
   );
   // The server's own broker identity: a fresh random password per process, never stored.
   const serverPassword = randomBytes(32).toString('base64url');
-  let store: Store | null = null;
-  let auth: AuthService | null = null;
-  let tls: TlsMaterial | null = null;
-  let broker: EmbeddedBroker | null = null;
-  let client: BrokerClient | null = null;
-  let presence: PresenceService | null = null;
-  let inbound: InboundRouter | null = null;
-  let enroll: EnrollHandler | null = null;
-  let api: ApiServer | null = null;
-  let sweepTimer: NodeJS.Timeout | null = null;
-  let deploy: DeployService | null = null;
-  let telemetry: TelemetryService | null = null;
-  let control: ServerControl | null = null;
-  let planner: Planner | null = null;
+  // The CLI on this host finds this token in the runtime file; it is never stored either.
+  const localToken = `efl_${generateSecret()}`;
+  let running: Running | null = null;
   let stopping: Promise<void> | null = null;
   const startedAt = now();
 
-  async function connectBroker(
-    service: AuthService,
-  ): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>> {
-    if (config.brokerUrl === null) {
-      broker = await startEmbeddedBroker({
-        port: config.port,
-        host: config.host,
-        drainTimeoutMs: config.drainTimeoutMs,
+  const need = (): Running => {
+    if (!running) throw new Error('server not started');
+    return running;
+  };
+  const needServices = (): FleetServices => {
+    const s = need().services;
+    if (!s) throw new Error('server not started');
+    return s;
+  };
+
+  async function connectBroker(r: Running): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>> {
+    if (config.brokerUrl !== null) return { brokerUrl: config.brokerUrl, brokerMode: 'external', port: null };
+    const broker = await startEmbeddedBroker({
+      port: config.port,
+      host: config.host,
+      drainTimeoutMs: config.drainTimeoutMs,
+      maxPayloadBytes: config.maxPayloadBytes,
+      connections: config.connections,
+      logger: log.child({ component: 'broker' }),
+      onReject: (rej) => rejections.record(rej),
+      access: createBrokerAccess({
+        auth: config.auth.enabled ? r.auth : null,
+        serverPassword,
         maxPayloadBytes: config.maxPayloadBytes,
-        connections: config.connections,
-        logger: log.child({ component: 'broker' }),
-        onReject: (r) => rejections.record(r),
-        access: createBrokerAccess({
-          auth: config.auth.enabled ? service : null,
-          serverPassword,
-          maxPayloadBytes: config.maxPayloadBytes,
-          now,
-          connectLimit: { burst: config.auth.connectBurst, ratePerS: config.auth.connectRatePerS },
-        }),
-        onRefused: ({ clientId, reason }) => {
-          refused.inc({ reason });
-          events.publish({ type: 'broker.refused', clientId: clientId.slice(0, 128), reason });
-        },
-        ...(tls ? { tls } : {}),
-      });
-      return { brokerUrl: broker.url, brokerMode: 'embedded', port: broker.port };
-    }
-    return { brokerUrl: config.brokerUrl, brokerMode: 'external', port: null };
+        now,
+        connectLimit: { burst: config.auth.connectBurst, ratePerS: config.auth.connectRatePerS },
+      }),
+      onRefused: ({ clientId, reason }) => {
+        refused.inc({ reason });
+        events.publish({ type: 'broker.refused', clientId: clientId.slice(0, 128), reason });
+      },
+      ...(r.tls ? { tls: r.tls } : {}),
+    });
+    r.broker = broker;
+    return { brokerUrl: broker.url, brokerMode: 'embedded', port: broker.port };
+  }
+
+  async function connectClient(r: Running, brokerUrl: string): Promise<BrokerClient> {
+    const external = externalCredential(config);
+    return createBrokerClient({
+      url: brokerUrl,
+      // Unique per process so two servers on one external broker never take over each other.
+      clientId: `edgefleet-server-${randomBytes(4).toString('hex')}`,
+      logger: log.child({ component: 'broker-client' }),
+      ...(r.broker ? { username: SERVER_USERNAME, password: serverPassword } : (external ?? {})),
+      ...(r.broker && r.tls ? { pinnedCert: r.tls.cert } : {}),
+    });
   }
 
   /** Routes each inbound message: enrollment requests to the enroll handler, device topics to the inbound router. */
   function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
+    const r = running;
+    if (!r) return;
     if (parseEnrollTopic(topic)) {
-      enroll?.handleMessage(topic, payload);
+      r.enroll?.handleMessage(topic, payload);
       return;
     }
-    inbound?.handleMessage(topic, payload, info);
+    r.inbound.handleMessage(topic, payload, info);
   }
 
-  async function startApi(
-    service: AuthService,
-    address: Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>,
-  ): Promise<ServerAddress> {
-    if (config.apiPort < 0) return { ...address, apiUrl: null, apiPort: null, consoleUrl: null };
-    const consoleDir = resolveConsoleDir(config.consoleDir);
-    const openStore = store as Store;
-    api = createApiServer(
-      {
-        store: openStore,
-        auth: service,
-        events,
-        metrics,
-        logger: log.child({ component: 'api' }),
-        now,
-        version: options.version ?? '0.1.0',
-        startedAt,
-        readiness: () => {
-          const checks = { store: store !== null, broker: client?.connected ?? false };
-          return { ready: checks.store && checks.broker, checks };
-        },
-        disconnectDevice: (deviceId) => broker?.disconnect(deviceId) ?? false,
-        dataDir: config.dataDir,
-        maxModelUploadBytes: config.apiMaxModelBytes,
-        deploy: () => {
-          if (!deploy) throw new Error('deployer not started');
-          return deploy;
-        },
-        telemetry: () => {
-          if (!telemetry) throw new Error('telemetry not started');
-          return telemetry;
-        },
-        planner: () => {
-          if (!planner) throw new Error('planner not started');
-          return planner;
-        },
-      },
-      {
-        enforceAuth: config.auth.enabled,
-        consoleDir,
-        rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
-        ...(tls ? { tls } : {}),
-      },
-    );
-    const listening = await api.listen(config.apiPort, config.apiHost);
-    const consoleUrl = consoleDir === null ? null : `${listening.url}/ui/`;
-    log.info(
-      { apiUrl: listening.url, consoleUrl, tls: tls !== null, auth: config.auth.enabled },
-      'admin API listening',
-    );
-    if (consoleDir === null) log.warn('web console not built (npm run build); /ui answers EF_ERR_CONSOLE_NOT_BUILT');
-    return { ...address, apiUrl: listening.url, apiPort: listening.port, consoleUrl };
-  }
-
-  async function start(): Promise<ServerAddress> {
-    if (store) throw new Error('server already started');
-    store = openStore({ dataDir: config.dataDir });
-    log.info({ path: store.path, schemaVersion: store.schemaVersion() }, 'store open');
-    // One planner for the API and the loop, so every variant build lands in one histogram.
-    planner = createMeteredPlanner({
-      store,
-      dataDir: config.dataDir,
-      now,
-      metrics,
-      ...(options.planner?.timedRuns === undefined ? {} : { timedRuns: options.planner.timedRuns }),
-    });
-    if (config.tls.certFile !== null && config.tls.keyFile !== null)
-      tls = loadTlsMaterial(config.tls.certFile, config.tls.keyFile);
-    const service = createAuthService({ repo: store.auth, now, events });
-    auth = service;
-    if (!config.auth.enabled)
-      log.warn(
-        'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos',
-      );
-    const address = await connectBroker(service);
-    inbound = createInboundRouter({
+  /** The one inbound edge (issue 18, finding 5): decodes each device message once and counts each rejection once. */
+  function createInbound(): InboundRouter {
+    return createInboundRouter({
       logger: log.child({ component: 'inbound' }),
       maxPayloadBytes: config.maxPayloadBytes,
-      onReject: (r) => rejections.record(r),
+      onReject: (rej) => rejections.record(rej),
       // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
       screen: (deviceId) =>
         isReservedDeviceId(deviceId)
           ? { reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId }
           : null,
     });
-    presence = createPresenceService({
-      devices: store.devices,
-      inbound,
+  }
+
+  /** Presence and enrollment on the server's client; the presence sweep on the scheduler. */
+  async function startIngestion(r: Running, client: BrokerClient): Promise<void> {
+    const { repos } = r.store;
+    const auth = r.auth;
+    const presence = createPresenceService({
+      devices: repos.devices,
+      inbound: r.inbound,
       now,
       logger: log.child({ component: 'presence' }),
       offlineAfterMs: config.presence.offlineAfterMs,
       // With auth off there are no credentials: the hello's class is taken as before.
       ...(config.auth.enabled
         ? {
-            credentialClass: (deviceId: string) => service.credential(deviceId)?.deviceClass,
-            bindClass: (deviceId: string, deviceClass: string) => {
-              service.bindDeviceClass(deviceId, deviceClass);
-            },
+            credentialClass: async (deviceId: string) => (await auth.credential(deviceId))?.deviceClass,
+            bindClass: (deviceId: string, deviceClass: string) => auth.bindDeviceClass(deviceId, deviceClass),
           }
         : {}),
-      onReject: (r) => rejections.record(r),
+      onReject: (rej) => rejections.record(rej),
       onPresence: (deviceId, state, reason) =>
         events.publish(
           state === 'online' ? { type: 'device.online', deviceId } : { type: 'device.offline', deviceId, reason },
         ),
     });
-    const external = externalCredential(config);
-    client = await createBrokerClient({
-      url: address.brokerUrl,
-      // Unique per process so two servers on one external broker never take over each other.
-      clientId: `edgefleet-server-${randomBytes(4).toString('hex')}`,
-      logger: log.child({ component: 'broker-client' }),
-      ...(broker ? { username: SERVER_USERNAME, password: serverPassword } : (external ?? {})),
-      ...(broker && tls ? { pinnedCert: tls.cert } : {}),
+    r.presence = presence;
+    scheduler.add({
+      name: 'presence-sweep',
+      schedule: { everyMs: config.presence.sweepIntervalMs },
+      run: () => presence.sweep(),
     });
-    const publisher = client;
-    enroll = createEnrollHandler({
-      auth: service,
+    const embedded = r.broker;
+    r.credentials = await setupBrokerCredentials({
+      config,
+      embedded: embedded ? (deviceId) => embedded.disconnect(deviceId) : null,
+      client,
+      auth: r.auth,
+      scheduler,
+      logger: log.child({ component: 'broker-credentials' }),
+      now,
+    });
+    r.enroll = createEnrollHandler({
+      broker: r.credentials,
+      auth: r.auth,
       rejections,
       now,
       logger: log.child({ component: 'enroll' }),
-      publish: (topic, payload) => publisher.publish(topic, payload, { qos: 1, retain: false }),
+      publish: (topic, payload) => client.publish(topic, payload, { qos: 1, retain: false }),
       signingKeys: () => readSigningKeys(config.dataDir),
     });
-    const enrollCounts = enroll.counts;
+    const enrollCounts = r.enroll.counts;
     metrics.register(
       coreMetrics({
-        devices: store.devices,
+        devices: repos.devices,
         rejections: rejections.counts,
         refused,
         enrollments: enrollCounts,
@@ -333,57 +336,145 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       }),
     );
     metrics.register(mqttTrafficMetrics(client));
+    metrics.register(schedulerMetrics(scheduler));
     client.onMessage(handleMessage);
     await client.subscribe([...PRESENCE_FILTERS, ENROLL_REQUEST_FILTER], 1);
-    const sweep = presence.sweep;
-    sweepTimer = setInterval(() => {
-      try {
-        sweep();
-      } catch (err: unknown) {
-        log.error({ err }, 'presence sweep failed');
-      }
-    }, config.presence.sweepIntervalMs);
-    sweepTimer.unref();
-    deploy = createDeployService({
-      store,
-      client,
-      inbound,
+  }
+
+  function startControl(r: Running, services: FleetServices): void {
+    if (!config.control.enabled) return;
+    r.control = createServerControl({
+      repos: r.store.repos,
+      classes: services.classes,
+      rollouts: services.rollouts,
+      telemetry: services.telemetry,
+      planner: services.planner,
+      scheduler,
       dataDir: config.dataDir,
+      policy: config.control.policy,
+      tickSeconds: config.control.tickSeconds,
+      logger: log.child({ component: 'control' }),
       now,
-      logger: log.child({ component: 'deploy' }),
-      ...options.deploy,
-      // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
-      onEvent: (event) => events.publish(event),
+      events,
+      ...stripUndefined({ goldenFor: options.control?.goldenFor }),
     });
-    await deploy.start();
-    telemetry = createTelemetryService({
-      store,
-      client,
-      inbound,
-      now,
-      logger: log.child({ component: 'telemetry' }),
-      onReject: (r) => rejections.record(r),
-      ...options.telemetry,
-    });
-    await telemetry.start();
-    if (config.control.enabled) {
-      const { cron, ...controlExtras } = options.control ?? {};
-      control = createServerControl({
-        store,
-        rollouts: deploy.rollouts,
-        telemetry,
-        dataDir: config.dataDir,
-        policy: config.control.policy,
-        planner,
-        tickSeconds: config.control.tickSeconds,
-        logger: log.child({ component: 'control' }),
-        now,
-        events,
-        ...controlExtras,
-      });
-      control.start({ cron: cron !== false });
+    r.control.start();
+  }
+
+  async function startApi(
+    r: Running,
+    services: FleetServices,
+    address: Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>,
+  ): Promise<ServerAddress> {
+    if (config.apiPort < 0) {
+      r.claim.publish({ state: 'off' });
+      return { ...address, apiUrl: null, apiPort: null, consoleUrl: null };
     }
-    const full = await startApi(service, address);
+    const consoleDir = resolveConsoleDir(config.consoleDir);
+    const credentials = r.credentials;
+    if (!credentials) throw new Error('broker credentials not set up');
+    r.api = createApiServer(
+      {
+        ...services,
+        events,
+        metrics,
+        logger: log.child({ component: 'api' }),
+        now,
+        version: options.version ?? '0.1.0',
+        startedAt,
+        readiness: () => {
+          const checks = { store: running !== null, broker: running?.client?.connected ?? false };
+          return { ready: checks.store && checks.broker, checks };
+        },
+        brokerCredentials: () => credentials,
+        cutOff: (deviceId) =>
+          cutOffRevoked(credentials, deviceId, {
+            devices: r.store.repos.devices,
+            markLost: (id) => r.presence?.markLost(id) ?? Promise.resolve(false),
+          }),
+        maxModelUploadBytes: config.apiMaxModelBytes,
+        mosquittoCredentials: () =>
+          mosquittoCredentials(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
+      },
+      {
+        enforceAuth: config.auth.enabled,
+        consoleDir,
+        rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS },
+        ...(r.tls ? { tls: r.tls } : {}),
+      },
+    );
+    const listening = await r.api.listen(config.apiPort, config.apiHost);
+    r.claim.publish({ state: 'listening', url: listening.url, token: localToken, certFile: config.tls.certFile });
+    const consoleUrl = consoleDir === null ? null : `${listening.url}/ui/`;
+    log.info(
+      { apiUrl: listening.url, consoleUrl, tls: r.tls !== null, auth: config.auth.enabled },
+      'admin API listening',
+    );
+    if (consoleDir === null) log.warn('web console not built (npm run build); /ui answers EF_ERR_CONSOLE_NOT_BUILT');
+    return { ...address, apiUrl: listening.url, apiPort: listening.port, consoleUrl };
+  }
+
+  async function start(): Promise<ServerAddress> {
+    if (running) throw new Error('server already started');
+    const claim = claimDataDir(config.dataDir, { kind: 'server', command: 'edgefleet server', now: now() });
+    let store: FleetStore;
+    try {
+      store = openSqliteStore({ dataDir: config.dataDir });
+    } catch (err: unknown) {
+      claim.release();
+      throw err;
+    }
+    const r: Running = {
+      claim,
+      store,
+      auth: createAuthService({ repo: store.repos.auth, now, events, localToken }),
+      services: null,
+      broker: null,
+      client: null,
+      inbound: createInbound(),
+      presence: null,
+      enroll: null,
+      credentials: null,
+      control: null,
+      api: null,
+      tls:
+        config.tls.certFile !== null && config.tls.keyFile !== null
+          ? loadTlsMaterial(config.tls.certFile, config.tls.keyFile)
+          : null,
+    };
+    running = r;
+    log.info({ store: store.location, schemaVersion: await store.schemaVersion() }, 'store open');
+    if (!config.auth.enabled)
+      log.warn(
+        'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos',
+      );
+    const address = await connectBroker(r);
+    const client = await connectClient(r, address.brokerUrl);
+    r.client = client;
+    await startIngestion(r, client);
+    const services = createFleetServices({
+      repos: store.repos,
+      auth: r.auth,
+      dataDir: config.dataDir,
+      clock,
+      logger: log,
+      events,
+      metrics,
+      ...stripUndefined({ random: options.random, timedRuns: options.planner?.timedRuns }),
+      link: {
+        client,
+        inbound: r.inbound,
+        scheduler,
+        maxPayloadBytes: config.maxPayloadBytes,
+        onReject: (rej) => rejections.record(rej),
+        ...stripUndefined({ deploy: options.deploy, telemetry: options.telemetry }),
+      },
+    });
+    r.services = services;
+    await services.start();
+    startControl(r, services);
+    const full = await startApi(r, services, address);
+    scheduler.start();
     log.info(
       { brokerMode: address.brokerMode, brokerUrl: redactUrl(address.brokerUrl), dataDir: config.dataDir },
       'edgefleet server started',
@@ -391,75 +482,77 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     return full;
   }
 
-  async function shutdown(): Promise<void> {
-    if (sweepTimer) clearInterval(sweepTimer);
-    broker?.stopAccepting();
-    // Before the deployer and store go: a reconcile in flight finishes on an open store.
-    await control?.stop().catch((err: unknown) => log.warn({ err }, 'control loop did not stop cleanly'));
-    await deploy?.stop().catch((err: unknown) => log.warn({ err }, 'deployer did not stop cleanly'));
-    // Writes the last telemetry batch while the store is still open.
+  /** Each step logs what went wrong and the shutdown goes on, so a failure never leaves the store open. */
+  async function step(what: string, fn: () => Promise<unknown> | unknown): Promise<void> {
     try {
-      telemetry?.stop();
+      await fn();
     } catch (err: unknown) {
-      log.warn({ err }, 'telemetry did not stop cleanly');
+      log.warn({ err }, `${what} did not stop cleanly`);
     }
-    await api?.close().catch((err: unknown) => log.warn({ err }, 'admin API did not close cleanly'));
+  }
+
+  async function shutdown(): Promise<void> {
+    const r = running;
+    if (!r) return;
+    r.broker?.stopAccepting();
+    // The loop first: a reconcile in flight finishes on an open store.
+    await step('control loop', () => r.control?.stop());
+    await step('scheduler', () => scheduler.stop());
+    await step('presence', () => r.presence?.idle());
+    // Writes the last telemetry batch while the store is still open.
+    await step('services', () => r.services?.stop());
+    await step('admin API', () => r.api?.close());
+    await step('broker credentials', () => r.credentials?.close());
+    await step('enrollment', () => r.enroll?.idle());
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
-    await client?.close().catch((err: unknown) => log.warn({ err }, 'broker client did not close cleanly'));
-    store?.close();
-    await broker?.close();
+    await step('broker client', () => r.client?.close());
+    await step('store', () => r.store.close());
+    await step('broker', () => r.broker?.close());
+    r.claim.release();
     log.info('edgefleet server stopped');
   }
 
   return {
     config,
-    start,
+    start: async () => {
+      try {
+        return await start();
+      } catch (err: unknown) {
+        // Whatever started is stopped again; a later stop() waits for the same shutdown.
+        stopping ??= shutdown();
+        await stopping;
+        throw err;
+      }
+    },
     stop() {
       stopping ??= shutdown();
       return stopping;
     },
-    store() {
-      if (!store) throw new Error('server not started');
-      return store;
-    },
+    repos: () => need().store.repos,
+    services: needServices,
     rejections,
-    presence() {
-      if (!presence) throw new Error('server not started');
-      return presence;
-    },
-    inbound() {
-      if (!inbound) throw new Error('server not started');
-      return inbound;
-    },
+    scheduler,
+    inbound: () => need().inbound,
     deploy() {
-      if (!deploy) throw new Error('server not started');
-      return deploy;
+      const d = needServices().deploy;
+      if (!d) throw new Error('server not started');
+      return d;
     },
-    telemetry() {
-      if (!telemetry) throw new Error('server not started');
-      return telemetry;
-    },
-    control() {
-      if (!store) throw new Error('server not started');
-      return control;
-    },
-    planner() {
-      if (!planner) throw new Error('server not started');
-      return planner;
-    },
+    telemetry: () => needServices().telemetry,
+    control: () => need().control,
+    planner: () => needServices().planner,
     mqttTraffic: ((deviceId?: string) =>
       deviceId === undefined
-        ? (client?.traffic() ?? { received: {}, published: {} })
-        : (client?.deviceTraffic(deviceId) ?? null)) as EdgefleetServer['mqttTraffic'],
+        ? (running?.client?.traffic() ?? { received: {}, published: {} })
+        : (running?.client?.deviceTraffic(deviceId) ?? null)) as EdgefleetServer['mqttTraffic'],
     events,
     metrics,
-    auth() {
-      if (!auth) throw new Error('server not started');
-      return auth;
-    },
-    api() {
-      if (!store) throw new Error('server not started');
-      return api;
+    auth: () => need().auth,
+    api: () => need().api,
+    brokerCredentials() {
+      const c = need().credentials;
+      if (!c) throw new Error('server not started');
+      return c;
     },
   };
 }

@@ -3,6 +3,7 @@
  * artifact and the agent that reassembles it agree on every boundary and digest.
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { MAX_CHUNK_BYTES, MAX_MANIFEST_CHUNKS, MIN_CHUNK_BYTES } from './limits.js';
 
 /** sha256 of bytes as 64 lowercase hex digits. */
@@ -28,28 +29,63 @@ export function chunkRange(
   return { start, end: Math.min(size, start + chunkSize) };
 }
 
-/** How an artifact is cut: what the signed manifest's `artifact` block carries. */
+/** How artifact bytes may travel [EF-PROTO 6.3]: gzip (RFC 1952). Node 20's zlib has no zstd. */
+export type ArtifactEncoding = 'gzip';
+
+/**
+ * How an artifact is cut: what the signed manifest's `artifact` block carries. `sha256` and
+ * `size` are always those of the model file itself; with an `encoding`, the chunks cut the
+ * encoded bytes (`encodedSize` of them) and the agent decodes while it verifies.
+ */
 export interface ArtifactLayout {
   readonly sha256: string;
   readonly size: number;
   readonly chunkSize: number;
   readonly chunkCount: number;
-  /** sha256 of each chunk, by index. */
+  /** sha256 of each chunk (of the bytes that travel), by index. */
   readonly chunks: readonly string[];
+  readonly encoding?: ArtifactEncoding;
+  readonly encodedSize?: number;
 }
 
-/** Cuts `bytes` into chunks of `chunkSize` (default 128 KiB) and hashes the whole and each chunk. */
-export function describeArtifact(bytes: Uint8Array, chunkSize: number = MAX_CHUNK_BYTES): ArtifactLayout {
+/** Bytes that travel for a layout: the encoded size when it has an encoding, else the model's. */
+export function transferSizeOf(layout: { readonly size: number; readonly encodedSize?: number | undefined }): number {
+  return layout.encodedSize ?? layout.size;
+}
+
+/** The model bytes gzip-encoded (level 9; deterministic for one zlib version). */
+export function gzipArtifact(bytes: Uint8Array): Uint8Array {
+  return gzipSync(bytes, { level: 9 });
+}
+
+/**
+ * Whether an encoding is worth it: it must save at least an eighth of the bytes. Trained fp32
+ * weights gzip by ~7% (not worth a decode on the device); int8 and sparse models by 20% and more.
+ */
+export function encodingPays(size: number, encodedSize: number): boolean {
+  return encodedSize <= size * (7 / 8);
+}
+
+/**
+ * Cuts `bytes` into chunks of `chunkSize` (default 128 KiB) and hashes the whole and each chunk.
+ * With `encoded` (the same model gzip-encoded), the chunks cut the encoded bytes.
+ */
+export function describeArtifact(
+  bytes: Uint8Array,
+  chunkSize: number = MAX_CHUNK_BYTES,
+  encoded?: { readonly encoding: ArtifactEncoding; readonly bytes: Uint8Array },
+): ArtifactLayout {
   if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_BYTES || chunkSize > MAX_CHUNK_BYTES) {
     throw new RangeError(`chunk size ${chunkSize} outside ${MIN_CHUNK_BYTES}..${MAX_CHUNK_BYTES}`);
   }
-  const chunkCount = chunkCountOf(bytes.byteLength, chunkSize);
+  const wire = encoded?.bytes ?? bytes;
+  const chunkCount = chunkCountOf(wire.byteLength, chunkSize);
   if (chunkCount > MAX_MANIFEST_CHUNKS)
     throw new RangeError(`${chunkCount} chunks exceed ${MAX_MANIFEST_CHUNKS}; use a larger chunk size`);
   const chunks: string[] = [];
   for (let i = 0; i < chunkCount; i += 1) {
-    const { start, end } = chunkRange(i, chunkSize, bytes.byteLength);
-    chunks.push(sha256Hex(bytes.subarray(start, end)));
+    const { start, end } = chunkRange(i, chunkSize, wire.byteLength);
+    chunks.push(sha256Hex(wire.subarray(start, end)));
   }
   return Object.freeze({
     sha256: sha256Hex(bytes),
@@ -57,6 +93,7 @@ export function describeArtifact(bytes: Uint8Array, chunkSize: number = MAX_CHUN
     chunkSize,
     chunkCount,
     chunks: Object.freeze(chunks),
+    ...(encoded ? { encoding: encoded.encoding, encodedSize: encoded.bytes.byteLength } : {}),
   });
 }
 

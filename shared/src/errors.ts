@@ -6,8 +6,20 @@
 export const ERROR_CATALOGUE = {
   EF_ERR_CONFIG_INVALID: { status: 400, summary: 'configuration failed validation' },
   EF_ERR_CONFIG_FILE: { status: 400, summary: 'configuration file could not be read or parsed' },
+  EF_ERR_CLI_USAGE: {
+    status: 400,
+    summary: 'a command-line flag or argument is missing, malformed or conflicts with another (see --help)',
+  },
   EF_ERR_STORE_OPEN: { status: 500, summary: 'the SQLite store could not be opened' },
   EF_ERR_STORE_MIGRATION: { status: 500, summary: 'a store schema migration failed' },
+  EF_ERR_STORE_DECODE: {
+    status: 500,
+    summary: 'a stored row does not match its schema (written by another version, or edited by hand)',
+  },
+  EF_ERR_STORE_BUSY: {
+    status: 409,
+    summary: 'the data directory is in use by another edgefleet process (a server, or a command running the services)',
+  },
   EF_ERR_BROKER_LISTEN: { status: 500, summary: 'the embedded MQTT broker could not listen' },
   EF_ERR_BROKER_CONNECT: { status: 502, summary: 'could not connect to the MQTT broker' },
   EF_ERR_DEVICE_NOT_FOUND: { status: 404, summary: 'no such device' },
@@ -21,6 +33,29 @@ export const ERROR_CATALOGUE = {
   EF_ERR_EVAL_RUNTIME: { status: 500, summary: 'onnxruntime failed while evaluating a model' },
   EF_ERR_RECIPE_INVALID: { status: 400, summary: 'a compression recipe is not a preset or does not validate' },
   EF_ERR_COMPRESS_FAILED: { status: 422, summary: 'a compression pass refused the model or produced an invalid graph' },
+  EF_ERR_TRAIN_UNSUPPORTED: {
+    status: 422,
+    summary: 'the model uses an op, attribute or interface outside the trainable set (the op is named)',
+  },
+  EF_ERR_TRAIN_OPTIONS: {
+    status: 400,
+    summary: 'training options (student spec, mode, epochs, temperature, feature pairs) failed validation',
+  },
+  EF_ERR_TRAIN_DATA: {
+    status: 422,
+    summary: 'the training data does not fit the models or lacks the labels the chosen loss needs',
+  },
+  EF_ERR_TRAIN_DIVERGED: { status: 422, summary: 'training produced a non-finite loss; lower the learning rate' },
+  EF_ERR_TRAIN_STOPPED: { status: 499, summary: 'training was stopped (AbortSignal or Ctrl-C) before it finished' },
+  EF_ERR_PRUNE_RATIO: { status: 400, summary: 'a pruning ratio is outside [0, 1) or a pruning target outside (0, 1]' },
+  EF_ERR_PRUNE_LAYER: {
+    status: 400,
+    summary: 'a pruning option names a layer the model does not have, or one whose channels cannot be pruned',
+  },
+  EF_ERR_PRUNE_TARGET: {
+    status: 422,
+    summary: 'no pruning configuration reaches the requested parameter or MAC target',
+  },
   EF_ERR_RUNTIME_LOAD: { status: 422, summary: 'onnxruntime could not create a session for the model' },
   EF_ERR_RUNTIME_RUN: { status: 500, summary: 'onnxruntime failed while running a model' },
   EF_ERR_RUNTIME_CRASH: { status: 503, summary: 'the inference worker thread died; the request was not answered' },
@@ -110,4 +145,26 @@ export class EdgefleetError extends Error {
 
 export function isEdgefleetError(err: unknown, code?: ErrorCode): err is EdgefleetError {
   return err instanceof EdgefleetError && (code === undefined || err.code === code);
+}
+
+/**
+ * A caught value as an `Error`, so `catch (err: unknown)` blocks need no cast: an Error is
+ * returned as it is; anything else thrown (a string, an object) becomes an Error naming it,
+ * with the original value as its `cause`.
+ */
+export function asError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return new Error(text, { cause: value });
+}
+
+/** The `code` of a Node system error (`ENOENT`, `EADDRINUSE`, …), or undefined for anything else. */
+export function errnoCode(value: unknown): string | undefined {
+  const code = (value as { code?: unknown } | null)?.code;
+  return typeof value === 'object' && typeof code === 'string' ? code : undefined;
 }

@@ -30,6 +30,8 @@ export const planCandidateSchema = z.object({
   accuracyMetric: z.enum(['top1', 'top1-agreement']).nullable(),
   /** Top-1 agreement with the original model, percent; breaks accuracy ties (see server/src/plan/select.ts). */
   agreementPct: z.number().nullable(),
+  /** Estimated peak memory on the host (weights + activations), bytes; judged against the class's memory. */
+  peakMemoryBytes: z.number().int().nullable().optional(),
   predicted: z
     .object({
       source: z.literal('predicted'),
@@ -69,7 +71,9 @@ export const planSchema = z.object({
   recipes: z.array(z.string()),
   baseline: z.object({ recipe: z.string(), accuracyPct: z.number().nullable() }),
   candidates: z.array(planCandidateSchema),
-  /** Recipes on the Pareto front over (accuracy, size, predicted latency, predicted energy) among eligible candidates. */
+  /**
+   * Recipes on the Pareto front over (accuracy, size, predicted latency, predicted energy) among eligible candidates.
+   */
   front: z.array(z.string()),
   outcome: z.enum(['feasible', 'no-feasible-variant']),
   /** The chosen recipe (feasible), or the closest miss (no feasible variant), or null when nothing could be built. */
@@ -85,5 +89,7 @@ export const storedPlanSchema = z.object({
   /** True when an identical earlier plan (same inputs) was returned instead of planning again. */
   reused: z.boolean(),
   plan: planSchema,
+  /** Variants compressed to answer this request (0 when every candidate was cached); only on a new plan. */
+  compressions: z.number().int().nonnegative().optional(),
 });
 export type StoredPlan = z.infer<typeof storedPlanSchema>;

@@ -64,39 +64,64 @@ export function parseTopic(topic: string): ParsedTopic | null {
 }
 
 /**
- * Enrollment topics [EF-PROTO 7]: `ef/v1/enroll/{enrollId}/request|reply`. They live outside
- * the device tree because an enrolling agent has no device id yet; the enroll id is its
- * MQTT client id (`enroll-` + 8–32 lowercase hex), so the broker can confine each
- * enrollment client to its own two topics.
+ * Enrollment topics [EF-PROTO 7]: `ef/v1/enroll/{enrollId}/{session}/request|reply`. They live
+ * outside the device tree because an enrolling agent has no device id yet. The enroll id is
+ * the MQTT user name of every connection enrolling with one token (`enroll-` + the token's id);
+ * the session (16 lowercase hex digits, random per enrollment) tells its enrollments apart, so
+ * many devices can enroll with one token at once, each with its own client id
+ * (`<enrollId>-<session>`, {@link enrollClientId}) and its own reply topic.
  */
 export const ENROLL_CHANNELS = ['enroll-request', 'enroll-reply'] as const;
 export type EnrollChannel = (typeof ENROLL_CHANNELS)[number];
 
-/** Client ids (and enroll ids) of enrollment connections. */
+/** Enroll ids: the MQTT user name of enrollment connections (`enroll-` + the token id). */
 export const ENROLL_ID_PATTERN = /^enroll-[0-9a-f]{8,32}$/;
+/** One enrollment attempt series of one agent: 16 lowercase hex digits. */
+export const ENROLL_SESSION_PATTERN = /^[0-9a-f]{16}$/;
 
 export function isValidEnrollId(id: string): boolean {
   return ENROLL_ID_PATTERN.test(id);
 }
 
+export function isValidEnrollSession(session: string): boolean {
+  return ENROLL_SESSION_PATTERN.test(session);
+}
+
+/** The MQTT client id of one enrollment: `<enrollId>-<session>`. */
+export function enrollClientId(enrollId: string, session: string): string {
+  if (!isValidEnrollId(enrollId) || !isValidEnrollSession(session))
+    throw new TypeError(`invalid enroll id or session: ${JSON.stringify([enrollId, session])}`);
+  return `${enrollId}-${session}`;
+}
+
+/** Splits an enrollment client id into its enroll id and session; null when it is not one. */
+export function parseEnrollClientId(clientId: string): { readonly enrollId: string; readonly session: string } | null {
+  const match = /^(enroll-[0-9a-f]{8,32})-([0-9a-f]{16})$/.exec(clientId);
+  return match ? { enrollId: match[1] as string, session: match[2] as string } : null;
+}
+
 const ENROLL_SUFFIX: Readonly<Record<EnrollChannel, string>> = { 'enroll-request': 'request', 'enroll-reply': 'reply' };
 
-/** Builds `ef/v1/enroll/{enrollId}/request|reply`; throws on an invalid id (a programmer error). */
-export function enrollTopic(enrollId: string, channel: EnrollChannel): string {
+/** Builds `ef/v1/enroll/{enrollId}/{session}/request|reply`; throws on an invalid id (a programmer error). */
+export function enrollTopic(enrollId: string, session: string, channel: EnrollChannel): string {
   if (!isValidEnrollId(enrollId)) throw new TypeError(`invalid enroll id: ${JSON.stringify(enrollId)}`);
-  return `${TOPIC_PREFIX}/enroll/${enrollId}/${ENROLL_SUFFIX[channel]}`;
+  if (!isValidEnrollSession(session)) throw new TypeError(`invalid enroll session: ${JSON.stringify(session)}`);
+  return `${TOPIC_PREFIX}/enroll/${enrollId}/${session}/${ENROLL_SUFFIX[channel]}`;
 }
 
 /** The filter the server subscribes to for enrollment requests. */
-export const ENROLL_REQUEST_FILTER = `${TOPIC_PREFIX}/enroll/+/request`;
+export const ENROLL_REQUEST_FILTER = `${TOPIC_PREFIX}/enroll/+/+/request`;
 
 /** Parses an enrollment topic; returns null for anything else. */
-export function parseEnrollTopic(topic: string): { readonly enrollId: string; readonly channel: EnrollChannel } | null {
+export function parseEnrollTopic(
+  topic: string,
+): { readonly enrollId: string; readonly session: string; readonly channel: EnrollChannel } | null {
   const parts = topic.split('/');
-  if (parts.length !== 5) return null;
-  const [root, version, enroll, enrollId, suffix] = parts as [string, string, string, string, string];
+  if (parts.length !== 6) return null;
+  const [root, version, enroll, enrollId, session, suffix] = parts as [string, string, string, string, string, string];
   if (`${root}/${version}` !== TOPIC_PREFIX || enroll !== 'enroll' || !isValidEnrollId(enrollId)) return null;
-  if (suffix === 'request') return { enrollId, channel: 'enroll-request' };
-  if (suffix === 'reply') return { enrollId, channel: 'enroll-reply' };
+  if (!isValidEnrollSession(session)) return null;
+  if (suffix === 'request') return { enrollId, session, channel: 'enroll-request' };
+  if (suffix === 'reply') return { enrollId, session, channel: 'enroll-reply' };
   return null;
 }

@@ -3,7 +3,7 @@
  * dotted paths as EF_ERR_CONFIG_INVALID (the CLI exits 2).
  */
 import { z } from 'zod';
-import { classNameSchema, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, EdgefleetError } from '@edgefleet/shared';
+import { classNameSchema, DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, configInvalidError } from '@edgefleet/shared';
 import { BUILTIN_PROFILES } from './profiles/profiles.js';
 
 function numeric<T extends z.ZodType>(schema: T) {
@@ -69,14 +69,8 @@ export type FarmConfig = z.infer<typeof farmConfigSchema>;
 export function parseFarmConfig(input: Readonly<Record<string, unknown>>): Readonly<FarmConfig> {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const result = farmConfigSchema.safeParse(defined);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new EdgefleetError(
-      'EF_ERR_CONFIG_INVALID',
-      `invalid farm options:\n  ${problems.join('\n  ')}\nfix the flags named above (see edgefleet farm --help)`,
-      { problems },
-    );
-  }
+  if (!result.success)
+    throw configInvalidError('farm options', result.error, 'fix the flags named above (see edgefleet farm --help)');
   return Object.freeze(result.data);
 }
 

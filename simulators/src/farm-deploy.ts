@@ -7,7 +7,7 @@
  * retained manifest when it reconnects, and the install starts again). Not simulated:
  * signatures, chunk download, the golden-set smoke test.
  */
-import { PROTOCOL_VERSION, type AnyMessage, type Desired } from '@edgefleet/shared';
+import { PROTOCOL_VERSION, stripUndefined, transferSizeOf, type DeployReport, type Desired } from '@edgefleet/shared';
 import type { Clock } from '@edgefleet/agent';
 import type { SimulatedModel } from './sim-telemetry.js';
 import type { VirtualDevice } from './virtual-device.js';
@@ -41,16 +41,15 @@ function install(device: VirtualDevice, desired: Desired, o: FarmDeployOptions):
       ...(b
         ? {
             budgets: {
-              ...(b.latencyP95Ms === undefined ? {} : { latencyP95Ms: b.latencyP95Ms }),
-              ...(b.powerW === undefined ? {} : { powerW: b.powerW }),
-              ...(b.minAccuracy === undefined ? {} : { minAccuracy: b.minAccuracy }),
+              ...stripUndefined({ latencyP95Ms: b.latencyP95Ms, powerW: b.powerW, minAccuracy: b.minAccuracy }),
             },
           }
         : {}),
     });
   }
   const ok = measured !== null && sim !== null;
-  const report = {
+  // Built as the schema's type (not cast): a field the protocol changes is a compile error here.
+  const report: DeployReport = {
     type: 'deploy-report',
     v: PROTOCOL_VERSION,
     deviceId: device.deviceId,
@@ -62,12 +61,12 @@ function install(device: VirtualDevice, desired: Desired, o: FarmDeployOptions):
     ...(ok
       ? {}
       : {
-          failure: { step: 'load', reason: 'load-failed', detail: 'the simulator has no measurement of this variant' },
+          failure: { step: 'load', reason: 'load-error', detail: 'the simulator has no measurement of this variant' },
         }),
     chunks: { total: body.artifact.chunks.length, fetched: body.artifact.chunks.length, reused: 0, corrupt: 0 },
     serving: sim?.model()?.sha256 ?? null,
     sentAt: o.clock.now(),
-  } as unknown as AnyMessage;
+  };
   device.link.publish('events', report).catch(() => undefined);
   o.onInstalled?.(device.deviceId, body.artifact.sha256, ok);
 }
@@ -79,7 +78,7 @@ export function attachFarmDeploy(devices: readonly VirtualDevice[], o: FarmDeplo
       if (message?.type !== 'desired' || message.body.deviceId !== device.deviceId) return;
       const desired = message;
       const bps = device.faultEffects().linkBytesPerSecond;
-      const transferMs = bps === null ? 0 : Math.round((desired.body.artifact.size / bps) * 1000);
+      const transferMs = bps === null ? 0 : Math.round((transferSizeOf(desired.body.artifact) / bps) * 1000);
       o.clock.setTimeout(() => install(device, desired, o), (o.installMs ?? 1000) + transferMs);
     }),
   );

@@ -4,13 +4,14 @@
  */
 import type { Logger } from 'pino';
 import { describeOrt, type Clock, type TelemetryDelivery } from '@edgefleet/agent';
-import { isValidDeviceId } from '@edgefleet/shared';
+import { isValidDeviceId, stripUndefined } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
-import { createSeededRandom, deriveSeed, shuffled } from './random.js';
+import { createSeededRandom, deriveSeed, shuffled } from '@edgefleet/shared';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
 import { simDataDir, type SimulatedModel } from './sim-telemetry.js';
 import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-device.js';
 import type { Fault } from './faults/faults.js';
+import type { FarmIdentity } from './farm-enroll.js';
 
 /** How farm devices infer: not at all, modelled (sampled) telemetry, or real ORT workers. */
 export type FarmInferenceMode = 'none' | 'sampled' | 'real';
@@ -36,6 +37,11 @@ export interface FarmOptions {
   readonly profiles?: ReadonlyMap<string, DeviceProfile>;
   /** Broker URL per device, e.g. with that device's credentials as user info. Default: `brokerUrl` for all. */
   readonly brokerUrlFor?: (deviceId: string) => string;
+  /**
+   * Enrolled identities by planned id (`enrollFarmDevices`): such a device takes the identity's
+   * id, class (its profile) and credentials instead of the plan's.
+   */
+  readonly identities?: ReadonlyMap<string, FarmIdentity>;
   /** Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent. */
   readonly telemetry?: {
     readonly dataDir: string;
@@ -130,10 +136,7 @@ function farmTelemetry(t: NonNullable<FarmOptions['telemetry']>, seed: number, d
     // Its own stream, so telemetry jitter never shifts the link's reconnect jitter.
     random: createSeededRandom(deriveSeed(seed, `${deviceId}:telemetry`)),
     model: t.model?.(deviceClass) ?? null,
-    ...(t.windowMs === undefined ? {} : { windowMs: t.windowMs }),
-    ...(t.ratePerS === undefined ? {} : { ratePerS: t.ratePerS }),
-    ...(t.watcher ? { watcher: t.watcher } : {}),
-    ...(t.delivery ? { delivery: t.delivery } : {}),
+    ...stripUndefined({ windowMs: t.windowMs, ratePerS: t.ratePerS, watcher: t.watcher, delivery: t.delivery }),
   };
 }
 
@@ -149,19 +152,28 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
   const plan = assignClasses(options.devices, options.classes, seed);
   const mode = farmInferenceMode(options);
   const devices: VirtualDevice[] = await Promise.all(
-    plan.map(async (cls, i) => {
-      const deviceId = ids[i] as string;
+    plan.map(async (planned, i) => {
+      const identity = options.identities?.get(ids[i] as string);
+      const deviceId = identity?.deviceId ?? (ids[i] as string);
+      const cls = identity?.deviceClass ?? planned;
+      const profile = profiles.get(cls);
+      if (!profile)
+        throw new RangeError(
+          `device ${deviceId} was enrolled into class ${cls}, which has no simulator profile; known: ${[...profiles.keys()].join(', ')}`,
+        );
       const common = {
         deviceId,
-        profile: profiles.get(cls) as DeviceProfile,
-        brokerUrl: options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl,
+        profile,
+        brokerUrl: identity?.brokerUrl ?? (options.brokerUrlFor ? options.brokerUrlFor(deviceId) : options.brokerUrl),
         logger: options.logger,
         onnxruntimeVersion: ort.version,
         random: createSeededRandom(deriveSeed(seed, deviceId)),
-        ...(options.clock ? { clock: options.clock } : {}),
-        ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
-        ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-        ...(options.faults ? { faults: options.faults } : {}),
+        ...stripUndefined({
+          clock: options.clock,
+          keepaliveS: options.keepaliveS,
+          heartbeatMs: options.heartbeatMs,
+          faults: options.faults,
+        }),
       };
       if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
       return createVirtualDevice({

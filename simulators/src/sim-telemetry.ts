@@ -3,7 +3,8 @@
  * outbox, budget watcher, QoS 1 over the real link, the server's acknowledgements) fed with
  * modelled readings instead of sensors. Latency = the variant's host latency × the profile's multiplier for its
  * precision × the device's condition, with seeded gaussian jitter; power from the profile's
- * idle watts and active watts for the model's precision, and the modelled duty cycle. Every figure is labelled `modelled`.
+ * idle watts and active watts for the model's precision, and the modelled duty cycle. Every figure is labelled
+ * `modelled`.
  *
  * `condition` is the handle fault injection turns (thermal throttling lowers `speedFactor`,
  * a broken int8 unit lowers `accuracyOffset`, …); changes show in the next window.
@@ -24,6 +25,7 @@ import {
 import type { Precision } from '@edgefleet/shared';
 import { NO_FAULT, type FaultEffects } from './faults/faults.js';
 import { activePowerW, type DeviceProfile } from './profiles/profiles.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** A device's state that faults change; mutable on purpose. */
 export interface DeviceCondition {
@@ -70,7 +72,10 @@ export interface SimTelemetryOptions {
   readonly model?: SimulatedModel | null;
   readonly watcher?: { readonly k?: number; readonly n?: number };
   readonly outbox?: { readonly maxEntries?: number; readonly maxBytes?: number; readonly segmentEntries?: number };
-  /** Scheduled faults' effects now (thermal throttling slows, a wrong int8 unit lowers int8 golden accuracy), on top of `condition`. */
+  /**
+   * Scheduled faults' effects now (thermal throttling slows, a wrong int8 unit lowers int8 golden accuracy), on top of
+   * `condition`.
+   */
   readonly effects?: () => FaultEffects;
   /**
    * When an outbox entry counts as delivered. Default `server-ack`, as on a real agent: the
@@ -130,11 +135,13 @@ export function createSimTelemetry(options: SimTelemetryOptions): SimTelemetry {
     clock: options.clock,
     clockSource: options.clockSource ?? 'virtual',
     logger: options.logger,
-    ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
-    ...(options.watcher ? { watcher: options.watcher } : {}),
-    ...(options.outbox ? { outbox: options.outbox } : {}),
-    ...(options.delivery ? { delivery: options.delivery } : {}),
-    ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+    ...stripUndefined({
+      windowMs: options.windowMs,
+      watcher: options.watcher,
+      outbox: options.outbox,
+      delivery: options.delivery,
+      ackTimeoutMs: options.ackTimeoutMs,
+    }),
     transport: createLinkTransport(options.link, options.logger),
     model: () => (model ? { sha256: model.sha256, variantId: model.variantId } : null),
     budgets: () => model?.budgets ?? null,

@@ -8,7 +8,7 @@
  * Only the code's own timers are virtual: sockets, MQTT keepalive and the broker run on real
  * time, which is why scenarios wait for the broker to settle between steps.
  */
-import type { Clock, TimerHandle } from '@edgefleet/agent';
+import type { Clock, TimerHandle } from '@edgefleet/shared';
 
 export interface VirtualClock extends Clock {
   /** Moves time to `to`, firing every timer due by then in order; timers set while firing run too if due. */
@@ -71,8 +71,23 @@ function createTimerHeap() {
 
 /** A clock at `startAt` (ms since the epoch) that only moves when told to. */
 export function createVirtualClock(startAt: number): VirtualClock {
-  let now = startAt;
-  let order = 0;
+  return clockOn({ now: startAt, order: 0 });
+}
+
+/**
+ * Clocks that share one virtual time, each firing only its own timers when advanced. A
+ * scenario gives the devices one and the server another, advances the devices' clock to `to`,
+ * waits for the broker to settle, then advances the server's to the same `to`: the server's
+ * scheduled work then sees the step's device traffic, and stamps what arrives meanwhile with
+ * the step's time. Time never runs backwards: a clock advanced to where the other already
+ * moved time fires its due timers at that time.
+ */
+export function createVirtualClocks(startAt: number, count: number): VirtualClock[] {
+  const time = { now: startAt, order: 0 };
+  return Array.from({ length: count }, () => clockOn(time));
+}
+
+function clockOn(time: { now: number; order: number }): VirtualClock {
   let live = 0;
   const heap = createTimerHeap();
 
@@ -82,11 +97,11 @@ export function createVirtualClock(startAt: number): VirtualClock {
   }
 
   return Object.freeze({
-    now: () => now,
+    now: () => time.now,
     setTimeout(fn: () => void, ms: number): TimerHandle {
       const timer: Timer = {
-        at: now + Math.max(0, Number.isFinite(ms) ? ms : 0),
-        order: order++,
+        at: time.now + Math.max(0, Number.isFinite(ms) ? ms : 0),
+        order: time.order++,
         fn,
         cancelled: false,
       };
@@ -101,15 +116,15 @@ export function createVirtualClock(startAt: number): VirtualClock {
       live -= 1;
     },
     advanceTo(to: number): void {
-      if (to < now) throw new RangeError(`a virtual clock does not run backwards (now ${now}, asked ${to})`);
+      if (to < time.now) throw new RangeError(`a virtual clock does not run backwards (now ${time.now}, asked ${to})`);
       for (skipCancelled(); (heap.peek()?.at ?? Infinity) <= to; skipCancelled()) {
         const timer = heap.pop() as Timer;
         timer.cancelled = true;
         live -= 1;
-        now = timer.at;
+        time.now = Math.max(time.now, timer.at);
         timer.fn();
       }
-      now = to;
+      time.now = to;
     },
     nextAt(): number | null {
       skipCancelled();

@@ -20,6 +20,7 @@ import { deviceFaults, skewedClock, type DeviceFaults } from './faults/device-fa
 import type { Fault, FaultEffects } from './faults/faults.js';
 import { simulatedCapabilities, type DeviceProfile } from './profiles/profiles.js';
 import { createSimTelemetry, type SimTelemetry, type SimTelemetryOptions } from './sim-telemetry.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** What every farm device is made from, whatever its inference mode. */
 export interface FarmDeviceBase {
@@ -51,7 +52,7 @@ export interface VirtualDevice {
   readonly deviceId: string;
   readonly deviceClass: string;
   readonly profile: DeviceProfile;
-  /** The real link; tests and fault injection use it directly (e.g. `link.kill()`). */
+  /** The real link; tests and fault injection use it directly (e.g. `link.setReachable(false)`). */
   readonly link: AgentLink;
   /** Modelled telemetry and its fault-injection `condition` (null when telemetry is off). */
   readonly telemetry: SimTelemetry | null;
@@ -90,10 +91,12 @@ export function createVirtualDevice(options: VirtualDeviceOptions): VirtualDevic
     brokerUrl: options.brokerUrl,
     logger: options.logger,
     clock,
-    ...(options.random ? { random: options.random } : {}),
-    ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
-    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...stripUndefined({
+      random: options.random,
+      keepaliveS: options.keepaliveS,
+      heartbeatMs: options.heartbeatMs,
+      backoff: options.backoff,
+    }),
   });
   const telemetry = options.telemetry
     ? createSimTelemetry({

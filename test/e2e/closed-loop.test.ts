@@ -12,7 +12,7 @@ import t from 'tap';
 import pino from 'pino';
 import type { DeviceClassInput } from '@edgefleet/shared';
 import { parseFaults } from '@edgefleet/simulators';
-import { createScenario } from '@edgefleet/cli/scenario/closed-loop';
+import { createScenario } from '../helpers/scenario/closed-loop.js';
 import { decisionsTable } from '@edgefleet/cli/commands/decisions';
 
 const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');
@@ -82,7 +82,7 @@ t.test(
     const host = (r: string): number => planA.plan.candidates.find((c) => c.recipe === r)?.predicted?.hostP95Ms ?? 0;
     t.ok(host('fp32') > 0 && host('int8-static') > 0, 'the host measured both variants');
     const limit = 13;
-    scenario.tune('cam-a', {
+    await scenario.tune('cam-a', {
       factors: { fp32: 10 / host('fp32'), int8: 2 / host('int8-static') },
       budgets: { maxP95LatencyMs: limit },
     });
@@ -94,7 +94,7 @@ t.test(
     }
     await scenario.runUntil(FAULT_AT - 1);
     t.same(
-      scenario.decisions().filter((d) => d.kind !== 'healthy'),
+      (await scenario.decisions()).filter((d) => d.kind !== 'healthy'),
       [],
       'no decision while every class is within budget',
     );
@@ -103,7 +103,7 @@ t.test(
     await scenario.runUntil(FAULT_AT + 12 * 60_000, (at) => ticks.push(at));
 
     // cam-a: latency breach → within two ticks of the first breaching tick, int8 rolled out → recovered.
-    const a = scenario.decisions('cam-a');
+    const a = await scenario.decisions('cam-a');
     const kindsA = a.map((d) => d.kind);
     const firstA = a.find((d) => d.budgets.includes('latencyP95Ms'));
     const deployA = a.filter((d) => d.kind === 'deploy');
@@ -132,20 +132,20 @@ t.test(
     const outcomeA = deployA[0]?.outcome as Array<{ status: string; rolloutId?: string }> | null;
     t.equal(outcomeA?.[0]?.status, 'done');
     t.equal(
-      scenario.deploy.rollouts.status(outcomeA?.[0]?.rolloutId ?? '').rollout.state,
+      (await scenario.deploy.rollouts.status(outcomeA?.[0]?.rolloutId ?? '')).rollout.state,
       'completed',
       "the loop's rollout completed",
     );
     for (const id of scenario.fleet.deviceIds.filter((d) => scenario.fleet.classOf(d) === 'cam-a'))
       t.equal(scenario.recipeServed(id), 'int8-static');
-    const windowsA = scenario.store.telemetry.recentByClass('cam-a', scenario.now() - 60_000);
+    const windowsA = await scenario.repos.telemetry.recentByClass('cam-a', scenario.now() - 60_000);
     t.ok(
       windowsA.length > 0 && windowsA.every((w) => (w.p95Ms ?? Infinity) <= limit),
       'every recent cam-a window is within its latency budget',
     );
 
     // cam-b: accuracy breach → a higher-precision variant, once.
-    const b = scenario.decisions('cam-b');
+    const b = await scenario.decisions('cam-b');
     const deployB = b.filter((d) => d.kind === 'deploy');
     t.equal(deployB.length, 1, `cam-b changes variant once (kinds: ${b.map((d) => d.kind).join(' → ')})`);
     t.same(deployB[0]?.budgets, ['minAccuracy']);
@@ -160,7 +160,7 @@ t.test(
       ['watching', 'deploy', 'recovered'],
       'cam-b: watching, one deploy, recovered',
     );
-    const windowsB = scenario.store.telemetry.recentByClass('cam-b', scenario.now() - 60_000);
+    const windowsB = await scenario.repos.telemetry.recentByClass('cam-b', scenario.now() - 60_000);
     t.ok(
       windowsB.every((w) => (w.goldenAccuracy ?? 0) >= 0.9),
       'recent cam-b golden accuracy meets the budget',
@@ -171,7 +171,7 @@ t.test(
 
     // cam-c: untouched.
     t.same(
-      scenario.decisions('cam-c').map((d) => d.kind),
+      (await scenario.decisions('cam-c')).map((d) => d.kind),
       [],
       'cam-c never leaves its budget, so nothing is decided',
     );
@@ -183,10 +183,9 @@ t.test(
       (traffic.received['hello'] ?? 0) >= 31,
       `hellos: 30 devices plus the reconnect (${traffic.received['hello']})`,
     );
-    const stored = scenario.fleet.deviceIds.reduce(
-      (n, id) => n + scenario.server.telemetry().deviceSeries(id, { limit: 10_000 }).length,
-      0,
-    );
+    let stored = 0;
+    for (const id of scenario.fleet.deviceIds)
+      stored += (await scenario.server.telemetry().deviceSeries(id, { limit: 10_000 })).length;
     t.ok(
       (traffic.received['telemetry'] ?? 0) >= stored && stored > 30 * 60,
       `${stored} windows stored from ${traffic.received['telemetry']} telemetry messages`,
@@ -200,15 +199,12 @@ t.test(
       (offline?.stats().connectionsLost ?? 0) >= 1 && (offline?.stats().connects ?? 0) >= 2,
       'it lost its connection and came back',
     );
-    const seqs = scenario.server
-      .telemetry()
-      .deviceSeries(OFFLINE, { limit: 10_000 })
-      .map((w) => w.seq);
+    const seqs = (await scenario.server.telemetry().deviceSeries(OFFLINE, { limit: 10_000 })).map((w) => w.seq);
     t.same(
       seqs,
       Array.from({ length: seqs.length }, (_, i) => i),
       `all ${seqs.length} of its windows, seq 0.. without a hole`,
     );
-    t.same(scenario.server.telemetry().gaps(), [], 'no sequence gap anywhere');
+    t.same(await scenario.server.telemetry().gaps(), [], 'no sequence gap anywhere');
   },
 );

@@ -98,7 +98,7 @@ t.test(
       'the demo prints a console link with a token',
     );
     const base = (demo.consoleLink as string).split('#')[0] as string;
-    const adminToken = demo.server.auth().createAdminToken('e2e-admin', 'admin').token;
+    const adminToken = (await demo.server.auth().createAdminToken('e2e-admin', 'admin')).token;
     const admin = await browser.newPage();
 
     await t.test('sign in with a token', async (t) => {
@@ -162,14 +162,14 @@ t.test(
     });
 
     await until("the demo's first rollouts to complete", 90_000, async () => {
-      const list = demo.server.deploy().rollouts.list();
+      const list = await demo.server.deploy().rollouts.list();
       return list.length >= 3 && list.every((r) => r.state === 'completed');
     });
 
     /** On the plan page of `cls`, selects a variant other than the one running and starts a rollout of it. */
     async function startRolloutFromPlan(cls: string): Promise<string> {
       await go(admin, `#/plans/${cls}`);
-      const current = demo.server.deploy().rollouts.list({ deviceClass: cls }).at(-1)?.artifactSha;
+      const current = (await demo.server.deploy().rollouts.list({ deviceClass: cls })).at(-1)?.artifactSha;
       const points = admin.locator('.point-group');
       await points.first().waitFor();
       const recipes = await points.evaluateAll((els) => els.map((e) => e.getAttribute('data-recipe') ?? ''));
@@ -217,7 +217,7 @@ t.test(
         waves.every(([done, size]) => done === size),
         'every wave filled',
       );
-      t.equal(demo.server.deploy().rollouts.status(id).rollout.state, 'completed', 'the server agrees');
+      t.equal((await demo.server.deploy().rollouts.status(id)).rollout.state, 'completed', 'the server agrees');
       t.same(await seriousA11y(admin), [], 'rollout page: no serious accessibility problem');
       await screenshot(admin, '1366-rollout-completed');
     });
@@ -241,19 +241,19 @@ t.test(
       await until(
         'the device to go offline',
         30_000,
-        () => demo.server.store().devices.get(victim)?.state === 'offline',
+        async () => (await demo.server.repos().devices.get(victim))?.state === 'offline',
       );
-      t.equal(demo.server.store().auth.getCredential(victim)?.revokedAt !== null, true, 'credential revoked');
+      t.equal((await demo.server.repos().auth.getCredential(victim))?.revokedAt !== null, true, 'credential revoked');
       const live = watcher.getByTestId('events-table').locator('tr', { hasText: 'device.revoked' });
       await live.waitFor();
       t.match(await live.textContent(), victim, 'the other tab saw the revocation arrive over the event stream');
       // A rollout to its class now waits on it (a device that never answers) until aborted.
       stalled = await startRolloutFromPlan(classB);
-      await until('the rollout to wait on the revoked device', 30_000, () => {
-        const s = demo.server.deploy().rollouts.status(stalled);
+      await until('the rollout to wait on the revoked device', 30_000, async () => {
+        const s = await demo.server.deploy().rollouts.status(stalled);
         return s.devices.some((d) => d.deviceId === victim && d.state === 'notified');
       });
-      t.equal(demo.server.deploy().rollouts.status(stalled).rollout.state, 'in-progress');
+      t.equal((await demo.server.deploy().rollouts.status(stalled)).rollout.state, 'in-progress');
     });
 
     await t.test('a read token sees no button that changes anything, and the server refuses it anyway', async (t) => {
@@ -298,7 +298,11 @@ t.test(
           (await admin.getByTestId('rollout-progress').textContent()) ?? '',
         ),
       );
-      t.not(demo.server.deploy().rollouts.status(stalled).rollout.state, 'in-progress', 'the server stopped it');
+      t.not(
+        (await demo.server.deploy().rollouts.status(stalled)).rollout.state,
+        'in-progress',
+        'the server stopped it',
+      );
       await screenshot(admin, '1366-rollout-aborted');
     });
 

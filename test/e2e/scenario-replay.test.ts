@@ -10,7 +10,7 @@ import t from 'tap';
 import pino from 'pino';
 import type { DeviceClassInput } from '@edgefleet/shared';
 import { parseFaults } from '@edgefleet/simulators';
-import { createScenario } from '@edgefleet/cli/scenario/closed-loop';
+import { createScenario } from '../helpers/scenario/closed-loop.js';
 
 const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');
 const START = 1_800_000_000_000;
@@ -45,12 +45,11 @@ async function run(dir: string, seed: number) {
   try {
     await scenario.setup();
     await scenario.runUntil(FAULT_AT + 6 * 60_000);
-    const decisions = scenario.decisions().map((d) => `${d.at - START} ${d.kind} ${d.reason}`);
-    const windows = scenario.fleet.deviceIds.map((id) =>
-      scenario.server
-        .telemetry()
-        .deviceSeries(id, { limit: 10_000 })
-        .map((w) => [
+    const decisions = (await scenario.decisions()).map((d) => `${d.at - START} ${d.kind} ${d.reason}`);
+    const windows = [];
+    for (const id of scenario.fleet.deviceIds)
+      windows.push(
+        (await scenario.server.telemetry().deviceSeries(id, { limit: 10_000 })).map((w) => [
           w.seq,
           w.windowStart - START,
           w.windowEnd - START,
@@ -59,7 +58,7 @@ async function run(dir: string, seed: number) {
           w.goldenAccuracy,
           w.receivedAt - START,
         ]),
-    );
+      );
     return { decisions, windows };
   } finally {
     await scenario.close();

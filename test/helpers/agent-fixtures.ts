@@ -1,7 +1,8 @@
 /** Shared pieces for agent tests: a quiet logger that records lines, and link options. */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import type { AgentLinkOptions, Clock, RandomSource } from '@edgefleet/agent';
+import type { AgentLinkOptions } from '@edgefleet/agent';
+import type { Clock, RandomSource } from '@edgefleet/shared';
 
 export interface RecordingLogger {
   readonly logger: Logger;

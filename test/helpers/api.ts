@@ -5,6 +5,7 @@
 import type { Test } from 'tap';
 import { apiErrorSchema, ERROR_CATALOGUE, type ErrorCode } from '@edgefleet/shared';
 import type { EdgefleetServer } from '@edgefleet/server';
+import type { Clock } from '@edgefleet/shared';
 import { makeAuthServer } from './auth.js';
 
 export interface ApiResult {
@@ -30,14 +31,14 @@ export interface ApiHarness {
 export async function startApi(
   t: Test,
   flags: Record<string, unknown> = {},
-  options: { now?: () => number } = {},
+  options: { clock?: Clock } = {},
 ): Promise<ApiHarness> {
   const server = makeAuthServer(t.testdir(), flags, options);
   t.teardown(() => server.stop());
   await server.start();
   const app = server.api()!.app;
-  const admin = server.auth().createAdminToken('admin', 'admin').token;
-  const reader = server.auth().createAdminToken('reader', 'read').token;
+  const admin = (await server.auth().createAdminToken('admin', 'admin')).token;
+  const reader = (await server.auth().createAdminToken('reader', 'read')).token;
   return {
     server,
     admin,

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import { createServer, loadServerConfig, REDACT_PATHS, type EdgefleetServer } from '@edgefleet/server';
+import type { Clock } from '@edgefleet/shared';
 
 export interface LogCapture {
   readonly logger: Logger;
@@ -28,14 +29,14 @@ export function captureLogs(level: 'info' | 'debug' | 'trace' = 'debug'): LogCap
 export function makeAuthServer(
   dataDir: string,
   flags: Record<string, unknown> = {},
-  options: { logger?: Logger; now?: () => number } = {},
+  options: { logger?: Logger; clock?: Clock } = {},
 ): EdgefleetServer {
   const config = loadServerConfig({
     flags: { dataDir, port: 0, host: '127.0.0.1', apiPort: 0, apiHost: '127.0.0.1', 'log.level': 'silent', ...flags },
   });
   return createServer(config, {
     logger: options.logger ?? pino({ level: 'silent' }),
-    ...(options.now ? { now: options.now } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 }
 

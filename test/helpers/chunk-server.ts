@@ -21,7 +21,10 @@ import {
 export interface ChunkServerFaults {
   /** Chunk indices sent once with a flipped byte (the message's chunkSha256 stays the original: transit damage). */
   corruptOnce: Set<number>;
-  /** Chunk indices sent once with a flipped byte and a chunkSha256 that matches it: consistent, but not the manifest's chunk. */
+  /**
+   * Chunk indices sent once with a flipped byte and a chunkSha256 that matches it: consistent, but not the manifest's
+   * chunk.
+   */
   wrongDigestOnce: Set<number>;
   /** Serve these bytes instead of the real ones (a tampered artifact), sha256 → bytes. */
   tampered: Map<string, Uint8Array>;

@@ -2,7 +2,7 @@
  * A manual clock for the agent's injected timers: nothing fires until `advance()`, and every
  * scheduled delay is recorded, so schedules can be asserted exactly.
  */
-import type { Clock, TimerHandle } from '@edgefleet/agent';
+import type { Clock, TimerHandle } from '@edgefleet/shared';
 
 export interface FakeClock extends Clock {
   /** Every delay passed to setTimeout, in order. */

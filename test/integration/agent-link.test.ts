@@ -1,9 +1,11 @@
 /**
  * The agent link against a real aedes broker on loopback: presence messages and their
- * schemas, clean stop, and the broker's last will after a crash or a hang.
+ * schemas, clean stop, and the broker's last will after a crash, a hung network or a cut one
+ * (the network faults come from the simulators' TCP relay, not from a hook in the agent).
  */
 import t from 'tap';
 import { createAgentLink } from '@edgefleet/agent';
+import { startNetworkFaultRelay } from '@edgefleet/simulators';
 import { deviceTopic, heartbeatSchema, helloSchema, statusSchema } from '@edgefleet/shared';
 import { startTestBroker } from '../helpers/broker.js';
 import { watchTopics } from '../helpers/mqtt-watch.js';
@@ -88,41 +90,66 @@ t.test('a clean stop leaves a retained offline status with reason clean', async 
   );
 });
 
-t.test('kill() drops the socket: the broker publishes the will (reason lost) and the link stays down', async (t) => {
-  const broker = await startTestBroker();
-  t.teardown(() => broker.close());
-  const watch = await watchTopics(broker.url, deviceTopic('dev-c', 'status'));
-  t.teardown(() => watch.close());
-  const link = createAgentLink(
-    linkOptions({ brokerUrl: broker.url, deviceId: 'dev-c', logger: recordingLogger().logger, keepaliveS: 1 }),
-  );
-  t.teardown(() => link.stop());
-  await link.start();
-  await watch.waitFor((m) => m.json().state === 'online', 5_000, 'online');
-  link.kill();
-  const lost = await watch.waitFor((m) => m.json().state === 'offline', 5_000, 'will');
-  t.match(statusSchema.parse(lost.json()), { state: 'offline', reason: 'lost', deviceId: 'dev-c' });
-  t.equal(link.stats().state, 'killed');
-  t.equal(link.stats().reconnectAttempts, 0, 'a killed link does not reconnect');
-});
+t.test(
+  'a crash (stop without clean) drops the socket: the broker publishes the will and the link stays down',
+  async (t) => {
+    const broker = await startTestBroker();
+    t.teardown(() => broker.close());
+    const watch = await watchTopics(broker.url, deviceTopic('dev-c', 'status'));
+    t.teardown(() => watch.close());
+    const link = createAgentLink(
+      linkOptions({ brokerUrl: broker.url, deviceId: 'dev-c', logger: recordingLogger().logger, keepaliveS: 1 }),
+    );
+    t.teardown(() => link.stop());
+    await link.start();
+    await watch.waitFor((m) => m.json().state === 'online', 5_000, 'online');
+    await link.stop({ clean: false });
+    const lost = await watch.waitFor((m) => m.json().state === 'offline', 5_000, 'will');
+    t.match(statusSchema.parse(lost.json()), { state: 'offline', reason: 'lost', deviceId: 'dev-c' });
+    t.equal(link.stats().state, 'stopped');
+    t.equal(link.stats().reconnectAttempts, 0, 'a stopped link does not reconnect');
+  },
+);
 
-t.test('kill({hang}) keeps the socket open but silent: the will comes from the keepalive timeout', async (t) => {
+t.test('a hung network (relay frozen, socket open) gets the will only from the keepalive timeout', async (t) => {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
+  const relay = await startNetworkFaultRelay(broker.url);
+  t.teardown(() => relay.close());
   const watch = await watchTopics(broker.url, deviceTopic('dev-d', 'status'));
   t.teardown(() => watch.close());
   const keepaliveS = 1;
   const link = createAgentLink(
-    linkOptions({ brokerUrl: broker.url, deviceId: 'dev-d', logger: recordingLogger().logger, keepaliveS }),
+    linkOptions({ brokerUrl: relay.url, deviceId: 'dev-d', logger: recordingLogger().logger, keepaliveS }),
   );
   t.teardown(() => link.stop({ clean: false }));
   await link.start();
   await watch.waitFor((m) => m.json().state === 'online', 5_000, 'online');
-  const killedAt = Date.now();
-  link.kill({ hang: true });
+  const hungAt = Date.now();
+  relay.hang();
   const lost = await watch.waitFor((m) => m.json().state === 'offline', 10_000, 'will after keepalive timeout');
   t.equal(lost.json().reason, 'lost');
   // A lower bound only: the broker waits for silence of 1.5 × keepalive, so an immediate
   // will would mean the socket was closed, which is not what a hang does.
-  t.ok(lost.at - killedAt >= keepaliveS * 1000, `will after ${lost.at - killedAt} ms, not before one keepalive`);
+  t.ok(lost.at - hungAt >= keepaliveS * 1000, `will after ${lost.at - hungAt} ms, not before one keepalive`);
+});
+
+t.test('a cut network (connections reset) gets the will at once and the link reconnects', async (t) => {
+  const broker = await startTestBroker();
+  t.teardown(() => broker.close());
+  const relay = await startNetworkFaultRelay(broker.url);
+  t.teardown(() => relay.close());
+  const watch = await watchTopics(broker.url, deviceTopic('dev-e', 'status'));
+  t.teardown(() => watch.close());
+  const link = createAgentLink(
+    linkOptions({ brokerUrl: relay.url, deviceId: 'dev-e', logger: recordingLogger().logger, keepaliveS: 30 }),
+  );
+  t.teardown(() => link.stop());
+  await link.start();
+  await watch.waitFor((m) => m.json().state === 'online', 5_000, 'online');
+  relay.cut();
+  const lost = await watch.waitFor((m) => m.json().state === 'offline', 5_000, 'will on reset');
+  t.equal(lost.json().reason, 'lost', 'well before the 45 s keepalive timeout');
+  await watch.waitFor((m) => m.json().state === 'online' && m.at > lost.at, 10_000, 'back online');
+  t.equal(relay.connections(), 2, 'reconnected through the relay');
 });

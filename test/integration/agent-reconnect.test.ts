@@ -11,9 +11,9 @@ import { createFakeClock } from '../helpers/fake-clock.js';
 import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';
 import { watchTopics } from '../helpers/mqtt-watch.js';
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -10,6 +10,7 @@ import { runCli } from '../helpers/run-cli.js';
 import type { Hello } from '@edgefleet/shared';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 import { makeAuthServer } from '../helpers/auth.js';
+import { EMPTY_MEMORY } from '@edgefleet/server/control/index';
 
 const run = runCli;
 
@@ -37,9 +38,9 @@ t.test('rollout and decisions commands over the API', async (t) => {
   const server = makeAuthServer(dataDir);
   t.teardown(() => server.stop());
   const { apiUrl } = await server.start();
-  const admin = ['--api', apiUrl!, '--token', server.auth().createAdminToken('cli', 'admin').token];
-  const reader = ['--api', apiUrl!, '--token', server.auth().createAdminToken('cli-read', 'read').token];
-  for (const id of ['pi-1', 'pi-2']) server.store().devices.upsertHello(hello(id), Date.now());
+  const admin = ['--api', apiUrl!, '--token', (await server.auth().createAdminToken('cli', 'admin')).token];
+  const reader = ['--api', apiUrl!, '--token', (await server.auth().createAdminToken('cli-read', 'read')).token];
+  for (const id of ['pi-1', 'pi-2']) await server.repos().devices.upsertHello(hello(id), Date.now());
   const { sha256 } = await server.deploy().artifacts.put(buildClassifier(3));
   const goldenFile = join(dataDir, 'golden.json');
   writeFileSync(goldenFile, JSON.stringify(goldenFor(3)));
@@ -103,10 +104,10 @@ t.test('rollout and decisions commands over the API', async (t) => {
     goldenFile,
     ...admin,
   ]);
-  t.not(noModelFile.code, 0, 'with --api, --model FILE is refused with advice');
+  t.not(noModelFile.code, 0, 'a --model FILE that is not an ONNX model is refused with advice');
   t.match(noModelFile.out + noModelFile.err, /--variant/);
 
-  server.store().control.record(
+  await server.repos().control.record(
     {
       id: 'd1',
       deviceClass: 'rpi4',
@@ -114,10 +115,19 @@ t.test('rollout and decisions commands over the API', async (t) => {
       kind: 'watching',
       reason: 'p95 over budget on 2 of 2 devices',
       budgets: ['latencyP95Ms'],
-      summary: {},
+      summary: {
+        activeDevices: 2,
+        breachingDevices: 2,
+        throttledDevices: 0,
+        fractions: { latencyP95Ms: 1 },
+        currentRecipe: null,
+        currentSha: null,
+        latencyRatio: null,
+        planId: null,
+      },
       actions: [],
     },
-    { deviceClass: 'rpi4', memory: {}, desiredHash: null, updatedAt: Date.now() },
+    { deviceClass: 'rpi4', memory: EMPTY_MEMORY, updatedAt: Date.now() },
   );
   const decisions = await run(['decisions', 'rpi4', ...reader]);
   t.equal(decisions.code, 0, decisions.err);

@@ -4,6 +4,8 @@
  * JSON; validation and scopes.
  */
 import t from 'tap';
+import type { ControlAction, DecisionKind } from '@edgefleet/server/control/index';
+import { EMPTY_MEMORY } from '@edgefleet/server/control/index';
 import { startApi } from '../helpers/api.js';
 
 const summary = {
@@ -19,8 +21,8 @@ const summary = {
 
 t.test('decisions and recent events over the API', async (t) => {
   const { call, expectError, reader, server } = await startApi(t);
-  const control = server.store().control;
-  const record = (id: string, at: number, kind: string, actions: unknown[] = []) =>
+  const control = server.repos().control;
+  const record = (id: string, at: number, kind: DecisionKind, actions: ControlAction[] = []) =>
     control.record(
       {
         id,
@@ -32,10 +34,10 @@ t.test('decisions and recent events over the API', async (t) => {
         summary,
         actions,
       },
-      { deviceClass: 'cam-a', memory: {}, desiredHash: null, updatedAt: at },
+      { deviceClass: 'cam-a', memory: EMPTY_MEMORY, updatedAt: at },
     );
-  record('d1', 1_000, 'watching');
-  record('d2', 2_000, 'deploy', [
+  await record('d1', 1_000, 'watching');
+  await record('d2', 2_000, 'deploy', [
     {
       kind: 'rollout',
       id: 'a1',
@@ -47,8 +49,8 @@ t.test('decisions and recent events over the API', async (t) => {
       desiredHash: 'h',
     },
   ]);
-  record('d3', 3_000, 'recovered');
-  control.setOutcome('d2', { rolloutId: 'r-1' });
+  await record('d3', 3_000, 'recovered');
+  await control.setOutcome('d2', [{ action: 'a1', status: 'done', rolloutId: 'r-1' }]);
 
   await t.test("a class's decisions, oldest first, with actions and outcomes", async (t) => {
     const res = await call('GET', '/v1/classes/cam-a/decisions', reader);
@@ -66,7 +68,7 @@ t.test('decisions and recent events over the API', async (t) => {
     );
     t.match(list[1], {
       actions: [{ kind: 'rollout', recipe: 'int8-static' }],
-      outcome: { rolloutId: 'r-1' },
+      outcome: [{ rolloutId: 'r-1' }],
       summary: { breachingDevices: 2 },
     });
     t.same(

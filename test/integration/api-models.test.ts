@@ -50,7 +50,7 @@ t.test('models, variants and plans over the API', async (t) => {
     expectError(t, await call('POST', '/v1/models?name=x&eval=/etc', admin, MLP, octet), 'EF_ERR_API_VALIDATION');
     expectError(t, await call('POST', '/v1/models?name=x', admin, { some: 'json' }), 'EF_ERR_API_VALIDATION');
     expectError(t, await call('POST', '/v1/models?name=x', reader, MLP, octet), 'EF_ERR_AUTH_FORBIDDEN');
-    t.equal(server.store().planner.listModels().length, 1, 'nothing stored by refused uploads');
+    t.equal((await server.repos().models.list()).length, 1, 'nothing stored by refused uploads');
   });
 
   await t.test('plan a model for a class, read it back, variants with evaluations', async (t) => {
@@ -117,5 +117,5 @@ t.test('models, variants and plans over the API', async (t) => {
 t.test('uploads over the configured limit are refused with 413', async (t) => {
   const { call, expectError, admin, server } = await startApi(t, { apiMaxModelBytes: 1024 });
   expectError(t, await call('POST', '/v1/models?name=big', admin, MLP, octet), 'EF_ERR_API_TOO_LARGE');
-  t.equal(server.store().planner.listModels().length, 0);
+  t.equal((await server.repos().models.list()).length, 0);
 });

@@ -31,7 +31,8 @@ function hello(deviceId: string, deviceClass: string): Hello {
 
 t.test('rollouts over the API', async (t) => {
   const { call, expectError, admin, reader, server } = await startApi(t);
-  for (const id of ['pi-1', 'pi-2', 'pi-3', 'pi-4']) server.store().devices.upsertHello(hello(id, 'rpi4'), Date.now());
+  for (const id of ['pi-1', 'pi-2', 'pi-3', 'pi-4'])
+    await server.repos().devices.upsertHello(hello(id, 'rpi4'), Date.now());
   const { sha256 } = await server.deploy().artifacts.put(buildClassifier(7));
   const golden = goldenFor(7);
   const start = {
@@ -142,7 +143,11 @@ t.test('rollouts over the API', async (t) => {
       'v-int8-static-0a1b2c3d',
       'the given name is kept',
     );
-    t.same(server.store().rollouts.getRollout(id)?.golden, golden, 'the stored rollout carries the earlier golden set');
+    t.same(
+      (await server.repos().rollouts.get(id))?.golden,
+      golden,
+      'the stored rollout carries the earlier golden set',
+    );
     await call('POST', `/v1/rollouts/${id}/abort`, admin, { reason: 'cleanup' });
   });
 

@@ -12,8 +12,8 @@ t.test('admin API', async (t) => {
   t.teardown(() => server.stop());
   const address = await server.start();
   const app = server.api()!.app;
-  const admin = server.auth().createAdminToken('admin', 'admin');
-  const reader = server.auth().createAdminToken('reader', 'read');
+  const admin = await server.auth().createAdminToken('admin', 'admin');
+  const reader = await server.auth().createAdminToken('reader', 'read');
   const as = (token: string | null) => (token ? { authorization: `Bearer ${token}` } : {});
   const call = async (method: 'GET' | 'POST', url: string, token: string | null, payload?: unknown) => {
     const res = await app.inject({
@@ -123,7 +123,7 @@ t.test('admin API', async (t) => {
   });
 
   await t.test('devices: list, filter, show, revoke', async (t) => {
-    server.auth().provisionDevice('dev-1', 'rpi4');
+    await server.auth().provisionDevice('dev-1', 'rpi4');
     const list = await call('GET', '/v1/devices', reader.token);
     t.match(list.body, {
       devices: [{ id: 'dev-1', state: 'never-seen', deviceClass: 'rpi4', credential: { status: 'active' } }],
@@ -196,7 +196,7 @@ t.test('admin API', async (t) => {
         });
         // Subscribed once headers are out: now cause an event (and one the filter drops).
         server.events.publish({ type: 'device.online', deviceId: 'x' });
-        server.auth().createAdminToken('sse', 'read');
+        server.auth().createAdminToken('sse', 'read').catch(reject);
       });
       req.on('error', reject);
       req.end();
@@ -210,7 +210,7 @@ t.test('API requests are rate-limited per token', async (t) => {
   const server = makeAuthServer(t.testdir(), { 'auth.apiBurst': 3, 'auth.apiRatePerS': 0.01 });
   t.teardown(() => server.stop());
   await server.start();
-  const token = server.auth().createAdminToken('r', 'read').token;
+  const token = (await server.auth().createAdminToken('r', 'read')).token;
   const statuses: number[] = [];
   for (let i = 0; i < 5; i += 1)
     statuses.push(

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { PROTOCOL_VERSION, type TelemetryWindow } from '@edgefleet/shared';
 import { startApi } from '../helpers/api.js';
+import { clockAt } from '../helpers/held-clock.js';
 
 const T0 = 1_800_000_000_000 - (1_800_000_000_000 % 60_000);
 
@@ -34,7 +35,7 @@ function win(deviceId: string, seq: number, p95: number): TelemetryWindow {
 }
 
 t.test('telemetry series and budget status over the API', async (t) => {
-  const { call, expectError, admin, reader, server } = await startApi(t, {}, { now: () => T0 + 60_000 });
+  const { call, expectError, admin, reader, server } = await startApi(t, {}, { clock: clockAt(() => T0 + 60_000) });
   const profiles = (await call('GET', '/v1/profiles', reader)).body['profiles'] as Array<{ name: string }>;
   t.equal(
     (

@@ -60,12 +60,7 @@ t.test('hostile uploads: never a 5xx, never a partial file', async (t) => {
   t.same(serverErrors, [], 'no upload answered with a 5xx');
   const dir = join(server.config.dataDir, 'models');
   const files = readdirSync(dir);
-  const stored = new Set(
-    server
-      .store()
-      .planner.listModels()
-      .map((m) => m.sha256),
-  );
+  const stored = new Set((await server.repos().models.list()).map((m) => m.sha256));
   const strays = files.filter((f) => {
     const sha = f.replace(/\.onnx$/, '');
     return !stored.has(sha) || sha256Hex(readFileSync(join(dir, f))) !== sha;

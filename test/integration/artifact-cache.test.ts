@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { rm } from 'node:fs/promises';
-import { openStore } from '@edgefleet/server';
+import { openSqliteStore } from '@edgefleet/server';
 import { createArtifactStore } from '@edgefleet/server/deploy/index';
 
 const SIZE = 64 * 1024;
@@ -14,9 +14,9 @@ const bytesOf = (seed: number): Buffer => Buffer.from(Array.from({ length: SIZE 
 
 function open(t: Test, cacheBytes: number) {
   const dataDir = t.testdir();
-  const store = openStore({ dataDir });
+  const store = openSqliteStore({ dataDir });
   t.teardown(() => store.close());
-  return createArtifactStore({ dataDir, tables: store.rollouts, now: () => 0, cacheBytes });
+  return createArtifactStore({ dataDir, artifacts: store.repos.artifacts, now: () => 0, cacheBytes });
 }
 
 t.test('repeated requests are served from the cache, not the file', async (t) => {

@@ -10,7 +10,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { pino } from 'pino';
-import { openStore } from '@edgefleet/server';
+import { openSqliteStore } from '@edgefleet/server';
 import { createArtifactStore, startHttpArtifactServer, type PutOutcome } from '@edgefleet/server/deploy/index';
 import { addModel } from '@edgefleet/server/plan/index';
 import { sha256Hex } from '@edgefleet/shared';
@@ -27,9 +27,9 @@ function damage(path: string, at: number): void {
 
 t.test('artifact store: put verifies and repairs, serving refuses a damaged file (store and HTTP)', async (t) => {
   const dataDir = t.testdir();
-  const store = openStore({ dataDir });
+  const store = openSqliteStore({ dataDir });
   t.teardown(() => store.close());
-  const artifacts = createArtifactStore({ dataDir, tables: store.rollouts, now: () => 0, logger: silent });
+  const artifacts = createArtifactStore({ dataDir, artifacts: store.repos.artifacts, now: () => 0, logger: silent });
   const http = await startHttpArtifactServer({ artifacts, host: '127.0.0.1', port: 0, logger: silent });
   t.teardown(() => http.close());
   const model = buildClassifier(5);
@@ -67,23 +67,27 @@ t.test('artifact store: put verifies and repairs, serving refuses a damaged file
 
 t.test('model store: re-adding a model whose file was damaged or deleted repairs it', async (t) => {
   const dataDir = t.testdir();
-  const store = openStore({ dataDir });
+  const store = openSqliteStore({ dataDir });
   t.teardown(() => store.close());
   const bytes = readFileSync(join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx'));
-  const first = await addModel({ store, dataDir, bytes, name: 'mlp' });
+  const first = await addModel({ models: store.repos.models, dataDir, bytes, name: 'mlp' });
   const path = join(dataDir, first.model.path);
   t.match(first, { added: true, repaired: false });
-  t.match(await addModel({ store, dataDir, bytes, name: 'mlp' }), { added: false, repaired: false }, 'intact: no-op');
+  t.match(
+    await addModel({ models: store.repos.models, dataDir, bytes, name: 'mlp' }),
+    { added: false, repaired: false },
+    'intact: no-op',
+  );
   damage(path, 200);
   t.match(
-    await addModel({ store, dataDir, bytes, name: 'mlp' }),
+    await addModel({ models: store.repos.models, dataDir, bytes, name: 'mlp' }),
     { added: false, repaired: true },
     'damaged: repaired',
   );
   t.equal(sha256Hex(readFileSync(path)), first.model.sha256, 'the repaired file hashes to its name');
   rmSync(path);
   t.match(
-    await addModel({ store, dataDir, bytes, name: 'mlp' }),
+    await addModel({ models: store.repos.models, dataDir, bytes, name: 'mlp' }),
     { added: false, repaired: true },
     'deleted: repaired',
   );

@@ -75,7 +75,7 @@ t.test('token, enroll-token, device and broker-config commands', async (t) => {
   t.equal(noServer.code, 1);
   t.match(noServer.err, /EF_ERR_API_UNREACHABLE.*is `edgefleet server` running/);
 
-  server.auth().provisionDevice('cli-dev', 'rpi4');
+  await server.auth().provisionDevice('cli-dev', 'rpi4');
   t.match((await run(['device', 'show', 'cli-dev', ...api])).out, /credential\s+active/);
   t.match((await run(['device', 'revoke', 'cli-dev', ...api])).out, /device cli-dev revoked \(it was not connected\)/);
   const missing = await run(['device', 'show', 'ghost', ...api]);

@@ -53,7 +53,7 @@ t.test(
     t.match(address.brokerUrl, /^mqtts:\/\//, 'the broker URL says mqtts');
     t.match(address.apiUrl, /^https:\/\//, 'the API URL says https');
     const ca = readFileSync(certFile);
-    const device = server.auth().provisionDevice('tls-dev', null);
+    const device = await server.auth().provisionDevice('tls-dev', null);
     const client = await connect(address.brokerUrl, {
       clientId: 'tls-dev',
       username: 'tls-dev',

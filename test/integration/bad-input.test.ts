@@ -61,14 +61,18 @@ t.test('embedded broker: every bad kind is rejected and counted, then normal tra
   const expected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
   for (const [reason] of [...DECODED, ...REFUSED]) expected[reason] += 1;
   t.same(server.rejections.counts(), expected, 'each reason counted exactly as sent');
-  t.equal(server.store().devices.list().length, 0, 'nothing bad reached the registry');
+  t.equal((await server.repos().devices.list()).length, 0, 'nothing bad reached the registry');
 
   const agent = startAgent(brokerUrl, { deviceId: 'good-1', deviceClass: 'rpi4', capabilities: capabilitiesFor(0) }, 5);
   t.teardown(() => agent.stop());
-  await waitFor(() => server.store().devices.get('good-1')?.state === 'online', 5_000, 'a good agent registered');
+  await waitFor(
+    async () => (await server.repos().devices.get('good-1'))?.state === 'online',
+    5_000,
+    'a good agent registered',
+  );
   await bad.publishAsync(deviceTopic('bad-1', 'hello'), encodeMessage(hello('bad-1')), { qos: 1 });
   await waitFor(
-    () => server.store().devices.get('bad-1') !== null,
+    async () => (await server.repos().devices.get('bad-1')) !== null,
     5_000,
     'the formerly bad client registers with a valid hello',
   );
@@ -85,7 +89,11 @@ t.test('external broker: the server still rejects oversize payloads when it deco
   t.teardown(() => client.endAsync(true));
   await client.publishAsync(deviceTopic('big-1', 'hello'), Buffer.alloc(300 * 1024, 0x20), { qos: 1 });
   await client.publishAsync(deviceTopic('big-1', 'hello'), encodeMessage(hello('big-1')), { qos: 1 });
-  await waitFor(() => server.store().devices.get('big-1') !== null, 5_000, 'the valid hello after the oversize one');
+  await waitFor(
+    async () => (await server.repos().devices.get('big-1')) !== null,
+    5_000,
+    'the valid hello after the oversize one',
+  );
   t.equal(server.rejections.counts().oversize, 1);
   t.ok(client.connected, 'an external broker keeps the publisher connected');
 });

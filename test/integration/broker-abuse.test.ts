@@ -45,7 +45,7 @@ t.test('raw-protocol abuse: bounded memory, a responsive server', async (t) => {
   server.events.subscribe((e) => {
     if (e.event.type === 'broker.refused') refusals.set(e.event.reason, (refusals.get(e.event.reason) ?? 0) + 1);
   });
-  const good = server.auth().provisionDevice('dev-good', 'rpi4');
+  const good = await server.auth().provisionDevice('dev-good', 'rpi4');
   let seq = 0;
   /** The good device connects and has a window stored: the server is responsive. */
   async function goodDeviceWorks(): Promise<boolean> {
@@ -56,13 +56,7 @@ t.test('raw-protocol abuse: bounded memory, a responsive server', async (t) => {
       await c.publishAsync(deviceTopic('dev-good', 'telemetry'), encodeMessage(window), { qos: 1 });
       const start = Date.now();
       while (Date.now() - start < 5_000) {
-        if (
-          server
-            .telemetry()
-            .deviceSeries('dev-good')
-            .some((w) => w.seq === window.seq)
-        )
-          return true;
+        if ((await server.telemetry().deviceSeries('dev-good')).some((w) => w.seq === window.seq)) return true;
         await sleep(20);
       }
       return false;

@@ -7,7 +7,7 @@ import t from 'tap';
 import type { MqttClient } from 'mqtt';
 import { deviceTopic, encodeMessage } from '@edgefleet/shared';
 import { pino } from 'pino';
-import { createAuthService, openStore, startEmbeddedBroker } from '@edgefleet/server';
+import { createAuthService, openSqliteStore, startEmbeddedBroker } from '@edgefleet/server';
 import { createBrokerAccess } from '@edgefleet/server/auth/broker-access';
 import { closedWithin, connect, makeAuthServer, sleep, subscribeGranted } from '../helpers/auth.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
@@ -16,8 +16,8 @@ t.test('device permissions on the embedded broker', async (t) => {
   const server = makeAuthServer(t.testdir());
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
-  const a = server.auth().provisionDevice('dev-a', 'rpi4');
-  const b = server.auth().provisionDevice('dev-b', 'rpi4');
+  const a = await server.auth().provisionDevice('dev-a', 'rpi4');
+  const b = await server.auth().provisionDevice('dev-b', 'rpi4');
   const clients: MqttClient[] = [];
   t.teardown(() => Promise.all(clients.map((c) => c.endAsync(true))));
   const asDevice = async (id: string, secret: string) => {
@@ -118,7 +118,7 @@ t.test('device permissions on the embedded broker', async (t) => {
     await sleep(100);
     const closed = closedWithin(c, 3000);
     const api = server.api();
-    const admin = server.auth().createAdminToken('t', 'admin');
+    const admin = await server.auth().createAdminToken('t', 'admin');
     const res = await api!.app.inject({
       method: 'POST',
       url: '/v1/devices/dev-b/revoke',
@@ -132,14 +132,14 @@ t.test('device permissions on the embedded broker', async (t) => {
       { code: 5 },
       'reconnect refused with CONNACK 5',
     );
-    const again = server.auth().provisionDevice('dev-b', 'rpi4');
+    const again = await server.auth().provisionDevice('dev-b', 'rpi4');
     const back = await connect(brokerUrl, { clientId: 'dev-b', username: 'dev-b', password: again.secret });
     clients.push(back);
     t.ok(back.connected, 're-provisioned, the device is admitted again');
   });
 
   await t.test('refused connections are counted in /metrics', async (t) => {
-    const admin = server.auth().createAdminToken('m', 'read');
+    const admin = await server.auth().createAdminToken('m', 'read');
     const res = await server
       .api()!
       .app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin.token}` } });
@@ -153,7 +153,7 @@ t.test('connects are rate-limited per address', async (t) => {
   const server = makeAuthServer(t.testdir(), { 'auth.connectBurst': 3, 'auth.connectRatePerS': 0.01 });
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
-  const a = server.auth().provisionDevice('dev-a', null);
+  const a = await server.auth().provisionDevice('dev-a', null);
   // The server's own client used one token of the burst of 3.
   const ok = await connect(brokerUrl, { clientId: 'dev-a', username: 'dev-a', password: a.secret });
   await ok.endAsync(true);
@@ -171,9 +171,9 @@ t.test('connects are rate-limited per address', async (t) => {
 });
 
 t.test("A cannot read B's retained desired state; B can", async (t) => {
-  const store = openStore({ dataDir: t.testdir() });
+  const store = openSqliteStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
-  const auth = createAuthService({ repo: store.auth, now: Date.now });
+  const auth = createAuthService({ repo: store.repos.auth, now: Date.now });
   const broker = await startEmbeddedBroker({
     port: 0,
     logger: pino({ level: 'silent' }),
@@ -195,8 +195,8 @@ t.test("A cannot read B's retained desired state; B can", async (t) => {
   const desired = (id: string) => Buffer.from(JSON.stringify({ for: id }));
   await serverClient.publishAsync(deviceTopic('dev-a', 'desired'), desired('dev-a'), { qos: 1, retain: true });
   await serverClient.publishAsync(deviceTopic('dev-b', 'desired'), desired('dev-b'), { qos: 1, retain: true });
-  const a = auth.provisionDevice('dev-a', null);
-  const b = auth.provisionDevice('dev-b', null);
+  const a = await auth.provisionDevice('dev-a', null);
+  const b = await auth.provisionDevice('dev-b', null);
   const devA = await connect(broker.url, { clientId: 'dev-a', username: 'dev-a', password: a.secret });
   const devB = await connect(broker.url, { clientId: 'dev-b', username: 'dev-b', password: b.secret });
   t.teardown(() => Promise.all([devA.endAsync(true), devB.endAsync(true)]));

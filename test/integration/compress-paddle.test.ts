@@ -1,9 +1,9 @@
 import t from 'tap';
+import { cosine, firstOutput } from '../helpers/first-output.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { compressModel } from '@edgefleet/compress/compress-model';
-import { openSession } from '@edgefleet/compress/calibration/session';
 import { loadModel, verifyGraph } from '@edgefleet/compress/ir/index';
 import { randomOfShape } from '@edgefleet/compress/data/random';
 import type { Dataset } from '@edgefleet/compress/data/tensor';
@@ -17,28 +17,7 @@ const SHAPE = [8, 3, 48, 192];
 const calib = randomOfShape(SHAPE, 'x', { seed: 1 });
 const test = randomOfShape(SHAPE, 'x', { seed: 2 });
 
-async function run(bytes: Uint8Array, data: Dataset = test): Promise<Float32Array> {
-  const s = await openSession(bytes);
-  const x = data.inputs.x;
-  if (!x) throw new Error('no input');
-  const out = await s.run({ x: { dtype: 'float32', dims: x.dims, data: x.data } });
-  await s.release();
-  const first = Object.values(out)[0];
-  if (!first) throw new Error('no output');
-  return first.data;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let x = 0;
-  let y = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] ?? 0) * (b[i] ?? 0);
-    x += (a[i] ?? 0) ** 2;
-    y += (b[i] ?? 0) ** 2;
-  }
-  return d / Math.sqrt(x * y);
-}
+const run = (bytes: Uint8Array, data: Dataset = test): Promise<Float32Array> => firstOutput(bytes, data);
 
 t.test('PaddleOCR cls: int8-static cosine ≥ 0.99, fp16 ≥ 0.999, outputs verify and load', async (t) => {
   const ref = await run(cls);

@@ -6,7 +6,6 @@
 import mqtt from 'mqtt';
 import t, { type Test } from 'tap';
 import { createServer, loadServerConfig } from '@edgefleet/server';
-import { createClassService } from '@edgefleet/server/plan/index';
 import { listDecisions, parseControlPolicy } from '@edgefleet/server/control/index';
 import {
   deviceTopic,
@@ -17,6 +16,7 @@ import {
   type TelemetryWindow,
 } from '@edgefleet/shared';
 import pino from 'pino';
+import { clockAt } from '../helpers/held-clock.js';
 
 const T = 1_800_000_000_000;
 const SHA = 'c'.repeat(64);
@@ -46,9 +46,9 @@ function win(deviceId: string, seq: number, p95: number): TelemetryWindow {
   };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -71,12 +71,12 @@ async function startServer(t: Test, enabled: boolean) {
   const config = { ...base, control: { ...base.control, policy: parseControlPolicy({ hysteresisMs: 0 }) } };
   const server = createServer(config, {
     logger: pino({ level: 'silent' }),
-    now: () => T,
-    deploy: { tickIntervalMs: 0 },
+    // The loop decides at T; timers run in real time (telemetry batches, breach wake-ups).
+    clock: clockAt(() => T),
   });
   const address = await server.start();
   t.teardown(() => server.stop());
-  createClassService(server.store(), { now: () => T }).create({
+  await server.services().classes.create({
     name: 'cam',
     capabilities: { precisions: ['fp32', 'int8'], memoryBytes: 1 << 30, storageBytes: 1 << 30, cores: 4 },
     speedModel: { version: 't-1', factors: { fp32: 2, int8: 1 } },
@@ -117,14 +117,17 @@ t.test('a breach event over the broker reconciles its class at once; windows alo
   await until(() => server.telemetry().stats().received === 5, 'five windows ingested');
   await new Promise((r) => setTimeout(r, 200));
   t.same(
-    listDecisions(server.store(), { deviceClass: 'cam' }),
+    await listDecisions(server.repos().control, { deviceClass: 'cam' }),
     [],
     'breaching windows alone: no decision before the tick',
   );
 
   await publish(breach, 'events');
-  await until(() => listDecisions(server.store(), { deviceClass: 'cam' }).length > 0, 'a stored decision');
-  const [first] = listDecisions(server.store(), { deviceClass: 'cam' });
+  await until(
+    async () => (await listDecisions(server.repos().control, { deviceClass: 'cam' })).length > 0,
+    'a stored decision',
+  );
+  const [first] = await listDecisions(server.repos().control, { deviceClass: 'cam' });
   t.match(
     first,
     { deviceClass: 'cam', at: T, budgets: ['latency'] },
@@ -142,8 +145,11 @@ t.test('control.enabled false: no loop, breach events are only stored', async (t
   const { server, publish } = await startServer(t, false);
   t.equal(server.control(), null);
   await publish(breach, 'events');
-  await until(() => server.telemetry().breaches({ deviceClass: 'cam' }).length === 1, 'the breach stored');
-  t.same(listDecisions(server.store(), { deviceClass: 'cam' }), []);
+  await until(
+    async () => (await server.telemetry().breaches({ deviceClass: 'cam' })).length === 1,
+    'the breach stored',
+  );
+  t.same(await listDecisions(server.repos().control, { deviceClass: 'cam' }), []);
 });
 
 t.test('one planner for the API and the loop; MQTT traffic counted per channel and per device', async (t) => {
@@ -158,7 +164,7 @@ t.test('one planner for the API and the loop; MQTT traffic counted per channel a
   t.equal(server.mqttTraffic().received['telemetry'], 3, 'and in the total');
   t.equal(server.mqttTraffic('nobody'), null, 'a device never heard of has no counts');
   t.match(
-    server.metrics.render(),
+    await server.metrics.render(),
     /edgefleet_mqtt_messages_total\{direction="in",channel="telemetry"\} 3/,
     'exported to Prometheus',
   );

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { listDevices } from '@edgefleet/server';
+import { storedDevices } from '../helpers/store.js';
 import { waitFor } from './presence-suite.js';
 
 const ENTRY = "import { main } from '@edgefleet/cli'; main(process.argv).then((code) => { process.exitCode = code; });";
@@ -63,7 +63,7 @@ t.test('the demo survives a taken port and shows the farm coming online', async 
   t.match(out, /online: jetson-orin 2\/2 {2}mcu-gateway 2\/2 {2}rpi4 2\/2 {2}\(6\/6\)/, 'progress per class');
   child.kill('SIGINT');
   t.equal(await exited, 0, 'exit code 0 on SIGINT');
-  const devices = listDevices(dataDir);
+  const devices = await storedDevices(dataDir);
   t.equal(devices.length, 6, 'the registry kept every demo device');
   t.ok(
     devices.every((d) => d.state === 'offline' && d.stateReason === 'clean'),

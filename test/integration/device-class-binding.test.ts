@@ -27,7 +27,7 @@ t.test('hello cannot choose the class; an admin can', async (t) => {
   t.teardown(() => server.stop());
   const { brokerUrl } = await server.start();
   const app = server.api()!.app;
-  const admin = server.auth().createAdminToken('admin', 'admin').token;
+  const admin = (await server.auth().createAdminToken('admin', 'admin')).token;
   const clients: MqttClient[] = [];
   t.teardown(() => Promise.all(clients.map((c) => c.endAsync(true))));
   async function sayHello(id: string, secret: string, deviceClass: string): Promise<void> {
@@ -36,31 +36,30 @@ t.test('hello cannot choose the class; an admin can', async (t) => {
     await c.publishAsync(deviceTopic(id, 'hello'), encodeMessage(hello(id, deviceClass)), { qos: 1 });
   }
   const seen = () => server.inbound().stats().dispatched + server.rejections.total();
-  const classes = () =>
-    new Set(
-      server
-        .store()
-        .devices.list()
-        .map((d) => d.deviceClass),
-    );
+  const classes = async () => new Set((await server.repos().devices.list()).map((d) => d.deviceClass));
+  const deviceClassOf = async (id: string) => (await server.repos().devices.get(id))?.deviceClass;
 
-  const pi = server.auth().provisionDevice('pi-1', 'rpi4');
+  const pi = await server.auth().provisionDevice('pi-1', 'rpi4');
   await sayHello('pi-1', pi.secret, 'rpi4');
-  await waitFor(() => server.store().devices.get('pi-1') !== null, 5_000, 'pi-1 registered');
+  await waitFor(async () => (await server.repos().devices.get('pi-1')) !== null, 5_000, 'pi-1 registered');
   const invented = ['jetson-orin', 'x1', 'x2', 'x3', 'x4', 'x5'];
   for (const name of invented) await sayHello('pi-1', pi.secret, name);
   await waitFor(() => server.rejections.counts()['class-mismatch'] === invented.length, 5_000, 'mismatches counted');
-  t.equal(server.store().devices.get('pi-1')?.deviceClass, 'rpi4', 'the device stays in its credential class');
-  t.same([...classes()], ['rpi4'], 'no invented class was created');
+  t.equal(await deviceClassOf('pi-1'), 'rpi4', 'the device stays in its credential class');
+  t.same([...(await classes())], ['rpi4'], 'no invented class was created');
 
-  const legacy = server.auth().provisionDevice('old-1', null);
+  const legacy = await server.auth().provisionDevice('old-1', null);
   await sayHello('old-1', legacy.secret, 'rpi4');
-  await waitFor(() => server.store().devices.get('old-1') !== null, 5_000, 'old-1 registered');
-  t.equal(server.auth().credential('old-1')?.deviceClass, 'rpi4', 'a credential without class takes its first hello');
+  await waitFor(async () => (await server.repos().devices.get('old-1')) !== null, 5_000, 'old-1 registered');
+  t.equal(
+    (await server.auth().credential('old-1'))?.deviceClass,
+    'rpi4',
+    'a credential without class takes its first hello',
+  );
   const before = seen();
   await sayHello('old-1', legacy.secret, 'jetson-orin');
   await waitFor(() => seen() > before, 5_000, 'second hello handled');
-  t.equal(server.store().devices.get('old-1')?.deviceClass, 'rpi4', 'and keeps it');
+  t.equal(await deviceClassOf('old-1'), 'rpi4', 'and keeps it');
 
   const patch = (id: string, body: unknown, token: string | null = admin) =>
     app.inject({
@@ -69,7 +68,7 @@ t.test('hello cannot choose the class; an admin can', async (t) => {
       headers: token ? { authorization: `Bearer ${token}` } : {},
       payload: body as string,
     });
-  const reader = server.auth().createAdminToken('reader', 'read').token;
+  const reader = (await server.auth().createAdminToken('reader', 'read')).token;
   t.equal((await patch('pi-1', { deviceClass: 'jetson-orin' }, reader)).statusCode, 403, 'read scope may not');
   t.equal((await patch('ghost', { deviceClass: 'jetson-orin' })).statusCode, 404, 'unknown device: 404');
   t.equal((await patch('pi-1', { deviceClass: 'bad name!' })).statusCode, 400, 'invalid class: 400');
@@ -80,9 +79,9 @@ t.test('hello cannot choose the class; an admin can', async (t) => {
   await sayHello('pi-1', pi.secret, 'jetson-orin');
   await sayHello('pi-1', pi.secret, 'rpi4');
   await waitFor(() => server.rejections.counts()['class-mismatch'] === mismatches + 1, 5_000, 'old class refused');
-  t.equal(server.store().devices.get('pi-1')?.deviceClass, 'jetson-orin', 'hellos of the new class are accepted');
+  t.equal(await deviceClassOf('pi-1'), 'jetson-orin', 'hellos of the new class are accepted');
   t.comment(
     `tried: ${invented.length} hellos with invented classes, a class-less credential, an admin move; found: ` +
-      `${server.rejections.counts()['class-mismatch']} class-mismatch rejections, classes ${[...classes()].join(',')}`,
+      `${server.rejections.counts()['class-mismatch']} class-mismatch rejections, classes ${[...(await classes())].join(',')}`,
   );
 });

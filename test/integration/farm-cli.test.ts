@@ -1,6 +1,8 @@
 /** `edgefleet farm` as a process: devices online per class, clean stop on SIGINT, exit 2 on bad flags. */
 import t from 'tap';
+import { join } from 'node:path';
 import { allDevicesFilter } from '@edgefleet/shared';
+import { makeAuthServer } from '../helpers/auth.js';
 import { startTestBroker } from '../helpers/broker.js';
 import { watchTopics } from '../helpers/mqtt-watch.js';
 import { cliSnippet, spawnSnippet } from '../helpers/spawn-ts.js';
@@ -73,3 +75,34 @@ t.test('bad flags: exit 2 naming each problem', async (t) => {
   t.match(child.output(), /devices: /);
   t.match(child.output(), /known classes: mcu-gateway, rpi4, jetson-orin/);
 });
+
+t.test(
+  'edgefleet farm --enroll-token-file joins a server with auth on, and reuses identities on restart',
+  async (t) => {
+    const server = makeAuthServer(t.testdir(), { apiPort: -1 });
+    t.teardown(() => server.stop());
+    const { brokerUrl } = await server.start();
+    const token = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 4, ttlS: 3600 });
+    const dir = t.testdir({ tokens: `${token.token}\n` });
+    const args = ['farm', '--devices', '4', '--broker', brokerUrl, '--data-dir', join(dir, 'farm')];
+    const start = async (expect: RegExp) => {
+      const child = spawnSnippet(
+        cliSnippet([...args, '--enroll-token-file', join(dir, 'tokens'), '--interval-ms', '100']),
+      );
+      t.teardown(() => {
+        child.proc.kill('SIGKILL');
+      });
+      await child.waitForOutput(expect, 30_000);
+      await child.waitForOutput(/online 4\/4 · rpi4 4\/4/, 30_000);
+      child.proc.kill('SIGINT');
+      t.equal(await child.exited, 0, child.output());
+      return child.output();
+    };
+    const first = await start(/4 enrolled now, 0 reused/);
+    t.match(first, /enrolled 4\/4/);
+    t.equal((await server.auth().listEnrollTokens())[0]?.uses, 4);
+    await start(/0 enrolled now, 4 reused/);
+    t.equal((await server.auth().listEnrollTokens())[0]?.uses, 4, 'the restart spent no use');
+    t.equal((await server.repos().devices.list()).filter((d) => d.deviceClass === 'rpi4').length, 4);
+  },
+);

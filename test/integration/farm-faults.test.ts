@@ -4,12 +4,19 @@
  * where it stopped), clock skew shifts what a device stamps, throttling slows what it reports,
  * and a slow link stretches an install by the artifact's bytes over the link speed.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import t from 'tap';
 import pino from 'pino';
 import { createServer, loadServerConfig } from '@edgefleet/server';
-import { attachFarmDeploy, createVirtualClock, parseFaults, startFarm } from '@edgefleet/simulators';
-import { createSettler } from '@edgefleet/cli/scenario/settle';
+import {
+  attachFarmDeploy,
+  createVirtualClocks,
+  parseFaults,
+  startFarm,
+  type VirtualClock,
+} from '@edgefleet/simulators';
+import { createSettler, lockstep } from '../helpers/scenario/settle.js';
 
 const START = 1_800_000_000_000;
 const MIN = 60_000;
@@ -17,7 +24,8 @@ const GOLDEN = { inputs: {}, labels: [0], minAccuracy: 0 };
 
 t.test('crash, clock skew, throttling and a slow link, as the server sees them', async (t) => {
   const logger = pino({ level: 'silent' });
-  const clock = createVirtualClock(START);
+  // One virtual time; the devices' timers and the server's fire in turn (test/helpers/scenario/settle.ts).
+  const [clock, serverClock] = createVirtualClocks(START, 2) as [VirtualClock, VirtualClock];
   // One testdir per test: a second t.testdir() call would empty the first.
   const dir = t.testdir();
   const config = loadServerConfig({
@@ -31,12 +39,7 @@ t.test('crash, clock skew, throttling and a slow link, as the server sees them',
       'control.enabled': false,
     },
   });
-  const server = createServer(config, {
-    logger,
-    now: clock.now,
-    deploy: { tickIntervalMs: 0 },
-    telemetry: { flushIntervalMs: 0 },
-  });
+  const server = createServer(config, { logger, clock: serverClock });
   const address = await server.start();
   t.teardown(() => server.stop());
   // sim-1 crashes for 3 minutes, sim-2's clock runs 5 minutes ahead and its link is slow, sim-3 is throttled 3×.
@@ -68,18 +71,14 @@ t.test('crash, clock skew, throttling and a slow link, as the server sees them',
   const settler = createSettler({ server, devices: farm.devices, loop: null, logger });
   await settler.untilOnline(3);
   await settler.settle();
+  const step = lockstep({ devices: clock, server: serverClock, scheduler: server.scheduler, settler });
   const advance = async (to: number) => {
-    for (let at = clock.now() + 5_000; at <= to; at += 5_000) {
-      clock.advanceTo(at);
-      await settler.settle();
-      await server.deploy().rollouts.tick(at);
-      await settler.settle();
-    }
+    for (let at = clock.now() + 5_000; at <= to; at += 5_000) await step(at);
   };
 
   await advance(START + 8 * MIN);
   const series = (id: string) => server.telemetry().deviceSeries(id, { limit: 1000 });
-  const crashed = series('sim-1');
+  const crashed = await series('sim-1');
   const during = crashed.filter((w) => w.windowEnd > START + 2 * MIN + 10_000 && w.windowStart < START + 5 * MIN);
   t.same(during, [], 'no window covers the crash');
   t.same(
@@ -96,36 +95,33 @@ t.test('crash, clock skew, throttling and a slow link, as the server sees them',
     (sim1?.stats().connectionsLost ?? 0) >= 1 && (sim1?.stats().connects ?? 0) >= 2,
     'the crash dropped its connection and the restart reconnected',
   );
-  t.equal(server.store().devices.get('sim-1')?.state, 'online', 'online again on the server');
-  t.same(server.telemetry().gaps(), [], 'no sequence gap on any device');
+  t.equal((await server.repos().devices.get('sim-1'))?.state, 'online', 'online again on the server');
+  t.same(await server.telemetry().gaps(), [], 'no sequence gap on any device');
 
-  const skewed = series('sim-2').at(-1);
+  const skewed = (await series('sim-2')).at(-1);
   t.ok(
     skewed && Math.abs(skewed.windowEnd - (clock.now() + 5 * MIN)) <= 10_000,
     `sim-2 stamps its windows 5 minutes ahead (${((skewed?.windowEnd ?? 0) - clock.now()) / 1000} s)`,
   );
 
-  const before = series('sim-3')
-    .filter((w) => w.windowEnd <= START + 2 * MIN)
-    .map((w) => w.p95Ms ?? 0);
-  const after = series('sim-3')
-    .filter((w) => w.windowStart >= START + 2 * MIN)
-    .map((w) => w.p95Ms ?? 0);
+  const before = (await series('sim-3')).filter((w) => w.windowEnd <= START + 2 * MIN).map((w) => w.p95Ms ?? 0);
+  const after = (await series('sim-3')).filter((w) => w.windowStart >= START + 2 * MIN).map((w) => w.p95Ms ?? 0);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   t.ok(
     mean(after) / mean(before) > 2.5 && mean(after) / mean(before) < 3.5,
     `throttled p95 ${mean(after).toFixed(1)} ms vs ${mean(before).toFixed(1)} ms before`,
   );
   t.same(
-    series('sim-3')
-      .filter((w) => w.windowStart >= START + 2 * MIN)
-      .map((w) => w.throttled),
+    (await series('sim-3')).filter((w) => w.windowStart >= START + 2 * MIN).map((w) => w.throttled),
     after.map(() => true),
     'and says it is throttled',
   );
 
-  // A 100 kB artifact: sim-2's link (10 kB/s) adds 10 s to its install.
-  const bytes = Buffer.alloc(100_000, 7);
+  // A 100 kB artifact: sim-2's link (10 kB/s) adds 10 s to its install. Its bytes must not
+  // compress (artifacts travel gzip-encoded when that is smaller), so they are a hash stream.
+  const bytes = Buffer.concat(
+    Array.from({ length: 3125 }, (_, i) => createHash('sha256').update(`block ${i}`).digest()),
+  );
   const detach = attachFarmDeploy(farm.devices, {
     clock,
     installMs: 1000,
@@ -137,7 +133,7 @@ t.test('crash, clock skew, throttling and a slow link, as the server sees them',
     .rollouts.start({ deviceClass: 'rpi4', artifact: { bytes }, golden: GOLDEN, policy: { canary: { count: 3 } } });
   await settler.settle();
   await advance(clock.now() + 30_000);
-  const status = server.deploy().rollouts.status(started.rollout.id);
+  const status = await server.deploy().rollouts.status(started.rollout.id);
   t.equal(status.rollout.state, 'completed');
   const took = (id: string) => {
     const d = status.devices.find((x) => x.deviceId === id);

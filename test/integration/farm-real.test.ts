@@ -14,6 +14,7 @@ import { BUILTIN_PROFILES, startFarm } from '@edgefleet/simulators';
 import type { RealVirtualDevice } from '@edgefleet/simulators/real/index';
 import { parseTrustedKey, sha256Hex, type TelemetryWindow } from '@edgefleet/shared';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
+import { createHeldClock } from '../helpers/held-clock.js';
 
 t.setTimeout(60_000);
 const silent = pino({ level: 'silent' });
@@ -28,7 +29,10 @@ const config = loadServerConfig({
     apiPort: -1,
   },
 });
-const server = createServer(config, { logger: silent, deploy: { tickIntervalMs: 0 } });
+// A held clock: the test evaluates rollouts itself (no scheduled evaluation behind its back)
+// and lets the telemetry batch deadlines pass (runDue) where it waits for acknowledgements.
+const clock = createHeldClock();
+const server = createServer(config, { logger: silent, clock });
 const address = await server.start();
 const trustedKeys = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
 const farmDir = join(dir, 'farm');
@@ -61,11 +65,7 @@ async function until(what: string, pred: () => boolean | Promise<boolean>, timeo
 t.test('a 4-device real-inference farm takes a rollout and reports measured latency', async (t) => {
   await until(
     'every device registered',
-    () =>
-      server
-        .store()
-        .devices.list()
-        .filter((d) => d.state === 'online').length === 4,
+    async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length === 4,
   );
   t.ok(
     devices.every((d) => existsSync(join(farmDir, d.deviceId))),
@@ -81,10 +81,10 @@ t.test('a 4-device real-inference farm takes a rollout and reports measured late
   });
   await until('rollout completed', async () => {
     await server.deploy().rollouts.tick();
-    const s = server.deploy().rollouts.status(started.rollout.id).rollout.state;
+    const s = (await server.deploy().rollouts.status(started.rollout.id)).rollout.state;
     return s === 'completed' || s === 'aborted';
   });
-  const st = server.deploy().rollouts.status(started.rollout.id);
+  const st = await server.deploy().rollouts.status(started.rollout.id);
   t.equal(st.rollout.state, 'completed');
   const sha = sha256Hex(model);
   t.ok(
@@ -120,16 +120,13 @@ t.test('a 4-device real-inference farm takes a rollout and reports measured late
   await until('more inferences', () => first.agent.serving.stats().inferences >= before + 5);
   t.equal(first.agent.telemetry?.closeWindow().latencyMs?.speedFactor, factor * 2, 'faults multiply the factor');
 
-  await until('server ingested every window', () =>
-    devices.every((d) =>
-      server
-        .store()
-        .telemetry.windows(d.deviceId, {})
-        .some((r) => r.modelSha === sha && (r.p95Ms ?? 0) > 0),
-    ),
+  const measured = async (deviceId: string) =>
+    (await server.telemetry().deviceSeries(deviceId)).some((r) => r.modelSha === sha && (r.p95Ms ?? 0) > 0);
+  await until('server ingested every window', async () =>
+    (await Promise.all(devices.map((d) => measured(d.deviceId)))).every(Boolean),
   );
   for (const d of devices) {
-    const rows = server.store().telemetry.windows(d.deviceId, {});
+    const rows = await server.repos().telemetry.windows(d.deviceId, {});
     t.ok(
       rows.some((r) => r.inferences >= 10),
       `${d.deviceId}: server stored its windows`,
@@ -137,9 +134,10 @@ t.test('a 4-device real-inference farm takes a rollout and reports measured late
   }
   // Real-inference devices use server acknowledgements [EF-PROTO 8.2]: the outbox empties only
   // because the real server acknowledged what it committed.
-  await until("every outbox emptied by the server's acknowledgements", () =>
-    devices.every((d) => d.agent.telemetry?.stats().pending === 0),
-  );
+  await until("every outbox emptied by the server's acknowledgements", () => {
+    clock.runDue();
+    return devices.every((d) => d.agent.telemetry?.stats().pending === 0);
+  });
   for (const d of devices) {
     const stats = d.agent.telemetry?.stats();
     t.match(stats, { delivery: 'server-ack', unmatchedAcks: 0 });

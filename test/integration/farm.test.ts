@@ -12,9 +12,9 @@ import { recordingLogger } from '../helpers/agent-fixtures.js';
 
 const CLASSES = ['mcu-gateway', 'rpi4', 'jetson-orin'];
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -13,10 +13,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { createArtifactStore } from '@edgefleet/server/deploy/artifact-store';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server';
 import { createTelemetryIngest } from '@edgefleet/server/telemetry/index';
 import type { TelemetryAck } from '@edgefleet/shared';
 import { recordingLogger } from '../helpers/agent-fixtures.js';
+import { createFakeClock } from '../helpers/fake-clock.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 
 /** Mounts a tmpfs of `size` at `dir`; returns why not when this process may not. */
@@ -53,35 +54,39 @@ t.test('a full server data directory: clear failures, nothing corrupted, converg
     t.plan(0, `full-disk fault not run: ${why}`);
     return;
   }
-  const store = openStore({ dataDir: join(mnt, 'server') });
+  const store = openSqliteStore({ dataDir: join(mnt, 'server') });
   let closed = false;
-  t.teardown(() => {
-    if (!closed) store.close();
+  t.teardown(async () => {
+    if (!closed) await store.close();
     execFileSync('umount', [mnt]);
     rmSync(mnt, { recursive: true, force: true });
   });
   const { logger } = recordingLogger('warn');
   const acked = new Set<number>();
   const ingest = createTelemetryIngest({
-    tables: store.telemetry,
-    now: () => 1,
+    telemetry: store.repos.telemetry,
+    // A held clock: batches are cut only by flush().
+    clock: createFakeClock(),
     logger,
-    flushIntervalMs: 0,
     batchSize: 10_000,
     onCommitted: (acks: readonly TelemetryAck[]) => {
       for (const a of acks) for (const s of a.windows) acked.add(s);
     },
   });
-  const artifacts = createArtifactStore({ dataDir: join(mnt, 'server'), tables: store.rollouts, now: () => 1 });
+  const artifacts = createArtifactStore({
+    dataDir: join(mnt, 'server'),
+    artifacts: store.repos.artifacts,
+    now: () => 1,
+  });
   const window = (seq: number) => telemetryWindow('dev-disk', seq, { inferences: seq });
   for (let seq = 0; seq < 10; seq += 1) ingest.accept(window(seq));
-  t.equal(ingest.flush().windows, 10, 'with room: 10 windows stored');
+  t.equal((await ingest.flush()).windows, 10, 'with room: 10 windows stored');
 
   const filler = join(mnt, 'filler');
   const filled = fill(filler);
   const late = Array.from({ length: 400 }, (_, i) => 10 + i);
   for (const seq of late) ingest.accept(window(seq));
-  const outcome = ingest.flush();
+  const outcome = await ingest.flush();
   t.equal(outcome.windows, 0, 'disk full: the batch stores nothing');
   t.equal(ingest.stats().failedBatches, 1, 'it fails whole (SQLITE_FULL is not one message refused)');
   t.equal(ingest.stats().refused, 0, 'no message was refused for it');
@@ -99,16 +104,16 @@ t.test('a full server data directory: clear failures, nothing corrupted, converg
 
   rmSync(filler);
   for (const seq of late) ingest.accept(window(seq)); // the agents' resend
-  t.equal(ingest.flush().windows, late.length, 'space freed: the resent windows are stored');
+  t.equal((await ingest.flush()).windows, late.length, 'space freed: the resent windows are stored');
   t.ok(
     late.every((s) => acked.has(s)),
     'and acknowledged',
   );
   const layout = await artifacts.put(model);
   t.equal((await artifacts.bytes(layout.sha256)).byteLength, model.length, 'the artifact is stored and verifies');
-  t.equal(store.telemetry.device('dev-disk')?.windows, 10 + late.length, 'every window once, none twice');
-  const path = store.path;
-  store.close();
+  t.equal((await store.repos.telemetry.device('dev-disk'))?.windows, 10 + late.length, 'every window once, none twice');
+  const path = store.location;
+  await store.close();
   closed = true;
   const db = new Database(path, { readonly: true });
   const check = db.pragma('integrity_check', { simple: true });

@@ -105,8 +105,8 @@ t.test(
     const server = makeAuthServer(t.testdir(), {}, {});
     t.teardown(() => server.stop());
     const { brokerUrl } = await server.start();
-    const fuzzCred = server.auth().provisionDevice(ID, 'rpi4');
-    const goodCred = server.auth().provisionDevice('good-1', 'rpi4');
+    const fuzzCred = await server.auth().provisionDevice(ID, 'rpi4');
+    const goodCred = await server.auth().provisionDevice('good-1', 'rpi4');
     const clients: MqttClient[] = [];
     t.teardown(() => Promise.all(clients.map((c) => c.endAsync(true))));
     const fuzzer = await connect(brokerUrl, { clientId: ID, username: ID, password: fuzzCred.secret });
@@ -165,13 +165,14 @@ t.test(
       decodeRejections.reduce((a, [, n]) => a + n, 0),
       'the inbound edge rejected exactly the undecodable ones',
     );
-    await waitFor(() => server.telemetry().deviceSeries('good-1').length === goodSeq, 5_000, 'good windows stored');
-    t.equal(server.telemetry().deviceSeries('good-1').length, goodSeq, `the good device has all ${goodSeq} windows`);
+    const goodStored = async () => (await server.telemetry().deviceSeries('good-1')).length;
+    await waitFor(async () => (await goodStored()) === goodSeq, 5_000, 'good windows stored');
+    t.equal(await goodStored(), goodSeq, `the good device has all ${goodSeq} windows`);
     t.comment(
       `tried: ${sent - goodSeq} mutated payloads (${PER_CHANNEL} per channel on ${channels.join(', ')}; ` +
         `${JSON.stringify(Object.fromEntries(byKind))}) and ${goodSeq} good windows; found: ` +
         `${JSON.stringify(Object.fromEntries(expected))}, server rejections ${JSON.stringify(counts)}, ` +
-        `handler errors ${stats.handlerErrors}, good windows stored ${server.telemetry().deviceSeries('good-1').length}`,
+        `handler errors ${stats.handlerErrors}, good windows stored ${await goodStored()}`,
     );
   },
 );

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server/store/sqlite/open';
 import { addModel, createClassService, createPlanner, BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
 
 const MLP = join(import.meta.dirname, '../../models/zoo/mnist-mlp.onnx');
@@ -10,23 +10,26 @@ const RECIPES = ['fp16', 'int8-dynamic', 'int4-weights'];
 
 t.test('planning mnist-mlp for the built-in classes on a real store, in worker threads', async (t) => {
   const dir = t.testdir();
-  const store = openStore({ dataDir: dir });
+  const store = openSqliteStore({ dataDir: dir });
   t.teardown(() => store.close());
   let clock = 1_000;
   const now = () => ++clock;
-  const classes = createClassService(store, { now });
-  for (const name of BUILTIN_CLASS_PROFILES.keys()) classes.createFromProfile(name);
+  const classes = createClassService(store.repos.classes, { now });
+  for (const name of BUILTIN_CLASS_PROFILES.keys()) await classes.createFromProfile(name);
   const bytes = readFileSync(MLP);
-  const first = await addModel({ store, dataDir: dir, bytes, name: 'mlp', now: now() });
+  const first = await addModel({ models: store.repos.models, dataDir: dir, bytes, name: 'mlp', now: now() });
   t.ok(first.added);
-  const again = await addModel({ store, dataDir: dir, bytes, name: 'other-name', now: now() });
+  const again = await addModel({ models: store.repos.models, dataDir: dir, bytes, name: 'other-name', now: now() });
   t.notOk(again.added, 're-adding the same bytes is a no-op');
   t.equal(again.model.name, 'mlp');
-  await t.rejects(addModel({ store, dataDir: dir, bytes: new Uint8Array([1, 2, 3]), name: 'junk' }), {
-    code: 'EF_ERR_MODEL_PARSE',
-  });
+  await t.rejects(
+    addModel({ models: store.repos.models, dataDir: dir, bytes: new Uint8Array([1, 2, 3]), name: 'junk' }),
+    {
+      code: 'EF_ERR_MODEL_PARSE',
+    },
+  );
 
-  const planner = createPlanner({ store, dataDir: dir, timedRuns: 50, now });
+  const planner = createPlanner({ ...store.repos, dataDir: dir, timedRuns: 50, now });
   const plans = await planner.planAll({ model: 'mlp', recipes: RECIPES });
   const byClass = new Map(plans.map((p) => [p.plan.deviceClass.name, p.plan]));
   t.equal(planner.variants.stats.builds, 4, 'one build per candidate, shared by all four classes');
@@ -63,7 +66,7 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
       plans.map((p) => p.plan),
       'same inputs, same plan JSON',
     );
-    const fresh = createPlanner({ store, dataDir: dir, timedRuns: 50, now });
+    const fresh = createPlanner({ ...store.repos, dataDir: dir, timedRuns: 50, now });
     await fresh.plan({
       model: 'mlp',
       deviceClass: 'rpi4',
@@ -74,13 +77,13 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
   });
 
   t.test('a class update invalidates its plans; re-planning uses the new version', async (t) => {
-    const old = planner.list({ deviceClass: 'rpi4' });
+    const old = await planner.list({ deviceClass: 'rpi4' });
     t.ok(old.length >= 1);
-    const updated = classes.update('rpi4', { budgets: { ...classes.get('rpi4').budgets } });
+    const updated = await classes.update('rpi4', { budgets: { ...(await classes.get('rpi4')).budgets } });
     t.equal(updated.version, 2);
-    t.same(planner.list({ deviceClass: 'rpi4' }), [], 'no valid rpi4 plans remain');
-    t.ok(planner.list({ deviceClass: 'rpi4', includeInvalidated: true }).length >= old.length);
-    t.ok(planner.list({ deviceClass: 'jetson-orin' }).length >= 1, 'other classes keep theirs');
+    t.same(await planner.list({ deviceClass: 'rpi4' }), [], 'no valid rpi4 plans remain');
+    t.ok((await planner.list({ deviceClass: 'rpi4', includeInvalidated: true })).length >= old.length);
+    t.ok((await planner.list({ deviceClass: 'jetson-orin' })).length >= 1, 'other classes keep theirs');
     const replanned = await planner.plan({ model: 'mlp', deviceClass: 'rpi4', recipes: RECIPES });
     t.equal(replanned.reused, false);
     t.equal(replanned.plan.deviceClass.version, 2);
@@ -93,7 +96,7 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
   });
 
   t.test('an impossible budget yields "no feasible variant" naming the failing budgets', async (t) => {
-    classes.update('jetson-orin', { budgets: { maxP95LatencyMs: 0.000001, minAccuracyPct: 99.9 } });
+    await classes.update('jetson-orin', { budgets: { maxP95LatencyMs: 0.000001, minAccuracyPct: 99.9 } });
     const r = await planner.plan({ model: 'mlp', deviceClass: 'jetson-orin', recipes: RECIPES });
     t.equal(r.plan.outcome, 'no-feasible-variant');
     t.match(r.plan.reason, /no feasible variant for jetson-orin/);
@@ -130,24 +133,25 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
 
 t.test('class CRUD over the store', async (t) => {
   const dir = t.testdir();
-  const store = openStore({ dataDir: dir });
+  const store = openSqliteStore({ dataDir: dir });
   t.teardown(() => store.close());
-  const classes = createClassService(store, { now: () => 5 });
-  const c = classes.createFromProfile('rpi4', 'lab-pis', { budgets: { maxP95LatencyMs: 15 } });
+  const classes = createClassService(store.repos.classes, { now: () => 5 });
+  const c = await classes.createFromProfile('rpi4', 'lab-pis', { budgets: { maxP95LatencyMs: 15 } });
   t.equal(c.name, 'lab-pis');
   t.same(c.budgets, { maxP95LatencyMs: 15 });
-  t.throws(() => classes.createFromProfile('rpi4', 'lab-pis'), { code: 'EF_ERR_CLASS_EXISTS' });
-  t.throws(() => classes.createFromProfile('nano'), { code: 'EF_ERR_CLASS_NOT_FOUND', message: /mcu-gateway/ });
-  t.throws(() => classes.update('lab-pis', { budgets: { minAccuracyPct: 120 } }), {
+  await t.rejects(classes.createFromProfile('rpi4', 'lab-pis'), { code: 'EF_ERR_CLASS_EXISTS' });
+  await t.rejects(classes.createFromProfile('nano'), { code: 'EF_ERR_CLASS_NOT_FOUND', message: /mcu-gateway/ });
+  await t.rejects(classes.update('lab-pis', { budgets: { minAccuracyPct: 120 } }), {
     code: 'EF_ERR_CLASS_INVALID',
     message: /cannot be above 100/,
   });
-  t.equal(classes.get('lab-pis').version, 1, 'a refused update changes nothing');
+  t.equal((await classes.get('lab-pis')).version, 1, 'a refused update changes nothing');
   t.equal(
-    classes.update('lab-pis', { speedModel: { factors: { fp32: 10, int8: 8, int4: 9 } } }).speedModel.factors.fp32,
+    (await classes.update('lab-pis', { speedModel: { factors: { fp32: 10, int8: 8, int4: 9 } } })).speedModel.factors
+      .fp32,
     10,
   );
-  store.devices.upsertHello(
+  await store.repos.devices.upsertHello(
     {
       type: 'hello',
       v: 1,
@@ -169,20 +173,20 @@ t.test('class CRUD over the store', async (t) => {
     1,
   );
   t.same(
-    classes.listUnconfigured().map((u) => u.name),
+    (await classes.listUnconfigured()).map((u) => u.name),
     ['seen-only'],
   );
   t.equal(
-    classes.createFromProfile('rpi4', 'seen-only').name,
+    (await classes.createFromProfile('rpi4', 'seen-only')).name,
     'seen-only',
     'a class known from a hello can be configured',
   );
-  t.throws(() => classes.remove('seen-only'), { message: /still has devices/ });
-  classes.remove('lab-pis');
-  t.throws(() => classes.get('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
-  t.throws(() => classes.remove('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
+  await t.rejects(classes.remove('seen-only'), { message: /still has devices/ });
+  await classes.remove('lab-pis');
+  await t.rejects(classes.get('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
+  await t.rejects(classes.remove('lab-pis'), { code: 'EF_ERR_CLASS_NOT_FOUND' });
   t.same(
-    classes.list().map((x) => x.name),
+    (await classes.list()).map((x) => x.name),
     ['seen-only'],
   );
 });

@@ -7,13 +7,18 @@ import { pino } from 'pino';
 import { createAgentLink, type AgentLink } from '@edgefleet/agent/link/agent-link';
 import type { Capabilities } from '@edgefleet/shared';
 import { createServer, loadServerConfig, startEmbeddedBroker, type EdgefleetServer } from '@edgefleet/server';
+import { startNetworkFaultRelay } from '@edgefleet/simulators';
 
 export const silent = pino({ level: 'silent' });
 
 /** Polls `predicate` every 20 ms; resolves with the elapsed ms, rejects after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<number> {
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
   const start = Date.now();
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -86,30 +91,29 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
   t.teardown(() => server.stop());
   const address = await server.start();
   t.equal(address.brokerMode, mode, `server runs in ${mode} mode`);
-  const agents = AGENTS.map((spec) => startAgent(address.brokerUrl, spec, KEEPALIVE_S));
+  // dev-0 reaches the broker through a relay whose network can be made to hang.
+  const relay = await startNetworkFaultRelay(address.brokerUrl);
+  t.teardown(() => relay.close());
+  const agents = AGENTS.map((spec, i) => startAgent(i === 0 ? relay.url : address.brokerUrl, spec, KEEPALIVE_S));
   t.teardown(() => Promise.all(agents.map((a) => a.stop({ clean: false }))));
-  const online = () =>
-    server
-      .store()
-      .devices.list()
-      .filter((d) => d.state === 'online');
+  const online = async () => (await server.repos().devices.list()).filter((d) => d.state === 'online');
 
   await t.test('three agents connect and the registry lists them with their capabilities', async (t) => {
-    await waitFor(() => online().length === 3, 10_000, 'three devices online');
-    const listed = server.store().devices.list();
+    await waitFor(async () => (await online()).length === 3, 10_000, 'three devices online');
+    const listed = await server.repos().devices.list();
     t.same(
       listed.map((d) => d.id).sort(),
       AGENTS.map((a) => a.deviceId),
     );
     for (const spec of AGENTS) {
-      const device = server.store().devices.get(spec.deviceId);
+      const device = await server.repos().devices.get(spec.deviceId);
       t.equal(device?.deviceClass, spec.deviceClass);
       t.same(device?.capabilities, spec.capabilities, `${spec.deviceId} capabilities stored as sent`);
       t.equal(device?.agentVersion, '0.1.0-test');
     }
-    const before = server.store().devices.get('dev-1')?.lastSeen ?? 0;
+    const before = (await server.repos().devices.get('dev-1'))?.lastSeen ?? 0;
     await waitFor(
-      () => (server.store().devices.get('dev-1')?.lastSeen ?? 0) > before,
+      async () => ((await server.repos().devices.get('dev-1'))?.lastSeen ?? 0) > before,
       5_000,
       'a heartbeat to move last-seen',
     );
@@ -118,26 +122,25 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
   await t.test(
     `an agent killed without a clean disconnect is offline within 1.5 × keepalive (${KEEPALIVE_S} s)`,
     async (t) => {
-      const victim = agents[0] as AgentLink;
-      // `hang` keeps the socket open but silent (a pulled cable): only the keepalive can tell.
-      victim.kill({ hang: true });
+      // A hung network keeps the socket open but silent (a pulled cable): only the keepalive can tell.
+      relay.hang();
       // The bound is the protocol's (aedes waits keepalive × 1.5), plus 500 ms for delivery and the write.
       const bound = KEEPALIVE_S * 1500 + 500;
       const elapsed = await waitFor(
-        () => server.store().devices.get('dev-0')?.state === 'offline',
+        async () => (await server.repos().devices.get('dev-0'))?.state === 'offline',
         bound,
         'dev-0 offline',
       );
       t.ok(elapsed <= bound, `offline after ${elapsed} ms`);
-      t.equal(server.store().devices.get('dev-0')?.stateReason, 'lost', 'marked by the last will');
-      t.equal(online().length, 2, 'the others stay online');
+      t.equal((await server.repos().devices.get('dev-0'))?.stateReason, 'lost', 'marked by the last will');
+      t.equal((await online()).length, 2, 'the others stay online');
     },
   );
 
   await t.test('a clean stop is recorded as offline/clean', async (t) => {
     await (agents[1] as AgentLink).stop();
-    await waitFor(() => server.store().devices.get('dev-1')?.state === 'offline', 5_000, 'dev-1 offline');
-    t.equal(server.store().devices.get('dev-1')?.stateReason, 'clean');
+    await waitFor(async () => (await server.repos().devices.get('dev-1'))?.state === 'offline', 5_000, 'dev-1 offline');
+    t.equal((await server.repos().devices.get('dev-1'))?.stateReason, 'clean');
   });
 
   await t.test('the server restarted on the same data directory still lists every device', async (t) => {
@@ -145,20 +148,20 @@ export async function presenceSuite(t: Test, mode: 'embedded' | 'external'): Pro
     server = makeServer(dataDir, external?.url ?? null);
     const again = await server.start();
     t.equal(again.brokerMode, mode);
-    const ids = server
-      .store()
-      .devices.list()
-      .map((d) => d.id)
-      .sort();
+    const ids = (await server.repos().devices.list()).map((d) => d.id).sort();
     t.same(
       ids,
       AGENTS.map((a) => a.deviceId),
       'every device survives the restart',
     );
-    t.same(server.store().devices.get('dev-2')?.capabilities, AGENTS[2]?.capabilities);
+    t.same((await server.repos().devices.get('dev-2'))?.capabilities, AGENTS[2]?.capabilities);
     if (mode === 'external') {
       // The broker kept running, so dev-2's retained status and heartbeats reach the new server.
-      await waitFor(() => server.store().devices.get('dev-2')?.state === 'online', 5_000, 'dev-2 still online');
+      await waitFor(
+        async () => (await server.repos().devices.get('dev-2'))?.state === 'online',
+        5_000,
+        'dev-2 still online',
+      );
     }
     t.equal(server.rejections.total(), 0, 'no message was rejected');
   });

@@ -5,13 +5,13 @@
  * onnxruntime worker each): six of class rpi4 and one of another class.
  *
  * Variant A first goes to every rpi4 device (so each has a previous variant to return to).
- * Then the accelerators of dev-01..dev-05 fail (the agent's simulation-only fault seam,
- * runtime/faults.ts: finite but wrong outputs), and variant B is rolled out in waves
+ * Then the accelerators of dev-01..dev-05 fail (simulators/src/faults/inference-faults.ts,
+ * plugged into each agent's wrapWorker seam: finite but wrong outputs), and variant B is rolled out in waves
  * [1, 2, 3] with "abort at 50% failed after 3 finished". The canary (dev-00, healthy)
  * succeeds; wave 1 (dev-01, dev-02) fails its smoke test honestly on the device; 2/3 failed
  * crosses the criterion; the rollout aborts, the canary rolls back to A, wave 2 is
  * cancelled and never sees B's manifest, nor does the device of the other class.
- * Ticks are driven by the test (tickIntervalMs 0) so each evaluation is explicit.
+ * Evaluations are driven by the test (the server's clock holds its timers) so each one is explicit.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,8 +21,10 @@ import { createDevice, type Device } from '@edgefleet/agent/device';
 import { createServer, loadServerConfig } from '@edgefleet/server';
 import type { RolloutStatus } from '@edgefleet/server/deploy/index';
 import { parseTrustedKey, sha256Hex, type AnyMessage } from '@edgefleet/shared';
+import { createInferenceFaults, type InferenceFaultSwitch } from '@edgefleet/simulators';
 import { linkOptions } from '../helpers/agent-fixtures.js';
 import { buildClassifier, goldenFor, INPUTS, predict, seededFloats } from '../fixtures/deploy-models.js';
+import { createHeldClock } from '../helpers/held-clock.js';
 
 t.setTimeout(120_000);
 const silent = pino({ level: 'silent' });
@@ -42,15 +44,19 @@ const config = loadServerConfig({
     apiPort: -1,
   },
 });
-const server = createServer(config, { logger: silent, deploy: { tickIntervalMs: 0 } });
+const server = createServer(config, { logger: silent, clock: createHeldClock() });
 const address = await server.start();
 const trusted = server.deploy().keyring.publicKeys.map((k) => parseTrustedKey(k.publicKey));
 const devices = new Map<string, Device>();
+/** Each device's inference fault switch, plugged into its wrapWorker seam. */
+const faults = new Map<string, InferenceFaultSwitch>();
 /** Artifact digests of every desired-state manifest each agent received. */
 const seen = new Map<string, string[]>();
 
 async function startDevice(id: string, deviceClass: string): Promise<void> {
   mkdirSync(join(dir, 'devices', id), { recursive: true });
+  const fault = createInferenceFaults();
+  faults.set(id, fault);
   const d = await createDevice({
     link: linkOptions({ brokerUrl: address.brokerUrl, deviceId: id, deviceClass, logger: silent }),
     dataDir: join(dir, 'devices', id),
@@ -59,6 +65,7 @@ async function startDevice(id: string, deviceClass: string): Promise<void> {
     serve: { port: 0 },
     telemetry: false,
     download: { windowChunks: 8, windowTimeoutMs: 400, maxStalls: 4 },
+    wrapWorker: fault.wrap,
   });
   seen.set(id, []);
   d.link.on('desired', (m: AnyMessage | null) => {
@@ -87,10 +94,10 @@ async function until(what: string, pred: () => boolean | Promise<boolean>, timeo
 async function drive(id: string): Promise<RolloutStatus> {
   await until(`rollout ${id} to finish`, async () => {
     await server.deploy().rollouts.tick();
-    const s = server.deploy().rollouts.status(id).rollout.state;
+    const s = (await server.deploy().rollouts.status(id)).rollout.state;
     return s === 'completed' || s === 'aborted';
   });
-  return server.deploy().rollouts.status(id);
+  return await server.deploy().rollouts.status(id);
 }
 
 const probe = seededFloats(INPUTS, 5);
@@ -109,12 +116,7 @@ async function ask(id: string): Promise<{ sha256: string; top1: number }> {
 
 await until(
   'every device registered',
-  () =>
-    server
-      .store()
-      .devices.list()
-      .filter((d) => d.state === 'online').length ===
-    ids.length + 1,
+  async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length === ids.length + 1,
 );
 
 t.test('a later wave failing its smoke test aborts the rollout and the canary rolls back', async (t) => {
@@ -128,7 +130,7 @@ t.test('a later wave failing its smoke test aborts the rollout and the canary ro
   t.equal((await drive(first.rollout.id)).outcome.succeeded, ids.length, 'A is on every rpi4 device first');
 
   // The accelerators of every device but the canary now compute wrongly.
-  for (const id of ids.slice(1)) devices.get(id)?.injectFaults({ corruptOutputs: true });
+  for (const id of ids.slice(1)) faults.get(id)?.set({ corruptOutputs: true });
   const faulty = await ask('dev-01');
   t.equal(faulty.sha256, shaA);
   t.not(faulty.top1, predict(11, probe)[0], 'the fault is real: a faulty device now answers a wrong class');
@@ -189,12 +191,7 @@ t.test('a later wave failing its smoke test aborts the rollout and the canary ro
   t.equal(canary.sha256, shaA, "the canary's local API serves A again");
   t.equal(canary.top1, predict(11, probe)[0], "and answers A's class for the probe");
   t.equal(devices.get('dev-00')?.status().serving?.sha256, shaA, 'its runtime reports A as current');
-  const table = new Map(
-    server
-      .store()
-      .devices.list()
-      .map((d) => [d.id, d.currentModel]),
-  );
+  const table = new Map((await server.repos().devices.list()).map((d) => [d.id, d.currentModel]));
   t.ok(
     ids.every((id) => table.get(id) === shaA),
     'the devices table says every rpi4 device runs A',

@@ -10,7 +10,7 @@
  *   4. a server restart mid-rollout resumes it;
  *   5. devices that stop answering time out, the abort fires, and devices already updated
  *      roll back to their previous variant.
- * Ticks are driven by the test (tickIntervalMs 0) so each evaluation is explicit.
+ * Evaluations are driven by the test (the server's clock holds its timers) so each one is explicit.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import type { RolloutStatus } from '@edgefleet/server/deploy/index';
 import { parseTrustedKey, sha256Hex } from '@edgefleet/shared';
 import { linkOptions } from '../helpers/agent-fixtures.js';
 import { buildClassifier, goldenFor, INPUTS, seededFloats } from '../fixtures/deploy-models.js';
+import { createHeldClock } from '../helpers/held-clock.js';
 
 t.setTimeout(240_000);
 const silent = pino({ level: 'silent' });
@@ -43,7 +44,7 @@ function makeServer(port: number): EdgefleetServer {
       apiPort: -1,
     },
   });
-  return createServer(config, { logger: silent, deploy: { tickIntervalMs: 0 } });
+  return createServer(config, { logger: silent, clock: createHeldClock() });
 }
 
 let server = makeServer(0);
@@ -88,12 +89,12 @@ async function drive(id: string, timeoutMs = 90_000): Promise<RolloutStatus> {
     `rollout ${id} to finish`,
     async () => {
       await server.deploy().rollouts.tick();
-      const s = server.deploy().rollouts.status(id).rollout.state;
+      const s = (await server.deploy().rollouts.status(id)).rollout.state;
       return s === 'completed' || s === 'aborted';
     },
     timeoutMs,
   );
-  return server.deploy().rollouts.status(id);
+  return await server.deploy().rollouts.status(id);
 }
 
 async function servingSha(d: Device): Promise<string | null> {
@@ -109,11 +110,7 @@ async function servingSha(d: Device): Promise<string | null> {
 
 await until(
   'every device registered',
-  () =>
-    server
-      .store()
-      .devices.list()
-      .filter((d) => d.state === 'online').length === N,
+  async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length === N,
 );
 
 t.test('1. a rollout to 10 devices across waves succeeds', async (t) => {
@@ -144,10 +141,7 @@ t.test('1. a rollout to 10 devices across waves succeeds', async (t) => {
   t.equal(done.outcome.succeeded, N);
   const shaA = sha256Hex(modelA);
   t.ok(
-    server
-      .store()
-      .devices.list()
-      .every((d) => d.currentModel === shaA),
+    (await server.repos().devices.list()).every((d) => d.currentModel === shaA),
     'devices table knows the model each device runs',
   );
   for (const d of devices.values()) t.equal(await servingSha(d), shaA);
@@ -235,11 +229,11 @@ t.test('4. a server restart mid-rollout resumes the rollout', async (t) => {
     policy: { canary: { count: 3 }, baseCount: 3, growthFactor: 2, deviceTimeoutMs: 60_000 },
   });
   const id = started.rollout.id;
-  await until('canary done', () => server.deploy().rollouts.status(id).waves[0]?.counts.succeeded === 3);
+  await until('canary done', async () => (await server.deploy().rollouts.status(id)).waves[0]?.counts.succeeded === 3);
   await server.stop();
   server = makeServer(port);
   await server.start();
-  const resumed = server.deploy().rollouts.status(id);
+  const resumed = await server.deploy().rollouts.status(id);
   t.equal(resumed.rollout.state, 'in-progress', 'persisted in progress');
   t.equal(resumed.waves[1]?.counts.pending, 3, 'wave 1 not yet sent');
   const done = await drive(id);
@@ -256,11 +250,7 @@ t.test('5. devices that stop answering time out, the abort fires, updated device
   }
   await until(
     'three devices offline',
-    () =>
-      server
-        .store()
-        .devices.list()
-        .filter((d) => d.state === 'offline').length === 3,
+    async () => (await server.repos().devices.list()).filter((d) => d.state === 'offline').length === 3,
   );
   const started = await server.deploy().rollouts.start({
     deviceClass: 'rpi4',
@@ -296,9 +286,7 @@ t.test('5. devices that stop answering time out, the abort fires, updated device
     t.equal(d.status().lastReport?.chunks.fetched, 0, "B came from the agent's own store: no chunk fetched");
   }
   t.ok(
-    server
-      .store()
-      .devices.list()
+    (await server.repos().devices.list())
       .filter((d) => !silentIds.includes(d.id))
       .every((d) => d.currentModel === sha256Hex(modelB)),
   );

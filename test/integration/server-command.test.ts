@@ -6,7 +6,9 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { listDevices, STORE_FILE } from '@edgefleet/server';
+import { STORE_FILE } from '@edgefleet/server';
+import { runCli } from '../helpers/run-cli.js';
+import { storedDevices } from '../helpers/store.js';
 import { capabilitiesFor, startAgent, waitFor } from './presence-suite.js';
 
 const ENTRY = "import { main } from '@edgefleet/cli'; main(process.argv).then((code) => { process.exitCode = code; });";
@@ -62,13 +64,11 @@ t.test('SIGTERM stops the server cleanly with exit code 0', async (t) => {
     5,
   );
   t.teardown(() => agent.stop({ clean: false }));
+  // The CLI in this process finds the server process through the runtime file in its data directory.
   await waitFor(
-    () => {
-      try {
-        return listDevices(dataDir).length === 1;
-      } catch {
-        return false;
-      }
+    async () => {
+      const listed = await runCli(['devices', '--data-dir', dataDir, '--json']);
+      return listed.code === 0 && (JSON.parse(listed.out) as unknown[]).length === 1;
     },
     10_000,
     'the agent registered',
@@ -81,7 +81,7 @@ t.test('SIGTERM stops the server cleanly with exit code 0', async (t) => {
   const wal = join(dataDir, `${STORE_FILE}-wal`);
   t.ok(!existsSync(wal) || statSync(wal).size === 0, 'the WAL was checkpointed into the store');
   t.same(
-    listDevices(dataDir).map((d) => d.id),
+    (await storedDevices(dataDir)).map((d) => d.id),
     ['cmd-1'],
     'the registry is intact after shutdown',
   );

@@ -8,7 +8,7 @@
 import mqtt from 'mqtt';
 import t from 'tap';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server';
 import { createTelemetryIngest, createTelemetryService } from '@edgefleet/server/telemetry/index';
 import {
   deviceTopic,
@@ -22,6 +22,8 @@ import {
 } from '@edgefleet/shared';
 import { recordingLogger } from '../helpers/agent-fixtures.js';
 import { startTestBroker } from '../helpers/broker.js';
+import { createFakeClock } from '../helpers/fake-clock.js';
+import { clockAt } from '../helpers/held-clock.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 
 async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -51,27 +53,27 @@ function hostile(seq: number): Array<[string, TelemetryWindow]> {
 t.test('out-of-bound figures are refused at the edge and a good device loses nothing', async (t) => {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
-  const store = openStore({ dataDir: t.testdir() });
+  const store = openSqliteStore({ dataDir: t.testdir() });
   const { logger } = recordingLogger('warn');
   const client = await createBrokerClient({ url: broker.url, clientId: 'server-test', logger });
   const rejected: string[] = [];
   const service = createTelemetryService({
-    store,
+    telemetry: store.repos.telemetry,
+    classes: store.repos.classes,
     client,
-    now: () => 1_800_000_600_000,
+    clock: clockAt(() => 1_800_000_600_000),
     logger,
     onReject: (r) => rejected.push(`${r.deviceId}:${r.reason}`),
     batchSize: 8,
     flushIntervalMs: 20,
-    pruneIntervalMs: 0,
   });
   await service.start();
   const device = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'publisher' });
   t.teardown(async () => {
     await device.endAsync();
-    service.stop();
+    await service.stop();
     await client.close();
-    store.close();
+    await store.close();
   });
   const kinds = hostile(0);
   for (let seq = 0; seq < 20; seq += 1) {
@@ -81,15 +83,16 @@ t.test('out-of-bound figures are refused at the edge and a good device loses not
     await device.publishAsync(deviceTopic('dev-good', 'telemetry'), encodeMessage(good), { qos: 1 });
   }
   await until(() => service.stats().received === 20 && rejected.length === 20, 'every message handled');
-  t.equal(service.deviceSeries('dev-good').length, 20, 'the good device has every window stored');
-  t.same(service.deviceSeries('dev-greedy'), [], 'nothing of the greedy device is stored');
+  const goodStored = (await service.deviceSeries('dev-good')).length;
+  t.equal(goodStored, 20, 'the good device has every window stored');
+  t.same(await service.deviceSeries('dev-greedy'), [], 'nothing of the greedy device is stored');
   t.same([...new Set(rejected)], ['dev-greedy:schema'], 'each greedy window rejected once, as schema');
   t.equal(service.stats().failedBatches, 0, 'no batch failed');
-  const inferences = service.classSeries('rpi4').reduce((n, m) => n + m.inferences, 0);
+  const inferences = (await service.classSeries('rpi4')).reduce((n, m) => n + m.inferences, 0);
   t.equal(inferences, 20_000_000, 'the rollups hold the good device alone');
   t.comment(
     `tried: 20 windows of a good device interleaved with 20 out-of-bound ones (${kinds.length} kinds); ` +
-      `found: ${service.deviceSeries('dev-good').length}/20 good stored, ${rejected.length} rejected as schema, 0 failed batches`,
+      `found: ${goodStored}/20 good stored, ${rejected.length} rejected as schema, 0 failed batches`,
   );
 });
 
@@ -105,16 +108,16 @@ t.test('every kind of out-of-bound figure fails the schema; the bounds admit a b
 });
 
 t.test('past the schema: rollups saturate and a refused message rolls back alone', async (t) => {
-  const store = openStore({ dataDir: t.testdir() });
+  const store = openSqliteStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
   const { logger } = recordingLogger('warn');
   const rejected: string[] = [];
   const acks: TelemetryAck[] = [];
   const ingest = createTelemetryIngest({
-    tables: store.telemetry,
-    now: () => 1,
+    telemetry: store.repos.telemetry,
+    // A held clock: the batch is cut by flush().
+    clock: createFakeClock(),
     logger,
-    flushIntervalMs: 0,
     onReject: (r) => rejected.push(`${r.deviceId}:${r.reason}`),
     onCommitted: (a) => acks.push(...a),
   });
@@ -143,18 +146,19 @@ t.test('past the schema: rollups saturate and a refused message rolls back alone
   };
   ingest.accept(odd);
   ingest.accept(telemetryWindow('dev-ok', 0, { inferences: 7 }));
-  const outcome = ingest.flush();
+  const outcome = await ingest.flush();
   t.equal(outcome.windows, 3, 'both huge windows and the good one are stored');
   t.equal(outcome.refused.length, 2, 'the NaN window and the odd breach are refused');
   t.same(rejected.sort(), ['dev-nan:store-refused', 'dev-odd:store-refused'], 'each counted once, by reason');
-  const rollup = store.telemetry.rollups('rpi4', {});
+  const rollup = await store.repos.telemetry.rollups('rpi4', {});
   t.equal(
     rollup.reduce((n, m) => n + m.inferences, 0),
     Number.MAX_SAFE_INTEGER,
     'the minute rollup saturates at 2^53-1 instead of failing',
   );
   t.same(
-    store.telemetry.windows('dev-nan', {}).length + store.telemetry.windows('dev-ok', {}).length,
+    (await store.repos.telemetry.windows('dev-nan', {})).length +
+      (await store.repos.telemetry.windows('dev-ok', {})).length,
     1,
     'the refused window left no row; the good one has its row',
   );

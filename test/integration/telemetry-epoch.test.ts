@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { createTelemetry, type TelemetryTransport } from '@edgefleet/agent';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server';
 import { createTelemetryIngest } from '@edgefleet/server/telemetry/index';
 import type { AnyMessage, TelemetryWindow } from '@edgefleet/shared';
 import { recordingLogger } from '../helpers/agent-fixtures.js';
@@ -65,28 +65,29 @@ t.test('the agent starts a new epoch when its counter starts over', async (t) =>
 });
 
 t.test('the server stores a restarted device and logs it once; resends stay deduplicated', async (t) => {
-  const store = openStore({ dataDir: t.testdir() });
+  const store = openSqliteStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
   const { logger, lines } = recordingLogger('warn');
-  const ingest = createTelemetryIngest({ tables: store.telemetry, now: () => 1, logger, flushIntervalMs: 0 });
+  // A held clock: batches are cut only by flush().
+  const ingest = createTelemetryIngest({ telemetry: store.repos.telemetry, clock: createFakeClock(), logger });
   const w = (seq: number, epoch?: string): TelemetryWindow =>
     telemetryWindow('dev-r', seq, epoch === undefined ? {} : { epoch });
   // An agent from before epochs, then the same device wiped (new epoch), then wiped again.
   for (const seq of [0, 1, 2, 3, 4]) ingest.accept(w(seq));
-  ingest.flush();
+  await ingest.flush();
   for (const seq of [0, 1, 2]) ingest.accept(w(seq, 'e1'));
   ingest.accept(w(1, 'e1')); // a resend within the epoch
   ingest.accept(w(3)); // a late resend of the old life
-  const second = ingest.flush();
+  const second = await ingest.flush();
   for (const seq of [0, 1, 3]) ingest.accept(w(seq, 'e2'));
-  const third = ingest.flush();
-  const stored = store.telemetry.windows('dev-r', { limit: 100 });
+  const third = await ingest.flush();
+  const stored = await store.repos.telemetry.windows('dev-r', { limit: 100 });
   t.equal(stored.length, 5 + 3 + 3, 'every window of every life is stored');
   t.same([second.windows, second.duplicates], [3, 2], 'resends in the new and the old epoch are duplicates');
   t.equal(ingest.stats().restarts, 2, 'two restarts recognised');
   const restartLogs = lines.filter((l) => /sequence restarted/.test(String(l['msg'])));
   t.equal(restartLogs.length, 2, 'each logged once');
-  const gaps = store.telemetry.gaps('dev-r');
+  const gaps = await store.repos.telemetry.gaps('dev-r');
   t.equal(gaps.length, 1, 'a restart opens no gap; the missing seq 2 of e2 does');
   t.equal((gaps[0]?.toSeq ?? 0) - (gaps[0]?.fromSeq ?? 0), 0, 'a gap of one window');
   t.equal(third.gapsOpened, 1);

@@ -7,7 +7,7 @@
 import mqtt from 'mqtt';
 import t, { type Test } from 'tap';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server/store/sqlite/open';
 import { createTelemetryService, type TelemetryService } from '@edgefleet/server/telemetry/index';
 import {
   allDevicesFilter,
@@ -16,11 +16,13 @@ import {
   PROTOCOL_VERSION,
   type AnyMessage,
   type Breach,
+  type Clock,
   type TelemetryWindow,
 } from '@edgefleet/shared';
 import { startTestBroker } from '../helpers/broker.js';
 import { recordingLogger } from '../helpers/agent-fixtures.js';
 import { watchTopics } from '../helpers/mqtt-watch.js';
+import { clockAt, createHeldClock } from '../helpers/held-clock.js';
 
 const SHA = 'b'.repeat(64);
 const T0 = 1_800_000_000_000 - (1_800_000_000_000 % 60_000); // a minute boundary
@@ -51,9 +53,9 @@ function win(deviceId: string, seq: number, p95: number, extra: Partial<Telemetr
   };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -61,7 +63,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
 
 async function setup(
   t: Test,
-  options: { windowRetentionMs?: number; flushIntervalMs?: number } = {},
+  options: { windowRetentionMs?: number; clock?: Clock } = {},
 ): Promise<{
   service: TelemetryService;
   brokerUrl: string;
@@ -72,27 +74,27 @@ async function setup(
 }> {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
-  const store = openStore({ dataDir: t.testdir() });
+  const store = openSqliteStore({ dataDir: t.testdir() });
   const { logger } = recordingLogger('warn');
   const client = await createBrokerClient({ url: broker.url, clientId: 'server-test', logger });
   const rejected: Array<{ reason: string }> = [];
   const service = createTelemetryService({
-    store,
+    telemetry: store.repos.telemetry,
+    classes: store.repos.classes,
     client,
     onReject: (r) => rejected.push(r),
-    now: () => T0 + 60_000,
+    clock: options.clock ?? clockAt(() => T0 + 60_000),
     logger,
     batchSize: 5,
     flushIntervalMs: 20,
-    pruneIntervalMs: 0,
     activeWithinMs: 3_600_000,
-    ...options,
+    ...(options.windowRetentionMs === undefined ? {} : { windowRetentionMs: options.windowRetentionMs }),
   });
   await service.start();
   t.teardown(async () => {
-    service.stop();
+    await service.stop();
     await client.close();
-    store.close();
+    await store.close();
   });
   const device = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'publisher' });
   t.teardown(() => device.endAsync());
@@ -117,13 +119,13 @@ t.test('dedupe by (device, seq), gaps recorded and closed by late windows, rollu
   await publish(win('dev-b', 0, 100, { thermal: { throttled: true } }));
   await until(() => service.stats().received === 8, '8 windows received');
   t.same(
-    service.deviceSeries('dev-a').map((w) => w.seq),
+    (await service.deviceSeries('dev-a')).map((w) => w.seq),
     [0, 1, 2, 5, 6],
     'duplicates stored once, in seq order',
   );
   t.equal(service.stats().duplicates, 2);
   t.same(
-    service.gaps('dev-a').map((g) => [g.fromSeq, g.toSeq, g.closedAt === null]),
+    (await service.gaps('dev-a')).map((g) => [g.fromSeq, g.toSeq, g.closedAt === null]),
     [[3, 4, true]],
     'one open gap 3..4',
   );
@@ -133,17 +135,17 @@ t.test('dedupe by (device, seq), gaps recorded and closed by late windows, rollu
   await publish(win('dev-a', 4, 44)); // a late duplicate too
   await until(() => service.stats().received === 11, 'late windows received');
   t.same(
-    service.deviceSeries('dev-a').map((w) => w.seq),
+    (await service.deviceSeries('dev-a')).map((w) => w.seq),
     [0, 1, 2, 3, 4, 5, 6],
   );
   t.same(
-    service.gaps('dev-a').map((g) => [g.filled, g.closedAt !== null]),
+    (await service.gaps('dev-a')).map((g) => [g.filled, g.closedAt !== null]),
     [[2, true]],
     'the gap is closed once both arrived',
   );
-  t.match(service.device('dev-a'), { maxSeq: 6, windows: 7, duplicates: 3 });
+  t.match(await service.device('dev-a'), { maxSeq: 6, windows: 7, duplicates: 3 });
 
-  const minutes = service.classSeries('rpi4');
+  const minutes = await service.classSeries('rpi4');
   const total = minutes.reduce((a, m) => a + m.windows, 0);
   t.equal(total, 8, 'every stored window is in exactly one minute rollup, duplicates in none');
   t.equal(minutes[0]?.minute, T0, 'windows ending in the first minute');
@@ -174,10 +176,10 @@ t.test('bad telemetry is rejected and counted, never stored', async (t) => {
     'each bad message counted once, by reason',
   );
   t.same(
-    service.deviceSeries('dev-c').map((w) => w.seq),
+    (await service.deviceSeries('dev-c')).map((w) => w.seq),
     [0],
   );
-  t.same(service.deviceSeries('dev-d'), []);
+  t.same(await service.deviceSeries('dev-d'), []);
 });
 
 t.test('breach events are stored and announced; budget status follows k of n', async (t) => {
@@ -210,45 +212,50 @@ t.test('breach events are stored and announced; budget status follows k of n', a
   for (const [i, p] of p95b.entries()) await publish(win('dev-b', i, p));
   await until(() => service.stats().received === 11, 'all received');
   t.equal(announced.length, 1);
-  t.equal(service.breaches({ deviceClass: 'rpi4' })[0]?.breach.limit, 50);
+  t.equal((await service.breaches({ deviceClass: 'rpi4' }))[0]?.breach.limit, 50);
 
   t.same(
-    service.budgetsFor('rpi4'),
+    await service.budgetsFor('rpi4'),
     { budgets: { latencyP95Ms: 50 }, source: 'manifest' },
     "without planner budgets the limits come from the agents' breach events",
   );
-  const a = service.deviceBudgetStatus('dev-a');
+  const a = await service.deviceBudgetStatus('dev-a');
   t.match(a, { breached: true, checks: [{ budget: 'latencyP95Ms', breachedWindows: 3, windows: 5, measured: 60 }] });
-  t.equal(service.deviceBudgetStatus('dev-b')?.breached, false);
-  t.equal(service.deviceBudgetStatus('nobody'), null);
-  const cls = service.classBudgetStatus('rpi4');
+  t.equal((await service.deviceBudgetStatus('dev-b'))?.breached, false);
+  t.equal(await service.deviceBudgetStatus('nobody'), null);
+  const cls = await service.classBudgetStatus('rpi4');
   t.match(cls, {
     activeDevices: 2,
     breachingDevices: 1,
     budgetSource: 'manifest',
     summary: [{ budget: 'latencyP95Ms', devices: 2, breaching: 1, fraction: 0.5 }],
   });
-  t.equal(service.classBudgetStatus('rpi4', { k: 1 }).breachingDevices, 2, 'a stricter rule from the caller');
+  t.equal((await service.classBudgetStatus('rpi4', { k: 1 })).breachingDevices, 2, 'a stricter rule from the caller');
 });
 
 t.test('retention removes old windows but dedupe still knows the highest seq', async (t) => {
   const { service, publish } = await setup(t, { windowRetentionMs: 1_000 });
   for (let seq = 0; seq < 3; seq += 1) await publish(win('dev-r', seq, 10));
   await until(() => service.stats().received === 3, 'received');
-  service.flush();
-  t.equal(service.deviceSeries('dev-r').length, 3);
-  const removed = service.prune();
+  await service.flush();
+  t.equal((await service.deviceSeries('dev-r')).length, 3);
+  const removed = await service.prune();
   t.ok(removed >= 3, 'windows ending over 1 s before now are gone');
   await publish(win('dev-r', 1, 10)); // a redelivery after retention
   await until(() => service.stats().received === 4, 'redelivery received');
-  t.equal(service.device('dev-r')?.duplicates, 1, 'counted as a duplicate (seq below the highest, no open gap)');
+  t.equal(
+    (await service.device('dev-r'))?.duplicates,
+    1,
+    'counted as a duplicate (seq below the highest, no open gap)',
+  );
 });
 
 t.test(
   'each committed batch is acknowledged once per device, duplicates included; a resent breach is stored and announced once',
   async (t) => {
-    // Batches of exactly 5: no timer, so which messages share a transaction is deterministic.
-    const { service, brokerUrl, publish } = await setup(t, { flushIntervalMs: 0 });
+    // Batches of exactly 5: the batch deadline never comes (a held clock), so which messages share a transaction is
+    // deterministic.
+    const { service, brokerUrl, publish } = await setup(t, { clock: createHeldClock(() => T0 + 60_000) });
     const watch = await watchTopics(brokerUrl, allDevicesFilter('telemetry-ack'));
     t.teardown(() => watch.close());
     const announced: Breach[] = [];
@@ -302,7 +309,7 @@ t.test(
       { windows: [1, 2, 3, 4], breaches: [{ budget: 'latencyP95Ms', seq: 2 }] },
       'what was already stored is acknowledged again',
     );
-    t.equal(service.breaches({ deviceId: 'dev-a' }).length, 1, 'the resent breach is stored once');
+    t.equal((await service.breaches({ deviceId: 'dev-a' })).length, 1, 'the resent breach is stored once');
     t.equal(announced.length, 1, 'and announced once: the control loop is not woken twice');
     t.match(service.stats(), {
       breaches: 1,

@@ -17,11 +17,11 @@ import { Aedes } from 'aedes';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import type { Logger } from 'pino';
-import { createAgentLink, createLinkTransport, createTelemetry, openOutbox, systemClock } from '@edgefleet/agent';
+import { createAgentLink, createLinkTransport, createTelemetry, openOutbox } from '@edgefleet/agent';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server/store/sqlite/open';
 import { createTelemetryService } from '@edgefleet/server/telemetry/index';
-import { allDevicesFilter } from '@edgefleet/shared';
+import { allDevicesFilter, systemClock, stripUndefined } from '@edgefleet/shared';
 import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';
 import { startTestBroker } from '../helpers/broker.js';
 import { createFakeClock } from '../helpers/fake-clock.js';
@@ -30,9 +30,9 @@ import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 
 const DEVICE = 'dev-outage';
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -98,21 +98,21 @@ t.test('an outage loses no window: the outbox flushes in order after the reconne
   t.teardown(() => broker.close());
   const { logger } = recordingLogger('warn');
   const dir = t.testdir();
-  const store = openStore({ dataDir: join(dir, 'server') });
+  const store = openSqliteStore({ dataDir: join(dir, 'server') });
   const client = await createBrokerClient({ url: broker.url, clientId: 'server-outage', logger });
   const service = createTelemetryService({
-    store,
+    telemetry: store.repos.telemetry,
+    classes: store.repos.classes,
     client,
-    now: Date.now,
+    clock: systemClock,
     logger,
     flushIntervalMs: 10,
-    pruneIntervalMs: 0,
   });
   await service.start();
   t.teardown(async () => {
-    service.stop();
+    await service.stop();
     await client.close();
-    store.close();
+    await store.close();
   });
   const watch = await watchTopics(broker.url, allDevicesFilter('telemetry'));
   t.teardown(() => watch.close());
@@ -147,7 +147,7 @@ t.test('an outage loses no window: the outbox flushes in order after the reconne
     telemetry.closeWindow();
   }
   await until(
-    () => service.deviceSeries(DEVICE).length === 3 && telemetry.stats().pending === 0,
+    async () => (await service.deviceSeries(DEVICE)).length === 3 && telemetry.stats().pending === 0,
     'three windows stored and acknowledged before the outage',
   );
 
@@ -160,17 +160,17 @@ t.test('an outage loses no window: the outbox flushes in order after the reconne
   await new Promise((r) => setTimeout(r, 300)); // several failed reconnect attempts
   t.equal(telemetry.stats().pending, 10, 'ten windows wait in the outbox during the outage');
   t.ok(link.stats().reconnectAttempts >= 1, 'the agent kept trying to reconnect');
-  t.equal(service.deviceSeries(DEVICE).length, 3, 'the server got nothing meanwhile');
+  t.equal((await service.deviceSeries(DEVICE)).length, 3, 'the server got nothing meanwhile');
 
   await broker.listen();
-  await until(() => service.deviceSeries(DEVICE).length === 13, 'every window after the reconnect');
+  await until(async () => (await service.deviceSeries(DEVICE)).length === 13, 'every window after the reconnect');
   await until(() => telemetry.stats().pending === 0, "the outbox empties as the server's acknowledgements arrive");
   t.same(
-    service.deviceSeries(DEVICE).map((w) => w.seq),
+    (await service.deviceSeries(DEVICE)).map((w) => w.seq),
     Array.from({ length: 13 }, (_, i) => i),
     'seq 0..12 stored',
   );
-  t.same(service.gaps(DEVICE), [], 'no sequence gap was ever seen');
+  t.same(await service.gaps(DEVICE), [], 'no sequence gap was ever seen');
   const arrival: number[] = [];
   for (const m of watch.seen) {
     const seq = m.json().seq as number;
@@ -181,13 +181,13 @@ t.test('an outage loses no window: the outbox flushes in order after the reconne
     Array.from({ length: 13 }, (_, i) => i),
     'first arrivals on the broker are in seq order',
   );
-  const late = service.deviceSeries(DEVICE).slice(3);
+  const late = (await service.deviceSeries(DEVICE)).slice(3);
   t.same(
     late.map((w) => w.maxMs),
     Array.from({ length: 10 }, (_, i) => 20 + i),
     'each offline window kept its own figures',
   );
-  t.equal(service.device(DEVICE)?.droppedTotal, 0);
+  t.equal((await service.device(DEVICE))?.droppedTotal, 0);
 });
 
 /**
@@ -267,7 +267,7 @@ function startAgent(
       deviceId: DEVICE,
       logger: o.logger,
       heartbeatMs: 1_000,
-      ...(o.backoff ? { backoff: o.backoff } : {}),
+      ...stripUndefined({ backoff: o.backoff }),
     }),
   );
   t.teardown(() => link.stop({ clean: false }));
@@ -296,16 +296,16 @@ t.test(
     t.teardown(() => broker.close());
     const { logger } = recordingLogger('warn');
     const dir = t.testdir();
-    const store = openStore({ dataDir: join(dir, 'server') });
+    const store = openSqliteStore({ dataDir: join(dir, 'server') });
     const SERVER_ID = 'server-restart';
     const client = await createBrokerClient({ url: broker.url, clientId: SERVER_ID, logger, connectTimeoutMs: 60_000 });
     const service = createTelemetryService({
-      store,
+      telemetry: store.repos.telemetry,
+      classes: store.repos.classes,
       client,
-      now: Date.now,
+      clock: systemClock,
       logger,
       flushIntervalMs: 10,
-      pruneIntervalMs: 0,
     });
     const firstArrivals: number[] = [];
     client.onMessage((topic, payload) => {
@@ -315,9 +315,9 @@ t.test(
     });
     await service.start();
     t.teardown(async () => {
-      service.stop();
+      await service.stop();
       await client.close();
-      store.close();
+      await store.close();
     });
 
     const { link, clock, telemetry } = startAgent(t, {
@@ -332,7 +332,7 @@ t.test(
       telemetry.closeWindow();
     }
     await until(
-      () => service.deviceSeries(DEVICE).length === 3 && telemetry.stats().pending === 0,
+      async () => (await service.deviceSeries(DEVICE)).length === 3 && telemetry.stats().pending === 0,
       'three windows stored and acknowledged before the restart',
     );
 
@@ -354,7 +354,7 @@ t.test(
       () => [3, 4, 5, 6, 7, 8, 9, 10, 11, 12].every((s) => flushed.has(s)),
       'the agent flushed every offline window into the new broker',
     );
-    t.equal(service.deviceSeries(DEVICE).length, 3, 'nobody was subscribed: the server got none of them');
+    t.equal((await service.deviceSeries(DEVICE)).length, 3, 'nobody was subscribed: the server got none of them');
 
     let serverSubscribed = false;
     broker.aedes().on('subscribe', (subs, c) => {
@@ -364,24 +364,21 @@ t.test(
     await until(() => serverSubscribed, "the server's client is back and subscribed");
     // Unacknowledged entries go out again after the acknowledgement timeout.
     clock.advance(1_000);
-    await until(() => service.deviceSeries(DEVICE).length === 13, 'every window after the resend');
+    await until(async () => (await service.deviceSeries(DEVICE)).length === 13, 'every window after the resend');
     await until(() => telemetry.stats().pending === 0, 'the outbox empties once the server acknowledged');
     t.same(
-      service.deviceSeries(DEVICE).map((w) => w.seq),
+      (await service.deviceSeries(DEVICE)).map((w) => w.seq),
       Array.from({ length: 13 }, (_, i) => i),
       'seq 0..12 stored',
     );
-    t.same(service.gaps(DEVICE), [], 'no sequence gap was ever seen');
+    t.same(await service.gaps(DEVICE), [], 'no sequence gap was ever seen');
     t.same(
       firstArrivals,
       Array.from({ length: 13 }, (_, i) => i),
       'the server first saw them in seq order',
     );
     t.same(
-      service
-        .deviceSeries(DEVICE)
-        .slice(3)
-        .map((w) => w.maxMs),
+      (await service.deviceSeries(DEVICE)).slice(3).map((w) => w.maxMs),
       Array.from({ length: 10 }, (_, i) => 20 + i),
       'each offline window kept its own figures',
     );
@@ -398,32 +395,32 @@ t.test('a failed server batch is recovered: the agent sends again what was never
   const { logger } = recordingLogger('warn');
   // One testdir (a second t.testdir() call would empty the first), the store and the agent apart in it.
   const dir = t.testdir();
-  const store = openStore({ dataDir: join(dir, 'server') });
+  const store = openSqliteStore({ dataDir: join(dir, 'server') });
   const client = await createBrokerClient({ url: broker.url, clientId: 'server-failing', logger });
   const service = createTelemetryService({
-    store,
+    telemetry: store.repos.telemetry,
+    classes: store.repos.classes,
     client,
-    now: Date.now,
+    clock: systemClock,
     logger,
     flushIntervalMs: 10,
-    pruneIntervalMs: 0,
   });
   await service.start();
   t.teardown(async () => {
-    service.stop();
+    await service.stop();
     await client.close();
-    store.close();
+    await store.close();
   });
   // A second real connection to the same SQLite file: a trigger makes the transaction that
   // stores window 1 abort and roll back, as a full disk or a locked database would.
-  const db = new Database(store.path);
+  const db = new Database(store.location);
   t.teardown(() => db.close());
 
   const { link, clock, telemetry } = startAgent(t, { brokerUrl: broker.url, dataDir: join(dir, 'agent'), logger });
   await link.start();
   telemetry.closeWindow();
   await until(
-    () => service.deviceSeries(DEVICE).length === 1 && telemetry.stats().pending === 0,
+    async () => (await service.deviceSeries(DEVICE)).length === 1 && telemetry.stats().pending === 0,
     'window 0 stored and acknowledged',
   );
 
@@ -432,16 +429,16 @@ t.test('a failed server batch is recovered: the agent sends again what was never
   );
   telemetry.closeWindow();
   await until(() => service.stats().failedBatches === 1, 'the batch with window 1 failed');
-  t.equal(service.deviceSeries(DEVICE).length, 1, 'rolled back: window 1 is not stored');
+  t.equal((await service.deviceSeries(DEVICE)).length, 1, 'rolled back: window 1 is not stored');
   db.exec('DROP TRIGGER fail_window_1');
   clock.advance(1_000);
-  await until(() => service.deviceSeries(DEVICE).length === 2, 'window 1 stored after the resend');
+  await until(async () => (await service.deviceSeries(DEVICE)).length === 2, 'window 1 stored after the resend');
   await until(() => telemetry.stats().pending === 0, 'and acknowledged');
   t.same(
-    service.deviceSeries(DEVICE).map((w) => w.seq),
+    (await service.deviceSeries(DEVICE)).map((w) => w.seq),
     [0, 1],
   );
-  t.same(service.gaps(DEVICE), []);
+  t.same(await service.gaps(DEVICE), []);
   t.equal(service.stats().failedBatches, 1);
   t.equal(telemetry.stats().resends, 1, 'window 1 was sent once more');
 });
@@ -453,21 +450,21 @@ t.test(
     t.teardown(() => broker.close());
     const { logger, lines } = recordingLogger('warn');
     const dir = t.testdir();
-    const store = openStore({ dataDir: join(dir, 'server') });
+    const store = openSqliteStore({ dataDir: join(dir, 'server') });
     const client = await createBrokerClient({ url: broker.url, clientId: 'server-skip', logger });
     const service = createTelemetryService({
-      store,
+      telemetry: store.repos.telemetry,
+      classes: store.repos.classes,
       client,
-      now: Date.now,
+      clock: systemClock,
       logger,
       flushIntervalMs: 10,
-      pruneIntervalMs: 0,
     });
     await service.start();
     t.teardown(async () => {
-      service.stop();
+      await service.stop();
       await client.close();
-      store.close();
+      await store.close();
     });
     const agentDir = join(dir, 'agent');
     const stale = openOutbox({ dir: join(agentDir, 'telemetry', 'outbox') });
@@ -479,7 +476,7 @@ t.test(
     await until(() => telemetry.stats().pending === 0, 'the outbox empties');
     t.match(telemetry.stats(), { unpublishable: 1, delivered: 1, resends: 0 });
     t.same(
-      service.deviceSeries(DEVICE).map((w) => w.seq),
+      (await service.deviceSeries(DEVICE)).map((w) => w.seq),
       [0],
       'the valid window was stored',
     );

@@ -7,10 +7,11 @@
 import t, { type Test } from 'tap';
 import { BUILTIN_PROFILES, startFarm, type SimulatedModel } from '@edgefleet/simulators';
 import { createBrokerClient } from '@edgefleet/server/broker/client';
-import { openStore } from '@edgefleet/server/store/db';
+import { openSqliteStore } from '@edgefleet/server/store/sqlite/open';
 import { createTelemetryService } from '@edgefleet/server/telemetry/index';
 import { startTestBroker } from '../helpers/broker.js';
 import { recordingLogger } from '../helpers/agent-fixtures.js';
+import { systemClock } from '@edgefleet/shared';
 
 const CLASSES = ['rpi4', 'jetson-orin'];
 const model = (): SimulatedModel => ({
@@ -23,9 +24,9 @@ const model = (): SimulatedModel => ({
   budgets: { latencyP95Ms: 20 },
 });
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -35,22 +36,22 @@ async function run(t: Test, seed: number) {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
   const { logger } = recordingLogger('warn');
-  const store = openStore({ dataDir: t.testdir() });
+  const store = openSqliteStore({ dataDir: t.testdir() });
   const client = await createBrokerClient({ url: broker.url, clientId: `server-sim-${seed}`, logger });
   const service = createTelemetryService({
-    store,
+    telemetry: store.repos.telemetry,
+    classes: store.repos.classes,
     client,
-    now: Date.now,
+    clock: systemClock,
     logger,
     flushIntervalMs: 10,
-    pruneIntervalMs: 0,
     activeWithinMs: 1e12,
   });
   await service.start();
   t.teardown(async () => {
-    service.stop();
+    await service.stop();
     await client.close();
-    store.close();
+    await store.close();
   });
   const farm = await startFarm({
     brokerUrl: broker.url,
@@ -71,9 +72,10 @@ t.test('modelled latency and power per profile; a condition change breaches the 
   // windowMs 0 and the system clock: each closeWindow covers the real time since the last one.
   await new Promise((r) => setTimeout(r, 500));
   for (const d of farm.devices) d.telemetry?.telemetry.closeWindow();
-  await until(() => farm.devices.every((d) => service.deviceSeries(d.deviceId).length === 1), 'a window per device');
+  const stored = async (d: { deviceId: string }) => (await service.deviceSeries(d.deviceId)).length;
+  await until(async () => (await Promise.all(farm.devices.map(stored))).every((n) => n === 1), 'a window per device');
   for (const d of farm.devices) {
-    const [w] = service.deviceSeries(d.deviceId);
+    const [w] = await service.deviceSeries(d.deviceId);
     const expected = 4 * (BUILTIN_PROFILES.get(d.deviceClass)?.speed.latencyMultiplier.int8 ?? NaN);
     t.ok(w && w.inferences >= 5, `${d.deviceId}: modelled inferences (${w?.inferences})`);
     t.ok(
@@ -96,13 +98,13 @@ t.test('modelled latency and power per profile; a condition change breaches the 
     for (const d of farm.devices) d.telemetry?.telemetry.closeWindow();
   }
   await until(
-    () => service.breaches({ deviceClass: 'rpi4' }).length === rpi.length,
+    async () => (await service.breaches({ deviceClass: 'rpi4' })).length === rpi.length,
     'a breach from every throttled rpi4',
   );
-  t.same(service.breaches({ deviceClass: 'jetson-orin' }), [], 'the healthy class stays quiet');
-  const status = service.classBudgetStatus('rpi4', { k: 2, n: 3 });
+  t.same(await service.breaches({ deviceClass: 'jetson-orin' }), [], 'the healthy class stays quiet');
+  const status = await service.classBudgetStatus('rpi4', { k: 2, n: 3 });
   t.match(status, { breachingDevices: rpi.length, throttledDevices: rpi.length, budgetSource: 'manifest' });
-  t.match(service.breaches({ deviceClass: 'rpi4' })[0]?.breach, {
+  t.match((await service.breaches({ deviceClass: 'rpi4' }))[0]?.breach, {
     budget: 'latencyP95Ms',
     state: 'breached',
     limit: 20,

@@ -4,7 +4,7 @@ import { loadModel, sha256Hex, verifyModel } from '@edgefleet/compress/ir/index'
 import { createOrtSession } from '@edgefleet/compress/runtime/ort';
 import { loadMnist } from '@edgefleet/compress/data/mnist';
 import { accuracyOf } from '@edgefleet/compress/eval/metrics';
-import { ZOO_RECIPES, type ZooCard, type ZooName } from '@edgefleet/compress/train/zoo';
+import { ZOO_RECIPES, zooLayout, type ZooCard, type ZooName } from '@edgefleet/compress/train/zoo';
 
 const ALLOWED_OPS = new Set(['Gemm', 'MatMul', 'Add', 'Conv', 'Relu', 'MaxPool', 'Flatten', 'Reshape', 'Softmax']);
 
@@ -23,12 +23,12 @@ for (const name of Object.keys(ZOO_RECIPES) as ZooName[]) {
     const input = model.graph.inputs[0]?.type;
     const shape = input?.kind === 'tensor' ? input.shape : undefined;
     t.equal(typeof shape?.[0], 'string', 'batch dim is symbolic');
-    t.same(shape?.slice(1), ZOO_RECIPES[name].arch.input === 'flat' ? [784] : [1, 28, 28]);
+    t.same(shape?.slice(1), zooLayout(name) === 'flat' ? [784] : [1, 28, 28]);
     if (name === 'mnist-mlp')
       t.equal(ops.filter((o) => o === 'Gemm').length, 3, 'two hidden layers and an output layer');
     else t.ok(ops.filter((o) => o === 'Conv').length >= 2, 'at least two conv layers');
 
-    const test = loadMnist({ split: 'test', layout: ZOO_RECIPES[name].arch.input === 'flat' ? 'flat' : 'image' });
+    const test = loadMnist({ split: 'test', layout: zooLayout(name) });
     const session = await createOrtSession(bytes);
     t.teardown(() => session.release());
     const pixels = test.inputs.input;

@@ -8,6 +8,11 @@ import { conv2dSame } from '@edgefleet/compress/train/conv2d-grad';
 import { exportArch } from '@edgefleet/compress/train/export-onnx';
 import { predictArch, top1Accuracy, trainArch } from '@edgefleet/compress/train/trainer';
 import { ortLogits } from '@edgefleet/compress/train/zoo';
+import { measureCallCost } from '@edgefleet/compress/eval/call-cost';
+import { buildDistilledZooModel, buildGraphZooModel } from '@edgefleet/compress/train/zoo-graph';
+
+// Trains several tiny models with TensorFlow.js (~1 min alone on 2 cores, more next to other suites).
+t.setTimeout(300_000);
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   let m = 0;
@@ -93,3 +98,45 @@ t.test('the CNN export transposes HWIO→OIHW and NHWC→NCHW flatten order corr
   t.ok(diff < 1e-3, `ORT logits match TensorFlow.js (max |Δ| ${diff})`);
   t.ok(Math.max(...Array.from(tfjs, Math.abs)) > 0.1, 'logits are not trivially zero');
 });
+
+t.test(
+  'graph-trainer zoo recipes: a teacher from its architecture and a student distilled from a zoo teacher',
+  async (t) => {
+    const tiny = {
+      name: 'tiny',
+      input: 'image' as const,
+      layers: [
+        { kind: 'conv' as const, filters: 2, kernel: 3, relu: true, stride: 2 },
+        { kind: 'flatten' as const },
+        { kind: 'dense' as const, units: 10, relu: false },
+      ],
+    };
+    const teacher = await buildGraphZooModel(
+      'mnist-cnn-large',
+      { engine: 'graph', arch: tiny, floor: 0, fit: { seed: 1, epochs: 1 } },
+      undefined,
+    );
+    t.ok(teacher.card.exportMaxAbsDiff < 1e-3, 'the export reproduces TensorFlow.js');
+    t.equal(teacher.card.training.engine, 'graph');
+    const cost = await measureCallCost(teacher.bytes, 'input', [1, 28, 28], { rounds: 3, runsPerRound: 10 });
+    t.ok(cost.modelUs > 0 && cost.emptyCallUs > 0, 'the model and the empty call are timed');
+    t.equal(cost.ratio, cost.modelUs / cost.emptyCallUs);
+    t.ok(teacher.card.accuracy.top1 > 0.5, `one epoch of a 2-filter CNN: ${teacher.card.accuracy.top1}`);
+    const student = await buildDistilledZooModel(
+      'mnist-cnn-large-student',
+      {
+        engine: 'distill',
+        teacher: 'mnist-cnn-large',
+        student: 'mlp:8',
+        floor: 0,
+        temperature: 4,
+        alpha: 0.9,
+        fit: { seed: 1, epochs: 1 },
+      },
+      'models/zoo',
+    );
+    t.equal(student.card.distillation?.student, 'mlp:8');
+    t.equal(student.card.distillation?.studentParams, 784 * 8 + 8 + 90);
+    t.match(student.card.distillation?.teacherSha256, /^[0-9a-f]{64}$/);
+  },
+);

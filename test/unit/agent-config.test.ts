@@ -7,9 +7,12 @@ import {
   agentConfigSchema,
   agentUsage,
   deviceIdFromHostname,
+  enrollmentToken,
   flagsToConfig,
+  joinNegativeValues,
   loadAgentConfig,
   runAgentCli,
+  serveOptions,
 } from '@edgefleet/agent';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_KEEPALIVE_S, isEdgefleetError } from '@edgefleet/shared';
 
@@ -25,8 +28,8 @@ t.test('defaults: device id from the host name, shared protocol defaults, frozen
     logLevel: 'info',
     trustedKeys: [],
     intraOpThreads: 1,
-    servePort: 8787,
     workloadRate: 0,
+    enrollTimeoutS: 120,
     artifactTransport: 'mqtt',
   });
   t.ok(Object.isFrozen(c));
@@ -131,17 +134,73 @@ t.test('edgefleet-agent exit codes: --help 0, unknown flag 2, bad config 2', asy
   // Collect exit codes first and assert only after stdout is restored: tap writes its own
   // TAP lines to stdout, and asserting while it is captured swallows them.
   const codes: number[] = [];
+  const dir = t.testdir({ empty: '\n' });
   try {
     codes.push(await runAgentCli(['--help'], {}));
     codes.push(await runAgentCli(['--bogus'], {}));
     codes.push(await runAgentCli(['--keepalive', 'x'], {}));
+    codes.push(await runAgentCli(['--version'], {}));
+    codes.push(await runAgentCli(['--serve-port', '-2'], {}));
+    codes.push(
+      await runAgentCli(
+        ['--data-dir', join(dir, 'a'), '--enroll-token-file', join(dir, 'empty'), '--log-level', 'silent'],
+        {},
+      ),
+    );
   } finally {
     process.stdout.write = write;
     process.stderr.write = writeErr;
   }
-  t.same(codes, [0, 2, 2], '--help 0, unknown flag 2, bad config 2');
-  t.match(out.join(''), /Usage: edgefleet-agent/);
-  t.match(out.join(''), /keepaliveS: /);
+  t.same(
+    codes,
+    [0, 2, 2, 0, 2, 2],
+    '--help 0, unknown flag 2, bad config 2, --version 0, a token file without a token 2',
+  );
+  const text = out.join('');
+  t.match(text, /Usage: edgefleet-agent/);
+  t.match(text, /--enroll-token-file or EDGEFLEET_AGENT_ENROLL_TOKEN/, '--help says how to keep the token out of ps');
+  t.match(text, /keepaliveS: /);
+  t.match(text, new RegExp(`^${AGENT_VERSION.replace(/\./g, '\\.')}$`, 'm'), '--version prints the version');
+  t.match(text, /servePort: Too small/, '--serve-port -2 reaches the schema (not refused by the argument parser)');
+  t.match(text, /error EF_ERR_CONFIG_INVALID: .*does not hold an enrollment token/);
+});
+
+t.test('--serve-port -1 as two arguments is accepted; serving falls back to the socket or nothing', async (t) => {
+  const names = new Set(AGENT_FLAGS.map((f) => f.name));
+  t.same(joinNegativeValues(['--serve-port', '-1', '--class', 'x'], names), ['--serve-port=-1', '--class', 'x']);
+  t.same(joinNegativeValues(['--device-id', '-x'], names), ['--device-id', '-x'], 'only numbers are joined');
+  const off = loadAgentConfig({ flags: { servePort: '-1' }, hostname: 'h' });
+  t.equal(off.servePort, -1);
+  t.equal(serveOptions(off), false, '-1 and no socket: no local API');
+  t.same(serveOptions({ servePort: undefined, serveSocket: undefined }), { port: 8787 }, 'default port 8787');
+  t.same(
+    serveOptions({ servePort: undefined, serveSocket: '/run/a.sock' }),
+    { socketPath: '/run/a.sock' },
+    'socket only',
+  );
+  t.same(serveOptions({ servePort: 0, serveSocket: '/run/a.sock' }), { port: 0, socketPath: '/run/a.sock' }, 'both');
+});
+
+t.test('the enrollment token from a file or the environment', async (t) => {
+  const token = `efe_0123456789ab_${'A'.repeat(43)}`;
+  const dir = t.testdir({ token: `${token}\n`, bad: 'nope\n' });
+  t.equal(
+    enrollmentToken({ enrollToken: undefined, enrollTokenFile: join(dir, 'token') }),
+    token,
+    'first line of the file',
+  );
+  t.equal(
+    enrollmentToken(loadAgentConfig({ env: { EDGEFLEET_AGENT_ENROLL_TOKEN: token }, hostname: 'h' })),
+    token,
+    'or the environment',
+  );
+  t.equal(enrollmentToken({ enrollToken: undefined, enrollTokenFile: undefined }), undefined);
+  t.throws(() => enrollmentToken({ enrollToken: undefined, enrollTokenFile: join(dir, 'bad') }), {
+    code: 'EF_ERR_CONFIG_INVALID',
+  });
+  t.throws(() => enrollmentToken({ enrollToken: undefined, enrollTokenFile: join(dir, 'missing') }), {
+    code: 'EF_ERR_CONFIG_FILE',
+  });
 });
 
 t.test('AGENT_VERSION matches agent/package.json', async (t) => {

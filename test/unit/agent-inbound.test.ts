@@ -1,4 +1,7 @@
-/** The inbound gate on its own: reasons, per-reason log throttling on an injected clock, cleared desired state, chunk frames. */
+/**
+ * The inbound gate on its own: reasons, per-reason log throttling on an injected clock, cleared desired state, chunk
+ * frames.
+ */
 import t from 'tap';
 import { REJECT_LOG_INTERVAL_MS } from '@edgefleet/agent';
 import { createInboundGate } from '@edgefleet/agent/link/inbound';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { isEdgefleetError, asError } from '@edgefleet/shared';
 import { CONFIG_ENV_VARS, CONFIG_FILE_ENV_VAR, loadServerConfig } from '@edgefleet/server/config/index';
 import { main } from '@edgefleet/cli';
 
@@ -79,7 +79,7 @@ t.test('every problem is reported with its dotted path', async (t) => {
         `reports ${path}`,
       );
     }
-    t.match((err as Error).message, /presence\.offlineAfterMs/);
+    t.match(asError(err).message, /presence\.offlineAfterMs/);
   }
 });
 

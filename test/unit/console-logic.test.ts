@@ -44,14 +44,23 @@ t.test('SSE blocks parse per the format: comments skipped, data lines joined, on
   t.same(parseSseBlock('id\ndata'), { id: '', data: '' }, 'a field without a colon has an empty value');
 });
 
-const decision = (at: number, kind: string, outcome: unknown = null): Decision => ({
+const decision = (at: number, kind: Decision['kind'], outcome: Decision['outcome'] = null): Decision => ({
   id: `d-${at}`,
   deviceClass: 'cam',
   at,
   kind,
   reason: kind,
   budgets: [],
-  summary: {},
+  summary: {
+    activeDevices: 0,
+    breachingDevices: 0,
+    throttledDevices: 0,
+    fractions: {},
+    currentRecipe: null,
+    currentSha: null,
+    latencyRatio: null,
+    planId: null,
+  },
   actions: [],
   outcome,
 });

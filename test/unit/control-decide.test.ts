@@ -15,6 +15,8 @@ import {
   type PlanMember,
   type PlanView,
 } from '@edgefleet/server/control/index';
+import { misfits } from '@edgefleet/server/control/select';
+import { checkBudgets } from '@edgefleet/server/plan/select';
 
 const sha = (c: string): string => c.repeat(64);
 const member = (
@@ -33,6 +35,7 @@ const member = (
   predictedP95Ms: p95,
   predictedPowerW: 2,
   predictedEnergyMj: p95 * 2,
+  peakMemoryBytes: null,
   onFront: true,
 });
 // fp32 slowest and most accurate; int8 variants faster and a bit less accurate.
@@ -45,6 +48,7 @@ const PLAN: PlanView = {
   modelSha: sha('f'),
   recipes: ['baseline', 'fp16', 'int8-static', 'int8-weights'],
   corrected: false,
+  baselinePct: 97.6,
   members: [FP32, FP16, INT8S, INT8W],
 };
 
@@ -85,6 +89,7 @@ const snap = (
   deviceClass: 'edge',
   at: 100_000,
   budgets: { maxP95LatencyMs: 10, minAccuracyPct: 95 },
+  limits: { memoryBytes: 1e9, storageBytes: 1e9 },
   plan: PLAN,
   rolloutActive: false,
   devices,
@@ -279,4 +284,45 @@ t.test('a breach confined to a throttled cohort is answered for that cohort alon
   t.match(d.reason, /throttled cohort/);
   const off = decide(snap(devices, confirmed), policy({ cohorts: { enabled: false } }), 100_000);
   t.equal(off.kind, 'healthy', 'without cohorts a 30% breach is no class breach');
+});
+
+t.test("the loop judges fit with the planner's check: memory, storage and accuracy drop count too", async (t) => {
+  const fit = {
+    budgets: { maxP95LatencyMs: 10, maxAccuracyDropPts: 1 },
+    limits: { memoryBytes: 1e6, storageBytes: 5e5 },
+    baselinePct: 97.6,
+    ratio: 1,
+    margin: 1,
+  };
+  const fits = { ...INT8S, bytes: 1e5, peakMemoryBytes: 5e5, accuracyPct: 97.0 };
+  t.same(misfits(fits, fit), [], 'fast, small and accurate enough: fits');
+  const budgetsBroken = (m: typeof fits) => misfits(m, fit).map((v) => v.budget);
+  t.same(budgetsBroken({ ...fits, peakMemoryBytes: 2e6 }), ['capabilities.memoryBytes'], 'too much memory');
+  t.same(budgetsBroken({ ...fits, bytes: 6e5 }), ['capabilities.storageBytes'], 'does not fit the storage');
+  t.same(budgetsBroken({ ...fits, accuracyPct: 96.0 }), ['maxAccuracyDropPts'], 'drops 1.6 points of 1 allowed');
+  t.same(
+    misfits({ ...fits, accuracyPct: 96.0 }, { ...fit, baselinePct: null }),
+    [],
+    'no original accuracy known: the drop is not judged',
+  );
+  const planner = checkBudgets(
+    {
+      recipe: fits.recipe,
+      bytes: 6e5,
+      accuracyPct: 96.0,
+      agreementPct: 100,
+      p95LatencyMs: fits.predictedP95Ms,
+      energyPerInferenceMj: fits.predictedEnergyMj,
+      avgPowerW: fits.predictedPowerW,
+      peakMemoryBytes: 2e6,
+    },
+    fit.budgets,
+    fit.limits,
+    fit.baselinePct,
+  );
+  t.same(
+    misfits({ ...fits, bytes: 6e5, accuracyPct: 96.0, peakMemoryBytes: 2e6 }, fit),
+    planner,
+    'the same violations, to the unit, as the planner names',
+  );
 });

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { isEdgefleetError, asError } from '@edgefleet/shared';
 import { loadDataSource, assertDatasetFits } from '@edgefleet/compress/data/source';
 import { readSampleDir, writeSampleDir } from '@edgefleet/compress/data/sample-dir';
 import { parseShape, randomForInputs } from '@edgefleet/compress/data/random';
@@ -37,8 +37,8 @@ t.test('a shape mismatch names both shapes', async (t) => {
     t.fail('expected EF_ERR_DATA_SHAPE');
   } catch (err: unknown) {
     t.equal(code(err), 'EF_ERR_DATA_SHAPE');
-    t.match((err as Error).message, /\[2000,1,28,28\]/);
-    t.match((err as Error).message, /\[N,3,48,192\]/);
+    t.match(asError(err).message, /\[2000,1,28,28\]/);
+    t.match(asError(err).message, /\[N,3,48,192\]/);
   }
   t.throws(() => loadDataSource('random:4x784', CNN), {
     code: 'EF_ERR_DATA_SHAPE',

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { downloadHttp, openArtifactStore } from '@edgefleet/agent';
 import { describeArtifact, sha256Hex } from '@edgefleet/shared';
 import { buildClassifier } from '../fixtures/deploy-models.js';
+import { gzipSync } from 'node:zlib';
 
 const model = buildClassifier(11);
 const layout = describeArtifact(model, 2048);
@@ -51,4 +52,30 @@ t.test('HTTP download: verified bytes land in the store; tampered, short, long a
   t.same(await downloadHttp(`${base}/ok`, artifact, store), { bytes: model.byteLength });
   t.equal(sha256Hex(await store.read(artifact.sha256)), artifact.sha256);
   t.same(await downloadHttp(`${base}/ok`, artifact, store), { bytes: 0 }, 'already in the store: nothing downloaded');
+});
+
+t.test('HTTP download of a gzip-encoded artifact: decoded and verified against the model digest', async (t) => {
+  const sparse = Buffer.concat([model, Buffer.alloc(20_000)]);
+  const encoded = gzipSync(sparse, { level: 9 });
+  const gz = describeArtifact(sparse, 2048, { encoding: 'gzip', bytes: encoded });
+  const gzArtifact = { ...gz, chunks: [...gz.chunks] };
+  const base = await serveBytes(t, {
+    '/gz': encoded,
+    '/plain': sparse,
+    '/long': Buffer.concat([encoded, Buffer.alloc(4)]),
+  });
+  const store = await openArtifactStore(t.testdir());
+  t.match(
+    await downloadHttp(`${base}/plain`, gzArtifact, store).catch((err: unknown) => err),
+    { details: { reason: 'size-mismatch' } },
+    'the decoded bytes where the encoded ones belong: refused (more than encodedSize)',
+  );
+  t.match(
+    await downloadHttp(`${base}/long`, gzArtifact, store).catch((err: unknown) => err),
+    { details: { reason: 'size-mismatch' } },
+    'trailing bytes after the gzip stream: refused',
+  );
+  t.equal(await store.has(gz.sha256), false, 'nothing stored');
+  t.same(await downloadHttp(`${base}/gz`, gzArtifact, store), { bytes: encoded.byteLength });
+  t.same(Buffer.from(await store.read(gz.sha256)), sparse, 'the store holds the decoded model');
 });

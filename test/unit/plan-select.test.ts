@@ -100,6 +100,8 @@ t.test('precisions of recipes: weight-only int8 computes in fp32', async (t) => 
   t.equal(precisionOf(parseRecipe('int8-weights')), 'fp32');
   t.equal(precisionOf(parseRecipe('int4-weights')), 'int4');
   t.equal(precisionOf(parseRecipe('fp16')), 'fp16');
+  t.equal(precisionOf(parseRecipe('int8-qat')), 'int8', 'QAT ends in the int8-static graph');
+  t.equal(candidateOf('int8-qat').needsCalibration, true);
   t.equal(candidatesOf(['fp16', 'fp16', 'fp32'])[0]?.name, 'fp32', 'the baseline comes first, duplicates dropped');
   t.equal(candidatesOf(['fp16', 'fp16', 'fp32']).length, 2);
   t.equal(canonicalJson({ b: 1, a: [2, { d: 1, c: 2 }] }), '{"a":[2,{"c":2,"d":1}],"b":1}');

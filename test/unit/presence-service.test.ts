@@ -6,8 +6,9 @@ import {
   createLogger,
   createPresenceService,
   createRejectionCounter,
-  openStore,
+  openSqliteStore,
 } from '@edgefleet/server';
+import type { MessageInfo } from '@edgefleet/server';
 
 /** A logger whose JSON lines land in an array. */
 function capture(): { lines: Array<Record<string, unknown>>; logger: ReturnType<typeof createLogger> } {
@@ -44,21 +45,27 @@ const live = { retained: false };
 function setup(t: Test) {
   let clock = 10_000;
   const { lines, logger } = capture();
-  const store = openStore({ dataDir: t.testdir() });
+  const store = openSqliteStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
   const rejections = createRejectionCounter({ logger, now: () => clock });
   // Presence sees messages the way the server feeds it: decoded (and rejections counted) by the inbound router.
   const inbound = createInboundRouter({ logger, maxPayloadBytes: 4096, onReject: (r) => rejections.record(r) });
-  const service = createPresenceService({
-    devices: store.devices,
+  const presence = createPresenceService({
+    devices: store.repos.devices,
     inbound,
     logger,
     now: () => clock,
     offlineAfterMs: 3000,
   });
+  /** Hands a message in and waits until presence applied it (it applies them one after another). */
+  const handle = async (topic: string, payload: Buffer, info: MessageInfo): Promise<void> => {
+    inbound.handleMessage(topic, payload, info);
+    await presence.idle();
+  };
   return {
-    store,
-    presence: { handleMessage: inbound.handleMessage, sweep: service.sweep },
+    devices: store.repos.devices,
+    handle,
+    presence,
     rejections,
     lines,
     advance: (ms: number) => {
@@ -69,51 +76,51 @@ function setup(t: Test) {
 }
 
 t.test('hello, heartbeat, will and sweep drive the device state on the server clock', async (t) => {
-  const { store, presence, advance, now } = setup(t);
-  presence.handleMessage(deviceTopic('d-1', 'hello'), encodeMessage(hello('d-1')), live);
-  t.match(store.devices.get('d-1'), { state: 'online', lastSeen: now() });
+  const { devices, handle, presence, advance, now } = setup(t);
+  await handle(deviceTopic('d-1', 'hello'), encodeMessage(hello('d-1')), live);
+  t.match(await devices.get('d-1'), { state: 'online', lastSeen: now() });
   advance(2000);
-  presence.handleMessage(
+  await handle(
     deviceTopic('d-1', 'heartbeat'),
     encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-1', seq: 0, uptimeMs: 5, currentModel: null, sentAt: 2 }),
     live,
   );
-  t.equal(store.devices.get('d-1')?.lastSeen, now(), 'heartbeat moves last-seen');
+  t.equal((await devices.get('d-1'))?.lastSeen, now(), 'heartbeat moves last-seen');
   advance(2999);
-  t.same(presence.sweep(), [], 'not silent long enough');
+  t.same(await presence.sweep(), [], 'not silent long enough');
   advance(2);
-  t.same(presence.sweep(), ['d-1'], 'silent longer than offlineAfterMs');
-  t.equal(store.devices.get('d-1')?.stateReason, 'stale');
-  presence.handleMessage(
+  t.same(await presence.sweep(), ['d-1'], 'silent longer than offlineAfterMs');
+  t.equal((await devices.get('d-1'))?.stateReason, 'stale');
+  await handle(
     deviceTopic('d-1', 'heartbeat'),
     encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-1', seq: 1, uptimeMs: 6, currentModel: null, sentAt: 3 }),
     live,
   );
-  t.equal(store.devices.get('d-1')?.state, 'online', 'a heartbeat brings a swept device back');
-  presence.handleMessage(
+  t.equal((await devices.get('d-1'))?.state, 'online', 'a heartbeat brings a swept device back');
+  await handle(
     deviceTopic('d-1', 'status'),
     encodeMessage({ type: 'status', v: 1, deviceId: 'd-1', state: 'offline', reason: 'lost', sentAt: 0 }),
     live,
   );
-  t.match(store.devices.get('d-1'), { state: 'offline', stateReason: 'lost' }, 'the last will marks it offline');
+  t.match(await devices.get('d-1'), { state: 'offline', stateReason: 'lost' }, 'the last will marks it offline');
 });
 
 t.test('a retained status replay sets state without pretending the device is alive', async (t) => {
-  const { store, presence, advance } = setup(t);
-  presence.handleMessage(deviceTopic('d-2', 'hello'), encodeMessage(hello('d-2')), live);
-  const seen = store.devices.get('d-2')?.lastSeen;
+  const { devices, handle, presence, advance } = setup(t);
+  await handle(deviceTopic('d-2', 'hello'), encodeMessage(hello('d-2')), live);
+  const seen = (await devices.get('d-2'))?.lastSeen;
   advance(10_000);
-  presence.handleMessage(
+  await handle(
     deviceTopic('d-2', 'status'),
     encodeMessage({ type: 'status', v: 1, deviceId: 'd-2', state: 'online', reason: 'connect', sentAt: 1 }),
     { retained: true },
   );
-  t.equal(store.devices.get('d-2')?.lastSeen, seen);
-  t.same(presence.sweep(), ['d-2'], 'so the sweep still catches it');
+  t.equal((await devices.get('d-2'))?.lastSeen, seen);
+  t.same(await presence.sweep(), ['d-2'], 'so the sweep still catches it');
 });
 
 t.test('presence from a device that never said hello changes nothing and is logged once a minute', async (t) => {
-  const { store, presence, lines, advance } = setup(t);
+  const { devices, handle, lines, advance } = setup(t);
   const beat = encodeMessage({
     type: 'heartbeat',
     v: 1,
@@ -123,24 +130,24 @@ t.test('presence from a device that never said hello changes nothing and is logg
     currentModel: null,
     sentAt: 1,
   });
-  for (let i = 0; i < 3; i += 1) presence.handleMessage(deviceTopic('ghost', 'heartbeat'), beat, live);
-  presence.handleMessage(
+  for (let i = 0; i < 3; i += 1) await handle(deviceTopic('ghost', 'heartbeat'), beat, live);
+  await handle(
     deviceTopic('ghost', 'status'),
     encodeMessage({ type: 'status', v: 1, deviceId: 'ghost', state: 'online', reason: 'connect', sentAt: 1 }),
     live,
   );
-  t.equal(store.devices.get('ghost'), null);
+  t.equal(await devices.get('ghost'), null);
   t.equal(lines.filter((l) => l['deviceId'] === 'ghost').length, 1);
   advance(60_000);
-  presence.handleMessage(deviceTopic('ghost', 'heartbeat'), beat, live);
+  await handle(deviceTopic('ghost', 'heartbeat'), beat, live);
   t.equal(lines.filter((l) => l['deviceId'] === 'ghost').length, 2);
 });
 
 t.test('rejections are counted every time but logged once per device per minute', async (t) => {
-  const { presence, rejections, lines, advance } = setup(t);
+  const { handle, rejections, lines, advance } = setup(t);
   const warnings = () => lines.filter((l) => l['msg'] === 'rejected inbound message');
-  for (let i = 0; i < 5; i += 1) presence.handleMessage(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
-  presence.handleMessage(deviceTopic('other', 'hello'), Buffer.alloc(5000, 32), live);
+  for (let i = 0; i < 5; i += 1) await handle(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
+  await handle(deviceTopic('other', 'hello'), Buffer.alloc(5000, 32), live);
   t.same(
     {
       malformed: rejections.counts()['malformed-json'],
@@ -154,10 +161,10 @@ t.test('rejections are counted every time but logged once per device per minute'
     ['noisy', 'other'],
   );
   advance(59_999);
-  presence.handleMessage(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
+  await handle(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
   t.equal(warnings().length, 2, 'still inside the minute');
   advance(1);
-  presence.handleMessage(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
+  await handle(deviceTopic('noisy', 'hello'), Buffer.from('{oops'), live);
   t.equal(warnings().length, 3);
   t.equal(warnings()[2]?.['suppressed'], 5, 'the next line says how many were suppressed');
 });

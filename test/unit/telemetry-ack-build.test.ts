@@ -1,7 +1,7 @@
 /** The server's acknowledgements of one committed batch [EF-PROTO 8.2], as pure data. */
 import t from 'tap';
 import { buildTelemetryAcks } from '@edgefleet/server/telemetry/index';
-import type { BatchItem } from '@edgefleet/server/store/telemetry-tables';
+import type { BatchItem } from '@edgefleet/server/store/telemetry';
 import {
   decodeMessage,
   deviceTopic,

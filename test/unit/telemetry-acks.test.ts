@@ -11,6 +11,7 @@ import { createInboundGate } from '@edgefleet/agent/link/inbound';
 import {
   deviceTopic,
   PROTOCOL_VERSION,
+  stripUndefined,
   type AnyMessage,
   type BreachIdentity,
   type TelemetryAck,
@@ -107,7 +108,7 @@ function setup(
     watcher: { k: 1, n: 1 },
     ackTimeoutMs: 1_000,
     maxAckTimeoutMs: 3_000,
-    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+    ...stripUndefined({ maxInFlight: options.maxInFlight }),
     ...(options.maxEntries === undefined ? {} : { outbox: { maxEntries: options.maxEntries, segmentEntries: 2 } }),
   });
   telemetry.start();

@@ -1,30 +1,34 @@
 /**
- * Pull-based, resumable chunk download over MQTT [EF-PROTO 6.4]. The agent asks for a window
- * of missing chunks, checks each chunk against the signed manifest and writes it into
- * `<sha>.part`; when the window is over (complete, timed out or refused) it makes the
- * window's chunks durable with one datasync, records them in the persisted bitmap, and only
- * then asks for the next window. Chunks recorded in the bitmap are never fetched again,
- * after a disconnect, an agent restart or a server restart; a crash loses at most the
- * chunks of the window in flight, which are fetched again.
+ * Pull-based, resumable chunk download over MQTT [EF-PROTO 6.4], as a loop of four steps:
+ *
+ * 1. plan the next window: the first missing chunk and up to `windowChunks` missing ones after it;
+ * 2. request it (while the link is offline, wait with backoff: offline is not a stall);
+ * 3. receive until the window is complete, a nack comes, something fatal happens or it times out:
+ *    each chunk is checked against the signed manifest and written into the part file;
+ * 4. flush (one datasync for the window, then the bitmap) and decide: go on, wait because the
+ *    server is busy, back off after a window without progress, or give up after too many.
+ *
+ * The part file and its bitmap (partial-file.ts) make the download resumable: chunks the bitmap
+ * lists are never fetched again; a crash loses at most the chunks of the window in flight.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises';
 import {
-  chunkRange,
   encodeWindowBitmap,
   isEdgefleetError,
   MAX_CHUNK_WINDOW,
   PROTOCOL_VERSION,
-  sha256Hex,
   type Chunk,
   type ChunkNack,
   type ChunkRequest,
+  type Clock,
   type ManifestBody,
+  type RandomSource,
 } from '@edgefleet/shared';
 import { backoffDelay, validateBackoff, type BackoffPolicy } from '../link/backoff.js';
-import type { Clock, RandomSource } from '../link/clock.js';
 import { stepFailure } from './failure.js';
+import { receiveChunks, type ChunkReceiver, type WindowOutcome } from './chunk-receiver.js';
+import { openPartialFile, type PartialFile } from './partial-file.js';
 import type { ArtifactStore } from './store.js';
-import { writeFileAtomic } from './store.js';
+import { verifyAndAdopt } from './verify.js';
 
 /** How the downloader talks to the server: publish a request, hear chunk replies. */
 export interface ChunkTransport {
@@ -62,35 +66,164 @@ export interface DownloadCounts {
 
 const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 500, factor: 2, maxMs: 15_000, jitter: 0.5 });
 
-interface PersistedBitmap {
-  readonly sha256: string;
-  readonly chunkSize: number;
-  readonly done: readonly number[];
+/** The options with their defaults applied. */
+interface Tuning {
+  readonly window: number;
+  readonly timeoutMs: number;
+  readonly maxStalls: number;
+  readonly maxMismatches: number;
+  readonly backoff: BackoffPolicy;
 }
 
-/** Chunks of the partial file that the bitmap lists AND that still hash right (a torn write is dropped). */
-async function resumeDone(store: ArtifactStore, body: ManifestBody): Promise<Set<number>> {
-  const { sha256, size, chunkSize, chunks } = body.artifact;
-  let listed: readonly number[] = [];
+function tuningOf(options: ChunkDownloadOptions): Tuning {
+  return {
+    window: Math.min(MAX_CHUNK_WINDOW, Math.max(1, options.windowChunks ?? 8)),
+    timeoutMs: options.windowTimeoutMs ?? 10_000,
+    maxStalls: options.maxStalls ?? 6,
+    maxMismatches: options.maxMismatchesPerChunk ?? 3,
+    backoff: validateBackoff(options.backoff ?? DEFAULT_BACKOFF),
+  };
+}
+
+/**
+ * Downloads the manifest's artifact into the store (or finds it there) and returns how many
+ * chunks came over the network vs from disk. Throws a step failure (see failure.ts) on a
+ * timeout, a refusal, or bytes that do not match the signed manifest.
+ */
+export async function downloadChunks(body: ManifestBody, options: ChunkDownloadOptions): Promise<DownloadCounts> {
+  const { store } = options;
+  const { sha256, chunkCount } = body.artifact;
+  if (await store.has(sha256)) return { total: chunkCount, fetched: 0, reused: chunkCount, corrupt: 0 };
+  const tuning = tuningOf(options);
+  const partial = await openPartialFile(store, body.artifact);
+  const receiver = receiveChunks(body, partial, options.transport, tuning.maxMismatches);
   try {
-    const bitmap = JSON.parse(await readFile(store.bitmapPath(sha256), 'utf8')) as PersistedBitmap;
-    if (bitmap.sha256 === sha256 && bitmap.chunkSize === chunkSize) listed = bitmap.done;
-  } catch {
-    return new Set();
+    await fetchMissing(body, partial, receiver, options, tuning);
+  } finally {
+    receiver.close();
+    // Keeps what a superseded or failed attempt already verified, for the next attempt.
+    await partial.close();
   }
-  let part: Buffer;
+  await verifyAndAdopt(body.artifact, store);
+  return { total: chunkCount, fetched: partial.written(), reused: partial.resumed, corrupt: receiver.corrupt() };
+}
+
+/** Steps 1–4 until every chunk is done; throws the step failure that ends the attempt. */
+async function fetchMissing(
+  body: ManifestBody,
+  partial: PartialFile,
+  receiver: ChunkReceiver,
+  options: ChunkDownloadOptions,
+  tuning: Tuning,
+): Promise<void> {
+  const { clock, signal, random } = options;
+  const { chunkCount } = body.artifact;
+  let requestId = 0;
+  let offlineAttempt = 0;
+  let stalls = 0;
+  while (partial.done.size < chunkCount) {
+    if (signal?.aborted) throw stepFailure('download', 'superseded', 'a newer manifest replaced this deployment');
+    receiver.throwIfFatal();
+    const wanted = planWindow(partial.done, chunkCount, tuning.window);
+    const request = windowRequest(body, options.deviceId, wanted, requestId++, clock.now());
+    if (!(await sendRequest(options.transport, request))) {
+      await sleep(clock, backoffDelay(offlineAttempt++, tuning.backoff, random), signal);
+      continue;
+    }
+    offlineAttempt = 0;
+    const before = partial.done.size;
+    const outcome = await receiver.receive(wanted, tuning.timeoutMs, clock, signal);
+    await partial.flush();
+    receiver.throwIfFatal();
+    const next = afterWindow({ ...outcome, progressed: partial.done.size > before }, stalls, tuning.maxStalls);
+    if (next.kind === 'give-up')
+      throw giveUp(next, receiver.lastRefusal(), `${partial.done.size}/${chunkCount}`, tuning.timeoutMs);
+    if (next.kind === 'wait') await sleep(clock, next.ms, signal);
+    else stalls = next.kind === 'next' ? 0 : next.stalls;
+    if (next.kind === 'back-off') await sleep(clock, backoffDelay(next.stalls - 1, tuning.backoff, random), signal);
+  }
+}
+
+/** Step 1: the first missing chunk and up to `window` missing ones within one protocol window of it. */
+export function planWindow(done: ReadonlySet<number>, chunkCount: number, window: number): number[] {
+  let first = 0;
+  while (first < chunkCount && done.has(first)) first += 1;
+  const end = Math.min(first + MAX_CHUNK_WINDOW, chunkCount);
+  const wanted: number[] = [];
+  for (let i = first; i < end && wanted.length < window; i += 1) if (!done.has(i)) wanted.push(i);
+  return wanted;
+}
+
+/** The `chunk-req` for `wanted` (ascending, non-empty): its span and a bitmap of the chunks in it. */
+function windowRequest(
+  body: ManifestBody,
+  deviceId: string,
+  wanted: readonly number[],
+  requestId: number,
+  now: number,
+): ChunkRequest {
+  const first = wanted[0] ?? 0;
+  const count = (wanted[wanted.length - 1] ?? first) + 1 - first;
+  return {
+    type: 'chunk-req',
+    v: PROTOCOL_VERSION,
+    deviceId,
+    deploymentId: body.deploymentId,
+    sha256: body.artifact.sha256,
+    requestId,
+    offset: first,
+    count,
+    bitmap: encodeWindowBitmap(first, wanted, count),
+    sentAt: now,
+  };
+}
+
+/** Step 2: false while the link is offline (the caller waits and tries again); other errors throw. */
+async function sendRequest(transport: ChunkTransport, request: ChunkRequest): Promise<boolean> {
   try {
-    part = await readFile(store.partPath(sha256));
-  } catch {
-    return new Set();
+    await transport.request(request);
+    return true;
+  } catch (err: unknown) {
+    if (isEdgefleetError(err, 'EF_ERR_LINK_OFFLINE')) return false;
+    throw err;
   }
-  const done = new Set<number>();
-  for (const index of listed) {
-    if (!Number.isInteger(index) || index < 0 || index >= chunks.length) continue;
-    const { start, end } = chunkRange(index, chunkSize, size);
-    if (end <= part.byteLength && sha256Hex(part.subarray(start, end)) === chunks[index]) done.add(index);
-  }
-  return done;
+}
+
+type NextStep =
+  | { readonly kind: 'next' }
+  | { readonly kind: 'wait'; readonly ms: number }
+  | { readonly kind: 'back-off'; readonly stalls: number }
+  | { readonly kind: 'give-up'; readonly stalls: number; readonly reason: 'download-refused' | 'download-timeout' };
+
+/**
+ * Step 4's decision: a busy server is waited for as long as it asks; a window with progress
+ * is followed by the next at once; one without backs off, and `maxStalls` of them in a row end
+ * the attempt (refused when the server said it does not know the deployment).
+ */
+export function afterWindow(
+  outcome: WindowOutcome & { readonly progressed: boolean },
+  stalls: number,
+  maxStalls: number,
+): NextStep {
+  const { nack } = outcome;
+  if (nack !== null && nack !== 'unknown') return { kind: 'wait', ms: nack.busyMs };
+  if (outcome.progressed) return { kind: 'next' };
+  if (stalls + 1 < maxStalls) return { kind: 'back-off', stalls: stalls + 1 };
+  return { kind: 'give-up', stalls: stalls + 1, reason: nack === 'unknown' ? 'download-refused' : 'download-timeout' };
+}
+
+/** The step failure that ends an attempt; a refusal says what the server said (its reason and detail). */
+function giveUp(
+  next: { readonly stalls: number; readonly reason: 'download-refused' | 'download-timeout' },
+  refusal: string | null,
+  have: string,
+  timeoutMs: number,
+): Error {
+  const why =
+    next.reason === 'download-refused'
+      ? `the server refused the download (${refusal ?? 'no detail'})`
+      : `no chunk arrived in ${next.stalls} windows of ${timeoutMs} ms`;
+  return stepFailure('download', next.reason, `${why}; ${have} chunks are kept on disk for the next attempt`);
 }
 
 function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -105,218 +238,4 @@ function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promi
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/**
- * Downloads the manifest's artifact into the store (or finds it there) and returns how many
- * chunks came over the network vs from disk. Throws a step failure (see failure.ts) on a
- * timeout, a refusal, or bytes that do not match the signed manifest.
- */
-export async function downloadChunks(body: ManifestBody, options: ChunkDownloadOptions): Promise<DownloadCounts> {
-  const { store, clock, signal } = options;
-  const { sha256, size, chunkSize, chunkCount, chunks } = body.artifact;
-  if (await store.has(sha256)) return { total: chunkCount, fetched: 0, reused: chunkCount, corrupt: 0 };
-  const window = Math.min(MAX_CHUNK_WINDOW, Math.max(1, options.windowChunks ?? 8));
-  const timeoutMs = options.windowTimeoutMs ?? 10_000;
-  const maxStalls = options.maxStalls ?? 6;
-  const maxMismatches = options.maxMismatchesPerChunk ?? 3;
-  const backoff = validateBackoff(options.backoff ?? DEFAULT_BACKOFF);
-
-  const done = await resumeDone(store, body);
-  const counts = { total: chunkCount, fetched: 0, reused: done.size, corrupt: 0 };
-  const mismatches = new Map<number, number>();
-  let fatal: Error | null = null;
-  let nackWaitMs = 0;
-  // The last refusal (not `busy`), for the failure's detail; an object so TS sees the handler's writes.
-  const refusal: { last: ChunkNack | null } = { last: null };
-  let wake: (() => void) | null = null;
-  let writes: Promise<void> = Promise.resolve();
-  const file: FileHandle = await open(store.partPath(sha256), done.size > 0 ? 'r+' : 'w+');
-
-  // Written and verified, but not yet made durable: the next flush syncs and records them.
-  let unsynced: number[] = [];
-  const synced = new Set(done);
-
-  /**
-   * Ends a window on disk: one datasync for all of its chunks, then the bitmap, which lists
-   * only synced chunks (a chunk written after the sync began waits for the next flush).
-   * Syncing per window instead of per chunk turns ~2 fsyncs per chunk into 2 per window.
-   */
-  async function flushWindow(): Promise<void> {
-    await writes;
-    if (unsynced.length === 0) return;
-    const batch = unsynced;
-    unsynced = [];
-    await file.datasync();
-    for (const index of batch) synced.add(index);
-    await writeFileAtomic(
-      store.bitmapPath(sha256),
-      JSON.stringify({ sha256, chunkSize, done: [...synced].sort((a, b) => a - b) } satisfies PersistedBitmap),
-    );
-  }
-
-  function noteMismatch(index: number, reason: 'digest-mismatch' | 'size-mismatch', detail: string): void {
-    const n = (mismatches.get(index) ?? 0) + 1;
-    mismatches.set(index, n);
-    if (n >= maxMismatches)
-      fatal = stepFailure(
-        'verify',
-        reason,
-        `chunk ${index}: ${detail} (${n} times); the server's artifact does not match the signed manifest`,
-      );
-  }
-
-  function handleChunk(message: Chunk): void {
-    if (message.sha256 !== sha256 || message.index >= chunkCount || done.has(message.index)) return;
-    const { data } = message;
-    const { start, end } = chunkRange(message.index, chunkSize, size);
-    const actual = sha256Hex(data);
-    if (actual !== message.chunkSha256) {
-      // Damaged on the way: the message disagrees with itself. Ask again.
-      counts.corrupt += 1;
-    } else if (data.byteLength !== end - start) {
-      counts.corrupt += 1;
-      noteMismatch(
-        message.index,
-        'size-mismatch',
-        `${data.byteLength} bytes where the manifest implies ${end - start}`,
-      );
-    } else if (actual !== chunks[message.index]) {
-      counts.corrupt += 1;
-      noteMismatch(
-        message.index,
-        'digest-mismatch',
-        `sha256 ${actual.slice(0, 12)}… where the manifest says ${chunks[message.index]?.slice(0, 12)}…`,
-      );
-    } else {
-      writes = writes.then(async () => {
-        if (done.has(message.index)) return;
-        await file.write(data, 0, data.byteLength, start);
-        done.add(message.index);
-        unsynced.push(message.index);
-        counts.fetched += 1;
-      });
-    }
-    // A failed write surfaces where the loop awaits `writes`; here it only must not go unhandled.
-    writes.then(
-      () => wake?.(),
-      () => wake?.(),
-    );
-  }
-
-  function handleNack(message: ChunkNack): void {
-    nackWaitMs = message.reason === 'busy' ? Math.max(message.retryAfterMs ?? 1000, 1) : -1;
-    if (message.reason !== 'busy') refusal.last = message;
-    wake?.();
-  }
-
-  const unlisten = options.transport.listen((message) => {
-    if (message.deploymentId !== body.deploymentId) return;
-    if (message.type === 'chunk') handleChunk(message);
-    else handleNack(message);
-  });
-
-  /** Resolves when every wanted chunk is done, something fatal happened, a nack came, or the timeout passed. */
-  function waitWindow(wanted: readonly number[]): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clock.clearTimeout(timer);
-        wake = null;
-        signal?.removeEventListener('abort', finish);
-        resolve();
-      };
-      const timer = clock.setTimeout(finish, timeoutMs);
-      wake = () => {
-        if (fatal || nackWaitMs !== 0 || wanted.every((i) => done.has(i))) finish();
-      };
-      signal?.addEventListener('abort', finish, { once: true });
-      wake();
-    });
-  }
-
-  let requestId = 0;
-  let stalls = 0;
-  let offlineAttempt = 0;
-  try {
-    while (done.size < chunkCount) {
-      if (signal?.aborted) throw stepFailure('download', 'superseded', 'a newer manifest replaced this deployment');
-      if (fatal) throw fatal;
-      const first = [...Array(chunkCount).keys()].find((i) => !done.has(i)) ?? 0;
-      const count = Math.min(MAX_CHUNK_WINDOW, chunkCount - first);
-      const wanted: number[] = [];
-      for (let i = first; i < first + count && wanted.length < window; i += 1) if (!done.has(i)) wanted.push(i);
-      const spanEnd = (wanted[wanted.length - 1] ?? first) + 1;
-      const request: ChunkRequest = {
-        type: 'chunk-req',
-        v: PROTOCOL_VERSION,
-        deviceId: options.deviceId,
-        deploymentId: body.deploymentId,
-        sha256,
-        requestId: requestId++,
-        offset: first,
-        count: spanEnd - first,
-        bitmap: encodeWindowBitmap(first, wanted, spanEnd - first),
-        sentAt: clock.now(),
-      };
-      try {
-        await options.transport.request(request);
-        offlineAttempt = 0;
-      } catch (err: unknown) {
-        if (!isEdgefleetError(err, 'EF_ERR_LINK_OFFLINE')) throw err;
-        // Offline is not a stall: wait for the link, however long it takes.
-        await sleep(clock, backoffDelay(offlineAttempt++, backoff, options.random), signal);
-        continue;
-      }
-      const before = done.size;
-      nackWaitMs = 0;
-      await waitWindow(wanted);
-      await flushWindow();
-      if (fatal) throw fatal;
-      if (nackWaitMs > 0) {
-        await sleep(clock, nackWaitMs, signal);
-        continue;
-      }
-      if (done.size > before) {
-        stalls = 0;
-        continue;
-      }
-      stalls += 1;
-      if (stalls >= maxStalls) {
-        const why =
-          nackWaitMs < 0
-            ? `the server refused the download (${refusal.last?.reason ?? 'unknown'}: ${refusal.last?.detail ?? 'no detail'})`
-            : `no chunk arrived in ${stalls} windows of ${timeoutMs} ms`;
-        throw stepFailure(
-          'download',
-          nackWaitMs < 0 ? 'download-refused' : 'download-timeout',
-          `${why}; ${done.size}/${chunkCount} chunks are kept on disk for the next attempt`,
-        );
-      }
-      await sleep(clock, backoffDelay(stalls - 1, backoff, options.random), signal);
-    }
-  } finally {
-    unlisten();
-    // Keep what a superseded or failed attempt already verified, for the next attempt.
-    await flushWindow().catch(() => undefined);
-    await file.close();
-  }
-  await verifyAndAdopt(body, store);
-  return counts;
-}
-
-/** Checks size and whole-file digest of the finished part file, then moves it into the store. */
-async function verifyAndAdopt(body: ManifestBody, store: ArtifactStore): Promise<void> {
-  const { sha256, size } = body.artifact;
-  const bytes = await readFile(store.partPath(sha256));
-  if (bytes.byteLength !== size) {
-    await store.discardPartial(sha256);
-    throw stepFailure('verify', 'size-mismatch', `downloaded ${bytes.byteLength} bytes, the manifest says ${size}`);
-  }
-  const actual = sha256Hex(bytes);
-  if (actual !== sha256) {
-    await store.discardPartial(sha256);
-    throw stepFailure('verify', 'digest-mismatch', `artifact hashes to ${actual}, the manifest says ${sha256}`);
-  }
-  await store.adopt(sha256, store.partPath(sha256));
-  await store.discardPartial(sha256);
 }

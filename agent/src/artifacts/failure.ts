@@ -5,6 +5,7 @@
 import {
   EdgefleetError,
   isEdgefleetError,
+  asError,
   type DeployFailureReason,
   type ErrorCode,
   type SwapStep,
@@ -51,6 +52,6 @@ export function failureOf(
       detail: String(err.details.detail ?? err.message).slice(0, 1000),
     };
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = asError(err).message;
   return { step, reason: fallback, detail: message.slice(0, 1000) };
 }

@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { isEdgefleetError, type ManifestBody } from '@edgefleet/shared';
+import { asError, isEdgefleetError, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
 import { stepFailure } from './failure.js';
 import type { ArtifactStore } from './store.js';
+import { verifyAndAdopt } from './verify.js';
 
 export interface HttpDownloadOptions {
   /** Gives up after this long, in ms. Default 120 000. */
@@ -30,11 +31,12 @@ export async function downloadHttp(
   try {
     response = await (options.fetch ?? fetch)(url, { signal: AbortSignal.any(signals) });
   } catch (err: unknown) {
-    throw stepFailure('download', 'download-timeout', `GET ${url} failed: ${(err as Error).message}`, err);
+    throw stepFailure('download', 'download-timeout', `GET ${url} failed: ${asError(err).message}`, err);
   }
   if (!response.ok || !response.body)
     throw stepFailure('download', 'download-refused', `GET ${url} answered ${response.status}`);
   const partPath = store.partPath(artifact.sha256);
+  const wireSize = transferSizeOf(artifact);
   const file = await open(partPath, 'w');
   const hash = createHash('sha256');
   let received = 0;
@@ -42,12 +44,8 @@ export async function downloadHttp(
     for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
       received += piece.byteLength;
       // Stop at once if the server sends more than the manifest allows.
-      if (received > artifact.size)
-        throw stepFailure(
-          'verify',
-          'size-mismatch',
-          `GET ${url} sent more than the ${artifact.size} bytes of the manifest`,
-        );
+      if (received > wireSize)
+        throw stepFailure('verify', 'size-mismatch', `GET ${url} sent more than the ${wireSize} bytes of the manifest`);
       hash.update(piece);
       await file.write(piece);
     }
@@ -59,11 +57,16 @@ export async function downloadHttp(
     throw stepFailure(
       'download',
       'download-timeout',
-      `GET ${url} broke off after ${received} bytes: ${(err as Error).message}`,
+      `GET ${url} broke off after ${received} bytes: ${asError(err).message}`,
       err,
     );
   }
   await file.close();
+  if (artifact.encoding) {
+    // The route serves the encoded bytes; decoding verifies the model's own size and digest.
+    await verifyAndAdopt(artifact, store);
+    return { bytes: received };
+  }
   if (received !== artifact.size) {
     await store.discardPartial(artifact.sha256);
     throw stepFailure(

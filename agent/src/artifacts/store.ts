@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EdgefleetError, sha256Hex, type DeployReport, type Desired } from '@edgefleet/shared';
+import { EdgefleetError, sha256Hex, errnoCode, type DeployReport, type Desired } from '@edgefleet/shared';
 import { planTidy, type StoredFile, type TidyLimits, type TidyPlan } from './tidy.js';
 
 /** A model the agent has installed, with the signed manifest it came with. */
@@ -111,7 +111,7 @@ export async function openArtifactStore(dataDir: string): Promise<ArtifactStore>
       const parsed = JSON.parse(await readFile(statePath, 'utf8')) as Partial<AgentState>;
       return { ...EMPTY_STATE, ...parsed };
     } catch (err: unknown) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_STATE;
+      if (errnoCode(err) === 'ENOENT') return EMPTY_STATE;
       // Atomic writes make a torn file unlikely; if it happens, start empty rather than crash.
       return EMPTY_STATE;
     }

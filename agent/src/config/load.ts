@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { z } from 'zod';
-import { DEVICE_ID_PATTERN, EdgefleetError } from '@edgefleet/shared';
+import { DEVICE_ID_PATTERN, EdgefleetError, asError, configInvalidError, formatConfigIssues } from '@edgefleet/shared';
 import { AGENT_CONFIG_FILE_ENV_VAR, AGENT_ENV_VARS, agentConfigSchema, type AgentConfig } from './schema.js';
 
 type Layer = Record<string, unknown>;
@@ -38,7 +37,7 @@ function readFileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `cannot read agent config file ${path}: ${(err as Error).message}; check --config or ${AGENT_CONFIG_FILE_ENV_VAR}`,
+      `cannot read agent config file ${path}: ${asError(err).message}; check --config or ${AGENT_CONFIG_FILE_ENV_VAR}`,
       { path },
       { cause: err },
     );
@@ -49,7 +48,7 @@ function readFileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `agent config file ${path} is not valid JSON: ${(err as Error).message}`,
+      `agent config file ${path} is not valid JSON: ${asError(err).message}`,
       { path },
       { cause: err },
     );
@@ -64,9 +63,8 @@ function definedOnly(layer: Readonly<Record<string, unknown>>): Layer {
 }
 
 /** One line per problem, starting with its dotted path, e.g. `keepaliveS: Too small: expected number to be >=1`. */
-export function formatAgentConfigIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
-}
+/** One line per problem with its dotted path; the shared formatter, kept under the agent's name for library users. */
+export const formatAgentConfigIssues = formatConfigIssues;
 
 /**
  * Builds the frozen agent config from defaults < JSON file < env < flags. Throws
@@ -85,13 +83,11 @@ export function loadAgentConfig(options: LoadAgentConfigOptions = {}): AgentConf
     ...definedOnly(options.flags ?? {}),
   };
   const result = agentConfigSchema.safeParse(merged);
-  if (!result.success) {
-    const problems = formatAgentConfigIssues(result.error);
-    throw new EdgefleetError(
-      'EF_ERR_CONFIG_INVALID',
-      `invalid agent configuration:\n  ${problems.join('\n  ')}\nfix the flags, EDGEFLEET_AGENT_* variables or config file named above`,
-      { problems },
+  if (!result.success)
+    throw configInvalidError(
+      'agent configuration',
+      result.error,
+      'fix the flags, EDGEFLEET_AGENT_* variables or config file named above',
     );
-  }
   return Object.freeze(result.data);
 }

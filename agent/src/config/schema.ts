@@ -67,19 +67,26 @@ export const agentConfigSchema = z.strictObject({
   heartbeatMs: numeric(z.number().int().min(100).max(3_600_000)).default(DEFAULT_HEARTBEAT_MS),
   /** Log level. Default `info`. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Public keys deployment manifests must be signed with; list several during a key rotation. Default none (every manifest is refused). */
+  /**
+   * Public keys deployment manifests must be signed with; list several during a key rotation. Default none (every
+   * manifest is refused).
+   */
   trustedKeys: list(z.array(trustedKeySchema).max(16)).default([]),
   /** onnxruntime intra-op threads of the inference worker; 0 lets onnxruntime choose. Default 1. */
   intraOpThreads: numeric(z.number().int().min(0).max(256)).default(1),
-  /** Port of the local inference API on 127.0.0.1; 0 picks a free one, -1 turns it off. Default 8787. */
-  servePort: numeric(z.number().int().min(-1).max(65535)).default(8787),
-  /** Unix socket for the local inference API instead of TCP. Default: none. */
+  /**
+   * Port of the local inference API on 127.0.0.1; 0 picks a free one, -1 turns it off.
+   * Default 8787, or no TCP listener when `serveSocket` is given (give both for both).
+   */
+  servePort: numeric(z.number().int().min(-1).max(65535)).optional(),
+  /** Unix socket for the local inference API (alone, or beside `servePort` when that is given). Default: none. */
   serveSocket: z.string().min(1).optional(),
   /** Synthetic inferences per second on the serving model (demos, simulation); 0 turns it off. Default 0. */
   workloadRate: numeric(z.number().min(0).max(10_000)).default(0),
   /**
    * Enrollment token (`efe_…`) from the fleet admin: on first start the agent enrolls with it
    * and stores its identity in the data directory; later starts use the stored identity.
+   * Prefer `enrollTokenFile` or the environment: a flag is visible to every user in `ps`.
    * Default: none (stored identity, or no credentials for a server with auth off).
    */
   enrollToken: z
@@ -89,6 +96,10 @@ export const agentConfigSchema = z.strictObject({
       'enrollment token: efe_<12 hex>_<43 characters>, as `edgefleet enroll-token create` prints it',
     )
     .optional(),
+  /** How long a first start keeps trying to enroll before it exits 1 (systemd restarts it), seconds. Default 120. */
+  enrollTimeoutS: numeric(z.number().int().min(1).max(86_400)).default(120),
+  /** File whose first line is the enrollment token (e.g. mode 0600, root-owned); used when `enrollToken` is not set. Default: none. */
+  enrollTokenFile: z.string().min(1).optional(),
   /** How artifacts are fetched: MQTT chunks, or the manifest's HTTP(S) URL when it has one. Default `mqtt`. */
   artifactTransport: z.enum(['mqtt', 'http']).default('mqtt'),
   /**
@@ -117,6 +128,8 @@ export const AGENT_ENV_VARS: Readonly<Record<string, keyof AgentConfig>> = Objec
   EDGEFLEET_AGENT_ARTIFACT_TRANSPORT: 'artifactTransport',
   EDGEFLEET_AGENT_ENROLL_TOKEN: 'enrollToken',
   EDGEFLEET_AGENT_MAX_PARTIAL_BYTES: 'maxPartialBytes',
+  EDGEFLEET_AGENT_ENROLL_TOKEN_FILE: 'enrollTokenFile',
+  EDGEFLEET_AGENT_ENROLL_TIMEOUT_S: 'enrollTimeoutS',
 });
 export const AGENT_CONFIG_FILE_ENV_VAR = 'EDGEFLEET_AGENT_CONFIG';
 
@@ -191,13 +204,14 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
     key: 'servePort',
     placeholder: 'port',
     description:
-      'local inference API port on 127.0.0.1; 0 = any free, -1 = off (default 8787; env EDGEFLEET_AGENT_SERVE_PORT)',
+      'local inference API port on 127.0.0.1; 0 = any free, -1 = off (default 8787, none with only --serve-socket; env EDGEFLEET_AGENT_SERVE_PORT)',
   },
   {
     name: 'serve-socket',
     key: 'serveSocket',
     placeholder: 'path',
-    description: 'serve the local inference API on this Unix socket instead (env EDGEFLEET_AGENT_SERVE_SOCKET)',
+    description:
+      'serve the local inference API on this Unix socket (with --serve-port too: on both; env EDGEFLEET_AGENT_SERVE_SOCKET)',
   },
   {
     name: 'workload-rate',
@@ -224,7 +238,21 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
     key: 'enrollToken',
     placeholder: 'token',
     description:
-      'enrollment token for the first start; the identity is then kept in the data dir (env EDGEFLEET_AGENT_ENROLL_TOKEN)',
+      'enrollment token for the first start; the identity is then kept in the data dir. Visible in ps while the agent starts: prefer --enroll-token-file or env EDGEFLEET_AGENT_ENROLL_TOKEN',
+  },
+  {
+    name: 'enroll-token-file',
+    key: 'enrollTokenFile',
+    placeholder: 'file',
+    description:
+      'read the enrollment token from the first line of this file (e.g. mode 0600; env EDGEFLEET_AGENT_ENROLL_TOKEN_FILE)',
+  },
+  {
+    name: 'enroll-timeout',
+    key: 'enrollTimeoutS',
+    placeholder: 's',
+    description:
+      'keep retrying enrollment this long before exiting 1 (default 120; env EDGEFLEET_AGENT_ENROLL_TIMEOUT_S)',
   },
   {
     name: 'config',

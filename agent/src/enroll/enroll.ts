@@ -1,15 +1,48 @@
+/**
+ * Enrollment over MQTT [EF-PROTO 7.2], robust to many devices enrolling with one token at
+ * once: each enrollment has its own session (16 hex), hence its own client id and reply
+ * topic, and its own X25519 key the reply's secret is sealed to. Transient failures (no
+ * broker, a dropped or kicked connection, no reply, the server's `internal`) are retried
+ * with exponential backoff and jitter, with the same session, so a retry never counts a
+ * second use of the token; refusals end it at once with an EF_ERR code.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleepMs } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import type { Logger } from 'pino';
 import {
   EdgefleetError,
   encodeMessage,
+  enrollClientId,
   ENROLL_TOKEN_PATTERN,
-  enrollReplySchema,
+  enrollSealContext,
   enrollTopic,
+  generateEnrollKeyPair,
+  openSecret,
   PROTOCOL_VERSION,
-  type EnrollAccepted,
+  type RandomSource,
+  asError,
+  stripUndefined,
+  type EnrollKeyPair,
   type EnrollRequest,
 } from '@edgefleet/shared';
+import { backoffDelay, validateBackoff, type BackoffPolicy } from '../link/backoff.js';
+import { awaitEnrollReply, type AttemptOutcome } from './enroll-attempt.js';
+
+/** One enrollment in progress: kept in the data dir so an agent restarted mid-way resumes it. */
+export interface PendingEnrollment {
+  readonly session: string;
+  readonly keys: EnrollKeyPair;
+}
+
+/** What a successful enrollment gives the agent. */
+export interface EnrolledIdentity {
+  readonly deviceId: string;
+  readonly deviceClass: string;
+  /** The device's MQTT password, opened from the sealed reply. */
+  readonly secret: string;
+  readonly signingKeys: readonly string[];
+}
 
 export interface EnrollOptions {
   readonly brokerUrl: string;
@@ -19,13 +52,24 @@ export interface EnrollOptions {
   readonly requestedDeviceId?: string;
   readonly agentVersion: string;
   readonly logger: Logger;
-  /** How long to wait for the connection and the reply, ms. Default 30000. */
+  /** Give up after this long, ms. Default 120000. */
   readonly timeoutMs?: number;
-  /** Injected clock for `sentAt`. Default Date.now. */
+  /** How long one attempt waits for the server's reply before trying again, ms. Default 10000. */
+  readonly replyTimeoutMs?: number;
+  /** Wait between attempts. Default 500 ms doubling to 10 s, half of it random. */
+  readonly backoff?: Partial<BackoffPolicy>;
+  /** Broker refusals of the token (CONNACK 4/5) tolerated before giving up. Default 3. */
+  readonly maxBrokerRefusals?: number;
+  /** Session and key pair to use; default a fresh one ({@link newPendingEnrollment}). */
+  readonly pending?: PendingEnrollment;
+  readonly random?: RandomSource;
+  /** Injected clock for `sentAt` and deadlines. Default Date.now. */
   readonly now?: () => number;
 }
 
-/** The enroll id of a token: `enroll-<12 hex>`; also its MQTT user name and client id [EF-PROTO 7.1]. */
+const ENROLL_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 500, factor: 2, maxMs: 10_000, jitter: 0.5 });
+
+/** The enroll id of a token: `enroll-<12 hex>`; also its MQTT user name [EF-PROTO 7.1]. */
 export function enrollIdFor(token: string): string {
   if (!ENROLL_TOKEN_PATTERN.test(token)) {
     throw new EdgefleetError(
@@ -36,116 +80,146 @@ export function enrollIdFor(token: string): string {
   return `enroll-${token.slice(4, 16)}`;
 }
 
-/** CONNACK codes mqtt.js reports on refusal: 4 bad user/password, 5 not authorized [MQTT-3.2.2.3]. */
-function refusalError(err: unknown): EdgefleetError {
-  const code = (err as { code?: unknown }).code;
-  if (code === 4 || code === 5 || code === 2) {
-    // [EF-PROTO 7.3]: 4 = the server does not know the token (or its secret is wrong), 5 = it knows it but it may not be used.
-    const why =
-      code === 5 ? 'it is revoked, expired or used up' : 'the server does not know it (or its secret is wrong)';
-    return new EdgefleetError(
-      'EF_ERR_ENROLL_INVALID',
-      `the broker refused the enrollment token (CONNACK ${String(code)}): ${why}; ask the fleet admin for a new one (edgefleet enroll-token create)`,
-      { connack: code },
-      { cause: err },
-    );
-  }
-  return new EdgefleetError(
-    'EF_ERR_ENROLL_FAILED',
-    `cannot reach the broker to enroll: ${(err as Error).message}; check --broker`,
-    {},
-    { cause: err },
-  );
+/** A fresh session and X25519 key pair for one enrollment. */
+export function newPendingEnrollment(): PendingEnrollment {
+  return { session: randomBytes(8).toString('hex'), keys: generateEnrollKeyPair() };
 }
 
-/**
- * Enrolls this device [EF-PROTO 7.2]: connects with the token as an enrollment client
- * (rights to nothing but its own request and reply topics), asks, and returns the issued
- * identity. The connection is closed before returning; the caller reconnects as the device.
- */
-export async function enrollDevice(options: EnrollOptions): Promise<EnrollAccepted> {
-  const enrollId = enrollIdFor(options.token);
-  const now = options.now ?? Date.now;
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const log = options.logger.child({ component: 'enroll', enrollId });
+/** One attempt: connect with a unique client id, ask, wait for the answer (or a reason to retry). */
+async function attemptOnce(
+  options: EnrollOptions,
+  enrollId: string,
+  pending: PendingEnrollment,
+  waitMs: number,
+): Promise<AttemptOutcome> {
+  const { session } = pending;
   let client: mqtt.MqttClient;
   try {
     client = await mqtt.connectAsync(options.brokerUrl, {
-      clientId: enrollId,
+      clientId: enrollClientId(enrollId, session),
       username: enrollId,
       password: options.token,
       protocolVersion: 4,
       clean: true,
       reconnectPeriod: 0,
-      connectTimeout: timeoutMs,
+      connectTimeout: Math.max(1000, Math.min(10_000, waitMs)),
     });
   } catch (err: unknown) {
-    throw refusalError(err);
+    const code = (err as { code?: unknown }).code;
+    if (code === 2 || code === 4 || code === 5) return { kind: 'broker-refused', connack: code };
+    return { kind: 'retry', reason: `cannot reach the broker: ${asError(err).message}` };
   }
   try {
-    const reply = new Promise<EnrollAccepted>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new EdgefleetError(
-              'EF_ERR_ENROLL_FAILED',
-              `no enrollment reply within ${timeoutMs} ms; is the edgefleet server running and connected to this broker?`,
-            ),
-          ),
-        timeoutMs,
-      );
-      client.on('message', (_topic, payload) => {
-        let json: unknown;
-        try {
-          json = JSON.parse(payload.toString('utf8'));
-        } catch {
-          return;
-        }
-        const parsed = enrollReplySchema.safeParse(json);
-        if (!parsed.success || parsed.data.enrollId !== enrollId) return;
-        clearTimeout(timer);
-        const answer = parsed.data;
-        if (answer.ok) return resolve(answer);
-        const code =
-          answer.reason === 'expired'
-            ? 'EF_ERR_ENROLL_EXPIRED'
-            : answer.reason === 'exhausted'
-              ? 'EF_ERR_ENROLL_EXHAUSTED'
-              : answer.reason === 'internal'
-                ? 'EF_ERR_ENROLL_FAILED'
-                : 'EF_ERR_ENROLL_INVALID';
-        reject(
-          new EdgefleetError(code, `enrollment refused (${answer.reason}): ${answer.message}`, {
-            reason: answer.reason,
-          }),
-        );
-      });
-    });
-    reply.catch(() => undefined);
-    const granted = await client.subscribeAsync(enrollTopic(enrollId, 'enroll-reply'), { qos: 1 });
-    if (granted.some((g) => g.qos === 128))
-      throw new EdgefleetError(
-        'EF_ERR_ENROLL_FAILED',
-        'the broker refused the enrollment reply subscription; its ACL does not match `edgefleet broker-config`',
-      );
     const request: EnrollRequest = {
       type: 'enroll-request',
       v: PROTOCOL_VERSION,
       enrollId,
+      session,
+      publicKey: pending.keys.publicKey,
       token: options.token,
       agentVersion: options.agentVersion,
-      sentAt: now(),
-      ...(options.requestedDeviceId === undefined ? {} : { requestedDeviceId: options.requestedDeviceId }),
+      sentAt: (options.now ?? Date.now)(),
+      ...stripUndefined({ requestedDeviceId: options.requestedDeviceId }),
     };
-    await client.publishAsync(enrollTopic(enrollId, 'enroll-request'), encodeMessage(request), { qos: 1 });
-    log.info('enrollment requested');
-    const accepted = await reply;
-    log.info(
-      { deviceId: accepted.deviceId, deviceClass: accepted.deviceClass, signingKeys: accepted.signingKeys.length },
-      'enrolled',
-    );
-    return accepted;
+    return await awaitEnrollReply(client, {
+      replyTopic: enrollTopic(enrollId, session, 'enroll-reply'),
+      requestTopic: enrollTopic(enrollId, session, 'enroll-request'),
+      request: encodeMessage(request),
+      enrollId,
+      session,
+      waitMs,
+    });
   } finally {
     await client.endAsync(true).catch(() => undefined);
+  }
+}
+
+/** [EF-PROTO 7.3]: CONNACK 4 = the server does not know the token (or its secret is wrong), 5 = it may not be used. */
+function brokerRefusal(connack: number, refusals: number): EdgefleetError {
+  const why =
+    connack === 5
+      ? 'it is revoked, expired or used up, or an external broker without the dynamic security plugin has not been given it yet (rerun `edgefleet broker-config mosquitto` and reload mosquitto)'
+      : 'the server does not know it (or its secret is wrong)';
+  return new EdgefleetError(
+    'EF_ERR_ENROLL_INVALID',
+    `the broker refused the enrollment token ${refusals} times (CONNACK ${connack}): ${why}; ask the fleet admin for a new token (edgefleet enroll-token create)`,
+    { connack },
+  );
+}
+
+/**
+ * Enrolls this device [EF-PROTO 7.2] and returns its identity. Retries transient failures
+ * with backoff until `timeoutMs`; throws EF_ERR_ENROLL_INVALID / _EXPIRED / _EXHAUSTED on a
+ * refusal and EF_ERR_ENROLL_FAILED when time runs out. Never throws anything else.
+ */
+export async function enrollDevice(options: EnrollOptions): Promise<EnrolledIdentity> {
+  const enrollId = enrollIdFor(options.token);
+  const pending = options.pending ?? newPendingEnrollment();
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const policy = validateBackoff({ ...ENROLL_BACKOFF, ...options.backoff });
+  const deadline = now() + (options.timeoutMs ?? 120_000);
+  const maxRefusals = options.maxBrokerRefusals ?? 3;
+  const log = options.logger.child({ component: 'enroll', enrollId, session: pending.session });
+  let refusals = 0;
+  let lastProblem = 'no attempt made';
+  for (let attempt = 0; ; attempt += 1) {
+    const waitMs = Math.max(1, Math.min(options.replyTimeoutMs ?? 10_000, deadline - now()));
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await attemptOnce(options, enrollId, pending, waitMs);
+    } catch (err: unknown) {
+      outcome = { kind: 'retry', reason: asError(err).message };
+    }
+    if (outcome.kind === 'accepted') {
+      const reply = outcome.reply;
+      let secret: string;
+      try {
+        secret = openSecret(
+          pending.keys,
+          reply.sealedSecret,
+          enrollSealContext(enrollId, pending.session, reply.deviceId),
+        );
+      } catch (err: unknown) {
+        throw new EdgefleetError(
+          'EF_ERR_ENROLL_FAILED',
+          `the enrollment reply's secret does not open with this agent's key (${asError(err).message}); start the agent again to enroll anew`,
+          {},
+          { cause: err },
+        );
+      }
+      log.info({ deviceId: reply.deviceId, deviceClass: reply.deviceClass, attempts: attempt + 1 }, 'enrolled');
+      return { deviceId: reply.deviceId, deviceClass: reply.deviceClass, secret, signingKeys: reply.signingKeys };
+    }
+    if (outcome.kind === 'refused') throw outcome.error;
+    if (outcome.kind === 'broker-refused') {
+      refusals += 1;
+      lastProblem = `the broker refused the token (CONNACK ${outcome.connack})`;
+      if (refusals >= maxRefusals) throw brokerRefusal(outcome.connack, refusals);
+    } else {
+      lastProblem = outcome.reason;
+    }
+    const delay = backoffDelay(attempt, policy, random);
+    if (now() + delay >= deadline)
+      throw new EdgefleetError(
+        'EF_ERR_ENROLL_FAILED',
+        `could not enroll within ${Math.round((options.timeoutMs ?? 120_000) / 1000)} s (${attempt + 1} attempts); last problem: ${lastProblem}. Is the edgefleet server running and connected to ${redact(options.brokerUrl)}?`,
+        { attempts: attempt + 1 },
+      );
+    // Warn on the first failure and then every fifth: a farm of agents retrying should not flood the log.
+    if (attempt % 5 === 0)
+      log.warn({ attempt: attempt + 1, retryInMs: delay, problem: lastProblem }, 'enrollment attempt failed; retrying');
+    await sleepMs(delay);
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return 'the broker';
   }
 }

@@ -1,8 +1,17 @@
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { asError, EdgefleetError, ENROLL_TOKEN_PATTERN } from '@edgefleet/shared';
 import type { AgentConfig } from '../config/schema.js';
 import { AGENT_VERSION } from '../version.js';
-import { enrollDevice } from './enroll.js';
-import { readIdentity, writeIdentity, type AgentIdentity } from './identity.js';
+import { enrollDevice, enrollIdFor, newPendingEnrollment } from './enroll.js';
+import {
+  clearPendingEnrollment,
+  readIdentity,
+  readPendingEnrollment,
+  writeIdentity,
+  writePendingEnrollment,
+  type AgentIdentity,
+} from './identity.js';
 
 /** Broker URL with the device's credentials as user info (mqtt.js reads them from there). */
 export function brokerUrlWithCredentials(brokerUrl: string, username: string, password: string): string {
@@ -25,10 +34,40 @@ export function applyIdentity(config: AgentConfig, identity: AgentIdentity): Age
 }
 
 /**
+ * The enrollment token: `enrollToken` (flag or env), else the first line of
+ * `enrollTokenFile`; undefined when neither is set. Throws EF_ERR_CONFIG_FILE when the file
+ * cannot be read and EF_ERR_CONFIG_INVALID when it does not hold a token.
+ */
+export function enrollmentToken(config: Pick<AgentConfig, 'enrollToken' | 'enrollTokenFile'>): string | undefined {
+  if (config.enrollToken !== undefined) return config.enrollToken;
+  if (config.enrollTokenFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(config.enrollTokenFile, 'utf8');
+  } catch (err: unknown) {
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_FILE',
+      `cannot read the enrollment token file ${config.enrollTokenFile}: ${asError(err).message}; check --enroll-token-file`,
+      { path: config.enrollTokenFile },
+      { cause: err },
+    );
+  }
+  const token = text.split('\n')[0]?.trim() ?? '';
+  if (!ENROLL_TOKEN_PATTERN.test(token))
+    throw new EdgefleetError(
+      'EF_ERR_CONFIG_INVALID',
+      `${config.enrollTokenFile} does not hold an enrollment token (efe_<12 hex>_<43 characters>, as \`edgefleet enroll-token create\` prints it)`,
+      { path: config.enrollTokenFile },
+    );
+  return token;
+}
+
+/**
  * Gives the agent its identity before it starts [EF-PROTO 7.2]: a stored identity wins;
- * otherwise, with `enrollToken`, it enrolls (using its configured device id as the wish),
- * stores the identity (mode 0600) and uses it; with neither, the config is returned as is
- * (a server with auth off).
+ * otherwise, with an enrollment token, it enrolls (using its configured device id as the
+ * wish), stores the identity (mode 0600) and uses it; with neither, the config is returned
+ * as is (a server with auth off). An enrollment cut short (restart, timeout) resumes with the
+ * same session next time, so it never counts a second use of the token.
  */
 export async function resolveAgentIdentity(config: AgentConfig, logger: Logger): Promise<AgentConfig> {
   const stored = readIdentity(config.dataDir);
@@ -36,22 +75,29 @@ export async function resolveAgentIdentity(config: AgentConfig, logger: Logger):
     logger.info({ deviceId: stored.deviceId, deviceClass: stored.deviceClass }, 'using stored identity');
     return applyIdentity(config, stored);
   }
-  if (config.enrollToken === undefined) return config;
-  const accepted = await enrollDevice({
+  const token = enrollmentToken(config);
+  if (token === undefined) return config;
+  const tokenId = enrollIdFor(token).slice('enroll-'.length);
+  const pending = readPendingEnrollment(config.dataDir, tokenId) ?? newPendingEnrollment();
+  await writePendingEnrollment(config.dataDir, tokenId, pending);
+  const enrolled = await enrollDevice({
     brokerUrl: config.brokerUrl,
-    token: config.enrollToken,
+    token,
     requestedDeviceId: config.deviceId,
     agentVersion: AGENT_VERSION,
     logger,
+    pending,
+    timeoutMs: config.enrollTimeoutS * 1000,
   });
   const identity: AgentIdentity = {
-    deviceId: accepted.deviceId,
-    deviceClass: accepted.deviceClass,
-    secret: accepted.secret,
-    signingKeys: accepted.signingKeys,
+    deviceId: enrolled.deviceId,
+    deviceClass: enrolled.deviceClass,
+    secret: enrolled.secret,
+    signingKeys: [...enrolled.signingKeys],
     enrolledAt: Date.now(),
   };
   const path = await writeIdentity(config.dataDir, identity);
+  clearPendingEnrollment(config.dataDir);
   logger.info({ deviceId: identity.deviceId, path }, 'identity stored; connecting as the device');
   return applyIdentity(config, identity);
 }

@@ -15,20 +15,28 @@ import {
   SERVER_CHANNELS,
   deviceTopic,
   encodeMessage,
+  errnoCode,
   isValidDeviceId,
+  systemClock,
+  stripUndefined,
   type AnyMessage,
+  type Clock,
   type DeviceChannel,
+  type RandomSource,
   type RejectReason,
   type ServerChannel,
+  type TimerHandle,
 } from '@edgefleet/shared';
 import { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './backoff.js';
-import { systemClock, type Clock, type RandomSource, type TimerHandle } from './clock.js';
 import { createInboundGate } from './inbound.js';
 import { buildHeartbeat, buildHello, buildStatus, PUBLISH_OPTIONS, type DeviceIdentity } from './messages.js';
 
-export type LinkState = 'idle' | 'connecting' | 'online' | 'offline' | 'stopping' | 'stopped' | 'killed';
+export type LinkState = 'idle' | 'connecting' | 'online' | 'offline' | 'stopping' | 'stopped';
 
-/** Receives a validated message from one of the device's server-to-device channels; `null` means the server cleared `desired`. */
+/**
+ * Receives a validated message from one of the device's server-to-device channels; `null` means the server cleared
+ * `desired`.
+ */
 export type InboundHandler = (message: AnyMessage | null) => void;
 
 export interface AgentLinkOptions extends DeviceIdentity {
@@ -39,7 +47,10 @@ export interface AgentLinkOptions extends DeviceIdentity {
   readonly clock?: Clock;
   /** Default: `Math.random`. Only used for reconnect jitter. */
   readonly random?: RandomSource;
-  /** MQTT keepalive in seconds; the broker declares the device lost after 1.5× this. Default {@link DEFAULT_KEEPALIVE_S}. */
+  /**
+   * MQTT keepalive in seconds; the broker declares the device lost after 1.5× this. Default
+   * {@link DEFAULT_KEEPALIVE_S}.
+   */
   readonly keepaliveS?: number;
   /** Heartbeat interval in ms. Default {@link DEFAULT_HEARTBEAT_MS}. */
   readonly heartbeatMs?: number;
@@ -80,20 +91,16 @@ export interface AgentLink {
   readonly deviceId: string;
   /** Starts connecting; resolves once online the first time. Broker outages are retried, not rejected. */
   start(): Promise<void>;
-  /** `clean` (default true): publish the retained offline status and DISCONNECT; false: drop the socket (the broker publishes the will). */
-  stop(options?: { readonly clean?: boolean }): Promise<void>;
   /**
-   * Fault injection: ends the link without DISCONNECT and never reconnects. By default the
-   * socket is destroyed (a crashed process: the OS closes TCP, the broker publishes the will
-   * at once). With `hang`, the socket stays open but silent (power loss, cable pulled): the
-   * broker publishes the will after 1.5× keepalive.
+   * `clean` (default true): publish the retained offline status and DISCONNECT; false: drop the socket (the broker
+   * publishes the will).
    */
-  kill(options?: { readonly hang?: boolean }): void;
+  stop(options?: { readonly clean?: boolean }): Promise<void>;
   /**
    * Fault injection: `false` drops the connection without DISCONNECT, as a lost network
    * does (the broker publishes the will), and fails every reconnect attempt until `true`
    * again; reconnects then follow the usual backoff. Simulators use it for disconnects and
-   * crashes; a stopped or killed link ignores it.
+   * crashes; a stopped link ignores it.
    */
   setReachable(reachable: boolean): void;
   /** Publishes on one of the device's own channels; rejects with EF_ERR_LINK_OFFLINE when not online. */
@@ -140,7 +147,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     deviceId,
     logger: log,
     clock,
-    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    ...stripUndefined({ maxPayloadBytes: options.maxPayloadBytes }),
   });
   const handlers = new Map<ServerChannel, Set<InboundHandler>>();
   const onlineListeners = new Set<() => void>();
@@ -191,7 +198,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   }
 
   function logErrorThrottled(err: Error): void {
-    const key = (err as NodeJS.ErrnoException).code ?? err.message;
+    const key = errnoCode(err) ?? err.message;
     const now = clock.now();
     const last = lastErrorLog.get(key);
     if (last !== undefined && now - last < 60_000) return;
@@ -230,7 +237,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   }
 
   function handleConnect(): void {
-    if (state === 'stopping' || state === 'stopped' || state === 'killed') return;
+    if (state === 'stopping' || state === 'stopped') return;
     state = 'online';
     attempt = 0;
     counters.connects += 1;
@@ -260,7 +267,7 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
   function handleClose(): void {
     if (heartbeatTimer) clock.clearTimeout(heartbeatTimer);
     heartbeatTimer = null;
-    if (state === 'stopping' || state === 'stopped' || state === 'killed' || state === 'idle') return;
+    if (state === 'stopping' || state === 'stopped' || state === 'idle') return;
     if (state === 'online') {
       counters.connectionsLost += 1;
       log.warn('connection lost');
@@ -365,26 +372,8 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     }
   }
 
-  function kill(killOptions: { readonly hang?: boolean } = {}): void {
-    if (state === 'stopped' || state === 'killed') return;
-    state = 'killed';
-    clearTimers();
-    firstOnline.reject(new Error(`link of ${deviceId} killed`));
-    const c = client;
-    if (!c) return;
-    if (killOptions.hang) {
-      // Silence without closing: no pings, no reads, writes stay buffered. The broker
-      // notices only through its keepalive timer, as with a pulled cable.
-      c.keepaliveManager?.destroy();
-      c.stream.cork();
-      c.stream.pause();
-      return;
-    }
-    c.end(true);
-  }
-
   function setReachable(next: boolean): void {
-    if (reachable === next || state === 'stopped' || state === 'stopping' || state === 'killed') return;
+    if (reachable === next || state === 'stopped' || state === 'stopping') return;
     reachable = next;
     // Destroying the socket looks like a lost network to both ends: mqtt.js emits close
     // (handleClose schedules the reconnect) and the broker publishes the will.
@@ -427,5 +416,5 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     };
   }
 
-  return Object.freeze({ deviceId, start, stop, kill, setReachable, publish, on, onOnline, stats });
+  return Object.freeze({ deviceId, start, stop, setReachable, publish, on, onOnline, stats });
 }

@@ -12,7 +12,7 @@ import {
   type ServerChannel,
 } from '@edgefleet/shared';
 import type { Logger } from 'pino';
-import type { Clock } from './clock.js';
+import type { Clock } from '@edgefleet/shared';
 
 /** Minimum time between two log lines about the same reject reason. */
 export const REJECT_LOG_INTERVAL_MS = 60_000;

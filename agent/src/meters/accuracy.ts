@@ -4,7 +4,7 @@
  * the model, not through the serving runtime, so they never count as live inferences.
  */
 import type { GoldenSet } from '@edgefleet/shared';
-import type { Clock } from '../link/clock.js';
+import type { Clock } from '@edgefleet/shared';
 import type { FloatTensor } from '../runtime/ort.js';
 import { goldenFeeds, scoreGolden } from '../swap/golden.js';
 

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stripUndefined } from '@edgefleet/shared';
 
 export interface ThermalSysfs {
   /** Holds `thermal_zoneN/{type,temp}`. Default `/sys/class/thermal`. */
@@ -74,7 +75,9 @@ export function readThrottleCount(cpuDir: string): number | null {
   return total;
 }
 
-/** True when a CPU's cpufreq ceiling is below its hardware maximum (a thermal governor capped it); null when unreadable. */
+/**
+ * True when a CPU's cpufreq ceiling is below its hardware maximum (a thermal governor capped it); null when unreadable.
+ */
 export function readFrequencyCapped(cpuDir: string): boolean | null {
   let seen = false;
   for (const cpu of list(cpuDir).filter((c) => /^cpu\d+$/.test(c))) {
@@ -87,7 +90,9 @@ export function readFrequencyCapped(cpuDir: string): boolean | null {
   return seen ? false : null;
 }
 
-/** Thermal reader over sysfs: throttled when the throttle counters grew during the window or the frequency is capped. */
+/**
+ * Thermal reader over sysfs: throttled when the throttle counters grew during the window or the frequency is capped.
+ */
 export function createSysfsThermalReader(sysfs: Partial<ThermalSysfs> = {}): ThermalReader {
   const { thermalDir, cpuDir } = { ...DEFAULT_THERMAL_SYSFS, ...sysfs };
   let countAtBegin: number | null = null;
@@ -102,7 +107,7 @@ export function createSysfsThermalReader(sysfs: Partial<ThermalSysfs> = {}): The
       const grew = count === null || countAtBegin === null ? null : count > countAtBegin;
       countAtBegin = count;
       const throttled = grew === null && capped === null ? undefined : grew === true || capped === true;
-      return { ...(temp === null ? {} : { cpuTempC: temp }), ...(throttled === undefined ? {} : { throttled }) };
+      return { ...(temp === null ? {} : { cpuTempC: temp }), ...stripUndefined({ throttled }) };
     },
   };
 }

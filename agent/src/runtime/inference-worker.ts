@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { createOrtSession, type OrtModelSession } from './ort.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { asError } from '@edgefleet/shared';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
@@ -42,7 +43,7 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
         },
       });
     } catch (err: unknown) {
-      reply({ id: request.id, ok: false, error: { message: (err as Error).message ?? String(err), phase: 'load' } });
+      reply({ id: request.id, ok: false, error: { message: asError(err).message, phase: 'load' } });
     }
     return;
   }
@@ -50,7 +51,7 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
     if (!session) throw new Error('no model loaded in this worker');
     reply({ id: request.id, ok: true, result: await session.run(request.feeds) });
   } catch (err: unknown) {
-    reply({ id: request.id, ok: false, error: { message: (err as Error).message ?? String(err), phase: 'run' } });
+    reply({ id: request.id, ok: false, error: { message: asError(err).message, phase: 'run' } });
   }
 }
 

@@ -17,11 +17,16 @@ export interface ModelWorkerOptions {
   readonly maxOldGenerationSizeMb?: number;
 }
 
+export interface RunOptions {
+  /** Hand the input buffers to the worker instead of copying them; the caller's arrays are detached. Default false. */
+  readonly transfer?: boolean;
+}
+
 export interface ModelWorker {
   /** Loads the model; rejects with EF_ERR_RUNTIME_LOAD (bad model) or EF_ERR_RUNTIME_CRASH. */
   load(bytes: Uint8Array): Promise<LoadResult>;
   /** Runs once; rejects with EF_ERR_RUNTIME_RUN or EF_ERR_RUNTIME_CRASH. */
-  run(feeds: Readonly<Record<string, FloatTensor>>): Promise<RunResult>;
+  run(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions): Promise<RunResult>;
   /** Ends the thread (and with it the session's native memory). Idempotent. */
   terminate(): Promise<void>;
   /** Fault injection: the worker throws an uncaught error. */
@@ -110,8 +115,12 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
     return result;
   }
 
-  async function run(feeds: Readonly<Record<string, FloatTensor>>): Promise<RunResult> {
-    return (await call({ id: nextId++, op: 'run', feeds })) as RunResult;
+  async function run(feeds: Readonly<Record<string, FloatTensor>>, runOptions: RunOptions = {}): Promise<RunResult> {
+    // The local API builds its feeds per request, so it can hand them over instead of having them copied.
+    const transfer = runOptions.transfer
+      ? [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))]
+      : [];
+    return (await call({ id: nextId++, op: 'run', feeds }, transfer)) as RunResult;
   }
 
   async function terminate(): Promise<void> {

@@ -3,33 +3,40 @@
  * and creates sessions. Sessions are only ever created inside the inference worker thread
  * (inference-worker.ts), because `run()` blocks the event loop it runs on.
  */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 /** What the installed onnxruntime can do. */
 export interface OrtDescription {
   readonly version: string;
-  /** Execution providers bundled with this build that the agent can use, e.g. `['cpu']`. */
+  /** Execution providers the agent uses: `['cpu']` (sessions are created with the CPU provider only). */
   readonly executionProviders: readonly string[];
 }
-
-// WebGPU ships in the binary but needs a GPU adapter we do not probe at start-up (doing so
-// would open a GPU context on every agent start), so it is not advertised.
-const UNPROBED_PROVIDERS: ReadonlySet<string> = new Set(['webgpu']);
 
 let cached: Promise<OrtDescription> | null = null;
 
 /**
- * Loads onnxruntime-node lazily (its native binding costs tens of ms and some memory, which
- * `--help` and simulated devices need not pay) and describes it. Cached per process.
+ * Describes onnxruntime without loading it: the version from the installed package's
+ * manifest. Loading the native binding in the main thread costs ~20 MB of resident memory
+ * that an agent without a model (or a farm of simulated devices) would pay for nothing;
+ * sessions live in the inference worker, which loads it. The providers are what the agent
+ * creates sessions with (CPU), not everything the binary bundles. Cached per process.
  */
 export function describeOrt(): Promise<OrtDescription> {
   cached ??= (async () => {
-    const ort = await import('onnxruntime-node');
-    const version = ort.env.versions.node ?? ort.env.versions.common ?? 'unknown';
-    const providers = ort
-      .listSupportedBackends()
-      .filter((b) => b.bundled && !UNPROBED_PROVIDERS.has(b.name))
-      .map((b) => b.name);
-    return Object.freeze({ version, executionProviders: Object.freeze(providers.length > 0 ? providers : ['cpu']) });
+    let version = 'unknown';
+    try {
+      // The package's entry is <package>/dist/index.js; its manifest sits two levels up.
+      const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+      const manifest = JSON.parse(await readFile(join(dirname(entry), '..', 'package.json'), 'utf8')) as {
+        version?: unknown;
+      };
+      if (typeof manifest.version === 'string') version = manifest.version;
+    } catch {
+      // An agent without onnxruntime installed still connects; its deployments fail at load.
+    }
+    return Object.freeze({ version, executionProviders: Object.freeze(['cpu']) });
   })();
   return cached;
 }

@@ -4,7 +4,7 @@
  * worker is handed back to the caller, who ends it once the swap is final.
  */
 import { EdgefleetError } from '@edgefleet/shared';
-import type { ModelWorker } from './model-worker.js';
+import type { ModelWorker, RunOptions } from './model-worker.js';
 import type { FloatTensor } from './ort.js';
 
 /** What is serving: the worker and the identity of its model. */
@@ -30,15 +30,25 @@ export interface ServingStats {
 
 export interface ServingRuntime {
   current(): ServingModel | null;
+  /** Input names of the serving model (empty when nothing serves). */
+  inputNames(): readonly string[];
   /** Makes `next` serve (null: nothing); returns the model that served before (or null), still running. */
   switchTo(next: ServingModel | null): ServingModel | null;
   /** Runs on whatever serves now; rejects with EF_ERR_SERVE_NO_MODEL when nothing does. */
-  infer(feeds: Readonly<Record<string, FloatTensor>>): Promise<InferenceResult>;
+  infer(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions): Promise<InferenceResult>;
   /** Observers of every inference (latency meters, drift monitors of issue 7). */
   onInference(listener: (result: InferenceResult) => void): () => void;
   stats(): ServingStats;
   /** Terminates the serving worker. */
   close(): Promise<void>;
+}
+
+/** What a request gets while no model serves (EF_ERR_SERVE_NO_MODEL, HTTP 503). */
+export function noModelError(): EdgefleetError {
+  return new EdgefleetError(
+    'EF_ERR_SERVE_NO_MODEL',
+    'no model is serving yet; wait for a deployment or check the agent log for a failed one',
+  );
 }
 
 export function createServingRuntime(): ServingRuntime {
@@ -53,15 +63,11 @@ export function createServingRuntime(): ServingRuntime {
     return before;
   }
 
-  async function infer(feeds: Readonly<Record<string, FloatTensor>>): Promise<InferenceResult> {
+  async function infer(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions): Promise<InferenceResult> {
     const model = serving;
-    if (!model)
-      throw new EdgefleetError(
-        'EF_ERR_SERVE_NO_MODEL',
-        'no model is serving yet; wait for a deployment or check the agent log for a failed one',
-      );
+    if (!model) throw noModelError();
     try {
-      const { outputs, latencyMs } = await model.worker.run(feeds);
+      const { outputs, latencyMs } = await model.worker.run(feeds, options);
       counters.inferences += 1;
       const result = { outputs, latencyMs, sha256: model.sha256, variantId: model.variantId };
       for (const listener of listeners) listener(result);
@@ -85,5 +91,13 @@ export function createServingRuntime(): ServingRuntime {
     await model?.worker.terminate();
   }
 
-  return Object.freeze({ current: () => serving, switchTo, infer, onInference, stats: () => ({ ...counters }), close });
+  return Object.freeze({
+    current: () => serving,
+    inputNames: () => serving?.worker.info()?.inputNames ?? [],
+    switchTo,
+    infer,
+    onInference,
+    stats: () => ({ ...counters }),
+    close,
+  });
 }

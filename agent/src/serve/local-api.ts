@@ -1,168 +1,127 @@
 /**
- * Local inference API for applications on the device: HTTP on 127.0.0.1 (or a Unix socket).
- *
- *   POST /v1/infer   {inputs: {name: {dims, data: number[] | base64 float32}}}
- *                    → {outputs: {name: {dims, data: number[]}}, model: {sha256, variantId}, latencyMs}
- *   GET  /v1/health  → {ok, model: {sha256, variantId} | null, inferences, errors}
- *
- * Bodies are parsed with zod at the edge; bad requests get 400 with a reason, no model 503,
- * a crashed worker 503; nothing a client sends can take the agent down.
+ * Local inference API for applications on the device, on 127.0.0.1 and/or a Unix socket.
+ * Each listener speaks two protocols, told apart by a connection's first four bytes: the
+ * framed binary protocol (`EFQ1…`, frame-protocol.ts) or HTTP (routes in http-handlers.ts).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { isEdgefleetError } from '@edgefleet/shared';
-import type { FloatTensor } from '../runtime/ort.js';
 import type { ServingRuntime } from '../runtime/serving.js';
-import { decodeFloat32 } from '../swap/golden.js';
+import { REQUEST_MAGIC } from './frame-protocol.js';
+import { serveFrameConnection } from './frame-server.js';
+import { createHttpHandler } from './http-handlers.js';
 
-const inferTensorSchema = z.strictObject({
-  dims: z.array(z.number().int().nonnegative()).min(1).max(8),
-  data: z.union([z.array(z.number()), z.base64()]),
-});
-/** Body of POST /v1/infer. */
-export const inferRequestSchema = z.strictObject({ inputs: z.record(z.string().min(1).max(128), inferTensorSchema) });
-export type InferRequest = z.infer<typeof inferRequestSchema>;
+export { inferRequestSchema, toFeeds, type InferRequest } from './http-handlers.js';
 
 export interface LocalApiOptions {
   readonly serving: ServingRuntime;
   readonly logger: Logger;
-  /** TCP port on 127.0.0.1; 0 picks a free one. Ignored when `socketPath` is set. Default 0. */
+  /** TCP port on 127.0.0.1; 0 picks a free one. Default: no TCP listener when `socketPath` is set, else 0. */
   readonly port?: number;
-  /** Listen on this Unix socket instead of TCP. */
+  /** Also (or only) listen on this Unix socket. */
   readonly socketPath?: string;
-  /** Largest request body, in bytes. Default 16 MiB. */
+  /** Largest request body or frame, in bytes. Default 16 MiB. */
   readonly maxBodyBytes?: number;
 }
 
 export interface LocalApi {
-  /** `http://127.0.0.1:<port>` or `unix:<path>`. */
+  /** `http://127.0.0.1:<port>`, else `unix:<path>`. */
   readonly url: string;
+  /** Every listener: the TCP URL and/or `unix:<path>`. */
+  readonly urls: readonly string[];
   readonly port: number | null;
+  readonly socketPath: string | null;
   close(): Promise<void>;
 }
 
-class BadRequest extends Error {}
+const MAGIC = Buffer.from(REQUEST_MAGIC, 'latin1');
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+/** Hands a new connection to the frame protocol or to HTTP, after its first bytes. */
+function sniff(socket: Socket, http: HttpServer, onFrames: (socket: Socket, first: Buffer) => void): void {
+  let head: Buffer = Buffer.alloc(0);
+  const onData = (part: Buffer) => {
+    head = head.byteLength === 0 ? part : Buffer.concat([head, part]);
+    const n = Math.min(head.byteLength, MAGIC.byteLength);
+    if (n < MAGIC.byteLength && head.subarray(0, n).equals(MAGIC.subarray(0, n))) return;
+    socket.off('data', onData);
+    socket.pause();
+    if (head.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
+      onFrames(socket, head);
+      socket.resume();
+      return;
+    }
+    // HTTP: put the bytes back and let the http server own the socket as if it had accepted it.
+    socket.unshift(head);
+    http.emit('connection', socket);
+    socket.resume();
+  };
+  socket.on('data', onData);
+  socket.on('error', () => undefined);
+}
+
+function listen(server: Server, target: { port: number } | { path: string }): Promise<void> {
   return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (part: Buffer) => {
-      size += part.byteLength;
-      if (size > max) {
-        reject(new BadRequest(`body larger than ${max} bytes`));
-        req.destroy();
-        return;
-      }
-      parts.push(part);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
-}
-
-/** Turns a validated request into model feeds; throws BadRequest when data and dims disagree. */
-export function toFeeds(request: InferRequest): Record<string, FloatTensor> {
-  const feeds: Record<string, FloatTensor> = {};
-  for (const [name, tensor] of Object.entries(request.inputs)) {
-    const data = typeof tensor.data === 'string' ? decodeFloat32(tensor.data) : Float32Array.from(tensor.data);
-    const expected = tensor.dims.reduce((a, b) => a * b, 1);
-    if (data.length !== expected)
-      throw new BadRequest(
-        `input ${name}: ${data.length} values for dims [${tensor.dims.join(', ')}] (expected ${expected})`,
-      );
-    feeds[name] = { dims: tensor.dims, data };
-  }
-  return feeds;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** Starts the local API; resolves once it listens. */
-export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
-  const { serving } = options;
-  const maxBody = options.maxBodyBytes ?? 16 * 1024 * 1024;
-  const log = options.logger.child({ component: 'local-api' });
-
-  async function handleInfer(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let json: unknown;
-    try {
-      json = JSON.parse((await readBody(req, maxBody)).toString('utf8'));
-    } catch (err: unknown) {
-      send(res, 400, {
-        error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: `body is not JSON: ${(err as Error).message}` },
-      });
-      return;
-    }
-    const parsed = inferRequestSchema.safeParse(json);
-    if (!parsed.success) {
-      send(res, 400, { error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: z.prettifyError(parsed.error) } });
-      return;
-    }
-    const result = await serving.infer(toFeeds(parsed.data));
-    const outputs = Object.fromEntries(
-      Object.entries(result.outputs).map(([name, t]) => [name, { dims: t.dims, data: Array.from(t.data) }]),
-    );
-    send(res, 200, {
-      outputs,
-      model: { sha256: result.sha256, variantId: result.variantId },
-      latencyMs: result.latencyMs,
-    });
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      if (req.method === 'GET' && req.url === '/v1/health') {
-        const model = serving.current();
-        send(res, 200, {
-          ok: model !== null,
-          model: model ? { sha256: model.sha256, variantId: model.variantId } : null,
-          ...serving.stats(),
-        });
-      } else if (req.method === 'POST' && req.url === '/v1/infer') {
-        await handleInfer(req, res);
-      } else {
-        send(res, 404, { error: { code: 'not-found', message: 'use POST /v1/infer or GET /v1/health' } });
-      }
-    } catch (err: unknown) {
-      if (err instanceof BadRequest) {
-        send(res, 400, { error: { code: 'EF_ERR_SERVE_BAD_REQUEST', message: err.message } });
-        return;
-      }
-      if (isEdgefleetError(err)) {
-        send(res, err.code === 'EF_ERR_RUNTIME_RUN' ? 400 : err.status, { error: err.toJSON() });
-        return;
-      }
-      log.error({ err }, 'local API request failed');
-      send(res, 500, { error: { code: 'internal', message: (err as Error).message } });
-    }
-  }
-
-  const server: Server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    if (options.socketPath) server.listen(options.socketPath, resolve);
-    else server.listen(options.port ?? 0, '127.0.0.1', resolve);
+    const done = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if ('path' in target) server.listen(target.path, done);
+    else server.listen(target.port, '127.0.0.1', done);
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? (address as AddressInfo).port : null;
-  const url = options.socketPath ? `unix:${options.socketPath}` : `http://127.0.0.1:${port}`;
-  log.info({ url }, 'local inference API listening');
+}
+
+/** Starts the local API; resolves once every listener listens. */
+export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
+  const log = options.logger.child({ component: 'local-api' });
+  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+  const http = createHttpServer({ keepAliveTimeout: 60_000 }, createHttpHandler({ ...options, maxBodyBytes }));
+  const sockets = new Set<Socket>();
+  const onFrames = (socket: Socket, first: Buffer) =>
+    serveFrameConnection(socket, first, { serving: options.serving, logger: log, maxFrameBytes: maxBodyBytes });
+  const makeListener = () =>
+    createNetServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      sniff(socket, http, onFrames);
+    });
+  const listeners: Server[] = [];
+  let port: number | null = null;
+  const socketPath = options.socketPath ?? null;
+  const wantTcp = options.port !== undefined || socketPath === null;
+  try {
+    if (wantTcp) {
+      const tcp = makeListener();
+      await listen(tcp, { port: options.port ?? 0 });
+      listeners.push(tcp);
+      port = (tcp.address() as AddressInfo).port;
+    }
+    if (socketPath !== null) {
+      // A socket file left by a crashed agent would make listen() fail with EADDRINUSE.
+      await rm(socketPath, { force: true });
+      const unix = makeListener();
+      await listen(unix, { path: socketPath });
+      listeners.push(unix);
+    }
+  } catch (err: unknown) {
+    for (const l of listeners) l.close();
+    throw err;
+  }
+  const urls = [
+    ...(port === null ? [] : [`http://127.0.0.1:${port}`]),
+    ...(socketPath === null ? [] : [`unix:${socketPath}`]),
+  ];
+  for (const url of urls) log.info({ url }, 'local inference API listening');
   return Object.freeze({
-    url,
+    url: urls[0] as string,
+    urls,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    socketPath,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      http.closeAllConnections();
+      await Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    },
   });
 }

@@ -5,7 +5,7 @@
  * manifest gets the same answer instead of a second attempt.
  */
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, type DeployReport, type DeployState, type Desired } from '@edgefleet/shared';
+import { PROTOCOL_VERSION, stripUndefined, type DeployReport, type DeployState, type Desired } from '@edgefleet/shared';
 import { failureOf } from '../artifacts/failure.js';
 import { SWAP_STEP_DEFS, type SwapContext, type SwapDeps, type SwapStepDef } from './steps.js';
 
@@ -29,7 +29,7 @@ function buildReport(ctx: SwapContext, state: DeployState, failure?: DeployRepor
     variantId: body.variantId,
     sha256: body.artifact.sha256,
     state,
-    ...(failure ? { failure } : {}),
+    ...stripUndefined({ failure }),
     chunks: { ...ctx.counts },
     ...(ctx.accuracy === null ? {} : { accuracy: ctx.accuracy }),
     serving: ctx.deps.serving.current()?.sha256 ?? null,

@@ -8,6 +8,7 @@ import {
   isEdgefleetError,
   sha256Hex,
   verifySignature,
+  asError,
   type DeployFailureReason,
   type DeployState,
   type Desired,
@@ -19,7 +20,7 @@ import { downloadChunks } from '../artifacts/chunk-download.js';
 import { stepFailure } from '../artifacts/failure.js';
 import { downloadHttp } from '../artifacts/http-download.js';
 import type { AgentState, ArtifactStore, ModelPointer } from '../artifacts/store.js';
-import type { Clock, RandomSource } from '../link/clock.js';
+import type { Clock, RandomSource } from '@edgefleet/shared';
 import type { ModelWorker } from '../runtime/model-worker.js';
 import type { ServingModel, ServingRuntime } from '../runtime/serving.js';
 import { type GoldenScore, goldenFeeds, scoreGolden } from './golden.js';
@@ -91,12 +92,12 @@ async function runModel(ctx: SwapContext, step: SwapStep) {
   try {
     feeds = goldenFeeds(ctx.desired.body.golden);
   } catch (err: unknown) {
-    throw stepFailure(step, 'bad-manifest', (err as Error).message);
+    throw stepFailure(step, 'bad-manifest', asError(err).message);
   }
   try {
     return await worker.run(feeds);
   } catch (err: unknown) {
-    throw stepFailure(step, runtimeReason(err, 'run-error'), (err as Error).message, err);
+    throw stepFailure(step, runtimeReason(err, 'run-error'), asError(err).message, err);
   }
 }
 
@@ -151,7 +152,7 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
     async run(ctx) {
       const { sha256, size } = ctx.desired.body.artifact;
       const bytes = await ctx.deps.store.read(sha256).catch((err: unknown) => {
-        throw stepFailure('verify', 'digest-mismatch', (err as Error).message, err);
+        throw stepFailure('verify', 'digest-mismatch', asError(err).message, err);
       });
       if (bytes.byteLength !== size)
         throw stepFailure(
@@ -173,7 +174,7 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
       try {
         await ctx.worker.load(ctx.bytes ?? new Uint8Array());
       } catch (err: unknown) {
-        throw stepFailure('load', runtimeReason(err, 'load-error'), (err as Error).message, err);
+        throw stepFailure('load', runtimeReason(err, 'load-error'), asError(err).message, err);
       }
     },
     async undo(ctx) {
@@ -200,7 +201,7 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
       try {
         score = scoreGolden(golden, outputs, ctx.worker?.info()?.outputNames ?? Object.keys(outputs));
       } catch (err: unknown) {
-        throw stepFailure('smoke-test', 'bad-manifest', (err as Error).message);
+        throw stepFailure('smoke-test', 'bad-manifest', asError(err).message);
       }
       ctx.accuracy = score.accuracy;
       if (!score.finite)

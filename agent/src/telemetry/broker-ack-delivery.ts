@@ -7,6 +7,7 @@
 import type { AnyMessage } from '@edgefleet/shared';
 import type { OutboxChannel } from './outbox.js';
 import type { Delivery, DeliveryOptions, PublishOutcome } from './transport.js';
+import { asError } from '@edgefleet/shared';
 
 export function createBrokerAckDelivery(options: DeliveryOptions & { readonly publishTimeoutMs: number }): Delivery {
   const { outbox, transport, clock, log, maxInFlight, publishTimeoutMs } = options;
@@ -27,7 +28,7 @@ export function createBrokerAckDelivery(options: DeliveryOptions & { readonly pu
         },
         (err: unknown) => {
           clock.clearTimeout(t);
-          reject(err instanceof Error ? err : new Error(String(err)));
+          reject(asError(err));
         },
       );
     });

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Desired } from '@edgefleet/shared';
 import type { AgentLink } from '../link/agent-link.js';
-import type { Clock } from '../link/clock.js';
+import type { Clock } from '@edgefleet/shared';
 import { createGoldenRunner } from '../meters/accuracy.js';
 import { selectPowerSource, type PowerModelFigures, type PowerSysfs } from '../meters/power.js';
 import { createSysfsThermalReader, type ThermalSysfs } from '../meters/system.js';
@@ -16,6 +16,7 @@ import type { BudgetWatcherOptions, WatchedBudgets } from './budget-watcher.js';
 import type { OutboxOptions } from './outbox.js';
 import { createTelemetry, type Telemetry, type TelemetryReaders } from './telemetry-service.js';
 import { createLinkTransport, type TelemetryDelivery } from './transport.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** What a device's owner (or a test) may set. */
 export interface DeviceTelemetryOptions {
@@ -84,7 +85,7 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
   };
   const golden = createGoldenRunner({
     clock,
-    ...(deps.goldenIntervalMs === undefined ? {} : { intervalMs: deps.goldenIntervalMs }),
+    ...stripUndefined({ intervalMs: deps.goldenIntervalMs }),
     onError: (err) => log.warn({ err }, 'golden-set run failed; keeping the previous accuracy figure'),
     target: () => {
       const model = serving.current();
@@ -103,7 +104,7 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
     deps.readers?.power !== undefined
       ? deps.readers.power
       : selectPowerSource({
-          ...(deps.powerSysfs ? { sysfs: deps.powerSysfs } : {}),
+          ...stripUndefined({ sysfs: deps.powerSysfs }),
           ...(deps.powerModel ? { model: () => deps.powerModel ?? null } : {}),
         });
   const readers: TelemetryReaders = {
@@ -132,12 +133,14 @@ export function createDeviceTelemetry(deps: DeviceTelemetryDeps): Telemetry {
     afterClose: () => {
       void golden.maybeRun();
     },
-    ...(deps.windowMs === undefined ? {} : { windowMs: deps.windowMs }),
-    ...(deps.outbox ? { outbox: deps.outbox } : {}),
-    ...(deps.watcher ? { watcher: deps.watcher } : {}),
-    ...(deps.delivery ? { delivery: deps.delivery } : {}),
-    ...(deps.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: deps.ackTimeoutMs }),
-    ...(deps.publishTimeoutMs === undefined ? {} : { publishTimeoutMs: deps.publishTimeoutMs }),
+    ...stripUndefined({
+      windowMs: deps.windowMs,
+      outbox: deps.outbox,
+      watcher: deps.watcher,
+      delivery: deps.delivery,
+      ackTimeoutMs: deps.ackTimeoutMs,
+      publishTimeoutMs: deps.publishTimeoutMs,
+    }),
     ...(scale ? { latencyLabel: () => ({ source: 'measured' as const, speedFactor: scale() }) } : {}),
   });
   serving.onInference((result) => telemetry.recordInference(result.latencyMs * (scale?.() ?? 1), result.outputs));

@@ -43,7 +43,11 @@ export interface OutboxOptions {
 }
 
 export interface Outbox {
-  /** Appends durably; returns the entry's id. May drop the oldest entries to stay in bounds. */
+  /**
+   * Appends to the segment file before returning (the OS has it: a crashed agent loses nothing,
+   * but there is no fsync, so a power cut may lose the last lines); returns the entry's id.
+   * May drop the oldest entries to stay in bounds.
+   */
   append(channel: OutboxChannel, message: AnyMessage): number;
   /** Up to `max` oldest entries with id ≥ `fromId` (default: all), oldest first, without removing them. */
   peek(max: number, fromId?: number): OutboxEntry[];

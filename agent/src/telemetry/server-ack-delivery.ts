@@ -13,7 +13,7 @@
  * resend costs bandwidth, never a double count. Memory holds only the entries in flight.
  */
 import { breachIdentity, type AnyMessage, type BreachIdentity, type TelemetryAck } from '@edgefleet/shared';
-import type { TimerHandle } from '../link/clock.js';
+import type { TimerHandle } from '@edgefleet/shared';
 import type { OutboxChannel } from './outbox.js';
 import type { Delivery, DeliveryOptions } from './transport.js';
 

@@ -13,11 +13,12 @@ import {
   epochSchema,
   PROTOCOL_VERSION,
   SEQ_MAX,
+  stripUndefined,
   type Breach,
   type FigureSource,
   type TelemetryWindow,
 } from '@edgefleet/shared';
-import type { Clock, TimerHandle } from '../link/clock.js';
+import type { Clock, TimerHandle } from '@edgefleet/shared';
 import type { PowerSource } from '../meters/power.js';
 import { processRssBytes, type ThermalReader } from '../meters/system.js';
 import type { FloatTensor } from '../runtime/ort.js';
@@ -102,13 +103,22 @@ export interface TelemetryStats extends DeliveryStats {
 export interface Telemetry {
   recordInference(latencyMs: number, outputs?: Readonly<Record<string, FloatTensor>>, confidence?: number): void;
   recordError(): void;
-  /** Opens the first window and starts the timer (if `windowMs` > 0), the drain on reconnect and the acknowledgement listener. */
+  /**
+   * Opens the first window and starts the timer (if `windowMs` > 0), the drain on reconnect and the acknowledgement
+   * listener.
+   */
   start(): void;
-  /** Stops the timers, the drain on reconnect and the acknowledgement listener; undelivered entries stay in the outbox for the next start. */
+  /**
+   * Stops the timers, the drain on reconnect and the acknowledgement listener; undelivered entries stay in the outbox
+   * for the next start.
+   */
   stop(): Promise<void>;
   /** Closes the current window now: builds it, runs the budget watcher, appends to the outbox, drains. */
   closeWindow(): TelemetryWindow;
-  /** Publishes what is due while online; resolves when this round's publishes settled (`server-ack`: not when acknowledged). */
+  /**
+   * Publishes what is due while online; resolves when this round's publishes settled (`server-ack`: not when
+   * acknowledged).
+   */
   flush(): Promise<void>;
   onWindow(listener: (window: TelemetryWindow, breaches: readonly Breach[]) => void): () => void;
   readonly outbox: Outbox;
@@ -240,7 +250,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       },
       memory: {
         rssBytes: Math.round((readers.rssBytes ?? processRssBytes)()),
-        ...(sessionBytes === undefined ? {} : { sessionBytes }),
+        ...stripUndefined({ sessionBytes }),
       },
       thermal,
       clock: { source: options.clockSource ?? 'system', durationMs },
@@ -307,7 +317,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     unsubscribeOnline?.();
     unsubscribeOnline = null;
     delivery.stop();
-    // Not awaiting an open drain: on a killed link its publishes may never be acknowledged.
+    // Not awaiting an open drain: on a dropped link its publishes may never be acknowledged.
     // Whatever it had not delivered is still in the outbox.
   }
 

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { AnyMessage, TelemetryAck } from '@edgefleet/shared';
 import type { AgentLink } from '../link/agent-link.js';
-import type { Clock } from '../link/clock.js';
+import type { Clock } from '@edgefleet/shared';
 import type { Outbox, OutboxChannel } from './outbox.js';
 
 /**
@@ -50,7 +50,10 @@ export interface DeliveryStats {
   readonly acked: number;
   /** Acknowledgements of an entry already acknowledged and still waiting for older ones. */
   readonly duplicateAcks: number;
-  /** Acknowledged windows or events that match no entry awaiting acknowledgement (already delivered, dropped, or never sent). */
+  /**
+   * Acknowledged windows or events that match no entry awaiting acknowledgement (already delivered, dropped, or never
+   * sent).
+   */
   readonly unmatchedAcks: number;
   /** Entries published again (after a reconnect or an acknowledgement timeout). */
   readonly resends: number;

@@ -21,6 +21,10 @@ export function agentCommand(): Command {
     const { flags, configFile } = flagsToConfig(values);
     const config = loadAgentConfig({ env: process.env, configFile, flags });
     const logger = createCliLogger(config.logLevel);
+    if (values['enroll-token'] !== undefined)
+      logger.warn(
+        'the enrollment token was given as a flag, which other users can read in ps; use --enroll-token-file or EDGEFLEET_AGENT_ENROLL_TOKEN',
+      );
     const stopped = waitForShutdownSignal();
     // Enrolls on first start with --enroll-token, else uses the identity stored in --data-dir.
     const agent = await startAgent(await resolveAgentIdentity(config, logger), logger);

@@ -1,20 +1,20 @@
 import { Command } from 'commander';
-import type { DeviceView } from '@edgefleet/shared';
-import { addApiFlags, apiClientFromFlags } from '../api-client.js';
+import { deviceRevokedSchema, deviceViewSchema } from '@edgefleet/shared';
+import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.js';
 import { formatAge, formatTable } from './devices.js';
 
-type ApiFlags = { api?: string; token?: string };
-
-/** `edgefleet device show|revoke ID` through the admin API. */
+/** `edgefleet device show|revoke ID`. */
 export function deviceCommand(): Command {
   const command = new Command('device').description(
-    'One device through the admin API: show it, or revoke its credential.',
+    'One device: show it, or revoke its credential (through the admin API; see --data-dir and --api).',
   );
-  addApiFlags(command.command('show <id>'))
+  addAdminFlags(command.command('show <id>'))
     .description('Show a device: state, class, capabilities, current model, credential.')
     .option('--json', 'print JSON')
-    .action(async (id: string, flags: ApiFlags & { json?: boolean }) => {
-      const d = await apiClientFromFlags(flags).get<DeviceView>(`/v1/devices/${encodeURIComponent(id)}`);
+    .action(async (id: string, flags: AdminFlags & { json?: boolean }) => {
+      const d = await withFleet(flags, { command: 'edgefleet device show', writes: false }, (api) =>
+        api.get(`/v1/devices/${encodeURIComponent(id)}`, deviceViewSchema),
+      );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
       const rows = [
         ['id', d.id],
@@ -28,12 +28,12 @@ export function deviceCommand(): Command {
       ];
       process.stdout.write(`${formatTable(['FIELD', 'VALUE'], rows)}\n`);
     });
-  addApiFlags(command.command('revoke <id>'))
+  addAdminFlags(command.command('revoke <id>'))
     .description('Revoke a device: it is disconnected and refused until enrolled again.')
     .option('--json', 'print JSON')
-    .action(async (id: string, flags: ApiFlags & { json?: boolean }) => {
-      const result = await apiClientFromFlags(flags).post<{ id: string; disconnected: boolean }>(
-        `/v1/devices/${encodeURIComponent(id)}/revoke`,
+    .action(async (id: string, flags: AdminFlags & { json?: boolean }) => {
+      const result = await withFleet(flags, { command: 'edgefleet device revoke', writes: true }, (api) =>
+        api.post(`/v1/devices/${encodeURIComponent(id)}/revoke`, {}, deviceRevokedSchema),
       );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       process.stdout.write(

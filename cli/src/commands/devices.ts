@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { listDevices, loadServerConfig, type DeviceRecord } from '@edgefleet/server';
+import { deviceListSchema, type DeviceView } from '@edgefleet/shared';
+import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.js';
 
 /** "12 s ago", "3 min ago", "2 h ago", or the date for anything older than a day. */
 export function formatAge(thenMs: number, nowMs: number): string {
@@ -21,39 +22,41 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-export function devicesTable(devices: readonly DeviceRecord[], nowMs: number): string {
+export function devicesTable(devices: readonly DeviceView[], nowMs: number): string {
   const rows = devices.map((d) => [
     d.id,
-    d.deviceClass,
+    d.deviceClass ?? '-',
     d.state,
-    formatAge(d.lastSeen, nowMs),
+    d.lastSeen === null ? '-' : formatAge(d.lastSeen, nowMs),
     d.currentModel ? d.currentModel.slice(0, 12) : '-',
   ]);
   return formatTable(['ID', 'CLASS', 'STATE', 'LAST SEEN', 'MODEL'], rows);
 }
 
-/** `edgefleet devices`: the registry as a table, read-only from the data directory. */
+/** `edgefleet devices`: the registry as a table (`GET /v1/devices`). */
 export function devicesCommand(): Command {
-  return new Command('devices')
+  return addAdminFlags(new Command('devices'))
     .description(
-      'List registered devices (id, class, state, last seen, model) from the data directory; works while a server runs.',
+      'List devices (id, class, state, last seen, model): registered by hello, or holding a credential. ' +
+        'Through the admin API (see --data-dir and --api).',
     )
-    .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print JSON (one array of device records) instead of a table')
-    .action((flags: { dataDir?: string; json?: boolean }) => {
-      const config = loadServerConfig({ env: process.env, flags: { dataDir: flags.dataDir } });
-      const devices = listDevices(config.dataDir);
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(devices, null, 2)}\n`);
-        return;
-      }
-      if (devices.length === 0) {
-        process.stdout.write(
-          `no devices registered in ${config.dataDir} yet; start agents (\`edgefleet agent\`) or a farm (\`edgefleet farm\`) against the server's broker\n`,
-        );
-        return;
-      }
-      const online = devices.filter((d) => d.state === 'online').length;
-      process.stdout.write(`${devicesTable(devices, Date.now())}\n\n${devices.length} devices, ${online} online\n`);
-    });
+    .action((flags: AdminFlags & { json?: boolean }) =>
+      withFleet(flags, { command: 'edgefleet devices', writes: false }, async (api, fleet) => {
+        const { devices } = await api.get('/v1/devices', deviceListSchema);
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(devices, null, 2)}\n`);
+          return;
+        }
+        if (devices.length === 0) {
+          process.stdout.write(
+            `no devices registered yet (${fleet.via}); start agents (\`edgefleet agent\`) or a farm ` +
+              "(`edgefleet farm`) against the server's broker\n",
+          );
+          return;
+        }
+        const online = devices.filter((d) => d.state === 'online').length;
+        process.stdout.write(`${devicesTable(devices, Date.now())}\n\n${devices.length} devices, ${online} online\n`);
+      }),
+    );
 }

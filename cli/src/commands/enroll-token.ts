@@ -1,6 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { EnrollTokenView } from '@edgefleet/shared';
-import { addApiFlags, apiClientFromFlags } from '../api-client.js';
+import {
+  enrollTokenCreatedSchema,
+  enrollTokenListSchema,
+  enrollTokenViewSchema,
+  type EnrollTokenView,
+} from '@edgefleet/shared';
+import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.js';
 import { formatTable } from './devices.js';
 
 /** `90s`, `15m`, `1h`, `7d`, or plain seconds → seconds. */
@@ -25,37 +30,36 @@ export function enrollTokensTable(tokens: readonly EnrollTokenView[]): string {
   );
 }
 
-type ApiFlags = { api?: string; token?: string };
-
-/** `edgefleet enroll-token create|list|revoke` through the admin API. */
+/** `edgefleet enroll-token create|list|revoke`. */
 export function enrollTokenCommand(): Command {
   const command = new Command('enroll-token').description(
-    'Enrollment tokens: let agents of a class enroll themselves (through the admin API).',
+    'Enrollment tokens: let agents of a class enroll themselves (through the admin API; see --data-dir and --api).',
   );
-  addApiFlags(command.command('create'))
+  addAdminFlags(command.command('create'))
     .description('Create an enrollment token for a class and print it (shown once); start agents with --enroll-token.')
     .requiredOption('--class <name>', 'device class the enrolled devices belong to')
     .option('--uses <n>', 'how many devices may enroll with it', positiveInt, 1)
     .option('--ttl <duration>', 'lifetime: seconds or 90s, 15m, 1h, 7d', parseTtl, 86_400)
     .option('--json', 'print the created token as JSON')
-    .action(async (flags: ApiFlags & { class: string; uses: number; ttl: number; json?: boolean }) => {
-      const created = await apiClientFromFlags(flags).post<EnrollTokenView & { token: string }>('/v1/enroll-tokens', {
-        deviceClass: flags.class,
-        maxUses: flags.uses,
-        ttlS: flags.ttl,
-      });
+    .action(async (flags: AdminFlags & { class: string; uses: number; ttl: number; json?: boolean }) => {
+      const body = { deviceClass: flags.class, maxUses: flags.uses, ttlS: flags.ttl };
+      const created = await withFleet(flags, { command: 'edgefleet enroll-token create', writes: true }, (api) =>
+        api.post('/v1/enroll-tokens', body, enrollTokenCreatedSchema),
+      );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(
         `enrollment token ${created.id}: class ${created.deviceClass}, ${created.maxUses} use(s), expires ${when(created.expiresAt)} UTC. Not shown again.\n`,
       );
     });
-  addApiFlags(command.command('list'))
+  addAdminFlags(command.command('list'))
     .description('List enrollment tokens with uses and expiry.')
     .option('--json', 'print JSON')
-    .action(async (flags: ApiFlags & { json?: boolean }) => {
-      const { enrollTokens } = await apiClientFromFlags(flags).get<{ enrollTokens: EnrollTokenView[] }>(
-        '/v1/enroll-tokens',
+    .action(async (flags: AdminFlags & { json?: boolean }) => {
+      const { enrollTokens } = await withFleet(
+        flags,
+        { command: 'edgefleet enroll-token list', writes: false },
+        (api) => api.get('/v1/enroll-tokens', enrollTokenListSchema),
       );
       process.stdout.write(
         flags.json
@@ -63,11 +67,11 @@ export function enrollTokenCommand(): Command {
           : `${enrollTokens.length === 0 ? 'no enrollment tokens' : enrollTokensTable(enrollTokens)}\n`,
       );
     });
-  addApiFlags(command.command('revoke <id>'))
+  addAdminFlags(command.command('revoke <id>'))
     .description('Revoke an enrollment token by id.')
-    .action(async (id: string, flags: ApiFlags) => {
-      const revoked = await apiClientFromFlags(flags).post<EnrollTokenView>(
-        `/v1/enroll-tokens/${encodeURIComponent(id)}/revoke`,
+    .action(async (id: string, flags: AdminFlags) => {
+      const revoked = await withFleet(flags, { command: 'edgefleet enroll-token revoke', writes: true }, (api) =>
+        api.post(`/v1/enroll-tokens/${encodeURIComponent(id)}/revoke`, {}, enrollTokenViewSchema),
       );
       process.stdout.write(`enrollment token ${revoked.id} revoked\n`);
     });

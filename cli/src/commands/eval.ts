@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { evaluateModel, formatEvalResult, type EvaluateOptions } from '@edgefleet/compress';
+import { stripUndefined } from '@edgefleet/shared';
 
 function positiveInt(max: number): (value: string) => number {
   return (value) => {
@@ -62,8 +63,7 @@ export function evalCommand(): Command {
         timedRuns: flags.runs,
         warmupRuns: flags.warmup,
         latency: flags.latency,
-        ...(flags.data === undefined ? {} : { data: flags.data }),
-        ...(flags.reference === undefined ? {} : { reference: flags.reference }),
+        ...stripUndefined({ data: flags.data, reference: flags.reference }),
         ...(flags.shape === undefined ? {} : { dataOptions: { shapes: flags.shape } }),
         ...(tty ? { onProgress: (phase, done, total) => process.stderr.write(`\r${phase}: ${done}/${total}   `) } : {}),
       };

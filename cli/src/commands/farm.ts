@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
-import { parseTrustedKey } from '@edgefleet/shared';
+import { asError, ENROLL_TOKEN_PATTERN, parseTrustedKey } from '@edgefleet/shared';
 import {
   BUILTIN_PROFILES,
+  enrollFarmDevices,
+  farmDeviceIds,
   faultSchema,
   formatOnlineSummary,
   parseFarmConfig,
   startFarm,
   type Fault,
+  type FarmIdentity,
 } from '@edgefleet/simulators';
 import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 
@@ -28,6 +31,41 @@ interface FarmFlags {
   trustedKeys?: string;
   workloadRate?: string;
   faults?: string;
+  enrollToken?: string;
+  enrollTokenFile?: string;
+  enrollConcurrency?: string;
+}
+
+/** Default data dir of a farm that enrolls (its devices' identities live there). */
+export const FARM_ENROLL_DATA_DIR = './.edgefleet-farm';
+
+/**
+ * Enrollment tokens from `--enroll-token` (comma-separated), else `--enroll-token-file` (one per
+ * line), else `EDGEFLEET_ENROLL_TOKEN`; each checked. Empty when none is given.
+ */
+export function farmEnrollTokens(
+  flags: Pick<FarmFlags, 'enrollToken' | 'enrollTokenFile'>,
+  env: Readonly<Record<string, string | undefined>>,
+): string[] {
+  let raw: string;
+  if (flags.enrollToken !== undefined) raw = flags.enrollToken;
+  else if (flags.enrollTokenFile !== undefined) {
+    try {
+      raw = readFileSync(flags.enrollTokenFile, 'utf8');
+    } catch (err: unknown) {
+      throw new InvalidArgumentError(`--enroll-token-file ${flags.enrollTokenFile}: ${asError(err).message}`);
+    }
+  } else raw = env['EDGEFLEET_ENROLL_TOKEN'] ?? '';
+  const tokens = raw
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  const bad = tokens.find((x) => !ENROLL_TOKEN_PATTERN.test(x));
+  if (bad !== undefined)
+    throw new InvalidArgumentError(
+      `not an enrollment token (efe_<12 hex>_<43 characters>, as edgefleet enroll-token create prints it): ${bad.slice(0, 17)}…`,
+    );
+  return tokens;
 }
 
 /**
@@ -40,7 +78,7 @@ export function readFaultFile(path: string, farmStart: number): Fault[] {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err: unknown) {
-    throw new InvalidArgumentError(`--faults ${path}: not a readable JSON file (${(err as Error).message})`);
+    throw new InvalidArgumentError(`--faults ${path}: not a readable JSON file (${asError(err).message})`);
   }
   const parsed = z.array(faultSchema).safeParse(raw);
   if (!parsed.success) throw new InvalidArgumentError(`--faults ${path}: ${z.prettifyError(parsed.error)}`);
@@ -78,6 +116,12 @@ export function farmCommand(): Command {
       '--faults <file>',
       'JSON list of scheduled faults (thermal-throttle, int8-wrong, disconnect, slow-link, crash, clock-skew), each with a target {deviceClass | deviceIds} and startAt in ms after the farm starts',
     )
+    .option(
+      '--enroll-token <t1,t2>',
+      'enroll every device with these enrollment tokens (device i uses token i mod n; the classes come from the tokens). Visible in ps: prefer --enroll-token-file or env EDGEFLEET_ENROLL_TOKEN',
+    )
+    .option('--enroll-token-file <file>', 'enrollment tokens, one per line (instead of --enroll-token)')
+    .option('--enroll-concurrency <n>', 'enrollments in flight at once (default 32)')
     .option('--interval-ms <ms>', 'how often to check and print progress', '1000')
     .addOption(
       new Option('--log-level <level>', 'device log level, on stderr')
@@ -86,6 +130,11 @@ export function farmCommand(): Command {
     )
     .option('--json', 'print progress as JSON lines ({at, online, totals}) instead of text')
     .action(async (flags: FarmFlags) => {
+      const tokens = farmEnrollTokens(flags, process.env);
+      if (tokens.length > 0 && flags.classes !== undefined)
+        throw new InvalidArgumentError(
+          '--classes cannot be combined with enrollment tokens: the classes come from the tokens',
+        );
       const config = parseFarmConfig({
         devices: flags.devices,
         classes: flags.classes,
@@ -96,6 +145,7 @@ export function farmCommand(): Command {
         heartbeatMs: flags.heartbeatMs,
       });
       const mode = flags.inference ?? 'none';
+      const enrollDir = tokens.length > 0 ? (flags.dataDir ?? FARM_ENROLL_DATA_DIR) : undefined;
       if (mode !== 'none' && !flags.dataDir)
         throw new InvalidArgumentError(
           `--inference ${mode} needs --data-dir <dir> (each device keeps its state there)`,
@@ -105,7 +155,7 @@ export function farmCommand(): Command {
         .map((k) => k.trim())
         .filter((k) => k !== '')
         .map(parseTrustedKey);
-      const dataDir = flags.dataDir ?? '';
+      const dataDir = flags.dataDir ?? enrollDir ?? '';
       const inference =
         mode === 'real'
           ? {
@@ -125,7 +175,16 @@ export function farmCommand(): Command {
       const intervalMs = Math.max(100, Number(flags.intervalMs) || 1000);
       const logger = createCliLogger(flags.logLevel ?? 'warn', process.stderr);
       const stopped = waitForShutdownSignal();
-      const farm = await startFarm({ ...config, logger, ...inference, ...(faults.length > 0 ? { faults } : {}) });
+      const identities = enrollDir === undefined ? null : await enrollFarm(config, tokens, enrollDir, flags, logger);
+      const farm = await startFarm({
+        ...config,
+        // Enrolled devices belong to their tokens' classes.
+        ...(identities ? { classes: [...new Set([...identities.values()].map((i) => i.deviceClass))] } : {}),
+        logger,
+        ...inference,
+        ...(faults.length > 0 ? { faults } : {}),
+        ...(identities ? { identities } : {}),
+      });
       if (faults.length > 0 && !flags.json)
         process.stdout.write(
           `${faults.length} scheduled fault(s): ${faults.map((f) => `${f.kind} at +${Math.round((f.startAt - Date.now()) / 1000)} s`).join(', ')}\n`,
@@ -157,4 +216,39 @@ export function farmCommand(): Command {
       report();
       if (!flags.json) process.stdout.write('farm stopped\n');
     });
+}
+
+/** Enrolls (or reloads) every device's identity, printing progress on stderr. */
+async function enrollFarm(
+  config: { readonly brokerUrl: string; readonly devices: number; readonly idPrefix: string },
+  tokens: readonly string[],
+  dataDir: string,
+  flags: FarmFlags,
+  logger: Parameters<typeof enrollFarmDevices>[0]['logger'],
+): Promise<Map<string, FarmIdentity>> {
+  const started = Date.now();
+  let lastPrint = 0;
+  process.stderr.write(
+    `enrolling ${config.devices} devices with ${tokens.length} token(s); identities are kept in ${dataDir} and reused next time\n`,
+  );
+  const identities = await enrollFarmDevices({
+    brokerUrl: config.brokerUrl,
+    tokens,
+    plannedIds: farmDeviceIds(config.devices, config.idPrefix),
+    dataDir,
+    logger,
+    ...(flags.enrollConcurrency === undefined
+      ? {}
+      : { concurrency: Math.max(1, Number(flags.enrollConcurrency) || 1) }),
+    progress: (done, total) => {
+      if (done < total && Date.now() - lastPrint < 1000) return;
+      lastPrint = Date.now();
+      process.stderr.write(`enrolled ${done}/${total}\n`);
+    },
+  });
+  const fresh = [...identities.values()].filter((i) => i.enrolledNow).length;
+  process.stderr.write(
+    `${identities.size} identities ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${fresh} enrolled now, ${identities.size - fresh} reused)\n`,
+  );
+  return identities;
 }

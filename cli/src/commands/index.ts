@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { agentCommand } from './agent.js';
+import { agentBundleCommand } from './agent-bundle.js';
 import { brokerConfigCommand } from './broker-config.js';
 import { deviceCommand } from './device.js';
 import { enrollTokenCommand } from './enroll-token.js';
 import { tokenCommand } from './token.js';
 import { compressCommand } from './compress.js';
+import { distillCommand, finetuneCommand } from './distill.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
@@ -30,11 +32,14 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   enrollTokenCommand,
   brokerConfigCommand,
   agentCommand,
+  agentBundleCommand,
   farmCommand,
   demoCommand,
   inspectCommand,
   convertCommand,
   compressCommand,
+  distillCommand,
+  finetuneCommand,
   evalCommand,
   classCommand,
   modelCommand,

@@ -1,29 +1,33 @@
 import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { EdgefleetError, type StoredPlan } from '@edgefleet/shared';
-import { loadServerConfig } from '@edgefleet/server';
-import { openStore } from '@edgefleet/server/store/db';
-import { createPlanner, formatPlanTable, renderPlanSvg, type PlanProgress } from '@edgefleet/server/plan/index';
-import { addApiFlags, apiClientFromFlags } from '../api-client.js';
+import { formatPlanTable, renderPlanSvg } from '@edgefleet/server/plan/index';
+import {
+  classListSchema,
+  EdgefleetError,
+  fleetEventEnvelopeSchema,
+  storedPlanSchema,
+  stripUndefined,
+  type StoredPlan,
+} from '@edgefleet/shared';
+import type { ApiClient } from '../api-client.js';
+import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.js';
+import { usageError } from '../usage.js';
 
 function svgPath(file: string, cls: string, many: boolean): string {
   if (!many) return file;
   return file.endsWith('.svg') ? `${file.slice(0, -4)}-${cls}.svg` : `${file}-${cls}.svg`;
 }
 
-interface PlanFlags {
+interface PlanFlags extends AdminFlags {
   class?: string;
   allClasses?: boolean;
   recipes?: string;
   correction?: string;
   svg?: string;
-  dataDir?: string;
   json?: boolean;
-  api?: string;
-  token?: string;
 }
 
-/** Writes the SVGs, then prints the plans as JSON or tables; the same for both modes, from the stored plans alone. */
+/** Writes the SVGs, then prints the plans as JSON or tables, from the returned plans alone. */
 async function printPlans(plans: readonly StoredPlan[], flags: PlanFlags, footer: string): Promise<void> {
   if (plans.length === 0)
     throw new EdgefleetError(
@@ -47,74 +51,85 @@ async function printPlans(plans: readonly StoredPlan[], flags: PlanFlags, footer
   process.stdout.write(`${text}\n\n${footer}\n`);
 }
 
-/** Plans on the server (POST /v1/plans, one class per request; --all-classes lists the classes first). */
-async function planViaApi(model: string, recipes: string[] | undefined, flags: PlanFlags): Promise<void> {
-  if (flags.correction !== undefined)
-    throw new EdgefleetError(
-      'EF_ERR_CLASS_INVALID',
-      '--correction is not accepted over the admin API; change the class speed model with `edgefleet class update NAME --speed PRECISION=FACTOR --api …`, or plan on the server host without --api',
-      {},
-    );
-  const api = apiClientFromFlags(flags);
-  const classes = flags.allClasses
-    ? (await api.get<{ classes: { name: string }[] }>('/v1/classes')).classes.map((c) => c.name)
-    : [flags.class ?? ''];
-  const t0 = performance.now();
-  const plans: StoredPlan[] = [];
-  for (const [i, cls] of classes.entries()) {
-    process.stderr.write(
-      `${cls}: planning on the server (${i + 1}/${classes.length}); a first plan compresses and evaluates every candidate\n`,
-    );
-    plans.push(await api.post<StoredPlan>('/v1/plans', { model, class: cls, ...(recipes ? { recipes } : {}) }));
-  }
-  await printPlans(plans, flags, `planned in ${((performance.now() - t0) / 1000).toFixed(1)} s on the server`);
+/** How long to wait, after the server answered, for its last progress event of a class to arrive. */
+const PROGRESS_DRAIN_MS = 2_000;
+
+/**
+ * Shows the server's `plan.progress` events for this model on stderr while a plan is made.
+ * The events travel on another connection than the plan's answer, so `drain(cls)` waits
+ * (briefly) for the class's closing event: a fast, cached plan would otherwise answer first.
+ */
+async function followProgress(
+  api: ApiClient,
+  model: string,
+): Promise<{ drain(deviceClass: string): Promise<void>; stop(): void }> {
+  const tty = process.stderr.isTTY === true;
+  const closed = new Set<string>();
+  const waiting = new Map<string, () => void>();
+  const following = await api.follow('/v1/events?types=plan.progress', fleetEventEnvelopeSchema, ({ event }) => {
+    if (event.type !== 'plan.progress' || event.model !== model) return;
+    if (event.recipe === '') {
+      closed.add(event.deviceClass);
+      waiting.get(event.deviceClass)?.();
+      return;
+    }
+    const line = `${event.deviceClass}: ${event.done + 1}/${event.total} ${event.recipe}${
+      event.cached ? ' (cached)' : ' (compressing and evaluating)'
+    }`;
+    process.stderr.write(tty ? `\r${line.padEnd(90)}` : `${line}\n`);
+  });
+  return {
+    drain: (deviceClass) =>
+      closed.has(deviceClass)
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, PROGRESS_DRAIN_MS);
+            waiting.set(deviceClass, () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+    stop() {
+      following.stop();
+      if (tty) process.stderr.write(`${'\r'.padEnd(91)}\r`);
+    },
+  };
 }
 
-async function planLocal(
-  model: string,
-  recipes: string[] | undefined,
-  ratio: number | undefined,
-  flags: PlanFlags,
-): Promise<void> {
-  const config = loadServerConfig({ env: process.env, flags: { dataDir: flags.dataDir } });
-  const store = openStore({ dataDir: config.dataDir });
-  const tty = process.stderr.isTTY === true;
-  const onProgress = (p: PlanProgress): void => {
-    if (p.recipe)
-      process.stderr.write(
-        `${tty ? '\r' : ''}${p.deviceClass}: ${p.done + 1}/${p.total} ${p.recipe}${p.cached ? ' (cached)' : ' (compressing and evaluating)'}`.padEnd(
-          tty ? 90 : 0,
-        ) + (tty ? '' : '\n'),
-      );
-  };
+/** Plans through the API: one request per class (`--all-classes` lists them first), progress from the event stream. */
+async function plan(api: ApiClient, model: string, flags: PlanFlags, recipes: string[] | undefined, ratio?: number) {
+  const classes = flags.allClasses
+    ? (await api.get('/v1/classes', classListSchema)).classes.map((c) => c.name)
+    : [flags.class ?? ''];
+  const t0 = performance.now();
+  const progress = await followProgress(api, model);
+  const plans: StoredPlan[] = [];
   try {
-    const planner = createPlanner({ store, dataDir: config.dataDir });
-    const req = {
-      model,
-      onProgress,
-      ...(recipes ? { recipes } : {}),
-      ...(ratio === undefined ? {} : { speedModelOverride: { ratio, label: 'cli-correction' } }),
-    };
-    const t0 = performance.now();
-    const plans: StoredPlan[] = flags.allClasses
-      ? await planner.planAll(req)
-      : [await planner.plan({ ...req, deviceClass: flags.class ?? '' })];
-    if (tty) process.stderr.write(`${'\r'.padEnd(91)}\r`);
-    await printPlans(
-      plans,
-      flags,
-      `planned in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${planner.variants.stats.compressions} compressions this run`,
-    );
+    for (const cls of classes) {
+      const stored = await api.post(
+        '/v1/plans',
+        { model, class: cls, ...stripUndefined({ recipes, correction: ratio }) },
+        storedPlanSchema,
+      );
+      // A stored plan reused makes no progress events.
+      if (!stored.reused) await progress.drain(cls);
+      plans.push(stored);
+    }
   } finally {
-    store.close();
+    progress.stop();
   }
+  const compressions = plans.reduce((n, p) => n + (p.compressions ?? 0), 0);
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  await printPlans(plans, flags, `planned in ${seconds} s; ${compressions} compressions this run`);
 }
 
 /** `edgefleet plan MODEL --class NAME | --all-classes`: choose a variant per class within its budgets. */
 export function planCommand(): Command {
-  return addApiFlags(new Command('plan'))
+  return addAdminFlags(new Command('plan'))
     .description(
-      "Build (or reuse) candidate variants of a stored model, predict each class's latency and power, and choose the most accurate variant within the class budgets; in the data directory, or on the server with --api URL --token T. Predicted figures are host measurements x modelled class factors.",
+      "Build (or reuse) candidate variants of a stored model, predict each class's latency and power, and choose " +
+        'the most accurate variant within the class budgets (the server plans; see --data-dir and --api). ' +
+        'Predicted figures are host measurements x modelled class factors.',
     )
     .argument('<model>', 'model name, sha256 or sha256 prefix (see `edgefleet model list`)')
     .option('--class <name>', 'plan for one class')
@@ -125,31 +140,26 @@ export function planCommand(): Command {
     )
     .option(
       '--correction <ratio>',
-      'multiply every speed factor by this measured/predicted latency ratio (closed-loop correction; not with --api)',
+      "multiply every speed factor by this measured/predicted latency ratio (the closed loop's correction, by hand)",
     )
     .option(
       '--svg <file>',
       'also draw accuracy vs predicted latency with budget lines (one file per class with --all-classes)',
     )
-    .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet); ignored with --api')
     .option('--json', 'print the plans (with candidates and Pareto front) as JSON')
     .action(async (model: string, flags: PlanFlags) => {
-      if (!flags.class === !flags.allClasses)
-        throw new EdgefleetError('EF_ERR_CLASS_INVALID', 'give exactly one of --class NAME or --all-classes', {});
+      if (!flags.class === !flags.allClasses) throw usageError('give exactly one of --class NAME or --all-classes');
       const ratio = flags.correction === undefined ? undefined : Number(flags.correction);
       if (ratio !== undefined && !(ratio > 0))
-        throw new EdgefleetError(
-          'EF_ERR_CLASS_INVALID',
-          `--correction must be a number greater than 0, got "${flags.correction}"`,
-          {},
-        );
+        throw usageError(`--correction must be a number greater than 0, got "${flags.correction}"`);
       const recipes = flags.recipes
         ? flags.recipes
             .split(',')
             .map((s) => s.trim())
             .filter(Boolean)
         : undefined;
-      if (flags.api !== undefined) return planViaApi(model, recipes, flags);
-      return planLocal(model, recipes, ratio, flags);
+      await withFleet(flags, { command: 'edgefleet plan', writes: true }, (api) =>
+        plan(api, model, flags, recipes, ratio),
+      );
     });
 }

@@ -1,13 +1,22 @@
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { createLogger, loadServerConfig } from '@edgefleet/server';
+import type { RolloutPolicyInput } from '@edgefleet/server/deploy/index';
 import {
-  openRolloutAdmin,
-  readGoldenFile,
-  type RolloutPolicyInput,
-  type RolloutStatus,
-} from '@edgefleet/server/deploy/index';
-import { EdgefleetError, type RolloutStatusView } from '@edgefleet/shared';
-import { addApiFlags, apiClientFromFlags } from '../api-client.js';
+  artifactStoredSchema,
+  asError,
+  EdgefleetError,
+  goldenSetSchema,
+  isEdgefleetError,
+  rolloutListSchema,
+  rolloutStatusSchema,
+  stripUndefined,
+  type GoldenSet,
+  type RolloutStatusView,
+} from '@edgefleet/shared';
+import { z } from 'zod';
+import type { ApiClient } from '../api-client.js';
+import { addAdminFlags, withFleet, type AdminFlags, type FleetConnection } from '../fleet-connection.js';
+import { usageError } from '../usage.js';
 import { formatTable } from './devices.js';
 
 /** "60s", "5m", "1h", "1500ms" or a bare number of seconds → ms. */
@@ -31,7 +40,7 @@ const num = (text: string): number => {
   return n;
 };
 
-export function statusText(s: RolloutStatus | RolloutStatusView): string {
+export function statusText(s: RolloutStatusView): string {
   const r = s.rollout;
   const head = `rollout ${r.id}  class ${r.deviceClass}  variant ${r.variantId} (${r.artifactSha.slice(0, 12)})  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.currentWave + 1}/${r.waveCount}`;
   const waves = formatTable(
@@ -58,49 +67,125 @@ export function statusText(s: RolloutStatus | RolloutStatusView): string {
       d.failure ? `${d.failure.step}/${d.failure.reason}` : '-',
     ]),
   );
-  return `${head}\n\n${waves}\n\n${devices}\n`;
+  const origin = r.origin?.kind === 'catch-up' ? `\ncatch-up of ${r.origin.sourceRolloutId}: ${r.origin.reason}` : '';
+  return `${head}${origin}\n\n${waves}\n\n${devices}\n`;
 }
 
-/** `--api` picks the admin API; without it the command works on the data directory. */
-interface DataDirFlag {
-  dataDir?: string;
-  api?: string;
-  token?: string;
-}
-type RolloutRow = RolloutStatus['rollout'] | RolloutStatusView['rollout'];
+type RolloutRow = RolloutStatusView['rollout'];
 
 function listText(list: readonly RolloutRow[]): string {
   if (list.length === 0)
     return 'no rollouts yet; start one with `edgefleet rollout start --class C --model FILE --golden FILE`\n';
   return `${formatTable(
-    ['ID', 'CLASS', 'VARIANT', 'STATE', 'WAVE', 'STARTED'],
+    ['ID', 'CLASS', 'VARIANT', 'ORIGIN', 'STATE', 'WAVE', 'STARTED'],
     list.map((r) => [
       r.id,
       r.deviceClass,
       r.variantId,
+      r.origin?.kind ?? 'class',
       r.state,
       `${r.currentWave + 1}/${r.waveCount}`,
       new Date(r.createdAt).toISOString(),
     ]),
   )}\n`;
 }
-function admin(flags: DataDirFlag, readonly = false) {
-  const config = loadServerConfig({ env: process.env, flags: { dataDir: flags.dataDir } });
-  return openRolloutAdmin({ dataDir: config.dataDir, logger: createLogger({ level: 'silent' }), readonly });
+
+/** Reads a golden set JSON file [EF-PROTO 6.5]: an unreadable file is a usage error, a wrong one an invalid rollout. */
+export function readGoldenFile(path: string): GoldenSet {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err: unknown) {
+    throw usageError(`--golden ${path}: cannot read it as JSON (${asError(err).message})`, { path });
+  }
+  const parsed = goldenSetSchema.safeParse(json);
+  if (!parsed.success)
+    throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `golden set ${path}: ${z.prettifyError(parsed.error)}`, {
+      path,
+    });
+  return parsed.data;
+}
+
+interface StartFlags extends AdminFlags {
+  class: string;
+  variant?: string;
+  model?: string;
+  golden: string;
+  canary?: RolloutPolicyInput['canary'];
+  rate?: number;
+  growth?: number;
+  abortFailurePct?: number;
+  abortTimeoutPct?: number;
+  abortMin?: number;
+  deviceTimeout?: number;
+  rolloutTimeout?: number;
+  json?: boolean;
+}
+
+function policyOf(f: StartFlags): RolloutPolicyInput {
+  return {
+    ...(f.canary ? { canary: f.canary } : {}),
+    ...stripUndefined({ baseCount: f.rate, growthFactor: f.growth }),
+    abort: stripUndefined({ failedPct: f.abortFailurePct, timedOutPct: f.abortTimeoutPct, minFinished: f.abortMin }),
+    ...stripUndefined({ deviceTimeoutMs: f.deviceTimeout, rolloutTimeoutMs: f.rolloutTimeout }),
+  };
+}
+
+/** `--variant SHA` as given, or `--model FILE` stored as an artifact first (`POST /v1/artifacts`). */
+async function variantOf(api: ApiClient, f: StartFlags): Promise<string> {
+  if (f.variant !== undefined) return f.variant;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(f.model ?? '');
+  } catch (err: unknown) {
+    throw usageError(`--model ${f.model}: cannot read it (${asError(err).message})`, { path: f.model });
+  }
+  try {
+    return (await api.postBytes('/v1/artifacts', bytes, artifactStoredSchema)).sha256;
+  } catch (err: unknown) {
+    if (!isEdgefleetError(err, 'EF_ERR_MODEL_PARSE')) throw err;
+    throw usageError(
+      `--model ${f.model} is not an ONNX model (${err.message}); give an ONNX file, or --variant SHA of a built variant`,
+      { path: f.model },
+    );
+  }
+}
+
+/** What happens next, in words: the server notifies at once; recorded without one, when it starts. */
+function nextStep(fleet: FleetConnection, running: string, recorded: string): string {
+  return fleet.local ? `no server runs on ${fleet.dataDir}, so ${recorded}` : running;
+}
+
+async function startRollout(f: StartFlags): Promise<void> {
+  if ((f.variant === undefined) === (f.model === undefined))
+    throw usageError('give exactly one of --variant SHA or --model FILE');
+  const golden = readGoldenFile(f.golden);
+  await withFleet(f, { command: 'edgefleet rollout start', writes: true }, async (api, fleet) => {
+    const body = { deviceClass: f.class, variant: await variantOf(api, f), golden, policy: policyOf(f) };
+    const s = await api.post('/v1/rollouts', body, rolloutStatusSchema);
+    if (f.json) return void process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    const next = nextStep(
+      fleet,
+      'the canary has been notified',
+      'the canary is notified when `edgefleet server` starts on it',
+    );
+    process.stdout.write(
+      `${statusText(s)}\nstarted; ${next}. Follow it with \`edgefleet rollout status ${s.rollout.id}\`\n`,
+    );
+  });
 }
 
 /**
- * `edgefleet rollout start|status|abort` on the data directory: start and abort are written
- * to the store and carried out by the running server's next evaluation tick (about a second).
- * With `--api URL` (and `--token`) the same commands go through the admin API instead, and the
- * server acts at once.
+ * `edgefleet rollout start|status|abort`, through the admin API of the server on the data
+ * directory (or `--api`). With no server running, the services this command starts record the
+ * rollout or the abort, and the server carries it out when it starts.
  */
 export function rolloutCommand(): Command {
   const cmd = new Command('rollout').description(
     'Staged rollouts of a variant to a device class: canary, growing waves, abort criteria, rollback.',
   );
-  addApiFlags(cmd.command('start'))
-    .description('Start a rollout; the running server (same --data-dir) notifies the canary on its next tick.')
+  addAdminFlags(cmd.command('start'))
+    .description('Start a rollout; the server notifies the canary at once (or when it starts, if none runs).')
     .requiredOption('--class <name>', 'device class to roll out to')
     .option('--variant <sha>', 'stored artifact (variant) by sha256 or a unique prefix')
     .option('--model <file>', 'an ONNX file to store and roll out')
@@ -116,138 +201,38 @@ export function rolloutCommand(): Command {
     .option('--abort-min <n>', 'apply abort criteria once this many devices finished', num)
     .option('--device-timeout <d>', 'per-device timeout, e.g. 60s or 10m', parseDuration)
     .option('--rollout-timeout <d>', 'whole-rollout timeout, e.g. 2h', parseDuration)
-    .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print the rollout status as JSON')
-    .action(
-      async (
-        f: DataDirFlag & {
-          class: string;
-          variant?: string;
-          model?: string;
-          golden: string;
-          canary?: RolloutPolicyInput['canary'];
-          rate?: number;
-          growth?: number;
-          abortFailurePct?: number;
-          abortTimeoutPct?: number;
-          abortMin?: number;
-          deviceTimeout?: number;
-          rolloutTimeout?: number;
-          json?: boolean;
-        },
-      ) => {
-        if ((f.variant === undefined) === (f.model === undefined))
-          throw new InvalidArgumentError('give exactly one of --variant SHA or --model FILE');
-        const abort = {
-          ...(f.abortFailurePct === undefined ? {} : { failedPct: f.abortFailurePct }),
-          ...(f.abortTimeoutPct === undefined ? {} : { timedOutPct: f.abortTimeoutPct }),
-          ...(f.abortMin === undefined ? {} : { minFinished: f.abortMin }),
-        };
-        const policy: RolloutPolicyInput = {
-          ...(f.canary ? { canary: f.canary } : {}),
-          ...(f.rate === undefined ? {} : { baseCount: f.rate }),
-          ...(f.growth === undefined ? {} : { growthFactor: f.growth }),
-          abort,
-          ...(f.deviceTimeout === undefined ? {} : { deviceTimeoutMs: f.deviceTimeout }),
-          ...(f.rolloutTimeout === undefined ? {} : { rolloutTimeoutMs: f.rolloutTimeout }),
-        };
-        if (f.api !== undefined) {
-          if (f.variant === undefined)
-            throw new EdgefleetError(
-              'EF_ERR_ROLLOUT_INVALID',
-              'with --api, give --variant SHA (upload the model with POST /v1/models and plan it; GET /v1/models/{sha}/variants lists artifacts)',
-            );
-          const s = await apiClientFromFlags(f).post<RolloutStatusView>('/v1/rollouts', {
-            deviceClass: f.class,
-            variant: f.variant,
-            golden: readGoldenFile(f.golden),
-            policy,
-          });
-          process.stdout.write(
-            f.json
-              ? `${JSON.stringify(s, null, 2)}\n`
-              : `${statusText(s)}\nstarted; the canary has been notified. Follow it with \`edgefleet rollout status ${s.rollout.id} --api ${f.api}\`\n`,
-          );
-          return;
-        }
-        const a = admin(f);
-        try {
-          const s = await a.start({
-            deviceClass: f.class,
-            goldenFile: f.golden,
-            policy,
-            ...(f.variant ? { variant: f.variant } : {}),
-            ...(f.model ? { modelFile: f.model } : {}),
-          });
-          process.stdout.write(
-            f.json
-              ? `${JSON.stringify(s, null, 2)}\n`
-              : `${statusText(s)}\nstarted; the running server notifies the canary on its next tick. Follow it with \`edgefleet rollout status ${s.rollout.id}\`\n`,
-          );
-        } finally {
-          a.close();
-        }
-      },
-    );
-  addApiFlags(cmd.command('status [id]'))
+    .action(startRollout);
+  addAdminFlags(cmd.command('status [id]'))
     .description('Per-wave counts and per-device states of a rollout; without ID, the list of rollouts.')
-    .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print JSON instead of tables')
-    .action(async (id: string | undefined, f: DataDirFlag & { json?: boolean }) => {
-      if (f.api !== undefined) {
-        const client = apiClientFromFlags(f);
+    .action(async (id: string | undefined, f: AdminFlags & { json?: boolean }) => {
+      await withFleet(f, { command: 'edgefleet rollout status', writes: false }, async (api) => {
         if (id !== undefined) {
-          const s = await client.get<RolloutStatusView>(`/v1/rollouts/${encodeURIComponent(id)}`);
+          const s = await api.get(`/v1/rollouts/${encodeURIComponent(id)}`, rolloutStatusSchema);
           process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : statusText(s));
           return;
         }
-        const { rollouts } = await client.get<{ rollouts: RolloutStatusView['rollout'][] }>('/v1/rollouts');
+        const { rollouts } = await api.get('/v1/rollouts', rolloutListSchema);
         process.stdout.write(f.json ? `${JSON.stringify(rollouts, null, 2)}\n` : listText(rollouts));
-        return;
-      }
-      const a = admin(f, true);
-      try {
-        if (id !== undefined) {
-          const s = a.rollouts.status(id);
-          process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : statusText(s));
-          return;
-        }
-        const list = a.rollouts.list();
-        process.stdout.write(f.json ? `${JSON.stringify(list, null, 2)}\n` : listText(list));
-      } finally {
-        a.close();
-      }
+      });
     });
-  addApiFlags(cmd.command('abort <id>'))
-    .description(
-      'Abort a rollout: no further waves; devices already updated roll back (carried out by the running server).',
-    )
+  addAdminFlags(cmd.command('abort <id>'))
+    .description('Abort a rollout: no further waves; devices already updated roll back.')
     .option('--reason <text>', 'recorded with the abort', 'aborted by an operator')
-    .option('--data-dir <dir>', 'data directory of the server (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print the rollout status as JSON')
-    .action(async (id: string, f: DataDirFlag & { reason: string; json?: boolean }) => {
-      if (f.api !== undefined) {
-        const s = await apiClientFromFlags(f).post<RolloutStatusView>(`/v1/rollouts/${encodeURIComponent(id)}/abort`, {
-          reason: f.reason,
-        });
-        process.stdout.write(
-          f.json
-            ? `${JSON.stringify(s, null, 2)}\n`
-            : `rollout ${id} aborted: ${s.rollout.state}; updated devices roll back\n${statusText(s)}`,
+    .action(async (id: string, f: AdminFlags & { reason: string; json?: boolean }) => {
+      await withFleet(f, { command: 'edgefleet rollout abort', writes: true }, async (api, fleet) => {
+        const path = `/v1/rollouts/${encodeURIComponent(id)}/abort`;
+        const s = await api.post(path, { reason: f.reason }, rolloutStatusSchema);
+        if (f.json) return void process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        const next = nextStep(
+          fleet,
+          'updated devices roll back',
+          'updated devices roll back when `edgefleet server` starts on it',
         );
-        return;
-      }
-      const a = admin(f);
-      try {
-        const s = a.rollouts.requestAbort(id, f.reason);
-        process.stdout.write(
-          f.json
-            ? `${JSON.stringify(s, null, 2)}\n`
-            : `abort of ${id} requested; the running server stops further waves and rolls updated devices back on its next tick\n`,
-        );
-      } finally {
-        a.close();
-      }
+        process.stdout.write(`rollout ${id} aborted: ${s.rollout.state}; ${next}\n${statusText(s)}`);
+      });
     });
   return cmd;
 }

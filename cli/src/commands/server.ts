@@ -14,6 +14,7 @@ export interface ServerFlags {
   apiHost?: string;
   tlsCert?: string;
   tlsKey?: string;
+  brokerDynsec?: 'auto' | 'on' | 'off';
 }
 
 /** Adds `--data-dir --broker --port --host --config --log-level` to a command. */
@@ -26,6 +27,12 @@ export function addServerFlags(command: Command): Command {
     .option(
       '--broker <url>',
       'use this external MQTT broker (mqtt://host:port) instead of the embedded one (env EDGEFLEET_BROKER)',
+    )
+    .addOption(
+      new Option(
+        '--broker-dynsec <mode>',
+        "with --broker: manage device credentials live through mosquitto's dynamic security plugin (auto: when the broker has it; env EDGEFLEET_BROKER_DYNSEC)",
+      ).choices(['auto', 'on', 'off']),
     )
     .option('--port <n>', 'TCP port of the embedded broker (default 1883, 0 = any free port; env EDGEFLEET_PORT)')
     .option('--host <addr>', 'interface the embedded broker listens on (default 0.0.0.0; env EDGEFLEET_HOST)')
@@ -58,6 +65,7 @@ export function serverFlagLayer(flags: ServerFlags): Record<string, unknown> {
   return {
     dataDir: flags.dataDir,
     brokerUrl: flags.broker,
+    brokerDynsec: flags.brokerDynsec,
     port: flags.port,
     host: flags.host,
     'log.level': flags.logLevel,

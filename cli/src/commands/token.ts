@@ -1,22 +1,19 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { createAuthService, loadServerConfig, openStore } from '@edgefleet/server';
-import { tokenScopeSchema, type TokenScope, type TokenView } from '@edgefleet/shared';
+import {
+  tokenCreatedSchema,
+  tokenListSchema,
+  tokenScopeSchema,
+  tokenViewSchema,
+  type TokenScope,
+  type TokenView,
+} from '@edgefleet/shared';
+import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.js';
 import { formatTable } from './devices.js';
 
 function scope(value: string): TokenScope {
   const parsed = tokenScopeSchema.safeParse(value);
   if (!parsed.success) throw new InvalidArgumentError('expected read or admin');
   return parsed.data;
-}
-
-function withService<T>(dataDir: string | undefined, fn: (service: ReturnType<typeof createAuthService>) => T): T {
-  const config = loadServerConfig({ env: process.env, flags: { dataDir } });
-  const store = openStore({ dataDir: config.dataDir });
-  try {
-    return fn(createAuthService({ repo: store.auth, now: Date.now }));
-  } finally {
-    store.close();
-  }
 }
 
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
@@ -29,47 +26,48 @@ export function tokensTable(tokens: readonly TokenView[]): string {
 }
 
 /**
- * `edgefleet token create|list|revoke`: admin tokens, managed on the server host directly
- * in the data directory (whoever can read that directory already owns the server).
+ * `edgefleet token create|list|revoke`: admin tokens through the admin API. On the server host
+ * `--data-dir` needs no token (the CLI uses the server's process-local one), which is how the
+ * first admin token is made.
  */
 export function tokenCommand(): Command {
   const command = new Command('token').description(
-    'Admin API tokens, managed on the server host against its data directory (stored hashed; shown once).',
+    'Admin API tokens (stored hashed; shown once). On the server host --data-dir needs no token of its own.',
   );
-  command
-    .command('create')
+  addAdminFlags(command.command('create'))
     .description('Create an admin token and print it (the only time it is shown).')
     .option('--scope <scope>', 'read (GET routes) or admin (everything)', scope, 'admin' as TokenScope)
     .option('--name <name>', 'what the token is for', 'cli')
-    .option('--data-dir <dir>', 'server data directory (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print the created token as JSON')
-    .action((flags: { scope: TokenScope; name: string; dataDir?: string; json?: boolean }) => {
-      const created = withService(flags.dataDir, (auth) => auth.createAdminToken(flags.name, flags.scope));
+    .action(async (flags: AdminFlags & { scope: TokenScope; name: string; json?: boolean }) => {
+      const created = await withFleet(flags, { command: 'edgefleet token create', writes: true }, (api) =>
+        api.post('/v1/tokens', { name: flags.name, scope: flags.scope }, tokenCreatedSchema),
+      );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(
         `token ${created.id} (${created.scope}) created; it is not shown again. Use it as --token or EDGEFLEET_TOKEN.\n`,
       );
     });
-  command
-    .command('list')
+  addAdminFlags(command.command('list'))
     .description('List admin tokens (never the tokens themselves).')
-    .option('--data-dir <dir>', 'server data directory (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--json', 'print JSON')
-    .action((flags: { dataDir?: string; json?: boolean }) => {
-      const tokens = withService(flags.dataDir, (auth) => auth.listAdminTokens());
+    .action(async (flags: AdminFlags & { json?: boolean }) => {
+      const { tokens } = await withFleet(flags, { command: 'edgefleet token list', writes: false }, (api) =>
+        api.get('/v1/tokens', tokenListSchema),
+      );
       process.stdout.write(
         flags.json
           ? `${JSON.stringify(tokens, null, 2)}\n`
           : `${tokens.length === 0 ? 'no admin tokens yet; create one with `edgefleet token create`' : tokensTable(tokens)}\n`,
       );
     });
-  command
-    .command('revoke <id>')
+  addAdminFlags(command.command('revoke <id>'))
     .description('Revoke an admin token by id (see `edgefleet token list`).')
-    .option('--data-dir <dir>', 'server data directory (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
-    .action((id: string, flags: { dataDir?: string }) => {
-      const revoked = withService(flags.dataDir, (auth) => auth.revokeAdminToken(id));
+    .action(async (id: string, flags: AdminFlags) => {
+      const revoked = await withFleet(flags, { command: 'edgefleet token revoke', writes: true }, (api) =>
+        api.post(`/v1/tokens/${encodeURIComponent(id)}/revoke`, {}, tokenViewSchema),
+      );
       process.stdout.write(`token ${revoked.id} revoked\n`);
     });
   return command;

@@ -7,12 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GoldenSet } from '@edgefleet/shared';
+import { systemClock, type GoldenSet } from '@edgefleet/shared';
 import type { EdgefleetServer } from '@edgefleet/server';
 import { planView, type PlanMember } from '@edgefleet/server/control/index';
-import { addModel, BUILTIN_CLASS_PROFILES, createClassService } from '@edgefleet/server/plan/index';
+import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
 import { attachFarmDeploy, type Farm } from '@edgefleet/simulators';
-import { systemClock } from '@edgefleet/agent';
 
 export interface DemoLoopOptions {
   readonly server: EdgefleetServer;
@@ -68,8 +67,12 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
     print('[demo] the control loop is off (control.enabled=false): no loop to show');
     return { stop: async () => undefined };
   }
-  const store = server.store();
-  const classes = createClassService(store);
+  const {
+    classes,
+    models,
+    planner,
+    planner: { variants },
+  } = server.services();
   for (const name of o.classes) {
     const profile = BUILTIN_CLASS_PROFILES.get(name);
     if (!profile) {
@@ -77,24 +80,25 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
       continue;
     }
     // Devices' hellos leave the class unconfigured; create() fills in the profile (a configured one is kept).
-    if (!classes.list().some((c) => c.name === name)) classes.create(profile);
+    if (!(await classes.find(name))) await classes.create(profile);
   }
-  // The simulators' power profiles still disagree with the planner's (two profile files), so the demo judges latency and accuracy only.
-  for (const c of classes.list().filter((k) => o.classes.includes(k.name))) {
+  // The demo judges latency and accuracy only: the simulators' power figures are modelled apart from the planner's.
+  for (const c of (await classes.list()).filter((k) => o.classes.includes(k.name))) {
     const { maxAvgPowerW: _p, maxEnergyPerInferenceMj: _e, ...rest } = c.budgets;
-    if (_p !== undefined || _e !== undefined) classes.update(c.name, { budgets: rest });
+    if (_p !== undefined || _e !== undefined) await classes.update(c.name, { budgets: rest });
   }
   print(
     `[demo] classes ${o.classes.join(', ')} registered from the built-in profiles (demo judges latency and accuracy budgets)`,
   );
-  const model = await addModel({ store, dataDir: o.dataDir, bytes: readFileSync(o.modelPath), name: 'mnist-cnn' });
+  const model = await models.add({ bytes: readFileSync(o.modelPath), name: 'mnist-cnn' });
   const members = new Map<string, PlanMember[]>();
   const chosen = new Map<string, PlanMember>();
-  for (const name of o.classes.filter((c) => classes.list().some((k) => k.name === c))) {
+  const configured = new Set((await classes.list()).map((k) => k.name));
+  for (const name of o.classes.filter((c) => configured.has(c))) {
     print(
       `[plan] ${name}: compressing and measuring ${model.model.name} (${(o.recipes ?? ['fp16', 'int8-dynamic', 'int8-static']).join(', ')})…`,
     );
-    const stored = await control.planner.plan({
+    const stored = await planner.plan({
       model: model.model.sha256,
       deviceClass: name,
       recipes: o.recipes ?? ['fp16', 'int8-dynamic', 'int8-static'],
@@ -130,12 +134,13 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
   const story = pickStory(members);
   let budget = 0;
   if (story) {
-    // A latency budget the slow variant meets with 50 % headroom (device jitter stays under it), and a slowdown that breaks it while the fast one still fits.
+    // A latency budget the slow variant meets with 50 % headroom (device jitter stays under it), and a slowdown that
+    // breaks it while the fast one still fits.
     budget = (story.from.predictedP95Ms ?? 0) * 1.5;
-    const cls = classes.get(story.cls);
-    classes.update(story.cls, { budgets: { ...cls.budgets, maxP95LatencyMs: budget } });
+    const cls = await classes.get(story.cls);
+    await classes.update(story.cls, { budgets: { ...cls.budgets, maxP95LatencyMs: budget } });
     // The update invalidated the class's plan; re-plan (variants are cached) so the loop has one to choose from.
-    await control.planner.plan({
+    await planner.plan({
       model: model.model.sha256,
       deviceClass: story.cls,
       recipes: o.recipes ?? ['fp16', 'int8-dynamic', 'int8-static'],
@@ -146,13 +151,9 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
     );
   }
   const unsubscribe = narrate(server, print);
+  const built = await variants.list(model.model.sha256);
   for (const [name, m] of chosen) {
-    const bytes = readFileSync(
-      join(
-        o.dataDir,
-        store.planner.listVariants(model.model.sha256).find((v) => v.artifactSha === m.artifactSha)?.artifactPath ?? '',
-      ),
-    );
+    const bytes = readFileSync(join(o.dataDir, built.find((v) => v.artifactSha === m.artifactSha)?.artifactPath ?? ''));
     await server.deploy().rollouts.start({
       deviceClass: name,
       artifact: { bytes },
@@ -197,10 +198,10 @@ function narrate(server: EdgefleetServer, print: (line: string) => void): () => 
     if (ev.type === 'control.decision') print(`[loop] ${ev.deviceClass}: ${ev.kind} — ${ev.reason}`);
     if (ev.type === 'control.alert') print(`[loop] ${ev.deviceClass}: ALERT ${ev.message}`);
   });
-  const poll = setInterval(() => {
+  const poll = setInterval(async () => {
     try {
-      for (const r of server.deploy().rollouts.list()) {
-        const s = server.deploy().rollouts.status(r.id);
+      for (const r of await server.deploy().rollouts.list()) {
+        const s = await server.deploy().rollouts.status(r.id);
         const done = s.devices.filter((d) => d.state === 'succeeded').length;
         const line = `[rollout] ${r.deviceClass} ${r.variantId}: ${s.rollout.state}, wave ${s.rollout.currentWave + 1}/${s.rollout.waveCount}, ${done}/${s.devices.length} devices updated`;
         // One line per wave and per state change, not per device.

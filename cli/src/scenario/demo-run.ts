@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { asError, isEdgefleetError } from '@edgefleet/shared';
 import {
   createServer,
   summarizePresence,
@@ -109,13 +109,17 @@ function withCredentials(brokerUrl: string, username: string, password: string):
  * A read token for the console link. A demo killed without Ctrl-C leaves its token behind in
  * the data directory; those are revoked first, so at most one demo token is ever live.
  */
-function consoleLink(server: EdgefleetServer, address: ServerAddress): { url: string; tokenId: string | null } | null {
+async function consoleLink(
+  server: EdgefleetServer,
+  address: ServerAddress,
+): Promise<{ url: string; tokenId: string | null } | null> {
   if (!address.consoleUrl) return null;
   if (!server.config.auth.enabled) return { url: address.consoleUrl, tokenId: null };
+  // The demo is the server process: it uses its own auth service, as the admin API does.
   const auth = server.auth();
-  for (const t of auth.listAdminTokens())
-    if (t.name === DEMO_CONSOLE_TOKEN_NAME && t.revokedAt === null) auth.revokeAdminToken(t.id);
-  const token = auth.createAdminToken(DEMO_CONSOLE_TOKEN_NAME, 'read');
+  for (const t of await auth.listAdminTokens())
+    if (t.name === DEMO_CONSOLE_TOKEN_NAME && t.revokedAt === null) await auth.revokeAdminToken(t.id);
+  const token = await auth.createAdminToken(DEMO_CONSOLE_TOKEN_NAME, 'read');
   return { url: `${address.consoleUrl}#token=${token.token}`, tokenId: token.id };
 }
 
@@ -123,11 +127,8 @@ function startProgress(server: EdgefleetServer, farm: Farm, classes: readonly st
   const ids = new Set(farm.devices.map((d) => d.deviceId));
   let last = '';
   let lastPrintedAt = 0;
-  return setInterval(() => {
-    const mine = server
-      .store()
-      .devices.list()
-      .filter((d) => ids.has(d.id));
+  return setInterval(async () => {
+    const mine = (await server.repos().devices.list()).filter((d) => ids.has(d.id));
     const summary = summarizePresence(mine, classes);
     const online = summary.reduce((n, c) => n + c.online, 0);
     const line = `online: ${summary.map((c) => `${c.deviceClass} ${c.online}/${c.total}`).join('  ')}  (${online}/${ids.size})`;
@@ -148,7 +149,7 @@ export async function startDemoRun(o: DemoRunOptions): Promise<DemoRun> {
     print(
       `admin API on ${address.apiUrl} (OpenAPI: ${address.apiUrl}/openapi.json; token: npx edgefleet token create --scope read --data-dir ${config.dataDir})`,
     );
-  const link = consoleLink(server, address);
+  const link = await consoleLink(server, address);
   if (link)
     print(
       `web console: ${link.url}\n  (read-only; to start or abort rollouts sign in with: npx edgefleet token create --scope admin --data-dir ${config.dataDir})`,
@@ -156,7 +157,11 @@ export async function startDemoRun(o: DemoRunOptions): Promise<DemoRun> {
   // Auth is on: provision each simulated device's credential so it connects as itself, as an enrolled device would.
   const secrets = new Map(
     config.auth.enabled
-      ? farmDeviceIds(o.devices).map((id) => [id, server.auth().provisionDevice(id, null).secret])
+      ? await Promise.all(
+          farmDeviceIds(o.devices).map(
+            async (id) => [id, (await server.auth().provisionDevice(id, null)).secret] as const,
+          ),
+        )
       : [],
   );
   const brokerUrlFor = (deviceId: string) => {
@@ -197,7 +202,7 @@ export async function startDemoRun(o: DemoRunOptions): Promise<DemoRun> {
       throttleAfterMs: o.throttleAfterMs,
       print,
     }).catch((err: unknown) => {
-      print(`[demo] the loop demo stopped: ${(err as Error).message}`);
+      print(`[demo] the loop demo stopped: ${asError(err).message}`);
       return null;
     });
   }, 500);
@@ -211,7 +216,7 @@ export async function startDemoRun(o: DemoRunOptions): Promise<DemoRun> {
       await (await (loopDemo as Promise<{ stop(): Promise<void> } | null> | null))?.stop();
       clearInterval(progress);
       await farm.stop();
-      if (link?.tokenId) server.auth().revokeAdminToken(link.tokenId);
+      if (link?.tokenId) await server.auth().revokeAdminToken(link.tokenId);
       await server.stop();
     },
   };

@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { EdgefleetError } from '@edgefleet/shared';
 import { loadMnist, MNIST_SPLIT_SIZES, type MnistSplit } from './mnist.js';
-import { parseShape, randomForInputs, randomOfShape, type RandomDataOptions } from './random.js';
+import { parseShape, randomForInputs, randomOfShape, resolveInputDims, type RandomDataOptions } from './random.js';
+import { syntheticTextImages } from './synthetic-text.js';
 import { readSampleDir } from './sample-dir.js';
 import { formatDims, type Dataset, type ModelInputSpec, type SampleTensor } from './tensor.js';
 
@@ -13,6 +14,7 @@ import { formatDims, type Dataset, type ModelInputSpec, type SampleTensor } from
  *   layout follows the model: rank-2 input → [N,784], rank-4 → [N,1,28,28].
  * - `random:N` — N seeded samples for every model input (dtype and dims from the model).
  * - `random:SHAPE` — e.g. `random:8x1x28x28`, one float32 tensor for a one-input model.
+ * - `text:N` — N seeded synthetic text pages for a one-input image model (PaddleOCR).
  * - anything else — a sample directory (see sample-dir.ts).
  *
  * The returned dataset's inputs are keyed by the model's input names and checked against
@@ -70,16 +72,33 @@ export function loadDataSource(spec: string, inputs: readonly ModelInputSpec[], 
         {},
       );
     ds = randomOfShape(parseShape(rest.join(':')), only.name, opts);
-  } else if (existsSync(spec) && statSync(spec).isDirectory())
+  } else if (kind === 'text' && rest.length === 1 && /^\d+$/.test(rest[0] ?? ''))
+    ds = textFor(inputs, Number(rest[0]), opts);
+  else if (existsSync(spec) && statSync(spec).isDirectory())
     ds = samplesPerFeed(renameToInputs(readSampleDir(spec), inputs), inputs);
   else
     throw new EdgefleetError(
       'EF_ERR_DATA_SOURCE',
-      `data "${spec}" is not mnist[:SPLIT][:N], random:N, random:SHAPE or an existing sample directory`,
+      `data "${spec}" is not mnist[:SPLIT][:N], random:N, random:SHAPE, text:N or an existing sample directory`,
       { spec },
     );
   assertDatasetFits(ds, inputs);
   return ds;
+}
+
+/** `text:N`: N seeded synthetic text pages (data/synthetic-text.ts) for a one-input image model [N, C, H, W]. */
+function textFor(inputs: readonly ModelInputSpec[], count: number, opts: DataSourceOptions): Dataset {
+  const only = inputs[0];
+  if (!only || inputs.length !== 1 || only.dims.length !== 4)
+    throw new EdgefleetError(
+      'EF_ERR_DATA_SOURCE',
+      `text:N makes [N, C, H, W] images for a one-input model; this model has ${inputs.length} input(s)${only ? ` (${only.name} ${formatDims(only.dims)})` : ''}`,
+      {},
+    );
+  const dims = resolveInputDims(only, count, opts.shapes);
+  return syntheticTextImages([count, dims[1], dims[2], dims[3]] as [number, number, number, number], only.name, {
+    seed: opts.seed ?? 1,
+  });
 }
 
 /** A one-tensor dataset for a one-input model is matched by position; otherwise by name. */

@@ -5,7 +5,6 @@
 import { storageLengthOf, type DType, type TensorDataMap } from './dtype.js';
 import { createGraph, Graph, type GraphInit } from './graph.js';
 import type { Attribute, Dim, Model, Node, OpsetImport, Tensor, TensorOf, ValueInfo } from './types.js';
-import { float32ToFloat16Bits } from './half.js';
 import { canonicalDomain } from './verify.js';
 
 const utf8 = new TextEncoder();
@@ -41,24 +40,9 @@ export function int64Tensor(
   return makeTensor(name, 'int64', dims, BigInt64Array.from(Array.from(values, (v) => BigInt(v))));
 }
 
-/** An int32 tensor. */
+/** An int32 tensor (e.g. the shape tensors of pruning fixtures). */
 export function int32Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'int32'> {
   return makeTensor(name, 'int32', dims, Int32Array.from(values));
-}
-
-/** An int8 tensor. */
-export function int8Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'int8'> {
-  return makeTensor(name, 'int8', dims, Int8Array.from(values));
-}
-
-/** A uint8 tensor. */
-export function uint8Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'uint8'> {
-  return makeTensor(name, 'uint8', dims, Uint8Array.from(values));
-}
-
-/** A float16 tensor from float32 values (rounded to nearest even). */
-export function float16Tensor(name: string, dims: readonly number[], values: ArrayLike<number>): TensorOf<'float16'> {
-  return makeTensor(name, 'float16', dims, Uint16Array.from(values, float32ToFloat16Bits));
 }
 
 /** A declared tensor value (graph input/output or value info); `shape` undefined means unknown rank. */

@@ -7,6 +7,8 @@
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/types.js';
 import type { CalibRange, CalibrationMethod } from '../quant/calibrators.js';
+import type { Dataset } from '../data/tensor.js';
+import type { PruneReport } from '../prune/report.js';
 import type { TensorAgreement } from '../calibration/compare.js';
 
 /** Nodes that must stay in float, by name or op type. */
@@ -81,6 +83,17 @@ export interface PassContext {
    * for passes with `needsFloatReference`; bias-correction compares against it.
    */
   readonly original?: Model;
+  /** Samples the training passes (finetune, qat) learn from: `compressModel`'s `train`, else its calibration data. */
+  readonly trainData?: Dataset;
+  /** The model as the pipeline received it, before any pass; set only for passes with `needsInputModel` (a teacher). */
+  readonly input?: Model;
+  /** The calibration samples themselves, for passes that run their own probes (pruning, reconstruction). */
+  readonly calibData?: Dataset;
+  /**
+   * What a pass hands to later passes of the same pipeline run, by key (prune-structured leaves
+   * the original model and the channels it kept for reconstruct). Created empty per run.
+   */
+  readonly handoff?: Map<string, unknown>;
 }
 
 /** One node the pass changed, or left alone, and why. */
@@ -103,6 +116,8 @@ export interface PassReport {
   /** Nodes a pass would have handled but left in float, with the reason. */
   readonly skipped: NodeNote[];
   readonly stats: Record<string, number>;
+  /** Pruning passes: per group and per layer, before and after (prune/report.ts). */
+  readonly pruning?: PruneReport;
 }
 
 /** A compression pass. */
@@ -110,6 +125,8 @@ export interface Pass {
   readonly name: string;
   /** The pipeline keeps a float snapshot for {@link PassContext.original} when a pass says so (default false: the copy costs a serialization per pass). */
   readonly needsFloatReference?: boolean;
+  /** The pipeline keeps a copy of its input model for {@link PassContext.input} when a pass says so (default false). */
+  readonly needsInputModel?: boolean;
   run(graph: Graph, ctx: PassContext): Promise<PassReport>;
 }
 

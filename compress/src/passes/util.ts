@@ -32,11 +32,6 @@ export function mkIntAttr(name: string, value: number): Attribute {
   return { name, kind: 'int', value: BigInt(value), refAttrName: '', docString: '' };
 }
 
-/** Build an ints attribute. */
-export function mkIntsAttr(name: string, value: readonly number[]): Attribute {
-  return { name, kind: 'ints', value: value.map((v) => BigInt(v)), refAttrName: '', docString: '' };
-}
-
 /** Build a tensor. */
 export function mkTensor<D extends DType>(name: string, dtype: D, dims: number[], data: TensorDataMap[D]): TensorOf<D> {
   return { name, dtype, dims, data, docString: '' } as TensorOf<D>;
@@ -54,11 +49,6 @@ export function floatInit(graph: Graph, value: string | undefined): TensorOf<'fl
     if (g.definesValue(value)) return undefined;
   }
   return undefined;
-}
-
-/** True when an initializer is read by exactly one node input (safe to replace in place). */
-export function soleUse(graph: Graph, value: string): boolean {
-  return graph.consumersOf(value).length === 1 && !graph.isGraphOutput(value) && !graph.isGraphInput(value);
 }
 
 /** Opset version of a domain ('' = ai.onnx), or undefined when not imported. */

@@ -9,7 +9,16 @@ import { conv2dSame } from './conv2d-grad.js';
  */
 export type LayerSpec =
   | { readonly kind: 'dense'; readonly units: number; readonly relu: boolean }
-  | { readonly kind: 'conv'; readonly filters: number; readonly kernel: number; readonly relu: boolean }
+  | {
+      readonly kind: 'conv';
+      readonly filters: number;
+      readonly kernel: number;
+      readonly relu: boolean;
+      /** Stride of both axes; default 1. */
+      readonly stride?: number;
+      /** `same` (default; odd kernels, pad (k−1)/2) or `valid` (no padding). */
+      readonly padding?: 'same' | 'valid';
+    }
   | { readonly kind: 'maxpool'; readonly size: number }
   | { readonly kind: 'flatten' };
 
@@ -19,6 +28,19 @@ export interface ArchSpec {
   /** `flat`: input [N,784]; `image`: input [N,28,28,1] in training, [N,1,28,28] in ONNX. */
   readonly input: 'flat' | 'image';
   readonly layers: readonly LayerSpec[];
+  /** Image size as [H, W, C]; default MNIST's [28, 28, 1]. A flat input has H·W·C features. */
+  readonly image?: readonly [number, number, number];
+}
+
+/** [H, W, C] of an architecture's images. */
+export function imageOf(arch: ArchSpec): [number, number, number] {
+  return [...(arch.image ?? [28, 28, 1])] as [number, number, number];
+}
+
+/** Spatial output size of a conv layer on `size`. */
+export function convOut(size: number, l: { kernel: number; stride?: number; padding?: 'same' | 'valid' }): number {
+  const s = l.stride ?? 1;
+  return l.padding === 'valid' ? Math.floor((size - l.kernel) / s) + 1 : Math.floor((size - 1) / s) + 1;
 }
 
 /** Two hidden layers (256, 128), ReLU. */
@@ -47,6 +69,24 @@ export const MNIST_CNN: ArchSpec = Object.freeze<ArchSpec>({
   ],
 });
 
+/**
+ * The classic MNIST CNN (the Keras example): two unpadded 3x3 convolutions of 32 and 64
+ * channels, one 2x2 max-pool, a 128-unit hidden layer; 1.2 M parameters. Over-parameterised on
+ * purpose: a teacher whose batch-1 cost is dominated by compute, not by the call.
+ */
+export const MNIST_CNN_LARGE: ArchSpec = Object.freeze<ArchSpec>({
+  name: 'mnist-cnn-large',
+  input: 'image',
+  layers: [
+    { kind: 'conv', filters: 32, kernel: 3, relu: true, padding: 'valid' },
+    { kind: 'conv', filters: 64, kernel: 3, relu: true, padding: 'valid' },
+    { kind: 'maxpool', size: 2 },
+    { kind: 'flatten' },
+    { kind: 'dense', units: 128, relu: true },
+    { kind: 'dense', units: 10, relu: false },
+  ],
+});
+
 /** A named weight array in training layout (dense [in,out], conv HWIO, bias [out]). */
 export interface ParamArray {
   readonly name: string;
@@ -56,11 +96,12 @@ export interface ParamArray {
 
 /** Shape after each layer in training layout, without the batch dim. */
 export function layerShapes(arch: ArchSpec): number[][] {
-  let shape = arch.input === 'flat' ? [784] : [28, 28, 1];
+  const image = imageOf(arch);
+  let shape = arch.input === 'flat' ? [image[0] * image[1] * image[2]] : image;
   const out: number[][] = [];
   for (const l of arch.layers) {
     if (l.kind === 'dense') shape = [l.units];
-    else if (l.kind === 'conv') shape = [shape[0] as number, shape[1] as number, l.filters];
+    else if (l.kind === 'conv') shape = [convOut(shape[0] as number, l), convOut(shape[1] as number, l), l.filters];
     else if (l.kind === 'maxpool')
       shape = [
         Math.floor((shape[0] as number) / l.size),
@@ -77,7 +118,8 @@ export function layerShapes(arch: ArchSpec): number[][] {
 export function initParams(arch: ArchSpec, seed: number): ParamArray[] {
   const rng = createRng(seed);
   const params: ParamArray[] = [];
-  let prev = arch.input === 'flat' ? [784] : [28, 28, 1];
+  const image = imageOf(arch);
+  let prev = arch.input === 'flat' ? [image[0] * image[1] * image[2]] : image;
   arch.layers.forEach((l, i) => {
     if (l.kind === 'dense' || l.kind === 'conv') {
       const fanIn = l.kind === 'dense' ? (prev[0] as number) : l.kernel * l.kernel * (prev[2] as number);
@@ -96,11 +138,17 @@ export function initParams(arch: ArchSpec, seed: number): ParamArray[] {
   return params;
 }
 
-/** Forward pass to logits; `vars` holds weight and bias per dense/conv layer, in order. */
+/**
+ * Forward pass to logits; `vars` holds weight and bias per dense/conv layer, in order. This is
+ * the zoo's original trainer for MNIST-sized, stride-1 `same` architectures; any other
+ * architecture trains through the graph trainer (`graph/trainable.ts`, `fit.ts`).
+ */
 export function forward(arch: ArchSpec, vars: readonly tf.Tensor[], x: tf.Tensor): tf.Tensor2D {
   let h: tf.Tensor = arch.input === 'flat' ? x : tf.reshape(x, [-1, 28, 28, 1]);
   let p = 0;
   for (const l of arch.layers) {
+    if (l.kind === 'conv' && ((l.stride ?? 1) !== 1 || l.padding === 'valid'))
+      throw new Error(`${arch.name}: strided or valid convolutions train through the graph trainer, not forward()`);
     if (l.kind === 'dense' || l.kind === 'conv') {
       const w = vars[p++] as tf.Tensor;
       const b = vars[p++] as tf.Tensor;

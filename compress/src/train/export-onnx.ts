@@ -7,7 +7,7 @@ import {
   type NodeSpec,
   type Tensor,
 } from '../ir/index.js';
-import { layerShapes, type ArchSpec, type ParamArray } from './arch.js';
+import { imageOf, layerShapes, type ArchSpec, type ParamArray } from './arch.js';
 
 /** Names of the exported model's one input and one output. */
 export const ZOO_INPUT = 'input';
@@ -48,6 +48,11 @@ export function nhwcRowsToNchw(values: Float32Array, hwc: readonly number[], uni
 export interface ExportInfo {
   readonly seed: number;
   readonly epochs: number;
+  /** Input and output value names; default `input` and `logits`. */
+  readonly inputName?: string;
+  readonly outputName?: string;
+  /** Doc string; default a zoo teacher's. */
+  readonly docString?: string;
 }
 
 /**
@@ -58,13 +63,16 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
   const shapes = layerShapes(arch);
   const nodes: NodeSpec[] = [];
   const inits: Tensor[] = [];
-  let cur = ZOO_INPUT;
+  const inputName = info.inputName ?? ZOO_INPUT;
+  const outputName = info.outputName ?? ZOO_OUTPUT;
+  const image = imageOf(arch);
+  let cur = inputName;
   let p = 0;
-  let prevShape: number[] = arch.input === 'flat' ? [784] : [28, 28, 1];
+  let prevShape: number[] = arch.input === 'flat' ? [image[0] * image[1] * image[2]] : image;
   let flattenedFrom: number[] | undefined;
   arch.layers.forEach((l, i) => {
     const isLast = i === arch.layers.length - 1;
-    const out = isLast && !(l.kind !== 'maxpool' && l.kind !== 'flatten' && l.relu) ? ZOO_OUTPUT : `l${i}.out`;
+    const out = isLast && !(l.kind !== 'maxpool' && l.kind !== 'flatten' && l.relu) ? outputName : `l${i}.out`;
     if (l.kind === 'dense' || l.kind === 'conv') {
       const w = params[p++] as ParamArray;
       const b = params[p++] as ParamArray;
@@ -75,7 +83,8 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
         nodes.push({ opType: 'Gemm', name: `l${i}.gemm`, inputs: [cur, w.name, b.name], outputs: [out] });
       } else {
         const k = hwioToOihw(w.values, w.shape);
-        const pad = (l.kernel - 1) / 2;
+        const pad = l.padding === 'valid' ? 0 : (l.kernel - 1) / 2;
+        const stride = l.stride ?? 1;
         inits.push(floatTensor(w.name, k.dims, k.values), floatTensor(b.name, b.shape, b.values));
         nodes.push({
           opType: 'Conv',
@@ -85,13 +94,13 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
           attributes: [
             attr.ints('kernel_shape', [l.kernel, l.kernel]),
             attr.ints('pads', [pad, pad, pad, pad]),
-            attr.ints('strides', [1, 1]),
+            attr.ints('strides', [stride, stride]),
           ],
         });
       }
       cur = out;
       if (l.relu) {
-        const r = isLast ? ZOO_OUTPUT : `l${i}.relu`;
+        const r = isLast ? outputName : `l${i}.relu`;
         nodes.push({ opType: 'Relu', name: `l${i}.relu`, inputs: [cur], outputs: [r] });
         cur = r;
       }
@@ -117,14 +126,17 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
     }
     prevShape = shapes[i] as number[];
   });
-  const inputDims = arch.input === 'flat' ? ['N', 784] : ['N', 1, 28, 28];
+  const inputDims = arch.input === 'flat' ? ['N', image[0] * image[1] * image[2]] : ['N', image[2], image[0], image[1]];
+  const classes = shapes.at(-1)?.[0] ?? 10;
   const model = createModel({
     opsets: { '': ZOO_OPSET },
-    docString: `edgefleet zoo teacher ${arch.name}: trained with TensorFlow.js on the MNIST train split (seed ${info.seed}, ${info.epochs} epochs); output is 10 class scores (logits).`,
+    docString:
+      info.docString ??
+      `edgefleet zoo teacher ${arch.name}: trained with TensorFlow.js on the MNIST train split (seed ${info.seed}, ${info.epochs} epochs); output is 10 class scores (logits).`,
     graph: {
       name: arch.name,
-      inputs: [tensorValueInfo(ZOO_INPUT, 'float32', inputDims)],
-      outputs: [tensorValueInfo(ZOO_OUTPUT, 'float32', ['N', 10])],
+      inputs: [tensorValueInfo(inputName, 'float32', inputDims)],
+      outputs: [tensorValueInfo(outputName, 'float32', ['N', classes])],
       initializers: inits,
       nodes,
     },

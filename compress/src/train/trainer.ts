@@ -31,6 +31,8 @@ export interface EpochStat {
   readonly epoch: number;
   readonly meanLoss: number;
   readonly ms: number;
+  /** Accuracy on the training batches, where the trainer reports it. */
+  readonly trainAccuracy?: number;
 }
 
 /** Trained weights plus how they were obtained. */

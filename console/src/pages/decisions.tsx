@@ -50,7 +50,7 @@ function DecisionDetails({ d }: { d: Decision }) {
             return (
               <li key={String(a['id'] ?? i)}>
                 Action <strong>{a.kind}</strong>
-                {typeof a['recipe'] === 'string' ? ` → ${a['recipe']}` : ''}
+                {a.kind === 'rollout' ? ` → ${a.recipe}` : ''}
                 {typeof o['status'] === 'string' ? `: ${o['status']}` : ''}
                 {rolloutId ? (
                   <>

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { EdgefleetError, isEdgefleetError, type ErrorCode } from '@edgefleet/shared';
+import { EdgefleetError, isEdgefleetError, asError, errnoCode, type ErrorCode } from '@edgefleet/shared';
 import { createRateLimiter, type RateLimit } from '../auth/rate-limit.js';
 import { registerConsole } from './console.js';
 import type { ApiDeps } from './deps.js';
@@ -20,8 +20,6 @@ export interface ApiServerOptions {
   readonly bodyLimitBytes?: number;
   /** Folder of the built web console served under `/ui` (see console.ts); null answers EF_ERR_CONSOLE_NOT_BUILT there. */
   readonly consoleDir?: string | null;
-  /** Extra route areas (tests, later issues wiring in before they own a module here). */
-  readonly extraAreas?: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]>;
 }
 
 export interface ApiServer {
@@ -85,14 +83,19 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
   async function authenticate(route: AnyRoute, request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization;
     const bearer = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : null;
-    const check = bearer && options.enforceAuth ? deps.auth.verifyAdminToken(bearer) : null;
+    // Checked even with auth off: the server's local token still marks a caller on this host.
+    const check = bearer ? await deps.auth.verifyAdminToken(bearer) : null;
     // Rate-limit per token when it is valid, per address otherwise, so a bad-token flood is limited too.
     const waitMs = limiter.take(check?.ok ? `token:${check.tokenId}` : `ip:${request.ip}`);
     if (waitMs > 0)
       throw new EdgefleetError('EF_ERR_API_RATE_LIMITED', `too many requests; retry in ${Math.ceil(waitMs / 1000)} s`, {
         retryAfterS: Math.ceil(waitMs / 1000),
       });
-    if (route.scope === 'public' || !options.enforceAuth) return void auths.set(request, { kind: 'open' });
+    if (route.scope === 'public' || !options.enforceAuth)
+      return void auths.set(
+        request,
+        check?.ok ? { kind: 'token', tokenId: check.tokenId, scope: check.scope } : { kind: 'open' },
+      );
     if (!bearer)
       throw new EdgefleetError(
         'EF_ERR_AUTH_MISSING',
@@ -142,7 +145,7 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
       await reply.type('application/json').send(openApi);
     },
   });
-  for (const area of [...ROUTE_AREAS, ...(options.extraAreas ?? [])]) routes.push(...area(deps));
+  for (const area of ROUTE_AREAS) routes.push(...area(deps));
   routes.push(openApiRoute);
   const openApi = buildOpenApi(routes, deps.version);
 
@@ -216,11 +219,11 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
       try {
         await app.listen({ port, host });
       } catch (err: unknown) {
-        const errno = (err as NodeJS.ErrnoException).code;
+        const errno = errnoCode(err);
         const hint = errno === 'EADDRINUSE' ? '; pick another --api-port (0 = any free port, -1 = no API)' : '';
         throw new EdgefleetError(
           'EF_ERR_API_LISTEN',
-          `admin API cannot listen on ${host}:${port}: ${(err as Error).message}${hint}`,
+          `admin API cannot listen on ${host}:${port}: ${asError(err).message}${hint}`,
           { port, host, errno: errno ?? null },
           { cause: err },
         );

@@ -4,8 +4,10 @@ import type { DeviceRepository } from '../store/devices.js';
 import type { EventBus } from '../events/bus.js';
 import type { BrokerClient } from '../broker/client.js';
 import { createPlanner, type Planner } from '../plan/planner.js';
-import type { Store } from '../store/db.js';
+import type { Scheduler } from '../schedule/scheduler.js';
+import type { Repositories } from '../store/index.js';
 import { createLabelledHistogram, type LabelledCounter, type MetricFamily, type MetricsRegistry } from './metrics.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** Compression job durations: seconds to minutes (PaddleOCR det int8-static with fallback takes minutes). */
 const BUILD_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
@@ -16,7 +18,7 @@ const BUILD_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
  * the histogram counts every build, whoever asked for it.
  */
 export function createMeteredPlanner(o: {
-  readonly store: Store;
+  readonly repos: Pick<Repositories, 'classes' | 'models' | 'variants' | 'plans'>;
   readonly dataDir: string;
   readonly now: () => number;
   readonly metrics: MetricsRegistry;
@@ -29,10 +31,13 @@ export function createMeteredPlanner(o: {
   );
   o.metrics.register(() => [builds.family()]);
   return createPlanner({
-    store: o.store,
+    classes: o.repos.classes,
+    models: o.repos.models,
+    variants: o.repos.variants,
+    plans: o.repos.plans,
     dataDir: o.dataDir,
     now: o.now,
-    ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+    ...stripUndefined({ timedRuns: o.timedRuns }),
     onBuild: (b) =>
       builds.observe(
         { precision: b.precision, result: b.ok ? 'ok' : 'failed', compressed: String(b.compressed) },
@@ -42,7 +47,7 @@ export function createMeteredPlanner(o: {
 }
 
 export interface CoreMetricSources {
-  readonly devices: DeviceRepository;
+  readonly devices: Pick<DeviceRepository, 'list'>;
   readonly rejections: () => Readonly<Record<RejectReason, number>>;
   /** CONNECTs the embedded broker refused, by reason. */
   readonly refused: LabelledCounter;
@@ -52,9 +57,9 @@ export interface CoreMetricSources {
 }
 
 /** The foundation's metrics: presence per class, rejected messages, refused connections, enrollments. */
-export function coreMetrics(sources: CoreMetricSources): () => MetricFamily[] {
-  return () => {
-    const perClass = summarizePresence(sources.devices.list());
+export function coreMetrics(sources: CoreMetricSources): () => Promise<MetricFamily[]> {
+  return async () => {
+    const perClass = summarizePresence(await sources.devices.list());
     return [
       {
         name: 'edgefleet_devices_online',
@@ -103,6 +108,30 @@ export function mqttTrafficMetrics(client: Pick<BrokerClient, 'traffic'>): () =>
         help: 'MQTT messages the server received (in) and published (out), by channel.',
         type: 'counter',
         samples: [...samples('in', t.received), ...samples('out', t.published)],
+      },
+    ];
+  };
+}
+
+/** Runs of the scheduler's tasks by result, and runs skipped because the previous one still ran. */
+export function schedulerMetrics(scheduler: Pick<Scheduler, 'tasks'>): () => MetricFamily[] {
+  return () => {
+    const tasks = scheduler.tasks();
+    return [
+      {
+        name: 'edgefleet_scheduler_runs_total',
+        help: "Runs of the server's scheduled tasks, by task and result.",
+        type: 'counter',
+        samples: tasks.flatMap((t) => [
+          { labels: { task: t.name, result: 'ok' }, value: t.runs - t.failures },
+          { labels: { task: t.name, result: 'failed' }, value: t.failures },
+        ]),
+      },
+      {
+        name: 'edgefleet_scheduler_overlaps_total',
+        help: 'Runs skipped because the previous run of the same task had not finished, by task.',
+        type: 'counter',
+        samples: tasks.map((t) => ({ labels: { task: t.name }, value: t.overlaps })),
       },
     ];
   };

@@ -1,20 +1,19 @@
-import type { Readiness } from '@edgefleet/shared';
-import type { AuthService } from '../auth/service.js';
-import type { DeployService } from '../deploy/deploy-service.js';
-import type { Planner } from '../plan/planner.js';
-import type { TelemetryService } from '../telemetry/telemetry-service.js';
+import type { MosquittoCredentials, Readiness } from '@edgefleet/shared';
+import type { BrokerCredentials } from '../auth/broker-credentials.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
+import type { FleetServices } from '../services.js';
 import type { MetricsRegistry } from './metrics.js';
 
 /**
- * What route modules may use. Each area adds what it needs here when it lands (planner,
- * deployer, telemetry), so routes stay thin over server functions.
+ * What route modules may use: the server's services (server/src/services.ts) and the few
+ * things only the edge knows. Routes stay thin over the services and never reach the store.
  */
-export interface ApiDeps {
-  readonly store: Store;
-  readonly auth: AuthService;
+export interface ApiDeps
+  extends Pick<
+    FleetServices,
+    'auth' | 'registry' | 'classes' | 'models' | 'planner' | 'artifacts' | 'rollouts' | 'telemetry' | 'decisions'
+  > {
   readonly events: EventBus;
   readonly metrics: MetricsRegistry;
   readonly logger: Logger;
@@ -24,16 +23,12 @@ export interface ApiDeps {
   readonly version: string;
   readonly startedAt: number;
   readiness(): Readiness;
-  /** The server's data directory (model store, artifacts). */
-  readonly dataDir: string;
   /** Largest ONNX upload `POST /v1/models` accepts, bytes (config `apiMaxModelBytes`). */
   readonly maxModelUploadBytes: number;
-  /** The deployer (rollouts). */
-  deploy(): DeployService;
-  /** Telemetry series and budget status. */
-  telemetry(): TelemetryService;
-  /** A planner to share (e.g. the control loop's); default: the API builds its own over the store. */
-  readonly planner?: () => Planner;
-  /** Cuts a device off the embedded broker; false when it was not connected (or the broker is external). */
-  disconnectDevice(deviceId: string): boolean;
+  /** Tells the broker about new enrollment tokens and issued devices (embedded, dynsec, file or none). */
+  brokerCredentials(): BrokerCredentials;
+  /** Cuts a revoked device off the broker; true when it was disconnected (false: not connected, or no broker here). */
+  cutOff(deviceId: string): Promise<boolean>;
+  /** What an external mosquitto needs (server/src/auth/broker-config.ts). */
+  mosquittoCredentials(): Promise<MosquittoCredentials>;
 }

@@ -21,13 +21,14 @@ export interface MetricFamily {
   readonly samples: readonly MetricSample[];
 }
 
-export type MetricCollector = () => readonly MetricFamily[];
+/** Returns the families at scrape time; may read the store, so it may be async. */
+export type MetricCollector = () => readonly MetricFamily[] | Promise<readonly MetricFamily[]>;
 
 export interface MetricsRegistry {
   /** Adds a collector; returns a function that removes it. */
   register(collector: MetricCollector): () => void;
-  /** Renders every family; a collector that throws is skipped (and reported) so a scrape never fails. */
-  render(): string;
+  /** Renders every family; a collector that fails is skipped (and reported) so a scrape never fails. */
+  render(): Promise<string>;
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -67,11 +68,11 @@ export function createMetricsRegistry(onCollectorError?: (err: unknown) => void)
         collectors.delete(collector);
       };
     },
-    render() {
+    async render() {
       const parts: string[] = [];
       for (const collector of collectors) {
         try {
-          for (const family of collector()) parts.push(renderFamily(family));
+          for (const family of await collector()) parts.push(renderFamily(family));
         } catch (err: unknown) {
           onCollectorError?.(err);
         }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { ErrorCode, TokenScope } from '@edgefleet/shared';
+import { LOCAL_TOKEN_ID } from '../auth/service.js';
 
 /** Who may call a route: anyone (health), a `read` token (GETs), or an `admin` token. */
 export type RouteScope = 'public' | TokenScope;
@@ -10,6 +11,14 @@ export type RequestAuth =
   | { readonly kind: 'token'; readonly tokenId: string; readonly scope: TokenScope }
   /** Auth switched off (`auth.enabled: false`), or a public route. */
   | { readonly kind: 'open' };
+
+/**
+ * Whether the caller presented the server's process-local token (from its runtime file in the
+ * data directory), so it runs on the server's host and may name paths there.
+ */
+export function isLocalCaller(auth: RequestAuth): boolean {
+  return auth.kind === 'token' && auth.tokenId === LOCAL_TOKEN_ID;
+}
 
 /** Handlers may return the server's readonly records: the response schema checks them at run time anyway. */
 type DeepReadonly<T> = T extends readonly (infer U)[]
@@ -78,8 +87,9 @@ export interface RawRoute extends RouteBase {
   handle(request: FastifyRequest, reply: FastifyReply, auth: RequestAuth): Promise<void> | void;
 }
 
-// The one escape hatch, kept inside this module: the registry stores routes of any shape.
-// biome-ignore lint/suspicious/noExplicitAny: route registry is heterogeneous by design; each route is typed where it is built
+// The one escape hatch, kept inside this module: the registry stores routes of any shape
+// (heterogeneous by design); each route is typed where it is built.
+// biome-ignore lint/suspicious/noExplicitAny: see above
 export type AnyJsonRoute = JsonRoute<any, any, any, z.ZodType>;
 export type AnyRoute = AnyJsonRoute | RawRoute;
 

@@ -4,6 +4,7 @@ import {
   enrollTopic,
   isValidDeviceId,
   isValidEnrollId,
+  parseEnrollClientId,
   parseEnrollTopic,
   parseTopic,
   SERVER_CHANNELS,
@@ -17,7 +18,8 @@ import { SERVER_USERNAME, type AuthService } from './service.js';
 export type Principal =
   | { readonly kind: 'server' }
   | { readonly kind: 'device'; readonly deviceId: string }
-  | { readonly kind: 'enroll'; readonly enrollId: string }
+  /** One enrollment: the token's enroll id (user name) and the session its client id names. */
+  | { readonly kind: 'enroll'; readonly enrollId: string; readonly session: string }
   /** Auth switched off (`auth.enabled: false`): the foundation's open broker. */
   | { readonly kind: 'anonymous' };
 
@@ -38,7 +40,7 @@ export const MAX_ENROLL_PAYLOAD_BYTES = 4096;
 export interface BrokerAccess {
   /** preConnect: false when the address has exceeded its connect rate. */
   allowConnect(remoteAddress: string): boolean;
-  authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): ConnectDecision;
+  authenticate(clientId: string, username: string | undefined, password: Buffer | undefined): Promise<ConnectDecision>;
   /** null to allow; a rejection (counted, and the publisher disconnected) otherwise. */
   authorizePublish(principal: Principal | null, topic: string, payloadBytes: number): PublishRejection | null;
   /** Whether a subscription filter is granted (else SUBACK 0x80). */
@@ -78,29 +80,34 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
   const connects = createRateLimiter(options.connectLimit, options.now);
   const limits = { maxPayloadBytes: options.maxPayloadBytes };
 
-  function authenticateDevice(
+  async function authenticateDevice(
     clientId: string,
     username: string,
     password: string,
     service: AuthService,
-  ): ConnectDecision {
+  ): Promise<ConnectDecision> {
     // [MQTT-3.1.3-8] lets a server refuse a client id: a device connects as itself only.
     if (clientId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
-    const check = service.verifyDevice(username, password);
+    const check = await service.verifyDevice(username, password);
     if (check === 'ok') return { ok: true, principal: { kind: 'device', deviceId: username } };
     return { ok: false, returnCode: check === 'revoked' ? 5 : 4, reason: check };
   }
 
-  function authenticateEnroll(
+  async function authenticateEnroll(
     clientId: string,
     username: string,
     password: string,
     service: AuthService,
-  ): ConnectDecision {
-    if (clientId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
+  ): Promise<ConnectDecision> {
+    // Client id `<enrollId>-<session>` [EF-PROTO 7.1]: unique per enrollment, bound to the token's user name.
+    const parsed = parseEnrollClientId(clientId);
+    if (!parsed || parsed.enrollId !== username) return { ok: false, returnCode: 2, reason: 'client-id-mismatch' };
     if (enrollIdOfToken(password) !== username) return { ok: false, returnCode: 4, reason: 'invalid-token' };
-    const check = service.checkEnrollToken(password);
-    if (check.ok) return { ok: true, principal: { kind: 'enroll', enrollId: username } };
+    const check = await service.checkEnrollToken(password);
+    if (check.ok) return { ok: true, principal: { kind: 'enroll', enrollId: username, session: parsed.session } };
+    // A session that already enrolled may ask again after its reply was lost, even with the token used up.
+    if (check.reason === 'exhausted' && (await service.enrolledSession(password, parsed.session)))
+      return { ok: true, principal: { kind: 'enroll', enrollId: username, session: parsed.session } };
     // [EF-PROTO 7.3]: an unknown token (or a wrong secret) is a bad password, 4; a known
     // token that may no longer be used (revoked, expired, used up) is "not authorized", 5.
     return { ok: false, returnCode: check.reason === 'invalid-token' ? 4 : 5, reason: check.reason };
@@ -108,7 +115,7 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
 
   return {
     allowConnect: (remoteAddress) => connects.take(remoteAddress) === 0,
-    authenticate(clientId, username, password) {
+    async authenticate(clientId, username, password) {
       if (username === SERVER_USERNAME) {
         return password && sameSecret(options.serverPassword, password)
           ? { ok: true, principal: { kind: 'server' } }
@@ -137,7 +144,8 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
         if (
           principal?.kind === 'enroll' &&
           enroll.channel === 'enroll-request' &&
-          enroll.enrollId === principal.enrollId
+          enroll.enrollId === principal.enrollId &&
+          enroll.session === principal.session
         )
           return null;
         if (principal?.kind === 'anonymous' && enroll.channel === 'enroll-request') return null;
@@ -166,7 +174,7 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
         case 'anonymous':
           return !filter.startsWith('$SYS');
         case 'enroll':
-          return filter === enrollTopic(principal.enrollId, 'enroll-reply');
+          return filter === enrollTopic(principal.enrollId, principal.session, 'enroll-reply');
         case 'device': {
           const own = `${TOPIC_PREFIX}/devices/${principal.deviceId}`;
           // Wildcards only inside its own subtree; delivery is still narrowed by authorizeForward.
@@ -182,7 +190,7 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
         case 'anonymous':
           return true;
         case 'enroll':
-          return topic === enrollTopic(principal.enrollId, 'enroll-reply');
+          return topic === enrollTopic(principal.enrollId, principal.session, 'enroll-reply');
         case 'device': {
           const parsed = parseTopic(topic);
           return parsed !== null && parsed.deviceId === principal.deviceId && parsed.direction === 'server-to-device';

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import {
   EdgefleetError,
   isValidDeviceId,
@@ -43,42 +44,61 @@ export interface EnrollResult {
   readonly deviceClass: string;
   readonly secret: string;
   readonly enrollTokenId: string;
+  /** True when this session had enrolled before: same device, new secret, no use counted. */
+  readonly reissued: boolean;
 }
 
 export interface AuthService {
-  createAdminToken(name: string, scope: TokenScope): TokenView & { readonly token: string };
-  listAdminTokens(): TokenView[];
-  revokeAdminToken(id: string): TokenView;
-  /** Checks an `Authorization: Bearer` token; moves its last-used time. */
-  verifyAdminToken(token: string): AdminCheck;
+  createAdminToken(name: string, scope: TokenScope): Promise<TokenView & { readonly token: string }>;
+  listAdminTokens(): Promise<TokenView[]>;
+  revokeAdminToken(id: string): Promise<TokenView>;
+  /**
+   * Checks an `Authorization: Bearer` token (a stored one, or this process's local token); moves its last-used time.
+   */
+  verifyAdminToken(token: string): Promise<AdminCheck>;
 
   createEnrollToken(input: {
     deviceClass: string;
     maxUses: number;
     ttlS: number;
-  }): EnrollTokenView & { readonly token: string };
-  listEnrollTokens(): EnrollTokenView[];
-  revokeEnrollToken(id: string): EnrollTokenView;
+  }): Promise<EnrollTokenView & { readonly token: string }>;
+  listEnrollTokens(): Promise<EnrollTokenView[]>;
+  revokeEnrollToken(id: string): Promise<EnrollTokenView>;
   /** Whether a presented enrollment token may be used now (no use is counted). */
-  checkEnrollToken(token: string): EnrollCheck;
-  /** Counts one use and issues a device credential, in one transaction. */
+  checkEnrollToken(token: string): Promise<EnrollCheck>;
+  /** Whether this enrollment session of a valid (unrevoked, unexpired) token already has its device. */
+  enrolledSession(token: string, session: string): Promise<boolean>;
+  /**
+   * Counts one use and issues a device credential, atomically. With a `session` the agent
+   * already enrolled (its reply was lost, its connection kicked), the same device gets a new
+   * secret and no use is counted, as long as the token is not revoked or expired.
+   */
   enroll(
     token: string,
     requestedDeviceId: string | undefined,
-  ): EnrollResult | { readonly ok: false; readonly reason: Exclude<EnrollFailure, 'internal'> };
+    session?: string,
+  ): Promise<EnrollResult | { readonly ok: false; readonly reason: Exclude<EnrollFailure, 'internal'> }>;
 
   /** Issues (or re-issues) a credential without a token: demos, tests, scripted provisioning. */
-  provisionDevice(deviceId: string, deviceClass: string | null): { readonly deviceId: string; readonly secret: string };
-  verifyDevice(deviceId: string, secret: string): DeviceCheck;
+  provisionDevice(
+    deviceId: string,
+    deviceClass: string | null,
+  ): Promise<{ readonly deviceId: string; readonly secret: string }>;
+  verifyDevice(deviceId: string, secret: string): Promise<DeviceCheck>;
   /** Revokes; throws EF_ERR_DEVICE_NOT_FOUND when the device has no credential. */
-  revokeDevice(deviceId: string): CredentialRow;
-  credential(deviceId: string): CredentialRow | null;
-  /** Binds a credential to a class (an admin's change; the first hello of one issued without); false without a credential. */
-  bindDeviceClass(deviceId: string, deviceClass: string): boolean;
+  revokeDevice(deviceId: string): Promise<CredentialRow>;
+  credential(deviceId: string): Promise<CredentialRow | null>;
+  /** Every credential, revoked ones too (the device list shows their status). */
+  credentials(): Promise<CredentialRow[]>;
+  /**
+   * Binds a credential to a class (an admin's change; the first hello of one issued without);
+   * false without a credential.
+   */
+  bindDeviceClass(deviceId: string, deviceClass: string): Promise<boolean>;
   /** Active credentials, for the mosquitto password file. */
-  activeCredentials(): CredentialRow[];
+  activeCredentials(): Promise<CredentialRow[]>;
   /** Live enrollment tokens (not revoked, not expired, uses left). */
-  liveEnrollTokens(): EnrollTokenRow[];
+  liveEnrollTokens(): Promise<EnrollTokenRow[]>;
 }
 
 export interface AuthServiceOptions {
@@ -86,7 +106,17 @@ export interface AuthServiceOptions {
   readonly now: () => number;
   readonly random?: RandomBytes;
   readonly events?: EventBus;
+  /**
+   * An admin token that lives only in this process (never stored), accepted with admin scope:
+   * the server writes it to its runtime file in the data directory so the CLI on the same
+   * host can call the API without a stored token (whoever can read that directory owns the
+   * server anyway). Omitted: none.
+   */
+  readonly localToken?: string;
 }
+
+/** Token id under which requests made with the process-local token are logged and rate-limited. */
+export const LOCAL_TOKEN_ID = 'local';
 
 function tokenView(row: {
   id: string;
@@ -126,10 +156,11 @@ function enrollView(row: Omit<EnrollTokenRow, 'hash' | 'brokerHash'>): EnrollTok
 export function createAuthService(options: AuthServiceOptions): AuthService {
   const { repo, now, events } = options;
   const random = options.random ?? systemRandomBytes;
+  const localToken = options.localToken === undefined ? null : Buffer.from(options.localToken, 'utf8');
 
-  function checkEnrollToken(token: string): EnrollCheck {
+  async function checkEnrollToken(token: string): Promise<EnrollCheck> {
     const parsed = parseToken('enroll', token);
-    const row = parsed ? repo.getEnrollToken(parsed.id) : null;
+    const row = parsed ? await repo.getEnrollToken(parsed.id) : null;
     if (!row || !secretMatches(token, row.hash)) return { ok: false, reason: 'invalid-token' };
     if (row.revokedAt !== null) return { ok: false, reason: 'revoked' };
     if (row.expiresAt <= now()) return { ok: false, reason: 'expired' };
@@ -137,49 +168,119 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     return { ok: true, token: row };
   }
 
-  /** The requested id when it is valid, free (or this token's earlier device) and not reserved; else a fresh one. */
-  function chooseDeviceId(requested: string | undefined, deviceClass: string): string {
-    if (requested && isValidDeviceId(requested) && !isReservedDeviceId(requested) && !repo.getCredential(requested))
-      return requested;
-    const stem = (
-      requested && isValidDeviceId(requested) && !isReservedDeviceId(requested) ? requested : deviceClass
-    ).slice(0, 50);
+  const usable = (id: string): boolean => isValidDeviceId(id) && !isReservedDeviceId(id);
+
+  /** The requested id when it is valid and free, else the requested id (or the class) with a random suffix. */
+  async function chooseDeviceId(requested: string | undefined, deviceClass: string, attempt: number): Promise<string> {
+    if (attempt === 0 && requested && usable(requested) && !(await repo.getCredential(requested))) return requested;
+    const stem = (requested && usable(requested) ? requested : deviceClass).slice(0, 50);
     for (;;) {
       const id = `${stem}-${random(3).toString('hex')}`;
-      if (!repo.getCredential(id) && !isReservedDeviceId(id)) return id;
+      if (usable(id) && !(await repo.getCredential(id))) return id;
     }
   }
 
+  /** The live (unrevoked, unexpired) token row a presented token names, or null. */
+  async function liveTokenRow(token: string): Promise<EnrollTokenRow | null> {
+    const parsed = parseToken('enroll', token);
+    const row = parsed ? await repo.getEnrollToken(parsed.id) : null;
+    if (!row || !secretMatches(token, row.hash) || row.revokedAt !== null || row.expiresAt <= now()) return null;
+    return row;
+  }
+
+  /** The unrevoked credential a session of this token was issued before, or null. */
+  async function earlierOfSession(token: string, session: string) {
+    const row = await liveTokenRow(token);
+    const earlier = row ? await repo.findCredentialBySession(row.id, session) : null;
+    return row && earlier && earlier.revokedAt === null ? { row, earlier } : null;
+  }
+
+  /** A session that enrolled before gets its device again with a fresh secret (no use counted); null when it did not. */
+  async function reissue(token: string, session: string): Promise<EnrollResult | null> {
+    const found = await earlierOfSession(token, session);
+    if (!found) return null;
+    const secret = generateSecret(random);
+    await repo.putCredential({
+      ...found.earlier,
+      hash: hashSecret(secret),
+      brokerHash: mosquittoPasswordHash(secret, random),
+      createdAt: now(),
+    });
+    const deviceClass = found.earlier.deviceClass ?? found.row.deviceClass;
+    return { deviceId: found.earlier.deviceId, deviceClass, secret, enrollTokenId: found.row.id, reissued: true };
+  }
+
+  async function enroll(
+    token: string,
+    requestedDeviceId: string | undefined,
+    session?: string,
+  ): Promise<EnrollResult | { ok: false; reason: Exclude<EnrollFailure, 'internal'> }> {
+    const again = session === undefined ? null : await reissue(token, session);
+    if (again) return again;
+    const check = await checkEnrollToken(token);
+    if (!check.ok) return check;
+    const deviceClass = check.token.deviceClass;
+    // The id is chosen first and claimed atomically with the token's use; another enrollment
+    // can take it in between, and then the next attempt draws a fresh one.
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const deviceId = await chooseDeviceId(requestedDeviceId, deviceClass, attempt);
+      const secret = generateSecret(random);
+      const outcome = await repo.enrollDevice(check.token.id, now(), {
+        deviceId,
+        deviceClass,
+        hash: hashSecret(secret),
+        brokerHash: mosquittoPasswordHash(secret, random),
+        enrollTokenId: check.token.id,
+        createdAt: now(),
+        enrollSession: session ?? null,
+      });
+      if (outcome === 'token-used-up') return { ok: false, reason: 'exhausted' };
+      if (outcome === 'device-id-taken') {
+        // The same session may have won a race with this request (one credential per session): reissue that one.
+        const raced = session === undefined ? null : await reissue(token, session);
+        if (raced) return raced;
+        continue;
+      }
+      events?.publish({ type: 'device.enrolled', deviceId, deviceClass, enrollTokenId: check.token.id });
+      return { deviceId, deviceClass, secret, enrollTokenId: check.token.id, reissued: false };
+    }
+    throw new Error('could not find a free device id in 5 attempts');
+  }
+
+  function notFound(kind: 'admin' | 'enrollment', id: string): EdgefleetError {
+    const list = kind === 'admin' ? 'edgefleet token list' : 'edgefleet enroll-token list';
+    return new EdgefleetError('EF_ERR_TOKEN_NOT_FOUND', `no ${kind} token with id ${id}; \`${list}\` shows the ids`, {
+      id,
+    });
+  }
+
   return {
-    createAdminToken(name, scope) {
+    async createAdminToken(name, scope) {
       const issued = issueToken('admin', random);
       const createdAt = now();
-      repo.insertAdminToken({ id: issued.id, name, scope, hash: issued.hash, createdAt });
+      await repo.insertAdminToken({ id: issued.id, name, scope, hash: issued.hash, createdAt });
       events?.publish({ type: 'token.created', tokenId: issued.id, scope });
       return { id: issued.id, name, scope, createdAt, lastUsedAt: null, revokedAt: null, token: issued.token };
     },
-    listAdminTokens: () => repo.listAdminTokens().map(tokenView),
-    revokeAdminToken(id) {
-      const row = repo.getAdminToken(id);
-      if (!row)
-        throw new EdgefleetError(
-          'EF_ERR_TOKEN_NOT_FOUND',
-          `no admin token with id ${id}; \`edgefleet token list\` shows the ids`,
-          { id },
-        );
-      if (repo.revokeAdminToken(id, now())) events?.publish({ type: 'token.revoked', tokenId: id });
-      return tokenView(repo.getAdminToken(id) ?? row);
+    listAdminTokens: async () => (await repo.listAdminTokens()).map(tokenView),
+    async revokeAdminToken(id) {
+      const row = await repo.getAdminToken(id);
+      if (!row) throw notFound('admin', id);
+      if (await repo.revokeAdminToken(id, now())) events?.publish({ type: 'token.revoked', tokenId: id });
+      return tokenView((await repo.getAdminToken(id)) ?? row);
     },
-    verifyAdminToken(token) {
+    async verifyAdminToken(token) {
+      if (localToken !== null && sameBytes(localToken, token))
+        return { ok: true, tokenId: LOCAL_TOKEN_ID, scope: 'admin' };
       const parsed = parseToken('admin', token);
-      const row = parsed ? repo.getAdminToken(parsed.id) : null;
+      const row = parsed ? await repo.getAdminToken(parsed.id) : null;
       if (!row || row.revokedAt !== null || !secretMatches(token, row.hash))
         return { ok: false, code: 'EF_ERR_AUTH_INVALID' };
-      repo.touchAdminToken(row.id, now());
+      await repo.touchAdminToken(row.id, now());
       return { ok: true, tokenId: row.id, scope: row.scope };
     },
 
-    createEnrollToken(input) {
+    async createEnrollToken(input) {
       if (!isValidDeviceId(input.deviceClass))
         throw new EdgefleetError('EF_ERR_API_VALIDATION', `invalid class name ${JSON.stringify(input.deviceClass)}`, {
           field: 'deviceClass',
@@ -203,88 +304,65 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         createdAt,
         brokerHash: mosquittoPasswordHash(issued.token, random),
       };
-      repo.insertEnrollToken(row);
+      await repo.insertEnrollToken(row);
       events?.publish({ type: 'enroll-token.created', tokenId: issued.id, deviceClass: input.deviceClass });
       return { ...enrollView({ ...row, uses: 0, revokedAt: null }), token: issued.token };
     },
-    listEnrollTokens: () => repo.listEnrollTokens().map(enrollView),
-    revokeEnrollToken(id) {
-      const row = repo.getEnrollToken(id);
-      if (!row)
-        throw new EdgefleetError(
-          'EF_ERR_TOKEN_NOT_FOUND',
-          `no enrollment token with id ${id}; \`edgefleet enroll-token list\` shows the ids`,
-          { id },
-        );
-      if (repo.revokeEnrollToken(id, now())) events?.publish({ type: 'enroll-token.revoked', tokenId: id });
-      return enrollView(repo.getEnrollToken(id) ?? row);
+    listEnrollTokens: async () => (await repo.listEnrollTokens()).map(enrollView),
+    async revokeEnrollToken(id) {
+      const row = await repo.getEnrollToken(id);
+      if (!row) throw notFound('enrollment', id);
+      if (await repo.revokeEnrollToken(id, now())) events?.publish({ type: 'enroll-token.revoked', tokenId: id });
+      return enrollView((await repo.getEnrollToken(id)) ?? row);
     },
     checkEnrollToken,
-    enroll(token, requestedDeviceId) {
-      const result = repo.transaction((): EnrollResult | { ok: false; reason: Exclude<EnrollFailure, 'internal'> } => {
-        const check = checkEnrollToken(token);
-        if (!check.ok) return check;
-        if (!repo.consumeEnrollToken(check.token.id, now())) return { ok: false, reason: 'exhausted' };
-        const deviceClass = check.token.deviceClass;
-        const deviceId = chooseDeviceId(requestedDeviceId, deviceClass);
-        const secret = generateSecret(random);
-        repo.putCredential({
-          deviceId,
-          deviceClass,
-          hash: hashSecret(secret),
-          brokerHash: mosquittoPasswordHash(secret, random),
-          enrollTokenId: check.token.id,
-          createdAt: now(),
-        });
-        return { deviceId, deviceClass, secret, enrollTokenId: check.token.id };
-      });
-      if ('deviceId' in result)
-        events?.publish({
-          type: 'device.enrolled',
-          deviceId: result.deviceId,
-          deviceClass: result.deviceClass,
-          enrollTokenId: result.enrollTokenId,
-        });
-      return result;
-    },
+    enrolledSession: async (token, session) => (await earlierOfSession(token, session)) !== null,
+    enroll,
 
-    provisionDevice(deviceId, deviceClass) {
-      if (!isValidDeviceId(deviceId) || isReservedDeviceId(deviceId))
-        throw new TypeError(`cannot provision device id ${JSON.stringify(deviceId)}`);
+    async provisionDevice(deviceId, deviceClass) {
+      if (!usable(deviceId)) throw new TypeError(`cannot provision device id ${JSON.stringify(deviceId)}`);
       const secret = generateSecret(random);
-      repo.putCredential({
+      await repo.putCredential({
         deviceId,
         deviceClass,
         hash: hashSecret(secret),
         brokerHash: mosquittoPasswordHash(secret, random),
         enrollTokenId: null,
         createdAt: now(),
+        enrollSession: null,
       });
       return { deviceId, secret };
     },
     bindDeviceClass(deviceId, deviceClass) {
       return repo.setCredentialClass(deviceId, deviceClass);
     },
-    verifyDevice(deviceId, secret) {
-      const row = repo.getCredential(deviceId);
+    async verifyDevice(deviceId, secret) {
+      const row = await repo.getCredential(deviceId);
       if (!row) return 'unknown';
       if (row.revokedAt !== null) return 'revoked';
       return secretMatches(secret, row.hash) ? 'ok' : 'bad-secret';
     },
-    revokeDevice(deviceId) {
-      const row = repo.getCredential(deviceId);
+    async revokeDevice(deviceId) {
+      const row = await repo.getCredential(deviceId);
       if (!row)
         throw new EdgefleetError(
           'EF_ERR_DEVICE_NOT_FOUND',
           `device ${deviceId} has no credential to revoke; \`edgefleet devices\` lists the devices`,
           { deviceId },
         );
-      repo.revokeCredential(deviceId, now());
-      return repo.getCredential(deviceId) ?? row;
+      await repo.revokeCredential(deviceId, now());
+      return (await repo.getCredential(deviceId)) ?? row;
     },
     credential: (deviceId) => repo.getCredential(deviceId),
-    activeCredentials: () => repo.listCredentials().filter((c) => c.revokedAt === null),
-    liveEnrollTokens: () =>
-      repo.listEnrollTokens().filter((r) => r.revokedAt === null && r.expiresAt > now() && r.uses < r.maxUses),
+    credentials: () => repo.listCredentials(),
+    activeCredentials: async () => (await repo.listCredentials()).filter((c) => c.revokedAt === null),
+    liveEnrollTokens: async () =>
+      (await repo.listEnrollTokens()).filter((r) => r.revokedAt === null && r.expiresAt > now() && r.uses < r.maxUses),
   };
+}
+
+/** Constant-time comparison of the local token with what a request presented. */
+function sameBytes(expected: Buffer, presented: string): boolean {
+  const got = Buffer.from(presented, 'utf8');
+  return got.length === expected.length && timingSafeEqual(got, expected);
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, asError } from '@edgefleet/shared';
 
 /** A certificate and key read from PEM files, checked to form a usable pair. */
 export interface TlsMaterial {
@@ -16,7 +16,7 @@ export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial 
     } catch (err: unknown) {
       throw new EdgefleetError(
         'EF_ERR_TLS_CONFIG',
-        `cannot read TLS ${what} ${path}: ${(err as Error).message}; check tls.${what === 'certificate' ? 'certFile' : 'keyFile'}`,
+        `cannot read TLS ${what} ${path}: ${asError(err).message}; check tls.${what === 'certificate' ? 'certFile' : 'keyFile'}`,
         { path },
         { cause: err },
       );
@@ -29,7 +29,7 @@ export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial 
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_TLS_CONFIG',
-      `TLS certificate ${certFile} and key ${keyFile} cannot be used together: ${(err as Error).message}`,
+      `TLS certificate ${certFile} and key ${keyFile} cannot be used together: ${asError(err).message}`,
       { certFile, keyFile },
       { cause: err },
     );

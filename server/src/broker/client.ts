@@ -1,5 +1,5 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { EdgefleetError, parseTopic } from '@edgefleet/shared';
+import { EdgefleetError, parseTopic, asError, stripUndefined } from '@edgefleet/shared';
 import { redactUrl, type Logger } from '../log/logger.js';
 
 export type QoS = 0 | 1 | 2;
@@ -24,7 +24,10 @@ export interface BrokerClient {
   /** Registers a handler; returns a function that removes it. */
   onMessage(handler: MessageHandler): () => void;
   readonly connected: boolean;
-  /** Messages this client received and published, by edgefleet channel (`enroll`, or `other` for topics outside the scheme). */
+  /**
+   * Messages this client received and published, by edgefleet channel (`enroll`, or `other` for topics outside the
+   * scheme).
+   */
   traffic(): MqttTraffic;
   /** The same for one device's topics; null before the first message to or from it. */
   deviceTraffic(deviceId: string): MqttTraffic | null;
@@ -107,8 +110,7 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
     reconnectPeriod: 1000,
     // A subscribe made while disconnected is replayed on reconnect.
     resubscribe: true,
-    ...(options.username === undefined ? {} : { username: options.username }),
-    ...(options.password === undefined ? {} : { password: options.password }),
+    ...stripUndefined({ username: options.username, password: options.password }),
     ...(options.pinnedCert === undefined ? {} : { ca: options.pinnedCert, checkServerIdentity: () => undefined }),
   };
   let client: MqttClient;
@@ -117,7 +119,7 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_BROKER_CONNECT',
-      `cannot connect to MQTT broker ${redactUrl(options.url)}: ${(err as Error).message}; check that it runs and the URL is right`,
+      `cannot connect to MQTT broker ${redactUrl(options.url)}: ${asError(err).message}; check that it runs and the URL is right`,
       { url: redactUrl(options.url) },
       { cause: err },
     );

@@ -136,14 +136,23 @@ function accessOptions(options: EmbeddedBrokerOptions, principals: WeakMap<Clien
       callback(new Error('connect rate limit exceeded'), false);
     },
     authenticate(client, username, password, callback) {
-      const decision = access.authenticate(client.id, username, password);
-      if (decision.ok) {
-        principals.set(client, decision.principal);
-        return callback(null, true);
-      }
-      refuse(client.id, decision.reason);
-      // Only the reason code reaches the client; the reason text stays in our log.
-      callback(Object.assign(new Error('not authorized'), { returnCode: decision.returnCode }), false);
+      access.authenticate(client.id, username, password).then(
+        (decision) => {
+          if (decision.ok) {
+            principals.set(client, decision.principal);
+            return callback(null, true);
+          }
+          refuse(client.id, decision.reason);
+          // Only the reason code reaches the client; the reason text stays in our log.
+          callback(Object.assign(new Error('not authorized'), { returnCode: decision.returnCode }), false);
+        },
+        (err: unknown) => {
+          // The store could not answer: refuse as "server unavailable" (3); the device retries with backoff.
+          options.logger?.error({ err, clientId: client.id.slice(0, 128) }, 'MQTT authentication failed');
+          refuse(client.id, 'auth-error');
+          callback(Object.assign(new Error('server unavailable'), { returnCode: 3 }), false);
+        },
+      );
     },
     authorizePublish(client, packet, callback) {
       const payloadBytes =

@@ -6,4 +6,5 @@ export {
   type ServerConfig,
   type ServerConfigInput,
 } from './schema.js';
-export { loadServerConfig, formatConfigIssues, type LoadConfigOptions } from './load.js';
+export { loadServerConfig, type LoadConfigOptions } from './load.js';
+export { formatConfigIssues } from '@edgefleet/shared';

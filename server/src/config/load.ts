@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, asError, configInvalidError } from '@edgefleet/shared';
 import { CONFIG_ENV_VARS, CONFIG_FILE_ENV_VAR, serverConfigSchema, type ServerConfig } from './schema.js';
 
 type Layer = Record<string, unknown>;
@@ -59,7 +58,7 @@ function fileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `cannot read config file ${path}: ${(err as Error).message}; check the path given to --config or ${CONFIG_FILE_ENV_VAR}`,
+      `cannot read config file ${path}: ${asError(err).message}; check the path given to --config or ${CONFIG_FILE_ENV_VAR}`,
       { path },
       { cause: err },
     );
@@ -70,7 +69,7 @@ function fileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `config file ${path} is not valid JSON: ${(err as Error).message}`,
+      `config file ${path} is not valid JSON: ${asError(err).message}`,
       { path },
       { cause: err },
     );
@@ -94,11 +93,6 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** One line per problem, each starting with its dotted path, e.g. `presence.offlineAfterMs: …`. */
-export function formatConfigIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
-}
-
 /**
  * Builds the frozen server config from defaults < config file < `EDGEFLEET_*` env < flags.
  * Throws `EF_ERR_CONFIG_INVALID` listing every problem with its dotted path, or
@@ -109,13 +103,11 @@ export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig 
   const filePath = options.configFile ?? env[CONFIG_FILE_ENV_VAR];
   const merged = mergeLayers(filePath ? fileLayer(filePath) : {}, envLayer(env), flagLayer(options.flags ?? {}));
   const result = serverConfigSchema.safeParse(merged);
-  if (!result.success) {
-    const problems = formatConfigIssues(result.error);
-    throw new EdgefleetError(
-      'EF_ERR_CONFIG_INVALID',
-      `invalid configuration:\n  ${problems.join('\n  ')}\nfix the flags, EDGEFLEET_* variables or config file named above`,
-      { problems },
+  if (!result.success)
+    throw configInvalidError(
+      'configuration',
+      result.error,
+      'fix the flags, EDGEFLEET_* variables or config file named above',
     );
-  }
   return deepFreeze(result.data);
 }

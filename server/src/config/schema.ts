@@ -28,13 +28,23 @@ const brokerUrlSchema = z.string().refine((value) => {
  * these defaults) and frozen [STYLE 6].
  */
 export const serverConfigSchema = z.strictObject({
-  /** Directory holding the SQLite store and later artifacts. Default `./.edgefleet`. */
+  /**
+   * Directory holding the SQLite store, artifacts, signing keys and the runtime file (server.json). Default
+   * `./.edgefleet`.
+   */
   dataDir: z.string().min(1).default('./.edgefleet'),
   /**
    * External MQTT broker URL (`mqtt://host:port`). Default null: run the embedded aedes
    * broker and connect to it over loopback.
    */
   brokerUrl: brokerUrlSchema.nullable().default(null),
+  /**
+   * With an external broker: manage its credentials live through mosquitto's dynamic security
+   * plugin. `auto` uses it when the broker answers on `$CONTROL/dynamic-security/v1` (else the
+   * files of `edgefleet broker-config`), `on` refuses to start without it, `off` never uses it.
+   * Default `auto`. Ignored with the embedded broker.
+   */
+  brokerDynsec: z.enum(['auto', 'on', 'off']).default('auto'),
   /** TCP port of the embedded broker. Default 1883; 0 picks a free port. Ignored with `brokerUrl`. */
   port: numeric(z.number().int().min(0).max(65535)).default(1883),
   /** Interface the embedded broker listens on. Default `0.0.0.0` so devices on the LAN can reach it. */
@@ -144,7 +154,10 @@ export const serverConfigSchema = z.strictObject({
         .default(true),
       /** Seconds between control ticks (1–3600); breach events reconcile at once in between. Default 30. */
       tickSeconds: numeric(z.number().int().min(1).max(3600)).default(30),
-      /** The loop's policy (hysteresis, cooldown, caps…; see server/src/control/policy.ts). Default: every field's default. */
+      /**
+       * The loop's policy (hysteresis, cooldown, caps…; see server/src/control/policy.ts). Default: every field's
+       * default.
+       */
       policy: controlPolicySchema.prefault({}),
     })
     .prefault({}),
@@ -167,6 +180,7 @@ export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 export const CONFIG_ENV_VARS = {
   EDGEFLEET_DATA_DIR: 'dataDir',
   EDGEFLEET_BROKER: 'brokerUrl',
+  EDGEFLEET_BROKER_DYNSEC: 'brokerDynsec',
   EDGEFLEET_PORT: 'port',
   EDGEFLEET_HOST: 'host',
   EDGEFLEET_DRAIN_TIMEOUT_MS: 'drainTimeoutMs',

@@ -7,35 +7,40 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GoldenSet, ManifestBody } from '@edgefleet/shared';
+import {
+  asError,
+  stripUndefined,
+  type actionOutcomeSchema,
+  type DeepReadonly,
+  type GoldenSet,
+  type ManifestBody,
+} from '@edgefleet/shared';
+import type { z } from 'zod';
 import type { RolloutService } from '../deploy/rollout-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { Planner } from '../plan/planner.js';
-import type { Store } from '../store/db.js';
+import type { ArtifactRepository } from '../store/artifacts.js';
+import type { ControlRepository } from '../store/control.js';
+import type { PlanRepository } from '../store/plans.js';
+import type { VariantRepository } from '../store/variants.js';
 import { budgetsFromClass } from '../telemetry/budget-status.js';
 import type { ControlAction, Decision } from './model.js';
 
-/** What one action led to, stored with the decision. */
-export type ActionOutcome =
-  | {
-      readonly action: string;
-      readonly status: 'done';
-      readonly rolloutId?: string;
-      readonly planId?: number;
-      readonly chosen?: string | null;
-    }
-  | { readonly action: string; readonly status: 'skipped'; readonly why: string }
-  | { readonly action: string; readonly status: 'error'; readonly error: string };
+/** What one action led to, stored with the decision (shared/src/api/decisions.ts). */
+export type ActionOutcome = DeepReadonly<z.infer<typeof actionOutcomeSchema>>;
 
 export interface ActOptions {
-  readonly store: Store;
+  readonly control: Omit<ControlRepository, 'decisions'>;
+  readonly plans: Pick<PlanRepository, 'list'>;
+  readonly variants: Pick<VariantRepository, 'findByArtifact'>;
+  readonly artifacts: Pick<ArtifactRepository, 'get'>;
   readonly rollouts: RolloutService;
   readonly planner: Planner;
   readonly logger: Logger;
   readonly events?: EventBus;
   /** Golden set sent with a rollout of the class (the agent checks the variant against it). */
-  readonly goldenFor: (deviceClass: string) => GoldenSet;
+  readonly goldenFor: (deviceClass: string) => Promise<GoldenSet>;
   /** Where the planner's variants live (their paths are relative to it). */
   readonly dataDir: string;
   readonly now: () => number;
@@ -43,28 +48,23 @@ export interface ActOptions {
 
 export type Actor = (decision: Decision) => Promise<ActionOutcome[]>;
 
-/** Manifest budgets of a class, in telemetry units, for the agent's watcher. */
-function manifestBudgets(store: Store, deviceClass: string): NonNullable<ManifestBody['budgets']> | undefined {
-  const row = store.planner.listPlans({ deviceClass }).at(-1);
-  const b = row ? (row.plan as { budgets?: Parameters<typeof budgetsFromClass>[0] }).budgets : undefined;
-  if (!b) return undefined;
-  const t = budgetsFromClass(b);
-  return {
-    ...(t.latencyP95Ms === undefined ? {} : { latencyP95Ms: t.latencyP95Ms }),
-    ...(t.powerW === undefined ? {} : { powerW: t.powerW }),
-    ...(t.minAccuracy === undefined ? {} : { minAccuracy: t.minAccuracy }),
-  };
+/** Manifest budgets of a class (its latest plan's), in telemetry units, for the agent's watcher. */
+async function manifestBudgets(
+  plans: ActOptions['plans'],
+  deviceClass: string,
+): Promise<NonNullable<ManifestBody['budgets']> | undefined> {
+  const row = (await plans.list({ deviceClass })).at(-1);
+  if (!row) return undefined;
+  const t = budgetsFromClass(row.plan.budgets);
+  return stripUndefined({ latencyP95Ms: t.latencyP95Ms, powerW: t.powerW, minAccuracy: t.minAccuracy });
 }
 
 export function createActor(options: ActOptions): Actor {
-  const { store, logger: log } = options;
+  const { control, logger: log } = options;
 
   async function artifactOf(sha: string): Promise<{ sha256: string } | { bytes: Uint8Array }> {
-    if (store.rollouts.getArtifact(sha)) return { sha256: sha };
-    const row = store.planner
-      .listPlans()
-      .flatMap((p) => store.planner.listVariants(p.modelSha))
-      .find((v) => v.artifactSha === sha && v.artifactPath !== null);
+    if (await options.artifacts.get(sha)) return { sha256: sha };
+    const row = await options.variants.findByArtifact(sha);
     if (!row?.artifactPath)
       throw new Error(`variant ${sha.slice(0, 12)} is neither in the artifact store nor among the planner's variants`);
     return { bytes: await readFile(join(options.dataDir, row.artifactPath)) };
@@ -91,24 +91,23 @@ export function createActor(options: ActOptions): Actor {
       });
       return { action: action.id, status: 'done', planId: stored.id, chosen: stored.plan.chosen };
     }
-    if (store.control.state(action.deviceClass)?.desiredHash === action.desiredHash)
+    if ((await control.state(action.deviceClass))?.desiredHash === action.desiredHash)
       return { action: action.id, status: 'skipped', why: 'this desired state was already carried out' };
-    const budgets = manifestBudgets(store, action.deviceClass);
+    const budgets = await manifestBudgets(options.plans, action.deviceClass);
     const status = await options.rollouts.start({
       deviceClass: action.deviceClass,
       artifact: await artifactOf(action.artifactSha),
       variantId: `v-${action.recipe.replace(/[^A-Za-z0-9_.:@-]/g, '-').slice(0, 40)}-${action.artifactSha.slice(0, 8)}`,
-      golden: options.goldenFor(action.deviceClass),
-      ...(budgets === undefined ? {} : { budgets }),
+      golden: await options.goldenFor(action.deviceClass),
+      ...stripUndefined({ budgets }),
       ...(action.deviceIds === null ? {} : { deviceIds: action.deviceIds }),
     });
-    store.control.setDesiredHash(action.deviceClass, action.desiredHash, options.now());
+    await control.setDesiredHash(action.deviceClass, action.desiredHash, options.now());
     return { action: action.id, status: 'done', rolloutId: status.rollout.id };
   }
 
   return async (decision) => {
-    const prev = store.control.state(decision.deviceClass);
-    store.control.record(
+    await control.record(
       decision.record
         ? {
             id: decision.id,
@@ -121,12 +120,7 @@ export function createActor(options: ActOptions): Actor {
             actions: decision.actions,
           }
         : null,
-      {
-        deviceClass: decision.deviceClass,
-        memory: decision.memory,
-        desiredHash: prev?.desiredHash ?? null,
-        updatedAt: decision.at,
-      },
+      { deviceClass: decision.deviceClass, memory: decision.memory, updatedAt: decision.at },
     );
     if (decision.record) {
       log.info({ deviceClass: decision.deviceClass, kind: decision.kind, decisionId: decision.id }, decision.reason);
@@ -144,10 +138,10 @@ export function createActor(options: ActOptions): Actor {
         outcomes.push(await run(decision, action));
       } catch (err: unknown) {
         log.error({ err, action }, 'control action failed');
-        outcomes.push({ action: action.id, status: 'error', error: (err as Error).message });
+        outcomes.push({ action: action.id, status: 'error', error: asError(err).message });
       }
     }
-    if (outcomes.length > 0) store.control.setOutcome(decision.id, outcomes);
+    if (outcomes.length > 0) await control.setOutcome(decision.id, outcomes);
     return outcomes;
   };
 }

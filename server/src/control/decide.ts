@@ -214,9 +214,10 @@ function choose(
   // An accuracy breach condemns the variant serving now on this class.
   if (accuracy && current) failed[current.artifactSha] = s.at;
   const exclude = new Set([...Object.keys(failed), ...(current ? [current.artifactSha] : [])]);
+  const fit = { budgets: s.budgets, limits: s.limits, baselinePct: plan.baselinePct, ratio, margin: policy.fitMargin };
   const target = accuracy
-    ? chooseMoreAccurate(plan.members, current, s.budgets, ratio, policy.fitMargin, exclude)
-    : chooseFitting(plan.members, s.budgets, ratio, policy.fitMargin, exclude);
+    ? chooseMoreAccurate(plan.members, current, fit, exclude)
+    : chooseFitting(plan.members, fit, exclude);
   const mm: ControlMemory = { ...m, failed };
   const ratioText = `measured/predicted latency ${ratio.toFixed(2)}`;
   if (target) {

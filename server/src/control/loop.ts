@@ -1,10 +1,9 @@
 /**
- * The control loop: observe → decide → act, every tick (a named node-cron task with
- * noOverlap) and at once on a breach event. `reconcileOnce(now)` is the whole cycle for one
- * instant, which tests drive with a virtual clock. Reconciles are serialised, so a breach
- * arriving mid-tick waits for the tick rather than deciding on a half-acted state.
+ * The control loop: observe → decide → act, every tick (the server's `control-tick` task, a
+ * cron expression on its scheduler) and at once on a breach event. `reconcileOnce(now)` is the
+ * whole cycle for one instant. Reconciles are serialised, so a breach arriving mid-tick waits
+ * for the tick rather than deciding on a half-acted state.
  */
-import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../log/logger.js';
 import type { ActionOutcome, Actor } from './act.js';
 import { decide } from './decide.js';
@@ -18,10 +17,6 @@ export interface ControlLoopOptions {
   readonly policy: ControlPolicy;
   readonly logger: Logger;
   readonly now: () => number;
-  /** Seconds between ticks (1–3600). Default 30. */
-  readonly tickSeconds?: number;
-  /** Name of the cron task. Default `edgefleet-control`. */
-  readonly taskName?: string;
 }
 
 export interface ReconcileResult {
@@ -36,32 +31,25 @@ export interface ControlLoop {
   handleBreach(deviceClass: string): void;
   /** Resolves once no reconcile is queued or running (virtual-clock scenarios wait for breach wake-ups with it). */
   idle(): Promise<void>;
-  start(): void;
+  /** Waits for the reconcile in flight; no new one starts after this (breach wake-ups are ignored). */
   stop(): Promise<void>;
-}
-
-/** A cron expression that fires every `s` seconds (seconds field when under a minute). */
-export function cronEvery(s: number): string {
-  if (!Number.isInteger(s) || s < 1 || s > 3600)
-    throw new RangeError(`tickSeconds must be an integer from 1 to 3600, got ${s}`);
-  if (s < 60) return `*/${s} * * * * *`;
-  return `0 */${Math.max(1, Math.round(s / 60))} * * * *`;
 }
 
 export function createControlLoop(options: ControlLoopOptions): ControlLoop {
   const log = options.logger.child({ component: 'control' });
   let chain: Promise<unknown> = Promise.resolve();
-  let task: ScheduledTask | null = null;
+  let stopped = false;
 
   async function cycle(at: number, classes?: readonly string[]): Promise<ReconcileResult[]> {
     const results: ReconcileResult[] = [];
-    for (const snapshot of options.observer.observe(at, classes)) {
+    // Every class is observed before any acts, so one class's actions cannot change what another sees.
+    for (const snapshot of await options.observer.observe(at, classes)) {
       const decision = decide(snapshot, options.policy, at);
       const outcomes = await options.act(decision);
       results.push({ decision, outcomes });
       // A re-plan changes what the class can choose: decide again on the new plan now, not a tick later.
       if (decision.kind === 'replan' && outcomes.some((o) => o.status === 'done')) {
-        for (const again of options.observer.observe(at, [snapshot.deviceClass])) {
+        for (const again of await options.observer.observe(at, [snapshot.deviceClass])) {
           const next = decide(again, options.policy, at + 1);
           results.push({ decision: next, outcomes: await options.act(next) });
         }
@@ -79,6 +67,7 @@ export function createControlLoop(options: ControlLoopOptions): ControlLoop {
   return {
     reconcileOnce,
     handleBreach(deviceClass) {
+      if (stopped) return;
       reconcileOnce(undefined, [deviceClass]).catch(() => undefined);
     },
     async idle() {
@@ -88,22 +77,8 @@ export function createControlLoop(options: ControlLoopOptions): ControlLoop {
         if (seen === chain) return;
       }
     },
-    start() {
-      if (task) return;
-      task = cron.schedule(
-        cronEvery(options.tickSeconds ?? 30),
-        async () => {
-          await reconcileOnce().catch(() => undefined);
-        },
-        { name: options.taskName ?? 'edgefleet-control', noOverlap: true },
-      );
-      log.info({ tickSeconds: options.tickSeconds ?? 30 }, 'control loop started');
-    },
     async stop() {
-      if (task) {
-        await task.destroy();
-        task = null;
-      }
+      stopped = true;
       await chain.catch(() => undefined);
     },
   };

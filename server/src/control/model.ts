@@ -3,12 +3,21 @@
  * remembers between ticks (memory), and what `decide` returns (a decision with actions).
  * Plain data so `decide` stays a pure function and every decision can be stored as JSON.
  */
-import type { Budgets } from '@edgefleet/shared';
+import { z } from 'zod';
+import type { Limits } from '../plan/select.js';
+import {
+  decisionKindSchema,
+  type Budgets,
+  type ControlBudget,
+  type controlActionSchema,
+  type DecisionKind,
+  type DeepReadonly,
+  type snapshotSummarySchema,
+} from '@edgefleet/shared';
+
+export { DECISION_KINDS, type ControlBudget, type DecisionKind } from '@edgefleet/shared';
 
 export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
-
-/** Budgets the loop watches, in telemetry terms. `sizeBytes` comes from the plan, not telemetry. */
-export type ControlBudget = 'latencyP95Ms' | 'powerW' | 'energyPerInferenceMj' | 'minAccuracy';
 
 /** One candidate of the class's plan, with the planner's predictions (modelled, never measured). */
 export interface PlanMember {
@@ -21,6 +30,8 @@ export interface PlanMember {
   readonly predictedP95Ms: number;
   readonly predictedPowerW: number;
   readonly predictedEnergyMj: number;
+  /** Estimated peak memory on the host, bytes (null: not measured, e.g. a plan stored before it was). */
+  readonly peakMemoryBytes: number | null;
   readonly onFront: boolean;
 }
 
@@ -30,6 +41,8 @@ export interface PlanView {
   readonly recipes: readonly string[];
   /** True when the plan was made with a telemetry correction of the speed model. */
   readonly corrected: boolean;
+  /** Accuracy of the original model, percent (the base of `maxAccuracyDropPts`); null: unknown. */
+  readonly baselinePct: number | null;
   /** Eligible candidates with predictions (front members flagged). */
   readonly members: readonly PlanMember[];
 }
@@ -48,24 +61,27 @@ export interface DeviceObservation {
   readonly accuracy: number | null;
 }
 
-/** What the loop remembers of a class between ticks (persisted with the decisions). */
-export interface ControlMemory {
+/** What the loop remembers of a class between ticks (persisted with the decisions; the store decodes it with this). */
+export const controlMemorySchema = z.object({
   /** When the class (or its cohort) started breaching, before hysteresis; null: not breaching. */
-  readonly breachingSince: number | null;
-  readonly episode: {
-    readonly id: string;
-    readonly startedAt: number;
-    readonly changes: number;
-    readonly replanned: boolean;
-    readonly alerted: boolean;
-  } | null;
+  breachingSince: z.number().nullable(),
+  episode: z
+    .object({
+      id: z.string(),
+      startedAt: z.number(),
+      changes: z.number().int().nonnegative(),
+      replanned: z.boolean(),
+      alerted: z.boolean(),
+    })
+    .nullable(),
   /** Times of re-deploys (pruned to the last hour). */
-  readonly deploys: readonly number[];
+  deploys: z.array(z.number()),
   /** Variant sha → when it failed on this class. */
-  readonly failed: Readonly<Record<string, number>>;
+  failed: z.record(z.string(), z.number()),
   /** Kind of the last stored decision, so an unchanged state is not stored every tick. */
-  readonly lastKind: DecisionKind | null;
-}
+  lastKind: decisionKindSchema.nullable(),
+});
+export type ControlMemory = DeepReadonly<z.infer<typeof controlMemorySchema>>;
 
 export const EMPTY_MEMORY: ControlMemory = Object.freeze({
   breachingSince: null,
@@ -79,6 +95,8 @@ export interface ClassSnapshot {
   readonly deviceClass: string;
   readonly at: number;
   readonly budgets: Budgets;
+  /** The class's hard limits (memory and storage), as the planner judges them. */
+  readonly limits: Limits;
   readonly plan: PlanView | null;
   /** A rollout of this class is in progress. */
   readonly rolloutActive: boolean;
@@ -87,66 +105,11 @@ export interface ClassSnapshot {
   readonly memory: ControlMemory;
 }
 
-export type ControlAction =
-  | {
-      readonly kind: 'rollout';
-      readonly id: string;
-      readonly deviceClass: string;
-      readonly artifactSha: string;
-      readonly recipe: string;
-      /** null: the whole class; otherwise the cohort's devices. */
-      readonly deviceIds: readonly string[] | null;
-      readonly cohort: string | null;
-      /** Hash of the desired state; `act` skips an action whose hash it already carried out. */
-      readonly desiredHash: string;
-    }
-  | {
-      readonly kind: 'replan';
-      readonly id: string;
-      readonly deviceClass: string;
-      readonly modelSha: string;
-      readonly ratio: number;
-      readonly label: string;
-      readonly recipes: readonly string[];
-    }
-  | {
-      readonly kind: 'alert';
-      readonly id: string;
-      readonly deviceClass: string;
-      readonly severity: 'warning' | 'critical';
-      readonly message: string;
-    };
+/** A rollout, a re-plan or an alert; the schema (and what each field means) is shared/src/api/decisions.ts. */
+export type ControlAction = DeepReadonly<z.infer<typeof controlActionSchema>>;
 
-/**
- * healthy: nothing breaches. watching: breaching, inside the hysteresis window. waiting: a
- * rollout is in progress. hold: breaching but a guard (cooldown, cap, episode) forbids a change.
- * deploy / replan / alert: the loop acts. recovered: a breach episode ended.
- */
-export const DECISION_KINDS = [
-  'healthy',
-  'watching',
-  'waiting',
-  'hold',
-  'deploy',
-  'replan',
-  'alert',
-  'recovered',
-] as const;
-export type DecisionKind = (typeof DECISION_KINDS)[number];
-
-/** The part of the snapshot a decision is stored with. */
-export interface SnapshotSummary {
-  readonly activeDevices: number;
-  readonly breachingDevices: number;
-  readonly throttledDevices: number;
-  /** Fraction of active devices breaching, per budget that any device breaches. */
-  readonly fractions: Readonly<Partial<Record<ControlBudget, number>>>;
-  readonly currentRecipe: string | null;
-  readonly currentSha: string | null;
-  /** Median measured ÷ predicted p95 of the current variant on the devices judged (null: unknown). */
-  readonly latencyRatio: number | null;
-  readonly planId: number | null;
-}
+/** The part of the snapshot a decision is stored with (shared/src/api/decisions.ts). */
+export type SnapshotSummary = DeepReadonly<z.infer<typeof snapshotSummarySchema>>;
 
 export interface Decision {
   /** Deterministic: class and time. */

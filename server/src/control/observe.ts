@@ -5,16 +5,18 @@
  * of the previous variant would otherwise keep a replaced class "breaching"), and the loop's
  * memory of the class.
  */
-import { planSchema, type DeviceClass, type Plan } from '@edgefleet/shared';
-import { createClassService } from '../plan/classes.js';
-import type { Store } from '../store/db.js';
-import type { WindowRow } from '../store/telemetry-tables.js';
+import type { DeviceClass, Plan } from '@edgefleet/shared';
+import type { ClassService } from '../plan/classes.js';
+import type { ControlRepository } from '../store/control.js';
+import type { DesiredStateRepository } from '../store/desired.js';
+import type { PlanRepository } from '../store/plans.js';
+import type { RolloutRepository } from '../store/rollouts.js';
+import type { TelemetryRepository, WindowRow } from '../store/telemetry.js';
 import { budgetsFromClass, checkBudgets, type StatusRule } from '../telemetry/budget-status.js';
 import {
   EMPTY_MEMORY,
   type ClassSnapshot,
   type ControlBudget,
-  type ControlMemory,
   type DeviceObservation,
   type PlanMember,
   type PlanView,
@@ -23,7 +25,12 @@ import {
 import { median } from './select.js';
 
 export interface ObserveOptions {
-  readonly store: Store;
+  readonly classes: Pick<ClassService, 'list'>;
+  readonly plans: Pick<PlanRepository, 'list'>;
+  readonly telemetry: Pick<TelemetryRepository, 'devicesOfClass' | 'lastWindows'>;
+  readonly rollouts: Pick<RolloutRepository, 'list'>;
+  readonly desired: Pick<DesiredStateRepository, 'origin'>;
+  readonly control: Pick<ControlRepository, 'state'>;
   /** A device is active when its last window ended within this long, ms. Default 60000. */
   readonly activeHorizonMs?: number;
   /** The device rule: k breaking windows of the last n (default 3 of 5, as the agent's watcher). */
@@ -44,6 +51,7 @@ export function planView(id: number, plan: Plan): PlanView {
       predictedP95Ms: c.predicted.p95LatencyMs,
       predictedPowerW: c.predicted.avgPowerW,
       predictedEnergyMj: c.predicted.energyPerInferenceMj,
+      peakMemoryBytes: c.peakMemoryBytes ?? null,
       onFront: plan.front.includes(c.recipe),
     });
   }
@@ -52,6 +60,7 @@ export function planView(id: number, plan: Plan): PlanView {
     modelSha: plan.model.sha256,
     recipes: plan.recipes,
     corrected: plan.speedModel.override !== null,
+    baselinePct: plan.baseline.accuracyPct,
     members,
   };
 }
@@ -89,49 +98,50 @@ function observeDevice(
   };
 }
 
-function memoryOf(raw: unknown): ControlMemory {
-  if (typeof raw !== 'object' || raw === null || !('deploys' in raw)) return EMPTY_MEMORY;
-  return { ...EMPTY_MEMORY, ...(raw as Partial<ControlMemory>) };
-}
-
 export interface Observer {
   /** Snapshots of every configured class (or the named ones). */
-  observe(now: number, classes?: readonly string[]): ClassSnapshot[];
+  observe(now: number, classes?: readonly string[]): Promise<ClassSnapshot[]>;
 }
 
 export function createObserver(options: ObserveOptions): Observer {
-  const { store } = options;
+  /** Whether a rollout other than a catch-up is changing the class now. */
+  async function holdsClass(deviceClass: string): Promise<boolean> {
+    for (const r of await options.rollouts.list({ active: true, deviceClass }))
+      if ((await options.desired.origin(r.id)).kind !== 'catch-up') return true;
+    return false;
+  }
+
   const horizon = options.activeHorizonMs ?? 60_000;
   const rule = options.rule ?? {};
-  const classes = createClassService(store);
   const n = rule.n ?? 5;
 
-  function snapshot(cls: DeviceClass, now: number): ClassSnapshot {
-    const planRow = store.planner.listPlans({ deviceClass: cls.name }).at(-1);
-    const plan = planRow ? planView(planRow.id, planSchema.parse(planRow.plan)) : null;
-    const devices = store.telemetry
-      .devicesOfClass(cls.name)
-      .filter((d) => d.lastWindowEnd >= now - horizon)
-      // Enough windows to judge the current variant even right after a switch.
-      .map((d) => observeDevice(d.deviceId, store.telemetry.lastWindows(d.deviceId, n * 3), cls, rule));
+  async function snapshot(cls: DeviceClass, now: number): Promise<ClassSnapshot> {
+    const planRow = (await options.plans.list({ deviceClass: cls.name })).at(-1);
+    const active = (await options.telemetry.devicesOfClass(cls.name)).filter((d) => d.lastWindowEnd >= now - horizon);
+    const devices: DeviceObservation[] = [];
+    // Enough windows to judge the current variant even right after a switch.
+    for (const d of active)
+      devices.push(observeDevice(d.deviceId, await options.telemetry.lastWindows(d.deviceId, n * 3), cls, rule));
     return {
       deviceClass: cls.name,
       at: now,
       budgets: cls.budgets,
-      plan,
-      rolloutActive: store.rollouts.listRollouts({ active: true, deviceClass: cls.name }).length > 0,
+      limits: { memoryBytes: cls.capabilities.memoryBytes, storageBytes: cls.capabilities.storageBytes },
+      plan: planRow ? planView(planRow.id, planRow.plan) : null,
+      // A catch-up of late members does not hold the loop back: a rollout it starts supersedes it.
+      rolloutActive: await holdsClass(cls.name),
       devices,
-      memory: memoryOf(store.control.state(cls.name)?.memory),
+      memory: (await options.control.state(cls.name))?.memory ?? EMPTY_MEMORY,
     };
   }
 
   return {
-    observe(now, names) {
+    async observe(now, names) {
       const wanted = names === undefined ? null : new Set(names);
-      return classes
-        .list()
-        .filter((c) => wanted === null || wanted.has(c.name))
-        .map((c) => snapshot(c, now));
+      const snapshots: ClassSnapshot[] = [];
+      for (const c of await options.classes.list())
+        if (wanted === null || wanted.has(c.name)) snapshots.push(await snapshot(c, now));
+      return snapshots;
     },
   };
 }

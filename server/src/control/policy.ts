@@ -25,7 +25,10 @@ export const controlPolicySchema = z.strictObject({
     .strictObject({
       /** Answer a breach confined to thermally throttled devices with a rollout to them alone. Default true. */
       enabled: z.boolean().default(true),
-      /** Only when the throttled cohort is at most this fraction of the class; above it the whole class moves. Default 0.5. */
+      /**
+       * Only when the throttled cohort is at most this fraction of the class; above it the whole class moves. Default
+       * 0.5.
+       */
       maxFraction: z.number().gt(0).max(1).default(0.5),
     })
     .prefault({}),

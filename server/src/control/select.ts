@@ -1,10 +1,26 @@
 /**
  * Choosing a front member with the class speed model corrected by telemetry: a member's
  * predicted p95 (and energy/power, which scale with busy time) is multiplied by the measured ÷
- * predicted latency ratio of the variant the devices serve now. Pure functions.
+ * predicted latency ratio of the variant the devices serve now, and the result is judged by
+ * the planner's own budget check (plan/select.ts), with the policy's fit margin. Pure functions.
  */
 import type { Budgets } from '@edgefleet/shared';
+import { checkBudgets, type Limits, type Violation } from '../plan/select.js';
 import type { DeviceObservation, PlanMember, Precision } from './model.js';
+
+/** What a member is judged against: the class budgets and limits, the original's accuracy, the correction. */
+export interface FitContext {
+  readonly budgets: Budgets;
+  readonly limits: Limits;
+  /**
+   * Accuracy of the original model, percent (base of `maxAccuracyDropPts`); null: unknown, that budget is not judged.
+   */
+  readonly baselinePct: number | null;
+  /** Measured ÷ predicted latency of the variant serving now. */
+  readonly ratio: number;
+  /** Share of a predicted figure's limit a member may use (the policy's `fitMargin`). */
+  readonly margin: number;
+}
 
 /** Higher is more precise. */
 export const PRECISION_RANK: Readonly<Record<Precision, number>> = { int4: 0, int8: 1, fp16: 2, fp32: 3 };
@@ -46,25 +62,24 @@ export function corrected(member: PlanMember, ratio: number): { p95Ms: number; p
   };
 }
 
-/** Why a member does not fit the budgets under the corrected model (empty: it fits). */
-export function misfits(member: PlanMember, budgets: Budgets, ratio: number, margin: number): string[] {
-  const c = corrected(member, ratio);
-  const out: string[] = [];
-  if (budgets.maxP95LatencyMs !== undefined && c.p95Ms > budgets.maxP95LatencyMs * margin)
-    out.push(`p95 ${c.p95Ms.toFixed(1)} ms > ${(budgets.maxP95LatencyMs * margin).toFixed(1)}`);
-  if (budgets.maxAvgPowerW !== undefined && c.powerW > budgets.maxAvgPowerW * margin)
-    out.push(`power ${c.powerW.toFixed(2)} W > ${(budgets.maxAvgPowerW * margin).toFixed(2)}`);
-  if (budgets.maxEnergyPerInferenceMj !== undefined && c.energyMj > budgets.maxEnergyPerInferenceMj * margin)
-    out.push(`energy ${c.energyMj.toFixed(1)} mJ > ${(budgets.maxEnergyPerInferenceMj * margin).toFixed(1)}`);
-  if (budgets.maxModelBytes !== undefined && member.bytes > budgets.maxModelBytes)
-    out.push(`size ${member.bytes} B > ${budgets.maxModelBytes}`);
-  if (
-    budgets.minAccuracyPct !== undefined &&
-    member.accuracyPct !== null &&
-    member.accuracyPct < budgets.minAccuracyPct
-  )
-    out.push(`accuracy ${member.accuracyPct}% < ${budgets.minAccuracyPct}%`);
-  return out;
+/** Why a member does not fit under the corrected model: the budgets it breaks (empty: it fits). */
+export function misfits(member: PlanMember, fit: FitContext): Violation[] {
+  const c = corrected(member, fit.ratio);
+  const { maxAccuracyDropPts: _drop, ...rest } = fit.budgets;
+  // Without the original's accuracy the drop cannot be judged.
+  const budgets = fit.baselinePct === null ? rest : fit.budgets;
+  const judged = {
+    recipe: member.recipe,
+    bytes: member.bytes,
+    // An accuracy the plan does not know breaks no accuracy budget (as before the checks were one).
+    accuracyPct: member.accuracyPct ?? Number.POSITIVE_INFINITY,
+    agreementPct: 100,
+    p95LatencyMs: c.p95Ms,
+    energyPerInferenceMj: c.energyMj,
+    avgPowerW: c.powerW,
+    peakMemoryBytes: member.peakMemoryBytes,
+  };
+  return checkBudgets(judged, budgets, fit.limits, fit.baselinePct ?? 0, { margin: fit.margin });
 }
 
 const byAccuracyThenSpeed = (a: PlanMember, b: PlanMember): number =>
@@ -78,14 +93,12 @@ const byAccuracyThenSpeed = (a: PlanMember, b: PlanMember): number =>
  */
 export function chooseFitting(
   members: readonly PlanMember[],
-  budgets: Budgets,
-  ratio: number,
-  margin: number,
+  fit: FitContext,
   exclude: ReadonlySet<string>,
 ): PlanMember | null {
   return (
     members
-      .filter((m) => m.onFront && !exclude.has(m.artifactSha) && misfits(m, budgets, ratio, margin).length === 0)
+      .filter((m) => m.onFront && !exclude.has(m.artifactSha) && misfits(m, fit).length === 0)
       .sort(byAccuracyThenSpeed)[0] ?? null
   );
 }
@@ -98,9 +111,7 @@ export function chooseFitting(
 export function chooseMoreAccurate(
   members: readonly PlanMember[],
   current: PlanMember | null,
-  budgets: Budgets,
-  ratio: number,
-  margin: number,
+  fit: FitContext,
   exclude: ReadonlySet<string>,
 ): PlanMember | null {
   const rank = current ? PRECISION_RANK[current.precision] : -1;
@@ -110,9 +121,9 @@ export function chooseMoreAccurate(
       !exclude.has(m.artifactSha) &&
       (PRECISION_RANK[m.precision] > rank || (PRECISION_RANK[m.precision] === rank && (m.accuracyPct ?? -1) > acc)),
   );
-  // The accuracy budget is judged by the device here, not by the host figure.
-  const { minAccuracyPct: _hostJudged, ...others } = budgets;
-  const fitting = up.filter((m) => misfits(m, others, ratio, margin).length === 0);
+  // The accuracy budgets are judged by the device here, not by the host figure.
+  const { minAccuracyPct: _hostJudged, maxAccuracyDropPts: _dropJudged, ...others } = fit.budgets;
+  const fitting = up.filter((m) => misfits(m, { ...fit, budgets: others }).length === 0);
   return (
     fitting.sort(
       (a, b) =>

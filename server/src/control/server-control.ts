@@ -1,14 +1,18 @@
 /**
- * The control loop as the server runs it: the planner, the observer (fed by flushed telemetry),
- * the actor (rollouts through the server's deployer) and the node-cron loop, plus the wire
- * from telemetry breach events to an immediate reconcile of the breaching class.
+ * The control loop as the server runs it: the observer (fed by flushed telemetry), the actor
+ * (rollouts through the server's deployer, re-plans through its planner), the `control-tick`
+ * task on the server's scheduler, and the wire from telemetry breach events to an immediate
+ * reconcile of the breaching class.
  */
 import { EdgefleetError, type GoldenSet } from '@edgefleet/shared';
 import type { RolloutService } from '../deploy/rollout-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
-import { createPlanner, type Planner } from '../plan/planner.js';
-import type { Store } from '../store/db.js';
+import type { ClassService } from '../plan/classes.js';
+import type { Planner } from '../plan/planner.js';
+import { cronEvery, type Scheduler } from '../schedule/scheduler.js';
+import type { Repositories } from '../store/index.js';
+import type { RolloutRepository } from '../store/rollouts.js';
 import type { TelemetryService } from '../telemetry/telemetry-service.js';
 import { createActor } from './act.js';
 import { createControlLoop, type ControlLoop } from './loop.js';
@@ -16,9 +20,15 @@ import { createObserver } from './observe.js';
 import type { ControlPolicy } from './policy.js';
 
 export interface ServerControlOptions {
-  readonly store: Store;
+  readonly repos: Pick<
+    Repositories,
+    'plans' | 'variants' | 'artifacts' | 'rollouts' | 'desired' | 'telemetry' | 'control'
+  >;
+  readonly classes: ClassService;
   readonly rollouts: RolloutService;
   readonly telemetry: TelemetryService;
+  readonly planner: Planner;
+  readonly scheduler: Scheduler;
   readonly dataDir: string;
   readonly policy: ControlPolicy;
   /** Seconds between ticks (1–3600). */
@@ -26,72 +36,85 @@ export interface ServerControlOptions {
   readonly logger: Logger;
   readonly now: () => number;
   readonly events?: EventBus;
-  /** A planner to share (e.g. the admin API's); default: one of its own on the store. */
-  readonly planner?: Planner;
   /** Golden set for a loop rollout; default: the one of the class's latest rollout. */
-  readonly goldenFor?: (deviceClass: string) => GoldenSet;
+  readonly goldenFor?: (deviceClass: string) => Promise<GoldenSet>;
 }
 
 export interface ServerControl {
   readonly loop: ControlLoop;
+  /** The planner re-plans go through: the server's one planner, shared with the admin API. */
   readonly planner: Planner;
-  /** Listens to breach events and starts the cron tick (`cron: false`: no timer; the caller drives `loop.reconcileOnce`). */
-  start(options?: { readonly cron?: boolean }): void;
-  /** Stops listening and the tick; waits for a reconcile in flight. */
+  /** Listens to breach events and schedules the tick. */
+  start(): void;
+  /** Stops listening; waits for a reconcile in flight. */
   stop(): Promise<void>;
 }
 
 /** The golden set the class's devices last checked a variant with, so a loop rollout is judged the same way. */
-export function latestGolden(store: Store, deviceClass: string): GoldenSet {
-  const last = store.rollouts.listRollouts({ deviceClass }).at(-1);
+export async function latestGolden(rollouts: Pick<RolloutRepository, 'list'>, deviceClass: string): Promise<GoldenSet> {
+  const last = (await rollouts.list({ deviceClass })).at(-1);
   if (!last)
     throw new EdgefleetError(
       'EF_ERR_ROLLOUT_INVALID',
-      `class ${deviceClass} has had no rollout yet, so the control loop has no golden set for it; start one with \`edgefleet rollout start --class ${deviceClass} --golden FILE\``,
+      `class ${deviceClass} has had no rollout yet, so the control loop has no golden set for it; ` +
+        `start one with \`edgefleet rollout start --class ${deviceClass} --golden FILE\``,
       { deviceClass },
     );
   return last.golden;
 }
 
 export function createServerControl(o: ServerControlOptions): ServerControl {
-  const log = o.logger;
-  const planner = o.planner ?? createPlanner({ store: o.store, dataDir: o.dataDir, now: o.now });
-  const observer = createObserver({ store: o.store });
+  const { repos } = o;
+  const observer = createObserver({
+    classes: o.classes,
+    plans: repos.plans,
+    telemetry: repos.telemetry,
+    rollouts: repos.rollouts,
+    desired: repos.desired,
+    control: repos.control,
+  });
   const act = createActor({
-    store: o.store,
+    control: repos.control,
+    plans: repos.plans,
+    variants: repos.variants,
+    artifacts: repos.artifacts,
     rollouts: o.rollouts,
-    planner,
-    logger: log,
+    planner: o.planner,
+    logger: o.logger,
     dataDir: o.dataDir,
     now: o.now,
-    goldenFor: o.goldenFor ?? ((c) => latestGolden(o.store, c)),
+    goldenFor: o.goldenFor ?? ((c) => latestGolden(repos.rollouts, c)),
     ...(o.events ? { events: o.events } : {}),
   });
   const loop = createControlLoop({
     // Windows wait up to a batch interval in the ingest buffer; the loop must judge what arrived.
     observer: {
-      observe: (at, classes) => {
-        o.telemetry.flush();
+      observe: async (at, classes) => {
+        await o.telemetry.flush();
         return observer.observe(at, classes);
       },
     },
     act,
     policy: o.policy,
-    logger: log,
+    logger: o.logger,
     now: o.now,
-    tickSeconds: o.tickSeconds,
   });
   let unsubscribe: (() => void) | null = null;
   return {
     loop,
-    planner,
-    start(startOptions = {}) {
+    planner: o.planner,
+    start() {
       if (unsubscribe) return;
       // A breach reported by an agent wakes the loop for that class now, not at the next tick.
       unsubscribe = o.telemetry.onBreach((b) => {
         if (b.state === 'breached') loop.handleBreach(b.deviceClass);
       });
-      if (startOptions.cron !== false) loop.start();
+      o.scheduler.add({
+        name: 'control-tick',
+        schedule: { cron: cronEvery(o.tickSeconds) },
+        run: () => loop.reconcileOnce(),
+      });
+      o.logger.info({ tickSeconds: o.tickSeconds }, 'control loop started');
     },
     async stop() {
       unsubscribe?.();

@@ -7,28 +7,44 @@
  *
  * A file can still be damaged after it was written (a disk error, an operator's editor), so
  * the digest is checked where it matters: `put` hashes what is on disk and rewrites it from
- * the bytes offered when it does not match (re-adding a model repairs it), and `bytes` (what
- * the chunk server and the HTTP route serve) refuses a file whose digest is not its name.
+ * the bytes offered when it does not match (re-adding a model repairs it), and what the chunk
+ * server and the HTTP route serve is checked first: a model file against its name, an encoded
+ * file against the layout's chunk digests (re-encoded from the model when it does not match).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { describeArtifact, EdgefleetError, MAX_CHUNK_BYTES, sha256Hex, type ArtifactLayout } from '@edgefleet/shared';
+import {
+  chunkRange,
+  describeArtifact,
+  EdgefleetError,
+  encodingPays,
+  gzipArtifact,
+  MAX_CHUNK_BYTES,
+  sha256Hex,
+  transferSizeOf,
+  type ArtifactLayout,
+} from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { ArtifactRepository, ArtifactRow } from '../store/artifacts.js';
 
 /** Folder under the data directory holding artifacts. */
 export const ARTIFACTS_DIR = 'artifacts';
 
 export interface ArtifactStoreOptions {
   readonly dataDir: string;
-  readonly tables: RolloutTables;
+  readonly artifacts: ArtifactRepository;
   readonly now: () => number;
   /** Chunk size of new layouts, bytes. Default 131072 (128 KiB, the protocol's maximum). */
   readonly chunkSize?: number;
   /** Bytes of artifacts kept in memory for the chunk server. Default 268435456 (256 MiB). */
   readonly cacheBytes?: number;
+  /**
+   * `auto` (default): an artifact travels gzip-encoded when that saves at least an eighth of its
+   * bytes [EF-PROTO 6.3]; `identity`: always as it is (for fleets with agents older than encoding).
+   */
+  readonly encoding?: 'auto' | 'identity';
   /** Told (warn) when a stored file is found damaged and when `put` repairs one. */
   readonly logger?: Logger;
 }
@@ -53,6 +69,11 @@ export interface ServerArtifactStore {
    */
   bytes(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
+  /**
+   * The bytes that travel: the encoded file when the layout has an encoding (checked against the
+   * layout's chunk digests, re-encoded from the model when damaged or lost), else the model.
+   */
+  transferBytes(sha256: string): Promise<Buffer>;
   /** sha256 of every stored file whose name starts with `prefix` (variant lookup by prefix). */
   find(prefix: string): string[];
   pathOf(sha256: string): string;
@@ -117,7 +138,8 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     options.logger?.warn({ sha256: sha, actual }, 'stored artifact is damaged; refusing to serve it');
     throw new EdgefleetError(
       'EF_ERR_ARTIFACT_INTEGRITY',
-      `artifact file ${pathOf(sha)} hashes to ${actual}, not its name; store the model again (edgefleet model add, or rollout start --model) to repair it`,
+      `artifact file ${pathOf(sha)} hashes to ${actual}, not its name; store the model again ` +
+        '(edgefleet model add, or rollout start --model) to repair it',
       { sha256: sha, actual },
     );
   }
@@ -133,8 +155,32 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     return sha256Hex(buf) === sha ? 'intact' : 'damaged';
   }
 
-  async function writeAtomic(sha: string, bytes: Uint8Array): Promise<void> {
-    const tmp = join(dir, `.${sha}.${randomBytes(4).toString('hex')}.tmp`);
+  /** Drops a cached buffer (and its encoded twin) so the next read sees the file on disk. */
+  function forget(sha: string): void {
+    for (const key of [sha, `${sha}.gz`]) {
+      const old = cache.get(key);
+      if (!old) continue;
+      cache.delete(key);
+      cached -= old.byteLength;
+    }
+  }
+
+  async function record(layout: ArtifactLayout): Promise<ArtifactLayout> {
+    await options.artifacts.put({
+      sha256: layout.sha256,
+      size: layout.size,
+      chunkSize: layout.chunkSize,
+      chunks: layout.chunks,
+      createdAt: options.now(),
+      ...(layout.encoding ? { encoding: layout.encoding, encodedSize: transferSizeOf(layout) } : {}),
+    });
+    return layout;
+  }
+
+  const encodedPathOf = (sha: string): string => `${pathOf(sha)}.gz`;
+
+  async function writeAtomic(final: string, bytes: Uint8Array): Promise<void> {
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
     try {
       const handle = await open(tmp, 'w', 0o644);
       try {
@@ -143,7 +189,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
       } finally {
         await handle.close();
       }
-      await rename(tmp, pathOf(sha));
+      await rename(tmp, final);
     } catch (err: unknown) {
       // A full disk leaves no half-written temp file behind, and nothing under the final name.
       await rm(tmp, { force: true });
@@ -151,15 +197,52 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     }
   }
 
-  function record(layout: ArtifactLayout): ArtifactLayout {
-    options.tables.putArtifact({
-      sha256: layout.sha256,
-      size: layout.size,
-      chunkSize: layout.chunkSize,
-      chunks: layout.chunks,
-      createdAt: options.now(),
+  /** True when `wire` has exactly the layout's chunks (how an encoded file is checked: its digest is not stored). */
+  function matchesChunks(wire: Uint8Array, layout: ArtifactLayout): boolean {
+    if (wire.byteLength !== (layout.encodedSize ?? layout.size)) return false;
+    return layout.chunks.every((digest, i) => {
+      const { start, end } = chunkRange(i, layout.chunkSize, wire.byteLength);
+      return sha256Hex(wire.subarray(start, end)) === digest;
     });
+  }
+
+  /** The encoded file, checked; a damaged or lost one is encoded again from the (verified) model. */
+  async function readEncoded(sha: string, layout: ArtifactLayout): Promise<Buffer> {
+    const stored = await readFile(encodedPathOf(sha)).catch(() => null);
+    if (stored && matchesChunks(stored, layout)) return stored;
+    if (stored) options.logger?.warn({ sha256: sha }, 'stored encoded artifact is damaged; encoding it again');
+    const again = Buffer.from(gzipArtifact(await readVerified(sha)));
+    if (!matchesChunks(again, layout))
+      throw new EdgefleetError(
+        'EF_ERR_ARTIFACT_INTEGRITY',
+        `artifact ${sha} encodes to other bytes than its recorded layout; store the model again to repair it`,
+        { sha256: sha },
+      );
+    await writeAtomic(encodedPathOf(sha), again);
+    return again;
+  }
+
+  /** The layout of new bytes; an encoding that pays is chosen here and its file written beside the model. */
+  async function describe(bytes: Uint8Array): Promise<ArtifactLayout> {
+    if (options.encoding === 'identity') return describeArtifact(bytes, chunkSize);
+    const gz = gzipArtifact(bytes);
+    if (!encodingPays(bytes.byteLength, gz.byteLength)) return describeArtifact(bytes, chunkSize);
+    const layout = describeArtifact(bytes, chunkSize, { encoding: 'gzip', bytes: gz });
+    await writeAtomic(encodedPathOf(layout.sha256), gz);
     return layout;
+  }
+
+  function fromRow(row: ArtifactRow): ArtifactLayout {
+    return {
+      sha256: row.sha256,
+      size: row.size,
+      chunkSize: row.chunkSize,
+      chunkCount: row.chunks.length,
+      chunks: row.chunks,
+      ...(row.encoding && row.encodedSize !== undefined
+        ? { encoding: row.encoding, encodedSize: row.encodedSize }
+        : {}),
+    };
   }
 
   return {
@@ -167,34 +250,22 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     pathOf,
     async put(bytes, onStored) {
       const sha = sha256Hex(bytes);
-      const known = options.tables.getArtifact(sha);
+      const known = await options.artifacts.get(sha);
       const found = await onDisk(sha);
       if (found === 'damaged')
         options.logger?.warn({ sha256: sha }, 'stored artifact was damaged; repairing it from the bytes offered');
       if (found !== 'intact') {
-        await writeAtomic(sha, bytes);
-        // A cached buffer was verified when it was read, but drop it so the next read sees the new file.
-        const old = cache.get(sha);
-        if (old) {
-          cache.delete(sha);
-          cached -= old.byteLength;
-        }
+        await writeAtomic(pathOf(sha), bytes);
+        forget(sha);
       }
       onStored?.(found === 'intact' ? 'unchanged' : found === 'damaged' ? 'repaired' : 'written');
-      return known ? this.layout(sha) : record(describeArtifact(bytes, chunkSize));
+      return known ? this.layout(sha) : record(await describe(bytes));
     },
     async layout(sha) {
-      const row = options.tables.getArtifact(sha);
-      if (row)
-        return {
-          sha256: row.sha256,
-          size: row.size,
-          chunkSize: row.chunkSize,
-          chunkCount: row.chunks.length,
-          chunks: row.chunks,
-        };
+      const row = await options.artifacts.get(sha);
+      if (row) return fromRow(row);
       const bytes = await readStored(sha);
-      const layout = describeArtifact(bytes, chunkSize);
+      const layout = await describe(bytes);
       if (layout.sha256 !== sha) {
         throw new EdgefleetError(
           'EF_ERR_ARTIFACT_INTEGRITY',
@@ -222,6 +293,19 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
           .finally(() => loading.delete(sha));
       loading.set(sha, pending);
       return pending;
+    },
+    async transferBytes(sha) {
+      const layout = await this.layout(sha);
+      if (!layout.encoding) return this.bytes(sha);
+      const key = `${sha}.gz`;
+      const hit = cache.get(key);
+      if (hit) {
+        remember(key, hit);
+        return hit;
+      }
+      const buf = await readEncoded(sha, layout);
+      remember(key, buf);
+      return buf;
     },
     async has(sha) {
       try {

@@ -16,20 +16,23 @@ import {
   PROTOCOL_VERSION,
   requestedIndices,
   sha256Hex,
+  asError,
+  stripUndefined,
+  transferSizeOf,
   type ChunkNack,
   type ChunkRequest,
   type ArtifactLayout,
 } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import { createDownloadSlots, type DownloadSlots, type DownloadSlotsOptions } from './download-slots.js';
 
 export interface ChunkServerOptions {
   readonly publish: BrokerClient['publish'];
   readonly artifacts: ServerArtifactStore;
-  readonly tables: Pick<RolloutTables, 'deploymentTarget'>;
+  readonly rollouts: Pick<RolloutRepository, 'deploymentTarget'>;
   readonly logger: Logger;
   readonly now: () => number;
   readonly slots?: DownloadSlotsOptions;
@@ -85,7 +88,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       reason,
       detail: detail.slice(0, 500),
       sentAt: options.now(),
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...stripUndefined({ retryAfterMs }),
     };
     await options.publish(deviceTopic(req.deviceId, 'chunks'), encodeMessage(message), { qos: 1 });
   }
@@ -121,7 +124,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
 
   async function handleRequest(req: ChunkRequest): Promise<void> {
     requests += 1;
-    const target = options.tables.deploymentTarget(req.deploymentId);
+    const target = await options.rollouts.deploymentTarget(req.deploymentId);
     if (!target || target.deviceId !== req.deviceId)
       return nack(req, 'unknown-deployment', `deployment ${req.deploymentId} is not assigned to ${req.deviceId}`);
     if (target.sha256 !== req.sha256)
@@ -134,7 +137,7 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     try {
       layout = await options.artifacts.layout(req.sha256);
     } catch (err: unknown) {
-      return nack(req, 'unknown-artifact', (err as Error).message);
+      return nack(req, 'unknown-artifact', asError(err).message);
     }
     const indices = requestedIndices(req);
     const outside = indices.find((i) => i >= layout.chunkCount);
@@ -144,16 +147,17 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
     if (wait !== null) return nack(req, 'busy', 'the server is serving its maximum of concurrent downloads', wait);
     let bytes: Buffer;
     try {
-      bytes = await options.artifacts.bytes(req.sha256);
+      // With an encoding the chunks cut the encoded file [EF-PROTO 6.3].
+      bytes = await options.artifacts.transferBytes(req.sha256);
     } catch (err: unknown) {
       // The file went missing since the layout was recorded.
       slots.release(req.deviceId, options.now());
-      return nack(req, 'unknown-artifact', (err as Error).message);
+      return nack(req, 'unknown-artifact', asError(err).message);
     }
     const topic = deviceTopic(req.deviceId, 'chunks');
     const sends: Promise<void>[] = [];
     for (const index of indices) {
-      const { start, end } = chunkRange(index, layout.chunkSize, layout.size);
+      const { start, end } = chunkRange(index, layout.chunkSize, transferSizeOf(layout));
       const data = bytes.subarray(start, end);
       chunksSent += 1;
       bytesSent += data.byteLength;

@@ -35,7 +35,9 @@ export async function startHttpArtifactServer(options: {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /artifacts/<sha256>\n');
       return;
     }
-    options.artifacts.bytes(sha).then(
+    // The bytes that travel (the encoded file when the layout has an encoding [EF-PROTO 6.3]),
+    // from the same digest-checked cache the chunk server uses.
+    options.artifacts.transferBytes(sha).then(
       (bytes) => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) });
         served += 1;

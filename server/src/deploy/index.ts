@@ -1,4 +1,4 @@
-/** The deployer (issue 6): artifacts, signing keys, chunk server, manifests and rollouts. */
+/** The deployer: artifacts, signing keys, chunk server, manifests and rollouts. */
 export { ARTIFACTS_DIR, createArtifactStore, type PutOutcome, type ServerArtifactStore } from './artifact-store.js';
 export { createChunkServer, type ChunkServer, type ChunkServerStats } from './chunk-server.js';
 export {
@@ -11,11 +11,11 @@ export { createDownloadSlots, type DownloadSlots } from './download-slots.js';
 export { startHttpArtifactServer, type HttpArtifactServer } from './http-artifacts.js';
 export { buildDesired, clearDesired, publishDesired } from './manifest.js';
 export {
-  ABORT_REQUEST_PREFIX,
   abortReason,
   applyReport,
   decide,
   decideAbort,
+  markAborted,
   outcomeCounts,
   ROLLOUT_STEPS,
   type RolloutAction,
@@ -31,4 +31,4 @@ export {
   type StartRolloutInput,
 } from './rollout-service.js';
 export { KEYS_DIR, loadSigningKeyring, rotateSigningKey, type SigningKeyring } from './signing-keys.js';
-export { openRolloutAdmin, readGoldenFile, type RolloutAdmin } from './rollout-admin.js';
+export { rolloutStatusOf } from './rollout-status.js';

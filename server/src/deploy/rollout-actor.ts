@@ -6,17 +6,18 @@
 import type { ArtifactLayout, GoldenSet, ManifestSigner } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
-import type { RolloutTables } from '../store/rollout-tables.js';
+import type { RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import { buildDesired, clearDesired, publishDesired } from './manifest.js';
 import type { RolloutAction } from './rollout-machine.js';
 import type { RolloutRecord } from './rollout-model.js';
+import { asError } from '@edgefleet/shared';
 
 export interface RolloutActorOptions {
   readonly publish: BrokerClient['publish'];
   readonly signer: () => ManifestSigner;
   readonly artifacts: ServerArtifactStore;
-  readonly tables: RolloutTables;
+  readonly rollouts: Pick<RolloutRepository, 'get' | 'findByDeployment'>;
   readonly logger: Logger;
   readonly now: () => number;
   /** Base URL of the optional HTTP artifact route (`…/artifacts/<sha>`), or null. */
@@ -38,12 +39,15 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
     return base === null ? {} : { url: `${base}/artifacts/${sha}` };
   };
 
-  /** Golden set for a rollback: the one its variant was rolled out with, else this rollout's inputs with only the finiteness check. */
-  function rollbackGolden(
+  /**
+   * Golden set for a rollback: the one its variant was rolled out with, else this rollout's inputs with only the
+   * finiteness check.
+   */
+  async function rollbackGolden(
     rollout: RolloutRecord,
     previousRolloutId: string | null,
-  ): { golden: GoldenSet; budgets: RolloutRecord['budgets'] } {
-    const earlier = previousRolloutId === null ? null : options.tables.getRollout(previousRolloutId);
+  ): Promise<{ golden: GoldenSet; budgets: RolloutRecord['budgets'] }> {
+    const earlier = previousRolloutId === null ? null : await options.rollouts.get(previousRolloutId);
     if (earlier) return { golden: earlier.golden, budgets: earlier.budgets };
     return { golden: { ...rollout.golden, minAccuracy: 0 }, budgets: null };
   }
@@ -59,7 +63,7 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
           if (action.kind === 'clear') return await clearDesired(options.publish, action.deviceId);
           if (action.kind === 'deploy') {
             layout ??= await options.artifacts.layout(rollout.artifactSha);
-            const dev = options.tables.findByDeployment(action.deploymentId);
+            const dev = await options.rollouts.findByDeployment(action.deploymentId);
             const previous = dev?.previous ? { variantId: dev.previous.variantId, sha256: dev.previous.sha256 } : null;
             return await publishDesired(
               options.publish,
@@ -80,7 +84,7 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
             );
           }
           const prevLayout = await options.artifacts.layout(action.previous.sha256);
-          const { golden, budgets } = rollbackGolden(rollout, action.previous.rolloutId);
+          const { golden, budgets } = await rollbackGolden(rollout, action.previous.rolloutId);
           return await publishDesired(
             options.publish,
             buildDesired(signer, {
@@ -101,7 +105,7 @@ export function createRolloutActor(options: RolloutActorOptions): RolloutActor {
         } catch (err: unknown) {
           log.error({ err, rolloutId: rollout.id, action }, 'rollout action failed');
           if (action.kind === 'rollback')
-            failed.push({ deploymentId: action.deploymentId, detail: (err as Error).message });
+            failed.push({ deploymentId: action.deploymentId, detail: asError(err).message });
           return undefined;
         }
       });

@@ -156,19 +156,6 @@ const checkAbortCriteria: RolloutStep = {
   },
 };
 
-/** Prefix of `reason` with which a process without the broker (the CLI on the data dir) asks the server to abort. */
-export const ABORT_REQUEST_PREFIX = 'abort requested: ';
-
-const checkAbortRequest: RolloutStep = {
-  name: 'check-abort-request',
-  states: ['in-progress'],
-  run(d) {
-    if (!d.rollout.reason?.startsWith(ABORT_REQUEST_PREFIX)) return false;
-    abort(d, d.rollout.reason.slice(ABORT_REQUEST_PREFIX.length));
-    return true;
-  },
-};
-
 const checkRolloutTimeout: RolloutStep = {
   name: 'check-rollout-timeout',
   states: ['in-progress'],
@@ -238,7 +225,8 @@ const advanceWave: RolloutStep = {
       const members = [...d.devices.values()].filter((dev) => dev.wave === wave);
       const pending = members.filter((dev) => dev.state === 'pending');
       if (pending.length > 0) {
-        // Only the current wave is ever notified: the invariant "no device outside the current wave receives the variant".
+        // Only the current wave is ever notified: the invariant "no device outside the current wave receives the
+        // variant".
         for (const dev of pending) {
           d.actions.push({ kind: 'deploy', deviceId: dev.deviceId, deploymentId: dev.deploymentId });
           setDevice(d, dev, { state: 'notified', notifiedAt: d.now });
@@ -273,7 +261,6 @@ const finish: RolloutStep = {
 /** The evaluation, in order. */
 export const ROLLOUT_STEPS: readonly RolloutStep[] = [
   timeOutDevices,
-  checkAbortRequest,
   checkAbortCriteria,
   checkRolloutTimeout,
   startRollbacks,
@@ -303,8 +290,13 @@ export function decide(snapshot: RolloutSnapshot, now: number): RolloutDecision 
   };
 }
 
-/** Manual abort (`edgefleet rollout abort`): the same path as the criteria, applied now. */
-export function decideAbort(snapshot: RolloutSnapshot, reason: string, now: number): RolloutDecision {
+/**
+ * Manual abort (`edgefleet rollout abort`), the first half: the rollout turns `rolling-back`
+ * and devices of waves not yet reached are cancelled. No action is taken; the next evaluation
+ * (`decide`, whose `start-rollbacks` step runs in `rolling-back`) sends the rollbacks. A
+ * process without a broker records only this; the server carries out the rest.
+ */
+export function markAborted(snapshot: RolloutSnapshot, reason: string, now: number): RolloutDecision {
   if (snapshot.rollout.state !== 'in-progress')
     return { rollout: snapshot.rollout, changed: [], actions: [], fired: [] };
   const d: Draft = {
@@ -315,8 +307,22 @@ export function decideAbort(snapshot: RolloutSnapshot, reason: string, now: numb
     now,
   };
   abort(d, reason);
-  const rest = decide({ rollout: d.rollout, devices: [...d.devices.values()] }, now);
-  const changed = new Map([...d.changed].map((id) => [id, d.devices.get(id) as RolloutDevice]));
+  return {
+    rollout: d.rollout,
+    changed: [...d.changed].map((id) => d.devices.get(id) as RolloutDevice),
+    actions: [],
+    fired: ['abort'],
+  };
+}
+
+/** Manual abort carried out at once: {@link markAborted}, then the evaluation that sends the rollbacks. */
+export function decideAbort(snapshot: RolloutSnapshot, reason: string, now: number): RolloutDecision {
+  const marked = markAborted(snapshot, reason, now);
+  if (marked.fired.length === 0) return marked;
+  const byId = new Map(snapshot.devices.map((dev) => [dev.deviceId, dev]));
+  for (const dev of marked.changed) byId.set(dev.deviceId, dev);
+  const rest = decide({ rollout: marked.rollout, devices: [...byId.values()] }, now);
+  const changed = new Map(marked.changed.map((dev) => [dev.deviceId, dev]));
   for (const dev of rest.changed) changed.set(dev.deviceId, dev);
   return {
     rollout: rest.rollout,

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import type { GoldenSet, ManifestBody } from '@edgefleet/shared';
+import type { RolloutOrigin } from '../store/desired.js';
 
 /** Rollout lifecycle: `in-progress` → `completed`, or → `rolling-back` (abort) → `aborted`. */
 export const ROLLOUT_STATES = ['in-progress', 'rolling-back', 'completed', 'aborted'] as const;
@@ -67,25 +68,26 @@ export const rolloutPolicySchema = z.strictObject({
     .prefault({}),
   /** A notified device that has not finished after this long is `timed-out`, in ms. Default 600000 (10 min). */
   deviceTimeoutMs: z.number().int().positive().default(600_000),
-  /** The whole rollout aborts (and rolls back) when still in progress after this long, in ms. Default 86400000 (24 h). */
+  /**
+   * The whole rollout aborts (and rolls back) when still in progress after this long, in ms. Default 86400000 (24 h).
+   */
   rolloutTimeoutMs: z.number().int().positive().default(86_400_000),
 });
 export type RolloutPolicy = z.infer<typeof rolloutPolicySchema>;
 export type RolloutPolicyInput = z.input<typeof rolloutPolicySchema>;
 
 /** What a device ran before the rollout: the target of its rollback. */
-export interface PreviousVariant {
-  readonly variantId: string;
-  readonly sha256: string;
+export const previousVariantSchema = z.object({
+  variantId: z.string(),
+  sha256: z.string(),
   /** Rollout that installed it (its golden set is reused for the rollback), or null when unknown. */
-  readonly rolloutId: string | null;
-}
+  rolloutId: z.string().nullable(),
+});
+export type PreviousVariant = Readonly<z.infer<typeof previousVariantSchema>>;
 
-export interface DeviceFailure {
-  readonly step: string;
-  readonly reason: string;
-  readonly detail: string;
-}
+/** Why a device's deployment (or rollback) failed: the agent's step and reason, or the server's timeout. */
+export const deviceFailureSchema = z.object({ step: z.string(), reason: z.string(), detail: z.string() });
+export type DeviceFailure = Readonly<z.infer<typeof deviceFailureSchema>>;
 
 export interface RolloutRecord {
   readonly id: string;
@@ -104,6 +106,8 @@ export interface RolloutRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | null;
+  /** Why it exists (kept beside the rollout, filled in by the rollout service when it reports one). */
+  readonly origin?: RolloutOrigin;
 }
 
 export interface RolloutDevice {

@@ -1,38 +1,37 @@
 /**
- * Rollouts as a service over the store: start one (plan its waves), evaluate every active
- * rollout on `tick(now)` (the pure machine decides; this persists, then acts), ingest deploy
- * reports, abort, and report status. A server restart calls `resume()`, which re-publishes
- * the manifest of every device still in flight, so a crash between "persisted" and
- * "published" loses nothing.
+ * Rollouts as a service over the repositories: start one (plan its waves), evaluate every
+ * active rollout on `tick(now)` (the pure machine decides; this persists, then acts), ingest
+ * deploy reports, abort, and report status. A server restart calls `resume()`, which
+ * re-publishes the manifest of every device still in flight, so a crash between "persisted"
+ * and "published" loses nothing.
  *
- * These are the functions the CLI and the admin API call.
+ * Without an actor (services started by the CLI on a data directory, with no broker) the
+ * service only records: a start plans the waves and the server's first evaluation notifies
+ * the canary; an abort marks the rollout `rolling-back` and the server sends the rollbacks.
  */
 import { EdgefleetError, type DeployReport, type GoldenSet, type ManifestBody } from '@edgefleet/shared';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
+import type { DesiredStateRepository, RolloutOrigin } from '../store/desired.js';
+import type { DeviceRecord, DeviceRepository } from '../store/devices.js';
+import type { DeviceDeploymentRow, RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
-import {
-  ABORT_REQUEST_PREFIX,
-  applyReport,
-  decide,
-  decideAbort,
-  outcomeCounts,
-  type RolloutDecision,
-} from './rollout-machine.js';
+import { supersede } from './supersede.js';
+import { applyReport, decide, decideAbort, markAborted, type RolloutDecision } from './rollout-machine.js';
 import {
   deploymentIdFor,
-  DEVICE_STATES,
   IN_FLIGHT_STATES,
   planWaveSizes,
   rolloutPolicySchema,
   type PreviousVariant,
   type RolloutDevice,
-  type RolloutDeviceState,
   type RolloutPolicyInput,
   type RolloutRecord,
 } from './rollout-model.js';
+import { rolloutStatusOf, type RolloutStatus } from './rollout-status.js';
+
+export type { RolloutStatus, WaveStatus } from './rollout-status.js';
 
 export interface StartRolloutInput {
   readonly deviceClass: string;
@@ -43,23 +42,10 @@ export interface StartRolloutInput {
   readonly golden: GoldenSet;
   readonly budgets?: ManifestBody['budgets'];
   readonly policy?: RolloutPolicyInput;
-  /** Only these devices of the class (a cohort, issue 7). Default: every device of the class. */
+  /** Only these devices of the class (a cohort). Default: every device of the class. */
   readonly deviceIds?: readonly string[];
-  /** Only persist the rollout; the server's next tick notifies the canary (the CLI without a broker). */
-  readonly deferred?: boolean;
-}
-
-export interface WaveStatus {
-  readonly index: number;
-  readonly size: number;
-  readonly counts: Readonly<Record<RolloutDeviceState, number>>;
-}
-
-export interface RolloutStatus {
-  readonly rollout: RolloutRecord;
-  readonly waves: readonly WaveStatus[];
-  readonly devices: readonly RolloutDevice[];
-  readonly outcome: ReturnType<typeof outcomeCounts>;
+  /** Why it exists. Default `devices` with `deviceIds`, else `class` (its completion sets the class's desired state). */
+  readonly origin?: RolloutOrigin;
 }
 
 /** A rollout event for the server's event bus. */
@@ -71,15 +57,21 @@ export type RolloutEvent =
       readonly variantId: string;
       readonly devices: number;
       readonly waves: number;
+      /** `class`, `devices` or `catch-up` (late or returning members brought to the class's desired state). */
+      readonly origin: RolloutOrigin['kind'];
     }
   | { readonly type: 'rollout.wave'; readonly rolloutId: string; readonly wave: number; readonly devices: number }
   | { readonly type: 'rollout.aborted'; readonly rolloutId: string; readonly reason: string }
   | { readonly type: 'rollout.finished'; readonly rolloutId: string; readonly state: RolloutRecord['state'] };
 
 export interface RolloutServiceOptions {
-  readonly store: Store;
+  readonly rollouts: RolloutRepository;
+  /** Rollout origins and each class's desired state (set when a class-wide rollout completes). */
+  readonly desired: DesiredStateRepository;
+  readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
   readonly artifacts: ServerArtifactStore;
-  readonly actor: RolloutActor;
+  /** Publishes manifests; null: this process has no broker and the server carries decisions out. */
+  readonly actor: RolloutActor | null;
   readonly logger: Logger;
   readonly now: () => number;
   /** Random source for rollout ids. */
@@ -92,24 +84,24 @@ export interface RolloutService {
   /** Evaluates every active rollout at `now` (default: the injected clock). */
   tick(now?: number): Promise<void>;
   abort(id: string, reason?: string): Promise<RolloutStatus>;
-  /** Records an abort request the server's next tick carries out (the CLI without a broker). */
-  requestAbort(id: string, reason?: string): RolloutStatus;
-  status(id: string): RolloutStatus;
-  list(filter?: { readonly active?: boolean; readonly deviceClass?: string }): RolloutRecord[];
-  /** Ingests one deploy report (deduplicated); returns true when it changed a device. */
-  handleReport(report: DeployReport): boolean;
+  status(id: string): Promise<RolloutStatus>;
+  list(filter?: { readonly active?: boolean; readonly deviceClass?: string }): Promise<RolloutRecord[]>;
+  /** Every rollout the device took part in, with its row there, newest first (its model history). */
+  history(deviceId: string): Promise<DeviceDeploymentRow[]>;
+  /** Ingests one deploy report (deduplicated); true when it changed a device. */
+  handleReport(report: DeployReport): Promise<boolean>;
   /** Re-publishes the manifests of in-flight devices (after a restart). */
   resume(): Promise<void>;
 }
 
-const zeroCounts = (): Record<RolloutDeviceState, number> =>
-  Object.fromEntries(DEVICE_STATES.map((s) => [s, 0])) as Record<RolloutDeviceState, number>;
+/** Online devices first, so the canary answers quickly; then by id, for a stable plan. */
+const canaryOrder = (a: DeviceRecord, b: DeviceRecord): number =>
+  a.state === b.state ? a.id.localeCompare(b.id) : a.state === 'online' ? -1 : 1;
 
 export function createRolloutService(options: RolloutServiceOptions): RolloutService {
-  const { store, artifacts, actor, now } = options;
-  const tables = store.rollouts;
+  const { rollouts: repo, desired, artifacts, actor, now } = options;
   const log = options.logger;
-  // Ticks, starts and aborts are serialised; each decides and saves synchronously, then acts.
+  // Ticks, starts and aborts are serialised; each decides and saves, then acts.
   let chain: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const p = chain.then(fn);
@@ -117,36 +109,40 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     return p;
   };
 
-  function status(id: string): RolloutStatus {
-    const rollout = tables.getRollout(id);
+  async function status(id: string): Promise<RolloutStatus> {
+    const rollout = await repo.get(id);
     if (!rollout)
       throw new EdgefleetError(
         'EF_ERR_ROLLOUT_NOT_FOUND',
         `no rollout ${id}; list them with \`edgefleet rollout status\``,
         { id },
       );
-    const devices = tables.devicesOf(id);
-    const waves: WaveStatus[] = [];
-    for (let i = 0; i < rollout.waveCount; i += 1) {
-      const members = devices.filter((d) => d.wave === i);
-      const counts = zeroCounts();
-      for (const d of members) counts[d.state] += 1;
-      waves.push({ index: i, size: members.length, counts });
-    }
-    return { rollout, waves, devices, outcome: outcomeCounts(devices) };
+    return rolloutStatusOf({ ...rollout, origin: await desired.origin(id) }, await repo.devicesOf(id));
   }
 
-  function previousOf(deviceId: string, currentModel: string | null): PreviousVariant | null {
-    const last = tables.lastInstalled(deviceId);
+  async function previousOf(deviceId: string, currentModel: string | null): Promise<PreviousVariant | null> {
+    const last = await repo.lastInstalled(deviceId);
     if (last && (currentModel === null || currentModel === last.sha256)) return last;
-    if (currentModel !== null && tables.getArtifact(currentModel))
+    if (currentModel !== null && (await artifacts.has(currentModel)))
       return { variantId: `v-${currentModel.slice(0, 12)}`, sha256: currentModel, rolloutId: null };
     return last;
   }
 
-  async function apply(decision: RolloutDecision, before: RolloutRecord): Promise<void> {
-    const changed = decision.rollout !== before || decision.changed.length > 0;
-    if (changed) tables.save(decision.rollout, decision.changed);
+  /** A rollback that cannot even be built (previous artifact gone) ends that device now. */
+  async function failUnbuildableRollbacks(
+    rolloutId: string,
+    failed: readonly { deploymentId: string; detail: string }[],
+  ) {
+    for (const f of failed) {
+      const dev = await repo.findByDeployment(f.deploymentId);
+      const rollout = await repo.get(rolloutId);
+      if (dev?.state !== 'rolling-back' || !rollout) continue;
+      const failure = { step: 'rollback', reason: 'rollback-unavailable', detail: f.detail };
+      await repo.save(rollout, [{ ...dev, state: 'failed', finishedAt: now(), updatedAt: now(), failure }]);
+    }
+  }
+
+  async function announce(decision: RolloutDecision, before: RolloutRecord): Promise<void> {
     const r = decision.rollout;
     if (before.state === 'in-progress' && r.state === 'rolling-back') {
       log.warn({ rolloutId: r.id, reason: r.reason }, 'rollout aborted; rolling back updated devices');
@@ -160,28 +156,102 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     if ((r.state === 'completed' || r.state === 'aborted') && before.state !== r.state) {
       log.info({ rolloutId: r.id, state: r.state }, 'rollout finished');
       options.onEvent?.({ type: 'rollout.finished', rolloutId: r.id, state: r.state });
+      // A completed class-wide rollout is what the class should run from now on, late members included.
+      if (r.state === 'completed' && (await desired.origin(r.id)).kind === 'class') {
+        await desired.setDesired({
+          deviceClass: r.deviceClass,
+          rolloutId: r.id,
+          variantId: r.variantId,
+          artifactSha: r.artifactSha,
+          setAt: now(),
+        });
+        log.info({ deviceClass: r.deviceClass, variantId: r.variantId, rolloutId: r.id }, 'class desired state set');
+      }
     }
-    const failed = await actor.act(r, decision.actions);
-    // A rollback that cannot even be built (previous artifact gone) ends that device now.
-    for (const f of failed) {
-      const dev = tables.findByDeployment(f.deploymentId);
-      if (dev && dev.state === 'rolling-back')
-        tables.save(tables.getRollout(r.id) ?? r, [
-          {
-            ...dev,
-            state: 'failed',
-            finishedAt: now(),
-            updatedAt: now(),
-            failure: { step: 'rollback', reason: 'rollback-unavailable', detail: f.detail },
-          },
-        ]);
+  }
+
+  async function apply(decision: RolloutDecision, before: RolloutRecord): Promise<void> {
+    if (decision.rollout !== before || decision.changed.length > 0) await repo.save(decision.rollout, decision.changed);
+    await announce(decision, before);
+    if (!actor) return;
+    await failUnbuildableRollbacks(decision.rollout.id, await actor.act(decision.rollout, decision.actions));
+  }
+
+  /** Ends every catch-up rollout in progress that holds one of `members` (supersede.ts). */
+  async function supersedeCatchUps(members: ReadonlySet<string>, byId: string, at: number): Promise<void> {
+    for (const r of await repo.list({ active: true })) {
+      if ((await desired.origin(r.id)).kind !== 'catch-up') continue;
+      const rows = await repo.devicesOf(r.id);
+      if (!rows.some((d) => members.has(d.deviceId))) continue;
+      const next = supersede(r, rows, byId, at);
+      await repo.save(next.rollout, next.changed);
+      log.info({ rolloutId: r.id, by: byId, devices: next.changed.length }, 'catch-up rollout superseded');
+      options.onEvent?.({ type: 'rollout.aborted', rolloutId: r.id, reason: next.rollout.reason ?? '' });
     }
   }
 
   async function evaluate(id: string, at: number): Promise<void> {
-    const before = tables.getRollout(id);
+    const before = await repo.get(id);
     if (!before) return;
-    await apply(decide({ rollout: before, devices: tables.devicesOf(id) }, at), before);
+    await apply(decide({ rollout: before, devices: await repo.devicesOf(id) }, at), before);
+  }
+
+  /** The class's devices (or the named cohort), online first; refuses an empty set. */
+  async function membersOf(input: StartRolloutInput): Promise<DeviceRecord[]> {
+    const wanted = input.deviceIds === undefined ? null : new Set(input.deviceIds);
+    const members = (await options.devices.list({ deviceClass: input.deviceClass }))
+      .filter((d) => wanted === null || wanted.has(d.id))
+      .sort(canaryOrder);
+    if (members.length === 0)
+      throw new EdgefleetError(
+        'EF_ERR_ROLLOUT_INVALID',
+        `class ${input.deviceClass} has no devices${wanted ? ' among those named' : ''}; start agents of that class first`,
+        { deviceClass: input.deviceClass },
+      );
+    return members;
+  }
+
+  /** Refuses a start when one of `members` is in a rollout still in progress. */
+  async function refuseBusy(members: readonly DeviceRecord[]): Promise<void> {
+    const busy = new Set<string>();
+    for (const r of await repo.list({ active: true })) for (const d of await repo.devicesOf(r.id)) busy.add(d.deviceId);
+    const clash = members.find((d) => busy.has(d.id));
+    if (clash)
+      throw new EdgefleetError(
+        'EF_ERR_ROLLOUT_CONFLICT',
+        `device ${clash.id} is in a rollout still in progress; wait for it or abort it first`,
+        { deviceId: clash.id },
+      );
+  }
+
+  /** Devices in waves of the planned sizes, each with the deployment id it will be notified under. */
+  async function planDevices(id: string, members: readonly DeviceRecord[], sizes: readonly number[], at: number) {
+    const devices: RolloutDevice[] = [];
+    let wave = 0;
+    let inWave = 0;
+    for (const [index, d] of members.entries()) {
+      if (inWave >= (sizes[wave] ?? 0)) {
+        wave += 1;
+        inWave = 0;
+      }
+      inWave += 1;
+      devices.push({
+        rolloutId: id,
+        deviceId: d.id,
+        wave,
+        state: 'pending',
+        deploymentId: deploymentIdFor(id, index),
+        previous: await previousOf(d.id, d.currentModel),
+        rollbackId: null,
+        agentState: null,
+        failure: null,
+        notifiedAt: null,
+        rollbackAt: null,
+        finishedAt: null,
+        updatedAt: at,
+      });
+    }
+    return devices;
   }
 
   async function start(input: StartRolloutInput): Promise<RolloutStatus> {
@@ -193,33 +263,17 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     const { artifact } = input;
     if (!('bytes' in artifact)) await artifacts.layout(artifact.sha256);
     const at = now();
-    const wanted = input.deviceIds === undefined ? null : new Set(input.deviceIds);
-    const members = store.devices
-      .list()
-      .filter((d) => d.deviceClass === input.deviceClass && (wanted === null || wanted.has(d.id)))
-      // Online devices first, so the canary answers quickly; then by id, for a stable plan.
-      .sort((a, b) => (a.state === b.state ? a.id.localeCompare(b.id) : a.state === 'online' ? -1 : 1));
-    if (members.length === 0)
-      throw new EdgefleetError(
-        'EF_ERR_ROLLOUT_INVALID',
-        `class ${input.deviceClass} has no devices${wanted ? ' among those named' : ''}; start agents of that class first`,
-        { deviceClass: input.deviceClass },
-      );
-    const busy = new Set(
-      tables.listRollouts({ active: true }).flatMap((r) => tables.devicesOf(r.id).map((d) => d.deviceId)),
-    );
-    const clash = members.find((d) => busy.has(d.id));
-    if (clash)
-      throw new EdgefleetError(
-        'EF_ERR_ROLLOUT_CONFLICT',
-        `device ${clash.id} is in a rollout still in progress; wait for it or abort it first`,
-        { deviceId: clash.id },
-      );
-    const layout = 'bytes' in artifact ? await artifacts.put(artifact.bytes) : await artifacts.layout(artifact.sha256);
+    const members = await membersOf(input);
     const sizes = planWaveSizes(members.length, policy.data);
-    const id = `ro-${at.toString(36)}-${Math.floor(options.random() * 36 ** 4)
+    const suffix = Math.floor(options.random() * 36 ** 4)
       .toString(36)
-      .padStart(4, '0')}`;
+      .padStart(4, '0');
+    const id = `ro-${at.toString(36)}-${suffix}`;
+    const origin: RolloutOrigin = input.origin ?? { kind: input.deviceIds === undefined ? 'class' : 'devices' };
+    // A catch-up in progress gives way to any other rollout of its devices: the newer intent wins.
+    if (origin.kind !== 'catch-up') await supersedeCatchUps(new Set(members.map((d) => d.id)), id, at);
+    await refuseBusy(members);
+    const layout = 'bytes' in artifact ? await artifacts.put(artifact.bytes) : await artifacts.layout(artifact.sha256);
     const rollout: RolloutRecord = {
       id,
       deviceClass: input.deviceClass,
@@ -236,31 +290,9 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       updatedAt: at,
       finishedAt: null,
     };
-    let wave = 0;
-    let inWave = 0;
-    const devices = members.map((d, index): RolloutDevice => {
-      if (inWave >= (sizes[wave] ?? 0)) {
-        wave += 1;
-        inWave = 0;
-      }
-      inWave += 1;
-      return {
-        rolloutId: id,
-        deviceId: d.id,
-        wave,
-        state: 'pending',
-        deploymentId: deploymentIdFor(id, index),
-        previous: previousOf(d.id, d.currentModel),
-        rollbackId: null,
-        agentState: null,
-        failure: null,
-        notifiedAt: null,
-        rollbackAt: null,
-        finishedAt: null,
-        updatedAt: at,
-      };
-    });
-    tables.insertRollout(rollout, devices);
+    const devices = await planDevices(id, members, sizes, at);
+    await repo.insert(rollout, devices);
+    await desired.setOrigin(id, origin);
     log.info(
       {
         rolloutId: id,
@@ -268,6 +300,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         variantId: rollout.variantId,
         devices: devices.length,
         waves: sizes,
+        origin: origin.kind,
+        ...(origin.kind === 'catch-up' ? { reason: origin.reason } : {}),
       },
       'rollout started',
     );
@@ -278,9 +312,55 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       variantId: rollout.variantId,
       devices: devices.length,
       waves: sizes.length,
+      origin: origin.kind,
     });
-    if (input.deferred !== true) await serial(() => evaluate(id, at));
+    if (actor) await serial(() => evaluate(id, at));
     return status(id);
+  }
+
+  async function abort(id: string, reason = 'aborted by an operator'): Promise<RolloutStatus> {
+    const before = (await status(id)).rollout;
+    if (before.state !== 'in-progress')
+      throw new EdgefleetError(
+        'EF_ERR_ROLLOUT_CONFLICT',
+        `rollout ${id} is ${before.state}; only a rollout in progress can be aborted`,
+        { id, state: before.state },
+      );
+    const snapshot = { rollout: before, devices: await repo.devicesOf(id) };
+    await apply(actor ? decideAbort(snapshot, reason, now()) : markAborted(snapshot, reason, now()), before);
+    return status(id);
+  }
+
+  async function ingestReport(report: DeployReport): Promise<boolean> {
+    const at = now();
+    if (!(await repo.recordReport(report.deploymentId, report.state, report.deviceId, at, report))) return false;
+    if (report.state === 'succeeded' || report.state === 'rolled-back')
+      await options.devices.touch(report.deviceId, at, report.serving);
+    const dev = await repo.findByDeployment(report.deploymentId);
+    if (!dev || dev.deviceId !== report.deviceId) return false;
+    const next = applyReport(dev, report, at);
+    if (!next) return false;
+    const rollout = await repo.get(dev.rolloutId);
+    if (!rollout) return false;
+    await repo.save(rollout, [next]);
+    return true;
+  }
+
+  /** Every in-flight manifest and rollback of an active rollout, to publish again. */
+  function resumeActions(devices: readonly RolloutDevice[]) {
+    return [
+      ...devices
+        .filter((d) => IN_FLIGHT_STATES.has(d.state))
+        .map((d) => ({ kind: 'deploy' as const, deviceId: d.deviceId, deploymentId: d.deploymentId })),
+      ...devices
+        .filter((d) => d.state === 'rolling-back' && d.previous !== null && d.rollbackId !== null)
+        .map((d) => ({
+          kind: 'rollback' as const,
+          deviceId: d.deviceId,
+          deploymentId: d.rollbackId as string,
+          previous: d.previous as PreviousVariant,
+        })),
+    ];
   }
 
   return {
@@ -288,70 +368,20 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     tick: (at) =>
       serial(async () => {
         const t = at ?? now();
-        for (const r of tables.listRollouts({ active: true })) await evaluate(r.id, t);
+        for (const r of await repo.list({ active: true })) await evaluate(r.id, t);
       }),
-    abort: (id, reason) =>
-      serial(async () => {
-        const before = status(id).rollout;
-        if (before.state !== 'in-progress')
-          throw new EdgefleetError(
-            'EF_ERR_ROLLOUT_CONFLICT',
-            `rollout ${id} is ${before.state}; only a rollout in progress can be aborted`,
-            { id, state: before.state },
-          );
-        await apply(
-          decideAbort({ rollout: before, devices: tables.devicesOf(id) }, reason ?? 'aborted by an operator', now()),
-          before,
-        );
-        return status(id);
-      }),
-    requestAbort(id, reason) {
-      const r = status(id).rollout;
-      if (r.state !== 'in-progress')
-        throw new EdgefleetError(
-          'EF_ERR_ROLLOUT_CONFLICT',
-          `rollout ${id} is ${r.state}; only a rollout in progress can be aborted`,
-          { id, state: r.state },
-        );
-      tables.save(
-        { ...r, reason: `${ABORT_REQUEST_PREFIX}${reason ?? 'aborted by an operator'}`, updatedAt: now() },
-        [],
-      );
-      return status(id);
-    },
+    abort: (id, reason) => serial(() => abort(id, reason)),
     status,
-    list: (filter) => tables.listRollouts(filter),
-    handleReport(report) {
-      const at = now();
-      if (!tables.recordReport(report.deploymentId, report.state, report.deviceId, at, report)) return false;
-      if (report.state === 'succeeded' || report.state === 'rolled-back')
-        store.devices.touch(report.deviceId, at, report.serving);
-      const dev = tables.findByDeployment(report.deploymentId);
-      if (!dev || dev.deviceId !== report.deviceId) return false;
-      const next = applyReport(dev, report, at);
-      if (!next) return false;
-      const rollout = tables.getRollout(dev.rolloutId);
-      if (!rollout) return false;
-      tables.save(rollout, [next]);
-      return true;
-    },
+    list: async (filter) =>
+      Promise.all((await repo.list(filter)).map(async (r) => ({ ...r, origin: await desired.origin(r.id) }))),
+    history: (deviceId) => repo.historyOf(deviceId),
+    // On the same chain as evaluations: a report must not land between an evaluation's read and its save.
+    handleReport: (report) => serial(() => ingestReport(report)),
     resume: () =>
       serial(async () => {
-        for (const r of tables.listRollouts({ active: true })) {
-          const devices = tables.devicesOf(r.id);
-          const actions = [
-            ...devices
-              .filter((d) => IN_FLIGHT_STATES.has(d.state))
-              .map((d) => ({ kind: 'deploy' as const, deviceId: d.deviceId, deploymentId: d.deploymentId })),
-            ...devices
-              .filter((d) => d.state === 'rolling-back' && d.previous !== null && d.rollbackId !== null)
-              .map((d) => ({
-                kind: 'rollback' as const,
-                deviceId: d.deviceId,
-                deploymentId: d.rollbackId as string,
-                previous: d.previous as PreviousVariant,
-              })),
-          ];
+        if (!actor) return;
+        for (const r of await repo.list({ active: true })) {
+          const actions = resumeActions(await repo.devicesOf(r.id));
           log.info({ rolloutId: r.id, state: r.state, republished: actions.length }, 'rollout resumed');
           await actor.act(r, actions);
         }

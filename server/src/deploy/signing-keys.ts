@@ -11,7 +11,13 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { createManifestSigner, EdgefleetError, generateSigningKeyPem, type ManifestSigner } from '@edgefleet/shared';
+import {
+  createManifestSigner,
+  EdgefleetError,
+  generateSigningKeyPem,
+  asError,
+  type ManifestSigner,
+} from '@edgefleet/shared';
 
 export const KEYS_DIR = 'keys';
 
@@ -44,7 +50,7 @@ function loadSigner(dir: string, keyId: string): ManifestSigner {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_SIGNING_KEY',
-      `signing key ${path} cannot be used (${(err as Error).message}); restore it from a backup or remove it from keyring.json`,
+      `signing key ${path} cannot be used (${asError(err).message}); restore it from a backup or remove it from keyring.json`,
       { path },
       { cause: err },
     );
@@ -91,7 +97,7 @@ export function loadSigningKeyring(dataDir: string): SigningKeyring {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_SIGNING_KEY',
-      `${ringPath} is not a valid keyring (${(err as Error).message}); restore it or delete the keys folder to start over (agents must then trust the new key)`,
+      `${ringPath} is not a valid keyring (${asError(err).message}); restore it or delete the keys folder to start over (agents must then trust the new key)`,
       { path: ringPath },
       { cause: err },
     );

@@ -4,7 +4,7 @@ export type { Logger } from 'pino';
 
 /**
  * Fields never written to logs. pino's wildcards match one level, so the common nestings are
- * listed explicitly; `authorization` covers HTTP headers the admin API will log later.
+ * listed explicitly; `authorization` covers HTTP headers, should a request's headers ever be logged.
  */
 export const REDACT_PATHS: readonly string[] = [
   'password',

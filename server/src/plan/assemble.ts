@@ -34,6 +34,7 @@ function candidateRow(b: Built, cls: DeviceClass, speed: EffectiveSpeedModel, ba
   const { candidate: c, variant: v } = b;
   const base = {
     agreementPct: v.evaluation ? agreementOf(v) : null,
+    peakMemoryBytes: v.evaluation?.memory.estimatedPeakBytes ?? null,
     recipe: c.name,
     precision: c.precision,
     artifactSha: v.artifactSha,
@@ -93,7 +94,7 @@ function asJudged(rows: readonly PlanCandidate[]): Eligible[] {
       p95LatencyMs: r.predicted?.p95LatencyMs ?? 0,
       energyPerInferenceMj: r.predicted?.energyPerInferenceMj ?? 0,
       avgPowerW: r.predicted?.avgPowerW ?? 0,
-      peakMemoryBytes: null,
+      peakMemoryBytes: r.peakMemoryBytes ?? null,
     }));
 }
 

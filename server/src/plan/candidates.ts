@@ -27,7 +27,7 @@ export interface Candidate {
   readonly precision: Precision;
   /** sha256 of the canonical recipe JSON; the variant cache key together with the model sha. */
   readonly key: string;
-  /** Needs calibration data (int8-static, bias-correction). */
+  /** Needs calibration data (int8-static, bias-correction, pruning and reconstruction). */
   readonly needsCalibration: boolean;
 }
 
@@ -52,10 +52,23 @@ export const sha256Of = (text: string): string => createHash('sha256').update(te
 export function precisionOf(recipe: Recipe | null): Precision {
   const passes = new Set(recipe?.steps.map((s) => s.pass) ?? []);
   if (passes.has('int4-weights')) return 'int4';
-  if (passes.has('int8-static') || passes.has('int8-dynamic')) return 'int8';
+  if (passes.has('int8-static') || passes.has('int8-dynamic') || passes.has('qat')) return 'int8';
   if (passes.has('fp16')) return 'fp16';
   return 'fp32';
 }
+
+/**
+ * Passes that read calibration data (pruning checks its result on it; magnitude pruning too;
+ * qat calibrates on it and, without training data of its own, trains on it).
+ */
+const CALIBRATED_PASSES: ReadonlySet<string> = new Set([
+  'int8-static',
+  'bias-correction',
+  'prune-structured',
+  'reconstruct',
+  'prune-magnitude',
+  'qat',
+]);
 
 /** Resolves a candidate from a preset name, `fp32`, or recipe JSON (throws EF_ERR_RECIPE_INVALID). */
 export function candidateOf(input: string): Candidate {
@@ -74,7 +87,7 @@ export function candidateOf(input: string): Candidate {
     recipe,
     precision: precisionOf(recipe),
     key: sha256Of(canonicalJson(recipe)),
-    needsCalibration: recipe.steps.some((s) => s.pass === 'int8-static' || s.pass === 'bias-correction'),
+    needsCalibration: recipe.steps.some((s) => CALIBRATED_PASSES.has(s.pass)),
   };
 }
 

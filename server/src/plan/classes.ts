@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import {
+  stripUndefined,
   deviceClassInputSchema,
   deviceClassPatchSchema,
   deviceClassSchema,
@@ -13,8 +14,7 @@ import {
   type DeviceClass,
   type DeviceClassSpec,
 } from '@edgefleet/shared';
-import type { Store } from '../store/db.js';
-import type { ClassRow } from '../store/planner-tables.js';
+import type { ClassProfile, ClassRepository, ClassRow } from '../store/classes.js';
 import { BUILTIN_CLASS_PROFILES } from './profiles/builtin.js';
 
 /** A class row known only from a device's hello (no profile yet). */
@@ -26,19 +26,21 @@ export interface UnconfiguredClass {
 
 export interface ClassService {
   /** Creates a class from a full document; EF_ERR_CLASS_EXISTS when a configured class has the name. */
-  create(input: unknown): DeviceClass;
+  create(input: unknown): Promise<DeviceClass>;
   /** Creates a class from a built-in profile, optionally under another name and with budget changes. */
-  createFromProfile(profile: string, name?: string, patch?: unknown): DeviceClass;
+  createFromProfile(profile: string, name?: string, patch?: unknown): Promise<DeviceClass>;
   /** Every configured class, by name. */
-  list(): DeviceClass[];
+  list(): Promise<DeviceClass[]>;
   /** Classes devices announced that have no profile yet. */
-  listUnconfigured(): UnconfiguredClass[];
+  listUnconfigured(): Promise<UnconfiguredClass[]>;
   /** The class, or EF_ERR_CLASS_NOT_FOUND (with advice). */
-  get(name: string): DeviceClass;
+  get(name: string): Promise<DeviceClass>;
+  /** The class, or null when it is unknown or has no profile yet. */
+  find(name: string): Promise<DeviceClass | null>;
   /** Merges a patch (budgets replace as a whole), bumps the version and invalidates the class's plans. */
-  update(name: string, patch: unknown): DeviceClass;
+  update(name: string, patch: unknown): Promise<DeviceClass>;
   /** Deletes the class and its plans; refused while devices belong to it. */
-  remove(name: string): void;
+  remove(name: string): Promise<void>;
 }
 
 function invalid(what: string, error: z.ZodError): EdgefleetError {
@@ -55,9 +57,9 @@ export function parseClassInput(input: unknown): DeviceClassSpec {
 }
 
 function fromRow(row: ClassRow): DeviceClass | null {
-  if (row.profile === null) return null;
+  if (row.profile === null || row.budgets === null) return null;
   return deviceClassSchema.parse({
-    ...(row.profile as object),
+    ...row.profile,
     name: row.name,
     description: row.description,
     budgets: row.budgets,
@@ -67,7 +69,7 @@ function fromRow(row: ClassRow): DeviceClass | null {
   });
 }
 
-function profileOf(spec: DeviceClassSpec): Omit<DeviceClassSpec, 'name' | 'description' | 'budgets'> {
+function profileOf(spec: DeviceClassSpec): ClassProfile {
   return {
     capabilities: spec.capabilities,
     speedModel: spec.speedModel,
@@ -76,36 +78,46 @@ function profileOf(spec: DeviceClassSpec): Omit<DeviceClassSpec, 'name' | 'descr
   };
 }
 
-/** Creates the class service over an open store. */
-export function createClassService(store: Store, opts: { now?: () => number } = {}): ClassService {
+/** Creates the class service over the class repository. */
+export function createClassService(classes: ClassRepository, opts: { now?: () => number } = {}): ClassService {
   const now = opts.now ?? Date.now;
-  const tables = store.planner;
   const notFound = (name: string): EdgefleetError =>
     new EdgefleetError(
       'EF_ERR_CLASS_NOT_FOUND',
-      `no device class "${name}"; list them with \`edgefleet class list\` or create one with \`edgefleet class create ${name} --profile ${[...BUILTIN_CLASS_PROFILES.keys()].join('|')}\``,
+      `no device class "${name}"; list them with \`edgefleet class list\` or create one with ` +
+        `\`edgefleet class create ${name} --profile ${[...BUILTIN_CLASS_PROFILES.keys()].join('|')}\``,
       { name },
     );
+  const find = async (name: string): Promise<DeviceClass | null> => {
+    const row = await classes.get(name);
+    return row ? fromRow(row) : null;
+  };
+  const get = async (name: string): Promise<DeviceClass> => {
+    const cls = await find(name);
+    if (!cls) throw notFound(name);
+    return cls;
+  };
+  const create = async (input: unknown): Promise<DeviceClass> => {
+    const spec = parseClassInput(input);
+    const created = await classes.create({
+      name: spec.name,
+      description: spec.description,
+      profile: profileOf(spec),
+      budgets: spec.budgets,
+      createdAt: now(),
+    });
+    if (!created)
+      throw new EdgefleetError(
+        'EF_ERR_CLASS_EXISTS',
+        `device class "${spec.name}" already exists; change it with \`edgefleet class update ${spec.name}\``,
+        { name: spec.name },
+      );
+    return get(spec.name);
+  };
 
-  const service: ClassService = {
-    create(input) {
-      const spec = parseClassInput(input);
-      const created = tables.createClass({
-        name: spec.name,
-        description: spec.description,
-        profile: profileOf(spec),
-        budgets: spec.budgets,
-        createdAt: now(),
-      });
-      if (!created)
-        throw new EdgefleetError(
-          'EF_ERR_CLASS_EXISTS',
-          `device class "${spec.name}" already exists; change it with \`edgefleet class update ${spec.name}\``,
-          { name: spec.name },
-        );
-      return service.get(spec.name);
-    },
-    createFromProfile(profile, name, patch) {
+  return {
+    create,
+    async createFromProfile(profile, name, patch) {
       const base = BUILTIN_CLASS_PROFILES.get(profile);
       if (!base)
         throw new EdgefleetError(
@@ -113,34 +125,24 @@ export function createClassService(store: Store, opts: { now?: () => number } = 
           `no built-in profile "${profile}"; built-in profiles are ${[...BUILTIN_CLASS_PROFILES.keys()].join(', ')}`,
           { profile },
         );
-      const doc = mergePatch({ ...base, name: name ?? base.name }, patch ?? {}, 'the class is invalid');
-      return service.create(doc);
+      return create(mergePatch({ ...base, name: name ?? base.name }, patch ?? {}, 'the class is invalid'));
     },
-    list: () =>
-      tables
-        .listClasses()
-        .map(fromRow)
-        .filter((c): c is DeviceClass => c !== null),
-    listUnconfigured: () =>
-      tables
-        .listClasses()
+    list: async () => (await classes.list()).map(fromRow).filter((c): c is DeviceClass => c !== null),
+    listUnconfigured: async () =>
+      (await classes.list())
         .filter((r) => r.profile === null)
         .map((r) => ({ name: r.name, configured: false as const, createdAt: r.createdAt })),
-    get(name) {
-      const row = tables.getClass(name);
-      const cls = row ? fromRow(row) : null;
-      if (!cls) throw notFound(name);
-      return cls;
-    },
-    update(name, patch) {
-      const current = service.get(name);
+    get,
+    find,
+    async update(name, patch) {
+      const current = await get(name);
       const spec = parseClassInput(mergePatch(current, patch, 'the class update is invalid'));
-      const version = tables.updateClass(name, spec.description, profileOf(spec), spec.budgets, now());
-      if (version === null) throw notFound(name);
-      return service.get(name);
+      const doc = { description: spec.description, profile: profileOf(spec), budgets: spec.budgets };
+      if ((await classes.update(name, doc, now())) === null) throw notFound(name);
+      return get(name);
     },
-    remove(name) {
-      const r = tables.deleteClass(name);
+    async remove(name) {
+      const r = await classes.delete(name);
       if (r === 'absent') throw notFound(name);
       if (r === 'in-use')
         throw new EdgefleetError(
@@ -150,7 +152,6 @@ export function createClassService(store: Store, opts: { now?: () => number } = 
         );
     },
   };
-  return service;
 }
 
 /** Applies a validated patch to a class document (budgets and sources replace; the rest merge per field). */
@@ -163,21 +164,17 @@ function mergePatch(current: DeviceClassSpec | DeviceClass, patchInput: unknown,
     description: p.description ?? current.description,
     capabilities: {
       ...current.capabilities,
-      ...(stripUndefined(p.capabilities ?? {}) as Partial<DeviceClassSpec['capabilities']>),
+      ...stripUndefined(p.capabilities ?? {}),
     },
     speedModel: {
       ...current.speedModel,
-      ...(stripUndefined(p.speedModel ?? {}) as Partial<DeviceClassSpec['speedModel']>),
+      ...stripUndefined(p.speedModel ?? {}),
     },
     powerModel: {
       ...current.powerModel,
-      ...(stripUndefined(p.powerModel ?? {}) as Partial<DeviceClassSpec['powerModel']>),
+      ...stripUndefined(p.powerModel ?? {}),
     },
     budgets: p.budgets ?? current.budgets,
     sources: p.sources ?? current.sources,
   };
-}
-
-function stripUndefined(o: object): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }

@@ -9,31 +9,14 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
 import { loadModel, sha256Hex, writeBytesAtomic } from '@edgefleet/compress';
-import type { Store } from '../store/db.js';
-import type { ModelRow } from '../store/planner-tables.js';
+import type { ModelRepository, ModelRow } from '../store/models.js';
 
-/** A stored model. */
-export interface ModelRecord {
-  readonly sha256: string;
-  readonly name: string;
-  /** Relative to the data directory. */
-  readonly path: string;
-  readonly bytes: number;
-  /** Evaluation data: `mnist`, `mnist:SPLIT[:N]`, `random:N` or a sample directory. */
-  readonly evalSpec: string;
-  /** Fixed dims for symbolic inputs, by input name. */
-  readonly shapes: Readonly<Record<string, readonly number[]>>;
-  readonly createdAt: number;
-}
+/** A stored model (the repository's row: sha256, name, path relative to the data directory, eval spec, shapes). */
+export type ModelRecord = ModelRow;
 
-const shapesSchema = z.record(z.string(), z.array(z.number().int().positive()));
 const nameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'model name: 1–64 of A-Z a-z 0-9 _ . -, starting with a letter or digit');
-
-function toRecord(row: ModelRow): ModelRecord {
-  return { ...row, shapes: shapesSchema.parse(row.shapes) };
-}
 
 /** Checks an evaluation spec without loading the data: mnist…, random:…, or an existing directory. */
 export function checkEvalSpec(spec: string): string {
@@ -49,7 +32,7 @@ export function checkEvalSpec(spec: string): string {
 
 /** Options of {@link addModel}. */
 export interface AddModelOptions {
-  readonly store: Store;
+  readonly models: ModelRepository;
   readonly dataDir: string;
   readonly bytes: Uint8Array;
   readonly name: string;
@@ -78,16 +61,16 @@ export async function addModel(
 ): Promise<{ model: ModelRecord; added: boolean; repaired: boolean }> {
   const name = nameSchema.safeParse(opts.name);
   if (!name.success)
-    throw new EdgefleetError('EF_ERR_CLASS_INVALID', `--name: ${name.error.issues[0]?.message ?? 'invalid'}`, {
+    throw new EdgefleetError('EF_ERR_MODEL_INVALID', `model name: ${name.error.issues[0]?.message ?? 'invalid'}`, {
       name: opts.name,
     });
   const sha = sha256Hex(opts.bytes);
-  const existing = opts.store.planner.getModel(sha);
+  const existing = await opts.models.get(sha);
   if (existing) {
     const path = join(resolve(opts.dataDir), existing.path);
     const repaired = !(await storedIntact(path, sha));
     if (repaired) await writeBytesAtomic(path, opts.bytes);
-    return { model: toRecord(existing), added: false, repaired };
+    return { model: existing, added: false, repaired };
   }
   loadModel(opts.bytes); // refuses non-ONNX bytes with EF_ERR_MODEL_PARSE before anything is stored
   const evalSpec = checkEvalSpec(opts.evalSpec ?? 'mnist');
@@ -102,28 +85,46 @@ export async function addModel(
     shapes: opts.shapes ?? {},
     createdAt: opts.now ?? Date.now(),
   };
-  const added = opts.store.planner.insertModel(row);
-  return { model: toRecord(opts.store.planner.getModel(sha) ?? row), added, repaired: false };
+  const added = await opts.models.insert(row);
+  return { model: (await opts.models.get(sha)) ?? row, added, repaired: false };
 }
 
 /** Resolves a model by sha256 (or a unique prefix of at least 8 hex digits) or by name (newest). */
-export function resolveModel(store: Store, ref: string): ModelRecord {
-  const exact = store.planner.getModel(ref);
-  if (exact) return toRecord(exact);
-  const named = store.planner.modelsNamed(ref)[0];
-  if (named) return toRecord(named);
+export async function resolveModel(models: ModelRepository, ref: string): Promise<ModelRecord> {
+  const exact = await models.get(ref);
+  if (exact) return exact;
+  const named = (await models.named(ref))[0];
+  if (named) return named;
   if (/^[0-9a-f]{8,63}$/.test(ref)) {
-    const matches = store.planner.listModels().filter((m) => m.sha256.startsWith(ref));
-    if (matches.length === 1 && matches[0]) return toRecord(matches[0]);
+    const matches = (await models.list()).filter((m) => m.sha256.startsWith(ref));
+    if (matches.length === 1 && matches[0]) return matches[0];
   }
   throw new EdgefleetError(
     'EF_ERR_MODEL_NOT_FOUND',
-    `no model "${ref}" in the store; add it with \`edgefleet model add FILE.onnx --name NAME\` or list models with \`edgefleet model list\``,
+    `no model "${ref}" in the store; add it with \`edgefleet model add FILE.onnx --name NAME\` ` +
+      'or list models with `edgefleet model list`',
     { ref },
   );
 }
 
 /** Every stored model, by name. */
-export function listModels(store: Store): ModelRecord[] {
-  return store.planner.listModels().map(toRecord);
+export function listModels(models: ModelRepository): Promise<ModelRecord[]> {
+  return models.list();
+}
+
+/** The model store as a service: the repository and the data directory bound once. */
+export interface ModelService {
+  add(
+    input: Omit<AddModelOptions, 'models' | 'dataDir'>,
+  ): Promise<{ model: ModelRecord; added: boolean; repaired: boolean }>;
+  resolve(ref: string): Promise<ModelRecord>;
+  list(): Promise<ModelRecord[]>;
+}
+
+export function createModelService(models: ModelRepository, dataDir: string, now: () => number): ModelService {
+  return {
+    add: (input) => addModel({ now: now(), ...input, models, dataDir }),
+    resolve: (ref) => resolveModel(models, ref),
+    list: () => listModels(models),
+  };
 }

@@ -5,8 +5,16 @@
  * any override): asking again with the same inputs returns the stored plan unchanged, and a
  * class update invalidates the class's plans (see classes.ts).
  */
-import { planSchema, type SpeedModelOverride, type StoredPlan } from '@edgefleet/shared';
-import type { PlanRow } from '../store/planner-tables.js';
+import {
+  EdgefleetError,
+  planSchema,
+  stripUndefined,
+  type SpeedModelOverride,
+  type StoredPlan,
+} from '@edgefleet/shared';
+import type { ClassRepository } from '../store/classes.js';
+import type { ModelRepository } from '../store/models.js';
+import type { PlanRepository, PlanRow } from '../store/plans.js';
 import { assemblePlan, type Built } from './assemble.js';
 import { canonicalJson, candidatesOf, sha256Of, type Candidate } from './candidates.js';
 import { createClassService } from './classes.js';
@@ -35,9 +43,11 @@ export interface PlanRequest {
   readonly onProgress?: (p: PlanProgress) => void;
 }
 
-/** Options of {@link createPlanner}: those of the variant service, or an existing one. */
+/** Options of {@link createPlanner}: the repositories it reads and writes, and the variant cache's options. */
 export interface PlannerOptions extends VariantServiceOptions {
-  readonly variants?: VariantService;
+  readonly classes: ClassRepository;
+  readonly models: ModelRepository;
+  readonly plans: PlanRepository;
 }
 
 export interface Planner {
@@ -45,12 +55,14 @@ export interface Planner {
   /** Plans the model for every configured class, by class name. */
   planAll(req: Omit<PlanRequest, 'deviceClass'>): Promise<StoredPlan[]>;
   /** Stored plans (valid ones unless asked), newest last. */
-  list(filter?: { deviceClass?: string; model?: string; includeInvalidated?: boolean }): StoredPlan[];
+  list(filter?: { deviceClass?: string; model?: string; includeInvalidated?: boolean }): Promise<StoredPlan[]>;
+  /** One stored plan, or EF_ERR_PLAN_NOT_FOUND. */
+  get(id: number): Promise<StoredPlan>;
   readonly variants: VariantService;
 }
 
 function toStored(row: PlanRow, reused: boolean): StoredPlan {
-  return { id: row.id, createdAt: row.createdAt, reused, plan: planSchema.parse(row.plan) };
+  return { id: row.id, createdAt: row.createdAt, reused, plan: row.plan };
 }
 
 /** The hash plans are stored under. */
@@ -77,23 +89,25 @@ export function planInputsKey(
 
 /** Creates the planner over a store and data directory. */
 export function createPlanner(opts: PlannerOptions): Planner {
-  const variants = opts.variants ?? createVariantService(opts);
-  const classes = createClassService(opts.store, opts.now ? { now: opts.now } : {});
+  const variants = createVariantService(opts);
+  const classes = createClassService(opts.classes, stripUndefined({ now: opts.now }));
   const now = opts.now ?? Date.now;
-  const tables = opts.store.planner;
+  const tables = opts.plans;
 
   async function plan(req: PlanRequest): Promise<StoredPlan> {
-    const model = resolveModel(opts.store, req.model);
-    const cls = classes.get(req.deviceClass);
+    const model = await resolveModel(opts.models, req.model);
+    const cls = await classes.get(req.deviceClass);
     const speed = effectiveSpeedModel(cls.speedModel, req.speedModelOverride);
     const candidates = candidatesOf(req.recipes);
     const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, candidates);
-    const stored = tables.findPlan(key);
+    const stored = await tables.find(key);
     if (stored) return toStored(stored, true);
     const built: Built[] = [];
+    let compressions = 0;
     for (const [i, candidate] of candidates.entries()) {
-      const cached = tables.getVariant(model.sha256, candidate.key) !== null;
+      const cached = await variants.has(model.sha256, candidate.key);
       req.onProgress?.({ deviceClass: cls.name, recipe: candidate.name, done: i, total: candidates.length, cached });
+      if (!cached && candidate.recipe !== null) compressions += 1;
       built.push({ candidate, variant: await variants.getOrBuild(model, candidate) });
     }
     req.onProgress?.({
@@ -104,7 +118,7 @@ export function createPlanner(opts: PlannerOptions): Planner {
       cached: true,
     });
     const body = planSchema.parse(assemblePlan(model, cls, speed, built));
-    const id = tables.insertPlan({
+    const id = await tables.insert({
       deviceClass: cls.name,
       classVersion: cls.version,
       modelSha: model.sha256,
@@ -112,28 +126,39 @@ export function createPlanner(opts: PlannerOptions): Planner {
       plan: body,
       createdAt: now(),
     });
-    const row = tables.getPlan(id);
+    const row = await tables.get(id);
     if (!row) throw new Error(`plan ${id} vanished right after it was stored`);
-    return toStored(row, false);
+    return { ...toStored(row, false), compressions };
+  }
+
+  async function get(id: number): Promise<StoredPlan> {
+    const row = await tables.get(id);
+    if (!row)
+      throw new EdgefleetError(
+        'EF_ERR_PLAN_NOT_FOUND',
+        `no plan ${id}; \`edgefleet plan\` makes one, GET /v1/plans lists them`,
+        {
+          id,
+        },
+      );
+    return toStored(row, true);
   }
 
   return {
     variants,
     plan,
+    get,
     async planAll(req) {
       const out: StoredPlan[] = [];
-      for (const cls of classes.list()) out.push(await plan({ ...req, deviceClass: cls.name }));
+      for (const cls of await classes.list()) out.push(await plan({ ...req, deviceClass: cls.name }));
       return out;
     },
-    list(filter = {}) {
-      const modelSha = filter.model === undefined ? undefined : resolveModel(opts.store, filter.model).sha256;
-      return tables
-        .listPlans({
-          ...(filter.deviceClass === undefined ? {} : { deviceClass: filter.deviceClass }),
-          ...(modelSha === undefined ? {} : { modelSha }),
-          ...(filter.includeInvalidated === undefined ? {} : { includeInvalidated: filter.includeInvalidated }),
-        })
-        .map((r) => toStored(r, true));
+    async list(filter = {}) {
+      const modelSha = filter.model === undefined ? undefined : (await resolveModel(opts.models, filter.model)).sha256;
+      const rows = await tables.list(
+        stripUndefined({ deviceClass: filter.deviceClass, modelSha, includeInvalidated: filter.includeInvalidated }),
+      );
+      return rows.map((r) => toStored(r, true));
     },
   };
 }

@@ -6,6 +6,7 @@
  */
 import {
   speedModelOverrideSchema,
+  stripUndefined,
   type DeviceClass,
   type Precision,
   type SpeedModel,
@@ -40,8 +41,7 @@ export function effectiveSpeedModel(base: SpeedModel, overrideInput?: SpeedModel
     status: 'calibrated',
     override: {
       label: o.label,
-      ...(o.ratio === undefined ? {} : { ratio: o.ratio }),
-      ...(o.factors === undefined ? {} : { factors: o.factors }),
+      ...stripUndefined({ ratio: o.ratio, factors: o.factors }),
     },
   };
 }
@@ -64,7 +64,10 @@ export function round(x: number, digits = 4): number {
   return Math.round(x * f) / f;
 }
 
-/** Predicts latency, energy and average power of a variant (host p95 in ms) at a precision; null when the class has no figures for it. */
+/**
+ * Predicts latency, energy and average power of a variant (host p95 in ms) at a precision; null when the class has no
+ * figures for it.
+ */
 export function predict(
   hostP95Ms: number,
   precision: Precision,

@@ -5,7 +5,7 @@
  * event loop; the same function runs in-process for tools that want no worker.
  */
 import { join } from 'node:path';
-import { isEdgefleetError } from '@edgefleet/shared';
+import { isEdgefleetError, asError } from '@edgefleet/shared';
 import {
   compressModel,
   type CompressReport,
@@ -87,7 +87,7 @@ export async function runVariantJob(job: VariantJob): Promise<VariantJobResult> 
     return { ok: true, artifactSha, bytes: bytes.length, report, evaluation, compressed };
   } catch (err: unknown) {
     if (isEdgefleetError(err)) return { ok: false, code: err.code, message: err.message, compressed };
-    const message = err instanceof Error ? err.message : String(err);
+    const message = asError(err).message;
     return {
       ok: false,
       code: 'EF_ERR_PLAN_FAILED',

@@ -7,9 +7,8 @@
  */
 import { join, relative, resolve } from 'node:path';
 import { spawnModuleWorker } from '@edgefleet/shared';
-import { EvalResultSchema, type EvalResult, type CompressReport } from '@edgefleet/compress';
-import type { Store } from '../store/db.js';
-import type { VariantRow } from '../store/planner-tables.js';
+import type { CompressReport, EvalResult } from '@edgefleet/compress';
+import type { VariantRepository, VariantRow } from '../store/variants.js';
 import type { Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
 import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';
@@ -35,7 +34,7 @@ export type VariantJobRunner = (job: VariantJob) => Promise<VariantJobResult>;
 
 /** Options of {@link createVariantService}. */
 export interface VariantServiceOptions {
-  readonly store: Store;
+  readonly variants: VariantRepository;
   readonly dataDir: string;
   /** Default: a fresh worker thread per build. */
   readonly runJob?: VariantJobRunner;
@@ -65,7 +64,9 @@ export interface VariantService {
   /** The cached variant, or builds it (once, even when asked concurrently). */
   getOrBuild(model: ModelRecord, candidate: Candidate): Promise<Variant>;
   /** Cached variants of a model. */
-  list(modelSha: string): Variant[];
+  list(modelSha: string): Promise<Variant[]>;
+  /** Whether (model, recipe) is cached, built or failed. */
+  has(modelSha: string, recipeKey: string): Promise<boolean>;
   /** Builds started by this service (compressions run; the baseline counts as a build, not a compression). */
   readonly stats: { builds: number; compressions: number };
 }
@@ -100,7 +101,6 @@ export const runJobInWorker: VariantJobRunner = (job) =>
   });
 
 function toVariant(row: VariantRow): Variant {
-  const evaluation = row.evaluation === null ? null : EvalResultSchema.parse(row.evaluation);
   return {
     modelSha: row.modelSha,
     recipe: row.recipeName,
@@ -109,8 +109,8 @@ function toVariant(row: VariantRow): Variant {
     artifactSha: row.artifactSha,
     artifactPath: row.artifactPath,
     bytes: row.bytes,
-    evaluation,
-    report: (row.report ?? null) as CompressReport | null,
+    evaluation: row.evaluation,
+    report: row.report,
     error: row.error,
   };
 }
@@ -120,7 +120,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
   const dataDir = resolve(opts.dataDir);
   const runJob = opts.runJob ?? runJobInWorker;
   const now = opts.now ?? Date.now;
-  const tables = opts.store.planner;
+  const tables = opts.variants;
   const stats = { builds: 0, compressions: 0 };
   const inFlight = new Map<string, Promise<Variant>>();
   // One build at a time: compression and evaluation are CPU-bound and the box has few cores.
@@ -158,7 +158,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       precision: c.precision,
       createdAt: now(),
     };
-    tables.putVariant(
+    await tables.put(
       result.ok
         ? {
             ...base,
@@ -179,23 +179,24 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
             error: `${result.code}: ${result.message}`,
           },
     );
-    const row = tables.getVariant(model.sha256, c.key);
+    const row = await tables.get(model.sha256, c.key);
     if (!row) throw new Error(`variant ${c.name} of ${model.sha256} vanished right after it was stored`);
     return toVariant(row);
   }
 
   return {
     stats,
-    list: (modelSha) => tables.listVariants(modelSha).map(toVariant),
-    getOrBuild(model, c) {
-      const cached = tables.getVariant(model.sha256, c.key);
-      if (cached) return Promise.resolve(toVariant(cached));
+    list: async (modelSha) => (await tables.list(modelSha)).map(toVariant),
+    has: async (modelSha, recipeKey) => (await tables.get(modelSha, recipeKey)) !== null,
+    async getOrBuild(model, c) {
+      const cached = await tables.get(model.sha256, c.key);
+      if (cached) return toVariant(cached);
       const id = `${model.sha256}/${c.key}`;
       const running = inFlight.get(id);
       if (running) return running;
       const p = queue
-        .then(() => {
-          const again = tables.getVariant(model.sha256, c.key);
+        .then(async () => {
+          const again = await tables.get(model.sha256, c.key);
           return again ? toVariant(again) : build(model, c);
         })
         .finally(() => inFlight.delete(id));

@@ -13,7 +13,10 @@ export const PRESENCE_FILTERS: readonly string[] = [
 
 export interface PresenceServiceOptions {
   readonly devices: DeviceRepository;
-  /** The server's inbound edge: presence registers its handlers there (decoding and rejection counting happen there, once). */
+  /**
+   * The server's inbound edge: presence registers its handlers there (decoding and rejection
+   * counting happen there, once).
+   */
   readonly inbound: InboundRouter;
   readonly logger: Logger;
   /** Injected clock, ms. */
@@ -27,23 +30,31 @@ export interface PresenceServiceOptions {
    * credential issued without one (its first hello binds it, through `bindClass`), or
    * undefined when there is no credential (auth off): then the hello's class is taken.
    */
-  readonly credentialClass?: (deviceId: string) => string | null | undefined;
+  readonly credentialClass?: (deviceId: string) => Promise<string | null | undefined>;
   /** Records the class of a credential issued without one (first hello). */
-  readonly bindClass?: (deviceId: string, deviceClass: string) => void;
+  readonly bindClass?: (deviceId: string, deviceClass: string) => Promise<unknown>;
   /** Told about each refused hello (`class-mismatch`); the server's rejection counter takes it. */
   readonly onReject?: (rejection: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
 }
 
 export interface PresenceService {
-  /** Marks devices silent for longer than `offlineAfterMs` offline; returns their ids. */
-  sweep(): string[];
+  /** Marks devices silent for longer than `offlineAfterMs` offline; resolves with their ids. */
+  sweep(): Promise<string[]>;
+  /**
+   * Records that the broker cut an online device off without its last will (a revoked device
+   * under mosquitto's dynamic security): offline, reason `lost`, now. False when it was not online.
+   */
+  markLost(deviceId: string): Promise<boolean>;
+  /** Resolves once every message handed in so far is applied. */
+  idle(): Promise<void>;
 }
 
 /**
  * Presence ingestion: `hello` registers a device, `status` (retained, and the broker's last
  * will) sets online/offline, `heartbeat` moves last-seen [EF-PROTO 3]. Messages arrive decoded
  * from the inbound router, which counted whatever did not decode; the registry never sees an
- * unparsed message.
+ * unparsed message. They are applied one after another in arrival order (a last will before
+ * the next connection's status), and a store failure is logged, not thrown.
  */
 export function createPresenceService(options: PresenceServiceOptions): PresenceService {
   const { devices, now } = options;
@@ -62,15 +73,18 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     );
   }
 
+  // Presence changes must apply in arrival order, so each waits for the one before it.
+  let chain: Promise<void> = Promise.resolve();
+
   /**
    * A hello may not choose the device's class (issue 18, finding 3): the credential's class
    * holds, a different one is refused and counted, and only an admin changes it.
    */
-  function classAllowed(hello: Hello): boolean {
-    const bound = options.credentialClass?.(hello.deviceId);
+  async function classAllowed(hello: Hello): Promise<boolean> {
+    const bound = await options.credentialClass?.(hello.deviceId);
     if (bound === undefined || bound === hello.deviceClass) return true;
     if (bound === null) {
-      options.bindClass?.(hello.deviceId, hello.deviceClass);
+      await options.bindClass?.(hello.deviceId, hello.deviceClass);
       log.info(
         { deviceId: hello.deviceId, deviceClass: hello.deviceClass },
         'credential issued without a class is now bound to the class of its first hello',
@@ -79,25 +93,27 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     }
     options.onReject?.({
       reason: 'class-mismatch',
-      detail: `hello announces class ${hello.deviceClass}, but the credential is for ${bound}; an admin changes it with PATCH /v1/devices/${hello.deviceId}`,
+      detail:
+        `hello announces class ${hello.deviceClass}, but the credential is for ${bound}; ` +
+        `an admin changes it with PATCH /v1/devices/${hello.deviceId}`,
       deviceId: hello.deviceId,
     });
     return false;
   }
 
-  function handleHello(hello: Hello): void {
-    if (!classAllowed(hello)) return;
-    devices.upsertHello(hello, now());
+  async function handleHello(hello: Hello): Promise<void> {
+    if (!(await classAllowed(hello))) return;
+    await devices.upsertHello(hello, now());
     options.onPresence?.(hello.deviceId, 'online', 'connect');
     log
       .child({ deviceId: hello.deviceId })
       .info({ deviceClass: hello.deviceClass, agentVersion: hello.agentVersion }, 'device said hello');
   }
 
-  function handleStatus(status: Status, info: MessageInfo): void {
+  async function handleStatus(status: Status, info: MessageInfo): Promise<void> {
     const reason = status.state === 'online' ? 'connect' : status.reason === 'connect' ? 'lost' : status.reason;
     // A retained replay says nothing about liveness now, so it does not move last-seen.
-    const applied = devices.setState(
+    const applied = await devices.setState(
       status.deviceId,
       status.state,
       reason,
@@ -114,34 +130,59 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
       .info({ state: status.state, reason, retained: info.retained }, 'device presence changed');
   }
 
-  function handleHeartbeat(heartbeat: Heartbeat): void {
-    if (!devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel)) {
+  async function handleHeartbeat(heartbeat: Heartbeat): Promise<void> {
+    if (!(await devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel))) {
       warnUnknown(heartbeat.deviceId, 'heartbeat');
       return;
     }
     // A heartbeat proves the device is up even if its online status was lost or swept.
-    const device = devices.get(heartbeat.deviceId);
-    if (device?.state === 'offline') devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
+    const device = await devices.get(heartbeat.deviceId);
+    if (device?.state === 'offline')
+      await devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
   }
 
-  /** A store failure must not take the server down; the message is lost, the device resends. */
-  function guarded<T>(handle: (message: T, info: MessageInfo) => void) {
-    return (message: T, info: MessageInfo): void => {
-      try {
-        handle(message, info);
-      } catch (err: unknown) {
-        log.error({ err }, 'presence message could not be stored');
-      }
-    };
+  function apply(message: Hello | Status | Heartbeat, info: MessageInfo): Promise<void> {
+    switch (message.type) {
+      case 'hello':
+        return handleHello(message);
+      case 'status':
+        return handleStatus(message, info);
+      case 'heartbeat':
+        return handleHeartbeat(message);
+    }
   }
 
-  options.inbound.on('hello', guarded(handleHello));
-  options.inbound.on('status', guarded(handleStatus));
-  options.inbound.on('heartbeat', guarded(handleHeartbeat));
+  /** Queues a decoded message behind the ones before it. */
+  function enqueue(message: Hello | Status | Heartbeat, info: MessageInfo): void {
+    chain = chain
+      .then(() => apply(message, info))
+      .catch((err: unknown) => {
+        // A store failure must not take the server down; the message is lost, the device resends.
+        log.error({ err, deviceId: message.deviceId, type: message.type }, 'presence message could not be stored');
+      });
+  }
+  options.inbound.on('hello', enqueue);
+  options.inbound.on('status', enqueue);
+  options.inbound.on('heartbeat', enqueue);
 
   return {
-    sweep() {
-      const ids = devices.markStale(now() - options.offlineAfterMs, now());
+    idle: () => chain,
+    markLost(deviceId) {
+      // On the message chain, so a status message already received is applied first.
+      const done = chain.then(async () => {
+        const at = now();
+        const changed = await devices.setState(deviceId, 'offline', 'lost', at, at);
+        if (changed) options.onPresence?.(deviceId, 'offline', 'lost');
+        return changed;
+      });
+      chain = done.then(
+        () => undefined,
+        () => undefined,
+      );
+      return done;
+    },
+    async sweep() {
+      const ids = await devices.markStale(now() - options.offlineAfterMs);
       for (const id of ids) {
         log
           .child({ deviceId: id })

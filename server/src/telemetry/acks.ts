@@ -8,12 +8,10 @@ import {
   breachIdentity,
   MAX_TELEMETRY_ACK_ITEMS,
   PROTOCOL_VERSION,
-  type Breach,
   type BreachIdentity,
   type TelemetryAck,
-  type TelemetryWindow,
 } from '@edgefleet/shared';
-import type { BatchItem } from '../store/telemetry-tables.js';
+import type { BatchItem } from '../store/telemetry.js';
 
 interface DeviceItems {
   readonly windows: Set<number>;
@@ -30,9 +28,9 @@ function groupByDevice(items: readonly BatchItem[]): Map<string, DeviceItems> {
       byDevice.set(deviceId, entry);
     }
     if (item.kind === 'window') {
-      entry.windows.add((item.message as TelemetryWindow).seq);
+      entry.windows.add(item.message.seq);
     } else {
-      const id = breachIdentity(item.message as Breach);
+      const id = breachIdentity(item.message);
       entry.breaches.set(`${id.budget}:${id.seq}`, id);
     }
   }

@@ -5,7 +5,7 @@
  * [EF-PROTO 8.4]); a class reports, per budget, the fraction of its active devices breaching.
  */
 import { WATCHED_BUDGETS, type Budgets, type WatchedBudget } from '@edgefleet/shared';
-import type { WindowRow } from '../store/telemetry-tables.js';
+import type { WindowRow } from '../store/telemetry.js';
 
 /** Limits in the units of telemetry (ms, W, mJ, ratio 0..1); absent ones are not checked. */
 export type TelemetryBudgets = Partial<Record<WatchedBudget, number>>;
@@ -13,7 +13,10 @@ export type TelemetryBudgets = Partial<Record<WatchedBudget, number>>;
 /** Where the limits came from: the planner's class, the agents' manifests (via breach events), or nowhere. */
 export type BudgetSource = 'class' | 'manifest' | 'none';
 
-/** A planner class budget (shared/src/budgets.ts) in telemetry units; size and relative-accuracy budgets have no telemetry figure. */
+/**
+ * A planner class budget (shared/src/budgets.ts) in telemetry units; size and relative-accuracy budgets have no
+ * telemetry figure.
+ */
 export function budgetsFromClass(b: Budgets): TelemetryBudgets {
   const out: { -readonly [K in WatchedBudget]?: number } = {};
   if (b.maxP95LatencyMs !== undefined) out.latencyP95Ms = b.maxP95LatencyMs;

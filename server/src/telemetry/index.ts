@@ -28,4 +28,4 @@ export {
   type StatusRule,
   type TelemetryBudgets,
 } from './budget-status.js';
-export type { BreachRow, DeviceTelemetryRow, GapRow, MinuteRollup, WindowRow } from '../store/telemetry-tables.js';
+export type { BreachRow, DeviceTelemetryRow, GapRow, MinuteRollup, WindowRow } from '../store/telemetry.js';

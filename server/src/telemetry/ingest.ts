@@ -1,29 +1,33 @@
 /**
  * Telemetry ingestion [EF-PROTO 8.5]: every decoded window (and `breach` event) is buffered
- * and written in batched SQLite
- * transactions (every `batchSize` messages or `flushIntervalMs`). The buffer is bounded by
- * the batch size: reaching it flushes at once, so memory never grows with the fleet's rate.
- * Once a batch has committed, its acknowledgements go to `onCommitted` [EF-PROTO 8.2]; a
- * batch that fails is not acknowledged, so the agents send it again.
+ * and written in batches, each one store transaction (every `batchSize` messages, or
+ * `flushIntervalMs` after the first buffered one, on the injected clock). The buffer is bounded
+ * by the batch size: reaching it flushes at once, so memory never grows with the fleet's rate.
+ * Batches are written one after another, in the order they filled. Once a batch has committed,
+ * its acknowledgements go to `onCommitted` [EF-PROTO 8.2]; a batch that fails is not
+ * acknowledged, so the agents send it again.
  *
  * One message never fails a batch (issue 18, finding 1): the store rolls back a message it
  * refuses on its own and commits the rest. A refused message is counted (`store-refused`)
  * and acknowledged with its batch, since sending it again would only be refused again.
  */
-import type { Breach, RejectReason, TelemetryAck, TelemetryWindow } from '@edgefleet/shared';
+import type { Breach, Clock, RejectReason, TelemetryAck, TelemetryWindow, TimerHandle } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import type { BatchItem, BatchOutcome, TelemetryTables } from '../store/telemetry-tables.js';
+import type { BatchItem, BatchOutcome, TelemetryRepository } from '../store/telemetry.js';
 import { buildTelemetryAcks } from './acks.js';
 
 export interface TelemetryIngestOptions {
-  readonly tables: TelemetryTables;
-  readonly now: () => number;
+  readonly telemetry: Pick<TelemetryRepository, 'ingestBatch'>;
+  readonly clock: Clock;
   readonly logger: Logger;
-  /** Messages per transaction; reaching it flushes at once. Default 200. */
+  /** Messages per batch; reaching it flushes at once. Default 200. */
   readonly batchSize?: number;
-  /** Longest a message waits in the buffer, ms; 0: only batchSize and `flush()` flush. Default 250. */
+  /** Longest a message waits in the buffer, ms (> 0). Default 250. */
   readonly flushIntervalMs?: number;
-  /** Told about each breach event stored for the first time, after its batch committed (the control loop wakes on these). */
+  /**
+   * Told about each breach event stored for the first time, after its batch committed (the
+   * control loop wakes on these).
+   */
   readonly onBreach?: (breach: Breach) => void;
   /** Given the acknowledgements of each committed batch, one per device (the service publishes them). */
   readonly onCommitted?: (acks: readonly TelemetryAck[]) => void;
@@ -49,20 +53,24 @@ export interface IngestStats {
 export interface TelemetryIngest {
   /** Takes one decoded window or breach event (the inbound router decoded it). Never throws. */
   accept(message: TelemetryWindow | Breach): void;
-  /** Writes the buffer now (tests, shutdown). */
-  flush(): BatchOutcome;
+  /** Writes the buffer now (queries, the control loop and shutdown call it); resolves when it is stored. */
+  flush(): Promise<BatchOutcome>;
   buffered(): number;
   stats(): IngestStats;
   /** Flushes and stops the timer. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 export function createTelemetryIngest(options: TelemetryIngestOptions): TelemetryIngest {
   const batchSize = options.batchSize ?? 200;
   const flushIntervalMs = options.flushIntervalMs ?? 250;
+  if (!(flushIntervalMs > 0)) throw new RangeError(`flushIntervalMs must be > 0, got ${flushIntervalMs}`);
+  const { clock } = options;
   const log = options.logger;
   let buffer: BatchItem[] = [];
-  let timer: NodeJS.Timeout | null = null;
+  let timer: TimerHandle | null = null;
+  // Batches are stored in the order they were cut, one at a time.
+  let writing: Promise<unknown> = Promise.resolve();
   const counters = {
     received: 0,
     windows: 0,
@@ -86,17 +94,22 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     restarts: [],
   });
 
-  function flush(): BatchOutcome {
+  function flush(): Promise<BatchOutcome> {
     if (timer) {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       timer = null;
     }
     const items = buffer;
     buffer = [];
-    if (items.length === 0) return nothing;
+    const done = writing.then(() => (items.length === 0 ? nothing : store(items)));
+    writing = done;
+    return done;
+  }
+
+  async function store(items: readonly BatchItem[]): Promise<BatchOutcome> {
     let outcome: BatchOutcome;
     try {
-      outcome = options.tables.ingestBatch(items);
+      outcome = await options.telemetry.ingestBatch(items);
     } catch (err: unknown) {
       // The transaction rolled back and nothing is acknowledged: the agents keep these
       // entries and send them again after their acknowledgement timeout [EF-PROTO 8.2].
@@ -115,7 +128,8 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     for (const r of outcome.restarts)
       log.warn(
         { deviceId: r.deviceId, epoch: r.epoch, firstSeq: r.firstSeq },
-        'device telemetry sequence restarted (new epoch: its data directory was new or wiped); its windows are stored as a new series',
+        'device telemetry sequence restarted (new epoch: its data directory was new or wiped); ' +
+          'its windows are stored as a new series',
       );
     for (const { item, detail } of outcome.refused)
       notify(
@@ -124,7 +138,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
       );
     const { onCommitted } = options;
     if (onCommitted)
-      notify(() => onCommitted(buildTelemetryAcks(items, options.now())), 'telemetry acknowledgement failed');
+      notify(() => onCommitted(buildTelemetryAcks(items, clock.now())), 'telemetry acknowledgement failed');
     // A resent breach was announced when first stored; only new ones wake the control loop.
     for (const breach of outcome.storedBreaches) notify(() => options.onBreach?.(breach), 'breach listener failed');
     return outcome;
@@ -141,13 +155,11 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
 
   function accept(message: TelemetryWindow | Breach): void {
     counters.received += 1;
-    buffer.push({ kind: message.type === 'telemetry' ? 'window' : 'breach', message, receivedAt: options.now() });
-    if (buffer.length >= batchSize) {
-      flush();
-    } else if (!timer && flushIntervalMs > 0) {
-      timer = setTimeout(flush, flushIntervalMs);
-      timer.unref();
-    }
+    const receivedAt = clock.now();
+    if (message.type === 'telemetry') buffer.push({ kind: 'window', message, receivedAt });
+    else buffer.push({ kind: 'breach', message, receivedAt });
+    if (buffer.length >= batchSize) void flush();
+    else timer ??= clock.setTimeout(() => void flush(), flushIntervalMs);
   }
 
   return {
@@ -155,8 +167,8 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     flush,
     buffered: () => buffer.length,
     stats: () => ({ ...counters }),
-    close: () => {
-      flush();
+    close: async () => {
+      await flush();
     },
   };
 }

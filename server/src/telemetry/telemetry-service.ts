@@ -1,15 +1,17 @@
 /**
  * The server's telemetry service: subscribes to every device's `telemetry` and `events`,
  * ingests in batches, acknowledges each committed batch to its devices on `telemetry-ack`,
- * prunes by retention, and answers the queries the admin API and the control loop ask:
- * per-device and per-class series and current budget status.
+ * prunes by retention (a scheduled task), and answers the queries the admin API and the
+ * control loop ask: per-device and per-class series and current budget status. Without a
+ * broker client (services the CLI starts on a data directory) it only answers queries.
  */
 import {
   allDevicesFilter,
-  budgetsSchema,
   deviceTopic,
   encodeMessage,
+  stripUndefined,
   type Breach,
+  type Clock,
   type RejectReason,
   type TelemetryAck,
   type TelemetryWindow,
@@ -18,8 +20,17 @@ import {
 import type { BrokerClient } from '../broker/client.js';
 import { createInboundRouter, type InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
-import type { Store } from '../store/db.js';
-import type { BreachRow, DeviceTelemetryRow, GapRow, MinuteRollup, WindowRow } from '../store/telemetry-tables.js';
+import type { Scheduler } from '../schedule/scheduler.js';
+import type { ClassRepository } from '../store/classes.js';
+import type {
+  BreachFilter,
+  BreachRow,
+  DeviceTelemetryRow,
+  GapRow,
+  MinuteRollup,
+  TelemetryRepository,
+  WindowRow,
+} from '../store/telemetry.js';
 import {
   budgetsFromClass,
   classStatus,
@@ -36,26 +47,31 @@ import { createTelemetryIngest, type IngestStats, type TelemetryIngest } from '.
 export const TELEMETRY_FILTERS: readonly string[] = [allDevicesFilter('telemetry'), allDevicesFilter('events')];
 
 export interface TelemetryServiceOptions {
-  readonly store: Store;
+  readonly telemetry: TelemetryRepository;
+  /** Class budgets (the limits status is judged against). */
+  readonly classes: Pick<ClassRepository, 'get'>;
+  /** Subscribes to device telemetry when given; without one the service only answers queries. */
   readonly client?: BrokerClient;
   /**
    * The server's inbound router; `start()` registers the `telemetry` and `breach` handlers
    * there. Without one, a service given a `client` decodes through a router of its own.
    */
   readonly inbound?: InboundRouter;
-  readonly now: () => number;
+  /** Runs retention (the `telemetry-retention` task) when given. */
+  readonly scheduler?: Scheduler;
+  readonly clock: Clock;
   readonly logger: Logger;
   readonly maxPayloadBytes?: number;
-  /** Messages per transaction. Default 200. */
+  /** Messages per batch. Default 200. */
   readonly batchSize?: number;
-  /** Longest a message waits for its transaction, ms. Default 250. */
+  /** Longest a message waits for its batch, ms (> 0). Default 250. */
   readonly flushIntervalMs?: number;
   /** Per-device windows kept, ms. Default 24 h. */
   readonly windowRetentionMs?: number;
   /** Per-class minute rollups kept, ms. Default 30 days. */
   readonly rollupRetentionMs?: number;
-  /** How often retention runs, ms; 0: never on a timer. Default 60 000. */
-  readonly pruneIntervalMs?: number;
+  /** How often retention runs, ms. Default 60 000. */
+  readonly pruneEveryMs?: number;
   /** Default k-of-n rule for status queries. Default 3 of 5. */
   readonly rule?: StatusRule;
   /** A device counts as active for class status when its last window ended within this, ms. Default 120 000. */
@@ -78,33 +94,40 @@ export interface SeriesRange {
 }
 
 export interface TelemetryService {
-  /** Subscribes (when a broker client was given) and starts the retention timer. */
+  /** Subscribes (when a broker client was given) and schedules retention (when a scheduler was given). */
   start(): Promise<void>;
-  /** Flushes the buffer and stops timers and the subscription handler. */
-  stop(): void;
+  /** Writes the buffer and stops the subscription handler. */
+  stop(): Promise<void>;
   /** Ingests one decoded window or breach event (what the inbound router hands over). */
   ingest(message: TelemetryWindow | Breach): void;
-  /** Writes buffered messages now (tests and the control loop call this before observing). */
-  flush(): void;
-  deviceSeries(deviceId: string, range?: SeriesRange): WindowRow[];
-  classSeries(deviceClass: string, range?: SeriesRange): MinuteRollup[];
-  /** Limits for a class: the planner's class budgets when it has them, else the latest limits the agents reported in breach events. */
-  budgetsFor(deviceClass: string): { readonly budgets: TelemetryBudgets; readonly source: BudgetSource };
-  deviceBudgetStatus(deviceId: string, rule?: StatusRule): DeviceBudgetStatus | null;
-  classBudgetStatus(deviceClass: string, rule?: StatusRule & { readonly activeWithinMs?: number }): ClassBudgetStatus;
-  gaps(deviceId?: string): GapRow[];
-  device(deviceId: string): DeviceTelemetryRow | null;
-  breaches(filter?: { deviceClass?: string; deviceId?: string; since?: number; limit?: number }): BreachRow[];
+  /** Writes buffered messages now (queries and the control loop do this before they read). */
+  flush(): Promise<void>;
+  deviceSeries(deviceId: string, range?: SeriesRange): Promise<WindowRow[]>;
+  classSeries(deviceClass: string, range?: SeriesRange): Promise<MinuteRollup[]>;
+  /**
+   * Limits for a class: the class budgets when it has them, else the latest limits the agents
+   * reported in breach events.
+   */
+  budgetsFor(deviceClass: string): Promise<{ readonly budgets: TelemetryBudgets; readonly source: BudgetSource }>;
+  deviceBudgetStatus(deviceId: string, rule?: StatusRule): Promise<DeviceBudgetStatus | null>;
+  classBudgetStatus(
+    deviceClass: string,
+    rule?: StatusRule & { readonly activeWithinMs?: number },
+  ): Promise<ClassBudgetStatus>;
+  gaps(deviceId?: string): Promise<GapRow[]>;
+  device(deviceId: string): Promise<DeviceTelemetryRow | null>;
+  breaches(filter?: BreachFilter): Promise<BreachRow[]>;
   /** Called after each breach event is stored; returns an unsubscribe function. */
   onBreach(listener: (breach: Breach) => void): () => void;
-  /** Deletes rows past retention now; returns rows deleted. */
-  prune(): number;
+  /** Deletes rows past retention now; resolves with rows deleted. */
+  prune(): Promise<number>;
   stats(): TelemetryServiceStats;
 }
 
 export function createTelemetryService(options: TelemetryServiceOptions): TelemetryService {
-  const tables = options.store.telemetry;
+  const repo = options.telemetry;
   const log = options.logger;
+  const now = () => options.clock.now();
   const listeners = new Set<(b: Breach) => void>();
   const ackCounters = { acksPublished: 0, ackPublishFailures: 0 };
 
@@ -129,89 +152,88 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     }
   }
 
-  const ingest: TelemetryIngest = createTelemetryIngest({
-    tables,
-    now: options.now,
-    logger: log,
-    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-    ...(options.flushIntervalMs === undefined ? {} : { flushIntervalMs: options.flushIntervalMs }),
-    onCommitted: publishAcks,
-    onReject: (r) => options.onReject?.(r),
-    onBreach: (b) => {
-      log.info(
-        {
-          deviceId: b.deviceId,
-          deviceClass: b.deviceClass,
-          budget: b.budget,
-          state: b.state,
-          measured: b.measured,
-          limit: b.limit,
-        },
-        b.state === 'breached' ? 'device reports a budget breach' : 'device reports a budget recovered',
-      );
-      for (const l of listeners) {
-        try {
-          l(b);
-        } catch (err: unknown) {
-          log.warn({ err }, 'breach listener failed');
-        }
+  function announceBreach(b: Breach): void {
+    const fields = { deviceId: b.deviceId, deviceClass: b.deviceClass, budget: b.budget, state: b.state };
+    log.info(
+      { ...fields, measured: b.measured, limit: b.limit },
+      b.state === 'breached' ? 'device reports a budget breach' : 'device reports a budget recovered',
+    );
+    for (const l of listeners) {
+      try {
+        l(b);
+      } catch (err: unknown) {
+        log.warn({ err }, 'breach listener failed');
       }
-    },
+    }
+  }
+
+  const ingest: TelemetryIngest = createTelemetryIngest({
+    telemetry: repo,
+    clock: options.clock,
+    logger: log,
+    ...stripUndefined({
+      batchSize: options.batchSize,
+      flushIntervalMs: options.flushIntervalMs,
+    }),
+    onReject: (r) => options.onReject?.(r),
+    onCommitted: publishAcks,
+    onBreach: announceBreach,
   });
   let unsubscribe: Array<() => void> = [];
-  let pruneTimer: NodeJS.Timeout | null = null;
 
-  function prune(): number {
-    const now = options.now();
-    return tables.prune(
-      now - (options.windowRetentionMs ?? 86_400_000),
-      now - (options.rollupRetentionMs ?? 30 * 86_400_000),
+  function prune(): Promise<number> {
+    const at = now();
+    return repo.prune(
+      at - (options.windowRetentionMs ?? 86_400_000),
+      at - (options.rollupRetentionMs ?? 30 * 86_400_000),
     );
   }
 
-  function budgetsFor(deviceClass: string): { budgets: TelemetryBudgets; source: BudgetSource } {
-    const row = options.store.planner.getClass(deviceClass);
-    const parsed = row?.budgets == null ? null : budgetsSchema.safeParse(row.budgets);
-    if (parsed?.success) {
-      const budgets = budgetsFromClass(parsed.data);
+  async function budgetsFor(deviceClass: string): Promise<{ budgets: TelemetryBudgets; source: BudgetSource }> {
+    const row = await options.classes.get(deviceClass);
+    if (row?.budgets) {
+      const budgets = budgetsFromClass(row.budgets);
       if (Object.keys(budgets).length > 0) return { budgets, source: 'class' };
     }
-    // No planner budgets: the limits the agents watch are their manifests', and breach events carry them.
+    // No class budgets: the limits the agents watch are their manifests', and breach events carry them.
     const budgets: { [K in WatchedBudget]?: number } = {};
-    for (const { breach } of tables.breaches({ deviceClass, limit: 500 })) budgets[breach.budget] = breach.limit;
+    for (const { breach } of await repo.breaches({ deviceClass, limit: 500 })) budgets[breach.budget] = breach.limit;
     return { budgets, source: Object.keys(budgets).length > 0 ? 'manifest' : 'none' };
   }
 
-  function classBudgetStatus(
+  async function classBudgetStatus(
     deviceClass: string,
     rule: StatusRule & { readonly activeWithinMs?: number } = {},
-  ): ClassBudgetStatus {
-    ingest.flush();
+  ): Promise<ClassBudgetStatus> {
+    await ingest.flush();
     const merged = { ...options.rule, ...rule };
-    const since = options.now() - (rule.activeWithinMs ?? options.activeWithinMs ?? 120_000);
+    const since = now() - (rule.activeWithinMs ?? options.activeWithinMs ?? 120_000);
     const byDevice = new Map<string, WindowRow[]>();
-    for (const row of tables.recentByClass(deviceClass, since)) {
+    for (const row of await repo.recentByClass(deviceClass, since)) {
       const list = byDevice.get(row.deviceId) ?? [];
       list.push(row);
       byDevice.set(row.deviceId, list);
     }
-    const { budgets, source } = budgetsFor(deviceClass);
+    const { budgets, source } = await budgetsFor(deviceClass);
     return classStatus(deviceClass, byDevice, budgets, source, merged);
   }
 
-  function deviceBudgetStatus(deviceId: string, rule: StatusRule = {}): DeviceBudgetStatus | null {
-    ingest.flush();
+  async function deviceBudgetStatus(deviceId: string, rule: StatusRule = {}): Promise<DeviceBudgetStatus | null> {
+    await ingest.flush();
     const merged = { ...options.rule, ...rule };
-    const info = tables.device(deviceId);
+    const info = await repo.device(deviceId);
     if (!info) return null;
-    return deviceStatus(
-      deviceId,
-      info.deviceClass,
-      tables.lastWindows(deviceId, merged.n ?? 5),
-      budgetsFor(info.deviceClass).budgets,
-      merged,
-    );
+    const windows = await repo.lastWindows(deviceId, merged.n ?? 5);
+    return deviceStatus(deviceId, info.deviceClass, windows, (await budgetsFor(info.deviceClass)).budgets, merged);
   }
+
+  /** Every read first writes what is buffered, so a query sees each window the server has received. */
+  const fresh =
+    <A extends unknown[], R>(read: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      await ingest.flush();
+      return read(...args);
+    };
 
   return {
     async start() {
@@ -222,7 +244,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
         inbound = createInboundRouter({
           logger: log,
           onReject: (r) => options.onReject?.(r),
-          ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+          ...stripUndefined({ maxPayloadBytes: options.maxPayloadBytes }),
         });
         unsubscribe.push(client.onMessage(inbound.handleMessage));
       }
@@ -231,52 +253,29 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
         unsubscribe.push(inbound.on('breach', (m) => ingest.accept(m)));
       }
       if (client) await client.subscribe(TELEMETRY_FILTERS, 1);
-      const every = options.pruneIntervalMs ?? 60_000;
-      if (every > 0) {
-        pruneTimer = setInterval(() => {
-          try {
-            prune();
-          } catch (err: unknown) {
-            log.error({ err }, 'telemetry retention failed');
-          }
-        }, every);
-        pruneTimer.unref();
-      }
+      options.scheduler?.add({
+        name: 'telemetry-retention',
+        schedule: { everyMs: options.pruneEveryMs ?? 60_000 },
+        run: prune,
+      });
     },
-    stop() {
-      if (pruneTimer) clearInterval(pruneTimer);
-      pruneTimer = null;
+    async stop() {
       for (const off of unsubscribe) off();
       unsubscribe = [];
-      ingest.close();
+      await ingest.close();
     },
     ingest: ingest.accept,
-    flush: () => {
-      ingest.flush();
+    flush: async () => {
+      await ingest.flush();
     },
-    deviceSeries: (deviceId, range = {}) => {
-      ingest.flush();
-      return tables.windows(deviceId, range);
-    },
-    classSeries: (deviceClass, range = {}) => {
-      ingest.flush();
-      return tables.rollups(deviceClass, range);
-    },
+    deviceSeries: fresh((deviceId: string, range: SeriesRange = {}) => repo.windows(deviceId, range)),
+    classSeries: fresh((deviceClass: string, range: SeriesRange = {}) => repo.rollups(deviceClass, range)),
     budgetsFor,
     deviceBudgetStatus,
     classBudgetStatus,
-    gaps: (deviceId) => {
-      ingest.flush();
-      return tables.gaps(deviceId);
-    },
-    device: (deviceId) => {
-      ingest.flush();
-      return tables.device(deviceId);
-    },
-    breaches: (filter = {}) => {
-      ingest.flush();
-      return tables.breaches(filter);
-    },
+    gaps: fresh((deviceId?: string) => repo.gaps(deviceId)),
+    device: fresh((deviceId: string) => repo.device(deviceId)),
+    breaches: fresh((filter: BreachFilter = {}) => repo.breaches(filter)),
     onBreach: (listener) => {
       listeners.add(listener);
       return () => {

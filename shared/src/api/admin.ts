@@ -90,6 +90,23 @@ export const enrollTokenCreatedSchema = enrollTokenViewSchema.extend({ token: z.
 export const enrollTokenListSchema = z.object({ enrollTokens: z.array(enrollTokenViewSchema) });
 
 /**
+ * `GET /v1/broker/mosquitto-credentials`: what an external mosquitto needs (`$7$` PBKDF2-SHA512
+ * hashes of the server, every active device and every live enrollment token), for a password
+ * file or the dynamic security plugin's file (`edgefleet broker-config mosquitto` writes either).
+ */
+const brokerHashSchema = z.string().startsWith('$7$');
+export const mosquittoCredentialsSchema = z.object({
+  serverHash: brokerHashSchema,
+  devices: z.array(z.object({ deviceId: z.string(), brokerHash: brokerHashSchema })),
+  enrollTokens: z.array(z.object({ tokenId: z.string(), brokerHash: brokerHashSchema })),
+  /** Devices enrolled before mosquitto hashes were kept: enroll these again. */
+  skipped: z.array(z.string()),
+  /** The server's payload limit; mosquitto's packet limit is derived from it. */
+  maxPayloadBytes: z.number().int().positive(),
+});
+export type MosquittoCredentials = z.infer<typeof mosquittoCredentialsSchema>;
+
+/**
  * `GET /v1/whoami`: who the bearer token is, so a client (the console) can hide what its scope
  * may not do. `auth: open` when the server runs with `auth.enabled: false` (every route open).
  */

@@ -3,7 +3,7 @@ import { serverTimeSchema } from './common.js';
 
 /**
  * Fleet events on the server's in-process bus and its SSE stream (`GET /v1/events`). Each
- * has a literal `type`; later areas (rollouts, telemetry, decisions) add members here.
+ * has a literal `type`; an area that publishes a new kind adds it here.
  */
 export const fleetEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('device.online'), deviceId: z.string() }),
@@ -45,6 +45,8 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     variantId: z.string(),
     devices: z.number().int(),
     waves: z.number().int(),
+    /** `class`, `devices` (a cohort) or `catch-up` (late or returning members brought to the class's desired state). */
+    origin: z.enum(['class', 'devices', 'catch-up']),
   }),
   z.object({
     type: z.literal('rollout.wave'),
@@ -53,6 +55,16 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     devices: z.number().int(),
   }),
   z.object({ type: z.literal('rollout.aborted'), rolloutId: z.string(), reason: z.string() }),
+  // Planning through the API (`POST /v1/plans`): the candidate about to be built or read from the cache.
+  z.object({
+    type: z.literal('plan.progress'),
+    model: z.string(),
+    deviceClass: z.string(),
+    recipe: z.string(),
+    done: z.number().int().nonnegative(),
+    total: z.number().int().nonnegative(),
+    cached: z.boolean(),
+  }),
   z.object({
     type: z.literal('rollout.finished'),
     rolloutId: z.string(),

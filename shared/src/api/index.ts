@@ -6,3 +6,4 @@ export * from './classes.js';
 export * from './models.js';
 export * from './rollouts.js';
 export * from './telemetry.js';
+export * from './decisions.js';

@@ -7,24 +7,33 @@ import { serverTimeSchema } from './common.js';
 /** Largest ONNX upload the API accepts by default: 256 MiB (`api.maxModelBytes` on the route). */
 export const DEFAULT_MAX_MODEL_UPLOAD_BYTES = 256 * 1024 * 1024;
 
-const modelNameSchema = z
+/** A model's name: what `edgefleet plan NAME` finds it by. */
+export const modelNameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'model name: 1–64 of A-Z a-z 0-9 _ . -, starting with a letter or digit');
 
-/**
- * Evaluation data a model is judged on, as the API accepts it: `mnist`, `mnist:SPLIT[:N]` or
- * `random:N`. (Sample directories are for the CLI on the server host: the API does not take
- * server paths from callers.)
- */
+/** Evaluation data named without a server path: `mnist`, `mnist:SPLIT[:N]` or `random:N`. */
 export const apiEvalSpecSchema = z
   .string()
   .regex(/^(mnist(:[a-z]+(:\d+)?)?|random:\d{1,6})$/, 'eval: mnist, mnist:SPLIT[:N] or random:N');
 
-/** `POST /v1/models?name=…&eval=…`, body: the ONNX bytes (`application/octet-stream`). */
+/** `NAME=D1,D2,…`: fixed dims for a symbolic model input. */
+export const inputShapeSchema = z
+  .string()
+  .regex(/^[^=]{1,128}=\d+(,\d+){0,7}$/, 'shape: NAME=D1,D2,… (e.g. x=1,3,48,192)');
+
+/**
+ * `POST /v1/models?name=…&eval=…&shape=…`, body: the ONNX bytes (`application/octet-stream`).
+ * `eval` may also be an absolute sample directory on the server host, but only from a caller
+ * on that host (the CLI with the server's runtime token, README "Commands"); other callers
+ * name data without a path.
+ */
 export const modelUploadQuerySchema = z.strictObject({
   name: modelNameSchema,
   /** Default `mnist`. */
-  eval: apiEvalSpecSchema.default('mnist'),
+  eval: z.union([apiEvalSpecSchema, z.string().regex(/^\//, 'eval: an absolute directory').max(4096)]).default('mnist'),
+  /** Fixed dims for symbolic inputs (repeatable). */
+  shape: z.union([inputShapeSchema, z.array(inputShapeSchema).max(32)]).optional(),
 });
 
 /** A stored model (content-addressed by sha256). */
@@ -38,8 +47,10 @@ export const modelViewSchema = z.object({
 });
 export type ModelView = z.infer<typeof modelViewSchema>;
 
-/** Upload answer: `added` is false when the same bytes were already stored (nothing changed; HTTP 200 instead of 201). */
-/** `added`: new bytes; `repaired`: the same bytes were stored, but the stored file was missing or damaged and was rewritten. */
+/**
+ * Upload answer: `added` is false when the same bytes were already stored (HTTP 200 instead of 201);
+ * `repaired` is true when those bytes were stored but the stored file was missing or damaged and was rewritten.
+ */
 export const modelUploadedSchema = z.object({ model: modelViewSchema, added: z.boolean(), repaired: z.boolean() });
 export const modelListSchema = z.object({ models: z.array(modelViewSchema) });
 
@@ -74,6 +85,11 @@ export const planCreateSchema = z.strictObject({
   class: classNameSchema,
   /** Candidate recipes (preset names); default the planner's candidates. The baseline is always added. */
   recipes: z.array(z.string().min(1).max(200)).min(1).max(20).optional(),
+  /**
+   * Multiply every speed factor of the class by this measured ÷ predicted latency ratio (the
+   * closed loop's correction, by hand); the plan is stored apart from uncorrected ones.
+   */
+  correction: z.number().positive().max(1000).optional(),
 });
 export const planParamsSchema = z.strictObject({ id: z.coerce.number().int().positive() });
 export const planListQuerySchema = z.strictObject({
@@ -81,3 +97,11 @@ export const planListQuerySchema = z.strictObject({
   model: z.string().min(1).max(64).optional(),
 });
 export const planListSchema = z.object({ plans: z.array(storedPlanSchema) });
+
+/** `POST /v1/artifacts`, body: model bytes to store as a deployable artifact (content-addressed). */
+export const artifactStoredSchema = z.object({
+  sha256: sha256HexSchema,
+  size: z.number().int().nonnegative(),
+  chunkSize: z.number().int().positive(),
+  chunkCount: z.number().int().nonnegative(),
+});

@@ -59,6 +59,17 @@ export const rolloutRecordSchema = z.object({
   createdAt: serverTimeSchema,
   updatedAt: serverTimeSchema,
   finishedAt: serverTimeSchema.nullable(),
+  /**
+   * Why the rollout exists: `class` (every member; its completion sets the class's desired
+   * state), `devices` (chosen devices, e.g. a throttled cohort), or `catch-up` (members that
+   * joined or came back after the class's rollout, brought to its variant automatically).
+   */
+  origin: z
+    .union([
+      z.object({ kind: z.enum(['class', 'devices']) }),
+      z.object({ kind: z.literal('catch-up'), sourceRolloutId: z.string(), reason: z.string() }),
+    ])
+    .optional(),
 });
 
 export const rolloutDeviceSchema = z.object({

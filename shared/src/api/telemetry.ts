@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { classNameSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';
 
-/** `?from=&to=&limit=` of the series routes: server times in ms; at most `limit` rows from `from` on, oldest first (default 500, at most 10000). */
+/**
+ * `?from=&to=&limit=` of the series routes: server times in ms; at most `limit` rows from `from` on, oldest first
+ * (default 500, at most 10000).
+ */
 export const seriesQuerySchema = z.strictObject({
   from: z.coerce.number().int().nonnegative().optional(),
   to: z.coerce.number().int().nonnegative().optional(),
@@ -116,27 +119,6 @@ export const classBudgetStatusSchema = z.object({
   ),
   devices: z.array(deviceBudgetStatusSchema),
 });
-
-/** `?since=&limit=`: the newest `limit` decisions (default 100) at or after `since`, returned oldest first. */
-export const decisionsQuerySchema = z.strictObject({
-  since: z.coerce.number().int().nonnegative().optional(),
-  limit: z.coerce.number().int().min(1).max(10_000).default(100),
-});
-
-/** One stored control-loop decision (README "Closed loop" explains kinds and actions). */
-export const decisionViewSchema = z.object({
-  id: z.string(),
-  deviceClass: z.string(),
-  at: serverTimeSchema,
-  /** healthy, watching, waiting, hold, deploy, replan, alert or recovered. */
-  kind: z.string(),
-  reason: z.string(),
-  budgets: z.array(z.string()),
-  summary: z.record(z.string(), z.unknown()),
-  actions: z.array(z.looseObject({ kind: z.string() })),
-  outcome: z.unknown(),
-});
-export const decisionListSchema = z.object({ deviceClass: classNameSchema, decisions: z.array(decisionViewSchema) });
 
 /** `GET /v1/events/recent`: the newest fleet events still in the bus's ring, oldest first. */
 export const recentEventsQuerySchema = z.strictObject({

@@ -13,6 +13,7 @@
  * with the same registry and schema as every other message.
  */
 import { CHUNK_FRAME_PREFIX_BYTES, MAX_CHUNK_FRAME_HEADER_BYTES, MAX_JSON_DEPTH } from '../limits.js';
+import { asError } from '../errors.js';
 import { jsonNestingDepth } from './json-guard.js';
 
 /** First four bytes of every chunk frame. */
@@ -86,7 +87,7 @@ export function splitChunkFrame(payload: Uint8Array): SplitFrame {
   try {
     header = JSON.parse(Buffer.from(headerView.buffer, headerView.byteOffset, headerView.byteLength).toString('utf8'));
   } catch (err: unknown) {
-    return { ok: false, reason: 'malformed-json', detail: `chunk frame header is not JSON: ${(err as Error).message}` };
+    return { ok: false, reason: 'malformed-json', detail: `chunk frame header is not JSON: ${asError(err).message}` };
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     return { ok: false, reason: 'malformed-json', detail: 'chunk frame header is not a JSON object' };

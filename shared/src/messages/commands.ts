@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { deviceIdSchema, epochMsSchema, header } from './common.js';
 
 /**
- * Command names the agent understands. `ping` only proves the server-to-device path works;
- * later issues add more (e.g. run the golden set now, inject a simulated fault) [EF-PROTO 3.4].
+ * Command names the agent understands. `ping`, the only one so far, proves the
+ * server-to-device path works; a new command is a new name here and in PROTOCOL.md [EF-PROTO 3.4].
  */
 export const COMMAND_NAMES = ['ping'] as const;
 

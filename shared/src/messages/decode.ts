@@ -4,6 +4,7 @@ import { parseTopic, type ParsedTopic } from '../topics.js';
 import { encodeChunkFrame, isChunkFrame, splitChunkFrame } from './chunk-frame.js';
 import { describeValue, jsonNestingDepth } from './json-guard.js';
 import { MESSAGE_SCHEMAS, type AnyMessage, type MessageType } from './registry.js';
+import { asError } from '../errors.js';
 
 /**
  * Why an inbound message was rejected; also the label of the rejection counter. `forbidden`:
@@ -34,7 +35,10 @@ export type DecodeResult =
   | { readonly ok: false; readonly reason: RejectReason; readonly detail: string; readonly deviceId: string | null };
 
 export interface DecodeOptions {
-  /** Largest payload accepted, in bytes. Default {@link DEFAULT_MAX_PAYLOAD_BYTES}; `chunks` may always carry a full chunk (maxPayloadBytesFor). */
+  /**
+   * Largest payload accepted, in bytes. Default {@link DEFAULT_MAX_PAYLOAD_BYTES}; `chunks` may always carry a full
+   * chunk (maxPayloadBytesFor).
+   */
   readonly maxPayloadBytes?: number;
 }
 
@@ -75,7 +79,7 @@ function payloadValue(
     return {
       ok: false,
       reason: 'malformed-json',
-      detail: `payload is not JSON${lead}: ${(err as Error).message}`,
+      detail: `payload is not JSON${lead}: ${asError(err).message}`,
       deviceId,
     };
   }

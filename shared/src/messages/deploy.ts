@@ -28,22 +28,28 @@ const keyIdSchema = z.string().regex(/^[0-9a-f]{16}$/, 'key id: 16 lowercase hex
 /** How the artifact is cut; see describeArtifact() in shared/src/chunks.ts [EF-PROTO 6.3]. */
 export const artifactLayoutSchema = z
   .strictObject({
-    /** sha256 of the whole model file. */
+    /** sha256 of the whole model file (decoded, when the bytes travel encoded). */
     sha256: sha256HexSchema,
+    /** Bytes of the model file (decoded). */
     size: z.number().int().positive(),
     chunkSize: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES),
     chunkCount: z.number().int().positive().max(MAX_MANIFEST_CHUNKS),
-    /** sha256 of each chunk, by index; length = chunkCount. */
+    /** sha256 of each chunk of the bytes that travel, by index; length = chunkCount. */
     chunks: z.array(sha256HexSchema).max(MAX_MANIFEST_CHUNKS),
+    /** How the bytes travel; absent: as they are. The agent decodes while it verifies `sha256` and `size`. */
+    encoding: z.literal('gzip').optional(),
+    /** Bytes that travel when `encoding` is set; the chunks cut these. */
+    encodedSize: z.number().int().positive().optional(),
     /** Optional HTTP(S) URL of the same bytes, checked against `sha256` and `size` the same way. */
     url: z
       .url({ protocol: /^https?$/ })
       .max(2048)
       .optional(),
   })
+  .refine((a) => (a.encoding === undefined) === (a.encodedSize === undefined), 'encoding and encodedSize go together')
   .refine(
-    (a) => a.chunks.length === a.chunkCount && a.chunkCount === Math.ceil(a.size / a.chunkSize),
-    'chunkCount must equal ceil(size / chunkSize) and the length of chunks',
+    (a) => a.chunks.length === a.chunkCount && a.chunkCount === Math.ceil((a.encodedSize ?? a.size) / a.chunkSize),
+    'chunkCount must equal ceil((encodedSize ?? size) / chunkSize) and the length of chunks',
   );
 
 /** A float32 tensor: row-major data as base64 of little-endian float32. */
@@ -149,7 +155,8 @@ export const chunkSchema = z
     chunkSha256: sha256HexSchema,
     /** Bytes of `data`, declared in the header so a frame cut short or padded is caught. */
     size: z.number().int().min(1).max(MAX_CHUNK_BYTES),
-    // z.custom, not z.instanceof: the bytes are a view into the MQTT packet, whose buffer type TS does not pin to ArrayBuffer.
+    // z.custom, not z.instanceof: the bytes are a view into the MQTT packet, whose buffer type TS does not pin to
+    // ArrayBuffer.
     data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, {
       message: 'data: raw bytes after the frame header (a chunk travels as a binary frame, not JSON)',
     }),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ENROLL_ID_PATTERN } from '../topics.js';
+import { ENROLL_PUBLIC_KEY_PATTERN } from '../enroll-seal.js';
+import { ENROLL_ID_PATTERN, ENROLL_SESSION_PATTERN } from '../topics.js';
 import { classNameSchema, deviceIdSchema, epochMsSchema, header } from './common.js';
 
 /** Enrollment token as handed to an agent: `efe_` + 12 hex (id) + `_` + 43 base64url (secret). */
@@ -9,14 +10,21 @@ export const enrollIdSchema = z
   .string()
   .regex(ENROLL_ID_PATTERN, 'enroll id: enroll- followed by 8–32 lowercase hex digits');
 
+export const enrollSessionSchema = z.string().regex(ENROLL_SESSION_PATTERN, 'enroll session: 16 lowercase hex digits');
+
 /**
- * Agent → server on `ef/v1/enroll/{enrollId}/request`, QoS 1 [EF-PROTO 7]. Carries the
- * enrollment token because with an external broker the server never sees the CONNECT
- * password; the broker's ACL lets nobody but the server read this topic.
+ * Agent → server on `ef/v1/enroll/{enrollId}/{session}/request`, QoS 1 [EF-PROTO 7.2].
+ * Carries the enrollment token because with an external broker the server never sees the
+ * CONNECT password; the broker's ACL lets nobody but the server read this topic. Asking
+ * again with the same session (a lost reply, a kicked connection) returns the same device
+ * with a fresh secret and counts no second use of the token.
  */
 export const enrollRequestSchema = z.strictObject({
   ...header('enroll-request'),
   enrollId: enrollIdSchema,
+  session: enrollSessionSchema,
+  /** The agent's X25519 public key for this enrollment (base64url, raw 32 bytes); the reply's secret is sealed to it. */
+  publicKey: z.string().regex(ENROLL_PUBLIC_KEY_PATTERN, 'publicKey: base64url of a raw 32-byte X25519 key'),
   token: z
     .string()
     .regex(
@@ -37,11 +45,16 @@ export type EnrollFailure = (typeof ENROLL_FAILURES)[number];
 const enrollAcceptedSchema = z.strictObject({
   ...header('enroll-reply'),
   enrollId: enrollIdSchema,
+  session: enrollSessionSchema,
   ok: z.literal(true),
   deviceId: deviceIdSchema,
   deviceClass: classNameSchema,
-  /** The device's MQTT password (base64url, 43 chars). Shown once; the server keeps only its hash. */
-  secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  /**
+   * The device's MQTT password (43 base64url characters), sealed to the request's public key
+   * with `<enrollId>/<session>/<deviceId>` as context (`shared/src/enroll-seal.ts`). Sent once;
+   * the server keeps only its hashes.
+   */
+  sealedSecret: z.string().regex(/^[A-Za-z0-9_-]{100,400}$/),
   /** Public keys deployment manifests are signed with (base64 of raw Ed25519 keys); empty until the server has one. */
   signingKeys: z.array(z.string().max(512)).max(16),
   sentAt: epochMsSchema,
@@ -50,13 +63,19 @@ const enrollAcceptedSchema = z.strictObject({
 const enrollRefusedSchema = z.strictObject({
   ...header('enroll-reply'),
   enrollId: enrollIdSchema,
+  session: enrollSessionSchema,
   ok: z.literal(false),
   reason: z.enum(ENROLL_FAILURES),
   message: z.string().max(500),
   sentAt: epochMsSchema,
 });
 
-/** Server → agent on `ef/v1/enroll/{enrollId}/reply`, QoS 1, never retained [EF-PROTO 7]. */
+/** Server → agent on `ef/v1/enroll/{enrollId}/{session}/reply`, QoS 1, never retained [EF-PROTO 7]. */
 export const enrollReplySchema = z.discriminatedUnion('ok', [enrollAcceptedSchema, enrollRefusedSchema]);
 export type EnrollReply = z.infer<typeof enrollReplySchema>;
 export type EnrollAccepted = z.infer<typeof enrollAcceptedSchema>;
+
+/** What the secret of an accepted enrollment is sealed to: `<enrollId>/<session>/<deviceId>`. */
+export function enrollSealContext(enrollId: string, session: string, deviceId: string): string {
+  return `${enrollId}/${session}/${deviceId}`;
+}

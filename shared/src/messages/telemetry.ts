@@ -97,7 +97,10 @@ export const telemetryWindowSchema = z
     }),
     /** How the window was timed: `system` clock or a `virtual` one (simulations); `durationMs` by that clock. */
     clock: z.strictObject({ source: z.enum(['system', 'virtual']), durationMs: nonNegative.max(L.maxWindowMs) }),
-    /** The durable outbox: windows dropped since the agent's data dir was created (the bound was hit), and windows waiting. */
+    /**
+     * The durable outbox: windows dropped since the agent's data dir was created (the bound was hit), and windows
+     * waiting.
+     */
     outbox: z.strictObject({ droppedTotal: count(L.maxOutboxCount), pending: count(L.maxOutboxCount) }),
     sentAt: epochMsSchema,
   })

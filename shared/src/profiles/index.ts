@@ -10,7 +10,9 @@ import raw from './builtin-profiles.json' with { type: 'json' };
 
 const fileSchema = z.object({ classes: z.array(deviceClassInputSchema).min(1) });
 
-/** Validates a profiles document; a TypeError names every problem (the file ships with the code, so a bad one is a bug). */
+/**
+ * Validates a profiles document; a TypeError names every problem (the file ships with the code, so a bad one is a bug).
+ */
 export function parseBuiltinProfiles(doc: unknown): ReadonlyMap<string, DeviceClassSpec> {
   const parsed = fileSchema.safeParse(doc);
   if (!parsed.success) throw new TypeError(`invalid built-in class profiles:\n${z.prettifyError(parsed.error)}`);
@@ -24,7 +26,10 @@ export function parseBuiltinProfiles(doc: unknown): ReadonlyMap<string, DeviceCl
 
 let cached: ReadonlyMap<string, DeviceClassSpec> | undefined;
 
-/** Built-in profiles by class name, in file order: mcu-gateway, rpi4, phone-npu, jetson-orin. Parsed once, on first call. */
+/**
+ * Built-in profiles by class name, in file order: mcu-gateway, rpi4, phone-npu, jetson-orin. Parsed once, on first
+ * call.
+ */
 export function builtinProfiles(): ReadonlyMap<string, DeviceClassSpec> {
   cached ??= parseBuiltinProfiles(raw);
   return cached;

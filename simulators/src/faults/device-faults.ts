@@ -57,7 +57,9 @@ export function deviceFaults(
   };
 }
 
-/** The device's clock: the farm's, read `skewMs` ahead while a clock-skew fault lasts. Timers stay on the farm's time. */
+/**
+ * The device's clock: the farm's, read `skewMs` ahead while a clock-skew fault lasts. Timers stay on the farm's time.
+ */
 export function skewedClock(base: Clock, faults: DeviceFaults): Clock {
   return Object.freeze({
     now: () => base.now() + faults.effects().skewMs,

@@ -60,7 +60,10 @@ export interface DeviceProfile {
   readonly sources: Readonly<Record<string, string>>;
 }
 
-/** Combines shared class profiles with overlays; a TypeError when an overlay names no shared class (a bug: both ship with the code). */
+/**
+ * Combines shared class profiles with overlays; a TypeError when an overlay names no shared class (a bug: both ship
+ * with the code).
+ */
 export function deriveDeviceProfiles(
   classes: ReadonlyMap<string, DeviceClassSpec>,
   overlay: Readonly<Record<string, unknown>>,

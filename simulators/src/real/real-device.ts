@@ -21,6 +21,7 @@ import type { Precision, TrustedKey } from '@edgefleet/shared';
 import { simulatedCapabilities, type DeviceProfile } from '../profiles/profiles.js';
 import type { DeviceCondition } from '../sim-telemetry.js';
 import { deviceFaultsAndClock, type FarmDeviceBase, type VirtualDevice } from '../virtual-device.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** Farm-wide settings of real-inference mode. */
 export interface RealInferenceOptions {
@@ -87,22 +88,22 @@ export async function createRealVirtualDevice(options: RealDeviceOptions): Promi
       runtime: { node: process.version, onnxruntime: options.onnxruntimeVersion },
       capabilities: simulatedCapabilities(profile),
       brokerUrl: options.brokerUrl,
-      ...(options.keepaliveS === undefined ? {} : { keepaliveS: options.keepaliveS }),
-      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-      ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...stripUndefined({ keepaliveS: options.keepaliveS, heartbeatMs: options.heartbeatMs, backoff: options.backoff }),
     },
     dataDir: join(options.dataDir, deviceId),
     trustedKeys: options.trustedKeys,
     logger: options.logger,
     clock,
-    ...(options.random ? { random: options.random } : {}),
+    ...stripUndefined({ random: options.random }),
     intraOpNumThreads: options.intraOpNumThreads ?? 1,
     serve: false,
     workloadRatePerS: options.workloadRatePerS ?? 2,
     telemetry: {
-      ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
-      ...(options.goldenIntervalMs === undefined ? {} : { goldenIntervalMs: options.goldenIntervalMs }),
-      ...(options.watcher ? { watcher: options.watcher } : {}),
+      ...stripUndefined({
+        windowMs: options.windowMs,
+        goldenIntervalMs: options.goldenIntervalMs,
+        watcher: options.watcher,
+      }),
       latencyScale: speedFactor,
       readers: {
         // The host's RAPL/hwmon would describe the simulating machine, not this board.

@@ -7,14 +7,13 @@ import {
   deviceClassSchema,
   profileListSchema,
 } from '@edgefleet/shared';
-import { createClassService } from '../../plan/classes.js';
 import { BUILTIN_CLASS_PROFILES } from '../../plan/profiles/builtin.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
 
 /** Device classes (budgets, speed and power models) and the built-in profiles; thin over server/src/plan/classes.ts. */
 export function classRoutes(deps: ApiDeps): AnyRoute[] {
-  const classes = createClassService(deps.store, { now: deps.now });
+  const { classes } = deps;
   return [
     jsonRoute({
       method: 'GET',
@@ -24,7 +23,7 @@ export function classRoutes(deps: ApiDeps): AnyRoute[] {
       summary:
         'Configured device classes with budgets and profiles, and class names devices announced that have no profile yet.',
       response: classListSchema,
-      handler: () => ({ classes: classes.list(), unconfigured: classes.listUnconfigured() }),
+      handler: async () => ({ classes: await classes.list(), unconfigured: await classes.listUnconfigured() }),
     }),
     jsonRoute({
       method: 'POST',
@@ -72,8 +71,8 @@ export function classRoutes(deps: ApiDeps): AnyRoute[] {
       params: classParamsSchema,
       response: classDeletedSchema,
       errors: ['EF_ERR_CLASS_INVALID', 'EF_ERR_CLASS_NOT_FOUND'],
-      handler: ({ params }) => {
-        classes.remove(params.name);
+      handler: async ({ params }) => {
+        await classes.remove(params.name);
         return { name: params.name, deleted: true as const };
       },
     }),

@@ -5,18 +5,14 @@ import { jsonRoute, type AnyRoute } from '../route.js';
 
 /** The closed loop's decision log (server/src/control), read-only. */
 export function decisionRoutes(deps: ApiDeps): AnyRoute[] {
-  deps.metrics.register(() => {
-    const byKind = new Map<string, number>();
-    for (const d of deps.store.control.decisions()) byKind.set(d.kind, (byKind.get(d.kind) ?? 0) + 1);
-    return [
-      {
-        name: 'edgefleet_control_decisions_total',
-        help: 'Stored control-loop decisions, by kind (deploy, replan, alert, watching, recovered, …).',
-        type: 'counter',
-        samples: [...byKind].map(([kind, value]) => ({ labels: { kind }, value })),
-      },
-    ];
-  });
+  deps.metrics.register(async () => [
+    {
+      name: 'edgefleet_control_decisions_total',
+      help: 'Stored control-loop decisions, by kind (deploy, replan, alert, watching, recovered, …).',
+      type: 'counter',
+      samples: Object.entries(await deps.decisions.countByKind()).map(([kind, value]) => ({ labels: { kind }, value })),
+    },
+  ]);
   return [
     jsonRoute({
       method: 'GET',
@@ -28,13 +24,13 @@ export function decisionRoutes(deps: ApiDeps): AnyRoute[] {
       params: classParamsSchema,
       query: decisionsQuerySchema,
       response: decisionListSchema,
-      handler: ({ params, query }) => ({
+      handler: async ({ params, query }) => ({
         deviceClass: params.name,
-        decisions: listDecisions(deps.store, {
+        decisions: await listDecisions(deps.decisions, {
           deviceClass: params.name,
           limit: query.limit,
           ...(query.since === undefined ? {} : { since: query.since }),
-        }).map((d) => ({ ...d, summary: { ...d.summary } })),
+        }),
       }),
     }),
   ];

@@ -34,14 +34,14 @@ export function toDeviceView(id: string, device: DeviceRecord | null, credential
   };
 }
 
-function listViews(deps: ApiDeps): DeviceView[] {
-  const devices = new Map(deps.store.devices.list().map((d) => [d.id, d]));
-  const credentials = new Map(deps.store.auth.listCredentials().map((c) => [c.deviceId, c]));
+async function listViews(deps: ApiDeps): Promise<DeviceView[]> {
+  const devices = new Map((await deps.registry.list()).map((d) => [d.id, d]));
+  const credentials = new Map((await deps.auth.credentials()).map((c) => [c.deviceId, c]));
   const ids = [...new Set([...devices.keys(), ...credentials.keys()])].sort();
   return ids.map((id) => toDeviceView(id, devices.get(id) ?? null, credentials.get(id) ?? null));
 }
 
-/** Devices: list and show (state, capabilities, current model, credential), revoke. */
+/** Devices: list and show (state, capabilities, current model, credential), move to another class, revoke. */
 export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
   return [
     jsonRoute({
@@ -52,8 +52,8 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       summary: 'List devices (registered by hello, or holding a credential), optionally by class or state.',
       query: deviceListQuerySchema,
       response: deviceListSchema,
-      handler: ({ query }) => ({
-        devices: listViews(deps).filter(
+      handler: async ({ query }) => ({
+        devices: (await listViews(deps)).filter(
           (d) =>
             (query.class === undefined || d.deviceClass === query.class) &&
             (query.state === undefined || d.state === query.state),
@@ -69,9 +69,9 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: deviceViewSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params }) => {
-        const device = deps.store.devices.get(params.id);
-        const credential = deps.store.auth.getCredential(params.id);
+      handler: async ({ params }) => {
+        const device = await deps.registry.get(params.id);
+        const credential = await deps.auth.credential(params.id);
         if (!device && !credential)
           throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
             id: params.id,
@@ -85,20 +85,22 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'devices',
       scope: 'admin',
       summary:
-        "Move a device to another class. Its credential is bound to the class from then on; a hello announcing another one is refused (class-mismatch). Takes effect in the registry at once; the agent's own configured class should follow.",
+        'Move a device to another class. Its credential is bound to the class from then on; a hello announcing ' +
+        "another one is refused (class-mismatch). Takes effect in the registry at once; the agent's own " +
+        'configured class should follow.',
       params: idParamsSchema,
       body: deviceUpdateSchema,
       response: deviceViewSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params, body }) => {
-        const bound = deps.auth.bindDeviceClass(params.id, body.deviceClass);
-        const moved = deps.store.devices.setClass(params.id, body.deviceClass, deps.now());
+      handler: async ({ params, body }) => {
+        const bound = await deps.auth.bindDeviceClass(params.id, body.deviceClass);
+        const moved = await deps.registry.setClass(params.id, body.deviceClass, deps.now());
         if (!bound && !moved)
           throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
             id: params.id,
           });
         deps.logger.info({ deviceId: params.id, deviceClass: body.deviceClass }, 'device moved to another class');
-        return toDeviceView(params.id, deps.store.devices.get(params.id), deps.store.auth.getCredential(params.id));
+        return toDeviceView(params.id, await deps.registry.get(params.id), await deps.auth.credential(params.id));
       },
     }),
     jsonRoute({
@@ -111,9 +113,10 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: deviceRevokedSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params }) => {
-        const row = deps.auth.revokeDevice(params.id);
-        const disconnected = deps.disconnectDevice(params.id);
+      handler: async ({ params }) => {
+        const row = await deps.auth.revokeDevice(params.id);
+        // The broker drops the connection (embedded: closed; dynamic security: client deleted, which kicks it).
+        const disconnected = await deps.cutOff(params.id);
         deps.events.publish({ type: 'device.revoked', deviceId: params.id, disconnected });
         deps.logger.info({ deviceId: params.id, disconnected }, 'device credential revoked');
         return { id: params.id, revokedAt: row.revokedAt ?? deps.now(), disconnected };

@@ -1,5 +1,6 @@
 import type { ApiDeps } from '../deps.js';
 import type { AnyRoute } from '../route.js';
+import { brokerRoutes } from './broker.js';
 import { classRoutes } from './classes.js';
 import { decisionRoutes } from './decisions.js';
 import { deviceRoutes } from './devices.js';
@@ -19,6 +20,7 @@ export const ROUTE_AREAS: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]> = [
   healthRoutes,
   deviceRoutes,
   tokenRoutes,
+  brokerRoutes,
   classRoutes,
   modelRoutes,
   rolloutRoutes,

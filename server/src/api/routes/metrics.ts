@@ -13,7 +13,7 @@ export function metricsRoutes(deps: ApiDeps): AnyRoute[] {
       summary:
         'Prometheus metrics: devices online per class, rejected messages by reason, API requests, refused connections, enrollments.',
       async handle(_request, reply) {
-        await reply.type('text/plain; version=0.0.4; charset=utf-8').send(deps.metrics.render());
+        await reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metrics.render());
       },
     }),
   ];

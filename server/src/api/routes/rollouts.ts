@@ -9,53 +9,50 @@ import {
   rolloutListSchema,
   rolloutStartSchema,
   rolloutStatusSchema,
+  stripUndefined,
 } from '@edgefleet/shared';
 import { rolloutPolicySchema, ROLLOUT_STATES } from '../../deploy/rollout-model.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
 
 /** The golden set of the class's latest rollout: what a start without one reuses (as the control loop does). */
-function latestGoldenOf(deps: ApiDeps, deviceClass: string): GoldenSet {
-  const last = deps.deploy().rollouts.list({ deviceClass }).at(-1);
+async function latestGoldenOf(deps: ApiDeps, deviceClass: string): Promise<GoldenSet> {
+  const last = (await deps.rollouts.list({ deviceClass })).at(-1);
   if (!last)
     throw new EdgefleetError(
       'EF_ERR_ROLLOUT_INVALID',
-      `class ${deviceClass} has had no rollout yet, so there is no golden set to reuse; send \`golden\` (CLI: --golden FILE)`,
+      `class ${deviceClass} has had no rollout yet, so there is no golden set to reuse; ` +
+        'send `golden` (CLI: --golden FILE)',
       { deviceClass },
     );
   return last.golden;
 }
 
 /** A device's model history: every rollout it took part in, newest first. */
-function deviceDeployments(deps: ApiDeps, deviceId: string) {
-  const deployments = [];
-  for (const rollout of deps.deploy().rollouts.list()) {
-    const row = deps.store.rollouts.devicesOf(rollout.id).find((d) => d.deviceId === deviceId);
-    if (!row) continue;
-    deployments.push({
-      rolloutId: rollout.id,
-      deviceClass: rollout.deviceClass,
-      variantId: rollout.variantId,
-      artifactSha: rollout.artifactSha,
-      rolloutState: rollout.state,
-      rolloutReason: rollout.reason,
-      wave: row.wave,
-      state: row.state,
-      previousVariantId: row.previous?.variantId ?? null,
-      failure: row.failure,
-      startedAt: rollout.createdAt,
-      notifiedAt: row.notifiedAt,
-      finishedAt: row.finishedAt,
-    });
-  }
-  return deployments.reverse();
+async function deviceDeployments(deps: ApiDeps, deviceId: string) {
+  return (await deps.rollouts.history(deviceId)).map(({ rollout, device }) => ({
+    rolloutId: rollout.id,
+    deviceClass: rollout.deviceClass,
+    variantId: rollout.variantId,
+    artifactSha: rollout.artifactSha,
+    rolloutState: rollout.state,
+    rolloutReason: rollout.reason,
+    wave: device.wave,
+    state: device.state,
+    previousVariantId: device.previous?.variantId ?? null,
+    failure: device.failure,
+    startedAt: rollout.createdAt,
+    notifiedAt: device.notifiedAt,
+    finishedAt: device.finishedAt,
+  }));
 }
 
 /** Staged rollouts: start, list, status (per-wave counts, per-device states), abort; thin over server/src/deploy. */
 export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
-  deps.metrics.register(() => {
+  const { rollouts } = deps;
+  deps.metrics.register(async () => {
     const counts = new Map<string, number>(ROLLOUT_STATES.map((s) => [s, 0]));
-    for (const r of deps.deploy().rollouts.list()) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
+    for (const r of await rollouts.list()) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
     return [
       {
         name: 'edgefleet_rollouts',
@@ -91,8 +88,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
             { issues },
           );
         }
-        const deploy = deps.deploy();
-        const found = deploy.artifacts.find(body.variant);
+        const found = deps.artifacts.find(body.variant);
         if (found.length !== 1) {
           throw new EdgefleetError(
             'EF_ERR_ROLLOUT_INVALID',
@@ -100,13 +96,12 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
             { variant: body.variant, matches: found.length },
           );
         }
-        const status = await deploy.rollouts.start({
+        const status = await rollouts.start({
           deviceClass: body.deviceClass,
           artifact: { sha256: found[0] as string },
-          golden: body.golden ?? latestGoldenOf(deps, body.deviceClass),
+          golden: body.golden ?? (await latestGoldenOf(deps, body.deviceClass)),
           policy: body.policy as z.input<typeof rolloutPolicySchema>,
-          ...(body.deviceIds ? { deviceIds: body.deviceIds } : {}),
-          ...(body.variantId ? { variantId: body.variantId } : {}),
+          ...stripUndefined({ deviceIds: body.deviceIds, variantId: body.variantId }),
         });
         deps.logger.info(
           { rolloutId: status.rollout.id, deviceClass: body.deviceClass, artifactSha: status.rollout.artifactSha },
@@ -123,8 +118,8 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       summary: 'Rollouts, optionally of one class or only active ones (in progress or rolling back).',
       query: rolloutListQuerySchema,
       response: rolloutListSchema,
-      handler: ({ query }) => ({
-        rollouts: deps.deploy().rollouts.list({
+      handler: async ({ query }) => ({
+        rollouts: await rollouts.list({
           ...(query.class ? { deviceClass: query.class } : {}),
           ...(query.active ? { active: query.active === 'true' } : {}),
         }),
@@ -139,7 +134,7 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_NOT_FOUND'],
-      handler: ({ params }) => deps.deploy().rollouts.status(params.id),
+      handler: ({ params }) => rollouts.status(params.id),
     }),
     jsonRoute({
       method: 'GET',
@@ -151,12 +146,12 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: deviceDeploymentsSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params }) => {
-        if (!deps.store.devices.get(params.id) && !deps.store.auth.getCredential(params.id))
+      handler: async ({ params }) => {
+        if (!(await deps.registry.get(params.id)) && !(await deps.auth.credential(params.id)))
           throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
             id: params.id,
           });
-        return { deviceId: params.id, deployments: deviceDeployments(deps, params.id) };
+        return { deviceId: params.id, deployments: await deviceDeployments(deps, params.id) };
       },
     }),
     jsonRoute({
@@ -164,12 +159,14 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       url: '/v1/rollouts/:id/abort',
       tag: 'rollouts',
       scope: 'admin',
-      summary: 'Abort a rollout in progress: no further waves; devices already updated roll back.',
+      summary:
+        'Abort a rollout in progress: no further waves; devices already updated roll back (at once, or when the ' +
+        'server next runs if the abort was recorded without one).',
       params: idParamsSchema,
       body: rolloutAbortSchema,
       response: rolloutStatusSchema,
       errors: ['EF_ERR_ROLLOUT_NOT_FOUND', 'EF_ERR_ROLLOUT_CONFLICT'],
-      handler: ({ params, body }) => deps.deploy().rollouts.abort(params.id, body.reason),
+      handler: ({ params, body }) => rollouts.abort(params.id, body.reason),
     }),
   ];
 }

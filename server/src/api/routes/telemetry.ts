@@ -7,21 +7,21 @@ import {
   idParamsSchema,
   seriesQuerySchema,
   statusQuerySchema,
+  stripUndefined,
 } from '@edgefleet/shared';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
 
 type Range = { from?: number | undefined; to?: number | undefined; limit: number };
 const range = (q: Range) => ({
-  ...(q.from === undefined ? {} : { from: q.from }),
-  ...(q.to === undefined ? {} : { to: q.to }),
+  ...stripUndefined({ from: q.from, to: q.to }),
   limit: q.limit,
 });
 
 /** Telemetry series and budget status; thin over server/src/telemetry. */
 export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
   deps.metrics.register(() => {
-    const s = deps.telemetry().stats();
+    const s = deps.telemetry.stats();
     return [
       {
         name: 'edgefleet_telemetry_windows_ingested_total',
@@ -67,17 +67,17 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       query: seriesQuerySchema,
       response: deviceTelemetrySchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],
-      handler: ({ params, query }) => {
-        const t = deps.telemetry();
-        const known = t.device(params.id) !== null || deps.store.devices.get(params.id) !== null;
+      handler: async ({ params, query }) => {
+        const t = deps.telemetry;
+        const known = (await t.device(params.id)) !== null || (await deps.registry.get(params.id)) !== null;
         if (!known)
           throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
             id: params.id,
           });
         return {
           deviceId: params.id,
-          windows: t.deviceSeries(params.id, range(query)),
-          status: t.deviceBudgetStatus(params.id),
+          windows: await t.deviceSeries(params.id, range(query)),
+          status: await t.deviceBudgetStatus(params.id),
         };
       },
     }),
@@ -91,9 +91,9 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       params: classParamsSchema,
       query: seriesQuerySchema,
       response: classTelemetrySchema,
-      handler: ({ params, query }) => ({
+      handler: async ({ params, query }) => ({
         deviceClass: params.name,
-        rollups: deps.telemetry().classSeries(params.name, range(query)),
+        rollups: await deps.telemetry.classSeries(params.name, range(query)),
       }),
     }),
     jsonRoute({
@@ -107,9 +107,8 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       query: statusQuerySchema,
       response: classBudgetStatusSchema,
       handler: ({ params, query }) =>
-        deps.telemetry().classBudgetStatus(params.name, {
-          ...(query.k === undefined ? {} : { k: query.k }),
-          ...(query.n === undefined ? {} : { n: query.n }),
+        deps.telemetry.classBudgetStatus(params.name, {
+          ...stripUndefined({ k: query.k, n: query.n }),
         }),
     }),
   ];

@@ -1,4 +1,6 @@
 import {
+  asError,
+  EdgefleetError,
   enrollTokenCreatedSchema,
   enrollTokenCreateSchema,
   enrollTokenListSchema,
@@ -24,9 +26,9 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       summary:
         "The calling token's id, name and scope (the console hides what a read token may not do); `auth: open` when auth is off.",
       response: whoamiSchema,
-      handler: ({ auth }) => {
+      handler: async ({ auth }) => {
         if (auth.kind === 'open') return { auth: 'open' as const, tokenId: null, name: null, scope: 'admin' as const };
-        const name = deps.auth.listAdminTokens().find((t) => t.id === auth.tokenId)?.name ?? null;
+        const name = (await deps.auth.listAdminTokens()).find((t) => t.id === auth.tokenId)?.name ?? null;
         return { auth: 'token' as const, tokenId: auth.tokenId, name, scope: auth.scope };
       },
     }),
@@ -37,7 +39,7 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       summary: 'List admin tokens (ids, names, scopes, last use; never the tokens).',
       response: tokenListSchema,
-      handler: () => ({ tokens: deps.auth.listAdminTokens() }),
+      handler: async () => ({ tokens: await deps.auth.listAdminTokens() }),
     }),
     jsonRoute({
       method: 'POST',
@@ -68,7 +70,7 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'read',
       summary: 'List enrollment tokens with their class, uses and expiry.',
       response: enrollTokenListSchema,
-      handler: () => ({ enrollTokens: deps.auth.listEnrollTokens() }),
+      handler: async () => ({ enrollTokens: await deps.auth.listEnrollTokens() }),
     }),
     jsonRoute({
       method: 'POST',
@@ -79,7 +81,23 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       summary: 'Create an enrollment token for a device class (max uses, lifetime); shown once.',
       body: enrollTokenCreateSchema,
       response: enrollTokenCreatedSchema,
-      handler: ({ body }) => deps.auth.createEnrollToken(body),
+      handler: async ({ body }) => {
+        const created = await deps.auth.createEnrollToken(body);
+        try {
+          // An external broker with dynamic security learns the token now; agents may connect at once.
+          await deps.brokerCredentials().enrollTokenCreated(created.id, created.token);
+        } catch (err: unknown) {
+          await deps.auth.revokeEnrollToken(created.id);
+          throw new EdgefleetError(
+            'EF_ERR_BROKER_CONNECT',
+            `the broker did not accept the enrollment token, so none was created (${asError(err).message}); ` +
+              'check the broker and try again',
+            {},
+            { cause: err },
+          );
+        }
+        return created;
+      },
     }),
     jsonRoute({
       method: 'POST',
@@ -90,7 +108,19 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       params: idParamsSchema,
       response: enrollTokenViewSchema,
       errors: ['EF_ERR_TOKEN_NOT_FOUND'],
-      handler: ({ params }) => deps.auth.revokeEnrollToken(params.id),
+      handler: async ({ params }) => {
+        const revoked = await deps.auth.revokeEnrollToken(params.id);
+        await deps
+          .brokerCredentials()
+          .enrollTokenRetired(params.id)
+          .catch((err: unknown) =>
+            deps.logger.warn(
+              { err, tokenId: params.id },
+              'broker did not drop the revoked token yet; the sweep retries',
+            ),
+          );
+        return revoked;
+      },
     }),
   ];
 }

@@ -1,0 +1,82 @@
+/**
+ * A farm joins a server with auth on through enrollment tokens (issue 17): every simulated
+ * device enrolls like a real agent, keeps its identity in the farm's data dir and, when the
+ * farm starts again, reuses it without spending the token again.
+ */
+import t from 'tap';
+import { pino } from 'pino';
+import { enrollFarmDevices, farmDeviceIds, startFarm } from '@edgefleet/simulators';
+import { makeAuthServer } from '../helpers/auth.js';
+import { waitFor } from './presence-suite.js';
+
+const silent = pino({ level: 'silent' });
+
+t.test('a farm enrolls its devices with two tokens, and a restarted farm reuses the identities', async (t) => {
+  const server = makeAuthServer(t.testdir(), { apiPort: -1 });
+  t.teardown(() => server.stop());
+  const { brokerUrl } = await server.start();
+  const rpi = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 20, ttlS: 3600 });
+  const jetson = await server.auth().createEnrollToken({ deviceClass: 'jetson-orin', maxUses: 20, ttlS: 3600 });
+  const dataDir = t.testdir();
+  const plannedIds = farmDeviceIds(40);
+  const progress: number[] = [];
+
+  const run = async () => {
+    const identities = await enrollFarmDevices({
+      brokerUrl,
+      tokens: [rpi.token, jetson.token],
+      plannedIds,
+      dataDir,
+      logger: silent,
+      concurrency: 8,
+      progress: (done) => progress.push(done),
+    });
+    const classes = [...new Set([...identities.values()].map((i) => i.deviceClass))].sort();
+    const farm = await startFarm({ brokerUrl, devices: 40, classes, logger: silent, identities });
+    await waitFor(() => Object.values(farm.onlineCount()).reduce((a, b) => a + b, 0) === 40, 30_000, '40 online');
+    return { identities, farm, classes };
+  };
+
+  const first = await run();
+  t.same(first.classes, ['jetson-orin', 'rpi4'], 'the classes come from the tokens');
+  t.same(first.farm.classTotals(), { 'jetson-orin': 20, rpi4: 20 }, 'device i used token i mod 2');
+  t.equal([...first.identities.values()].filter((i) => i.enrolledNow).length, 40, 'all 40 enrolled now');
+  t.same(progress.at(-1), 40, 'progress reached 40');
+  const serverOnline = async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length;
+  await waitFor(async () => (await serverOnline()) === 40, 30_000, 'the server to see 40 online');
+  t.pass('the server sees 40 online devices, each connected with its own credential');
+  t.equal((await server.repos().devices.get('sim-01'))?.deviceClass, 'rpi4');
+  t.equal((await server.repos().devices.get('sim-02'))?.deviceClass, 'jetson-orin');
+  const uses = async () => (await server.auth().listEnrollTokens()).map((x) => x.uses);
+  t.same(await uses(), [20, 20], 'each token used 20 times');
+  await first.farm.stop();
+
+  const second = await run();
+  t.equal([...second.identities.values()].filter((i) => i.enrolledNow).length, 0, 'a restarted farm enrolls nobody');
+  t.same(await uses(), [20, 20], 'and spends no further use');
+  t.same(
+    [...second.identities.values()].map((i) => i.deviceId).sort(),
+    [...first.identities.values()].map((i) => i.deviceId).sort(),
+    'same devices',
+  );
+  await second.farm.stop();
+});
+
+t.test('a token without uses left stops the farm with an EF_ERR code', async (t) => {
+  const server = makeAuthServer(t.testdir(), { apiPort: -1 });
+  t.teardown(() => server.stop());
+  const { brokerUrl } = await server.start();
+  const small = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 2, ttlS: 3600 });
+  await t.rejects(
+    enrollFarmDevices({
+      brokerUrl,
+      tokens: [small.token],
+      plannedIds: farmDeviceIds(3),
+      dataDir: t.testdir(),
+      logger: silent,
+      concurrency: 1,
+      timeoutMs: 10_000,
+    }),
+    { code: 'EF_ERR_ENROLL_INVALID' },
+  );
+});
