@@ -28,6 +28,7 @@ import {
 } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import type { ArtifactRepository, ArtifactRow } from '../store/artifacts.js';
+import { sweepTemporaryFiles } from '../temp-files.js';
 
 /** Folder under the data directory holding artifacts. */
 export const ARTIFACTS_DIR = 'artifacts';
@@ -81,10 +82,12 @@ export interface ServerArtifactStore {
 
 const SHA_RE = /^[0-9a-f]{64}$/;
 
-/** Opens (creating the folder of) the artifact store. */
+/** Opens (creating the folder of) the artifact store; temporary files of an earlier, killed process are deleted. */
 export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifactStore {
   const dir = join(resolve(options.dataDir), ARTIFACTS_DIR);
   mkdirSync(dir, { recursive: true });
+  const swept = sweepTemporaryFiles(dir);
+  if (swept > 0) options.logger?.warn({ dir, swept }, 'deleted temporary files an interrupted write left behind');
   const chunkSize = options.chunkSize ?? MAX_CHUNK_BYTES;
   const cacheLimit = options.cacheBytes ?? 256 * 1024 * 1024;
   const cache = new Map<string, Buffer>();

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
 import { loadModel, sha256Hex, writeBytesAtomic } from '@edgefleet/compress';
 import type { ModelRepository, ModelRow } from '../store/models.js';
+import { sweepTemporaryFiles } from '../temp-files.js';
 
 /** A stored model (the repository's row: sha256, name, path relative to the data directory, eval spec, shapes). */
 export type ModelRecord = ModelRow;
@@ -122,6 +123,8 @@ export interface ModelService {
 }
 
 export function createModelService(models: ModelRepository, dataDir: string, now: () => number): ModelService {
+  // An upload killed between its temp file and the rename left the temp file; nothing else writes here now.
+  sweepTemporaryFiles(join(resolve(dataDir), 'models'));
   return {
     add: (input) => addModel({ now: now(), ...input, models, dataDir }),
     resolve: (ref) => resolveModel(models, ref),
