@@ -6,13 +6,13 @@
  *   - `bytes` (what the chunk server and the HTTP route serve) refuses a damaged file;
  *   - re-adding a model whose file was damaged or deleted repairs it.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { pino } from 'pino';
 import { openSqliteStore } from '@edgefleet/server';
 import { createArtifactStore, startHttpArtifactServer, type PutOutcome } from '@edgefleet/server/deploy/index';
-import { addModel } from '@edgefleet/server/plan/index';
+import { addModel, createModelService } from '@edgefleet/server/plan/index';
 import { sha256Hex } from '@edgefleet/shared';
 import { buildClassifier } from '../fixtures/deploy-models.js';
 
@@ -92,4 +92,20 @@ t.test('model store: re-adding a model whose file was damaged or deleted repairs
     'deleted: repaired',
   );
   t.ok(readFileSync(path).equals(bytes));
+});
+
+t.test('opening the stores deletes the temporary files a killed write left', async (t) => {
+  const dataDir = t.testdir();
+  const store = openSqliteStore({ dataDir });
+  t.teardown(() => store.close());
+  const open = () => createArtifactStore({ dataDir, artifacts: store.repos.artifacts, now: () => 0, logger: silent });
+  const { sha256 } = await open().put(buildClassifier(6));
+  // What a kill -9 between write and rename leaves: a temp file beside the stored artifact.
+  writeFileSync(join(dataDir, 'artifacts', `.${sha256}.ab12cd.tmp`), Buffer.alloc(100));
+  mkdirSync(join(dataDir, 'models'), { recursive: true });
+  writeFileSync(join(dataDir, 'models', `.${sha256}.onnx.123.xyz.tmp`), Buffer.alloc(100));
+  open();
+  createModelService(store.repos.models, dataDir, () => 0);
+  t.same(readdirSync(join(dataDir, 'artifacts')), [`${sha256}.onnx`], 'artifacts/: only the stored file');
+  t.same(readdirSync(join(dataDir, 'models')), [], 'models/: the temp file is gone');
 });
