@@ -1,13 +1,17 @@
 /**
- * A full disk under the server's data directory (issue 18 fault suite): a small tmpfs
- * mounted for the test (root only; skipped with the reason otherwise) and filled up. Found:
+ * A full disk under the server's and under the agent's data directory (issue 18 fault suite):
+ * a small tmpfs mounted for the test (root only; skipped with the reason otherwise) and
+ * filled up. Server, found:
  * telemetry batches fail whole and are not acknowledged (SQLite's "disk full" is the store
  * failing, never one message refused), an artifact write fails with a clear error and
  * leaves no partial file, the SQLite file passes `integrity_check`, and after space is
  * freed the same windows (resent, as agents do) and the artifact are stored: convergence.
+ * Agent, found: closing a window fails with ENOSPC (the agent's timer logs it and goes on), a
+ * deployment fails at its download step while the old model keeps serving, the outbox holds no
+ * torn line, and after space is freed the same model deploys.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -15,8 +19,19 @@ import t from 'tap';
 import { createArtifactStore } from '@edgefleet/server/deploy/artifact-store';
 import { openSqliteStore } from '@edgefleet/server';
 import { createTelemetryIngest } from '@edgefleet/server/telemetry/index';
-import type { TelemetryAck } from '@edgefleet/shared';
-import { recordingLogger } from '../helpers/agent-fixtures.js';
+import { createDevice } from '@edgefleet/agent/device';
+import {
+  createManifestSigner,
+  generateSigningKeyPem,
+  parseTrustedKey,
+  sha256Hex,
+  type DeployReport,
+  type TelemetryAck,
+} from '@edgefleet/shared';
+import { buildClassifier, goldenFor, signedDesired } from '../fixtures/deploy-models.js';
+import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';
+import { startTestBroker } from '../helpers/broker.js';
+import { startChunkServer } from '../helpers/chunk-server.js';
 import { createFakeClock } from '../helpers/fake-clock.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
 
@@ -123,5 +138,107 @@ t.test('a full server data directory: clear failures, nothing corrupted, converg
     `tried: filled a 4 MiB tmpfs (${(filled / 1024).toFixed(0)} KiB of filler), then a 400-window batch and a 512 KiB artifact; ` +
       `found: batch failed whole (${ingest.stats().failedBatches}), ENOSPC for the artifact, no partial file, ` +
       `after freeing ${late.length} windows and the artifact stored, integrity ${check}`,
+  );
+});
+
+t.test('a full agent data directory: the device keeps serving, clear failures, convergence after', async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'edgefleet-agent-disk-'));
+  const why = mountSmallDisk(mnt, '2m');
+  if (why) {
+    rmSync(mnt, { recursive: true, force: true });
+    t.plan(0, `agent full-disk fault not run: ${why}`);
+    return;
+  }
+  const broker = await startTestBroker();
+  const server = await startChunkServer(broker.url);
+  const signer = createManifestSigner(generateSigningKeyPem());
+  const { logger } = recordingLogger('warn');
+  const dir = join(mnt, 'agent');
+  const device = await createDevice({
+    link: linkOptions({ brokerUrl: broker.url, deviceId: 'dev-full', logger }),
+    dataDir: dir,
+    trustedKeys: [parseTrustedKey(signer.publicKey)],
+    logger,
+    download: { windowChunks: 4, windowTimeoutMs: 500, maxStalls: 2 },
+    // No edgefleet server acknowledges here: every window stays in the outbox, which the test reads.
+    telemetry: { windowMs: 0 },
+  });
+  t.teardown(async () => {
+    await device.stop({ clean: false }).catch(() => undefined);
+    await server.close();
+    await broker.close();
+    execFileSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  await device.start();
+  let n = 0;
+  async function deploy(seed: number): Promise<DeployReport> {
+    n += 1;
+    const bytes = buildClassifier(seed, 1024);
+    const desired = signedDesired(signer, {
+      deviceId: 'dev-full',
+      deploymentId: `dep-${n}`,
+      variantId: `v${seed}`,
+      bytes,
+      golden: goldenFor(seed, 8, { hidden: 1024 }),
+    });
+    server.artifacts.set(desired.body.artifact.sha256, bytes);
+    await server.publishDesired(desired);
+    const report = await server.waitReport(
+      (r) => r.deploymentId === `dep-${n}` && ['succeeded', 'failed', 'rolled-back'].includes(r.state),
+    );
+    await device.idle();
+    return report;
+  }
+  const a = await deploy(31);
+  t.equal(a.state, 'succeeded', 'with room: model A deployed');
+  const telemetry = device.telemetry as NonNullable<typeof device.telemetry>;
+  for (let i = 0; i < 3; i += 1) telemetry.closeWindow();
+
+  const filled = fill(join(mnt, 'filler'));
+  const windowErrors: string[] = [];
+  for (let i = 0; i < 5; i += 1) {
+    try {
+      telemetry.closeWindow();
+    } catch (err: unknown) {
+      windowErrors.push((err as NodeJS.ErrnoException).code ?? String(err));
+    }
+  }
+  t.ok(windowErrors.length > 0 && windowErrors.every((c) => c === 'ENOSPC'), 'closing a window fails with ENOSPC');
+  const b = await deploy(32);
+  t.equal(b.state, 'failed', 'disk full: model B fails to deploy …');
+  t.match(b.failure, { step: 'download' }, '… at the download step, which says so');
+  t.equal(device.status().serving?.sha256, a.sha256, 'and model A keeps serving');
+
+  rmSync(join(mnt, 'filler'));
+  for (let i = 0; i < 3; i += 1) telemetry.closeWindow();
+  const c = await deploy(32);
+  t.equal(c.state, 'succeeded', 'space freed: the same model deploys (convergence)');
+  const lines = readdirSync(join(dir, 'telemetry', 'outbox'))
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((f) =>
+      readFileSync(join(dir, 'telemetry', 'outbox', f), 'utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
+  const torn = lines.filter((l) => {
+    try {
+      JSON.parse(l);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  t.same(torn, [], 'no torn line in the outbox');
+  t.doesNotThrow(() => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')), 'state.json parses');
+  const strays = readdirSync(join(dir, 'artifacts')).filter(
+    (f) => sha256Hex(readFileSync(join(dir, 'artifacts', f))) !== f.replace(/\.onnx$/, ''),
+  );
+  t.same(strays, [], 'every stored model hashes to its name');
+  t.comment(
+    `tried: filled a 2 MiB tmpfs under the agent (${(filled / 1024).toFixed(0)} KiB of filler), then 5 windows and a ` +
+      `deployment; found: ${windowErrors.length} windows refused (${[...new Set(windowErrors)].join(',')}), ` +
+      `deployment ${b.state} at ${b.failure?.step}/${b.failure?.reason}, A kept serving; after freeing: ` +
+      `deployment ${c.state}, ${lines.length} outbox lines, ${torn.length} torn`,
   );
 });
