@@ -4,9 +4,11 @@
  * binary protocol on the socket. Each returns the first output so the bench can check that
  * every path answers exactly what bare onnxruntime computes.
  */
+import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { decodeInferFrame, encodeInferFrame } from '@edgefleet/agent/serve/frame-protocol';
+export { encodeInferFrame };
 
 export interface BenchInput {
   readonly name: string;
@@ -135,4 +137,41 @@ export async function frameClient(socketPath: string, input: BenchInput): Promis
     },
     close: () => socket.destroy(),
   };
+}
+
+/**
+ * The floor of any local API on this host: a bare `node` process that answers every request
+ * frame on a Unix socket with a fixed response frame (the request's id copied in), doing no
+ * inference, no decoding and no validation. What the agent's framed path adds over this is the
+ * agent's own work; the rest is two processes waking each other.
+ */
+export async function startFrameEcho(
+  socketPath: string,
+  response: Buffer,
+): Promise<{ readonly socketPath: string; stop(): void }> {
+  const script = `
+    const net = require('node:net');
+    const template = Buffer.from(process.env.EF_ECHO_RESPONSE, 'base64');
+    net.createServer((socket) => {
+      let buffered = Buffer.alloc(0);
+      socket.on('data', (part) => {
+        buffered = buffered.length === 0 ? part : Buffer.concat([buffered, part]);
+        while (buffered.length >= 8 && buffered.length >= 8 + buffered.readUInt32LE(4)) {
+          const out = Buffer.from(template);
+          buffered.copy(out, 8, 8, 12);
+          buffered = buffered.subarray(8 + buffered.readUInt32LE(4));
+          socket.write(out);
+        }
+      });
+      socket.on('error', () => {});
+    }).listen(${JSON.stringify(socketPath)}, () => process.stdout.write('listening\\n'));`;
+  const child = spawn(process.execPath, ['-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, EF_ECHO_RESPONSE: response.toString('base64') },
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`frame echo exited with code ${code}`)));
+  });
+  return { socketPath, stop: () => void child.kill('SIGKILL') };
 }

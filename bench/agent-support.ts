@@ -52,6 +52,22 @@ export async function inProcessWorkerPath(model: Uint8Array, input: BenchInput):
   };
 }
 
+/** The agent's inline model (built code): the session on this thread, with its run watchdog. */
+export async function inProcessInlinePath(model: Uint8Array, input: BenchInput): Promise<PathClient> {
+  const { createInlineModel } = (await import(
+    new URL('../agent/dist/runtime/inline-model.js', import.meta.url).href
+  )) as typeof import('@edgefleet/agent/runtime/inline-model');
+  const inline = await createInlineModel(model, { hangDeadlineMs: 2000, label: 'bench' });
+  const output = inline.info()?.outputNames[0] as string;
+  return {
+    async call() {
+      const { outputs } = await inline.run({ [input.name]: { dims: input.dims, data: input.data } });
+      return (outputs[output] as { data: Float32Array }).data;
+    },
+    close: () => void inline.terminate(),
+  };
+}
+
 /** RSS of a separate `node` that loads onnxruntime and the session, then after `runs` runs. */
 export async function measureBareRss(
   modelPath: string,

@@ -1,30 +1,44 @@
 /**
  * npm run bench:agent — the device's serving path, side by side on one model (mnist-cnn,
- * batch 1): bare onnxruntime-node in this process, the agent's inference worker in this
- * process, and a real agent process (the built `edgefleet-agent`, connected to a real server)
- * through its local API: JSON and binary HTTP on TCP and on a Unix socket, and the framed
- * binary protocol on the socket. Calls are interleaved round by round, so every path sees the
- * same machine load; the table gives p50/p95 and the p50 added over bare onnxruntime.
- * Memory and CPU of the agent process: RSS idle (no model), loaded (serving, before traffic)
- * and after the measured requests, and idle CPU in both states; plus, for reference, RSS of
- * a bare `node` holding the same onnxruntime session.
+ * batch 1): bare onnxruntime-node in this process, the agent's inline model and its inference
+ * worker in this process, and a real agent process (the built `edgefleet-agent`, connected to
+ * a real server, serving the model inline) through its local API: JSON and binary HTTP on TCP
+ * and on a Unix socket, and the framed binary protocol on the socket; the two binary paths
+ * also on a second agent that keeps the model in a worker (`-w`). Calls are interleaved round
+ * by round, so every path sees the same machine load; the table gives p50/p95 and the p50
+ * added over bare onnxruntime. Memory and CPU of the agent process: RSS idle (no model),
+ * serving before traffic (first boot, and after a restart when the proven model loads inline
+ * at once), after the measured requests, and idle CPU; plus, for reference, RSS of a bare
+ * `node` holding the same onnxruntime session. "Idle" is an agent enrolled and connected to
+ * the server with no model; each memory reading is broken down by mapping (/proc/<pid>/smaps:
+ * node binary, onnxruntime's library, glibc heap, anonymous) and by V8's own view (a probe
+ * preloaded with --import, bench/agent-heap-probe.mjs).
  *
  * Needs the built agent (`npm run build`). Usage:
- *   npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,worker,http-json,...]
+ *   npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,worker,http-json,...]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AGENT_NODE_FLAGS } from '@edgefleet/agent';
 import { createServer, loadServerConfig } from '@edgefleet/server';
-import { binaryHttpClient, frameClient, jsonClient, type BenchInput, type PathClient } from './agent-clients.js';
+import {
+  binaryHttpClient,
+  encodeInferFrame,
+  frameClient,
+  jsonClient,
+  startFrameEcho,
+  type BenchInput,
+  type PathClient,
+} from './agent-clients.js';
+import type { SmapsBreakdown, HeapProbe } from './agent-memory.js';
+import { idleCpuPct, startAgent, startedAgents, type RunningAgent } from './agent-process.js';
 import {
   bareOrtPath,
+  inProcessInlinePath,
   inProcessWorkerPath,
   measureBareRss,
-  procCpuSeconds,
   procRssMb,
   seedAgentDataDir,
   summarize,
@@ -34,13 +48,34 @@ const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? (process.argv[i + 1] ?? def) : def;
 };
+if (process.argv.includes('--help')) {
+  process.stdout.write(
+    'npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,...]\n' +
+      'The agent serving path side by side (latency table, RSS idle/serving/after requests with breakdown, idle CPU);\n' +
+      'writes bench/results/agent-<time>.json. Needs `npm run build` first.\n',
+  );
+  process.exit(0);
+}
 const ROUNDS = Number(arg('rounds', '50'));
 const PER_ROUND = Number(arg('per-round', '200'));
 const IDLE_S = Number(arg('idle-s', '20'));
-const ALL_PATHS = ['ort', 'worker', 'http-json', 'socket-json', 'http-binary', 'socket-binary', 'socket-frame'];
+const ALL_PATHS = [
+  'ort',
+  'inline',
+  'worker',
+  'http-json',
+  'socket-json',
+  'http-binary',
+  'socket-binary',
+  'socket-frame',
+  // The same two binary paths on a second agent that keeps its model in a worker (--inline-max-ms 0).
+  'http-binary-w',
+  'socket-frame-w',
+  // No agent: a bare node process echoing a fixed response frame (the floor of any local API).
+  'socket-echo',
+];
 const PATHS = arg('paths', ALL_PATHS.join(',')).split(',');
 const MODEL = join('models', 'zoo', 'mnist-cnn.onnx');
-const AGENT_BIN = join('agent', 'bin', 'edgefleet-agent.js');
 const log = pino({ level: 'silent' });
 
 if (!existsSync(join('agent', 'dist', 'cli.js'))) {
@@ -58,77 +93,23 @@ function benchInput(): BenchInput {
   return { name: 'input', dims: [1, 1, 28, 28], data };
 }
 
-interface RunningAgent {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly socketPath: string;
-  stop(): Promise<void>;
-}
-
-/** Starts the built agent; resolves once it is online and (with a model) its API answers. */
-async function startAgent(
-  brokerUrl: string,
-  dataDir: string,
-  socketPath: string,
-  nodeFlags: readonly string[],
-  deviceId: string,
-): Promise<RunningAgent> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeFlags,
-      AGENT_BIN,
-      ...['--device-id', deviceId, '--class', 'rpi4', '--broker', brokerUrl, '--data-dir', dataDir],
-      ...['--serve-port', '0', '--serve-socket', socketPath, '--log-level', 'info'],
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let port = 0;
-  let online = false;
-  child.stdout?.on('data', (part: Buffer) => {
-    for (const line of part.toString('utf8').split('\n')) {
-      if (!line.startsWith('{')) continue;
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'local inference API listening' && entry.url?.startsWith('http://'))
-        port = Number(new URL(entry.url).port);
-      if (entry.msg === 'online') online = true;
-    }
-  });
-  const deadline = Date.now() + 30_000;
-  while (!(online && port > 0)) {
-    if (child.exitCode !== null) throw new Error(`agent exited with code ${child.exitCode}`);
-    if (Date.now() > deadline) throw new Error('agent did not come online within 30 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    child,
-    port,
-    socketPath,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-/** CPU of a process over `seconds` while nothing is asked of it, in % of one core. */
-async function idleCpuPct(pid: number, seconds: number): Promise<number> {
-  const before = procCpuSeconds(pid);
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  return (100 * (procCpuSeconds(pid) - before)) / seconds;
-}
-
 interface IdleAndLoaded {
   readonly idleMb: number;
   readonly idleCpu: number;
   readonly loadedMb: number;
   readonly loadedCpu: number;
+  /** Inline agents: RSS after a restart, when the proven model loads on the agent thread with no worker at all. */
+  readonly restartedMb: number | null;
+  /** Where the memory goes (smaps by mapping, V8's view), per stage. */
+  readonly breakdown: Record<string, { smaps: SmapsBreakdown; probe: HeapProbe | null }>;
   /** The agent still serving the model (the caller stops it). */
   readonly agent: RunningAgent;
 }
 
-/** RSS and idle CPU of an agent without a model, then of one serving mnist-cnn before any traffic. */
+/**
+ * RSS and idle CPU of an agent that is enrolled and connected but has no model ("idle"),
+ * then of one serving mnist-cnn before any traffic, with the breakdown of each.
+ */
 async function idleAndLoaded(
   brokerUrl: string,
   work: string,
@@ -136,32 +117,66 @@ async function idleAndLoaded(
   input: BenchInput,
   nodeFlags: readonly string[],
   tag: string,
+  inline: boolean,
 ): Promise<IdleAndLoaded> {
-  const idle = await startAgent(
+  const extraArgs = inline ? [] : ['--inline-max-ms', '0'];
+  const breakdown: IdleAndLoaded['breakdown'] = {};
+  const note = async (agent: RunningAgent, stage: string) => {
+    const { smaps, probe, text } = await agent.memory(`${tag} ${stage}`);
+    breakdown[stage] = { smaps, probe };
+    process.stderr.write(`${text}\n`);
+    return Math.round(smaps.rssKb / 1024);
+  };
+  const idle = await startAgent({
     brokerUrl,
-    join(work, `idle-${tag}`),
-    join(work, `idle-${tag}.sock`),
+    dataDir: join(work, `idle-${tag}`),
+    socketPath: join(work, `idle-${tag}.sock`),
     nodeFlags,
-    `bench-idle-${tag}`,
-  );
+    deviceId: `bench-idle-${tag}`,
+    extraArgs,
+  });
   await new Promise((r) => setTimeout(r, 3000));
-  const idleMb = procRssMb(idle.child.pid as number);
-  const idleCpu = await idleCpuPct(idle.child.pid as number, IDLE_S);
+  const idleMb = await note(idle, 'idle (connected, no model)');
+  const idleCpu = await idleCpuPct(idle.pid, IDLE_S);
   await idle.stop();
   const dir = join(work, `serving-${tag}`);
   await seedAgentDataDir(dir, model, input);
-  const agent = await startAgent(brokerUrl, dir, join(work, `serving-${tag}.sock`), nodeFlags, `bench-serving-${tag}`);
+  const serve = () =>
+    startAgent({
+      brokerUrl,
+      dataDir: dir,
+      socketPath: join(work, `serving-${tag}.sock`),
+      nodeFlags,
+      deviceId: `bench-serving-${tag}`,
+      extraArgs,
+      waitForInline: inline,
+    });
+  // First boot: the model loads in a worker and (inline) moves onto the agent thread once it has proven itself.
+  let agent = await serve();
   await new Promise((r) => setTimeout(r, 3000));
-  const loadedMb = procRssMb(agent.child.pid as number);
-  const loadedCpu = await idleCpuPct(agent.child.pid as number, IDLE_S);
+  const loadedMb = await note(agent, 'serving, first boot');
+  let restartedMb: number | null = null;
+  if (inline) {
+    // Every later boot: the proven model loads straight onto the agent thread.
+    await agent.stop();
+    agent = await serve();
+    await new Promise((r) => setTimeout(r, 3000));
+    restartedMb = await note(agent, 'serving, restarted');
+  }
+  const loadedCpu = await idleCpuPct(agent.pid, IDLE_S);
   const flags = nodeFlags.length > 0 ? nodeFlags.join(' ') : 'no node flags';
   process.stderr.write(
-    `agent (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ${loadedMb} MB ${loadedCpu.toFixed(2)}% CPU\n`,
+    `agent ${inline ? 'inline' : 'worker'} (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ${loadedMb} MB` +
+      `${restartedMb === null ? '' : `, after a restart ${restartedMb} MB`} ${loadedCpu.toFixed(2)}% CPU\n`,
   );
-  return { idleMb, idleCpu, loadedMb, loadedCpu, agent };
+  return { idleMb, idleCpu, loadedMb, loadedCpu, restartedMb, breakdown, agent };
 }
 
-async function agentClients(agent: RunningAgent, input: BenchInput): Promise<Map<string, PathClient>> {
+async function agentClients(
+  agent: RunningAgent,
+  workerAgent: RunningAgent,
+  input: BenchInput,
+): Promise<Map<string, PathClient>> {
   const clients = new Map<string, PathClient>();
   const tcp = { port: agent.port };
   const unix = { socketPath: agent.socketPath };
@@ -170,6 +185,9 @@ async function agentClients(agent: RunningAgent, input: BenchInput): Promise<Map
   if (PATHS.includes('http-binary')) clients.set('http-binary', binaryHttpClient(tcp, input));
   if (PATHS.includes('socket-binary')) clients.set('socket-binary', binaryHttpClient(unix, input));
   if (PATHS.includes('socket-frame')) clients.set('socket-frame', await frameClient(agent.socketPath, input));
+  if (PATHS.includes('http-binary-w'))
+    clients.set('http-binary-w', binaryHttpClient({ port: workerAgent.port }, input));
+  if (PATHS.includes('socket-frame-w')) clients.set('socket-frame-w', await frameClient(workerAgent.socketPath, input));
   return clients;
 }
 
@@ -200,26 +218,40 @@ async function main(): Promise<void> {
     process.stderr.write(`bare node + onnxruntime + session: ${bare.loadedMb} MB, ${bare.afterMb} MB after 10k runs\n`);
 
     // The launcher's node flags (AGENT_NODE_FLAGS), then none, for comparison; traffic goes to the first.
-    const withFlags = await idleAndLoaded(brokerUrl, work, modelBytes, input, AGENT_NODE_FLAGS, 'flags');
-    const plain = await idleAndLoaded(brokerUrl, work, modelBytes, input, [], 'plain');
+    const withFlags = await idleAndLoaded(brokerUrl, work, modelBytes, input, AGENT_NODE_FLAGS, 'flags', true);
+    const inWorker = await idleAndLoaded(brokerUrl, work, modelBytes, input, AGENT_NODE_FLAGS, 'worker', false);
+    const plain = await idleAndLoaded(brokerUrl, work, modelBytes, input, [], 'plain', true);
     await plain.agent.stop();
     const agent = withFlags.agent;
-    const pid = agent.child.pid as number;
+    const pid = agent.pid;
 
     const paths = new Map<string, PathClient>();
     if (PATHS.includes('ort')) paths.set('ort', await bareOrtPath(modelBytes, input));
+    if (PATHS.includes('inline')) paths.set('inline', await inProcessInlinePath(modelBytes, input));
     if (PATHS.includes('worker')) paths.set('worker', await inProcessWorkerPath(modelBytes, input));
     let agentRequests = 0;
-    for (const [name, client] of await agentClients(agent, input))
+    for (const [name, client] of await agentClients(agent, inWorker.agent, input))
       paths.set(name, {
         call: () => {
-          agentRequests += 1;
+          if (!name.endsWith('-w')) agentRequests += 1;
           return client.call();
         },
         close: () => client.close(),
       });
 
     const reference = paths.get('ort') ? await (paths.get('ort') as PathClient).call() : null;
+    let echo: { stop(): void } | null = null;
+    if (PATHS.includes('socket-echo') && reference) {
+      const response = encodeInferFrame({
+        kind: 'response',
+        id: 0,
+        name: 'output',
+        tensor: { dims: [1, 10], data: reference },
+      });
+      const started = await startFrameEcho(join(work, 'echo.sock'), response);
+      echo = started;
+      paths.set('socket-echo', await frameClient(started.socketPath, input));
+    }
     for (const [name, client] of paths) {
       for (let i = 0; i < 300; i += 1) await client.call();
       const out = await client.call();
@@ -242,9 +274,14 @@ async function main(): Promise<void> {
       }
       if ((round + 1) % 10 === 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
     }
+    const after = await agent.memory('inline agent after the measured requests');
+    process.stderr.write(`${after.text}\n`);
     const afterRssMb = procRssMb(pid);
+    const workerAfterRssMb = procRssMb(inWorker.agent.pid);
     for (const client of paths.values()) client.close();
+    echo?.stop();
     await agent.stop();
+    await inWorker.agent.stop();
 
     const ortP50 = samples.get('ort') ? summarize(samples.get('ort') as number[]).p50 : null;
     const table = names.map((name) => {
@@ -268,15 +305,30 @@ async function main(): Promise<void> {
         bareNodeOrtAfterMb: bare.afterMb,
         agentIdleMb: withFlags.idleMb,
         agentLoadedMb: withFlags.loadedMb,
+        agentRestartedMb: withFlags.restartedMb,
         agentAfterRequestsMb: afterRssMb,
         agentRequests,
+        workerAgentLoadedMb: inWorker.loadedMb,
+        workerAgentAfterRequestsMb: workerAfterRssMb,
         withoutFlagsIdleMb: plain.idleMb,
         withoutFlagsLoadedMb: plain.loadedMb,
+        withoutFlagsRestartedMb: plain.restartedMb,
       },
-      idleCpuPct: { noModel: Number(withFlags.idleCpu.toFixed(3)), serving: Number(withFlags.loadedCpu.toFixed(3)) },
+      memoryBreakdown: {
+        inline: { ...withFlags.breakdown, 'after the requests': { smaps: after.smaps, probe: after.probe } },
+        worker: inWorker.breakdown,
+        withoutFlags: plain.breakdown,
+      },
+      idleCpuPct: {
+        noModel: Number(withFlags.idleCpu.toFixed(3)),
+        serving: Number(withFlags.loadedCpu.toFixed(3)),
+        servingInWorker: Number(inWorker.loadedCpu.toFixed(3)),
+      },
+      loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
     });
     printTable(table, results.memory as Record<string, number>, withFlags.idleCpu, withFlags.loadedCpu);
   } finally {
+    for (const child of startedAgents) child.kill('SIGKILL');
     await server.stop();
     rmSync(work, { recursive: true, force: true });
   }
@@ -309,8 +361,12 @@ function printTable(
   process.stdout.write(
     [
       `RSS bare node+ort+session: ${memory.bareNodeOrtLoadedMb} MB (after 10k runs ${memory.bareNodeOrtAfterMb} MB)`,
-      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · loaded ${memory.agentLoadedMb} MB · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB`,
-      `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · loaded ${memory.withoutFlagsLoadedMb} MB`,
+      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · serving inline ${memory.agentLoadedMb} MB (first boot), ${memory.agentRestartedMb} MB (restarted) · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB`,
+      `RSS agent with the model in a worker (--inline-max-ms 0): serving ${memory.workerAgentLoadedMb} MB · after the requests ${memory.workerAgentAfterRequestsMb} MB`,
+      `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · serving inline ${memory.withoutFlagsLoadedMb} MB (first boot), ${memory.withoutFlagsRestartedMb} MB (restarted)`,
+      `load average at the end: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
       `idle CPU agent: no model ${idleCpu.toFixed(2)}% · serving ${loadedCpu.toFixed(2)}% of one core`,
     ].join('\n'),
   );

@@ -4,7 +4,7 @@
  * and `edgefleet agent` accept the same ones.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isEdgefleetError, asError } from '@edgefleet/shared';
+import { isEdgefleetError, asError } from '@edgefleet/shared/device';
 import { loadAgentConfig } from './config/load.js';
 import { AGENT_FLAGS, type AgentConfig } from './config/schema.js';
 import { resolveAgentIdentity } from './enroll/resolve.js';

@@ -17,12 +17,19 @@ import {
   type DeployReport,
   type Desired,
   type TrustedKey,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
 import { DEFAULT_TIDY_LIMITS, type TidyLimits } from './artifacts/tidy.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
-import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared';
+import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared/device';
+import { recoverInlineState, writeInlineState, type InlinePolicy } from './runtime/inline-policy.js';
+import {
+  clearInlineMark,
+  loadProvenInline,
+  promoteInline,
+  type InlinePromotionDeps,
+} from './runtime/inline-promotion.js';
 import { createModelWorker, type ModelWorker } from './runtime/model-worker.js';
 import type { FloatTensor } from './runtime/ort.js';
 import { createServingRuntime, type ServingRuntime } from './runtime/serving.js';
@@ -66,6 +73,11 @@ export interface DeviceOptions {
    * inference-faults.ts). Default: none.
    */
   readonly wrapWorker?: (worker: ModelWorker) => ModelWorker;
+  /**
+   * Serve small models on this thread instead of a worker (runtime/inline-policy.ts). Default:
+   * always a worker (simulated farms run many devices in one process).
+   */
+  readonly inline?: InlinePolicy;
 }
 
 export interface DeviceStatus {
@@ -111,6 +123,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
   const wrapWorker = options.wrapWorker ?? ((worker: ModelWorker) => worker);
+  let inline: InlinePromotionDeps | null = null;
 
   const link = createAgentLink({
     ...options.link,
@@ -150,8 +163,17 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     return worker;
   }
 
-  /** Loads a stored model into a fresh worker and makes it serve; false if it cannot. */
-  async function serveStored(pointer: ModelPointer): Promise<boolean> {
+  /** Loads a stored model (inline when proven, else into a fresh worker) and makes it serve; false if it cannot. */
+  async function serveStored(pointer: ModelPointer, allowInline = false): Promise<boolean> {
+    if (allowInline && inline) {
+      manifests.set(pointer.sha256, pointer.desired);
+      const model = await loadProvenInline(inline, pointer.sha256);
+      if (model) {
+        const { sha256, variantId, deploymentId } = pointer;
+        await serving.switchTo({ worker: model, sha256, variantId, deploymentId })?.worker.terminate();
+        return true;
+      }
+    }
     const worker = createWorker();
     try {
       await worker.load(await store.read(pointer.sha256));
@@ -178,6 +200,26 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       [state.current, state.lastKnownGood, state.previous].find((p) => p?.sha256 === sha) ?? state.lastKnownGood;
     if (pointer && (await serveStored(pointer)))
       log.warn({ sha256: pointer.sha256 }, 'serving again from a fresh worker after a crash');
+  }
+
+  /** Moves a small model onto this thread when the inline policy allows (no-op without one). */
+  async function placeServing(): Promise<void> {
+    if (!inline || stopped) return;
+    const promoted = await promoteInline(inline).catch((err: unknown) => {
+      log.error({ err }, 'inline promotion failed; the model keeps its worker');
+      return false;
+    });
+    if (!promoted && serving.current()?.worker.kind !== 'inline') await clearInlineMark(inline);
+  }
+
+  async function onInlineCrash(sha256: string): Promise<void> {
+    workerCrashes += 1;
+    log.error({ sha256 }, 'inline model died; serving it from a worker from now on');
+    if (inline) {
+      inline.state = { ...inline.state, serving: null, refused: [...new Set([...inline.state.refused, sha256])] };
+      await writeInlineState(options.dataDir, inline.state);
+    }
+    if (!stopped) await respawn();
   }
 
   function report(r: DeployReport): void {
@@ -250,7 +292,10 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         report,
         ...stripUndefined({ steps: options.swapSteps }),
       });
-      if (result.state === 'succeeded') manifests.set(target, desired);
+      if (result.state === 'succeeded') {
+        manifests.set(target, desired);
+        await placeServing();
+      }
       // A superseded download may resume (a restart, the same manifest again): keep its part.
       await tidyStore(result.failure?.reason === 'superseded' ? [target] : []);
     } finally {
@@ -272,8 +317,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       .catch((err: unknown) => log.error({ err }, 'deployment handling failed'));
   }
 
-  function sample(): Record<string, FloatTensor> | null {
-    const sha = serving.current()?.sha256;
+  function sample(of?: string): Record<string, FloatTensor> | null {
+    const sha = of ?? serving.current()?.sha256;
     const desired = sha === undefined ? undefined : manifests.get(sha);
     if (!desired) return null;
     const feeds = goldenFeeds(desired.body.golden);
@@ -288,13 +333,27 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   async function start(): Promise<void> {
     // Partial downloads of a deployment in progress are the newest, so the bound keeps them.
     await tidyStore([]);
+    if (options.inline)
+      inline = {
+        dataDir: options.dataDir,
+        policy: options.inline,
+        serving,
+        log,
+        state: await recoverInlineState(options.dataDir, log),
+        intraOpNumThreads: options.intraOpNumThreads ?? 1,
+        read: (sha) => store.read(sha),
+        sample: (sha) => sample(sha),
+        wrap: wrapWorker,
+        onCrash: (sha) => void onInlineCrash(sha),
+      };
     const state = await store.loadState();
     for (const pointer of [state.lastKnownGood, state.previous]) {
-      if (pointer && (await serveStored(pointer))) {
+      if (pointer && (await serveStored(pointer, true))) {
         log.info({ sha256: pointer.sha256, variantId: pointer.variantId }, 'serving last-known-good model');
         break;
       }
     }
+    chain = chain.then(placeServing).catch((err: unknown) => log.error({ err }, 'inline placement failed'));
     if (options.serve) {
       try {
         api = await startLocalApi({ serving, logger: options.logger, ...options.serve });
@@ -330,6 +389,12 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     await serving.close();
   }
 
+  /** A clean stop: the inline model ended with the process, so it is not held against it at the next boot. */
+  async function cleanShutdown(): Promise<void> {
+    await shutdown();
+    if (inline) await clearInlineMark(inline);
+  }
+
   return Object.freeze({
     link,
     serving,
@@ -339,7 +404,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     start,
     stop: async (stopOptions: { readonly clean?: boolean } = {}) => {
       await link.stop(stopOptions);
-      await shutdown();
+      await cleanShutdown();
     },
     status: (): DeviceStatus => {
       const model = serving.current();

@@ -12,7 +12,7 @@ export {
 } from './link/agent-link.js';
 export { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './link/backoff.js';
 /** The injected clock lives in shared/ (server and agent use the same one); re-exported for library users. */
-export { systemClock, type Clock, type RandomSource, type TimerHandle } from '@edgefleet/shared';
+export { systemClock, type Clock, type RandomSource, type TimerHandle } from '@edgefleet/shared/device';
 export { REJECT_LOG_INTERVAL_MS } from './link/inbound.js';
 export { PUBLISH_OPTIONS, type DeviceIdentity } from './link/messages.js';
 export {

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { pino, type Logger } from 'pino';
 import { detectCapabilities } from './capabilities/detect.js';
 import type { AgentConfig } from './config/schema.js';
-import { parseTrustedKey } from '@edgefleet/shared';
+import { parseTrustedKey } from '@edgefleet/shared/device';
 import { createDevice, type Device } from './device.js';
 import type { AgentLink } from './link/agent-link.js';
 import { AGENT_VERSION } from './version.js';
@@ -43,6 +43,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     trustedKeys: config.trustedKeys.map(parseTrustedKey),
     logger,
     intraOpNumThreads: config.intraOpThreads,
+    ...(config.inlineMaxMs > 0 ? { inline: { maxRunMs: config.inlineMaxMs } } : {}),
     serve: serveOptions(config),
     workloadRatePerS: config.workloadRate,
     preferHttp: config.artifactTransport === 'http',

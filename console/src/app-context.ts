@@ -9,6 +9,7 @@ import type { FleetEventEnvelope } from '@edgefleet/shared/api/events';
 import { ApiFailure } from './api/client.js';
 import type { FleetApi, Whoami } from './api/endpoints.js';
 import type { StreamStatus } from './api/event-stream.js';
+import { asError } from '@edgefleet/shared/errors';
 
 export interface AppContextValue {
   readonly api: FleetApi;
@@ -79,10 +80,7 @@ export function useLoad<T>(load: () => Promise<T>, inputs: readonly unknown[], o
         if (mine === generation.current) setState({ data, error: null, loading: false });
       })
       .catch((err: unknown) => {
-        const failure =
-          err instanceof ApiFailure
-            ? err
-            : new ApiFailure('EF_CONSOLE_ERROR', 0, (err as Error).message ?? String(err));
+        const failure = err instanceof ApiFailure ? err : new ApiFailure('EF_CONSOLE_ERROR', 0, asError(err).message);
         if (mine === generation.current) setState((s) => ({ data: s.data, error: failure, loading: false }));
       })
       .finally(() => {

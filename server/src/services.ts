@@ -22,6 +22,8 @@ import type { Logger } from './log/logger.js';
 import { createClassService, type ClassService } from './plan/classes.js';
 import { createModelService, type ModelService } from './plan/models.js';
 import type { Planner } from './plan/planner.js';
+import type { VariantJobRunner } from './plan/variants.js';
+import type { Ownership } from './schedule/ownership.js';
 import type { Scheduler } from './schedule/scheduler.js';
 import type { ControlRepository } from './store/control.js';
 import type { DeviceRepository } from './store/devices.js';
@@ -53,6 +55,8 @@ export interface BrokerLink {
   /** The server's one inbound edge: the deployer and telemetry register their handlers there. */
   readonly inbound: InboundRouter;
   readonly scheduler: Scheduler;
+  /** Who does once-only work (rollouts, retention) when replicas share the store; default this process. */
+  readonly ownership?: Ownership;
   readonly maxPayloadBytes: number;
   readonly onReject: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs' | 'desiredEveryMs'>;
@@ -72,6 +76,8 @@ export interface FleetServicesOptions {
   readonly auth: AuthService;
   /** Timed runs per variant measurement; default the planner's 50. */
   readonly timedRuns?: number;
+  /** Where variant builds run; default a worker thread in this process (replicas: the Postgres job queue). */
+  readonly runVariantJob?: VariantJobRunner;
   /** The broker side; omitted: the services record and the running server delivers. */
   readonly link?: BrokerLink;
 }
@@ -88,6 +94,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     now,
     metrics: o.metrics,
     ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+    ...(o.runVariantJob === undefined ? {} : { runJob: o.runVariantJob }),
   });
   const artifacts = createArtifactStore({
     dataDir: o.dataDir,
@@ -96,11 +103,15 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     logger: log.child({ component: 'artifacts' }),
   });
   const onEvent = (event: Parameters<EventBus['publish']>[0]) => void o.events.publish(event);
+  // A revoked device keeps its registry row; rollouts and catch-ups must leave it out.
+  const revokedDevices = async (): Promise<ReadonlySet<string>> =>
+    new Set((await auth.credentials()).filter((c) => c.revokedAt !== null).map((c) => c.deviceId));
   const deploy = link
     ? createDeployService({
         rollouts: repos.rollouts,
         desired: repos.desired,
         devices: repos.devices,
+        revokedDevices,
         artifacts,
         client: link.client,
         inbound: link.inbound,
@@ -111,6 +122,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
         maxPayloadBytes: link.maxPayloadBytes,
         onReject: link.onReject,
         ...link.deploy,
+        ...(link.ownership ? { ownership: link.ownership } : {}),
         ...(o.random ? { random: o.random } : {}),
         // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
         onEvent,
@@ -122,6 +134,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
       rollouts: repos.rollouts,
       desired: repos.desired,
       devices: repos.devices,
+      revokedDevices,
       artifacts,
       actor: null,
       logger: log.child({ component: 'rollouts' }),
@@ -142,6 +155,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
           maxPayloadBytes: link.maxPayloadBytes,
           onReject: link.onReject,
           ...link.telemetry,
+          ...(link.ownership ? { ownership: link.ownership } : {}),
         }
       : {}),
   });

@@ -10,7 +10,7 @@ export const ERROR_CATALOGUE = {
     status: 400,
     summary: 'a command-line flag or argument is missing, malformed or conflicts with another (see --help)',
   },
-  EF_ERR_STORE_OPEN: { status: 500, summary: 'the SQLite store could not be opened' },
+  EF_ERR_STORE_OPEN: { status: 500, summary: 'the store (SQLite file or Postgres server) could not be opened' },
   EF_ERR_STORE_MIGRATION: { status: 500, summary: 'a store schema migration failed' },
   EF_ERR_STORE_DECODE: {
     status: 500,

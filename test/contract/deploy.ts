@@ -141,11 +141,11 @@ export const deployContract: readonly ContractCase[] = [
     async (t, { rollouts, desired }) => {
       await rollouts.insert(rollout('r1', 'pis'), [rolloutDevice('r1', 'd-1', 0)]);
       t.same(await desired.origin('r1'), { kind: 'class' }, 'no origin stored: class-wide');
-      await rollouts.insert(rollout('r2', 'pis', { createdAt: 2000 }), [rolloutDevice('r2', 'd-1', 0)]);
-      await desired.setOrigin('r2', { kind: 'devices' });
-      await rollouts.insert(rollout('r3', 'pis', { createdAt: 3000 }), [rolloutDevice('r3', 'd-2', 0)]);
+      await rollouts.insert(rollout('r2', 'pis', { createdAt: 2000 }), [rolloutDevice('r2', 'd-1', 0)], {
+        kind: 'devices',
+      });
       const catchUp = { kind: 'catch-up' as const, sourceRolloutId: 'r1', reason: '1 member behind' };
-      await desired.setOrigin('r3', catchUp);
+      await rollouts.insert(rollout('r3', 'pis', { createdAt: 3000 }), [rolloutDevice('r3', 'd-2', 0)], catchUp);
       t.same(await desired.origin('r2'), { kind: 'devices' });
       t.same(await desired.origin('r3'), catchUp);
 
@@ -171,10 +171,11 @@ export const deployContract: readonly ContractCase[] = [
       t.equal(await desired.lastDeployment('d-1', sha('a')), null);
       t.equal(await desired.latestRollout('d-1'), null);
       await rollouts.insert(rollout('r1', 'pis'), [rolloutDevice('r1', 'd-1', 0, { state: 'timed-out' })]);
-      await rollouts.insert(rollout('r2', 'pis', { createdAt: 2000, artifactSha: sha('b') }), [
-        rolloutDevice('r2', 'd-1', 0, { state: 'succeeded', updatedAt: 2500 }),
-      ]);
-      await desired.setOrigin('r2', { kind: 'devices' });
+      await rollouts.insert(
+        rollout('r2', 'pis', { createdAt: 2000, artifactSha: sha('b') }),
+        [rolloutDevice('r2', 'd-1', 0, { state: 'succeeded', updatedAt: 2500 })],
+        { kind: 'devices' },
+      );
       t.same(await desired.lastDeployment('d-1', sha('a')), {
         rolloutId: 'r1',
         origin: 'class',

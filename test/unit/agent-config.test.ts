@@ -28,6 +28,7 @@ t.test('defaults: device id from the host name, shared protocol defaults, frozen
     logLevel: 'info',
     trustedKeys: [],
     intraOpThreads: 1,
+    inlineMaxMs: 1,
     workloadRate: 0,
     enrollTimeoutS: 120,
     artifactTransport: 'mqtt',

@@ -45,22 +45,25 @@ t.test(
   'a crashing worker fails its calls with EF_ERR_RUNTIME_CRASH and reports once; the process lives on',
   async (t) => {
     const crashes: string[] = [];
-    const worker = createModelWorker({ onCrash: (reason) => crashes.push(reason) });
+    const worker = createModelWorker({
+      onCrash: (reason) => crashes.push(reason),
+      workerModule: new URL('../fixtures/crashing-inference-worker.ts', import.meta.url),
+    });
     await worker.load(buildClassifier(11));
     const serving = createServingRuntime();
     serving.switchTo({ worker, sha256: 'a'.repeat(64), variantId: 'v', deploymentId: null });
-    worker.injectCrash();
-    await new Promise<void>((resolve) => {
-      const poll = () => (worker.deadReason() ? resolve() : setTimeout(poll, 10));
-      poll();
-    });
-    t.equal(crashes.length, 1, 'onCrash called once');
-    t.match(crashes[0], /injected worker crash/);
     const err = await serving
       .infer({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } })
       .catch((e: unknown) => e);
-    t.ok(isEdgefleetError(err, 'EF_ERR_RUNTIME_CRASH'), 'inference fails with a typed error');
-    t.equal(serving.stats().errors, 1);
+    t.ok(isEdgefleetError(err, 'EF_ERR_RUNTIME_CRASH'), 'the call in flight fails with a typed error');
+    t.equal(crashes.length, 1, 'onCrash called once');
+    t.match(crashes[0], /worker crash on run/);
+    t.match(worker.deadReason(), /worker crash on run/);
+    const again = await serving
+      .infer({ x: { dims: [1, INPUTS], data: new Float32Array(INPUTS) } })
+      .catch((e: unknown) => e);
+    t.ok(isEdgefleetError(again, 'EF_ERR_RUNTIME_CRASH'), 'and so does the next, without touching the dead thread');
+    t.equal(serving.stats().errors, 2);
     await worker.terminate();
     t.equal(crashes.length, 1, 'terminating a dead worker is not another crash');
   },

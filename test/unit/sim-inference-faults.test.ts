@@ -11,7 +11,9 @@ const worker = {
   load: async () => ({ inputNames: ['x'], outputNames: ['y'], loadMs: 0 }),
   run: async () => ({ outputs, latencyMs: 1 }),
   terminate: async () => undefined,
+  kind: 'worker',
   injectCrash: () => undefined,
+  injectHang: () => undefined,
   deadReason: () => null,
   info: () => null,
 } satisfies ModelWorker;

@@ -22,7 +22,7 @@ import {
   type Clock,
   type ManifestBody,
   type RandomSource,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import { backoffDelay, validateBackoff, type BackoffPolicy } from '../link/backoff.js';
 import { stepFailure } from './failure.js';
 import { receiveChunks, type ChunkReceiver, type WindowOutcome } from './chunk-receiver.js';

@@ -13,7 +13,7 @@ import {
   type Clock,
   type DeployFailureReason,
   type ManifestBody,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import type { ChunkTransport } from './chunk-download.js';
 import { stepFailure } from './failure.js';
 import type { PartialFile } from './partial-file.js';

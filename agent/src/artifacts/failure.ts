@@ -9,7 +9,7 @@ import {
   type DeployFailureReason,
   type ErrorCode,
   type SwapStep,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 
 const CODE_BY_REASON: Partial<Record<DeployFailureReason, ErrorCode>> = {
   unsigned: 'EF_ERR_DEPLOY_REJECTED',

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { asError, isEdgefleetError, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
+import { asError, isEdgefleetError, transferSizeOf, type ManifestBody } from '@edgefleet/shared/device';
 import { stepFailure } from './failure.js';
 import type { ArtifactStore } from './store.js';
 import { verifyAndAdopt } from './verify.js';

@@ -7,7 +7,7 @@
  * lists and that still hash right are kept; a torn write is dropped and fetched again.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { chunkRange, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
+import { chunkRange, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared/device';
 import { z } from 'zod';
 import { writeFileAtomic, type ArtifactStore } from './store.js';
 

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EdgefleetError, sha256Hex, errnoCode, type DeployReport, type Desired } from '@edgefleet/shared';
+import { EdgefleetError, sha256Hex, errnoCode, type DeployReport, type Desired } from '@edgefleet/shared/device';
 import { planTidy, type StoredFile, type TidyLimits, type TidyPlan } from './tidy.js';
 
 /** A model the agent has installed, with the signed manifest it came with. */

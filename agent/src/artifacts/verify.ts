@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { isEdgefleetError, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared';
+import { asError, isEdgefleetError, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared/device';
 import { stepFailure } from './failure.js';
 import type { ArtifactStore } from './store.js';
 
@@ -77,7 +77,7 @@ export async function verifyAndAdopt(artifact: Artifact, store: ArtifactStore): 
 
 function asFailure(err: unknown): Error {
   if (isEdgefleetError(err)) return err;
-  return stepFailure('verify', 'digest-mismatch', `the gzip stream does not decode: ${(err as Error).message}`, err);
+  return stepFailure('verify', 'digest-mismatch', `the gzip stream does not decode: ${asError(err).message}`, err);
 }
 
 /** gunzips `from` into `to` (fsynced), refusing more than `limit` bytes; returns the decoded sha256. */

@@ -7,7 +7,7 @@ import { access, readdir } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { Capabilities, Precision } from '@edgefleet/shared';
+import type { Capabilities, Precision } from '@edgefleet/shared/device';
 import { describeOrt } from '../runtime/ort.js';
 
 /** Where Linux exposes power counters. Injectable so tests can point at a fake sysfs. */

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { DEVICE_ID_PATTERN, EdgefleetError, asError, configInvalidError, formatConfigIssues } from '@edgefleet/shared';
+import {
+  DEVICE_ID_PATTERN,
+  EdgefleetError,
+  asError,
+  configInvalidError,
+  formatConfigIssues,
+} from '@edgefleet/shared/device';
 import { AGENT_CONFIG_FILE_ENV_VAR, AGENT_ENV_VARS, agentConfigSchema, type AgentConfig } from './schema.js';
 
 type Layer = Record<string, unknown>;

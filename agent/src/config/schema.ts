@@ -6,7 +6,7 @@ import {
   DEFAULT_KEEPALIVE_S,
   deviceIdSchema,
   parseTrustedKey,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 
 /** Accepts numbers spelled as strings (env values and flags are strings); anything else is left for zod to report. */
 function numeric<T extends z.ZodType>(schema: T) {
@@ -75,6 +75,11 @@ export const agentConfigSchema = z.strictObject({
   /** onnxruntime intra-op threads of the inference worker; 0 lets onnxruntime choose. Default 1. */
   intraOpThreads: numeric(z.number().int().min(0).max(256)).default(1),
   /**
+   * Serve a model on the agent's own thread (no worker hop, no second V8 heap) when the median of
+   * its batch-1 runs is at most this many ms; 0 keeps every model in a worker. Default 1.
+   */
+  inlineMaxMs: numeric(z.number().min(0).max(100)).default(1),
+  /**
    * Port of the local inference API on 127.0.0.1; 0 picks a free one, -1 turns it off.
    * Default 8787, or no TCP listener when `serveSocket` is given (give both for both).
    */
@@ -122,6 +127,7 @@ export const AGENT_ENV_VARS: Readonly<Record<string, keyof AgentConfig>> = Objec
   EDGEFLEET_AGENT_LOG_LEVEL: 'logLevel',
   EDGEFLEET_AGENT_TRUSTED_KEYS: 'trustedKeys',
   EDGEFLEET_AGENT_INTRA_OP_THREADS: 'intraOpThreads',
+  EDGEFLEET_AGENT_INLINE_MAX_MS: 'inlineMaxMs',
   EDGEFLEET_AGENT_SERVE_PORT: 'servePort',
   EDGEFLEET_AGENT_SERVE_SOCKET: 'serveSocket',
   EDGEFLEET_AGENT_WORKLOAD_RATE: 'workloadRate',
@@ -198,6 +204,13 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
     placeholder: 'n',
     description:
       'onnxruntime threads per inference; 0 = let onnxruntime choose (default 1; env EDGEFLEET_AGENT_INTRA_OP_THREADS)',
+  },
+  {
+    name: 'inline-max-ms',
+    key: 'inlineMaxMs',
+    placeholder: 'ms',
+    description:
+      'serve a model on the agent thread, without a worker, when its median run takes at most this; 0 = always a worker (default 1; env EDGEFLEET_AGENT_INLINE_MAX_MS)',
   },
   {
     name: 'serve-port',

@@ -5,7 +5,13 @@
  * (enroll.ts) decides what is worth another try.
  */
 import type { MqttClient } from 'mqtt';
-import { asError, EdgefleetError, enrollReplySchema, type EnrollAccepted, type EnrollFailure } from '@edgefleet/shared';
+import {
+  asError,
+  EdgefleetError,
+  enrollReplySchema,
+  type EnrollAccepted,
+  type EnrollFailure,
+} from '@edgefleet/shared/device';
 
 export type AttemptOutcome =
   | { readonly kind: 'accepted'; readonly reply: EnrollAccepted }

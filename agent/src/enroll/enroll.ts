@@ -25,7 +25,7 @@ import {
   stripUndefined,
   type EnrollKeyPair,
   type EnrollRequest,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import { backoffDelay, validateBackoff, type BackoffPolicy } from '../link/backoff.js';
 import { awaitEnrollReply, type AttemptOutcome } from './enroll-attempt.js';
 
@@ -103,6 +103,8 @@ async function attemptOnce(
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: Math.max(1000, Math.min(10_000, waitMs)),
+      // No 7 MB number cache (see agent-link.ts); the flag is global to mqtt-packet, so both clients say so.
+      writeCache: false,
     });
   } catch (err: unknown) {
     const code = (err as { code?: unknown }).code;

@@ -12,7 +12,7 @@ import {
   errnoCode,
   exportEnrollPrivateKey,
   importEnrollKeyPair,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import type { PendingEnrollment } from './enroll.js';
 
 /** File in the agent's data directory holding its enrolled identity (mode 0600). */

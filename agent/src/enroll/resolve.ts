@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { asError, EdgefleetError, ENROLL_TOKEN_PATTERN } from '@edgefleet/shared';
+import { asError, EdgefleetError, ENROLL_TOKEN_PATTERN } from '@edgefleet/shared/device';
 import type { AgentConfig } from '../config/schema.js';
 import { AGENT_VERSION } from '../version.js';
 import { enrollDevice, enrollIdFor, newPendingEnrollment } from './enroll.js';

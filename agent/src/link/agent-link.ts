@@ -26,7 +26,7 @@ import {
   type RejectReason,
   type ServerChannel,
   type TimerHandle,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import { backoffDelay, DEFAULT_BACKOFF, validateBackoff, type BackoffPolicy } from './backoff.js';
 import { createInboundGate } from './inbound.js';
 import { buildHeartbeat, buildHello, buildStatus, PUBLISH_OPTIONS, type DeviceIdentity } from './messages.js';
@@ -187,6 +187,10 @@ export function createAgentLink(options: AgentLinkOptions): AgentLink {
     // Never grow an in-memory queue of QoS 0 messages while offline.
     queueQoSZero: false,
     resubscribe: false,
+    // mqtt-packet otherwise builds a cache of 65,536 two-byte Buffers (every 16-bit number it
+    // might write) at the first packet: ~7 MB of V8 heap for an agent that sends a few packets a
+    // minute (measured with a heap snapshot; docs/design-notes.md, "Device agent").
+    writeCache: false,
     will: { topic: deviceTopic(deviceId, 'status'), payload: willMessage(), qos: 1, retain: true },
   });
 

@@ -2,7 +2,7 @@
  * Reconnect backoff: exponential with jitter and a cap [STYLE 7]. mqtt.js only knows a fixed
  * `reconnectPeriod`, so the link sets it to 0 and asks this module how long to wait.
  */
-import type { RandomSource } from '@edgefleet/shared';
+import type { RandomSource } from '@edgefleet/shared/device';
 
 export interface BackoffPolicy {
   /** Delay before the first retry, in ms. Default 500. */

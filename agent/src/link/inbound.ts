@@ -10,9 +10,9 @@ import {
   type AnyMessage,
   type RejectReason,
   type ServerChannel,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import type { Logger } from 'pino';
-import type { Clock } from '@edgefleet/shared';
+import type { Clock } from '@edgefleet/shared/device';
 
 /** Minimum time between two log lines about the same reject reason. */
 export const REJECT_LOG_INTERVAL_MS = 60_000;

@@ -9,7 +9,7 @@ import {
   type Heartbeat,
   type Hello,
   type Status,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 
 /** QoS and retain flag per channel, as PROTOCOL.md's topic table says. */
 export const PUBLISH_OPTIONS: Readonly<Record<DeviceChannel, { readonly qos: 0 | 1; readonly retain: boolean }>> =

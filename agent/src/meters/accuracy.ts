@@ -3,8 +3,8 @@
  * serving and then on a schedule, scored like the swap's smoke test. Runs go straight to
  * the model, not through the serving runtime, so they never count as live inferences.
  */
-import type { GoldenSet } from '@edgefleet/shared';
-import type { Clock } from '@edgefleet/shared';
+import type { GoldenSet } from '@edgefleet/shared/device';
+import type { Clock } from '@edgefleet/shared/device';
 import type { FloatTensor } from '../runtime/ort.js';
 import { goldenFeeds, scoreGolden } from '../swap/golden.js';
 

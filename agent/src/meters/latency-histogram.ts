@@ -3,7 +3,7 @@
  * before), so memory is the same for ten inferences or ten million, and every percentile is
  * within ±2.5% of a true sample value. Exact count, sum, min and max ride alongside.
  */
-import type { LatencySummary } from '@edgefleet/shared';
+import type { LatencySummary } from '@edgefleet/shared/device';
 
 /** Smallest resolved latency, ms (1 µs); anything below lands in the first bucket. */
 export const HISTOGRAM_MIN_MS = 0.001;

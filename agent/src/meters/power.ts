@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FigureSource } from '@edgefleet/shared';
+import type { FigureSource } from '@edgefleet/shared/device';
 
 /** One way of knowing power; `begin` at window start, `end` at window close. */
 export interface PowerSource {

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stripUndefined } from '@edgefleet/shared';
+import { stripUndefined } from '@edgefleet/shared/device';
 
 export interface ThermalSysfs {
   /** Holds `thermal_zoneN/{type,temp}`. Default `/sys/class/thermal`. */

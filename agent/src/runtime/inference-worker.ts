@@ -6,7 +6,13 @@
 import { parentPort } from 'node:worker_threads';
 import { createOrtSession, type OrtModelSession } from './ort.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
-import { asError } from '@edgefleet/shared';
+
+/**
+ * The error's message. Not `asError` from @edgefleet/shared: the worker imports nothing but
+ * onnxruntime, so each worker's isolate does not compile the protocol's schemas (and the
+ * worker also starts where only the built agent exists, e.g. bench:agent's in-process path).
+ */
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
@@ -28,6 +34,10 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
     });
     return;
   }
+  if (request.op === 'hang') {
+    // Blocks this thread for good; the agent's thread (link, local API) goes on.
+    for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  }
   if (request.op === 'load') {
     try {
       if (session) throw new Error('this worker already holds a model; start a fresh worker for another');
@@ -43,7 +53,7 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
         },
       });
     } catch (err: unknown) {
-      reply({ id: request.id, ok: false, error: { message: asError(err).message, phase: 'load' } });
+      reply({ id: request.id, ok: false, error: { message: messageOf(err), phase: 'load' } });
     }
     return;
   }
@@ -51,7 +61,7 @@ async function handleRequest(request: WorkerRequest): Promise<void> {
     if (!session) throw new Error('no model loaded in this worker');
     reply({ id: request.id, ok: true, result: await session.run(request.feeds) });
   } catch (err: unknown) {
-    reply({ id: request.id, ok: false, error: { message: asError(err).message, phase: 'run' } });
+    reply({ id: request.id, ok: false, error: { message: messageOf(err), phase: 'run' } });
   }
 }
 

@@ -4,7 +4,7 @@
  * EF_ERR_RUNTIME_CRASH and tells `onCrash`; it never takes the agent down with it.
  */
 import type { Worker } from 'node:worker_threads';
-import { EdgefleetError, spawnModuleWorker } from '@edgefleet/shared';
+import { EdgefleetError, spawnModuleWorker } from '@edgefleet/shared/device';
 import type { FloatTensor } from './ort.js';
 import type { LoadResult, RunResult, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
@@ -15,6 +15,11 @@ export interface ModelWorkerOptions {
   readonly onCrash?: (reason: string) => void;
   /** Worker heap cap in MB (the model bytes live in native memory, not here). Default: Node's. */
   readonly maxOldGenerationSizeMb?: number;
+  /**
+   * The module the thread runs. Default: the onnxruntime inference worker. Another module must
+   * speak worker-protocol.ts (simulators and tests use one that fails the way a native runtime can).
+   */
+  readonly workerModule?: URL;
 }
 
 export interface RunOptions {
@@ -23,6 +28,8 @@ export interface RunOptions {
 }
 
 export interface ModelWorker {
+  /** Where the session runs: its own worker thread, or the agent's thread (inline-model.ts). */
+  readonly kind: 'worker' | 'inline';
   /** Loads the model; rejects with EF_ERR_RUNTIME_LOAD (bad model) or EF_ERR_RUNTIME_CRASH. */
   load(bytes: Uint8Array): Promise<LoadResult>;
   /** Runs once; rejects with EF_ERR_RUNTIME_RUN or EF_ERR_RUNTIME_CRASH. */
@@ -31,6 +38,8 @@ export interface ModelWorker {
   terminate(): Promise<void>;
   /** Fault injection: the worker throws an uncaught error. */
   injectCrash(): void;
+  /** Fault injection: the next run never returns (a session stuck in native code). */
+  injectHang(): void;
   /** `null` while alive, or why it died. */
   deadReason(): string | null;
   /** Input and output names once loaded. */
@@ -50,7 +59,7 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
       ? undefined
       : { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb };
   const worker: Worker = spawnModuleWorker(
-    new URL('./inference-worker.js', import.meta.url),
+    options.workerModule ?? new URL('./inference-worker.js', import.meta.url),
     resourceLimits ? { resourceLimits } : {},
   );
   const pending = new Map<number, Pending>();
@@ -134,5 +143,18 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
     if (dead === null) worker.postMessage({ id: nextId++, op: 'crash' } satisfies WorkerRequest);
   }
 
-  return Object.freeze({ load, run, terminate, injectCrash, deadReason: () => dead, info: () => loaded });
+  function injectHang(): void {
+    if (dead === null) worker.postMessage({ id: nextId++, op: 'hang' } satisfies WorkerRequest);
+  }
+
+  return Object.freeze({
+    kind: 'worker' as const,
+    load,
+    run,
+    terminate,
+    injectCrash,
+    injectHang,
+    deadReason: () => dead,
+    info: () => loaded,
+  });
 }

@@ -3,7 +3,7 @@
  * so every request runs entirely on the old model or entirely on the new one; the old
  * worker is handed back to the caller, who ends it once the swap is final.
  */
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError } from '@edgefleet/shared/device';
 import type { ModelWorker, RunOptions } from './model-worker.js';
 import type { FloatTensor } from './ort.js';
 

@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { asError, isEdgefleetError } from '@edgefleet/shared';
+import { asError, isEdgefleetError } from '@edgefleet/shared/device';
 import { noModelError, type ServingRuntime } from '../runtime/serving.js';
 import { decodeInferFrame, encodeInferFrame, FrameError, MAX_FRAME_BYTES } from './frame-protocol.js';
 

@@ -17,7 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { asError, isEdgefleetError } from '@edgefleet/shared';
+import { asError, isEdgefleetError } from '@edgefleet/shared/device';
 import type { FloatTensor } from '../runtime/ort.js';
 import { noModelError, type ServingRuntime } from '../runtime/serving.js';
 import { decodeFloat32 } from '../swap/golden.js';

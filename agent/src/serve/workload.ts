@@ -4,7 +4,7 @@
  * real inferences without any application on the device.
  */
 import type { Logger } from 'pino';
-import type { Clock, RandomSource, TimerHandle } from '@edgefleet/shared';
+import type { Clock, RandomSource, TimerHandle } from '@edgefleet/shared/device';
 import type { FloatTensor } from '../runtime/ort.js';
 import type { ServingRuntime } from '../runtime/serving.js';
 

@@ -2,7 +2,7 @@
  * The golden-set smoke test [EF-PROTO 6.5]: decode the manifest's inputs, and score a model's
  * outputs against the expected top-1 labels. Pure functions; the swap runs the model.
  */
-import type { GoldenSet } from '@edgefleet/shared';
+import type { GoldenSet } from '@edgefleet/shared/device';
 import type { FloatTensor } from '../runtime/ort.js';
 
 /** Base64 little-endian float32 → Float32Array (copied, so alignment never matters). */

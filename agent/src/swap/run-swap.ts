@@ -5,7 +5,13 @@
  * manifest gets the same answer instead of a second attempt.
  */
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, stripUndefined, type DeployReport, type DeployState, type Desired } from '@edgefleet/shared';
+import {
+  PROTOCOL_VERSION,
+  stripUndefined,
+  type DeployReport,
+  type DeployState,
+  type Desired,
+} from '@edgefleet/shared/device';
 import { failureOf } from '../artifacts/failure.js';
 import { SWAP_STEP_DEFS, type SwapContext, type SwapDeps, type SwapStepDef } from './steps.js';
 

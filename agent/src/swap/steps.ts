@@ -14,13 +14,13 @@ import {
   type Desired,
   type SwapStep,
   type TrustedKey,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 import type { ChunkTransport, DownloadCounts } from '../artifacts/chunk-download.js';
 import { downloadChunks } from '../artifacts/chunk-download.js';
 import { stepFailure } from '../artifacts/failure.js';
 import { downloadHttp } from '../artifacts/http-download.js';
 import type { AgentState, ArtifactStore, ModelPointer } from '../artifacts/store.js';
-import type { Clock, RandomSource } from '@edgefleet/shared';
+import type { Clock, RandomSource } from '@edgefleet/shared/device';
 import type { ModelWorker } from '../runtime/model-worker.js';
 import type { ServingModel, ServingRuntime } from '../runtime/serving.js';
 import { type GoldenScore, goldenFeeds, scoreGolden } from './golden.js';

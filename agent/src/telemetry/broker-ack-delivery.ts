@@ -4,10 +4,10 @@
  * acknowledged it. For callers with no edgefleet server behind the broker; the server's own
  * acknowledgements are in server-ack-delivery.ts.
  */
-import type { AnyMessage } from '@edgefleet/shared';
+import type { AnyMessage } from '@edgefleet/shared/device';
 import type { OutboxChannel } from './outbox.js';
 import type { Delivery, DeliveryOptions, PublishOutcome } from './transport.js';
-import { asError } from '@edgefleet/shared';
+import { asError } from '@edgefleet/shared/device';
 
 export function createBrokerAckDelivery(options: DeliveryOptions & { readonly publishTimeoutMs: number }): Delivery {
   const { outbox, transport, clock, log, maxInFlight, publishTimeoutMs } = options;

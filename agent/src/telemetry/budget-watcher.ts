@@ -10,7 +10,7 @@ import {
   type Breach,
   type TelemetryWindow,
   type WatchedBudget,
-} from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
 
 /** The budgets the watcher understands, as the manifest carries them (other keys are ignored). */
 export type WatchedBudgets = Partial<Record<WatchedBudget, number>>;

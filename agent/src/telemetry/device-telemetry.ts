@@ -5,9 +5,9 @@
  * sysfs. Simulators build their telemetry from `createTelemetry` with modelled readers.
  */
 import type { Logger } from 'pino';
-import type { Desired } from '@edgefleet/shared';
+import type { Desired } from '@edgefleet/shared/device';
 import type { AgentLink } from '../link/agent-link.js';
-import type { Clock } from '@edgefleet/shared';
+import type { Clock } from '@edgefleet/shared/device';
 import { createGoldenRunner } from '../meters/accuracy.js';
 import { selectPowerSource, type PowerModelFigures, type PowerSysfs } from '../meters/power.js';
 import { createSysfsThermalReader, type ThermalSysfs } from '../meters/system.js';
@@ -16,7 +16,7 @@ import type { BudgetWatcherOptions, WatchedBudgets } from './budget-watcher.js';
 import type { OutboxOptions } from './outbox.js';
 import { createTelemetry, type Telemetry, type TelemetryReaders } from './telemetry-service.js';
 import { createLinkTransport, type TelemetryDelivery } from './transport.js';
-import { stripUndefined } from '@edgefleet/shared';
+import { stripUndefined } from '@edgefleet/shared/device';
 
 /** What a device's owner (or a test) may set. */
 export interface DeviceTelemetryOptions {

@@ -21,7 +21,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { AnyMessage } from '@edgefleet/shared';
+import type { AnyMessage } from '@edgefleet/shared/device';
 
 export type OutboxChannel = 'telemetry' | 'events';
 

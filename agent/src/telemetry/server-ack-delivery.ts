@@ -12,8 +12,8 @@
  * stays silent. The server deduplicates by `(deviceId, seq)` and breach identity, so a
  * resend costs bandwidth, never a double count. Memory holds only the entries in flight.
  */
-import { breachIdentity, type AnyMessage, type BreachIdentity, type TelemetryAck } from '@edgefleet/shared';
-import type { TimerHandle } from '@edgefleet/shared';
+import { breachIdentity, type AnyMessage, type BreachIdentity, type TelemetryAck } from '@edgefleet/shared/device';
+import type { TimerHandle } from '@edgefleet/shared/device';
 import type { OutboxChannel } from './outbox.js';
 import type { Delivery, DeliveryOptions } from './transport.js';
 

@@ -17,8 +17,8 @@ import {
   type Breach,
   type FigureSource,
   type TelemetryWindow,
-} from '@edgefleet/shared';
-import type { Clock, TimerHandle } from '@edgefleet/shared';
+} from '@edgefleet/shared/device';
+import type { Clock, TimerHandle } from '@edgefleet/shared/device';
 import type { PowerSource } from '../meters/power.js';
 import { processRssBytes, type ThermalReader } from '../meters/system.js';
 import type { FloatTensor } from '../runtime/ort.js';

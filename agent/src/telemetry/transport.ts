@@ -4,9 +4,9 @@
  * simulated device uses.
  */
 import type { Logger } from 'pino';
-import type { AnyMessage, TelemetryAck } from '@edgefleet/shared';
+import type { AnyMessage, TelemetryAck } from '@edgefleet/shared/device';
 import type { AgentLink } from '../link/agent-link.js';
-import type { Clock } from '@edgefleet/shared';
+import type { Clock } from '@edgefleet/shared/device';
 import type { Outbox, OutboxChannel } from './outbox.js';
 
 /**

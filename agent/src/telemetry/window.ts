@@ -3,7 +3,7 @@
  * inference's latency (into the bounded histogram), busy time for the duty cycle, failures,
  * and the top-1 confidence of the outputs. Reset at each close; memory stays constant.
  */
-import type { LatencySummary } from '@edgefleet/shared';
+import type { LatencySummary } from '@edgefleet/shared/device';
 import { top1Confidences } from '../meters/confidence.js';
 import { createLatencyHistogram } from '../meters/latency-histogram.js';
 import type { FloatTensor } from '../runtime/ort.js';

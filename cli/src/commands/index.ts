@@ -19,6 +19,7 @@ import { planCommand } from './plan.js';
 import { rolloutCommand } from './rollout.js';
 import { decisionsCommand } from './decisions.js';
 import { serverCommand } from './server.js';
+import { workerCommand } from './worker.js';
 
 /**
  * Every subcommand, in the order `edgefleet --help` lists them. Each module exports one
@@ -26,6 +27,7 @@ import { serverCommand } from './server.js';
  */
 export const COMMANDS: ReadonlyArray<() => Command> = [
   serverCommand,
+  workerCommand,
   devicesCommand,
   deviceCommand,
   tokenCommand,

@@ -9,6 +9,7 @@ import { useApp } from '../app-context.js';
 import { formatBytes, formatMs, formatPct, formatWatts, shortSha } from '../format.js';
 import { href, navigate } from '../router.js';
 import { Facts, StateBadge } from './ui.js';
+import { asError } from '@edgefleet/shared/errors';
 
 export interface InspectorProps {
   readonly plan: StoredPlan['plan'];
@@ -84,7 +85,7 @@ function RolloutForm({ plan, candidate, activeRollout, firstRollout }: Omit<Insp
             }),
           )
           .then((status) => navigate(href.rollout(status.rollout.id)))
-          .catch((err: unknown) => setError((err as Error).message))
+          .catch((err: unknown) => setError(asError(err).message))
           .finally(() => setBusy(false));
       }}
     >

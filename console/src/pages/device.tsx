@@ -11,6 +11,7 @@ import { ConfirmDialog, ErrorNotice, Facts, Loading, PageHeader, StateBadge, Tim
 import { BUDGET_LABELS, formatBudget, formatMeasured, offlineReasonText } from '../format.js';
 import { href } from '../router.js';
 import { deviceState } from './fleet.js';
+import { asError } from '@edgefleet/shared/errors';
 
 /** How much telemetry the charts show. */
 const SPAN_MS = 30 * 60_000;
@@ -186,7 +187,7 @@ export function DevicePage({ id }: { id: string }) {
               );
               device.reload();
             })
-            .catch((err: unknown) => setNotice(`Revoke failed: ${(err as Error).message}`));
+            .catch((err: unknown) => setNotice(`Revoke failed: ${asError(err).message}`));
         }}
       >
         <p>

@@ -10,6 +10,7 @@ import { Empty, ErrorNotice, Loading, PageHeader, StateBadge, Time } from '../co
 import { VariantInspector } from '../components/variant-inspector.js';
 import { formatBytes, formatMs, formatPct } from '../format.js';
 import { href, navigate } from '../router.js';
+import { asError } from '@edgefleet/shared/errors';
 
 function CandidateTable({
   plan,
@@ -103,7 +104,7 @@ function PlanNow({ deviceClass, onPlanned }: { deviceClass: string; onPlanned():
         api
           .createPlan(chosen, deviceClass)
           .then(() => onPlanned())
-          .catch((err: unknown) => setError((err as Error).message))
+          .catch((err: unknown) => setError(asError(err).message))
           .finally(() => setBusy(false));
       }}
     >

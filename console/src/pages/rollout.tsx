@@ -9,6 +9,7 @@ import { ConfirmDialog, ErrorNotice, Facts, Loading, PageHeader, StateBadge, Tim
 import { WaveBars, WaveLegend } from '../components/wave-bars.js';
 import { shortSha } from '../format.js';
 import { href } from '../router.js';
+import { asError } from '@edgefleet/shared/errors';
 
 function policySummary(policy: Record<string, unknown>): string {
   const canary = policy['canary'] as { count?: number; percent?: number } | undefined;
@@ -164,7 +165,7 @@ export function RolloutPage({ id }: { id: string }) {
           api
             .abortRollout(id, reason)
             .then(() => status.reload())
-            .catch((err: unknown) => setError(`Abort failed: ${(err as Error).message}`));
+            .catch((err: unknown) => setError(`Abort failed: ${asError(err).message}`));
         }}
       >
         <p>

@@ -10,6 +10,7 @@ import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { ClassService } from '../plan/classes.js';
 import type { Planner } from '../plan/planner.js';
+import type { Ownership } from '../schedule/ownership.js';
 import { cronEvery, type Scheduler } from '../schedule/scheduler.js';
 import type { Repositories } from '../store/index.js';
 import type { RolloutRepository } from '../store/rollouts.js';
@@ -29,6 +30,11 @@ export interface ServerControlOptions {
   readonly telemetry: TelemetryService;
   readonly planner: Planner;
   readonly scheduler: Scheduler;
+  /**
+   * With replicas, each class's tick runs where `control:<class>` is held, so replicas split the
+   * classes and no class is decided twice. Default: every class here.
+   */
+  readonly ownership?: Ownership;
   readonly dataDir: string;
   readonly policy: ControlPolicy;
   /** Seconds between ticks (1–3600). */
@@ -100,6 +106,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     now: o.now,
   });
   let unsubscribe: (() => void) | null = null;
+  const ownsClass = async (deviceClass: string) => !o.ownership || o.ownership.claim(`control:${deviceClass}`);
   return {
     loop,
     planner: o.planner,
@@ -107,12 +114,20 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
       if (unsubscribe) return;
       // A breach reported by an agent wakes the loop for that class now, not at the next tick.
       unsubscribe = o.telemetry.onBreach((b) => {
-        if (b.state === 'breached') loop.handleBreach(b.deviceClass);
+        if (b.state !== 'breached') return;
+        void ownsClass(b.deviceClass).then((mine) => {
+          if (mine) loop.handleBreach(b.deviceClass);
+        });
       });
       o.scheduler.add({
         name: 'control-tick',
         schedule: { cron: cronEvery(o.tickSeconds) },
-        run: () => loop.reconcileOnce(),
+        run: async () => {
+          if (!o.ownership) return loop.reconcileOnce();
+          const owned: string[] = [];
+          for (const c of await o.classes.list()) if (await ownsClass(c.name)) owned.push(c.name);
+          return owned.length > 0 ? loop.reconcileOnce(undefined, owned) : [];
+        },
       });
       o.logger.info({ tickSeconds: o.tickSeconds }, 'control loop started');
     },

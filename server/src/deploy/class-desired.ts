@@ -23,6 +23,8 @@ export interface ClassDesiredOptions {
   /** The source rollout (its golden set and budgets). */
   readonly rolloutRepo: Pick<RolloutRepository, 'get'>;
   readonly devices: Pick<DeviceRepository, 'list'>;
+  /** Revoked devices are never caught up (rollout-service.ts refuses them as members too). Default: none. */
+  readonly revokedDevices?: () => Promise<ReadonlySet<string>>;
   readonly logger: Logger;
   /** After a failed (or, in a catch-up, unanswered) attempt, wait this long before trying the device again, ms. Default 3600000. */
   readonly retryMs?: number;
@@ -68,8 +70,10 @@ export function createClassDesiredReconciler(options: ClassDesiredOptions): Clas
     const source = await options.rolloutRepo.get(desired.rolloutId);
     if (!source) return null;
     const late: string[] = [];
+    const revoked = (await options.revokedDevices?.()) ?? new Set<string>();
     for (const d of await options.devices.list({ deviceClass: desired.deviceClass })) {
-      if (d.state !== 'online' || d.currentModel === desired.artifactSha || busy.has(d.id)) continue;
+      if (d.state !== 'online' || d.currentModel === desired.artifactSha || busy.has(d.id) || revoked.has(d.id))
+        continue;
       if (await behind(d.id, desired, desired.setAt, now)) late.push(d.id);
     }
     late.sort();

@@ -7,6 +7,7 @@ import { allDevicesFilter, stripUndefined, type DeployReport, type RejectReason 
 import type { BrokerClient } from '../broker/client.js';
 import { createInboundRouter, type InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
+import type { Ownership } from '../schedule/ownership.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import type { DesiredStateRepository } from '../store/desired.js';
 import type { DeviceRepository } from '../store/devices.js';
@@ -20,6 +21,9 @@ import { createRolloutActor } from './rollout-actor.js';
 import { createRolloutService, type RolloutEvent, type RolloutService } from './rollout-service.js';
 import { loadSigningKeyring, type SigningKeyring } from './signing-keys.js';
 
+/** The ownership key of the rollout state machines. */
+export const ROLLOUTS_KEY = 'rollouts';
+
 /** Topics the deployer subscribes to. */
 export const DEPLOY_FILTERS: readonly string[] = [allDevicesFilter('chunk-req'), allDevicesFilter('events')];
 
@@ -27,6 +31,8 @@ export interface DeployServiceOptions {
   readonly rollouts: RolloutRepository;
   readonly desired: DesiredStateRepository;
   readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
+  /** Devices whose credential is revoked: left out of rollouts and catch-ups. Default: none. */
+  readonly revokedDevices?: () => Promise<ReadonlySet<string>>;
   readonly artifacts: ServerArtifactStore;
   readonly client: BrokerClient;
   /**
@@ -53,6 +59,12 @@ export interface DeployServiceOptions {
   readonly maxPayloadBytes?: number;
   readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   readonly onEvent?: (event: RolloutEvent) => void;
+  /**
+   * Who runs the rollout state machines when replicas share a store (key `rollouts`): only the
+   * owner subscribes to deploy reports and chunk requests, resumes in-flight rollouts and
+   * evaluates them, so one process at a time reads and writes a rollout. Default: this process.
+   */
+  readonly ownership?: Ownership;
 }
 
 export interface DeployService {
@@ -101,16 +113,20 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     logger: log.child({ component: 'rollouts' }),
     now: options.now,
     random: options.random ?? Math.random,
-    ...stripUndefined({ onEvent: options.onEvent }),
+    ...stripUndefined({ onEvent: options.onEvent, revokedDevices: options.revokedDevices }),
   });
   const desired = createClassDesiredReconciler({
     desired: options.desired,
     rollouts,
     rolloutRepo: options.rollouts,
     devices: options.devices,
+    ...stripUndefined({ revokedDevices: options.revokedDevices }),
     logger: log.child({ component: 'class-desired' }),
   });
-  let unsubscribe: Array<() => void> = [];
+  /** The handlers registered while this process owns the rollouts. */
+  let ownerHandlers: Array<() => void> = [];
+  /** A router of the deployer's own (standalone use only), with its removal from the client. */
+  let ownRouter: { router: InboundRouter; off: () => void } | null = null;
 
   function handleReport(report: DeployReport): void {
     if (report.state !== 'downloading') chunks.release(report.deviceId);
@@ -122,13 +138,46 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
   /** The server's router, or (standalone) one of its own on the client, which then decodes and counts once. */
   function inboundRouter(): InboundRouter {
     if (options.inbound) return options.inbound;
-    const own = createInboundRouter({
-      logger: log,
-      onReject: (r) => options.onReject?.(r),
-      ...stripUndefined({ maxPayloadBytes: options.maxPayloadBytes }),
-    });
-    unsubscribe.push(options.client.onMessage(own.handleMessage));
-    return own;
+    if (!ownRouter) {
+      const router = createInboundRouter({
+        logger: log,
+        onReject: (r) => options.onReject?.(r),
+        ...stripUndefined({ maxPayloadBytes: options.maxPayloadBytes }),
+      });
+      ownRouter = { router, off: options.client.onMessage(router.handleMessage) };
+    }
+    return ownRouter.router;
+  }
+
+  function dropOwnerHandlers(): void {
+    for (const off of ownerHandlers) off();
+    ownerHandlers = [];
+  }
+
+  const ownership = options.ownership;
+  let owner = false;
+  /**
+   * True while this process owns the rollouts. On taking them over it registers the chunk and
+   * report handlers, subscribes to the devices' deploy traffic and re-publishes every in-flight
+   * manifest (`resume`), as after a restart; on losing them it removes the handlers and
+   * unsubscribes, so reports go to the new owner.
+   */
+  async function claimRollouts(): Promise<boolean> {
+    const now = ownership ? await ownership.claim(ROLLOUTS_KEY) : true;
+    if (now && !owner) {
+      owner = true;
+      const inbound = inboundRouter();
+      ownerHandlers.push(inbound.on('chunk-req', (request) => chunks.accept(request)));
+      ownerHandlers.push(inbound.on('deploy-report', handleReport));
+      await options.client.subscribe(DEPLOY_FILTERS, 1);
+      await rollouts.resume();
+    } else if (!now && owner) {
+      owner = false;
+      dropOwnerHandlers();
+      await options.client.unsubscribe(DEPLOY_FILTERS).catch(() => undefined);
+      log.warn('rollout ownership lost; another replica runs them now');
+    }
+    return owner;
   }
 
   return {
@@ -140,10 +189,6 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     httpBaseUrl: () => http?.baseUrl ?? null,
     async start() {
       if (options.http) http = await startHttpArtifactServer({ artifacts, logger: log, ...options.http });
-      const inbound = inboundRouter();
-      unsubscribe.push(inbound.on('chunk-req', (request) => chunks.accept(request)));
-      unsubscribe.push(inbound.on('deploy-report', handleReport));
-      await options.client.subscribe(DEPLOY_FILTERS, 1);
       log.info(
         {
           keyId: keyring.active.keyId,
@@ -152,21 +197,29 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
         },
         'manifest signing key ready; agents must trust these public keys',
       );
-      await rollouts.resume();
+      // Alone (SQLite) this process owns them at once; replicas race for the key, and the others ask again each tick.
+      await claimRollouts();
       options.scheduler.add({
         name: 'rollout-evaluation',
         schedule: { everyMs: options.evaluateEveryMs ?? 1000 },
-        run: () => rollouts.tick(),
+        run: async () => {
+          if (await claimRollouts()) await rollouts.tick();
+        },
       });
       options.scheduler.add({
         name: 'class-desired-state',
         schedule: { everyMs: options.desiredEveryMs ?? 5000 },
-        run: (at) => desired.reconcile(at),
+        run: async (at) => {
+          if (owner) await desired.reconcile(at);
+        },
       });
     },
     async stop() {
-      for (const off of unsubscribe) off();
-      unsubscribe = [];
+      dropOwnerHandlers();
+      ownRouter?.off();
+      ownRouter = null;
+      if (owner) await ownership?.release(ROLLOUTS_KEY);
+      owner = false;
       await http?.close();
       http = null;
     },

@@ -69,6 +69,11 @@ export interface RolloutServiceOptions {
   /** Rollout origins and each class's desired state (set when a class-wide rollout completes). */
   readonly desired: DesiredStateRepository;
   readonly devices: Pick<DeviceRepository, 'list' | 'touch'>;
+  /**
+   * Devices whose credential was revoked: never members of a rollout, even while their
+   * registry row (and a stale `online` state) remains. Default: none (auth off).
+   */
+  readonly revokedDevices?: () => Promise<ReadonlySet<string>>;
   readonly artifacts: ServerArtifactStore;
   /** Publishes manifests; null: this process has no broker and the server carries decisions out. */
   readonly actor: RolloutActor | null;
@@ -97,6 +102,21 @@ export interface RolloutService {
 /** Online devices first, so the canary answers quickly; then by id, for a stable plan. */
 const canaryOrder = (a: DeviceRecord, b: DeviceRecord): number =>
   a.state === b.state ? a.id.localeCompare(b.id) : a.state === 'online' ? -1 : 1;
+
+/**
+ * A rollout's members: the class's registered devices (or those of them named), minus revoked
+ * ones, in canary order. A revoked device keeps its registry row (the device list shows it as
+ * revoked) and may still look online until the broker drops it, so the registry alone is not
+ * the membership.
+ */
+export function selectRolloutMembers(
+  classDevices: readonly DeviceRecord[],
+  named: readonly string[] | undefined,
+  revoked: ReadonlySet<string>,
+): DeviceRecord[] {
+  const wanted = named === undefined ? null : new Set(named);
+  return classDevices.filter((d) => !revoked.has(d.id) && (wanted === null || wanted.has(d.id))).sort(canaryOrder);
+}
 
 export function createRolloutService(options: RolloutServiceOptions): RolloutService {
   const { rollouts: repo, desired, artifacts, actor, now } = options;
@@ -196,16 +216,18 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     await apply(decide({ rollout: before, devices: await repo.devicesOf(id) }, at), before);
   }
 
-  /** The class's devices (or the named cohort), online first; refuses an empty set. */
+  /** The class's devices (or the named cohort) that are not revoked, online first; refuses an empty set. */
   async function membersOf(input: StartRolloutInput): Promise<DeviceRecord[]> {
-    const wanted = input.deviceIds === undefined ? null : new Set(input.deviceIds);
-    const members = (await options.devices.list({ deviceClass: input.deviceClass }))
-      .filter((d) => wanted === null || wanted.has(d.id))
-      .sort(canaryOrder);
+    const members = selectRolloutMembers(
+      await options.devices.list({ deviceClass: input.deviceClass }),
+      input.deviceIds,
+      (await options.revokedDevices?.()) ?? new Set(),
+    );
     if (members.length === 0)
       throw new EdgefleetError(
         'EF_ERR_ROLLOUT_INVALID',
-        `class ${input.deviceClass} has no devices${wanted ? ' among those named' : ''}; start agents of that class first`,
+        `class ${input.deviceClass} has no devices that are not revoked${input.deviceIds ? ' among those named' : ''};` +
+          ' start agents of that class first',
         { deviceClass: input.deviceClass },
       );
     return members;
@@ -291,8 +313,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       finishedAt: null,
     };
     const devices = await planDevices(id, members, sizes, at);
-    await repo.insert(rollout, devices);
-    await desired.setOrigin(id, origin);
+    await repo.insert(rollout, devices, origin);
     log.info(
       {
         rolloutId: id,

@@ -37,8 +37,7 @@ export interface LatestRollout {
 }
 
 export interface DesiredStateRepository {
-  setOrigin(rolloutId: string, origin: RolloutOrigin): Promise<void>;
-  /** The origin of a rollout; `class` for rollouts from before origins were kept. */
+  /** The origin of a rollout (written with it by `RolloutRepository.insert`); `class` for older rollouts. */
   origin(rolloutId: string): Promise<RolloutOrigin>;
   /** Sets (replaces) a class's desired state. */
   setDesired(row: ClassDesiredState): Promise<void>;

@@ -3,6 +3,7 @@
  * rollouts, one row per device of a rollout, and the deploy reports seen.
  */
 import type { PreviousVariant, RolloutDevice, RolloutRecord } from '../deploy/rollout-model.js';
+import type { RolloutOrigin } from './desired.js';
 
 /** Where a deployment id points: the device and the artifact it may fetch. */
 export interface DeploymentTarget {
@@ -25,7 +26,11 @@ export interface RolloutFilter {
 }
 
 export interface RolloutRepository {
-  insert(rollout: RolloutRecord, devices: readonly RolloutDevice[]): Promise<void>;
+  /**
+   * Writes a new rollout, its device rows and why it exists (read back by
+   * `DesiredStateRepository.origin`) in one transaction: a crash never leaves a rollout without its origin.
+   */
+  insert(rollout: RolloutRecord, devices: readonly RolloutDevice[], origin?: RolloutOrigin): Promise<void>;
   get(id: string): Promise<RolloutRecord | null>;
   /** Rollouts, oldest first. */
   list(filter?: RolloutFilter): Promise<RolloutRecord[]>;

@@ -41,6 +41,7 @@ import {
   type StatusRule,
   type TelemetryBudgets,
 } from './budget-status.js';
+import type { Ownership } from '../schedule/ownership.js';
 import { createTelemetryIngest, type IngestStats, type TelemetryIngest } from './ingest.js';
 
 /** Topics the telemetry service subscribes to. */
@@ -59,6 +60,8 @@ export interface TelemetryServiceOptions {
   readonly inbound?: InboundRouter;
   /** Runs retention (the `telemetry-retention` task) when given. */
   readonly scheduler?: Scheduler;
+  /** With replicas, retention runs where this key is held (`telemetry-retention`). Default: here. */
+  readonly ownership?: Ownership;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly maxPayloadBytes?: number;
@@ -256,7 +259,9 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
       options.scheduler?.add({
         name: 'telemetry-retention',
         schedule: { everyMs: options.pruneEveryMs ?? 60_000 },
-        run: prune,
+        run: async () => {
+          if (!options.ownership || (await options.ownership.claim('telemetry-retention'))) await prune();
+        },
       });
     },
     async stop() {

@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/shared';
+import { asError, EdgefleetError } from '@edgefleet/shared';
 import { loadModel } from '../../ir/decode.js';
 import { writeModel } from '../../ir/encode.js';
 import type { Graph } from '../../ir/graph.js';
@@ -213,7 +213,7 @@ export class TrainableGraph {
     try {
       outs = impl.run(node, inputs, ctx);
     } catch (err: unknown) {
-      throw new Error(`node ${node.name || '(unnamed)'} (${node.opType}): ${(err as Error).message}`, { cause: err });
+      throw new Error(`node ${node.name || '(unnamed)'} (${node.opType}): ${asError(err).message}`, { cause: err });
     }
     node.outputs.forEach((name, i) => {
       const v = outs[i];
@@ -290,7 +290,7 @@ export class TrainableGraph {
       try {
         r = this.forward(tf.zeros(dims), { training: false, taps: names });
       } catch (err: unknown) {
-        throw refuse(`the graph cannot run in TensorFlow.js: ${(err as Error).message}`, {});
+        throw refuse(`the graph cannot run in TensorFlow.js: ${asError(err).message}`, {});
       }
       for (const [name, v] of r.taps) this.valueShapes.set(name, v.shape.slice(1));
     });

@@ -2,12 +2,12 @@
 import type { ClassDesiredState, DesiredStateRepository, LastDeployment, LatestRollout } from '../desired.js';
 import type { Db } from './open.js';
 
-interface RawOrigin {
+export interface RawOrigin {
   kind: 'class' | 'devices' | 'catch-up';
   source_rollout_id: string | null;
   reason: string | null;
 }
-interface RawDesired {
+export interface RawDesired {
   class: string;
   rollout_id: string;
   variant_id: string;
@@ -15,7 +15,7 @@ interface RawDesired {
   set_at: number;
 }
 
-const toDesired = (r: RawDesired): ClassDesiredState => ({
+export const toDesired = (r: RawDesired): ClassDesiredState => ({
   deviceClass: r.class,
   rolloutId: r.rollout_id,
   variantId: r.variant_id,
@@ -25,9 +25,6 @@ const toDesired = (r: RawDesired): ClassDesiredState => ({
 
 export function createSqliteDesiredStateRepository(db: Db): DesiredStateRepository {
   const s = {
-    setOrigin: db.prepare(
-      'INSERT OR REPLACE INTO rollout_origins (rollout_id, kind, source_rollout_id, reason) VALUES (?, ?, ?, ?)',
-    ),
     origin: db.prepare('SELECT kind, source_rollout_id, reason FROM rollout_origins WHERE rollout_id = ?'),
     setDesired:
       db.prepare(`INSERT OR REPLACE INTO class_desired_state (class, rollout_id, variant_id, artifact_sha, set_at)
@@ -48,10 +45,6 @@ export function createSqliteDesiredStateRepository(db: Db): DesiredStateReposito
       WHERE d.device_id = ? ORDER BY r.created_at DESC LIMIT 1`),
   };
   return Object.freeze({
-    setOrigin: async (rolloutId, origin) => {
-      const catchUp = origin.kind === 'catch-up' ? origin : null;
-      s.setOrigin.run(rolloutId, origin.kind, catchUp?.sourceRolloutId ?? null, catchUp?.reason ?? null);
-    },
     origin: async (rolloutId) => {
       const row = s.origin.get(rolloutId) as RawOrigin | undefined;
       if (!row || row.kind === 'class') return { kind: 'class' };

@@ -13,9 +13,10 @@ import {
 } from '../../deploy/rollout-model.js';
 import { decodeJson, decodeNullableJson } from '../decode.js';
 import type { DeploymentTarget, DeviceDeploymentRow, RolloutRepository } from '../rollouts.js';
+import type { RolloutOrigin } from '../desired.js';
 import type { Db } from './open.js';
 
-interface RawRollout {
+export interface RawRollout {
   id: string;
   class: string;
   variant_id: string;
@@ -31,7 +32,7 @@ interface RawRollout {
   updated_at: number;
   finished_at: number | null;
 }
-interface RawDevice {
+export interface RawDevice {
   rollout_id: string;
   device_id: string;
   wave: number;
@@ -47,7 +48,7 @@ interface RawDevice {
   updated_at: number;
 }
 
-function toRollout(r: RawRollout): RolloutRecord {
+export function toRollout(r: RawRollout): RolloutRecord {
   const at = (column: string) => ({ table: 'rollouts', column, key: r.id });
   return {
     id: r.id,
@@ -67,7 +68,7 @@ function toRollout(r: RawRollout): RolloutRecord {
   };
 }
 
-function toDevice(r: RawDevice): RolloutDevice {
+export function toDevice(r: RawDevice): RolloutDevice {
   const at = (column: string) => ({ table: 'rollout_devices', column, key: r.deployment_id });
   return {
     rolloutId: r.rollout_id,
@@ -86,7 +87,7 @@ function toDevice(r: RawDevice): RolloutDevice {
   };
 }
 
-const rolloutParams = (r: RolloutRecord) => ({
+export const rolloutParams = (r: RolloutRecord) => ({
   id: r.id,
   class: r.deviceClass,
   variant_id: r.variantId,
@@ -102,7 +103,7 @@ const rolloutParams = (r: RolloutRecord) => ({
   updated_at: r.updatedAt,
   finished_at: r.finishedAt,
 });
-const deviceParams = (d: RolloutDevice) => ({
+export const deviceParams = (d: RolloutDevice) => ({
   rollout_id: d.rolloutId,
   device_id: d.deviceId,
   wave: d.wave,
@@ -145,6 +146,9 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
     lastInstalled: db.prepare(`SELECT d.*, r.variant_id AS r_variant, r.artifact_sha AS r_sha
       FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
       WHERE d.device_id = ? AND d.state IN ('succeeded', 'rolled-back') ORDER BY d.finished_at DESC LIMIT 1`),
+    insertOrigin: db.prepare(
+      'INSERT OR REPLACE INTO rollout_origins (rollout_id, kind, source_rollout_id, reason) VALUES (?, ?, ?, ?)',
+    ),
     recordReport:
       db.prepare(`INSERT OR IGNORE INTO deploy_reports (deployment_id, state, device_id, received_at, report)
       VALUES (?, ?, ?, ?, ?)`),
@@ -157,9 +161,11 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
     const r = s.byDeployment.get(id, id) as RawDevice | undefined;
     return r ? toDevice(r) : null;
   };
-  const insert = db.transaction((rollout: RolloutRecord, devices: readonly RolloutDevice[]) => {
+  const insert = db.transaction((rollout: RolloutRecord, devices: readonly RolloutDevice[], origin: RolloutOrigin) => {
     s.insertRollout.run(rolloutParams(rollout));
     for (const d of devices) s.upsertDevice.run(deviceParams(d));
+    const catchUp = origin.kind === 'catch-up' ? origin : null;
+    s.insertOrigin.run(rollout.id, origin.kind, catchUp?.sourceRolloutId ?? null, catchUp?.reason ?? null);
   });
   const save = db.transaction((rollout: RolloutRecord, devices: readonly RolloutDevice[]) => {
     s.updateRollout.run(rolloutParams(rollout));
@@ -189,8 +195,8 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
     return toDevice(r).previous;
   }
   return Object.freeze({
-    insert: async (rollout, devices) => {
-      insert(rollout, devices);
+    insert: async (rollout, devices, origin = { kind: 'class' }) => {
+      insert(rollout, devices, origin);
     },
     get: async (id) => getRollout(id),
     list: async (filter = {}) =>
