@@ -94,6 +94,9 @@ const device = await createDevice({
     brokerUrl: config.brokerUrl,
     keepaliveS: 2,
     heartbeatMs: 300,
+    // The fault tests restart the server under a held agent: reconnect within a second of it
+    // being back, not after a backoff grown over its downtime (backoff has its own tests).
+    backoff: { initialMs: 200, maxMs: 1_000 },
   },
   dataDir: config.dataDir,
   trustedKeys: readFileSync(config.trustedKeysFile, 'utf8')
