@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { downloadChunks, openArtifactStore } from '@edgefleet/agent';
-import { createBrokerClient, openSqliteStore, startEmbeddedBroker } from '@edgefleet/server';
+import { createBrokerClient, createInboundRouter, openSqliteStore, startEmbeddedBroker } from '@edgefleet/server';
 import { buildDesired, createArtifactStore, createChunkServer, type ChunkServer } from '@edgefleet/server/deploy/index';
 import {
   createManifestSigner,
@@ -144,16 +144,6 @@ async function simulateDevice(c: MqttClient, i: number, body: ManifestBody, n: n
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Releases a device's slot on any report past `downloading`, as the production deployer does. */
-function releaseOnReport(chunks: ChunkServer): (topic: string, payload: Buffer) => void {
-  return (topic, payload) => {
-    if (!topic.endsWith('/events')) return;
-    const d = decodeMessage(topic, payload);
-    if (d.ok && d.message.type === 'deploy-report' && d.message.state !== 'downloading')
-      chunks.release(d.message.deviceId);
-  };
-}
-
 function manifestFor(
   signer: ReturnType<typeof createManifestSigner>,
   id: string,
@@ -199,11 +189,14 @@ async function ours(
       }),
     },
   });
-  const onReport = releaseOnReport(chunks);
-  server.onMessage((topic, payload, info) => {
-    chunks.handleMessage(topic, payload, info);
-    onReport(topic, payload);
+  // Decoded once, as in the server: requests to the chunk server, and any report past
+  // `downloading` releases the device's slot, as the production deployer does.
+  const inbound = createInboundRouter({ logger: log, onReject: () => undefined });
+  inbound.on('chunk-req', (request) => chunks.accept(request));
+  inbound.on('deploy-report', (report) => {
+    if (report.state !== 'downloading') chunks.release(report.deviceId);
   });
+  server.onMessage(inbound.handleMessage);
   await server.subscribe(['ef/v1/devices/+/chunk-req', 'ef/v1/devices/+/events'], 1);
   const signer = createManifestSigner(generateSigningKeyPem());
   const clients = await connectMany(url, n, `sim-${n}-${bytes.length}`);

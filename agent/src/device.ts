@@ -20,6 +20,7 @@ import {
 } from '@edgefleet/shared/device';
 import type { ChunkTransport } from './artifacts/chunk-download.js';
 import { openArtifactStore, type ArtifactStore, type ModelPointer } from './artifacts/store.js';
+import { DEFAULT_TIDY_LIMITS, type TidyLimits } from './artifacts/tidy.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
 import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared/device';
 import { recoverInlineState, writeInlineState, type InlinePolicy } from './runtime/inline-policy.js';
@@ -59,6 +60,8 @@ export interface DeviceOptions {
   readonly workloadBatch?: number;
   readonly download?: SwapDeps['download'];
   readonly preferHttp?: boolean;
+  /** Bound on disk use: partial downloads kept for retries (bytes, age); unreferenced models are deleted. Default 64 MiB, 1 day. */
+  readonly storage?: Partial<TidyLimits>;
   /** Override the swap steps (fault injection in simulations and tests). */
   readonly swapSteps?: readonly SwapStepDef[];
   /**
@@ -254,6 +257,22 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     ...(options.preferHttp ? { preferHttp: true } : {}),
   };
 
+  const tidyLimits: TidyLimits = { ...DEFAULT_TIDY_LIMITS, ...options.storage };
+
+  /** Deletes what the device no longer needs (tidy.ts); a failure here never stops a deployment. */
+  async function tidyStore(keep: readonly string[]): Promise<void> {
+    try {
+      const plan = await store.tidy(keep, tidyLimits, clock.now());
+      if (plan.delete.length > 0)
+        log.info(
+          { artifacts: plan.artifacts, partials: plan.partials, bytes: plan.bytes },
+          'deleted models and partial downloads no longer needed',
+        );
+    } catch (err: unknown) {
+      log.warn({ err }, 'could not tidy the artifact store; will try again after the next deployment');
+    }
+  }
+
   async function processDesired(desired: Desired): Promise<void> {
     if (stopped || latest !== desired) return;
     const { deploymentId } = desired.body;
@@ -265,6 +284,9 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     }
     const abort = new AbortController();
     active = { deploymentId, abort };
+    const target = desired.body.artifact.sha256;
+    // Before the download: leftovers of earlier failures go, within the bound (the target stays).
+    await tidyStore([target]);
     try {
       const result = await runSwap(desired, deps, {
         signal: abort.signal,
@@ -273,9 +295,11 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         ...stripUndefined({ steps: options.swapSteps }),
       });
       if (result.state === 'succeeded') {
-        manifests.set(desired.body.artifact.sha256, desired);
+        manifests.set(target, desired);
         await placeServing();
       }
+      // A superseded download may resume (a restart, the same manifest again): keep its part.
+      await tidyStore(result.failure?.reason === 'superseded' ? [target] : []);
     } finally {
       active = null;
     }
@@ -314,6 +338,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   }
 
   async function start(): Promise<void> {
+    // Partial downloads of a deployment in progress are the newest, so the bound keeps them.
+    await tidyStore([]);
     if (options.inline)
       inline = {
         dataDir: options.dataDir,

@@ -49,6 +49,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     workloadBatch: config.workloadBatch,
     telemetry: { windowMs: Math.round(config.telemetryWindowS * 1000) },
     preferHttp: config.artifactTransport === 'http',
+    storage: { maxPartialBytes: config.maxPartialBytes },
   });
   const { link } = device;
   link.on('commands', (message) => {

@@ -15,6 +15,7 @@ export {
 export { createLogger, redactUrl, REDACT_PATHS, type Logger, type CreateLoggerOptions } from './log/logger.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
 export { createBrokerClient, type BrokerClient, type MessageHandler, type MessageInfo } from './broker/client.js';
+export { createInboundRouter, type InboundRouter, type InboundStats } from './broker/inbound.js';
 export { openSqliteStore, STORE_FILE, type OpenStoreOptions } from './store/sqlite/open.js';
 export type { FleetStore, Repositories } from './store/index.js';
 export type { DeviceRecord, DeviceState, StateReason } from './store/devices.js';

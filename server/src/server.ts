@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import {
   ENROLL_REQUEST_FILTER,
   parseEnrollTopic,
-  parseTopic,
   stripUndefined,
   systemClock,
   type Clock,
@@ -30,6 +29,7 @@ import { createAuthService, isReservedDeviceId, SERVER_USERNAME, type AuthServic
 import { loadTlsMaterial, type TlsMaterial } from './auth/tls.js';
 import { createBrokerClient, type BrokerClient, type MessageInfo, type MqttTraffic } from './broker/client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
+import { createInboundRouter, type InboundRouter } from './broker/inbound.js';
 import type { ServerConfig } from './config/schema.js';
 import { createServerControl, type ServerControl } from './control/server-control.js';
 import type { DeployService, DeployServiceOptions } from './deploy/deploy-service.js';
@@ -117,6 +117,8 @@ export interface EdgefleetServer {
   readonly rejections: RejectionCounter;
   /** The one scheduler of recurring work; runs on the injected clock. */
   readonly scheduler: Scheduler;
+  /** The one inbound edge: every device message decoded and counted once (its stats show what came in). */
+  inbound(): InboundRouter;
   /** The deployer (artifacts, signing keys, chunk server, rollouts); throws before `start()`. */
   deploy(): DeployService;
   /** Telemetry ingestion, series and budget status; throws before `start()`. */
@@ -188,6 +190,8 @@ interface Running {
   services: FleetServices | null;
   broker: EmbeddedBroker | null;
   client: BrokerClient | null;
+  /** Decodes and counts every device message once, then hands it to presence, telemetry or the deployer. */
+  inbound: InboundRouter;
   presence: PresenceService | null;
   enroll: EnrollHandler | null;
   credentials: BrokerCredentials | null;
@@ -236,6 +240,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       host: config.host,
       drainTimeoutMs: config.drainTimeoutMs,
       maxPayloadBytes: config.maxPayloadBytes,
+      connections: config.connections,
       logger: log.child({ component: 'broker' }),
       onReject: (rej) => rejections.record(rej),
       access: createBrokerAccess({
@@ -269,7 +274,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     });
   }
 
-  /** Routes each inbound message: enrollment requests to the enroll handler, the rest to presence. */
+  /** Routes each inbound message: enrollment requests to the enroll handler, device topics to the inbound router. */
   function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
     const r = running;
     if (!r) return;
@@ -277,25 +282,41 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       r.enroll?.handleMessage(topic, payload);
       return;
     }
-    const deviceId = parseTopic(topic)?.deviceId;
-    // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
-    if (deviceId !== undefined && isReservedDeviceId(deviceId)) {
-      rejections.record({ reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId });
-      return;
-    }
-    r.presence?.handleMessage(topic, payload, info);
+    r.inbound.handleMessage(topic, payload, info);
+  }
+
+  /** The one inbound edge (issue 18, finding 5): decodes each device message once and counts each rejection once. */
+  function createInbound(): InboundRouter {
+    return createInboundRouter({
+      logger: log.child({ component: 'inbound' }),
+      maxPayloadBytes: config.maxPayloadBytes,
+      onReject: (rej) => rejections.record(rej),
+      // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
+      screen: (deviceId) =>
+        isReservedDeviceId(deviceId)
+          ? { reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId }
+          : null,
+    });
   }
 
   /** Presence and enrollment on the server's client; the presence sweep on the scheduler. */
   async function startIngestion(r: Running, client: BrokerClient): Promise<void> {
     const { repos } = r.store;
+    const auth = r.auth;
     const presence = createPresenceService({
       devices: repos.devices,
-      rejections,
+      inbound: r.inbound,
       now,
       logger: log.child({ component: 'presence' }),
-      maxPayloadBytes: config.maxPayloadBytes,
       offlineAfterMs: config.presence.offlineAfterMs,
+      // With auth off there are no credentials: the hello's class is taken as before.
+      ...(config.auth.enabled
+        ? {
+            credentialClass: async (deviceId: string) => (await auth.credential(deviceId))?.deviceClass,
+            bindClass: (deviceId: string, deviceClass: string) => auth.bindDeviceClass(deviceId, deviceClass),
+          }
+        : {}),
+      onReject: (rej) => rejections.record(rej),
       onPresence: (deviceId, state, reason) =>
         events.publish(
           state === 'online' ? { type: 'device.online', deviceId } : { type: 'device.offline', deviceId, reason },
@@ -444,6 +465,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       services: null,
       broker: null,
       client: null,
+      inbound: createInbound(),
       presence: null,
       enroll: null,
       credentials: null,
@@ -485,6 +507,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       searchRunner: options.searchRunner ?? runSearchInWorker,
       link: {
         client,
+        inbound: r.inbound,
         scheduler,
         ownership: r.ownership,
         maxPayloadBytes: config.maxPayloadBytes,
@@ -557,6 +580,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     services: needServices,
     rejections,
     scheduler,
+    inbound: () => need().inbound,
     deploy() {
       const d = needServices().deploy;
       if (!d) throw new Error('server not started');

@@ -13,6 +13,7 @@ import { createMeteredPlanner } from './api/collectors.js';
 import type { MetricsRegistry } from './api/metrics.js';
 import type { AuthService } from './auth/service.js';
 import type { BrokerClient } from './broker/client.js';
+import type { InboundRouter } from './broker/inbound.js';
 import { createArtifactStore, type ServerArtifactStore } from './deploy/artifact-store.js';
 import { createDeployService, type DeployService, type DeployServiceOptions } from './deploy/deploy-service.js';
 import { createGoldenService, type GoldenService } from './deploy/golden-service.js';
@@ -33,8 +34,8 @@ import { createTelemetryService, type TelemetryService } from './telemetry/telem
 
 export interface FleetServices {
   readonly auth: AuthService;
-  /** The device registry, read-only (presence writes it). */
-  readonly registry: Pick<DeviceRepository, 'get' | 'list'>;
+  /** The device registry: presence writes what devices say; an admin only moves a device to another class. */
+  readonly registry: Pick<DeviceRepository, 'get' | 'list' | 'setClass'>;
   readonly classes: ClassService;
   readonly models: ModelService;
   readonly planner: Planner;
@@ -57,6 +58,8 @@ export interface FleetServices {
 /** What the services need of the broker and the scheduler when they run inside the server. */
 export interface BrokerLink {
   readonly client: BrokerClient;
+  /** The server's one inbound edge: the deployer and telemetry register their handlers there. */
+  readonly inbound: InboundRouter;
   readonly scheduler: Scheduler;
   /** Who does once-only work (rollouts, retention) when replicas share the store; default this process. */
   readonly ownership?: Ownership;
@@ -101,7 +104,12 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
     ...(o.runVariantJob === undefined ? {} : { runJob: o.runVariantJob }),
   });
-  const artifacts = createArtifactStore({ dataDir: o.dataDir, artifacts: repos.artifacts, now });
+  const artifacts = createArtifactStore({
+    dataDir: o.dataDir,
+    artifacts: repos.artifacts,
+    now,
+    logger: log.child({ component: 'artifacts' }),
+  });
   const onEvent = (event: Parameters<EventBus['publish']>[0]) => void o.events.publish(event);
   // A revoked device keeps its registry row; rollouts and catch-ups must leave it out.
   const revokedDevices = async (): Promise<ReadonlySet<string>> =>
@@ -114,6 +122,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
         revokedDevices,
         artifacts,
         client: link.client,
+        inbound: link.inbound,
         scheduler: link.scheduler,
         dataDir: o.dataDir,
         now,
@@ -149,6 +158,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     ...(link
       ? {
           client: link.client,
+          inbound: link.inbound,
           scheduler: link.scheduler,
           maxPayloadBytes: link.maxPayloadBytes,
           onReject: link.onReject,

@@ -77,7 +77,9 @@ export const ERROR_CATALOGUE = {
   EF_ERR_DEPLOY_FAILED: { status: 422, summary: 'a deployment step failed; the last-known-good model keeps serving' },
   EF_ERR_ARTIFACT_INTEGRITY: {
     status: 422,
-    summary: 'an artifact or chunk does not match the digest or size of its signed manifest',
+    summary:
+      'an artifact or chunk does not match its digest: a damaged stored file the server will not serve ' +
+      '(adding the same model again repairs it), or bytes that differ from the signed manifest',
   },
   EF_ERR_ARTIFACT_DOWNLOAD: { status: 504, summary: 'an artifact download timed out or was refused' },
   EF_ERR_ARTIFACT_NOT_FOUND: { status: 404, summary: "no such artifact in the server's artifact store" },
@@ -120,7 +122,10 @@ export const ERROR_CATALOGUE = {
   EF_ERR_AUTH_INVALID: { status: 401, summary: 'the admin token is unknown, malformed or revoked' },
   EF_ERR_AUTH_FORBIDDEN: { status: 403, summary: "the admin token's scope does not allow this route" },
   EF_ERR_TOKEN_NOT_FOUND: { status: 404, summary: 'no such admin or enrollment token' },
-  EF_ERR_ENROLL_INVALID: { status: 401, summary: 'the enrollment token is unknown, malformed or revoked' },
+  EF_ERR_ENROLL_INVALID: {
+    status: 401,
+    summary: 'the enrollment token is unknown (CONNACK 4), malformed, or revoked, expired or used up (CONNACK 5)',
+  },
   EF_ERR_ENROLL_EXPIRED: { status: 410, summary: 'the enrollment token has expired' },
   EF_ERR_ENROLL_EXHAUSTED: { status: 410, summary: 'the enrollment token has been used its maximum number of times' },
   EF_ERR_ENROLL_FAILED: {

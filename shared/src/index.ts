@@ -11,6 +11,7 @@ export * from './messages/telemetry-ack.js';
 export * from './messages/enroll.js';
 export * from './messages/registry.js';
 export * from './messages/decode.js';
+export * from './messages/json-guard.js';
 export * from './messages/chunk-frame.js';
 export * from './runtime/spawn-worker.js';
 export * from './signing.js';

@@ -83,6 +83,25 @@ export const registryContract: readonly ContractCase[] = [
     },
   ],
   [
+    'an admin moves a device and its credential to another class; nothing else does (issue 18)',
+    async (t, { devices, auth, classes }) => {
+      await devices.upsertHello(hello('a-1'), 1000);
+      await auth.putCredential({ ...credential('a-1'), deviceClass: null });
+      t.ok(await auth.setCredentialClass('a-1', 'rpi4'), 'a credential issued without a class is bound');
+      t.equal((await auth.getCredential('a-1'))?.deviceClass, 'rpi4');
+      t.ok(await devices.setClass('a-1', 'jetson', 2000));
+      t.ok(await auth.setCredentialClass('a-1', 'jetson'));
+      t.match(await devices.get('a-1'), { deviceClass: 'jetson', state: 'online', lastSeen: 1000 }, 'only the class');
+      t.equal((await auth.getCredential('a-1'))?.deviceClass, 'jetson');
+      t.ok(
+        (await classes.list()).some((c) => c.name === 'jetson'),
+        'the new class exists (unconfigured) like one a hello names',
+      );
+      t.notOk(await devices.setClass('nobody', 'jetson', 2000), 'unknown device');
+      t.notOk(await auth.setCredentialClass('nobody', 'jetson'), 'no credential');
+    },
+  ],
+  [
     'admin tokens: stored, listed oldest first, last use moved at most once a minute, revoked once',
     async (t, { auth }) => {
       await auth.insertAdminToken({ id: 't2', name: 'b', scope: 'read', hash: 'h2', createdAt: 2000 });

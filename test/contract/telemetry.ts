@@ -117,6 +117,76 @@ export const telemetryContract: readonly ContractCase[] = [
     },
   ],
   [
+    'rollup counters saturate at 2^53 - 1 instead of overflowing and failing the batch (issue 18)',
+    async (t, { telemetry }) => {
+      // Past the schema's bounds, as a store written before them (or a future bug) could be handed.
+      const huge = [0, 1, 2].map(
+        (seq): BatchItem => ({
+          kind: 'window',
+          message: win('dev-h', seq, 40, { inferences: 2 ** 62 }),
+          receivedAt: T0,
+        }),
+      );
+      const out = await telemetry.ingestBatch([...huge, ...windows('dev-a', [0])]);
+      t.match(out, { windows: 4, refused: [] }, 'every window stored, none refused');
+      const [minute] = await telemetry.rollups('rpi4', { to: T0 + 60_000 });
+      t.equal(minute?.inferences, Number.MAX_SAFE_INTEGER, 'the sum saturates');
+      t.equal(minute?.windows, 4);
+    },
+  ],
+  [
+    'a message the store cannot keep rolls back alone and is listed; the rest of the batch commits (issue 18)',
+    async (t, { telemetry }) => {
+      const nan: BatchItem = {
+        kind: 'window',
+        message: win('dev-nan', 0, 40, { inferences: Number.NaN }),
+        receivedAt: T0,
+      };
+      const odd: BatchItem = {
+        kind: 'breach',
+        message: { ...breach('dev-odd', [2]), state: 'sideways' as 'breached' },
+        receivedAt: T0,
+      };
+      const out = await telemetry.ingestBatch([...windows('dev-a', [0, 1]), nan, odd, ...windows('dev-a', [2])]);
+      t.match(out, { windows: 3, breaches: 0, duplicates: 0 });
+      t.same(
+        out.refused.map((r) => r.item),
+        [nan, odd],
+        'both refused, in batch order',
+      );
+      t.ok(
+        out.refused.every((r) => r.detail.length > 0),
+        'each with what the store said',
+      );
+      t.same(
+        (await telemetry.windows('dev-a', {})).map((w) => w.seq),
+        [0, 1, 2],
+      );
+      t.equal(await telemetry.device('dev-nan'), null, 'the refused window left no trace, counters included');
+      t.same(await telemetry.breaches({ deviceId: 'dev-odd' }), []);
+      t.equal((await telemetry.rollups('rpi4', {}))[0]?.inferences, 60, 'nor in the rollup');
+    },
+  ],
+  [
+    'a device whose seq restarts under a new epoch is a new series; resends stay duplicates per epoch (issue 18)',
+    async (t, { telemetry }) => {
+      const inEpoch = (seqs: number[], epoch?: string): BatchItem[] =>
+        seqs.map((seq) => ({
+          kind: 'window',
+          message: win('dev-r', seq, 40, epoch === undefined ? {} : { epoch }),
+          receivedAt: T0,
+        }));
+      t.match(await telemetry.ingestBatch(inEpoch([0, 1, 2])), { windows: 3, restarts: [] });
+      const second = await telemetry.ingestBatch([...inEpoch([0, 1, 1], 'e1'), ...inEpoch([2])]);
+      t.match(second, { windows: 2, duplicates: 2, gapsOpened: 0 });
+      t.same(second.restarts, [{ deviceId: 'dev-r', epoch: 'e1', firstSeq: 0 }], 'the restart is reported once');
+      const third = await telemetry.ingestBatch(inEpoch([0, 2], 'e2'));
+      t.match(third, { windows: 2, gapsOpened: 1, restarts: [{ epoch: 'e2' }] }, 'seq 1 of e2 is a gap');
+      t.equal((await telemetry.windows('dev-r', {})).length, 7, 'every window of every life');
+      t.equal((await telemetry.device('dev-r'))?.windows, 7);
+    },
+  ],
+  [
     "decisions and the loop's memory: stored together, a decision id once, newest n oldest first",
     async (t, { control }) => {
       t.equal(await control.state('pis'), null);

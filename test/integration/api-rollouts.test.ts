@@ -4,7 +4,7 @@
  * (policy fields, unknown variant, empty class, conflicts) and scopes.
  */
 import t from 'tap';
-import type { Hello } from '@edgefleet/shared';
+import { type Hello, sha256Hex } from '@edgefleet/shared';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 import { startApi } from '../helpers/api.js';
 
@@ -81,6 +81,13 @@ t.test('rollouts over the API', async (t) => {
       { status: 200, body: { rollouts: [] } },
       'nothing started by refused requests',
     );
+    // A refused start with new bytes (CLI `rollout start --model FILE`) stores nothing (issue 18, finding 8).
+    const fresh = buildClassifier(8);
+    const refused = server
+      .deploy()
+      .rollouts.start({ deviceClass: 'empty-class', artifact: { bytes: fresh }, golden: goldenFor(8) });
+    await t.rejects(refused, { code: 'EF_ERR_ROLLOUT_INVALID' });
+    t.equal(await server.deploy().artifacts.has(sha256Hex(fresh)), false, 'the refused model was not written');
   });
 
   await t.test('start, status, list, abort', async (t) => {

@@ -3,7 +3,7 @@
  * budget status against the class's budgets (k of n), the windows-ingested metric; validation and scopes.
  */
 import t from 'tap';
-import { deviceTopic, encodeMessage, PROTOCOL_VERSION, type TelemetryWindow } from '@edgefleet/shared';
+import { PROTOCOL_VERSION, type TelemetryWindow } from '@edgefleet/shared';
 import { startApi } from '../helpers/api.js';
 import { clockAt } from '../helpers/held-clock.js';
 
@@ -50,8 +50,8 @@ t.test('telemetry series and budget status over the API', async (t) => {
   const telemetry = server.telemetry();
   // fast: 5 windows at 20 ms; slow: 5 windows at 80 ms (breaches 50 ms in all of its last 5).
   for (let seq = 0; seq < 5; seq += 1) {
-    telemetry.handleMessage(deviceTopic('fast', 'telemetry'), Buffer.from(encodeMessage(win('fast', seq, 20))));
-    telemetry.handleMessage(deviceTopic('slow', 'telemetry'), Buffer.from(encodeMessage(win('slow', seq, 80))));
+    telemetry.ingest(win('fast', seq, 20));
+    telemetry.ingest(win('slow', seq, 80));
   }
 
   await t.test('device series and status', async (t) => {

@@ -123,8 +123,8 @@ t.test('expired, revoked and forged tokens are refused', async (t) => {
   clock += 61_000;
   await t.rejects(
     enrollDevice({ brokerUrl, token: expiring.token, agentVersion: 't', logger, timeoutMs: 5000 }),
-    { code: 'EF_ERR_ENROLL_INVALID' },
-    'expired: CONNACK refusal',
+    { code: 'EF_ERR_ENROLL_INVALID', details: { connack: 5 } },
+    'expired: CONNACK 5 (known but not usable) [EF-PROTO 7.3]',
   );
   t.same(
     await server.auth().checkEnrollToken(expiring.token),
@@ -136,16 +136,22 @@ t.test('expired, revoked and forged tokens are refused', async (t) => {
   await server.auth().revokeEnrollToken(revoked.id);
   await t.rejects(
     enrollDevice({ brokerUrl, token: revoked.token, agentVersion: 't', logger, timeoutMs: 5000 }),
-    { code: 'EF_ERR_ENROLL_INVALID' },
-    'revoked: refused',
+    { code: 'EF_ERR_ENROLL_INVALID', details: { connack: 5 } },
+    'revoked: CONNACK 5',
   );
 
   const good = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 1, ttlS: 3600 });
   const forged = `${good.token.slice(0, 17)}${'A'.repeat(43)}`;
   await t.rejects(
     enrollDevice({ brokerUrl, token: forged, agentVersion: 't', logger, timeoutMs: 5000 }),
-    { code: 'EF_ERR_ENROLL_INVALID' },
-    'right id, wrong secret: refused',
+    { code: 'EF_ERR_ENROLL_INVALID', details: { connack: 4 } },
+    'right id, wrong secret: CONNACK 4 (bad user name or password)',
+  );
+  const unknown = `efe_${'0'.repeat(12)}_${'A'.repeat(43)}`;
+  await t.rejects(
+    enrollDevice({ brokerUrl, token: unknown, agentVersion: 't', logger, timeoutMs: 5000 }),
+    { code: 'EF_ERR_ENROLL_INVALID', details: { connack: 4 } },
+    'a token the server never issued: CONNACK 4, as PROTOCOL 7.3 says',
   );
   t.throws(
     () => agentConfigSchema.parse({ deviceId: 'x', enrollToken: 'not-a-token' }),

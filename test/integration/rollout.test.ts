@@ -5,7 +5,8 @@
  *   1. a rollout across waves succeeds (canary 1, then 2, 4, 3);
  *   2. a variant with a deliberately wrong golden set aborts after the canary, no device
  *      outside it receives the variant, and the old model keeps serving;
- *   3. a tampered artifact on the server is refused by the agents (old model keeps serving);
+ *   3. a damaged artifact on the server is never served (old model keeps serving), and adding
+ *      the same bytes again repairs it;
  *   4. a server restart mid-rollout resumes it;
  *   5. devices that stop answering time out, the abort fires, and devices already updated
  *      roll back to their previous variant.
@@ -186,12 +187,13 @@ t.test('2. a wrong golden set fails the canary: abort, nobody else receives it, 
   t.ok(server.deploy().chunks.stats().requests - before >= 1, 'the canary did fetch the artifact');
 });
 
-t.test('3. a tampered artifact on the server is refused by the agents', async (t) => {
+t.test('3. a damaged artifact on the server is never served, and adding the model again repairs it', async (t) => {
   const layout = await server.deploy().artifacts.put(modelC);
   const path = server.deploy().artifacts.pathOf(layout.sha256);
   const bytes = readFileSync(path);
   bytes[bytes.length - 7] = (bytes[bytes.length - 7] ?? 0) ^ 0x5a;
   writeFileSync(path, bytes);
+  const before = server.deploy().chunks.stats().chunksSent;
   const started = await server.deploy().rollouts.start({
     deviceClass: 'rpi4',
     artifact: { sha256: layout.sha256 },
@@ -202,10 +204,20 @@ t.test('3. a tampered artifact on the server is refused by the agents', async (t
   const done = await drive(started.rollout.id);
   t.equal(done.rollout.state, 'aborted');
   const canary = done.devices.find((d) => d.wave === 0);
-  t.equal(canary?.failure?.reason, 'digest-mismatch', 'the agent names the reason');
+  t.equal(canary?.failure?.reason, 'download-refused', 'the agent names the reason: the server refused');
+  t.match(canary?.failure?.detail, /damaged|hashes to/, 'and says why the server refused');
+  t.equal(server.deploy().chunks.stats().chunksSent, before, 'not one chunk of the damaged file was sent');
   const d = devices.get(canary?.deviceId ?? '') as Device;
   t.equal(await servingSha(d), sha256Hex(modelA), 'the old model keeps answering the local API');
-  t.notOk(await d.store.has(layout.sha256), 'nothing of the tampered artifact was installed');
+  t.notOk(await d.store.has(layout.sha256), 'nothing of the damaged artifact was installed');
+
+  const outcomes: string[] = [];
+  await server.deploy().artifacts.put(modelC, (o) => outcomes.push(o));
+  t.same(outcomes, ['repaired'], 'putting the same bytes again rewrites the damaged file');
+  t.equal(sha256Hex(readFileSync(path)), layout.sha256, 'the file on disk hashes to its name again');
+  t.ok((await server.deploy().artifacts.bytes(layout.sha256)).equals(modelC), 'and is served again');
+  await server.deploy().artifacts.put(modelC, (o) => outcomes.push(o));
+  t.same(outcomes, ['repaired', 'unchanged'], 'an intact file is left alone');
 });
 
 t.test('4. a server restart mid-rollout resumes the rollout', async (t) => {

@@ -69,16 +69,20 @@ async function setup(
   brokerUrl: string;
   publish: (m: AnyMessage, channel?: 'telemetry' | 'events') => Promise<void>;
   publishRaw: (topic: string, payload: string) => Promise<void>;
+  /** Every rejection the service's inbound router counted, in order. */
+  rejected: Array<{ reason: string }>;
 }> {
   const broker = await startTestBroker();
   t.teardown(() => broker.close());
   const store = openSqliteStore({ dataDir: t.testdir() });
   const { logger } = recordingLogger('warn');
   const client = await createBrokerClient({ url: broker.url, clientId: 'server-test', logger });
+  const rejected: Array<{ reason: string }> = [];
   const service = createTelemetryService({
     telemetry: store.repos.telemetry,
     classes: store.repos.classes,
     client,
+    onReject: (r) => rejected.push(r),
     clock: options.clock ?? clockAt(() => T0 + 60_000),
     logger,
     batchSize: 5,
@@ -96,6 +100,7 @@ async function setup(
   t.teardown(() => device.endAsync());
   return {
     service,
+    rejected,
     brokerUrl: broker.url,
     publish: async (m, channel = m.type === 'telemetry' ? 'telemetry' : 'events') => {
       await device.publishAsync(deviceTopic((m as { deviceId: string }).deviceId, channel), encodeMessage(m), {
@@ -158,13 +163,18 @@ t.test('dedupe by (device, seq), gaps recorded and closed by late windows, rollu
 });
 
 t.test('bad telemetry is rejected and counted, never stored', async (t) => {
-  const { service, publish, publishRaw } = await setup(t);
+  const { service, publish, publishRaw, rejected } = await setup(t);
   await publishRaw(deviceTopic('dev-c', 'telemetry'), '{not json');
   await publishRaw(deviceTopic('dev-c', 'telemetry'), JSON.stringify({ ...win('dev-c', 0, 10), inferences: -1 }));
   await publish(win('dev-OTHER', 0, 10), 'telemetry').catch(() => undefined);
   await publishRaw(deviceTopic('dev-c', 'telemetry'), encodeMessage(win('dev-d', 0, 10)).toString()); // device mismatch
   await publish(win('dev-c', 0, 10));
-  await until(() => service.stats().rejected === 3 && service.stats().received === 2, 'rejections counted');
+  await until(() => rejected.length === 3 && service.stats().received === 2, 'rejections counted');
+  t.same(
+    rejected.map((r) => r.reason),
+    ['malformed-json', 'schema', 'device-mismatch'],
+    'each bad message counted once, by reason',
+  );
   t.same(
     (await service.deviceSeries('dev-c')).map((w) => w.seq),
     [0],

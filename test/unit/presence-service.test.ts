@@ -1,7 +1,13 @@
 import t, { type Test } from 'tap';
 import { Writable } from 'node:stream';
 import { deviceTopic, encodeMessage, type Hello } from '@edgefleet/shared';
-import { createLogger, createPresenceService, createRejectionCounter, openSqliteStore } from '@edgefleet/server';
+import {
+  createInboundRouter,
+  createLogger,
+  createPresenceService,
+  createRejectionCounter,
+  openSqliteStore,
+} from '@edgefleet/server';
 import type { MessageInfo } from '@edgefleet/server';
 
 /** A logger whose JSON lines land in an array. */
@@ -42,17 +48,18 @@ function setup(t: Test) {
   const store = openSqliteStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
   const rejections = createRejectionCounter({ logger, now: () => clock });
+  // Presence sees messages the way the server feeds it: decoded (and rejections counted) by the inbound router.
+  const inbound = createInboundRouter({ logger, maxPayloadBytes: 4096, onReject: (r) => rejections.record(r) });
   const presence = createPresenceService({
     devices: store.repos.devices,
-    rejections,
+    inbound,
     logger,
     now: () => clock,
-    maxPayloadBytes: 4096,
     offlineAfterMs: 3000,
   });
   /** Hands a message in and waits until presence applied it (it applies them one after another). */
   const handle = async (topic: string, payload: Buffer, info: MessageInfo): Promise<void> => {
-    presence.handleMessage(topic, payload, info);
+    inbound.handleMessage(topic, payload, info);
     await presence.idle();
   };
   return {

@@ -136,7 +136,8 @@ async function fetchMissing(
     await partial.flush();
     receiver.throwIfFatal();
     const next = afterWindow({ ...outcome, progressed: partial.done.size > before }, stalls, tuning.maxStalls);
-    if (next.kind === 'give-up') throw giveUp(next.reason, next.stalls, partial.done.size, chunkCount, tuning);
+    if (next.kind === 'give-up')
+      throw giveUp(next, receiver.lastRefusal(), `${partial.done.size}/${chunkCount}`, tuning.timeoutMs);
     if (next.kind === 'wait') await sleep(clock, next.ms, signal);
     else stalls = next.kind === 'next' ? 0 : next.stalls;
     if (next.kind === 'back-off') await sleep(clock, backoffDelay(next.stalls - 1, tuning.backoff, random), signal);
@@ -211,18 +212,18 @@ export function afterWindow(
   return { kind: 'give-up', stalls: stalls + 1, reason: nack === 'unknown' ? 'download-refused' : 'download-timeout' };
 }
 
+/** The step failure that ends an attempt; a refusal says what the server said (its reason and detail). */
 function giveUp(
-  reason: 'download-refused' | 'download-timeout',
-  stalls: number,
-  have: number,
-  total: number,
-  tuning: Tuning,
+  next: { readonly stalls: number; readonly reason: 'download-refused' | 'download-timeout' },
+  refusal: string | null,
+  have: string,
+  timeoutMs: number,
 ): Error {
   const why =
-    reason === 'download-refused'
-      ? 'the server does not know this deployment'
-      : `no chunk arrived in ${stalls} windows of ${tuning.timeoutMs} ms`;
-  return stepFailure('download', reason, `${why}; ${have}/${total} chunks are kept on disk for the next attempt`);
+    next.reason === 'download-refused'
+      ? `the server refused the download (${refusal ?? 'no detail'})`
+      : `no chunk arrived in ${next.stalls} windows of ${timeoutMs} ms`;
+  return stepFailure('download', next.reason, `${why}; ${have} chunks are kept on disk for the next attempt`);
 }
 
 function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -37,6 +37,8 @@ export interface ChunkReceiver {
   throwIfFatal(): void;
   /** Chunks that arrived damaged or not matching the manifest. */
   corrupt(): number;
+  /** The server's last refusal of this download as "reason: detail", or null. */
+  lastRefusal(): string | null;
   close(): void;
 }
 
@@ -50,6 +52,8 @@ export function receiveChunks(
   let corrupt = 0;
   let fatal: Error | null = null;
   let nack: WindowOutcome['nack'] = null;
+  // The last refusal (not `busy`) as "reason: detail", for the failure that ends the attempt.
+  let refusal: string | null = null;
   let wake: (() => void) | null = null;
 
   function handleChunk(message: Chunk): void {
@@ -83,6 +87,7 @@ export function receiveChunks(
     if (message.deploymentId !== body.deploymentId) return;
     if (message.type === 'chunk') return handleChunk(message);
     nack = message.reason === 'busy' ? { busyMs: Math.max(message.retryAfterMs ?? 1000, 1) } : 'unknown';
+    if (message.reason !== 'busy') refusal = `${message.reason}: ${message.detail ?? 'no detail'}`;
     wake?.();
   });
 
@@ -108,6 +113,7 @@ export function receiveChunks(
       if (fatal) throw fatal;
     },
     corrupt: () => corrupt,
+    lastRefusal: () => refusal,
     close: unlisten,
   };
 }

@@ -11,9 +11,10 @@
  * one, so a crash leaves either the old or the new version, never a torn one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgefleetError, sha256Hex, errnoCode, type DeployReport, type Desired } from '@edgefleet/shared/device';
+import { planTidy, type StoredFile, type TidyLimits, type TidyPlan } from './tidy.js';
 
 /** A model the agent has installed, with the signed manifest it came with. */
 export interface ModelPointer {
@@ -68,6 +69,11 @@ export interface ArtifactStore {
   discardPartial(sha256: string): Promise<void>;
   loadState(): Promise<AgentState>;
   saveState(state: AgentState): Promise<void>;
+  /**
+   * Bounds disk use (tidy.ts): deletes verified artifacts the state file does not point at
+   * and that are not in `keep`, and partial downloads beyond the limits; returns what went.
+   */
+  tidy(keep: Iterable<string>, limits: TidyLimits, now: number): Promise<TidyPlan>;
 }
 
 /** Opens (creating folders as needed) the store under `dataDir`. */
@@ -111,9 +117,31 @@ export async function openArtifactStore(dataDir: string): Promise<ArtifactStore>
     }
   }
 
+  /** Every file of `artifacts/` and `downloads/`, relative to the data directory. */
+  async function listFiles(): Promise<StoredFile[]> {
+    const files: StoredFile[] = [];
+    for (const sub of ['artifacts', 'downloads']) {
+      for (const name of await readdir(join(dataDir, sub)).catch(() => [] as string[])) {
+        const info = await stat(join(dataDir, sub, name)).catch(() => null);
+        if (info?.isFile()) files.push({ path: `${sub}/${name}`, bytes: info.size, mtimeMs: info.mtimeMs });
+      }
+    }
+    return files;
+  }
+
+  async function tidy(keep: Iterable<string>, limits: TidyLimits, now: number): Promise<TidyPlan> {
+    const state = await loadState();
+    const kept = new Set(keep);
+    for (const pointer of [state.current, state.lastKnownGood, state.previous]) if (pointer) kept.add(pointer.sha256);
+    const plan = planTidy(await listFiles(), kept, limits, now);
+    for (const path of plan.delete) await rm(join(dataDir, path), { force: true });
+    return plan;
+  }
+
   return Object.freeze({
     dataDir,
     artifactPath,
+    tidy,
     partPath: (sha: string) => join(downloadsDir, `${sha}.part`),
     bitmapPath: (sha: string) => join(downloadsDir, `${sha}.chunks.json`),
     has,

@@ -114,6 +114,12 @@ export const agentConfigSchema = z.strictObject({
   enrollTokenFile: z.string().min(1).optional(),
   /** How artifacts are fetched: MQTT chunks, or the manifest's HTTP(S) URL when it has one. Default `mqtt`. */
   artifactTransport: z.enum(['mqtt', 'http']).default('mqtt'),
+  /**
+   * Bytes of partial downloads of failed deployments kept for a retry (newest first, for at
+   * most a day); beyond it they are deleted. Models the device no longer points at are always
+   * deleted. Default 67108864 (64 MiB).
+   */
+  maxPartialBytes: numeric(z.number().int().min(0)).default(64 * 1024 * 1024),
 });
 export type AgentConfig = Readonly<z.infer<typeof agentConfigSchema>>;
 
@@ -136,6 +142,7 @@ export const AGENT_ENV_VARS: Readonly<Record<string, keyof AgentConfig>> = Objec
   EDGEFLEET_AGENT_TELEMETRY_WINDOW_S: 'telemetryWindowS',
   EDGEFLEET_AGENT_ARTIFACT_TRANSPORT: 'artifactTransport',
   EDGEFLEET_AGENT_ENROLL_TOKEN: 'enrollToken',
+  EDGEFLEET_AGENT_MAX_PARTIAL_BYTES: 'maxPartialBytes',
   EDGEFLEET_AGENT_ENROLL_TOKEN_FILE: 'enrollTokenFile',
   EDGEFLEET_AGENT_ENROLL_TIMEOUT_S: 'enrollTimeoutS',
 });
@@ -253,6 +260,13 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
     placeholder: 'mqtt|http',
     description:
       'fetch artifacts as MQTT chunks or over the manifest URL (default mqtt; env EDGEFLEET_AGENT_ARTIFACT_TRANSPORT)',
+  },
+  {
+    name: 'max-partial-bytes',
+    key: 'maxPartialBytes',
+    placeholder: 'bytes',
+    description:
+      'partial downloads of failed deployments kept for a retry; older ones beyond it are deleted (default 64 MiB; env EDGEFLEET_AGENT_MAX_PARTIAL_BYTES)',
   },
   {
     name: 'enroll-token',

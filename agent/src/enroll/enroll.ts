@@ -136,10 +136,15 @@ async function attemptOnce(
   }
 }
 
+/** [EF-PROTO 7.3]: CONNACK 4 = the server does not know the token (or its secret is wrong), 5 = it may not be used. */
 function brokerRefusal(connack: number, refusals: number): EdgefleetError {
+  const why =
+    connack === 5
+      ? 'it is revoked, expired or used up, or an external broker without the dynamic security plugin has not been given it yet (rerun `edgefleet broker-config mosquitto` and reload mosquitto)'
+      : 'the server does not know it (or its secret is wrong)';
   return new EdgefleetError(
     'EF_ERR_ENROLL_INVALID',
-    `the broker refused the enrollment token ${refusals} times (CONNACK ${connack}): it is unknown, revoked, expired or used up, or an external broker without the dynamic security plugin has not been given it yet (rerun \`edgefleet broker-config mosquitto\` and reload mosquitto); ask the fleet admin for a new token (edgefleet enroll-token create)`,
+    `the broker refused the enrollment token ${refusals} times (CONNACK ${connack}): ${why}; ask the fleet admin for a new token (edgefleet enroll-token create)`,
     { connack },
   );
 }

@@ -16,6 +16,7 @@ import {
   readFileSync,
   renameSync,
   statSync,
+  truncateSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -195,17 +196,37 @@ export function openOutbox(options: OutboxOptions): Outbox {
     const id = nextId;
     const line = `${JSON.stringify({ id, c: channel, m: message })}\n`;
     let tail = segments.at(-1);
-    if (!tail || tail.lastId - tail.firstId + 1 >= segmentEntries) {
+    const fresh = !tail || tail.lastId - tail.firstId + 1 >= segmentEntries;
+    if (!tail || fresh) {
       tail = { firstId: id, lastId: id - 1, bytes: 0, file: join(dir, segmentName(id)) };
       segments.push(tail);
     }
-    appendFileSync(tail.file, line);
+    try {
+      appendFileSync(tail.file, line);
+    } catch (err: unknown) {
+      // A full disk can take part of the line: cut it off, or the next append would fuse with
+      // it into one unreadable line and lose a good entry too. The caller hears the error.
+      undoAppend(tail, fresh);
+      throw err;
+    }
     tail.lastId = id;
     tail.bytes += Buffer.byteLength(line);
     if (cache?.firstId === tail.firstId) cache.entries.push({ id, channel, message });
     nextId = id + 1;
     enforceBounds();
     return id;
+  }
+
+  /** Puts the tail segment back as it was before a failed append (a fresh one is removed). */
+  function undoAppend(tail: Segment, fresh: boolean): void {
+    try {
+      if (fresh) {
+        segments.pop();
+        unlinkSync(tail.file);
+      } else truncateSync(tail.file, tail.bytes);
+    } catch {
+      /* nothing was written, or the file is gone: nothing to undo */
+    }
   }
 
   function peek(max: number, fromId = state.head): OutboxEntry[] {

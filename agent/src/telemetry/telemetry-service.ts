@@ -5,11 +5,14 @@
  * acknowledged it (or the broker, for `broker-ack` callers) [EF-PROTO 8.2]. Sensors come in
  * as readers, so a real device measures and a simulated one models, through one path.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
+  epochSchema,
   PROTOCOL_VERSION,
+  SEQ_MAX,
   stripUndefined,
   type Breach,
   type FigureSource,
@@ -124,18 +127,37 @@ export interface Telemetry {
 
 const SEQ_FILE = 'seq.json';
 
-function loadNextSeq(dir: string): number {
-  try {
-    const raw = JSON.parse(readFileSync(join(dir, SEQ_FILE), 'utf8')) as { nextSeq?: unknown };
-    return typeof raw.nextSeq === 'number' && Number.isSafeInteger(raw.nextSeq) && raw.nextSeq >= 0 ? raw.nextSeq : 0;
-  } catch {
-    return 0;
-  }
+/** The persisted seq counter and the epoch naming its life [EF-PROTO 8.1]. */
+interface SeqState {
+  nextSeq: number;
+  /** null: a counter from before epochs, which keeps sending none. */
+  readonly epoch: string | null;
 }
 
-function saveNextSeq(dir: string, nextSeq: number): void {
+/**
+ * Reads the counter; a missing or unreadable file starts it again from 0 under a new epoch
+ * (creation time and random bits), so the server recognises the restart instead of
+ * discarding the new windows as duplicates of the old ones (issue 18, finding 6).
+ */
+function loadSeqState(dir: string, now: number): SeqState {
+  try {
+    const raw = JSON.parse(readFileSync(join(dir, SEQ_FILE), 'utf8')) as { nextSeq?: unknown; epoch?: unknown };
+    const nextSeq = raw.nextSeq;
+    if (typeof nextSeq === 'number' && Number.isSafeInteger(nextSeq) && nextSeq >= 0 && nextSeq <= SEQ_MAX) {
+      const epoch = typeof raw.epoch === 'string' && epochSchema.safeParse(raw.epoch).success ? raw.epoch : null;
+      return { nextSeq, epoch };
+    }
+  } catch {
+    // No counter yet, or a damaged one: a new epoch below.
+  }
+  const state = { nextSeq: 0, epoch: `${now.toString(36)}-${randomBytes(4).toString('hex')}` };
+  saveSeqState(dir, state);
+  return state;
+}
+
+function saveSeqState(dir: string, state: SeqState): void {
   const tmp = join(dir, `${SEQ_FILE}.tmp`);
-  writeFileSync(tmp, JSON.stringify({ nextSeq }));
+  writeFileSync(tmp, JSON.stringify(state.epoch === null ? { nextSeq: state.nextSeq } : state));
   renameSync(tmp, join(dir, SEQ_FILE));
 }
 
@@ -175,7 +197,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const acc = createWindowAccumulator();
   const listeners = new Set<(w: TelemetryWindow, b: readonly Breach[]) => void>();
   const counters = { windows: 0, breaches: 0 };
-  let nextSeq = loadNextSeq(dir);
+  const seqState = loadSeqState(dir, clock.now());
   let windowStart = clock.now();
   let lastModelSha: string | null = null;
   let timer: TimerHandle | null = null;
@@ -192,16 +214,17 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     readers.thermal?.begin();
     const golden = readers.golden?.();
     const sessionBytes = readers.sessionBytes?.();
-    const seq = nextSeq;
-    nextSeq += 1;
+    const seq = seqState.nextSeq;
+    seqState.nextSeq += 1;
     // Persist before the window exists anywhere: a crash then costs a gap, never a reused seq.
-    saveNextSeq(dir, nextSeq);
+    saveSeqState(dir, seqState);
     return {
       type: 'telemetry',
       v: PROTOCOL_VERSION,
       deviceId: options.deviceId,
       deviceClass: options.deviceClass,
       seq,
+      ...(seqState.epoch === null ? {} : { epoch: seqState.epoch }),
       windowStart,
       windowEnd: Math.max(now, windowStart),
       model: options.model(),
@@ -244,7 +267,9 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     // A new model starts the watcher afresh: its predecessor's windows say nothing about it.
     if (sha !== lastModelSha) watcher.reset();
     lastModelSha = sha;
-    const breaches = watcher.observe(window, options.budgets());
+    const { epoch } = window;
+    // Breach events name their windows by seq, so they carry the same epoch.
+    const breaches = watcher.observe(window, options.budgets()).map((b) => (epoch ? { ...b, epoch } : b));
     outbox.append('telemetry', window);
     for (const b of breaches) {
       outbox.append('events', b);
@@ -316,7 +341,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       delivery: options.delivery ?? 'server-ack',
       pending: outbox.pending(),
       droppedTotal: outbox.droppedTotal(),
-      nextSeq,
+      nextSeq: seqState.nextSeq,
     }),
   });
 }

@@ -13,14 +13,17 @@ import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.j
 import { usageError } from '../usage.js';
 import { formatTable } from './devices.js';
 
-function printAdded(model: ModelView, added: boolean, json: boolean | undefined): void {
-  if (json) process.stdout.write(`${JSON.stringify({ added, model }, null, 2)}\n`);
+function printAdded(model: ModelView, added: boolean, repaired: boolean, json: boolean | undefined): void {
+  if (json) process.stdout.write(`${JSON.stringify({ added, repaired, model }, null, 2)}\n`);
   else
     process.stdout.write(
       added
         ? `added model ${model.name} (sha256 ${model.sha256}, ${model.bytes} bytes, eval ${model.evalSpec}); ` +
             `plan it with \`edgefleet plan ${model.name} --all-classes\`\n`
-        : `model already stored as ${model.name} (sha256 ${model.sha256}); nothing changed\n`,
+        : repaired
+          ? `model already stored as ${model.name} (sha256 ${model.sha256}), but its file was missing or damaged: ` +
+            'rewritten from these bytes\n'
+          : `model already stored as ${model.name} (sha256 ${model.sha256}); nothing changed\n`,
     );
 }
 
@@ -92,10 +95,12 @@ export function modelCommand(): Command {
         }
         const query = new URLSearchParams({ name: flags.name, eval: evalSpecFor(flags.eval) });
         for (const s of shapes) query.append('shape', s);
-        const { model, added } = await withFleet(flags, { command: 'edgefleet model add', writes: true }, (api) =>
-          api.postBytes(`/v1/models?${query.toString()}`, bytes, modelUploadedSchema),
+        const { model, added, repaired } = await withFleet(
+          flags,
+          { command: 'edgefleet model add', writes: true },
+          (api) => api.postBytes(`/v1/models?${query.toString()}`, bytes, modelUploadedSchema),
         );
-        printAdded(model, added, flags.json);
+        printAdded(model, added, repaired, flags.json);
       },
     );
   addAdminFlags(cmd.command('list'))

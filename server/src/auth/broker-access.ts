@@ -108,7 +108,9 @@ export function createBrokerAccess(options: BrokerAccessOptions): BrokerAccess {
     // A session that already enrolled may ask again after its reply was lost, even with the token used up.
     if (check.reason === 'exhausted' && (await service.enrolledSession(password, parsed.session)))
       return { ok: true, principal: { kind: 'enroll', enrollId: username, session: parsed.session } };
-    return { ok: false, returnCode: 5, reason: check.reason };
+    // [EF-PROTO 7.3]: an unknown token (or a wrong secret) is a bad password, 4; a known
+    // token that may no longer be used (revoked, expired, used up) is "not authorized", 5.
+    return { ok: false, returnCode: check.reason === 'invalid-token' ? 4 : 5, reason: check.reason };
   }
 
   return {

@@ -4,6 +4,8 @@ import {
   enrollRequestSchema,
   enrollSealContext,
   enrollTopic,
+  jsonNestingDepth,
+  MAX_JSON_DEPTH,
   parseEnrollTopic,
   PROTOCOL_VERSION,
   asError,
@@ -84,7 +86,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
 
   /** Parses and checks a request; refuses and returns null when it is unusable. */
   function parseRequest(enrollId: string, session: string, payload: Buffer) {
-    const reject = (reason: 'oversize' | 'malformed-json' | 'schema', detail: string, message: string) => {
+    const reject = (reason: 'oversize' | 'too-deep' | 'malformed-json' | 'schema', detail: string, message: string) => {
       options.rejections.record({ reason, detail, deviceId: null, clientId: enrollId });
       refuse(enrollId, session, 'invalid-token', message);
       return null;
@@ -94,6 +96,12 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
         'oversize',
         `enrollment request of ${payload.byteLength} bytes`,
         `request larger than ${MAX_ENROLL_PAYLOAD_BYTES} bytes`,
+      );
+    if (jsonNestingDepth(payload, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+      return reject(
+        'too-deep',
+        `enrollment request nests more than ${MAX_JSON_DEPTH} levels`,
+        'request is not an enroll-request',
       );
     let json: unknown;
     try {

@@ -90,6 +90,11 @@ export interface AuthService {
   credential(deviceId: string): Promise<CredentialRow | null>;
   /** Every credential, revoked ones too (the device list shows their status). */
   credentials(): Promise<CredentialRow[]>;
+  /**
+   * Binds a credential to a class (an admin's change; the first hello of one issued without);
+   * false without a credential.
+   */
+  bindDeviceClass(deviceId: string, deviceClass: string): Promise<boolean>;
   /** Active credentials, for the mosquitto password file. */
   activeCredentials(): Promise<CredentialRow[]>;
   /** Live enrollment tokens (not revoked, not expired, uses left). */
@@ -327,6 +332,9 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         enrollSession: null,
       });
       return { deviceId, secret };
+    },
+    bindDeviceClass(deviceId, deviceClass) {
+      return repo.setCredentialClass(deviceId, deviceClass);
     },
     async verifyDevice(deviceId, secret) {
       const row = await repo.getCredential(deviceId);

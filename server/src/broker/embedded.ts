@@ -1,10 +1,31 @@
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket, type Server as TcpServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { BrokerAccess, Principal } from '../auth/broker-access.js';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, MAX_CHUNK_MESSAGE_BYTES } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import { checkPublish, type PublishRejection } from './guard.js';
+import { createPendingConnections, GatedConnection, type PacketLimits } from './packet-gate.js';
+
+/**
+ * Room in a packet beyond its payload: fixed header, topic, packet id. Topics of the
+ * scheme are under 100 bytes; anything near this is refused by the publish guard anyway.
+ */
+const PACKET_HEADROOM_BYTES = 4096;
+
+/** Limits on connections not yet accepted; see {@link EmbeddedBrokerOptions.connections}. */
+export interface ConnectionLimits {
+  readonly maxConnectPacketBytes: number;
+  readonly maxPendingPerAddress: number;
+  readonly connectTimeoutMs: number;
+}
+
+/** Defaults of {@link EmbeddedBrokerOptions.connections}. */
+export const CONNECTION_DEFAULTS: ConnectionLimits = Object.freeze({
+  maxConnectPacketBytes: 16 * 1024,
+  maxPendingPerAddress: 128,
+  connectTimeoutMs: 10_000,
+});
 
 export interface EmbeddedBrokerOptions {
   /** TCP port; 0 picks a free one (tests always do). */
@@ -32,6 +53,14 @@ export interface EmbeddedBrokerOptions {
   readonly onRefused?: (refusal: { readonly clientId: string; readonly reason: string }) => void;
   /** PEM certificate and key: listen with TLS (mqtts) instead of plain TCP. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /**
+   * Limits on connections not yet accepted (issue 18, finding 2), applied with
+   * `maxPayloadBytes`: the largest packet before CONNECT succeeded (default 16 KiB), how
+   * many such connections one address may hold (default 128), and how long a CONNECT may
+   * take to arrive (default 10 s). After CONNECT the largest packet is the largest payload
+   * (chunks included) plus headroom for the topic.
+   */
+  readonly connections?: Partial<ConnectionLimits>;
 }
 
 /** A running aedes broker on a TCP port. */
@@ -150,6 +179,53 @@ function accessOptions(options: EmbeddedBrokerOptions, principals: WeakMap<Clien
 }
 
 /**
+ * Wraps each new socket in the packet gate (packet-gate.ts) when the broker guards payloads;
+ * refuses the socket at once when its address already holds `maxPendingPerAddress`
+ * connections that have not been accepted.
+ */
+function gatedHandler(
+  options: EmbeddedBrokerOptions,
+  limits: ConnectionLimits,
+  handle: (conn: Socket) => void,
+): (socket: Socket) => void {
+  const max = options.maxPayloadBytes;
+  if (max === undefined) return handle;
+  const packetLimits: PacketLimits = {
+    maxPacketBytes: Math.max(max, MAX_CHUNK_MESSAGE_BYTES) + PACKET_HEADROOM_BYTES,
+    maxConnectPacketBytes: limits.maxConnectPacketBytes,
+  };
+  const pending = createPendingConnections(limits.maxPendingPerAddress);
+  const refuse = (address: string, reason: string, detail: string) => {
+    options.logger?.debug({ address, reason, detail }, 'MQTT connection refused before CONNECT');
+    options.onRefused?.({ clientId: '', reason });
+  };
+  return (socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (!pending.open(address)) {
+      refuse(address, 'too-many-pending', `${limits.maxPendingPerAddress} connections not yet accepted`);
+      socket.destroy();
+      return;
+    }
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      pending.settle(address);
+    };
+    const onOversize = (why: string, clientId: string | null) => {
+      // From an accepted client it is one oversize message, counted like the publish guard's;
+      // before CONNECT it is a refused connection.
+      if (clientId === null) refuse(address, 'oversize-packet', why);
+      else options.onReject?.({ reason: 'oversize', detail: why, deviceId: null, clientId });
+    };
+    const conn = new GatedConnection(socket, packetLimits, onOversize, settle);
+    conn.once('close', settle);
+    // aedes uses what a net.Socket offers of a duplex stream, plus remoteAddress, which the gate exposes.
+    handle(conn as unknown as Socket);
+  };
+}
+
+/**
  * Starts aedes on a TCP port. The one module that imports aedes. The server uses it for its
  * default embedded mode; tests also use it as a stand-in "external" broker.
  */
@@ -158,14 +234,22 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const log = options.logger;
   const principals = new WeakMap<Client, Principal>();
   const clients = new Map<string, Client>();
+  const limits = { ...CONNECTION_DEFAULTS, ...options.connections };
   const aedes = await Aedes.createBroker({
     drainTimeout: options.drainTimeoutMs ?? 15_000,
+    connectTimeout: limits.connectTimeoutMs,
     // Device ids are up to 64 characters; MQTT 3.1 would otherwise cap client ids at 23.
     maxClientsIdLength: 128,
     ...guardOptions(options),
     ...accessOptions(options, principals),
   });
   aedes.on('client', (client) => clients.set(client.id, client));
+  // The larger packet limit applies once CONNACK 0 went out. Not on 'client': when a client
+  // takes over its own id, aedes sends CONNACK before it emits 'client' (after the old
+  // connection closed), and the client's first packets arrived judged by the CONNECT limit.
+  aedes.on('connackSent', (packet, client) => {
+    if (packet.returnCode === 0 && client.conn instanceof GatedConnection) client.conn.markAccepted(client.id);
+  });
   aedes.on('clientDisconnect', (client) => {
     if (clients.get(client.id) === client) clients.delete(client.id);
   });
@@ -174,9 +258,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   aedes.on('keepaliveTimeout', (client) =>
     log?.info({ clientId: client.id }, 'client keepalive expired; publishing its last will'),
   );
+  const onSocket = gatedHandler(options, limits, (socket) => aedes.handle(socket));
   const server = options.tls
-    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, (socket) => aedes.handle(socket))
-    : createTcpServer((socket) => aedes.handle(socket));
+    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, onSocket)
+    : createTcpServer(onSocket);
   let port: number;
   try {
     port = await listen(server, options.port, host);

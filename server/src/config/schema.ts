@@ -85,6 +85,25 @@ export const serverConfigSchema = z.strictObject({
       .min(1024)
       .max(64 * 1024 * 1024),
   ).default(DEFAULT_MAX_PAYLOAD_BYTES),
+  /**
+   * Embedded broker, connections not yet accepted: the largest packet before CONNECT
+   * succeeded (a CONNECT is a few hundred bytes; bigger is refused before it is read),
+   * how many such connections one remote address may hold, and how long a CONNECT may take
+   * to arrive. Defaults 16384, 128, 10000.
+   */
+  connections: z
+    .strictObject({
+      maxConnectPacketBytes: numeric(
+        z
+          .number()
+          .int()
+          .min(512)
+          .max(1024 * 1024),
+      ).default(16 * 1024),
+      maxPendingPerAddress: numeric(z.number().int().min(1)).default(128),
+      connectTimeoutMs: numeric(z.number().int().min(100).max(600_000)).default(10_000),
+    })
+    .prefault({}),
   presence: z
     .strictObject({
       /**

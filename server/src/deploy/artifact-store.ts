@@ -4,12 +4,19 @@
  * each artifact's chunk layout [EF-PROTO 6.3] kept in the store so large files are hashed
  * once. Writes go to a temp file, are fsynced and renamed, so a crash never leaves a torn
  * artifact under its final name.
+ *
+ * A file can still be damaged after it was written (a disk error, an operator's editor), so
+ * the digest is checked where it matters: `put` hashes what is on disk and rewrites it from
+ * the bytes offered when it does not match (re-adding a model repairs it), and what the chunk
+ * server and the HTTP route serve is checked first: a model file against its name, an encoded
+ * file against the layout's chunk digests (re-encoded from the model when it does not match).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  chunkRange,
   describeArtifact,
   EdgefleetError,
   encodingPays,
@@ -19,7 +26,9 @@ import {
   transferSizeOf,
   type ArtifactLayout,
 } from '@edgefleet/shared';
+import type { Logger } from '../log/logger.js';
 import type { ArtifactRepository, ArtifactRow } from '../store/artifacts.js';
+import { sweepTemporaryFiles } from '../temp-files.js';
 
 /** Folder under the data directory holding artifacts. */
 export const ARTIFACTS_DIR = 'artifacts';
@@ -37,25 +46,35 @@ export interface ArtifactStoreOptions {
    * bytes [EF-PROTO 6.3]; `identity`: always as it is (for fleets with agents older than encoding).
    */
   readonly encoding?: 'auto' | 'identity';
+  /** Told (warn) when a stored file is found damaged and when `put` repairs one. */
+  readonly logger?: Logger;
 }
+
+/** What `put` found on disk before it wrote. */
+export type PutOutcome = 'written' | 'unchanged' | 'repaired';
 
 export interface ServerArtifactStore {
   readonly dir: string;
-  /** Stores bytes (idempotent) and returns their layout. */
-  put(bytes: Uint8Array): Promise<ArtifactLayout>;
+  /**
+   * Stores bytes and returns their layout. Idempotent: an intact stored copy is left alone, a
+   * missing or damaged one is (re)written from `bytes`; `onStored` says which happened.
+   */
+  put(bytes: Uint8Array, onStored?: (outcome: PutOutcome) => void): Promise<ArtifactLayout>;
   /** Layout of a stored artifact (computed and recorded on first use); throws EF_ERR_ARTIFACT_NOT_FOUND. */
   layout(sha256: string): Promise<ArtifactLayout>;
   /**
    * Whole file, from a bounded LRU cache (the chunk server reads it per window); a miss
-   * reads the file once however many callers wait for it. The same Buffer is returned
+   * reads the file once however many callers wait for it and checks its digest, so a
+   * damaged file is never served (EF_ERR_ARTIFACT_INTEGRITY). The same Buffer is returned
    * until the artifact is evicted, so callers may memoize per buffer.
    */
   bytes(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
-  /** The bytes that travel: the encoded file when the layout has an encoding, else the model (same cache). */
+  /**
+   * The bytes that travel: the encoded file when the layout has an encoding (checked against the
+   * layout's chunk digests, re-encoded from the model when damaged or lost), else the model.
+   */
   transferBytes(sha256: string): Promise<Buffer>;
-  /** Path of the bytes that travel (the HTTP route streams it). */
-  transferPath(sha256: string): Promise<string>;
   /** sha256 of every stored file whose name starts with `prefix` (variant lookup by prefix). */
   find(prefix: string): string[];
   pathOf(sha256: string): string;
@@ -63,10 +82,12 @@ export interface ServerArtifactStore {
 
 const SHA_RE = /^[0-9a-f]{64}$/;
 
-/** Opens (creating the folder of) the artifact store. */
+/** Opens (creating the folder of) the artifact store; temporary files of an earlier, killed process are deleted. */
 export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifactStore {
   const dir = join(resolve(options.dataDir), ARTIFACTS_DIR);
   mkdirSync(dir, { recursive: true });
+  const swept = sweepTemporaryFiles(dir);
+  if (swept > 0) options.logger?.warn({ dir, swept }, 'deleted temporary files an interrupted write left behind');
   const chunkSize = options.chunkSize ?? MAX_CHUNK_BYTES;
   const cacheLimit = options.cacheBytes ?? 256 * 1024 * 1024;
   const cache = new Map<string, Buffer>();
@@ -112,6 +133,41 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
     }
   }
 
+  /** The stored file, only if its digest is its name [serve-side check]. */
+  async function readVerified(sha: string): Promise<Buffer> {
+    const buf = await readStored(sha);
+    const actual = sha256Hex(buf);
+    if (actual === sha) return buf;
+    options.logger?.warn({ sha256: sha, actual }, 'stored artifact is damaged; refusing to serve it');
+    throw new EdgefleetError(
+      'EF_ERR_ARTIFACT_INTEGRITY',
+      `artifact file ${pathOf(sha)} hashes to ${actual}, not its name; store the model again ` +
+        '(edgefleet model add, or rollout start --model) to repair it',
+      { sha256: sha, actual },
+    );
+  }
+
+  /** Whether an intact copy of `sha` is on disk: `missing`, `damaged` or `intact`. */
+  async function onDisk(sha: string): Promise<'missing' | 'damaged' | 'intact'> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(pathOf(sha));
+    } catch {
+      return 'missing';
+    }
+    return sha256Hex(buf) === sha ? 'intact' : 'damaged';
+  }
+
+  /** Drops a cached buffer (and its encoded twin) so the next read sees the file on disk. */
+  function forget(sha: string): void {
+    for (const key of [sha, `${sha}.gz`]) {
+      const old = cache.get(key);
+      if (!old) continue;
+      cache.delete(key);
+      cached -= old.byteLength;
+    }
+  }
+
   async function record(layout: ArtifactLayout): Promise<ArtifactLayout> {
     await options.artifacts.put({
       sha256: layout.sha256,
@@ -128,17 +184,45 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
 
   async function writeAtomic(final: string, bytes: Uint8Array): Promise<void> {
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await open(tmp, 'w', 0o644);
     try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, final).catch(async (err: unknown) => {
+      const handle = await open(tmp, 'w', 0o644);
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, final);
+    } catch (err: unknown) {
+      // A full disk leaves no half-written temp file behind, and nothing under the final name.
       await rm(tmp, { force: true });
       throw err;
+    }
+  }
+
+  /** True when `wire` has exactly the layout's chunks (how an encoded file is checked: its digest is not stored). */
+  function matchesChunks(wire: Uint8Array, layout: ArtifactLayout): boolean {
+    if (wire.byteLength !== (layout.encodedSize ?? layout.size)) return false;
+    return layout.chunks.every((digest, i) => {
+      const { start, end } = chunkRange(i, layout.chunkSize, wire.byteLength);
+      return sha256Hex(wire.subarray(start, end)) === digest;
     });
+  }
+
+  /** The encoded file, checked; a damaged or lost one is encoded again from the (verified) model. */
+  async function readEncoded(sha: string, layout: ArtifactLayout): Promise<Buffer> {
+    const stored = await readFile(encodedPathOf(sha)).catch(() => null);
+    if (stored && matchesChunks(stored, layout)) return stored;
+    if (stored) options.logger?.warn({ sha256: sha }, 'stored encoded artifact is damaged; encoding it again');
+    const again = Buffer.from(gzipArtifact(await readVerified(sha)));
+    if (!matchesChunks(again, layout))
+      throw new EdgefleetError(
+        'EF_ERR_ARTIFACT_INTEGRITY',
+        `artifact ${sha} encodes to other bytes than its recorded layout; store the model again to repair it`,
+        { sha256: sha },
+      );
+    await writeAtomic(encodedPathOf(sha), again);
+    return again;
   }
 
   /** The layout of new bytes; an encoding that pays is chosen here and its file written beside the model. */
@@ -167,11 +251,17 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
   return {
     dir,
     pathOf,
-    async put(bytes) {
+    async put(bytes, onStored) {
       const sha = sha256Hex(bytes);
       const known = await options.artifacts.get(sha);
-      const final = pathOf(sha);
-      if (!known || !(await this.has(sha))) await writeAtomic(final, bytes);
+      const found = await onDisk(sha);
+      if (found === 'damaged')
+        options.logger?.warn({ sha256: sha }, 'stored artifact was damaged; repairing it from the bytes offered');
+      if (found !== 'intact') {
+        await writeAtomic(pathOf(sha), bytes);
+        forget(sha);
+      }
+      onStored?.(found === 'intact' ? 'unchanged' : found === 'damaged' ? 'repaired' : 'written');
       return known ? this.layout(sha) : record(await describe(bytes));
     },
     async layout(sha) {
@@ -198,7 +288,7 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
       // Concurrent misses (a rollout's first windows) share one read instead of one each.
       const pending =
         loading.get(sha) ??
-        readStored(sha)
+        readVerified(sha)
           .then((buf) => {
             remember(sha, buf);
             return buf;
@@ -216,21 +306,9 @@ export function createArtifactStore(options: ArtifactStoreOptions): ServerArtifa
         remember(key, hit);
         return hit;
       }
-      let buf: Buffer;
-      try {
-        buf = await readFile(encodedPathOf(sha));
-      } catch {
-        // Lost beside its model: encode again (the agents' chunk and digest checks catch any difference).
-        buf = Buffer.from(gzipArtifact(await this.bytes(sha)));
-        await writeAtomic(encodedPathOf(sha), buf);
-      }
+      const buf = await readEncoded(sha, layout);
       remember(key, buf);
       return buf;
-    },
-    async transferPath(sha) {
-      const layout = await this.layout(sha);
-      if (layout.encoding) await this.transferBytes(sha);
-      return layout.encoding ? encodedPathOf(sha) : pathOf(sha);
     },
     async has(sha) {
       try {

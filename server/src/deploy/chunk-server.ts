@@ -5,16 +5,14 @@
  * artifact sha256 and window, and is checked against the store (the deployment must belong
  * to the requesting device and name that artifact), so a server restart loses nothing.
  *
- * Bad requests never crash the server: they are counted (`rejects` by reason, and the
- * server's rejection counter for undecodable ones) and answered with `chunk-nack` where a
- * device can act on it.
+ * Requests arrive decoded (the inbound router counted the ones that did not decode). Requests
+ * that decode but cannot be served never crash the server: they are counted by reason and
+ * answered with `chunk-nack`, which the device can act on.
  */
 import {
   chunkRange,
-  decodeMessage,
   deviceTopic,
   encodeMessage,
-  parseTopic,
   PROTOCOL_VERSION,
   requestedIndices,
   sha256Hex,
@@ -23,10 +21,9 @@ import {
   transferSizeOf,
   type ChunkNack,
   type ChunkRequest,
-  type RejectReason,
   type ArtifactLayout,
 } from '@edgefleet/shared';
-import type { BrokerClient, MessageInfo } from '../broker/client.js';
+import type { BrokerClient } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
 import type { RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
@@ -39,10 +36,6 @@ export interface ChunkServerOptions {
   readonly logger: Logger;
   readonly now: () => number;
   readonly slots?: DownloadSlotsOptions;
-  /** Largest ordinary payload, for decoding. */
-  readonly maxPayloadBytes?: number;
-  /** Told about undecodable requests (the server's rejection counter). */
-  readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
 }
 
 export interface ChunkServerStats {
@@ -51,15 +44,13 @@ export interface ChunkServerStats {
   /** Bytes of chunk data sent (frame prefix and headers not counted). */
   readonly bytesSent: number;
   readonly nacks: Readonly<Record<ChunkNack['reason'], number>>;
-  /** Requests that did not decode. */
-  readonly rejects: number;
   readonly slots: ReturnType<DownloadSlots['stats']>;
 }
 
 export interface ChunkServer {
-  /** Entry point for every message; ignores all but `…/chunk-req`. Never throws. */
-  handleMessage(topic: string, payload: Buffer, info: MessageInfo): void;
-  /** Answers one decoded request (tests and benchmarks call it directly). */
+  /** Takes one decoded request from the inbound router and answers it in the background. Never throws. */
+  accept(request: ChunkRequest): void;
+  /** Answers one decoded request (tests and benchmarks await it directly). */
   handleRequest(request: ChunkRequest): Promise<void>;
   /** Frees a device's download slot (its deployment left the download phase). */
   release(deviceId: string): void;
@@ -78,7 +69,6 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
   let requests = 0;
   let chunksSent = 0;
   let bytesSent = 0;
-  let rejects = 0;
 
   async function nack(
     req: ChunkRequest,
@@ -196,25 +186,13 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
   }
 
   return {
-    handleMessage(topic, payload) {
-      if (parseTopic(topic)?.channel !== 'chunk-req') return;
-      const decoded = decodeMessage(
-        topic,
-        payload,
-        options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes },
-      );
-      if (!decoded.ok || decoded.message.type !== 'chunk-req') {
-        rejects += 1;
-        if (!decoded.ok)
-          options.onReject?.({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
-        return;
-      }
-      handleRequest(decoded.message).catch((err: unknown) =>
-        log.warn({ err, deviceId: decoded.topic.deviceId }, 'chunk request failed'),
+    accept(request) {
+      handleRequest(request).catch((err: unknown) =>
+        log.warn({ err, deviceId: request.deviceId }, 'chunk request failed'),
       );
     },
     handleRequest,
     release: (deviceId) => slots.release(deviceId, options.now()),
-    stats: () => ({ requests, chunksSent, bytesSent, nacks: { ...nacks }, rejects, slots: slots.stats() }),
+    stats: () => ({ requests, chunksSent, bytesSent, nacks: { ...nacks }, slots: slots.stats() }),
   };
 }

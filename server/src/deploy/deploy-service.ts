@@ -3,8 +3,9 @@
  * deploy-report ingestion, the scheduled rollout evaluation and the class desired-state check
  * (catch-up rollouts for late members), behind one start/stop for server.ts.
  */
-import { allDevicesFilter, decodeMessage, parseTopic, stripUndefined, type RejectReason } from '@edgefleet/shared';
-import type { BrokerClient, MessageInfo } from '../broker/client.js';
+import { allDevicesFilter, stripUndefined, type DeployReport, type RejectReason } from '@edgefleet/shared';
+import type { BrokerClient } from '../broker/client.js';
+import { createInboundRouter, type InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
 import type { Ownership } from '../schedule/ownership.js';
 import type { Scheduler } from '../schedule/scheduler.js';
@@ -34,6 +35,11 @@ export interface DeployServiceOptions {
   readonly revokedDevices?: () => Promise<ReadonlySet<string>>;
   readonly artifacts: ServerArtifactStore;
   readonly client: BrokerClient;
+  /**
+   * The server's inbound router, where `chunk-req` and `deploy-report` handlers go; default a
+   * router of its own on `client`.
+   */
+  readonly inbound?: InboundRouter;
   readonly scheduler: Scheduler;
   readonly dataDir: string;
   readonly logger: Logger;
@@ -87,7 +93,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     rollouts: options.rollouts,
     logger: log.child({ component: 'chunk-server' }),
     now: options.now,
-    ...stripUndefined({ slots: options.slots, maxPayloadBytes: options.maxPayloadBytes, onReject: options.onReject }),
+    ...stripUndefined({ slots: options.slots }),
   });
   const actor = createRolloutActor({
     publish,
@@ -117,52 +123,57 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     ...stripUndefined({ revokedDevices: options.revokedDevices }),
     logger: log.child({ component: 'class-desired' }),
   });
-  let unsubscribe: (() => void) | null = null;
-  let reportRejects = 0;
+  /** The handlers registered while this process owns the rollouts. */
+  let ownerHandlers: Array<() => void> = [];
+  /** A router of the deployer's own (standalone use only), with its removal from the client. */
+  let ownRouter: { router: InboundRouter; off: () => void } | null = null;
 
-  function handleMessage(topic: string, payload: Buffer, info: MessageInfo): void {
-    const channel = parseTopic(topic)?.channel;
-    if (channel === 'chunk-req') {
-      chunks.handleMessage(topic, payload, info);
-      return;
-    }
-    if (channel !== 'events') return;
-    const decoded = decodeMessage(
-      topic,
-      payload,
-      options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes },
-    );
-    // Other event types (telemetry breaches, rejections) belong to other modules.
-    if (!decoded.ok) {
-      reportRejects += 1;
-      return;
-    }
-    if (decoded.message.type !== 'deploy-report') return;
-    const report = decoded.message;
+  function handleReport(report: DeployReport): void {
     if (report.state !== 'downloading') chunks.release(report.deviceId);
     rollouts.handleReport(report).catch((err: unknown) => {
       log.error({ err, deploymentId: report.deploymentId }, 'deploy report not ingested');
     });
   }
 
+  /** The server's router, or (standalone) one of its own on the client, which then decodes and counts once. */
+  function inboundRouter(): InboundRouter {
+    if (options.inbound) return options.inbound;
+    if (!ownRouter) {
+      const router = createInboundRouter({
+        logger: log,
+        onReject: (r) => options.onReject?.(r),
+        ...stripUndefined({ maxPayloadBytes: options.maxPayloadBytes }),
+      });
+      ownRouter = { router, off: options.client.onMessage(router.handleMessage) };
+    }
+    return ownRouter.router;
+  }
+
+  function dropOwnerHandlers(): void {
+    for (const off of ownerHandlers) off();
+    ownerHandlers = [];
+  }
+
   const ownership = options.ownership;
   let owner = false;
   /**
-   * True while this process owns the rollouts. On taking them over it subscribes to the devices'
-   * deploy traffic and re-publishes every in-flight manifest (`resume`), as after a restart; on
-   * losing them it unsubscribes, so reports go to the new owner.
+   * True while this process owns the rollouts. On taking them over it registers the chunk and
+   * report handlers, subscribes to the devices' deploy traffic and re-publishes every in-flight
+   * manifest (`resume`), as after a restart; on losing them it removes the handlers and
+   * unsubscribes, so reports go to the new owner.
    */
   async function claimRollouts(): Promise<boolean> {
     const now = ownership ? await ownership.claim(ROLLOUTS_KEY) : true;
     if (now && !owner) {
       owner = true;
-      unsubscribe = options.client.onMessage(handleMessage);
+      const inbound = inboundRouter();
+      ownerHandlers.push(inbound.on('chunk-req', (request) => chunks.accept(request)));
+      ownerHandlers.push(inbound.on('deploy-report', handleReport));
       await options.client.subscribe(DEPLOY_FILTERS, 1);
       await rollouts.resume();
     } else if (!now && owner) {
       owner = false;
-      unsubscribe?.();
-      unsubscribe = null;
+      dropOwnerHandlers();
       await options.client.unsubscribe(DEPLOY_FILTERS).catch(() => undefined);
       log.warn('rollout ownership lost; another replica runs them now');
     }
@@ -204,12 +215,13 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
       });
     },
     async stop() {
-      unsubscribe?.();
+      dropOwnerHandlers();
+      ownRouter?.off();
+      ownRouter = null;
       if (owner) await ownership?.release(ROLLOUTS_KEY);
       owner = false;
       await http?.close();
       http = null;
-      if (reportRejects > 0) log.debug({ reportRejects }, 'undecodable events seen by the deployer');
     },
   };
 }

@@ -1,11 +1,11 @@
 /**
- * Optional HTTP download of artifacts [EF-PROTO 6.3]: `GET /artifacts/<sha256>` streams the
- * same bytes the chunk server sends. Agents verify size and sha256 against the signed
- * manifest, so this route needs no trust of its own (put TLS in front for privacy).
+ * Optional HTTP download of artifacts [EF-PROTO 6.3]: `GET /artifacts/<sha256>` sends the
+ * same bytes the chunk server sends, from the same digest-checked cache (a damaged file is
+ * answered 500 and never sent). Agents verify size and sha256 against the signed manifest,
+ * so this route needs no trust of its own (put TLS in front for privacy).
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { isEdgefleetError } from '@edgefleet/shared';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { ServerArtifactStore } from './artifact-store.js';
@@ -35,22 +35,21 @@ export async function startHttpArtifactServer(options: {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /artifacts/<sha256>\n');
       return;
     }
-    // The bytes that travel: the encoded file when the artifact's layout has an encoding [EF-PROTO 6.3].
-    options.artifacts
-      .transferPath(sha)
-      .then((path) => stat(path).then((s) => ({ path, s })))
-      .then(
-        ({ path, s }) => {
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(s.size) });
-          served += 1;
-          createReadStream(path)
-            .on('error', () => res.destroy())
-            .pipe(res);
-        },
-        () => {
-          res.writeHead(404, { 'content-type': 'text/plain' }).end(`no artifact ${sha}\n`);
-        },
-      );
+    // The bytes that travel (the encoded file when the layout has an encoding [EF-PROTO 6.3]),
+    // from the same digest-checked cache the chunk server uses.
+    options.artifacts.transferBytes(sha).then(
+      (bytes) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) });
+        served += 1;
+        res.end(bytes);
+      },
+      (err: unknown) => {
+        const damaged = isEdgefleetError(err, 'EF_ERR_ARTIFACT_INTEGRITY');
+        res
+          .writeHead(damaged ? 500 : 404, { 'content-type': 'text/plain' })
+          .end(damaged ? `artifact ${sha} is damaged on the server\n` : `no artifact ${sha}\n`);
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,5 @@
 /** The deployer: artifacts, signing keys, chunk server, manifests and rollouts. */
-export { ARTIFACTS_DIR, createArtifactStore, type ServerArtifactStore } from './artifact-store.js';
+export { ARTIFACTS_DIR, createArtifactStore, type PutOutcome, type ServerArtifactStore } from './artifact-store.js';
 export { createChunkServer, type ChunkServer, type ChunkServerStats } from './chunk-server.js';
 export {
   createDeployService,

@@ -280,10 +280,10 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     const policy = rolloutPolicySchema.safeParse(input.policy ?? {});
     if (!policy.success)
       throw new EdgefleetError('EF_ERR_ROLLOUT_INVALID', `rollout policy: ${z.prettifyError(policy.error)}`);
-    const layout =
-      'bytes' in input.artifact
-        ? await artifacts.put(input.artifact.bytes)
-        : await artifacts.layout(input.artifact.sha256);
+    // A stored artifact must exist before anything is decided; new bytes are written only
+    // once every check passed, so a refused start leaves nothing behind (issue 18, finding 8).
+    const { artifact } = input;
+    if (!('bytes' in artifact)) await artifacts.layout(artifact.sha256);
     const at = now();
     const members = await membersOf(input);
     const sizes = planWaveSizes(members.length, policy.data);
@@ -295,6 +295,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     // A catch-up in progress gives way to any other rollout of its devices: the newer intent wins.
     if (origin.kind !== 'catch-up') await supersedeCatchUps(new Set(members.map((d) => d.id)), id, at);
     await refuseBusy(members);
+    const layout = 'bytes' in artifact ? await artifacts.put(artifact.bytes) : await artifacts.layout(artifact.sha256);
     const rollout: RolloutRecord = {
       id,
       deviceClass: input.deviceClass,

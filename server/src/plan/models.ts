@@ -1,13 +1,16 @@
 /**
  * The model store: uploaded ONNX models kept content-addressed (sha256) in the data directory
- * with the evaluation data they are judged on. Adding the same bytes again is a no-op.
+ * with the evaluation data they are judged on. Adding the same bytes again changes nothing,
+ * except that a stored file found missing or damaged is rewritten from them (repaired).
  */
 import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { EdgefleetError } from '@edgefleet/shared';
 import { loadModel, sha256Hex, writeBytesAtomic } from '@edgefleet/compress';
 import type { ModelRepository, ModelRow } from '../store/models.js';
+import { sweepTemporaryFiles } from '../temp-files.js';
 
 /** A stored model (the repository's row: sha256, name, path relative to the data directory, eval spec, shapes). */
 export type ModelRecord = ModelRow;
@@ -40,8 +43,23 @@ export interface AddModelOptions {
   readonly now?: number;
 }
 
-/** Stores a model; `added` is false when the same bytes were already there (nothing changes then). */
-export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRecord; added: boolean }> {
+/** True when the stored file at `path` holds exactly the bytes named `sha`. */
+async function storedIntact(path: string, sha: string): Promise<boolean> {
+  try {
+    return sha256Hex(await readFile(path)) === sha;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stores a model; `added` is false when the same bytes were already there. Then nothing
+ * changes, unless the stored file is missing or no longer hashes to its name: it is
+ * rewritten from the bytes offered and `repaired` is true.
+ */
+export async function addModel(
+  opts: AddModelOptions,
+): Promise<{ model: ModelRecord; added: boolean; repaired: boolean }> {
   const name = nameSchema.safeParse(opts.name);
   if (!name.success)
     throw new EdgefleetError('EF_ERR_MODEL_INVALID', `model name: ${name.error.issues[0]?.message ?? 'invalid'}`, {
@@ -49,7 +67,12 @@ export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRec
     });
   const sha = sha256Hex(opts.bytes);
   const existing = await opts.models.get(sha);
-  if (existing) return { model: existing, added: false };
+  if (existing) {
+    const path = join(resolve(opts.dataDir), existing.path);
+    const repaired = !(await storedIntact(path, sha));
+    if (repaired) await writeBytesAtomic(path, opts.bytes);
+    return { model: existing, added: false, repaired };
+  }
   loadModel(opts.bytes); // refuses non-ONNX bytes with EF_ERR_MODEL_PARSE before anything is stored
   const evalSpec = checkEvalSpec(opts.evalSpec ?? 'mnist');
   const path = join('models', `${sha}.onnx`);
@@ -64,7 +87,7 @@ export async function addModel(opts: AddModelOptions): Promise<{ model: ModelRec
     createdAt: opts.now ?? Date.now(),
   };
   const added = await opts.models.insert(row);
-  return { model: (await opts.models.get(sha)) ?? row, added };
+  return { model: (await opts.models.get(sha)) ?? row, added, repaired: false };
 }
 
 /** Resolves a model by sha256 (or a unique prefix of at least 8 hex digits) or by name (newest). */
@@ -92,12 +115,16 @@ export function listModels(models: ModelRepository): Promise<ModelRecord[]> {
 
 /** The model store as a service: the repository and the data directory bound once. */
 export interface ModelService {
-  add(input: Omit<AddModelOptions, 'models' | 'dataDir'>): Promise<{ model: ModelRecord; added: boolean }>;
+  add(
+    input: Omit<AddModelOptions, 'models' | 'dataDir'>,
+  ): Promise<{ model: ModelRecord; added: boolean; repaired: boolean }>;
   resolve(ref: string): Promise<ModelRecord>;
   list(): Promise<ModelRecord[]>;
 }
 
 export function createModelService(models: ModelRepository, dataDir: string, now: () => number): ModelService {
+  // An upload killed between its temp file and the rename left the temp file; nothing else writes here now.
+  sweepTemporaryFiles(join(resolve(dataDir), 'models'));
   return {
     add: (input) => addModel({ now: now(), ...input, models, dataDir }),
     resolve: (ref) => resolveModel(models, ref),

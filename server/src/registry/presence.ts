@@ -1,8 +1,8 @@
-import { allDevicesFilter, decodeMessage, type Heartbeat, type Hello, type Status } from '@edgefleet/shared';
+import { allDevicesFilter, type Heartbeat, type Hello, type RejectReason, type Status } from '@edgefleet/shared';
 import type { MessageInfo } from '../broker/client.js';
+import type { InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
 import type { DeviceRepository } from '../store/devices.js';
-import type { RejectionCounter } from './rejections.js';
 
 /** Topic filters the presence service needs [EF-PROTO 2]. */
 export const PRESENCE_FILTERS: readonly string[] = [
@@ -13,24 +13,31 @@ export const PRESENCE_FILTERS: readonly string[] = [
 
 export interface PresenceServiceOptions {
   readonly devices: DeviceRepository;
-  readonly rejections: RejectionCounter;
+  /**
+   * The server's inbound edge: presence registers its handlers there (decoding and rejection
+   * counting happen there, once).
+   */
+  readonly inbound: InboundRouter;
   readonly logger: Logger;
   /** Injected clock, ms. */
   readonly now: () => number;
-  readonly maxPayloadBytes: number;
   /** Silence after which the sweep marks a device offline, ms. */
   readonly offlineAfterMs: number;
   /** Told about every applied state change (the event bus listens here). */
   readonly onPresence?: (deviceId: string, state: 'online' | 'offline', reason: string) => void;
+  /**
+   * The class a device's credential binds it to [EF-PROTO 7.2]: a string, null for a
+   * credential issued without one (its first hello binds it, through `bindClass`), or
+   * undefined when there is no credential (auth off): then the hello's class is taken.
+   */
+  readonly credentialClass?: (deviceId: string) => Promise<string | null | undefined>;
+  /** Records the class of a credential issued without one (first hello). */
+  readonly bindClass?: (deviceId: string, deviceClass: string) => Promise<unknown>;
+  /** Told about each refused hello (`class-mismatch`); the server's rejection counter takes it. */
+  readonly onReject?: (rejection: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
 }
 
 export interface PresenceService {
-  /**
-   * Entry point for every message on {@link PRESENCE_FILTERS}. Never throws: messages are
-   * applied one after another in arrival order (a last will before the next connection's
-   * status), and a store failure is logged, not thrown.
-   */
-  handleMessage(topic: string, payload: Buffer, info: MessageInfo): void;
   /** Marks devices silent for longer than `offlineAfterMs` offline; resolves with their ids. */
   sweep(): Promise<string[]>;
   /**
@@ -44,11 +51,13 @@ export interface PresenceService {
 
 /**
  * Presence ingestion: `hello` registers a device, `status` (retained, and the broker's last
- * will) sets online/offline, `heartbeat` moves last-seen [EF-PROTO 3]. Rejected payloads are
- * counted; the registry never sees an unparsed message.
+ * will) sets online/offline, `heartbeat` moves last-seen [EF-PROTO 3]. Messages arrive decoded
+ * from the inbound router, which counted whatever did not decode; the registry never sees an
+ * unparsed message. They are applied one after another in arrival order (a last will before
+ * the next connection's status), and a store failure is logged, not thrown.
  */
 export function createPresenceService(options: PresenceServiceOptions): PresenceService {
-  const { devices, rejections, now } = options;
+  const { devices, now } = options;
   const log = options.logger;
   const unknownWarned = new Map<string, number>();
 
@@ -67,7 +76,33 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
   // Presence changes must apply in arrival order, so each waits for the one before it.
   let chain: Promise<void> = Promise.resolve();
 
+  /**
+   * A hello may not choose the device's class (issue 18, finding 3): the credential's class
+   * holds, a different one is refused and counted, and only an admin changes it.
+   */
+  async function classAllowed(hello: Hello): Promise<boolean> {
+    const bound = await options.credentialClass?.(hello.deviceId);
+    if (bound === undefined || bound === hello.deviceClass) return true;
+    if (bound === null) {
+      await options.bindClass?.(hello.deviceId, hello.deviceClass);
+      log.info(
+        { deviceId: hello.deviceId, deviceClass: hello.deviceClass },
+        'credential issued without a class is now bound to the class of its first hello',
+      );
+      return true;
+    }
+    options.onReject?.({
+      reason: 'class-mismatch',
+      detail:
+        `hello announces class ${hello.deviceClass}, but the credential is for ${bound}; ` +
+        `an admin changes it with PATCH /v1/devices/${hello.deviceId}`,
+      deviceId: hello.deviceId,
+    });
+    return false;
+  }
+
   async function handleHello(hello: Hello): Promise<void> {
+    if (!(await classAllowed(hello))) return;
     await devices.upsertHello(hello, now());
     options.onPresence?.(hello.deviceId, 'online', 'connect');
     log
@@ -117,22 +152,20 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     }
   }
 
+  /** Queues a decoded message behind the ones before it. */
+  function enqueue(message: Hello | Status | Heartbeat, info: MessageInfo): void {
+    chain = chain
+      .then(() => apply(message, info))
+      .catch((err: unknown) => {
+        // A store failure must not take the server down; the message is lost, the device resends.
+        log.error({ err, deviceId: message.deviceId, type: message.type }, 'presence message could not be stored');
+      });
+  }
+  options.inbound.on('hello', enqueue);
+  options.inbound.on('status', enqueue);
+  options.inbound.on('heartbeat', enqueue);
+
   return {
-    handleMessage(topic, payload, info) {
-      const decoded = decodeMessage(topic, payload, { maxPayloadBytes: options.maxPayloadBytes });
-      if (!decoded.ok) {
-        rejections.record({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
-        return;
-      }
-      const { message } = decoded;
-      if (message.type !== 'hello' && message.type !== 'status' && message.type !== 'heartbeat') return;
-      chain = chain
-        .then(() => apply(message, info))
-        .catch((err: unknown) => {
-          // A store failure must not take the server down; the message is lost, the device resends.
-          log.error({ err, topic }, 'presence message could not be stored');
-        });
-    },
     idle: () => chain,
     markLost(deviceId) {
       // On the message chain, so a status message already received is applied first.

@@ -35,6 +35,8 @@ export interface DeviceRepository {
   setState(id: string, state: DeviceState, reason: StateReason, sentAt: number, now: number | null): Promise<boolean>;
   /** Moves last-seen (and the model, when given) on a heartbeat; false for an unknown device. */
   touch(id: string, now: number, currentModel?: string | null): Promise<boolean>;
+  /** Moves a registered device to another class (an admin's action); false for an unknown device. */
+  setClass(id: string, deviceClass: string, now: number): Promise<boolean>;
   /** Marks online devices silent since before `cutoff` offline (`stale`); returns their ids. */
   markStale(cutoff: number): Promise<string[]>;
   get(id: string): Promise<DeviceRecord | null>;

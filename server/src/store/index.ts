@@ -65,6 +65,8 @@ export type {
   DeviceTelemetryRow,
   GapRow,
   MinuteRollup,
+  RefusedItem,
+  SeqRestart,
   TelemetryRepository,
   TimeRange,
   WindowRow,

@@ -1,7 +1,7 @@
 /**
  * The telemetry repository (used by ingestion, the telemetry queries and the control loop's
  * observer): windows, per-device counters, gaps, per-class minute rollups and breach events.
- * Inserts take parsed messages; a whole batch is stored atomically.
+ * Inserts take parsed messages; a batch is one transaction, each message a savepoint in it.
  */
 import type { Breach, TelemetryWindow } from '@edgefleet/shared';
 
@@ -93,6 +93,23 @@ export interface BatchOutcome {
   readonly duplicateBreaches: number;
   /** The breach events stored for the first time, in batch order (the ones to announce). */
   readonly storedBreaches: readonly Breach[];
+  /** Messages the store refused for good (each rolled back alone; the rest of the batch stands). */
+  readonly refused: readonly RefusedItem[];
+  /** Devices whose seq restarted in this batch (a new epoch after another) [EF-PROTO 8.1]. */
+  readonly restarts: readonly SeqRestart[];
+}
+
+/** One message of a batch the store refused for good (a rule of its schema), and what it said. */
+export interface RefusedItem {
+  readonly item: BatchItem;
+  readonly detail: string;
+}
+
+/** A device whose telemetry seq restarted: the first window of its new epoch. */
+export interface SeqRestart {
+  readonly deviceId: string;
+  readonly epoch: string;
+  readonly firstSeq: number;
 }
 
 export interface TimeRange {
@@ -109,7 +126,13 @@ export interface BreachFilter {
 }
 
 export interface TelemetryRepository {
-  /** Stores windows and breaches atomically: dedupe by (device, seq), gaps, per-class minute rollups. */
+  /**
+   * Stores windows and breaches: dedupe by (device, epoch, seq), gaps, per-class minute rollups
+   * whose counters saturate at 2^53 - 1 instead of overflowing. One message the store refuses
+   * for good (a schema rule its row breaks) is rolled back alone and listed in `refused`; the
+   * rest of the batch commits. A failure of the store itself (disk full, I/O) fails the whole
+   * batch, which stays unacknowledged and is sent again.
+   */
   ingestBatch(items: readonly BatchItem[]): Promise<BatchOutcome>;
   /** A device's windows ending inside the range, by seq (at most `limit`, default 10 000). */
   windows(deviceId: string, range: TimeRange & { readonly limit?: number }): Promise<WindowRow[]>;

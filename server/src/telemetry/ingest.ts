@@ -1,22 +1,17 @@
 /**
- * Telemetry ingestion [EF-PROTO 8.5]: every message on `telemetry` (and `breach` events on
- * `events`) is decoded with the shared decoder, buffered, and written in batches, each stored
- * atomically (every `batchSize` messages, or `flushIntervalMs` after the first buffered one,
- * on the injected clock). The buffer is bounded by the batch size: reaching it flushes at once,
- * so memory never grows with the fleet's rate. Batches are written one after another, in the
- * order they filled. Once a batch has committed, its acknowledgements go to `onCommitted`
- * [EF-PROTO 8.2]; a batch that fails is not acknowledged, so the agents send it again.
+ * Telemetry ingestion [EF-PROTO 8.5]: every decoded window (and `breach` event) is buffered
+ * and written in batches, each one store transaction (every `batchSize` messages, or
+ * `flushIntervalMs` after the first buffered one, on the injected clock). The buffer is bounded
+ * by the batch size: reaching it flushes at once, so memory never grows with the fleet's rate.
+ * Batches are written one after another, in the order they filled. Once a batch has committed,
+ * its acknowledgements go to `onCommitted` [EF-PROTO 8.2]; a batch that fails is not
+ * acknowledged, so the agents send it again.
+ *
+ * One message never fails a batch (issue 18, finding 1): the store rolls back a message it
+ * refuses on its own and commits the rest. A refused message is counted (`store-refused`)
+ * and acknowledged with its batch, since sending it again would only be refused again.
  */
-import {
-  decodeMessage,
-  parseTopic,
-  stripUndefined,
-  type Breach,
-  type Clock,
-  type RejectReason,
-  type TelemetryAck,
-  type TimerHandle,
-} from '@edgefleet/shared';
+import type { Breach, Clock, RejectReason, TelemetryAck, TelemetryWindow, TimerHandle } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
 import type { BatchItem, BatchOutcome, TelemetryRepository } from '../store/telemetry.js';
 import { buildTelemetryAcks } from './acks.js';
@@ -29,16 +24,15 @@ export interface TelemetryIngestOptions {
   readonly batchSize?: number;
   /** Longest a message waits in the buffer, ms (> 0). Default 250. */
   readonly flushIntervalMs?: number;
-  readonly maxPayloadBytes?: number;
-  /** Told about every rejected `telemetry` message (events-channel failures belong to the deployer). */
-  readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   /**
-   * Told about each breach event stored for the first time, after its batch committed (the control loop wakes on
-   * these).
+   * Told about each breach event stored for the first time, after its batch committed (the
+   * control loop wakes on these).
    */
   readonly onBreach?: (breach: Breach) => void;
   /** Given the acknowledgements of each committed batch, one per device (the service publishes them). */
   readonly onCommitted?: (acks: readonly TelemetryAck[]) => void;
+  /** Told about each message the store refused (`store-refused`); the server's rejection counter takes it. */
+  readonly onReject?: (rejection: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
 }
 
 export interface IngestStats {
@@ -48,14 +42,17 @@ export interface IngestStats {
   readonly gapsOpened: number;
   readonly breaches: number;
   readonly duplicateBreaches: number;
-  readonly rejected: number;
   readonly batches: number;
   readonly failedBatches: number;
+  /** Messages the store refused one by one; their batch committed without them. */
+  readonly refused: number;
+  /** Devices seen restarting their seq (a new epoch), once per restart [EF-PROTO 8.1]. */
+  readonly restarts: number;
 }
 
 export interface TelemetryIngest {
-  /** Entry point for messages on `telemetry` and `events`. Never throws. */
-  handleMessage(topic: string, payload: Buffer): void;
+  /** Takes one decoded window or breach event (the inbound router decoded it). Never throws. */
+  accept(message: TelemetryWindow | Breach): void;
   /** Writes the buffer now (queries, the control loop and shutdown call it); resolves when it is stored. */
   flush(): Promise<BatchOutcome>;
   buffered(): number;
@@ -70,7 +67,6 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
   if (!(flushIntervalMs > 0)) throw new RangeError(`flushIntervalMs must be > 0, got ${flushIntervalMs}`);
   const { clock } = options;
   const log = options.logger;
-  const decodeOptions = stripUndefined({ maxPayloadBytes: options.maxPayloadBytes });
   let buffer: BatchItem[] = [];
   let timer: TimerHandle | null = null;
   // Batches are stored in the order they were cut, one at a time.
@@ -82,9 +78,10 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     gapsOpened: 0,
     breaches: 0,
     duplicateBreaches: 0,
-    rejected: 0,
     batches: 0,
     failedBatches: 0,
+    refused: 0,
+    restarts: 0,
   };
   const nothing: BatchOutcome = Object.freeze({
     windows: 0,
@@ -93,6 +90,8 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     breaches: 0,
     duplicateBreaches: 0,
     storedBreaches: [],
+    refused: [],
+    restarts: [],
   });
 
   function flush(): Promise<BatchOutcome> {
@@ -124,6 +123,19 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     counters.gapsOpened += outcome.gapsOpened;
     counters.breaches += outcome.breaches;
     counters.duplicateBreaches += outcome.duplicateBreaches;
+    counters.refused += outcome.refused.length;
+    counters.restarts += outcome.restarts.length;
+    for (const r of outcome.restarts)
+      log.warn(
+        { deviceId: r.deviceId, epoch: r.epoch, firstSeq: r.firstSeq },
+        'device telemetry sequence restarted (new epoch: its data directory was new or wiped); ' +
+          'its windows are stored as a new series',
+      );
+    for (const { item, detail } of outcome.refused)
+      notify(
+        () => options.onReject?.({ reason: 'store-refused', detail, deviceId: item.message.deviceId }),
+        'rejection counter failed',
+      );
     const { onCommitted } = options;
     if (onCommitted)
       notify(() => onCommitted(buildTelemetryAcks(items, clock.now())), 'telemetry acknowledgement failed');
@@ -141,29 +153,17 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     }
   }
 
-  function handleMessage(topic: string, payload: Buffer): void {
-    const channel = parseTopic(topic)?.channel;
-    if (channel !== 'telemetry' && channel !== 'events') return;
-    const decoded = decodeMessage(topic, payload, decodeOptions);
-    if (!decoded.ok) {
-      if (channel === 'telemetry') {
-        counters.rejected += 1;
-        options.onReject?.({ reason: decoded.reason, detail: decoded.detail, deviceId: decoded.deviceId });
-      }
-      return;
-    }
-    const { message } = decoded;
+  function accept(message: TelemetryWindow | Breach): void {
+    counters.received += 1;
     const receivedAt = clock.now();
     if (message.type === 'telemetry') buffer.push({ kind: 'window', message, receivedAt });
-    else if (message.type === 'breach') buffer.push({ kind: 'breach', message, receivedAt });
-    else return;
-    counters.received += 1;
+    else buffer.push({ kind: 'breach', message, receivedAt });
     if (buffer.length >= batchSize) void flush();
     else timer ??= clock.setTimeout(() => void flush(), flushIntervalMs);
   }
 
   return {
-    handleMessage,
+    accept,
     flush,
     buffered: () => buffer.length,
     stats: () => ({ ...counters }),

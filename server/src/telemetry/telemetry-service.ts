@@ -14,9 +14,11 @@ import {
   type Clock,
   type RejectReason,
   type TelemetryAck,
+  type TelemetryWindow,
   type WatchedBudget,
 } from '@edgefleet/shared';
 import type { BrokerClient } from '../broker/client.js';
+import { createInboundRouter, type InboundRouter } from '../broker/inbound.js';
 import type { Logger } from '../log/logger.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import type { ClassRepository } from '../store/classes.js';
@@ -51,6 +53,11 @@ export interface TelemetryServiceOptions {
   readonly classes: Pick<ClassRepository, 'get'>;
   /** Subscribes to device telemetry when given; without one the service only answers queries. */
   readonly client?: BrokerClient;
+  /**
+   * The server's inbound router; `start()` registers the `telemetry` and `breach` handlers
+   * there. Without one, a service given a `client` decodes through a router of its own.
+   */
+  readonly inbound?: InboundRouter;
   /** Runs retention (the `telemetry-retention` task) when given. */
   readonly scheduler?: Scheduler;
   /** With replicas, retention runs where this key is held (`telemetry-retention`). Default: here. */
@@ -94,8 +101,8 @@ export interface TelemetryService {
   start(): Promise<void>;
   /** Writes the buffer and stops the subscription handler. */
   stop(): Promise<void>;
-  /** For wiring into another message router; `start()` already registers it on the client. */
-  handleMessage(topic: string, payload: Buffer): void;
+  /** Ingests one decoded window or breach event (what the inbound router hands over). */
+  ingest(message: TelemetryWindow | Breach): void;
   /** Writes buffered messages now (queries and the control loop do this before they read). */
   flush(): Promise<void>;
   deviceSeries(deviceId: string, range?: SeriesRange): Promise<WindowRow[]>;
@@ -170,13 +177,12 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     ...stripUndefined({
       batchSize: options.batchSize,
       flushIntervalMs: options.flushIntervalMs,
-      maxPayloadBytes: options.maxPayloadBytes,
-      onReject: options.onReject,
     }),
+    onReject: (r) => options.onReject?.(r),
     onCommitted: publishAcks,
     onBreach: announceBreach,
   });
-  let unsubscribe: (() => void) | null = null;
+  let unsubscribe: Array<() => void> = [];
 
   function prune(): Promise<number> {
     const at = now();
@@ -234,10 +240,22 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
 
   return {
     async start() {
-      if (options.client) {
-        unsubscribe = options.client.onMessage((topic, payload) => ingest.handleMessage(topic, payload));
-        await options.client.subscribe(TELEMETRY_FILTERS, 1);
+      const { client } = options;
+      let inbound = options.inbound ?? null;
+      if (!inbound && client) {
+        // Standalone (no server around it): a router of its own decodes and counts once.
+        inbound = createInboundRouter({
+          logger: log,
+          onReject: (r) => options.onReject?.(r),
+          ...stripUndefined({ maxPayloadBytes: options.maxPayloadBytes }),
+        });
+        unsubscribe.push(client.onMessage(inbound.handleMessage));
       }
+      if (inbound) {
+        unsubscribe.push(inbound.on('telemetry', (m) => ingest.accept(m)));
+        unsubscribe.push(inbound.on('breach', (m) => ingest.accept(m)));
+      }
+      if (client) await client.subscribe(TELEMETRY_FILTERS, 1);
       options.scheduler?.add({
         name: 'telemetry-retention',
         schedule: { everyMs: options.pruneEveryMs ?? 60_000 },
@@ -247,11 +265,11 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
       });
     },
     async stop() {
-      unsubscribe?.();
-      unsubscribe = null;
+      for (const off of unsubscribe) off();
+      unsubscribe = [];
       await ingest.close();
     },
-    handleMessage: ingest.handleMessage,
+    ingest: ingest.accept,
     flush: async () => {
       await ingest.flush();
     },

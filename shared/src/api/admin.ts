@@ -38,6 +38,9 @@ export const deviceListQuerySchema = z.strictObject({
 });
 export const deviceListSchema = z.object({ devices: z.array(deviceViewSchema) });
 
+/** `PATCH /v1/devices/{id}` body: an admin moves a device to another class (a `hello` cannot). */
+export const deviceUpdateSchema = z.strictObject({ deviceClass: classNameSchema });
+
 /** `POST /v1/devices/{id}/revoke` answer. */
 export const deviceRevokedSchema = z.object({
   id: deviceIdSchema,

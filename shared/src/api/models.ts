@@ -49,9 +49,10 @@ export const modelViewSchema = z.object({
 export type ModelView = z.infer<typeof modelViewSchema>;
 
 /**
- * Upload answer: `added` is false when the same bytes were already stored (nothing changed; HTTP 200 instead of 201).
+ * Upload answer: `added` is false when the same bytes were already stored (HTTP 200 instead of 201);
+ * `repaired` is true when those bytes were stored but the stored file was missing or damaged and was rewritten.
  */
-export const modelUploadedSchema = z.object({ model: modelViewSchema, added: z.boolean() });
+export const modelUploadedSchema = z.object({ model: modelViewSchema, added: z.boolean(), repaired: z.boolean() });
 export const modelListSchema = z.object({ models: z.array(modelViewSchema) });
 
 /** `{sha}` path parameter: a full sha256, a unique prefix of at least 8 hex digits, or a model name (newest). */

@@ -12,8 +12,9 @@
  * (`chunk-nack` stays JSON). This module only cuts frames; decode.ts validates what it cuts
  * with the same registry and schema as every other message.
  */
-import { CHUNK_FRAME_PREFIX_BYTES, MAX_CHUNK_FRAME_HEADER_BYTES } from '../limits.js';
+import { CHUNK_FRAME_PREFIX_BYTES, MAX_CHUNK_FRAME_HEADER_BYTES, MAX_JSON_DEPTH } from '../limits.js';
 import { asError } from '../errors.js';
+import { jsonNestingDepth } from './json-guard.js';
 
 /** First four bytes of every chunk frame. */
 export const CHUNK_FRAME_MAGIC: readonly number[] = Object.freeze([0x45, 0x46, 0x43, 0x31]);
@@ -21,8 +22,8 @@ export const CHUNK_FRAME_MAGIC: readonly number[] = Object.freeze([0x45, 0x46, 0
 /** A frame split into its header (parsed JSON, not yet validated) and its data bytes. */
 export type SplitFrame =
   | { readonly ok: true; readonly header: unknown; readonly data: Uint8Array }
-  /** `malformed-json`: the frame cannot be cut; `schema`: it can, but its header carries `data`. */
-  | { readonly ok: false; readonly reason: 'malformed-json' | 'schema'; readonly detail: string };
+  /** `malformed-json`: the frame cannot be cut; `too-deep`: its header nests too far; `schema`: it carries `data`. */
+  | { readonly ok: false; readonly reason: 'malformed-json' | 'too-deep' | 'schema'; readonly detail: string };
 
 /** True when `payload` starts with the frame magic (it is a frame, well-formed or not). */
 export function isChunkFrame(payload: Uint8Array): boolean {
@@ -79,11 +80,12 @@ export function splitChunkFrame(payload: Uint8Array): SplitFrame {
       detail: `chunk frame header length ${headerBytes} runs past the end of a ${payload.byteLength}-byte payload`,
     };
   }
+  const headerView = payload.subarray(CHUNK_FRAME_PREFIX_BYTES, dataStart);
+  if (jsonNestingDepth(headerView, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+    return { ok: false, reason: 'too-deep', detail: `chunk frame header nests more than ${MAX_JSON_DEPTH} levels` };
   let header: unknown;
   try {
-    header = JSON.parse(
-      Buffer.from(payload.buffer, payload.byteOffset + CHUNK_FRAME_PREFIX_BYTES, headerBytes).toString('utf8'),
-    );
+    header = JSON.parse(Buffer.from(headerView.buffer, headerView.byteOffset, headerView.byteLength).toString('utf8'));
   } catch (err: unknown) {
     return { ok: false, reason: 'malformed-json', detail: `chunk frame header is not JSON: ${asError(err).message}` };
   }

@@ -2,6 +2,7 @@ import {
   deviceListQuerySchema,
   deviceListSchema,
   deviceRevokedSchema,
+  deviceUpdateSchema,
   deviceViewSchema,
   EdgefleetError,
   idParamsSchema,
@@ -40,7 +41,7 @@ async function listViews(deps: ApiDeps): Promise<DeviceView[]> {
   return ids.map((id) => toDeviceView(id, devices.get(id) ?? null, credentials.get(id) ?? null));
 }
 
-/** Devices: list and show (state, capabilities, current model, credential), revoke. */
+/** Devices: list and show (state, capabilities, current model, credential), move to another class, revoke. */
 export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
   return [
     jsonRoute({
@@ -76,6 +77,30 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
             id: params.id,
           });
         return toDeviceView(params.id, device, credential);
+      },
+    }),
+    jsonRoute({
+      method: 'PATCH',
+      url: '/v1/devices/:id',
+      tag: 'devices',
+      scope: 'admin',
+      summary:
+        'Move a device to another class. Its credential is bound to the class from then on; a hello announcing ' +
+        "another one is refused (class-mismatch). Takes effect in the registry at once; the agent's own " +
+        'configured class should follow.',
+      params: idParamsSchema,
+      body: deviceUpdateSchema,
+      response: deviceViewSchema,
+      errors: ['EF_ERR_DEVICE_NOT_FOUND'],
+      handler: async ({ params, body }) => {
+        const bound = await deps.auth.bindDeviceClass(params.id, body.deviceClass);
+        const moved = await deps.registry.setClass(params.id, body.deviceClass, deps.now());
+        if (!bound && !moved)
+          throw new EdgefleetError('EF_ERR_DEVICE_NOT_FOUND', `no device ${params.id}; GET /v1/devices lists them`, {
+            id: params.id,
+          });
+        deps.logger.info({ deviceId: params.id, deviceClass: body.deviceClass }, 'device moved to another class');
+        return toDeviceView(params.id, await deps.registry.get(params.id), await deps.auth.credential(params.id));
       },
     }),
     jsonRoute({

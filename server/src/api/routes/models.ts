@@ -93,7 +93,8 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
       bodyLimitBytes: deps.maxModelUploadBytes,
       summary:
         "Upload an ONNX model (raw bytes, application/octet-stream, at most the server's apiMaxModelBytes) as " +
-        '?name=…&eval=…&shape=…; stored by sha256, so the same bytes again change nothing (200, added: false).',
+        '?name=…&eval=…&shape=…; stored by sha256, so the same bytes again change nothing (200, added: false) ' +
+        'unless the stored file was missing or damaged (repaired: true).',
       query: modelUploadQuerySchema,
       body: bytesBodySchema('ONNX file'),
       response: modelUploadedSchema,
@@ -101,14 +102,16 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
       statusFor: (r) => (r.added ? 201 : 200),
       errors: ['EF_ERR_MODEL_PARSE', 'EF_ERR_API_TOO_LARGE', 'EF_ERR_DATA_SOURCE'],
       handler: async ({ query, body, auth }) => {
-        const { model, added } = await models.add({
+        const { model, added, repaired } = await models.add({
           bytes: body,
           name: query.name,
           evalSpec: checkEvalSpec(query.eval, auth),
           shapes: parseShapes(query.shape),
         });
         if (added) deps.logger.info({ sha256: model.sha256, name: model.name, bytes: model.bytes }, 'model uploaded');
-        return { model: modelView(model), added };
+        if (repaired)
+          deps.logger.warn({ sha256: model.sha256 }, 'stored model file was damaged; repaired from the upload');
+        return { model: modelView(model), added, repaired };
       },
     }),
     jsonRoute({

@@ -115,5 +115,7 @@ export function createPgAuthRepository(db: PgDb): AuthRepository {
         now,
         deviceId,
       ])) > 0,
+    setCredentialClass: async (deviceId, deviceClass) =>
+      (await db.run('UPDATE device_credentials SET class = $1 WHERE device_id = $2', [deviceClass, deviceId])) > 0,
   } satisfies AuthRepository);
 }

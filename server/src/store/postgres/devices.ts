@@ -4,13 +4,12 @@ import type { DeviceRepository } from '../devices.js';
 import { type DeviceRow, toRecord } from '../sqlite/devices.js';
 import type { PgDb } from './db.js';
 
+const INSERT_CLASS = 'INSERT INTO device_classes (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING';
+
 export function createPgDeviceRepository(db: PgDb): DeviceRepository {
   const upsertHello = (hello: Hello, now: number) =>
     db.tx(async (sql) => {
-      await sql.run('INSERT INTO device_classes (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
-        hello.deviceClass,
-        now,
-      ]);
+      await sql.run(INSERT_CLASS, [hello.deviceClass, now]);
       await sql.run(
         `INSERT INTO devices (id, class, state, state_reason, state_at, capabilities, agent_version, runtime,
           current_model, first_seen, last_seen)
@@ -47,6 +46,12 @@ export function createPgDeviceRepository(db: PgDb): DeviceRepository {
             currentModel,
             id,
           ])) > 0,
+    // The class row first, as a hello does, so the moved device's class is registered too.
+    setClass: (id, deviceClass, now) =>
+      db.tx(async (sql) => {
+        await sql.run(INSERT_CLASS, [deviceClass, now]);
+        return (await sql.run('UPDATE devices SET class = $1 WHERE id = $2', [deviceClass, id])) > 0;
+      }),
     markStale: async (cutoff) =>
       (
         await db.rows<{ id: string }>(

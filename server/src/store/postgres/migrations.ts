@@ -314,6 +314,22 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 32,
+    name: 'telemetry sequence epochs (a device whose seq restarts)',
+    sql: `
+      -- As on SQLite: each epoch of a device gets an index, and stored rows carry
+      -- seq = idx * 2^32 + the device's seq [EF-PROTO 8.1].
+      CREATE TABLE telemetry_epochs (
+        device_id  TEXT NOT NULL,
+        epoch      TEXT NOT NULL,
+        idx        INTEGER NOT NULL,
+        first_seen BIGINT NOT NULL,
+        PRIMARY KEY (device_id, epoch),
+        UNIQUE (device_id, idx)
+      );
+    `,
+  },
+  {
     version: 21,
     name: 'mosquitto password hashes beside credentials (auth)',
     sql: `

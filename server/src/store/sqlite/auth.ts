@@ -98,6 +98,7 @@ export function createSqliteAuthRepository(db: Db): AuthRepository {
     revokeCredential: db.prepare(
       'UPDATE device_credentials SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL',
     ),
+    setCredentialClass: db.prepare('UPDATE device_credentials SET class = ? WHERE device_id = ?'),
   };
   const credentialArgs = (row: Omit<CredentialRow, 'revokedAt'>) =>
     [
@@ -160,6 +161,7 @@ export function createSqliteAuthRepository(db: Db): AuthRepository {
     },
     listCredentials: async () => (s.listCredentials.all() as CredentialDbRow[]).map(credential),
     revokeCredential: async (deviceId, now) => s.revokeCredential.run(now, deviceId).changes > 0,
+    setCredentialClass: async (deviceId, deviceClass) => s.setCredentialClass.run(deviceClass, deviceId).changes > 0,
   } satisfies AuthRepository);
 }
 

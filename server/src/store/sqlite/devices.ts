@@ -56,6 +56,11 @@ export function createSqliteDeviceRepository(db: Db): DeviceRepository {
   const getStmt = db.prepare('SELECT * FROM devices WHERE id = ?');
   const listAll = db.prepare('SELECT * FROM devices ORDER BY class, id');
   const listClass = db.prepare('SELECT * FROM devices WHERE class = ? ORDER BY id');
+  const updateClass = db.prepare('UPDATE devices SET class = ? WHERE id = ?');
+  const moveToClass = db.transaction((id: string, deviceClass: string, now: number): boolean => {
+    insertClass.run(deviceClass, now);
+    return updateClass.run(deviceClass, id).changes > 0;
+  });
   const upsertHello = db.transaction((hello: Hello, now: number) => {
     insertClass.run(hello.deviceClass, now);
     upsert.run({
@@ -77,6 +82,7 @@ export function createSqliteDeviceRepository(db: Db): DeviceRepository {
     touch: async (id, now, currentModel) =>
       (currentModel === undefined ? touchKeepModel.run(now, id) : touchWithModel.run(now, currentModel, id)).changes >
       0,
+    setClass: async (id, deviceClass, now) => moveToClass(id, deviceClass, now),
     markStale: async (cutoff) => (stale.all(cutoff) as Array<{ id: string }>).map((row) => row.id),
     get: async (id) => {
       const row = getStmt.get(id) as DeviceRow | undefined;

@@ -354,6 +354,24 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 32,
+    name: 'telemetry sequence epochs (a device whose seq restarts)',
+    sql: `
+      -- A device's seq restarts when its data directory is lost; its agent then names a new
+      -- epoch [EF-PROTO 8.1]. Each epoch of a device gets an index; stored rows carry
+      -- seq = idx * 2^32 + the device's seq, so epochs never collide and rows of devices
+      -- from before epochs (index 0, epoch '') keep their seq.
+      CREATE TABLE telemetry_epochs (
+        device_id  TEXT NOT NULL,
+        epoch      TEXT NOT NULL,
+        idx        INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        PRIMARY KEY (device_id, epoch),
+        UNIQUE (device_id, idx)
+      ) STRICT;
+    `,
+  },
+  {
     version: 21,
     name: 'mosquitto password hashes beside credentials (auth)',
     sql: `

@@ -1,13 +1,11 @@
 /**
- * The telemetry tables on SQLite (migrations 30–31). A whole batch goes through `ingestBatch`
- * in one transaction. Reads return plain rows; server/src/telemetry turns them into series and
- * budget status.
+ * The telemetry tables on SQLite (migrations 30–32). Ingestion lives in telemetry-ingest.ts (a
+ * transaction per batch, a savepoint per message). Reads return plain rows; server/src/telemetry
+ * turns them into series and budget status.
  */
-import { breachIdentity, breachSchema, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { breachSchema } from '@edgefleet/shared';
 import { decodeJson } from '../decode.js';
 import type {
-  BatchItem,
-  BatchOutcome,
   BreachRow,
   DeviceTelemetryRow,
   GapRow,
@@ -16,6 +14,7 @@ import type {
   WindowRow,
 } from '../telemetry.js';
 import type { Db } from './open.js';
+import { createSqliteTelemetryIngest } from './telemetry-ingest.js';
 
 export interface RawWindow {
   device_id: string;
@@ -76,168 +75,14 @@ export function toWindowRow(r: RawWindow): WindowRow {
 }
 
 const mean = (sum: number, n: number): number | null => (n > 0 ? sum / n : null);
-const MINUTE_MS = 60_000;
 
 export function createSqliteTelemetryRepository(db: Db): TelemetryRepository {
+  const ingest = createSqliteTelemetryIngest(db);
   // Prepared on first use: a store opened with fewer migrations (a migration's own test) must still open.
-  let prepared: ReturnType<typeof prepare> | null = null;
-  const st = (): ReturnType<typeof prepare> => (prepared ??= prepare());
-  function prepare() {
-    const insertWindow = db.prepare(`INSERT OR IGNORE INTO telemetry_windows VALUES (
-    @device_id, @seq, @class, @window_start, @window_end, @received_at, @model_sha, @variant_id, @inferences, @errors,
-    @p50_ms, @p95_ms, @p99_ms, @max_ms, @mean_ms, @duty_cycle, @power_w, @energy_mj, @power_source,
-    @golden_accuracy, @confidence, @rss_bytes, @cpu_temp_c, @throttled, @dropped_total, @doc)`);
-    const getDevice = db.prepare('SELECT * FROM telemetry_devices WHERE device_id = ?');
-    const upsertDevice =
-      db.prepare(`INSERT INTO telemetry_devices VALUES (@device_id, @class, @max_seq, @windows, @duplicates, @dropped_total, @last_window_end, @last_received_at)
-    ON CONFLICT(device_id) DO UPDATE SET class = excluded.class, max_seq = excluded.max_seq, windows = excluded.windows, duplicates = excluded.duplicates,
-      dropped_total = excluded.dropped_total, last_window_end = excluded.last_window_end, last_received_at = excluded.last_received_at`);
-    const insertGap = db.prepare(
-      'INSERT INTO telemetry_gaps (device_id, from_seq, to_seq, detected_at) VALUES (?, ?, ?, ?)',
-    );
-    const fillGap = db.prepare(`UPDATE telemetry_gaps SET filled = filled + 1,
-    closed_at = CASE WHEN filled + 1 >= to_seq - from_seq + 1 THEN @now ELSE closed_at END
-    WHERE device_id = @device_id AND closed_at IS NULL AND @seq BETWEEN from_seq AND to_seq`);
-    const upsertRollup =
-      db.prepare(`INSERT INTO telemetry_class_minutes VALUES (@class, @minute, 1, @inferences, @p95_sum, @p95_n, @p95_max,
-      @power_sum, @power_n, @energy_sum, @energy_n, @accuracy_sum, @accuracy_n, @confidence_sum, @confidence_n, @throttled)
-    ON CONFLICT(class, minute) DO UPDATE SET windows = windows + 1, inferences = inferences + excluded.inferences,
-      p95_sum = p95_sum + excluded.p95_sum, p95_n = p95_n + excluded.p95_n,
-      p95_max = MAX(COALESCE(p95_max, excluded.p95_max), COALESCE(excluded.p95_max, p95_max)),
-      power_sum = power_sum + excluded.power_sum, power_n = power_n + excluded.power_n,
-      energy_sum = energy_sum + excluded.energy_sum, energy_n = energy_n + excluded.energy_n,
-      accuracy_sum = accuracy_sum + excluded.accuracy_sum, accuracy_n = accuracy_n + excluded.accuracy_n,
-      confidence_sum = confidence_sum + excluded.confidence_sum, confidence_n = confidence_n + excluded.confidence_n,
-      throttled_windows = throttled_windows + excluded.throttled_windows`);
-    // Only the identity conflict is ignored (a resent event, migration 31); any other violation still fails the batch.
-    const insertBreach =
-      db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc, window_seq)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, budget, window_seq) DO NOTHING`);
-
-    return { insertWindow, getDevice, upsertDevice, insertGap, fillGap, upsertRollup, insertBreach };
-  }
-
-  function storeWindow(
-    w: TelemetryWindow,
-    receivedAt: number,
-    outcome: { windows: number; duplicates: number; gapsOpened: number },
-  ): void {
-    const before = st().getDevice.get(w.deviceId) as
-      | { max_seq: number; windows: number; duplicates: number; dropped_total: number; last_window_end: number }
-      | undefined;
-    const inserted =
-      st().insertWindow.run({
-        device_id: w.deviceId,
-        seq: w.seq,
-        class: w.deviceClass,
-        window_start: w.windowStart,
-        window_end: w.windowEnd,
-        received_at: receivedAt,
-        model_sha: w.model?.sha256 ?? null,
-        variant_id: w.model?.variantId ?? null,
-        inferences: w.inferences,
-        errors: w.errors,
-        p50_ms: w.latencyMs?.p50 ?? null,
-        p95_ms: w.latencyMs?.p95 ?? null,
-        p99_ms: w.latencyMs?.p99 ?? null,
-        max_ms: w.latencyMs?.max ?? null,
-        mean_ms: w.latencyMs?.mean ?? null,
-        duty_cycle: w.dutyCycle,
-        power_w: w.power?.watts ?? null,
-        energy_mj: w.power?.energyPerInferenceMj ?? null,
-        power_source: w.power?.source ?? null,
-        golden_accuracy: w.accuracy.goldenAccuracy ?? null,
-        confidence: w.accuracy.meanTop1Confidence ?? null,
-        rss_bytes: w.memory.rssBytes,
-        cpu_temp_c: w.thermal.cpuTempC ?? null,
-        throttled: w.thermal.throttled === undefined ? null : Number(w.thermal.throttled),
-        dropped_total: w.outbox.droppedTotal,
-        doc: JSON.stringify(w),
-      }).changes > 0;
-    // Below the highest seq and not inside an open gap: a redelivery whose row retention already removed.
-    const late = before !== undefined && w.seq <= before.max_seq;
-    const filled =
-      inserted && late ? st().fillGap.run({ device_id: w.deviceId, seq: w.seq, now: receivedAt }).changes > 0 : false;
-    if (!inserted || (late && !filled)) {
-      outcome.duplicates += 1;
-      if (before)
-        st().upsertDevice.run({
-          device_id: w.deviceId,
-          class: w.deviceClass,
-          max_seq: before.max_seq,
-          windows: before.windows,
-          duplicates: before.duplicates + 1,
-          dropped_total: before.dropped_total,
-          last_window_end: before.last_window_end,
-          last_received_at: receivedAt,
-        });
-      return;
-    }
-    outcome.windows += 1;
-    if (before && w.seq > before.max_seq + 1) {
-      st().insertGap.run(w.deviceId, before.max_seq + 1, w.seq - 1, receivedAt);
-      outcome.gapsOpened += 1;
-    }
-    st().upsertDevice.run({
-      device_id: w.deviceId,
-      class: w.deviceClass,
-      max_seq: Math.max(w.seq, before?.max_seq ?? -1),
-      windows: (before?.windows ?? 0) + 1,
-      duplicates: before?.duplicates ?? 0,
-      dropped_total: Math.max(w.outbox.droppedTotal, before?.dropped_total ?? 0),
-      last_window_end: Math.max(w.windowEnd, before?.last_window_end ?? 0),
-      last_received_at: receivedAt,
-    });
-    const p95 = w.latencyMs?.p95;
-    st().upsertRollup.run({
-      class: w.deviceClass,
-      minute: Math.floor(w.windowEnd / MINUTE_MS) * MINUTE_MS,
-      inferences: w.inferences,
-      p95_sum: p95 ?? 0,
-      p95_n: p95 === undefined ? 0 : 1,
-      p95_max: p95 ?? null,
-      power_sum: w.power?.watts ?? 0,
-      power_n: w.power ? 1 : 0,
-      energy_sum: w.power?.energyPerInferenceMj ?? 0,
-      energy_n: w.power?.energyPerInferenceMj == null ? 0 : 1,
-      accuracy_sum: w.accuracy.goldenAccuracy ?? 0,
-      accuracy_n: w.accuracy.goldenAccuracy === undefined ? 0 : 1,
-      confidence_sum: w.accuracy.meanTop1Confidence ?? 0,
-      confidence_n: w.accuracy.meanTop1Confidence === undefined ? 0 : 1,
-      throttled: w.thermal.throttled === true ? 1 : 0,
-    });
-  }
-
-  const ingest = db.transaction((items: readonly BatchItem[]): BatchOutcome => {
-    const outcome = { windows: 0, duplicates: 0, gapsOpened: 0, breaches: 0, duplicateBreaches: 0 };
-    const storedBreaches: Breach[] = [];
-    for (const item of items) {
-      if (item.kind === 'window') {
-        storeWindow(item.message, item.receivedAt, outcome);
-        continue;
-      }
-      const b = item.message;
-      const inserted =
-        st().insertBreach.run(
-          b.deviceId,
-          b.deviceClass,
-          b.budget,
-          b.state,
-          b.measured,
-          b.limit,
-          b.unit,
-          b.model?.sha256 ?? null,
-          Number(b.throttled),
-          b.sentAt,
-          item.receivedAt,
-          JSON.stringify(b),
-          breachIdentity(b).seq,
-        ).changes > 0;
-      if (inserted) storedBreaches.push(b);
-      else outcome.duplicateBreaches += 1;
-    }
-    return { ...outcome, breaches: storedBreaches.length, storedBreaches };
-  });
+  let prepared: ReturnType<Db['prepare']> | null = null;
+  const getDevice = (): ReturnType<Db['prepare']> =>
+    (prepared ??= db.prepare('SELECT * FROM telemetry_devices WHERE device_id = ?'));
+  const deviceCounters = (deviceId: string) => getDevice().get(deviceId) as RawDeviceCounters | undefined;
 
   const q = {
     windows: db.prepare(`SELECT * FROM telemetry_windows WHERE device_id = ? AND window_end >= ? AND window_end <= ?
@@ -274,7 +119,7 @@ export function createSqliteTelemetryRepository(db: Db): TelemetryRepository {
     gaps: async (deviceId) =>
       ((deviceId === undefined ? q.gapsAll.all() : q.gapsOf.all(deviceId)) as RawGap[]).map(toGap),
     device: async (deviceId) => {
-      const r = st().getDevice.get(deviceId) as RawDeviceCounters | undefined;
+      const r = deviceCounters(deviceId);
       return r ? deviceRow(r) : null;
     },
     devicesOfClass: async (deviceClass) => (q.devicesOfClass.all(deviceClass) as RawDeviceCounters[]).map(deviceRow),
