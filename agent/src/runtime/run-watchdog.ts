@@ -24,7 +24,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface RunWatchdog {
-  /** The supervisor's process id (for operators: `ps` shows it as `edgefleet-watchdog`). */
+  /** The supervisor's process id (`ps -ef` shows `bash -c … edgefleet-watchdog`). */
   readonly pid: number;
   /** Ends the supervisor (closes its pipe) and the heartbeat. Idempotent. */
   stop(): Promise<void>;
@@ -42,9 +42,12 @@ export interface RunWatchdogOptions {
 /**
  * $1 deadline in seconds, $2 label, $3 the agent's pid. `read -t` returns above 128 on a
  * timeout and 1 at end of file (the agent closed the pipe or is gone). Numbers and the
- * label (a hex digest) need no JSON escaping.
+ * label (a hex digest) need no JSON escaping. The signals a stop sends to the whole group
+ * (Ctrl-C in a terminal, `systemctl stop`) are ignored: the supervisor ends when the agent
+ * does, not before it (which the agent would take for a lost watchdog).
  */
 const SUPERVISOR_SCRIPT = `
+trap '' INT TERM HUP
 while :; do
   IFS= read -r -t "$1" _
   status=$?
@@ -82,11 +85,11 @@ export async function startRunWatchdog(options: RunWatchdogOptions): Promise<Run
   // A broken pipe (supervisor gone) is reported through 'exit' below; the write error adds nothing.
   stdin.on('error', () => undefined);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const heartbeat = setInterval(() => stdin.write('\n'), Math.max(1, Math.floor(options.deadlineMs / 4)));
   child.on('exit', (code, signal) => {
     clearInterval(heartbeat);
     if (!stopped) options.onLost?.(`the inline watchdog exited (${signal ?? `code ${code}`})`);
   });
-  const heartbeat = setInterval(() => stdin.write('\n'), Math.max(1, Math.floor(options.deadlineMs / 4)));
   // Neither the heartbeat nor the supervisor may keep an agent alive that is otherwise done.
   heartbeat.unref();
   child.unref();
