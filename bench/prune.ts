@@ -53,6 +53,8 @@ const CASES: readonly Case[] = [
     calib: 256,
     targets: [
       { name: 'channels 3/4', options: { target: { channels: 0.75 } } },
+      // The same target with any kept count: what the default channelMultiple (4) fixes.
+      { name: 'channels 3/4, any count', options: { target: { channels: 0.75 }, channelMultiple: 1 } },
       { name: 'MACs 1/2', options: { target: { macs: 0.5 } } },
     ],
   },
@@ -250,6 +252,10 @@ for (const c of CASES.filter((x) => !only || only.includes(x.model))) {
     await variantRow(c, t.name, 'pruned+reconstruct', writeModel(refit), ctx);
     const last = rows[rows.length - 1];
     if (last) Object.assign(last, { pruneS: +scanS.toFixed(1), refitS: +refitS.toFixed(1) });
+    // The share of the prunable groups' channels removed (a channel target rounds to whole multiples).
+    const groups = cut.report.groups.filter((g) => g.prunable);
+    const removed = groups.reduce((a, g) => a + g.channels - g.kept, 0) / groups.reduce((a, g) => a + g.channels, 0);
+    for (const r of rows.slice(-2)) r.channelsRemoved = +removed.toFixed(3);
     if (c.kind === 'mnist') {
       const q = await compressModel(writeModel(refit), 'int8-static', {
         calib: loadDataSource('mnist:calib:256', modelInputsOf(model)),

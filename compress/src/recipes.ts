@@ -51,6 +51,7 @@ const PruneStructuredOptions = z
     refitInScan: z.boolean().optional(),
     checkSamples: z.number().int().min(1).max(100_000).optional(),
     scanSamples: z.number().int().min(1).max(100_000).optional(),
+    channelMultiple: z.number().int().min(1).max(256).optional(),
   })
   .refine(
     (o) => (o.ratio !== undefined || o.ratios !== undefined) !== (o.target !== undefined),

@@ -21,7 +21,8 @@ import type { Logger } from './log/logger.js';
 import { claimDataDir, type DataDirClaim } from './runtime-file.js';
 import { createFleetServices, type FleetServices } from './services.js';
 import type { FleetStore } from './store/index.js';
-import { openSqliteStore, STORE_FILE } from './store/sqlite/open.js';
+import { openFleetStore } from './store/open.js';
+import { STORE_FILE } from './store/sqlite/open.js';
 
 export interface LocalServicesOptions {
   /** Names the holder in the runtime file and in "data directory in use" messages, e.g. `edgefleet plan`. */
@@ -46,7 +47,7 @@ export async function startLocalServices(config: ServerConfig, options: LocalSer
   const now = () => clock.now();
   const dir = resolve(config.dataDir);
   const log = options.logger;
-  if (!options.create && !existsSync(join(dir, STORE_FILE)))
+  if (config.store === null && !options.create && !existsSync(join(dir, STORE_FILE)))
     throw new EdgefleetError(
       'EF_ERR_STORE_OPEN',
       `no store yet at ${join(dir, STORE_FILE)}; start \`edgefleet server\` (or \`edgefleet demo\`) with this --data-dir ` +
@@ -56,7 +57,7 @@ export async function startLocalServices(config: ServerConfig, options: LocalSer
   const claim = claimDataDir(dir, { kind: 'cli', command: options.command, now: now() });
   const undo: Array<() => Promise<unknown> | unknown> = [() => claim.release()];
   try {
-    const store = openSqliteStore({ dataDir: dir });
+    const store = await openFleetStore({ store: config.store, dataDir: dir });
     undo.unshift(() => store.close());
     const token = `efl_${generateSecret()}`;
     const { services, api } = compose(config, store, token, clock, log);
@@ -94,7 +95,7 @@ function compose(
   const services = createFleetServices({
     repos: store.repos,
     auth,
-    dataDir: config.dataDir,
+    dataDir: config.sharedDir ?? config.dataDir,
     clock,
     logger: log,
     events,

@@ -36,13 +36,17 @@ import type { DeployService, DeployServiceOptions } from './deploy/deploy-servic
 import { createEventBus, type EventBus } from './events/bus.js';
 import { createLogger, redactUrl, type Logger } from './log/logger.js';
 import type { Planner } from './plan/planner.js';
+import type { SearchRunner } from './plan/search-jobs.js';
+import { runSearchInWorker } from './plan/search-runner.js';
 import { createPresenceService, PRESENCE_FILTERS, type PresenceService } from './registry/presence.js';
 import { createRejectionCounter, type RejectionCounter } from './registry/rejections.js';
 import { claimDataDir, type DataDirClaim } from './runtime-file.js';
 import { createScheduler, type Scheduler } from './schedule/scheduler.js';
 import { createFleetServices, type FleetServices } from './services.js';
 import type { FleetStore, Repositories } from './store/index.js';
-import { openSqliteStore } from './store/sqlite/open.js';
+import { startVariantQueue, type VariantQueue } from './plan/variant-queue.js';
+import { createLocalOwnership, createPgOwnership, type Ownership } from './schedule/ownership.js';
+import { openFleetStore, postgresOf } from './store/open.js';
 import type { TelemetryService } from './telemetry/telemetry-service.js';
 
 export interface CreateServerOptions {
@@ -68,6 +72,11 @@ export interface CreateServerOptions {
    * `config.control`.
    */
   readonly control?: { readonly goldenFor?: (deviceClass: string) => Promise<GoldenSet> };
+  /**
+   * Runs hardware-aware searches (`POST /v1/searches`, the loop's `search` action). Default: the
+   * search in a worker thread (`runSearchInWorker`); tests inject their own.
+   */
+  readonly searchRunner?: SearchRunner;
   /** Planner settings (timed runs per variant measurement; default the planner's 50). */
   readonly planner?: { readonly timedRuns?: number };
   /** Telemetry batching: messages per batch and the longest wait in ms (> 0). */
@@ -114,6 +123,8 @@ export interface EdgefleetServer {
   telemetry(): TelemetryService;
   /** The closed loop; null when `control.enabled` is false; throws before `start()`. */
   control(): ServerControl | null;
+  /** Who does once-only work here: keys this replica holds (all of them with SQLite). */
+  ownership(): Ownership;
   /** The one planner the admin API and the control loop share; throws before `start()`. */
   planner(): Planner;
   /**
@@ -162,10 +173,17 @@ function readSigningKeys(dataDir: string): string[] {
   }
 }
 
+/** The MQTT 5 shared subscription group of server replicas (`$share/edgefleet/ef/v1/…`). */
+export const REPLICA_SHARE_GROUP = 'edgefleet';
+
 /** What exists only while the server runs; everything in it is created by `start()`. */
 interface Running {
   claim: DataDirClaim;
   store: FleetStore;
+  /** Who does once-only work: this process alone (SQLite), or whoever holds the key in Postgres (replicas). */
+  ownership: Ownership;
+  /** The Postgres job queue of variant builds (replicas), or null: builds run in this process. */
+  jobs: VariantQueue | null;
   auth: AuthService;
   services: FleetServices | null;
   broker: EmbeddedBroker | null;
@@ -187,6 +205,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
   const events = createEventBus({ now, onListenerError: (err) => log.warn({ err }, 'event listener failed') });
   const metrics = createMetricsRegistry((err) => log.warn({ err }, 'metrics collector failed'));
   const scheduler = createScheduler({ clock, logger: log });
+  /** Models, artifacts and signing keys: the shared directory of replicas, or the data directory. */
+  const filesDir = config.sharedDir ?? config.dataDir;
   const refused = createLabelledCounter(
     'edgefleet_mqtt_connects_refused_total',
     'MQTT connections the embedded broker refused, by reason.',
@@ -244,6 +264,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       logger: log.child({ component: 'broker-client' }),
       ...(r.broker ? { username: SERVER_USERNAME, password: serverPassword } : (external ?? {})),
       ...(r.broker && r.tls ? { pinnedCert: r.tls.cert } : {}),
+      // Replicas: an external MQTT 5 broker hands each device message to one member of the group.
+      ...(r.broker === null && config.store !== null ? { shareGroup: REPLICA_SHARE_GROUP } : {}),
     });
   }
 
@@ -283,7 +305,9 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     scheduler.add({
       name: 'presence-sweep',
       schedule: { everyMs: config.presence.sweepIntervalMs },
-      run: () => presence.sweep(),
+      run: async () => {
+        if (await r.ownership.claim('presence-sweep')) await presence.sweep();
+      },
     });
     const embedded = r.broker;
     r.credentials = await setupBrokerCredentials({
@@ -302,7 +326,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       now,
       logger: log.child({ component: 'enroll' }),
       publish: (topic, payload) => client.publish(topic, payload, { qos: 1, retain: false }),
-      signingKeys: () => readSigningKeys(config.dataDir),
+      signingKeys: () => readSigningKeys(filesDir),
     });
     const enrollCounts = r.enroll.counts;
     metrics.register(
@@ -329,13 +353,14 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       telemetry: services.telemetry,
       planner: services.planner,
       scheduler,
-      dataDir: config.dataDir,
+      ownership: r.ownership,
+      dataDir: filesDir,
       policy: config.control.policy,
       tickSeconds: config.control.tickSeconds,
       logger: log.child({ component: 'control' }),
       now,
       events,
-      ...stripUndefined({ goldenFor: options.control?.goldenFor }),
+      ...stripUndefined({ goldenFor: options.control?.goldenFor, searches: services.searches ?? undefined }),
     });
     r.control.start();
   }
@@ -398,7 +423,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     const claim = claimDataDir(config.dataDir, { kind: 'server', command: 'edgefleet server', now: now() });
     let store: FleetStore;
     try {
-      store = openSqliteStore({ dataDir: config.dataDir });
+      store = await openFleetStore({
+        store: config.store,
+        dataDir: config.dataDir,
+        onIdleError: (err) => log.warn({ err }, 'an idle store connection failed; the pool reconnects'),
+      });
     } catch (err: unknown) {
       claim.release();
       throw err;
@@ -406,6 +435,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     const r: Running = {
       claim,
       store,
+      ownership:
+        postgresOf(store) !== null && config.store !== null
+          ? createPgOwnership({ connectionString: config.store, logger: log })
+          : createLocalOwnership(),
+      jobs: null,
       auth: createAuthService({ repo: store.repos.auth, now, events, localToken }),
       services: null,
       broker: null,
@@ -426,6 +460,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       log.warn(
         'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos',
       );
+    if (config.store !== null) {
+      // Variant builds go through the queue: this replica builds too, as may any `edgefleet worker`.
+      r.jobs = await startVariantQueue({ connectionString: config.store, logger: log });
+      if (config.buildVariants) await r.jobs.work();
+    }
     const address = await connectBroker(r);
     const client = await connectClient(r, address.brokerUrl);
     r.client = client;
@@ -433,15 +472,21 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     const services = createFleetServices({
       repos: store.repos,
       auth: r.auth,
-      dataDir: config.dataDir,
+      dataDir: filesDir,
       clock,
       logger: log,
       events,
       metrics,
-      ...stripUndefined({ random: options.random, timedRuns: options.planner?.timedRuns }),
+      ...stripUndefined({
+        random: options.random,
+        timedRuns: options.planner?.timedRuns,
+        runVariantJob: r.jobs?.runner,
+      }),
+      searchRunner: options.searchRunner ?? runSearchInWorker,
       link: {
         client,
         scheduler,
+        ownership: r.ownership,
         maxPayloadBytes: config.maxPayloadBytes,
         onReject: (rej) => rejections.record(rej),
         ...stripUndefined({ deploy: options.deploy, telemetry: options.telemetry }),
@@ -483,6 +528,9 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     await step('enrollment', () => r.enroll?.idle());
     // Stop taking messages before the store closes so nothing writes to it meanwhile.
     await step('broker client', () => r.client?.close());
+    // Gives up this replica's keys (its lock session) before the store: another replica takes over at once.
+    await step('job queue', () => r.jobs?.close());
+    await step('ownership', () => r.ownership.close());
     await step('store', () => r.store.close());
     await step('broker', () => r.broker?.close());
     r.claim.release();
@@ -516,6 +564,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     },
     telemetry: () => needServices().telemetry,
     control: () => need().control,
+    ownership: () => need().ownership,
     planner: () => needServices().planner,
     mqttTraffic: ((deviceId?: string) =>
       deviceId === undefined

@@ -21,6 +21,9 @@ import type { Logger } from './log/logger.js';
 import { createClassService, type ClassService } from './plan/classes.js';
 import { createModelService, type ModelService } from './plan/models.js';
 import type { Planner } from './plan/planner.js';
+import { createSearchJobs, type SearchJobs, type SearchRunner } from './plan/search-jobs.js';
+import type { VariantJobRunner } from './plan/variants.js';
+import type { Ownership } from './schedule/ownership.js';
 import type { Scheduler } from './schedule/scheduler.js';
 import type { ControlRepository } from './store/control.js';
 import type { DeviceRepository } from './store/devices.js';
@@ -38,6 +41,8 @@ export interface FleetServices {
   readonly rollouts: RolloutService;
   readonly telemetry: TelemetryService;
   readonly decisions: Pick<ControlRepository, 'decisions' | 'countByKind'>;
+  /** Hardware-aware search jobs; null when no runner was given (the CLI's local composition runs none). */
+  readonly searches: SearchJobs | null;
   /** The deployer's broker side (chunk server, signing keyring); null without a broker link. */
   readonly deploy: DeployService | null;
   /** Subscribes and schedules (with a link); nothing to do without one. */
@@ -50,6 +55,8 @@ export interface FleetServices {
 export interface BrokerLink {
   readonly client: BrokerClient;
   readonly scheduler: Scheduler;
+  /** Who does once-only work (rollouts, retention) when replicas share the store; default this process. */
+  readonly ownership?: Ownership;
   readonly maxPayloadBytes: number;
   readonly onReject: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   readonly deploy?: Pick<DeployServiceOptions, 'slots' | 'http' | 'evaluateEveryMs' | 'desiredEveryMs'>;
@@ -69,8 +76,12 @@ export interface FleetServicesOptions {
   readonly auth: AuthService;
   /** Timed runs per variant measurement; default the planner's 50. */
   readonly timedRuns?: number;
+  /** Where variant builds run; default a worker thread in this process (replicas: the Postgres job queue). */
+  readonly runVariantJob?: VariantJobRunner;
   /** The broker side; omitted: the services record and the running server delivers. */
   readonly link?: BrokerLink;
+  /** Runs searches (`POST /v1/searches`, the loop's search action); omitted: no search jobs. */
+  readonly searchRunner?: SearchRunner;
 }
 
 export function createFleetServices(o: FleetServicesOptions): FleetServices {
@@ -85,6 +96,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     now,
     metrics: o.metrics,
     ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+    ...(o.runVariantJob === undefined ? {} : { runJob: o.runVariantJob }),
   });
   const artifacts = createArtifactStore({ dataDir: o.dataDir, artifacts: repos.artifacts, now });
   const onEvent = (event: Parameters<EventBus['publish']>[0]) => void o.events.publish(event);
@@ -106,6 +118,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
         maxPayloadBytes: link.maxPayloadBytes,
         onReject: link.onReject,
         ...link.deploy,
+        ...(link.ownership ? { ownership: link.ownership } : {}),
         ...(o.random ? { random: o.random } : {}),
         // Rollout progress goes out on the fleet event bus, so `GET /v1/events` streams it.
         onEvent,
@@ -137,19 +150,25 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
           maxPayloadBytes: link.maxPayloadBytes,
           onReject: link.onReject,
           ...link.telemetry,
+          ...(link.ownership ? { ownership: link.ownership } : {}),
         }
       : {}),
   });
+  const models = createModelService(repos.models, o.dataDir, now);
+  const searches = o.searchRunner
+    ? createSearchJobs({ classes, models, planner, dataDir: o.dataDir, runner: o.searchRunner, logger: log, now })
+    : null;
   return {
     auth,
     registry: repos.devices,
     classes,
-    models: createModelService(repos.models, o.dataDir, now),
+    models,
     planner,
     artifacts,
     rollouts,
     telemetry,
     decisions: repos.control,
+    searches,
     deploy,
     async start() {
       await deploy?.start();

@@ -10,7 +10,7 @@ export const ERROR_CATALOGUE = {
     status: 400,
     summary: 'a command-line flag or argument is missing, malformed or conflicts with another (see --help)',
   },
-  EF_ERR_STORE_OPEN: { status: 500, summary: 'the SQLite store could not be opened' },
+  EF_ERR_STORE_OPEN: { status: 500, summary: 'the store (SQLite file or Postgres server) could not be opened' },
   EF_ERR_STORE_MIGRATION: { status: 500, summary: 'a store schema migration failed' },
   EF_ERR_STORE_DECODE: {
     status: 500,
@@ -33,6 +33,13 @@ export const ERROR_CATALOGUE = {
   EF_ERR_EVAL_RUNTIME: { status: 500, summary: 'onnxruntime failed while evaluating a model' },
   EF_ERR_RECIPE_INVALID: { status: 400, summary: 'a compression recipe is not a preset or does not validate' },
   EF_ERR_COMPRESS_FAILED: { status: 422, summary: 'a compression pass refused the model or produced an invalid graph' },
+  EF_ERR_SEARCH_STORE: {
+    status: 409,
+    summary: "a search's candidate file belongs to another search or is damaged; it cannot be resumed",
+  },
+  EF_ERR_SEARCH_OPTIONS: { status: 400, summary: 'search options (budgets, class, space) are invalid' },
+  EF_ERR_SEARCH_NOT_FOUND: { status: 404, summary: 'no search with that id (searches live in memory until a restart)' },
+  EF_ERR_SEARCH_FAILED: { status: 500, summary: 'a search failed unexpectedly; the server log has the cause' },
   EF_ERR_TRAIN_UNSUPPORTED: {
     status: 422,
     summary: 'the model uses an op, attribute or interface outside the trainable set (the op is named)',
@@ -47,7 +54,11 @@ export const ERROR_CATALOGUE = {
   },
   EF_ERR_TRAIN_DIVERGED: { status: 422, summary: 'training produced a non-finite loss; lower the learning rate' },
   EF_ERR_TRAIN_STOPPED: { status: 499, summary: 'training was stopped (AbortSignal or Ctrl-C) before it finished' },
-  EF_ERR_PRUNE_RATIO: { status: 400, summary: 'a pruning ratio is outside [0, 1) or a pruning target outside (0, 1]' },
+  EF_ERR_PRUNE_RATIO: {
+    status: 400,
+    summary:
+      'a pruning ratio is outside [0, 1), a pruning target outside (0, 1], or a channel multiple not a whole number 1-256',
+  },
   EF_ERR_PRUNE_LAYER: {
     status: 400,
     summary: 'a pruning option names a layer the model does not have, or one whose channels cannot be pruned',

@@ -2,6 +2,7 @@
  * Helpers for admin API route tests: a started server with auth on, an admin and a read
  * token, `call` through fastify's inject, and `expectError` checking {code, message, details}.
  */
+import type { SearchRunner } from '@edgefleet/server/plan/search-jobs';
 import type { Test } from 'tap';
 import { apiErrorSchema, ERROR_CATALOGUE, type ErrorCode } from '@edgefleet/shared';
 import type { EdgefleetServer } from '@edgefleet/server';
@@ -31,7 +32,7 @@ export interface ApiHarness {
 export async function startApi(
   t: Test,
   flags: Record<string, unknown> = {},
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; searchRunner?: SearchRunner } = {},
 ): Promise<ApiHarness> {
   const server = makeAuthServer(t.testdir(), flags, options);
   t.teardown(() => server.stop());

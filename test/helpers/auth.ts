@@ -2,6 +2,7 @@
  * Helpers for identity tests: a server with auth on (the default) on ephemeral ports, raw
  * MQTT connections with credentials, and a log capture to search for leaked secrets.
  */
+import type { SearchRunner } from '@edgefleet/server/plan/search-jobs';
 import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
@@ -29,7 +30,7 @@ export function captureLogs(level: 'info' | 'debug' | 'trace' = 'debug'): LogCap
 export function makeAuthServer(
   dataDir: string,
   flags: Record<string, unknown> = {},
-  options: { logger?: Logger; clock?: Clock } = {},
+  options: { logger?: Logger; clock?: Clock; searchRunner?: SearchRunner } = {},
 ): EdgefleetServer {
   const config = loadServerConfig({
     flags: { dataDir, port: 0, host: '127.0.0.1', apiPort: 0, apiHost: '127.0.0.1', 'log.level': 'silent', ...flags },
@@ -37,6 +38,7 @@ export function makeAuthServer(
   return createServer(config, {
     logger: options.logger ?? pino({ level: 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.searchRunner ? { searchRunner: options.searchRunner } : {}),
   });
 }
 

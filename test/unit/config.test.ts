@@ -15,6 +15,14 @@ t.test('defaults apply when nothing is given', async (t) => {
   t.equal(config.log.level, 'info');
 });
 
+t.test('the store is SQLite unless a Postgres URL is given (flag beats EDGEFLEET_STORE)', async (t) => {
+  t.equal(loadServerConfig().store, null);
+  const env = { EDGEFLEET_STORE: 'postgres://a@db:5432/fleet' };
+  t.equal(loadServerConfig({ env }).store, 'postgres://a@db:5432/fleet');
+  t.equal(loadServerConfig({ env, flags: { store: 'postgresql://b@db/x' } }).store, 'postgresql://b@db/x');
+  t.throws(() => loadServerConfig({ flags: { store: 'mysql://db/x' } }), /store must be a Postgres URL/);
+});
+
 t.test('layers merge: file < env < flags, nested keys one by one', async (t) => {
   const dir = t.testdir({
     'edgefleet.json': JSON.stringify({

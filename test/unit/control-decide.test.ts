@@ -48,6 +48,7 @@ const PLAN: PlanView = {
   modelSha: sha('f'),
   recipes: ['baseline', 'fp16', 'int8-static', 'int8-weights'],
   corrected: false,
+  correction: 1,
   baselinePct: 97.6,
   members: [FP32, FP16, INT8S, INT8W],
 };
@@ -196,6 +197,29 @@ const cases: Case[] = [
     reason: /nothing fits/,
   },
   {
+    name: 'nothing stored fits after a re-plan, searches enabled: search for a new model',
+    s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }),
+    p: { search: { enabled: true, timeBudgetMs: 120_000, maxEvaluations: 12 } },
+    kind: 'search',
+    actions: ['search'],
+    reason:
+      /no stored variant is predicted to fit, even with the corrected speed model \(measured\/predicted latency 5\.00\): searching for a new model \(at most 12 candidates, 120 s\)/,
+  },
+  {
+    name: 'a search already ran this episode and still nothing fits: alert',
+    s: snap(
+      fleet(10, 8, FP32, 40),
+      {
+        ...confirmed,
+        episode: { id: 'ep', startedAt: 0, changes: 0, replanned: true, searched: true, alerted: false },
+      },
+      { plan: { ...PLAN, corrected: true } },
+    ),
+    p: { search: { enabled: true } },
+    kind: 'alert',
+    actions: ['alert'],
+  },
+  {
     name: 'accuracy breach on int8 moves up in precision (fp16), not to another int8',
     s: snap(fleet(10, 8, INT8S, 4, { breaches: ['minAccuracy'], accuracy: 0.6 }), confirmed),
     kind: 'deploy',
@@ -284,6 +308,33 @@ t.test('a breach confined to a throttled cohort is answered for that cohort alon
   t.match(d.reason, /throttled cohort/);
   const off = decide(snap(devices, confirmed), policy({ cohorts: { enabled: false } }), 100_000);
   t.equal(off.kind, 'healthy', 'without cohorts a 30% breach is no class breach');
+});
+
+t.test('a search action carries the corrected ratio and the policy bounds; the episode remembers it', async (t) => {
+  const s = snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } });
+  const d = decide(s, policy({ search: { enabled: true, timeBudgetMs: 60_000, maxEvaluations: 8 } }), s.at);
+  const a = d.actions[0];
+  if (a?.kind !== 'search') throw new Error(`expected a search action, got ${a?.kind}`);
+  t.equal(a.modelSha, PLAN.modelSha);
+  t.equal(a.ratio, 5, 'measured 40 ms where 8 were predicted');
+  t.equal(a.timeBudgetMs, 60_000);
+  t.equal(a.maxEvaluations, 8);
+  t.same([a.epochs, a.trainSamples, a.finalEpochs], [1, 2000, 8], 'training per candidate and of the finalist');
+  t.ok(s.budgets.maxP95LatencyMs !== undefined, 'the class has a latency budget');
+  t.equal(
+    a.budgets.maxP95LatencyMs,
+    (s.budgets.maxP95LatencyMs ?? 0) * 0.9,
+    'the search must meet the latency budget at the fit margin, as the loop judges',
+  );
+  const twice = snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true, correction: 2 } });
+  const again = decide(twice, policy({ search: { enabled: true } }), twice.at).actions[0];
+  t.equal(
+    again?.kind === 'search' ? again.ratio : null,
+    10,
+    "a plan corrected ×2 already: ×10 against the class's own model",
+  );
+  t.equal(d.memory.episode?.searched, true);
+  t.equal(decide(s, policy(), s.at).kind, 'alert', 'searches are off by default');
 });
 
 t.test("the loop judges fit with the planner's check: memory, storage and accuracy drop count too", async (t) => {

@@ -121,6 +121,26 @@ t.test('removal counts keep at least one channel per block and split evenly', as
   t.equal(removalCount(6, 3, 0.5), 3);
 });
 
+t.test('with a channel multiple, every group keeps a multiple of it (or all it has)', async (t) => {
+  t.equal(removalCount(200, 1, 0.25, 4), 48, '200 → 152 (150 rounded to a multiple of 4)');
+  t.equal(removalCount(200, 1, 0.25, 16), 56, '200 → 144 (150 to the nearest multiple of 16)');
+  t.equal(removalCount(22, 1, 0.25, 4), 6, '22 → 16 (17 rounded)');
+  t.equal(removalCount(8, 1, 0.75, 4), 4, 'never below one multiple');
+  t.equal(removalCount(6, 1, 0.125, 4), 0, 'rounding back up to all channels removes none');
+  t.equal(removalCount(4, 1, 0.5, 4), 0, 'a group of one multiple stays whole');
+  t.equal(
+    removalCount(48, 2, 0.25, 8),
+    8,
+    '2 blocks of 24 keep 20 each (18 rounded to 4s): 40 in all, a multiple of 8',
+  );
+  t.equal(removalCount(48, 2, 0.25, 1), 12, 'multiple 1: the plain count');
+  for (const c of [9, 22, 50, 104, 150, 200])
+    for (const r of [0.125, 0.25, 0.5, 0.75]) {
+      const kept = c - removalCount(c, 1, r, 4);
+      t.ok(kept === c || kept % 4 === 0, `${c} at ${r} keeps ${kept}`);
+    }
+});
+
 const row = (id: number, channels: number, drops: number[]): SensitivityRow => ({
   group: `g${id}`,
   id,

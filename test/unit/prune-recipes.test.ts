@@ -46,6 +46,7 @@ t.test('preset chains and inline options parse into the steps they name', async 
     '[{"pass":"prune-structured","ratio":1}]',
     '[{"pass":"prune-structured","ratio":-0.1}]',
     '[{"pass":"prune-structured","ratio":0.5,"target":{"macs":0.5}}]',
+    '[{"pass":"prune-structured","ratio":0.5,"channelMultiple":0}]',
     '[{"pass":"prune-structured","target":{"macs":0}}]',
     '[{"pass":"prune-magnitude","sparsity":1.5}]',
     'prune-structured+no-such-preset',
@@ -53,14 +54,13 @@ t.test('preset chains and inline options parse into the steps they name', async 
     t.match(await codeOf(Promise.resolve().then(() => parseRecipe(bad))), /^EF_ERR_RECIPE_INVALID/, bad);
 });
 
+// The fixtures have 4-8 channels per group: exact counts (channelMultiple 1), not the default multiple of 4.
+const PRUNE_QUARTER = '[{"pass":"prune-structured","ratio":0.25,"channelMultiple":1},{"pass":"reconstruct"}]';
+
 t.test(
   'the report gives params, MACs and fidelity per layer before and after, and names groups left whole',
   async (t) => {
-    const { bytes: out, report } = await compressModel(
-      bytes,
-      '[{"pass":"prune-structured","ratio":0.25},{"pass":"reconstruct"}]',
-      { calib },
-    );
+    const { bytes: out, report } = await compressModel(bytes, PRUNE_QUARTER, { calib });
     const p = report.pruning;
     t.ok(p, 'a pruning section');
     t.equal(p?.reconstructed, true);
@@ -76,9 +76,7 @@ t.test(
       /left whole: y is a model output/,
       'the group left whole names why',
     );
-    const again = await compressModel(bytes, '[{"pass":"prune-structured","ratio":0.25},{"pass":"reconstruct"}]', {
-      calib,
-    });
+    const again = await compressModel(bytes, PRUNE_QUARTER, { calib });
     t.equal(again.report.sha256, report.sha256, 'same input and recipe: same bytes');
     t.ok(out.byteLength < bytes.byteLength, 'smaller file');
   },
@@ -93,9 +91,10 @@ t.test('reconstruct folds a duplicated channel into its twin: the outputs stay t
   w.data.set(w.data.subarray(0, per), 5 * per); // filter 5 := filter 0
   b.data[5] = b.data[0] as number;
   const data = loadDataSource('random:256', modelInputsOf(twin));
-  const plain = await pruneStructured(twin, { ratios: { c2: 0.2 }, importance: 'reconstruction', data });
+  const exact = { ratios: { c2: 0.2 }, channelMultiple: 1 };
+  const plain = await pruneStructured(twin, { ...exact, importance: 'reconstruction', data });
   const refit = await pruneStructured(twin, {
-    ratios: { c2: 0.2 },
+    ...exact,
     importance: 'reconstruction',
     data,
     reconstruct: true,
@@ -137,6 +136,12 @@ t.test('bad input: a clear, coded error, never a model that computes something e
   for (const ratio of [-0.1, 1, Number.NaN])
     t.match(await codeOf(pruneStructured(model, { ratio })), /^EF_ERR_PRUNE_RATIO/, `programmatic ratio ${ratio}`);
   t.match(await codeOf(pruneStructured(model, {})), /^EF_ERR_PRUNE_RATIO: give either ratio/, 'no size given');
+  for (const channelMultiple of [0, 2.5, 1000])
+    t.match(
+      await codeOf(pruneStructured(model, { ratio: 0.25, channelMultiple })),
+      /^EF_ERR_PRUNE_RATIO: channelMultiple is/,
+      `channel multiple ${channelMultiple}`,
+    );
 });
 
 t.test('prune-magnitude: sparsity per layer or global, reported with the gzip size', async (t) => {

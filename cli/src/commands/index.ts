@@ -18,7 +18,9 @@ import { modelCommand } from './model.js';
 import { planCommand } from './plan.js';
 import { rolloutCommand } from './rollout.js';
 import { decisionsCommand } from './decisions.js';
+import { searchCommand } from './search.js';
 import { serverCommand } from './server.js';
+import { workerCommand } from './worker.js';
 
 /**
  * Every subcommand, in the order `edgefleet --help` lists them. Each module exports one
@@ -26,6 +28,7 @@ import { serverCommand } from './server.js';
  */
 export const COMMANDS: ReadonlyArray<() => Command> = [
   serverCommand,
+  workerCommand,
   devicesCommand,
   deviceCommand,
   tokenCommand,
@@ -40,6 +43,7 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   compressCommand,
   distillCommand,
   finetuneCommand,
+  searchCommand,
   evalCommand,
   classCommand,
   modelCommand,

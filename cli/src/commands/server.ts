@@ -5,6 +5,8 @@ import { createCliLogger, waitForShutdownSignal } from '../cli-logger.js';
 /** Flags shared by commands that build a server config; values left undefined fall through to env/file/defaults. */
 export interface ServerFlags {
   dataDir?: string;
+  store?: string;
+  sharedDir?: string;
   broker?: string;
   port?: string;
   host?: string;
@@ -23,6 +25,14 @@ export function addServerFlags(command: Command): Command {
     .option(
       '--data-dir <dir>',
       'data directory holding the SQLite store (default ./.edgefleet, env EDGEFLEET_DATA_DIR)',
+    )
+    .option(
+      '--store <url>',
+      'keep fleet state in this Postgres (postgres://user:password@host:5432/db), shared by server replicas, instead of SQLite in the data directory (env EDGEFLEET_STORE)',
+    )
+    .option(
+      '--shared-dir <dir>',
+      'models, artifacts and signing keys in this directory, shared by server replicas (default: inside the data directory; env EDGEFLEET_SHARED_DIR)',
     )
     .option(
       '--broker <url>',
@@ -64,6 +74,8 @@ export function addServerFlags(command: Command): Command {
 export function serverFlagLayer(flags: ServerFlags): Record<string, unknown> {
   return {
     dataDir: flags.dataDir,
+    store: flags.store,
+    sharedDir: flags.sharedDir,
     brokerUrl: flags.broker,
     brokerDynsec: flags.brokerDynsec,
     port: flags.port,

@@ -31,6 +31,7 @@ export interface PruneStructuredPassOptions {
   readonly refitInScan?: boolean;
   readonly checkSamples?: number;
   readonly scanSamples?: number;
+  readonly channelMultiple?: number;
 }
 
 /** Why a model cannot go through a pruning pass as it is, or undefined. */

@@ -58,6 +58,8 @@ export interface ProbeRequest {
   readonly data: Dataset;
   /** Samples per run; default 16. */
   readonly batchSize?: number;
+  /** Rows gathered per layer before a products run; default {@link MIN_PRODUCT_ROWS}. */
+  readonly productRows?: number;
   readonly onProgress?: (p: Progress) => void;
 }
 
@@ -207,6 +209,74 @@ function feedsOf(ds: Dataset): Record<string, FeedTensor> {
   );
 }
 
+/**
+ * Rows gathered per layer before one products run. XᵀX is k×k whatever the rows, and copying it
+ * out of onnxruntime and adding it up in Float64 costs k² per run: a dense layer sees one row per
+ * sample, so at 16 samples a run mnist-cnn-large's 9,216-wide dense layer spent ~95% of a
+ * 413 s probe on that (bench/prune-refit-profile.ts). Convolutions already bring thousands of rows
+ * per batch (one per output position) and run at once.
+ */
+export const MIN_PRODUCT_ROWS = 512;
+
+/** Rows of one layer waiting for their products run. */
+interface PendingRows {
+  readonly x: Float32Array[];
+  readonly y: Float32Array[];
+  rows: number;
+  k: number;
+  o: number;
+}
+
+function concatRows(parts: readonly Float32Array[], total: number): Float32Array {
+  if (parts.length === 1) return parts[0] as Float32Array;
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Queues a batch's rows of `layer`; runs the products when enough rows are waiting (or `flush`). */
+async function gather(
+  pending: Map<string, PendingRows>,
+  stats: Map<string, LayerStats>,
+  products: CompressSession,
+  layer: string,
+  minRows: number,
+  batch: {
+    x: { dims: readonly number[]; data: Float32Array };
+    y: { dims: readonly number[]; data: Float32Array };
+  } | null,
+): Promise<void> {
+  let p = pending.get(layer);
+  if (batch) {
+    const [m = 0, k = 0] = batch.x.dims;
+    const o = batch.y.dims[1] ?? 0;
+    if ((batch.y.dims[0] ?? 0) !== m)
+      throw new Error(`layer ${layer}: ${m} input rows but ${batch.y.dims[0]} output rows`);
+    if (!p) {
+      p = { x: [], y: [], rows: 0, k, o };
+      pending.set(layer, p);
+    }
+    // The session may reuse its output buffers on the next run: keep copies.
+    p.x.push(batch.x.data.slice());
+    p.y.push(batch.y.data.slice());
+    p.rows += m;
+    if (p.rows < minRows) return;
+  }
+  if (!p || p.rows === 0) return;
+  await accumulate(
+    stats,
+    products,
+    layer,
+    { dims: [p.rows, p.k], data: concatRows(p.x, p.rows * p.k) },
+    { dims: [p.rows, p.o], data: concatRows(p.y, p.rows * p.o) },
+  );
+  pending.delete(layer);
+}
+
 function add(into: Float64Array, from: Float32Array): void {
   if (into.length !== from.length) throw new Error(`statistics of ${into.length} values met ${from.length}`);
   for (let i = 0; i < from.length; i++) into[i] = (into[i] as number) + (from[i] as number);
@@ -221,7 +291,9 @@ export async function collectLayerStats(req: ProbeRequest): Promise<Map<string, 
     : undefined;
   const products = await openSession(writeModel(productsModel()));
   const stats = new Map<string, LayerStats>();
+  const pending = new Map<string, PendingRows>();
   const bs = req.batchSize ?? 16;
+  const minRows = req.productRows ?? MIN_PRODUCT_ROWS;
   try {
     for (let start = 0; start < req.data.count; start += bs) {
       const end = Math.min(req.data.count, start + bs);
@@ -232,7 +304,7 @@ export async function collectLayerStats(req: ProbeRequest): Promise<Map<string, 
         const x = xs[rowsName('x', layer)];
         const y = ys[rowsName('y', layer)];
         if (!x || !y) throw new EdgefleetError('EF_ERR_EVAL_RUNTIME', `probe returned no rows for layer ${layer}`, {});
-        await accumulate(stats, products, layer, x, y);
+        await gather(pending, stats, products, layer, minRows, { x, y });
       }
       req.onProgress?.({
         pass: 'least-squares statistics',
@@ -241,6 +313,7 @@ export async function collectLayerStats(req: ProbeRequest): Promise<Map<string, 
         what: `${req.layers.length} layers`,
       });
     }
+    for (const layer of req.layers) await gather(pending, stats, products, layer, minRows, null);
   } finally {
     await xSession.release();
     await ySession?.release();

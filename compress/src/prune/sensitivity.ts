@@ -9,7 +9,7 @@
  */
 import { EdgefleetError } from '@edgefleet/shared';
 import type { Dataset } from '../data/tensor.js';
-import { loadModel, writeModel, type Model, type Node } from '../ir/index.js';
+import { loadModel, writeModel, type Graph, type Model, type Node } from '../ir/index.js';
 import type { Progress } from '../passes/types.js';
 import { applyCut } from './apply.js';
 import type { ChannelAnalysis, ChannelGroup } from './channel-graph.js';
@@ -53,12 +53,48 @@ export interface SensitivityRow {
   readonly method?: string;
 }
 
-/** Channels removed from a group of `channels` at `ratio`, in whole multiples of its blocks, keeping one per block. */
-export function removalCount(channels: number, blocks: number, ratio: number): number {
+/**
+ * Channels removed from a group of `channels` at `ratio`, in whole multiples of its blocks, keeping
+ * one per block. With `multiple` > 1 the count kept is rounded to the nearest multiple of it (at
+ * least one multiple; a group that would keep all its channels or more loses none), so the layers
+ * reading the group see channel counts the CPU kernels' blocked layout handles (see
+ * {@link DEFAULT_CHANNEL_MULTIPLE}). With blocks, each block keeps a multiple of what makes the
+ * total a multiple of `multiple`.
+ */
+export function removalCount(channels: number, blocks: number, ratio: number, multiple = 1): number {
   const per = channels / blocks;
-  const perBlock = Math.min(per - 1, Math.floor(ratio * per + 1e-9));
-  return Math.max(0, perBlock) * blocks;
+  const perBlock = Math.max(0, Math.min(per - 1, Math.floor(ratio * per + 1e-9)));
+  if (multiple <= 1 || perBlock === 0) return perBlock * blocks;
+  const unit = multiple / gcd(multiple, blocks);
+  const kept = Math.max(unit, Math.round((per - perBlock) / unit) * unit);
+  return kept >= per ? 0 : (per - kept) * blocks;
 }
+
+/**
+ * The channel multiple a group is held to: `multiple` when a Conv reads its channels (the blocked
+ * layout's rule is about a Conv's input channels), 1 when only Gemm/MatMul layers do, where any
+ * count runs at full speed and small groups (mnist-cnn's) keep their fine steps.
+ */
+export function groupMultiple(graph: Graph, group: ChannelGroup, multiple: number): number {
+  if (multiple <= 1) return 1;
+  const convReads = group.consumers.some((name) => graph.nodes.find((n) => n.name === name)?.opType === 'Conv');
+  return convReads ? multiple : 1;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Default of `channelMultiple`: groups a Conv reads keep multiples of 4 channels. Measured with
+ * onnxruntime 1.30 on this project's x86 host (AVX-512, NCHWc block 16): a depthwise Conv, or a
+ * Conv reading 16 or more channels, whose channel count is not a multiple of 4 is left out of the
+ * blocked NCHWc layout and runs as a plain Conv with layout conversions around it, ~5× slower for
+ * a 5×5 depthwise block of 150 channels than for 148 or 152 (docs/design-notes.md). 4 costs the
+ * small models little freedom; a multiple of 16 (the AVX-512 block; 8 on AVX2) also saves the
+ * padding of the last block.
+ */
+export const DEFAULT_CHANNEL_MULTIPLE = 4;
 
 /** What the scan needs (built once by the caller). */
 export interface ScanInput {
@@ -74,6 +110,8 @@ export interface ScanInput {
   readonly ridge: number;
   /** The dims the analysis was made at (applyCut checks shapes at them). */
   readonly inputDims: Readonly<Record<string, readonly number[]>>;
+  /** Kept channel counts are multiples of this (see {@link removalCount}). Default 1. */
+  readonly channelMultiple?: number;
   readonly onProgress?: (p: Progress) => void;
 }
 
@@ -135,13 +173,18 @@ export async function scanSensitivity(input: ScanInput): Promise<SensitivityRow[
       frontier.inputs.map((t) => [t, input.analysis.shapes.get(t)?.dims ?? input.inputDims[t] ?? []]),
     );
     // With one block, removal is nested: the choice for the largest ratio, cut short, is the choice for each smaller one.
-    const most = Math.max(...input.levels.map((r) => removalCount(group.channels, group.blocks, r)));
+    const multiple = groupMultiple(input.original.graph, group, input.channelMultiple ?? 1);
+    const removal = (r: number) => removalCount(group.channels, group.blocks, r, multiple);
+    const most = Math.max(...input.levels.map(removal));
     const nested = group.blocks === 1 && most > 0 ? choose(most) : undefined;
     const order = nested?.removed;
+    const measured = new Set<number>();
     for (const ratio of input.levels) {
       done++;
-      const remove = removalCount(group.channels, group.blocks, ratio);
-      if (remove === 0) continue;
+      const remove = removal(ratio);
+      // Rounding to a channel multiple maps neighbouring levels to one count: measure it once.
+      if (remove === 0 || measured.has(remove)) continue;
+      measured.add(remove);
       const candidate = loadModel(writeModel(suffix), { verify: false });
       const gone = new Set(order?.slice(0, remove));
       const kept = order
@@ -192,7 +235,8 @@ export function scanLayerSensitivity(input: Omit<ScanInput, 'reference' | 'data'
       ridge: input.ridge,
     };
     const { nodes, stats } = consumersWithStats(base);
-    const counts = input.levels.map((r) => removalCount(group.channels, group.blocks, r));
+    const multiple = groupMultiple(input.original.graph, group, input.channelMultiple ?? 1);
+    const counts = input.levels.map((r) => removalCount(group.channels, group.blocks, r, multiple));
     const most = Math.max(0, ...counts);
     const priced = (remove: number, order?: readonly number[]) =>
       eliminate({ ...base, remove }, nodes, stats, order ?? selectChannels({ ...base, remove }).removed);
@@ -205,7 +249,7 @@ export function scanLayerSensitivity(input: Omit<ScanInput, 'reference' | 'data'
     const points: SensitivityPoint[] = [];
     input.levels.forEach((ratio, li) => {
       const remove = counts[li] as number;
-      if (remove === 0) return;
+      if (remove === 0 || counts.indexOf(remove) < li) return;
       const curve = single?.curve ?? priced(remove).curve;
       points.push({
         ratio,

@@ -21,6 +21,8 @@ import { reconstructLayers } from './reconstruct.js';
 import type { PruneReport } from './report.js';
 import {
   allocateRatios,
+  DEFAULT_CHANNEL_MULTIPLE,
+  groupMultiple,
   removalCount,
   scanLayerSensitivity,
   scanSensitivity,
@@ -59,6 +61,12 @@ export interface StructuredOptions {
   readonly checkSamples?: number;
   /** Samples the output scan runs each candidate on (the first ones of `data`). Default 32. */
   readonly scanSamples?: number;
+  /**
+   * Each group a Conv reads keeps a multiple of this many channels (or all of them), whether sized
+   * by ratios or by a target: counts the CPU kernels' blocked layout handles. Default
+   * {@link DEFAULT_CHANNEL_MULTIPLE} (4); 1 allows any count, 16 matches AVX-512's block.
+   */
+  readonly channelMultiple?: number;
   readonly exclude?: Exclusions;
   readonly onProgress?: (p: Progress) => void;
 }
@@ -167,6 +175,13 @@ function checkOptions(opts: StructuredOptions): Importance {
       'give either ratio/ratios or a target (e.g. {"macs": 0.5}), not both or neither',
       {},
     );
+  const m = opts.channelMultiple;
+  if (m !== undefined && !(Number.isInteger(m) && m >= 1 && m <= 256))
+    throw new EdgefleetError(
+      'EF_ERR_PRUNE_RATIO',
+      `channelMultiple is ${String(m)}; it must be a whole number of channels from 1 to 256 (1: any count)`,
+      { channelMultiple: m },
+    );
   for (const [k, v] of Object.entries(opts.target ?? {}))
     if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw ratioError(`target ${k}`, v);
   if (opts.target && Object.values(opts.target).every((v) => v === undefined))
@@ -261,6 +276,10 @@ function splitHeldOut(opts: StructuredOptions): { fitData: Dataset | undefined; 
   return { fitData, heldOut };
 }
 
+function channelMultipleOf(opts: StructuredOptions): number {
+  return opts.channelMultiple ?? DEFAULT_CHANNEL_MULTIPLE;
+}
+
 /** What sizing and choosing the cut share. */
 interface CutInput {
   readonly original: Model;
@@ -293,6 +312,7 @@ async function sizeGroups(
     levels: opts.levels ?? DEFAULT_LEVELS,
     ridge: input.ridge,
     inputDims: input.dims2,
+    channelMultiple: channelMultipleOf(opts),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   };
   let scan: SensitivityRow[];
@@ -317,7 +337,8 @@ function chooseChannels(
   const kept = new Map<number, number[]>();
   const methods = new Map<number, string>();
   for (const g of input.prunable) {
-    const remove = removalCount(g.channels, g.blocks, input.ratios.get(g.id) ?? 0);
+    const multiple = groupMultiple(input.original.graph, g, channelMultipleOf(input.opts));
+    const remove = removalCount(g.channels, g.blocks, input.ratios.get(g.id) ?? 0, multiple);
     if (remove === 0) continue;
     const row = input.scan?.find((x) => x.id === g.id);
     if (row?.order && remove <= row.order.length) {

@@ -83,6 +83,11 @@ const DTYPE_NAMES: ReadonlySet<string> = new Set<RuntimeDType>([
   'string',
 ]);
 
+/** The onnxruntime-node version sessions run on (latency tables are valid for one version only). */
+export function runtimeVersion(): string {
+  return `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`;
+}
+
 /** Create a session from ONNX model bytes. Failures are EF_ERR_RUNTIME_LOAD with onnxruntime's reason. */
 export async function createOrtSession(model: Uint8Array, options: OrtSessionOptions = {}): Promise<OrtSession> {
   const sessionOptions: ort.InferenceSession.SessionOptions = {

@@ -1,4 +1,5 @@
 import type { RejectReason } from '@edgefleet/shared';
+import type { VariantJobRunner } from '../plan/variants.js';
 import { summarizePresence } from '../registry/summary.js';
 import type { DeviceRepository } from '../store/devices.js';
 import type { EventBus } from '../events/bus.js';
@@ -23,6 +24,8 @@ export function createMeteredPlanner(o: {
   readonly now: () => number;
   readonly metrics: MetricsRegistry;
   readonly timedRuns?: number;
+  /** Where variant builds run; default a worker thread here (the job queue with replicas). */
+  readonly runJob?: VariantJobRunner;
 }): Planner {
   const builds = createLabelledHistogram(
     'edgefleet_compression_job_duration_seconds',
@@ -37,7 +40,7 @@ export function createMeteredPlanner(o: {
     plans: o.repos.plans,
     dataDir: o.dataDir,
     now: o.now,
-    ...stripUndefined({ timedRuns: o.timedRuns }),
+    ...stripUndefined({ timedRuns: o.timedRuns, runJob: o.runJob }),
     onBuild: (b) =>
       builds.observe(
         { precision: b.precision, result: b.ok ? 'ok' : 'failed', compressed: String(b.compressed) },

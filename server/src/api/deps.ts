@@ -12,7 +12,16 @@ import type { MetricsRegistry } from './metrics.js';
 export interface ApiDeps
   extends Pick<
     FleetServices,
-    'auth' | 'registry' | 'classes' | 'models' | 'planner' | 'artifacts' | 'rollouts' | 'telemetry' | 'decisions'
+    | 'auth'
+    | 'registry'
+    | 'classes'
+    | 'models'
+    | 'planner'
+    | 'artifacts'
+    | 'rollouts'
+    | 'telemetry'
+    | 'decisions'
+    | 'searches'
   > {
   readonly events: EventBus;
   readonly metrics: MetricsRegistry;

@@ -20,7 +20,9 @@ export type MessageHandler = (topic: string, payload: Buffer, info: MessageInfo)
  */
 export interface BrokerClient {
   publish(topic: string, payload: Buffer | string, options?: { qos?: QoS; retain?: boolean }): Promise<void>;
+  /** Subscribes; with a share group, device topics (`ef/…`) go through `$share/<group>/`. */
   subscribe(filters: readonly string[], qos?: QoS): Promise<void>;
+  unsubscribe(filters: readonly string[]): Promise<void>;
   /** Registers a handler; returns a function that removes it. */
   onMessage(handler: MessageHandler): () => void;
   readonly connected: boolean;
@@ -96,6 +98,18 @@ export interface BrokerClientOptions {
    * skip the host-name check (the certificate names the public host, we dial loopback).
    */
   readonly pinnedCert?: string | Buffer;
+  /**
+   * Server replicas: subscribe to device topics as members of this MQTT 5 shared subscription
+   * group (`$share/<group>/ef/v1/…`), so the broker hands each device message to one replica.
+   * Connects with MQTT 5 when set. Subscriptions outside `ef/` (the dynamic security plugin's
+   * responses, which every replica needs for its own requests) stay plain.
+   */
+  readonly shareGroup?: string;
+}
+
+/** The filter a replica subscribes to: shared for device topics when a group is set. */
+export function sharedFilter(filter: string, group: string | undefined): string {
+  return group !== undefined && filter.startsWith('ef/') ? `$share/${group}/${filter}` : filter;
 }
 
 /** Connects to a broker; throws `EF_ERR_BROKER_CONNECT` if the first connection fails. */
@@ -103,7 +117,8 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   const log = options.logger;
   const mqttOptions: IClientOptions = {
     clientId: options.clientId,
-    protocolVersion: 4,
+    // MQTT 5 for shared subscriptions; 3.1.1 otherwise (aedes, the embedded broker, speaks only that).
+    protocolVersion: options.shareGroup === undefined ? 4 : 5,
     clean: true,
     keepalive: options.keepaliveS ?? 30,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
@@ -151,13 +166,19 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
       });
     },
     async subscribe(filters, qos = 1) {
-      const granted = await client.subscribeAsync([...filters], { qos });
-      const refused = granted.filter((g) => g.qos === 128);
+      const granted = await client.subscribeAsync(
+        filters.map((f) => sharedFilter(f, options.shareGroup)),
+        { qos },
+      );
+      const refused = granted.filter((g) => g.qos >= 128);
       if (refused.length > 0)
         throw new EdgefleetError(
           'EF_ERR_BROKER_CONNECT',
           `broker refused subscriptions ${refused.map((g) => g.topic).join(', ')}; check its ACLs`,
         );
+    },
+    async unsubscribe(filters) {
+      await client.unsubscribeAsync(filters.map((f) => sharedFilter(f, options.shareGroup)));
     },
     onMessage(handler) {
       handlers.add(handler);

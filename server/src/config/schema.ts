@@ -34,6 +34,29 @@ export const serverConfigSchema = z.strictObject({
    */
   dataDir: z.string().min(1).default('./.edgefleet'),
   /**
+   * Where fleet state lives: null (the default) for SQLite in `dataDir`, or a Postgres URL
+   * (`postgres://user:password@host:5432/db`) that several server replicas share.
+   */
+  /**
+   * Directory of the files every replica must read: stored models, variant artifacts and the
+   * manifest signing keys. Default null: inside `dataDir`. Replicas on a Postgres store point it
+   * at one shared directory (one host's disk, or a network file system); `dataDir` stays each
+   * replica's own (its runtime file and broker secret).
+   */
+  sharedDir: z.string().min(1).nullable().default(null),
+  /**
+   * With a Postgres store: this replica takes variant builds from the job queue (as `edgefleet
+   * worker` does). Default true; false leaves builds to dedicated workers.
+   */
+  buildVariants: z
+    .preprocess((v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v), z.boolean())
+    .default(true),
+  store: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//i, 'store must be a Postgres URL such as postgres://user:password@host:5432/edgefleet')
+    .nullable()
+    .default(null),
+  /**
    * External MQTT broker URL (`mqtt://host:port`). Default null: run the embedded aedes
    * broker and connect to it over loopback.
    */
@@ -160,6 +183,9 @@ export type ServerConfigInput = z.input<typeof serverConfigSchema>;
  */
 export const CONFIG_ENV_VARS = {
   EDGEFLEET_DATA_DIR: 'dataDir',
+  EDGEFLEET_STORE: 'store',
+  EDGEFLEET_SHARED_DIR: 'sharedDir',
+  EDGEFLEET_BUILD_VARIANTS: 'buildVariants',
   EDGEFLEET_BROKER: 'brokerUrl',
   EDGEFLEET_BROKER_DYNSEC: 'brokerDynsec',
   EDGEFLEET_PORT: 'port',

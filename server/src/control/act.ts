@@ -44,7 +44,17 @@ export interface ActOptions {
   /** Where the planner's variants live (their paths are relative to it). */
   readonly dataDir: string;
   readonly now: () => number;
+  /**
+   * Runs a bounded hardware-aware search for a class and makes its result choosable (stored as a
+   * variant on a new plan of the class); returns that plan. Unset: search actions are skipped.
+   */
+  readonly searcher?: ClassSearcher;
 }
+
+/** What a search action needs from the server (see plan/search-jobs.ts): the action without its kind and id. */
+export type ClassSearcher = (
+  request: Omit<Extract<ControlAction, { kind: 'search' }>, 'kind' | 'id'>,
+) => Promise<{ readonly planId: number; readonly chosen: string | null }>;
 
 export type Actor = (decision: Decision) => Promise<ActionOutcome[]>;
 
@@ -90,6 +100,13 @@ export function createActor(options: ActOptions): Actor {
         speedModelOverride: { ratio: action.ratio, label: action.label },
       });
       return { action: action.id, status: 'done', planId: stored.id, chosen: stored.plan.chosen };
+    }
+    if (action.kind === 'search') {
+      if (!options.searcher)
+        return { action: action.id, status: 'skipped', why: 'no searcher is configured on this server' };
+      const { kind: _kind, id: _id, ...request } = action;
+      const result = await options.searcher(request);
+      return { action: action.id, status: 'done', planId: result.planId, chosen: result.chosen };
     }
     if ((await control.state(action.deviceClass))?.desiredHash === action.desiredHash)
       return { action: action.id, status: 'skipped', why: 'this desired state was already carried out' };

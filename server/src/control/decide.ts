@@ -4,6 +4,7 @@
  * episode and the target, so deciding twice on the same snapshot gives the same decision.
  */
 import { createHash } from 'node:crypto';
+import { stripUndefined } from '@edgefleet/shared';
 import type { ControlPolicy } from './policy.js';
 import type {
   ClassSnapshot,
@@ -183,6 +184,17 @@ function guardOf(m: ControlMemory, policy: ControlPolicy, now: number): string |
   return null;
 }
 
+/** Budgets with the predicted figures' limits at `margin`, as `misfits` judges members (select.ts). */
+function marginedBudgets(b: ClassSnapshot['budgets'], margin: number): ClassSnapshot['budgets'] {
+  const scaled = (v: number | undefined) => (v === undefined ? undefined : v * margin);
+  return stripUndefined({
+    ...b,
+    maxP95LatencyMs: scaled(b.maxP95LatencyMs),
+    maxAvgPowerW: scaled(b.maxAvgPowerW),
+    maxEnergyPerInferenceMj: scaled(b.maxEnergyPerInferenceMj),
+  });
+}
+
 /** A hold, with one alert per episode. */
 function holdOrAlert(s: ClassSnapshot, m: ControlMemory, reason: string): Draft {
   const ep = m.episode;
@@ -257,6 +269,29 @@ function choose(
       reason: `${why}; nothing on the front fits with ${ratioText}: re-planning with the corrected speed model`,
       actions: [action],
       memory: { ...mm, episode: { ...ep, replanned: true } },
+    };
+  }
+  if (!accuracy && policy.search.enabled && ep.searched !== true) {
+    const action: ControlAction = {
+      kind: 'search',
+      id: `a-${shortHash({ ep: ep.id, kind: 'search' })}`,
+      deviceClass: s.deviceClass,
+      modelSha: plan.modelSha,
+      // Against the class's own speed model: the plan's predictions may already carry a correction.
+      ratio: ratio * plan.correction,
+      label: `telemetry-${ep.id}`.slice(0, 64),
+      timeBudgetMs: policy.search.timeBudgetMs,
+      maxEvaluations: policy.search.maxEvaluations,
+      epochs: policy.search.epochs,
+      trainSamples: policy.search.trainSamples,
+      finalEpochs: policy.search.finalEpochs,
+      budgets: marginedBudgets(s.budgets, policy.fitMargin),
+    };
+    return {
+      kind: 'search',
+      reason: `${why}; no stored variant is predicted to fit, even with the corrected speed model (${ratioText}): searching for a new model (at most ${policy.search.maxEvaluations} candidates, ${Math.round(policy.search.timeBudgetMs / 1000)} s)`,
+      actions: [action],
+      memory: { ...mm, episode: { ...ep, searched: true } },
     };
   }
   return holdOrAlert(s, mm, `${why}; nothing fits (${ratioText}): keeping ${current?.recipe ?? 'the current variant'}`);

@@ -47,8 +47,8 @@ export function createControlLoop(options: ControlLoopOptions): ControlLoop {
       const decision = decide(snapshot, options.policy, at);
       const outcomes = await options.act(decision);
       results.push({ decision, outcomes });
-      // A re-plan changes what the class can choose: decide again on the new plan now, not a tick later.
-      if (decision.kind === 'replan' && outcomes.some((o) => o.status === 'done')) {
+      // A re-plan or a search changes what the class can choose: decide again on the new plan now, not a tick later.
+      if ((decision.kind === 'replan' || decision.kind === 'search') && outcomes.some((o) => o.status === 'done')) {
         for (const again of await options.observer.observe(at, [snapshot.deviceClass])) {
           const next = decide(again, options.policy, at + 1);
           results.push({ decision: next, outcomes: await options.act(next) });

@@ -41,6 +41,8 @@ export interface PlanView {
   readonly recipes: readonly string[];
   /** True when the plan was made with a telemetry correction of the speed model. */
   readonly corrected: boolean;
+  /** The ratio the plan's speed model was corrected by (1: none); predictions already include it. */
+  readonly correction: number;
   /** Accuracy of the original model, percent (the base of `maxAccuracyDropPts`); null: unknown. */
   readonly baselinePct: number | null;
   /** Eligible candidates with predictions (front members flagged). */
@@ -71,6 +73,8 @@ export const controlMemorySchema = z.object({
       startedAt: z.number(),
       changes: z.number().int().nonnegative(),
       replanned: z.boolean(),
+      /** A search for a new model was started in this episode (absent in memories stored before searches existed). */
+      searched: z.boolean().optional(),
       alerted: z.boolean(),
     })
     .nullable(),
@@ -105,7 +109,7 @@ export interface ClassSnapshot {
   readonly memory: ControlMemory;
 }
 
-/** A rollout, a re-plan or an alert; the schema (and what each field means) is shared/src/api/decisions.ts. */
+/** A rollout, a re-plan, a search or an alert; the schema (and what each field means) is shared/src/api/decisions.ts. */
 export type ControlAction = DeepReadonly<z.infer<typeof controlActionSchema>>;
 
 /** The part of the snapshot a decision is stored with (shared/src/api/decisions.ts). */

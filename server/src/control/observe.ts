@@ -60,6 +60,7 @@ export function planView(id: number, plan: Plan): PlanView {
     modelSha: plan.model.sha256,
     recipes: plan.recipes,
     corrected: plan.speedModel.override !== null,
+    correction: plan.speedModel.override?.ratio ?? 1,
     baselinePct: plan.baseline.accuracyPct,
     members,
   };

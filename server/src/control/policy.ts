@@ -32,6 +32,27 @@ export const controlPolicySchema = z.strictObject({
       maxFraction: z.number().gt(0).max(1).default(0.5),
     })
     .prefault({}),
+  /**
+   * When a class breaches and nothing stored fits even after a re-plan with the corrected speed
+   * model, search for a new model (hardware-aware search: pruning, distillation, per-layer
+   * precision) within these bounds, then roll its result out like any variant. Off by default:
+   * a search trains models for minutes.
+   */
+  search: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** Stop starting new candidates after this long. Default 600000 (10 min). */
+      timeBudgetMs: z.number().int().positive().default(600_000),
+      /** Candidates built and scored at most. Default 24. */
+      maxEvaluations: z.number().int().min(1).default(24),
+      /** Distillation epochs per candidate. Default 1. */
+      epochs: z.number().int().min(0).max(50).default(1),
+      /** Training samples per candidate epoch. Default 2000 (the finalist trains on the whole split). */
+      trainSamples: z.number().int().min(1).default(2000),
+      /** Distillation epochs of the finalist. Default 8. */
+      finalEpochs: z.number().int().min(0).max(100).default(8),
+    })
+    .prefault({}),
   /** Recipes for a re-plan when nothing on the front fits; default: the recipes of the current plan. */
   replanRecipes: z.array(z.string().min(1)).min(1).optional(),
 });

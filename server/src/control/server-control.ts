@@ -10,11 +10,13 @@ import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { ClassService } from '../plan/classes.js';
 import type { Planner } from '../plan/planner.js';
+import type { SearchJobs } from '../plan/search-jobs.js';
+import type { Ownership } from '../schedule/ownership.js';
 import { cronEvery, type Scheduler } from '../schedule/scheduler.js';
 import type { Repositories } from '../store/index.js';
 import type { RolloutRepository } from '../store/rollouts.js';
 import type { TelemetryService } from '../telemetry/telemetry-service.js';
-import { createActor } from './act.js';
+import { createActor, type ClassSearcher } from './act.js';
 import { createControlLoop, type ControlLoop } from './loop.js';
 import { createObserver } from './observe.js';
 import type { ControlPolicy } from './policy.js';
@@ -29,6 +31,11 @@ export interface ServerControlOptions {
   readonly telemetry: TelemetryService;
   readonly planner: Planner;
   readonly scheduler: Scheduler;
+  /**
+   * With replicas, each class's tick runs where `control:<class>` is held, so replicas split the
+   * classes and no class is decided twice. Default: every class here.
+   */
+  readonly ownership?: Ownership;
   readonly dataDir: string;
   readonly policy: ControlPolicy;
   /** Seconds between ticks (1–3600). */
@@ -36,6 +43,8 @@ export interface ServerControlOptions {
   readonly logger: Logger;
   readonly now: () => number;
   readonly events?: EventBus;
+  /** Runs the loop's `search` actions (policy.search.enabled); unset: they are skipped. */
+  readonly searches?: SearchJobs;
   /** Golden set for a loop rollout; default: the one of the class's latest rollout. */
   readonly goldenFor?: (deviceClass: string) => Promise<GoldenSet>;
 }
@@ -63,6 +72,28 @@ export async function latestGolden(rollouts: Pick<RolloutRepository, 'list'>, de
   return last.golden;
 }
 
+/** The loop's searcher over search jobs: queue the search and wait for the plan that includes its finalist. */
+export function searcherOf(searches: SearchJobs): ClassSearcher {
+  return async (req) => {
+    const started = await searches.start({
+      model: req.modelSha,
+      class: req.deviceClass,
+      evaluations: req.maxEvaluations,
+      timeBudgetMs: req.timeBudgetMs,
+      ratio: req.ratio,
+      epochs: req.epochs,
+      trainSamples: req.trainSamples,
+      finalEpochs: req.finalEpochs,
+      budgets: req.budgets,
+    });
+    const done = await searches.wait(started.id);
+    if (done.state === 'failed')
+      throw new Error(`search ${done.id} failed: ${done.error?.code ?? ''} ${done.error?.message ?? ''}`);
+    const f = done.result?.finalist ?? null;
+    return { planId: f?.planId ?? 0, chosen: f?.chosen ?? null };
+  };
+}
+
 export function createServerControl(o: ServerControlOptions): ServerControl {
   const { repos } = o;
   const observer = createObserver({
@@ -85,6 +116,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     now: o.now,
     goldenFor: o.goldenFor ?? ((c) => latestGolden(repos.rollouts, c)),
     ...(o.events ? { events: o.events } : {}),
+    ...(o.searches ? { searcher: searcherOf(o.searches) } : {}),
   });
   const loop = createControlLoop({
     // Windows wait up to a batch interval in the ingest buffer; the loop must judge what arrived.
@@ -100,6 +132,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     now: o.now,
   });
   let unsubscribe: (() => void) | null = null;
+  const ownsClass = async (deviceClass: string) => !o.ownership || o.ownership.claim(`control:${deviceClass}`);
   return {
     loop,
     planner: o.planner,
@@ -107,12 +140,20 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
       if (unsubscribe) return;
       // A breach reported by an agent wakes the loop for that class now, not at the next tick.
       unsubscribe = o.telemetry.onBreach((b) => {
-        if (b.state === 'breached') loop.handleBreach(b.deviceClass);
+        if (b.state !== 'breached') return;
+        void ownsClass(b.deviceClass).then((mine) => {
+          if (mine) loop.handleBreach(b.deviceClass);
+        });
       });
       o.scheduler.add({
         name: 'control-tick',
         schedule: { cron: cronEvery(o.tickSeconds) },
-        run: () => loop.reconcileOnce(),
+        run: async () => {
+          if (!o.ownership) return loop.reconcileOnce();
+          const owned: string[] = [];
+          for (const c of await o.classes.list()) if (await ownsClass(c.name)) owned.push(c.name);
+          return owned.length > 0 ? loop.reconcileOnce(undefined, owned) : [];
+        },
       });
       o.logger.info({ tickSeconds: o.tickSeconds }, 'control loop started');
     },

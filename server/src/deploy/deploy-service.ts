@@ -6,6 +6,7 @@
 import { allDevicesFilter, decodeMessage, parseTopic, stripUndefined, type RejectReason } from '@edgefleet/shared';
 import type { BrokerClient, MessageInfo } from '../broker/client.js';
 import type { Logger } from '../log/logger.js';
+import type { Ownership } from '../schedule/ownership.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import type { DesiredStateRepository } from '../store/desired.js';
 import type { DeviceRepository } from '../store/devices.js';
@@ -18,6 +19,9 @@ import { startHttpArtifactServer, type HttpArtifactServer } from './http-artifac
 import { createRolloutActor } from './rollout-actor.js';
 import { createRolloutService, type RolloutEvent, type RolloutService } from './rollout-service.js';
 import { loadSigningKeyring, type SigningKeyring } from './signing-keys.js';
+
+/** The ownership key of the rollout state machines. */
+export const ROLLOUTS_KEY = 'rollouts';
 
 /** Topics the deployer subscribes to. */
 export const DEPLOY_FILTERS: readonly string[] = [allDevicesFilter('chunk-req'), allDevicesFilter('events')];
@@ -49,6 +53,12 @@ export interface DeployServiceOptions {
   readonly maxPayloadBytes?: number;
   readonly onReject?: (r: { reason: RejectReason; detail: string; deviceId: string | null }) => void;
   readonly onEvent?: (event: RolloutEvent) => void;
+  /**
+   * Who runs the rollout state machines when replicas share a store (key `rollouts`): only the
+   * owner subscribes to deploy reports and chunk requests, resumes in-flight rollouts and
+   * evaluates them, so one process at a time reads and writes a rollout. Default: this process.
+   */
+  readonly ownership?: Ownership;
 }
 
 export interface DeployService {
@@ -135,6 +145,30 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     });
   }
 
+  const ownership = options.ownership;
+  let owner = false;
+  /**
+   * True while this process owns the rollouts. On taking them over it subscribes to the devices'
+   * deploy traffic and re-publishes every in-flight manifest (`resume`), as after a restart; on
+   * losing them it unsubscribes, so reports go to the new owner.
+   */
+  async function claimRollouts(): Promise<boolean> {
+    const now = ownership ? await ownership.claim(ROLLOUTS_KEY) : true;
+    if (now && !owner) {
+      owner = true;
+      unsubscribe = options.client.onMessage(handleMessage);
+      await options.client.subscribe(DEPLOY_FILTERS, 1);
+      await rollouts.resume();
+    } else if (!now && owner) {
+      owner = false;
+      unsubscribe?.();
+      unsubscribe = null;
+      await options.client.unsubscribe(DEPLOY_FILTERS).catch(() => undefined);
+      log.warn('rollout ownership lost; another replica runs them now');
+    }
+    return owner;
+  }
+
   return {
     keyring,
     artifacts,
@@ -144,8 +178,6 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     httpBaseUrl: () => http?.baseUrl ?? null,
     async start() {
       if (options.http) http = await startHttpArtifactServer({ artifacts, logger: log, ...options.http });
-      unsubscribe = options.client.onMessage(handleMessage);
-      await options.client.subscribe(DEPLOY_FILTERS, 1);
       log.info(
         {
           keyId: keyring.active.keyId,
@@ -154,20 +186,27 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
         },
         'manifest signing key ready; agents must trust these public keys',
       );
-      await rollouts.resume();
+      // Alone (SQLite) this process owns them at once; replicas race for the key, and the others ask again each tick.
+      await claimRollouts();
       options.scheduler.add({
         name: 'rollout-evaluation',
         schedule: { everyMs: options.evaluateEveryMs ?? 1000 },
-        run: () => rollouts.tick(),
+        run: async () => {
+          if (await claimRollouts()) await rollouts.tick();
+        },
       });
       options.scheduler.add({
         name: 'class-desired-state',
         schedule: { everyMs: options.desiredEveryMs ?? 5000 },
-        run: (at) => desired.reconcile(at),
+        run: async (at) => {
+          if (owner) await desired.reconcile(at);
+        },
       });
     },
     async stop() {
       unsubscribe?.();
+      if (owner) await ownership?.release(ROLLOUTS_KEY);
+      owner = false;
       await http?.close();
       http = null;
       if (reportRejects > 0) log.debug({ reportRejects }, 'undecodable events seen by the deployer');

@@ -8,7 +8,8 @@
  * The first start creates one key. A rotation adds a new active key and keeps the old ones
  * listed, so agents configured with both accept manifests during the switch [EF-PROTO 6.2].
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
@@ -35,7 +36,8 @@ export interface SigningKeyring {
 }
 
 function writePrivate(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
+  // A name of its own: replicas sharing the directory may write the same file at once.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, path);
@@ -89,7 +91,17 @@ export function loadSigningKeyring(dataDir: string): SigningKeyring {
   const ringPath = join(dir, 'keyring.json');
   if (!existsSync(ringPath)) {
     const keyId = newKey(dir);
-    return save(dir, keyId, [keyId]);
+    // Replicas sharing the directory may start together: the first keyring linked into place wins, the others load it.
+    const tmp = `${ringPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ active: keyId, keys: [keyId] }, null, 2)}\n`, { mode: 0o600 });
+    try {
+      linkSync(tmp, ringPath);
+      return save(dir, keyId, [keyId]);
+    } catch (err: unknown) {
+      if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
   let parsed: z.infer<typeof keyringSchema>;
   try {

@@ -29,6 +29,32 @@ export interface Candidate {
   readonly key: string;
   /** Needs calibration data (int8-static, bias-correction, pruning and reconstruction). */
   readonly needsCalibration: boolean;
+  /**
+   * A model built elsewhere (a search's finalist): evaluated as it is, like the baseline, from
+   * this absolute path instead of the stored original. Its variant row records the search.
+   */
+  readonly source?: { readonly path: string; readonly search: { readonly class: string; readonly id: string } };
+}
+
+/** Names of search finalists in a plan start with this (they are listed among its recipes). */
+export const SEARCHED_PREFIX = 'searched-';
+
+/** The candidate of a search's finalist for a class (cached under a key of its own). */
+export function searchedCandidate(className: string, searchId: string, path: string, precision: Precision): Candidate {
+  return {
+    name: `${SEARCHED_PREFIX}${searchId}`.slice(0, 64),
+    recipe: null,
+    precision,
+    key: sha256Of(`search:${className}:${searchId}`),
+    needsCalibration: false,
+    source: { path, search: { class: className, id: searchId } },
+  };
+}
+
+/** Whether a stored variant's recipe column marks a search finalist of `className`. */
+export function isSearchedFor(recipe: unknown, className: string): boolean {
+  const s = (recipe as { search?: { class?: unknown } } | null)?.search;
+  return typeof s === 'object' && s !== null && s.class === className;
 }
 
 /** JSON with sorted keys, so equal values always give equal text (and equal hashes). */
@@ -94,6 +120,8 @@ export function candidateOf(input: string): Candidate {
 /** Resolves a list of candidates; the baseline is always included (first), duplicates dropped. */
 export function candidatesOf(inputs: readonly string[] = DEFAULT_CANDIDATES): Candidate[] {
   const out = new Map<string, Candidate>();
-  for (const c of [BASELINE_RECIPE, ...inputs].map(candidateOf)) if (!out.has(c.key)) out.set(c.key, c);
+  // A plan's recipe list names its search finalists too; they are not recipes (the planner adds them from the variants).
+  const recipes = inputs.filter((r) => !r.startsWith(SEARCHED_PREFIX));
+  for (const c of [BASELINE_RECIPE, ...recipes].map(candidateOf)) if (!out.has(c.key)) out.set(c.key, c);
   return [...out.values()];
 }

@@ -98,8 +98,13 @@ export function createPlanner(opts: PlannerOptions): Planner {
     const model = await resolveModel(opts.models, req.model);
     const cls = await classes.get(req.deviceClass);
     const speed = effectiveSpeedModel(cls.speedModel, req.speedModelOverride);
+    // Search finalists for this class are candidates too (already built and evaluated).
+    const searched = await variants.searched(model.sha256, cls.name);
     const candidates = candidatesOf(req.recipes);
-    const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, candidates);
+    const key = planInputsKey(model, cls.name, cls.version, speed.version, speed.factors, [
+      ...candidates,
+      ...searched.map((s) => s.candidate),
+    ]);
     const stored = await tables.find(key);
     if (stored) return toStored(stored, true);
     const built: Built[] = [];
@@ -110,6 +115,7 @@ export function createPlanner(opts: PlannerOptions): Planner {
       if (!cached && candidate.recipe !== null) compressions += 1;
       built.push({ candidate, variant: await variants.getOrBuild(model, candidate) });
     }
+    built.push(...searched);
     req.onProgress?.({
       deviceClass: cls.name,
       recipe: '',

@@ -9,7 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import { spawnModuleWorker } from '@edgefleet/shared';
 import type { CompressReport, EvalResult } from '@edgefleet/compress';
 import type { VariantRepository, VariantRow } from '../store/variants.js';
-import type { Candidate } from './candidates.js';
+import { isSearchedFor, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
 import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';
 
@@ -67,6 +67,8 @@ export interface VariantService {
   list(modelSha: string): Promise<Variant[]>;
   /** Whether (model, recipe) is cached, built or failed. */
   has(modelSha: string, recipeKey: string): Promise<boolean>;
+  /** Search finalists of a model for a class, as candidates with their variants. */
+  searched(modelSha: string, className: string): Promise<{ candidate: Candidate; variant: Variant }[]>;
   /** Builds started by this service (compressions run; the baseline counts as a build, not a compression). */
   readonly stats: { builds: number; compressions: number };
 }
@@ -128,7 +130,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
 
   async function build(model: ModelRecord, c: Candidate): Promise<Variant> {
     const job: VariantJob = {
-      modelPath: join(dataDir, model.path),
+      modelPath: c.source?.path ?? join(dataDir, model.path),
       recipe: c.recipe,
       evalSpec: model.evalSpec,
       calibSpec: calibSpecFor(model.evalSpec),
@@ -154,7 +156,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       modelSha: model.sha256,
       recipeKey: c.key,
       recipeName: c.name,
-      recipe: c.recipe ?? 'baseline',
+      recipe: c.source ? { search: c.source.search } : (c.recipe ?? 'baseline'),
       precision: c.precision,
       createdAt: now(),
     };
@@ -188,6 +190,19 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
     stats,
     list: async (modelSha) => (await tables.list(modelSha)).map(toVariant),
     has: async (modelSha, recipeKey) => (await tables.get(modelSha, recipeKey)) !== null,
+    searched: async (modelSha, className) =>
+      (await tables.list(modelSha))
+        .filter((row) => isSearchedFor(row.recipe, className))
+        .map((row) => ({
+          candidate: {
+            name: row.recipeName,
+            recipe: null,
+            precision: row.precision as Candidate['precision'],
+            key: row.recipeKey,
+            needsCalibration: false,
+          },
+          variant: toVariant(row),
+        })),
     async getOrBuild(model, c) {
       const cached = await tables.get(model.sha256, c.key);
       if (cached) return toVariant(cached);

@@ -39,6 +39,7 @@ import {
   type StatusRule,
   type TelemetryBudgets,
 } from './budget-status.js';
+import type { Ownership } from '../schedule/ownership.js';
 import { createTelemetryIngest, type IngestStats, type TelemetryIngest } from './ingest.js';
 
 /** Topics the telemetry service subscribes to. */
@@ -52,6 +53,8 @@ export interface TelemetryServiceOptions {
   readonly client?: BrokerClient;
   /** Runs retention (the `telemetry-retention` task) when given. */
   readonly scheduler?: Scheduler;
+  /** With replicas, retention runs where this key is held (`telemetry-retention`). Default: here. */
+  readonly ownership?: Ownership;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly maxPayloadBytes?: number;
@@ -238,7 +241,9 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
       options.scheduler?.add({
         name: 'telemetry-retention',
         schedule: { everyMs: options.pruneEveryMs ?? 60_000 },
-        run: prune,
+        run: async () => {
+          if (!options.ownership || (await options.ownership.claim('telemetry-retention'))) await prune();
+        },
       });
     },
     async stop() {

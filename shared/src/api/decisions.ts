@@ -4,13 +4,15 @@
  * control loop (server/src/control/model.ts) builds decisions of exactly these shapes.
  */
 import { z } from 'zod';
+import { budgetsSchema } from '../budgets.js';
 import { classNameSchema, sha256HexSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';
 
 /**
  * healthy: nothing breaches. watching: breaching, inside the hysteresis window. waiting: a
  * rollout is in progress. hold: breaching but a guard (cooldown, cap, episode) forbids a change.
- * deploy / replan / alert: the loop acts. recovered: a breach episode ended.
+ * deploy / replan / search / alert: the loop acts (search: nothing stored fits even with the
+ * corrected speed model, so a new model is searched for). recovered: a breach episode ended.
  */
 export const DECISION_KINDS = [
   'healthy',
@@ -19,6 +21,7 @@ export const DECISION_KINDS = [
   'hold',
   'deploy',
   'replan',
+  'search',
   'alert',
   'recovered',
 ] as const;
@@ -43,7 +46,7 @@ export const snapshotSummarySchema = z.object({
   planId: z.number().int().nullable(),
 });
 
-/** What a decision does: roll a variant out, re-plan with a corrected speed model, or alert. */
+/** What a decision does: roll a variant out, re-plan with a corrected speed model, search for a new model, or alert. */
 export const controlActionSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('rollout'),
@@ -65,6 +68,24 @@ export const controlActionSchema = z.discriminatedUnion('kind', [
     ratio: z.number(),
     label: z.string(),
     recipes: z.array(z.string()),
+  }),
+  z.object({
+    /** Make a new model: a bounded hardware-aware search for the class with the corrected speed model. */
+    kind: z.literal('search'),
+    id: z.string(),
+    deviceClass: classNameSchema,
+    modelSha: sha256HexSchema,
+    /** Measured ÷ predicted latency, applied to the class's speed factors during the search. */
+    ratio: z.number(),
+    label: z.string(),
+    timeBudgetMs: z.number().int().positive(),
+    maxEvaluations: z.number().int().positive(),
+    /** Training per candidate (epochs on that many samples) and of the finalist (epochs on the whole split). */
+    epochs: z.number().int().nonnegative(),
+    trainSamples: z.number().int().positive(),
+    finalEpochs: z.number().int().nonnegative(),
+    /** The class budgets the search must meet: latency, power and energy at the policy's fit margin, as the loop judges. */
+    budgets: budgetsSchema,
   }),
   z.object({
     kind: z.literal('alert'),

@@ -7,3 +7,4 @@ export * from './models.js';
 export * from './rollouts.js';
 export * from './telemetry.js';
 export * from './decisions.js';
+export * from './searches.js';

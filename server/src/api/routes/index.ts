@@ -9,6 +9,7 @@ import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
 import { modelRoutes } from './models.js';
 import { rolloutRoutes } from './rollouts.js';
+import { searchRoutes } from './searches.js';
 import { telemetryRoutes } from './telemetry.js';
 import { tokenRoutes } from './tokens.js';
 
@@ -23,6 +24,7 @@ export const ROUTE_AREAS: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]> = [
   brokerRoutes,
   classRoutes,
   modelRoutes,
+  searchRoutes,
   rolloutRoutes,
   telemetryRoutes,
   decisionRoutes,

@@ -3,7 +3,7 @@ import { chunkDigestsSchema, type ArtifactRepository, type ArtifactRow } from '.
 import { decodeJson } from '../decode.js';
 import type { Db } from './open.js';
 
-interface RawArtifact {
+export interface RawArtifact {
   sha256: string;
   size: number;
   chunk_size: number;
@@ -13,7 +13,7 @@ interface RawArtifact {
   encoded_size: number | null;
 }
 
-const toArtifact = (r: RawArtifact): ArtifactRow => ({
+export const toArtifact = (r: RawArtifact): ArtifactRow => ({
   sha256: r.sha256,
   size: r.size,
   chunkSize: r.chunk_size,

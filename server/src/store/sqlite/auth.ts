@@ -4,7 +4,7 @@ import type { AdminTokenRow, AuthRepository, CredentialRow, EnrollTokenRow } fro
 import { decodeValue } from '../decode.js';
 import type { Db } from './open.js';
 
-interface AdminTokenDbRow {
+export interface AdminTokenDbRow {
   id: string;
   name: string;
   scope: string;
@@ -13,7 +13,7 @@ interface AdminTokenDbRow {
   last_used_at: number | null;
   revoked_at: number | null;
 }
-interface EnrollTokenDbRow {
+export interface EnrollTokenDbRow {
   id: string;
   class: string;
   hash: string;
@@ -24,7 +24,7 @@ interface EnrollTokenDbRow {
   revoked_at: number | null;
   broker_hash: string | null;
 }
-interface CredentialDbRow {
+export interface CredentialDbRow {
   device_id: string;
   class: string | null;
   hash: string;
@@ -35,7 +35,7 @@ interface CredentialDbRow {
   enroll_session: string | null;
 }
 
-const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
+export const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
   id: r.id,
   name: r.name,
   scope: decodeValue(tokenScopeSchema, r.scope, { table: 'admin_tokens', column: 'scope', key: r.id }),
@@ -44,7 +44,7 @@ const adminToken = (r: AdminTokenDbRow): AdminTokenRow => ({
   lastUsedAt: r.last_used_at,
   revokedAt: r.revoked_at,
 });
-const enrollToken = (r: EnrollTokenDbRow): EnrollTokenRow => ({
+export const enrollToken = (r: EnrollTokenDbRow): EnrollTokenRow => ({
   id: r.id,
   deviceClass: r.class,
   hash: r.hash,
@@ -55,7 +55,7 @@ const enrollToken = (r: EnrollTokenDbRow): EnrollTokenRow => ({
   revokedAt: r.revoked_at,
   brokerHash: r.broker_hash,
 });
-const credential = (r: CredentialDbRow): CredentialRow => ({
+export const credential = (r: CredentialDbRow): CredentialRow => ({
   deviceId: r.device_id,
   deviceClass: r.class,
   hash: r.hash,

@@ -3,7 +3,7 @@ import { classProfileSchema, storedBudgetsSchema, type ClassRepository, type Cla
 import { decodeNullableJson } from '../decode.js';
 import type { Db } from './open.js';
 
-interface RawClass {
+export interface RawClass {
   name: string;
   description: string;
   profile: string | null;
@@ -13,7 +13,7 @@ interface RawClass {
   updated_at: number | null;
 }
 
-function toClass(r: RawClass): ClassRow {
+export function toClass(r: RawClass): ClassRow {
   const at = (column: string) => ({ table: 'device_classes', column, key: r.name });
   return {
     name: r.name,

@@ -12,7 +12,7 @@ import type { ControlRepository, DecisionRow } from '../control.js';
 import { decodeJson, decodeNullableJson, decodeValue } from '../decode.js';
 import type { Db } from './open.js';
 
-interface RawDecision {
+export interface RawDecision {
   id: string;
   class: string;
   at: number;
@@ -23,7 +23,7 @@ interface RawDecision {
   actions: string;
   outcome: string | null;
 }
-interface RawState {
+export interface RawState {
   class: string;
   memory: string;
   desired_hash: string | null;
@@ -34,7 +34,7 @@ const budgetsListSchema = z.array(controlBudgetSchema);
 const actionsSchema = z.array(controlActionSchema);
 const outcomesSchema = z.array(actionOutcomeSchema);
 
-function toDecision(r: RawDecision): DecisionRow {
+export function toDecision(r: RawDecision): DecisionRow {
   const at = (column: string) => ({ table: 'control_decisions', column, key: r.id });
   return {
     id: r.id,

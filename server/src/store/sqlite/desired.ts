@@ -2,12 +2,12 @@
 import type { ClassDesiredState, DesiredStateRepository, LastDeployment, LatestRollout } from '../desired.js';
 import type { Db } from './open.js';
 
-interface RawOrigin {
+export interface RawOrigin {
   kind: 'class' | 'devices' | 'catch-up';
   source_rollout_id: string | null;
   reason: string | null;
 }
-interface RawDesired {
+export interface RawDesired {
   class: string;
   rollout_id: string;
   variant_id: string;
@@ -15,7 +15,7 @@ interface RawDesired {
   set_at: number;
 }
 
-const toDesired = (r: RawDesired): ClassDesiredState => ({
+export const toDesired = (r: RawDesired): ClassDesiredState => ({
   deviceClass: r.class,
   rolloutId: r.rollout_id,
   variantId: r.variant_id,

@@ -4,7 +4,7 @@ import { decodeJson } from '../decode.js';
 import type { DeviceRecord, DeviceRepository, DeviceState, StateReason } from '../devices.js';
 import type { Db } from './open.js';
 
-interface DeviceRow {
+export interface DeviceRow {
   id: string;
   class: string;
   state: DeviceState;
@@ -19,7 +19,7 @@ interface DeviceRow {
 
 const runtimeSchema = helloSchema.shape.runtime;
 
-function toRecord(row: DeviceRow): DeviceRecord {
+export function toRecord(row: DeviceRow): DeviceRecord {
   const at = (column: string) => ({ table: 'devices', column, key: row.id });
   return {
     id: row.id,

@@ -3,7 +3,7 @@ import { decodeJson } from '../decode.js';
 import { modelShapesSchema, type ModelRepository, type ModelRow } from '../models.js';
 import type { Db } from './open.js';
 
-interface RawModel {
+export interface RawModel {
   sha256: string;
   name: string;
   path: string;
@@ -13,7 +13,7 @@ interface RawModel {
   created_at: number;
 }
 
-const toModel = (r: RawModel): ModelRow => ({
+export const toModel = (r: RawModel): ModelRow => ({
   sha256: r.sha256,
   name: r.name,
   path: r.path,

@@ -3,7 +3,7 @@ import { decodeJson } from '../decode.js';
 import { storedPlanBodySchema, type PlanRepository, type PlanRow } from '../plans.js';
 import type { Db } from './open.js';
 
-interface RawPlan {
+export interface RawPlan {
   id: number;
   class: string;
   class_version: number;
@@ -14,7 +14,7 @@ interface RawPlan {
   invalidated_at: number | null;
 }
 
-const toPlan = (r: RawPlan): PlanRow => ({
+export const toPlan = (r: RawPlan): PlanRow => ({
   id: r.id,
   deviceClass: r.class,
   classVersion: r.class_version,

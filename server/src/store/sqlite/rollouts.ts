@@ -16,7 +16,7 @@ import type { DeploymentTarget, DeviceDeploymentRow, RolloutRepository } from '.
 import type { RolloutOrigin } from '../desired.js';
 import type { Db } from './open.js';
 
-interface RawRollout {
+export interface RawRollout {
   id: string;
   class: string;
   variant_id: string;
@@ -32,7 +32,7 @@ interface RawRollout {
   updated_at: number;
   finished_at: number | null;
 }
-interface RawDevice {
+export interface RawDevice {
   rollout_id: string;
   device_id: string;
   wave: number;
@@ -48,7 +48,7 @@ interface RawDevice {
   updated_at: number;
 }
 
-function toRollout(r: RawRollout): RolloutRecord {
+export function toRollout(r: RawRollout): RolloutRecord {
   const at = (column: string) => ({ table: 'rollouts', column, key: r.id });
   return {
     id: r.id,
@@ -68,7 +68,7 @@ function toRollout(r: RawRollout): RolloutRecord {
   };
 }
 
-function toDevice(r: RawDevice): RolloutDevice {
+export function toDevice(r: RawDevice): RolloutDevice {
   const at = (column: string) => ({ table: 'rollout_devices', column, key: r.deployment_id });
   return {
     rolloutId: r.rollout_id,
@@ -87,7 +87,7 @@ function toDevice(r: RawDevice): RolloutDevice {
   };
 }
 
-const rolloutParams = (r: RolloutRecord) => ({
+export const rolloutParams = (r: RolloutRecord) => ({
   id: r.id,
   class: r.deviceClass,
   variant_id: r.variantId,
@@ -103,7 +103,7 @@ const rolloutParams = (r: RolloutRecord) => ({
   updated_at: r.updatedAt,
   finished_at: r.finishedAt,
 });
-const deviceParams = (d: RolloutDevice) => ({
+export const deviceParams = (d: RolloutDevice) => ({
   rollout_id: d.rolloutId,
   device_id: d.deviceId,
   wave: d.wave,

@@ -17,7 +17,7 @@ import type {
 } from '../telemetry.js';
 import type { Db } from './open.js';
 
-interface RawWindow {
+export interface RawWindow {
   device_id: string;
   seq: number;
   class: string;
@@ -45,7 +45,7 @@ interface RawWindow {
   dropped_total: number;
 }
 
-function toWindowRow(r: RawWindow): WindowRow {
+export function toWindowRow(r: RawWindow): WindowRow {
   return {
     deviceId: r.device_id,
     seq: r.seq,
@@ -300,7 +300,7 @@ export function createSqliteTelemetryRepository(db: Db): TelemetryRepository {
   } satisfies TelemetryRepository);
 }
 
-interface RawDeviceCounters {
+export interface RawDeviceCounters {
   device_id: string;
   class: string;
   max_seq: number;
@@ -310,7 +310,7 @@ interface RawDeviceCounters {
   last_window_end: number;
   last_received_at: number;
 }
-const deviceRow = (r: RawDeviceCounters): DeviceTelemetryRow => ({
+export const deviceRow = (r: RawDeviceCounters): DeviceTelemetryRow => ({
   deviceId: r.device_id,
   deviceClass: r.class,
   maxSeq: r.max_seq,
@@ -321,7 +321,7 @@ const deviceRow = (r: RawDeviceCounters): DeviceTelemetryRow => ({
   lastReceivedAt: r.last_received_at,
 });
 
-interface RawGap {
+export interface RawGap {
   device_id: string;
   from_seq: number;
   to_seq: number;
@@ -329,7 +329,7 @@ interface RawGap {
   detected_at: number;
   closed_at: number | null;
 }
-const toGap = (r: RawGap): GapRow => ({
+export const toGap = (r: RawGap): GapRow => ({
   deviceId: r.device_id,
   fromSeq: r.from_seq,
   toSeq: r.to_seq,
@@ -338,7 +338,7 @@ const toGap = (r: RawGap): GapRow => ({
   closedAt: r.closed_at,
 });
 
-interface RawRollup {
+export interface RawRollup {
   class: string;
   minute: number;
   windows: number;
@@ -356,7 +356,7 @@ interface RawRollup {
   confidence_n: number;
   throttled_windows: number;
 }
-const toRollup = (r: RawRollup): MinuteRollup => ({
+export const toRollup = (r: RawRollup): MinuteRollup => ({
   deviceClass: r.class,
   minute: r.minute,
   windows: r.windows,

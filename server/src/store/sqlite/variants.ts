@@ -9,7 +9,7 @@ import {
 } from '../variants.js';
 import type { Db } from './open.js';
 
-interface RawVariant {
+export interface RawVariant {
   model_sha: string;
   recipe_key: string;
   recipe_name: string;
@@ -24,7 +24,7 @@ interface RawVariant {
   created_at: number;
 }
 
-function toVariant(r: RawVariant): VariantRow {
+export function toVariant(r: RawVariant): VariantRow {
   const at = (column: string) => ({ table: 'variants', column, key: `${r.model_sha}/${r.recipe_key}` });
   return {
     modelSha: r.model_sha,

@@ -1,0 +1,195 @@
+import { join, basename } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { builtinProfiles, EdgefleetError } from '@edgefleet/shared';
+import { loadDataSource, modelInputsOf, readModelBytes, loadModel, writeBytesAtomic } from '@edgefleet/compress';
+import { createLatencyPredictor, loadOrMeasureLatencyTable } from '@edgefleet/compress/search/latency/index';
+import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
+import { searchModel } from '@edgefleet/compress/search/search-model';
+import { frontSvg } from '@edgefleet/compress/search/front-svg';
+import type { ClassTarget } from '@edgefleet/compress/search/score';
+import { parseDuration } from './rollout.js';
+
+const BUDGET_KEYS = [
+  'maxModelBytes',
+  'maxP95LatencyMs',
+  'maxEnergyPerInferenceMj',
+  'maxAvgPowerW',
+  'maxAccuracyDropPts',
+  'minAccuracyPct',
+] as const;
+
+function parseBudget(text: string, acc: Record<string, number>): Record<string, number> {
+  const m = /^([A-Za-z0-9]+)=([0-9.eE+-]+)$/.exec(text);
+  if (!m?.[1] || !BUDGET_KEYS.includes(m[1] as (typeof BUDGET_KEYS)[number]) || !Number.isFinite(Number(m[2])))
+    throw new InvalidArgumentError(
+      `use KEY=NUMBER with KEY one of ${BUDGET_KEYS.join(', ')}, e.g. maxModelBytes=150000`,
+    );
+  return { ...acc, [m[1]]: Number(m[2]) };
+}
+
+/** A built-in class as the search's target, with budgets overridden by --budget. */
+function classTarget(name: string, budgets: Record<string, number>): ClassTarget {
+  const spec = builtinProfiles().get(name);
+  if (!spec)
+    throw new EdgefleetError(
+      'EF_ERR_SEARCH_OPTIONS',
+      `no built-in class "${name}"; use one of ${[...builtinProfiles().keys()].join(', ')}`,
+      {},
+    );
+  return {
+    name,
+    precisions: spec.capabilities.precisions,
+    speed: { factors: spec.speedModel.factors },
+    power: spec.powerModel,
+    budgets: { ...spec.budgets, ...budgets },
+  };
+}
+
+/** `edgefleet search MODEL --class C`: hardware-aware search for one class. */
+export function searchCommand(): Command {
+  return new Command('search')
+    .description(
+      'Search pruned and distilled variants of a plain-chain MNIST model at per-layer precisions for a device class (NSGA-II on top-1, predicted latency and size; the class budgets are hard constraints), then build the finalist with the full training budget. Candidates are kept in OUT-DIR/candidates.jsonl: run the same command again to resume.',
+    )
+    .argument('<model>', 'teacher .onnx (a plain chain of Conv/MaxPool/Gemm layers over MNIST images)')
+    .requiredOption('--class <name>', 'built-in class: mcu-gateway, rpi4, phone-npu, jetson-orin')
+    .option('--evals <n>', 'candidates built and scored (screened ones are free)', (v) => Number.parseInt(v, 10), 40)
+    .option('--time <duration>', 'stop starting new candidates after this long, e.g. 10m', parseDuration)
+    .option('--budget <KEY=VALUE>', 'override a class budget (repeatable), e.g. maxModelBytes=150000', parseBudget, {})
+    .option('--seed <n>', 'seed of the search and of training', (v) => Number.parseInt(v, 10), 1)
+    .option(
+      '--batch <n>',
+      'batch size latency is predicted and the p95 budget judged at',
+      (v) => Number.parseInt(v, 10),
+      1,
+    )
+    .option('--epochs <n>', 'distillation epochs per candidate', (v) => Number.parseInt(v, 10), 1)
+    .option(
+      '--train-samples <n>',
+      'training samples per candidate epoch (the finalist uses all 7,000)',
+      (v) => Number.parseInt(v, 10),
+      2000,
+    )
+    .option('--final-epochs <n>', 'distillation epochs of the finalist', (v) => Number.parseInt(v, 10), 8)
+    .option('--out-dir <dir>', 'where candidates.jsonl is kept (default .edgefleet/search/MODEL-CLASS)')
+    .option('--latency-table <file>', 'cached host microbenchmarks', '.edgefleet/latency-table.json')
+    .option('-o, --output <file>', "write the class's finalist .onnx here")
+    .option('--svg <file>', 'write the front (top-1 vs predicted latency) as SVG')
+    .option('--json', 'print the result as JSON')
+    .action(async (modelPath: string, flags: SearchFlags) => {
+      const teacher = loadModel(await readModelBytes(modelPath));
+      const cls = classTarget(flags.class, flags.budget);
+      const inputs = modelInputsOf(teacher);
+      const data = (spec: string) => loadDataSource(spec, inputs);
+      const [train, calib, test] = [data('mnist:train'), data('mnist:calib'), data('mnist:test')];
+      const tty = process.stderr.isTTY === true && flags.json !== true;
+      const say = (s: string) => process.stderr.write(tty ? `\r\x1b[K${s}` : `${s}\n`);
+      const { table, from } = await loadOrMeasureLatencyTable(flags.latencyTable, {
+        onProgress: (p) => say(`latency microbenchmarks: ${p.what} ${p.done}/${p.total}`),
+      });
+      say(`latency table: ${from}\n`);
+      const teacherPct = await top1Pct(teacher, calib);
+      const outDir = flags.outDir ?? join('.edgefleet', 'search', `${basename(modelPath, '.onnx')}-${cls.name}`);
+      const epochs = flags.epochs;
+      const result = await searchModel({
+        teacher,
+        teacherAccuracyPct: teacherPct,
+        cls,
+        predictor: createLatencyPredictor(table),
+        builder: createCandidateBuilder({
+          teacher,
+          train,
+          calib,
+          validation: calib,
+          seed: flags.seed,
+          searchEpochs: epochs,
+          finalEpochs: flags.finalEpochs,
+          searchSamples: flags.trainSamples,
+        }),
+        seed: flags.seed,
+        batch: flags.batch,
+        maxEvaluations: flags.evals,
+        ...(flags.time === undefined ? {} : { timeBudgetMs: flags.time }),
+        storePath: join(outDir, 'candidates.jsonl'),
+        settingsLabel: `epochs=${epochs},samples=${flags.trainSamples}`,
+        onProgress: (p) =>
+          say(
+            `search: ${p.evaluations}/${p.maxEvaluations} built (${p.visited} visited), front ${p.frontSize}, last ${p.last.screened ? 'screened' : p.replayed ? 'from file' : `${(p.last.metrics.accuracyPct as number | undefined)?.toFixed(2) ?? 'failed'}%`}`,
+          ),
+      });
+      if (tty) process.stderr.write('\n');
+      const fin = result.finalist;
+      const finTest = fin ? await top1Pct(fin.bytes, test) : undefined;
+      if (fin && flags.output) await writeBytesAtomic(flags.output, fin.bytes);
+      if (flags.svg)
+        writeFileSync(
+          flags.svg,
+          frontSvg({
+            title: `${basename(modelPath)} on ${cls.name}`,
+            candidates: result.search.candidates,
+            front: result.search.front,
+            ...(fin && fin.deviceP95Ms !== null
+              ? { finalist: { label: 'finalist', latencyMs: fin.deviceP95Ms, accuracyPct: fin.accuracyPct } }
+              : {}),
+          }),
+        );
+      const summary = {
+        class: cls.name,
+        budgets: cls.budgets,
+        teacher: { bytes: (await readModelBytes(modelPath)).length, validationTop1Pct: teacherPct },
+        evaluations: result.search.evaluations,
+        visited: result.search.candidates.length,
+        stopped: result.search.stopped,
+        front: result.search.front.map((r) => ({ key: r.key, ...r.metrics })),
+        finalist: fin
+          ? {
+              key: fin.record.key,
+              bytes: fin.bytes.length,
+              validationTop1Pct: fin.accuracyPct,
+              testTop1Pct: finTest,
+              deviceP95Ms: fin.deviceP95Ms,
+              broken: fin.broken,
+              notes: fin.notes,
+              written: flags.output ?? null,
+            }
+          : null,
+      };
+      if (flags.json) {
+        console.log(JSON.stringify(summary, null, 2));
+        return;
+      }
+      console.log(
+        `${cls.name}: ${summary.evaluations} candidates built, ${summary.visited - summary.evaluations} screened, stopped by ${summary.stopped}; front of ${summary.front.length}`,
+      );
+      for (const f of result.search.front)
+        console.log(
+          `  ${String(f.metrics.family).padEnd(8)} top-1 ${(f.metrics.accuracyPct as number).toFixed(2)}%  ${String(f.metrics.bytes).padStart(8)} B  ${(f.metrics.deviceP95Ms as number).toFixed(3)} ms  ${JSON.stringify(f.metrics.spec)} ${(f.metrics.precisions as string[]).join(',')}`,
+        );
+      if (!fin) {
+        console.log('no candidate meets every budget: loosen a budget (--budget) or give more --evals');
+        process.exitCode = 1;
+        return;
+      }
+      console.log(
+        `finalist: ${fin.bytes.length} B, validation top-1 ${fin.accuracyPct.toFixed(2)}%, test top-1 ${finTest?.toFixed(2)}%, predicted p95 ${fin.deviceP95Ms?.toFixed(3)} ms (modelled)${fin.broken.length ? `, breaks ${fin.broken.join(', ')}` : ''}${flags.output ? ` → ${flags.output}` : ''}`,
+      );
+    });
+}
+
+interface SearchFlags {
+  class: string;
+  evals: number;
+  time?: number;
+  budget: Record<string, number>;
+  seed: number;
+  batch: number;
+  epochs: number;
+  trainSamples: number;
+  finalEpochs: number;
+  outDir?: string;
+  latencyTable: string;
+  output?: string;
+  svg?: string;
+  json?: boolean;
+}

@@ -1,0 +1,201 @@
+import { writeModel, type Model } from '../ir/index.js';
+import { openCandidateStore } from './candidate-store.js';
+import type { CandidateRecord } from './candidate-store.js';
+import { runSearch, type Evaluator, type SearchProgress, type SearchResult } from './engine.js';
+import type { LatencyPredictor } from './latency/index.js';
+import { budgetViolation, deviceFigures, predictCandidate, type ClassTarget } from './score.js';
+import { createSearchSpace, teacherChainOf, type Candidate, type SearchSpace } from './space.js';
+import { EdgefleetError } from '@edgefleet/shared';
+
+/**
+ * Hardware-aware search for one teacher and one class: NSGA-II over the space of pruned
+ * teachers and students at per-layer precisions, minimising top-1 error, predicted device
+ * latency and file size under the class's budgets as hard constraints. Candidates whose
+ * predicted latency, size or energy already break a budget are screened out before anything is
+ * built; the rest are built by the caller's {@link CandidateBuilder} (prune + reconstruct or a
+ * student, a short distillation, quantization) and scored on the real graph. The finalist is
+ * then built again with the full training budget and scored the same way.
+ */
+export interface BuiltCandidate {
+  /** The model as it would ship (quantized per the candidate's precisions). */
+  readonly model: Model;
+  /** Top-1 in percent on the search's validation data. */
+  readonly accuracyPct: number;
+  /** What the build did (e.g. "QAT: PTQ lost 1.4 points"). */
+  readonly notes: readonly string[];
+}
+
+/** Builds candidates; `final` means the finalist's full training. */
+export interface CandidateBuilder {
+  build(candidate: Candidate, stage: 'search' | 'final'): Promise<BuiltCandidate>;
+}
+
+/** Objectives, in the order records store them. */
+export const SEARCH_OBJECTIVES = ['errorPct', 'deviceP95Ms', 'modelBytes'] as const;
+
+export interface SearchModelOptions {
+  readonly teacher: Model;
+  /** The teacher's top-1 on the same validation data (for maxAccuracyDropPts). */
+  readonly teacherAccuracyPct: number;
+  readonly cls: ClassTarget;
+  readonly predictor: LatencyPredictor;
+  readonly builder: CandidateBuilder;
+  readonly seed: number;
+  readonly maxEvaluations: number;
+  /**
+   * Batch size latency is predicted (and the p95 budget judged) at; default 1. On small models the
+   * fixed cost of a call caps speed-ups at batch 1 (~3× on mnist-cnn), so a throughput goal is
+   * searched at a larger batch.
+   */
+  readonly batch?: number;
+  readonly timeBudgetMs?: number;
+  readonly population?: number;
+  /** JSON-lines file of candidates (resumable); none when unset. */
+  readonly storePath?: string;
+  /** Anything else that changes what an evaluation means (training budget, data), for the store's identity. */
+  readonly settingsLabel?: string;
+  readonly onProgress?: (p: SearchProgress) => void;
+  readonly now?: () => number;
+}
+
+/** The finalist as built for shipping. */
+export interface Finalist {
+  readonly record: CandidateRecord;
+  readonly candidate: Candidate;
+  readonly model: Model;
+  readonly bytes: Uint8Array;
+  readonly accuracyPct: number;
+  readonly deviceP95Ms: number | null;
+  readonly violation: number;
+  readonly broken: readonly string[];
+  readonly notes: readonly string[];
+}
+
+export interface SearchModelResult {
+  readonly space: SearchSpace;
+  readonly search: SearchResult;
+  readonly finalist: Finalist | undefined;
+}
+
+/** Score a built model on the class: measured size, latency and energy predicted on its real graph, accuracy. */
+export function scoreBuilt(
+  built: BuiltCandidate,
+  opts: Pick<SearchModelOptions, 'predictor' | 'cls' | 'teacherAccuracyPct'>,
+) {
+  const bytes = writeModel(built.model);
+  const host = opts.predictor.host(built.model, 1);
+  const device = deviceFigures(host, opts.cls);
+  const { violation, broken } = budgetViolation(
+    { ...device, sizeBytes: bytes.length, accuracyPct: built.accuracyPct },
+    opts.cls.budgets,
+    opts.teacherAccuracyPct,
+  );
+  return { bytes, hostMs: host.ms, ...device, violation, broken };
+}
+
+/** Run the search and build its finalist. */
+export async function searchModel(opts: SearchModelOptions): Promise<SearchModelResult> {
+  const chain = teacherChainOf(opts.teacher);
+  if (typeof chain === 'string')
+    throw new EdgefleetError('EF_ERR_SEARCH_OPTIONS', `the search needs a plain-chain teacher: ${chain}`, {});
+  const space = createSearchSpace(chain, opts.cls.precisions);
+  const candidates = new Map<string, Candidate>();
+  const evaluate: Evaluator = async (genome, key) => {
+    const c = space.decode(genome);
+    candidates.set(key, c);
+    const predicted = predictCandidate(c, opts.predictor, opts.cls, opts.batch ?? 1);
+    const pre = budgetViolation(predicted, opts.cls.budgets, opts.teacherAccuracyPct);
+    const metrics = {
+      family: c.family,
+      spec: c.family === 'student' ? c.studentSpec : c.pruneRatios,
+      precisions: c.precisions,
+      predicted,
+    };
+    if (pre.violation > 0)
+      return {
+        ok: true,
+        screened: true,
+        objectives: [100, predicted.deviceP95Ms ?? 1e9, predicted.sizeBytes],
+        violation: pre.violation,
+        metrics: { ...metrics, broken: pre.broken },
+      };
+    try {
+      const built = await opts.builder.build(c, 'search');
+      const s = scoreBuilt(built, opts);
+      return {
+        ok: true,
+        objectives: [100 - built.accuracyPct, s.deviceP95Ms ?? 1e9, s.bytes.length],
+        violation: s.violation + pre.violation,
+        metrics: {
+          ...metrics,
+          accuracyPct: built.accuracyPct,
+          bytes: s.bytes.length,
+          hostMs: s.hostMs,
+          deviceP95Ms: s.deviceP95Ms,
+          energyMj: s.energyMj,
+          broken: s.broken,
+          notes: built.notes,
+        },
+      };
+    } catch (err: unknown) {
+      if (!(err instanceof EdgefleetError)) throw err;
+      return { ok: false, reason: `${err.code}: ${err.message}`, metrics };
+    }
+  };
+  const store = opts.storePath
+    ? openCandidateStore(opts.storePath, {
+        type: 'search',
+        v: 1,
+        seed: opts.seed,
+        space: `${space.description}/batch${opts.batch ?? 1}/class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/${opts.settingsLabel ?? ''}`,
+        objectives: [...SEARCH_OBJECTIVES],
+      })
+    : undefined;
+  const initial = [
+    space.encode({}),
+    ...space.precisions
+      .filter((p) => p !== 'fp32')
+      .map((p) => space.encode({ precisions: space.genes.filter((g) => g.name.startsWith('precision')).map(() => p) })),
+  ];
+  const search = await runSearch(space.genes, evaluate, {
+    seed: opts.seed,
+    maxEvaluations: opts.maxEvaluations,
+    initial: initial.filter((g, i) => initial.findIndex((h) => h.join() === g.join()) === i),
+    ...(opts.timeBudgetMs === undefined ? {} : { timeBudgetMs: opts.timeBudgetMs }),
+    ...(opts.population === undefined ? {} : { population: opts.population }),
+    ...(store ? { store } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  return { space, search, finalist: await buildFinalist(search, space, opts) };
+}
+
+/** The most accurate feasible candidate of the front (then the fastest), built with the full budget; the next one when it no longer fits. */
+async function buildFinalist(
+  search: SearchResult,
+  space: SearchSpace,
+  opts: SearchModelOptions,
+): Promise<Finalist | undefined> {
+  const ranked = [...search.front].sort(
+    (a, b) => (a.objectives[0] ?? 0) - (b.objectives[0] ?? 0) || (a.objectives[1] ?? 0) - (b.objectives[1] ?? 0),
+  );
+  let last: Finalist | undefined;
+  for (const record of ranked.slice(0, 3)) {
+    const candidate = space.decode(record.genome);
+    const built = await opts.builder.build(candidate, 'final');
+    const s = scoreBuilt(built, opts);
+    last = {
+      record,
+      candidate,
+      model: built.model,
+      bytes: s.bytes,
+      accuracyPct: built.accuracyPct,
+      deviceP95Ms: s.deviceP95Ms,
+      violation: s.violation,
+      broken: s.broken,
+      notes: built.notes,
+    };
+    if (s.violation === 0) return last;
+  }
+  return last;
+}

@@ -1,0 +1,127 @@
+/**
+ * Who does the work that must happen once across server replicas (issue 20): the control
+ * loop's tick per class, the rollout state machines, the presence sweep, telemetry retention,
+ * the broker token sweep. A task asks `claim(key)` before each run and runs only when it is
+ * true.
+ *
+ * On Postgres a key is a session-level advisory lock (`pg_try_advisory_lock`) held on one
+ * dedicated connection for as long as this process lives: the first replica to ask gets it and
+ * keeps it; the others' claims fail until that session ends. A replica killed with -9 closes
+ * its socket, Postgres ends the session and frees its locks, and the next claim elsewhere wins:
+ * ownership moves within one task interval, with no lease timing of ours. A replica that loses
+ * its connection loses every key at once (the client's `error`/`end` clears `held`) and asks
+ * again on a new connection. Without Postgres (SQLite, one process) every claim is true.
+ */
+import pg from 'pg';
+import type { Logger } from '../log/logger.js';
+
+export interface Ownership {
+  readonly kind: 'local' | 'postgres';
+  /** True when this process holds `key` now, taking it when nobody holds it. A store error answers false. */
+  claim(key: string): Promise<boolean>;
+  /** Gives a key up (a replica that stops doing some work), so another replica may take it. */
+  release(key: string): Promise<void>;
+  /** Keys this process holds, sorted. */
+  held(): string[];
+  /** Releases every key (closes the lock session). */
+  close(): Promise<void>;
+}
+
+/** One process, one owner: every claim succeeds. */
+export function createLocalOwnership(): Ownership {
+  const held = new Set<string>();
+  return {
+    kind: 'local',
+    claim: async (key) => {
+      held.add(key);
+      return true;
+    },
+    release: async (key) => {
+      held.delete(key);
+    },
+    held: () => [...held].sort(),
+    close: async () => held.clear(),
+  };
+}
+
+/** Namespace of ownership locks (first key of the two-int advisory lock): "EFO". */
+const OWNERSHIP_LOCK_SPACE = 0x45_46_4f;
+
+export interface PgOwnershipOptions {
+  readonly connectionString: string;
+  readonly logger: Logger;
+}
+
+export function createPgOwnership(options: PgOwnershipOptions): Ownership {
+  const log = options.logger.child({ component: 'ownership' });
+  const held = new Set<string>();
+  let session: Promise<pg.Client> | null = null;
+  let closed = false;
+
+  function lost(client: pg.Client, why: string): void {
+    if (held.size > 0) log.warn({ keys: [...held], why }, 'lock session lost: this replica gives up its work');
+    held.clear();
+    session = null;
+    client.end().catch(() => undefined);
+  }
+
+  function connect(): Promise<pg.Client> {
+    session ??= (async () => {
+      const client = new pg.Client({ connectionString: options.connectionString, keepAlive: true });
+      client.on('error', (err) => lost(client, err.message));
+      client.on('end', () => lost(client, 'connection ended'));
+      try {
+        await client.connect();
+        await client.query("SET application_name = 'edgefleet-ownership'");
+      } catch (err: unknown) {
+        session = null;
+        throw err;
+      }
+      return client;
+    })();
+    return session;
+  }
+
+  return {
+    kind: 'postgres',
+    async claim(key) {
+      if (closed) return false;
+      try {
+        const client = await connect();
+        if (held.has(key)) {
+          // Still ours only while the session lives: one round trip proves it before the work runs.
+          await client.query('SELECT 1');
+          return held.has(key);
+        }
+        const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [
+          OWNERSHIP_LOCK_SPACE,
+          key,
+        ]);
+        if (r.rows[0]?.ok === true) {
+          held.add(key);
+          log.info({ key }, 'took ownership');
+          return true;
+        }
+        return false;
+      } catch (err: unknown) {
+        log.warn({ key, err }, 'ownership claim failed; not running the work this time');
+        return false;
+      }
+    },
+    async release(key) {
+      if (!held.delete(key) || session === null) return;
+      const client = await session;
+      await client
+        .query('SELECT pg_advisory_unlock($1, hashtext($2))', [OWNERSHIP_LOCK_SPACE, key])
+        .catch(() => undefined);
+    },
+    held: () => [...held].sort(),
+    async close() {
+      closed = true;
+      held.clear();
+      const current = session;
+      session = null;
+      if (current) await (await current.catch(() => null))?.end().catch(() => undefined);
+    },
+  };
+}

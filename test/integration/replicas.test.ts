@@ -1,0 +1,217 @@
+/**
+ * Two server replicas on one Postgres behind a real MQTT 5 broker (mosquitto, started here on
+ * a loopback port): device→server topics arrive through the shared subscription
+ * `$share/edgefleet/…`, so the broker hands each message to one replica. A farm's telemetry is
+ * split between them with no window lost or stored twice (per-device sequence numbers), and
+ * once-only work has one owner: a stopped replica's keys move to the other.
+ * Skipped with the reason when mosquitto or Postgres cannot run here; CI must run it.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
+import { attachFarmDeploy, startFarm, type SimulatedModel } from '@edgefleet/simulators';
+import { systemClock } from '@edgefleet/shared';
+import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
+import { spawnSnippet } from '../helpers/spawn-ts.js';
+import { freePort, startEmbeddedPostgres } from '../helpers/postgres.js';
+import { MOSQUITTO } from './mosquitto-suite.js';
+import { waitFor } from './presence-suite.js';
+
+const silent = pino({ level: 'silent' });
+const DEVICES = 8;
+const WINDOWS = 6;
+
+const model = (): SimulatedModel => ({
+  sha256: 'c'.repeat(64),
+  variantId: 'mlp-int8',
+  precision: 'int8',
+  hostLatencyMs: 4,
+  goldenAccuracy: 0.96,
+  bytes: 100_000,
+  budgets: { latencyP95Ms: 20 },
+});
+
+async function startPlainMosquitto(dir: string): Promise<{ url: string; stop: () => void; log: () => string }> {
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  // Anonymous on loopback: this test is about delivery between replicas; the ACL suites cover identity.
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const broker = spawn(MOSQUITTO as string, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  broker.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  broker.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  await waitFor(() => /running/.test(log) || broker.exitCode !== null, 10_000, 'mosquitto to start');
+  if (broker.exitCode !== null) throw new Error(`mosquitto exited: ${log}`);
+  return { url: `mqtt://127.0.0.1:${port}`, stop: () => broker.kill('SIGTERM'), log: () => log };
+}
+
+/** Flags of a replica; the child-process replica gets the same through JSON. */
+function replicaFlags(dataDir: string, store: string, brokerUrl: string, sharedDir?: string) {
+  return {
+    dataDir,
+    ...(sharedDir === undefined ? {} : { sharedDir }),
+    store,
+    brokerUrl,
+    'log.level': 'silent',
+    'auth.enabled': false,
+    apiPort: -1,
+    'presence.offlineAfterMs': 60_000,
+    'control.enabled': false,
+  };
+}
+
+function replica(dataDir: string, store: string, brokerUrl: string, sharedDir?: string): EdgefleetServer {
+  const config = loadServerConfig({ flags: replicaFlags(dataDir, store, brokerUrl, sharedDir) });
+  return createServer(config, { logger: silent, telemetry: { flushIntervalMs: 20 } });
+}
+
+const cluster = MOSQUITTO ? await startEmbeddedPostgres() : { unavailable: 'mosquitto is not installed' };
+if ('unavailable' in cluster) {
+  if (process.env['CI']) t.fail(`replicas must be tested in CI: ${cluster.unavailable}`);
+  else t.pass(`skipped: ${cluster.unavailable} (apt-get install -y mosquitto; npm install)`);
+} else {
+  t.teardown(() => cluster.stop());
+
+  t.test('a farm’s telemetry is split between two replicas, each window stored once', async (t) => {
+    const dir = t.testdir({ a: {}, b: {}, farm: {}, broker: {} });
+    const broker = await startPlainMosquitto(join(dir, 'broker'));
+    t.teardown(() => broker.stop());
+    const store = await cluster.createDatabase('split');
+    const a = replica(join(dir, 'a'), store, broker.url);
+    const b = replica(join(dir, 'b'), store, broker.url);
+    await a.start();
+    await b.start();
+    t.teardown(async () => {
+      await a.stop();
+      await b.stop();
+    });
+    const farm = await startFarm({
+      brokerUrl: broker.url,
+      devices: DEVICES,
+      classes: ['rpi4', 'jetson-orin'],
+      seed: 3,
+      logger: silent,
+      heartbeatMs: 1_000,
+      telemetry: { dataDir: join(dir, 'farm'), windowMs: 0, ratePerS: 20, model },
+    });
+    t.teardown(() => farm.stop());
+    await waitFor(() => farm.devices.every((d) => d.isOnline()), 15_000, 'farm online');
+    await waitFor(async () => (await a.repos().devices.list()).length === DEVICES, 15_000, 'every hello stored');
+    for (let i = 0; i < WINDOWS; i += 1) {
+      await new Promise((r) => setTimeout(r, 50));
+      for (const d of farm.devices) d.telemetry?.telemetry.closeWindow();
+    }
+    const stored = async () => {
+      const rows = await Promise.all(farm.devices.map((d) => a.repos().telemetry.device(d.deviceId)));
+      return rows.reduce((n, r) => n + (r?.windows ?? 0), 0);
+    };
+    await waitFor(async () => (await stored()) === DEVICES * WINDOWS, 20_000, 'every window stored');
+    for (const d of farm.devices) {
+      const seqs = (await b.repos().telemetry.windows(d.deviceId, {})).map((w) => w.seq);
+      t.same(
+        seqs,
+        Array.from({ length: WINDOWS }, (_, i) => i),
+        `${d.deviceId}: seqs 0..${WINDOWS - 1}, each once`,
+      );
+      t.same(await a.repos().telemetry.gaps(d.deviceId), [], `${d.deviceId}: no gap`);
+    }
+    const got = [a, b].map((s) => s.mqttTraffic().received['telemetry'] ?? 0);
+    t.ok(
+      got.every((n) => n > 0),
+      `both replicas received telemetry (${got.join(' + ')} messages)`,
+    );
+  });
+
+  t.test('once-only work has one owner; stopping it moves the keys to the other replica', async (t) => {
+    const dir = t.testdir({ a: {}, b: {}, broker: {} });
+    const broker = await startPlainMosquitto(join(dir, 'broker'));
+    t.teardown(() => broker.stop());
+    const store = await cluster.createDatabase('owners');
+    const a = replica(join(dir, 'a'), store, broker.url);
+    const b = replica(join(dir, 'b'), store, broker.url);
+    await a.start();
+    await b.start();
+    t.teardown(() => b.stop());
+    // The presence sweep runs every second; the rollouts are claimed at start.
+    await waitFor(() => a.ownership().held().length + b.ownership().held().length >= 2, 10_000, 'keys claimed');
+    const holders = (key: string) => [a, b].filter((s) => s.ownership().held().includes(key)).length;
+    t.equal(holders('rollouts'), 1, 'one replica runs the rollouts');
+    t.equal(holders('presence-sweep'), 1, 'one replica sweeps presence');
+    t.ok(a.ownership().held().includes('rollouts'), 'the first started took the rollouts');
+    await a.stop();
+    await waitFor(() => b.ownership().held().includes('rollouts'), 10_000, 'the other replica takes the rollouts');
+    await waitFor(() => b.ownership().held().includes('presence-sweep'), 10_000, 'and the presence sweep');
+    t.pass('the keys moved');
+  });
+
+  t.test('kill -9 of the replica running a rollout: the other takes it over and finishes it', async (t) => {
+    const dir = t.testdir({ a: {}, b: {}, shared: {}, farm: {}, broker: {} });
+    const broker = await startPlainMosquitto(join(dir, 'broker'));
+    t.teardown(() => broker.stop());
+    const store = await cluster.createDatabase('kill');
+    const flagsA = replicaFlags(join(dir, 'a'), store, broker.url, join(dir, 'shared'));
+    // Replica a in its own process, started first so it owns the rollouts.
+    const a = spawnSnippet(`
+      import { createServer, loadServerConfig } from '@edgefleet/server';
+      import pino from 'pino';
+      const server = createServer(loadServerConfig({ flags: ${JSON.stringify(flagsA)} }), { logger: pino({ level: 'silent' }) });
+      await server.start();
+      console.log('replica-a started');
+      setInterval(() => {}, 1 << 30);
+    `);
+    t.teardown(() => a.proc.kill('SIGKILL'));
+    await a.waitForOutput(/replica-a started/, 60_000);
+    const b = replica(join(dir, 'b'), store, broker.url, join(dir, 'shared'));
+    await b.start();
+    t.teardown(() => b.stop());
+    t.notOk(b.ownership().held().includes('rollouts'), 'replica a runs the rollouts');
+    const farm = await startFarm({
+      brokerUrl: broker.url,
+      devices: 6,
+      classes: ['rpi4'],
+      seed: 5,
+      logger: silent,
+      heartbeatMs: 1_000,
+      telemetry: { dataDir: join(dir, 'farm'), windowMs: 60_000, ratePerS: 1, model },
+    });
+    t.teardown(() => farm.stop());
+    const detach = attachFarmDeploy(farm.devices, {
+      clock: systemClock,
+      installMs: 1_500,
+      variant: () => ({ precision: 'int8', hostLatencyMs: 3, goldenAccuracy: 0.97, bytes: 50_000 }),
+    });
+    t.teardown(detach);
+    await waitFor(async () => (await b.repos().devices.list()).length === 6, 20_000, 'every hello stored');
+    // Started through replica b (the API may land on any replica); replica a's evaluation carries it out.
+    const started = await b.deploy().rollouts.start({
+      deviceClass: 'rpi4',
+      artifact: { bytes: buildClassifier(31) },
+      variantId: 'v-kill',
+      golden: goldenFor(31),
+      policy: { canary: { count: 1 }, baseCount: 2, deviceTimeoutMs: 60_000 },
+    });
+    const id = started.rollout.id;
+    const succeeded = async () =>
+      (await b.repos().rollouts.devicesOf(id)).filter((d) => d.state === 'succeeded').length;
+    await waitFor(async () => (await succeeded()) >= 1, 30_000, 'the canary succeeded under replica a');
+    const before = await succeeded();
+    a.proc.kill('SIGKILL');
+    await a.exited;
+    await waitFor(() => b.ownership().held().includes('rollouts'), 15_000, 'replica b takes the rollouts over');
+    await waitFor(
+      async () => (await b.repos().rollouts.get(id))?.state === 'completed',
+      60_000,
+      'the rollout completes under replica b',
+    );
+    const devices = await b.repos().rollouts.devicesOf(id);
+    t.equal(
+      devices.filter((d) => d.state === 'succeeded').length,
+      6,
+      `every device succeeded (${before} before the kill)`,
+    );
+    t.same(await b.repos().rollouts.list({ active: true }), [], 'nothing left in progress');
+  });
+}

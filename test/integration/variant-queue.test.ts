@@ -1,0 +1,83 @@
+/**
+ * Variant builds as a pg-boss queue in Postgres (server/src/plan/variant-queue.ts): a worker
+ * process killed with -9 while it holds a build does not lose it; the job expires, is retried,
+ * and another worker builds the real variant (int8-dynamic of a small classifier). Skipped with
+ * the reason only when Postgres cannot run here; CI must run it.
+ */
+import t from 'tap';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { PRESETS } from '@edgefleet/compress';
+import { startVariantQueue } from '@edgefleet/server/plan/variant-queue';
+import type { VariantJob } from '@edgefleet/server/plan/variant-job';
+import { buildClassifier } from '../fixtures/deploy-models.js';
+import { startEmbeddedPostgres } from '../helpers/postgres.js';
+import { spawnSnippet } from '../helpers/spawn-ts.js';
+
+const silent = pino({ level: 'silent' });
+// Long enough for the real build on a busy 2-core box (pg-boss 10 also stops a handler running past it).
+const EXPIRE_S = 15;
+
+const cluster = await startEmbeddedPostgres();
+if ('unavailable' in cluster) {
+  if (process.env['CI']) t.fail(`Postgres must run in CI: ${cluster.unavailable}`);
+  else t.pass(`skipped: Postgres cannot run here (${cluster.unavailable})`);
+} else {
+  t.teardown(() => cluster.stop());
+
+  t.test('a build whose worker was killed -9 is retried and finished by another worker', async (t) => {
+    const dir = t.testdir({ artifacts: {} });
+    const modelPath = join(dir, 'model.onnx');
+    writeFileSync(modelPath, buildClassifier(41));
+    mkdirSync(join(dir, 'artifacts'), { recursive: true });
+    const recipe = PRESETS['int8-dynamic'];
+    if (!recipe) throw new Error('no int8-dynamic preset');
+    const job: VariantJob = {
+      modelPath,
+      recipe,
+      evalSpec: 'random:8',
+      calibSpec: 'random:8',
+      shapes: {},
+      artifactDir: join(dir, 'artifacts'),
+      warmupRuns: 1,
+      timedRuns: 5,
+      needsCalibration: false,
+    };
+    const url = await cluster.createDatabase('jobs');
+    const queueOptions = {
+      connectionString: url,
+      expireInSeconds: EXPIRE_S,
+      retryLimit: 3,
+      maintenanceIntervalSeconds: 1,
+    };
+    const sender = await startVariantQueue({ ...queueOptions, logger: silent, pollMs: 100 });
+    t.teardown(() => sender.close());
+    // Worker a takes the job and is killed while it holds it (its build is a long wait, to be sure of that).
+    const a = spawnSnippet(`
+      import { startVariantQueue } from '@edgefleet/server/plan/variant-queue';
+      import pino from 'pino';
+      const q = await startVariantQueue({ ...${JSON.stringify(queueOptions)}, logger: pino({ level: 'silent' }) });
+      await q.work({ runJob: async () => { console.log('worker-a building'); await new Promise((r) => setTimeout(r, 600000)); throw new Error('unreachable'); } });
+      console.log('worker-a ready');
+    `);
+    t.teardown(() => a.proc.kill('SIGKILL'));
+    await a.waitForOutput(/worker-a ready/, 60_000);
+    const outcome = sender.runner(job);
+    await a.waitForOutput(/worker-a building/, 30_000);
+    const [id] = sender.inFlight();
+    if (!id) throw new Error('no job in flight');
+    t.equal((await sender.state(id))?.state, 'active', 'worker a holds the job');
+    a.proc.kill('SIGKILL');
+    await a.exited;
+    const b = await startVariantQueue({ ...queueOptions, logger: silent });
+    t.teardown(() => b.close());
+    await b.work();
+    const result = await outcome;
+    t.equal(result.ok, true, `the build finished (${result.ok ? result.artifactSha.slice(0, 12) : result.message})`);
+    t.ok(result.ok && result.compressed, 'a real int8-dynamic variant');
+    const state = await sender.state(id);
+    t.equal(state?.state, 'completed');
+    t.ok((state?.retryCount ?? 0) >= 1, `retried after the expiry (${state?.retryCount} retries)`);
+  });
+}
