@@ -5,7 +5,7 @@
  * artifact, last-known-good pointer), so it serves the model from its first second.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { openArtifactStore } from '@edgefleet/agent';
@@ -100,6 +100,25 @@ export async function measureBareRss(
 export function procRssMb(pid: number): number {
   const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Math.round(Number(match?.[1] ?? 0) / 1024);
+}
+
+/**
+ * RSS of the processes `pid` started (the inline watchdog's bash supervisor), MB, one
+ * decimal: separate processes, so not in the agent's own VmRSS, but the device pays for them.
+ */
+export function childRssMb(pid: number): number {
+  let kb = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      if (Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]) !== pid) continue;
+      kb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return Math.round(kb / 102.4) / 10;
 }
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;

@@ -40,6 +40,7 @@ import {
   inProcessWorkerPath,
   measureBareRss,
   procRssMb,
+  childRssMb,
   seedAgentDataDir,
   summarize,
 } from './agent-support.js';
@@ -277,6 +278,7 @@ async function main(): Promise<void> {
     const after = await agent.memory('inline agent after the measured requests');
     process.stderr.write(`${after.text}\n`);
     const afterRssMb = procRssMb(pid);
+    const watchdogRssMb = childRssMb(pid);
     const workerAfterRssMb = procRssMb(inWorker.agent.pid);
     for (const client of paths.values()) client.close();
     echo?.stop();
@@ -308,6 +310,7 @@ async function main(): Promise<void> {
         agentRestartedMb: withFlags.restartedMb,
         agentAfterRequestsMb: afterRssMb,
         agentRequests,
+        agentChildProcessesMb: watchdogRssMb,
         workerAgentLoadedMb: inWorker.loadedMb,
         workerAgentAfterRequestsMb: workerAfterRssMb,
         withoutFlagsIdleMb: plain.idleMb,
@@ -361,7 +364,8 @@ function printTable(
   process.stdout.write(
     [
       `RSS bare node+ort+session: ${memory.bareNodeOrtLoadedMb} MB (after 10k runs ${memory.bareNodeOrtAfterMb} MB)`,
-      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · serving inline ${memory.agentLoadedMb} MB (first boot), ${memory.agentRestartedMb} MB (restarted) · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB`,
+      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · serving inline ${memory.agentLoadedMb} MB (first boot), ${memory.agentRestartedMb} MB (restarted) · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB` +
+        ` (+ ${memory.agentChildProcessesMb} MB in its child processes: the inline watchdog)`,
       `RSS agent with the model in a worker (--inline-max-ms 0): serving ${memory.workerAgentLoadedMb} MB · after the requests ${memory.workerAgentAfterRequestsMb} MB`,
       `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · serving inline ${memory.withoutFlagsLoadedMb} MB (first boot), ${memory.withoutFlagsRestartedMb} MB (restarted)`,
       `load average at the end: ${loadavg()

@@ -79,12 +79,19 @@ async function once(devices: number): Promise<Record<string, number>> {
   const onlineMs = performance.now() - t0;
   process.stderr.write(`${devices} devices online in ${Math.round(onlineMs)} ms; measuring ${SECONDS} s…\n`);
   const before = server.telemetry().stats().windows;
+  const counts0 = await flowCounts(server, farm);
   const cpu0 = process.cpuUsage();
   const w0 = performance.now();
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const cpu = process.cpuUsage(cpu0);
   const elapsed = performance.now() - w0;
   const stats = server.telemetry().stats();
+  const counts1 = await flowCounts(server, farm);
+  // Where windows are over the measured period: sent by devices, received/stored/acked by the server, acked back.
+  const flow = Object.fromEntries(
+    Object.entries(counts1).map(([k, v]) => [k, k.startsWith('now') ? v : v - (counts0[k] ?? 0)]),
+  );
+  process.stderr.write(`${devices} devices, flow over the measured period: ${JSON.stringify(flow)}\n`);
   const row = {
     devices,
     ...(ENROLL ? { enrolledMs: Math.round(enrolledMs) } : {}),
@@ -98,11 +105,46 @@ async function once(devices: number): Promise<Record<string, number>> {
     gaps: (await server.telemetry().gaps()).length,
     // Windows closed in the last instant are still on their way: a handful is normal, a backlog is not.
     inFlightAtEnd: farm.devices.reduce((n, d) => n + (d.telemetry?.telemetry.stats().pending ?? 0), 0),
+    ...Object.fromEntries(Object.entries(flow).map(([k, v]) => [`flow_${k}`, v])),
   };
   await farm.stop();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
   return row;
+}
+
+type Server = ReturnType<typeof createServer>;
+type Farm = Awaited<ReturnType<typeof startFarm>>;
+
+/**
+ * Counters along a window's way, summed over every device and the server: what the devices
+ * published and had acknowledged, what the server received, stored and acknowledged, and the
+ * MQTT connects the broker refused (by reason). `now*` are levels, the rest totals.
+ */
+async function flowCounts(server: Server, farm: Farm): Promise<Record<string, number>> {
+  const s = server.telemetry().stats();
+  const sum = (pick: (st: NonNullable<Farm['devices'][number]['telemetry']>['telemetry']) => number) =>
+    farm.devices.reduce((n, d) => n + (d.telemetry ? pick(d.telemetry.telemetry) : 0), 0);
+  const refused: Record<string, number> = {};
+  for (const m of (await server.metrics.render()).matchAll(
+    /^edgefleet_mqtt_connects_refused_total\{reason="([^"]+)"\} (\d+)/gm,
+  ))
+    refused[`refused_${m[1]}`] = Number(m[2]);
+  return {
+    devWindowsClosed: sum((t) => t.stats().windows),
+    devAcked: sum((t) => t.stats().acked),
+    devResends: sum((t) => t.stats().resends),
+    devPublishFailures: sum((t) => t.stats().publishFailures),
+    nowDevAwaitingAck: sum((t) => t.stats().awaitingAck),
+    nowDevPending: sum((t) => t.stats().pending),
+    nowDevicesOnline: Object.values(farm.onlineCount()).reduce((a, b) => a + b, 0),
+    serverReceived: s.received,
+    serverStored: s.windows,
+    serverDuplicates: s.duplicates,
+    serverRefused: s.refused,
+    serverAcks: s.acksPublished,
+    ...refused,
+  };
 }
 
 const rows: Array<Record<string, number>> = [];

@@ -23,7 +23,7 @@ import { openArtifactStore, type ArtifactStore, type ModelPointer } from './arti
 import { DEFAULT_TIDY_LIMITS, type TidyLimits } from './artifacts/tidy.js';
 import { createAgentLink, type AgentLink, type AgentLinkOptions } from './link/agent-link.js';
 import { systemClock, type Clock, type RandomSource } from '@edgefleet/shared/device';
-import { recoverInlineState, writeInlineState, type InlinePolicy } from './runtime/inline-policy.js';
+import { recoverInlineState, type InlinePolicy } from './runtime/inline-policy.js';
 import {
   clearInlineMark,
   loadProvenInline,
@@ -214,13 +214,14 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     if (!promoted && serving.current()?.worker.kind !== 'inline') await clearInlineMark(inline);
   }
 
-  async function onInlineCrash(sha256: string): Promise<void> {
-    workerCrashes += 1;
-    log.error({ sha256 }, 'inline model died; serving it from a worker from now on');
-    if (inline) {
-      inline.state = { ...inline.state, serving: null, refused: [...new Set([...inline.state.refused, sha256])] };
-      await writeInlineState(options.dataDir, inline.state);
-    }
+  /**
+   * The inline model's watchdog is gone (its supervisor was killed): the model may not serve on
+   * this thread unwatched, so it goes back to a worker. The model did nothing wrong, so it is
+   * not refused: the next boot loads it inline again, with a new watchdog.
+   */
+  async function onInlineLost(sha256: string): Promise<void> {
+    log.error({ sha256 }, 'inline model lost its watchdog; serving it from a worker');
+    if (inline) await clearInlineMark(inline);
     if (!stopped) await respawn();
   }
 
@@ -351,7 +352,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
         read: (sha) => store.read(sha),
         sample: (sha) => sample(sha),
         wrap: wrapWorker,
-        onCrash: (sha) => void onInlineCrash(sha),
+        onLost: (sha) => void onInlineLost(sha),
       };
     const state = await store.loadState();
     for (const pointer of [state.lastKnownGood, state.previous]) {

@@ -1,5 +1,5 @@
 /**
- * An agent data directory seeded as if the agent had installed mnist-cnn (artifact, signed
+ * An agent data directory seeded as if the agent had installed mnist-cnn (or another model) (artifact, signed
  * manifest with a one-row golden set, last-known-good pointer), so a device serves it from
  * its first second without a server.
  */
@@ -21,18 +21,36 @@ export function mnistInput(): Float32Array {
   });
 }
 
-/** Seeds `dataDir`; resolves with the model's sha256. */
+/** Seeds `dataDir` with mnist-cnn; resolves with the model's sha256. */
 export async function seedMnistCnn(dataDir: string, deviceId: string): Promise<string> {
-  const model = readFileSync(MNIST_CNN);
+  return seedModel(dataDir, deviceId, readFileSync(MNIST_CNN), {
+    name: 'input',
+    dims: [1, 1, 28, 28],
+    data: mnistInput(),
+  });
+}
+
+/** Seeds `dataDir` with any model and a one-row golden set; resolves with the model's sha256. */
+export async function seedModel(
+  dataDir: string,
+  deviceId: string,
+  model: Uint8Array,
+  goldenRow: { readonly name: string; readonly dims: readonly number[]; readonly data: Float32Array },
+): Promise<string> {
   const store = await openArtifactStore(dataDir);
   const layout = describeArtifact(model);
   const tmp = join(dataDir, 'seed.onnx');
   const { writeFile } = await import('node:fs/promises');
   await writeFile(tmp, model);
   await store.adopt(layout.sha256, tmp);
-  const input = mnistInput();
+  const input = goldenRow.data;
   const golden = {
-    inputs: { input: { dims: [1, 1, 28, 28], data: Buffer.from(input.buffer).toString('base64') } },
+    inputs: {
+      [goldenRow.name]: {
+        dims: [...goldenRow.dims],
+        data: Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('base64'),
+      },
+    },
     labels: [0],
     minAccuracy: 0,
   };

@@ -7,6 +7,7 @@ import t from 'tap';
 import { statSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { createAgentLink } from '@edgefleet/agent/link/agent-link';
 import {
   agentConfigSchema,
@@ -281,3 +282,38 @@ t.test('a broker that never answers: EF_ERR_ENROLL_FAILED after the deadline, no
   );
   t.notMatch(stderr, /\n\s+at /, 'no stack trace');
 });
+
+t.test(
+  'a broker that closes the connection before CONNACK (a rate-limited connect): retried, never a hang',
+  async (t) => {
+    // aedes answers a connect its preConnect refuses (the per-address rate limit) by closing the socket.
+    let connects = 0;
+    const closing = createTcpServer((socket) => {
+      connects += 1;
+      socket.once('data', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', () => resolve()));
+    t.teardown(() => new Promise<void>((resolve) => closing.close(() => resolve())));
+    const port = (closing.address() as AddressInfo).port;
+    const enrolling = enrollDevice({
+      brokerUrl: `mqtt://127.0.0.1:${port}`,
+      token: 'efe_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      agentVersion: '0.1.0',
+      logger: pino({ level: 'silent' }),
+      timeoutMs: 2_000,
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    // Before the fix the attempt waited forever for a CONNACK that could not come; bounded here so a regression fails fast.
+    const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref());
+    const outcome = await Promise.race([
+      enrolling.then(
+        () => 'enrolled',
+        (err: unknown) => err,
+      ),
+      hung,
+    ]);
+    t.not(outcome, 'hung', 'the enrollment ended');
+    t.match(outcome, { code: 'EF_ERR_ENROLL_FAILED' }, 'failed with its code at the deadline');
+    t.ok(connects > 1, `retried (${connects} connects)`);
+  },
+);

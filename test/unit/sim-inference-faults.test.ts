@@ -12,8 +12,6 @@ const worker = {
   run: async () => ({ outputs, latencyMs: 1 }),
   terminate: async () => undefined,
   kind: 'worker',
-  injectCrash: () => undefined,
-  injectHang: () => undefined,
   deadReason: () => null,
   info: () => null,
 } satisfies ModelWorker;

@@ -95,17 +95,24 @@ async function attemptOnce(
   const { session } = pending;
   let client: mqtt.MqttClient;
   try {
-    client = await mqtt.connectAsync(options.brokerUrl, {
-      clientId: enrollClientId(enrollId, session),
-      username: enrollId,
-      password: options.token,
-      protocolVersion: 4,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: Math.max(1000, Math.min(10_000, waitMs)),
-      // No 7 MB number cache (see agent-link.ts); the flag is global to mqtt-packet, so both clients say so.
-      writeCache: false,
-    });
+    // allowRetries false: with reconnectPeriod 0, mqtt.js otherwise never settles when the broker
+    // closes the socket before its CONNACK (aedes does so for a rate-limited connect), and the
+    // enrollment would wait forever, its deadline unchecked.
+    client = await mqtt.connectAsync(
+      options.brokerUrl,
+      {
+        clientId: enrollClientId(enrollId, session),
+        username: enrollId,
+        password: options.token,
+        protocolVersion: 4,
+        clean: true,
+        reconnectPeriod: 0,
+        connectTimeout: Math.max(1000, Math.min(10_000, waitMs)),
+        // No 7 MB number cache (see agent-link.ts); the flag is global to mqtt-packet, so both clients say so.
+        writeCache: false,
+      },
+      false,
+    );
   } catch (err: unknown) {
     const code = (err as { code?: unknown }).code;
     if (code === 2 || code === 4 || code === 5) return { kind: 'broker-refused', connack: code };

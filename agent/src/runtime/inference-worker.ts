@@ -28,16 +28,6 @@ function reply(message: WorkerReply): void {
 }
 
 async function handleRequest(request: WorkerRequest): Promise<void> {
-  if (request.op === 'crash') {
-    setImmediate(() => {
-      throw new Error('injected worker crash');
-    });
-    return;
-  }
-  if (request.op === 'hang') {
-    // Blocks this thread for good; the agent's thread (link, local API) goes on.
-    for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-  }
   if (request.op === 'load') {
     try {
       if (session) throw new Error('this worker already holds a model; start a fresh worker for another');

@@ -8,9 +8,11 @@
  * a worker, and its measured runs are short (inline-policy.ts). What isolation is given up,
  * and what replaces it:
  * - a run that throws (bad input, onnxruntime error) rejects the call, as in the worker;
- * - a run that never returns would freeze the event loop: the run watchdog (run-watchdog.ts)
- *   kills the process after its deadline and the restarted agent serves that model in a
- *   worker (inline-policy.ts keeps the record);
+ * - a run that never returns would freeze the event loop: the run watchdog (run-watchdog.ts),
+ *   a supervisor process outside the agent, kills the agent after its deadline and the
+ *   restarted agent serves that model in a worker (inline-policy.ts keeps the record);
+ * - a supervisor that goes away (killed by hand or by the OOM killer) leaves the model
+ *   unwatched: `onLost` is told, and the device serves the model from a worker again;
  * - a native crash (SIGSEGV) ends the process in both designs, since a worker thread shares
  *   it; the restarted agent likewise never serves that model inline again.
  */
@@ -27,17 +29,30 @@ export interface InlineModelOptions {
   readonly hangDeadlineMs: number;
   /** Named in the watchdog's last words: the model's digest. */
   readonly label: string;
-  /** Called once if the model is found dead (fault injection), as a crashed worker reports. */
-  readonly onCrash?: (reason: string) => void;
+  /** Called once if the watchdog is lost: the model may no longer serve on the agent thread. */
+  readonly onLost?: (reason: string) => void;
 }
 
 /** Loads `bytes` into a session on this thread, with its watchdog; rejects with EF_ERR_RUNTIME_LOAD. */
 export async function createInlineModel(bytes: Uint8Array, options: InlineModelOptions): Promise<ModelWorker> {
   const started = performance.now();
+  let dead: string | null = null;
+  // The watchdog first: a session never runs on this thread unwatched, and no bash costs no session.
+  const watchdog: RunWatchdog = await startRunWatchdog({
+    deadlineMs: options.hangDeadlineMs,
+    label: options.label,
+    onLost: (reason) => {
+      if (dead !== null) return;
+      dead = reason;
+      options.onLost?.(reason);
+    },
+  });
   let session: OrtModelSession;
   try {
     session = await createOrtSession(bytes, { intraOpNumThreads: options.intraOpNumThreads ?? 1 });
   } catch (err: unknown) {
+    dead = 'failed to load';
+    await watchdog.stop();
     throw new EdgefleetError('EF_ERR_RUNTIME_LOAD', `onnxruntime load failed: ${(err as Error).message}`, {
       phase: 'load',
     });
@@ -47,26 +62,18 @@ export async function createInlineModel(bytes: Uint8Array, options: InlineModelO
     outputNames: session.outputNames,
     loadMs: performance.now() - started,
   };
-  const watchdog: RunWatchdog = startRunWatchdog({ deadlineMs: options.hangDeadlineMs, label: options.label });
-  let dead: string | null = null;
-  let hangNext = false;
 
   async function run(feeds: Readonly<Record<string, FloatTensor>>, _options?: RunOptions): Promise<RunResult> {
     if (dead !== null)
       throw new EdgefleetError('EF_ERR_RUNTIME_CRASH', `inline model is gone (${dead}); load it again`, {
         reason: dead,
       });
-    watchdog.enter();
     try {
-      // Fault injection: spin the way a session stuck in native code would, so the watchdog is tested for real.
-      if (hangNext) for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
       return await session.run(feeds);
     } catch (err: unknown) {
       throw new EdgefleetError('EF_ERR_RUNTIME_RUN', `onnxruntime run failed: ${(err as Error).message}`, {
         phase: 'run',
       });
-    } finally {
-      watchdog.leave();
     }
   }
 
@@ -85,15 +92,6 @@ export async function createInlineModel(bytes: Uint8Array, options: InlineModelO
       Promise.reject(new EdgefleetError('EF_ERR_RUNTIME_LOAD', 'an inline model is loaded once, at creation')),
     run,
     terminate,
-    injectCrash: () => {
-      if (dead !== null) return;
-      dead = 'injected crash';
-      void watchdog.stop();
-      options.onCrash?.(dead);
-    },
-    injectHang: () => {
-      hangNext = true;
-    },
     deadReason: () => dead,
     info: () => info,
   });

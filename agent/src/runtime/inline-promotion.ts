@@ -28,10 +28,10 @@ export interface InlinePromotionDeps {
   readonly read: (sha256: string) => Promise<Uint8Array>;
   /** A batch-1 row of the golden set of the serving model (or of `sha256`), or null. */
   readonly sample: (sha256?: string) => Record<string, FloatTensor> | null;
-  /** Wraps the inline model like every worker (fault injection seam) and wires its crash. */
+  /** Wraps the inline model like every worker (the simulators' fault injection seam). */
   readonly wrap: (model: ModelWorker) => ModelWorker;
-  /** Told when the inline model dies (fault injection): the device serves from a worker again. */
-  readonly onCrash: (sha256: string) => void;
+  /** Told when the inline model loses its watchdog (run-watchdog.ts): the device serves from a worker again. */
+  readonly onLost: (sha256: string) => void;
 }
 
 /** Promotes what serves now to inline serving if it qualifies; resolves true when it did. */
@@ -60,7 +60,7 @@ export async function promoteInline(deps: InlinePromotionDeps): Promise<boolean>
         intraOpNumThreads: deps.intraOpNumThreads,
         hangDeadlineMs: policy.hangDeadlineMs ?? 2000,
         label: model.sha256,
-        onCrash: () => deps.onCrash(model.sha256),
+        onLost: () => deps.onLost(model.sha256),
       }),
     );
     const check = await inline.run(feeds);
@@ -100,7 +100,7 @@ export async function loadProvenInline(deps: InlinePromotionDeps, sha256: string
         intraOpNumThreads: deps.intraOpNumThreads,
         hangDeadlineMs: deps.policy.hangDeadlineMs ?? 2000,
         label: sha256,
-        onCrash: () => deps.onCrash(sha256),
+        onLost: () => deps.onLost(sha256),
       }),
     );
     const { outputs } = await inline.run(feeds);

@@ -36,10 +36,6 @@ export interface ModelWorker {
   run(feeds: Readonly<Record<string, FloatTensor>>, options?: RunOptions): Promise<RunResult>;
   /** Ends the thread (and with it the session's native memory). Idempotent. */
   terminate(): Promise<void>;
-  /** Fault injection: the worker throws an uncaught error. */
-  injectCrash(): void;
-  /** Fault injection: the next run never returns (a session stuck in native code). */
-  injectHang(): void;
   /** `null` while alive, or why it died. */
   deadReason(): string | null;
   /** Input and output names once loaded. */
@@ -139,21 +135,11 @@ export function createModelWorker(options: ModelWorkerOptions = {}): ModelWorker
     die('terminated');
   }
 
-  function injectCrash(): void {
-    if (dead === null) worker.postMessage({ id: nextId++, op: 'crash' } satisfies WorkerRequest);
-  }
-
-  function injectHang(): void {
-    if (dead === null) worker.postMessage({ id: nextId++, op: 'hang' } satisfies WorkerRequest);
-  }
-
   return Object.freeze({
     kind: 'worker' as const,
     load,
     run,
     terminate,
-    injectCrash,
-    injectHang,
     deadReason: () => dead,
     info: () => loaded,
   });

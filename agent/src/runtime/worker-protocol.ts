@@ -3,11 +3,7 @@ import type { FloatTensor } from './ort.js';
 
 export type WorkerRequest =
   | { readonly id: number; readonly op: 'load'; readonly bytes: Uint8Array; readonly intraOpNumThreads: number }
-  | { readonly id: number; readonly op: 'run'; readonly feeds: Readonly<Record<string, FloatTensor>> }
-  /** Fault injection for simulations and tests: the worker dies with an uncaught error. */
-  | { readonly id: number; readonly op: 'crash' }
-  /** Fault injection: the worker thread spins forever (a session stuck in native code). */
-  | { readonly id: number; readonly op: 'hang' };
+  | { readonly id: number; readonly op: 'run'; readonly feeds: Readonly<Record<string, FloatTensor>> };
 
 export interface LoadResult {
   readonly inputNames: readonly string[];
