@@ -103,7 +103,8 @@ const mb = (kb: number) => (kb / 1024).toFixed(1);
 export function formatBreakdown(label: string, s: SmapsBreakdown, probe: HeapProbe | null): string {
   const lines = [
     `${label}: RSS ${mb(s.rssKb)} MB (file-backed clean ${mb(s.fileCleanKb)} MB)`,
-    `  node binary ${mb(s.nodeBinaryKb)} · libonnxruntime ${mb(s.onnxruntimeLibKb)} · ort binding ${mb(s.onnxruntimeBindingKb)}` +
+    `  node binary ${mb(s.nodeBinaryKb)} · libonnxruntime ${mb(s.onnxruntimeLibKb)} · ort binding ` +
+      `${mb(s.onnxruntimeBindingKb)}` +
       ` · other libs ${mb(s.otherLibsKb)} · other files ${mb(s.otherFilesKb)}`,
     `  glibc brk heap ${mb(s.brkHeapKb)} · anonymous ${mb(s.anonKb)}`,
   ];
@@ -111,7 +112,8 @@ export function formatBreakdown(label: string, s: SmapsBreakdown, probe: HeapPro
     const m = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     const anonBytes = (s.anonKb + s.brkHeapKb) * 1024;
     lines.push(
-      `  V8 main heap ${m(probe.v8PhysicalBytes)} (used ${m(probe.heapUsed)}) · V8 malloced ${m(probe.v8MallocedBytes)}` +
+      `  V8 main heap ${m(probe.v8PhysicalBytes)} (used ${m(probe.heapUsed)}) · V8 malloced ` +
+        `${m(probe.v8MallocedBytes)}` +
         ` · external ${m(probe.external)} (array buffers ${m(probe.arrayBuffers)})` +
         ` · native rest (heap+anon − V8 heap) ${m(anonBytes - probe.v8PhysicalBytes)}`,
       `  threads ${probe.threads.length}: ${probe.threads.join(', ')} · onnxruntime loaded: ${probe.onnxruntimeLoaded}`,

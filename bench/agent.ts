@@ -52,7 +52,8 @@ const arg = (name: string, def: string): string => {
 if (process.argv.includes('--help')) {
   process.stdout.write(
     'npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,...]\n' +
-      'The agent serving path side by side (latency table, RSS idle/serving/after requests with breakdown, idle CPU);\n' +
+      'The agent serving path side by side (latency table, RSS idle/serving/after requests with breakdown, ' +
+      'idle CPU);\n' +
       'writes bench/results/agent-<time>.json. Needs `npm run build` first.\n',
   );
   process.exit(0);
@@ -167,7 +168,8 @@ async function idleAndLoaded(
   const loadedCpu = await idleCpuPct(agent.pid, IDLE_S);
   const flags = nodeFlags.length > 0 ? nodeFlags.join(' ') : 'no node flags';
   process.stderr.write(
-    `agent ${inline ? 'inline' : 'worker'} (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ${loadedMb} MB` +
+    `agent ${inline ? 'inline' : 'worker'} (${flags}): idle ${idleMb} MB ${idleCpu.toFixed(2)}% CPU · serving ` +
+      `${loadedMb} MB` +
       `${restartedMb === null ? '' : `, after a restart ${restartedMb} MB`} ${loadedCpu.toFixed(2)}% CPU\n`,
   );
   return { idleMb, idleCpu, loadedMb, loadedCpu, restartedMb, breakdown, agent };
@@ -364,10 +366,14 @@ function printTable(
   process.stdout.write(
     [
       `RSS bare node+ort+session: ${memory.bareNodeOrtLoadedMb} MB (after 10k runs ${memory.bareNodeOrtAfterMb} MB)`,
-      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · serving inline ${memory.agentLoadedMb} MB (first boot), ${memory.agentRestartedMb} MB (restarted) · after ${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB` +
+      `RSS agent (${AGENT_NODE_FLAGS.join(' ')}): idle ${memory.agentIdleMb} MB · serving inline ` +
+        `${memory.agentLoadedMb} MB (first boot), ${memory.agentRestartedMb} MB (restarted) · after ` +
+        `${memory.agentRequests} requests ${memory.agentAfterRequestsMb} MB` +
         ` (+ ${memory.agentChildProcessesMb} MB in its child processes: the inline watchdog)`,
-      `RSS agent with the model in a worker (--inline-max-ms 0): serving ${memory.workerAgentLoadedMb} MB · after the requests ${memory.workerAgentAfterRequestsMb} MB`,
-      `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · serving inline ${memory.withoutFlagsLoadedMb} MB (first boot), ${memory.withoutFlagsRestartedMb} MB (restarted)`,
+      `RSS agent with the model in a worker (--inline-max-ms 0): serving ${memory.workerAgentLoadedMb} MB · after ` +
+        `the requests ${memory.workerAgentAfterRequestsMb} MB`,
+      `RSS agent without node flags: idle ${memory.withoutFlagsIdleMb} MB · serving inline ` +
+        `${memory.withoutFlagsLoadedMb} MB (first boot), ${memory.withoutFlagsRestartedMb} MB (restarted)`,
       `load average at the end: ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,

@@ -176,10 +176,12 @@ const cell = (r: Row | undefined): string =>
 const lines = [`| model | convert | ${recipes.join(' | ')} |`, `|---|---|${recipes.map(() => '---').join('|')}|`];
 for (const m of models)
   lines.push(
-    `| ${m.model} | ${m.convertBitExact ? 'bit-exact' : 'DIFFERS'} | ${recipes.map((r) => cell(rows.find((x) => x.model === m.model && x.recipe === r))).join(' | ')} |`,
+    `| ${m.model} | ${m.convertBitExact ? 'bit-exact' : 'DIFFERS'} | ` +
+      `${recipes.map((r) => cell(rows.find((x) => x.model === m.model && x.recipe === r))).join(' | ')} |`,
   );
 console.log(
-  `\nsize ratio / latency ratio (compressed ÷ fp32 time at one thread; < 1 is faster) / worst relative error ‖y − ŷ‖/‖y‖ of the outputs on held-out inputs:\n${lines.join('\n')}`,
+  `\nsize ratio / latency ratio (compressed ÷ fp32 time at one thread; < 1 is faster) / worst relative error ‖y − ` +
+    `ŷ‖/‖y‖ of the outputs on held-out inputs:\n${lines.join('\n')}`,
 );
 for (const r of rows.filter((x) => x.refused)) console.log(`- ${r.model} ${r.recipe}: ${r.refused}`);
 if (!only) {

@@ -89,7 +89,8 @@ const quality = (r: EvalResult): string =>
   r.accuracy
     ? `acc ${(r.accuracy.top1 * 100).toFixed(2)}% of ${r.accuracy.count}`
     : r.fidelity
-      ? `self cos ${r.fidelity.meanCosine.toFixed(6)}, max|Δ| ${r.fidelity.maxAbsError.toExponential(1)} (${r.fidelity.count})`
+      ? `self cos ${r.fidelity.meanCosine.toFixed(6)}, max|Δ| ${r.fidelity.maxAbsError.toExponential(1)} ` +
+        `(${r.fidelity.count})`
       : '-';
 const rows = [
   ['MODEL', 'INPUT', 'SIZE', 'GZIP', 'P50 ms', 'P95 ms', 'QUALITY', 'PEAK MEM (est.)', 'RSS +'],
@@ -102,13 +103,15 @@ const rows = [
     r.latency?.p95Ms.toFixed(3) ?? '-',
     quality(r),
     r.memory.estimatedPeakBytes === null
-      ? `≥${formatBytes(r.memory.weightBytes + r.memory.activationPeakKnownBytes)} (unknown: ${r.memory.unknownOps.join(',')})`
+      ? `≥${formatBytes(r.memory.weightBytes + r.memory.activationPeakKnownBytes)} (unknown: ` +
+        `${r.memory.unknownOps.join(',')})`
       : formatBytes(r.memory.estimatedPeakBytes),
     formatBytes(r.memory.rssGrowthBytes),
   ]),
 ];
 console.log(
-  `latency: batch 1, ${threads} intra-op thread(s), sequential, ${warmupRuns} warm-up + ${timedRuns} timed runs; ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, node ${process.version}`,
+  `latency: batch 1, ${threads} intra-op thread(s), sequential, ${warmupRuns} warm-up + ${timedRuns} timed runs; ` +
+    `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, node ${process.version}`,
 );
 console.log(formatColumns(rows));
 await mkdir(dirname(values.out), { recursive: true });

@@ -154,11 +154,13 @@ for (const n of SIZES) {
   console.log(JSON.stringify(row));
 }
 console.log(
-  `\ndevices  ${ENROLL ? 'enrolled after  ' : ''}online after  windows/s  CPU (% of one core)  RSS  gaps  in flight at the end`,
+  `\ndevices  ${ENROLL ? 'enrolled after  ' : ''}online after  windows/s  CPU (% of one core)  RSS  gaps  in ` +
+    `flight at the end`,
 );
 for (const r of rows)
   console.log(
-    `${r['devices']}  ${ENROLL ? `${r['enrolledMs']} ms  ` : ''}${r['onlineMs']} ms  ${r['windowsPerS']}  ${r['cpuPctOfOneCore']}%  ${r['rssMB']} MB  ${r['gaps']}  ${r['inFlightAtEnd']}`,
+    `${r['devices']}  ${ENROLL ? `${r['enrolledMs']} ms  ` : ''}${r['onlineMs']} ms  ${r['windowsPerS']}  ` +
+      `${r['cpuPctOfOneCore']}%  ${r['rssMB']} MB  ${r['gaps']}  ${r['inFlightAtEnd']}`,
   );
 mkdirSync(join('bench', 'results'), { recursive: true });
 const out = join('bench', 'results', `farm-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

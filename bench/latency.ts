@@ -70,7 +70,8 @@ const { table, from, reason } = await loadOrMeasureLatencyTable(CACHE, {
 });
 process.stderr.write('\n');
 console.log(
-  `latency table: ${from}${reason ? ` (${reason})` : ''}; ${table.samples.length} microbenchmarks, fit MAPE ${table.fitMape.toFixed(1)}%, call ${(table.callMs * 1000).toFixed(1)} µs`,
+  `latency table: ${from}${reason ? ` (${reason})` : ''}; ${table.samples.length} microbenchmarks, fit MAPE ` +
+    `${table.fitMape.toFixed(1)}%, call ${(table.callMs * 1000).toFixed(1)} µs`,
 );
 const predictor = createLatencyPredictor(table);
 const rows: { name: string; flavour: Flavour; batch: number; predicted: number; graph: TimedGraph; desc: string }[] =
@@ -126,7 +127,9 @@ console.log(
 rows.forEach((r, i) => {
   const m = measured[i] as number;
   console.log(
-    `${r.name.padEnd(9)} ${r.desc.padEnd(26)} ${r.flavour.padEnd(10)} ${String(r.batch).padStart(5)}  ${m.toFixed(4).padStart(11)}  ${r.predicted.toFixed(4).padStart(12)}  ${(((r.predicted - m) / m) * 100).toFixed(0).padStart(4)}%`,
+    `${r.name.padEnd(9)} ${r.desc.padEnd(26)} ${r.flavour.padEnd(10)} ${String(r.batch).padStart(5)}  ` +
+      `${m.toFixed(4).padStart(11)}  ${r.predicted.toFixed(4).padStart(12)}  ` +
+      `${(((r.predicted - m) / m) * 100).toFixed(0).padStart(4)}%`,
   );
 });
 const summary: Record<string, { mape: number; spearman: number; n: number }> = {};

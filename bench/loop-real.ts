@@ -20,8 +20,10 @@ import { runRealLoop } from '@edgefleet/cli/scenario/real-loop';
 
 if (process.argv.includes('--help')) {
   console.log(
-    'npm run bench:loop-real [-- --devices N --baseline-s S --rate R --batch B --cores C --period-ms P --recipe JSON]\n' +
-      'The closed loop on real agent processes under a real cgroup CPU quota (Linux, root). Run under flock /tmp/edgefleet-heavy.lock.',
+    'npm run bench:loop-real [-- --devices N --baseline-s S --rate R --batch B --cores C --period-ms P ' +
+      '--recipe JSON]\n' +
+      'The closed loop on real agent processes under a real cgroup CPU quota (Linux, root). Run under flock ' +
+      '/tmp/edgefleet-heavy.lock.',
   );
   process.exit(0);
 }
@@ -101,7 +103,8 @@ try {
         .join('\t'),
     );
   console.log(
-    `\nkernel throttling: ${r.throttling.map((t) => `${t.deviceId} ${t.throttled} periods, ${t.throttledMs.toFixed(0)} ms`).join('; ')}`,
+    `\nkernel throttling: ` +
+      `${r.throttling.map((t) => `${t.deviceId} ${t.throttled} periods, ${t.throttledMs.toFixed(0)} ms`).join('; ')}`,
   );
   console.log(`load average ${load.start.toFixed(1)} → ${load.end.toFixed(1)}`);
   mkdirSync(new URL('results/', import.meta.url), { recursive: true });
@@ -110,7 +113,9 @@ try {
     `${JSON.stringify(
       {
         when: new Date().toISOString(),
-        note: 'wall clock; real agent processes, measured onnxruntime latency (no modelled figure); p95 = median of 2 s window p95s per phase; times from the quota drop',
+        note:
+          'wall clock; real agent processes, measured onnxruntime latency (no modelled figure); p95 = median of ' +
+          '2 s window p95s per phase; times from the quota drop',
         load,
         row,
         phases: { before: r.before, during: r.during, after: r.after, afterLift: r.afterLift },

@@ -150,7 +150,10 @@ writeFileSync(
   `${JSON.stringify(
     {
       when: new Date().toISOString(),
-      note: 'wall clock; control tick 5 s, hysteresis 4 s, 2 s telemetry windows, agent watcher 3 of 5; device inference sampled (plan prediction x condition); detection = onset -> loop decision (includes windows filling, hysteresis and waiting for a tick)',
+      note:
+        'wall clock; control tick 5 s, hysteresis 4 s, 2 s telemetry windows, agent watcher 3 of 5; device ' +
+        'inference sampled (plan prediction x condition); detection = onset -> loop decision (includes windows ' +
+        'filling, hysteresis and waiting for a tick)',
       rows,
     },
     null,

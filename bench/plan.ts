@@ -75,7 +75,8 @@ try {
     }
     const compressions = planner.variants.stats.compressions - before.compressions;
     process.stdout.write(
-      `${m.name}: planner took ${coldS.toFixed(1)} s cold for ${plans.length} classes (${compressions} compressions, worker threads), ${warmMs.toFixed(1)} ms warm (stored plans reused, 0 compressions)\n\n`,
+      `${m.name}: planner took ${coldS.toFixed(1)} s cold for ${plans.length} classes (${compressions} compressions, ` +
+        `worker threads), ${warmMs.toFixed(1)} ms warm (stored plans reused, 0 compressions)\n\n`,
     );
     summary.push({
       model: m.name,

@@ -298,7 +298,8 @@ for (const r of rows) {
   console.log(
     r.skipped
       ? `${r.artifactMB} MB  ${r.devices}  skipped: ${String(r.skipped)}`
-      : `${r.artifactMB} MB  ${r.devices}  ${r.oursMs} ms  ${r.rawMs ?? '-'} ms  ${r.ratio ?? '-'}x  (${r.oursMBps} / ${r.rawMBps ?? '-'})  ${r.peakRssMB} MB`,
+      : `${r.artifactMB} MB  ${r.devices}  ${r.oursMs} ms  ${r.rawMs ?? '-'} ms  ${r.ratio ?? '-'}x  (${r.oursMBps} ` +
+          `/ ${r.rawMBps ?? '-'})  ${r.peakRssMB} MB`,
   );
 }
 mkdirSync(join('bench', 'results'), { recursive: true });

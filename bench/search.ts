@@ -179,15 +179,21 @@ async function benchModel(name: string): Promise<Record<string, unknown>> {
   await latencies(rows, test);
   const base = rows[0] as Row;
   console.log(
-    `\n${name} on ${spec.name} (budgets ≤ ${cls.budgets.maxModelBytes} B, p95 ≤ ${cls.budgets.maxP95LatencyMs?.toFixed(3)} ms at batch ${batch}, ≤ 1.0 point); search: ${result.search.evaluations} built, ${result.search.candidates.length} visited, ${searchSeconds.toFixed(0)} s`,
+    `\n${name} on ${spec.name} (budgets ≤ ${cls.budgets.maxModelBytes} B, p95 ≤ ` +
+      `${cls.budgets.maxP95LatencyMs?.toFixed(3)} ms at batch ${batch}, ≤ 1.0 point); search: ` +
+      `${result.search.evaluations} built, ${result.search.candidates.length} visited, ${searchSeconds.toFixed(0)} s`,
   );
   console.log(
-    '| variant | bytes | smaller | test top-1 | Δ pts | ×faster b1 | ×faster b32 | predicted p95 ms | energy mJ (modelled) |',
+    '| variant | bytes | smaller | test top-1 | Δ pts | ×faster b1 | ×faster b32 | predicted p95 ms | energy mJ ' +
+      '(modelled) |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows)
     console.log(
-      `| ${r.name} | ${r.bytes.length} | ${(100 * (1 - r.bytes.length / base.bytes.length)).toFixed(1)}% | ${r.top1Pct?.toFixed(2)}% | ${((r.top1Pct ?? 0) - (base.top1Pct ?? 0)).toFixed(2)} | ${((base.usB1 ?? 0) / (r.usB1 ?? 1)).toFixed(2)} | ${((base.usB32 ?? 0) / (r.usB32 ?? 1)).toFixed(2)} | ${r.predictedP95Ms?.toFixed(3) ?? '—'} | ${r.energyMj?.toFixed(3) ?? '—'} |`,
+      `| ${r.name} | ${r.bytes.length} | ${(100 * (1 - r.bytes.length / base.bytes.length)).toFixed(1)}% | ` +
+        `${r.top1Pct?.toFixed(2)}% | ${((r.top1Pct ?? 0) - (base.top1Pct ?? 0)).toFixed(2)} | ` +
+        `${((base.usB1 ?? 0) / (r.usB1 ?? 1)).toFixed(2)} | ${((base.usB32 ?? 0) / (r.usB32 ?? 1)).toFixed(2)} | ` +
+        `${r.predictedP95Ms?.toFixed(3) ?? '—'} | ${r.energyMj?.toFixed(3) ?? '—'} |`,
     );
   console.log('| survey (COCO, for scale) | | 87.1% | | −1.3 (≤ 1.5) | 3.2 | | | |');
   return {

@@ -57,22 +57,28 @@ for (const name of names) {
     name,
     (s) =>
       console.log(
-        `[zoo] ${name} epoch ${s.epoch}: loss ${s.meanLoss.toFixed(4)}${s.trainAccuracy === undefined ? '' : `, train top-1 ${(s.trainAccuracy * 100).toFixed(2)}%`} (${(s.ms / 1000).toFixed(1)} s)`,
+        `[zoo] ${name} epoch ${s.epoch}: loss ` +
+          `${s.meanLoss.toFixed(4)}${s.trainAccuracy === undefined ? '' : `, train top-1 ${(s.trainAccuracy * 100).toFixed(2)}%`} (${(s.ms / 1000).toFixed(1)} s)`,
       ),
     teacherDir,
   );
   const floor = ZOO_RECIPES[name].floor;
   console.log(
-    `[zoo] ${name}: test top-1 ${(card.accuracy.top1 * 100).toFixed(2)}% (floor ${floor * 100}%), ${card.bytes} bytes, export max |Δ| ${card.exportMaxAbsDiff.toExponential(2)}, trained in ${(card.training.trainMs / 1000).toFixed(1)} s`,
+    `[zoo] ${name}: test top-1 ${(card.accuracy.top1 * 100).toFixed(2)}% (floor ${floor * 100}%), ${card.bytes} ` +
+      `bytes, export max |Δ| ${card.exportMaxAbsDiff.toExponential(2)}, trained in ` +
+      `${(card.training.trainMs / 1000).toFixed(1)} s`,
   );
   if (card.distillation)
     console.log(
-      `[zoo] ${name}: ${card.distillation.studentParams} parameters (1/${(card.distillation.teacherParams / card.distillation.studentParams).toFixed(1)} of ${card.distillation.teacher}), teacher top-1 ${(card.distillation.teacherTop1 * 100).toFixed(2)}%`,
+      `[zoo] ${name}: ${card.distillation.studentParams} parameters ` +
+        `(1/${(card.distillation.teacherParams / card.distillation.studentParams).toFixed(1)} of ` +
+        `${card.distillation.teacher}), teacher top-1 ${(card.distillation.teacherTop1 * 100).toFixed(2)}%`,
     );
   // Latency is this machine's, under its load now: printed, not stored (npm run bench:distill measures it properly).
   const cost = await measureCallCost(bytes, card.input.name, card.input.dims.slice(1) as number[]);
   console.log(
-    `[zoo] ${name}: batch-1 fp32 ${cost.modelUs.toFixed(1)} µs vs empty call ${cost.emptyCallUs.toFixed(1)} µs (${cost.ratio.toFixed(1)}×)`,
+    `[zoo] ${name}: batch-1 fp32 ${cost.modelUs.toFixed(1)} µs vs empty call ${cost.emptyCallUs.toFixed(1)} µs ` +
+      `(${cost.ratio.toFixed(1)}×)`,
   );
   if (card.accuracy.top1 < floor || card.exportMaxAbsDiff > 1e-3) {
     console.error(`[zoo] ${name} misses its floor or does not reproduce TensorFlow.js; not written`);

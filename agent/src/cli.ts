@@ -115,7 +115,8 @@ export async function runAgentCli(
   const logger = createAgentLogger(config);
   if (values['enroll-token'] !== undefined)
     logger.warn(
-      'the enrollment token was given as a flag, which other users can read in ps while the agent starts; use --enroll-token-file or EDGEFLEET_AGENT_ENROLL_TOKEN',
+      'the enrollment token was given as a flag, which other users can read in ps while the agent starts; use ' +
+        '--enroll-token-file or EDGEFLEET_AGENT_ENROLL_TOKEN',
     );
   let identified: AgentConfig;
   try {

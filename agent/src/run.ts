@@ -58,7 +58,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   });
   if (config.trustedKeys.length === 0)
     logger.warn(
-      "no trusted keys configured: every deployment manifest will be refused; pass --trusted-keys with the server's public key",
+      'no trusted keys configured: every deployment manifest will be refused; pass --trusted-keys with the ' +
+        "server's public key",
     );
   logger.info(
     {

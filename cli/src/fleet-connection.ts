@@ -61,7 +61,8 @@ export function chooseTarget(flags: AdminFlags, env: Env = process.env): AdminTa
   if (api && dir)
     throw usageError(
       `both a server's API (${api.from} ${api.value}) and a data directory (${dir.from} ${dir.value}) were given; ` +
-        `an admin command talks to one: drop ${dir.from === '--data-dir' ? 'the --data-dir flag' : 'EDGEFLEET_DATA_DIR'} ` +
+        `an admin command talks to one: drop ` +
+        `${dir.from === '--data-dir' ? 'the --data-dir flag' : 'EDGEFLEET_DATA_DIR'} ` +
         `to use the API, or ${api.from === '--api' ? 'the --api flag' : 'EDGEFLEET_API'} to use the data directory`,
       { api: api.from, dataDir: dir.from },
     );

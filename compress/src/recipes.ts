@@ -229,7 +229,8 @@ export function parseRecipe(input: unknown): Recipe {
     } catch {
       throw new EdgefleetError(
         'EF_ERR_RECIPE_INVALID',
-        `recipe "${input}" is neither a preset (${Object.keys(PRESETS).join(', ')}), a +-joined chain of presets, nor JSON`,
+        `recipe "${input}" is neither a preset (${Object.keys(PRESETS).join(', ')}), a +-joined chain of ` +
+          `presets, nor JSON`,
         { recipe: input },
       );
     }

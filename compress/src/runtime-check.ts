@@ -95,7 +95,8 @@ export async function checkInRuntime(
       return { loads: true, ran: false, on, note: `the original model fails on this feed too: ${originalFails}` };
     throw new EdgefleetError(
       'EF_ERR_COMPRESS_FAILED',
-      `recipe ${recipe} produced a model that onnxruntime loads but cannot run on ${on} (the original runs), so it was not written: ${failed}`,
+      `recipe ${recipe} produced a model that onnxruntime loads but cannot run on ${on} (the original runs), so it ` +
+        `was not written: ${failed}`,
       { recipe, reason: failed },
     );
   } finally {

@@ -59,7 +59,8 @@ async function tarball(cacheDir: string, pkg: CorpusManifest['packages'][number]
   if (got !== pkg.integrity) {
     rmSync(file, { force: true });
     throw new Error(
-      `${pkg.name}@${pkg.version}: tarball integrity ${got} differs from the manifest's ${pkg.integrity}; the cached copy was removed, run again or update the manifest`,
+      `${pkg.name}@${pkg.version}: tarball integrity ${got} differs from the manifest's ${pkg.integrity}; the cached ` +
+        `copy was removed, run again or update the manifest`,
     );
   }
   return bytes;

@@ -50,7 +50,8 @@ export async function startLocalServices(config: ServerConfig, options: LocalSer
   if (config.store === null && !options.create && !existsSync(join(dir, STORE_FILE)))
     throw new EdgefleetError(
       'EF_ERR_STORE_OPEN',
-      `no store yet at ${join(dir, STORE_FILE)}; start \`edgefleet server\` (or \`edgefleet demo\`) with this --data-dir ` +
+      `no store yet at ${join(dir, STORE_FILE)}; start \`edgefleet server\` (or \`edgefleet demo\`) with this ` +
+        `--data-dir ` +
         'first, or check --data-dir / EDGEFLEET_DATA_DIR',
       { dataDir: dir },
     );

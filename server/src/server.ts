@@ -480,7 +480,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     log.info({ store: store.location, schemaVersion: await store.schemaVersion() }, 'store open');
     if (!config.auth.enabled)
       log.warn(
-        'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and local demos',
+        'auth is OFF (auth.enabled=false): any client may connect and call the API; never do this outside tests and ' +
+          'local demos',
       );
     if (config.store !== null) {
       // Variant builds go through the queue: this replica builds too, as may any `edgefleet worker`.

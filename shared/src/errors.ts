@@ -57,7 +57,8 @@ export const ERROR_CATALOGUE = {
   EF_ERR_PRUNE_RATIO: {
     status: 400,
     summary:
-      'a pruning ratio is outside [0, 1), a pruning target outside (0, 1], or a channel multiple not a whole number 1-256',
+      'a pruning ratio is outside [0, 1), a pruning target outside (0, 1], or a channel multiple not a whole ' +
+      'number 1-256',
   },
   EF_ERR_PRUNE_LAYER: {
     status: 400,
@@ -137,7 +138,8 @@ export const ERROR_CATALOGUE = {
   EF_ERR_FAULT_CGROUP: {
     status: 422,
     summary:
-      'a cpu-quota fault cannot be applied: the host has no writable cgroup cpu controller (not root, not Linux, none mounted), or the target is not a real process',
+      'a cpu-quota fault cannot be applied: the host has no writable cgroup cpu controller (not root, not Linux, ' +
+      'none mounted), or the target is not a real process',
   },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

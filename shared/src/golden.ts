@@ -80,7 +80,8 @@ export function scoreGoldenOutputs(
   const scored = name === undefined ? undefined : outputs[name];
   if (!scored)
     throw new RangeError(
-      `golden set scores output ${name ?? '(none)'}, which the model does not produce (it has ${outputNames.join(', ')})`,
+      `golden set scores output ${name ?? '(none)'}, which the model does not produce (it has ` +
+        `${outputNames.join(', ')})`,
     );
   const rows = golden.labels.length;
   const width = scored.dims[scored.dims.length - 1] ?? 0;

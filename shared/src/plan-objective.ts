@@ -60,6 +60,9 @@ export function describeObjective(o: Pick<PlanObjective, 'kind' | 'accuracyToler
     case 'size':
       return `fewest bytes, then energy, then latency, ${within}`;
     case 'accuracy':
-      return 'most accurate (capped at the original, then agreement with it), then energy, latency, size, among variants within every budget';
+      return (
+        'most accurate (capped at the original, then agreement with it), then energy, latency, size, among ' +
+        'variants within every budget'
+      );
   }
 }

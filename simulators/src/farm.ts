@@ -111,7 +111,8 @@ function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, De
     throw new RangeError('real inference needs its settings (data dir, trusted keys): pass `real`');
   if (mode === 'real' && options.devices > MAX_REAL_INFERENCE_DEVICES) {
     throw new RangeError(
-      `real inference runs one onnxruntime worker per device; ${options.devices} devices is too many (at most ${MAX_REAL_INFERENCE_DEVICES}), use sampled inference`,
+      `real inference runs one onnxruntime worker per device; ${options.devices} devices is too many (at most ` +
+        `${MAX_REAL_INFERENCE_DEVICES}), use sampled inference`,
     );
   }
   if (mode === 'sampled' && !options.telemetry)
@@ -119,7 +120,8 @@ function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, De
   if (mode !== 'real' && options.faults?.some((f) => f.kind === 'cpu-quota'))
     throw new EdgefleetError(
       'EF_ERR_FAULT_CGROUP',
-      `a cpu-quota fault throttles a real process through cgroups, and ${mode} devices run no inference of their own to throttle; use --inference real, or thermal-throttle to model a slowdown`,
+      `a cpu-quota fault throttles a real process through cgroups, and ${mode} devices run no inference of their own ` +
+        `to throttle; use --inference real, or thermal-throttle to model a slowdown`,
     );
   const prefix = options.idPrefix ?? 'sim';
   if (!isValidDeviceId(`${prefix}-${options.devices}`))
@@ -166,7 +168,8 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       const profile = profiles.get(cls);
       if (!profile)
         throw new RangeError(
-          `device ${deviceId} was enrolled into class ${cls}, which has no simulator profile; known: ${[...profiles.keys()].join(', ')}`,
+          `device ${deviceId} was enrolled into class ${cls}, which has no simulator profile; known: ` +
+            `${[...profiles.keys()].join(', ')}`,
         );
       const common = {
         deviceId,

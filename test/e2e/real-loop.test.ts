@@ -46,7 +46,8 @@ t.test(
     );
     t.comment(`predictor: ${JSON.stringify(r.predictor)}`);
     t.comment(
-      `marks from the onset: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v - (m.onset ?? 0)])))}`,
+      `marks from the onset: ` +
+        `${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v - (m.onset ?? 0)])))}`,
     );
     t.ok(r.budgetMs !== null && r.budgetMs > 0, `a budget from the baseline: ${r.budgetMs} ms`);
     t.ok(m.firstBreach !== undefined, 'agents reported a latency breach (the story is in the comments above)');

@@ -13,7 +13,8 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** Why browser tests skip, or false when Chromium is there. */
 export const NO_BROWSER: string | false = existsSync(CHROMIUM)
   ? false
-  : `Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run does) to run the console's browser tests`;
+  : `Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run does) to run the console's ` +
+    `browser tests`;
 
 /** Where screenshots go: test/artifacts/console/ (gitignored), kept after the run for people to look at. */
 export const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts', 'console');

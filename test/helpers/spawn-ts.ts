@@ -56,5 +56,8 @@ export function spawnSnippet(code: string, env: Record<string, string> = {}): Ch
 
 /** `main([...])` of the edgefleet CLI, from sources. */
 export function cliSnippet(args: readonly string[]): string {
-  return `import { main } from '@edgefleet/cli'; main(['node', 'edgefleet', ...${JSON.stringify(args)}]).then((c) => { process.exitCode = c; });`;
+  return (
+    `import { main } from '@edgefleet/cli'; main(['node', 'edgefleet', ...${JSON.stringify(args)}]).then((c) => ` +
+    `{ process.exitCode = c; });`
+  );
 }

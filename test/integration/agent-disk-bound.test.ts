@@ -106,6 +106,7 @@ t.test('partials are kept for a retry within the bound; models no longer pointed
   t.equal(state.previous?.sha256, b.desired.body.artifact.sha256, 'b is the previous model (a rollback target)');
   t.same(listing(dir, 'artifacts').names, expected, 'artifacts/ holds only the current and previous models; a is gone');
   t.comment(
-    `tried: 3 successful deployments and 1 failed one; found: artifacts/ ${listing(dir, 'artifacts').names.length} files, downloads/ ${listing(dir, 'downloads').bytes} bytes`,
+    `tried: 3 successful deployments and 1 failed one; found: artifacts/ ${listing(dir, 'artifacts').names.length} ` +
+      `files, downloads/ ${listing(dir, 'downloads').bytes} bytes`,
   );
 });

@@ -13,7 +13,8 @@ const ENTRIES: Array<[string, (args: string[]) => string, NodeJS.Signals]> = [
   [
     'edgefleet-agent',
     (args) =>
-      `import { runAgentCli } from '@edgefleet/agent'; runAgentCli(${JSON.stringify(args)}, process.env).then((c) => { process.exitCode = c; });`,
+      `import { runAgentCli } from '@edgefleet/agent'; runAgentCli(${JSON.stringify(args)}, process.env).then((c) => ` +
+      `{ process.exitCode = c; });`,
     'SIGTERM',
   ],
   ['edgefleet agent', (args) => cliSnippet(['agent', ...args]), 'SIGINT'],

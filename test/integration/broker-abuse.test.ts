@@ -75,8 +75,10 @@ t.test('raw-protocol abuse: bounded memory, a responsive server', async (t) => {
     const ungated = await hugeConnects(plain.port);
     await plain.close();
     t.comment(
-      `tried: 3 connections announcing 200 MiB, each streaming up to 24 MiB; found: gated server closed ${gated.closed}, ` +
-        `took ${gated.sentMiB.toFixed(1)} MiB, RSS +${gated.grewMiB.toFixed(1)} MiB; plain aedes closed ${ungated.closed}, ` +
+      `tried: 3 connections announcing 200 MiB, each streaming up to 24 MiB; found: gated server closed ` +
+        `${gated.closed}, ` +
+        `took ${gated.sentMiB.toFixed(1)} MiB, RSS +${gated.grewMiB.toFixed(1)} MiB; plain aedes closed ` +
+        `${ungated.closed}, ` +
         `took ${ungated.sentMiB.toFixed(1)} MiB, RSS +${ungated.grewMiB.toFixed(1)} MiB`,
     );
     t.ok(ungated.sentMiB > gated.sentMiB, 'plain aedes reads what the gated server refuses');

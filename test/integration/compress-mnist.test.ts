@@ -37,7 +37,8 @@ async function optimizedOps(bytes: Uint8Array, dir: string): Promise<string[]> {
 
 for (const row of TABLE) {
   t.test(
-    `${row.model} ${row.recipe}: accuracy within ${row.maxDrop * 100} points, file ≤ ${+(row.maxRatio * 100).toFixed(1)}%`,
+    `${row.model} ${row.recipe}: accuracy within ${row.maxDrop * 100} points, file ≤ ` +
+      `${+(row.maxRatio * 100).toFixed(1)}%`,
     async (t) => {
       const bytes = readFileSync(zoo(row.model));
       const calib = loadDataSource('mnist:256', modelInputsOf(loadModel(bytes)), { defaultSplit: 'calib' });

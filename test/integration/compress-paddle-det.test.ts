@@ -21,7 +21,8 @@ const run = (bytes: Uint8Array, data: Dataset): Promise<Float32Array> => firstOu
 // The detector is probed with seeded synthetic text pages (data/synthetic-text.ts): on uniform
 // noise its output is ~1e-8 everywhere, so cosine there only measures rounding of non-detections.
 t.test(
-  'PaddleOCR det: int8-static (per-layer calibration choice, fallback) ≤ 0.40 of fp32 at cosine ≥ 0.99, fp16 ≥ 0.999 on other seeded pages',
+  'PaddleOCR det: int8-static (per-layer calibration choice, fallback) ≤ 0.40 of fp32 at cosine ≥ 0.99, fp16 ≥ 0.999 ' +
+    'on other seeded pages',
   { timeout: 400_000 },
   async (t) => {
     const pages = (seed: number): Dataset => syntheticTextImages([8, 3, 160, 160], 'x', { seed });

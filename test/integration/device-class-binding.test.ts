@@ -82,6 +82,7 @@ t.test('hello cannot choose the class; an admin can', async (t) => {
   t.equal(await deviceClassOf('pi-1'), 'jetson-orin', 'hellos of the new class are accepted');
   t.comment(
     `tried: ${invented.length} hellos with invented classes, a class-less credential, an admin move; found: ` +
-      `${server.rejections.counts()['class-mismatch']} class-mismatch rejections, classes ${[...(await classes())].join(',')}`,
+      `${server.rejections.counts()['class-mismatch']} class-mismatch rejections, classes ` +
+      `${[...(await classes())].join(',')}`,
   );
 });

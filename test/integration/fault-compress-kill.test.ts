@@ -76,8 +76,10 @@ t.test('kill -9 of the server during a compression job: nothing torn, the job co
   db.close();
   t.equal(check, 'ok', 'SQLite integrity_check: ok');
   t.comment(
-    `tried: a ${RECIPES.length}-recipe plan of mnist-mlp, the server killed (SIGKILL) after ${builtBefore} variant file(s) ` +
+    `tried: a ${RECIPES.length}-recipe plan of mnist-mlp, the server killed (SIGKILL) after ${builtBefore} ` +
+      `variant file(s) ` +
       `were written; found: ${leftover.length} temporary file(s) at the kill, 0 after the restart, ` +
-      `${plan.plan.candidates.length} candidates on the second run, ${onnx().length} artifacts all intact, integrity ${check}`,
+      `${plan.plan.candidates.length} candidates on the second run, ${onnx().length} artifacts all intact, ` +
+      `integrity ${check}`,
   );
 });

@@ -160,7 +160,8 @@ t.test('kill -9 of server or agent at each swap step of one rollout: it converge
   t.comment(
     `tried: one rollout held at each of ${steps.length} swap steps with one process killed (SIGKILL) there and ` +
       `started again: ${tried.join(', ')} (${kills('server')} server and ${kills('agent')} agent kills); ` +
-      `found: ${partials} partial download(s) left by the kill in download (none at the end); rollout ${state}, device serves ${next.slice(0, 12)}; integrity ${check}; ` +
+      `found: ${partials} partial download(s) left by the kill in download (none at the end); rollout ${state}, ` +
+      `device serves ${next.slice(0, 12)}; integrity ${check}; ` +
       `agent artifacts ${readdirSync(join(agentDir, 'artifacts')).length}`,
   );
 });

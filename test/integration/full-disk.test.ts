@@ -135,7 +135,8 @@ t.test('a full server data directory: clear failures, nothing corrupted, converg
   db.close();
   t.equal(check, 'ok', 'SQLite integrity_check: ok');
   t.comment(
-    `tried: filled a 4 MiB tmpfs (${(filled / 1024).toFixed(0)} KiB of filler), then a 400-window batch and a 512 KiB artifact; ` +
+    `tried: filled a 4 MiB tmpfs (${(filled / 1024).toFixed(0)} KiB of filler), then a 400-window batch and a 512 ` +
+      `KiB artifact; ` +
       `found: batch failed whole (${ingest.stats().failedBatches}), ENOSPC for the artifact, no partial file, ` +
       `after freeing ${late.length} windows and the artifact stored, integrity ${check}`,
   );

@@ -75,7 +75,8 @@ async function check(dir: string): Promise<Outcome> {
 
 const skip = existsSync(ROOT)
   ? false
-  : `no ONNX backend test data at ${ROOT}: apt-get install -y libonnx-testdata (.ci/run does), or set ONNX_TESTDATA_DIR`;
+  : `no ONNX backend test data at ${ROOT}: apt-get install -y libonnx-testdata (.ci/run does), or set ` +
+    `ONNX_TESTDATA_DIR`;
 
 t.test('ONNX node tests round-trip through the IR with expected outputs', { timeout: 600_000, skip }, async (t) => {
   const dirs = readdirSync(ROOT)
@@ -90,7 +91,8 @@ t.test('ONNX node tests round-trip through the IR with expected outputs', { time
     else (o.kind === 'exception' ? exceptions : failures).push([d, o.reason]);
   }
   t.comment(
-    `${dirs.length} node tests: ${passed.length} round-trip through the IR with the expected outputs, ${exceptions.length} exceptions, ${failures.length} failures`,
+    `${dirs.length} node tests: ${passed.length} round-trip through the IR with the expected outputs, ` +
+      `${exceptions.length} exceptions, ${failures.length} failures`,
   );
   for (const [d, why] of exceptions) t.comment(`exception ${d}: ${why}`);
   for (const [d, why] of failures) t.comment(`FAILURE ${d}: ${why}`);

@@ -191,7 +191,8 @@ if ('unavailable' in cluster) {
     await admin.connect();
     t.teardown(() => admin.end());
     await admin.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'edgefleet-ownership' AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('control:rpi4')::oid)",
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'edgefleet-ownership' AND pid " +
+        "IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('control:rpi4')::oid)",
     );
     let taken = false;
     for (let i = 0; i < 50 && !taken; i += 1) {

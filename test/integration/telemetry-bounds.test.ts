@@ -169,6 +169,7 @@ t.test('past the schema: rollups saturate and a refused message rolls back alone
   t.equal(ingest.stats().failedBatches, 0);
   t.equal(ingest.stats().refused, 2);
   t.comment(
-    `tried: 5 messages past the schema in one batch; found: ${outcome.windows} windows stored, ${outcome.refused.length} refused alone, rollup inferences ${rollup[0]?.inferences}`,
+    `tried: 5 messages past the schema in one batch; found: ${outcome.windows} windows stored, ` +
+      `${outcome.refused.length} refused alone, rollup inferences ${rollup[0]?.inferences}`,
   );
 });

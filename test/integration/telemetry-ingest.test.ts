@@ -251,7 +251,8 @@ t.test('retention removes old windows but dedupe still knows the highest seq', a
 });
 
 t.test(
-  'each committed batch is acknowledged once per device, duplicates included; a resent breach is stored and announced once',
+  'each committed batch is acknowledged once per device, duplicates included; a resent breach is stored and ' +
+    'announced once',
   async (t) => {
     // Batches of exactly 5: the batch deadline never comes (a held clock), so which messages share a transaction is
     // deterministic.

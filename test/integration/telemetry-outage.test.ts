@@ -425,7 +425,8 @@ t.test('a failed server batch is recovered: the agent sends again what was never
   );
 
   db.exec(
-    `CREATE TRIGGER fail_window_1 BEFORE INSERT ON telemetry_windows WHEN NEW.seq = 1 BEGIN SELECT RAISE(ABORT, 'injected failure'); END`,
+    `CREATE TRIGGER fail_window_1 BEFORE INSERT ON telemetry_windows WHEN NEW.seq = 1 BEGIN SELECT RAISE(ABORT, ` +
+      `'injected failure'); END`,
   );
   telemetry.closeWindow();
   await until(() => service.stats().failedBatches === 1, 'the batch with window 1 failed');

@@ -248,7 +248,8 @@ t.test('abort after updates: updated devices roll back to their previous variant
 });
 
 t.test(
-  'timeouts: silent devices end timed-out; a rollback that is never confirmed ends too; no rollout outlives its timeout',
+  'timeouts: silent devices end timed-out; a rollback that is never confirmed ends too; no rollout outlives ' +
+    'its timeout',
   async (t) => {
     let s = snapshot(4, {
       canary: { count: 2 },

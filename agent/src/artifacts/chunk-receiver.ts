@@ -78,7 +78,8 @@ export function receiveChunks(
       fatal = stepFailure(
         'verify',
         check.reason,
-        `chunk ${message.index}: ${check.detail} (${n} times); the server's artifact does not match the signed manifest`,
+        `chunk ${message.index}: ${check.detail} (${n} times); the server's artifact does not match the ` +
+          `signed manifest`,
       );
     wake?.();
   }

@@ -219,21 +219,24 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
     key: 'inlineMaxMs',
     placeholder: 'ms',
     description:
-      'serve a model on the agent thread, without a worker, when its median run takes at most this; 0 = always a worker (default 1; env EDGEFLEET_AGENT_INLINE_MAX_MS)',
+      'serve a model on the agent thread, without a worker, when its median run takes at most this; 0 = always a ' +
+      'worker (default 1; env EDGEFLEET_AGENT_INLINE_MAX_MS)',
   },
   {
     name: 'serve-port',
     key: 'servePort',
     placeholder: 'port',
     description:
-      'local inference API port on 127.0.0.1; 0 = any free, -1 = off (default 8787, none with only --serve-socket; env EDGEFLEET_AGENT_SERVE_PORT)',
+      'local inference API port on 127.0.0.1; 0 = any free, -1 = off (default 8787, none with only --serve-socket; ' +
+      'env EDGEFLEET_AGENT_SERVE_PORT)',
   },
   {
     name: 'serve-socket',
     key: 'serveSocket',
     placeholder: 'path',
     description:
-      'serve the local inference API on this Unix socket (with --serve-port too: on both; env EDGEFLEET_AGENT_SERVE_SOCKET)',
+      'serve the local inference API on this Unix socket (with --serve-port too: on both; env ' +
+      'EDGEFLEET_AGENT_SERVE_SOCKET)',
   },
   {
     name: 'workload-rate',
@@ -266,21 +269,24 @@ export const AGENT_FLAGS: readonly AgentFlag[] = Object.freeze([
     key: 'maxPartialBytes',
     placeholder: 'bytes',
     description:
-      'partial downloads of failed deployments kept for a retry; older ones beyond it are deleted (default 64 MiB; env EDGEFLEET_AGENT_MAX_PARTIAL_BYTES)',
+      'partial downloads of failed deployments kept for a retry; older ones beyond it are deleted (default 64 MiB; ' +
+      'env EDGEFLEET_AGENT_MAX_PARTIAL_BYTES)',
   },
   {
     name: 'enroll-token',
     key: 'enrollToken',
     placeholder: 'token',
     description:
-      'enrollment token for the first start; the identity is then kept in the data dir. Visible in ps while the agent starts: prefer --enroll-token-file or env EDGEFLEET_AGENT_ENROLL_TOKEN',
+      'enrollment token for the first start; the identity is then kept in the data dir. Visible in ps while the ' +
+      'agent starts: prefer --enroll-token-file or env EDGEFLEET_AGENT_ENROLL_TOKEN',
   },
   {
     name: 'enroll-token-file',
     key: 'enrollTokenFile',
     placeholder: 'file',
     description:
-      'read the enrollment token from the first line of this file (e.g. mode 0600; env EDGEFLEET_AGENT_ENROLL_TOKEN_FILE)',
+      'read the enrollment token from the first line of this file (e.g. mode 0600; env ' +
+      'EDGEFLEET_AGENT_ENROLL_TOKEN_FILE)',
   },
   {
     name: 'enroll-timeout',

@@ -82,7 +82,8 @@ export async function awaitEnrollReply(client: MqttClient, t: AttemptTopics): Pr
         kind: 'refused',
         error: new EdgefleetError(
           'EF_ERR_ENROLL_FAILED',
-          "the broker refused the enrollment reply subscription; its permissions do not match `edgefleet broker-config`'s",
+          'the broker refused the enrollment reply subscription; its permissions do not match `edgefleet ' +
+            "broker-config`'s",
         ),
       };
     await client.publishAsync(t.requestTopic, t.request, { qos: 1 });

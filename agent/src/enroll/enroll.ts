@@ -74,7 +74,8 @@ export function enrollIdFor(token: string): string {
   if (!ENROLL_TOKEN_PATTERN.test(token)) {
     throw new EdgefleetError(
       'EF_ERR_ENROLL_INVALID',
-      'the enrollment token is malformed: expected efe_<12 hex>_<43 characters>, as `edgefleet enroll-token create` prints it',
+      'the enrollment token is malformed: expected efe_<12 hex>_<43 characters>, as `edgefleet enroll-token ' +
+        'create` prints it',
     );
   }
   return `enroll-${token.slice(4, 16)}`;
@@ -147,11 +148,13 @@ async function attemptOnce(
 function brokerRefusal(connack: number, refusals: number): EdgefleetError {
   const why =
     connack === 5
-      ? 'it is revoked, expired or used up, or an external broker without the dynamic security plugin has not been given it yet (rerun `edgefleet broker-config mosquitto` and reload mosquitto)'
+      ? 'it is revoked, expired or used up, or an external broker without the dynamic security plugin has not been ' +
+        'given it yet (rerun `edgefleet broker-config mosquitto` and reload mosquitto)'
       : 'the server does not know it (or its secret is wrong)';
   return new EdgefleetError(
     'EF_ERR_ENROLL_INVALID',
-    `the broker refused the enrollment token ${refusals} times (CONNACK ${connack}): ${why}; ask the fleet admin for a new token (edgefleet enroll-token create)`,
+    `the broker refused the enrollment token ${refusals} times (CONNACK ${connack}): ${why}; ask the fleet admin for ` +
+      `a new token (edgefleet enroll-token create)`,
     { connack },
   );
 }
@@ -192,7 +195,8 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrolledIden
       } catch (err: unknown) {
         throw new EdgefleetError(
           'EF_ERR_ENROLL_FAILED',
-          `the enrollment reply's secret does not open with this agent's key (${asError(err).message}); start the agent again to enroll anew`,
+          `the enrollment reply's secret does not open with this agent's key (${asError(err).message}); start the ` +
+            `agent again to enroll anew`,
           {},
           { cause: err },
         );
@@ -212,7 +216,9 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrolledIden
     if (now() + delay >= deadline)
       throw new EdgefleetError(
         'EF_ERR_ENROLL_FAILED',
-        `could not enroll within ${Math.round((options.timeoutMs ?? 120_000) / 1000)} s (${attempt + 1} attempts); last problem: ${lastProblem}. Is the edgefleet server running and connected to ${redact(options.brokerUrl)}?`,
+        `could not enroll within ${Math.round((options.timeoutMs ?? 120_000) / 1000)} s (${attempt + 1} attempts); ` +
+          `last problem: ${lastProblem}. Is the edgefleet server running and connected to ` +
+          `${redact(options.brokerUrl)}?`,
         { attempts: attempt + 1 },
       );
     // Warn on the first failure and then every fifth: a farm of agents retrying should not flood the log.

@@ -47,7 +47,8 @@ export function enrollmentToken(config: Pick<AgentConfig, 'enrollToken' | 'enrol
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `cannot read the enrollment token file ${config.enrollTokenFile}: ${asError(err).message}; check --enroll-token-file`,
+      `cannot read the enrollment token file ${config.enrollTokenFile}: ${asError(err).message}; check ` +
+        `--enroll-token-file`,
       { path: config.enrollTokenFile },
       { cause: err },
     );
@@ -56,7 +57,8 @@ export function enrollmentToken(config: Pick<AgentConfig, 'enrollToken' | 'enrol
   if (!ENROLL_TOKEN_PATTERN.test(token))
     throw new EdgefleetError(
       'EF_ERR_CONFIG_INVALID',
-      `${config.enrollTokenFile} does not hold an enrollment token (efe_<12 hex>_<43 characters>, as \`edgefleet enroll-token create\` prints it)`,
+      `${config.enrollTokenFile} does not hold an enrollment token (efe_<12 hex>_<43 characters>, as \`edgefleet ` +
+        `enroll-token create\` prints it)`,
       { path: config.enrollTokenFile },
     );
   return token;

@@ -26,7 +26,8 @@ export function validateBackoff(policy: BackoffPolicy): BackoffPolicy {
   const { initialMs, factor, maxMs, jitter } = policy;
   if (!(initialMs > 0) || !(factor >= 1) || !(maxMs >= initialMs) || !(jitter >= 0 && jitter <= 1)) {
     throw new RangeError(
-      `invalid backoff policy ${JSON.stringify(policy)}: need initialMs > 0, factor >= 1, maxMs >= initialMs, 0 <= jitter <= 1`,
+      `invalid backoff policy ${JSON.stringify(policy)}: need initialMs > 0, factor >= 1, maxMs >= initialMs, 0 <= ` +
+        `jitter <= 1`,
     );
   }
   return Object.freeze({ ...policy });

@@ -77,7 +77,8 @@ export async function recoverInlineState(dataDir: string, log: Logger): Promise<
   if (state.serving === null) return state;
   log.warn(
     { sha256: state.serving },
-    'the agent ended while serving this model on its own thread (hang, crash or power loss); it is served from a worker from now on',
+    'the agent ended while serving this model on its own thread (hang, crash or power loss); it is served from a ' +
+      'worker from now on',
   );
   const next = { ...state, serving: null, refused: [...new Set([...state.refused, state.serving])] };
   await writeInlineState(dataDir, next);

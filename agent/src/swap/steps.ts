@@ -214,7 +214,8 @@ export const SWAP_STEP_DEFS: readonly SwapStepDef[] = Object.freeze([
         throw stepFailure(
           'smoke-test',
           'accuracy-below-minimum',
-          `golden-set accuracy ${score.accuracy.toFixed(4)} (${score.correct}/${score.rows}) is below the minimum ${golden.minAccuracy}`,
+          `golden-set accuracy ${score.accuracy.toFixed(4)} (${score.correct}/${score.rows}) is below the minimum ` +
+            `${golden.minAccuracy}`,
         );
       }
     },

@@ -171,7 +171,8 @@ export async function writeAgentBundle(
       throw new Error(`onnxruntime-node ${prepared.onnxruntimeVersion} ships no binaries for ${options.platform}`);
     const leftOut = sizeOf(ort(prepared.lib)) - sizeOf(ort(join(stage, 'lib')));
     say(
-      `kept onnxruntime's ${options.platform} binaries only (${(leftOut / 1e6).toFixed(0)} MB of other platforms left out)`,
+      `kept onnxruntime's ${options.platform} binaries only (${(leftOut / 1e6).toFixed(0)} MB of other ` +
+        `platforms left out)`,
     );
     mkdirSync(join(stage, 'bin'));
     const launcher = readFileSync(new URL('launcher.sh', ASSETS), 'utf8').replace(

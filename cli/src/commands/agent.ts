@@ -13,7 +13,9 @@ function camel(name: string): string {
  */
 export function agentCommand(): Command {
   const command = new Command('agent').description(
-    'Run the device agent on this machine: connect to the broker, announce this device (hello, retained status, heartbeats) and serve until Ctrl-C / SIGTERM, then disconnect cleanly. Devices without the CLI run `edgefleet-agent` with the same flags.',
+    'Run the device agent on this machine: connect to the broker, announce this device (hello, retained status, ' +
+      'heartbeats) and serve until Ctrl-C / SIGTERM, then disconnect cleanly. Devices without the CLI run ' +
+      '`edgefleet-agent` with the same flags.',
   );
   for (const f of AGENT_FLAGS) command.option(`--${f.name} <${f.placeholder}>`, f.description);
   return command.action(async (opts: Record<string, unknown>) => {
@@ -23,7 +25,8 @@ export function agentCommand(): Command {
     const logger = createCliLogger(config.logLevel);
     if (values['enroll-token'] !== undefined)
       logger.warn(
-        'the enrollment token was given as a flag, which other users can read in ps; use --enroll-token-file or EDGEFLEET_AGENT_ENROLL_TOKEN',
+        'the enrollment token was given as a flag, which other users can read in ps; use --enroll-token-file or ' +
+          'EDGEFLEET_AGENT_ENROLL_TOKEN',
       );
     const stopped = waitForShutdownSignal();
     // Enrolls on first start with --enroll-token, else uses the identity stored in --data-dir.

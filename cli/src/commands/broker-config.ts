@@ -38,7 +38,8 @@ export function brokerConfigCommand(): Command {
         'Write mosquitto.conf and the credentials of the server, every active device and every live enrollment token',
         '(from the server through its admin API).',
         "With --dynsec: a dynamic-security.json for mosquitto 2's dynamic security plugin; the running server then",
-        'creates and deletes clients live (enrollment and revocation take effect at once, no reload). Without it: passwd',
+        'creates and deletes clients live (enrollment and revocation take effect at once, no reload). ' +
+          'Without it: passwd',
         '($7$ PBKDF2-SHA512) and acl (pattern lines); rerun after enrollments or revocations and reload mosquitto',
         '(kill -HUP). Run as root, the credential file is given to the mosquitto user (mode 0600), who reads it after',
         'dropping root.',

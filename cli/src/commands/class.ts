@@ -73,7 +73,8 @@ function printClass(c: DeviceClass, json: boolean | undefined): void {
   }
   const lines = [
     `class ${c.name} (version ${c.version}): ${c.description}`,
-    `  precisions: ${c.capabilities.precisions.join(', ')}; memory ${c.capabilities.memoryBytes} B; storage ${c.capabilities.storageBytes} B; ${c.capabilities.cores} cores; ${c.capabilities.processor}`,
+    `  precisions: ${c.capabilities.precisions.join(', ')}; memory ${c.capabilities.memoryBytes} B; storage ` +
+      `${c.capabilities.storageBytes} B; ${c.capabilities.cores} cores; ${c.capabilities.processor}`,
     `  speed model ${c.speedModel.version} (${c.speedModel.status}; device latency / host latency): ${Object.entries(
       c.speedModel.factors,
     )
@@ -205,7 +206,8 @@ export function classCommand(): Command {
     });
   addAdminFlags(cmd.command('update'))
     .description(
-      'Change a class (budgets merge with --budget; --file applies a JSON patch); bumps its version and invalidates its plans.',
+      'Change a class (budgets merge with --budget; --file applies a JSON patch); bumps its version and ' +
+        'invalidates its plans.',
     )
     .argument('<name>')
     .option('--budget <NAME=VALUE>', 'set a budget (repeatable)', collect, [] as string[])

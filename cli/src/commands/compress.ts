@@ -31,11 +31,14 @@ function pruningTable(p: NonNullable<CompressReport['pruning']>): string[] {
   const t = p.totals;
   const lines = [
     '',
-    `pruning (${p.kind}, ${p.importance}${p.reconstructed ? ', reconstructed' : ''}): params ${n(t.paramsBefore)} → ${n(t.paramsAfter)} (${pct(t.paramsAfter, t.paramsBefore)}), MACs ${n(t.macsBefore)} → ${n(t.macsAfter)} (${pct(t.macsAfter, t.macsBefore)})`,
+    `pruning (${p.kind}, ${p.importance}${p.reconstructed ? ', reconstructed' : ''}): params ${n(t.paramsBefore)} → ` +
+      `${n(t.paramsAfter)} (${pct(t.paramsAfter, t.paramsBefore)}), MACs ${n(t.macsBefore)} → ${n(t.macsAfter)} ` +
+      `(${pct(t.macsAfter, t.macsBefore)})`,
   ];
   if (p.fidelity)
     lines.push(
-      `checked against the original on ${p.fidelity.samples} calibration samples: output cosine ${p.fidelity.cosine.toFixed(4)}, top-1 agreement ${pct(p.fidelity.agreement, 1)}`,
+      `checked against the original on ${p.fidelity.samples} calibration samples: output cosine ` +
+        `${p.fidelity.cosine.toFixed(4)}, top-1 agreement ${pct(p.fidelity.agreement, 1)}`,
     );
   if (p.groups.length > 0) {
     lines.push('', `${'GROUP'.padEnd(28)}${'CHANNELS'.padEnd(12)}DECISION`);
@@ -67,7 +70,8 @@ function pruningTable(p: NonNullable<CompressReport['pruning']>): string[] {
 
 function reportTable(r: CompressReport): string {
   const lines = [
-    `recipe ${r.recipe}: ${r.size.beforeBytes} → ${r.size.afterBytes} bytes (${(r.size.ratio * 100).toFixed(1)}%), gzip ${r.size.beforeGzipBytes} → ${r.size.afterGzipBytes}, ${r.seconds.toFixed(2)} s`,
+    `recipe ${r.recipe}: ${r.size.beforeBytes} → ${r.size.afterBytes} bytes (${(r.size.ratio * 100).toFixed(1)}%), ` +
+      `gzip ${r.size.beforeGzipBytes} → ${r.size.afterGzipBytes}, ${r.seconds.toFixed(2)} s`,
   ];
   for (const p of r.passes) lines.push(`  ${p.ok ? 'ok  ' : 'FAIL'} ${p.pass.padEnd(26)} ${p.summary}`);
   const c = r.runtimeCheck;
@@ -86,17 +90,23 @@ function reportTable(r: CompressReport): string {
 export function compressCommand(): Command {
   return new Command('compress')
     .description(
-      'Compress an ONNX model with a recipe: a preset (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, quantization-aware int8-qat, and the pruning presets prune-structured (half the MACs, needs --calib), reconstruct, prune-magnitude), a +-joined chain of presets (e.g. prune-structured+reconstruct+int8-static), or a JSON list of passes with their options inline or under "options" (among them finetune and qat). The output is written to a temp file and renamed.',
+      'Compress an ONNX model with a recipe: a preset (int8-dynamic, int8-static, int8-weights, int4-weights, fp16, ' +
+        'the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, quantization-aware int8-qat, and the ' +
+        'pruning presets prune-structured (half the MACs, needs --calib), reconstruct, prune-magnitude), a ' +
+        '+-joined chain of presets (e.g. prune-structured+reconstruct+int8-static), or a JSON list of passes ' +
+        'with their options inline or under "options" (among them finetune and qat). The output is written to a temp file and renamed.',
     )
     .argument('<in>', 'path to the input .onnx file')
     .requiredOption('-o, --output <out>', 'path of the .onnx file to write')
     .requiredOption(
       '--recipe <recipe>',
-      'preset, preset chain (a+b+c) or JSON, e.g. \'[{"pass":"prune-structured","target":{"params":0.25},"importance":"reconstruction"},{"pass":"reconstruct"}]\'',
+      'preset, preset chain (a+b+c) or JSON, e.g. ' +
+        '\'[{"pass":"prune-structured","target":{"params":0.25},"importance":"reconstruction"},{"pass":"reconstruct"}]\'',
     )
     .option(
       '--calib <spec>',
-      'calibration data: mnist[:N], random:N (N samples whatever the batch dim), text:N (synthetic text pages), or a sample directory (needed by int8-static and pruning)',
+      'calibration data: mnist[:N], random:N (N samples whatever the batch dim), text:N (synthetic text pages), or a ' +
+        'sample directory (needed by int8-static and pruning)',
     )
     .option(
       '--train <spec>',

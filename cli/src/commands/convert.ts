@@ -7,7 +7,8 @@ export function convertCommand(): Command {
   return new Command('convert')
     .exitOverride()
     .description(
-      "Read an ONNX model through edgefleet's IR (decode + verify) and write it back canonically; behaviour is unchanged. The output is written to a temp file and renamed.",
+      "Read an ONNX model through edgefleet's IR (decode + verify) and write it back canonically; behaviour is " +
+        'unchanged. The output is written to a temp file and renamed.',
     )
     .argument('<in>', 'path to the input .onnx file')
     .requiredOption('-o, --output <out>', 'path of the .onnx file to write')
@@ -20,7 +21,8 @@ export function convertCommand(): Command {
       }
       process.stdout.write(
         `read  ${result.input.path}: ${result.input.bytes} bytes, sha256 ${result.input.sha256}\n` +
-          `wrote ${result.output.path}: ${result.output.bytes} bytes, sha256 ${result.output.sha256} (${result.nodes} nodes, verified)\n`,
+          `wrote ${result.output.path}: ${result.output.bytes} bytes, sha256 ${result.output.sha256} ` +
+          `(${result.nodes} nodes, verified)\n`,
       );
     });
 }

@@ -51,7 +51,8 @@ export function decisionsCommand(): Command {
       }
       process.stdout.write(
         decisions.length === 0
-          ? `no decisions for class ${deviceClass}: the loop stores one only when a class leaves (or returns to) its budget\n`
+          ? `no decisions for class ${deviceClass}: the loop stores one only when a class leaves (or returns to) ` +
+              `its budget\n`
           : `${decisionsTable(decisions)}\n`,
       );
     });

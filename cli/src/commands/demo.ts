@@ -27,7 +27,8 @@ export function demoCommand(): Command {
   const classes = [...BUILTIN_PROFILES.keys()].slice(0, 3);
   return new Command('demo')
     .description(
-      'Start the server with its embedded broker and a simulated farm, and show devices coming online per class until Ctrl-C.',
+      'Start the server with its embedded broker and a simulated farm, and show devices coming online per class ' +
+        'until Ctrl-C.',
     )
     .option('--data-dir <dir>', 'data directory (default ./.edgefleet, env EDGEFLEET_DATA_DIR)')
     .option('--port <n>', 'embedded broker port (default 1883; a free port is used if it is taken)')
@@ -35,7 +36,8 @@ export function demoCommand(): Command {
     .option('--devices <n>', 'number of simulated devices', positiveInt, 20)
     .option(
       '--classes <list>',
-      `comma-separated device classes (default ${classes.join(',')}; known: ${[...BUILTIN_PROFILES.keys()].join(', ')})`,
+      `comma-separated device classes (default ${classes.join(',')}; known: ` +
+        `${[...BUILTIN_PROFILES.keys()].join(', ')})`,
     )
     .option('--seed <n>', 'seed for class assignment and device jitter', positiveInt, 1)
     .option('--no-loop', 'only bring the farm online; skip the closed-loop demo (plan, rollout, throttling, reaction)')

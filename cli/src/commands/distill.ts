@@ -206,11 +206,14 @@ async function runTraining(
   const r = result.report;
   const last = (r.qat?.epochs ?? r.epochs).at(-1);
   const ratio = r.teacherParams
-    ? ` (1/${(r.teacherParams / r.studentParams).toFixed(1)} of the teacher's ${r.teacherParams.toLocaleString('en-US')})`
+    ? ` (1/${(r.teacherParams / r.studentParams).toFixed(1)} of the teacher's ` +
+      `${r.teacherParams.toLocaleString('en-US')})`
     : '';
   process.stdout.write(
     [
-      `${what}: ${r.studentParams.toLocaleString('en-US')} parameters${ratio}, ${r.epochs.length} epoch(s)${r.qat ? ` + ${r.qat.epochs.length} QAT epoch(s), ${r.qat.quantizedNodes} layer(s) int8` : ''}, seed ${r.seed}, ${(r.trainMs / 1000).toFixed(1)} s`,
+      `${what}: ${r.studentParams.toLocaleString('en-US')} parameters${ratio}, ${r.epochs.length} ` +
+        `epoch(s)${r.qat ? ` + ${r.qat.epochs.length} QAT epoch(s), ${r.qat.quantizedNodes} layer(s) int8` : ''}, ` +
+        `seed ${r.seed}, ${(r.trainMs / 1000).toFixed(1)} s`,
       last?.validationAccuracy === undefined
         ? ''
         : `validation top-1 ${(last.validationAccuracy * 100).toFixed(2)}% after the last epoch`,
@@ -231,7 +234,11 @@ export function distillCommand(): Command {
   return addCommonOptions(
     new Command('distill')
       .description(
-        'Train a smaller student against a teacher (knowledge distillation: soft targets at --temperature with weight --alpha, the teacher run by onnxruntime on every augmented batch), optionally followed by quantization-aware training (--qat). The student is built from the teacher (--student width:0.25 | shallow:1 | strided | mlp:128 | arch:c16s2,c32s2,d64, joined with +) or is any ONNX model of the trainable op set (--student pruned.onnx).',
+        'Train a smaller student against a teacher (knowledge distillation: soft targets at --temperature with ' +
+          'weight --alpha, the teacher run by onnxruntime on every augmented batch), optionally followed by ' +
+          'quantization-aware training (--qat). The student is built from the teacher (--student width:0.25 | ' +
+          'shallow:1 | strided | mlp:128 | arch:c16s2,c32s2,d64, joined with +) or is any ONNX model of the ' +
+          'trainable op set (--student pruned.onnx).',
       )
       .argument('<teacher>', 'the teacher .onnx (any model onnxruntime runs)')
       .requiredOption('--student <spec|file.onnx>', 'student spec or ONNX file')
@@ -240,7 +247,10 @@ export function distillCommand(): Command {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  edgefleet distill models/zoo/mnist-cnn-large.onnx -o student.onnx --student width:0.25 --epochs 10 --augment shift:2\n  edgefleet distill models/zoo/mnist-cnn-large.onnx -o s8.onnx --student arch:c16s2,c32s2,d64 --qat\n  edgefleet distill big.onnx -o s.onnx --student pruned.onnx --no-labels --data ./unlabelled-samples',
+      '\nExamples:\n  edgefleet distill models/zoo/mnist-cnn-large.onnx -o student.onnx --student width:0.25 ' +
+        '--epochs 10 --augment shift:2\n  edgefleet distill models/zoo/mnist-cnn-large.onnx -o s8.onnx --student ' +
+        'arch:c16s2,c32s2,d64 --qat\n  edgefleet distill big.onnx -o s.onnx --student pruned.onnx --no-labels ' +
+        '--data ./unlabelled-samples',
     )
     .action(async (teacherPath: string, flags: CommonFlags & { student: string; kd: boolean }) => {
       const { buildStudent, trainModel } = await training();
@@ -261,7 +271,9 @@ export function finetuneCommand(): Command {
   return addCommonOptions(
     new Command('finetune')
       .description(
-        'Fine-tune a model of the trainable op set on labelled data, or distil it from --teacher (e.g. the unpruned original after prune-structured), optionally followed by quantization-aware training (--qat; --epochs 0 --qat for QAT alone).',
+        'Fine-tune a model of the trainable op set on labelled data, or distil it from --teacher (e.g. the unpruned ' +
+          'original after prune-structured), optionally followed by quantization-aware training (--qat; --epochs 0 ' +
+          '--qat for QAT alone).',
       )
       .argument('<model>', 'the .onnx model to train further')
       .option('--teacher <file>', 'distil from this model (any model onnxruntime runs)'),
@@ -269,7 +281,8 @@ export function finetuneCommand(): Command {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  edgefleet finetune pruned.onnx -o tuned.onnx --teacher models/zoo/mnist-cnn.onnx --epochs 3\n  edgefleet finetune student.onnx -o student-int8.onnx --epochs 0 --qat --qat-epochs 2',
+      '\nExamples:\n  edgefleet finetune pruned.onnx -o tuned.onnx --teacher models/zoo/mnist-cnn.onnx --epochs 3\n  ' +
+        'edgefleet finetune student.onnx -o student-int8.onnx --epochs 0 --qat --qat-epochs 2',
     )
     .action(async (modelPath: string, flags: CommonFlags & { teacher?: string }) => {
       const { trainModel } = await training();

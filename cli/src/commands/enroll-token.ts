@@ -49,7 +49,8 @@ export function enrollTokenCommand(): Command {
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(
-        `enrollment token ${created.id}: class ${created.deviceClass}, ${created.maxUses} use(s), expires ${when(created.expiresAt)} UTC. Not shown again.\n`,
+        `enrollment token ${created.id}: class ${created.deviceClass}, ${created.maxUses} use(s), expires ` +
+          `${when(created.expiresAt)} UTC. Not shown again.\n`,
       );
     });
   addAdminFlags(command.command('list'))

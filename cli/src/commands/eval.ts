@@ -34,12 +34,14 @@ interface EvalFlags {
 export function evalCommand(): Command {
   return new Command('eval')
     .description(
-      'Evaluate an ONNX model: top-1 accuracy on labelled data, fidelity to a reference model, size and gzip size, host latency (p50/p95) with onnxruntime pinned to N threads, and peak memory.',
+      'Evaluate an ONNX model: top-1 accuracy on labelled data, fidelity to a reference model, size and gzip size, ' +
+        'host latency (p50/p95) with onnxruntime pinned to N threads, and peak memory.',
     )
     .argument('<model>', 'path to an .onnx file')
     .option(
       '--data <spec>',
-      'mnist[:train|calib|test][:N], random:N, random:SHAPE (e.g. random:8x1x28x28) or a sample directory; default: mnist test split when the input fits, else random:8',
+      'mnist[:train|calib|test][:N], random:N, random:SHAPE (e.g. random:8x1x28x28) or a sample directory; default: ' +
+        'mnist test split when the input fits, else random:8',
     )
     .option('--reference <model>', 'reference .onnx for fidelity: top-1 agreement, cosine similarity, max abs error')
     .option('--threads <n>', 'onnxruntime intra-op threads (sequential execution)', positiveInt(256), 1)
@@ -54,7 +56,8 @@ export function evalCommand(): Command {
     .option('--json <out>', 'also write the result as JSON to this file (- for stdout instead of the table)')
     .addHelpText(
       'after',
-      '\nExamples:\n  edgefleet eval models/zoo/mnist-cnn.onnx\n  edgefleet eval small.onnx --reference models/zoo/mnist-cnn.onnx --json result.json\n  edgefleet eval det.onnx --data random:2 --shape x=1,3,320,320',
+      '\nExamples:\n  edgefleet eval models/zoo/mnist-cnn.onnx\n  edgefleet eval small.onnx --reference ' +
+        'models/zoo/mnist-cnn.onnx --json result.json\n  edgefleet eval det.onnx --data random:2 --shape x=1,3,320,320',
     )
     .action(async (model: string, flags: EvalFlags) => {
       const tty = process.stderr.isTTY === true && flags.json !== '-';

@@ -63,7 +63,8 @@ export function farmEnrollTokens(
   const bad = tokens.find((x) => !ENROLL_TOKEN_PATTERN.test(x));
   if (bad !== undefined)
     throw new InvalidArgumentError(
-      `not an enrollment token (efe_<12 hex>_<43 characters>, as edgefleet enroll-token create prints it): ${bad.slice(0, 17)}…`,
+      `not an enrollment token (efe_<12 hex>_<43 characters>, as edgefleet enroll-token create prints it): ` +
+        `${bad.slice(0, 17)}…`,
     );
   return tokens;
 }
@@ -89,7 +90,9 @@ export function readFaultFile(path: string, farmStart: number): Fault[] {
 export function farmCommand(): Command {
   return new Command('farm')
     .description(
-      `Start N simulated devices in one process, each its own MQTT connection through the real agent link, with a hardware profile per class (${[...BUILTIN_PROFILES.keys()].join(', ')}). Prints devices online per class; Ctrl-C disconnects them cleanly.`,
+      `Start N simulated devices in one process, each its own MQTT connection through the real agent link, with a ` +
+        `hardware profile per class (${[...BUILTIN_PROFILES.keys()].join(', ')}). Prints devices online per class; ` +
+        `Ctrl-C disconnects them cleanly.`,
     )
     .option('--devices <n>', 'number of devices (default 10)')
     .option('--classes <a,b,c>', 'device classes, comma-separated (default: all built-in profiles)')
@@ -101,7 +104,8 @@ export function farmCommand(): Command {
     .addOption(
       new Option(
         '--inference <mode>',
-        'none: link only; sampled: modelled telemetry; real: every device a full agent with its own onnxruntime worker (tens of devices)',
+        'none: link only; sampled: modelled telemetry; real: every device a full agent with its own onnxruntime ' +
+          'worker (tens of devices)',
       )
         .choices(['none', 'sampled', 'real'])
         .default('none'),
@@ -114,11 +118,14 @@ export function farmCommand(): Command {
     .option('--workload-rate <n>', 'synthetic inferences per second per device (--inference real, default 2)')
     .option(
       '--faults <file>',
-      'JSON list of scheduled faults (thermal-throttle, int8-wrong, disconnect, slow-link, crash, clock-skew; cpu-quota, a real cgroup limit, with --inference real), each with a target {deviceClass | deviceIds} and startAt in ms after the farm starts',
+      'JSON list of scheduled faults (thermal-throttle, int8-wrong, disconnect, slow-link, crash, clock-skew; ' +
+        'cpu-quota, a real cgroup limit, with --inference real), each with a target {deviceClass | deviceIds} and ' +
+        'startAt in ms after the farm starts',
     )
     .option(
       '--enroll-token <t1,t2>',
-      'enroll every device with these enrollment tokens (device i uses token i mod n; the classes come from the tokens). Visible in ps: prefer --enroll-token-file or env EDGEFLEET_ENROLL_TOKEN',
+      'enroll every device with these enrollment tokens (device i uses token i mod n; the classes come from the ' +
+        'tokens). Visible in ps: prefer --enroll-token-file or env EDGEFLEET_ENROLL_TOKEN',
     )
     .option('--enroll-token-file <file>', 'enrollment tokens, one per line (instead of --enroll-token)')
     .option('--enroll-concurrency <n>', 'enrollments in flight at once (default 32)')
@@ -187,7 +194,8 @@ export function farmCommand(): Command {
       });
       if (faults.length > 0 && !flags.json)
         process.stdout.write(
-          `${faults.length} scheduled fault(s): ${faults.map((f) => `${f.kind} at +${Math.round((f.startAt - Date.now()) / 1000)} s`).join(', ')}\n`,
+          `${faults.length} scheduled fault(s): ` +
+            `${faults.map((f) => `${f.kind} at +${Math.round((f.startAt - Date.now()) / 1000)} s`).join(', ')}\n`,
         );
       const totals = farm.classTotals();
       let last = '';
@@ -205,7 +213,8 @@ export function farmCommand(): Command {
         logger.warn('no --trusted-keys: every deployment manifest will be refused');
       if (!flags.json)
         process.stdout.write(
-          `farm of ${config.devices} devices (seed ${config.seed}, inference ${mode}) connecting to ${config.brokerUrl}; Ctrl-C to stop\n`,
+          `farm of ${config.devices} devices (seed ${config.seed}, inference ${mode}) connecting to ` +
+            `${config.brokerUrl}; Ctrl-C to stop\n`,
         );
       const timer = setInterval(report, intervalMs);
       report();
@@ -229,7 +238,8 @@ async function enrollFarm(
   const started = Date.now();
   let lastPrint = 0;
   process.stderr.write(
-    `enrolling ${config.devices} devices with ${tokens.length} token(s); identities are kept in ${dataDir} and reused next time\n`,
+    `enrolling ${config.devices} devices with ${tokens.length} token(s); identities are kept in ${dataDir} and ` +
+      `reused next time\n`,
   );
   const identities = await enrollFarmDevices({
     brokerUrl: config.brokerUrl,
@@ -248,7 +258,8 @@ async function enrollFarm(
   });
   const fresh = [...identities.values()].filter((i) => i.enrolledNow).length;
   process.stderr.write(
-    `${identities.size} identities ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${fresh} enrolled now, ${identities.size - fresh} reused)\n`,
+    `${identities.size} identities ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${fresh} enrolled now, ` +
+      `${identities.size - fresh} reused)\n`,
   );
   return identities;
 }

@@ -25,7 +25,8 @@ export function formatInspect(file: string, bytes: number, sha256: string, r: In
     );
   const parts = [
     `${file}: ${num(bytes)} bytes, sha256 ${sha256}`,
-    `ir_version ${r.irVersion}, producer ${r.producer || '-'}, opsets ${r.opsets.map((o) => `${o.domain} ${o.version}`).join(', ') || 'none'}${r.unusedOpsets.length > 0 ? ` (declared but used by no node, dropped on rewrite: ${r.unusedOpsets.join(', ')})` : ''}`,
+    `ir_version ${r.irVersion}, producer ${r.producer || '-'}, opsets ` +
+      `${r.opsets.map((o) => `${o.domain} ${o.version}`).join(', ') || 'none'}${r.unusedOpsets.length > 0 ? ` (declared but used by no node, dropped on rewrite: ${r.unusedOpsets.join(', ')})` : ''}`,
     `\nInputs\n${values(r.inputs)}`,
     `\nOutputs\n${values(r.outputs)}`,
     `\nOperators (${num(r.nodeCount)} nodes${r.subgraphCount > 0 ? `, ${r.subgraphCount} subgraphs` : ''})\n${table(
@@ -42,7 +43,8 @@ export function formatInspect(file: string, bytes: number, sha256: string, r: In
     )}`,
     r.verification.ok
       ? '\nVerification: ok'
-      : `\nVerification: ${r.verification.problems.length} problem(s)\n${r.verification.problems.map((p) => `  - ${p}`).join('\n')}`,
+      : `\nVerification: ${r.verification.problems.length} ` +
+        `problem(s)\n${r.verification.problems.map((p) => `  - ${p}`).join('\n')}`,
   ];
   return `${parts.join('\n')}\n`;
 }
@@ -60,7 +62,8 @@ export function inspectCommand(): Command {
   return new Command('inspect')
     .exitOverride()
     .description(
-      "Show an ONNX model's inputs/outputs with shapes, opsets, op histogram, parameter count, bytes per dtype and largest tensors.",
+      "Show an ONNX model's inputs/outputs with shapes, opsets, op histogram, parameter count, bytes per dtype and " +
+        'largest tensors.',
     )
     .argument('<model>', 'path to an .onnx file')
     .option('--json', 'print the report as JSON instead of tables')

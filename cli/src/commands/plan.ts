@@ -189,7 +189,8 @@ export function planCommand(): Command {
   return addAdminFlags(new Command('plan'))
     .description(
       "Build (or reuse) candidate variants of a stored model, predict each class's latency and power, and choose " +
-        'the variant that best meets the objective (--objective) within the class budgets (the server plans; see --data-dir and --api). ' +
+        'the variant that best meets the objective (--objective) within the class budgets (the server plans; see ' +
+        '--data-dir and --api). ' +
         'Predicted figures are host measurements x modelled class factors.',
     )
     .argument('<model>', 'model name, sha256 or sha256 prefix (see `edgefleet model list`)')
@@ -197,7 +198,8 @@ export function planCommand(): Command {
     .option('--all-classes', 'plan for every configured class')
     .option(
       '--recipes <list>',
-      'comma-separated candidate recipes (default fp16,int8-dynamic,int8-static,int8-weights,int4-weights; fp32 always included)',
+      'comma-separated candidate recipes (default fp16,int8-dynamic,int8-static,int8-weights,int4-weights; fp32 ' +
+        'always included)',
     )
     .option(
       '--correction <ratio>',

@@ -52,7 +52,9 @@ export function failureText(f: { step: string; reason: string; detail: string })
 
 export function statusText(s: RolloutStatusView): string {
   const r = s.rollout;
-  const head = `rollout ${r.id}  class ${r.deviceClass}  variant ${r.variantId} (${r.artifactSha.slice(0, 12)})  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.currentWave + 1}/${r.waveCount}`;
+  const head =
+    `rollout ${r.id}  class ${r.deviceClass}  variant ${r.variantId} (${r.artifactSha.slice(0, 12)})  ` +
+    `${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.currentWave + 1}/${r.waveCount}`;
   const waves = formatTable(
     ['WAVE', 'SIZE', 'PENDING', 'IN FLIGHT', 'SUCCEEDED', 'FAILED', 'TIMED OUT', 'ROLLED BACK', 'CANCELLED'],
     s.waves.map((w) => [
@@ -148,7 +150,8 @@ async function variantOf(api: ApiClient, f: StartFlags): Promise<{ sha: string; 
   } catch (err: unknown) {
     if (!isEdgefleetError(err, 'EF_ERR_MODEL_PARSE')) throw err;
     throw usageError(
-      `--model ${f.model} is not an ONNX model (${err.message}); give an ONNX file, or --variant SHA of a built variant`,
+      `--model ${f.model} is not an ONNX model (${err.message}); give an ONNX file, or --variant SHA of a ` +
+        `built variant`,
       { path: f.model },
     );
   }
@@ -201,7 +204,8 @@ async function watch(api: ApiClient, id: string | undefined, f: { json?: boolean
   if (last.rollout.state === 'aborted')
     throw new EdgefleetError(
       'EF_ERR_DEPLOY_FAILED',
-      `rollout ${target} aborted${last.rollout.reason ? `: ${last.rollout.reason}` : ''}; each device's failure is above`,
+      `rollout ${target} aborted${last.rollout.reason ? `: ${last.rollout.reason}` : ''}; each device's ` +
+        `failure is above`,
       { rolloutId: target },
     );
 }

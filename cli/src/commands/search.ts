@@ -50,7 +50,10 @@ function classTarget(name: string, budgets: Record<string, number>): ClassTarget
 export function searchCommand(): Command {
   return new Command('search')
     .description(
-      'Search pruned and distilled variants of a plain-chain MNIST model at per-layer precisions for a device class (NSGA-II on top-1, predicted latency and size; the class budgets are hard constraints), then build the finalist with the full training budget. Candidates are kept in OUT-DIR/candidates.jsonl: run the same command again to resume.',
+      'Search pruned and distilled variants of a plain-chain MNIST model at per-layer precisions for a device class ' +
+        '(NSGA-II on top-1, predicted latency and size; the class budgets are hard constraints), then build the ' +
+        'finalist with the full training budget. Candidates are kept in OUT-DIR/candidates.jsonl: run the same ' +
+        'command again to resume.',
     )
     .argument('<model>', 'teacher .onnx (a plain chain of Conv/MaxPool/Gemm layers over MNIST images)')
     .requiredOption('--class <name>', 'built-in class: mcu-gateway, rpi4, phone-npu, jetson-orin')
@@ -115,7 +118,8 @@ export function searchCommand(): Command {
         settingsLabel: `epochs=${epochs},samples=${flags.trainSamples}`,
         onProgress: (p) =>
           say(
-            `search: ${p.evaluations}/${p.maxEvaluations} built (${p.visited} visited), front ${p.frontSize}, last ${p.last.screened ? 'screened' : p.replayed ? 'from file' : `${(p.last.metrics.accuracyPct as number | undefined)?.toFixed(2) ?? 'failed'}%`}`,
+            `search: ${p.evaluations}/${p.maxEvaluations} built (${p.visited} visited), front ${p.frontSize}, last ` +
+              `${p.last.screened ? 'screened' : p.replayed ? 'from file' : `${(p.last.metrics.accuracyPct as number | undefined)?.toFixed(2) ?? 'failed'}%`}`,
           ),
       });
       if (tty) process.stderr.write('\n');
@@ -160,11 +164,14 @@ export function searchCommand(): Command {
         return;
       }
       console.log(
-        `${cls.name}: ${summary.evaluations} candidates built, ${summary.visited - summary.evaluations} screened, stopped by ${summary.stopped}; front of ${summary.front.length}`,
+        `${cls.name}: ${summary.evaluations} candidates built, ${summary.visited - summary.evaluations} screened, ` +
+          `stopped by ${summary.stopped}; front of ${summary.front.length}`,
       );
       for (const f of result.search.front)
         console.log(
-          `  ${String(f.metrics.family).padEnd(8)} top-1 ${(f.metrics.accuracyPct as number).toFixed(2)}%  ${String(f.metrics.bytes).padStart(8)} B  ${(f.metrics.deviceP95Ms as number).toFixed(3)} ms  ${JSON.stringify(f.metrics.spec)} ${(f.metrics.precisions as string[]).join(',')}`,
+          `  ${String(f.metrics.family).padEnd(8)} top-1 ${(f.metrics.accuracyPct as number).toFixed(2)}%  ` +
+            `${String(f.metrics.bytes).padStart(8)} B  ${(f.metrics.deviceP95Ms as number).toFixed(3)} ms  ` +
+            `${JSON.stringify(f.metrics.spec)} ${(f.metrics.precisions as string[]).join(',')}`,
         );
       if (!fin) {
         console.log('no candidate meets every budget: loosen a budget (--budget) or give more --evals');
@@ -172,7 +179,9 @@ export function searchCommand(): Command {
         return;
       }
       console.log(
-        `finalist: ${fin.bytes.length} B, validation top-1 ${fin.accuracyPct.toFixed(2)}%, test top-1 ${finTest?.toFixed(2)}%, predicted p95 ${fin.deviceP95Ms?.toFixed(3)} ms (modelled)${fin.broken.length ? `, breaks ${fin.broken.join(', ')}` : ''}${flags.output ? ` → ${flags.output}` : ''}`,
+        `finalist: ${fin.bytes.length} B, validation top-1 ${fin.accuracyPct.toFixed(2)}%, test top-1 ` +
+          `${finTest?.toFixed(2)}%, predicted p95 ${fin.deviceP95Ms?.toFixed(3)} ms ` +
+          `(modelled)${fin.broken.length ? `, breaks ${fin.broken.join(', ')}` : ''}${flags.output ? ` → ${flags.output}` : ''}`,
       );
     });
 }

@@ -28,11 +28,13 @@ export function addServerFlags(command: Command): Command {
     )
     .option(
       '--store <url>',
-      'keep fleet state in this Postgres (postgres://user:password@host:5432/db), shared by server replicas, instead of SQLite in the data directory (env EDGEFLEET_STORE)',
+      'keep fleet state in this Postgres (postgres://user:password@host:5432/db), shared by server replicas, instead ' +
+        'of SQLite in the data directory (env EDGEFLEET_STORE)',
     )
     .option(
       '--shared-dir <dir>',
-      'models, artifacts and signing keys in this directory, shared by server replicas (default: inside the data directory; env EDGEFLEET_SHARED_DIR)',
+      'models, artifacts and signing keys in this directory, shared by server replicas (default: inside the data ' +
+        'directory; env EDGEFLEET_SHARED_DIR)',
     )
     .option(
       '--broker <url>',
@@ -41,7 +43,8 @@ export function addServerFlags(command: Command): Command {
     .addOption(
       new Option(
         '--broker-dynsec <mode>',
-        "with --broker: manage device credentials live through mosquitto's dynamic security plugin (auto: when the broker has it; env EDGEFLEET_BROKER_DYNSEC)",
+        "with --broker: manage device credentials live through mosquitto's dynamic security plugin (auto: when the " +
+          'broker has it; env EDGEFLEET_BROKER_DYNSEC)',
       ).choices(['auto', 'on', 'off']),
     )
     .option('--port <n>', 'TCP port of the embedded broker (default 1883, 0 = any free port; env EDGEFLEET_PORT)')
@@ -92,7 +95,8 @@ export function serverFlagLayer(flags: ServerFlags): Record<string, unknown> {
 export function serverCommand(): Command {
   return addServerFlags(new Command('server'))
     .description(
-      'Run the control server: embedded MQTT broker (or --broker), SQLite registry, device presence. Stops cleanly on Ctrl-C / SIGTERM.',
+      'Run the control server: embedded MQTT broker (or --broker), SQLite registry, device presence. Stops cleanly ' +
+        'on Ctrl-C / SIGTERM.',
     )
     .action(async (flags: ServerFlags) => {
       const config = loadServerConfig({ env: process.env, configFile: flags.config, flags: serverFlagLayer(flags) });

@@ -46,7 +46,8 @@ export function tokenCommand(): Command {
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(
-        `token ${created.id} (${created.scope}) created; it is not shown again. Use it as --token or EDGEFLEET_TOKEN.\n`,
+        `token ${created.id} (${created.scope}) created; it is not shown again. Use it as --token or ` +
+          `EDGEFLEET_TOKEN.\n`,
       );
     });
   addAdminFlags(command.command('list'))

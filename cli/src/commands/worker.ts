@@ -16,7 +16,8 @@ interface WorkerFlags {
 export function workerCommand(): Command {
   return new Command('worker')
     .description(
-      'Build compression variants from the job queue of server replicas on Postgres (--store); a build whose worker died is retried. Stops on Ctrl-C / SIGTERM after the build in progress.',
+      'Build compression variants from the job queue of server replicas on Postgres (--store); a build whose worker ' +
+        'died is retried. Stops on Ctrl-C / SIGTERM after the build in progress.',
     )
     .option('--store <url>', 'the replicas’ Postgres (postgres://user:password@host:5432/db; env EDGEFLEET_STORE)')
     .addOption(
@@ -35,7 +36,8 @@ export function workerCommand(): Command {
       if (!store || !/^postgres(ql)?:\/\//i.test(store))
         throw new EdgefleetError(
           'EF_ERR_CLI_USAGE',
-          'edgefleet worker needs the replicas’ Postgres: --store postgres://user:password@host:5432/db (or EDGEFLEET_STORE)',
+          'edgefleet worker needs the replicas’ Postgres: --store postgres://user:password@host:5432/db (or ' +
+            'EDGEFLEET_STORE)',
         );
       const logger = createCliLogger(flags.logLevel ?? 'info');
       const stopped = waitForShutdownSignal();

@@ -88,7 +88,8 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
     if (_p !== undefined || _e !== undefined) await classes.update(c.name, { budgets: rest });
   }
   print(
-    `[demo] classes ${o.classes.join(', ')} registered from the built-in profiles (demo judges latency and accuracy budgets)`,
+    `[demo] classes ${o.classes.join(', ')} registered from the built-in profiles (demo judges latency and ` +
+      `accuracy budgets)`,
   );
   const model = await models.add({ bytes: readFileSync(o.modelPath), name: 'mnist-cnn' });
   const members = new Map<string, PlanMember[]>();
@@ -96,7 +97,8 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
   const configured = new Set((await classes.list()).map((k) => k.name));
   for (const name of o.classes.filter((c) => configured.has(c))) {
     print(
-      `[plan] ${name}: compressing and measuring ${model.model.name} (${(o.recipes ?? ['fp16', 'int8-dynamic', 'int8-static']).join(', ')})…`,
+      `[plan] ${name}: compressing and measuring ${model.model.name} ` +
+        `(${(o.recipes ?? ['fp16', 'int8-dynamic', 'int8-static']).join(', ')})…`,
     );
     const stored = await planner.plan({
       model: model.model.sha256,
@@ -108,7 +110,8 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
     const c = view.members.find((m) => m.recipe === stored.plan.chosen) ?? view.members[0];
     if (c) chosen.set(name, c);
     print(
-      `[plan] ${name}: ${view.members.map((m) => `${m.recipe} ${ms(m.predictedP95Ms ?? 0)} ms`).join(', ')} → chosen ${stored.plan.chosen ?? 'none'}`,
+      `[plan] ${name}: ${view.members.map((m) => `${m.recipe} ${ms(m.predictedP95Ms ?? 0)} ms`).join(', ')} → chosen ` +
+        `${stored.plan.chosen ?? 'none'}`,
     );
   }
   // Device latency = the plan's prediction × the device's condition, so a healthy class matches its plan.
@@ -147,7 +150,8 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
     });
     chosen.set(story.cls, story.from);
     print(
-      `[demo] ${story.cls} starts on ${story.from.recipe} (its most accurate variant) with a demo latency budget of ${ms(budget)} ms`,
+      `[demo] ${story.cls} starts on ${story.from.recipe} (its most accurate variant) with a demo latency budget of ` +
+        `${ms(budget)} ms`,
     );
   }
   const unsubscribe = narrate(server, print);
@@ -171,7 +175,8 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
       const devices = o.farm.devices.filter((d) => d.deviceClass === story.cls && d.telemetry);
       for (const d of devices) Object.assign(d.telemetry?.condition ?? {}, { speedFactor: slowdown, throttled: true });
       print(
-        `[fault] thermal throttling on ${story.cls}: ${devices.length} devices now ${slowdown.toFixed(1)}× slower (${story.from.recipe} ≈ ${ms((story.from.predictedP95Ms ?? 0) * slowdown)} ms vs budget ${ms(budget)} ms)`,
+        `[fault] thermal throttling on ${story.cls}: ${devices.length} devices now ${slowdown.toFixed(1)}× slower ` +
+          `(${story.from.recipe} ≈ ${ms((story.from.predictedP95Ms ?? 0) * slowdown)} ms vs budget ${ms(budget)} ms)`,
       );
     }, o.throttleAfterMs);
   }
@@ -190,7 +195,9 @@ function narrate(server: EdgefleetServer, print: (line: string) => void): () => 
   const offBreach = server.telemetry().onBreach((b) => {
     if (b.budget !== 'latencyP95Ms') return;
     print(
-      `[breach] ${b.deviceId} (${b.deviceClass}): latency p95 ${ms(b.measured)} ms ${b.state === 'breached' ? '>' : '≤'} budget ${ms(b.limit)} ms${b.throttled ? ', thermally throttled' : ''} — ${b.state}`,
+      `[breach] ${b.deviceId} (${b.deviceClass}): latency p95 ${ms(b.measured)} ms ` +
+        `${b.state === 'breached' ? '>' : '≤'} budget ${ms(b.limit)} ms${b.throttled ? ', thermally throttled' : ''} ` +
+        `— ${b.state}`,
     );
   });
   const offEvents = server.events.subscribe((e) => {
@@ -203,7 +210,9 @@ function narrate(server: EdgefleetServer, print: (line: string) => void): () => 
       for (const r of await server.deploy().rollouts.list()) {
         const s = await server.deploy().rollouts.status(r.id);
         const done = s.devices.filter((d) => d.state === 'succeeded').length;
-        const line = `[rollout] ${r.deviceClass} ${r.variantId}: ${s.rollout.state}, wave ${s.rollout.currentWave + 1}/${s.rollout.waveCount}, ${done}/${s.devices.length} devices updated`;
+        const line =
+          `[rollout] ${r.deviceClass} ${r.variantId}: ${s.rollout.state}, wave ` +
+          `${s.rollout.currentWave + 1}/${s.rollout.waveCount}, ${done}/${s.devices.length} devices updated`;
         // One line per wave and per state change, not per device.
         const key = `${s.rollout.state}:${s.rollout.currentWave}:${s.rollout.state === 'in-progress' ? '' : done}`;
         if (seen.get(r.id) !== key) {

@@ -82,7 +82,8 @@ async function startWithFallback(
         const used = which === 'port' ? address.port : address.apiPort;
         print(
           which === 'port'
-            ? `port ${taken} is taken (a local MQTT broker such as mosquitto?); the demo broker uses free port ${used} instead`
+            ? `port ${taken} is taken (a local MQTT broker such as mosquitto?); the demo broker uses free port ` +
+                `${used} instead`
             : `admin API port ${taken} is taken; the demo API uses free port ${used} instead`,
         );
       }
@@ -131,7 +132,9 @@ function startProgress(server: EdgefleetServer, farm: Farm, classes: readonly st
     const mine = (await server.repos().devices.list()).filter((d) => ids.has(d.id));
     const summary = summarizePresence(mine, classes);
     const online = summary.reduce((n, c) => n + c.online, 0);
-    const line = `online: ${summary.map((c) => `${c.deviceClass} ${c.online}/${c.total}`).join('  ')}  (${online}/${ids.size})`;
+    const line =
+      `online: ${summary.map((c) => `${c.deviceClass} ${c.online}/${c.total}`).join('  ')}  ` +
+      `(${online}/${ids.size})`;
     // Print on change, and every 30 s so a quiet terminal still shows the demo is alive.
     if (line !== last || Date.now() - lastPrintedAt > 30_000) {
       print(line);
@@ -147,12 +150,14 @@ export async function startDemoRun(o: DemoRunOptions): Promise<DemoRun> {
   print(`edgefleet server up: embedded MQTT broker on port ${address.port}, store in ${config.dataDir}`);
   if (address.apiUrl)
     print(
-      `admin API on ${address.apiUrl} (OpenAPI: ${address.apiUrl}/openapi.json; token: npx edgefleet token create --scope read --data-dir ${config.dataDir})`,
+      `admin API on ${address.apiUrl} (OpenAPI: ${address.apiUrl}/openapi.json; token: npx edgefleet token create ` +
+        `--scope read --data-dir ${config.dataDir})`,
     );
   const link = await consoleLink(server, address);
   if (link)
     print(
-      `web console: ${link.url}\n  (read-only; to start or abort rollouts sign in with: npx edgefleet token create --scope admin --data-dir ${config.dataDir})`,
+      `web console: ${link.url}\n  (read-only; to start or abort rollouts sign in with: npx edgefleet token create ` +
+        `--scope admin --data-dir ${config.dataDir})`,
     );
   // Auth is on: provision each simulated device's credential so it connects as itself, as an enrolled device would.
   const secrets = new Map(

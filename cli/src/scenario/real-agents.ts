@@ -60,7 +60,9 @@ function installHooks(): void {
 
 function command(args: readonly string[]): string[] {
   if (FROM_SOURCE) {
-    const code = `import { runAgentCli } from '@edgefleet/agent'; runAgentCli(${JSON.stringify(args)}, process.env).then((c) => { process.exitCode = c; });`;
+    const code =
+      `import { runAgentCli } from '@edgefleet/agent'; runAgentCli(${JSON.stringify(args)}, ` +
+      `process.env).then((c) => { process.exitCode = c; });`;
     return ['--import=tsx', '--conditions=edgefleet-source', '--input-type=module', '-e', code];
   }
   const bin = join(

@@ -186,7 +186,8 @@ async function story(
     evalSpec: o.evalSpec ?? 'mnist:test:500',
   });
   print(
-    `[plan] ${CLASS}: building fp32 and ${o.fastRecipe} of ${o.modelPath.split('/').pop()} (cached after the first run)…`,
+    `[plan] ${CLASS}: building fp32 and ${o.fastRecipe} of ${o.modelPath.split('/').pop()} (cached after the ` +
+      `first run)…`,
   );
   const planned = await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
   const view = planView(planned.id, planned.plan);
@@ -194,7 +195,8 @@ async function story(
   const fast = view.members.find((m) => m.recipe !== 'fp32') ?? null;
   if (!slow) throw new Error('the plan has no fp32 member');
   print(
-    `[plan] predicted p95 (host, batch 1): ${view.members.map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`).join(', ')}`,
+    `[plan] predicted p95 (host, batch 1): ` +
+      `${view.members.map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`).join(', ')}`,
   );
 
   const trustedKeys = server.deploy().keyring.publicKeys.map((k) => k.publicKey);
@@ -262,7 +264,8 @@ async function story(
   if (budgetMs === null) throw new Error('no telemetry windows arrived during the baseline');
   const before = phaseLatency(baseP95s);
   print(
-    `[budget] baseline window p95: median ${fmt(before.medianP95Ms)} ms, p90 ${fmt(before.p90P95Ms)} ms over ${before.windows} windows → budget ${fmt(budgetMs)} ms (1.5 × p90)`,
+    `[budget] baseline window p95: median ${fmt(before.medianP95Ms)} ms, p90 ${fmt(before.p90P95Ms)} ms over ` +
+      `${before.windows} windows → budget ${fmt(budgetMs)} ms (1.5 × p90)`,
   );
   await classes.update(CLASS, {
     budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3, maxP95LatencyMs: budgetMs },
@@ -303,7 +306,8 @@ async function throttle(
     if (b.budget !== 'latencyP95Ms' || marks.onset === undefined) return;
     if (b.state === 'breached') marks.firstBreach ??= Date.now();
     print(
-      `[breach] ${b.deviceId}: measured p95 ${fmt(b.measured)} ms ${b.state === 'breached' ? '>' : '≤'} budget ${fmt(b.limit)} ms — ${b.state}`,
+      `[breach] ${b.deviceId}: measured p95 ${fmt(b.measured)} ms ${b.state === 'breached' ? '>' : '≤'} budget ` +
+        `${fmt(b.limit)} ms — ${b.state}`,
     );
   });
   const offEvents = server.events.subscribe(({ event: e }) => {
@@ -323,7 +327,8 @@ async function throttle(
     marks.onset = Date.now();
     for (const g of groups) g.setQuota(cores, o.periodMs ?? 100);
     print(
-      `[fault] cpu-quota: ${agents.length} agent processes limited to ${cores} of a core each (period ${o.periodMs ?? 100} ms)`,
+      `[fault] cpu-quota: ${agents.length} agent processes limited to ${cores} of a core each (period ` +
+        `${o.periodMs ?? 100} ms)`,
     );
     const until = marks.onset + (o.timeoutMs ?? 240_000);
     await waitFor('recovery', until, async () => {

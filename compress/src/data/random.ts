@@ -42,7 +42,8 @@ export function toSampleDtype(dtype: string, inputName: string): SampleDtype {
   if (!dt)
     throw new EdgefleetError(
       'EF_ERR_DATA_SOURCE',
-      `input "${inputName}" has element type ${dtype}, which synthetic data does not support (float32, int32, int64, uint8, int8, bool)`,
+      `input "${inputName}" has element type ${dtype}, which synthetic data does not support (float32, int32, int64, ` +
+        `uint8, int8, bool)`,
       { input: inputName, dtype },
     );
   return dt;
@@ -59,7 +60,8 @@ export function randomTensor(
   if (!Number.isSafeInteger(n) || n > RANDOM_MAX_ELEMENTS) {
     throw new EdgefleetError(
       'EF_ERR_DATA_SOURCE',
-      `synthetic tensor ${formatDims(dims)} has ${n} elements, more than the limit of ${RANDOM_MAX_ELEMENTS}; ask for fewer samples`,
+      `synthetic tensor ${formatDims(dims)} has ${n} elements, more than the limit of ${RANDOM_MAX_ELEMENTS}; ask ` +
+        `for fewer samples`,
       { dims },
     );
   }
@@ -108,7 +110,8 @@ export function resolveInputDims(
     if (typeof d === 'number' && d > 0) return d;
     throw new EdgefleetError(
       'EF_ERR_DATA_SHAPE',
-      `input "${input.name}" has shape ${formatDims(input.dims)} with a symbolic dimension at position ${i}; fix it with --shape ${input.name}=D1,D2,…`,
+      `input "${input.name}" has shape ${formatDims(input.dims)} with a symbolic dimension at position ${i}; fix it ` +
+        `with --shape ${input.name}=D1,D2,…`,
       { input: input.name, dims: input.dims },
     );
   });

@@ -111,14 +111,16 @@ export function readSampleDir(dir: string): Dataset {
     if (t.dims[0] !== m.count)
       fail(
         dir,
-        `tensor "${t.name}" has dims ${formatDims(t.dims)} but count is ${m.count}; the first dim must be the sample count`,
+        `tensor "${t.name}" has dims ${formatDims(t.dims)} but count is ${m.count}; the first dim must be the ` +
+          `sample count`,
       );
     const n = elementCount(t.dims);
     const bytes = n * DTYPE_BYTES[t.dtype];
     if (!Number.isSafeInteger(bytes) || bytes > SAMPLE_DIR_MAX_BYTES)
       fail(
         dir,
-        `tensor "${t.name}" ${formatDims(t.dims)} would need ${bytes} bytes, over the ${SAMPLE_DIR_MAX_BYTES}-byte limit`,
+        `tensor "${t.name}" ${formatDims(t.dims)} would need ${bytes} bytes, over the ` +
+          `${SAMPLE_DIR_MAX_BYTES}-byte limit`,
       );
     if (inputs[t.name]) fail(dir, `tensor "${t.name}" is listed twice`);
     inputs[t.name] = { dtype: t.dtype, dims: t.dims, data: decode(readBytes(dir, t.file, bytes), t.dtype, n) };

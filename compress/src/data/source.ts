@@ -36,7 +36,8 @@ function parseMnistSpec(rest: string[], defaultSplit: MnistSplit): { split: Mnis
     else
       throw new EdgefleetError(
         'EF_ERR_DATA_SOURCE',
-        `"${part}" in an mnist spec is neither a split (train, calib, test) nor a positive count; e.g. mnist:test or mnist:calib:256`,
+        `"${part}" in an mnist spec is neither a split (train, calib, test) nor a positive count; e.g. mnist:test or ` +
+          `mnist:calib:256`,
         { part },
       );
   }
@@ -68,7 +69,8 @@ export function loadDataSource(spec: string, inputs: readonly ModelInputSpec[], 
     if (!only || inputs.length !== 1)
       throw new EdgefleetError(
         'EF_ERR_DATA_SOURCE',
-        `random:SHAPE fits one-input models; this model has ${inputs.length} inputs, use random:N (and --shape for symbolic dims)`,
+        `random:SHAPE fits one-input models; this model has ${inputs.length} inputs, use random:N (and --shape for ` +
+          `symbolic dims)`,
         {},
       );
     ds = randomOfShape(parseShape(rest.join(':')), only.name, opts);
@@ -92,7 +94,8 @@ function textFor(inputs: readonly ModelInputSpec[], count: number, opts: DataSou
   if (!only || inputs.length !== 1 || only.dims.length !== 4)
     throw new EdgefleetError(
       'EF_ERR_DATA_SOURCE',
-      `text:N makes [N, C, H, W] images for a one-input model; this model has ${inputs.length} input(s)${only ? ` (${only.name} ${formatDims(only.dims)})` : ''}`,
+      `text:N makes [N, C, H, W] images for a one-input model; this model has ${inputs.length} ` +
+        `input(s)${only ? ` (${only.name} ${formatDims(only.dims)})` : ''}`,
       {},
     );
   const dims = resolveInputDims(only, count, opts.shapes);
@@ -151,7 +154,8 @@ export function assertDatasetFits(ds: Dataset, inputs: readonly ModelInputSpec[]
       if (!fits)
         throw new EdgefleetError(
           'EF_ERR_DATA_SHAPE',
-          `data ${ds.source} gives fixed input "${input.name}" the shape ${formatDims(whole.dims)} but the model expects ${formatDims(input.dims)}`,
+          `data ${ds.source} gives fixed input "${input.name}" the shape ${formatDims(whole.dims)} but the model ` +
+            `expects ${formatDims(input.dims)}`,
           { input: input.name, dataDims: [...whole.dims], modelDims: [...input.dims] },
         );
       continue;
@@ -160,14 +164,16 @@ export function assertDatasetFits(ds: Dataset, inputs: readonly ModelInputSpec[]
     if (!t) {
       throw new EdgefleetError(
         'EF_ERR_DATA_SHAPE',
-        `data ${ds.source} has no tensor for model input "${input.name}" (it has: ${Object.keys(ds.inputs).join(', ') || 'none'})`,
+        `data ${ds.source} has no tensor for model input "${input.name}" (it has: ` +
+          `${Object.keys(ds.inputs).join(', ') || 'none'})`,
         { input: input.name },
       );
     }
     if (!dimsFit(input.dims, t.dims)) {
       throw new EdgefleetError(
         'EF_ERR_DATA_SHAPE',
-        `data ${ds.source} has shape ${formatDims(t.dims)} but model input "${input.name}" expects ${formatDims(input.dims)}`,
+        `data ${ds.source} has shape ${formatDims(t.dims)} but model input "${input.name}" expects ` +
+          `${formatDims(input.dims)}`,
         { input: input.name, dataDims: [...t.dims], modelDims: [...input.dims] },
       );
     }
@@ -175,7 +181,8 @@ export function assertDatasetFits(ds: Dataset, inputs: readonly ModelInputSpec[]
     if (typeof batch === 'number' && batch > 0 && (t.dims[0] ?? 0) % batch !== 0) {
       throw new EdgefleetError(
         'EF_ERR_DATA_SHAPE',
-        `data ${ds.source} has ${t.dims[0]} samples, not a multiple of model input "${input.name}"'s fixed batch ${batch} (${formatDims(input.dims)})`,
+        `data ${ds.source} has ${t.dims[0]} samples, not a multiple of model input "${input.name}"'s fixed batch ` +
+          `${batch} (${formatDims(input.dims)})`,
         { input: input.name },
       );
     }

@@ -87,7 +87,8 @@ async function referenceFidelity(
     if (ref.values.length !== values.length) {
       throw new EdgefleetError(
         'EF_ERR_DATA_SHAPE',
-        `reference ${path} outputs ${formatDims(ref.dims)} but the model outputs ${formatDims(dims)}; fidelity needs outputs of the same shape`,
+        `reference ${path} outputs ${formatDims(ref.dims)} but the model outputs ${formatDims(dims)}; fidelity needs ` +
+          `outputs of the same shape`,
         { reference: path },
       );
     }

@@ -41,7 +41,8 @@ export function formatEvalResult(r: EvalResult): string {
     const l = r.latency;
     rows.push([
       'latency p50/p95',
-      `${l.p50Ms.toFixed(3)} / ${l.p95Ms.toFixed(3)} ms (batch ${l.batch}, ${l.threads} thread${l.threads === 1 ? '' : 's'}, ${l.warmupRuns} warm-up + ${l.timedRuns} runs)`,
+      `${l.p50Ms.toFixed(3)} / ${l.p95Ms.toFixed(3)} ms (batch ${l.batch}, ${l.threads} ` +
+        `thread${l.threads === 1 ? '' : 's'}, ${l.warmupRuns} warm-up + ${l.timedRuns} runs)`,
     ]);
   }
   const m = r.memory;

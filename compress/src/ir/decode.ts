@@ -76,7 +76,8 @@ export function loadModel(bytes: Uint8Array, options: LoadOptions = {}): Model {
     const where = unknown.map((d) => `'${d}' (used by ${used.get(d) ?? 'a node'})`).join(', ');
     throw new EdgefleetError(
       'EF_ERR_MODEL_UNSUPPORTED',
-      `the model's nodes use operator domain(s) ${where}, which onnxruntime does not implement; only standard ONNX, ai.onnx.ml and com.microsoft operators can be compressed and deployed`,
+      `the model's nodes use operator domain(s) ${where}, which onnxruntime does not implement; only standard ONNX, ` +
+        `ai.onnx.ml and com.microsoft operators can be compressed and deployed`,
       { domains: unknown, nodes: unknown.map((d) => used.get(d) ?? '') },
     );
   }
@@ -133,7 +134,8 @@ function opsetVersion(raw: Parameters<typeof safeNumberFromProto>[0], domain: st
   if (v === undefined || v < 1 || v > 10_000) {
     throw new EdgefleetError(
       'EF_ERR_MODEL_INVALID',
-      `opset import for domain '${domain || 'ai.onnx'}' has version ${int64FromProto(raw)}, which is not a valid opset version`,
+      `opset import for domain '${domain || 'ai.onnx'}' has version ${int64FromProto(raw)}, which is not a valid ` +
+        `opset version`,
     );
   }
   return v;

@@ -96,7 +96,9 @@ function budgetedReader(bytes: Uint8Array, maxHeapBytes: number): object {
       if (spent > maxHeapBytes) {
         throw new EdgefleetError(
           'EF_ERR_MODEL_TOO_LARGE',
-          `the model stores more numbers in typed protobuf fields (float_data, int64_data, …) than the ${maxHeapBytes}-byte decode budget allows; re-save it with tensors in raw_data, or raise maxDecodeHeapBytes if you trust the file`,
+          `the model stores more numbers in typed protobuf fields (float_data, int64_data, …) than the ` +
+            `${maxHeapBytes}-byte decode budget allows; re-save it with tensors in raw_data, or raise ` +
+            `maxDecodeHeapBytes if you trust the file`,
           { limit: maxHeapBytes },
         );
       }
@@ -124,7 +126,8 @@ export function decodeModelProto(
     const why = err instanceof Error ? err.message : String(err);
     throw new EdgefleetError(
       'EF_ERR_MODEL_PARSE',
-      `not a readable ONNX protobuf (${why}); check that the file is a complete .onnx model and was not truncated or altered in transfer`,
+      `not a readable ONNX protobuf (${why}); check that the file is a complete .onnx model and was not truncated or ` +
+        `altered in transfer`,
       { reason: why },
       { cause: err },
     );

@@ -41,7 +41,8 @@ export function tensorFromProto(p: TensorProto, where: string, budget: TensorBud
     const location = p.externalData?.find((e) => e.key === 'location')?.value ?? '?';
     throw new EdgefleetError(
       'EF_ERR_MODEL_UNSUPPORTED',
-      `${label} keeps its data in an external file ('${location}'); edgefleet only reads self-contained models — re-save the model with all tensors embedded (e.g. onnx.save(model, path, save_as_external_data=False))`,
+      `${label} keeps its data in an external file ('${location}'); edgefleet only reads self-contained models — ` +
+        `re-save the model with all tensors embedded (e.g. onnx.save(model, path, save_as_external_data=False))`,
       { tensor: name, location },
     );
   }
@@ -87,7 +88,8 @@ function checkedElementCount(dims: readonly number[], dtype: DType, label: strin
     if (bytes > budget.remaining) {
       throw tooLarge(
         label,
-        `its declared shape [${dims.join(', ')}] needs at least ${bytes} bytes of ${dtype} data, over the ${budget.remaining} bytes left of the ${budget.limit}-byte tensor budget`,
+        `its declared shape [${dims.join(', ')}] needs at least ${bytes} bytes of ${dtype} data, over the ` +
+          `${budget.remaining} bytes left of the ${budget.limit}-byte tensor budget`,
       );
     }
   }

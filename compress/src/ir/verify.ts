@@ -87,7 +87,8 @@ function opsetProblems(model: Model): string[] {
   const used = usedDomains(model);
   for (const d of unknownDomains(model))
     problems.push(
-      `${used.get(d) ?? 'a node'} uses operator domain '${d}', which onnxruntime does not implement and no model-local function defines`,
+      `${used.get(d) ?? 'a node'} uses operator domain '${d}', which onnxruntime does not implement and no ` +
+        `model-local function defines`,
     );
   const local = new Set(model.functions.map((f) => f.domain ?? ''));
   for (const [d, where] of used) {
@@ -128,7 +129,8 @@ function checkGraph(g: Graph, problems: string[]): void {
     node.inputs.forEach((name, slot) => {
       if (name !== '' && !g.isVisible(name)) {
         problems.push(
-          `node '${node.name}' (${node.opType}) reads '${name}' at input ${slot}, but no graph input, initializer or node output defines it`,
+          `node '${node.name}' (${node.opType}) reads '${name}' at input ${slot}, but no graph input, initializer or ` +
+            `node output defines it`,
         );
       }
     });
@@ -171,7 +173,8 @@ function checkDefinitions(g: Graph, scope: string, problems: string[]): void {
   for (const [name, what] of defs) {
     if (what.length > 1)
       problems.push(
-        `value '${name}' in ${scope} is defined ${what.length} times (${what.join(', ')}); each value must have exactly one producer`,
+        `value '${name}' in ${scope} is defined ${what.length} times (${what.join(', ')}); each value must have ` +
+          `exactly one producer`,
       );
     if (g.parent?.isVisible(name))
       problems.push(`value '${name}' in ${scope} shadows a value of the enclosing graph, which ONNX forbids`);
@@ -193,7 +196,9 @@ export function checkTensor(t: Tensor, label: string, problems: string[]): void 
   const expected = storageLengthOf(t.dtype, elements);
   if (t.data.length !== expected) {
     problems.push(
-      `${label} declares dims [${t.dims.join(', ')}] of ${t.dtype} (${elements} elements) but its data holds ${t.data.length} ${t.dtype === 'complex64' || t.dtype === 'complex128' ? 'lanes' : 'entries'}; expected ${expected}`,
+      `${label} declares dims [${t.dims.join(', ')}] of ${t.dtype} (${elements} elements) but its data holds ` +
+        `${t.data.length} ${t.dtype === 'complex64' || t.dtype === 'complex128' ? 'lanes' : 'entries'}; expected ` +
+        `${expected}`,
     );
   }
 }

@@ -95,7 +95,10 @@ function correctMatMul(graph: Graph, node: Node, corr: Float64Array): string {
       : (why ?? 'following Add has no float constant');
   }
   if (readers.some((r) => r.opType === 'QuantizeLinear'))
-    return "skip: the MatMul output is quantized (int8-static); an Add between MatMul and QuantizeLinear would break onnxruntime's integer fusion";
+    return (
+      'skip: the MatMul output is quantized (int8-static); an Add between MatMul and QuantizeLinear would break ' +
+      "onnxruntime's integer fusion"
+    );
   const mid = graph.freshName(`${y}_nobias`);
   const name = graph.freshName(`${node.name || 'MatMul'}_bias_bc`);
   graph.addInitializer(mkTensor(name, 'float32', [corr.length], Float32Array.from(corr)));

@@ -76,7 +76,9 @@ function subgraphLayers(root: Graph, skipped: NodeNote[]): void {
         node: node.name,
         opType: node.opType,
         precision,
-        reason: `bias not corrected: inside ${label}, where channel means cannot be observed (a subgraph value cannot be a model output)`,
+        reason:
+          `bias not corrected: inside ${label}, where channel means cannot be observed (a subgraph value ` +
+          `cannot be a model output)`,
       });
     }
   }
@@ -154,11 +156,20 @@ function norms(corr: Float64Array): { l2: number; maxAbs: number } {
 
 function preconditions(graph: Graph, ctx: PassContext): string | undefined {
   if (!ctx.calibration)
-    return 'bias correction measures output error on calibration data; give --calib mnist:256, a sample directory or random:N';
+    return (
+      'bias correction measures output error on calibration data; give --calib mnist:256, a sample directory ' +
+      'or random:N'
+    );
   if (quantizedOpsIn(graph).length === 0)
-    return 'nothing to correct: the model is not quantized (the quantizing pass before it left every layer in float, see its report, or none ran); put bias-correction after int8-weights, int8-static, int4-weights or int8-dynamic';
+    return (
+      'nothing to correct: the model is not quantized (the quantizing pass before it left every layer in float, ' +
+      'see its report, or none ran); put bias-correction after int8-weights, int8-static, int4-weights or int8-dynamic'
+    );
   if (!ctx.original)
-    return 'no float reference: the model was already quantized when the recipe started; run bias-correction in the same recipe as the quantizing pass, on the float original';
+    return (
+      'no float reference: the model was already quantized when the recipe started; run bias-correction in the ' +
+      'same recipe as the quantizing pass, on the float original'
+    );
   return undefined;
 }
 
@@ -175,7 +186,9 @@ async function runBiasCorrection(graph: Graph, ctx: PassContext, opts: BiasCorre
     return {
       pass: 'bias-correction',
       ok: true,
-      summary: `no bias corrected: none of the ${skipped.length} quantized layer(s) can be measured (see the per-layer reasons)`,
+      summary:
+        `no bias corrected: none of the ${skipped.length} quantized layer(s) can be measured (see the ` +
+        `per-layer reasons)`,
       changed: [],
       skipped,
       stats: { corrected: 0, notCorrected: skipped.length },
@@ -226,7 +239,9 @@ async function runBiasCorrection(graph: Graph, ctx: PassContext, opts: BiasCorre
   return {
     pass: 'bias-correction',
     ok: true,
-    summary: `${changed.length} layer bias(es) corrected (${mode}), ${skipped.length} not; largest channel correction ${worst.toPrecision(3)}`,
+    summary:
+      `${changed.length} layer bias(es) corrected (${mode}), ${skipped.length} not; largest channel ` +
+      `correction ${worst.toPrecision(3)}`,
     changed,
     skipped,
     stats: {

@@ -118,7 +118,10 @@ async function train(
 function trainedSummary(o: Extract<Outcome, { run: FitResult }>): string {
   const first = o.run.epochs[0]?.loss ?? Number.NaN;
   const last = o.run.epochs.at(-1)?.loss ?? Number.NaN;
-  return `${o.run.epochs.length} epoch(s)${o.teacher ? ' distilled from the pipeline input' : ' on labels'}, loss ${first.toFixed(4)} → ${last.toFixed(4)}, ${o.graph.parameterCount()} parameters`;
+  return (
+    `${o.run.epochs.length} epoch(s)${o.teacher ? ' distilled from the pipeline input' : ' on labels'}, loss ` +
+    `${first.toFixed(4)} → ${last.toFixed(4)}, ${o.graph.parameterCount()} parameters`
+  );
 }
 
 /** The `finetune` pass. */
@@ -183,7 +186,9 @@ export function createQatPass(opts: TrainPassOptions = {}): Pass {
       return {
         pass: 'qat',
         ok: true,
-        summary: `quantization-aware training: ${trained}; ${setup.quantizedNodes} node(s) → int8 QDQ as int8-static writes`,
+        summary:
+          `quantization-aware training: ${trained}; ${setup.quantizedNodes} node(s) → int8 QDQ as ` +
+          `int8-static writes`,
         changed: [],
         skipped: [],
         stats: { trained: 1, quantized: setup.quantizedNodes, epochs: o.run.epochs.length, trainMs: o.run.trainMs },

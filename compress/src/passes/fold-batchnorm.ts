@@ -42,7 +42,9 @@ function foldGraph(graph: Graph, changed: NodeNote[], skipped: NodeNote[]): void
         node: bn.name,
         opType: bn.opType,
         precision: 'folded',
-        reason: `removed: folded into the weights and bias of Conv ${graph.producerOf(bn.outputs[0] ?? '')?.name ?? '?'}`,
+        reason:
+          `removed: folded into the weights and bias of Conv ` +
+          `${graph.producerOf(bn.outputs[0] ?? '')?.name ?? '?'}`,
       });
     else skipped.push({ node: bn.name, opType: bn.opType, precision: 'fp32', reason: why });
   }

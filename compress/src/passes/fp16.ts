@@ -28,7 +28,8 @@ const FLOAT32_SLOTS: Readonly<Record<string, readonly number[]>> = { Resize: [1,
  * win, not a speed one).
  */
 const FP16_REASON =
-  'float16 weights; float16 compute where the execution provider has float16 kernels, else onnxruntime casts to float32 at load';
+  'float16 weights; float16 compute where the execution provider has float16 kernels, else onnxruntime casts to ' +
+  'float32 at load';
 
 const FLOAT = 1;
 const FLOAT16 = 10;
@@ -70,7 +71,8 @@ async function runFp16(root: Graph, _ctx: PassContext): Promise<PassReport> {
   if (over.length > 0)
     return refused(
       'fp16',
-      `constant(s) ${over.slice(0, 5).join(', ')} hold values beyond the float16 range (±65504), which would become infinite; keep this model in float32 (or exclude those values from the model)`,
+      `constant(s) ${over.slice(0, 5).join(', ')} hold values beyond the float16 range (±65504), which would become ` +
+        `infinite; keep this model in float32 (or exclude those values from the model)`,
     );
   const changed: NodeNote[] = [];
   for (const { graph, owner } of graphs) {
@@ -85,7 +87,9 @@ async function runFp16(root: Graph, _ctx: PassContext): Promise<PassReport> {
   return {
     pass: 'fp16',
     ok: true,
-    summary: `${floats.length} initializer(s) → float16, ${casts} boundary Cast(s), float32 I/O kept${inner > 0 ? `; ${inner} subgraph(s) retyped` : ''}`,
+    summary:
+      `${floats.length} initializer(s) → float16, ${casts} boundary Cast(s), float32 I/O ` +
+      `kept${inner > 0 ? `; ${inner} subgraph(s) retyped` : ''}`,
     changed,
     skipped: [],
     stats: { initializers: floats.length, boundaryCasts: casts, subgraphs: inner },

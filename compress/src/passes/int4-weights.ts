@@ -129,7 +129,9 @@ async function runInt4(root: Graph, ctx: PassContext, opts: Int4PassOptions): Pr
   return {
     pass: 'int4-weights',
     ok: true,
-    summary: `${changed.length} MatMul/Gemm → MatMulNBits (4-bit, block ${blockSize}); ${skipped.length} node(s) left in float`,
+    summary:
+      `${changed.length} MatMul/Gemm → MatMulNBits (4-bit, block ${blockSize}); ${skipped.length} node(s) ` +
+      `left in float`,
     changed,
     skipped,
     stats: { quantized: changed.length, initializersDropped: dropped },

@@ -26,7 +26,8 @@ export const DEFAULT_MAX_RELATIVE_ERROR = 0.075;
 
 /** Why layers inside If/Loop/Scan bodies stay float under int8-static. */
 const SUBGRAPH_REASON =
-  'left in float: int8-static calibrates activations by exposing them as model outputs, which a value inside a subgraph cannot be; int8-weights, int8-dynamic and int4-weights quantize these weights';
+  'left in float: int8-static calibrates activations by exposing them as model outputs, which a value inside a ' +
+  'subgraph cannot be; int8-weights, int8-dynamic and int4-weights quantize these weights';
 
 /** Options of the static pass. */
 export interface Int8StaticOptions {
@@ -158,7 +159,10 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   const skipped = [...r.skipped.map((n) => ({ ...n, reason: fb?.reverted.get(n.node) ?? n.reason })), ...inner];
   const innerSummary = inner.length > 0 ? `; ${inner.length} layer(s) inside subgraphs left in float` : '';
   const fallback = fb
-    ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ${fb.outputCosine.toFixed(4)} and relative error ${fb.outputRelativeError.toFixed(4)} on ${ctx.calibration.samples} calibration samples${fb.met ? '' : ` (goal cosine ≥ ${goal}, relative error ≤ ${opts.maxRelativeError ?? DEFAULT_MAX_RELATIVE_ERROR} NOT met)`}`
+    ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ` +
+      `${fb.outputCosine.toFixed(4)} and relative error ${fb.outputRelativeError.toFixed(4)} on ` +
+      `${ctx.calibration.samples} calibration ` +
+      `samples${fb.met ? '' : ` (goal cosine ≥ ${goal}, relative error ≤ ${opts.maxRelativeError ?? DEFAULT_MAX_RELATIVE_ERROR} NOT met)`}`
     : '';
   if (r.changed.length === 0)
     return {
@@ -172,7 +176,9 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   return {
     pass: 'int8-static',
     ok: true,
-    summary: `${r.changed.length} node(s) → int8 QDQ (${opts.method === undefined || opts.method === 'auto' ? 'per-tensor choice of minmax/percentile/entropy' : opts.method} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${skipped.length} left in float${innerSummary}${corrected.size > 0 ? `; ${corrected.size} bias(es) corrected` : ''}${fallback}`,
+    summary:
+      `${r.changed.length} node(s) → int8 QDQ ` +
+      `(${opts.method === undefined || opts.method === 'auto' ? 'per-tensor choice of minmax/percentile/entropy' : opts.method} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${skipped.length} left in float${innerSummary}${corrected.size > 0 ? `; ${corrected.size} bias(es) corrected` : ''}${fallback}`,
     changed,
     skipped,
     stats: {

@@ -73,7 +73,9 @@ export function createPruneMagnitudePass(opts: PruneMagnitudePassOptions): Pass 
       return {
         pass: 'prune-magnitude',
         ok: true,
-        summary: `${pct(zeros, weights)} of the weights of ${notes.length} layers set to zero; gzip ${gzipBytes} bytes; MACs unchanged (dense kernels)${fidelity ? `; output cosine ${fidelity.cosine.toFixed(4)}` : ''}`,
+        summary:
+          `${pct(zeros, weights)} of the weights of ${notes.length} layers set to zero; gzip ${gzipBytes} ` +
+          `bytes; MACs unchanged (dense kernels)${fidelity ? `; output cosine ${fidelity.cosine.toFixed(4)}` : ''}`,
         changed: notes.map((n) => ({
           node: n.node,
           opType: n.opType,

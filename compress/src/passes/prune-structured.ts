@@ -107,7 +107,10 @@ export function createPruneStructuredPass(opts: PruneStructuredPassOptions): Pas
       return {
         pass: 'prune-structured',
         ok: true,
-        summary: `${pruned} of ${r.groups.length} channel groups pruned (${r.groups.filter((g) => !g.prunable).length} left whole); params ${pct(t.paramsAfter, t.paramsBefore)}, MACs ${pct(t.macsAfter, t.macsBefore)}${r.fidelity ? `, output cosine ${r.fidelity.cosine.toFixed(4)}` : ''}`,
+        summary:
+          `${pruned} of ${r.groups.length} channel groups pruned ` +
+          `(${r.groups.filter((g) => !g.prunable).length} left whole); params ${pct(t.paramsAfter, t.paramsBefore)}, ` +
+          `MACs ${pct(t.macsAfter, t.macsBefore)}${r.fidelity ? `, output cosine ${r.fidelity.cosine.toFixed(4)}` : ''}`,
         ...groupNotes(r),
         stats: pruneStats(r),
         pruning: r,

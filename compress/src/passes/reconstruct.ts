@@ -60,7 +60,9 @@ export function createReconstructPass(opts: ReconstructPassOptions = {}): Pass {
       return {
         pass: 'reconstruct',
         ok: true,
-        summary: `${notes.length - kept.length} layers refit by least squares (${kept.length} kept their cut weights); output cosine ${fidelity.cosine.toFixed(4)}, top-1 agreement ${pct(fidelity.agreement, 1)}`,
+        summary:
+          `${notes.length - kept.length} layers refit by least squares (${kept.length} kept their cut ` +
+          `weights); output cosine ${fidelity.cosine.toFixed(4)}, top-1 agreement ${pct(fidelity.agreement, 1)}`,
         changed: notes.map((n) => ({
           node: n.node,
           opType: n.opType,

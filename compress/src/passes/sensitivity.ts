@@ -175,7 +175,11 @@ export async function findFallback(
   fb: FallbackOptions,
 ): Promise<FallbackResult | string> {
   if (calibration.samples < 2)
-    return `the sensitivity fallback judges fidelity over the calibration samples and needs at least 2 (got ${calibration.samples}): on one sample a per-sample scalar output has cosine ±1 whatever its error; give more data (e.g. random:64)`;
+    return (
+      `the sensitivity fallback judges fidelity over the calibration samples and needs at least 2 (got ` +
+      `${calibration.samples}): on one sample a per-sample scalar output has cosine ±1 whatever its error; give more ` +
+      `data (e.g. random:64)`
+    );
   const outputs = float.graph.outputs
     .filter((o) => o.type?.kind === 'tensor' && o.type.elemType === 'float32')
     .map((o) => o.name);
@@ -206,7 +210,9 @@ export async function findFallback(
     for (const [node, err] of worstLayers(m.injected, bytes, fb.revertShare ?? 0.1)) {
       reverted.set(
         node,
-        `kept in float by the sensitivity fallback (round ${round}: output cosine ${m.outputCosine.toFixed(4)} (goal ≥ ${fb.goal}), relative error ${m.outputRelativeError.toFixed(4)} (goal ≤ ${maxRel}); this layer added ${err.toFixed(4)} relative error, ${bytes.get(node) ?? 0} weight bytes)`,
+        `kept in float by the sensitivity fallback (round ${round}: output cosine ${m.outputCosine.toFixed(4)} (goal ` +
+          `≥ ${fb.goal}), relative error ${m.outputRelativeError.toFixed(4)} (goal ≤ ${maxRel}); this layer added ` +
+          `${err.toFixed(4)} relative error, ${bytes.get(node) ?? 0} weight bytes)`,
       );
     }
   }

@@ -345,7 +345,8 @@ export function allocateRatios(
       .join(' and ');
     throw new EdgefleetError(
       'EF_ERR_PRUNE_TARGET',
-      `no configuration reaches the target (${describeTarget(target)}): with every prunable group at its largest scanned ratio the model keeps ${reach}; allow larger ratios (levels) or aim lower`,
+      `no configuration reaches the target (${describeTarget(target)}): with every prunable group at its largest ` +
+        `scanned ratio the model keeps ${reach}; allow larger ratios (levels) or aim lower`,
       { target, reachable: Object.fromEntries(MEASURES.map((m) => [m, floor[m] / base[m]])) },
     );
   }

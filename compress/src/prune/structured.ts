@@ -149,7 +149,8 @@ export function ratiosFromOptions(groups: readonly ChannelGroup[], opts: Structu
       const names = groups.filter((x) => x.prunable).map((x) => x.name);
       throw new EdgefleetError(
         'EF_ERR_PRUNE_LAYER',
-        `no layer ${layer} produces prunable channels in this model; prunable groups: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}`,
+        `no layer ${layer} produces prunable channels in this model; prunable groups: ` +
+          `${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}`,
         { layer, groups: names },
       );
     }
@@ -191,7 +192,8 @@ function checkOptions(opts: StructuredOptions): Importance {
   if (needsData && !opts.data)
     throw new EdgefleetError(
       'EF_ERR_DATA_SOURCE',
-      `pruning with ${opts.target ? 'a target' : opts.reconstruct ? 'reconstruction' : `${importance} importance`} needs calibration data; give --calib (e.g. mnist:512 or a sample directory)`,
+      `pruning with ${opts.target ? 'a target' : opts.reconstruct ? 'reconstruction' : `${importance} importance`} ` +
+        `needs calibration data; give --calib (e.g. mnist:512 or a sample directory)`,
       {},
     );
   return importance;

@@ -52,7 +52,8 @@ export const QUANT_KERNELS = {
       ['uint8', 'uint8'],
     ],
     notes:
-      'A is quantized to uint8 per tensor at run time; per-column b_scale gives per-channel weights; bias is added in float. Replaces MatMul and Gemm (alpha=beta=1, no transA; transB folded into B).',
+      'A is quantized to uint8 per tensor at run time; per-column b_scale gives per-channel weights; bias is added ' +
+      'in float. Replaces MatMul and Gemm (alpha=beta=1, no transA; transB folded into B).',
   },
   MatMulInteger: {
     op: 'MatMulInteger',
@@ -74,7 +75,8 @@ export const QUANT_KERNELS = {
     ],
     cpuTypes: ALL_PAIRS,
     notes:
-      'int32 output, no bias and no scales: needs DynamicQuantizeLinear before and Cast+Mul+Add after. Not optimized in MLAS (ORT issue #12854), so int8-dynamic keeps Conv in float by default.',
+      'int32 output, no bias and no scales: needs DynamicQuantizeLinear before and Cast+Mul+Add after. Not optimized ' +
+      'in MLAS (ORT issue #12854), so int8-dynamic keeps Conv in float by default.',
   },
   QuantizeLinear: {
     op: 'QuantizeLinear',
@@ -97,7 +99,8 @@ export const QUANT_KERNELS = {
       ['int8', 'int8'],
     ],
     notes:
-      'QDQ form: DQ(weight)→Conv/MatMul/Gemm←DQ(Q(activation)), Q(DQ) after the output; ORT fuses the pattern into QLinearConv/QLinearMatMul/QGemm.',
+      'QDQ form: DQ(weight)→Conv/MatMul/Gemm←DQ(Q(activation)), Q(DQ) after the output; ORT fuses the pattern into ' +
+      'QLinearConv/QLinearMatMul/QGemm.',
   },
   QLinearConv: {
     op: 'QLinearConv',
@@ -135,7 +138,8 @@ export const QUANT_KERNELS = {
     ],
     cpuTypes: [],
     notes:
-      'Weight-only (activations float). Attributes K, N, bits, block_size, accuracy_level. Low nibble first; zero points packed per row; bias input runs on CPU (verified).',
+      'Weight-only (activations float). Attributes K, N, bits, block_size, accuracy_level. Low nibble first; zero ' +
+      'points packed per row; bias input runs on CPU (verified).',
   },
 } as const satisfies Record<string, KernelInfo>;
 

@@ -49,7 +49,8 @@ export interface OrtSessionOptions {
   intraOpNumThreads?: number;
   /** Graph optimizations onnxruntime applies at load. Default 'all'. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** onnxruntime's own log level (0 verbose … 4 fatal). Default 4: failures already come back as EdgefleetErrors, so ORT's own error lines would only duplicate them on stderr. */
+  /** onnxruntime's own log level (0 verbose … 4 fatal). Default 4: failures already come back as ' +
+    'EdgefleetErrors, so ORT's own error lines would only duplicate them on stderr. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** Write the graph onnxruntime actually runs (after its optimizations, e.g. QDQ fusion) to this path; unset by default. */
   optimizedModelFilePath?: string;
@@ -160,7 +161,8 @@ function toOrtFeeds(
     if (!t)
       throw new EdgefleetError(
         'EF_ERR_DATA_SHAPE',
-        `no data for model input '${meta.name}' (expects ${describe(meta)}); inputs given: ${Object.keys(feeds).join(', ') || 'none'}`,
+        `no data for model input '${meta.name}' (expects ${describe(meta)}); inputs given: ` +
+          `${Object.keys(feeds).join(', ') || 'none'}`,
         { input: meta.name },
       );
     checkFeed(meta, t);

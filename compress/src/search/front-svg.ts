@@ -58,17 +58,21 @@ export function frontSvg(opts: {
     out.push(`<circle cx="${X(p.latencyMs).toFixed(1)}" cy="${Y(p.accuracyPct).toFixed(1)}" r="3" fill="#9ab"/>`);
   if (front.length > 0)
     out.push(
-      `<polyline fill="none" stroke="#c40" stroke-width="1.5" points="${front.map((p) => `${X(p.latencyMs).toFixed(1)},${Y(p.accuracyPct).toFixed(1)}`).join(' ')}"/>`,
+      `<polyline fill="none" stroke="#c40" stroke-width="1.5" ` +
+        `points="${front.map((p) => `${X(p.latencyMs).toFixed(1)},${Y(p.accuracyPct).toFixed(1)}`).join(' ')}"/>`,
     );
   for (const p of refs)
     out.push(
-      `<rect x="${(X(p.latencyMs) - 3).toFixed(1)}" y="${(Y(p.accuracyPct) - 3).toFixed(1)}" width="6" height="6" fill="#246"/>`,
+      `<rect x="${(X(p.latencyMs) - 3).toFixed(1)}" y="${(Y(p.accuracyPct) - 3).toFixed(1)}" width="6" height="6" ` +
+        `fill="#246"/>`,
       `<text x="${(X(p.latencyMs) + 6).toFixed(1)}" y="${(Y(p.accuracyPct) + 4).toFixed(1)}">${esc(p.label)}</text>`,
     );
   if (opts.finalist)
     out.push(
-      `<circle cx="${X(opts.finalist.latencyMs).toFixed(1)}" cy="${Y(opts.finalist.accuracyPct).toFixed(1)}" r="7" fill="none" stroke="#c40" stroke-width="2"/>`,
-      `<text x="${(X(opts.finalist.latencyMs) + 9).toFixed(1)}" y="${(Y(opts.finalist.accuracyPct) - 6).toFixed(1)}">${esc(opts.finalist.label)}</text>`,
+      `<circle cx="${X(opts.finalist.latencyMs).toFixed(1)}" cy="${Y(opts.finalist.accuracyPct).toFixed(1)}" r="7" ` +
+        `fill="none" stroke="#c40" stroke-width="2"/>`,
+      `<text x="${(X(opts.finalist.latencyMs) + 9).toFixed(1)}" ` +
+        `y="${(Y(opts.finalist.accuracyPct) - 6).toFixed(1)}">${esc(opts.finalist.label)}</text>`,
     );
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -130,7 +130,8 @@ export function parseAugment(spec: string): AugmentOptions {
     if (!Number.isFinite(n) || n < 0 || n > limits[key] || (key === 'shift' && !Number.isInteger(n)))
       throw new EdgefleetError(
         'EF_ERR_TRAIN_OPTIONS',
-        `augmentation ${key} must be ${key === 'shift' ? 'a whole number of pixels' : 'a number'} from 0 to ${limits[key]}, got "${value ?? ''}"`,
+        `augmentation ${key} must be ${key === 'shift' ? 'a whole number of pixels' : 'a number'} from 0 to ` +
+          `${limits[key]}, got "${value ?? ''}"`,
         {},
       );
     out[key] = n;

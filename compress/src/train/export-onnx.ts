@@ -132,7 +132,8 @@ export function exportArch(arch: ArchSpec, params: readonly ParamArray[], info: 
     opsets: { '': ZOO_OPSET },
     docString:
       info.docString ??
-      `edgefleet zoo teacher ${arch.name}: trained with TensorFlow.js on the MNIST train split (seed ${info.seed}, ${info.epochs} epochs); output is 10 class scores (logits).`,
+      `edgefleet zoo teacher ${arch.name}: trained with TensorFlow.js on the MNIST train split (seed ${info.seed}, ` +
+        `${info.epochs} epochs); output is 10 class scores (logits).`,
     graph: {
       name: arch.name,
       inputs: [tensorValueInfo(inputName, 'float32', inputDims)],

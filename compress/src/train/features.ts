@@ -53,7 +53,8 @@ export async function createProjections(
       if (s.length !== t.length || (s.length !== 1 && s.length !== 3) || !same(s.slice(1), t.slice(1)))
         throw new EdgefleetError(
           'EF_ERR_TRAIN_OPTIONS',
-          `cannot match student ${p.student} [${s.join(',')}] to teacher ${p.teacher} [${t.join(',')}]: only the channel count may differ`,
+          `cannot match student ${p.student} [${s.join(',')}] to teacher ${p.teacher} [${t.join(',')}]: only the ` +
+            `channel count may differ`,
           {},
         );
       const cs = s[0] as number;

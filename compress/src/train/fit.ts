@@ -91,7 +91,8 @@ function inputTensor(data: Dataset, graph: TrainableGraph): SampleTensor {
   if (t?.dtype !== 'float32' || t.dims.length !== want.length + 1 || want.some((d, i) => d !== t.dims[i + 1]))
     throw new EdgefleetError(
       'EF_ERR_TRAIN_DATA',
-      `data ${data.source} does not fit input ${graph.inputName} [N,${want.join(',')}]${t ? ` (it has [${t.dims.join(',')}] ${t.dtype})` : ''}`,
+      `data ${data.source} does not fit input ${graph.inputName} ` +
+        `[N,${want.join(',')}]${t ? ` (it has [${t.dims.join(',')}] ${t.dtype})` : ''}`,
       {},
     );
   return t;
@@ -123,7 +124,8 @@ async function checkTeacherFits(graph: TrainableGraph, teacher: Teacher, sampleD
   if (t.join(',') !== s.join(','))
     throw new EdgefleetError(
       'EF_ERR_TRAIN_OPTIONS',
-      `the student's scores ${graph.logitsName} [N,${s.join(',')}] do not match the teacher's ${teacher.logitsName} [N,${t.join(',')}]`,
+      `the student's scores ${graph.logitsName} [N,${s.join(',')}] do not match the teacher's ${teacher.logitsName} ` +
+        `[N,${t.join(',')}]`,
       {},
     );
 }

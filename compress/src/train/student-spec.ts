@@ -28,7 +28,8 @@ export type StudentTransform =
 function bad(spec: string, why: string): EdgefleetError {
   return new EdgefleetError(
     'EF_ERR_TRAIN_OPTIONS',
-    `student "${spec}": ${why}. Use width:0.25, width:0.5,0.25,0.5, shallow:1, strided, mlp:128 or arch:c16s2,c32s2,d64, joined with +`,
+    `student "${spec}": ${why}. Use width:0.25, width:0.5,0.25,0.5, shallow:1, strided, mlp:128 or ` +
+      `arch:c16s2,c32s2,d64, joined with +`,
     { spec },
   );
 }
@@ -149,7 +150,8 @@ export function studentArch(teacher: Model, transforms: readonly StudentTransfor
     if (typeof d === 'string')
       throw new EdgefleetError(
         'EF_ERR_TRAIN_UNSUPPORTED',
-        `width, shallow and strided students copy a plain-chain teacher, and this one is not: ${d}. Give the student as arch:…, mlp:… or an ONNX file (e.g. a pruned model)`,
+        `width, shallow and strided students copy a plain-chain teacher, and this one is not: ${d}. Give the student ` +
+          `as arch:…, mlp:… or an ONNX file (e.g. a pruned model)`,
         {},
       );
     return d;

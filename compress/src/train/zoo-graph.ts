@@ -94,7 +94,9 @@ function trainingCard(fit: GraphFitRecipe, train: Dataset, r: { epochs: readonly
 }
 
 function describe(model: Model, name: string, what: string, fit: GraphFitRecipe): void {
-  model.docString = `edgefleet zoo ${what} ${name}: trained with TensorFlow.js (graph trainer) on the MNIST train split (seed ${fit.seed}, ${fit.epochs} epochs); output is 10 class scores (logits).`;
+  model.docString =
+    `edgefleet zoo ${what} ${name}: trained with TensorFlow.js (graph trainer) on the MNIST train ` +
+    `split (seed ${fit.seed}, ${fit.epochs} epochs); output is 10 class scores (logits).`;
   model.metadataProps.push(
     { key: 'edgefleet.arch', value: name },
     { key: 'edgefleet.seed', value: String(fit.seed) },

@@ -47,7 +47,8 @@ async function decode<S extends z.ZodType>(res: Response, schema: S, what: strin
     throw new ApiFailure(
       'EF_CONSOLE_DECODE',
       res.status,
-      `${what}: unexpected answer (${first ? `${first.path.join('.')}: ${first.message}` : 'schema mismatch'}); is the console from the same edgefleet version as the server?`,
+      `${what}: unexpected answer (${first ? `${first.path.join('.')}: ${first.message}` : 'schema mismatch'}); is ` +
+        `the console from the same edgefleet version as the server?`,
     );
   }
   return parsed.data;

@@ -36,7 +36,10 @@ function pointLabel(p: PlotPoint, plan: StoredPlan['plan'], currentSha: string |
   ].filter((t) => t !== null);
   // Starts with the visible label (recipe, and `· now` when running), so speech input can name the point.
   const visible = `${c.recipe}${currentSha !== null && c.artifactSha === currentSha ? ' · now' : ''}`;
-  return `${visible} (${c.precision}): accuracy ${formatPct(p.accuracyPct)}, predicted p95 ${formatMs(p.latencyMs)}; ${tags.join('; ')}`;
+  return (
+    `${visible} (${c.precision}): accuracy ${formatPct(p.accuracyPct)}, predicted p95 ${formatMs(p.latencyMs)}; ` +
+    `${tags.join('; ')}`
+  );
 }
 
 function Marker({ p, selected, chosen }: { p: PlotPoint; selected: boolean; chosen: boolean }) {

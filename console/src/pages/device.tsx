@@ -80,7 +80,8 @@ function DeviceFacts({
         [
           'Hardware',
           device.capabilities
-            ? `${device.capabilities.cpuModel}, ${device.capabilities.cores} cores, ${device.capabilities.precisions.join('/')}`
+            ? `${device.capabilities.cpuModel}, ${device.capabilities.cores} cores, ` +
+              `${device.capabilities.precisions.join('/')}`
             : '–',
         ],
         ['Power figures', device.capabilities?.powerSource ?? '–'],
@@ -183,7 +184,8 @@ export function DevicePage({ id }: { id: string }) {
             .revoke(id)
             .then((r) => {
               setNotice(
-                `${id} is revoked${r.disconnected ? ' and was disconnected' : ''}; it is refused until it enrolls again.`,
+                `${id} is revoked${r.disconnected ? ' and was disconnected' : ''}; it is refused until it ` +
+                  `enrolls again.`,
               );
               device.reload();
             })

@@ -121,10 +121,12 @@ export function RolloutPage({ id }: { id: string }) {
         <>
           <p class="lede" role="status" data-testid="rollout-progress">
             {s.rollout.state === 'completed'
-              ? `Completed: all ${s.waves.length} waves, ${s.devices.filter((d) => d.state === 'succeeded').length} of ${s.devices.length} devices updated.`
+              ? `Completed: all ${s.waves.length} waves, ${s.devices.filter((d) => d.state === 'succeeded').length} ` +
+                `of ${s.devices.length} devices updated.`
               : s.rollout.state === 'in-progress'
                 ? `Wave ${s.rollout.currentWave + 1} of ${s.rollout.waveCount} under way.`
-                : `${s.rollout.state === 'aborted' ? 'Aborted' : 'Rolling back'}: ${s.rollout.reason ?? 'no reason given'}.`}
+                : `${s.rollout.state === 'aborted' ? 'Aborted' : 'Rolling back'}: ` +
+                  `${s.rollout.reason ?? 'no reason given'}.`}
           </p>
           <Facts
             items={[

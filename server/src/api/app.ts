@@ -99,7 +99,8 @@ export function createApiServer(deps: ApiDeps, options: ApiServerOptions): ApiSe
     if (!bearer)
       throw new EdgefleetError(
         'EF_ERR_AUTH_MISSING',
-        'this route needs an admin token: send `Authorization: Bearer <token>` (create one with `edgefleet token create` on the server host)',
+        'this route needs an admin token: send `Authorization: Bearer <token>` (create one with `edgefleet token ' +
+          'create` on the server host)',
       );
     if (!check?.ok)
       throw new EdgefleetError(

@@ -64,7 +64,8 @@ export function registerConsole(app: FastifyInstance, dir: string | null): void 
     const notBuilt = async () => {
       throw new EdgefleetError(
         'EF_ERR_CONSOLE_NOT_BUILT',
-        'the web console is not built: run `npm run build` in the edgefleet checkout (npm install does it), or set consoleDir to a built console folder',
+        'the web console is not built: run `npm run build` in the edgefleet checkout (npm install does it), or set ' +
+          'consoleDir to a built console folder',
       );
     };
     app.get('/ui', notBuilt);

@@ -102,7 +102,9 @@ export function buildOpenApi(routes: readonly AnyRoute[], version: string): Json
       title: 'edgefleet admin API',
       version,
       description:
-        'Errors are {code, message, details} with codes from the edgefleet error catalogue (README, "Error codes"). Every route except /health and /ready needs `Authorization: Bearer <token>`; `read` tokens may call GET routes, `admin` tokens all of them.',
+        'Errors are {code, message, details} with codes from the edgefleet error catalogue (README, "Error codes"). ' +
+        'Every route except /health and /ready needs `Authorization: Bearer <token>`; `read` tokens may call GET ' +
+        'routes, `admin` tokens all of them.',
     },
     security: [{ bearer: [] }],
     components: {

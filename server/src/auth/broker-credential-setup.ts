@@ -55,10 +55,13 @@ export async function setupBrokerCredentials(setup: BrokerCredentialSetup): Prom
     if (setup.config.brokerDynsec === 'on')
       throw new EdgefleetError(
         'EF_ERR_BROKER_CONNECT',
-        "the broker's dynamic security plugin does not answer on $CONTROL/dynamic-security/v1: load mosquitto_dynamic_security.so and give the server's client the edgefleet-server role (edgefleet broker-config mosquitto --dynsec), or start with --broker-dynsec auto|off",
+        "the broker's dynamic security plugin does not answer on $CONTROL/dynamic-security/v1: load " +
+          "mosquitto_dynamic_security.so and give the server's client the edgefleet-server role (edgefleet " +
+          'broker-config mosquitto --dynsec), or start with --broker-dynsec auto|off',
       );
     log.info(
-      'external broker without the dynamic security plugin: enrollments and revocations need `edgefleet broker-config mosquitto` and a reload',
+      'external broker without the dynamic security plugin: enrollments and revocations need `edgefleet ' +
+        'broker-config mosquitto` and a reload',
     );
     return fileBrokerCredentials(log, setup.now);
   }
@@ -82,7 +85,9 @@ export async function setupBrokerCredentials(setup: BrokerCredentialSetup): Prom
   if (missing.length > 0)
     log.error(
       { missing: missing.slice(0, 20), count: missing.length },
-      'the broker lacks credentials the store has (the server keeps no secrets to recreate them): stop mosquitto and rewrite its dynamic-security.json with `edgefleet broker-config mosquitto --dynsec`, or enroll those devices again',
+      'the broker lacks credentials the store has (the server keeps no secrets to recreate them): stop mosquitto and ' +
+        'rewrite its dynamic-security.json with `edgefleet broker-config mosquitto --dynsec`, or enroll those ' +
+        'devices again',
     );
   return credentials;
 }

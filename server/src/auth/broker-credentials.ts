@@ -97,7 +97,8 @@ export function fileBrokerCredentials(logger: Logger, now: () => number = Date.n
     lastHint = now();
     logger.warn(
       { change: what },
-      'the external broker has no dynamic security plugin: rerun `edgefleet broker-config mosquitto` and reload it (kill -HUP) for this change to take effect',
+      'the external broker has no dynamic security plugin: rerun `edgefleet broker-config mosquitto` and reload it ' +
+        '(kill -HUP) for this change to take effect',
     );
   };
   return {

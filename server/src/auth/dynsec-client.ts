@@ -77,7 +77,8 @@ export async function createDynsecClient(client: BrokerClient, logger: Logger): 
         waiting.delete(batch);
         reject(
           new Error(
-            `mosquitto's dynamic security plugin did not answer ${commands.map((c) => c.command).join(', ')} within ${timeoutMs} ms`,
+            `mosquitto's dynamic security plugin did not answer ${commands.map((c) => c.command).join(', ')} within ` +
+              `${timeoutMs} ms`,
           ),
         );
       }, timeoutMs);

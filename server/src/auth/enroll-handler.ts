@@ -114,7 +114,8 @@ export function createEnrollHandler(options: EnrollHandlerOptions): EnrollHandle
       return reject(
         'schema',
         z.prettifyError(parsed.error),
-        `request does not match enroll-request: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
+        `request does not match enroll-request: ` +
+          `${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`,
       );
     const request = parsed.data;
     if (request.enrollId !== enrollId || request.session !== session || enrollIdOfToken(request.token) !== enrollId) {

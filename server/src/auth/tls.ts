@@ -16,7 +16,8 @@ export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial 
     } catch (err: unknown) {
       throw new EdgefleetError(
         'EF_ERR_TLS_CONFIG',
-        `cannot read TLS ${what} ${path}: ${asError(err).message}; check tls.${what === 'certificate' ? 'certFile' : 'keyFile'}`,
+        `cannot read TLS ${what} ${path}: ${asError(err).message}; check ` +
+          `tls.${what === 'certificate' ? 'certFile' : 'keyFile'}`,
         { path },
         { cause: err },
       );

@@ -160,7 +160,8 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_BROKER_CONNECT',
-      `cannot connect to MQTT broker ${redactUrl(options.url)}: ${asError(err).message}; check that it runs and the URL is right`,
+      `cannot connect to MQTT broker ${redactUrl(options.url)}: ${asError(err).message}; check that it runs and the ` +
+        `URL is right`,
       { url: redactUrl(options.url) },
       { cause: err },
     );

@@ -58,7 +58,8 @@ function fileLayer(path: string): Layer {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_CONFIG_FILE',
-      `cannot read config file ${path}: ${asError(err).message}; check the path given to --config or ${CONFIG_FILE_ENV_VAR}`,
+      `cannot read config file ${path}: ${asError(err).message}; check the path given to --config or ` +
+        `${CONFIG_FILE_ENV_VAR}`,
       { path },
       { cause: err },
     );

@@ -256,7 +256,9 @@ function choose(
     const because = accuracy
       ? 'next more accurate variant'
       : fallback
-        ? `nothing is predicted to fit (${ratioText}); best effort: ${target.recipe} is the fastest stored variant (corrected p95 ${corrected(target, ratio).p95Ms.toPrecision(3)} ms${limit === undefined ? '' : ` vs budget ${limit} ms`}, predicted ${target.predictedP95Ms} ms)`
+        ? `nothing is predicted to fit (${ratioText}); best effort: ${target.recipe} is the fastest stored variant ` +
+          `(corrected p95 ${corrected(target, ratio).p95Ms.toPrecision(3)} ` +
+          `ms${limit === undefined ? '' : ` vs budget ${limit} ms`}, predicted ${target.predictedP95Ms} ms)`
         : `corrected model (${ratioText}) predicts ${target.recipe} fits`;
     const reason = `${why}; ${because}: ${current?.recipe ?? 'unknown'} → ${target.recipe}`;
     return {
@@ -302,7 +304,10 @@ function choose(
     };
     return {
       kind: 'search',
-      reason: `${why}; no stored variant is predicted to fit, even with the corrected speed model (${ratioText}): searching for a new model (at most ${policy.search.maxEvaluations} candidates, ${Math.round(policy.search.timeBudgetMs / 1000)} s)`,
+      reason:
+        `${why}; no stored variant is predicted to fit, even with the corrected speed model (${ratioText}): ` +
+        `searching for a new model (at most ${policy.search.maxEvaluations} candidates, ` +
+        `${Math.round(policy.search.timeBudgetMs / 1000)} s)`,
       actions: [action],
       memory: { ...mm, episode: { ...ep, searched: true } },
     };

@@ -116,7 +116,8 @@ export function createChunkServer(options: ChunkServerOptions): ChunkServer {
       damagedLogged.add(sha256);
       log.error(
         { sha256, index },
-        'artifact file no longer matches its recorded layout; agents will refuse it (digest-mismatch). Store the model again',
+        'artifact file no longer matches its recorded layout; agents will refuse it (digest-mismatch). Store the ' +
+          'model again',
       );
     }
     return digest;

@@ -79,7 +79,9 @@ export function createClassDesiredReconciler(options: ClassDesiredOptions): Clas
     late.sort();
     if (late.length === 0) return null;
     const shown = late.slice(0, 5).join(', ') + (late.length > 5 ? `, … (${late.length} in all)` : '');
-    const reason = `${late.length} member(s) of ${desired.deviceClass} not on its desired variant ${desired.variantId} (set by ${desired.rolloutId}): ${shown}`;
+    const reason =
+      `${late.length} member(s) of ${desired.deviceClass} not on its desired variant ` +
+      `${desired.variantId} (set by ${desired.rolloutId}): ${shown}`;
     const status = await rollouts.start({
       deviceClass: desired.deviceClass,
       artifact: { sha256: desired.artifactSha },

@@ -129,7 +129,9 @@ const timeOutDevices: RolloutStep = {
           failure: {
             step: dev.failure?.step ?? 'rollback',
             reason: 'rollback-timeout',
-            detail: `rollback not confirmed within ${limit} ms; ${dev.failure?.detail ?? 'the new variant had succeeded'}`,
+            detail:
+              `rollback not confirmed within ${limit} ms; ` +
+              `${dev.failure?.detail ?? 'the new variant had succeeded'}`,
           },
         });
         fired = true;

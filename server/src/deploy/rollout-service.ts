@@ -226,7 +226,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     if (members.length === 0)
       throw new EdgefleetError(
         'EF_ERR_ROLLOUT_INVALID',
-        `class ${input.deviceClass} has no devices that are not revoked${input.deviceIds ? ' among those named' : ''};` +
+        `class ${input.deviceClass} has no devices that are not ` +
+          `revoked${input.deviceIds ? ' among those named' : ''};` +
           ' start agents of that class first',
         { deviceClass: input.deviceClass },
       );

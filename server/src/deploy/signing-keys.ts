@@ -52,7 +52,8 @@ function loadSigner(dir: string, keyId: string): ManifestSigner {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_SIGNING_KEY',
-      `signing key ${path} cannot be used (${asError(err).message}); restore it from a backup or remove it from keyring.json`,
+      `signing key ${path} cannot be used (${asError(err).message}); restore it from a backup or remove it from ` +
+        `keyring.json`,
       { path },
       { cause: err },
     );
@@ -109,7 +110,8 @@ export function loadSigningKeyring(dataDir: string): SigningKeyring {
   } catch (err: unknown) {
     throw new EdgefleetError(
       'EF_ERR_SIGNING_KEY',
-      `${ringPath} is not a valid keyring (${asError(err).message}); restore it or delete the keys folder to start over (agents must then trust the new key)`,
+      `${ringPath} is not a valid keyring (${asError(err).message}); restore it or delete the keys folder to start ` +
+        `over (agents must then trust the new key)`,
       { path: ringPath },
       { cause: err },
     );

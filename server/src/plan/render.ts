@@ -43,7 +43,10 @@ export function formatPlanTable(plan: Plan): string {
       .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
-  const title = `plan: model ${plan.model.name} (${plan.model.sha256.slice(0, 12)}) on class ${plan.deviceClass.name} v${plan.deviceClass.version}, speed model ${plan.speedModel.version} (${plan.speedModel.status})`;
+  const title =
+    `plan: model ${plan.model.name} (${plan.model.sha256.slice(0, 12)}) on class ` +
+    `${plan.deviceClass.name} v${plan.deviceClass.version}, speed model ${plan.speedModel.version} ` +
+    `(${plan.speedModel.status})`;
   const chosen = chosenCandidate(plan);
   const objective = plan.objective
     ? `objective: ${plan.objective.kind} (${plan.objective.source}): ${describeObjective(plan.objective)}`
@@ -56,7 +59,8 @@ export function formatPlanTable(plan: Plan): string {
     `${plan.outcome === 'feasible' ? 'chosen' : 'NO FEASIBLE VARIANT; closest'}: ${plan.chosen ?? 'none'}`,
     ...(chosen ? [`variant: ${variantIdOf(chosen.recipe, chosen.artifactSha)}  sha256 ${chosen.artifactSha}`] : []),
     `reason: ${plan.reason}`,
-    'note: PRED figures are predicted (host p95 measured here x the class speed factor; power modelled), not measured on the device',
+    'note: PRED figures are predicted (host p95 measured here x the class speed factor; power modelled), not ' +
+      'measured on the device',
   ].join('\n');
 }
 
@@ -98,14 +102,19 @@ export function renderPlanSvg(plan: Plan): string {
     yHi = Math.min(100, Math.ceil(Math.max(...ys, 0) + 0.5));
   const fy = (y: number): number => T + (1 - (y - yLo) / (yHi - yLo || 1)) * (H - T - B);
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+      `font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="22" font-size="15" font-weight="bold">${esc(`${plan.model.name} on ${plan.deviceClass.name}: accuracy vs predicted p95 latency`)}</text>`,
-    `<text x="${L}" y="40" fill="#555">${esc(`latency predicted = host measurement x modelled ${plan.deviceClass.name} factor (speed model ${plan.speedModel.version}); ${plan.outcome}`)}</text>`,
+    `<text x="${L}" y="22" font-size="15" ` +
+      `font-weight="bold">${esc(`${plan.model.name} on ${plan.deviceClass.name}: accuracy vs predicted p95 latency`)}</text>`,
+    `<text x="${L}" y="40" ` +
+      `fill="#555">${esc(`latency predicted = host measurement x modelled ${plan.deviceClass.name} factor (speed model ${plan.speedModel.version}); ${plan.outcome}`)}</text>`,
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
     `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
-    `<text x="${(L + W - R) / 2}" y="${H - 18}" text-anchor="middle">predicted p95 latency, ms${log ? ' (log scale)' : ''}</text>`,
-    `<text x="18" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 18 ${(T + H - B) / 2})">accuracy, %</text>`,
+    `<text x="${(L + W - R) / 2}" y="${H - 18}" text-anchor="middle">predicted p95 latency, ` +
+      `ms${log ? ' (log scale)' : ''}</text>`,
+    `<text x="18" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 18 ` +
+      `${(T + H - B) / 2})">accuracy, %</text>`,
   ];
   for (const y of [yLo, (yLo + yHi) / 2, yHi])
     out.push(`<text x="${L - 6}" y="${n(fy(y) + 4)}" text-anchor="end">${n(y)}</text>`);
@@ -130,16 +139,19 @@ export function renderPlanSvg(plan: Plan): string {
   for (const { c, x, y } of pts) {
     const color = c.recipe === plan.chosen ? '#0a0' : !c.eligible ? '#999' : c.feasible ? '#06c' : '#e80';
     out.push(
-      `<circle cx="${n(fx(x))}" cy="${n(fy(y))}" r="5" fill="${color}"><title>${esc(`${c.recipe}: ${c.accuracyPct}% at ${x} ms, ${c.bytes} bytes${c.excluded ? ` (${c.excluded})` : ''}`)}</title></circle>`,
+      `<circle cx="${n(fx(x))}" cy="${n(fy(y))}" r="5" ` +
+        `fill="${color}"><title>${esc(`${c.recipe}: ${c.accuracyPct}% at ${x} ms, ${c.bytes} bytes${c.excluded ? ` (${c.excluded})` : ''}`)}</title></circle>`,
     );
     if (c.recipe === plan.chosen)
       out.push(`<circle cx="${n(fx(x))}" cy="${n(fy(y))}" r="10" fill="none" stroke="#0a0" stroke-width="2"/>`);
     out.push(
-      `<text x="${n(fx(x) + 8)}" y="${n(fy(y) - 8)}">${esc(c.recipe + (c.recipe === plan.chosen ? ' (chosen)' : ''))}</text>`,
+      `<text x="${n(fx(x) + 8)}" ` +
+        `y="${n(fy(y) - 8)}">${esc(c.recipe + (c.recipe === plan.chosen ? ' (chosen)' : ''))}</text>`,
     );
   }
   out.push(
-    `<text x="${L}" y="${H - 2}" fill="#555" font-size="10">green: chosen; blue: fits every budget; orange: breaks a budget; grey: class cannot run it</text>`,
+    `<text x="${L}" y="${H - 2}" fill="#555" font-size="10">green: chosen; blue: fits every budget; orange: breaks a ` +
+      `budget; grey: class cannot run it</text>`,
     '</svg>',
   );
   return `${out.join('\n')}\n`;

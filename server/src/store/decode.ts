@@ -44,7 +44,8 @@ export function decodeValue<S extends z.ZodType>(schema: S, value: unknown, at: 
 function decodeError(at: ColumnRef, what: string, cause: unknown): EdgefleetError {
   return new EdgefleetError(
     'EF_ERR_STORE_DECODE',
-    `${at.table}.${at.column} of ${JSON.stringify(at.key)} ${what}; the row was written by another edgefleet version or edited by hand: restore the data directory from a backup or remove the row`,
+    `${at.table}.${at.column} of ${JSON.stringify(at.key)} ${what}; the row was written by another edgefleet version ` +
+      `or edited by hand: restore the data directory from a backup or remove the row`,
     { table: at.table, column: at.column, key: at.key },
     cause === null ? undefined : { cause },
   );

@@ -23,7 +23,8 @@ export const enrollRequestSchema = z.strictObject({
   ...header('enroll-request'),
   enrollId: enrollIdSchema,
   session: enrollSessionSchema,
-  /** The agent's X25519 public key for this enrollment (base64url, raw 32 bytes); the reply's secret is sealed to it. */
+  /** The agent's X25519 public key for this enrollment (base64url, raw 32 ' +
+    'bytes); the reply's secret is sealed to it. */
   publicKey: z.string().regex(ENROLL_PUBLIC_KEY_PATTERN, 'publicKey: base64url of a raw 32-byte X25519 key'),
   token: z
     .string()

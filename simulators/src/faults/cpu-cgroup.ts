@@ -107,7 +107,9 @@ export function detectCpuCgroup(platform: NodeJS.Platform = process.platform): C
     if (errnoCode(err) !== 'EEXIST')
       return {
         ok: false,
-        reason: `cannot create a cgroup under ${found.root} (${why(err)}${process.getuid?.() === 0 ? '' : '; not running as root'})`,
+        reason:
+          `cannot create a cgroup under ${found.root} ` +
+          `(${why(err)}${process.getuid?.() === 0 ? '' : '; not running as root'})`,
       };
   }
   return { ok: true, version: found.version, root: found.root };
@@ -242,7 +244,8 @@ export function sweepStaleCpuQuotaGroups(root: string): string[] {
 function refuse(message: string, cause?: unknown): never {
   throw new EdgefleetError(
     'EF_ERR_FAULT_CGROUP',
-    `${message}. Run on Linux as root with the cgroup cpu controller mounted, or drop the cpu-quota fault (thermal-throttle models a slowdown instead)`,
+    `${message}. Run on Linux as root with the cgroup cpu controller mounted, or drop the cpu-quota fault ` +
+      `(thermal-throttle models a slowdown instead)`,
     {},
     cause === undefined ? undefined : { cause },
   );

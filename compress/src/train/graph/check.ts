@@ -34,7 +34,8 @@ export function interfaceOf(graph: Graph): { input: string; output: string; dims
   const type = input?.type;
   if (inputs.length !== 1 || type?.kind !== 'tensor' || type.elemType !== 'float32' || !type.shape)
     throw refuse(
-      `training needs a model with one float32 input of known rank; this one has ${inputs.length} input(s)${input ? ` (${input.name})` : ''}`,
+      `training needs a model with one float32 input of known rank; this one has ${inputs.length} ` +
+        `input(s)${input ? ` (${input.name})` : ''}`,
       { inputs: inputs.map((i) => i.name) },
     );
   if (graph.outputs.length !== 1)
@@ -69,7 +70,8 @@ export function checkOps(graph: Graph): void {
     )
     .join('; ');
   throw refuse(
-    `cannot train this graph: ${listed}${groups.size > 6 ? `; and ${groups.size - 6} more` : ''}. Trainable ops: ${Object.keys(TRAINABLE_OPS).join(', ')}`,
+    `cannot train this graph: ${listed}${groups.size > 6 ? `; and ${groups.size - 6} more` : ''}. Trainable ops: ` +
+      `${Object.keys(TRAINABLE_OPS).join(', ')}`,
     { ops: [...new Set(problems.map((p) => p.op))], nodes: problems.map((p) => p.node) },
   );
 }

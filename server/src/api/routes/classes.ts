@@ -21,7 +21,8 @@ export function classRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'classes',
       scope: 'read',
       summary:
-        'Configured device classes with budgets and profiles, and class names devices announced that have no profile yet.',
+        'Configured device classes with budgets and profiles, and class names devices announced that have no ' +
+        'profile yet.',
       response: classListSchema,
       handler: async () => ({ classes: await classes.list(), unconfigured: await classes.listUnconfigured() }),
     }),
@@ -55,7 +56,8 @@ export function classRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'classes',
       scope: 'admin',
       summary:
-        'Update a class (budgets replace as a whole, other parts merge per field); bumps its version and invalidates its plans.',
+        'Update a class (budgets replace as a whole, other parts merge per field); bumps its version and ' +
+        'invalidates its plans.',
       params: classParamsSchema,
       body: classPatchBodySchema,
       response: deviceClassSchema,

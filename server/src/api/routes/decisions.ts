@@ -20,7 +20,8 @@ export function decisionRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'decisions',
       scope: 'read',
       summary:
-        "The control loop's decisions for a class, oldest first: what it saw (snapshot summary), why, what it did, and the outcome.",
+        "The control loop's decisions for a class, oldest first: what it saw (snapshot summary), why, what it did, " +
+        'and the outcome.',
       params: classParamsSchema,
       query: decisionsQuerySchema,
       response: decisionListSchema,

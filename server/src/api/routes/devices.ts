@@ -109,7 +109,8 @@ export function deviceRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'devices',
       scope: 'admin',
       summary:
-        'Revoke a device credential: the device is disconnected and refused from then on (enroll it again to readmit it).',
+        'Revoke a device credential: the device is disconnected and refused from then on (enroll it again to ' +
+        'readmit it).',
       params: idParamsSchema,
       response: deviceRevokedSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],

@@ -24,7 +24,8 @@ export function eventRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'events',
       scope: 'read',
       summary:
-        "Recent fleet events still in the server's ring (last 1000), oldest first, as JSON: for polling clients and the CLI.",
+        "Recent fleet events still in the server's ring (last 1000), oldest first, as JSON: for polling clients " +
+        'and the CLI.',
       query: recentEventsQuerySchema,
       response: recentEventsSchema,
       handler: ({ query }) => {

@@ -11,7 +11,8 @@ export function metricsRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'read',
       produces: 'text/plain; version=0.0.4',
       summary:
-        'Prometheus metrics: devices online per class, rejected messages by reason, API requests, refused connections, enrollments.',
+        'Prometheus metrics: devices online per class, rejected messages by reason, API requests, refused ' +
+        'connections, enrollments.',
       async handle(_request, reply) {
         await reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metrics.render());
       },

@@ -140,7 +140,8 @@ export function modelRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'models',
       scope: 'read',
       summary:
-        'Built variants of a model with their host evaluation (accuracy, agreement, latency, size), or why a recipe failed.',
+        'Built variants of a model with their host evaluation (accuracy, agreement, latency, size), or why a ' +
+        'recipe failed.',
       params: modelParamsSchema,
       response: variantListSchema,
       errors: ['EF_ERR_MODEL_NOT_FOUND'],

@@ -71,7 +71,10 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       scope: 'admin',
       status: 201,
       summary:
-        "Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing waves, abort criteria, rollback. Without `golden`, the class's latest rollout's golden set is reused. The golden set is run against the variant on the server's host first (input names, dims, outputs, minAccuracy); one it does not fit or pass is refused with EF_ERR_ROLLOUT_INVALID.",
+        'Start a rollout of a stored variant (artifact sha256 or prefix) to a class: canary first, then growing ' +
+        "waves, abort criteria, rollback. Without `golden`, the class's latest rollout's golden set is reused. The " +
+        "golden set is run against the variant on the server's host first (input names, dims, outputs, " +
+        'minAccuracy); one it does not fit or pass is refused with EF_ERR_ROLLOUT_INVALID.',
       body: rolloutStartSchema,
       response: rolloutStatusSchema,
       // The largest golden set the schema accepts fits (shared/src/golden.ts), so its own limit, stated in rows, speaks first.
@@ -95,7 +98,8 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
         if (found.length !== 1) {
           throw new EdgefleetError(
             'EF_ERR_ROLLOUT_INVALID',
-            `variant ${body.variant} matches ${found.length} stored artifacts; give more hex digits of its sha256 (GET /v1/models/{sha}/variants lists them)`,
+            `variant ${body.variant} matches ${found.length} stored artifacts; give more hex digits of its sha256 ` +
+              `(GET /v1/models/{sha}/variants lists them)`,
             { variant: body.variant, matches: found.length },
           );
         }
@@ -149,7 +153,8 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'rollouts',
       scope: 'read',
       summary:
-        "A device's model history: every rollout (and rollback) it took part in, newest first, with its state there and why it failed.",
+        "A device's model history: every rollout (and rollback) it took part in, newest first, with its state there " +
+        'and why it failed.',
       params: idParamsSchema,
       response: deviceDeploymentsSchema,
       errors: ['EF_ERR_DEVICE_NOT_FOUND'],

@@ -20,7 +20,8 @@ export function searchRoutes(deps: ApiDeps): AnyRoute[] {
     if (!s)
       throw new EdgefleetError(
         'EF_ERR_SEARCH_OPTIONS',
-        'this server runs no searches (no search runner; the CLI on a data directory without a running server has none): start `edgefleet server`, or run `edgefleet search MODEL.onnx --class C` on files',
+        'this server runs no searches (no search runner; the CLI on a data directory without a running server has ' +
+          'none): start `edgefleet server`, or run `edgefleet search MODEL.onnx --class C` on files',
         {},
       );
     return s;
@@ -32,7 +33,8 @@ export function searchRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'searches',
       scope: 'admin',
       summary:
-        'Queue a hardware-aware search of a model for a class (pruning, distillation, per-layer precision; NSGA-II under the class budgets). Asynchronous: answers 202 with the status to poll.',
+        'Queue a hardware-aware search of a model for a class (pruning, distillation, per-layer precision; NSGA-II ' +
+        'under the class budgets). Asynchronous: answers 202 with the status to poll.',
       body: searchCreateSchema,
       response: searchStatusSchema,
       status: 202,

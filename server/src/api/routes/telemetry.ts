@@ -62,7 +62,8 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'telemetry',
       scope: 'read',
       summary:
-        "A device's telemetry windows (latency percentiles, power, energy, golden accuracy, thermal state), oldest first, and its budget status.",
+        "A device's telemetry windows (latency percentiles, power, energy, golden accuracy, thermal state), oldest " +
+        'first, and its budget status.',
       params: idParamsSchema,
       query: seriesQuerySchema,
       response: deviceTelemetrySchema,
@@ -87,7 +88,8 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'telemetry',
       scope: 'read',
       summary:
-        'Per-minute rollups of a class (windows, inferences, mean and max p95, mean power, energy, golden accuracy, throttled windows).',
+        'Per-minute rollups of a class (windows, inferences, mean and max p95, mean power, energy, golden accuracy, ' +
+        'throttled windows).',
       params: classParamsSchema,
       query: seriesQuerySchema,
       response: classTelemetrySchema,
@@ -102,7 +104,8 @@ export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'telemetry',
       scope: 'read',
       summary:
-        "Budget status of a class now: per budget, how many active devices breach it (k of the last n windows), and each device's checks.",
+        'Budget status of a class now: per budget, how many active devices breach it (k of the last n windows), and ' +
+        "each device's checks.",
       params: classParamsSchema,
       query: statusQuerySchema,
       response: classBudgetStatusSchema,

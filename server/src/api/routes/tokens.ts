@@ -24,7 +24,8 @@ export function tokenRoutes(deps: ApiDeps): AnyRoute[] {
       tag: 'tokens',
       scope: 'read',
       summary:
-        "The calling token's id, name and scope (the console hides what a read token may not do); `auth: open` when auth is off.",
+        "The calling token's id, name and scope (the console hides what a read token may not do); `auth: open` when " +
+        'auth is off.',
       response: whoamiSchema,
       handler: async ({ auth }) => {
         if (auth.kind === 'open') return { auth: 'open' as const, tokenId: null, name: null, scope: 'admin' as const };

@@ -51,7 +51,8 @@ export async function migratePostgres(db: PgDb, migrations: readonly Migration[]
     if (from > known)
       throw new EdgefleetError(
         'EF_ERR_STORE_MIGRATION',
-        `store schema version ${from} is newer than this edgefleet knows (${known}); upgrade edgefleet or use another --store`,
+        `store schema version ${from} is newer than this edgefleet knows (${known}); upgrade edgefleet or use ` +
+          `another --store`,
         { from, known },
       );
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {

@@ -51,7 +51,8 @@ export function createSqliteDeviceRepository(db: Db): DeviceRepository {
   const touchKeepModel = db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?');
   const touchWithModel = db.prepare('UPDATE devices SET last_seen = ?, current_model = ? WHERE id = ?');
   const stale = db.prepare(
-    "UPDATE devices SET state = 'offline', state_reason = 'stale' WHERE state = 'online' AND last_seen < ? RETURNING id",
+    "UPDATE devices SET state = 'offline', state_reason = 'stale' WHERE state = 'online' AND last_seen < ? " +
+      'RETURNING id',
   );
   const getStmt = db.prepare('SELECT * FROM devices WHERE id = ?');
   const listAll = db.prepare('SELECT * FROM devices ORDER BY class, id');
