@@ -247,13 +247,27 @@ t.test(
       const live = watcher.getByTestId('events-table').locator('tr', { hasText: 'device.revoked' });
       await live.waitFor();
       t.match(await live.textContent(), victim, 'the other tab saw the revocation arrive over the event stream');
-      // A rollout to its class now waits on it (a device that never answers) until aborted.
+      // A rollout to its class leaves the revoked device out, and waits on a member that went
+      // silent (stopped, not revoked) until aborted.
+      const silent = demo.farm.devices.filter((d) => d.deviceClass === classB && d.deviceId !== victim).at(-1);
+      if (!silent) throw new Error(`the demo has no second ${classB} device`);
+      await silent.stop({ clean: true });
+      await until(
+        'the silent device to go offline',
+        30_000,
+        async () => (await demo.server.repos().devices.get(silent.deviceId))?.state === 'offline',
+      );
       stalled = await startRolloutFromPlan(classB);
-      await until('the rollout to wait on the revoked device', 30_000, async () => {
+      await until('the rollout to wait on the silent device', 30_000, async () => {
         const s = await demo.server.deploy().rollouts.status(stalled);
-        return s.devices.some((d) => d.deviceId === victim && d.state === 'notified');
+        return s.devices.some((d) => d.deviceId === silent.deviceId && d.state === 'notified');
       });
-      t.equal((await demo.server.deploy().rollouts.status(stalled)).rollout.state, 'in-progress');
+      const s = await demo.server.deploy().rollouts.status(stalled);
+      t.equal(s.rollout.state, 'in-progress');
+      t.notOk(
+        s.devices.some((d) => d.deviceId === victim),
+        'the revoked device is not a member',
+      );
     });
 
     await t.test('a read token sees no button that changes anything, and the server refuses it anyway', async (t) => {

@@ -53,8 +53,7 @@ while :; do
   [ "$status" -eq 0 ] && continue
   [ "$status" -le 128 ] && exit 0
   printf '{"level":60,"msg":"%s","model":"%s","deadlineS":%s}\\n' \\
-    'inline inference hung: the event loop stood still past the watchdog deadline; killing the agent so it restarts ' +
-      'with this model in a worker' \\
+    'inline inference hung: the event loop stood still past the watchdog deadline; killing the agent so it restarts with this model in a worker' \\
     "$2" "$1" >&2
   kill -KILL "$3"
   exit 0

@@ -25,12 +25,16 @@ export interface DemoLoopOptions {
   readonly recipes?: readonly string[];
 }
 
-/** The simulated devices do not run the golden set; rollouts still carry one. */
-const GOLDEN: GoldenSet = {
-  inputs: { x: { dims: [1, 1], data: Buffer.from(new Float32Array([0]).buffer).toString('base64') } },
-  labels: [0],
-  minAccuracy: 0,
-};
+/**
+ * The simulated devices do not run the golden set, but the server checks every rollout's set
+ * against its variant on the host, and later rollouts of the class (the console's, the loop's)
+ * reuse it: a real one from the model's evaluation data. The wide margin lets every variant of
+ * the demo's plans pass it.
+ */
+async function demoGolden(server: EdgefleetServer, artifactSha: string): Promise<GoldenSet> {
+  const made = await server.services().golden.make({ variant: artifactSha, from: 'auto', count: 8, marginPts: 30 });
+  return made.golden;
+}
 const ms = (x: number): string => (x >= 10 ? x.toFixed(0) : x.toPrecision(2));
 
 interface Pick {
@@ -162,7 +166,7 @@ export async function startDemoLoop(o: DemoLoopOptions): Promise<{ stop(): Promi
       deviceClass: name,
       artifact: { bytes },
       variantId: `v-${m.recipe}-${m.artifactSha.slice(0, 8)}`,
-      golden: GOLDEN,
+      golden: await demoGolden(server, m.artifactSha),
       ...(name === story?.cls ? { budgets: { latencyP95Ms: budget } } : {}),
       policy: { canary: { count: 1 }, baseCount: 2, growthFactor: 2 },
     });

@@ -229,7 +229,10 @@ function watchOutages(client: MqttClient, options: BrokerClientOptions, closing:
     now: options.now ?? Date.now,
     ...stripUndefined({ random: options.random, backoff: options.reconnect }),
   });
-  client.on('error', (err) => outage.error(err));
+  // An error while we end the connection ourselves (EPIPE on the DISCONNECT at shutdown) is no outage.
+  client.on('error', (err) => {
+    if (!closing()) outage.error(err);
+  });
   const timer = reconnectInternals(client);
   client.on('connect', () => {
     outage.connected();
