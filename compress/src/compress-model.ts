@@ -61,7 +61,10 @@ export interface CompressOptions {
   readonly now?: () => number;
 }
 
-/** Compress model bytes with a recipe (preset name, JSON text or parsed value). Throws EF_ERR_COMPRESS_FAILED when a pass refuses. */
+/**
+ * Compress model bytes with a recipe (preset name, JSON text or
+ * parsed value). Throws EF_ERR_COMPRESS_FAILED when a pass refuses.
+ */
 export async function compressModel(
   bytes: Uint8Array,
   recipeInput: unknown,

@@ -270,7 +270,8 @@ async function story(
   await classes.update(CLASS, {
     budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3, maxP95LatencyMs: budgetMs },
   });
-  // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents the budget.
+  // The update invalidated the plan: plan again (variants are
+  // cached) so the loop has one, then hand the agents the budget.
   await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
   await rollOut({ latencyP95Ms: budgetMs });
   await sleep(windowS * 1000 * 2);

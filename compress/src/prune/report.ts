@@ -53,7 +53,9 @@ export const PruneReportSchema = z.object({
     .array(
       z.object({
         group: z.string(),
-        /** `output`: drop = 1 − output cosine with this group alone pruned; `layer`: the refit error of its consumers. */
+        /**
+         * `output`: drop = 1 − output cosine with this group alone pruned; `layer`: the refit error of its consumers.
+         */
         measure: z.enum(['output', 'layer']),
         points: z.array(
           z.object({

@@ -170,7 +170,10 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
   return { space, search, finalist: await buildFinalist(search, space, opts) };
 }
 
-/** The most accurate feasible candidate of the front (then the fastest), built with the full budget; the next one when it no longer fits. */
+/**
+ * The most accurate feasible candidate of the front (then the fastest),
+ * built with the full budget; the next one when it no longer fits.
+ */
 async function buildFinalist(
   search: SearchResult,
   space: SearchSpace,
