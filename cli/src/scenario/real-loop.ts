@@ -194,10 +194,10 @@ async function story(
   const slow = view.members.find((m) => m.recipe === 'fp32');
   const fast = view.members.find((m) => m.recipe !== 'fp32') ?? null;
   if (!slow) throw new Error('the plan has no fp32 member');
-  print(
-    `[plan] predicted p95 (host, batch 1): ` +
-      `${view.members.map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`).join(', ')}`,
+  const predicted = view.members.map(
+    (m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`,
   );
+  print(`[plan] predicted p95 (host, batch 1): ${predicted.join(', ')}`);
 
   const trustedKeys = server.deploy().keyring.publicKeys.map((k) => k.publicKey);
   const n = o.devices ?? 2;

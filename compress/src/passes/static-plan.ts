@@ -163,8 +163,11 @@ export function applyStatic(
       opType: node.opType,
       precision: 'int8',
       reason:
-        `int8 per-channel weights (axis ${axis}), ${xp.type} ` +
-        `activations${how ? `, output ${how}` : ''}${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}${t.out === undefined ? ', float output' : ''}`,
+        `int8 per-channel weights (axis ${axis}), ${xp.type} activations` +
+        (how ? `, output ${how}` : '') +
+        (t.relu && t.out ? ', Relu folded into the output range' : '') +
+        (t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : '') +
+        (t.out === undefined ? ', float output' : ''),
     });
   }
   const names = new Map<string, QParamNames>();

@@ -147,7 +147,10 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         type: 'search',
         v: 1,
         seed: opts.seed,
-        space: `${space.description}/batch${opts.batch ?? 1}/class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/${opts.settingsLabel ?? ''}`,
+        space:
+          `${space.description}/batch${opts.batch ?? 1}/` +
+          `class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/` +
+          `${opts.settingsLabel ?? ''}`,
         objectives: [...SEARCH_OBJECTIVES],
       })
     : undefined;

@@ -165,7 +165,8 @@ export function createSearchSpace(teacher: TeacherChain, classPrecisions: readon
     return canonical(g);
   };
 
-  const description = `chain[${teacher.input.join('x')}:${teacher.layers.map((l) => layerToken(l)).join(',')}]/precisions[${precisions.join(',')}]/widths[${WIDTH_CHOICES.join(',')}]`;
+  const chain = `${teacher.input.join('x')}:${teacher.layers.map((l) => layerToken(l)).join(',')}`;
+  const description = `chain[${chain}]/precisions[${precisions.join(',')}]/widths[${WIDTH_CHOICES.join(',')}]`;
   return Object.freeze({ genes, teacher, precisions, decode, canonical, encode, description });
 }
 

@@ -71,7 +71,8 @@ const UPSERT_ROLLUP = `INSERT INTO ${t} VALUES ($1, $2, 1, LEAST($3::bigint, ${S
     throttled_windows = LEAST(${t}.throttled_windows + excluded.throttled_windows, ${SAFE})`;
 const INSERT_BREACH = `INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit,
     model_sha, throttled, sent_at, received_at, doc, window_seq)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (device_id, budget, window_seq) DO NOTHING`;
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+  ON CONFLICT (device_id, budget, window_seq) DO NOTHING`;
 
 function windowArgs(w: TelemetryWindow, seq: number, receivedAt: number): unknown[] {
   return [
