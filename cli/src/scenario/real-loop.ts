@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type GoldenSet } from '@edgefleet/shared';
+import { asError, EdgefleetError, type GoldenSet } from '@edgefleet/shared';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
 import { parseControlPolicy, planView, type PlanMember } from '@edgefleet/server/control/index';
 import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
@@ -339,7 +339,7 @@ async function throttle(
           marks.rolloutDone = r.finishedAt ?? Date.now();
       }
       return marks.recovered !== undefined;
-    }).catch((err: unknown) => print(`[loop] ${(err as Error).message}`));
+    }).catch((err: unknown) => print(`[loop] ${asError(err).message}`));
     if (marks.recovered !== undefined) {
       // At least three whole windows of the new variant under the quota, so "after" is measured, not guessed.
       const enough = (marks.rolloutDone ?? marks.recovered) + 3 * c.windowS * 1000 + 1000 - Date.now();

@@ -15,7 +15,7 @@
  * (200 messages by default) therefore runs first without them, and only when the store refuses
  * a message is it rolled back and run again in a new transaction with a savepoint per message.
  */
-import { breachIdentity, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { asError, breachIdentity, errnoCode, type Breach, type TelemetryWindow } from '@edgefleet/shared';
 import { EPOCH_SPAN, ROLLUP_COUNTER_MAX } from '../sqlite/telemetry-ingest.js';
 import type { RawDeviceCounters } from '../sqlite/telemetry.js';
 import type { BatchItem, BatchOutcome, RefusedItem, SeqRestart } from '../telemetry.js';
@@ -32,8 +32,8 @@ const SAFE = ROLLUP_COUNTER_MAX;
  * Anything else (disk full, connection lost, deadlock) is about the store and fails the batch.
  */
 export function pgRefusesRow(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+  const code = errnoCode(err);
+  return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
 interface Counts {
@@ -265,7 +265,7 @@ async function ingest(sql: Sql, items: readonly BatchItem[], savepoints: boolean
       // One message never fails the batch; the store failing does.
       if (!pgRefusesRow(err)) throw err;
       await sql.run('ROLLBACK TO SAVEPOINT item');
-      refused.push({ item, detail: `${(err as { code: string }).code}: ${(err as Error).message}` });
+      refused.push({ item, detail: `${errnoCode(err)}: ${asError(err).message}` });
     }
     await sql.run('RELEASE SAVEPOINT item');
   }
