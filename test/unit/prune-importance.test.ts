@@ -3,13 +3,12 @@
  * is known by construction and differs between criteria (test/fixtures/importance-models.ts), and
  * the closed-form sensitivity scan (`scan: "layer"`): it prices redundant channels at ~0 and
  * independent ones above, never decreases with the ratio, and lets a target spend its cut on the
- * redundant group alone, which the refit then absorbs.
+ * redundant group alone.
  */
 import t from 'tap';
 import { loadDataSource } from '@edgefleet/compress/data/source';
 import { modelInputsOf } from '@edgefleet/compress/eval/index';
-import type { Dataset } from '@edgefleet/compress/data/tensor';
-import { writeModel, type Model } from '@edgefleet/compress/ir/index';
+import type { Model } from '@edgefleet/compress/ir/index';
 import type { Importance } from '@edgefleet/compress/prune/importance';
 import { pruneStructured, type StructuredOptions } from '@edgefleet/compress/prune/structured';
 import {
@@ -22,7 +21,6 @@ import {
   smallScale,
   twinChannels,
 } from '../fixtures/importance-models.js';
-import { firstOutput } from '../helpers/first-output.js';
 
 /** The original channel indices a layer's outputs lost, with the criterion the report names. */
 async function removedBy(
@@ -69,18 +67,6 @@ t.test('activation: channels whose energy never reaches the next layer go, whate
   t.same(l2.removed, [...DEAD_CHANNELS.l2], 'l2 would drop the small but live filter instead');
 });
 
-/** ‖y − ŷ‖ / ‖y‖ between two models' outputs on `data`, run in onnxruntime. */
-async function relativeError(a: Model, b: Model, data: Dataset): Promise<number> {
-  const [y, z] = [await firstOutput(writeModel(a), data), await firstOutput(writeModel(b), data)];
-  let num = 0;
-  let den = 0;
-  y.forEach((v, i) => {
-    num += (v - (z[i] ?? 0)) ** 2;
-    den += v * v;
-  });
-  return Math.sqrt(num / den);
-}
-
 t.test('the closed-form layer scan prices twins at ~0 and independent channels above it', async (t) => {
   const model = twinChannels();
   const data = loadDataSource('random:192', modelInputsOf(model));
@@ -91,10 +77,9 @@ t.test('the closed-form layer scan prices twins at ~0 and independent channels a
     importance: 'reconstruction',
     ridge: 1e-6,
     channelMultiple: 1,
-    reconstruct: true,
     data,
   };
-  const { report, handoff, model: pruned } = await pruneStructured(model, opts);
+  const { report, handoff } = await pruneStructured(model, opts);
   const rows = new Map((report.sensitivity ?? []).map((r) => [r.group, r]));
   t.same([...rows.keys()].sort(), ['a', 'b'], 'one row per prunable group');
   for (const [name, row] of rows) {
@@ -124,9 +109,7 @@ t.test('the closed-form layer scan prices twins at ~0 and independent channels a
   t.same(pairs, [1, 1, 1, 1, 1, 1], 'the target is met in a alone, keeping one channel of each twin pair');
   const keptOf = (name: string) => report.groups.find((g) => g.name === name)?.kept;
   t.same([keptOf('a'), keptOf('b')], [6, 6], 'b is left whole: a quarter of all channels came free from a');
-  const refit = await relativeError(model, pruned, data);
-  t.ok(refit < 1e-3, `after the refit the outputs are the original's (relative error ${refit.toExponential(2)})`);
-  const unfit = await pruneStructured(model, { ...opts, reconstruct: false });
-  const before = await relativeError(model, unfit.model, data);
-  t.ok(before > 0.4, `the same cut without the refit halves b (relative error ${before.toFixed(3)})`);
+  // Every b_k lost the same half of its input, so the outputs keep their direction (the cosine
+  // cannot see the scale; the reconstruct pass's own test covers refitting a lost twin).
+  t.ok((report.fidelity?.cosine ?? 0) > 0.9999, `the cut changes no direction (cosine ${report.fidelity?.cosine})`);
 });
