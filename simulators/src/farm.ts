@@ -13,7 +13,7 @@ import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-
 import type { Fault } from './faults/faults.js';
 import { startCpuQuotaFaults, type CpuQuotaFaults } from './faults/cpu-quota-faults.js';
 import { EdgefleetError, systemClock } from '@edgefleet/shared';
-import type { FarmIdentity } from './farm-enroll.js';
+import { unsimulatedClassError, type FarmIdentity } from './farm-enroll.js';
 
 /** How farm devices infer: not at all, modelled (sampled) telemetry, or real ORT workers. */
 export type FarmInferenceMode = 'none' | 'sampled' | 'real';
@@ -168,11 +168,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       const deviceId = identity?.deviceId ?? (ids[i] as string);
       const cls = identity?.deviceClass ?? planned;
       const profile = profiles.get(cls);
-      if (!profile)
-        throw new RangeError(
-          `device ${deviceId} was enrolled into class ${cls}, which has no simulator profile; known: ` +
-            `${[...profiles.keys()].join(', ')}`,
-        );
+      if (!profile) throw unsimulatedClassError(cls, profiles.keys());
       const common = {
         deviceId,
         profile,

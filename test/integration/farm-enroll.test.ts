@@ -80,3 +80,27 @@ t.test('a token without uses left stops the farm with an EF_ERR code', async (t)
     { code: 'EF_ERR_ENROLL_INVALID' },
   );
 });
+
+t.test('a token of a class the farm cannot simulate stops it after one device, with an EF_ERR code', async (t) => {
+  const server = makeAuthServer(t.testdir(), { apiPort: -1 });
+  t.teardown(() => server.stop());
+  const { brokerUrl } = await server.start();
+  const custom = await server.auth().createEnrollToken({ deviceClass: 'custom-cam', maxUses: 10, ttlS: 3600 });
+  await t.rejects(
+    enrollFarmDevices({
+      brokerUrl,
+      tokens: [custom.token],
+      plannedIds: farmDeviceIds(10),
+      dataDir: t.testdir(),
+      logger: silent,
+      concurrency: 1,
+      simulatedClasses: new Set(['rpi4', 'jetson-orin']),
+    }),
+    { code: 'EF_ERR_CONFIG_INVALID', message: /class custom-cam, which the farm cannot simulate.*rpi4, jetson-orin/ },
+  );
+  t.same(
+    (await server.auth().listEnrollTokens()).map((x) => x.uses),
+    [1],
+    'one use spent, not all ten',
+  );
+});

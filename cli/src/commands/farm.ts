@@ -247,6 +247,7 @@ async function enrollFarm(
     plannedIds: farmDeviceIds(config.devices, config.idPrefix),
     dataDir,
     logger,
+    simulatedClasses: new Set(BUILTIN_PROFILES.keys()),
     ...(flags.enrollConcurrency === undefined
       ? {}
       : { concurrency: Math.max(1, Number(flags.enrollConcurrency) || 1) }),
