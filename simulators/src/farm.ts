@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { describeOrt, type Clock, type TelemetryDelivery } from '@edgefleet/agent';
-import { isValidDeviceId, stripUndefined } from '@edgefleet/shared';
+import { isValidDeviceId, parseTrustedKey, stripUndefined, type TrustedKey } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
 import { createSeededRandom, deriveSeed, shuffled } from '@edgefleet/shared';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
@@ -130,6 +130,12 @@ function checkFarmOptions(options: FarmOptions, profiles: ReadonlyMap<string, De
     throw new RangeError(`id prefix ${JSON.stringify(prefix)} does not make valid device ids`);
 }
 
+/** `keys` plus the enrolled signing keys that are not among them already (by public key). */
+function withEnrolledKeys(keys: readonly TrustedKey[], enrolled: readonly string[]): readonly TrustedKey[] {
+  const known = new Set(keys.map((k) => k.publicKey));
+  return [...keys, ...enrolled.filter((k) => !known.has(k.trim())).map(parseTrustedKey)];
+}
+
 /** The mode a farm runs in: `inference` when given, else what the other options imply. */
 export function farmInferenceMode(options: Pick<FarmOptions, 'inference' | 'telemetry'>): FarmInferenceMode {
   return options.inference ?? (options.telemetry ? 'sampled' : 'none');
@@ -183,7 +189,11 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
           faults: options.faults,
         }),
       };
-      if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
+      if (mode === 'real' && options.real) {
+        // An enrolled device trusts the keys its enrollment answer named, as a real agent does.
+        const trustedKeys = withEnrolledKeys(options.real.trustedKeys, identity?.signingKeys ?? []);
+        return createRealVirtualDevice({ ...options.real, ...common, trustedKeys });
+      }
       return createVirtualDevice({
         ...common,
         ...(mode === 'sampled' && options.telemetry
