@@ -11,6 +11,7 @@ import { modelInputsOf } from '@edgefleet/compress/eval/index';
 import type { Model } from '@edgefleet/compress/ir/index';
 import type { Importance } from '@edgefleet/compress/prune/importance';
 import { pruneStructured, type StructuredOptions } from '@edgefleet/compress/prune/structured';
+import { reconstructLayers } from '@edgefleet/compress/prune/reconstruct';
 import {
   DEAD_CHANNELS,
   deadChannels,
@@ -112,4 +113,25 @@ t.test('the closed-form layer scan prices twins at ~0 and independent channels a
   // Every b_k lost the same half of its input, so the outputs keep their direction (the cosine
   // cannot see the scale; the reconstruct pass's own test covers refitting a lost twin).
   t.ok((report.fidelity?.cosine ?? 0) > 0.9999, `the cut changes no direction (cosine ${report.fidelity?.cosine})`);
+});
+
+t.test('reconstruct keeps a refit that restores a lost twin, though the cut changed only the scale', async (t) => {
+  // Cutting one of each twin pair of a halves b's inputs: b's outputs keep their direction
+  // (cosine 1) but lose half their size. Only the error sees that; the refit doubles the kept weights.
+  const data = loadDataSource('random:192', modelInputsOf(twinChannels()));
+  const cut = await pruneStructured(twinChannels(), {
+    ratios: { a: 0.5 },
+    importance: 'reconstruction',
+    channelMultiple: 1,
+    data,
+  });
+  const notes = await reconstructLayers(cut.model, cut.handoff.original, ['b'], cut.handoff.keptOutputs, {
+    data,
+    ridge: 1e-6,
+  });
+  const b = notes.find((n) => n.node === 'b');
+  t.ok((b?.cosineBefore ?? 0) > 0.999, `the cut keeps b's direction (cosine ${b?.cosineBefore})`);
+  t.ok((b?.relErrorBefore ?? 0) > 0.1, `but misses its outputs by ${b?.relErrorBefore}`);
+  t.equal(b?.written, true, 'the refit is written');
+  t.ok((b?.relErrorAfter ?? 1) < 0.01, `and misses them by ${b?.relErrorAfter} after it`);
 });

@@ -68,8 +68,9 @@ export function createReconstructPass(opts: ReconstructPassOptions = {}): Pass {
           opType: n.opType,
           precision: 'fp32',
           reason: n.written
-            ? `refit: layer output cosine ${n.cosineBefore.toFixed(4)} → ${n.cosineAfter.toFixed(4)}`
-            : `refit not written: it would not improve the layer (cosine ${n.cosineBefore.toFixed(4)})`,
+            ? `refit: layer output error ${pct(n.relErrorBefore, 1)} → ${pct(n.relErrorAfter, 1)}, ` +
+              `cosine ${n.cosineBefore.toFixed(4)} → ${n.cosineAfter.toFixed(4)}`
+            : `refit not written: it would not lower the layer's output error (${pct(n.relErrorBefore, 1)})`,
         })),
         skipped: groupNotes(report).skipped,
         stats: { ...pruneStats(report), refit: notes.length - kept.length },
