@@ -1,11 +1,13 @@
 /**
  * The real loop's figures from measured windows: phase p95s (whole windows of the phase, of one
  * variant when asked), the budget from the baseline's upper tail, the predictor's error with and
- * without the loop's one-ratio correction.
+ * without the loop's one-ratio correction
+ * (learned on one variant or phase, judged on another).
  */
 import t from 'tap';
 import {
   budgetFromBaseline,
+  correctionSummary,
   phaseLatency,
   predictorError,
   quantile,
@@ -44,12 +46,35 @@ t.test('budget: 1.5 × the baseline windows’ 90th percentile', async (t) => {
   t.equal(budgetFromBaseline([]), null);
 });
 
-t.test('predictor error: uncorrected, with the healthy ratio, with the ratio learned under the quota', async (t) => {
-  const e = predictorError('fast', 'under the quota', 0.5, 2, { healthy: 4, breach: 10 });
-  t.equal(e.uncorrectedError, -0.75, 'predicted 0.5 for a measured 2: 75% under');
-  t.equal(e.healthyError, 0);
-  t.equal(e.breachError, 1.5, 'a ratio learned under a quota overstates a variant that escapes it');
-  const none = predictorError('x', 'baseline', 1, 1, { healthy: null, breach: null });
-  t.equal(none.healthyError, null);
-  t.equal(none.breachError, null);
+t.test('predictor error: batch-1 basis, at the workload batch, corrected by a ratio learned earlier', async (t) => {
+  const e = predictorError({
+    recipe: 'fast',
+    phase: 'under the quota',
+    measuredP95Ms: 2,
+    batch1PredictedMs: 0.1,
+    predictedP95Ms: 0.5,
+    correction: 'breach',
+    ratio: 5,
+  });
+  t.equal(e.batch1Error, -0.95, 'a batch-1 figure for a batch-32 call: 95% under');
+  t.equal(e.error, -0.75, 'predicted 0.5 for a measured 2: 75% under');
+  t.equal(e.correctedP95Ms, 2.5);
+  t.equal(e.correctedError, 0.25, 'a ratio learned on fp32 under the quota, judged on the faster variant');
+  const none = predictorError({
+    recipe: 'fp32',
+    phase: 'baseline',
+    measuredP95Ms: 1,
+    batch1PredictedMs: null,
+    predictedP95Ms: 1.2,
+    correction: 'none',
+    ratio: 3,
+  });
+  t.equal(none.ratio, null, 'no correction: a ratio given is not applied');
+  t.equal(none.correctedError, null);
+  t.equal(none.batch1Error, null);
+  const s = correctionSummary([e, none, { ...e, error: 0.25, correctedError: -0.05 }]);
+  t.same(s.rows, 2, 'only rows with a correction are judged');
+  t.equal(s.meanAbsErrorBefore, 0.5);
+  t.ok(Math.abs((s.meanAbsErrorAfter ?? 0) - 0.15) < 1e-12);
+  t.same(correctionSummary([none]), { rows: 0, meanAbsErrorBefore: null, meanAbsErrorAfter: null });
 });

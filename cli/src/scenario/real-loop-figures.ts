@@ -62,41 +62,69 @@ export function relativeError(predictedMs: number, measuredMs: number): number {
 }
 
 /**
- * The predictor's error on one variant in one phase: the planner's prediction (host p95 × class
- * factor) as it is, corrected by the ratio learned while the class was healthy (baseline measured
- * ÷ predicted on the variant serving then), and corrected by the ratio the loop acted on (measured
- * ÷ predicted under the quota). Errors are relative: (predicted − measured) / measured.
+ * The latency predictor on one variant in one phase, against the p95 the agents measured:
+ * - `batch1`: the planner's old basis, host p95 at batch 1 × class factor (the workload runs batch B);
+ * - `predicted`: the planner's prediction at the class's workload batch, before any correction;
+ * - `corrected`: that × the per-class ratio (measured ÷ predicted) the loop learned from measured
+ *   windows of the variant serving before, in the same conditions: the healthy baseline for
+ *   unthrottled phases, the breach under the quota for throttled ones. `correction` says which;
+ *   `none` where no earlier ratio exists (the baseline is where the healthy one is learned).
+ * Errors are relative: (predicted − measured) / measured.
  */
 export interface PredictorError {
   readonly recipe: string;
   readonly phase: string;
   readonly measuredP95Ms: number;
+  readonly batch1PredictedMs: number | null;
+  readonly batch1Error: number | null;
   readonly predictedP95Ms: number;
-  readonly uncorrectedError: number;
-  readonly healthyRatio: number | null;
-  readonly healthyError: number | null;
-  readonly breachRatio: number | null;
-  readonly breachError: number | null;
+  readonly error: number;
+  readonly correction: 'none' | 'healthy' | 'breach';
+  readonly ratio: number | null;
+  readonly correctedP95Ms: number | null;
+  readonly correctedError: number | null;
 }
 
-export function predictorError(
-  recipe: string,
-  phase: string,
-  predictedP95Ms: number,
-  measuredP95Ms: number,
-  ratios: { readonly healthy: number | null; readonly breach: number | null },
-): PredictorError {
-  const corrected = (r: number | null): number | null =>
-    r === null ? null : relativeError(predictedP95Ms * r, measuredP95Ms);
+export interface PredictorInput {
+  readonly recipe: string;
+  readonly phase: string;
+  readonly measuredP95Ms: number;
+  /** Host p95 at batch 1 × class factor (null: not known). */
+  readonly batch1PredictedMs: number | null;
+  /** The plan's prediction at the workload batch. */
+  readonly predictedP95Ms: number;
+  readonly correction: PredictorError['correction'];
+  readonly ratio: number | null;
+}
+
+export function predictorError(i: PredictorInput): PredictorError {
+  const ratio = i.correction === 'none' ? null : i.ratio;
+  const correctedP95Ms = ratio === null ? null : i.predictedP95Ms * ratio;
   return {
-    recipe,
-    phase,
-    measuredP95Ms,
-    predictedP95Ms,
-    uncorrectedError: relativeError(predictedP95Ms, measuredP95Ms),
-    healthyRatio: ratios.healthy,
-    healthyError: corrected(ratios.healthy),
-    breachRatio: ratios.breach,
-    breachError: corrected(ratios.breach),
+    ...i,
+    ratio,
+    batch1Error: i.batch1PredictedMs === null ? null : relativeError(i.batch1PredictedMs, i.measuredP95Ms),
+    error: relativeError(i.predictedP95Ms, i.measuredP95Ms),
+    correctedP95Ms,
+    correctedError: correctedP95Ms === null ? null : relativeError(correctedP95Ms, i.measuredP95Ms),
+  };
+}
+
+/**
+ * Mean absolute error before and after the correction, over the rows that have one (the
+ * out-of-sample ones: a ratio learned on one variant, judged on another or in a later phase).
+ */
+export function correctionSummary(rows: readonly PredictorError[]): {
+  readonly rows: number;
+  readonly meanAbsErrorBefore: number | null;
+  readonly meanAbsErrorAfter: number | null;
+} {
+  const judged = rows.filter((r) => r.correctedError !== null);
+  const mean = (xs: number[]): number | null =>
+    xs.length === 0 ? null : xs.reduce((a, b) => a + Math.abs(b), 0) / xs.length;
+  return {
+    rows: judged.length,
+    meanAbsErrorBefore: mean(judged.map((r) => r.error)),
+    meanAbsErrorAfter: mean(judged.map((r) => r.correctedError as number)),
   };
 }

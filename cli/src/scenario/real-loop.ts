@@ -94,6 +94,8 @@ export interface RealLoopResult {
 }
 
 const CLASS = 'host-real';
+/** The class's speed factor: its devices are this host. */
+const HOST_FACTOR = 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : x.toFixed(2));
 
@@ -176,8 +178,9 @@ async function story(
   await classes.createFromProfile('rpi4', CLASS, {
     description: 'agent processes on this host: speed factor 1, the devices are the planning host',
     capabilities: { precisions: ['fp32'] },
-    speedModel: { version: 'host-1', factors: { fp32: 1 }, status: 'modelled' },
-    powerModel: { activeW: { fp32: 6.4 } },
+    speedModel: { version: 'host-1', factors: { fp32: HOST_FACTOR }, status: 'modelled' },
+    // The operator states the batch the devices run, so the planner predicts per call at it.
+    powerModel: { activeW: { fp32: 6.4 }, workloadBatch: o.workloadBatch ?? 32 },
     budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3 },
   });
   const model = await models.add({
@@ -194,9 +197,14 @@ async function story(
   const slow = view.members.find((m) => m.recipe === 'fp32');
   const fast = view.members.find((m) => m.recipe !== 'fp32') ?? null;
   if (!slow) throw new Error('the plan has no fp32 member');
+  const batch1 = new Map(
+    (await planner.variants.list(model.model.sha256)).map((v) => [v.artifactSha, v.evaluation?.latency?.p95Ms ?? null]),
+  );
   print(
-    `[plan] predicted p95 (host, batch 1): ` +
-      `${view.members.map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`).join(', ')}`,
+    `[plan] predicted p95 (host, batch ${o.workloadBatch ?? 32}): ` +
+      view.members
+        .map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`)
+        .join(', '),
   );
 
   const trustedKeys = server.deploy().keyring.publicKeys.map((k) => k.publicKey);
@@ -270,11 +278,13 @@ async function story(
   await classes.update(CLASS, {
     budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3, maxP95LatencyMs: budgetMs },
   });
-  // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents the budget.
+  // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents
+  // the budget.
   await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
   await rollOut({ latencyP95Ms: budgetMs });
   await sleep(windowS * 1000 * 2);
-  return await throttle(o, server, agents, groups, marks, { budgetMs, before, slow, fast, windows, windowS });
+  const context = { budgetMs, before, slow, fast, windows, windowS, batch1 };
+  return await throttle(o, server, agents, groups, marks, context);
 }
 
 async function onlineCount(server: EdgefleetServer): Promise<number> {
@@ -288,6 +298,8 @@ interface Context {
   readonly fast: PlanMember | null;
   readonly windows: () => Promise<WindowFigure[]>;
   readonly windowS: number;
+  /** Host p95 at batch 1 by artifact sha (the planner's basis before predictions followed the workload batch). */
+  readonly batch1: ReadonlyMap<string | null, number | null>;
 }
 
 async function throttle(
@@ -360,12 +372,7 @@ async function throttle(
   );
   const after = phaseLatency(windowP95s(all, marks.rolloutDone ?? marks.lifted ?? 0, marks.lifted ?? 0, fastSha));
   const afterLift = phaseLatency(windowP95s(all, (marks.lifted ?? 0) + c.windowS * 1000, marks.end ?? 0));
-  const ratios = { healthy: ratioOf(c.before, c.slow), breach: ratio };
-  const predictor = [predictorError('fp32', 'baseline', c.slow.predictedP95Ms, c.before.medianP95Ms ?? 0, ratios)];
-  if (c.fast && after.medianP95Ms !== null)
-    predictor.push(predictorError(c.fast.recipe, 'under the quota', c.fast.predictedP95Ms, after.medianP95Ms, ratios));
-  if (c.fast && afterLift.medianP95Ms !== null && deployed === c.fast.recipe)
-    predictor.push(predictorError(c.fast.recipe, 'quota lifted', c.fast.predictedP95Ms, afterLift.medianP95Ms, ratios));
+  const predictor = predictorRows(c, { during, after, afterLift }, deployed === c.fast?.recipe ? ratio : null);
   return {
     marks,
     budgetMs: c.budgetMs,
@@ -381,6 +388,41 @@ async function throttle(
     predictor,
     throttling: groups.map((g, i) => ({ deviceId: agents[i]?.deviceId ?? g.name, ...g.throttling() })),
   };
+}
+
+/**
+ * The predictor against what the agents measured, phase by phase: fp32 in the baseline (where the
+ * healthy ratio is learned) and under the quota (where the breach ratio is learned), then the
+ * faster variant under the quota (× the breach ratio) and once it is lifted (× the healthy ratio):
+ * the corrected rows are judged on a variant and phase the ratio was not learned from.
+ */
+function predictorRows(
+  c: Context,
+  p: { readonly during: PhaseLatency; readonly after: PhaseLatency; readonly afterLift: PhaseLatency },
+  breach: number | null,
+): PredictorError[] {
+  const healthy = ratioOf(c.before, c.slow);
+  const rows: PredictorError[] = [];
+  const add = (m: PlanMember, phase: string, measured: PhaseLatency, correction: 'none' | 'healthy' | 'breach') => {
+    if (measured.medianP95Ms === null) return;
+    const host1 = c.batch1.get(m.artifactSha) ?? null;
+    rows.push(
+      predictorError({
+        recipe: m.recipe,
+        phase,
+        measuredP95Ms: measured.medianP95Ms,
+        batch1PredictedMs: host1 === null ? null : host1 * HOST_FACTOR,
+        predictedP95Ms: m.predictedP95Ms,
+        correction,
+        ratio: correction === 'healthy' ? healthy : correction === 'breach' ? breach : null,
+      }),
+    );
+  };
+  add(c.slow, 'baseline', c.before, 'none');
+  add(c.slow, 'under the quota', p.during, 'none');
+  if (c.fast && breach !== null) add(c.fast, 'under the quota', p.after, 'breach');
+  if (c.fast && breach !== null) add(c.fast, 'quota lifted', p.afterLift, 'healthy');
+  return rows;
 }
 
 /** The healthy per-class ratio: baseline measured p95 ÷ the planner's prediction for the variant serving. */

@@ -65,6 +65,11 @@ export const EvalResultSchema = z.object({
   size: SizeSchema,
   latency: LatencySchema.nullable(),
   memory: MemorySchema,
+  /**
+   * Host latency at other batch sizes, keyed by the batch (`"32"`), measured when a device class
+   * runs its workload at that batch (server/src/plan/variants.ts `latencyAt`); absent: none yet.
+   */
+  latencyByBatch: z.record(z.string(), LatencySchema).optional(),
 });
 
 export type EvalResult = z.infer<typeof EvalResultSchema>;

@@ -11,7 +11,7 @@ import {
 } from '@edgefleet/shared';
 import { BASELINE_RECIPE, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
-import { predict, round, type EffectiveSpeedModel } from './predict.js';
+import { hostP95At, predict, round, type EffectiveSpeedModel } from './predict.js';
 import { chooseByObjective, contenders, resolveObjective } from './objective.js';
 import { checkBudgets, closest, paretoFront, type Judged } from './select.js';
 import type { Variant } from './variants.js';
@@ -52,7 +52,7 @@ function candidateRow(b: Built, cls: DeviceClass, speed: EffectiveSpeedModel, ba
     onFront: false,
   };
   const acc = accuracyOf(v);
-  const hostP95 = v.evaluation?.latency?.p95Ms ?? null;
+  const hostP95 = hostP95At(v.evaluation, cls);
   const prediction = hostP95 === null ? null : predict(hostP95, c.precision, cls, speed);
   const common = { ...base, accuracyPct: acc?.pct ?? null, accuracyMetric: acc?.metric ?? null, predicted: prediction };
   if (v.error !== null || v.bytes === null || !acc)
@@ -63,7 +63,12 @@ function candidateRow(b: Built, cls: DeviceClass, speed: EffectiveSpeedModel, ba
       eligible: false,
       excluded: `class executes ${cls.capabilities.precisions.join('/')}, not ${c.precision}`,
     };
-  if (!prediction) return { ...common, eligible: false, excluded: 'no host latency measurement' };
+  if (!prediction)
+    return {
+      ...common,
+      eligible: false,
+      excluded: `no host latency measurement at batch ${cls.powerModel.workloadBatch ?? 1}`,
+    };
   const judged = judgedOf(c.name, v.bytes, acc.pct, prediction, v);
   const violations = checkBudgets(judged, cls.budgets, cls.capabilities, baselinePct);
   return { ...common, eligible: true, excluded: null, violations, feasible: violations.length === 0 };
