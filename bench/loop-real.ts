@@ -49,32 +49,35 @@ process.once('SIGINT', () => {
 const pct = (v: number | null): string => (v === null ? '-' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(0)}%`);
 const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
 
-/** The predictor's table: batch-1 basis, the plan's prediction at the workload batch, corrected by the loop's ratio. */
+/** The predictor's table: both bases, each corrected by the healthy ratio; the loop's breach ratio. */
 function printPredictor(
   rows: readonly PredictorError[],
   summary: ReturnType<typeof correctionSummary>,
   batch: number,
 ): void {
-  console.log(`\npredictor, p95 per call (error = (predicted − measured) / measured)`);
+  console.log(`\npredictor, p95 per call (error = (predicted − measured) / measured; * = out of sample)`);
   console.log(
-    `recipe\tphase\tmeasured ms\tbatch-1 basis ms (err)\tbatch-${batch} prediction ms (err)\tratio learned\t` +
-      'corrected ms (err)',
+    `recipe\tphase\tmeasured ms\tbatch-1 basis ms (err)\t× healthy\tbatch-${batch} prediction ms (err)\t` +
+      '× healthy ratio (err)\t× breach ratio (err)',
   );
   for (const p of rows)
     console.log(
       [
-        p.recipe.slice(0, 24),
+        `${p.outOfSample ? '*' : ''}${p.recipe.slice(0, 24)}`,
         p.phase,
         ms(p.measuredP95Ms),
         `${ms(p.batch1PredictedMs)} (${pct(p.batch1Error)})`,
+        pct(p.batch1HealthyError),
         `${ms(p.predictedP95Ms)} (${pct(p.error)})`,
-        p.ratio === null ? '-' : `${p.ratio.toFixed(3)} (${p.correction})`,
-        `${ms(p.correctedP95Ms)} (${pct(p.correctedError)})`,
+        p.healthyRatio === null ? '-' : `${p.healthyRatio.toFixed(3)} (${pct(p.healthyError)})`,
+        p.breachRatio === null ? '-' : `${p.breachRatio.toFixed(3)} (${pct(p.breachError)})`,
       ].join('\t'),
     );
   console.log(
-    `correction on ${summary.rows} out-of-sample row(s): mean |error| ${pct(summary.meanAbsErrorBefore)} before → ` +
-      `${pct(summary.meanAbsErrorAfter)} after`,
+    `out of sample (${summary.rows} rows), mean |error| of the batch-${batch} prediction: ` +
+      `${pct(summary.meanAbsErrorBefore)} uncorrected → ${pct(summary.meanAbsErrorAfter)} × healthy ratio ` +
+      `(× breach ratio ${pct(summary.meanAbsErrorBreach)}; batch-1 basis × its healthy ratio ` +
+      `${pct(summary.meanAbsErrorBatch1After)})`,
   );
 }
 

@@ -46,35 +46,51 @@ t.test('budget: 1.5 × the baseline windows’ 90th percentile', async (t) => {
   t.equal(budgetFromBaseline([]), null);
 });
 
-t.test('predictor error: batch-1 basis, at the workload batch, corrected by a ratio learned earlier', async (t) => {
-  const e = predictorError({
-    recipe: 'fast',
-    phase: 'under the quota',
-    measuredP95Ms: 2,
-    batch1PredictedMs: 0.1,
-    predictedP95Ms: 0.5,
-    correction: 'breach',
-    ratio: 5,
-  });
-  t.equal(e.batch1Error, -0.95, 'a batch-1 figure for a batch-32 call: 95% under');
-  t.equal(e.error, -0.75, 'predicted 0.5 for a measured 2: 75% under');
-  t.equal(e.correctedP95Ms, 2.5);
-  t.equal(e.correctedError, 0.25, 'a ratio learned on fp32 under the quota, judged on the faster variant');
-  const none = predictorError({
-    recipe: 'fp32',
-    phase: 'baseline',
-    measuredP95Ms: 1,
-    batch1PredictedMs: null,
-    predictedP95Ms: 1.2,
-    correction: 'none',
-    ratio: 3,
-  });
-  t.equal(none.ratio, null, 'no correction: a ratio given is not applied');
-  t.equal(none.correctedError, null);
-  t.equal(none.batch1Error, null);
-  const s = correctionSummary([e, none, { ...e, error: 0.25, correctedError: -0.05 }]);
-  t.same(s.rows, 2, 'only rows with a correction are judged');
-  t.equal(s.meanAbsErrorBefore, 0.5);
-  t.ok(Math.abs((s.meanAbsErrorAfter ?? 0) - 0.15) < 1e-12);
-  t.same(correctionSummary([none]), { rows: 0, meanAbsErrorBefore: null, meanAbsErrorAfter: null });
-});
+t.test(
+  'predictor error: both bases, each corrected by the ratio learned while healthy; the breach ratio',
+  async (t) => {
+    const e = predictorError({
+      recipe: 'fast',
+      phase: 'under the quota',
+      outOfSample: true,
+      measuredP95Ms: 2,
+      batch1PredictedMs: 0.1,
+      predictedP95Ms: 0.5,
+      healthyRatio1: 10,
+      healthyRatio: 5,
+      breachRatio: 20,
+    });
+    t.equal(e.batch1Error, -0.95, 'a batch-1 figure for a batch-32 call: 95% under');
+    t.equal(e.batch1HealthyError, -0.5, 'batch-1 basis × its own healthy ratio');
+    t.equal(e.error, -0.75, 'predicted 0.5 for a measured 2: 75% under');
+    t.equal(e.healthyError, 0.25, 'a ratio learned on fp32 while healthy, judged on the faster variant');
+    t.equal(e.breachError, 4, 'the ratio learned under the quota overstates a variant that fits under it');
+    const base = predictorError({
+      recipe: 'fp32',
+      phase: 'baseline',
+      outOfSample: false,
+      measuredP95Ms: 1,
+      batch1PredictedMs: null,
+      predictedP95Ms: 1.2,
+      healthyRatio1: null,
+      healthyRatio: null,
+      breachRatio: null,
+    });
+    t.equal(base.healthyError, null);
+    t.equal(base.breachError, null);
+    t.equal(base.batch1Error, null);
+    const s = correctionSummary([e, base, { ...e, error: 0.25, healthyError: -0.05, breachError: null }]);
+    t.same(s.rows, 2, 'only out-of-sample rows with a correction are judged');
+    t.equal(s.meanAbsErrorBefore, 0.5);
+    t.ok(Math.abs((s.meanAbsErrorAfter ?? 0) - 0.15) < 1e-12);
+    t.equal(s.meanAbsErrorBreach, 4, 'rows without a breach ratio are left out of its mean');
+    t.equal(s.meanAbsErrorBatch1After, 0.5);
+    t.same(correctionSummary([base]), {
+      rows: 0,
+      meanAbsErrorBefore: null,
+      meanAbsErrorAfter: null,
+      meanAbsErrorBreach: null,
+      meanAbsErrorBatch1After: null,
+    });
+  },
+);

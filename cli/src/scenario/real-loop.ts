@@ -392,36 +392,44 @@ async function throttle(
 
 /**
  * The predictor against what the agents measured, phase by phase: fp32 in the baseline (where the
- * healthy ratio is learned) and under the quota (where the breach ratio is learned), then the
- * faster variant under the quota (× the breach ratio) and once it is lifted (× the healthy ratio):
- * the corrected rows are judged on a variant and phase the ratio was not learned from.
+ * healthy ratio is learned) and under the quota (where the loop's breach ratio is learned), then
+ * the faster variant under the quota and once the quota is lifted: the out-of-sample rows.
  */
 function predictorRows(
   c: Context,
   p: { readonly during: PhaseLatency; readonly after: PhaseLatency; readonly afterLift: PhaseLatency },
   breach: number | null,
 ): PredictorError[] {
-  const healthy = ratioOf(c.before, c.slow);
+  const measured = c.before.medianP95Ms;
+  const host1 = (m: PlanMember): number | null => {
+    const h = c.batch1.get(m.artifactSha) ?? null;
+    return h === null ? null : h * HOST_FACTOR;
+  };
+  const slow1 = host1(c.slow);
+  const healthyRatio1 = measured === null || slow1 === null || slow1 <= 0 ? null : measured / slow1;
   const rows: PredictorError[] = [];
-  const add = (m: PlanMember, phase: string, measured: PhaseLatency, correction: 'none' | 'healthy' | 'breach') => {
-    if (measured.medianP95Ms === null) return;
-    const host1 = c.batch1.get(m.artifactSha) ?? null;
+  const add = (m: PlanMember, phase: string, seen: PhaseLatency, throttled: boolean) => {
+    if (seen.medianP95Ms === null) return;
     rows.push(
       predictorError({
         recipe: m.recipe,
         phase,
-        measuredP95Ms: measured.medianP95Ms,
-        batch1PredictedMs: host1 === null ? null : host1 * HOST_FACTOR,
+        outOfSample: m !== c.slow,
+        measuredP95Ms: seen.medianP95Ms,
+        batch1PredictedMs: host1(m),
         predictedP95Ms: m.predictedP95Ms,
-        correction,
-        ratio: correction === 'healthy' ? healthy : correction === 'breach' ? breach : null,
+        healthyRatio1,
+        healthyRatio: ratioOf(c.before, c.slow),
+        breachRatio: throttled ? breach : null,
       }),
     );
   };
-  add(c.slow, 'baseline', c.before, 'none');
-  add(c.slow, 'under the quota', p.during, 'none');
-  if (c.fast && breach !== null) add(c.fast, 'under the quota', p.after, 'breach');
-  if (c.fast && breach !== null) add(c.fast, 'quota lifted', p.afterLift, 'healthy');
+  add(c.slow, 'baseline', c.before, false);
+  add(c.slow, 'under the quota', p.during, true);
+  if (c.fast && breach !== null) {
+    add(c.fast, 'under the quota', p.after, true);
+    add(c.fast, 'quota lifted', p.afterLift, false);
+  }
   return rows;
 }
 
