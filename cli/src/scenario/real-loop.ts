@@ -349,7 +349,8 @@ async function throttle(
         if (r && r.state === 'completed' && r.createdAt >= (marks.decision ?? 0) - 2000)
           marks.rolloutDone = r.finishedAt ?? Date.now();
       }
-      return marks.recovered !== undefined;
+      // Both: with two devices, the class can be back within budget once the canary alone has switched.
+      return marks.recovered !== undefined && marks.rolloutDone !== undefined;
     }).catch((err: unknown) => print(`[loop] ${(err as Error).message}`));
     if (marks.recovered !== undefined) {
       // At least three whole windows of the new variant under the quota, so "after" is measured, not guessed.
