@@ -192,7 +192,18 @@ async function story(
     `[plan] ${CLASS}: building fp32 and ${o.fastRecipe} of ${o.modelPath.split('/').pop()} (cached after the ` +
       `first run)…`,
   );
-  const planned = await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
+  // The class's devices are this host, so the planner times the variants in the devices' conditions: this process
+  // (its build and timing workers are its threads) gets the agents' CPU weight while it plans, not an ordinary
+  // process's share of a busy host.
+  const planning = createCpuQuotaGroup('planner', support);
+  let planned: Awaited<ReturnType<typeof planner.plan>>;
+  try {
+    planning.add(process.pid);
+    planning.setWeight(o.weight ?? 8);
+    planned = await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
+  } finally {
+    planning.remove();
+  }
   const view = planView(planned.id, planned.plan);
   const slow = view.members.find((m) => m.recipe === 'fp32');
   const fast = view.members.find((m) => m.recipe !== 'fp32') ?? null;
