@@ -74,8 +74,8 @@ function printPredictor(
       ].join('\t'),
     );
   console.log(
-    `out of sample (${summary.rows} rows), mean |error| of the batch-${batch} prediction: ` +
-      `${pct(summary.meanAbsErrorBefore)} uncorrected → ${pct(summary.meanAbsErrorAfter)} × healthy ratio ` +
+    `out of sample (${summary.rows} rows), mean |error|: batch-1 basis ${pct(summary.meanAbsErrorBatch1)} → ` +
+      `batch-${batch} prediction ${pct(summary.meanAbsErrorBefore)} → × healthy ratio ${pct(summary.meanAbsErrorAfter)} ` +
       `(× breach ratio ${pct(summary.meanAbsErrorBreach)}; batch-1 basis × its healthy ratio ` +
       `${pct(summary.meanAbsErrorBatch1After)})`,
   );

@@ -81,6 +81,7 @@ t.test(
     t.equal(base.batch1Error, null);
     const s = correctionSummary([e, base, { ...e, error: 0.25, healthyError: -0.05, breachError: null }]);
     t.same(s.rows, 2, 'only out-of-sample rows with a correction are judged');
+    t.equal(s.meanAbsErrorBatch1, 0.95, 'the batch-1 basis, uncorrected');
     t.equal(s.meanAbsErrorBefore, 0.5);
     t.ok(Math.abs((s.meanAbsErrorAfter ?? 0) - 0.15) < 1e-12);
     t.equal(s.meanAbsErrorBreach, 4, 'rows without a breach ratio are left out of its mean');

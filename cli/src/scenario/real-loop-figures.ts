@@ -125,11 +125,12 @@ export function predictorError(i: PredictorInput): PredictorError {
 }
 
 /**
- * Mean absolute error of the out-of-sample rows: the batch-B prediction before and after the
- * healthy correction, the same after the breach ratio, and the batch-1 basis corrected alike.
+ * Mean absolute error of the out-of-sample rows: the batch-1 basis, the batch-B prediction before
+ * and after the healthy correction, the same after the breach ratio, and the batch-1 basis corrected alike.
  */
 export function correctionSummary(rows: readonly PredictorError[]): {
   readonly rows: number;
+  readonly meanAbsErrorBatch1: number | null;
   readonly meanAbsErrorBefore: number | null;
   readonly meanAbsErrorAfter: number | null;
   readonly meanAbsErrorBreach: number | null;
@@ -142,6 +143,7 @@ export function correctionSummary(rows: readonly PredictorError[]): {
   };
   return {
     rows: judged.length,
+    meanAbsErrorBatch1: mean(judged.map((r) => r.batch1Error)),
     meanAbsErrorBefore: mean(judged.map((r) => r.error)),
     meanAbsErrorAfter: mean(judged.map((r) => r.healthyError)),
     meanAbsErrorBreach: mean(judged.map((r) => r.breachError)),
