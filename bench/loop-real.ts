@@ -75,7 +75,8 @@ function printPredictor(
     );
   console.log(
     `out of sample (${summary.rows} rows), mean |error|: batch-1 basis ${pct(summary.meanAbsErrorBatch1)} → ` +
-      `batch-${batch} prediction ${pct(summary.meanAbsErrorBefore)} → × healthy ratio ${pct(summary.meanAbsErrorAfter)} ` +
+      `batch-${batch} prediction ${pct(summary.meanAbsErrorBefore)} → ` +
+      `× healthy ratio ${pct(summary.meanAbsErrorAfter)} ` +
       `(× breach ratio ${pct(summary.meanAbsErrorBreach)}; batch-1 basis × its healthy ratio ` +
       `${pct(summary.meanAbsErrorBatch1After)})`,
   );

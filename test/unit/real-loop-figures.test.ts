@@ -88,6 +88,7 @@ t.test(
     t.equal(s.meanAbsErrorBatch1After, 0.5);
     t.same(correctionSummary([base]), {
       rows: 0,
+      meanAbsErrorBatch1: null,
       meanAbsErrorBefore: null,
       meanAbsErrorAfter: null,
       meanAbsErrorBreach: null,
