@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type GoldenSet } from '@edgefleet/shared';
+import { asError, EdgefleetError, type GoldenSet } from '@edgefleet/shared';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
 import { parseControlPolicy, planView, type PlanMember } from '@edgefleet/server/control/index';
 import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
@@ -211,12 +211,10 @@ async function story(
   const batch1 = new Map(
     (await planner.variants.list(model.model.sha256)).map((v) => [v.artifactSha, v.evaluation?.latency?.p95Ms ?? null]),
   );
-  print(
-    `[plan] predicted p95 (host, batch ${o.workloadBatch ?? 32}): ` +
-      view.members
-        .map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`)
-        .join(', '),
+  const predicted = view.members.map(
+    (m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`,
   );
+  print(`[plan] predicted p95 (host, batch ${o.workloadBatch ?? 32}): ${predicted.join(', ')}`);
 
   const trustedKeys = server.deploy().keyring.publicKeys.map((k) => k.publicKey);
   const n = o.devices ?? 2;
@@ -362,7 +360,7 @@ async function throttle(
       }
       // Both: with two devices, the class can be back within budget once the canary alone has switched.
       return marks.recovered !== undefined && marks.rolloutDone !== undefined;
-    }).catch((err: unknown) => print(`[loop] ${(err as Error).message}`));
+    }).catch((err: unknown) => print(`[loop] ${asError(err).message}`));
     if (marks.recovered !== undefined) {
       // At least three whole windows of the new variant under the quota, so "after" is measured, not guessed.
       const enough = (marks.rolloutDone ?? marks.recovered) + 3 * c.windowS * 1000 + 1000 - Date.now();
