@@ -66,6 +66,7 @@ export type { Dataset, ModelInputSpec } from './data/tensor.js';
 // 3. Evaluate.
 export { evaluateModel, modelInputsOf, type EvaluateOptions } from './eval/evaluate.js';
 export { evalResultSchema, type EvalResult, type LatencyResult } from './eval/schema.js';
+export { measureLatencyAtBatch, type LatencyAtBatchOptions } from './eval/latency-at-batch.js';
 export { formatEvalResult } from './eval/table.js';
 
 // 4. Inspect.

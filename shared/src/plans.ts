@@ -37,6 +37,8 @@ export const planCandidateSchema = z.object({
     .object({
       source: z.literal('predicted'),
       hostP95Ms: z.number(),
+      /** Samples per call the prediction is for (the class's workload batch); absent: 1. */
+      batch: z.number().int().positive().optional(),
       speedFactor: z.number(),
       p95LatencyMs: z.number(),
       energyPerInferenceMj: z.number(),

@@ -67,6 +67,11 @@ export const evalResultSchema = z.object({
   size: sizeSchema,
   latency: latencySchema.nullable(),
   memory: memorySchema,
+  /**
+   * Host latency at other batch sizes, keyed by the batch (`"32"`), measured when a device class
+   * runs its workload at that batch (server/src/plan/variants.ts `latencyAt`); absent: none yet.
+   */
+  latencyByBatch: z.record(z.string(), latencySchema).optional(),
 });
 
 export type EvalResult = z.infer<typeof evalResultSchema>;
