@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod';
 import { asError, isEdgefleetError } from '@edgefleet/shared/device';
 import type { FloatTensor } from '../runtime/ort.js';
 import { noModelError, type ServingRuntime } from '../runtime/serving.js';

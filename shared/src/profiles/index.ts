@@ -4,7 +4,7 @@
  * into its store; the simulators derive their virtual devices from them, so a simulated rpi4
  * runs at the speed the planner predicts for one. Validated with the class schema on first use.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { deviceClassInputSchema, type DeviceClassSpec } from '../budgets.js';
 import raw from './builtin-profiles.json' with { type: 'json' };
 
