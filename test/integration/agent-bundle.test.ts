@@ -22,6 +22,10 @@ import { IDENTITY_FILE, PENDING_ENROLLMENT_FILE } from '@edgefleet/agent';
 import { makeAuthServer } from '../helpers/auth.js';
 import { waitFor } from './presence-suite.js';
 
+// Packing and installing two packages (npm) takes ~1 min on a quiet 2-core box and ~2.5 min at load 16;
+// tap's 120 s per file (.taprc) is not enough for that, so the file gets room (its work is bounded).
+t.setTimeout(600_000);
+
 const host: BundlePlatform | null =
   platform() === 'linux' && arch() === 'x64'
     ? 'linux-x64'
