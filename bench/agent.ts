@@ -371,10 +371,8 @@ async function main(): Promise<void> {
   }
   mkdirSync(join('bench', 'results'), { recursive: true });
   const out = join('bench', 'results', `agent-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    out,
-    `${JSON.stringify({ ...results, host: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version } }, null, 2)}\n`,
-  );
+  const host = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
+  writeFileSync(out, `${JSON.stringify({ ...results, host }, null, 2)}\n`);
   process.stdout.write(`\nwritten ${out}\n`);
 }
 

@@ -80,7 +80,10 @@ export const planSchema = z.object({
   /** The chosen recipe (feasible), or the closest miss (no feasible variant), or null when nothing could be built. */
   chosen: z.string().nullable(),
   reason: z.string(),
-  /** What the choice optimised and where that came from; absent in plans stored before issue 21 (they ranked by accuracy, then size). */
+  /**
+   * What the choice optimised and where that came from; absent in
+   * plans stored before issue 21 (they ranked by accuracy, then size).
+   */
   objective: appliedObjectiveSchema.optional(),
 });
 export type Plan = z.infer<typeof planSchema>;

@@ -44,7 +44,9 @@ export interface FarmOptions {
    * id, class (its profile) and credentials instead of the plan's.
    */
   readonly identities?: ReadonlyMap<string, FarmIdentity>;
-  /** Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent. */
+  /**
+   * Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent.
+   */
   readonly telemetry?: {
     readonly dataDir: string;
     /** Window length, ms (0: tests call `closeWindow()`). Default 10 000. */

@@ -108,11 +108,14 @@ if (!host) {
     t.match(installed, /installed edgefleet-agent 0\.1\.0/, 'install.sh ran the installed agent once');
     rmSync(join(work, bundle.root), { recursive: true });
 
+    const bundledOrt = JSON.stringify(join(prefix, 'lib/node_modules/onnxruntime-node'));
+    const model = JSON.stringify(new URL('../../models/zoo/mnist-cnn.onnx', import.meta.url).pathname);
     const ortCheck = execFileSync(
       process.execPath,
       [
         '-e',
-        `require(${JSON.stringify(join(prefix, 'lib/node_modules/onnxruntime-node'))}).InferenceSession.create(require('fs').readFileSync(${JSON.stringify(new URL('../../models/zoo/mnist-cnn.onnx', import.meta.url).pathname)})).then((s) => console.log(s.inputNames.join()))`,
+        `require(${bundledOrt}).InferenceSession.create(require('fs').readFileSync(${model}))` +
+          '.then((s) => console.log(s.inputNames.join()))',
       ],
       { cwd: work, encoding: 'utf8' },
     );

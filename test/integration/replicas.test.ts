@@ -157,7 +157,10 @@ if ('unavailable' in cluster) {
     const a = spawnSnippet(`
       import { createServer, loadServerConfig } from '@edgefleet/server';
       import pino from 'pino';
-      const server = createServer(loadServerConfig({ flags: ${JSON.stringify(flagsA)} }), { logger: pino({ level: 'silent' }) });
+      const server = createServer(
+        loadServerConfig({ flags: ${JSON.stringify(flagsA)} }),
+        { logger: pino({ level: 'silent' }) },
+      );
       await server.start();
       console.log('replica-a started');
       setInterval(() => {}, 1 << 30);

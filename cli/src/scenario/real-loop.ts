@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type GoldenSet } from '@edgefleet/shared';
+import { asError, EdgefleetError, type GoldenSet } from '@edgefleet/shared';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
 import { parseControlPolicy, planView, type PlanMember } from '@edgefleet/server/control/index';
 import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
@@ -194,10 +194,10 @@ async function story(
   const slow = view.members.find((m) => m.recipe === 'fp32');
   const fast = view.members.find((m) => m.recipe !== 'fp32') ?? null;
   if (!slow) throw new Error('the plan has no fp32 member');
-  print(
-    `[plan] predicted p95 (host, batch 1): ` +
-      `${view.members.map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`).join(', ')}`,
+  const predicted = view.members.map(
+    (m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`,
   );
+  print(`[plan] predicted p95 (host, batch 1): ${predicted.join(', ')}`);
 
   const trustedKeys = server.deploy().keyring.publicKeys.map((k) => k.publicKey);
   const n = o.devices ?? 2;
@@ -270,7 +270,8 @@ async function story(
   await classes.update(CLASS, {
     budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3, maxP95LatencyMs: budgetMs },
   });
-  // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents the budget.
+  // The update invalidated the plan: plan again (variants are
+  // cached) so the loop has one, then hand the agents the budget.
   await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
   await rollOut({ latencyP95Ms: budgetMs });
   await sleep(windowS * 1000 * 2);
@@ -338,7 +339,7 @@ async function throttle(
           marks.rolloutDone = r.finishedAt ?? Date.now();
       }
       return marks.recovered !== undefined;
-    }).catch((err: unknown) => print(`[loop] ${(err as Error).message}`));
+    }).catch((err: unknown) => print(`[loop] ${asError(err).message}`));
     if (marks.recovered !== undefined) {
       // At least three whole windows of the new variant under the quota, so "after" is measured, not guessed.
       const enough = (marks.rolloutDone ?? marks.recovered) + 3 * c.windowS * 1000 + 1000 - Date.now();

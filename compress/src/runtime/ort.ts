@@ -52,7 +52,10 @@ export interface OrtSessionOptions {
   /** onnxruntime's own log level (0 verbose … 4 fatal). Default 4: failures already come back as ' +
     'EdgefleetErrors, so ORT's own error lines would only duplicate them on stderr. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
-  /** Write the graph onnxruntime actually runs (after its optimizations, e.g. QDQ fusion) to this path; unset by default. */
+  /**
+   * Write the graph onnxruntime actually runs (after its
+   * optimizations, e.g. QDQ fusion) to this path; unset by default.
+   */
   optimizedModelFilePath?: string;
 }
 

@@ -170,7 +170,10 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         type: 'search',
         v: 1,
         seed: opts.seed,
-        space: `${space.description}/batch${opts.batch ?? 1}/class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/${opts.settingsLabel ?? ''}`,
+        space:
+          `${space.description}/batch${opts.batch ?? 1}/` +
+          `class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/` +
+          `${opts.settingsLabel ?? ''}`,
         objectives: [...SEARCH_OBJECTIVES],
       })
     : undefined;
@@ -215,7 +218,10 @@ export function singleTechniques(space: SearchSpace): number[][] {
   return initial.filter((g, i) => initial.findIndex((h) => h.join() === g.join()) === i);
 }
 
-/** The most accurate feasible candidate of the front (then the fastest), built with the full budget; the next one when it no longer fits. */
+/**
+ * The most accurate feasible candidate of the front (then the fastest),
+ * built with the full budget; the next one when it no longer fits.
+ */
 async function buildFinalist(
   search: SearchResult,
   space: SearchSpace,

@@ -106,7 +106,9 @@ export interface BrokerClientOptions {
    * responses, which every replica needs for its own requests) stay plain.
    */
   readonly shareGroup?: string;
-  /** How reconnect attempts back off while the broker is down; default DEFAULT_RECONNECT_BACKOFF (1 s doubling to 30 s). */
+  /**
+   * How reconnect attempts back off while the broker is down; default DEFAULT_RECONNECT_BACKOFF (1 s doubling to 30 s).
+   */
   readonly reconnect?: ReconnectBackoff;
   /** Clock and randomness of the backoff; defaults Date.now and Math.random. */
   readonly now?: () => number;

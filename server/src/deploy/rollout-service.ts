@@ -44,7 +44,9 @@ export interface StartRolloutInput {
   readonly policy?: RolloutPolicyInput;
   /** Only these devices of the class (a cohort). Default: every device of the class. */
   readonly deviceIds?: readonly string[];
-  /** Why it exists. Default `devices` with `deviceIds`, else `class` (its completion sets the class's desired state). */
+  /**
+   * Why it exists. Default `devices` with `deviceIds`, else `class` (its completion sets the class's desired state).
+   */
   readonly origin?: RolloutOrigin;
 }
 

@@ -140,7 +140,8 @@ export function candidateOf(input: string): Candidate {
 /** Resolves a list of candidates; the baseline is always included (first), duplicates dropped. */
 export function candidatesOf(inputs: readonly string[] = DEFAULT_CANDIDATES): Candidate[] {
   const out = new Map<string, Candidate>();
-  // A plan's recipe list names its search finalists too; they are not recipes (the planner adds them from the variants).
+  // A plan's recipe list names its search finalists too; they
+  // are not recipes (the planner adds them from the variants).
   const recipes = inputs.filter((r) => !r.startsWith(SEARCHED_PREFIX));
   for (const c of [BASELINE_RECIPE, ...recipes].map(candidateOf)) if (!out.has(c.key)) out.set(c.key, c);
   return [...out.values()];

@@ -2,7 +2,8 @@
  * One hardware-aware search as the server runs it (inside a worker thread, search-worker.ts): the
  * stored model as teacher, MNIST's train split for distillation, its calib split for pruning's
  * refit, int8 ranges and candidate scoring, the class (its budgets with the request's overrides,
- * its speed factors corrected so the teacher is predicted as the planner and the loop measured it), the host's latency table cached in the data
+ * its speed factors corrected so the teacher is predicted as the planner
+ * and the loop measured it), the host's latency table cached in the data
  * directory, and the candidate file in the job's directory (so the same request resumes).
  */
 import { join } from 'node:path';

@@ -84,7 +84,9 @@ export const controlActionSchema = z.discriminatedUnion('kind', [
     epochs: z.number().int().nonnegative(),
     trainSamples: z.number().int().positive(),
     finalEpochs: z.number().int().nonnegative(),
-    /** The class budgets the search must meet: latency, power and energy at the policy's fit margin, as the loop judges. */
+    /**
+     * The class budgets the search must meet: latency, power and energy at the policy's fit margin, as the loop judges.
+     */
     budgets: budgetsSchema,
   }),
   z.object({
