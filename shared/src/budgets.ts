@@ -4,7 +4,7 @@
  * labelled `modelled` until telemetry replaces it) and what the fleet owner accepts (budgets).
  * The planner, the admin API and the control loop all read these schemas; no I/O here.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { classNameSchema } from './messages/common.js';
 import { planObjectiveSchema } from './plan-objective.js';
 

@@ -3,7 +3,7 @@
  * and what rollouts and the closed loop read. Latency, energy and power of a candidate are
  * predictions (host measurement × modelled class factors), and say so in their fields.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { budgetsSchema, classPrecisionSchema } from './budgets.js';
 import { classNameSchema, sha256HexSchema } from './messages/common.js';
 import { appliedObjectiveSchema } from './plan-objective.js';

@@ -3,7 +3,7 @@
  * the store keeps in its JSON columns, and what `edgefleet decisions` prints. The server's
  * control loop (server/src/control/model.ts) builds decisions of exactly these shapes.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { budgetsSchema } from '../budgets.js';
 import { classNameSchema, sha256HexSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';

@@ -5,7 +5,7 @@
  * runs at the speed the planner predicts for one. Validated with the class schema on first use.
  */
 import { createRequire } from 'node:module';
-import { z } from 'zod';
+import * as z from 'zod';
 import { deviceClassInputSchema, type DeviceClassSpec } from '../budgets.js';
 
 // Read through require rather than `import … with { type: 'json' }`: the test runner's fast
