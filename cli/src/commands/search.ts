@@ -1,7 +1,7 @@
 import { join, basename } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { builtinProfiles, EdgefleetError } from '@edgefleet/shared';
+import { builtinProfiles, EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { loadDataSource, modelInputsOf, readModelBytes, loadModel, writeBytesAtomic } from '@edgefleet/compress';
 import { createLatencyPredictor, loadOrMeasureLatencyTable } from '@edgefleet/compress/search/latency/index';
 import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
@@ -122,7 +122,7 @@ export function searchCommand(): Command {
         seed: flags.seed,
         batch: flags.batch,
         maxEvaluations: flags.evals,
-        ...(flags.time === undefined ? {} : { timeBudgetMs: flags.time }),
+        ...stripUndefined({ timeBudgetMs: flags.time }),
         storePath: join(outDir, 'candidates.jsonl'),
         // Finalists are timed against the teacher on this host before one is written.
         confirmSample: sliceDataset(calib, 0, flags.batch),

@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { loadDataSource, type DataSourceOptions } from '../data/source.js';
 import { formatDims, sliceDataset, type Dataset, type ModelInputSpec } from '../data/tensor.js';
 import { readModelBytes, loadModel, sha256Hex, type Model } from '../ir/index.js';
@@ -143,8 +143,8 @@ export async function evaluateModel(modelPath: string, opts: EvaluateOptions = {
 
 function pick(opts: EvaluateOptions): { warmupRuns?: number; timedRuns?: number; now?: () => number } {
   return {
-    ...(opts.warmupRuns === undefined ? {} : { warmupRuns: opts.warmupRuns }),
-    ...(opts.timedRuns === undefined ? {} : { timedRuns: opts.timedRuns }),
-    ...(opts.now === undefined ? {} : { now: opts.now }),
+    ...stripUndefined({ warmupRuns: opts.warmupRuns }),
+    ...stripUndefined({ timedRuns: opts.timedRuns }),
+    ...stripUndefined({ now: opts.now }),
   };
 }

@@ -4,7 +4,7 @@
  * the fixed per-call cost dominates small models, see the reference note on this hardware), so a
  * class whose devices run batch 32 is predicted from a batch-32 measurement.
  */
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import type { DataSourceOptions } from '../data/source.js';
 import type { Dataset, SampleTensor } from '../data/tensor.js';
 import { loadModel, readModelBytes } from '../ir/index.js';
@@ -49,8 +49,8 @@ export function batchOf(ds: Dataset, rows: number): Dataset {
 export async function measureLatencyAtBatch(modelPath: string, o: LatencyAtBatchOptions): Promise<LatencyResult> {
   const bytes = await readModelBytes(modelPath);
   const ds = datasetFor(loadModel(bytes), {
-    ...(o.data === undefined ? {} : { data: o.data }),
-    ...(o.dataOptions === undefined ? {} : { dataOptions: o.dataOptions }),
+    ...stripUndefined({ data: o.data }),
+    ...stripUndefined({ dataOptions: o.dataOptions }),
   });
   const threads = o.threads ?? 1;
   const session = await createOrtSession(bytes, { intraOpNumThreads: threads });
@@ -58,8 +58,8 @@ export async function measureLatencyAtBatch(modelPath: string, o: LatencyAtBatch
     const sample = batchOf(ds, batchFor(session, o.batch, ds));
     return await measureLatency(session, sample, {
       threads,
-      ...(o.warmupRuns === undefined ? {} : { warmupRuns: o.warmupRuns }),
-      ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
+      ...stripUndefined({ warmupRuns: o.warmupRuns }),
+      ...stripUndefined({ timedRuns: o.timedRuns }),
     });
   } finally {
     await session.release();

@@ -20,6 +20,7 @@ import { writeModel } from '../ir/encode.js';
 import { findFallback } from './sensitivity.js';
 import { correctBiases, createFloatMeans } from './static-bias.js';
 import { createRangeSource, describeChoice, type RangeMethod, type RangeSource } from './static-ranges.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** Default of {@link Int8StaticOptions.maxRelativeError}. */
 export const DEFAULT_MAX_RELATIVE_ERROR = 0.075;
@@ -131,14 +132,14 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   const ranges = createRangeSource(ctx.calibration, {
     method: opts.method ?? 'auto',
     activationType: opts.activationType ?? 'uint8',
-    ...(opts.percentile === undefined ? {} : { percentile: opts.percentile }),
+    ...stripUndefined({ percentile: opts.percentile }),
   });
   const float = loadModel(writeModel(ctx.model));
   const fb =
     goal > 0
       ? await findFallback(float, ctx.exclude, ctx.calibration, ranges, opts, {
           goal,
-          ...(opts.maxRounds === undefined ? {} : { maxRounds: opts.maxRounds }),
+          ...stripUndefined({ maxRounds: opts.maxRounds }),
           maxRelativeError: opts.maxRelativeError ?? DEFAULT_MAX_RELATIVE_ERROR,
         })
       : undefined;

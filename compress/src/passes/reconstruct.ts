@@ -13,6 +13,7 @@ import { adoptGraph, checkAgainstOriginal, cloneModel, inputDimsOf, type PruneHa
 import { firstSamples } from '../prune/fidelity.js';
 import { groupNotes, pct, PRUNE_HANDOFF, pruneStats, pruningPrecondition } from './prune-structured.js';
 import { refused, type Pass, type PassContext, type PassReport } from './types.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** Options of the pass. */
 export interface ReconstructPassOptions {
@@ -37,7 +38,7 @@ export function createReconstructPass(opts: ReconstructPassOptions = {}): Pass {
       const work = cloneModel(ctx.model);
       const notes = await reconstructLayers(work, handoff.original, handoff.consumers, handoff.keptOutputs, {
         data: ctx.calibData,
-        ...(opts.ridge === undefined ? {} : { ridge: opts.ridge }),
+        ...stripUndefined({ ridge: opts.ridge }),
         ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
       });
       const check = firstSamples(ctx.calibData, opts.checkSamples ?? 256);

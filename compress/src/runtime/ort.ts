@@ -7,7 +7,7 @@
  * sessions in one process grows memory; long-lived services should run sessions in a worker.
  */
 import ort from 'onnxruntime-node';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 
 /** Element types a runtime tensor can have, with their data arrays (onnxruntime's names). */
 export interface RuntimeDataMap {
@@ -100,7 +100,7 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
     executionMode: 'sequential',
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     logSeverityLevel: options.logSeverityLevel ?? 4,
-    ...(options.optimizedModelFilePath === undefined ? {} : { optimizedModelFilePath: options.optimizedModelFilePath }),
+    ...stripUndefined({ optimizedModelFilePath: options.optimizedModelFilePath }),
   };
   let session: ort.InferenceSession;
   try {

@@ -5,7 +5,7 @@ import { runSearch, type Evaluator, type SearchProgress, type SearchResult } fro
 import type { LatencyPredictor } from './latency/index.js';
 import { budgetViolation, deviceFigures, predictCandidate, type ClassTarget } from './score.js';
 import { createSearchSpace, teacherChainOf, type Candidate, type SearchSpace } from './space.js';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import type { Dataset } from '../data/tensor.js';
 import { measureAgainstTeacher, type MeasuredRatio } from './confirm.js';
 
@@ -182,8 +182,8 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     seed: opts.seed,
     maxEvaluations: opts.maxEvaluations,
     initial,
-    ...(opts.timeBudgetMs === undefined ? {} : { timeBudgetMs: opts.timeBudgetMs }),
-    ...(opts.population === undefined ? {} : { population: opts.population }),
+    ...stripUndefined({ timeBudgetMs: opts.timeBudgetMs }),
+    ...stripUndefined({ population: opts.population }),
     ...(store ? { store } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.now ? { now: opts.now } : {}),

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Precision } from '@edgefleet/shared';
 import { parseRecipe, type Recipe } from '@edgefleet/compress';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** The baseline: the uploaded model as it is. */
 export const BASELINE_RECIPE = 'fp32';
@@ -61,7 +62,7 @@ export function searchedCandidate(
     key: sha256Of(`search:${className}:${searchId}`),
     needsCalibration: false,
     source: { path, search: { class: className, id: searchId } },
-    ...(hostRatio === undefined ? {} : { hostRatio }),
+    ...stripUndefined({ hostRatio }),
   };
 }
 

@@ -7,7 +7,7 @@
  * directory, and the candidate file in the job's directory (so the same request resumes).
  */
 import { join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { loadDataSource, loadModel, modelInputsOf, readModelBytes, writeBytesAtomic } from '@edgefleet/compress';
 import { sliceDataset } from '@edgefleet/compress/data/tensor';
 import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
@@ -64,12 +64,12 @@ export async function runSearch(
       seed: r.seed,
       searchEpochs: r.epochs,
       finalEpochs: r.finalEpochs,
-      ...(r.trainSamples === undefined ? {} : { searchSamples: r.trainSamples }),
+      ...stripUndefined({ searchSamples: r.trainSamples }),
     }),
     seed: r.seed,
     batch: r.batch,
     maxEvaluations: r.evaluations,
-    ...(r.timeBudgetMs === undefined ? {} : { timeBudgetMs: r.timeBudgetMs }),
+    ...stripUndefined({ timeBudgetMs: r.timeBudgetMs }),
     // Finalists are timed against the teacher on this host before one is handed to the planner.
     confirmSample: sliceDataset(calib, 0, r.batch),
     storePath: join(input.outDir, 'candidates.jsonl'),

@@ -179,7 +179,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       recipeKey: c.key,
       recipeName: c.name,
       recipe: c.source
-        ? { search: { ...c.source.search, ...(c.hostRatio === undefined ? {} : { hostRatio: c.hostRatio }) } }
+        ? { search: { ...c.source.search, ...stripUndefined({ hostRatio: c.hostRatio }) } }
         : (c.recipe ?? 'baseline'),
       precision: c.precision,
       createdAt: now(),
