@@ -21,6 +21,8 @@ export interface FarmSpec {
   readonly dataDir: string;
   readonly windowMs: number;
   readonly classes: readonly string[];
+  /** Devices of this farm connecting at once (`FarmOptions.maxConnecting`). */
+  readonly maxConnecting: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as FarmSpec;
@@ -40,6 +42,7 @@ const farm = await startFarm({
   seed: spec.seed,
   idPrefix: spec.idPrefix,
   logger: log,
+  maxConnecting: spec.maxConnecting,
   telemetry: { dataDir: spec.dataDir, windowMs: spec.windowMs, model },
 });
 

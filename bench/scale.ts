@@ -29,7 +29,8 @@ const arg = (name: string, def: string): string => {
 if (process.argv.includes('--help')) {
   console.log(
     'npm run bench:scale [-- --devices 10000 --per-farm 2500 --seconds 60 --window-ms 10000 --rollout 1000\n' +
-      '   --variant-kb 1024 --topology both|sqlite|postgres --online-timeout-s 900 --device-disk DIR]',
+      '   --variant-kb 1024 --topology both|sqlite|postgres --online-timeout-s 900 --device-disk DIR\n' +
+      '   --max-connecting 50]',
   );
   process.exit(0);
 }
@@ -48,6 +49,8 @@ const ONLINE_TIMEOUT_MS = Number(arg('online-timeout-s', '900')) * 1000;
  * so they live in tmpfs (/dev/shm) when there is one. The servers' stores stay on the disk.
  */
 const DEVICE_DISK = arg('device-disk', existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+/** Devices of one farm in their first connect at once (`FarmOptions.maxConnecting`). */
+const MAX_CONNECTING = Number(arg('max-connecting', '50'));
 const CLASSES = ['rpi4', 'jetson-orin', 'mcu-gateway'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -139,9 +142,11 @@ async function run(topologyName: string): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const farms: Child[] = [];
   const progress: FarmProgress[] = [];
+  const forks: Array<Promise<Child>> = [];
   for (let i = 0; i < farmCount; i += 1) {
     const devices = Math.min(PER_FARM, DEVICES - i * PER_FARM);
     const spec = {
+      maxConnecting: MAX_CONNECTING,
       brokerUrl: topo.brokerUrl,
       devices,
       idPrefix: `f${i}`,
@@ -150,9 +155,11 @@ async function run(topologyName: string): Promise<Record<string, unknown>> {
       windowMs: WINDOW_MS,
       classes: CLASSES,
     };
-    farms.push(await forkChild('scale-farm.ts', spec, (m) => (progress[i] = m as FarmProgress)));
+    forks.push(forkChild('scale-farm.ts', spec, (m) => (progress[i] = m as FarmProgress)));
     topo.roles.set(`farm ${i} (${devices} devices)`, () => [farms[i]?.pid ?? 0]);
   }
+  // Farms build their devices in parallel; each starts connecting as soon as it is built.
+  farms.push(...(await Promise.all(forks)));
   const farmsOnline = () => progress.reduce((n, p) => n + (p?.online ?? 0), 0);
   let serverOnline = 0;
   let onlineMs: number | null = null;
@@ -163,7 +170,7 @@ async function run(topologyName: string): Promise<Record<string, unknown>> {
       break;
     }
     say(`${topologyName}: online ${serverOnline} (farms connected ${farmsOnline()}) of ${DEVICES}`);
-    await sleep(2_000);
+    await sleep(5_000);
   }
   say(`${topologyName}: ${serverOnline} online after ${Math.round(performance.now() - t0)} ms; settling one window`);
   await sleep(WINDOW_MS + 2_000);
@@ -273,7 +280,7 @@ function renderTable(rs: ReadonlyArray<Record<string, unknown>>): string {
       r['onlineMs'] === null ? `not all (${r['onlineAtEnd']})` : `${(Number(r['onlineMs']) / 1000).toFixed(1)} s`;
     lines.push(
       `| ${r['topology']} | ${r['devices']} | ${online} | ${r['windowsPerS']} (${r['offeredPerS']}) | ` +
-        `${r['p50DelayMs']} / ${r['p99DelayMs']} ms | ${ro['devices']}, ${(Number(ro['variantBytes']) / 1048576).toFixed(2)} | ` +
+        `${r['p50DelayMs']} / ${r['p99DelayMs']} ms | ${ro['devices']}, ${(Number(ro['variantBytes']) / 1e6).toFixed(2)} | ` +
         `${(Number(ro['ms']) / 1000).toFixed(1)} s, ${ro['state']} ${JSON.stringify(ro['byState'])} |`,
     );
   }

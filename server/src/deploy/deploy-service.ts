@@ -123,6 +123,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     now: options.now,
     random: options.random ?? Math.random,
     ...stripUndefined({ onEvent: options.onEvent, revokedDevices: options.revokedDevices }),
+    fence: () => options.ownership?.fence(ROLLOUTS_KEY) ?? null,
   });
   const desired = createClassDesiredReconciler({
     desired: options.desired,

@@ -14,6 +14,7 @@
  */
 import pg from 'pg';
 import type { Logger } from '../log/logger.js';
+import type { OwnershipFence } from '../store/rollouts.js';
 
 export interface Ownership {
   readonly kind: 'local' | 'postgres';
@@ -23,6 +24,13 @@ export interface Ownership {
   release(key: string): Promise<void>;
   /** Keys this process holds, sorted. */
   held(): string[];
+  /**
+   * The fencing token of this process's latest tenure of `key` (raised in the store each time a
+   * replica takes the key), or null when it never held it (and always with one process). It
+   * stays after the key is lost: a write still carrying it is refused once another replica took
+   * the key (`RolloutRepository.save`), which is the point.
+   */
+  fence(key: string): OwnershipFence | null;
   /** Releases every key (closes the lock session). */
   close(): Promise<void>;
 }
@@ -40,6 +48,7 @@ export function createLocalOwnership(): Ownership {
       held.delete(key);
     },
     held: () => [...held].sort(),
+    fence: () => null,
     close: async () => held.clear(),
   };
 }
@@ -55,6 +64,7 @@ export interface PgOwnershipOptions {
 export function createPgOwnership(options: PgOwnershipOptions): Ownership {
   const log = options.logger.child({ component: 'ownership' });
   const held = new Set<string>();
+  const tokens = new Map<string, number>();
   let session: Promise<pg.Client> | null = null;
   let closed = false;
 
@@ -98,8 +108,15 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
           key,
         ]);
         if (r.rows[0]?.ok === true) {
+          // A new tenure: raise the key's token, so writes of an earlier owner's tenure are refused.
+          const t = await client.query<{ token: string }>(
+            `INSERT INTO ownership_fences (key, token) VALUES ($1, 1)
+            ON CONFLICT (key) DO UPDATE SET token = ownership_fences.token + 1 RETURNING token`,
+            [key],
+          );
+          tokens.set(key, Number(t.rows[0]?.token));
           held.add(key);
-          log.info({ key }, 'took ownership');
+          log.info({ key, token: tokens.get(key) }, 'took ownership');
           return true;
         }
         return false;
@@ -116,6 +133,10 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
         .catch(() => undefined);
     },
     held: () => [...held].sort(),
+    fence: (key) => {
+      const token = tokens.get(key);
+      return token === undefined ? null : { key, token };
+    },
     async close() {
       closed = true;
       held.clear();
