@@ -44,17 +44,24 @@ export async function forkChild(file: string, spec: object, onMessage?: (m: unkn
     });
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A child that dies (a crashed server) fails what was asked of it instead of leaving the bench waiting.
+  child.once('exit', (code, signal) => {
+    for (const w of waiting.values()) w.reject(new Error(`${file} exited (${signal ?? code}) while asked`));
+    waiting.clear();
+  });
   return {
     pid: child.pid ?? 0,
     started,
     ask: (request) =>
       new Promise((resolve, reject) => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          return reject(new Error(`${file} has exited (${child.signalCode ?? child.exitCode})`));
         const id = nextId++;
         waiting.set(id, { resolve, reject });
         child.send({ id, request, type: (request as { type?: string }).type });
       }),
     stop: async () => {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.send({ id: nextId++, request: { type: 'stop' }, type: 'stop' });
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       await exited;

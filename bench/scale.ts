@@ -130,13 +130,26 @@ async function statsOf(replicas: readonly Child[]) {
   };
 }
 
+/** Every child and topology of the running topology, so a failed run can still end them. */
+const live: { children: Child[]; topo: Topology | null; dirs: string[] } = { children: [], topo: null, dirs: [] };
+async function cleanUp(): Promise<void> {
+  await Promise.all(live.children.map((c) => c.stop().catch(() => undefined)));
+  await live.topo?.stop().catch(() => undefined);
+  for (const d of live.dirs) rmSync(d, { recursive: true, force: true });
+  live.children = [];
+  live.topo = null;
+  live.dirs = [];
+}
+
 type FarmProgress = { online: number; pending: number; closed: number; installs: Record<string, number> };
 
 async function run(topologyName: string): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ef-bench-scale-'));
   const deviceDisk = mkdtempSync(join(DEVICE_DISK, 'ef-bench-scale-devices-'));
+  live.dirs = [dir, deviceDisk];
   say(`${topologyName}: starting the servers`);
   const topo = topologyName === 'sqlite' ? await sqliteTopology(dir) : await postgresTopology(dir);
+  live.topo = topo;
   const [first] = topo.replicas as [Child];
   const farmCount = Math.ceil(DEVICES / PER_FARM);
   const t0 = performance.now();
@@ -160,6 +173,7 @@ async function run(topologyName: string): Promise<Record<string, unknown>> {
   }
   // Farms build their devices in parallel; each starts connecting as soon as it is built.
   farms.push(...(await Promise.all(forks)));
+  live.children = farms;
   const farmsOnline = () => progress.reduce((n, p) => n + (p?.online ?? 0), 0);
   let serverOnline = 0;
   let onlineMs: number | null = null;
@@ -258,7 +272,16 @@ async function runRollout(topologyName: string, topo: Topology, progress: FarmPr
 }
 
 const rows: Array<Record<string, unknown>> = [];
-for (const t of TOPOLOGIES) rows.push(await run(t));
+for (const t of TOPOLOGIES) {
+  try {
+    rows.push(await run(t));
+  } catch (err: unknown) {
+    // A topology that falls over (a server crashing under the load) is a result too, reported as such.
+    say(`${t}: failed: ${err instanceof Error ? err.message : String(err)}`);
+    rows.push({ topology: t, devices: DEVICES, failed: err instanceof Error ? err.message : String(err) });
+    await cleanUp();
+  }
+}
 console.log(renderTable(rows));
 mkdirSync(join('bench', 'results'), { recursive: true });
 const out = join('bench', 'results', `scale-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -275,6 +298,10 @@ function renderTable(rs: ReadonlyArray<Record<string, unknown>>): string {
     '|---|---|---|---|---|---|---|',
   ];
   for (const r of rs) {
+    if (r['failed'] !== undefined) {
+      lines.push(`| ${r['topology']} | ${r['devices']} | failed: ${r['failed']} | | | | |`);
+      continue;
+    }
     const ro = r['rollout'] as Record<string, unknown>;
     const online =
       r['onlineMs'] === null ? `not all (${r['onlineAtEnd']})` : `${(Number(r['onlineMs']) / 1000).toFixed(1)} s`;
@@ -290,6 +317,7 @@ function renderTable(rs: ReadonlyArray<Record<string, unknown>>): string {
     '|---|---|---|---|---|',
   );
   for (const r of rs) {
+    if (r['failed'] !== undefined) continue;
     const steady = r['usage'] as RoleUsage[];
     const during = (r['rollout'] as { usage: RoleUsage[] }).usage;
     for (const u of steady) {

@@ -11,6 +11,11 @@
  * ownership moves within one task interval, with no lease timing of ours. A replica that loses
  * its connection loses every key at once (the client's `error`/`end` clears `held`) and asks
  * again on a new connection. Without Postgres (SQLite, one process) every claim is true.
+ *
+ * Fencing: taking a key raises its token in `ownership_fences` (migration 41), and the rollout
+ * state machines save with this process's token (`fence`), refused once a later tenure exists.
+ * A replica whose session ended while it was paused mid-evaluation so cannot overwrite what
+ * the new owner wrote in the meantime.
  */
 import pg from 'pg';
 import type { Logger } from '../log/logger.js';
@@ -92,6 +97,26 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
     return session;
   }
 
+  /**
+   * A new tenure: raises the key's token, so writes of an earlier owner's tenure are refused.
+   * When that fails the lock is given back: holding a key without a token would write unfenced.
+   */
+  async function raiseToken(client: pg.Client, key: string): Promise<number> {
+    try {
+      const t = await client.query<{ token: string }>(
+        `INSERT INTO ownership_fences (key, token) VALUES ($1, 1)
+        ON CONFLICT (key) DO UPDATE SET token = ownership_fences.token + 1 RETURNING token`,
+        [key],
+      );
+      return Number(t.rows[0]?.token);
+    } catch (err: unknown) {
+      await client
+        .query('SELECT pg_advisory_unlock($1, hashtext($2))', [OWNERSHIP_LOCK_SPACE, key])
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
   return {
     kind: 'postgres',
     async claim(key) {
@@ -108,13 +133,7 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
           key,
         ]);
         if (r.rows[0]?.ok === true) {
-          // A new tenure: raise the key's token, so writes of an earlier owner's tenure are refused.
-          const t = await client.query<{ token: string }>(
-            `INSERT INTO ownership_fences (key, token) VALUES ($1, 1)
-            ON CONFLICT (key) DO UPDATE SET token = ownership_fences.token + 1 RETURNING token`,
-            [key],
-          );
-          tokens.set(key, Number(t.rows[0]?.token));
+          tokens.set(key, await raiseToken(client, key));
           held.add(key);
           log.info({ key, token: tokens.get(key) }, 'took ownership');
           return true;
