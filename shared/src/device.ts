@@ -26,3 +26,4 @@ export * from './random.js';
 export * from './objects.js';
 export * from './config-issues.js';
 export * from './budgets.js';
+export { scoreGoldenOutputs, type GoldenOutput, type GoldenScore } from './golden.js';

@@ -19,6 +19,7 @@ import {
   writePendingEnrollment,
   type AgentIdentity,
 } from '@edgefleet/agent';
+import { EdgefleetError } from '@edgefleet/shared';
 import { simDataDir } from './sim-telemetry.js';
 
 export interface FarmEnrollOptions {
@@ -35,6 +36,22 @@ export interface FarmEnrollOptions {
   readonly timeoutMs?: number;
   /** Called after each device has an identity (newly enrolled or stored). */
   readonly progress?: (done: number, total: number) => void;
+  /**
+   * The classes the farm can simulate (those with a hardware profile). A token of any other class
+   * stops the enrollment after its first device, so the farm does not spend every token use first.
+   */
+  readonly simulatedClasses?: ReadonlySet<string>;
+}
+
+/** The error for a device enrolled into a class the farm has no hardware profile for. */
+export function unsimulatedClassError(deviceClass: string, simulated: Iterable<string>): EdgefleetError {
+  return new EdgefleetError(
+    'EF_ERR_CONFIG_INVALID',
+    `an enrollment token put a device into class ${deviceClass}, which the farm cannot simulate (it has hardware ` +
+      `profiles for ${[...simulated].join(', ')}); create the farm's tokens for one of those classes ` +
+      `(edgefleet enroll-token create --class rpi4), or run a real agent for ${deviceClass}`,
+    { deviceClass },
+  );
 }
 
 export interface FarmIdentity extends AgentIdentity {
@@ -52,7 +69,10 @@ export async function enrollFarmDevices(options: FarmEnrollOptions): Promise<Map
   const result = new Map<string, FarmIdentity>();
   const todo: Array<{ plannedId: string; token: string }> = [];
   let done = 0;
+  let failure: unknown = null;
   const finish = (identity: AgentIdentity, plannedId: string, enrolledNow: boolean) => {
+    if (options.simulatedClasses && !options.simulatedClasses.has(identity.deviceClass))
+      failure ??= unsimulatedClassError(identity.deviceClass, options.simulatedClasses);
     result.set(plannedId, {
       ...identity,
       plannedId,
@@ -68,7 +88,6 @@ export async function enrollFarmDevices(options: FarmEnrollOptions): Promise<Map
     else todo.push({ plannedId, token: options.tokens[i % options.tokens.length] as string });
   });
   let next = 0;
-  let failure: unknown = null;
   async function worker(): Promise<void> {
     while (failure === null && next < todo.length) {
       const { plannedId, token } = todo[next++] as { plannedId: string; token: string };

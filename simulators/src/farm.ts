@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { describeOrt, type Clock, type TelemetryDelivery } from '@edgefleet/agent';
-import { isValidDeviceId, stripUndefined } from '@edgefleet/shared';
+import { isValidDeviceId, parseTrustedKey, stripUndefined, type TrustedKey } from '@edgefleet/shared';
 import { BUILTIN_PROFILES, type DeviceProfile } from './profiles/profiles.js';
 import { createSeededRandom, deriveSeed, shuffled } from '@edgefleet/shared';
 import { createVirtualDevice, type VirtualDevice } from './virtual-device.js';
@@ -13,7 +13,7 @@ import { createRealVirtualDevice, type RealInferenceOptions } from './real/real-
 import type { Fault } from './faults/faults.js';
 import { startCpuQuotaFaults, type CpuQuotaFaults } from './faults/cpu-quota-faults.js';
 import { EdgefleetError, systemClock } from '@edgefleet/shared';
-import type { FarmIdentity } from './farm-enroll.js';
+import { unsimulatedClassError, type FarmIdentity } from './farm-enroll.js';
 
 /** How farm devices infer: not at all, modelled (sampled) telemetry, or real ORT workers. */
 export type FarmInferenceMode = 'none' | 'sampled' | 'real';
@@ -44,7 +44,9 @@ export interface FarmOptions {
    * id, class (its profile) and credentials instead of the plan's.
    */
   readonly identities?: ReadonlyMap<string, FarmIdentity>;
-  /** Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent. */
+  /**
+   * Modelled telemetry per device (issue 7); each device keeps its outbox in `<dataDir>/<deviceId>`. Off when absent.
+   */
   readonly telemetry?: {
     readonly dataDir: string;
     /** Window length, ms (0: tests call `closeWindow()`). Default 10 000. */
@@ -151,6 +153,12 @@ function startDevices(devices: readonly VirtualDevice[], window: number, log: Lo
   for (let i = 0; i < Math.max(1, Math.min(window, devices.length)); i += 1) launch();
 }
 
+/** `keys` plus the enrolled signing keys that are not among them already (by public key). */
+function withEnrolledKeys(keys: readonly TrustedKey[], enrolled: readonly string[]): readonly TrustedKey[] {
+  const known = new Set(keys.map((k) => k.publicKey));
+  return [...keys, ...enrolled.filter((k) => !known.has(k.trim())).map(parseTrustedKey)];
+}
+
 /** The mode a farm runs in: `inference` when given, else what the other options imply. */
 export function farmInferenceMode(options: Pick<FarmOptions, 'inference' | 'telemetry'>): FarmInferenceMode {
   return options.inference ?? (options.telemetry ? 'sampled' : 'none');
@@ -189,11 +197,7 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
       const deviceId = identity?.deviceId ?? (ids[i] as string);
       const cls = identity?.deviceClass ?? planned;
       const profile = profiles.get(cls);
-      if (!profile)
-        throw new RangeError(
-          `device ${deviceId} was enrolled into class ${cls}, which has no simulator profile; known: ` +
-            `${[...profiles.keys()].join(', ')}`,
-        );
+      if (!profile) throw unsimulatedClassError(cls, profiles.keys());
       const common = {
         deviceId,
         profile,
@@ -208,7 +212,11 @@ export async function startFarm(options: FarmOptions): Promise<Farm> {
           faults: options.faults,
         }),
       };
-      if (mode === 'real' && options.real) return createRealVirtualDevice({ ...options.real, ...common });
+      if (mode === 'real' && options.real) {
+        // An enrolled device trusts the keys its enrollment answer named, as a real agent does.
+        const trustedKeys = withEnrolledKeys(options.real.trustedKeys, identity?.signingKeys ?? []);
+        return createRealVirtualDevice({ ...options.real, ...common, trustedKeys });
+      }
       return createVirtualDevice({
         ...common,
         ...(mode === 'sampled' && options.telemetry

@@ -9,7 +9,11 @@
  * decision log tells the story.
  *
  * Kept fast with a tiny evaluation budget (two candidates of one epoch on 500 digits, the finalist
- * one epoch) and the quick microbenchmark suite as the host's latency table.
+ * one epoch) and the quick microbenchmark suite as the host's latency table. At batch 1 mnist-cnn
+ * cannot get much faster than ~0.6× (the per-call cost), so the search must build what gets there
+ * (its seeds: the teacher with its pools folded into strides, alone and at half width), and the
+ * finalist is timed side by side with the teacher before the planner judges it: timings of a 40 µs
+ * model taken minutes apart on a loaded box differ by more than the ×1.25 this class needs.
  */
 import { join } from 'node:path';
 import t from 'tap';
@@ -40,12 +44,6 @@ const cam: DeviceClassInput = {
 
 t.test(
   'closed loop: nothing stored fits a throttled class, so the loop searches a new model and rolls it out',
-  {
-    // Known regression, open in issue 16: on main after the merge with issues 14, 21 and 23 every
-    // candidate is screened out by its predicted figures (0 evaluations of 40 visited), so the loop
-    // alerts instead of deploying. It passed on the issue-16 branch; the cause is not found yet.
-    todo: 'every search candidate is screened out after the merge with issues 14/21/23 (issue 16)',
-  },
   async (t) => {
     const dir = t.testdir();
     // The search reads the host's latency table from the data directory; the quick suite keeps this test short.

@@ -3,11 +3,15 @@
  * device enrolls like a real agent, keeps its identity in the farm's data dir and, when the
  * farm starts again, reuses it without spending the token again.
  */
+import { join } from 'node:path';
 import t from 'tap';
 import { pino } from 'pino';
 import { enrollFarmDevices, farmDeviceIds, startFarm } from '@edgefleet/simulators';
 import { makeAuthServer } from '../helpers/auth.js';
 import { waitFor } from './presence-suite.js';
+import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
+import { sha256Hex } from '@edgefleet/shared';
+import type { RealVirtualDevice } from '@edgefleet/simulators/real/index';
 
 const silent = pino({ level: 'silent' });
 
@@ -78,5 +82,73 @@ t.test('a token without uses left stops the farm with an EF_ERR code', async (t)
       timeoutMs: 10_000,
     }),
     { code: 'EF_ERR_ENROLL_INVALID' },
+  );
+});
+
+t.test('a token of a class the farm cannot simulate stops it after one device, with an EF_ERR code', async (t) => {
+  const server = makeAuthServer(t.testdir(), { apiPort: -1 });
+  t.teardown(() => server.stop());
+  const { brokerUrl } = await server.start();
+  const custom = await server.auth().createEnrollToken({ deviceClass: 'custom-cam', maxUses: 10, ttlS: 3600 });
+  await t.rejects(
+    enrollFarmDevices({
+      brokerUrl,
+      tokens: [custom.token],
+      plannedIds: farmDeviceIds(10),
+      dataDir: t.testdir(),
+      logger: silent,
+      concurrency: 1,
+      simulatedClasses: new Set(['rpi4', 'jetson-orin']),
+    }),
+    { code: 'EF_ERR_CONFIG_INVALID', message: /class custom-cam, which the farm cannot simulate.*rpi4, jetson-orin/ },
+  );
+  t.same(
+    (await server.auth().listEnrollTokens()).map((x) => x.uses),
+    [1],
+    'one use spent, not all ten',
+  );
+});
+
+t.test('an enrolled real-inference farm trusts the keys its enrollment named: no --trusted-keys needed', async (t) => {
+  const root = t.testdir();
+  const server = makeAuthServer(join(root, 'server'), { apiPort: -1 });
+  t.teardown(() => server.stop());
+  const { brokerUrl } = await server.start();
+  const token = await server.auth().createEnrollToken({ deviceClass: 'rpi4', maxUses: 2, ttlS: 3600 });
+  const dataDir = join(root, 'farm');
+  const identities = await enrollFarmDevices({
+    brokerUrl,
+    tokens: [token.token],
+    plannedIds: farmDeviceIds(2),
+    dataDir,
+    logger: silent,
+  });
+  const farm = await startFarm({
+    brokerUrl,
+    devices: 2,
+    classes: ['rpi4'],
+    logger: silent,
+    identities,
+    inference: 'real',
+    real: { dataDir, trustedKeys: [], intraOpNumThreads: 1, workloadRatePerS: 0 },
+  });
+  t.teardown(() => farm.stop());
+  const online = async () => (await server.repos().devices.list()).filter((d) => d.state === 'online').length;
+  await waitFor(async () => (await online()) === 2, 30_000, 'the server to see 2 online');
+  const model = buildClassifier(5);
+  const started = await server.deploy().rollouts.start({
+    deviceClass: 'rpi4',
+    artifact: { bytes: model },
+    variantId: 'v-enrolled',
+    golden: goldenFor(5),
+    policy: { canary: { count: 1 }, baseCount: 1 },
+  });
+  const state = async () => (await server.deploy().rollouts.status(started.rollout.id)).rollout.state;
+  await waitFor(async () => ['completed', 'aborted'].includes(await state()), 60_000, 'the rollout to end');
+  t.equal(await state(), 'completed', 'every device verified the signed manifest with its enrolled key');
+  const devices = farm.devices as readonly RealVirtualDevice[];
+  t.ok(
+    devices.every((d) => d.agent.status().serving?.sha256 === sha256Hex(model)),
+    'both serve the model',
   );
 });

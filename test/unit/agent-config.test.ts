@@ -34,6 +34,7 @@ t.test('defaults: device id from the host name, shared protocol defaults, frozen
     telemetryWindowS: 10,
     enrollTimeoutS: 120,
     artifactTransport: 'mqtt',
+    maxPartialBytes: 64 * 1024 * 1024,
   });
   t.ok(Object.isFrozen(c));
 });

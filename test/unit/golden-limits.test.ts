@@ -72,7 +72,8 @@ t.test('the largest body the rollout schema accepts fits the route body limit', 
   );
 });
 
-t.test("the server's scoring is the agent's smoke test", async (t) => {
+t.test("the server's scoring is the agent's smoke test, and top-1 on random outputs", async (t) => {
+  t.equal(scoreGolden, scoreGoldenOutputs, 'one implementation: the agent re-exports shared');
   let seed = 7;
   const rand = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -88,7 +89,17 @@ t.test("the server's scoring is the agent's smoke test", async (t) => {
       minAccuracy: 0,
     };
     const outputs = { y: { dims: [rows, width], data } };
-    t.same(scoreGoldenOutputs(golden, outputs, ['y']), scoreGolden(golden, outputs, ['y']), `round ${round}`);
+    // Top-1 computed independently here: the first index of the row's maximum.
+    let correct = 0;
+    for (let r = 0; r < rows; r += 1) {
+      const row = Array.from(data.subarray(r * width, (r + 1) * width));
+      if (row.indexOf(Math.max(...row)) === golden.labels[r]) correct += 1;
+    }
+    t.same(
+      scoreGolden(golden, outputs, ['y']),
+      { accuracy: correct / rows, correct, rows, finite: true },
+      `round ${round}`,
+    );
   }
   t.throws(() => scoreGoldenOutputs({ labels: [1], output: 'z' }, {}, ['y']), /scores output z/);
 });

@@ -76,14 +76,26 @@ t.test('genes per class; genomes decode to pruned teachers and students', async 
   const pruned = all.decode(
     all.encode({ widths: [0.5, 0.25, 0.125], downsample: ['strided', 'strided'], dropDense: 1 }),
   );
-  t.same(pruned.downsample, ['pool', 'pool'], 'a pruned teacher keeps its topology');
-  t.equal(pruned.dropDense, 0);
-  t.same(Object.values(pruned.pruneRatios), [0.5, 0.75, 0.875]);
+  t.same(pruned.downsample, ['strided', 'strided'], 'a pruned teacher may fold its pools into strides');
+  t.equal(pruned.dropDense, 0, 'but keeps its layers');
+  t.same(
+    pruned.pruneRatios,
+    { 'l0.conv': 0.5, 'l2.conv': 0.75, 'l5.gemm': 0.875 },
+    'conv1 keeps a multiple of 4 channels (conv2 reads them), as the pruning pass will',
+  );
+  t.equal(pruned.studentSpec, 'arch:c4s2,c4s2,d8');
   t.same(
     all.encode({ widths: [0.5, 0.25, 0.125], downsample: ['strided', 'strided'], dropDense: 1 }),
-    all.encode({ widths: [0.5, 0.25, 0.125] }),
+    all.encode({ widths: [0.5, 0.25, 0.125], downsample: ['strided', 'strided'] }),
     'one canonical genome',
   );
+  const narrow = all.decode(all.encode({ widths: [0.125, 0.125, 0.125] }));
+  t.same(
+    narrow.pruneRatios,
+    { 'l0.conv': 0.5, 'l2.conv': 0.875, 'l5.gemm': 0.875 },
+    'a Conv-read group never drops below one multiple; a dense-read one keeps its fine steps',
+  );
+  t.same(all.decode(all.encode({ widths: [0.75, 1, 1] })).pruneRatios, {}, '6 of 8 rounds back to all 8');
 
   const student = all.decode(
     all.encode({

@@ -1,6 +1,6 @@
 /**
  * The golden-set smoke test [EF-PROTO 6.5]: decode the manifest's inputs, and score a model's
- * outputs against the expected top-1 labels. Pure functions; the swap runs the model.
+ * outputs against the expected top-1 labels (shared's scoring). Pure functions; the swap runs the model.
  */
 import type { GoldenSet } from '@edgefleet/shared/device';
 import type { FloatTensor } from '../runtime/ort.js';
@@ -35,42 +35,8 @@ export function goldenFeeds(golden: GoldenSet): Record<string, FloatTensor> {
   return feeds;
 }
 
-export interface GoldenScore {
-  readonly accuracy: number;
-  readonly correct: number;
-  readonly rows: number;
-  /** False when any value of any output is NaN or infinite. */
-  readonly finite: boolean;
-}
-
-/** Index of the largest value in `data[start, start+len)`. */
-function argmax(data: Float32Array, start: number, len: number): number {
-  let best = 0;
-  for (let i = 1; i < len; i += 1) if ((data[start + i] ?? -Infinity) > (data[start + best] ?? -Infinity)) best = i;
-  return best;
-}
-
-/** Scores outputs against the golden labels (argmax over the scored output's last axis, per row). */
-export function scoreGolden(
-  golden: GoldenSet,
-  outputs: Readonly<Record<string, FloatTensor>>,
-  outputNames: readonly string[],
-): GoldenScore {
-  const finite = Object.values(outputs).every((t) => t.data.every(Number.isFinite));
-  const name = golden.output ?? outputNames[0];
-  const scored = name === undefined ? undefined : outputs[name];
-  if (!scored)
-    throw new RangeError(
-      `golden set scores output ${name ?? '(none)'}, which the model does not produce (it has ` +
-        `${outputNames.join(', ')})`,
-    );
-  const rows = golden.labels.length;
-  const width = scored.dims[scored.dims.length - 1] ?? 0;
-  if (width === 0 || scored.data.length !== rows * width)
-    throw new RangeError(`output ${name} has dims [${scored.dims.join(', ')}], not ${rows} rows`);
-  let correct = 0;
-  golden.labels.forEach((label, row) => {
-    if (argmax(scored.data, row * width, width) === label) correct += 1;
-  });
-  return { accuracy: correct / rows, correct, rows, finite };
-}
+/**
+ * Scores outputs against the golden labels (argmax over the scored output's last axis, per row).
+ * One implementation, in shared: the server runs the same scoring on its host before a rollout.
+ */
+export { scoreGoldenOutputs as scoreGolden, type GoldenScore } from '@edgefleet/shared/device';

@@ -114,7 +114,10 @@ export function farmCommand(): Command {
       '--data-dir <dir>',
       'farm data dir; each device keeps its state in <dir>/<deviceId> (needed by --inference sampled|real)',
     )
-    .option('--trusted-keys <k1,k2>', 'server public keys (base64) manifests must be signed with (--inference real)')
+    .option(
+      '--trusted-keys <k1,k2>',
+      'server public keys (base64) manifests must be signed with (--inference real; enrolled devices also trust the keys their enrollment named)',
+    )
     .option('--workload-rate <n>', 'synthetic inferences per second per device (--inference real, default 2)')
     .option(
       '--faults <file>',
@@ -209,7 +212,7 @@ export function farmCommand(): Command {
           : `${formatOnlineSummary(online, totals)}`;
         process.stdout.write(`${line}\n`);
       };
-      if (mode === 'real' && trustedKeys.length === 0)
+      if (mode === 'real' && trustedKeys.length === 0 && !identities)
         logger.warn('no --trusted-keys: every deployment manifest will be refused');
       if (!flags.json)
         process.stdout.write(
@@ -247,6 +250,7 @@ async function enrollFarm(
     plannedIds: farmDeviceIds(config.devices, config.idPrefix),
     dataDir,
     logger,
+    simulatedClasses: new Set(BUILTIN_PROFILES.keys()),
     ...(flags.enrollConcurrency === undefined
       ? {}
       : { concurrency: Math.max(1, Number(flags.enrollConcurrency) || 1) }),

@@ -5,6 +5,7 @@ import { builtinProfiles, EdgefleetError } from '@edgefleet/shared';
 import { loadDataSource, modelInputsOf, readModelBytes, loadModel, writeBytesAtomic } from '@edgefleet/compress';
 import { createLatencyPredictor, loadOrMeasureLatencyTable } from '@edgefleet/compress/search/latency/index';
 import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
+import { sliceDataset } from '@edgefleet/compress/data/tensor';
 import { searchModel } from '@edgefleet/compress/search/search-model';
 import { frontSvg } from '@edgefleet/compress/search/front-svg';
 import type { ClassTarget } from '@edgefleet/compress/search/score';
@@ -115,6 +116,8 @@ export function searchCommand(): Command {
         maxEvaluations: flags.evals,
         ...(flags.time === undefined ? {} : { timeBudgetMs: flags.time }),
         storePath: join(outDir, 'candidates.jsonl'),
+        // Finalists are timed against the teacher on this host before one is written.
+        confirmSample: sliceDataset(calib, 0, flags.batch),
         settingsLabel: `epochs=${epochs},samples=${flags.trainSamples}`,
         onProgress: (p) =>
           say(

@@ -32,6 +32,8 @@ export const LatencySchema = z.object({
   batch: z.number().int().positive(),
   warmupRuns: z.number().int().nonnegative(),
   timedRuns: z.number().int().positive(),
+  /** Rounds of `timedRuns` (p50 and p95 are the quietest round's); absent in results from before rounds. */
+  rounds: z.number().int().positive().optional(),
   p50Ms: z.number().nonnegative(),
   p95Ms: z.number().nonnegative(),
   meanMs: z.number().nonnegative(),

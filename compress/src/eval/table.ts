@@ -42,7 +42,7 @@ export function formatEvalResult(r: EvalResult): string {
     rows.push([
       'latency p50/p95',
       `${l.p50Ms.toFixed(3)} / ${l.p95Ms.toFixed(3)} ms (batch ${l.batch}, ${l.threads} ` +
-        `thread${l.threads === 1 ? '' : 's'}, ${l.warmupRuns} warm-up + ${l.timedRuns} runs)`,
+        `thread${l.threads === 1 ? '' : 's'}, ${l.warmupRuns} warm-up + ${l.rounds ?? 1}×${l.timedRuns} runs)`,
     ]);
   }
   const m = r.memory;

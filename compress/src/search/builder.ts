@@ -10,6 +10,7 @@ import { pruneStructured } from '../prune/structured.js';
 import { createOrtSession } from '../runtime/ort.js';
 import { trainModel } from '../train/distill.js';
 import { buildStudent } from '../train/student-spec.js';
+import { foldPoolsIntoStrides } from './fold-pools.js';
 import type { BuiltCandidate, CandidateBuilder } from './search-model.js';
 import type { Candidate } from './space.js';
 import type { UnitPrecision } from './latency/units.js';
@@ -145,9 +146,14 @@ export function createCandidateBuilder(opts: BuilderOptions): CandidateBuilder {
   };
 }
 
+/** The teacher pruned to the candidate's widths (with reconstruction), its chosen pools folded into strides. */
 async function pruned(c: Candidate, opts: BuilderOptions, notes: string[]): Promise<Model> {
-  if (Object.keys(c.pruneRatios).length === 0) return loadModel(writeModel(opts.teacher));
-  const out = await pruneStructured(opts.teacher, { ratios: c.pruneRatios, data: opts.calib, reconstruct: true });
-  notes.push(`pruned ${Object.keys(c.pruneRatios).length} layer group(s) with reconstruction`);
-  return out.model;
+  let model = loadModel(writeModel(opts.teacher));
+  if (Object.keys(c.pruneRatios).length > 0) {
+    model = (await pruneStructured(opts.teacher, { ratios: c.pruneRatios, data: opts.calib, reconstruct: true })).model;
+    notes.push(`pruned ${Object.keys(c.pruneRatios).length} layer group(s) with reconstruction`);
+  }
+  const folded = foldPoolsIntoStrides(model, c.downsample);
+  if (folded > 0) notes.push(`${folded} pool(s) folded into strided convolutions`);
+  return model;
 }

@@ -6,6 +6,8 @@ import type { LatencyPredictor } from './latency/index.js';
 import { budgetViolation, deviceFigures, predictCandidate, type ClassTarget } from './score.js';
 import { createSearchSpace, teacherChainOf, type Candidate, type SearchSpace } from './space.js';
 import { EdgefleetError } from '@edgefleet/shared';
+import type { Dataset } from '../data/tensor.js';
+import { measureAgainstTeacher, type MeasuredRatio } from './confirm.js';
 
 /**
  * Hardware-aware search for one teacher and one class: NSGA-II over the space of pruned
@@ -56,6 +58,23 @@ export interface SearchModelOptions {
   readonly settingsLabel?: string;
   readonly onProgress?: (p: SearchProgress) => void;
   readonly now?: () => number;
+  /**
+   * One batch of inputs at `batch` to time finalists against the teacher on this host (see
+   * confirm.ts). Unset: finalists are judged on predictions alone.
+   */
+  readonly confirmSample?: Dataset;
+  /**
+   * With `confirmSample`: relative slack on the latency, energy and power budgets while candidates
+   * are only predicted (screening and the front), since measurement decides for the finalists;
+   * default 0.15 (the predictor's held-out error is ~28% per model, less on ratios to the teacher).
+   * Without a sample predictions are final and there is no slack.
+   */
+  readonly timingTolerance?: number;
+}
+
+/** The slack on predicted timing figures (see {@link SearchModelOptions.timingTolerance}). */
+function toleranceOf(opts: Pick<SearchModelOptions, 'confirmSample' | 'timingTolerance'>): number {
+  return opts.confirmSample ? (opts.timingTolerance ?? 0.15) : 0;
 }
 
 /** The finalist as built for shipping. */
@@ -69,6 +88,8 @@ export interface Finalist {
   readonly violation: number;
   readonly broken: readonly string[];
   readonly notes: readonly string[];
+  /** The host measurement that confirmed (or refused) the prediction; null when none was taken. */
+  readonly measured: MeasuredRatio | null;
 }
 
 export interface SearchModelResult {
@@ -81,6 +102,7 @@ export interface SearchModelResult {
 export function scoreBuilt(
   built: BuiltCandidate,
   opts: Pick<SearchModelOptions, 'predictor' | 'cls' | 'teacherAccuracyPct'>,
+  timingTolerance = 0,
 ) {
   const bytes = writeModel(built.model);
   const host = opts.predictor.host(built.model, 1);
@@ -89,6 +111,7 @@ export function scoreBuilt(
     { ...device, sizeBytes: bytes.length, accuracyPct: built.accuracyPct },
     opts.cls.budgets,
     opts.teacherAccuracyPct,
+    timingTolerance,
   );
   return { bytes, hostMs: host.ms, ...device, violation, broken };
 }
@@ -104,7 +127,7 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     const c = space.decode(genome);
     candidates.set(key, c);
     const predicted = predictCandidate(c, opts.predictor, opts.cls, opts.batch ?? 1);
-    const pre = budgetViolation(predicted, opts.cls.budgets, opts.teacherAccuracyPct);
+    const pre = budgetViolation(predicted, opts.cls.budgets, opts.teacherAccuracyPct, toleranceOf(opts));
     const metrics = {
       family: c.family,
       spec: c.family === 'student' ? c.studentSpec : c.pruneRatios,
@@ -121,7 +144,7 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
       };
     try {
       const built = await opts.builder.build(c, 'search');
-      const s = scoreBuilt(built, opts);
+      const s = scoreBuilt(built, opts, toleranceOf(opts));
       return {
         ok: true,
         objectives: [100 - built.accuracyPct, s.deviceP95Ms ?? 1e9, s.bytes.length],
@@ -151,16 +174,11 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         objectives: [...SEARCH_OBJECTIVES],
       })
     : undefined;
-  const initial = [
-    space.encode({}),
-    ...space.precisions
-      .filter((p) => p !== 'fp32')
-      .map((p) => space.encode({ precisions: space.genes.filter((g) => g.name.startsWith('precision')).map(() => p) })),
-  ];
+  const initial = singleTechniques(space);
   const search = await runSearch(space.genes, evaluate, {
     seed: opts.seed,
     maxEvaluations: opts.maxEvaluations,
-    initial: initial.filter((g, i) => initial.findIndex((h) => h.join() === g.join()) === i),
+    initial,
     ...(opts.timeBudgetMs === undefined ? {} : { timeBudgetMs: opts.timeBudgetMs }),
     ...(opts.population === undefined ? {} : { population: opts.population }),
     ...(store ? { store } : {}),
@@ -168,6 +186,33 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     ...(opts.now ? { now: opts.now } : {}),
   });
   return { space, search, finalist: await buildFinalist(search, space, opts) };
+}
+
+/**
+ * The genomes the search starts from, before random ones: the teacher at each precision the class
+ * executes (quantization alone), the teacher with every pool folded into a strided convolution, the
+ * same pruned to half its width, and the teacher pruned to half its width (pruning alone), each in
+ * fp32. They are the baselines the front must beat, and with a small evaluation budget (the loop's)
+ * they are what gets built first (the combination before plain pruning: it is the one most likely
+ * to fit a tight latency budget at batch 1, where the per-node cost caps what narrower layers buy):
+ * a pruned or folded teacher inherits its weights, so a short distillation already keeps most of
+ * its accuracy, where a student from scratch needs epochs. Candidates predicted to break a budget
+ * are screened for free, so seeds that cannot fit cost nothing.
+ */
+export function singleTechniques(space: SearchSpace): number[][] {
+  const count = (prefix: string) => space.genes.filter((g) => g.name.startsWith(prefix)).length;
+  const strided = Array.from({ length: count('downsample:') }, () => 'strided' as const);
+  const half = Array.from({ length: count('width:') }, () => 0.5);
+  const initial = [
+    space.encode({}),
+    ...space.precisions
+      .filter((p) => p !== 'fp32')
+      .map((p) => space.encode({ precisions: Array.from({ length: count('precision:') }, () => p) })),
+    space.encode({ downsample: strided }),
+    space.encode({ widths: half, downsample: strided }),
+    space.encode({ widths: half }),
+  ];
+  return initial.filter((g, i) => initial.findIndex((h) => h.join() === g.join()) === i);
 }
 
 /** The most accurate feasible candidate of the front (then the fastest), built with the full budget; the next one when it no longer fits. */
@@ -183,7 +228,9 @@ async function buildFinalist(
   for (const record of ranked.slice(0, 3)) {
     const candidate = space.decode(record.genome);
     const built = await opts.builder.build(candidate, 'final');
-    const s = scoreBuilt(built, opts);
+    const s = opts.confirmSample
+      ? await scoreMeasured(built, opts, opts.confirmSample)
+      : { ...scoreBuilt(built, opts), measured: null };
     last = {
       record,
       candidate,
@@ -194,8 +241,35 @@ async function buildFinalist(
       violation: s.violation,
       broken: s.broken,
       notes: built.notes,
+      measured: s.measured,
     };
     if (s.violation === 0) return last;
   }
   return last;
+}
+
+/**
+ * {@link scoreBuilt} with the device latency from a host measurement: the teacher's predicted device
+ * p95 (the search's anchor) × the candidate's measured p95 relative to the teacher's; energy scales
+ * with it. A prediction that was optimistic at the budget's edge is caught here, before the planner
+ * measures the finalist and finds it too slow.
+ */
+async function scoreMeasured(
+  built: BuiltCandidate,
+  opts: Pick<SearchModelOptions, 'predictor' | 'cls' | 'teacherAccuracyPct' | 'teacher' | 'batch'>,
+  sample: Dataset,
+): Promise<ReturnType<typeof scoreBuilt> & { measured: MeasuredRatio | null }> {
+  const predicted = scoreBuilt(built, opts);
+  const teacher = deviceFigures(opts.predictor.host(opts.teacher, opts.batch ?? 1), opts.cls);
+  const measured = await measureAgainstTeacher(opts.teacher, built.model, sample);
+  if (teacher.deviceP95Ms === null || predicted.deviceP95Ms === null) return { ...predicted, measured };
+  const deviceP95Ms = teacher.deviceP95Ms * measured.ratio;
+  const scale = deviceP95Ms / predicted.deviceP95Ms;
+  const energyMj = predicted.energyMj === null ? null : predicted.energyMj * scale;
+  const { violation, broken } = budgetViolation(
+    { ...predicted, deviceP95Ms, energyMj, sizeBytes: predicted.bytes.length, accuracyPct: built.accuracyPct },
+    opts.cls.budgets,
+    opts.teacherAccuracyPct,
+  );
+  return { ...predicted, deviceP95Ms, energyMj, violation, broken, measured };
 }

@@ -3,14 +3,18 @@ import { getAttrInts, type Model } from '../ir/index.js';
 import type { Gene } from './engine.js';
 import type { NetLayer, NetSpec } from './latency/net.js';
 import type { UnitPrecision } from './latency/units.js';
+import { DEFAULT_CHANNEL_MULTIPLE, removalCount } from '../prune/sensitivity.js';
 
 /**
  * The search space of one teacher for one class, as genes the engine mutates and a decoder that
  * turns a genome into a candidate: which family (the teacher pruned with its weights inherited,
  * or a student of a new shape distilled from it), the width kept per hidden layer, strided
- * convolution or pooling per downsampling stage and how many hidden dense layers to drop (where
- * shapes allow: students only, since a pruned teacher keeps its topology), and the precision of
- * each compute layer among those the class executes.
+ * convolution or pooling per downsampling stage (both families: a pruned teacher folds a pool into
+ * the stride of the convolution before it, fold-pools.ts), how many hidden dense layers to drop
+ * (students only: a pruned teacher keeps its layers), and the precision of each compute layer
+ * among those the class executes. A pruned teacher's widths are the counts the pruning pass
+ * really keeps (a multiple of {@link DEFAULT_CHANNEL_MULTIPLE} where a Conv reads the channels),
+ * so what is predicted is what is built.
  */
 export const WIDTH_CHOICES = [1, 0.75, 0.5, 0.375, 0.25, 0.125] as const;
 export type Family = 'pruned' | 'student';
@@ -122,7 +126,7 @@ export function createSearchSpace(teacher: TeacherChain, classPrecisions: readon
 
   const canonical = (genome: readonly number[]): number[] => {
     const g = [...genome];
-    if (g[0] === 0) for (let i = at.pools; i <= at.drop; i++) g[i] = 0;
+    if (g[0] === 0) g[at.drop] = 0;
     return g;
   };
 
@@ -139,7 +143,7 @@ export function createSearchSpace(teacher: TeacherChain, classPrecisions: readon
       downsample,
       dropDense,
       precisions: layerPrecisions,
-      ...realise(teacher, widths, downsample, dropDense, layerPrecisions),
+      ...realise(teacher, family, widths, downsample, dropDense, layerPrecisions),
     };
   };
 
@@ -163,7 +167,9 @@ export function createSearchSpace(teacher: TeacherChain, classPrecisions: readon
     return canonical(g);
   };
 
-  const description = `chain[${teacher.input.join('x')}:${teacher.layers.map((l) => layerToken(l)).join(',')}]/precisions[${precisions.join(',')}]/widths[${WIDTH_CHOICES.join(',')}]`;
+  const chainToken = `chain[${teacher.input.join('x')}:${teacher.layers.map((l) => layerToken(l)).join(',')}]`;
+  // v2: pruned teachers fold pools into strides and keep channel multiples (v1 files are another space).
+  const description = `${chainToken}/precisions[${precisions.join(',')}]/widths[${WIDTH_CHOICES.join(',')}]/v2`;
   return Object.freeze({ genes, teacher, precisions, decode, canonical, encode, description });
 }
 
@@ -177,6 +183,7 @@ function layerToken(l: NetLayer): string {
 /** The network, precision map, prune ratios and student spec of decoded genes. */
 function realise(
   teacher: TeacherChain,
+  family: Family,
   widths: readonly number[],
   downsample: readonly ('pool' | 'strided')[],
   dropDense: number,
@@ -207,8 +214,8 @@ function realise(
       const precision = precisions[computeI++] as UnitPrecision;
       if (dropped.has(i)) continue;
       const size = l.kind === 'conv' ? l.filters : l.units;
-      const kept = isLast ? size : Math.max(2, Math.round(size * width));
-      if (!isLast && width < 1) pruneRatios[l.node] = 1 - kept / size;
+      const kept = isLast ? size : keptCount(src, i, size, width, family);
+      if (!isLast && kept < size) pruneRatios[l.node] = 1 - kept / size;
       const nextPool = src.slice(i + 1).find((x) => x.kind !== 'relu');
       const fold = l.kind === 'conv' && nextPool?.kind === 'maxpool' && downsample[poolI] === 'strided';
       const index = layers.length;
@@ -236,4 +243,18 @@ function realise(
   }
   const net: NetSpec = { name: 'candidate', input: teacher.input, layers };
   return { net, precisionByNode, pruneRatios, studentSpec: `arch:${tokens.join(',')}` };
+}
+
+/**
+ * Channels a hidden layer keeps at `width`: a student's are its own choice; a pruned teacher's are
+ * what the structured pruning pass keeps at removal ratio 1 − width (at least one channel, and a
+ * multiple of {@link DEFAULT_CHANNEL_MULTIPLE} when a Conv reads them), so the prediction is of the
+ * model that gets built.
+ */
+function keptCount(src: readonly TeacherLayer[], i: number, size: number, width: number, family: Family): number {
+  if (family === 'student') return Math.max(2, Math.round(size * width));
+  if (width >= 1) return size;
+  const next = src.slice(i + 1).find((x) => computeKinds.has(x.kind) || x.kind === 'flatten');
+  const multiple = next?.kind === 'conv' ? DEFAULT_CHANNEL_MULTIPLE : 1;
+  return size - removalCount(size, 1, 1 - width, multiple);
 }

@@ -11,6 +11,7 @@ import {
   deviceRevokedSchema,
   deviceTelemetrySchema,
   deviceViewSchema,
+  goldenMadeSchema,
   modelListSchema,
   planListSchema,
   recentEventsSchema,
@@ -58,6 +59,8 @@ export interface FleetApi {
   rollouts(filter?: { deviceClass?: string }): Promise<RolloutRecord[]>;
   rollout(id: string): Promise<RolloutStatus>;
   startRollout(input: StartRollout): Promise<RolloutStatus>;
+  /** `POST /v1/golden` from the variant's model's registered evaluation data, checked on the server's host. */
+  makeGolden(variant: string): Promise<z.output<typeof goldenMadeSchema>>;
   abortRollout(id: string, reason: string): Promise<RolloutStatus>;
   recentEvents(limit: number): Promise<z.output<typeof recentEventsSchema>['events']>;
 }
@@ -101,6 +104,7 @@ export function fleetApi(client: ApiClient): FleetApi {
       ).rollouts,
     rollout: (id) => client.get(`/v1/rollouts/${enc(id)}`, rolloutStatusSchema),
     startRollout: (input) => client.post('/v1/rollouts', input, rolloutStatusSchema),
+    makeGolden: (variant) => client.post('/v1/golden', { variant, from: 'auto' }, goldenMadeSchema),
     abortRollout: (id, reason) => client.post(`/v1/rollouts/${enc(id)}/abort`, { reason }, rolloutStatusSchema),
     recentEvents: async (limit) => (await client.get(`/v1/events/recent?limit=${limit}`, recentEventsSchema)).events,
   };

@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { goldenSetSchema } from '@edgefleet/shared/messages/deploy';
-import type { PlanCandidate, RolloutRecord, StoredPlan } from '../api/endpoints.js';
+import type { FleetApi, PlanCandidate, RolloutRecord, StoredPlan } from '../api/endpoints.js';
 import { useApp } from '../app-context.js';
 import { formatBytes, formatMs, formatPct, formatWatts, shortSha } from '../format.js';
 import { href, navigate } from '../router.js';
@@ -17,7 +17,7 @@ export interface InspectorProps {
   /** The class's rollout in progress, if any: a second one is refused, so the form says so. */
   readonly activeRollout: RolloutRecord | null;
   readonly currentSha: string | null;
-  /** The class never had a rollout, so there is no golden set to reuse: the form asks for one. */
+  /** The class never had a rollout, so there is no golden set to reuse: one is made from data or given as a file. */
   readonly firstRollout: boolean;
 }
 
@@ -32,6 +32,17 @@ function Violations({ candidate }: { candidate: PlanCandidate }) {
       ))}
     </ul>
   );
+}
+
+/**
+ * The golden set a rollout carries: the admin's file if one was chosen; on a class's first
+ * rollout, one the server makes from the model's registered evaluation data (as
+ * `rollout start --golden auto` does); otherwise none, so the class's latest is reused.
+ */
+function goldenFor(api: FleetApi, file: File | null, firstRolloutOf: string | null): Promise<unknown> {
+  if (file) return readGolden(file);
+  if (firstRolloutOf === null) return Promise.resolve(undefined);
+  return api.makeGolden(firstRolloutOf).then((made) => made.golden);
 }
 
 /** Reads a golden-set JSON file and checks it with the schema the server uses. */
@@ -56,14 +67,7 @@ function RolloutForm({ plan, candidate, activeRollout, firstRollout }: Omit<Insp
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const sha = candidate.artifactSha;
-  const blocked =
-    sha === null
-      ? 'This variant has no built artifact.'
-      : activeRollout
-        ? 'in-progress'
-        : firstRollout && golden === null
-          ? 'needs a golden set'
-          : null;
+  const blocked = sha === null ? 'This variant has no built artifact.' : activeRollout ? 'in-progress' : null;
   return (
     <form
       class="rollout-form"
@@ -73,7 +77,7 @@ function RolloutForm({ plan, candidate, activeRollout, firstRollout }: Omit<Insp
         if (sha === null || blocked) return;
         setBusy(true);
         setError(null);
-        (golden ? readGolden(golden) : Promise.resolve(undefined))
+        goldenFor(api, golden, firstRollout ? sha : null)
           .then((g) =>
             api.startRollout({
               deviceClass: plan.deviceClass.name,
@@ -127,20 +131,20 @@ function RolloutForm({ plan, candidate, activeRollout, firstRollout }: Omit<Insp
         </label>
       </fieldset>
       <label class="field">
-        <span>{firstRollout ? 'Golden set (JSON file, required)' : 'Golden set (optional JSON file)'}</span>
+        <span>Golden set (optional JSON file)</span>
         <input
           type="file"
           accept="application/json,.json"
-          required={firstRollout}
           aria-describedby="golden-help"
           onChange={(e) => setGolden((e.target as HTMLInputElement).files?.[0] ?? null)}
         />
       </label>
       {firstRollout ? (
         <p id="golden-help" class="help">
-          {plan.deviceClass.name} has had no rollout yet, so there is no golden set to reuse: give the smoke test every
-          device runs before it switches (<code>inputs</code>, expected <code>labels</code>, <code>minAccuracy</code>,
-          as in shared/PROTOCOL.md §6.5). Later rollouts, and the control loop’s, reuse it.
+          {plan.deviceClass.name} has had no rollout yet. Without a file, the server makes the smoke test every device
+          runs before it switches from the model’s evaluation data and checks it on its own host (as{' '}
+          <code>rollout start --golden auto</code> does); a model without evaluation data needs a file (
+          <code>edgefleet golden make</code> writes one). Later rollouts, and the control loop’s, reuse it.
         </p>
       ) : (
         <p id="golden-help" class="help">

@@ -37,7 +37,13 @@ function agreementOf(v: Variant): number {
   return f ? round(f.top1Agreement * 100, 2) : 100;
 }
 
-function candidateRow(b: Built, cls: DeviceClass, speed: EffectiveSpeedModel, baselinePct: number): PlanCandidate {
+function candidateRow(
+  b: Built,
+  cls: DeviceClass,
+  speed: EffectiveSpeedModel,
+  baseline: { readonly pct: number; readonly hostP95Ms: number | null },
+): PlanCandidate {
+  const baselinePct = baseline.pct;
   const { candidate: c, variant: v } = b;
   const base = {
     agreementPct: v.evaluation ? agreementOf(v) : null,
@@ -52,7 +58,11 @@ function candidateRow(b: Built, cls: DeviceClass, speed: EffectiveSpeedModel, ba
     onFront: false,
   };
   const acc = accuracyOf(v);
-  const hostP95 = v.evaluation?.latency?.p95Ms ?? null;
+  // A search finalist timed side by side with the baseline is predicted from that ratio (candidates.ts).
+  const hostP95 =
+    c.hostRatio !== undefined && baseline.hostP95Ms !== null
+      ? baseline.hostP95Ms * c.hostRatio
+      : (v.evaluation?.latency?.p95Ms ?? null);
   const prediction = hostP95 === null ? null : predict(hostP95, c.precision, cls, speed);
   const common = { ...base, accuracyPct: acc?.pct ?? null, accuracyMetric: acc?.metric ?? null, predicted: prediction };
   if (v.error !== null || v.bytes === null || !acc)
@@ -133,7 +143,8 @@ export function assemblePlan(
 ): Plan {
   const baseline = built.find((b) => b.candidate.name === BASELINE_RECIPE);
   const baselineAcc = baseline ? accuracyOf(baseline.variant) : null;
-  let rows = built.map((b) => candidateRow(b, cls, speed, baselineAcc?.pct ?? 0));
+  const baselineHost = { pct: baselineAcc?.pct ?? 0, hostP95Ms: baseline?.variant.evaluation?.latency?.p95Ms ?? null };
+  let rows = built.map((b) => candidateRow(b, cls, speed, baselineHost));
   const eligible = asJudged(rows);
   const front = new Set(paretoFront(eligible).map((c) => c.recipe));
   rows = rows.map((r) => ({ ...r, onFront: front.has(r.recipe) }));

@@ -34,13 +34,26 @@ export interface Candidate {
    * this absolute path instead of the stored original. Its variant row records the search.
    */
   readonly source?: { readonly path: string; readonly search: { readonly class: string; readonly id: string } };
+  /**
+   * Host p95 relative to the baseline's, as the search timed the two side by side when it
+   * confirmed its finalist. The plan then predicts the variant from the baseline's host p95 × this
+   * ratio rather than from its own timing, taken alone at another moment: on a loaded machine two
+   * such timings of a 40 µs model differ by more than the speed-up being judged.
+   */
+  readonly hostRatio?: number;
 }
 
 /** Names of search finalists in a plan start with this (they are listed among its recipes). */
 export const SEARCHED_PREFIX = 'searched-';
 
 /** The candidate of a search's finalist for a class (cached under a key of its own). */
-export function searchedCandidate(className: string, searchId: string, path: string, precision: Precision): Candidate {
+export function searchedCandidate(
+  className: string,
+  searchId: string,
+  path: string,
+  precision: Precision,
+  hostRatio?: number,
+): Candidate {
   return {
     name: `${SEARCHED_PREFIX}${searchId}`.slice(0, 64),
     recipe: null,
@@ -48,7 +61,14 @@ export function searchedCandidate(className: string, searchId: string, path: str
     key: sha256Of(`search:${className}:${searchId}`),
     needsCalibration: false,
     source: { path, search: { class: className, id: searchId } },
+    ...(hostRatio === undefined ? {} : { hostRatio }),
   };
+}
+
+/** The side-by-side host ratio a search finalist's variant row records, if any. */
+export function searchedHostRatio(recipe: unknown): number | undefined {
+  const r = (recipe as { search?: { hostRatio?: unknown } } | null)?.search?.hostRatio;
+  return typeof r === 'number' && Number.isFinite(r) && r > 0 ? r : undefined;
 }
 
 /** Whether a stored variant's recipe column marks a search finalist of `className`. */

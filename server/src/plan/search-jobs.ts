@@ -59,6 +59,8 @@ export interface SearchRunOutput {
     readonly deviceP95Ms: number | null;
     readonly precision: Precision;
     readonly violation: number;
+    /** Host p95 relative to the teacher's, timed side by side (null: not measured). */
+    readonly hostRatio: number | null;
   } | null;
 }
 
@@ -152,7 +154,8 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
       );
       let finalist: NonNullable<SearchStatus['result']>['finalist'] = null;
       if (out.finalist) {
-        const candidate = searchedCandidate(cls.name, id, out.finalist.path, out.finalist.precision);
+        const f = out.finalist;
+        const candidate = searchedCandidate(cls.name, id, f.path, f.precision, f.hostRatio ?? undefined);
         const variant = await opts.planner.variants.getOrBuild(model, candidate);
         const plan = await opts.planner.plan({ ...(await latestPlanInputs(opts.planner, model, cls.name)) });
         finalist = {

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { EdgefleetError } from '@edgefleet/shared';
 import { loadDataSource, loadModel, modelInputsOf, readModelBytes, writeBytesAtomic } from '@edgefleet/compress';
+import { sliceDataset } from '@edgefleet/compress/data/tensor';
 import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
 import { createLatencyPredictor, loadOrMeasureLatencyTable } from '@edgefleet/compress/search/latency/index';
 import { searchModel } from '@edgefleet/compress/search/search-model';
@@ -68,6 +69,8 @@ export async function runSearch(
     batch: r.batch,
     maxEvaluations: r.evaluations,
     ...(r.timeBudgetMs === undefined ? {} : { timeBudgetMs: r.timeBudgetMs }),
+    // Finalists are timed against the teacher on this host before one is handed to the planner.
+    confirmSample: sliceDataset(calib, 0, r.batch),
     storePath: join(input.outDir, 'candidates.jsonl'),
     settingsLabel: `epochs=${r.epochs},final=${r.finalEpochs},samples=${r.trainSamples ?? 'all'}`,
     onProgress: (p) =>
@@ -98,6 +101,7 @@ export async function runSearch(
       deviceP95Ms: fin.deviceP95Ms,
       precision,
       violation: fin.violation,
+      hostRatio: fin.measured?.ratio ?? null,
     };
   }
   return {

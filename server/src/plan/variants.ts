@@ -6,10 +6,10 @@
  * in one long-lived process.
  */
 import { join, relative, resolve } from 'node:path';
-import { spawnModuleWorker } from '@edgefleet/shared';
+import { spawnModuleWorker, stripUndefined } from '@edgefleet/shared';
 import type { CompressReport, EvalResult } from '@edgefleet/compress';
 import type { VariantRepository, VariantRow } from '../store/variants.js';
-import { isSearchedFor, type Candidate } from './candidates.js';
+import { isSearchedFor, searchedHostRatio, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
 import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';
 
@@ -156,7 +156,9 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       modelSha: model.sha256,
       recipeKey: c.key,
       recipeName: c.name,
-      recipe: c.source ? { search: c.source.search } : (c.recipe ?? 'baseline'),
+      recipe: c.source
+        ? { search: { ...c.source.search, ...(c.hostRatio === undefined ? {} : { hostRatio: c.hostRatio }) } }
+        : (c.recipe ?? 'baseline'),
       precision: c.precision,
       createdAt: now(),
     };
@@ -200,6 +202,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
             precision: row.precision as Candidate['precision'],
             key: row.recipeKey,
             needsCalibration: false,
+            ...stripUndefined({ hostRatio: searchedHostRatio(row.recipe) }),
           },
           variant: toVariant(row),
         })),

@@ -4,9 +4,13 @@
  * into its store; the simulators derive their virtual devices from them, so a simulated rpi4
  * runs at the speed the planner predicts for one. Validated with the class schema on first use.
  */
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { deviceClassInputSchema, type DeviceClassSpec } from '../budgets.js';
-import raw from './builtin-profiles.json' with { type: 'json' };
+
+// Read through require rather than `import … with { type: 'json' }`: the test runner's fast
+// transpiler (SWC) drops import attributes, and tsc copies the file to dist either way.
+const raw: unknown = createRequire(import.meta.url)('./builtin-profiles.json');
 
 const fileSchema = z.object({ classes: z.array(deviceClassInputSchema).min(1) });
 

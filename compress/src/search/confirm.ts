@@ -1,0 +1,39 @@
+import type { Dataset } from '../data/tensor.js';
+import { measureLatency } from '../eval/run.js';
+import { writeModel, type Model } from '../ir/index.js';
+import { createOrtSession } from '../runtime/ort.js';
+
+/**
+ * Measurement confirms the finalists (the predictor only ranks them): the candidate and the teacher
+ * are timed side by side on this host, in alternating rounds, each with the evaluator's own
+ * latency measurement (the planner's, so the search and the planner judge a finalist alike), and
+ * the candidate's device latency is the teacher's (as the search is anchored on it) × the measured
+ * ratio. Timing both in one stretch keeps the ratio when the machine's load moves.
+ */
+export interface MeasuredRatio {
+  readonly teacherP95Ms: number;
+  readonly candidateP95Ms: number;
+  /** candidate / teacher. */
+  readonly ratio: number;
+}
+
+export async function measureAgainstTeacher(
+  teacher: Model,
+  candidate: Model,
+  sample: Dataset,
+  rounds = 3,
+): Promise<MeasuredRatio> {
+  const sessions = [await createOrtSession(writeModel(teacher)), await createOrtSession(writeModel(candidate))];
+  try {
+    const best = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
+    for (let r = 0; r < rounds; r++)
+      for (const [i, s] of sessions.entries()) {
+        const l = await measureLatency(s, sample, { threads: 1 });
+        best[i] = Math.min(best[i] as number, l.p95Ms);
+      }
+    const [teacherP95Ms, candidateP95Ms] = best as [number, number];
+    return { teacherP95Ms, candidateP95Ms, ratio: candidateP95Ms / teacherP95Ms };
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
