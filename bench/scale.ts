@@ -307,7 +307,8 @@ function renderTable(rs: ReadonlyArray<Record<string, unknown>>): string {
       r['onlineMs'] === null ? `not all (${r['onlineAtEnd']})` : `${(Number(r['onlineMs']) / 1000).toFixed(1)} s`;
     lines.push(
       `| ${r['topology']} | ${r['devices']} | ${online} | ${r['windowsPerS']} (${r['offeredPerS']}) | ` +
-        `${r['p50DelayMs']} / ${r['p99DelayMs']} ms | ${ro['devices']}, ${(Number(ro['variantBytes']) / 1e6).toFixed(2)} | ` +
+        `${r['p50DelayMs']} / ${r['p99DelayMs']} ms | ` +
+        `${ro['devices']}, ${(Number(ro['variantBytes']) / 1e6).toFixed(2)} | ` +
         `${(Number(ro['ms']) / 1000).toFixed(1)} s, ${ro['state']} ${JSON.stringify(ro['byState'])} |`,
     );
   }

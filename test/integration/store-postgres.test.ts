@@ -229,7 +229,8 @@ if ('unavailable' in cluster) {
     await admin.connect();
     t.teardown(() => admin.end());
     await admin.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('rollouts')::oid",
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' " +
+        "AND objid = hashtext('rollouts')::oid",
     );
     let taken = false;
     for (let i = 0; i < 50 && !taken; i += 1) {
@@ -249,7 +250,7 @@ if ('unavailable' in cluster) {
       { code: 'EF_ERR_OWNERSHIP_FENCED' },
       'the stale owner’s save is refused',
     );
-    t.match(await rollouts.get('r1'), { state: 'in-progress', currentWave: 2, updatedAt: 3 }, 'the new owner’s state');
+    t.match(await rollouts.get('r1'), { state: 'in-progress', currentWave: 2, updatedAt: 3 }, 'the new owner’s');
     t.match((await rollouts.devicesOf('r1'))[0], { state: 'pending' }, 'no device row of the refused save');
     t.same(a.fence('rollouts'), fenceA, 'a keeps its old token after losing the key (so its writes stay fenced)');
     await rollouts.save({ ...rollout('r1', 'rpi4'), currentWave: 3, updatedAt: 5 }, []);
