@@ -148,7 +148,7 @@ export async function frameClient(socketPath: string, input: BenchInput): Promis
 export async function startFrameEcho(
   socketPath: string,
   response: Buffer,
-): Promise<{ readonly socketPath: string; stop(): void }> {
+): Promise<{ readonly socketPath: string; readonly pid: number; stop(): void }> {
   const script = `
     const net = require('node:net');
     const template = Buffer.from(process.env.EF_ECHO_RESPONSE, 'base64');
@@ -173,5 +173,5 @@ export async function startFrameEcho(
     child.stdout.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`frame echo exited with code ${code}`)));
   });
-  return { socketPath, stop: () => void child.kill('SIGKILL') };
+  return { socketPath, pid: child.pid as number, stop: () => void child.kill('SIGKILL') };
 }

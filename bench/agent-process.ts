@@ -33,6 +33,8 @@ export interface AgentStart {
   readonly waitForInline?: boolean;
   /** Extra environment (e.g. MALLOC_ARENA_MAX to compare). */
   readonly env?: Readonly<Record<string, string>>;
+  /** The agent's entry script (default: the built package's bin). */
+  readonly bin?: string;
 }
 
 /** Every agent process the bench started, so a failed run leaves none behind. */
@@ -46,7 +48,7 @@ export async function startAgent(options: AgentStart): Promise<RunningAgent> {
     [
       ...options.nodeFlags,
       `--import=${PROBE}`,
-      AGENT_BIN,
+      options.bin ?? AGENT_BIN,
       ...['--device-id', options.deviceId, '--class', 'rpi4', '--broker', options.brokerUrl],
       ...['--data-dir', options.dataDir, '--serve-port', '0', '--serve-socket', options.socketPath],
       ...['--log-level', 'info'],

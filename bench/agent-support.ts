@@ -77,13 +77,20 @@ export async function measureBareRss(
   const script = `
     const ort = require('onnxruntime-node');
     const fs = require('node:fs');
-    const rss = () => Math.round(Number(/VmRSS:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) / 1024);
+    const rss = () =>
+      Math.round(Number(/VmRSS:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) / 1024);
     (async () => {
-      const s = await ort.InferenceSession.create(fs.readFileSync(${JSON.stringify(modelPath)}), ${JSON.stringify(SESSION_OPTIONS)});
+      const s = await ort.InferenceSession.create(
+        fs.readFileSync(${JSON.stringify(modelPath)}),
+        ${JSON.stringify(SESSION_OPTIONS)},
+      );
       const data = new Float32Array(${input.data.length});
       await new Promise((r) => setTimeout(r, 1000));
       const loaded = rss();
-      for (let i = 0; i < ${runs}; i++) await s.run({ ${JSON.stringify(input.name)}: new ort.Tensor('float32', data, ${JSON.stringify(input.dims)}) });
+      const feed = () => ({
+        ${JSON.stringify(input.name)}: new ort.Tensor('float32', data, ${JSON.stringify(input.dims)}),
+      });
+      for (let i = 0; i < ${runs}; i++) await s.run(feed());
       await new Promise((r) => setTimeout(r, 1000));
       process.stdout.write(JSON.stringify({ loadedMb: loaded, afterMb: rss() }));
     })();`;

@@ -39,6 +39,7 @@ import {
   inProcessInlinePath,
   inProcessWorkerPath,
   measureBareRss,
+  procCpuSeconds,
   procRssMb,
   childRssMb,
   seedAgentDataDir,
@@ -194,6 +195,30 @@ async function agentClients(
   return clients;
 }
 
+/**
+ * CPU the inline agent and the bare echo spend per framed request (user + kernel, every
+ * thread, µs), over 5,000 requests each: unlike latency this does not wait on the scheduler,
+ * so it tells the agent's own work (decode, inference, encode, the write that wakes the
+ * client) from the two processes' wake-ups on a busy host.
+ */
+async function framedCpuPerRequest(
+  paths: ReadonlyMap<string, PathClient>,
+  agentPid: number,
+  echoPid: number | null,
+): Promise<{ agent: number | null; echo: number | null }> {
+  const measure = async (client: PathClient | undefined, pid: number | null) => {
+    if (!client || pid === null) return null;
+    const n = 5000;
+    const before = procCpuSeconds(pid);
+    for (let i = 0; i < n; i += 1) await client.call();
+    return Number(((1e6 * (procCpuSeconds(pid) - before)) / n).toFixed(1));
+  };
+  const agent = await measure(paths.get('socket-frame'), agentPid);
+  const echo = await measure(paths.get('socket-echo'), echoPid);
+  process.stderr.write(`CPU per framed request: agent ${agent ?? '-'} µs, bare echo ${echo ?? '-'} µs\n`);
+  return { agent, echo };
+}
+
 function sameOutput(a: Float32Array, b: Float32Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
@@ -243,7 +268,7 @@ async function main(): Promise<void> {
       });
 
     const reference = paths.get('ort') ? await (paths.get('ort') as PathClient).call() : null;
-    let echo: { stop(): void } | null = null;
+    let echo: { readonly pid: number; stop(): void } | null = null;
     if (PATHS.includes('socket-echo') && reference) {
       const response = encodeInferFrame({
         kind: 'response',
@@ -277,6 +302,7 @@ async function main(): Promise<void> {
       }
       if ((round + 1) % 10 === 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
     }
+    const frameCpu = await framedCpuPerRequest(paths, pid, echo?.pid ?? null);
     const after = await agent.memory('inline agent after the measured requests');
     process.stderr.write(`${after.text}\n`);
     const afterRssMb = procRssMb(pid);
@@ -324,6 +350,8 @@ async function main(): Promise<void> {
         worker: inWorker.breakdown,
         withoutFlags: plain.breakdown,
       },
+      // CPU (all threads, user + kernel) the serving process spends per framed request, µs.
+      framedCpuPerRequestUs: frameCpu,
       idleCpuPct: {
         noModel: Number(withFlags.idleCpu.toFixed(3)),
         serving: Number(withFlags.loadedCpu.toFixed(3)),
@@ -332,6 +360,10 @@ async function main(): Promise<void> {
       loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
     });
     printTable(table, results.memory as Record<string, number>, withFlags.idleCpu, withFlags.loadedCpu);
+    process.stdout.write(
+      `CPU per framed request (user + kernel, all threads): agent ${frameCpu.agent ?? '-'} µs, ` +
+        `bare echo ${frameCpu.echo ?? '-'} µs\n`,
+    );
   } finally {
     for (const child of startedAgents) child.kill('SIGKILL');
     await server.stop();
@@ -339,10 +371,8 @@ async function main(): Promise<void> {
   }
   mkdirSync(join('bench', 'results'), { recursive: true });
   const out = join('bench', 'results', `agent-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    out,
-    `${JSON.stringify({ ...results, host: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version } }, null, 2)}\n`,
-  );
+  const host = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
+  writeFileSync(out, `${JSON.stringify({ ...results, host }, null, 2)}\n`);
   process.stdout.write(`\nwritten ${out}\n`);
 }
 

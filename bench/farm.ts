@@ -164,8 +164,7 @@ for (const r of rows)
   );
 mkdirSync(join('bench', 'results'), { recursive: true });
 const out = join('bench', 'results', `farm-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(
-  out,
-  `${JSON.stringify({ node: process.version, cpus: cpus().length, note: 'one process: server, embedded broker and every simulated device share the CPU; device figures are modelled', rows }, null, 2)}\n`,
-);
+const note =
+  'one process: server, embedded broker and every simulated device share the CPU; device figures are modelled';
+writeFileSync(out, `${JSON.stringify({ node: process.version, cpus: cpus().length, note, rows }, null, 2)}\n`);
 console.log(`wrote ${out}`);

@@ -148,8 +148,14 @@ for (const [k, v] of Object.entries(summary))
     `${k.padEnd(16)} ${String(v.n).padStart(2)}  ${v.mape.toFixed(1).padStart(5)}%  ${v.spearman.toFixed(3)}`,
   );
 mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
-writeFileSync(
-  new URL('bench/results/latency.json', ROOT),
-  `${JSON.stringify({ host: table.host, tableFrom: from, fitMape: table.fitMape, summary, rows: rows.map((r, i) => ({ name: r.name, layers: r.desc, flavour: r.flavour, batch: r.batch, measuredMs: measured[i], predictedMs: r.predicted })) }, null, 1)}\n`,
-);
+const resultRows = rows.map((r, i) => ({
+  name: r.name,
+  layers: r.desc,
+  flavour: r.flavour,
+  batch: r.batch,
+  measuredMs: measured[i],
+  predictedMs: r.predicted,
+}));
+const result = { host: table.host, tableFrom: from, fitMape: table.fitMape, summary, rows: resultRows };
+writeFileSync(new URL('bench/results/latency.json', ROOT), `${JSON.stringify(result, null, 1)}\n`);
 console.log('\nwrote bench/results/latency.json');

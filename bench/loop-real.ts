@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { isEdgefleetError } from '@edgefleet/shared';
 import { removeAllCpuQuotaGroups } from '@edgefleet/simulators';
 import { runRealLoop } from '@edgefleet/cli/scenario/real-loop';
+import { correctionSummary, type PredictorError } from '@edgefleet/cli/scenario/real-loop-figures';
 
 if (process.argv.includes('--help')) {
   console.log(
@@ -44,6 +45,42 @@ process.once('SIGINT', () => {
   removeAllCpuQuotaGroups();
   process.exit(130);
 });
+
+const pct = (v: number | null): string => (v === null ? '-' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(0)}%`);
+const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
+
+/** The predictor's table: both bases, each corrected by the healthy ratio; the loop's breach ratio. */
+function printPredictor(
+  rows: readonly PredictorError[],
+  summary: ReturnType<typeof correctionSummary>,
+  batch: number,
+): void {
+  console.log(`\npredictor, p95 per call (error = (predicted − measured) / measured; * = out of sample)`);
+  console.log(
+    `recipe\tphase\tmeasured ms\tbatch-1 basis ms (err)\t× healthy\tbatch-${batch} prediction ms (err)\t` +
+      '× healthy ratio (err)\t× breach ratio (err)',
+  );
+  for (const p of rows)
+    console.log(
+      [
+        `${p.outOfSample ? '*' : ''}${p.recipe.slice(0, 24)}`,
+        p.phase,
+        ms(p.measuredP95Ms),
+        `${ms(p.batch1PredictedMs)} (${pct(p.batch1Error)})`,
+        pct(p.batch1HealthyError),
+        `${ms(p.predictedP95Ms)} (${pct(p.error)})`,
+        p.healthyRatio === null ? '-' : `${p.healthyRatio.toFixed(3)} (${pct(p.healthyError)})`,
+        p.breachRatio === null ? '-' : `${p.breachRatio.toFixed(3)} (${pct(p.breachError)})`,
+      ].join('\t'),
+    );
+  console.log(
+    `out of sample (${summary.rows} rows), mean |error|: batch-1 basis ${pct(summary.meanAbsErrorBatch1)} → ` +
+      `batch-${batch} prediction ${pct(summary.meanAbsErrorBefore)} → ` +
+      `× healthy ratio ${pct(summary.meanAbsErrorAfter)} ` +
+      `(× breach ratio ${pct(summary.meanAbsErrorBreach)}; batch-1 basis × its healthy ratio ` +
+      `${pct(summary.meanAbsErrorBatch1After)})`,
+  );
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'ef-bench-loop-real-'));
 const load = { start: loadavg()[0] ?? 0, end: 0 };
@@ -84,24 +121,8 @@ try {
       .map((v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v ?? '-')))
       .join('\t'),
   );
-  console.log('\npredictor, p95 (error = (predicted − measured) / measured)');
-  console.log('recipe\tphase\tmeasured ms\tpredicted ms\terror\t× healthy ratio\terror\t× breach ratio\terror');
-  for (const p of r.predictor)
-    console.log(
-      [
-        p.recipe.slice(0, 24),
-        p.phase,
-        p.measuredP95Ms,
-        p.predictedP95Ms,
-        p.uncorrectedError,
-        p.healthyRatio,
-        p.healthyError,
-        p.breachRatio,
-        p.breachError,
-      ]
-        .map((v) => (typeof v === 'number' ? v.toFixed(3) : String(v ?? '-')))
-        .join('\t'),
-    );
+  const summary = correctionSummary(r.predictor);
+  printPredictor(r.predictor, summary, arg('batch', 32));
   console.log(
     `\nkernel throttling: ` +
       `${r.throttling.map((t) => `${t.deviceId} ${t.throttled} periods, ${t.throttledMs.toFixed(0)} ms`).join('; ')}`,
@@ -120,7 +141,7 @@ try {
         row,
         phases: { before: r.before, during: r.during, after: r.after, afterLift: r.afterLift },
         decisions: r.decisions,
-        predictor: r.predictor,
+        predictor: { rows: r.predictor, correction: summary },
         throttling: r.throttling,
         plan: { slow: r.slow, fast: r.fast },
       },

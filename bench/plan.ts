@@ -94,7 +94,8 @@ for (const r of summary.filter((x) => x.class))
   process.stdout.write(
     `${[r.model, r.class, r.outcome, r.chosen, r.bytes, r.accuracyPct, r.predictedP95Ms].join('\t')}\n`,
   );
+const note = 'device latency/energy are predictions (host p95 x modelled class factors)';
 writeFileSync(
   new URL('bench/results/plan.json', ROOT),
-  `${JSON.stringify({ when: new Date().toISOString(), note: 'device latency/energy are predictions (host p95 x modelled class factors)', rows: summary }, null, 2)}\n`,
+  `${JSON.stringify({ when: new Date().toISOString(), note, rows: summary }, null, 2)}\n`,
 );

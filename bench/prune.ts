@@ -177,10 +177,8 @@ const rows: Array<Record<string, string | number>> = [];
 function writeResults(complete: boolean): void {
   if (only) return;
   mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
-  writeFileSync(
-    new URL('bench/results/prune.json', ROOT),
-    `${JSON.stringify({ when: new Date().toISOString(), complete, threads: 1, runs: RUNS, batches: [1, 32], rows }, null, 2)}\n`,
-  );
+  const result = { when: new Date().toISOString(), complete, threads: 1, runs: RUNS, batches: [1, 32], rows };
+  writeFileSync(new URL('bench/results/prune.json', ROOT), `${JSON.stringify(result, null, 2)}\n`);
 }
 
 async function variantRow(

@@ -304,8 +304,7 @@ for (const r of rows) {
 }
 mkdirSync(join('bench', 'results'), { recursive: true });
 const out = join('bench', 'results', `rollout-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(
-  out,
-  `${JSON.stringify({ node: process.version, cpus: cpus().length, settings, note: 'one process: aedes broker, chunk server and all simulated downloaders share the CPU', rows }, null, 2)}\n`,
-);
+const note = 'one process: aedes broker, chunk server and all simulated downloaders share the CPU';
+const result = { node: process.version, cpus: cpus().length, settings, note, rows };
+writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`wrote ${out}`);

@@ -55,11 +55,12 @@ for (const name of names) {
     recipe.engine === 'distill' && existsSync(join(values.out, `${recipe.teacher}.onnx`)) ? values.out : 'models/zoo';
   const { bytes, card } = await buildZooModel(
     name,
-    (s) =>
+    (s) => {
+      const train = s.trainAccuracy === undefined ? '' : `, train top-1 ${(s.trainAccuracy * 100).toFixed(2)}%`;
       console.log(
-        `[zoo] ${name} epoch ${s.epoch}: loss ` +
-          `${s.meanLoss.toFixed(4)}${s.trainAccuracy === undefined ? '' : `, train top-1 ${(s.trainAccuracy * 100).toFixed(2)}%`} (${(s.ms / 1000).toFixed(1)} s)`,
-      ),
+        `[zoo] ${name} epoch ${s.epoch}: loss ${s.meanLoss.toFixed(4)}${train} (${(s.ms / 1000).toFixed(1)} s)`,
+      );
+    },
     teacherDir,
   );
   const floor = ZOO_RECIPES[name].floor;

@@ -1,9 +1,18 @@
 #!/usr/bin/env node
 // Device-side entry point (`edgefleet-agent`); needs only @edgefleet/agent and its own
-// dependencies. The code lives in ../dist (built by `npm install` / `tsc -b`, and by `prepack`).
-import { runAgentCli } from '../dist/cli.js';
+// dependencies. It runs the one-file bundle in ../dist/bundle (built by `npm run build` and by
+// `prepack`, agent/scripts/bundle.mjs): the same code as ../dist, in less memory. Without the
+// bundle (only `tsc -b` has run) it runs ../dist as is and says so.
+const bundle = new URL('../dist/bundle/edgefleet-agent.js', import.meta.url);
+const { existsSync } = await import('node:fs');
+let cli;
+if (existsSync(bundle)) cli = await import(bundle.href);
+else {
+  process.stderr.write('edgefleet-agent: dist/bundle is missing (run `npm run build`); running the unbundled build\n');
+  cli = await import('../dist/cli.js');
+}
 
-runAgentCli(process.argv.slice(2), process.env, { hideArguments: true }).then(
+cli.runAgentCli(process.argv.slice(2), process.env, { hideArguments: true }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -60,7 +60,10 @@ export interface DeviceOptions {
   readonly workloadBatch?: number;
   readonly download?: SwapDeps['download'];
   readonly preferHttp?: boolean;
-  /** Bound on disk use: partial downloads kept for retries (bytes, age); unreferenced models are deleted. Default 64 MiB, 1 day. */
+  /**
+   * Bound on disk use: partial downloads kept for retries (bytes,
+   * age); unreferenced models are deleted. Default 64 MiB, 1 day.
+   */
   readonly storage?: Partial<TidyLimits>;
   /** Override the swap steps (fault injection in simulations and tests). */
   readonly swapSteps?: readonly SwapStepDef[];

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { pino, type Logger } from 'pino';
 import { detectCapabilities } from './capabilities/detect.js';
 import type { AgentConfig } from './config/schema.js';
-import { parseTrustedKey } from '@edgefleet/shared/device';
+import { parseTrustedKey, stripUndefined } from '@edgefleet/shared/device';
 import { createDevice, type Device } from './device.js';
 import type { AgentLink } from './link/agent-link.js';
 import { AGENT_VERSION } from './version.js';
@@ -83,7 +83,7 @@ export function serveOptions(
   if (port < 0 && config.serveSocket === undefined) return false;
   return {
     ...(port >= 0 ? { port } : {}),
-    ...(config.serveSocket === undefined ? {} : { socketPath: config.serveSocket }),
+    ...stripUndefined({ socketPath: config.serveSocket }),
   };
 }
 

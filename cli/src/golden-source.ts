@@ -15,6 +15,7 @@ import {
   type GoldenReport,
   type GoldenSet,
   MAX_GOLDEN_ROWS,
+  stripUndefined,
 } from '@edgefleet/shared';
 import { z } from 'zod';
 import type { ApiClient } from './api-client.js';
@@ -50,7 +51,7 @@ export function parseGoldenSource(text: string): GoldenSource {
     const count = m[2] === undefined ? undefined : Number(m[2]);
     if (count !== undefined && !(count >= 1 && count <= MAX_GOLDEN_ROWS))
       throw usageError(`--golden ${text}: N must be 1–${MAX_GOLDEN_ROWS}`);
-    return { kind: 'make', from: m[1] as 'mnist' | 'auto', ...(count === undefined ? {} : { count }) };
+    return { kind: 'make', from: m[1] as 'mnist' | 'auto', ...stripUndefined({ count }) };
   }
   if (!existsSync(text)) throw usageError(`--golden ${text}: no such file or directory; give ${SPEC_HELP}`);
   return statSync(text).isDirectory() ? { kind: 'dir', path: text } : { kind: 'file', path: text };

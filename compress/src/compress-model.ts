@@ -17,13 +17,13 @@ import { runPipeline } from './pipeline.js';
 import { checkInRuntime } from './runtime-check.js';
 import type { Progress } from './passes/types.js';
 import { parseRecipe, passFor } from './recipes.js';
-import { PruneReportSchema, type PruneReport } from './prune/report.js';
+import { pruneReportSchema, type PruneReport } from './prune/report.js';
 import type { PassReport } from './passes/types.js';
 
 const Note = z.object({ node: z.string(), opType: z.string(), precision: z.string(), reason: z.string() });
 
 /** The compression report (also what `--report` writes). */
-export const CompressReportSchema = z.object({
+export const compressReportSchema = z.object({
   recipe: z.string(),
   ok: z.boolean(),
   issues: z.array(z.string()),
@@ -46,9 +46,9 @@ export const CompressReportSchema = z.object({
   calibration: z.object({ source: z.string(), samples: z.number() }).nullable(),
   seconds: z.number(),
   /** The last pruning pass's per-group and per-layer report (params, MACs, fidelity before and after). */
-  pruning: PruneReportSchema.optional(),
+  pruning: pruneReportSchema.optional(),
 });
-export type CompressReport = z.infer<typeof CompressReportSchema>;
+export type CompressReport = z.infer<typeof compressReportSchema>;
 
 /** Options for {@link compressModel}. */
 export interface CompressOptions {
@@ -61,7 +61,10 @@ export interface CompressOptions {
   readonly now?: () => number;
 }
 
-/** Compress model bytes with a recipe (preset name, JSON text or parsed value). Throws EF_ERR_COMPRESS_FAILED when a pass refuses. */
+/**
+ * Compress model bytes with a recipe (preset name, JSON text or
+ * parsed value). Throws EF_ERR_COMPRESS_FAILED when a pass refuses.
+ */
 export async function compressModel(
   bytes: Uint8Array,
   recipeInput: unknown,

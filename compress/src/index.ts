@@ -57,19 +57,20 @@ export {
 } from './ir/index.js';
 
 // 2. Run a recipe.
-export { compressModel, CompressReportSchema, type CompressReport, type CompressOptions } from './compress-model.js';
-export { parseRecipe, PRESETS, RecipeSchema, type Recipe, type RecipeStep } from './recipes.js';
+export { compressModel, compressReportSchema, type CompressReport, type CompressOptions } from './compress-model.js';
+export { parseRecipe, PRESETS, recipeSchema, type Recipe, type RecipeStep } from './recipes.js';
 export type { Progress } from './passes/types.js';
 export { loadDataSource, type DataSourceOptions } from './data/source.js';
 export type { Dataset, ModelInputSpec } from './data/tensor.js';
 
 // 3. Evaluate.
 export { evaluateModel, modelInputsOf, type EvaluateOptions } from './eval/evaluate.js';
-export { EvalResultSchema, type EvalResult, type LatencyResult } from './eval/schema.js';
+export { evalResultSchema, type EvalResult, type LatencyResult } from './eval/schema.js';
+export { measureLatencyAtBatch, type LatencyAtBatchOptions } from './eval/latency-at-batch.js';
 export { formatEvalResult } from './eval/table.js';
 
 // 4. Inspect.
-export { inspectModel, InspectReportSchema, type InspectReport } from './inspect.js';
+export { inspectModel, inspectReportSchema, type InspectReport } from './inspect.js';
 
 // 5. Prune.
 export {
@@ -83,4 +84,4 @@ export { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './prun
 export { modelCost, type ModelCost } from './prune/cost.js';
 export { pruneMagnitude, type MagnitudeOptions } from './prune/magnitude.js';
 export type { PruneTarget, SensitivityRow } from './prune/sensitivity.js';
-export { PruneReportSchema, type PruneReport } from './prune/report.js';
+export { pruneReportSchema, type PruneReport } from './prune/report.js';

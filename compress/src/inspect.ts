@@ -9,24 +9,24 @@ import type { Graph } from './ir/graph.js';
 import type { Model, Tensor, ValueInfo } from './ir/types.js';
 import { usedOpsetImports, verifyModel } from './ir/verify.js';
 
-const DimSchema = z.union([z.number(), z.string(), z.null()]);
+const dimSchema = z.union([z.number(), z.string(), z.null()]);
 
-const ValueSchema = z.strictObject({
+const valueSchema = z.strictObject({
   name: z.string(),
   /** Element type, or null when undeclared or not a tensor. */
   dtype: z.string().nullable(),
   /** Dimensions (size, symbolic name or null = unknown), or null when the rank is unknown. */
-  shape: z.array(DimSchema).nullable(),
+  shape: z.array(dimSchema).nullable(),
 });
 
-export const InspectReportSchema = z.strictObject({
+export const inspectReportSchema = z.strictObject({
   irVersion: z.number().int(),
   producer: z.string(),
   opsets: z.array(z.strictObject({ domain: z.string(), version: z.number().int() })),
   /** Declared opset domains no node uses (onnxruntime's optimizer writes such); dropped when the model is rewritten. */
   unusedOpsets: z.array(z.string()),
-  inputs: z.array(ValueSchema),
-  outputs: z.array(ValueSchema),
+  inputs: z.array(valueSchema),
+  outputs: z.array(valueSchema),
   /** Nodes in the main graph and all subgraphs. */
   nodeCount: z.number().int(),
   subgraphCount: z.number().int(),
@@ -56,7 +56,7 @@ export const InspectReportSchema = z.strictObject({
   verification: z.strictObject({ ok: z.boolean(), problems: z.array(z.string()) }),
 });
 
-export type InspectReport = z.infer<typeof InspectReportSchema>;
+export type InspectReport = z.infer<typeof inspectReportSchema>;
 
 interface ConstantRef {
   tensor: Tensor;
@@ -90,7 +90,7 @@ export function inspectModel(model: Model, options: { top?: number } = {}): Insp
   walk(model.graph);
   const sized = constants.map((c) => ({ ...c, elements: elementsOf(c.tensor), bytes: bytesOf(c.tensor) }));
   const initializerNames = new Set(model.graph.initializers.keys());
-  return InspectReportSchema.parse({
+  return inspectReportSchema.parse({
     irVersion: model.irVersion,
     producer: [model.producerName, model.producerVersion].filter((s) => s !== '').join(' '),
     opsets: model.opsetImports.map((o) => ({ domain: o.domain === '' ? 'ai.onnx' : o.domain, version: o.version })),

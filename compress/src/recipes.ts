@@ -134,7 +134,7 @@ const InlineStep = z.preprocess((raw) => {
 }, Step);
 
 /** A recipe: steps plus exclusions. */
-export const RecipeSchema = z.strictObject({
+export const recipeSchema = z.strictObject({
   name: z.string().min(1).optional(),
   steps: z.array(InlineStep).min(1),
   /** Nodes kept in float by name or op type. */
@@ -142,7 +142,7 @@ export const RecipeSchema = z.strictObject({
     .strictObject({ nodes: z.array(z.string()).default([]), opTypes: z.array(z.string()).default([]) })
     .optional(),
 });
-export type Recipe = z.infer<typeof RecipeSchema>;
+export type Recipe = z.infer<typeof recipeSchema>;
 export type RecipeStep = z.infer<typeof Step>;
 
 const C2I = { pass: 'constants-to-initializers' } as const;
@@ -237,7 +237,7 @@ export function parseRecipe(input: unknown): Recipe {
     return parseRecipe(json);
   }
   const steps = Array.isArray(input) ? { steps: input } : input;
-  const r = RecipeSchema.safeParse(steps);
+  const r = recipeSchema.safeParse(steps);
   if (!r.success)
     throw new EdgefleetError('EF_ERR_RECIPE_INVALID', `recipe is invalid:\n${z.prettifyError(r.error)}`, {});
   return r.data;

@@ -62,7 +62,10 @@ async function originalRuns(original: Uint8Array, feeds: Record<string, SampleTe
   }
 }
 
-/** Load `compressed` in onnxruntime and run it once; throws EF_ERR_COMPRESS_FAILED when it fails where the original runs. */
+/**
+ * Load `compressed` in onnxruntime and run it once; throws
+ * EF_ERR_COMPRESS_FAILED when it fails where the original runs.
+ */
 export async function checkInRuntime(
   compressed: Uint8Array,
   original: Uint8Array,

@@ -34,6 +34,15 @@ const InputRecipe = z.union([
   z.strictObject({ name: z.string().min(1), fixed: FixedSource }),
 ]);
 
+/** Prose, as one string or (to keep the file's lines within 120 characters) an array of lines joined with spaces. */
+const Prose = z.union([
+  z.string(),
+  z
+    .array(z.string())
+    .min(1)
+    .transform((lines) => lines.join(' ')),
+]);
+
 const ModelEntry = z.strictObject({
   id: z.string().regex(/^[a-z0-9-]+$/),
   package: z.string().min(1),
@@ -44,7 +53,7 @@ const ModelEntry = z.strictObject({
   exporter: z.string().min(1),
   inputs: z.array(InputRecipe).min(1),
   /** What the model's own documentation says it expects. */
-  documented: z.string().min(1),
+  documented: Prose.pipe(z.string().min(1)),
   /** Calibration and test samples; default 32 each. */
   samples: z.strictObject({ calib: z.number().int().min(2), test: z.number().int().min(2) }).optional(),
 });
@@ -52,7 +61,7 @@ const ModelEntry = z.strictObject({
 const Manifest = z.strictObject({
   format: z.literal('edgefleet-corpus'),
   version: z.literal(1),
-  about: z.string(),
+  about: Prose,
   packages: z
     .array(
       z.strictObject({

@@ -291,7 +291,8 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       logger: log.child({ component: 'inbound' }),
       maxPayloadBytes: config.maxPayloadBytes,
       onReject: (rej) => rejections.record(rej),
-      // An external broker's ACL patterns give enrollment users a device subtree of their own name; it is never a device.
+      // An external broker's ACL patterns give enrollment users a
+      // device subtree of their own name; it is never a device.
       screen: (deviceId) =>
         isReservedDeviceId(deviceId)
           ? { reason: 'forbidden', detail: `device id ${deviceId} is reserved`, deviceId }

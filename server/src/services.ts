@@ -31,6 +31,7 @@ import type { ControlRepository } from './store/control.js';
 import type { DeviceRepository } from './store/devices.js';
 import type { Repositories } from './store/index.js';
 import { createTelemetryService, type TelemetryService } from './telemetry/telemetry-service.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 export interface FleetServices {
   readonly auth: AuthService;
@@ -101,8 +102,8 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
     dataDir: o.dataDir,
     now,
     metrics: o.metrics,
-    ...(o.timedRuns === undefined ? {} : { timedRuns: o.timedRuns }),
-    ...(o.runVariantJob === undefined ? {} : { runJob: o.runVariantJob }),
+    ...stripUndefined({ timedRuns: o.timedRuns }),
+    ...stripUndefined({ runJob: o.runVariantJob }),
   });
   const artifacts = createArtifactStore({
     dataDir: o.dataDir,

@@ -4,7 +4,7 @@
  * labelled `modelled` until telemetry replaces it) and what the fleet owner accepts (budgets).
  * The planner, the admin API and the control loop all read these schemas; no I/O here.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { classNameSchema } from './messages/common.js';
 import { planObjectiveSchema } from './plan-objective.js';
 
@@ -63,6 +63,17 @@ export const powerModelSchema = z.strictObject({
   activeW: perPrecision('an active power figure'),
   /** Assumed inference rate for average power, Hz; default 1 (one inference a second). */
   workloadHz: z.number().finite().positive('workloadHz must be greater than 0').default(1),
+  /**
+   * Samples per inference call the class's devices run (a camera batching frames, a batch job);
+   * absent: 1. The planner predicts latency (and so energy and power) per call at this batch,
+   * from a host measurement at the same batch: a batch-1 figure does not scale to it.
+   */
+  workloadBatch: z
+    .number()
+    .int('workloadBatch must be a whole number of samples')
+    .positive('workloadBatch must be at least 1')
+    .max(4096, 'workloadBatch must be at most 4096')
+    .optional(),
 });
 export type PowerModel = z.infer<typeof powerModelSchema>;
 

@@ -20,6 +20,11 @@ export const ERROR_CATALOGUE = {
     status: 409,
     summary: 'the data directory is in use by another edgefleet process (a server, or a command running the services)',
   },
+  EF_ERR_OWNERSHIP_FENCED: {
+    status: 409,
+    summary:
+      'a replica that lost ownership of once-only work (rollouts) tried to write it; another replica owns it now',
+  },
   EF_ERR_BROKER_LISTEN: { status: 500, summary: 'the embedded MQTT broker could not listen' },
   EF_ERR_BROKER_CONNECT: { status: 502, summary: 'could not connect to the MQTT broker' },
   EF_ERR_DEVICE_NOT_FOUND: { status: 404, summary: 'no such device' },

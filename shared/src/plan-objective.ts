@@ -12,7 +12,7 @@
  * Set per class (`objective` in the class) or per plan (`objective` in `POST /v1/plans`, CLI
  * `--objective`); a plan's own wins over its class's, and the plan records which one it used.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PLAN_OBJECTIVES = ['energy', 'latency', 'size', 'accuracy'] as const;
 export const planObjectiveKindSchema = z.enum(PLAN_OBJECTIVES, {

@@ -3,7 +3,7 @@
  * and what rollouts and the closed loop read. Latency, energy and power of a candidate are
  * predictions (host measurement × modelled class factors), and say so in their fields.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { budgetsSchema, classPrecisionSchema } from './budgets.js';
 import { classNameSchema, sha256HexSchema } from './messages/common.js';
 import { appliedObjectiveSchema } from './plan-objective.js';
@@ -37,6 +37,8 @@ export const planCandidateSchema = z.object({
     .object({
       source: z.literal('predicted'),
       hostP95Ms: z.number(),
+      /** Samples per call the prediction is for (the class's workload batch); absent: 1. */
+      batch: z.number().int().positive().optional(),
       speedFactor: z.number(),
       p95LatencyMs: z.number(),
       energyPerInferenceMj: z.number(),
@@ -80,7 +82,10 @@ export const planSchema = z.object({
   /** The chosen recipe (feasible), or the closest miss (no feasible variant), or null when nothing could be built. */
   chosen: z.string().nullable(),
   reason: z.string(),
-  /** What the choice optimised and where that came from; absent in plans stored before issue 21 (they ranked by accuracy, then size). */
+  /**
+   * What the choice optimised and where that came from; absent in
+   * plans stored before issue 21 (they ranked by accuracy, then size).
+   */
   objective: appliedObjectiveSchema.optional(),
 });
 export type Plan = z.infer<typeof planSchema>;

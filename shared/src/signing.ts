@@ -138,12 +138,14 @@ export function verifySignature(
   if (signature === undefined || signature === '' || keyId === undefined)
     return { ok: false, reason: 'unsigned', detail: 'the manifest carries no signature' };
   const key = trusted.find((k) => k.keyId === keyId);
-  if (!key)
+  if (!key) {
+    const trustedIds = trusted.map((k) => k.keyId).join(', ');
     return {
       ok: false,
       reason: 'unknown-key',
-      detail: `key ${keyId} is not among the ${trusted.length} trusted key(s) ${trusted.map((k) => k.keyId).join(', ')}`,
+      detail: `key ${keyId} is not among the ${trusted.length} trusted key(s) ${trustedIds}`,
     };
+  }
   let valid = false;
   try {
     const sig = Buffer.from(signature, 'base64');

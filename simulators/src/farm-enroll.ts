@@ -63,7 +63,9 @@ export interface FarmIdentity extends AgentIdentity {
   readonly enrolledNow: boolean;
 }
 
-/** Identities for every planned device: stored ones reused, the others enrolled. Throws the first enrollment's EF_ERR. */
+/**
+ * Identities for every planned device: stored ones reused, the others enrolled. Throws the first enrollment's EF_ERR.
+ */
 export async function enrollFarmDevices(options: FarmEnrollOptions): Promise<Map<string, FarmIdentity>> {
   if (options.tokens.length === 0) throw new RangeError('at least one enrollment token is needed');
   const result = new Map<string, FarmIdentity>();

@@ -138,8 +138,15 @@ function ready(child: ChildProcess, output: () => string, timeoutMs: number): Pr
   });
 }
 
-/** Starts a throw-away cluster on a free loopback port, or says why it cannot run here. */
-export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres | PostgresUnavailable> {
+/**
+ * Starts a throw-away cluster on a free loopback port, or says why it cannot run here.
+ * `durable` keeps fsync and full-page writes on and commits asynchronously, which is what the
+ * SQLite store does (WAL with synchronous=NORMAL: a power cut may lose the last commits, never
+ * corrupt): benchmarks comparing the two stores then pay for the same durability.
+ */
+export async function startEmbeddedPostgres(
+  options: { readonly durable?: boolean } = {},
+): Promise<EmbeddedPostgres | PostgresUnavailable> {
   const found = await binaries();
   if ('unavailable' in found) return found;
   const ids = unprivilegedIds();
@@ -164,7 +171,8 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres | Postgr
     [
       ...['-D', dataDir, '-p', String(port)],
       ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      ...['-c', 'synchronous_commit=off'],
+      ...(options.durable ? [] : ['-c', 'fsync=off', '-c', 'full_page_writes=off']),
       ...['-c', 'max_connections=300', '-c', 'shared_buffers=64MB'],
     ],
     { ...(ids ?? {}), stdio: ['ignore', 'ignore', 'pipe'] },

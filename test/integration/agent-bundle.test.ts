@@ -22,6 +22,10 @@ import { IDENTITY_FILE, PENDING_ENROLLMENT_FILE } from '@edgefleet/agent';
 import { makeAuthServer } from '../helpers/auth.js';
 import { waitFor } from './presence-suite.js';
 
+// Packing and installing two packages (npm) takes ~1 min on a quiet 2-core box and ~2.5 min at load 16;
+// tap's 120 s per file (.taprc) is not enough for that, so the file gets room (its work is bounded).
+t.setTimeout(600_000);
+
 const host: BundlePlatform | null =
   platform() === 'linux' && arch() === 'x64'
     ? 'linux-x64'
@@ -89,6 +93,11 @@ if (!host) {
       entries.some((e) => e.includes('/src/') && e.includes('@edgefleet/')),
       'no TypeScript sources shipped',
     );
+    t.ok(
+      entries.includes(`${bundle.root}/lib/node_modules/@edgefleet/agent/dist/bundle/edgefleet-agent.js`) &&
+        entries.includes(`${bundle.root}/lib/node_modules/@edgefleet/agent/dist/bundle/inference-worker.js`),
+      "the agent's one-file bundle and its worker are packed (prepack runs agent/scripts/bundle.mjs)",
+    );
     t.ok(bundle.bytes < 60e6, `${(bundle.bytes / 1e6).toFixed(1)} MB compressed`);
 
     execFileSync('tar', ['-xzf', file, '-C', work]);
@@ -99,11 +108,14 @@ if (!host) {
     t.match(installed, /installed edgefleet-agent 0\.1\.0/, 'install.sh ran the installed agent once');
     rmSync(join(work, bundle.root), { recursive: true });
 
+    const bundledOrt = JSON.stringify(join(prefix, 'lib/node_modules/onnxruntime-node'));
+    const model = JSON.stringify(new URL('../../models/zoo/mnist-cnn.onnx', import.meta.url).pathname);
     const ortCheck = execFileSync(
       process.execPath,
       [
         '-e',
-        `require(${JSON.stringify(join(prefix, 'lib/node_modules/onnxruntime-node'))}).InferenceSession.create(require('fs').readFileSync(${JSON.stringify(new URL('../../models/zoo/mnist-cnn.onnx', import.meta.url).pathname)})).then((s) => console.log(s.inputNames.join()))`,
+        `require(${bundledOrt}).InferenceSession.create(require('fs').readFileSync(${model}))` +
+          '.then((s) => console.log(s.inputNames.join()))',
       ],
       { cwd: work, encoding: 'utf8' },
     );
@@ -146,6 +158,7 @@ if (!host) {
     t.equal(agent.exitCode, null, `the agent runs (${output.split('\n').slice(-3).join(' | ')})`);
     t.equal((await server.repos().devices.get('field-unit-1'))?.deviceClass, 'rpi4', 'enrolled into the token class');
     t.match(output, /"msg":"enrolled"/);
+    t.notMatch(output, /dist\/bundle is missing/, 'the installed agent runs its one-file bundle');
     t.ok(existsSync(join(dataDir, IDENTITY_FILE)), 'identity stored');
     t.equal(statSync(join(dataDir, IDENTITY_FILE)).mode & 0o777, 0o600);
     t.notOk(existsSync(join(dataDir, PENDING_ENROLLMENT_FILE)), 'the pending enrollment was cleared');
@@ -160,11 +173,17 @@ if (!host) {
     const work = mkdtempSync(join(tmpdir(), 'ef-bundle-test-'));
     t.teardown(() => rmSync(work, { recursive: true, force: true }));
     const bundle = await writeAgentBundle(await prepare(), { platform: other, outFile: join(work, 'agent.tgz') });
-    const ortBinaries = listing(bundle.file).filter((e) => /onnxruntime-node\/bin\/napi-v6\/[^/]+\/[^/]+\/.+/.test(e));
+    const entries = listing(bundle.file);
+    const ortBinaries = entries.filter((e) => /onnxruntime-node\/bin\/napi-v6\/[^/]+\/[^/]+\/.+/.test(e));
     t.ok(ortBinaries.length > 0 && ortBinaries.every((e) => e.includes(`/napi-v6/${other.replace('-', '/')}/`)));
     t.match(JSON.parse(execFileSync('tar', ['-xzOf', bundle.file, `${bundle.root}/BUNDLE.json`]).toString()), {
       platform: other,
     });
+    t.ok(
+      entries.includes(`${bundle.root}/lib/node_modules/@edgefleet/agent/dist/bundle/edgefleet-agent.js`) &&
+        entries.includes(`${bundle.root}/lib/node_modules/@edgefleet/agent/dist/bundle/inference-worker.js`),
+      "the agent's one-file bundle and its worker are packed (prepack runs agent/scripts/bundle.mjs)",
+    );
     t.ok(bundle.bytes < 60e6, `${(bundle.bytes / 1e6).toFixed(1)} MB compressed`);
   });
 }

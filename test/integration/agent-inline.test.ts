@@ -129,7 +129,8 @@ t.test(
     const device = await createDevice({
       link: { deviceId: 'inline-dev', deviceClass: 'rpi4', agentVersion: '0.1.0',
         runtime: { node: process.version, onnxruntime: '1.30.0' },
-        capabilities: { cpuModel: 'x', cores: 1, memoryBytes: 1 << 30, executionProviders: ['cpu'], precisions: ['fp32'], powerSource: 'none' },
+        capabilities: { cpuModel: 'x', cores: 1, memoryBytes: 1 << 30, executionProviders: ['cpu'],
+          precisions: ['fp32'], powerSource: 'none' },
         brokerUrl: ${JSON.stringify(NO_BROKER)}, keepaliveS: 2, heartbeatMs: 200 },
       dataDir: ${JSON.stringify(dir)}, trustedKeys: [], logger: pino({ level: 'silent' }), telemetry: false,
       inline: { maxRunMs: 100, hangDeadlineMs: 1000 },

@@ -98,6 +98,21 @@ t.test('JSON, binary HTTP and frames on TCP and a socket answer the same numbers
   await worker.load(buildClassifier(11));
   serving.switchTo({ worker, sha256: 'a'.repeat(64), variantId: 'vA', deploymentId: null });
 
+  const health = await new Promise<unknown>((resolve, reject) => {
+    request({ host: '127.0.0.1', port: api.port as number, path: '/v1/health' }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (p: Buffer) => parts.push(p));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(parts).toString())));
+    })
+      .on('error', reject)
+      .end();
+  });
+  t.match(
+    health,
+    { ok: true, model: { sha256: 'a'.repeat(64), variantId: 'vA', inputs: ['x'], outputs: ['y'] } },
+    "health names the model's inputs and outputs (what /v1/infer needs)",
+  );
+
   const json = await post(
     { port: api.port as number },
     { 'content-type': 'application/json' },

@@ -73,7 +73,8 @@ t.test('a broker outage is one warning, quiet retries with backoff, then one lin
   const back = out.split('\n').find((l) => /reachable again/.test(l)) ?? '';
   const { attempts, outageMs } = JSON.parse(back) as { attempts: number; outageMs: number };
   t.ok(outageMs >= 7_000, `the outage lasted ${outageMs} ms`);
-  // Backoff 1, 2, 4, 8, 16 s (±20%): at most 5 attempts fit in the ~8–25 s this outage lasts; a fixed 1 s period made ~20.
+  // Backoff 1, 2, 4, 8, 16 s (±20%): at most 5 attempts fit in
+  // the ~8–25 s this outage lasts; a fixed 1 s period made ~20.
   t.ok(attempts >= 2 && attempts <= 5, `${attempts} reconnect attempts`);
   t.equal(out.split('\n').filter((l) => /reachable again/.test(l)).length, 1, 'the end is logged once');
 

@@ -303,7 +303,8 @@ t.test(
       timeoutMs: 2_000,
       backoff: { initialMs: 50, maxMs: 200 },
     });
-    // Before the fix the attempt waited forever for a CONNACK that could not come; bounded here so a regression fails fast.
+    // Before the fix the attempt waited forever for a CONNACK that
+    // could not come; bounded here so a regression fails fast.
     const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref());
     const outcome = await Promise.race([
       enrolling.then(

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { main } from '@edgefleet/cli/main';
-import { EvalResultSchema } from '@edgefleet/compress/eval/schema';
+import { evalResultSchema } from '@edgefleet/compress/eval/schema';
 
 /** Run the CLI in-process, capturing what it prints. */
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -44,7 +44,7 @@ t.test('edgefleet eval prints a table and writes JSON', async (t) => {
   t.equal(r.code, 0, r.err);
   t.match(r.out, /accuracy top-1\s+\d+\.\d+% \(\d+\/100\)/);
   t.match(r.out, /latency p50\/p95/);
-  const parsed = EvalResultSchema.safeParse(JSON.parse(readFileSync(json, 'utf8')));
+  const parsed = evalResultSchema.safeParse(JSON.parse(readFileSync(json, 'utf8')));
   t.ok(parsed.success, 'the JSON is a valid eval result');
   t.equal(parsed.data?.data.count, 100);
 });
@@ -60,7 +60,7 @@ t.test('edgefleet eval --json - prints only JSON', async (t) => {
     '-',
   ]);
   t.equal(r.code, 0, r.err);
-  const parsed = EvalResultSchema.parse(JSON.parse(r.out));
+  const parsed = evalResultSchema.parse(JSON.parse(r.out));
   t.equal(parsed.latency, null);
   t.equal(parsed.accuracy, null);
 });

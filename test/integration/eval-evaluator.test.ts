@@ -6,7 +6,7 @@ import { loadModel, writeModel, type Tensor } from '@edgefleet/compress/ir/index
 import { createOrtSession } from '@edgefleet/compress/runtime/ort';
 import { loadMnist } from '@edgefleet/compress/data/mnist';
 import { writeSampleDir } from '@edgefleet/compress/data/sample-dir';
-import { evaluateModel, EvalResultSchema, accuracyOf } from '@edgefleet/compress/eval/index';
+import { evaluateModel, evalResultSchema, accuracyOf } from '@edgefleet/compress/eval/index';
 
 const MLP = 'models/zoo/mnist-mlp.onnx';
 const CNN = 'models/zoo/mnist-cnn.onnx';
@@ -29,7 +29,7 @@ for (const [path, layout] of [
 ] as const) {
   t.test(`${path}: evaluator accuracy and size equal a direct computation`, async (t) => {
     const r = await evaluateModel(path, { data: 'mnist:test:600', ...FAST });
-    t.ok(EvalResultSchema.safeParse(r).success);
+    t.ok(evalResultSchema.safeParse(r).success);
     const test = loadMnist({ split: 'test', limit: 600, layout });
     const bytes = new Uint8Array(readFileSync(path));
     const logits = await directLogits(bytes, test.inputs.input?.data as Float32Array, [

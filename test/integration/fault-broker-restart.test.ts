@@ -38,7 +38,9 @@ function makeServer(dataDir: string, port: number, brokerUrl: string | null): Ed
   return createServer(config, { logger: silent, telemetry: { flushIntervalMs: 20 } });
 }
 
-/** A real device whose windows the test closes (one per `closeEvery` ms while `run` is on); acks come from the server. */
+/**
+ * A real device whose windows the test closes (one per `closeEvery` ms while `run` is on); acks come from the server.
+ */
 async function startDevice(t: Test, brokerUrl: string, dataDir: string): Promise<Device> {
   const device = await createDevice({
     link: linkOptions({ brokerUrl, deviceId: 'dev-r', logger: silent }),

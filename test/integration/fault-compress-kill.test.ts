@@ -9,11 +9,11 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import t from 'tap';
 import { STORE_FILE } from '@edgefleet/server';
 import { api, startServerProcess, type Proc } from '../helpers/fault-rig.js';
 import { REPO_ROOT } from '../helpers/spawn-ts.js';
+import { sqliteIntegrity } from '../helpers/store.js';
 import { freePort } from './mosquitto-suite.js';
 import { waitFor } from './presence-suite.js';
 
@@ -71,9 +71,7 @@ t.test('kill -9 of the server during a compression job: nothing torn, the job co
   );
   t.same(torn, [], 'every artifact hashes to its name');
   t.equal(await server.stop(), 0, 'the server stops cleanly');
-  const db = new Database(join(dataDir, STORE_FILE), { readonly: true });
-  const check = db.pragma('integrity_check', { simple: true });
-  db.close();
+  const check = sqliteIntegrity(join(dataDir, STORE_FILE));
   t.equal(check, 'ok', 'SQLite integrity_check: ok');
   t.comment(
     `tried: a ${RECIPES.length}-recipe plan of mnist-mlp, the server killed (SIGKILL) after ${builtBefore} ` +

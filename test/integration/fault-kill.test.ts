@@ -19,13 +19,13 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import t from 'tap';
 import { SWAP_STEP_DEFS } from '@edgefleet/agent';
 import { openSqliteStore, STORE_FILE } from '@edgefleet/server';
 import { createArtifactStore } from '@edgefleet/server/deploy/index';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 import { api, holdAt, startFaultAgent, startServerProcess, type Proc } from '../helpers/fault-rig.js';
+import { sqliteIntegrity } from '../helpers/store.js';
 import { freePort } from './mosquitto-suite.js';
 import { waitFor } from './presence-suite.js';
 
@@ -138,9 +138,7 @@ t.test('kill -9 of server or agent at each swap step of one rollout: it converge
 
   await agent.kill9();
   t.equal(await server.stop(), 0, 'the last server stops cleanly');
-  const db = new Database(join(serverDir, STORE_FILE), { readonly: true });
-  const check = db.pragma('integrity_check', { simple: true });
-  db.close();
+  const check = sqliteIntegrity(join(serverDir, STORE_FILE));
   t.equal(check, 'ok', 'SQLite integrity_check: ok');
   const serverArtifacts = join(serverDir, 'artifacts');
   t.same(

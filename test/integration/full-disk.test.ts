@@ -1,6 +1,6 @@
 /**
  * A full disk under the server's and under the agent's data directory (issue 18 fault suite):
- * a small tmpfs mounted for the test (root only; skipped with the reason otherwise) and
+ * a small tmpfs mounted for the test (it needs root; skipped with the reason otherwise) and
  * filled up. Server, found:
  * telemetry batches fail whole and are not acknowledged (SQLite's "disk full" is the store
  * failing, never one message refused), an artifact write fails with a clear error and
@@ -14,7 +14,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import t from 'tap';
 import { createArtifactStore } from '@edgefleet/server/deploy/artifact-store';
 import { openSqliteStore } from '@edgefleet/server';
@@ -26,7 +25,6 @@ import {
   parseTrustedKey,
   sha256Hex,
   type DeployReport,
-  type TelemetryAck,
 } from '@edgefleet/shared';
 import { buildClassifier, goldenFor, signedDesired } from '../fixtures/deploy-models.js';
 import { linkOptions, recordingLogger } from '../helpers/agent-fixtures.js';
@@ -34,6 +32,7 @@ import { startTestBroker } from '../helpers/broker.js';
 import { startChunkServer } from '../helpers/chunk-server.js';
 import { createFakeClock } from '../helpers/fake-clock.js';
 import { telemetryWindow } from '../helpers/telemetry-fixtures.js';
+import { sqliteIntegrity } from '../helpers/store.js';
 
 /** Mounts a tmpfs of `size` at `dir`; returns why not when this process may not. */
 function mountSmallDisk(dir: string, size: string): string | null {
@@ -80,11 +79,11 @@ t.test('a full server data directory: clear failures, nothing corrupted, converg
   const acked = new Set<number>();
   const ingest = createTelemetryIngest({
     telemetry: store.repos.telemetry,
-    // A held clock: batches are cut only by flush().
+    // A held clock: flush() alone cuts batches.
     clock: createFakeClock(),
     logger,
     batchSize: 10_000,
-    onCommitted: (acks: readonly TelemetryAck[]) => {
+    onCommitted: (acks) => {
       for (const a of acks) for (const s of a.windows) acked.add(s);
     },
   });
@@ -130,9 +129,7 @@ t.test('a full server data directory: clear failures, nothing corrupted, converg
   const path = store.location;
   await store.close();
   closed = true;
-  const db = new Database(path, { readonly: true });
-  const check = db.pragma('integrity_check', { simple: true });
-  db.close();
+  const check = sqliteIntegrity(path);
   t.equal(check, 'ok', 'SQLite integrity_check: ok');
   t.comment(
     `tried: filled a 4 MiB tmpfs (${(filled / 1024).toFixed(0)} KiB of filler), then a 400-window batch and a 512 ` +

@@ -127,6 +127,38 @@ t.test('planning mnist-mlp for the built-in classes on a real store, in worker t
     t.match(slow.plan.reason, /maxP95LatencyMs/);
   });
 
+  t.test('a class that runs batch 32 is predicted from a batch-32 host timing, measured once', async (t) => {
+    await classes.createFromProfile('rpi4', 'rpi4-batch', { powerModel: { workloadBatch: 32 } });
+    const before = { ...planner.variants.stats };
+    // Two candidates (the baseline and one recipe) keep the timings few: each runs in a fresh worker.
+    const recipes = ['int8-dynamic'];
+    const r = await planner.plan({ model: 'mlp', deviceClass: 'rpi4-batch', recipes });
+    t.same(planner.variants.stats, before, 'timings are not builds: no compression');
+    const stored = new Map((await planner.variants.list(r.plan.model.sha256)).map((v) => [v.artifactSha, v]));
+    const timed = r.plan.candidates.filter((c) => c.predicted !== null);
+    t.equal(timed.length, 2, 'both candidates have a prediction at batch 32');
+    for (const c of timed) {
+      const at32 = stored.get(c.artifactSha)?.evaluation?.latencyByBatch?.['32'];
+      t.equal(at32?.batch, 32, `${c.recipe}: a host timing of batch-32 calls is stored with the variant`);
+      t.equal(c.predicted?.batch, 32, `${c.recipe}: the prediction says it is per batch-32 call`);
+      t.equal(c.predicted?.hostP95Ms, Math.round((at32?.p95Ms ?? -1) * 1e4) / 1e4, `${c.recipe}: from that timing`);
+      const batch1 = stored.get(c.artifactSha)?.evaluation?.latency?.p95Ms;
+      t.not(c.predicted?.hostP95Ms, batch1, `${c.recipe}: not from the batch-1 timing`);
+    }
+    const rpi4 = (await planner.plan({ model: 'mlp', deviceClass: 'rpi4', recipes })).plan;
+    t.ok(
+      rpi4.candidates.every((c) => c.predicted === null || c.predicted.batch === undefined),
+      'a batch-1 class keeps batch-1 predictions',
+    );
+    const timing = JSON.stringify([...stored.values()].map((v) => v.evaluation?.latencyByBatch));
+    await classes.createFromProfile('rpi4', 'rpi4-batch-2', { powerModel: { workloadBatch: 32 } });
+    await planner.plan({ model: 'mlp', deviceClass: 'rpi4-batch-2', recipes });
+    const again = JSON.stringify(
+      (await planner.variants.list(r.plan.model.sha256)).map((v) => v.evaluation?.latencyByBatch),
+    );
+    t.equal(again, timing, 'a second class at batch 32 reuses the stored timings');
+  });
+
   t.test('unknown model or class: typed errors with advice', async (t) => {
     await t.rejects(planner.plan({ model: 'nope', deviceClass: 'rpi4' }), {
       code: 'EF_ERR_MODEL_NOT_FOUND',

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { compressModel, CompressReportSchema } from '@edgefleet/compress/compress-model';
+import { compressModel, compressReportSchema } from '@edgefleet/compress/compress-model';
 import { evaluateModel, modelInputsOf } from '@edgefleet/compress/eval/index';
 import { loadModel } from '@edgefleet/compress/ir/index';
 import { loadDataSource } from '@edgefleet/compress/data/source';
@@ -82,7 +82,7 @@ t.test('edgefleet compress runs a preset chain and prints the pruning table and 
   t.match(table.out, /pruning \(structured, reconstruction, reconstructed\): params 52,138 → /);
   t.match(table.out, /l6\.gemm\s+10 → 10\s+left whole: logits is a model output/);
   t.match(table.out, /l5\.gemm\s+[\d,]+ → [\d,]+\s+[\d,]+ → [\d,]+\s+0\.9\d+ \(0\.\d+ before refit\)/);
-  const parsed = CompressReportSchema.parse(JSON.parse(readFileSync(report, 'utf8')));
+  const parsed = compressReportSchema.parse(JSON.parse(readFileSync(report, 'utf8')));
   t.same(
     parsed.passes.map((x) => [x.pass, x.ok]),
     [

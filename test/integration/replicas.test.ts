@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
 import { attachFarmDeploy, startFarm, type SimulatedModel } from '@edgefleet/simulators';
-import { systemClock } from '@edgefleet/shared';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { deviceTopic, encodeMessage, systemClock } from '@edgefleet/shared';
+import { breach } from '../contract/fixtures.js';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 import { spawnSnippet } from '../helpers/spawn-ts.js';
 import { freePort, startEmbeddedPostgres } from '../helpers/postgres.js';
@@ -157,7 +160,10 @@ if ('unavailable' in cluster) {
     const a = spawnSnippet(`
       import { createServer, loadServerConfig } from '@edgefleet/server';
       import pino from 'pino';
-      const server = createServer(loadServerConfig({ flags: ${JSON.stringify(flagsA)} }), { logger: pino({ level: 'silent' }) });
+      const server = createServer(
+        loadServerConfig({ flags: ${JSON.stringify(flagsA)} }),
+        { logger: pino({ level: 'silent' }) },
+      );
       await server.start();
       console.log('replica-a started');
       setInterval(() => {}, 1 << 30);
@@ -213,5 +219,57 @@ if ('unavailable' in cluster) {
       `every device succeeded (${before} before the kill)`,
     );
     t.same(await b.repos().rollouts.list({ active: true }), [], 'nothing left in progress');
+  });
+
+  t.test('a replica that loses the rollouts keeps its share of the events its telemetry ingests', async (t) => {
+    const dir = t.testdir({ a: {}, b: {}, broker: {} });
+    const broker = await startPlainMosquitto(join(dir, 'broker'));
+    t.teardown(() => broker.stop());
+    const store = await cluster.createDatabase('events');
+    const lost = { seen: false };
+    // Replica a's warnings, to wait on the moment it gives the rollouts up rather than on a clock.
+    const warnings = { write: (line: string) => (lost.seen ||= line.includes('rollout ownership lost')) };
+    const a = createServer(loadServerConfig({ flags: replicaFlags(join(dir, 'a'), store, broker.url) }), {
+      logger: pino({ level: 'warn' }, warnings),
+      telemetry: { flushIntervalMs: 20 },
+    });
+    await a.start();
+    const b = replica(join(dir, 'b'), store, broker.url);
+    await b.start();
+    t.teardown(async () => {
+      await a.stop();
+      await b.stop();
+    });
+    await waitFor(() => a.ownership().held().includes('rollouts'), 10_000, 'replica a owns the rollouts');
+    // a's lock session ends (a stall past a connection timeout, a Postgres restart); b takes the rollouts over.
+    const admin = new pg.Client({ connectionString: store });
+    await admin.connect();
+    t.teardown(() => admin.end());
+    // a reconnects and may win the key back before b asks: end its session until b holds the key.
+    await waitFor(
+      async () => {
+        if (a.ownership().held().includes('rollouts'))
+          await admin.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' " +
+              "AND objid = hashtext('rollouts')::oid",
+          );
+        return b.ownership().held().includes('rollouts');
+      },
+      30_000,
+      'replica b takes the rollouts',
+    );
+    await waitFor(() => lost.seen, 15_000, 'replica a gives the rollouts up (handlers, deploy subscriptions)');
+    const device = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+    t.teardown(() => device.endAsync());
+    const BREACHES = 20;
+    for (let i = 0; i < BREACHES; i += 1)
+      await device.publishAsync(deviceTopic('d-1', 'events'), encodeMessage(breach('d-1', [i])), { qos: 1 });
+    const stored = () => a.telemetry().stats().breaches + b.telemetry().stats().breaches;
+    await waitFor(() => stored() >= BREACHES, 15_000, 'every breach stored');
+    t.equal(stored(), BREACHES, 'each breach stored once (a second copy to the owner is a duplicate)');
+    t.ok(
+      a.telemetry().stats().breaches > 0,
+      `replica a still gets its share of events (${a.telemetry().stats().breaches} of ${BREACHES})`,
+    );
   });
 }

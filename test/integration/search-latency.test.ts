@@ -13,7 +13,7 @@ import {
   buildNet,
   costUnitsOf,
   createLatencyPredictor,
-  LatencyTableSchema,
+  latencyTableSchema,
   loadOrMeasureLatencyTable,
   netInPrecision,
   readCachedTable,
@@ -59,7 +59,7 @@ t.test('the quick suite fits a table; the predictor orders widths and downsampli
   t.equal(first.from, 'measured');
   t.equal(first.reason, 'no cached table yet');
   const table = first.table;
-  t.ok(LatencyTableSchema.safeParse(JSON.parse(readFileSync(cache, 'utf8'))).success, 'the cache file is a table');
+  t.ok(latencyTableSchema.safeParse(JSON.parse(readFileSync(cache, 'utf8'))).success, 'the cache file is a table');
   t.ok(table.callMs > 0, `a call has a fixed cost (${(table.callMs * 1000).toFixed(1)} µs here)`);
   for (const [k, c] of Object.entries(table.coefficients))
     t.ok(c.perUnitMs >= 0 && c.perMMacMs >= 0 && c.perMElementMs >= 0, `${k} costs are non-negative`);

@@ -11,7 +11,7 @@ import { openPostgresStore, migratePostgres } from '@edgefleet/server/store/post
 import { PG_MIGRATIONS } from '@edgefleet/server/store/postgres/migrations';
 import { MIGRATIONS } from '@edgefleet/server/store/sqlite/migrations';
 import { repositoryContract } from '../contract/repositories.js';
-import { hello, win } from '../contract/fixtures.js';
+import { hello, rollout, rolloutDevice, win } from '../contract/fixtures.js';
 import { freePort, startEmbeddedPostgres } from '../helpers/postgres.js';
 import { createPgOwnership } from '@edgefleet/server/schedule/ownership';
 import { createLogger } from '@edgefleet/server/log/logger';
@@ -177,6 +177,8 @@ if ('unavailable' in cluster) {
 
   t.test('ownership: one replica holds a key until its session ends, then the next claim elsewhere wins', async (t) => {
     const url = await cluster.createDatabase('ownership');
+    // Taking a key raises its fencing token in the store's ownership_fences (migration 41).
+    await (await openPostgresStore({ url })).close();
     const logger = createLogger({ level: 'silent' });
     const a = createPgOwnership({ connectionString: url, logger });
     const b = createPgOwnership({ connectionString: url, logger });
@@ -204,5 +206,54 @@ if ('unavailable' in cluster) {
     t.same(a.held(), [], 'and knows it lost everything');
     await b.release('control:rpi4');
     t.ok(await a.claim('control:rpi4'), 'a released key is free for the next claim');
+  });
+  t.test('fencing: an owner whose tenure ended cannot save rollout state over the new owner’s', async (t) => {
+    const url = await cluster.createDatabase('fencing');
+    const store = await openPostgresStore({ url });
+    t.teardown(() => store.close());
+    const logger = createLogger({ level: 'silent' });
+    const a = createPgOwnership({ connectionString: url, logger });
+    const b = createPgOwnership({ connectionString: url, logger });
+    t.teardown(() => Promise.all([a.close(), b.close()]));
+    const { rollouts } = store.repos;
+    t.ok(await a.claim('rollouts'), 'replica a owns the rollouts');
+    const fenceA = a.fence('rollouts');
+    t.same(fenceA, { key: 'rollouts', token: 1 }, 'its first tenure has token 1');
+    t.equal(b.fence('rollouts'), null, 'a replica that never owned the key has no token');
+    await rollouts.insert(rollout('r1', 'rpi4'), [rolloutDevice('r1', 'd-1', 0)]);
+    await rollouts.save({ ...rollout('r1', 'rpi4'), currentWave: 1, updatedAt: 2 }, [], fenceA ?? undefined);
+    t.match(await rollouts.get('r1'), { currentWave: 1 }, 'the owner saves with its token');
+    // Replica a stalls (GC pause, SIGSTOP, a partition) long enough for its lock session to end;
+    // b takes the rollouts over. a still holds its token and, waking up, finishes its evaluation.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    t.teardown(() => admin.end());
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' " +
+        "AND objid = hashtext('rollouts')::oid",
+    );
+    let taken = false;
+    for (let i = 0; i < 50 && !taken; i += 1) {
+      taken = await b.claim('rollouts');
+      if (!taken) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.ok(taken, 'replica b takes the rollouts over');
+    const fenceB = b.fence('rollouts');
+    t.same(fenceB, { key: 'rollouts', token: 2 }, 'a new tenure, a higher token');
+    await rollouts.save({ ...rollout('r1', 'rpi4'), currentWave: 2, updatedAt: 3 }, [], fenceB ?? undefined);
+    await t.rejects(
+      rollouts.save(
+        { ...rollout('r1', 'rpi4'), state: 'aborted', currentWave: 1, updatedAt: 4 },
+        [rolloutDevice('r1', 'd-1', 0, { state: 'failed' })],
+        fenceA ?? undefined,
+      ),
+      { code: 'EF_ERR_OWNERSHIP_FENCED' },
+      'the stale owner’s save is refused',
+    );
+    t.match(await rollouts.get('r1'), { state: 'in-progress', currentWave: 2, updatedAt: 3 }, 'the new owner’s');
+    t.match((await rollouts.devicesOf('r1'))[0], { state: 'pending' }, 'no device row of the refused save');
+    t.same(a.fence('rollouts'), fenceA, 'a keeps its old token after losing the key (so its writes stay fenced)');
+    await rollouts.save({ ...rollout('r1', 'rpi4'), currentWave: 3, updatedAt: 5 }, []);
+    t.match(await rollouts.get('r1'), { currentWave: 3 }, 'admin writes (no fence) still go through');
   });
 }

@@ -142,7 +142,8 @@ t.test(
     await openSqliteStore({ dataDir: dir, migrations: MIGRATIONS.filter((m) => m.version !== 31) }).close();
     const db = new Database(join(dir, STORE_FILE));
     const insert =
-      db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit, model_sha, throttled, sent_at, received_at, doc)
+      db.prepare(`INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit,
+      model_sha, throttled, sent_at, received_at, doc)
     VALUES (?, 'rpi4', ?, ?, 70, 50, 'ms', NULL, 0, 1, ?, ?)`);
     const doc = (windowSeqs: number[]) => JSON.stringify({ windowSeqs });
     insert.run('dev-a', 'latencyP95Ms', 'breached', 1, doc([0, 1, 2]));

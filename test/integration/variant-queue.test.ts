@@ -58,7 +58,13 @@ if ('unavailable' in cluster) {
       import { startVariantQueue } from '@edgefleet/server/plan/variant-queue';
       import pino from 'pino';
       const q = await startVariantQueue({ ...${JSON.stringify(queueOptions)}, logger: pino({ level: 'silent' }) });
-      await q.work({ runJob: async () => { console.log('worker-a building'); await new Promise((r) => setTimeout(r, 600000)); throw new Error('unreachable'); } });
+      await q.work({
+        runJob: async () => {
+          console.log('worker-a building');
+          await new Promise((r) => setTimeout(r, 600000));
+          throw new Error('unreachable');
+        },
+      });
       console.log('worker-a ready');
     `);
     t.teardown(() => a.proc.kill('SIGKILL'));

@@ -202,8 +202,10 @@ const cases: Case[] = [
     p: { search: { enabled: true, timeBudgetMs: 120_000, maxEvaluations: 12 } },
     kind: 'search',
     actions: ['search'],
-    reason:
-      /no stored variant is predicted to fit, even with the corrected speed model \(measured\/predicted latency 5\.00\): searching for a new model \(at most 12 candidates, 120 s\)/,
+    reason: new RegExp(
+      /no stored variant is predicted to fit, even with the corrected speed model /.source +
+        /\(measured\/predicted latency 5\.00\): searching for a new model \(at most 12 candidates, 120 s\)/.source,
+    ),
   },
   {
     name: 'a search already ran this episode and still nothing fits: alert',
@@ -232,8 +234,10 @@ const cases: Case[] = [
     p: { bestEffort: true },
     kind: 'deploy',
     target: INT8W,
-    reason:
-      /nothing is predicted to fit \(measured\/predicted latency 5\.00\); best effort: int8-weights .*corrected p95 15\.0 ms vs budget 10 ms/,
+    reason: new RegExp(
+      /nothing is predicted to fit \(measured\/predicted latency 5\.00\); best effort: int8-weights /.source +
+        /.*corrected p95 15\.0 ms vs budget 10 ms/.source,
+    ),
   },
   {
     name: 'best effort and searches both enabled: the search comes first, best effort only after it',

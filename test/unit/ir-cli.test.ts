@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { main } from '@edgefleet/cli/main';
 import { loadModel, sha256Hex, writeModel } from '@edgefleet/compress/ir/index';
-import { InspectReportSchema } from '@edgefleet/compress/inspect';
+import { inspectReportSchema } from '@edgefleet/compress/inspect';
 import { buildHostileCases, buildMlp, paddleOcrPaths } from '../fixtures/ir-models.js';
 
 /** Run the CLI in-process, capturing what it prints. */
@@ -36,7 +36,7 @@ t.test('inspect --json reports the PaddleOCR cls model', async (t) => {
   t.equal(code, 0);
   const { file, bytes: size, sha256, ...rest } = JSON.parse(out) as Record<string, unknown>;
   const json = { file, size, sha256 };
-  const report = InspectReportSchema.parse(rest);
+  const report = inspectReportSchema.parse(rest);
   t.equal(json.sha256, sha256Hex(readFileSync(paddleOcrPaths().cls)));
   t.equal(json.size, 578_966);
   t.same(report.inputs, [

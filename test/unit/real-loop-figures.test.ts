@@ -1,11 +1,13 @@
 /**
  * The real loop's figures from measured windows: phase p95s (whole windows of the phase, of one
  * variant when asked), the budget from the baseline's upper tail, the predictor's error with and
- * without the loop's one-ratio correction.
+ * without the loop's one-ratio correction
+ * (learned on one variant or phase, judged on another).
  */
 import t from 'tap';
 import {
   budgetFromBaseline,
+  correctionSummary,
   phaseLatency,
   predictorError,
   quantile,
@@ -44,12 +46,53 @@ t.test('budget: 1.5 × the baseline windows’ 90th percentile', async (t) => {
   t.equal(budgetFromBaseline([]), null);
 });
 
-t.test('predictor error: uncorrected, with the healthy ratio, with the ratio learned under the quota', async (t) => {
-  const e = predictorError('fast', 'under the quota', 0.5, 2, { healthy: 4, breach: 10 });
-  t.equal(e.uncorrectedError, -0.75, 'predicted 0.5 for a measured 2: 75% under');
-  t.equal(e.healthyError, 0);
-  t.equal(e.breachError, 1.5, 'a ratio learned under a quota overstates a variant that escapes it');
-  const none = predictorError('x', 'baseline', 1, 1, { healthy: null, breach: null });
-  t.equal(none.healthyError, null);
-  t.equal(none.breachError, null);
-});
+t.test(
+  'predictor error: both bases, each corrected by the ratio learned while healthy; the breach ratio',
+  async (t) => {
+    const e = predictorError({
+      recipe: 'fast',
+      phase: 'under the quota',
+      outOfSample: true,
+      measuredP95Ms: 2,
+      batch1PredictedMs: 0.1,
+      predictedP95Ms: 0.5,
+      healthyRatio1: 10,
+      healthyRatio: 5,
+      breachRatio: 20,
+    });
+    t.equal(e.batch1Error, -0.95, 'a batch-1 figure for a batch-32 call: 95% under');
+    t.equal(e.batch1HealthyError, -0.5, 'batch-1 basis × its own healthy ratio');
+    t.equal(e.error, -0.75, 'predicted 0.5 for a measured 2: 75% under');
+    t.equal(e.healthyError, 0.25, 'a ratio learned on fp32 while healthy, judged on the faster variant');
+    t.equal(e.breachError, 4, 'the ratio learned under the quota overstates a variant that fits under it');
+    const base = predictorError({
+      recipe: 'fp32',
+      phase: 'baseline',
+      outOfSample: false,
+      measuredP95Ms: 1,
+      batch1PredictedMs: null,
+      predictedP95Ms: 1.2,
+      healthyRatio1: null,
+      healthyRatio: null,
+      breachRatio: null,
+    });
+    t.equal(base.healthyError, null);
+    t.equal(base.breachError, null);
+    t.equal(base.batch1Error, null);
+    const s = correctionSummary([e, base, { ...e, error: 0.25, healthyError: -0.05, breachError: null }]);
+    t.same(s.rows, 2, 'only out-of-sample rows with a correction are judged');
+    t.equal(s.meanAbsErrorBatch1, 0.95, 'the batch-1 basis, uncorrected');
+    t.equal(s.meanAbsErrorBefore, 0.5);
+    t.ok(Math.abs((s.meanAbsErrorAfter ?? 0) - 0.15) < 1e-12);
+    t.equal(s.meanAbsErrorBreach, 4, 'rows without a breach ratio are left out of its mean');
+    t.equal(s.meanAbsErrorBatch1After, 0.5);
+    t.same(correctionSummary([base]), {
+      rows: 0,
+      meanAbsErrorBatch1: null,
+      meanAbsErrorBefore: null,
+      meanAbsErrorAfter: null,
+      meanAbsErrorBreach: null,
+      meanAbsErrorBatch1After: null,
+    });
+  },
+);

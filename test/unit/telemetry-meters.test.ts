@@ -113,7 +113,8 @@ t.test('power source selection: RAPL, then hwmon (measured), then the model (mod
 t.test('an unreadable RAPL counter falls back to hwmon', async (t) => {
   const root = t.testdir();
   const powercapDir = join(root, 'powercap');
-  mkdirSync(join(powercapDir, 'intel-rapl:0'), { recursive: true }); // domain without a readable energy_uj (root-only on real hosts)
+  // A domain without a readable energy_uj (on real hosts, root alone may read it).
+  mkdirSync(join(powercapDir, 'intel-rapl:0'), { recursive: true });
   write(join(root, 'hwmon', 'hwmon1', 'power2_input'), '1500000');
   t.equal(selectPowerSource({ sysfs: { powercapDir, hwmonDir: join(root, 'hwmon') } })?.sensor, 'hwmon');
 });

@@ -17,8 +17,18 @@ const AGENT_FORBIDDEN_WORKSPACES = ['server', 'compress', 'simulators', 'cli'];
 const FORBIDDEN_PACKAGES = ['aedes', 'better-sqlite3', 'fastify'];
 const TOOLKIT_FORBIDDEN_WORKSPACES = ['server', 'agent', 'simulators', 'cli'];
 const TOOLKIT_FORBIDDEN_PACKAGES = [...FORBIDDEN_PACKAGES, 'mqtt', 'pino', 'node-cron'];
-const SPECIFIER =
-  /(?:^|[;\s])(?:import|export)\s[^;]*?\sfrom\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|[;\s])import\s+['"]([^'"]+)['"]|new URL\(\s*['"](\.[^'"]+)['"]/gm;
+/** Module specifiers: `import … from 'x'`, `import('x')`, `import 'x'`, `new URL('./x', …)` (one group each). */
+const SPECIFIER = new RegExp(
+  [
+    /(?:^|[;\s])(?:import|export)\s[^;]*?\sfrom\s*['"]([^'"]+)['"]/,
+    /import\s*\(\s*['"]([^'"]+)['"]\s*\)/,
+    /(?:^|[;\s])import\s+['"]([^'"]+)['"]/,
+    /new URL\(\s*['"](\.[^'"]+)['"]/,
+  ]
+    .map((r) => r.source)
+    .join('|'),
+  'gm',
+);
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

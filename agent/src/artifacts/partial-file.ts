@@ -8,7 +8,7 @@
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { chunkRange, sha256Hex, transferSizeOf, type ManifestBody } from '@edgefleet/shared/device';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeFileAtomic, type ArtifactStore } from './store.js';
 
 /** `<sha>.chunks.json`: the chunks of `<sha>.part` that were synced to disk. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   classNameSchema,
   ENROLL_TOKEN_PATTERN,
@@ -110,7 +110,10 @@ export const agentConfigSchema = z.strictObject({
     .optional(),
   /** How long a first start keeps trying to enroll before it exits 1 (systemd restarts it), seconds. Default 120. */
   enrollTimeoutS: numeric(z.number().int().min(1).max(86_400)).default(120),
-  /** File whose first line is the enrollment token (e.g. mode 0600, root-owned); used when `enrollToken` is not set. Default: none. */
+  /**
+   * File whose first line is the enrollment token (e.g. mode 0600,
+   * root-owned); used when `enrollToken` is not set. Default: none.
+   */
   enrollTokenFile: z.string().min(1).optional(),
   /** How artifacts are fetched: MQTT chunks, or the manifest's HTTP(S) URL when it has one. Default `mqtt`. */
   artifactTransport: z.enum(['mqtt', 'http']).default('mqtt'),

@@ -16,7 +16,7 @@
  * - a native crash (SIGSEGV) ends the process in both designs, since a worker thread shares
  *   it; the restarted agent likewise never serves that model inline again.
  */
-import { EdgefleetError } from '@edgefleet/shared/device';
+import { asError, EdgefleetError } from '@edgefleet/shared/device';
 import type { ModelWorker, RunOptions } from './model-worker.js';
 import { createOrtSession, type FloatTensor, type OrtModelSession } from './ort.js';
 import { startRunWatchdog, type RunWatchdog } from './run-watchdog.js';
@@ -53,7 +53,7 @@ export async function createInlineModel(bytes: Uint8Array, options: InlineModelO
   } catch (err: unknown) {
     dead = 'failed to load';
     await watchdog.stop();
-    throw new EdgefleetError('EF_ERR_RUNTIME_LOAD', `onnxruntime load failed: ${(err as Error).message}`, {
+    throw new EdgefleetError('EF_ERR_RUNTIME_LOAD', `onnxruntime load failed: ${asError(err).message}`, {
       phase: 'load',
     });
   }
@@ -71,7 +71,7 @@ export async function createInlineModel(bytes: Uint8Array, options: InlineModelO
     try {
       return await session.run(feeds);
     } catch (err: unknown) {
-      throw new EdgefleetError('EF_ERR_RUNTIME_RUN', `onnxruntime run failed: ${(err as Error).message}`, {
+      throw new EdgefleetError('EF_ERR_RUNTIME_RUN', `onnxruntime run failed: ${asError(err).message}`, {
         phase: 'run',
       });
     }

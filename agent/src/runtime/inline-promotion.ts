@@ -3,6 +3,7 @@
  * it may (inline-policy.ts), and back to a worker when the inline model dies.
  */
 import type { Logger } from 'pino';
+import { asError } from '@edgefleet/shared/device';
 import { createInlineModel } from './inline-model.js';
 import {
   medianRunMs,
@@ -70,7 +71,7 @@ export async function promoteInline(deps: InlinePromotionDeps): Promise<boolean>
     await inline?.terminate();
     deps.state = { ...deps.state, serving: null };
     await writeInlineState(deps.dataDir, deps.state);
-    log.warn({ err: { message: (err as Error).message }, sha256: model.sha256 }, 'model stays in its worker');
+    log.warn({ err: { message: asError(err).message }, sha256: model.sha256 }, 'model stays in its worker');
     return false;
   }
   serving.switchTo({ ...model, worker: inline });
@@ -111,7 +112,7 @@ export async function loadProvenInline(deps: InlinePromotionDeps, sha256: string
   } catch (err: unknown) {
     await inline?.terminate();
     await clearInlineMark(deps);
-    deps.log.warn({ err: { message: (err as Error).message }, sha256 }, 'proven model did not load inline');
+    deps.log.warn({ err: { message: asError(err).message }, sha256 }, 'proven model did not load inline');
     return null;
   }
 }

@@ -52,8 +52,9 @@ while :; do
   status=$?
   [ "$status" -eq 0 ] && continue
   [ "$status" -le 128 ] && exit 0
-  printf '{"level":60,"msg":"%s","model":"%s","deadlineS":%s}\\n' \\
-    'inline inference hung: the event loop stood still past the watchdog deadline; killing the agent so it restarts with this model in a worker' \\
+  printf '{"level":60,"msg":"%s %s","model":"%s","deadlineS":%s}\\n' \\
+    'inline inference hung: the event loop stood still past the watchdog deadline;' \\
+    'killing the agent so it restarts with this model in a worker' \\
     "$2" "$1" >&2
   kill -KILL "$3"
   exit 0

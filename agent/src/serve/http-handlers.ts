@@ -8,7 +8,7 @@
  *                   `x-ef-dims: 1,1,28,28`, optional `x-ef-input: name` (default: the model's
  *                   first input) → the first output's raw float32 bytes, with `x-ef-dims`,
  *                   `x-ef-output`, `x-ef-model-sha256` and `x-ef-latency-ms` headers
- *   GET  /v1/health → {ok, model: {sha256, variantId} | null, inferences, errors}
+ *   GET  /v1/health → {ok, model: {sha256, variantId, inputs, outputs} | null, inferences, errors}
  *
  * The binary form skips JSON, zod and number arrays, which cost most of a small model's
  * request time. Bad requests get 400 with a reason, no model 503; nothing a client sends can
@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod';
 import { asError, isEdgefleetError } from '@edgefleet/shared/device';
 import type { FloatTensor } from '../runtime/ort.js';
 import { noModelError, type ServingRuntime } from '../runtime/serving.js';
@@ -149,7 +149,15 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
         const model = serving.current();
         sendJson(res, 200, {
           ok: model !== null,
-          model: model ? { sha256: model.sha256, variantId: model.variantId } : null,
+          // The names an application needs for /v1/infer (a newcomer's first question).
+          model: model
+            ? {
+                sha256: model.sha256,
+                variantId: model.variantId,
+                inputs: model.worker.info()?.inputNames ?? [],
+                outputs: model.worker.info()?.outputNames ?? [],
+              }
+            : null,
           ...serving.stats(),
         });
       } else if (req.method === 'POST' && req.url === '/v1/infer') {

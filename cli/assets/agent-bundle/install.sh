@@ -2,8 +2,10 @@
 # Installs the edgefleet agent from this bundle (made by `edgefleet agent-bundle`). Everything it
 # needs is inside: no network, no npm. Needs Node.js 20 or newer on the PATH.
 #
-#   sudo ./install.sh --broker mqtt://server:1883 --token-file /path/to/token   # install, enroll, run under systemd
-#   ./install.sh --prefix "$HOME/edgefleet-agent" --no-systemd                  # files only; run bin/edgefleet-agent yourself
+#   # install, enroll, run under systemd:
+#   sudo ./install.sh --broker mqtt://server:1883 --token-file /path/to/token
+#   # files only; run bin/edgefleet-agent yourself:
+#   ./install.sh --prefix "$HOME/edgefleet-agent" --no-systemd
 #
 # Options:
 #   --prefix DIR       where the agent goes (default /opt/edgefleet-agent)
@@ -40,7 +42,8 @@ case "$(uname -s)-$(uname -m)" in
   Linux-aarch64|Linux-arm64) this=linux-arm64 ;;
   *) this="$(uname -s)-$(uname -m)" ;;
 esac
-[ "$platform" = "$this" ] || die "this bundle is for $platform, this machine is $this: build one with edgefleet agent-bundle --platform $this"
+[ "$platform" = "$this" ] ||
+  die "this bundle is for $platform, this machine is $this: build one with edgefleet agent-bundle --platform $this"
 
 command -v node >/dev/null 2>&1 || die "Node.js 20 or newer is needed on the PATH (e.g. apt-get install nodejs)"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
@@ -80,7 +83,8 @@ fi
 if [ -n "$token_file" ]; then
   install -m 0640 -o root -g edgefleet "$token_file" /etc/edgefleet/enroll-token
 fi
-sed "s|/opt/edgefleet-agent|$prefix|g" "$here/systemd/edgefleet-agent.service" > /etc/systemd/system/edgefleet-agent.service
+sed "s|/opt/edgefleet-agent|$prefix|g" "$here/systemd/edgefleet-agent.service" \
+  > /etc/systemd/system/edgefleet-agent.service
 systemctl daemon-reload
 if [ "$start" = yes ]; then
   systemctl enable --now edgefleet-agent

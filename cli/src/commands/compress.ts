@@ -75,10 +75,10 @@ function reportTable(r: CompressReport): string {
   ];
   for (const p of r.passes) lines.push(`  ${p.ok ? 'ok  ' : 'FAIL'} ${p.pass.padEnd(26)} ${p.summary}`);
   const c = r.runtimeCheck;
-  if (c)
-    lines.push(
-      `  onnxruntime: ${c.ran ? `loaded and ran it on ${c.on}` : `loaded it; not run on ${c.on}: ${c.note ?? 'no feed'}`}`,
-    );
+  if (c) {
+    const outcome = c.ran ? `loaded and ran it on ${c.on}` : `loaded it; not run on ${c.on}: ${c.note ?? 'no feed'}`;
+    lines.push(`  onnxruntime: ${outcome}`);
+  }
   lines.push('', `${'LAYER'.padEnd(32) + 'OP'.padEnd(20) + 'PRECISION'.padEnd(14)}REASON`);
   for (const l of r.layers)
     lines.push(l.node.slice(0, 31).padEnd(32) + l.opType.padEnd(20) + l.precision.padEnd(14) + l.reason);
@@ -87,6 +87,9 @@ function reportTable(r: CompressReport): string {
 }
 
 /** `edgefleet compress IN.onnx -o OUT.onnx --recipe R`: quantize a model through a recipe. */
+const RECIPE_EXAMPLE =
+  '[{"pass":"prune-structured","target":{"params":0.25},"importance":"reconstruction"},{"pass":"reconstruct"}]';
+
 export function compressCommand(): Command {
   return new Command('compress')
     .description(
@@ -94,15 +97,12 @@ export function compressCommand(): Command {
         'the bias-corrected int8-static-bc, int8-weights-bc, int4-weights-bc, quantization-aware int8-qat, and the ' +
         'pruning presets prune-structured (half the MACs, needs --calib), reconstruct, prune-magnitude), a ' +
         '+-joined chain of presets (e.g. prune-structured+reconstruct+int8-static), or a JSON list of passes ' +
-        'with their options inline or under "options" (among them finetune and qat). The output is written to a temp file and renamed.',
+        'with their options inline or under "options" (among them finetune and qat). The output is written to a ' +
+        'temp file and renamed.',
     )
     .argument('<in>', 'path to the input .onnx file')
     .requiredOption('-o, --output <out>', 'path of the .onnx file to write')
-    .requiredOption(
-      '--recipe <recipe>',
-      'preset, preset chain (a+b+c) or JSON, e.g. ' +
-        '\'[{"pass":"prune-structured","target":{"params":0.25},"importance":"reconstruction"},{"pass":"reconstruct"}]\'',
-    )
+    .requiredOption('--recipe <recipe>', `preset, preset chain (a+b+c) or JSON, e.g. '${RECIPE_EXAMPLE}'`)
     .option(
       '--calib <spec>',
       'calibration data: mnist[:N], random:N (N samples whatever the batch dim), text:N (synthetic text pages), or a ' +

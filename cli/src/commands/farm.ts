@@ -116,7 +116,8 @@ export function farmCommand(): Command {
     )
     .option(
       '--trusted-keys <k1,k2>',
-      'server public keys (base64) manifests must be signed with (--inference real; enrolled devices also trust the keys their enrollment named)',
+      'server public keys (base64) manifests must be signed with (--inference real; enrolled devices also ' +
+        'trust the keys their enrollment named)',
     )
     .option('--workload-rate <n>', 'synthetic inferences per second per device (--inference real, default 2)')
     .option(

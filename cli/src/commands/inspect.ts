@@ -17,6 +17,13 @@ const shapeText = (shape: InspectReport['inputs'][number]['shape']): string =>
   shape === null ? '(unknown rank)' : `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
 
 /** The human-readable form of an inspect report. */
+/** `ai.onnx 17, ai.onnx.ml 3`, plus the opsets no node uses (a rewrite drops them). */
+function opsetsText(r: InspectReport): string {
+  const used = r.opsets.map((o) => `${o.domain} ${o.version}`).join(', ') || 'none';
+  if (r.unusedOpsets.length === 0) return used;
+  return `${used} (declared but used by no node, dropped on rewrite: ${r.unusedOpsets.join(', ')})`;
+}
+
 export function formatInspect(file: string, bytes: number, sha256: string, r: InspectReport): string {
   const values = (vs: InspectReport['inputs']): string =>
     table(
@@ -25,8 +32,7 @@ export function formatInspect(file: string, bytes: number, sha256: string, r: In
     );
   const parts = [
     `${file}: ${num(bytes)} bytes, sha256 ${sha256}`,
-    `ir_version ${r.irVersion}, producer ${r.producer || '-'}, opsets ` +
-      `${r.opsets.map((o) => `${o.domain} ${o.version}`).join(', ') || 'none'}${r.unusedOpsets.length > 0 ? ` (declared but used by no node, dropped on rewrite: ${r.unusedOpsets.join(', ')})` : ''}`,
+    `ir_version ${r.irVersion}, producer ${r.producer || '-'}, opsets ${opsetsText(r)}`,
     `\nInputs\n${values(r.inputs)}`,
     `\nOutputs\n${values(r.outputs)}`,
     `\nOperators (${num(r.nodeCount)} nodes${r.subgraphCount > 0 ? `, ${r.subgraphCount} subgraphs` : ''})\n${table(

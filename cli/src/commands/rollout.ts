@@ -129,7 +129,10 @@ function policyOf(f: StartFlags): RolloutPolicyInput {
   };
 }
 
-/** `--variant SHA` as given, `--plan [ID]`'s choice, or `--model FILE` stored as an artifact first (`POST /v1/artifacts`). */
+/**
+ * `--variant SHA` as given, `--plan [ID]`'s choice, or
+ * `--model FILE` stored as an artifact first (`POST /v1/artifacts`).
+ */
 async function variantOf(api: ApiClient, f: StartFlags): Promise<{ sha: string; variantId?: string }> {
   if (f.variant !== undefined) return { sha: f.variant };
   if (f.plan !== undefined) {

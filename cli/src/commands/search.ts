@@ -1,7 +1,7 @@
 import { join, basename } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { builtinProfiles, EdgefleetError } from '@edgefleet/shared';
+import { builtinProfiles, EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { loadDataSource, modelInputsOf, readModelBytes, loadModel, writeBytesAtomic } from '@edgefleet/compress';
 import { createLatencyPredictor, loadOrMeasureLatencyTable } from '@edgefleet/compress/search/latency/index';
 import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
@@ -9,6 +9,7 @@ import { sliceDataset } from '@edgefleet/compress/data/tensor';
 import { searchModel } from '@edgefleet/compress/search/search-model';
 import { frontSvg } from '@edgefleet/compress/search/front-svg';
 import type { ClassTarget } from '@edgefleet/compress/search/score';
+import type { SearchProgress } from '@edgefleet/compress/search/engine';
 import { parseDuration } from './rollout.js';
 
 const BUDGET_KEYS = [
@@ -48,6 +49,13 @@ function classTarget(name: string, budgets: Record<string, number>): ClassTarget
 }
 
 /** `edgefleet search MODEL --class C`: hardware-aware search for one class. */
+/** The progress line's last candidate: screened out, replayed from the store, or its top-1. */
+function lastCandidateText(p: SearchProgress): string {
+  if (p.last.screened) return 'screened';
+  if (p.replayed) return 'from file';
+  return `${(p.last.metrics.accuracyPct as number | undefined)?.toFixed(2) ?? 'failed'}%`;
+}
+
 export function searchCommand(): Command {
   return new Command('search')
     .description(
@@ -114,7 +122,7 @@ export function searchCommand(): Command {
         seed: flags.seed,
         batch: flags.batch,
         maxEvaluations: flags.evals,
-        ...(flags.time === undefined ? {} : { timeBudgetMs: flags.time }),
+        ...stripUndefined({ timeBudgetMs: flags.time }),
         storePath: join(outDir, 'candidates.jsonl'),
         // Finalists are timed against the teacher on this host before one is written.
         confirmSample: sliceDataset(calib, 0, flags.batch),
@@ -122,7 +130,7 @@ export function searchCommand(): Command {
         onProgress: (p) =>
           say(
             `search: ${p.evaluations}/${p.maxEvaluations} built (${p.visited} visited), front ${p.frontSize}, last ` +
-              `${p.last.screened ? 'screened' : p.replayed ? 'from file' : `${(p.last.metrics.accuracyPct as number | undefined)?.toFixed(2) ?? 'failed'}%`}`,
+              lastCandidateText(p),
           ),
       });
       if (tty) process.stderr.write('\n');
@@ -183,8 +191,8 @@ export function searchCommand(): Command {
       }
       console.log(
         `finalist: ${fin.bytes.length} B, validation top-1 ${fin.accuracyPct.toFixed(2)}%, test top-1 ` +
-          `${finTest?.toFixed(2)}%, predicted p95 ${fin.deviceP95Ms?.toFixed(3)} ms ` +
-          `(modelled)${fin.broken.length ? `, breaks ${fin.broken.join(', ')}` : ''}${flags.output ? ` → ${flags.output}` : ''}`,
+          `${finTest?.toFixed(2)}%, predicted p95 ${fin.deviceP95Ms?.toFixed(3)} ms (modelled)` +
+          `${fin.broken.length ? `, breaks ${fin.broken.join(', ')}` : ''}${flags.output ? ` → ${flags.output}` : ''}`,
       );
     });
 }

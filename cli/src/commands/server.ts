@@ -105,10 +105,11 @@ export function serverCommand(): Command {
       const stopped = waitForShutdownSignal();
       try {
         const address = await server.start();
-        logger.info(
-          { brokerUrl: address.brokerUrl },
-          `agents connect to ${address.port === null ? address.brokerUrl : `${address.brokerUrl.split(':')[0]}://<this host>:${address.port}`}`,
-        );
+        const agentUrl =
+          address.port === null
+            ? address.brokerUrl
+            : `${address.brokerUrl.split(':')[0]}://<this host>:${address.port}`;
+        logger.info({ brokerUrl: address.brokerUrl }, `agents connect to ${agentUrl}`);
         if (address.apiUrl)
           logger.info({ apiUrl: address.apiUrl }, `admin API on ${address.apiUrl} (OpenAPI at /openapi.json)`);
         if (address.consoleUrl)

@@ -18,6 +18,8 @@ function scope(value: string): TokenScope {
 
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
 
+const NO_TOKENS_YET = 'no admin tokens yet; create one with `edgefleet token create`';
+
 export function tokensTable(tokens: readonly TokenView[]): string {
   return formatTable(
     ['ID', 'NAME', 'SCOPE', 'CREATED', 'LAST USED', 'REVOKED'],
@@ -60,7 +62,7 @@ export function tokenCommand(): Command {
       process.stdout.write(
         flags.json
           ? `${JSON.stringify(tokens, null, 2)}\n`
-          : `${tokens.length === 0 ? 'no admin tokens yet; create one with `edgefleet token create`' : tokensTable(tokens)}\n`,
+          : `${tokens.length === 0 ? NO_TOKENS_YET : tokensTable(tokens)}\n`,
       );
     });
   addAdminFlags(command.command('revoke <id>'))

@@ -62,41 +62,91 @@ export function relativeError(predictedMs: number, measuredMs: number): number {
 }
 
 /**
- * The predictor's error on one variant in one phase: the planner's prediction (host p95 × class
- * factor) as it is, corrected by the ratio learned while the class was healthy (baseline measured
- * ÷ predicted on the variant serving then), and corrected by the ratio the loop acted on (measured
- * ÷ predicted under the quota). Errors are relative: (predicted − measured) / measured.
+ * The latency predictor on one variant in one phase, against the p95 the agents measured. Two
+ * bases: `batch1` (the planner's old one: host p95 of batch-1 calls × class factor, while the
+ * workload runs batch B) and the plan's prediction at the workload batch. Each is corrected by the
+ * per-class ratio learned from measured windows while the class was healthy (measured ÷ predicted
+ * on the variant serving then: fp32 in the baseline); the batch-B prediction also by the ratio the
+ * loop acted on under the quota (`breach`). Rows of a variant other than the one a ratio was
+ * learned on are out of sample: they say whether the correction carries over. Errors are relative:
+ * (predicted − measured) / measured; null where a figure is missing.
  */
 export interface PredictorError {
   readonly recipe: string;
   readonly phase: string;
+  /** True when the ratios were learned on another variant (the test of the correction). */
+  readonly outOfSample: boolean;
   readonly measuredP95Ms: number;
+  readonly batch1PredictedMs: number | null;
+  readonly batch1Error: number | null;
+  readonly batch1HealthyError: number | null;
   readonly predictedP95Ms: number;
-  readonly uncorrectedError: number;
+  readonly error: number;
   readonly healthyRatio: number | null;
   readonly healthyError: number | null;
   readonly breachRatio: number | null;
   readonly breachError: number | null;
 }
 
-export function predictorError(
-  recipe: string,
-  phase: string,
-  predictedP95Ms: number,
-  measuredP95Ms: number,
-  ratios: { readonly healthy: number | null; readonly breach: number | null },
-): PredictorError {
-  const corrected = (r: number | null): number | null =>
-    r === null ? null : relativeError(predictedP95Ms * r, measuredP95Ms);
+export interface PredictorInput {
+  readonly recipe: string;
+  readonly phase: string;
+  readonly outOfSample: boolean;
+  readonly measuredP95Ms: number;
+  /** Host p95 at batch 1 × class factor (null: not known). */
+  readonly batch1PredictedMs: number | null;
+  /** The plan's prediction at the workload batch. */
+  readonly predictedP95Ms: number;
+  /** Healthy measured ÷ predicted, for the batch-1 basis and for the batch-B prediction. */
+  readonly healthyRatio1: number | null;
+  readonly healthyRatio: number | null;
+  /** The ratio the loop acted on; only for phases under the quota. */
+  readonly breachRatio: number | null;
+}
+
+export function predictorError(i: PredictorInput): PredictorError {
+  const err = (base: number | null, ratio: number | null): number | null =>
+    base === null || ratio === null ? null : relativeError(base * ratio, i.measuredP95Ms);
   return {
-    recipe,
-    phase,
-    measuredP95Ms,
-    predictedP95Ms,
-    uncorrectedError: relativeError(predictedP95Ms, measuredP95Ms),
-    healthyRatio: ratios.healthy,
-    healthyError: corrected(ratios.healthy),
-    breachRatio: ratios.breach,
-    breachError: corrected(ratios.breach),
+    recipe: i.recipe,
+    phase: i.phase,
+    outOfSample: i.outOfSample,
+    measuredP95Ms: i.measuredP95Ms,
+    batch1PredictedMs: i.batch1PredictedMs,
+    batch1Error: err(i.batch1PredictedMs, 1),
+    batch1HealthyError: err(i.batch1PredictedMs, i.healthyRatio1),
+    predictedP95Ms: i.predictedP95Ms,
+    error: relativeError(i.predictedP95Ms, i.measuredP95Ms),
+    healthyRatio: i.healthyRatio,
+    healthyError: err(i.predictedP95Ms, i.healthyRatio),
+    breachRatio: i.breachRatio,
+    breachError: err(i.predictedP95Ms, i.breachRatio),
+  };
+}
+
+/**
+ * Mean absolute error of the out-of-sample rows: the batch-1 basis, the batch-B prediction before
+ * and after the healthy correction, the same after the breach ratio, and the batch-1 basis corrected alike.
+ */
+export function correctionSummary(rows: readonly PredictorError[]): {
+  readonly rows: number;
+  readonly meanAbsErrorBatch1: number | null;
+  readonly meanAbsErrorBefore: number | null;
+  readonly meanAbsErrorAfter: number | null;
+  readonly meanAbsErrorBreach: number | null;
+  readonly meanAbsErrorBatch1After: number | null;
+} {
+  const judged = rows.filter((r) => r.outOfSample && r.healthyError !== null);
+  const mean = (xs: ReadonlyArray<number | null>): number | null => {
+    const known = xs.filter((x): x is number => x !== null);
+    return known.length === 0 ? null : known.reduce((a, b) => a + Math.abs(b), 0) / known.length;
+  };
+  return {
+    rows: judged.length,
+    meanAbsErrorBatch1: mean(judged.map((r) => r.batch1Error)),
+    meanAbsErrorBefore: mean(judged.map((r) => r.error)),
+    meanAbsErrorAfter: mean(judged.map((r) => r.healthyError)),
+    meanAbsErrorBreach: mean(judged.map((r) => r.breachError)),
+    meanAbsErrorBatch1After: mean(judged.map((r) => r.batch1HealthyError)),
   };
 }

@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgefleetError, type GoldenSet } from '@edgefleet/shared';
+import { asError, EdgefleetError, type GoldenSet } from '@edgefleet/shared';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
 import { parseControlPolicy, planView, type PlanMember } from '@edgefleet/server/control/index';
 import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
@@ -94,6 +94,8 @@ export interface RealLoopResult {
 }
 
 const CLASS = 'host-real';
+/** The class's speed factor: its devices are this host. */
+const HOST_FACTOR = 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : x.toFixed(2));
 
@@ -176,8 +178,9 @@ async function story(
   await classes.createFromProfile('rpi4', CLASS, {
     description: 'agent processes on this host: speed factor 1, the devices are the planning host',
     capabilities: { precisions: ['fp32'] },
-    speedModel: { version: 'host-1', factors: { fp32: 1 }, status: 'modelled' },
-    powerModel: { activeW: { fp32: 6.4 } },
+    speedModel: { version: 'host-1', factors: { fp32: HOST_FACTOR }, status: 'modelled' },
+    // The operator states the batch the devices run, so the planner predicts per call at it.
+    powerModel: { activeW: { fp32: 6.4 }, workloadBatch: o.workloadBatch ?? 32 },
     budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3 },
   });
   const model = await models.add({
@@ -189,15 +192,29 @@ async function story(
     `[plan] ${CLASS}: building fp32 and ${o.fastRecipe} of ${o.modelPath.split('/').pop()} (cached after the ` +
       `first run)…`,
   );
-  const planned = await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
+  // The class's devices are this host, so the planner times the variants in the devices' conditions: this process
+  // (its build and timing workers are its threads) gets the agents' CPU weight while it plans, not an ordinary
+  // process's share of a busy host.
+  const planning = createCpuQuotaGroup('planner', support);
+  let planned: Awaited<ReturnType<typeof planner.plan>>;
+  try {
+    planning.add(process.pid);
+    planning.setWeight(o.weight ?? 8);
+    planned = await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
+  } finally {
+    planning.remove();
+  }
   const view = planView(planned.id, planned.plan);
   const slow = view.members.find((m) => m.recipe === 'fp32');
   const fast = view.members.find((m) => m.recipe !== 'fp32') ?? null;
   if (!slow) throw new Error('the plan has no fp32 member');
-  print(
-    `[plan] predicted p95 (host, batch 1): ` +
-      `${view.members.map((m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`).join(', ')}`,
+  const batch1 = new Map(
+    (await planner.variants.list(model.model.sha256)).map((v) => [v.artifactSha, v.evaluation?.latency?.p95Ms ?? null]),
   );
+  const predicted = view.members.map(
+    (m) => `${m.recipe.slice(0, 40)} ${fmt(m.predictedP95Ms)} ms (acc ${m.accuracyPct}%)`,
+  );
+  print(`[plan] predicted p95 (host, batch ${o.workloadBatch ?? 32}): ${predicted.join(', ')}`);
 
   const trustedKeys = server.deploy().keyring.publicKeys.map((k) => k.publicKey);
   const n = o.devices ?? 2;
@@ -270,11 +287,13 @@ async function story(
   await classes.update(CLASS, {
     budgets: { maxAccuracyDropPts: o.maxAccuracyDropPts ?? 3, maxP95LatencyMs: budgetMs },
   });
-  // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents the budget.
+  // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents
+  // the budget.
   await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
   await rollOut({ latencyP95Ms: budgetMs });
   await sleep(windowS * 1000 * 2);
-  return await throttle(o, server, agents, groups, marks, { budgetMs, before, slow, fast, windows, windowS });
+  const context = { budgetMs, before, slow, fast, windows, windowS, batch1 };
+  return await throttle(o, server, agents, groups, marks, context);
 }
 
 async function onlineCount(server: EdgefleetServer): Promise<number> {
@@ -288,6 +307,8 @@ interface Context {
   readonly fast: PlanMember | null;
   readonly windows: () => Promise<WindowFigure[]>;
   readonly windowS: number;
+  /** Host p95 at batch 1 by artifact sha (the planner's basis before predictions followed the workload batch). */
+  readonly batch1: ReadonlyMap<string | null, number | null>;
 }
 
 async function throttle(
@@ -337,8 +358,9 @@ async function throttle(
         if (r && r.state === 'completed' && r.createdAt >= (marks.decision ?? 0) - 2000)
           marks.rolloutDone = r.finishedAt ?? Date.now();
       }
-      return marks.recovered !== undefined;
-    }).catch((err: unknown) => print(`[loop] ${(err as Error).message}`));
+      // Both: with two devices, the class can be back within budget once the canary alone has switched.
+      return marks.recovered !== undefined && marks.rolloutDone !== undefined;
+    }).catch((err: unknown) => print(`[loop] ${asError(err).message}`));
     if (marks.recovered !== undefined) {
       // At least three whole windows of the new variant under the quota, so "after" is measured, not guessed.
       const enough = (marks.rolloutDone ?? marks.recovered) + 3 * c.windowS * 1000 + 1000 - Date.now();
@@ -360,12 +382,7 @@ async function throttle(
   );
   const after = phaseLatency(windowP95s(all, marks.rolloutDone ?? marks.lifted ?? 0, marks.lifted ?? 0, fastSha));
   const afterLift = phaseLatency(windowP95s(all, (marks.lifted ?? 0) + c.windowS * 1000, marks.end ?? 0));
-  const ratios = { healthy: ratioOf(c.before, c.slow), breach: ratio };
-  const predictor = [predictorError('fp32', 'baseline', c.slow.predictedP95Ms, c.before.medianP95Ms ?? 0, ratios)];
-  if (c.fast && after.medianP95Ms !== null)
-    predictor.push(predictorError(c.fast.recipe, 'under the quota', c.fast.predictedP95Ms, after.medianP95Ms, ratios));
-  if (c.fast && afterLift.medianP95Ms !== null && deployed === c.fast.recipe)
-    predictor.push(predictorError(c.fast.recipe, 'quota lifted', c.fast.predictedP95Ms, afterLift.medianP95Ms, ratios));
+  const predictor = predictorRows(c, { during, after, afterLift }, deployed === c.fast?.recipe ? ratio : null);
   return {
     marks,
     budgetMs: c.budgetMs,
@@ -381,6 +398,49 @@ async function throttle(
     predictor,
     throttling: groups.map((g, i) => ({ deviceId: agents[i]?.deviceId ?? g.name, ...g.throttling() })),
   };
+}
+
+/**
+ * The predictor against what the agents measured, phase by phase: fp32 in the baseline (where the
+ * healthy ratio is learned) and under the quota (where the loop's breach ratio is learned), then
+ * the faster variant under the quota and once the quota is lifted: the out-of-sample rows.
+ */
+function predictorRows(
+  c: Context,
+  p: { readonly during: PhaseLatency; readonly after: PhaseLatency; readonly afterLift: PhaseLatency },
+  breach: number | null,
+): PredictorError[] {
+  const measured = c.before.medianP95Ms;
+  const host1 = (m: PlanMember): number | null => {
+    const h = c.batch1.get(m.artifactSha) ?? null;
+    return h === null ? null : h * HOST_FACTOR;
+  };
+  const slow1 = host1(c.slow);
+  const healthyRatio1 = measured === null || slow1 === null || slow1 <= 0 ? null : measured / slow1;
+  const rows: PredictorError[] = [];
+  const add = (m: PlanMember, phase: string, seen: PhaseLatency, throttled: boolean) => {
+    if (seen.medianP95Ms === null) return;
+    rows.push(
+      predictorError({
+        recipe: m.recipe,
+        phase,
+        outOfSample: m !== c.slow,
+        measuredP95Ms: seen.medianP95Ms,
+        batch1PredictedMs: host1(m),
+        predictedP95Ms: m.predictedP95Ms,
+        healthyRatio1,
+        healthyRatio: ratioOf(c.before, c.slow),
+        breachRatio: throttled ? breach : null,
+      }),
+    );
+  };
+  add(c.slow, 'baseline', c.before, false);
+  add(c.slow, 'under the quota', p.during, true);
+  if (c.fast && breach !== null) {
+    add(c.fast, 'under the quota', p.after, true);
+    add(c.fast, 'quota lifted', p.afterLift, false);
+  }
+  return rows;
 }
 
 /** The healthy per-class ratio: baseline measured p95 ÷ the planner's prediction for the variant serving. */

@@ -33,7 +33,7 @@ const relFile = z
   .min(1)
   .refine((f) => !isAbsolute(f) && !normalize(f).startsWith('..'), 'must be a relative path inside the directory');
 
-const ManifestSchema = z.strictObject({
+const manifestSchema = z.strictObject({
   format: z.literal('edgefleet-samples'),
   version: z.literal(1),
   count: z.number().int().nonnegative(),
@@ -51,7 +51,7 @@ const ManifestSchema = z.strictObject({
 });
 
 /** The parsed manifest.json of a sample directory. */
-export type SampleDirManifest = z.infer<typeof ManifestSchema>;
+export type SampleDirManifest = z.infer<typeof manifestSchema>;
 
 function fail(dir: string, message: string, cause?: unknown): never {
   throw new EdgefleetError(
@@ -103,7 +103,7 @@ export function readSampleDir(dir: string): Dataset {
   } catch (err: unknown) {
     fail(dir, `no readable ${SAMPLE_DIR_MANIFEST}; see compress/src/data/README.md for the format`, err);
   }
-  const parsed = ManifestSchema.safeParse(raw);
+  const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) fail(dir, `invalid ${SAMPLE_DIR_MANIFEST}:\n${z.prettifyError(parsed.error)}`);
   const m = parsed.data;
   const inputs: Record<string, SampleTensor> = {};

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { loadMnist, MNIST_SPLIT_SIZES, type MnistSplit } from './mnist.js';
 import { parseShape, randomForInputs, randomOfShape, resolveInputDims, type RandomDataOptions } from './random.js';
 import { syntheticTextImages } from './synthetic-text.js';
@@ -54,7 +54,7 @@ function loadMnistFor(rest: string[], inputs: readonly ModelInputSpec[], opts: D
       { modelInputs: inputs.map((i) => i.name) },
     );
   const layout = input.dims.length === 4 ? 'image' : 'flat';
-  return loadMnist({ split, layout, inputName: input.name, ...(limit === undefined ? {} : { limit }) });
+  return loadMnist({ split, layout, inputName: input.name, ...stripUndefined({ limit }) });
 }
 
 /** Load a data spec for a model with the given inputs; throws EF_ERR_DATA_* with advice. */

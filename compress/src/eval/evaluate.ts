@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { loadDataSource, type DataSourceOptions } from '../data/source.js';
 import { formatDims, sliceDataset, type Dataset, type ModelInputSpec } from '../data/tensor.js';
 import { readModelBytes, loadModel, sha256Hex, type Model } from '../ir/index.js';
@@ -6,7 +6,7 @@ import { createOrtSession, type OrtSession } from '../runtime/ort.js';
 import { estimateGraphMemory } from './memory.js';
 import { accuracyOf, fidelityOf } from './metrics.js';
 import { batchFor, collectOutput, measureLatency } from './run.js';
-import { EvalResultSchema, type EvalResult } from './schema.js';
+import { evalResultSchema, type EvalResult } from './schema.js';
 import { sizeOf } from './size.js';
 
 /** Options of {@link evaluateModel}; every field has a default. */
@@ -101,7 +101,7 @@ async function referenceFidelity(
 /**
  * Evaluate one model: accuracy (when the data has labels), fidelity to a reference (when
  * given), size, latency at `threads` intra-op threads, and a memory estimate. Results are
- * validated against {@link EvalResultSchema} before they are returned.
+ * validated against {@link evalResultSchema} before they are returned.
  */
 export async function evaluateModel(modelPath: string, opts: EvaluateOptions = {}): Promise<EvalResult> {
   const threads = opts.threads ?? 1;
@@ -125,7 +125,7 @@ export async function evaluateModel(modelPath: string, opts: EvaluateOptions = {
       : null;
     const inputDims = Object.fromEntries(Object.entries(first.inputs).map(([k, t]) => [k, [...t.dims]]));
     const memory = { ...estimateGraphMemory(model, inputDims, first.count), rssGrowthBytes };
-    return EvalResultSchema.parse({
+    return evalResultSchema.parse({
       type: 'eval-result',
       v: 1,
       model: { path: modelPath, sha256: sha256Hex(bytes) },
@@ -143,8 +143,8 @@ export async function evaluateModel(modelPath: string, opts: EvaluateOptions = {
 
 function pick(opts: EvaluateOptions): { warmupRuns?: number; timedRuns?: number; now?: () => number } {
   return {
-    ...(opts.warmupRuns === undefined ? {} : { warmupRuns: opts.warmupRuns }),
-    ...(opts.timedRuns === undefined ? {} : { timedRuns: opts.timedRuns }),
-    ...(opts.now === undefined ? {} : { now: opts.now }),
+    ...stripUndefined({ warmupRuns: opts.warmupRuns }),
+    ...stripUndefined({ timedRuns: opts.timedRuns }),
+    ...stripUndefined({ now: opts.now }),
   };
 }

@@ -4,14 +4,14 @@ import { z } from 'zod';
  * The evaluator's results as plain, versioned data: what `edgefleet eval --json` writes and
  * what the planner and the control loop read back.
  */
-export const AccuracySchema = z.object({
+export const accuracySchema = z.object({
   /** Fraction of samples whose top-1 class equals the label. */
   top1: z.number().min(0).max(1),
   correct: z.number().int().nonnegative(),
   count: z.number().int().nonnegative(),
 });
 
-export const FidelitySchema = z.object({
+export const fidelitySchema = z.object({
   /** Path of the reference model. */
   reference: z.string(),
   top1Agreement: z.number().min(0).max(1),
@@ -21,12 +21,12 @@ export const FidelitySchema = z.object({
   count: z.number().int().nonnegative(),
 });
 
-export const SizeSchema = z.object({
+export const sizeSchema = z.object({
   bytes: z.number().int().nonnegative(),
   gzipBytes: z.number().int().nonnegative(),
 });
 
-export const LatencySchema = z.object({
+export const latencySchema = z.object({
   /** onnxruntime intra-op threads; sequential execution, one inter-op thread. */
   threads: z.number().int().positive(),
   batch: z.number().int().positive(),
@@ -41,7 +41,7 @@ export const LatencySchema = z.object({
   source: z.literal('measured'),
 });
 
-export const MemorySchema = z.object({
+export const memorySchema = z.object({
   weightBytes: z.number().int().nonnegative(),
   batch: z.number().int().positive(),
   activationPeakBytes: z.number().int().nonnegative().nullable(),
@@ -57,17 +57,22 @@ export const MemorySchema = z.object({
   rssGrowthBytes: z.number().int(),
 });
 
-export const EvalResultSchema = z.object({
+export const evalResultSchema = z.object({
   type: z.literal('eval-result'),
   v: z.literal(1),
   model: z.object({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
   data: z.object({ source: z.string(), count: z.number().int().nonnegative(), labelled: z.boolean() }),
-  accuracy: AccuracySchema.nullable(),
-  fidelity: FidelitySchema.nullable(),
-  size: SizeSchema,
-  latency: LatencySchema.nullable(),
-  memory: MemorySchema,
+  accuracy: accuracySchema.nullable(),
+  fidelity: fidelitySchema.nullable(),
+  size: sizeSchema,
+  latency: latencySchema.nullable(),
+  memory: memorySchema,
+  /**
+   * Host latency at other batch sizes, keyed by the batch (`"32"`), measured when a device class
+   * runs its workload at that batch (server/src/plan/variants.ts `latencyAt`); absent: none yet.
+   */
+  latencyByBatch: z.record(z.string(), latencySchema).optional(),
 });
 
-export type EvalResult = z.infer<typeof EvalResultSchema>;
-export type LatencyResult = z.infer<typeof LatencySchema>;
+export type EvalResult = z.infer<typeof evalResultSchema>;
+export type LatencyResult = z.infer<typeof latencySchema>;

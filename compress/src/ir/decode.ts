@@ -30,7 +30,10 @@ export interface LoadOptions {
   maxModelBytes?: number;
   /** Total bytes of tensor data (initializers and tensor attributes) a load may allocate. Default 2 GiB. */
   maxTensorBytes?: number;
-  /** Estimated heap the protobuf decoder may spend on numbers in typed fields (float_data, int64_data, …). Default 512 MiB. */
+  /**
+   * Estimated heap the protobuf decoder may spend on numbers in
+   * typed fields (float_data, int64_data, …). Default 512 MiB.
+   */
   maxDecodeHeapBytes?: number;
   /** Deepest nesting of subgraphs (If/Loop/Scan bodies). Default 32. */
   maxSubgraphDepth?: number;

@@ -4,7 +4,10 @@
  * exists (`float32`, `float16`, `int64`…), so IR tensors can be fed to the runtime as is.
  */
 
-/** Every element type the IR knows. Codes 17–23 postdate the ONNX 1.10 schema we decode with; they are plain enum numbers on the wire. */
+/**
+ * Every element type the IR knows. Codes 17–23 postdate the ONNX 1.10
+ * schema we decode with; they are plain enum numbers on the wire.
+ */
 export const DTYPE_CODES = {
   float32: 1,
   uint8: 2,

@@ -20,6 +20,7 @@ import { writeModel } from '../ir/encode.js';
 import { findFallback } from './sensitivity.js';
 import { correctBiases, createFloatMeans } from './static-bias.js';
 import { createRangeSource, describeChoice, type RangeMethod, type RangeSource } from './static-ranges.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** Default of {@link Int8StaticOptions.maxRelativeError}. */
 export const DEFAULT_MAX_RELATIVE_ERROR = 0.075;
@@ -131,14 +132,14 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   const ranges = createRangeSource(ctx.calibration, {
     method: opts.method ?? 'auto',
     activationType: opts.activationType ?? 'uint8',
-    ...(opts.percentile === undefined ? {} : { percentile: opts.percentile }),
+    ...stripUndefined({ percentile: opts.percentile }),
   });
   const float = loadModel(writeModel(ctx.model));
   const fb =
     goal > 0
       ? await findFallback(float, ctx.exclude, ctx.calibration, ranges, opts, {
           goal,
-          ...(opts.maxRounds === undefined ? {} : { maxRounds: opts.maxRounds }),
+          ...stripUndefined({ maxRounds: opts.maxRounds }),
           maxRelativeError: opts.maxRelativeError ?? DEFAULT_MAX_RELATIVE_ERROR,
         })
       : undefined;
@@ -158,12 +159,18 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
   const inner = subgraphNotes(graph, ['Conv', 'MatMul', 'Gemm', 'ConvTranspose'], SUBGRAPH_REASON);
   const skipped = [...r.skipped.map((n) => ({ ...n, reason: fb?.reverted.get(n.node) ?? n.reason })), ...inner];
   const innerSummary = inner.length > 0 ? `; ${inner.length} layer(s) inside subgraphs left in float` : '';
+  const maxRelativeError = opts.maxRelativeError ?? DEFAULT_MAX_RELATIVE_ERROR;
   const fallback = fb
     ? `; fallback: ${fb.reverted.size} layer(s) reverted in ${fb.rounds} round(s), output cosine ` +
       `${fb.outputCosine.toFixed(4)} and relative error ${fb.outputRelativeError.toFixed(4)} on ` +
-      `${ctx.calibration.samples} calibration ` +
-      `samples${fb.met ? '' : ` (goal cosine ≥ ${goal}, relative error ≤ ${opts.maxRelativeError ?? DEFAULT_MAX_RELATIVE_ERROR} NOT met)`}`
+      `${ctx.calibration.samples} calibration samples` +
+      `${fb.met ? '' : ` (goal cosine ≥ ${goal}, relative error ≤ ${maxRelativeError} NOT met)`}`
     : '';
+  const calibrationText =
+    opts.method === undefined || opts.method === 'auto'
+      ? 'per-tensor choice of minmax/percentile/entropy'
+      : opts.method;
+  const biasText = corrected.size > 0 ? `; ${corrected.size} bias(es) corrected` : '';
   if (r.changed.length === 0)
     return {
       pass: 'int8-static',
@@ -178,7 +185,8 @@ async function runStatic(graph: Graph, ctx: PassContext, opts: Int8StaticOptions
     ok: true,
     summary:
       `${r.changed.length} node(s) → int8 QDQ ` +
-      `(${opts.method === undefined || opts.method === 'auto' ? 'per-tensor choice of minmax/percentile/entropy' : opts.method} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ${skipped.length} left in float${innerSummary}${corrected.size > 0 ? `; ${corrected.size} bias(es) corrected` : ''}${fallback}`,
+      `(${calibrationText} calibration, ${opts.activationType ?? 'uint8'} activations, ${r.tensors} tensors); ` +
+      `${skipped.length} left in float${innerSummary}${biasText}${fallback}`,
     changed,
     skipped,
     stats: {

@@ -110,7 +110,8 @@ export function createPruneStructuredPass(opts: PruneStructuredPassOptions): Pas
         summary:
           `${pruned} of ${r.groups.length} channel groups pruned ` +
           `(${r.groups.filter((g) => !g.prunable).length} left whole); params ${pct(t.paramsAfter, t.paramsBefore)}, ` +
-          `MACs ${pct(t.macsAfter, t.macsBefore)}${r.fidelity ? `, output cosine ${r.fidelity.cosine.toFixed(4)}` : ''}`,
+          `MACs ${pct(t.macsAfter, t.macsBefore)}` +
+          `${r.fidelity ? `, output cosine ${r.fidelity.cosine.toFixed(4)}` : ''}`,
         ...groupNotes(r),
         stats: pruneStats(r),
         pruning: r,

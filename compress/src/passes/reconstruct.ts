@@ -13,6 +13,7 @@ import { adoptGraph, checkAgainstOriginal, cloneModel, inputDimsOf, type PruneHa
 import { firstSamples } from '../prune/fidelity.js';
 import { groupNotes, pct, PRUNE_HANDOFF, pruneStats, pruningPrecondition } from './prune-structured.js';
 import { refused, type Pass, type PassContext, type PassReport } from './types.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** Options of the pass. */
 export interface ReconstructPassOptions {
@@ -37,7 +38,7 @@ export function createReconstructPass(opts: ReconstructPassOptions = {}): Pass {
       const work = cloneModel(ctx.model);
       const notes = await reconstructLayers(work, handoff.original, handoff.consumers, handoff.keptOutputs, {
         data: ctx.calibData,
-        ...(opts.ridge === undefined ? {} : { ridge: opts.ridge }),
+        ...stripUndefined({ ridge: opts.ridge }),
         ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
       });
       const check = firstSamples(ctx.calibData, opts.checkSamples ?? 256);
@@ -68,8 +69,9 @@ export function createReconstructPass(opts: ReconstructPassOptions = {}): Pass {
           opType: n.opType,
           precision: 'fp32',
           reason: n.written
-            ? `refit: layer output cosine ${n.cosineBefore.toFixed(4)} → ${n.cosineAfter.toFixed(4)}`
-            : `refit not written: it would not improve the layer (cosine ${n.cosineBefore.toFixed(4)})`,
+            ? `refit: layer output error ${pct(n.relErrorBefore, 1)} → ${pct(n.relErrorAfter, 1)}, ` +
+              `cosine ${n.cosineBefore.toFixed(4)} → ${n.cosineAfter.toFixed(4)}`
+            : `refit not written: it would not lower the layer's output error (${pct(n.relErrorBefore, 1)})`,
         })),
         skipped: groupNotes(report).skipped,
         stats: { ...pruneStats(report), refit: notes.length - kept.length },

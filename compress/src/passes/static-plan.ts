@@ -83,7 +83,9 @@ function selectTargets(graph: Graph, exclude: Exclusions, skipped: NodeNote[], f
   return targets;
 }
 
-/** Walk back from `value` through pass-through ops to a quantized output; returns the chain (value first) and its head. */
+/**
+ * Walk back from `value` through pass-through ops to a quantized output; returns the chain (value first) and its head.
+ */
 function passThroughChain(
   graph: Graph,
   value: string,
@@ -121,7 +123,10 @@ export function planStatic(graph: Graph, exclude: Exclusions, floatOutputs = fal
   return { targets, skipped, calibrate: [...calibrate], shared };
 }
 
-/** Apply a plan with calibrated parameters; returns the notes of the nodes changed (`describe` names how a tensor's range was chosen). */
+/**
+ * Apply a plan with calibrated parameters; returns the notes of the
+ * nodes changed (`describe` names how a tensor's range was chosen).
+ */
 export function applyStatic(
   graph: Graph,
   plan: StaticPlan,
@@ -158,8 +163,11 @@ export function applyStatic(
       opType: node.opType,
       precision: 'int8',
       reason:
-        `int8 per-channel weights (axis ${axis}), ${xp.type} ` +
-        `activations${how ? `, output ${how}` : ''}${t.relu && t.out ? ', Relu folded into the output range' : ''}${t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : ''}${t.out === undefined ? ', float output' : ''}`,
+        `int8 per-channel weights (axis ${axis}), ${xp.type} activations` +
+        (how ? `, output ${how}` : '') +
+        (t.relu && t.out ? ', Relu folded into the output range' : '') +
+        (t.out !== undefined && graph.isGraphOutput(t.out) ? ', graph output read through DequantizeLinear' : '') +
+        (t.out === undefined ? ', float output' : ''),
     });
   }
   const names = new Map<string, QParamNames>();

@@ -98,7 +98,9 @@ function pick(
   return { range, method: chosen, errors: Object.fromEntries(methods.map((m, k) => [m, errors[k] ?? Infinity])) };
 }
 
-/** A report phrase for one tensor's range, e.g. `entropy range (error minmax 0.031, percentile 0.012, entropy 0.009)`. */
+/**
+ * A report phrase for one tensor's range, e.g. `entropy range (error minmax 0.031, percentile 0.012, entropy 0.009)`.
+ */
 export function describeChoice(c: RangeChoice | undefined): string {
   if (!c) return '';
   if (!c.errors) return `${c.method} range`;

@@ -44,12 +44,18 @@ export interface CalibrationRunner {
     methods: readonly CalibrationMethod[],
     opts: { percentile?: number },
   ): Promise<Map<CalibrationMethod, Map<string, CalibRange>>>;
-  /** Per-channel mean of the given tensors over all samples; `axis` is the channel axis (1 for NCHW; negative counts from the end, -1 for [N,C] or [N,T,C]). */
+  /**
+   * Per-channel mean of the given tensors over all samples; `axis` is the channel
+   * axis (1 for NCHW; negative counts from the end, -1 for [N,C] or [N,T,C]).
+   */
   channelMeans(
     model: Model,
     tensors: ReadonlyArray<{ name: string; axis: number }>,
   ): Promise<Map<string, Float64Array>>;
-  /** Cosine similarity and relative error of reference tensors to candidate tensors over the data, keyed by reference name. */
+  /**
+   * Cosine similarity and relative error of reference tensors to
+   * candidate tensors over the data, keyed by reference name.
+   */
   compare(
     reference: Model,
     candidate: Model,
@@ -123,7 +129,10 @@ export interface PassReport {
 /** A compression pass. */
 export interface Pass {
   readonly name: string;
-  /** The pipeline keeps a float snapshot for {@link PassContext.original} when a pass says so (default false: the copy costs a serialization per pass). */
+  /**
+   * The pipeline keeps a float snapshot for {@link PassContext.original} when
+   * a pass says so (default false: the copy costs a serialization per pass).
+   */
   readonly needsFloatReference?: boolean;
   /** The pipeline keeps a copy of its input model for {@link PassContext.input} when a pass says so (default false). */
   readonly needsInputModel?: boolean;

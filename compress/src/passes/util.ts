@@ -129,7 +129,9 @@ export function linearWeight(graph: Graph, node: Node): LinearGemm | string {
   return { b, transB, bias, K, N };
 }
 
-/** Remove initializers no node reads any more in the whole tree, subgraphs first (a branch may have read an outer one). */
+/**
+ * Remove initializers no node reads any more in the whole tree, subgraphs first (a branch may have read an outer one).
+ */
 export function dropUnusedInitializersDeep(root: Graph): number {
   return allGraphs(root)
     .reverse()

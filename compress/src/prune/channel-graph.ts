@@ -14,6 +14,7 @@ import { exclusionReason } from '../passes/util.js';
 import type { Exclusions } from '../passes/types.js';
 import { blockLayout, CHANNEL_RULES, type Member, type RuleContext } from './channel-rules.js';
 import { SpaceSet, type ChannelLayout } from './layout.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** One group of coupled channels. */
 export interface ChannelGroup {
@@ -153,7 +154,7 @@ function collectGroups(ctx: RuleContext, order: readonly Node[]): ChannelGroup[]
       consumers,
       nodes: [...e.nodes].sort(byOrder),
       prunable: reason === undefined,
-      ...(reason === undefined ? {} : { reason }),
+      ...stripUndefined({ reason }),
     });
   }
   return groups.sort((a, b) => byOrder(a.name, b.name));

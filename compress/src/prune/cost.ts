@@ -102,7 +102,8 @@ export function groupCostModel(
     };
   });
   const layerParams = base.layers.reduce((s, l) => s + l.params, 0);
-  // Constants outside weighted layers (BatchNorm, biases of Adds, …) mostly scale with one group: count them as a whole.
+  // Constants outside weighted layers (BatchNorm, biases of
+  // Adds, …) mostly scale with one group: count them as a whole.
   const other = base.params - layerParams;
   const prunable = analysis.groups.filter((g) => g.prunable);
   const channels = prunable.reduce((s, g) => s + g.channels, 0);

@@ -265,7 +265,9 @@ function downdate(sg: Surgeon, b: readonly number[], hinv: Float64Array, active:
   });
 }
 
-/** A removal order with the consumers' refit error after each removal (cumulative, relative to their output variance). */
+/**
+ * A removal order with the consumers' refit error after each removal (cumulative, relative to their output variance).
+ */
 export interface Elimination {
   readonly order: number[];
   readonly curve: number[];

@@ -105,16 +105,21 @@ export function solveLayer(s: LayerStats, opts: SolveOptions = {}): LinearSoluti
   return { w, b, k: n, o: m };
 }
 
-/**
- * Cosine between X·W + b and Y over all rows and the chosen columns, from the statistics
- * (1 when both are zero). `w` rows follow `cols`, columns follow `outs`.
- */
-export function outputCosine(
+/** How well X·W + b matches Y: the direction (cosine) and the size of the miss (relative error). */
+export interface OutputFit {
+  /** Cosine over all rows and the chosen columns (1 when both are zero). Blind to scale. */
+  readonly cosine: number;
+  /** ‖X·W + b − Y‖² / ‖Y‖² (0 when both are zero): what least squares minimises, so it sees scale. */
+  readonly relError: number;
+}
+
+/** {@link OutputFit} of `sol` from the statistics. `w` rows follow `cols`, columns follow `outs`. */
+export function outputFit(
   s: LayerStats,
   sol: LinearSolution,
   cols: readonly number[],
   outs: readonly number[],
-): number {
+): OutputFit {
   const n = cols.length;
   const m = outs.length;
   let py = 0;
@@ -140,6 +145,19 @@ export function outputCosine(
     pp += wgw + 2 * bj * wx + s.rows * bj * bj;
     yy += s.yss[oj] as number;
   }
-  if (pp <= 0 && yy <= 0) return 1;
-  return py / Math.sqrt(Math.max(pp, 1e-300) * Math.max(yy, 1e-300));
+  if (pp <= 0 && yy <= 0) return { cosine: 1, relError: 0 };
+  const cosine = py / Math.sqrt(Math.max(pp, 1e-300) * Math.max(yy, 1e-300));
+  // The three sums are accumulated separately, so a near-perfect fit can come out a hair below 0.
+  const relError = Math.max(0, pp - 2 * py + yy) / Math.max(yy, 1e-300);
+  return { cosine, relError };
+}
+
+/** Cosine between X·W + b and Y over all rows and the chosen columns (see {@link outputFit}). */
+export function outputCosine(
+  s: LayerStats,
+  sol: LinearSolution,
+  cols: readonly number[],
+  outs: readonly number[],
+): number {
+  return outputFit(s, sol, cols, outs).cosine;
 }

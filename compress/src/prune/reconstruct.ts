@@ -3,14 +3,14 @@
  * least squares so its outputs match the original model's on calibration data, layer by layer,
  * each from the activations of the model as pruned *and refit so far* (so later layers also
  * absorb what earlier refits could not). Layers that do not depend on each other are refit
- * from one pass over the data ("waves"). A refit that would fit worse than the cut weights
- * (numerical trouble) is not written, and the report says so.
+ * from one pass over the data ("waves"). A refit that would miss the original's outputs by more
+ * than the cut weights do (numerical trouble) is not written, and the report says so.
  */
 import type { Dataset } from '../data/tensor.js';
 import type { Graph, Model, Node } from '../ir/index.js';
 import type { Progress } from '../passes/types.js';
 import { dropUnusedInitializers } from '../passes/util.js';
-import { outputCosine, solveLayer, type LinearSolution, DEFAULT_RIDGE } from './least-squares.js';
+import { outputFit, solveLayer, type LinearSolution, DEFAULT_RIDGE } from './least-squares.js';
 import { groupsOf, hasBiasSlot, readSolution, writeSolution } from './layer-weights.js';
 import { collectLayerStats, type LayerStats } from './probe.js';
 
@@ -22,6 +22,10 @@ export interface RefitNote {
   readonly cosineBefore: number;
   /** The same after the refit (equal to before when the refit was not written). */
   readonly cosineAfter: number;
+  /** ‖outputs − original's‖² / ‖original's‖² with the cut weights, and after the refit. */
+  readonly relErrorBefore: number;
+  readonly relErrorAfter: number;
+  /** Whether the refit was kept: only when it misses the original's outputs by less than the cut weights do. */
   readonly written: boolean;
 }
 
@@ -127,16 +131,21 @@ export async function reconstructLayers(
       const cols = Array.from({ length: s.k }, (_x, i) => i);
       const intercept = hasBiasSlot(current.graph, node);
       const cut = readSolution(current.graph, node);
-      const before = outputCosine(s, cut, cols, outs);
+      const before = outputFit(s, cut, cols, outs);
       const sol = solveGrouped(s, node, outs, ridge, intercept, cut);
-      const after = outputCosine(s, sol, cols, outs);
-      const written = Number.isFinite(after) && after >= before;
+      const after = outputFit(s, sol, cols, outs);
+      // Judged by the error least squares minimises, not the cosine: a layer that lost one of two
+      // twin channels has half its outputs' scale and still a cosine of 1.
+      const written = Number.isFinite(after.relError) && after.relError <= before.relError;
       if (written) writeSolution(current.graph, node, sol, intercept);
+      const kept = written ? after : before;
       notes.push({
         node: name,
         opType: node.opType,
-        cosineBefore: before,
-        cosineAfter: written ? after : before,
+        cosineBefore: before.cosine,
+        cosineAfter: kept.cosine,
+        relErrorBefore: before.relError,
+        relErrorAfter: kept.relError,
         written,
       });
       done++;

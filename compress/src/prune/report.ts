@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 
-export const PruneGroupNoteSchema = z.object({
+export const pruneGroupNoteSchema = z.object({
   name: z.string(),
   channels: z.number(),
   kept: z.number(),
@@ -20,7 +20,7 @@ export const PruneGroupNoteSchema = z.object({
   nodes: z.number(),
 });
 
-export const PruneLayerNoteSchema = z.object({
+export const pruneLayerNoteSchema = z.object({
   node: z.string(),
   opType: z.string(),
   paramsBefore: z.number(),
@@ -33,14 +33,14 @@ export const PruneLayerNoteSchema = z.object({
   cosineBeforeRefit: z.number().nullable(),
 });
 
-export const PruneReportSchema = z.object({
+export const pruneReportSchema = z.object({
   kind: z.enum(['structured', 'magnitude']),
   importance: z.string(),
   target: z
     .object({ macs: z.number().optional(), params: z.number().optional(), channels: z.number().optional() })
     .nullable(),
-  groups: z.array(PruneGroupNoteSchema),
-  layers: z.array(PruneLayerNoteSchema),
+  groups: z.array(pruneGroupNoteSchema),
+  layers: z.array(pruneLayerNoteSchema),
   totals: z.object({
     paramsBefore: z.number(),
     paramsAfter: z.number(),
@@ -53,7 +53,9 @@ export const PruneReportSchema = z.object({
     .array(
       z.object({
         group: z.string(),
-        /** `output`: drop = 1 − output cosine with this group alone pruned; `layer`: the refit error of its consumers. */
+        /**
+         * `output`: drop = 1 − output cosine with this group alone pruned; `layer`: the refit error of its consumers.
+         */
         measure: z.enum(['output', 'layer']),
         points: z.array(
           z.object({
@@ -72,6 +74,6 @@ export const PruneReportSchema = z.object({
   sparsity: z.object({ zeros: z.number(), weights: z.number(), gzipBytes: z.number() }).optional(),
 });
 
-export type PruneReport = z.infer<typeof PruneReportSchema>;
-export type PruneLayerNote = z.infer<typeof PruneLayerNoteSchema>;
-export type PruneGroupNote = z.infer<typeof PruneGroupNoteSchema>;
+export type PruneReport = z.infer<typeof pruneReportSchema>;
+export type PruneLayerNote = z.infer<typeof pruneLayerNoteSchema>;
+export type PruneGroupNote = z.infer<typeof pruneGroupNoteSchema>;

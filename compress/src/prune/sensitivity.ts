@@ -172,7 +172,8 @@ export async function scanSensitivity(input: ScanInput): Promise<SensitivityRow[
     const suffixDims = Object.fromEntries(
       frontier.inputs.map((t) => [t, input.analysis.shapes.get(t)?.dims ?? input.inputDims[t] ?? []]),
     );
-    // With one block, removal is nested: the choice for the largest ratio, cut short, is the choice for each smaller one.
+    // With one block, removal is nested: the choice for the largest
+    // ratio, cut short, is the choice for each smaller one.
     const multiple = groupMultiple(input.original.graph, group, input.channelMultiple ?? 1);
     const removal = (r: number) => removalCount(group.channels, group.blocks, r, multiple);
     const most = Math.max(...input.levels.map(removal));

@@ -72,7 +72,10 @@ export async function buildReport(r: ReportInput): Promise<PruneReport> {
   };
 }
 
-/** The outputs of `pruned` against `original` on `data`; a changed shape or a non-finite value is an error, never a result. */
+/**
+ * The outputs of `pruned` against `original` on `data`; a changed
+ * shape or a non-finite value is an error, never a result.
+ */
 export async function checkAgainstOriginal(
   original: Model,
   pruned: Model,

@@ -33,7 +33,10 @@ export interface CalibratorOptions {
   readonly percentile?: number;
   /** Histogram bins for `percentile` and `entropy`; default 2048. */
   readonly bins?: number;
-  /** Quantized levels on the |x| axis for `entropy`: 128 for int8 symmetric (default), 256 for a non-negative uint8 tensor. */
+  /**
+   * Quantized levels on the |x| axis for `entropy`: 128 for int8
+   * symmetric (default), 256 for a non-negative uint8 tensor.
+   */
   readonly levels?: number;
 }
 

@@ -7,7 +7,7 @@
  * sessions in one process grows memory; long-lived services should run sessions in a worker.
  */
 import ort from 'onnxruntime-node';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 
 /** Element types a runtime tensor can have, with their data arrays (onnxruntime's names). */
 export interface RuntimeDataMap {
@@ -52,7 +52,10 @@ export interface OrtSessionOptions {
   /** onnxruntime's own log level (0 verbose … 4 fatal). Default 4: failures already come back as ' +
     'EdgefleetErrors, so ORT's own error lines would only duplicate them on stderr. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
-  /** Write the graph onnxruntime actually runs (after its optimizations, e.g. QDQ fusion) to this path; unset by default. */
+  /**
+   * Write the graph onnxruntime actually runs (after its
+   * optimizations, e.g. QDQ fusion) to this path; unset by default.
+   */
   optimizedModelFilePath?: string;
 }
 
@@ -97,7 +100,7 @@ export async function createOrtSession(model: Uint8Array, options: OrtSessionOpt
     executionMode: 'sequential',
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     logSeverityLevel: options.logSeverityLevel ?? 4,
-    ...(options.optimizedModelFilePath === undefined ? {} : { optimizedModelFilePath: options.optimizedModelFilePath }),
+    ...stripUndefined({ optimizedModelFilePath: options.optimizedModelFilePath }),
   };
   let session: ort.InferenceSession;
   try {

@@ -10,7 +10,7 @@ import { z } from 'zod';
  * (seed, space, objectives); resuming a different search into the same file is refused. A line
  * cut short by a crash mid-write is dropped (and the file truncated to the last whole line).
  */
-export const SearchHeaderSchema = z.strictObject({
+export const searchHeaderSchema = z.strictObject({
   type: z.literal('search'),
   v: z.literal(1),
   seed: z.number().int(),
@@ -18,9 +18,9 @@ export const SearchHeaderSchema = z.strictObject({
   space: z.string(),
   objectives: z.array(z.string()),
 });
-export type SearchHeader = z.infer<typeof SearchHeaderSchema>;
+export type SearchHeader = z.infer<typeof searchHeaderSchema>;
 
-export const CandidateRecordSchema = z.strictObject({
+export const candidateRecordSchema = z.strictObject({
   type: z.literal('candidate'),
   key: z.string(),
   genome: z.array(z.number().int().nonnegative()),
@@ -34,7 +34,7 @@ export const CandidateRecordSchema = z.strictObject({
   /** Rejected from predictions alone, nothing built (does not count as an evaluation). */
   screened: z.literal(true).optional(),
 });
-export type CandidateRecord = z.infer<typeof CandidateRecordSchema>;
+export type CandidateRecord = z.infer<typeof candidateRecordSchema>;
 
 /** An open store. */
 export interface CandidateStore {
@@ -74,7 +74,7 @@ export function openCandidateStore(path: string, header: SearchHeader): Candidat
     const first = complete[0];
     let parsedHeader: SearchHeader | undefined;
     try {
-      parsedHeader = SearchHeaderSchema.parse(JSON.parse(first ?? ''));
+      parsedHeader = searchHeaderSchema.parse(JSON.parse(first ?? ''));
     } catch {
       throw refuse(path, 'its first line is not a search header');
     }
@@ -83,7 +83,7 @@ export function openCandidateStore(path: string, header: SearchHeader): Candidat
     complete.slice(1).forEach((line, i) => {
       let record: CandidateRecord;
       try {
-        record = CandidateRecordSchema.parse(JSON.parse(line));
+        record = candidateRecordSchema.parse(JSON.parse(line));
       } catch {
         throw refuse(path, `line ${i + 2} is not a candidate record`);
       }

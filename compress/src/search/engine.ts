@@ -117,7 +117,9 @@ export async function runSearch(
     return stopped === undefined;
   };
 
-  /** The record of a genome: seen in this run, stored by an earlier run, or evaluated now; undefined when out of budget. */
+  /**
+   * The record of a genome: seen in this run, stored by an earlier run, or evaluated now; undefined when out of budget.
+   */
   const visit = async (genome: readonly number[]): Promise<CandidateRecord | undefined> => {
     const key = genomeKey(genome);
     const seen = byKey.get(key);

@@ -71,7 +71,9 @@ export function predictSizeBytes(c: Candidate): { bytes: number; params: number 
   return { bytes, params };
 }
 
-/** Device latency, energy and average power on a class from a host prediction (each precision at its factor and watts). */
+/**
+ * Device latency, energy and average power on a class from a host prediction (each precision at its factor and watts).
+ */
 export function deviceFigures(
   host: LatencyPrediction,
   cls: ClassTarget,

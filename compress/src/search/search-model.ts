@@ -5,7 +5,7 @@ import { runSearch, type Evaluator, type SearchProgress, type SearchResult } fro
 import type { LatencyPredictor } from './latency/index.js';
 import { budgetViolation, deviceFigures, predictCandidate, type ClassTarget } from './score.js';
 import { createSearchSpace, teacherChainOf, type Candidate, type SearchSpace } from './space.js';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import type { Dataset } from '../data/tensor.js';
 import { measureAgainstTeacher, type MeasuredRatio } from './confirm.js';
 
@@ -170,7 +170,10 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         type: 'search',
         v: 1,
         seed: opts.seed,
-        space: `${space.description}/batch${opts.batch ?? 1}/class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/${opts.settingsLabel ?? ''}`,
+        space:
+          `${space.description}/batch${opts.batch ?? 1}/` +
+          `class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/` +
+          `${opts.settingsLabel ?? ''}`,
         objectives: [...SEARCH_OBJECTIVES],
       })
     : undefined;
@@ -179,8 +182,8 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     seed: opts.seed,
     maxEvaluations: opts.maxEvaluations,
     initial,
-    ...(opts.timeBudgetMs === undefined ? {} : { timeBudgetMs: opts.timeBudgetMs }),
-    ...(opts.population === undefined ? {} : { population: opts.population }),
+    ...stripUndefined({ timeBudgetMs: opts.timeBudgetMs }),
+    ...stripUndefined({ population: opts.population }),
     ...(store ? { store } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.now ? { now: opts.now } : {}),
@@ -215,7 +218,10 @@ export function singleTechniques(space: SearchSpace): number[][] {
   return initial.filter((g, i) => initial.findIndex((h) => h.join() === g.join()) === i);
 }
 
-/** The most accurate feasible candidate of the front (then the fastest), built with the full budget; the next one when it no longer fits. */
+/**
+ * The most accurate feasible candidate of the front (then the fastest),
+ * built with the full budget; the next one when it no longer fits.
+ */
 async function buildFinalist(
   search: SearchResult,
   space: SearchSpace,

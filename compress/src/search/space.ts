@@ -28,7 +28,9 @@ export interface TeacherChain {
   readonly layers: readonly TeacherLayer[];
 }
 
-/** Read a plain-chain teacher (Conv, Relu, MaxPool, Flatten/Reshape, Gemm/MatMul, Dropout); a reason when it is not one. */
+/**
+ * Read a plain-chain teacher (Conv, Relu, MaxPool, Flatten/Reshape, Gemm/MatMul, Dropout); a reason when it is not one.
+ */
 export function teacherChainOf(model: Model): TeacherChain | string {
   const g = model.graph;
   const input = g.inputs.find((i) => !g.initializers.has(i.name));

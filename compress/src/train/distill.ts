@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { sliceDataset, type Dataset } from '../data/tensor.js';
 import type { Model } from '../ir/types.js';
 import type { RangeMethod } from '../passes/static-ranges.js';
@@ -100,10 +100,10 @@ export async function trainModel(student: Model, opts: TrainModelOptions): Promi
       : undefined;
     const common = {
       seed: opts.seed,
-      ...(opts.useLabels === undefined ? {} : { useLabels: opts.useLabels }),
+      ...stripUndefined({ useLabels: opts.useLabels }),
       ...(teacher ? { teacher } : {}),
-      ...(opts.temperature === undefined ? {} : { temperature: opts.temperature }),
-      ...(opts.alpha === undefined ? {} : { alpha: opts.alpha }),
+      ...stripUndefined({ temperature: opts.temperature }),
+      ...stripUndefined({ alpha: opts.alpha }),
       ...(opts.features ? { features: opts.features } : {}),
       ...(opts.augment ? { augment: opts.augment } : {}),
       ...(opts.validation ? { validation: opts.validation } : {}),
@@ -112,9 +112,9 @@ export async function trainModel(student: Model, opts: TrainModelOptions): Promi
     };
     const phase = (p: PhaseOptions) => ({
       epochs: p.epochs,
-      ...(p.learningRate === undefined ? {} : { learningRate: p.learningRate }),
-      ...(p.batchSize === undefined ? {} : { batchSize: p.batchSize }),
-      ...(p.schedule === undefined ? {} : { schedule: p.schedule }),
+      ...stripUndefined({ learningRate: p.learningRate }),
+      ...stripUndefined({ batchSize: p.batchSize }),
+      ...stripUndefined({ schedule: p.schedule }),
     });
     const floatRun = await fitGraph(graph, opts.data, {
       ...common,

@@ -1,4 +1,4 @@
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { createOrtCalibrationRunner } from '../calibration/collect.js';
 import type { Dataset } from '../data/tensor.js';
 import { verifyGraph } from '../ir/verify.js';
@@ -98,7 +98,7 @@ export async function prepareQat(
   const source = createRangeSource(runner, {
     method: opts.method ?? 'auto',
     activationType: 'uint8',
-    ...(opts.percentile === undefined ? {} : { percentile: opts.percentile }),
+    ...stripUndefined({ percentile: opts.percentile }),
   });
   const chosen = await source.choose(float, plan.calibrate);
   if (typeof chosen === 'string') throw new EdgefleetError('EF_ERR_TRAIN_DATA', chosen, {});

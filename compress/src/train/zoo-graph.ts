@@ -12,6 +12,7 @@ import { instantiateArch, parameterCountOf } from './students.js';
 import { createTeacher } from './teacher.js';
 import type { EpochStat } from './trainer.js';
 import { evaluatedCard, type ZooCard, type ZooName, type ZooRecipe } from './zoo.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /**
  * Zoo models trained by the graph trainer: a teacher from its architecture and seed
@@ -55,7 +56,7 @@ async function trainModelOnce(
             epoch: p.epoch,
             meanLoss: p.loss,
             ms: p.ms,
-            ...(p.trainAccuracy === undefined ? {} : { trainAccuracy: p.trainAccuracy }),
+            ...stripUndefined({ trainAccuracy: p.trainAccuracy }),
           });
       },
     });

@@ -146,7 +146,8 @@ export function ParetoPlot({ plan, selected, currentSha, onSelect }: ParetoPlotP
           const current = currentSha !== null && c.artifactSha === currentSha;
           const spot = spots.get(c.recipe) ?? (SPOTS[0] as LabelSpot);
           return (
-            // biome-ignore lint/a11y/useSemanticElements: an SVG point cannot be a <button>; role, tabindex and keys make it one
+            // An SVG point cannot be a <button>: role, tabindex and keys make it one.
+            // biome-ignore lint/a11y/useSemanticElements: an SVG point, made a button by role, tabindex and keys
             <g
               key={c.recipe}
               role="button"

@@ -36,6 +36,21 @@ function summarize(
   return `${head} against a budget of ${format(limit)}; ${over} of ${values.length} windows ${side} it.`;
 }
 
+/** The accuracy chart's summary: against the floor when the class sets one, else why no floor is watched. */
+function accuracySummary(
+  accuracy: ReadonlyArray<number | null>,
+  floor: number | null,
+  maxDropPts: number | undefined,
+): string {
+  const format = (v: number): string => formatPct(v, 1);
+  if (floor !== null || maxDropPts === undefined) return summarize('accuracy', accuracy, floor, 'min', format);
+  const latest = summarize('accuracy', accuracy, null, 'min', format).replace('; no budget applies.', '');
+  return (
+    `${latest}; the class limits accuracy as a drop from the original model (≤ ${maxDropPts} pts), ` +
+    'which the planner judges; devices are not watched against a floor.'
+  );
+}
+
 function WindowTable({ windows }: { windows: readonly TelemetryWindow[] }) {
   const last = windows.slice(-15).reverse();
   return (
@@ -135,11 +150,7 @@ export function TelemetryCharts({ telemetry, budgets }: { telemetry: DeviceTelem
           format={(v) => formatPct(v, 1)}
           unit="%"
           maxY={100}
-          summary={
-            accuracyLimit === null && budgets.maxAccuracyDropPts !== undefined
-              ? `${summarize('accuracy', accuracy, null, 'min', (v) => formatPct(v, 1)).replace('; no budget applies.', '')}; the class limits accuracy as a drop from the original model (≤ ${budgets.maxAccuracyDropPts} pts), which the planner judges; devices are not watched against a floor.`
-              : summarize('accuracy', accuracy, accuracyLimit, 'min', (v) => formatPct(v, 1))
-          }
+          summary={accuracySummary(accuracy, accuracyLimit, budgets.maxAccuracyDropPts)}
         />
       </div>
       <WindowTable windows={w} />

@@ -76,8 +76,8 @@ function StatusNow({ status }: { status: ClassStatus }) {
   return (
     <>
       <p>
-        {status.activeDevices} active, <strong>{status.breachingDevices} breaching</strong>, {status.throttledDevices}{' '}
-        throttled
+        {status.activeDevices} active, <strong>{status.breachingDevices} breaching</strong>,{' '}
+        {`${status.throttledDevices} throttled`}
       </p>
       {status.summary.length > 0 ? (
         <ul class="budget-list">

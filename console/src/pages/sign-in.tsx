@@ -25,7 +25,7 @@ export function SignIn({ message, busy, onSubmit }: SignInProps) {
         </p>
         <h1 id="signin-title">Sign in</h1>
         <p>
-          Paste an admin API token. A <strong>read</strong> token shows the whole fleet but cannot change anything; an{' '}
+          Paste an admin API token. A <strong>read</strong> token shows the whole fleet but changes nothing; an{' '}
           <strong>admin</strong> token can also start and abort rollouts, plan models and revoke devices.
         </p>
         <label class="field" for="token">

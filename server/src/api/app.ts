@@ -18,7 +18,9 @@ export interface ApiServerOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Largest request body, bytes. Default 64 KiB (model uploads set their own per route). */
   readonly bodyLimitBytes?: number;
-  /** Folder of the built web console served under `/ui` (see console.ts); null answers EF_ERR_CONSOLE_NOT_BUILT there. */
+  /**
+   * Folder of the built web console served under `/ui` (see console.ts); null answers EF_ERR_CONSOLE_NOT_BUILT there.
+   */
   readonly consoleDir?: string | null;
 }
 

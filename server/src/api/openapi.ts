@@ -50,11 +50,17 @@ function errorResponses(route: AnyRoute): Record<string, JsonSchema> {
   );
 }
 
+/** `GET /v1/classes/:name/status` → `getV1ClassesNameStatus`. */
+function operationId(route: AnyRoute): string {
+  const camel = route.url.replace(/[/:{}-]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase());
+  return `${route.method.toLowerCase()}${camel}`;
+}
+
 function operation(route: AnyRoute): JsonSchema {
   const op: JsonSchema = {
     summary: route.summary,
     tags: [route.tag],
-    operationId: `${route.method.toLowerCase()}${route.url.replace(/[/:{}-]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    operationId: operationId(route),
     ...(route.scope === 'public' ? { security: [] } : { 'x-edgefleet-scope': route.scope }),
   };
   if (route.kind === 'raw') {

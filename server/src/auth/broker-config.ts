@@ -68,7 +68,10 @@ export function serverBrokerSecret(dataDir: string, random: RandomBytes = system
   }
 }
 
-/** What mosquitto needs to know: `$7$` hashes of the server (its secret is created on first use), active devices, live tokens. */
+/**
+ * What mosquitto needs to know: `$7$` hashes of the server (its
+ * secret is created on first use), active devices, live tokens.
+ */
 export async function mosquittoCredentials(
   auth: Pick<AuthService, 'activeCredentials' | 'liveEnrollTokens'>,
   options: { readonly dataDir: string; readonly maxPayloadBytes: number; readonly random?: RandomBytes },

@@ -29,7 +29,10 @@ export interface BrokerCredentials {
   enrollTokenRetired(tokenId: string): Promise<void>;
   /** A device credential issued (or issued again with a new secret). */
   deviceIssued(deviceId: string, secret: string): Promise<void>;
-  /** A revoked device: cut off now. True/false: whether it was disconnected; null: it was, if it was connected (the broker does not say). */
+  /**
+   * A revoked device: cut off now. True/false: whether it was disconnected;
+   * null: it was, if it was connected (the broker does not say).
+   */
   deviceRevoked(deviceId: string): Promise<boolean | null>;
   /**
    * Brings the broker in line with the store at start: removes what the store no longer has
@@ -89,7 +92,10 @@ export function embeddedBrokerCredentials(disconnect: (deviceId: string) => bool
   };
 }
 
-/** A file-configured external broker: changes need `edgefleet broker-config` and a reload; says so once a minute at most. */
+/**
+ * A file-configured external broker: changes need
+ * `edgefleet broker-config` and a reload; says so once a minute at most.
+ */
 export function fileBrokerCredentials(logger: Logger, now: () => number = Date.now): BrokerCredentials {
   let lastHint = Number.NEGATIVE_INFINITY;
   const hint = async (what: string) => {

@@ -195,7 +195,9 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     return row && earlier && earlier.revokedAt === null ? { row, earlier } : null;
   }
 
-  /** A session that enrolled before gets its device again with a fresh secret (no use counted); null when it did not. */
+  /**
+   * A session that enrolled before gets its device again with a fresh secret (no use counted); null when it did not.
+   */
   async function reissue(token: string, session: string): Promise<EnrollResult | null> {
     const found = await earlierOfSession(token, session);
     if (!found) return null;

@@ -21,9 +21,15 @@ export type MessageHandler = (topic: string, payload: Buffer, info: MessageInfo)
  */
 export interface BrokerClient {
   publish(topic: string, payload: Buffer | string, options?: { qos?: QoS; retain?: boolean }): Promise<void>;
-  /** Subscribes; with a share group, device topics (`ef/…`) go through `$share/<group>/`. */
-  subscribe(filters: readonly string[], qos?: QoS): Promise<void>;
-  unsubscribe(filters: readonly string[]): Promise<void>;
+  /**
+   * Subscribes; with a share group, device topics (`ef/…`) go through `$share/<group>/`, or
+   * `$share/<group>-<subgroup>/` when a subgroup is named: a group of its own, so the broker
+   * hands every message to one member of each group, and leaving one group (unsubscribing)
+   * never cuts off the other's subscription to the same topics.
+   */
+  subscribe(filters: readonly string[], qos?: QoS, subgroup?: string): Promise<void>;
+  /** Unsubscribes what `subscribe` subscribed with the same subgroup. */
+  unsubscribe(filters: readonly string[], subgroup?: string): Promise<void>;
   /** Registers a handler; returns a function that removes it. */
   onMessage(handler: MessageHandler): () => void;
   readonly connected: boolean;
@@ -106,7 +112,9 @@ export interface BrokerClientOptions {
    * responses, which every replica needs for its own requests) stay plain.
    */
   readonly shareGroup?: string;
-  /** How reconnect attempts back off while the broker is down; default DEFAULT_RECONNECT_BACKOFF (1 s doubling to 30 s). */
+  /**
+   * How reconnect attempts back off while the broker is down; default DEFAULT_RECONNECT_BACKOFF (1 s doubling to 30 s).
+   */
   readonly reconnect?: ReconnectBackoff;
   /** Clock and randomness of the backoff; defaults Date.now and Math.random. */
   readonly now?: () => number;
@@ -114,8 +122,9 @@ export interface BrokerClientOptions {
 }
 
 /** The filter a replica subscribes to: shared for device topics when a group is set. */
-export function sharedFilter(filter: string, group: string | undefined): string {
-  return group !== undefined && filter.startsWith('ef/') ? `$share/${group}/${filter}` : filter;
+export function sharedFilter(filter: string, group: string | undefined, subgroup?: string): string {
+  if (group === undefined || !filter.startsWith('ef/')) return filter;
+  return `$share/${subgroup === undefined ? group : `${group}-${subgroup}`}/${filter}`;
 }
 
 /**
@@ -190,9 +199,9 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
         retain: publishOptions.retain ?? false,
       });
     },
-    async subscribe(filters, qos = 1) {
+    async subscribe(filters, qos = 1, subgroup) {
       const granted = await client.subscribeAsync(
-        filters.map((f) => sharedFilter(f, options.shareGroup)),
+        filters.map((f) => sharedFilter(f, options.shareGroup, subgroup)),
         { qos },
       );
       const refused = granted.filter((g) => g.qos >= 128);
@@ -202,8 +211,8 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
           `broker refused subscriptions ${refused.map((g) => g.topic).join(', ')}; check its ACLs`,
         );
     },
-    async unsubscribe(filters) {
-      await client.unsubscribeAsync(filters.map((f) => sharedFilter(f, options.shareGroup)));
+    async unsubscribe(filters, subgroup) {
+      await client.unsubscribeAsync(filters.map((f) => sharedFilter(f, options.shareGroup, subgroup)));
     },
     onMessage(handler) {
       handlers.add(handler);

@@ -109,7 +109,9 @@ export interface ClassSnapshot {
   readonly memory: ControlMemory;
 }
 
-/** A rollout, a re-plan, a search or an alert; the schema (and what each field means) is shared/src/api/decisions.ts. */
+/**
+ * A rollout, a re-plan, a search or an alert; the schema (and what each field means) is shared/src/api/decisions.ts.
+ */
 export type ControlAction = DeepReadonly<z.infer<typeof controlActionSchema>>;
 
 /** The part of the snapshot a decision is stored with (shared/src/api/decisions.ts). */

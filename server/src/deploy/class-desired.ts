@@ -26,7 +26,10 @@ export interface ClassDesiredOptions {
   /** Revoked devices are never caught up (rollout-service.ts refuses them as members too). Default: none. */
   readonly revokedDevices?: () => Promise<ReadonlySet<string>>;
   readonly logger: Logger;
-  /** After a failed (or, in a catch-up, unanswered) attempt, wait this long before trying the device again, ms. Default 3600000. */
+  /**
+   * After a failed (or, in a catch-up, unanswered) attempt, wait
+   * this long before trying the device again, ms. Default 3600000.
+   */
   readonly retryMs?: number;
   /** A catch-up device that does not finish within this long is timed out, ms. Default 120000. */
   readonly deviceTimeoutMs?: number;

@@ -26,6 +26,15 @@ export const ROLLOUTS_KEY = 'rollouts';
 
 /** Topics the deployer subscribes to. */
 export const DEPLOY_FILTERS: readonly string[] = [allDevicesFilter('chunk-req'), allDevicesFilter('events')];
+/**
+ * With replicas, the rollouts' owner subscribes to deploy traffic in a share group of its own
+ * (`$share/<group>-rollouts/…`, a group of one): every deploy report reaches the owner, whichever
+ * replica the broker picked for the same message in the telemetry service's group (breaches
+ * travel on `events` too), and giving the rollouts up leaves that group, not the telemetry's.
+ * The owner may so get a report or a breach twice; both are idempotent (reports deduplicated per
+ * deployment and state, breaches per device and seq).
+ */
+export const ROLLOUTS_SUBGROUP = 'rollouts';
 
 export interface DeployServiceOptions {
   readonly rollouts: RolloutRepository;
@@ -114,6 +123,7 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
     now: options.now,
     random: options.random ?? Math.random,
     ...stripUndefined({ onEvent: options.onEvent, revokedDevices: options.revokedDevices }),
+    fence: () => options.ownership?.fence(ROLLOUTS_KEY) ?? null,
   });
   const desired = createClassDesiredReconciler({
     desired: options.desired,
@@ -169,12 +179,12 @@ export function createDeployService(options: DeployServiceOptions): DeployServic
       const inbound = inboundRouter();
       ownerHandlers.push(inbound.on('chunk-req', (request) => chunks.accept(request)));
       ownerHandlers.push(inbound.on('deploy-report', handleReport));
-      await options.client.subscribe(DEPLOY_FILTERS, 1);
+      await options.client.subscribe(DEPLOY_FILTERS, 1, ROLLOUTS_SUBGROUP);
       await rollouts.resume();
     } else if (!now && owner) {
       owner = false;
       dropOwnerHandlers();
-      await options.client.unsubscribe(DEPLOY_FILTERS).catch(() => undefined);
+      await options.client.unsubscribe(DEPLOY_FILTERS, ROLLOUTS_SUBGROUP).catch(() => undefined);
       log.warn('rollout ownership lost; another replica runs them now');
     }
     return owner;

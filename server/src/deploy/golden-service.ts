@@ -10,6 +10,7 @@ import {
   spawnModuleWorker,
   type GoldenReport,
   type GoldenSet,
+  stripUndefined,
 } from '@edgefleet/shared';
 import type { goldenMakeSchema } from '@edgefleet/shared';
 import type { z } from 'zod';
@@ -112,7 +113,7 @@ export function createGoldenService(o: GoldenServiceOptions): GoldenService {
           data,
           marginPts: req.marginPts,
           shapes,
-          ...(req.count === undefined ? {} : { count: req.count }),
+          ...stripUndefined({ count: req.count }),
         }),
       );
       return {

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { DesiredStateRepository, RolloutOrigin } from '../store/desired.js';
 import type { DeviceRecord, DeviceRepository } from '../store/devices.js';
-import type { DeviceDeploymentRow, RolloutRepository } from '../store/rollouts.js';
+import type { DeviceDeploymentRow, OwnershipFence, RolloutRepository } from '../store/rollouts.js';
 import type { ServerArtifactStore } from './artifact-store.js';
 import type { RolloutActor } from './rollout-actor.js';
 import { supersede } from './supersede.js';
@@ -44,7 +44,9 @@ export interface StartRolloutInput {
   readonly policy?: RolloutPolicyInput;
   /** Only these devices of the class (a cohort). Default: every device of the class. */
   readonly deviceIds?: readonly string[];
-  /** Why it exists. Default `devices` with `deviceIds`, else `class` (its completion sets the class's desired state). */
+  /**
+   * Why it exists. Default `devices` with `deviceIds`, else `class` (its completion sets the class's desired state).
+   */
   readonly origin?: RolloutOrigin;
 }
 
@@ -79,6 +81,13 @@ export interface RolloutServiceOptions {
   readonly actor: RolloutActor | null;
   readonly logger: Logger;
   readonly now: () => number;
+  /**
+   * The fencing token of this replica's tenure of the rollouts (issue 20): the owner's own work
+   * (evaluations, deploy reports) saves with it, so a replica that lost the rollouts while paused
+   * cannot overwrite the new owner's state. Admin writes (start, abort) may come from any replica
+   * and save unfenced. Default: no fence (one process).
+   */
+  readonly fence?: () => OwnershipFence | null;
   /** Random source for rollout ids. */
   readonly random: () => number;
   readonly onEvent?: (event: RolloutEvent) => void;
@@ -152,13 +161,14 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
   async function failUnbuildableRollbacks(
     rolloutId: string,
     failed: readonly { deploymentId: string; detail: string }[],
+    fence: OwnershipFence | undefined,
   ) {
     for (const f of failed) {
       const dev = await repo.findByDeployment(f.deploymentId);
       const rollout = await repo.get(rolloutId);
       if (dev?.state !== 'rolling-back' || !rollout) continue;
       const failure = { step: 'rollback', reason: 'rollback-unavailable', detail: f.detail };
-      await repo.save(rollout, [{ ...dev, state: 'failed', finishedAt: now(), updatedAt: now(), failure }]);
+      await repo.save(rollout, [{ ...dev, state: 'failed', finishedAt: now(), updatedAt: now(), failure }], fence);
     }
   }
 
@@ -190,11 +200,15 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     }
   }
 
-  async function apply(decision: RolloutDecision, before: RolloutRecord): Promise<void> {
-    if (decision.rollout !== before || decision.changed.length > 0) await repo.save(decision.rollout, decision.changed);
+  /** The owner's fence, for its own work; undefined for admin writes and with one process. */
+  const ownerFence = (): OwnershipFence | undefined => options.fence?.() ?? undefined;
+
+  async function apply(decision: RolloutDecision, before: RolloutRecord, fence?: OwnershipFence): Promise<void> {
+    if (decision.rollout !== before || decision.changed.length > 0)
+      await repo.save(decision.rollout, decision.changed, fence);
     await announce(decision, before);
     if (!actor) return;
-    await failUnbuildableRollbacks(decision.rollout.id, await actor.act(decision.rollout, decision.actions));
+    await failUnbuildableRollbacks(decision.rollout.id, await actor.act(decision.rollout, decision.actions), fence);
   }
 
   /** Ends every catch-up rollout in progress that holds one of `members` (supersede.ts). */
@@ -210,10 +224,11 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     }
   }
 
-  async function evaluate(id: string, at: number): Promise<void> {
+  /** `fence`: the owner's tick passes its token; the first evaluation right after a start (any replica) does not. */
+  async function evaluate(id: string, at: number, fence?: OwnershipFence): Promise<void> {
     const before = await repo.get(id);
     if (!before) return;
-    await apply(decide({ rollout: before, devices: await repo.devicesOf(id) }, at), before);
+    await apply(decide({ rollout: before, devices: await repo.devicesOf(id) }, at), before, fence);
   }
 
   /** The class's devices (or the named cohort) that are not revoked, online first; refuses an empty set. */
@@ -364,7 +379,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     if (!next) return false;
     const rollout = await repo.get(dev.rolloutId);
     if (!rollout) return false;
-    await repo.save(rollout, [next]);
+    await repo.save(rollout, [next], ownerFence());
     return true;
   }
 
@@ -390,7 +405,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     tick: (at) =>
       serial(async () => {
         const t = at ?? now();
-        for (const r of await repo.list({ active: true })) await evaluate(r.id, t);
+        const fence = ownerFence();
+        for (const r of await repo.list({ active: true })) await evaluate(r.id, t, fence);
       }),
     abort: (id, reason) => serial(() => abort(id, reason)),
     status,

@@ -11,7 +11,7 @@ import {
 } from '@edgefleet/shared';
 import { BASELINE_RECIPE, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
-import { predict, round, type EffectiveSpeedModel } from './predict.js';
+import { hostP95At, predict, round, type EffectiveSpeedModel } from './predict.js';
 import { chooseByObjective, contenders, resolveObjective } from './objective.js';
 import { checkBudgets, closest, paretoFront, type Judged } from './select.js';
 import type { Variant } from './variants.js';
@@ -58,11 +58,12 @@ function candidateRow(
     onFront: false,
   };
   const acc = accuracyOf(v);
-  // A search finalist timed side by side with the baseline is predicted from that ratio (candidates.ts).
+  // A search finalist timed side by side with the baseline is predicted from that ratio (candidates.ts), which
+  // was taken at batch 1; everything else from its own timing at the class's workload batch.
   const hostP95 =
     c.hostRatio !== undefined && baseline.hostP95Ms !== null
       ? baseline.hostP95Ms * c.hostRatio
-      : (v.evaluation?.latency?.p95Ms ?? null);
+      : hostP95At(v.evaluation, cls);
   const prediction = hostP95 === null ? null : predict(hostP95, c.precision, cls, speed);
   const common = { ...base, accuracyPct: acc?.pct ?? null, accuracyMetric: acc?.metric ?? null, predicted: prediction };
   if (v.error !== null || v.bytes === null || !acc)
@@ -73,7 +74,12 @@ function candidateRow(
       eligible: false,
       excluded: `class executes ${cls.capabilities.precisions.join('/')}, not ${c.precision}`,
     };
-  if (!prediction) return { ...common, eligible: false, excluded: 'no host latency measurement' };
+  if (!prediction)
+    return {
+      ...common,
+      eligible: false,
+      excluded: `no host latency measurement at batch ${cls.powerModel.workloadBatch ?? 1}`,
+    };
   const judged = judgedOf(c.name, v.bytes, acc.pct, prediction, v);
   const violations = checkBudgets(judged, cls.budgets, cls.capabilities, baselinePct);
   return { ...common, eligible: true, excluded: null, violations, feasible: violations.length === 0 };
@@ -143,7 +149,7 @@ export function assemblePlan(
 ): Plan {
   const baseline = built.find((b) => b.candidate.name === BASELINE_RECIPE);
   const baselineAcc = baseline ? accuracyOf(baseline.variant) : null;
-  const baselineHost = { pct: baselineAcc?.pct ?? 0, hostP95Ms: baseline?.variant.evaluation?.latency?.p95Ms ?? null };
+  const baselineHost = { pct: baselineAcc?.pct ?? 0, hostP95Ms: hostP95At(baseline?.variant.evaluation ?? null, cls) };
   let rows = built.map((b) => candidateRow(b, cls, speed, baselineHost));
   const eligible = asJudged(rows);
   const front = new Set(paretoFront(eligible).map((c) => c.recipe));

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Precision } from '@edgefleet/shared';
 import { parseRecipe, type Recipe } from '@edgefleet/compress';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** The baseline: the uploaded model as it is. */
 export const BASELINE_RECIPE = 'fp32';
@@ -61,7 +62,7 @@ export function searchedCandidate(
     key: sha256Of(`search:${className}:${searchId}`),
     needsCalibration: false,
     source: { path, search: { class: className, id: searchId } },
-    ...(hostRatio === undefined ? {} : { hostRatio }),
+    ...stripUndefined({ hostRatio }),
   };
 }
 
@@ -140,7 +141,8 @@ export function candidateOf(input: string): Candidate {
 /** Resolves a list of candidates; the baseline is always included (first), duplicates dropped. */
 export function candidatesOf(inputs: readonly string[] = DEFAULT_CANDIDATES): Candidate[] {
   const out = new Map<string, Candidate>();
-  // A plan's recipe list names its search finalists too; they are not recipes (the planner adds them from the variants).
+  // A plan's recipe list names its search finalists too; they
+  // are not recipes (the planner adds them from the variants).
   const recipes = inputs.filter((r) => !r.startsWith(SEARCHED_PREFIX));
   for (const c of [BASELINE_RECIPE, ...recipes].map(candidateOf)) if (!out.has(c.key)) out.set(c.key, c);
   return [...out.values()];

@@ -24,7 +24,7 @@ import { canonicalJson, candidatesOf, sha256Of, type Candidate } from './candida
 import { createClassService } from './classes.js';
 import { resolveModel, type ModelRecord } from './models.js';
 import { resolveObjective } from './objective.js';
-import { effectiveSpeedModel } from './predict.js';
+import { effectiveSpeedModel, workloadBatchOf } from './predict.js';
 import { builtSummary } from './progress.js';
 import { createVariantService, type VariantService, type VariantServiceOptions } from './variants.js';
 
@@ -129,17 +129,19 @@ export function createPlanner(opts: PlannerOptions): Planner {
     const stored = await tables.find(key);
     if (stored) return toStored(stored, true);
     const built: Built[] = [];
+    // Predictions are per call at the class's workload batch, from host timings at that batch.
+    const batch = workloadBatchOf(cls);
     let compressions = 0;
     for (const [i, candidate] of candidates.entries()) {
       const cached = await variants.has(model.sha256, candidate.key);
       const step = { deviceClass: cls.name, recipe: candidate.name, done: i, total: candidates.length, cached };
       req.onProgress?.({ ...step, phase: 'building' });
       if (!cached && candidate.recipe !== null) compressions += 1;
-      const variant = await variants.getOrBuild(model, candidate);
+      const variant = await variants.latencyAt(model, await variants.getOrBuild(model, candidate), batch);
       req.onProgress?.({ ...step, phase: 'built', result: builtSummary(candidate, variant, cls, speed) });
       built.push({ candidate, variant });
     }
-    built.push(...searched);
+    for (const s of searched) built.push({ ...s, variant: await variants.latencyAt(model, s.variant, batch) });
     req.onProgress?.({
       deviceClass: cls.name,
       recipe: '',

@@ -12,6 +12,7 @@ import {
   type SpeedModel,
   type SpeedModelOverride,
 } from '@edgefleet/shared';
+import type { EvalResult } from '@edgefleet/compress';
 
 /** The speed model a plan uses: the class's, possibly corrected by the closed loop. */
 export interface EffectiveSpeedModel {
@@ -51,11 +52,28 @@ export interface Prediction {
   /** Always `predicted` (host measurement × modelled factor), so no one reads it as measured. */
   readonly source: 'predicted';
   readonly hostP95Ms: number;
+  /** Samples per call the figures are for, when not 1 (the class's workload batch). */
+  readonly batch?: number;
   readonly speedFactor: number;
   readonly p95LatencyMs: number;
   readonly energyPerInferenceMj: number;
   readonly avgPowerW: number;
   readonly powerLabel: 'modelled';
+}
+
+/** The batch a class's devices run each call at (`powerModel.workloadBatch`, default 1). */
+export function workloadBatchOf(cls: Pick<DeviceClass, 'powerModel'>): number {
+  return cls.powerModel.workloadBatch ?? 1;
+}
+
+/**
+ * The host p95 a class's prediction starts from: measured at the class's workload batch (batch 1
+ * is the evaluation's own figure); null when that batch was not measured.
+ */
+export function hostP95At(evaluation: EvalResult | null, cls: Pick<DeviceClass, 'powerModel'>): number | null {
+  const batch = workloadBatchOf(cls);
+  const latency = batch === 1 ? evaluation?.latency : evaluation?.latencyByBatch?.[String(batch)];
+  return latency?.p95Ms ?? null;
 }
 
 /** Rounds to `digits` decimals, so stored plans carry stable, readable numbers. */
@@ -74,6 +92,7 @@ export function predict(
   cls: Pick<DeviceClass, 'powerModel'>,
   speed: EffectiveSpeedModel,
 ): Prediction | null {
+  // Per call at the class's batch: energy is per call, the duty cycle counts calls (workloadHz).
   const factor = speed.factors[precision];
   const activeW = cls.powerModel.activeW[precision];
   if (factor === undefined || activeW === undefined) return null;
@@ -82,6 +101,7 @@ export function predict(
   return {
     source: 'predicted',
     hostP95Ms: round(hostP95Ms),
+    ...(workloadBatchOf(cls) === 1 ? {} : { batch: workloadBatchOf(cls) }),
     speedFactor: factor,
     p95LatencyMs: round(latencyMs),
     energyPerInferenceMj: round(activeW * latencyMs),

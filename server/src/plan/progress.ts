@@ -5,7 +5,7 @@
  */
 import type { DeviceClass, PlanBuiltSummary } from '@edgefleet/shared';
 import type { Candidate } from './candidates.js';
-import { predict, round, type EffectiveSpeedModel } from './predict.js';
+import { hostP95At, predict, round, type EffectiveSpeedModel } from './predict.js';
 import type { Variant } from './variants.js';
 
 /** The summary of one built (or failed) candidate for a class. */
@@ -17,7 +17,7 @@ export function builtSummary(
 ): PlanBuiltSummary {
   const e = variant.evaluation;
   const top1 = e?.accuracy?.top1 ?? e?.fidelity?.top1Agreement ?? null;
-  const hostP95 = e?.latency?.p95Ms ?? null;
+  const hostP95 = hostP95At(e, cls);
   const p = hostP95 === null ? null : predict(hostP95, candidate.precision, cls, speed);
   return {
     ok: variant.error === null,

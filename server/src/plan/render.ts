@@ -101,14 +101,16 @@ export function renderPlanSvg(plan: Plan): string {
   const yLo = Math.floor(Math.min(...ys, 100) - 1),
     yHi = Math.min(100, Math.ceil(Math.max(...ys, 0) + 0.5));
   const fy = (y: number): number => T + (1 - (y - yLo) / (yHi - yLo || 1)) * (H - T - B);
+  const title = `${plan.model.name} on ${plan.deviceClass.name}: accuracy vs predicted p95 latency`;
+  const subtitle =
+    `latency predicted = host measurement x modelled ${plan.deviceClass.name} factor ` +
+    `(speed model ${plan.speedModel.version}); ${plan.outcome}`;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
       `font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="22" font-size="15" ` +
-      `font-weight="bold">${esc(`${plan.model.name} on ${plan.deviceClass.name}: accuracy vs predicted p95 latency`)}</text>`,
-    `<text x="${L}" y="40" ` +
-      `fill="#555">${esc(`latency predicted = host measurement x modelled ${plan.deviceClass.name} factor (speed model ${plan.speedModel.version}); ${plan.outcome}`)}</text>`,
+    `<text x="${L}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${L}" y="40" fill="#555">${esc(subtitle)}</text>`,
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
     `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 18}" text-anchor="middle">predicted p95 latency, ` +
@@ -138,10 +140,8 @@ export function renderPlanSvg(plan: Plan): string {
   }
   for (const { c, x, y } of pts) {
     const color = c.recipe === plan.chosen ? '#0a0' : !c.eligible ? '#999' : c.feasible ? '#06c' : '#e80';
-    out.push(
-      `<circle cx="${n(fx(x))}" cy="${n(fy(y))}" r="5" ` +
-        `fill="${color}"><title>${esc(`${c.recipe}: ${c.accuracyPct}% at ${x} ms, ${c.bytes} bytes${c.excluded ? ` (${c.excluded})` : ''}`)}</title></circle>`,
-    );
+    const tip = `${c.recipe}: ${c.accuracyPct}% at ${x} ms, ${c.bytes} bytes${c.excluded ? ` (${c.excluded})` : ''}`;
+    out.push(`<circle cx="${n(fx(x))}" cy="${n(fy(y))}" r="5" fill="${color}"><title>${esc(tip)}</title></circle>`);
     if (c.recipe === plan.chosen)
       out.push(`<circle cx="${n(fx(x))}" cy="${n(fy(y))}" r="10" fill="none" stroke="#0a0" stroke-width="2"/>`);
     out.push(

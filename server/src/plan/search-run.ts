@@ -2,11 +2,12 @@
  * One hardware-aware search as the server runs it (inside a worker thread, search-worker.ts): the
  * stored model as teacher, MNIST's train split for distillation, its calib split for pruning's
  * refit, int8 ranges and candidate scoring, the class (its budgets with the request's overrides,
- * its speed factors corrected so the teacher is predicted as the planner and the loop measured it), the host's latency table cached in the data
+ * its speed factors corrected so the teacher is predicted as the planner
+ * and the loop measured it), the host's latency table cached in the data
  * directory, and the candidate file in the job's directory (so the same request resumes).
  */
 import { join } from 'node:path';
-import { EdgefleetError } from '@edgefleet/shared';
+import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { loadDataSource, loadModel, modelInputsOf, readModelBytes, writeBytesAtomic } from '@edgefleet/compress';
 import { sliceDataset } from '@edgefleet/compress/data/tensor';
 import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
@@ -63,12 +64,12 @@ export async function runSearch(
       seed: r.seed,
       searchEpochs: r.epochs,
       finalEpochs: r.finalEpochs,
-      ...(r.trainSamples === undefined ? {} : { searchSamples: r.trainSamples }),
+      ...stripUndefined({ searchSamples: r.trainSamples }),
     }),
     seed: r.seed,
     batch: r.batch,
     maxEvaluations: r.evaluations,
-    ...(r.timeBudgetMs === undefined ? {} : { timeBudgetMs: r.timeBudgetMs }),
+    ...stripUndefined({ timeBudgetMs: r.timeBudgetMs }),
     // Finalists are timed against the teacher on this host before one is handed to the planner.
     confirmSample: sliceDataset(calib, 0, r.batch),
     storePath: join(input.outDir, 'candidates.jsonl'),

@@ -17,6 +17,8 @@ import {
   sha256Hex,
   writeBytesAtomic,
   loadDataSource,
+  measureLatencyAtBatch,
+  type LatencyResult,
   type Recipe,
 } from '@edgefleet/compress';
 
@@ -94,5 +96,38 @@ export async function runVariantJob(job: VariantJob): Promise<VariantJobResult> 
       message: `building the variant failed unexpectedly: ${message}`,
       compressed,
     };
+  }
+}
+
+/** A timing of a built variant at another batch size (a class whose devices run batch > 1). */
+export interface LatencyJob {
+  readonly kind: 'latency';
+  /** Absolute path of the variant's artifact. */
+  readonly artifactPath: string;
+  readonly evalSpec: string;
+  readonly shapes: Readonly<Record<string, readonly number[]>>;
+  readonly batch: number;
+  readonly warmupRuns: number;
+  readonly timedRuns: number;
+}
+
+export type LatencyJobResult =
+  | { readonly ok: true; readonly latency: LatencyResult }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** Runs one timing. Never throws for expected failures. */
+export async function runLatencyJob(job: LatencyJob): Promise<LatencyJobResult> {
+  try {
+    const latency = await measureLatencyAtBatch(job.artifactPath, {
+      batch: job.batch,
+      data: job.evalSpec,
+      dataOptions: { shapes: job.shapes },
+      warmupRuns: job.warmupRuns,
+      timedRuns: job.timedRuns,
+    });
+    return { ok: true, latency };
+  } catch (err: unknown) {
+    if (isEdgefleetError(err)) return { ok: false, code: err.code, message: err.message };
+    return { ok: false, code: 'EF_ERR_PLAN_FAILED', message: `timing the variant failed: ${asError(err).message}` };
   }
 }

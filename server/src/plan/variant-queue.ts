@@ -75,15 +75,17 @@ export async function startVariantQueue(o: VariantQueueOptions): Promise<Variant
       for (;;) {
         const found = await boss.getJobById(VARIANT_QUEUE, id);
         if (found?.state === 'completed' && isResult(found.output)) return found.output;
-        if (found?.state === 'failed' || found?.state === 'cancelled' || found === null)
+        if (found?.state === 'failed' || found?.state === 'cancelled' || found === null) {
+          const output = JSON.stringify(found?.output ?? null).slice(0, 300);
           return {
             ok: false,
             code: 'EF_ERR_COMPRESS_FAILED',
-            message: `variant build job ${id} ${found?.state ?? 'vanished'} after ${found?.retryCount ?? 0} retries: ${JSON.stringify(
-              found?.output ?? null,
-            ).slice(0, 300)}`,
+            message:
+              `variant build job ${id} ${found?.state ?? 'vanished'} after ${found?.retryCount ?? 0} ` +
+              `retries: ${output}`,
             compressed: false,
           };
+        }
         if (closed) throw new Error(`the job queue closed while job ${id} was ${found.state}`);
         await new Promise((resolve) => setTimeout(resolve, pollMs));
       }

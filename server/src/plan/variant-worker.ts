@@ -1,6 +1,8 @@
-/** Worker-thread entry: runs one {@link runVariantJob} from workerData and posts the result. */
+/** Worker-thread entry: runs one {@link runVariantJob} (or {@link runLatencyJob}) from workerData, posts the result. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { runVariantJob, type VariantJob } from './variant-job.js';
+import { runLatencyJob, runVariantJob, type LatencyJob, type VariantJob } from './variant-job.js';
 
-const result = await runVariantJob(workerData as VariantJob);
+const job = workerData as VariantJob | LatencyJob;
+const result =
+  'kind' in job && job.kind === 'latency' ? await runLatencyJob(job) : await runVariantJob(job as VariantJob);
 parentPort?.postMessage(result);

@@ -11,7 +11,13 @@ import type { CompressReport, EvalResult } from '@edgefleet/compress';
 import type { VariantRepository, VariantRow } from '../store/variants.js';
 import { isSearchedFor, searchedHostRatio, type Candidate } from './candidates.js';
 import type { ModelRecord } from './models.js';
-import { calibSpecFor, type VariantJob, type VariantJobResult } from './variant-job.js';
+import {
+  calibSpecFor,
+  type LatencyJob,
+  type LatencyJobResult,
+  type VariantJob,
+  type VariantJobResult,
+} from './variant-job.js';
 
 /** A cached variant as the planner reads it. */
 export interface Variant {
@@ -38,6 +44,8 @@ export interface VariantServiceOptions {
   readonly dataDir: string;
   /** Default: a fresh worker thread per build. */
   readonly runJob?: VariantJobRunner;
+  /** Times a built variant at another batch; default a fresh worker thread. */
+  readonly runLatencyJob?: (job: LatencyJob) => Promise<LatencyJobResult>;
   /** Latency warm-up runs per variant; default 5. */
   readonly warmupRuns?: number;
   /** Latency timed runs per variant; default 50. */
@@ -67,6 +75,12 @@ export interface VariantService {
   list(modelSha: string): Promise<Variant[]>;
   /** Whether (model, recipe) is cached, built or failed. */
   has(modelSha: string, recipeKey: string): Promise<boolean>;
+  /**
+   * The variant with its host latency at `batch` measured (once, then stored in its evaluation's
+   * `latencyByBatch`); batch 1 and failed variants come back as they are. A timing that fails
+   * leaves the variant without that figure (the planner then excludes it for that class).
+   */
+  latencyAt(model: ModelRecord, variant: Variant, batch: number): Promise<Variant>;
   /** Search finalists of a model for a class, as candidates with their variants. */
   searched(modelSha: string, className: string): Promise<{ candidate: Candidate; variant: Variant }[]>;
   /** Builds started by this service (compressions run; the baseline counts as a build, not a compression). */
@@ -75,10 +89,22 @@ export interface VariantService {
 
 /** Runs a job in a fresh worker thread and resolves with its one message. */
 export const runJobInWorker: VariantJobRunner = (job) =>
-  new Promise((resolveJob, reject) => {
+  runInWorker<VariantJobResult>(job, (message) => ({
+    ok: false,
+    code: 'EF_ERR_PLAN_FAILED',
+    message,
+    compressed: false,
+  }));
+
+/** Runs a timing in a fresh worker thread. */
+export const runLatencyJobInWorker = (job: LatencyJob): Promise<LatencyJobResult> =>
+  runInWorker<LatencyJobResult>(job, (message) => ({ ok: false, code: 'EF_ERR_PLAN_FAILED', message }));
+
+function runInWorker<R>(job: VariantJob | LatencyJob, failed: (message: string) => R): Promise<R> {
+  return new Promise((resolveJob, reject) => {
     const worker = spawnModuleWorker(new URL('./variant-worker.js', import.meta.url), { workerData: job });
     let settled = false;
-    worker.once('message', (m: VariantJobResult) => {
+    worker.once('message', (m: R) => {
       settled = true;
       resolveJob(m);
       void worker.terminate();
@@ -92,15 +118,11 @@ export const runJobInWorker: VariantJobRunner = (job) =>
     worker.once('exit', (code) => {
       if (!settled) {
         settled = true;
-        resolveJob({
-          ok: false,
-          code: 'EF_ERR_PLAN_FAILED',
-          message: `the variant worker exited with code ${code} before answering`,
-          compressed: false,
-        });
+        resolveJob(failed(`the variant worker exited with code ${code} before answering`));
       }
     });
   });
+}
 
 function toVariant(row: VariantRow): Variant {
   return {
@@ -157,7 +179,7 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       recipeKey: c.key,
       recipeName: c.name,
       recipe: c.source
-        ? { search: { ...c.source.search, ...(c.hostRatio === undefined ? {} : { hostRatio: c.hostRatio }) } }
+        ? { search: { ...c.source.search, ...stripUndefined({ hostRatio: c.hostRatio }) } }
         : (c.recipe ?? 'baseline'),
       precision: c.precision,
       createdAt: now(),
@@ -188,8 +210,37 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
     return toVariant(row);
   }
 
+  const runLatency = opts.runLatencyJob ?? runLatencyJobInWorker;
+
+  async function measureAt(model: ModelRecord, v: Variant, batch: number): Promise<Variant> {
+    const row = await tables.get(model.sha256, v.recipeKey);
+    const known = row?.evaluation?.latencyByBatch?.[String(batch)];
+    if (!row?.evaluation || !row.artifactPath || known) return row ? toVariant(row) : v;
+    const result = await runLatency({
+      kind: 'latency',
+      artifactPath: join(dataDir, row.artifactPath),
+      evalSpec: model.evalSpec,
+      shapes: model.shapes,
+      batch,
+      warmupRuns: opts.warmupRuns ?? 5,
+      timedRuns: opts.timedRuns ?? 50,
+    });
+    if (!result.ok) return toVariant(row);
+    const latencyByBatch = { ...row.evaluation.latencyByBatch, [String(batch)]: result.latency };
+    await tables.put({ ...row, evaluation: { ...row.evaluation, latencyByBatch } });
+    return { ...toVariant(row), evaluation: { ...row.evaluation, latencyByBatch } };
+  }
+
   return {
     stats,
+    latencyAt(model, v, batch) {
+      if (batch === 1 || v.artifactSha === null || v.evaluation?.latencyByBatch?.[String(batch)])
+        return Promise.resolve(v);
+      // In the build queue: a timing is CPU-bound like a build, and must not overlap one.
+      const p = queue.then(() => measureAt(model, v, batch));
+      queue = p.catch(() => undefined);
+      return p;
+    },
     list: async (modelSha) => (await tables.list(modelSha)).map(toVariant),
     has: async (modelSha, recipeKey) => (await tables.get(modelSha, recipeKey)) !== null,
     searched: async (modelSha, className) =>

@@ -11,9 +11,15 @@
  * ownership moves within one task interval, with no lease timing of ours. A replica that loses
  * its connection loses every key at once (the client's `error`/`end` clears `held`) and asks
  * again on a new connection. Without Postgres (SQLite, one process) every claim is true.
+ *
+ * Fencing: taking a key raises its token in `ownership_fences` (migration 41), and the rollout
+ * state machines save with this process's token (`fence`), refused once a later tenure exists.
+ * A replica whose session ended while it was paused mid-evaluation so cannot overwrite what
+ * the new owner wrote in the meantime.
  */
 import pg from 'pg';
 import type { Logger } from '../log/logger.js';
+import type { OwnershipFence } from '../store/rollouts.js';
 
 export interface Ownership {
   readonly kind: 'local' | 'postgres';
@@ -23,6 +29,13 @@ export interface Ownership {
   release(key: string): Promise<void>;
   /** Keys this process holds, sorted. */
   held(): string[];
+  /**
+   * The fencing token of this process's latest tenure of `key` (raised in the store each time a
+   * replica takes the key), or null when it never held it (and always with one process). It
+   * stays after the key is lost: a write still carrying it is refused once another replica took
+   * the key (`RolloutRepository.save`), which is the point.
+   */
+  fence(key: string): OwnershipFence | null;
   /** Releases every key (closes the lock session). */
   close(): Promise<void>;
 }
@@ -40,6 +53,7 @@ export function createLocalOwnership(): Ownership {
       held.delete(key);
     },
     held: () => [...held].sort(),
+    fence: () => null,
     close: async () => held.clear(),
   };
 }
@@ -55,6 +69,7 @@ export interface PgOwnershipOptions {
 export function createPgOwnership(options: PgOwnershipOptions): Ownership {
   const log = options.logger.child({ component: 'ownership' });
   const held = new Set<string>();
+  const tokens = new Map<string, number>();
   let session: Promise<pg.Client> | null = null;
   let closed = false;
 
@@ -82,6 +97,26 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
     return session;
   }
 
+  /**
+   * A new tenure: raises the key's token, so writes of an earlier owner's tenure are refused.
+   * When that fails the lock is given back: holding a key without a token would write unfenced.
+   */
+  async function raiseToken(client: pg.Client, key: string): Promise<number> {
+    try {
+      const t = await client.query<{ token: string }>(
+        `INSERT INTO ownership_fences (key, token) VALUES ($1, 1)
+        ON CONFLICT (key) DO UPDATE SET token = ownership_fences.token + 1 RETURNING token`,
+        [key],
+      );
+      return Number(t.rows[0]?.token);
+    } catch (err: unknown) {
+      await client
+        .query('SELECT pg_advisory_unlock($1, hashtext($2))', [OWNERSHIP_LOCK_SPACE, key])
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
   return {
     kind: 'postgres',
     async claim(key) {
@@ -98,8 +133,9 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
           key,
         ]);
         if (r.rows[0]?.ok === true) {
+          tokens.set(key, await raiseToken(client, key));
           held.add(key);
-          log.info({ key }, 'took ownership');
+          log.info({ key, token: tokens.get(key) }, 'took ownership');
           return true;
         }
         return false;
@@ -116,6 +152,10 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
         .catch(() => undefined);
     },
     held: () => [...held].sort(),
+    fence: (key) => {
+      const token = tokens.get(key);
+      return token === undefined ? null : { key, token };
+    },
     async close() {
       closed = true;
       held.clear();

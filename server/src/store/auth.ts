@@ -71,6 +71,9 @@ export interface AuthRepository {
   findCredentialBySession(enrollTokenId: string, session: string): Promise<CredentialRow | null>;
   listCredentials(): Promise<CredentialRow[]>;
   revokeCredential(deviceId: string, now: number): Promise<boolean>;
-  /** Binds a credential to a class (an admin's change, or the first hello of one issued without); false when there is none. */
+  /**
+   * Binds a credential to a class (an admin's change, or the
+   * first hello of one issued without); false when there is none.
+   */
   setCredentialClass(deviceId: string, deviceClass: string): Promise<boolean>;
 }

@@ -56,7 +56,13 @@ export type {
 export type { DeviceRecord, DeviceRepository, DeviceState, StateReason } from './devices.js';
 export type { ModelRepository, ModelRow } from './models.js';
 export type { PlanFilter, PlanRepository, PlanRow } from './plans.js';
-export type { DeploymentTarget, DeviceDeploymentRow, RolloutFilter, RolloutRepository } from './rollouts.js';
+export type {
+  DeploymentTarget,
+  DeviceDeploymentRow,
+  OwnershipFence,
+  RolloutFilter,
+  RolloutRepository,
+} from './rollouts.js';
 export type {
   BatchItem,
   BatchOutcome,

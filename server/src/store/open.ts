@@ -6,6 +6,7 @@
 import type { FleetStore } from './index.js';
 import { openPostgresStore, type PostgresFleetStore } from './postgres/open.js';
 import { openSqliteStore } from './sqlite/open.js';
+import { stripUndefined } from '@edgefleet/shared';
 
 /** True for a `postgres://` or `postgresql://` URL. */
 export function isPostgresUrl(value: string): boolean {
@@ -25,11 +26,11 @@ export async function openFleetStore(choice: StoreChoice): Promise<FleetStore | 
   if (choice.store !== null)
     return openPostgresStore({
       url: choice.store,
-      ...(choice.onIdleError === undefined ? {} : { onIdleError: choice.onIdleError }),
+      ...stripUndefined({ onIdleError: choice.onIdleError }),
     });
   return openSqliteStore({
     dataDir: choice.dataDir,
-    ...(choice.create === undefined ? {} : { create: choice.create }),
+    ...stripUndefined({ create: choice.create }),
   });
 }
 

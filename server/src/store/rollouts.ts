@@ -2,8 +2,25 @@
  * The rollout repository (used by the rollout service, its actor and the chunk server):
  * rollouts, one row per device of a rollout, and the deploy reports seen.
  */
+import { EdgefleetError } from '@edgefleet/shared';
 import type { PreviousVariant, RolloutDevice, RolloutRecord } from '../deploy/rollout-model.js';
 import type { RolloutOrigin } from './desired.js';
+
+/** A writer's tenure of a once-only key: the token its ownership got when it took the key. */
+export interface OwnershipFence {
+  readonly key: string;
+  readonly token: number;
+}
+
+/** The refusal of a fenced write whose tenure is over (both stores). */
+export function fencedError(fence: OwnershipFence, current: number): EdgefleetError {
+  return new EdgefleetError(
+    'EF_ERR_OWNERSHIP_FENCED',
+    `this replica's ownership of ${fence.key} (token ${fence.token}) ended; token ${current} owns it now, so the ` +
+      'write was refused. Nothing to do: the owner carries the work on.',
+    { key: fence.key, token: fence.token, current },
+  );
+}
 
 /** Where a deployment id points: the device and the artifact it may fetch. */
 export interface DeploymentTarget {
@@ -36,8 +53,14 @@ export interface RolloutRepository {
   list(filter?: RolloutFilter): Promise<RolloutRecord[]>;
   /** Device rows of a rollout, by wave then device id. */
   devicesOf(rolloutId: string): Promise<RolloutDevice[]>;
-  /** Saves a rollout and its changed device rows, atomically. */
-  save(rollout: RolloutRecord, devices: readonly RolloutDevice[]): Promise<void>;
+  /**
+   * Saves a rollout and its changed device rows, atomically. With a `fence` (the token of the
+   * writer's tenure of a once-only key, issue 20), the save is refused with
+   * EF_ERR_OWNERSHIP_FENCED when a later tenure of that key exists: a replica that lost the
+   * rollouts while paused cannot overwrite what the new owner wrote. Checked in the same
+   * transaction, holding the fence row, so a take-over waits for a save already under way.
+   */
+  save(rollout: RolloutRecord, devices: readonly RolloutDevice[], fence?: OwnershipFence): Promise<void>;
   /** Every rollout the device took part in, newest first (its model history). */
   historyOf(deviceId: string): Promise<DeviceDeploymentRow[]>;
   /** The device row owning a deployment id (the new variant's or its rollback's). */

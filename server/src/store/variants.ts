@@ -2,13 +2,13 @@
  * The variant repository (used by the planner's variant cache): one row per (model, recipe),
  * a built artifact with its evaluation, or the reason the recipe failed.
  */
-import { CompressReportSchema, EvalResultSchema, type CompressReport, type EvalResult } from '@edgefleet/compress';
+import { compressReportSchema, evalResultSchema, type CompressReport, type EvalResult } from '@edgefleet/compress';
 import { z } from 'zod';
 
 /** A recipe as stored: a preset name, `baseline`, or a recipe document. */
 export const storedRecipeSchema = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
-export const storedReportSchema = CompressReportSchema;
-export const storedEvaluationSchema = EvalResultSchema;
+export const storedReportSchema = compressReportSchema;
+export const storedEvaluationSchema = evalResultSchema;
 
 export interface VariantRow {
   readonly modelSha: string;

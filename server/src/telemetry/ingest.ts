@@ -57,8 +57,27 @@ export interface TelemetryIngest {
   flush(): Promise<BatchOutcome>;
   buffered(): number;
   stats(): IngestStats;
+  /**
+   * How long stored windows took from the device closing them (`windowEnd`, the moment its agent
+   * publishes) to the commit of their batch: counts per upper bound in ms, cumulative like a
+   * Prometheus histogram. Device and server clocks are assumed in step (same host, or NTP).
+   */
+  storeDelays(): StoreDelayHistogram;
   /** Flushes and stops the timer. */
   close(): Promise<void>;
+}
+
+/** Upper bounds of the store-delay histogram, ms: batching is 250 ms, a loaded store takes seconds. */
+export const STORE_DELAY_BOUNDS_MS: readonly number[] = [
+  10, 25, 50, 100, 250, 500, 750, 1_000, 1_500, 2_500, 5_000, 10_000, 30_000, 60_000,
+];
+
+export interface StoreDelayHistogram {
+  readonly boundsMs: readonly number[];
+  /** `cumulative[i]`: windows stored within `boundsMs[i]`; windows past the last bound count only in `count`. */
+  readonly cumulative: readonly number[];
+  readonly count: number;
+  readonly sumMs: number;
 }
 
 export function createTelemetryIngest(options: TelemetryIngestOptions): TelemetryIngest {
@@ -83,6 +102,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     refused: 0,
     restarts: 0,
   };
+  const delays = { cumulative: STORE_DELAY_BOUNDS_MS.map(() => 0), count: 0, sumMs: 0 };
   const nothing: BatchOutcome = Object.freeze({
     windows: 0,
     duplicates: 0,
@@ -125,6 +145,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     counters.duplicateBreaches += outcome.duplicateBreaches;
     counters.refused += outcome.refused.length;
     counters.restarts += outcome.restarts.length;
+    if (outcome.windows > 0) observeDelays(items);
     for (const r of outcome.restarts)
       log.warn(
         { deviceId: r.deviceId, epoch: r.epoch, firstSeq: r.firstSeq },
@@ -142,6 +163,20 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     // A resent breach was announced when first stored; only new ones wake the control loop.
     for (const breach of outcome.storedBreaches) notify(() => options.onBreach?.(breach), 'breach listener failed');
     return outcome;
+  }
+
+  /** Every window of a committed batch, duplicates included: each was waiting for this commit. */
+  function observeDelays(items: readonly BatchItem[]): void {
+    const at = clock.now();
+    for (const item of items) {
+      if (item.kind !== 'window') continue;
+      const ms = Math.max(0, at - item.message.windowEnd);
+      delays.count += 1;
+      delays.sumMs += ms;
+      STORE_DELAY_BOUNDS_MS.forEach((le, i) => {
+        if (ms <= le) delays.cumulative[i] = (delays.cumulative[i] ?? 0) + 1;
+      });
+    }
   }
 
   /** Listeners run after the commit: whatever they throw must not undo or repeat the batch. */
@@ -162,11 +197,13 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     else timer ??= clock.setTimeout(() => void flush(), flushIntervalMs);
   }
 
+  const pick = (d: typeof delays) => ({ count: d.count, sumMs: d.sumMs });
   return {
     accept,
     flush,
     buffered: () => buffer.length,
     stats: () => ({ ...counters }),
+    storeDelays: () => ({ boundsMs: STORE_DELAY_BOUNDS_MS, cumulative: [...delays.cumulative], ...pick(delays) }),
     close: async () => {
       await flush();
     },

@@ -42,7 +42,7 @@ import {
   type TelemetryBudgets,
 } from './budget-status.js';
 import type { Ownership } from '../schedule/ownership.js';
-import { createTelemetryIngest, type IngestStats, type TelemetryIngest } from './ingest.js';
+import { createTelemetryIngest, type IngestStats, type StoreDelayHistogram, type TelemetryIngest } from './ingest.js';
 
 /** Topics the telemetry service subscribes to. */
 export const TELEMETRY_FILTERS: readonly string[] = [allDevicesFilter('telemetry'), allDevicesFilter('events')];
@@ -125,6 +125,8 @@ export interface TelemetryService {
   /** Deletes rows past retention now; resolves with rows deleted. */
   prune(): Promise<number>;
   stats(): TelemetryServiceStats;
+  /** Window close → commit, ms (`TelemetryIngest.storeDelays`). */
+  storeDelays(): StoreDelayHistogram;
 }
 
 export function createTelemetryService(options: TelemetryServiceOptions): TelemetryService {
@@ -289,5 +291,6 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     },
     prune,
     stats: () => ({ ...ingest.stats(), ...ackCounters }),
+    storeDelays: () => ingest.storeDelays(),
   };
 }

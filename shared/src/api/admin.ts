@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { capabilitiesSchema } from '../messages/presence.js';
 import { classNameSchema, deviceIdSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Every admin API error body: a stable code from ERROR_CATALOGUE, a message saying what to

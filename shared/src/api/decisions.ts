@@ -3,7 +3,7 @@
  * the store keeps in its JSON columns, and what `edgefleet decisions` prints. The server's
  * control loop (server/src/control/model.ts) builds decisions of exactly these shapes.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { budgetsSchema } from '../budgets.js';
 import { classNameSchema, sha256HexSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';
@@ -84,7 +84,9 @@ export const controlActionSchema = z.discriminatedUnion('kind', [
     epochs: z.number().int().nonnegative(),
     trainSamples: z.number().int().positive(),
     finalEpochs: z.number().int().nonnegative(),
-    /** The class budgets the search must meet: latency, power and energy at the policy's fit margin, as the loop judges. */
+    /**
+     * The class budgets the search must meet: latency, power and energy at the policy's fit margin, as the loop judges.
+     */
     budgets: budgetsSchema,
   }),
   z.object({

@@ -5,7 +5,7 @@
  * directory). `minAccuracy` is the variant's host accuracy on exactly these rows minus
  * `marginPts`. The answer says how many rows fit for this model.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_GOLDEN_MARGIN_PTS, MAX_GOLDEN_LABEL, MAX_GOLDEN_ROWS } from '../golden.js';
 import { base64TensorSchema, goldenSetSchema } from '../messages/deploy.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { classPrecisionSchema } from '../budgets.js';
 import { classNameSchema, sha256HexSchema } from '../messages/common.js';
 import { planObjectiveSchema } from '../plan-objective.js';

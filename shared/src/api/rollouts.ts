@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { classNameSchema, deviceIdSchema, sha256HexSchema } from '../messages/common.js';
 import { deployIdSchema, goldenSetSchema, manifestBudgetsSchema } from '../messages/deploy.js';
 import { serverTimeSchema } from './common.js';

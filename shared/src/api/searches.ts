@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { budgetsSchema } from '../budgets.js';
 import { classNameSchema } from '../messages/common.js';
 

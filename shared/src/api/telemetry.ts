@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { classNameSchema } from '../messages/common.js';
 import { serverTimeSchema } from './common.js';
 

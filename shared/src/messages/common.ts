@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEVICE_ID_PATTERN } from '../topics.js';
 
 /** Protocol version carried as `v` by every message. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH, maxPayloadBytesFor } from '../limits.js';
 import { parseTopic, type ParsedTopic } from '../topics.js';
 import { encodeChunkFrame, isChunkFrame, splitChunkFrame } from './chunk-frame.js';

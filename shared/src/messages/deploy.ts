@@ -5,7 +5,7 @@
  * The manifest body is a strict object (no unknown keys, no defaults), so the object an agent
  * parses is exactly the object the server signed: canonicalJson of both is the same bytes.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   MAX_CHUNK_BYTES,
   MAX_CHUNK_WINDOW,

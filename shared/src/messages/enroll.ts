@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENROLL_PUBLIC_KEY_PATTERN } from '../enroll-seal.js';
 import { ENROLL_ID_PATTERN, ENROLL_SESSION_PATTERN } from '../topics.js';
 import { classNameSchema, deviceIdSchema, epochMsSchema, header } from './common.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { classNameSchema, deviceIdSchema, epochMsSchema, header, precisionSchema } from './common.js';
 
 /** What a device can run, reported in `hello` [EF-PROTO 3.1]. */

@@ -9,7 +9,7 @@ import { telemetryAckSchema } from './telemetry-ack.js';
 
 /**
  * Every message schema by `type`, with the channel it travels on. PROTOCOL.md must describe
- * each of them (a test checks this). Later issues add telemetry, events, manifests, chunks.
+ * each of them (a test checks this).
  */
 export const MESSAGE_SCHEMAS = {
   hello: { channel: 'hello', schema: helloSchema },

@@ -4,7 +4,7 @@
  * batch, stored now or already stored before (a resend). The agent keeps an outbox entry
  * until it is named here.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { deviceIdSchema, epochMsSchema, header } from './common.js';
 import { WATCHED_BUDGETS, type WatchedBudget } from './telemetry.js';
 

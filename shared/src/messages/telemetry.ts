@@ -3,7 +3,7 @@
  * agent's local budget-breach events. Every figure says where it came from (`measured` by
  * the device, or `modelled` from a class model / a simulator's profile).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { TELEMETRY_LIMITS as L } from '../limits.js';
 import { classNameSchema, deviceIdSchema, epochMsSchema, header, sha256HexSchema } from './common.js';
 import { deployIdSchema } from './deploy.js';

@@ -16,7 +16,8 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 export function spawnModuleWorker(url: URL, options: WorkerOptions = {}): Worker {
   const sourceUrl = resolveSourceSibling(url);
   if (!sourceUrl) return new Worker(url, options);
-  const bootstrap = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(sourceUrl.href)}); });`;
+  const source = JSON.stringify(sourceUrl.href);
+  const bootstrap = `import('tsx/esm/api').then((m) => { m.register(); return import(${source}); });`;
   return new Worker(bootstrap, { ...options, eval: true });
 }
 

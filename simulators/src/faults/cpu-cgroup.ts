@@ -186,7 +186,10 @@ export function currentGroupOf(pid: number, version: CgroupVersion, read: (path:
   return '/';
 }
 
-/** Moves every process of `path` back (to where it came from, else the root), then deletes it (retries while tasks exit). */
+/**
+ * Moves every process of `path` back (to where it came from,
+ * else the root), then deletes it (retries while tasks exit).
+ */
 function deleteGroup(root: string, path: string, origins: ReadonlyMap<string, string> = new Map()): void {
   for (let attempt = 0; attempt < 20; attempt += 1) {
     let procs: string[] = [];

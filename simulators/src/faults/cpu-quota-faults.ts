@@ -62,17 +62,16 @@ function processesOf(faults: readonly QuotaFault[], processes: readonly DevicePr
   for (const [pid, devices] of byPid) {
     for (const f of faults) {
       const hit = devices.filter((d) => targets(f, d));
-      if (hit.length > 0 && hit.length < devices.length)
+      if (hit.length > 0 && hit.length < devices.length) {
+        const missed = devices.filter((d) => !targets(f, d)).map((d) => d.deviceId);
         throw new EdgefleetError(
           'EF_ERR_FAULT_CGROUP',
-          `a cpu-quota fault targets ${hit.map((d) => d.deviceId).join(', ')} but not ${devices
-            .filter((d) => !targets(f, d))
-            .map((d) => d.deviceId)
-            .join(
-              ', ',
-            )}, which run in the same process (pid ${pid}); a CPU quota throttles a whole process: target all of its devices, or run the devices as separate processes`,
+          `a cpu-quota fault targets ${hit.map((d) => d.deviceId).join(', ')} but not ${missed.join(', ')}, ` +
+            `which run in the same process (pid ${pid}); a CPU quota throttles a whole process: ` +
+            'target all of its devices, or run the devices as separate processes',
           { pid },
         );
+      }
     }
     if (!faults.some((f) => devices.some((d) => targets(f, d)))) byPid.delete(pid);
   }

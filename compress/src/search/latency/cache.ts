@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { writeBytesAtomic } from '../../ir/index.js';
-import { LatencyTableSchema, type HostFingerprint, type LatencyTable } from './cost-model.js';
+import { latencyTableSchema, type HostFingerprint, type LatencyTable } from './cost-model.js';
 import { hostFingerprint, measureLatencyTable, type MicrobenchOptions } from './microbench.js';
 
 /**
@@ -38,7 +38,7 @@ export async function readCachedTable(
   } catch {
     return { reason: `${path} is not JSON` };
   }
-  const parsed = LatencyTableSchema.safeParse(json);
+  const parsed = latencyTableSchema.safeParse(json);
   if (!parsed.success) return { reason: `${path} is not a latency table of this version` };
   if (!sameHost(parsed.data.host, host))
     return {

@@ -11,24 +11,24 @@ import { UNIT_OPS, type CostUnit, type UnitOp, type UnitPrecision } from './unit
 export const UNIT_PRECISIONS = ['fp32', 'fp16', 'int8'] as const satisfies readonly UnitPrecision[];
 
 /** Coefficients of one unit kind at one precision (milliseconds; per million MACs / elements). */
-export const CoefficientsSchema = z.strictObject({
+export const coefficientsSchema = z.strictObject({
   perUnitMs: z.number().nonnegative(),
   perMMacMs: z.number().nonnegative(),
   perMElementMs: z.number().nonnegative(),
 });
-export type Coefficients = z.infer<typeof CoefficientsSchema>;
+export type Coefficients = z.infer<typeof coefficientsSchema>;
 
 /** What the figures describe: the same table is valid only on the same CPU, runtime and threads. */
-export const HostFingerprintSchema = z.strictObject({
+export const hostFingerprintSchema = z.strictObject({
   cpu: z.string(),
   cores: z.number().int().positive(),
   runtime: z.string(),
   threads: z.number().int().positive(),
 });
-export type HostFingerprint = z.infer<typeof HostFingerprintSchema>;
+export type HostFingerprint = z.infer<typeof hostFingerprintSchema>;
 
 /** One microbenchmark graph as measured and as the fitted model predicts it (in-sample). */
-export const SampleSchema = z.strictObject({
+export const sampleSchema = z.strictObject({
   name: z.string(),
   batch: z.number().int().positive(),
   precision: z.enum(UNIT_PRECISIONS),
@@ -37,20 +37,20 @@ export const SampleSchema = z.strictObject({
 });
 
 /** A fitted table, as cached on disk (`v` bumps when the features change). */
-export const LatencyTableSchema = z.strictObject({
+export const latencyTableSchema = z.strictObject({
   v: z.literal(1),
   source: z.literal('measured'),
-  host: HostFingerprintSchema,
+  host: hostFingerprintSchema,
   measuredAt: z.string(),
   /** Fixed cost of one `run()` call (feeds, outputs, the session's own bookkeeping). */
   callMs: z.number().nonnegative(),
   /** Keyed `op/precision`, e.g. `conv/int8`. */
-  coefficients: z.record(z.string(), CoefficientsSchema),
+  coefficients: z.record(z.string(), coefficientsSchema),
   /** Mean absolute percentage error of the fit on its own microbenchmarks. */
   fitMape: z.number().nonnegative(),
-  samples: z.array(SampleSchema),
+  samples: z.array(sampleSchema),
 });
-export type LatencyTable = z.infer<typeof LatencyTableSchema>;
+export type LatencyTable = z.infer<typeof latencyTableSchema>;
 
 export const coefficientKey = (op: UnitOp, precision: UnitPrecision): string => `${op}/${precision}`;
 

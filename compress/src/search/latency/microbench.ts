@@ -117,7 +117,9 @@ export function randomBatch(input: readonly number[], count: number, seed = 7): 
   return Float32Array.from({ length: count * input.reduce((a, b) => a * b, 1) }, () => rng.normal());
 }
 
-/** The graph of `spec` in a precision: float32 as built, fp16 by the fp16 preset, int8 by int8-static on random data. */
+/**
+ * The graph of `spec` in a precision: float32 as built, fp16 by the fp16 preset, int8 by int8-static on random data.
+ */
 export async function netInPrecision(spec: NetSpec, precision: UnitPrecision, seed = 1): Promise<Model> {
   const model = buildNet(spec, seed);
   if (precision === 'fp32') return model;

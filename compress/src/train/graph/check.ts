@@ -64,10 +64,10 @@ export function checkOps(graph: Graph): void {
   }
   const listed = [...groups.values()]
     .slice(0, 6)
-    .map(
-      (g) =>
-        `${g.op} (${g.nodes.length > 1 ? `${g.nodes.length} nodes, first ${g.nodes[0]}` : `node ${g.nodes[0]}`}: ${g.why})`,
-    )
+    .map((g) => {
+      const where = g.nodes.length > 1 ? `${g.nodes.length} nodes, first ${g.nodes[0]}` : `node ${g.nodes[0]}`;
+      return `${g.op} (${where}: ${g.why})`;
+    })
     .join('; ');
   throw refuse(
     `cannot train this graph: ${listed}${groups.size > 6 ? `; and ${groups.size - 6} more` : ''}. Trainable ops: ` +

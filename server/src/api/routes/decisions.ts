@@ -1,4 +1,4 @@
-import { classParamsSchema, decisionListSchema, decisionsQuerySchema } from '@edgefleet/shared';
+import { classParamsSchema, decisionListSchema, decisionsQuerySchema, stripUndefined } from '@edgefleet/shared';
 import { listDecisions } from '../../control/decisions.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
@@ -30,7 +30,7 @@ export function decisionRoutes(deps: ApiDeps): AnyRoute[] {
         decisions: await listDecisions(deps.decisions, {
           deviceClass: params.name,
           limit: query.limit,
-          ...(query.since === undefined ? {} : { since: query.since }),
+          ...stripUndefined({ since: query.since }),
         }),
       }),
     }),

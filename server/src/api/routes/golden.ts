@@ -2,7 +2,10 @@ import { GOLDEN_BODY_LIMIT_BYTES, goldenMadeSchema, goldenMakeSchema } from '@ed
 import type { ApiDeps } from '../deps.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
 
-/** `POST /v1/golden`: a golden set for a variant, made from data and run on this host (server/src/deploy/golden-service.ts). */
+/**
+ * `POST /v1/golden`: a golden set for a variant, made from data
+ * and run on this host (server/src/deploy/golden-service.ts).
+ */
 export function goldenRoutes(deps: ApiDeps): AnyRoute[] {
   return [
     jsonRoute({

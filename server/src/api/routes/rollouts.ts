@@ -77,7 +77,8 @@ export function rolloutRoutes(deps: ApiDeps): AnyRoute[] {
         'minAccuracy); one it does not fit or pass is refused with EF_ERR_ROLLOUT_INVALID.',
       body: rolloutStartSchema,
       response: rolloutStatusSchema,
-      // The largest golden set the schema accepts fits (shared/src/golden.ts), so its own limit, stated in rows, speaks first.
+      // The largest golden set the schema accepts fits (shared/src/golden.ts),
+      // so its own limit, stated in rows, speaks first.
       bodyLimitBytes: GOLDEN_BODY_LIMIT_BYTES,
       errors: ['EF_ERR_ROLLOUT_INVALID', 'EF_ERR_ROLLOUT_CONFLICT'],
       handler: async ({ body }) => {

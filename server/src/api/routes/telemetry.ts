@@ -22,7 +22,23 @@ const range = (q: Range) => ({
 export function telemetryRoutes(deps: ApiDeps): AnyRoute[] {
   deps.metrics.register(() => {
     const s = deps.telemetry.stats();
+    const d = deps.telemetry.storeDelays();
     return [
+      {
+        name: 'edgefleet_telemetry_store_delay_seconds',
+        help: 'From a device closing a window (its windowEnd) to the commit of the batch that stored it, seconds.',
+        type: 'histogram',
+        samples: [
+          ...d.boundsMs.map((le, i) => ({
+            labels: { le: String(le / 1000) },
+            value: d.cumulative[i] ?? 0,
+            suffix: '_bucket',
+          })),
+          { labels: { le: '+Inf' }, value: d.count, suffix: '_bucket' },
+          { value: d.sumMs / 1000, suffix: '_sum' },
+          { value: d.count, suffix: '_count' },
+        ],
+      },
       {
         name: 'edgefleet_telemetry_windows_ingested_total',
         help: 'Telemetry windows stored (first arrivals; duplicates are counted apart).',

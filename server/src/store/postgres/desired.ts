@@ -16,7 +16,8 @@ export function createPgDesiredStateRepository(db: PgDb): DesiredStateRepository
     },
     setDesired: async (row) => {
       await db.run(
-        `INSERT INTO class_desired_state (class, rollout_id, variant_id, artifact_sha, set_at) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO class_desired_state (class, rollout_id, variant_id, artifact_sha, set_at)
+        VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (class) DO UPDATE SET rollout_id = excluded.rollout_id, variant_id = excluded.variant_id,
           artifact_sha = excluded.artifact_sha, set_at = excluded.set_at`,
         [row.deviceClass, row.rolloutId, row.variantId, row.artifactSha, row.setAt],

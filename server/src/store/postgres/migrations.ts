@@ -371,4 +371,17 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 41,
+    name: 'ownership fencing tokens (replicas)',
+    sql: `
+      -- One row per once-only key (e.g. rollouts): the token of its current tenure, raised by
+      -- each replica that takes the key; a write of that work carrying an older token is refused.
+      -- A single server (SQLite) never raises it: the table is here so both stores keep one list.
+      CREATE TABLE ownership_fences (
+        key   TEXT PRIMARY KEY,
+        token BIGINT NOT NULL
+      );
+    `,
+  },
 ];

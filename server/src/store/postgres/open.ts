@@ -4,7 +4,7 @@
  * one database at once; the migration runner holds a session advisory lock, so exactly one of
  * them migrates and the others wait, then find every migration recorded.
  */
-import { asError, EdgefleetError } from '@edgefleet/shared';
+import { asError, EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import { redactUrl } from '../../log/logger.js';
 import type { FleetStore, Repositories } from '../index.js';
 import type { Migration } from '../sqlite/migrations.js';
@@ -115,8 +115,8 @@ export async function openPostgresStore(options: OpenPostgresOptions): Promise<P
   const location = redactUrl(options.url);
   const db = createPgDb({
     connectionString: options.url,
-    ...(options.poolSize === undefined ? {} : { max: options.poolSize }),
-    ...(options.onIdleError === undefined ? {} : { onIdleError: options.onIdleError }),
+    ...stripUndefined({ max: options.poolSize }),
+    ...stripUndefined({ onIdleError: options.onIdleError }),
   });
   try {
     await db.run('SELECT 1');

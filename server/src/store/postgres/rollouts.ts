@@ -1,6 +1,6 @@
 /** Rollouts on Postgres (migration 10); rows map as on SQLite. */
 import type { PreviousVariant, RolloutDevice, RolloutRecord } from '../../deploy/rollout-model.js';
-import type { DeploymentTarget, DeviceDeploymentRow, RolloutRepository } from '../rollouts.js';
+import { fencedError, type DeploymentTarget, type DeviceDeploymentRow, type RolloutRepository } from '../rollouts.js';
 import {
   deviceParams,
   type RawDevice,
@@ -132,8 +132,17 @@ export function createPgRolloutRepository(db: PgDb): RolloutRepository {
       (
         await db.rows<RawDevice>('SELECT * FROM rollout_devices WHERE rollout_id = $1 ORDER BY wave, device_id', [id])
       ).map(toDevice),
-    save: (rollout, devices) =>
+    save: (rollout, devices, fence) =>
       db.tx(async (sql) => {
+        if (fence) {
+          // FOR SHARE: a replica taking the key over (UPDATE of this row) waits for this save to commit.
+          const row = (
+            await sql.rows<{ token: number }>('SELECT token FROM ownership_fences WHERE key = $1 FOR SHARE', [
+              fence.key,
+            ])
+          )[0];
+          if (row && row.token > fence.token) throw fencedError(fence, row.token);
+        }
         await sql.run(
           `UPDATE rollouts SET state = $1, current_wave = $2, reason = $3, updated_at = $4, finished_at = $5
           WHERE id = $6`,

@@ -15,7 +15,7 @@
  * (200 messages by default) therefore runs first without them, and only when the store refuses
  * a message is it rolled back and run again in a new transaction with a savepoint per message.
  */
-import { breachIdentity, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { asError, breachIdentity, errnoCode, type Breach, type TelemetryWindow } from '@edgefleet/shared';
 import { EPOCH_SPAN, ROLLUP_COUNTER_MAX } from '../sqlite/telemetry-ingest.js';
 import type { RawDeviceCounters } from '../sqlite/telemetry.js';
 import type { BatchItem, BatchOutcome, RefusedItem, SeqRestart } from '../telemetry.js';
@@ -32,8 +32,8 @@ const SAFE = ROLLUP_COUNTER_MAX;
  * Anything else (disk full, connection lost, deadlock) is about the store and fails the batch.
  */
 export function pgRefusesRow(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+  const code = errnoCode(err);
+  return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
 interface Counts {
@@ -71,7 +71,8 @@ const UPSERT_ROLLUP = `INSERT INTO ${t} VALUES ($1, $2, 1, LEAST($3::bigint, ${S
     throttled_windows = LEAST(${t}.throttled_windows + excluded.throttled_windows, ${SAFE})`;
 const INSERT_BREACH = `INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit,
     model_sha, throttled, sent_at, received_at, doc, window_seq)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (device_id, budget, window_seq) DO NOTHING`;
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+  ON CONFLICT (device_id, budget, window_seq) DO NOTHING`;
 
 function windowArgs(w: TelemetryWindow, seq: number, receivedAt: number): unknown[] {
   return [
@@ -264,7 +265,7 @@ async function ingest(sql: Sql, items: readonly BatchItem[], savepoints: boolean
       // One message never fails the batch; the store failing does.
       if (!pgRefusesRow(err)) throw err;
       await sql.run('ROLLBACK TO SAVEPOINT item');
-      refused.push({ item, detail: `${(err as { code: string }).code}: ${(err as Error).message}` });
+      refused.push({ item, detail: `${errnoCode(err)}: ${asError(err).message}` });
     }
     await sql.run('RELEASE SAVEPOINT item');
   }

@@ -63,7 +63,8 @@ export function createSqliteControlRepository(db: Db): ControlRepository {
     state: db.prepare('SELECT * FROM control_state WHERE class = ?'),
     counts: db.prepare('SELECT kind, COUNT(*) AS n FROM control_decisions GROUP BY kind ORDER BY kind'),
     decisions: db.prepare(`SELECT * FROM (SELECT * FROM control_decisions
-      WHERE (@class IS NULL OR class = @class) AND at >= @since ORDER BY at DESC, id DESC LIMIT @limit) ORDER BY at, id`),
+      WHERE (@class IS NULL OR class = @class) AND at >= @since ORDER BY at DESC, id DESC LIMIT @limit)
+      ORDER BY at, id`),
   };
   const record = db.transaction(
     (decision: Parameters<ControlRepository['record']>[0], state: Parameters<ControlRepository['record']>[1]) => {

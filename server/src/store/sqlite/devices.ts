@@ -40,7 +40,8 @@ export function createSqliteDeviceRepository(db: Db): DeviceRepository {
   const upsert = db.prepare(`
     INSERT INTO devices (id, class, state, state_reason, state_at, capabilities, agent_version, runtime, current_model,
       first_seen, last_seen)
-    VALUES (@id, @class, 'online', 'connect', @sentAt, @capabilities, @agentVersion, @runtime, @currentModel, @now, @now)
+    VALUES (@id, @class, 'online', 'connect', @sentAt, @capabilities, @agentVersion, @runtime, @currentModel,
+      @now, @now)
     ON CONFLICT (id) DO UPDATE SET
       class = excluded.class, state = 'online', state_reason = 'connect',
       state_at = excluded.state_at,

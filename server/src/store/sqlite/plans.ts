@@ -29,7 +29,8 @@ export function createSqlitePlanRepository(db: Db): PlanRepository {
   const s = {
     find: db.prepare('SELECT * FROM plans WHERE inputs_key = ? AND invalidated_at IS NULL ORDER BY id DESC LIMIT 1'),
     get: db.prepare('SELECT * FROM plans WHERE id = ?'),
-    list: db.prepare(`SELECT * FROM plans WHERE (@class IS NULL OR class = @class) AND (@model IS NULL OR model_sha = @model)
+    list: db.prepare(`SELECT * FROM plans
+      WHERE (@class IS NULL OR class = @class) AND (@model IS NULL OR model_sha = @model)
       AND (@all = 1 OR invalidated_at IS NULL) ORDER BY id`),
     insert: db.prepare(`INSERT INTO plans (class, class_version, model_sha, inputs_key, plan, created_at)
       VALUES (?, ?, ?, ?, ?, ?)`),

@@ -12,7 +12,13 @@ import {
   type RolloutRecord,
 } from '../../deploy/rollout-model.js';
 import { decodeJson, decodeNullableJson } from '../decode.js';
-import type { DeploymentTarget, DeviceDeploymentRow, RolloutRepository } from '../rollouts.js';
+import {
+  fencedError,
+  type DeploymentTarget,
+  type DeviceDeploymentRow,
+  type OwnershipFence,
+  type RolloutRepository,
+} from '../rollouts.js';
 import type { RolloutOrigin } from '../desired.js';
 import type { Db } from './open.js';
 
@@ -167,7 +173,11 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
     const catchUp = origin.kind === 'catch-up' ? origin : null;
     s.insertOrigin.run(rollout.id, origin.kind, catchUp?.sourceRolloutId ?? null, catchUp?.reason ?? null);
   });
-  const save = db.transaction((rollout: RolloutRecord, devices: readonly RolloutDevice[]) => {
+  const fenceToken = db.prepare<[string], { token: number }>('SELECT token FROM ownership_fences WHERE key = ?');
+  const save = db.transaction((rollout: RolloutRecord, devices: readonly RolloutDevice[], fence?: OwnershipFence) => {
+    // One process owns a SQLite store, so no later tenure exists; the check keeps both stores to one contract.
+    const current = fence ? fenceToken.get(fence.key)?.token : undefined;
+    if (fence && current !== undefined && current > fence.token) throw fencedError(fence, current);
     s.updateRollout.run(rolloutParams(rollout));
     for (const d of devices) s.upsertDevice.run(deviceParams(d));
   });
@@ -207,8 +217,8 @@ export function createSqliteRolloutRepository(db: Db): RolloutRepository {
         }) as RawRollout[]
       ).map(toRollout),
     devicesOf: async (id) => (s.devicesOf.all(id) as RawDevice[]).map(toDevice),
-    save: async (rollout, devices) => {
-      save(rollout, devices);
+    save: async (rollout, devices, fence) => {
+      save(rollout, devices, fence);
     },
     historyOf: async (deviceId) => historyOf(deviceId),
     findByDeployment: async (id) => findByDeployment(id),

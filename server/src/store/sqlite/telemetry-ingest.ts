@@ -4,7 +4,7 @@
  * the rest of the batch commits. Each device's telemetry epochs get their own seq span
  * [EF-PROTO 8.1]; rollup counters saturate instead of overflowing.
  */
-import { breachIdentity, type Breach, type TelemetryWindow } from '@edgefleet/shared';
+import { asError, breachIdentity, errnoCode, type Breach, type TelemetryWindow } from '@edgefleet/shared';
 import type { BatchItem, BatchOutcome, RefusedItem, SeqRestart } from '../telemetry.js';
 import type { Db } from './open.js';
 
@@ -27,8 +27,8 @@ const PERMANENT_CODE = /^SQLITE_(CONSTRAINT_(NOTNULL|CHECK|DATATYPE|PRIMARYKEY|U
 
 /** True when `err` is SQLite refusing this one row, not the store failing. */
 export function refusesRow(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && PERMANENT_CODE.test(code);
+  const code = errnoCode(err);
+  return code !== undefined && PERMANENT_CODE.test(code);
 }
 
 interface DeviceCounters {
@@ -261,7 +261,7 @@ export function createSqliteTelemetryIngest(db: Db): (items: readonly BatchItem[
       } catch (err: unknown) {
         // One message never fails the batch (issue 18, finding 1); the store failing does.
         if (!refusesRow(err)) throw err;
-        refused.push({ item, detail: `${(err as { code: string }).code}: ${(err as Error).message}` });
+        refused.push({ item, detail: `${errnoCode(err)}: ${asError(err).message}` });
       }
     }
     return { ...counts, breaches: storedBreaches.length, storedBreaches, refused };
