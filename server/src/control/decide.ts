@@ -17,12 +17,16 @@ import type {
   PlanMember,
   SnapshotSummary,
 } from './model.js';
+import { searchEnded, searchRunning } from './decide-search.js';
 import { chooseFastest, chooseFitting, chooseMoreAccurate, corrected, currentMember, latencyRatio } from './select.js';
 
 const HOUR_MS = 3_600_000;
 const BUDGETS: readonly ControlBudget[] = ['latencyP95Ms', 'powerW', 'energyPerInferenceMj', 'minAccuracy'];
 
 const shortHash = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+
+/** A decision's id: its class and time (deciding twice at one instant gives the same decision). */
+const decisionIdOf = (deviceClass: string, now: number): string => `d-${deviceClass}-${now}`;
 
 /** Hash of a desired state: which variant on which devices of a class. */
 export function desiredHashOf(deviceClass: string, artifactSha: string, deviceIds: readonly string[] | null): string {
@@ -109,7 +113,7 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
       : draftFor(s, scope, policy, now, memory, current, ratio);
   const kind = draft.kind;
   return {
-    id: `d-${s.deviceClass}-${now}`,
+    id: decisionIdOf(s.deviceClass, now),
     deviceClass: s.deviceClass,
     at: now,
     kind,
@@ -118,9 +122,10 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
     summary: summarize(s, scope, current, ratio),
     actions: draft.actions,
     memory: { ...draft.memory, lastKind: kind === 'healthy' && s.memory.lastKind === null ? null : kind },
-    // "healthy" right after "recovered" (or at the start) says nothing new.
+    // "healthy" right after "recovered" (or at the start) says nothing new; a search's end always is.
     record:
       draft.actions.length > 0 ||
+      kind === 'searched' ||
       (kind !== s.memory.lastKind &&
         !(kind === 'healthy' && (s.memory.lastKind === null || s.memory.lastKind === 'recovered'))),
   };
@@ -136,6 +141,9 @@ function draftFor(
   ratio: number | null,
 ): Draft {
   const where = scope.cohort === null ? 'class' : `${scope.cohort} cohort (${scope.devices.length} devices)`;
+  // A search the loop started has ended: say so first (the loop decides again at once, on the plan it made).
+  const ended = searchEnded(s, memory);
+  if (ended) return ended;
   if (scope.budgets.length === 0) {
     if (memory.episode !== null)
       return {
@@ -166,10 +174,14 @@ function draftFor(
   const m: ControlMemory = { ...memory, breachingSince: since, episode };
   if (s.rolloutActive)
     return { kind: 'waiting', reason: `${where} breaching (${pct}); a rollout is in progress`, actions: [], memory: m };
+  // One search per class at a time; its end (a `searched` decision) lets the loop choose from what it made.
+  const searching = searchRunning(s);
+  if (searching !== null)
+    return { kind: 'waiting', reason: `${where} breaching (${pct}); ${searching}`, actions: [], memory: m };
   const guard = guardOf(m, policy, now);
   if (guard !== null) return holdOrAlert(s, m, `${where} breaching (${pct}) but ${guard}`);
   if (!s.plan) return holdOrAlert(s, m, `${where} breaching (${pct}) but the class has no plan to choose from`);
-  return choose(s, scope, policy, m, current, ratio ?? 1, `${where} breaching (${pct})`);
+  return choose(s, scope, policy, m, current, ratio ?? 1, `${where} breaching (${pct})`, now);
 }
 
 /** Why no change may happen now (cooldown, hourly cap, episode cap), or null. */
@@ -217,6 +229,7 @@ function choose(
   current: PlanMember | null,
   ratio: number,
   why: string,
+  now: number,
 ): Draft {
   const plan = s.plan;
   const ep = m.episode;
@@ -309,7 +322,12 @@ function choose(
         `searching for a new model (at most ${policy.search.maxEvaluations} candidates, ` +
         `${Math.round(policy.search.timeBudgetMs / 1000)} s)`,
       actions: [action],
-      memory: { ...mm, episode: { ...ep, searched: true } },
+      // act fills in the job's id once it is queued; the loop does not wait for it.
+      memory: {
+        ...mm,
+        episode: { ...ep, searched: true },
+        search: { id: null, decisionId: decisionIdOf(s.deviceClass, now), startedAt: now },
+      },
     };
   }
   return holdOrAlert(s, mm, `${why}; nothing fits (${ratioText}): keeping ${current?.recipe ?? 'the current variant'}`);
