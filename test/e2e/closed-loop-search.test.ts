@@ -137,7 +137,10 @@ t.test(
     const ended = decisions.find((d) => d.kind === 'searched');
     t.match(
       ended?.reason ?? '',
-      /^search s-[0-9a-f]{12} \(started by d-cam-s-\d+\) ended: done, made searched-s-[0-9a-f]{12} .*a candidate of plan/,
+      new RegExp(
+        /^search s-[0-9a-f]{12} \(started by d-cam-s-\d+\) ended: /.source +
+          /done, made searched-s-[0-9a-f]{12} .*a candidate of plan/.source,
+      ),
       "the search's end is a decision of its own, with its outcome",
     );
 
