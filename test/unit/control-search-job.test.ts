@@ -3,12 +3,15 @@
  * (kind `waiting`) while it runs, records its end (`searched`: done, failed or lost to a restart,
  * searched again once) and never starts a second one for the class meanwhile; the loop, with
  * the real actor on a real SQLite store, keeps deciding another class while a search runs.
+ * And the devices' standing correction: learned while healthy, it predicts other variants
+ * utilisation-aware under a slowdown (policy `correction: 'utilisation'`).
  */
 import t from 'tap';
 import pino from 'pino';
 import { openSqliteStore } from '@edgefleet/server';
 import {
   createActor,
+  correctionOf,
   createControlLoop,
   decide,
   EMPTY_MEMORY,
@@ -191,4 +194,32 @@ t.test('the loop keeps deciding another class while a search runs', async (t) =>
     ['watching', 'search', 'waiting', 'searched', 'alert'],
     'the log: started, waited for, ended (no model fits), alert',
   );
+});
+
+t.test("the devices' standing correction: learned while healthy, utilisation-aware under a slowdown", async (t) => {
+  t.equal(correctionOf(4, { ratio: 3 }), 3, 'without a standing ratio: proportional');
+  const fit = { ratio: 3, standing: { ratio: 1, servingPredictedMs: 8 } };
+  t.equal(correctionOf(8, fit), 3, 'the serving variant: its own measured ratio');
+  t.equal(correctionOf(4, fit), 1.5, 'half the CPU under a ×3 slowdown: ×1.5');
+  t.equal(correctionOf(2, fit), 1, 'a quarter of the CPU: unthrottled, the standing ratio alone');
+  t.equal(correctionOf(2, { ratio: 3, standing: { ratio: 1.2, servingPredictedMs: 8 } }), 1.2);
+
+  const within = breaching(4, 8.8).map((d) => ({ ...d, breaches: [] }));
+  const corrected2 = { ...snap('edge', 1000, 8.8, {}), devices: within };
+  const learned = decide({ ...corrected2, plan: { ...corrected2.plan, correction: 2 } }, policy, 1000);
+  t.same(
+    learned.memory.standing,
+    { ratio: 2.2, variantSha: SLOW.artifactSha, at: 1000 },
+    "measured 8.8 of 8 predicted by a plan corrected ×2: ×2.2 against the class's own model",
+  );
+  // Under the quota fp32 measures 24 ms (×3); the pruned variant needs half its CPU.
+  const standing = { breachingSince: 0, standing: { ratio: 1, variantSha: SLOW.artifactSha, at: 0 } };
+  const util = parseControlPolicy({ ...policy, correction: 'utilisation' });
+  const aware = decide(snap('edge', 100_000, 24, standing), util, 100_000);
+  t.equal(aware.kind, 'deploy', aware.reason);
+  t.match(aware.reason, /standing ratio 1\.00, utilisation-aware\) predicts pruned fits/);
+  t.equal(decide(snap('edge', 100_000, 24, standing), policy, 100_000).kind, 'search', 'proportional: 12 ms, no fit');
+  const hot = snap('edge', 100_000, 24, standing);
+  const heat = decide({ ...hot, devices: hot.devices.map((d) => ({ ...d, throttled: true })) }, util, 100_000);
+  t.equal(heat.kind, 'search', 'devices reporting thermal throttling are judged proportionally');
 });

@@ -97,8 +97,13 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
   const members = s.plan?.members ?? [];
   const current = currentMember(members, scope.devices);
   const ratio = latencyRatio(current, scope.devices);
+  // While no device breaches, the serving variant's ratio is the devices' standing correction.
+  const healthy = ratio !== null && current !== null && s.devices.every((d) => d.breaches.length === 0);
   const memory: ControlMemory = {
     ...s.memory,
+    ...(healthy && ratio > 0
+      ? { standing: { ratio: ratio * (s.plan?.correction ?? 1), variantSha: current.artifactSha, at: now } }
+      : {}),
     deploys: s.memory.deploys.filter((t) => now - t < HOUR_MS),
     failed: Object.fromEntries(Object.entries(s.memory.failed).filter(([, t]) => now - t < policy.failedRetryMs)),
   };
@@ -239,12 +244,25 @@ function choose(
   // An accuracy breach condemns the variant serving now on this class.
   if (accuracy && current) failed[current.artifactSha] = s.at;
   const exclude = new Set([...Object.keys(failed), ...(current ? [current.artifactSha] : [])]);
-  const fit = { budgets: s.budgets, limits: s.limits, baselinePct: plan.baselinePct, ratio, margin: policy.fitMargin };
+  const standing =
+    policy.correction === 'utilisation' && m.standing && current && !scope.devices.some((d) => d.throttled)
+      ? { ratio: m.standing.ratio / plan.correction, servingPredictedMs: current.predictedP95Ms }
+      : undefined;
+  const fit = {
+    budgets: s.budgets,
+    limits: s.limits,
+    baselinePct: plan.baselinePct,
+    ratio,
+    margin: policy.fitMargin,
+    ...stripUndefined({ standing }),
+  };
   const fitting = accuracy
     ? chooseMoreAccurate(plan.members, current, fit, exclude)
     : chooseFitting(plan.members, fit, exclude);
   const mm: ControlMemory = { ...m, failed };
-  const ratioText = `measured/predicted latency ${ratio.toFixed(2)}`;
+  const ratioText =
+    `measured/predicted latency ${ratio.toFixed(2)}` +
+    (standing ? `, devices' standing ratio ${standing.ratio.toFixed(2)}, utilisation-aware` : '');
   // Best effort only once a re-plan (when one is possible), and a search when enabled, found nothing either.
   const spent = (plan.corrected || ep.replanned) && (!policy.search.enabled || ep.searched === true);
   const fallback =
@@ -270,7 +288,7 @@ function choose(
       ? 'next more accurate variant'
       : fallback
         ? `nothing is predicted to fit (${ratioText}); best effort: ${target.recipe} is the fastest stored variant ` +
-          `(corrected p95 ${corrected(target, ratio).p95Ms.toPrecision(3)} ` +
+          `(corrected p95 ${corrected(target, fit).p95Ms.toPrecision(3)} ` +
           `ms${limit === undefined ? '' : ` vs budget ${limit} ms`}, predicted ${target.predictedP95Ms} ms)`
         : `corrected model (${ratioText}) predicts ${target.recipe} fits`;
     const reason = `${why}; ${because}: ${current?.recipe ?? 'unknown'} → ${target.recipe}`;

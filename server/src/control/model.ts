@@ -87,6 +87,12 @@ export const controlMemorySchema = z.object({
   /** Kind of the last stored decision, so an unchanged state is not stored every tick. */
   lastKind: decisionKindSchema.nullable(),
   /**
+   * The devices' standing correction: measured ÷ predicted p95 of the variant they served while no
+   * device breached, against the class's own speed model (a plan's telemetry correction divided
+   * out), from the last such decision. Absent: not learned yet.
+   */
+  standing: z.object({ ratio: z.number().positive(), variantSha: z.string(), at: z.number() }).nullable().optional(),
+  /**
    * The search the loop started for the class and has not seen end (absent: none). `id` is the
    * search job's, set by act once the job is queued (null: the server stopped before it was).
    */
