@@ -15,6 +15,7 @@ import {
   createControlLoop,
   decide,
   EMPTY_MEMORY,
+  observeSearch,
   parseControlPolicy,
   type ClassSearcher,
   type ClassSnapshot,
@@ -117,6 +118,37 @@ t.test('decide: a search starts, is waited for, ends once; lost to a restart it 
   const lostAgain = decide(snap('edge', 220_000, 40, again, job('lost', { id: 's-2' })), policy, 220_000);
   t.match(lostAgain.reason, /not searched again/);
   t.equal(decide(snap('edge', 220_001, 40, lostAgain.memory), policy, 220_001).kind, 'alert', 'then it alerts');
+});
+
+t.test('a search job as the loop sees it; a job this server does not know is lost', async (t) => {
+  const status = (state: 'running' | 'done' | 'failed') => ({
+    id: 's-1',
+    state,
+    progress: { evaluations: 2, maxEvaluations: 4, visited: 3, frontSize: 1 },
+    result:
+      state === 'done'
+        ? {
+            finalist: {
+              artifactSha: 'ab'.repeat(32),
+              bytes: 1,
+              accuracyPct: 95,
+              deviceP95Ms: 1,
+              planId: 7,
+              chosen: null,
+            },
+          }
+        : null,
+    error: state === 'failed' ? { code: 'EF_ERR_SEARCH_FAILED', message: 'out of memory' } : null,
+  });
+  const jobs = (state: 'running' | 'done' | 'failed') => ({ list: () => [status(state)] as never });
+  t.match(observeSearch(jobs('running'), 's-1'), { state: 'running', detail: '2 of 4 candidates evaluated' });
+  t.match(observeSearch(jobs('done'), 's-1'), {
+    state: 'done',
+    finalist: /^searched-s-1 \(abababababab\)$/,
+    planId: 7,
+  });
+  t.match(observeSearch(jobs('failed'), 's-1'), { state: 'failed', detail: 'EF_ERR_SEARCH_FAILED out of memory' });
+  t.match(observeSearch({ list: () => [] }, 's-1'), { state: 'lost', finalist: null }, 'after a restart');
 });
 
 t.test('the loop keeps deciding another class while a search runs', async (t) => {

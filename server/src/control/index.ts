@@ -7,4 +7,10 @@ export { createObserver, currentVariantWindows, planView, type ObserveOptions, t
 export { createActor, type ActionOutcome, type ActOptions, type Actor, type ClassSearcher } from './act.js';
 export { createControlLoop, type ControlLoop, type ControlLoopOptions, type ReconcileResult } from './loop.js';
 export { listDecisions, type StoredDecision } from './decisions.js';
-export { createServerControl, latestGolden, type ServerControl, type ServerControlOptions } from './server-control.js';
+export {
+  createServerControl,
+  latestGolden,
+  observeSearch,
+  type ServerControl,
+  type ServerControlOptions,
+} from './server-control.js';
