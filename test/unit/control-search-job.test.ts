@@ -13,6 +13,7 @@ import {
   createActor,
   correctionOf,
   createControlLoop,
+  ratioAtLimit,
   decide,
   EMPTY_MEMORY,
   observeSearch,
@@ -235,6 +236,10 @@ t.test("the devices' standing correction: learned while healthy, utilisation-awa
   t.equal(correctionOf(4, fit), 1.5, 'half the CPU under a ×3 slowdown: ×1.5');
   t.equal(correctionOf(2, fit), 1, 'a quarter of the CPU: unthrottled, the standing ratio alone');
   t.equal(correctionOf(2, { ratio: 3, standing: { ratio: 1.2, servingPredictedMs: 8 } }), 1.2);
+  // A limit of 6 ms: the largest fitting prediction is 4 ms (4 × 1.5 = 6), so one ratio of 1.5 judges it alike.
+  t.equal(ratioAtLimit(6, fit), 1.5, "the search's one ratio at the limit");
+  t.equal(ratioAtLimit(2, fit), 1, 'a limit an unthrottled variant meets: the standing ratio');
+  t.equal(ratioAtLimit(6, { ratio: 3 }), 3, 'proportional: the ratio');
 
   const within = breaching(4, 8.8).map((d) => ({ ...d, breaches: [] }));
   const corrected2 = { ...snap('edge', 1000, 8.8, {}), devices: within };

@@ -18,7 +18,15 @@ import type {
   SnapshotSummary,
 } from './model.js';
 import { searchEnded, searchRunning } from './decide-search.js';
-import { chooseFastest, chooseFitting, chooseMoreAccurate, corrected, currentMember, latencyRatio } from './select.js';
+import {
+  chooseFastest,
+  chooseFitting,
+  chooseMoreAccurate,
+  corrected,
+  currentMember,
+  latencyRatio,
+  ratioAtLimit,
+} from './select.js';
 
 const HOUR_MS = 3_600_000;
 const BUDGETS: readonly ControlBudget[] = ['latencyP95Ms', 'powerW', 'energyPerInferenceMj', 'minAccuracy'];
@@ -323,8 +331,9 @@ function choose(
       id: `a-${shortHash({ ep: ep.id, kind: 'search' })}`,
       deviceClass: s.deviceClass,
       modelSha: plan.modelSha,
-      // Against the class's own speed model: the plan's predictions may already carry a correction.
-      ratio: ratio * plan.correction,
+      // Against the class's own speed model: the plan's predictions may already carry a correction. Utilisation-aware,
+      // the one ratio that judges the latency limit as the loop will.
+      ratio: ratioAtLimit((s.budgets.maxP95LatencyMs ?? 0) * policy.fitMargin, fit) * plan.correction,
       label: `telemetry-${ep.id}`.slice(0, 64),
       timeBudgetMs: policy.search.timeBudgetMs,
       maxEvaluations: policy.search.maxEvaluations,

@@ -74,6 +74,25 @@ export function correctionOf(predictedMs: number, fit: Pick<FitContext, 'ratio' 
   return st.ratio * Math.max(1, (slowdown * predictedMs) / st.servingPredictedMs);
 }
 
+/**
+ * One ratio that judges members against a latency limit as {@link correctionOf} does: a member
+ * predicted at p fits `limitMs` under the (utilisation-aware) correction exactly when p × this ratio
+ * does. For a search, whose predictor takes a single ratio. Proportional: the ratio itself.
+ */
+export function ratioAtLimit(limitMs: number, fit: Pick<FitContext, 'ratio' | 'standing'>): number {
+  const st = fit.standing;
+  if (!st || st.ratio <= 0 || st.servingPredictedMs <= 0 || limitMs <= 0) return fit.ratio;
+  const slowdown = Math.max(1, fit.ratio / st.ratio);
+  // The largest prediction that fits: unthrottled (limit ÷ standing) if the slowdown spares it, else the root of
+  // p × standing × slowdown × p ÷ serving = limit.
+  const unthrottled = limitMs / st.ratio;
+  const p =
+    (slowdown * unthrottled) / st.servingPredictedMs <= 1
+      ? unthrottled
+      : Math.sqrt((limitMs * st.servingPredictedMs) / (st.ratio * slowdown));
+  return limitMs / p;
+}
+
 /** Predictions of a member under the corrected model. */
 export function corrected(
   member: PlanMember,
