@@ -23,6 +23,8 @@ function positiveInt(value: string): number {
   return n;
 }
 
+const PROFILE_CHOICES = [...BUILTIN_CLASS_PROFILES.keys()].join('|');
+
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
 
 export function enrollTokensTable(tokens: readonly EnrollTokenView[]): string {
@@ -58,7 +60,7 @@ export function enrollTokenCommand(): Command {
       if (!configured)
         process.stderr.write(
           `note: class ${created.deviceClass} is not configured yet: its devices enroll but get no model until ` +
-            `\`edgefleet class create ${created.deviceClass} --profile ${[...BUILTIN_CLASS_PROFILES.keys()].join('|')}\`\n`,
+            `\`edgefleet class create ${created.deviceClass} --profile ${PROFILE_CHOICES}\`\n`,
         );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
