@@ -43,7 +43,7 @@ t.test('the direct path is taken by default and answers as the public API, bit f
   }
 });
 
-t.test('bad input: a missing input is named, a wrong rank gets onnxruntime's error, both reject', async (t) => {
+t.test("bad input: a missing input is named, a wrong rank gets onnxruntime's error, both reject", async (t) => {
   const direct = await createOrtSession(model, { intraOpNumThreads: 1, via: 'direct' });
   await t.rejects(direct.run({ nope: { dims: [1, 1, 28, 28], data: mnistInput() } }), /input 'input' is missing/);
   await t.rejects(direct.run({ input: { dims: [1, 784], data: mnistInput() } }), /Invalid rank for input/);
