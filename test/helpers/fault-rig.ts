@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './spawn-ts.js';
+import { REPO_ROOT, tsxChildEnv } from './spawn-ts.js';
 
 export interface Proc {
   readonly child: ChildProcess;
@@ -61,13 +61,13 @@ function armKillOnExit(): void {
 }
 
 /** Spawns `node args` as the leader of a new process group, tracked for the kills above. */
-function spawnGroup(args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
+function spawnGroup(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
   armKillOnExit();
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    ...(env ? { env } : {}),
+    env,
   });
   const pid = child.pid;
   if (pid !== undefined) {
@@ -133,7 +133,7 @@ export async function startServerProcess(dataDir: string, port: number, apiPort:
       ...args,
     ],
     // Auth is covered elsewhere; the control loop would start rollouts of its own.
-    { ...process.env, EDGEFLEET_AUTH: 'false', EDGEFLEET_CONTROL: 'false' },
+    tsxChildEnv({ EDGEFLEET_AUTH: 'false', EDGEFLEET_CONTROL: 'false' }),
   );
   const proc = track(child, 'server');
   await proc.waitFor(/edgefleet server started/, 60_000);
@@ -155,12 +155,10 @@ export interface FaultAgentSpec {
 export async function startFaultAgent(spec: FaultAgentSpec, configDir: string): Promise<Proc> {
   const configFile = join(configDir, `${spec.deviceId}.fault-agent.json`);
   writeFileSync(configFile, JSON.stringify(spec));
-  const child = spawnGroup([
-    '--import=tsx',
-    '--conditions=edgefleet-source',
-    join(REPO_ROOT, 'test/helpers/fault-agent.ts'),
-    configFile,
-  ]);
+  const child = spawnGroup(
+    ['--import=tsx', '--conditions=edgefleet-source', join(REPO_ROOT, 'test/helpers/fault-agent.ts'), configFile],
+    tsxChildEnv(),
+  );
   const proc = track(child, `agent ${spec.deviceId}`);
   await proc.waitFor(/FAULT-AGENT-READY/, 60_000);
   return proc;
