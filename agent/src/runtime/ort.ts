@@ -1,7 +1,8 @@
 /**
  * The one agent module that imports onnxruntime-node [STYLE 2]: it describes the runtime
- * and creates sessions. Sessions are only ever created inside the inference worker thread
- * (inference-worker.ts), because `run()` blocks the event loop it runs on.
+ * and creates sessions. `run()` blocks the thread it runs on (here it is synchronous, see
+ * createOrtSession), so sessions live in the inference worker (inference-worker.ts), or on
+ * the agent's thread only for small models that proved themselves (inline-model.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
