@@ -6,7 +6,11 @@
  * medians), the search's predicted p95 and modelled energy on the class, and the search's time.
  * The search runs here with budgets the issue names (model bytes ≤ 1/8 of the teacher's, predicted
  * p95 ≤ 1/3.2 of the teacher's on the class, ≤ 1.0 point lost) and keeps its candidate file in
- * bench/results/, so a second run resumes instead of training again.
+ * bench/results/, so a second run resumes instead of training again. Candidates are ranked on a
+ * proxy (a short distillation on a subset); finalists are fully distilled (all training data,
+ * --final-epochs, augmentation, QAT when PTQ loses too much) in turn until one meets every budget.
+ * Also printed: the search's candidates against uniform int8 and each single technique alone
+ * (hypervolume on top-1 vs predicted latency, compare.ts).
  *
  *   flock /tmp/edgefleet-heavy.lock npm run bench:search -- --evals 40
  */
@@ -24,22 +28,24 @@ import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/buil
 import { createLatencyPredictor, loadOrMeasureLatencyTable } from '@edgefleet/compress/search/latency/index';
 import { deviceFigures, type ClassTarget } from '@edgefleet/compress/search/score';
 import { searchModel } from '@edgefleet/compress/search/search-model';
+import { compareFronts } from '@edgefleet/compress/search/compare';
 
 const { values: args } = parseArgs({
   options: {
     models: { type: 'string', default: 'mnist-cnn-large,mnist-cnn' },
     class: { type: 'string', default: 'rpi4' },
-    evals: { type: 'string', default: '8' },
+    evals: { type: 'string', default: '40' },
     epochs: { type: 'string', default: '1' },
     'train-samples': { type: 'string', default: '2000' },
-    'final-epochs': { type: 'string', default: '8' },
+    'final-epochs': { type: 'string', default: '12' },
+    finalists: { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  console.log(`npm run bench:search -- [--models a,b] [--class rpi4] [--evals 8] [--epochs 1] [--train-samples 2000]
-  [--final-epochs 8] [--seed 1]
+  console.log(`npm run bench:search -- [--models a,b] [--class rpi4] [--evals 40] [--epochs 1] [--train-samples 2000]
+  [--final-epochs 12] [--finalists 3] [--seed 1]
 Searches each zoo model for the class under the issue's budgets (1/8 of the bytes, 1/3.2 of the predicted p95,
 1.0 point), then measures teacher, int8-static, pruned ½ + refit, the distilled zoo student and the finalist side
 by side. Candidate files stay in bench/results/search-MODEL-CLASS/ (a second run resumes). Run it under
@@ -144,17 +150,30 @@ async function benchModel(name: string): Promise<Record<string, unknown>> {
       searchEpochs: Number(args.epochs),
       finalEpochs: Number(args['final-epochs']),
       searchSamples: Number(args['train-samples']),
+      onTrain: (p) =>
+        process.stderr.write(
+          `\r${name}: ${p.stage} ${p.family} ${p.phase} epoch ${p.epoch}/${p.epochs}` +
+            `${p.step !== undefined ? ` step ${p.step}/${p.steps}` : ''}   `,
+        ),
     }),
+    maxFinalists: Number(args.finalists),
+    onFinalist: (f) =>
+      process.stderr.write(`\n${name}: finalist ${f.index + 1}/${f.of}: ${JSON.stringify(f.record.metrics.spec)}\n`),
     seed: Number(args.seed),
     batch,
     maxEvaluations: Number(args.evals),
     storePath: join(outDir, 'candidates.jsonl'),
-    settingsLabel: `epochs=${args.epochs},samples=${args['train-samples']}`,
+    settingsLabel: `epochs=${args.epochs},samples=${args['train-samples']},final=${args['final-epochs']}`,
     onProgress: (p) =>
       process.stderr.write(`\r${name}: ${p.evaluations}/${p.maxEvaluations} built, front ${p.frontSize}`),
   });
   const searchSeconds = (performance.now() - started) / 1000;
   process.stderr.write('\n');
+  // Like for like on the proxy: a box from 3 points under the teacher up, and up to the teacher's predicted p95.
+  const comparison = compareFronts(result.search.candidates, result.space, {
+    floorPct: teacherPct - 3,
+    ceilingMs: teacherP95,
+  });
   const pruned = await pruneStructured(loadModel(teacherBytes), { ratio: 0.5, data: calib, reconstruct: true });
   const rows: Row[] = [
     { name: 'teacher fp32', bytes: teacherBytes },
@@ -196,6 +215,28 @@ async function benchModel(name: string): Promise<Record<string, unknown>> {
         `${r.predictedP95Ms?.toFixed(3) ?? '—'} | ${r.energyMj?.toFixed(3) ?? '—'} |`,
     );
   console.log('| survey (COCO, for scale) | | 87.1% | | −1.3 (≤ 1.5) | 3.2 | | | |');
+  for (const f of result.finalists)
+    console.log(
+      `finalist tried: ${f.candidate.family} ${JSON.stringify(f.record.metrics.spec)} ${f.candidate.precisions.join(',')}` +
+        ` proxy ${Number(f.record.metrics.accuracyPct).toFixed(2)}% → ${f.accuracyPct.toFixed(2)}% validation, ` +
+        `${f.bytes.length} B, ${f.deviceP95Ms?.toFixed(3)} ms predicted; ${f.violation === 0 ? 'meets every budget' : `breaks ${f.broken.join(', ')}`}` +
+        ` (${f.notes.join('; ')})`,
+    );
+  const searched = rows.find((r) => r.name === 'searched');
+  if (searched)
+    console.log(
+      `goals (searched vs teacher): ${(base.bytes.length / searched.bytes.length).toFixed(1)}× smaller (≥ 8), ` +
+        `${((base.usB1 ?? 0) / (searched.usB1 ?? 1)).toFixed(2)}× faster at batch 1 and ` +
+        `${((base.usB32 ?? 0) / (searched.usB32 ?? 1)).toFixed(2)}× at 32 (≥ 3.2), ` +
+        `${((searched.top1Pct ?? 0) - (base.top1Pct ?? 0)).toFixed(2)} pt on the test split (≥ −1.0)`,
+    );
+  console.log(
+    `front vs single techniques (hypervolume, proxy top-1 × predicted ms, box ${comparison.searched > 0 ? '' : 'empty, '}` +
+      `top-1 > ${(teacherPct - 3).toFixed(1)}%, p95 < ${teacherP95.toFixed(3)} ms): searched ${comparison.searched.toFixed(3)}` +
+      `, uniform int8 ${comparison.uniformInt8.toFixed(3)}, quantization ${comparison.single.quantization.toFixed(3)}, ` +
+      `pruning ${comparison.single.pruning.toFixed(3)}, distillation ${comparison.single.distillation.toFixed(3)}; ` +
+      `${comparison.combinedPoints} combined candidate(s) dominate a single-technique one`,
+  );
   return {
     model: name,
     class: spec.name,
@@ -207,7 +248,21 @@ async function benchModel(name: string): Promise<Record<string, unknown>> {
       stopped: result.search.stopped,
       seconds: searchSeconds,
       finalist: result.finalist ? { key: result.finalist.record.key, notes: result.finalist.notes } : null,
+      finalists: result.finalists.map((f) => ({
+        key: f.record.key,
+        family: f.candidate.family,
+        spec: f.record.metrics.spec,
+        precisions: f.candidate.precisions,
+        proxyPct: f.record.metrics.accuracyPct,
+        validationPct: f.accuracyPct,
+        bytes: f.bytes.length,
+        deviceP95Ms: f.deviceP95Ms,
+        broken: f.broken,
+        notes: f.notes,
+      })),
+      settings: { epochs: args.epochs, trainSamples: args['train-samples'], finalEpochs: args['final-epochs'] },
     },
+    comparison,
     rows: rows.map(({ bytes, ...r }) => ({ ...r, bytes: bytes.length })),
   };
 }
