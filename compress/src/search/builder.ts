@@ -252,9 +252,10 @@ async function pruned(c: Candidate, opts: BuilderOptions, notes: string[]): Prom
   const probe = cloneModel(model);
   const folded = foldPoolsIntoStrides(probe, c.downsample);
   const changed = folded > 0 ? readersOfStridedMaps(probe, stridesBefore) : { convs: [], readers: [] };
+  // A folded convolution's own outputs no longer line up with the teacher's: it is refit (if at all) before.
   const lastFolded = Math.max(-1, ...changed.convs.map((n) => order.get(n) ?? -1));
   const before = refit.filter((n) => (order.get(n) ?? 0) <= lastFolded);
-  const after = [...new Set([...refit.filter((n) => !before.includes(n)), ...changed.readers])];
+  const after = [...new Set([...refit, ...changed.readers])].filter((n) => (order.get(n) ?? 0) > lastFolded);
   if (before.length > 0) await reconstructLayers(model, teacher, before, keptOutputs, { data: opts.calib });
   if (folded > 0) {
     foldPoolsIntoStrides(model, c.downsample);
