@@ -142,3 +142,66 @@ t.test('a graph that is not a plain chain is refused with the reason', async (t)
     { code: 'EF_ERR_SEARCH_OPTIONS', message: /plain-chain teacher/ },
   );
 });
+
+t.test('top-1 is a proxy while searching; the floor judges finalists, tried one family at a time', async (t) => {
+  const predictor = createLatencyPredictor(table);
+  const teacherMs = predictor.device(teacher, 1, { factors: rpi.speedModel.factors }) ?? 0;
+  const cls = classWith({ maxP95LatencyMs: teacherMs / 1.5, maxAccuracyDropPts: 1 });
+  const finals: string[] = [];
+  // Every candidate's proxy is below the 97% floor; fully trained, pruned teachers reach 96.5 and students 97.5.
+  const builder: CandidateBuilder = {
+    async build(c, stage) {
+      if (stage === 'final') finals.push(c.family);
+      const full = c.family === 'student' ? 97.5 : 96.5;
+      const proxy = (c.family === 'student' ? 80 : 95) - predictSizeBytes(c).params / 1e5;
+      return { model: buildNet(c.net), accuracyPct: stage === 'final' ? full : proxy, notes: [] };
+    },
+  };
+  const r = await searchModel({
+    teacher,
+    teacherAccuracyPct: 98,
+    cls,
+    predictor,
+    builder,
+    seed: 5,
+    maxEvaluations: 24,
+    population: 8,
+  });
+  t.ok(r.search.front.length > 0, 'candidates under the floor still make a front');
+  t.ok(new Set(r.search.front.map((f) => f.metrics.family)).size === 2, 'both families on the front');
+  t.same(finals.slice(0, 2), ['pruned', 'student'], 'the best of each family in turn');
+  t.equal(r.finalist?.candidate.family, 'student', 'the first finalist that meets the floor');
+  t.equal(r.finalist?.violation, 0);
+  t.equal(r.finalists.length, 2);
+  t.ok(r.finalists[0]?.broken.includes('accuracy'), 'the pruned finalist broke the floor');
+});
+
+t.test('hypervolume: a staircase of the points above the floor and under the ceiling', async (t) => {
+  const { hypervolume } = await import('@edgefleet/compress/search/compare');
+  t.equal(hypervolume([], 90, 10), 0);
+  t.equal(hypervolume([{ accuracyPct: 95, latencyMs: 5 }], 90, 10), 25);
+  // A dominated point adds nothing; a faster, less accurate one adds its strip.
+  t.equal(
+    hypervolume(
+      [
+        { accuracyPct: 95, latencyMs: 5 },
+        { accuracyPct: 94, latencyMs: 6 },
+        { accuracyPct: 92, latencyMs: 2 },
+      ],
+      90,
+      10,
+    ),
+    2 * 8 + 3 * 5,
+  );
+  t.equal(
+    hypervolume(
+      [
+        { accuracyPct: 89, latencyMs: 1 },
+        { accuracyPct: 99, latencyMs: 11 },
+      ],
+      90,
+      10,
+    ),
+    0,
+  );
+});

@@ -60,8 +60,9 @@ export function searchCommand(): Command {
   return new Command('search')
     .description(
       'Search pruned and distilled variants of a plain-chain MNIST model at per-layer precisions for a device class ' +
-        '(NSGA-II on top-1, predicted latency and size; the class budgets are hard constraints), then build the ' +
-        'finalist with the full training budget. Candidates are kept in OUT-DIR/candidates.jsonl: run the same ' +
+        '(NSGA-II on top-1, predicted latency and size; size, latency and energy budgets are hard constraints, top-1 ' +
+        'after a short distillation is a proxy), then fully train the front members in turn until one meets every ' +
+        'budget, the accuracy floor included. Candidates are kept in OUT-DIR/candidates.jsonl: run the same ' +
         'command again to resume.',
     )
     .argument('<model>', 'teacher .onnx (a plain chain of Conv/MaxPool/Gemm layers over MNIST images)')
@@ -76,14 +77,30 @@ export function searchCommand(): Command {
       (v) => Number.parseInt(v, 10),
       1,
     )
-    .option('--epochs <n>', 'distillation epochs per candidate', (v) => Number.parseInt(v, 10), 1)
+    .option(
+      '--epochs <n>',
+      'distillation epochs per candidate during the search (its top-1 is a proxy that ranks candidates)',
+      (v) => Number.parseInt(v, 10),
+      1,
+    )
     .option(
       '--train-samples <n>',
       'training samples per candidate epoch (the finalist uses all 7,000)',
       (v) => Number.parseInt(v, 10),
       2000,
     )
-    .option('--final-epochs <n>', 'distillation epochs of the finalist', (v) => Number.parseInt(v, 10), 8)
+    .option(
+      '--final-epochs <n>',
+      'distillation epochs of each finalist (all training data, augmented)',
+      (v) => Number.parseInt(v, 10),
+      8,
+    )
+    .option(
+      '--finalists <n>',
+      'front members fully trained in turn until one meets every budget, accuracy included',
+      (v) => Number.parseInt(v, 10),
+      3,
+    )
     .option('--out-dir <dir>', 'where candidates.jsonl is kept (default .edgefleet/search/MODEL-CLASS)')
     .option('--latency-table <file>', 'cached host microbenchmarks', '.edgefleet/latency-table.json')
     .option('-o, --output <file>', "write the class's finalist .onnx here")
@@ -118,7 +135,19 @@ export function searchCommand(): Command {
           searchEpochs: epochs,
           finalEpochs: flags.finalEpochs,
           searchSamples: flags.trainSamples,
+          onTrain: (p) =>
+            say(
+              `${p.stage === 'final' ? 'finalist' : 'candidate'} (${p.family}) ${p.phase} epoch ` +
+                `${p.epoch}/${p.epochs}${p.step !== undefined ? `, step ${p.step}/${p.steps}` : ''}`,
+            ),
         }),
+        maxFinalists: flags.finalists,
+        onFinalist: (f) =>
+          say(
+            `${tty ? '\n' : ''}training finalist ${f.index + 1} of at most ${f.of}: ` +
+              `${String(f.record.metrics.family)} ${JSON.stringify(f.record.metrics.spec)}, ` +
+              `proxy top-1 ${Number(f.record.metrics.accuracyPct).toFixed(2)}%`,
+          ),
         seed: flags.seed,
         batch: flags.batch,
         maxEvaluations: flags.evals,
@@ -207,6 +236,7 @@ interface SearchFlags {
   epochs: number;
   trainSamples: number;
   finalEpochs: number;
+  finalists: number;
   outDir?: string;
   latencyTable: string;
   output?: string;

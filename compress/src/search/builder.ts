@@ -3,10 +3,11 @@ import { createOrtCalibrationRunner } from '../calibration/collect.js';
 import { sliceDataset, type Dataset } from '../data/tensor.js';
 import { accuracyOf } from '../eval/metrics.js';
 import { collectOutput } from '../eval/run.js';
-import { loadModel, writeModel, type Model } from '../ir/index.js';
+import { getAttrInts, loadModel, writeModel, type Model } from '../ir/index.js';
 import { runPipeline } from '../pipeline.js';
 import { passFor, PRESETS } from '../recipes.js';
-import { pruneStructured } from '../prune/structured.js';
+import { cloneModel, ensureNodeNames, pruneStructured } from '../prune/structured.js';
+import { reconstructLayers } from '../prune/reconstruct.js';
 import { createOrtSession } from '../runtime/ort.js';
 import { trainModel } from '../train/distill.js';
 import { buildStudent } from '../train/student-spec.js';
@@ -18,10 +19,17 @@ import type { UnitPrecision } from './latency/units.js';
 /**
  * The real candidate builder: a pruned teacher inherits its weights (structured prune to the
  * candidate's per-layer ratios + least-squares reconstruction, issue 14), a student is built to
- * the candidate's shape (issue 15); either then gets a short distillation from the teacher
- * (the finalist a full one), and is quantized per layer (int8-static with the float layers
- * excluded; fp16 as a whole-model pass when every float layer is fp16). The finalist gets QAT
- * when post-training quantization loses more than `qatThresholdPts` against its float model.
+ * the candidate's shape (issue 15); either is then distilled from the teacher and quantized per
+ * layer (int8-static with the float layers excluded; fp16 as a whole-model pass when every float
+ * layer is fp16).
+ *
+ * Two stages, as once-for-all, AMC and the EON Tuner do it: at `search` a candidate gets a short
+ * distillation on a subset, a *proxy* of its accuracy that ranks candidates (and that the search
+ * treats as an objective, not a floor); at `final` a finalist gets the full budget (all training
+ * data, more epochs, the zoo student's augmentation) and QAT when post-training quantization loses
+ * more than `qatThresholdPts` against its float model. A pruned teacher already starts near the
+ * teacher, so it is fine-tuned at a tenth of a student's learning rate, and its training is kept
+ * only when it helps on validation (a short fine-tune can lose what the refit recovered).
  */
 export interface BuilderOptions {
   readonly teacher: Model;
@@ -42,8 +50,26 @@ export interface BuilderOptions {
   readonly qatThresholdPts?: number;
   /** Training samples per search epoch (a subset keeps candidates cheap); default all. */
   readonly searchSamples?: number;
+  /** Learning rate of students (pruned teachers fine-tune at a tenth of it); default 0.001. */
+  readonly learningRate?: number;
+  /** Training progress (each step and epoch), e.g. for a terminal. */
+  readonly onTrain?: (p: BuildProgress) => void;
   readonly signal?: AbortSignal;
 }
+
+/** What the builder is training, for progress lines. */
+export interface BuildProgress {
+  readonly stage: 'search' | 'final';
+  readonly phase: 'float' | 'qat';
+  readonly family: Candidate['family'];
+  readonly epoch: number;
+  readonly epochs: number;
+  readonly step?: number;
+  readonly steps?: number;
+}
+
+/** The zoo student's augmentation (compress/src/train/zoo.ts), for finalists' full training. */
+const FINAL_AUGMENT = { shift: 2, rotate: 10, scale: 0.1 } as const;
 
 /** Top-1 (percent) of a model in onnxruntime. */
 export async function top1Pct(model: Model | Uint8Array, data: Dataset): Promise<number> {
@@ -99,61 +125,162 @@ export async function quantizeAs(model: Model, precisions: readonly UnitPrecisio
 /** Create the builder. */
 export function createCandidateBuilder(opts: BuilderOptions): CandidateBuilder {
   const searchTrain = opts.searchSamples === undefined ? opts.train : sliceDataset(opts.train, 0, opts.searchSamples);
+  // A finalist whose full budget equals the search's (e.g. no training at all) is not built twice.
+  const sameStages =
+    (opts.searchEpochs ?? 1) === 0 && (opts.finalEpochs ?? 8) === 0 && searchTrain.count === opts.train.count;
+  const built = new Map<string, BuiltCandidate>();
   return {
     async build(c: Candidate, stage): Promise<BuiltCandidate> {
-      const notes: string[] = [];
-      const start =
-        c.family === 'pruned'
-          ? await pruned(c, opts, notes)
-          : buildStudent(opts.teacher, c.studentSpec, opts.seed).model;
-      const epochs = stage === 'final' ? (opts.finalEpochs ?? 8) : (opts.searchEpochs ?? 1);
-      const trained =
-        epochs > 0
-          ? (
-              await trainModel(start, {
-                seed: opts.seed,
-                data: stage === 'final' ? opts.train : searchTrain,
-                teacher: opts.teacher,
-                epochs,
-                schedule: 'cosine',
-                ...(opts.signal ? { signal: opts.signal } : {}),
-              })
-            ).float
-          : start;
-      let model = await quantizeAs(trained, c.precisions.slice(0, computeNodes(trained).length), opts.calib);
-      let accuracyPct = await top1Pct(model, opts.validation);
-      if (stage === 'final' && c.precisions.includes('int8')) {
-        const floatPct = await top1Pct(trained, opts.validation);
-        notes.push(`float ${floatPct.toFixed(2)}%, post-training int8 ${accuracyPct.toFixed(2)}%`);
-        if (floatPct - accuracyPct > (opts.qatThresholdPts ?? 0.3) && c.precisions.every((p) => p === 'int8')) {
-          const qat = await trainModel(trained, {
-            seed: opts.seed + 1,
-            data: opts.train,
-            teacher: opts.teacher,
-            epochs: 0,
-            qat: { epochs: opts.qatEpochs ?? 2, calib: opts.calib },
-          });
-          const qatPct = await top1Pct(qat.model, opts.validation);
-          notes.push(`QAT ${qatPct.toFixed(2)}%`);
-          if (qatPct > accuracyPct) {
-            model = qat.model;
-            accuracyPct = qatPct;
-          }
-        }
-      }
-      return { model, accuracyPct, notes };
+      const key =
+        `${sameStages ? 'any' : stage}|${c.family}|${c.studentSpec}|${JSON.stringify(c.pruneRatios)}|` +
+        `${c.downsample.join()}|${c.precisions.join()}`;
+      const known = built.get(key);
+      if (known) return known;
+      const result = await buildCandidate(c, stage, opts, searchTrain);
+      if (sameStages) built.set(key, result);
+      return result;
     },
   };
 }
 
-/** The teacher pruned to the candidate's widths (with reconstruction), its chosen pools folded into strides. */
-async function pruned(c: Candidate, opts: BuilderOptions, notes: string[]): Promise<Model> {
-  let model = loadModel(writeModel(opts.teacher));
-  if (Object.keys(c.pruneRatios).length > 0) {
-    model = (await pruneStructured(opts.teacher, { ratios: c.pruneRatios, data: opts.calib, reconstruct: true })).model;
-    notes.push(`pruned ${Object.keys(c.pruneRatios).length} layer group(s) with reconstruction`);
+async function buildCandidate(
+  c: Candidate,
+  stage: 'search' | 'final',
+  opts: BuilderOptions,
+  searchTrain: Dataset,
+): Promise<BuiltCandidate> {
+  const notes: string[] = [];
+  const start =
+    c.family === 'pruned' ? await pruned(c, opts, notes) : buildStudent(opts.teacher, c.studentSpec, opts.seed).model;
+  const trained = await distilled(start, c, stage, opts, stage === 'final' ? opts.train : searchTrain, notes);
+  let model = await quantizeAs(trained, c.precisions.slice(0, computeNodes(trained).length), opts.calib);
+  let accuracyPct = await top1Pct(model, opts.validation);
+  if (stage === 'final' && c.precisions.includes('int8')) {
+    const floatPct = await top1Pct(trained, opts.validation);
+    notes.push(`float ${floatPct.toFixed(2)}%, post-training int8 ${accuracyPct.toFixed(2)}%`);
+    if (floatPct - accuracyPct > (opts.qatThresholdPts ?? 0.3) && c.precisions.every((p) => p === 'int8')) {
+      const epochs = opts.qatEpochs ?? 2;
+      const qat = await trainModel(trained, {
+        seed: opts.seed + 1,
+        data: opts.train,
+        teacher: opts.teacher,
+        epochs: 0,
+        qat: { epochs, calib: opts.calib },
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onProgress: (p) => opts.onTrain?.(progressOf(p, stage, c.family, epochs)),
+      });
+      const qatPct = await top1Pct(qat.model, opts.validation);
+      notes.push(`QAT ${qatPct.toFixed(2)}%`);
+      if (qatPct > accuracyPct) {
+        model = qat.model;
+        accuracyPct = qatPct;
+      }
+    }
   }
-  const folded = foldPoolsIntoStrides(model, c.downsample);
-  if (folded > 0) notes.push(`${folded} pool(s) folded into strided convolutions`);
+  return { model, accuracyPct, notes };
+}
+
+/**
+ * The float model after the stage's distillation: a student from its seeded init; a pruned teacher
+ * fine-tuned at a tenth of the learning rate, kept only when that helps on validation.
+ */
+async function distilled(
+  start: Model,
+  c: Candidate,
+  stage: 'search' | 'final',
+  opts: BuilderOptions,
+  data: Dataset,
+  notes: string[],
+): Promise<Model> {
+  const epochs = stage === 'final' ? (opts.finalEpochs ?? 8) : (opts.searchEpochs ?? 1);
+  if (epochs <= 0) return start;
+  const lr = (opts.learningRate ?? 0.001) * (c.family === 'pruned' ? 0.1 : 1);
+  const trained = (
+    await trainModel(start, {
+      seed: opts.seed,
+      data,
+      teacher: opts.teacher,
+      epochs,
+      learningRate: lr,
+      schedule: 'cosine',
+      ...(stage === 'final' ? { augment: FINAL_AUGMENT } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (p) => opts.onTrain?.(progressOf(p, stage, c.family, epochs)),
+    })
+  ).float;
+  notes.push(`${stage}: distilled ${epochs} epoch(s) on ${data.count} samples at learning rate ${lr}`);
+  if (c.family === 'student') return trained;
+  const [before, after] = [await top1Pct(start, opts.validation), await top1Pct(trained, opts.validation)];
+  if (after >= before) return trained;
+  notes.push(`fine-tuning lost ${(before - after).toFixed(2)} points on validation: kept the refit weights`);
+  return start;
+}
+
+function progressOf(
+  p: Parameters<NonNullable<Parameters<typeof trainModel>[1]['onProgress']>>[0],
+  stage: 'search' | 'final',
+  family: Candidate['family'],
+  epochs: number,
+): BuildProgress {
+  return p.kind === 'step'
+    ? { stage, phase: p.phase, family, epoch: p.epoch, epochs, step: p.step, steps: p.steps }
+    : { stage, phase: p.phase, family, epoch: p.epoch, epochs };
+}
+
+/**
+ * The teacher pruned to the candidate's widths, its chosen pools folded into strides, and refit by
+ * least squares against the teacher's own outputs: the layers that lost input channels, and the
+ * layer reading each folded map. Layers up to a folded convolution are refit before the fold (its
+ * output positions no longer match the teacher's after it), the rest after, so the refit absorbs
+ * what the strided sampling changes (folding after the refit cost mnist-cnn-large ~0.8 points).
+ */
+async function pruned(c: Candidate, opts: BuilderOptions, notes: string[]): Promise<Model> {
+  const teacher = cloneModel(opts.teacher);
+  ensureNodeNames(teacher.graph);
+  let model = cloneModel(teacher);
+  let refit: string[] = [];
+  let keptOutputs: ReadonlyMap<string, readonly number[]> = new Map();
+  if (Object.keys(c.pruneRatios).length > 0) {
+    const outcome = await pruneStructured(teacher, { ratios: c.pruneRatios, data: opts.calib, reconstruct: false });
+    model = outcome.model;
+    refit = [...outcome.handoff.consumers];
+    keptOutputs = outcome.handoff.keptOutputs;
+    notes.push(`pruned ${Object.keys(c.pruneRatios).length} layer group(s)`);
+  }
+  const order = new Map(model.graph.nodes.map((n, i) => [n.name, i]));
+  const stridesBefore = new Map(model.graph.nodes.map((n) => [n.name, String(getAttrInts(n, 'strides', [1, 1]))]));
+  const probe = cloneModel(model);
+  const folded = foldPoolsIntoStrides(probe, c.downsample);
+  const changed = folded > 0 ? readersOfStridedMaps(probe, stridesBefore) : { convs: [], readers: [] };
+  // A folded convolution's own outputs no longer line up with the teacher's: it is refit (if at all) before.
+  const lastFolded = Math.max(-1, ...changed.convs.map((n) => order.get(n) ?? -1));
+  const before = refit.filter((n) => (order.get(n) ?? 0) <= lastFolded);
+  const after = [...new Set([...refit, ...changed.readers])].filter((n) => (order.get(n) ?? 0) > lastFolded);
+  if (before.length > 0) await reconstructLayers(model, teacher, before, keptOutputs, { data: opts.calib });
+  if (folded > 0) {
+    foldPoolsIntoStrides(model, c.downsample);
+    notes.push(`${folded} pool(s) folded into strided convolutions`);
+  }
+  if (after.length > 0) await reconstructLayers(model, teacher, after, keptOutputs, { data: opts.calib });
+  if (before.length + after.length > 0)
+    notes.push(`refit ${[...before, ...after].join(', ')} by least squares against the teacher`);
   return model;
+}
+
+/** Convolutions whose stride a fold raised, and the first Conv/Gemm/MatMul after each (it reads the changed map). */
+function readersOfStridedMaps(
+  model: Model,
+  stridesBefore: ReadonlyMap<string, string>,
+): { convs: string[]; readers: string[] } {
+  const nodes = model.graph.nodes;
+  const compute = (op: string) => op === 'Conv' || op === 'Gemm' || op === 'MatMul';
+  const convs: string[] = [];
+  const readers: string[] = [];
+  nodes.forEach((n, i) => {
+    if (n.opType !== 'Conv' || stridesBefore.get(n.name) === String(getAttrInts(n, 'strides', [1, 1]))) return;
+    convs.push(n.name);
+    const next = nodes.slice(i + 1).find((m) => compute(m.opType));
+    if (next) readers.push(next.name);
+  });
+  return { convs, readers };
 }

@@ -12,11 +12,14 @@ import { measureAgainstTeacher, type MeasuredRatio } from './confirm.js';
 /**
  * Hardware-aware search for one teacher and one class: NSGA-II over the space of pruned
  * teachers and students at per-layer precisions, minimising top-1 error, predicted device
- * latency and file size under the class's budgets as hard constraints. Candidates whose
- * predicted latency, size or energy already break a budget are screened out before anything is
- * built; the rest are built by the caller's {@link CandidateBuilder} (prune + reconstruct or a
- * student, a short distillation, quantization) and scored on the real graph. The finalist is
- * then built again with the full training budget and scored the same way.
+ * latency and file size. Size, latency and energy budgets are hard constraints; candidates
+ * predicted to break one are screened out before anything is built; the rest are built by the
+ * caller's {@link CandidateBuilder} (prune + reconstruct or a student, a short distillation,
+ * quantization) and scored on the real graph. Their top-1 after a short distillation is a proxy
+ * (once-for-all, AMC and the EON Tuner rank on proxies too), so during the search it is only an
+ * objective: the accuracy floor applies to finalists, which are built again with the full
+ * training budget, scored the same way, and tried in turn down the front until one meets every
+ * budget.
  */
 export interface BuiltCandidate {
   /** The model as it would ship (quantized per the candidate's precisions). */
@@ -70,6 +73,10 @@ export interface SearchModelOptions {
    * Without a sample predictions are final and there is no slack.
    */
   readonly timingTolerance?: number;
+  /** Front members fully trained in turn until one meets every budget (accuracy included); default 3. */
+  readonly maxFinalists?: number;
+  /** Called before each finalist's full training (it takes minutes). */
+  readonly onFinalist?: (f: { readonly index: number; readonly of: number; readonly record: CandidateRecord }) => void;
 }
 
 /** The slack on predicted timing figures (see {@link SearchModelOptions.timingTolerance}). */
@@ -95,20 +102,28 @@ export interface Finalist {
 export interface SearchModelResult {
   readonly space: SearchSpace;
   readonly search: SearchResult;
+  /** The first finalist that meets every budget, else the one closest to it; undefined when the front is empty. */
   readonly finalist: Finalist | undefined;
+  /** Every finalist fully trained, in the order tried. */
+  readonly finalists: readonly Finalist[];
 }
 
-/** Score a built model on the class: measured size, latency and energy predicted on its real graph, accuracy. */
+/**
+ * Score a built model on the class: measured size, latency and energy predicted on its real graph
+ * at the search's batch, and accuracy (a hard constraint unless `accuracy` is 'objective', as it
+ * is for the search's proxy).
+ */
 export function scoreBuilt(
   built: BuiltCandidate,
-  opts: Pick<SearchModelOptions, 'predictor' | 'cls' | 'teacherAccuracyPct'>,
+  opts: Pick<SearchModelOptions, 'predictor' | 'cls' | 'teacherAccuracyPct' | 'batch'>,
   timingTolerance = 0,
+  accuracy: 'constraint' | 'objective' = 'constraint',
 ) {
   const bytes = writeModel(built.model);
-  const host = opts.predictor.host(built.model, 1);
+  const host = opts.predictor.host(built.model, opts.batch ?? 1);
   const device = deviceFigures(host, opts.cls);
   const { violation, broken } = budgetViolation(
-    { ...device, sizeBytes: bytes.length, accuracyPct: built.accuracyPct },
+    { ...device, sizeBytes: bytes.length, ...(accuracy === 'constraint' ? { accuracyPct: built.accuracyPct } : {}) },
     opts.cls.budgets,
     opts.teacherAccuracyPct,
     timingTolerance,
@@ -144,7 +159,7 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
       };
     try {
       const built = await opts.builder.build(c, 'search');
-      const s = scoreBuilt(built, opts, toleranceOf(opts));
+      const s = scoreBuilt(built, opts, toleranceOf(opts), 'objective');
       return {
         ok: true,
         objectives: [100 - built.accuracyPct, s.deviceP95Ms ?? 1e9, s.bytes.length],
@@ -173,7 +188,7 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         space:
           `${space.description}/batch${opts.batch ?? 1}/` +
           `class[${opts.cls.name}:${JSON.stringify(opts.cls.budgets)}:${JSON.stringify(opts.cls.speed)}]/` +
-          `${opts.settingsLabel ?? ''}`,
+          `${opts.settingsLabel ?? ''}/accuracy-proxy`,
         objectives: [...SEARCH_OBJECTIVES],
       })
     : undefined;
@@ -188,56 +203,77 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
-  return { space, search, finalist: await buildFinalist(search, space, opts) };
+  return { space, search, ...(await buildFinalists(search, space, opts)) };
 }
 
 /**
- * The genomes the search starts from, before random ones: the teacher at each precision the class
- * executes (quantization alone), the teacher with every pool folded into a strided convolution, the
- * same pruned to half its width, and the teacher pruned to half its width (pruning alone), each in
- * fp32. They are the baselines the front must beat, and with a small evaluation budget (the loop's)
- * they are what gets built first (the combination before plain pruning: it is the one most likely
- * to fit a tight latency budget at batch 1, where the per-node cost caps what narrower layers buy):
- * a pruned or folded teacher inherits its weights, so a short distillation already keeps most of
- * its accuracy, where a student from scratch needs epochs. Candidates predicted to break a budget
- * are screened for free, so seeds that cannot fit cost nothing.
+ * The genomes the search starts from, before random ones, at each precision the class executes
+ * (uniformly): the teacher (quantization alone), the teacher with every pool folded into a
+ * strided convolution, the same pruned to half its width, the teacher pruned to half its width
+ * (pruning alone), and a student of half the teacher's widths with strided downsampling
+ * (distillation alone). They are the baselines the front must beat, and with a small evaluation
+ * budget (the loop's) they are what gets built first, the combinations before the single
+ * techniques: a pruned or folded teacher inherits its weights, so a short distillation already
+ * keeps most of its accuracy, where a student from scratch needs epochs. Candidates predicted to
+ * break a budget are screened for free, so seeds that cannot fit cost nothing.
  */
 export function singleTechniques(space: SearchSpace): number[][] {
   const count = (prefix: string) => space.genes.filter((g) => g.name.startsWith(prefix)).length;
   const strided = Array.from({ length: count('downsample:') }, () => 'strided' as const);
   const half = Array.from({ length: count('width:') }, () => 0.5);
-  const initial = [
-    space.encode({}),
-    ...space.precisions
-      .filter((p) => p !== 'fp32')
-      .map((p) => space.encode({ precisions: Array.from({ length: count('precision:') }, () => p) })),
-    space.encode({ downsample: strided }),
-    space.encode({ widths: half, downsample: strided }),
-    space.encode({ widths: half }),
-  ];
+  const initial: number[][] = [];
+  // Lowest precision first: under a size budget it is the one that fits.
+  for (const p of [...space.precisions].reverse()) {
+    const precisions = Array.from({ length: count('precision:') }, () => p);
+    initial.push(
+      space.encode({ widths: half, downsample: strided, precisions }),
+      space.encode({ precisions }),
+      space.encode({ downsample: strided, precisions }),
+      space.encode({ widths: half, precisions }),
+      space.encode({ family: 'student', widths: half, downsample: strided, precisions }),
+    );
+  }
   return initial.filter((g, i) => initial.findIndex((h) => h.join() === g.join()) === i);
 }
 
 /**
- * The most accurate feasible candidate of the front (then the fastest),
- * built with the full budget; the next one when it no longer fits.
+ * The order finalists are tried in: the front's members by proxy accuracy (then predicted
+ * latency), one family at a time in turn, best family first. A proxy ranks candidates within a
+ * family, but not across: a pruned teacher inherits its weights and scores near its final figure
+ * after a short distillation, a student from scratch far below its own, so a student would never
+ * be tried if the front were ranked as one list.
  */
-async function buildFinalist(
+export function finalistOrder(front: readonly CandidateRecord[]): CandidateRecord[] {
+  const byProxy = [...front].sort(
+    (a, b) => (a.objectives[0] ?? 0) - (b.objectives[0] ?? 0) || (a.objectives[1] ?? 0) - (b.objectives[1] ?? 0),
+  );
+  const families = [...new Set(byProxy.map((r) => String(r.metrics.family)))];
+  const queues = families.map((f) => byProxy.filter((r) => String(r.metrics.family) === f));
+  const order: CandidateRecord[] = [];
+  for (let i = 0; order.length < byProxy.length; i++)
+    for (const q of queues) if (q[i]) order.push(q[i] as CandidateRecord);
+  return order;
+}
+
+/**
+ * Fully train the front's members in {@link finalistOrder} until one meets every budget, the
+ * accuracy floor included (at most `maxFinalists`): the first that does, else the one closest.
+ */
+async function buildFinalists(
   search: SearchResult,
   space: SearchSpace,
   opts: SearchModelOptions,
-): Promise<Finalist | undefined> {
-  const ranked = [...search.front].sort(
-    (a, b) => (a.objectives[0] ?? 0) - (b.objectives[0] ?? 0) || (a.objectives[1] ?? 0) - (b.objectives[1] ?? 0),
-  );
-  let last: Finalist | undefined;
-  for (const record of ranked.slice(0, 3)) {
+): Promise<{ finalist: Finalist | undefined; finalists: Finalist[] }> {
+  const tried: Finalist[] = [];
+  const order = finalistOrder(search.front).slice(0, opts.maxFinalists ?? 3);
+  for (const [index, record] of order.entries()) {
+    opts.onFinalist?.({ index, of: order.length, record });
     const candidate = space.decode(record.genome);
     const built = await opts.builder.build(candidate, 'final');
     const s = opts.confirmSample
       ? await scoreMeasured(built, opts, opts.confirmSample)
       : { ...scoreBuilt(built, opts), measured: null };
-    last = {
+    const finalist: Finalist = {
       record,
       candidate,
       model: built.model,
@@ -249,9 +285,11 @@ async function buildFinalist(
       notes: built.notes,
       measured: s.measured,
     };
-    if (s.violation === 0) return last;
+    tried.push(finalist);
+    if (s.violation === 0) return { finalist, finalists: tried };
   }
-  return last;
+  const closest = [...tried].sort((a, b) => a.violation - b.violation)[0];
+  return { finalist: closest, finalists: tried };
 }
 
 /**
