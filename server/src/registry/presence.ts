@@ -181,7 +181,10 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
 
   /** Queues a decoded message behind the ones before it. */
   function enqueue(message: Hello | Status | Heartbeat, info: MessageInfo): void {
-    if (message.type === 'heartbeat') return queueHeartbeat(message);
+    if (message.type === 'heartbeat') {
+      queueHeartbeat(message);
+      return;
+    }
     // Heartbeats received before this message are written before it.
     openBeats = null;
     queue(() => apply(message, info), { deviceId: message.deviceId, type: message.type });
