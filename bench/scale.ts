@@ -72,7 +72,15 @@ const baseFlags = (dataDir: string) => ({
 });
 
 async function sqliteTopology(dir: string): Promise<Topology> {
-  const a = await forkChild('scale-server.ts', { ...baseFlags(join(dir, 'a')), port: 0 });
+  // Every simulated device connects from 127.0.0.1, where a real fleet has an address each: the
+  // embedded broker's cap on not-yet-accepted connections per address (128) must fit all the
+  // farms' devices connecting at once, or the farms' refused devices back off and the ramp crawls.
+  const pendingCap = Math.ceil(DEVICES / PER_FARM) * MAX_CONNECTING + 64;
+  const a = await forkChild('scale-server.ts', {
+    ...baseFlags(join(dir, 'a')),
+    port: 0,
+    'connections.maxPendingPerAddress': Math.max(128, pendingCap),
+  });
   const brokerUrl = (a.started as { brokerUrl: string }).brokerUrl;
   return {
     replicas: [a],
