@@ -10,6 +10,8 @@ import { freePort } from '../test/helpers/postgres.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const EXEC_ARGV = ['--import=tsx', '--conditions=edgefleet-source'];
+/** Longest the bench waits for a child's answer (a rollout's start builds and signs a 1 MB artifact). */
+const ASK_TIMEOUT_MS = 180_000;
 
 export interface Child {
   readonly pid: number;
@@ -57,7 +59,21 @@ export async function forkChild(file: string, spec: object, onMessage?: (m: unkn
         if (child.exitCode !== null || child.signalCode !== null)
           return reject(new Error(`${file} has exited (${child.signalCode ?? child.exitCode})`));
         const id = nextId++;
-        waiting.set(id, { resolve, reject });
+        // A server too busy to answer within ASK_TIMEOUT_MS is a result too (the topology fails, reported as such).
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error(`${file} did not answer ${(request as { type?: string }).type} in ${ASK_TIMEOUT_MS} ms`));
+        }, ASK_TIMEOUT_MS);
+        waiting.set(id, {
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
         child.send({ id, request, type: (request as { type?: string }).type });
       }),
     stop: async () => {
