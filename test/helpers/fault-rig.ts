@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './spawn-ts.js';
+import { REPO_ROOT, tsxChildEnv } from './spawn-ts.js';
 
 export interface Proc {
   readonly child: ChildProcess;
@@ -78,7 +78,7 @@ export async function startServerProcess(dataDir: string, port: number, apiPort:
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       // Auth is covered elsewhere; the control loop would start rollouts of its own.
-      env: { ...process.env, EDGEFLEET_AUTH: 'false', EDGEFLEET_CONTROL: 'false' },
+      env: tsxChildEnv({ EDGEFLEET_AUTH: 'false', EDGEFLEET_CONTROL: 'false' }),
     },
   );
   const proc = track(child, 'server');
@@ -104,7 +104,7 @@ export async function startFaultAgent(spec: FaultAgentSpec, configDir: string): 
   const child = spawn(
     process.execPath,
     ['--import=tsx', '--conditions=edgefleet-source', join(REPO_ROOT, 'test/helpers/fault-agent.ts'), configFile],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: tsxChildEnv() },
   );
   const proc = track(child, `agent ${spec.deviceId}`);
   await proc.waitFor(/FAULT-AGENT-READY/, 60_000);

@@ -58,6 +58,10 @@ t.test('token, enroll-token, device and broker-config commands', async (t) => {
   t.match(enrollToken, { maxUses: 3, token: /^efe_/ });
   t.equal(enrollToken.expiresAt - enrollToken.createdAt, 7_200_000);
   t.match((await run(['enroll-token', 'list', ...api])).out, new RegExp(`${enrollToken.id}\\s+rpi4\\s+0/3`));
+  const typo = await run(['enroll-token', 'create', '--class', 'rpi-4', ...api, '--json']);
+  t.equal(typo.code, 0, 'a token for a class not configured yet is allowed (devices may enroll first)');
+  t.match(typo.err, /class rpi-4 is not configured yet: its devices enroll but get no model until `edgefleet class/);
+  t.match((await run(['enroll-token', 'revoke', JSON.parse(typo.out).id, ...api])).out, /revoked/);
   t.equal(
     (
       await run([

@@ -4,6 +4,7 @@
  * back off, and the end of the outage is logged once when the broker is back.
  */
 import { spawn } from 'node:child_process';
+import { tsxChildEnv } from '../helpers/spawn-ts.js';
 import t from 'tap';
 import { startTestBroker } from '../helpers/broker.js';
 import { waitFor } from './presence-suite.js';
@@ -36,7 +37,7 @@ t.test('a broker outage is one warning, quiet retries with backoff, then one lin
       'info',
     ],
     // Auth concerns the broker's users, not its outage; the test broker has none.
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEFLEET_AUTH: 'false' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: tsxChildEnv({ EDGEFLEET_AUTH: 'false' }) },
   );
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');

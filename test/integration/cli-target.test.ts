@@ -5,6 +5,7 @@
  * which was used, and nothing is created on the side.
  */
 import { spawn } from 'node:child_process';
+import { tsxChildEnv } from '../helpers/spawn-ts.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -54,7 +55,7 @@ t.test('exported variables choose the server; conflicts and missing stores are n
       '--api-host',
       '127.0.0.1',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEFLEET_LOG_LEVEL: 'warn' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: tsxChildEnv({ EDGEFLEET_LOG_LEVEL: 'warn' }) },
   );
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');

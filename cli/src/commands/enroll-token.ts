@@ -1,10 +1,12 @@
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  classListSchema,
   enrollTokenCreatedSchema,
   enrollTokenListSchema,
   enrollTokenViewSchema,
   type EnrollTokenView,
 } from '@edgefleet/shared';
+import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
 import { addAdminFlags, withFleet, type AdminFlags } from '../fleet-connection.js';
 import { formatTable } from './devices.js';
 
@@ -20,6 +22,8 @@ function positiveInt(value: string): number {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
   return n;
 }
+
+const PROFILE_CHOICES = [...BUILTIN_CLASS_PROFILES.keys()].join('|');
 
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
 
@@ -43,9 +47,21 @@ export function enrollTokenCommand(): Command {
     .option('--json', 'print the created token as JSON')
     .action(async (flags: AdminFlags & { class: string; uses: number; ttl: number; json?: boolean }) => {
       const body = { deviceClass: flags.class, maxUses: flags.uses, ttlS: flags.ttl };
-      const created = await withFleet(flags, { command: 'edgefleet enroll-token create', writes: true }, (api) =>
-        api.post('/v1/enroll-tokens', body, enrollTokenCreatedSchema),
+      const { created, configured } = await withFleet(
+        flags,
+        { command: 'edgefleet enroll-token create', writes: true },
+        async (api) => ({
+          created: await api.post('/v1/enroll-tokens', body, enrollTokenCreatedSchema),
+          configured: (await api.get('/v1/classes', classListSchema)).classes.some((c) => c.name === flags.class),
+        }),
       );
+      // A class may be configured after its devices enroll (they wait, listed as unconfigured), but a typo
+      // in the name would leave every device without a model: say so while the admin is still here.
+      if (!configured)
+        process.stderr.write(
+          `note: class ${created.deviceClass} is not configured yet: its devices enroll but get no model until ` +
+            `\`edgefleet class create ${created.deviceClass} --profile ${PROFILE_CHOICES}\`\n`,
+        );
       if (flags.json) return void process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(
