@@ -146,6 +146,22 @@ t.test('heartbeats are written in batches, still in arrival order with status me
   t.equal((await devices.get('d-39'))?.lastSeen, now(), 'every batched heartbeat moved last-seen');
 });
 
+t.test('the sweep applies heartbeats already received before it judges silence', async (t) => {
+  const { devices, inbound, presence, advance } = setup(t);
+  await presence.idle();
+  inbound.handleMessage(deviceTopic('d-9', 'hello'), encodeMessage(hello('d-9')), live);
+  await presence.idle();
+  advance(4000);
+  inbound.handleMessage(
+    deviceTopic('d-9', 'heartbeat'),
+    encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-9', seq: 0, uptimeMs: 5, currentModel: null, sentAt: 2 }),
+    live,
+  );
+  // Queued, not applied yet: the sweep must not take the device for silent.
+  t.same(await presence.sweep(), [], 'the queued heartbeat counts');
+  t.equal((await devices.get('d-9'))?.state, 'online');
+});
+
 t.test('a retained status replay sets state without pretending the device is alive', async (t) => {
   const { devices, handle, presence, advance } = setup(t);
   await handle(deviceTopic('d-2', 'hello'), encodeMessage(hello('d-2')), live);

@@ -211,6 +211,9 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
       return done;
     },
     async sweep() {
+      // Presence received but not yet applied first: under load the queue may be seconds behind,
+      // and sweeping before it marked devices offline whose heartbeats were already here.
+      await chain;
       const ids = await devices.markStale(now() - options.offlineAfterMs);
       for (const id of ids) {
         log
