@@ -14,8 +14,11 @@
  * node binary, onnxruntime's library, glibc heap, anonymous) and by V8's own view (a probe
  * preloaded with --import, bench/agent-heap-probe.mjs).
  *
+ * A labelled extra phase repeats bare onnxruntime, the framed socket and the echo with the
+ * bench, the agent and the echo pinned to CPU 0 (`taskset`; rows marked `[pinned cpu0]`).
+ *
  * Needs the built agent (`npm run build`). Usage:
- *   npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,worker,http-json,...]
+ *   npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --pinned-rounds 20 --paths ort,inline,...]
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -45,6 +48,7 @@ import {
   seedAgentDataDir,
   summarize,
 } from './agent-support.js';
+import { directOrtPath, interleave, pinnedSamples } from './agent-rounds.js';
 
 const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -52,7 +56,7 @@ const arg = (name: string, def: string): string => {
 };
 if (process.argv.includes('--help')) {
   process.stdout.write(
-    'npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --paths ort,inline,...]\n' +
+    'npm run bench:agent [-- --rounds 50 --per-round 200 --idle-s 20 --pinned-rounds 20 --paths ort,inline,...]\n' +
       'The agent serving path side by side (latency table, RSS idle/serving/after requests with breakdown, ' +
       'idle CPU);\n' +
       'writes bench/results/agent-<time>.json. Needs `npm run build` first.\n',
@@ -62,8 +66,12 @@ if (process.argv.includes('--help')) {
 const ROUNDS = Number(arg('rounds', '50'));
 const PER_ROUND = Number(arg('per-round', '200'));
 const IDLE_S = Number(arg('idle-s', '20'));
+/** Rounds of the labelled extra phase with the agent and the bench pinned to CPU 0 (0: skip it). */
+const PINNED_ROUNDS = Number(arg('pinned-rounds', '20'));
 const ALL_PATHS = [
   'ort',
+  // onnxruntime's native session called synchronously, as the agent calls it (no setImmediate, no promise layers).
+  'ort-direct',
   'inline',
   'worker',
   'http-json',
@@ -255,6 +263,7 @@ async function main(): Promise<void> {
 
     const paths = new Map<string, PathClient>();
     if (PATHS.includes('ort')) paths.set('ort', await bareOrtPath(modelBytes, input));
+    if (PATHS.includes('ort-direct')) paths.set('ort-direct', await directOrtPath(modelBytes, input));
     if (PATHS.includes('inline')) paths.set('inline', await inProcessInlinePath(modelBytes, input));
     if (PATHS.includes('worker')) paths.set('worker', await inProcessWorkerPath(modelBytes, input));
     let agentRequests = 0;
@@ -286,22 +295,16 @@ async function main(): Promise<void> {
       if (reference && !sameOutput(out, reference))
         throw new Error(`${name} answers differently from bare onnxruntime`);
     }
-    const samples = new Map<string, number[]>([...paths.keys()].map((k) => [k, []]));
-    const names = [...paths.keys()];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      // Rotate the order every round so no path always runs right after another.
-      const order = names.map((_, i) => names[(i + round) % names.length] as string);
-      for (const name of order) {
-        const client = paths.get(name) as PathClient;
-        const into = samples.get(name) as number[];
-        for (let i = 0; i < PER_ROUND; i += 1) {
-          const t0 = performance.now();
-          await client.call();
-          into.push(performance.now() - t0);
-        }
-      }
-      if ((round + 1) % 10 === 0) process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
-    }
+    const samples = await interleave(paths, ROUNDS, PER_ROUND, (done) => {
+      if (done % 10 === 0) process.stderr.write(`round ${done}/${ROUNDS}\n`);
+    });
+    const pinnedPaths = new Map([...paths].filter(([name]) => ['ort', 'socket-frame', 'socket-echo'].includes(name)));
+    const pinned =
+      PINNED_ROUNDS > 0 && pinnedPaths.size > 0
+        ? await pinnedSamples(pinnedPaths, [pid, ...(echo ? [echo.pid] : [])], PINNED_ROUNDS, PER_ROUND, cpus().length)
+        : null;
+    if (PINNED_ROUNDS > 0 && pinned === null)
+      process.stderr.write('pinned phase skipped: taskset missing or refused\n');
     const frameCpu = await framedCpuPerRequest(paths, pid, echo?.pid ?? null);
     const after = await agent.memory('inline agent after the measured requests');
     process.stderr.write(`${after.text}\n`);
@@ -313,20 +316,11 @@ async function main(): Promise<void> {
     await agent.stop();
     await inWorker.agent.stop();
 
-    const ortP50 = samples.get('ort') ? summarize(samples.get('ort') as number[]).p50 : null;
-    const table = names.map((name) => {
-      const s = summarize(samples.get(name) as number[]);
-      return {
-        path: name,
-        p50Ms: Number(s.p50.toFixed(4)),
-        p95Ms: Number(s.p95.toFixed(4)),
-        addedP50Ms: ortP50 === null ? null : Number((s.p50 - ortP50).toFixed(4)),
-        ratioToOrt: ortP50 === null ? null : Number((s.p50 / ortP50).toFixed(2)),
-      };
-    });
+    const table = [...latencyRows(samples, ''), ...(pinned ? latencyRows(pinned, ' [pinned cpu0]') : [])];
     Object.assign(results, {
       model: MODEL,
       rounds: ROUNDS,
+      pinnedRounds: pinned ? PINNED_ROUNDS : 0,
       perRound: PER_ROUND,
       latency: table,
       nodeFlags: AGENT_NODE_FLAGS,
@@ -374,6 +368,22 @@ async function main(): Promise<void> {
   const host = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
   writeFileSync(out, `${JSON.stringify({ ...results, host }, null, 2)}\n`);
   process.stdout.write(`\nwritten ${out}\n`);
+}
+
+/** One table row per path: p50/p95, and p50 added over bare onnxruntime measured in the same phase. */
+function latencyRows(samples: ReadonlyMap<string, number[]>, label: string) {
+  const ort = samples.get('ort');
+  const ortP50 = ort ? summarize(ort).p50 : null;
+  return [...samples].map(([name, values]) => {
+    const s = summarize(values);
+    return {
+      path: `${name}${label}`,
+      p50Ms: Number(s.p50.toFixed(4)),
+      p95Ms: Number(s.p95.toFixed(4)),
+      addedP50Ms: ortP50 === null ? null : Number((s.p50 - ortP50).toFixed(4)),
+      ratioToOrt: ortP50 === null ? null : Number((s.p50 / ortP50).toFixed(2)),
+    };
+  });
 }
 
 function printTable(

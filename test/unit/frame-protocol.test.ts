@@ -1,6 +1,7 @@
 /** The local API's framed binary protocol: round trips, partial reads, and every malformed frame refused. */
 import t from 'tap';
 import { decodeInferFrame, encodeInferFrame, FrameError, type InferFrame } from '@edgefleet/agent/serve/frame-protocol';
+import { createFrameReader } from '@edgefleet/agent/serve/frame-server';
 
 const tensor = { dims: [1, 3], data: Float32Array.from([0.5, -1, 3.25]) };
 
@@ -67,4 +68,37 @@ t.test('malformed frames throw FrameError', async (t) => {
     t.ok(thrown instanceof FrameError, `${what}: a FrameError`);
     t.match((thrown as Error | null)?.message, message, what);
   }
+});
+
+t.test('the frame reader hands out whole frames however the reads split them, copying only split frames', async (t) => {
+  const a = encodeInferFrame({ kind: 'request', id: 1, tensor });
+  const b = encodeInferFrame({ kind: 'request', id: 2, name: 'input', tensor });
+  const stream = Buffer.concat([a, b, a]);
+  const ids = (frames: Buffer[]) => frames.map((f) => decodeInferFrame(f, 'request')?.frame.id);
+  for (let cut = 1; cut < stream.byteLength; cut += 1) {
+    const reader = createFrameReader(1024);
+    const got: Buffer[] = [];
+    for (const part of [stream.subarray(0, cut), stream.subarray(cut)]) {
+      reader.push(part);
+      for (let f = reader.next(); f !== null; f = reader.next()) got.push(f);
+    }
+    if (JSON.stringify(ids(got)) !== '[1,2,1]') t.fail(`cut at ${cut}: frames ${JSON.stringify(ids(got))}`);
+  }
+  // One byte per read: the worst split, still three frames.
+  const reader = createFrameReader(1024);
+  const got: Buffer[] = [];
+  for (let i = 0; i < stream.byteLength; i += 1) {
+    reader.push(stream.subarray(i, i + 1));
+    for (let f = reader.next(); f !== null; f = reader.next()) got.push(f);
+  }
+  t.same(ids(got), [1, 2, 1], 'byte by byte');
+  // A frame that arrives whole in one read is a view of that read, not a copy.
+  const whole = createFrameReader(1024);
+  whole.push(stream);
+  t.equal(whole.next()?.buffer, stream.buffer, 'a frame inside one read is not copied');
+  t.throws(() => {
+    const bad = createFrameReader(16);
+    bad.push(a);
+    bad.next();
+  }, /frame of 26 bytes exceeds 16/);
 });

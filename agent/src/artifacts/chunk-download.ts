@@ -108,6 +108,13 @@ export async function downloadChunks(body: ManifestBody, options: ChunkDownloadO
   return { total: chunkCount, fetched: partial.written(), reused: partial.resumed, corrupt: receiver.corrupt() };
 }
 
+/**
+ * Request ids count up across every download of this process, not per attempt: a nack is
+ * matched to its window by id (chunk-receiver.ts), so a late nack of an earlier attempt at the
+ * same deployment must not carry an id of the current one.
+ */
+let nextRequestId = 0;
+
 /** Steps 1–4 until every chunk is done; throws the step failure that ends the attempt. */
 async function fetchMissing(
   body: ManifestBody,
@@ -118,21 +125,20 @@ async function fetchMissing(
 ): Promise<void> {
   const { clock, signal, random } = options;
   const { chunkCount } = body.artifact;
-  let requestId = 0;
   let offlineAttempt = 0;
   let stalls = 0;
   while (partial.done.size < chunkCount) {
     if (signal?.aborted) throw stepFailure('download', 'superseded', 'a newer manifest replaced this deployment');
     receiver.throwIfFatal();
     const wanted = planWindow(partial.done, chunkCount, tuning.window);
-    const request = windowRequest(body, options.deviceId, wanted, requestId++, clock.now());
+    const request = windowRequest(body, options.deviceId, wanted, nextRequestId++, clock.now());
     if (!(await sendRequest(options.transport, request))) {
       await sleep(clock, backoffDelay(offlineAttempt++, tuning.backoff, random), signal);
       continue;
     }
     offlineAttempt = 0;
     const before = partial.done.size;
-    const outcome = await receiver.receive(wanted, tuning.timeoutMs, clock, signal);
+    const outcome = await receiver.receive(request.requestId, wanted, tuning.timeoutMs, clock, signal);
     await partial.flush();
     receiver.throwIfFatal();
     const next = afterWindow({ ...outcome, progressed: partial.done.size > before }, stalls, tuning.maxStalls);

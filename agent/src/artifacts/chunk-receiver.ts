@@ -26,8 +26,12 @@ export interface WindowOutcome {
 
 /** Step 3: hears every chunk and nack of this deployment for as long as the download runs. */
 export interface ChunkReceiver {
-  /** Resolves when every wanted chunk is written, a nack came, something fatal happened, or `timeoutMs` passed. */
+  /**
+   * Resolves when every wanted chunk is written, the server answered request `requestId` with
+   * a nack (also one that came before this call), something fatal happened, or `timeoutMs` passed.
+   */
   receive(
+    requestId: number,
     wanted: readonly number[],
     timeoutMs: number,
     clock: Clock,
@@ -51,7 +55,10 @@ export function receiveChunks(
   const mismatches = new Map<number, number>();
   let corrupt = 0;
   let fatal: Error | null = null;
-  let nack: WindowOutcome['nack'] = null;
+  // The last nack and the request it answers. Kept across calls: a nack often arrives before its
+  // window starts waiting (with the request's PUBACK, while `request()` has not resolved yet), and
+  // clearing it at the start of each window lost it: the attempt then ended as a timeout.
+  let lastNack: { readonly requestId: number; readonly nack: WindowOutcome['nack'] } | null = null;
   // The last refusal (not `busy`) as "reason: detail", for the failure that ends the attempt.
   let refusal: string | null = null;
   let wake: (() => void) | null = null;
@@ -87,24 +94,26 @@ export function receiveChunks(
   const unlisten = transport.listen((message) => {
     if (message.deploymentId !== body.deploymentId) return;
     if (message.type === 'chunk') return handleChunk(message);
-    nack = message.reason === 'busy' ? { busyMs: Math.max(message.retryAfterMs ?? 1000, 1) } : 'unknown';
+    const nack = message.reason === 'busy' ? { busyMs: Math.max(message.retryAfterMs ?? 1000, 1) } : 'unknown';
+    lastNack = { requestId: message.requestId, nack };
     if (message.reason !== 'busy') refusal = `${message.reason}: ${message.detail ?? 'no detail'}`;
     wake?.();
   });
 
   return {
-    receive(wanted, timeoutMs, clock, signal) {
-      nack = null;
+    receive(requestId, wanted, timeoutMs, clock, signal) {
+      // A late nack of an earlier window says nothing about this one.
+      const nackOfThisWindow = () => (lastNack?.requestId === requestId ? lastNack.nack : null);
       return new Promise((resolve) => {
         const finish = () => {
           clock.clearTimeout(timer);
           wake = null;
           signal?.removeEventListener('abort', finish);
-          resolve({ nack });
+          resolve({ nack: nackOfThisWindow() });
         };
         const timer = clock.setTimeout(finish, timeoutMs);
         wake = () => {
-          if (fatal || nack !== null || wanted.every((i) => partial.done.has(i))) finish();
+          if (fatal || nackOfThisWindow() !== null || wanted.every((i) => partial.done.has(i))) finish();
         };
         signal?.addEventListener('abort', finish, { once: true });
         wake();

@@ -105,6 +105,20 @@ function readTensor(body: Buffer, at: number): { name: string; tensor: FloatTens
 }
 
 /**
+ * The whole size (header included) of the frame that starts `head`, from its header alone:
+ * null while fewer than its 8 header bytes are there. Throws FrameError on bad magic or size.
+ */
+export function frameBytes(head: Buffer, expect: 'request' | 'response', maxBytes = MAX_FRAME_BYTES): number | null {
+  if (head.byteLength < HEADER_BYTES) return null;
+  const magic = expect === 'request' ? REQUEST_MAGIC : RESPONSE_MAGIC;
+  if (head.toString('latin1', 0, 4) !== magic) throw new FrameError(`expected a ${expect} frame (magic ${magic})`);
+  const length = head.readUInt32LE(4);
+  if (length > maxBytes) throw new FrameError(`frame of ${length} bytes exceeds ${maxBytes}`);
+  if (length < 5) throw new FrameError(`frame of ${length} bytes is too short`);
+  return HEADER_BYTES + length;
+}
+
+/**
  * Reads one frame from the start of `buffer`: null while it is incomplete, else the frame
  * and how many bytes it used. Throws FrameError on bad magic, size or layout.
  */
@@ -113,17 +127,10 @@ export function decodeInferFrame(
   expect: 'request' | 'response',
   maxBytes = MAX_FRAME_BYTES,
 ): { readonly frame: InferFrame; readonly bytes: number } | null {
-  if (buffer.byteLength < HEADER_BYTES) return null;
-  const magic = buffer.toString('latin1', 0, 4);
-  if (magic !== (expect === 'request' ? REQUEST_MAGIC : RESPONSE_MAGIC))
-    throw new FrameError(`expected a ${expect} frame (magic ${expect === 'request' ? REQUEST_MAGIC : RESPONSE_MAGIC})`);
-  const length = buffer.readUInt32LE(4);
-  if (length > maxBytes) throw new FrameError(`frame of ${length} bytes exceeds ${maxBytes}`);
-  if (length < 5) throw new FrameError(`frame of ${length} bytes is too short`);
-  if (buffer.byteLength < HEADER_BYTES + length) return null;
-  const body = buffer.subarray(HEADER_BYTES, HEADER_BYTES + length);
+  const bytes = frameBytes(buffer, expect, maxBytes);
+  if (bytes === null || buffer.byteLength < bytes) return null;
+  const body = buffer.subarray(HEADER_BYTES, bytes);
   const id = body.readUInt32LE(0);
-  const bytes = HEADER_BYTES + length;
   if (expect === 'request') {
     const { name, tensor } = readTensor(body, 4);
     return { frame: { kind: 'request', id, ...(name === '' ? {} : { name }), tensor }, bytes };
