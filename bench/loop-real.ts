@@ -9,6 +9,10 @@
  * controller (it says why not otherwise). Run it under the shared lock:
  *   flock /tmp/edgefleet-heavy.lock npm run bench:loop-real
  * Usage: npm run bench:loop-real [-- --devices 2 --baseline-s 60 --rate 60 --batch 32 --cores 0.25]
+ *   --only-search: no faster variant is stored, so the loop searches a new model (at most --evals
+ *   candidates, --search-s seconds) and rolls it out; JSON in bench/results/loop-real-search.json.
+ *   --correction proportional: the loop's old prediction (× the breach ratio) instead of the
+ *   devices' utilisation-aware correction.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,7 +26,7 @@ import { correctionSummary, type PredictorError } from '@edgefleet/cli/scenario/
 if (process.argv.includes('--help')) {
   console.log(
     'npm run bench:loop-real [-- --devices N --baseline-s S --rate R --batch B --cores C --period-ms P ' +
-      '--recipe JSON]\n' +
+      '--recipe JSON] [--only-search [--evals N --search-s S]] [--correction proportional|utilisation]\n' +
       'The closed loop on real agent processes under a real cgroup CPU quota (Linux, root). Run under flock ' +
       '/tmp/edgefleet-heavy.lock.',
   );
@@ -37,6 +41,12 @@ const argText = (name: string, def: string): string => {
   return i > 0 ? String(process.argv[i + 1]) : def;
 };
 // A structured cut to half the channels of every prunable group, refit by least squares (~¼ of the MACs).
+const ONLY_SEARCH = process.argv.includes('--only-search');
+const correction = argText('correction', 'utilisation');
+if (correction !== 'utilisation' && correction !== 'proportional') {
+  console.error(`--correction must be proportional or utilisation, not ${correction}`);
+  process.exit(2);
+}
 const FAST = JSON.stringify([{ pass: 'prune-structured', ratio: 0.5, importance: 'l1' }, { pass: 'reconstruct' }]);
 const MODEL = fileURLToPath(new URL('../models/zoo/mnist-cnn-large.onnx', import.meta.url));
 
@@ -58,7 +68,7 @@ function printPredictor(
   console.log(`\npredictor, p95 per call (error = (predicted − measured) / measured; * = out of sample)`);
   console.log(
     `recipe\tphase\tmeasured ms\tbatch-1 basis ms (err)\t× healthy\tbatch-${batch} prediction ms (err)\t` +
-      '× healthy ratio (err)\t× breach ratio (err)',
+      "× healthy ratio (err)\t× breach ratio (err)\tdevices' correction ms (err)",
   );
   for (const p of rows)
     console.log(
@@ -71,6 +81,7 @@ function printPredictor(
         `${ms(p.predictedP95Ms)} (${pct(p.error)})`,
         p.healthyRatio === null ? '-' : `${p.healthyRatio.toFixed(3)} (${pct(p.healthyError)})`,
         p.breachRatio === null ? '-' : `${p.breachRatio.toFixed(3)} (${pct(p.breachError)})`,
+        `${ms(p.devicesPredictedMs)} (${pct(p.devicesError)})`,
       ].join('\t'),
     );
   console.log(
@@ -78,7 +89,8 @@ function printPredictor(
       `batch-${batch} prediction ${pct(summary.meanAbsErrorBefore)} → ` +
       `× healthy ratio ${pct(summary.meanAbsErrorAfter)} ` +
       `(× breach ratio ${pct(summary.meanAbsErrorBreach)}; batch-1 basis × its healthy ratio ` +
-      `${pct(summary.meanAbsErrorBatch1After)})`,
+      `${pct(summary.meanAbsErrorBatch1After)}); ` +
+      `the loop's prediction with the devices' correction ${pct(summary.meanAbsErrorDevices)}`,
   );
 }
 
@@ -97,6 +109,15 @@ try {
     baselineMs: arg('baseline-s', 60) * 1000,
     quotaCores: arg('cores', 0.25),
     periodMs: arg('period-ms', 100),
+    correction,
+    ...(ONLY_SEARCH
+      ? {
+          onlySearch: true,
+          search: { maxEvaluations: arg('evals', 4), timeBudgetMs: arg('search-s', 120) * 1000 },
+          // Detection, the re-plan, the search (its candidates, the finalist's training and timing), the rollout.
+          timeoutMs: 240_000 + arg('search-s', 120) * 1000 * 3,
+        }
+      : {}),
     print: (line) => process.stderr.write(`${line}\n`),
   });
   load.end = loadavg()[0] ?? 0;
@@ -110,6 +131,8 @@ try {
     p95AfterLiftMs: r.afterLift.medianP95Ms,
     toFirstBreachMs: since(m.firstBreach),
     toDecisionMs: since(m.decision),
+    toSearchStartMs: since(m.searchStarted),
+    toSearchEndMs: since(m.searchEnded),
     toRolloutDoneMs: since(m.rolloutDone),
     toRecoveredMs: since(m.recovered),
     deployed: r.deployed,
@@ -130,7 +153,7 @@ try {
   console.log(`load average ${load.start.toFixed(1)} → ${load.end.toFixed(1)}`);
   mkdirSync(new URL('results/', import.meta.url), { recursive: true });
   writeFileSync(
-    new URL('results/loop-real.json', import.meta.url),
+    new URL(ONLY_SEARCH ? 'results/loop-real-search.json' : 'results/loop-real.json', import.meta.url),
     `${JSON.stringify(
       {
         when: new Date().toISOString(),
@@ -138,6 +161,7 @@ try {
           'wall clock; real agent processes, measured onnxruntime latency (no modelled figure); p95 = median of ' +
           '2 s window p95s per phase; times from the quota drop',
         load,
+        scenario: { onlySearch: ONLY_SEARCH, correction },
         row,
         phases: { before: r.before, during: r.during, after: r.after, afterLift: r.afterLift },
         decisions: r.decisions,

@@ -6,7 +6,8 @@
  * hardware-aware search (a real one, in the server's worker thread: the teacher pruned with
  * reconstruction or a distilled student, quantized per layer, scored by the latency predictor)
  * and rolls its finalist out through the usual staged rollout, and the class recovers. The
- * decision log tells the story.
+ * decision log tells the story: the search starts (a job: the loop does not wait for it), ends
+ * (a `searched` decision), and the loop rolls out what it made.
  *
  * Kept fast with a tiny evaluation budget (two candidates of one epoch on 500 digits, the finalist
  * one epoch) and the quick microbenchmark suite as the host's latency table. At batch 1 mnist-cnn
@@ -115,7 +116,7 @@ t.test(
     const kinds = decisions.map((d) => d.kind);
     t.same(
       kinds,
-      ['watching', 'replan', 'search', 'deploy', 'recovered'],
+      ['watching', 'replan', 'search', 'searched', 'deploy', 'recovered'],
       `the whole story, in order: ${kinds.join(' → ')}`,
     );
     const search = decisions.find((d) => d.kind === 'search');
@@ -132,7 +133,16 @@ t.test(
       action?.kind === 'search' && action.ratio > 1.3,
       `the search runs with the telemetry correction (×${action?.kind === 'search' ? action.ratio.toFixed(2) : '?'})`,
     );
-    t.match(search?.outcome, [{ status: 'done' }], 'the search finished and its finalist was planned');
+    t.match(search?.outcome, [{ status: 'started', searchId: /^s-[0-9a-f]{12}$/ }], 'the search runs as a job');
+    const ended = decisions.find((d) => d.kind === 'searched');
+    t.match(
+      ended?.reason ?? '',
+      new RegExp(
+        /^search s-[0-9a-f]{12} \(started by d-cam-s-\d+\) ended: /.source +
+          /done, made searched-s-[0-9a-f]{12} .*a candidate of plan/.source,
+      ),
+      "the search's end is a decision of its own, with its outcome",
+    );
 
     const deploy = decisions.find((d) => d.kind === 'deploy');
     const rollout = deploy?.actions[0];

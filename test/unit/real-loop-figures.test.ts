@@ -59,12 +59,14 @@ t.test(
       healthyRatio1: 10,
       healthyRatio: 5,
       breachRatio: 20,
+      devicesPredictedMs: 2.5,
     });
     t.equal(e.batch1Error, -0.95, 'a batch-1 figure for a batch-32 call: 95% under');
     t.equal(e.batch1HealthyError, -0.5, 'batch-1 basis × its own healthy ratio');
     t.equal(e.error, -0.75, 'predicted 0.5 for a measured 2: 75% under');
     t.equal(e.healthyError, 0.25, 'a ratio learned on fp32 while healthy, judged on the faster variant');
     t.equal(e.breachError, 4, 'the ratio learned under the quota overstates a variant that fits under it');
+    t.equal(e.devicesError, 0.25, "the loop's own prediction with the devices' correction");
     const base = predictorError({
       recipe: 'fp32',
       phase: 'baseline',
@@ -75,6 +77,7 @@ t.test(
       healthyRatio1: null,
       healthyRatio: null,
       breachRatio: null,
+      devicesPredictedMs: null,
     });
     t.equal(base.healthyError, null);
     t.equal(base.breachError, null);
@@ -86,6 +89,7 @@ t.test(
     t.ok(Math.abs((s.meanAbsErrorAfter ?? 0) - 0.15) < 1e-12);
     t.equal(s.meanAbsErrorBreach, 4, 'rows without a breach ratio are left out of its mean');
     t.equal(s.meanAbsErrorBatch1After, 0.5);
+    t.equal(s.meanAbsErrorDevices, 0.25);
     t.same(correctionSummary([base]), {
       rows: 0,
       meanAbsErrorBatch1: null,
@@ -93,6 +97,7 @@ t.test(
       meanAbsErrorAfter: null,
       meanAbsErrorBreach: null,
       meanAbsErrorBatch1After: null,
+      meanAbsErrorDevices: null,
     });
   },
 );

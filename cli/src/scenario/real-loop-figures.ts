@@ -86,6 +86,9 @@ export interface PredictorError {
   readonly healthyError: number | null;
   readonly breachRatio: number | null;
   readonly breachError: number | null;
+  /** The loop's own prediction with the devices' correction (standing ratio, utilisation-aware under the quota). */
+  readonly devicesPredictedMs: number | null;
+  readonly devicesError: number | null;
 }
 
 export interface PredictorInput {
@@ -102,6 +105,8 @@ export interface PredictorInput {
   readonly healthyRatio: number | null;
   /** The ratio the loop acted on; only for phases under the quota. */
   readonly breachRatio: number | null;
+  /** The prediction with the devices' correction (control/select.ts `correctionOf`); null: not known. */
+  readonly devicesPredictedMs: number | null;
 }
 
 export function predictorError(i: PredictorInput): PredictorError {
@@ -121,12 +126,15 @@ export function predictorError(i: PredictorInput): PredictorError {
     healthyError: err(i.predictedP95Ms, i.healthyRatio),
     breachRatio: i.breachRatio,
     breachError: err(i.predictedP95Ms, i.breachRatio),
+    devicesPredictedMs: i.devicesPredictedMs,
+    devicesError: err(i.devicesPredictedMs, 1),
   };
 }
 
 /**
  * Mean absolute error of the out-of-sample rows: the batch-1 basis, the batch-B prediction before
- * and after the healthy correction, the same after the breach ratio, and the batch-1 basis corrected alike.
+ * and after the healthy correction, the same after the breach ratio, the batch-1 basis corrected alike, and the
+ * loop's prediction with the devices' correction.
  */
 export function correctionSummary(rows: readonly PredictorError[]): {
   readonly rows: number;
@@ -135,6 +143,7 @@ export function correctionSummary(rows: readonly PredictorError[]): {
   readonly meanAbsErrorAfter: number | null;
   readonly meanAbsErrorBreach: number | null;
   readonly meanAbsErrorBatch1After: number | null;
+  readonly meanAbsErrorDevices: number | null;
 } {
   const judged = rows.filter((r) => r.outOfSample && r.healthyError !== null);
   const mean = (xs: ReadonlyArray<number | null>): number | null => {
@@ -148,5 +157,6 @@ export function correctionSummary(rows: readonly PredictorError[]): {
     meanAbsErrorAfter: mean(judged.map((r) => r.healthyError)),
     meanAbsErrorBreach: mean(judged.map((r) => r.breachError)),
     meanAbsErrorBatch1After: mean(judged.map((r) => r.batch1HealthyError)),
+    meanAbsErrorDevices: mean(judged.map((r) => r.devicesError)),
   };
 }

@@ -16,7 +16,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asError, EdgefleetError, type GoldenSet } from '@edgefleet/shared';
 import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
-import { parseControlPolicy, planView, type PlanMember } from '@edgefleet/server/control/index';
+import {
+  correctionOf,
+  parseControlPolicy,
+  planView,
+  type ControlPolicy,
+  type PlanMember,
+} from '@edgefleet/server/control/index';
 import { BUILTIN_CLASS_PROFILES } from '@edgefleet/server/plan/index';
 import { loadMnist } from '@edgefleet/compress/data/mnist';
 import { createCpuQuotaGroup, detectCpuCgroup, type CpuQuotaGroup } from '@edgefleet/simulators';
@@ -57,6 +63,15 @@ export interface RealLoopOptions {
   readonly cooldownMs?: number;
   /** Give up waiting for the story after this long from the onset. */
   readonly timeoutMs?: number;
+  /**
+   * Store no faster variant: the plan holds fp32 alone, so nothing stored fits under the quota and
+   * the loop searches a new model (within `search`) and rolls it out (issue 16's loop part).
+   */
+  readonly onlySearch?: boolean;
+  /** Bounds of the loop's search (policy.search) when `onlySearch`; small defaults keep it to minutes. */
+  readonly search?: Partial<Omit<ControlPolicy['search'], 'enabled'>>;
+  /** How the loop predicts other variants (policy.correction); default `utilisation`. */
+  readonly correction?: ControlPolicy['correction'];
   readonly print: (line: string) => void;
 }
 
@@ -66,7 +81,10 @@ export interface RealLoopMarks {
   baselineTo?: number;
   onset?: number;
   firstBreach?: number;
+  /** The loop's first acting decision (a deploy, or a re-plan or search on the way to one). */
   decision?: number;
+  searchStarted?: number;
+  searchEnded?: number;
   rolloutDone?: number;
   recovered?: number;
   lifted?: number;
@@ -148,6 +166,20 @@ export async function runRealLoop(o: RealLoopOptions): Promise<RealLoopResult> {
     hysteresisMs: o.hysteresisMs ?? 4000,
     cooldownMs: o.cooldownMs ?? 120_000,
     bestEffort: true,
+    correction: o.correction ?? 'utilisation',
+    ...(o.onlySearch
+      ? {
+          search: {
+            enabled: true,
+            timeBudgetMs: 120_000,
+            maxEvaluations: 4,
+            epochs: 1,
+            trainSamples: 1000,
+            finalEpochs: 1,
+            ...o.search,
+          },
+        }
+      : {}),
   });
   const server = createServer({ ...base, control: { ...base.control, policy } }, { logger: pino({ level: 'silent' }) });
   const agents: AgentProcess[] = [];
@@ -200,7 +232,7 @@ async function story(
   try {
     planning.add(process.pid);
     planning.setWeight(o.weight ?? 8);
-    planned = await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
+    planned = await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: recipesOf(o) });
   } finally {
     planning.remove();
   }
@@ -289,12 +321,15 @@ async function story(
   });
   // The update invalidated the plan: plan again (variants are cached) so the loop has one, then hand the agents
   // the budget.
-  await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: [o.fastRecipe] });
+  await planner.plan({ model: model.model.sha256, deviceClass: CLASS, recipes: recipesOf(o) });
   await rollOut({ latencyP95Ms: budgetMs });
   await sleep(windowS * 1000 * 2);
-  const context = { budgetMs, before, slow, fast, windows, windowS, batch1 };
+  const context = { budgetMs, before, slow, fast, windows, windowS, batch1, modelSha: model.model.sha256 };
   return await throttle(o, server, agents, groups, marks, context);
 }
+
+/** The stored variants: fp32 and the faster recipe, or fp32 alone when the loop must search. */
+const recipesOf = (o: RealLoopOptions): string[] => (o.onlySearch ? ['fp32'] : [o.fastRecipe]);
 
 async function onlineCount(server: EdgefleetServer): Promise<number> {
   return (await server.services().registry.list({ deviceClass: CLASS })).filter((d) => d.state === 'online').length;
@@ -309,6 +344,7 @@ interface Context {
   readonly windowS: number;
   /** Host p95 at batch 1 by artifact sha (the planner's basis before predictions followed the workload batch). */
   readonly batch1: ReadonlyMap<string | null, number | null>;
+  readonly modelSha: string;
 }
 
 async function throttle(
@@ -335,12 +371,15 @@ async function throttle(
     if (e.type !== 'control.decision' || e.deviceClass !== CLASS) return;
     decisions.push({ at: Date.now(), kind: e.kind, reason: e.reason });
     print(`[loop] ${e.kind} — ${e.reason}`);
-    if (e.kind === 'deploy' && marks.decision === undefined) {
+    // The ratio the loop acted on, against the plan it started from: its first acting decision's.
+    if ((e.kind === 'deploy' || e.kind === 'replan' || e.kind === 'search') && marks.decision === undefined) {
       marks.decision = Date.now();
       const m = /measured\/predicted latency ([0-9.]+)/.exec(e.reason);
       ratio = m ? Number(m[1]) : null;
-      deployed = / → (.+)$/.exec(e.reason)?.[1] ?? null;
     }
+    if (e.kind === 'search') marks.searchStarted ??= Date.now();
+    if (e.kind === 'searched') marks.searchEnded ??= Date.now();
+    if (e.kind === 'deploy') deployed ??= / → (.+)$/.exec(e.reason)?.[1] ?? null;
     if (e.kind === 'recovered' && marks.decision !== undefined) marks.recovered ??= Date.now();
   });
   try {
@@ -376,13 +415,20 @@ async function throttle(
     offEvents();
   }
   const all = await c.windows();
-  const fastSha = c.fast?.artifactSha;
+  const target = deployed === null ? null : await deployedMember(server, c, deployed);
+  const fastSha = target?.artifactSha;
   const during = phaseLatency(
     windowP95s(all, marks.onset ?? 0, marks.decision ?? marks.lifted ?? 0, c.slow.artifactSha),
   );
   const after = phaseLatency(windowP95s(all, marks.rolloutDone ?? marks.lifted ?? 0, marks.lifted ?? 0, fastSha));
   const afterLift = phaseLatency(windowP95s(all, (marks.lifted ?? 0) + c.windowS * 1000, marks.end ?? 0));
-  const predictor = predictorRows(c, { during, after, afterLift }, deployed === c.fast?.recipe ? ratio : null);
+  const batch1 = new Map(
+    (await server.services().planner.variants.list(c.modelSha)).map((v) => [
+      v.artifactSha,
+      v.evaluation?.latency?.p95Ms ?? null,
+    ]),
+  );
+  const predictor = predictorRows({ ...c, batch1 }, { during, after, afterLift }, target, ratio);
   return {
     marks,
     budgetMs: c.budgetMs,
@@ -393,7 +439,7 @@ async function throttle(
     decisions,
     deploysAfterLift: decisions.filter((d) => d.at >= (marks.lifted ?? Infinity) && d.kind === 'deploy').length,
     slow: c.slow,
-    fast: c.fast,
+    fast: target ?? c.fast,
     deployed,
     predictor,
     throttling: groups.map((g, i) => ({ deviceId: agents[i]?.deviceId ?? g.name, ...g.throttling() })),
@@ -408,8 +454,18 @@ async function throttle(
 function predictorRows(
   c: Context,
   p: { readonly during: PhaseLatency; readonly after: PhaseLatency; readonly afterLift: PhaseLatency },
+  target: PlanMember | null,
   breach: number | null,
 ): PredictorError[] {
+  const healthy = ratioOf(c.before, c.slow);
+  // The loop's own prediction: the devices' standing ratio (learned in the baseline), utilisation-aware under the
+  // quota, with the function the loop judges by.
+  const devices = (m: PlanMember, throttled: boolean): number | null => {
+    const phaseRatio = throttled ? breach : healthy;
+    if (healthy === null || phaseRatio === null) return null;
+    const standing = { ratio: healthy, servingPredictedMs: c.slow.predictedP95Ms };
+    return m.predictedP95Ms * correctionOf(m.predictedP95Ms, { ratio: phaseRatio, standing });
+  };
   const measured = c.before.medianP95Ms;
   const host1 = (m: PlanMember): number | null => {
     const h = c.batch1.get(m.artifactSha) ?? null;
@@ -429,18 +485,33 @@ function predictorRows(
         batch1PredictedMs: host1(m),
         predictedP95Ms: m.predictedP95Ms,
         healthyRatio1,
-        healthyRatio: ratioOf(c.before, c.slow),
+        healthyRatio: healthy,
         breachRatio: throttled ? breach : null,
+        devicesPredictedMs: devices(m, throttled),
       }),
     );
   };
   add(c.slow, 'baseline', c.before, false);
   add(c.slow, 'under the quota', p.during, true);
-  if (c.fast && breach !== null) {
-    add(c.fast, 'under the quota', p.after, true);
-    add(c.fast, 'quota lifted', p.afterLift, false);
+  if (target && breach !== null) {
+    add(target, 'under the quota', p.after, true);
+    add(target, 'quota lifted', p.afterLift, false);
   }
   return rows;
+}
+
+/**
+ * The variant the loop rolled out, with the prediction of the plan it was stored in, that plan's
+ * telemetry correction divided out (so it is judged like the stored variants).
+ */
+async function deployedMember(server: EdgefleetServer, c: Context, recipe: string): Promise<PlanMember | null> {
+  if (recipe === c.fast?.recipe) return c.fast;
+  for (const row of (await server.services().planner.list({ deviceClass: CLASS })).reverse()) {
+    const view = planView(row.id, row.plan);
+    const m = view.members.find((x) => x.recipe === recipe);
+    if (m) return { ...m, predictedP95Ms: m.predictedP95Ms / view.correction };
+  }
+  return null;
 }
 
 /** The healthy per-class ratio: baseline measured p95 ÷ the planner's prediction for the variant serving. */

@@ -19,7 +19,7 @@ export interface Episode {
   readonly entries: Entry[];
 }
 
-const BREACH_KINDS = new Set(['watching', 'hold', 'deploy', 'replan', 'alert', 'waiting']);
+const BREACH_KINDS = new Set(['watching', 'hold', 'deploy', 'replan', 'search', 'searched', 'alert', 'waiting']);
 
 /** Rollout ids the loop started, from its decisions' outcomes. */
 function loopRollouts(decisions: readonly Decision[]): Set<string> {

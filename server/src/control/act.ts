@@ -25,7 +25,7 @@ import type { ControlRepository } from '../store/control.js';
 import type { PlanRepository } from '../store/plans.js';
 import type { VariantRepository } from '../store/variants.js';
 import { budgetsFromClass } from '../telemetry/budget-status.js';
-import type { ControlAction, Decision } from './model.js';
+import type { ControlAction, ControlMemory, Decision, ObservedSearch } from './model.js';
 
 /** What one action led to, stored with the decision (shared/src/api/decisions.ts). */
 export type ActionOutcome = DeepReadonly<z.infer<typeof actionOutcomeSchema>>;
@@ -45,16 +45,20 @@ export interface ActOptions {
   readonly dataDir: string;
   readonly now: () => number;
   /**
-   * Runs a bounded hardware-aware search for a class and makes its result choosable (stored as a
-   * variant on a new plan of the class); returns that plan. Unset: search actions are skipped.
+   * Queues a bounded hardware-aware search for a class, whose finalist becomes choosable (a variant
+   * on a new plan of the class) when it ends. Unset: search actions are skipped.
    */
   readonly searcher?: ClassSearcher;
 }
 
-/** What a search action needs from the server (see plan/search-jobs.ts): the action without its kind and id. */
-export type ClassSearcher = (
-  request: Omit<Extract<ControlAction, { kind: 'search' }>, 'kind' | 'id'>,
-) => Promise<{ readonly planId: number; readonly chosen: string | null }>;
+/** What a search action needs from the server (see server-control.ts): the action without its kind and id. */
+export type SearchRequest = Omit<Extract<ControlAction, { kind: 'search' }>, 'kind' | 'id'>;
+
+/** Starts searches as jobs (resolves once queued, not when done) and tells how one stands. */
+export interface ClassSearcher {
+  start(request: SearchRequest): Promise<{ readonly searchId: string }>;
+  observe(searchId: string): ObservedSearch;
+}
 
 export type Actor = (decision: Decision) => Promise<ActionOutcome[]>;
 
@@ -80,6 +84,15 @@ export function createActor(options: ActOptions): Actor {
     return { bytes: await readFile(join(options.dataDir, row.artifactPath)) };
   }
 
+  async function rememberSearch(decision: Decision, searchId: string | null): Promise<void> {
+    const pending = decision.memory.search;
+    const memory: ControlMemory = {
+      ...decision.memory,
+      search: pending && searchId !== null ? { ...pending, id: searchId } : null,
+    };
+    await control.record(null, { deviceClass: decision.deviceClass, memory, updatedAt: decision.at });
+  }
+
   async function run(decision: Decision, action: ControlAction): Promise<ActionOutcome> {
     if (action.kind === 'alert') {
       log.warn({ deviceClass: action.deviceClass, decisionId: decision.id }, action.message);
@@ -102,11 +115,15 @@ export function createActor(options: ActOptions): Actor {
       return { action: action.id, status: 'done', planId: stored.id, chosen: stored.plan.chosen };
     }
     if (action.kind === 'search') {
-      if (!options.searcher)
+      if (!options.searcher) {
+        await rememberSearch(decision, null);
         return { action: action.id, status: 'skipped', why: 'no searcher is configured on this server' };
+      }
       const { kind: _kind, id: _id, ...request } = action;
-      const result = await options.searcher(request);
-      return { action: action.id, status: 'done', planId: result.planId, chosen: result.chosen };
+      const { searchId } = await options.searcher.start(request);
+      // The class's memory names the job, so later cycles (and a restarted server) can see how it stands.
+      await rememberSearch(decision, searchId);
+      return { action: action.id, status: 'started', searchId };
     }
     if ((await control.state(action.deviceClass))?.desiredHash === action.desiredHash)
       return { action: action.id, status: 'skipped', why: 'this desired state was already carried out' };
@@ -156,6 +173,8 @@ export function createActor(options: ActOptions): Actor {
       } catch (err: unknown) {
         log.error({ err, action }, 'control action failed');
         outcomes.push({ action: action.id, status: 'error', error: asError(err).message });
+        // A search that could not start is not pending: the decision's outcome says why.
+        if (action.kind === 'search') await rememberSearch(decision, null);
       }
     }
     if (outcomes.length > 0) await control.setOutcome(decision.id, outcomes);

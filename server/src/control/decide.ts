@@ -17,12 +17,24 @@ import type {
   PlanMember,
   SnapshotSummary,
 } from './model.js';
-import { chooseFastest, chooseFitting, chooseMoreAccurate, corrected, currentMember, latencyRatio } from './select.js';
+import { searchEnded, searchRunning } from './decide-search.js';
+import {
+  chooseFastest,
+  chooseFitting,
+  chooseMoreAccurate,
+  corrected,
+  currentMember,
+  latencyRatio,
+  ratioAtLimit,
+} from './select.js';
 
 const HOUR_MS = 3_600_000;
 const BUDGETS: readonly ControlBudget[] = ['latencyP95Ms', 'powerW', 'energyPerInferenceMj', 'minAccuracy'];
 
 const shortHash = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+
+/** A decision's id: its class and time (deciding twice at one instant gives the same decision). */
+const decisionIdOf = (deviceClass: string, now: number): string => `d-${deviceClass}-${now}`;
 
 /** Hash of a desired state: which variant on which devices of a class. */
 export function desiredHashOf(deviceClass: string, artifactSha: string, deviceIds: readonly string[] | null): string {
@@ -93,8 +105,13 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
   const members = s.plan?.members ?? [];
   const current = currentMember(members, scope.devices);
   const ratio = latencyRatio(current, scope.devices);
+  // While no device breaches, the serving variant's ratio is the devices' standing correction.
+  const healthy = ratio !== null && current !== null && s.devices.every((d) => d.breaches.length === 0);
   const memory: ControlMemory = {
     ...s.memory,
+    ...(healthy && ratio > 0
+      ? { standing: { ratio: ratio * (s.plan?.correction ?? 1), variantSha: current.artifactSha, at: now } }
+      : {}),
     deploys: s.memory.deploys.filter((t) => now - t < HOUR_MS),
     failed: Object.fromEntries(Object.entries(s.memory.failed).filter(([, t]) => now - t < policy.failedRetryMs)),
   };
@@ -109,7 +126,7 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
       : draftFor(s, scope, policy, now, memory, current, ratio);
   const kind = draft.kind;
   return {
-    id: `d-${s.deviceClass}-${now}`,
+    id: decisionIdOf(s.deviceClass, now),
     deviceClass: s.deviceClass,
     at: now,
     kind,
@@ -118,9 +135,10 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
     summary: summarize(s, scope, current, ratio),
     actions: draft.actions,
     memory: { ...draft.memory, lastKind: kind === 'healthy' && s.memory.lastKind === null ? null : kind },
-    // "healthy" right after "recovered" (or at the start) says nothing new.
+    // "healthy" right after "recovered" (or at the start) says nothing new; a search's end always is.
     record:
       draft.actions.length > 0 ||
+      kind === 'searched' ||
       (kind !== s.memory.lastKind &&
         !(kind === 'healthy' && (s.memory.lastKind === null || s.memory.lastKind === 'recovered'))),
   };
@@ -136,6 +154,9 @@ function draftFor(
   ratio: number | null,
 ): Draft {
   const where = scope.cohort === null ? 'class' : `${scope.cohort} cohort (${scope.devices.length} devices)`;
+  // A search the loop started has ended: say so first (the loop decides again at once, on the plan it made).
+  const ended = searchEnded(s, memory);
+  if (ended) return ended;
   if (scope.budgets.length === 0) {
     if (memory.episode !== null)
       return {
@@ -166,10 +187,14 @@ function draftFor(
   const m: ControlMemory = { ...memory, breachingSince: since, episode };
   if (s.rolloutActive)
     return { kind: 'waiting', reason: `${where} breaching (${pct}); a rollout is in progress`, actions: [], memory: m };
+  // One search per class at a time; its end (a `searched` decision) lets the loop choose from what it made.
+  const searching = searchRunning(s);
+  if (searching !== null)
+    return { kind: 'waiting', reason: `${where} breaching (${pct}); ${searching}`, actions: [], memory: m };
   const guard = guardOf(m, policy, now);
   if (guard !== null) return holdOrAlert(s, m, `${where} breaching (${pct}) but ${guard}`);
   if (!s.plan) return holdOrAlert(s, m, `${where} breaching (${pct}) but the class has no plan to choose from`);
-  return choose(s, scope, policy, m, current, ratio ?? 1, `${where} breaching (${pct})`);
+  return choose(s, scope, policy, m, current, ratio ?? 1, `${where} breaching (${pct})`, now);
 }
 
 /** Why no change may happen now (cooldown, hourly cap, episode cap), or null. */
@@ -217,6 +242,7 @@ function choose(
   current: PlanMember | null,
   ratio: number,
   why: string,
+  now: number,
 ): Draft {
   const plan = s.plan;
   const ep = m.episode;
@@ -226,12 +252,25 @@ function choose(
   // An accuracy breach condemns the variant serving now on this class.
   if (accuracy && current) failed[current.artifactSha] = s.at;
   const exclude = new Set([...Object.keys(failed), ...(current ? [current.artifactSha] : [])]);
-  const fit = { budgets: s.budgets, limits: s.limits, baselinePct: plan.baselinePct, ratio, margin: policy.fitMargin };
+  const standing =
+    policy.correction === 'utilisation' && m.standing && current && !scope.devices.some((d) => d.throttled)
+      ? { ratio: m.standing.ratio / plan.correction, servingPredictedMs: current.predictedP95Ms }
+      : undefined;
+  const fit = {
+    budgets: s.budgets,
+    limits: s.limits,
+    baselinePct: plan.baselinePct,
+    ratio,
+    margin: policy.fitMargin,
+    ...stripUndefined({ standing }),
+  };
   const fitting = accuracy
     ? chooseMoreAccurate(plan.members, current, fit, exclude)
     : chooseFitting(plan.members, fit, exclude);
   const mm: ControlMemory = { ...m, failed };
-  const ratioText = `measured/predicted latency ${ratio.toFixed(2)}`;
+  const ratioText =
+    `measured/predicted latency ${ratio.toFixed(2)}` +
+    (standing ? `, devices' standing ratio ${standing.ratio.toFixed(2)}, utilisation-aware` : '');
   // Best effort only once a re-plan (when one is possible), and a search when enabled, found nothing either.
   const spent = (plan.corrected || ep.replanned) && (!policy.search.enabled || ep.searched === true);
   const fallback =
@@ -257,7 +296,7 @@ function choose(
       ? 'next more accurate variant'
       : fallback
         ? `nothing is predicted to fit (${ratioText}); best effort: ${target.recipe} is the fastest stored variant ` +
-          `(corrected p95 ${corrected(target, ratio).p95Ms.toPrecision(3)} ` +
+          `(corrected p95 ${corrected(target, fit).p95Ms.toPrecision(3)} ` +
           `ms${limit === undefined ? '' : ` vs budget ${limit} ms`}, predicted ${target.predictedP95Ms} ms)`
         : `corrected model (${ratioText}) predicts ${target.recipe} fits`;
     const reason = `${why}; ${because}: ${current?.recipe ?? 'unknown'} → ${target.recipe}`;
@@ -292,8 +331,9 @@ function choose(
       id: `a-${shortHash({ ep: ep.id, kind: 'search' })}`,
       deviceClass: s.deviceClass,
       modelSha: plan.modelSha,
-      // Against the class's own speed model: the plan's predictions may already carry a correction.
-      ratio: ratio * plan.correction,
+      // Against the class's own speed model: the plan's predictions may already carry a correction. Utilisation-aware,
+      // the one ratio that judges the latency limit as the loop will.
+      ratio: ratioAtLimit((s.budgets.maxP95LatencyMs ?? 0) * policy.fitMargin, fit) * plan.correction,
       label: `telemetry-${ep.id}`.slice(0, 64),
       timeBudgetMs: policy.search.timeBudgetMs,
       maxEvaluations: policy.search.maxEvaluations,
@@ -309,7 +349,12 @@ function choose(
         `searching for a new model (at most ${policy.search.maxEvaluations} candidates, ` +
         `${Math.round(policy.search.timeBudgetMs / 1000)} s)`,
       actions: [action],
-      memory: { ...mm, episode: { ...ep, searched: true } },
+      // act fills in the job's id once it is queued; the loop does not wait for it.
+      memory: {
+        ...mm,
+        episode: { ...ep, searched: true },
+        search: { id: null, decisionId: decisionIdOf(s.deviceClass, now), startedAt: now },
+      },
     };
   }
   return holdOrAlert(s, mm, `${why}; nothing fits (${ratioText}): keeping ${current?.recipe ?? 'the current variant'}`);

@@ -4,7 +4,13 @@ export * from './policy.js';
 export * from './select.js';
 export { decide, desiredHashOf } from './decide.js';
 export { createObserver, currentVariantWindows, planView, type ObserveOptions, type Observer } from './observe.js';
-export { createActor, type ActionOutcome, type ActOptions, type Actor } from './act.js';
+export { createActor, type ActionOutcome, type ActOptions, type Actor, type ClassSearcher } from './act.js';
 export { createControlLoop, type ControlLoop, type ControlLoopOptions, type ReconcileResult } from './loop.js';
 export { listDecisions, type StoredDecision } from './decisions.js';
-export { createServerControl, latestGolden, type ServerControl, type ServerControlOptions } from './server-control.js';
+export {
+  createServerControl,
+  latestGolden,
+  observeSearch,
+  type ServerControl,
+  type ServerControlOptions,
+} from './server-control.js';

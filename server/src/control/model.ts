@@ -75,6 +75,8 @@ export const controlMemorySchema = z.object({
       replanned: z.boolean(),
       /** A search for a new model was started in this episode (absent in memories stored before searches existed). */
       searched: z.boolean().optional(),
+      /** A search of this episode was lost to a server restart and started again (at most once per episode). */
+      searchRerun: z.boolean().optional(),
       alerted: z.boolean(),
     })
     .nullable(),
@@ -84,6 +86,17 @@ export const controlMemorySchema = z.object({
   failed: z.record(z.string(), z.number()),
   /** Kind of the last stored decision, so an unchanged state is not stored every tick. */
   lastKind: decisionKindSchema.nullable(),
+  /**
+   * The devices' standing correction: measured ÷ predicted p95 of the variant they served while no
+   * device breached, against the class's own speed model (a plan's telemetry correction divided
+   * out), from the last such decision. Absent: not learned yet.
+   */
+  standing: z.object({ ratio: z.number().positive(), variantSha: z.string(), at: z.number() }).nullable().optional(),
+  /**
+   * The search the loop started for the class and has not seen end (absent: none). `id` is the
+   * search job's, set by act once the job is queued (null: the server stopped before it was).
+   */
+  search: z.object({ id: z.string().nullable(), decisionId: z.string(), startedAt: z.number() }).nullable().optional(),
 });
 export type ControlMemory = DeepReadonly<z.infer<typeof controlMemorySchema>>;
 
@@ -94,6 +107,18 @@ export const EMPTY_MEMORY: ControlMemory = Object.freeze({
   failed: {},
   lastKind: null,
 });
+
+/** The state of the class's pending search (memory.search) as the server's search jobs know it. */
+export interface ObservedSearch {
+  readonly id: string | null;
+  /** lost: no job of that id exists (the server restarted while it ran, or it never started). */
+  readonly state: 'queued' | 'running' | 'done' | 'failed' | 'lost';
+  /** done: the finalist's recipe and the plan that includes it (null: the search found none). */
+  readonly finalist: string | null;
+  readonly planId: number | null;
+  /** failed: the job's error; queued/running: its progress, in words. */
+  readonly detail: string | null;
+}
 
 export interface ClassSnapshot {
   readonly deviceClass: string;
@@ -107,6 +132,8 @@ export interface ClassSnapshot {
   /** Active devices (a window inside the activity horizon). */
   readonly devices: readonly DeviceObservation[];
   readonly memory: ControlMemory;
+  /** The pending search of memory.search, observed (null: none pending). */
+  readonly search?: ObservedSearch | null;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type ClassSnapshot,
   type ControlBudget,
   type DeviceObservation,
+  type ObservedSearch,
   type PlanMember,
   type PlanView,
   type Precision,
@@ -35,7 +36,11 @@ export interface ObserveOptions {
   readonly activeHorizonMs?: number;
   /** The device rule: k breaking windows of the last n (default 3 of 5, as the agent's watcher). */
   readonly rule?: StatusRule;
+  /** How the loop's searches stand (unset: a pending search is seen as lost). */
+  readonly searches?: { observe(searchId: string): ObservedSearch };
 }
+
+const LOST: ObservedSearch = { id: null, state: 'lost', finalist: null, planId: null, detail: null };
 
 /** The plan's eligible candidates with predictions, as the loop sees them. */
 export function planView(id: number, plan: Plan): PlanView {
@@ -117,6 +122,8 @@ export function createObserver(options: ObserveOptions): Observer {
   const n = rule.n ?? 5;
 
   async function snapshot(cls: DeviceClass, now: number): Promise<ClassSnapshot> {
+    const memory = (await options.control.state(cls.name))?.memory ?? EMPTY_MEMORY;
+    const pending = memory.search ?? null;
     const planRow = (await options.plans.list({ deviceClass: cls.name })).at(-1);
     const active = (await options.telemetry.devicesOfClass(cls.name)).filter((d) => d.lastWindowEnd >= now - horizon);
     const devices: DeviceObservation[] = [];
@@ -132,7 +139,8 @@ export function createObserver(options: ObserveOptions): Observer {
       // A catch-up of late members does not hold the loop back: a rollout it starts supersedes it.
       rolloutActive: await holdsClass(cls.name),
       devices,
-      memory: (await options.control.state(cls.name))?.memory ?? EMPTY_MEMORY,
+      memory,
+      search: pending ? (pending.id !== null && options.searches?.observe(pending.id)) || LOST : null,
     };
   }
 

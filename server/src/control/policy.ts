@@ -61,6 +61,15 @@ export const controlPolicySchema = z.strictObject({
    * more than the quota) makes it overstate faster variants. Default false.
    */
   bestEffort: z.boolean().default(false),
+  /**
+   * How the loop predicts other variants from what the devices measure. `proportional`: every
+   * variant × the serving one's measured ÷ predicted ratio (right for a clock slowed by heat).
+   * `utilisation`: the devices' standing ratio (learned while the class was healthy), and a
+   * slowdown read as too little CPU, which a variant needing less CPU suffers less
+   * (control/select.ts `correctionOf`; right for a CPU quota or a competing process; devices
+   * reporting thermal throttling are still judged proportionally). Default proportional.
+   */
+  correction: z.enum(['proportional', 'utilisation']).default('proportional'),
   /** Recipes for a re-plan when nothing on the front fits; default: the recipes of the current plan. */
   replanRecipes: z.array(z.string().min(1)).min(1).optional(),
 });

@@ -18,6 +18,11 @@ export interface FitContext {
   readonly baselinePct: number | null;
   /** Measured ÷ predicted latency of the variant serving now. */
   readonly ratio: number;
+  /**
+   * The devices' standing correction (measured ÷ predicted while the class was healthy) and the
+   * serving variant's prediction: set, a member is judged utilisation-aware ({@link correctionOf}).
+   */
+  readonly standing?: { readonly ratio: number; readonly servingPredictedMs: number };
   /** Share of a predicted figure's limit a member may use (the policy's `fitMargin`). */
   readonly margin: number;
 }
@@ -53,8 +58,47 @@ export function currentMember(
   return top === undefined ? null : (members.find((m) => m.artifactSha === top[0]) ?? null);
 }
 
+/**
+ * The factor a member's predictions are corrected by. Proportional: the serving variant's measured
+ * ÷ predicted ratio, for every member (a clock slowed by heat slows every variant alike). With the
+ * devices' standing ratio, utilisation-aware: the slowdown s = ratio ÷ standing is read as too
+ * little CPU for the serving variant's demand (a CPU quota, another process), and a member that
+ * needs d = its prediction ÷ the serving one's of that CPU is slowed by max(1, s × d): a variant
+ * that needs a quarter of the CPU under a ×4 slowdown runs unthrottled. Modelled, and checked
+ * against measurement in bench:loop-real.
+ */
+export function correctionOf(predictedMs: number, fit: Pick<FitContext, 'ratio' | 'standing'>): number {
+  const st = fit.standing;
+  if (!st || st.ratio <= 0 || st.servingPredictedMs <= 0) return fit.ratio;
+  const slowdown = Math.max(1, fit.ratio / st.ratio);
+  return st.ratio * Math.max(1, (slowdown * predictedMs) / st.servingPredictedMs);
+}
+
+/**
+ * One ratio that judges members against a latency limit as {@link correctionOf} does: a member
+ * predicted at p fits `limitMs` under the (utilisation-aware) correction exactly when p × this ratio
+ * does. For a search, whose predictor takes a single ratio. Proportional: the ratio itself.
+ */
+export function ratioAtLimit(limitMs: number, fit: Pick<FitContext, 'ratio' | 'standing'>): number {
+  const st = fit.standing;
+  if (!st || st.ratio <= 0 || st.servingPredictedMs <= 0 || limitMs <= 0) return fit.ratio;
+  const slowdown = Math.max(1, fit.ratio / st.ratio);
+  // The largest prediction that fits: unthrottled (limit ÷ standing) if the slowdown spares it, else the root of
+  // p × standing × slowdown × p ÷ serving = limit.
+  const unthrottled = limitMs / st.ratio;
+  const p =
+    (slowdown * unthrottled) / st.servingPredictedMs <= 1
+      ? unthrottled
+      : Math.sqrt((limitMs * st.servingPredictedMs) / (st.ratio * slowdown));
+  return limitMs / p;
+}
+
 /** Predictions of a member under the corrected model. */
-export function corrected(member: PlanMember, ratio: number): { p95Ms: number; powerW: number; energyMj: number } {
+export function corrected(
+  member: PlanMember,
+  fit: Pick<FitContext, 'ratio' | 'standing'>,
+): { p95Ms: number; powerW: number; energyMj: number } {
+  const ratio = correctionOf(member.predictedP95Ms, fit);
   return {
     p95Ms: member.predictedP95Ms * ratio,
     powerW: member.predictedPowerW * ratio,
@@ -64,7 +108,7 @@ export function corrected(member: PlanMember, ratio: number): { p95Ms: number; p
 
 /** Why a member does not fit under the corrected model: the budgets it breaks (empty: it fits). */
 export function misfits(member: PlanMember, fit: FitContext): Violation[] {
-  const c = corrected(member, fit.ratio);
+  const c = corrected(member, fit);
   const { maxAccuracyDropPts: _drop, ...rest } = fit.budgets;
   // Without the original's accuracy the drop cannot be judged.
   const budgets = fit.baselinePct === null ? rest : fit.budgets;

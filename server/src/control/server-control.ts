@@ -17,6 +17,8 @@ import type { Repositories } from '../store/index.js';
 import type { RolloutRepository } from '../store/rollouts.js';
 import type { TelemetryService } from '../telemetry/telemetry-service.js';
 import { createActor, type ClassSearcher } from './act.js';
+import type { ObservedSearch } from './model.js';
+import { SEARCHED_PREFIX } from '../plan/candidates.js';
 import { createControlLoop, type ControlLoop } from './loop.js';
 import { createObserver } from './observe.js';
 import type { ControlPolicy } from './policy.js';
@@ -72,30 +74,62 @@ export async function latestGolden(rollouts: Pick<RolloutRepository, 'list'>, de
   return last.golden;
 }
 
-/** The loop's searcher over search jobs: queue the search and wait for the plan that includes its finalist. */
-export function searcherOf(searches: SearchJobs): ClassSearcher {
-  return async (req) => {
-    const started = await searches.start({
-      model: req.modelSha,
-      class: req.deviceClass,
-      evaluations: req.maxEvaluations,
-      timeBudgetMs: req.timeBudgetMs,
-      ratio: req.ratio,
-      epochs: req.epochs,
-      trainSamples: req.trainSamples,
-      finalEpochs: req.finalEpochs,
-      budgets: req.budgets,
-    });
-    const done = await searches.wait(started.id);
-    if (done.state === 'failed')
-      throw new Error(`search ${done.id} failed: ${done.error?.code ?? ''} ${done.error?.message ?? ''}`);
-    const f = done.result?.finalist ?? null;
-    return { planId: f?.planId ?? 0, chosen: f?.chosen ?? null };
+/**
+ * The loop's searcher over search jobs: queue the search and return at once; `onEnd` runs when the
+ * job is done or failed (the server wakes the class's loop with it, so the end is acted on now).
+ */
+export function searcherOf(
+  searches: SearchJobs,
+  onEnd: (deviceClass: string) => void = () => undefined,
+): ClassSearcher {
+  return {
+    async start(req) {
+      const started = await searches.start({
+        model: req.modelSha,
+        class: req.deviceClass,
+        evaluations: req.maxEvaluations,
+        timeBudgetMs: req.timeBudgetMs,
+        ratio: req.ratio,
+        epochs: req.epochs,
+        trainSamples: req.trainSamples,
+        finalEpochs: req.finalEpochs,
+        budgets: req.budgets,
+      });
+      void searches.wait(started.id).then(
+        () => onEnd(req.deviceClass),
+        () => onEnd(req.deviceClass),
+      );
+      return { searchId: started.id };
+    },
+    observe: (id) => observeSearch(searches, id),
+  };
+}
+
+/** A search job as the loop sees it; `lost` when this server has no job of that id (it restarted). */
+export function observeSearch(searches: Pick<SearchJobs, 'list'>, id: string): ObservedSearch {
+  const job = searches.list().find((j) => j.id === id);
+  if (!job) return { id, state: 'lost', finalist: null, planId: null, detail: null };
+  const f = job.result?.finalist ?? null;
+  const p = job.progress;
+  return {
+    id,
+    state: job.state,
+    finalist: f === null ? null : `${SEARCHED_PREFIX}${id} (${f.artifactSha?.slice(0, 12) ?? 'not stored'})`,
+    planId: f?.planId ?? null,
+    detail:
+      job.state === 'failed'
+        ? `${job.error?.code ?? ''} ${job.error?.message ?? ''}`.trim()
+        : p
+          ? `${p.evaluations} of ${p.maxEvaluations} candidates evaluated`
+          : null,
   };
 }
 
 export function createServerControl(o: ServerControlOptions): ServerControl {
   const { repos } = o;
+  // A search's end wakes its class's loop (through `wake`, set once the loop exists), not the next tick.
+  let wake: (deviceClass: string) => void = () => undefined;
+  const searcher = o.searches ? searcherOf(o.searches, (c) => wake(c)) : undefined;
   const observer = createObserver({
     classes: o.classes,
     plans: repos.plans,
@@ -103,6 +137,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     rollouts: repos.rollouts,
     desired: repos.desired,
     control: repos.control,
+    ...(searcher ? { searches: searcher } : {}),
   });
   const act = createActor({
     control: repos.control,
@@ -116,7 +151,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     now: o.now,
     goldenFor: o.goldenFor ?? ((c) => latestGolden(repos.rollouts, c)),
     ...(o.events ? { events: o.events } : {}),
-    ...(o.searches ? { searcher: searcherOf(o.searches) } : {}),
+    ...(searcher ? { searcher } : {}),
   });
   const loop = createControlLoop({
     // Windows wait up to a batch interval in the ingest buffer; the loop must judge what arrived.
@@ -131,6 +166,7 @@ export function createServerControl(o: ServerControlOptions): ServerControl {
     logger: o.logger,
     now: o.now,
   });
+  wake = (deviceClass) => loop.handleBreach(deviceClass);
   let unsubscribe: (() => void) | null = null;
   const ownsClass = async (deviceClass: string) => !o.ownership || o.ownership.claim(`control:${deviceClass}`);
   return {

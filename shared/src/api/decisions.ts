@@ -12,7 +12,9 @@ import { serverTimeSchema } from './common.js';
  * healthy: nothing breaches. watching: breaching, inside the hysteresis window. waiting: a
  * rollout is in progress. hold: breaching but a guard (cooldown, cap, episode) forbids a change.
  * deploy / replan / search / alert: the loop acts (search: nothing stored fits even with the
- * corrected speed model, so a new model is searched for). recovered: a breach episode ended.
+ * corrected speed model, so a new model is searched for; the search runs as a job and the loop
+ * keeps deciding meanwhile). searched: a search the loop started ended (done, failed, or lost to a
+ * server restart), its outcome in the reason. recovered: a breach episode ended.
  */
 export const DECISION_KINDS = [
   'healthy',
@@ -22,6 +24,7 @@ export const DECISION_KINDS = [
   'deploy',
   'replan',
   'search',
+  'searched',
   'alert',
   'recovered',
 ] as const;
@@ -107,6 +110,8 @@ export const actionOutcomeSchema = z.union([
     planId: z.number().int().optional(),
     chosen: z.string().nullable().optional(),
   }),
+  /** A job was started (a search): its end is a later `searched` decision. */
+  z.object({ action: z.string(), status: z.literal('started'), searchId: z.string() }),
   z.object({ action: z.string(), status: z.literal('skipped'), why: z.string() }),
   z.object({ action: z.string(), status: z.literal('error'), error: z.string() }),
 ]);

@@ -57,6 +57,8 @@ export interface ScenarioOptions {
   readonly seed?: number;
   readonly startAt?: number;
   readonly tickSeconds?: number;
+  /** Wait for the loop's search jobs after each tick (default true); false: they run beside virtual time. */
+  readonly awaitSearches?: boolean;
   /** Virtual time between settles (rollout evaluation, broker delivery), ms. Default 5000. */
   readonly stepMs?: number;
   /** Devices' telemetry window, ms. Default 10 000. */
@@ -273,6 +275,13 @@ export async function createScenario(o: ScenarioOptions): Promise<Scenario> {
       const before = tickRuns();
       await step?.(Math.min(to, clock.now() + stepMs));
       if (tickRuns() > before) {
+        // A search the loop started runs in real time, a job beside the loop; the virtual clock waits for it, so a
+        // seed replays the same story (its end wakes the loop: idle() waits for that reconcile).
+        if (o.awaitSearches !== false) {
+          const jobs = server.services().searches;
+          for (const j of jobs?.list() ?? []) if (j.state === 'queued' || j.state === 'running') await jobs?.wait(j.id);
+          await control?.loop.idle();
+        }
         // A tick may have re-planned: the devices learn the new variants' measurements.
         await learnVariants();
         onTick?.(clock.now());
