@@ -30,7 +30,7 @@ if (process.argv.includes('--help')) {
   console.log(
     'npm run bench:scale [-- --devices 10000 --per-farm 2500 --seconds 60 --window-ms 10000 --rollout 1000\n' +
       '   --variant-kb 1024 --topology both|sqlite|postgres --online-timeout-s 900 --device-disk DIR\n' +
-      '   --max-connecting 50]',
+      '   --max-connecting 50 --rollout-timeout-s 1800]',
   );
   process.exit(0);
 }
@@ -43,6 +43,7 @@ const ROLLOUT = Math.min(Number(arg('rollout', '1000')), Math.floor(DEVICES / 3)
 const HIDDEN = Math.round((Number(arg('variant-kb', '1024')) * 1024) / 4 / 21);
 const TOPOLOGIES = arg('topology', 'both') === 'both' ? ['sqlite', 'postgres'] : [arg('topology', 'both')];
 const ONLINE_TIMEOUT_MS = Number(arg('online-timeout-s', '900')) * 1000;
+const ROLLOUT_TIMEOUT_MS = Number(arg('rollout-timeout-s', '1800')) * 1000;
 /**
  * Where the simulated devices keep their outboxes and downloads. Real devices each fsync their
  * own disk; 10,000 of them fsyncing this box's one disk would measure the disk, not the fleet,
@@ -72,7 +73,15 @@ const baseFlags = (dataDir: string) => ({
 });
 
 async function sqliteTopology(dir: string): Promise<Topology> {
-  const a = await forkChild('scale-server.ts', { ...baseFlags(join(dir, 'a')), port: 0 });
+  // Every simulated device connects from 127.0.0.1, where a real fleet has an address each: the
+  // embedded broker's cap on not-yet-accepted connections per address (128) must fit all the
+  // farms' devices connecting at once, or the farms' refused devices back off and the ramp crawls.
+  const pendingCap = Math.ceil(DEVICES / PER_FARM) * MAX_CONNECTING + 64;
+  const a = await forkChild('scale-server.ts', {
+    ...baseFlags(join(dir, 'a')),
+    port: 0,
+    'connections.maxPendingPerAddress': Math.max(128, pendingCap),
+  });
   const brokerUrl = (a.started as { brokerUrl: string }).brokerUrl;
   return {
     replicas: [a],
@@ -245,7 +254,7 @@ async function runRollout(topologyName: string, topo: Topology, progress: FarmPr
     bytes: number;
   };
   let status = { state: 'running', byState: {} as Record<string, number> };
-  while (performance.now() - r0 < 1_800_000) {
+  while (performance.now() - r0 < ROLLOUT_TIMEOUT_MS) {
     status = (await starter.ask({ type: 'rollout-status', id: started.id })) as typeof status;
     if (['completed', 'failed', 'aborted', 'rolled-back'].includes(status.state)) break;
     say(`${topologyName}: rollout ${status.state} ${JSON.stringify(status)}`);

@@ -419,6 +419,7 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
             markLost: (id) => r.presence?.markLost(id) ?? Promise.resolve(false),
           }),
         maxModelUploadBytes: config.apiMaxModelBytes,
+        ...(r.jobs ? { jobs: r.jobs } : {}),
         mosquittoCredentials: () =>
           mosquittoCredentials(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
       },

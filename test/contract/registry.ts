@@ -72,6 +72,33 @@ export const registryContract: readonly ContractCase[] = [
     },
   ],
   [
+    'heartbeats of many devices in one call: last-seen and model as touch does; unknown ones left out',
+    async (t, { devices }) => {
+      await devices.upsertHello(hello('a-1', 'rpi4', sha('1')), 1000);
+      await devices.upsertHello(hello('a-2', 'rpi4', sha('2')), 1000);
+      await devices.setState('a-2', 'offline', 'lost', 1000, 1000);
+      const known = await devices.touchMany([
+        { id: 'a-1', now: 2000 },
+        { id: 'a-2', now: 2100, currentModel: sha('3') },
+        { id: 'nobody', now: 2200, currentModel: null },
+      ]);
+      t.same(
+        [...known].sort((a, b) => a.id.localeCompare(b.id)),
+        [
+          { id: 'a-1', state: 'online' },
+          { id: 'a-2', state: 'offline' },
+        ],
+        'known devices with their state (the caller brings a-2 back online)',
+      );
+      t.match(await devices.get('a-1'), { lastSeen: 2000, currentModel: sha('1') }, 'no model given: kept');
+      t.match(await devices.get('a-2'), { lastSeen: 2100, currentModel: sha('3'), state: 'offline' });
+      await devices.touchMany([{ id: 'a-1', now: 2300, currentModel: null }]);
+      t.equal((await devices.get('a-1'))?.currentModel, null, 'null clears the model');
+      t.same(await devices.touchMany([]), [], 'an empty batch is a no-op');
+      t.equal(await devices.get('nobody'), null, 'a heartbeat registers nobody');
+    },
+  ],
+  [
     'the sweep marks online devices silent since before the cutoff stale, once',
     async (t, { devices }) => {
       await devices.upsertHello(hello('a-1'), 1000);

@@ -165,6 +165,13 @@ t.test('admin API', async (t) => {
     );
   });
 
+  await t.test('jobs: a server on SQLite has no queue and says so', async (t) => {
+    const jobs = await call('GET', '/v1/jobs?limit=5', reader.token);
+    t.equal(jobs.status, 200);
+    t.same(jobs.body, { queue: 'in-process', jobs: [] });
+    t.equal((await call('GET', '/v1/jobs?limit=0', reader.token)).status, 400, 'a limit below 1 is refused');
+  });
+
   await t.test('/openapi.json documents every route with its schemas', async (t) => {
     const doc = (await call('GET', '/openapi.json', null)).body as {
       openapi: string;

@@ -59,7 +59,8 @@ if ('unavailable' in cluster) {
       import pino from 'pino';
       const q = await startVariantQueue({ ...${JSON.stringify(queueOptions)}, logger: pino({ level: 'silent' }) });
       await q.work({
-        runJob: async () => {
+        runJob: async (_job, onStage) => {
+          onStage?.('compressing');
           console.log('worker-a building');
           await new Promise((r) => setTimeout(r, 600000));
           throw new Error('unreachable');
@@ -74,6 +75,15 @@ if ('unavailable' in cluster) {
     const [id] = sender.inFlight();
     if (!id) throw new Error('no job in flight');
     t.equal((await sender.state(id))?.state, 'active', 'worker a holds the job');
+    // Progress through the API's source: the step worker a reported (recorded asynchronously).
+    let seen = (await sender.jobs({ id }))[0];
+    for (let i = 0; i < 100 && seen?.stage !== 'compressing'; i += 1) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = (await sender.jobs({ id }))[0];
+    }
+    t.match(seen, { id, state: 'active', attempts: 1, maxAttempts: 4, stage: 'compressing', progress: 0.25 });
+    t.match(seen, { recipe: 'int8-dynamic', error: null, finishedAt: null });
+    t.same(await sender.jobs({ id: 'not-a-uuid' }), [], 'an id that is no job id finds nothing');
     a.proc.kill('SIGKILL');
     await a.exited;
     const b = await startVariantQueue({ ...queueOptions, logger: silent });
@@ -85,5 +95,8 @@ if ('unavailable' in cluster) {
     const state = await sender.state(id);
     t.equal(state?.state, 'completed');
     t.ok((state?.retryCount ?? 0) >= 1, `retried after the expiry (${state?.retryCount} retries)`);
+    const [done] = await sender.jobs();
+    t.match(done, { id, state: 'completed', stage: 'done', progress: 1, error: null });
+    t.ok((done?.attempts ?? 0) >= 2, `two runs or more shown (${done?.attempts})`);
   });
 }

@@ -47,11 +47,19 @@ function setup(t: Test) {
   const { lines, logger } = capture();
   const store = openSqliteStore({ dataDir: t.testdir() });
   t.teardown(() => store.close());
+  const touchBatches: number[] = [];
+  const devices = {
+    ...store.repos.devices,
+    touchMany: (beats: Parameters<typeof store.repos.devices.touchMany>[0]) => {
+      touchBatches.push(beats.length);
+      return store.repos.devices.touchMany(beats);
+    },
+  };
   const rejections = createRejectionCounter({ logger, now: () => clock });
   // Presence sees messages the way the server feeds it: decoded (and rejections counted) by the inbound router.
   const inbound = createInboundRouter({ logger, maxPayloadBytes: 4096, onReject: (r) => rejections.record(r) });
   const presence = createPresenceService({
-    devices: store.repos.devices,
+    devices,
     inbound,
     logger,
     now: () => clock,
@@ -64,6 +72,8 @@ function setup(t: Test) {
   };
   return {
     devices: store.repos.devices,
+    touchBatches,
+    inbound,
     handle,
     presence,
     rejections,
@@ -103,6 +113,53 @@ t.test('hello, heartbeat, will and sweep drive the device state on the server cl
     live,
   );
   t.match(await devices.get('d-1'), { state: 'offline', stateReason: 'lost' }, 'the last will marks it offline');
+});
+
+t.test('heartbeats are written in batches, still in arrival order with status messages', async (t) => {
+  const { devices, inbound, presence, touchBatches, advance, now } = setup(t);
+  const ids = Array.from({ length: 40 }, (_, i) => `d-${i}`);
+  for (const id of ids) inbound.handleMessage(deviceTopic(id, 'hello'), encodeMessage(hello(id)), live);
+  await presence.idle();
+  advance(1000);
+  const beat = (id: string, seq: number) =>
+    inbound.handleMessage(
+      deviceTopic(id, 'heartbeat'),
+      encodeMessage({ type: 'heartbeat', v: 1, deviceId: id, seq, uptimeMs: 5, currentModel: null, sentAt: 2 }),
+      live,
+    );
+  const will = (id: string) =>
+    inbound.handleMessage(
+      deviceTopic(id, 'status'),
+      encodeMessage({ type: 'status', v: 1, deviceId: id, state: 'offline', reason: 'lost', sentAt: 3 }),
+      live,
+    );
+  // All arrive before presence applies any: two heartbeats each, d-0's last will, d-1's will, then d-1 beats again.
+  for (const id of ids) beat(id, 0);
+  for (const id of ids) beat(id, 1);
+  will('d-0');
+  will('d-1');
+  beat('d-1', 2);
+  await presence.idle();
+  t.same(touchBatches, [40, 1], '81 heartbeats in two writes: the will closed the first batch');
+  t.match(await devices.get('d-0'), { state: 'offline', stateReason: 'lost' }, 'the will after its heartbeats holds');
+  t.match(await devices.get('d-1'), { state: 'online' }, 'a heartbeat after the will brings the device back');
+  t.equal((await devices.get('d-39'))?.lastSeen, now(), 'every batched heartbeat moved last-seen');
+});
+
+t.test('the sweep applies heartbeats already received before it judges silence', async (t) => {
+  const { devices, inbound, presence, advance } = setup(t);
+  await presence.idle();
+  inbound.handleMessage(deviceTopic('d-9', 'hello'), encodeMessage(hello('d-9')), live);
+  await presence.idle();
+  advance(4000);
+  inbound.handleMessage(
+    deviceTopic('d-9', 'heartbeat'),
+    encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-9', seq: 0, uptimeMs: 5, currentModel: null, sentAt: 2 }),
+    live,
+  );
+  // Queued, not applied yet: the sweep must not take the device for silent.
+  t.same(await presence.sweep(), [], 'the queued heartbeat counts');
+  t.equal((await devices.get('d-9'))?.state, 'online');
 });
 
 t.test('a retained status replay sets state without pretending the device is alive', async (t) => {

@@ -10,6 +10,7 @@ import { distillCommand, finetuneCommand } from './distill.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { devicesCommand } from './devices.js';
+import { jobsCommand } from './jobs.js';
 import { evalCommand } from './eval.js';
 import { farmCommand } from './farm.js';
 import { goldenCommand } from './golden.js';
@@ -31,6 +32,7 @@ export const COMMANDS: ReadonlyArray<() => Command> = [
   serverCommand,
   workerCommand,
   devicesCommand,
+  jobsCommand,
   deviceCommand,
   tokenCommand,
   enrollTokenCommand,

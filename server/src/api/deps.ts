@@ -3,6 +3,7 @@ import type { BrokerCredentials } from '../auth/broker-credentials.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { FleetServices } from '../services.js';
+import type { VariantQueue } from '../plan/variant-queue.js';
 import type { MetricsRegistry } from './metrics.js';
 
 /**
@@ -39,6 +40,8 @@ export interface ApiDeps
   brokerCredentials(): BrokerCredentials;
   /** Cuts a revoked device off the broker; true when it was disconnected (false: not connected, or no broker here). */
   cutOff(deviceId: string): Promise<boolean>;
+  /** The shared job queue (a server on Postgres); absent: builds run in-process. */
+  readonly jobs?: Pick<VariantQueue, 'jobs'>;
   /** What an external mosquitto needs (server/src/auth/broker-config.ts). */
   mosquittoCredentials(): Promise<MosquittoCredentials>;
 }

@@ -226,6 +226,24 @@ function gatedHandler(
 }
 
 /**
+ * aedes's emitter (mqemitter) holds 100 messages in flight and queues the rest; as one
+ * finishes it starts the next queued one on the same stack. A message no subscriber matches
+ * (a `telemetry-ack` to a device that is reconnecting, `$SYS` announcements) finishes
+ * synchronously, so a queue of them recursed once per message, and at ~1,100 devices of
+ * bench:scale the broker died with `RangeError: Maximum call stack size exceeded` (aedes#193;
+ * the upstream fix, mqemitter#204, is unmerged). A catch-all listener that finishes on the
+ * next turn gives every message an asynchronous subscriber, so each queued message starts
+ * from a fresh stack. It costs one setImmediate per message; deliveries already take one.
+ */
+function finishEveryMessageLater(aedes: Aedes): void {
+  // `mq` is aedes's emitter instance (aedes.js sets it; its types list it only as an option).
+  const { mq } = aedes as unknown as {
+    mq: { on(topic: string, notify: (packet: unknown, done: () => void) => void): unknown };
+  };
+  mq.on('#', (_packet, done) => setImmediate(done));
+}
+
+/**
  * Starts aedes on a TCP port. The one module that imports aedes. The server uses it for its
  * default embedded mode; tests also use it as a stand-in "external" broker.
  */
@@ -243,6 +261,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     ...guardOptions(options),
     ...accessOptions(options, principals),
   });
+  finishEveryMessageLater(aedes);
   aedes.on('client', (client) => clients.set(client.id, client));
   // The larger packet limit applies once CONNACK 0 went out. Not on 'client': when a client
   // takes over its own id, aedes sends CONNACK before it emits 'client' (after the old

@@ -5,7 +5,7 @@
  * event loop; the same function runs in-process for tools that want no worker.
  */
 import { join } from 'node:path';
-import { isEdgefleetError, asError } from '@edgefleet/shared';
+import { isEdgefleetError, asError, VARIANT_BUILD_STAGES } from '@edgefleet/shared';
 import {
   compressModel,
   type CompressReport,
@@ -57,10 +57,25 @@ export function calibSpecFor(evalSpec: string): string {
   return evalSpec === 'mnist' || evalSpec.startsWith('mnist:') ? 'mnist:calib:256' : evalSpec;
 }
 
+/**
+ * The steps of a build, in order; a build reports each as it starts. Progress through the API
+ * is the share of steps started before the current one (coarse, but what is known: the steps
+ * take very different times for different recipes, so a finer figure would be invented).
+ */
+export type VariantBuildStage = (typeof VARIANT_BUILD_STAGES)[number];
+
+/** Share of a build done when `stage` starts (0 for the first step). */
+export const stageFraction = (stage: VariantBuildStage): number =>
+  VARIANT_BUILD_STAGES.indexOf(stage) / VARIANT_BUILD_STAGES.length;
+
 /** Runs one build. Never throws for expected failures: they come back as `{ok: false}`. */
-export async function runVariantJob(job: VariantJob): Promise<VariantJobResult> {
+export async function runVariantJob(
+  job: VariantJob,
+  onStage: (stage: VariantBuildStage) => void = () => undefined,
+): Promise<VariantJobResult> {
   let compressed = false;
   try {
+    onStage('reading');
     const original = await readModelBytes(job.modelPath);
     let bytes = original;
     let report: CompressReport | null = null;
@@ -72,13 +87,16 @@ export async function runVariantJob(job: VariantJob): Promise<VariantJobResult> 
           })
         : undefined;
       compressed = true;
+      onStage('compressing');
       const out = await compressModel(original, job.recipe, calib ? { calib } : {});
       bytes = out.bytes;
       report = out.report;
     }
     const artifactSha = sha256Hex(bytes);
     const artifactPath = join(job.artifactDir, `${artifactSha}.onnx`);
+    onStage('writing');
     await writeBytesAtomic(artifactPath, bytes);
+    onStage('evaluating');
     const evaluation = await evaluateModel(artifactPath, {
       data: job.evalSpec,
       dataOptions: { shapes: job.shapes },

@@ -10,9 +10,9 @@
  * pg-boss 10: the last line that supports Node 20 (11 and 12 require Node 22).
  */
 import PgBoss from 'pg-boss';
-import { asError } from '@edgefleet/shared';
+import { asError, type QueuedJobStatus } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import type { VariantJob, VariantJobResult } from './variant-job.js';
+import { stageFraction, type VariantBuildStage, type VariantJob, type VariantJobResult } from './variant-job.js';
 import { runJobInWorker, type VariantJobRunner } from './variants.js';
 
 export const VARIANT_QUEUE = 'edgefleet-variant-build';
@@ -30,6 +30,9 @@ export interface VariantQueueOptions {
   readonly pollMs?: number;
 }
 
+/** A queued build as the API shows it. */
+export type QueuedJob = QueuedJobStatus;
+
 export interface VariantQueue {
   /** Sends a job and resolves with its outcome (the planner's runner). */
   readonly runner: VariantJobRunner;
@@ -37,9 +40,71 @@ export interface VariantQueue {
   work(options?: { readonly runJob?: VariantJobRunner }): Promise<void>;
   /** A job's state and retries, or null when unknown. */
   state(id: string): Promise<{ readonly state: string; readonly retryCount: number } | null>;
+  /** The newest jobs first (at most `limit`, default 50), or one job by id. */
+  jobs(filter?: { readonly id?: string; readonly limit?: number }): Promise<QueuedJob[]>;
   /** Ids of jobs sent by this process and not finished yet. */
   inFlight(): string[];
   close(): Promise<void>;
+}
+
+/**
+ * The step each job's current run reached, beside pg-boss's own tables (in the same database,
+ * created on start like pg-boss creates its schema): pg-boss has no progress of its own, and
+ * its `output` is written only when a run ends.
+ */
+const PROGRESS_TABLE = `CREATE TABLE IF NOT EXISTS edgefleet_job_progress (
+  job_id uuid PRIMARY KEY, stage text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`;
+const RECORD_STAGE = `INSERT INTO edgefleet_job_progress (job_id, stage) VALUES ($1, $2)
+  ON CONFLICT (job_id) DO UPDATE SET stage = excluded.stage, updated_at = now()`;
+const LIST_JOBS = (where: string) => `SELECT j.id, j.state, j.retry_count, j.retry_limit, j.created_on,
+    j.started_on, j.completed_on, j.output, j.data->>'modelPath' AS model, j.data->'recipe'->>'name' AS recipe,
+    j.data->'recipe' IS NOT NULL AND j.data->>'recipe' <> 'null' AS compresses, p.stage
+  FROM pgboss.job j LEFT JOIN edgefleet_job_progress p ON p.job_id = j.id
+  WHERE j.name = $1 ${where} ORDER BY j.created_on DESC LIMIT $2`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface JobRow {
+  id: string;
+  state: string;
+  retry_count: number;
+  retry_limit: number;
+  created_on: Date;
+  started_on: Date | null;
+  completed_on: Date | null;
+  output: unknown;
+  model: string | null;
+  recipe: string | null;
+  compresses: boolean;
+  stage: VariantBuildStage | null;
+}
+
+/** The error of a run: a build's `{ok: false}` message, or what pg-boss stored for a throw or an expiry. */
+function errorOf(row: JobRow): string | null {
+  const out = row.output;
+  if (isResult(out)) return out.ok ? null : `${out.code}: ${out.message}`;
+  if (row.state === 'completed' || out === null || out === undefined) return null;
+  if (typeof out === 'object' && 'message' in out && typeof out.message === 'string') return out.message;
+  return JSON.stringify(out).slice(0, 300);
+}
+
+function toQueuedJob(row: JobRow): QueuedJob {
+  const done = row.state === 'completed';
+  // pg-boss counts retries; runs started are one more once the job left `created` (unless it waits to retry).
+  const attempts = row.state === 'created' ? 0 : row.state === 'retry' ? row.retry_count : row.retry_count + 1;
+  return {
+    id: row.id,
+    state: row.state,
+    attempts,
+    maxAttempts: row.retry_limit + 1,
+    stage: done ? 'done' : row.stage,
+    progress: done ? 1 : row.stage ? stageFraction(row.stage) : 0,
+    error: errorOf(row),
+    model: row.model ?? '',
+    recipe: row.compresses ? (row.recipe ?? 'inline recipe') : null,
+    createdAt: row.created_on.getTime(),
+    startedAt: row.started_on?.getTime() ?? null,
+    finishedAt: row.completed_on?.getTime() ?? null,
+  };
 }
 
 function isResult(value: unknown): value is VariantJobResult {
@@ -63,6 +128,15 @@ export async function startVariantQueue(o: VariantQueueOptions): Promise<Variant
     retryDelay: 1,
     expireInSeconds: o.expireInSeconds ?? 900,
   });
+  const db = boss.getDb();
+  await db.executeSql(PROGRESS_TABLE, []).catch((err: unknown) => {
+    // Two replicas starting at once may race to create it; the loser finds it there.
+    if (!/already exists|duplicate key/.test(asError(err).message)) throw err;
+  });
+  const recordStage = (jobId: string, stage: VariantBuildStage) =>
+    db.executeSql(RECORD_STAGE, [jobId, stage]).catch((err: unknown) => {
+      log.warn({ jobId, stage, err: asError(err).message }, 'build progress not recorded; the build goes on');
+    });
   const pollMs = o.pollMs ?? 500;
   const inFlight = new Set<string>();
   let closed = false;
@@ -102,7 +176,7 @@ export async function startVariantQueue(o: VariantQueueOptions): Promise<Variant
         if (!job) return null;
         log.info({ jobId: job.id, model: job.data.modelPath }, 'variant build started');
         try {
-          const result = await runJob(job.data);
+          const result = await runJob(job.data, (stage) => void recordStage(job.id, stage));
           log.info({ jobId: job.id, ok: result.ok }, 'variant build finished');
           return result;
         } catch (err: unknown) {
@@ -115,6 +189,15 @@ export async function startVariantQueue(o: VariantQueueOptions): Promise<Variant
     async state(id) {
       const found = await boss.getJobById(VARIANT_QUEUE, id);
       return found ? { state: found.state, retryCount: found.retryCount } : null;
+    },
+    async jobs(filter = {}) {
+      if (filter.id !== undefined && !UUID.test(filter.id)) return [];
+      const limit = Math.max(1, Math.min(filter.limit ?? 50, 500));
+      const { rows } =
+        filter.id === undefined
+          ? await db.executeSql(LIST_JOBS(''), [VARIANT_QUEUE, limit])
+          : await db.executeSql(LIST_JOBS('AND j.id = $3::uuid'), [VARIANT_QUEUE, limit, filter.id]);
+      return (rows as JobRow[]).map(toQueuedJob);
     },
     inFlight: () => [...inFlight],
     async close() {

@@ -15,6 +15,7 @@ import {
   calibSpecFor,
   type LatencyJob,
   type LatencyJobResult,
+  type VariantBuildStage,
   type VariantJob,
   type VariantJobResult,
 } from './variant-job.js';
@@ -36,7 +37,11 @@ export interface Variant {
 }
 
 /** Runs a build; the default starts a worker thread. Tests inject an in-process runner. */
-export type VariantJobRunner = (job: VariantJob) => Promise<VariantJobResult>;
+/** Builds a variant; `onStage` hears each step as it starts (the queue shows it as progress). */
+export type VariantJobRunner = (
+  job: VariantJob,
+  onStage?: (stage: VariantBuildStage) => void,
+) => Promise<VariantJobResult>;
 
 /** Options of {@link createVariantService}. */
 export interface VariantServiceOptions {
@@ -88,23 +93,36 @@ export interface VariantService {
 }
 
 /** Runs a job in a fresh worker thread and resolves with its one message. */
-export const runJobInWorker: VariantJobRunner = (job) =>
-  runInWorker<VariantJobResult>(job, (message) => ({
-    ok: false,
-    code: 'EF_ERR_PLAN_FAILED',
-    message,
-    compressed: false,
-  }));
+export const runJobInWorker: VariantJobRunner = (job, onStage) =>
+  runInWorker<VariantJobResult>(
+    job,
+    (message) => ({
+      ok: false,
+      code: 'EF_ERR_PLAN_FAILED',
+      message,
+      compressed: false,
+    }),
+    onStage,
+  );
 
 /** Runs a timing in a fresh worker thread. */
 export const runLatencyJobInWorker = (job: LatencyJob): Promise<LatencyJobResult> =>
   runInWorker<LatencyJobResult>(job, (message) => ({ ok: false, code: 'EF_ERR_PLAN_FAILED', message }));
 
-function runInWorker<R>(job: VariantJob | LatencyJob, failed: (message: string) => R): Promise<R> {
+function runInWorker<R>(
+  job: VariantJob | LatencyJob,
+  failed: (message: string) => R,
+  onStage?: (stage: VariantBuildStage) => void,
+): Promise<R> {
   return new Promise((resolveJob, reject) => {
     const worker = spawnModuleWorker(new URL('./variant-worker.js', import.meta.url), { workerData: job });
     let settled = false;
-    worker.once('message', (m: R) => {
+    worker.on('message', (m: R | { stage: VariantBuildStage }) => {
+      if (typeof m === 'object' && m !== null && 'stage' in m) {
+        onStage?.(m.stage);
+        return;
+      }
+      if (settled) return;
       settled = true;
       resolveJob(m);
       void worker.terminate();

@@ -130,36 +130,64 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
       .info({ state: status.state, reason, retained: info.retained }, 'device presence changed');
   }
 
-  async function handleHeartbeat(heartbeat: Heartbeat): Promise<void> {
-    if (!(await devices.touch(heartbeat.deviceId, now(), heartbeat.currentModel))) {
-      warnUnknown(heartbeat.deviceId, 'heartbeat');
-      return;
-    }
+  /**
+   * Heartbeats that arrived since the last message of another kind, newest per device. They
+   * only move last-seen, so they are written together (`touchMany`, one transaction): one
+   * store call per heartbeat could not keep up with a large fleet, and the stale sweep then
+   * marked live devices offline. The batch takes its place in the queue when it opens, and
+   * closes when any other message is queued, so presence still applies in arrival order.
+   */
+  let openBeats: Map<string, Heartbeat> | null = null;
+
+  async function applyHeartbeats(beats: Map<string, Heartbeat>): Promise<void> {
+    if (openBeats === beats) openBeats = null;
+    const at = now();
+    const touches = [...beats.values()].map((b) =>
+      b.currentModel === undefined
+        ? { id: b.deviceId, now: at }
+        : { id: b.deviceId, now: at, currentModel: b.currentModel },
+    );
+    const known = await devices.touchMany(touches);
+    const knownIds = new Set(known.map((k) => k.id));
+    for (const id of beats.keys()) if (!knownIds.has(id)) warnUnknown(id, 'heartbeat');
     // A heartbeat proves the device is up even if its online status was lost or swept.
-    const device = await devices.get(heartbeat.deviceId);
-    if (device?.state === 'offline')
-      await devices.setState(heartbeat.deviceId, 'online', 'connect', heartbeat.sentAt, now());
+    for (const { id } of known.filter((k) => k.state === 'offline')) {
+      const beat = beats.get(id) as Heartbeat;
+      await devices.setState(id, 'online', 'connect', beat.sentAt, at);
+    }
   }
 
-  function apply(message: Hello | Status | Heartbeat, info: MessageInfo): Promise<void> {
-    switch (message.type) {
-      case 'hello':
-        return handleHello(message);
-      case 'status':
-        return handleStatus(message, info);
-      case 'heartbeat':
-        return handleHeartbeat(message);
+  function queueHeartbeat(heartbeat: Heartbeat): void {
+    if (openBeats) {
+      openBeats.set(heartbeat.deviceId, heartbeat);
+      return;
     }
+    const beats = new Map([[heartbeat.deviceId, heartbeat]]);
+    openBeats = beats;
+    queue(() => applyHeartbeats(beats), { deviceId: null, type: 'heartbeat' });
+  }
+
+  function apply(message: Hello | Status, info: MessageInfo): Promise<void> {
+    return message.type === 'hello' ? handleHello(message) : handleStatus(message, info);
+  }
+
+  /** Runs `step` after every step queued before it; a failure is logged, never thrown. */
+  function queue(step: () => Promise<void>, about: { deviceId: string | null; type: string }): void {
+    chain = chain.then(step).catch((err: unknown) => {
+      // A store failure must not take the server down; the message is lost, the device resends.
+      log.error({ err, ...about }, 'presence message could not be stored');
+    });
   }
 
   /** Queues a decoded message behind the ones before it. */
   function enqueue(message: Hello | Status | Heartbeat, info: MessageInfo): void {
-    chain = chain
-      .then(() => apply(message, info))
-      .catch((err: unknown) => {
-        // A store failure must not take the server down; the message is lost, the device resends.
-        log.error({ err, deviceId: message.deviceId, type: message.type }, 'presence message could not be stored');
-      });
+    if (message.type === 'heartbeat') {
+      queueHeartbeat(message);
+      return;
+    }
+    // Heartbeats received before this message are written before it.
+    openBeats = null;
+    queue(() => apply(message, info), { deviceId: message.deviceId, type: message.type });
   }
   options.inbound.on('hello', enqueue);
   options.inbound.on('status', enqueue);
@@ -168,7 +196,8 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
   return {
     idle: () => chain,
     markLost(deviceId) {
-      // On the message chain, so a status message already received is applied first.
+      // On the message chain, so a status message (or heartbeat) already received is applied first.
+      openBeats = null;
       const done = chain.then(async () => {
         const at = now();
         const changed = await devices.setState(deviceId, 'offline', 'lost', at, at);
@@ -182,6 +211,9 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
       return done;
     },
     async sweep() {
+      // Presence received but not yet applied first: under load the queue may be seconds behind,
+      // and sweeping before it marked devices offline whose heartbeats were already here.
+      await chain;
       const ids = await devices.markStale(now() - options.offlineAfterMs);
       for (const id of ids) {
         log

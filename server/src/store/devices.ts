@@ -24,6 +24,13 @@ export interface DeviceRecord {
   readonly lastSeen: number;
 }
 
+/** One device's heartbeat for {@link DeviceRepository.touchMany}; `currentModel` undefined keeps the stored one. */
+export interface HeartbeatTouch {
+  readonly id: string;
+  readonly now: number;
+  readonly currentModel?: string | null;
+}
+
 export interface DeviceRepository {
   /** Records a `hello`: creates the device (and an unconfigured class of its name) or refreshes it; marks it online. */
   upsertHello(hello: Hello, now: number): Promise<void>;
@@ -35,6 +42,12 @@ export interface DeviceRepository {
   setState(id: string, state: DeviceState, reason: StateReason, sentAt: number, now: number | null): Promise<boolean>;
   /** Moves last-seen (and the model, when given) on a heartbeat; false for an unknown device. */
   touch(id: string, now: number, currentModel?: string | null): Promise<boolean>;
+  /**
+   * Heartbeats of many devices at once (one transaction, one statement on Postgres): each
+   * `touch` as above, one entry per device. Returns the known devices among them with their
+   * state after the touch (the caller brings back online a device a heartbeat proves alive).
+   */
+  touchMany(beats: readonly HeartbeatTouch[]): Promise<Array<{ readonly id: string; readonly state: DeviceState }>>;
   /** Moves a registered device to another class (an admin's action); false for an unknown device. */
   setClass(id: string, deviceClass: string, now: number): Promise<boolean>;
   /** Marks online devices silent since before `cutoff` offline (`stale`); returns their ids. */

@@ -9,3 +9,4 @@ export * from './telemetry.js';
 export * from './decisions.js';
 export * from './golden.js';
 export * from './searches.js';
+export * from './jobs.js';

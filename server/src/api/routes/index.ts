@@ -7,6 +7,7 @@ import { deviceRoutes } from './devices.js';
 import { eventRoutes } from './events.js';
 import { goldenRoutes } from './golden.js';
 import { healthRoutes } from './health.js';
+import { jobRoutes } from './jobs.js';
 import { metricsRoutes } from './metrics.js';
 import { modelRoutes } from './models.js';
 import { rolloutRoutes } from './rollouts.js';
@@ -26,6 +27,7 @@ export const ROUTE_AREAS: ReadonlyArray<(deps: ApiDeps) => AnyRoute[]> = [
   classRoutes,
   modelRoutes,
   searchRoutes,
+  jobRoutes,
   rolloutRoutes,
   goldenRoutes,
   telemetryRoutes,

@@ -20,6 +20,7 @@ import { EPOCH_SPAN, ROLLUP_COUNTER_MAX } from '../sqlite/telemetry-ingest.js';
 import type { RawDeviceCounters } from '../sqlite/telemetry.js';
 import type { BatchItem, BatchOutcome, RefusedItem, SeqRestart } from '../telemetry.js';
 import type { PgDb, Sql } from './db.js';
+import { ingestBatched } from './telemetry-batch.js';
 
 const MINUTE_MS = 60_000;
 /** Namespace of the per-device ingestion locks (the first key of pg_advisory_xact_lock(int, int)). */
@@ -36,7 +37,7 @@ export function pgRefusesRow(err: unknown): boolean {
   return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
-interface Counts {
+export interface Counts {
   windows: number;
   duplicates: number;
   gapsOpened: number;
@@ -44,7 +45,13 @@ interface Counts {
   restarts: SeqRestart[];
 }
 
-const newCounts = (): Counts => ({ windows: 0, duplicates: 0, gapsOpened: 0, duplicateBreaches: 0, restarts: [] });
+export const newCounts = (): Counts => ({
+  windows: 0,
+  duplicates: 0,
+  gapsOpened: 0,
+  duplicateBreaches: 0,
+  restarts: [],
+});
 
 const INSERT_WINDOW = `INSERT INTO telemetry_windows VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
   $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) ON CONFLICT (device_id, seq) DO NOTHING`;
@@ -74,7 +81,7 @@ const INSERT_BREACH = `INSERT INTO telemetry_breaches (device_id, class, budget,
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
   ON CONFLICT (device_id, budget, window_seq) DO NOTHING`;
 
-function windowArgs(w: TelemetryWindow, seq: number, receivedAt: number): unknown[] {
+export function windowArgs(w: TelemetryWindow, seq: number, receivedAt: number): unknown[] {
   return [
     w.deviceId,
     seq,
@@ -105,7 +112,7 @@ function windowArgs(w: TelemetryWindow, seq: number, receivedAt: number): unknow
   ];
 }
 
-function rollupArgs(w: TelemetryWindow): unknown[] {
+export function rollupArgs(w: TelemetryWindow): unknown[] {
   const p95 = w.latencyMs?.p95;
   return [
     w.deviceClass,
@@ -233,7 +240,7 @@ async function storeBreach(sql: Sql, b: Breach, receivedAt: number): Promise<boo
 }
 
 /** One message; its counts are added only once it went through, so a refused one leaves no trace. */
-async function storeItem(sql: Sql, item: BatchItem, counts: Counts, storedBreaches: Breach[]): Promise<void> {
+export async function storeItem(sql: Sql, item: BatchItem, counts: Counts, storedBreaches: Breach[]): Promise<void> {
   if (item.kind === 'breach') {
     if (await storeBreach(sql, item.message, item.receivedAt)) storedBreaches.push(item.message);
     else counts.duplicateBreaches += 1;
@@ -247,17 +254,22 @@ async function storeItem(sql: Sql, item: BatchItem, counts: Counts, storedBreach
   counts.restarts.push(...own.restarts);
 }
 
-async function ingest(sql: Sql, items: readonly BatchItem[], savepoints: boolean): Promise<BatchOutcome> {
+/** Takes the batch's per-device locks in one statement, in sorted order (unnest keeps the array's order). */
+async function lockDevices(sql: Sql, items: readonly BatchItem[]): Promise<void> {
   const devices = [...new Set(items.map((i) => i.message.deviceId))].sort();
-  for (const id of devices) await sql.run('SELECT pg_advisory_xact_lock($1, hashtext($2))', [INGEST_LOCK_SPACE, id]);
+  await sql.run('SELECT pg_advisory_xact_lock($1, hashtext(id)) FROM unnest($2::text[]) AS u(id)', [
+    INGEST_LOCK_SPACE,
+    devices,
+  ]);
+}
+
+async function ingest(sql: Sql, items: readonly BatchItem[], savepoints: boolean): Promise<BatchOutcome> {
+  await lockDevices(sql, items);
+  if (!savepoints) return ingestBatched(sql, items);
   const counts = newCounts();
   const storedBreaches: Breach[] = [];
   const refused: RefusedItem[] = [];
   for (const item of items) {
-    if (!savepoints) {
-      await storeItem(sql, item, counts, storedBreaches);
-      continue;
-    }
     await sql.run('SAVEPOINT item');
     try {
       await storeItem(sql, item, counts, storedBreaches);

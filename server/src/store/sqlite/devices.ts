@@ -1,7 +1,7 @@
 /** The device registry on SQLite (migration 1). */
 import { capabilitiesSchema, helloSchema, type Hello } from '@edgefleet/shared';
 import { decodeJson } from '../decode.js';
-import type { DeviceRecord, DeviceRepository, DeviceState, StateReason } from '../devices.js';
+import type { DeviceRecord, DeviceRepository, DeviceState, HeartbeatTouch, StateReason } from '../devices.js';
 import type { Db } from './open.js';
 
 export interface DeviceRow {
@@ -56,6 +56,19 @@ export function createSqliteDeviceRepository(db: Db): DeviceRepository {
       'RETURNING id',
   );
   const getStmt = db.prepare('SELECT * FROM devices WHERE id = ?');
+  const stateOf = db.prepare('SELECT state FROM devices WHERE id = ?');
+  const touchMany = db.transaction((beats: readonly HeartbeatTouch[]) => {
+    const known: Array<{ id: string; state: DeviceState }> = [];
+    for (const b of beats) {
+      const touched =
+        b.currentModel === undefined
+          ? touchKeepModel.run(b.now, b.id)
+          : touchWithModel.run(b.now, b.currentModel, b.id);
+      if (touched.changes === 0) continue;
+      known.push({ id: b.id, state: (stateOf.get(b.id) as { state: DeviceState }).state });
+    }
+    return known;
+  });
   const listAll = db.prepare('SELECT * FROM devices ORDER BY class, id');
   const listClass = db.prepare('SELECT * FROM devices WHERE class = ? ORDER BY id');
   const updateClass = db.prepare('UPDATE devices SET class = ? WHERE id = ?');
@@ -84,6 +97,7 @@ export function createSqliteDeviceRepository(db: Db): DeviceRepository {
     touch: async (id, now, currentModel) =>
       (currentModel === undefined ? touchKeepModel.run(now, id) : touchWithModel.run(now, currentModel, id)).changes >
       0,
+    touchMany: async (beats) => touchMany(beats),
     setClass: async (id, deviceClass, now) => moveToClass(id, deviceClass, now),
     markStale: async (cutoff) => (stale.all(cutoff) as Array<{ id: string }>).map((row) => row.id),
     get: async (id) => {
