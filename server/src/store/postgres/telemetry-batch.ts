@@ -12,26 +12,16 @@
  * decided before it is written, so the outcome is the same as storing the batch one by one.
  */
 import type { Breach, TelemetryWindow } from '@edgefleet/shared';
-import { EPOCH_SPAN, ROLLUP_COUNTER_MAX } from '../sqlite/telemetry-ingest.js';
+import { countersAfterWindow, EPOCH_SPAN, ROLLUP_COUNTER_MAX } from '../sqlite/telemetry-ingest.js';
 import type { RawDeviceCounters } from '../sqlite/telemetry.js';
 import type { BatchItem, BatchOutcome } from '../telemetry.js';
 import type { Sql } from './db.js';
-import { type Counts, newCounts, rollupArgs, storeItem, windowArgs } from './telemetry-ingest.js';
+import { type Counts, newCounts, ROLLUP_ON_CONFLICT, rollupArgs, storeItem, windowArgs } from './telemetry-ingest.js';
 
 const SAFE = ROLLUP_COUNTER_MAX;
-const t = 'telemetry_class_minutes';
 /** Rollup rows already summed over the batch: counters add, saturating (LEAST), as one window at a time does. */
-const UPSERT_ROLLUPS = (values: string) => `INSERT INTO ${t} VALUES ${values}
-  ON CONFLICT (class, minute) DO UPDATE SET windows = LEAST(${t}.windows + excluded.windows, ${SAFE}),
-    inferences = LEAST(${t}.inferences + excluded.inferences, ${SAFE}),
-    p95_sum = ${t}.p95_sum + excluded.p95_sum, p95_n = ${t}.p95_n + excluded.p95_n,
-    p95_max = GREATEST(${t}.p95_max, excluded.p95_max),
-    power_sum = ${t}.power_sum + excluded.power_sum, power_n = ${t}.power_n + excluded.power_n,
-    energy_sum = ${t}.energy_sum + excluded.energy_sum, energy_n = ${t}.energy_n + excluded.energy_n,
-    accuracy_sum = ${t}.accuracy_sum + excluded.accuracy_sum, accuracy_n = ${t}.accuracy_n + excluded.accuracy_n,
-    confidence_sum = ${t}.confidence_sum + excluded.confidence_sum,
-    confidence_n = ${t}.confidence_n + excluded.confidence_n,
-    throttled_windows = LEAST(${t}.throttled_windows + excluded.throttled_windows, ${SAFE})`;
+const UPSERT_ROLLUPS = (values: string) => `INSERT INTO telemetry_class_minutes VALUES ${values}
+  ${ROLLUP_ON_CONFLICT}`;
 const UPSERT_DEVICES = (values: string) => `INSERT INTO telemetry_devices VALUES ${values}
   ON CONFLICT (device_id) DO UPDATE SET class = excluded.class, max_seq = excluded.max_seq,
     windows = excluded.windows, duplicates = excluded.duplicates, dropped_total = excluded.dropped_total,
@@ -154,16 +144,7 @@ function decideWindow(
     pending.gaps.push([w.deviceId, expected, seq - 1, receivedAt]);
     counts.gapsOpened += 1;
   }
-  state.counters = {
-    device_id: w.deviceId,
-    class: w.deviceClass,
-    max_seq: Math.max(seq, before?.max_seq ?? -1),
-    windows: (before?.windows ?? 0) + 1,
-    duplicates: before?.duplicates ?? 0,
-    dropped_total: Math.max(w.outbox.droppedTotal, before?.dropped_total ?? 0),
-    last_window_end: Math.max(w.windowEnd, before?.last_window_end ?? 0),
-    last_received_at: receivedAt,
-  };
+  state.counters = countersAfterWindow(before, w, seq, receivedAt);
   pending.dirty.add(w.deviceId);
   addRollup(pending.rollups, w);
   return true;

@@ -64,9 +64,9 @@ const FILL_GAP = `UPDATE telemetry_gaps SET filled = filled + 1,
   WHERE device_id = $1 AND closed_at IS NULL AND $2 BETWEEN from_seq AND to_seq`;
 const t = 'telemetry_class_minutes';
 // Counters saturate (LEAST): `excluded` is the row as proposed, already at most SAFE, so no sum passes 2^63.
-const UPSERT_ROLLUP = `INSERT INTO ${t} VALUES ($1, $2, 1, LEAST($3::bigint, ${SAFE}), $4, $5, $6, $7, $8, $9, $10,
-    $11, $12, $13, $14, $15)
-  ON CONFLICT (class, minute) DO UPDATE SET windows = LEAST(${t}.windows + 1, ${SAFE}),
+// One window here (its row counts windows = 1), a batch's sums in ./telemetry-batch.ts: the same merge.
+export const ROLLUP_ON_CONFLICT = `ON CONFLICT (class, minute) DO UPDATE SET
+    windows = LEAST(${t}.windows + excluded.windows, ${SAFE}),
     inferences = LEAST(${t}.inferences + excluded.inferences, ${SAFE}),
     p95_sum = ${t}.p95_sum + excluded.p95_sum, p95_n = ${t}.p95_n + excluded.p95_n,
     p95_max = GREATEST(${t}.p95_max, excluded.p95_max),
@@ -76,6 +76,9 @@ const UPSERT_ROLLUP = `INSERT INTO ${t} VALUES ($1, $2, 1, LEAST($3::bigint, ${S
     confidence_sum = ${t}.confidence_sum + excluded.confidence_sum,
     confidence_n = ${t}.confidence_n + excluded.confidence_n,
     throttled_windows = LEAST(${t}.throttled_windows + excluded.throttled_windows, ${SAFE})`;
+const UPSERT_ROLLUP = `INSERT INTO ${t} VALUES ($1, $2, 1, LEAST($3::bigint, ${SAFE}), $4, $5, $6, $7, $8, $9, $10,
+    $11, $12, $13, $14, $15)
+  ${ROLLUP_ON_CONFLICT}`;
 const INSERT_BREACH = `INSERT INTO telemetry_breaches (device_id, class, budget, state, measured, limit_value, unit,
     model_sha, throttled, sent_at, received_at, doc, window_seq)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)

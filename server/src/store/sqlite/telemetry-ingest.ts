@@ -7,6 +7,7 @@
 import { asError, breachIdentity, errnoCode, type Breach, type TelemetryWindow } from '@edgefleet/shared';
 import type { BatchItem, BatchOutcome, RefusedItem, SeqRestart } from '../telemetry.js';
 import type { Db } from './open.js';
+import type { RawDeviceCounters } from './telemetry.js';
 
 const MINUTE_MS = 60_000;
 /**
@@ -17,6 +18,31 @@ const MINUTE_MS = 60_000;
 export const ROLLUP_COUNTER_MAX = Number.MAX_SAFE_INTEGER;
 /** Stored seqs of a device's epoch k start at k * 2^32 (a device's own seq stays below, SEQ_MAX). */
 export const EPOCH_SPAN = 2 ** 32;
+
+/**
+ * A device's counters after a window stored in order (stored seq `seq`), on either store: the
+ * per-message path here and Postgres's batch path (../postgres/telemetry-batch.ts) must agree.
+ */
+export function countersAfterWindow(
+  before:
+    | Pick<RawDeviceCounters, 'max_seq' | 'windows' | 'duplicates' | 'dropped_total' | 'last_window_end'>
+    | null
+    | undefined,
+  w: TelemetryWindow,
+  seq: number,
+  receivedAt: number,
+): RawDeviceCounters {
+  return {
+    device_id: w.deviceId,
+    class: w.deviceClass,
+    max_seq: Math.max(seq, before?.max_seq ?? -1),
+    windows: (before?.windows ?? 0) + 1,
+    duplicates: before?.duplicates ?? 0,
+    dropped_total: Math.max(w.outbox.droppedTotal, before?.dropped_total ?? 0),
+    last_window_end: Math.max(w.windowEnd, before?.last_window_end ?? 0),
+    last_received_at: receivedAt,
+  };
+}
 
 /**
  * SQLite result codes that mean "this message can never be stored" (a rule of the schema the
@@ -197,16 +223,7 @@ export function createSqliteTelemetryIngest(db: Db): (items: readonly BatchItem[
       st().insertGap.run(w.deviceId, expected, seq - 1, receivedAt);
       counts.gapsOpened += 1;
     }
-    st().upsertDevice.run({
-      device_id: w.deviceId,
-      class: w.deviceClass,
-      max_seq: Math.max(seq, before?.max_seq ?? -1),
-      windows: (before?.windows ?? 0) + 1,
-      duplicates: before?.duplicates ?? 0,
-      dropped_total: Math.max(w.outbox.droppedTotal, before?.dropped_total ?? 0),
-      last_window_end: Math.max(w.windowEnd, before?.last_window_end ?? 0),
-      last_received_at: receivedAt,
-    });
+    st().upsertDevice.run(countersAfterWindow(before, w, seq, receivedAt));
     addToRollup(w);
   }
 
