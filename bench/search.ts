@@ -233,6 +233,13 @@ async function benchModel(name: string): Promise<Record<string, unknown>> {
         `(measured ratio ${f.measured?.ratio.toFixed(3) ?? '—'}); ${verdict} (${f.notes.join('; ')})`,
     );
   }
+  for (const m of result.timed)
+    console.log(
+      `timed before training: ${m.record.metrics.family} ${JSON.stringify(m.record.metrics.spec)} ` +
+        `${(m.record.metrics.precisions as string[]).join(',')}: predicted ${(1 / m.predictedRatio).toFixed(2)}× ` +
+        `faster than the teacher, measured ${(1 / m.measured.ratio).toFixed(2)}× at batch ${batch}; ` +
+        `${m.broken.length ? `breaks ${m.broken.join(', ')}` : 'goes on to full training'}`,
+    );
   const searched = rows.find((r) => r.name.startsWith('searched'));
   if (searched)
     console.log(
@@ -271,6 +278,13 @@ async function benchModel(name: string): Promise<Record<string, unknown>> {
         deviceP95Ms: f.deviceP95Ms,
         broken: f.broken,
         notes: f.notes,
+      })),
+      timed: result.timed.map((m) => ({
+        key: m.record.key,
+        spec: m.record.metrics.spec,
+        predictedSpeedup: 1 / m.predictedRatio,
+        measuredSpeedup: 1 / m.measured.ratio,
+        broken: m.broken,
       })),
       settings: { epochs: args.epochs, trainSamples: args['train-samples'], finalEpochs: args['final-epochs'] },
     },

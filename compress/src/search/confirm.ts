@@ -2,6 +2,10 @@ import type { Dataset } from '../data/tensor.js';
 import { measureLatency } from '../eval/run.js';
 import { writeModel, type Model } from '../ir/index.js';
 import { createOrtSession } from '../runtime/ort.js';
+import { quantizeAs } from './builder.js';
+import { buildNet } from './latency/net.js';
+import type { UnitPrecision } from './latency/units.js';
+import type { Candidate } from './space.js';
 
 /**
  * Measurement confirms the finalists (the predictor only ranks them): the candidate and the teacher
@@ -36,4 +40,22 @@ export async function measureAgainstTeacher(
   } finally {
     for (const s of sessions) await s.release();
   }
+}
+
+/**
+ * A graph of the candidate's shape in its layer precisions, with seeded random weights, fed like the
+ * teacher (its input renamed to `sample`'s): what onnxruntime runs for the candidate, timed before
+ * anything is trained (weights do not change the time). Int8 ranges come from `sample`.
+ */
+export async function timingModelOf(c: Candidate, sample: Dataset): Promise<Model> {
+  const model = buildNet(c.net);
+  const name = Object.keys(sample.inputs)[0];
+  const input = model.graph.inputs[0]?.name;
+  if (name !== undefined && input !== undefined && name !== input) model.graph.renameValue(input, name);
+  const precisions: UnitPrecision[] = [];
+  c.net.layers.forEach((l, i) => {
+    if (l.kind === 'conv' || l.kind === 'dense')
+      precisions.push(c.precisionByNode.get(`l${i}.${l.kind === 'conv' ? 'conv' : 'gemm'}`) ?? 'fp32');
+  });
+  return quantizeAs(model, precisions, sample);
 }

@@ -7,7 +7,8 @@ import { budgetViolation, deviceFigures, predictCandidate, type ClassTarget } fr
 import { createSearchSpace, teacherChainOf, type Candidate, type SearchSpace } from './space.js';
 import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import type { Dataset } from '../data/tensor.js';
-import { measureAgainstTeacher, type MeasuredRatio } from './confirm.js';
+import { fastestPrecisions, singleTechniques } from './seeds.js';
+import { measureAgainstTeacher, timingModelOf, type MeasuredRatio } from './confirm.js';
 
 /**
  * Hardware-aware search for one teacher and one class: NSGA-II over the space of pruned
@@ -106,6 +107,19 @@ export interface SearchModelResult {
   readonly finalist: Finalist | undefined;
   /** Every finalist fully trained, in the order tried. */
   readonly finalists: readonly Finalist[];
+  /** Front members timed on this host before training (with a confirm sample), in the order tried. */
+  readonly timed: readonly TimedFrontMember[];
+}
+
+/** A front member timed against the teacher before any finalist training: the predictor's ratio and the host's. */
+export interface TimedFrontMember {
+  readonly record: CandidateRecord;
+  /** Predicted host latency ÷ the teacher's, at the search's batch. */
+  readonly predictedRatio: number;
+  readonly measured: MeasuredRatio;
+  /** Relative excess over the timing budgets when measured (0: it goes on to full training). */
+  readonly violation: number;
+  readonly broken: readonly string[];
 }
 
 /**
@@ -192,7 +206,10 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         objectives: [...SEARCH_OBJECTIVES],
       })
     : undefined;
-  const initial = singleTechniques(space);
+  const initial = singleTechniques(
+    space,
+    fastestPrecisions(space, (c) => predictCandidate(c, opts.predictor, opts.cls, opts.batch ?? 1).deviceP95Ms),
+  );
   const search = await runSearch(space.genes, evaluate, {
     seed: opts.seed,
     maxEvaluations: opts.maxEvaluations,
@@ -204,36 +221,6 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     ...(opts.now ? { now: opts.now } : {}),
   });
   return { space, search, ...(await buildFinalists(search, space, opts)) };
-}
-
-/**
- * The genomes the search starts from, before random ones, at each precision the class executes
- * (uniformly): the teacher (quantization alone), the teacher with every pool folded into a
- * strided convolution, the same pruned to half its width, the teacher pruned to half its width
- * (pruning alone), and a student of half the teacher's widths with strided downsampling
- * (distillation alone). They are the baselines the front must beat, and with a small evaluation
- * budget (the loop's) they are what gets built first, the combinations before the single
- * techniques: a pruned or folded teacher inherits its weights, so a short distillation already
- * keeps most of its accuracy, where a student from scratch needs epochs. Candidates predicted to
- * break a budget are screened for free, so seeds that cannot fit cost nothing.
- */
-export function singleTechniques(space: SearchSpace): number[][] {
-  const count = (prefix: string) => space.genes.filter((g) => g.name.startsWith(prefix)).length;
-  const strided = Array.from({ length: count('downsample:') }, () => 'strided' as const);
-  const half = Array.from({ length: count('width:') }, () => 0.5);
-  const initial: number[][] = [];
-  // Lowest precision first: under a size budget it is the one that fits.
-  for (const p of [...space.precisions].reverse()) {
-    const precisions = Array.from({ length: count('precision:') }, () => p);
-    initial.push(
-      space.encode({ widths: half, downsample: strided, precisions }),
-      space.encode({ precisions }),
-      space.encode({ downsample: strided, precisions }),
-      space.encode({ widths: half, precisions }),
-      space.encode({ family: 'student', widths: half, downsample: strided, precisions }),
-    );
-  }
-  return initial.filter((g, i) => initial.findIndex((h) => h.join() === g.join()) === i);
 }
 
 /**
@@ -263,9 +250,9 @@ async function buildFinalists(
   search: SearchResult,
   space: SearchSpace,
   opts: SearchModelOptions,
-): Promise<{ finalist: Finalist | undefined; finalists: Finalist[] }> {
+): Promise<{ finalist: Finalist | undefined; finalists: Finalist[]; timed: TimedFrontMember[] }> {
   const tried: Finalist[] = [];
-  const order = finalistOrder(search.front).slice(0, opts.maxFinalists ?? 3);
+  const { order, timed } = await timedOrder(finalistOrder(search.front), space, opts);
   for (const [index, record] of order.entries()) {
     opts.onFinalist?.({ index, of: order.length, record });
     const candidate = space.decode(record.genome);
@@ -286,10 +273,52 @@ async function buildFinalists(
       measured: s.measured,
     };
     tried.push(finalist);
-    if (s.violation === 0) return { finalist, finalists: tried };
+    if (s.violation === 0) return { finalist, finalists: tried, timed };
   }
   const closest = [...tried].sort((a, b) => a.violation - b.violation)[0];
-  return { finalist: closest, finalists: tried };
+  return { finalist: closest, finalists: tried, timed };
+}
+
+/**
+ * The front members to train fully, at most `maxFinalists`. With a confirm sample, each is first
+ * timed against the teacher on this host as a graph of its shape (confirm.ts; cheap: nothing is
+ * trained) and skipped when the measured timing breaks a budget: the predictor ranks, but at
+ * batch 32 it priced narrow full-resolution convolutions and pools too cheaply (mnist-cnn: pooled
+ * candidates predicted 3.1× faster than the teacher measured 2.0×), so a front ranked by proxy
+ * accuracy spent its finalists' training on models measurement then refused. At most
+ * 4 × `maxFinalists` members are timed; when none fits, the closest is trained all the same.
+ */
+async function timedOrder(
+  ranked: readonly CandidateRecord[],
+  space: SearchSpace,
+  opts: SearchModelOptions,
+): Promise<{ order: CandidateRecord[]; timed: TimedFrontMember[] }> {
+  const max = opts.maxFinalists ?? 3;
+  const sample = opts.confirmSample;
+  if (!sample) return { order: ranked.slice(0, max), timed: [] };
+  const batch = opts.batch ?? 1;
+  const teacherHost = opts.predictor.host(opts.teacher, batch).ms;
+  const teacher = deviceFigures(opts.predictor.host(opts.teacher, batch), opts.cls);
+  const order: CandidateRecord[] = [];
+  const timed: TimedFrontMember[] = [];
+  for (const record of ranked.slice(0, 4 * max)) {
+    if (order.length >= max) break;
+    const c = space.decode(record.genome);
+    const predicted = predictCandidate(c, opts.predictor, opts.cls, batch);
+    const measured = await measureAgainstTeacher(opts.teacher, await timingModelOf(c, sample), sample);
+    const deviceP95Ms = teacher.deviceP95Ms === null ? null : teacher.deviceP95Ms * measured.ratio;
+    const scale = deviceP95Ms === null || predicted.deviceP95Ms === null ? 1 : deviceP95Ms / predicted.deviceP95Ms;
+    const { violation, broken } = budgetViolation(
+      { ...predicted, deviceP95Ms, energyMj: predicted.energyMj === null ? null : predicted.energyMj * scale },
+      opts.cls.budgets,
+    );
+    timed.push({ record, predictedRatio: predicted.hostMs / teacherHost, measured, violation, broken });
+    if (violation === 0) order.push(record);
+  }
+  // None fits when timed: the closest still gets trained, so the result names what it breaks.
+  const closest = [...timed].sort((a, b) => a.violation - b.violation)[0];
+  if (order.length === 0 && closest) order.push(closest.record);
+  return { order, timed };
 }
 
 /**
