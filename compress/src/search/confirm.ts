@@ -3,6 +3,7 @@ import { measureLatency } from '../eval/run.js';
 import { writeModel, type Model } from '../ir/index.js';
 import { createOrtSession } from '../runtime/ort.js';
 import { quantizeAs } from './builder.js';
+import { randomBatch } from './latency/microbench.js';
 import { buildNet } from './latency/net.js';
 import type { UnitPrecision } from './latency/units.js';
 import type { Candidate } from './space.js';
@@ -44,18 +45,24 @@ export async function measureAgainstTeacher(
 
 /**
  * A graph of the candidate's shape in its layer precisions, with seeded random weights, fed like the
- * teacher (its input renamed to `sample`'s): what onnxruntime runs for the candidate, timed before
- * anything is trained (weights do not change the time). Int8 ranges come from `sample`.
+ * teacher (its input renamed to `inputName`): what onnxruntime runs for the candidate, timed before
+ * anything is trained (weights do not change the time). Int8 ranges come from 16 random inputs, as
+ * the microbenchmarks' (a batch-1 confirm sample is too few for int8-static's calibration).
  */
-export async function timingModelOf(c: Candidate, sample: Dataset): Promise<Model> {
+export async function timingModelOf(c: Candidate, inputName: string): Promise<Model> {
   const model = buildNet(c.net);
-  const name = Object.keys(sample.inputs)[0];
   const input = model.graph.inputs[0]?.name;
-  if (name !== undefined && input !== undefined && name !== input) model.graph.renameValue(input, name);
+  if (input !== undefined && inputName !== input) model.graph.renameValue(input, inputName);
   const precisions: UnitPrecision[] = [];
   c.net.layers.forEach((l, i) => {
     if (l.kind === 'conv' || l.kind === 'dense')
       precisions.push(c.precisionByNode.get(`l${i}.${l.kind === 'conv' ? 'conv' : 'gemm'}`) ?? 'fp32');
   });
-  return quantizeAs(model, precisions, sample);
+  const n = 16;
+  const calib: Dataset = {
+    source: 'random:timing',
+    count: n,
+    inputs: { [inputName]: { dtype: 'float32', dims: [n, ...c.net.input], data: randomBatch(c.net.input, n) } },
+  };
+  return quantizeAs(model, precisions, calib);
 }

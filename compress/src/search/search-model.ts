@@ -297,6 +297,7 @@ async function timedOrder(
   const sample = opts.confirmSample;
   if (!sample) return { order: ranked.slice(0, max), timed: [] };
   const batch = opts.batch ?? 1;
+  const inputName = Object.keys(sample.inputs)[0] ?? 'input';
   const teacherHost = opts.predictor.host(opts.teacher, batch).ms;
   const teacher = deviceFigures(opts.predictor.host(opts.teacher, batch), opts.cls);
   const order: CandidateRecord[] = [];
@@ -305,7 +306,15 @@ async function timedOrder(
     if (order.length >= max) break;
     const c = space.decode(record.genome);
     const predicted = predictCandidate(c, opts.predictor, opts.cls, batch);
-    const measured = await measureAgainstTeacher(opts.teacher, await timingModelOf(c, sample), sample);
+    let measured: MeasuredRatio;
+    try {
+      measured = await measureAgainstTeacher(opts.teacher, await timingModelOf(c, inputName), sample);
+    } catch (err: unknown) {
+      // Not timeable before training (e.g. a graph the quantizer refuses): measurement decides after it.
+      if (!(err instanceof EdgefleetError)) throw err;
+      order.push(record);
+      continue;
+    }
     const deviceP95Ms = teacher.deviceP95Ms === null ? null : teacher.deviceP95Ms * measured.ratio;
     const scale = deviceP95Ms === null || predicted.deviceP95Ms === null ? 1 : deviceP95Ms / predicted.deviceP95Ms;
     const { violation, broken } = budgetViolation(
