@@ -8,7 +8,8 @@
  *
  * Lean by design (its own file, apart from search-goals): candidates are refit pruned teachers
  * with no proxy training, few evaluations, one finalist, and a short finalist training without
- * augmentation at the builder's full learning rate (bench:search trains 12 epochs with it).
+ * augmentation at a raised learning rate (3 epochs at 3e-3: 96.90% on the test split; bench:search trains
+ * 12 epochs with augmentation at 1e-3).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -60,9 +61,9 @@ t.test('mnist-cnn at batch 32: ≥ 8× smaller and ≤ 1.0 point lower on the te
       validation: calib,
       seed: 1,
       searchEpochs: 0,
-      finalEpochs: 5,
+      finalEpochs: 3,
       finalAugment: false,
-      learningRate: 0.002,
+      learningRate: 0.003,
     }),
     seed: 1,
     batch: BATCH,
