@@ -1,8 +1,9 @@
 /**
  * Variant builds as a pg-boss queue in Postgres (server/src/plan/variant-queue.ts): a worker
- * process killed with -9 while it holds a build does not lose it; the job expires, is retried,
- * and another worker builds the real variant (int8-dynamic of a small classifier). Skipped with
- * the reason only when Postgres cannot run here; CI must run it.
+ * process killed with -9 while it holds a build does not lose it; its Postgres session ends, the
+ * sweep fails the build at once (not after its expiry), pg-boss retries it, and another worker
+ * builds the real variant (int8-dynamic of a small classifier). Progress rows go with their jobs.
+ * Skipped with the reason only when Postgres cannot run here; CI must run it.
  */
 import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,12 +13,15 @@ import { PRESETS } from '@edgefleet/compress';
 import { startVariantQueue } from '@edgefleet/server/plan/variant-queue';
 import type { VariantJob } from '@edgefleet/server/plan/variant-job';
 import { buildClassifier } from '../fixtures/deploy-models.js';
+import pg from 'pg';
 import { startEmbeddedPostgres } from '../helpers/postgres.js';
 import { spawnSnippet } from '../helpers/spawn-ts.js';
+import { waitFor } from './presence-suite.js';
 
 const silent = pino({ level: 'silent' });
-// Long enough for the real build on a busy 2-core box (pg-boss 10 also stops a handler running past it).
-const EXPIRE_S = 15;
+// Long enough for the real build on a busy 2-core box (pg-boss 10 also stops a handler running past it). The
+// dead worker's build is not left to expire: the sweep finds it through the worker's ended session.
+const EXPIRE_S = 120;
 
 const cluster = await startEmbeddedPostgres();
 if ('unavailable' in cluster) {
@@ -84,8 +88,12 @@ if ('unavailable' in cluster) {
     t.match(seen, { id, state: 'active', attempts: 1, maxAttempts: 4, stage: 'compressing', progress: 0.25 });
     t.match(seen, { recipe: 'int8-dynamic', error: null, finishedAt: null });
     t.same(await sender.jobs({ id: 'not-a-uuid' }), [], 'an id that is no job id finds nothing');
+    t.same(await sender.sweep(), [], 'a live worker’s build is left alone');
     a.proc.kill('SIGKILL');
     await a.exited;
+    // Postgres ends the killed worker's session (and frees its liveness lock) once it sees the socket closed.
+    await waitFor(async () => (await sender.sweep()).includes(id), 30_000, 'the sweep to find the dead worker');
+    t.match((await sender.jobs({ id }))[0], { state: 'retry', error: /worker running it died/ }, 'failed, to retry');
     const b = await startVariantQueue({ ...queueOptions, logger: silent });
     t.teardown(() => b.close());
     await b.work();
@@ -94,9 +102,19 @@ if ('unavailable' in cluster) {
     t.ok(result.ok && result.compressed, 'a real int8-dynamic variant');
     const state = await sender.state(id);
     t.equal(state?.state, 'completed');
-    t.ok((state?.retryCount ?? 0) >= 1, `retried after the expiry (${state?.retryCount} retries)`);
+    t.ok((state?.retryCount ?? 0) >= 1, `retried after the sweep (${state?.retryCount} retries)`);
     const [done] = await sender.jobs();
     t.match(done, { id, state: 'completed', stage: 'done', progress: 1, error: null });
     t.ok((done?.attempts ?? 0) >= 2, `two runs or more shown (${done?.attempts})`);
+    // pg-boss archives and deletes jobs on its own schedule; their progress rows go at the next sweep.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    t.teardown(() => admin.end());
+    const progressRows = async () =>
+      (await admin.query('SELECT 1 FROM edgefleet_job_progress WHERE job_id = $1', [id])).rowCount;
+    t.equal(await progressRows(), 1, 'the finished job keeps its progress row');
+    await admin.query('DELETE FROM pgboss.job WHERE id = $1', [id]);
+    await sender.sweep();
+    t.equal(await progressRows(), 0, 'the progress row of a job pg-boss deleted is gone');
   });
 }
