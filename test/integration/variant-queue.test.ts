@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { PRESETS } from '@edgefleet/compress';
-import { startVariantQueue } from '@edgefleet/server/plan/variant-queue';
+import { jobIdOf, startVariantQueue } from '@edgefleet/server/plan/variant-queue';
 import type { VariantJob } from '@edgefleet/server/plan/variant-job';
 import { buildClassifier } from '../fixtures/deploy-models.js';
 import pg from 'pg';
@@ -59,7 +59,7 @@ if ('unavailable' in cluster) {
     t.teardown(() => sender.close());
     // Worker a takes the job and is killed while it holds it (its build is a long wait, to be sure of that).
     const a = spawnSnippet(`
-      import { startVariantQueue } from '@edgefleet/server/plan/variant-queue';
+      import { jobIdOf, startVariantQueue } from '@edgefleet/server/plan/variant-queue';
       import pino from 'pino';
       const q = await startVariantQueue({ ...${JSON.stringify(queueOptions)}, logger: pino({ level: 'silent' }) });
       await q.work({
@@ -116,5 +116,54 @@ if ('unavailable' in cluster) {
     await admin.query('DELETE FROM pgboss.job WHERE id = $1', [id]);
     await sender.sweep();
     t.equal(await progressRows(), 0, 'the progress row of a job pg-boss deleted is gone');
+  });
+
+  t.test('one variant asked twice is one job; one that failed for good is tried again when asked again', async (t) => {
+    const q = await startVariantQueue({
+      connectionString: await cluster.createDatabase('joins'),
+      logger: silent,
+      retryLimit: 0,
+      pollMs: 50,
+    });
+    t.teardown(() => q.close());
+    const target = {
+      modelSha: 'f'.repeat(64),
+      recipeKey: 'int8-dynamic',
+      recipeName: 'int8-dynamic',
+      recipe: 'int8-dynamic',
+      precision: 'int8',
+      artifactDir: 'artifacts',
+    };
+    const job: VariantJob = {
+      modelPath: 'model.onnx',
+      recipe: null,
+      evalSpec: 'random:8',
+      calibSpec: 'random:8',
+      shapes: {},
+      artifactDir: 'artifacts',
+      warmupRuns: 1,
+      timedRuns: 5,
+      needsCalibration: false,
+      target,
+    };
+    let runs = 0;
+    // The build itself is not the point here: the first run crashes, the next one answers a failure of its own.
+    await q.work({
+      runJob: async () => {
+        runs += 1;
+        if (runs === 1) throw new Error('the first run crashed');
+        return { ok: false, code: 'EF_ERR_PLAN_FAILED', message: `run ${runs}`, compressed: false };
+      },
+    });
+    const both = await Promise.all([q.runner(job), q.runner(job)]);
+    t.equal(runs, 1, 'asked twice at once, built once');
+    t.match(both, [
+      { ok: false, message: /failed after 0 retries/ },
+      { ok: false, message: /failed after 0 retries/ },
+    ]);
+    t.match(await q.jobs(), [{ id: jobIdOf(target), state: 'failed', error: /the first run crashed/ }], 'one job');
+    const again = await q.runner(job);
+    t.match(again, { ok: false, message: 'run 2' }, 'asked again after it failed for good: run again');
+    t.match(await q.jobs(), [{ id: jobIdOf(target), state: 'completed' }], 'still one job');
   });
 }
