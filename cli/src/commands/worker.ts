@@ -19,8 +19,8 @@ interface WorkerFlags {
 export function workerCommand(): Command {
   return new Command('worker')
     .description(
-      'Build compression variants from the job queue of server replicas on Postgres (--store); a build whose worker ' +
-        'died is retried. Stops on Ctrl-C / SIGTERM after the build in progress.',
+      'Build compression variants from the job queue of server replicas on Postgres (--store) and store them there; ' +
+        'a build whose worker died is retried. Stops on Ctrl-C / SIGTERM after the build in progress.',
     )
     .option('--store <url>', 'the replicas’ Postgres (postgres://user:password@host:5432/db; env EDGEFLEET_STORE)')
     .addOption(
