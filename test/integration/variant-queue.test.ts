@@ -10,7 +10,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { PRESETS } from '@edgefleet/compress';
+import { openSqliteStore } from '@edgefleet/server';
+import { createModelService } from '@edgefleet/server/plan/models';
 import { jobIdOf, startVariantQueue } from '@edgefleet/server/plan/variant-queue';
+import { variantRowOf } from '@edgefleet/server/plan/variant-row';
 import type { VariantJob } from '@edgefleet/server/plan/variant-job';
 import { buildClassifier } from '../fixtures/deploy-models.js';
 import pg from 'pg';
@@ -59,7 +62,10 @@ if ('unavailable' in cluster) {
     t.teardown(() => sender.close());
     // Worker a takes the job and is killed while it holds it (its build is a long wait, to be sure of that).
     const a = spawnSnippet(`
-      import { jobIdOf, startVariantQueue } from '@edgefleet/server/plan/variant-queue';
+      import { openSqliteStore } from '@edgefleet/server';
+import { createModelService } from '@edgefleet/server/plan/models';
+import { jobIdOf, startVariantQueue } from '@edgefleet/server/plan/variant-queue';
+import { variantRowOf } from '@edgefleet/server/plan/variant-row';
       import pino from 'pino';
       const q = await startVariantQueue({ ...${JSON.stringify(queueOptions)}, logger: pino({ level: 'silent' }) });
       await q.work({
@@ -119,15 +125,22 @@ if ('unavailable' in cluster) {
   });
 
   t.test('one variant asked twice is one job; one that failed for good is tried again when asked again', async (t) => {
+    // The worker stores what it builds in the replicas' store (a real SQLite one stands in for their Postgres here).
+    const dataDir = t.testdir();
+    const store = openSqliteStore({ dataDir });
+    t.teardown(() => store.close());
+    const models = createModelService(store.repos.models, dataDir, Date.now);
+    const { model } = await models.add({ bytes: buildClassifier(43), name: 'm', evalSpec: 'random:8' });
     const q = await startVariantQueue({
       connectionString: await cluster.createDatabase('joins'),
       logger: silent,
       retryLimit: 0,
       pollMs: 50,
+      variants: store.repos.variants,
     });
     t.teardown(() => q.close());
     const target = {
-      modelSha: 'f'.repeat(64),
+      modelSha: model.sha256,
       recipeKey: 'int8-dynamic',
       recipeName: 'int8-dynamic',
       recipe: 'int8-dynamic',
@@ -165,5 +178,17 @@ if ('unavailable' in cluster) {
     const again = await q.runner(job);
     t.match(again, { ok: false, message: 'run 2' }, 'asked again after it failed for good: run again');
     t.match(await q.jobs(), [{ id: jobIdOf(target), state: 'completed' }], 'still one job');
+    t.match(await store.repos.variants.get(target.modelSha, target.recipeKey), { error: 'EF_ERR_PLAN_FAILED: run 2' });
+    // A run that finds its variant stored (an earlier run stored it and died before the queue heard) builds nothing.
+    const stored = { ...target, recipeKey: 'int8-static' };
+    const died = {
+      ok: false as const,
+      code: 'EF_ERR_COMPRESS_UNSUPPORTED',
+      message: 'stored earlier',
+      compressed: true,
+    };
+    await store.repos.variants.put(variantRowOf(stored, died, 1));
+    t.same(await q.runner({ ...job, target: stored }), { ...died, compressed: false }, 'answered from the row');
+    t.equal(runs, 2, 'not built again');
   });
 }
