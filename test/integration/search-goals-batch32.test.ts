@@ -6,8 +6,9 @@
  * (test/fixtures/latency-table-dev-host.json), so the run is deterministic; the measured speed-up
  * (≥ 3.2× at batch 32) is bench:search's.
  *
- * Lean by design (its own file, apart from search-goals): candidates are refit pruned teachers
- * with no proxy training, few evaluations, one finalist, and a short finalist training without
+ * Lean by design (its own file, apart from search-goals): one evaluation (the search's first seed,
+ * each layer in its fastest precision at half width with both pools folded; seeds.ts), a refit with no
+ * proxy training, one finalist, and a short finalist training without
  * augmentation at a raised learning rate (3 epochs at 3e-3: 96.90% on the test split; bench:search trains
  * 12 epochs with augmentation at 1e-3).
  */
@@ -67,7 +68,7 @@ t.test('mnist-cnn at batch 32: ≥ 8× smaller and ≤ 1.0 point lower on the te
     }),
     seed: 1,
     batch: BATCH,
-    maxEvaluations: 2,
+    maxEvaluations: 1,
     population: 4,
     maxFinalists: 1,
   });
