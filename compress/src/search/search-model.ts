@@ -252,7 +252,7 @@ async function buildFinalists(
   opts: SearchModelOptions,
 ): Promise<{ finalist: Finalist | undefined; finalists: Finalist[]; timed: TimedFrontMember[] }> {
   const tried: Finalist[] = [];
-  const { order, timed } = await timedOrder(finalistOrder(search.front), space, opts);
+  const { order, timed } = await timedOrder(distinctModels(finalistOrder(search.front), space), space, opts);
   for (const [index, record] of order.entries()) {
     opts.onFinalist?.({ index, of: order.length, record });
     const candidate = space.decode(record.genome);
@@ -285,8 +285,9 @@ async function buildFinalists(
  * trained) and skipped when the measured timing breaks a budget: the predictor ranks, but at
  * batch 32 it priced narrow full-resolution convolutions and pools too cheaply (mnist-cnn: pooled
  * candidates predicted 3.1× faster than the teacher measured 2.0×), so a front ranked by proxy
- * accuracy spent its finalists' training on models measurement then refused. At most
- * 4 × `maxFinalists` members are timed; when none fits, the closest is trained all the same.
+ * accuracy spent its finalists' training on models measurement then refused. The first
+ * 4 × `maxFinalists` members are timed; those that fit go on in {@link finalistOrder} (families in
+ * turn); when none fits, the closest is trained all the same.
  */
 async function timedOrder(
   ranked: readonly CandidateRecord[],
@@ -303,7 +304,6 @@ async function timedOrder(
   const order: CandidateRecord[] = [];
   const timed: TimedFrontMember[] = [];
   for (const record of ranked.slice(0, 4 * max)) {
-    if (order.length >= max) break;
     const c = space.decode(record.genome);
     const predicted = predictCandidate(c, opts.predictor, opts.cls, batch);
     let measured: MeasuredRatio;
@@ -327,7 +327,24 @@ async function timedOrder(
   // None fits when timed: the closest still gets trained, so the result names what it breaks.
   const closest = [...timed].sort((a, b) => a.violation - b.violation)[0];
   if (order.length === 0 && closest) order.push(closest.record);
-  return { order, timed };
+  // Families in turn among those that fit: students from scratch must not take every slot.
+  return { order: finalistOrder(order).slice(0, max), timed };
+}
+
+/**
+ * The first record of each distinct model: genomes that differ only in genes a family ignores (a
+ * pruned teacher's dropped dense layers) or in widths the pruning pass rounds to the same channel
+ * count decode to one model, which must be neither timed nor trained twice.
+ */
+export function distinctModels(records: readonly CandidateRecord[], space: SearchSpace): CandidateRecord[] {
+  const seen = new Set<string>();
+  return records.filter((r) => {
+    const c = space.decode(r.genome);
+    const id = `${c.family}|${c.studentSpec}|${c.downsample.join()}|${c.precisions.join()}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 /**
