@@ -93,7 +93,7 @@ export interface BrokerClientOptions {
   readonly url: string;
   readonly clientId: string;
   readonly logger: Logger;
-  /** Keepalive in seconds. Default 30. */
+  /** Keepalive in seconds; 0 sends no pings and never times the connection out. Default 30. */
   readonly keepaliveS?: number;
   /** ms to wait for the first CONNACK. Default 10000. */
   readonly connectTimeoutMs?: number;
