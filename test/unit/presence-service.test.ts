@@ -157,8 +157,10 @@ t.test('the sweep applies heartbeats already received before it judges silence',
     encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-9', seq: 0, uptimeMs: 5, currentModel: null, sentAt: 2 }),
     live,
   );
+  t.equal(presence.backlog(), 1, 'one message received and not yet applied');
   // Queued, not applied yet: the sweep must not take the device for silent.
   t.same(await presence.sweep(), [], 'the queued heartbeat counts');
+  t.equal(presence.backlog(), 0);
   t.equal((await devices.get('d-9'))?.state, 'online');
 });
 
