@@ -262,7 +262,17 @@ function waitForDrainWithoutDeadline(client: Client): void {
     waitForDrain(callback: (err: Error | null, client: Client) => void): void;
   };
   if (typeof patient.waitForDrain !== 'function') throw new Error('aedes Client.waitForDrain is gone; see embedded.ts');
-  patient.waitForDrain = (callback) => patient.conn.once('drain', () => callback(null, client));
+  // One listener for every write waiting, as aedes does: thousands can wait while the server is behind.
+  let waiting: Array<(err: Error | null, client: Client) => void> = [];
+  patient.waitForDrain = (callback) => {
+    waiting.push(callback);
+    if (waiting.length > 1) return;
+    patient.conn.once('drain', () => {
+      const drained = waiting;
+      waiting = [];
+      for (const done of drained) setImmediate(done, null, client);
+    });
+  };
 }
 
 /**
