@@ -75,7 +75,11 @@ function acrossFarms(ids: readonly string[]): string[] {
   }
   const lists = [...byFarm.values()];
   const out: string[] = [];
-  for (let i = 0; out.length < ids.length; i += 1) for (const l of lists) if (l[i] !== undefined) out.push(l[i]);
+  for (let i = 0; out.length < ids.length; i += 1)
+    for (const l of lists) {
+      const id = l[i];
+      if (id !== undefined) out.push(id);
+    }
   return out;
 }
 
