@@ -29,8 +29,17 @@ const standIn: SearchRunner = async (input, onProgress) => {
     evaluations: 1,
     visited: 3,
     stopped: 'evaluations',
+    timedOut: false,
     front: [{ key: '0.0.0', family: 'pruned', accuracyPct: 97.5, bytes: out.bytes.length, deviceP95Ms: 0.2 }],
-    finalist: { path, accuracyPct: 97.5, deviceP95Ms: 0.2, precision: 'int8', violation: 0, hostRatio: null },
+    finalist: {
+      path,
+      accuracyPct: 97.5,
+      deviceP95Ms: 0.2,
+      precision: 'int8',
+      violation: 0,
+      hostRatio: null,
+      cut: null,
+    },
   };
 };
 

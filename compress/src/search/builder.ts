@@ -12,7 +12,7 @@ import { createOrtSession } from '../runtime/ort.js';
 import { trainModel } from '../train/distill.js';
 import { buildStudent } from '../train/student-spec.js';
 import { foldPoolsIntoStrides } from './fold-pools.js';
-import type { BuiltCandidate, CandidateBuilder } from './search-model.js';
+import type { BuildLimit, BuiltCandidate, CandidateBuilder } from './search-model.js';
 import type { Candidate } from './space.js';
 import type { UnitPrecision } from './latency/units.js';
 
@@ -130,17 +130,30 @@ export function createCandidateBuilder(opts: BuilderOptions): CandidateBuilder {
     (opts.searchEpochs ?? 1) === 0 && (opts.finalEpochs ?? 8) === 0 && searchTrain.count === opts.train.count;
   const built = new Map<string, BuiltCandidate>();
   return {
-    async build(c: Candidate, stage): Promise<BuiltCandidate> {
+    async build(c: Candidate, stage, limit): Promise<BuiltCandidate> {
       const key =
         `${sameStages ? 'any' : stage}|${c.family}|${c.studentSpec}|${JSON.stringify(c.pruneRatios)}|` +
         `${c.downsample.join()}|${c.precisions.join()}`;
       const known = built.get(key);
       if (known) return known;
-      const result = await buildCandidate(c, stage, opts, searchTrain);
-      if (sameStages) built.set(key, result);
+      const result = await buildCandidate(c, stage, opts, searchTrain, limit);
+      if (sameStages && result.cut === undefined) built.set(key, result);
       return result;
     },
   };
+}
+
+/**
+ * The signal training runs under: the caller's, and the build's time limit, which training checks
+ * after every step (a step's callback aborts it once the limit has passed; the next step sees it).
+ */
+function trainingStop(opts: BuilderOptions, limit: BuildLimit | undefined) {
+  const controller = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  const check = (): void => {
+    if (limit?.expired() === true && !controller.signal.aborted) controller.abort();
+  };
+  return { signal, check, cut: () => controller.signal.aborted };
 }
 
 async function buildCandidate(
@@ -148,36 +161,64 @@ async function buildCandidate(
   stage: 'search' | 'final',
   opts: BuilderOptions,
   searchTrain: Dataset,
+  limit?: BuildLimit,
 ): Promise<BuiltCandidate> {
   const notes: string[] = [];
   const start =
     c.family === 'pruned' ? await pruned(c, opts, notes) : buildStudent(opts.teacher, c.studentSpec, opts.seed).model;
-  const trained = await distilled(start, c, stage, opts, stage === 'final' ? opts.train : searchTrain, notes);
+  const stop = trainingStop(opts, limit);
+  const data = stage === 'final' ? opts.train : searchTrain;
+  const { model: trained, cut } = await distilled(start, c, stage, { ...opts, signal: stop.signal }, data, notes, stop);
   let model = await quantizeAs(trained, c.precisions.slice(0, computeNodes(trained).length), opts.calib);
   let accuracyPct = await top1Pct(model, opts.validation);
   if (stage === 'final' && c.precisions.includes('int8')) {
     const floatPct = await top1Pct(trained, opts.validation);
     notes.push(`float ${floatPct.toFixed(2)}%, post-training int8 ${accuracyPct.toFixed(2)}%`);
-    if (floatPct - accuracyPct > (opts.qatThresholdPts ?? 0.3) && c.precisions.every((p) => p === 'int8')) {
-      const epochs = opts.qatEpochs ?? 2;
-      const qat = await trainModel(trained, {
-        seed: opts.seed + 1,
-        data: opts.train,
-        teacher: opts.teacher,
-        epochs: 0,
-        qat: { epochs, calib: opts.calib },
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        onProgress: (p) => opts.onTrain?.(progressOf(p, stage, c.family, epochs)),
-      });
-      const qatPct = await top1Pct(qat.model, opts.validation);
-      notes.push(`QAT ${qatPct.toFixed(2)}%`);
-      if (qatPct > accuracyPct) {
-        model = qat.model;
-        accuracyPct = qatPct;
+    const wantsQat = floatPct - accuracyPct > (opts.qatThresholdPts ?? 0.3) && c.precisions.every((p) => p === 'int8');
+    stop.check();
+    if (wantsQat && stop.cut()) notes.push('QAT skipped: the time limit had passed');
+    else if (wantsQat) {
+      const qat = await quantizationAware(trained, c, stage, { ...opts, signal: stop.signal }, stop.check);
+      if (qat === null) notes.push('QAT cut by the time limit: kept post-training int8');
+      else {
+        notes.push(`QAT ${qat.pct.toFixed(2)}%`);
+        if (qat.pct > accuracyPct) {
+          model = qat.model;
+          accuracyPct = qat.pct;
+        }
       }
     }
   }
-  return { model, accuracyPct, notes };
+  return { model, accuracyPct, notes, ...(cut ? { cut } : {}) };
+}
+
+/** QAT of the float model and its top-1; null when the time limit stopped it (the PTQ model stands). */
+async function quantizationAware(
+  trained: Model,
+  c: Candidate,
+  stage: 'search' | 'final',
+  opts: BuilderOptions,
+  check: () => void,
+): Promise<{ model: Model; pct: number } | null> {
+  const epochs = opts.qatEpochs ?? 2;
+  try {
+    const qat = await trainModel(trained, {
+      seed: opts.seed + 1,
+      data: opts.train,
+      teacher: opts.teacher,
+      epochs: 0,
+      qat: { epochs, calib: opts.calib },
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (p) => {
+        opts.onTrain?.(progressOf(p, stage, c.family, epochs));
+        check();
+      },
+    });
+    return { model: qat.model, pct: await top1Pct(qat.model, opts.validation) };
+  } catch (err: unknown) {
+    if (err instanceof EdgefleetError && err.code === 'EF_ERR_TRAIN_STOPPED') return null;
+    throw err;
+  }
 }
 
 /**
@@ -191,29 +232,44 @@ async function distilled(
   opts: BuilderOptions,
   data: Dataset,
   notes: string[],
-): Promise<Model> {
+  stop: { check: () => void; cut: () => boolean },
+): Promise<{ model: Model; cut?: string }> {
   const epochs = stage === 'final' ? (opts.finalEpochs ?? 8) : (opts.searchEpochs ?? 1);
-  if (epochs <= 0) return start;
+  if (epochs <= 0) return { model: start };
   const lr = (opts.learningRate ?? 0.001) * (c.family === 'pruned' ? 0.1 : 1);
-  const trained = (
-    await trainModel(start, {
-      seed: opts.seed,
-      data,
-      teacher: opts.teacher,
-      epochs,
-      learningRate: lr,
-      schedule: 'cosine',
-      ...(stage === 'final' ? { augment: FINAL_AUGMENT } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      onProgress: (p) => opts.onTrain?.(progressOf(p, stage, c.family, epochs)),
-    })
-  ).float;
-  notes.push(`${stage}: distilled ${epochs} epoch(s) on ${data.count} samples at learning rate ${lr}`);
-  if (c.family === 'student') return trained;
+  stop.check();
+  const run = await trainModel(start, {
+    seed: opts.seed,
+    data,
+    teacher: opts.teacher,
+    epochs,
+    learningRate: lr,
+    schedule: 'cosine',
+    ...(stage === 'final' ? { augment: FINAL_AUGMENT } : {}),
+    ...(opts.signal ? { signal: opts.signal, keepStopped: true } : {}),
+    onProgress: (p) => {
+      opts.onTrain?.(progressOf(p, stage, c.family, epochs));
+      stop.check();
+    },
+  });
+  const trained = run.float;
+  const s = run.report.stopped;
+  // Stopped by the caller's own signal (e.g. Ctrl-C), not by the time limit: nothing is kept.
+  if (s && !stop.cut())
+    throw new EdgefleetError('EF_ERR_TRAIN_STOPPED', `training was stopped after ${s.steps} step(s)`, { ...s });
+  const cut = s
+    ? `training cut by the time limit after ${s.steps} step(s) (${s.epochs} of ${epochs} epoch(s) complete)`
+    : undefined;
+  notes.push(
+    cut
+      ? `${stage}: ${cut}, on ${data.count} samples at learning rate ${lr}`
+      : `${stage}: distilled ${epochs} epoch(s) on ${data.count} samples at learning rate ${lr}`,
+  );
+  if (c.family === 'student') return { model: trained, ...(cut ? { cut } : {}) };
   const [before, after] = [await top1Pct(start, opts.validation), await top1Pct(trained, opts.validation)];
-  if (after >= before) return trained;
+  if (after >= before) return { model: trained, ...(cut ? { cut } : {}) };
   notes.push(`fine-tuning lost ${(before - after).toFixed(2)} points on validation: kept the refit weights`);
-  return start;
+  return { model: start, ...(cut ? { cut } : {}) };
 }
 
 function progressOf(

@@ -20,6 +20,12 @@ import { measureAgainstTeacher, type MeasuredRatio } from './confirm.js';
  * objective: the accuracy floor applies to finalists, which are built again with the full
  * training budget, scored the same way, and tried in turn down the front until one meets every
  * budget.
+ *
+ * `timeBudgetMs` bounds the whole search, finalists included: candidates are started (and
+ * their training cut) until `searchShare` of it, finalists are trained until all of it, at step
+ * granularity; a finalist cut short is returned as what it is (`cut` says so) and judged on its
+ * real accuracy like any other. What a step cannot interrupt (a pruned teacher's refit) is bounded
+ * by the caller: the server terminates the search's worker past the budget and a grace.
  */
 export interface BuiltCandidate {
   /** The model as it would ship (quantized per the candidate's precisions). */
@@ -28,11 +34,18 @@ export interface BuiltCandidate {
   readonly accuracyPct: number;
   /** What the build did (e.g. "QAT: PTQ lost 1.4 points"). */
   readonly notes: readonly string[];
+  /** Set when the build's time limit stopped its training: why, and how far it got. */
+  readonly cut?: string;
+}
+
+/** When a build must stop training (checked at every training step). */
+export interface BuildLimit {
+  expired(): boolean;
 }
 
 /** Builds candidates; `final` means the finalist's full training. */
 export interface CandidateBuilder {
-  build(candidate: Candidate, stage: 'search' | 'final'): Promise<BuiltCandidate>;
+  build(candidate: Candidate, stage: 'search' | 'final', limit?: BuildLimit): Promise<BuiltCandidate>;
 }
 
 /** Objectives, in the order records store them. */
@@ -53,7 +66,12 @@ export interface SearchModelOptions {
    * searched at a larger batch.
    */
   readonly batch?: number;
+  /**
+   * Hard bound on the whole search, ms (see the file's comment); none when unset. Candidates get
+   * `searchShare` of it (default 0.5), finalists the rest.
+   */
   readonly timeBudgetMs?: number;
+  readonly searchShare?: number;
   readonly population?: number;
   /** JSON-lines file of candidates (resumable); none when unset. */
   readonly storePath?: string;
@@ -97,6 +115,8 @@ export interface Finalist {
   readonly notes: readonly string[];
   /** The host measurement that confirmed (or refused) the prediction; null when none was taken. */
   readonly measured: MeasuredRatio | null;
+  /** Set when the time budget cut its training: it is the model as trained so far. */
+  readonly cut?: string;
 }
 
 export interface SearchModelResult {
@@ -106,6 +126,37 @@ export interface SearchModelResult {
   readonly finalist: Finalist | undefined;
   /** Every finalist fully trained, in the order tried. */
   readonly finalists: readonly Finalist[];
+  /** True when `timeBudgetMs` ran out (candidates or finalists cut, or finalists left untried). */
+  readonly timedOut: boolean;
+}
+
+/**
+ * How long past its time budget a search may run before its caller stops it by force (the server
+ * terminates its worker, the CLI exits): a quarter of the budget, at least a minute. It covers
+ * what a training step cannot interrupt: a pruned teacher's refit (tens of seconds on
+ * mnist-cnn-large), quantizing and scoring a cut finalist, timing it against the teacher.
+ */
+export function searchGraceMs(timeBudgetMs: number): number {
+  return Math.max(60_000, Math.round(timeBudgetMs / 4));
+}
+
+/** The search's clock against its time budget. */
+interface Deadline {
+  /** Candidates stop (being started, and training) here. */
+  readonly search: BuildLimit;
+  /** Finalists stop training here. */
+  readonly final: BuildLimit;
+}
+
+function deadlineOf(opts: Pick<SearchModelOptions, 'timeBudgetMs' | 'searchShare' | 'now'>): Deadline {
+  const now = opts.now ?? (() => performance.now());
+  const t0 = now();
+  const budget = opts.timeBudgetMs ?? Number.POSITIVE_INFINITY;
+  const share = opts.searchShare ?? 0.5;
+  return {
+    search: { expired: () => now() - t0 >= budget * share },
+    final: { expired: () => now() - t0 >= budget },
+  };
 }
 
 /**
@@ -137,6 +188,7 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
   if (typeof chain === 'string')
     throw new EdgefleetError('EF_ERR_SEARCH_OPTIONS', `the search needs a plain-chain teacher: ${chain}`, {});
   const space = createSearchSpace(chain, opts.cls.precisions);
+  const deadline = deadlineOf(opts);
   const candidates = new Map<string, Candidate>();
   const evaluate: Evaluator = async (genome, key) => {
     const c = space.decode(genome);
@@ -158,7 +210,9 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         metrics: { ...metrics, broken: pre.broken },
       };
     try {
-      const built = await opts.builder.build(c, 'search');
+      const built = await opts.builder.build(c, 'search', deadline.search);
+      // Its proxy would be a partial one: not recorded, so a resumed search builds it again.
+      if (built.cut !== undefined) return { ok: false, cut: true, reason: built.cut, metrics };
       const s = scoreBuilt(built, opts, toleranceOf(opts), 'objective');
       return {
         ok: true,
@@ -197,13 +251,14 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     seed: opts.seed,
     maxEvaluations: opts.maxEvaluations,
     initial,
-    ...stripUndefined({ timeBudgetMs: opts.timeBudgetMs }),
+    expired: () => deadline.search.expired(),
     ...stripUndefined({ population: opts.population }),
     ...(store ? { store } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
-  return { space, search, ...(await buildFinalists(search, space, opts)) };
+  const built = await buildFinalists(search, space, opts, deadline.final);
+  return { space, search, ...built, timedOut: search.stopped === 'time' || built.timedOut };
 }
 
 /**
@@ -263,13 +318,16 @@ async function buildFinalists(
   search: SearchResult,
   space: SearchSpace,
   opts: SearchModelOptions,
-): Promise<{ finalist: Finalist | undefined; finalists: Finalist[] }> {
+  limit: BuildLimit,
+): Promise<{ finalist: Finalist | undefined; finalists: Finalist[]; timedOut: boolean }> {
   const tried: Finalist[] = [];
   const order = finalistOrder(search.front).slice(0, opts.maxFinalists ?? 3);
   for (const [index, record] of order.entries()) {
+    // Out of time: the ones tried so far stand (none tried: no finalist, and the caller says why).
+    if (limit.expired()) return { ...closestOf(tried), timedOut: true };
     opts.onFinalist?.({ index, of: order.length, record });
     const candidate = space.decode(record.genome);
-    const built = await opts.builder.build(candidate, 'final');
+    const built = await opts.builder.build(candidate, 'final', limit);
     const s = opts.confirmSample
       ? await scoreMeasured(built, opts, opts.confirmSample)
       : { ...scoreBuilt(built, opts), measured: null };
@@ -284,12 +342,18 @@ async function buildFinalists(
       broken: s.broken,
       notes: built.notes,
       measured: s.measured,
+      ...(built.cut !== undefined ? { cut: built.cut } : {}),
     };
     tried.push(finalist);
-    if (s.violation === 0) return { finalist, finalists: tried };
+    if (s.violation === 0) return { finalist, finalists: tried, timedOut: built.cut !== undefined };
+    if (built.cut !== undefined) return { ...closestOf(tried), timedOut: true };
   }
-  const closest = [...tried].sort((a, b) => a.violation - b.violation)[0];
-  return { finalist: closest, finalists: tried };
+  return { ...closestOf(tried), timedOut: false };
+}
+
+/** The finalist closest to meeting every budget, and all tried. */
+function closestOf(tried: Finalist[]): { finalist: Finalist | undefined; finalists: Finalist[] } {
+  return { finalist: [...tried].sort((a, b) => a.violation - b.violation)[0], finalists: tried };
 }
 
 /**
