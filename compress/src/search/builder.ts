@@ -129,6 +129,7 @@ export function createCandidateBuilder(opts: BuilderOptions): CandidateBuilder {
   const sameStages =
     (opts.searchEpochs ?? 1) === 0 && (opts.finalEpochs ?? 8) === 0 && searchTrain.count === opts.train.count;
   const built = new Map<string, BuiltCandidate>();
+  const refits = createRefitCache();
   return {
     async build(c: Candidate, stage, limit): Promise<BuiltCandidate> {
       const key =
@@ -136,10 +137,35 @@ export function createCandidateBuilder(opts: BuilderOptions): CandidateBuilder {
         `${c.downsample.join()}|${c.precisions.join()}`;
       const known = built.get(key);
       if (known) return known;
-      const result = await buildCandidate(c, stage, opts, searchTrain, limit);
+      const result = await buildCandidate(c, stage, opts, searchTrain, refits, limit);
       if (sameStages && result.cut === undefined) built.set(key, result);
       return result;
     },
+  };
+}
+
+/** How many refit pruned teachers a builder keeps (a few MB each on mnist-cnn-large). */
+const REFIT_CACHE_SIZE = 8;
+
+/**
+ * Pruned teachers after their refit, by widths and folded pools: a search visits one shape at
+ * several precisions (and the finalist again), and the refit is the same each time (it depends on
+ * the teacher and the calibration data only), while on mnist-cnn-large it costs tens of seconds.
+ * Copies go out, so no build can change a cached model.
+ */
+function createRefitCache() {
+  const cache = new Map<string, { model: Model; notes: readonly string[] }>();
+  return async (c: Candidate, opts: BuilderOptions, notes: string[]): Promise<Model> => {
+    const key = `${JSON.stringify(c.pruneRatios)}|${c.downsample.join()}`;
+    let hit = cache.get(key);
+    if (!hit) {
+      const made: string[] = [];
+      hit = { model: await pruned(c, opts, made), notes: made };
+      cache.set(key, hit);
+      if (cache.size > REFIT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    }
+    notes.push(...hit.notes);
+    return cloneModel(hit.model);
   };
 }
 
@@ -161,11 +187,12 @@ async function buildCandidate(
   stage: 'search' | 'final',
   opts: BuilderOptions,
   searchTrain: Dataset,
+  refit: ReturnType<typeof createRefitCache>,
   limit?: BuildLimit,
 ): Promise<BuiltCandidate> {
   const notes: string[] = [];
   const start =
-    c.family === 'pruned' ? await pruned(c, opts, notes) : buildStudent(opts.teacher, c.studentSpec, opts.seed).model;
+    c.family === 'pruned' ? await refit(c, opts, notes) : buildStudent(opts.teacher, c.studentSpec, opts.seed).model;
   const stop = trainingStop(opts, limit);
   const data = stage === 'final' ? opts.train : searchTrain;
   const { model: trained, cut } = await distilled(start, c, stage, { ...opts, signal: stop.signal }, data, notes, stop);
