@@ -3,15 +3,13 @@ import { createOrtCalibrationRunner } from '../calibration/collect.js';
 import { sliceDataset, type Dataset } from '../data/tensor.js';
 import { accuracyOf } from '../eval/metrics.js';
 import { collectOutput } from '../eval/run.js';
-import { getAttrInts, loadModel, writeModel, type Model } from '../ir/index.js';
+import { loadModel, writeModel, type Model } from '../ir/index.js';
 import { runPipeline } from '../pipeline.js';
 import { passFor, PRESETS } from '../recipes.js';
-import { cloneModel, ensureNodeNames, pruneStructured } from '../prune/structured.js';
-import { reconstructLayers } from '../prune/reconstruct.js';
 import { createOrtSession } from '../runtime/ort.js';
 import { trainModel } from '../train/distill.js';
 import { buildStudent } from '../train/student-spec.js';
-import { foldPoolsIntoStrides } from './fold-pools.js';
+import { createRefitCache } from './refit-teacher.js';
 import type { BuildLimit, BuiltCandidate, CandidateBuilder } from './search-model.js';
 import type { Candidate } from './space.js';
 import type { UnitPrecision } from './latency/units.js';
@@ -30,6 +28,10 @@ import type { UnitPrecision } from './latency/units.js';
  * more than `qatThresholdPts` against its float model. A pruned teacher already starts near the
  * teacher, so it is fine-tuned at a tenth of a student's learning rate, and its training is kept
  * only when it helps on validation (a short fine-tune can lose what the refit recovered).
+ *
+ * A build's {@link BuildLimit} (the search's time budget) is checked after every training step:
+ * training stops there and the model as trained so far is kept (`cut` says how far it got); QAT is
+ * skipped or cut, leaving post-training int8. Pruned teachers come from refit-teacher.ts.
  */
 export interface BuilderOptions {
   readonly teacher: Model;
@@ -141,31 +143,6 @@ export function createCandidateBuilder(opts: BuilderOptions): CandidateBuilder {
       if (sameStages && result.cut === undefined) built.set(key, result);
       return result;
     },
-  };
-}
-
-/** How many refit pruned teachers a builder keeps (a few MB each on mnist-cnn-large). */
-const REFIT_CACHE_SIZE = 8;
-
-/**
- * Pruned teachers after their refit, by widths and folded pools: a search visits one shape at
- * several precisions (and the finalist again), and the refit is the same each time (it depends on
- * the teacher and the calibration data only), while on mnist-cnn-large it costs tens of seconds.
- * Copies go out, so no build can change a cached model.
- */
-function createRefitCache() {
-  const cache = new Map<string, { model: Model; notes: readonly string[] }>();
-  return async (c: Candidate, opts: BuilderOptions, notes: string[]): Promise<Model> => {
-    const key = `${JSON.stringify(c.pruneRatios)}|${c.downsample.join()}`;
-    let hit = cache.get(key);
-    if (!hit) {
-      const made: string[] = [];
-      hit = { model: await pruned(c, opts, made), notes: made };
-      cache.set(key, hit);
-      if (cache.size > REFIT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-    }
-    notes.push(...hit.notes);
-    return cloneModel(hit.model);
   };
 }
 
@@ -308,62 +285,4 @@ function progressOf(
   return p.kind === 'step'
     ? { stage, phase: p.phase, family, epoch: p.epoch, epochs, step: p.step, steps: p.steps }
     : { stage, phase: p.phase, family, epoch: p.epoch, epochs };
-}
-
-/**
- * The teacher pruned to the candidate's widths, its chosen pools folded into strides, and refit by
- * least squares against the teacher's own outputs: the layers that lost input channels, and the
- * layer reading each folded map. Layers up to a folded convolution are refit before the fold (its
- * output positions no longer match the teacher's after it), the rest after, so the refit absorbs
- * what the strided sampling changes (folding after the refit cost mnist-cnn-large ~0.8 points).
- */
-async function pruned(c: Candidate, opts: BuilderOptions, notes: string[]): Promise<Model> {
-  const teacher = cloneModel(opts.teacher);
-  ensureNodeNames(teacher.graph);
-  let model = cloneModel(teacher);
-  let refit: string[] = [];
-  let keptOutputs: ReadonlyMap<string, readonly number[]> = new Map();
-  if (Object.keys(c.pruneRatios).length > 0) {
-    const outcome = await pruneStructured(teacher, { ratios: c.pruneRatios, data: opts.calib, reconstruct: false });
-    model = outcome.model;
-    refit = [...outcome.handoff.consumers];
-    keptOutputs = outcome.handoff.keptOutputs;
-    notes.push(`pruned ${Object.keys(c.pruneRatios).length} layer group(s)`);
-  }
-  const order = new Map(model.graph.nodes.map((n, i) => [n.name, i]));
-  const stridesBefore = new Map(model.graph.nodes.map((n) => [n.name, String(getAttrInts(n, 'strides', [1, 1]))]));
-  const probe = cloneModel(model);
-  const folded = foldPoolsIntoStrides(probe, c.downsample);
-  const changed = folded > 0 ? readersOfStridedMaps(probe, stridesBefore) : { convs: [], readers: [] };
-  // A folded convolution's own outputs no longer line up with the teacher's: it is refit (if at all) before.
-  const lastFolded = Math.max(-1, ...changed.convs.map((n) => order.get(n) ?? -1));
-  const before = refit.filter((n) => (order.get(n) ?? 0) <= lastFolded);
-  const after = [...new Set([...refit, ...changed.readers])].filter((n) => (order.get(n) ?? 0) > lastFolded);
-  if (before.length > 0) await reconstructLayers(model, teacher, before, keptOutputs, { data: opts.calib });
-  if (folded > 0) {
-    foldPoolsIntoStrides(model, c.downsample);
-    notes.push(`${folded} pool(s) folded into strided convolutions`);
-  }
-  if (after.length > 0) await reconstructLayers(model, teacher, after, keptOutputs, { data: opts.calib });
-  if (before.length + after.length > 0)
-    notes.push(`refit ${[...before, ...after].join(', ')} by least squares against the teacher`);
-  return model;
-}
-
-/** Convolutions whose stride a fold raised, and the first Conv/Gemm/MatMul after each (it reads the changed map). */
-function readersOfStridedMaps(
-  model: Model,
-  stridesBefore: ReadonlyMap<string, string>,
-): { convs: string[]; readers: string[] } {
-  const nodes = model.graph.nodes;
-  const compute = (op: string) => op === 'Conv' || op === 'Gemm' || op === 'MatMul';
-  const convs: string[] = [];
-  const readers: string[] = [];
-  nodes.forEach((n, i) => {
-    if (n.opType !== 'Conv' || stridesBefore.get(n.name) === String(getAttrInts(n, 'strides', [1, 1]))) return;
-    convs.push(n.name);
-    const next = nodes.slice(i + 1).find((m) => compute(m.opType));
-    if (next) readers.push(next.name);
-  });
-  return { convs, readers };
 }
