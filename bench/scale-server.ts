@@ -59,7 +59,9 @@ async function answer(request: ServerRequest): Promise<unknown> {
       const byState: Record<string, number> = {};
       for (const d of await server.repos().rollouts.devicesOf(request.id))
         byState[d.state] = (byState[d.state] ?? 0) + 1;
-      return { state: rollout?.state ?? 'missing', byState, chunks: server.deploy().chunks.stats() };
+      // Chunks are served by the replica that owns the rollouts; the bench logs that one's figures.
+      const ownsRollouts = server.ownership().held().includes('rollouts');
+      return { state: rollout?.state ?? 'missing', byState, ownsRollouts, chunks: server.deploy().chunks.stats() };
     }
     case 'stop':
       await server.stop();

@@ -253,11 +253,18 @@ async function runRollout(topologyName: string, topo: Topology, progress: FarmPr
     id: string;
     bytes: number;
   };
-  let status = { state: 'running', byState: {} as Record<string, number> };
+  type Status = { state: string; byState: Record<string, number>; ownsRollouts: boolean; chunks: unknown };
+  let status: Status = { state: 'running', byState: {}, ownsRollouts: false, chunks: null };
   while (performance.now() - r0 < ROLLOUT_TIMEOUT_MS) {
-    status = (await starter.ask({ type: 'rollout-status', id: started.id })) as typeof status;
+    // Every replica answers; the chunk figures are the owner's (the one serving chunks), not the starter's.
+    const all = (await Promise.all(
+      topo.replicas.map((r) => r.ask({ type: 'rollout-status', id: started.id })),
+    )) as Status[];
+    status = all[all.length - 1] as Status;
     if (['completed', 'failed', 'aborted', 'rolled-back'].includes(status.state)) break;
-    say(`${topologyName}: rollout ${status.state} ${JSON.stringify(status)}`);
+    const owner = all.find((s) => s.ownsRollouts) ?? (all.length === 1 ? all[0] : undefined);
+    const chunks = owner?.chunks ?? 'no replica owns the rollouts now';
+    say(`${topologyName}: rollout ${status.state} ${JSON.stringify({ byState: status.byState, chunks })}`);
     await sleep(2_000);
   }
   const usage = meter.stop();

@@ -416,3 +416,27 @@ t.test("the loop judges fit with the planner's check: memory, storage and accura
     'the same violations, to the unit, as the planner names',
   );
 });
+
+t.test('a re-plan lost with its server (kill -9 mid-plan) is issued again, once per episode', async (t) => {
+  const s = snap(fleet(10, 8, FP32, 40), confirmed);
+  const first = decide(s, policy(), s.at);
+  t.equal(first.kind, 'replan');
+  t.match(first.memory.replan, { decisionId: first.id, actionId: first.actions[0]?.id }, 'pending while act plans');
+  t.equal(first.lostReplan, undefined);
+  // The server died before act cleared it: the next decision (another replica's) finds it pending.
+  const later = s.at + 30_000;
+  const again = decide({ ...s, at: later, memory: first.memory }, policy(), later);
+  t.equal(again.kind, 'replan', again.reason);
+  t.match(again.reason, new RegExp(`the re-plan of ${first.id} was lost`));
+  t.same(again.lostReplan, { decisionId: first.id, actionId: first.actions[0]?.id }, 'act settles the lost one');
+  t.equal(again.actions[0]?.id, first.actions[0]?.id, 'the same re-plan action of the episode');
+  t.equal(again.memory.episode?.replanRerun, true);
+  // Lost a second time: no third re-plan in this episode (a re-plan that kills its server must not loop).
+  const third = decide({ ...s, at: later + 30_000, memory: again.memory }, policy(), later + 30_000);
+  t.not(third.kind, 'replan', third.reason);
+  t.equal(third.memory.replan, null);
+  // A re-plan act finished clears the memory: nothing is lost then.
+  const done = decide({ ...s, at: later, memory: { ...first.memory, replan: null } }, policy(), later);
+  t.equal(done.lostReplan, undefined);
+  t.not(done.kind, 'replan', 'a finished re-plan is not issued again');
+});
