@@ -181,6 +181,9 @@ function readSigningKeys(dataDir: string): string[] {
   }
 }
 
+/** How often the owner of `variant-job-sweep` looks for builds whose worker died, ms. */
+const JOB_SWEEP_MS = 1_000;
+
 /** The MQTT 5 shared subscription group of server replicas (`$share/edgefleet/ef/v1/…`). */
 export const REPLICA_SHARE_GROUP = 'edgefleet';
 
@@ -500,8 +503,22 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       );
     if (config.store !== null) {
       // Variant builds go through the queue: this replica builds too, as may any `edgefleet worker`.
-      r.jobs = await startVariantQueue({ connectionString: config.store, logger: log });
-      if (config.buildVariants) await r.jobs.work();
+      // Whoever finishes a build stores its variant row, so it lands even when the replica that asked died.
+      const jobs = await startVariantQueue({
+        connectionString: config.store,
+        logger: log,
+        variants: store.repos.variants,
+      });
+      r.jobs = jobs;
+      if (config.buildVariants) await jobs.work();
+      // A build whose worker died (its Postgres session ended) is retried now, not after its expiry; one replica looks.
+      scheduler.add({
+        name: 'variant-job-sweep',
+        schedule: { everyMs: JOB_SWEEP_MS },
+        run: async () => {
+          if (await r.ownership.claim('variant-job-sweep')) await jobs.sweep();
+        },
+      });
     }
     const address = await connectBroker(r);
     const client = await connectClient(r, address.brokerUrl);

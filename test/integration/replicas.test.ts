@@ -3,15 +3,14 @@
  * a loopback port): device→server topics arrive through the shared subscription
  * `$share/edgefleet/…`, so the broker hands each message to one replica. A farm's telemetry is
  * split between them with no window lost or stored twice (per-device sequence numbers), and
- * once-only work has one owner: a stopped replica's keys move to the other.
+ * once-only work has one owner: a stopped replica's keys move to the other. kill -9 of a replica
+ * during a rollout or a compression job (replica-compress-kill.ts): the other finishes it.
  * Skipped with the reason when mosquitto or Postgres cannot run here; CI must run it.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { createServer, loadServerConfig, type EdgefleetServer } from '@edgefleet/server';
+import { createServer, loadServerConfig } from '@edgefleet/server';
 import { attachFarmDeploy, startFarm, type SimulatedModel } from '@edgefleet/simulators';
 import mqtt from 'mqtt';
 import pg from 'pg';
@@ -19,9 +18,11 @@ import { deviceTopic, encodeMessage, systemClock } from '@edgefleet/shared';
 import { breach } from '../contract/fixtures.js';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 import { spawnSnippet } from '../helpers/spawn-ts.js';
-import { freePort, startEmbeddedPostgres } from '../helpers/postgres.js';
+import { startEmbeddedPostgres } from '../helpers/postgres.js';
 import { MOSQUITTO } from './mosquitto-suite.js';
 import { waitFor } from './presence-suite.js';
+import { replicaKilledMidBuild } from './replica-compress-kill.js';
+import { replica, replicaFlags, startPlainMosquitto } from './replica-suite.js';
 
 const silent = pino({ level: 'silent' });
 const DEVICES = 8;
@@ -36,40 +37,6 @@ const model = (): SimulatedModel => ({
   bytes: 100_000,
   budgets: { latencyP95Ms: 20 },
 });
-
-async function startPlainMosquitto(dir: string): Promise<{ url: string; stop: () => void; log: () => string }> {
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  // Anonymous on loopback: this test is about delivery between replicas; the ACL suites cover identity.
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const broker = spawn(MOSQUITTO as string, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  broker.stdout.on('data', (d: Buffer) => (log += d.toString()));
-  broker.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  await waitFor(() => /running/.test(log) || broker.exitCode !== null, 10_000, 'mosquitto to start');
-  if (broker.exitCode !== null) throw new Error(`mosquitto exited: ${log}`);
-  return { url: `mqtt://127.0.0.1:${port}`, stop: () => broker.kill('SIGTERM'), log: () => log };
-}
-
-/** Flags of a replica; the child-process replica gets the same through JSON. */
-function replicaFlags(dataDir: string, store: string, brokerUrl: string, sharedDir?: string) {
-  return {
-    dataDir,
-    ...(sharedDir === undefined ? {} : { sharedDir }),
-    store,
-    brokerUrl,
-    'log.level': 'silent',
-    'auth.enabled': false,
-    apiPort: -1,
-    'presence.offlineAfterMs': 60_000,
-    'control.enabled': false,
-  };
-}
-
-function replica(dataDir: string, store: string, brokerUrl: string, sharedDir?: string): EdgefleetServer {
-  const config = loadServerConfig({ flags: replicaFlags(dataDir, store, brokerUrl, sharedDir) });
-  return createServer(config, { logger: silent, telemetry: { flushIntervalMs: 20 } });
-}
 
 const cluster = MOSQUITTO ? await startEmbeddedPostgres() : { unavailable: 'mosquitto is not installed' };
 if ('unavailable' in cluster) {
@@ -220,6 +187,10 @@ if ('unavailable' in cluster) {
     );
     t.same(await b.repos().rollouts.list({ active: true }), [], 'nothing left in progress');
   });
+
+  t.test('kill -9 of the replica building a variant: the other builds it once and the plan completes', (t) =>
+    replicaKilledMidBuild(t, cluster),
+  );
 
   t.test('a replica that loses the rollouts keeps its share of the events its telemetry ingests', async (t) => {
     const dir = t.testdir({ a: {}, b: {}, broker: {} });

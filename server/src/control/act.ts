@@ -93,6 +93,12 @@ export function createActor(options: ActOptions): Actor {
     await control.record(null, { deviceClass: decision.deviceClass, memory, updatedAt: decision.at });
   }
 
+  /** The re-plan is over (stored or failed): the class's memory no longer names it as pending. */
+  async function endReplan(decision: Decision): Promise<void> {
+    const memory: ControlMemory = { ...decision.memory, replan: null };
+    await control.record(null, { deviceClass: decision.deviceClass, memory, updatedAt: decision.at });
+  }
+
   async function run(decision: Decision, action: ControlAction): Promise<ActionOutcome> {
     if (action.kind === 'alert') {
       log.warn({ deviceClass: action.deviceClass, decisionId: decision.id }, action.message);
@@ -112,6 +118,7 @@ export function createActor(options: ActOptions): Actor {
         recipes: action.recipes,
         speedModelOverride: { ratio: action.ratio, label: action.label },
       });
+      await endReplan(decision);
       return { action: action.id, status: 'done', planId: stored.id, chosen: stored.plan.chosen };
     }
     if (action.kind === 'search') {
@@ -166,6 +173,16 @@ export function createActor(options: ActOptions): Actor {
         reason: decision.reason,
       });
     }
+    const lost = decision.lostReplan;
+    // The lost re-plan's decision would otherwise show no outcome forever.
+    if (lost)
+      await control.setOutcome(lost.decisionId, [
+        {
+          action: lost.actionId,
+          status: 'error',
+          error: `lost: the server running it stopped before the plan was stored (seen by ${decision.id})`,
+        },
+      ]);
     const outcomes: ActionOutcome[] = [];
     for (const action of decision.actions) {
       try {
@@ -175,6 +192,7 @@ export function createActor(options: ActOptions): Actor {
         outcomes.push({ action: action.id, status: 'error', error: asError(err).message });
         // A search that could not start is not pending: the decision's outcome says why.
         if (action.kind === 'search') await rememberSearch(decision, null);
+        if (action.kind === 'replan') await endReplan(decision);
       }
     }
     if (outcomes.length > 0) await control.setOutcome(decision.id, outcomes);

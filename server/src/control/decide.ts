@@ -107,8 +107,11 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
   const ratio = latencyRatio(current, scope.devices);
   // While no device breaches, the serving variant's ratio is the devices' standing correction.
   const healthy = ratio !== null && current !== null && s.devices.every((d) => d.breaches.length === 0);
+  // A re-plan still pending when a decision starts was lost: act clears it before the cycle decides again.
+  const lost = s.memory.replan ?? null;
   const memory: ControlMemory = {
     ...s.memory,
+    ...(lost ? lostReplanMemory(s.memory) : {}),
     ...(healthy && ratio > 0
       ? { standing: { ratio: ratio * (s.plan?.correction ?? 1), variantSha: current.artifactSha, at: now } }
       : {}),
@@ -130,7 +133,9 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
     deviceClass: s.deviceClass,
     at: now,
     kind,
-    reason: draft.reason,
+    reason: lost
+      ? `${draft.reason} (the re-plan of ${lost.decisionId} was lost: its server stopped before the plan was stored)`
+      : draft.reason,
     budgets: scope.budgets,
     summary: summarize(s, scope, current, ratio),
     actions: draft.actions,
@@ -141,7 +146,15 @@ export function decide(s: ClassSnapshot, policy: ControlPolicy, now: number): De
       kind === 'searched' ||
       (kind !== s.memory.lastKind &&
         !(kind === 'healthy' && (s.memory.lastKind === null || s.memory.lastKind === 'recovered'))),
+    ...(lost ? { lostReplan: { decisionId: lost.decisionId, actionId: lost.actionId } } : {}),
   };
+}
+
+/** Memory after a lost re-plan: none pending, and the episode may re-plan once more. */
+function lostReplanMemory(m: ControlMemory): Pick<ControlMemory, 'replan' | 'episode'> {
+  const ep = m.episode;
+  if (ep === null || ep.replanRerun === true) return { replan: null, episode: ep };
+  return { replan: null, episode: { ...ep, replanned: false, replanRerun: true } };
 }
 
 function draftFor(
@@ -322,7 +335,11 @@ function choose(
       kind: 'replan',
       reason: `${why}; nothing on the front fits with ${ratioText}: re-planning with the corrected speed model`,
       actions: [action],
-      memory: { ...mm, episode: { ...ep, replanned: true } },
+      memory: {
+        ...mm,
+        episode: { ...ep, replanned: true },
+        replan: { decisionId: decisionIdOf(s.deviceClass, now), actionId: action.id, startedAt: now },
+      },
     };
   }
   if (!accuracy && policy.search.enabled && ep.searched !== true) {

@@ -77,6 +77,8 @@ export const controlMemorySchema = z.object({
       searched: z.boolean().optional(),
       /** A search of this episode was lost to a server restart and started again (at most once per episode). */
       searchRerun: z.boolean().optional(),
+      /** A re-plan of this episode was lost (its server stopped mid-plan) and issued again (at most once). */
+      replanRerun: z.boolean().optional(),
       alerted: z.boolean(),
     })
     .nullable(),
@@ -97,6 +99,11 @@ export const controlMemorySchema = z.object({
    * search job's, set by act once the job is queued (null: the server stopped before it was).
    */
   search: z.object({ id: z.string().nullable(), decisionId: z.string(), startedAt: z.number() }).nullable().optional(),
+  /**
+   * The re-plan act is carrying out (absent or null: none). act clears it once the plan is stored
+   * or failed; a later decision that still finds it knows the server running it stopped mid-plan.
+   */
+  replan: z.object({ decisionId: z.string(), actionId: z.string(), startedAt: z.number() }).nullable().optional(),
 });
 export type ControlMemory = DeepReadonly<z.infer<typeof controlMemorySchema>>;
 
@@ -158,4 +165,6 @@ export interface Decision {
   readonly memory: ControlMemory;
   /** Worth storing: it acts, or its kind differs from the last stored one. */
   readonly record: boolean;
+  /** A re-plan found unfinished in the memory (its server stopped): act stores it as lost. */
+  readonly lostReplan?: { readonly decisionId: string; readonly actionId: string };
 }

@@ -21,6 +21,7 @@ import {
   type LatencyResult,
   type Recipe,
 } from '@edgefleet/compress';
+import type { VariantRow } from '../store/variants.js';
 
 /** What a worker is asked to do (structured-clone safe). */
 export interface VariantJob {
@@ -38,6 +39,24 @@ export interface VariantJob {
   readonly warmupRuns: number;
   readonly timedRuns: number;
   readonly needsCalibration: boolean;
+  /**
+   * The variant row the build's outcome is stored as (the planner's key and description). A
+   * queued job carries it so that whichever worker finishes the build stores the row, even when
+   * the replica that asked for it died meanwhile. Absent: the caller stores the outcome.
+   */
+  readonly target?: VariantTarget;
+}
+
+/** Key and description of the variant row a build is stored as (see VariantRow in store/variants.ts). */
+export interface VariantTarget {
+  readonly modelSha: string;
+  readonly recipeKey: string;
+  readonly recipeName: string;
+  /** The recipe as stored: a preset name, `baseline`, a recipe document, or a search finalist's source. */
+  readonly recipe: VariantRow['recipe'];
+  readonly precision: string;
+  /** The artifact directory relative to the files directory (stored paths are relative to it). */
+  readonly artifactDir: string;
 }
 
 /** The outcome of a build, success or a typed failure (a recipe that refuses the model is data, not a crash). */

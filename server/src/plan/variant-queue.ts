@@ -7,12 +7,37 @@
  * retries it (up to `retryLimit` times); the job's state (created, active, retry, completed,
  * failed) is pg-boss's, read with {@link VariantQueue.state}.
  *
+ * A job of a planner's build is keyed as the planner keys variants (model sha and recipe key,
+ * {@link jobIdOf}): asking again for a build that is queued, running or done joins that job
+ * instead of queuing a second one, whichever replica asks. The worker that finishes it stores
+ * the variant row (given `variants`), so the result lands in the store even when the replica
+ * that asked died meanwhile. A worker that dies is noticed through its Postgres session
+ * (job-liveness.ts) and its build retried at the next {@link VariantQueue.sweep}, not after
+ * the expiry.
+ *
  * pg-boss 10: the last line that supports Node 20 (11 and 12 require Node 22).
  */
+import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { asError, type QueuedJobStatus } from '@edgefleet/shared';
 import type { Logger } from '../log/logger.js';
-import { stageFraction, type VariantBuildStage, type VariantJob, type VariantJobResult } from './variant-job.js';
+import type { VariantRepository } from '../store/variants.js';
+import {
+  DEAD_RUNS,
+  FORGOTTEN_PROGRESS,
+  holdWorkerLiveness,
+  PROGRESS_TABLE,
+  RECORD_STAGE,
+  type WorkerLiveness,
+} from './job-liveness.js';
+import {
+  stageFraction,
+  type VariantBuildStage,
+  type VariantJob,
+  type VariantJobResult,
+  type VariantTarget,
+} from './variant-job.js';
+import { resultOfRow, variantRowOf } from './variant-row.js';
 import { runJobInWorker, type VariantJobRunner } from './variants.js';
 
 export const VARIANT_QUEUE = 'edgefleet-variant-build';
@@ -26,8 +51,16 @@ export interface VariantQueueOptions {
   readonly retryLimit?: number;
   /** How often expired jobs are looked for, s. Default 30. */
   readonly maintenanceIntervalSeconds?: number;
-  /** How often a sender looks at its job's state, ms. Default 500. */
+  /** How often a sender looks at its job's state, ms. Default 250. */
   readonly pollMs?: number;
+  /**
+   * Where a worker stores the variant row of a build that names its target (the store the
+   * replicas share). Without it the builds' askers store their results (and a result whose asker
+   * died is kept only in the job's output).
+   */
+  readonly variants?: Pick<VariantRepository, 'get' | 'put'>;
+  /** Clock of a stored row's created_at; default Date.now. */
+  readonly now?: () => number;
 }
 
 /** A queued build as the API shows it. */
@@ -44,18 +77,26 @@ export interface VariantQueue {
   jobs(filter?: { readonly id?: string; readonly limit?: number }): Promise<QueuedJob[]>;
   /** Ids of jobs sent by this process and not finished yet. */
   inFlight(): string[];
+  /**
+   * Fails the builds whose worker died (its liveness session ended), so pg-boss retries them now,
+   * and removes progress rows of jobs pg-boss forgot. Returns the ids failed. Replicas run it on
+   * their scheduler, under one owner.
+   */
+  sweep(): Promise<string[]>;
   close(): Promise<void>;
 }
 
 /**
- * The step each job's current run reached, beside pg-boss's own tables (in the same database,
- * created on start like pg-boss creates its schema): pg-boss has no progress of its own, and
- * its `output` is written only when a run ends.
+ * The job id of a build: the variant's key (model sha, recipe key) as a UUID, so every replica
+ * asking for the same variant names the same job.
  */
-const PROGRESS_TABLE = `CREATE TABLE IF NOT EXISTS edgefleet_job_progress (
-  job_id uuid PRIMARY KEY, stage text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`;
-const RECORD_STAGE = `INSERT INTO edgefleet_job_progress (job_id, stage) VALUES ($1, $2)
-  ON CONFLICT (job_id) DO UPDATE SET stage = excluded.stage, updated_at = now()`;
+export function jobIdOf(target: Pick<VariantTarget, 'modelSha' | 'recipeKey'>): string {
+  const h = createHash('sha256').update(`${target.modelSha}/${target.recipeKey}`).digest('hex');
+  // Version nibble 8 (custom, RFC 9562) and the RFC variant bits, so it is a well-formed UUID.
+  const variant = ((Number.parseInt(h.charAt(16), 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 const LIST_JOBS = (where: string) => `SELECT j.id, j.state, j.retry_count, j.retry_limit, j.created_on,
     j.started_on, j.completed_on, j.output, j.data->>'modelPath' AS model, j.data->'recipe'->>'name' AS recipe,
     j.data->'recipe' IS NOT NULL AND j.data->>'recipe' <> 'null' AS compresses, p.stage
@@ -125,25 +166,64 @@ export async function startVariantQueue(o: VariantQueueOptions): Promise<Variant
   await boss.createQueue(VARIANT_QUEUE, {
     name: VARIANT_QUEUE,
     retryLimit: o.retryLimit ?? 2,
-    retryDelay: 1,
+    // At once: a dead worker's build has waited long enough, and a build that threw is deterministic work.
+    retryDelay: 0,
     expireInSeconds: o.expireInSeconds ?? 900,
   });
   const db = boss.getDb();
-  await db.executeSql(PROGRESS_TABLE, []).catch((err: unknown) => {
-    // Two replicas starting at once may race to create it; the loser finds it there.
-    if (!/already exists|duplicate key/.test(asError(err).message)) throw err;
-  });
-  const recordStage = (jobId: string, stage: VariantBuildStage) =>
-    db.executeSql(RECORD_STAGE, [jobId, stage]).catch((err: unknown) => {
-      log.warn({ jobId, stage, err: asError(err).message }, 'build progress not recorded; the build goes on');
+  for (const sql of PROGRESS_TABLE)
+    await db.executeSql(sql, []).catch((err: unknown) => {
+      // Two replicas starting at once may race to create it; the loser finds it there.
+      if (!/already exists|duplicate key/.test(asError(err).message)) throw err;
     });
-  const pollMs = o.pollMs ?? 500;
+  const now = o.now ?? Date.now;
+  const pollMs = o.pollMs ?? 250;
   const inFlight = new Set<string>();
   let closed = false;
+  /** This process's worker liveness (taken when it starts working, taken again if its session ended). */
+  let liveness: WorkerLiveness | null = null;
+
+  const recordStage = (jobId: string, stage: VariantBuildStage): Promise<unknown> =>
+    db.executeSql(RECORD_STAGE, [jobId, stage, liveness?.alive() ? liveness.id : null]).catch((err: unknown) => {
+      log.warn({ jobId, stage, err: asError(err).message }, 'build progress not recorded; the build goes on');
+    });
+
+  async function holdLiveness(): Promise<void> {
+    if (liveness?.alive()) return;
+    try {
+      liveness = await holdWorkerLiveness(o.connectionString, (why) =>
+        log.warn({ why }, 'worker liveness session lost; builds running here may be retried elsewhere'),
+      );
+    } catch (err: unknown) {
+      // Without it a dead worker's build waits for its expiry, as in plain pg-boss.
+      log.warn({ err: asError(err).message }, 'worker liveness not held; a build lost here waits for its expiry');
+    }
+  }
+
+  /** Sends the build, or joins the job of the same variant already queued, running or finished. */
+  async function enqueue(job: VariantJob): Promise<string> {
+    const data = job as unknown as object;
+    if (!job.target) {
+      const id = await boss.send(VARIANT_QUEUE, data);
+      if (id === null) throw new Error('the job queue refused the variant build');
+      return id;
+    }
+    const id = jobIdOf(job.target);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      if ((await boss.send(VARIANT_QUEUE, data, { id })) !== null) return id;
+      const found = await boss.getJobById(VARIANT_QUEUE, id);
+      if (found === null) continue; // archived or deleted since the send: send again
+      // It failed for good earlier and its asker stored no failure (it died): asked again, it is tried again.
+      if (found.state === 'failed') await boss.retry(VARIANT_QUEUE, id);
+      if (found.state === 'cancelled') await boss.resume(VARIANT_QUEUE, id);
+      log.info({ jobId: id, state: found.state }, 'joined the build of this variant already in the queue');
+      return id;
+    }
+    throw new Error(`the job queue neither took nor kept variant build ${id}`);
+  }
 
   async function runner(job: VariantJob): Promise<VariantJobResult> {
-    const id = await boss.send(VARIANT_QUEUE, job as unknown as object);
-    if (id === null) throw new Error('the job queue refused the variant build');
+    const id = await enqueue(job);
     inFlight.add(id);
     try {
       for (;;) {
@@ -168,23 +248,51 @@ export async function startVariantQueue(o: VariantQueueOptions): Promise<Variant
     }
   }
 
+  /** One build taken from the queue: answered from the store when an earlier run stored it, else built and stored. */
+  async function build(id: string, data: VariantJob, runJob: VariantJobRunner): Promise<VariantJobResult> {
+    await holdLiveness();
+    // Awaited: the sweep must know this run is this worker's before the build starts.
+    await recordStage(id, 'reading');
+    const target = data.target;
+    const stored = target && o.variants ? await o.variants.get(target.modelSha, target.recipeKey) : null;
+    if (stored) {
+      log.info({ jobId: id }, 'variant already stored (an earlier run of this job); not built again');
+      return resultOfRow(stored);
+    }
+    log.info({ jobId: id, model: data.modelPath }, 'variant build started');
+    const result = await runJob(data, (stage) => void recordStage(id, stage));
+    // Stored before the job completes: a worker dying in between leaves a retry that finds the row.
+    if (target && o.variants) await o.variants.put(variantRowOf(target, result, now()));
+    log.info({ jobId: id, ok: result.ok, stored: target !== undefined && o.variants !== undefined }, 'variant built');
+    return result;
+  }
+
   return {
     runner,
     async work(options = {}) {
       const runJob = options.runJob ?? runJobInWorker;
-      await boss.work<VariantJob>(VARIANT_QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
+      await holdLiveness();
+      await boss.work<VariantJob>(VARIANT_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
         if (!job) return null;
-        log.info({ jobId: job.id, model: job.data.modelPath }, 'variant build started');
         try {
-          const result = await runJob(job.data, (stage) => void recordStage(job.id, stage));
-          log.info({ jobId: job.id, ok: result.ok }, 'variant build finished');
-          return result;
+          return await build(job.id, job.data, runJob);
         } catch (err: unknown) {
           // Thrown: pg-boss marks the job failed and retries it.
           log.warn({ jobId: job.id, err: asError(err).message }, 'variant build crashed');
           throw err;
         }
       });
+    },
+    async sweep() {
+      const { rows } = await db.executeSql(DEAD_RUNS, [VARIANT_QUEUE]);
+      const ids = (rows as { id: string }[]).map((r) => r.id);
+      if (ids.length > 0) {
+        const why = { message: 'the worker running it died (its Postgres session ended); retried' };
+        for (const id of ids) await boss.fail(VARIANT_QUEUE, id, why);
+        log.warn({ jobs: ids }, 'builds whose worker died are retried');
+      }
+      await db.executeSql(FORGOTTEN_PROGRESS, []);
+      return ids;
     },
     async state(id) {
       const found = await boss.getJobById(VARIANT_QUEUE, id);
@@ -203,6 +311,8 @@ export async function startVariantQueue(o: VariantQueueOptions): Promise<Variant
     async close() {
       closed = true;
       await boss.stop({ graceful: true, timeout: 5_000, wait: true });
+      // After the builds stopped: a build still running past the timeout is then retried elsewhere.
+      await liveness?.close();
     },
   };
 }

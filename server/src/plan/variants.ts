@@ -18,7 +18,9 @@ import {
   type VariantBuildStage,
   type VariantJob,
   type VariantJobResult,
+  type VariantTarget,
 } from './variant-job.js';
+import { variantRowOf } from './variant-row.js';
 
 /** A cached variant as the planner reads it. */
 export interface Variant {
@@ -169,16 +171,28 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
   let queue: Promise<unknown> = Promise.resolve();
 
   async function build(model: ModelRecord, c: Candidate): Promise<Variant> {
+    const artifactDir = join(dataDir, 'artifacts');
+    const target: VariantTarget = {
+      modelSha: model.sha256,
+      recipeKey: c.key,
+      recipeName: c.name,
+      recipe: c.source
+        ? { search: { ...c.source.search, ...stripUndefined({ hostRatio: c.hostRatio }) } }
+        : (c.recipe ?? 'baseline'),
+      precision: c.precision,
+      artifactDir: relative(dataDir, artifactDir),
+    };
     const job: VariantJob = {
       modelPath: c.source?.path ?? join(dataDir, model.path),
       recipe: c.recipe,
       evalSpec: model.evalSpec,
       calibSpec: calibSpecFor(model.evalSpec),
       shapes: model.shapes,
-      artifactDir: join(dataDir, 'artifacts'),
+      artifactDir,
       warmupRuns: opts.warmupRuns ?? 5,
       timedRuns: opts.timedRuns ?? 50,
       needsCalibration: c.needsCalibration,
+      target,
     };
     stats.builds++;
     const clock = opts.monotonicNow ?? (() => performance.now());
@@ -192,38 +206,10 @@ export function createVariantService(opts: VariantServiceOptions): VariantServic
       compressed: result.compressed,
       durationMs: clock() - started,
     });
-    const base = {
-      modelSha: model.sha256,
-      recipeKey: c.key,
-      recipeName: c.name,
-      recipe: c.source
-        ? { search: { ...c.source.search, ...stripUndefined({ hostRatio: c.hostRatio }) } }
-        : (c.recipe ?? 'baseline'),
-      precision: c.precision,
-      createdAt: now(),
-    };
-    await tables.put(
-      result.ok
-        ? {
-            ...base,
-            artifactSha: result.artifactSha,
-            artifactPath: relative(dataDir, join(job.artifactDir, `${result.artifactSha}.onnx`)),
-            bytes: result.bytes,
-            report: result.report,
-            evaluation: result.evaluation,
-            error: null,
-          }
-        : {
-            ...base,
-            artifactSha: null,
-            artifactPath: null,
-            bytes: null,
-            report: null,
-            evaluation: null,
-            error: `${result.code}: ${result.message}`,
-          },
-    );
-    const row = await tables.get(model.sha256, c.key);
+    // A queued build's worker stores the row itself (its asker may have died); otherwise it is stored here.
+    const stored = await tables.get(model.sha256, c.key);
+    if (!stored) await tables.put(variantRowOf(target, result, now()));
+    const row = stored ?? (await tables.get(model.sha256, c.key));
     if (!row) throw new Error(`variant ${c.name} of ${model.sha256} vanished right after it was stored`);
     return toVariant(row);
   }

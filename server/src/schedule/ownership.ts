@@ -72,6 +72,13 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
   const tokens = new Map<string, number>();
   let session: Promise<pg.Client> | null = null;
   let closed = false;
+  // Claims from different tasks come at once; one client runs one query at a time (pg 9 will refuse more).
+  let turn: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = turn.then(work, work);
+    turn = next.catch(() => undefined);
+    return next;
+  };
 
   function lost(client: pg.Client, why: string): void {
     if (held.size > 0) log.warn({ keys: [...held], why }, 'lock session lost: this replica gives up its work');
@@ -117,40 +124,43 @@ export function createPgOwnership(options: PgOwnershipOptions): Ownership {
     }
   }
 
+  async function claimNow(key: string): Promise<boolean> {
+    if (closed) return false;
+    try {
+      const client = await connect();
+      if (held.has(key)) {
+        // Still ours only while the session lives: one round trip proves it before the work runs.
+        await client.query('SELECT 1');
+        return held.has(key);
+      }
+      const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [
+        OWNERSHIP_LOCK_SPACE,
+        key,
+      ]);
+      if (r.rows[0]?.ok === true) {
+        tokens.set(key, await raiseToken(client, key));
+        held.add(key);
+        log.info({ key, token: tokens.get(key) }, 'took ownership');
+        return true;
+      }
+      return false;
+    } catch (err: unknown) {
+      log.warn({ key, err }, 'ownership claim failed; not running the work this time');
+      return false;
+    }
+  }
+
   return {
     kind: 'postgres',
-    async claim(key) {
-      if (closed) return false;
-      try {
-        const client = await connect();
-        if (held.has(key)) {
-          // Still ours only while the session lives: one round trip proves it before the work runs.
-          await client.query('SELECT 1');
-          return held.has(key);
-        }
-        const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [
-          OWNERSHIP_LOCK_SPACE,
-          key,
-        ]);
-        if (r.rows[0]?.ok === true) {
-          tokens.set(key, await raiseToken(client, key));
-          held.add(key);
-          log.info({ key, token: tokens.get(key) }, 'took ownership');
-          return true;
-        }
-        return false;
-      } catch (err: unknown) {
-        log.warn({ key, err }, 'ownership claim failed; not running the work this time');
-        return false;
-      }
-    },
-    async release(key) {
-      if (!held.delete(key) || session === null) return;
-      const client = await session;
-      await client
-        .query('SELECT pg_advisory_unlock($1, hashtext($2))', [OWNERSHIP_LOCK_SPACE, key])
-        .catch(() => undefined);
-    },
+    claim: (key) => oneAtATime(() => claimNow(key)),
+    release: (key) =>
+      oneAtATime(async () => {
+        if (!held.delete(key) || session === null) return;
+        const client = await session;
+        await client
+          .query('SELECT pg_advisory_unlock($1, hashtext($2))', [OWNERSHIP_LOCK_SPACE, key])
+          .catch(() => undefined);
+      }),
     held: () => [...held].sort(),
     fence: (key) => {
       const token = tokens.get(key);
