@@ -120,10 +120,10 @@ function compose(
       maxModelUploadBytes: config.apiMaxModelBytes,
       mosquittoCredentials: () =>
         mosquittoCredentials(services.auth, {
-            dataDir: config.dataDir,
-            sharedDir: config.sharedDir,
-            maxPayloadBytes: config.maxPayloadBytes,
-          }),
+          dataDir: config.dataDir,
+          sharedDir: config.sharedDir,
+          maxPayloadBytes: config.maxPayloadBytes,
+        }),
     },
     // Always with tokens: other processes on this host may reach a loopback port too.
     { enforceAuth: true, rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS } },

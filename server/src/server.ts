@@ -156,7 +156,8 @@ function externalCredential(config: ServerConfig): { username: string; password:
   // The shared directory first (replicas share one server user); a data directory from before it last.
   for (const dir of [serverSecretDir(config), config.dataDir]) {
     try {
-      return { username: SERVER_USERNAME, password: readFileSync(join(dir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim() };
+      const password = readFileSync(join(dir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim();
+      return { username: SERVER_USERNAME, password };
     } catch {
       // Not there: the next place, or no credential (the broker then refuses us with a clear error).
     }
