@@ -20,7 +20,7 @@ import { createApiServer, type ApiServer } from './api/app.js';
 import { resolveConsoleDir } from './api/console.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
-import { EXTERNAL_BROKER_SECRET_FILE, mosquittoCredentials } from './auth/broker-config.js';
+import { EXTERNAL_BROKER_SECRET_FILE, mosquittoCredentials, serverSecretDir } from './auth/broker-config.js';
 import { setupBrokerCredentials } from './auth/broker-credential-setup.js';
 import { cutOffRevoked, type BrokerCredentials } from './auth/broker-credentials.js';
 import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
@@ -159,14 +159,16 @@ const TRUSTED_KEYS_FILE = join('keys', 'trusted-keys.txt');
 /** Reads the server's external-broker password, if `edgefleet broker-config` had it created. */
 function externalCredential(config: ServerConfig): { username: string; password: string } | null {
   if (config.brokerUrl === null || new URL(config.brokerUrl).username !== '') return null;
-  try {
-    return {
-      username: SERVER_USERNAME,
-      password: readFileSync(join(config.dataDir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim(),
-    };
-  } catch {
-    return null;
+  // The shared directory first (replicas share one server user); a data directory from before it last.
+  for (const dir of [serverSecretDir(config), config.dataDir]) {
+    try {
+      const password = readFileSync(join(dir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim();
+      return { username: SERVER_USERNAME, password };
+    } catch {
+      // Not there: the next place, or no credential (the broker then refuses us with a clear error).
+    }
   }
+  return null;
 }
 
 /** Public keys agents are told to trust at enrollment; empty until the deployment keyring exists. */
@@ -437,7 +439,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         maxModelUploadBytes: config.apiMaxModelBytes,
         ...(r.jobs ? { jobs: r.jobs } : {}),
         mosquittoCredentials: () =>
-          mosquittoCredentials(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
+          mosquittoCredentials(services.auth, {
+            dataDir: config.dataDir,
+            sharedDir: config.sharedDir,
+            maxPayloadBytes: config.maxPayloadBytes,
+          }),
       },
       {
         enforceAuth: config.auth.enabled,
