@@ -113,9 +113,9 @@ try {
     ...(ONLY_SEARCH
       ? {
           onlySearch: true,
-          search: { maxEvaluations: arg('evals', 4), timeBudgetMs: arg('search-s', 120) * 1000 },
+          search: { maxEvaluations: arg('evals', 4), timeBudgetMs: arg('search-s', 360) * 1000 },
           // Detection, the re-plan, the search (its candidates, the finalist's training and timing), the rollout.
-          timeoutMs: 240_000 + arg('search-s', 120) * 1000 * 3,
+          timeoutMs: 240_000 + arg('search-s', 360) * 1000 * 3,
         }
       : {}),
     print: (line) => process.stderr.write(`${line}\n`),

@@ -13,14 +13,15 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const EXEC_ARGV = ['--import=tsx', '--conditions=edgefleet-source'];
 /** Scheduling priority of farm processes (nice; 0 is the default, 19 the lowest). */
 const FARM_NICE = 10;
-/** Longest the bench waits for a child's answer (a rollout's start builds and signs a 1 MB artifact). */
+/** Longest the bench waits for a child's answer unless the request says otherwise. */
 const ASK_TIMEOUT_MS = 180_000;
 
 export interface Child {
   readonly pid: number;
   /** What the child said first (a server: its broker URL). */
   readonly started: unknown;
-  ask(request: object): Promise<unknown>;
+  /** Sends `request`; rejects when the child has not answered within `timeoutMs` (default 180 s). */
+  ask(request: object, timeoutMs?: number): Promise<unknown>;
   /** Asks it to stop, and SIGKILLs it when it has not exited within 30 s. */
   stop(): Promise<void>;
 }
@@ -60,16 +61,16 @@ export async function forkChild(file: string, spec: object, onMessage?: (m: unkn
   return {
     pid: child.pid ?? 0,
     started,
-    ask: (request) =>
+    ask: (request, timeoutMs = ASK_TIMEOUT_MS) =>
       new Promise((resolve, reject) => {
         if (child.exitCode !== null || child.signalCode !== null)
           return reject(new Error(`${file} has exited (${child.signalCode ?? child.exitCode})`));
         const id = nextId++;
-        // A server too busy to answer within ASK_TIMEOUT_MS is a result too (the topology fails, reported as such).
+        // A server too busy to answer in time is a result too (the caller decides what it means).
         const timer = setTimeout(() => {
           waiting.delete(id);
-          reject(new Error(`${file} did not answer ${(request as { type?: string }).type} in ${ASK_TIMEOUT_MS} ms`));
-        }, ASK_TIMEOUT_MS);
+          reject(new Error(`${file} did not answer ${(request as { type?: string }).type} in ${timeoutMs} ms`));
+        }, timeoutMs);
         waiting.set(id, {
           resolve: (v) => {
             clearTimeout(timer);

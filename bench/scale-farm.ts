@@ -47,6 +47,13 @@ const farm = await startFarm({
 });
 
 const installs = { started: 0, succeeded: 0, failed: 0, bytes: 0 };
+/** Per finished install, ms: manifest issued → heard here, and the download itself (request → artifact verified). */
+const timings = { heardMs: [] as number[], downloadMs: [] as number[] };
+const summary = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? null;
+  return { n: s.length, p50: at(0.5), p90: at(0.9), max: s[s.length - 1] ?? null };
+};
 
 async function report(device: VirtualDevice, desired: Desired, state: 'verifying' | 'succeeded', counts: object) {
   const body = desired.body;
@@ -68,6 +75,7 @@ async function report(device: VirtualDevice, desired: Desired, state: 'verifying
 async function install(device: VirtualDevice, desired: Desired): Promise<void> {
   installs.started += 1;
   const t0 = Date.now();
+  const heard = t0 - desired.body.issuedAt;
   const dir = join(spec.dataDir, 'artifacts', device.deviceId);
   mkdirSync(dir, { recursive: true });
   try {
@@ -90,6 +98,8 @@ async function install(device: VirtualDevice, desired: Desired): Promise<void> {
     });
     if (!(await store.has(desired.body.artifact.sha256))) throw new Error('artifact not in the store after download');
     installs.bytes += desired.body.artifact.size;
+    timings.heardMs.push(heard);
+    timings.downloadMs.push(Date.now() - t0);
     await report(device, desired, 'verifying', counts);
     await report(device, desired, 'succeeded', counts);
     installs.succeeded += 1;
@@ -120,15 +130,20 @@ const progress = setInterval(() => {
   const online = farm.devices.filter((d) => d.isOnline()).length;
   const pending = farm.devices.reduce((n, d) => n + (d.telemetry?.telemetry.stats().pending ?? 0), 0);
   const closed = farm.devices.reduce((n, d) => n + (d.telemetry?.telemetry.stats().windows ?? 0), 0);
-  process.send?.({ kind: 'progress', online, pending, closed, installs });
+  const installTimes = { heardMs: summary(timings.heardMs), downloadMs: summary(timings.downloadMs) };
+  process.send?.({ kind: 'progress', online, pending, closed, installs, installTimes });
 }, 1_000);
 
-process.on('message', (m: { type: string }) => {
-  if (m.type !== 'stop') return;
+function stop(): void {
   clearInterval(progress);
   void farm.stop().finally(() => {
     rmSync(spec.dataDir, { recursive: true, force: true });
     process.exit(0);
   });
+}
+process.on('message', (m: { type: string }) => {
+  if (m.type === 'stop') stop();
 });
+// The bench gone (Ctrl-C, a crash) closes the IPC channel: its devices go too.
+process.once('disconnect', stop);
 process.send?.({ kind: 'started', pid: process.pid });

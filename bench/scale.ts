@@ -21,6 +21,7 @@ import { startEmbeddedPostgres } from '../test/helpers/postgres.js';
 import { childrenOf, findProcess, meterRoles, type RoleUsage } from './scale-procs.js';
 import { forkChild, startMosquitto, type Child } from './scale-children.js';
 import { quantileMs, sumDelays, type Delays } from './scale-delays.js';
+import { healthOf, runRollout, type FarmInstalls } from './scale-rollout.js';
 
 const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -150,7 +151,7 @@ async function cleanUp(): Promise<void> {
   live.dirs = [];
 }
 
-type FarmProgress = { online: number; pending: number; closed: number; installs: Record<string, number> };
+type FarmProgress = FarmInstalls & { online: number; pending: number; closed: number };
 
 async function run(topologyName: string): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ef-bench-scale-'));
@@ -192,7 +193,8 @@ async function run(topologyName: string): Promise<Record<string, unknown>> {
       onlineMs = Math.round(performance.now() - t0);
       break;
     }
-    say(`${topologyName}: online ${serverOnline} (farms connected ${farmsOnline()}) of ${DEVICES}`);
+    const health = JSON.stringify(await healthOf(topo.replicas));
+    say(`${topologyName}: online ${serverOnline} (farms connected ${farmsOnline()}) of ${DEVICES} ${health}`);
     await sleep(5_000);
   }
   say(`${topologyName}: ${serverOnline} online after ${Math.round(performance.now() - t0)} ms; settling one window`);
@@ -217,8 +219,18 @@ async function run(topologyName: string): Promise<Record<string, unknown>> {
     p99DelayMs: quantileMs(delays, 0.99),
     windowsInFlightAtEnd: progress.reduce((n, p) => n + (p?.pending ?? 0), 0),
   };
-  say(`${topologyName}: steady ${JSON.stringify(steady)}`);
-  const rollout = await runRollout(topologyName, topo, progress);
+  say(`${topologyName}: steady ${JSON.stringify(steady)} ${JSON.stringify(await healthOf(topo.replicas))}`);
+  // A rollout that fails (a server too far behind to start it) is a result too; the steady figures stand.
+  const rollout = await runRollout({
+    label: topologyName,
+    replicas: topo.replicas,
+    roles: topo.roles,
+    progress,
+    deviceClass: CLASSES[0] as string,
+    devices: ROLLOUT,
+    hidden: HIDDEN,
+    timeoutMs: ROLLOUT_TIMEOUT_MS,
+  }).catch((err: unknown) => ({ devices: 0, variantBytes: 0, ms: 0, state: `failed: ${String(err)}` }));
   for (const f of farms) await f.stop();
   await topo.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -238,54 +250,12 @@ async function run(topologyName: string): Promise<Record<string, unknown>> {
   };
 }
 
-async function runRollout(topologyName: string, topo: Topology, progress: FarmProgress[]) {
-  const starter = topo.replicas[topo.replicas.length - 1] as Child;
-  const ids = (
-    (await starter.ask({ type: 'class-devices', deviceClass: CLASSES[0], limit: ROLLOUT })) as {
-      ids: string[];
-    }
-  ).ids;
-  say(`${topologyName}: rollout to ${ids.length} devices`);
-  const meter = meterRoles(topo.roles);
-  meter.start();
-  const r0 = performance.now();
-  const started = (await starter.ask({ type: 'rollout', deviceClass: CLASSES[0], deviceIds: ids, hidden: HIDDEN })) as {
-    id: string;
-    bytes: number;
-  };
-  type Status = { state: string; byState: Record<string, number>; ownsRollouts: boolean; chunks: unknown };
-  let status: Status = { state: 'running', byState: {}, ownsRollouts: false, chunks: null };
-  while (performance.now() - r0 < ROLLOUT_TIMEOUT_MS) {
-    // Every replica answers; the chunk figures are the owner's (the one serving chunks), not the starter's.
-    const all = (await Promise.all(
-      topo.replicas.map((r) => r.ask({ type: 'rollout-status', id: started.id })),
-    )) as Status[];
-    status = all[all.length - 1] as Status;
-    if (['completed', 'failed', 'aborted', 'rolled-back'].includes(status.state)) break;
-    const owner = all.find((s) => s.ownsRollouts) ?? (all.length === 1 ? all[0] : undefined);
-    const chunks = owner?.chunks ?? 'no replica owns the rollouts now';
-    say(`${topologyName}: rollout ${status.state} ${JSON.stringify({ byState: status.byState, chunks })}`);
-    await sleep(2_000);
-  }
-  const usage = meter.stop();
-  const installs = progress.reduce(
-    (acc, p) => ({
-      succeeded: acc.succeeded + (p?.installs['succeeded'] ?? 0),
-      failed: acc.failed + (p?.installs['failed'] ?? 0),
-    }),
-    { succeeded: 0, failed: 0 },
-  );
-  return {
-    devices: ids.length,
-    variantBytes: started.bytes,
-    ms: Math.round(performance.now() - r0),
-    state: status.state,
-    byState: status.byState,
-    downloadsVerified: installs.succeeded,
-    downloadsFailed: installs.failed,
-    usage,
-  };
-}
+// Ctrl-C: end the children, Postgres and mosquitto, and remove the temp dirs, before exiting.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    say(`${signal}: stopping the servers, farms and brokers`);
+    void cleanUp().finally(() => process.exit(130));
+  });
 
 const rows: Array<Record<string, unknown>> = [];
 for (const t of TOPOLOGIES) {
@@ -325,7 +295,8 @@ function renderTable(rs: ReadonlyArray<Record<string, unknown>>): string {
       `| ${r['topology']} | ${r['devices']} | ${online} | ${r['windowsPerS']} (${r['offeredPerS']}) | ` +
         `${r['p50DelayMs']} / ${r['p99DelayMs']} ms | ` +
         `${ro['devices']}, ${(Number(ro['variantBytes']) / 1e6).toFixed(2)} | ` +
-        `${(Number(ro['ms']) / 1000).toFixed(1)} s, ${ro['state']} ${JSON.stringify(ro['byState'])} |`,
+        `${(Number(ro['ms']) / 1000).toFixed(1)} s, ${ro['deliveredMBps']} MB/s, ${ro['state']} ` +
+        `${JSON.stringify(ro['byState'])} |`,
     );
   }
   lines.push(
@@ -336,7 +307,7 @@ function renderTable(rs: ReadonlyArray<Record<string, unknown>>): string {
   for (const r of rs) {
     if (r['failed'] !== undefined) continue;
     const steady = r['usage'] as RoleUsage[];
-    const during = (r['rollout'] as { usage: RoleUsage[] }).usage;
+    const during = (r['rollout'] as { usage?: RoleUsage[] }).usage ?? [];
     for (const u of steady) {
       const d = during.find((x) => x.role === u.role);
       lines.push(

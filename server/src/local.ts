@@ -119,7 +119,11 @@ function compose(
       cutOff: async () => false,
       maxModelUploadBytes: config.apiMaxModelBytes,
       mosquittoCredentials: () =>
-        mosquittoCredentials(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
+        mosquittoCredentials(services.auth, {
+          dataDir: config.dataDir,
+          sharedDir: config.sharedDir,
+          maxPayloadBytes: config.maxPayloadBytes,
+        }),
     },
     // Always with tokens: other processes on this host may reach a loopback port too.
     { enforceAuth: true, rateLimit: { burst: config.auth.apiBurst, ratePerS: config.auth.apiRatePerS } },

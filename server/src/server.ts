@@ -20,7 +20,7 @@ import { createApiServer, type ApiServer } from './api/app.js';
 import { resolveConsoleDir } from './api/console.js';
 import { createLabelledCounter, createMetricsRegistry, type MetricsRegistry } from './api/metrics.js';
 import { createBrokerAccess } from './auth/broker-access.js';
-import { EXTERNAL_BROKER_SECRET_FILE, mosquittoCredentials } from './auth/broker-config.js';
+import { EXTERNAL_BROKER_SECRET_FILE, mosquittoCredentials, serverSecretDir } from './auth/broker-config.js';
 import { setupBrokerCredentials } from './auth/broker-credential-setup.js';
 import { cutOffRevoked, type BrokerCredentials } from './auth/broker-credentials.js';
 import { createEnrollHandler, type EnrollHandler } from './auth/enroll-handler.js';
@@ -134,6 +134,12 @@ export interface EdgefleetServer {
    */
   mqttTraffic(): MqttTraffic;
   mqttTraffic(deviceId: string): MqttTraffic | null;
+  /**
+   * Device messages received and not yet stored: presence (hello, status, heartbeats) and telemetry,
+   * and how late heartbeats arrive. A backlog or lag that keeps growing means the server is falling
+   * behind its fleet.
+   */
+  backlog(): { readonly presence: number; readonly telemetry: number; readonly presenceLagMs: number };
   /** Fleet events (SSE source); any module may publish. */
   readonly events: EventBus;
   /** Prometheus collectors; any module may register. */
@@ -153,14 +159,16 @@ const TRUSTED_KEYS_FILE = join('keys', 'trusted-keys.txt');
 /** Reads the server's external-broker password, if `edgefleet broker-config` had it created. */
 function externalCredential(config: ServerConfig): { username: string; password: string } | null {
   if (config.brokerUrl === null || new URL(config.brokerUrl).username !== '') return null;
-  try {
-    return {
-      username: SERVER_USERNAME,
-      password: readFileSync(join(config.dataDir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim(),
-    };
-  } catch {
-    return null;
+  // The shared directory first (replicas share one server user); a data directory from before it last.
+  for (const dir of [serverSecretDir(config), config.dataDir]) {
+    try {
+      const password = readFileSync(join(dir, EXTERNAL_BROKER_SECRET_FILE), 'utf8').trim();
+      return { username: SERVER_USERNAME, password };
+    } catch {
+      // Not there: the next place, or no credential (the broker then refuses us with a clear error).
+    }
   }
+  return null;
 }
 
 /** Public keys agents are told to trust at enrollment; empty until the deployment keyring exists. */
@@ -236,12 +244,16 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     return s;
   };
 
+  // Unique per process so two servers on one external broker never take over each other.
+  const ownClientId = `edgefleet-server-${randomBytes(4).toString('hex')}`;
+
   async function connectBroker(r: Running): Promise<Omit<ServerAddress, 'apiUrl' | 'apiPort' | 'consoleUrl'>> {
     if (config.brokerUrl !== null) return { brokerUrl: config.brokerUrl, brokerMode: 'external', port: null };
     const broker = await startEmbeddedBroker({
       port: config.port,
       host: config.host,
       drainTimeoutMs: config.drainTimeoutMs,
+      ownClientId,
       maxPayloadBytes: config.maxPayloadBytes,
       connections: config.connections,
       logger: log.child({ component: 'broker' }),
@@ -267,8 +279,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
     const external = externalCredential(config);
     return createBrokerClient({
       url: brokerUrl,
-      // Unique per process so two servers on one external broker never take over each other.
-      clientId: `edgefleet-server-${randomBytes(4).toString('hex')}`,
+      clientId: ownClientId,
+      // The embedded broker lives in this process: a PINGRESP queued behind messages this server has
+      // not read yet only says it is behind, and mqtt.js then dropped the connection with everything
+      // queued on it (Keepalive timeout, the presence collapse of bench:scale at ~7,000 devices).
+      ...(r.broker ? { keepaliveS: 0 } : {}),
       logger: log.child({ component: 'broker-client' }),
       ...(r.broker ? { username: SERVER_USERNAME, password: serverPassword } : (external ?? {})),
       ...(r.broker && r.tls ? { pinnedCert: r.tls.cert } : {}),
@@ -424,7 +439,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
         maxModelUploadBytes: config.apiMaxModelBytes,
         ...(r.jobs ? { jobs: r.jobs } : {}),
         mosquittoCredentials: () =>
-          mosquittoCredentials(services.auth, { dataDir: config.dataDir, maxPayloadBytes: config.maxPayloadBytes }),
+          mosquittoCredentials(services.auth, {
+            dataDir: config.dataDir,
+            sharedDir: config.sharedDir,
+            maxPayloadBytes: config.maxPayloadBytes,
+          }),
       },
       {
         enforceAuth: config.auth.enabled,
@@ -614,6 +633,11 @@ export function createServer(config: ServerConfig, options: CreateServerOptions 
       deviceId === undefined
         ? (running?.client?.traffic() ?? { received: {}, published: {} })
         : (running?.client?.deviceTraffic(deviceId) ?? null)) as EdgefleetServer['mqttTraffic'],
+    backlog: () => ({
+      presence: running?.presence?.backlog() ?? 0,
+      telemetry: running?.services?.telemetry.backlog() ?? 0,
+      presenceLagMs: running?.presence?.intakeLagMs() ?? 0,
+    }),
     events,
     metrics,
     auth: () => need().auth,

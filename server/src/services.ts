@@ -9,7 +9,7 @@
  * rollout's waves, an abort) for the server to carry out when it runs.
  */
 import type { Clock, RejectReason } from '@edgefleet/shared';
-import { createMeteredPlanner } from './api/collectors.js';
+import { createMeteredPlanner, searchMetrics } from './api/collectors.js';
 import type { MetricsRegistry } from './api/metrics.js';
 import type { AuthService } from './auth/service.js';
 import type { BrokerClient } from './broker/client.js';
@@ -172,6 +172,7 @@ export function createFleetServices(o: FleetServicesOptions): FleetServices {
   const searches = o.searchRunner
     ? createSearchJobs({ classes, models, planner, dataDir: o.dataDir, runner: o.searchRunner, logger: log, now })
     : null;
+  if (searches) o.metrics.register(searchMetrics(searches));
   return {
     auth,
     registry: repos.devices,

@@ -45,6 +45,10 @@ export const ERROR_CATALOGUE = {
   EF_ERR_SEARCH_OPTIONS: { status: 400, summary: 'search options (budgets, class, space) are invalid' },
   EF_ERR_SEARCH_NOT_FOUND: { status: 404, summary: 'no search with that id (searches live in memory until a restart)' },
   EF_ERR_SEARCH_FAILED: { status: 500, summary: 'a search failed unexpectedly; the server log has the cause' },
+  EF_ERR_SEARCH_TIMEOUT: {
+    status: 504,
+    summary: "the search's time budget ran out before a finalist, or it overran and was stopped",
+  },
   EF_ERR_TRAIN_UNSUPPORTED: {
     status: 422,
     summary: 'the model uses an op, attribute or interface outside the trainable set (the op is named)',

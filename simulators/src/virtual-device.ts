@@ -91,6 +91,9 @@ export function createVirtualDevice(options: VirtualDeviceOptions): VirtualDevic
     brokerUrl: options.brokerUrl,
     logger: options.logger,
     clock,
+    // What the device serves goes in its hello and heartbeats, as the agent's do: without it the
+    // server records every farm device as serving nothing and catches it up again and again.
+    currentModel: () => telemetry?.model()?.sha256 ?? null,
     ...stripUndefined({
       random: options.random,
       keepaliveS: options.keepaliveS,

@@ -143,4 +143,11 @@ t.test('crash, clock skew, throttling and a slow link, as the server sees them',
     took('sim-2') >= 11_000 && took('sim-1') < 10_000,
     `install on the slow link took ${took('sim-2') / 1000} s, elsewhere ${took('sim-1') / 1000} s`,
   );
+  // Their heartbeats say what they serve, as an agent's do: a server that read "nothing" would
+  // catch the whole class up to the model it already runs, again and again.
+  await advance(clock.now() + 10_000);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  for (const id of ['sim-1', 'sim-2', 'sim-3'])
+    t.equal((await server.repos().devices.get(id))?.currentModel, sha, `${id} is recorded as serving the variant`);
+  t.same(await server.deploy().desired.reconcile(clock.now()), [], 'no catch-up of a class already on it');
 });

@@ -4,7 +4,9 @@
  * `$share/edgefleet/…`, so the broker hands each message to one replica. A farm's telemetry is
  * split between them with no window lost or stored twice (per-device sequence numbers), and
  * once-only work has one owner: a stopped replica's keys move to the other. kill -9 of a replica
- * during a rollout or a compression job (replica-compress-kill.ts): the other finishes it.
+ * during a rollout or a compression job (replica-compress-kill.ts): the other finishes it. With auth
+ * on and mosquitto's dynamic security plugin (replica-dynsec.ts), a device enrolled through one
+ * replica is served and revoked by the other.
  * Skipped with the reason when mosquitto or Postgres cannot run here; CI must run it.
  */
 import t from 'tap';
@@ -19,9 +21,10 @@ import { breach } from '../contract/fixtures.js';
 import { buildClassifier, goldenFor } from '../fixtures/deploy-models.js';
 import { spawnSnippet } from '../helpers/spawn-ts.js';
 import { startEmbeddedPostgres } from '../helpers/postgres.js';
-import { MOSQUITTO } from './mosquitto-suite.js';
+import { DYNSEC_PLUGIN, MOSQUITTO } from './mosquitto-suite.js';
 import { waitFor } from './presence-suite.js';
 import { replicaKilledMidBuild } from './replica-compress-kill.js';
+import { deviceServedByTheOtherReplica } from './replica-dynsec.js';
 import { replica, replicaFlags, startPlainMosquitto } from './replica-suite.js';
 
 const silent = pino({ level: 'silent' });
@@ -190,6 +193,12 @@ if ('unavailable' in cluster) {
 
   t.test('kill -9 of the replica building a variant: the other builds it once and the plan completes', (t) =>
     replicaKilledMidBuild(t, cluster),
+  );
+
+  t.test(
+    'auth on, dynamic security: a device enrolled through one replica is served and revoked by the other',
+    DYNSEC_PLUGIN ? {} : { skip: 'mosquitto_dynamic_security.so not installed: `apt-get install -y mosquitto`' },
+    (t) => deviceServedByTheOtherReplica(t, cluster, DYNSEC_PLUGIN as string),
   );
 
   t.test('a replica that loses the rollouts keeps its share of the events its telemetry ingests', async (t) => {

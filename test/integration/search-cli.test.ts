@@ -33,6 +33,9 @@ t.test('search finds, writes and resumes', async (t) => {
     '500',
     '--final-epochs',
     '1',
+    // A hard bound far from this run's length: the search ends by its evaluations, not by time.
+    '--time',
+    '20m',
     '--batch',
     '32',
     '--budget',
@@ -55,10 +58,12 @@ t.test('search finds, writes and resumes', async (t) => {
   t.equal(first.code, 0, first.err);
   const r = JSON.parse(first.out);
   t.equal(r.evaluations, 2);
+  t.equal(r.timedOut, false, 'within --time');
   t.equal(r.class, 'rpi4');
   t.ok(r.front.length >= 1);
   t.ok(r.finalist, 'a finalist within the loose budgets');
   t.same(r.finalist.broken, []);
+  t.equal(r.finalist.cut, null, 'the finalist trained in full');
   t.equal(readFileSync(join(dir, 'final.onnx')).length, r.finalist.bytes, '-o writes the finalist');
   t.ok(r.finalist.testTop1Pct > 90, `finalist test top-1 ${r.finalist.testTop1Pct}%`);
   t.match(readFileSync(join(dir, 'front.svg'), 'utf8'), /<svg/);

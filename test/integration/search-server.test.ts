@@ -36,6 +36,8 @@ t.test('POST /v1/searches runs a real search in a worker and plans its finalist'
     epochs: 1,
     finalEpochs: 1,
     batch: 32,
+    // A hard bound far from this search's length: the worker runs under it and ends by its evaluations.
+    timeBudgetMs: 1_200_000,
     budgets: { maxModelBytes: 210000, maxP95LatencyMs: 1000, maxAccuracyDropPts: 5 },
   });
   t.equal(res.status, 202, JSON.stringify(res.body));
@@ -54,6 +56,7 @@ t.test('POST /v1/searches runs a real search in a worker and plans its finalist'
     finalist: { planId: number; artifactSha: string; accuracyPct: number };
   };
   t.equal(result.evaluations, 2);
+  t.match(status.result, { timedOut: false, finalist: { cut: null } }, 'within its time budget, trained in full');
   t.ok(result.finalist.accuracyPct > 90);
   const plan = await api.call('GET', `/v1/plans/${result.finalist.planId}`, api.reader);
   const candidates = (plan.body.plan as { candidates: { recipe: string; artifactSha: string | null }[] }).candidates;

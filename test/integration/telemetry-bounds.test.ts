@@ -146,7 +146,11 @@ t.test('past the schema: rollups saturate and a refused message rolls back alone
   };
   ingest.accept(odd);
   ingest.accept(telemetryWindow('dev-ok', 0, { inferences: 7 }));
-  const outcome = await ingest.flush();
+  t.same([ingest.buffered(), ingest.unstored()], [5, 0], 'five in the open batch, none cut yet');
+  const flushed = ingest.flush();
+  t.same([ingest.buffered(), ingest.unstored()], [0, 5], 'cut: waiting for the store');
+  const outcome = await flushed;
+  t.equal(ingest.unstored(), 0, 'committed');
   t.equal(outcome.windows, 3, 'both huge windows and the good one are stored');
   t.equal(outcome.refused.length, 2, 'the NaN window and the odd breach are refused');
   t.same(rejected.sort(), ['dev-nan:store-refused', 'dev-odd:store-refused'], 'each counted once, by reason');

@@ -190,8 +190,9 @@ const cases: Case[] = [
     actions: ['replan'],
   },
   {
-    name: 'nothing fits even after a re-plan: keep the best, alert',
+    name: 'nothing fits even after a re-plan, searches switched off: keep the best, alert',
     s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }),
+    p: { search: { enabled: false } },
     kind: 'alert',
     actions: ['alert'],
     reason: /nothing fits/,
@@ -229,9 +230,9 @@ const cases: Case[] = [
   },
   // ratio 5: int8-weights (3 × 5 = 15) still misses 10 × 0.9, but it is the fastest stored variant and meets accuracy.
   {
-    name: 'best effort after a re-plan: the fastest stored variant, said so',
+    name: 'best effort after a re-plan, searches switched off: the fastest stored variant, said so',
     s: snap(fleet(10, 8, FP32, 40), confirmed, { plan: { ...PLAN, corrected: true } }),
-    p: { bestEffort: true },
+    p: { bestEffort: true, search: { enabled: false } },
     kind: 'deploy',
     target: INT8W,
     reason: new RegExp(
@@ -252,7 +253,7 @@ const cases: Case[] = [
       plan: { ...PLAN, corrected: true },
       budgets: { maxP95LatencyMs: 10, minAccuracyPct: 97.55 },
     }),
-    p: { bestEffort: true },
+    p: { bestEffort: true, search: { enabled: false } },
     kind: 'alert',
     reason: /nothing fits/,
   },
@@ -371,7 +372,8 @@ t.test('a search action carries the corrected ratio and the policy bounds; the e
     "a plan corrected ×2 already: ×10 against the class's own model",
   );
   t.equal(d.memory.episode?.searched, true);
-  t.equal(decide(s, policy(), s.at).kind, 'alert', 'searches are off by default');
+  t.equal(decide(s, policy(), s.at).kind, 'search', 'searches are on by default (bounded by timeBudgetMs)');
+  t.equal(decide(s, policy({ search: { enabled: false } }), s.at).kind, 'alert', 'and can be switched off');
 });
 
 t.test("the loop judges fit with the planner's check: memory, storage and accuracy drop count too", async (t) => {

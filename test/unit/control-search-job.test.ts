@@ -122,7 +122,7 @@ t.test('decide: a search starts, is waited for, ends once; lost to a restart it 
 });
 
 t.test('a search job as the loop sees it; a job this server does not know is lost', async (t) => {
-  const status = (state: 'running' | 'done' | 'failed') => ({
+  const status = (state: 'running' | 'done' | 'failed', cut: string | null = null) => ({
     id: 's-1',
     state,
     progress: { evaluations: 2, maxEvaluations: 4, visited: 3, frontSize: 1 },
@@ -136,6 +136,7 @@ t.test('a search job as the loop sees it; a job this server does not know is los
               deviceP95Ms: 1,
               planId: 7,
               chosen: null,
+              cut,
             },
           }
         : null,
@@ -148,6 +149,11 @@ t.test('a search job as the loop sees it; a job this server does not know is los
     finalist: /^searched-s-1 \(abababababab\)$/,
     planId: 7,
   });
+  t.match(
+    observeSearch({ list: () => [status('done', 'training cut after 6 step(s)')] as never }, 's-1'),
+    { finalist: /^searched-s-1 \(abababababab; its training was cut short by the time budget\)$/ },
+    'a finalist the time budget cut short says so in the searched decision',
+  );
   t.match(observeSearch(jobs('failed'), 's-1'), { state: 'failed', detail: 'EF_ERR_SEARCH_FAILED out of memory' });
   t.match(observeSearch({ list: () => [] }, 's-1'), { state: 'lost', finalist: null }, 'after a restart');
 });

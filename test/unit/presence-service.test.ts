@@ -157,9 +157,39 @@ t.test('the sweep applies heartbeats already received before it judges silence',
     encodeMessage({ type: 'heartbeat', v: 1, deviceId: 'd-9', seq: 0, uptimeMs: 5, currentModel: null, sentAt: 2 }),
     live,
   );
+  t.equal(presence.backlog(), 1, 'one message received and not yet applied');
   // Queued, not applied yet: the sweep must not take the device for silent.
   t.same(await presence.sweep(), [], 'the queued heartbeat counts');
+  t.equal(presence.backlog(), 0);
   t.equal((await devices.get('d-9'))?.state, 'online');
+});
+
+t.test('a server hearing its fleet late allows live devices that much longer before it sweeps', async (t) => {
+  const { devices, handle, presence, advance, now } = setup(t);
+  // Device clocks 1,000,000 ms ahead of the server's: only a change of age is lag, not the offset.
+  const beat = (deviceId: string, seq: number, sentAt: number) =>
+    handle(
+      deviceTopic(deviceId, 'heartbeat'),
+      encodeMessage({ type: 'heartbeat', v: 1, deviceId, seq, uptimeMs: seq, currentModel: null, sentAt }),
+      live,
+    );
+  for (const id of ['a', 'b', 'c']) await handle(deviceTopic(id, 'hello'), encodeMessage(hello(id)), live);
+  for (const id of ['a', 'b', 'c']) await beat(id, 0, now() + 1_000_000);
+  t.equal(presence.intakeLagMs(), 0, 'heartbeats on time: no lag, whatever the device clocks say');
+  // The server falls behind: 'a' and 'b' beat 1 s later, and their beats reach it 5 s after they were sent.
+  advance(6000);
+  for (const id of ['a', 'b']) await beat(id, 1, now() - 5000 + 1_000_000);
+  t.equal(presence.intakeLagMs(), 5000, "the median age beyond each device's own least");
+  // 'c' was last heard 6 s ago, past offlineAfterMs (3 s), but its beats may be queued as long as the others'.
+  t.same(await presence.sweep(), [], 'no device swept while the silence fits in offlineAfterMs + lag');
+  advance(3000);
+  t.same(await presence.sweep(), ['c'], 'silent 9 s, beyond offlineAfterMs + lag: swept');
+  t.equal((await devices.get('c'))?.stateReason, 'stale');
+  advance(5001);
+  t.same((await presence.sweep()).sort(), ['a', 'b'], 'the others too, once their silence exceeds 3 s + 5 s');
+  // Caught up again: beats on time bring the allowance back to 0.
+  for (const id of ['a', 'b', 'c']) await beat(id, 2, now() + 1_000_000);
+  t.equal(presence.intakeLagMs(), 0);
 });
 
 t.test('a retained status replay sets state without pretending the device is alive', async (t) => {

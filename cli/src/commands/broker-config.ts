@@ -88,8 +88,8 @@ export function brokerConfigCommand(): Command {
           ? 'the server manages clients live through the plugin from then on; rerun this only with mosquitto ' +
             'stopped (it rewrites the plugin file)'
           : 'rerun this after enrollments and revocations, then reload mosquitto (kill -HUP)',
-        `(the server's own mosquitto password is in ${dataDir ?? "the server's data directory"}/mqtt-server.secret ` +
-          'and is used automatically)',
+        "(the server's own mosquitto password is in mqtt-server.secret of the shared directory when one is set " +
+          `(replicas share it), else of ${dataDir ?? "the server's data directory"}; it is used automatically)`,
       ];
       if (!files.owner && process.getuid?.() !== 0)
         lines.push(

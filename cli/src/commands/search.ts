@@ -6,7 +6,7 @@ import { loadDataSource, modelInputsOf, readModelBytes, loadModel, writeBytesAto
 import { createLatencyPredictor, loadOrMeasureLatencyTable } from '@edgefleet/compress/search/latency/index';
 import { createCandidateBuilder, top1Pct } from '@edgefleet/compress/search/builder';
 import { sliceDataset } from '@edgefleet/compress/data/tensor';
-import { searchModel } from '@edgefleet/compress/search/search-model';
+import { searchGraceMs, searchModel } from '@edgefleet/compress/search/search-model';
 import { frontSvg } from '@edgefleet/compress/search/front-svg';
 import type { ClassTarget } from '@edgefleet/compress/search/score';
 import type { SearchProgress } from '@edgefleet/compress/search/engine';
@@ -68,7 +68,12 @@ export function searchCommand(): Command {
     .argument('<model>', 'teacher .onnx (a plain chain of Conv/MaxPool/Gemm layers over MNIST images)')
     .requiredOption('--class <name>', 'built-in class: mcu-gateway, rpi4, phone-npu, jetson-orin')
     .option('--evals <n>', 'candidates built and scored (screened ones are free)', (v) => Number.parseInt(v, 10), 40)
-    .option('--time <duration>', 'stop starting new candidates after this long, e.g. 10m', parseDuration)
+    .option(
+      '--time <duration>',
+      'hard bound on the whole search, e.g. 10m: candidates get half, finalists the rest; training stops at the ' +
+        'step the time runs out (a finalist cut short is kept and says so); past it and a grace, the command exits',
+      parseDuration,
+    )
     .option('--budget <KEY=VALUE>', 'override a class budget (repeatable), e.g. maxModelBytes=150000', parseBudget, {})
     .option('--seed <n>', 'seed of the search and of training', (v) => Number.parseInt(v, 10), 1)
     .option(
@@ -121,6 +126,7 @@ export function searchCommand(): Command {
       const teacherPct = await top1Pct(teacher, calib);
       const outDir = flags.outDir ?? join('.edgefleet', 'search', `${basename(modelPath, '.onnx')}-${cls.name}`);
       const epochs = flags.epochs;
+      const watchdog = flags.time === undefined ? undefined : exitPastBudget(flags.time);
       const result = await searchModel({
         teacher,
         teacherAccuracyPct: teacherPct,
@@ -162,8 +168,17 @@ export function searchCommand(): Command {
               lastCandidateText(p),
           ),
       });
+      clearTimeout(watchdog);
       if (tty) process.stderr.write('\n');
       const fin = result.finalist;
+      if (!fin && result.timedOut)
+        throw new EdgefleetError(
+          'EF_ERR_SEARCH_TIMEOUT',
+          `the time budget (--time) ran out before a finalist was trained (${result.search.evaluations} candidates ` +
+            `built, stopped by ${result.search.stopped}); give it more --time or fewer --evals, and run the same ` +
+            'command again to resume from the candidate file',
+          {},
+        );
       const finTest = fin ? await top1Pct(fin.bytes, test) : undefined;
       if (fin && flags.output) await writeBytesAtomic(flags.output, fin.bytes);
       if (flags.svg)
@@ -185,6 +200,7 @@ export function searchCommand(): Command {
         evaluations: result.search.evaluations,
         visited: result.search.candidates.length,
         stopped: result.search.stopped,
+        timedOut: result.timedOut,
         front: result.search.front.map((r) => ({ key: r.key, ...r.metrics })),
         finalist: fin
           ? {
@@ -195,6 +211,7 @@ export function searchCommand(): Command {
               deviceP95Ms: fin.deviceP95Ms,
               broken: fin.broken,
               notes: fin.notes,
+              cut: fin.cut ?? null,
               written: flags.output ?? null,
             }
           : null,
@@ -223,7 +240,26 @@ export function searchCommand(): Command {
           `${finTest?.toFixed(2)}%, predicted p95 ${fin.deviceP95Ms?.toFixed(3)} ms (modelled)` +
           `${fin.broken.length ? `, breaks ${fin.broken.join(', ')}` : ''}${flags.output ? ` → ${flags.output}` : ''}`,
       );
+      if (fin.cut) console.log(`the finalist is the model as trained when the time ran out: ${fin.cut}`);
     });
+}
+
+/**
+ * The last resort of `--time`: training stops itself at the budget, but a refit cannot be
+ * interrupted, so past the budget and a grace the command says why and exits. Nothing is left
+ * half-written: the candidate file is appended a line at a time, `-o` is written atomically at the end.
+ */
+function exitPastBudget(budgetMs: number): NodeJS.Timeout {
+  const grace = searchGraceMs(budgetMs);
+  const timer = setTimeout(() => {
+    process.stderr.write(
+      `\nEF_ERR_SEARCH_TIMEOUT: the search ran past --time (${Math.round(budgetMs / 1000)} s) and a grace of ` +
+        `${Math.round(grace / 1000)} s and was stopped; run the same command with more --time to resume\n`,
+    );
+    process.exit(1);
+  }, budgetMs + grace);
+  timer.unref();
+  return timer;
 }
 
 interface SearchFlags {

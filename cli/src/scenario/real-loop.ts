@@ -179,7 +179,8 @@ export async function runRealLoop(o: RealLoopOptions): Promise<RealLoopResult> {
             ...o.search,
           },
         }
-      : {}),
+      : // The stored-variant path: best effort rather than a search of minutes (bench's --only-search takes that path).
+        { search: { enabled: false } }),
   });
   const server = createServer({ ...base, control: { ...base.control, policy } }, { logger: pino({ level: 'silent' }) });
   const agents: AgentProcess[] = [];

@@ -3,16 +3,14 @@ import { createOrtCalibrationRunner } from '../calibration/collect.js';
 import { sliceDataset, type Dataset } from '../data/tensor.js';
 import { accuracyOf } from '../eval/metrics.js';
 import { collectOutput } from '../eval/run.js';
-import { getAttrInts, loadModel, writeModel, type Model } from '../ir/index.js';
+import { loadModel, writeModel, type Model } from '../ir/index.js';
 import { runPipeline } from '../pipeline.js';
 import { passFor, PRESETS } from '../recipes.js';
-import { cloneModel, ensureNodeNames, pruneStructured } from '../prune/structured.js';
-import { reconstructLayers } from '../prune/reconstruct.js';
 import { createOrtSession } from '../runtime/ort.js';
 import { trainModel } from '../train/distill.js';
 import { buildStudent } from '../train/student-spec.js';
-import { foldPoolsIntoStrides } from './fold-pools.js';
-import type { BuiltCandidate, CandidateBuilder } from './search-model.js';
+import { createRefitCache } from './refit-teacher.js';
+import type { BuildLimit, BuiltCandidate, CandidateBuilder } from './search-model.js';
 import type { Candidate } from './space.js';
 import type { UnitPrecision } from './latency/units.js';
 
@@ -32,6 +30,10 @@ import type { UnitPrecision } from './latency/units.js';
  * training runs at the full rate (cosine decay), which a pruned and pool-folded teacher needs to
  * recover. Either is kept only when it helps on validation (a fine-tune can lose what the refit
  * recovered).
+ *
+ * A build's {@link BuildLimit} (the search's time budget) is checked after every training step:
+ * training stops there and the model as trained so far is kept (`cut` says how far it got); QAT is
+ * skipped or cut, leaving post-training int8. Pruned teachers come from refit-teacher.ts.
  */
 export interface BuilderOptions {
   readonly teacher: Model;
@@ -136,18 +138,32 @@ export function createCandidateBuilder(opts: BuilderOptions): CandidateBuilder {
   const sameStages =
     (opts.searchEpochs ?? 1) === 0 && (opts.finalEpochs ?? 8) === 0 && searchTrain.count === opts.train.count;
   const built = new Map<string, BuiltCandidate>();
+  const refits = createRefitCache();
   return {
-    async build(c: Candidate, stage): Promise<BuiltCandidate> {
+    async build(c: Candidate, stage, limit): Promise<BuiltCandidate> {
       const key =
         `${sameStages ? 'any' : stage}|${c.family}|${c.studentSpec}|${JSON.stringify(c.pruneRatios)}|` +
         `${c.downsample.join()}|${c.precisions.join()}`;
       const known = built.get(key);
       if (known) return known;
-      const result = await buildCandidate(c, stage, opts, searchTrain);
-      if (sameStages) built.set(key, result);
+      const result = await buildCandidate(c, stage, opts, searchTrain, refits, limit);
+      if (sameStages && result.cut === undefined) built.set(key, result);
       return result;
     },
   };
+}
+
+/**
+ * The signal training runs under: the caller's, and the build's time limit, which training checks
+ * after every step (a step's callback aborts it once the limit has passed; the next step sees it).
+ */
+function trainingStop(opts: BuilderOptions, limit: BuildLimit | undefined) {
+  const controller = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  const check = (): void => {
+    if (limit?.expired() === true && !controller.signal.aborted) controller.abort();
+  };
+  return { signal, check, cut: () => controller.signal.aborted };
 }
 
 async function buildCandidate(
@@ -155,36 +171,65 @@ async function buildCandidate(
   stage: 'search' | 'final',
   opts: BuilderOptions,
   searchTrain: Dataset,
+  refit: ReturnType<typeof createRefitCache>,
+  limit?: BuildLimit,
 ): Promise<BuiltCandidate> {
   const notes: string[] = [];
   const start =
-    c.family === 'pruned' ? await pruned(c, opts, notes) : buildStudent(opts.teacher, c.studentSpec, opts.seed).model;
-  const trained = await distilled(start, c, stage, opts, stage === 'final' ? opts.train : searchTrain, notes);
+    c.family === 'pruned' ? await refit(c, opts, notes) : buildStudent(opts.teacher, c.studentSpec, opts.seed).model;
+  const stop = trainingStop(opts, limit);
+  const data = stage === 'final' ? opts.train : searchTrain;
+  const { model: trained, cut } = await distilled(start, c, stage, { ...opts, signal: stop.signal }, data, notes, stop);
   let model = await quantizeAs(trained, c.precisions.slice(0, computeNodes(trained).length), opts.calib);
   let accuracyPct = await top1Pct(model, opts.validation);
   if (stage === 'final' && c.precisions.includes('int8')) {
     const floatPct = await top1Pct(trained, opts.validation);
     notes.push(`float ${floatPct.toFixed(2)}%, post-training int8 ${accuracyPct.toFixed(2)}%`);
-    if (floatPct - accuracyPct > (opts.qatThresholdPts ?? 0.3) && c.precisions.every((p) => p === 'int8')) {
-      const epochs = opts.qatEpochs ?? 2;
-      const qat = await trainModel(trained, {
-        seed: opts.seed + 1,
-        data: opts.train,
-        teacher: opts.teacher,
-        epochs: 0,
-        qat: { epochs, calib: opts.calib },
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        onProgress: (p) => opts.onTrain?.(progressOf(p, stage, c.family, epochs)),
-      });
-      const qatPct = await top1Pct(qat.model, opts.validation);
-      notes.push(`QAT ${qatPct.toFixed(2)}%`);
-      if (qatPct > accuracyPct) {
-        model = qat.model;
-        accuracyPct = qatPct;
+    const wantsQat = floatPct - accuracyPct > (opts.qatThresholdPts ?? 0.3) && c.precisions.every((p) => p === 'int8');
+    stop.check();
+    if (wantsQat && stop.cut()) notes.push('QAT skipped: the time limit had passed');
+    else if (wantsQat) {
+      const qat = await quantizationAware(trained, c, stage, { ...opts, signal: stop.signal }, stop.check);
+      if (qat === null) notes.push('QAT cut by the time limit: kept post-training int8');
+      else {
+        notes.push(`QAT ${qat.pct.toFixed(2)}%`);
+        if (qat.pct > accuracyPct) {
+          model = qat.model;
+          accuracyPct = qat.pct;
+        }
       }
     }
   }
-  return { model, accuracyPct, notes };
+  return { model, accuracyPct, notes, ...(cut ? { cut } : {}) };
+}
+
+/** QAT of the float model and its top-1; null when the time limit stopped it (the PTQ model stands). */
+async function quantizationAware(
+  trained: Model,
+  c: Candidate,
+  stage: 'search' | 'final',
+  opts: BuilderOptions,
+  check: () => void,
+): Promise<{ model: Model; pct: number } | null> {
+  const epochs = opts.qatEpochs ?? 2;
+  try {
+    const qat = await trainModel(trained, {
+      seed: opts.seed + 1,
+      data: opts.train,
+      teacher: opts.teacher,
+      epochs: 0,
+      qat: { epochs, calib: opts.calib },
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (p) => {
+        opts.onTrain?.(progressOf(p, stage, c.family, epochs));
+        check();
+      },
+    });
+    return { model: qat.model, pct: await top1Pct(qat.model, opts.validation) };
+  } catch (err: unknown) {
+    if (err instanceof EdgefleetError && err.code === 'EF_ERR_TRAIN_STOPPED') return null;
+    throw err;
+  }
 }
 
 /**
@@ -198,31 +243,46 @@ async function distilled(
   opts: BuilderOptions,
   data: Dataset,
   notes: string[],
-): Promise<Model> {
+  stop: { check: () => void; cut: () => boolean },
+): Promise<{ model: Model; cut?: string }> {
   const epochs = stage === 'final' ? (opts.finalEpochs ?? 8) : (opts.searchEpochs ?? 1);
-  if (epochs <= 0) return start;
+  if (epochs <= 0) return { model: start };
   // The proxy keeps a pruned teacher near its refit (a tenth of the rate); a finalist's longer cosine run needs the
   // full rate to recover what pruning and folding changed (mnist-cnn, 8 epochs: 95.65% at 1e-4, 96.90% at 1e-3).
   const lr = (opts.learningRate ?? 0.001) * (c.family === 'pruned' && stage === 'search' ? 0.1 : 1);
-  const trained = (
-    await trainModel(start, {
-      seed: opts.seed,
-      data,
-      teacher: opts.teacher,
-      epochs,
-      learningRate: lr,
-      schedule: 'cosine',
-      ...(stage === 'final' && opts.finalAugment !== false ? { augment: FINAL_AUGMENT } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      onProgress: (p) => opts.onTrain?.(progressOf(p, stage, c.family, epochs)),
-    })
-  ).float;
-  notes.push(`${stage}: distilled ${epochs} epoch(s) on ${data.count} samples at learning rate ${lr}`);
-  if (c.family === 'student') return trained;
+  stop.check();
+  const run = await trainModel(start, {
+    seed: opts.seed,
+    data,
+    teacher: opts.teacher,
+    epochs,
+    learningRate: lr,
+    schedule: 'cosine',
+    ...(stage === 'final' && opts.finalAugment !== false ? { augment: FINAL_AUGMENT } : {}),
+    ...(opts.signal ? { signal: opts.signal, keepStopped: true } : {}),
+    onProgress: (p) => {
+      opts.onTrain?.(progressOf(p, stage, c.family, epochs));
+      stop.check();
+    },
+  });
+  const trained = run.float;
+  const s = run.report.stopped;
+  // Stopped by the caller's own signal (e.g. Ctrl-C), not by the time limit: nothing is kept.
+  if (s && !stop.cut())
+    throw new EdgefleetError('EF_ERR_TRAIN_STOPPED', `training was stopped after ${s.steps} step(s)`, { ...s });
+  const cut = s
+    ? `training cut by the time limit after ${s.steps} step(s) (${s.epochs} of ${epochs} epoch(s) complete)`
+    : undefined;
+  notes.push(
+    cut
+      ? `${stage}: ${cut}, on ${data.count} samples at learning rate ${lr}`
+      : `${stage}: distilled ${epochs} epoch(s) on ${data.count} samples at learning rate ${lr}`,
+  );
+  if (c.family === 'student') return { model: trained, ...(cut ? { cut } : {}) };
   const [before, after] = [await top1Pct(start, opts.validation), await top1Pct(trained, opts.validation)];
-  if (after >= before) return trained;
+  if (after >= before) return { model: trained, ...(cut ? { cut } : {}) };
   notes.push(`fine-tuning lost ${(before - after).toFixed(2)} points on validation: kept the refit weights`);
-  return start;
+  return { model: start, ...(cut ? { cut } : {}) };
 }
 
 function progressOf(
@@ -234,62 +294,4 @@ function progressOf(
   return p.kind === 'step'
     ? { stage, phase: p.phase, family, epoch: p.epoch, epochs, step: p.step, steps: p.steps }
     : { stage, phase: p.phase, family, epoch: p.epoch, epochs };
-}
-
-/**
- * The teacher pruned to the candidate's widths, its chosen pools folded into strides, and refit by
- * least squares against the teacher's own outputs: the layers that lost input channels, and the
- * layer reading each folded map. Layers up to a folded convolution are refit before the fold (its
- * output positions no longer match the teacher's after it), the rest after, so the refit absorbs
- * what the strided sampling changes (folding after the refit cost mnist-cnn-large ~0.8 points).
- */
-async function pruned(c: Candidate, opts: BuilderOptions, notes: string[]): Promise<Model> {
-  const teacher = cloneModel(opts.teacher);
-  ensureNodeNames(teacher.graph);
-  let model = cloneModel(teacher);
-  let refit: string[] = [];
-  let keptOutputs: ReadonlyMap<string, readonly number[]> = new Map();
-  if (Object.keys(c.pruneRatios).length > 0) {
-    const outcome = await pruneStructured(teacher, { ratios: c.pruneRatios, data: opts.calib, reconstruct: false });
-    model = outcome.model;
-    refit = [...outcome.handoff.consumers];
-    keptOutputs = outcome.handoff.keptOutputs;
-    notes.push(`pruned ${Object.keys(c.pruneRatios).length} layer group(s)`);
-  }
-  const order = new Map(model.graph.nodes.map((n, i) => [n.name, i]));
-  const stridesBefore = new Map(model.graph.nodes.map((n) => [n.name, String(getAttrInts(n, 'strides', [1, 1]))]));
-  const probe = cloneModel(model);
-  const folded = foldPoolsIntoStrides(probe, c.downsample);
-  const changed = folded > 0 ? readersOfStridedMaps(probe, stridesBefore) : { convs: [], readers: [] };
-  // A folded convolution's own outputs no longer line up with the teacher's: it is refit (if at all) before.
-  const lastFolded = Math.max(-1, ...changed.convs.map((n) => order.get(n) ?? -1));
-  const before = refit.filter((n) => (order.get(n) ?? 0) <= lastFolded);
-  const after = [...new Set([...refit, ...changed.readers])].filter((n) => (order.get(n) ?? 0) > lastFolded);
-  if (before.length > 0) await reconstructLayers(model, teacher, before, keptOutputs, { data: opts.calib });
-  if (folded > 0) {
-    foldPoolsIntoStrides(model, c.downsample);
-    notes.push(`${folded} pool(s) folded into strided convolutions`);
-  }
-  if (after.length > 0) await reconstructLayers(model, teacher, after, keptOutputs, { data: opts.calib });
-  if (before.length + after.length > 0)
-    notes.push(`refit ${[...before, ...after].join(', ')} by least squares against the teacher`);
-  return model;
-}
-
-/** Convolutions whose stride a fold raised, and the first Conv/Gemm/MatMul after each (it reads the changed map). */
-function readersOfStridedMaps(
-  model: Model,
-  stridesBefore: ReadonlyMap<string, string>,
-): { convs: string[]; readers: string[] } {
-  const nodes = model.graph.nodes;
-  const compute = (op: string) => op === 'Conv' || op === 'Gemm' || op === 'MatMul';
-  const convs: string[] = [];
-  const readers: string[] = [];
-  nodes.forEach((n, i) => {
-    if (n.opType !== 'Conv' || stridesBefore.get(n.name) === String(getAttrInts(n, 'strides', [1, 1]))) return;
-    convs.push(n.name);
-    const next = nodes.slice(i + 1).find((m) => compute(m.opType));
-    if (next) readers.push(next.name);
-  });
-  return { convs, readers };
 }

@@ -29,7 +29,16 @@ export type Evaluation =
        */
       readonly screened?: boolean;
     }
-  | { readonly ok: false; readonly reason: string; readonly metrics?: Readonly<Record<string, unknown>> };
+  | {
+      readonly ok: false;
+      readonly reason: string;
+      readonly metrics?: Readonly<Record<string, unknown>>;
+      /**
+       * Cut short by the search's time limit: not recorded (a resumed search evaluates it again)
+       * and the search stops (`stopped: 'time'`).
+       */
+      readonly cut?: boolean;
+    };
 
 export type Evaluator = (genome: readonly number[], key: string) => Promise<Evaluation>;
 
@@ -54,6 +63,8 @@ export interface SearchSettings {
   readonly maxEvaluations: number;
   /** Stop starting new evaluations after this long (fresh evaluations only; replayed ones are free). */
   readonly timeBudgetMs?: number;
+  /** Stop starting new evaluations once this says so (a caller's wall-clock deadline). */
+  readonly expired?: () => boolean;
   /** Population size; default 12. */
   readonly population?: number;
   /** Genomes evaluated first (e.g. the teacher and the single techniques), before random ones. */
@@ -114,6 +125,7 @@ export async function runSearch(
     if (evaluated >= settings.maxEvaluations || candidates.length >= settings.maxEvaluations * 20)
       stopped = 'evaluations';
     else if (settings.timeBudgetMs !== undefined && spentMs >= settings.timeBudgetMs) stopped = 'time';
+    else if (settings.expired?.() === true) stopped = 'time';
     return stopped === undefined;
   };
 
@@ -132,6 +144,10 @@ export async function runSearch(
       const e = await evaluate(genome, key);
       const seconds = (now() - t0) / 1000;
       spentMs += seconds * 1000;
+      if (!e.ok && e.cut === true) {
+        stopped = 'time';
+        return undefined;
+      }
       record = e.ok
         ? {
             type: 'candidate',

@@ -7,8 +7,11 @@ import { budgetViolation, deviceFigures, predictCandidate, type ClassTarget } fr
 import { createSearchSpace, teacherChainOf, type Candidate, type SearchSpace } from './space.js';
 import { EdgefleetError, stripUndefined } from '@edgefleet/shared';
 import type { Dataset } from '../data/tensor.js';
+import type { MeasuredRatio } from './confirm.js';
+import { buildFinalists } from './finalists.js';
 import { fastestPrecisions, singleTechniques } from './seeds.js';
-import { measureAgainstTeacher, timingModelOf, type MeasuredRatio } from './confirm.js';
+
+export { finalistOrder } from './finalists.js';
 
 /**
  * Hardware-aware search for one teacher and one class: NSGA-II over the space of pruned
@@ -21,6 +24,12 @@ import { measureAgainstTeacher, timingModelOf, type MeasuredRatio } from './conf
  * objective: the accuracy floor applies to finalists, which are built again with the full
  * training budget, scored the same way, and tried in turn down the front until one meets every
  * budget.
+ *
+ * `timeBudgetMs` bounds the whole search, finalists included: candidates are started (and
+ * their training cut) until `searchShare` of it, finalists are trained until all of it, at step
+ * granularity; a finalist cut short is returned as what it is (`cut` says so) and judged on its
+ * real accuracy like any other. What a step cannot interrupt (a pruned teacher's refit) is bounded
+ * by the caller: the server terminates the search's worker past the budget and a grace.
  */
 export interface BuiltCandidate {
   /** The model as it would ship (quantized per the candidate's precisions). */
@@ -29,11 +38,18 @@ export interface BuiltCandidate {
   readonly accuracyPct: number;
   /** What the build did (e.g. "QAT: PTQ lost 1.4 points"). */
   readonly notes: readonly string[];
+  /** Set when the build's time limit stopped its training: why, and how far it got. */
+  readonly cut?: string;
+}
+
+/** When a build must stop training (checked at every training step). */
+export interface BuildLimit {
+  expired(): boolean;
 }
 
 /** Builds candidates; `final` means the finalist's full training. */
 export interface CandidateBuilder {
-  build(candidate: Candidate, stage: 'search' | 'final'): Promise<BuiltCandidate>;
+  build(candidate: Candidate, stage: 'search' | 'final', limit?: BuildLimit): Promise<BuiltCandidate>;
 }
 
 /** Objectives, in the order records store them. */
@@ -54,7 +70,12 @@ export interface SearchModelOptions {
    * searched at a larger batch.
    */
   readonly batch?: number;
+  /**
+   * Hard bound on the whole search, ms (see the file's comment); none when unset. Candidates get
+   * `searchShare` of it (default 0.5), finalists the rest.
+   */
   readonly timeBudgetMs?: number;
+  readonly searchShare?: number;
   readonly population?: number;
   /** JSON-lines file of candidates (resumable); none when unset. */
   readonly storePath?: string;
@@ -98,6 +119,8 @@ export interface Finalist {
   readonly notes: readonly string[];
   /** The host measurement that confirmed (or refused) the prediction; null when none was taken. */
   readonly measured: MeasuredRatio | null;
+  /** Set when the time budget cut its training: it is the model as trained so far. */
+  readonly cut?: string;
 }
 
 export interface SearchModelResult {
@@ -107,6 +130,8 @@ export interface SearchModelResult {
   readonly finalist: Finalist | undefined;
   /** Every finalist fully trained, in the order tried. */
   readonly finalists: readonly Finalist[];
+  /** True when `timeBudgetMs` ran out (candidates or finalists cut, or finalists left untried). */
+  readonly timedOut: boolean;
   /** Front members timed on this host before training (with a confirm sample), in the order tried. */
   readonly timed: readonly TimedFrontMember[];
 }
@@ -120,6 +145,35 @@ export interface TimedFrontMember {
   /** Relative excess over the timing budgets when measured (0: it goes on to full training). */
   readonly violation: number;
   readonly broken: readonly string[];
+}
+
+/**
+ * How long past its time budget a search may run before its caller stops it by force (the server
+ * terminates its worker, the CLI exits): a quarter of the budget, at least a minute. It covers
+ * what a training step cannot interrupt: a pruned teacher's refit (tens of seconds on
+ * mnist-cnn-large), quantizing and scoring a cut finalist, timing it against the teacher.
+ */
+export function searchGraceMs(timeBudgetMs: number): number {
+  return Math.max(60_000, Math.round(timeBudgetMs / 4));
+}
+
+/** The search's clock against its time budget. */
+interface Deadline {
+  /** Candidates stop (being started, and training) here. */
+  readonly search: BuildLimit;
+  /** Finalists stop training here. */
+  readonly final: BuildLimit;
+}
+
+function deadlineOf(opts: Pick<SearchModelOptions, 'timeBudgetMs' | 'searchShare' | 'now'>): Deadline {
+  const now = opts.now ?? (() => performance.now());
+  const t0 = now();
+  const budget = opts.timeBudgetMs ?? Number.POSITIVE_INFINITY;
+  const share = opts.searchShare ?? 0.5;
+  return {
+    search: { expired: () => now() - t0 >= budget * share },
+    final: { expired: () => now() - t0 >= budget },
+  };
 }
 
 /**
@@ -151,6 +205,7 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
   if (typeof chain === 'string')
     throw new EdgefleetError('EF_ERR_SEARCH_OPTIONS', `the search needs a plain-chain teacher: ${chain}`, {});
   const space = createSearchSpace(chain, opts.cls.precisions);
+  const deadline = deadlineOf(opts);
   const candidates = new Map<string, Candidate>();
   const evaluate: Evaluator = async (genome, key) => {
     const c = space.decode(genome);
@@ -172,7 +227,9 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
         metrics: { ...metrics, broken: pre.broken },
       };
     try {
-      const built = await opts.builder.build(c, 'search');
+      const built = await opts.builder.build(c, 'search', deadline.search);
+      // Its proxy would be a partial one: not recorded, so a resumed search builds it again.
+      if (built.cut !== undefined) return { ok: false, cut: true, reason: built.cut, metrics };
       const s = scoreBuilt(built, opts, toleranceOf(opts), 'objective');
       return {
         ok: true,
@@ -214,161 +271,12 @@ export async function searchModel(opts: SearchModelOptions): Promise<SearchModel
     seed: opts.seed,
     maxEvaluations: opts.maxEvaluations,
     initial,
-    ...stripUndefined({ timeBudgetMs: opts.timeBudgetMs }),
+    expired: () => deadline.search.expired(),
     ...stripUndefined({ population: opts.population }),
     ...(store ? { store } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
-  return { space, search, ...(await buildFinalists(search, space, opts)) };
-}
-
-/**
- * The order finalists are tried in: the front's members by proxy accuracy (then predicted
- * latency), one family at a time in turn, best family first. A proxy ranks candidates within a
- * family, but not across: a pruned teacher inherits its weights and scores near its final figure
- * after a short distillation, a student from scratch far below its own, so a student would never
- * be tried if the front were ranked as one list.
- */
-export function finalistOrder(front: readonly CandidateRecord[]): CandidateRecord[] {
-  const byProxy = [...front].sort(
-    (a, b) => (a.objectives[0] ?? 0) - (b.objectives[0] ?? 0) || (a.objectives[1] ?? 0) - (b.objectives[1] ?? 0),
-  );
-  const families = [...new Set(byProxy.map((r) => String(r.metrics.family)))];
-  const queues = families.map((f) => byProxy.filter((r) => String(r.metrics.family) === f));
-  const order: CandidateRecord[] = [];
-  for (let i = 0; order.length < byProxy.length; i++)
-    for (const q of queues) if (q[i]) order.push(q[i] as CandidateRecord);
-  return order;
-}
-
-/**
- * Fully train the front's members in {@link finalistOrder} until one meets every budget, the
- * accuracy floor included (at most `maxFinalists`): the first that does, else the one closest.
- */
-async function buildFinalists(
-  search: SearchResult,
-  space: SearchSpace,
-  opts: SearchModelOptions,
-): Promise<{ finalist: Finalist | undefined; finalists: Finalist[]; timed: TimedFrontMember[] }> {
-  const tried: Finalist[] = [];
-  const { order, timed } = await timedOrder(distinctModels(finalistOrder(search.front), space), space, opts);
-  for (const [index, record] of order.entries()) {
-    opts.onFinalist?.({ index, of: order.length, record });
-    const candidate = space.decode(record.genome);
-    const built = await opts.builder.build(candidate, 'final');
-    const s = opts.confirmSample
-      ? await scoreMeasured(built, opts, opts.confirmSample)
-      : { ...scoreBuilt(built, opts), measured: null };
-    const finalist: Finalist = {
-      record,
-      candidate,
-      model: built.model,
-      bytes: s.bytes,
-      accuracyPct: built.accuracyPct,
-      deviceP95Ms: s.deviceP95Ms,
-      violation: s.violation,
-      broken: s.broken,
-      notes: built.notes,
-      measured: s.measured,
-    };
-    tried.push(finalist);
-    if (s.violation === 0) return { finalist, finalists: tried, timed };
-  }
-  const closest = [...tried].sort((a, b) => a.violation - b.violation)[0];
-  return { finalist: closest, finalists: tried, timed };
-}
-
-/**
- * The front members to train fully, at most `maxFinalists`. With a confirm sample, each is first
- * timed against the teacher on this host as a graph of its shape (confirm.ts; cheap: nothing is
- * trained) and skipped when the measured timing breaks a budget: the predictor ranks, but at
- * batch 32 it priced narrow full-resolution convolutions and pools too cheaply (mnist-cnn: pooled
- * candidates predicted 3.1× faster than the teacher measured 2.0×), so a front ranked by proxy
- * accuracy spent its finalists' training on models measurement then refused. The first
- * 4 × `maxFinalists` members are timed; those that fit go on in {@link finalistOrder} (families in
- * turn); when none fits, the closest is trained all the same.
- */
-async function timedOrder(
-  ranked: readonly CandidateRecord[],
-  space: SearchSpace,
-  opts: SearchModelOptions,
-): Promise<{ order: CandidateRecord[]; timed: TimedFrontMember[] }> {
-  const max = opts.maxFinalists ?? 3;
-  const sample = opts.confirmSample;
-  if (!sample) return { order: ranked.slice(0, max), timed: [] };
-  const batch = opts.batch ?? 1;
-  const inputName = Object.keys(sample.inputs)[0] ?? 'input';
-  const teacherHost = opts.predictor.host(opts.teacher, batch).ms;
-  const teacher = deviceFigures(opts.predictor.host(opts.teacher, batch), opts.cls);
-  const order: CandidateRecord[] = [];
-  const timed: TimedFrontMember[] = [];
-  for (const record of ranked.slice(0, 4 * max)) {
-    const c = space.decode(record.genome);
-    const predicted = predictCandidate(c, opts.predictor, opts.cls, batch);
-    let measured: MeasuredRatio;
-    try {
-      measured = await measureAgainstTeacher(opts.teacher, await timingModelOf(c, inputName), sample);
-    } catch (err: unknown) {
-      // Not timeable before training (e.g. a graph the quantizer refuses): measurement decides after it.
-      if (!(err instanceof EdgefleetError)) throw err;
-      order.push(record);
-      continue;
-    }
-    const deviceP95Ms = teacher.deviceP95Ms === null ? null : teacher.deviceP95Ms * measured.ratio;
-    const scale = deviceP95Ms === null || predicted.deviceP95Ms === null ? 1 : deviceP95Ms / predicted.deviceP95Ms;
-    const { violation, broken } = budgetViolation(
-      { ...predicted, deviceP95Ms, energyMj: predicted.energyMj === null ? null : predicted.energyMj * scale },
-      opts.cls.budgets,
-    );
-    timed.push({ record, predictedRatio: predicted.hostMs / teacherHost, measured, violation, broken });
-    if (violation === 0) order.push(record);
-  }
-  // None fits when timed: the closest still gets trained, so the result names what it breaks.
-  const closest = [...timed].sort((a, b) => a.violation - b.violation)[0];
-  if (order.length === 0 && closest) order.push(closest.record);
-  // Families in turn among those that fit: students from scratch must not take every slot.
-  return { order: finalistOrder(order).slice(0, max), timed };
-}
-
-/**
- * The first record of each distinct model: genomes that differ only in genes a family ignores (a
- * pruned teacher's dropped dense layers) or in widths the pruning pass rounds to the same channel
- * count decode to one model, which must be neither timed nor trained twice.
- */
-export function distinctModels(records: readonly CandidateRecord[], space: SearchSpace): CandidateRecord[] {
-  const seen = new Set<string>();
-  return records.filter((r) => {
-    const c = space.decode(r.genome);
-    const id = `${c.family}|${c.studentSpec}|${c.downsample.join()}|${c.precisions.join()}`;
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-}
-
-/**
- * {@link scoreBuilt} with the device latency from a host measurement: the teacher's predicted device
- * p95 (the search's anchor) × the candidate's measured p95 relative to the teacher's; energy scales
- * with it. A prediction that was optimistic at the budget's edge is caught here, before the planner
- * measures the finalist and finds it too slow.
- */
-async function scoreMeasured(
-  built: BuiltCandidate,
-  opts: Pick<SearchModelOptions, 'predictor' | 'cls' | 'teacherAccuracyPct' | 'teacher' | 'batch'>,
-  sample: Dataset,
-): Promise<ReturnType<typeof scoreBuilt> & { measured: MeasuredRatio | null }> {
-  const predicted = scoreBuilt(built, opts);
-  const teacher = deviceFigures(opts.predictor.host(opts.teacher, opts.batch ?? 1), opts.cls);
-  const measured = await measureAgainstTeacher(opts.teacher, built.model, sample);
-  if (teacher.deviceP95Ms === null || predicted.deviceP95Ms === null) return { ...predicted, measured };
-  const deviceP95Ms = teacher.deviceP95Ms * measured.ratio;
-  const scale = deviceP95Ms / predicted.deviceP95Ms;
-  const energyMj = predicted.energyMj === null ? null : predicted.energyMj * scale;
-  const { violation, broken } = budgetViolation(
-    { ...predicted, deviceP95Ms, energyMj, sizeBytes: predicted.bytes.length, accuracyPct: built.accuracyPct },
-    opts.cls.budgets,
-    opts.teacherAccuracyPct,
-  );
-  return { ...predicted, deviceP95Ms, energyMj, violation, broken, measured };
+  const built = await buildFinalists(search, space, opts, deadline.final);
+  return { space, search, ...built, timedOut: search.stopped === 'time' || built.timedOut };
 }

@@ -56,6 +56,12 @@ export interface TrainModelOptions extends PhaseOptions {
   readonly validation?: Dataset;
   readonly onProgress?: (p: TrainProgress & { readonly phase: 'float' | 'qat' }) => void;
   readonly signal?: AbortSignal;
+  /**
+   * When the signal stops the float phase: return the weights as trained so far (the report says
+   * where it stopped; no QAT) instead of throwing EF_ERR_TRAIN_STOPPED. A search's deadline uses
+   * it: a finalist cut short is still a model, judged on its real accuracy.
+   */
+  readonly keepStopped?: boolean;
   readonly now?: () => number;
 }
 
@@ -68,6 +74,8 @@ export interface TrainReport {
   readonly epochs: readonly EpochReport[];
   readonly qat: { readonly epochs: readonly EpochReport[]; readonly quantizedNodes: number } | undefined;
   readonly trainMs: number;
+  /** Set when the signal stopped the float phase and `keepStopped` kept its weights. */
+  readonly stopped?: { readonly epochs: number; readonly steps: number };
 }
 
 /** Result of {@link trainModel}: the trained model (QDQ after QAT) and the float one it came from. */
@@ -116,17 +124,21 @@ export async function trainModel(student: Model, opts: TrainModelOptions): Promi
       ...stripUndefined({ batchSize: p.batchSize }),
       ...stripUndefined({ schedule: p.schedule }),
     });
+    let steps = 0;
     const floatRun = await fitGraph(graph, opts.data, {
       ...common,
       ...phase(opts),
       ...(opts.dropout ? { dropout: opts.dropout } : {}),
-      onProgress: (p) => opts.onProgress?.({ ...p, phase: 'float' }),
+      onProgress: (p) => {
+        if (p.kind === 'step') steps++;
+        opts.onProgress?.({ ...p, phase: 'float' });
+      },
     });
-    if (floatRun.stopped) throw stopped('float', floatRun.epochs.length);
+    if (floatRun.stopped && opts.keepStopped !== true) throw stopped('float', floatRun.epochs.length);
     const float = graph.exportModel();
     let model = float;
     let qat: TrainReport['qat'];
-    if (opts.qat) {
+    if (opts.qat && !floatRun.stopped) {
       const calib = opts.qat.calib ?? sliceDataset(opts.data, 0, Math.min(256, opts.data.count));
       const setup = await prepareQat(graph, calib, opts.qat.method ? { method: opts.qat.method } : {});
       const qatRun = await fitGraph(graph, opts.data, {
@@ -148,6 +160,7 @@ export async function trainModel(student: Model, opts: TrainModelOptions): Promi
       epochs: floatRun.epochs,
       qat,
       trainMs: now() - start,
+      ...(floatRun.stopped ? { stopped: { epochs: floatRun.epochs.length, steps } } : {}),
     };
     return { model, float, report };
   } finally {

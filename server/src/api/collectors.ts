@@ -1,5 +1,6 @@
 import type { RejectReason } from '@edgefleet/shared';
 import type { VariantJobRunner } from '../plan/variants.js';
+import type { SearchJobs } from '../plan/search-jobs.js';
 import { summarizePresence } from '../registry/summary.js';
 import type { DeviceRepository } from '../store/devices.js';
 import type { EventBus } from '../events/bus.js';
@@ -97,6 +98,18 @@ export function coreMetrics(sources: CoreMetricSources): () => Promise<MetricFam
       },
     ];
   };
+}
+
+/** Search jobs ended, by result (`timeout`: failed on its time budget, also counted as failed). */
+export function searchMetrics(searches: Pick<SearchJobs, 'ended'>): () => MetricFamily[] {
+  return () => [
+    {
+      name: 'edgefleet_search_jobs_total',
+      help: 'Search jobs ended, by result (timeout: ran out of its time budget; a subset of failed).',
+      type: 'counter',
+      samples: Object.entries(searches.ended()).map(([result, value]) => ({ labels: { result }, value })),
+    },
+  ];
 }
 
 /** MQTT messages the server's client received (in) and published (out), by channel. */

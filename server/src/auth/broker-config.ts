@@ -54,17 +54,29 @@ export interface MosquittoFiles {
   readonly skipped: readonly string[];
 }
 
-/** The server's password for an external broker, created (mode 0600) on first use. */
-export function serverBrokerSecret(dataDir: string, random: RandomBytes = systemRandomBytes): string {
-  const path = join(resolve(dataDir), EXTERNAL_BROKER_SECRET_FILE);
+/**
+ * Where the server's broker password lives: the shared directory when replicas have one (every
+ * replica connects as the one server user, each with its own client id), else the data directory.
+ */
+export function serverSecretDir(dirs: { readonly dataDir: string; readonly sharedDir: string | null }): string {
+  return resolve(dirs.sharedDir ?? dirs.dataDir);
+}
+
+/** The server's password for an external broker, created (mode 0600) on first use; replicas racing agree on one. */
+export function serverBrokerSecret(dir: string, random: RandomBytes = systemRandomBytes): string {
+  const path = join(resolve(dir), EXTERNAL_BROKER_SECRET_FILE);
   try {
     return readFileSync(path, 'utf8').trim();
   } catch {
-    const secret = generateSecret(random);
-    mkdirSync(resolve(dataDir), { recursive: true });
-    writeFileSync(path, `${secret}\n`, { mode: 0o600 });
-    chmodSync(path, 0o600);
-    return secret;
+    mkdirSync(resolve(dir), { recursive: true });
+    try {
+      // 'wx': the first writer wins; a replica that lost the race reads the winner's secret.
+      writeFileSync(path, `${generateSecret(random)}\n`, { mode: 0o600, flag: 'wx' });
+      chmodSync(path, 0o600);
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    return readFileSync(path, 'utf8').trim();
   }
 }
 
@@ -74,7 +86,12 @@ export function serverBrokerSecret(dataDir: string, random: RandomBytes = system
  */
 export async function mosquittoCredentials(
   auth: Pick<AuthService, 'activeCredentials' | 'liveEnrollTokens'>,
-  options: { readonly dataDir: string; readonly maxPayloadBytes: number; readonly random?: RandomBytes },
+  options: {
+    readonly dataDir: string;
+    readonly sharedDir: string | null;
+    readonly maxPayloadBytes: number;
+    readonly random?: RandomBytes;
+  },
 ): Promise<MosquittoCredentials> {
   const random = options.random ?? systemRandomBytes;
   const skipped: string[] = [];
@@ -87,7 +104,7 @@ export async function mosquittoCredentials(
     t.brokerHash === null ? [] : [{ tokenId: t.id, brokerHash: t.brokerHash }],
   );
   return {
-    serverHash: mosquittoPasswordHash(serverBrokerSecret(options.dataDir, random), random),
+    serverHash: mosquittoPasswordHash(serverBrokerSecret(serverSecretDir(options), random), random),
     devices,
     enrollTokens,
     skipped,

@@ -147,8 +147,6 @@ export interface DynsecCredentialsOptions {
 /** Live credentials through mosquitto's dynamic security plugin. */
 export async function dynsecBrokerCredentials(options: DynsecCredentialsOptions): Promise<BrokerCredentials> {
   const { client, auth, logger: log } = options;
-  // Tokens whose enrollment user the broker has: retired by the sweep once they are no longer live.
-  const known = new Set<string>((await auth.liveEnrollTokens()).map((t) => t.id));
 
   async function run(what: string, commands: readonly DynsecCommand[]): Promise<void> {
     const results = await client.send(commands);
@@ -168,8 +166,13 @@ export async function dynsecBrokerCredentials(options: DynsecCredentialsOptions)
     return null;
   }
 
+  /** The user names the broker has now (the plugin is the one list every replica sees). */
+  async function brokerUsernames(): Promise<Set<string>> {
+    const [listed] = await client.send([{ command: 'listClients', verbose: false, count: -1, offset: 0 }]);
+    return new Set(((listed?.data as { clients?: unknown[] } | null)?.clients ?? []).map(String));
+  }
+
   async function retire(tokenId: string): Promise<void> {
-    known.delete(tokenId);
     await run(`retiring enrollment token ${tokenId}`, [
       { command: 'deleteClient', username: `enroll-${tokenId}` },
       { command: 'deleteRole', rolename: enrollRoleName(tokenId) },
@@ -180,9 +183,12 @@ export async function dynsecBrokerCredentials(options: DynsecCredentialsOptions)
     name: 'broker-token-sweep',
     schedule: { everyMs: options.sweepIntervalMs ?? 60_000 },
     async run() {
-      const live = new Set((await auth.liveEnrollTokens()).map((t) => t.id));
-      for (const id of [...known]) {
-        if (live.has(id)) continue;
+      // From the broker's list, not from what this replica created: a token made through another
+      // replica's API, used up through a third, is retired by whichever sweep runs next.
+      const live = new Set((await auth.liveEnrollTokens()).map((t) => `enroll-${t.id}`));
+      for (const name of await brokerUsernames()) {
+        if (!name.startsWith('enroll-') || live.has(name)) continue;
+        const id = name.slice('enroll-'.length);
         await retire(id).catch((err: unknown) =>
           log.warn({ err: asError(err).message, tokenId: id }, 'could not retire an enrollment token'),
         );
@@ -204,7 +210,6 @@ export async function dynsecBrokerCredentials(options: DynsecCredentialsOptions)
           roles: [{ rolename: enrollRoleName(tokenId) }],
         },
       ]);
-      known.add(tokenId);
     },
     enrollTokenRetired: retire,
     async deviceIssued(deviceId, secret) {
@@ -224,8 +229,7 @@ export async function dynsecBrokerCredentials(options: DynsecCredentialsOptions)
     },
     deviceRevoked: dropDevice,
     async reconcile() {
-      const [listed] = await client.send([{ command: 'listClients', verbose: false, count: -1, offset: 0 }]);
-      const usernames = new Set(((listed?.data as { clients?: unknown[] } | null)?.clients ?? []).map(String));
+      const usernames = await brokerUsernames();
       const liveTokens = new Set((await auth.liveEnrollTokens()).map((t) => `enroll-${t.id}`));
       const activeDevices = new Set((await auth.activeCredentials()).map((c) => c.deviceId));
       const removed: string[] = [];

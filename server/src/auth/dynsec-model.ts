@@ -85,7 +85,11 @@ export function enrollRole(tokenId: string): DynsecRole {
   };
 }
 
-/** The server: everything under the protocol prefix, and the plugin's control topics. */
+/**
+ * The server: everything under the protocol prefix, and the plugin's control topics. mosquitto
+ * 2.0's plugin checks a shared subscription with its `$share/<group>/` prefix, so replicas
+ * (which subscribe to device topics as `$share/edgefleet/…`) need the shared form allowed too.
+ */
 export function serverRole(): DynsecRole {
   return {
     rolename: SERVER_ROLE_NAME,
@@ -95,6 +99,8 @@ export function serverRole(): DynsecRole {
       allow('publishClientReceive', `${TOPIC_PREFIX}/#`),
       allow('subscribePattern', `${TOPIC_PREFIX}/#`),
       allow('unsubscribePattern', `${TOPIC_PREFIX}/#`),
+      allow('subscribePattern', `$share/+/${TOPIC_PREFIX}/#`),
+      allow('unsubscribePattern', `$share/+/${TOPIC_PREFIX}/#`),
       allow('publishClientSend', '$CONTROL/dynamic-security/#'),
       allow('publishClientReceive', '$CONTROL/dynamic-security/#'),
       allow('subscribePattern', '$CONTROL/dynamic-security/#'),

@@ -93,7 +93,7 @@ export interface BrokerClientOptions {
   readonly url: string;
   readonly clientId: string;
   readonly logger: Logger;
-  /** Keepalive in seconds. Default 30. */
+  /** Keepalive in seconds; 0 sends no pings and never times the connection out. Default 30. */
   readonly keepaliveS?: number;
   /** ms to wait for the first CONNACK. Default 10000. */
   readonly connectTimeoutMs?: number;
@@ -200,16 +200,29 @@ export async function createBrokerClient(options: BrokerClientOptions): Promise<
       });
     },
     async subscribe(filters, qos = 1, subgroup) {
-      const granted = await client.subscribeAsync(
-        filters.map((f) => sharedFilter(f, options.shareGroup, subgroup)),
-        { qos },
-      );
-      const refused = granted.filter((g) => g.qos >= 128);
-      if (refused.length > 0)
-        throw new EdgefleetError(
+      const wanted = filters.map((f) => sharedFilter(f, options.shareGroup, subgroup));
+      const refused = (topics: readonly string[], cause?: unknown) =>
+        new EdgefleetError(
           'EF_ERR_BROKER_CONNECT',
-          `broker refused subscriptions ${refused.map((g) => g.topic).join(', ')}; check its ACLs`,
+          `broker refused subscriptions ${topics.join(', ')}; check its ACLs (for mosquitto's dynamic security ` +
+            'plugin, stop mosquitto and rewrite its file with `edgefleet broker-config mosquitto --dynsec`)',
+          { topics: topics.join(', ') },
+          cause === undefined ? undefined : { cause },
         );
+      let granted: Awaited<ReturnType<MqttClient['subscribeAsync']>>;
+      try {
+        granted = await client.subscribeAsync(wanted, { qos });
+      } catch (err: unknown) {
+        // MQTT 5: mqtt.js rejects when any SUBACK reason code is a failure (mosquitto: 0x87 not authorized).
+        const codes = (err as { packet?: { granted?: unknown } }).packet?.granted;
+        if (!Array.isArray(codes)) throw err;
+        throw refused(
+          wanted.filter((_, i) => typeof codes[i] === 'number' && codes[i] >= 128),
+          err,
+        );
+      }
+      const denied = granted.filter((g) => g.qos >= 128);
+      if (denied.length > 0) throw refused(denied.map((g) => g.topic));
     },
     async unsubscribe(filters, subgroup) {
       await client.unsubscribeAsync(filters.map((f) => sharedFilter(f, options.shareGroup, subgroup)));

@@ -35,6 +35,13 @@ export interface EmbeddedBrokerOptions {
   /** ms a slow subscriber may block delivery before it is dropped. Default 15000. */
   readonly drainTimeoutMs?: number;
   /**
+   * Client id of the server's own connection to this broker, which `drainTimeoutMs` never drops:
+   * the server runs in this process, so a full socket to it means the server is behind, not gone.
+   * Dropping it lost every message queued for it and left the fleet unheard (presence collapsed at
+   * ~7,000 devices); waiting instead holds devices' QoS 1 publishes until it reads (backpressure).
+   */
+  readonly ownClientId?: string;
+  /**
    * When set, publishes outside the topic scheme or above this size are refused in
    * `authorizePublish` (which closes the publisher's connection: MQTT 3.1.1 has no negative
    * PUBACK [MQTT-3.3.5-2]). Leave unset for a plain broker, e.g. a test's "external" one.
@@ -244,6 +251,31 @@ function finishEveryMessageLater(aedes: Aedes): void {
 }
 
 /**
+ * aedes waits for a full socket to drain for `drainTimeout` ms and then destroys the connection
+ * (client.js `waitForDrain`, called by write.js). For the server's own connection it waits as long
+ * as it takes, as aedes does when no drain timeout is set. Replaced per client: the broker-wide
+ * option must keep dropping slow devices, whose full sockets would otherwise stall every delivery.
+ */
+function waitForDrainWithoutDeadline(client: Client): void {
+  const patient = client as unknown as {
+    conn: { once(event: 'drain', listener: () => void): unknown };
+    waitForDrain(callback: (err: Error | null, client: Client) => void): void;
+  };
+  if (typeof patient.waitForDrain !== 'function') throw new Error('aedes Client.waitForDrain is gone; see embedded.ts');
+  // One listener for every write waiting, as aedes does: thousands can wait while the server is behind.
+  let waiting: Array<(err: Error | null, client: Client) => void> = [];
+  patient.waitForDrain = (callback) => {
+    waiting.push(callback);
+    if (waiting.length > 1) return;
+    patient.conn.once('drain', () => {
+      const drained = waiting;
+      waiting = [];
+      for (const done of drained) setImmediate(done, null, client);
+    });
+  };
+}
+
+/**
  * Starts aedes on a TCP port. The one module that imports aedes. The server uses it for its
  * default embedded mode; tests also use it as a stand-in "external" broker.
  */
@@ -262,7 +294,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     ...accessOptions(options, principals),
   });
   finishEveryMessageLater(aedes);
-  aedes.on('client', (client) => clients.set(client.id, client));
+  aedes.on('client', (client) => {
+    clients.set(client.id, client);
+    if (client.id === options.ownClientId) waitForDrainWithoutDeadline(client);
+  });
   // The larger packet limit applies once CONNACK 0 went out. Not on 'client': when a client
   // takes over its own id, aedes sends CONNACK before it emits 'client' (after the old
   // connection closed), and the client's first packets arrived judged by the CONNECT limit.

@@ -35,13 +35,17 @@ export const controlPolicySchema = z.strictObject({
   /**
    * When a class breaches and nothing stored fits even after a re-plan with the corrected speed
    * model, search for a new model (hardware-aware search: pruning, distillation, per-layer
-   * precision) within these bounds, then roll its result out like any variant. Off by default:
-   * a search trains models for minutes.
+   * precision) within these bounds, then roll its result out like any variant. On by default:
+   * it is the last resort before best effort or an alert, and `timeBudgetMs` bounds it.
    */
   search: z
     .strictObject({
-      enabled: z.boolean().default(false),
-      /** Stop starting new candidates after this long. Default 600000 (10 min). */
+      enabled: z.boolean().default(true),
+      /**
+       * Hard bound on the whole search, ms: candidates get half, the finalists' training the rest
+       * (cut at the step it runs out, the model as trained so far kept and labelled); past it and a
+       * grace (a quarter, at least a minute) the search's worker is terminated. Default 600000 (10 min).
+       */
       timeBudgetMs: z.number().int().positive().default(600_000),
       /** Candidates built and scored at most. Default 24. */
       maxEvaluations: z.number().int().min(1).default(24),

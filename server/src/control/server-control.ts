@@ -114,7 +114,11 @@ export function observeSearch(searches: Pick<SearchJobs, 'list'>, id: string): O
   return {
     id,
     state: job.state,
-    finalist: f === null ? null : `${SEARCHED_PREFIX}${id} (${f.artifactSha?.slice(0, 12) ?? 'not stored'})`,
+    finalist:
+      f === null
+        ? null
+        : `${SEARCHED_PREFIX}${id} (${f.artifactSha?.slice(0, 12) ?? 'not stored'}` +
+          `${f.cut ? '; its training was cut short by the time budget' : ''})`,
     planId: f?.planId ?? null,
     detail:
       job.state === 'failed'

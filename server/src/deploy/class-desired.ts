@@ -8,7 +8,8 @@
  * Left alone: devices in a rollout in progress, devices whose latest rollout chose them on
  * purpose after the desired state was set (a cohort on another variant), and devices that
  * already failed this variant (or, in a catch-up, did not answer) within `retryMs`, so a
- * device that cannot run the model is not asked again every few seconds.
+ * device that cannot run the model is not asked again every few seconds. So is a device that
+ * installed the variant after the class settled on it but reports another model since.
  */
 import type { Logger } from '../log/logger.js';
 import type { ClassDesiredState, DesiredStateRepository } from '../store/desired.js';
@@ -60,6 +61,10 @@ export function createClassDesiredReconciler(options: ClassDesiredOptions): Clas
     const last = await repo.lastDeployment(deviceId, desired.artifactSha);
     if (!last || now - last.at >= retryMs) return true;
     if (RETRY_AFTER_STATES.has(last.state)) return false;
+    // It installed the class's variant after the class settled on it, yet reports another model:
+    // it dropped it on its own, or does not say what it serves. Asking again at every check would
+    // roll the same variant out to it forever, so it waits out the retry window as after a failure.
+    if (last.state === 'succeeded' && last.at > setAt) return false;
     // Timing out in the class rollout usually means it was away; in a catch-up it was here and did not answer.
     return !(last.state === 'timed-out' && last.origin === 'catch-up');
   }

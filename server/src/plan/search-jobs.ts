@@ -52,6 +52,8 @@ export interface SearchRunOutput {
   readonly evaluations: number;
   readonly visited: number;
   readonly stopped: string;
+  /** The time budget ran out: candidates or finalists were cut, or finalists left untried. */
+  readonly timedOut: boolean;
   readonly front: NonNullable<SearchStatus['result']>['front'];
   readonly finalist: {
     readonly path: string;
@@ -61,6 +63,8 @@ export interface SearchRunOutput {
     readonly violation: number;
     /** Host p95 relative to the teacher's, timed side by side (null: not measured). */
     readonly hostRatio: number | null;
+    /** Why its training was cut short by the time budget; null: trained in full. */
+    readonly cut: string | null;
   } | null;
 }
 
@@ -86,6 +90,8 @@ export interface SearchJobs {
   list(): SearchStatus[];
   /** Resolves when the job has finished (done or failed). */
   wait(id: string): Promise<SearchStatus>;
+  /** Jobs ended since start, by outcome: done, failed, and (of the failed) timed out. */
+  ended(): Readonly<Record<'done' | 'failed' | 'timeout', number>>;
 }
 
 /** A search id: the request's hash, so the same request (e.g. after a restart) resumes the same candidate file. */
@@ -127,6 +133,7 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
   const jobs = new Map<string, { status: SearchStatus; done: Promise<SearchStatus> }>();
   const log = opts.logger.child({ component: 'search' });
   let queue: Promise<unknown> = Promise.resolve();
+  const ended = { done: 0, failed: 0, timeout: 0 };
 
   const update = (id: string, patch: Partial<SearchStatus>): SearchStatus => {
     const j = jobs.get(id) as { status: SearchStatus };
@@ -152,6 +159,14 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
         },
         (progress) => update(id, { progress }),
       );
+      if (out.finalist === null && out.timedOut)
+        throw new EdgefleetError(
+          'EF_ERR_SEARCH_TIMEOUT',
+          `the search's time budget of ${Math.round((request.timeBudgetMs ?? 0) / 1000)} s ran out before a ` +
+            `finalist was trained (${out.evaluations} candidates built, stopped by ${out.stopped}); ` +
+            'give it more time (timeBudgetMs) or fewer evaluations',
+          { evaluations: out.evaluations },
+        );
       let finalist: NonNullable<SearchStatus['result']>['finalist'] = null;
       if (out.finalist) {
         const f = out.finalist;
@@ -165,6 +180,7 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
           deviceP95Ms: out.finalist.deviceP95Ms,
           planId: plan.id,
           chosen: plan.plan.chosen,
+          cut: f.cut,
         };
       }
       log.info(
@@ -175,15 +191,19 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
         evaluations: out.evaluations,
         visited: out.visited,
         stopped: out.stopped,
+        timedOut: out.timedOut,
         front: out.front,
         finalist,
       };
+      ended.done++;
       return update(id, { state: 'done', finishedAt: now(), result });
     } catch (err: unknown) {
       const error = isEdgefleetError(err)
         ? { code: err.code, message: err.message }
         : { code: 'EF_ERR_SEARCH_FAILED', message: err instanceof Error ? err.message : String(err) };
       log.error({ id, err }, 'search failed');
+      ended.failed++;
+      if (error.code === 'EF_ERR_SEARCH_TIMEOUT') ended.timeout++;
       return update(id, { state: 'failed', finishedAt: now(), error });
     }
   }
@@ -220,6 +240,7 @@ export function createSearchJobs(opts: SearchJobsOptions): SearchJobs {
     },
     get,
     list: () => [...jobs.values()].map((j) => j.status),
+    ended: () => ({ ...ended }),
     wait: (id) => {
       get(id);
       return (jobs.get(id) as { done: Promise<SearchStatus> }).done;

@@ -103,12 +103,14 @@ export async function runSearch(
       precision,
       violation: fin.violation,
       hostRatio: fin.measured?.ratio ?? null,
+      cut: fin.cut ?? null,
     };
   }
   return {
     evaluations: result.search.evaluations,
     visited: result.search.candidates.length,
     stopped: result.search.stopped,
+    timedOut: result.timedOut,
     front,
     finalist,
   };

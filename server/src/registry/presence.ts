@@ -47,7 +47,17 @@ export interface PresenceService {
   markLost(deviceId: string): Promise<boolean>;
   /** Resolves once every message handed in so far is applied. */
   idle(): Promise<void>;
+  /** Presence messages received and not yet applied (a queue running behind the broker shows here). */
+  backlog(): number;
+  /** How late the newest heartbeats were applied (median of applied-at − sent-at), ms; the sweep allows it. */
+  intakeLagMs(): number;
 }
+
+/**
+ * The most a lag in hearing devices extends the silence a device is allowed (5 min): a device clock
+ * stepped back looks like lag, and this bounds how long a wrong lag can delay an offline.
+ */
+export const MAX_INTAKE_LAG_ALLOWANCE_MS = 300_000;
 
 /**
  * Presence ingestion: `hello` registers a device, `status` (retained, and the broker's last
@@ -73,8 +83,32 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     );
   }
 
+  /**
+   * How far behind its devices this server hears them. Messages not yet read (in the broker, in the
+   * socket) are invisible to the server, but the heartbeats that do arrive carry their age, so the
+   * sweep can allow a device that much longer before it calls it silent. A device's clock need not
+   * agree with the server's: its age is applied-at − sent-at minus the least that device ever showed
+   * (its clock offset plus the quickest delivery), and the lag is the median over the last batch.
+   */
+  let intakeLagMs = 0;
+  const leastAge = new Map<string, number>();
+
+  function lagOf(beats: Iterable<Heartbeat>, at: number): number {
+    const lags: number[] = [];
+    for (const b of beats) {
+      const age = at - b.sentAt;
+      const least = Math.min(age, leastAge.get(b.deviceId) ?? age);
+      leastAge.set(b.deviceId, least);
+      lags.push(age - least);
+    }
+    lags.sort((a, b) => a - b);
+    return Math.min(MAX_INTAKE_LAG_ALLOWANCE_MS, lags[Math.floor(lags.length / 2)] ?? 0);
+  }
+
   // Presence changes must apply in arrival order, so each waits for the one before it.
   let chain: Promise<void> = Promise.resolve();
+  /** Messages handed in and not yet applied. */
+  let waiting = 0;
 
   /**
    * A hello may not choose the device's class (issue 18, finding 3): the credential's class
@@ -139,9 +173,11 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
    */
   let openBeats: Map<string, Heartbeat> | null = null;
 
-  async function applyHeartbeats(beats: Map<string, Heartbeat>): Promise<void> {
+  async function applyHeartbeats(beats: Map<string, Heartbeat>, received: { count: number }): Promise<void> {
     if (openBeats === beats) openBeats = null;
+    waiting -= received.count;
     const at = now();
+    intakeLagMs = lagOf(beats.values(), at);
     const touches = [...beats.values()].map((b) =>
       b.currentModel === undefined
         ? { id: b.deviceId, now: at }
@@ -157,17 +193,24 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
     }
   }
 
+  /** How many heartbeats the open batch took in (a device's newer one replaces its older one). */
+  let openReceived = { count: 0 };
+
   function queueHeartbeat(heartbeat: Heartbeat): void {
     if (openBeats) {
       openBeats.set(heartbeat.deviceId, heartbeat);
+      openReceived.count += 1;
       return;
     }
     const beats = new Map([[heartbeat.deviceId, heartbeat]]);
+    const received = { count: 1 };
     openBeats = beats;
-    queue(() => applyHeartbeats(beats), { deviceId: null, type: 'heartbeat' });
+    openReceived = received;
+    queue(() => applyHeartbeats(beats, received), { deviceId: null, type: 'heartbeat' });
   }
 
   function apply(message: Hello | Status, info: MessageInfo): Promise<void> {
+    waiting -= 1;
     return message.type === 'hello' ? handleHello(message) : handleStatus(message, info);
   }
 
@@ -181,6 +224,7 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
 
   /** Queues a decoded message behind the ones before it. */
   function enqueue(message: Hello | Status | Heartbeat, info: MessageInfo): void {
+    waiting += 1;
     if (message.type === 'heartbeat') {
       queueHeartbeat(message);
       return;
@@ -195,6 +239,8 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
 
   return {
     idle: () => chain,
+    backlog: () => waiting,
+    intakeLagMs: () => intakeLagMs,
     markLost(deviceId) {
       // On the message chain, so a status message (or heartbeat) already received is applied first.
       openBeats = null;
@@ -214,7 +260,8 @@ export function createPresenceService(options: PresenceServiceOptions): Presence
       // Presence received but not yet applied first: under load the queue may be seconds behind,
       // and sweeping before it marked devices offline whose heartbeats were already here.
       await chain;
-      const ids = await devices.markStale(now() - options.offlineAfterMs);
+      // A server hearing its fleet L ms late has heard a live device's last heartbeat up to L ms late too.
+      const ids = await devices.markStale(now() - options.offlineAfterMs - intakeLagMs);
       for (const id of ids) {
         log
           .child({ deviceId: id })

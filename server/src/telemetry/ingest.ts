@@ -56,6 +56,8 @@ export interface TelemetryIngest {
   /** Writes the buffer now (queries, the control loop and shutdown call it); resolves when it is stored. */
   flush(): Promise<BatchOutcome>;
   buffered(): number;
+  /** Messages in batches cut but not yet committed (they wait for the store, oldest first). */
+  unstored(): number;
   stats(): IngestStats;
   /**
    * How long stored windows took from the device closing them (`windowEnd`, the moment its agent
@@ -90,6 +92,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
   let timer: TimerHandle | null = null;
   // Batches are stored in the order they were cut, one at a time.
   let writing: Promise<unknown> = Promise.resolve();
+  let unstored = 0;
   const counters = {
     received: 0,
     windows: 0,
@@ -121,7 +124,10 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     }
     const items = buffer;
     buffer = [];
-    const done = writing.then(() => (items.length === 0 ? nothing : store(items)));
+    unstored += items.length;
+    const done = writing
+      .then(() => (items.length === 0 ? nothing : store(items)))
+      .finally(() => (unstored -= items.length));
     writing = done;
     return done;
   }
@@ -202,6 +208,7 @@ export function createTelemetryIngest(options: TelemetryIngestOptions): Telemetr
     accept,
     flush,
     buffered: () => buffer.length,
+    unstored: () => unstored,
     stats: () => ({ ...counters }),
     storeDelays: () => ({ boundsMs: STORE_DELAY_BOUNDS_MS, cumulative: [...delays.cumulative], ...pick(delays) }),
     close: async () => {

@@ -125,6 +125,8 @@ export interface TelemetryService {
   /** Deletes rows past retention now; resolves with rows deleted. */
   prune(): Promise<number>;
   stats(): TelemetryServiceStats;
+  /** Messages received and not yet committed: in the open batch and in batches waiting for the store. */
+  backlog(): number;
   /** Window close → commit, ms (`TelemetryIngest.storeDelays`). */
   storeDelays(): StoreDelayHistogram;
 }
@@ -291,6 +293,7 @@ export function createTelemetryService(options: TelemetryServiceOptions): Teleme
     },
     prune,
     stats: () => ({ ...ingest.stats(), ...ackCounters }),
+    backlog: () => ingest.buffered() + ingest.unstored(),
     storeDelays: () => ingest.storeDelays(),
   };
 }

@@ -14,7 +14,11 @@ export const searchCreateSchema = z.strictObject({
   class: classNameSchema,
   /** Candidates built and scored at most (screened ones are free). Default 24. */
   evaluations: z.number().int().min(1).max(500).default(24),
-  /** Stop starting new candidates after this long, ms; default none. */
+  /**
+   * Hard bound on the whole search, ms: candidates get half of it, finalists the rest, training
+   * stops at the step the budget runs out (a finalist cut short is kept and says so), and a search
+   * past it and a grace (a quarter of it, at least a minute) is terminated. Default none.
+   */
   timeBudgetMs: z.number().int().positive().optional(),
   seed: z.number().int().nonnegative().default(1),
   /** Batch size latency is predicted and the p95 budget judged at. Default 1. */
@@ -61,6 +65,8 @@ export const searchStatusSchema = z.object({
       evaluations: z.number().int(),
       visited: z.number().int(),
       stopped: z.string(),
+      /** The time budget ran out (candidates or the finalist's training cut, or finalists left untried). */
+      timedOut: z.boolean(),
       front: z.array(frontMemberSchema),
       finalist: z
         .object({
@@ -71,6 +77,8 @@ export const searchStatusSchema = z.object({
           /** The class's new plan, which includes the finalist among its candidates. */
           planId: z.number().int().nullable(),
           chosen: z.string().nullable(),
+          /** Why the time budget cut its training short; null: trained in full. */
+          cut: z.string().nullable(),
         })
         .nullable(),
     })
