@@ -108,9 +108,10 @@ if ('unavailable' in cluster) {
     await a.start();
     await b.start();
     t.teardown(() => b.stop());
-    // The presence sweep runs every second; the rollouts are claimed at start.
-    await waitFor(() => a.ownership().held().length + b.ownership().held().length >= 2, 10_000, 'keys claimed');
     const holders = (key: string) => [a, b].filter((s) => s.ownership().held().includes(key)).length;
+    // The rollouts are claimed at start, the sweeps (presence, dead build workers) on their first run, each
+    // within a second: wait for the two keys asserted, not for a count that another key can fill.
+    await waitFor(() => holders('rollouts') > 0 && holders('presence-sweep') > 0, 10_000, 'keys claimed');
     t.equal(holders('rollouts'), 1, 'one replica runs the rollouts');
     t.equal(holders('presence-sweep'), 1, 'one replica sweeps presence');
     t.ok(a.ownership().held().includes('rollouts'), 'the first started took the rollouts');
