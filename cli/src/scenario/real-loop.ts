@@ -292,11 +292,18 @@ async function story(
       ...(budgets ? { budgets } : {}),
       policy: { canary: { count: 1 } },
     });
+    let last = '';
     await waitFor('the rollout', deadline(), async () => {
       const s = await server.deploy().rollouts.status(started.rollout.id);
       if (s.rollout.state === 'aborted' || s.rollout.state === 'rolling-back')
         throw new Error(`rollout ${s.rollout.state}: ${JSON.stringify(s.devices.map((d) => d.failure ?? d.state))}`);
+      last = JSON.stringify({ state: s.rollout.state, devices: s.devices.map((d) => [d.deviceId, d.state]) });
       return s.rollout.state === 'completed';
+    }).catch(async (err: unknown) => {
+      // A rollout that never ends says where each device stood, and what else was running for the class.
+      const active = await server.deploy().rollouts.list({ active: true, deviceClass: CLASS });
+      const others = active.filter((r) => r.id !== started.rollout.id).map((r) => [r.id, r.origin?.kind]);
+      throw new Error(`${asError(err).message}; last status ${last}; other active rollouts ${JSON.stringify(others)}`);
     });
   };
   await rollOut();
